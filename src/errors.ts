@@ -1,0 +1,172 @@
+/**
+ * Every error snakepit can produce, as Effect tagged errors.
+ *
+ * Each class carries a `_tag` (use it with `Effect.catchTag`, or `switch (e._tag)` with the
+ * Promise API), a human `message`, and the fields that explain what went wrong. The Promise API
+ * rejects with these very objects, so code written against either API sees the same values.
+ *
+ * @example
+ * try {
+ *   await bridge.executePython("s1", "m", "f", [])
+ * } catch (e) {
+ *   if (isSnakepitError(e) && e._tag === "PythonError") console.error(e.pythonType, e.traceback)
+ * }
+ */
+import { Data } from "effect"
+
+/** A Python exception raised by the called code; `traceback` is Python's formatted traceback. */
+export class PythonError extends Data.TaggedError("PythonError")<{
+  readonly message: string
+  readonly pythonType: string
+  readonly traceback: string
+}> {}
+
+/** The call did not settle within its deadline. The Python side was asked to cancel it. */
+export class CallTimeout extends Data.TaggedError("CallTimeout")<{
+  readonly message: string
+  readonly timeoutMs: number
+  readonly workerId: string
+}> {}
+
+/** The caller aborted the call (its `AbortSignal` fired); `reason` is the signal's reason. */
+export class CallCancelled extends Data.TaggedError("CallCancelled")<{
+  readonly message: string
+  readonly reason?: unknown
+}> {}
+
+/** The worker serving the call died (exit, signal, protocol violation or missed health checks). */
+export class WorkerCrashed extends Data.TaggedError("WorkerCrashed")<{
+  readonly message: string
+  readonly workerId: string
+  readonly exitCode: number | null
+  readonly signal: string | null
+  /** Why the host considers the worker dead: "exit", "protocol", "hung", "health", "stopped"… */
+  readonly reason: string
+}> {}
+
+/** The worker did not send its ready handshake within `startupTimeoutMs`. */
+export class StartupTimeout extends Data.TaggedError("StartupTimeout")<{
+  readonly message: string
+  readonly workerId: string
+  readonly timeoutMs: number
+  readonly stderr: string
+}> {}
+
+/** The worker could not start: bad executable, import error, or exit before the handshake. */
+export class StartupFailed extends Data.TaggedError("StartupFailed")<{
+  readonly message: string
+  readonly workerId: string
+  readonly exitCode: number | null
+  readonly signal: string | null
+  /** The last lines the worker wrote to stderr (Python's traceback, usually). */
+  readonly stderr: string
+}> {}
+
+/** A peer broke the wire protocol (corrupt frame, unknown message, bad JSON). */
+export class ProtocolError extends Data.TaggedError("ProtocolError")<{
+  readonly message: string
+  readonly workerId: string
+}> {}
+
+/** A frame is larger than `maxFrameBytes`; it was refused without being read into memory. */
+export class FrameTooLarge extends Data.TaggedError("FrameTooLarge")<{
+  readonly message: string
+  readonly sizeBytes: number
+  readonly maxFrameBytes: number
+}> {}
+
+/** The bounded call queue is full (`maxQueue`): backpressure, try again later. */
+export class QueueFull extends Data.TaggedError("QueueFull")<{
+  readonly message: string
+  readonly maxQueue: number
+}> {}
+
+/** The call waited in the queue longer than `queueTimeoutMs` and never ran. */
+export class QueueTimeout extends Data.TaggedError("QueueTimeout")<{
+  readonly message: string
+  readonly queueTimeoutMs: number
+}> {}
+
+/** A value cannot cross the bridge (a function, a symbol, an unknown Python object…). */
+export class SerializationError extends Data.TaggedError("SerializationError")<{
+  readonly message: string
+  /** The offending type, as its own language names it (`"function"`, `"decimal.Decimal"`). */
+  readonly typeName: string
+}> {}
+
+/** `executeCode` was called but the bridge was not started with `allowCodeExecution: true`. */
+export class CodeExecutionDisabled extends Data.TaggedError("CodeExecutionDisabled")<{
+  readonly message: string
+}> {}
+
+/** The module is not in `allowedModules`. */
+export class ModuleNotAllowed extends Data.TaggedError("ModuleNotAllowed")<{
+  readonly message: string
+  readonly module: string
+}> {}
+
+/** The bridge (or worker) is stopping or stopped and takes no new calls. */
+export class BridgeStopped extends Data.TaggedError("BridgeStopped")<{
+  readonly message: string
+}> {}
+
+/** A supervisor saw more than `intensity` restarts within `periodMs` and gave up (OTP). */
+export class MaxRestartIntensity extends Data.TaggedError("MaxRestartIntensity")<{
+  readonly message: string
+  readonly supervisorId: string
+  readonly intensity: number
+  readonly periodMs: number
+}> {}
+
+/** Options failed validation; `issues` lists every problem found, not just the first. */
+export class InvalidOptions extends Data.TaggedError("InvalidOptions")<{
+  readonly message: string
+  readonly issues: ReadonlyArray<string>
+}> {}
+
+/** The union of every snakepit error: the error channel of the Effect API. */
+export type SnakepitError =
+  | PythonError
+  | CallTimeout
+  | CallCancelled
+  | WorkerCrashed
+  | StartupTimeout
+  | StartupFailed
+  | ProtocolError
+  | FrameTooLarge
+  | QueueFull
+  | QueueTimeout
+  | SerializationError
+  | CodeExecutionDisabled
+  | ModuleNotAllowed
+  | BridgeStopped
+  | MaxRestartIntensity
+  | InvalidOptions
+
+const tags: ReadonlySet<string> = new Set<SnakepitError["_tag"]>([
+  "PythonError",
+  "CallTimeout",
+  "CallCancelled",
+  "WorkerCrashed",
+  "StartupTimeout",
+  "StartupFailed",
+  "ProtocolError",
+  "FrameTooLarge",
+  "QueueFull",
+  "QueueTimeout",
+  "SerializationError",
+  "CodeExecutionDisabled",
+  "ModuleNotAllowed",
+  "BridgeStopped",
+  "MaxRestartIntensity",
+  "InvalidOptions",
+])
+
+/**
+ * True when `e` is one of snakepit's tagged errors.
+ *
+ * @example
+ * catch (e) { if (isSnakepitError(e)) log.warn({ tag: e._tag }, e.message) }
+ */
+export const isSnakepitError = (e: unknown): e is SnakepitError =>
+  typeof e === "object" && e !== null && tags.has((e as { _tag?: unknown })._tag as string)
