@@ -1,0 +1,12 @@
+"""snakepit_bridge: the Python side of snakepit.
+
+Run as ``python -m snakepit_bridge`` by the Node host; user code only meets the names exported
+here (a function's ``session`` parameter and the exceptions it may raise or catch).
+"""
+from __future__ import annotations
+
+from .errors import CallCancelled, SerializationError
+from .session import Session, ToolError, ToolNotFound
+
+__all__ = ["CallCancelled", "SerializationError", "Session", "ToolError", "ToolNotFound"]
+__version__ = "0.1.0"

@@ -1,0 +1,43 @@
+"""The one asyncio event loop of a worker, running in its own thread.
+
+``async def`` functions and async generators all run on this loop.  It starts on first use, so
+a worker without async code never imports asyncio (~30 ms of start-up).
+"""
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+
+class LoopThread:
+    """One asyncio event loop running forever in a daemon thread, started on first use."""
+
+    def __init__(self) -> None:
+        self._loop: Any = None
+        self._lock = threading.Lock()
+
+    def get(self) -> Any:
+        """The running loop (started now if needed)."""
+        loop = self._loop
+        if loop is None:
+            with self._lock:
+                loop = self._loop
+                if loop is None:
+                    import asyncio
+                    loop = asyncio.new_event_loop()
+                    threading.Thread(target=self._run, args=(loop,), name="snakepit-asyncio",
+                                     daemon=True).start()
+                    self._loop = loop
+        return loop
+
+    @staticmethod
+    def _run(loop: Any) -> None:
+        import asyncio
+        asyncio.set_event_loop(loop)
+        loop.run_forever()
+
+    def stop(self) -> None:
+        """Ask the loop to stop (pending tasks are abandoned)."""
+        loop = self._loop
+        if loop is not None:
+            loop.call_soon_threadsafe(loop.stop)

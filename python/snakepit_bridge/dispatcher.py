@@ -1,0 +1,474 @@
+"""What the worker does with each message from the host.
+
+Handlers, by message type:
+
+``call`` (function_call)
+    ``importlib.import_module(module)``, then ``function`` looked up attribute by attribute
+    (``"Class.method"`` works), called with ``args``/``kwargs``.  A keyword-only parameter
+    named ``session`` receives the :class:`~snakepit_bridge.session.Session` (the signature is
+    inspected once per function).  A coroutine result runs on the one asyncio loop.  With
+    ``stream: true`` a generator or async generator sends one ``chunk`` per item and then
+    ``end``; any other result is sent as a single ``chunk`` then ``end``.  Without ``stream``
+    a generator's items are sent as one list.
+``exec`` (code_execution)
+    Only with ``SNAKEPIT_ALLOW_CODE=1`` (else ``CodeExecutionDisabled``).  The code runs with
+    ``exec`` in a fresh namespace that starts as a copy of ``context``; the reply's ``value`` is
+    an object of the names the code bound or rebound (a name whose value is no longer the
+    identical object it was before), leaving out names starting with ``_``, modules, functions
+    and classes.  The filename in tracebacks is ``<snakepit-exec>``.
+``ping`` (health_check)
+    ``pong`` with ``rss_bytes`` (current RSS from ``/proc/self/statm``; elsewhere the peak RSS
+    from ``getrusage``), ``in_flight`` (calls accepted and not yet answered, queued ones
+    included), ``served`` (calls answered) and ``pid``.
+``cleanup_session``
+    Drops that session's state; ``value`` is whether there was any.
+``cancel``
+    A queued call is dropped and answered at once with ``CallCancelled``.  A running ``async``
+    call has its task cancelled (``CallCancelled``).  A running generator stops before its next
+    chunk (``CallCancelled``).  A running plain function cannot be interrupted: it finishes and
+    its reply is sent anyway (the host ignores it).
+``tool_result``
+    Completes the :meth:`Session.call_tool` waiting for it.
+
+``call`` and ``exec`` run at most ``concurrency`` at a time; more wait in a FIFO queue.  Which
+thread runs them, and who reads meanwhile, is :mod:`snakepit_bridge.serving`'s business:
+:meth:`Dispatcher.accept` takes each envelope from the reading thread, answers the others at
+once (so they overtake queued calls) and hands back a call that may start now.  ``shutdown`` is
+the worker's business (:mod:`snakepit_bridge.worker`).
+
+An exception becomes an ``error`` reply: ``type`` from
+:func:`~snakepit_bridge.errors.wire_type`, ``message`` is ``str(exc)``, ``traceback`` the
+formatted traceback without the bridge's own leading frames (it starts at the user's code).
+"""
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import threading
+import types
+from collections import deque
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+from .codec import encode_value
+from .context import CallContext, current_call
+from .errors import (CallCancelled, CodeExecutionDisabled, FrameTooLarge, ProtocolError,
+                     SerializationError, wire_type)
+from .aioloop import LoopThread
+from .protocol import (CALL, CANCEL, CHUNK, CLEANUP_SESSION, END, ERROR, EXEC, PING, PONG, RESULT,
+                       TOOL_RESULT)
+from .session import Sessions, ToolCalls
+
+Send = Callable[[Dict[str, Any], Sequence[Any]], None]
+
+_QUEUED, _RUNNING, _CANCELLED = 0, 1, 2
+
+# Results that need no look at generators/awaitables before encoding.
+_PLAIN_RESULTS = frozenset((str, int, float, bool, type(None), list, dict, tuple, bytes))
+# Bound names that code execution does not report.
+_NOT_REPORTED = (types.ModuleType, types.FunctionType, types.BuiltinFunctionType,
+                 types.MethodType, type)
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+# Frames of the standard library that sit between the bridge and user code.
+_PLUMBING = (_PACKAGE_DIR, "<frozen importlib") + tuple(
+    os.path.join(os.path.dirname(os.path.abspath(threading.__file__)), name) + os.sep
+    for name in ("concurrent", "asyncio", "importlib"))
+
+
+class Call:
+    """A ``call`` or ``exec`` this worker accepted and has not answered yet."""
+
+    __slots__ = ("id", "envelope", "state", "cancelled", "future")
+
+    def __init__(self, envelope: Dict[str, Any]) -> None:
+        self.id: int = envelope["id"]
+        self.envelope = envelope
+        self.state = _QUEUED
+        #: Set by ``cancel`` while running; generators check it between items.
+        self.cancelled = False
+        #: The concurrent future of the asyncio task, while one runs for this call.
+        self.future: Any = None
+
+
+class Dispatcher:
+    """Routes envelopes to handlers and owns what they share (see the module docstring)."""
+
+    def __init__(self, send: Send, *, concurrency: int = 1, allow_code: bool = False) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self._send = send
+        self.concurrency = concurrency
+        self.allow_code = allow_code
+        self.tools = ToolCalls(send)
+        self.sessions = Sessions(self.tools, send)
+        #: False once shutting down: calls that arrive later are ignored.
+        self.accepting = True
+        self._functions: Dict[Tuple[str, str], Tuple[Callable[..., Any], bool]] = {}
+        self._calls: Dict[int, Call] = {}
+        self._queue: "deque[Call]" = deque()
+        self._running = 0
+        self._lock = threading.Lock()
+        self._in_flight = 0
+        self._served = 0
+        self._loop = LoopThread()
+        self._inline: Dict[str, Callable[[Dict[str, Any]], None]] = {
+            PING: self.health_check,
+            CANCEL: self.cancel,
+            CLEANUP_SESSION: self.cleanup_session,
+            TOOL_RESULT: self.tools.resolve,
+        }
+
+    # -- scheduling (called by the serving threads) ------------------------------------------
+
+    def accept(self, envelope: Dict[str, Any]) -> Optional[Call]:
+        """Take one decoded envelope (not ``shutdown``) from the reading thread.
+
+        Messages other than calls are answered now.  A call is registered and returned when a
+        slot is free (the caller must :meth:`run` it, then :meth:`finish` it), else queued.
+        """
+        kind = envelope["type"]
+        if kind == CALL or kind == EXEC:
+            if type(envelope.get("id")) is not int:
+                raise ProtocolError(f"{kind} without an integer id")
+            if not self.accepting:
+                return None
+            call = Call(envelope)
+            with self._lock:
+                self._calls[call.id] = call
+                self._in_flight += 1
+                if self._running < self.concurrency:
+                    self._running += 1
+                    call.state = _RUNNING
+                    return call
+                self._queue.append(call)
+            return None
+        handler = self._inline.get(kind)
+        if handler is None:
+            sys.stderr.write(f"snakepit_bridge: ignoring a message of unknown type {kind!r}\n")
+            return None
+        handler(envelope)
+        return None
+
+    def run(self, call: Call) -> None:
+        """Run an accepted call to its reply (never raises)."""
+        envelope = call.envelope
+        token = current_call.set(CallContext(call.id, envelope.get("session_id")))
+        try:
+            if envelope["type"] == CALL:
+                self.function_call(call)
+            else:
+                self.code_execution(call)
+        except BaseException:  # noqa: B902 - handlers answer their own errors; a bridge bug
+            import traceback
+            traceback.print_exc(file=sys.stderr)
+        finally:
+            current_call.reset(token)
+            with self._lock:
+                self._calls.pop(call.id, None)
+                self._in_flight -= 1
+                self._served += 1
+
+    def finish(self, call: Call) -> Optional[Call]:
+        """Free ``call``'s slot; returns the next queued call, which takes the slot over."""
+        with self._lock:
+            if self._queue:
+                successor = self._queue.popleft()
+                successor.state = _RUNNING
+                return successor
+            self._running -= 1
+            return None
+
+    def idle(self) -> bool:
+        """True when no call is running or queued."""
+        with self._lock:
+            return self._running == 0 and not self._queue
+
+    def undecodable(self, envelope: Dict[str, Any], error: SerializationError) -> None:
+        """Answer a message whose values could not be rebuilt (the envelope itself parsed)."""
+        kind = envelope.get("type")
+        message_id = envelope.get("id")
+        if kind in (CALL, EXEC) and type(message_id) is int:
+            self._send_error(message_id, error)
+        elif kind == TOOL_RESULT:
+            self.tools.fail(message_id, error)
+        else:
+            sys.stderr.write(f"snakepit_bridge: cannot decode a {kind!r} message: {error}\n")
+
+    def stats(self) -> Dict[str, int]:
+        """The ``stats`` of a ``pong``."""
+        with self._lock:
+            in_flight, served = self._in_flight, self._served
+        return {"rss_bytes": rss_bytes(), "in_flight": in_flight, "served": served,
+                "pid": os.getpid()}
+
+    # -- inline handlers ---------------------------------------------------------------------
+
+    def health_check(self, envelope: Dict[str, Any]) -> None:
+        """``ping`` → ``pong`` with stats."""
+        self._send({"type": PONG, "id": envelope.get("id"), "stats": self.stats()}, ())
+
+    def cleanup_session(self, envelope: Dict[str, Any]) -> None:
+        """``cleanup_session`` → ``result`` true if the session had state."""
+        existed = self.sessions.cleanup(envelope.get("session_id"))
+        self._send({"type": RESULT, "id": envelope.get("id"), "value": existed}, ())
+
+    def cancel(self, envelope: Dict[str, Any]) -> None:
+        """``cancel``: drop a queued call, or flag/cancel a running one."""
+        with self._lock:
+            call = self._calls.get(envelope.get("id"))  # type: ignore[arg-type]
+            if call is None:
+                return
+            if call.state == _QUEUED:
+                call.state = _CANCELLED
+                self._queue.remove(call)
+                del self._calls[call.id]
+                self._in_flight -= 1
+                self._served += 1
+                dropped = True
+            else:
+                call.cancelled = True
+                dropped = False
+            future = call.future
+        if dropped:
+            self._send_error(call.id, CallCancelled("cancelled before it started"))
+        elif future is not None:
+            future.cancel()
+
+    # -- call handlers (on the thread that runs the call) --------------------------------------
+
+    def function_call(self, call: Call) -> None:
+        """Run a ``call`` and send its reply (``result``, ``chunk``s and ``end``, or ``error``)."""
+        envelope = call.envelope
+        try:
+            function, wants_session = self._resolve(envelope.get("module"),
+                                                    envelope.get("function"))
+            args = envelope.get("args") or []
+            kwargs = envelope.get("kwargs") or {}
+            if type(args) is not list or type(kwargs) is not dict:
+                raise TypeError("'args' must be an array and 'kwargs' an object")
+            if wants_session:
+                kwargs["session"] = self.sessions.get(envelope.get("session_id"))
+            result = function(*args, **kwargs)
+            if type(result) not in _PLAIN_RESULTS and _is_awaitable(result):
+                result = self._await(call, result)
+            if envelope.get("stream"):
+                self._stream(call, result)
+                return
+            if type(result) not in _PLAIN_RESULTS:
+                if isinstance(result, types.GeneratorType):
+                    result = self._collect(call, result)
+                elif isinstance(result, types.AsyncGeneratorType):
+                    result = self._await(call, _acollect(call, result))
+        except BaseException as e:  # noqa: B902 - every failure is the caller's answer
+            self._send_error(call.id, e)
+            return
+        self._send_value(RESULT, call.id, result)
+
+    def code_execution(self, call: Call) -> None:
+        """Run an ``exec`` and reply with the names it bound (see the module docstring)."""
+        envelope = call.envelope
+        try:
+            if not self.allow_code:
+                raise CodeExecutionDisabled(
+                    "code execution is disabled; start the worker with SNAKEPIT_ALLOW_CODE=1")
+            code = envelope.get("code")
+            context = envelope.get("context") or {}
+            if type(code) is not str or type(context) is not dict:
+                raise TypeError("'code' must be a string and 'context' an object")
+            namespace: Dict[str, Any] = dict(context)
+            before = dict(namespace)
+            exec(compile(code, "<snakepit-exec>", "exec"), namespace)  # noqa: S102 - the point
+            attachments: List[Any] = []
+            bound: Dict[str, Any] = {}
+            for name, value in namespace.items():
+                if name.startswith("_") or isinstance(value, _NOT_REPORTED):
+                    continue
+                if name in before and before[name] is value:
+                    continue
+                try:
+                    bound[name] = encode_value(value, attachments)
+                except SerializationError as e:
+                    raise SerializationError(f"name {name!r}: {e}") from None
+        except BaseException as e:  # noqa: B902
+            self._send_error(call.id, e)
+            return
+        self._send_encoded({"type": RESULT, "id": call.id, "value": bound}, attachments)
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _resolve(self, module: Any, function: Any) -> Tuple[Callable[..., Any], bool]:
+        key = (module, function)
+        hit = self._functions.get(key)  # type: ignore[arg-type]
+        if hit is not None:
+            return hit
+        if type(module) is not str or type(function) is not str:
+            raise TypeError("a call needs string 'module' and 'function'")
+        target: Any = importlib.import_module(module)
+        for part in function.split("."):
+            target = getattr(target, part)
+        if not callable(target):
+            raise TypeError(f"{module}.{function} is not callable")
+        hit = (target, _wants_session(target))
+        self._functions[key] = hit
+        return hit
+
+    def _await(self, call: Call, awaitable: Any) -> Any:
+        """Run ``awaitable`` on the event loop for ``call`` and wait for it here."""
+        import asyncio
+        import concurrent.futures
+        context = CallContext(call.id, call.envelope.get("session_id"))
+        future = asyncio.run_coroutine_threadsafe(_in_context(context, awaitable),
+                                                  self._loop.get())
+        call.future = future
+        if call.cancelled:
+            future.cancel()
+        try:
+            return future.result()
+        except concurrent.futures.CancelledError:
+            raise CallCancelled("cancelled while running") from None
+        finally:
+            call.future = None
+
+    def _collect(self, call: Call, generator: Any) -> List[Any]:
+        items = []
+        try:
+            for item in generator:
+                if call.cancelled:
+                    raise CallCancelled("cancelled while running")
+                items.append(item)
+        finally:
+            generator.close()
+        return items
+
+    def _stream(self, call: Call, result: Any) -> None:
+        if isinstance(result, types.AsyncGeneratorType):
+            if not self._await(call, _astream(self, call, result)):
+                return
+        elif isinstance(result, types.GeneratorType) or _is_iterator(result):
+            try:
+                for item in result:
+                    if call.cancelled:
+                        raise CallCancelled("cancelled while running")
+                    if not self._send_value(CHUNK, call.id, item):
+                        return
+            finally:
+                close = getattr(result, "close", None)
+                if close is not None:
+                    close()
+        elif not self._send_value(CHUNK, call.id, result):
+            return
+        self._send({"type": END, "id": call.id}, ())
+
+    def _send_value(self, kind: str, call_id: int, value: Any) -> bool:
+        """Send ``{type: kind, id, value}``; on failure send an ``error`` instead (False)."""
+        attachments: List[Any] = []
+        try:
+            encoded = encode_value(value, attachments)
+        except SerializationError as e:
+            self._send_error(call_id, e)
+            return False
+        return self._send_encoded({"type": kind, "id": call_id, "value": encoded}, attachments)
+
+    def _send_encoded(self, message: Dict[str, Any], attachments: List[Any]) -> bool:
+        try:
+            self._send(message, attachments)
+        except (SerializationError, FrameTooLarge) as e:
+            self._send_error(message["id"], e)
+            return False
+        return True
+
+    def _send_error(self, call_id: int, error: BaseException) -> None:
+        details = {"type": wire_type(error), "message": _safe_str(error),
+                   "traceback": format_traceback(error)}
+        try:
+            self._send({"type": ERROR, "id": call_id, "error": details}, ())
+        except SerializationError:  # text that is not valid UTF-8 (lone surrogates)
+            for key in ("message", "traceback"):
+                details[key] = details[key].encode("utf-8", "backslashreplace").decode("utf-8")
+            self._send({"type": ERROR, "id": call_id, "error": details}, ())
+
+
+# -- module helpers -----------------------------------------------------------------------------
+
+async def _in_context(context: CallContext, awaitable: Any) -> Any:
+    current_call.set(context)
+    return await awaitable
+
+
+async def _acollect(call: Call, agen: Any) -> List[Any]:
+    items = []
+    try:
+        async for item in agen:
+            if call.cancelled:
+                raise CallCancelled("cancelled while running")
+            items.append(item)
+    finally:
+        await agen.aclose()
+    return items
+
+
+async def _astream(dispatcher: Dispatcher, call: Call, agen: Any) -> bool:
+    try:
+        async for item in agen:
+            if call.cancelled:
+                raise CallCancelled("cancelled while running")
+            if not dispatcher._send_value(CHUNK, call.id, item):
+                return False
+    finally:
+        await agen.aclose()
+    return True
+
+
+def _is_awaitable(value: Any) -> bool:
+    if isinstance(value, types.CoroutineType):
+        return True
+    if isinstance(value, (types.GeneratorType, types.AsyncGeneratorType)):
+        return False
+    return hasattr(type(value), "__await__")
+
+
+def _is_iterator(value: Any) -> bool:
+    cls = type(value)
+    return hasattr(cls, "__next__") and hasattr(cls, "__iter__")
+
+
+def _wants_session(function: Callable[..., Any]) -> bool:
+    """True when ``function`` has a keyword-only parameter named ``session``."""
+    import inspect
+    try:
+        parameter = inspect.signature(function).parameters.get("session")
+    except (TypeError, ValueError):
+        return False
+    return parameter is not None and parameter.kind is inspect.Parameter.KEYWORD_ONLY
+
+
+def _safe_str(error: BaseException) -> str:
+    try:
+        return str(error)
+    except Exception:  # a broken __str__ must not lose the error
+        return repr(error)
+
+
+def format_traceback(error: BaseException) -> str:
+    """``error``'s traceback, starting at the first frame outside the bridge's plumbing."""
+    import traceback
+    tb = error.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename.startswith(_PLUMBING):
+        tb = tb.tb_next
+    if tb is None:
+        lines = traceback.format_exception_only(type(error), error)
+    else:
+        lines = traceback.format_exception(type(error), error, tb)
+    return "".join(lines)
+
+
+def rss_bytes() -> int:
+    """Current resident set size in bytes (peak RSS where ``/proc`` is missing)."""
+    try:
+        with open("/proc/self/statm", "rb") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        import resource
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak if sys.platform == "darwin" else peak * 1024

@@ -1,0 +1,74 @@
+"""Fault hooks for resilience tests (``snakepit/testing``), callable with normal ``call``
+messages, e.g. ``{"module": "snakepit_bridge.faults", "function": "exit", "args": [7]}``.
+
+Every hook raises ``PermissionError`` unless the worker runs with ``SNAKEPIT_TESTING=1``.
+"""
+from __future__ import annotations
+
+import os
+import signal as _signal
+import struct
+import time
+from typing import Union
+
+from .protocol import DEFAULT_MAX_FRAME_BYTES
+
+
+def _require_testing() -> None:
+    if os.environ.get("SNAKEPIT_TESTING") != "1":
+        raise PermissionError("snakepit_bridge.faults needs SNAKEPIT_TESTING=1")
+
+
+def _write_raw(data: bytes) -> None:
+    """Write bytes to the protocol output fd between two frames."""
+    from .worker import Worker
+    worker = Worker.current
+    if worker is not None:
+        worker.connection.writer.write_raw(data)
+    else:
+        os.write(int(os.environ.get("SNAKEPIT_OUT_FD", "4")), data)
+
+
+def _max_frame_bytes() -> int:
+    from .worker import Worker
+    worker = Worker.current
+    if worker is not None:
+        return worker.settings.max_frame_bytes
+    return int(os.environ.get("SNAKEPIT_MAX_FRAME_BYTES") or DEFAULT_MAX_FRAME_BYTES)
+
+
+def hang(seconds: float = 3600) -> None:
+    """Sleep for ``seconds`` (a call that never answers in time)."""
+    _require_testing()
+    time.sleep(seconds)
+
+
+def exit(code: int = 1) -> None:  # noqa: A001 - the hook's name on the wire
+    """End the process at once with ``code`` (``os._exit``: no cleanup, no reply)."""
+    _require_testing()
+    os._exit(int(code))
+
+
+def garbage() -> None:
+    """Write a frame whose body is 8 bytes that are not an envelope (header length 4, header
+    ``{]!x``, which is not JSON): the host must treat the stream as broken."""
+    _require_testing()
+    _write_raw(struct.pack(">I", 8) + struct.pack(">I", 4) + b"{]!x")
+
+
+def oversized_frame() -> None:
+    """Write only a length prefix of ``maxFrameBytes + 1``: the host must refuse the frame
+    before reading a body."""
+    _require_testing()
+    _write_raw(struct.pack(">I", _max_frame_bytes() + 1))
+
+
+def kill(signal: Union[int, str] = "SIGKILL") -> None:
+    """Send ``signal`` (a number or a name such as ``"SIGKILL"``) to this process."""
+    _require_testing()
+    if isinstance(signal, str):
+        name = signal.upper()
+        signum = getattr(_signal, name if name.startswith("SIG") else "SIG" + name)
+    else:
+        signum = int(signal)
+    os.kill(os.getpid(), signum)

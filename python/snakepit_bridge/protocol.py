@@ -1,0 +1,307 @@
+"""Frames on the wire, and the shared vocabulary of message types (docs/protocol.md).
+
+A frame is ``u32be bodyLength`` followed by the body; the body is ``u32be headerLength``, the
+UTF-8 JSON header (the envelope), zero padding, and the attachments, each starting at an offset
+from the first byte of the body that is a multiple of 8::
+
+    off0 = align8(4 + headerLength)    off(k+1) = align8(off(k) + len(k))
+
+This module moves bytes only: the envelope's JSON and the values inside it are
+:mod:`snakepit_bridge.codec`'s business.  ``src/protocol/messages.ts`` mirrors the names below
+one for one.
+
+Reading is buffered with ``os.read(fd, 64 KiB)`` (larger reads allocate through mmap and cost
+~30 µs each) and every complete frame of a read is handed out before the next read.  A frame too
+big for that buffer is read straight into its own ``bytearray`` with ``os.readv``.  Writing takes
+one lock per frame; small frames go out in one ``os.write``, big ones with ``os.writev`` of the
+header and the attachments' memoryviews, so a large array is never copied into a frame.
+"""
+from __future__ import annotations
+
+import os
+import struct
+import threading
+from typing import Iterator, List, Optional, Sequence, Union
+
+from .errors import FrameTooLarge, ProtocolError
+
+Buffer = Union[bytes, bytearray, memoryview]
+
+PROTOCOL_VERSION = 1
+
+# -- host → worker ---------------------------------------------------------------------------
+CALL = "call"
+EXEC = "exec"
+CANCEL = "cancel"
+PING = "ping"
+CLEANUP_SESSION = "cleanup_session"
+TOOL_RESULT = "tool_result"
+SHUTDOWN = "shutdown"
+
+# -- worker → host ---------------------------------------------------------------------------
+READY = "ready"
+RESULT = "result"
+ERROR = "error"
+CHUNK = "chunk"
+END = "end"
+PONG = "pong"
+LOG = "log"
+TELEMETRY = "telemetry"
+TOOL_CALL = "tool_call"
+
+HOST_TO_WORKER = (CALL, EXEC, CANCEL, PING, CLEANUP_SESSION, TOOL_RESULT, SHUTDOWN)
+WORKER_TO_HOST = (READY, RESULT, ERROR, CHUNK, END, PONG, LOG, TELEMETRY, TOOL_CALL)
+
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+
+#: The protocol's own ``error.type`` names (Python exceptions use their qualified names).
+SERIALIZATION_ERROR = "SerializationError"
+FRAME_TOO_LARGE = "FrameTooLarge"
+CALL_CANCELLED = "CallCancelled"
+CODE_EXECUTION_DISABLED = "CodeExecutionDisabled"
+PROTOCOL_ERROR = "ProtocolError"
+ERROR_TYPES = (SERIALIZATION_ERROR, FRAME_TOO_LARGE, CALL_CANCELLED, CODE_EXECUTION_DISABLED,
+               PROTOCOL_ERROR)
+
+# -- exit codes ------------------------------------------------------------------------------
+EXIT_OK = 0
+EXIT_STARTUP_FAILURE = 1
+EXIT_PROTOCOL_ERROR = 2
+EXIT_FRAME_TOO_LARGE = 3
+
+DEFAULT_MAX_FRAME_BYTES = 64 * 1024 * 1024
+
+READ_SIZE = 65536
+_U32 = struct.Struct(">I")
+_U32X2 = struct.Struct(">II")
+_PADS = tuple(b"\0" * k for k in range(8))
+_IOV_MAX = 1024
+try:
+    _IOV_MAX = max(16, min(os.sysconf("SC_IOV_MAX"), 1024))
+except (AttributeError, ValueError, OSError):  # pragma: no cover - non-POSIX
+    pass
+
+
+def align8(n: int) -> int:
+    """Round ``n`` up to a multiple of 8."""
+    return (n + 7) & ~7
+
+
+class Frame:
+    """One received frame: its header text and a view of its body inside a read buffer."""
+
+    __slots__ = ("header", "_buf", "_start", "_length", "_header_length")
+
+    def __init__(self, header: str, buf: Buffer, start: int, length: int,
+                 header_length: int) -> None:
+        self.header = header
+        self._buf = buf
+        self._start = start
+        self._length = length
+        self._header_length = header_length
+
+    @property
+    def body_length(self) -> int:
+        """``bodyLength`` from the frame prefix."""
+        return self._length
+
+    def attachments(self, lengths: object) -> List[memoryview]:
+        """Views of the attachments whose byte lengths the header lists under ``att``.
+
+        The views are writable when the frame was read into a ``bytearray`` (big frames);
+        small frames share a read-only buffer and the codec copies what must be writable.
+        """
+        if not isinstance(lengths, list):
+            raise ProtocolError(f"'att' must be a list of lengths, got {type(lengths).__name__}")
+        body = memoryview(self._buf)[self._start:self._start + self._length]
+        views = []
+        off = align8(4 + self._header_length)
+        for n in lengths:
+            if type(n) is not int or n < 0:
+                raise ProtocolError(f"bad attachment length {n!r}")
+            if off + n > self._length:
+                raise ProtocolError(
+                    f"attachment of {n} bytes at offset {off} runs past the body "
+                    f"({self._length} bytes)")
+            views.append(body[off:off + n])
+            off = align8(off + n)
+        return views
+
+
+def parse_body(buf: Buffer, start: int, length: int) -> Frame:
+    """Split the body ``buf[start:start+length]`` into header text and attachment area."""
+    if length < 4:
+        raise ProtocolError(f"frame body of {length} bytes has no header length")
+    (header_length,) = _U32.unpack_from(buf, start)
+    if 4 + header_length > length:
+        raise ProtocolError(
+            f"header length {header_length} runs past the end of a {length}-byte body")
+    try:
+        header = str(buf[start + 4:start + 4 + header_length], "utf-8")
+    except UnicodeDecodeError as e:
+        raise ProtocolError(f"header is not valid UTF-8: {e}") from None
+    return Frame(header, buf, start, length, header_length)
+
+
+def frame_buffers(header: bytes, attachments: Sequence[Buffer] = (),
+                  max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> List[Buffer]:
+    """The buffers that make up one frame, in order (for ``os.writev``).
+
+    ``attachments`` must be byte-formatted buffers (``bytes``, ``bytearray``, or a
+    ``memoryview`` cast to ``'B'``).  Raises :class:`FrameTooLarge` when ``bodyLength`` would
+    exceed ``max_frame_bytes``; nothing is produced for that frame.
+    """
+    header_length = len(header)
+    end = 4 + header_length
+    if not attachments:
+        if end > max_frame_bytes:
+            raise FrameTooLarge(f"frame of {end} bytes exceeds maxFrameBytes ({max_frame_bytes})")
+        return [_U32X2.pack(end, header_length) + header]
+    lengths = [a.nbytes if isinstance(a, memoryview) else len(a) for a in attachments]
+    offsets = []
+    for n in lengths:
+        off = align8(end)
+        offsets.append(off)
+        end = off + n
+    if end > max_frame_bytes:
+        raise FrameTooLarge(f"frame of {end} bytes exceeds maxFrameBytes ({max_frame_bytes})")
+    parts: List[Buffer] = [_U32X2.pack(end, header_length) + header
+                           + _PADS[offsets[0] - 4 - header_length]]
+    written = offsets[0]
+    for att, off, n in zip(attachments, offsets, lengths):
+        if off > written:
+            parts.append(_PADS[off - written])
+        if n:
+            parts.append(att)
+        written = off + n
+    return parts
+
+
+def encode_frame(header: bytes, attachments: Sequence[Buffer] = (),
+                 max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> bytes:
+    """One frame as a single ``bytes`` (tests and small frames)."""
+    return b"".join(frame_buffers(header, attachments, max_frame_bytes))
+
+
+def _write_all(fd: int, data: Buffer) -> None:
+    written = os.write(fd, data)
+    if written == len(data):
+        return
+    view = memoryview(data)
+    while written < len(view):
+        written += os.write(fd, view[written:])
+
+
+def _writev_all(fd: int, parts: List[Buffer]) -> None:
+    views = [memoryview(p) for p in parts]
+    while views:
+        batch = views[:_IOV_MAX]
+        written = os.writev(fd, batch)
+        i = 0
+        while i < len(views) and written >= views[i].nbytes:
+            written -= views[i].nbytes
+            i += 1
+        views = views[i:]
+        if written:
+            views[0] = views[0][written:]
+
+
+class FrameWriter:
+    """Writes whole frames to ``fd``; safe to use from any thread."""
+
+    _JOIN_BELOW = READ_SIZE
+
+    def __init__(self, fd: int, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> None:
+        self.fd = fd
+        self.max_frame_bytes = max_frame_bytes
+        #: Held while a frame is written; :mod:`snakepit_bridge.faults` takes it to write raw bytes.
+        self.lock = threading.Lock()
+
+    def write(self, header: bytes, attachments: Sequence[Buffer] = ()) -> None:
+        """Write one frame (raises :class:`FrameTooLarge` before writing anything)."""
+        if not attachments:
+            header_length = len(header)
+            if header_length + 4 > self.max_frame_bytes:
+                raise FrameTooLarge(
+                    f"frame of {header_length + 4} bytes exceeds maxFrameBytes "
+                    f"({self.max_frame_bytes})")
+            data = _U32X2.pack(header_length + 4, header_length) + header
+            with self.lock:
+                _write_all(self.fd, data)
+            return
+        parts = frame_buffers(header, attachments, self.max_frame_bytes)
+        total = sum(p.nbytes if isinstance(p, memoryview) else len(p) for p in parts)
+        if total <= self._JOIN_BELOW:
+            data = b"".join(parts)
+            with self.lock:
+                _write_all(self.fd, data)
+        else:
+            with self.lock:
+                _writev_all(self.fd, parts)
+
+    def write_raw(self, data: bytes) -> None:
+        """Write bytes that are not a frame (fault injection only)."""
+        with self.lock:
+            _write_all(self.fd, data)
+
+
+class FrameReader:
+    """Reads frames from ``fd`` until EOF.
+
+    :meth:`frames` raises :class:`FrameTooLarge` on a length above the limit (before reading
+    that body) and :class:`ProtocolError` on a malformed body.  EOF, even in the middle of a
+    frame, ends the iteration: the host is gone and nothing more will come.
+    """
+
+    def __init__(self, fd: int, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> None:
+        self.fd = fd
+        self.max_frame_bytes = max_frame_bytes
+
+    def frames(self) -> Iterator[Frame]:
+        """Yield every frame in arrival order."""
+        fd = self.fd
+        limit = self.max_frame_bytes
+        unpack_from = _U32.unpack_from
+        buf: bytes = b""
+        pos = 0
+        while True:
+            end = len(buf)
+            while end - pos >= 4:
+                (n,) = unpack_from(buf, pos)
+                if n > limit:
+                    raise FrameTooLarge(
+                        f"incoming frame of {n} bytes exceeds maxFrameBytes ({limit})")
+                if end - pos - 4 < n:
+                    break
+                yield parse_body(buf, pos + 4, n)
+                pos += 4 + n
+            rest = end - pos
+            if rest >= 4:
+                (n,) = unpack_from(buf, pos)
+                if n + 4 > READ_SIZE:
+                    body = self._read_big(buf, pos + 4, n)
+                    buf, pos = b"", 0
+                    if body is None:
+                        return
+                    yield parse_body(body, 0, n)
+                    continue
+            chunk = os.read(fd, READ_SIZE)
+            if not chunk:
+                return
+            buf = buf[pos:] + chunk if rest else chunk
+            pos = 0
+
+    def _read_big(self, buf: bytes, start: int, n: int) -> Optional[bytearray]:
+        """Read a body of ``n`` bytes, of which ``buf[start:]`` already arrived, into its own
+        ``bytearray`` (None on EOF)."""
+        body = bytearray(n)
+        have = len(buf) - start
+        body[:have] = memoryview(buf)[start:]
+        view = memoryview(body)
+        fd = self.fd
+        while have < n:
+            got = os.readv(fd, [view[have:]])
+            if not got:
+                return None
+            have += got
+        return body

@@ -1,0 +1,225 @@
+"""Sessions: per-session state, a forwarded logger, tool calls into the host, telemetry.
+
+A function that declares a keyword-only parameter named ``session`` receives a
+:class:`Session`::
+
+    def remember(x, *, session):
+        previous = session.state.get("x")
+        session.state["x"] = x
+        session.log.info("remembered %r", x)
+        return previous
+
+State is a plain ``dict`` kept per session id in this worker and shared by every call of that
+session here; ``cleanup_session`` drops it.  A call without a session id gets a throwaway
+session (``id`` None, fresh empty ``state``).
+
+``session.call_tool(name, *args, **kwargs)`` runs a tool registered on the TypeScript side and
+blocks the calling thread until its ``tool_result`` arrives (any thread may call it);
+``await session.acall_tool(...)`` is the same for ``async`` functions, without blocking the
+event loop.  A failed tool raises :class:`ToolError`, or :class:`ToolNotFound` when the host
+reports that no such tool exists.
+"""
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+from concurrent.futures import Future, InvalidStateError
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+from .codec import encode_value
+from .context import current_call
+from .protocol import TELEMETRY, TOOL_CALL
+
+Send = Callable[[Dict[str, Any], Sequence[Any]], None]
+
+#: Parent of every session logger; its records propagate to the root logger's host handler.
+SESSION_LOGGER = "snakepit.session"
+
+
+class ToolError(Exception):
+    """A tool called through :meth:`Session.call_tool` failed on the host."""
+
+
+class ToolNotFound(ToolError):
+    """The host has no tool of that name."""
+
+
+class ToolCalls:
+    """Tool calls this worker made to the host that still wait for their ``tool_result``."""
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self._pending: Dict[int, "Future[Any]"] = {}
+        self._ids = itertools.count(1)
+        self._closed: Optional[str] = None
+        #: Runs after a tool call is sent, before its caller waits: the server uses it to hand
+        #: reading to another thread (the result must be read while this call is blocked).
+        self.before_block: Callable[[], None] = _nothing
+
+    def start(self, name: str, args: Sequence[Any], kwargs: Dict[str, Any],
+              session_id: Optional[str]) -> "Future[Any]":
+        """Send a ``tool_call`` and return the future its ``tool_result`` will complete."""
+        future: "Future[Any]" = Future()
+        if self._closed is not None:
+            future.set_exception(ToolError(self._closed))
+            return future
+        context = current_call.get()
+        attachments: List[Any] = []
+        tool_id = next(self._ids)
+        message = {
+            "type": TOOL_CALL, "id": tool_id,
+            "call_id": context.call_id if context is not None else None,
+            "name": name,
+            "args": encode_value(list(args), attachments),
+            "kwargs": encode_value(kwargs, attachments),
+            "session_id": session_id,
+        }
+        self._pending[tool_id] = future
+        try:
+            self._send(message, attachments)
+        except BaseException:
+            self._pending.pop(tool_id, None)
+            raise
+        self.before_block()
+        return future
+
+    def resolve(self, envelope: Dict[str, Any]) -> None:
+        """Complete the pending call a ``tool_result`` envelope answers (unknown ids: ignored)."""
+        future = self._pending.pop(envelope.get("id"), None)  # type: ignore[arg-type]
+        if future is None:
+            return
+        if envelope.get("ok"):
+            _settle(future, value=envelope.get("value"))
+            return
+        error = envelope.get("error")
+        message = str(error.get("message", "")) if isinstance(error, dict) else str(error)
+        failure = ToolNotFound(message) if message.startswith("ToolNotFound") else ToolError(message)
+        _settle(future, error=failure)
+
+    def fail(self, tool_id: Any, error: BaseException) -> None:
+        """Complete one pending call with ``error`` (e.g. its result could not be decoded)."""
+        future = self._pending.pop(tool_id, None)
+        if future is not None:
+            _settle(future, error=error)
+
+    def close(self, reason: str) -> None:
+        """Fail every pending call, and every later one, with :class:`ToolError` (host gone)."""
+        self._closed = reason
+        while self._pending:
+            _, future = self._pending.popitem()
+            _settle(future, error=ToolError(reason))
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+
+def _nothing() -> None:
+    pass
+
+
+def _settle(future: "Future[Any]", value: Any = None, error: Optional[BaseException] = None
+            ) -> None:
+    # The waiter may have given up (an async caller's task was cancelled, which cancels this).
+    try:
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(value)
+    except InvalidStateError:
+        pass
+
+
+class _SessionLogger(logging.Logger):
+    """A logger outside the logging registry (so that sessions do not leak loggers) that
+    stamps its records with the session id."""
+
+    def __init__(self, session_id: str, parent: logging.Logger) -> None:
+        super().__init__(f"{SESSION_LOGGER}.{session_id}")
+        self.parent = parent
+        self._session_id = session_id
+
+    def isEnabledFor(self, level: int) -> bool:  # noqa: N802 - logging's name
+        # Unregistered loggers miss the registry's cache invalidation, so do not cache.
+        if self.disabled or self.manager.disable >= level:
+            return False
+        return level >= self.getEffectiveLevel()
+
+    def makeRecord(self, *args: Any, **kwargs: Any) -> logging.LogRecord:  # noqa: N802
+        record = super().makeRecord(*args, **kwargs)
+        record.snakepit_session_id = self._session_id
+        return record
+
+
+class Session:
+    """What a function's ``session`` parameter receives (see the module docstring)."""
+
+    __slots__ = ("id", "state", "log", "_tools", "_send")
+
+    def __init__(self, session_id: Optional[str], state: Dict[str, Any], log: logging.Logger,
+                 tools: ToolCalls, send: Send) -> None:
+        #: The host's session id (None for a call made without a session).
+        self.id = session_id
+        #: Per-session state, shared by all calls of this session in this worker.
+        self.state = state
+        #: A logger whose records reach the host with this session's id.
+        self.log = log
+        self._tools = tools
+        self._send = send
+
+    def call_tool(self, name: str, /, *args: Any, **kwargs: Any) -> Any:
+        """Call the host tool ``name`` and wait for its result (blocks this thread).
+
+        Raises :class:`ToolNotFound` or :class:`ToolError` when the tool fails.
+        """
+        return self._tools.start(name, args, kwargs, self.id).result()
+
+    async def acall_tool(self, name: str, /, *args: Any, **kwargs: Any) -> Any:
+        """Awaitable :meth:`call_tool` for ``async`` functions (does not block the loop)."""
+        import asyncio
+        return await asyncio.wrap_future(self._tools.start(name, args, kwargs, self.id))
+
+    def telemetry(self, name: str, /, **data: Any) -> None:
+        """Send a ``telemetry`` event with ``data`` to the host."""
+        attachments: List[Any] = []
+        self._send({"type": TELEMETRY, "name": name, "data": encode_value(data, attachments),
+                    "session_id": self.id}, attachments)
+
+    def __repr__(self) -> str:
+        return f"Session(id={self.id!r}, state keys={sorted(map(str, self.state))})"
+
+
+class Sessions:
+    """Every session this worker has seen, by id."""
+
+    def __init__(self, tools: ToolCalls, send: Send) -> None:
+        self._tools = tools
+        self._send = send
+        self._sessions: Dict[str, Session] = {}
+        self._lock = threading.Lock()
+        self._parent_logger = logging.getLogger(SESSION_LOGGER)
+
+    def get(self, session_id: Optional[str]) -> Session:
+        """The session for ``session_id``, created on first use (a throwaway one for None)."""
+        if session_id is None:
+            return Session(None, {}, self._parent_logger, self._tools, self._send)
+        session = self._sessions.get(session_id)
+        if session is None:
+            with self._lock:
+                session = self._sessions.get(session_id)
+                if session is None:
+                    log = _SessionLogger(str(session_id), self._parent_logger)
+                    session = Session(session_id, {}, log, self._tools, self._send)
+                    self._sessions[session_id] = session
+        return session
+
+    def cleanup(self, session_id: Optional[str]) -> bool:
+        """Forget a session's state; True if it had any (had been used in this worker)."""
+        with self._lock:
+            return self._sessions.pop(session_id, None) is not None  # type: ignore[arg-type]
+
+    def __contains__(self, session_id: object) -> bool:
+        return session_id in self._sessions
+
+    def __len__(self) -> int:
+        return len(self._sessions)

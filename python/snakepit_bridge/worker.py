@@ -1,0 +1,148 @@
+"""The worker process at run time: threads, signals, shutdown and exit codes.
+
+Threads:
+
+- the **main thread** sends ``ready``, then runs the serving watchdog
+  (:meth:`~snakepit_bridge.serving.Server.supervise`) until ``shutdown`` or ``SIGTERM`` (the
+  signal handler must live in the main thread) and every accepted call has finished; then it
+  flushes and exits 0;
+- ``concurrency + 1`` **server threads** take turns reading frames and run calls
+  (:mod:`snakepit_bridge.serving`).  After ``shutdown`` they keep reading, so in-flight calls
+  still get their tool results, but new calls are ignored;
+- when needed, the **asyncio** thread (:mod:`snakepit_bridge.aioloop`).
+
+Lifetime rules (docs/protocol.md): EOF on the input fd means the host is gone: exit 0 at once
+with ``os._exit`` (in-flight work is abandoned), unless a ``shutdown`` came first, in which case
+the graceful shutdown carries on and pending tool calls fail.  A write that finds the host gone
+(EPIPE) exits the same way.  On Linux the worker also asks for ``SIGKILL`` when its parent dies
+(``PR_SET_PDEATHSIG``), so a worker stuck in C code dies with the host.  ``SIGINT`` is ignored:
+the host owns the worker's lifetime, and a terminal's Ctrl-C reaches the whole process group.
+``SIGTERM`` behaves as ``shutdown`` unless a preloaded module installed its own SIGTERM
+disposition (``SIG_IGN`` or a handler), which is kept.
+
+Exit codes: 0 normal, 1 start-up failure, 2 protocol error, 3 oversized inbound frame.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from typing import Any, Dict, Optional
+
+from . import hostlog
+from .codec import numpy_available
+from .connection import Connection
+from .dispatcher import Dispatcher
+from .errors import FrameTooLarge
+from .protocol import EXIT_FRAME_TOO_LARGE, EXIT_OK, EXIT_PROTOCOL_ERROR, PROTOCOL_VERSION, READY
+from .serving import Server
+from .settings import Settings
+
+
+def set_parent_death_signal() -> None:
+    """Ask Linux to SIGKILL this process when its parent dies (no-op elsewhere)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, int(signal.SIGKILL), 0, 0, 0)
+    except (OSError, AttributeError):  # pragma: no cover - exotic libc
+        pass
+
+
+def parent_is_gone(host_pid: Optional[int]) -> bool:
+    """True when the host named by ``SNAKEPIT_HOST_PID`` is no longer our parent (it died
+    before :func:`set_parent_death_signal` took effect)."""
+    return host_pid is not None and os.getppid() != host_pid
+
+
+def ready_message(settings: Settings) -> Dict[str, Any]:
+    """The ``ready`` envelope."""
+    return {
+        "type": READY,
+        "protocol": PROTOCOL_VERSION,
+        "pid": os.getpid(),
+        "python": sys.version.split()[0],
+        "executable": sys.executable,
+        "numpy": numpy_available(),
+        "concurrency": settings.concurrency,
+    }
+
+
+def _exit_now(code: int, message: Optional[str] = None) -> None:
+    if message:
+        try:
+            sys.stderr.write(f"snakepit_bridge: {message}\n")
+            sys.stderr.flush()
+        except Exception:  # noqa: BLE001 - exiting anyway
+            pass
+    os._exit(code)
+
+
+def _host_gone() -> None:
+    os._exit(EXIT_OK)
+
+
+class Worker:
+    """One worker process serving its host over the settings' fds."""
+
+    #: The worker of this process, once constructed (fault hooks write through it).
+    current: Optional["Worker"] = None
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.connection = Connection(settings.in_fd, settings.out_fd, settings.max_frame_bytes,
+                                     on_closed=_host_gone)
+        self.dispatcher = Dispatcher(self.connection.send, concurrency=settings.concurrency,
+                                     allow_code=settings.allow_code)
+        self.server = Server(self.connection.reader.frames(), self.dispatcher,
+                             on_shutdown=self.request_shutdown, on_eof=self._on_eof,
+                             on_fatal=_on_fatal)
+        self.shutdown_requested = False
+        Worker.current = self
+
+    def serve(self) -> None:
+        """Run until shutdown; never returns (the process exits)."""
+        # A preload that chose its own SIGTERM/SIGINT disposition keeps it.
+        if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, _on_sigterm)
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+        # Whichever thread the kernel interrupts, the watchdog's wait below wakes up.
+        signal.set_wakeup_fd(self.server.wake_fd)
+        self.connection.send(ready_message(self.settings))
+        hostlog.install(self.connection.send, self.settings.log_level)
+        self.server.start()
+        self.server.supervise()
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                if stream is not None:
+                    stream.flush()
+            except Exception:  # noqa: BLE001 - the host may have closed the pipe
+                pass
+        os._exit(EXIT_OK)
+
+    def request_shutdown(self) -> None:
+        """Stop accepting calls; exit once accepted ones have finished (any thread)."""
+        self.shutdown_requested = True
+        self.dispatcher.accepting = False
+        self.server.request_shutdown()
+
+    def _on_eof(self) -> None:
+        if not self.shutdown_requested:
+            os._exit(EXIT_OK)
+        self.dispatcher.tools.close("the host closed the connection during shutdown")
+
+
+def _on_fatal(error: BaseException) -> None:
+    if isinstance(error, FrameTooLarge):
+        _exit_now(EXIT_FRAME_TOO_LARGE, f"FrameTooLarge: {error}")
+    _exit_now(EXIT_PROTOCOL_ERROR, f"ProtocolError: {error}")
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    worker = Worker.current
+    if worker is not None:
+        worker.request_shutdown()

@@ -1,0 +1,83 @@
+"""Functions the dispatcher tests call by module name."""
+import asyncio
+import logging
+import threading
+import time
+
+log = logging.getLogger("targets")
+started = threading.Event()
+
+
+class CustomError(Exception):
+    pass
+
+
+class Greeter:
+    @staticmethod
+    def hello(name):
+        return f"hello {name}"
+
+
+def raise_custom():
+    raise CustomError("custom")
+
+
+def returns_object():
+    return object()
+
+
+def returns_bytes(n):
+    return b"x" * n
+
+
+def positional_session(session=None):
+    return session
+
+
+def session_info(*, session):
+    session.log.warning("from %s", session.id)
+    session.telemetry("used", n=1, tags=("a",))
+    return [session.id, sorted(session.state)]
+
+
+def use_tool(x, *, session):
+    return session.call_tool("double", x, scale=2)
+
+
+async def ause_tool(x, *, session):
+    return await session.acall_tool("double", x)
+
+
+def slow_gen(n, delay):
+    for i in range(n):
+        started.set()
+        yield i
+        time.sleep(delay)
+
+
+async def aslow(delay):
+    started.set()
+    try:
+        await asyncio.sleep(delay)
+    except asyncio.CancelledError:
+        log.info("cancelled")
+        raise
+    return "finished"
+
+
+async def aslow_gen(n, delay):
+    for i in range(n):
+        started.set()
+        yield i
+        await asyncio.sleep(delay)
+
+
+def wait_then(delay, value):
+    started.set()
+    time.sleep(delay)
+    return value
+
+
+def log_in_call():
+    log.warning("inside")
+    return True

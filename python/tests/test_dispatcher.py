@@ -1,0 +1,336 @@
+"""The dispatcher's handlers, driven with real envelopes through the codec."""
+from __future__ import annotations
+
+import logging
+import os
+import time
+
+import pytest
+import targets
+from conftest import FIXTURES, Outbox, call, deliver
+
+from snakepit_bridge import hostlog
+
+
+@pytest.fixture(autouse=True)
+def _reset_started():
+    targets.started.clear()
+
+
+# -- function_call -------------------------------------------------------------------------------
+
+def test_function_call_with_args_and_kwargs(dispatcher, outbox):
+    deliver(dispatcher, call(1, "echo", "add", 2, b=3))
+    deliver(dispatcher, call(2, "echo", "echo", [1, (2, b"x")]))
+    assert outbox.reply(1) == {"type": "result", "id": 1, "value": 5}
+    assert outbox.reply(2)["value"] == [1, (2, b"x")]
+
+
+def test_dotted_function_names(dispatcher, outbox):
+    deliver(dispatcher, call(1, "targets", "Greeter.hello", "ann"))
+    assert outbox.reply(1)["value"] == "hello ann"
+
+
+def test_missing_module_and_attribute(dispatcher, outbox):
+    deliver(dispatcher, call(1, "no_such_module_xyz", "f"))
+    deliver(dispatcher, call(2, "echo", "nope"))
+    deliver(dispatcher, call(3, "targets", "log"))
+    assert outbox.reply(1)["error"]["type"] == "ModuleNotFoundError"
+    assert outbox.reply(2)["error"]["type"] == "AttributeError"
+    assert outbox.reply(3)["error"]["type"] == "TypeError"
+
+
+def test_exception_becomes_error_with_type_message_and_traceback(dispatcher, outbox):
+    deliver(dispatcher, call(1, "echo", "boom", "it broke"))
+    error = outbox.reply(1)["error"]
+    assert error["type"] == "ValueError" and error["message"] == "it broke"
+    echo_py = os.path.join(FIXTURES, "echo.py")
+    line = next(i for i, text in enumerate(open(echo_py), 1) if "raise ValueError" in text)
+    assert f'File "{echo_py}", line {line}, in boom' in error["traceback"]
+    assert error["traceback"].startswith("Traceback")
+    assert "snakepit_bridge" not in error["traceback"]  # the bridge's own frames are trimmed
+
+
+def test_non_builtin_exception_types_are_qualified(dispatcher, outbox):
+    deliver(dispatcher, call(1, "targets", "raise_custom"))
+    assert outbox.reply(1)["error"]["type"] == "targets.CustomError"
+
+
+def test_unencodable_result_is_a_serialization_error(dispatcher, outbox):
+    deliver(dispatcher, call(1, "targets", "returns_object"))
+    error = outbox.reply(1)["error"]
+    assert error["type"] == "SerializationError" and "builtins.object" in error["message"]
+
+
+def test_result_over_the_frame_limit_is_frame_too_large(make_dispatcher):
+    box = Outbox(max_frame_bytes=4096)
+    d = make_dispatcher(box=box)
+    deliver(d, call(1, "targets", "returns_bytes", 10_000))
+    deliver(d, call(2, "targets", "returns_bytes", 10))
+    assert box.reply(1)["error"]["type"] == "FrameTooLarge"
+    assert box.reply(2)["value"] == b"x" * 10
+
+
+def test_undecodable_arguments_answer_that_call(dispatcher, outbox):
+    from snakepit_bridge.codec import decode_envelope
+    from snakepit_bridge.errors import SerializationError
+    header = '{"type":"call","id":9,"module":"echo","function":"echo","args":[{"__sp":"zzz"}]}'
+    with pytest.raises(SerializationError) as info:
+        decode_envelope(header)
+    dispatcher.undecodable(info.value.envelope, info.value)
+    assert outbox.reply(9)["error"]["type"] == "SerializationError"
+
+
+# -- sessions ------------------------------------------------------------------------------------
+
+def test_session_parameter_receives_per_session_state(dispatcher, outbox):
+    deliver(dispatcher, call(1, "echo", "with_session", "a", session_id="s1"))
+    assert outbox.reply(1)["value"] is None
+    deliver(dispatcher, call(2, "echo", "with_session", "b", session_id="s1"))
+    deliver(dispatcher, call(3, "echo", "with_session", "c", session_id="s2"))
+    assert outbox.reply(2)["value"] == "a"
+    assert outbox.reply(3)["value"] is None
+
+
+def test_session_is_only_injected_as_keyword_only_parameter(dispatcher, outbox):
+    deliver(dispatcher, call(1, "targets", "positional_session", session_id="s1"))
+    assert outbox.reply(1)["value"] is None
+
+
+def test_call_without_session_id_gets_a_throwaway_session(dispatcher, outbox):
+    deliver(dispatcher, call(1, "echo", "with_session", "a"))
+    deliver(dispatcher, call(2, "echo", "with_session", "b"))
+    assert outbox.reply(1)["value"] is None and outbox.reply(2)["value"] is None
+
+
+def test_cleanup_session(dispatcher, outbox):
+    deliver(dispatcher, call(1, "echo", "with_session", "a", session_id="s1"))
+    outbox.reply(1)
+    deliver(dispatcher, {"type": "cleanup_session", "id": 2, "session_id": "s1"})
+    deliver(dispatcher, {"type": "cleanup_session", "id": 3, "session_id": "s1"})
+    assert outbox.reply(2) == {"type": "result", "id": 2, "value": True}
+    assert outbox.reply(3)["value"] is False
+    deliver(dispatcher, call(4, "echo", "with_session", "b", session_id="s1"))
+    assert outbox.reply(4)["value"] is None
+
+
+def test_session_log_and_telemetry_reach_the_host(dispatcher, outbox):
+    handler = hostlog.HostLogHandler(outbox.send)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        deliver(dispatcher, call(1, "targets", "session_info", session_id="s9"))
+        assert outbox.reply(1)["value"] == ["s9", []]
+    finally:
+        root.removeHandler(handler)
+    log = outbox.wait_for(lambda m: m["type"] == "log")
+    assert log == {"type": "log", "level": "warning", "logger": "snakepit.session.s9",
+                   "message": "from s9", "session_id": "s9", "call_id": 1}
+    telemetry = outbox.wait_for(lambda m: m["type"] == "telemetry")
+    assert telemetry == {"type": "telemetry", "name": "used", "data": {"n": 1, "tags": ("a",)},
+                         "session_id": "s9"}
+
+
+def test_logging_from_a_call_names_the_call(dispatcher, outbox):
+    handler = hostlog.HostLogHandler(outbox.send)
+    targets.log.addHandler(handler)
+    try:
+        deliver(dispatcher, call(5, "targets", "log_in_call", session_id="s1"))
+        outbox.reply(5)
+    finally:
+        targets.log.removeHandler(handler)
+    log = outbox.wait_for(lambda m: m["type"] == "log")
+    assert (log["level"], log["message"], log["call_id"], log["session_id"]) == \
+        ("warning", "inside", 5, "s1")
+
+
+@pytest.mark.parametrize("function", ["use_tool", "ause_tool"])
+def test_tool_calls_wait_for_the_host(dispatcher, outbox, function):
+    deliver(dispatcher, call(1, "targets", function, 21, session_id="s1"))
+    tool_call = outbox.wait_for(lambda m: m["type"] == "tool_call")
+    assert tool_call["name"] == "double" and tool_call["args"] == [21]
+    assert tool_call["call_id"] == 1 and tool_call["session_id"] == "s1"
+    assert tool_call["kwargs"] == ({"scale": 2} if function == "use_tool" else {})
+    time.sleep(0.05)
+    assert [m for m in outbox.of(1) if m["type"] != "tool_call"] == []  # still waiting
+    deliver(dispatcher, {"type": "tool_result", "id": tool_call["id"], "ok": True, "value": 42})
+    assert outbox.reply(1)["value"] == 42
+
+
+@pytest.mark.parametrize("message,error_type", [
+    ("ToolNotFound: double", "snakepit_bridge.session.ToolNotFound"),
+    ("it failed", "snakepit_bridge.session.ToolError"),
+])
+def test_failed_tool_calls_raise(dispatcher, outbox, message, error_type):
+    deliver(dispatcher, call(1, "targets", "use_tool", 1, session_id="s1"))
+    tool_call = outbox.wait_for(lambda m: m["type"] == "tool_call")
+    deliver(dispatcher, {"type": "tool_result", "id": tool_call["id"], "ok": False,
+                         "error": {"message": message}})
+    error = outbox.reply(1)["error"]
+    assert error["type"] == error_type and error["message"] == message
+
+
+def test_pending_tool_calls_fail_when_the_host_goes_away(dispatcher, outbox):
+    deliver(dispatcher, call(1, "targets", "use_tool", 1, session_id="s1"))
+    outbox.wait_for(lambda m: m["type"] == "tool_call")
+    dispatcher.tools.close("host gone")
+    assert outbox.reply(1)["error"]["message"] == "host gone"
+
+
+# -- async and generators ------------------------------------------------------------------------
+
+def test_async_function_runs_on_the_event_loop(dispatcher, outbox):
+    deliver(dispatcher, call(1, "echo", "aecho", {"a": 1}, delay=0.01))
+    assert outbox.reply(1)["value"] == {"a": 1}
+
+
+def test_generator_streams_chunks_then_end(dispatcher, outbox):
+    deliver(dispatcher, call(1, "echo", "countdown", 3, stream=True))
+    outbox.reply(1)
+    assert [(m["type"], m.get("value")) for m in outbox.of(1)] == \
+        [("chunk", 3), ("chunk", 2), ("chunk", 1), ("end", None)]
+
+
+def test_async_generator_streams(dispatcher, outbox):
+    deliver(dispatcher, call(1, "echo", "agen", 3, stream=True))
+    outbox.reply(1)
+    assert [m.get("value") for m in outbox.of(1)] == [0, 1, 2, None]
+
+
+def test_generators_without_stream_are_sent_as_a_list(dispatcher, outbox):
+    deliver(dispatcher, call(1, "echo", "countdown", 3))
+    deliver(dispatcher, call(2, "echo", "agen", 2))
+    assert outbox.reply(1)["value"] == [3, 2, 1]
+    assert outbox.reply(2)["value"] == [0, 1]
+
+
+def test_stream_of_a_plain_value_is_one_chunk(dispatcher, outbox):
+    deliver(dispatcher, call(1, "echo", "echo", [1, 2], stream=True))
+    outbox.reply(1)
+    assert [m["type"] for m in outbox.of(1)] == ["chunk", "end"]
+
+
+# -- cancel --------------------------------------------------------------------------------------
+
+def test_cancel_drops_a_queued_call_at_once(make_dispatcher, outbox):
+    d = make_dispatcher(concurrency=1)
+    deliver(d, call(1, "targets", "wait_then", 0.3, "first"))
+    deliver(d, call(2, "echo", "echo", "second"))
+    targets.started.wait(2)
+    deliver(d, {"type": "cancel", "id": 2})
+    error = outbox.reply(2, timeout=0.2)["error"]
+    assert error["type"] == "CallCancelled"
+    assert outbox.of(1) == []
+    assert outbox.reply(1)["value"] == "first"
+    time.sleep(0.05)
+    assert len(outbox.of(2)) == 1  # the dropped call never runs
+
+
+def test_cancel_interrupts_a_running_async_call(dispatcher, outbox):
+    deliver(dispatcher, call(1, "targets", "aslow", 30))
+    targets.started.wait(2)
+    deliver(dispatcher, {"type": "cancel", "id": 1})
+    assert outbox.reply(1, timeout=2)["error"]["type"] == "CallCancelled"
+
+
+def test_cancel_stops_a_generator_before_its_next_chunk(dispatcher, outbox):
+    deliver(dispatcher, call(1, "targets", "slow_gen", 100, 0.05, stream=True))
+    outbox.wait_for(lambda m: m.get("id") == 1 and m["type"] == "chunk")
+    deliver(dispatcher, {"type": "cancel", "id": 1})
+    final = outbox.reply(1, timeout=2)
+    assert final["type"] == "error" and final["error"]["type"] == "CallCancelled"
+    assert len(outbox.of(1)) <= 4
+
+
+def test_cancel_stops_an_async_generator(dispatcher, outbox):
+    deliver(dispatcher, call(1, "targets", "aslow_gen", 100, 0.05, stream=True))
+    outbox.wait_for(lambda m: m.get("id") == 1 and m["type"] == "chunk")
+    deliver(dispatcher, {"type": "cancel", "id": 1})
+    assert outbox.reply(1, timeout=2)["error"]["type"] == "CallCancelled"
+
+
+def test_a_running_sync_call_still_replies_after_cancel(dispatcher, outbox):
+    deliver(dispatcher, call(1, "targets", "wait_then", 0.1, "done"))
+    targets.started.wait(2)
+    deliver(dispatcher, {"type": "cancel", "id": 1})
+    assert outbox.reply(1)["value"] == "done"
+
+
+def test_cancel_of_an_unknown_call_is_ignored(dispatcher, outbox):
+    deliver(dispatcher, {"type": "cancel", "id": 404})
+    deliver(dispatcher, call(1, "echo", "echo", 1))
+    assert outbox.reply(1)["value"] == 1 and outbox.of(404) == []
+
+
+# -- code execution ------------------------------------------------------------------------------
+
+def test_exec_returns_the_names_it_bound_or_rebound(dispatcher, outbox):
+    code = "\n".join([
+        "import math",
+        "y = x * 2",
+        "items.append(3)",          # mutated in place, not rebound: not reported
+        "z = (1, 2)",
+        "kept = kept",              # same object: not reported
+        "replaced = [0]",
+        "_private = 1",
+        "def f(): pass",
+        "class C: pass",
+    ])
+    deliver(dispatcher, {"type": "exec", "id": 1, "code": code, "session_id": None,
+                         "context": {"x": 21, "items": [1], "kept": "k", "replaced": [9]}})
+    assert outbox.reply(1)["value"] == {"y": 42, "z": (1, 2), "replaced": [0]}
+
+
+def test_exec_errors_point_at_the_code(dispatcher, outbox):
+    deliver(dispatcher, {"type": "exec", "id": 1, "code": "a = 1\nb = 1 / 0\n", "context": {}})
+    error = outbox.reply(1)["error"]
+    assert error["type"] == "ZeroDivisionError"
+    assert 'File "<snakepit-exec>", line 2' in error["traceback"]
+
+
+def test_exec_with_an_unencodable_name(dispatcher, outbox):
+    deliver(dispatcher, {"type": "exec", "id": 1, "code": "o = object()", "context": {}})
+    error = outbox.reply(1)["error"]
+    assert error["type"] == "SerializationError" and "'o'" in error["message"]
+
+
+def test_exec_is_refused_unless_allowed(make_dispatcher, outbox):
+    d = make_dispatcher(allow_code=False)
+    deliver(d, {"type": "exec", "id": 1, "code": "x = 1", "context": {}})
+    assert outbox.reply(1)["error"]["type"] == "CodeExecutionDisabled"
+
+
+# -- health ------------------------------------------------------------------------------------
+
+def test_health_check_reports_stats(make_dispatcher, outbox):
+    d = make_dispatcher(concurrency=1)
+    deliver(d, call(1, "echo", "echo", 1))
+    outbox.reply(1)
+    deliver(d, call(2, "targets", "wait_then", 0.2, None))
+    deliver(d, call(3, "echo", "echo", 3))
+    targets.started.wait(2)
+    deliver(d, {"type": "ping", "id": 4})
+    pong = outbox.reply(4)
+    stats = pong["stats"]
+    assert pong["type"] == "pong" and stats["pid"] == os.getpid()
+    assert stats["in_flight"] == 2 and stats["served"] == 1
+    assert stats["rss_bytes"] > 1024 * 1024
+    outbox.reply(3)
+    deliver(d, {"type": "ping", "id": 5})
+    stats = outbox.reply(5)["stats"]
+    assert stats["in_flight"] == 0 and stats["served"] == 3
+
+
+def test_calls_after_shutdown_began_are_ignored(dispatcher, outbox):
+    dispatcher.accepting = False
+    deliver(dispatcher, call(1, "echo", "echo", 1))
+    time.sleep(0.05)
+    assert outbox.of(1) == []
+
+
+# -- fault hooks -------------------------------------------------------------------------------
+
+def test_fault_hooks_need_testing_mode(dispatcher, outbox, monkeypatch):
+    monkeypatch.delenv("SNAKEPIT_TESTING", raising=False)
+    deliver(dispatcher, call(1, "snakepit_bridge.faults", "exit", 3))
+    assert outbox.reply(1)["error"]["type"] == "PermissionError"

@@ -1,0 +1,306 @@
+"""End to end: ``python -m snakepit_bridge`` as a child process on socketpair fds 3 and 4."""
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+from typing import Any, Dict, List, Optional
+
+import pytest
+from conftest import FIXTURES, PYTHON_DIR, call, unwire, wire
+
+from snakepit_bridge.codec import decode_envelope
+from snakepit_bridge.errors import FrameTooLarge, ProtocolError
+from snakepit_bridge.protocol import FrameReader
+
+NOT_A_PID = 2 ** 22 + 1  # above Linux's largest pid_max
+#: Run the workers on another interpreter (e.g. the oldest supported CPython) than pytest's.
+WORKER_PYTHON = os.environ.get("SNAKEPIT_TEST_WORKER_PYTHON") or sys.executable
+
+
+class WorkerProcess:
+    """A worker child whose protocol fds are socketpairs held by the test."""
+
+    def __init__(self, env: Optional[Dict[str, str]] = None, fds=(3, 4),
+                 extra_path: str = "") -> None:
+        host_in, child_in = socket.socketpair()
+        child_out, host_out = socket.socketpair()
+        # Park the child's ends above 9 (close-on-exec) so the dup2s below cannot clobber them.
+        parked_in = fcntl.fcntl(child_in.fileno(), fcntl.F_DUPFD_CLOEXEC, 10)
+        parked_out = fcntl.fcntl(child_out.fileno(), fcntl.F_DUPFD_CLOEXEC, 10)
+        child_in.close()
+        child_out.close()
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith("SNAKEPIT_")}
+        full_env["PYTHONPATH"] = os.pathsep.join(p for p in (PYTHON_DIR, FIXTURES, extra_path) if p)
+        full_env.update(env or {})
+        in_fd, out_fd = fds
+        if fds != (3, 4):
+            full_env.update(SNAKEPIT_IN_FD=str(in_fd), SNAKEPIT_OUT_FD=str(out_fd))
+
+        def place_fds() -> None:
+            os.dup2(parked_in, in_fd)
+            os.dup2(parked_out, out_fd)
+
+        self.proc = subprocess.Popen(
+            [WORKER_PYTHON, "-m", "snakepit_bridge"], env=full_env, close_fds=False,
+            preexec_fn=place_fds, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE)
+        os.close(parked_in)
+        os.close(parked_out)
+        self.host_in = host_in
+        self.host_out = host_out
+        # A blocking socket whose reads give up after 5 s (EAGAIN), so a test cannot hang.
+        host_out.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", 5, 0))
+        self._frames = FrameReader(host_out.fileno()).frames()
+
+    def send(self, message: Dict[str, Any]) -> None:
+        self.host_in.sendall(wire(message))
+
+    def recv(self) -> Dict[str, Any]:
+        frame = next(self._frames)
+        return decode_envelope(frame.header, frame.attachments)
+
+    def recv_until(self, call_id: int, kinds=("result", "error")) -> Dict[str, Any]:
+        while True:
+            message = self.recv()
+            if message.get("id") == call_id and message["type"] in kinds:
+                return message
+
+    def wait(self, timeout: float = 5.0) -> int:
+        return self.proc.wait(timeout)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+        for s in (self.host_in, self.host_out):
+            s.close()
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream:
+                stream.close()
+
+
+@pytest.fixture
+def spawn():
+    started: List[WorkerProcess] = []
+
+    def start(**kwargs: Any) -> WorkerProcess:
+        worker = WorkerProcess(**kwargs)
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.close()
+
+
+def test_ready_call_shutdown_exit_zero(spawn):
+    w = spawn(env={"SNAKEPIT_CONCURRENCY": "3"})
+    ready = w.recv()
+    assert ready["type"] == "ready" and ready["protocol"] == 1
+    assert ready["pid"] == w.proc.pid and ready["concurrency"] == 3
+    if WORKER_PYTHON == sys.executable:
+        assert ready["python"] == "%d.%d.%d" % sys.version_info[:3]
+        assert ready["executable"] == sys.executable
+    assert isinstance(ready["numpy"], bool)
+    w.send(call(1, "echo", "shout", {"k": (1, b"\x00\x01")}))
+    assert w.recv() == {"type": "result", "id": 1, "value": {"k": (1, b"\x00\x01")}, "att": [2]}
+    w.send({"type": "shutdown"})
+    assert w.wait() == 0
+    assert b"garbage on stdout" in w.proc.stdout.read()
+    assert b"garbage on stderr" in w.proc.stderr.read()
+
+
+def test_eof_on_fd_3_exits_at_once_even_with_a_call_in_flight(spawn):
+    w = spawn()
+    w.recv()
+    w.send(call(1, "hang", "forever"))
+    time.sleep(0.1)
+    w.host_in.close()
+    assert w.wait(3) == 0
+
+
+def test_sigterm_finishes_in_flight_calls_then_exits_zero(spawn):
+    w = spawn()
+    w.recv()
+    w.send(call(1, "echo", "sleep", 0.3, "slept"))
+    time.sleep(0.1)
+    w.proc.send_signal(signal.SIGTERM)
+    assert w.recv_until(1)["value"] == "slept"
+    assert w.wait() == 0
+
+
+def test_shutdown_with_queued_calls_runs_them_first(spawn):
+    w = spawn()
+    w.recv()
+    for i in range(3):
+        w.send(call(i, "echo", "sleep", 0.05, i))
+    w.send({"type": "shutdown"})
+    w.send(call(9, "echo", "echo", "too late"))  # after shutdown: ignored
+    assert [w.recv_until(i)["value"] for i in range(3)] == [0, 1, 2]
+    assert w.wait() == 0
+
+
+def test_oversized_inbound_frame_exits_3(spawn):
+    w = spawn(env={"SNAKEPIT_MAX_FRAME_BYTES": "1024"})
+    w.recv()
+    w.host_in.sendall(struct.pack(">I", 1025))
+    assert w.wait() == 3
+    assert b"FrameTooLarge" in w.proc.stderr.read()
+
+
+def test_malformed_frame_exits_2(spawn):
+    w = spawn()
+    w.recv()
+    w.host_in.sendall(struct.pack(">II", 8, 4) + b"{]!x")
+    assert w.wait() == 2
+    assert b"ProtocolError" in w.proc.stderr.read()
+
+
+def test_failed_preload_exits_1_with_the_traceback(spawn):
+    w = spawn(env={"SNAKEPIT_PRELOAD": "echo, broken_import"})
+    assert w.wait() == 1
+    assert b"fixture: this module is broken" in w.proc.stderr.read()
+    assert w.host_out.recv(1) == b""  # no ready
+
+
+def test_custom_protocol_fds(spawn):
+    w = spawn(fds=(7, 9))
+    assert w.recv()["type"] == "ready"
+    w.send(call(1, "echo", "add", 1, 2))
+    assert w.recv()["value"] == 3
+
+
+def test_parent_already_gone_exits_before_ready(spawn):
+    w = spawn(env={"SNAKEPIT_HOST_PID": str(NOT_A_PID)})
+    assert w.wait() == 0
+    assert w.host_out.recv(1) == b""
+
+
+def test_matching_host_pid_starts_normally(spawn):
+    w = spawn(env={"SNAKEPIT_HOST_PID": str(os.getpid())})
+    assert w.recv()["type"] == "ready"
+
+
+def test_calls_run_concurrently_up_to_the_concurrency(spawn):
+    w = spawn(env={"SNAKEPIT_CONCURRENCY": "2"})
+    w.recv()
+    start = time.monotonic()
+    w.send(call(1, "echo", "sleep", 0.3))
+    w.send(call(2, "echo", "sleep", 0.3))
+    w.recv_until(1)
+    w.recv_until(2)
+    assert time.monotonic() - start < 0.55
+
+
+def test_log_frames_carry_the_call(spawn):
+    w = spawn()
+    w.recv()
+    w.send(call(1, "echo", "log_something", "careful", session_id="s1"))
+    log = w.recv()
+    assert log == {"type": "log", "level": "warning", "logger": "fixtures.echo",
+                   "message": "careful", "session_id": "s1", "call_id": 1}
+    assert w.recv()["value"] is True
+
+
+def test_code_execution_needs_allow_code(spawn):
+    w = spawn()
+    w.recv()
+    w.send({"type": "exec", "id": 1, "code": "x = 1", "context": {}, "session_id": None})
+    assert w.recv()["error"]["type"] == "CodeExecutionDisabled"
+    w2 = spawn(env={"SNAKEPIT_ALLOW_CODE": "1"})
+    w2.recv()
+    w2.send({"type": "exec", "id": 1, "code": "x = y + 1", "context": {"y": 1},
+             "session_id": None})
+    assert w2.recv()["value"] == {"x": 2}
+
+
+def test_fault_hooks_in_testing_mode(spawn):
+    w = spawn(env={"SNAKEPIT_TESTING": "1"})
+    w.recv()
+    w.send(call(1, "snakepit_bridge.faults", "exit", 7))
+    assert w.wait() == 7
+
+    w = spawn(env={"SNAKEPIT_TESTING": "1"})
+    w.recv()
+    w.send(call(1, "snakepit_bridge.faults", "garbage"))
+    with pytest.raises(ProtocolError):
+        w.recv()
+
+    w = spawn(env={"SNAKEPIT_TESTING": "1", "SNAKEPIT_MAX_FRAME_BYTES": "4096"})
+    w.recv()
+    w.send(call(1, "snakepit_bridge.faults", "oversized_frame"))
+    with pytest.raises(FrameTooLarge):
+        next(FrameReader(w.host_out.fileno(), max_frame_bytes=4096).frames())
+
+    w = spawn(env={"SNAKEPIT_TESTING": "1"})
+    w.recv()
+    w.send(call(1, "snakepit_bridge.faults", "kill", "SIGKILL"))
+    assert w.wait() == -signal.SIGKILL
+
+
+def test_preloaded_sigterm_disposition_is_kept(spawn):
+    w = spawn(env={"SNAKEPIT_PRELOAD": "ignore_sigterm"})
+    w.recv()
+    w.proc.send_signal(signal.SIGTERM)
+    time.sleep(0.2)
+    w.send(call(1, "ignore_sigterm", "ping"))
+    assert w.recv()["value"] == "pong"
+    assert w.proc.poll() is None
+
+
+def test_worker_dies_with_its_parent_even_when_busy(tmp_path):
+    """PR_SET_PDEATHSIG: the worker is stuck importing a preload (not reading fd 3) when its
+    parent is SIGKILLed; it must die too."""
+    (tmp_path / "slow_preload.py").write_text("import time\ntime.sleep(30)\n")
+    pid_file = tmp_path / "worker.pid"
+    parent_code = (
+        "import os, socket, subprocess, sys\n"
+        "a, b = socket.socketpair(); c, d = socket.socketpair()\n"
+        f"p = subprocess.Popen([{WORKER_PYTHON!r}, '-m', 'snakepit_bridge'],"
+        " pass_fds=(b.fileno(), d.fileno()), env=dict(os.environ,"
+        " SNAKEPIT_IN_FD=str(b.fileno()), SNAKEPIT_OUT_FD=str(d.fileno())))\n"
+        f"open({str(pid_file)!r}, 'w').write(str(p.pid))\n"
+        "import time; time.sleep(60)\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SNAKEPIT_")}
+    env.update(PYTHONPATH=os.pathsep.join((PYTHON_DIR, str(tmp_path))),
+               SNAKEPIT_PRELOAD="slow_preload")
+    parent = subprocess.Popen([sys.executable, "-c", parent_code], env=env)
+    worker_pid = None
+    try:
+        deadline = time.monotonic() + 5
+        while worker_pid is None and time.monotonic() < deadline:
+            if pid_file.exists() and pid_file.read_text():
+                worker_pid = int(pid_file.read_text())
+            time.sleep(0.02)
+        assert worker_pid is not None
+        time.sleep(0.3)  # let the worker reach its preload
+        parent.kill()
+        parent.wait(5)
+        deadline = time.monotonic() + 3
+        while _alive(worker_pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert not _alive(worker_pid)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait(5)
+        if worker_pid is not None and _alive(worker_pid):
+            os.kill(worker_pid, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_wire_helpers_are_the_workers_format():
+    assert unwire(wire(call(1, "m", "f", 1)))["args"] == [1]

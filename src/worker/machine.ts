@@ -1,0 +1,247 @@
+/**
+ * The worker actor: one Python process as an XState machine.
+ *
+ * ```
+ * starting ──READY──▶ ready ◀──LOAD(0)── busy
+ *    │                  │ └──LOAD(>0)──▶  ▲
+ *    │        after idleTimeoutMs          │
+ *    │                  ▼                  │
+ *    │                idle ───LOAD(>0)─────┘
+ *    ├── STARTUP_FAILED / FAULT / abnormal EXITED ──▶ crashed (final)
+ *    └── snakepit.shutdown ──▶ stopping ──EXITED──▶ stopped (final)
+ * ```
+ *
+ * The process itself is the invoked-by-spawn `process` actor (a callback actor), so the machine
+ * holds no side effects: tests swap in a fake with `workerMachine.provide({ actors: { process } })`
+ * and drive time with `SimulatedClock`. Calls do not pass through the machine — callers use the
+ * connection in `context.process` directly — and the machine only hears when the worker goes
+ * between idle and loaded, so XState stays off the per-call path.
+ *
+ * The machine's output (it ends in `crashed` or `stopped`) follows the supervisor's child
+ * contract: `{ reason }` is `"shutdown"` after a requested stop, `"normal"` after a clean exit 0,
+ * anything else is abnormal.
+ *
+ * @example
+ * const worker = createActor(workerMachine, { input: { workerId: "w1", python: "python3" } })
+ * worker.subscribe({ error: (e) => log.error(e) })
+ * worker.start()
+ * const ready = await waitFor(worker, (s) => s.value === "ready")
+ * await ready.context.process!.connection.call("math", "sqrt", [16])
+ */
+import { Effect, Fiber } from "effect"
+import { assign, fromCallback, not, sendTo, setup, spawnChild, stopChild } from "xstate"
+import type { ConnectionFault } from "./connection.js"
+import { type ExitInfo, spawnWorker, type WorkerHooks, type WorkerProcess, type WorkerProcessOptions } from "./process.js"
+
+/** The public states of a worker, as DESIGN.md names them. */
+export type WorkerState = "starting" | "ready" | "busy" | "idle" | "crashed" | "stopping" | "stopped"
+
+/** Input of {@link workerMachine}. */
+export interface WorkerInput extends WorkerProcessOptions {
+  /** `ready` for this long becomes `idle` (reapable above `minWorkers`). Default 300 000. */
+  readonly idleTimeoutMs?: number
+  /** After a stop request, SIGKILL if the process has not exited within this. Default 5 000. */
+  readonly shutdownMs?: number
+  readonly hooks?: WorkerHooks
+}
+
+/** Why a worker ended: the machine's output. */
+export interface WorkerExit {
+  /** `"shutdown"` / `"normal"` for a clean end; else `"exit"`, `"startup_failed"`, `"protocol"`, `"hung"`, … */
+  readonly reason: string
+  readonly exitCode: number | null
+  readonly signal: string | null
+  readonly error?: unknown
+}
+
+/** Events the worker machine accepts. */
+export type WorkerEvent =
+  | { readonly type: "READY"; readonly process: WorkerProcess }
+  | { readonly type: "STARTUP_FAILED"; readonly error: unknown }
+  | { readonly type: "LOAD"; readonly inFlight: number }
+  | { readonly type: "FAULT"; readonly error: ConnectionFault }
+  | { readonly type: "EXITED"; readonly exit: ExitInfo }
+  | { readonly type: "snakepit.shutdown" }
+
+/** Commands the machine sends its process actor. */
+export type ProcessCommand = { readonly type: "TERMINATE" } | { readonly type: "KILL" }
+
+interface WorkerContext {
+  readonly input: WorkerInput
+  readonly workerId: string
+  readonly process: WorkerProcess | null
+  readonly pid: number | null
+  readonly exit: WorkerExit | null
+}
+
+// setTimeout fires at once for delays above 2^31−1 ms; treat those as "never" instead.
+const MAX_DELAY = 2 ** 31 - 1
+const delay = (ms: number | undefined, fallback: number) => Math.min(ms ?? fallback, MAX_DELAY)
+
+const faultReason = (f: ConnectionFault): string =>
+  f._tag === "ProtocolError" ? "protocol" : f._tag === "FrameTooLarge" ? "frame_too_large" : f.reason
+
+/**
+ * The real process actor: spawns the worker inside an Effect scope and reports what happens to
+ * it. Stopping the actor interrupts the scope, which SIGKILLs the process if it still runs.
+ */
+export const workerProcessLogic = fromCallback<ProcessCommand, WorkerInput, WorkerEvent>(({ input, sendBack, receive }) => {
+  let ended = false
+  let proc: WorkerProcess | undefined
+  const send = (e: WorkerEvent) => {
+    if (!ended) sendBack(e)
+  }
+
+  // Busy→ready is reported one macrotask late, and only if still idle then: a caller awaiting
+  // call after call (the common sequential loop) never sees the worker flap between states.
+  let reportedBusy = false
+  let drainCheck: ReturnType<typeof setImmediate> | undefined
+  const onLoad = (inFlight: number) => {
+    if (inFlight > 0) {
+      if (drainCheck) clearImmediate(drainCheck)
+      drainCheck = undefined
+      if (!reportedBusy) {
+        reportedBusy = true
+        send({ type: "LOAD", inFlight })
+      }
+    } else if (reportedBusy && !drainCheck) {
+      drainCheck = setImmediate(() => {
+        drainCheck = undefined
+        if (proc && proc.connection.inFlight === 0) {
+          reportedBusy = false
+          send({ type: "LOAD", inFlight: 0 })
+        }
+      })
+    }
+  }
+
+  const fiber = Effect.runFork(
+    Effect.scoped(
+      Effect.gen(function* () {
+        const p = yield* spawnWorker(input, {
+          ...input.hooks,
+          onLoad,
+          onFault: (fault) => {
+            // Fail the calls in flight with the fault itself, then let the machine end the worker.
+            proc?.connection.close(fault)
+            input.hooks?.onFault?.(fault)
+            send({ type: "FAULT", error: fault })
+          },
+        })
+        proc = p
+        send({ type: "READY", process: p })
+        const exit = yield* Effect.promise(() => p.exited)
+        send({ type: "EXITED", exit })
+      }),
+    ).pipe(Effect.catch((error) => Effect.sync(() => send({ type: "STARTUP_FAILED", error })))),
+  )
+
+  receive((command) => {
+    if (command.type === "TERMINATE" && proc) {
+      proc.connection.drain()
+      proc.terminate()
+    } else {
+      // KILL, or a stop before the process is ready: there is nothing graceful to wait for.
+      Effect.runPromise(Fiber.interrupt(fiber)).then(() => send({ type: "EXITED", exit: { exitCode: null, signal: "SIGKILL" } }))
+    }
+  })
+
+  return () => {
+    ended = true
+    if (drainCheck) clearImmediate(drainCheck)
+    Effect.runFork(Fiber.interrupt(fiber))
+  }
+})
+
+/**
+ * The worker state machine. Its states are the worker states of DESIGN.md; its output is a
+ * {@link WorkerExit}.
+ */
+export const workerMachine = setup({
+  types: {
+    input: {} as WorkerInput,
+    context: {} as WorkerContext,
+    events: {} as WorkerEvent,
+    output: {} as WorkerExit,
+  },
+  actors: { process: workerProcessLogic },
+  delays: {
+    idleTimeout: ({ context }) => delay(context.input.idleTimeoutMs, 300_000),
+    shutdownTimeout: ({ context }) => delay(context.input.shutdownMs, 5_000),
+  },
+  guards: {
+    loaded: ({ event }) => event.type === "LOAD" && event.inFlight > 0,
+    cleanExit: ({ event }) => event.type === "EXITED" && event.exit.exitCode === 0 && event.exit.signal === null,
+  },
+  actions: {
+    recordExit: assign({
+      exit: ({ event }) => (event.type === "EXITED" ? { reason: "exit", ...event.exit } : null),
+    }),
+  },
+}).createMachine({
+  id: "worker",
+  context: ({ input }) => ({ input, workerId: input.workerId, process: null, pid: null, exit: null }),
+  entry: spawnChild("process", { id: "process", input: ({ context }) => context.input }),
+  initial: "starting",
+  states: {
+    starting: {
+      on: {
+        READY: {
+          target: "ready",
+          actions: assign({ process: ({ event }) => event.process, pid: ({ event }) => event.process.pid }),
+        },
+        STARTUP_FAILED: {
+          target: "crashed",
+          actions: assign({ exit: ({ event }) => ({ reason: "startup_failed", exitCode: null, signal: null, error: event.error }) }),
+        },
+      },
+    },
+    ready: {
+      after: { idleTimeout: "idle" },
+      on: { LOAD: { guard: "loaded", target: "busy" } },
+    },
+    busy: {
+      on: { LOAD: { guard: not("loaded"), target: "ready" } },
+    },
+    idle: {
+      on: { LOAD: { guard: "loaded", target: "busy" } },
+    },
+    stopping: {
+      entry: sendTo("process", { type: "TERMINATE" } satisfies ProcessCommand),
+      after: { shutdownTimeout: { actions: sendTo("process", { type: "KILL" } satisfies ProcessCommand) } },
+      on: {
+        EXITED: {
+          target: "stopped",
+          actions: assign({ exit: ({ event }) => ({ reason: "shutdown", ...event.exit }) }),
+        },
+        // A fault while stopping changes nothing: the process is on its way out anyway.
+        FAULT: {},
+        "snakepit.shutdown": {},
+      },
+    },
+    crashed: { type: "final", entry: stopChild("process") },
+    stopped: { type: "final", entry: stopChild("process") },
+  },
+  on: {
+    FAULT: {
+      target: ".crashed",
+      actions: assign({
+        exit: ({ event }) => ({ reason: faultReason(event.error), exitCode: null, signal: null, error: event.error }),
+      }),
+    },
+    EXITED: [
+      { guard: "cleanExit", target: ".stopped", actions: assign({ exit: ({ event }) => ({ reason: "normal", ...event.exit }) }) },
+      { target: ".crashed", actions: "recordExit" },
+    ],
+    "snakepit.shutdown": ".stopping",
+  },
+  output: ({ context }) => context.exit ?? { reason: "normal", exitCode: null, signal: null },
+})
+
+/**
+ * The public state of a worker snapshot.
+ *
+ * @example
+ * workerState(actor.getSnapshot()) // "busy"
+ */
+export const workerState = (snapshot: { value: unknown }): WorkerState => snapshot.value as WorkerState

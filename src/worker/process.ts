@@ -1,0 +1,263 @@
+/**
+ * One Python worker process, acquired inside an Effect scope: closing the scope kills it.
+ *
+ * The process is `python -m snakepit_bridge` with the protocol on fds 3 (host → worker) and 4
+ * (worker → host). stdout and stderr are read as text and forwarded as log lines, so nothing
+ * Python prints can corrupt the protocol. The effect completes once the worker has sent its
+ * `ready` handshake; before that, a spawn error or an early exit is `StartupFailed` (with the
+ * stderr tail, usually Python's traceback) and silence is `StartupTimeout`.
+ *
+ * @example
+ * const program = Effect.scoped(Effect.gen(function* () {
+ *   const worker = yield* spawnWorker(options, hooks)
+ *   return yield* Effect.promise(() => worker.connection.call("math", "sqrt", [16]))
+ * }))
+ */
+import { Effect } from "effect"
+import { execa, type ResultPromise } from "execa"
+import { delimiter } from "node:path"
+import type { Readable, Writable } from "node:stream"
+import { StartupFailed, StartupTimeout, WorkerCrashed } from "../errors.js"
+import { DEFAULT_MAX_FRAME_BYTES } from "../protocol/frame.js"
+import { Connection, type ConnectionFault, type PythonLogRecord, type ToolCallRequest } from "./connection.js"
+import { bridgePythonDir } from "./python.js"
+
+/** Everything needed to start one worker. */
+export interface WorkerProcessOptions {
+  readonly workerId: string
+  /** The interpreter to run (already resolved with `resolvePython`). */
+  readonly python: string
+  /** Extra `sys.path` entries; the bundled `snakepit_bridge` is always importable. */
+  readonly pythonPath?: readonly string[]
+  readonly env?: Readonly<Record<string, string>>
+  readonly cwd?: string
+  /** Calls Python runs at once (its thread pool size). */
+  readonly concurrency?: number
+  readonly maxFrameBytes?: number
+  readonly allowCodeExecution?: boolean
+  /** Modules imported before the worker reports ready. */
+  readonly preload?: readonly string[]
+  readonly startupTimeoutMs?: number
+  /** How long an abandoned call may keep running before the worker is deemed hung. */
+  readonly callGraceMs?: number
+  /** Enables `snakepit_bridge.faults` (fault injection) in the worker. Never in production. */
+  readonly testing?: boolean
+}
+
+/** Callbacks for what a worker says besides replies. All optional. */
+export interface WorkerHooks {
+  readonly onLog?: (record: PythonLogRecord & { readonly stream?: "stdout" | "stderr" }) => void
+  readonly onTelemetry?: (name: string, data: unknown, sessionId: string | null) => void
+  readonly onToolCall?: (call: ToolCallRequest, connection: Connection) => void
+  /** The connection hit a fatal problem (protocol error, hung call); the worker must die. */
+  readonly onFault?: (fault: ConnectionFault) => void
+  /** In-flight calls went between zero and non-zero. */
+  readonly onLoad?: (inFlight: number) => void
+}
+
+/** The worker's handshake. */
+export interface ReadyInfo {
+  readonly pid: number
+  readonly python: string
+  readonly executable: string
+  readonly numpy: boolean
+  readonly concurrency: number
+}
+
+/** How a worker process ended. */
+export interface ExitInfo {
+  readonly exitCode: number | null
+  readonly signal: string | null
+}
+
+/** A started worker process. */
+export interface WorkerProcess {
+  readonly pid: number
+  readonly info: ReadyInfo
+  readonly connection: Connection
+  /** Settles when the process has exited and its pipes are closed. */
+  readonly exited: Promise<ExitInfo>
+  /** Asks for a graceful stop (SIGTERM: Python finishes in-flight calls, then exits 0). */
+  readonly terminate: () => void
+  /** SIGKILL. */
+  readonly kill: () => void
+  /** The last lines written to stderr. */
+  readonly stderrTail: () => string
+}
+
+const STDERR_TAIL_BYTES = 8_192
+
+/** Keeps the last `max` bytes of a text stream: enough for a traceback, bounded in memory. */
+class Tail {
+  private text = ""
+  constructor(private readonly max: number) {}
+  push(s: string): void {
+    this.text = (this.text + s).slice(-this.max)
+  }
+  toString(): string {
+    return this.text
+  }
+}
+
+/** Splits a byte stream into lines, emitting each complete one. */
+const lines = (stream: NodeJS.ReadableStream | null, onLine: (line: string) => void, tail?: Tail): void => {
+  if (!stream) return
+  let partial = ""
+  stream.setEncoding("utf8")
+  stream.on("data", (s: string) => {
+    tail?.push(s)
+    const parts = (partial + s).split("\n")
+    partial = parts.pop() ?? ""
+    for (const line of parts) if (line.length > 0) onLine(line)
+  })
+  stream.on("end", () => {
+    if (partial.length > 0) onLine(partial)
+    partial = ""
+  })
+}
+
+type Subprocess = ResultPromise<{ stdio: ["ignore", "pipe", "pipe", "pipe", "pipe"]; buffer: false; reject: false }>
+
+const exitInfo = (sub: Subprocess): Promise<ExitInfo> =>
+  sub.then(
+    (r) => ({ exitCode: r.exitCode ?? null, signal: r.signal ?? null }),
+    // With `reject: false` execa resolves; this branch only guards against the unexpected.
+    () => ({ exitCode: sub.exitCode ?? null, signal: sub.signalCode ?? null }),
+  )
+
+/**
+ * Spawns a worker and waits for its ready handshake. The process lives as long as the
+ * enclosing scope; when the scope closes it is SIGKILLed (if still running) and reaped.
+ */
+export const spawnWorker = (
+  options: WorkerProcessOptions,
+  hooks: WorkerHooks = {},
+): Effect.Effect<WorkerProcess, StartupFailed | StartupTimeout, import("effect").Scope.Scope> =>
+  Effect.gen(function* () {
+    const maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES
+    const stderr = new Tail(STDERR_TAIL_BYTES)
+    const sub = yield* Effect.acquireRelease(
+      Effect.sync(() => start(options, maxFrameBytes)),
+      (s) =>
+        Effect.promise(async () => {
+          if (s.exitCode === null && s.signalCode === null) s.kill("SIGKILL")
+          await exitInfo(s)
+        }),
+    )
+    const exited = exitInfo(sub)
+    const startupFailed = (message: string, exit: ExitInfo) =>
+      new StartupFailed({ message, workerId: options.workerId, exitCode: exit.exitCode, signal: exit.signal, stderr: stderr.toString() })
+
+    lines(sub.stdout, (line) => hooks.onLog?.({ level: "info", logger: "stdout", message: line, sessionId: null, callId: null, stream: "stdout" }))
+    lines(sub.stderr, (line) => hooks.onLog?.({ level: "warning", logger: "stderr", message: line, sessionId: null, callId: null, stream: "stderr" }), stderr)
+
+    // Extra fds are duplex sockets (libuv socketpairs); execa types them as readables.
+    const input = sub.stdio[3] as unknown as Writable
+    const output = sub.stdio[4] as unknown as Readable
+    // A write after the worker died raises EPIPE on the socket; the exit handler reports the death.
+    input.on("error", () => {})
+    output.on("error", () => {})
+
+    let onReady: ((info: ReadyInfo) => void) | undefined
+    let connection: Connection | undefined
+    connection = new Connection({
+      workerId: options.workerId,
+      maxFrameBytes,
+      callGraceMs: options.callGraceMs ?? 5_000,
+      write: (chunks) => {
+        if (chunks.length === 1) {
+          input.write(chunks[0]!)
+          return
+        }
+        input.cork()
+        for (const c of chunks) input.write(c)
+        input.uncork()
+      },
+      onFault: (fault) => hooks.onFault?.(fault),
+      ...(hooks.onLoad ? { onLoad: hooks.onLoad } : {}),
+      ...(hooks.onLog ? { onLog: hooks.onLog } : {}),
+      ...(hooks.onTelemetry ? { onTelemetry: hooks.onTelemetry } : {}),
+      onToolCall: (call) => hooks.onToolCall?.(call, connection!),
+      onReady: (info) => onReady?.(info as unknown as ReadyInfo),
+    })
+    output.on("data", (chunk: Buffer) => connection!.receiveBytes(chunk))
+
+    const info = yield* Effect.callback<ReadyInfo, StartupFailed>((resume) => {
+      onReady = (i) => resume(Effect.succeed(i))
+      exited.then((exit) => {
+        resume(
+          Effect.fail(
+            startupFailed(
+              sub.pid === undefined
+                ? `could not start ${options.python}: the executable was not found or is not runnable`
+                : `worker ${options.workerId} exited before it was ready (${exit.signal ?? `exit code ${exit.exitCode}`})`,
+              exit,
+            ),
+          ),
+        )
+      })
+    }).pipe(
+      Effect.timeoutOrElse({
+        duration: options.startupTimeoutMs ?? 30_000,
+        orElse: () =>
+          Effect.fail(
+            new StartupTimeout({
+              message: `worker ${options.workerId} sent no ready handshake within ${options.startupTimeoutMs ?? 30_000} ms`,
+              workerId: options.workerId,
+              timeoutMs: options.startupTimeoutMs ?? 30_000,
+              stderr: stderr.toString(),
+            }),
+          ),
+      }),
+    )
+
+    // From here on, an exit is a crash: every call still in flight fails with it, exactly once.
+    exited.then((exit) =>
+      connection!.close(
+        new WorkerCrashed({
+          message: `worker ${options.workerId} (pid ${info.pid}) exited: ${exit.signal ?? `exit code ${exit.exitCode}`}`,
+          workerId: options.workerId,
+          exitCode: exit.exitCode,
+          signal: exit.signal,
+          reason: "exit",
+        }),
+      ),
+    )
+
+    return {
+      pid: sub.pid ?? info.pid,
+      info,
+      connection,
+      exited,
+      terminate: () => {
+        if (sub.exitCode === null && sub.signalCode === null) sub.kill("SIGTERM")
+      },
+      kill: () => {
+        if (sub.exitCode === null && sub.signalCode === null) sub.kill("SIGKILL")
+      },
+      stderrTail: () => stderr.toString(),
+    } satisfies WorkerProcess
+  })
+
+const start = (options: WorkerProcessOptions, maxFrameBytes: number): Subprocess => {
+  const pythonPath = [bridgePythonDir, ...(options.pythonPath ?? []), ...(process.env.PYTHONPATH ? [process.env.PYTHONPATH] : [])]
+  return execa(options.python, ["-m", "snakepit_bridge"], {
+    stdio: ["ignore", "pipe", "pipe", "pipe", "pipe"] as ["ignore", "pipe", "pipe", "pipe", "pipe"],
+    buffer: false,
+    reject: false,
+    // execa's own exit hook SIGTERMs children when Node exits normally; PDEATHSIG covers SIGKILL.
+    cleanup: true,
+    ...(options.cwd ? { cwd: options.cwd } : {}),
+    env: {
+      ...options.env,
+      PYTHONPATH: pythonPath.join(delimiter),
+      SNAKEPIT_WORKER_ID: options.workerId,
+      SNAKEPIT_HOST_PID: String(process.pid),
+      SNAKEPIT_CONCURRENCY: String(options.concurrency ?? 1),
+      SNAKEPIT_MAX_FRAME_BYTES: String(maxFrameBytes),
+      SNAKEPIT_ALLOW_CODE: options.allowCodeExecution ? "1" : "0",
+      SNAKEPIT_PRELOAD: (options.preload ?? []).join(","),
+      SNAKEPIT_TESTING: options.testing ? "1" : "0",
+    },
+  })
+}
