@@ -1,342 +1,391 @@
 /**
- * The value codec: what JSON cannot say travels as tagged objects (`{"__sp": tag, …}`) and
- * binary data as raw attachments beside the JSON (docs/protocol.md, "Values").
+ * The value codec of docs/protocol.md: JavaScript values ↔ JSON with tagged objects
+ * (`{"__sp": tag, …}`) for what JSON cannot say, binary data moved to frame attachments.
  *
- * Encoding returns the very same object for plain JSON values, so the common call allocates
- * nothing here; decoding mutates the freshly parsed JSON in place.
+ * Encoding is on every call's path, so it is built around the common case, a plain JSON value:
+ * the walk returns each node that needs no change *as the same reference*, and copies only the
+ * nodes on the path to one that does. A call with `args: [1, "x"]` allocates nothing here.
+ *
+ * Cycles are found without a per-node cost in that common case: the walk runs unchecked up to
+ * depth {@link FAST_DEPTH}; a value nested deeper is walked again with an ancestor set, which
+ * tells a cycle (`circular structure`) from mere depth.
+ *
+ * Decoding rebuilds tagged objects *in place* in the freshly parsed JSON (top-down, so a `dict`
+ * escape is seen before the user object inside it that has its own `"__sp"` key).
  *
  * @example
- * const attachments: Uint8Array[] = []
- * const json = encodeValue({ when: new Date(0), raw: Buffer.from("hi") }, attachments)
- * decodeValue(JSON.parse(JSON.stringify(json)), attachments) // { when: Date, raw: Buffer }
+ * const atts: Uint8Array[] = []
+ * const json = encodeValue([tuple(1, 2n), Buffer.from("hi")], atts)
+ * // [{"__sp":"tuple","v":[1,{"__sp":"int","v":"2"}]}, {"__sp":"bytes","i":0}], atts = [<hi>]
+ * decodeValue(JSON.parse(JSON.stringify(json)), atts) // [tuple(1, 2n), <Buffer 68 69>]
  */
 import { SerializationError } from "../errors.js"
+import { dateToIso, isoToDate } from "./isoDatetime.js"
+import { dtypeOf, isDType, NDArray, TYPED_ARRAY_OF, type TypedArray } from "./ndarray.js"
+import { isTuple, markTuple, PyDate, PyTime } from "./pyValues.js"
 
-/** Numeric element types that travel as raw bytes (little-endian, C order). */
-export type DType = "int8" | "uint8" | "int16" | "uint16" | "int32" | "uint32" | "int64" | "uint64" | "float32" | "float64"
+export { NDArray, type DType, type TypedArray } from "./ndarray.js"
+export { isTuple, PyDate, PyTime, tuple } from "./pyValues.js"
 
-/** Any typed array the codec carries. */
-export type TypedArray =
-  | Int8Array
-  | Uint8Array
-  | Uint8ClampedArray
-  | Int16Array
-  | Uint16Array
-  | Int32Array
-  | Uint32Array
-  | BigInt64Array
-  | BigUint64Array
-  | Float32Array
-  | Float64Array
+/** The reserved key of a tagged object. */
+export const TAG = "__sp"
 
-type TypedArrayConstructor = { new (buffer: ArrayBufferLike, byteOffset: number, length: number): TypedArray; BYTES_PER_ELEMENT: number }
+/** Depth up to which the encoder does not look for cycles (see the module comment). */
+const FAST_DEPTH = 256
 
-const constructors: Record<DType, TypedArrayConstructor> = {
-  int8: Int8Array,
-  uint8: Uint8Array,
-  int16: Int16Array,
-  uint16: Uint16Array,
-  int32: Int32Array,
-  uint32: Uint32Array,
-  int64: BigInt64Array,
-  uint64: BigUint64Array,
-  float32: Float32Array,
-  float64: Float64Array,
-}
+const hasOwn = Object.prototype.hasOwnProperty
+const objectProto = Object.prototype
 
-const dtypeOf = (a: ArrayBufferView): DType | undefined => {
-  if (a instanceof Float64Array) return "float64"
-  if (a instanceof Float32Array) return "float32"
-  if (a instanceof Int32Array) return "int32"
-  if (a instanceof Uint32Array) return "uint32"
-  if (a instanceof Int16Array) return "int16"
-  if (a instanceof Uint16Array) return "uint16"
-  if (a instanceof Int8Array) return "int8"
-  if (a instanceof Uint8Array || a instanceof Uint8ClampedArray) return "uint8"
-  if (a instanceof BigInt64Array) return "int64"
-  if (a instanceof BigUint64Array) return "uint64"
-  return undefined
+/** Thrown inside the unchecked walk when it gets deeper than FAST_DEPTH; never escapes. */
+const TOO_DEEP: unique symbol = Symbol("snakepit.tooDeep")
+
+type Seen = Set<object> | null
+
+const refuse = (typeName: string, why = `cannot encode a value of type ${typeName}`): SerializationError =>
+  new SerializationError({ message: why, typeName })
+
+/**
+ * The JSON-ready form of `value`; binary payloads (Buffers, typed arrays, NDArray data) are
+ * pushed to `attachments` and referenced by index. Returns `value` itself when it needs no
+ * change. Throws {@link SerializationError} for a function, a symbol, a class instance the
+ * protocol does not know (and without `toJSON`), an invalid or out-of-range `Date`, or a cycle.
+ * On a throw, `attachments` is left as it was.
+ *
+ * @example
+ * const atts: Uint8Array[] = []
+ * const plain = { a: [1, "x", null] }
+ * encodeValue(plain, atts) === plain                 // true: nothing to change
+ * encodeValue({ n: 2n ** 64n }, atts)                // { n: { __sp: "int", v: "18446744073709551616" } }
+ * encodeValue(new Float32Array(3), atts)             // { __sp: "array", dtype: "float32", shape: [3], i: 0 }
+ */
+export function encodeValue(value: unknown, attachments: Uint8Array[]): unknown {
+  return guarded(attachments, (seen) => enc(value, attachments, 0, seen))
 }
 
 /**
- * An N-dimensional array (numpy's `ndarray` on the Python side): flat `data` in C order.
+ * Encodes each field of an envelope (the envelope itself is never escaped, even though it is
+ * an object whose keys the protocol defines). Returns `envelope` itself when nothing changed.
+ * Internal to the frame encoder.
  *
  * @example
- * new NDArray("float64", [2, 2], new Float64Array([1, 2, 3, 4]))
+ * encodeFields({ type: "result", id: 1, value: new Set([1]) }, [])
+ * // { type: "result", id: 1, value: { __sp: "set", v: [1] } }
  */
-export class NDArray {
-  constructor(
-    readonly dtype: DType,
-    readonly shape: readonly number[],
-    readonly data: TypedArray,
-  ) {
-    const size = shape.reduce((a, b) => a * b, 1)
-    if (size !== data.length) throw new RangeError(`NDArray shape [${shape.join(", ")}] needs ${size} elements, data has ${data.length}`)
-    if (dtypeOf(data) !== dtype) throw new TypeError(`NDArray data is not ${dtype}`)
+export function encodeFields(envelope: Record<string, unknown>, attachments: Uint8Array[]): Record<string, unknown> {
+  return guarded(attachments, (seen) => encFields(envelope, attachments, 0, seen))
+}
+
+/** Runs an encoding walk unchecked, and again with cycle checks if it went too deep. */
+function guarded<T>(attachments: Uint8Array[], walk: (seen: Seen) => T): T {
+  const mark = attachments.length
+  try {
+    try {
+      return walk(null)
+    } catch (e) {
+      if (e !== TOO_DEEP) throw e
+      attachments.length = mark
+      return walk(new Set())
+    }
+  } catch (e) {
+    attachments.length = mark
+    if (e instanceof RangeError && /call stack/i.test(e.message)) {
+      throw refuse("object", "value is nested too deeply to encode")
+    }
+    throw e
   }
 }
 
-const pad = (n: number, width = 2) => String(n).padStart(width, "0")
-
-/**
- * A calendar date without time (Python's `datetime.date`).
- *
- * @example
- * PyDate.fromString("2024-05-01").toString() // "2024-05-01"
- */
-export class PyDate {
-  constructor(
-    readonly year: number,
-    readonly month: number,
-    readonly day: number,
-  ) {}
-  static fromString(s: string): PyDate {
-    const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(s)
-    if (!m) throw new TypeError(`not an ISO date: ${s}`)
-    return new PyDate(Number(m[1]), Number(m[2]), Number(m[3]))
-  }
-  toString(): string {
-    return `${pad(this.year, 4)}-${pad(this.month)}-${pad(this.day)}`
-  }
-}
-
-/**
- * A time of day (Python's `datetime.time`), with microseconds and an optional UTC offset.
- *
- * @example
- * PyTime.fromString("12:30:00.000001").microsecond // 1
- */
-export class PyTime {
-  constructor(
-    readonly hour: number,
-    readonly minute: number,
-    readonly second = 0,
-    readonly microsecond = 0,
-    /** `"+02:00"`-style offset, or undefined for a naive time. */
-    readonly utcOffset: string | undefined = undefined,
-  ) {}
-  static fromString(s: string): PyTime {
-    const m = /^(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?([+-]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?|Z)?$/.exec(s)
-    if (!m) throw new TypeError(`not an ISO time: ${s}`)
-    return new PyTime(Number(m[1]), Number(m[2]), Number(m[3] ?? 0), Number((m[4] ?? "0").padEnd(6, "0")), m[5] === "Z" ? "+00:00" : m[5])
-  }
-  toString(): string {
-    const base = `${pad(this.hour)}:${pad(this.minute)}:${pad(this.second)}`
-    const micro = this.microsecond ? `.${pad(this.microsecond, 6)}` : ""
-    return base + micro + (this.utcOffset ?? "")
+function enc(v: unknown, atts: Uint8Array[], depth: number, seen: Seen): unknown {
+  switch (typeof v) {
+    case "string":
+    case "boolean":
+    case "undefined": // an array slot becomes null and an object property is dropped, as JSON does
+      return v
+    case "number":
+      // Finite and not -0: the common case, unchanged.
+      return v - v === 0 && (v !== 0 || 1 / v > 0) ? v : encFloat(v)
+    case "object":
+      if (v === null) return v
+      if (Array.isArray(v)) {
+        return isTuple(v) ? { [TAG]: "tuple", v: encArray(v, atts, depth, seen) } : encArray(v, atts, depth, seen)
+      }
+      {
+        const proto: unknown = Object.getPrototypeOf(v)
+        if (proto === objectProto || proto === null) {
+          const out = encFields(v as Record<string, unknown>, atts, depth, seen)
+          // A user object that owns the reserved key would read as a tag: escape it.
+          return hasOwn.call(v, TAG) ? { [TAG]: "dict", v: out } : out
+        }
+      }
+      return encInstance(v, atts, depth, seen)
+    case "bigint":
+      return { [TAG]: "int", v: v.toString() }
+    default: // function, symbol
+      throw refuse(typeof v)
   }
 }
 
-const TUPLE = Symbol.for("snakepit.tuple")
-
-/**
- * A tuple: a frozen array that Python receives as `tuple` (and that Python tuples decode to).
- *
- * @example
- * await bridge.executePython("s", "builtins", "hash", [tuple(1, 2)])
- */
-export const tuple = <T extends unknown[]>(...items: T): Readonly<T> => {
-  Object.defineProperty(items, TUPLE, { value: true })
-  return Object.freeze(items)
+function encFloat(v: number): unknown {
+  return { [TAG]: "float", v: v !== v ? "nan" : v === Infinity ? "inf" : v === -Infinity ? "-inf" : "-0" }
 }
 
-/**
- * True for arrays made by {@link tuple} (or decoded from a Python tuple).
- *
- * @example
- * isTuple(tuple(1, 2)) // true
- */
-export const isTuple = (x: unknown): boolean => Array.isArray(x) && (x as unknown as Record<symbol, unknown>)[TUPLE] === true
-
-// Deep enough for any real data, shallow enough to turn a cycle into an error, not a crash.
-const MAX_DEPTH = 1_000
-
-const unencodable = (typeName: string, why = "it has no wire encoding") =>
-  new SerializationError({ message: `cannot send a value of type '${typeName}': ${why}`, typeName })
-
-const tag = (name: string, fields: Record<string, unknown>) => ({ __sp: name, ...fields })
-
-const attach = (attachments: Uint8Array[], view: ArrayBufferView): number => {
-  attachments.push(view instanceof Uint8Array ? view : new Uint8Array(view.buffer, view.byteOffset, view.byteLength))
-  return attachments.length - 1
+/** Enters a container: counts depth in the fast walk, or tracks ancestors in the checked one. */
+function enter(v: object, depth: number, seen: Seen): void {
+  if (seen === null) {
+    if (depth >= FAST_DEPTH) throw TOO_DEEP
+  } else {
+    if (seen.has(v)) throw refuse(v.constructor?.name ?? "Object", "cannot encode a circular structure")
+    seen.add(v)
+  }
 }
 
-const encodeNumber = (n: number): unknown => {
-  if (Number.isFinite(n)) return n === 0 && Object.is(n, -0) ? tag("float", { v: "-0" }) : n
-  return tag("float", { v: Number.isNaN(n) ? "nan" : n > 0 ? "inf" : "-inf" })
-}
-
-const encodeArray = (a: readonly unknown[], attachments: Uint8Array[], depth: number): unknown[] => {
+function encArray(a: readonly unknown[], atts: Uint8Array[], depth: number, seen: Seen): unknown[] {
+  enter(a, depth, seen)
+  const n = a.length
   let out: unknown[] | undefined
-  for (let i = 0; i < a.length; i++) {
-    const v = a[i]
-    const e = encode(v, attachments, depth)
-    if (out) out.push(e)
-    else if (e !== v) out = [...a.slice(0, i), e]
+  for (let i = 0; i < n; i++) {
+    const x = a[i]
+    const y = enc(x, atts, depth + 1, seen)
+    if (out !== undefined) out.push(y)
+    else if (y !== x) {
+      out = a.slice(0, i)
+      out.push(y)
+    }
   }
+  seen?.delete(a)
   return out ?? (a as unknown[])
 }
 
-const encodeObject = (o: Record<string, unknown>, attachments: Uint8Array[], depth: number): Record<string, unknown> => {
+function encFields(o: Record<string, unknown>, atts: Uint8Array[], depth: number, seen: Seen): Record<string, unknown> {
+  enter(o, depth, seen)
+  const keys = Object.keys(o)
+  const n = keys.length
   let out: Record<string, unknown> | undefined
-  for (const key in o) {
-    if (!Object.hasOwn(o, key)) continue
-    const v = o[key]
-    const e = encode(v, attachments, depth)
-    if (e !== v && !out) {
+  for (let i = 0; i < n; i++) {
+    const k = keys[i]!
+    const x = o[k]
+    const y = enc(x, atts, depth + 1, seen)
+    if (out !== undefined) setKey(out, k, y)
+    else if (y !== x) {
       out = {}
-      for (const k in o) {
-        if (k === key) break
-        if (Object.hasOwn(o, k)) out[k] = o[k]
-      }
+      for (let j = 0; j < i; j++) setKey(out, keys[j]!, o[keys[j]!])
+      setKey(out, k, y)
     }
-    if (out) out[key] = e
   }
+  seen?.delete(o)
   return out ?? o
 }
 
-const encode = (value: unknown, attachments: Uint8Array[], depth: number): unknown => {
-  switch (typeof value) {
-    case "string":
-    case "boolean":
-    case "undefined":
-      return value
-    case "number":
-      return encodeNumber(value)
-    case "bigint":
-      return tag("int", { v: value.toString() })
-    case "function":
-      throw unencodable("function")
-    case "symbol":
-      throw unencodable("symbol")
+/** `out[k] = v`, except that a `"__proto__"` key becomes a property instead of a prototype. */
+function setKey(out: Record<string, unknown>, k: string, v: unknown): void {
+  if (k === "__proto__") Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true })
+  else out[k] = v
+}
+
+function attach(atts: Uint8Array[], bytes: Uint8Array): number {
+  atts.push(bytes)
+  return atts.length - 1
+}
+
+const byteView = (a: TypedArray): Uint8Array =>
+  a instanceof Uint8Array ? a : new Uint8Array(a.buffer, a.byteOffset, a.byteLength)
+
+function encInstance(v: object, atts: Uint8Array[], depth: number, seen: Seen): unknown {
+  if (ArrayBuffer.isView(v)) {
+    if (Buffer.isBuffer(v)) return { [TAG]: "bytes", i: attach(atts, v) }
+    const dtype = dtypeOf(v)
+    if (dtype === undefined) throw refuse(v.constructor.name)
+    const a = v as TypedArray
+    return { [TAG]: "array", dtype, shape: [a.length], i: attach(atts, byteView(a)) }
   }
-  if (value === null) return null
-  if (depth > MAX_DEPTH) throw unencodable("object", "it is nested too deeply or circular")
-  const next = depth + 1
-  if (Array.isArray(value)) {
-    return isTuple(value) ? tag("tuple", { v: encodeArray(value, attachments, next) }) : encodeArray(value, attachments, next)
+  if (v instanceof Date) {
+    const text = dateToIso(v)
+    if (text === undefined) {
+      throw refuse("Date", `cannot encode Date ${String(v)}: outside Python's years 1-9999 or invalid`)
+    }
+    return { [TAG]: "datetime", v: text }
   }
-  const proto = Object.getPrototypeOf(value)
-  if (proto === Object.prototype || proto === null) {
-    const o = value as Record<string, unknown>
-    return Object.hasOwn(o, "__sp") ? tag("dict", { v: encodeObject(o, attachments, next) }) : encodeObject(o, attachments, next)
+  if (v instanceof Map) {
+    enter(v, depth, seen)
+    const pairs: unknown[] = []
+    for (const [k, x] of v) pairs.push([enc(k, atts, depth + 1, seen), enc(x, atts, depth + 1, seen)])
+    seen?.delete(v)
+    return { [TAG]: "map", v: pairs }
   }
-  if (Buffer.isBuffer(value)) return tag("bytes", { i: attach(attachments, value) })
-  if (ArrayBuffer.isView(value)) {
-    const dtype = dtypeOf(value)
-    if (!dtype) throw unencodable(value.constructor.name, "only typed arrays and Buffers carry binary data")
-    return tag("array", { dtype, shape: [(value as TypedArray).length], i: attach(attachments, value) })
+  if (v instanceof Set) {
+    enter(v, depth, seen)
+    const items: unknown[] = []
+    for (const x of v) items.push(enc(x, atts, depth + 1, seen))
+    seen?.delete(v)
+    return { [TAG]: "set", v: items }
   }
-  if (value instanceof NDArray) return tag("array", { dtype: value.dtype, shape: [...value.shape], i: attach(attachments, value.data) })
-  if (value instanceof Date) {
-    if (Number.isNaN(value.getTime())) throw unencodable("Date", "it is an invalid date")
-    // Python 3.9's fromisoformat does not read "Z".
-    return tag("datetime", { v: value.toISOString().replace("Z", "+00:00") })
+  if (v instanceof NDArray) {
+    return { [TAG]: "array", dtype: v.dtype, shape: [...v.shape], i: attach(atts, byteView(v.data)) }
   }
-  if (value instanceof PyDate) return tag("date", { v: value.toString() })
-  if (value instanceof PyTime) return tag("time", { v: value.toString() })
-  if (value instanceof Map) return tag("map", { v: [...value].map(([k, v]) => [encode(k, attachments, next), encode(v, attachments, next)]) })
-  if (value instanceof Set) return tag("set", { v: [...value].map((v) => encode(v, attachments, next)) })
-  const toJSON = (value as { toJSON?: unknown }).toJSON
-  if (typeof toJSON === "function") return encode(toJSON.call(value), attachments, next)
-  throw unencodable((value as object).constructor?.name ?? "object")
+  if (v instanceof PyDate) return { [TAG]: "date", v: v.toString() }
+  if (v instanceof PyTime) return { [TAG]: "time", v: v.toString() }
+  if (v instanceof String || v instanceof Number || v instanceof Boolean) return enc(v.valueOf(), atts, depth, seen)
+  const toJSON = (v as { toJSON?: unknown }).toJSON
+  if (typeof toJSON === "function") {
+    // Tracked like a container: a toJSON that returns something holding `v` is a cycle.
+    enter(v, depth, seen)
+    const replacement: unknown = toJSON.call(v, "")
+    if (replacement === v) throw refuse(v.constructor?.name ?? "Object", "toJSON() returned the object itself")
+    const out = enc(replacement, atts, depth + 1, seen)
+    seen?.delete(v)
+    return out
+  }
+  throw refuse(v.constructor?.name ?? "Object")
 }
 
 /**
- * Makes a value JSON-ready: tagged objects for what JSON cannot say, binary data moved to
- * `attachments` (referenced by index). Plain JSON comes back as the same reference.
- * Throws `SerializationError` for functions, symbols, class instances without `toJSON`, and
- * cycles.
+ * The value `json` stands for, tags rebuilt, with `attachments` supplying the binary parts.
+ * Works **in place**: `json` must be freshly parsed and is consumed (its containers are reused).
+ * `bytes` become `Buffer` views of their attachment; typed arrays view it too when its offset
+ * suits the element size, and are copies otherwise. Throws {@link SerializationError} for a
+ * malformed or unknown tag or an attachment index out of range.
  *
  * @example
- * const att: Uint8Array[] = []
- * encodeValue([1n << 64n], att) // [{ __sp: "int", v: "18446744073709551616" }]
+ * decodeValue(JSON.parse('{"__sp":"set","v":[1,2]}'), [])                  // Set {1, 2}
+ * decodeValue(JSON.parse('[{"__sp":"bytes","i":0}]'), [new Uint8Array([7])]) // [<Buffer 07>]
  */
-export const encodeValue = (value: unknown, attachments: Uint8Array[]): unknown => encode(value, attachments, 0)
-
-const viewOf = (att: Uint8Array, dtype: DType): TypedArray => {
-  const C = constructors[dtype]
-  if (att.byteLength % C.BYTES_PER_ELEMENT !== 0) throw new TypeError(`attachment of ${att.byteLength} bytes is not a whole number of ${dtype}`)
-  const length = att.byteLength / C.BYTES_PER_ELEMENT
-  if (att.byteOffset % C.BYTES_PER_ELEMENT === 0) return new C(att.buffer, att.byteOffset, length)
-  // Misaligned (a small frame inside a shared chunk): copy into an aligned buffer.
-  const copy = new Uint8Array(att.byteLength)
-  copy.set(att)
-  return new C(copy.buffer, 0, length)
+export function decodeValue(json: unknown, attachments: ReadonlyArray<Uint8Array>): unknown {
+  return dec(json, attachments)
 }
 
-const attachmentAt = (attachments: ReadonlyArray<Uint8Array>, i: unknown): Uint8Array => {
-  const att = typeof i === "number" ? attachments[i] : undefined
-  if (!att) throw new TypeError(`attachment index ${String(i)} is out of range`)
-  return att
+/**
+ * Decodes each field of a parsed envelope in place (the envelope itself is not a tag).
+ * Internal to the frame decoder.
+ *
+ * @example
+ * decodeFields(JSON.parse('{"type":"result","id":1,"value":{"__sp":"int","v":"9"}}'), [])
+ * // { type: "result", id: 1, value: 9n }
+ */
+export function decodeFields(envelope: Record<string, unknown>, attachments: ReadonlyArray<Uint8Array>): Record<string, unknown> {
+  for (const k of Object.keys(envelope)) {
+    const x = envelope[k]
+    if (typeof x === "object" && x !== null) envelope[k] = dec(x, attachments)
+  }
+  return envelope
 }
 
-const FLOATS: Record<string, number> = { nan: Number.NaN, inf: Number.POSITIVE_INFINITY, "-inf": Number.NEGATIVE_INFINITY, "-0": -0 }
-
-const decodeTagged = (o: Record<string, unknown>, attachments: ReadonlyArray<Uint8Array>): unknown => {
-  switch (o.__sp) {
-    case "bytes": {
-      const att = attachmentAt(attachments, o.i)
-      return Buffer.from(att.buffer, att.byteOffset, att.byteLength)
+function dec(v: unknown, atts: ReadonlyArray<Uint8Array>): unknown {
+  if (typeof v !== "object" || v === null) return v
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) {
+      const x: unknown = v[i]
+      if (typeof x === "object" && x !== null) v[i] = dec(x, atts)
     }
-    case "array": {
-      const dtype = o.dtype as DType
-      if (!(dtype in constructors)) throw new TypeError(`unknown dtype ${String(dtype)}`)
-      const data = viewOf(attachmentAt(attachments, o.i), dtype)
-      const shape = o.shape as number[]
-      return shape.length === 1 ? data : new NDArray(dtype, shape, data)
+    return v
+  }
+  const o = v as Record<string, unknown>
+  if (hasOwn.call(o, TAG)) return decTag(o, atts)
+  return decodeFields(o, atts)
+}
+
+const bad = (tag: unknown, why: string): SerializationError =>
+  new SerializationError({ message: `cannot decode a ${JSON.stringify(tag)} tagged value: ${why}`, typeName: String(tag) })
+
+function decList(o: Record<string, unknown>, atts: ReadonlyArray<Uint8Array>): unknown[] {
+  const v = o.v
+  if (!Array.isArray(v)) throw bad(o[TAG], "'v' must be an array")
+  return dec(v, atts) as unknown[]
+}
+
+function decString(o: Record<string, unknown>): string {
+  const v = o.v
+  if (typeof v !== "string") throw bad(o[TAG], "'v' must be a string")
+  return v
+}
+
+function attachmentAt(o: Record<string, unknown>, atts: ReadonlyArray<Uint8Array>): Uint8Array {
+  const i = o.i
+  const a = typeof i === "number" && Number.isInteger(i) ? atts[i] : undefined
+  if (a === undefined) throw bad(o[TAG], `attachment index ${JSON.stringify(i)} out of range (${atts.length} attached)`)
+  return a
+}
+
+const SPECIAL_FLOATS: Readonly<Record<string, number>> = { nan: NaN, inf: Infinity, "-inf": -Infinity, "-0": -0 }
+
+function decTag(o: Record<string, unknown>, atts: ReadonlyArray<Uint8Array>): unknown {
+  const tag = o[TAG]
+  switch (tag) {
+    case "bytes": {
+      const a = attachmentAt(o, atts)
+      return Buffer.isBuffer(a) ? a : Buffer.from(a.buffer, a.byteOffset, a.byteLength)
+    }
+    case "array":
+      return decArray(o, atts)
+    case "tuple":
+      return markTuple(decList(o, atts))
+    case "set":
+      return new Set(decList(o, atts))
+    case "map": {
+      const m = new Map<unknown, unknown>()
+      for (const pair of decList(o, atts)) {
+        if (!Array.isArray(pair) || pair.length !== 2) throw bad(tag, "each entry must be a [key, value] pair")
+        m.set(pair[0], pair[1])
+      }
+      return m
+    }
+    case "dict": {
+      const inner = o.v
+      if (typeof inner !== "object" || inner === null || Array.isArray(inner)) throw bad(tag, "'v' must be an object")
+      // Not dec(inner): it owns "__sp" as a user key, which is the reason it was escaped.
+      return decodeFields(inner as Record<string, unknown>, atts)
+    }
+    case "int": {
+      const text = decString(o)
+      if (!/^-?\d+$/.test(text)) throw bad(tag, `${JSON.stringify(text)} is not an integer`)
+      return BigInt(text)
+    }
+    case "float": {
+      const n = SPECIAL_FLOATS[decString(o)]
+      if (n === undefined || !hasOwn.call(SPECIAL_FLOATS, o.v as string)) throw bad(tag, `unknown value ${JSON.stringify(o.v)}`)
+      return n
     }
     case "datetime": {
-      const v = String(o.v)
-      // A naive datetime is read as UTC (JavaScript would read it as local time).
-      return new Date(/(Z|[+-]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)$/.test(v) ? v : `${v}Z`)
+      const d = isoToDate(decString(o))
+      if (d === undefined) throw bad(tag, `${JSON.stringify(o.v)} is not an ISO date-time`)
+      return d
     }
     case "date":
-      return PyDate.fromString(String(o.v))
+      return rethrowAs(tag, () => PyDate.fromString(decString(o)))
     case "time":
-      return PyTime.fromString(String(o.v))
-    case "tuple":
-      return tuple(...(decode(o.v, attachments) as unknown[]))
-    case "set":
-      return new Set(decode(o.v, attachments) as unknown[])
-    case "int":
-      return BigInt(String(o.v))
-    case "float": {
-      const f = FLOATS[String(o.v)]
-      if (f === undefined) throw new TypeError(`unknown float ${String(o.v)}`)
-      return f
-    }
-    case "map":
-      return new Map(decode(o.v, attachments) as Array<[unknown, unknown]>)
-    case "dict": {
-      // The escaped object itself may hold "__sp": decode its values, never the object as a tag.
-      const inner = o.v as Record<string, unknown>
-      for (const k in inner) inner[k] = decode(inner[k], attachments)
-      return inner
-    }
+      return rethrowAs(tag, () => PyTime.fromString(decString(o)))
     default:
-      throw new TypeError(`unknown tag ${JSON.stringify(o.__sp)}`)
+      throw bad(tag, "unknown tag")
   }
 }
 
-const decode = (json: unknown, attachments: ReadonlyArray<Uint8Array>): unknown => {
-  if (typeof json !== "object" || json === null) return json
-  if (Array.isArray(json)) {
-    for (let i = 0; i < json.length; i++) json[i] = decode(json[i], attachments)
-    return json
+function rethrowAs<T>(tag: string, f: () => T): T {
+  try {
+    return f()
+  } catch (e) {
+    if (e instanceof SerializationError) throw e
+    throw bad(tag, e instanceof Error ? e.message : String(e))
   }
-  const o = json as Record<string, unknown>
-  if (typeof o.__sp === "string") return decodeTagged(o, attachments)
-  for (const k in o) o[k] = decode(o[k], attachments)
-  return o
 }
 
-/**
- * The inverse of {@link encodeValue}, applied to freshly parsed JSON (it is modified in place).
- * Typed arrays and Buffers are views of the attachments, copied only when misaligned.
- * Throws a `TypeError` for malformed tags (the frame decoder turns it into `ProtocolError`).
- *
- * @example
- * decodeValue({ __sp: "set", v: [1, 2] }, []) // Set { 1, 2 }
- */
-export const decodeValue = (json: unknown, attachments: ReadonlyArray<Uint8Array>): unknown => decode(json, attachments)
+function decArray(o: Record<string, unknown>, atts: ReadonlyArray<Uint8Array>): TypedArray | NDArray {
+  const { dtype, shape } = o
+  if (!isDType(dtype)) throw bad("array", `unknown dtype ${JSON.stringify(dtype)}`)
+  if (!Array.isArray(shape) || !shape.every((n) => Number.isSafeInteger(n) && (n as number) >= 0)) {
+    throw bad("array", `bad shape ${JSON.stringify(shape)}`)
+  }
+  const a = attachmentAt(o, atts)
+  const Ctor = TYPED_ARRAY_OF[dtype]
+  const size = Ctor.BYTES_PER_ELEMENT
+  let count = 1
+  for (const n of shape as number[]) count *= n
+  if (a.byteLength !== count * size) throw bad("array", `${a.byteLength} bytes do not hold ${dtype}[${shape.join(", ")}]`)
+  let data: TypedArray
+  if (a.byteOffset % size === 0) data = new Ctor(a.buffer, a.byteOffset, count)
+  else {
+    // A view must start at a multiple of the element size; attachments are 8-aligned within
+    // the frame body, but the body itself may sit anywhere in the chunk it arrived in.
+    data = new Ctor(count)
+    new Uint8Array(data.buffer).set(a)
+  }
+  return shape.length === 1 ? data : new NDArray(dtype, shape as number[], data)
+}

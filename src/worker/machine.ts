@@ -66,7 +66,8 @@ export type WorkerEvent =
 /** Commands the machine sends its process actor. */
 export type ProcessCommand = { readonly type: "TERMINATE" } | { readonly type: "KILL" }
 
-interface WorkerContext {
+/** The worker machine's context. */
+export interface WorkerContext {
   readonly input: WorkerInput
   readonly workerId: string
   readonly process: WorkerProcess | null

@@ -1,0 +1,271 @@
+/**
+ * `PythonBridge`: call Python from Node on a supervised pool of worker processes.
+ *
+ * A thin facade over the private {@link WorkerPool}: it validates options, resolves the Python
+ * interpreter once, wires logging and telemetry, and exposes the seed bridge's API. Every method
+ * rejects with snakepit's tagged errors (`_tag`), never with bare strings.
+ *
+ * @example
+ * await using bridge = await PythonBridge.start({ pythonPath: ["./py"] })
+ * await bridge.executePython("s1", "math", "sqrt", [16]) // 4
+ */
+import { pino, type Logger } from "pino"
+import { BridgeStopped, CodeExecutionDisabled, InvalidOptions, StartupFailed } from "../errors.js"
+import { TelemetryEmitter, type BridgeEventName, type BridgeEvents } from "../telemetry/events.js"
+import { resolvePython } from "../worker/python.js"
+import { resolveOptions, type BridgeOptions, type ResolvedOptions } from "./options.js"
+import { WorkerPool, type WorkerStatus } from "./pool.js"
+import { ToolRegistry, type Tool } from "./tools.js"
+
+/** Per-call options of `executePython` / `stream`. */
+export interface ExecuteOptions {
+  readonly kwargs?: Record<string, unknown>
+  /** Deadline of this call (default: the bridge's `callTimeoutMs`). */
+  readonly timeoutMs?: number
+  readonly signal?: AbortSignal
+}
+
+/** What `getStatus()` returns. */
+export interface BridgeStatus {
+  readonly totalWorkers: number
+  readonly activeSessions: number
+  readonly uptimeMs: number
+  readonly queued: number
+  readonly python: string
+  readonly failed: string | undefined
+  readonly workers: WorkerStatus[]
+}
+
+/** The seed adapter's commands accepted by {@link PythonBridge.routeCommand}. */
+export type BridgeCommand = "execute_python" | "execute_python_code" | "get_python_status"
+
+export class PythonBridge implements AsyncDisposable {
+  private readonly startedAt = Date.now()
+  private stopped: Promise<void> | undefined
+
+  private constructor(
+    private readonly options: ResolvedOptions,
+    private readonly pool: WorkerPool,
+    private readonly telemetry: TelemetryEmitter,
+    private readonly tools: ToolRegistry,
+    /** The interpreter the workers run (`sys.executable` of the configured command). */
+    readonly python: string,
+    readonly logger: Logger,
+  ) {}
+
+  /**
+   * Validates options, starts `minWorkers` workers and resolves once they are all ready.
+   * Rejects with `InvalidOptions`, `StartupFailed` or `StartupTimeout`, leaving no process behind.
+   *
+   * @example
+   * const bridge = await PythonBridge.start({ minWorkers: 2, maxWorkers: 8 })
+   */
+  static async start(options: BridgeOptions = {}): Promise<PythonBridge> {
+    const resolved = resolveOptions(options)
+    const logger = resolved.logger ?? pino({ level: "info", name: "snakepit" }, pino.destination(2))
+    let python: string
+    let version: string
+    try {
+      const info = await resolvePython(resolved.python)
+      python = info.executable
+      version = info.version.join(".")
+    } catch (e) {
+      throw new StartupFailed({ message: (e as Error).message, workerId: "-", exitCode: null, signal: null, stderr: "" })
+    }
+    const telemetry = new TelemetryEmitter((error, event) => logger.error({ err: error, event }, "telemetry handler threw"))
+    const tools = new ToolRegistry()
+    const pool = new WorkerPool(resolved, python, telemetry, logger, tools)
+    try {
+      await pool.start()
+    } catch (e) {
+      await pool.stop()
+      throw e
+    }
+    const bridge = new PythonBridge(resolved, pool, telemetry, tools, python, logger)
+    telemetry.emit("bridge.started", { workers: resolved.minWorkers, python, pythonVersion: version })
+    logger.info({ workers: resolved.minWorkers, python, version }, "snakepit bridge started")
+    return bridge
+  }
+
+  /**
+   * Calls `module.fn(*args, **kwargs)` in a worker, with session affinity.
+   *
+   * @example
+   * await bridge.executePython("s1", "math", "pow", [2, 10]) // 1024
+   * await bridge.executePython("s1", "m", "f", [1], { kwargs: { k: 2 }, timeoutMs: 500 })
+   */
+  executePython(sessionId: string | null, module: string, fn: string, args: readonly unknown[] = [], options: ExecuteOptions = {}): Promise<unknown> {
+    return this.pool.call(sessionId, module, fn, args, this.callOptions(options))
+  }
+
+  /**
+   * Runs Python source with `context` as its globals; resolves to the names it bound
+   * (modules, functions, classes and `_private` names are left out). Refused unless the bridge
+   * was started with `allowCodeExecution: true`.
+   *
+   * @example
+   * await bridge.executeCode("s1", "y = x * 2", { x: 21 }) // { y: 42 }
+   */
+  executeCode(sessionId: string | null, code: string, context: Record<string, unknown> = {}, options: ExecuteOptions = {}): Promise<Record<string, unknown>> {
+    if (!this.options.allowCodeExecution) {
+      return Promise.reject(new CodeExecutionDisabled({ message: "code execution is disabled; start the bridge with allowCodeExecution: true" }))
+    }
+    return this.pool.exec(sessionId, code, context, this.callOptions(options))
+  }
+
+  /**
+   * Iterates what a Python generator (sync or async) yields. Leaving the loop early cancels it.
+   *
+   * @example
+   * for await (const n of bridge.stream("s1", "m", "countdown", [3])) console.log(n)
+   */
+  stream(sessionId: string | null, module: string, fn: string, args: readonly unknown[] = [], options: ExecuteOptions = {}): AsyncGenerator<unknown> {
+    return this.pool.stream(sessionId, module, fn, args, this.callOptions(options))
+  }
+
+  /**
+   * The id of the worker serving a session; binds the session to the least-loaded ready worker
+   * if it has none. `undefined` when no worker is ready.
+   *
+   * @example
+   * bridge.getSessionWorker("s1") // "w2"
+   */
+  getSessionWorker(sessionId: string): string | undefined {
+    return this.pool.sessionWorker(sessionId)
+  }
+
+  /**
+   * Forgets a session and clears its Python-side state in the worker that held it.
+   * Resolves to whether the session existed.
+   *
+   * @example
+   * await bridge.cleanupSession("s1") // true
+   */
+  async cleanupSession(sessionId: string): Promise<boolean> {
+    // Look the worker up before forgetting the binding: it is the worker whose state we clear.
+    const target = this.pool.sessionConnection(sessionId)
+    const existed = this.pool.sessions.delete(sessionId) !== undefined
+    if (target) await target.connection.cleanupSession(sessionId, this.options.healthCheckTimeoutMs).catch(() => false)
+    if (existed) this.telemetry.emit("session.cleanedUp", { sessionId, workerId: target?.workerId, reason: "explicit" })
+    return existed
+  }
+
+  /**
+   * A snapshot of the bridge as plain data.
+   *
+   * @example
+   * const { totalWorkers, workers } = bridge.getStatus()
+   */
+  getStatus(): BridgeStatus {
+    const workers = this.pool.workers()
+    return {
+      totalWorkers: workers.length,
+      activeSessions: this.pool.sessions.size,
+      uptimeMs: Date.now() - this.startedAt,
+      queued: this.pool.queued,
+      python: this.python,
+      failed: this.pool.failed?.message,
+      workers,
+    }
+  }
+
+  /**
+   * Replaces every worker with a fresh process (picking up changed Python code). Calls in flight
+   * finish on the old workers; queued and new calls run on the new ones; none fails.
+   *
+   * @example
+   * await bridge.restartPythonEnvironment()
+   */
+  async restartPythonEnvironment(): Promise<void> {
+    this.assertRunning()
+    const began = performance.now()
+    const workers = await this.pool.restartAll()
+    this.telemetry.emit("environment.restarted", { workers, durationMs: performance.now() - began })
+  }
+
+  /**
+   * The seed adapter's command interface.
+   *
+   * @example
+   * await bridge.routeCommand("execute_python", { module: "math", function: "sqrt", args: [16] }, { sessionId: "s1" })
+   */
+  routeCommand(command: BridgeCommand, params: Record<string, unknown> = {}, context: { sessionId?: string } = {}): Promise<unknown> {
+    const sessionId = context.sessionId ?? null
+    const options = (params.options ?? {}) as ExecuteOptions
+    switch (command) {
+      case "execute_python":
+        return this.executePython(sessionId, String(params.module), String(params.function), (params.args as unknown[]) ?? [], {
+          ...options,
+          ...(params.kwargs ? { kwargs: params.kwargs as Record<string, unknown> } : {}),
+        })
+      case "execute_python_code":
+        return this.executeCode(sessionId, String(params.code), (params.context as Record<string, unknown>) ?? {}, options)
+      case "get_python_status":
+        return Promise.resolve(this.getStatus())
+      default:
+        return Promise.reject(
+          new InvalidOptions({ message: `unknown command ${JSON.stringify(command)}`, issues: [`command must be one of execute_python, execute_python_code, get_python_status`] }),
+        )
+    }
+  }
+
+  /**
+   * Subscribes to a telemetry event; returns the unsubscribe function.
+   *
+   * @example
+   * bridge.on("execution", (e) => console.log(e.module, e.fn, e.durationMs))
+   */
+  on<K extends BridgeEventName>(name: K, handler: (event: BridgeEvents[K]) => void): () => void {
+    return this.telemetry.on(name, handler)
+  }
+
+  /** Unsubscribes a handler added with {@link on}. */
+  off<K extends BridgeEventName>(name: K, handler: (event: BridgeEvents[K]) => void): void {
+    this.telemetry.off(name, handler)
+  }
+
+  /**
+   * Registers a host function Python can call with `session.call_tool(name, *args)`.
+   *
+   * @example
+   * bridge.registerTool("fetchUser", async (id) => ({ id, name: "Ada" }))
+   */
+  registerTool(name: string, fn: Tool, options: { description?: string } = {}): void {
+    this.tools.register(name, fn, options)
+  }
+
+  /**
+   * Graceful stop: new calls are refused, queued calls reject with `BridgeStopped` (they never
+   * ran), in-flight calls get `shutdownTimeoutMs` to finish, then each worker gets SIGTERM and,
+   * after `workerShutdownMs`, SIGKILL. Idempotent.
+   *
+   * @example
+   * await bridge.stop()
+   */
+  stop(): Promise<void> {
+    this.stopped ??= this.pool.stop().then(() => this.logger.info("snakepit bridge stopped"))
+    return this.stopped
+  }
+
+  /** `await using bridge = await PythonBridge.start()` stops it at the end of the scope. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.stop()
+  }
+
+  /** Internal: the pool, for `snakepit/testing` and the dashboard. */
+  get _pool(): WorkerPool {
+    return this.pool
+  }
+
+  private callOptions(options: ExecuteOptions) {
+    return {
+      ...(options.kwargs ? { kwargs: options.kwargs } : {}),
+      ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+    }
+  }
+
+  private assertRunning(): void {
+    if (this.stopped) throw new BridgeStopped({ message: "the bridge is stopped" })
+  }
+}

@@ -1,0 +1,169 @@
+/**
+ * `PythonBridge.start` options: their defaults (DESIGN.md) and their validation.
+ *
+ * Validation reports every problem at once as one `InvalidOptions`, so a user fixes their
+ * configuration in one pass instead of one error at a time.
+ *
+ * @example
+ * const opts = resolveOptions({ minWorkers: 4 }) // throws InvalidOptions on bad input
+ * opts.maxWorkers // 10
+ */
+import type { Logger } from "pino"
+import { InvalidOptions } from "../errors.js"
+import { DEFAULT_MAX_FRAME_BYTES } from "../protocol/frame.js"
+
+/** Restart policy of the bridge's worker pool (OTP intensity plus optional Akka-style backoff). */
+export interface RestartOptions {
+  /** Restarts allowed within `periodMs` before the pool gives up (`MaxRestartIntensity`). */
+  readonly intensity?: number
+  readonly periodMs?: number
+  readonly backoff?: { readonly minMs?: number; readonly maxMs?: number; readonly randomFactor?: number; readonly resetAfterMs?: number }
+}
+
+/** Everything `PythonBridge.start` accepts. Every field is optional. */
+export interface BridgeOptions {
+  /** Python executable or command. Default: `$SNAKEPIT_PYTHON`, else `"python3"`. */
+  readonly python?: string
+  /** Extra `sys.path` entries for your modules; the bundled `snakepit_bridge` is always added. */
+  readonly pythonPath?: readonly string[]
+  /** Extra environment variables for the workers (added to the host's environment). */
+  readonly env?: Readonly<Record<string, string>>
+  readonly cwd?: string
+  /** Workers started with the bridge and kept alive. Default 2. */
+  readonly minWorkers?: number
+  /** Upper bound on workers; more are started on demand. Default 10. */
+  readonly maxWorkers?: number
+  /** Calls one worker executes at once (its thread pool). Default 1. */
+  readonly workerConcurrency?: number
+  /** Calls that may wait inside a worker's pipe beyond its concurrency, so it never idles between replies. Default 4. */
+  readonly pipelineDepth?: number
+  readonly startupTimeoutMs?: number
+  readonly callTimeoutMs?: number
+  /** How long an abandoned (timed-out or aborted) call may keep running before its worker is recycled. Default 5 000. */
+  readonly callGraceMs?: number
+  readonly idleTimeoutMs?: number
+  readonly maxQueue?: number
+  readonly queueTimeoutMs?: number
+  readonly maxRequestsPerWorker?: number
+  readonly maxWorkerAgeMs?: number
+  readonly maxWorkerMemoryMb?: number
+  /** How often each worker is pinged for health and memory. Default 5 000. */
+  readonly healthCheckIntervalMs?: number
+  /** A worker that does not answer a ping within this is crashed. Default 10 000. */
+  readonly healthCheckTimeoutMs?: number
+  /** Grace given to in-flight calls by `stop()` before workers are terminated. Default 10 000. */
+  readonly shutdownTimeoutMs?: number
+  /** SIGTERM → SIGKILL delay for each worker. Default 2 000. */
+  readonly workerShutdownMs?: number
+  readonly restart?: RestartOptions
+  readonly maxFrameBytes?: number
+  readonly allowCodeExecution?: boolean
+  readonly allowedModules?: readonly string[]
+  /** Modules every worker imports before it reports ready. */
+  readonly preload?: readonly string[]
+  readonly logger?: Logger
+  /** XState inspection observer passed to every actor (e.g. `@statelyai/inspect`). */
+  readonly inspect?: unknown
+  /** Enables fault injection hooks in the workers (for `snakepit/testing`). Never in production. */
+  readonly testing?: boolean
+}
+
+/** Options with every default filled in. */
+export type ResolvedOptions = Required<Omit<BridgeOptions, "logger" | "inspect" | "cwd" | "allowedModules" | "maxRequestsPerWorker" | "maxWorkerAgeMs" | "maxWorkerMemoryMb" | "restart">> & {
+  readonly cwd: string | undefined
+  readonly allowedModules: readonly string[] | undefined
+  readonly maxRequestsPerWorker: number | undefined
+  readonly maxWorkerAgeMs: number | undefined
+  readonly maxWorkerMemoryMb: number | undefined
+  readonly restart: {
+    readonly intensity: number
+    readonly periodMs: number
+    readonly backoff: { readonly minMs: number; readonly maxMs: number; readonly randomFactor: number; readonly resetAfterMs: number }
+  }
+  readonly logger: Logger | undefined
+  readonly inspect: unknown
+}
+
+const positiveInt = (v: unknown) => typeof v === "number" && Number.isInteger(v) && v >= 1
+const nonNegativeInt = (v: unknown) => typeof v === "number" && Number.isInteger(v) && v >= 0
+const duration = (v: unknown) => typeof v === "number" && (v === Number.POSITIVE_INFINITY || (Number.isFinite(v) && v >= 0))
+
+/**
+ * Fills in defaults and validates. Throws `InvalidOptions` listing every problem.
+ *
+ * @example
+ * resolveOptions({ minWorkers: 3, maxWorkers: 2 })
+ * // InvalidOptions: "minWorkers (3) must not exceed maxWorkers (2)"
+ */
+export const resolveOptions = (options: BridgeOptions = {}): ResolvedOptions => {
+  const issues: string[] = []
+  const check = (ok: boolean, issue: string) => {
+    if (!ok) issues.push(issue)
+  }
+  const o = options as Record<string, unknown>
+  const num = (key: string, valid: (v: unknown) => boolean, what: string) => {
+    if (o[key] !== undefined) check(valid(o[key]), `${key} must be ${what}, got ${String(o[key])}`)
+  }
+  for (const key of ["minWorkers"]) num(key, nonNegativeInt, "a whole number ≥ 0")
+  for (const key of ["maxWorkers", "workerConcurrency", "maxRequestsPerWorker"]) num(key, positiveInt, "a whole number ≥ 1")
+  for (const key of ["pipelineDepth", "maxQueue"]) num(key, nonNegativeInt, "a whole number ≥ 0")
+  for (const key of [
+    "startupTimeoutMs", "callTimeoutMs", "callGraceMs", "idleTimeoutMs", "queueTimeoutMs", "maxWorkerAgeMs",
+    "healthCheckIntervalMs", "healthCheckTimeoutMs", "shutdownTimeoutMs", "workerShutdownMs",
+  ]) num(key, duration, "a duration in ms (≥ 0, or Infinity)")
+  num("maxWorkerMemoryMb", (v) => typeof v === "number" && v > 0, "a positive number of MB")
+  num("maxFrameBytes", (v) => positiveInt(v) && (v as number) >= 1024, "a whole number of bytes ≥ 1024")
+  if (o.python !== undefined) check(typeof o.python === "string" && o.python.length > 0, "python must be a non-empty string")
+  if (o.pythonPath !== undefined) check(Array.isArray(o.pythonPath) && o.pythonPath.every((p) => typeof p === "string"), "pythonPath must be an array of strings")
+  if (o.allowedModules !== undefined)
+    check(Array.isArray(o.allowedModules) && o.allowedModules.every((p) => typeof p === "string"), "allowedModules must be an array of module names")
+  if (o.preload !== undefined) check(Array.isArray(o.preload) && o.preload.every((p) => typeof p === "string"), "preload must be an array of module names")
+  if (o.env !== undefined)
+    check(typeof o.env === "object" && o.env !== null && Object.values(o.env).every((v) => typeof v === "string"), "env must map names to strings")
+
+  const minWorkers = options.minWorkers ?? 2
+  const maxWorkers = options.maxWorkers ?? Math.max(10, minWorkers)
+  if (issues.length === 0) check(minWorkers <= maxWorkers, `minWorkers (${minWorkers}) must not exceed maxWorkers (${maxWorkers})`)
+
+  const r = options.restart ?? {}
+  if (r.intensity !== undefined) check(nonNegativeInt(r.intensity), `restart.intensity must be a whole number ≥ 0, got ${String(r.intensity)}`)
+  if (r.periodMs !== undefined) check(typeof r.periodMs === "number" && r.periodMs > 0, `restart.periodMs must be > 0, got ${String(r.periodMs)}`)
+  const b = r.backoff ?? {}
+  const backoff = { minMs: b.minMs ?? 50, maxMs: b.maxMs ?? 5_000, randomFactor: b.randomFactor ?? 0.2, resetAfterMs: b.resetAfterMs ?? b.minMs ?? 50 }
+  check(duration(backoff.minMs) && duration(backoff.maxMs) && backoff.minMs <= backoff.maxMs, "restart.backoff needs 0 ≤ minMs ≤ maxMs")
+  check(typeof backoff.randomFactor === "number" && backoff.randomFactor >= 0, "restart.backoff.randomFactor must be ≥ 0")
+
+  if (issues.length > 0) throw new InvalidOptions({ message: `invalid bridge options: ${issues.join("; ")}`, issues })
+
+  return {
+    python: options.python ?? process.env.SNAKEPIT_PYTHON ?? "python3",
+    pythonPath: options.pythonPath ?? [],
+    env: options.env ?? {},
+    cwd: options.cwd,
+    minWorkers,
+    maxWorkers,
+    workerConcurrency: options.workerConcurrency ?? 1,
+    pipelineDepth: options.pipelineDepth ?? 4,
+    startupTimeoutMs: options.startupTimeoutMs ?? 30_000,
+    callTimeoutMs: options.callTimeoutMs ?? 60_000,
+    callGraceMs: options.callGraceMs ?? 5_000,
+    idleTimeoutMs: options.idleTimeoutMs ?? 300_000,
+    maxQueue: options.maxQueue ?? 1_000,
+    queueTimeoutMs: options.queueTimeoutMs ?? 30_000,
+    maxRequestsPerWorker: options.maxRequestsPerWorker,
+    maxWorkerAgeMs: options.maxWorkerAgeMs,
+    maxWorkerMemoryMb: options.maxWorkerMemoryMb,
+    healthCheckIntervalMs: options.healthCheckIntervalMs ?? 5_000,
+    healthCheckTimeoutMs: options.healthCheckTimeoutMs ?? 10_000,
+    shutdownTimeoutMs: options.shutdownTimeoutMs ?? 10_000,
+    workerShutdownMs: options.workerShutdownMs ?? 2_000,
+    restart: { intensity: r.intensity ?? 3, periodMs: r.periodMs ?? 5_000, backoff },
+    maxFrameBytes: options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
+    allowCodeExecution: options.allowCodeExecution ?? false,
+    allowedModules: options.allowedModules,
+    preload: options.preload ?? [],
+    logger: options.logger,
+    inspect: options.inspect,
+    testing: options.testing ?? false,
+  }
+}

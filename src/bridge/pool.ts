@@ -1,0 +1,638 @@
+/**
+ * The worker pool behind `PythonBridge`: routing, the bounded queue, session affinity, health
+ * checks and recycling, on top of a supervisor that restarts crashed workers.
+ *
+ * Division of labour: the supervisor decides *whether* a dead worker comes back (OTP rules,
+ * intensity, backoff); the pool decides *which* worker runs each call, when to grow, shrink or
+ * recycle, and keeps every call's promise honest (it settles exactly once, and a call that never
+ * ran is never reported as run).
+ *
+ * @example
+ * const pool = new WorkerPool(options, python, telemetry, logger)
+ * await pool.start()
+ * await pool.call("s1", "math", "sqrt", [16], {}) // 4
+ */
+import type { Logger } from "pino"
+import type { AnyActorRef, Subscription } from "xstate"
+import {
+  BridgeStopped,
+  CallCancelled,
+  MaxRestartIntensity,
+  ModuleNotAllowed,
+  QueueFull,
+  QueueTimeout,
+  WorkerCrashed,
+} from "../errors.js"
+import type { TelemetryEmitter } from "../telemetry/events.js"
+import type { CallOptions, Connection, WorkerStats } from "../worker/connection.js"
+import type { WorkerExit, WorkerInput, WorkerState } from "../worker/machine.js"
+import type { WorkerProcess } from "../worker/process.js"
+import type { ResolvedOptions } from "./options.js"
+import { CallQueue, type Queued } from "./queue.js"
+import { chooseRoute, type WorkerLoad } from "./routing.js"
+import { SessionTable } from "./sessions.js"
+import type { ToolRegistry } from "./tools.js"
+import { startWorkerSupervisor, type WorkerSupervisor } from "./workerSupervisor.js"
+
+/** One worker slot: a stable id whose process may be replaced by restarts. */
+interface Slot {
+  readonly id: string
+  actor: AnyActorRef | undefined
+  subscription: Subscription | undefined
+  process: WorkerProcess | undefined
+  state: WorkerState
+  restarts: number
+  startedAt: number
+  served: number
+  /** Calls given to the current process (the `maxRequestsPerWorker` count). */
+  dispatched: number
+  rssBytes: number | null
+  /** Draining for recycling, reaping or an environment restart: takes no new calls. */
+  retiring: boolean
+  healthTimer: ReturnType<typeof setInterval> | undefined
+}
+
+/** A call waiting for a worker. `start` runs it on the chosen worker, synchronously. */
+interface Waiting extends Queued {
+  readonly sessionId: string | null
+  readonly start: (slot: Slot, connection: Connection) => void
+  readonly reject: (error: unknown) => void
+  timer: ReturnType<typeof setTimeout> | undefined
+  cleanupAbort: (() => void) | undefined
+}
+
+/** One worker, as `getStatus()` reports it. */
+export interface WorkerStatus {
+  readonly id: string
+  readonly pid: number | null
+  readonly state: WorkerState
+  readonly sessions: number
+  readonly inFlight: number
+  readonly served: number
+  readonly restarts: number
+  readonly rssBytes: number | null
+  readonly uptimeMs: number
+}
+
+const accepting = (s: Slot) => !s.retiring && s.process !== undefined && (s.state === "ready" || s.state === "busy" || s.state === "idle")
+
+export class WorkerPool {
+  readonly sessions = new SessionTable()
+  private readonly slots = new Map<string, Slot>()
+  private readonly queue: CallQueue<Waiting>
+  private supervisor: WorkerSupervisor | undefined
+  private nextWorker = 1
+  private stopping = false
+  private failure: MaxRestartIntensity | undefined
+  private readonly readyWaiters = new Set<{ count: number; resolve: () => void; reject: (e: unknown) => void }>()
+
+  constructor(
+    private readonly options: ResolvedOptions,
+    private readonly python: string,
+    private readonly telemetry: TelemetryEmitter,
+    private readonly logger: Logger,
+    private readonly tools: ToolRegistry,
+  ) {
+    this.queue = new CallQueue<Waiting>(options.maxQueue)
+  }
+
+  /** Starts `minWorkers` workers concurrently and waits until they are ready. */
+  async start(): Promise<void> {
+    this.supervisor = startWorkerSupervisor({
+      id: "snakepit.pool",
+      intensity: this.options.restart.intensity,
+      periodMs: this.options.restart.periodMs,
+      backoff: this.options.restart.backoff,
+      workerShutdownMs: this.options.workerShutdownMs,
+      inspect: this.options.inspect,
+      onStarted: (id, actor) => this.attach(id, actor),
+      onExited: (id, exit, restarting) => this.detach(id, exit, restarting),
+      onGaveUp: (error) => this.fail(error),
+    })
+    const ready = this.waitForReady(this.options.minWorkers)
+    for (let i = 0; i < this.options.minWorkers; i++) this.spawn()
+    await ready
+  }
+
+  // ── calls ────────────────────────────────────────────────────────────────────────────────
+
+  /** Runs `module.fn` on a worker chosen by {@link chooseRoute}. */
+  call(sessionId: string | null, module: string, fn: string, args: readonly unknown[], options: CallOptions): Promise<unknown> {
+    return this.submit(sessionId, module, fn, options, (connection, opts) => connection.call(module, fn, args, opts))
+  }
+
+  /** Runs code (`exec`) in a worker. */
+  exec(sessionId: string | null, code: string, context: Record<string, unknown>, options: CallOptions): Promise<Record<string, unknown>> {
+    return this.submit(sessionId, "<code>", "exec", options, (connection, opts) => connection.exec(code, context, opts)) as Promise<
+      Record<string, unknown>
+    >
+  }
+
+  /** Streams a generator's items; the worker is chosen when iteration starts. */
+  async *stream(sessionId: string | null, module: string, fn: string, args: readonly unknown[], options: CallOptions): AsyncGenerator<unknown> {
+    let placed!: (source: AsyncGenerator<unknown>) => void
+    const placement = new Promise<AsyncGenerator<unknown>>((r) => (placed = r))
+    let finish!: (error?: unknown) => void
+    const ended = new Promise<void>((resolve, reject) => (finish = (e) => (e === undefined ? resolve() : reject(e))))
+    // The stream holds its place in the pool (it counts as a call in flight) until it ends.
+    const started = this.submit(sessionId, module, fn, options, (connection, opts) => {
+      placed(connection.stream(module, fn, args, opts))
+      return ended
+    })
+    // A call refused before it ran (queue full, timeout, abort) rejects `started` first.
+    const source = await Promise.race([placement, started.then(() => placement)])
+    let failure: unknown
+    try {
+      yield* source
+    } catch (e) {
+      failure = e
+      throw e
+    } finally {
+      finish(failure)
+      await started.catch(() => {})
+    }
+  }
+
+  private submit(
+    sessionId: string | null,
+    module: string,
+    fn: string,
+    options: CallOptions,
+    run: (connection: Connection, options: CallOptions) => Promise<unknown>,
+  ): Promise<unknown> {
+    const refused = this.refusal(module)
+    if (refused) return Promise.reject(refused)
+    if (options.signal?.aborted) return Promise.reject(new CallCancelled({ message: "aborted before it started", reason: options.signal.reason }))
+    const callOptions: CallOptions = {
+      ...options,
+      sessionId,
+      timeoutMs: options.timeoutMs ?? this.options.callTimeoutMs,
+    }
+    return new Promise((resolve, reject) => {
+      const entry: Waiting = {
+        sessionId,
+        target: undefined,
+        timer: undefined,
+        cleanupAbort: undefined,
+        reject,
+        start: (slot, connection) => {
+          const began = performance.now()
+          run(connection, callOptions).then(
+            (value) => {
+              this.finished(slot, connection, sessionId, module, fn, began, undefined)
+              resolve(value)
+            },
+            (error: unknown) => {
+              this.finished(slot, connection, sessionId, module, fn, began, error)
+              reject(error)
+            },
+          )
+        },
+      }
+      this.dispatch(entry, options.signal)
+    })
+  }
+
+  private refusal(module: string): unknown {
+    if (this.failure) return this.failure
+    if (this.stopping) return new BridgeStopped({ message: "the bridge is stopping" })
+    const allowed = this.options.allowedModules
+    if (allowed && module !== "<code>" && !allowed.includes(module)) {
+      return new ModuleNotAllowed({ message: `module ${JSON.stringify(module)} is not in allowedModules`, module })
+    }
+    return undefined
+  }
+
+  private dispatch(entry: Waiting, signal: AbortSignal | undefined): void {
+    const binding = entry.sessionId === null ? undefined : this.sessions.get(entry.sessionId)
+    const bound = binding && this.slots.get(binding.workerId)
+    // A binding made with an earlier process of a restarted worker is stale: route anew.
+    const boundTo = bound && bound.process?.pid === binding.pid ? bound.id : undefined
+    const route = chooseRoute(this.loads(), { boundTo, hasSession: entry.sessionId !== null, canSpawn: this.canSpawn() })
+    if (route.kind === "worker") {
+      this.run(entry, this.slots.get(route.workerId)!)
+      return
+    }
+    if (route.kind === "spawn") this.spawn()
+    entry.target = route.kind === "queue" ? route.workerId : undefined
+    if (!this.queue.push(entry)) {
+      entry.reject(new QueueFull({ message: `the call queue is full (maxQueue ${this.options.maxQueue})`, maxQueue: this.options.maxQueue }))
+      return
+    }
+    const timeoutMs = this.options.queueTimeoutMs
+    if (Number.isFinite(timeoutMs)) {
+      entry.timer = setTimeout(() => {
+        if (!this.queue.remove(entry)) return
+        entry.cleanupAbort?.()
+        entry.reject(new QueueTimeout({ message: `the call waited ${timeoutMs} ms for a worker and never ran`, queueTimeoutMs: timeoutMs }))
+      }, timeoutMs)
+    }
+    if (signal) {
+      const onAbort = () => {
+        if (!this.queue.remove(entry)) return
+        if (entry.timer) clearTimeout(entry.timer)
+        entry.reject(new CallCancelled({ message: "the call was aborted while queued; it never ran", reason: signal.reason }))
+      }
+      signal.addEventListener("abort", onAbort, { once: true })
+      entry.cleanupAbort = () => signal.removeEventListener("abort", onAbort)
+    }
+  }
+
+  private run(entry: Waiting, slot: Slot): void {
+    if (entry.timer) clearTimeout(entry.timer)
+    entry.cleanupAbort?.()
+    const process = slot.process!
+    if (entry.sessionId !== null) {
+      const previous = this.sessions.bind(entry.sessionId, slot.id, process.pid)
+      if (previous && this.telemetry.has("session.reassigned")) {
+        this.telemetry.emit("session.reassigned", {
+          sessionId: entry.sessionId,
+          from: previous.workerId,
+          to: slot.id,
+          reason: previous.workerId === slot.id ? "worker restarted; Python-side session state was lost" : "worker left; Python-side session state was lost",
+        })
+      }
+    }
+    entry.start(slot, process.connection)
+    slot.dispatched++
+    // Retire on the last call it may take (after dispatching it, so it drains before stopping).
+    const max = this.options.maxRequestsPerWorker
+    if (max !== undefined && slot.dispatched >= max) this.retire(slot, "maxRequestsPerWorker")
+  }
+
+  private finished(slot: Slot, connection: Connection, sessionId: string | null, module: string, fn: string, began: number, error: unknown): void {
+    // A call that ended with an earlier process of this slot says nothing about the current one.
+    const current = slot.process?.connection === connection
+    if (current) slot.served++
+    if (this.telemetry.has("execution")) {
+      this.telemetry.emit("execution", {
+        sessionId,
+        module,
+        fn,
+        workerId: slot.id,
+        durationMs: performance.now() - began,
+        ok: error === undefined,
+        ...(error !== undefined ? { error: (error as { _tag?: string })._tag ?? "Error" } : {}),
+      })
+    }
+    if (!current) return
+    if (slot.retiring) this.stopWhenDrained(slot)
+    else this.pump(slot)
+  }
+
+  /** Gives queued calls to a worker while it has room. */
+  private pump(slot: Slot): void {
+    while (accepting(slot) && slot.process!.connection.inFlight < this.capacity()) {
+      const entry = this.queue.takeFor(slot.id)
+      if (!entry) return
+      this.run(entry, slot)
+    }
+  }
+
+  private pumpAll(): void {
+    for (const slot of this.slots.values()) this.pump(slot)
+  }
+
+  private capacity(): number {
+    return this.options.workerConcurrency + this.options.pipelineDepth
+  }
+
+  private loads(): WorkerLoad[] {
+    const loads: WorkerLoad[] = []
+    for (const s of this.slots.values()) {
+      loads.push({
+        id: s.id,
+        accepting: accepting(s),
+        inFlight: s.process?.connection.inFlight ?? 0,
+        sessions: this.sessions.countFor(s.id),
+        slots: this.options.workerConcurrency,
+        capacity: this.capacity(),
+      })
+    }
+    return loads
+  }
+
+  private canSpawn(): boolean {
+    if (this.stopping || this.failure) return false
+    if (this.liveSlots() >= this.options.maxWorkers) return false
+    // Workers already starting will take the queued calls; do not start one per call.
+    let starting = 0
+    for (const s of this.slots.values()) if (!s.retiring && s.state === "starting") starting++
+    return starting <= this.queue.size
+  }
+
+  private liveSlots(): number {
+    let n = 0
+    for (const s of this.slots.values()) if (!s.retiring) n++
+    return n
+  }
+
+  // ── worker lifecycle ────────────────────────────────────────────────────────────────────
+
+  private spawn(): void {
+    if (!this.supervisor) return
+    const id = `w${this.nextWorker++}`
+    this.slots.set(id, {
+      id,
+      actor: undefined,
+      subscription: undefined,
+      process: undefined,
+      state: "starting",
+      restarts: 0,
+      startedAt: Date.now(),
+      served: 0,
+      dispatched: 0,
+      rssBytes: null,
+      retiring: false,
+      healthTimer: undefined,
+    })
+    this.supervisor.startWorker(id, () => this.workerInput(id))
+  }
+
+  private workerInput(id: string): WorkerInput {
+    const o = this.options
+    return {
+      workerId: id,
+      python: this.python,
+      pythonPath: o.pythonPath,
+      env: { ...(process.env as Record<string, string>), ...o.env },
+      ...(o.cwd ? { cwd: o.cwd } : {}),
+      concurrency: o.workerConcurrency,
+      maxFrameBytes: o.maxFrameBytes,
+      allowCodeExecution: o.allowCodeExecution,
+      preload: o.preload,
+      startupTimeoutMs: o.startupTimeoutMs,
+      callGraceMs: o.callGraceMs,
+      idleTimeoutMs: o.idleTimeoutMs,
+      shutdownMs: o.workerShutdownMs,
+      testing: o.testing,
+      hooks: {
+        onLog: (r) => {
+          const level = r.level === "warning" ? "warn" : r.level === "critical" ? "fatal" : r.level
+          const log = this.logger as unknown as Record<string, (obj: object, msg: string) => void>
+          ;(log[level] ?? log.info!).call(this.logger, { workerId: id, python: r.logger, sessionId: r.sessionId }, r.message)
+          this.telemetry.emit("python.log", { workerId: id, level: r.level, logger: r.logger, message: r.message, sessionId: r.sessionId })
+        },
+        onTelemetry: (name, data, sessionId) => this.telemetry.emit("python.telemetry", { workerId: id, name, data, sessionId }),
+        onToolCall: (call, connection) => this.tools.handle(call, connection),
+      },
+    }
+  }
+
+  /** A worker incarnation started (first start or restart): follow its state. */
+  private attach(id: string, actor: AnyActorRef): void {
+    const slot = this.slots.get(id)
+    if (!slot) return
+    slot.subscription?.unsubscribe()
+    if (slot.actor !== undefined) {
+      slot.restarts++
+      this.telemetry.emit("worker.restarted", { workerId: id, reason: "supervisor restart", restarts: slot.restarts })
+    }
+    slot.actor = actor
+    slot.process = undefined
+    slot.served = 0
+    slot.dispatched = 0
+    slot.rssBytes = null
+    slot.state = "starting"
+    const spawnedAt = Date.now()
+    slot.subscription = actor.subscribe({
+      next: (snapshot: { value: unknown; context: { process: WorkerProcess | null } }) => {
+        const to = snapshot.value as WorkerState
+        const from = slot.state
+        if (to === from) return
+        slot.state = to
+        this.telemetry.emit("worker.stateChanged", { workerId: id, from, to })
+        if (from === "starting" && snapshot.context.process && (to === "ready" || to === "busy")) {
+          slot.process = snapshot.context.process
+          slot.startedAt = Date.now()
+          this.telemetry.emit("worker.started", { workerId: id, pid: slot.process.pid, startupMs: slot.startedAt - spawnedAt })
+          this.startHealthChecks(slot)
+          this.resolveReadyWaiters()
+          this.pumpAll()
+        }
+        if (to === "idle") this.maybeReap(slot)
+      },
+      error: () => {},
+    })
+  }
+
+  /** A worker incarnation ended; `restarting` says whether the supervisor brings it back. */
+  private detach(id: string, exit: WorkerExit, restarting: boolean): void {
+    const slot = this.slots.get(id)
+    if (!slot) return
+    const pid = slot.process?.pid ?? null
+    if (slot.healthTimer) clearInterval(slot.healthTimer)
+    slot.healthTimer = undefined
+    slot.process = undefined
+    this.telemetry.emit("worker.exited", { workerId: id, pid, reason: exit.reason, exitCode: exit.exitCode, signal: exit.signal })
+    if (exit.reason === "startup_failed") this.rejectReadyWaiters(exit.error)
+    this.queue.untarget(id)
+    if (!restarting) {
+      slot.subscription?.unsubscribe()
+      this.slots.delete(id)
+      if (!this.stopping && !this.failure && this.liveSlots() < this.options.minWorkers) this.spawn()
+    }
+    this.pumpAll()
+  }
+
+  private fail(error: MaxRestartIntensity): void {
+    this.failure = error
+    this.telemetry.emit("supervisor.maxIntensity", { supervisorId: error.supervisorId, intensity: error.intensity, periodMs: error.periodMs })
+    this.logger.error({ err: error }, "worker pool gave up: restart intensity exceeded")
+    for (const entry of this.queue.drain()) {
+      if (entry.timer) clearTimeout(entry.timer)
+      entry.cleanupAbort?.()
+      entry.reject(error)
+    }
+    this.rejectReadyWaiters(error)
+  }
+
+  // ── health and recycling ────────────────────────────────────────────────────────────────
+
+  private startHealthChecks(slot: Slot): void {
+    const interval = this.options.healthCheckIntervalMs
+    if (!Number.isFinite(interval) || interval <= 0) return
+    slot.healthTimer = setInterval(() => void this.checkHealth(slot), interval)
+    slot.healthTimer.unref?.()
+  }
+
+  private async checkHealth(slot: Slot): Promise<void> {
+    const process = slot.process
+    if (!process || slot.state === "stopping") return
+    let stats: WorkerStats
+    try {
+      stats = await process.connection.ping(this.options.healthCheckTimeoutMs)
+    } catch (error) {
+      if (slot.process !== process || process.connection.closed) return
+      const crash = new WorkerCrashed({
+        message: `worker ${slot.id} missed its health check: ${(error as Error).message}`,
+        workerId: slot.id,
+        exitCode: null,
+        signal: null,
+        reason: "health",
+      })
+      process.connection.close(crash)
+      slot.actor?.send({ type: "FAULT", error: crash })
+      return
+    }
+    slot.rssBytes = stats.rssBytes
+    const maxMb = this.options.maxWorkerMemoryMb
+    if (maxMb !== undefined && stats.rssBytes > maxMb * 1024 * 1024) this.retire(slot, "maxWorkerMemoryMb")
+    const maxAge = this.options.maxWorkerAgeMs
+    if (maxAge !== undefined && Date.now() - slot.startedAt > maxAge) this.retire(slot, "maxWorkerAgeMs")
+  }
+
+  private maybeReap(slot: Slot): void {
+    if (this.liveSlots() > this.options.minWorkers && slot.process?.connection.inFlight === 0) this.retire(slot, "idle")
+  }
+
+  /**
+   * Recycles a worker without failing a call: it takes no new calls, a replacement starts when
+   * needed, and it is stopped once its calls in flight have finished.
+   */
+  private retire(slot: Slot, why: string): void {
+    if (slot.retiring) return
+    slot.retiring = true
+    this.logger.info({ workerId: slot.id, why }, "retiring worker")
+    this.queue.untarget(slot.id)
+    if (why !== "idle" && !this.stopping && this.liveSlots() < Math.max(this.options.minWorkers, 1)) this.spawn()
+    this.stopWhenDrained(slot)
+    this.pumpAll()
+  }
+
+  private stopWhenDrained(slot: Slot): void {
+    if ((slot.process?.connection.inFlight ?? 0) > 0) return
+    void this.supervisor?.stopWorker(slot.id)
+  }
+
+  /** Replaces every worker; queued and new calls run on the new ones, in-flight ones finish. */
+  async restartAll(): Promise<number> {
+    const old = [...this.slots.values()].filter((s) => !s.retiring)
+    const count = Math.max(old.length, this.options.minWorkers, 1)
+    const ready = this.waitForReady(count, new Set(old.map((s) => s.id)))
+    for (const slot of old) {
+      slot.retiring = true
+      this.queue.untarget(slot.id)
+    }
+    for (let i = 0; i < count; i++) this.spawn()
+    for (const slot of old) this.stopWhenDrained(slot)
+    await ready
+    return count
+  }
+
+  // ── waiting for readiness ───────────────────────────────────────────────────────────────
+
+  private readyCount(excluding?: ReadonlySet<string>): number {
+    let n = 0
+    for (const s of this.slots.values()) if (accepting(s) && !excluding?.has(s.id)) n++
+    return n
+  }
+
+  private waitForReady(count: number, excluding?: ReadonlySet<string>): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const waiter = {
+        count,
+        resolve: () => {
+          if (this.readyCount(excluding) >= count) {
+            this.readyWaiters.delete(waiter)
+            resolve()
+          }
+        },
+        reject: (e: unknown) => {
+          this.readyWaiters.delete(waiter)
+          reject(e)
+        },
+      }
+      this.readyWaiters.add(waiter)
+      if (count === 0) waiter.resolve()
+    })
+  }
+
+  private resolveReadyWaiters(): void {
+    for (const w of [...this.readyWaiters]) w.resolve()
+  }
+
+  private rejectReadyWaiters(error: unknown): void {
+    for (const w of [...this.readyWaiters]) w.reject(error)
+  }
+
+  // ── status and shutdown ─────────────────────────────────────────────────────────────────
+
+  /** The worker serving a session (binding it to one if it has none), or undefined. */
+  sessionWorker(sessionId: string): string | undefined {
+    const binding = this.sessions.get(sessionId)
+    const slot = binding && this.slots.get(binding.workerId)
+    if (slot && slot.process?.pid === binding.pid && accepting(slot)) return slot.id
+    const route = chooseRoute(this.loads(), { boundTo: undefined, hasSession: true, canSpawn: false })
+    if (route.kind !== "worker") return undefined
+    const chosen = this.slots.get(route.workerId)!
+    this.sessions.bind(sessionId, chosen.id, chosen.process!.pid)
+    return chosen.id
+  }
+
+  /** The connection of the live worker a session is bound to, if any. */
+  sessionConnection(sessionId: string): { workerId: string; connection: Connection } | undefined {
+    const binding = this.sessions.get(sessionId)
+    const slot = binding && this.slots.get(binding.workerId)
+    if (!binding || !slot?.process || slot.process.pid !== binding.pid) return undefined
+    return { workerId: slot.id, connection: slot.process.connection }
+  }
+
+  get queued(): number {
+    return this.queue.size
+  }
+
+  get failed(): MaxRestartIntensity | undefined {
+    return this.failure
+  }
+
+  workers(): WorkerStatus[] {
+    const now = Date.now()
+    return [...this.slots.values()].map((s) => ({
+      id: s.id,
+      pid: s.process?.pid ?? null,
+      state: s.state,
+      sessions: this.sessions.countFor(s.id),
+      inFlight: s.process?.connection.inFlight ?? 0,
+      served: s.served,
+      restarts: s.restarts,
+      rssBytes: s.rssBytes,
+      uptimeMs: s.process ? now - s.startedAt : 0,
+    }))
+  }
+
+  /** The actor of a worker (for fault injection and inspection). */
+  workerActor(workerId: string): AnyActorRef | undefined {
+    return this.slots.get(workerId)?.actor
+  }
+
+  /** The live process of a worker, if it has one. */
+  workerProcess(workerId: string): WorkerProcess | undefined {
+    return this.slots.get(workerId)?.process
+  }
+
+  /**
+   * Stops taking calls, rejects queued ones (they never ran), gives in-flight calls up to
+   * `shutdownTimeoutMs` to finish, then stops every worker by its shutdown rule.
+   */
+  async stop(): Promise<void> {
+    if (this.stopping) return
+    this.stopping = true
+    for (const entry of this.queue.drain()) {
+      if (entry.timer) clearTimeout(entry.timer)
+      entry.cleanupAbort?.()
+      entry.reject(new BridgeStopped({ message: "the bridge stopped before this queued call ran" }))
+    }
+    this.rejectReadyWaiters(new BridgeStopped({ message: "the bridge stopped while workers were starting" }))
+    const deadline = Date.now() + this.options.shutdownTimeoutMs
+    while (Date.now() < deadline && [...this.slots.values()].some((s) => (s.process?.connection.inFlight ?? 0) > 0)) {
+      await new Promise((r) => setTimeout(r, 10))
+    }
+    for (const slot of this.slots.values()) {
+      if (slot.healthTimer) clearInterval(slot.healthTimer)
+      slot.healthTimer = undefined
+    }
+    await this.supervisor?.stop()
+    for (const slot of this.slots.values()) slot.subscription?.unsubscribe()
+  }
+}

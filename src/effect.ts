@@ -1,0 +1,114 @@
+/**
+ * The Effect API (`snakepit/effect`): every bridge operation as an Effect whose error channel
+ * is the union of snakepit's tagged errors, and the bridge itself as a scoped service.
+ *
+ * Interrupting a call's fiber aborts the call (it is cancelled in Python too). Anything that is
+ * not a snakepit error is a defect, not a typed failure.
+ *
+ * @example
+ * import { Effect } from "effect"
+ * import { Bridge, executePython } from "snakepit/effect"
+ *
+ * const program = executePython("s1", "math", "sqrt", [16]).pipe(
+ *   Effect.catchTag("PythonError", (e) => Effect.succeed(`python said: ${e.message}`)),
+ *   Effect.timeout("5 seconds"),
+ * )
+ * await Effect.runPromise(program.pipe(Effect.provide(Bridge.layer({ minWorkers: 1 }))))
+ */
+import { Context, Effect, Layer, Stream } from "effect"
+import { PythonBridge, type BridgeCommand, type BridgeStatus, type ExecuteOptions } from "./bridge/PythonBridge.js"
+import type { BridgeOptions } from "./bridge/options.js"
+import { isSnakepitError, type SnakepitError } from "./errors.js"
+
+/** The running bridge, as an Effect service. Provide it with {@link Bridge.layer}. */
+export class Bridge extends Context.Service<Bridge, PythonBridge>()("snakepit/Bridge") {
+  /**
+   * A layer that starts a bridge when built and stops it (gracefully) when its scope closes.
+   *
+   * @example
+   * Effect.provide(program, Bridge.layer({ minWorkers: 2 }))
+   */
+  static readonly layer = (options: BridgeOptions = {}): Layer.Layer<Bridge, SnakepitError> =>
+    Layer.effect(
+      Bridge,
+      Effect.acquireRelease(fromPromise(() => PythonBridge.start(options)), (bridge) => Effect.promise(() => bridge.stop())),
+    )
+}
+
+/** Runs a Promise-returning bridge call as an Effect; interruption aborts the call. */
+const fromPromise = <A>(run: (signal: AbortSignal) => Promise<A>): Effect.Effect<A, SnakepitError> =>
+  Effect.tryPromise({ try: run, catch: (e) => e }).pipe(
+    Effect.catch((e) => (isSnakepitError(e) ? Effect.fail(e) : Effect.die(e))),
+  )
+
+const withBridge = <A>(run: (bridge: PythonBridge, signal: AbortSignal) => Promise<A>): Effect.Effect<A, SnakepitError, Bridge> =>
+  Effect.flatMap(Bridge, (bridge) => fromPromise((signal) => run(bridge, signal)))
+
+/**
+ * `bridge.executePython` as an Effect.
+ *
+ * @example
+ * executePython("s1", "math", "sqrt", [16]) // Effect<unknown, SnakepitError, Bridge>
+ */
+export const executePython = (
+  sessionId: string | null,
+  module: string,
+  fn: string,
+  args: readonly unknown[] = [],
+  options: Omit<ExecuteOptions, "signal"> = {},
+): Effect.Effect<unknown, SnakepitError, Bridge> =>
+  withBridge((bridge, signal) => bridge.executePython(sessionId, module, fn, args, { ...options, signal }))
+
+/**
+ * `bridge.executeCode` as an Effect.
+ *
+ * @example
+ * executeCode("s1", "y = x * 2", { x: 21 }) // succeeds with { y: 42 }
+ */
+export const executeCode = (
+  sessionId: string | null,
+  code: string,
+  context: Record<string, unknown> = {},
+  options: Omit<ExecuteOptions, "signal"> = {},
+): Effect.Effect<Record<string, unknown>, SnakepitError, Bridge> =>
+  withBridge((bridge, signal) => bridge.executeCode(sessionId, code, context, { ...options, signal }))
+
+/**
+ * A Python generator as an Effect `Stream`.
+ *
+ * @example
+ * Stream.runCollect(stream("s1", "m", "countdown", [3]))
+ */
+export const stream = (
+  sessionId: string | null,
+  module: string,
+  fn: string,
+  args: readonly unknown[] = [],
+  options: Omit<ExecuteOptions, "signal"> = {},
+): Stream.Stream<unknown, SnakepitError, Bridge> =>
+  Stream.unwrap(
+    Effect.map(Bridge, (bridge) =>
+      Stream.fromAsyncIterable(bridge.stream(sessionId, module, fn, args, options), (e) => e as SnakepitError),
+    ),
+  )
+
+/** `bridge.cleanupSession` as an Effect. */
+export const cleanupSession = (sessionId: string): Effect.Effect<boolean, SnakepitError, Bridge> =>
+  withBridge((bridge) => bridge.cleanupSession(sessionId))
+
+/** `bridge.getStatus` as an Effect. */
+export const getStatus: Effect.Effect<BridgeStatus, never, Bridge> = Effect.map(Bridge, (bridge) => bridge.getStatus())
+
+/** `bridge.restartPythonEnvironment` as an Effect. */
+export const restartPythonEnvironment: Effect.Effect<void, SnakepitError, Bridge> = withBridge((bridge) =>
+  bridge.restartPythonEnvironment(),
+)
+
+/** `bridge.routeCommand` as an Effect. */
+export const routeCommand = (
+  command: BridgeCommand,
+  params: Record<string, unknown> = {},
+  context: { sessionId?: string } = {},
+): Effect.Effect<unknown, SnakepitError, Bridge> => withBridge((bridge) => bridge.routeCommand(command, params, context))
+
+export type { SnakepitError } from "./errors.js"

@@ -1,0 +1,41 @@
+/**
+ * snakepit: run Python from Node.js on a supervised pool of Python worker processes.
+ *
+ * @example
+ * import { PythonBridge } from "snakepit"
+ * await using bridge = await PythonBridge.start({ pythonPath: ["./py"] })
+ * await bridge.executePython("s1", "math", "sqrt", [16]) // 4
+ */
+export { PythonBridge } from "./bridge/PythonBridge.js"
+export type { BridgeCommand, BridgeStatus, ExecuteOptions } from "./bridge/PythonBridge.js"
+export type { BridgeOptions, RestartOptions } from "./bridge/options.js"
+export type { WorkerStatus } from "./bridge/pool.js"
+export type { Tool } from "./bridge/tools.js"
+export type { BridgeEventName, BridgeEvents } from "./telemetry/events.js"
+
+export {
+  BridgeStopped,
+  CallCancelled,
+  CallTimeout,
+  CodeExecutionDisabled,
+  FrameTooLarge,
+  InvalidOptions,
+  isSnakepitError,
+  MaxRestartIntensity,
+  ModuleNotAllowed,
+  ProtocolError,
+  PythonError,
+  QueueFull,
+  QueueTimeout,
+  SerializationError,
+  StartupFailed,
+  StartupTimeout,
+  WorkerCrashed,
+} from "./errors.js"
+export type { SnakepitError } from "./errors.js"
+
+export { NDArray, PyDate, PyTime, isTuple, tuple } from "./protocol/codec.js"
+export type { DType } from "./protocol/codec.js"
+
+export { workerMachine, workerState } from "./worker/machine.js"
+export type { WorkerExit, WorkerInput, WorkerState } from "./worker/machine.js"

@@ -1,0 +1,90 @@
+/**
+ * The bridge's telemetry events: names (`noun.verbPast`, as in DESIGN.md) and payload types,
+ * and a small typed emitter. A throwing handler is reported, never allowed to break the bridge.
+ *
+ * @example
+ * bridge.on("execution", (e) => histogram.observe(e.durationMs))
+ * bridge.on("worker.restarted", (e) => log.warn(e, "worker restarted"))
+ */
+import type { WorkerState } from "../worker/machine.js"
+
+/** Every event the bridge emits, with its payload. */
+export interface BridgeEvents {
+  "bridge.started": { readonly workers: number; readonly python: string; readonly pythonVersion: string }
+  "worker.started": { readonly workerId: string; readonly pid: number; readonly startupMs: number }
+  "worker.exited": {
+    readonly workerId: string
+    readonly pid: number | null
+    readonly reason: string
+    readonly exitCode: number | null
+    readonly signal: string | null
+  }
+  "worker.stateChanged": { readonly workerId: string; readonly from: WorkerState; readonly to: WorkerState }
+  "worker.restarted": { readonly workerId: string; readonly reason: string; readonly restarts: number }
+  "session.cleanedUp": { readonly sessionId: string; readonly workerId: string | undefined; readonly reason: "explicit" | "ttl" }
+  "session.reassigned": { readonly sessionId: string; readonly from: string; readonly to: string; readonly reason: string }
+  "environment.restarted": { readonly workers: number; readonly durationMs: number }
+  execution: {
+    readonly sessionId: string | null
+    readonly module: string
+    readonly fn: string
+    readonly workerId: string | null
+    readonly durationMs: number
+    readonly ok: boolean
+    /** The error's `_tag` when `ok` is false. */
+    readonly error?: string
+  }
+  "supervisor.maxIntensity": { readonly supervisorId: string; readonly intensity: number; readonly periodMs: number }
+  "python.log": {
+    readonly workerId: string
+    readonly level: string
+    readonly logger: string
+    readonly message: string
+    readonly sessionId: string | null
+  }
+  "python.telemetry": { readonly workerId: string; readonly name: string; readonly data: unknown; readonly sessionId: string | null }
+}
+
+/** An event name. */
+export type BridgeEventName = keyof BridgeEvents
+
+type Handler<K extends BridgeEventName> = (event: BridgeEvents[K]) => void
+
+/**
+ * A typed event emitter. `emit` skips all work when nobody listens, so telemetry costs nothing
+ * on the hot path unless used.
+ */
+export class TelemetryEmitter {
+  private readonly handlers = new Map<BridgeEventName, Set<Handler<never>>>()
+
+  constructor(private readonly onHandlerError: (error: unknown, event: BridgeEventName) => void = () => {}) {}
+
+  /** Subscribes; returns the unsubscribe function. */
+  on<K extends BridgeEventName>(name: K, handler: Handler<K>): () => void {
+    let set = this.handlers.get(name)
+    if (!set) this.handlers.set(name, (set = new Set()))
+    set.add(handler as Handler<never>)
+    return () => this.off(name, handler)
+  }
+
+  off<K extends BridgeEventName>(name: K, handler: Handler<K>): void {
+    this.handlers.get(name)?.delete(handler as Handler<never>)
+  }
+
+  /** True when someone listens to `name` (callers skip building payloads otherwise). */
+  has(name: BridgeEventName): boolean {
+    return (this.handlers.get(name)?.size ?? 0) > 0
+  }
+
+  emit<K extends BridgeEventName>(name: K, event: BridgeEvents[K]): void {
+    const set = this.handlers.get(name)
+    if (!set || set.size === 0) return
+    for (const h of set) {
+      try {
+        ;(h as Handler<K>)(event)
+      } catch (error) {
+        this.onHandlerError(error, name)
+      }
+    }
+  }
+}

@@ -1,0 +1,57 @@
+/**
+ * The Effect API against real workers: typed failures with catchTag, timeouts, interruption,
+ * and the bridge as a scoped layer that leaves no process behind.
+ */
+import { Effect, Fiber, Stream } from "effect"
+import { describe, expect, it } from "vitest"
+import { Bridge, executeCode, executePython, getStatus, stream } from "../../src/effect.js"
+import { testLogger } from "../support/bridge.js"
+import { isGone } from "../support/processes.js"
+import { fixturesDir, pythonCommand } from "../support/worker.js"
+
+const layer = Bridge.layer({ python: pythonCommand, pythonPath: [fixturesDir], minWorkers: 1, logger: testLogger, allowCodeExecution: true })
+const run = <A, E>(effect: Effect.Effect<A, E, Bridge>) => Effect.runPromise(Effect.provide(effect, layer))
+
+describe("snakepit/effect", () => {
+  it("executePython succeeds with the Python value", async () => {
+    expect(await run(executePython("s1", "math", "sqrt", [16]))).toBe(4)
+  })
+
+  it("catchTag recovers from a PythonError with its fields", async () => {
+    const program = executePython("s1", "echo", "boom", ["typed"]).pipe(
+      Effect.catchTag("PythonError", (e) => Effect.succeed(`${e.pythonType}: ${e.message}`)),
+    )
+    expect(await run(program)).toBe("ValueError: typed")
+  })
+
+  it("catchTag recovers from a CallTimeout", async () => {
+    const program = executePython("s1", "echo", "sleep", [1], { timeoutMs: 100 }).pipe(
+      Effect.catchTag("CallTimeout", (e) => Effect.succeed(`timed out after ${e.timeoutMs} ms`)),
+    )
+    expect(await run(program)).toBe("timed out after 100 ms")
+  })
+
+  it("interrupting the fiber cancels the call in Python", async () => {
+    const program = Effect.gen(function* () {
+      const fiber = yield* Effect.forkChild(executePython("s1", "echo", "aecho", ["x", 30]))
+      yield* Effect.sleep("100 millis")
+      yield* Fiber.interrupt(fiber)
+      return yield* executePython("s1", "echo", "echo", ["after"])
+    })
+    expect(await run(program)).toBe("after")
+  })
+
+  it("executeCode and stream work as Effects", async () => {
+    expect(await run(executeCode("s1", "y = x + 1", { x: 1 }))).toEqual({ y: 2 })
+    const items = await run(Stream.runCollect(stream("s1", "echo", "countdown", [3])))
+    expect([...items]).toEqual([3, 2, 1])
+  })
+
+  it("the layer stops the bridge when its scope closes", async () => {
+    const status = await run(getStatus)
+    const pid = status.workers[0]!.pid!
+    const deadline = Date.now() + 5_000
+    while (!isGone(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+    expect(isGone(pid)).toBe(true)
+  })
+})

@@ -1,0 +1,41 @@
+/**
+ * Starting real bridges in tests: each is stopped in `afterEach`, even when the test failed, and
+ * logs go to a silent pino logger unless SNAKEPIT_TEST_LOGS=1.
+ */
+import { afterEach } from "vitest"
+import { pino } from "pino"
+import { PythonBridge } from "../../src/bridge/PythonBridge.js"
+import type { BridgeOptions } from "../../src/bridge/options.js"
+import { fixturesDir, pythonCommand } from "./worker.js"
+
+const live = new Set<PythonBridge>()
+
+afterEach(async () => {
+  await Promise.all([...live].map((b) => b.stop()))
+  live.clear()
+})
+
+/** A quiet logger for tests (set SNAKEPIT_TEST_LOGS=1 to see the bridge's logs). */
+export const testLogger = pino({ level: process.env.SNAKEPIT_TEST_LOGS === "1" ? "debug" : "silent" })
+
+/** Starts a bridge on the fixtures with test-friendly defaults. */
+export const startBridge = async (options: BridgeOptions = {}): Promise<PythonBridge> => {
+  const bridge = await PythonBridge.start({
+    python: pythonCommand,
+    pythonPath: [fixturesDir],
+    minWorkers: 2,
+    logger: testLogger,
+    ...options,
+  })
+  live.add(bridge)
+  return bridge
+}
+
+/** Polls until `check` holds (behaviour, not timing: the deadline is only a safety net). */
+export const eventually = async (check: () => boolean, timeoutMs = 10_000, what = "condition"): Promise<void> => {
+  const deadline = Date.now() + timeoutMs
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 10))
+  }
+}
