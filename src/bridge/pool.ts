@@ -74,6 +74,10 @@ export interface WorkerStatus {
   readonly uptimeMs: number
 }
 
+/** The same crash, saying what it cost the session: its worker-held Python state. */
+const sessionLost = (error: WorkerCrashed, sessionId: string) =>
+  new WorkerCrashed({ ...error, message: `${error.message}; Python-side state of session ${JSON.stringify(sessionId)} was lost` })
+
 const accepting = (s: Slot) => !s.retiring && s.process !== undefined && (s.state === "ready" || s.state === "busy" || s.state === "idle")
 
 export class WorkerPool {
@@ -184,7 +188,7 @@ export class WorkerPool {
             },
             (error: unknown) => {
               this.finished(slot, connection, sessionId, module, fn, began, error)
-              reject(error)
+              reject(sessionId !== null && error instanceof WorkerCrashed ? sessionLost(error, sessionId) : error)
             },
           )
         },

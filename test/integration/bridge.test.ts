@@ -137,6 +137,25 @@ describe("bridge: the seed's validation list", () => {
   })
 })
 
+describe("bridge: sessions after a crash", () => {
+  it("a session whose worker died is reassigned on its next call, and the crash says its Python state was lost", async () => {
+    const bridge = await startBridge({ minWorkers: 2 })
+    const reassigned = record(bridge, "session.reassigned")
+    await bridge.executePython("s1", "echo", "with_session", ["kept"])
+    const pid = (await bridge.executePython("s1", "echo", "whoami")) as number
+    const inFlight = outcome(bridge.executePython("s1", "echo", "sleep", [5]))
+    await new Promise((r) => setTimeout(r, 100))
+    process.kill(pid, "SIGKILL")
+    const crashed = await inFlight
+    expect(crashed.ok ? null : crashed.error).toMatchObject({ _tag: "WorkerCrashed", signal: "SIGKILL" })
+    expect((crashed as { error: Error }).error.message).toContain('Python-side state of session "s1" was lost')
+    expect(await bridge.executePython("s1", "echo", "with_session", ["new"])).toBeNull()
+    expect(reassigned).toHaveLength(1)
+    expect(reassigned[0]).toMatchObject({ sessionId: "s1" })
+    expect(await bridge.executePython("s1", "echo", "whoami")).not.toBe(pid)
+  })
+})
+
 describe("bridge: recovery under load", () => {
   it("8 sessions × 50 calls with a worker killed every 100 ms: only the killed worker's in-flight calls fail, with WorkerCrashed", async () => {
     const bridge = await startBridge({ minWorkers: 4, maxWorkers: 4, restart: { intensity: 1_000, periodMs: 1_000 } })

@@ -1,0 +1,308 @@
+/**
+ * The envelopes of docs/protocol.md as TypeScript types, and the protocol's shared vocabulary.
+ *
+ * Every name here has a twin in `python/snakepit_bridge/protocol.py` (`MessageType.CALL` ↔
+ * `CALL`, `ErrorType.FRAME_TOO_LARGE` ↔ `FRAME_TOO_LARGE`, …); change both or neither. Field
+ * names are snake_case, as on the wire. Values inside envelopes (`args`, `value`, …) are the
+ * codec's: `unknown` here, decoded by the time a {@link WorkerMessage} reaches its reader.
+ *
+ * @example
+ * const m = decoder.push(chunk)[0] as WorkerMessage
+ * if (m.type === MessageType.RESULT) settle(m.id, m.value)
+ */
+
+/**
+ * The protocol version a worker announces in `ready`.
+ *
+ * @example
+ * if (ready.protocol !== PROTOCOL_VERSION) throw new Error("worker speaks another protocol")
+ */
+export const PROTOCOL_VERSION = 1
+
+/**
+ * Every envelope `type`, host → worker then worker → host.
+ *
+ * @example
+ * encodeFrame({ type: MessageType.PING, id: 7 }, DEFAULT_MAX_FRAME_BYTES)
+ */
+export const MessageType = {
+  // host → worker
+  CALL: "call",
+  EXEC: "exec",
+  CANCEL: "cancel",
+  PING: "ping",
+  CLEANUP_SESSION: "cleanup_session",
+  TOOL_RESULT: "tool_result",
+  SHUTDOWN: "shutdown",
+  // worker → host
+  READY: "ready",
+  RESULT: "result",
+  ERROR: "error",
+  CHUNK: "chunk",
+  END: "end",
+  PONG: "pong",
+  LOG: "log",
+  TELEMETRY: "telemetry",
+  TOOL_CALL: "tool_call",
+} as const
+
+/** One of the {@link MessageType} strings. */
+export type MessageType = (typeof MessageType)[keyof typeof MessageType]
+
+/**
+ * The types the host sends (Python's `HOST_TO_WORKER`).
+ *
+ * @example
+ * HOST_TO_WORKER.includes("cancel") // true
+ */
+export const HOST_TO_WORKER = [
+  MessageType.CALL,
+  MessageType.EXEC,
+  MessageType.CANCEL,
+  MessageType.PING,
+  MessageType.CLEANUP_SESSION,
+  MessageType.TOOL_RESULT,
+  MessageType.SHUTDOWN,
+] as const
+
+/**
+ * The types a worker sends (Python's `WORKER_TO_HOST`).
+ *
+ * @example
+ * const known = new Set<string>(WORKER_TO_HOST)
+ * if (!known.has(m.type)) fault("unexpected message type")
+ */
+export const WORKER_TO_HOST = [
+  MessageType.READY,
+  MessageType.RESULT,
+  MessageType.ERROR,
+  MessageType.CHUNK,
+  MessageType.END,
+  MessageType.PONG,
+  MessageType.LOG,
+  MessageType.TELEMETRY,
+  MessageType.TOOL_CALL,
+] as const
+
+/**
+ * The `error.type` names the protocol itself uses; any other is a Python exception's
+ * qualified name (`ValueError`, `mymod.MyError`).
+ *
+ * @example
+ * if (m.error.type === ErrorType.CALL_CANCELLED) reject(new CallCancelled({ message: m.error.message }))
+ */
+export const ErrorType = {
+  SERIALIZATION_ERROR: "SerializationError",
+  FRAME_TOO_LARGE: "FrameTooLarge",
+  CALL_CANCELLED: "CallCancelled",
+  CODE_EXECUTION_DISABLED: "CodeExecutionDisabled",
+  PROTOCOL_ERROR: "ProtocolError",
+} as const
+
+/**
+ * Python log levels forwarded in `log` messages (Python's `LOG_LEVELS`).
+ *
+ * @example
+ * const level: LogLevel = "warning"
+ */
+export const LOG_LEVELS = ["debug", "info", "warning", "error", "critical"] as const
+
+/** One of {@link LOG_LEVELS}. */
+export type LogLevel = (typeof LOG_LEVELS)[number]
+
+/**
+ * The worker's exit codes (Python's `EXIT_*`).
+ *
+ * @example
+ * if (code === ExitCode.FRAME_TOO_LARGE) reason = "frame too large"
+ */
+export const ExitCode = {
+  OK: 0,
+  STARTUP_FAILURE: 1,
+  PROTOCOL_ERROR: 2,
+  FRAME_TOO_LARGE: 3,
+} as const
+
+// -- host → worker ---------------------------------------------------------------------------
+
+/** Run `module.function(*args, **kwargs)`; with `stream`, iterate the generator it returns. */
+export interface CallMessage {
+  readonly type: "call"
+  readonly id: number
+  readonly module: string
+  readonly function: string
+  readonly args: readonly unknown[]
+  readonly kwargs: Readonly<Record<string, unknown>>
+  readonly session_id: string | null
+  readonly stream: boolean
+  /** W3C `traceparent` of the host span, when tracing. */
+  readonly trace?: string
+}
+
+/** Run `code` with `context` bound as globals (only when the worker allows code execution). */
+export interface ExecMessage {
+  readonly type: "exec"
+  readonly id: number
+  readonly code: string
+  readonly context: Readonly<Record<string, unknown>>
+  readonly session_id: string | null
+}
+
+/** Ask the worker to stop the call `id` (no reply of its own). */
+export interface CancelMessage {
+  readonly type: "cancel"
+  readonly id: number
+}
+
+/** Health check, answered by `pong`. */
+export interface PingMessage {
+  readonly type: "ping"
+  readonly id: number
+}
+
+/** Drop a session's state; answered by a `result` whose value says whether there was any. */
+export interface CleanupSessionMessage {
+  readonly type: "cleanup_session"
+  readonly id: number
+  readonly session_id: string
+}
+
+/** The answer to a worker's `tool_call` `id`. */
+export type ToolResultMessage =
+  | { readonly type: "tool_result"; readonly id: number; readonly ok: true; readonly value: unknown }
+  | { readonly type: "tool_result"; readonly id: number; readonly ok: false; readonly error: { readonly message: string } }
+
+/** Stop reading, finish in-flight calls, flush, exit 0. */
+export interface ShutdownMessage {
+  readonly type: "shutdown"
+}
+
+/**
+ * Every envelope the host sends.
+ *
+ * @example
+ * const m: HostMessage = { type: "cancel", id: 3 }
+ */
+export type HostMessage =
+  | CallMessage
+  | ExecMessage
+  | CancelMessage
+  | PingMessage
+  | CleanupSessionMessage
+  | ToolResultMessage
+  | ShutdownMessage
+
+// -- worker → host ---------------------------------------------------------------------------
+
+/** The handshake, sent once after the preloads imported. */
+export interface ReadyMessage {
+  readonly type: "ready"
+  readonly protocol: typeof PROTOCOL_VERSION
+  readonly pid: number
+  /** Python's version, e.g. `"3.11.7"`. */
+  readonly python: string
+  /** `sys.executable`. */
+  readonly executable: string
+  /** Whether numpy can be imported (arrays then decode to `numpy.ndarray`). */
+  readonly numpy: boolean
+  readonly concurrency: number
+}
+
+/** The value a call (or `exec`, `cleanup_session`) returned. */
+export interface ResultMessage {
+  readonly type: "result"
+  readonly id: number
+  readonly value: unknown
+}
+
+/** What went wrong in a call, as Python saw it. */
+export interface ErrorInfo {
+  /** The exception's qualified name, or one of {@link ErrorType}. */
+  readonly type: string
+  readonly message: string
+  readonly traceback: string
+}
+
+/** The call `id` failed. */
+export interface ErrorMessage {
+  readonly type: "error"
+  readonly id: number
+  readonly error: ErrorInfo
+}
+
+/** One item a streamed call's generator yielded. */
+export interface ChunkMessage {
+  readonly type: "chunk"
+  readonly id: number
+  readonly value: unknown
+}
+
+/** A streamed call's generator finished. */
+export interface EndMessage {
+  readonly type: "end"
+  readonly id: number
+}
+
+/** The worker's health figures, answering `ping`. */
+export interface PongMessage {
+  readonly type: "pong"
+  readonly id: number
+  readonly stats: {
+    readonly rss_bytes: number
+    readonly in_flight: number
+    readonly served: number
+    readonly pid: number
+  }
+}
+
+/** A Python log record. */
+export interface LogMessage {
+  readonly type: "log"
+  readonly level: LogLevel
+  readonly logger: string
+  readonly message: string
+  readonly session_id: string | null
+  readonly call_id: number | null
+}
+
+/** A telemetry event emitted by Python code. */
+export interface TelemetryMessage {
+  readonly type: "telemetry"
+  readonly name: string
+  readonly data: Readonly<Record<string, unknown>>
+  readonly session_id: string | null
+}
+
+/** Python code called a host tool while serving call `call_id`; answered by `tool_result`. */
+export interface ToolCallMessage {
+  readonly type: "tool_call"
+  /** Chosen by the worker, unique per worker. */
+  readonly id: number
+  readonly call_id: number
+  readonly name: string
+  readonly args: readonly unknown[]
+  readonly kwargs: Readonly<Record<string, unknown>>
+  readonly session_id: string | null
+}
+
+/**
+ * Every envelope a worker sends.
+ *
+ * @example
+ * function handle(m: WorkerMessage) {
+ *   switch (m.type) {
+ *     case "result": return settle(m.id, m.value)
+ *     case "error": return fail(m.id, m.error)
+ *   }
+ * }
+ */
+export type WorkerMessage =
+  | ReadyMessage
+  | ResultMessage
+  | ErrorMessage
+  | ChunkMessage
+  | EndMessage
+  | PongMessage
+  | LogMessage
+  | TelemetryMessage
+  | ToolCallMessage
