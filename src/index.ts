@@ -38,4 +38,5 @@ export { NDArray, PyDate, PyTime, isTuple, tuple } from "./protocol/codec.js"
 export type { DType } from "./protocol/codec.js"
 
 export { workerMachine, workerState } from "./worker/machine.js"
+export { toMermaid } from "./inspect/mermaid.js"
 export type { WorkerExit, WorkerInput, WorkerState } from "./worker/machine.js"
