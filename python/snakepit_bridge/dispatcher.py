@@ -179,6 +179,10 @@ class Dispatcher:
             self._running -= 1
             return None
 
+    def close(self) -> None:
+        """Stop the event loop thread, if one was started."""
+        self._loop.stop()
+
     def idle(self) -> bool:
         """True when no call is running or queued."""
         with self._lock:

@@ -13,15 +13,16 @@ one for one.
 Reading is buffered with ``os.read(fd, 64 KiB)`` (larger reads allocate through mmap and cost
 ~30 µs each) and every complete frame of a read is handed out before the next read.  A frame too
 big for that buffer is read straight into its own ``bytearray`` with ``os.readv``.  Writing takes
-one lock per frame; small frames go out in one ``os.write``, big ones with ``os.writev`` of the
-header and the attachments' memoryviews, so a large array is never copied into a frame.
+one lock per frame; small frames go out in one ``os.write`` (or are corked, see
+:class:`FrameWriter`), big ones with ``os.writev`` of the header and the attachments'
+memoryviews, so a large array is never copied into a frame.
 """
 from __future__ import annotations
 
 import os
 import struct
 import threading
-from typing import Iterator, List, Optional, Sequence, Union
+from typing import Callable, Iterator, List, Optional, Sequence, Union
 
 from .errors import FrameTooLarge, ProtocolError
 
@@ -207,41 +208,76 @@ def _writev_all(fd: int, parts: List[Buffer]) -> None:
 
 
 class FrameWriter:
-    """Writes whole frames to ``fd``; safe to use from any thread."""
+    """Writes whole frames to ``fd``; safe to use from any thread.
+
+    **Corking.**  Frames written by the thread named in :attr:`cork_thread` (the thread that
+    currently reads, see :mod:`snakepit_bridge.serving`) are held back and go out together at
+    the next :meth:`flush`, so a burst of pipelined calls is answered with one ``write`` rather
+    than one per reply.  Any other thread's frame flushes the held ones first, so the order of
+    frames on the wire is always the order of the ``write`` calls.
+    """
 
     _JOIN_BELOW = READ_SIZE
+    _CORK_LIMIT = READ_SIZE
 
     def __init__(self, fd: int, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> None:
         self.fd = fd
         self.max_frame_bytes = max_frame_bytes
         #: Held while a frame is written; :mod:`snakepit_bridge.faults` takes it to write raw bytes.
         self.lock = threading.Lock()
+        #: ``threading.get_ident()`` of the thread whose frames are corked, or None.
+        self.cork_thread: Optional[int] = None
+        self._held: List[bytes] = []
+        self._held_bytes = 0
 
     def write(self, header: bytes, attachments: Sequence[Buffer] = ()) -> None:
         """Write one frame (raises :class:`FrameTooLarge` before writing anything)."""
-        if not attachments:
+        if attachments:
+            parts = frame_buffers(header, attachments, self.max_frame_bytes)
+            total = sum(p.nbytes if isinstance(p, memoryview) else len(p) for p in parts)
+            if total > self._JOIN_BELOW:
+                with self.lock:
+                    self._flush_held()
+                    _writev_all(self.fd, parts)
+                return
+            data = b"".join(parts)
+        else:
             header_length = len(header)
             if header_length + 4 > self.max_frame_bytes:
                 raise FrameTooLarge(
                     f"frame of {header_length + 4} bytes exceeds maxFrameBytes "
                     f"({self.max_frame_bytes})")
             data = _U32X2.pack(header_length + 4, header_length) + header
+        with self.lock:
+            if self.cork_thread is not None and self.cork_thread == threading.get_ident():
+                self._held.append(data)
+                self._held_bytes += len(data)
+                if self._held_bytes >= self._CORK_LIMIT:
+                    self._flush_held()
+                return
+            if self._held:
+                self._flush_held()
+            _write_all(self.fd, data)
+
+    def flush(self) -> None:
+        """Write the frames held back by corking, if any."""
+        if self._held:
             with self.lock:
-                _write_all(self.fd, data)
+                self._flush_held()
+
+    def _flush_held(self) -> None:
+        # Called with the lock held.
+        if not self._held:
             return
-        parts = frame_buffers(header, attachments, self.max_frame_bytes)
-        total = sum(p.nbytes if isinstance(p, memoryview) else len(p) for p in parts)
-        if total <= self._JOIN_BELOW:
-            data = b"".join(parts)
-            with self.lock:
-                _write_all(self.fd, data)
-        else:
-            with self.lock:
-                _writev_all(self.fd, parts)
+        data = self._held[0] if len(self._held) == 1 else b"".join(self._held)
+        self._held = []
+        self._held_bytes = 0
+        _write_all(self.fd, data)
 
     def write_raw(self, data: bytes) -> None:
         """Write bytes that are not a frame (fault injection only)."""
         with self.lock:
+            self._flush_held()
             _write_all(self.fd, data)
 
 
@@ -253,9 +289,12 @@ class FrameReader:
     frame, ends the iteration: the host is gone and nothing more will come.
     """
 
-    def __init__(self, fd: int, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> None:
+    def __init__(self, fd: int, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
+                 before_read: Optional[Callable[[], None]] = None) -> None:
         self.fd = fd
         self.max_frame_bytes = max_frame_bytes
+        #: Runs before every read that may block (the worker flushes corked replies there).
+        self.before_read = before_read
 
     def frames(self) -> Iterator[Frame]:
         """Yield every frame in arrival order."""
@@ -285,6 +324,8 @@ class FrameReader:
                         return
                     yield parse_body(body, 0, n)
                     continue
+            if self.before_read is not None:
+                self.before_read()
             chunk = os.read(fd, READ_SIZE)
             if not chunk:
                 return
@@ -299,6 +340,8 @@ class FrameReader:
         body[:have] = memoryview(buf)[start:]
         view = memoryview(body)
         fd = self.fd
+        if self.before_read is not None:
+            self.before_read()
         while have < n:
             got = os.readv(fd, [view[have:]])
             if not got:

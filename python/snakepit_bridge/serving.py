@@ -17,6 +17,10 @@ moves to another thread only when the call turns out to be slow:
   block on a tool call gives the role up at once (:meth:`Server.release_role`).
 - With no call running the watchdog sleeps until an inline call starts, so an idle worker uses
   no CPU.
+- Replies written by the reading thread are corked (:class:`~snakepit_bridge.protocol.FrameWriter`)
+  and flushed before it next waits for input, so a burst of pipelined calls is answered with one
+  ``write``; the watchdog flushes at every tick, so a reply never waits more than one tick
+  behind a slow call that followed it in the same burst.
 
 At most ``concurrency`` calls run at once, so one of the ``concurrency + 1`` threads is always
 free to read.
@@ -27,11 +31,11 @@ import os
 import select
 import sys
 import threading
-from typing import Any, Callable, Iterator, List, Optional
+from typing import Any, Callable, List, Optional
 
 from .codec import decode_envelope
 from .errors import FrameTooLarge, ProtocolError, SerializationError
-from .protocol import SHUTDOWN, Frame
+from .protocol import SHUTDOWN, FrameReader, FrameWriter
 
 DEFAULT_INTERVAL = 0.002
 # After this many quiet ticks the watchdog sleeps until an inline call wakes it.
@@ -48,11 +52,13 @@ class Server:
     the thread holding the read role).
     """
 
-    def __init__(self, frames: Iterator[Frame], dispatcher: Any, *,
+    def __init__(self, reader: FrameReader, writer: FrameWriter, dispatcher: Any, *,
                  on_shutdown: Callable[[], None], on_eof: Callable[[], None],
                  on_fatal: Callable[[BaseException], None],
                  interval: float = DEFAULT_INTERVAL) -> None:
-        self._frames = frames
+        reader.before_read = writer.flush
+        self._frames = reader.frames()
+        self._writer = writer
         self._dispatcher = dispatcher
         self._on_shutdown = on_shutdown
         self._on_eof = on_eof
@@ -98,24 +104,29 @@ class Server:
         with self._lock:
             if self._inline:
                 self._revoke()
+        self._writer.flush()
 
     # -- the watchdog ----------------------------------------------------------------------------
 
     def supervise(self) -> None:
         """Run the watchdog until shutdown is requested and every call has finished."""
+        poller = select.poll()
+        poller.register(self._wake_r, select.POLLIN)
         stopping = False
         timeout: Optional[float] = self.interval
         while True:
             if stopping and self._dispatcher.idle():
                 return
-            readable, _, _ = select.select([self._wake_r], [], [],
-                                           self.interval if stopping else timeout)
-            if readable and _WAKE_SHUTDOWN in os.read(self._wake_r, 64):
-                stopping = True
+            if stopping:
+                timeout = self.interval
+            if poller.poll(None if timeout is None else timeout * 1000.0):
+                if _WAKE_SHUTDOWN in os.read(self._wake_r, 64):
+                    stopping = True
             timeout = self.tick()
 
     def tick(self) -> Optional[float]:
         """One watchdog step; returns how long to wait before the next (None: until woken)."""
+        self._writer.flush()  # replies corked behind a slow call wait at most one tick
         with self._lock:
             if self._inline:
                 if self._inline_seq == self._seen_seq:
@@ -130,9 +141,10 @@ class Server:
             return None
 
     def _revoke(self) -> None:
-        # Called with the lock held.
+        # Called with the lock held; the caller flushes the writer after releasing it.
         self._owner = None
         self._inline = False
+        self._writer.cork_thread = None
         self._role_free.notify()
 
     def _wake(self, byte: bytes) -> None:
@@ -168,6 +180,7 @@ class Server:
             if self._closed:
                 return False
             self._owner = me
+            self._writer.cork_thread = me
             return True
 
     def _run_inline(self, call: Any, me: int) -> bool:

@@ -94,8 +94,8 @@ class ToolCalls:
             return
         error = envelope.get("error")
         message = str(error.get("message", "")) if isinstance(error, dict) else str(error)
-        failure = ToolNotFound(message) if message.startswith("ToolNotFound") else ToolError(message)
-        _settle(future, error=failure)
+        not_found = message.startswith("ToolNotFound")
+        _settle(future, error=ToolNotFound(message) if not_found else ToolError(message))
 
     def fail(self, tool_id: Any, error: BaseException) -> None:
         """Complete one pending call with ``error`` (e.g. its result could not be decoded)."""

@@ -97,7 +97,7 @@ class Worker:
                                      on_closed=_host_gone)
         self.dispatcher = Dispatcher(self.connection.send, concurrency=settings.concurrency,
                                      allow_code=settings.allow_code)
-        self.server = Server(self.connection.reader.frames(), self.dispatcher,
+        self.server = Server(self.connection.reader, self.connection.writer, self.dispatcher,
                              on_shutdown=self.request_shutdown, on_eof=self._on_eof,
                              on_fatal=_on_fatal)
         self.shutdown_requested = False
@@ -116,6 +116,7 @@ class Worker:
         hostlog.install(self.connection.send, self.settings.log_level)
         self.server.start()
         self.server.supervise()
+        self.connection.writer.flush()
         for stream in (sys.stdout, sys.stderr):
             try:
                 if stream is not None:

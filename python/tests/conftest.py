@@ -5,7 +5,9 @@ fixture modules by name, as a worker would.
 """
 from __future__ import annotations
 
+import importlib.util
 import os
+import socket
 import sys
 import threading
 import time
@@ -23,15 +25,13 @@ for path in (PYTHON_DIR, FIXTURES, HERE):
 
 from snakepit_bridge import codec  # noqa: E402
 from snakepit_bridge.codec import decode_envelope, encode_message, encode_value  # noqa: E402
+from snakepit_bridge.connection import Connection  # noqa: E402
 from snakepit_bridge.dispatcher import Dispatcher  # noqa: E402
-from snakepit_bridge.protocol import (DEFAULT_MAX_FRAME_BYTES, encode_frame,  # noqa: E402
-                                      parse_body)
+from snakepit_bridge.protocol import (DEFAULT_MAX_FRAME_BYTES, FrameReader,  # noqa: E402
+                                      encode_frame, parse_body)
+from snakepit_bridge.serving import Server  # noqa: E402
 
-try:
-    import numpy  # noqa: F401
-    HAVE_NUMPY = True
-except ImportError:  # pragma: no cover - depends on the interpreter
-    HAVE_NUMPY = False
+HAVE_NUMPY = importlib.util.find_spec("numpy") is not None
 
 requires_numpy = pytest.mark.skipif(not HAVE_NUMPY, reason="numpy is not installed")
 
@@ -61,18 +61,13 @@ def roundtrip(value: Any) -> Any:
 
 
 class Outbox:
-    """A ``send`` for a Dispatcher that puts every message through the real codec and frame
-    code and keeps the decoded envelopes."""
+    """Everything a worker sent, decoded, with ways to wait for it."""
 
-    def __init__(self, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> None:
-        self.max_frame_bytes = max_frame_bytes
+    def __init__(self) -> None:
         self.messages: List[Dict[str, Any]] = []
         self._cond = threading.Condition()
 
-    def send(self, message: Dict[str, Any], attachments: Any = ()) -> None:
-        frame = encode_frame(encode_message(message, list(attachments)), list(attachments),
-                             self.max_frame_bytes)
-        envelope = unwire(frame)
+    def add(self, envelope: Dict[str, Any]) -> None:
         with self._cond:
             self.messages.append(envelope)
             self._cond.notify_all()
@@ -92,18 +87,66 @@ class Outbox:
                 self._cond.wait(left)
 
     def reply(self, call_id: int, timeout: float = 5.0) -> Dict[str, Any]:
-        """The final reply (result/error/end) for ``call_id``."""
+        """The final reply (result/error/end/pong) for ``call_id``."""
         return self.wait_for(lambda m: m.get("id") == call_id
                              and m["type"] in ("result", "error", "end", "pong"), timeout)
 
     def of(self, call_id: int) -> List[Dict[str, Any]]:
+        """Replies so far to ``call_id`` (tool calls excluded: they have their own ids)."""
         with self._cond:
-            return [m for m in self.messages if m.get("id") == call_id]
+            return [m for m in self.messages
+                    if m.get("id") == call_id and m["type"] != "tool_call"]
 
 
-def deliver(dispatcher: Dispatcher, message: Dict[str, Any]) -> None:
-    """Hand ``message`` to ``dispatcher`` the way the reader thread would."""
-    dispatcher.handle(unwire(wire(message)))
+class Harness:
+    """A worker's dispatcher and server threads in this process, on socketpairs, with the
+    test as the host: :meth:`send` writes frames, :attr:`outbox` collects the replies."""
+
+    def __init__(self, outbox: Outbox, concurrency: int = 2, allow_code: bool = True,
+                 max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> None:
+        self.outbox = outbox
+        self.host_in, worker_in = socket.socketpair()
+        worker_out, self.host_out = socket.socketpair()
+        self._worker_socks = (worker_in, worker_out)
+        self.connection = Connection(worker_in.fileno(), worker_out.fileno(), max_frame_bytes)
+        self.dispatcher = Dispatcher(self.connection.send, concurrency=concurrency,
+                                     allow_code=allow_code)
+        self.eof = threading.Event()
+        self.fatal: List[BaseException] = []
+        self.server = Server(self.connection.reader, self.connection.writer, self.dispatcher,
+                             on_shutdown=self._shutdown,
+                             on_eof=self.eof.set, on_fatal=self.fatal.append)
+        self.server.start()
+        self._threads = [threading.Thread(target=self.server.supervise, daemon=True),
+                         threading.Thread(target=self._collect, daemon=True)]
+        for t in self._threads:
+            t.start()
+
+    def _shutdown(self) -> None:
+        self.dispatcher.accepting = False
+        self.server.request_shutdown()
+
+    def _collect(self) -> None:
+        for frame in FrameReader(self.host_out.fileno()).frames():
+            self.outbox.add(decode_envelope(frame.header, frame.attachments))
+
+    def send(self, message: Dict[str, Any]) -> None:
+        self.host_in.sendall(wire(message))
+
+    def close(self) -> None:
+        """Shut down like a host would, and check nothing is left running."""
+        self.dispatcher.tools.close("the test is over")
+        self.send({"type": "shutdown"})
+        self._threads[0].join(5)
+        assert not self._threads[0].is_alive(), "calls still running after the test"
+        self.host_in.close()
+        assert self.eof.wait(5)
+        self.dispatcher.close()
+        for s in self._worker_socks:
+            s.close()
+        self._threads[1].join(5)
+        self.host_out.close()
+        assert not self.fatal, self.fatal
 
 
 @pytest.fixture
@@ -113,23 +156,28 @@ def outbox() -> Outbox:
 
 @pytest.fixture
 def make_dispatcher(outbox: Outbox):
-    made: List[Dispatcher] = []
+    """Start in-process workers: ``make_dispatcher(concurrency=1, allow_code=False, ...)``."""
+    made: List[Harness] = []
 
-    def make(concurrency: int = 2, allow_code: bool = True, box: Optional[Outbox] = None
-             ) -> Dispatcher:
-        d = Dispatcher((box or outbox).send, concurrency=concurrency, allow_code=allow_code)
-        made.append(d)
-        return d
+    def make(concurrency: int = 2, allow_code: bool = True,
+             max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> Harness:
+        harness = Harness(outbox, concurrency, allow_code, max_frame_bytes)
+        made.append(harness)
+        return harness
 
     yield make
-    for d in made:
-        d.tools.close("the test is over")
-        assert d.drain(timeout=5), "calls still running after the test"
+    for harness in made:
+        harness.close()
 
 
 @pytest.fixture
-def dispatcher(make_dispatcher) -> Dispatcher:
+def dispatcher(make_dispatcher) -> Harness:
     return make_dispatcher()
+
+
+def deliver(harness: Harness, message: Dict[str, Any]) -> None:
+    """Send ``message`` to an in-process worker."""
+    harness.send(message)
 
 
 @pytest.fixture

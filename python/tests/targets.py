@@ -81,3 +81,11 @@ def wait_then(delay, value):
 def log_in_call():
     log.warning("inside")
     return True
+
+
+def span(seconds):
+    """Sleep, and say when (monotonic clock): for checks that calls overlap."""
+    start = time.monotonic()
+    started.set()
+    time.sleep(seconds)
+    return [start, time.monotonic()]

@@ -206,3 +206,24 @@ def test_writer_refuses_oversized_frames_without_writing(pair):
 
 def test_wire_helpers_roundtrip():
     assert unwire(wire({"type": "ping", "id": 5})) == {"type": "ping", "id": 5}
+
+
+def test_corked_frames_wait_for_flush_and_keep_their_order(pair):
+    a, b = pair
+    writer = FrameWriter(a.fileno())
+    writer.cork_thread = threading.get_ident()
+    from snakepit_bridge.codec import encode_message
+    for i in range(3):
+        writer.write(encode_message({"type": "pong", "id": i}, []))
+    b.setblocking(False)
+    with pytest.raises(BlockingIOError):
+        b.recv(1)
+    other = threading.Thread(target=writer.write,
+                             args=(encode_message({"type": "pong", "id": 99}, []),))
+    other.start()
+    other.join()
+    writer.write(encode_message({"type": "pong", "id": 3}, []))
+    writer.flush()
+    a.shutdown(socket.SHUT_WR)
+    b.setblocking(True)
+    assert [e["id"] for e in _envelopes(FrameReader(b.fileno()))] == [0, 1, 2, 99, 3]

@@ -12,7 +12,7 @@ import time
 from typing import Any, Dict, List, Optional
 
 import pytest
-from conftest import FIXTURES, PYTHON_DIR, call, unwire, wire
+from conftest import FIXTURES, HERE, PYTHON_DIR, call, unwire, wire
 
 from snakepit_bridge.codec import decode_envelope
 from snakepit_bridge.errors import FrameTooLarge, ProtocolError
@@ -188,14 +188,13 @@ def test_matching_host_pid_starts_normally(spawn):
 
 
 def test_calls_run_concurrently_up_to_the_concurrency(spawn):
-    w = spawn(env={"SNAKEPIT_CONCURRENCY": "2"})
+    w = spawn(env={"SNAKEPIT_CONCURRENCY": "2"}, extra_path=HERE)
     w.recv()
-    start = time.monotonic()
-    w.send(call(1, "echo", "sleep", 0.3))
-    w.send(call(2, "echo", "sleep", 0.3))
-    w.recv_until(1)
-    w.recv_until(2)
-    assert time.monotonic() - start < 0.55
+    w.send(call(1, "targets", "span", 0.3))
+    w.send(call(2, "targets", "span", 0.3))
+    replies = {m["id"]: m["value"] for m in (w.recv(), w.recv())}  # in either order
+    (start1, end1), (start2, end2) = replies[1], replies[2]
+    assert start1 < end2 and start2 < end1
 
 
 def test_log_frames_carry_the_call(spawn):

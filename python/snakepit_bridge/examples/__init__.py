@@ -1,0 +1,1 @@
+"""Example modules bundled with snakepit (used by ``snakepit demo``)."""

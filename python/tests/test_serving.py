@@ -1,0 +1,73 @@
+"""Leader/follower serving: slow calls never block reading, fast calls run inline."""
+from __future__ import annotations
+
+import time
+
+import pytest
+import targets
+from conftest import call, deliver
+
+
+@pytest.fixture(autouse=True)
+def _reset_started():
+    targets.started.clear()
+
+
+def _ids_in_order(outbox):
+    return [m["id"] for m in outbox.messages if m["type"] in ("result", "pong", "error")]
+
+
+def test_a_slow_call_does_not_delay_pings(make_dispatcher, outbox):
+    w = make_dispatcher(concurrency=1)
+    deliver(w, call(1, "targets", "wait_then", 0.5, "done"))
+    targets.started.wait(2)
+    deliver(w, {"type": "ping", "id": 2})
+    outbox.reply(2)
+    outbox.reply(1)
+    assert _ids_in_order(outbox) == [2, 1]
+
+
+def test_the_sleeping_watchdog_wakes_for_a_slow_call(make_dispatcher, outbox):
+    w = make_dispatcher(concurrency=1)
+    time.sleep(0.3)  # long enough for the watchdog to go to sleep
+    assert w.server.tick() is None
+    deliver(w, call(1, "targets", "wait_then", 0.5, "done"))
+    targets.started.wait(2)
+    deliver(w, {"type": "ping", "id": 2})
+    outbox.reply(1)
+    assert _ids_in_order(outbox) == [2, 1]
+
+
+def test_pipelined_slow_calls_run_in_parallel_up_to_the_concurrency(make_dispatcher, outbox):
+    w = make_dispatcher(concurrency=3)
+    for i in range(4):
+        deliver(w, call(i, "targets", "span", 0.2))
+    spans = [outbox.reply(i)["value"] for i in range(4)]
+    first_end = min(end for _, end in spans[:3])
+    assert all(start < first_end for start, _ in spans[:3])  # the first three overlap
+    assert spans[3][0] >= first_end - 0.01  # the fourth waited for a free slot
+
+
+def test_a_burst_of_fast_calls_is_answered_completely(make_dispatcher, outbox):
+    w = make_dispatcher(concurrency=1)
+    burst = b"".join(__import__("conftest").wire(call(i, "echo", "echo", i))
+                     for i in range(500))
+    w.host_in.sendall(burst)
+    assert outbox.reply(499)["value"] == 499
+    assert sorted(m["id"] for m in outbox.messages if m["type"] == "result") == list(range(500))
+
+
+def test_tool_calls_work_with_a_single_slot(make_dispatcher, outbox):
+    w = make_dispatcher(concurrency=1)
+    for i, function in enumerate(("use_tool", "ause_tool"), start=1):
+        deliver(w, call(i, "targets", function, i, session_id="s"))
+        tool = outbox.wait_for(lambda m, i=i: m["type"] == "tool_call" and m["call_id"] == i)
+        deliver(w, {"type": "tool_result", "id": tool["id"], "ok": True, "value": i * 10})
+        assert outbox.reply(i)["value"] == i * 10
+
+
+def test_stream_chunks_arrive_in_order_after_a_slow_start(make_dispatcher, outbox):
+    w = make_dispatcher(concurrency=1)
+    deliver(w, call(1, "targets", "slow_gen", 20, 0.001, stream=True))
+    outbox.reply(1)
+    assert [m.get("value") for m in outbox.of(1)] == list(range(20)) + [None]
