@@ -50,6 +50,8 @@ interface Slot {
   /** Draining for recycling, reaping or an environment restart: takes no new calls. */
   retiring: boolean
   healthTimer: ReturnType<typeof setInterval> | undefined
+  /** A health ping is out; the next tick skips rather than stacking pings. */
+  pinging: boolean
 }
 
 /** A call waiting for a worker. `start` runs it on the chosen worker, synchronously. */
@@ -349,6 +351,7 @@ export class WorkerPool {
       rssBytes: null,
       retiring: false,
       healthTimer: undefined,
+      pinging: false,
     })
     this.supervisor.startWorker(id, () => this.workerInput(id))
   }
@@ -462,11 +465,15 @@ export class WorkerPool {
 
   private async checkHealth(slot: Slot): Promise<void> {
     const process = slot.process
-    if (!process || slot.state === "stopping") return
+    // One ping at a time, and none for a worker on its way out: a ping counts as a call in
+    // flight, so an overlapping one would keep a retiring worker from ever draining.
+    if (!process || slot.state === "stopping" || slot.retiring || slot.pinging) return
     let stats: WorkerStats
+    slot.pinging = true
     try {
       stats = await process.connection.ping(this.options.healthCheckTimeoutMs)
     } catch (error) {
+      slot.pinging = false
       if (slot.process !== process || process.connection.closed) return
       const crash = new WorkerCrashed({
         message: `worker ${slot.id} missed its health check: ${(error as Error).message}`,
@@ -479,6 +486,8 @@ export class WorkerPool {
       slot.actor?.send({ type: "FAULT", error: crash })
       return
     }
+    slot.pinging = false
+    if (slot.retiring) return this.stopWhenDrained(slot)
     slot.rssBytes = stats.rssBytes
     const maxMb = this.options.maxWorkerMemoryMb
     if (maxMb !== undefined && stats.rssBytes > maxMb * 1024 * 1024) this.retire(slot, "maxWorkerMemoryMb")

@@ -156,6 +156,18 @@ describe("bridge: sessions after a crash", () => {
   })
 })
 
+describe("bridge: hung calls", () => {
+  it("a hung call rejects with CallTimeout and its worker is replaced after the grace period", async () => {
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, callGraceMs: 200 })
+    const exited = record(bridge, "worker.exited")
+    const before = bridge.getStatus().workers[0]!.pid
+    await expect(bridge.executePython(null, "hang", "forever", [], { timeoutMs: 100 })).rejects.toMatchObject({ _tag: "CallTimeout" })
+    await eventually(() => exited.some((e) => e.reason === "hung"), 10_000, "hung worker recycled")
+    await eventually(() => bridge.getStatus().workers.some((w) => w.state === "ready" && w.pid !== before), 10_000, "replacement ready")
+    expect(await bridge.executePython(null, "echo", "echo", ["fresh"])).toBe("fresh")
+  })
+})
+
 describe("bridge: recovery under load", () => {
   it("8 sessions × 50 calls with a worker killed every 100 ms: only the killed worker's in-flight calls fail, with WorkerCrashed", async () => {
     const bridge = await startBridge({ minWorkers: 4, maxWorkers: 4, restart: { intensity: 1_000, periodMs: 1_000 } })
