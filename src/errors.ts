@@ -124,6 +124,31 @@ export class InvalidOptions extends Data.TaggedError("InvalidOptions")<{
   readonly issues: ReadonlyArray<string>
 }> {}
 
+/**
+ * A supervisor management request was refused (`startChild`, `terminateChild`,
+ * `restartChild`, `deleteChild`), as OTP's `{error, Reason}` replies: `reason` is
+ * `"already_present"`, `"running"`, `"restarting"`, `"not_found"`, `"max_children"` or
+ * `"stopping"`.
+ */
+export class SupervisorRefused extends Data.TaggedError("SupervisorRefused")<{
+  readonly message: string
+  readonly supervisorId: string
+  readonly childId: string
+  readonly reason: "already_present" | "running" | "restarting" | "not_found" | "max_children" | "stopping"
+}> {}
+
+/**
+ * A child failed to start (OTP's `{shutdown, {failed_to_start_child, Id, Reason}}`): when it
+ * happens while a supervisor starts, the children already started are stopped and the
+ * supervisor fails with this error. `cause` is the child's own error (e.g. `StartupFailed`).
+ */
+export class ChildStartFailed extends Data.TaggedError("ChildStartFailed")<{
+  readonly message: string
+  readonly supervisorId: string
+  readonly childId: string
+  readonly cause: unknown
+}> {}
+
 /** The union of every snakepit error: the error channel of the Effect API. */
 export type SnakepitError =
   | PythonError
@@ -142,6 +167,8 @@ export type SnakepitError =
   | BridgeStopped
   | MaxRestartIntensity
   | InvalidOptions
+  | SupervisorRefused
+  | ChildStartFailed
 
 const tags: ReadonlySet<string> = new Set<SnakepitError["_tag"]>([
   "PythonError",
@@ -158,6 +185,8 @@ const tags: ReadonlySet<string> = new Set<SnakepitError["_tag"]>([
   "CodeExecutionDisabled",
   "ModuleNotAllowed",
   "BridgeStopped",
+  "SupervisorRefused",
+  "ChildStartFailed",
   "MaxRestartIntensity",
   "InvalidOptions",
 ])

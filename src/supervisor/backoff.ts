@@ -26,3 +26,21 @@ export const backoffDelay = (n: number, options: BackoffOptions, random: number)
   const base = n >= 30 ? options.maxMs : Math.min(options.maxMs, options.minMs * 2 ** n)
   return base * (1 + random * options.randomFactor)
 }
+
+/**
+ * The delay before a child's next restart and its new consecutive-restart count. A child that
+ * ran for at least `resetAfterMs` (default `minMs`, as Akka's auto reset) starts over at `minMs`.
+ *
+ * @example
+ * nextBackoff({ minMs: 100, maxMs: 1_000, randomFactor: 0 }, 2, 10, 0)     // { delayMs: 400, consecutive: 3 }
+ * nextBackoff({ minMs: 100, maxMs: 1_000, randomFactor: 0 }, 2, 5_000, 0)  // { delayMs: 100, consecutive: 1 }
+ */
+export const nextBackoff = (
+  options: BackoffOptions,
+  consecutive: number,
+  ranForMs: number,
+  random: number,
+): { readonly delayMs: number; readonly consecutive: number } => {
+  const n = ranForMs >= (options.resetAfterMs ?? options.minMs) ? 0 : consecutive
+  return { delayMs: backoffDelay(n, options, random), consecutive: n + 1 }
+}

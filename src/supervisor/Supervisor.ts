@@ -1,0 +1,317 @@
+/**
+ * The public face of a supervisor: start one (its children started in order), manage its
+ * children, read its status, stop it. Promises over the {@link supervisorMachine} actor, which
+ * does the work; this class only turns its emitted replies into settled promises.
+ *
+ * @example
+ * const sup = await Supervisor.start({
+ *   id: "app",
+ *   flags: { strategy: "rest_for_one", intensity: 3, periodMs: 5_000 },
+ *   children: [workerChild("db", { python: "python3" }), workerChild("api", { python: "python3" })],
+ * })
+ * sup.on("child.exited", (e) => log.warn(e, "child exited"))
+ * await sup.stop()
+ */
+import { createActor, type Actor, type AnyActorRef } from "xstate"
+import { SupervisorRefused } from "../errors.js"
+import { resolveSupervisor, type ChildSpec, type SupervisorFlags } from "./childSpec.js"
+import { supervisorMachine, type SupervisorEmitted, type SupervisorExit } from "./machine.js"
+import { supervisorStatus, type ChildInfo, type SupervisorStatus } from "./status.js"
+
+/** How to start a supervisor. */
+export interface SupervisorOptions {
+  /** Names the supervisor in errors, logs and status. Default `"supervisor"`. */
+  readonly id?: string
+  readonly flags?: SupervisorFlags
+  /** Started in this order, stopped in reverse. */
+  readonly children?: ReadonlyArray<ChildSpec>
+  /** XState inspection, passed to the supervisor and every child actor. */
+  readonly inspect?: (event: unknown) => void
+  /** A clock for the whole tree (XState's `SimulatedClock` in tests). */
+  readonly clock?: { setTimeout(fn: (...args: unknown[]) => void, timeout: number): unknown; clearTimeout(id: unknown): void }
+  /** Jitter source for backoff, in [0, 1). Default `Math.random`. */
+  readonly random?: () => number
+}
+
+/** Options of a dynamic supervisor: one_for_one, children added with `startChild`. */
+export interface DynamicSupervisorOptions extends Omit<SupervisorOptions, "flags" | "children"> {
+  readonly intensity?: number
+  readonly periodMs?: number
+  readonly maxChildren?: number
+  readonly backoff?: SupervisorFlags["backoff"]
+}
+
+/** Counts of children, as OTP's `count_children`. */
+export interface ChildCounts {
+  readonly specs: number
+  readonly active: number
+  readonly supervisors: number
+  readonly workers: number
+}
+
+/** What a supervisor tells listeners (the machine's emitted events, replies excluded). */
+export type SupervisorNotice = Exclude<SupervisorEmitted, { type: "supervisor.reply" }>
+
+type NoticeType = SupervisorNotice["type"]
+
+/**
+ * A running supervisor. Start it with {@link Supervisor.start}; it is a root actor with an
+ * `error` observer, so nothing a child does becomes an uncaught exception.
+ */
+export class Supervisor {
+  /** The supervisor actor (for inspection, `toMermaid`, or embedding). */
+  readonly actor: Actor<typeof supervisorMachine>
+  /** Resolves once the supervisor has stopped: on request, by auto-shutdown, or by giving up. */
+  readonly done: Promise<SupervisorExit>
+  readonly #pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void }>()
+  #nextRequest = 1
+  #stopped = false
+
+  protected constructor(options: SupervisorOptions, dynamic: boolean) {
+    this.actor = createActor(supervisorMachine, {
+      input: {
+        id: options.id ?? "supervisor",
+        flags: options.flags ?? {},
+        children: options.children ?? [],
+        dynamic,
+        ...(options.inspect ? { inspect: options.inspect } : {}),
+        ...(options.random ? { random: options.random } : {}),
+      },
+      ...(options.clock ? { clock: options.clock } : {}),
+      ...(options.inspect ? { inspect: options.inspect as never } : {}),
+    })
+    this.actor.on("supervisor.reply", (reply) => {
+      const waiter = this.#pending.get(reply.requestId)
+      if (!waiter) return
+      this.#pending.delete(reply.requestId)
+      if (reply.ok) waiter.resolve(reply.value)
+      else waiter.reject(reply.error)
+    })
+    this.done = new Promise<SupervisorExit>((resolve, reject) => {
+      this.actor.subscribe({
+        complete: () => {
+          this.#stopped = true
+          this.#refusePending()
+          resolve(this.actor.getSnapshot().output!)
+        },
+        // The machine never errors by design; if it ever does, it must not crash the host.
+        error: (error) => {
+          this.#stopped = true
+          this.#refusePending()
+          reject(error)
+        },
+      })
+    })
+    // `done` is also observed through `start`/`stop`; unobserved rejections are not crashes.
+    this.done.catch(() => {})
+  }
+
+  /**
+   * Starts a supervisor and its children, in order. Rejects with `InvalidOptions` for bad flags
+   * or specs, and with `ChildStartFailed` when a child fails to start (the children already
+   * started are stopped first, in reverse order).
+   *
+   * @example
+   * const sup = await Supervisor.start({ id: "root", children: [workerChild("w1", { python: "python3" })] })
+   */
+  static async start(options: SupervisorOptions = {}): Promise<Supervisor> {
+    return Supervisor.#boot(new Supervisor(Supervisor.#validated(options, false), false))
+  }
+
+  static #validated<O extends SupervisorOptions>(options: O, dynamic: boolean): O {
+    resolveSupervisor(options.flags, options.children, dynamic)
+    return options
+  }
+
+  static async #boot<S extends Supervisor>(sup: S): Promise<S> {
+    sup.actor.start()
+    const snapshot = sup.actor.getSnapshot()
+    if (snapshot.status === "active" && snapshot.context.started) return sup
+    await new Promise<void>((resolve) => {
+      const sub = sup.actor.subscribe({
+        next: (s) => {
+          if (s.context.started || s.status !== "active") {
+            sub.unsubscribe()
+            resolve()
+          }
+        },
+        complete: () => resolve(),
+        error: () => resolve(),
+      })
+    })
+    const final = sup.actor.getSnapshot()
+    if (final.status === "active") return sup
+    const exit = await sup.done
+    throw exit.error ?? new Error(`supervisor ${final.context.id} stopped while starting`)
+  }
+
+  protected static async bootDynamic(options: DynamicSupervisorOptions): Promise<DynamicSupervisor> {
+    const flags: SupervisorFlags = {
+      ...(options.intensity !== undefined ? { intensity: options.intensity } : {}),
+      ...(options.periodMs !== undefined ? { periodMs: options.periodMs } : {}),
+      ...(options.maxChildren !== undefined ? { maxChildren: options.maxChildren } : {}),
+      ...(options.backoff !== undefined ? { backoff: options.backoff } : {}),
+    }
+    const full = Supervisor.#validated({ ...options, flags }, true)
+    return Supervisor.#boot(new DynamicSupervisor(full))
+  }
+
+  /** The supervisor's id. */
+  get id(): string {
+    return this.actor.getSnapshot().context.id
+  }
+
+  #refusePending(): void {
+    for (const [, waiter] of this.#pending) {
+      waiter.reject(new SupervisorRefused({ message: `supervisor ${this.id} stopped`, supervisorId: this.id, childId: "", reason: "stopping" }))
+    }
+    this.#pending.clear()
+  }
+
+  #request<T>(make: (requestId: number) => Parameters<typeof this.actor.send>[0], childId: string): Promise<T> {
+    if (this.#stopped) {
+      return Promise.reject(new SupervisorRefused({ message: `supervisor ${this.id} has stopped`, supervisorId: this.id, childId, reason: "stopping" }))
+    }
+    const requestId = this.#nextRequest++
+    return new Promise<T>((resolve, reject) => {
+      this.#pending.set(requestId, { resolve: resolve as (v: unknown) => void, reject })
+      this.actor.send(make(requestId))
+    })
+  }
+
+  /**
+   * Adds a child and starts it (after the current children). Resolves with the child actor;
+   * rejects with `InvalidOptions`, `SupervisorRefused` (`already_present`, `running`,
+   * `max_children`) or the child's own start error. A child that fails to start is not kept.
+   *
+   * @example
+   * const ref = await sup.startChild(workerChild("w9", { python: "python3" }))
+   */
+  startChild(spec: ChildSpec): Promise<AnyActorRef | null> {
+    return this.#request((requestId) => ({ type: "supervisor.startChild", requestId, spec }), String(spec?.id))
+  }
+
+  /**
+   * Stops a child by its shutdown rule. Its spec is kept (so `restartChild` can start it again)
+   * unless it is temporary or the supervisor is dynamic, as in OTP.
+   *
+   * @example
+   * await sup.terminateChild("w1")
+   */
+  terminateChild(id: string): Promise<void> {
+    return this.#request((requestId) => ({ type: "supervisor.terminateChild", requestId, id }), id)
+  }
+
+  /**
+   * Starts a terminated child's spec again. Rejects with `SupervisorRefused` (`running`,
+   * `restarting`, `not_found`) or the child's start error.
+   *
+   * @example
+   * await sup.terminateChild("w1"); await sup.restartChild("w1")
+   */
+  restartChild(id: string): Promise<void> {
+    return this.#request((requestId) => ({ type: "supervisor.restartChild", requestId, id }), id)
+  }
+
+  /**
+   * Forgets a terminated child's spec. Rejects with `SupervisorRefused` when it runs.
+   *
+   * @example
+   * await sup.terminateChild("w1"); await sup.deleteChild("w1")
+   */
+  deleteChild(id: string): Promise<void> {
+    return this.#request((requestId) => ({ type: "supervisor.deleteChild", requestId, id }), id)
+  }
+
+  /**
+   * The children, in start order (OTP's `which_children`).
+   *
+   * @example
+   * sup.whichChildren().map((c) => [c.id, c.status])
+   */
+  whichChildren(): ReadonlyArray<ChildInfo> {
+    return this.getStatus().children
+  }
+
+  /**
+   * Child counts (OTP's `count_children`): specs, active, supervisors, workers.
+   *
+   * @example
+   * sup.countChildren() // { specs: 3, active: 3, supervisors: 1, workers: 2 }
+   */
+  countChildren(): ChildCounts {
+    const children = this.whichChildren()
+    return {
+      specs: children.length,
+      active: children.filter((c) => c.status === "running" || c.status === "starting" || c.status === "stopping").length,
+      supervisors: children.filter((c) => c.type === "supervisor").length,
+      workers: children.filter((c) => c.type === "worker").length,
+    }
+  }
+
+  /**
+   * The supervisor as plain data: flags, restart history, every child (nested supervisors
+   * included).
+   *
+   * @example
+   * sup.getStatus().recentRestarts
+   */
+  getStatus(): SupervisorStatus {
+    return supervisorStatus(this.actor.getSnapshot())
+  }
+
+  /**
+   * Listens to `child.spawned`, `child.started`, `child.exited` (with `restarting`) and
+   * `supervisor.gaveUp`. Returns a function that unsubscribes.
+   *
+   * @example
+   * const off = sup.on("child.exited", (e) => console.log(e.id, e.reason, e.restarting))
+   */
+  on<T extends NoticeType>(type: T, handler: (event: Extract<SupervisorNotice, { type: T }>) => void): () => void {
+    const sub = this.actor.on(type, handler as never)
+    return () => sub.unsubscribe()
+  }
+
+  /**
+   * Stops every child in reverse start order (a dynamic supervisor: all at once), each by its
+   * shutdown rule, and resolves with the supervisor's exit. Safe to call more than once.
+   *
+   * @example
+   * const exit = await sup.stop() // { reason: "shutdown", cause: "requested" }
+   */
+  async stop(): Promise<SupervisorExit> {
+    if (!this.#stopped) this.actor.send({ type: "snakepit.shutdown" })
+    return this.done
+  }
+
+  /** `await using sup = await Supervisor.start(...)` stops it at the end of the scope. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop()
+  }
+}
+
+/**
+ * A dynamic supervisor (Elixir's `DynamicSupervisor`, OTP's `simple_one_for_one`): starts
+ * empty, one_for_one, children added with `startChild` up to `maxChildren`; a terminated child
+ * is forgotten; on stop, all children are stopped at once.
+ *
+ * @example
+ * const pool = await DynamicSupervisor.start({ id: "pool", maxChildren: 8 })
+ * await pool.startChild(workerChild("w1", { python: "python3" }))
+ */
+export class DynamicSupervisor extends Supervisor {
+  /** @internal use {@link DynamicSupervisor.start} */
+  constructor(options: SupervisorOptions) {
+    super(options, true)
+  }
+
+  /**
+   * Starts an empty dynamic supervisor.
+   *
+   * @example
+   * const pool = await DynamicSupervisor.start({ id: "pool", intensity: 5, periodMs: 1_000 })
+   */
+  static override start(options: DynamicSupervisorOptions = {}): Promise<DynamicSupervisor> {
+    return Supervisor.bootDynamic(options)
+  }
+}

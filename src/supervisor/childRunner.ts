@@ -1,0 +1,120 @@
+/**
+ * One incarnation of one child, as a callback actor the supervisor machine spawns: it creates
+ * the child's actor, says when it has started (its `ready` predicate), how it ended, and stops
+ * it when the supervisor stops the runner. Keeping the child behind a runner gives the
+ * supervisor what OTP gets from links and monitors:
+ * - every child actor has an `error` observer, so a failing child is an exit to handle, never
+ *   an uncaught exception in the host;
+ * - "started" can mean "ready" (a Python worker after its handshake), not just "spawned";
+ * - the force stop after `shutdown` ms is one `stopChild` of the runner.
+ *
+ * Events carry the incarnation, so the supervisor can ignore news from a child it has already
+ * replaced (OTP ignores an `'EXIT'` from a pid that is no longer the child's).
+ *
+ * @example
+ * spawnChild("childRunner", { id: "db#1", input: { spec, incarnation: 1 } })
+ */
+import { createActor, fromCallback, type AnyActorRef, type Snapshot } from "xstate"
+import type { ResolvedChildSpec } from "./childSpec.js"
+
+/** Input of one runner. */
+export interface ChildRunnerInput {
+  readonly spec: ResolvedChildSpec
+  readonly incarnation: number
+  /** Passed to the child's `createActor` (XState inspection). */
+  readonly inspect?: unknown
+}
+
+/** What a runner tells its supervisor. */
+export type ChildRunnerEvent =
+  | { readonly type: "child.spawned"; readonly id: string; readonly incarnation: number; readonly ref: AnyActorRef }
+  | { readonly type: "child.started"; readonly id: string; readonly incarnation: number }
+  | { readonly type: "child.startFailed"; readonly id: string; readonly incarnation: number; readonly error: unknown }
+  | { readonly type: "child.exited"; readonly id: string; readonly incarnation: number; readonly reason: string; readonly error?: unknown }
+
+/** The one command a runner takes: ask the child to stop gracefully. */
+export interface ChildShutdownCommand {
+  readonly type: "child.shutdown"
+}
+
+/** The event a child receives when its supervisor asks it to stop gracefully. */
+export const SHUTDOWN_EVENT = { type: "snakepit.shutdown" } as const
+
+/** Why an actor that completed ended: its output's `reason`, else `"normal"`. */
+const completion = (output: unknown): { reason: string; error?: unknown } => {
+  if (output !== null && typeof output === "object" && typeof (output as { reason?: unknown }).reason === "string") {
+    const { reason, error } = output as { reason: string; error?: unknown }
+    return error === undefined ? { reason } : { reason, error }
+  }
+  return { reason: "normal" }
+}
+
+/**
+ * The runner logic. Its cleanup (the runner being stopped) stops the child actor: for a Python
+ * worker that SIGKILLs the process, for a supervisor it stops its whole subtree.
+ */
+export const childRunner = fromCallback<ChildShutdownCommand, ChildRunnerInput, ChildRunnerEvent>(({ input, sendBack, receive, self }) => {
+  const { spec, incarnation } = input
+  const id = spec.id
+  let started = false
+  let ended = false
+
+  const fail = (error: unknown) => {
+    if (ended) return
+    ended = true
+    sendBack({ type: "child.startFailed", id, incarnation, error })
+  }
+  const end = (reason: string, error?: unknown) => {
+    if (ended) return
+    if (!started) return fail(error ?? new Error(`child ${id} ended (${reason}) before it started`))
+    ended = true
+    sendBack({ type: "child.exited", id, incarnation, reason, ...(error !== undefined ? { error } : {}) })
+  }
+  const checkReady = (snapshot: Snapshot<unknown>) => {
+    if (started || ended || snapshot.status !== "active") return
+    let ready: boolean
+    try {
+      ready = spec.ready ? spec.ready(snapshot) : true
+    } catch (error) {
+      return fail(error)
+    }
+    if (!ready) return
+    started = true
+    sendBack({ type: "child.started", id, incarnation })
+  }
+
+  let actor: AnyActorRef
+  try {
+    // Children share the supervisor's clock, so a SimulatedClock drives the whole tree.
+    const clock = (self as unknown as { clock?: unknown }).clock
+    actor = createActor(spec.start, {
+      input: spec.input?.(),
+      ...(clock ? { clock: clock as never } : {}),
+      ...(input.inspect ? { inspect: input.inspect as never } : {}),
+    })
+  } catch (error) {
+    fail(error)
+    return () => {}
+  }
+
+  actor.subscribe({
+    next: checkReady,
+    complete: () => {
+      const { reason, error } = completion(actor.getSnapshot().output)
+      end(reason, error)
+    },
+    error: (error) => end("error", error),
+  })
+  sendBack({ type: "child.spawned", id, incarnation, ref: actor })
+  actor.start()
+  checkReady(actor.getSnapshot())
+
+  receive(() => {
+    if (!ended) actor.send(SHUTDOWN_EVENT)
+  })
+
+  return () => {
+    ended = true
+    actor.stop()
+  }
+})

@@ -1,0 +1,223 @@
+/**
+ * Supervisor flags and child specs, their defaults and their validation: OTP's
+ * `sup_flags()` and `child_spec()`, with Elixir's intensity defaults.
+ *
+ * Validation collects every problem, not just the first, and rejects the combinations OTP
+ * rejects (a `significant` permanent child, `significant` under `autoShutdown: "never"`,
+ * duplicate ids, a negative intensity, a non-positive period, a negative shutdown time).
+ *
+ * @example
+ * const flags = resolveFlags({ strategy: "one_for_all" })       // intensity 3, periodMs 5000
+ * const spec = resolveChildSpec({ id: "db", start: dbMachine }) // permanent, 5000 ms, worker
+ */
+import type { AnyActorLogic, AnyActorRef, Snapshot } from "xstate"
+import { InvalidOptions } from "../errors.js"
+import type { BackoffOptions } from "./backoff.js"
+
+/** Which children a failure takes down with it (OTP restart strategies). */
+export type Strategy = "one_for_one" | "one_for_all" | "rest_for_one"
+
+/** When a child is restarted: always, only after an abnormal exit, or never. */
+export type RestartType = "permanent" | "transient" | "temporary"
+
+/** How a child is stopped: graceful for up to `ms`, at once (`brutal_kill`), or waiting forever. */
+export type Shutdown = number | "brutal_kill" | "infinity"
+
+/** When the supervisor ends itself because significant children ended (OTP ≥ 24). */
+export type AutoShutdown = "never" | "any_significant" | "all_significant"
+
+/** Supervisor flags as the user writes them; every field has a default. */
+export interface SupervisorFlags {
+  /** Default `"one_for_one"`. */
+  readonly strategy?: Strategy
+  /** Restarts tolerated within `periodMs`. Default 3 (Elixir's; OTP's is 1). */
+  readonly intensity?: number
+  /** The intensity window. Default 5000 ms (Elixir's and OTP's 5 s). */
+  readonly periodMs?: number
+  /** Default `"never"`. */
+  readonly autoShutdown?: AutoShutdown
+  /** Optional delay before restarts (an extension; OTP restarts at once). */
+  readonly backoff?: BackoffOptions
+  /** Dynamic supervisors only: `startChild` refuses beyond this many children. Default unlimited. */
+  readonly maxChildren?: number
+}
+
+/** Flags with every default filled in. */
+export interface ResolvedFlags {
+  readonly strategy: Strategy
+  readonly intensity: number
+  readonly periodMs: number
+  readonly autoShutdown: AutoShutdown
+  readonly backoff: BackoffOptions | undefined
+  readonly maxChildren: number
+  /** Dynamic (Elixir's DynamicSupervisor): no initial children, one_for_one, concurrent shutdown. */
+  readonly dynamic: boolean
+}
+
+/**
+ * A child as the user writes it. `start` is the child's actor logic: a Python worker
+ * (`workerChild`), another supervisor (`supervisorChild`), or any XState logic.
+ *
+ * The child contract: it may end with an output `{ reason }`; `"normal"` and `"shutdown"` are
+ * clean exits, anything else (and an actor error) is abnormal. On `{ type: "snakepit.shutdown" }`
+ * it should stop cleanly; after `shutdown` ms it is stopped by force.
+ */
+export interface ChildSpec {
+  readonly id: string
+  readonly start: AnyActorLogic
+  /** The child's input, evaluated at every (re)start. */
+  readonly input?: () => unknown
+  /** Default `"permanent"`. */
+  readonly restart?: RestartType
+  /** Default 5000 for workers, `"infinity"` for supervisors (as OTP). */
+  readonly shutdown?: Shutdown
+  /** Default `"worker"`. */
+  readonly type?: "worker" | "supervisor"
+  /** Default false. Only for transient or temporary children under an `autoShutdown` supervisor. */
+  readonly significant?: boolean
+  /**
+   * When the child counts as started (OTP's `start` returning `{ok, Pid}`): the supervisor
+   * starts the next child only then. Default: as soon as it is spawned. A child that ends
+   * before it is ready has failed to start.
+   */
+  readonly ready?: (snapshot: Snapshot<unknown>) => boolean
+}
+
+/** A child spec with every default filled in. */
+export interface ResolvedChildSpec {
+  readonly id: string
+  readonly start: AnyActorLogic
+  readonly input: (() => unknown) | undefined
+  readonly restart: RestartType
+  readonly shutdown: Shutdown
+  readonly type: "worker" | "supervisor"
+  readonly significant: boolean
+  readonly ready: ((snapshot: Snapshot<unknown>) => boolean) | undefined
+}
+
+/** What a running child looks like from outside. */
+export type ChildRef = AnyActorRef
+
+const STRATEGIES: ReadonlyArray<Strategy> = ["one_for_one", "one_for_all", "rest_for_one"]
+const RESTARTS: ReadonlyArray<RestartType> = ["permanent", "transient", "temporary"]
+const AUTO: ReadonlyArray<AutoShutdown> = ["never", "any_significant", "all_significant"]
+
+const isNonNegativeInteger = (n: unknown): n is number => typeof n === "number" && Number.isInteger(n) && n >= 0
+
+const flagIssues = (flags: SupervisorFlags, dynamic: boolean): string[] => {
+  const issues: string[] = []
+  if (flags.strategy !== undefined && !STRATEGIES.includes(flags.strategy)) issues.push(`strategy must be one of ${STRATEGIES.join(", ")}, got ${String(flags.strategy)}`)
+  if (dynamic && flags.strategy !== undefined && flags.strategy !== "one_for_one") issues.push("a dynamic supervisor is one_for_one only")
+  if (flags.intensity !== undefined && !isNonNegativeInteger(flags.intensity)) issues.push(`intensity must be an integer ≥ 0, got ${String(flags.intensity)}`)
+  if (flags.periodMs !== undefined && !(typeof flags.periodMs === "number" && flags.periodMs > 0 && Number.isFinite(flags.periodMs))) {
+    issues.push(`periodMs must be a number > 0, got ${String(flags.periodMs)}`)
+  }
+  if (flags.autoShutdown !== undefined && !AUTO.includes(flags.autoShutdown)) issues.push(`autoShutdown must be one of ${AUTO.join(", ")}, got ${String(flags.autoShutdown)}`)
+  if (dynamic && flags.autoShutdown !== undefined && flags.autoShutdown !== "never") issues.push("a dynamic supervisor has no autoShutdown")
+  if (flags.maxChildren !== undefined && !(isNonNegativeInteger(flags.maxChildren) || flags.maxChildren === Infinity)) {
+    issues.push(`maxChildren must be an integer ≥ 0, got ${String(flags.maxChildren)}`)
+  }
+  const b = flags.backoff
+  if (b !== undefined) {
+    if (!(b.minMs >= 0)) issues.push(`backoff.minMs must be ≥ 0, got ${String(b.minMs)}`)
+    if (!(b.maxMs >= b.minMs)) issues.push(`backoff.maxMs must be ≥ backoff.minMs, got ${String(b.maxMs)}`)
+    if (!(b.randomFactor >= 0)) issues.push(`backoff.randomFactor must be ≥ 0, got ${String(b.randomFactor)}`)
+    if (b.resetAfterMs !== undefined && !(b.resetAfterMs >= 0)) issues.push(`backoff.resetAfterMs must be ≥ 0, got ${String(b.resetAfterMs)}`)
+  }
+  return issues
+}
+
+const specIssues = (spec: ChildSpec, autoShutdown: AutoShutdown): string[] => {
+  const issues: string[] = []
+  const name = typeof spec?.id === "string" ? `child ${JSON.stringify(spec.id)}` : "a child"
+  if (typeof spec?.id !== "string" || spec.id === "") issues.push(`${name}: id must be a non-empty string`)
+  if (spec?.start === null || typeof spec?.start !== "object" || typeof (spec.start as { transition?: unknown }).transition !== "function") {
+    issues.push(`${name}: start must be XState actor logic (a machine, fromPromise, fromCallback, …)`)
+  }
+  if (spec?.restart !== undefined && !RESTARTS.includes(spec.restart)) issues.push(`${name}: restart must be one of ${RESTARTS.join(", ")}, got ${String(spec.restart)}`)
+  if (spec?.type !== undefined && spec.type !== "worker" && spec.type !== "supervisor") issues.push(`${name}: type must be worker or supervisor, got ${String(spec.type)}`)
+  const s = spec?.shutdown
+  if (s !== undefined && s !== "brutal_kill" && s !== "infinity" && !isNonNegativeInteger(s)) {
+    issues.push(`${name}: shutdown must be an integer ms ≥ 0, "brutal_kill" or "infinity", got ${String(s)}`)
+  }
+  if (spec?.significant === true) {
+    if ((spec.restart ?? "permanent") === "permanent") issues.push(`${name}: a permanent child cannot be significant (OTP rejects it)`)
+    if (autoShutdown === "never") issues.push(`${name}: significant children need autoShutdown any_significant or all_significant (OTP rejects it)`)
+  }
+  if (spec?.input !== undefined && typeof spec.input !== "function") issues.push(`${name}: input must be a function returning the child's input`)
+  if (spec?.ready !== undefined && typeof spec.ready !== "function") issues.push(`${name}: ready must be a function of the child's snapshot`)
+  return issues
+}
+
+const invalid = (what: string, issues: string[]) => new InvalidOptions({ message: `invalid ${what}: ${issues.join("; ")}`, issues })
+
+/**
+ * Fills in the flag defaults, or throws `InvalidOptions` listing every problem.
+ *
+ * @example
+ * resolveFlags({ intensity: 0 }) // { strategy: "one_for_one", intensity: 0, periodMs: 5000, … }
+ */
+export const resolveFlags = (flags: SupervisorFlags = {}, dynamic = false): ResolvedFlags => {
+  const issues = flagIssues(flags, dynamic)
+  if (issues.length > 0) throw invalid("supervisor flags", issues)
+  return {
+    strategy: flags.strategy ?? "one_for_one",
+    intensity: flags.intensity ?? 3,
+    periodMs: flags.periodMs ?? 5_000,
+    autoShutdown: flags.autoShutdown ?? "never",
+    backoff: flags.backoff,
+    maxChildren: flags.maxChildren ?? Infinity,
+    dynamic,
+  }
+}
+
+/**
+ * Fills in one child's defaults, or throws `InvalidOptions` listing every problem.
+ *
+ * @example
+ * resolveChildSpec({ id: "sub", start: supervisorMachine, type: "supervisor" }).shutdown // "infinity"
+ */
+export const resolveChildSpec = (spec: ChildSpec, autoShutdown: AutoShutdown = "never"): ResolvedChildSpec => {
+  const issues = specIssues(spec, autoShutdown)
+  if (issues.length > 0) throw invalid("child spec", issues)
+  const type = spec.type ?? "worker"
+  return {
+    id: spec.id,
+    start: spec.start,
+    input: spec.input,
+    restart: spec.restart ?? "permanent",
+    shutdown: spec.shutdown ?? (type === "supervisor" ? "infinity" : 5_000),
+    type,
+    significant: spec.significant ?? false,
+    ready: spec.ready,
+  }
+}
+
+/**
+ * Resolves a supervisor's flags and children together, throwing one `InvalidOptions` that lists
+ * every problem in both (duplicate ids included).
+ *
+ * @example
+ * const { flags, children } = resolveSupervisor({ strategy: "rest_for_one" }, [a, b, c])
+ */
+export const resolveSupervisor = (
+  flags: SupervisorFlags = {},
+  children: ReadonlyArray<ChildSpec> = [],
+  dynamic = false,
+): { flags: ResolvedFlags; children: ResolvedChildSpec[] } => {
+  const issues = flagIssues(flags, dynamic)
+  if (!Array.isArray(children)) issues.push("children must be an array of child specs")
+  const list = Array.isArray(children) ? children : []
+  if (dynamic && list.length > 0) issues.push("a dynamic supervisor starts with no children: add them with startChild")
+  const auto = flags.autoShutdown ?? "never"
+  const seen = new Set<string>()
+  for (const spec of list) {
+    issues.push(...specIssues(spec, auto))
+    if (typeof spec?.id === "string") {
+      if (seen.has(spec.id)) issues.push(`child ${JSON.stringify(spec.id)}: duplicate id`)
+      seen.add(spec.id)
+    }
+  }
+  if (issues.length > 0) throw invalid("supervisor", issues)
+  return { flags: resolveFlags(flags, dynamic), children: list.map((s) => resolveChildSpec(s, auto)) }
+}

@@ -1,0 +1,686 @@
+/**
+ * The supervisor actor: an XState machine that owns its children (through one
+ * {@link childRunner} per incarnation) and restarts them by Erlang/OTP's rules. The rules
+ * themselves are pure functions (`strategy.ts`, `intensity.ts`, `backoff.ts`); this machine
+ * only sequences them, one step at a time, like OTP's single supervisor process:
+ *
+ * ```
+ * executing ─┬─▶ startingChild ──child.started──▶ executing
+ *            ├─▶ stoppingChild ──child.exited / after shutdown ms──▶ executing
+ *            ├─▶ stoppingAll   (dynamic supervisors stop children concurrently)
+ *            ├─▶ backingOff    ──after delay──▶ executing
+ *            ├─▶ running  (plan done) ──child.exited / requests──▶ executing
+ *            └─▶ stopped  (final; plan done while shutting down)
+ * ```
+ *
+ * A plan is a list of steps (start, stop) made by one decision: starting the initial children,
+ * restarting after a failure, a management request, or shutting down. Child exits and requests
+ * that arrive while a plan runs are kept in a mailbox and handled once it is done (OTP handles
+ * them after its synchronous restart); an exit from an incarnation that has since been replaced
+ * is ignored, as OTP ignores an `'EXIT'` from a pid that is no longer the child's.
+ *
+ * The machine ends in `stopped` with output `{ reason: "shutdown", cause, error? }`: `cause`
+ * says why (`requested`, `max_intensity`, `auto_shutdown`, `failed_to_start_child`). Like
+ * OTP, a supervisor that gave up exits with reason `shutdown`, so its parent restarts it only
+ * if it is `permanent` (a `transient` supervisor that gives up stays down: OTP's caveat).
+ *
+ * Replies to requests and notifications are `emit`ted (`supervisor.reply`, `child.spawned`,
+ * `child.started`, `child.exited`, `supervisor.gaveUp`), so the machine has no side effects of
+ * its own; the {@link Supervisor} facade turns them into promises and callbacks.
+ *
+ * @example
+ * const actor = createActor(supervisorMachine, { input: { id: "root", flags: {}, children: [a, b] } })
+ * actor.subscribe({ error: (e) => log.error(e) })
+ * actor.start()
+ */
+import { and, assign, enqueueActions, not, setup, type AnyActorRef } from "xstate"
+import { ChildStartFailed, InvalidOptions, MaxRestartIntensity, SupervisorRefused } from "../errors.js"
+import { nextBackoff } from "./backoff.js"
+import { childRunner, type ChildRunnerEvent } from "./childRunner.js"
+import { resolveChildSpec, resolveSupervisor, type ChildSpec, type ResolvedChildSpec, type ResolvedFlags, type SupervisorFlags } from "./childSpec.js"
+import { emptyWindow, exceeds, prune, recordRestart, type RestartWindow } from "./intensity.js"
+import { autoShutdownDue, restartPlan, shouldRestart, shutdownOrder, type ChildView } from "./strategy.js"
+
+/** Where a child is in its life, as the supervisor sees it. */
+export type ChildStatus = "starting" | "running" | "stopping" | "restarting" | "terminated" | "exited"
+
+/** The supervisor's record of one child spec. */
+export interface ChildRecord {
+  readonly spec: ResolvedChildSpec
+  readonly status: ChildStatus
+  /** The current runner's incarnation; 0 before the first start. */
+  readonly incarnation: number
+  readonly ref: AnyActorRef | null
+  readonly restarts: number
+  readonly startedAt: number
+  /** Consecutive restarts, for the backoff delay. */
+  readonly consecutive: number
+  readonly lastExit: { readonly reason: string; readonly at: number } | null
+}
+
+/** One restart, for status and the dashboard. */
+export interface RestartRecord {
+  readonly childId: string
+  readonly reason: string
+  readonly at: number
+}
+
+/** One step of a plan. */
+export type Step =
+  | { readonly op: "start"; readonly id: string; readonly delayMs: number }
+  | { readonly op: "stop"; readonly id: string; readonly remove: boolean }
+  | { readonly op: "stopAll"; readonly ids: ReadonlyArray<string> }
+
+/** Why a plan runs; decides what a failed start means and what happens when the plan ends. */
+export type Phase = "init" | "restart" | "request" | "shutdown"
+
+/** Why a supervisor stopped. */
+export type StopCause = "requested" | "max_intensity" | "auto_shutdown" | "failed_to_start_child"
+
+/** The supervisor machine's output. */
+export interface SupervisorExit {
+  readonly reason: "shutdown"
+  readonly cause: StopCause
+  readonly error?: MaxRestartIntensity | ChildStartFailed
+}
+
+/** Input of {@link supervisorMachine}. */
+export interface SupervisorInput {
+  readonly id: string
+  readonly flags?: SupervisorFlags
+  readonly children?: ReadonlyArray<ChildSpec>
+  /** Dynamic supervisor (Elixir's DynamicSupervisor): no initial children, concurrent shutdown. */
+  readonly dynamic?: boolean
+  /** Passed to every child's `createActor`. */
+  readonly inspect?: unknown
+  /** In [0, 1): the jitter source for backoff. Default `Math.random`. */
+  readonly random?: () => number
+}
+
+type Request =
+  | { readonly type: "supervisor.startChild"; readonly requestId: number; readonly spec: ChildSpec }
+  | { readonly type: "supervisor.terminateChild"; readonly requestId: number; readonly id: string }
+  | { readonly type: "supervisor.restartChild"; readonly requestId: number; readonly id: string }
+  | { readonly type: "supervisor.deleteChild"; readonly requestId: number; readonly id: string }
+
+/** Events the supervisor machine accepts. */
+export type SupervisorEvent = ChildRunnerEvent | Request | { readonly type: "snakepit.shutdown" }
+
+/** Events the supervisor machine emits. */
+export type SupervisorEmitted =
+  | { readonly type: "supervisor.reply"; readonly requestId: number; readonly ok: true; readonly value?: unknown }
+  | { readonly type: "supervisor.reply"; readonly requestId: number; readonly ok: false; readonly error: unknown }
+  | { readonly type: "child.spawned"; readonly id: string; readonly incarnation: number; readonly ref: AnyActorRef }
+  | { readonly type: "child.started"; readonly id: string; readonly incarnation: number; readonly ref: AnyActorRef | null }
+  | { readonly type: "child.exited"; readonly id: string; readonly incarnation: number; readonly reason: string; readonly error?: unknown; readonly restarting: boolean }
+  | { readonly type: "supervisor.gaveUp"; readonly error: MaxRestartIntensity }
+
+/** The supervisor machine's context. */
+export interface SupervisorContext {
+  readonly id: string
+  readonly flags: ResolvedFlags
+  /** Child ids in start order. */
+  readonly order: ReadonlyArray<string>
+  readonly children: Readonly<Record<string, ChildRecord>>
+  readonly window: RestartWindow
+  readonly recent: ReadonlyArray<RestartRecord>
+  readonly totalRestarts: number
+  readonly plan: ReadonlyArray<Step>
+  readonly phase: Phase
+  /** The request the current plan serves, answered when the plan ends. */
+  readonly request: Request | null
+  /** Children a concurrent stop still waits for. */
+  readonly awaiting: ReadonlyArray<string>
+  readonly mailbox: ReadonlyArray<SupervisorEvent>
+  readonly nextIncarnation: number
+  readonly cause: StopCause | null
+  readonly error: MaxRestartIntensity | ChildStartFailed | undefined
+  /** True once the initial children have all started. */
+  readonly started: boolean
+  readonly inspect: unknown
+  readonly random: () => number
+  /** The actor's clock (SimulatedClock in tests), in ms. */
+  readonly now: () => number
+}
+
+const RECENT = 20
+// setTimeout fires at once above 2^31−1 ms; "infinity" waits this long (about 24.8 days).
+const MAX_DELAY = 2 ** 31 - 1
+
+/** The runner id of one incarnation. */
+export const runnerId = (childId: string, incarnation: number) => `${childId}#${incarnation}`
+
+/** Now, from the actor's clock when it has one (SimulatedClock), else the monotonic clock. */
+const nowOf = (self: AnyActorRef): number => {
+  const clock = (self as unknown as { clock?: { now?: () => number } }).clock
+  return typeof clock?.now === "function" ? clock.now() : performance.now()
+}
+
+const views = (ctx: SupervisorContext): ChildView[] =>
+  ctx.order.map((id) => {
+    const c = ctx.children[id]!
+    return { id, restart: c.spec.restart, alive: c.status === "starting" || c.status === "running" || c.status === "stopping" }
+  })
+
+const update = (ctx: SupervisorContext, id: string, patch: Partial<ChildRecord>): SupervisorContext["children"] => {
+  const child = ctx.children[id]
+  return child ? { ...ctx.children, [id]: { ...child, ...patch } } : ctx.children
+}
+
+const without = (ctx: SupervisorContext, ids: ReadonlyArray<string>) => {
+  const children = { ...ctx.children }
+  for (const id of ids) delete children[id]
+  return { children, order: ctx.order.filter((id) => !ids.includes(id)) }
+}
+
+const head = (ctx: SupervisorContext): Step | undefined => ctx.plan[0]
+
+const isCurrent = (ctx: SupervisorContext, e: { id: string; incarnation: number }) => ctx.children[e.id]?.incarnation === e.incarnation
+
+const headIs = (ctx: SupervisorContext, e: { id: string; incarnation: number }) => {
+  const step = head(ctx)
+  return step !== undefined && step.op !== "stopAll" && step.id === e.id && isCurrent(ctx, e)
+}
+
+/** A plan that stops every living child: in reverse start order, or all at once if dynamic. */
+const shutdownPlan = (ctx: SupervisorContext): Step[] => {
+  const ids = shutdownOrder(views(ctx))
+  if (ids.length === 0) return []
+  return ctx.flags.dynamic ? [{ op: "stopAll", ids }] : ids.map((id) => ({ op: "stop", id, remove: false }))
+}
+
+/** The plan after `id` failed: the strategy's stops and starts, the first start delayed by backoff. */
+const restartSteps = (ctx: SupervisorContext, id: string, now: number) => {
+  const plan = restartPlan(ctx.flags.strategy, views(ctx), id)
+  const child = ctx.children[id]!
+  const backoff = ctx.flags.backoff
+  const next = backoff ? nextBackoff(backoff, child.consecutive, now - child.startedAt, ctx.random()) : { delayMs: 0, consecutive: 0 }
+  const steps: Step[] = [
+    ...plan.stop.map((s): Step => ({ op: "stop", id: s, remove: plan.remove.includes(s) })),
+    ...plan.start.map((s, i): Step => ({ op: "start", id: s, delayMs: i === 0 ? next.delayMs : 0 })),
+  ]
+  // Temporary children that were not running are forgotten too.
+  const forget = plan.remove.filter((s) => !plan.stop.includes(s))
+  return { steps, consecutive: next.consecutive, forget }
+}
+
+const refusal = (ctx: SupervisorContext, childId: string, reason: SupervisorRefused["reason"]) =>
+  new SupervisorRefused({ message: `supervisor ${ctx.id} refused: child ${JSON.stringify(childId)} ${reason.replace("_", " ")}`, supervisorId: ctx.id, childId, reason })
+
+/** Why a request cannot be served now, or null. Pure, so it can be a guard. */
+const requestProblem = (ctx: SupervisorContext, e: Request): unknown => {
+  if (e.type === "supervisor.startChild") {
+    let spec: ResolvedChildSpec
+    try {
+      spec = resolveChildSpec(e.spec, ctx.flags.autoShutdown)
+    } catch (error) {
+      return error
+    }
+    const existing = ctx.children[spec.id]
+    if (existing) return refusal(ctx, spec.id, existing.status === "terminated" || existing.status === "exited" ? "already_present" : "running")
+    if (ctx.order.length >= ctx.flags.maxChildren) return refusal(ctx, spec.id, "max_children")
+    return null
+  }
+  const child = ctx.children[e.id]
+  if (!child) return refusal(ctx, e.id, "not_found")
+  const down = child.status === "terminated" || child.status === "exited"
+  if (e.type === "supervisor.restartChild" && !down) return refusal(ctx, e.id, child.status === "restarting" ? "restarting" : "running")
+  if (e.type === "supervisor.deleteChild" && !down) return refusal(ctx, e.id, child.status === "restarting" ? "restarting" : "running")
+  return null
+}
+
+const initialContext = (input: SupervisorInput, self: AnyActorRef): SupervisorContext => {
+  const { flags, children } = resolveSupervisor(input.flags, input.children, input.dynamic === true)
+  const records: Record<string, ChildRecord> = {}
+  for (const spec of children) records[spec.id] = { spec, status: "terminated", incarnation: 0, ref: null, restarts: 0, startedAt: 0, consecutive: 0, lastExit: null }
+  return {
+    id: input.id,
+    flags,
+    order: children.map((c) => c.id),
+    children: records,
+    window: emptyWindow,
+    recent: [],
+    totalRestarts: 0,
+    plan: children.map((c) => ({ op: "start", id: c.id, delayMs: 0 })),
+    phase: "init",
+    request: null,
+    awaiting: [],
+    mailbox: [],
+    nextIncarnation: 1,
+    cause: null,
+    error: undefined,
+    started: false,
+    inspect: input.inspect,
+    random: input.random ?? Math.random,
+    now: () => nowOf(self),
+  }
+}
+
+/**
+ * The supervisor machine. Invalid flags or child specs make `createActor(...).start()` fail
+ * with `InvalidOptions` (the facade validates first and rejects instead).
+ */
+export const supervisorMachine = setup({
+  types: {
+    input: {} as SupervisorInput,
+    context: {} as SupervisorContext,
+    events: {} as SupervisorEvent,
+    emitted: {} as SupervisorEmitted,
+    output: {} as SupervisorExit,
+  },
+  actors: { childRunner },
+  delays: {
+    shutdownTimeout: ({ context }) => {
+      const step = head(context)
+      const spec = step && step.op === "stop" ? context.children[step.id]?.spec : undefined
+      return typeof spec?.shutdown === "number" ? Math.min(spec.shutdown, MAX_DELAY) : MAX_DELAY
+    },
+    shutdownAllTimeout: ({ context }) => {
+      const times = context.awaiting.map((id) => context.children[id]?.spec.shutdown).map((s) => (typeof s === "number" ? s : MAX_DELAY))
+      return Math.min(Math.max(0, ...times), MAX_DELAY)
+    },
+    backoff: ({ context }) => {
+      const step = head(context)
+      return step?.op === "start" ? Math.min(step.delayMs, MAX_DELAY) : 0
+    },
+  },
+  guards: {
+    planDone: ({ context }) => context.plan.length === 0,
+    shuttingDown: ({ context }) => context.phase === "shutdown",
+    startNow: ({ context }) => head(context)?.op === "start" && (head(context) as { delayMs: number }).delayMs <= 0,
+    startLater: ({ context }) => head(context)?.op === "start",
+    stopStep: ({ context }) => head(context)?.op === "stop",
+    stopAllStep: ({ context }) => head(context)?.op === "stopAll",
+    // A stop step for a child that is not alive (it exited on its own meanwhile) is skipped.
+    stopNothing: ({ context }) => {
+      const step = head(context)
+      if (step?.op !== "stop") return false
+      const c = context.children[step.id]
+      return !c || !(c.status === "starting" || c.status === "running" || c.status === "stopping")
+    },
+    stopBrutal: ({ context }) => {
+      const step = head(context)
+      return step?.op === "stop" && context.children[step.id]?.spec.shutdown === "brutal_kill"
+    },
+    nothingAwaited: ({ context }) => context.awaiting.length === 0,
+    isHead: ({ context, event }) => "incarnation" in event && headIs(context, event),
+    isAwaited: ({ context, event }) => "incarnation" in event && isCurrent(context, event) && context.awaiting.includes(event.id),
+    isCurrent: ({ context, event }) => "incarnation" in event && isCurrent(context, event),
+    inInit: ({ context }) => context.phase === "init",
+    inRequest: ({ context }) => context.phase === "request",
+    restartExceeds: ({ context, event }) => {
+      if (event.type !== "child.exited" && event.type !== "child.startFailed") return false
+      const now = context.now()
+      return exceeds(recordRestart(context.window, now), context.flags, now)
+    },
+    exitRestarts: ({ context, event }) => event.type === "child.exited" && shouldRestart(context.children[event.id]!.spec.restart, event.reason),
+    exitEndsSupervisor: ({ context, event }) => {
+      if (event.type !== "child.exited") return false
+      const child = context.children[event.id]!
+      if (!child.spec.significant || context.flags.autoShutdown === "never") return false
+      const alive = views(context).filter((v) => v.alive && v.id !== event.id && context.children[v.id]!.spec.significant).length
+      return autoShutdownDue(context.flags.autoShutdown, alive)
+    },
+    requestRefused: ({ context, event }) => event.type.startsWith("supervisor.") && requestProblem(context, event as Request) !== null,
+    mailboxHasMail: ({ context }) => context.mailbox.length > 0,
+  },
+  actions: {
+    // ── mailbox ──────────────────────────────────────────────────────────────────────────
+    defer: assign({ mailbox: ({ context, event }) => [...context.mailbox, event] }),
+    deliverMail: enqueueActions(({ context, enqueue }) => {
+      const [first, ...rest] = context.mailbox
+      if (!first) return
+      enqueue.assign({ mailbox: rest })
+      enqueue.raise(first)
+    }),
+    /** A child exited while a plan runs: note it (so stops skip it) and handle it later. */
+    noteEarlyExit: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== "child.exited" && event.type !== "child.startFailed") return
+      if (!isCurrent(context, event)) return
+      enqueue.stopChild(runnerId(event.id, event.incarnation))
+      enqueue.assign({ children: update(context, event.id, { status: "exited", ref: null }), mailbox: [...context.mailbox, event] })
+    }),
+    refuseWhileStopping: enqueueActions(({ context, event, enqueue }) => {
+      if (!("requestId" in event)) return
+      const childId = event.type === "supervisor.startChild" ? String((event.spec as { id?: unknown })?.id) : event.id
+      enqueue.emit({ type: "supervisor.reply", requestId: event.requestId, ok: false, error: refusal(context, childId, "stopping") })
+    }),
+
+    // ── plan steps ───────────────────────────────────────────────────────────────────────
+    spawnHead: enqueueActions(({ context, enqueue }) => {
+      const step = head(context)
+      if (step?.op !== "start") return
+      const incarnation = context.nextIncarnation
+      enqueue.assign({
+        nextIncarnation: incarnation + 1,
+        children: update(context, step.id, { status: "starting", incarnation, ref: null, startedAt: context.now() }),
+      })
+      enqueue.spawnChild("childRunner", {
+        id: runnerId(step.id, incarnation),
+        input: { spec: context.children[step.id]!.spec, incarnation, inspect: context.inspect },
+      })
+    }),
+    clearBackoff: assign({
+      plan: ({ context }) => {
+        const [step, ...rest] = context.plan
+        return step?.op === "start" ? [{ ...step, delayMs: 0 }, ...rest] : context.plan
+      },
+    }),
+    noteSpawned: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== "child.spawned" || !isCurrent(context, event)) return
+      enqueue.assign({ children: update(context, event.id, { ref: event.ref }) })
+      enqueue.emit({ type: "child.spawned", id: event.id, incarnation: event.incarnation, ref: event.ref })
+    }),
+    headStarted: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== "child.started") return
+      const child = context.children[event.id]!
+      enqueue.assign({ children: update(context, event.id, { status: "running", startedAt: context.now() }), plan: context.plan.slice(1) })
+      enqueue.emit({ type: "child.started", id: event.id, incarnation: event.incarnation, ref: child.ref })
+    }),
+    signalHead: enqueueActions(({ context, enqueue }) => {
+      const step = head(context)
+      if (step?.op !== "stop") return
+      const child = context.children[step.id]!
+      enqueue.assign({ children: update(context, step.id, { status: "stopping" }) })
+      enqueue.sendTo(runnerId(step.id, child.incarnation), { type: "child.shutdown" })
+    }),
+    /** The head stop step is over (exited, killed, or nothing to stop): forget the runner. */
+    finishStop: enqueueActions(({ context, event, enqueue }, params: { reason: string }) => {
+      const step = head(context)
+      if (step?.op !== "stop") return
+      const child = context.children[step.id]
+      if (child && child.incarnation > 0) enqueue.stopChild(runnerId(step.id, child.incarnation))
+      const rest = { plan: context.plan.slice(1) }
+      if (!child) return enqueue.assign(rest)
+      const wasAlive = child.status === "starting" || child.status === "running" || child.status === "stopping"
+      if (step.remove) enqueue.assign({ ...rest, ...without(context, [step.id]) })
+      else enqueue.assign({ ...rest, children: update(context, step.id, { status: wasAlive ? "terminated" : child.status, ref: wasAlive ? null : child.ref }) })
+      if (!wasAlive) return
+      // The child's own exit reason when it reported one, else how we ended it.
+      const own = event.type === "child.exited" && event.id === step.id && event.incarnation === child.incarnation ? event : undefined
+      enqueue.emit({
+        type: "child.exited",
+        id: step.id,
+        incarnation: child.incarnation,
+        reason: own?.reason ?? params.reason,
+        restarting: false,
+        ...(own?.error !== undefined ? { error: own.error } : {}),
+      })
+    }),
+    signalAll: enqueueActions(({ context, enqueue }) => {
+      const step = head(context)
+      if (step?.op !== "stopAll") return
+      let children = context.children
+      const awaiting: string[] = []
+      for (const id of step.ids) {
+        const child = children[id]
+        if (!child) continue
+        if (child.spec.shutdown === "brutal_kill") {
+          enqueue.stopChild(runnerId(id, child.incarnation))
+          children = { ...children, [id]: { ...child, status: "terminated", ref: null } }
+          enqueue.emit({ type: "child.exited", id, incarnation: child.incarnation, reason: "shutdown", restarting: false })
+        } else {
+          enqueue.sendTo(runnerId(id, child.incarnation), { type: "child.shutdown" })
+          children = { ...children, [id]: { ...child, status: "stopping" } }
+          awaiting.push(id)
+        }
+      }
+      enqueue.assign({ children, awaiting })
+    }),
+    awaitedExited: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== "child.exited" && event.type !== "child.startFailed") return
+      enqueue.stopChild(runnerId(event.id, event.incarnation))
+      enqueue.assign({ children: update(context, event.id, { status: "terminated", ref: null }), awaiting: context.awaiting.filter((id) => id !== event.id) })
+      enqueue.emit({ type: "child.exited", id: event.id, incarnation: event.incarnation, reason: event.type === "child.exited" ? event.reason : "shutdown", restarting: false })
+    }),
+    killAwaited: enqueueActions(({ context, enqueue }) => {
+      let children = context.children
+      for (const id of context.awaiting) {
+        const child = children[id]
+        if (!child) continue
+        enqueue.stopChild(runnerId(id, child.incarnation))
+        children = { ...children, [id]: { ...child, status: "terminated", ref: null } }
+        enqueue.emit({ type: "child.exited", id, incarnation: child.incarnation, reason: "killed", restarting: false })
+      }
+      enqueue.assign({ children, awaiting: [] })
+    }),
+    popStep: assign({ plan: ({ context }) => context.plan.slice(1) }),
+
+    // ── decisions ────────────────────────────────────────────────────────────────────────
+    /** A start failed while the supervisor itself started: stop what started, then fail. */
+    failInit: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== "child.startFailed") return
+      enqueue.stopChild(runnerId(event.id, event.incarnation))
+      const ctx = { ...context, children: update(context, event.id, { status: "terminated", ref: null }) }
+      const error = new ChildStartFailed({
+        message: `supervisor ${context.id}: child ${JSON.stringify(event.id)} failed to start: ${(event.error as Error)?.message ?? String(event.error)}`,
+        supervisorId: context.id,
+        childId: event.id,
+        cause: event.error,
+      })
+      enqueue.assign({ children: ctx.children, phase: "shutdown", cause: "failed_to_start_child", error, plan: shutdownPlan(ctx) })
+    }),
+    /** A start requested by startChild/restartChild failed: answer the request with the error. */
+    failRequest: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== "child.startFailed") return
+      enqueue.stopChild(runnerId(event.id, event.incarnation))
+      const request = context.request
+      const forget = request?.type === "supervisor.startChild" || context.children[event.id]?.spec.restart === "temporary"
+      enqueue.assign({
+        ...(forget ? without(context, [event.id]) : { children: update(context, event.id, { status: "terminated", ref: null }) }),
+        plan: [],
+        request: null,
+        phase: "restart",
+      })
+      if (request) enqueue.emit({ type: "supervisor.reply", requestId: request.requestId, ok: false, error: event.error })
+    }),
+    /** Count a restart (OTP's add_restart, before the restart), then plan it. */
+    planRestart: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== "child.exited" && event.type !== "child.startFailed") return
+      const now = context.now()
+      const reason = event.type === "child.exited" ? event.reason : "failed_to_start"
+      enqueue.stopChild(runnerId(event.id, event.incarnation))
+      const child = context.children[event.id]!
+      const marked: SupervisorContext = {
+        ...context,
+        children: update(context, event.id, { status: "restarting", ref: null, restarts: child.restarts + 1, lastExit: { reason, at: now } }),
+      }
+      const { steps, consecutive, forget } = restartSteps(marked, event.id, now)
+      const kept = without(marked, forget)
+      enqueue.assign({
+        ...kept,
+        children: { ...kept.children, [event.id]: { ...kept.children[event.id]!, consecutive } },
+        window: prune(recordRestart(context.window, now), context.flags.periodMs, now),
+        recent: [...context.recent, { childId: event.id, reason, at: now }].slice(-RECENT),
+        totalRestarts: context.totalRestarts + 1,
+        plan: steps,
+        phase: "restart",
+      })
+      if (event.type === "child.exited") {
+        enqueue.emit({ type: "child.exited", id: event.id, incarnation: event.incarnation, reason, restarting: true, ...(event.error !== undefined ? { error: event.error } : {}) })
+      }
+    }),
+    /** More restarts than the intensity allows: stop everything and fail with MaxRestartIntensity. */
+    giveUp: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== "child.exited" && event.type !== "child.startFailed") return
+      enqueue.stopChild(runnerId(event.id, event.incarnation))
+      const ctx = { ...context, children: update(context, event.id, { status: "exited", ref: null }) }
+      const error = new MaxRestartIntensity({
+        message: `supervisor ${context.id} gave up: more than ${context.flags.intensity} restart(s) within ${context.flags.periodMs} ms (last: child ${JSON.stringify(event.id)})`,
+        supervisorId: context.id,
+        intensity: context.flags.intensity,
+        periodMs: context.flags.periodMs,
+      })
+      if (event.type === "child.exited") {
+        enqueue.emit({ type: "child.exited", id: event.id, incarnation: event.incarnation, reason: event.reason, restarting: false, ...(event.error !== undefined ? { error: event.error } : {}) })
+      }
+      enqueue.emit({ type: "supervisor.gaveUp", error })
+      enqueue.assign({ children: ctx.children, phase: "shutdown", cause: "max_intensity", error, plan: shutdownPlan(ctx) })
+    }),
+    /** A child ended for good (not restarted): a temporary one is forgotten, others kept. */
+    retireChild: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== "child.exited") return
+      enqueue.stopChild(runnerId(event.id, event.incarnation))
+      const child = context.children[event.id]!
+      const lastExit = { reason: event.reason, at: context.now() }
+      enqueue.assign(
+        child.spec.restart === "temporary" || context.flags.dynamic
+          ? without(context, [event.id])
+          : { children: update(context, event.id, { status: "terminated", ref: null, lastExit }) },
+      )
+      enqueue.emit({ type: "child.exited", id: event.id, incarnation: event.incarnation, reason: event.reason, restarting: false, ...(event.error !== undefined ? { error: event.error } : {}) })
+    }),
+    autoShutdown: enqueueActions(({ context, enqueue }) => {
+      enqueue.assign({ phase: "shutdown", cause: "auto_shutdown", plan: shutdownPlan(context) })
+    }),
+    beginShutdown: enqueueActions(({ context, enqueue }) => {
+      if (context.request) {
+        const request = context.request
+        const childId = request.type === "supervisor.startChild" ? String(request.spec.id) : request.id
+        enqueue.emit({ type: "supervisor.reply", requestId: request.requestId, ok: false, error: refusal(context, childId, "stopping") })
+      }
+      for (const mail of context.mailbox) {
+        if ("requestId" in mail) {
+          const childId = mail.type === "supervisor.startChild" ? String(mail.spec.id) : mail.id
+          enqueue.emit({ type: "supervisor.reply", requestId: mail.requestId, ok: false, error: refusal(context, childId, "stopping") })
+        }
+      }
+      enqueue.assign({ phase: "shutdown", cause: context.cause ?? "requested", request: null, mailbox: [], awaiting: [], plan: shutdownPlan(context) })
+    }),
+    planDone: enqueueActions(({ context, enqueue }) => {
+      if (context.request) {
+        const r = context.request
+        enqueue.emit({ type: "supervisor.reply", requestId: r.requestId, ok: true, ...(r.type === "supervisor.startChild" ? { value: context.children[r.spec.id]?.ref ?? null } : {}) })
+      }
+      enqueue.assign({ request: null, started: true })
+    }),
+
+    // ── requests ─────────────────────────────────────────────────────────────────────────
+    refuse: enqueueActions(({ context, event, enqueue }) => {
+      if (!("requestId" in event)) return
+      enqueue.emit({ type: "supervisor.reply", requestId: event.requestId, ok: false, error: requestProblem(context, event) })
+    }),
+    acceptStart: assign(({ context, event }) => {
+      if (event.type !== "supervisor.startChild") return {}
+      const spec = resolveChildSpec(event.spec, context.flags.autoShutdown)
+      return {
+        order: [...context.order, spec.id],
+        children: { ...context.children, [spec.id]: { spec, status: "terminated", incarnation: 0, ref: null, restarts: 0, startedAt: 0, consecutive: 0, lastExit: null } },
+        plan: [{ op: "start", id: spec.id, delayMs: 0 }],
+        phase: "request",
+        request: event,
+      }
+    }),
+    acceptTerminate: assign(({ context, event }) => {
+      if (event.type !== "supervisor.terminateChild") return {}
+      const child = context.children[event.id]!
+      // OTP: terminate_child deletes a temporary child's spec (and a dynamic supervisor keeps none).
+      const remove = child.spec.restart === "temporary" || context.flags.dynamic
+      return { plan: [{ op: "stop", id: event.id, remove }], phase: "request", request: event }
+    }),
+    acceptRestart: assign(({ event }) => {
+      if (event.type !== "supervisor.restartChild") return {}
+      return { plan: [{ op: "start", id: event.id, delayMs: 0 }], phase: "request", request: event }
+    }),
+    acceptDelete: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== "supervisor.deleteChild") return
+      enqueue.assign(without(context, [event.id]))
+      enqueue.emit({ type: "supervisor.reply", requestId: event.requestId, ok: true })
+    }),
+  },
+}).createMachine({
+  id: "supervisor",
+  context: ({ input, self }) => initialContext(input, self),
+  initial: "executing",
+  on: {
+    // Asked to stop (by the facade, or by a parent supervisor): stop every child, then end.
+    "snakepit.shutdown": [{ guard: "shuttingDown" }, { actions: "beginShutdown", target: ".executing" }],
+  },
+  states: {
+    executing: {
+      always: [
+        { guard: and(["planDone", "shuttingDown"]), target: "stopped" },
+        { guard: "planDone", actions: "planDone", target: "running" },
+        { guard: "startNow", target: "startingChild" },
+        { guard: "startLater", target: "backingOff" },
+        { guard: "stopNothing", actions: { type: "finishStop", params: { reason: "shutdown" } } },
+        { guard: "stopBrutal", actions: { type: "finishStop", params: { reason: "killed" } } },
+        { guard: "stopStep", target: "stoppingChild" },
+        { guard: "stopAllStep", target: "stoppingAll" },
+      ],
+    },
+    running: {
+      always: { guard: "mailboxHasMail", actions: "deliverMail" },
+      on: {
+        "child.exited": [
+          { guard: not("isCurrent") },
+          { guard: and(["exitRestarts", "restartExceeds"]), actions: "giveUp", target: "executing" },
+          { guard: "exitRestarts", actions: "planRestart", target: "executing" },
+          { guard: "exitEndsSupervisor", actions: ["retireChild", "autoShutdown"], target: "executing" },
+          { actions: "retireChild" },
+        ],
+        "supervisor.startChild": [{ guard: "requestRefused", actions: "refuse" }, { actions: "acceptStart", target: "executing" }],
+        "supervisor.terminateChild": [{ guard: "requestRefused", actions: "refuse" }, { actions: "acceptTerminate", target: "executing" }],
+        "supervisor.restartChild": [{ guard: "requestRefused", actions: "refuse" }, { actions: "acceptRestart", target: "executing" }],
+        "supervisor.deleteChild": [{ guard: "requestRefused", actions: "refuse" }, { actions: "acceptDelete" }],
+      },
+    },
+    startingChild: {
+      entry: "spawnHead",
+      on: {
+        "child.spawned": { actions: "noteSpawned" },
+        "child.started": { guard: "isHead", actions: "headStarted", target: "executing" },
+        "child.startFailed": [
+          { guard: and(["isHead", "inInit"]), actions: "failInit", target: "executing" },
+          { guard: and(["isHead", "inRequest"]), actions: "failRequest", target: "executing" },
+          { guard: and(["isHead", "restartExceeds"]), actions: "giveUp", target: "executing" },
+          { guard: "isHead", actions: "planRestart", target: "executing" },
+          { actions: "noteEarlyExit" },
+        ],
+        "child.exited": { actions: "noteEarlyExit" },
+        "supervisor.startChild": { actions: "defer" },
+        "supervisor.terminateChild": { actions: "defer" },
+        "supervisor.restartChild": { actions: "defer" },
+        "supervisor.deleteChild": { actions: "defer" },
+      },
+    },
+    stoppingChild: {
+      entry: "signalHead",
+      after: { shutdownTimeout: { actions: { type: "finishStop", params: { reason: "killed" } }, target: "executing" } },
+      on: {
+        "child.exited": [{ guard: "isHead", actions: { type: "finishStop", params: { reason: "shutdown" } }, target: "executing" }, { actions: "noteEarlyExit" }],
+        "child.startFailed": [{ guard: "isHead", actions: { type: "finishStop", params: { reason: "shutdown" } }, target: "executing" }, { actions: "noteEarlyExit" }],
+        "child.spawned": { actions: "noteSpawned" },
+        "supervisor.startChild": [{ guard: "shuttingDown", actions: "refuseWhileStopping" }, { actions: "defer" }],
+        "supervisor.terminateChild": [{ guard: "shuttingDown", actions: "refuseWhileStopping" }, { actions: "defer" }],
+        "supervisor.restartChild": [{ guard: "shuttingDown", actions: "refuseWhileStopping" }, { actions: "defer" }],
+        "supervisor.deleteChild": [{ guard: "shuttingDown", actions: "refuseWhileStopping" }, { actions: "defer" }],
+      },
+    },
+    stoppingAll: {
+      entry: "signalAll",
+      always: { guard: "nothingAwaited", actions: "popStep", target: "executing" },
+      after: { shutdownAllTimeout: { actions: ["killAwaited", "popStep"], target: "executing" } },
+      on: {
+        "child.exited": [{ guard: "isAwaited", actions: "awaitedExited" }, { actions: "noteEarlyExit" }],
+        "child.startFailed": [{ guard: "isAwaited", actions: "awaitedExited" }, { actions: "noteEarlyExit" }],
+        "supervisor.startChild": { actions: "refuseWhileStopping" },
+        "supervisor.terminateChild": { actions: "refuseWhileStopping" },
+        "supervisor.restartChild": { actions: "refuseWhileStopping" },
+        "supervisor.deleteChild": { actions: "refuseWhileStopping" },
+      },
+    },
+    backingOff: {
+      after: { backoff: { actions: "clearBackoff", target: "executing" } },
+      on: {
+        "child.exited": { actions: "noteEarlyExit" },
+        "supervisor.startChild": { actions: "defer" },
+        "supervisor.terminateChild": { actions: "defer" },
+        "supervisor.restartChild": { actions: "defer" },
+        "supervisor.deleteChild": { actions: "defer" },
+      },
+    },
+    stopped: { type: "final" },
+  },
+  output: ({ context }) => ({ reason: "shutdown", cause: context.cause ?? "requested", ...(context.error ? { error: context.error } : {}) }),
+})

@@ -1,0 +1,122 @@
+/**
+ * A supervisor's state as plain data, for `getStatus()`, the dashboard and logs: its flags,
+ * restart history and every child (a nested supervisor's own status included), read from the
+ * actor snapshots without touching them.
+ *
+ * @example
+ * const status = supervisorStatus(actor.getSnapshot())
+ * status.children.map((c) => `${c.id}: ${c.status} (${c.restarts} restarts)`)
+ */
+import type { AnyActorRef } from "xstate"
+import type { AutoShutdown, RestartType, Shutdown, Strategy } from "./childSpec.js"
+import { prune } from "./intensity.js"
+import type { ChildStatus, RestartRecord, StopCause, SupervisorContext } from "./machine.js"
+
+/** One child as plain data. */
+export interface ChildInfo {
+  readonly id: string
+  readonly type: "worker" | "supervisor"
+  readonly restart: RestartType
+  readonly shutdown: Shutdown
+  readonly significant: boolean
+  readonly status: ChildStatus
+  readonly restarts: number
+  /** The child actor's own state (a worker's `ready`, `busy`, …), when it is a state machine. */
+  readonly state: string | null
+  /** A Python worker's pid. */
+  readonly pid: number | null
+  readonly lastExit: { readonly reason: string; readonly at: number } | null
+  /** A child supervisor's own status. */
+  readonly supervisor: SupervisorStatus | null
+  /** The running child actor, if any. Not part of the JSON form. */
+  readonly ref: AnyActorRef | null
+}
+
+/** A supervisor as plain data. */
+export interface SupervisorStatus {
+  readonly id: string
+  readonly state: "starting" | "running" | "restarting" | "stopping" | "stopped"
+  readonly strategy: Strategy
+  readonly intensity: number
+  readonly periodMs: number
+  readonly autoShutdown: AutoShutdown
+  readonly dynamic: boolean
+  readonly maxChildren: number | null
+  /** Restarts inside the current intensity window. */
+  readonly restartsInWindow: number
+  readonly totalRestarts: number
+  /** The last 20 restarts, oldest first. */
+  readonly recentRestarts: ReadonlyArray<RestartRecord>
+  readonly children: ReadonlyArray<ChildInfo>
+  /** Set once stopped. */
+  readonly stopCause: StopCause | null
+  readonly error: { readonly _tag: string; readonly message: string } | null
+}
+
+interface SupervisorSnapshotLike {
+  readonly status: string
+  readonly value: unknown
+  readonly context: SupervisorContext
+}
+
+/** True when a snapshot is a supervisor machine's (it carries our context shape). */
+const isSupervisorSnapshot = (s: unknown): s is SupervisorSnapshotLike => {
+  const ctx = (s as { context?: Partial<SupervisorContext> } | undefined)?.context
+  return ctx !== undefined && ctx !== null && typeof ctx === "object" && "order" in ctx && "flags" in ctx && "window" in ctx
+}
+
+const childInfo = (ctx: SupervisorContext, id: string): ChildInfo => {
+  const c = ctx.children[id]!
+  const snapshot = c.ref?.getSnapshot() as { value?: unknown; context?: { pid?: unknown } } | undefined
+  const nested = isSupervisorSnapshot(snapshot) ? supervisorStatus(snapshot) : null
+  return {
+    id,
+    type: c.spec.type,
+    restart: c.spec.restart,
+    shutdown: c.spec.shutdown,
+    significant: c.spec.significant,
+    status: c.status,
+    restarts: c.restarts,
+    state: nested ? nested.state : typeof snapshot?.value === "string" ? snapshot.value : null,
+    pid: typeof snapshot?.context?.pid === "number" ? snapshot.context.pid : null,
+    lastExit: c.lastExit,
+    supervisor: nested,
+    ref: c.ref,
+  }
+}
+
+/**
+ * The status of a supervisor from its snapshot.
+ *
+ * @example
+ * supervisorStatus(actor.getSnapshot()).restartsInWindow // 2
+ */
+export const supervisorStatus = (snapshot: SupervisorSnapshotLike): SupervisorStatus => {
+  const ctx = snapshot.context
+  const state: SupervisorStatus["state"] =
+    snapshot.status !== "active"
+      ? "stopped"
+      : ctx.phase === "shutdown"
+        ? "stopping"
+        : !ctx.started
+          ? "starting"
+          : snapshot.value === "running"
+            ? "running"
+            : "restarting"
+  return {
+    id: ctx.id,
+    state,
+    strategy: ctx.flags.strategy,
+    intensity: ctx.flags.intensity,
+    periodMs: ctx.flags.periodMs,
+    autoShutdown: ctx.flags.autoShutdown,
+    dynamic: ctx.flags.dynamic,
+    maxChildren: Number.isFinite(ctx.flags.maxChildren) ? ctx.flags.maxChildren : null,
+    restartsInWindow: prune(ctx.window, ctx.flags.periodMs, ctx.now()).length,
+    totalRestarts: ctx.totalRestarts,
+    recentRestarts: ctx.recent,
+    children: ctx.order.map((id) => childInfo(ctx, id)),
+    stopCause: snapshot.status === "active" ? null : ctx.cause,
+    error: ctx.error ? { _tag: ctx.error._tag, message: ctx.error.message } : null,
+  }
+}
