@@ -16,6 +16,7 @@ export type { BridgeEventName, BridgeEvents } from "./telemetry/events.js"
 export {
   BridgeStopped,
   CallCancelled,
+  ChildStartFailed,
   CallTimeout,
   CodeExecutionDisabled,
   FrameTooLarge,
@@ -30,6 +31,7 @@ export {
   SerializationError,
   StartupFailed,
   StartupTimeout,
+  SupervisorRefused,
   WorkerCrashed,
 } from "./errors.js"
 export type { SnakepitError } from "./errors.js"
@@ -38,5 +40,6 @@ export { NDArray, PyDate, PyTime, isTuple, tuple } from "./protocol/codec.js"
 export type { DType } from "./protocol/codec.js"
 
 export { workerMachine, workerState } from "./worker/machine.js"
+export { supervisorMachine } from "./supervisor/machine.js"
 export { toMermaid } from "./inspect/mermaid.js"
 export type { WorkerExit, WorkerInput, WorkerState } from "./worker/machine.js"

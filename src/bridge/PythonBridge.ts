@@ -9,6 +9,7 @@
  * await using bridge = await PythonBridge.start({ pythonPath: ["./py"] })
  * await bridge.executePython("s1", "math", "sqrt", [16]) // 4
  */
+import type { SupervisorStatus } from "../supervisor/status.js"
 import { pino, type Logger } from "pino"
 import { BridgeStopped, CodeExecutionDisabled, InvalidOptions, StartupFailed } from "../errors.js"
 import { TelemetryEmitter, type BridgeEventName, type BridgeEvents } from "../telemetry/events.js"
@@ -34,6 +35,8 @@ export interface BridgeStatus {
   readonly python: string
   readonly failed: string | undefined
   readonly workers: WorkerStatus[]
+  /** The pool's dynamic supervisor as plain data: restart counts, recent restarts, children. */
+  readonly supervisor: SupervisorStatus | null
 }
 
 /** The seed adapter's commands accepted by {@link PythonBridge.routeCommand}. */
@@ -166,6 +169,7 @@ export class PythonBridge implements AsyncDisposable {
       python: this.python,
       failed: this.pool.failed?.message,
       workers,
+      supervisor: this.pool.supervisorStatus(),
     }
   }
 

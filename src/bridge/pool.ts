@@ -32,7 +32,9 @@ import { CallQueue, type Queued } from "./queue.js"
 import { chooseRoute, type WorkerLoad } from "./routing.js"
 import { SessionTable } from "./sessions.js"
 import type { ToolRegistry } from "./tools.js"
-import { startWorkerSupervisor, type WorkerSupervisor } from "./workerSupervisor.js"
+import { DynamicSupervisor } from "../supervisor/Supervisor.js"
+import type { SupervisorStatus } from "../supervisor/status.js"
+import { workerMachine as workerLogic } from "../worker/machine.js"
 
 /** One worker slot: a stable id whose process may be replaced by restarts. */
 interface Slot {
@@ -82,11 +84,22 @@ const sessionLost = (error: WorkerCrashed, sessionId: string) =>
 
 const accepting = (s: Slot) => !s.retiring && s.process !== undefined && (s.state === "ready" || s.state === "busy" || s.state === "idle")
 
+/** A worker's exit as the supervisor reports it: the worker machine's output when it has one. */
+const workerExit = (e: { reason: string; error?: unknown; output?: unknown }): WorkerExit => {
+  const out = e.output as Partial<WorkerExit> | undefined
+  return {
+    reason: e.reason,
+    exitCode: out?.exitCode ?? null,
+    signal: out?.signal ?? (e.reason === "killed" ? "SIGKILL" : null),
+    ...(e.error !== undefined ? { error: e.error } : {}),
+  }
+}
+
 export class WorkerPool {
   readonly sessions = new SessionTable()
   private readonly slots = new Map<string, Slot>()
   private readonly queue: CallQueue<Waiting>
-  private supervisor: WorkerSupervisor | undefined
+  private supervisor: DynamicSupervisor | undefined
   private nextWorker = 1
   private stopping = false
   private failure: MaxRestartIntensity | undefined
@@ -104,17 +117,20 @@ export class WorkerPool {
 
   /** Starts `minWorkers` workers concurrently and waits until they are ready. */
   async start(): Promise<void> {
-    this.supervisor = startWorkerSupervisor({
+    // Workers are permanent children of a dynamic supervisor (OTP rules: intensity counted
+    // before each restart, MaxRestartIntensity when exceeded). A worker counts as started once
+    // spawned, so starts run concurrently; the pool itself tracks readiness.
+    const supervisor = await DynamicSupervisor.start({
       id: "snakepit.pool",
       intensity: this.options.restart.intensity,
       periodMs: this.options.restart.periodMs,
-      backoff: this.options.restart.backoff,
-      workerShutdownMs: this.options.workerShutdownMs,
-      inspect: this.options.inspect,
-      onStarted: (id, actor) => this.attach(id, actor),
-      onExited: (id, exit, restarting) => this.detach(id, exit, restarting),
-      onGaveUp: (error) => this.fail(error),
+      ...(this.options.restart.backoff ? { backoff: this.options.restart.backoff } : {}),
+      ...(this.options.inspect ? { inspect: this.options.inspect as (event: unknown) => void } : {}),
     })
+    supervisor.on("child.spawned", (e) => this.attach(e.id, e.ref))
+    supervisor.on("child.exited", (e) => this.detach(e.id, workerExit(e), e.restarting))
+    supervisor.on("supervisor.gaveUp", (e) => this.fail(e.error))
+    this.supervisor = supervisor
     const ready = this.waitForReady(this.options.minWorkers)
     for (let i = 0; i < this.options.minWorkers; i++) this.spawn()
     await ready
@@ -353,7 +369,13 @@ export class WorkerPool {
       healthTimer: undefined,
       pinging: false,
     })
-    this.supervisor.startWorker(id, () => this.workerInput(id))
+    this.supervisor
+      .startChild({ id, start: workerLogic, input: () => this.workerInput(id), restart: "permanent", shutdown: this.options.workerShutdownMs })
+      .catch((error: unknown) => {
+        // Refused only while the supervisor stops or after it gave up: nothing to start then.
+        this.logger.debug({ err: error, workerId: id }, "worker not started")
+        if (this.slots.get(id)?.actor === undefined) this.slots.delete(id)
+      })
   }
 
   private workerInput(id: string): WorkerInput {
@@ -515,7 +537,7 @@ export class WorkerPool {
 
   private stopWhenDrained(slot: Slot): void {
     if ((slot.process?.connection.inFlight ?? 0) > 0) return
-    void this.supervisor?.stopWorker(slot.id)
+    void this.supervisor?.terminateChild(slot.id).catch(() => {})
   }
 
   /** Replaces every worker; queued and new calls run on the new ones, in-flight ones finish. */
@@ -597,6 +619,11 @@ export class WorkerPool {
 
   get failed(): MaxRestartIntensity | undefined {
     return this.failure
+  }
+
+  /** The pool's supervisor as plain data (null before `start`). */
+  supervisorStatus(): SupervisorStatus | null {
+    return this.supervisor?.getStatus() ?? null
   }
 
   workers(): WorkerStatus[] {

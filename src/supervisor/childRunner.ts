@@ -30,7 +30,7 @@ export type ChildRunnerEvent =
   | { readonly type: "child.spawned"; readonly id: string; readonly incarnation: number; readonly ref: AnyActorRef }
   | { readonly type: "child.started"; readonly id: string; readonly incarnation: number }
   | { readonly type: "child.startFailed"; readonly id: string; readonly incarnation: number; readonly error: unknown }
-  | { readonly type: "child.exited"; readonly id: string; readonly incarnation: number; readonly reason: string; readonly error?: unknown }
+  | { readonly type: "child.exited"; readonly id: string; readonly incarnation: number; readonly reason: string; readonly error?: unknown; readonly output?: unknown }
 
 /** The one command a runner takes: ask the child to stop gracefully. */
 export interface ChildShutdownCommand {
@@ -64,11 +64,11 @@ export const childRunner = fromCallback<ChildShutdownCommand, ChildRunnerInput, 
     ended = true
     sendBack({ type: "child.startFailed", id, incarnation, error })
   }
-  const end = (reason: string, error?: unknown) => {
+  const end = (reason: string, error?: unknown, output?: unknown) => {
     if (ended) return
     if (!started) return fail(error ?? new Error(`child ${id} ended (${reason}) before it started`))
     ended = true
-    sendBack({ type: "child.exited", id, incarnation, reason, ...(error !== undefined ? { error } : {}) })
+    sendBack({ type: "child.exited", id, incarnation, reason, ...(error !== undefined ? { error } : {}), ...(output !== undefined ? { output } : {}) })
   }
   const checkReady = (snapshot: Snapshot<unknown>) => {
     if (started || ended || snapshot.status !== "active") return
@@ -100,8 +100,9 @@ export const childRunner = fromCallback<ChildShutdownCommand, ChildRunnerInput, 
   actor.subscribe({
     next: checkReady,
     complete: () => {
-      const { reason, error } = completion(actor.getSnapshot().output)
-      end(reason, error)
+      const output: unknown = actor.getSnapshot().output
+      const { reason, error } = completion(output)
+      end(reason, error, output)
     },
     error: (error) => end("error", error),
   })

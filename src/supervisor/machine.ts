@@ -112,7 +112,16 @@ export type SupervisorEmitted =
   | { readonly type: "supervisor.reply"; readonly requestId: number; readonly ok: false; readonly error: unknown }
   | { readonly type: "child.spawned"; readonly id: string; readonly incarnation: number; readonly ref: AnyActorRef }
   | { readonly type: "child.started"; readonly id: string; readonly incarnation: number; readonly ref: AnyActorRef | null }
-  | { readonly type: "child.exited"; readonly id: string; readonly incarnation: number; readonly reason: string; readonly error?: unknown; readonly restarting: boolean }
+  | {
+      readonly type: "child.exited"
+      readonly id: string
+      readonly incarnation: number
+      readonly reason: string
+      readonly error?: unknown
+      /** The child actor's output, when it completed (a worker's exit code and signal). */
+      readonly output?: unknown
+      readonly restarting: boolean
+    }
   | { readonly type: "supervisor.gaveUp"; readonly error: MaxRestartIntensity }
 
 /** The supervisor machine's context. */
@@ -172,6 +181,12 @@ const without = (ctx: SupervisorContext, ids: ReadonlyArray<string>) => {
   for (const id of ids) delete children[id]
   return { children, order: ctx.order.filter((id) => !ids.includes(id)) }
 }
+
+/** The error and output an exit event carries, for re-emitting it. */
+const details = (e: { error?: unknown; output?: unknown }) => ({
+  ...(e.error !== undefined ? { error: e.error } : {}),
+  ...(e.output !== undefined ? { output: e.output } : {}),
+})
 
 const head = (ctx: SupervisorContext): Step | undefined => ctx.plan[0]
 
@@ -404,7 +419,7 @@ export const supervisorMachine = setup({
         incarnation: child.incarnation,
         reason: own?.reason ?? params.reason,
         restarting: false,
-        ...(own?.error !== undefined ? { error: own.error } : {}),
+        ...(own ? details(own) : {}),
       })
     }),
     signalAll: enqueueActions(({ context, enqueue }) => {
@@ -431,7 +446,14 @@ export const supervisorMachine = setup({
       if (event.type !== "child.exited" && event.type !== "child.startFailed") return
       enqueue.stopChild(runnerId(event.id, event.incarnation))
       enqueue.assign({ children: update(context, event.id, { status: "terminated", ref: null }), awaiting: context.awaiting.filter((id) => id !== event.id) })
-      enqueue.emit({ type: "child.exited", id: event.id, incarnation: event.incarnation, reason: event.type === "child.exited" ? event.reason : "shutdown", restarting: false })
+      enqueue.emit({
+        type: "child.exited",
+        id: event.id,
+        incarnation: event.incarnation,
+        reason: event.type === "child.exited" ? event.reason : "shutdown",
+        restarting: false,
+        ...(event.type === "child.exited" ? details(event) : {}),
+      })
     }),
     killAwaited: enqueueActions(({ context, enqueue }) => {
       let children = context.children
@@ -497,7 +519,7 @@ export const supervisorMachine = setup({
         phase: "restart",
       })
       if (event.type === "child.exited") {
-        enqueue.emit({ type: "child.exited", id: event.id, incarnation: event.incarnation, reason, restarting: true, ...(event.error !== undefined ? { error: event.error } : {}) })
+        enqueue.emit({ type: "child.exited", id: event.id, incarnation: event.incarnation, reason, restarting: true, ...details(event) })
       }
     }),
     /** More restarts than the intensity allows: stop everything and fail with MaxRestartIntensity. */
@@ -511,10 +533,11 @@ export const supervisorMachine = setup({
         intensity: context.flags.intensity,
         periodMs: context.flags.periodMs,
       })
-      if (event.type === "child.exited") {
-        enqueue.emit({ type: "child.exited", id: event.id, incarnation: event.incarnation, reason: event.reason, restarting: false, ...(event.error !== undefined ? { error: event.error } : {}) })
-      }
+      // Listeners hear that the supervisor gave up before they hear the exit that caused it.
       enqueue.emit({ type: "supervisor.gaveUp", error })
+      if (event.type === "child.exited") {
+        enqueue.emit({ type: "child.exited", id: event.id, incarnation: event.incarnation, reason: event.reason, restarting: false, ...details(event) })
+      }
       enqueue.assign({ children: ctx.children, phase: "shutdown", cause: "max_intensity", error, plan: shutdownPlan(ctx) })
     }),
     /** A child ended for good (not restarted): a temporary one is forgotten, others kept. */
@@ -528,7 +551,7 @@ export const supervisorMachine = setup({
           ? without(context, [event.id])
           : { children: update(context, event.id, { status: "terminated", ref: null, lastExit }) },
       )
-      enqueue.emit({ type: "child.exited", id: event.id, incarnation: event.incarnation, reason: event.reason, restarting: false, ...(event.error !== undefined ? { error: event.error } : {}) })
+      enqueue.emit({ type: "child.exited", id: event.id, incarnation: event.incarnation, reason: event.reason, restarting: false, ...details(event) })
     }),
     autoShutdown: enqueueActions(({ context, enqueue }) => {
       enqueue.assign({ phase: "shutdown", cause: "auto_shutdown", plan: shutdownPlan(context) })

@@ -28,7 +28,7 @@ export interface ChildInfo {
   readonly lastExit: { readonly reason: string; readonly at: number } | null
   /** A child supervisor's own status. */
   readonly supervisor: SupervisorStatus | null
-  /** The running child actor, if any. Not part of the JSON form. */
+  /** The running child actor, if any: non-enumerable, so the status stays JSON-safe. */
   readonly ref: AnyActorRef | null
 }
 
@@ -69,7 +69,7 @@ const childInfo = (ctx: SupervisorContext, id: string): ChildInfo => {
   const c = ctx.children[id]!
   const snapshot = c.ref?.getSnapshot() as { value?: unknown; context?: { pid?: unknown } } | undefined
   const nested = isSupervisorSnapshot(snapshot) ? supervisorStatus(snapshot) : null
-  return {
+  const info = {
     id,
     type: c.spec.type,
     restart: c.spec.restart,
@@ -81,8 +81,8 @@ const childInfo = (ctx: SupervisorContext, id: string): ChildInfo => {
     pid: typeof snapshot?.context?.pid === "number" ? snapshot.context.pid : null,
     lastExit: c.lastExit,
     supervisor: nested,
-    ref: c.ref,
   }
+  return Object.defineProperty(info, "ref", { value: c.ref, enumerable: false }) as ChildInfo
 }
 
 /**

@@ -306,3 +306,38 @@ describe("bridge: environment restart and stop", () => {
     await eventually(() => isGone(pid), 5_000, "worker gone")
   })
 })
+
+describe("bridge: supervision", () => {
+  it("the pool runs under a dynamic supervisor whose status, JSON-safe, counts the restart after a kill -9", async () => {
+    const bridge = await startBridge({ minWorkers: 2, maxWorkers: 2 })
+    const victim = bridge.getStatus().workers[0]!
+    process.kill(victim.pid!, "SIGKILL")
+    await eventually(
+      () => bridge.getStatus().supervisor?.totalRestarts === 1 && bridge.getStatus().workers.every((w) => w.state === "ready"),
+      10_000,
+      "worker restarted by the pool's supervisor",
+    )
+    const status = JSON.parse(JSON.stringify(bridge.getStatus())) as { supervisor: unknown }
+    expect(status.supervisor).toMatchObject({
+      id: "snakepit.pool",
+      dynamic: true,
+      strategy: "one_for_one",
+      state: "running",
+      recentRestarts: [{ childId: victim.id }],
+    })
+  })
+
+  it("more crashes than the restart intensity allows: the pool gives up and calls fail with MaxRestartIntensity", async () => {
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, restart: { intensity: 1, periodMs: 60_000 } })
+    const gaveUp = record(bridge, "supervisor.maxIntensity")
+    for (let i = 0; i < 2; i++) {
+      const pid = bridge.getStatus().workers[0]!.pid!
+      process.kill(pid, "SIGKILL")
+      if (i === 0) await eventually(() => bridge.getStatus().workers[0]?.state === "ready" && bridge.getStatus().workers[0]?.pid !== pid, 10_000, "first restart")
+    }
+    await eventually(() => gaveUp.length === 1, 10_000, "supervisor gave up")
+    expect(gaveUp[0]).toMatchObject({ supervisorId: "snakepit.pool", intensity: 1, periodMs: 60_000 })
+    await expect(bridge.executePython(null, "echo", "echo", [1])).rejects.toMatchObject({ _tag: "MaxRestartIntensity" })
+    await eventually(() => bridge.getStatus().totalWorkers === 0, 5_000, "no worker left")
+  })
+})

@@ -8,6 +8,7 @@ import { fileURLToPath } from "node:url"
 import { describe, expect, it } from "vitest"
 import { createMachine } from "xstate"
 import { toMermaid } from "../../src/inspect/mermaid.js"
+import { supervisorMachine } from "../../src/supervisor/machine.js"
 import { workerMachine } from "../../src/worker/machine.js"
 
 const docs = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "docs", "diagrams")
@@ -30,6 +31,16 @@ describe("diagrams", () => {
       expect(mermaid).toContain(label)
     }
     check("worker.md", page("Worker machine", "One Python worker process (`workerMachine`, `src/worker/machine.ts`).", mermaid))
+  })
+
+  it("docs/diagrams/supervisor.md matches supervisorMachine", () => {
+    const mermaid = toMermaid(supervisorMachine)
+    for (const state of ["executing", "running", "startingChild", "stoppingChild", "stoppingAll", "backingOff", "stopped"]) expect(mermaid).toContain(state)
+    for (const label of ["child.exited", "child.started", "child.startFailed", "after shutdownTimeout", "after backoff", "snakepit.shutdown"]) expect(mermaid).toContain(label)
+    check(
+      "supervisor.md",
+      page("Supervisor machine", "A supervisor with OTP semantics (`supervisorMachine`, `src/supervisor/machine.ts`); the rules are in [../supervision.md](../supervision.md).", mermaid),
+    )
   })
 
   it("toMermaid draws nested states, always transitions and numeric delays", () => {
