@@ -72,3 +72,17 @@ def kill(signal: Union[int, str] = "SIGKILL") -> None:
     else:
         signum = int(signal)
     os.kill(os.getpid(), signum)
+
+
+def apply_start_faults() -> None:
+    """Called by the worker before its ready handshake. With ``SNAKEPIT_TESTING=1``:
+    ``SNAKEPIT_FAULT_FAIL_START=1`` exits with code 3 before the handshake (a start that fails),
+    ``SNAKEPIT_FAULT_START_DELAY_MS=n`` delays the handshake by ``n`` ms (a slow start)."""
+    if os.environ.get("SNAKEPIT_TESTING") != "1":
+        return
+    if os.environ.get("SNAKEPIT_FAULT_FAIL_START") == "1":
+        os.write(2, b"snakepit_bridge: failing start (fault injection)\n")
+        os._exit(3)
+    delay = os.environ.get("SNAKEPIT_FAULT_START_DELAY_MS")
+    if delay:
+        time.sleep(max(0.0, float(delay)) / 1000)

@@ -112,6 +112,9 @@ class Worker:
             signal.signal(signal.SIGINT, signal.SIG_IGN)
         # Whichever thread the kernel interrupts, the watchdog's wait below wakes up.
         signal.set_wakeup_fd(self.server.wake_fd)
+        if self.settings.testing:
+            from .faults import apply_start_faults
+            apply_start_faults()
         self.connection.send(ready_message(self.settings))
         hostlog.install(self.connection.send, self.settings.log_level)
         self.server.start()

@@ -384,7 +384,7 @@ export class WorkerPool {
       workerId: id,
       python: this.python,
       pythonPath: o.pythonPath,
-      env: { ...(process.env as Record<string, string>), ...o.env },
+      env: { ...(process.env as Record<string, string>), ...o.env, ...this.takeStartFault() },
       ...(o.cwd ? { cwd: o.cwd } : {}),
       concurrency: o.workerConcurrency,
       maxFrameBytes: o.maxFrameBytes,
@@ -619,6 +619,48 @@ export class WorkerPool {
 
   get failed(): MaxRestartIntensity | undefined {
     return this.failure
+  }
+
+  // ── fault injection (snakepit/testing; only with `testing: true`) ─────────────────────────
+
+  private readonly startFaults = { slowMs: 0, slowTimes: 0, failTimes: 0 }
+
+  /** Makes the next worker starts slow or failing (consumed one start at a time). */
+  injectStartFaults(fault: { readonly slowMs?: number; readonly slowTimes?: number; readonly failTimes?: number }): void {
+    if (fault.slowMs !== undefined) {
+      this.startFaults.slowMs = fault.slowMs
+      this.startFaults.slowTimes += fault.slowTimes ?? 1
+    }
+    this.startFaults.failTimes += fault.failTimes ?? 0
+  }
+
+  private takeStartFault(): Record<string, string> {
+    const f = this.startFaults
+    if (!this.options.testing) return {}
+    if (f.failTimes > 0) {
+      f.failTimes--
+      return { SNAKEPIT_FAULT_FAIL_START: "1" }
+    }
+    if (f.slowTimes > 0) {
+      f.slowTimes--
+      return { SNAKEPIT_FAULT_START_DELAY_MS: String(f.slowMs) }
+    }
+    return {}
+  }
+
+  /** The connection of a ready worker, for fault injection. */
+  workerConnection(workerId: string): Connection | undefined {
+    return this.slots.get(workerId)?.process?.connection
+  }
+
+  /** The timeout calls get when they set none (`callTimeoutMs`). */
+  get callTimeoutMs(): number {
+    return this.options.callTimeoutMs
+  }
+
+  /** True when the pool was started with `testing: true`. */
+  get testing(): boolean {
+    return this.options.testing
   }
 
   /** The pool's supervisor as plain data (null before `start`). */

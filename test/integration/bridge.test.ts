@@ -4,17 +4,10 @@
  */
 import { describe, expect, it } from "vitest"
 import { PythonBridge } from "../../src/bridge/PythonBridge.js"
-import type { BridgeEventName, BridgeEvents } from "../../src/telemetry/events.js"
-import { eventually, startBridge, testLogger } from "../support/bridge.js"
+import { eventually, record, startBridge, testLogger } from "../support/bridge.js"
 import { isGone } from "../support/processes.js"
 import { outcome } from "../support/worker.js"
 import { fixturesDir, pythonCommand } from "../support/worker.js"
-
-const record = <K extends BridgeEventName>(bridge: PythonBridge, name: K) => {
-  const events: Array<BridgeEvents[K]> = []
-  bridge.on(name, (e) => events.push(e))
-  return events
-}
 
 describe("bridge: the seed's validation list", () => {
   it("starts with minWorkers ready workers", async () => {

@@ -6,6 +6,7 @@ import { afterEach } from "vitest"
 import { pino } from "pino"
 import { PythonBridge } from "../../src/bridge/PythonBridge.js"
 import type { BridgeOptions } from "../../src/bridge/options.js"
+import type { BridgeEventName, BridgeEvents } from "../../src/telemetry/events.js"
 import { fixturesDir, pythonCommand } from "./worker.js"
 
 const live = new Set<PythonBridge>()
@@ -38,4 +39,11 @@ export const eventually = async (check: () => boolean, timeoutMs = 10_000, what 
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
     await new Promise((r) => setTimeout(r, 10))
   }
+}
+
+/** Collects every event of one kind a bridge emits, in order. */
+export const record = <K extends BridgeEventName>(bridge: PythonBridge, name: K) => {
+  const events: Array<BridgeEvents[K]> = []
+  bridge.on(name, (e) => events.push(e))
+  return events
 }
