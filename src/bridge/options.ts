@@ -17,6 +17,11 @@ export interface RestartOptions {
   /** Restarts allowed within `periodMs` before the pool gives up (`MaxRestartIntensity`). */
   readonly intensity?: number
   readonly periodMs?: number
+  /**
+   * Delay between restarts, Akka-style (an extension: OTP restarts at once, and so does the pool
+   * by default, so a killed worker is replaced as fast as a cold start). Setting it fills in
+   * `minMs` 50, `maxMs` 5000, `randomFactor` 0.2, `resetAfterMs` = `minMs`.
+   */
   readonly backoff?: { readonly minMs?: number; readonly maxMs?: number; readonly randomFactor?: number; readonly resetAfterMs?: number }
 }
 
@@ -78,7 +83,7 @@ export type ResolvedOptions = Required<Omit<BridgeOptions, "logger" | "inspect" 
   readonly restart: {
     readonly intensity: number
     readonly periodMs: number
-    readonly backoff: { readonly minMs: number; readonly maxMs: number; readonly randomFactor: number; readonly resetAfterMs: number }
+    readonly backoff: { readonly minMs: number; readonly maxMs: number; readonly randomFactor: number; readonly resetAfterMs: number } | undefined
   }
   readonly logger: Logger | undefined
   readonly inspect: unknown
@@ -128,10 +133,12 @@ export const resolveOptions = (options: BridgeOptions = {}): ResolvedOptions => 
   const r = options.restart ?? {}
   if (r.intensity !== undefined) check(nonNegativeInt(r.intensity), `restart.intensity must be a whole number ≥ 0, got ${String(r.intensity)}`)
   if (r.periodMs !== undefined) check(typeof r.periodMs === "number" && r.periodMs > 0, `restart.periodMs must be > 0, got ${String(r.periodMs)}`)
-  const b = r.backoff ?? {}
-  const backoff = { minMs: b.minMs ?? 50, maxMs: b.maxMs ?? 5_000, randomFactor: b.randomFactor ?? 0.2, resetAfterMs: b.resetAfterMs ?? b.minMs ?? 50 }
-  check(duration(backoff.minMs) && duration(backoff.maxMs) && backoff.minMs <= backoff.maxMs, "restart.backoff needs 0 ≤ minMs ≤ maxMs")
-  check(typeof backoff.randomFactor === "number" && backoff.randomFactor >= 0, "restart.backoff.randomFactor must be ≥ 0")
+  const b = r.backoff
+  const backoff = b && { minMs: b.minMs ?? 50, maxMs: b.maxMs ?? 5_000, randomFactor: b.randomFactor ?? 0.2, resetAfterMs: b.resetAfterMs ?? b.minMs ?? 50 }
+  if (backoff) {
+    check(duration(backoff.minMs) && duration(backoff.maxMs) && backoff.minMs <= backoff.maxMs, "restart.backoff needs 0 ≤ minMs ≤ maxMs")
+    check(typeof backoff.randomFactor === "number" && backoff.randomFactor >= 0, "restart.backoff.randomFactor must be ≥ 0")
+  }
 
   if (issues.length > 0) throw new InvalidOptions({ message: `invalid bridge options: ${issues.join("; ")}`, issues })
 

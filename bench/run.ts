@@ -1,0 +1,291 @@
+/**
+ * `npm run bench [-- --quick]`: every cost as a ratio against the raw floor or a peer, measured
+ * in the same run on the same machine (absolute times on shared machines are noise; ratios are
+ * not). Prints a table and writes `bench/results/<date>.json`. See docs/performance.md.
+ */
+import { spawn, spawnSync } from "node:child_process"
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs"
+import { join } from "node:path"
+import { pino } from "pino"
+import { PythonShell } from "python-shell"
+import { PythonBridge } from "../src/bridge/PythonBridge.js"
+import type { BridgeOptions } from "../src/bridge/options.js"
+import { resolvePython } from "../src/worker/python.js"
+import { benchPyDir, startFloor, type FloorWorker } from "./floor.js"
+import { median, percentile, pipelined, sequential } from "./stats.js"
+
+const quick = process.argv.includes("--quick")
+const N = quick ? 1_000 : 10_000
+const PN = quick ? 5_000 : 50_000
+const WARM = quick ? 200 : 2_000
+const REPS = quick ? 1 : 3
+const DEPTH = 64
+
+interface Row {
+  readonly metric: string
+  readonly ours: number
+  readonly reference: number | null
+  readonly referenceName: string
+  readonly unit: string
+  /** ours / reference (or the value itself when there is no reference). */
+  readonly ratio: number
+  readonly goal: string
+  readonly pass: boolean
+}
+
+const rows: Row[] = []
+const quiet = pino({ level: "silent" })
+const python = (await resolvePython(process.env.SNAKEPIT_PYTHON ?? "python3")).executable
+
+const record = (metric: string, ours: number, reference: number | null, referenceName: string, unit: string, goal: { atMost?: number; atLeast?: number }) => {
+  const ratio = reference === null ? ours : ours / reference
+  const pass = (goal.atMost === undefined || ratio <= goal.atMost) && (goal.atLeast === undefined || ratio >= goal.atLeast)
+  const goalText = reference === null ? `${goal.atMost !== undefined ? `≤ ${goal.atMost}` : `≥ ${goal.atLeast}`} ${unit}` : goal.atMost !== undefined ? `≤ ${goal.atMost}×` : `≥ ${goal.atLeast}×`
+  const row = { metric, ours, reference, referenceName, unit, ratio, goal: goalText, pass }
+  rows.push(row)
+  const fmt = (v: number | null) => (v === null ? "-" : v >= 100 ? v.toFixed(0) : v.toFixed(2))
+  process.stdout.write(`${pass ? "PASS" : "FAIL"}  ${metric.padEnd(58)} ours ${fmt(ours).padStart(9)} ${unit.padEnd(8)} ref ${fmt(reference).padStart(9)} (${referenceName})  ratio ${ratio.toFixed(2)}  goal ${goalText}\n`)
+}
+
+const bridge = (options: BridgeOptions = {}) =>
+  PythonBridge.start({ minWorkers: 1, maxWorkers: 1, pythonPath: [benchPyDir], logger: quiet, healthCheckIntervalMs: 0, ...options })
+
+/** Best of `REPS` (min for latencies, max for rates), alternating ours and the reference. */
+const bestOf = async <T>(fns: Array<() => Promise<T>>): Promise<T[][]> => {
+  const out: T[][] = fns.map(() => [])
+  for (let r = 0; r < REPS; r++) for (const [i, fn] of fns.entries()) out[i]!.push(await fn())
+  return out
+}
+
+// ── 1-2. sequential latency and pipelined throughput against the raw floor ────────────────
+{
+  const floor = await startFloor(python)
+  const ours = await bridge({ pipelineDepth: DEPTH })
+  const [f, o] = await bestOf([
+    () => sequential((i) => floor.call(i), N, WARM),
+    () => sequential((i) => ours.executePython(null, "bench_target", "echo", [i]), N, WARM),
+  ])
+  const p50 = (s: number[][]) => Math.min(...s.map((x) => median(x)))
+  const p99 = (s: number[][]) => Math.min(...s.map((x) => percentile(x, 99)))
+  record("sequential echo p50, 1 worker", p50(o!), p50(f!), "raw floor", "µs", { atMost: 1.5 })
+  record("sequential echo p99, 1 worker", p99(o!), p99(f!), "raw floor", "µs", { atMost: 1.5 })
+  const [fp, op] = await bestOf([
+    () => pipelined((i) => floor.call(i), PN, DEPTH),
+    () => pipelined((i) => ours.executePython(null, "bench_target", "echo", [i]), PN, DEPTH),
+  ])
+  record(`pipelined echo, ${DEPTH} in flight, 1 worker`, Math.max(...op!), Math.max(...fp!), "raw floor", "calls/s", { atLeast: 0.6 })
+  floor.close()
+  await ours.stop()
+}
+
+// ── 3-4. against python-shell (JSON mode, one process, no correlation) ───────────────────
+const startShell = () => {
+  const shell = new PythonShell(join(benchPyDir, "shell_worker.py"), { mode: "json", pythonPath: python })
+  const pending = new Map<number, () => void>()
+  let nextId = 1
+  shell.on("message", (m: { id: number }) => {
+    pending.get(m.id)?.()
+    pending.delete(m.id)
+  })
+  return {
+    call: (arg: unknown, workUs = 0) =>
+      new Promise<void>((resolve) => {
+        const id = nextId++
+        pending.set(id, resolve)
+        shell.send({ id, args: [arg], ...(workUs ? { work_us: workUs } : {}) })
+      }),
+    close: () => shell.kill("SIGKILL"),
+  }
+}
+{
+  const shell = startShell()
+  await shell.call(0)
+  const ours = await bridge({ pipelineDepth: DEPTH })
+  const [s, o] = await bestOf([
+    () => pipelined((i) => shell.call(i), PN, DEPTH),
+    () => pipelined((i) => ours.executePython(null, "bench_target", "echo", [i]), PN, DEPTH),
+  ])
+  record(`echo calls/s, ${DEPTH} in flight`, Math.max(...o!), Math.max(...s!), "python-shell", "calls/s", { atLeast: 0.8 })
+  await ours.stop()
+  const pool = await bridge({ minWorkers: 2, maxWorkers: 2, pipelineDepth: DEPTH })
+  const WN = quick ? 2_000 : 20_000
+  const [sw, ow] = await bestOf([
+    () => pipelined((i) => shell.call(i, 100), WN, DEPTH),
+    () => pipelined((i) => pool.executePython(null, "bench_target", "work", [100, i]), WN, DEPTH),
+  ])
+  record("calls/s with 100 µs Python work, pool of 2", Math.max(...ow!), Math.max(...sw!), "python-shell (1 process)", "calls/s", { atLeast: 1.5 })
+  await pool.stop()
+  shell.close()
+}
+
+// ── 5. against pythonia ─────────────────────────────────────────────────────────────────
+{
+  const { python: pythonia } = await import("pythonia")
+  const mod = await pythonia(join(benchPyDir, "pyecho.py"))
+  const ours = await bridge()
+  const [p, o] = await bestOf([
+    () => sequential((i) => mod.echo(i) as Promise<unknown>, N, WARM),
+    () => sequential((i) => ours.executePython(null, "bench_target", "echo", [i]), N, WARM),
+  ])
+  record("sequential call p50", Math.min(...o!.map(median)), Math.min(...p!.map(median)), "pythonia", "µs", { atMost: 0.7 })
+  await ours.stop()
+  pythonia.exit()
+}
+
+// ── 6-7. cold start ─────────────────────────────────────────────────────────────────────
+const bareStart = () =>
+  new Promise<number>((resolve) => {
+    const t = performance.now()
+    spawn(python, ["-c", "pass"], { stdio: "ignore" }).on("exit", () => resolve(performance.now() - t))
+  })
+const STARTS = quick ? 2 : 5
+{
+  const bare: number[] = []
+  const ours: number[] = []
+  for (let r = 0; r < STARTS; r++) {
+    bare.push(await bareStart())
+    const t = performance.now()
+    const b = await bridge({ python })
+    ours.push(performance.now() - t)
+    await b.stop()
+  }
+  record("cold start of 1 worker to ready", median(ours), median(bare), "bare python3 -c pass", "ms", { atMost: 1.3 })
+  const bare8: number[] = []
+  const ours8: number[] = []
+  for (let r = 0; r < STARTS; r++) {
+    let t = performance.now()
+    await Promise.all(Array.from({ length: 8 }, bareStart))
+    bare8.push(performance.now() - t)
+    t = performance.now()
+    const b = await bridge({ python, minWorkers: 8, maxWorkers: 8 })
+    ours8.push(performance.now() - t)
+    await b.stop()
+  }
+  record("cold start of 8 workers to ready", median(ours8), median(bare8), "8 bare starts in parallel", "ms", { atMost: 1.2 })
+}
+
+// ── 8. bulk bytes ───────────────────────────────────────────────────────────────────────
+{
+  const MB16 = Buffer.alloc(16 * 1024 * 1024, 7)
+  const floor: FloorWorker = await startFloor(python)
+  const ours = await bridge({ maxFrameBytes: 256 * 1024 * 1024 })
+  const time = async (fn: () => Promise<unknown>) => {
+    const t = performance.now()
+    await fn()
+    return performance.now() - t
+  }
+  const BULK = quick ? 2 : 5
+  const raw: number[] = []
+  const b64: number[] = []
+  const mine: number[] = []
+  for (let r = 0; r < BULK; r++) {
+    raw.push(await time(() => floor.call(0, { tail: MB16 })))
+    b64.push(await time(async () => Buffer.from((await floor.call(MB16.toString("base64"))).result as string, "base64")))
+    mine.push(await time(() => ours.executePython(null, "bench_target", "echo", [MB16])))
+  }
+  const mbps = (ms: number) => 16 / 1.048576 / (ms / 1000)
+  record("16 MiB bytes round trip bandwidth", mbps(Math.min(...mine)), mbps(Math.min(...raw)), "raw length-prefixed frame", "MB/s", { atLeast: 0.5 })
+  record("16 MiB bytes round trip bandwidth", mbps(Math.min(...mine)), mbps(Math.min(...b64)), "base64 in JSON (floor)", "MB/s", { atLeast: 5 })
+  const numpy = spawnSync(python, ["-c", "import numpy"]).status === 0
+  if (numpy) {
+    const { NDArray } = await import("../src/protocol/codec.js")
+    const matrix = new NDArray("float64", [2000, 2000], new Float64Array(2000 * 2000).fill(1.5))
+    const M32 = Buffer.from(matrix.data.buffer)
+    const rawM: number[] = []
+    const mineM: number[] = []
+    for (let r = 0; r < BULK; r++) {
+      rawM.push(await time(() => floor.call(0, { tail: M32 })))
+      mineM.push(await time(() => ours.executePython(null, "bench_target", "echo", [matrix])))
+    }
+    const mbpsM = (ms: number) => 32 / (ms / 1000)
+    record("2000×2000 float64 numpy round trip bandwidth", mbpsM(Math.min(...mineM)), mbpsM(Math.min(...rawM)), "raw length-prefixed frame", "MB/s", { atLeast: 0.5 })
+  }
+  floor.close()
+  await ours.stop()
+}
+
+// ── 9-10. death detection and replacement ───────────────────────────────────────────────
+{
+  const b = await bridge({ python, restart: { intensity: 100, periodMs: 1_000 } })
+  const rejected: number[] = []
+  const replaced: number[] = []
+  const KILLS = quick ? 3 : 10
+  for (let r = 0; r < KILLS; r++) {
+    const worker = b.getStatus().workers.find((w) => w.state === "ready" || w.state === "idle")
+    if (!worker?.pid) break
+    const inflight = Array.from({ length: 5 }, () => b.executePython(null, "bench_target", "work", [10_000_000]).catch(() => performance.now()))
+    await new Promise((r) => setTimeout(r, 20))
+    const t = performance.now()
+    process.kill(worker.pid, "SIGKILL")
+    const done = (await Promise.all(inflight)) as number[]
+    rejected.push(Math.max(...done) - t)
+    while (!b.getStatus().workers.some((w) => w.pid !== worker.pid && w.state === "ready")) await new Promise((r) => setTimeout(r, 1))
+    replaced.push(performance.now() - t)
+  }
+  await b.stop()
+  const cold: number[] = []
+  for (let r = 0; r < STARTS; r++) {
+    const t = performance.now()
+    const c = await bridge({ python })
+    cold.push(performance.now() - t)
+    await c.stop()
+  }
+  record("kill -9 → in-flight calls rejected", median(rejected), null, "-", "ms", { atMost: 50 })
+  record("kill -9 → replacement ready", median(replaced), median(cold), "1 cold start", "ms", { atMost: 1.5 })
+}
+
+// ── 11. host death ──────────────────────────────────────────────────────────────────────
+{
+  const host = spawn(process.execPath, ["--import", "tsx", join(import.meta.dirname, "..", "test", "hosts", "oneWorker.ts"), python, benchPyDir], { stdio: ["ignore", "pipe", "inherit"] })
+  const line = await new Promise<string>((resolve) => host.stdout.once("data", (d: Buffer) => resolve(d.toString())))
+  const { workerPid } = JSON.parse(line) as { workerPid: number }
+  const gone = () => {
+    try {
+      return readFileSync(`/proc/${workerPid}/stat`, "latin1").split(") ")[1]?.startsWith("Z") ?? true
+    } catch {
+      return true
+    }
+  }
+  const t = performance.now()
+  host.kill("SIGKILL")
+  while (!gone() && performance.now() - t < 5_000) await new Promise((r) => setTimeout(r, 1))
+  record("host SIGKILL → no worker left", performance.now() - t, null, "-", "ms", { atMost: 1_000 })
+}
+
+// ── 12. idle worker memory ──────────────────────────────────────────────────────────────
+{
+  const bare = spawn(python, ["-c", "import time; time.sleep(30)"], { stdio: "ignore" })
+  await new Promise((r) => setTimeout(r, 500))
+  const rssOf = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "latin1"))?.[1] ?? NaN) / 1024
+  const bareMb = rssOf(bare.pid!)
+  bare.kill("SIGKILL")
+  const b = await bridge({ python })
+  await new Promise((r) => setTimeout(r, 300))
+  const oursMb = rssOf(b.getStatus().workers[0]!.pid!)
+  await b.stop()
+  record("idle worker RSS over bare python3", oursMb - bareMb, null, "-", "MB", { atMost: 5 })
+}
+
+// ── 13. affinity table at 10k sessions ──────────────────────────────────────────────────
+{
+  // One worker, so both runs hit the same process and only the session table differs.
+  const b = await bridge()
+  const SESSIONS = quick ? 2_000 : 10_000
+  for (let s = 0; s < SESSIONS; s++) await b.executePython(`s${s}`, "bench_target", "echo", [s])
+  const [one, many] = await bestOf([
+    () => sequential((i) => b.executePython("s0", "bench_target", "echo", [i]), N, WARM),
+    () => sequential((i) => b.executePython(`s${(i * 7919) % SESSIONS}`, "bench_target", "echo", [i]), N, WARM),
+  ])
+  record(`per-call latency at ${SESSIONS} sessions`, Math.min(...many!.map(median)), Math.min(...one!.map(median)), "1 session", "µs", { atMost: 1.2 })
+  await b.stop()
+}
+
+const dir = join(import.meta.dirname, "results")
+mkdirSync(dir, { recursive: true })
+const file = join(dir, `${new Date().toISOString().replace(/[:.]/g, "-")}${quick ? "-quick" : ""}.json`)
+writeFileSync(
+  file,
+  JSON.stringify({ date: new Date().toISOString(), quick, node: process.version, python, cpus: (await import("node:os")).cpus().length, rows }, null, 2),
+)
+process.stdout.write(`\n${rows.filter((r) => r.pass).length}/${rows.length} goals hold; results in ${file}\n`)
+process.exit(0)

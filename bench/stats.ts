@@ -1,0 +1,33 @@
+/** Small statistics for the benchmarks: percentiles and rates, nothing clever. */
+
+/** The p-th percentile (0–100) of samples, nearest rank. */
+export const percentile = (samples: readonly number[], p: number): number => {
+  const sorted = [...samples].sort((a, b) => a - b)
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? NaN
+}
+
+/** Median of samples. */
+export const median = (samples: readonly number[]): number => percentile(samples, 50)
+
+/** Latencies (µs) of `n` sequential calls, after `warm` unmeasured ones. */
+export const sequential = async (call: (i: number) => Promise<unknown>, n: number, warm: number): Promise<number[]> => {
+  for (let i = 0; i < warm; i++) await call(i)
+  const out: number[] = new Array(n)
+  for (let i = 0; i < n; i++) {
+    const t = performance.now()
+    await call(i)
+    out[i] = (performance.now() - t) * 1000
+  }
+  return out
+}
+
+/** Calls per second with `depth` calls always in flight, over `n` calls. */
+export const pipelined = async (call: (i: number) => Promise<unknown>, n: number, depth: number): Promise<number> => {
+  let issued = 0
+  const t = performance.now()
+  const lane = async () => {
+    while (issued < n) await call(issued++)
+  }
+  await Promise.all(Array.from({ length: depth }, lane))
+  return n / ((performance.now() - t) / 1000)
+}
