@@ -149,6 +149,13 @@ export class ChildStartFailed extends Data.TaggedError("ChildStartFailed")<{
   readonly cause: unknown
 }> {}
 
+/** A new session was refused because the bridge already holds `maxSessions` sessions. */
+export class TooManySessions extends Data.TaggedError("TooManySessions")<{
+  readonly message: string
+  readonly sessionId: string
+  readonly maxSessions: number
+}> {}
+
 /** The union of every snakepit error: the error channel of the Effect API. */
 export type SnakepitError =
   | PythonError
@@ -169,6 +176,7 @@ export type SnakepitError =
   | InvalidOptions
   | SupervisorRefused
   | ChildStartFailed
+  | TooManySessions
 
 const tags: ReadonlySet<string> = new Set<SnakepitError["_tag"]>([
   "PythonError",
@@ -187,6 +195,7 @@ const tags: ReadonlySet<string> = new Set<SnakepitError["_tag"]>([
   "BridgeStopped",
   "SupervisorRefused",
   "ChildStartFailed",
+  "TooManySessions",
   "MaxRestartIntensity",
   "InvalidOptions",
 ])

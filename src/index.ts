@@ -11,6 +11,8 @@ export type { BridgeCommand, BridgeStatus, ExecuteOptions } from "./bridge/Pytho
 export type { BridgeOptions, RestartOptions } from "./bridge/options.js"
 export type { WorkerStatus } from "./bridge/pool.js"
 export type { Tool } from "./bridge/tools.js"
+export { BridgeSession } from "./bridge/BridgeSession.js"
+export type { SessionVariablesView } from "./bridge/BridgeSession.js"
 export type { BridgeEventName, BridgeEvents } from "./telemetry/events.js"
 
 export {
@@ -32,6 +34,7 @@ export {
   StartupFailed,
   StartupTimeout,
   SupervisorRefused,
+  TooManySessions,
   WorkerCrashed,
 } from "./errors.js"
 export type { SnakepitError } from "./errors.js"

@@ -137,7 +137,10 @@ class Dispatcher:
             with self._lock:
                 self._calls[call.id] = call
                 self._in_flight += 1
-                if self._running < self.concurrency:
+                # A nested call (made by a host tool for a call of this worker that waits on
+                # that tool) runs even without a free slot: the waiting call's slot is idle, and
+                # queueing it behind that call would deadlock.
+                if self._running < self.concurrency or envelope.get("nested") is True:
                     self._running += 1
                     call.state = _RUNNING
                     return call
@@ -172,7 +175,8 @@ class Dispatcher:
     def finish(self, call: Call) -> Optional[Call]:
         """Free ``call``'s slot; returns the next queued call, which takes the slot over."""
         with self._lock:
-            if self._queue:
+            # Above the limit (a nested call just ended) the slot is not handed on.
+            if self._queue and self._running <= self.concurrency:
                 successor = self._queue.popleft()
                 successor.state = _RUNNING
                 return successor

@@ -18,6 +18,10 @@ blocks the calling thread until its ``tool_result`` arrives (any thread may call
 ``await session.acall_tool(...)`` is the same for ``async`` functions, without blocking the
 event loop.  A failed tool raises :class:`ToolError`, or :class:`ToolNotFound` when the host
 reports that no such tool exists.
+
+``session.variables`` is a mapping held by the host (``bridge.session(id).variables``): every
+access is a reserved tool call, so its values survive a crash of this worker, an environment
+restart, and the session moving to another worker.
 """
 from __future__ import annotations
 
@@ -25,7 +29,8 @@ import itertools
 import logging
 import threading
 from concurrent.futures import Future, InvalidStateError
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from collections.abc import MutableMapping
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
 
 from .codec import encode_value
 from .context import current_call
@@ -151,10 +156,56 @@ class _SessionLogger(logging.Logger):
         return record
 
 
+#: Tool names the host reserves for session variables (``snakepit.variables.get`` …).
+VARIABLES_TOOL = "snakepit.variables."
+
+
+class HostVariables(MutableMapping):  # type: ignore[type-arg]
+    """``session.variables``: a mapping that lives on the host, not in this worker.
+
+    Every access is a round trip to the host (a reserved tool call), so values survive a crash
+    of this worker, an environment restart, and a move of the session to another worker. Keys are
+    strings; values are anything the codec carries. Blocking, like :meth:`Session.call_tool`.
+    """
+
+    __slots__ = ("_session",)
+
+    def __init__(self, session: "Session") -> None:
+        self._session = session
+
+    def _call(self, op: str, *args: Any) -> Any:
+        if self._session.id is None:
+            raise ToolError("session variables need a session: call with a session id")
+        return self._session.call_tool(VARIABLES_TOOL + op, *args)
+
+    def __getitem__(self, key: str) -> Any:
+        found, value = self._call("get", key)
+        if not found:
+            raise KeyError(key)
+        return value
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._call("set", key, value)
+
+    def __delitem__(self, key: str) -> None:
+        if not self._call("delete", key):
+            raise KeyError(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([key for key, _ in self._call("entries")])
+
+    def __len__(self) -> int:
+        return len(self._call("entries"))
+
+    def to_dict(self) -> Dict[str, Any]:
+        """All variables in one round trip."""
+        return {key: value for key, value in self._call("entries")}
+
+
 class Session:
     """What a function's ``session`` parameter receives (see the module docstring)."""
 
-    __slots__ = ("id", "state", "log", "_tools", "_send")
+    __slots__ = ("id", "state", "log", "variables", "_tools", "_send")
 
     def __init__(self, session_id: Optional[str], state: Dict[str, Any], log: logging.Logger,
                  tools: ToolCalls, send: Send) -> None:
@@ -166,6 +217,8 @@ class Session:
         self.log = log
         self._tools = tools
         self._send = send
+        #: Variables held by the host (survive worker crashes); see :class:`HostVariables`.
+        self.variables = HostVariables(self)
 
     def call_tool(self, name: str, /, *args: Any, **kwargs: Any) -> Any:
         """Call the host tool ``name`` and wait for its result (blocks this thread).

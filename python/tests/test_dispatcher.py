@@ -333,3 +333,21 @@ def test_fault_hooks_need_testing_mode(dispatcher, outbox, monkeypatch):
     monkeypatch.delenv("SNAKEPIT_TESTING", raising=False)
     deliver(dispatcher, call(1, "snakepit_bridge.faults", "exit", 3))
     assert outbox.reply(1)["error"]["type"] == "PermissionError"
+
+
+def _call(call_id, **extra):
+    return {"type": "call", "id": call_id, "module": "m", "function": "f", "args": [], "kwargs": {}, **extra}
+
+
+def test_a_nested_call_runs_even_when_every_slot_is_taken_and_does_not_hand_its_slot_on():
+    from snakepit_bridge.dispatcher import Dispatcher
+    dispatcher = Dispatcher(lambda message, attachments=(): None, concurrency=1)
+    first = dispatcher.accept(_call(1))
+    assert first is not None
+    assert dispatcher.accept(_call(2)) is None  # queued behind the first
+    nested = dispatcher.accept(_call(3, nested=True))
+    assert nested is not None and nested.id == 3
+    # The nested call ends while the first still runs: the queued call must wait for the first.
+    assert dispatcher.finish(nested) is None
+    successor = dispatcher.finish(first)
+    assert successor is not None and successor.id == 2

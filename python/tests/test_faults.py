@@ -45,3 +45,4 @@ def test_start_delay_sleeps_before_the_handshake():
 def test_start_faults_do_nothing_outside_testing_mode():
     proc, _ = run_start_faults({"SNAKEPIT_FAULT_FAIL_START": "1"})
     assert proc.returncode == 0 and "ready" in proc.stdout
+

@@ -16,7 +16,10 @@ import { TelemetryEmitter, type BridgeEventName, type BridgeEvents } from "../te
 import { resolvePython } from "../worker/python.js"
 import { resolveOptions, type BridgeOptions, type ResolvedOptions } from "./options.js"
 import { WorkerPool, type WorkerStatus } from "./pool.js"
+import { BridgeSession } from "./BridgeSession.js"
+import { SessionLifetimes } from "./sessionLifetimes.js"
 import { ToolRegistry, type Tool } from "./tools.js"
+import { SessionVariables } from "./variables.js"
 
 /** Per-call options of `executePython` / `stream`. */
 export interface ExecuteOptions {
@@ -45,16 +48,26 @@ export type BridgeCommand = "execute_python" | "execute_python_code" | "get_pyth
 export class PythonBridge implements AsyncDisposable {
   private readonly startedAt = Date.now()
   private stopped: Promise<void> | undefined
+  private readonly sweeper: ReturnType<typeof setInterval> | undefined
 
   private constructor(
     private readonly options: ResolvedOptions,
     private readonly pool: WorkerPool,
     private readonly telemetry: TelemetryEmitter,
     private readonly tools: ToolRegistry,
+    private readonly variables: SessionVariables,
+    private readonly lifetimes: SessionLifetimes,
     /** The interpreter the workers run (`sys.executable` of the configured command). */
     readonly python: string,
     readonly logger: Logger,
-  ) {}
+  ) {
+    const ttl = options.sessionTtlMs
+    if (Number.isFinite(ttl)) {
+      // Sweep often enough that a session outlives its TTL by at most a quarter of it (≤ 30 s).
+      this.sweeper = setInterval(() => this.sweep(), Math.max(10, Math.min(ttl / 4, 30_000)))
+      this.sweeper.unref?.()
+    }
+  }
 
   /**
    * Validates options, starts `minWorkers` workers and resolves once they are all ready.
@@ -76,7 +89,12 @@ export class PythonBridge implements AsyncDisposable {
       throw new StartupFailed({ message: (e as Error).message, workerId: "-", exitCode: null, signal: null, stderr: "" })
     }
     const telemetry = new TelemetryEmitter((error, event) => logger.error({ err: error, event }, "telemetry handler threw"))
-    const tools = new ToolRegistry()
+    const variables = new SessionVariables()
+    const lifetimes = new SessionLifetimes({ ttlMs: resolved.sessionTtlMs, maxSessions: resolved.maxSessions })
+    const tools = new ToolRegistry(variables, (id) => {
+      // A session calling tools is in use; it already holds its place under maxSessions.
+      if (lifetimes.has(id)) lifetimes.touch(id, Date.now())
+    })
     const pool = new WorkerPool(resolved, python, telemetry, logger, tools)
     try {
       await pool.start()
@@ -84,7 +102,7 @@ export class PythonBridge implements AsyncDisposable {
       await pool.stop()
       throw e
     }
-    const bridge = new PythonBridge(resolved, pool, telemetry, tools, python, logger)
+    const bridge = new PythonBridge(resolved, pool, telemetry, tools, variables, lifetimes, python, logger)
     telemetry.emit("bridge.started", { workers: resolved.minWorkers, python, pythonVersion: version })
     logger.info({ workers: resolved.minWorkers, python, version }, "snakepit bridge started")
     return bridge
@@ -98,7 +116,9 @@ export class PythonBridge implements AsyncDisposable {
    * await bridge.executePython("s1", "m", "f", [1], { kwargs: { k: 2 }, timeoutMs: 500 })
    */
   executePython(sessionId: string | null, module: string, fn: string, args: readonly unknown[] = [], options: ExecuteOptions = {}): Promise<unknown> {
-    return this.pool.call(sessionId, module, fn, args, this.callOptions(options))
+    const refused = this.admit(sessionId)
+    if (refused) return Promise.reject(refused)
+    return this.inUse(sessionId, this.pool.call(sessionId, module, fn, args, this.callOptions(options)))
   }
 
   /**
@@ -113,7 +133,9 @@ export class PythonBridge implements AsyncDisposable {
     if (!this.options.allowCodeExecution) {
       return Promise.reject(new CodeExecutionDisabled({ message: "code execution is disabled; start the bridge with allowCodeExecution: true" }))
     }
-    return this.pool.exec(sessionId, code, context, this.callOptions(options))
+    const refused = this.admit(sessionId)
+    if (refused) return Promise.reject(refused)
+    return this.inUse(sessionId, this.pool.exec(sessionId, code, context, this.callOptions(options)))
   }
 
   /**
@@ -123,7 +145,30 @@ export class PythonBridge implements AsyncDisposable {
    * for await (const n of bridge.stream("s1", "m", "countdown", [3])) console.log(n)
    */
   stream(sessionId: string | null, module: string, fn: string, args: readonly unknown[] = [], options: ExecuteOptions = {}): AsyncGenerator<unknown> {
+    const refused = this.admit(sessionId)
+    if (refused) {
+      return (async function* () {
+        throw refused
+      })()
+    }
     return this.pool.stream(sessionId, module, fn, args, this.callOptions(options))
+  }
+
+  /**
+   * A handle on one session: its host-held variables (shared with Python's
+   * `session.variables`), its own tools, and calls bound to it. Counts as using the session
+   * (TTL, `maxSessions`: throws `TooManySessions` for a new session beyond the limit).
+   *
+   * @example
+   * const s = bridge.session("s1")
+   * s.variables.set("threshold", 0.8)
+   * await s.executePython("m", "classify", [x]) // Python reads session.variables["threshold"]
+   */
+  session(sessionId: string): BridgeSession {
+    if (typeof sessionId !== "string" || sessionId === "") throw new InvalidOptions({ message: "a session id is a non-empty string", issues: ["sessionId must be a non-empty string"] })
+    const refused = this.admit(sessionId)
+    if (refused) throw refused
+    return new BridgeSession(sessionId, this, this.variables, this.tools, () => this.lifetimes.has(sessionId) && this.lifetimes.touch(sessionId, Date.now()))
   }
 
   /**
@@ -144,13 +189,51 @@ export class PythonBridge implements AsyncDisposable {
    * @example
    * await bridge.cleanupSession("s1") // true
    */
-  async cleanupSession(sessionId: string): Promise<boolean> {
+  cleanupSession(sessionId: string): Promise<boolean> {
+    return this.cleanup(sessionId, "explicit")
+  }
+
+  private async cleanup(sessionId: string, reason: "explicit" | "ttl"): Promise<boolean> {
     // Look the worker up before forgetting the binding: it is the worker whose state we clear.
     const target = this.pool.sessionConnection(sessionId)
-    const existed = this.pool.sessions.delete(sessionId) !== undefined
+    const bound = this.pool.sessions.delete(sessionId) !== undefined
+    const known = this.lifetimes.forget(sessionId)
+    const existed = bound || known || this.variables.entries(sessionId).length > 0
+    this.variables.clear(sessionId)
+    this.tools.dropSession(sessionId)
     if (target) await target.connection.cleanupSession(sessionId, this.options.healthCheckTimeoutMs).catch(() => false)
-    if (existed) this.telemetry.emit("session.cleanedUp", { sessionId, workerId: target?.workerId, reason: "explicit" })
+    if (existed) this.telemetry.emit("session.cleanedUp", { sessionId, workerId: target?.workerId, reason })
     return existed
+  }
+
+  /** Cleans up sessions unused for longer than `sessionTtlMs`. */
+  private sweep(): void {
+    for (const sessionId of this.lifetimes.expired(Date.now())) {
+      // A call still running for it keeps it: its end touches the session again.
+      if (this.pool.sessionInFlight(sessionId)) continue
+      void this.cleanup(sessionId, "ttl")
+    }
+  }
+
+  /** Registers a session's use, or says why it is refused (`TooManySessions`). */
+  private admit(sessionId: string | null): unknown {
+    if (sessionId === null) return undefined
+    try {
+      this.lifetimes.touch(sessionId, Date.now())
+      return undefined
+    } catch (error) {
+      return error
+    }
+  }
+
+  /** A call's end counts as use too, so a long call does not let its session expire under it. */
+  private inUse<T>(sessionId: string | null, call: Promise<T>): Promise<T> {
+    if (sessionId === null) return call
+    const touch = () => {
+      if (this.lifetimes.has(sessionId)) this.lifetimes.touch(sessionId, Date.now())
+    }
+    call.then(touch, touch)
+    return call
   }
 
   /**
@@ -235,6 +318,7 @@ export class PythonBridge implements AsyncDisposable {
    * bridge.registerTool("fetchUser", async (id) => ({ id, name: "Ada" }))
    */
   registerTool(name: string, fn: Tool, options: { description?: string } = {}): void {
+    // (global; a session's own tools: `bridge.session(id).registerTool`)
     this.tools.register(name, fn, options)
   }
 
@@ -247,6 +331,7 @@ export class PythonBridge implements AsyncDisposable {
    * await bridge.stop()
    */
   stop(): Promise<void> {
+    if (this.sweeper) clearInterval(this.sweeper)
     this.stopped ??= this.pool.stop().then(() => this.logger.info("snakepit bridge stopped"))
     return this.stopped
   }

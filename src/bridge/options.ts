@@ -71,6 +71,10 @@ export interface BridgeOptions {
   readonly inspect?: unknown
   /** Enables fault injection hooks in the workers (for `snakepit/testing`). Never in production. */
   readonly testing?: boolean
+  /** A session unused for this long is cleaned up (Python state, variables, its tools). Default 1 h. */
+  readonly sessionTtlMs?: number
+  /** Sessions the bridge holds at once; a new one beyond this fails with `TooManySessions`. Default 100 000. */
+  readonly maxSessions?: number
 }
 
 /** Options with every default filled in. */
@@ -111,10 +115,11 @@ export const resolveOptions = (options: BridgeOptions = {}): ResolvedOptions => 
   }
   for (const key of ["minWorkers"]) num(key, nonNegativeInt, "a whole number ≥ 0")
   for (const key of ["maxWorkers", "workerConcurrency", "maxRequestsPerWorker"]) num(key, positiveInt, "a whole number ≥ 1")
+  num("maxSessions", (v) => positiveInt(v) || v === Infinity, "a whole number ≥ 1 (or Infinity)")
   for (const key of ["pipelineDepth", "maxQueue"]) num(key, nonNegativeInt, "a whole number ≥ 0")
   for (const key of [
     "startupTimeoutMs", "callTimeoutMs", "callGraceMs", "idleTimeoutMs", "queueTimeoutMs", "maxWorkerAgeMs",
-    "healthCheckIntervalMs", "healthCheckTimeoutMs", "shutdownTimeoutMs", "workerShutdownMs",
+    "healthCheckIntervalMs", "healthCheckTimeoutMs", "shutdownTimeoutMs", "workerShutdownMs", "sessionTtlMs",
   ]) num(key, duration, "a duration in ms (≥ 0, or Infinity)")
   num("maxWorkerMemoryMb", (v) => typeof v === "number" && v > 0, "a positive number of MB")
   num("maxFrameBytes", (v) => positiveInt(v) && (v as number) >= 1024, "a whole number of bytes ≥ 1024")
@@ -172,5 +177,7 @@ export const resolveOptions = (options: BridgeOptions = {}): ResolvedOptions => 
     logger: options.logger,
     inspect: options.inspect,
     testing: options.testing ?? false,
+    sessionTtlMs: options.sessionTtlMs ?? 3_600_000,
+    maxSessions: options.maxSessions ?? 100_000,
   }
 }

@@ -31,7 +31,7 @@ import type { ResolvedOptions } from "./options.js"
 import { CallQueue, type Queued } from "./queue.js"
 import { chooseRoute, type WorkerLoad } from "./routing.js"
 import { SessionTable } from "./sessions.js"
-import type { ToolRegistry } from "./tools.js"
+import { toolScope, type ToolRegistry } from "./tools.js"
 import { DynamicSupervisor } from "../supervisor/Supervisor.js"
 import type { SupervisorStatus } from "../supervisor/status.js"
 import { workerMachine as workerLogic } from "../worker/machine.js"
@@ -185,10 +185,17 @@ export class WorkerPool {
     const refused = this.refusal(module)
     if (refused) return Promise.reject(refused)
     if (options.signal?.aborted) return Promise.reject(new CallCancelled({ message: "aborted before it started", reason: options.signal.reason }))
+    // A call made by a tool on behalf of the same session is nested: the worker that holds the
+    // session is blocked waiting for that tool, so the call goes straight to it and Python runs
+    // it beyond its concurrency limit (the blocked call's slot is idle). Queueing it instead would
+    // deadlock. See docs/sessions.md, "Nested calls".
+    const scope = toolScope.getStore()
+    const nestedOn = sessionId !== null && scope?.sessionId === sessionId ? scope.workerId : undefined
     const callOptions: CallOptions = {
       ...options,
       sessionId,
       timeoutMs: options.timeoutMs ?? this.options.callTimeoutMs,
+      ...(nestedOn !== undefined ? { nested: true } : {}),
     }
     return new Promise((resolve, reject) => {
       const entry: Waiting = {
@@ -199,19 +206,24 @@ export class WorkerPool {
         reject,
         start: (slot, connection) => {
           const began = performance.now()
+          this.countSessionCall(sessionId, 1)
           run(connection, callOptions).then(
             (value) => {
+              this.countSessionCall(sessionId, -1)
               this.finished(slot, connection, sessionId, module, fn, began, undefined)
               resolve(value)
             },
             (error: unknown) => {
+              this.countSessionCall(sessionId, -1)
               this.finished(slot, connection, sessionId, module, fn, began, error)
               reject(sessionId !== null && error instanceof WorkerCrashed ? sessionLost(error, sessionId) : error)
             },
           )
         },
       }
-      this.dispatch(entry, options.signal)
+      const holder = nestedOn !== undefined ? this.slots.get(nestedOn) : undefined
+      if (holder?.process && !holder.process.connection.closed) this.run(entry, holder)
+      else this.dispatch(entry, options.signal)
     })
   }
 
@@ -403,7 +415,7 @@ export class WorkerPool {
           this.telemetry.emit("python.log", { workerId: id, level: r.level, logger: r.logger, message: r.message, sessionId: r.sessionId })
         },
         onTelemetry: (name, data, sessionId) => this.telemetry.emit("python.telemetry", { workerId: id, name, data, sessionId }),
-        onToolCall: (call, connection) => this.tools.handle(call, connection),
+        onToolCall: (call, connection) => this.tools.handle(call, connection, id),
       },
     }
   }
@@ -606,6 +618,20 @@ export class WorkerPool {
   }
 
   /** The connection of the live worker a session is bound to, if any. */
+  private readonly sessionCalls = new Map<string, number>()
+
+  private countSessionCall(sessionId: string | null, delta: number): void {
+    if (sessionId === null) return
+    const n = (this.sessionCalls.get(sessionId) ?? 0) + delta
+    if (n > 0) this.sessionCalls.set(sessionId, n)
+    else this.sessionCalls.delete(sessionId)
+  }
+
+  /** True while a call of this session runs in a worker. */
+  sessionInFlight(sessionId: string): boolean {
+    return this.sessionCalls.has(sessionId)
+  }
+
   sessionConnection(sessionId: string): { workerId: string; connection: Connection } | undefined {
     const binding = this.sessions.get(sessionId)
     const slot = binding && this.slots.get(binding.workerId)

@@ -1,15 +1,26 @@
 /**
- * Host functions Python can call (`session.call_tool(name, *args, **kwargs)`).
+ * Host functions Python can call (`session.call_tool(name, *args, **kwargs)`), and the host
+ * side of `session.variables`.
  *
  * Tool calls travel on the worker's own pipes with their own ids, so there is no second server
  * or port. Keyword arguments, when Python passes any, arrive as one trailing object argument.
  * A tool that throws reaches Python as `ToolError` with the message; an unknown name as
- * `ToolNotFound`.
+ * `ToolNotFound`. A session's own tools (`bridge.session(id).registerTool`) shadow global ones
+ * of the same name for that session.
+ *
+ * Names starting with `snakepit.` are reserved: `snakepit.variables.get|set|delete|entries` are
+ * how Python's `session.variables` reaches the host-held {@link SessionVariables}.
+ *
+ * A tool runs inside a {@link toolScope} naming the session and worker it was called from, so a
+ * tool that calls back into Python for the same session is recognised as nested and runs on the
+ * waiting worker at once (see `docs/sessions.md`, "Nested calls").
  *
  * @example
  * tools.register("fetchUser", async (id) => ({ id, name: "Ada" }))
  */
+import { AsyncLocalStorage } from "node:async_hooks"
 import type { Connection, ToolCallRequest } from "../worker/connection.js"
+import type { SessionVariables } from "./variables.js"
 
 /** A host function callable from Python. */
 export type Tool = (...args: any[]) => unknown
@@ -20,34 +31,99 @@ export interface ToolEntry {
   readonly description: string | undefined
 }
 
+/** Where the tool now running was called from. */
+export interface ToolScope {
+  readonly sessionId: string | null
+  readonly workerId: string
+}
+
+/**
+ * The scope of the tool call being handled, if any: set around every tool's execution, read by
+ * the pool to run a nested same-session call on the worker that waits for the tool.
+ */
+export const toolScope = new AsyncLocalStorage<ToolScope>()
+
+const RESERVED = "snakepit."
+const VARIABLES = "snakepit.variables."
+
+const problem = (error: unknown) => (error instanceof Error ? error.message : String(error))
+
 export class ToolRegistry {
-  private readonly tools = new Map<string, ToolEntry>()
+  private readonly global = new Map<string, ToolEntry>()
+  private readonly bySession = new Map<string, Map<string, ToolEntry>>()
 
-  register(name: string, fn: Tool, options: { description?: string } = {}): void {
-    this.tools.set(name, { fn, description: options.description })
+  constructor(
+    private readonly variables: SessionVariables,
+    /** Called with the session id of every tool call, so using tools keeps a session alive. */
+    private readonly onSessionUse: (sessionId: string) => void = () => {},
+  ) {}
+
+  /** Registers a tool for every session, or for one session when `sessionId` is given. */
+  register(name: string, fn: Tool, options: { description?: string; sessionId?: string } = {}): void {
+    if (typeof name !== "string" || name === "" || name.startsWith(RESERVED)) {
+      throw new TypeError(`tool names must be non-empty and must not start with "${RESERVED}" (reserved), got ${JSON.stringify(name)}`)
+    }
+    if (typeof fn !== "function") throw new TypeError(`tool ${name} must be a function`)
+    const entry = { fn, description: options.description }
+    if (options.sessionId === undefined) {
+      this.global.set(name, entry)
+      return
+    }
+    let tools = this.bySession.get(options.sessionId)
+    if (!tools) this.bySession.set(options.sessionId, (tools = new Map()))
+    tools.set(name, entry)
   }
 
-  unregister(name: string): boolean {
-    return this.tools.delete(name)
+  unregister(name: string, sessionId?: string): boolean {
+    return sessionId === undefined ? this.global.delete(name) : (this.bySession.get(sessionId)?.delete(name) ?? false)
   }
 
-  list(): Array<{ name: string; description: string | undefined }> {
-    return [...this.tools].map(([name, t]) => ({ name, description: t.description }))
+  /** Forgets a session's own tools (cleanup, TTL expiry). */
+  dropSession(sessionId: string): void {
+    this.bySession.delete(sessionId)
+  }
+
+  /** Tools visible to a session (its own first), or the global ones. */
+  list(sessionId?: string): Array<{ name: string; description: string | undefined }> {
+    const merged = new Map(this.global)
+    if (sessionId !== undefined) for (const [name, t] of this.bySession.get(sessionId) ?? []) merged.set(name, t)
+    return [...merged].map(([name, t]) => ({ name, description: t.description }))
   }
 
   /** Runs a tool call from Python and sends the answer back on the same connection. */
-  handle(call: ToolCallRequest, connection: Connection): void {
-    const tool = this.tools.get(call.name)
+  handle(call: ToolCallRequest, connection: Connection, workerId: string): void {
+    if (call.sessionId !== null) this.onSessionUse(call.sessionId)
+    if (call.name.startsWith(VARIABLES)) return this.variable(call, connection)
+    const tool = (call.sessionId !== null ? this.bySession.get(call.sessionId)?.get(call.name) : undefined) ?? this.global.get(call.name)
     if (!tool) {
       connection.answerTool(call.id, { ok: false, message: `ToolNotFound: no tool named ${JSON.stringify(call.name)} is registered` })
       return
     }
     const args = Object.keys(call.kwargs).length > 0 ? [...call.args, call.kwargs] : call.args
-    Promise.resolve()
-      .then(() => tool.fn(...args))
-      .then(
-        (value) => connection.answerTool(call.id, { ok: true, value }),
-        (error: unknown) => connection.answerTool(call.id, { ok: false, message: error instanceof Error ? error.message : String(error) }),
-      )
+    toolScope.run({ sessionId: call.sessionId, workerId }, () => {
+      Promise.resolve()
+        .then(() => tool.fn(...args))
+        .then(
+          (value) => connection.answerTool(call.id, { ok: true, value }),
+          (error: unknown) => connection.answerTool(call.id, { ok: false, message: problem(error) }),
+        )
+    })
+  }
+
+  private variable(call: ToolCallRequest, connection: Connection): void {
+    const sessionId = call.sessionId
+    const [name] = call.args as [unknown]
+    const answer = (value: unknown) => connection.answerTool(call.id, { ok: true, value })
+    if (sessionId === null) return connection.answerTool(call.id, { ok: false, message: "session variables need a session id" })
+    const op = call.name.slice(VARIABLES.length)
+    if (op === "entries") return answer(this.variables.entries(sessionId))
+    if (typeof name !== "string") return connection.answerTool(call.id, { ok: false, message: `variable names are strings, got ${typeof name}` })
+    if (op === "get") return answer(this.variables.has(sessionId, name) ? [true, this.variables.get(sessionId, name)] : [false, null])
+    if (op === "set") {
+      this.variables.set(sessionId, name, call.args[1])
+      return answer(null)
+    }
+    if (op === "delete") return answer(this.variables.delete(sessionId, name))
+    connection.answerTool(call.id, { ok: false, message: `ToolNotFound: no variables operation ${JSON.stringify(op)}` })
   }
 }

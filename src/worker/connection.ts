@@ -58,6 +58,11 @@ export interface CallOptions {
   readonly signal?: AbortSignal
   /** W3C `traceparent` to hand to Python. */
   readonly trace?: string
+  /**
+   * Made by a host tool for a call of the same session that waits for it: Python runs it even
+   * when all execution slots are taken (the waiting call's slot is idle).
+   */
+  readonly nested?: boolean
 }
 
 /** Why the connection's owner should end the worker. */
@@ -175,6 +180,7 @@ export class Connection {
         session_id: options.sessionId ?? null,
         stream: false,
         ...(options.trace ? { trace: options.trace } : {}),
+        ...(options.nested ? { nested: true } : {}),
       }),
       options,
     )
@@ -188,7 +194,7 @@ export class Connection {
    */
   exec(code: string, context: Record<string, unknown>, options: CallOptions = {}): Promise<Record<string, unknown>> {
     return this.request(
-      (id) => ({ type: "exec", id, code, context, session_id: options.sessionId ?? null }),
+      (id) => ({ type: "exec", id, code, context, session_id: options.sessionId ?? null, ...(options.nested ? { nested: true } : {}) }),
       options,
     ) as Promise<Record<string, unknown>>
   }
@@ -219,6 +225,7 @@ export class Connection {
           session_id: options.sessionId ?? null,
           stream: true,
           ...(options.trace ? { trace: options.trace } : {}),
+          ...(options.nested ? { nested: true } : {}),
         }
       },
       options,

@@ -1,0 +1,81 @@
+/**
+ * One session seen from TypeScript: `bridge.session(id)`. Its variables live on the host (so
+ * they survive worker crashes and environment restarts, and Python reads and writes them as
+ * `session.variables`), its tools are visible only to its own calls, and its calls go to the
+ * worker that holds its Python-side state.
+ *
+ * @example
+ * const s = bridge.session("user-42")
+ * s.variables.set("model", "small")
+ * s.registerTool("fetchUser", async (id) => db.users.get(id))
+ * await s.executePython("pipeline", "run", [])
+ */
+import type { PythonBridge, ExecuteOptions } from "./PythonBridge.js"
+import type { Tool, ToolRegistry } from "./tools.js"
+import type { SessionVariables } from "./variables.js"
+
+/** A session's host-held variables. Values are anything the codec carries. */
+export interface SessionVariablesView {
+  get(name: string): unknown
+  has(name: string): boolean
+  set(name: string, value: unknown): void
+  /** True if the variable existed. */
+  delete(name: string): boolean
+  entries(): Array<[string, unknown]>
+}
+
+export class BridgeSession {
+  /** The session's host-held variables (shared with Python's `session.variables`). */
+  readonly variables: SessionVariablesView
+
+  /** @internal use `bridge.session(id)` */
+  constructor(
+    readonly id: string,
+    private readonly bridge: PythonBridge,
+    store: SessionVariables,
+    private readonly tools: ToolRegistry,
+    touch: () => void,
+  ) {
+    this.variables = {
+      get: (name) => (touch(), store.get(id, name)),
+      has: (name) => (touch(), store.has(id, name)),
+      set: (name, value) => (touch(), store.set(id, name, value)),
+      delete: (name) => (touch(), store.delete(id, name)),
+      entries: () => (touch(), store.entries(id)),
+    }
+  }
+
+  /**
+   * A tool only this session's Python calls can use; it shadows a global tool of the same name.
+   *
+   * @example
+   * bridge.session("s1").registerTool("secret", () => "only for s1")
+   */
+  registerTool(name: string, fn: Tool, options: { description?: string } = {}): void {
+    this.tools.register(name, fn, { ...options, sessionId: this.id })
+  }
+
+  unregisterTool(name: string): boolean {
+    return this.tools.unregister(name, this.id)
+  }
+
+  /** `bridge.executePython` for this session. */
+  executePython(module: string, fn: string, args: readonly unknown[] = [], options: ExecuteOptions = {}): Promise<unknown> {
+    return this.bridge.executePython(this.id, module, fn, args, options)
+  }
+
+  /** `bridge.executeCode` for this session. */
+  executeCode(code: string, context: Record<string, unknown> = {}, options: ExecuteOptions = {}): Promise<Record<string, unknown>> {
+    return this.bridge.executeCode(this.id, code, context, options)
+  }
+
+  /** `bridge.stream` for this session. */
+  stream(module: string, fn: string, args: readonly unknown[] = [], options: ExecuteOptions = {}): AsyncGenerator<unknown> {
+    return this.bridge.stream(this.id, module, fn, args, options)
+  }
+
+  /** Clears the session everywhere: Python state, variables, its tools. */
+  cleanup(): Promise<boolean> {
+    return this.bridge.cleanupSession(this.id)
+  }
+}

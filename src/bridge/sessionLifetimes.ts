@@ -1,0 +1,53 @@
+/**
+ * Which sessions the bridge knows, when each was last used, and which have outlived
+ * `sessionTtlMs`. Pure bookkeeping (time is passed in): the bridge sweeps it on a timer and
+ * cleans up what expired; `maxSessions` refuses a new session with `TooManySessions`.
+ *
+ * @example
+ * const life = new SessionLifetimes({ ttlMs: 60_000, maxSessions: 2 })
+ * life.touch("s1", 0); life.touch("s2", 10)
+ * life.expired(60_005) // ["s1"]
+ */
+import { TooManySessions } from "../errors.js"
+
+export class SessionLifetimes {
+  private readonly lastUsed = new Map<string, number>()
+
+  constructor(private readonly limits: { readonly ttlMs: number; readonly maxSessions: number }) {}
+
+  get size(): number {
+    return this.lastUsed.size
+  }
+
+  has(sessionId: string): boolean {
+    return this.lastUsed.has(sessionId)
+  }
+
+  /** Marks a session used at `now`; throws `TooManySessions` for a new one beyond the limit. */
+  touch(sessionId: string, now: number): void {
+    if (!this.lastUsed.has(sessionId) && this.lastUsed.size >= this.limits.maxSessions) {
+      throw new TooManySessions({
+        message: `session ${JSON.stringify(sessionId)} refused: the bridge already holds maxSessions (${this.limits.maxSessions}) sessions; clean some up or raise maxSessions`,
+        sessionId,
+        maxSessions: this.limits.maxSessions,
+      })
+    }
+    // Delete first so the map stays in last-used order (oldest first) for the sweep.
+    this.lastUsed.delete(sessionId)
+    this.lastUsed.set(sessionId, now)
+  }
+
+  forget(sessionId: string): boolean {
+    return this.lastUsed.delete(sessionId)
+  }
+
+  /** Sessions unused for more than the TTL at `now`, oldest first. */
+  expired(now: number): string[] {
+    const out: string[] = []
+    for (const [id, at] of this.lastUsed) {
+      if (now - at <= this.limits.ttlMs) break
+      out.push(id)
+    }
+    return out
+  }
+}

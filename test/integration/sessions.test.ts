@@ -1,0 +1,142 @@
+/**
+ * Sessions both ways against real Python: host tools called from Python (sync, async, threads,
+ * nested back into Python), errors across the boundary, host-held variables that survive
+ * worker deaths, TTL and maxSessions.
+ */
+import { describe, expect, it } from "vitest"
+import { eventually, record, startBridge } from "../support/bridge.js"
+
+describe("tools: Python calls TypeScript", () => {
+  it("round trips from a sync function, an async function and a thread pool inside the function", async () => {
+    const bridge = await startBridge({ minWorkers: 1 })
+    bridge.registerTool("double", (x: number) => x * 2)
+    bridge.registerTool("describe", (n: number, kwargs: { unit: string }) => `${n} ${kwargs.unit}`)
+    expect(await bridge.executePython("s", "tools", "ask", [21])).toBe(42)
+    expect(await bridge.executePython("s", "tools", "aask", [5])).toBe(10)
+    expect(await bridge.executePython("s", "tools", "ask_in_threads", [8])).toEqual([0, 2, 4, 6, 8, 10, 12, 14])
+    expect(await bridge.executePython("s", "tools", "ask_with_kwargs")).toBe("1 cm")
+  })
+
+  it("a TS tool that throws raises ToolError in Python; uncaught, the caller gets a PythonError whose traceback shows the tool call", async () => {
+    const bridge = await startBridge({ minWorkers: 1 })
+    bridge.registerTool("explode", () => {
+      throw new Error("the database is down")
+    })
+    expect(await bridge.executePython("s", "tools", "catch_failing")).toBe("caught ToolError: the database is down")
+    const error = await bridge.executePython("s", "tools", "ask_failing").catch((e: unknown) => e)
+    expect(error).toMatchObject({ _tag: "PythonError", pythonType: expect.stringContaining("ToolError") })
+    expect((error as { traceback: string }).traceback).toContain("call_tool")
+    expect((error as { message: string }).message).toContain("the database is down")
+  })
+
+  it("an unknown tool raises ToolNotFound in Python", async () => {
+    const bridge = await startBridge({ minWorkers: 1 })
+    await expect(bridge.executePython("s", "tools", "ask_missing")).rejects.toMatchObject({ _tag: "PythonError", pythonType: expect.stringContaining("ToolNotFound") })
+  })
+
+  it("nested: a TS tool calls executePython on the same session without deadlock, on the same worker, with workerConcurrency 1", async () => {
+    const bridge = await startBridge({ minWorkers: 2, maxWorkers: 2, workerConcurrency: 1 })
+    bridge.registerTool("recurse", (x: number) => bridge.executePython("n1", "tools", "inner", [x]))
+    const result = (await bridge.executePython("n1", "tools", "nested", [41], { timeoutMs: 10_000 })) as { outer_pid: number; inner: { value: number; pid: number } }
+    expect(result.inner.value).toBe(42)
+    // Same worker: the session's Python state is where the outer call runs.
+    expect(result.inner.pid).toBe(result.outer_pid)
+    // The worker is still healthy and serving the session afterwards.
+    expect(await bridge.executePython("n1", "tools", "remember", [1])).toBeNull()
+  })
+
+  it("a session's own tool is visible only to that session and shadows a global one", async () => {
+    const bridge = await startBridge({ minWorkers: 1 })
+    bridge.registerTool("tag", () => "global")
+    bridge.session("a").registerTool("tag", () => "a's own")
+    expect(await bridge.executePython("a", "tools", "my_tags", [1])).toEqual(["a's own"])
+    expect(await bridge.executePython("b", "tools", "my_tags", [1])).toEqual(["global"])
+    expect(() => bridge.registerTool("snakepit.variables.get", () => 1)).toThrow(/reserved/)
+  })
+
+  it("50 concurrent sessions each calling tools 20 times: every result belongs to its own session", async () => {
+    const bridge = await startBridge({ minWorkers: 4, maxWorkers: 4, workerConcurrency: 2 })
+    const ids = Array.from({ length: 50 }, (_, i) => `c${i}`)
+    for (const id of ids) bridge.session(id).registerTool("tag", async () => {
+      await new Promise((r) => setTimeout(r, Math.random() * 3))
+      return id
+    })
+    const results = await Promise.all(ids.map((id) => bridge.executePython(id, "tools", "my_tags", [20], { timeoutMs: 30_000 })))
+    results.forEach((tags, i) => expect(tags).toEqual(Array.from({ length: 20 }, () => ids[i])))
+  })
+})
+
+describe("host-held session variables", () => {
+  it("are shared both ways: set in TS, read in Python; set in Python, read in TS; deleted either side", async () => {
+    const bridge = await startBridge({ minWorkers: 1 })
+    const s = bridge.session("v1")
+    s.variables.set("threshold", 0.8)
+    expect(await s.executePython("tools", "get_var", ["threshold"])).toBe(0.8)
+    await s.executePython("tools", "set_var", ["labels", ["cat", "dog"]])
+    expect(s.variables.get("labels")).toEqual(["cat", "dog"])
+    expect(await s.executePython("tools", "all_vars")).toEqual({ threshold: 0.8, labels: ["cat", "dog"] })
+    expect(await s.executePython("tools", "del_var", ["threshold"])).toBe(false)
+    expect(s.variables.entries()).toEqual([["labels", ["cat", "dog"]]])
+    expect(await bridge.executePython("other", "tools", "get_var", ["labels"])).toBeNull()
+  })
+
+  it("survive kill -9 of the session's worker and restartPythonEnvironment, while Python state does not", async () => {
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1 })
+    await bridge.executePython("v2", "tools", "set_var", ["kept", { n: 1 }])
+    await bridge.executePython("v2", "tools", "remember", ["python-side"])
+    const pid = bridge.getStatus().workers[0]!.pid!
+    process.kill(pid, "SIGKILL")
+    await eventually(() => bridge.getStatus().workers.some((w) => w.state === "ready" && w.pid !== pid), 10_000, "worker replaced")
+    expect(await bridge.executePython("v2", "tools", "get_var", ["kept"])).toEqual({ n: 1 })
+    expect(await bridge.executePython("v2", "tools", "remember", ["again"])).toBeNull()
+    await bridge.restartPythonEnvironment()
+    expect(await bridge.executePython("v2", "tools", "get_var", ["kept"])).toEqual({ n: 1 })
+  })
+})
+
+describe("session lifetime", () => {
+  it("cleanupSession clears Python state, variables and the session's tools", async () => {
+    const bridge = await startBridge({ minWorkers: 1 })
+    const s = bridge.session("l1")
+    s.registerTool("tag", () => "mine")
+    s.variables.set("x", 1)
+    await s.executePython("tools", "remember", ["state"])
+    expect(await s.cleanup()).toBe(true)
+    expect(await s.executePython("tools", "remember", ["again"])).toBeNull()
+    expect(s.variables.get("x")).toBeUndefined()
+    await expect(s.executePython("tools", "my_tags", [1])).rejects.toMatchObject({ pythonType: expect.stringContaining("ToolNotFound") })
+  })
+
+  it("a session unused for sessionTtlMs is cleaned up (reason ttl): its Python state and variables are gone", async () => {
+    const bridge = await startBridge({ minWorkers: 1, sessionTtlMs: 200 })
+    const cleaned = record(bridge, "session.cleanedUp")
+    await bridge.executePython("t1", "tools", "remember", ["before"])
+    bridge.session("t1").variables.set("x", 1)
+    await eventually(() => cleaned.some((e) => e.sessionId === "t1"), 10_000, "ttl cleanup")
+    expect(cleaned[0]).toMatchObject({ sessionId: "t1", reason: "ttl" })
+    expect(await bridge.executePython("t1", "tools", "remember", ["after"])).toBeNull()
+    expect(bridge.session("t1").variables.get("x")).toBeUndefined()
+  })
+
+  it("a session in use is not expired: each call resets its TTL", async () => {
+    const bridge = await startBridge({ minWorkers: 1, sessionTtlMs: 300 })
+    const cleaned = record(bridge, "session.cleanedUp")
+    await bridge.executePython("busy", "tools", "remember", [0])
+    for (let i = 1; i <= 10; i++) {
+      await new Promise((r) => setTimeout(r, 60))
+      expect(await bridge.executePython("busy", "tools", "remember", [i])).toBe(i - 1)
+    }
+    expect(cleaned).toEqual([])
+  })
+
+  it("maxSessions refuses a new session with TooManySessions; cleaning one up makes room", async () => {
+    const bridge = await startBridge({ minWorkers: 1, maxSessions: 2 })
+    await bridge.executePython("m1", "echo", "echo", [1])
+    bridge.session("m2")
+    await expect(bridge.executePython("m3", "echo", "echo", [1])).rejects.toMatchObject({ _tag: "TooManySessions", maxSessions: 2, sessionId: "m3" })
+    expect(() => bridge.session("m3")).toThrow(/maxSessions/)
+    expect(await bridge.executePython("m1", "echo", "echo", [2])).toBe(2)
+    await bridge.cleanupSession("m1")
+    expect(await bridge.executePython("m3", "echo", "echo", [3])).toBe(3)
+  })
+})
