@@ -240,8 +240,11 @@ class Dispatcher:
             future = call.future
         if dropped:
             self._send_error(call.id, CallCancelled("cancelled before it started"))
-        elif future is not None:
+            return
+        if future is not None:
             future.cancel()
+        # A call blocked in session.call_tool stops waiting (it raises CallCancelled).
+        self.tools.cancel_call(call.id)
 
     # -- call handlers (on the thread that runs the call) --------------------------------------
 

@@ -56,6 +56,8 @@ class ToolCalls:
     def __init__(self, send: Send) -> None:
         self._send = send
         self._pending: Dict[int, "Future[Any]"] = {}
+        #: The host call each pending tool call was made for (None outside a call).
+        self._owners: Dict[int, Optional[int]] = {}
         self._ids = itertools.count(1)
         self._closed: Optional[str] = None
         #: Runs after a tool call is sent, before its caller waits: the server uses it to hand
@@ -81,16 +83,19 @@ class ToolCalls:
             "session_id": session_id,
         }
         self._pending[tool_id] = future
+        self._owners[tool_id] = message["call_id"]
         try:
             self._send(message, attachments)
         except BaseException:
             self._pending.pop(tool_id, None)
+            self._owners.pop(tool_id, None)
             raise
         self.before_block()
         return future
 
     def resolve(self, envelope: Dict[str, Any]) -> None:
         """Complete the pending call a ``tool_result`` envelope answers (unknown ids: ignored)."""
+        self._owners.pop(envelope.get("id"), None)  # type: ignore[arg-type]
         future = self._pending.pop(envelope.get("id"), None)  # type: ignore[arg-type]
         if future is None:
             return
@@ -104,13 +109,25 @@ class ToolCalls:
 
     def fail(self, tool_id: Any, error: BaseException) -> None:
         """Complete one pending call with ``error`` (e.g. its result could not be decoded)."""
+        self._owners.pop(tool_id, None)
         future = self._pending.pop(tool_id, None)
         if future is not None:
             _settle(future, error=error)
 
+    def cancel_call(self, call_id: int) -> int:
+        """The host cancelled call ``call_id``: its pending tool calls raise
+        :class:`~snakepit_bridge.errors.CallCancelled` at once, so the function unblocks and the
+        worker is not left hung on a tool whose answer nobody wants. Returns how many."""
+        from .errors import CallCancelled
+        ids = [tool_id for tool_id, owner in list(self._owners.items()) if owner == call_id]
+        for tool_id in ids:
+            self.fail(tool_id, CallCancelled(f"call {call_id} was cancelled while it waited for a tool"))
+        return len(ids)
+
     def close(self, reason: str) -> None:
         """Fail every pending call, and every later one, with :class:`ToolError` (host gone)."""
         self._closed = reason
+        self._owners.clear()
         while self._pending:
             _, future = self._pending.popitem()
             _settle(future, error=ToolError(reason))

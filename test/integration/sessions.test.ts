@@ -45,6 +45,19 @@ describe("tools: Python calls TypeScript", () => {
     expect(await bridge.executePython("n1", "tools", "remember", [1])).toBeNull()
   })
 
+  it("a call cancelled while it waits for a tool stops waiting in Python: the worker is not left hung", async () => {
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, callGraceMs: 500 })
+    const exited = record(bridge, "worker.exited")
+    bridge.registerTool("slow", () => new Promise((r) => setTimeout(() => r("late"), 3_000)))
+    const pid = bridge.getStatus().workers[0]!.pid
+    await expect(bridge.executePython("slow", "tools", "wait_for_slow_tool", [], { timeoutMs: 200 })).rejects.toMatchObject({ _tag: "CallTimeout" })
+    // Longer than callGraceMs: a Python thread still blocked on the tool would get the worker recycled as hung.
+    await new Promise((r) => setTimeout(r, 1_000))
+    expect(exited).toEqual([])
+    expect(await bridge.executePython("slow", "echo", "echo", ["alive"])).toBe("alive")
+    expect(bridge.getStatus().workers[0]!.pid).toBe(pid)
+  })
+
   it("a session's own tool is visible only to that session and shadows a global one", async () => {
     const bridge = await startBridge({ minWorkers: 1 })
     bridge.registerTool("tag", () => "global")
