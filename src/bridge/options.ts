@@ -8,6 +8,7 @@
  * const opts = resolveOptions({ minWorkers: 4 }) // throws InvalidOptions on bad input
  * opts.maxWorkers // 10
  */
+import type { AnyActorLogic } from "xstate"
 import type { Logger } from "pino"
 import { InvalidOptions } from "../errors.js"
 import { DEFAULT_MAX_FRAME_BYTES } from "../protocol/frame.js"
@@ -75,10 +76,16 @@ export interface BridgeOptions {
   readonly sessionTtlMs?: number
   /** Sessions the bridge holds at once; a new one beyond this fails with `TooManySessions`. Default 100 000. */
   readonly maxSessions?: number
+  /**
+   * Replaces the worker's process actor: `fakeWorkerProcess` from `snakepit/testing` runs the
+   * whole bridge on in-memory fake workers for fast property tests. Never in production.
+   */
+  readonly workerProcess?: AnyActorLogic
 }
 
 /** Options with every default filled in. */
-export type ResolvedOptions = Required<Omit<BridgeOptions, "logger" | "inspect" | "cwd" | "allowedModules" | "maxRequestsPerWorker" | "maxWorkerAgeMs" | "maxWorkerMemoryMb" | "restart">> & {
+export type ResolvedOptions = Required<Omit<BridgeOptions, "logger" | "inspect" | "cwd" | "allowedModules" | "maxRequestsPerWorker" | "maxWorkerAgeMs" | "maxWorkerMemoryMb" | "restart" | "workerProcess">> & {
+  readonly workerProcess: AnyActorLogic | undefined
   readonly cwd: string | undefined
   readonly allowedModules: readonly string[] | undefined
   readonly maxRequestsPerWorker: number | undefined
@@ -179,5 +186,6 @@ export const resolveOptions = (options: BridgeOptions = {}): ResolvedOptions => 
     testing: options.testing ?? false,
     sessionTtlMs: options.sessionTtlMs ?? 3_600_000,
     maxSessions: options.maxSessions ?? 100_000,
+    workerProcess: options.workerProcess,
   }
 }

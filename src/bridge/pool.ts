@@ -13,7 +13,7 @@
  * await pool.call("s1", "math", "sqrt", [16], {}) // 4
  */
 import type { Logger } from "pino"
-import type { AnyActorRef, Subscription } from "xstate"
+import type { AnyActorLogic, AnyActorRef, Subscription } from "xstate"
 import {
   BridgeStopped,
   CallCancelled,
@@ -82,7 +82,10 @@ export interface WorkerStatus {
 const sessionLost = (error: WorkerCrashed, sessionId: string) =>
   new WorkerCrashed({ ...error, message: `${error.message}; Python-side state of session ${JSON.stringify(sessionId)} was lost` })
 
-const accepting = (s: Slot) => !s.retiring && s.process !== undefined && (s.state === "ready" || s.state === "busy" || s.state === "idle")
+// A closed connection means the worker is dead or dying even if its machine has not heard yet:
+// routing a call there would fail it at once with WorkerCrashed (found by examples/resilience).
+const accepting = (s: Slot) =>
+  !s.retiring && s.process !== undefined && !s.process.connection.closed && (s.state === "ready" || s.state === "busy" || s.state === "idle")
 
 /** A worker's exit as the supervisor reports it: the worker machine's output when it has one. */
 const workerExit = (e: { reason: string; error?: unknown; output?: unknown }): WorkerExit => {
@@ -382,7 +385,7 @@ export class WorkerPool {
       pinging: false,
     })
     this.supervisor
-      .startChild({ id, start: workerLogic, input: () => this.workerInput(id), restart: "permanent", shutdown: this.options.workerShutdownMs })
+      .startChild({ id, start: this.workerLogic, input: () => this.workerInput(id), restart: "permanent", shutdown: this.options.workerShutdownMs })
       .catch((error: unknown) => {
         // Refused only while the supervisor stops or after it gave up: nothing to start then.
         this.logger.debug({ err: error, workerId: id }, "worker not started")
@@ -646,6 +649,13 @@ export class WorkerPool {
   get failed(): MaxRestartIntensity | undefined {
     return this.failure
   }
+
+  /** The worker machine, on fake processes when `workerProcess` says so (snakepit/testing). */
+  private get workerLogic(): AnyActorLogic {
+    const fake = this.options.workerProcess
+    return (this.fakeLogic ??= fake ? workerLogic.provide({ actors: { process: fake as never } }) : workerLogic)
+  }
+  private fakeLogic: AnyActorLogic | undefined
 
   // ── fault injection (snakepit/testing; only with `testing: true`) ─────────────────────────
 
