@@ -53,8 +53,19 @@ export type FakeWorkerMutation = "keepCallsOnCrash" | "swapReplies"
  * @example
  * PythonBridge.start({ workerProcess: createFakeWorkerProcess({ mutation: "swapReplies" }) })
  */
-export const createFakeWorkerProcess = (options: { readonly mutation?: FakeWorkerMutation } = {}) =>
+export const createFakeWorkerProcess = (
+  options: {
+    readonly mutation?: FakeWorkerMutation
+    /**
+     * Delivers what the fake "Python" sends (replies, the ready handshake, its exit) — by default
+     * on the next macrotask. A property passes a function that hands each delivery to
+     * `fc.scheduler()`, which then explores their orderings; `echo` replies go through it too.
+     */
+    readonly deliver?: (label: string, send: () => void) => void
+  } = {},
+) =>
   fromCallback<ProcessCommand, WorkerInput, WorkerEvent>(({ input, sendBack, receive }) => {
+    const deliver = options.deliver ?? ((_label: string, send: () => void) => void setImmediate(send))
     const pid = nextPid++
     const maxFrameBytes = input.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES
     const decoder = new FrameDecoder({ maxFrameBytes, workerId: input.workerId })
@@ -78,11 +89,19 @@ export const createFakeWorkerProcess = (options: { readonly mutation?: FakeWorke
       }
       // The host reads what "Python" wrote on a later turn, as it would from a pipe.
       const bytes = Buffer.concat(encodeFrame(envelope, maxFrameBytes))
-      setImmediate(() => alive && connection.receiveBytes(bytes))
+      undelivered++
+      deliver(`reply ${String(envelope.type)} #${String(envelope.id)} from ${input.workerId}`, () => {
+        undelivered--
+        if (alive) connection.receiveBytes(bytes)
+        maybeExitAfterDrain()
+      })
     }
+    // Replies written but not yet read by the host: a graceful exit waits for them, as the host
+    // reads a pipe to its end before it sees the process gone.
+    let undelivered = 0
     const inFlight = () => timers.size + hung.size
     const maybeExitAfterDrain = () => {
-      if (draining && inFlight() === 0) die({ exitCode: 0, signal: null })
+      if (draining && inFlight() === 0 && undelivered === 0) die({ exitCode: 0, signal: null })
     }
     const finish = (id: number, envelope: Record<string, unknown>) => {
       timers.delete(id)
@@ -91,6 +110,7 @@ export const createFakeWorkerProcess = (options: { readonly mutation?: FakeWorke
       maybeExitAfterDrain()
     }
     const later = (id: number, ms: number, envelope: Record<string, unknown>) => {
+      if (ms === 0 && options.deliver) return finish(id, envelope)
       const timer = setTimeout(() => finish(id, envelope), ms)
       timers.set(id, { timer, cancel: () => (clearTimeout(timer), finish(id, { type: "error", id, error: { type: "CallCancelled", message: "cancelled" } })) })
     }
@@ -166,7 +186,7 @@ export const createFakeWorkerProcess = (options: { readonly mutation?: FakeWorke
       )
       resolveExit(exit)
       // The process's exit reaches the machine on a later turn, as a real child's would.
-      setImmediate(() => stopped || sendBack({ type: "EXITED", exit }))
+      deliver(`exit of ${input.workerId}`, () => stopped || sendBack({ type: "EXITED", exit }))
     }
 
     const process: WorkerProcess = {
@@ -183,7 +203,7 @@ export const createFakeWorkerProcess = (options: { readonly mutation?: FakeWorke
     }
     fakeWorkers.set(pid, { pid, workerId: input.workerId, kill: process.kill })
     // The ready handshake arrives on a later turn, like a real start.
-    setImmediate(() => alive && sendBack({ type: "READY", process }))
+    deliver(`ready of ${input.workerId}`, () => alive && sendBack({ type: "READY", process }))
 
     receive((command) => {
       if (command.type === "TERMINATE") {
