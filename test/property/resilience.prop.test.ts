@@ -60,6 +60,39 @@ describe("resilience on fake workers", () => {
     await fc.assert(fc.asyncProperty(commandsArb, (cmds) => runOnFakes(cmds)), { numRuns: RUNS })
   }, 300_000)
 
+  it("within restart intensity the pool recovers; beyond it the pool gives up, calls fail with MaxRestartIntensity and no worker is left", async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 0, max: 6 }), fc.integer({ min: 0, max: 3 }), async (kills, intensity) => {
+        const before = new Set(fakeWorkers.keys())
+        const ours = () => [...fakeWorkers.keys()].filter((pid) => !before.has(pid))
+        const bridge = await PythonBridge.start({ workerProcess: fakeWorkerProcess, minWorkers: 1, maxWorkers: 1, healthCheckIntervalMs: 0, restart: { intensity, periodMs: 60_000 }, logger: silent })
+        try {
+          for (let k = 0; k < kills && !bridge.getStatus().failed; k++) {
+            const worker = bridge.getStatus().workers.find((w) => w.state === "ready" || w.state === "idle")!
+            fakeWorkers.get(worker.pid!)!.kill()
+            const until = Date.now() + 2_000
+            while (!bridge.getStatus().failed && !bridge.getStatus().workers.some((w) => w.state === "ready" && w.pid !== worker.pid)) {
+              if (Date.now() > until) throw new Error("neither restarted nor gave up")
+              await new Promise((r) => setTimeout(r, 1))
+            }
+          }
+          if (kills > intensity) {
+            expect(bridge.getStatus().failed).toMatch(/gave up/)
+            await expect(bridge.executePython(null, "m", "echo", [1])).rejects.toMatchObject({ _tag: "MaxRestartIntensity", intensity })
+            await assertNoLeaks(ours, 2_000)
+          } else {
+            expect(bridge.getStatus().supervisor?.totalRestarts).toBe(kills)
+            expect(await bridge.executePython(null, "m", "echo", [kills])).toBe(kills)
+          }
+        } finally {
+          await bridge.stop()
+        }
+        await assertNoLeaks(ours)
+      }),
+      { numRuns: 60 },
+    )
+  }, 120_000)
+
   const mutated = async (mutation: FakeWorkerMutation) => {
     const result = await fc.check(
       fc.asyncProperty(commandsArb, (cmds) => runOnFakes(cmds, createFakeWorkerProcess({ mutation }), 300)),
