@@ -301,6 +301,22 @@ def test_exec_is_refused_unless_allowed(make_dispatcher, outbox):
 
 # -- health ------------------------------------------------------------------------------------
 
+def _settled_stats(d, outbox, first_id, wanted):
+    """Pings until the stats match ``wanted``: a call's counters are updated just after its
+    reply is sent, so the reply alone does not mean the bookkeeping is done."""
+    import time
+    deadline = time.monotonic() + 2
+    ping_id = first_id
+    while True:
+        deliver(d, {"type": "ping", "id": ping_id})
+        pong = outbox.reply(ping_id)
+        stats = pong["stats"]
+        if all(stats[k] == v for k, v in wanted.items()) or time.monotonic() > deadline:
+            return pong
+        ping_id += 1
+        time.sleep(0.005)
+
+
 def test_health_check_reports_stats(make_dispatcher, outbox):
     d = make_dispatcher(concurrency=1)
     deliver(d, call(1, "echo", "echo", 1))
@@ -308,15 +324,13 @@ def test_health_check_reports_stats(make_dispatcher, outbox):
     deliver(d, call(2, "targets", "wait_then", 0.5, None))
     deliver(d, call(3, "echo", "echo", 3))
     targets.started.wait(2)
-    deliver(d, {"type": "ping", "id": 4})
-    pong = outbox.reply(4)
+    pong = _settled_stats(d, outbox, 100, {"in_flight": 2, "served": 1})
     stats = pong["stats"]
     assert pong["type"] == "pong" and stats["pid"] == os.getpid()
     assert stats["in_flight"] == 2 and stats["served"] == 1
     assert stats["rss_bytes"] > 1024 * 1024
     outbox.reply(3)
-    deliver(d, {"type": "ping", "id": 5})
-    stats = outbox.reply(5)["stats"]
+    stats = _settled_stats(d, outbox, 200, {"in_flight": 0, "served": 3})["stats"]
     assert stats["in_flight"] == 0 and stats["served"] == 3
 
 
