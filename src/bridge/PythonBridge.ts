@@ -91,10 +91,8 @@ export class PythonBridge implements AsyncDisposable {
     const telemetry = new TelemetryEmitter((error, event) => logger.error({ err: error, event }, "telemetry handler threw"))
     const variables = new SessionVariables()
     const lifetimes = new SessionLifetimes({ ttlMs: resolved.sessionTtlMs, maxSessions: resolved.maxSessions })
-    const tools = new ToolRegistry(variables, (id) => {
-      // A session calling tools is in use; it already holds its place under maxSessions.
-      if (lifetimes.has(id)) lifetimes.touch(id, Date.now())
-    })
+    // A session calling tools is in use; it already holds its place under maxSessions.
+    const tools = new ToolRegistry(variables, (id) => lifetimes.refresh(id, Date.now()))
     const pool = new WorkerPool(resolved, python, telemetry, logger, tools)
     try {
       await pool.start()
@@ -168,7 +166,7 @@ export class PythonBridge implements AsyncDisposable {
     if (typeof sessionId !== "string" || sessionId === "") throw new InvalidOptions({ message: "a session id is a non-empty string", issues: ["sessionId must be a non-empty string"] })
     const refused = this.admit(sessionId)
     if (refused) throw refused
-    return new BridgeSession(sessionId, this, this.variables, this.tools, () => this.lifetimes.has(sessionId) && this.lifetimes.touch(sessionId, Date.now()))
+    return new BridgeSession(sessionId, this, this.variables, this.tools, () => this.lifetimes.refresh(sessionId, Date.now()))
   }
 
   /**
@@ -229,9 +227,7 @@ export class PythonBridge implements AsyncDisposable {
   /** A call's end counts as use too, so a long call does not let its session expire under it. */
   private inUse<T>(sessionId: string | null, call: Promise<T>): Promise<T> {
     if (sessionId === null) return call
-    const touch = () => {
-      if (this.lifetimes.has(sessionId)) this.lifetimes.touch(sessionId, Date.now())
-    }
+    const touch = () => this.lifetimes.refresh(sessionId, Date.now())
     call.then(touch, touch)
     return call
   }

@@ -37,6 +37,11 @@ export class SessionLifetimes {
     this.lastUsed.set(sessionId, now)
   }
 
+  /** Marks a session the bridge already holds as used at `now`; unknown ids are ignored. */
+  refresh(sessionId: string, now: number): void {
+    if (this.lastUsed.has(sessionId)) this.touch(sessionId, now)
+  }
+
   forget(sessionId: string): boolean {
     return this.lastUsed.delete(sessionId)
   }

@@ -219,6 +219,10 @@ const restartSteps = (ctx: SupervisorContext, id: string, now: number) => {
   return { steps, consecutive: next.consecutive, forget }
 }
 
+/** The child a management request is about. */
+const requestChildId = (request: Request): string =>
+  request.type === "supervisor.startChild" ? String((request.spec as { id?: unknown } | undefined)?.id) : request.id
+
 const refusal = (ctx: SupervisorContext, childId: string, reason: SupervisorRefused["reason"]) =>
   new SupervisorRefused({ message: `supervisor ${ctx.id} refused: child ${JSON.stringify(childId)} ${reason.replace("_", " ")}`, supervisorId: ctx.id, childId, reason })
 
@@ -357,8 +361,7 @@ export const supervisorMachine = setup({
     }),
     refuseWhileStopping: enqueueActions(({ context, event, enqueue }) => {
       if (!("requestId" in event)) return
-      const childId = event.type === "supervisor.startChild" ? String((event.spec as { id?: unknown })?.id) : event.id
-      enqueue.emit({ type: "supervisor.reply", requestId: event.requestId, ok: false, error: refusal(context, childId, "stopping") })
+      enqueue.emit({ type: "supervisor.reply", requestId: event.requestId, ok: false, error: refusal(context, requestChildId(event), "stopping") })
     }),
 
     // ── plan steps ───────────────────────────────────────────────────────────────────────
@@ -559,13 +562,11 @@ export const supervisorMachine = setup({
     beginShutdown: enqueueActions(({ context, enqueue }) => {
       if (context.request) {
         const request = context.request
-        const childId = request.type === "supervisor.startChild" ? String(request.spec.id) : request.id
-        enqueue.emit({ type: "supervisor.reply", requestId: request.requestId, ok: false, error: refusal(context, childId, "stopping") })
+        enqueue.emit({ type: "supervisor.reply", requestId: request.requestId, ok: false, error: refusal(context, requestChildId(request), "stopping") })
       }
       for (const mail of context.mailbox) {
         if ("requestId" in mail) {
-          const childId = mail.type === "supervisor.startChild" ? String(mail.spec.id) : mail.id
-          enqueue.emit({ type: "supervisor.reply", requestId: mail.requestId, ok: false, error: refusal(context, childId, "stopping") })
+          enqueue.emit({ type: "supervisor.reply", requestId: mail.requestId, ok: false, error: refusal(context, requestChildId(mail), "stopping") })
         }
       }
       enqueue.assign({ phase: "shutdown", cause: context.cause ?? "requested", request: null, mailbox: [], awaiting: [], plan: shutdownPlan(context) })

@@ -133,6 +133,20 @@ const toError = (
   }
 }
 
+/** The `call` envelope (docs/protocol.md), for a plain call or a streamed one. */
+const callEnvelope = (id: number, module: string, fn: string, args: readonly unknown[], options: CallOptions, stream: boolean) => ({
+  type: "call",
+  id,
+  module,
+  function: fn,
+  args,
+  kwargs: options.kwargs ?? {},
+  session_id: options.sessionId ?? null,
+  stream,
+  ...(options.trace ? { trace: options.trace } : {}),
+  ...(options.nested ? { nested: true } : {}),
+})
+
 export class Connection {
   private readonly pending = new Map<number, Pending>()
   /** Ids abandoned by timeout/abort, waiting for Python to confirm they ended. */
@@ -169,21 +183,7 @@ export class Connection {
    * await conn.call("math", "sqrt", [16]) // 4
    */
   call(module: string, fn: string, args: readonly unknown[], options: CallOptions = {}): Promise<unknown> {
-    return this.request(
-      (id) => ({
-        type: "call",
-        id,
-        module,
-        function: fn,
-        args,
-        kwargs: options.kwargs ?? {},
-        session_id: options.sessionId ?? null,
-        stream: false,
-        ...(options.trace ? { trace: options.trace } : {}),
-        ...(options.nested ? { nested: true } : {}),
-      }),
-      options,
-    )
+    return this.request((id) => callEnvelope(id, module, fn, args, options, false), options)
   }
 
   /**
@@ -215,18 +215,7 @@ export class Connection {
     const finished = this.request(
       (newId) => {
         id = newId
-        return {
-          type: "call",
-          id: newId,
-          module,
-          function: fn,
-          args,
-          kwargs: options.kwargs ?? {},
-          session_id: options.sessionId ?? null,
-          stream: true,
-          ...(options.trace ? { trace: options.trace } : {}),
-          ...(options.nested ? { nested: true } : {}),
-        }
+        return callEnvelope(newId, module, fn, args, options, true)
       },
       options,
       (value) => {
