@@ -5,8 +5,9 @@ here (a function's ``session`` parameter and the exceptions it may raise or catc
 """
 from __future__ import annotations
 
+from .context import traceparent
 from .errors import CallCancelled, SerializationError
 from .session import Session, ToolError, ToolNotFound
 
-__all__ = ["CallCancelled", "SerializationError", "Session", "ToolError", "ToolNotFound"]
+__all__ = ["CallCancelled", "SerializationError", "Session", "ToolError", "ToolNotFound", "traceparent"]
 __version__ = "0.1.0"

@@ -15,6 +15,27 @@ class CallContext(NamedTuple):
 
     call_id: Optional[int]
     session_id: Optional[str]
+    traceparent: Optional[str] = None
+
+    @classmethod
+    def of(cls, call_id: Optional[int], envelope: dict) -> "CallContext":
+        """The context of the call ``envelope`` carries."""
+        trace = envelope.get("trace")
+        return cls(call_id, envelope.get("session_id"), trace if isinstance(trace, str) else None)
 
 
 current_call: "ContextVar[Optional[CallContext]]" = ContextVar("snakepit_call", default=None)
+
+
+def traceparent() -> Optional[str]:
+    """The W3C ``traceparent`` of the host's span for the call being served, or ``None``.
+
+    Set when the Node application traces with OpenTelemetry; pass it to your own tracer to make
+    Python spans children of the host's call span::
+
+        from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+        ctx = TraceContextTextMapPropagator().extract({"traceparent": snakepit_bridge.traceparent()})
+        with tracer.start_as_current_span("predict", context=ctx): ...
+    """
+    context = current_call.get()
+    return context.traceparent if context is not None else None

@@ -156,7 +156,7 @@ class Dispatcher:
     def run(self, call: Call) -> None:
         """Run an accepted call to its reply (never raises)."""
         envelope = call.envelope
-        token = current_call.set(CallContext(call.id, envelope.get("session_id")))
+        token = current_call.set(CallContext.of(call.id, envelope))
         try:
             if envelope["type"] == CALL:
                 self.function_call(call)
@@ -328,7 +328,7 @@ class Dispatcher:
         """Run ``awaitable`` on the event loop for ``call`` and wait for it here."""
         import asyncio
         import concurrent.futures
-        context = CallContext(call.id, call.envelope.get("session_id"))
+        context = CallContext.of(call.id, call.envelope)
         future = asyncio.run_coroutine_threadsafe(_in_context(context, awaitable),
                                                   self._loop.get())
         call.future = future

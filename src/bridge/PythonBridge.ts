@@ -14,6 +14,8 @@ import { pino, type Logger } from "pino"
 import { BridgeStopped, CodeExecutionDisabled, InvalidOptions, StartupFailed } from "../errors.js"
 import { TelemetryEmitter, type BridgeEventName, type BridgeEvents } from "../telemetry/events.js"
 import { resolvePython } from "../worker/python.js"
+import { BridgeMetrics } from "../telemetry/metrics.js"
+import { serveDashboard, type Dashboard, type DashboardOptions } from "../inspect/dashboard.js"
 import { resolveOptions, type BridgeOptions, type ResolvedOptions } from "./options.js"
 import { WorkerPool, type WorkerStatus } from "./pool.js"
 import { BridgeSession } from "./BridgeSession.js"
@@ -49,6 +51,7 @@ export class PythonBridge implements AsyncDisposable {
   private readonly startedAt = Date.now()
   private stopped: Promise<void> | undefined
   private readonly sweeper: ReturnType<typeof setInterval> | undefined
+  private readonly dashboards = new Set<Dashboard>()
 
   private constructor(
     private readonly options: ResolvedOptions,
@@ -57,6 +60,7 @@ export class PythonBridge implements AsyncDisposable {
     private readonly tools: ToolRegistry,
     private readonly variables: SessionVariables,
     private readonly lifetimes: SessionLifetimes,
+    private readonly metricsRegistry: BridgeMetrics,
     /** The interpreter the workers run (`sys.executable` of the configured command). */
     readonly python: string,
     readonly logger: Logger,
@@ -93,14 +97,15 @@ export class PythonBridge implements AsyncDisposable {
     const lifetimes = new SessionLifetimes({ ttlMs: resolved.sessionTtlMs, maxSessions: resolved.maxSessions })
     // A session calling tools is in use; it already holds its place under maxSessions.
     const tools = new ToolRegistry(variables, (id) => lifetimes.refresh(id, Date.now()))
-    const pool = new WorkerPool(resolved, python, telemetry, logger, tools)
+    const metrics = new BridgeMetrics()
+    const pool = new WorkerPool(resolved, python, telemetry, logger, tools, metrics)
     try {
       await pool.start()
     } catch (e) {
       await pool.stop()
       throw e
     }
-    const bridge = new PythonBridge(resolved, pool, telemetry, tools, variables, lifetimes, python, logger)
+    const bridge = new PythonBridge(resolved, pool, telemetry, tools, variables, lifetimes, metrics, python, logger)
     telemetry.emit("bridge.started", { workers: resolved.minWorkers, python, pythonVersion: version })
     logger.info({ workers: resolved.minWorkers, python, version }, "snakepit bridge started")
     return bridge
@@ -267,6 +272,40 @@ export class PythonBridge implements AsyncDisposable {
   }
 
   /**
+   * The bridge's metrics as Prometheus text (calls by outcome, errors by tag, latency histogram,
+   * workers by state, restarts, crashes, queue length, sessions), for your own HTTP server;
+   * the dashboard serves the same at `/metrics`.
+   *
+   * @example
+   * app.get("/metrics", (_req, res) => res.type("text/plain").send(bridge.metrics()))
+   */
+  metrics(): string {
+    return this.metricsRegistry.render(this.getStatus())
+  }
+
+  /**
+   * Serves the live dashboard (workers, supervision tree, worker state diagram, event log) and
+   * `/metrics`. Binds to 127.0.0.1 on a free port by default; see {@link DashboardOptions}. The
+   * bridge's `dashboard` option gives defaults; `stop()` closes it.
+   *
+   * @example
+   * const { url, close } = await bridge.serveDashboard({ port: 0 })
+   * console.log(`open ${url}`)
+   */
+  async serveDashboard(options: DashboardOptions = {}): Promise<Dashboard> {
+    this.assertRunning()
+    const dashboard = await serveDashboard(this, { ...this.options.dashboard, ...options })
+    this.dashboards.add(dashboard)
+    return {
+      url: dashboard.url,
+      close: () => {
+        this.dashboards.delete(dashboard)
+        return dashboard.close()
+      },
+    }
+  }
+
+  /**
    * The seed adapter's command interface.
    *
    * @example
@@ -328,7 +367,11 @@ export class PythonBridge implements AsyncDisposable {
    */
   stop(): Promise<void> {
     if (this.sweeper) clearInterval(this.sweeper)
-    this.stopped ??= this.pool.stop().then(() => this.logger.info("snakepit bridge stopped"))
+    // Dashboards stay up while the workers stop, so an operator sees the shutdown happen.
+    this.stopped ??= this.pool
+      .stop()
+      .finally(() => Promise.all([...this.dashboards].map((d) => d.close())))
+      .then(() => this.logger.info("snakepit bridge stopped"))
     return this.stopped
   }
 

@@ -8,7 +8,8 @@
  * const opts = resolveOptions({ minWorkers: 4 }) // throws InvalidOptions on bad input
  * opts.maxWorkers // 10
  */
-import type { AnyActorLogic } from "xstate"
+import type { AnyActorLogic, InspectionEvent, Observer } from "xstate"
+import type { DashboardOptions } from "../inspect/dashboard.js"
 import type { Logger } from "pino"
 import { InvalidOptions } from "../errors.js"
 import { DEFAULT_MAX_FRAME_BYTES } from "../protocol/frame.js"
@@ -68,8 +69,13 @@ export interface BridgeOptions {
   /** Modules every worker imports before it reports ready. */
   readonly preload?: readonly string[]
   readonly logger?: Logger
-  /** XState inspection observer passed to every actor (e.g. `@statelyai/inspect`). */
-  readonly inspect?: unknown
+  /**
+   * XState inspection, passed to every actor the bridge creates (the pool's supervisor and each
+   * worker): a function or an observer, such as `@statelyai/inspect`'s `inspector.inspect`.
+   */
+  readonly inspect?: InspectOption
+  /** Defaults for {@link PythonBridge.serveDashboard}, e.g. `{ controls: true }`. */
+  readonly dashboard?: DashboardOptions
   /** Enables fault injection hooks in the workers (for `snakepit/testing`). Never in production. */
   readonly testing?: boolean
   /** A session unused for this long is cleaned up (Python state, variables, its tools). Default 1 h. */
@@ -83,8 +89,11 @@ export interface BridgeOptions {
   readonly workerProcess?: AnyActorLogic
 }
 
+/** An XState inspection callback or observer. */
+export type InspectOption = ((event: InspectionEvent) => void) | Observer<InspectionEvent>
+
 /** Options with every default filled in. */
-export type ResolvedOptions = Required<Omit<BridgeOptions, "logger" | "inspect" | "cwd" | "allowedModules" | "maxRequestsPerWorker" | "maxWorkerAgeMs" | "maxWorkerMemoryMb" | "restart" | "workerProcess">> & {
+export type ResolvedOptions = Required<Omit<BridgeOptions, "logger" | "inspect" | "cwd" | "allowedModules" | "maxRequestsPerWorker" | "maxWorkerAgeMs" | "maxWorkerMemoryMb" | "restart" | "workerProcess" | "dashboard">> & {
   readonly workerProcess: AnyActorLogic | undefined
   readonly cwd: string | undefined
   readonly allowedModules: readonly string[] | undefined
@@ -97,7 +106,8 @@ export type ResolvedOptions = Required<Omit<BridgeOptions, "logger" | "inspect" 
     readonly backoff: { readonly minMs: number; readonly maxMs: number; readonly randomFactor: number; readonly resetAfterMs: number } | undefined
   }
   readonly logger: Logger | undefined
-  readonly inspect: unknown
+  readonly inspect: InspectOption | undefined
+  readonly dashboard: DashboardOptions
 }
 
 const positiveInt = (v: unknown) => typeof v === "number" && Number.isInteger(v) && v >= 1
@@ -130,6 +140,11 @@ export const resolveOptions = (options: BridgeOptions = {}): ResolvedOptions => 
   ]) num(key, duration, "a duration in ms (≥ 0, or Infinity)")
   num("maxWorkerMemoryMb", (v) => typeof v === "number" && v > 0, "a positive number of MB")
   num("maxFrameBytes", (v) => positiveInt(v) && (v as number) >= 1024, "a whole number of bytes ≥ 1024")
+  if (o.inspect !== undefined) {
+    const i = o.inspect as unknown
+    check(typeof i === "function" || (typeof i === "object" && i !== null && typeof (i as { next?: unknown }).next === "function"), "inspect must be a function or an observer with next()")
+  }
+  if (o.dashboard !== undefined) check(typeof o.dashboard === "object" && o.dashboard !== null, "dashboard must be an object of dashboard options")
   if (o.python !== undefined) check(typeof o.python === "string" && o.python.length > 0, "python must be a non-empty string")
   if (o.pythonPath !== undefined) check(Array.isArray(o.pythonPath) && o.pythonPath.every((p) => typeof p === "string"), "pythonPath must be an array of strings")
   if (o.allowedModules !== undefined)
@@ -183,6 +198,7 @@ export const resolveOptions = (options: BridgeOptions = {}): ResolvedOptions => 
     preload: options.preload ?? [],
     logger: options.logger,
     inspect: options.inspect,
+    dashboard: options.dashboard ?? {},
     testing: options.testing ?? false,
     sessionTtlMs: options.sessionTtlMs ?? 3_600_000,
     maxSessions: options.maxSessions ?? 100_000,

@@ -24,6 +24,8 @@ import {
   WorkerCrashed,
 } from "../errors.js"
 import type { TelemetryEmitter } from "../telemetry/events.js"
+import { BridgeMetrics } from "../telemetry/metrics.js"
+import { startCallSpan } from "../telemetry/tracing.js"
 import type { CallOptions, Connection, WorkerStats } from "../worker/connection.js"
 import type { WorkerExit, WorkerInput, WorkerState } from "../worker/machine.js"
 import type { WorkerProcess } from "../worker/process.js"
@@ -114,6 +116,7 @@ export class WorkerPool {
     private readonly telemetry: TelemetryEmitter,
     private readonly logger: Logger,
     private readonly tools: ToolRegistry,
+    private readonly metrics: BridgeMetrics = new BridgeMetrics(),
   ) {
     this.queue = new CallQueue<Waiting>(options.maxQueue)
   }
@@ -128,7 +131,7 @@ export class WorkerPool {
       intensity: this.options.restart.intensity,
       periodMs: this.options.restart.periodMs,
       ...(this.options.restart.backoff ? { backoff: this.options.restart.backoff } : {}),
-      ...(this.options.inspect ? { inspect: this.options.inspect as (event: unknown) => void } : {}),
+      ...(this.options.inspect ? { inspect: this.options.inspect } : {}),
     })
     supervisor.on("child.spawned", (e) => this.attach(e.id, e.ref))
     supervisor.on("child.exited", (e) => this.detach(e.id, workerExit(e), e.restarting))
@@ -143,12 +146,12 @@ export class WorkerPool {
 
   /** Runs `module.fn` on a worker chosen by {@link chooseRoute}. */
   call(sessionId: string | null, module: string, fn: string, args: readonly unknown[], options: CallOptions): Promise<unknown> {
-    return this.submit(sessionId, module, fn, options, (connection, opts) => connection.call(module, fn, args, opts))
+    return this.submit("call", sessionId, module, fn, options, (connection, opts) => connection.call(module, fn, args, opts))
   }
 
   /** Runs code (`exec`) in a worker. */
   exec(sessionId: string | null, code: string, context: Record<string, unknown>, options: CallOptions): Promise<Record<string, unknown>> {
-    return this.submit(sessionId, "<code>", "exec", options, (connection, opts) => connection.exec(code, context, opts)) as Promise<
+    return this.submit("exec", sessionId, "<code>", "exec", options, (connection, opts) => connection.exec(code, context, opts)) as Promise<
       Record<string, unknown>
     >
   }
@@ -160,7 +163,7 @@ export class WorkerPool {
     let finish!: (error?: unknown) => void
     const ended = new Promise<void>((resolve, reject) => (finish = (e) => (e === undefined ? resolve() : reject(e))))
     // The stream holds its place in the pool (it counts as a call in flight) until it ends.
-    const started = this.submit(sessionId, module, fn, options, (connection, opts) => {
+    const started = this.submit("stream", sessionId, module, fn, options, (connection, opts) => {
       placed(connection.stream(module, fn, args, opts))
       return ended
     })
@@ -179,28 +182,45 @@ export class WorkerPool {
   }
 
   private submit(
+    kind: "call" | "exec" | "stream",
     sessionId: string | null,
     module: string,
     fn: string,
     options: CallOptions,
     run: (connection: Connection, options: CallOptions) => Promise<unknown>,
   ): Promise<unknown> {
-    const refused = this.refusal(module)
-    if (refused) return Promise.reject(refused)
-    if (options.signal?.aborted) return Promise.reject(new CallCancelled({ message: "aborted before it started", reason: options.signal.reason }))
+    const submitted = performance.now()
+    const refused =
+      this.refusal(module) ?? (options.signal?.aborted ? new CallCancelled({ message: "aborted before it started", reason: options.signal.reason }) : undefined)
+    if (refused) {
+      this.metrics.callSettled((performance.now() - submitted) / 1000, refused)
+      return Promise.reject(refused)
+    }
     // A call made by a tool on behalf of the same session is nested: the worker that holds the
     // session is blocked waiting for that tool, so the call goes straight to it and Python runs
     // it beyond its concurrency limit (the blocked call's slot is idle). Queueing it instead would
     // deadlock. See docs/sessions.md, "Nested calls".
     const scope = toolScope.getStore()
     const nestedOn = sessionId !== null && scope?.sessionId === sessionId ? scope.workerId : undefined
+    const span = startCallSpan(kind, module, fn, sessionId)
     const callOptions: CallOptions = {
       ...options,
       sessionId,
       timeoutMs: options.timeoutMs ?? this.options.callTimeoutMs,
       ...(nestedOn !== undefined ? { nested: true } : {}),
+      ...(span ? { trace: span.traceparent } : {}),
     }
-    return new Promise((resolve, reject) => {
+    return new Promise((settleOk, settleError) => {
+      const resolve = (value: unknown) => {
+        this.metrics.callSettled((performance.now() - submitted) / 1000, undefined)
+        span?.end(undefined)
+        settleOk(value)
+      }
+      const reject = (error: unknown) => {
+        this.metrics.callSettled((performance.now() - submitted) / 1000, error)
+        span?.end(error)
+        settleError(error)
+      }
       const entry: Waiting = {
         sessionId,
         target: undefined,
@@ -209,6 +229,7 @@ export class WorkerPool {
         reject,
         start: (slot, connection) => {
           const began = performance.now()
+          span?.dispatched(slot.id, slot.process?.pid ?? null)
           this.countSessionCall(sessionId, 1)
           run(connection, callOptions).then(
             (value) => {
@@ -430,6 +451,7 @@ export class WorkerPool {
     slot.subscription?.unsubscribe()
     if (slot.actor !== undefined) {
       slot.restarts++
+      this.metrics.workerRestarted()
       this.telemetry.emit("worker.restarted", { workerId: id, reason: "supervisor restart", restarts: slot.restarts })
     }
     slot.actor = actor
@@ -469,6 +491,7 @@ export class WorkerPool {
     slot.healthTimer = undefined
     slot.process = undefined
     this.telemetry.emit("worker.exited", { workerId: id, pid, reason: exit.reason, exitCode: exit.exitCode, signal: exit.signal })
+    if (exit.reason !== "shutdown" && exit.reason !== "normal") this.metrics.workerCrashed(exit.reason)
     if (exit.reason === "startup_failed") this.rejectReadyWaiters(exit.error)
     this.queue.untarget(id)
     if (!restarting) {

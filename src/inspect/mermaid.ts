@@ -10,71 +10,12 @@
  * writeFileSync("worker.md", "```mermaid\n" + toMermaid(workerMachine) + "\n```\n")
  */
 import type { AnyStateMachine } from "xstate"
-
-interface Node {
-  readonly key: string
-  readonly id: string
-  readonly path: readonly string[]
-  readonly type: string
-  readonly states: Record<string, Node>
-  readonly initial?: { readonly target?: readonly Node[] }
-  readonly transitions: Map<string, ReadonlyArray<Transition>>
-  readonly always?: ReadonlyArray<Transition>
-  readonly after: ReadonlyArray<Transition & { readonly delay: string | number }>
-  readonly invoke: ReadonlyArray<{ readonly src: unknown; readonly id: string }>
-  readonly parent?: Node
-}
-
-interface Transition {
-  readonly eventType: string
-  readonly target?: readonly Node[]
-  readonly guard?: unknown
-}
-
-// Mermaid ids: the state's path below the root, so top-level states keep their own names.
-const name = (node: Node): string => (node.path.length > 0 ? node.path.join("_") : node.key).replace(/[^A-Za-z0-9_]/g, "_")
-
-const guardLabel = (guard: unknown): string | undefined => {
-  if (guard === undefined) return undefined
-  if (typeof guard === "string") return guard
-  // Higher-order guards (not/and/or) are functions carrying the guards they combine.
-  const g = guard as { type?: string; guards?: unknown[]; name?: string }
-  if (g.name === "not" && g.guards) return `!${guardLabel(g.guards[0]) ?? "guard"}`
-  if (g.name === "and" && g.guards) return g.guards.map(guardLabel).join(" && ")
-  if (g.name === "or" && g.guards) return g.guards.map(guardLabel).join(" || ")
-  if (typeof g.type === "string") return g.type
-  return g.name || "guard"
-}
-
-const eventLabel = (t: Transition, delays: Map<string, string | number>): string => {
-  const delay = delays.get(t.eventType)
-  if (delay !== undefined) return typeof delay === "number" ? `after ${delay}ms` : `after ${delay}`
-  return t.eventType === "" ? "always" : t.eventType
-}
-
-/** Every transition that applies while `node` is active, its own first, then its ancestors'. */
-const effectiveTransitions = (node: Node): Transition[] => {
-  const handled = new Set<string>()
-  const out: Transition[] = []
-  for (let n: Node | undefined = node; n; n = n.parent) {
-    const own = [...n.transitions.entries()]
-    for (const [event, list] of own) {
-      if (handled.has(event)) continue
-      handled.add(event)
-      out.push(...list)
-    }
-    for (const t of n.always ?? []) out.push(t)
-  }
-  return out
-}
+import { delaysOf, effectiveTransitions, eventLabel, guardLabel, name, type Node } from "./graph.js"
 
 const lines = (node: Node, indent: string, delays: Map<string, string | number>, out: string[]): void => {
   const children = Object.values(node.states)
   const initial = node.initial?.target?.[0]
   if (initial) out.push(`${indent}[*] --> ${name(initial)}`)
-  for (const child of children) {
-    for (const d of child.after) delays.set(d.eventType, d.delay)
-  }
   for (const child of children) {
     if (Object.keys(child.states).length > 0) {
       out.push(name(child) === child.key ? `${indent}state ${child.key} {` : `${indent}state "${child.key}" as ${name(child)} {`)
@@ -110,6 +51,7 @@ const lines = (node: Node, indent: string, delays: Map<string, string | number>,
  */
 export const toMermaid = (machine: AnyStateMachine): string => {
   const out = ["stateDiagram-v2"]
-  lines(machine.root as unknown as Node, "  ", new Map(), out)
+  const root = machine.root as unknown as Node
+  lines(root, "  ", delaysOf(root), out)
   return out.join("\n")
 }

@@ -12,7 +12,7 @@
  * sup.on("child.exited", (e) => log.warn(e, "child exited"))
  * await sup.stop()
  */
-import { createActor, type Actor, type AnyActorRef } from "xstate"
+import { createActor, type Actor, type AnyActorRef, type InspectionEvent, type Observer } from "xstate"
 import { SupervisorRefused } from "../errors.js"
 import { resolveSupervisor, type ChildSpec, type SupervisorFlags } from "./childSpec.js"
 import { supervisorMachine, type SupervisorEmitted, type SupervisorExit } from "./machine.js"
@@ -26,7 +26,7 @@ export interface SupervisorOptions {
   /** Started in this order, stopped in reverse. */
   readonly children?: ReadonlyArray<ChildSpec>
   /** XState inspection, passed to the supervisor and every child actor. */
-  readonly inspect?: (event: unknown) => void
+  readonly inspect?: ((event: InspectionEvent) => void) | Observer<InspectionEvent>
   /** A clock for the whole tree (XState's `SimulatedClock` in tests). */
   readonly clock?: { setTimeout(fn: (...args: unknown[]) => void, timeout: number): unknown; clearTimeout(id: unknown): void }
   /** Jitter source for backoff, in [0, 1). Default `Math.random`. */

@@ -194,7 +194,15 @@ export class Connection {
    */
   exec(code: string, context: Record<string, unknown>, options: CallOptions = {}): Promise<Record<string, unknown>> {
     return this.request(
-      (id) => ({ type: "exec", id, code, context, session_id: options.sessionId ?? null, ...(options.nested ? { nested: true } : {}) }),
+      (id) => ({
+        type: "exec",
+        id,
+        code,
+        context,
+        session_id: options.sessionId ?? null,
+        ...(options.trace ? { trace: options.trace } : {}),
+        ...(options.nested ? { nested: true } : {}),
+      }),
       options,
     ) as Promise<Record<string, unknown>>
   }

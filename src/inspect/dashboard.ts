@@ -1,0 +1,198 @@
+/**
+ * The live dashboard server (`bridge.serveDashboard()`): one page, Server-Sent Events with the
+ * workers, the supervision tree and an event log, Prometheus text at `/metrics`, and, only when
+ * asked, controls to kill a worker or restart the environment.
+ *
+ * Safe by default: it binds to loopback and refuses any other host unless `allowRemote` is
+ * set; it answers only requests whose `Host` names it (a DNS-rebinding page cannot reach it);
+ * control requests must be JSON POSTs (a cross-site form cannot send one without a CORS
+ * preflight, which is never granted); and with a `token`, every request must carry it.
+ *
+ * @example
+ * const { url, close } = await bridge.serveDashboard({ port: 0 })
+ * console.log(`dashboard at ${url}`)
+ * await close()
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
+import type { AddressInfo } from "node:net"
+import { timingSafeEqual } from "node:crypto"
+import { InvalidOptions } from "../errors.js"
+import { supervisorMachine } from "../supervisor/machine.js"
+import { workerMachine } from "../worker/machine.js"
+import { DashboardFeed, type FeedSource } from "./dashboardFeed.js"
+import { dashboardPage } from "./dashboardPage.js"
+import { stateGraph } from "./graph.js"
+import { toMermaid } from "./mermaid.js"
+import { stateDiagramSvg } from "./stateDiagramSvg.js"
+
+/** `serveDashboard` options. */
+export interface DashboardOptions {
+  /** TCP port; 0 (the default) picks a free one. */
+  readonly port?: number
+  /** Interface to bind. Default `"127.0.0.1"`; anything but loopback needs `allowRemote`. */
+  readonly host?: string
+  /** Allow binding a non-loopback host (then set a `token`, and prefer a reverse proxy with TLS). */
+  readonly allowRemote?: boolean
+  /** When set, every request must carry it (`?token=` or `Authorization: Bearer`). */
+  readonly token?: string
+  /** Show buttons to SIGKILL a worker and restart the Python environment. Default false. */
+  readonly controls?: boolean
+  /** Page title. Default `"snakepit"`. */
+  readonly title?: string
+  /** How long a crashed or stopped worker stays listed. Default 15 000 ms. */
+  readonly retainExitedMs?: number
+}
+
+/** A running dashboard. */
+export interface Dashboard {
+  /** The page's address (with the token, when one is set). */
+  readonly url: string
+  /** Stops serving: closes event streams and the listening socket. Idempotent. */
+  close(): Promise<void>
+}
+
+/** What the dashboard needs from a bridge. */
+export interface DashboardSource extends FeedSource {
+  metrics(): string
+  restartPythonEnvironment(): Promise<void>
+}
+
+const LOOPBACK = new Set(["127.0.0.1", "::1", "localhost"])
+const isLoopback = (host: string) => LOOPBACK.has(host) || host.startsWith("127.")
+
+/** Snapshots pushed at most this often while things change, and at least once a second. */
+const PUSH_MIN_MS = 100
+const PUSH_MAX_MS = 1_000
+
+const sameToken = (given: string | null, expected: string) => {
+  if (given === null) return false
+  const a = Buffer.from(given)
+  const b = Buffer.from(expected)
+  return a.length === b.length && timingSafeEqual(a, b)
+}
+
+/**
+ * Starts the dashboard for `bridge`. Throws `InvalidOptions` for a non-loopback host without
+ * `allowRemote`, or a bad port.
+ *
+ * @example
+ * const dash = await serveDashboard(bridge, { port: 0, controls: true })
+ */
+export const serveDashboard = async (bridge: DashboardSource, options: DashboardOptions = {}): Promise<Dashboard> => {
+  const host = options.host ?? "127.0.0.1"
+  const port = options.port ?? 0
+  const issues: string[] = []
+  if (!isLoopback(host) && options.allowRemote !== true) issues.push(`host ${JSON.stringify(host)} is not loopback: pass allowRemote: true (and a token) to expose the dashboard`)
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) issues.push(`port must be an integer in 0..65535, got ${port}`)
+  if (options.token !== undefined && options.token.length < 8) issues.push("token must be at least 8 characters")
+  if (issues.length > 0) throw new InvalidOptions({ message: `invalid dashboard options: ${issues.join("; ")}`, issues })
+
+  const controls = options.controls === true
+  const feed = new DashboardFeed(bridge, options.retainExitedMs !== undefined ? { retainExitedMs: options.retainExitedMs } : {})
+  const page = dashboardPage({
+    title: options.title ?? "snakepit",
+    workerDiagram: stateDiagramSvg(stateGraph(workerMachine)),
+    mermaid: `%% worker\n${toMermaid(workerMachine)}\n\n%% supervisor\n${toMermaid(supervisorMachine)}`,
+    controls,
+  })
+  const streams = new Set<ServerResponse>()
+  const send = (event: string, data: unknown) => {
+    const frame = `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`
+    for (const res of streams) res.write(frame)
+  }
+
+  // Throttled pushes: a burst of state changes becomes one snapshot per PUSH_MIN_MS.
+  let pending: ReturnType<typeof setTimeout> | undefined
+  const push = () => {
+    pending = undefined
+    if (streams.size > 0) send("snapshot", feed.snapshot())
+  }
+  const unChange = feed.onChange(() => {
+    pending ??= setTimeout(push, PUSH_MIN_MS)
+  })
+  const unLog = feed.onLog((entry) => send("log", entry))
+  const heartbeat = setInterval(push, PUSH_MAX_MS)
+  heartbeat.unref()
+
+  let allowedHosts = new Set<string>()
+  const authorized = (req: IncomingMessage, url: URL): boolean => {
+    if (options.token === undefined) return true
+    const header = req.headers.authorization
+    const bearer = header?.startsWith("Bearer ") ? header.slice(7) : null
+    return sameToken(url.searchParams.get("token"), options.token) || sameToken(bearer, options.token)
+  }
+  const reply = (res: ServerResponse, status: number, type: string, body: string) => {
+    res.writeHead(status, { "content-type": type, "cache-control": "no-store", "x-content-type-options": "nosniff" })
+    res.end(body)
+  }
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const url = new URL(req.url ?? "/", "http://dashboard")
+    if (options.allowRemote !== true && !allowedHosts.has(req.headers.host ?? "")) return reply(res, 421, "text/plain", "unknown host\n")
+    if (!authorized(req, url)) return reply(res, 401, "text/plain", "a valid token is required\n")
+    const route = `${req.method} ${url.pathname}`
+    if (route === "GET /") return reply(res, 200, "text/html; charset=utf-8", page)
+    if (route === "GET /metrics") return reply(res, 200, "text/plain; version=0.0.4; charset=utf-8", bridge.metrics())
+    if (route === "GET /api/status") return reply(res, 200, "application/json", JSON.stringify(feed.snapshot()))
+    if (route === "GET /events") {
+      res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-store", connection: "keep-alive" })
+      res.write(`retry: 1000\nevent: hello\ndata: ${JSON.stringify({ controls, log: feed.history() })}\n\n`)
+      res.write(`event: snapshot\ndata: ${JSON.stringify(feed.snapshot())}\n\n`)
+      streams.add(res)
+      req.on("close", () => streams.delete(res))
+      return
+    }
+    if (controls && req.method === "POST") {
+      // A JSON content type makes a cross-site request non-simple: the browser must ask first.
+      if (!(req.headers["content-type"] ?? "").startsWith("application/json")) return reply(res, 415, "text/plain", "controls take application/json\n")
+      req.resume()
+      const kill = /^\/api\/workers\/([^/]+)\/kill$/.exec(url.pathname)
+      if (kill) {
+        const id = decodeURIComponent(kill[1]!)
+        const worker = bridge.getStatus().workers.find((w) => w.id === id)
+        if (!worker || worker.pid === null) return reply(res, 404, "application/json", JSON.stringify({ error: `no running worker ${id}` }))
+        process.kill(worker.pid, "SIGKILL")
+        return reply(res, 202, "application/json", JSON.stringify({ killed: id, pid: worker.pid }))
+      }
+      if (url.pathname === "/api/restart") {
+        await bridge.restartPythonEnvironment()
+        return reply(res, 200, "application/json", JSON.stringify({ restarted: true }))
+      }
+    }
+    return reply(res, 404, "text/plain", "not found\n")
+  }
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch((error: unknown) => {
+      if (!res.headersSent) reply(res, 500, "text/plain", `${error instanceof Error ? error.message : String(error)}\n`)
+      else res.end()
+    })
+  })
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject)
+    server.listen(port, host, () => {
+      server.off("error", reject)
+      resolve()
+    })
+  })
+  const bound = (server.address() as AddressInfo).port
+  const urlHost = host.includes(":") ? `[${host}]` : host
+  allowedHosts = new Set([`${urlHost}:${bound}`, `localhost:${bound}`, `127.0.0.1:${bound}`, `[::1]:${bound}`])
+
+  let closed: Promise<void> | undefined
+  return {
+    url: `http://${urlHost}:${bound}/${options.token !== undefined ? `?token=${encodeURIComponent(options.token)}` : ""}`,
+    close: () =>
+      (closed ??= new Promise<void>((resolve) => {
+        clearInterval(heartbeat)
+        if (pending) clearTimeout(pending)
+        unChange()
+        unLog()
+        feed.close()
+        for (const res of streams) res.end()
+        streams.clear()
+        server.close(() => resolve())
+        server.closeAllConnections()
+      })),
+  }
+}

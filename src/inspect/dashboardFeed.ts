@@ -1,0 +1,162 @@
+/**
+ * What the dashboard shows, kept from a bridge's status and telemetry events: the workers
+ * (with each exited incarnation kept for a while, so a crash stays visible after the supervisor
+ * has replaced it), the supervision tree, and a bounded log of what happened (starts, exits,
+ * restarts, session reassignments). Listeners are told when something changed; the server
+ * decides how often to push it.
+ *
+ * @example
+ * const feed = new DashboardFeed(bridge)
+ * feed.onChange(() => push(feed.snapshot()))
+ * feed.onLog((entry) => push(entry))
+ * feed.close()
+ */
+import type { BridgeStatus } from "../bridge/PythonBridge.js"
+import type { WorkerStatus } from "../bridge/pool.js"
+import type { BridgeEventName, BridgeEvents } from "../telemetry/events.js"
+
+/** The part of a bridge the feed reads. */
+export interface FeedSource {
+  getStatus(): BridgeStatus
+  on<K extends BridgeEventName>(name: K, handler: (event: BridgeEvents[K]) => void): () => void
+}
+
+/** One worker row: a live worker, or an exited incarnation kept for `retainExitedMs`. */
+export interface WorkerRow extends WorkerStatus {
+  /** Set on an exited incarnation: why it exited and when (epoch ms). */
+  readonly exit: { readonly reason: string; readonly signal: string | null; readonly exitCode: number | null; readonly at: number } | null
+}
+
+/** A line of the event log. */
+export interface LogEntry {
+  readonly seq: number
+  /** Epoch ms. */
+  readonly at: number
+  readonly kind: BridgeEventName
+  readonly workerId: string | null
+  readonly text: string
+}
+
+/** Everything the page renders, JSON-safe. */
+export interface DashboardSnapshot {
+  readonly at: number
+  readonly bridge: Omit<BridgeStatus, "workers" | "supervisor">
+  readonly workers: readonly WorkerRow[]
+  readonly supervisor: BridgeStatus["supervisor"]
+}
+
+/** Feed settings. */
+export interface FeedOptions {
+  /** How long an exited worker incarnation stays listed. Default 15 000 ms. */
+  readonly retainExitedMs?: number
+  /** Log entries kept (and replayed to a page that connects). Default 200. */
+  readonly logSize?: number
+}
+
+const describeExit = (e: BridgeEvents["worker.exited"]) =>
+  `worker ${e.workerId} (pid ${e.pid ?? "?"}) exited: ${e.reason}${e.signal ? `, ${e.signal}` : e.exitCode !== null ? `, code ${e.exitCode}` : ""}`
+
+/** Live dashboard state of one bridge. */
+export class DashboardFeed {
+  private readonly exited: WorkerRow[] = []
+  private readonly log: LogEntry[] = []
+  private readonly changeListeners = new Set<() => void>()
+  private readonly logListeners = new Set<(entry: LogEntry) => void>()
+  private readonly unsubscribe: Array<() => void> = []
+  private readonly lastSeen = new Map<string, WorkerStatus>()
+  private seq = 0
+  private readonly retainExitedMs: number
+  private readonly logSize: number
+
+  constructor(
+    private readonly source: FeedSource,
+    options: FeedOptions = {},
+  ) {
+    this.retainExitedMs = options.retainExitedMs ?? 15_000
+    this.logSize = options.logSize ?? 200
+    const changed = () => this.changed()
+    this.unsubscribe.push(
+      source.on("worker.stateChanged", changed),
+      source.on("worker.started", (e) => this.append("worker.started", e.workerId, `worker ${e.workerId} started (pid ${e.pid}) in ${Math.round(e.startupMs)} ms`)),
+      source.on("worker.exited", (e) => {
+        this.keepExited(e)
+        this.append("worker.exited", e.workerId, describeExit(e))
+      }),
+      source.on("worker.restarted", (e) =>
+        this.append("worker.restarted", e.workerId, `worker ${e.workerId} restarted by the supervisor (${e.reason}; restart #${e.restarts})`),
+      ),
+      source.on("session.reassigned", (e) => this.append("session.reassigned", e.to, `session ${e.sessionId} moved ${e.from} → ${e.to}: ${e.reason}`)),
+      source.on("session.cleanedUp", (e) => this.append("session.cleanedUp", e.workerId ?? null, `session ${e.sessionId} cleaned up (${e.reason})`)),
+      source.on("environment.restarted", (e) =>
+        this.append("environment.restarted", null, `Python environment restarted: ${e.workers} workers in ${Math.round(e.durationMs)} ms`),
+      ),
+      source.on("supervisor.maxIntensity", (e) =>
+        this.append("supervisor.maxIntensity", null, `supervisor ${e.supervisorId} gave up: more than ${e.intensity} restarts in ${e.periodMs} ms`),
+      ),
+    )
+  }
+
+  /** Calls `listener` whenever the workers or the tree may have changed. Returns the unsubscribe. */
+  onChange(listener: () => void): () => void {
+    this.changeListeners.add(listener)
+    return () => this.changeListeners.delete(listener)
+  }
+
+  /** Calls `listener` for each new log entry. Returns the unsubscribe. */
+  onLog(listener: (entry: LogEntry) => void): () => void {
+    this.logListeners.add(listener)
+    return () => this.logListeners.delete(listener)
+  }
+
+  /** The log kept so far, oldest first. */
+  history(): readonly LogEntry[] {
+    return [...this.log]
+  }
+
+  /** The current state: live workers, then recently exited incarnations, newest first. */
+  snapshot(now = Date.now()): DashboardSnapshot {
+    const { workers, supervisor, ...bridge } = this.source.getStatus()
+    for (const w of workers) this.lastSeen.set(w.id, w)
+    while (this.exited.length > 0 && now - this.exited[this.exited.length - 1]!.exit!.at > this.retainExitedMs) this.exited.pop()
+    return { at: now, bridge, workers: [...workers.map((w) => ({ ...w, exit: null })), ...this.exited], supervisor }
+  }
+
+  /** Stops listening to the bridge. */
+  close(): void {
+    for (const u of this.unsubscribe.splice(0)) u()
+    this.changeListeners.clear()
+    this.logListeners.clear()
+  }
+
+  private keepExited(e: BridgeEvents["worker.exited"]): void {
+    // The incarnation as last seen in a snapshot, with the state its machine ended in.
+    const last = this.lastSeen.get(e.workerId)
+    const crashed = e.reason !== "shutdown" && e.reason !== "normal"
+    this.exited.unshift({
+      id: e.workerId,
+      pid: e.pid,
+      state: crashed ? "crashed" : "stopped",
+      sessions: 0,
+      inFlight: 0,
+      served: last?.served ?? 0,
+      restarts: last?.restarts ?? 0,
+      rssBytes: null,
+      uptimeMs: last?.uptimeMs ?? 0,
+      exit: { reason: e.reason, signal: e.signal, exitCode: e.exitCode, at: Date.now() },
+    })
+    if (this.exited.length > 50) this.exited.length = 50
+    this.changed()
+  }
+
+  private append(kind: BridgeEventName, workerId: string | null, text: string): void {
+    const entry: LogEntry = { seq: ++this.seq, at: Date.now(), kind, workerId, text }
+    this.log.push(entry)
+    if (this.log.length > this.logSize) this.log.shift()
+    for (const l of this.logListeners) l(entry)
+    this.changed()
+  }
+
+  private changed(): void {
+    for (const l of this.changeListeners) l()
+  }
+}
