@@ -1,15 +1,17 @@
 #!/usr/bin/env node
 /**
- * The `snakepit` command: `demo`, `doctor`, `call`. Exit codes: 0 success, 1 a check or call
+ * The `snakepit` command: `demo`, `dashboard`, `doctor`, `call`. Exit codes: 0 success, 1 a check or call
  * failed, 2 bad usage.
  *
  * @example
  * npx snakepit demo
  * npx snakepit call math.sqrt '[16]'
  */
+import { once } from "node:events"
 import { parseArgs } from "node:util"
 import { pino } from "pino"
 import { PythonBridge } from "./bridge/PythonBridge.js"
+import { runDashboard } from "./cli/dashboard.js"
 import { runDemo } from "./cli/demo.js"
 import { runDoctor } from "./cli/doctor.js"
 import { isSnakepitError } from "./errors.js"
@@ -19,6 +21,7 @@ const HELP: Record<string, string> = {
 
 commands:
   demo      run a bridge under load, kill a worker, watch it recover
+  dashboard serve the live dashboard over a bridge running the demo workload
   doctor    check Python, the bundled bridge package, numpy, pipes and signals
   call      call one Python function and print its result as JSON
 
@@ -26,11 +29,21 @@ options for every command:
   --python <cmd>   Python executable (default: $SNAKEPIT_PYTHON, else python3)
   --help           this text, or a command's own with: snakepit <command> --help
 `,
-  demo: `usage: snakepit demo [--sessions N] [--calls N] [--workers N] [--python cmd]
+  demo: `usage: snakepit demo [--sessions N] [--calls N] [--workers N] [--dashboard] [--port N] [--python cmd]
 
 Starts a bridge with the bundled example module, runs N calls from each session, SIGKILLs a
 worker mid-load and shows the supervisor restoring the pool. Exits 0 when only the killed
-worker's in-flight calls failed.
+worker's in-flight calls failed. --dashboard also serves the live dashboard (on --port, default
+a free port) and keeps it up after the run until Ctrl-C.
+`,
+  dashboard: `usage: snakepit dashboard [--port N] [--host addr] [--token T] [--controls] [--kill-every S] [--workers N] [--sessions N] [--python cmd]
+
+Starts a bridge running the demo workload without end and serves the live dashboard on
+http://127.0.0.1:7070 (--port 0 picks a free port): workers and their states, the supervision
+tree, the worker state diagram, an event log, and Prometheus text at /metrics. A worker is
+SIGKILLed every --kill-every seconds (default 20; 0 never). --controls adds buttons to kill a
+worker and restart the environment. --host other than loopback exposes it: use --token too.
+Ctrl-C stops it.
 `,
   doctor: `usage: snakepit doctor [--python cmd]
 
@@ -41,6 +54,22 @@ and a real worker round trip with SIGKILL detection. Exits 1 and says what to fi
 
 Calls one function and prints the result as JSON, e.g.: snakepit call math.sqrt '[16]'
 `,
+}
+
+/**
+ * Aborts on the first SIGINT/SIGTERM so the command stops its bridge cleanly; a second one
+ * exits at once. The listeners stay installed (`on`, not `once`): execa's signal-exit re-raises
+ * the signal, killing the process mid-cleanup, when it believes it is the only listener.
+ */
+const interrupted = (): AbortController => {
+  const ac = new AbortController()
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (ac.signal.aborted) process.exit(signal === "SIGINT" ? 130 : 143)
+    ac.abort()
+  }
+  process.on("SIGINT", onSignal)
+  process.on("SIGTERM", onSignal)
+  return ac
 }
 
 const toJson = (value: unknown) =>
@@ -58,6 +87,12 @@ const main = async (argv: string[]): Promise<number> => {
       sessions: { type: "string" },
       calls: { type: "string" },
       workers: { type: "string" },
+      dashboard: { type: "boolean" },
+      port: { type: "string" },
+      host: { type: "string" },
+      token: { type: "string" },
+      controls: { type: "boolean" },
+      "kill-every": { type: "string" },
     },
   })
   const [command, ...rest] = positionals
@@ -67,8 +102,24 @@ const main = async (argv: string[]): Promise<number> => {
   }
   const python = values.python
   switch (command) {
+    case "dashboard": {
+      await runDashboard({
+        signal: interrupted().signal,
+        ...(python ? { python } : {}),
+        ...(values.port ? { port: Number(values.port) } : {}),
+        ...(values.host ? { host: values.host } : {}),
+        ...(values.token ? { token: values.token } : {}),
+        ...(values.controls ? { controls: true } : {}),
+        ...(values["kill-every"] ? { killEveryMs: Number(values["kill-every"]) * 1000 } : {}),
+        ...(values.workers ? { workers: Number(values.workers) } : {}),
+        ...(values.sessions ? { sessions: Number(values.sessions) } : {}),
+      })
+      return 0
+    }
     case "demo": {
+      const stop = values.dashboard ? once(interrupted().signal, "abort").then(() => {}) : undefined
       const summary = await runDemo({
+        ...(stop ? { dashboard: { keepServing: stop, ...(values.port ? { port: Number(values.port) } : {}) } } : {}),
         ...(python ? { python } : {}),
         ...(values.sessions ? { sessions: Number(values.sessions) } : {}),
         ...(values.calls ? { callsPerSession: Number(values.calls) } : {}),

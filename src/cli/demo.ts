@@ -18,6 +18,8 @@ export interface DemoOptions {
   readonly workers?: number
   readonly python?: string
   readonly out?: NodeJS.WriteStream
+  /** Also serve the dashboard; the demo then keeps it up after the run until `keepServing` resolves. */
+  readonly dashboard?: { readonly port?: number; readonly host?: string; readonly keepServing?: Promise<void> }
 }
 
 /** What the demo measured. */
@@ -41,6 +43,27 @@ const table = (bridge: PythonBridge): string[] => {
 }
 
 /**
+ * One call of the demo workload: the `i`-th call of a session, cycling through a prediction, a
+ * big-integer Fibonacci, a statistics summary and a session-state update.
+ *
+ * @example
+ * await demoCall(bridge, "s1", 0)
+ */
+export const demoCall = (bridge: PythonBridge, sessionId: string, i: number): Promise<unknown> => {
+  const m = "snakepit_bridge.examples.demo"
+  switch (i % 4) {
+    case 0:
+      return bridge.executePython(sessionId, m, "predict", [[i, sessionId.length, i * 0.5, 1]])
+    case 1:
+      return bridge.executePython(sessionId, m, "fib", [200 + i])
+    case 2:
+      return bridge.executePython(sessionId, m, "summarize", [[i, 3, 4, 5]])
+    default:
+      return bridge.executePython(sessionId, m, "remember", [i])
+  }
+}
+
+/**
  * Runs the demo and resolves to its summary. The bridge is always stopped, leaving no process.
  */
 export const runDemo = async (options: DemoOptions = {}): Promise<DemoSummary> => {
@@ -59,6 +82,10 @@ export const runDemo = async (options: DemoOptions = {}): Promise<DemoSummary> =
     restart: { intensity: 10, periodMs: 5_000 },
     logger: pino({ level: "silent" }),
   })
+  if (options.dashboard) {
+    const { url } = await bridge.serveDashboard({ port: options.dashboard.port ?? 0, ...(options.dashboard.host ? { host: options.dashboard.host } : {}) })
+    say(`dashboard: ${url}`)
+  }
   let restarts = 0
   bridge.on("worker.restarted", (e) => {
     restarts++
@@ -93,17 +120,8 @@ export const runDemo = async (options: DemoOptions = {}): Promise<DemoSummary> =
   const session = async (s: number) => {
     for (let i = 0; i < perSession; i++) {
       const started = performance.now()
-      const kind = i % 4
-      const call =
-        kind === 0
-          ? bridge.executePython(`s${s}`, "snakepit_bridge.examples.demo", "predict", [[i, s, i * 0.5, 1]])
-          : kind === 1
-            ? bridge.executePython(`s${s}`, "snakepit_bridge.examples.demo", "fib", [200 + i])
-            : kind === 2
-              ? bridge.executePython(`s${s}`, "snakepit_bridge.examples.demo", "summarize", [[i, s, 3, 4, 5]])
-              : bridge.executePython(`s${s}`, "snakepit_bridge.examples.demo", "remember", [i])
       try {
-        await call
+        await demoCall(bridge, `s${s}`, i)
         latencies.push(performance.now() - started)
       } catch (e) {
         const tag = isSnakepitError(e) ? e._tag : "Error"
@@ -146,6 +164,10 @@ export const runDemo = async (options: DemoOptions = {}): Promise<DemoSummary> =
         ? "Only calls in flight on the killed worker failed (WorkerCrashed); the supervisor restarted it and every other call succeeded."
         : "Unexpected failures: see the counts above.",
     )
+    if (options.dashboard?.keepServing) {
+      say("the dashboard stays up with the recovered pool; Ctrl-C to stop")
+      await options.dashboard.keepServing
+    }
     return summary
   } finally {
     if (ticker) clearInterval(ticker)

@@ -45,7 +45,7 @@ ol#log { list-style:none; margin:0; padding:0; max-height:320px; overflow:auto; 
 ol#log li { padding:2px 0; border-bottom:1px dotted var(--line); } ol#log time { color:var(--dim); margin-right:8px; }
 ol#log li[data-kind="worker.exited"] { color:#ff9b94; } ol#log li[data-kind="worker.restarted"] { color:#f2cc60; }
 .state-diagram { max-width:100%; height:auto; } .state-diagram .edge { fill:none; stroke:#4b5563; stroke-width:1.4; }
-.state-diagram marker path { fill:#4b5563; } .state-diagram .initial { fill:var(--dim); }
+.state-diagram .edge.ending { stroke-opacity:.35; } .state-diagram marker path { fill:#4b5563; } .state-diagram .initial { fill:var(--dim); }
 .state-diagram .state rect { fill:#1f2630; stroke:#3b4552; stroke-width:1.5; } .state-diagram .state text { fill:var(--text); font-size:13px; }
 .state-diagram .state .count { fill:var(--text); font-size:12px; font-weight:700; }
 .state-diagram .state.occupied rect { stroke-width:3; }

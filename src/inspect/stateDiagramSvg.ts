@@ -16,6 +16,8 @@ const BOX_H = 34
 const COL_GAP = 150
 const ROW_GAP = 64
 const PAD = 24
+/** Room above the first row for edges that skip columns. */
+const TOP = 64
 
 const escapeXml = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;")
 
@@ -78,10 +80,10 @@ export const stateDiagramSvg = (graph: StateGraph): string => {
     const col = layer.get(s.id) ?? 0
     const row = rows.get(col) ?? 0
     rows.set(col, row + 1)
-    pos.set(s.id, { x: PAD + col * COL_GAP, y: PAD + row * ROW_GAP })
+    pos.set(s.id, { x: PAD + col * COL_GAP, y: TOP + row * ROW_GAP })
   }
   const width = PAD * 2 + Math.max(0, ...layer.values()) * COL_GAP + BOX_W
-  const height = PAD * 2 + (Math.max(1, ...rows.values()) - 1) * ROW_GAP + BOX_H
+  const height = TOP + PAD + (Math.max(1, ...rows.values()) - 1) * ROW_GAP + BOX_H
 
   // One edge per pair of states, carrying every event that takes that path.
   const edges = new Map<string, { from: string; to: string; labels: string[] }>()
@@ -91,6 +93,19 @@ export const stateDiagramSvg = (graph: StateGraph): string => {
     if (!e.labels.includes(t.label)) e.labels.push(t.label)
     edges.set(key, e)
   }
+  // States from which the machine can only end (final, or leading only to final): edges into
+  // them are drawn faint, so the everyday cycle stands out from the many ways to stop.
+  const ending = new Set(graph.states.filter((s) => s.final).map((s) => s.id))
+  for (let grew = true; grew; ) {
+    grew = false
+    for (const st of graph.states) {
+      const outs = graph.transitions.filter((t) => t.from === st.id && t.to !== st.id)
+      if (!ending.has(st.id) && outs.length > 0 && outs.every((t) => ending.has(t.to))) {
+        ending.add(st.id)
+        grew = true
+      }
+    }
+  }
   const paths: string[] = []
   for (const e of edges.values()) {
     const a = pos.get(e.from)
@@ -99,6 +114,12 @@ export const stateDiagramSvg = (graph: StateGraph): string => {
     let d: string
     if (e.from === e.to) {
       d = `M${a.x + BOX_W - 20},${a.y} c 10,-26 34,-26 20,0`
+    } else if (b.x - a.x > COL_GAP && a.y === b.y) {
+      // A forward edge that skips columns on the same row arcs over the boxes between.
+      const x1 = a.x + BOX_W / 2 + 12
+      const x2 = b.x + BOX_W / 2 - 12
+      const lift = 18 + ((b.x - a.x) / COL_GAP) * 8
+      d = `M${x1},${a.y} C${x1},${a.y - lift} ${x2},${b.y - lift} ${x2},${b.y - 2}`
     } else if (b.x > a.x) {
       const x1 = a.x + BOX_W
       const y1 = a.y + BOX_H / 2
@@ -116,7 +137,7 @@ export const stateDiagramSvg = (graph: StateGraph): string => {
       d = `M${x1},${y1} C${x1},${dip} ${x2},${dip} ${x2},${y2 + 2}`
     }
     paths.push(
-      `<path class="edge" data-from="${escapeXml(e.from)}" data-to="${escapeXml(e.to)}" d="${d}" marker-end="url(#arrow)"><title>${escapeXml(`${e.from} → ${e.to}: ${e.labels.join(", ")}`)}</title></path>`,
+      `<path class="edge${ending.has(e.to) ? " ending" : ""}" data-from="${escapeXml(e.from)}" data-to="${escapeXml(e.to)}" d="${d}" marker-end="url(#arrow)"><title>${escapeXml(`${e.from} → ${e.to}: ${e.labels.join(", ")}`)}</title></path>`,
     )
   }
   const boxes = graph.states.map((s) => {

@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import os
 import statistics
+import time
 from typing import Dict, List, Optional
 
 
@@ -35,3 +36,9 @@ def remember(value: object, *, session) -> Optional[object]:
     previous = session.state.get("last")
     session.state["last"] = value
     return previous
+
+
+def think(ms: float) -> float:
+    """Slow I/O-bound work (a model call, a query): sleeps ``ms`` milliseconds and returns it."""
+    time.sleep(ms / 1000)
+    return ms

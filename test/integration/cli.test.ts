@@ -1,0 +1,99 @@
+/**
+ * The `snakepit` command as a user runs it (a real Node process over real Python): demo,
+ * dashboard, doctor, call, usage errors. Each run carries a marker in its environment, which the
+ * workers inherit, so the test can prove no process outlives the command.
+ */
+import { randomUUID } from "node:crypto"
+import { dirname, join } from "node:path"
+import { fileURLToPath } from "node:url"
+import { execa, type ResultPromise } from "execa"
+import { afterEach, describe, expect, it } from "vitest"
+import { eventually } from "../support/bridge.js"
+import { findProcessesWithEnv } from "../support/processes.js"
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..")
+const running = new Set<ResultPromise>()
+let mark = ""
+
+const cli = (args: string[], env: Record<string, string> = {}) => {
+  const child = execa(process.execPath, ["--import", "tsx", join(root, "src", "cli.ts"), ...args], {
+    cwd: root,
+    env: { SNAKEPIT_CLI_TEST: mark, FORCE_COLOR: "0", ...env },
+    reject: false,
+    timeout: 120_000,
+  })
+  running.add(child)
+  return child
+}
+
+afterEach(async () => {
+  for (const c of running) c.kill("SIGKILL")
+  await Promise.allSettled(running)
+  running.clear()
+  await eventually(() => findProcessesWithEnv("SNAKEPIT_CLI_TEST", mark).length === 0, 5_000, "no process left by the command")
+})
+
+describe("snakepit CLI", () => {
+  it("demo kills a worker mid-load, recovers, prints a plain summary when not a TTY, and exits 0", async () => {
+    mark = randomUUID()
+    const r = await cli(["demo", "--sessions", "3", "--calls", "24", "--workers", "2"])
+    expect(r.exitCode, r.stderr).toBe(0)
+    expect(r.stdout).not.toContain("\x1b[")
+    expect(r.stdout).toMatch(/killing worker w\d \(pid \d+\) with SIGKILL/)
+    expect(r.stdout).toMatch(/worker w\d restarted by the supervisor/)
+    expect(r.stdout).toMatch(/calls: 72 {3}ok: \d+/)
+    expect(r.stdout).toContain("workers ready: 2/2")
+    expect(findProcessesWithEnv("SNAKEPIT_CLI_TEST", mark)).toEqual([])
+  })
+
+  it("dashboard serves the live dashboard over the demo workload and stops cleanly on SIGINT", async () => {
+    mark = randomUUID()
+    const child = cli(["dashboard", "--port", "0", "--workers", "2", "--kill-every", "1"])
+    let url = ""
+    child.stdout!.on("data", (d: Buffer) => {
+      url ||= /snakepit dashboard: (\S+)/.exec(d.toString())?.[1] ?? ""
+    })
+    await eventually(() => url !== "", 30_000, "the dashboard URL")
+    // The workload runs and the periodic kill is seen as a restart in the metrics.
+    let metrics = ""
+    for (let i = 0; i < 300 && !/snakepit_worker_restarts_total [1-9]/.test(metrics); i++) {
+      metrics = await (await fetch(`${url}metrics`)).text()
+      await new Promise((r) => setTimeout(r, 100))
+    }
+    expect(metrics).toMatch(/snakepit_worker_restarts_total [1-9]/)
+    expect(metrics).toMatch(/snakepit_calls_total\{outcome="ok"\} [1-9]/)
+    expect(await (await fetch(url)).text()).toContain("Worker state machine")
+    child.kill("SIGINT")
+    const r = await child
+    expect(r.exitCode, r.stderr).toBe(0)
+    expect(findProcessesWithEnv("SNAKEPIT_CLI_TEST", mark)).toEqual([])
+  }, 60_000)
+
+  it("call prints the result as JSON", async () => {
+    mark = randomUUID()
+    const r = await cli(["call", "math.sqrt", "[16]"])
+    expect(r.exitCode, r.stderr).toBe(0)
+    expect(JSON.parse(r.stdout)).toBe(4)
+  })
+
+  it("doctor passes with python3 and, with a missing Python, says what to fix and exits 1", async () => {
+    mark = randomUUID()
+    const ok = await cli(["doctor"])
+    expect(ok.exitCode, ok.stdout).toBe(0)
+    expect(ok.stdout).toContain("All checks passed.")
+    const missing = await cli(["doctor", "--python", "/nonexistent/python3"])
+    expect(missing.exitCode).toBe(1)
+    expect(missing.stdout).toMatch(/FAIL.*\n\s+fix: install CPython 3\.9 or newer/)
+  })
+
+  it("usage errors exit 2; --help exits 0 for every command", async () => {
+    mark = randomUUID()
+    expect((await cli(["frobnicate"])).exitCode).toBe(2)
+    expect((await cli(["call", "nodot"])).exitCode).toBe(2)
+    for (const command of ["demo", "dashboard", "doctor", "call"]) {
+      const r = await cli([command, "--help"])
+      expect(r.exitCode).toBe(0)
+      expect(r.stdout).toContain(`usage: snakepit ${command}`)
+    }
+  }, 60_000)
+})

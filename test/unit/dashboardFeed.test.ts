@@ -1,0 +1,65 @@
+import { describe, expect, it } from "vitest"
+import type { BridgeStatus } from "../../src/bridge/PythonBridge.js"
+import { DashboardFeed, type FeedSource } from "../../src/inspect/dashboardFeed.js"
+import { TelemetryEmitter } from "../../src/telemetry/events.js"
+
+const status = (workers: BridgeStatus["workers"]): BridgeStatus => ({
+  totalWorkers: workers.length,
+  activeSessions: 0,
+  uptimeMs: 1,
+  queued: 0,
+  python: "python3",
+  failed: undefined,
+  workers,
+  supervisor: null,
+})
+const worker = (id: string, pid: number, state: "ready" | "busy" = "ready") => ({ id, pid, state, sessions: 1, inFlight: 0, served: 5, restarts: 0, rssBytes: null, uptimeMs: 10 })
+
+const fakeSource = () => {
+  const telemetry = new TelemetryEmitter()
+  let current = status([worker("w1", 100), worker("w2", 200)])
+  const source: FeedSource = { getStatus: () => current, on: (name, handler) => telemetry.on(name, handler) }
+  return { source, telemetry, set: (s: BridgeStatus) => (current = s) }
+}
+
+describe("DashboardFeed", () => {
+  it("keeps a crashed incarnation beside its replacement until retainExitedMs has passed", () => {
+    const { source, telemetry, set } = fakeSource()
+    const feed = new DashboardFeed(source, { retainExitedMs: 1_000 })
+    feed.snapshot()
+    telemetry.emit("worker.exited", { workerId: "w1", pid: 100, reason: "exit", exitCode: null, signal: "SIGKILL" })
+    set(status([worker("w1", 101), worker("w2", 200)]))
+    const now = Date.now()
+    const rows = feed.snapshot(now).workers
+    expect(rows.map((w) => [w.id, w.pid, w.state])).toEqual([["w1", 101, "ready"], ["w2", 200, "ready"], ["w1", 100, "crashed"]])
+    expect(rows[2]!.served).toBe(5)
+    expect(rows[2]!.exit).toMatchObject({ reason: "exit", signal: "SIGKILL" })
+    expect(feed.snapshot(now + 2_000).workers).toHaveLength(2)
+  })
+
+  it("a requested stop is shown as stopped, not crashed", () => {
+    const { source, telemetry } = fakeSource()
+    const feed = new DashboardFeed(source)
+    telemetry.emit("worker.exited", { workerId: "w2", pid: 200, reason: "shutdown", exitCode: 0, signal: null })
+    expect(feed.snapshot().workers.at(-1)).toMatchObject({ pid: 200, state: "stopped" })
+  })
+
+  it("logs restarts and reassignments, bounded, and tells listeners; close() stops listening", () => {
+    const { source, telemetry } = fakeSource()
+    const feed = new DashboardFeed(source, { logSize: 3 })
+    const heard: string[] = []
+    let changes = 0
+    feed.onLog((e) => heard.push(e.kind))
+    feed.onChange(() => changes++)
+    telemetry.emit("worker.restarted", { workerId: "w1", reason: "supervisor restart", restarts: 1 })
+    telemetry.emit("session.reassigned", { sessionId: "s<script>", from: "w1", to: "w2", reason: "worker left" })
+    for (let i = 0; i < 3; i++) telemetry.emit("worker.started", { workerId: "w1", pid: 1 + i, startupMs: 100 })
+    expect(heard).toEqual(["worker.restarted", "session.reassigned", "worker.started", "worker.started", "worker.started"])
+    expect(feed.history().map((e) => e.seq)).toEqual([3, 4, 5])
+    expect(changes).toBe(5)
+    feed.close()
+    telemetry.emit("worker.stateChanged", { workerId: "w1", from: "ready", to: "busy" })
+    expect(changes).toBe(5)
+    expect(telemetry.has("worker.stateChanged")).toBe(false)
+  })
+})
