@@ -89,3 +89,13 @@ def span(seconds):
     started.set()
     time.sleep(seconds)
     return [start, time.monotonic()]
+
+
+def trace_parent():
+    import snakepit_bridge
+    return snakepit_bridge.traceparent()
+
+
+async def atrace_parent():
+    import snakepit_bridge
+    return snakepit_bridge.traceparent()

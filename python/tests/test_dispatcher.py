@@ -365,3 +365,22 @@ def test_a_nested_call_runs_even_when_every_slot_is_taken_and_does_not_hand_its_
     assert dispatcher.finish(nested) is None
     successor = dispatcher.finish(first)
     assert successor is not None and successor.id == 2
+
+
+# -- tracing -------------------------------------------------------------------------------------
+
+TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+
+def test_traceparent_is_the_calls_own_in_sync_and_async_code(dispatcher, outbox):
+    deliver(dispatcher, {**call(1, "targets", "trace_parent"), "trace": TRACEPARENT})
+    deliver(dispatcher, {**call(2, "targets", "atrace_parent"), "trace": TRACEPARENT})
+    deliver(dispatcher, call(3, "targets", "trace_parent"))
+    assert outbox.reply(1)["value"] == TRACEPARENT
+    assert outbox.reply(2)["value"] == TRACEPARENT
+    assert outbox.reply(3)["value"] is None
+
+
+def test_traceparent_outside_a_call_is_none():
+    import snakepit_bridge
+    assert snakepit_bridge.traceparent() is None
