@@ -12,6 +12,7 @@ export type { BridgeOptions, InspectOption, RestartOptions } from "./bridge/opti
 export type { WorkerStatus } from "./bridge/pool.js"
 export type { Tool } from "./bridge/tools.js"
 export { BridgeSession } from "./bridge/BridgeSession.js"
+export { bridgeChild, bridgeOf } from "./bridge/bridgeChild.js"
 export type { SessionVariablesView } from "./bridge/BridgeSession.js"
 export type { BridgeEventName, BridgeEvents } from "./telemetry/events.js"
 

@@ -1,0 +1,111 @@
+/**
+ * A whole `PythonBridge` (a pool, itself a supervisor of workers) as a child of a supervision
+ * tree: trees of pools, with OTP escalation between them. The child counts as started when the
+ * bridge is ready; when the pool gives up (more worker crashes than its restart intensity) the
+ * child exits like a supervisor that gave up (`shutdown`, with `MaxRestartIntensity`), so a
+ * permanent parent starts a fresh pool; stopping the child stops the bridge gracefully.
+ *
+ * @example
+ * import { Supervisor } from "snakepit/supervisor"
+ * import { bridgeChild, bridgeOf } from "snakepit"
+ * const root = await Supervisor.start({ id: "root", children: [bridgeChild("ml", { minWorkers: 2, preload: ["numpy"] })] })
+ * const ml = bridgeOf(root.whichChildren().find((c) => c.id === "ml")?.ref)
+ * await ml?.executePython(null, "math", "sqrt", [16])
+ */
+import { assign, fromCallback, fromPromise, setup, type AnyActorRef } from "xstate"
+import type { ChildOptions } from "../supervisor/children.js"
+import type { ChildSpec } from "../supervisor/childSpec.js"
+import { MaxRestartIntensity } from "../errors.js"
+import type { BridgeOptions } from "./options.js"
+import { PythonBridge } from "./PythonBridge.js"
+
+interface BridgeChildContext {
+  readonly options: BridgeOptions
+  readonly bridge: PythonBridge | null
+  readonly error: unknown
+  readonly stopRequested: boolean
+}
+
+const bridgeChildMachine = setup({
+  types: {
+    input: {} as { readonly options: BridgeOptions },
+    context: {} as BridgeChildContext,
+    events: {} as { type: "snakepit.shutdown" } | { type: "bridge.gaveUp"; error: MaxRestartIntensity },
+  },
+  actors: {
+    startBridge: fromPromise<PythonBridge, BridgeOptions>(({ input }) => PythonBridge.start(input)),
+    stopBridge: fromPromise<void, PythonBridge | null>(async ({ input }) => {
+      await input?.stop()
+    }),
+    // Watches the pool; stopping this actor (leaving `running`) unsubscribes.
+    watchBridge: fromCallback<{ type: "bridge.gaveUp"; error: MaxRestartIntensity }, PythonBridge>(({ input, sendBack }) =>
+      input.on("supervisor.maxIntensity", (e) =>
+        sendBack({ type: "bridge.gaveUp", error: new MaxRestartIntensity({ message: `pool gave up: more than ${e.intensity} restarts in ${e.periodMs} ms`, ...e }) }),
+      ),
+    ),
+  },
+  guards: { stopRequested: ({ context }) => context.stopRequested },
+}).createMachine({
+  id: "bridgeChild",
+  context: ({ input }) => ({ options: input.options, bridge: null, error: undefined, stopRequested: false }),
+  initial: "starting",
+  states: {
+    starting: {
+      invoke: {
+        src: "startBridge",
+        input: ({ context }) => context.options,
+        onDone: [
+          // A stop asked for while starting is honoured once the bridge exists, so nothing leaks.
+          { guard: "stopRequested", target: "stopping", actions: assign({ bridge: ({ event }) => event.output }) },
+          { target: "running", actions: assign({ bridge: ({ event }) => event.output }) },
+        ],
+        onError: { target: "failed", actions: assign({ error: ({ event }) => event.error }) },
+      },
+      on: { "snakepit.shutdown": { actions: assign({ stopRequested: true }) } },
+    },
+    running: {
+      invoke: { src: "watchBridge", input: ({ context }) => context.bridge! },
+      on: {
+        "snakepit.shutdown": "stopping",
+        "bridge.gaveUp": { target: "givingUp", actions: assign({ error: ({ event }) => event.error }) },
+      },
+    },
+    givingUp: { invoke: { src: "stopBridge", input: ({ context }) => context.bridge, onDone: "failed", onError: "failed" } },
+    stopping: { invoke: { src: "stopBridge", input: ({ context }) => context.bridge, onDone: "stopped", onError: "stopped" } },
+    stopped: { type: "final" },
+    failed: { type: "final" },
+  },
+  // As a supervisor that gave up: `shutdown` with the cause, so only a permanent parent restarts it.
+  output: ({ context }) => (context.error === undefined ? { reason: "shutdown" } : { reason: "shutdown", error: context.error }),
+})
+
+/**
+ * A bridge as a supervised child. Defaults as for a supervisor child: `permanent`, and
+ * `shutdown: "infinity"` (the bridge's own `shutdownTimeoutMs` bounds its stop).
+ *
+ * @example
+ * bridgeChild("etl", { minWorkers: 1, pythonPath: ["./py"], restart: { intensity: 2, periodMs: 10_000 } })
+ */
+export const bridgeChild = (id: string, options: BridgeOptions, childOptions: ChildOptions = {}): ChildSpec => ({
+  id,
+  start: bridgeChildMachine,
+  input: () => ({ options }),
+  restart: childOptions.restart ?? "permanent",
+  shutdown: childOptions.shutdown ?? "infinity",
+  type: "supervisor",
+  ...(childOptions.significant !== undefined ? { significant: childOptions.significant } : {}),
+  ready: (snapshot) => (snapshot as { value?: unknown }).value === "running",
+})
+
+/**
+ * The running bridge of a `bridgeChild`'s actor (from `whichChildren()` or `getStatus()`), or
+ * `undefined` while it starts, after it stopped, or for another kind of child. Ask again after a
+ * restart: each incarnation is a new bridge.
+ *
+ * @example
+ * const ml = bridgeOf(root.whichChildren().find((c) => c.id === "ml")?.ref)
+ */
+export const bridgeOf = (ref: AnyActorRef | null | undefined): PythonBridge | undefined => {
+  const snapshot = ref?.getSnapshot() as { value?: unknown; context?: Partial<BridgeChildContext> } | undefined
+  return snapshot?.value === "running" && snapshot.context?.bridge instanceof PythonBridge ? snapshot.context.bridge : undefined
+}
