@@ -4,6 +4,8 @@
  * workers inherit, so the test can prove no process outlives the command.
  */
 import { randomUUID } from "node:crypto"
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { execa, type ResultPromise } from "execa"
@@ -84,6 +86,23 @@ describe("snakepit CLI", () => {
     const missing = await cli(["doctor", "--python", "/nonexistent/python3"])
     expect(missing.exitCode).toBe(1)
     expect(missing.stdout).toMatch(/FAIL.*\n\s+fix: install CPython 3\.9 or newer/)
+  })
+
+  it("doctor with a too-old Python says which version it found and how to fix it, and exits 1", async () => {
+    mark = randomUUID()
+    // A stand-in interpreter that answers the version probe as CPython 3.8 would.
+    const dir = mkdtempSync(join(tmpdir(), "old-python-"))
+    const fake = join(dir, "python3.8")
+    writeFileSync(fake, `#!/bin/sh\necho ${fake}\necho 3.8.10\n`)
+    chmodSync(fake, 0o755)
+    try {
+      const r = await cli(["doctor", "--python", fake])
+      expect(r.exitCode).toBe(1)
+      expect(r.stdout).toMatch(/3\.8\.10/)
+      expect(r.stdout).toMatch(/fix: install CPython 3\.9 or newer/)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 
   it("usage errors exit 2; --help exits 0 for every command", async () => {
