@@ -380,7 +380,10 @@ export class PythonBridge implements AsyncDisposable {
     return this.stop()
   }
 
-  /** Internal: the pool, for `snakepit/testing` and the dashboard. */
+  /**
+   * The pool, for `snakepit/testing`.
+   * @internal
+   */
   get _pool(): WorkerPool {
     return this.pool
   }
