@@ -66,8 +66,18 @@ export interface BridgeOptions {
   readonly maxFrameBytes?: number
   readonly allowCodeExecution?: boolean
   readonly allowedModules?: readonly string[]
-  /** Modules every worker imports before it reports ready. */
+  /**
+   * Modules every worker imports before it reports ready. With `spawnMode: "forkserver"` they
+   * are imported once, in the template, and shared by every fork copy-on-write.
+   */
   readonly preload?: readonly string[]
+  /**
+   * How workers start. `"spawn"` (default): each is a new `python3` process. `"forkserver"`
+   * (Linux and macOS): a supervised template process imports `preload` once and forks each
+   * worker from it in milliseconds. Preload nothing that starts threads or opens GPU contexts
+   * (docs/forkserver.md).
+   */
+  readonly spawnMode?: "spawn" | "forkserver"
   readonly logger?: Logger
   /**
    * XState inspection, passed to every actor the bridge creates (the pool's supervisor and each
@@ -149,6 +159,10 @@ export const resolveOptions = (options: BridgeOptions = {}): ResolvedOptions => 
   if (o.pythonPath !== undefined) check(Array.isArray(o.pythonPath) && o.pythonPath.every((p) => typeof p === "string"), "pythonPath must be an array of strings")
   if (o.allowedModules !== undefined)
     check(Array.isArray(o.allowedModules) && o.allowedModules.every((p) => typeof p === "string"), "allowedModules must be an array of module names")
+  if (o.spawnMode !== undefined) {
+    check(o.spawnMode === "spawn" || o.spawnMode === "forkserver", `spawnMode must be "spawn" or "forkserver", got ${String(o.spawnMode)}`)
+    if (o.spawnMode === "forkserver") check(process.platform !== "win32", 'spawnMode "forkserver" needs fork(): use "spawn" on Windows')
+  }
   if (o.preload !== undefined) check(Array.isArray(o.preload) && o.preload.every((p) => typeof p === "string"), "preload must be an array of module names")
   if (o.env !== undefined)
     check(typeof o.env === "object" && o.env !== null && Object.values(o.env).every((v) => typeof v === "string"), "env must map names to strings")
@@ -196,6 +210,7 @@ export const resolveOptions = (options: BridgeOptions = {}): ResolvedOptions => 
     allowCodeExecution: options.allowCodeExecution ?? false,
     allowedModules: options.allowedModules,
     preload: options.preload ?? [],
+    spawnMode: options.spawnMode ?? "spawn",
     logger: options.logger,
     inspect: options.inspect,
     dashboard: options.dashboard ?? {},

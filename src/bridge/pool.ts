@@ -35,6 +35,8 @@ import { chooseRoute, type WorkerLoad } from "./routing.js"
 import { SessionTable } from "./sessions.js"
 import { toolScope, type ToolRegistry } from "./tools.js"
 import { DynamicSupervisor } from "../supervisor/Supervisor.js"
+import { isCleanExit } from "../supervisor/strategy.js"
+import { ForkServer } from "../worker/forkServer.js"
 import type { SupervisorStatus } from "../supervisor/status.js"
 import { workerMachine as workerLogic } from "../worker/machine.js"
 
@@ -108,6 +110,13 @@ export class WorkerPool {
   private nextWorker = 1
   private stopping = false
   private failure: MaxRestartIntensity | undefined
+  /** With `spawnMode: "forkserver"`: the fork server, and the templates' ids, newest last. */
+  private forks: ForkServer | undefined
+  private templates: string[] = []
+  private nextTemplate = 1
+  private readonly templateSubscriptions = new Map<string, Subscription>()
+  /** Templates replaced by an environment restart, with the workers forked from them still alive. */
+  private readonly retiringTemplates = new Map<string, Set<string>>()
   private readonly readyWaiters = new Set<{ count: number; resolve: () => void; reject: (e: unknown) => void }>()
 
   constructor(
@@ -133,11 +142,13 @@ export class WorkerPool {
       ...(this.options.restart.backoff ? { backoff: this.options.restart.backoff } : {}),
       ...(this.options.inspect ? { inspect: this.options.inspect } : {}),
     })
+    if (this.options.spawnMode === "forkserver") this.forks = await ForkServer.open()
     supervisor.on("child.spawned", (e) => this.attach(e.id, e.ref))
     supervisor.on("child.exited", (e) => this.detach(e.id, workerExit(e), e.restarting))
     supervisor.on("supervisor.gaveUp", (e) => this.fail(e.error))
     this.supervisor = supervisor
     const ready = this.waitForReady(this.options.minWorkers)
+    if (this.forks) this.startTemplate()
     for (let i = 0; i < this.options.minWorkers; i++) this.spawn()
     await ready
   }
@@ -406,7 +417,16 @@ export class WorkerPool {
       pinging: false,
     })
     this.supervisor
-      .startChild({ id, start: this.workerLogic, input: () => this.workerInput(id), restart: "permanent", shutdown: this.options.workerShutdownMs })
+      // Forked workers are transient: one taken down with its template exits `shutdown:template`
+      // and is replaced by a new worker rather than restarted, so a template crash costs one
+      // restart of intensity, not one per worker (OTP's rest_for_one, in effect).
+      .startChild({
+        id,
+        start: this.workerLogic,
+        input: () => this.workerInput(id),
+        restart: this.forks ? "transient" : "permanent",
+        shutdown: this.options.workerShutdownMs,
+      })
       .catch((error: unknown) => {
         // Refused only while the supervisor stops or after it gave up: nothing to start then.
         this.logger.debug({ err: error, workerId: id }, "worker not started")
@@ -420,12 +440,14 @@ export class WorkerPool {
       workerId: id,
       python: this.python,
       pythonPath: o.pythonPath,
-      env: { ...(process.env as Record<string, string>), ...o.env, ...this.takeStartFault() },
+      // A forked worker inherits the template's environment; only per-worker additions travel.
+      env: this.forks ? this.takeStartFault() : { ...(process.env as Record<string, string>), ...o.env, ...this.takeStartFault() },
+      ...(this.forks ? { launcher: this.forks.launcher } : {}),
       ...(o.cwd ? { cwd: o.cwd } : {}),
       concurrency: o.workerConcurrency,
       maxFrameBytes: o.maxFrameBytes,
       allowCodeExecution: o.allowCodeExecution,
-      preload: o.preload,
+      preload: this.forks ? [] : o.preload,
       startupTimeoutMs: o.startupTimeoutMs,
       callGraceMs: o.callGraceMs,
       idleTimeoutMs: o.idleTimeoutMs,
@@ -446,6 +468,7 @@ export class WorkerPool {
 
   /** A worker incarnation started (first start or restart): follow its state. */
   private attach(id: string, actor: AnyActorRef): void {
+    if (this.templates.includes(id)) return this.attachTemplate(id, actor)
     const slot = this.slots.get(id)
     if (!slot) return
     slot.subscription?.unsubscribe()
@@ -484,6 +507,7 @@ export class WorkerPool {
 
   /** A worker incarnation ended; `restarting` says whether the supervisor brings it back. */
   private detach(id: string, exit: WorkerExit, restarting: boolean): void {
+    if (this.templates.includes(id)) return this.detachTemplate(id, exit, restarting)
     const slot = this.slots.get(id)
     if (!slot) return
     const pid = slot.process?.pid ?? null
@@ -491,12 +515,13 @@ export class WorkerPool {
     slot.healthTimer = undefined
     slot.process = undefined
     this.telemetry.emit("worker.exited", { workerId: id, pid, reason: exit.reason, exitCode: exit.exitCode, signal: exit.signal })
-    if (exit.reason !== "shutdown" && exit.reason !== "normal") this.metrics.workerCrashed(exit.reason)
+    if (!isCleanExit(exit.reason)) this.metrics.workerCrashed(exit.reason)
     if (exit.reason === "startup_failed") this.rejectReadyWaiters(exit.error)
     this.queue.untarget(id)
     if (!restarting) {
       slot.subscription?.unsubscribe()
       this.slots.delete(id)
+      this.releaseFromRetiringTemplates(id)
       if (!this.stopping && !this.failure && this.liveSlots() < this.options.minWorkers) this.spawn()
     }
     this.pumpAll()
@@ -587,10 +612,103 @@ export class WorkerPool {
       slot.retiring = true
       this.queue.untarget(slot.id)
     }
+    // A new template (picking up changed code and preloads) forks the new workers; the old one
+    // stays until the workers it forked have drained, since they die with it.
+    const oldTemplate = this.forks ? this.templates.at(-1) : undefined
+    if (oldTemplate !== undefined) {
+      this.retiringTemplates.set(oldTemplate, new Set(old.map((s) => s.id)))
+      this.startTemplate()
+    }
     for (let i = 0; i < count; i++) this.spawn()
     for (const slot of old) this.stopWhenDrained(slot)
+    if (oldTemplate !== undefined) this.releaseFromRetiringTemplates(undefined)
     await ready
     return count
+  }
+
+  // ── fork server templates (spawnMode "forkserver") ──────────────────────────────────────
+
+  /** Starts a template as a permanent child; new forks wait for it. */
+  private startTemplate(): void {
+    const id = `forkserver-${this.nextTemplate++}`
+    this.templates.push(id)
+    this.forks!.expectTemplate(id)
+    this.supervisor!.startChild({
+      id,
+      start: workerLogic,
+      input: () => this.templateInput(id),
+      restart: "permanent",
+      shutdown: this.options.workerShutdownMs,
+    }).catch((error: unknown) => this.logger.debug({ err: error, template: id }, "template not started"))
+  }
+
+  private templateInput(id: string): WorkerInput {
+    const o = this.options
+    const log = (r: { level: string; logger: string; message: string }) => {
+      const level = r.level === "warning" ? "warn" : r.level === "critical" ? "fatal" : r.level
+      const logger = this.logger as unknown as Record<string, (obj: object, msg: string) => void>
+      ;(logger[level] ?? logger.info!).call(this.logger, { template: id, python: r.logger }, r.message)
+    }
+    return {
+      workerId: id,
+      python: this.python,
+      module: "snakepit_bridge.forkserver",
+      pythonPath: o.pythonPath,
+      env: { ...(process.env as Record<string, string>), ...o.env, ...this.forks!.templateEnv },
+      ...(o.cwd ? { cwd: o.cwd } : {}),
+      concurrency: o.workerConcurrency,
+      maxFrameBytes: o.maxFrameBytes,
+      allowCodeExecution: o.allowCodeExecution,
+      preload: o.preload,
+      startupTimeoutMs: o.startupTimeoutMs,
+      callGraceMs: o.callGraceMs,
+      // A template is never idle-reaped or pinged; it only forks.
+      idleTimeoutMs: Number.POSITIVE_INFINITY,
+      shutdownMs: o.workerShutdownMs,
+      testing: o.testing,
+      hooks: {
+        onLog: log,
+        onTelemetry: (name, data) => {
+          if (name === "forkserver.exited") this.forks?.exitReported(data)
+        },
+      },
+    }
+  }
+
+  private attachTemplate(id: string, actor: AnyActorRef): void {
+    this.templateSubscriptions.get(id)?.unsubscribe()
+    this.templateSubscriptions.set(
+      id,
+      actor.subscribe({
+        next: (snapshot: { value: unknown; context: { process: WorkerProcess | null } }) => {
+          if (snapshot.context.process && (snapshot.value === "ready" || snapshot.value === "busy")) this.forks?.templateReady(id, snapshot.context.process)
+        },
+        error: () => {},
+      }),
+    )
+  }
+
+  private detachTemplate(id: string, exit: WorkerExit, restarting: boolean): void {
+    this.logger[isCleanExit(exit.reason) ? "debug" : "warn"]({ template: id, reason: exit.reason, signal: exit.signal, exitCode: exit.exitCode }, "fork server template exited")
+    const startFailed = exit.reason === "startup_failed"
+    this.forks?.templateExited(id, startFailed ? exit.error : undefined)
+    if (startFailed) this.rejectReadyWaiters(exit.error)
+    if (!restarting) {
+      this.templateSubscriptions.get(id)?.unsubscribe()
+      this.templateSubscriptions.delete(id)
+      this.templates = this.templates.filter((t) => t !== id)
+    }
+  }
+
+  /** Stops each replaced template whose forked workers are all gone. */
+  private releaseFromRetiringTemplates(workerId: string | undefined): void {
+    for (const [template, workers] of this.retiringTemplates) {
+      if (workerId !== undefined) workers.delete(workerId)
+      for (const w of workers) if (!this.slots.has(w)) workers.delete(w)
+      if (workers.size > 0) continue
+      this.retiringTemplates.delete(template)
+      void this.supervisor?.terminateChild(template).catch(() => {})
+    }
   }
 
   // ── waiting for readiness ───────────────────────────────────────────────────────────────
@@ -775,5 +893,7 @@ export class WorkerPool {
     }
     await this.supervisor?.stop()
     for (const slot of this.slots.values()) slot.subscription?.unsubscribe()
+    for (const sub of this.templateSubscriptions.values()) sub.unsubscribe()
+    await this.forks?.close()
   }
 }

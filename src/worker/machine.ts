@@ -173,6 +173,7 @@ export const workerMachine = setup({
   guards: {
     loaded: ({ event }) => event.type === "LOAD" && event.inFlight > 0,
     cleanExit: ({ event }) => event.type === "EXITED" && event.exit.exitCode === 0 && event.exit.signal === null,
+    templateLost: ({ event }) => event.type === "EXITED" && event.exit.cause === "template",
   },
   actions: {
     recordExit: assign({
@@ -232,6 +233,9 @@ export const workerMachine = setup({
     },
     EXITED: [
       { guard: "cleanExit", target: ".stopped", actions: assign({ exit: ({ event }) => ({ reason: "normal", ...event.exit }) }) },
+      // Taken down with its fork server template: shut down as a consequence (OTP's `shutdown`
+      // for a sibling a supervisor terminates), not a crash of its own.
+      { guard: "templateLost", target: ".stopped", actions: assign({ exit: ({ event }) => ({ reason: "shutdown:template", ...event.exit }) }) },
       { target: ".crashed", actions: "recordExit" },
     ],
     "snakepit.shutdown": ".stopping",

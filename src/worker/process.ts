@@ -13,7 +13,7 @@
  *   return yield* Effect.promise(() => worker.connection.call("math", "sqrt", [16]))
  * }))
  */
-import { Effect } from "effect"
+import { Effect, type Scope } from "effect"
 import { execa, type ResultPromise } from "execa"
 import { delimiter } from "node:path"
 import type { Readable, Writable } from "node:stream"
@@ -42,6 +42,10 @@ export interface WorkerProcessOptions {
   readonly callGraceMs?: number
   /** Enables `snakepit_bridge.faults` (fault injection) in the worker. Never in production. */
   readonly testing?: boolean
+  /** The Python module run with `-m`. Default `snakepit_bridge` (the fork server's template runs `snakepit_bridge.forkserver`). */
+  readonly module?: string
+  /** How the OS process comes to be. Default: spawned with execa ({@link spawnLauncher}); the fork server forks it. */
+  readonly launcher?: Launcher
 }
 
 /** Callbacks for what a worker says besides replies. All optional. */
@@ -68,7 +72,36 @@ export interface ReadyInfo {
 export interface ExitInfo {
   readonly exitCode: number | null
   readonly signal: string | null
+  /** Set when the worker died because the fork server's template it was forked from died. */
+  readonly cause?: "template"
 }
+
+/**
+ * A started OS process that speaks the protocol, however it was started: the seam between
+ * transports (spawned by execa, forked by the fork server) and everything above them.
+ */
+export interface LaunchedProcess {
+  /** Undefined when the executable could not be started at all. */
+  readonly pid: number | undefined
+  /** Frames to the worker. */
+  readonly input: Writable
+  /** Frames from the worker. */
+  readonly output: Readable
+  readonly stdout: Readable | null
+  readonly stderr: Readable | null
+  /** Settles once the process has exited and its protocol stream has ended. */
+  readonly exited: Promise<ExitInfo>
+  /** Sends a signal if the process still runs. */
+  readonly signal: (signal: NodeJS.Signals) => void
+}
+
+/**
+ * Starts the OS process of a worker inside the current scope (closing the scope kills it).
+ *
+ * @example
+ * const worker = yield* spawnWorker({ workerId: "w1", python: "python3", launcher: spawnLauncher }, hooks)
+ */
+export type Launcher = (options: WorkerProcessOptions, maxFrameBytes: number) => Effect.Effect<LaunchedProcess, StartupFailed, Scope.Scope>
 
 /** A started worker process. */
 export interface WorkerProcess {
@@ -136,24 +169,16 @@ export const spawnWorker = (
   Effect.gen(function* () {
     const maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES
     const stderr = new Tail(STDERR_TAIL_BYTES)
-    const sub = yield* Effect.acquireRelease(
-      Effect.sync(() => start(options, maxFrameBytes)),
-      (s) =>
-        Effect.promise(async () => {
-          if (s.exitCode === null && s.signalCode === null) s.kill("SIGKILL")
-          await exitInfo(s)
-        }),
-    )
-    const exited = exitInfo(sub)
+    const sub = yield* (options.launcher ?? spawnLauncher)(options, maxFrameBytes)
+    const exited = sub.exited
     const startupFailed = (message: string, exit: ExitInfo) =>
       new StartupFailed({ message, workerId: options.workerId, exitCode: exit.exitCode, signal: exit.signal, stderr: stderr.toString() })
 
     lines(sub.stdout, (line) => hooks.onLog?.({ level: "info", logger: "stdout", message: line, sessionId: null, callId: null, stream: "stdout" }))
     lines(sub.stderr, (line) => hooks.onLog?.({ level: "warning", logger: "stderr", message: line, sessionId: null, callId: null, stream: "stderr" }), stderr)
 
-    // Extra fds are duplex sockets (libuv socketpairs); execa types them as readables.
-    const input = sub.stdio[3] as unknown as Writable
-    const output = sub.stdio[4] as unknown as Readable
+    const input = sub.input
+    const output = sub.output
     // A write after the worker died raises EPIPE on the socket; the exit handler reports the death.
     input.on("error", () => {})
     output.on("error", () => {})
@@ -187,6 +212,9 @@ export const spawnWorker = (
       onReady: (info) => onReady?.(info as unknown as ReadyInfo),
     })
     output.on("data", (chunk: Buffer) => connection!.receiveBytes(chunk))
+    // A launcher may hand over paused streams (the fork server reads a header first): flow now
+    // that every listener is attached.
+    for (const stream of [output, sub.stdout, sub.stderr]) stream?.resume()
 
     const info = yield* Effect.callback<ReadyInfo, StartupFailed>((resume) => {
       onReady = (i) => resume(Effect.succeed(i))
@@ -235,19 +263,45 @@ export const spawnWorker = (
       info,
       connection,
       exited,
-      terminate: () => {
-        if (sub.exitCode === null && sub.signalCode === null) sub.kill("SIGTERM")
-      },
-      kill: () => {
-        if (sub.exitCode === null && sub.signalCode === null) sub.kill("SIGKILL")
-      },
+      terminate: () => sub.signal("SIGTERM"),
+      kill: () => sub.signal("SIGKILL"),
       stderrTail: () => stderr.toString(),
     } satisfies WorkerProcess
   })
 
+/**
+ * The default launcher: `python -m snakepit_bridge` spawned by execa, the protocol on fds 3/4
+ * (libuv socketpairs), stdout and stderr as pipes.
+ *
+ * @example
+ * spawnWorker({ workerId: "w1", python: "python3", launcher: spawnLauncher })
+ */
+export const spawnLauncher: Launcher = (options, maxFrameBytes) =>
+  Effect.acquireRelease(
+    Effect.sync(() => start(options, maxFrameBytes)),
+    (s) =>
+      Effect.promise(async () => {
+        if (s.exitCode === null && s.signalCode === null) s.kill("SIGKILL")
+        await exitInfo(s)
+      }),
+  ).pipe(
+    Effect.map((sub) => ({
+      pid: sub.pid,
+      // Extra fds are duplex sockets (libuv socketpairs); execa types them as readables.
+      input: sub.stdio[3] as unknown as Writable,
+      output: sub.stdio[4] as unknown as Readable,
+      stdout: sub.stdout,
+      stderr: sub.stderr,
+      exited: exitInfo(sub),
+      signal: (signal: NodeJS.Signals) => {
+        if (sub.exitCode === null && sub.signalCode === null) sub.kill(signal)
+      },
+    })),
+  )
+
 const start = (options: WorkerProcessOptions, maxFrameBytes: number): Subprocess => {
   const pythonPath = [bridgePythonDir, ...(options.pythonPath ?? []), ...(process.env.PYTHONPATH ? [process.env.PYTHONPATH] : [])]
-  return execa(options.python, ["-m", "snakepit_bridge"], {
+  return execa(options.python, ["-m", options.module ?? "snakepit_bridge"], {
     stdio: ["ignore", "pipe", "pipe", "pipe", "pipe"] as ["ignore", "pipe", "pipe", "pipe", "pipe"],
     buffer: false,
     reject: false,

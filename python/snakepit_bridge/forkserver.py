@@ -1,0 +1,252 @@
+"""``python -m snakepit_bridge.forkserver``: the template process of ``spawnMode: 'forkserver'``.
+
+The template imports ``SNAKEPIT_PRELOAD`` once, says ``ready`` on fd 4 like a worker, and then
+forks workers on request; each fork shares the imported modules' memory copy-on-write and is
+ready in milliseconds. It speaks a subset of the worker protocol on fds 3/4:
+
+- ``call`` of ``snakepit_bridge.forkserver.fork(worker_id, env)`` forks a worker (``env`` is
+  added to its environment) and answers ``result`` with ``{"pid": ...}``;
+- when a forked worker exits, a ``telemetry`` event ``forkserver.exited`` with ``pid``,
+  ``exit_code`` and ``signal`` (the template is the workers' parent, so only it can reap them
+  and see how they ended);
+- ``shutdown`` or ``SIGTERM``: fork no more, wait until every worker it forked has exited
+  (they are draining), then exit 0. EOF on fd 3: the host is gone, exit at once.
+
+The template stays single-threaded and never runs user calls: forking a process with other
+threads copies only the forking thread, and locks those threads held stay locked forever in
+the child. Signals reach the loop through a wake-up pipe watched with ``select``.
+
+A forked worker closes the template's fds, asks for ``SIGKILL`` when its parent (the template)
+dies, reseeds ``random`` and numpy's global generator, then connects three times to the host's
+Unix socket ``SNAKEPIT_FORK_SOCKET`` (a private 0700 directory), each connection starting with
+the line ``<token> <worker id> <channel>``: the protocol channel, then its stdout and stderr,
+which it installs as fds 1 and 2. From there it is an ordinary worker.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+import select
+import signal
+import socket
+import sys
+import threading
+import traceback
+from typing import Any, Dict, Optional, Set
+
+from .codec import decode_envelope, encode_value
+from .connection import Connection
+from .protocol import CALL, EXIT_OK, EXIT_STARTUP_FAILURE, PING, PONG, SHUTDOWN, TELEMETRY
+from .settings import Settings
+from .worker import Worker, parent_is_gone, ready_message, set_parent_death_signal
+
+#: The one function the template answers.
+FORK = "fork"
+
+
+def reseed() -> None:
+    """Give this process its own random sequences (a fork copies the parent's generator state)."""
+    import random
+    random.seed()
+    numpy = sys.modules.get("numpy")
+    if numpy is not None:
+        try:
+            numpy.random.seed()
+        except Exception:  # noqa: BLE001 - a numpy without the legacy global generator
+            pass
+
+
+def connect(path: str, token: str, worker_id: str, channel: str) -> int:
+    """Connect to the host's fork socket for one channel; returns the connected fd."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.connect(path)
+    sock.sendall(f"{token} {worker_id} {channel}\n".encode("ascii"))
+    return sock.detach()
+
+
+class Template:
+    """The fork server's loop."""
+
+    def __init__(self, settings: Settings, socket_path: str, token: str) -> None:
+        self.settings = settings
+        self.socket_path = socket_path
+        self.token = token
+        self.children: Set[int] = set()
+        self.stopping = False
+        self.wake_r, self.wake_w = os.pipe()
+        os.set_blocking(self.wake_r, False)
+        os.set_blocking(self.wake_w, False)
+        self.connection = Connection(settings.in_fd, settings.out_fd, settings.max_frame_bytes,
+                                     on_closed=lambda: os._exit(EXIT_OK))
+        self.connection.reader.before_read = self.wait_readable
+
+    def serve(self) -> None:
+        """Run until shutdown completes or the host goes away; never returns."""
+        signal.set_wakeup_fd(self.wake_w)
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        signal.signal(signal.SIGTERM, self._on_sigterm)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        self.connection.send({**ready_message(self.settings), "template": True})
+        for frame in self.connection.reader.frames():
+            envelope = decode_envelope(frame.header, frame.attachments)
+            self.handle(envelope)
+        os._exit(EXIT_OK)  # EOF: the host is gone; the workers follow (parent-death signal)
+
+    def handle(self, envelope: Dict[str, Any]) -> None:
+        kind = envelope.get("type")
+        if kind == CALL:
+            call_id = envelope.get("id")
+            if envelope.get("function") != FORK or self.stopping:
+                why = "the template is shutting down" if self.stopping else \
+                    f"the template only answers {FORK}()"
+                self.connection.send({"type": "error", "id": call_id, "error": {
+                    "type": "RuntimeError", "message": why, "traceback": ""}})
+                return
+            args = envelope.get("args") or []
+            extra_env = args[1] if len(args) > 1 and isinstance(args[1], dict) else {}
+            try:
+                pid = self.fork(str(args[0]), {str(k): str(v) for k, v in extra_env.items()})
+            except OSError as e:
+                self.connection.send({"type": "error", "id": call_id, "error": {
+                    "type": type(e).__name__, "message": str(e), "traceback": ""}})
+                return
+            self.connection.send({"type": "result", "id": call_id, "value": {"pid": pid}})
+        elif kind == PING:
+            self.connection.send({"type": PONG, "id": envelope.get("id"), "stats": {
+                "rss_bytes": None, "in_flight": 0, "served": 0, "pid": os.getpid()}})
+        elif kind == SHUTDOWN:
+            self.begin_shutdown()
+
+    def fork(self, worker_id: str, env: Dict[str, str]) -> int:
+        """Fork one worker with ``env`` added to its environment; returns its pid (the child
+        never returns from here)."""
+        for stream in (sys.stdout, sys.stderr):
+            if stream is not None:
+                stream.flush()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                self.become_worker(worker_id, env)
+            except BaseException:  # noqa: B902 - report, then exit as a failed start
+                traceback.print_exc()
+                sys.stderr.flush()
+            os._exit(EXIT_STARTUP_FAILURE)
+        self.children.add(pid)
+        return pid
+
+    def become_worker(self, worker_id: str, env: Dict[str, str]) -> None:
+        """In the child: leave the template behind and serve as a worker."""
+        template_pid = os.getppid()
+        signal.set_wakeup_fd(-1)
+        for sig in (signal.SIGCHLD, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_DFL)
+        set_parent_death_signal()  # fork clears it; the parent is now the template
+        if os.getppid() != template_pid:
+            os._exit(EXIT_OK)
+        for fd in (self.wake_r, self.wake_w, self.settings.in_fd, self.settings.out_fd):
+            os.close(fd)
+        reseed()
+        proto = connect(self.socket_path, self.token, worker_id, "proto")
+        for channel, target in (("stdout", 1), ("stderr", 2)):
+            fd = connect(self.socket_path, self.token, worker_id, channel)
+            os.dup2(fd, target)
+            os.close(fd)
+        if sys.stdout is not None:
+            sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+        os.environ.update(env)
+        os.environ["SNAKEPIT_WORKER_ID"] = worker_id
+        s = self.settings
+        settings = Settings(concurrency=s.concurrency, max_frame_bytes=s.max_frame_bytes,
+                            allow_code=s.allow_code, preload=(), host_pid=None,
+                            worker_id=worker_id, testing=s.testing, in_fd=proto,
+                            out_fd=os.dup(proto), log_level=s.log_level)
+        for fd in (settings.in_fd, settings.out_fd):
+            os.set_inheritable(fd, False)
+        Worker(settings).serve()
+
+    def wait_readable(self) -> None:
+        """Block until the host's fd is readable, reaping workers whenever a signal arrives."""
+        fd = self.connection.reader.fd
+        while True:
+            readable, _, _ = select.select([fd, self.wake_r], [], [])
+            if self.wake_r in readable:
+                try:
+                    while os.read(self.wake_r, 512):
+                        pass
+                except BlockingIOError:
+                    pass
+                self.reap()
+            if fd in readable:
+                return
+
+    def reap(self) -> None:
+        """Collect every exited worker and report it to the host."""
+        while self.children:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                self.children.clear()
+                break
+            if pid == 0:
+                break
+            self.children.discard(pid)
+            sig = signal.Signals(os.WTERMSIG(status)).name if os.WIFSIGNALED(status) else None
+            code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else None
+            attachments: list = []
+            self.connection.send({"type": TELEMETRY, "name": "forkserver.exited", "data": encode_value(
+                {"pid": pid, "exit_code": code, "signal": sig}, attachments), "session_id": None},
+                attachments)
+        if self.stopping and not self.children:
+            self.connection.writer.flush()
+            os._exit(EXIT_OK)
+
+    def begin_shutdown(self) -> None:
+        self.stopping = True
+        self.reap()
+
+    def _on_sigterm(self, signum: int, frame: Any) -> None:
+        # Runs between bytecodes of the loop; the reaping happens there, after the wake-up.
+        self.stopping = True
+
+
+def main() -> int:
+    """Start the template; returns an exit code only when start-up fails."""
+    try:
+        settings = Settings.from_env(os.environ)
+    except ValueError as e:
+        print(f"snakepit_bridge.forkserver: {e}", file=sys.stderr)
+        return EXIT_STARTUP_FAILURE
+    socket_path: Optional[str] = os.environ.get("SNAKEPIT_FORK_SOCKET")
+    token = os.environ.pop("SNAKEPIT_FORK_TOKEN", "")
+    if not socket_path or not token:
+        print("snakepit_bridge.forkserver: SNAKEPIT_FORK_SOCKET and SNAKEPIT_FORK_TOKEN are required",
+              file=sys.stderr)
+        return EXIT_STARTUP_FAILURE
+    if not hasattr(os, "fork"):
+        print("snakepit_bridge.forkserver: this platform cannot fork; use spawnMode 'spawn'",
+              file=sys.stderr)
+        return EXIT_STARTUP_FAILURE
+    set_parent_death_signal()
+    if parent_is_gone(settings.host_pid):
+        os._exit(EXIT_OK)
+    for fd in (settings.in_fd, settings.out_fd):
+        os.set_inheritable(fd, False)
+        os.set_blocking(fd, True)
+    for name in settings.preload:
+        try:
+            importlib.import_module(name)
+        except BaseException:  # noqa: B902 - any failure to preload is a start-up failure
+            traceback.print_exc()
+            sys.stderr.flush()
+            return EXIT_STARTUP_FAILURE
+    if threading.active_count() > 1:
+        names = ", ".join(t.name for t in threading.enumerate() if t is not threading.main_thread())
+        print(f"snakepit_bridge.forkserver: preloaded modules started threads ({names}); forked "
+              "workers will not have them, and locks they held stay locked. Preload only "
+              "modules that start no threads.", file=sys.stderr)
+    Template(settings, socket_path, token).serve()
+    return EXIT_OK  # pragma: no cover - serve() exits the process
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,286 @@
+/**
+ * The host side of `spawnMode: "forkserver"`: a private Unix socket that forked workers connect
+ * back to, the current template (a supervised `snakepit_bridge.forkserver` process that has
+ * imported `preload` once), and a {@link Launcher} that forks a worker from it instead of
+ * spawning one. Everything above the launcher (the worker machine, the pool, the supervisor)
+ * sees an ordinary worker.
+ *
+ * Security: the socket lives in a fresh `mkdtemp` directory with mode 0700, and every connection
+ * must open with the bridge's random token (compared in constant time) before it is used.
+ * Lifetimes: the template is the forked workers' parent, so it reaps them and reports each exit
+ * (pid, exit code, signal) as a `forkserver.exited` telemetry event; a worker asks for SIGKILL
+ * when the template dies, and the template when the host dies, so nothing outlives the host.
+ *
+ * @example
+ * const forks = await ForkServer.open()
+ * const input = { ...workerInput, launcher: forks.launcher }   // forked from the template
+ * forks.templateReady("forkserver-1", templateProcess)          // from the template's machine
+ */
+import { randomBytes, timingSafeEqual } from "node:crypto"
+import { chmodSync, mkdtempSync, rmSync } from "node:fs"
+import { createServer, type Server, type Socket } from "node:net"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { Effect } from "effect"
+import { StartupFailed } from "../errors.js"
+import type { ExitInfo, LaunchedProcess, Launcher, WorkerProcess, WorkerProcessOptions } from "./process.js"
+
+/** The connections a forked worker makes, in the order it makes them. */
+const CHANNELS = ["proto", "stdout", "stderr"] as const
+type Channel = (typeof CHANNELS)[number]
+
+interface PendingFork {
+  readonly sockets: Partial<Record<Channel, Socket>>
+  readonly arrived: () => void
+}
+
+interface Template {
+  readonly id: string
+  readonly process: WorkerProcess
+  /** Settles when the template has exited. */
+  readonly gone: Promise<void>
+}
+
+interface Waiter {
+  readonly resolve: (t: Template) => void
+  readonly reject: (e: unknown) => void
+}
+
+const HEADER_LIMIT = 512
+const HEADER_TIMEOUT_MS = 5_000
+
+/** A fork server's host half; one per pool. */
+export class ForkServer {
+  private readonly pending = new Map<string, PendingFork>()
+  private readonly exitWaiters = new Map<number, (exit: ExitInfo) => void>()
+  /** Exit reports that arrived before their fork's reply was handled. */
+  private readonly earlyExits = new Map<number, ExitInfo>()
+  private current: Template | undefined
+  private wanted: string | undefined
+  private waiters: Waiter[] = []
+  private failure: unknown
+  private nonce = 0
+  private closed = false
+
+  private constructor(
+    private readonly dir: string,
+    /** Path of the Unix socket forked workers connect to. */
+    readonly socketPath: string,
+    /** The secret every connection must present. */
+    readonly token: string,
+    private readonly server: Server,
+  ) {}
+
+  /** Creates the private directory and listens on its socket. */
+  static async open(): Promise<ForkServer> {
+    const dir = mkdtempSync(join(tmpdir(), "snakepit-"))
+    chmodSync(dir, 0o700)
+    const socketPath = join(dir, "fork.sock")
+    const server = createServer()
+    const forks = new ForkServer(dir, socketPath, randomBytes(24).toString("hex"), server)
+    server.on("connection", (socket) => forks.accept(socket))
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject)
+      server.listen(socketPath, () => {
+        server.off("error", reject)
+        resolve()
+      })
+    })
+    return forks
+  }
+
+  /** The environment the template needs to hand forked workers their way back. */
+  get templateEnv(): Record<string, string> {
+    return { SNAKEPIT_FORK_SOCKET: this.socketPath, SNAKEPIT_FORK_TOKEN: this.token }
+  }
+
+  /** New forks wait for the template with this id (a fresh one after an environment restart). */
+  expectTemplate(id: string): void {
+    this.wanted = id
+    this.failure = undefined
+    if (this.current?.id === id) this.wake()
+  }
+
+  /** A template reached `ready`. */
+  templateReady(id: string, process: WorkerProcess): void {
+    this.current = { id, process, gone: process.exited.then(() => {}) }
+    if (id === this.wanted) this.wake()
+  }
+
+  /** A template exited; `error` set when it could not start (its preload failed, say). */
+  templateExited(id: string, error?: unknown): void {
+    if (this.current?.id === id) this.current = undefined
+    if (error !== undefined && id === this.wanted) {
+      this.failure = error
+      for (const w of this.waiters.splice(0)) w.reject(error)
+    }
+  }
+
+  /** The template reported a worker's exit (`forkserver.exited`). */
+  exitReported(data: unknown): void {
+    const d = data as { pid?: unknown; exit_code?: unknown; signal?: unknown }
+    if (typeof d.pid !== "number") return
+    const exit: ExitInfo = { exitCode: typeof d.exit_code === "number" ? d.exit_code : null, signal: typeof d.signal === "string" ? d.signal : null }
+    const waiter = this.exitWaiters.get(d.pid)
+    if (waiter) {
+      this.exitWaiters.delete(d.pid)
+      waiter(exit)
+    } else {
+      this.earlyExits.set(d.pid, exit)
+    }
+  }
+
+  /** The launcher that forks workers from the current template. */
+  readonly launcher: Launcher = (options) =>
+    Effect.acquireRelease(
+      Effect.tryPromise({
+        try: () => this.fork(options),
+        catch: (error) =>
+          error instanceof StartupFailed
+            ? error
+            : new StartupFailed({ message: `fork of ${options.workerId} failed: ${String((error as Error)?.message ?? error)}`, workerId: options.workerId, exitCode: null, signal: null, stderr: "" }),
+      }),
+      (p) =>
+        Effect.promise(async () => {
+          p.signal("SIGKILL")
+          await p.exited
+        }),
+    )
+
+  /** Stops listening and removes the private directory. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    for (const w of this.waiters.splice(0)) w.reject(new Error("the fork server closed"))
+    for (const p of this.pending.values()) for (const s of Object.values(p.sockets)) s?.destroy()
+    this.pending.clear()
+    await new Promise<void>((resolve) => this.server.close(() => resolve()))
+    rmSync(this.dir, { recursive: true, force: true })
+  }
+
+  private wake(): void {
+    const t = this.current
+    if (!t) return
+    for (const w of this.waiters.splice(0)) w.resolve(t)
+  }
+
+  private whenTemplate(timeoutMs: number, workerId: string): Promise<Template> {
+    if (this.closed) return Promise.reject(new Error("the fork server closed"))
+    if (this.current && this.current.id === this.wanted) return Promise.resolve(this.current)
+    if (this.failure !== undefined) return Promise.reject(this.failure)
+    return new Promise<Template>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w !== waiter)
+        reject(new StartupFailed({ message: `no fork server template was ready within ${timeoutMs} ms to fork ${workerId}`, workerId, exitCode: null, signal: null, stderr: "" }))
+      }, timeoutMs)
+      const waiter: Waiter = {
+        resolve: (t) => (clearTimeout(timer), resolve(t)),
+        reject: (e) => (clearTimeout(timer), reject(e)),
+      }
+      this.waiters.push(waiter)
+    })
+  }
+
+  private async fork(options: WorkerProcessOptions): Promise<LaunchedProcess> {
+    const timeoutMs = options.startupTimeoutMs ?? 30_000
+    const template = await this.whenTemplate(timeoutMs, options.workerId)
+    const nonce = `${options.workerId}.${++this.nonce}`
+    let arrived!: () => void
+    const connected = new Promise<void>((r) => (arrived = r))
+    const pending: PendingFork = { sockets: {}, arrived: () => arrived() }
+    this.pending.set(nonce, pending)
+    let pid: number
+    try {
+      // Per-worker environment (start faults in tests) is applied by the child after the fork.
+      const reply = (await template.process.connection.call("snakepit_bridge.forkserver", "fork", [nonce, options.env ?? {}], { timeoutMs })) as { pid: number }
+      pid = reply.pid
+    } catch (error) {
+      this.pending.delete(nonce)
+      throw new StartupFailed({ message: `template ${template.id} could not fork ${options.workerId}: ${(error as Error).message}`, workerId: options.workerId, exitCode: null, signal: null, stderr: "" })
+    }
+    let alive = true
+    const reported = new Promise<ExitInfo>((resolve) => {
+      const early = this.earlyExits.get(pid)
+      if (early) {
+        this.earlyExits.delete(pid)
+        resolve(early)
+      } else {
+        this.exitWaiters.set(pid, resolve)
+      }
+    })
+    // A template that dies takes its workers with it (they asked for SIGKILL on its death) and
+    // can no longer report them.
+    const status = Promise.race([reported, template.gone.then((): ExitInfo => ({ exitCode: null, signal: "SIGKILL", cause: "template" }))]).then((exit) => {
+      alive = false
+      this.exitWaiters.delete(pid)
+      return exit
+    })
+    const outcome = await Promise.race([connected.then(() => undefined), status])
+    if (outcome !== undefined) {
+      this.pending.delete(nonce)
+      for (const s of Object.values(pending.sockets)) s?.destroy()
+      throw new StartupFailed({
+        message: `forked worker ${options.workerId} (pid ${pid}) exited before it connected (${outcome.signal ?? `exit code ${outcome.exitCode}`}); the template's stderr has the details`,
+        workerId: options.workerId,
+        exitCode: outcome.exitCode,
+        signal: outcome.signal,
+        stderr: "",
+      })
+    }
+    this.pending.delete(nonce)
+    const { proto, stdout, stderr } = pending.sockets as Record<Channel, Socket>
+    const ended = new Promise<void>((resolve) => proto.once("close", () => resolve()))
+    return {
+      pid,
+      input: proto,
+      output: proto,
+      stdout,
+      stderr,
+      exited: Promise.all([status, ended]).then(([exit]) => exit),
+      signal: (signal) => {
+        if (!alive) return
+        try {
+          process.kill(pid, signal)
+        } catch {
+          // Already gone: its exit report is on its way.
+        }
+      },
+    }
+  }
+
+  /** Reads a connection's header line, checks the token, and hands the socket to its fork. */
+  private accept(socket: Socket): void {
+    socket.on("error", () => {})
+    let header = Buffer.alloc(0)
+    const timer = setTimeout(() => socket.destroy(), HEADER_TIMEOUT_MS)
+    const onData = (chunk: Buffer) => {
+      header = Buffer.concat([header, chunk])
+      const nl = header.indexOf(10)
+      if (nl < 0) {
+        if (header.length > HEADER_LIMIT) socket.destroy()
+        return
+      }
+      clearTimeout(timer)
+      socket.off("data", onData)
+      socket.pause()
+      // Bytes after the header (the worker's first frames) are put back for the reader.
+      if (nl + 1 < header.length) socket.unshift(header.subarray(nl + 1))
+      const [token, nonce, channel] = header.subarray(0, nl).toString("latin1").split(" ")
+      const pending = nonce !== undefined ? this.pending.get(nonce) : undefined
+      if (!this.validToken(token) || !pending || !CHANNELS.includes(channel as Channel) || pending.sockets[channel as Channel]) {
+        socket.destroy()
+        return
+      }
+      pending.sockets[channel as Channel] = socket
+      if (CHANNELS.every((c) => pending.sockets[c])) pending.arrived()
+    }
+    socket.on("data", onData)
+  }
+
+  private validToken(given: string | undefined): boolean {
+    if (given === undefined) return false
+    const a = Buffer.from(given)
+    const b = Buffer.from(this.token)
+    return a.length === b.length && timingSafeEqual(a, b)
+  }
+}
