@@ -75,7 +75,7 @@ export interface BridgeOptions {
    * How workers start. `"spawn"` (default): each is a new `python3` process. `"forkserver"`
    * (Linux and macOS): a supervised template process imports `preload` once and forks each
    * worker from it in milliseconds. Preload nothing that starts threads or opens GPU contexts
-   * (docs/forkserver.md).
+   * (docs/forkserver.md). Default: `$SNAKEPIT_SPAWN_MODE`, else `"spawn"`.
    */
   readonly spawnMode?: "spawn" | "forkserver"
   readonly logger?: Logger
@@ -159,9 +159,11 @@ export const resolveOptions = (options: BridgeOptions = {}): ResolvedOptions => 
   if (o.pythonPath !== undefined) check(Array.isArray(o.pythonPath) && o.pythonPath.every((p) => typeof p === "string"), "pythonPath must be an array of strings")
   if (o.allowedModules !== undefined)
     check(Array.isArray(o.allowedModules) && o.allowedModules.every((p) => typeof p === "string"), "allowedModules must be an array of module names")
-  if (o.spawnMode !== undefined) {
-    check(o.spawnMode === "spawn" || o.spawnMode === "forkserver", `spawnMode must be "spawn" or "forkserver", got ${String(o.spawnMode)}`)
-    if (o.spawnMode === "forkserver") check(process.platform !== "win32", 'spawnMode "forkserver" needs fork(): use "spawn" on Windows')
+  const spawnMode = o.spawnMode ?? process.env.SNAKEPIT_SPAWN_MODE
+  if (spawnMode !== undefined) {
+    const from = o.spawnMode !== undefined ? "spawnMode" : "$SNAKEPIT_SPAWN_MODE"
+    check(spawnMode === "spawn" || spawnMode === "forkserver", `${from} must be "spawn" or "forkserver", got ${String(spawnMode)}`)
+    if (spawnMode === "forkserver") check(process.platform !== "win32", `${from} "forkserver" needs fork(): use "spawn" on Windows`)
   }
   if (o.preload !== undefined) check(Array.isArray(o.preload) && o.preload.every((p) => typeof p === "string"), "preload must be an array of module names")
   if (o.env !== undefined)
@@ -210,7 +212,7 @@ export const resolveOptions = (options: BridgeOptions = {}): ResolvedOptions => 
     allowCodeExecution: options.allowCodeExecution ?? false,
     allowedModules: options.allowedModules,
     preload: options.preload ?? [],
-    spawnMode: options.spawnMode ?? "spawn",
+    spawnMode: options.spawnMode ?? (process.env.SNAKEPIT_SPAWN_MODE as "spawn" | "forkserver" | undefined) ?? "spawn",
     logger: options.logger,
     inspect: options.inspect,
     dashboard: options.dashboard ?? {},

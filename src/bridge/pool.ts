@@ -142,7 +142,8 @@ export class WorkerPool {
       ...(this.options.restart.backoff ? { backoff: this.options.restart.backoff } : {}),
       ...(this.options.inspect ? { inspect: this.options.inspect } : {}),
     })
-    if (this.options.spawnMode === "forkserver") this.forks = await ForkServer.open()
+    // Fake worker processes (snakepit/testing) have nothing to fork from.
+    if (this.options.spawnMode === "forkserver" && !this.options.workerProcess) this.forks = await ForkServer.open()
     supervisor.on("child.spawned", (e) => this.attach(e.id, e.ref))
     supervisor.on("child.exited", (e) => this.detach(e.id, workerExit(e), e.restarting))
     supervisor.on("supervisor.gaveUp", (e) => this.fail(e.error))

@@ -143,17 +143,21 @@ export class ForkServer {
       (p) =>
         Effect.promise(async () => {
           p.signal("SIGKILL")
-          await p.exited
+          await this.released.get(p)?.()
         }),
     )
+
+  /** How each launched process is let go: wait for its exit, then drop its sockets. */
+  private readonly released = new WeakMap<LaunchedProcess, () => Promise<void>>()
+  private readonly sockets = new Set<Socket>()
 
   /** Stops listening and removes the private directory. Idempotent. */
   async close(): Promise<void> {
     if (this.closed) return
     this.closed = true
     for (const w of this.waiters.splice(0)) w.reject(new Error("the fork server closed"))
-    for (const p of this.pending.values()) for (const s of Object.values(p.sockets)) s?.destroy()
     this.pending.clear()
+    for (const socket of this.sockets) socket.destroy()
     await new Promise<void>((resolve) => this.server.close(() => resolve()))
     rmSync(this.dir, { recursive: true, force: true })
   }
@@ -230,7 +234,7 @@ export class ForkServer {
     this.pending.delete(nonce)
     const { proto, stdout, stderr } = pending.sockets as Record<Channel, Socket>
     const ended = new Promise<void>((resolve) => proto.once("close", () => resolve()))
-    return {
+    const launched: LaunchedProcess = {
       pid,
       input: proto,
       output: proto,
@@ -246,11 +250,20 @@ export class ForkServer {
         }
       },
     }
+    // Sockets a reader never resumed would never see their EOF: once the process is gone they
+    // are destroyed, so releasing a worker stopped mid-start cannot hang.
+    this.released.set(launched, async () => {
+      await status
+      for (const socket of [proto, stdout, stderr]) socket.destroy()
+    })
+    return launched
   }
 
   /** Reads a connection's header line, checks the token, and hands the socket to its fork. */
   private accept(socket: Socket): void {
     socket.on("error", () => {})
+    this.sockets.add(socket)
+    socket.once("close", () => this.sockets.delete(socket))
     let header = Buffer.alloc(0)
     const timer = setTimeout(() => socket.destroy(), HEADER_TIMEOUT_MS)
     const onData = (chunk: Buffer) => {
