@@ -164,6 +164,46 @@ const STARTS = quick ? 2 : 5
   record("cold start of 8 workers to ready", median(ours8), median(bare8), "8 bare starts in parallel", "ms", { atMost: 1.2 })
 }
 
+// ── 6b. fork server: workers forked from a template that imported numpy once ───────────
+const hasNumpy = spawnSync(python, ["-c", "import numpy"], { stdio: "ignore" }).status === 0
+if (!hasNumpy) {
+  process.stdout.write("SKIP  fork server rows: numpy is not importable by this Python\n")
+} else {
+  const timeToReady = async (options: BridgeOptions) => {
+    const t = performance.now()
+    const b = await bridge({ python, preload: ["numpy"], ...options })
+    const ms = performance.now() - t
+    await b.stop()
+    return ms
+  }
+  const one: number[] = []
+  const eight: number[] = []
+  const sixtyFour: number[] = []
+  for (let r = 0; r < STARTS; r++) {
+    one.push(await timeToReady({}))
+    eight.push(await timeToReady({ spawnMode: "forkserver", minWorkers: 8, maxWorkers: 8 }))
+    sixtyFour.push(await timeToReady({ spawnMode: "forkserver", minWorkers: 64, maxWorkers: 64 }))
+  }
+  record("fork server: 8 numpy workers to ready", median(eight), median(one), "1 spawned numpy worker", "ms", { atMost: 1.5 })
+  record("fork server: 64 numpy workers to ready", median(sixtyFour), median(one), "1 spawned numpy worker", "ms", { atMost: 3 })
+
+  // Proportional set size: shared pages are split among the processes sharing them, so the
+  // marginal Pss of 4 more idle workers is what each extra worker really costs.
+  const pssOf = (pid: number) => Number(/^Pss:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, "latin1"))?.[1] ?? NaN) / 1024
+  const totalPss = async (options: BridgeOptions, workers: number) => {
+    const b = await bridge({ python, preload: ["numpy"], minWorkers: workers, maxWorkers: workers, ...options })
+    await new Promise((r) => setTimeout(r, 300))
+    const pids = [...b.getStatus().workers.map((w) => w.pid!), ...b.getStatus().supervisor!.children.filter((c) => c.id.startsWith("forkserver-")).map((c) => c.pid!)]
+    const mb = pids.reduce((sum, pid) => sum + pssOf(pid), 0)
+    await b.stop()
+    return mb
+  }
+  const marginal = async (options: BridgeOptions) => ((await totalPss(options, 8)) - (await totalPss(options, 4))) / 4
+  const spawned = await marginal({})
+  const forkedMb = await marginal({ spawnMode: "forkserver" })
+  record("fork server: Pss per extra idle numpy worker", forkedMb, spawned, "a spawned numpy worker", "MB", { atMost: 0.5 })
+}
+
 // ── 8. bulk bytes ───────────────────────────────────────────────────────────────────────
 {
   const MB16 = Buffer.alloc(16 * 1024 * 1024, 7)

@@ -1,0 +1,149 @@
+/**
+ * spawnMode "forkserver" on real Python: workers forked from one template that imported the
+ * preload once; their own random sequences; crashes of a worker and of the template; an
+ * environment restart; a failing preload; the host dying; and a socket that refuses strangers.
+ * (The whole integration and property suite also runs in this mode in CI, with
+ * SNAKEPIT_SPAWN_MODE=forkserver.)
+ */
+import { connect } from "node:net"
+import { statSync } from "node:fs"
+import { dirname, join } from "node:path"
+import { fileURLToPath } from "node:url"
+import { execa } from "execa"
+import { describe, expect, it } from "vitest"
+import type { PythonBridge } from "../../src/bridge/PythonBridge.js"
+import { ForkServer } from "../../src/worker/forkServer.js"
+import { eventually, record, startBridge } from "../support/bridge.js"
+import { isGone } from "../support/processes.js"
+import { fixturesDir, pythonCommand } from "../support/worker.js"
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..")
+const forked = (options: Parameters<typeof startBridge>[0] = {}) => startBridge({ spawnMode: "forkserver", ...options })
+/** The newest running template (after an environment restart the old one may still be draining). */
+const template = (bridge: PythonBridge) => bridge.getStatus().supervisor!.children.filter((c) => c.id.startsWith("forkserver-") && c.status === "running").at(-1)
+const workerPids = (bridge: PythonBridge) => bridge.getStatus().workers.map((w) => w.pid)
+
+describe("spawnMode forkserver", () => {
+  it("forks every worker from one template, which imported the preload once", async () => {
+    const bridge = await forked({ minWorkers: 3, maxWorkers: 3, preload: ["preload_marker"] })
+    const templatePid = template(bridge)!.pid
+    expect(templatePid).toBeGreaterThan(0)
+    const sessions = ["a", "b", "c"]
+    const pids = await Promise.all(sessions.map((s) => bridge.executePython(s, "forked", "pid")))
+    expect(new Set(pids).size).toBe(3)
+    expect(new Set(workerPids(bridge))).toEqual(new Set(pids))
+    for (const s of sessions) {
+      expect(await bridge.executePython(s, "forked", "parent")).toBe(templatePid)
+      expect(await bridge.executePython(s, "preload_marker", "imported_by")).toBe(templatePid)
+    }
+  })
+
+  it("two forked workers never share a random sequence (random, and numpy when installed)", async () => {
+    const bridge = await forked({ minWorkers: 4, maxWorkers: 4, preload: ["random", "forked"] })
+    const sessions = ["a", "b", "c", "d"]
+    const seqs = await Promise.all(sessions.map((s) => bridge.executePython(s, "forked", "randoms", [5])))
+    expect(new Set(sessions.map((s) => bridge.getSessionWorker(s))).size).toBe(4)
+    expect(new Set(seqs.map((q) => JSON.stringify(q))).size).toBe(4)
+    const np = await Promise.all(sessions.map((s) => bridge.executePython(s, "forked", "np_randoms", [5])))
+    if (np[0] !== null) expect(new Set(np.map((q) => JSON.stringify(q))).size).toBe(4)
+  })
+
+  it("print() in a forked worker is a log line of that worker, never protocol data", async () => {
+    const bridge = await forked({ minWorkers: 1 })
+    const logs = record(bridge, "python.log")
+    expect(await bridge.executePython("s", "forked", "say", ["hello from a fork"])).toBe(true)
+    await eventually(() => logs.some((l) => l.message === "hello from a fork" && l.workerId === "w1"), 5_000, "the print as a log line")
+  })
+
+  it("kill -9 of a forked worker fails its call once with WorkerCrashed, reports SIGKILL, and a new fork serves", async () => {
+    const bridge = await forked({ minWorkers: 1, maxWorkers: 1 })
+    const exited = record(bridge, "worker.exited")
+    const call = bridge.executePython("s", "hang", "forever", [])
+    await eventually(() => bridge.getStatus().workers[0]!.inFlight === 1, 5_000, "call running")
+    const victim = bridge.getStatus().workers[0]!.pid!
+    process.kill(victim, "SIGKILL")
+    await expect(call).rejects.toMatchObject({ _tag: "WorkerCrashed" })
+    await eventually(() => exited.some((e) => e.pid === victim), 5_000, "exit reported")
+    expect(exited.find((e) => e.pid === victim)).toMatchObject({ signal: "SIGKILL", reason: "exit" })
+    expect(await bridge.executePython("s", "forked", "parent")).toBe(template(bridge)!.pid)
+  })
+
+  it("kill -9 of the template: one restart, its workers are replaced by forks of the new template, calls succeed", async () => {
+    // Intensity 1 with 4 workers: counting each worker lost with the template as a crash would
+    // exceed it and fail the pool.
+    const bridge = await forked({ minWorkers: 4, maxWorkers: 4, restart: { intensity: 1, periodMs: 60_000 } })
+    const before = template(bridge)!.pid!
+    const oldWorkers = workerPids(bridge)
+    const exited = record(bridge, "worker.exited")
+    process.kill(before, "SIGKILL")
+    await eventually(() => {
+      const t = template(bridge)
+      const pids = workerPids(bridge)
+      return t !== undefined && t.pid !== before && pids.length === 4 && pids.every((p) => p !== null && !oldWorkers.includes(p)) && bridge.getStatus().workers.every((w) => w.state === "ready")
+    }, 15_000, "a new template and four new workers")
+    expect(exited.filter((e) => oldWorkers.includes(e.pid)).map((e) => e.reason)).toEqual(["shutdown:template", "shutdown:template", "shutdown:template", "shutdown:template"])
+    expect(bridge.getStatus().failed).toBeUndefined()
+    expect(bridge.getStatus().supervisor!.restartsInWindow).toBe(1)
+    const newTemplate = template(bridge)!.pid
+    for (const s of ["a", "b", "c", "d"]) expect(await bridge.executePython(s, "forked", "parent")).toBe(newTemplate)
+    for (const pid of [before, ...oldWorkers]) expect(isGone(pid!)).toBe(true)
+  })
+
+  it("restartPythonEnvironment forks new workers from a new template; calls in flight finish on the old ones", async () => {
+    const bridge = await forked({ minWorkers: 2, maxWorkers: 4 })
+    const oldTemplate = template(bridge)!.pid!
+    const inFlight = bridge.executePython("slow", "echo", "sleep", [0.8, "done"])
+    await eventually(() => bridge.getStatus().workers.some((w) => w.inFlight === 1), 5_000, "call running")
+    await bridge.restartPythonEnvironment()
+    expect(await inFlight).toBe("done")
+    const newTemplate = template(bridge)!.pid!
+    expect(newTemplate).not.toBe(oldTemplate)
+    expect(await bridge.executePython("x", "forked", "parent")).toBe(newTemplate)
+    await eventually(() => isGone(oldTemplate), 10_000, "the old template exits once its workers are gone")
+  })
+
+  it("a preload that fails to import fails start with StartupFailed and the traceback", async () => {
+    const error = await forked({ minWorkers: 2, preload: ["broken_import"] }).catch((e: unknown) => e)
+    expect(error).toMatchObject({ _tag: "StartupFailed" })
+    expect((error as { stderr: string }).stderr).toMatch(/Traceback|Error/)
+  })
+
+  it("a SIGKILLed host leaves neither template nor workers, even a worker stuck in Python", async () => {
+    const host = execa(process.execPath, ["--import", "tsx", join(root, "test/hosts/forkedBridge.ts"), pythonCommand, fixturesDir], { cwd: root, reject: false, buffer: false })
+    const pids = await new Promise<{ templatePid: number; workerPids: number[] }>((resolve, reject) => {
+      let text = ""
+      host.stdout!.on("data", (b: Buffer) => {
+        text += b.toString()
+        if (text.includes("\n")) resolve(JSON.parse(text.split("\n")[0]!))
+      })
+      void host.then((r) => reject(new Error(`host exited early: ${r.exitCode} ${String(r.stderr)}`)))
+    })
+    const all = [pids.templatePid, ...pids.workerPids]
+    try {
+      expect(all.every((p) => !isGone(p))).toBe(true)
+      host.kill("SIGKILL")
+      await host
+      await eventually(() => all.every(isGone), 1_000, "every process gone")
+    } finally {
+      host.kill("SIGKILL")
+      for (const p of all) try { process.kill(p, "SIGKILL") } catch { /* gone */ }
+    }
+  })
+})
+
+describe("the fork socket", () => {
+  it("lives in a private directory and drops a connection without the token", async () => {
+    const forks = await ForkServer.open()
+    try {
+      expect(statSync(dirname(forks.socketPath)).mode & 0o777).toBe(0o700)
+      const closed = await new Promise<boolean>((resolve) => {
+        const s = connect(forks.socketPath, () => s.write("not-the-token w1.1 proto\n"))
+        s.on("close", () => resolve(true))
+        s.on("error", () => {})
+      })
+      expect(closed).toBe(true)
+    } finally {
+      await forks.close()
+    }
+  })
+})
