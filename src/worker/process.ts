@@ -44,7 +44,7 @@ export interface WorkerProcessOptions {
   readonly testing?: boolean
   /** The Python module run with `-m`. Default `snakepit_bridge` (the fork server's template runs `snakepit_bridge.forkserver`). */
   readonly module?: string
-  /** How the OS process comes to be. Default: spawned with execa ({@link spawnLauncher}); the fork server forks it. */
+  /** How the OS process comes to be. Default: spawned with execa (`spawnLauncher`); the fork server forks it. */
   readonly launcher?: Launcher
 }
 
