@@ -33,10 +33,21 @@ export interface Transition {
   readonly guard?: unknown
 }
 
-// Mermaid ids: the state's path below the root, so top-level states keep their own names.
+/**
+ * A state's id in diagrams: its path below the root joined with `_`, so top-level states keep
+ * their own names.
+ *
+ * @example
+ * name(workerMachine.root.states.ready as never) // "ready"
+ */
 export const name = (node: Node): string => (node.path.length > 0 ? node.path.join("_") : node.key).replace(/[^A-Za-z0-9_]/g, "_")
 
-/** A guard as a label: its name, or `!a`, `a && b`, `a || b` for higher-order guards. */
+/**
+ * A guard as a label: its name, or `!a`, `a && b`, `a || b` for higher-order guards.
+ *
+ * @example
+ * guardLabel("loaded") // "loaded"
+ */
 export const guardLabel = (guard: unknown): string | undefined => {
   if (guard === undefined) return undefined
   if (typeof guard === "string") return guard
@@ -49,14 +60,24 @@ export const guardLabel = (guard: unknown): string | undefined => {
   return g.name || "guard"
 }
 
-/** A transition's event as a label: its type, `after <delay>`, or `always`. */
+/**
+ * A transition's event as a label: its type, `after <delay>`, or `always`.
+ *
+ * @example
+ * eventLabel({ eventType: "READY" }, new Map()) // "READY"
+ */
 export const eventLabel = (t: Transition, delays: Map<string, string | number>): string => {
   const delay = delays.get(t.eventType)
   if (delay !== undefined) return typeof delay === "number" ? `after ${delay}ms` : `after ${delay}`
   return t.eventType === "" ? "always" : t.eventType
 }
 
-/** Every transition that applies while `node` is active, its own first, then its ancestors'. */
+/**
+ * Every transition that applies while `node` is active, its own first, then its ancestors'.
+ *
+ * @example
+ * effectiveTransitions(workerMachine.root.states.ready as never).map((t) => t.eventType) // ["LOAD", ..., "FAULT", "EXITED", "snakepit.shutdown"]
+ */
 export const effectiveTransitions = (node: Node): Transition[] => {
   const handled = new Set<string>()
   const out: Transition[] = []
@@ -97,7 +118,12 @@ export interface StateGraph {
   readonly transitions: readonly GraphTransition[]
 }
 
-/** Every delayed transition's delay, by its internal event type. */
+/**
+ * Every delayed transition's delay, by its internal event type.
+ *
+ * @example
+ * [...delaysOf(workerMachine.root as never).values()] // ["idleTimeout", "shutdownTimeout"]
+ */
 export const delaysOf = (root: Node): Map<string, string | number> => {
   const delays = new Map<string, string | number>()
   const walk = (node: Node) => {

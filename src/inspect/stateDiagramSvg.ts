@@ -24,6 +24,9 @@ const escapeXml = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").
 /**
  * Column of each state: the longest path from the initial state over forward edges (a DFS
  * drops the edges that close a cycle), so a chain reads left to right.
+ *
+ * @example
+ * layerStates(stateGraph(workerMachine)).get("starting") // 0
  */
 export const layerStates = (graph: StateGraph): Map<string, number> => {
   const out = new Map<string, string[]>()
