@@ -99,7 +99,13 @@ export const createFaults = (target: PythonBridge | Supervisor): Faults => {
   }
   return {
     kill: (workerId, signal = "SIGKILL") => {
-      process.kill(find(workerId).pid, signal)
+      try {
+        process.kill(find(workerId).pid, signal)
+      } catch (error) {
+        // Already dead and reaped (a forked worker's template reaps it at once), but not yet
+        // reported: the bridge is about to see the exit, which is what the caller wanted.
+        if ((error as NodeJS.ErrnoException).code !== "ESRCH") throw error
+      }
     },
     hang: (workerId, ms = 3_600_000) => hook(workerId, "hang", [ms / 1000]),
     exit: (workerId, code = 1) => hook(workerId, "exit", [code]),
