@@ -63,6 +63,15 @@ _PLAIN = frozenset((str, bool, _NONE))
 _INTS = frozenset((int, bool))
 _CONTAINERS = frozenset((dict, list))
 _SPECIAL_FLOATS = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf, "-0": -0.0}
+_FLOAT_TEXT = re.compile(r"-?\d+(\.\d+)?(e[+-]?\d+)?")
+
+
+def _float_text(text: str) -> float:
+    """A float the host wrote as decimal text: a double beyond ±2**53, which JSON would
+    otherwise print as an integer."""
+    if not _FLOAT_TEXT.fullmatch(text):
+        raise ValueError(f"unknown float value {text!r}")
+    return float(text)
 _INF = math.inf
 
 
@@ -459,7 +468,9 @@ def _dec_tag(v: Dict[str, Any], atts: List[memoryview]) -> Any:
         if tag == "int":
             return int(_str(v["v"]))
         if tag == "float":
-            return _SPECIAL_FLOATS[v["v"]]
+            text = _str(v["v"])
+            special = _SPECIAL_FLOATS.get(text)
+            return special if special is not None else _float_text(text)
         if tag == "datetime":
             return _parse_iso(_dt.datetime, _str(v["v"]))
         if tag == "date":

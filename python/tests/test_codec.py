@@ -45,6 +45,18 @@ def test_float_specials_use_the_float_tag():
     assert encoded(0.0)[0] == 0.0
 
 
+def test_a_float_tag_with_decimal_text_is_a_float():
+    # The host tags doubles beyond ±2**53, which JSON would print as integers.
+    from snakepit_bridge.codec import decode_envelope
+    from snakepit_bridge.errors import SerializationError
+    env = decode_envelope('{"type":"x","a":{"__sp":"float","v":"9007199254740992"},'
+                          '"b":{"__sp":"float","v":"1e+300"}}')
+    assert env["a"] == 2.0 ** 53 and isinstance(env["a"], float)
+    assert env["b"] == 1e300
+    with pytest.raises(SerializationError):
+        decode_envelope('{"type":"x","a":{"__sp":"float","v":"12abc"}}')
+
+
 def test_specials_inside_a_float_list_are_tagged():
     value = [1.5, math.nan, -0.0, 0.0, math.inf]
     out = roundtrip(value)

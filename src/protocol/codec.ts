@@ -102,8 +102,9 @@ function enc(v: unknown, atts: Uint8Array[], depth: number, seen: Seen): unknown
     case "undefined": // an array slot becomes null and an object property is dropped, as JSON does
       return v
     case "number":
-      // Finite and not -0: the common case, unchanged.
-      return v - v === 0 && (v !== 0 || 1 / v > 0) ? v : encFloat(v)
+      // Finite, not -0, and inside ±2^53: the common case, unchanged. Beyond 2^53 a double is
+      // integer-valued and JSON would print it as one, which Python reads as an int: tag it.
+      return v - v === 0 && (v !== 0 || 1 / v > 0) && v < 9007199254740992 && v > -9007199254740992 ? v : encFloat(v)
     case "object":
       if (v === null) return v
       if (Array.isArray(v)) {
@@ -126,7 +127,7 @@ function enc(v: unknown, atts: Uint8Array[], depth: number, seen: Seen): unknown
 }
 
 function encFloat(v: number): unknown {
-  return { [TAG]: "float", v: v !== v ? "nan" : v === Infinity ? "inf" : v === -Infinity ? "-inf" : "-0" }
+  return { [TAG]: "float", v: v !== v ? "nan" : v === Infinity ? "inf" : v === -Infinity ? "-inf" : v === 0 ? "-0" : String(v) }
 }
 
 /** Enters a container: counts depth in the fast walk, or tracks ancestors in the checked one. */
@@ -306,6 +307,8 @@ function attachmentAt(o: Record<string, unknown>, atts: ReadonlyArray<Uint8Array
 }
 
 const SPECIAL_FLOATS: Readonly<Record<string, number>> = { nan: NaN, inf: Infinity, "-inf": -Infinity, "-0": -0 }
+/** A decimal number as both JavaScript's `String(n)` and Python's `float()` read it. */
+const FLOAT_TEXT = /^-?\d+(\.\d+)?(e[+-]?\d+)?$/
 
 function decTag(o: Record<string, unknown>, atts: ReadonlyArray<Uint8Array>): unknown {
   const tag = o[TAG]
@@ -340,9 +343,10 @@ function decTag(o: Record<string, unknown>, atts: ReadonlyArray<Uint8Array>): un
       return BigInt(text)
     }
     case "float": {
-      const n = SPECIAL_FLOATS[decString(o)]
-      if (n === undefined || !hasOwn.call(SPECIAL_FLOATS, o.v as string)) throw bad(tag, `unknown value ${JSON.stringify(o.v)}`)
-      return n
+      const text = decString(o)
+      if (hasOwn.call(SPECIAL_FLOATS, text)) return SPECIAL_FLOATS[text]!
+      if (!FLOAT_TEXT.test(text)) throw bad(tag, `unknown value ${JSON.stringify(o.v)}`)
+      return Number(text)
     }
     case "datetime": {
       const d = isoToDate(decString(o))

@@ -76,6 +76,15 @@ describe("tags", () => {
     expect(Object.is(roundTrip(0), 0)).toBe(true)
   })
 
+  it("a number beyond ±2^53 is a float tag, so Python reads a float where JSON text would say int (found by the codec property)", () => {
+    expect(encoded(2 ** 53).json).toEqual({ __sp: "float", v: "9007199254740992" })
+    expect(encoded(-(2 ** 60)).json).toEqual({ __sp: "float", v: String(-(2 ** 60)) })
+    expect(encoded(1e300).json).toEqual({ __sp: "float", v: "1e+300" })
+    expect(encoded(2 ** 53 - 1).json).toBe(2 ** 53 - 1)
+    for (const v of [2 ** 53, -(2 ** 60), 1e300, 1.7976931348623157e308]) expect(roundTrip(v)).toBe(v)
+    expect(() => decodeValue({ __sp: "float", v: "12abc" }, [])).toThrow(SerializationError)
+  })
+
   it("Map is a map tag with encoded keys, in insertion order", () => {
     const m = new Map<unknown, unknown>([
       [1, "one"],
