@@ -33,7 +33,7 @@ import socket
 import sys
 import threading
 import traceback
-from typing import Any, Dict, Optional, Set
+from typing import Any, Dict, Optional, Set, Tuple
 
 from .codec import decode_envelope, encode_value
 from .connection import Connection
@@ -74,6 +74,8 @@ class Template:
         self.token = token
         self.children: Set[int] = set()
         self.stopping = False
+        #: Held shut while a burst of fork requests is being served (see :meth:`fork`).
+        self.gate: Optional[Tuple[int, int]] = None
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_r, False)
         os.set_blocking(self.wake_w, False)
@@ -127,9 +129,18 @@ class Template:
         # Objects that exist now move to the collector's permanent generation: a worker's
         # collections then never walk (and so never write to, un-sharing) the template's pages.
         gc.freeze()
+        # Forks requested together are held at a gate until the template has made them all:
+        # dozens of workers starting at once would otherwise starve the template, whose forks
+        # are the serial part of a burst (measured: 1.6 ms per fork alone, 5-7 ms among them).
+        if self.gate is None:
+            self.gate = os.pipe()
         pid = os.fork()
         if pid == 0:
             try:
+                gate_r, gate_w = self.gate
+                os.close(gate_w)
+                os.read(gate_r, 1)  # EOF once the template opens the gate
+                os.close(gate_r)
                 self.become_worker(worker_id, env)
             except BaseException:  # noqa: B902 - report, then exit as a failed start
                 traceback.print_exc()
@@ -168,8 +179,17 @@ class Template:
             os.set_inheritable(fd, False)
         Worker(settings).serve()
 
+    def open_gate(self) -> None:
+        """Let the workers of the last burst of forks start."""
+        if self.gate is not None:
+            for end in self.gate:
+                os.close(end)
+            self.gate = None
+
     def wait_readable(self) -> None:
-        """Block until the host's fd is readable, reaping workers whenever a signal arrives."""
+        """Block until the host's fd is readable, reaping workers whenever a signal arrives.
+        Every fork request already read has been served by then: the gate opens first."""
+        self.open_gate()
         fd = self.connection.reader.fd
         while True:
             readable, _, _ = select.select([fd, self.wake_r], [], [])
