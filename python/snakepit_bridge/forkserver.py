@@ -16,8 +16,9 @@ The template stays single-threaded and never runs user calls: forking a process 
 threads copies only the forking thread, and locks those threads held stay locked forever in
 the child. Signals reach the loop through a wake-up pipe watched with ``select``.
 
-A forked worker closes the template's fds, asks for ``SIGKILL`` when its parent (the template)
-dies, reseeds ``random`` and numpy's global generator, then connects three times to the host's
+Forks requested together wait at a gate (a pipe) until the template has made them all, so the
+starting workers do not starve it. A forked worker closes the template's fds, asks for
+``SIGKILL`` when its parent (the template) dies, reseeds ``random`` and numpy's global generator, then connects three times to the host's
 Unix socket ``SNAKEPIT_FORK_SOCKET`` (a private 0700 directory), each connection starting with
 the line ``<token> <worker id> <channel>``: the protocol channel, then its stdout and stderr,
 which it installs as fds 1 and 2. From there it is an ordinary worker.
