@@ -40,7 +40,7 @@ from .codec import decode_envelope, encode_value
 from .connection import Connection
 from .protocol import CALL, EXIT_OK, EXIT_STARTUP_FAILURE, PING, PONG, SHUTDOWN, TELEMETRY
 from .settings import Settings
-from .worker import Worker, parent_is_gone, ready_message, set_parent_death_signal
+from .worker import Worker, import_preload, prepare_process, ready_message, set_parent_death_signal
 
 #: The one function the template answers.
 FORK = "fork"
@@ -236,34 +236,21 @@ class Template:
 
 def main() -> int:
     """Start the template; returns an exit code only when start-up fails."""
-    try:
-        settings = Settings.from_env(os.environ)
-    except ValueError as e:
-        print(f"snakepit_bridge.forkserver: {e}", file=sys.stderr)
+    prog = "snakepit_bridge.forkserver"
+    settings = prepare_process(prog)
+    if settings is None:
         return EXIT_STARTUP_FAILURE
     socket_path: Optional[str] = os.environ.get("SNAKEPIT_FORK_SOCKET")
+    # Out of os.environ before any preloaded code runs.
     token = os.environ.pop("SNAKEPIT_FORK_TOKEN", "")
     if not socket_path or not token:
-        print("snakepit_bridge.forkserver: SNAKEPIT_FORK_SOCKET and SNAKEPIT_FORK_TOKEN are required",
-              file=sys.stderr)
+        print(f"{prog}: SNAKEPIT_FORK_SOCKET and SNAKEPIT_FORK_TOKEN are required", file=sys.stderr)
         return EXIT_STARTUP_FAILURE
     if not hasattr(os, "fork"):
-        print("snakepit_bridge.forkserver: this platform cannot fork; use spawnMode 'spawn'",
-              file=sys.stderr)
+        print(f"{prog}: this platform cannot fork; use spawnMode 'spawn'", file=sys.stderr)
         return EXIT_STARTUP_FAILURE
-    set_parent_death_signal()
-    if parent_is_gone(settings.host_pid):
-        os._exit(EXIT_OK)
-    for fd in (settings.in_fd, settings.out_fd):
-        os.set_inheritable(fd, False)
-        os.set_blocking(fd, True)
-    for name in settings.preload:
-        try:
-            importlib.import_module(name)
-        except BaseException:  # noqa: B902 - any failure to preload is a start-up failure
-            traceback.print_exc()
-            sys.stderr.flush()
-            return EXIT_STARTUP_FAILURE
+    if not import_preload(settings.preload):
+        return EXIT_STARTUP_FAILURE
     if "numpy" in sys.modules:
         # numpy loads its random module lazily; load it here, once, so reseeding a fork is cheap
         # (measured: 17 ms of CPU and 1 500 page faults per worker otherwise).

@@ -24,10 +24,12 @@ Exit codes: 0 normal, 1 start-up failure, 2 protocol error, 3 oversized inbound 
 """
 from __future__ import annotations
 
+import importlib
 import os
 import signal
 import sys
-from typing import Any, Dict, Optional
+import traceback
+from typing import Any, Dict, Optional, Sequence
 
 from . import hostlog
 from .codec import numpy_available
@@ -56,6 +58,43 @@ def parent_is_gone(host_pid: Optional[int]) -> bool:
     """True when the host named by ``SNAKEPIT_HOST_PID`` is no longer our parent (it died
     before :func:`set_parent_death_signal` took effect)."""
     return host_pid is not None and os.getppid() != host_pid
+
+
+def prepare_process(prog: str) -> Optional[Settings]:
+    """The start-up shared by a worker and a fork server template: read the settings, arrange to
+    die with the host, make the protocol fds blocking and invisible to subprocesses, line-buffer
+    stdout.  Exits at once if the host is already gone; returns None (after saying why on
+    stderr) when start-up fails."""
+    try:
+        settings = Settings.from_env(os.environ)
+    except ValueError as e:
+        print(f"{prog}: {e}", file=sys.stderr)
+        return None
+    set_parent_death_signal()
+    if parent_is_gone(settings.host_pid):
+        os._exit(EXIT_OK)
+    for fd in (settings.in_fd, settings.out_fd):
+        try:
+            os.set_inheritable(fd, False)  # user subprocesses must not hold the protocol fds
+            os.set_blocking(fd, True)
+        except OSError as e:
+            print(f"{prog}: protocol fd {fd} is not usable: {e}", file=sys.stderr)
+            return None
+    if sys.stdout is not None:
+        sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+    return settings
+
+
+def import_preload(names: Sequence[str]) -> bool:
+    """Import each module; False (with the traceback on stderr) if one fails."""
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except BaseException:  # noqa: B902 - any failure to preload is a start-up failure
+            traceback.print_exc()
+            sys.stderr.flush()
+            return False
+    return True
 
 
 def ready_message(settings: Settings) -> Dict[str, Any]:

@@ -435,30 +435,43 @@ export class WorkerPool {
       })
   }
 
-  private workerInput(id: string): WorkerInput {
+  /** What a worker and a fork server template are started with alike. */
+  private processInput(id: string): WorkerInput {
     const o = this.options
     return {
       workerId: id,
       python: this.python,
       pythonPath: o.pythonPath,
-      // A forked worker inherits the template's environment; only per-worker additions travel.
-      env: this.forks ? this.takeStartFault() : { ...(process.env as Record<string, string>), ...o.env, ...this.takeStartFault() },
-      ...(this.forks ? { launcher: this.forks.launcher } : {}),
       ...(o.cwd ? { cwd: o.cwd } : {}),
       concurrency: o.workerConcurrency,
       maxFrameBytes: o.maxFrameBytes,
       allowCodeExecution: o.allowCodeExecution,
-      preload: this.forks ? [] : o.preload,
       startupTimeoutMs: o.startupTimeoutMs,
       callGraceMs: o.callGraceMs,
       idleTimeoutMs: o.idleTimeoutMs,
       shutdownMs: o.workerShutdownMs,
       testing: o.testing,
+    }
+  }
+
+  /** Logs a line a Python process wrote (a log record, or stdout/stderr) at its level. */
+  private logPython(fields: object, r: { level: string; logger: string; message: string }): void {
+    const level = r.level === "warning" ? "warn" : r.level === "critical" ? "fatal" : r.level
+    const log = this.logger as unknown as Record<string, (obj: object, msg: string) => void>
+    ;(log[level] ?? log.info!).call(this.logger, { ...fields, python: r.logger }, r.message)
+  }
+
+  private workerInput(id: string): WorkerInput {
+    const o = this.options
+    return {
+      ...this.processInput(id),
+      // A forked worker inherits the template's environment; only per-worker additions travel.
+      env: this.forks ? this.takeStartFault() : { ...(process.env as Record<string, string>), ...o.env, ...this.takeStartFault() },
+      ...(this.forks ? { launcher: this.forks.launcher } : {}),
+      preload: this.forks ? [] : o.preload,
       hooks: {
         onLog: (r) => {
-          const level = r.level === "warning" ? "warn" : r.level === "critical" ? "fatal" : r.level
-          const log = this.logger as unknown as Record<string, (obj: object, msg: string) => void>
-          ;(log[level] ?? log.info!).call(this.logger, { workerId: id, python: r.logger, sessionId: r.sessionId }, r.message)
+          this.logPython({ workerId: id, sessionId: r.sessionId }, r)
           this.telemetry.emit("python.log", { workerId: id, level: r.level, logger: r.logger, message: r.message, sessionId: r.sessionId })
         },
         onTelemetry: (name, data, sessionId) => this.telemetry.emit("python.telemetry", { workerId: id, name, data, sessionId }),
@@ -645,30 +658,15 @@ export class WorkerPool {
 
   private templateInput(id: string): WorkerInput {
     const o = this.options
-    const log = (r: { level: string; logger: string; message: string }) => {
-      const level = r.level === "warning" ? "warn" : r.level === "critical" ? "fatal" : r.level
-      const logger = this.logger as unknown as Record<string, (obj: object, msg: string) => void>
-      ;(logger[level] ?? logger.info!).call(this.logger, { template: id, python: r.logger }, r.message)
-    }
     return {
-      workerId: id,
-      python: this.python,
+      ...this.processInput(id),
       module: "snakepit_bridge.forkserver",
-      pythonPath: o.pythonPath,
       env: { ...(process.env as Record<string, string>), ...o.env, ...this.forks!.templateEnv },
-      ...(o.cwd ? { cwd: o.cwd } : {}),
-      concurrency: o.workerConcurrency,
-      maxFrameBytes: o.maxFrameBytes,
-      allowCodeExecution: o.allowCodeExecution,
       preload: o.preload,
-      startupTimeoutMs: o.startupTimeoutMs,
-      callGraceMs: o.callGraceMs,
       // A template is never idle-reaped or pinged; it only forks.
       idleTimeoutMs: Number.POSITIVE_INFINITY,
-      shutdownMs: o.workerShutdownMs,
-      testing: o.testing,
       hooks: {
-        onLog: log,
+        onLog: (r) => this.logPython({ template: id }, r),
         onTelemetry: (name, data) => {
           if (name === "forkserver.exited") this.forks?.exitReported(data)
         },
