@@ -34,7 +34,7 @@ import socket
 import sys
 import threading
 import traceback
-from typing import Any, Dict, Optional, Set, Tuple
+from typing import Any, Dict, List, Optional, Set, Tuple
 
 from .codec import decode_envelope, encode_value
 from .connection import Connection
@@ -53,7 +53,11 @@ def reseed() -> None:
     numpy = sys.modules.get("numpy")
     if numpy is not None:
         try:
-            numpy.random.seed()
+            # A whole Mersenne Twister state from the OS, set directly: full entropy, and about
+            # half the copy-on-write faults of ``numpy.random.seed()`` (which builds a
+            # SeedSequence in every fork).  The 3-tuple form also drops a cached Gaussian.
+            keys = numpy.frombuffer(os.urandom(624 * 4), dtype=numpy.uint32)
+            numpy.random.set_state(("MT19937", keys, 624))
         except Exception:  # noqa: BLE001 - a numpy without the legacy global generator
             pass
 
@@ -75,8 +79,8 @@ class Template:
         self.token = token
         self.children: Set[int] = set()
         self.stopping = False
-        #: Held shut while a burst of fork requests is being served (see :meth:`fork`).
-        self.gate: Optional[Tuple[int, int]] = None
+        #: Fork requests read but not yet served: (call id, worker id, extra environment).
+        self.requests: List[Tuple[Any, str, Dict[str, str]]] = []
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_r, False)
         os.set_blocking(self.wake_w, False)
@@ -108,47 +112,67 @@ class Template:
                 return
             args = envelope.get("args") or []
             extra_env = args[1] if len(args) > 1 and isinstance(args[1], dict) else {}
-            try:
-                pid = self.fork(str(args[0]), {str(k): str(v) for k, v in extra_env.items()})
-            except OSError as e:
-                self.connection.send({"type": "error", "id": call_id, "error": {
-                    "type": type(e).__name__, "message": str(e), "traceback": ""}})
-                return
-            self.connection.send({"type": "result", "id": call_id, "value": {"pid": pid}})
+            self.requests.append((call_id, str(args[0]), {str(k): str(v) for k, v in extra_env.items()}))
         elif kind == PING:
             self.connection.send({"type": PONG, "id": envelope.get("id"), "stats": {
                 "rss_bytes": None, "in_flight": 0, "served": 0, "pid": os.getpid()}})
         elif kind == SHUTDOWN:
             self.begin_shutdown()
 
-    def fork(self, worker_id: str, env: Dict[str, str]) -> int:
-        """Fork one worker with ``env`` added to its environment; returns its pid (the child
-        never returns from here)."""
+    def fork_requested(self) -> None:
+        """Fork every worker requested in the last burst, then answer them all.
+
+        The forks run back to back on purpose: after each fork every page of the template is
+        copy-on-write again, so each page the template writes between two forks costs it a
+        fault and a copy (measured: answering each request between forks doubled their cost).
+        """
+        if not self.requests:
+            return
         for stream in (sys.stdout, sys.stderr):
             if stream is not None:
                 stream.flush()
         # Objects that exist now move to the collector's permanent generation: a worker's
         # collections then never walk (and so never write to, un-sharing) the template's pages.
         gc.freeze()
+        requests, self.requests = self.requests, []
+        outcomes = []
         # Forks requested together are held at a gate until the template has made them all:
         # dozens of workers starting at once would otherwise starve the template, whose forks
         # are the serial part of a burst (measured: 1.6 ms per fork alone, 5-7 ms among them).
-        if self.gate is None:
-            self.gate = os.pipe()
-        pid = os.fork()
-        if pid == 0:
-            try:
-                gate_r, gate_w = self.gate
-                os.close(gate_w)
-                os.read(gate_r, 1)  # EOF once the template opens the gate
-                os.close(gate_r)
-                self.become_worker(worker_id, env)
-            except BaseException:  # noqa: B902 - report, then exit as a failed start
-                traceback.print_exc()
-                sys.stderr.flush()
-            os._exit(EXIT_STARTUP_FAILURE)
-        self.children.add(pid)
-        return pid
+        gate_r, gate_w = os.pipe()
+        try:
+            for _, worker_id, env in requests:
+                try:
+                    pid = os.fork()
+                except OSError as e:
+                    outcomes.append(e)
+                    continue
+                if pid == 0:
+                    self.run_child(gate_r, gate_w, worker_id, env)
+                self.children.add(pid)
+                outcomes.append(pid)
+        finally:
+            os.close(gate_r)
+            os.close(gate_w)  # opens the gate: EOF for every worker waiting on it
+        for (call_id, _, _), outcome in zip(requests, outcomes):
+            if isinstance(outcome, OSError):
+                self.connection.send({"type": "error", "id": call_id, "error": {
+                    "type": type(outcome).__name__, "message": str(outcome), "traceback": ""}})
+            else:
+                self.connection.send({"type": "result", "id": call_id, "value": {"pid": outcome}})
+        self.connection.writer.flush()
+
+    def run_child(self, gate_r: int, gate_w: int, worker_id: str, env: Dict[str, str]) -> None:
+        """In a fresh fork: wait at the gate, then serve as a worker; never returns."""
+        try:
+            os.close(gate_w)
+            os.read(gate_r, 1)  # EOF once the template opens the gate
+            os.close(gate_r)
+            self.become_worker(worker_id, env)
+        except BaseException:  # noqa: B902 - report, then exit as a failed start
+            traceback.print_exc()
+            sys.stderr.flush()
+        os._exit(EXIT_STARTUP_FAILURE)
 
     def become_worker(self, worker_id: str, env: Dict[str, str]) -> None:
         """In the child: leave the template behind and serve as a worker."""
@@ -180,17 +204,10 @@ class Template:
             os.set_inheritable(fd, False)
         Worker(settings).serve()
 
-    def open_gate(self) -> None:
-        """Let the workers of the last burst of forks start."""
-        if self.gate is not None:
-            for end in self.gate:
-                os.close(end)
-            self.gate = None
-
     def wait_readable(self) -> None:
         """Block until the host's fd is readable, reaping workers whenever a signal arrives.
-        Every fork request already read has been served by then: the gate opens first."""
-        self.open_gate()
+        Every fork request already read is served first."""
+        self.fork_requested()
         fd = self.connection.reader.fd
         while True:
             readable, _, _ = select.select([fd, self.wake_r], [], [])
@@ -227,6 +244,10 @@ class Template:
 
     def begin_shutdown(self) -> None:
         self.stopping = True
+        for call_id, _, _ in self.requests:
+            self.connection.send({"type": "error", "id": call_id, "error": {
+                "type": "RuntimeError", "message": "the template is shutting down", "traceback": ""}})
+        self.requests = []
         self.reap()
 
     def _on_sigterm(self, signum: int, frame: Any) -> None:

@@ -29,7 +29,7 @@ import os
 import signal
 import sys
 import traceback
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Callable, Dict, Optional, Sequence
 
 from . import hostlog
 from .codec import numpy_available
@@ -41,15 +41,21 @@ from .serving import Server
 from .settings import Settings
 
 
+_prctl: Optional[Callable[..., int]] = None
+
+
 def set_parent_death_signal() -> None:
     """Ask Linux to SIGKILL this process when its parent dies (no-op elsewhere)."""
+    global _prctl
     if not sys.platform.startswith("linux"):
         return
     try:
-        import ctypes
-        libc = ctypes.CDLL(None, use_errno=True)
+        if _prctl is None:
+            # Looked up once: a fork server's workers inherit it (cheaper than ctypes per fork).
+            import ctypes
+            _prctl = ctypes.CDLL(None, use_errno=True).prctl
         pr_set_pdeathsig = 1
-        libc.prctl(pr_set_pdeathsig, int(signal.SIGKILL), 0, 0, 0)
+        _prctl(pr_set_pdeathsig, int(signal.SIGKILL), 0, 0, 0)
     except (OSError, AttributeError):  # pragma: no cover - exotic libc
         pass
 
