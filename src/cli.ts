@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * The `snakepit` command: `demo`, `dashboard`, `doctor`, `call`. Exit codes: 0 success, 1 a check or call
+ * The `snakepit` command: `demo`, `dashboard`, `doctor`, `call`, `agent`. Exit codes: 0 success, 1 a check or call
  * failed, 2 bad usage.
  *
  * @example
@@ -11,6 +11,7 @@ import { once } from "node:events"
 import { parseArgs } from "node:util"
 import { pino } from "pino"
 import { PythonBridge } from "./bridge/PythonBridge.js"
+import { runAgent } from "./cli/agent.js"
 import { runDashboard } from "./cli/dashboard.js"
 import { runDemo } from "./cli/demo.js"
 import { runDoctor } from "./cli/doctor.js"
@@ -24,6 +25,7 @@ commands:
   dashboard serve the live dashboard over a bridge running the demo workload
   doctor    check Python, the bundled bridge package, numpy, pipes and signals
   call      call one Python function and print its result as JSON
+  agent     serve a local pool to remote clients over NATS
 
 options for every command:
   --python <cmd>   Python executable (default: $SNAKEPIT_PYTHON, else python3)
@@ -53,6 +55,13 @@ and a real worker round trip with SIGKILL detection. Exits 1 and says what to fi
   call: `usage: snakepit call <module.function> [json-args] [--session id] [--pythonPath dir] [--python cmd]
 
 Calls one function and prints the result as JSON, e.g.: snakepit call math.sqrt '[16]'
+`,
+  agent: `usage: snakepit agent --nats <url> --pool <name> [--prefix p] [--agent-id id] [--workers N]
+       [--pythonPath dir]... [--python cmd] [--allow-code] [--heartbeat-ms N] [--ttl-ms N]
+       [--token T | --user U --password P | --nkey-seed S | --creds file] [--tls-ca file]
+Runs a supervised pool of local Python workers and serves it to PythonBridge clients started with
+{ remote: { nats, pool } } (docs/distributed.md). SIGTERM or SIGINT drains it: calls in flight
+finish, then it leaves the pool and exits 0. Code execution is refused unless --allow-code.
 `,
 }
 
@@ -93,6 +102,18 @@ const main = async (argv: string[]): Promise<number> => {
       token: { type: "string" },
       controls: { type: "boolean" },
       "kill-every": { type: "string" },
+      nats: { type: "string" },
+      pool: { type: "string" },
+      prefix: { type: "string" },
+      "agent-id": { type: "string" },
+      "allow-code": { type: "boolean" },
+      "heartbeat-ms": { type: "string" },
+      "ttl-ms": { type: "string" },
+      user: { type: "string" },
+      password: { type: "string" },
+      "nkey-seed": { type: "string" },
+      creds: { type: "string" },
+      "tls-ca": { type: "string" },
     },
   })
   const [command, ...rest] = positionals
@@ -127,6 +148,36 @@ const main = async (argv: string[]): Promise<number> => {
       })
       const onlyExpected = Object.keys(summary.failures).every((t) => t === "WorkerCrashed")
       return onlyExpected && summary.ok > 0 ? 0 : 1
+    }
+    case "agent": {
+      if (!values.nats || !values.pool) {
+        process.stderr.write(HELP.agent!)
+        return 2
+      }
+      const workers = values.workers ? Number(values.workers) : undefined
+      await runAgent({
+        nats: values.nats,
+        pool: values.pool,
+        signal: interrupted().signal,
+        logger: pino({ level: "info", name: "snakepit-agent" }, pino.destination(2)),
+        ...(values.prefix ? { prefix: values.prefix } : {}),
+        ...(values["agent-id"] ? { agentId: values["agent-id"] } : {}),
+        ...(values["heartbeat-ms"] ? { heartbeatMs: Number(values["heartbeat-ms"]) } : {}),
+        ...(values["ttl-ms"] ? { ttlMs: Number(values["ttl-ms"]) } : {}),
+        ...(values.token ? { token: values.token } : {}),
+        ...(values.user ? { user: values.user } : {}),
+        ...(values.password ? { pass: values.password } : {}),
+        ...(values["nkey-seed"] ? { nkeySeed: values["nkey-seed"] } : {}),
+        ...(values.creds ? { credsFile: values.creds } : {}),
+        ...(values["tls-ca"] ? { tls: { caFile: values["tls-ca"] } } : {}),
+        bridge: {
+          ...(python ? { python } : {}),
+          pythonPath: values.pythonPath ?? [process.cwd()],
+          ...(workers !== undefined ? { minWorkers: workers, maxWorkers: Math.max(workers, 10) } : {}),
+          ...(values["allow-code"] ? { allowCodeExecution: true } : {}),
+        },
+      })
+      return 0
     }
     case "doctor":
       return (await runDoctor(python ? { python } : {})) ? 0 : 1

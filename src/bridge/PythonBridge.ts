@@ -17,7 +17,9 @@ import { resolvePython } from "../worker/python.js"
 import { BridgeMetrics } from "../telemetry/metrics.js"
 import { serveDashboard, type Dashboard, type DashboardOptions } from "../inspect/dashboard.js"
 import { resolveOptions, type BridgeOptions, type ResolvedOptions } from "./options.js"
+import type { PoolBackend } from "./backend.js"
 import { WorkerPool, type WorkerStatus } from "./pool.js"
+import { RemotePool } from "../remote/RemotePool.js"
 import { BridgeSession } from "./BridgeSession.js"
 import { SessionLifetimes } from "./sessionLifetimes.js"
 import { ToolRegistry, type Tool } from "./tools.js"
@@ -29,6 +31,11 @@ export interface ExecuteOptions {
   /** Deadline of this call (default: the bridge's `callTimeoutMs`). */
   readonly timeoutMs?: number
   readonly signal?: AbortSignal
+  /**
+   * The call is safe to run twice. Only with `remote`: when its agent is lost mid-call, it is
+   * retried on another agent instead of failing with `WorkerCrashed`.
+   */
+  readonly idempotent?: boolean
 }
 
 /** What `getStatus()` returns. */
@@ -55,7 +62,7 @@ export class PythonBridge implements AsyncDisposable {
 
   private constructor(
     private readonly options: ResolvedOptions,
-    private readonly pool: WorkerPool,
+    private readonly pool: PoolBackend,
     private readonly telemetry: TelemetryEmitter,
     private readonly tools: ToolRegistry,
     private readonly variables: SessionVariables,
@@ -83,14 +90,16 @@ export class PythonBridge implements AsyncDisposable {
   static async start(options: BridgeOptions = {}): Promise<PythonBridge> {
     const resolved = resolveOptions(options)
     const logger = resolved.logger ?? pino({ level: "info", name: "snakepit" }, pino.destination(2))
-    let python: string
-    let version: string
-    try {
-      const info = await resolvePython(resolved.python)
-      python = info.executable
-      version = info.version.join(".")
-    } catch (e) {
-      throw new StartupFailed({ message: (e as Error).message, workerId: "-", exitCode: null, signal: null, stderr: "" })
+    let python = "remote"
+    let version = "-"
+    if (!resolved.remote) {
+      try {
+        const info = await resolvePython(resolved.python)
+        python = info.executable
+        version = info.version.join(".")
+      } catch (e) {
+        throw new StartupFailed({ message: (e as Error).message, workerId: "-", exitCode: null, signal: null, stderr: "" })
+      }
     }
     const telemetry = new TelemetryEmitter((error, event) => logger.error({ err: error, event }, "telemetry handler threw"))
     const variables = new SessionVariables()
@@ -98,7 +107,9 @@ export class PythonBridge implements AsyncDisposable {
     // A session calling tools is in use; it already holds its place under maxSessions.
     const tools = new ToolRegistry(variables, (id) => lifetimes.refresh(id, Date.now()))
     const metrics = new BridgeMetrics()
-    const pool = new WorkerPool(resolved, python, telemetry, logger, tools, metrics)
+    const pool: PoolBackend = resolved.remote
+      ? new RemotePool(resolved, telemetry, logger, tools, metrics)
+      : new WorkerPool(resolved, python, telemetry, logger, tools, metrics)
     try {
       await pool.start()
     } catch (e) {
@@ -106,8 +117,9 @@ export class PythonBridge implements AsyncDisposable {
       throw e
     }
     const bridge = new PythonBridge(resolved, pool, telemetry, tools, variables, lifetimes, metrics, python, logger)
-    telemetry.emit("bridge.started", { workers: resolved.minWorkers, python, pythonVersion: version })
-    logger.info({ workers: resolved.minWorkers, python, version }, "snakepit bridge started")
+    const workers = resolved.remote ? pool.workers().length : resolved.minWorkers
+    telemetry.emit("bridge.started", { workers, python, pythonVersion: version })
+    logger.info(resolved.remote ? { agents: workers, pool: resolved.remote.pool } : { workers, python, version }, "snakepit bridge started")
     return bridge
   }
 
@@ -197,15 +209,13 @@ export class PythonBridge implements AsyncDisposable {
   }
 
   private async cleanup(sessionId: string, reason: "explicit" | "ttl"): Promise<boolean> {
-    // Look the worker up before forgetting the binding: it is the worker whose state we clear.
-    const target = this.pool.sessionConnection(sessionId)
-    const bound = this.pool.sessions.delete(sessionId) !== undefined
     const known = this.lifetimes.forget(sessionId)
-    const existed = bound || known || this.variables.entries(sessionId).length > 0
+    const hadVariables = this.variables.entries(sessionId).length > 0
     this.variables.clear(sessionId)
     this.tools.dropSession(sessionId)
-    if (target) await target.connection.cleanupSession(sessionId, this.options.healthCheckTimeoutMs).catch(() => false)
-    if (existed) this.telemetry.emit("session.cleanedUp", { sessionId, workerId: target?.workerId, reason })
+    const { bound, workerId } = await this.pool.forgetSession(sessionId, this.options.healthCheckTimeoutMs)
+    const existed = bound || known || hadVariables
+    if (existed) this.telemetry.emit("session.cleanedUp", { sessionId, workerId, reason })
     return existed
   }
 
@@ -247,7 +257,7 @@ export class PythonBridge implements AsyncDisposable {
     const workers = this.pool.workers()
     return {
       totalWorkers: workers.length,
-      activeSessions: this.pool.sessions.size,
+      activeSessions: this.pool.sessionCount,
       uptimeMs: Date.now() - this.startedAt,
       queued: this.pool.queued,
       python: this.python,
@@ -385,7 +395,16 @@ export class PythonBridge implements AsyncDisposable {
    * @internal
    */
   get _pool(): WorkerPool {
+    if (!(this.pool instanceof WorkerPool)) throw new InvalidOptions({ message: "fault injection needs a local pool, not remote", issues: ["remote"] })
     return this.pool
+  }
+
+  /**
+   * The tool registry, for a NATS agent that forwards remote sessions' tool calls.
+   * @internal
+   */
+  get _tools(): ToolRegistry {
+    return this.tools
   }
 
   private callOptions(options: ExecuteOptions) {
@@ -393,6 +412,7 @@ export class PythonBridge implements AsyncDisposable {
       ...(options.kwargs ? { kwargs: options.kwargs } : {}),
       ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.idempotent ? { idempotent: true } : {}),
     }
   }
 

@@ -13,6 +13,7 @@ import type { DashboardOptions } from "../inspect/dashboard.js"
 import type { Logger } from "pino"
 import { InvalidOptions } from "../errors.js"
 import { DEFAULT_MAX_FRAME_BYTES } from "../protocol/frame.js"
+import { remoteOptionIssues, type RemoteOptions } from "../remote/remoteOptions.js"
 
 /** Restart policy of the bridge's worker pool (OTP intensity plus optional Akka-style backoff). */
 export interface RestartOptions {
@@ -29,6 +30,12 @@ export interface RestartOptions {
 
 /** Everything `PythonBridge.start` accepts. Every field is optional. */
 export interface BridgeOptions {
+  /**
+   * Run calls on a pool of agents over NATS instead of local Python processes
+   * (`docs/distributed.md`). The worker options (python, minWorkers, spawnMode…) are then the
+   * agents' business and are ignored here.
+   */
+  readonly remote?: RemoteOptions
   /** Python executable or command. Default: `$SNAKEPIT_PYTHON`, else `"python3"`. */
   readonly python?: string
   /** Extra `sys.path` entries for your modules; the bundled `snakepit_bridge` is always added. */
@@ -103,7 +110,8 @@ export interface BridgeOptions {
 export type InspectOption = ((event: InspectionEvent) => void) | Observer<InspectionEvent>
 
 /** Options with every default filled in. */
-export type ResolvedOptions = Required<Omit<BridgeOptions, "logger" | "inspect" | "cwd" | "allowedModules" | "maxRequestsPerWorker" | "maxWorkerAgeMs" | "maxWorkerMemoryMb" | "restart" | "workerProcess" | "dashboard">> & {
+export type ResolvedOptions = Required<Omit<BridgeOptions, "logger" | "inspect" | "cwd" | "allowedModules" | "maxRequestsPerWorker" | "maxWorkerAgeMs" | "maxWorkerMemoryMb" | "restart" | "workerProcess" | "dashboard" | "remote">> & {
+  readonly remote: RemoteOptions | undefined
   readonly workerProcess: AnyActorLogic | undefined
   readonly cwd: string | undefined
   readonly allowedModules: readonly string[] | undefined
@@ -165,6 +173,7 @@ export const resolveOptions = (options: BridgeOptions = {}): ResolvedOptions => 
     check(spawnMode === "spawn" || spawnMode === "forkserver", `${from} must be "spawn" or "forkserver", got ${String(spawnMode)}`)
     if (spawnMode === "forkserver") check(process.platform !== "win32", `${from} "forkserver" needs fork(): use "spawn" on Windows`)
   }
+  if (o.remote !== undefined) for (const issue of remoteOptionIssues(o.remote)) check(false, issue)
   if (o.preload !== undefined) check(Array.isArray(o.preload) && o.preload.every((p) => typeof p === "string"), "preload must be an array of module names")
   if (o.env !== undefined)
     check(typeof o.env === "object" && o.env !== null && Object.values(o.env).every((v) => typeof v === "string"), "env must map names to strings")
@@ -220,5 +229,6 @@ export const resolveOptions = (options: BridgeOptions = {}): ResolvedOptions => 
     sessionTtlMs: options.sessionTtlMs ?? 3_600_000,
     maxSessions: options.maxSessions ?? 100_000,
     workerProcess: options.workerProcess,
+    remote: options.remote,
   }
 }

@@ -29,6 +29,7 @@ import { startCallSpan } from "../telemetry/tracing.js"
 import type { CallOptions, Connection, WorkerStats } from "../worker/connection.js"
 import type { WorkerExit, WorkerInput, WorkerState } from "../worker/machine.js"
 import type { WorkerProcess } from "../worker/process.js"
+import type { PoolBackend } from "./backend.js"
 import type { ResolvedOptions } from "./options.js"
 import { CallQueue, type Queued } from "./queue.js"
 import { chooseRoute, type WorkerLoad } from "./routing.js"
@@ -102,7 +103,7 @@ const workerExit = (e: { reason: string; error?: unknown; output?: unknown }): W
   }
 }
 
-export class WorkerPool {
+export class WorkerPool implements PoolBackend {
   readonly sessions = new SessionTable()
   private readonly slots = new Map<string, Slot>()
   private readonly queue: CallQueue<Waiting>
@@ -775,11 +776,19 @@ export class WorkerPool {
     return this.sessionCalls.has(sessionId)
   }
 
-  sessionConnection(sessionId: string): { workerId: string; connection: Connection } | undefined {
+  /** Unbinds a session and clears its Python-side state in the worker that held it. */
+  async forgetSession(sessionId: string, timeoutMs: number): Promise<{ bound: boolean; workerId: string | undefined }> {
+    // Look the worker up before forgetting the binding: it is the worker whose state we clear.
     const binding = this.sessions.get(sessionId)
     const slot = binding && this.slots.get(binding.workerId)
-    if (!binding || !slot?.process || slot.process.pid !== binding.pid) return undefined
-    return { workerId: slot.id, connection: slot.process.connection }
+    const live = binding && slot?.process && slot.process.pid === binding.pid ? slot.process.connection : undefined
+    const bound = this.sessions.delete(sessionId) !== undefined
+    if (live) await live.cleanupSession(sessionId, timeoutMs).catch(() => false)
+    return { bound, workerId: live ? slot!.id : undefined }
+  }
+
+  get sessionCount(): number {
+    return this.sessions.size
   }
 
   get queued(): number {

@@ -31,6 +31,9 @@ export interface ToolEntry {
   readonly description: string | undefined
 }
 
+/** What a tool call answers: its value, or why it failed (reaches Python as `ToolError`). */
+export type ToolAnswer = { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly message: string }
+
 /** Where the tool now running was called from. */
 export interface ToolScope {
   readonly sessionId: string | null
@@ -90,40 +93,49 @@ export class ToolRegistry {
     return [...merged].map(([name, t]) => ({ name, description: t.description }))
   }
 
+  /**
+   * Where tool calls of remote sessions go instead (set by a NATS agent: the variables and
+   * tools of a session live with the client that called). Returns undefined to handle a call here.
+   */
+  forward: ((call: ToolCallRequest) => Promise<ToolAnswer> | undefined) | undefined = undefined
+
   /** Runs a tool call from Python and sends the answer back on the same connection. */
   handle(call: ToolCallRequest, connection: Connection, workerId: string): void {
+    const answer = this.forward?.(call) ?? this.answer(call, workerId)
+    void answer.then((outcome) => connection.answerTool(call.id, outcome))
+  }
+
+  /** The answer to a tool call (never rejects: a failure is `{ ok: false, message }`). */
+  answer(call: Pick<ToolCallRequest, "name" | "args" | "kwargs" | "sessionId">, workerId: string): Promise<ToolAnswer> {
     if (call.sessionId !== null) this.onSessionUse(call.sessionId)
-    if (call.name.startsWith(VARIABLES)) return this.variable(call, connection)
+    if (call.name.startsWith(VARIABLES)) return Promise.resolve(this.variable(call))
     const tool = (call.sessionId !== null ? this.bySession.get(call.sessionId)?.get(call.name) : undefined) ?? this.global.get(call.name)
-    if (!tool) {
-      connection.answerTool(call.id, { ok: false, message: `ToolNotFound: no tool named ${JSON.stringify(call.name)} is registered` })
-      return
-    }
+    if (!tool) return Promise.resolve({ ok: false, message: `ToolNotFound: no tool named ${JSON.stringify(call.name)} is registered` })
     const args = Object.keys(call.kwargs).length > 0 ? [...call.args, call.kwargs] : call.args
-    toolScope.run({ sessionId: call.sessionId, workerId }, () => {
+    return toolScope.run({ sessionId: call.sessionId, workerId }, () =>
       Promise.resolve()
         .then(() => tool.fn(...args))
         .then(
-          (value) => connection.answerTool(call.id, { ok: true, value }),
-          (error: unknown) => connection.answerTool(call.id, { ok: false, message: problem(error) }),
-        )
-    })
+          (value): ToolAnswer => ({ ok: true, value }),
+          (error: unknown): ToolAnswer => ({ ok: false, message: problem(error) }),
+        ),
+    )
   }
 
-  private variable(call: ToolCallRequest, connection: Connection): void {
+  private variable(call: Pick<ToolCallRequest, "name" | "args" | "sessionId">): ToolAnswer {
     const sessionId = call.sessionId
     const [name] = call.args as [unknown]
-    const answer = (value: unknown) => connection.answerTool(call.id, { ok: true, value })
-    if (sessionId === null) return connection.answerTool(call.id, { ok: false, message: "session variables need a session id" })
+    const ok = (value: unknown): ToolAnswer => ({ ok: true, value })
+    if (sessionId === null) return { ok: false, message: "session variables need a session id" }
     const op = call.name.slice(VARIABLES.length)
-    if (op === "entries") return answer(this.variables.entries(sessionId))
-    if (typeof name !== "string") return connection.answerTool(call.id, { ok: false, message: `variable names are strings, got ${typeof name}` })
-    if (op === "get") return answer(this.variables.has(sessionId, name) ? [true, this.variables.get(sessionId, name)] : [false, null])
+    if (op === "entries") return ok(this.variables.entries(sessionId))
+    if (typeof name !== "string") return { ok: false, message: `variable names are strings, got ${typeof name}` }
+    if (op === "get") return ok(this.variables.has(sessionId, name) ? [true, this.variables.get(sessionId, name)] : [false, null])
     if (op === "set") {
       this.variables.set(sessionId, name, call.args[1])
-      return answer(null)
+      return ok(null)
     }
-    if (op === "delete") return answer(this.variables.delete(sessionId, name))
-    connection.answerTool(call.id, { ok: false, message: `ToolNotFound: no variables operation ${JSON.stringify(op)}` })
+    if (op === "delete") return ok(this.variables.delete(sessionId, name))
+    return { ok: false, message: `ToolNotFound: no variables operation ${JSON.stringify(op)}` }
   }
 }

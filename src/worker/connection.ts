@@ -63,6 +63,8 @@ export interface CallOptions {
    * when all execution slots are taken (the waiting call's slot is idle).
    */
   readonly nested?: boolean
+  /** Safe to run twice: a remote pool may retry it on another agent when its agent is lost. */
+  readonly idempotent?: boolean
 }
 
 /** Why the connection's owner should end the worker. */

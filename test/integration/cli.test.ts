@@ -109,7 +109,8 @@ describe("snakepit CLI", () => {
     mark = randomUUID()
     expect((await cli(["frobnicate"])).exitCode).toBe(2)
     expect((await cli(["call", "nodot"])).exitCode).toBe(2)
-    for (const command of ["demo", "dashboard", "doctor", "call"]) {
+    expect((await cli(["agent", "--pool", "p"])).exitCode).toBe(2)
+    for (const command of ["demo", "dashboard", "doctor", "call", "agent"]) {
       const r = await cli([command, "--help"])
       expect(r.exitCode).toBe(0)
       expect(r.stdout).toContain(`usage: snakepit ${command}`)

@@ -1,0 +1,38 @@
+/**
+ * What `PythonBridge` runs its calls on: the local {@link WorkerPool} of Python processes, or a
+ * remote pool served by agents over NATS (`remote` option). The bridge's own concerns (session
+ * lifetimes, host-held variables and tools, telemetry, the dashboard) stay in the bridge; a
+ * backend places calls, keeps session affinity and reports what runs where.
+ *
+ * @example
+ * const backend: PoolBackend = options.remote ? new RemotePool(…) : new WorkerPool(…)
+ * await backend.start()
+ */
+import type { SupervisorStatus } from "../supervisor/status.js"
+import type { CallOptions } from "../worker/connection.js"
+import type { WorkerStatus } from "./pool.js"
+
+/** A place to run calls, with session affinity. */
+export interface PoolBackend {
+  /** Resolves once calls can run; rejects with a typed error and leaves nothing behind. */
+  start(): Promise<void>
+  call(sessionId: string | null, module: string, fn: string, args: readonly unknown[], options: CallOptions): Promise<unknown>
+  exec(sessionId: string | null, code: string, context: Record<string, unknown>, options: CallOptions): Promise<Record<string, unknown>>
+  stream(sessionId: string | null, module: string, fn: string, args: readonly unknown[], options: CallOptions): AsyncGenerator<unknown>
+  /** Where a session runs, binding it if it is not bound yet; undefined if nowhere can take it. */
+  sessionWorker(sessionId: string): string | undefined
+  /** True while a call of the session runs. */
+  sessionInFlight(sessionId: string): boolean
+  /** Unbinds a session and clears its Python-side state where it ran. */
+  forgetSession(sessionId: string, timeoutMs: number): Promise<{ readonly bound: boolean; readonly workerId: string | undefined }>
+  /** Sessions bound now. */
+  readonly sessionCount: number
+  workers(): WorkerStatus[]
+  readonly queued: number
+  /** Set once the backend has given up for good (its supervisor exceeded intensity). */
+  readonly failed: { readonly message: string } | undefined
+  supervisorStatus(): SupervisorStatus | null
+  /** Replaces every Python process; resolves to how many now serve. */
+  restartAll(): Promise<number>
+  stop(): Promise<void>
+}

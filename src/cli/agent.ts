@@ -1,0 +1,37 @@
+/**
+ * `snakepit agent`: serve a local supervised pool to a remote pool over NATS until SIGTERM or
+ * SIGINT, then drain (calls in flight finish, the agent's record is removed) and exit 0.
+ *
+ * @example
+ * await runAgent({ nats: "nats://10.0.0.5:4222", pool: "ml", signal, bridge: { minWorkers: 4 } })
+ */
+import { once } from "node:events"
+import type { Logger } from "pino"
+import type { BridgeOptions } from "../bridge/options.js"
+import type { NatsOptions } from "../remote/natsConnection.js"
+import { RemoteAgent } from "../remote/RemoteAgent.js"
+
+/** What `snakepit agent` was asked for. */
+export interface AgentCommand extends Omit<NatsOptions, "servers"> {
+  readonly nats: string
+  readonly pool: string
+  readonly prefix?: string
+  readonly agentId?: string
+  readonly heartbeatMs?: number
+  readonly ttlMs?: number
+  readonly bridge: BridgeOptions
+  /** Aborted by SIGTERM/SIGINT: drain and return. */
+  readonly signal: AbortSignal
+  readonly logger: Logger
+}
+
+/** Runs an agent until `signal` aborts, then drains it. */
+export async function runAgent(command: AgentCommand): Promise<void> {
+  const { nats, signal, logger, bridge, ...rest } = command
+  const agent = await RemoteAgent.start({ ...rest, servers: nats, bridge: { ...bridge, logger } })
+  // Tests and process managers read this line to know the agent serves.
+  process.stdout.write(`snakepit agent ${agent.id} serving pool ${command.pool} on ${nats}\n`)
+  if (!signal.aborted) await once(signal, "abort")
+  logger.info({ agentId: agent.id }, "draining")
+  await agent.drain()
+}

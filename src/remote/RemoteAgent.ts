@@ -1,0 +1,315 @@
+/**
+ * The agent half of a remote pool (`snakepit agent`): a local `PythonBridge` (its own supervised
+ * Python workers, exactly as without NATS) served to clients over NATS.
+ *
+ * It subscribes to the pool's queue group (any agent may take such a call) and to its own
+ * subject (calls of sessions bound to it, cancels, stream credit, session clean-ups, environment
+ * restarts), and every `heartbeatMs` writes its record (capacity, load, sessions) to the pool's
+ * KV bucket, whose entries expire after `ttlMs`. Tool calls and `session.variables` of a remote
+ * session go back to the client that called, which holds them. Code execution follows the
+ * agent's own `allowCodeExecution`, whatever a caller asks.
+ *
+ * `drain()` (SIGTERM in the CLI): the record says `draining` (clients send no new sessions),
+ * the queue group is left, calls in flight finish (up to `shutdownTimeoutMs`), the record is
+ * deleted, then the bridge stops.
+ *
+ * @example
+ * const agent = await RemoteAgent.start({ servers: "nats://127.0.0.1:4222", pool: "ml", bridge: { minWorkers: 4 } })
+ * process.once("SIGTERM", () => void agent.drain().then(() => process.exit(0)))
+ */
+import { hostname } from "node:os"
+import { randomBytes } from "node:crypto"
+import type { Logger } from "pino"
+import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node"
+import { Kvm, type KV } from "@nats-io/kv"
+import { BridgeStopped, InvalidOptions } from "../errors.js"
+import { PythonBridge, type ExecuteOptions } from "../bridge/PythonBridge.js"
+import { resolveOptions, type BridgeOptions } from "../bridge/options.js"
+import type { ToolAnswer } from "../bridge/tools.js"
+import type { ToolCallRequest } from "../worker/connection.js"
+import { connectNats, type NatsOptions } from "./natsConnection.js"
+import { STREAM_WINDOW, type AgentRecord } from "./protocol.js"
+import { isSubjectToken, poolSubjects, type PoolSubjects } from "./subjects.js"
+import { decodeMessage, encodeMessage, errorToWire } from "./wire.js"
+
+/** `RemoteAgent.start` options. */
+export interface AgentOptions extends NatsOptions {
+  /** The pool this agent serves. */
+  readonly pool: string
+  /** Subject prefix (default `"snakepit"`), the same for the pool's agents and clients. */
+  readonly prefix?: string
+  /** This agent's id (default: random). Letters, digits, `-`, `_`. */
+  readonly agentId?: string
+  /** How often the agent writes its record (default 1 000 ms). */
+  readonly heartbeatMs?: number
+  /** Silence after which clients consider the agent lost, and its record's lifetime (default 3 000 ms). */
+  readonly ttlMs?: number
+  /** The local bridge: workers, Python, `allowCodeExecution`… */
+  readonly bridge?: BridgeOptions
+}
+
+/** What the agent needs of its options once started. */
+interface AgentSettings {
+  readonly heartbeatMs: number
+  readonly ttlMs: number
+  readonly workerConcurrency: number
+  readonly allowCodeExecution: boolean
+  readonly shutdownTimeoutMs: number
+}
+
+/** The pool's KV bucket: created by the first agent, opened as it is by the others. */
+const openBucket = (nc: NatsConnection, name: string, ttlMs: number): Promise<KV> => {
+  const kvm = new Kvm(nc)
+  return kvm.create(name, { history: 1, ttl: ttlMs }).catch(() => kvm.open(name))
+}
+
+/** One call the agent runs for a client. */
+interface Running {
+  readonly abort: AbortController
+  /** Stream items the client can still take before the agent waits. */
+  credit: number
+  wake: (() => void) | undefined
+}
+
+export class RemoteAgent {
+  private readonly running = new Map<string, Running>()
+  /** Which client each session belongs to: its tool calls and variables live there. */
+  private readonly sessionOwners = new Map<string, string>()
+  private ownSubscription: Subscription | undefined
+  private queueSubscription: Subscription | undefined
+  private heartbeat: ReturnType<typeof setInterval> | undefined
+  private draining = false
+  private stopped: Promise<void> | undefined
+  private readonly startedAt = Date.now()
+
+  private constructor(
+    /** This agent's id: its subject and its key in the KV bucket. */
+    readonly id: string,
+    /** The local bridge this agent serves. */
+    readonly bridge: PythonBridge,
+    private readonly nc: NatsConnection,
+    private kv: KV,
+    private readonly subjects: PoolSubjects,
+    private readonly settings: AgentSettings,
+    private readonly logger: Logger,
+  ) {}
+
+  /**
+   * Starts the local bridge, connects to NATS, and serves. Rejects with `InvalidOptions`,
+   * `StartupFailed` (bad credentials, no server, Python) leaving nothing behind.
+   */
+  static async start(options: AgentOptions): Promise<RemoteAgent> {
+    const id = options.agentId ?? `${hostname().replace(/[^A-Za-z0-9_-]/g, "-")}-${randomBytes(4).toString("hex")}`
+    const heartbeatMs = options.heartbeatMs ?? 1_000
+    const ttlMs = options.ttlMs ?? 3_000
+    const prefix = options.prefix ?? "snakepit"
+    const issues: string[] = []
+    if (!isSubjectToken(options.pool ?? "")) issues.push(`pool must be a name of letters, digits, "-" or "_", got ${JSON.stringify(options.pool)}`)
+    if (!isSubjectToken(id)) issues.push(`agentId must be letters, digits, "-" or "_", got ${JSON.stringify(id)}`)
+    if (!prefix.split(".").every(isSubjectToken)) issues.push(`prefix must be dot-separated tokens, got ${JSON.stringify(prefix)}`)
+    if (!(heartbeatMs > 0) || !(ttlMs >= 2 * heartbeatMs)) issues.push(`need heartbeatMs > 0 and ttlMs ≥ 2 × heartbeatMs, got ${heartbeatMs} and ${ttlMs}`)
+    if (options.bridge?.remote) issues.push("an agent's bridge runs local workers: bridge.remote is not allowed")
+    if (issues.length > 0) throw new InvalidOptions({ message: `invalid agent options: ${issues.join("; ")}`, issues })
+
+    const subjects = poolSubjects(prefix, options.pool)
+    const resolved = resolveOptions(options.bridge ?? {})
+    const settings: AgentSettings = {
+      heartbeatMs,
+      ttlMs,
+      workerConcurrency: resolved.workerConcurrency,
+      allowCodeExecution: resolved.allowCodeExecution,
+      shutdownTimeoutMs: resolved.shutdownTimeoutMs,
+    }
+    // Python code can tell which agent runs it.
+    const bridge = await PythonBridge.start({ ...options.bridge, env: { ...options.bridge?.env, SNAKEPIT_AGENT_ID: id } })
+    let nc: NatsConnection | undefined
+    try {
+      nc = await connectNats(options, `snakepit agent ${id} (pool ${options.pool})`)
+      const kv = await openBucket(nc, subjects.bucket, ttlMs)
+      const agent = new RemoteAgent(id, bridge, nc, kv, subjects, settings, bridge.logger.child({ agentId: id }))
+      await agent.serve()
+      return agent
+    } catch (e) {
+      await nc?.close().catch(() => {})
+      await bridge.stop()
+      throw e
+    }
+  }
+
+  private async serve(): Promise<void> {
+    this.bridge._tools.forward = (call) => this.forwardTool(call)
+    this.ownSubscription = this.nc.subscribe(this.subjects.agent(this.id), { callback: (_e, m) => this.onMessage(m, false) })
+    this.queueSubscription = this.nc.subscribe(this.subjects.call, { queue: this.subjects.queue, callback: (_e, m) => this.onMessage(m, true) })
+    await this.beat()
+    this.heartbeat = setInterval(() => void this.beat(), this.settings.heartbeatMs)
+    this.logger.info({ pool: this.subjects.call, capacity: this.capacity() }, "snakepit agent serving")
+  }
+
+  private capacity(): number {
+    return Math.max(1, this.bridge.getStatus().workers.length) * this.settings.workerConcurrency
+  }
+
+  /** Writes this agent's record; a failure (NATS away) is retried at the next beat. */
+  private async beat(): Promise<void> {
+    const status = this.bridge.getStatus()
+    const record: AgentRecord = {
+      agentId: this.id,
+      capacity: this.capacity(),
+      inFlight: this.running.size,
+      workers: status.workers.length,
+      sessions: status.activeSessions,
+      heartbeatMs: this.settings.heartbeatMs,
+      ttlMs: this.settings.ttlMs,
+      draining: this.draining,
+      allowCodeExecution: this.settings.allowCodeExecution,
+      pid: process.pid,
+      hostname: hostname(),
+      startedAt: this.startedAt,
+    }
+    try {
+      await this.kv.put(this.id, JSON.stringify(record))
+    } catch (e) {
+      // A server restarted without its JetStream store lost the bucket: make it again.
+      this.logger.debug({ err: e }, "heartbeat not written")
+      if (!this.stopped) this.kv = await openBucket(this.nc, this.subjects.bucket, this.settings.ttlMs).catch(() => this.kv)
+    }
+  }
+
+  private onMessage(m: Msg, fromQueue: boolean): void {
+    let message: Record<string, unknown>
+    try {
+      message = decodeMessage(m.data)
+    } catch (e) {
+      this.logger.warn({ err: e, subject: m.subject }, "undecodable message dropped")
+      return
+    }
+    const key = `${String(message.clientId)}/${String(message.callId)}`
+    switch (message.type) {
+      case "call":
+        void this.run(message, m.reply, fromQueue)
+        return
+      case "cancel":
+        this.running.get(key)?.abort.abort(new Error("cancelled by the client"))
+        return
+      case "credit": {
+        const r = this.running.get(key)
+        if (r) {
+          r.credit += Number(message.items) || 0
+          r.wake?.()
+        }
+        return
+      }
+      case "cleanup": {
+        const sessionId = String(message.sessionId)
+        this.sessionOwners.delete(sessionId)
+        void this.bridge.cleanupSession(sessionId).then((existed) => m.respond(encodeMessage({ type: "cleaned", existed })))
+        return
+      }
+      case "restart":
+        void this.bridge.restartPythonEnvironment().then(
+          () => m.respond(encodeMessage({ type: "restarted", workers: this.bridge.getStatus().totalWorkers })),
+          (e: unknown) => m.respond(encodeMessage({ type: "error", error: errorToWire(e) })),
+        )
+        return
+      default:
+        this.logger.warn({ type: message.type }, "unknown message type dropped")
+    }
+  }
+
+  private async run(message: Record<string, unknown>, reply: string | undefined, fromQueue: boolean): Promise<void> {
+    if (!reply) return
+    const send = (envelope: Record<string, unknown>) => {
+      try {
+        this.nc.publish(reply, encodeMessage(envelope))
+      } catch (e) {
+        // The value cannot travel (too big, not serialisable): the caller gets that error instead.
+        this.nc.publish(reply, encodeMessage({ type: "error", error: errorToWire(e) }))
+      }
+    }
+    if (this.draining) {
+      send({ type: "error", error: errorToWire(new BridgeStopped({ message: `agent ${this.id} is draining` })) })
+      return
+    }
+    if (fromQueue) send({ type: "accepted", agentId: this.id })
+    const key = `${String(message.clientId)}/${String(message.callId)}`
+    const sessionId = typeof message.sessionId === "string" ? message.sessionId : null
+    if (sessionId !== null) this.sessionOwners.set(sessionId, String(message.clientId))
+    const running: Running = { abort: new AbortController(), credit: STREAM_WINDOW, wake: undefined }
+    this.running.set(key, running)
+    const options: ExecuteOptions = {
+      ...(message.kwargs ? { kwargs: message.kwargs as Record<string, unknown> } : {}),
+      ...(typeof message.timeoutMs === "number" ? { timeoutMs: message.timeoutMs } : {}),
+      signal: running.abort.signal,
+    }
+    try {
+      if (message.kind === "stream") {
+        for await (const item of this.bridge.stream(sessionId, String(message.module), String(message.fn), (message.args as unknown[]) ?? [], options)) {
+          while (running.credit <= 0 && !running.abort.signal.aborted) await new Promise<void>((r) => (running.wake = r))
+          if (running.abort.signal.aborted) break
+          running.credit--
+          send({ type: "item", value: item })
+        }
+        send({ type: "end" })
+      } else if (message.kind === "exec") {
+        send({ type: "result", value: await this.bridge.executeCode(sessionId, String(message.code), (message.context as Record<string, unknown>) ?? {}, options) })
+      } else {
+        send({ type: "result", value: await this.bridge.executePython(sessionId, String(message.module), String(message.fn), (message.args as unknown[]) ?? [], options) })
+      }
+    } catch (e) {
+      send({ type: "error", error: errorToWire(e) })
+    } finally {
+      this.running.delete(key)
+    }
+  }
+
+  /** A tool call of a remote session goes to its client; others are answered locally. */
+  private forwardTool(call: ToolCallRequest): Promise<ToolAnswer> | undefined {
+    const owner = call.sessionId === null ? undefined : this.sessionOwners.get(call.sessionId)
+    if (owner === undefined) return undefined
+    const request = encodeMessage({ type: "tool_call", agentId: this.id, sessionId: call.sessionId, name: call.name, args: call.args, kwargs: call.kwargs })
+    return this.nc.request(this.subjects.tools(owner), request, { timeout: 30_000 }).then(
+      (m): ToolAnswer => {
+        const answer = decodeMessage(m.data)
+        return answer.ok === true ? { ok: true, value: answer.value } : { ok: false, message: String(answer.message) }
+      },
+      (e: unknown): ToolAnswer => ({ ok: false, message: `the client of session ${call.sessionId} did not answer the tool call: ${(e as Error).message}` }),
+    )
+  }
+
+  /**
+   * Graceful exit: no new sessions, the queue group left, calls in flight finished (up to the
+   * bridge's `shutdownTimeoutMs`), the record deleted, the bridge stopped. Idempotent.
+   */
+  drain(): Promise<void> {
+    this.stopped ??= (async () => {
+      this.draining = true
+      await this.beat()
+      // Its own subject stays: calls of its sessions already sent, cancels and stream credit.
+      this.queueSubscription?.unsubscribe()
+      const deadline = Date.now() + this.settings.shutdownTimeoutMs
+      while (this.running.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+      await this.stopServing()
+    })()
+    return this.stopped
+  }
+
+  /** Stops at once: calls in flight are cancelled. Idempotent. */
+  stop(): Promise<void> {
+    this.stopped ??= (async () => {
+      this.draining = true
+      for (const r of this.running.values()) r.abort.abort(new Error("the agent is stopping"))
+      await this.stopServing()
+    })()
+    return this.stopped
+  }
+
+  private async stopServing(): Promise<void> {
+    if (this.heartbeat) clearInterval(this.heartbeat)
+    this.queueSubscription?.unsubscribe()
+    this.ownSubscription?.unsubscribe()
+    await this.kv.delete(this.id).catch(() => {})
+    await this.nc.drain().catch(() => {})
+    await this.bridge.stop()
+    this.logger.info("snakepit agent stopped")
+  }
+}

@@ -1,0 +1,524 @@
+/**
+ * The client half of a remote pool: `PythonBridge.start({ remote: { nats, pool } })` runs its
+ * calls here, on agents that each supervise local Python workers and serve them over NATS.
+ *
+ * - **Where a call goes**: a session bound to a live agent goes there (its Python-side state is
+ *   there); otherwise the least-loaded agent from the KV records, by the same pure
+ *   {@link chooseRoute} as local workers. Each call goes to the chosen agent's own subject, so
+ *   the client always knows which agent holds it.
+ * - **Agent lost**: an agent whose KV record stops changing for its `ttlMs`, or disappears, is
+ *   down: its calls in flight reject once with `WorkerCrashed` (reason `"agent lost"`), and its
+ *   sessions are bound anew on their next call. Host-held variables and tools live here, in the
+ *   client, so they follow the session. Calls marked `idempotent` are retried on another agent.
+ * - **NATS lost**: calls in flight reject with `WorkerCrashed` (reason `"nats disconnected"`),
+ *   new calls too until the connection is back; no agent is judged while we cannot hear them.
+ *
+ * @example
+ * const pool = new RemotePool(options, telemetry, logger, tools, metrics)
+ * await pool.start()
+ * await pool.call("s1", "math", "sqrt", [16], {}) // 4, on some agent
+ */
+import { randomBytes } from "node:crypto"
+import type { Logger } from "pino"
+import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node"
+import { Kvm, type KV } from "@nats-io/kv"
+import { BridgeStopped, CallCancelled, StartupFailed, WorkerCrashed } from "../errors.js"
+import type { TelemetryEmitter } from "../telemetry/events.js"
+import type { BridgeMetrics } from "../telemetry/metrics.js"
+import type { CallOptions } from "../worker/connection.js"
+import type { PoolBackend } from "../bridge/backend.js"
+import type { ResolvedOptions } from "../bridge/options.js"
+import type { WorkerStatus } from "../bridge/pool.js"
+import { chooseRoute, type WorkerLoad } from "../bridge/routing.js"
+import type { ToolAnswer, ToolRegistry } from "../bridge/tools.js"
+import { connectNats } from "./natsConnection.js"
+import { parseAgentRecord, STREAM_WINDOW, type AgentRecord } from "./protocol.js"
+import { natsOptionsOf, type RemoteOptions } from "./remoteOptions.js"
+import { poolSubjects, type PoolSubjects } from "./subjects.js"
+import { decodeMessage, encodeMessage, errorFromWire } from "./wire.js"
+
+/** What the client knows of one agent. */
+interface Agent {
+  readonly id: string
+  record: AgentRecord
+  revision: number
+  /** When its record last changed (local clock: no clock skew between machines matters). */
+  seenAt: number
+  down: boolean
+  /** Our calls on it now. */
+  inFlight: number
+  served: number
+}
+
+/** One call out on an agent. */
+interface Outgoing {
+  readonly id: string
+  readonly agentId: string
+  readonly sessionId: string | null
+  /** Delivers one message from the agent (an item, the result, an error). */
+  readonly deliver: (message: Record<string, unknown>) => void
+  /** Settles the call with an error once (agent lost, NATS lost, aborted). */
+  readonly fail: (error: unknown) => void
+}
+
+type Kind = "call" | "exec" | "stream"
+
+const lost = (agentId: string, reason: string, message: string) => new WorkerCrashed({ message, workerId: agentId, exitCode: null, signal: null, reason })
+
+export class RemotePool implements PoolBackend {
+  private readonly remote: RemoteOptions
+  private readonly subjects: PoolSubjects
+  private readonly clientId = randomBytes(8).toString("hex")
+  private nc: NatsConnection | undefined
+  private kv: KV | undefined
+  private readonly agents = new Map<string, Agent>()
+  private readonly bindings = new Map<string, string>()
+  private readonly outgoing = new Map<string, Outgoing>()
+  private readonly sessionCalls = new Map<string, number>()
+  private readonly subscriptions: Subscription[] = []
+  private nextCall = 1
+  private connected = true
+  private stopping = false
+  private poller: ReturnType<typeof setInterval> | undefined
+  private polling = false
+
+  constructor(
+    private readonly options: ResolvedOptions,
+    private readonly telemetry: TelemetryEmitter,
+    private readonly logger: Logger,
+    private readonly tools: ToolRegistry,
+    private readonly metrics: BridgeMetrics,
+  ) {
+    this.remote = options.remote!
+    this.subjects = poolSubjects(this.remote.prefix ?? "snakepit", this.remote.pool)
+  }
+
+  /** Connects and waits (up to `startupTimeoutMs`) until at least one agent serves the pool. */
+  async start(): Promise<void> {
+    const nc = await connectNats(natsOptionsOf(this.remote), `snakepit client ${this.clientId} (pool ${this.remote.pool})`)
+    this.nc = nc
+    this.watchConnection(nc)
+    this.subscriptions.push(nc.subscribe(`${this.subjects.replies(this.clientId)}.*`, { callback: (_e, m) => this.onReply(m) }))
+    this.subscriptions.push(nc.subscribe(this.subjects.tools(this.clientId), { callback: (_e, m) => this.onToolCall(m) }))
+    const deadline = Date.now() + this.options.startupTimeoutMs
+    for (;;) {
+      await this.poll().catch((e: unknown) => this.logger.debug({ err: e }, "agent records not readable yet"))
+      if (this.live().length > 0) break
+      if (Date.now() >= deadline) {
+        throw new StartupFailed({
+          message: `no agent serves pool ${JSON.stringify(this.remote.pool)} on NATS within ${this.options.startupTimeoutMs} ms (start one with: snakepit agent --nats <url> --pool ${this.remote.pool})`,
+          workerId: "remote",
+          exitCode: null,
+          signal: null,
+          stderr: "",
+        })
+      }
+      await new Promise((r) => setTimeout(r, 100))
+    }
+    const every = Math.max(50, Math.min(...this.live().map((a) => a.record.heartbeatMs)) / 2)
+    this.poller = setInterval(() => void this.poll().catch((e: unknown) => this.logger.debug({ err: e }, "agent poll failed")), every)
+    this.poller.unref?.()
+  }
+
+  // ── calls ────────────────────────────────────────────────────────────────────────────────
+
+  call(sessionId: string | null, module: string, fn: string, args: readonly unknown[], options: CallOptions): Promise<unknown> {
+    return this.submit("call", sessionId, { module, fn, args, kwargs: options.kwargs ?? {} }, options)
+  }
+
+  exec(sessionId: string | null, code: string, context: Record<string, unknown>, options: CallOptions): Promise<Record<string, unknown>> {
+    return this.submit("exec", sessionId, { module: "<code>", fn: "exec", code, context }, options) as Promise<Record<string, unknown>>
+  }
+
+  async *stream(sessionId: string | null, module: string, fn: string, args: readonly unknown[], options: CallOptions): AsyncGenerator<unknown> {
+    const items: unknown[] = []
+    let wake: (() => void) | undefined
+    let done = false
+    let failure: unknown
+    let consumed = 0
+    let call: Outgoing | undefined
+    const settled = this.send("stream", sessionId, { module, fn, args, kwargs: options.kwargs ?? {} }, options, (out) => (call = out), (item) => {
+      items.push(item)
+      wake?.()
+    })
+    settled.then(
+      () => ((done = true), wake?.()),
+      (e: unknown) => ((done = true), (failure = e), wake?.()),
+    )
+    try {
+      for (;;) {
+        if (items.length > 0) {
+          yield items.shift()
+          // Credit in half windows, so the agent never waits on a consumer that keeps up.
+          if (++consumed % (STREAM_WINDOW / 2) === 0 && call) this.publish(call.agentId, { type: "credit", callId: call.id, clientId: this.clientId, items: STREAM_WINDOW / 2 })
+          continue
+        }
+        if (done) {
+          if (failure !== undefined) throw failure
+          return
+        }
+        await new Promise<void>((r) => (wake = r))
+        wake = undefined
+      }
+    } finally {
+      // Left early (break, throw in the loop body): the agent stops the Python generator.
+      if (!done && call) {
+        this.publish(call.agentId, { type: "cancel", callId: call.id, clientId: this.clientId })
+        call.fail(new CallCancelled({ message: "the stream was closed by its consumer", reason: undefined }))
+      }
+      await settled.catch(() => {})
+    }
+  }
+
+  private submit(kind: Kind, sessionId: string | null, body: Record<string, unknown>, options: CallOptions): Promise<unknown> {
+    const began = performance.now()
+    const attempt = (tried: ReadonlySet<string>): Promise<unknown> =>
+      this.send(kind, sessionId, body, options, () => {}, () => {}, tried).catch((error: unknown) => {
+        // Only a call its caller marked idempotent may run twice: retry it on another agent.
+        const retry = options.idempotent === true && error instanceof WorkerCrashed && error.reason === "agent lost"
+        if (!retry || this.stopping) throw error
+        const next = new Set(tried).add(error.workerId)
+        if (this.live().every((a) => next.has(a.id))) throw error
+        return attempt(next)
+      })
+    const call = attempt(new Set())
+    call.then(
+      () => this.metrics.callSettled((performance.now() - began) / 1000, undefined),
+      (e: unknown) => this.metrics.callSettled((performance.now() - began) / 1000, e),
+    )
+    return call
+  }
+
+  /** Sends one call to one agent; settles with its result or its one error. */
+  private send(
+    kind: Kind,
+    sessionId: string | null,
+    body: Record<string, unknown>,
+    options: CallOptions,
+    onStart: (call: Outgoing) => void,
+    onItem: (item: unknown) => void,
+    avoid: ReadonlySet<string> = new Set(),
+  ): Promise<unknown> {
+    const refused = this.refusal(options)
+    if (refused) return Promise.reject(refused)
+    const agent = this.place(sessionId, avoid)
+    if (!agent) {
+      return Promise.reject(lost("-", "agent lost", `no agent of pool ${JSON.stringify(this.remote.pool)} is reachable`))
+    }
+    const id = String(this.nextCall++)
+    const began = performance.now()
+    return new Promise<unknown>((resolve, reject) => {
+      let settled = false
+      const finish = (error: unknown, value?: unknown) => {
+        if (settled) return
+        settled = true
+        this.outgoing.delete(id)
+        agent.inFlight--
+        if (error === undefined) agent.served++
+        this.countSessionCall(sessionId, -1)
+        options.signal?.removeEventListener("abort", onAbort)
+        if (this.telemetry.has("execution")) {
+          this.telemetry.emit("execution", {
+            sessionId,
+            module: String(body.module),
+            fn: String(body.fn),
+            workerId: agent.id,
+            durationMs: performance.now() - began,
+            ok: error === undefined,
+            ...(error !== undefined ? { error: (error as { _tag?: string })._tag ?? "Error" } : {}),
+          })
+        }
+        if (error === undefined) resolve(value)
+        else reject(error)
+      }
+      const onAbort = () => {
+        this.publish(agent.id, { type: "cancel", callId: id, clientId: this.clientId })
+        finish(new CallCancelled({ message: "the call was aborted", reason: options.signal?.reason }))
+      }
+      const call: Outgoing = {
+        id,
+        agentId: agent.id,
+        sessionId,
+        fail: (error) => finish(error),
+        deliver: (m) => {
+          if (m.type === "item") onItem(m.value)
+          else if (m.type === "result") finish(undefined, m.value)
+          else if (m.type === "end") finish(undefined, undefined)
+          else if (m.type === "error") finish(errorFromWire(m.error as Record<string, unknown>))
+        },
+      }
+      this.outgoing.set(id, call)
+      agent.inFlight++
+      this.countSessionCall(sessionId, 1)
+      options.signal?.addEventListener("abort", onAbort, { once: true })
+      onStart(call)
+      const timeoutMs = options.timeoutMs ?? this.options.callTimeoutMs
+      try {
+        this.nc!.publish(this.subjects.agent(agent.id), encodeMessage({
+          type: "call",
+          callId: id,
+          clientId: this.clientId,
+          kind,
+          sessionId,
+          ...body,
+          timeoutMs: Number.isFinite(timeoutMs) ? timeoutMs : null,
+        }), { reply: `${this.subjects.replies(this.clientId)}.${id}` })
+      } catch (e) {
+        finish(e)
+      }
+    })
+  }
+
+  private refusal(options: CallOptions): unknown {
+    if (this.stopping) return new BridgeStopped({ message: "the bridge is stopping" })
+    if (options.signal?.aborted) return new CallCancelled({ message: "aborted before it started", reason: options.signal.reason })
+    if (!this.connected) return lost("-", "nats disconnected", "the connection to NATS is down; the call was not sent")
+    return undefined
+  }
+
+  /** The agent for a call: the session's, else the least loaded. Binds the session. */
+  private place(sessionId: string | null, avoid: ReadonlySet<string>): Agent | undefined {
+    const boundTo = sessionId === null ? undefined : this.bindings.get(sessionId)
+    const loads: WorkerLoad[] = []
+    for (const a of this.agents.values()) {
+      const sessions = this.sessionsOn(a.id)
+      loads.push({
+        id: a.id,
+        accepting: !a.down && !a.record.draining && !avoid.has(a.id),
+        // Our own calls are exact; the record adds other clients' (as of its last heartbeat).
+        inFlight: Math.max(a.inFlight, a.record.inFlight),
+        sessions,
+        slots: a.record.capacity,
+        // An agent queues what it cannot run yet: never refuse for lack of room here.
+        capacity: Number.POSITIVE_INFINITY,
+      })
+    }
+    const route = chooseRoute(loads, { boundTo, hasSession: sessionId !== null, canSpawn: false })
+    if (route.kind !== "worker") return undefined
+    const agent = this.agents.get(route.workerId)!
+    if (sessionId !== null && boundTo !== agent.id) {
+      this.bindings.set(sessionId, agent.id)
+      if (boundTo !== undefined && this.telemetry.has("session.reassigned")) {
+        this.telemetry.emit("session.reassigned", { sessionId, from: boundTo, to: agent.id, reason: "agent lost or draining; Python-side session state was lost, host-held variables moved" })
+      }
+    }
+    return agent
+  }
+
+  private sessionsOn(agentId: string): number {
+    let n = 0
+    for (const a of this.bindings.values()) if (a === agentId) n++
+    return n
+  }
+
+  private publish(agentId: string, message: Record<string, unknown>): void {
+    if (!this.connected || !this.nc) return
+    try {
+      this.nc.publish(this.subjects.agent(agentId), encodeMessage(message))
+    } catch (e) {
+      this.logger.debug({ err: e, agentId }, "could not publish to an agent")
+    }
+  }
+
+  private onReply(m: Msg): void {
+    const id = m.subject.slice(m.subject.lastIndexOf(".") + 1)
+    const call = this.outgoing.get(id)
+    if (!call) return // settled already (aborted, agent judged lost): the one outcome stands
+    let message: Record<string, unknown>
+    try {
+      message = decodeMessage(m.data, this.options.maxFrameBytes)
+    } catch (e) {
+      call.fail(e)
+      return
+    }
+    call.deliver(message)
+  }
+
+  /** A tool call (or `session.variables`) made by Python on an agent for one of our sessions. */
+  private onToolCall(m: Msg): void {
+    const respond = (answer: ToolAnswer) => {
+      try {
+        m.respond(encodeMessage({ type: "tool_result", ...answer }, this.options.maxFrameBytes))
+      } catch (e) {
+        m.respond(encodeMessage({ type: "tool_result", ok: false, message: `the tool's value cannot be sent: ${(e as Error).message}` }))
+      }
+    }
+    let call: Record<string, unknown>
+    try {
+      call = decodeMessage(m.data, this.options.maxFrameBytes)
+    } catch (e) {
+      respond({ ok: false, message: String((e as Error).message) })
+      return
+    }
+    const sessionId = typeof call.sessionId === "string" ? call.sessionId : null
+    const agentId = typeof call.agentId === "string" ? call.agentId : "remote"
+    void this.tools
+      .answer({ name: String(call.name), args: (call.args as unknown[]) ?? [], kwargs: (call.kwargs as Record<string, unknown>) ?? {}, sessionId }, agentId)
+      .then(respond)
+  }
+
+  // ── agents: heartbeats, loss, the connection ──────────────────────────────────────────────
+
+  private live(): Agent[] {
+    return [...this.agents.values()].filter((a) => !a.down && !a.record.draining)
+  }
+
+  /** Reads every agent record; judges agents whose record stopped changing or vanished. */
+  private async poll(): Promise<void> {
+    if (this.polling || !this.connected || this.stopping) return
+    this.polling = true
+    try {
+      this.kv ??= await new Kvm(this.nc!).open(this.subjects.bucket)
+      const now = Date.now()
+      const present = new Set<string>()
+      for await (const key of await this.kv.keys()) {
+        const entry = await this.kv.get(key)
+        if (!entry || entry.operation !== "PUT") continue
+        const record = parseAgentRecord(entry.value)
+        if (!record) continue
+        present.add(key)
+        const known = this.agents.get(key)
+        if (!known) {
+          this.agents.set(key, { id: key, record, revision: entry.revision, seenAt: now, down: false, inFlight: 0, served: 0 })
+          this.logger.info({ agentId: key, hostname: record.hostname, capacity: record.capacity }, "agent joined")
+        } else if (known.revision !== entry.revision) {
+          known.revision = entry.revision
+          known.record = record
+          known.seenAt = now
+          if (known.down) {
+            known.down = false
+            this.logger.info({ agentId: key }, "agent is back")
+          }
+        }
+      }
+      if (!this.connected) return // the connection dropped during the poll: judge nobody
+      for (const agent of this.agents.values()) {
+        if (agent.down) continue
+        if (!present.has(agent.id)) this.agentDown(agent, agent.record.draining ? "drained" : "its record expired")
+        else if (now - agent.seenAt > agent.record.ttlMs) this.agentDown(agent, `no heartbeat for ${now - agent.seenAt} ms`)
+      }
+    } finally {
+      this.polling = false
+    }
+  }
+
+  private agentDown(agent: Agent, why: string): void {
+    agent.down = true
+    this.logger.warn({ agentId: agent.id, why, inFlight: agent.inFlight }, "agent lost")
+    for (const call of [...this.outgoing.values()]) {
+      if (call.agentId === agent.id) call.fail(lost(agent.id, "agent lost", `agent ${agent.id} was lost (${why}); the call's outcome is unknown`))
+    }
+    // Its sessions keep their binding until their next call, which `place` routes to a live
+    // agent (and reports as reassigned); their host-held variables are here already.
+    if (agent.record.draining) this.agents.delete(agent.id)
+  }
+
+  private watchConnection(nc: NatsConnection): void {
+    void (async () => {
+      for await (const status of nc.status()) {
+        if (status.type === "disconnect") {
+          this.connected = false
+          this.logger.warn({ server: (status as { server?: string }).server }, "NATS connection lost")
+          for (const call of [...this.outgoing.values()]) {
+            call.fail(lost(call.agentId, "nats disconnected", "the connection to NATS was lost while the call was out; its outcome is unknown"))
+          }
+        } else if (status.type === "reconnect") {
+          this.connected = true
+          // Nobody could be heard while we were away: start every agent's clock again.
+          const now = Date.now()
+          for (const a of this.agents.values()) a.seenAt = now
+          this.kv = undefined
+          this.logger.info("NATS connection back")
+          void this.poll().catch(() => {})
+        }
+      }
+    })().catch(() => {})
+  }
+
+  // ── sessions, status, lifecycle ──────────────────────────────────────────────────────────
+
+  private countSessionCall(sessionId: string | null, delta: number): void {
+    if (sessionId === null) return
+    const n = (this.sessionCalls.get(sessionId) ?? 0) + delta
+    if (n > 0) this.sessionCalls.set(sessionId, n)
+    else this.sessionCalls.delete(sessionId)
+  }
+
+  sessionWorker(sessionId: string): string | undefined {
+    return this.place(sessionId, new Set())?.id
+  }
+
+  sessionInFlight(sessionId: string): boolean {
+    return this.sessionCalls.has(sessionId)
+  }
+
+  async forgetSession(sessionId: string, timeoutMs: number): Promise<{ bound: boolean; workerId: string | undefined }> {
+    const agentId = this.bindings.get(sessionId)
+    this.bindings.delete(sessionId)
+    const agent = agentId === undefined ? undefined : this.agents.get(agentId)
+    if (!agent || agent.down || !this.connected) return { bound: agentId !== undefined, workerId: undefined }
+    await this.nc!.request(this.subjects.agent(agent.id), encodeMessage({ type: "cleanup", sessionId }), { timeout: timeoutMs }).catch(() => undefined)
+    return { bound: true, workerId: agent.id }
+  }
+
+  get sessionCount(): number {
+    return this.bindings.size
+  }
+
+  /** One entry per agent: an agent is the remote pool's unit of work, as a worker is locally. */
+  workers(): WorkerStatus[] {
+    const now = Date.now()
+    return [...this.agents.values()].map((a) => ({
+      id: a.id,
+      pid: a.record.pid,
+      state: a.down ? "crashed" : a.record.draining ? "stopping" : a.inFlight > 0 || a.record.inFlight > 0 ? "busy" : "ready",
+      sessions: this.sessionsOn(a.id),
+      inFlight: a.inFlight,
+      served: a.served,
+      restarts: 0,
+      rssBytes: null,
+      uptimeMs: now - a.record.startedAt,
+    }))
+  }
+
+  get queued(): number {
+    return 0
+  }
+
+  get failed(): undefined {
+    return undefined
+  }
+
+  supervisorStatus(): null {
+    return null
+  }
+
+  /** Asks every live agent to restart its Python environment; resolves to the workers now serving. */
+  async restartAll(): Promise<number> {
+    const replies = await Promise.all(
+      this.live().map((a) =>
+        this.nc!.request(this.subjects.agent(a.id), encodeMessage({ type: "restart" }), { timeout: this.options.startupTimeoutMs })
+          .then((m) => Number(decodeMessage(m.data).workers ?? 0))
+          .catch((e: unknown) => {
+            this.logger.warn({ err: e, agentId: a.id }, "agent did not restart its environment")
+            return 0
+          }),
+      ),
+    )
+    return replies.reduce((n, w) => n + w, 0)
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopping) return
+    this.stopping = true
+    if (this.poller) clearInterval(this.poller)
+    // Calls in flight get shutdownTimeoutMs to finish, as on a local pool.
+    const deadline = Date.now() + this.options.shutdownTimeoutMs
+    while (this.outgoing.size > 0 && Date.now() < deadline && this.connected) await new Promise((r) => setTimeout(r, 20))
+    for (const call of [...this.outgoing.values()]) {
+      this.publish(call.agentId, { type: "cancel", callId: call.id, clientId: this.clientId })
+      call.fail(new BridgeStopped({ message: "the bridge stopped before the call finished" }))
+    }
+    await this.nc?.close().catch(() => {})
+  }
+}

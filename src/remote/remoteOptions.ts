@@ -1,0 +1,41 @@
+/**
+ * The `remote` option of `PythonBridge.start`: run calls on agents serving a pool over NATS
+ * instead of on local Python processes (see `docs/distributed.md`).
+ *
+ * @example
+ * await PythonBridge.start({ remote: { nats: "nats://10.0.0.5:4222", pool: "ml", credsFile: "client.creds" } })
+ */
+import type { NatsOptions } from "./natsConnection.js"
+import { isSubjectToken } from "./subjects.js"
+
+/** Where the remote pool is and how to authenticate (NATS options other than `servers`). */
+export interface RemoteOptions extends Omit<NatsOptions, "servers"> {
+  /** The NATS server URL(s). */
+  readonly nats: string | readonly string[]
+  /** The pool's name, as its agents were started with (`snakepit agent --pool`). */
+  readonly pool: string
+  /** Subject prefix, the same as the agents' (default `"snakepit"`). */
+  readonly prefix?: string
+}
+
+/** The problems with a `remote` option (empty when it is valid). */
+export function remoteOptionIssues(remote: unknown): string[] {
+  if (typeof remote !== "object" || remote === null) return ["remote must be an object { nats, pool }"]
+  const r = remote as Record<string, unknown>
+  const issues: string[] = []
+  const servers = Array.isArray(r.nats) ? r.nats : [r.nats]
+  if (servers.length === 0 || !servers.every((s) => typeof s === "string" && s.length > 0)) issues.push("remote.nats must be a NATS URL or a non-empty array of them")
+  if (typeof r.pool !== "string" || !isSubjectToken(r.pool)) issues.push(`remote.pool must be a name of letters, digits, "-" or "_", got ${JSON.stringify(r.pool)}`)
+  if (r.prefix !== undefined && (typeof r.prefix !== "string" || !r.prefix.split(".").every(isSubjectToken)))
+    issues.push(`remote.prefix must be dot-separated tokens of letters, digits, "-" or "_", got ${JSON.stringify(r.prefix)}`)
+  for (const key of ["token", "user", "pass", "nkeySeed", "credsFile"]) {
+    if (r[key] !== undefined && typeof r[key] !== "string") issues.push(`remote.${key} must be a string`)
+  }
+  return issues
+}
+
+/** The NATS options inside a `remote` option. */
+export const natsOptionsOf = (r: RemoteOptions): NatsOptions => {
+  const { nats, pool: _pool, prefix: _prefix, ...auth } = r
+  return { servers: nats, ...auth }
+}

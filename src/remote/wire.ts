@@ -1,0 +1,100 @@
+/**
+ * What travels in a NATS message between a client and an agent: one envelope encoded exactly
+ * like a frame on a worker's pipe (the codec's JSON header plus binary attachments), so every
+ * value that crosses to Python (ndarrays, bigints, dates, tuples, bytes…) crosses NATS too,
+ * and snakepit's tagged errors travel as plain fields and come back as the same classes.
+ *
+ * @example
+ * const bytes = encodeMessage({ type: "result", value: new Float64Array([1, 2]) })
+ * decodeMessage(bytes) // { type: "result", value: Float64Array [1, 2] }
+ */
+import {
+  BridgeStopped,
+  CallCancelled,
+  CallTimeout,
+  CodeExecutionDisabled,
+  FrameTooLarge,
+  isSnakepitError,
+  MaxRestartIntensity,
+  ModuleNotAllowed,
+  ProtocolError,
+  PythonError,
+  QueueFull,
+  QueueTimeout,
+  SerializationError,
+  TooManySessions,
+  WorkerCrashed,
+} from "../errors.js"
+import { DEFAULT_MAX_FRAME_BYTES, encodeFrame, FrameDecoder } from "../protocol/frame.js"
+
+/**
+ * One envelope as the bytes of one NATS message. Throws `SerializationError` or `FrameTooLarge`.
+ *
+ * @example
+ * nc.publish(subject, encodeMessage({ type: "cancel", callId: "c1" }))
+ */
+export function encodeMessage(envelope: Record<string, unknown>, maxBytes = DEFAULT_MAX_FRAME_BYTES): Uint8Array {
+  const chunks = encodeFrame(envelope, maxBytes)
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)
+}
+
+/**
+ * The envelope in a NATS message; throws `ProtocolError` if the bytes are not one whole frame.
+ *
+ * @example
+ * const { type } = decodeMessage(msg.data)
+ */
+export function decodeMessage(data: Uint8Array, maxBytes = DEFAULT_MAX_FRAME_BYTES): Record<string, unknown> {
+  const decoder = new FrameDecoder({ maxFrameBytes: maxBytes, workerId: "nats" })
+  const buffer = Buffer.from(data.buffer, data.byteOffset, data.byteLength)
+  const envelopes = decoder.push(buffer)
+  if (envelopes.length !== 1) throw new ProtocolError({ message: `a NATS message held ${envelopes.length} frames, expected 1`, workerId: "nats" })
+  return envelopes[0]!
+}
+
+/** The errors a call can end with, by tag: rebuilt as the same classes on the client. */
+const CALL_ERRORS: Record<string, new (fields: never) => Error> = {
+  PythonError,
+  CallTimeout,
+  CallCancelled,
+  WorkerCrashed,
+  QueueFull,
+  QueueTimeout,
+  SerializationError,
+  CodeExecutionDisabled,
+  ModuleNotAllowed,
+  BridgeStopped,
+  MaxRestartIntensity,
+  TooManySessions,
+  FrameTooLarge,
+  ProtocolError,
+}
+
+/**
+ * An error as plain fields for the wire: a snakepit error keeps its tag and scalar fields;
+ * anything else becomes `{ _tag: "Error", message }`.
+ *
+ * @example
+ * errorToWire(new QueueFull({ message: "full", maxQueue: 10 })) // { _tag: "QueueFull", message: "full", maxQueue: 10 }
+ */
+export function errorToWire(error: unknown): Record<string, unknown> {
+  if (isSnakepitError(error)) {
+    const fields: Record<string, unknown> = { _tag: error._tag, message: error.message }
+    for (const [k, v] of Object.entries(error)) if (k !== "cause" && k !== "stack" && (v === null || (typeof v !== "function" && typeof v !== "object"))) fields[k] = v
+    return fields
+  }
+  return { _tag: "Error", message: error instanceof Error ? error.message : String(error) }
+}
+
+/**
+ * The error an agent sent, as the class it was on the agent (an unknown tag becomes an `Error`).
+ *
+ * @example
+ * errorFromWire({ _tag: "CallTimeout", message: "late", timeoutMs: 5, workerId: "w1" }) // CallTimeout
+ */
+export function errorFromWire(fields: Record<string, unknown>): Error {
+  const Class = CALL_ERRORS[String(fields._tag)]
+  const { _tag, ...rest } = fields
+  if (Class) return new Class(rest as never)
+  return new Error(String(fields.message ?? "remote error"))
+}

@@ -1,0 +1,222 @@
+/**
+ * Remote pools over NATS, all real: Debian's nats-server, `snakepit agent` processes (each with
+ * its own supervised Python workers), and `PythonBridge.start({ remote })` as the client.
+ * Skipped locally without nats-server; CI installs it and fails if it is missing.
+ */
+import { randomUUID } from "node:crypto"
+import { existsSync, mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest"
+import { PythonBridge } from "../../src/bridge/PythonBridge.js"
+import { WorkerCrashed } from "../../src/errors.js"
+import { AGENT_MARK, startAgent, type AgentProcess } from "../support/agents.js"
+import { eventually, startBridge, testLogger } from "../support/bridge.js"
+import { NatsServer, natsServerAvailable } from "../support/natsServer.js"
+import { findProcessesWithEnv } from "../support/processes.js"
+
+if (!natsServerAvailable && process.env.CI) throw new Error("nats-server is missing: CI must install Debian's nats-server (see .ci/run)")
+
+interface Where {
+  readonly agent: string
+  readonly pid: number
+}
+
+const mark = randomUUID()
+const agents: AgentProcess[] = []
+let nats: NatsServer
+
+const launch = async (ids: string[], pool: string, args: string[] = []) => {
+  const started = await Promise.all(ids.map((id) => startAgent({ url: nats.url, pool, id, mark, args })))
+  agents.push(...started)
+  return started
+}
+
+const client = (pool: string, extra: Partial<Parameters<typeof PythonBridge.start>[0]> = {}) =>
+  startBridge({ remote: { nats: nats.url, pool }, logger: testLogger, ...extra })
+
+const outcome = <T,>(p: Promise<T>) => p.then((value) => ({ ok: true as const, value }), (error: unknown) => ({ ok: false as const, error }))
+
+describe.skipIf(!natsServerAvailable)("remote pools over NATS", () => {
+  beforeAll(async () => {
+    nats = await NatsServer.start()
+  })
+
+  afterEach(async () => {
+    for (const a of agents.splice(0)) {
+      a.child.kill("SIGKILL")
+      await a.child
+    }
+    // An agent killed with SIGKILL takes its workers with it (parent-death signal).
+    await eventually(() => findProcessesWithEnv(AGENT_MARK, mark).length === 0, 10_000, "no agent or worker left")
+  })
+
+  afterAll(async () => {
+    await nats?.stop()
+  })
+
+  it("3 agents, 20 sessions × 50 calls: each session stays on one agent and the sessions spread over all three", async () => {
+    await launch(["a1", "a2", "a3"], "spread")
+    const bridge = await client("spread")
+    await eventually(() => bridge.getStatus().workers.length === 3, 5_000, "the client to see 3 agents")
+    const served = new Map<string, Set<string>>()
+    await Promise.all(
+      Array.from({ length: 20 }, async (_, s) => {
+        const session = `s${s}`
+        for (let i = 0; i < 50; i++) {
+          const where = (await bridge.executePython(session, "remote", "where")) as Where
+          if (!served.has(session)) served.set(session, new Set())
+          served.get(session)!.add(where.agent)
+        }
+      }),
+    )
+    expect([...served.values()].every((agentsOfSession) => agentsOfSession.size === 1)).toBe(true)
+    const perAgent = new Map<string, number>()
+    for (const set of served.values()) for (const a of set) perAgent.set(a, (perAgent.get(a) ?? 0) + 1)
+    expect([...perAgent.keys()].sort()).toEqual(["a1", "a2", "a3"])
+    expect(Math.min(...perAgent.values())).toBeGreaterThanOrEqual(5)
+  })
+
+  it("SIGKILL of an agent under load: its calls in flight reject once, typed, within 2 × TTL; its sessions go on elsewhere with their variables; nothing else fails", async () => {
+    const [a1] = await launch(["k1", "k2", "k3"], "kill")
+    const bridge = await client("kill")
+    await eventually(() => bridge.getStatus().workers.length === 3, 5_000, "the client to see 3 agents")
+    const sessions = Array.from({ length: 9 }, (_, i) => `s${i}`)
+    const home = new Map<string, string>()
+    for (const s of sessions) home.set(s, ((await bridge.executePython(s, "remote", "remember", [`${s}-value`])) as { agent: string }).agent)
+    const victims = sessions.filter((s) => home.get(s) === a1!.id)
+    expect(victims.length).toBeGreaterThan(0)
+
+    // Every session has a slow call out; then the agent holding some of them is killed.
+    const inFlight = sessions.map((s) => ({ session: s, result: outcome(bridge.executePython(s, "remote", "slow_where", [1.5])) }))
+    await new Promise((r) => setTimeout(r, 300))
+    const killedAt = Date.now()
+    a1!.child.kill("SIGKILL")
+    const results = await Promise.all(inFlight.map(async (c) => ({ ...c, r: await c.result, at: Date.now() })))
+    for (const c of results) {
+      if (home.get(c.session) === a1!.id) {
+        expect(c.r.ok).toBe(false)
+        const error = (c.r as { error: unknown }).error
+        expect(error).toBeInstanceOf(WorkerCrashed)
+        expect((error as WorkerCrashed).reason).toBe("agent lost")
+        expect(c.at - killedAt).toBeLessThan(2 * 800 + 500)
+      } else {
+        expect(c.r.ok, `session ${c.session} on a surviving agent`).toBe(true)
+      }
+    }
+    // The lost agent's sessions continue on the others, and their host-held variables moved.
+    for (const s of victims) {
+      const after = (await bridge.executePython(s, "remote", "last")) as { last: string; agent: string }
+      expect(after.agent).not.toBe(a1!.id)
+      expect(after.last).toBe(`${s}-value`)
+    }
+    // (each call settled exactly once: Promise.all above saw one outcome per call)
+  })
+
+  it("restarting nats-server under load: calls in flight fail typed, calls made once it is back succeed", async () => {
+    await launch(["n1", "n2"], "restart")
+    const bridge = await client("restart")
+    await eventually(() => bridge.getStatus().workers.length === 2, 5_000, "the client to see 2 agents")
+    const inFlight = Array.from({ length: 6 }, (_, i) => outcome(bridge.executePython(`s${i}`, "remote", "slow_where", [1])))
+    await new Promise((r) => setTimeout(r, 200))
+    await nats.restart()
+    for (const r of await Promise.all(inFlight)) {
+      // Each call settled once, and a failure is a typed one.
+      if (!r.ok) expect(r.error).toBeInstanceOf(WorkerCrashed)
+    }
+    expect((await Promise.all(inFlight)).some((r) => !r.ok)).toBe(true)
+    // Once the client and the agents are back on the server, calls succeed again.
+    let answered: unknown
+    const deadline = Date.now() + 15_000
+    while (Date.now() < deadline) {
+      const r = await outcome(bridge.executePython("after", "remote", "where"))
+      if (r.ok) {
+        answered = r.value
+        break
+      }
+      await new Promise((res) => setTimeout(res, 100))
+    }
+    expect(answered).toMatchObject({ agent: expect.stringMatching(/^n[12]$/) })
+    for (let i = 0; i < 20; i++) await bridge.executePython(`t${i}`, "remote", "where")
+  })
+
+  it("streams across NATS in order with flow control, and closing the stream stops the Python generator", async () => {
+    await launch(["g1"], "stream")
+    const bridge = await client("stream")
+    const items: unknown[] = []
+    for await (const x of bridge.stream("s", "remote", "ticks", [500])) items.push(x)
+    expect(items).toEqual(Array.from({ length: 500 }, (_, i) => i))
+
+    const dir = mkdtempSync(join(tmpdir(), "snakepit-remote-"))
+    try {
+      const marker = join(dir, "closed")
+      let n = 0
+      for await (const _ of bridge.stream("s", "remote", "endless", [marker])) if (++n === 20) break
+      await eventually(() => existsSync(marker), 10_000, "the Python generator to be closed")
+      // An abort signal cancels a call in flight just the same.
+      const ac = new AbortController()
+      const call = outcome(bridge.executePython("s2", "remote", "slow_where", [5], { signal: ac.signal }))
+      setTimeout(() => ac.abort(), 100)
+      const r = await call
+      expect(r.ok).toBe(false)
+      expect((r as { error: { _tag: string } }).error._tag).toBe("CallCancelled")
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  it("typed errors cross NATS, and an agent refuses code execution unless its own options allow it", async () => {
+    await launch(["e1"], "errors")
+    const bridge = await client("errors", { allowCodeExecution: true })
+    const failed = await outcome(bridge.executePython("s", "echo", "boom", ["bad"]))
+    expect((failed as { error: { _tag: string; pythonType: string } }).error).toMatchObject({ _tag: "PythonError", pythonType: "ValueError" })
+    const exec = await outcome(bridge.executeCode("s", "y = 1"))
+    expect((exec as { error: { _tag: string } }).error._tag).toBe("CodeExecutionDisabled")
+
+    await launch(["e2"], "code", ["--allow-code"])
+    const coder = await client("code", { allowCodeExecution: true })
+    expect(await coder.executeCode("s", "y = x * 2", { x: 21 })).toEqual({ y: 42 })
+  })
+
+  it("an idempotent call whose agent is lost runs again on another agent", async () => {
+    const [i1] = await launch(["i1", "i2"], "retry")
+    const bridge = await client("retry")
+    await eventually(() => bridge.getStatus().workers.length === 2, 5_000, "the client to see 2 agents")
+    // Sessionless calls spread by load: with two out at once, one is on each agent.
+    const calls = [0, 1].map(() => outcome(bridge.executePython(null, "remote", "slow_where", [1], { idempotent: true })))
+    await new Promise((r) => setTimeout(r, 300))
+    i1!.child.kill("SIGKILL")
+    const results = await Promise.all(calls)
+    expect(results.every((r) => r.ok)).toBe(true)
+    expect(results.map((r) => (r as { value: Where }).value.agent)).toEqual(["i2", "i2"])
+  })
+
+  it("wrong credentials are a typed error at start, for a client and for an agent, never a hang", async () => {
+    const secured = await NatsServer.start({ token: "right-token" })
+    try {
+      const refused = await outcome(PythonBridge.start({ remote: { nats: secured.url, pool: "auth", token: "wrong" }, logger: testLogger }))
+      expect(refused.ok).toBe(false)
+      expect((refused as { error: { _tag: string; message: string } }).error).toMatchObject({ _tag: "StartupFailed", message: expect.stringMatching(/refused the credentials/) })
+      const agent = await outcome(startAgent({ url: secured.url, pool: "auth", id: "x1", mark, args: ["--token", "wrong"] }))
+      expect(agent.ok).toBe(false)
+      expect(String((agent as { error: Error }).error.message)).toMatch(/StartupFailed: NATS at .* refused the credentials/)
+      // With the right token both work.
+      agents.push(await startAgent({ url: secured.url, pool: "auth", id: "x2", mark, args: ["--token", "right-token"] }))
+      const bridge = await startBridge({ remote: { nats: secured.url, pool: "auth", token: "right-token" } })
+      expect(await bridge.executePython(null, "echo", "add", [2, 3])).toBe(5)
+    } finally {
+      await secured.stop()
+    }
+  })
+
+  it("SIGTERM drains an agent: its call in flight finishes, then it leaves and exits 0", async () => {
+    const [d1] = await launch(["d1"], "drain")
+    const bridge = await client("drain")
+    const call = bridge.executePython("s", "remote", "slow_where", [0.5])
+    await new Promise((r) => setTimeout(r, 150))
+    d1!.child.kill("SIGTERM")
+    expect(await call).toMatchObject({ agent: "d1" })
+    const exit = await d1!.child
+    expect(exit.exitCode).toBe(0)
+  })
+})

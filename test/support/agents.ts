@@ -1,0 +1,52 @@
+/**
+ * Real `snakepit agent` processes for the remote-pool tests: each is `node src/cli.ts agent`,
+ * with its own supervised Python workers, started with a marker in its environment (which its
+ * workers inherit) so a test can prove nothing outlives it.
+ */
+import { dirname, join } from "node:path"
+import { fileURLToPath } from "node:url"
+import { execa, type ResultPromise } from "execa"
+import { fixturesDir } from "./worker.js"
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..")
+
+/** One agent process. */
+export interface AgentProcess {
+  readonly id: string
+  readonly child: ResultPromise
+  /** Everything it wrote on stderr so far (its pino log). */
+  readonly stderr: () => string
+}
+
+/** Marker every agent of this test file carries in its environment. */
+export const AGENT_MARK = "SNAKEPIT_AGENT_TEST"
+
+/**
+ * Starts `snakepit agent` and resolves once it serves (it prints its "serving" line).
+ *
+ * @example
+ * const a = await startAgent({ url, pool: "p", id: "a1", mark })
+ */
+export async function startAgent(o: { url: string; pool: string; id: string; mark: string; args?: string[] }): Promise<AgentProcess> {
+  const child = execa(
+    process.execPath,
+    [
+      "--import", "tsx", join(root, "src", "cli.ts"), "agent",
+      "--nats", o.url, "--pool", o.pool, "--agent-id", o.id,
+      "--pythonPath", fixturesDir, "--workers", "2", "--heartbeat-ms", "200", "--ttl-ms", "800",
+      ...(o.args ?? []),
+    ],
+    { cwd: root, env: { [AGENT_MARK]: o.mark, FORCE_COLOR: "0" }, reject: false, timeout: 300_000, buffer: false },
+  )
+  let err = ""
+  child.stderr!.on("data", (d: Buffer) => (err += d.toString()))
+  await new Promise<void>((resolve, reject) => {
+    let out = ""
+    child.stdout!.on("data", (d: Buffer) => {
+      out += d.toString()
+      if (out.includes("serving pool")) resolve()
+    })
+    void child.then((r) => reject(new Error(`agent ${o.id} exited (${String(r.exitCode ?? r.signal)}) before serving:\n${err}`)))
+  })
+  return { id: o.id, child, stderr: () => err }
+}

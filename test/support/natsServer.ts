@@ -1,0 +1,80 @@
+/**
+ * A real `nats-server` (Debian's package; `.ci/run` installs it) for the remote-pool tests:
+ * JetStream on (the agents' KV bucket), loopback only, a free port, its store in a temp dir so
+ * a restart keeps the bucket, and optional token authentication.
+ */
+import { spawn, spawnSync, type ChildProcess } from "node:child_process"
+import { mkdtempSync, rmSync } from "node:fs"
+import { createServer, connect } from "node:net"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+
+/** True when `nats-server` can be run here. */
+export const natsServerAvailable = spawnSync("nats-server", ["--version"], { stdio: "ignore" }).status === 0
+
+const freePort = () =>
+  new Promise<number>((resolve, reject) => {
+    const s = createServer()
+    s.once("error", reject)
+    s.listen(0, "127.0.0.1", () => {
+      const port = (s.address() as { port: number }).port
+      s.close(() => resolve(port))
+    })
+  })
+
+const accepts = (port: number) =>
+  new Promise<boolean>((resolve) => {
+    const socket = connect(port, "127.0.0.1")
+    socket.once("connect", () => (socket.destroy(), resolve(true)))
+    socket.once("error", () => resolve(false))
+  })
+
+export class NatsServer {
+  private child: ChildProcess | undefined
+  private constructor(
+    readonly port: number,
+    private readonly dir: string,
+    private readonly token: string | undefined,
+  ) {}
+
+  /** `nats://127.0.0.1:<port>` */
+  get url(): string {
+    return `nats://127.0.0.1:${this.port}`
+  }
+
+  static async start(options: { token?: string } = {}): Promise<NatsServer> {
+    const server = new NatsServer(await freePort(), mkdtempSync(join(tmpdir(), "snakepit-nats-")), options.token)
+    await server.run()
+    return server
+  }
+
+  private async run(): Promise<void> {
+    const args = ["-a", "127.0.0.1", "-p", String(this.port), "-js", "-sd", this.dir, ...(this.token ? ["--auth", this.token] : [])]
+    this.child = spawn("nats-server", args, { stdio: "ignore" })
+    const deadline = Date.now() + 10_000
+    while (!(await accepts(this.port))) {
+      if (Date.now() > deadline || this.child.exitCode !== null) throw new Error(`nats-server did not start on port ${this.port}`)
+      await new Promise((r) => setTimeout(r, 25))
+    }
+  }
+
+  /** Kills the server (SIGKILL: an outage, not a shutdown). */
+  async kill(): Promise<void> {
+    const child = this.child
+    if (!child || child.exitCode !== null || child.signalCode !== null) return
+    const exited = new Promise((r) => child.once("exit", r))
+    child.kill("SIGKILL")
+    await exited
+  }
+
+  /** Starts it again on the same port with the same store. */
+  async restart(): Promise<void> {
+    await this.kill()
+    await this.run()
+  }
+
+  async stop(): Promise<void> {
+    await this.kill()
+    rmSync(this.dir, { recursive: true, force: true })
+  }
+}
