@@ -11,6 +11,9 @@ import { PythonShell } from "python-shell"
 import { PythonBridge } from "../src/bridge/PythonBridge.js"
 import type { BridgeOptions } from "../src/bridge/options.js"
 import { resolvePython } from "../src/worker/python.js"
+import { connect } from "@nats-io/transport-node"
+import { RemoteAgent } from "../src/remote/RemoteAgent.js"
+import { NatsServer, natsServerAvailable } from "../test/support/natsServer.js"
 import { benchPyDir, startFloor, type FloorWorker } from "./floor.js"
 import { median, percentile, pipelined, sequential } from "./stats.js"
 
@@ -318,6 +321,37 @@ if (!hasNumpy) {
   ])
   record(`per-call latency at ${SESSIONS} sessions`, Math.min(...many!.map(median)), Math.min(...one!.map(median)), "1 session", "µs", { atMost: 1.2 })
   await b.stop()
+}
+
+// ── 14. remote pool: the NATS hop ───────────────────────────────────────────────────────
+if (!natsServerAvailable) {
+  process.stdout.write("SKIP  remote rows: nats-server is not installed\n")
+} else {
+  // One nats-server, one agent (in this process, 1 worker) and one client, all on loopback;
+  // the same echo through the local pool, and a bare NATS request/reply as the hop's floor.
+  const server = await NatsServer.start()
+  const agent = await RemoteAgent.start({ servers: server.url, pool: "bench", bridge: { minWorkers: 1, maxWorkers: 1, pythonPath: [benchPyDir], logger: quiet, healthCheckIntervalMs: 0 } })
+  const remote = await PythonBridge.start({ remote: { nats: server.url, pool: "bench" }, logger: quiet })
+  const local = await bridge()
+  const a = await connect({ servers: server.url })
+  const b = await connect({ servers: server.url })
+  b.subscribe("bench.echo", { callback: (_e, m) => void m.respond(m.data) })
+  await b.flush()
+  const RN = Math.max(200, N / 5)
+  const [r, l, raw] = await bestOf([
+    () => sequential((i) => remote.executePython(null, "bench_target", "echo", [i]), RN, WARM / 5),
+    () => sequential((i) => local.executePython(null, "bench_target", "echo", [i]), RN, WARM / 5),
+    () => sequential(() => a.request("bench.echo", "x"), RN, WARM / 5),
+  ])
+  const p50 = (s: number[][]) => Math.min(...s.map((x) => median(x)))
+  record("remote echo p50 over NATS, 1 agent", p50(r!), p50(l!), "local pool", "µs", { atMost: 15 })
+  record("remote overhead p50 (remote - local)", p50(r!) - p50(l!), p50(raw!), "bare NATS request/reply", "µs", { atMost: 2 })
+  await a.close()
+  await b.close()
+  await remote.stop()
+  await local.stop()
+  await agent.drain()
+  await server.stop()
 }
 
 const dir = join(import.meta.dirname, "results")

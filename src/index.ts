@@ -15,6 +15,10 @@ export { BridgeSession } from "./bridge/BridgeSession.js"
 export { bridgeChild, bridgeOf } from "./bridge/bridgeChild.js"
 export type { SessionVariablesView } from "./bridge/BridgeSession.js"
 export type { BridgeEventName, BridgeEvents } from "./telemetry/events.js"
+export { RemoteAgent } from "./remote/RemoteAgent.js"
+export type { AgentOptions } from "./remote/RemoteAgent.js"
+export type { RemoteOptions } from "./remote/remoteOptions.js"
+export type { NatsOptions } from "./remote/natsConnection.js"
 
 export {
   BridgeStopped,

@@ -212,6 +212,7 @@ export class RemotePool implements PoolBackend {
       const finish = (error: unknown, value?: unknown) => {
         if (settled) return
         settled = true
+        if (backstop) clearTimeout(backstop)
         this.outgoing.delete(id)
         agent.inFlight--
         if (error === undefined) agent.served++
@@ -253,6 +254,14 @@ export class RemotePool implements PoolBackend {
       options.signal?.addEventListener("abort", onAbort, { once: true })
       onStart(call)
       const timeoutMs = options.timeoutMs ?? this.options.callTimeoutMs
+      // The agent enforces the deadline and answers CallTimeout at it; silence a TTL beyond it
+      // means the agent itself is unresponsive (a partition the heartbeats have not shown yet).
+      const backstop = Number.isFinite(timeoutMs)
+        ? setTimeout(() => {
+            if (!settled && this.connected && !agent.down) this.agentDown(agent, `no answer ${agent.record.ttlMs} ms after a call's deadline`)
+          }, timeoutMs + agent.record.ttlMs)
+        : undefined
+      backstop?.unref?.()
       try {
         this.nc!.publish(this.subjects.agent(agent.id), encodeMessage({
           type: "call",

@@ -191,6 +191,25 @@ describe.skipIf(!natsServerAvailable)("remote pools over NATS", () => {
     expect(results.map((r) => (r as { value: Where }).value.agent)).toEqual(["i2", "i2"])
   })
 
+  it("a frozen agent (SIGSTOP) is judged lost, its late answers are dropped, and it serves again once thawed", async () => {
+    const [f1] = await launch(["f1"], "freeze")
+    const bridge = await client("freeze")
+    const call = outcome(bridge.executePython("s", "remote", "slow_where", [0.3]))
+    await new Promise((r) => setTimeout(r, 100))
+    process.kill(f1!.child.pid!, "SIGSTOP")
+    try {
+      const r = await call
+      expect(r.ok).toBe(false)
+      expect((r as { error: WorkerCrashed }).error.reason).toBe("agent lost")
+      expect(bridge.getStatus().workers[0]!.state).toBe("crashed")
+    } finally {
+      process.kill(f1!.child.pid!, "SIGCONT")
+    }
+    // Its heartbeats resume: it is live again, and the session (bound anew) is served.
+    await eventually(() => bridge.getStatus().workers[0]!.state !== "crashed", 5_000, "the agent to be seen again")
+    expect(await bridge.executePython("s", "remote", "where")).toMatchObject({ agent: "f1" })
+  })
+
   it("wrong credentials are a typed error at start, for a client and for an agent, never a hang", async () => {
     const secured = await NatsServer.start({ token: "right-token" })
     try {
