@@ -149,8 +149,21 @@ export class RemoteAgent {
     return Math.max(1, this.bridge.getStatus().workers.length) * this.settings.workerConcurrency
   }
 
+  private beating = false
+
   /** Writes this agent's record; a failure (NATS away) is retried at the next beat. */
   private async beat(): Promise<void> {
+    // One write at a time: while NATS is away a write can outlast several beats.
+    if (this.beating) return
+    this.beating = true
+    try {
+      await this.writeRecord()
+    } finally {
+      this.beating = false
+    }
+  }
+
+  private async writeRecord(): Promise<void> {
     const status = this.bridge.getStatus()
     const record: AgentRecord = {
       agentId: this.id,
@@ -188,9 +201,12 @@ export class RemoteAgent {
       case "call":
         void this.run(message, m.reply, fromQueue)
         return
-      case "cancel":
-        this.running.get(key)?.abort.abort(new Error("cancelled by the client"))
+      case "cancel": {
+        const r = this.running.get(key)
+        r?.abort.abort(new Error("cancelled by the client"))
+        r?.wake?.()
         return
+      }
       case "credit": {
         const r = this.running.get(key)
         if (r) {
@@ -244,7 +260,7 @@ export class RemoteAgent {
     try {
       if (message.kind === "stream") {
         for await (const item of this.bridge.stream(sessionId, String(message.module), String(message.fn), (message.args as unknown[]) ?? [], options)) {
-          while (running.credit <= 0 && !running.abort.signal.aborted) await new Promise<void>((r) => (running.wake = r))
+          while (running.credit <= 0 && !running.abort.signal.aborted) await this.waitForCredit(running, String(message.clientId))
           if (running.abort.signal.aborted) break
           running.credit--
           send({ type: "item", value: item })
@@ -262,12 +278,28 @@ export class RemoteAgent {
     }
   }
 
+  /**
+   * Waits for stream credit, checking every TTL that the client still exists: a client that
+   * died mid-stream has no subscriber left, NATS answers "no responders", and the stream (and
+   * its Python generator) is cancelled instead of holding a worker for ever.
+   */
+  private async waitForCredit(running: Running, clientId: string): Promise<void> {
+    const granted = new Promise<void>((r) => (running.wake = r))
+    const timer = new Promise<"check">((r) => setTimeout(() => r("check"), this.settings.ttlMs).unref?.())
+    if ((await Promise.race([granted, timer])) !== "check") return
+    const alive = await this.nc
+      .request(this.subjects.tools(clientId), encodeMessage({ type: "alive" }), { timeout: this.settings.ttlMs })
+      .then(() => true, (e: unknown) => !(e instanceof Error && /no responders/i.test(e.message)))
+    if (!alive) running.abort.abort(new Error("the client is gone"))
+  }
+
   /** A tool call of a remote session goes to its client; others are answered locally. */
   private forwardTool(call: ToolCallRequest): Promise<ToolAnswer> | undefined {
     const owner = call.sessionId === null ? undefined : this.sessionOwners.get(call.sessionId)
     if (owner === undefined) return undefined
     const request = encodeMessage({ type: "tool_call", agentId: this.id, sessionId: call.sessionId, name: call.name, args: call.args, kwargs: call.kwargs })
-    return this.nc.request(this.subjects.tools(owner), request, { timeout: 30_000 }).then(
+    // A client that is gone answers at once ("no responders"); a live one may run a long tool.
+    return this.nc.request(this.subjects.tools(owner), request, { timeout: 600_000 }).then(
       (m): ToolAnswer => {
         const answer = decodeMessage(m.data)
         return answer.ok === true ? { ok: true, value: answer.value } : { ok: false, message: String(answer.message) }

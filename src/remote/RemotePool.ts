@@ -141,9 +141,19 @@ export class RemotePool implements PoolBackend {
       items.push(item)
       wake?.()
     })
+    const began = performance.now()
     settled.then(
-      () => ((done = true), wake?.()),
-      (e: unknown) => ((done = true), (failure = e), wake?.()),
+      () => {
+        done = true
+        this.metrics.callSettled((performance.now() - began) / 1000, undefined)
+        wake?.()
+      },
+      (e: unknown) => {
+        done = true
+        failure = e
+        this.metrics.callSettled((performance.now() - began) / 1000, e)
+        wake?.()
+      },
     )
     try {
       for (;;) {
@@ -359,6 +369,10 @@ export class RemotePool implements PoolBackend {
       respond({ ok: false, message: String((e as Error).message) })
       return
     }
+    if (call.type === "alive") {
+      m.respond(encodeMessage({ type: "alive" }))
+      return
+    }
     const sessionId = typeof call.sessionId === "string" ? call.sessionId : null
     const agentId = typeof call.agentId === "string" ? call.agentId : "remote"
     void this.tools
@@ -402,7 +416,11 @@ export class RemotePool implements PoolBackend {
       }
       if (!this.connected) return // the connection dropped during the poll: judge nobody
       for (const agent of this.agents.values()) {
-        if (agent.down) continue
+        if (agent.down) {
+          // Long gone: forget it (its sessions, if any, are routed anew on their next call).
+          if (!present.has(agent.id) && now - agent.seenAt > 10 * agent.record.ttlMs) this.agents.delete(agent.id)
+          continue
+        }
         if (!present.has(agent.id)) this.agentDown(agent, agent.record.draining ? "drained" : "its record expired")
         else if (now - agent.seenAt > agent.record.ttlMs) this.agentDown(agent, `no heartbeat for ${now - agent.seenAt} ms`)
       }

@@ -8,7 +8,10 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest"
+import { connect } from "@nats-io/transport-node"
 import { PythonBridge } from "../../src/bridge/PythonBridge.js"
+import { poolSubjects } from "../../src/remote/subjects.js"
+import { encodeMessage } from "../../src/remote/wire.js"
 import { WorkerCrashed } from "../../src/errors.js"
 import { AGENT_MARK, startAgent, type AgentProcess } from "../support/agents.js"
 import { eventually, startBridge, testLogger } from "../support/bridge.js"
@@ -161,6 +164,30 @@ describe.skipIf(!natsServerAvailable)("remote pools over NATS", () => {
       expect(r.ok).toBe(false)
       expect((r as { error: { _tag: string } }).error._tag).toBe("CallCancelled")
     } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  it("a client that dies mid-stream does not hold the agent's worker: the agent closes the generator", async () => {
+    await launch(["c1"], "orphan")
+    const dir = mkdtempSync(join(tmpdir(), "snakepit-remote-"))
+    const marker = join(dir, "closed")
+    // A bare NATS client speaking the protocol, which takes the first window of items and dies.
+    const nc = await connect({ servers: nats.url })
+    try {
+      const subjects = poolSubjects("snakepit", "orphan")
+      let items = 0
+      nc.subscribe(`${subjects.replies("dead")}.*`, { callback: () => void items++ })
+      nc.subscribe(subjects.tools("dead"), { callback: (_e, m) => void m.respond(encodeMessage({ type: "alive" })) })
+      nc.publish(subjects.agent("c1"), encodeMessage({ type: "call", callId: "1", clientId: "dead", kind: "stream", sessionId: null, module: "remote", fn: "endless", args: [marker], kwargs: {}, timeoutMs: null }), { reply: `${subjects.replies("dead")}.1` })
+      await eventually(() => items >= 64, 10_000, "a window of items")
+      await new Promise((r) => setTimeout(r, 300))
+      expect(items).toBe(64) // no credit granted, no more items: the flow control holds
+      expect(existsSync(marker)).toBe(false)
+      await nc.close()
+      await eventually(() => existsSync(marker), 10_000, "the orphaned generator to be closed")
+    } finally {
+      await nc.close().catch(() => {})
       rmSync(dir, { recursive: true, force: true })
     }
   })
