@@ -10,8 +10,11 @@ import { join } from "node:path"
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest"
 import { connect } from "@nats-io/transport-node"
 import { PythonBridge } from "../../src/bridge/PythonBridge.js"
+import { bridgeChild, bridgeOf } from "../../src/bridge/bridgeChild.js"
+import { Supervisor } from "../../src/supervisor/Supervisor.js"
+import { fixturesDir, pythonCommand } from "../support/worker.js"
 import { poolSubjects } from "../../src/remote/subjects.js"
-import { encodeMessage } from "../../src/remote/wire.js"
+import { decodeMessage, encodeMessage } from "../../src/remote/wire.js"
 import { WorkerCrashed } from "../../src/errors.js"
 import { AGENT_MARK, startAgent, type AgentProcess } from "../support/agents.js"
 import { eventually, startBridge, testLogger } from "../support/bridge.js"
@@ -192,6 +195,26 @@ describe.skipIf(!natsServerAvailable)("remote pools over NATS", () => {
     }
   })
 
+  it("any agent of the queue group takes a call sent to the pool's subject, and says which", async () => {
+    await launch(["q1", "q2"], "queue")
+    const nc = await connect({ servers: nats.url })
+    try {
+      const subjects = poolSubjects("snakepit", "queue")
+      const messages: Array<Record<string, unknown>> = []
+      nc.subscribe(`${subjects.replies("raw")}.*`, { callback: (_e, m) => void messages.push(decodeMessage(m.data)) })
+      for (let i = 0; i < 4; i++) {
+        nc.publish(subjects.call, encodeMessage({ type: "call", callId: String(i), clientId: "raw", kind: "call", sessionId: null, module: "echo", fn: "add", args: [i, 1], kwargs: {}, timeoutMs: 5_000 }), { reply: `${subjects.replies("raw")}.${i}` })
+      }
+      await eventually(() => messages.filter((m) => m.type === "result").length === 4, 10_000, "4 results")
+      expect(messages.filter((m) => m.type === "result").map((m) => m.value).sort()).toEqual([1, 2, 3, 4])
+      const accepted = messages.filter((m) => m.type === "accepted")
+      expect(accepted).toHaveLength(4)
+      expect(accepted.every((m) => m.agentId === "q1" || m.agentId === "q2")).toBe(true)
+    } finally {
+      await nc.close()
+    }
+  })
+
   it("typed errors cross NATS, and an agent refuses code execution unless its own options allow it", async () => {
     await launch(["e1"], "errors")
     const bridge = await client("errors", { allowCodeExecution: true })
@@ -252,6 +275,24 @@ describe.skipIf(!natsServerAvailable)("remote pools over NATS", () => {
       expect(await bridge.executePython(null, "echo", "add", [2, 3])).toBe(5)
     } finally {
       await secured.stop()
+    }
+  })
+
+  it("a supervision tree mixes a local pool and a remote one (bridgeChild with remote)", async () => {
+    await launch(["t1"], "tree")
+    const root = await Supervisor.start({
+      id: "root",
+      children: [
+        bridgeChild("local", { python: pythonCommand, pythonPath: [fixturesDir], minWorkers: 1, maxWorkers: 1, logger: testLogger }),
+        bridgeChild("remote", { remote: { nats: nats.url, pool: "tree" }, logger: testLogger }),
+      ],
+    })
+    try {
+      const pool = (id: string) => bridgeOf(root.whichChildren().find((c) => c.id === id)?.ref)!
+      expect(await pool("local").executePython(null, "echo", "add", [1, 2])).toBe(3)
+      expect(await pool("remote").executePython(null, "remote", "where")).toMatchObject({ agent: "t1" })
+    } finally {
+      await root.stop()
     }
   })
 
