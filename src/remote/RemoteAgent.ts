@@ -25,7 +25,7 @@ import { Kvm, type KV } from "@nats-io/kv"
 import { BridgeStopped, InvalidOptions } from "../errors.js"
 import { PythonBridge, type ExecuteOptions } from "../bridge/PythonBridge.js"
 import { resolveOptions, type BridgeOptions } from "../bridge/options.js"
-import type { ToolAnswer } from "../bridge/tools.js"
+import { toolScope, type ToolAnswer } from "../bridge/tools.js"
 import type { ToolCallRequest } from "../worker/connection.js"
 import { connectNats, type NatsOptions } from "./natsConnection.js"
 import { STREAM_WINDOW, type AgentRecord } from "./protocol.js"
@@ -257,8 +257,17 @@ export class RemoteAgent {
       ...(typeof message.timeoutMs === "number" ? { timeoutMs: message.timeoutMs } : {}),
       signal: running.abort.signal,
     }
+    // A nested call (a client's tool calling back into the same session) runs in the tool scope
+    // of the session's worker, as it would locally, so it does not queue behind the call that
+    // waits for the tool.
+    const scope = message.nested === true && sessionId !== null ? this.bridge.getSessionWorker(sessionId) : undefined
     try {
-      if (message.kind === "stream") {
+      if (scope !== undefined) {
+        const value = await toolScope.run({ sessionId, workerId: scope }, () =>
+          this.bridge.executePython(sessionId, String(message.module), String(message.fn), (message.args as unknown[]) ?? [], options),
+        )
+        send({ type: "result", value })
+      } else if (message.kind === "stream") {
         for await (const item of this.bridge.stream(sessionId, String(message.module), String(message.fn), (message.args as unknown[]) ?? [], options)) {
           while (running.credit <= 0 && !running.abort.signal.aborted) await this.waitForCredit(running, String(message.clientId))
           if (running.abort.signal.aborted) break

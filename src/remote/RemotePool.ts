@@ -30,7 +30,7 @@ import type { PoolBackend } from "../bridge/backend.js"
 import type { ResolvedOptions } from "../bridge/options.js"
 import type { WorkerStatus } from "../bridge/pool.js"
 import { chooseRoute, type WorkerLoad } from "../bridge/routing.js"
-import type { ToolAnswer, ToolRegistry } from "../bridge/tools.js"
+import { toolScope, type ToolAnswer, type ToolRegistry } from "../bridge/tools.js"
 import { connectNats } from "./natsConnection.js"
 import { parseAgentRecord, STREAM_WINDOW, type AgentRecord } from "./protocol.js"
 import { natsOptionsOf, type RemoteOptions } from "./remoteOptions.js"
@@ -280,7 +280,10 @@ export class RemotePool implements PoolBackend {
           kind,
           sessionId,
           ...body,
-          timeoutMs: Number.isFinite(timeoutMs) ? timeoutMs : null,
+          timeoutMs,
+          // Made by a tool for the same session while its call waits on the agent: the agent
+          // must run it on that call's worker at once (see docs/sessions.md, "Nested calls").
+          nested: sessionId !== null && toolScope.getStore()?.sessionId === sessionId,
         }), { reply: `${this.subjects.replies(this.clientId)}.${id}` })
       } catch (e) {
         finish(e)

@@ -195,6 +195,15 @@ describe.skipIf(!natsServerAvailable)("remote pools over NATS", () => {
     }
   })
 
+  it("tools and nested calls across NATS: a client tool calls back into the same session without deadlock, on the same worker", async () => {
+    await launch(["t1"], "nested", ["--workers", "1"])
+    const bridge = await client("nested")
+    bridge.registerTool("recurse", (x: number) => bridge.executePython("n1", "tools", "inner", [x]))
+    const result = (await bridge.executePython("n1", "tools", "nested", [41], { timeoutMs: 10_000 })) as { outer_pid: number; inner: { value: number; pid: number } }
+    expect(result.inner).toEqual({ value: 42, pid: result.outer_pid })
+    expect(await bridge.executePython("n1", "tools", "remember", [1])).toBeNull()
+  })
+
   it("any agent of the queue group takes a call sent to the pool's subject, and says which", async () => {
     await launch(["q1", "q2"], "queue")
     const nc = await connect({ servers: nats.url })
