@@ -287,6 +287,22 @@ describe.skipIf(!natsServerAvailable)("remote pools over NATS", () => {
     }
   })
 
+  it("user/password authentication and a custom subject prefix, for agents and clients alike", async () => {
+    const secured = await NatsServer.start({ user: "app", pass: "s3cret" })
+    try {
+      const wrong = await outcome(PythonBridge.start({ remote: { nats: secured.url, pool: "p", user: "app", pass: "nope" }, logger: testLogger }))
+      expect((wrong as { error: { _tag: string } }).error._tag).toBe("StartupFailed")
+      agents.push(await startAgent({ url: secured.url, pool: "p", id: "u1", mark, args: ["--user", "app", "--password", "s3cret", "--prefix", "acme.sp"] }))
+      // A client on the default prefix sees no agent of this pool.
+      const elsewhere = await outcome(PythonBridge.start({ remote: { nats: secured.url, pool: "p", user: "app", pass: "s3cret" }, startupTimeoutMs: 500, logger: testLogger }))
+      expect((elsewhere as { error: { message: string } }).error.message).toMatch(/no agent serves pool "p"/)
+      const bridge = await startBridge({ remote: { nats: secured.url, pool: "p", user: "app", pass: "s3cret", prefix: "acme.sp" } })
+      expect(await bridge.executePython(null, "remote", "where")).toMatchObject({ agent: "u1" })
+    } finally {
+      await secured.stop()
+    }
+  })
+
   it("a supervision tree mixes a local pool and a remote one (bridgeChild with remote)", async () => {
     await launch(["t1"], "tree")
     const root = await Supervisor.start({

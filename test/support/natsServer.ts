@@ -1,7 +1,7 @@
 /**
  * A real `nats-server` (Debian's package; `.ci/run` installs it) for the remote-pool tests:
  * JetStream on (the agents' KV bucket), loopback only, a free port, its store in a temp dir so
- * a restart keeps the bucket, and optional token authentication.
+ * a restart keeps the bucket, and optional token or user/password authentication.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process"
 import { mkdtempSync, rmSync } from "node:fs"
@@ -34,7 +34,7 @@ export class NatsServer {
   private constructor(
     readonly port: number,
     private readonly dir: string,
-    private readonly token: string | undefined,
+    private readonly auth: { readonly token?: string; readonly user?: string; readonly pass?: string },
   ) {}
 
   /** `nats://127.0.0.1:<port>` */
@@ -42,14 +42,19 @@ export class NatsServer {
     return `nats://127.0.0.1:${this.port}`
   }
 
-  static async start(options: { token?: string } = {}): Promise<NatsServer> {
-    const server = new NatsServer(await freePort(), mkdtempSync(join(tmpdir(), "snakepit-nats-")), options.token)
+  static async start(auth: { token?: string; user?: string; pass?: string } = {}): Promise<NatsServer> {
+    const server = new NatsServer(await freePort(), mkdtempSync(join(tmpdir(), "snakepit-nats-")), auth)
     await server.run()
     return server
   }
 
   private async run(): Promise<void> {
-    const args = ["-a", "127.0.0.1", "-p", String(this.port), "-js", "-sd", this.dir, ...(this.token ? ["--auth", this.token] : [])]
+    const { token, user, pass } = this.auth
+    const args = [
+      "-a", "127.0.0.1", "-p", String(this.port), "-js", "-sd", this.dir,
+      ...(token ? ["--auth", token] : []),
+      ...(user ? ["--user", user, "--pass", pass ?? ""] : []),
+    ]
     this.child = spawn("nats-server", args, { stdio: "ignore" })
     const deadline = Date.now() + 10_000
     while (!(await accepts(this.port))) {
