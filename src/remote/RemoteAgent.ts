@@ -138,6 +138,8 @@ export class RemoteAgent {
 
   private async serve(): Promise<void> {
     this.bridge._tools.forward = (call) => this.forwardTool(call)
+    // A session the local bridge forgets (clean-up, TTL) no longer has a client to answer for it.
+    this.bridge.on("session.cleanedUp", ({ sessionId }) => this.sessionOwners.delete(sessionId))
     this.ownSubscription = this.nc.subscribe(this.subjects.agent(this.id), { callback: (_e, m) => this.onMessage(m, false) })
     this.queueSubscription = this.nc.subscribe(this.subjects.call, { queue: this.subjects.queue, callback: (_e, m) => this.onMessage(m, true) })
     await this.beat()
