@@ -18,10 +18,11 @@ the child. Signals reach the loop through a wake-up pipe watched with ``select``
 
 Forks requested together wait at a gate (a pipe) until the template has made them all, so the
 starting workers do not starve it. A forked worker closes the template's fds, asks for
-``SIGKILL`` when its parent (the template) dies, reseeds ``random`` and numpy's global generator, then connects three times to the host's
-Unix socket ``SNAKEPIT_FORK_SOCKET`` (a private 0700 directory), each connection starting with
-the line ``<token> <worker id> <channel>``: the protocol channel, then its stdout and stderr,
-which it installs as fds 1 and 2. From there it is an ordinary worker.
+``SIGKILL`` when its parent (the template) dies, reseeds ``random`` and numpy's global generator, then connects to the host's
+Unix socket ``SNAKEPIT_FORK_SOCKET`` (a private 0700 directory) with the line
+``<token> <worker id> proto``, and serves the protocol on that connection. Its ``sys.stdout``
+and ``sys.stderr`` send each line as a ``log`` frame (fds 1 and 2 stay the template's). From
+there it is an ordinary worker.
 """
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ import threading
 import traceback
 from typing import Any, Dict, List, Optional, Set, Tuple
 
+from . import hostlog
 from .codec import decode_envelope, encode_value
 from .connection import Connection
 from .protocol import CALL, EXIT_OK, EXIT_STARTUP_FAILURE, PING, PONG, SHUTDOWN, TELEMETRY
@@ -187,12 +189,6 @@ class Template:
             os.close(fd)
         reseed()
         proto = connect(self.socket_path, self.token, worker_id, "proto")
-        for channel, target in (("stdout", 1), ("stderr", 2)):
-            fd = connect(self.socket_path, self.token, worker_id, channel)
-            os.dup2(fd, target)
-            os.close(fd)
-        if sys.stdout is not None:
-            sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
         os.environ.update(env)
         os.environ["SNAKEPIT_WORKER_ID"] = worker_id
         s = self.settings
@@ -202,7 +198,11 @@ class Template:
                             out_fd=os.dup(proto), log_level=s.log_level)
         for fd in (settings.in_fd, settings.out_fd):
             os.set_inheritable(fd, False)
-        Worker(settings).serve()
+        worker = Worker(settings)
+        # print() becomes the worker's log lines, over its one connection (see hostlog.LogStream).
+        sys.stdout = hostlog.LogStream(worker.connection.send, "stdout", "info", 1)
+        sys.stderr = hostlog.LogStream(worker.connection.send, "stderr", "warning", 2)
+        worker.serve()
 
     def wait_readable(self) -> None:
         """Block until the host's fd is readable, reaping workers whenever a signal arrives.

@@ -4,11 +4,17 @@
 (user modules, libraries, session loggers) reach the host with their call and session ids when
 known.  Levels travel lower-case: ``debug info warning error critical``; custom levels round up
 to the next standard one.
+
+:class:`LogStream` is ``sys.stdout``/``sys.stderr`` of a worker forked by the fork server: each
+line Python writes becomes a ``log`` frame from logger ``stdout`` (level ``info``) or ``stderr``
+(``warning``), as the host labels the lines of a spawned worker's pipes.
 """
 from __future__ import annotations
 
+import io
 import logging
-from typing import Any, Callable, Dict, Sequence
+import threading
+from typing import Any, Callable, Dict, List, Sequence
 
 from .context import current_call
 from .protocol import LOG
@@ -62,3 +68,75 @@ def install(send: Send, level: str = "INFO") -> HostLogHandler:
     root.addHandler(handler)
     root.setLevel(level.upper())
     return handler
+
+
+#: Longer lines are cut: one line must fit in a frame.
+MAX_LINE = 64 * 1024
+
+
+class LogStream(io.TextIOBase):
+    """A text stream whose every line is sent to the host as a ``log`` frame (any thread).
+
+    A forked worker has no stdout/stderr pipe of its own (that would be two more connections to
+    the host per worker): Python-level output goes through these streams, with the session and
+    call ids of the call that wrote it; the file descriptors 1 and 2 stay the template's, so
+    what C code or a subprocess writes there is logged as the template's output.
+    """
+
+    def __init__(self, send: Send, name: str, level: str, fd: int) -> None:
+        super().__init__()
+        self._send = send
+        self._name = name
+        self._level = level
+        self._fd = fd
+        self._partial = ""
+        self._lock = threading.Lock()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return "utf-8"
+
+    @property
+    def errors(self) -> str:  # type: ignore[override]
+        return "replace"
+
+    def writable(self) -> bool:
+        return True
+
+    def isatty(self) -> bool:
+        return False
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def write(self, text: str) -> int:
+        if not isinstance(text, str):
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+        with self._lock:
+            pending = self._partial + text
+            lines: List[str] = pending.split("\n")
+            self._partial = lines.pop()
+            if len(self._partial) > MAX_LINE:
+                lines.append(self._partial)
+                self._partial = ""
+        for line in lines:
+            if line:
+                self._emit(line)
+        return len(text)
+
+    def flush(self) -> None:
+        with self._lock:
+            pending, self._partial = self._partial, ""
+        if pending:
+            self._emit(pending)
+
+    def _emit(self, line: str) -> None:
+        context = current_call.get()
+        self._send({
+            "type": LOG,
+            "level": self._level,
+            "logger": self._name,
+            "message": line[:MAX_LINE],
+            "session_id": context.session_id if context is not None else None,
+            "call_id": context.call_id if context is not None else None,
+        }, ())
