@@ -10,6 +10,7 @@ import { statSync } from "node:fs"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { execa } from "execa"
+import { pino } from "pino"
 import { describe, expect, it } from "vitest"
 import type { PythonBridge } from "../../src/bridge/PythonBridge.js"
 import { ForkServer } from "../../src/worker/forkServer.js"
@@ -48,11 +49,17 @@ describe("spawnMode forkserver", () => {
     if (np[0] !== null) expect(new Set(np.map((q) => JSON.stringify(q))).size).toBe(4)
   })
 
-  it("print() in a forked worker is a log line of that worker, never protocol data", async () => {
-    const bridge = await forked({ minWorkers: 1 })
+  it("print() in a forked worker is a log line of that worker with its session, never protocol data; raw fd writes are the template's", async () => {
+    const lines: Array<Record<string, unknown>> = []
+    const logger = pino({ level: "debug" }, { write: (s: string) => void lines.push(JSON.parse(s) as Record<string, unknown>) })
+    const bridge = await forked({ minWorkers: 1, logger })
     const logs = record(bridge, "python.log")
     expect(await bridge.executePython("s", "forked", "say", ["hello from a fork"])).toBe(true)
-    await eventually(() => logs.some((l) => l.message === "hello from a fork" && l.workerId === "w1"), 5_000, "the print as a log line")
+    await eventually(() => logs.some((l) => l.message === "hello from a fork" && l.workerId === "w1" && l.sessionId === "s"), 5_000, "the print as a log line")
+    expect(await bridge.executePython("s", "forked", "say_everywhere", ["everywhere"])).toBe(true)
+    await eventually(() => logs.some((l) => l.message === "everywhere (stderr)" && l.logger === "stderr" && l.level === "warning"), 5_000, "stderr as a warning")
+    await eventually(() => lines.some((l) => l.msg === "everywhere (fd 1)" && typeof l.template === "string"), 5_000, "the raw write as the template's output")
+    expect(await bridge.executePython("s", "echo", "add", [1, 2])).toBe(3)
   })
 
   it("kill -9 of a forked worker fails its call once with WorkerCrashed, reports SIGKILL, and a new fork serves", async () => {
