@@ -337,7 +337,7 @@ if (!natsServerAvailable) {
   const b = await connect({ servers: server.url })
   b.subscribe("bench.echo", { callback: (_e, m) => void m.respond(m.data) })
   await b.flush()
-  const RN = Math.max(200, N / 5)
+  const RN = Math.max(1_000, N / 5)
   const [r, l, raw] = await bestOf([
     () => sequential((i) => remote.executePython(null, "bench_target", "echo", [i]), RN, WARM / 5),
     () => sequential((i) => local.executePython(null, "bench_target", "echo", [i]), RN, WARM / 5),
