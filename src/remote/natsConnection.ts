@@ -27,7 +27,12 @@ export interface NatsOptions {
   readonly connectTimeoutMs?: number
 }
 
-/** The options as the NATS client takes them. */
+/**
+ * The options as the NATS client takes them (reads a `.creds` file; throws if it cannot).
+ *
+ * @example
+ * natsClientOptions({ servers: "nats://h:4222", token: "t" }, "agent a1").token // "t"
+ */
 export function natsClientOptions(o: NatsOptions, name: string): NodeConnectionOptions {
   const authenticator = o.credsFile
     ? credsAuthenticator(readFileSync(o.credsFile))

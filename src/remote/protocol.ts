@@ -37,10 +37,21 @@ export interface AgentRecord {
   readonly startedAt: number
 }
 
-/** Stream items an agent sends before it waits for credit. */
+/**
+ * Stream items an agent sends before it waits for credit; the client grants half a window at a
+ * time as its consumer takes items.
+ *
+ * @example
+ * if (++consumed % (STREAM_WINDOW / 2) === 0) grant(STREAM_WINDOW / 2)
+ */
 export const STREAM_WINDOW = 64
 
-/** Parses a KV record, or undefined when it is not one. */
+/**
+ * Parses a KV record, or undefined when it is not one.
+ *
+ * @example
+ * const record = parseAgentRecord(entry.value) // AgentRecord | undefined
+ */
 export function parseAgentRecord(bytes: Uint8Array): AgentRecord | undefined {
   try {
     const r = JSON.parse(new TextDecoder().decode(bytes)) as Partial<AgentRecord>

@@ -18,7 +18,12 @@ export interface RemoteOptions extends Omit<NatsOptions, "servers"> {
   readonly prefix?: string
 }
 
-/** The problems with a `remote` option (empty when it is valid). */
+/**
+ * The problems with a `remote` option (empty when it is valid).
+ *
+ * @example
+ * remoteOptionIssues({ nats: "nats://h:4222", pool: "a.b" }) // ['remote.pool must be a name of …']
+ */
 export function remoteOptionIssues(remote: unknown): string[] {
   if (typeof remote !== "object" || remote === null) return ["remote must be an object { nats, pool }"]
   const r = remote as Record<string, unknown>
@@ -34,7 +39,12 @@ export function remoteOptionIssues(remote: unknown): string[] {
   return issues
 }
 
-/** The NATS options inside a `remote` option. */
+/**
+ * The NATS options inside a `remote` option.
+ *
+ * @example
+ * natsOptionsOf({ nats: "nats://h:4222", pool: "ml", token: "t" }) // { servers: "nats://h:4222", token: "t" }
+ */
 export const natsOptionsOf = (r: RemoteOptions): NatsOptions => {
   const { nats, pool: _pool, prefix: _prefix, ...auth } = r
   return { servers: nats, ...auth }
