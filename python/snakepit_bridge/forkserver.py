@@ -18,11 +18,11 @@ the child. Signals reach the loop through a wake-up pipe watched with ``select``
 
 Forks requested together wait at a gate (a pipe) until the template has made them all, so the
 starting workers do not starve it. A forked worker closes the template's fds, asks for
-``SIGKILL`` when its parent (the template) dies, reseeds ``random`` and numpy's global generator, then connects to the host's
-Unix socket ``SNAKEPIT_FORK_SOCKET`` (a private 0700 directory) with the line
-``<token> <worker id> proto``, and serves the protocol on that connection. Its ``sys.stdout``
-and ``sys.stderr`` send each line as a ``log`` frame (fds 1 and 2 stay the template's). From
-there it is an ordinary worker.
+``SIGKILL`` when its parent (the template) dies, reseeds ``random`` and numpy's global
+generator, then connects to the host's Unix socket ``SNAKEPIT_FORK_SOCKET`` (a private 0700
+directory) with the line ``<token> <worker id> proto``, and serves the protocol on that
+connection. Its ``sys.stdout`` and ``sys.stderr`` send each line as a ``log`` frame (fds 1 and 2
+stay the template's). From there it is an ordinary worker.
 """
 from __future__ import annotations
 
@@ -126,7 +126,8 @@ class Template:
 
         The forks run back to back on purpose: after each fork every page of the template is
         copy-on-write again, so each page the template writes between two forks costs it a
-        fault and a copy (measured: answering each request between forks doubled their cost).
+        fault and a copy (measured: answering each request between forks made a fork 0.9 ms
+        instead of 0.65 ms).
         """
         if not self.requests:
             return
