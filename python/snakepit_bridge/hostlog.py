@@ -11,6 +11,7 @@ line Python writes becomes a ``log`` frame from logger ``stdout`` (level ``info`
 """
 from __future__ import annotations
 
+import codecs
 import io
 import logging
 import threading
@@ -91,6 +92,7 @@ class LogStream(io.TextIOBase):
         self._fd = fd
         self._partial = ""
         self._lock = threading.Lock()
+        self._bytes = _LogBytes(self)
 
     @property
     def encoding(self) -> str:  # type: ignore[override]
@@ -108,6 +110,19 @@ class LogStream(io.TextIOBase):
 
     def fileno(self) -> int:
         return self._fd
+
+    @property
+    def line_buffering(self) -> bool:
+        return True
+
+    @property
+    def buffer(self) -> "_LogBytes":
+        """Bytes written here are decoded (UTF-8, replacing errors) and logged like text, for
+        code that writes to ``sys.stdout.buffer``."""
+        return self._bytes
+
+    def reconfigure(self, **_options: Any) -> None:
+        """Accepted and ignored: every line is sent as it ends, whatever the options."""
 
     def write(self, text: str) -> int:
         if not isinstance(text, str):
@@ -140,3 +155,24 @@ class LogStream(io.TextIOBase):
             "session_id": context.session_id if context is not None else None,
             "call_id": context.call_id if context is not None else None,
         }, ())
+
+
+class _LogBytes(io.RawIOBase):
+    """The binary side of a :class:`LogStream` (``sys.stdout.buffer``)."""
+
+    def __init__(self, text: "LogStream") -> None:
+        super().__init__()
+        self._text = text
+        # A character split across two writes is decoded whole.
+        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        chunk = bytes(data)
+        self._text.write(self._decoder.decode(chunk))
+        return len(chunk)
+
+    def flush(self) -> None:
+        self._text.flush()

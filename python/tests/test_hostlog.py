@@ -76,3 +76,16 @@ def test_it_is_a_text_stream_with_the_inherited_fd():
         assert "must be str" in str(e)
     else:
         raise AssertionError("bytes were accepted")
+
+
+def test_code_written_for_a_real_stdout_keeps_working():
+    sent = []
+    out = stream(sent)
+    out.reconfigure(line_buffering=True, errors="replace")
+    assert out.line_buffering
+    encoded = "bytes too: é\n".encode()
+    split = encoded.index(b"\xc3") + 1  # between the two bytes of "é"
+    out.buffer.write(encoded[:split])
+    out.buffer.write(encoded[split:])
+    out.buffer.flush()
+    assert [m["message"] for m in sent] == ["bytes too: é"]
