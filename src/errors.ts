@@ -178,27 +178,35 @@ export type SnakepitError =
   | ChildStartFailed
   | TooManySessions
 
-const tags: ReadonlySet<string> = new Set<SnakepitError["_tag"]>([
-  "PythonError",
-  "CallTimeout",
-  "CallCancelled",
-  "WorkerCrashed",
-  "StartupTimeout",
-  "StartupFailed",
-  "ProtocolError",
-  "FrameTooLarge",
-  "QueueFull",
-  "QueueTimeout",
-  "SerializationError",
-  "CodeExecutionDisabled",
-  "ModuleNotAllowed",
-  "BridgeStopped",
-  "SupervisorRefused",
-  "ChildStartFailed",
-  "TooManySessions",
-  "MaxRestartIntensity",
-  "InvalidOptions",
-])
+/**
+ * Every snakepit error class by its tag (a `Record` over the union, so a new error that is not
+ * listed here does not compile). Used to recognise tagged errors and to rebuild one from its
+ * fields (errors that crossed NATS from an agent).
+ *
+ * @example
+ * new errorClasses.QueueFull({ message: "full", maxQueue: 3 }) // QueueFull
+ */
+export const errorClasses: { readonly [T in SnakepitError["_tag"]]: new (fields: never) => Extract<SnakepitError, { _tag: T }> } = {
+  PythonError,
+  CallTimeout,
+  CallCancelled,
+  WorkerCrashed,
+  StartupTimeout,
+  StartupFailed,
+  ProtocolError,
+  FrameTooLarge,
+  QueueFull,
+  QueueTimeout,
+  SerializationError,
+  CodeExecutionDisabled,
+  ModuleNotAllowed,
+  BridgeStopped,
+  SupervisorRefused,
+  ChildStartFailed,
+  TooManySessions,
+  MaxRestartIntensity,
+  InvalidOptions,
+}
 
 /**
  * True when `e` is one of snakepit's tagged errors.
@@ -207,4 +215,4 @@ const tags: ReadonlySet<string> = new Set<SnakepitError["_tag"]>([
  * catch (e) { if (isSnakepitError(e)) log.warn({ tag: e._tag }, e.message) }
  */
 export const isSnakepitError = (e: unknown): e is SnakepitError =>
-  typeof e === "object" && e !== null && tags.has((e as { _tag?: unknown })._tag as string)
+  typeof e === "object" && e !== null && Object.hasOwn(errorClasses, (e as { _tag?: unknown })._tag as string)

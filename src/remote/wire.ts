@@ -8,23 +8,7 @@
  * const bytes = encodeMessage({ type: "result", value: new Float64Array([1, 2]) })
  * decodeMessage(bytes) // { type: "result", value: Float64Array [1, 2] }
  */
-import {
-  BridgeStopped,
-  CallCancelled,
-  CallTimeout,
-  CodeExecutionDisabled,
-  FrameTooLarge,
-  isSnakepitError,
-  MaxRestartIntensity,
-  ModuleNotAllowed,
-  ProtocolError,
-  PythonError,
-  QueueFull,
-  QueueTimeout,
-  SerializationError,
-  TooManySessions,
-  WorkerCrashed,
-} from "../errors.js"
+import { errorClasses, isSnakepitError, ProtocolError } from "../errors.js"
 import { DEFAULT_MAX_FRAME_BYTES, encodeFrame, FrameDecoder } from "../protocol/frame.js"
 
 /**
@@ -52,24 +36,6 @@ export function decodeMessage(data: Uint8Array, maxBytes = DEFAULT_MAX_FRAME_BYT
   return envelopes[0]!
 }
 
-/** The errors a call can end with, by tag: rebuilt as the same classes on the client. */
-const CALL_ERRORS: Record<string, new (fields: never) => Error> = {
-  PythonError,
-  CallTimeout,
-  CallCancelled,
-  WorkerCrashed,
-  QueueFull,
-  QueueTimeout,
-  SerializationError,
-  CodeExecutionDisabled,
-  ModuleNotAllowed,
-  BridgeStopped,
-  MaxRestartIntensity,
-  TooManySessions,
-  FrameTooLarge,
-  ProtocolError,
-}
-
 /**
  * An error as plain fields for the wire: a snakepit error keeps its tag and scalar fields;
  * anything else becomes `{ _tag: "Error", message }`.
@@ -87,14 +53,14 @@ export function errorToWire(error: unknown): Record<string, unknown> {
 }
 
 /**
- * The error an agent sent, as the class it was on the agent (an unknown tag becomes an `Error`).
+ * The error an agent sent, as the snakepit class it was on the agent (an unknown tag becomes an
+ * `Error`).
  *
  * @example
  * errorFromWire({ _tag: "CallTimeout", message: "late", timeoutMs: 5, workerId: "w1" }) // CallTimeout
  */
 export function errorFromWire(fields: Record<string, unknown>): Error {
-  const Class = CALL_ERRORS[String(fields._tag)]
   const { _tag, ...rest } = fields
-  if (Class) return new Class(rest as never)
+  if (typeof _tag === "string" && Object.hasOwn(errorClasses, _tag)) return new errorClasses[_tag as keyof typeof errorClasses](rest as never)
   return new Error(String(fields.message ?? "remote error"))
 }
