@@ -23,7 +23,7 @@ import {
   QueueTimeout,
   WorkerCrashed,
 } from "../errors.js"
-import type { TelemetryEmitter } from "../telemetry/events.js"
+import { executionEvent, type TelemetryEmitter } from "../telemetry/events.js"
 import { BridgeMetrics } from "../telemetry/metrics.js"
 import { startCallSpan } from "../telemetry/tracing.js"
 import type { CallOptions, Connection, WorkerStats } from "../worker/connection.js"
@@ -33,6 +33,7 @@ import type { PoolBackend } from "./backend.js"
 import type { ResolvedOptions } from "./options.js"
 import { CallQueue, type Queued } from "./queue.js"
 import { chooseRoute, type WorkerLoad } from "./routing.js"
+import { SessionCalls } from "./sessionCalls.js"
 import { SessionTable } from "./sessions.js"
 import { toolScope, type ToolRegistry } from "./tools.js"
 import { DynamicSupervisor } from "../supervisor/Supervisor.js"
@@ -243,15 +244,15 @@ export class WorkerPool implements PoolBackend {
         start: (slot, connection) => {
           const began = performance.now()
           span?.dispatched(slot.id, slot.process?.pid ?? null)
-          this.countSessionCall(sessionId, 1)
+          this.sessionCalls.started(sessionId)
           run(connection, callOptions).then(
             (value) => {
-              this.countSessionCall(sessionId, -1)
+              this.sessionCalls.ended(sessionId)
               this.finished(slot, connection, sessionId, module, fn, began, undefined)
               resolve(value)
             },
             (error: unknown) => {
-              this.countSessionCall(sessionId, -1)
+              this.sessionCalls.ended(sessionId)
               this.finished(slot, connection, sessionId, module, fn, began, error)
               reject(sessionId !== null && error instanceof WorkerCrashed ? sessionLost(error, sessionId) : error)
             },
@@ -335,17 +336,7 @@ export class WorkerPool implements PoolBackend {
     // A call that ended with an earlier process of this slot says nothing about the current one.
     const current = slot.process?.connection === connection
     if (current) slot.served++
-    if (this.telemetry.has("execution")) {
-      this.telemetry.emit("execution", {
-        sessionId,
-        module,
-        fn,
-        workerId: slot.id,
-        durationMs: performance.now() - began,
-        ok: error === undefined,
-        ...(error !== undefined ? { error: (error as { _tag?: string })._tag ?? "Error" } : {}),
-      })
-    }
+    if (this.telemetry.has("execution")) this.telemetry.emit("execution", executionEvent({ sessionId, module, fn, workerId: slot.id, began, error }))
     if (!current) return
     if (slot.retiring) this.stopWhenDrained(slot)
     else this.pump(slot)
@@ -761,19 +752,11 @@ export class WorkerPool implements PoolBackend {
     return chosen.id
   }
 
-  /** The connection of the live worker a session is bound to, if any. */
-  private readonly sessionCalls = new Map<string, number>()
-
-  private countSessionCall(sessionId: string | null, delta: number): void {
-    if (sessionId === null) return
-    const n = (this.sessionCalls.get(sessionId) ?? 0) + delta
-    if (n > 0) this.sessionCalls.set(sessionId, n)
-    else this.sessionCalls.delete(sessionId)
-  }
+  private readonly sessionCalls = new SessionCalls()
 
   /** True while a call of this session runs in a worker. */
   sessionInFlight(sessionId: string): boolean {
-    return this.sessionCalls.has(sessionId)
+    return this.sessionCalls.running(sessionId)
   }
 
   /** Unbinds a session and clears its Python-side state in the worker that held it. */

@@ -23,13 +23,14 @@ import type { Logger } from "pino"
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node"
 import { Kvm, type KV } from "@nats-io/kv"
 import { BridgeStopped, CallCancelled, StartupFailed, WorkerCrashed } from "../errors.js"
-import type { TelemetryEmitter } from "../telemetry/events.js"
+import { executionEvent, type TelemetryEmitter } from "../telemetry/events.js"
 import type { BridgeMetrics } from "../telemetry/metrics.js"
 import type { CallOptions } from "../worker/connection.js"
 import type { PoolBackend } from "../bridge/backend.js"
 import type { ResolvedOptions } from "../bridge/options.js"
 import type { WorkerStatus } from "../bridge/pool.js"
 import { chooseRoute, type WorkerLoad } from "../bridge/routing.js"
+import { SessionCalls } from "../bridge/sessionCalls.js"
 import { toolScope, type ToolAnswer, type ToolRegistry } from "../bridge/tools.js"
 import { connectNats } from "./natsConnection.js"
 import { parseAgentRecord, STREAM_WINDOW, type AgentRecord } from "./protocol.js"
@@ -74,7 +75,7 @@ export class RemotePool implements PoolBackend {
   private readonly agents = new Map<string, Agent>()
   private readonly bindings = new Map<string, string>()
   private readonly outgoing = new Map<string, Outgoing>()
-  private readonly sessionCalls = new Map<string, number>()
+  private readonly sessionCalls = new SessionCalls()
   private readonly subscriptions: Subscription[] = []
   private nextCall = 1
   private connected = true
@@ -226,18 +227,10 @@ export class RemotePool implements PoolBackend {
         this.outgoing.delete(id)
         agent.inFlight--
         if (error === undefined) agent.served++
-        this.countSessionCall(sessionId, -1)
+        this.sessionCalls.ended(sessionId)
         options.signal?.removeEventListener("abort", onAbort)
         if (this.telemetry.has("execution")) {
-          this.telemetry.emit("execution", {
-            sessionId,
-            module: String(body.module),
-            fn: String(body.fn),
-            workerId: agent.id,
-            durationMs: performance.now() - began,
-            ok: error === undefined,
-            ...(error !== undefined ? { error: (error as { _tag?: string })._tag ?? "Error" } : {}),
-          })
+          this.telemetry.emit("execution", executionEvent({ sessionId, module: String(body.module), fn: String(body.fn), workerId: agent.id, began, error }))
         }
         if (error === undefined) resolve(value)
         else reject(error)
@@ -260,7 +253,7 @@ export class RemotePool implements PoolBackend {
       }
       this.outgoing.set(id, call)
       agent.inFlight++
-      this.countSessionCall(sessionId, 1)
+      this.sessionCalls.started(sessionId)
       options.signal?.addEventListener("abort", onAbort, { once: true })
       onStart(call)
       const timeoutMs = options.timeoutMs ?? this.options.callTimeoutMs
@@ -467,19 +460,12 @@ export class RemotePool implements PoolBackend {
 
   // ── sessions, status, lifecycle ──────────────────────────────────────────────────────────
 
-  private countSessionCall(sessionId: string | null, delta: number): void {
-    if (sessionId === null) return
-    const n = (this.sessionCalls.get(sessionId) ?? 0) + delta
-    if (n > 0) this.sessionCalls.set(sessionId, n)
-    else this.sessionCalls.delete(sessionId)
-  }
-
   sessionWorker(sessionId: string): string | undefined {
     return this.place(sessionId, new Set())?.id
   }
 
   sessionInFlight(sessionId: string): boolean {
-    return this.sessionCalls.has(sessionId)
+    return this.sessionCalls.running(sessionId)
   }
 
   async forgetSession(sessionId: string, timeoutMs: number): Promise<{ bound: boolean; workerId: string | undefined }> {

@@ -48,6 +48,32 @@ export interface BridgeEvents {
 /** An event name. */
 export type BridgeEventName = keyof BridgeEvents
 
+/**
+ * The `execution` event of a call that settled (`error` undefined when it succeeded); the same
+ * for a local worker and a remote agent.
+ *
+ * @example
+ * telemetry.emit("execution", executionEvent({ sessionId, module, fn, workerId: "w1", began, error }))
+ */
+export const executionEvent = (c: {
+  readonly sessionId: string | null
+  readonly module: string
+  readonly fn: string
+  readonly workerId: string
+  /** `performance.now()` when the call was dispatched. */
+  readonly began: number
+  readonly error: unknown
+}): BridgeEvents["execution"] => ({
+  sessionId: c.sessionId,
+  module: c.module,
+  fn: c.fn,
+  workerId: c.workerId,
+  durationMs: performance.now() - c.began,
+  ok: c.error === undefined,
+  ...(c.error !== undefined ? { error: (c.error as { _tag?: string })._tag ?? "Error" } : {}),
+})
+
+
 type Handler<K extends BridgeEventName> = (event: BridgeEvents[K]) => void
 
 /**

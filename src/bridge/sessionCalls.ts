@@ -1,0 +1,30 @@
+/**
+ * How many calls of each session are running: a session with a call out is in use, so its TTL
+ * sweep skips it. Shared by the local and the remote pool.
+ *
+ * @example
+ * const calls = new SessionCalls()
+ * calls.started("s1"); calls.running("s1") // true
+ * calls.ended("s1");   calls.running("s1") // false
+ */
+export class SessionCalls {
+  private readonly counts = new Map<string, number>()
+
+  /** A call of `sessionId` (nothing for a call without a session) began. */
+  started(sessionId: string | null): void {
+    if (sessionId !== null) this.counts.set(sessionId, (this.counts.get(sessionId) ?? 0) + 1)
+  }
+
+  /** A call of `sessionId` settled. */
+  ended(sessionId: string | null): void {
+    if (sessionId === null) return
+    const n = (this.counts.get(sessionId) ?? 0) - 1
+    if (n > 0) this.counts.set(sessionId, n)
+    else this.counts.delete(sessionId)
+  }
+
+  /** True while a call of the session runs. */
+  running(sessionId: string): boolean {
+    return this.counts.has(sessionId)
+  }
+}
