@@ -259,18 +259,12 @@ export class RemoteAgent {
       ...(typeof message.timeoutMs === "number" ? { timeoutMs: message.timeoutMs } : {}),
       signal: running.abort.signal,
     }
-    // A nested call (a client's tool calling back into the same session) runs in the tool scope
-    // of the session's worker, as it would locally, so it does not queue behind the call that
-    // waits for the tool.
-    const scope = message.nested === true && sessionId !== null ? this.bridge.getSessionWorker(sessionId) : undefined
-    try {
-      if (scope !== undefined) {
-        const value = await toolScope.run({ sessionId, workerId: scope }, () =>
-          this.bridge.executePython(sessionId, String(message.module), String(message.fn), (message.args as unknown[]) ?? [], options),
-        )
-        send({ type: "result", value })
-      } else if (message.kind === "stream") {
-        for await (const item of this.bridge.stream(sessionId, String(message.module), String(message.fn), (message.args as unknown[]) ?? [], options)) {
+    const module = String(message.module)
+    const fn = String(message.fn)
+    const args = (message.args as unknown[]) ?? []
+    const serve = async () => {
+      if (message.kind === "stream") {
+        for await (const item of this.bridge.stream(sessionId, module, fn, args, options)) {
           while (running.credit <= 0 && !running.abort.signal.aborted) await this.waitForCredit(running, String(message.clientId))
           if (running.abort.signal.aborted) break
           running.credit--
@@ -280,8 +274,15 @@ export class RemoteAgent {
       } else if (message.kind === "exec") {
         send({ type: "result", value: await this.bridge.executeCode(sessionId, String(message.code), (message.context as Record<string, unknown>) ?? {}, options) })
       } else {
-        send({ type: "result", value: await this.bridge.executePython(sessionId, String(message.module), String(message.fn), (message.args as unknown[]) ?? [], options) })
+        send({ type: "result", value: await this.bridge.executePython(sessionId, module, fn, args, options) })
       }
+    }
+    try {
+      // A nested call (a client's tool calling back into the same session) runs in the tool
+      // scope of the session's worker, as it would locally, so it does not queue behind the
+      // call that waits for the tool.
+      const waiting = message.nested === true && sessionId !== null ? this.bridge.getSessionWorker(sessionId) : undefined
+      await (waiting !== undefined ? toolScope.run({ sessionId, workerId: waiting }, serve) : serve())
     } catch (e) {
       send({ type: "error", error: errorToWire(e) })
     } finally {
