@@ -31,6 +31,7 @@ import type { ResolvedOptions } from "../bridge/options.js"
 import type { WorkerStatus } from "../bridge/pool.js"
 import { chooseRoute, type WorkerLoad } from "../bridge/routing.js"
 import { SessionCalls } from "../bridge/sessionCalls.js"
+import { SessionTable } from "../bridge/sessions.js"
 import { toolScope, type ToolAnswer, type ToolRegistry } from "../bridge/tools.js"
 import { connectNats } from "./natsConnection.js"
 import { parseAgentRecord, STREAM_WINDOW, type AgentRecord } from "./protocol.js"
@@ -73,7 +74,7 @@ export class RemotePool implements PoolBackend {
   private nc: NatsConnection | undefined
   private kv: KV | undefined
   private readonly agents = new Map<string, Agent>()
-  private readonly bindings = new Map<string, string>()
+  private readonly bindings = new SessionTable()
   private readonly outgoing = new Map<string, Outgoing>()
   private readonly sessionCalls = new SessionCalls()
   private readonly subscriptions: Subscription[] = []
@@ -293,16 +294,18 @@ export class RemotePool implements PoolBackend {
 
   /** The agent for a call: the session's, else the least loaded. Binds the session. */
   private place(sessionId: string | null, avoid: ReadonlySet<string>): Agent | undefined {
-    const boundTo = sessionId === null ? undefined : this.bindings.get(sessionId)
+    const binding = sessionId === null ? undefined : this.bindings.get(sessionId)
+    const bound = binding && this.agents.get(binding.workerId)
+    // A binding made with an earlier process of an agent restarted under the same id is stale.
+    const boundTo = bound && bound.record.pid === binding.pid ? bound.id : undefined
     const loads: WorkerLoad[] = []
     for (const a of this.agents.values()) {
-      const sessions = this.sessionsOn(a.id)
       loads.push({
         id: a.id,
         accepting: !a.down && !a.record.draining && !avoid.has(a.id),
         // Our own calls are exact; the record adds other clients' (as of its last heartbeat).
         inFlight: Math.max(a.inFlight, a.record.inFlight),
-        sessions,
+        sessions: this.bindings.countFor(a.id),
         slots: a.record.capacity,
         // An agent queues what it cannot run yet: never refuse for lack of room here.
         capacity: Number.POSITIVE_INFINITY,
@@ -311,19 +314,13 @@ export class RemotePool implements PoolBackend {
     const route = chooseRoute(loads, { boundTo, hasSession: sessionId !== null, canSpawn: false })
     if (route.kind !== "worker") return undefined
     const agent = this.agents.get(route.workerId)!
-    if (sessionId !== null && boundTo !== agent.id) {
-      this.bindings.set(sessionId, agent.id)
-      if (boundTo !== undefined && this.telemetry.has("session.reassigned")) {
-        this.telemetry.emit("session.reassigned", { sessionId, from: boundTo, to: agent.id, reason: "agent lost or draining; Python-side session state was lost, host-held variables moved" })
+    if (sessionId !== null) {
+      const previous = this.bindings.bind(sessionId, agent.id, agent.record.pid)
+      if (previous && this.telemetry.has("session.reassigned")) {
+        this.telemetry.emit("session.reassigned", { sessionId, from: previous.workerId, to: agent.id, reason: "agent lost or draining; Python-side session state was lost, host-held variables moved" })
       }
     }
     return agent
-  }
-
-  private sessionsOn(agentId: string): number {
-    let n = 0
-    for (const a of this.bindings.values()) if (a === agentId) n++
-    return n
   }
 
   private publish(agentId: string, message: Record<string, unknown>): void {
@@ -469,8 +466,7 @@ export class RemotePool implements PoolBackend {
   }
 
   async forgetSession(sessionId: string, timeoutMs: number): Promise<{ bound: boolean; workerId: string | undefined }> {
-    const agentId = this.bindings.get(sessionId)
-    this.bindings.delete(sessionId)
+    const agentId = this.bindings.delete(sessionId)?.workerId
     const agent = agentId === undefined ? undefined : this.agents.get(agentId)
     if (!agent || agent.down || !this.connected) return { bound: agentId !== undefined, workerId: undefined }
     await this.nc!.request(this.subjects.agent(agent.id), encodeMessage({ type: "cleanup", sessionId }), { timeout: timeoutMs }).catch(() => undefined)
@@ -488,7 +484,7 @@ export class RemotePool implements PoolBackend {
       id: a.id,
       pid: a.record.pid,
       state: a.down ? "crashed" : a.record.draining ? "stopping" : a.inFlight > 0 || a.record.inFlight > 0 ? "busy" : "ready",
-      sessions: this.sessionsOn(a.id),
+      sessions: this.bindings.countFor(a.id),
       inFlight: a.inFlight,
       served: a.served,
       restarts: 0,
