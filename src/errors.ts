@@ -92,6 +92,25 @@ export class SerializationError extends Data.TaggedError("SerializationError")<{
   readonly message: string
   /** The offending type, as its own language names it (`"function"`, `"decimal.Decimal"`). */
   readonly typeName: string
+  /**
+   * Where in the value the problem is, e.g. `args[0][3].rows` or `result.items[2]`, when a limit
+   * (`limits.maxDepth`, `maxStringBytes`, `maxValueBytes`) or an unencodable value was found.
+   */
+  readonly path?: string
+}> {}
+
+/**
+ * Writing a host-held session variable would exceed `limits.maxSessionVariableBytes` (that
+ * session's variables) or `limits.maxVariableBytes` (every session's variables on the bridge).
+ * The write was refused and nothing changed.
+ */
+export class VariableLimitExceeded extends Data.TaggedError("VariableLimitExceeded")<{
+  readonly message: string
+  readonly sessionId: string
+  readonly name: string
+  /** Which cap was hit: `"session"` (per-session bytes) or `"bridge"` (all sessions' bytes). */
+  readonly scope: "session" | "bridge"
+  readonly limitBytes: number
 }> {}
 
 /** `executeCode` was called but the bridge was not started with `allowCodeExecution: true`. */
@@ -116,6 +135,11 @@ export class MaxRestartIntensity extends Data.TaggedError("MaxRestartIntensity")
   readonly supervisorId: string
   readonly intensity: number
   readonly periodMs: number
+  /**
+   * When the bridge's circuit is open (`restart.onExhausted: "backoff"`): the epoch ms at which
+   * the pool will try to start again. Absent when the supervisor gave up for good.
+   */
+  readonly retryAt?: number
 }> {}
 
 /** Options failed validation; `issues` lists every problem found, not just the first. */
@@ -177,6 +201,7 @@ export type SnakepitError =
   | SupervisorRefused
   | ChildStartFailed
   | TooManySessions
+  | VariableLimitExceeded
 
 /**
  * Every snakepit error class by its tag (a `Record` over the union, so a new error that is not
@@ -204,6 +229,7 @@ export const errorClasses: { readonly [T in SnakepitError["_tag"]]: new (fields:
   SupervisorRefused,
   ChildStartFailed,
   TooManySessions,
+  VariableLimitExceeded,
   MaxRestartIntensity,
   InvalidOptions,
 }

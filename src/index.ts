@@ -40,6 +40,7 @@ export {
   StartupTimeout,
   SupervisorRefused,
   TooManySessions,
+  VariableLimitExceeded,
   WorkerCrashed,
 } from "./errors.js"
 export type { SnakepitError } from "./errors.js"

@@ -26,6 +26,41 @@ export interface RestartOptions {
    * `minMs` 50, `maxMs` 5000, `randomFactor` 0.2, `resetAfterMs` = `minMs`.
    */
   readonly backoff?: { readonly minMs?: number; readonly maxMs?: number; readonly randomFactor?: number; readonly resetAfterMs?: number }
+  /**
+   * What the bridge does when the pool exceeds its restart intensity. `"backoff"` (default for a
+   * bridge started with `PythonBridge.start`): the circuit opens, calls fail fast with
+   * `MaxRestartIntensity` carrying `retryAt`, and the pool starts again after an exponential
+   * delay. `"stop"`: OTP's give-up, for good (what a `bridgeChild` under a user's `Supervisor`
+   * does, escalating to its parent).
+   */
+  readonly onExhausted?: "backoff" | "stop"
+}
+
+/**
+ * Bounds on what crosses the bridge and what the host holds for Python code. A value past one
+ * of them fails that one call (or write) with a typed error naming where in the value it is;
+ * nothing else is touched. Every default can be raised.
+ */
+export interface LimitsOptions {
+  /** Deepest nesting of arrays/objects in one value, either way. Default 200. */
+  readonly maxDepth?: number
+  /** Largest encoded value (JSON plus binary attachments) in one message, either way. Default `maxFrameBytes`. */
+  readonly maxValueBytes?: number
+  /** Longest single string in a value, in UTF-8 bytes, either way. Default 16 MiB. */
+  readonly maxStringBytes?: number
+  /** Host-held variable bytes of one session (`session.variables`). Default 64 MiB. */
+  readonly maxSessionVariableBytes?: number
+  /** Host-held variable bytes of all sessions together. Default 256 MiB. */
+  readonly maxVariableBytes?: number
+}
+
+/** {@link LimitsOptions} with every default filled in. */
+export interface ResolvedLimits {
+  readonly maxDepth: number
+  readonly maxValueBytes: number
+  readonly maxStringBytes: number
+  readonly maxSessionVariableBytes: number
+  readonly maxVariableBytes: number
 }
 
 /** Everything `PythonBridge.start` accepts. Every field is optional. */
@@ -71,6 +106,8 @@ export interface BridgeOptions {
   readonly workerShutdownMs?: number
   readonly restart?: RestartOptions
   readonly maxFrameBytes?: number
+  /** Bounds on values and host-held variables ({@link LimitsOptions}). */
+  readonly limits?: LimitsOptions
   readonly allowCodeExecution?: boolean
   readonly allowedModules?: readonly string[]
   /**
@@ -110,7 +147,7 @@ export interface BridgeOptions {
 export type InspectOption = ((event: InspectionEvent) => void) | Observer<InspectionEvent>
 
 /** Options with every default filled in. */
-export type ResolvedOptions = Required<Omit<BridgeOptions, "logger" | "inspect" | "cwd" | "allowedModules" | "maxRequestsPerWorker" | "maxWorkerAgeMs" | "maxWorkerMemoryMb" | "restart" | "workerProcess" | "dashboard" | "remote">> & {
+export type ResolvedOptions = Required<Omit<BridgeOptions, "logger" | "inspect" | "cwd" | "allowedModules" | "maxRequestsPerWorker" | "maxWorkerAgeMs" | "maxWorkerMemoryMb" | "restart" | "workerProcess" | "dashboard" | "remote" | "limits">> & {
   readonly remote: RemoteOptions | undefined
   readonly workerProcess: AnyActorLogic | undefined
   readonly cwd: string | undefined
@@ -122,11 +159,26 @@ export type ResolvedOptions = Required<Omit<BridgeOptions, "logger" | "inspect" 
     readonly intensity: number
     readonly periodMs: number
     readonly backoff: { readonly minMs: number; readonly maxMs: number; readonly randomFactor: number; readonly resetAfterMs: number } | undefined
+    readonly onExhausted: "backoff" | "stop"
   }
+  readonly limits: ResolvedLimits
   readonly logger: Logger | undefined
   readonly inspect: InspectOption | undefined
   readonly dashboard: DashboardOptions
 }
+
+/**
+ * The documented defaults of {@link LimitsOptions} (`maxValueBytes` follows `maxFrameBytes`).
+ *
+ * @example
+ * resolveOptions({}).limits.maxDepth === DEFAULT_LIMITS.maxDepth // true
+ */
+export const DEFAULT_LIMITS = {
+  maxDepth: 200,
+  maxStringBytes: 16 * 1024 * 1024,
+  maxSessionVariableBytes: 64 * 1024 * 1024,
+  maxVariableBytes: 256 * 1024 * 1024,
+} as const
 
 const positiveInt = (v: unknown) => typeof v === "number" && Number.isInteger(v) && v >= 1
 const nonNegativeInt = (v: unknown) => typeof v === "number" && Number.isInteger(v) && v >= 0
@@ -192,8 +244,17 @@ export const resolveOptions = (options: BridgeOptions = {}): ResolvedOptions => 
     check(typeof backoff.randomFactor === "number" && backoff.randomFactor >= 0, "restart.backoff.randomFactor must be ≥ 0")
   }
 
+  if (r.onExhausted !== undefined) check(r.onExhausted === "backoff" || r.onExhausted === "stop", `restart.onExhausted must be "backoff" or "stop", got ${String(r.onExhausted)}`)
+
+  const l = (options.limits ?? {}) as Record<string, unknown>
+  if (options.limits !== undefined) check(typeof options.limits === "object" && options.limits !== null, "limits must be an object")
+  for (const key of ["maxDepth", "maxValueBytes", "maxStringBytes", "maxSessionVariableBytes", "maxVariableBytes"]) {
+    if (l[key] !== undefined) check(positiveInt(l[key]), `limits.${key} must be a whole number ≥ 1, got ${String(l[key])}`)
+  }
+
   if (issues.length > 0) throw new InvalidOptions({ message: `invalid bridge options: ${issues.join("; ")}`, issues })
 
+  const maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES
   return {
     python: options.python ?? process.env.SNAKEPIT_PYTHON ?? "python3",
     pythonPath: options.pythonPath ?? [],
@@ -216,8 +277,15 @@ export const resolveOptions = (options: BridgeOptions = {}): ResolvedOptions => 
     healthCheckTimeoutMs: options.healthCheckTimeoutMs ?? 10_000,
     shutdownTimeoutMs: options.shutdownTimeoutMs ?? 10_000,
     workerShutdownMs: options.workerShutdownMs ?? 2_000,
-    restart: { intensity: r.intensity ?? 3, periodMs: r.periodMs ?? 5_000, backoff },
-    maxFrameBytes: options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
+    restart: { intensity: r.intensity ?? 3, periodMs: r.periodMs ?? 5_000, backoff, onExhausted: r.onExhausted ?? "backoff" },
+    maxFrameBytes,
+    limits: {
+      maxDepth: (l.maxDepth as number | undefined) ?? DEFAULT_LIMITS.maxDepth,
+      maxValueBytes: (l.maxValueBytes as number | undefined) ?? maxFrameBytes,
+      maxStringBytes: (l.maxStringBytes as number | undefined) ?? DEFAULT_LIMITS.maxStringBytes,
+      maxSessionVariableBytes: (l.maxSessionVariableBytes as number | undefined) ?? DEFAULT_LIMITS.maxSessionVariableBytes,
+      maxVariableBytes: (l.maxVariableBytes as number | undefined) ?? DEFAULT_LIMITS.maxVariableBytes,
+    },
     allowCodeExecution: options.allowCodeExecution ?? false,
     allowedModules: options.allowedModules,
     preload: options.preload ?? [],
