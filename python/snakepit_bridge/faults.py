@@ -63,6 +63,15 @@ def oversized_frame() -> None:
     _write_raw(struct.pack(">I", _max_frame_bytes() + 1))
 
 
+def message(header: str) -> None:
+    """Write one well-framed message whose header is ``header``, JSON text sent as it is (not
+    checked, not encoded): a worker that lies about what it sends.  The host must validate it,
+    fail at most this worker, and never throw."""
+    _require_testing()
+    body = str(header).encode("utf-8", "surrogatepass")
+    _write_raw(struct.pack(">II", 4 + len(body), len(body)) + body)
+
+
 def kill(signal: Union[int, str] = "SIGKILL") -> None:
     """Send ``signal`` (a number or a name such as ``"SIGKILL"``) to this process."""
     _require_testing()

@@ -9,7 +9,9 @@
  *   `cancel` ends it with `CallCancelled`);
  * - `fail(message)` raises a `ValueError`; `remember(x)` returns the session's previous value;
  * - `crash()` kills the process (SIGKILL) with the call in flight; `hang()` never answers and
- *   ignores `cancel` (so the bridge recycles the worker as hung after `callGraceMs`).
+ *   ignores `cancel` (so the bridge recycles the worker as hung after `callGraceMs`);
+ * - `message(header)` writes one frame whose header is `header` as given (a lying worker, as
+ *   `faults.message` does in Python), then answers `null`.
  * It answers `ping` and `cleanup_session`, drains and exits 0 on SIGTERM, and dies at once on
  * SIGKILL. {@link fakeWorkers} lists the live fakes so tests can kill them.
  *
@@ -144,6 +146,20 @@ export const createFakeWorkerProcess = (
             case "hang":
               hung.add(id)
               return
+            case "message": {
+              // `faults.message`: one well-framed message with the header as given, then the call's own reply.
+              const body = Buffer.from(String(args[0]), "utf8")
+              const frame = Buffer.alloc(8 + body.length)
+              frame.writeUInt32BE(4 + body.length, 0)
+              frame.writeUInt32BE(body.length, 4)
+              body.copy(frame, 8)
+              undelivered++
+              deliver(`raw message from ${input.workerId}`, () => {
+                undelivered--
+                if (alive) connection.receiveBytes(frame)
+              })
+              return later(id, 0, { type: "result", id, value: null })
+            }
             default:
               return later(id, 0, { type: "error", id, error: { type: "AttributeError", message: `fake Python has no function ${String(m.function)}`, traceback: "" } })
           }

@@ -9,6 +9,7 @@
  * const faults = createFaults(bridge)
  * faults.kill(bridge.getStatus().workers[0]!.id)        // SIGKILL
  * faults.garbage("w2")                                  // a frame that is not an envelope
+ * await faults.message("w2", '{"type":"log","level":[[[]]]}')  // a well-framed message that lies
  * faults.failStart(2)                                   // the next two worker starts fail
  */
 import { PythonBridge } from "../bridge/PythonBridge.js"
@@ -31,6 +32,12 @@ export interface Faults {
   exit(workerId: string, code?: number): void
   /** The worker writes a frame that is not an envelope: the host must see a protocol error. */
   garbage(workerId: string): void
+  /**
+   * The worker writes one well-framed message whose header is `header` (JSON text, sent as it
+   * is): a worker that lies. The host must validate it and fail at most that worker. Resolves
+   * once the worker has written it (or died trying); never rejects.
+   */
+  message(workerId: string, header: string): Promise<void>
   /** The worker announces a frame above `maxFrameBytes`: the host must refuse it unread. */
   oversizedFrame(workerId: string): void
   /** The next `times` worker starts (default 1) delay their ready handshake by `ms`. Bridge only. */
@@ -88,9 +95,12 @@ export const createFaults = (target: PythonBridge | Supervisor): Faults => {
     const worker = find(workerId)
     if (!worker.testing) throw notTesting(`faults.${fn}`)
     if (!worker.connection) throw new InvalidOptions({ message: `worker ${workerId} is not ready`, issues: [`worker ${workerId} has no connection yet`] })
-    // The call's own outcome (a crash, a protocol error, a timeout) is the fault; nobody awaits it.
+    // The call's own outcome (a crash, a protocol error, a timeout) is the fault, not a failure.
     const options = worker.callTimeoutMs !== undefined ? { timeoutMs: worker.callTimeoutMs } : {}
-    worker.connection.call("snakepit_bridge.faults", fn, args, options).catch(() => {})
+    return worker.connection.call("snakepit_bridge.faults", fn, args, options).then(
+      () => undefined,
+      () => undefined,
+    )
   }
   const startFault = (what: string, fault: { slowMs?: number; slowTimes?: number; failTimes?: number }) => {
     if (!bridge) throw new InvalidOptions({ message: `faults.${what} works on a bridge`, issues: [`faults.${what} needs a PythonBridge`] })
@@ -107,10 +117,11 @@ export const createFaults = (target: PythonBridge | Supervisor): Faults => {
         if ((error as NodeJS.ErrnoException).code !== "ESRCH") throw error
       }
     },
-    hang: (workerId, ms = 3_600_000) => hook(workerId, "hang", [ms / 1000]),
-    exit: (workerId, code = 1) => hook(workerId, "exit", [code]),
-    garbage: (workerId) => hook(workerId, "garbage", []),
-    oversizedFrame: (workerId) => hook(workerId, "oversized_frame", []),
+    hang: (workerId, ms = 3_600_000) => void hook(workerId, "hang", [ms / 1000]),
+    exit: (workerId, code = 1) => void hook(workerId, "exit", [code]),
+    garbage: (workerId) => void hook(workerId, "garbage", []),
+    message: (workerId, header) => hook(workerId, "message", [header]),
+    oversizedFrame: (workerId) => void hook(workerId, "oversized_frame", []),
     slowStart: (ms, times = 1) => startFault("slowStart", { slowMs: ms, slowTimes: times }),
     failStart: (times = 1) => startFault("failStart", { failTimes: times }),
   }

@@ -1,0 +1,213 @@
+/**
+ * Hostile input for the bridge's property suite: extreme values a caller or Python may send,
+ * lying messages a worker may write, and a small call ledger that checks each call settled once,
+ * with an allowed outcome, within its deadline.
+ */
+import { fc } from "@fast-check/vitest"
+import { isSnakepitError } from "../../src/errors.js"
+import { codecEqual, codecValueArb } from "./codecValues.js"
+
+/** Limits small enough that a property reaches past each of them cheaply. */
+export const HOSTILE_LIMITS = { maxDepth: 40, maxStringBytes: 4_096, maxValueBytes: 65_536 } as const
+
+const nest = (depth: number, wrap: (inner: unknown) => unknown): unknown => {
+  let v: unknown = 0
+  for (let i = 0; i < depth; i++) v = wrap(v)
+  return v
+}
+
+/** Values a caller may hand the bridge: every codec value, and ones past each limit or not encodable at all. */
+export const extremeValueArb: fc.Arbitrary<unknown> = fc.oneof(
+  codecValueArb,
+  fc.integer({ min: 0, max: 3 * HOSTILE_LIMITS.maxDepth }).map((n) => nest(n, (v) => [v])),
+  fc.integer({ min: 0, max: 3 * HOSTILE_LIMITS.maxDepth }).map((n) => nest(n, (v) => ({ k: v }))),
+  fc.constantFrom(1_000, 10_000).map((n) => nest(n, (v) => [v])),
+  fc.integer({ min: 0, max: 2 * HOSTILE_LIMITS.maxStringBytes }).map((n) => "é".repeat(Math.floor(n / 2))),
+  fc.integer({ min: 0, max: 2 * HOSTILE_LIMITS.maxValueBytes }).map((n) => Buffer.alloc(n, 7)),
+  fc.integer({ min: 0, max: 20_000 }).map((n) => Array.from({ length: n }, (_, i) => i)),
+  fc.constantFrom<unknown>("\ud800", "a\udfffb", "\u0000\u0001", NaN, Infinity, -Infinity, -0, 2n ** 300n, -(2n ** 70n)),
+  fc.constant(null).map(() => {
+    const cycle: unknown[] = []
+    cycle.push(cycle)
+    return cycle
+  }),
+  fc.constantFrom<unknown>(() => 1, Symbol("s"), new (class Opaque {})(), new Date(Number.NaN), new WeakMap()),
+)
+
+/**
+ * A short description of any value, safe on values too deep for `JSON.stringify` or
+ * fast-check's own printer (it never recurses more than a few levels).
+ */
+export const describeValue = (v: unknown): string => {
+  if (typeof v === "string") return v.length <= 40 ? JSON.stringify(v) : `string(${v.length})`
+  if (typeof v === "bigint") return `${v}n`
+  if (typeof v !== "object" || v === null) return typeof v === "symbol" || typeof v === "function" ? typeof v : String(Object.is(v, -0) ? "-0" : v)
+  if (Buffer.isBuffer(v)) return `Buffer(${v.length})`
+  let depth = 0
+  let inner: unknown = v
+  while (typeof inner === "object" && inner !== null && depth < 100_000) {
+    const next: unknown = Array.isArray(inner) ? inner[0] : (inner as Record<string, unknown>).k
+    if (next === inner) return "cyclic"
+    if (Array.isArray(inner) ? inner.length !== 1 : Object.keys(inner).length !== 1 || !("k" in inner)) break
+    inner = next
+    depth++
+  }
+  if (depth > 2) return `nested ${depth} levels`
+  const name = (v as object).constructor?.name ?? "object"
+  return Array.isArray(v) ? `array(${v.length})` : `${name}`
+}
+
+/** JSON text nested `depth` levels, built without recursion. */
+export const deepJson = (depth: number): string => "[".repeat(depth) + "]".repeat(depth)
+
+/** Field values a lying worker may put anywhere: wrong types, deep nests, huge strings, broken tags. */
+const hostileFieldArb = fc.oneof(
+  fc.integer({ min: 1_000, max: 30_000 }).map(deepJson),
+  fc.constantFrom(
+    deepJson(20_000),
+    deepJson(6_000),
+    deepJson(2_500),
+    deepJson(300),
+    "null",
+    "42",
+    "-1",
+    "1e400",
+    "\"x\"",
+    "{}",
+    "[]",
+    "true",
+    "\"\\ud800\"",
+    "\"\udc80\"",
+    `"${"a".repeat(200_000)}"`,
+    "{\"__sp\":\"int\",\"v\":\"zz\"}",
+    "{\"__sp\":\"bytes\",\"i\":99}",
+    "{\"__sp\":\"array\",\"dtype\":\"float64\",\"shape\":[1000000000],\"i\":0}",
+    "{\"__sp\":\"nope\"}",
+    "{\"__sp\":\"datetime\",\"v\":[]}",
+    "{\"__proto__\":{\"polluted\":1}}",
+    "{\"toString\":1,\"valueOf\":2}",
+    "{\"type\":\"x\",\"message\":[[[[1]]]],\"traceback\":{}}",
+  ),
+  fc.json({ depthSize: "small" }),
+)
+
+const MESSAGE_TYPES = ["ready", "result", "error", "chunk", "end", "pong", "log", "telemetry", "tool_call"] as const
+const FIELDS = ["value", "error", "stats", "level", "logger", "message", "session_id", "call_id", "name", "data", "args", "kwargs", "protocol", "pid", "att"] as const
+
+/** A header text that prints short in a counterexample (some are megabytes of brackets). */
+export interface HostileHeader {
+  readonly text: string
+  readonly [printed: symbol]: () => string
+}
+
+const abbreviate = (text: string): HostileHeader => ({
+  text,
+  [fc.toStringMethod as symbol]: () => JSON.stringify(text.length <= 160 ? text : `${text.slice(0, 80)}…(${text.length} chars)…${text.slice(-40)}`),
+})
+
+/**
+ * Header texts a lying worker may write, as JSON text (sent unchecked): real message types with
+ * fields of the wrong kind and ids of live or unknown calls, arbitrary JSON, and text that is
+ * not JSON at all.
+ */
+export const hostileHeaderArb: fc.Arbitrary<HostileHeader> = fc.oneof(
+  { weight: 6, arbitrary: fc
+    .record({
+      type: fc.oneof(fc.constantFrom(...MESSAGE_TYPES).map((t) => JSON.stringify(t)), hostileFieldArb),
+      id: fc.oneof(fc.integer({ min: 0, max: 8 }).map(String), hostileFieldArb),
+      fields: fc.uniqueArray(fc.tuple(fc.constantFrom(...FIELDS), hostileFieldArb), { maxLength: 5, selector: ([k]) => k }),
+    })
+    .map(({ type, id, fields }) => `{"type":${type},"id":${id}${fields.map(([k, v]) => `,"${k}":${v}`).join("")}}`) },
+  { weight: 2, arbitrary: fc.json() },
+  { weight: 1, arbitrary: fc.constantFrom("", "{", "not json", "\udc80\udc81", "{\"type\":\"result\",\"id\":1,\"value\":1}trailing", "[1,2,3]", "\"just a string\"") },
+).map(abbreviate)
+
+/** One tracked call: how it must end, and by when. */
+interface Tracked {
+  readonly label: string
+  readonly started: number
+  readonly deadlineMs: number
+  readonly check: (outcome: { ok: true; value: unknown } | { ok: false; error: unknown }) => string | undefined
+  settlements: number
+  settledAt: number | undefined
+  outcome: { ok: true; value: unknown } | { ok: false; error: unknown } | undefined
+  readonly done: Promise<void>
+}
+
+/**
+ * Follows calls of a property run. `check` returns a problem description, or undefined when the
+ * outcome is one the call may have.
+ */
+export class HostileLedger {
+  readonly calls: Tracked[] = []
+
+  track(label: string, deadlineMs: number, promise: Promise<unknown>, check: Tracked["check"]): void {
+    const entry: Tracked = {
+      label,
+      started: Date.now(),
+      deadlineMs,
+      check,
+      settlements: 0,
+      settledAt: undefined,
+      outcome: undefined,
+      done: promise.then(
+        (value) => {
+          entry.settlements++
+          entry.settledAt = Date.now()
+          entry.outcome = { ok: true, value }
+        },
+        (error: unknown) => {
+          entry.settlements++
+          entry.settledAt = Date.now()
+          entry.outcome = { ok: false, error }
+        },
+      ),
+    }
+    this.calls.push(entry)
+  }
+
+  /**
+   * Waits for every call (up to the latest deadline plus `marginMs`) and throws one Error listing
+   * each call that did not settle exactly once, settled with an outcome it may not have, or
+   * settled later than its deadline plus `marginMs` (a hang, not a slow machine: the margin is wide).
+   */
+  async assertAllSettled(marginMs: number): Promise<void> {
+    const last = Math.max(0, ...this.calls.map((c) => c.started + c.deadlineMs)) + marginMs
+    let timer: ReturnType<typeof setTimeout> | undefined
+    await Promise.race([
+      Promise.all(this.calls.map((c) => c.done)),
+      new Promise<void>((r) => (timer = setTimeout(r, Math.max(0, last - Date.now())))),
+    ])
+    clearTimeout(timer)
+    const problems: string[] = []
+    for (const call of this.calls) {
+      if (call.settlements !== 1) {
+        problems.push(`${call.label} settled ${call.settlements} times`)
+        continue
+      }
+      if (call.settledAt! - call.started > call.deadlineMs + marginMs) problems.push(`${call.label} settled ${call.settledAt! - call.started} ms after it started (deadline ${call.deadlineMs} ms)`)
+      const problem = call.check(call.outcome!)
+      if (problem) problems.push(`${call.label}: ${problem}`)
+    }
+    if (problems.length > 0) throw new Error(`hostile-input invariant violated:\n- ${problems.join("\n- ")}`)
+  }
+}
+
+/** Describes an outcome for a failure message. */
+const show = (outcome: { ok: true; value: unknown } | { ok: false; error: unknown }): string =>
+  outcome.ok ? `value ${String(outcome.value).slice(0, 80)}` : isSnakepitError(outcome.error) ? `${outcome.error._tag}: ${outcome.error.message.slice(0, 200)}` : `untagged ${String(outcome.error).slice(0, 200)}`
+
+/**
+ * An outcome check: the call may return a value passing `value` (when given), or fail with one
+ * of the tags in `errors`. Anything untagged is always a problem.
+ */
+export const expectOutcome =
+  (options: { readonly value?: (v: unknown) => boolean; readonly errors: ReadonlyArray<string> }) =>
+  (outcome: { ok: true; value: unknown } | { ok: false; error: unknown }): string | undefined => {
+    if (outcome.ok) return options.value === undefined || options.value(outcome.value) ? undefined : `unexpected ${show(outcome)}`
+    if (!isSnakepitError(outcome.error)) return `rejected with ${show(outcome)}`
+    return options.errors.includes(outcome.error._tag) ? undefined : `unexpected ${show(outcome)}`
+  }
+
+/** The echo of `sent` must equal it (the codec's exact equality). */
+export const echoed = (sent: unknown) => (v: unknown) => codecEqual(v, sent)
