@@ -59,6 +59,11 @@ export interface BridgeStatus {
   readonly workers: WorkerStatus[]
   /** The pool's dynamic supervisor as plain data: restart counts, recent restarts, children. */
   readonly supervisor: SupervisorStatus | null
+  /**
+   * Bytes of host-held session variables, all sessions together (encoded size), bounded by
+   * `limits.maxVariableBytes`.
+   */
+  readonly variableBytes: number
 }
 
 /** The seed adapter's commands accepted by {@link PythonBridge.routeCommand}. */
@@ -112,7 +117,7 @@ export class PythonBridge implements AsyncDisposable {
       }
     }
     const telemetry = new TelemetryEmitter((error, event) => logger.error({ err: error, event }, "telemetry handler threw"))
-    const variables = new SessionVariables()
+    const variables = new SessionVariables(resolved.limits)
     const lifetimes = new SessionLifetimes({ ttlMs: resolved.sessionTtlMs, maxSessions: resolved.maxSessions })
     // A session calling tools is in use; it already holds its place under maxSessions.
     const tools = new ToolRegistry(variables, (id) => lifetimes.refresh(id, Date.now()))
@@ -299,6 +304,7 @@ export class PythonBridge implements AsyncDisposable {
       failed: this.pool.failed?.message,
       workers,
       supervisor: this.pool.supervisorStatus(),
+      variableBytes: this.variables.bytes,
     }
   }
 
