@@ -10,8 +10,8 @@
  *
  * Rules:
  * - `options` is a plain object (or omitted); an unknown key is refused, naming it (typo safety:
- *   `{ timeoutMS: 50 }` would otherwise mean "the default deadline" without a word). A known key
- *   whose value is `undefined` counts as omitted.
+ *   `{ timeoutMS: 50 }` would otherwise mean "the default deadline" without a word). A key
+ *   whose value is `undefined` counts as omitted, known or not (so spreading optional fields works).
  * - `timeoutMs`: a number ≥ 0, at most {@link MAX_TIMEOUT_MS} (what a Node timer can hold), or
  *   `Infinity` for no deadline (as `callTimeoutMs` allows). Not a string, not NaN, not negative.
  * - `signal`: an `AbortSignal` (anything with a boolean `aborted` and `addEventListener` /
@@ -96,7 +96,7 @@ const optionIssues = (options: unknown, at: string, issues: string[], allowSigna
   }
   const o = options as Record<string, unknown>
   const known: readonly string[] = allowSignal ? CALL_OPTION_KEYS : CALL_OPTION_KEYS.filter((k) => k !== "signal")
-  const unknown = Object.keys(o).filter((k) => !known.includes(k))
+  const unknown = Object.keys(o).filter((k) => !known.includes(k) && o[k] !== undefined)
   for (const key of unknown) {
     const hint = key === "signal" ? " (an Effect call is cancelled by interrupting its fiber)" : ""
     issues.push(`${at}.${key} is not a call option${hint}; known: ${known.join(", ")}`)

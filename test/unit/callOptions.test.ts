@@ -68,7 +68,7 @@ describe("call options", () => {
 
   it("accepts omitted options, undefined values, Infinity and a signal from a polyfill", () => {
     expect(parseCallOptions(undefined)).toEqual({})
-    expect(parseCallOptions({ timeoutMs: undefined, kwargs: undefined })).toEqual({})
+    expect(parseCallOptions({ timeoutMs: undefined, kwargs: undefined, somethingElse: undefined })).toEqual({})
     expect(parseCallOptions({ timeoutMs: Infinity })).toEqual({ timeoutMs: Infinity })
     expect(parseCallOptions({ kwargs: Object.create(null) })).toHaveProperty("kwargs")
     const polyfill = { aborted: false, addEventListener: () => {}, removeEventListener: () => {} }
