@@ -43,7 +43,14 @@ export const CALL_OPTION_KEYS = ["kwargs", "timeoutMs", "signal", "idempotent"] 
 /** The longest finite deadline: Node fires a longer timer after 1 ms instead. */
 export const MAX_TIMEOUT_MS = 2 ** 31 - 1
 
-/** How a value is named in an issue: its type and a short, safe rendering. Never throws. */
+/**
+ * How a value is named in an issue: its type and a short, safe rendering. Never throws (it
+ * calls no user `toString`).
+ *
+ * @example
+ * describeValue("50") // '"50" (a string)'
+ * describeValue(NaN)  // "NaN"
+ */
 export const describeValue = (value: unknown): string => {
   if (value === null) return "null"
   if (Array.isArray(value)) return "an array"
@@ -69,14 +76,26 @@ export const describeValue = (value: unknown): string => {
   }
 }
 
-/** `{}` or `Object.create(null)`: what the codec sends as a Python dict of keyword arguments. */
+/**
+ * `{}` or `Object.create(null)`: what the codec sends as a Python dict of keyword arguments.
+ *
+ * @example
+ * isPlainObject({ a: 1 })  // true
+ * isPlainObject(new Map()) // false
+ */
 export const isPlainObject = (value: unknown): value is Record<string, unknown> => {
   if (typeof value !== "object" || value === null || Array.isArray(value)) return false
   const proto = Object.getPrototypeOf(value)
   return proto === Object.prototype || proto === null
 }
 
-/** True for an AbortSignal of any realm (or a faithful polyfill). */
+/**
+ * True for an AbortSignal of any realm (or a faithful polyfill).
+ *
+ * @example
+ * isAbortSignal(new AbortController().signal) // true
+ * isAbortSignal(42)                            // false
+ */
 export const isAbortSignal = (value: unknown): value is AbortSignal => {
   if (value instanceof AbortSignal) return true
   if (typeof value !== "object" || value === null) return false
