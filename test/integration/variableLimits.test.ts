@@ -10,7 +10,9 @@ const MiB = 1024 * 1024
 
 describe("session variable caps", () => {
   it("Python writing 50 MiB variables 8 times under an 8 MiB session cap gets VariableLimitExceeded each time, catches it, and the host holds none of it", async () => {
-    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, limits: { maxSessionVariableBytes: 8 * MiB } })
+    // 400 MiB cross the worker's pipes here; on a loaded machine a health ping can wait behind a
+    // 50 MiB frame for longer than the default 10 s, which is not what this test is about.
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, healthCheckTimeoutMs: 120_000, limits: { maxSessionVariableBytes: 8 * MiB } })
     const outcomes = await bridge.executePython("big", "variables", "fill", [8, 50], { timeoutMs: 120_000 })
     expect(outcomes).toEqual(Array.from({ length: 8 }, (_, i) => ({ refused: "session", limit_bytes: 8 * MiB, name: `v${i}` })))
     // Counted bytes, not RSS: nothing of the 400 MiB written is held.
