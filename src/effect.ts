@@ -19,6 +19,7 @@ import { Context, Effect, Layer, Stream } from "effect"
 import { PythonBridge, type BridgeCommand, type BridgeStatus, type ExecuteOptions } from "./bridge/PythonBridge.js"
 import type { BridgeOptions } from "./bridge/options.js"
 import { isSnakepitError, type SnakepitError } from "./errors.js"
+import { parseCallOptions } from "./bridge/callOptions.js"
 
 /** The running bridge, as an Effect service. Provide it with {@link Bridge.layer}. */
 export class Bridge extends Context.Service<Bridge, PythonBridge>()("snakepit/Bridge") {
@@ -41,6 +42,20 @@ const fromPromise = <A>(run: (signal: AbortSignal) => Promise<A>): Effect.Effect
     Effect.catch((e) => (isSnakepitError(e) ? Effect.fail(e) : Effect.die(e))),
   )
 
+/**
+ * The options of an Effect call, checked before the bridge is even asked: the Effect adds its
+ * own abort signal (interruption), so a user `signal` is refused rather than silently replaced,
+ * and a non-object (`1`) is refused rather than spread into nothing.
+ */
+const effectOptions = (options: unknown): Effect.Effect<Omit<ExecuteOptions, "signal">, SnakepitError> =>
+  Effect.suspend(() => {
+    try {
+      return Effect.succeed(parseCallOptions(options, { allowSignal: false }))
+    } catch (invalid) {
+      return Effect.fail(invalid as SnakepitError)
+    }
+  })
+
 const withBridge = <A>(run: (bridge: PythonBridge, signal: AbortSignal) => Promise<A>): Effect.Effect<A, SnakepitError, Bridge> =>
   Effect.flatMap(Bridge, (bridge) => fromPromise((signal) => run(bridge, signal)))
 
@@ -57,7 +72,9 @@ export const executePython = (
   args: readonly unknown[] = [],
   options: Omit<ExecuteOptions, "signal"> = {},
 ): Effect.Effect<unknown, SnakepitError, Bridge> =>
-  withBridge((bridge, signal) => bridge.executePython(sessionId, module, fn, args, { ...options, signal }))
+  Effect.flatMap(effectOptions(options), (checked) =>
+    withBridge((bridge, signal) => bridge.executePython(sessionId, module, fn, args, { ...checked, signal })),
+  )
 
 /**
  * `bridge.executeCode` as an Effect.
@@ -71,7 +88,9 @@ export const executeCode = (
   context: Record<string, unknown> = {},
   options: Omit<ExecuteOptions, "signal"> = {},
 ): Effect.Effect<Record<string, unknown>, SnakepitError, Bridge> =>
-  withBridge((bridge, signal) => bridge.executeCode(sessionId, code, context, { ...options, signal }))
+  Effect.flatMap(effectOptions(options), (checked) =>
+    withBridge((bridge, signal) => bridge.executeCode(sessionId, code, context, { ...checked, signal })),
+  )
 
 /**
  * A Python generator as an Effect `Stream`.
@@ -87,8 +106,10 @@ export const stream = (
   options: Omit<ExecuteOptions, "signal"> = {},
 ): Stream.Stream<unknown, SnakepitError, Bridge> =>
   Stream.unwrap(
-    Effect.map(Bridge, (bridge) =>
-      Stream.fromAsyncIterable(bridge.stream(sessionId, module, fn, args, options), (e) => e as SnakepitError),
+    Effect.flatMap(effectOptions(options), (checked) =>
+      Effect.map(Bridge, (bridge) =>
+        Stream.fromAsyncIterable(bridge.stream(sessionId, module, fn, args, checked), (e) => e as SnakepitError),
+      ),
     ),
   )
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from .context import traceparent
 from .errors import CallCancelled, SerializationError
-from .session import Session, ToolError, ToolNotFound
+from .session import Session, ToolError, ToolNotFound, VariableLimitExceeded
 
-__all__ = ["CallCancelled", "SerializationError", "Session", "ToolError", "ToolNotFound", "traceparent"]
+__all__ = ["CallCancelled", "SerializationError", "Session", "ToolError", "ToolNotFound", "traceparent",
+           "VariableLimitExceeded"]
 __version__ = "0.1.0"

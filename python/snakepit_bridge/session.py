@@ -21,7 +21,8 @@ reports that no such tool exists.
 
 ``session.variables`` is a mapping held by the host (``bridge.session(id).variables``): every
 access is a reserved tool call, so its values survive a crash of this worker, an environment
-restart, and the session moving to another worker.
+restart, and the session moving to another worker.  The host bounds what they hold: a write past
+its caps raises :class:`VariableLimitExceeded` (a :class:`ToolError`), and the call may go on.
 """
 from __future__ import annotations
 
@@ -48,6 +49,42 @@ class ToolError(Exception):
 
 class ToolNotFound(ToolError):
     """The host has no tool of that name."""
+
+
+class VariableLimitExceeded(ToolError):
+    """Writing ``session.variables[name]`` would take the host-held variable bytes past a cap:
+    ``scope`` is ``"session"`` (``limits.maxSessionVariableBytes``, this session) or
+    ``"bridge"`` (``limits.maxVariableBytes``, all sessions); ``limit_bytes`` is that cap.
+    The write did not happen; the previous value, if any, is still there. A subclass of
+    :class:`ToolError`, so code that already catches tool failures catches it too::
+
+        try:
+            session.variables["cache"] = big
+        except VariableLimitExceeded as e:
+            session.log.warning("not cached: %s", e)
+    """
+
+    def __init__(self, message: str, scope: str = "session", limit_bytes: int = 0,
+                 name: Optional[str] = None) -> None:
+        super().__init__(message)
+        self.scope = scope
+        self.limit_bytes = limit_bytes
+        self.name = name
+
+
+def _tool_failure(error: Any) -> ToolError:
+    """The exception a failed ``tool_result`` raises: typed by its ``type`` field when it has
+    one, else :class:`ToolNotFound` / :class:`ToolError` as the message says."""
+    if not isinstance(error, dict):
+        return ToolError(str(error))
+    message = str(error.get("message", ""))
+    if error.get("type") == "VariableLimitExceeded":
+        limit = error.get("limit_bytes")
+        name = error.get("name")
+        return VariableLimitExceeded(message, scope=str(error.get("scope", "session")),
+                                     limit_bytes=limit if isinstance(limit, int) else 0,
+                                     name=name if isinstance(name, str) else None)
+    return ToolNotFound(message) if message.startswith("ToolNotFound") else ToolError(message)
 
 
 class ToolCalls:
@@ -102,10 +139,7 @@ class ToolCalls:
         if envelope.get("ok"):
             _settle(future, value=envelope.get("value"))
             return
-        error = envelope.get("error")
-        message = str(error.get("message", "")) if isinstance(error, dict) else str(error)
-        not_found = message.startswith("ToolNotFound")
-        _settle(future, error=ToolNotFound(message) if not_found else ToolError(message))
+        _settle(future, error=_tool_failure(envelope.get("error")))
 
     def fail(self, tool_id: Any, error: BaseException) -> None:
         """Complete one pending call with ``error`` (e.g. its result could not be decoded)."""
@@ -202,6 +236,8 @@ class HostVariables(MutableMapping):  # type: ignore[type-arg]
         return value
 
     def __setitem__(self, key: str, value: Any) -> None:
+        """Store ``value`` on the host. Raises :class:`VariableLimitExceeded` when it would
+        exceed a cap on host-held variable bytes (nothing is stored then)."""
         self._call("set", key, value)
 
     def __delitem__(self, key: str) -> None:

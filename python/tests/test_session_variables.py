@@ -37,3 +37,30 @@ def test_session_variables_go_through_reserved_host_tools():
 
     with pytest.raises(ToolError):
         HostVariables(NoSession())["a"]
+
+
+def test_a_typed_tool_failure_raises_variable_limit_exceeded_with_its_fields():
+    from snakepit_bridge import VariableLimitExceeded
+    from snakepit_bridge.session import ToolCalls, ToolError, ToolNotFound
+
+    tools = ToolCalls(lambda message, attachments: None)
+    limited = tools.start("snakepit.variables.set", ["big", "x"], {}, "s1")
+    tools.resolve({"id": 1, "ok": False, "error": {
+        "type": "VariableLimitExceeded", "message": "over the cap", "scope": "bridge",
+        "limit_bytes": 8388608, "name": "big"}})
+    with pytest.raises(VariableLimitExceeded) as raised:
+        limited.result()
+    assert isinstance(raised.value, ToolError)
+    assert (raised.value.scope, raised.value.limit_bytes, raised.value.name) == ("bridge", 8388608, "big")
+    assert str(raised.value) == "over the cap"
+
+    # Untyped failures keep their old classes.
+    missing = tools.start("nope", [], {}, "s1")
+    tools.resolve({"id": 2, "ok": False, "error": {"message": "ToolNotFound: no tool named 'nope'"}})
+    with pytest.raises(ToolNotFound):
+        missing.result()
+    failed = tools.start("boom", [], {}, "s1")
+    tools.resolve({"id": 3, "ok": False, "error": {"message": "the database is down"}})
+    with pytest.raises(ToolError) as plain:
+        failed.result()
+    assert type(plain.value) is ToolError

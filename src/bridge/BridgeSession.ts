@@ -13,11 +13,25 @@
 import type { PythonBridge, ExecuteOptions } from "./PythonBridge.js"
 import type { Tool, ToolRegistry } from "./tools.js"
 import type { SessionVariables } from "./variables.js"
+import { InvalidOptions } from "../errors.js"
+import { describeValue } from "./callOptions.js"
 
-/** A session's host-held variables. Values are anything the codec carries. */
+/**
+ * A session's host-held variables. Values are anything the codec carries; each is counted at its
+ * encoded size against `limits.maxSessionVariableBytes` (this session) and
+ * `limits.maxVariableBytes` (all sessions).
+ */
 export interface SessionVariablesView {
   get(name: string): unknown
   has(name: string): boolean
+  /**
+   * Stores a value Python reads as `session.variables[name]`. Throws `VariableLimitExceeded`
+   * when it would exceed a cap, `SerializationError` when the codec cannot carry it,
+   * `InvalidOptions` when `name` is not a string; the previous value then stays.
+   *
+   * @example
+   * bridge.session("s1").variables.set("threshold", 0.8)
+   */
   set(name: string, value: unknown): void
   /** True if the variable existed. */
   delete(name: string): boolean
@@ -39,7 +53,13 @@ export class BridgeSession {
     this.variables = {
       get: (name) => (touch(), store.get(id, name)),
       has: (name) => (touch(), store.has(id, name)),
-      set: (name, value) => (touch(), store.set(id, name, value)),
+      set: (name, value) => {
+        if (typeof name !== "string") {
+          throw new InvalidOptions({ message: `a session variable's name is a string, got ${describeValue(name)}`, issues: ["name must be a string"] })
+        }
+        touch()
+        store.set(id, name, value)
+      },
       delete: (name) => (touch(), store.delete(id, name)),
       entries: () => (touch(), store.entries(id)),
     }

@@ -24,12 +24,22 @@ import { BridgeSession } from "./BridgeSession.js"
 import { SessionLifetimes } from "./sessionLifetimes.js"
 import { ToolRegistry, type Tool } from "./tools.js"
 import { SessionVariables } from "./variables.js"
+import { checkCall, checkCode, checkCommand, checkSession, type CallOptionValues } from "./callOptions.js"
 
-/** Per-call options of `executePython` / `stream`. */
+/**
+ * Per-call options of `executePython` / `executeCode` / `stream`. Checked before anything is
+ * armed: a malformed one (wrong type, an unknown key, a non-object) rejects the call with
+ * `InvalidOptions` naming it (`src/bridge/callOptions.ts` has the rules).
+ */
 export interface ExecuteOptions {
+  /** Keyword arguments: a plain object. */
   readonly kwargs?: Record<string, unknown>
-  /** Deadline of this call (default: the bridge's `callTimeoutMs`). */
+  /**
+   * Deadline of this call in ms (default: the bridge's `callTimeoutMs`): a number from 0 to
+   * 2 147 483 647, or `Infinity` for none. Not a string: `"50"` is refused, not ignored.
+   */
   readonly timeoutMs?: number
+  /** Aborting it cancels the call (`CallCancelled`), queued or running. Must be an `AbortSignal`. */
   readonly signal?: AbortSignal
   /**
    * The call is safe to run twice. Only with `remote`: when its agent is lost mid-call, it is
@@ -49,6 +59,11 @@ export interface BridgeStatus {
   readonly workers: WorkerStatus[]
   /** The pool's dynamic supervisor as plain data: restart counts, recent restarts, children. */
   readonly supervisor: SupervisorStatus | null
+  /**
+   * Bytes of host-held session variables, all sessions together (encoded size), bounded by
+   * `limits.maxVariableBytes`.
+   */
+  readonly variableBytes: number
 }
 
 /** The seed adapter's commands accepted by {@link PythonBridge.routeCommand}. */
@@ -102,7 +117,7 @@ export class PythonBridge implements AsyncDisposable {
       }
     }
     const telemetry = new TelemetryEmitter((error, event) => logger.error({ err: error, event }, "telemetry handler threw"))
-    const variables = new SessionVariables()
+    const variables = new SessionVariables(resolved.limits)
     const lifetimes = new SessionLifetimes({ ttlMs: resolved.sessionTtlMs, maxSessions: resolved.maxSessions })
     // A session calling tools is in use; it already holds its place under maxSessions.
     const tools = new ToolRegistry(variables, (id) => lifetimes.refresh(id, Date.now()))
@@ -131,9 +146,15 @@ export class PythonBridge implements AsyncDisposable {
    * await bridge.executePython("s1", "m", "f", [1], { kwargs: { k: 2 }, timeoutMs: 500 })
    */
   executePython(sessionId: string | null, module: string, fn: string, args: readonly unknown[] = [], options: ExecuteOptions = {}): Promise<unknown> {
+    let checked: CallOptionValues
+    try {
+      checked = checkCall("executePython", sessionId, module, fn, args, options)
+    } catch (invalid) {
+      return Promise.reject(invalid)
+    }
     const refused = this.admit(sessionId)
     if (refused) return Promise.reject(refused)
-    return this.inUse(sessionId, this.pool.call(sessionId, module, fn, args, this.callOptions(options)))
+    return this.inUse(sessionId, this.pool.call(sessionId, module, fn, args, this.callOptions(checked)))
   }
 
   /**
@@ -145,12 +166,18 @@ export class PythonBridge implements AsyncDisposable {
    * await bridge.executeCode("s1", "y = x * 2", { x: 21 }) // { y: 42 }
    */
   executeCode(sessionId: string | null, code: string, context: Record<string, unknown> = {}, options: ExecuteOptions = {}): Promise<Record<string, unknown>> {
+    let checked: CallOptionValues
+    try {
+      checked = checkCode(sessionId, code, context, options)
+    } catch (invalid) {
+      return Promise.reject(invalid)
+    }
     if (!this.options.allowCodeExecution) {
       return Promise.reject(new CodeExecutionDisabled({ message: "code execution is disabled; start the bridge with allowCodeExecution: true" }))
     }
     const refused = this.admit(sessionId)
     if (refused) return Promise.reject(refused)
-    return this.inUse(sessionId, this.pool.exec(sessionId, code, context, this.callOptions(options)))
+    return this.inUse(sessionId, this.pool.exec(sessionId, code, context, this.callOptions(checked)))
   }
 
   /**
@@ -160,13 +187,20 @@ export class PythonBridge implements AsyncDisposable {
    * for await (const n of bridge.stream("s1", "m", "countdown", [3])) console.log(n)
    */
   stream(sessionId: string | null, module: string, fn: string, args: readonly unknown[] = [], options: ExecuteOptions = {}): AsyncGenerator<unknown> {
-    const refused = this.admit(sessionId)
+    let checked: CallOptionValues
+    let refused: unknown
+    try {
+      checked = checkCall("stream", sessionId, module, fn, args, options)
+      refused = this.admit(sessionId)
+    } catch (invalid) {
+      refused = invalid
+    }
     if (refused) {
       return (async function* () {
         throw refused
       })()
     }
-    return this.pool.stream(sessionId, module, fn, args, this.callOptions(options))
+    return this.pool.stream(sessionId, module, fn, args, this.callOptions(checked!))
   }
 
   /**
@@ -194,6 +228,7 @@ export class PythonBridge implements AsyncDisposable {
    * bridge.getSessionWorker("s1") // "w2"
    */
   getSessionWorker(sessionId: string): string | undefined {
+    checkSession("getSessionWorker", sessionId)
     return this.pool.sessionWorker(sessionId)
   }
 
@@ -205,6 +240,11 @@ export class PythonBridge implements AsyncDisposable {
    * await bridge.cleanupSession("s1") // true
    */
   cleanupSession(sessionId: string): Promise<boolean> {
+    try {
+      checkSession("cleanupSession", sessionId)
+    } catch (invalid) {
+      return Promise.reject(invalid)
+    }
     return this.cleanup(sessionId, "explicit")
   }
 
@@ -264,6 +304,7 @@ export class PythonBridge implements AsyncDisposable {
       failed: this.pool.failed?.message,
       workers,
       supervisor: this.pool.supervisorStatus(),
+      variableBytes: this.variables.bytes,
     }
   }
 
@@ -321,23 +362,20 @@ export class PythonBridge implements AsyncDisposable {
    * @example
    * await bridge.routeCommand("execute_python", { module: "math", function: "sqrt", args: [16] }, { sessionId: "s1" })
    */
-  routeCommand(command: BridgeCommand, params: Record<string, unknown> = {}, context: { sessionId?: string } = {}): Promise<unknown> {
-    const sessionId = context.sessionId ?? null
-    const options = (params.options ?? {}) as ExecuteOptions
-    switch (command) {
+  routeCommand(command: BridgeCommand, params: Record<string, unknown> = {}, context: { sessionId?: string | null } = {}): Promise<unknown> {
+    let routed: ReturnType<typeof checkCommand>
+    try {
+      routed = checkCommand(command, params, context)
+    } catch (invalid) {
+      return Promise.reject(invalid)
+    }
+    switch (routed.kind) {
       case "execute_python":
-        return this.executePython(sessionId, String(params.module), String(params.function), (params.args as unknown[]) ?? [], {
-          ...options,
-          ...(params.kwargs ? { kwargs: params.kwargs as Record<string, unknown> } : {}),
-        })
+        return this.executePython(routed.sessionId, routed.module, routed.fn, routed.args, routed.options)
       case "execute_python_code":
-        return this.executeCode(sessionId, String(params.code), (params.context as Record<string, unknown>) ?? {}, options)
+        return this.executeCode(routed.sessionId, routed.code, routed.context, routed.options)
       case "get_python_status":
         return Promise.resolve(this.getStatus())
-      default:
-        return Promise.reject(
-          new InvalidOptions({ message: `unknown command ${JSON.stringify(command)}`, issues: [`command must be one of execute_python, execute_python_code, get_python_status`] }),
-        )
     }
   }
 
@@ -407,7 +445,7 @@ export class PythonBridge implements AsyncDisposable {
     return this.tools
   }
 
-  private callOptions(options: ExecuteOptions) {
+  private callOptions(options: CallOptionValues) {
     return {
       ...(options.kwargs ? { kwargs: options.kwargs } : {}),
       ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),

@@ -21,6 +21,7 @@
 import { AsyncLocalStorage } from "node:async_hooks"
 import type { Connection, ToolCallRequest } from "../worker/connection.js"
 import type { SessionVariables } from "./variables.js"
+import { VariableLimitExceeded } from "../errors.js"
 
 /** A host function callable from Python. */
 export type Tool = (...args: any[]) => unknown
@@ -31,8 +32,14 @@ export interface ToolEntry {
   readonly description: string | undefined
 }
 
-/** What a tool call answers: its value, or why it failed (reaches Python as `ToolError`). */
-export type ToolAnswer = { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly message: string }
+/**
+ * What a tool call answers: its value, or why it failed (reaches Python as `ToolError`). A
+ * failure Python raises as its own exception class carries `errorType` (the class name, e.g.
+ * `"VariableLimitExceeded"`) and its structured `fields` (snake_case, as Python reads them).
+ */
+export type ToolAnswer =
+  | { readonly ok: true; readonly value: unknown }
+  | { readonly ok: false; readonly message: string; readonly errorType?: string; readonly fields?: Readonly<Record<string, unknown>> }
 
 /** Where the tool now running was called from. */
 export interface ToolScope {
@@ -132,7 +139,15 @@ export class ToolRegistry {
     if (typeof name !== "string") return { ok: false, message: `variable names are strings, got ${typeof name}` }
     if (op === "get") return ok(this.variables.has(sessionId, name) ? [true, this.variables.get(sessionId, name)] : [false, null])
     if (op === "set") {
-      this.variables.set(sessionId, name, call.args[1])
+      try {
+        this.variables.set(sessionId, name, call.args[1])
+      } catch (error) {
+        // Python raises its own VariableLimitExceeded, with the fields, so the call can catch it.
+        if (error instanceof VariableLimitExceeded) {
+          return { ok: false, message: error.message, errorType: error._tag, fields: { scope: error.scope, limit_bytes: error.limitBytes, name: error.name } }
+        }
+        return { ok: false, message: problem(error) }
+      }
       return ok(null)
     }
     if (op === "delete") return ok(this.variables.delete(sessionId, name))

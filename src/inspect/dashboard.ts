@@ -8,6 +8,12 @@
  * control requests must be JSON POSTs (a cross-site form cannot send one without a CORS
  * preflight, which is never granted); and with a `token`, every request must carry it.
  *
+ * Bounded for slow clients: a page that stops reading its event stream (a frozen tab, a client
+ * on a bad link, a script that never reads) is skipped for snapshots while it is behind, and is
+ * disconnected once more than `maxBufferedBytes` (1 MiB) wait for it, instead of the host
+ * buffering for it without bound. Its `EventSource` reconnects on its own and starts again from
+ * a fresh snapshot and the recent log.
+ *
  * @example
  * const { url, close } = await bridge.serveDashboard({ port: 0 })
  * console.log(`dashboard at ${url}`)
@@ -41,6 +47,11 @@ export interface DashboardOptions {
   readonly title?: string
   /** How long a crashed or stopped worker stays listed. Default 15 000 ms. */
   readonly retainExitedMs?: number
+  /**
+   * Bytes of events that may wait, unsent, for one event-stream client before it is
+   * disconnected (it reconnects and resynchronises). Default 1 MiB.
+   */
+  readonly maxBufferedBytes?: number
 }
 
 /** A running dashboard. */
@@ -59,6 +70,9 @@ export interface DashboardSource extends FeedSource {
 
 const LOOPBACK = new Set(["127.0.0.1", "::1", "localhost"])
 const isLoopback = (host: string) => LOOPBACK.has(host) || host.startsWith("127.")
+
+/** Unsent event bytes one client may hold before it is disconnected. */
+const DEFAULT_MAX_BUFFERED_BYTES = 1024 * 1024
 
 /** Snapshots pushed at most this often while things change, and at least once a second. */
 const PUSH_MIN_MS = 100
@@ -85,6 +99,8 @@ export const serveDashboard = async (bridge: DashboardSource, options: Dashboard
   if (!isLoopback(host) && options.allowRemote !== true) issues.push(`host ${JSON.stringify(host)} is not loopback: pass allowRemote: true (and a token) to expose the dashboard`)
   if (!Number.isInteger(port) || port < 0 || port > 65_535) issues.push(`port must be an integer in 0..65535, got ${port}`)
   if (options.token !== undefined && options.token.length < 8) issues.push("token must be at least 8 characters")
+  const maxBuffered = options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES
+  if (!Number.isInteger(maxBuffered) || maxBuffered < 1) issues.push(`maxBufferedBytes must be a whole number ≥ 1, got ${String(maxBuffered)}`)
   if (issues.length > 0) throw new InvalidOptions({ message: `invalid dashboard options: ${issues.join("; ")}`, issues })
 
   const controls = options.controls === true
@@ -96,9 +112,19 @@ export const serveDashboard = async (bridge: DashboardSource, options: Dashboard
     controls,
   })
   const streams = new Set<ServerResponse>()
+  /** Writes to one client; a client too far behind is cut off rather than buffered for. */
+  const write = (res: ServerResponse, frame: string) => {
+    res.write(frame)
+    if (res.writableLength > maxBuffered) {
+      streams.delete(res)
+      res.destroy()
+    }
+  }
   const send = (event: string, data: unknown) => {
+    // A snapshot is the whole state: a client still behind skips it and gets a later one.
+    const latestOnly = event === "snapshot"
     const frame = `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`
-    for (const res of streams) res.write(frame)
+    for (const res of streams) if (!(latestOnly && res.writableNeedDrain)) write(res, frame)
   }
 
   // Throttled pushes: a burst of state changes becomes one snapshot per PUSH_MIN_MS.
@@ -137,9 +163,9 @@ export const serveDashboard = async (bridge: DashboardSource, options: Dashboard
     if (route === "GET /events") {
       res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-store", connection: "keep-alive" })
       res.write(`retry: 1000\nevent: hello\ndata: ${JSON.stringify({ controls, log: feed.history() })}\n\n`)
-      res.write(`event: snapshot\ndata: ${JSON.stringify(feed.snapshot())}\n\n`)
       streams.add(res)
       req.on("close", () => streams.delete(res))
+      write(res, `event: snapshot\ndata: ${JSON.stringify(feed.snapshot())}\n\n`)
       return
     }
     if (controls && req.method === "POST") {

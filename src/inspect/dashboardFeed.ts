@@ -49,9 +49,12 @@ export interface DashboardSnapshot {
 export interface FeedOptions {
   /** How long an exited worker incarnation stays listed. Default 15 000 ms. */
   readonly retainExitedMs?: number
-  /** Log entries kept (and replayed to a page that connects). Default 200. */
+  /** Log entries kept (and replayed to a page that connects), each at most 1 000 characters. Default 200. */
   readonly logSize?: number
 }
+
+/** Longest log line kept (characters); a longer one (a huge session id) is cut. */
+const MAX_TEXT = 1_000
 
 const describeExit = (e: BridgeEvents["worker.exited"]) =>
   `worker ${e.workerId} (pid ${e.pid ?? "?"}) exited: ${e.reason}${e.signal ? `, ${e.signal}` : e.exitCode !== null ? `, code ${e.exitCode}` : ""}`
@@ -149,7 +152,9 @@ export class DashboardFeed {
   }
 
   private append(kind: BridgeEventName, workerId: string | null, text: string): void {
-    const entry: LogEntry = { seq: ++this.seq, at: Date.now(), kind, workerId, text }
+    // Bounded, so the log replayed to a page that connects stays small whatever the session ids.
+    const bounded = text.length > MAX_TEXT ? `${text.slice(0, MAX_TEXT)}…` : text
+    const entry: LogEntry = { seq: ++this.seq, at: Date.now(), kind, workerId, text: bounded }
     this.log.push(entry)
     if (this.log.length > this.logSize) this.log.shift()
     for (const l of this.logListeners) l(entry)

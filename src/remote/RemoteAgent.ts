@@ -314,7 +314,12 @@ export class RemoteAgent {
     return this.nc.request(this.subjects.tools(owner), request, { timeout: 600_000 }).then(
       (m): ToolAnswer => {
         const answer = decodeMessage(m.data)
-        return answer.ok === true ? { ok: true, value: answer.value } : { ok: false, message: String(answer.message) }
+        if (answer.ok === true) return { ok: true, value: answer.value }
+        // A typed failure (VariableLimitExceeded) keeps its type and fields for Python.
+        const typed = typeof answer.errorType === "string" && typeof answer.fields === "object" && answer.fields !== null
+        return typed
+          ? { ok: false, message: String(answer.message), errorType: answer.errorType as string, fields: answer.fields as Record<string, unknown> }
+          : { ok: false, message: String(answer.message) }
       },
       (e: unknown): ToolAnswer => ({ ok: false, message: `the client of session ${call.sessionId} did not answer the tool call: ${(e as Error).message}` }),
     )

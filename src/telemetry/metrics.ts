@@ -87,6 +87,7 @@ export class BridgeMetrics {
       { name: "snakepit_queue_length", help: "Calls waiting for a worker.", type: "gauge", samples: [{ labels: {}, value: status.queued }] },
       { name: "snakepit_calls_in_flight", help: "Calls running in workers.", type: "gauge", samples: [{ labels: {}, value: status.workers.reduce((n, w) => n + w.inFlight, 0) }] },
       { name: "snakepit_sessions", help: "Sessions bound to a worker.", type: "gauge", samples: [{ labels: {}, value: status.activeSessions }] },
+      { name: "snakepit_session_variable_bytes", help: "Host-held session variable bytes (encoded size), all sessions.", type: "gauge", samples: [{ labels: {}, value: status.variableBytes }] },
     ]
     return renderFamilies(families)
   }

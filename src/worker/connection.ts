@@ -281,11 +281,14 @@ export class Connection {
   }
 
   /** Sends the answer to a Python → host tool call. */
-  answerTool(id: number, outcome: { ok: true; value: unknown } | { ok: false; message: string }): void {
+  answerTool(
+    id: number,
+    outcome: { ok: true; value: unknown } | { ok: false; message: string; errorType?: string; fields?: Readonly<Record<string, unknown>> },
+  ): void {
     if (this.closed) return
     const envelope = outcome.ok
       ? { type: "tool_result", id, ok: true, value: outcome.value }
-      : { type: "tool_result", id, ok: false, error: { message: outcome.message } }
+      : { type: "tool_result", id, ok: false, error: { ...outcome.fields, message: outcome.message, ...(outcome.errorType ? { type: outcome.errorType } : {}) } }
     try {
       this.hooks.write(encodeFrame(envelope, this.hooks.maxFrameBytes))
     } catch (e) {

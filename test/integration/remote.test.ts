@@ -83,6 +83,15 @@ describe.skipIf(!natsServerAvailable)("remote pools over NATS", () => {
     expect(Math.min(...perAgent.values())).toBeGreaterThanOrEqual(5)
   })
 
+  it("a remote session's variable write past the client's cap raises VariableLimitExceeded in Python on the agent, with its fields", async () => {
+    await launch(["v1"], "varcap")
+    const bridge = await client("varcap", { limits: { maxSessionVariableBytes: 1024 * 1024 } })
+    await eventually(() => bridge.getStatus().workers.length === 1, 5_000, "the client to see the agent")
+    expect(await bridge.executePython("rv", "variables", "fill", [2, 0.75])).toEqual(["stored", { refused: "session", limit_bytes: 1024 * 1024, name: "v1" }])
+    // The bytes are held (and counted) by the client, where remote sessions' variables live.
+    expect(bridge.getStatus().variableBytes).toBeGreaterThan(0.75 * 1024 * 1024)
+  })
+
   it("SIGKILL of an agent under load: its calls in flight reject once, typed, within 2 × TTL; its sessions go on elsewhere with their variables; nothing else fails", async () => {
     const [a1] = await launch(["k1", "k2", "k3"], "kill")
     const bridge = await client("kill")

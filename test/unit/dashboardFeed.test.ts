@@ -10,6 +10,7 @@ const status = (workers: BridgeStatus["workers"]): BridgeStatus => ({
   queued: 0,
   python: "python3",
   failed: undefined,
+  variableBytes: 0,
   workers,
   supervisor: null,
 })

@@ -1,0 +1,277 @@
+/**
+ * Validation of one call's arguments and options, at every public entry point (`executePython`,
+ * `executeCode`, `stream`, `routeCommand`, the session handle, the Effect API), before anything
+ * is armed: a rejected call starts no queue timer, span, metric, abort listener or session.
+ *
+ * Pure: it reads the arguments once, never calls user code beyond property reads, and throws
+ * nothing but {@link InvalidOptions} (every problem at once, each naming the argument or option,
+ * e.g. `options.timeoutMs must be …`). It returns a fresh copy of the options, so a getter
+ * cannot answer differently later.
+ *
+ * Rules:
+ * - `options` is a plain object (or omitted); an unknown key is refused, naming it (typo safety:
+ *   `{ timeoutMS: 50 }` would otherwise mean "the default deadline" without a word). A key
+ *   whose value is `undefined` counts as omitted, known or not (so spreading optional fields works).
+ * - `timeoutMs`: a number ≥ 0, at most {@link MAX_TIMEOUT_MS} (what a Node timer can hold), or
+ *   `Infinity` for no deadline (as `callTimeoutMs` allows). Not a string, not NaN, not negative.
+ * - `signal`: an `AbortSignal` (anything with a boolean `aborted` and `addEventListener` /
+ *   `removeEventListener`, so signals from another realm or a polyfill pass).
+ * - `kwargs`: a plain object (`{}` or `Object.create(null)`), not an array, Map or class instance.
+ * - `idempotent`: a boolean.
+ * - `sessionId`: a non-empty string, or `null` for no session.
+ * - `module`, `fn`: non-empty strings (which modules are *allowed* is `ModuleNotAllowed`'s job).
+ * - `args`: an array. `code`: a string. `context`: a plain object.
+ *
+ * @example
+ * parseCallOptions({ timeoutMs: 500 })      // { timeoutMs: 500 }
+ * parseCallOptions({ timeoutMs: "50" })     // throws InvalidOptions: options.timeoutMs must be …
+ * checkCall("executePython", "s1", "math", "sqrt", [16], { timeoutMs: 500 }) // { timeoutMs: 500 } (a copy)
+ */
+import { InvalidOptions } from "../errors.js"
+
+/** Per-call options of `executePython` / `executeCode` / `stream` (see `ExecuteOptions`). */
+export interface CallOptionValues {
+  readonly kwargs?: Record<string, unknown>
+  readonly timeoutMs?: number
+  readonly signal?: AbortSignal
+  readonly idempotent?: boolean
+}
+
+/** The options a call accepts, in the order error messages list them. */
+export const CALL_OPTION_KEYS = ["kwargs", "timeoutMs", "signal", "idempotent"] as const
+
+/** The longest finite deadline: Node fires a longer timer after 1 ms instead. */
+export const MAX_TIMEOUT_MS = 2 ** 31 - 1
+
+/**
+ * How a value is named in an issue: its type and a short, safe rendering. Never throws (it
+ * calls no user `toString`).
+ *
+ * @example
+ * describeValue("50") // '"50" (a string)'
+ * describeValue(NaN)  // "NaN"
+ */
+export const describeValue = (value: unknown): string => {
+  if (value === null) return "null"
+  if (Array.isArray(value)) return "an array"
+  switch (typeof value) {
+    case "undefined":
+      return "undefined"
+    case "string": {
+      const shown = JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)
+      return `${shown} (a string)`
+    }
+    case "number":
+      return String(value)
+    case "bigint":
+      return `${String(value)}n (a bigint)`
+    case "boolean":
+      return String(value)
+    case "symbol":
+      return "a symbol"
+    case "function":
+      return "a function"
+    default:
+      return "an object"
+  }
+}
+
+/**
+ * `{}` or `Object.create(null)`: what the codec sends as a Python dict of keyword arguments.
+ *
+ * @example
+ * isPlainObject({ a: 1 })  // true
+ * isPlainObject(new Map()) // false
+ */
+export const isPlainObject = (value: unknown): value is Record<string, unknown> => {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return false
+  const proto = Object.getPrototypeOf(value)
+  return proto === Object.prototype || proto === null
+}
+
+/**
+ * True for an AbortSignal of any realm (or a faithful polyfill).
+ *
+ * @example
+ * isAbortSignal(new AbortController().signal) // true
+ * isAbortSignal(42)                            // false
+ */
+export const isAbortSignal = (value: unknown): value is AbortSignal => {
+  if (value instanceof AbortSignal) return true
+  if (typeof value !== "object" || value === null) return false
+  const s = value as { aborted?: unknown; addEventListener?: unknown; removeEventListener?: unknown }
+  return typeof s.aborted === "boolean" && typeof s.addEventListener === "function" && typeof s.removeEventListener === "function"
+}
+
+const isDeadline = (v: unknown): v is number =>
+  typeof v === "number" && (v === Number.POSITIVE_INFINITY || (Number.isFinite(v) && v >= 0 && v <= MAX_TIMEOUT_MS))
+
+/** Issues of an options object; `at` names it in messages (`options`, `params.options`). */
+const optionIssues = (options: unknown, at: string, issues: string[], allowSignal: boolean): CallOptionValues => {
+  if (options === undefined) return {}
+  if (!isPlainObject(options)) {
+    issues.push(`${at} must be a plain object of call options, got ${describeValue(options)}`)
+    return {}
+  }
+  const o = options as Record<string, unknown>
+  const known: readonly string[] = allowSignal ? CALL_OPTION_KEYS : CALL_OPTION_KEYS.filter((k) => k !== "signal")
+  const unknown = Object.keys(o).filter((k) => !known.includes(k) && o[k] !== undefined)
+  for (const key of unknown) {
+    const hint = key === "signal" ? " (an Effect call is cancelled by interrupting its fiber)" : ""
+    issues.push(`${at}.${key} is not a call option${hint}; known: ${known.join(", ")}`)
+  }
+  const { kwargs, timeoutMs, signal, idempotent } = o
+  if (kwargs !== undefined && !isPlainObject(kwargs)) issues.push(`${at}.kwargs must be a plain object of keyword arguments, got ${describeValue(kwargs)}`)
+  if (timeoutMs !== undefined && !isDeadline(timeoutMs)) {
+    issues.push(`${at}.timeoutMs must be a number of ms from 0 to ${MAX_TIMEOUT_MS}, or Infinity for no deadline; got ${describeValue(timeoutMs)}`)
+  }
+  if (allowSignal && signal !== undefined && !isAbortSignal(signal)) issues.push(`${at}.signal must be an AbortSignal, got ${describeValue(signal)}`)
+  if (idempotent !== undefined && typeof idempotent !== "boolean") issues.push(`${at}.idempotent must be a boolean, got ${describeValue(idempotent)}`)
+  return {
+    ...(kwargs !== undefined ? { kwargs: kwargs as Record<string, unknown> } : {}),
+    ...(timeoutMs !== undefined ? { timeoutMs: timeoutMs as number } : {}),
+    ...(allowSignal && signal !== undefined ? { signal: signal as AbortSignal } : {}),
+    ...(idempotent !== undefined ? { idempotent: idempotent as boolean } : {}),
+  }
+}
+
+/** Runs checks that read user values; a throwing getter or proxy becomes an issue too. */
+const guarded = <T>(what: string, check: (issues: string[]) => T): T => {
+  const issues: string[] = []
+  let value: T
+  try {
+    value = check(issues)
+  } catch (e) {
+    issues.push(`the arguments could not be read: ${e instanceof Error ? e.message : describeValue(e)}`)
+  }
+  if (issues.length > 0) throw new InvalidOptions({ message: `invalid ${what}: ${issues.join("; ")}`, issues })
+  return value!
+}
+
+const checkSessionId = (sessionId: unknown, issues: string[], at = "sessionId") => {
+  if (sessionId !== null && (typeof sessionId !== "string" || sessionId === "")) {
+    issues.push(`${at} must be a non-empty string, or null for no session; got ${describeValue(sessionId)}`)
+  }
+}
+
+const checkName = (value: unknown, at: string, issues: string[]) => {
+  if (typeof value !== "string" || value === "") issues.push(`${at} must be a non-empty string, got ${describeValue(value)}`)
+}
+
+/**
+ * Validates call options alone. `allowSignal: false` for the Effect API, whose calls are
+ * cancelled by interruption. Throws {@link InvalidOptions}.
+ *
+ * @example
+ * parseCallOptions(1) // throws InvalidOptions: options must be a plain object of call options, got 1
+ */
+export const parseCallOptions = (options: unknown, { at = "options", allowSignal = true, what = "call options" } = {}): CallOptionValues =>
+  guarded(what, (issues) => optionIssues(options, at, issues, allowSignal))
+
+/**
+ * Validates `executePython` / `stream` arguments; returns a copy of the options.
+ *
+ * @example
+ * checkCall("stream", "s1", "m", "gen", [3], { signal: 42 }) // throws InvalidOptions naming options.signal
+ */
+export const checkCall = (
+  method: string,
+  sessionId: unknown,
+  module: unknown,
+  fn: unknown,
+  args: unknown,
+  options: unknown,
+): CallOptionValues =>
+  guarded(`${method} call`, (issues) => {
+    checkSessionId(sessionId, issues)
+    checkName(module, "module", issues)
+    checkName(fn, "fn", issues)
+    if (!Array.isArray(args)) issues.push(`args must be an array, got ${describeValue(args)}`)
+    return optionIssues(options, "options", issues, true)
+  })
+
+/**
+ * Validates `executeCode` arguments; returns a copy of the options.
+ *
+ * @example
+ * checkCode("s1", "y = x * 2", { x: 21 }, {}) // {}
+ */
+export const checkCode = (sessionId: unknown, code: unknown, context: unknown, options: unknown): CallOptionValues =>
+  guarded("executeCode call", (issues) => {
+    checkSessionId(sessionId, issues)
+    if (typeof code !== "string") issues.push(`code must be a string of Python source, got ${describeValue(code)}`)
+    if (!isPlainObject(context)) issues.push(`context must be a plain object of globals, got ${describeValue(context)}`)
+    return optionIssues(options, "options", issues, true)
+  })
+
+/**
+ * Validates a session id alone (`cleanupSession`, `getSessionWorker`, `session`).
+ *
+ * @example
+ * checkSession("cleanupSession", 42) // throws InvalidOptions: sessionId must be a non-empty string
+ */
+export const checkSession = (method: string, sessionId: unknown): string =>
+  guarded(`${method} call`, (issues) => {
+    if (typeof sessionId !== "string" || sessionId === "") issues.push(`sessionId must be a non-empty string, got ${describeValue(sessionId)}`)
+    return sessionId as string
+  })
+
+/** A `routeCommand` checked and translated into the bridge call it stands for. */
+export type RoutedCommand =
+  | { readonly kind: "execute_python"; readonly sessionId: string | null; readonly module: string; readonly fn: string; readonly args: readonly unknown[]; readonly options: CallOptionValues }
+  | { readonly kind: "execute_python_code"; readonly sessionId: string | null; readonly code: string; readonly context: Record<string, unknown>; readonly options: CallOptionValues }
+  | { readonly kind: "get_python_status" }
+
+/**
+ * Validates a seed-adapter command: `params` (an object: `module`, `function`, `args`,
+ * `kwargs`, `options` / `code`, `context`) and `context` (`{ sessionId? }`). Module and function
+ * names are no longer coerced with `String()`: a missing one is refused, not called
+ * `"undefined"`. `params.kwargs` wins over `params.options.kwargs`.
+ *
+ * @example
+ * checkCommand("execute_python", { module: "math", function: "sqrt", args: [16] }, { sessionId: "s1" })
+ * // { kind: "execute_python", sessionId: "s1", module: "math", fn: "sqrt", args: [16], options: {} }
+ */
+export const checkCommand = (command: unknown, params: unknown, context: unknown): RoutedCommand =>
+  guarded(`routeCommand ${describeValue(command)}`, (issues): RoutedCommand => {
+    if (command !== "execute_python" && command !== "execute_python_code" && command !== "get_python_status") {
+      issues.push(`command must be one of execute_python, execute_python_code, get_python_status; got ${describeValue(command)}`)
+    }
+    let sessionId: string | null = null
+    if (context !== undefined && (typeof context !== "object" || context === null || Array.isArray(context))) {
+      issues.push(`context must be an object like { sessionId }, got ${describeValue(context)}`)
+    } else if (context !== undefined) {
+      const id = (context as { sessionId?: unknown }).sessionId ?? null
+      checkSessionId(id, issues, "context.sessionId")
+      sessionId = id as string | null
+    }
+    if (params !== undefined && !isPlainObject(params)) {
+      issues.push(`params must be a plain object, got ${describeValue(params)}`)
+      return { kind: "get_python_status" }
+    }
+    const p: Record<string, unknown> = params ?? {}
+    if (command === "execute_python") {
+      checkName(p.module, "params.module", issues)
+      checkName(p.function, "params.function", issues)
+      const args = p.args ?? []
+      if (!Array.isArray(args)) issues.push(`params.args must be an array, got ${describeValue(args)}`)
+      if (p.kwargs !== undefined && !isPlainObject(p.kwargs)) issues.push(`params.kwargs must be a plain object, got ${describeValue(p.kwargs)}`)
+      const options = optionIssues(p.options, "params.options", issues, true)
+      return {
+        kind: "execute_python",
+        sessionId,
+        module: p.module as string,
+        fn: p.function as string,
+        args: args as unknown[],
+        options: p.kwargs !== undefined ? { ...options, kwargs: p.kwargs as Record<string, unknown> } : options,
+      }
+    }
+    if (command === "execute_python_code") {
+      if (typeof p.code !== "string") issues.push(`params.code must be a string, got ${describeValue(p.code)}`)
+      const ctx = p.context ?? {}
+      if (!isPlainObject(ctx)) issues.push(`params.context must be a plain object, got ${describeValue(ctx)}`)
+      const options = optionIssues(p.options, "params.options", issues, true)
+      return { kind: "execute_python_code", sessionId, code: p.code as string, context: ctx as Record<string, unknown>, options }
+    }
+    return { kind: "get_python_status" }
+  })
