@@ -182,6 +182,11 @@ export const createFakeWorkerProcess = (
         sendBack({ type: "FAULT", error: fault })
       },
       onLoad: (n) => sendBack({ type: "LOAD", inFlight: n }),
+      // The pool's own hooks, as a real process wires them: what a lying worker sends reaches
+      // the same code it would reach in production.
+      ...(input.hooks?.onLog ? { onLog: input.hooks.onLog } : {}),
+      ...(input.hooks?.onTelemetry ? { onTelemetry: input.hooks.onTelemetry } : {}),
+      onToolCall: (call) => input.hooks?.onToolCall?.(call, connection),
     })
 
     function die(exit: ExitInfo): void {

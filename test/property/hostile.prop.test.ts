@@ -72,6 +72,11 @@ const REFUSED = ["SerializationError", "FrameTooLarge"]
 
 const run = async (target: Target, actions: readonly Action[]) => {
   const exits: string[] = []
+  // Anything thrown out of the bridge's own callbacks would end a production host.
+  const escaped: unknown[] = []
+  const onEscape = (error: unknown) => escaped.push(error)
+  process.on("uncaughtException", onEscape)
+  process.on("unhandledRejection", onEscape)
   const bridge = await PythonBridge.start({
     minWorkers: 2,
     maxWorkers: 3,
@@ -134,7 +139,10 @@ const run = async (target: Target, actions: readonly Action[]) => {
     expect(await bridge.executePython("after", ...target.echo, ["still serving"], { timeoutMs: target.callTimeoutMs })).toBe("still serving")
   } finally {
     await bridge.stop()
+    process.off("uncaughtException", onEscape)
+    process.off("unhandledRejection", onEscape)
   }
+  expect(escaped.map(String), "errors escaped the bridge (they would kill the host)").toEqual([])
   await assertNoLeaks(target.alive, 5_000)
 }
 

@@ -91,9 +91,6 @@ const hostileFieldArb = fc.oneof(
   fc.json({ depthSize: "small" }),
 )
 
-const MESSAGE_TYPES = ["ready", "result", "error", "chunk", "end", "pong", "log", "telemetry", "tool_call"] as const
-const FIELDS = ["value", "error", "stats", "level", "logger", "message", "session_id", "call_id", "name", "data", "args", "kwargs", "protocol", "pid", "att"] as const
-
 /** A header text that prints short in a counterexample (some are megabytes of brackets). */
 export interface HostileHeader {
   readonly text: string
@@ -105,20 +102,62 @@ const abbreviate = (text: string): HostileHeader => ({
   [fc.toStringMethod as symbol]: () => JSON.stringify(text.length <= 160 ? text : `${text.slice(0, 80)}…(${text.length} chars)…${text.slice(-40)}`),
 })
 
+/** Valid messages of every type a worker sends, to be broken one field at a time. */
+const TEMPLATES: ReadonlyArray<Record<string, unknown>> = [
+  { type: "ready", protocol: 1, pid: 1, python: "3.11.0", executable: "python3", numpy: false, concurrency: 1 },
+  { type: "result", id: 1, value: 1 },
+  { type: "error", id: 1, error: { type: "ValueError", message: "m", traceback: "t" } },
+  { type: "chunk", id: 1, value: 1 },
+  { type: "end", id: 1 },
+  { type: "pong", id: 1, stats: { rss_bytes: 1, in_flight: 0, served: 0, pid: 1 } },
+  { type: "log", level: "info", logger: "l", message: "m", session_id: null, call_id: null },
+  { type: "telemetry", name: "n", data: {}, session_id: null },
+  { type: "tool_call", id: 1, call_id: 1, name: "snakepit.variables.get", args: ["x"], kwargs: {}, session_id: "s0" },
+]
+
+/** JSON text of `value` with the field at `path` replaced by `text` (or removed when `text` is undefined). */
+const mutate = (value: Record<string, unknown>, path: readonly string[], text: string | undefined): string => {
+  const [key, ...rest] = path
+  const fields: string[] = []
+  for (const [k, v] of Object.entries(value)) {
+    if (k !== key) fields.push(`${JSON.stringify(k)}:${JSON.stringify(v)}`)
+    else if (rest.length > 0 && typeof v === "object" && v !== null) fields.push(`${JSON.stringify(k)}:${mutate(v as Record<string, unknown>, rest, text)}`)
+    else if (text !== undefined) fields.push(`${JSON.stringify(k)}:${text}`)
+  }
+  if (key !== undefined && !(key in value) && text !== undefined) fields.push(`${JSON.stringify(key)}:${text}`)
+  return `{${fields.join(",")}}`
+}
+
+/** Every field path of a template (`["error", "type"]` for nested ones), and one it lacks. */
+const pathsOf = (t: Record<string, unknown>): string[][] => [
+  ...Object.entries(t).flatMap(([k, v]) => [[k], ...(typeof v === "object" && v !== null && !Array.isArray(v) ? Object.keys(v).map((n) => [k, n]) : [])]),
+  ["att"],
+]
+
+/** One valid message with one field wrong: the wrong kind, deep enough to break a recursive reader, or gone. */
+const brokenMessageArb = fc
+  .constantFrom(...TEMPLATES)
+  .chain((t) => fc.tuple(fc.constant(t), fc.constantFrom(...pathsOf(t)), fc.option(fc.oneof({ weight: 3, arbitrary: fc.integer({ min: 4_000, max: 9_000 }).map(deepJson) }, { weight: 4, arbitrary: hostileFieldArb }), { freq: 8 })))
+  .chain(([t, path, text]) => fc.integer({ min: 0, max: 8 }).map((id) => mutate({ ...t, ...("id" in t ? { id } : {}), ...("call_id" in t ? { call_id: id } : {}) }, path, text ?? undefined)))
+
+const MESSAGE_TYPES = TEMPLATES.map((t) => t.type as string)
+const FIELDS = [...new Set(TEMPLATES.flatMap((t) => Object.keys(t)))]
+
 /**
- * Header texts a lying worker may write, as JSON text (sent unchecked): real message types with
- * fields of the wrong kind and ids of live or unknown calls, arbitrary JSON, and text that is
- * not JSON at all.
+ * Header texts a lying worker may write, as JSON text (sent unchecked): valid messages with one
+ * field broken, real message types with fields of the wrong kind and ids of live or unknown
+ * calls, arbitrary JSON, and text that is not JSON at all.
  */
 export const hostileHeaderArb: fc.Arbitrary<HostileHeader> = fc.oneof(
-  { weight: 6, arbitrary: fc
+  { weight: 6, arbitrary: brokenMessageArb },
+  { weight: 3, arbitrary: fc
     .record({
       type: fc.oneof(fc.constantFrom(...MESSAGE_TYPES).map((t) => JSON.stringify(t)), hostileFieldArb),
       id: fc.oneof(fc.integer({ min: 0, max: 8 }).map(String), hostileFieldArb),
       fields: fc.uniqueArray(fc.tuple(fc.constantFrom(...FIELDS), hostileFieldArb), { maxLength: 5, selector: ([k]) => k }),
     })
     .map(({ type, id, fields }) => `{"type":${type},"id":${id}${fields.map(([k, v]) => `,"${k}":${v}`).join("")}}`) },
-  { weight: 2, arbitrary: fc.json() },
+  { weight: 1, arbitrary: fc.json() },
   { weight: 1, arbitrary: fc.constantFrom("", "{", "not json", "\udc80\udc81", "{\"type\":\"result\",\"id\":1,\"value\":1}trailing", "[1,2,3]", "\"just a string\"") },
 ).map(abbreviate)
 
