@@ -18,8 +18,9 @@ the child. Signals reach the loop through a wake-up pipe watched with ``select``
 
 Forks requested together wait at a gate (a pipe) until the template has made them all, so the
 starting workers do not starve it. A forked worker closes the template's fds, asks for
-``SIGKILL`` when its parent (the template) dies, reseeds ``random`` and numpy's global
-generator, then connects to the host's Unix socket ``SNAKEPIT_FORK_SOCKET`` (a private 0700
+``SIGKILL`` when its parent (the template) dies, calls ``setsid()`` to lead its own process group
+and starts that group's watchman (:mod:`snakepit_bridge.procgroup`: its subprocesses end with
+it), reseeds ``random`` and numpy's global generator, then connects to the host's Unix socket ``SNAKEPIT_FORK_SOCKET`` (a private 0700
 directory) with the line ``<token> <worker id> proto``, and serves the protocol on that
 connection. Its ``sys.stdout`` and ``sys.stderr`` send each line as a ``log`` frame (fds 1 and 2
 stay the template's). From there it is an ordinary worker.
@@ -37,7 +38,7 @@ import threading
 import traceback
 from typing import Any, Dict, List, Optional, Set, Tuple
 
-from . import hostlog
+from . import hostlog, procgroup
 from .codec import decode_envelope, encode_value
 from .connection import Connection
 from .protocol import CALL, EXIT_OK, EXIT_STARTUP_FAILURE, PING, PONG, SHUTDOWN, TELEMETRY
@@ -188,6 +189,10 @@ class Template:
             os._exit(EXIT_OK)
         for fd in (self.wake_r, self.wake_w, self.settings.in_fd, self.settings.out_fd):
             os.close(fd)
+        # Its own group, which the host kills whole; the template's watchman pipe was closed at
+        # the fork, so this group gets its own.
+        procgroup.lead_group()
+        procgroup.start_watch()
         reseed()
         proto = connect(self.socket_path, self.token, worker_id, "proto")
         os.environ.update(env)
@@ -232,6 +237,8 @@ class Template:
                 break
             if pid == 0:
                 break
+            if pid not in self.children:
+                continue  # the template's own group watchman, not a worker
             self.children.discard(pid)
             sig = signal.Signals(os.WTERMSIG(status)).name if os.WIFSIGNALED(status) else None
             code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else None
