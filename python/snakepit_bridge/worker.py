@@ -17,7 +17,7 @@ the graceful shutdown carries on and pending tool calls fail.  A write that find
 (EPIPE) exits the same way.  On Linux the worker also asks for ``SIGKILL`` when its parent dies
 (``PR_SET_PDEATHSIG``), so a worker stuck in C code dies with the host.  The worker leads its own
 process group, and its subprocesses end with it: the host kills the group, and when the host
-cannot, the group's watchman does (:mod:`snakepit_bridge.procgroup`).  ``SIGINT`` is ignored:
+cannot, the group's watchman does (:mod:`snakepit_bridge.procgroup`, started by ``__main__``).  ``SIGINT`` is ignored:
 the host owns the worker's lifetime (a worker in its own session sees no terminal's Ctrl-C).
 ``SIGTERM`` behaves as ``shutdown`` unless a preloaded module installed its own SIGTERM
 disposition (``SIG_IGN`` or a handler), which is kept.
@@ -33,7 +33,7 @@ import sys
 import traceback
 from typing import Any, Callable, Dict, Optional, Sequence
 
-from . import hostlog, procgroup
+from . import hostlog
 from .codec import numpy_available
 from .connection import Connection
 from .dispatcher import Dispatcher
@@ -71,9 +71,8 @@ def parent_is_gone(host_pid: Optional[int]) -> bool:
 def prepare_process(prog: str) -> Optional[Settings]:
     """The start-up shared by a worker and a fork server template: read the settings, arrange to
     die with the host, make the protocol fds blocking and invisible to subprocesses, line-buffer
-    stdout, and start the process group's watchman when this process leads its group.  Exits at
-    once if the host is already gone; returns None (after saying why on stderr) when start-up
-    fails."""
+    stdout.  Exits at once if the host is already gone; returns None (after saying why on
+    stderr) when start-up fails."""
     try:
         settings = Settings.from_env(os.environ)
     except ValueError as e:
@@ -89,7 +88,6 @@ def prepare_process(prog: str) -> Optional[Settings]:
         except OSError as e:
             print(f"{prog}: protocol fd {fd} is not usable: {e}", file=sys.stderr)
             return None
-    procgroup.start_watch()
     if sys.stdout is not None:
         sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     return settings
