@@ -290,7 +290,6 @@ def main() -> int:
     if not hasattr(os, "fork"):
         print(f"{prog}: this platform cannot fork; use spawnMode 'spawn'", file=sys.stderr)
         return EXIT_STARTUP_FAILURE
-    # Forked now, while the template is small and has no threads.
     groups = procgroup.GroupRegistry.start()
     if not import_preload(settings.preload):
         return EXIT_STARTUP_FAILURE
