@@ -1,8 +1,9 @@
 /**
  * How long after a worker's SIGKILL the host fails its in-flight call, with and without a
- * subprocess holding the worker's stdout/stderr. Health checks are off, so only the process's
- * exit (or its pipes closing) can explain the rejection.
- * Run: node --import tsx bench/deathLatency.ts [rounds]
+ * subprocess holding the worker's stdout/stderr. Health checks are off unless asked for, so only
+ * the process's exit (or its pipes closing) can explain the rejection; a call never failed by
+ * either reads as the call timeout, 30 s.
+ * Run: node --import tsx bench/deathLatency.ts [rounds] [healthCheckIntervalMs (0: off)]
  */
 import { pino } from "pino"
 import { dirname, join } from "node:path"
@@ -11,12 +12,13 @@ import { PythonBridge } from "../src/bridge/PythonBridge.js"
 
 const fixtures = join(dirname(fileURLToPath(import.meta.url)), "..", "test", "fixtures")
 const rounds = Number(process.argv[2] ?? 5)
+const healthCheckIntervalMs = Number(process.argv[3] ?? 0)
 const capMs = 30_000
 
 const once = async (withSubprocess: boolean): Promise<number> => {
   const bridge = await PythonBridge.start({
     pythonPath: [fixtures], minWorkers: 1, maxWorkers: 1, workerConcurrency: 2,
-    healthCheckIntervalMs: 0, callTimeoutMs: capMs, logger: pino({ level: "silent" }),
+    healthCheckIntervalMs, callTimeoutMs: capMs, logger: pino({ level: "silent" }),
   })
   try {
     const pid = bridge.getStatus().workers[0]!.pid!
@@ -39,5 +41,5 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 for (const withSubprocess of [false, true]) {
   const xs: number[] = []
   for (let i = 0; i < rounds; i++) xs.push(await once(withSubprocess))
-  console.log(JSON.stringify({ withSubprocess, medianMs: Math.round(median(xs) * 10) / 10, maxMs: Math.round(Math.max(...xs) * 10) / 10, rounds }))
+  console.log(JSON.stringify({ withSubprocess, healthCheckIntervalMs, medianMs: Math.round(median(xs) * 10) / 10, maxMs: Math.round(Math.max(...xs) * 10) / 10, rounds }))
 }
