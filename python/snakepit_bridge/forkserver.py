@@ -18,8 +18,9 @@ the child. Signals reach the loop through a wake-up pipe watched with ``select``
 
 Forks requested together wait at a gate (a pipe) until the template has made them all, so the
 starting workers do not starve it. A forked worker closes the template's fds, asks for
-``SIGKILL`` when its parent (the template) dies, reseeds ``random`` and numpy's global
-generator, then connects to the host's Unix socket ``SNAKEPIT_FORK_SOCKET`` (a private 0700
+``SIGKILL`` when its parent (the template) dies, calls ``setsid()`` to lead its own process group
+(:mod:`snakepit_bridge.procgroup`: its subprocesses end with it; the template SIGKILLs the group
+when it reaps the worker, and the template's watchman when the template dies), reseeds ``random`` and numpy's global generator, then connects to the host's Unix socket ``SNAKEPIT_FORK_SOCKET`` (a private 0700
 directory) with the line ``<token> <worker id> proto``, and serves the protocol on that
 connection. Its ``sys.stdout`` and ``sys.stderr`` send each line as a ``log`` frame (fds 1 and 2
 stay the template's). From there it is an ordinary worker.
@@ -37,7 +38,7 @@ import threading
 import traceback
 from typing import Any, Dict, List, Optional, Set, Tuple
 
-from . import hostlog
+from . import hostlog, procgroup
 from .codec import decode_envelope, encode_value
 from .connection import Connection
 from .protocol import CALL, EXIT_OK, EXIT_STARTUP_FAILURE, PING, PONG, SHUTDOWN, TELEMETRY
@@ -75,8 +76,11 @@ def connect(path: str, token: str, worker_id: str, channel: str) -> int:
 class Template:
     """The fork server's loop."""
 
-    def __init__(self, settings: Settings, socket_path: str, token: str) -> None:
+    def __init__(self, settings: Settings, socket_path: str, token: str,
+                 groups: Optional[procgroup.GroupRegistry] = None) -> None:
         self.settings = settings
+        #: The watchman that ends the workers' groups if the template dies.
+        self.groups = groups
         self.socket_path = socket_path
         self.token = token
         self.children: Set[int] = set()
@@ -157,6 +161,9 @@ class Template:
         finally:
             os.close(gate_r)
             os.close(gate_w)  # opens the gate: EOF for every worker waiting on it
+        if self.groups is not None:
+            # After the burst, in one write: nothing between two forks (see above).
+            self.groups.add(*(pid for pid in outcomes if isinstance(pid, int)))
         for (call_id, _, _), outcome in zip(requests, outcomes):
             if isinstance(outcome, OSError):
                 self.connection.send({"type": "error", "id": call_id, "error": {
@@ -188,6 +195,9 @@ class Template:
             os._exit(EXIT_OK)
         for fd in (self.wake_r, self.wake_w, self.settings.in_fd, self.settings.out_fd):
             os.close(fd)
+        # Its own group, which the host kills whole (so does the template when it reaps it, and
+        # the template's watchman if the template dies).
+        procgroup.lead_group()
         reseed()
         proto = connect(self.socket_path, self.token, worker_id, "proto")
         os.environ.update(env)
@@ -232,7 +242,16 @@ class Template:
                 break
             if pid == 0:
                 break
+            if pid not in self.children:
+                continue  # the template's watchman, not a worker
             self.children.discard(pid)
+            # What the worker started outlives it in its group: end it, then stop watching it.
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except OSError:
+                pass  # nothing left in the group, or the worker never got to lead one
+            if self.groups is not None:
+                self.groups.remove(pid)
             sig = signal.Signals(os.WTERMSIG(status)).name if os.WIFSIGNALED(status) else None
             code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else None
             attachments: list = []
@@ -271,6 +290,7 @@ def main() -> int:
     if not hasattr(os, "fork"):
         print(f"{prog}: this platform cannot fork; use spawnMode 'spawn'", file=sys.stderr)
         return EXIT_STARTUP_FAILURE
+    groups = procgroup.GroupRegistry.start()
     if not import_preload(settings.preload):
         return EXIT_STARTUP_FAILURE
     if "numpy" in sys.modules:
@@ -282,7 +302,7 @@ def main() -> int:
         print(f"snakepit_bridge.forkserver: preloaded modules started threads ({names}); forked "
               "workers will not have them, and locks they held stay locked. Preload only "
               "modules that start no threads.", file=sys.stderr)
-    Template(settings, socket_path, token).serve()
+    Template(settings, socket_path, token, groups).serve()
     return EXIT_OK  # pragma: no cover - serve() exits the process
 
 

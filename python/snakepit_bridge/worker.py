@@ -15,8 +15,10 @@ Lifetime rules (docs/protocol.md): EOF on the input fd means the host is gone: e
 with ``os._exit`` (in-flight work is abandoned), unless a ``shutdown`` came first, in which case
 the graceful shutdown carries on and pending tool calls fail.  A write that finds the host gone
 (EPIPE) exits the same way.  On Linux the worker also asks for ``SIGKILL`` when its parent dies
-(``PR_SET_PDEATHSIG``), so a worker stuck in C code dies with the host.  ``SIGINT`` is ignored:
-the host owns the worker's lifetime, and a terminal's Ctrl-C reaches the whole process group.
+(``PR_SET_PDEATHSIG``), so a worker stuck in C code dies with the host.  The worker leads its own
+process group, and its subprocesses end with it: the host kills the group, and when the host
+cannot, the group's watchman does (:mod:`snakepit_bridge.procgroup`, started by ``__main__``).  ``SIGINT`` is ignored:
+the host owns the worker's lifetime (a worker in its own session sees no terminal's Ctrl-C).
 ``SIGTERM`` behaves as ``shutdown`` unless a preloaded module installed its own SIGTERM
 disposition (``SIG_IGN`` or a handler), which is kept.
 

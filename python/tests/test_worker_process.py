@@ -27,7 +27,7 @@ class WorkerProcess:
     """A worker child whose protocol fds are socketpairs held by the test."""
 
     def __init__(self, env: Optional[Dict[str, str]] = None, fds=(3, 4),
-                 extra_path: str = "") -> None:
+                 extra_path: str = "", new_session: bool = False) -> None:
         host_in, child_in = socket.socketpair()
         child_out, host_out = socket.socketpair()
         # Park the child's ends above 9 (close-on-exec) so the dup2s below cannot clobber them.
@@ -49,7 +49,7 @@ class WorkerProcess:
         self.proc = subprocess.Popen(
             [WORKER_PYTHON, "-m", "snakepit_bridge"], env=full_env, close_fds=False,
             preexec_fn=place_fds, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE)
+            stderr=subprocess.PIPE, start_new_session=new_session)
         os.close(parked_in)
         os.close(parked_out)
         self.host_in = host_in
@@ -263,7 +263,10 @@ def test_worker_dies_with_its_parent_even_when_busy(tmp_path):
         "a, b = socket.socketpair(); c, d = socket.socketpair()\n"
         f"p = subprocess.Popen([{WORKER_PYTHON!r}, '-m', 'snakepit_bridge'],"
         " pass_fds=(b.fileno(), d.fileno()), env=dict(os.environ,"
-        " SNAKEPIT_IN_FD=str(b.fileno()), SNAKEPIT_OUT_FD=str(d.fileno())))\n"
+        " SNAKEPIT_IN_FD=str(b.fileno()), SNAKEPIT_OUT_FD=str(d.fileno()),"
+        # A parent killed before the worker set its parent-death signal (a loaded machine) is
+        # caught by this check instead.
+        " SNAKEPIT_HOST_PID=str(os.getpid())))\n"
         f"open({str(pid_file)!r}, 'w').write(str(p.pid))\n"
         "import time; time.sleep(60)\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith("SNAKEPIT_")}
@@ -291,6 +294,51 @@ def test_worker_dies_with_its_parent_even_when_busy(tmp_path):
             parent.wait(5)
         if worker_pid is not None and _alive(worker_pid):
             os.kill(worker_pid, signal.SIGKILL)
+
+
+def _children(pid: int) -> List[int]:
+    found: List[int] = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/children") as f:
+            found.extend(int(c) for c in f.read().split())
+    return found
+
+
+def _gone_within(pids: List[int], seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return not any(_alive(p) for p in pids)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_sigkilled_group_leader_worker_takes_its_subprocesses_along(spawn):
+    """The group's watchman: no host acts here, yet the worker's subprocesses (inheriting its
+    pipes, piped to it, and a grandchild) end when the worker is SIGKILLed."""
+    w = spawn(new_session=True)
+    assert w.recv()["type"] == "ready"
+    w.send(call(1, "subprocs", "all_kinds"))
+    started = w.recv_until(1)["value"]
+    assert started["worker"] == w.proc.pid and len(started["pids"]) == 4
+    try:
+        os.kill(w.proc.pid, signal.SIGKILL)
+        w.wait()
+        assert _gone_within(started["pids"], 5)
+    finally:
+        for pid in started["pids"]:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_worker_that_does_not_lead_its_group_starts_no_watchman(spawn):
+    """Its group is someone else's (here pytest's): the worker must never kill it."""
+    w = spawn()
+    assert w.recv()["type"] == "ready"
+    assert _children(w.proc.pid) == []
+    leader = spawn(new_session=True)
+    assert leader.recv()["type"] == "ready"
+    assert len(_children(leader.proc.pid)) == 1
 
 
 def _alive(pid: int) -> bool:

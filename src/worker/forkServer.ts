@@ -10,6 +10,9 @@
  * Lifetimes: the template is the forked workers' parent, so it reaps them and reports each exit
  * (pid, exit code, signal) as a `forkserver.exited` telemetry event; a worker asks for SIGKILL
  * when the template dies, and the template when the host dies, so nothing outlives the host.
+ * Each forked worker calls `setsid()` and so leads its own process group, which the host kills
+ * as a whole when it ends the worker and once the worker's exit is reported, as for a spawned
+ * worker (processGroup.ts).
  *
  * @example
  * const forks = await ForkServer.open()
@@ -23,7 +26,8 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Effect } from "effect"
 import { StartupFailed } from "../errors.js"
-import type { ExitInfo, LaunchedProcess, Launcher, WorkerProcess, WorkerProcessOptions } from "./process.js"
+import { STREAM_GRACE_MS, streamsDone, type ExitInfo, type LaunchedProcess, type Launcher, type WorkerProcess, type WorkerProcessOptions } from "./process.js"
+import { signalGroup, trackGroup, untrackGroup } from "./processGroup.js"
 
 /**
  * The connections a forked worker makes: one, for the protocol. Its `print()` output travels as
@@ -146,7 +150,7 @@ export class ForkServer {
       }),
       (p) =>
         Effect.promise(async () => {
-          p.signal("SIGKILL")
+          p.kill()
           await this.released.get(p)?.()
         }),
     )
@@ -207,6 +211,7 @@ export class ForkServer {
       throw new StartupFailed({ message: `template ${template.id} could not fork ${options.workerId}: ${(error as Error).message}`, workerId: options.workerId, exitCode: null, signal: null, stderr: "" })
     }
     let alive = true
+    trackGroup(pid)
     const reported = new Promise<ExitInfo>((resolve) => {
       const early = this.earlyExits.get(pid)
       if (early) {
@@ -221,6 +226,9 @@ export class ForkServer {
     const status = Promise.race([reported, template.gone.then((): ExitInfo => ({ exitCode: null, signal: "SIGKILL", cause: "template" }))]).then((exit) => {
       alive = false
       this.exitWaiters.delete(pid)
+      // What the worker started outlives it in its group: end it now.
+      signalGroup(pid, "SIGKILL")
+      untrackGroup(pid)
       return exit
     })
     const outcome = await Promise.race([connected.then(() => undefined), status])
@@ -237,21 +245,32 @@ export class ForkServer {
     }
     this.pending.delete(nonce)
     const { proto } = pending.sockets as Record<Channel, Socket>
-    const ended = new Promise<void>((resolve) => proto.once("close", () => resolve()))
+    const signal = (sig: NodeJS.Signals) => {
+      if (!alive) return
+      try {
+        process.kill(pid, sig)
+      } catch {
+        // Already gone: its exit report is on its way.
+      }
+    }
     const launched: LaunchedProcess = {
       pid,
       input: proto,
       output: proto,
       stdout: null,
       stderr: null,
-      exited: Promise.all([status, ended]).then(([exit]) => exit),
-      signal: (signal) => {
+      // The report of the exit, not the socket's close (a forked child of the worker may hold
+      // it), says the worker is dead; what it sent before dying is read within the grace.
+      exited: status.then(async (exit) => {
+        await streamsDone([proto], STREAM_GRACE_MS)
+        return exit
+      }),
+      signal,
+      kill: () => {
         if (!alive) return
-        try {
-          process.kill(pid, signal)
-        } catch {
-          // Already gone: its exit report is on its way.
-        }
+        signalGroup(pid, "SIGKILL")
+        // Also the worker itself: until it has called setsid() it leads no group.
+        signal("SIGKILL")
       },
     }
     // Sockets a reader never resumed would never see their EOF: once the process is gone they

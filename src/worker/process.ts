@@ -16,10 +16,11 @@
 import { Effect, type Scope } from "effect"
 import { execa, type ResultPromise } from "execa"
 import { delimiter } from "node:path"
-import type { Readable, Writable } from "node:stream"
+import { finished, type Readable, type Writable } from "node:stream"
 import { StartupFailed, StartupTimeout, WorkerCrashed } from "../errors.js"
 import { DEFAULT_MAX_FRAME_BYTES } from "../protocol/frame.js"
 import { Connection, type ConnectionFault, type PythonLogRecord, type ToolCallRequest } from "./connection.js"
+import { groupsSupported, signalGroup, trackGroup, untrackGroup } from "./processGroup.js"
 import { bridgePythonDir } from "./python.js"
 
 /** Everything needed to start one worker. */
@@ -89,10 +90,16 @@ export interface LaunchedProcess {
   readonly output: Readable
   readonly stdout: Readable | null
   readonly stderr: Readable | null
-  /** Settles once the process has exited and its protocol stream has ended. */
+  /**
+   * Settles once the process has exited, its process group was killed, and its streams have
+   * ended — or a short grace after the exit, whatever still holds them (the exit itself, not
+   * the last holder of a pipe, is what says the worker is dead).
+   */
   readonly exited: Promise<ExitInfo>
-  /** Sends a signal if the process still runs. */
+  /** Sends a signal to the worker process alone, if it still runs. */
   readonly signal: (signal: NodeJS.Signals) => void
+  /** SIGKILLs the worker and its process group: everything it started that stayed in the group. */
+  readonly kill: () => void
 }
 
 /**
@@ -108,11 +115,14 @@ export interface WorkerProcess {
   readonly pid: number
   readonly info: ReadyInfo
   readonly connection: Connection
-  /** Settles when the process has exited and its pipes are closed. */
+  /** Settles when the process has exited (and its process group was killed). */
   readonly exited: Promise<ExitInfo>
-  /** Asks for a graceful stop (SIGTERM: Python finishes in-flight calls, then exits 0). */
+  /**
+   * Asks for a graceful stop (SIGTERM to the worker alone: Python finishes in-flight calls,
+   * with the subprocesses they run, then exits 0; its group is killed once it has exited).
+   */
   readonly terminate: () => void
-  /** SIGKILL. */
+  /** SIGKILL to the worker and its process group. */
   readonly kill: () => void
   /** The last lines written to stderr. */
   readonly stderrTail: () => string
@@ -151,12 +161,38 @@ const lines = (stream: NodeJS.ReadableStream | null, onLine: (line: string) => v
 
 type Subprocess = ResultPromise<{ stdio: ["ignore", "pipe", "pipe", "pipe", "pipe"]; buffer: false; reject: false }>
 
-const exitInfo = (sub: Subprocess): Promise<ExitInfo> =>
-  sub.then(
-    (r) => ({ exitCode: r.exitCode ?? null, signal: r.signal ?? null }),
-    // With `reject: false` execa resolves; this branch only guards against the unexpected.
-    () => ({ exitCode: sub.exitCode ?? null, signal: sub.signalCode ?? null }),
-  )
+/**
+ * How long after a worker's exit the host keeps reading its streams. Frames and lines the worker
+ * wrote before it died are already in the kernel's buffers and arrive within a loop turn or two;
+ * the wait only matters when something outside the worker's process group still holds a pipe
+ * (a subprocess that called `setsid()`), which must not delay the news of the death.
+ */
+export const STREAM_GRACE_MS = 250
+
+/**
+ * Resolves once every stream has ended or closed, or after `graceMs`; streams still open then
+ * are destroyed (the host stops listening to a dead worker's leftovers).
+ *
+ * @example
+ * await streamsDone([output, stdout, stderr], STREAM_GRACE_MS)
+ */
+export const streamsDone = (streams: ReadonlyArray<Readable | null | undefined>, graceMs: number): Promise<void> => {
+  const open = streams.filter((s): s is Readable => s != null && !s.destroyed && !s.readableEnded)
+  if (open.length === 0) return Promise.resolve()
+  return new Promise<void>((resolve) => {
+    let left = open.length
+    const timer = setTimeout(() => {
+      for (const s of open) s.destroy()
+    }, graceMs)
+    for (const s of open) {
+      finished(s, () => {
+        if (--left > 0) return
+        clearTimeout(timer)
+        resolve()
+      })
+    }
+  })
+}
 
 /**
  * Spawns a worker and waits for its ready handshake. The process lives as long as the
@@ -264,40 +300,68 @@ export const spawnWorker = (
       connection,
       exited,
       terminate: () => sub.signal("SIGTERM"),
-      kill: () => sub.signal("SIGKILL"),
+      kill: () => sub.kill(),
       stderrTail: () => stderr.toString(),
     } satisfies WorkerProcess
   })
 
 /**
- * The default launcher: `python -m snakepit_bridge` spawned by execa, the protocol on fds 3/4
- * (libuv socketpairs), stdout and stderr as pipes.
+ * The default launcher: `python -m snakepit_bridge` spawned by execa in a new session (so it
+ * leads its own process group), the protocol on fds 3/4 (libuv socketpairs), stdout and stderr
+ * as pipes. Its death is the child's `exit` event; the host then SIGKILLs its group, so nothing
+ * the worker started outlives it, and nothing holding its pipes hides its death.
  *
  * @example
  * spawnWorker({ workerId: "w1", python: "python3", launcher: spawnLauncher })
  */
 export const spawnLauncher: Launcher = (options, maxFrameBytes) =>
   Effect.acquireRelease(
-    Effect.sync(() => start(options, maxFrameBytes)),
-    (s) =>
+    Effect.sync(() => launch(options, maxFrameBytes)),
+    (p) =>
       Effect.promise(async () => {
-        if (s.exitCode === null && s.signalCode === null) s.kill("SIGKILL")
-        await exitInfo(s)
+        p.kill()
+        await p.exited
       }),
-  ).pipe(
-    Effect.map((sub) => ({
-      pid: sub.pid,
-      // Extra fds are duplex sockets (libuv socketpairs); execa types them as readables.
-      input: sub.stdio[3] as unknown as Writable,
-      output: sub.stdio[4] as unknown as Readable,
-      stdout: sub.stdout,
-      stderr: sub.stderr,
-      exited: exitInfo(sub),
-      signal: (signal: NodeJS.Signals) => {
-        if (sub.exitCode === null && sub.signalCode === null) sub.kill(signal)
-      },
-    })),
   )
+
+const launch = (options: WorkerProcessOptions, maxFrameBytes: number): LaunchedProcess => {
+  const sub = start(options, maxFrameBytes)
+  const pid = sub.pid
+  // Extra fds are duplex sockets (libuv socketpairs); execa types them as readables.
+  const input = sub.stdio[3] as unknown as Writable
+  const output = sub.stdio[4] as unknown as Readable
+  let running = pid !== undefined
+  if (pid !== undefined) trackGroup(pid)
+  const exited = new Promise<ExitInfo>((resolve) => {
+    sub.once("exit", (exitCode, signal) => {
+      running = false
+      // The group outlives its leader: end what the worker left behind, now.
+      signalGroup(pid!, "SIGKILL")
+      untrackGroup(pid!)
+      void streamsDone([output, sub.stdout, sub.stderr], STREAM_GRACE_MS).then(() => resolve({ exitCode, signal }))
+    })
+    // An executable that could not be started emits no `exit`; execa's promise settles then
+    // (with `reject: false` it resolves; the second branch only guards against the unexpected).
+    sub.then(
+      (r) => resolve({ exitCode: r.exitCode ?? null, signal: r.signal ?? null }),
+      () => resolve({ exitCode: sub.exitCode ?? null, signal: sub.signalCode ?? null }),
+    )
+  })
+  return {
+    pid,
+    input,
+    output,
+    stdout: sub.stdout,
+    stderr: sub.stderr,
+    exited,
+    signal: (signal) => {
+      if (running) sub.kill(signal)
+    },
+    kill: () => {
+      if (running) signalGroup(pid!, "SIGKILL")
+    },
+  }
+}
 
 const start = (options: WorkerProcessOptions, maxFrameBytes: number): Subprocess => {
   const pythonPath = [bridgePythonDir, ...(options.pythonPath ?? []), ...(process.env.PYTHONPATH ? [process.env.PYTHONPATH] : [])]
@@ -305,8 +369,11 @@ const start = (options: WorkerProcessOptions, maxFrameBytes: number): Subprocess
     stdio: ["ignore", "pipe", "pipe", "pipe", "pipe"] as ["ignore", "pipe", "pipe", "pipe", "pipe"],
     buffer: false,
     reject: false,
-    // execa's own exit hook SIGTERMs children when Node exits normally; PDEATHSIG covers SIGKILL.
-    cleanup: true,
+    // A new session: the worker leads its own process group, which the host kills as a whole,
+    // and a terminal's Ctrl-C (sent to the host's group) does not reach it. execa's exit hook
+    // skips detached children; processGroup.ts has its own (and PDEATHSIG covers SIGKILL).
+    detached: groupsSupported,
+    cleanup: false,
     ...(options.cwd ? { cwd: options.cwd } : {}),
     env: {
       ...options.env,

@@ -1,6 +1,8 @@
 /**
  * The host is SIGKILLed: its Python workers must not outlive it (no orphans), whether they
- * are idle (pipe EOF) or busy in Python code (parent-death signal).
+ * are idle (pipe EOF) or busy in Python code (parent-death signal) — nor the subprocesses their
+ * Python code started (the group's watchman), also when the worker is SIGKILLed at the same
+ * moment as the host, and when the host exits without stopping its bridge.
  */
 import { execa } from "execa"
 import { dirname, join } from "node:path"
@@ -30,6 +32,32 @@ const startHost = async (busy: boolean) => {
   return { host, workerPid }
 }
 
+/** Starts test/hosts/subprocessBridge.ts; resolves with the pids it printed. */
+const startSubprocessHost = async (env: Record<string, string> = {}) => {
+  const host = execa(process.execPath, ["--import", "tsx", join(root, "test/hosts/subprocessBridge.ts"), pythonCommand, fixturesDir], {
+    cwd: root,
+    env,
+    reject: false,
+    buffer: false,
+  })
+  const printed = await new Promise<{ workerPid: number; pids: number[] }>((resolve, reject) => {
+    let text = ""
+    host.stdout!.on("data", (b: Buffer) => {
+      text += b.toString()
+      const line = text.split("\n")[0]
+      if (text.includes("\n") && line) resolve(JSON.parse(line))
+    })
+    void host.then((r) => reject(new Error(`host exited early: ${r.exitCode}`)))
+  })
+  return { host, ...printed }
+}
+
+const sweep = (pids: readonly number[]) => {
+  for (const pid of pids) {
+    try { process.kill(pid, "SIGKILL") } catch { /* gone, as it should be */ }
+  }
+}
+
 const goneWithin = async (pid: number, ms: number): Promise<boolean> => {
   const deadline = Date.now() + ms
   while (Date.now() < deadline) {
@@ -54,4 +82,41 @@ describe("host death", () => {
       }
     })
   }
+
+  it("a SIGKILLed host's worker takes the subprocesses its Python code started along", async () => {
+    const { host, workerPid, pids } = await startSubprocessHost()
+    try {
+      expect([workerPid, ...pids].some(isGone)).toBe(false)
+      host.kill("SIGKILL")
+      await host
+      for (const pid of [workerPid, ...pids]) expect(await goneWithin(pid, 5_000)).toBe(true)
+    } finally {
+      host.kill("SIGKILL")
+      sweep([workerPid, ...pids])
+    }
+  })
+
+  it("host and worker SIGKILLed at the same moment: the worker's subprocesses still end", async () => {
+    const { host, workerPid, pids } = await startSubprocessHost()
+    try {
+      process.kill(workerPid, "SIGKILL")
+      host.kill("SIGKILL")
+      await host
+      for (const pid of [workerPid, ...pids]) expect(await goneWithin(pid, 5_000)).toBe(true)
+    } finally {
+      host.kill("SIGKILL")
+      sweep([workerPid, ...pids])
+    }
+  })
+
+  it("a host that exits without stopping its bridge leaves neither workers nor their subprocesses", async () => {
+    const { host, workerPid, pids } = await startSubprocessHost({ SNAKEPIT_HOST_EXIT: "1" })
+    try {
+      expect((await host).exitCode).toBe(0)
+      for (const pid of [workerPid, ...pids]) expect(await goneWithin(pid, 5_000)).toBe(true)
+    } finally {
+      host.kill("SIGKILL")
+      sweep([workerPid, ...pids])
+    }
+  })
 })

@@ -50,7 +50,8 @@ describe("supervision of real Python workers", () => {
       }),
     )
     const pool = () => root.getStatus().children[0]?.supervisor
-    expect(findProcessesWithEnv("SNAKEPIT_TREE", marker)).toHaveLength(2)
+    // Two workers (each with its process group's watchman shell, which carries the env too).
+    expect(findProcessesWithEnv("SNAKEPIT_TREE", marker).filter((p) => p.cmdline.includes("snakepit_bridge"))).toHaveLength(2)
 
     /** SIGKILLs w1 and waits for what the supervisors do about it. */
     const killW1 = async (expect: "worker restarted" | "pool restarted" | "root gave up") => {

@@ -1,0 +1,75 @@
+/**
+ * Process groups of worker processes. Each worker leads its own group (a spawned worker is
+ * started in a new session, a forked one calls `setsid()` itself), so everything Python starts
+ * without leaving the group — `subprocess.Popen`, `multiprocessing`, a shell and its children —
+ * can be ended with one signal to the group.
+ *
+ * The host signals the group when it ends a worker and again once the worker has exited (for
+ * stragglers: a subprocess outlives a crashed worker otherwise). A worker's group id is its pid;
+ * the kernel does not hand that pid to a new process while any member of the group lives, so
+ * signalling the group right after the worker's exit reaches only what it left behind.
+ *
+ * Groups still alive when the host process exits normally (`process.exit()`, an empty event
+ * loop) are SIGKILLed from an `exit` hook: a worker is in its own session, so nothing else would
+ * end it there before it sees its pipe close. A host killed by a signal runs no hook; the worker
+ * side covers that (docs/forkserver.md, "Process lifetime").
+ *
+ * @example
+ * trackGroup(pid)                 // after spawning a worker that leads its group
+ * signalGroup(pid, "SIGKILL")     // the worker and everything it started
+ * untrackGroup(pid)               // once the worker has exited and its group was killed
+ */
+
+/** Whether workers lead their own process group here (POSIX; Windows has no process groups). */
+export const groupsSupported: boolean = process.platform !== "win32"
+
+const live = new Set<number>()
+let hooked = false
+
+const killLiveGroups = (): void => {
+  for (const pid of live) signalGroup(pid, "SIGKILL")
+  live.clear()
+}
+
+/**
+ * Sends `signal` to the process group led by `pid` (to `pid` alone where groups are not
+ * supported). False when there was nothing left to signal.
+ *
+ * @example
+ * signalGroup(worker.pid, "SIGKILL") // the worker, its subprocesses and theirs
+ */
+export const signalGroup = (pid: number, signal: NodeJS.Signals): boolean => {
+  try {
+    process.kill(groupsSupported ? -pid : pid, signal)
+    return true
+  } catch {
+    // ESRCH: the group is empty, which is the state we want. EPERM cannot happen for our own
+    // descendants; if it did, there is nothing more a signal could do.
+    return false
+  }
+}
+
+/**
+ * Remembers a live group so the host's `exit` hook can end it.
+ *
+ * @example
+ * trackGroup(sub.pid)
+ */
+export const trackGroup = (pid: number): void => {
+  if (!groupsSupported) return
+  live.add(pid)
+  if (!hooked) {
+    hooked = true
+    process.on("exit", killLiveGroups)
+  }
+}
+
+/**
+ * Forgets a group (its worker has exited and the group was signalled).
+ *
+ * @example
+ * untrackGroup(sub.pid)
+ */
+export const untrackGroup = (pid: number): void => {
+  live.delete(pid)
+}
