@@ -123,6 +123,8 @@ export const createFakeWorkerProcess = (
         case "cleanup_session":
           return reply({ type: "result", id, value: sessions.delete(String(m.session_id)) })
         case "cancel":
+          // The fake runs every call at once: none is ever queued, so `queued_only` drops nothing.
+          if (m.queued_only === true) return
           return timers.get(id)?.cancel()
         case "call": {
           const args = (m.args ?? []) as unknown[]
@@ -166,6 +168,8 @@ export const createFakeWorkerProcess = (
         sendBack({ type: "FAULT", error: fault })
       },
       onLoad: (n) => sendBack({ type: "LOAD", inFlight: n }),
+      ...(input.hooks?.onAbandoned ? { onAbandoned: (n: number) => input.hooks!.onAbandoned!(n, connection) } : {}),
+      ...(input.hooks?.onHung ? { onHung: (fault: WorkerCrashed) => input.hooks!.onHung!(fault, connection) } : {}),
     })
 
     function die(exit: ExitInfo): void {
