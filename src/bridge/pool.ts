@@ -72,7 +72,7 @@ interface Slot {
    * zero the worker takes no new calls: it may be stuck, and anything sent would wait behind it.
    */
   abandoned: number
-  /** Started once an abandoned call was not confirmed within {@link ABANDON_CONFIRM_MS}. */
+  /** Starts the replacement if an abandoned call is not confirmed within half of `callGraceMs`. */
   abandonTimer: ReturnType<typeof setTimeout> | undefined
   /** A replacement was started for it (it holds an abandoned call): it no longer counts as live. */
   replaced: boolean
@@ -124,12 +124,14 @@ const workerExit = (e: { reason: string; error?: unknown; output?: unknown }): W
 }
 
 /**
- * How long Python gets to confirm an abandoned call ended (a cancel it honours, a late reply)
- * before the pool starts the worker's replacement. Short, so capacity barely dips when the call
- * is truly stuck; not zero, so a stream closed early or an aborted `async` call (cancelled in
- * milliseconds) does not cost a process start.
+ * The share of `callGraceMs` Python gets to confirm an abandoned call ended (a cancel it
+ * honours, a late reply) before the pool starts the worker's replacement. Early enough that
+ * capacity is back well before the stuck worker is killed; not at once, so a stream closed
+ * early, an aborted `async` call or a call that ends just late does not cost a process start.
+ * (At once, under tight deadlines, every replacement's first slow call was abandoned in turn
+ * and the pool churned through cold workers.)
  */
-export const ABANDON_CONFIRM_MS = 100
+export const ABANDON_CONFIRM_SHARE = 0.5
 
 /** The circuit's state as `getStatus().circuit` reports it. */
 export interface CircuitStatus {
@@ -731,7 +733,7 @@ export class WorkerPool implements PoolBackend {
       this.queue.untarget(slot.id)
       const withdrawn = connection.withdraw()
       this.logger.info({ workerId: id, withdrawn }, "worker holds an abandoned call: no new calls until Python confirms it ended")
-      slot.abandonTimer = setTimeout(() => this.replaceEarly(slot), Math.min(ABANDON_CONFIRM_MS, this.options.callGraceMs))
+      slot.abandonTimer = setTimeout(() => this.replaceEarly(slot), Math.min(this.options.callGraceMs * ABANDON_CONFIRM_SHARE, 2 ** 31 - 1))
       slot.abandonTimer.unref?.()
       this.pumpAll()
     } else if (running === 0 && was > 0) {

@@ -444,9 +444,11 @@ export class Connection {
     } catch {
       // A cancel frame is tiny; failing to encode it is impossible in practice.
     }
-    this.abandoned.set(
-      id,
-      setTimeout(() => {
+    const timer: ReturnType<typeof setTimeout> = setTimeout(() => {
+      // Timers run before Node reads its pipes in each turn of the event loop: let this turn's
+      // input in first, so a reply (or a withdrawn call's answer) already written in time counts.
+      setImmediate(() => {
+        if (this.abandoned.get(id) !== timer || this.closed) return
         this.abandoned.delete(id)
         const hung = new WorkerCrashed({
           message: `worker ${this.hooks.workerId} is still running call ${id} ${this.hooks.callGraceMs} ms after it was abandoned`,
@@ -457,8 +459,9 @@ export class Connection {
         })
         if (this.hooks.onHung) this.hooks.onHung(hung)
         else this.hooks.onFault(hung)
-      }, this.hooks.callGraceMs),
-    )
+      })
+    }, this.hooks.callGraceMs)
+    this.abandoned.set(id, timer)
     this.hooks.onAbandoned?.(this.abandoned.size)
   }
 
