@@ -23,10 +23,12 @@ Handlers, by message type:
 ``cleanup_session``
     Drops that session's state; ``value`` is whether there was any.
 ``cancel``
-    A queued call is dropped and answered at once with ``CallCancelled``.  A running ``async``
+    A queued call is dropped and answered at once with ``CallCancelled`` whose error carries
+    ``started: false`` (it never ran, so the host may run it elsewhere).  A running ``async``
     call has its task cancelled (``CallCancelled``).  A running generator stops before its next
     chunk (``CallCancelled``).  A running plain function cannot be interrupted: it finishes and
-    its reply is sent anyway (the host ignores it).
+    its reply is sent anyway (the host ignores it).  With ``queued_only: true`` a running call
+    is left alone: the host uses it to take back calls that wait behind an abandoned one.
 ``tool_result``
     Completes the :meth:`Session.call_tool` waiting for it.
 
@@ -222,7 +224,7 @@ class Dispatcher:
         self._send({"type": RESULT, "id": envelope.get("id"), "value": existed}, ())
 
     def cancel(self, envelope: Dict[str, Any]) -> None:
-        """``cancel``: drop a queued call, or flag/cancel a running one."""
+        """``cancel``: drop a queued call, or flag/cancel a running one (unless ``queued_only``)."""
         with self._lock:
             call = self._calls.get(envelope.get("id"))  # type: ignore[arg-type]
             if call is None:
@@ -234,12 +236,18 @@ class Dispatcher:
                 self._in_flight -= 1
                 self._served += 1
                 dropped = True
+            elif envelope.get("queued_only") is True:
+                return
             else:
                 call.cancelled = True
                 dropped = False
             future = call.future
         if dropped:
-            self._send_error(call.id, CallCancelled("cancelled before it started"))
+            # ``started: false`` is what lets the host re-run the call elsewhere without ever
+            # running it twice; the message alone would not be a contract.
+            self._send({"type": ERROR, "id": call.id,
+                        "error": {"type": CallCancelled.__name__, "message": "cancelled before it started",
+                                  "traceback": "", "started": False}}, ())
             return
         if future is not None:
             future.cancel()

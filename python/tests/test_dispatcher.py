@@ -225,6 +225,24 @@ def test_cancel_drops_a_queued_call_at_once(make_dispatcher, outbox):
     assert len(outbox.of(2)) == 1  # the dropped call never runs
 
 
+def test_a_dropped_queued_call_says_it_never_started(make_dispatcher, outbox):
+    d = make_dispatcher(concurrency=1)
+    deliver(d, call(1, "targets", "wait_then", 0.3, "first"))
+    deliver(d, call(2, "echo", "echo", "second"))
+    targets.started.wait(2)
+    deliver(d, {"type": "cancel", "id": 2, "queued_only": True})
+    assert outbox.reply(2)["error"]["started"] is False
+    assert outbox.reply(1)["value"] == "first"
+
+
+def test_cancel_queued_only_leaves_a_running_call_alone(dispatcher, outbox):
+    deliver(dispatcher, call(1, "targets", "aslow", 0.2))
+    targets.started.wait(2)
+    deliver(dispatcher, {"type": "cancel", "id": 1, "queued_only": True})
+    reply = outbox.reply(1, timeout=5)
+    assert reply["type"] == "result"
+
+
 def test_cancel_interrupts_a_running_async_call(dispatcher, outbox):
     deliver(dispatcher, call(1, "targets", "aslow", 30))
     targets.started.wait(2)

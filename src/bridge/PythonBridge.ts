@@ -18,7 +18,7 @@ import { BridgeMetrics } from "../telemetry/metrics.js"
 import { serveDashboard, type Dashboard, type DashboardOptions } from "../inspect/dashboard.js"
 import { resolveOptions, type BridgeOptions, type ResolvedOptions } from "./options.js"
 import type { PoolBackend } from "./backend.js"
-import { WorkerPool, type WorkerStatus } from "./pool.js"
+import { WorkerPool, type CircuitStatus, type WorkerStatus } from "./pool.js"
 import { RemotePool } from "../remote/RemotePool.js"
 import { BridgeSession } from "./BridgeSession.js"
 import { SessionLifetimes } from "./sessionLifetimes.js"
@@ -42,8 +42,9 @@ export interface ExecuteOptions {
   /** Aborting it cancels the call (`CallCancelled`), queued or running. Must be an `AbortSignal`. */
   readonly signal?: AbortSignal
   /**
-   * The call is safe to run twice. Only with `remote`: when its agent is lost mid-call, it is
-   * retried on another agent instead of failing with `WorkerCrashed`.
+   * The call is safe to run twice: when its worker dies mid-call (or its agent is lost, with
+   * `remote`), it is retried once on another worker instead of failing with `WorkerCrashed`.
+   * Other calls are never retried: whether they ran is unknown.
    */
   readonly idempotent?: boolean
 }
@@ -64,6 +65,11 @@ export interface BridgeStatus {
    * `limits.maxVariableBytes`.
    */
   readonly variableBytes: number
+  /**
+   * The circuit (`restart.onExhausted: "backoff"`): `open` while calls fail fast with
+   * `MaxRestartIntensity`, `retryAt` (epoch ms) when the pool starts again.
+   */
+  readonly circuit: CircuitStatus
 }
 
 /** The seed adapter's commands accepted by {@link PythonBridge.routeCommand}. */
@@ -305,6 +311,7 @@ export class PythonBridge implements AsyncDisposable {
       workers,
       supervisor: this.pool.supervisorStatus(),
       variableBytes: this.variables.bytes,
+      circuit: this.pool.circuit?.() ?? { open: false, retryAt: null, openings: 0 },
     }
   }
 

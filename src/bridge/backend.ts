@@ -10,7 +10,7 @@
  */
 import type { SupervisorStatus } from "../supervisor/status.js"
 import type { CallOptions } from "../worker/connection.js"
-import type { WorkerStatus } from "./pool.js"
+import type { CircuitStatus, WorkerStatus } from "./pool.js"
 
 /** A place to run calls, with session affinity. */
 export interface PoolBackend {
@@ -32,6 +32,8 @@ export interface PoolBackend {
   /** Set once the backend has given up for good (its supervisor exceeded intensity). */
   readonly failed: { readonly message: string } | undefined
   supervisorStatus(): SupervisorStatus | null
+  /** The circuit (`restart.onExhausted: "backoff"`); a backend without one omits it. */
+  circuit?(): CircuitStatus
   /** Replaces every Python process; resolves to how many now serve. */
   restartAll(): Promise<number>
   stop(): Promise<void>

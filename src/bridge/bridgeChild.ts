@@ -4,6 +4,8 @@
  * bridge is ready; when the pool gives up (more worker crashes than its restart intensity) the
  * child exits like a supervisor that gave up (`shutdown`, with `MaxRestartIntensity`), so a
  * permanent parent starts a fresh pool; stopping the child stops the bridge gracefully.
+ * Under a supervisor, `restart.onExhausted` defaults to `"stop"` (OTP's escalation) instead of
+ * the bridge's own circuit; an explicit `"backoff"` keeps the circuit and never escalates.
  *
  * @example
  * import { Supervisor } from "snakepit/supervisor"
@@ -38,10 +40,13 @@ const bridgeChildMachine = setup({
       await input?.stop()
     }),
     // Watches the pool; stopping this actor (leaving `running`) unsubscribes.
-    watchBridge: fromCallback<{ type: "bridge.gaveUp"; error: MaxRestartIntensity }, PythonBridge>(({ input, sendBack }) =>
-      input.on("supervisor.maxIntensity", (e) =>
-        sendBack({ type: "bridge.gaveUp", error: new MaxRestartIntensity({ message: `pool gave up: more than ${e.intensity} restarts in ${e.periodMs} ms`, ...e }) }),
-      ),
+    watchBridge: fromCallback<{ type: "bridge.gaveUp"; error: MaxRestartIntensity }, { bridge: PythonBridge; escalate: boolean }>(({ input, sendBack }) =>
+      // With the circuit (`onExhausted: "backoff"`) the bridge restarts its own pool: nothing to escalate.
+      input.escalate
+        ? input.bridge.on("supervisor.maxIntensity", (e) =>
+            sendBack({ type: "bridge.gaveUp", error: new MaxRestartIntensity({ message: `pool gave up: more than ${e.intensity} restarts in ${e.periodMs} ms`, ...e }) }),
+          )
+        : undefined,
     ),
   },
   guards: { stopRequested: ({ context }) => context.stopRequested },
@@ -64,7 +69,7 @@ const bridgeChildMachine = setup({
       on: { "snakepit.shutdown": { actions: assign({ stopRequested: true }) } },
     },
     running: {
-      invoke: { src: "watchBridge", input: ({ context }) => context.bridge! },
+      invoke: { src: "watchBridge", input: ({ context }) => ({ bridge: context.bridge!, escalate: context.options.restart?.onExhausted !== "backoff" }) },
       on: {
         "snakepit.shutdown": "stopping",
         "bridge.gaveUp": { target: "givingUp", actions: assign({ error: ({ event }) => event.error }) },
@@ -89,7 +94,7 @@ const bridgeChildMachine = setup({
 export const bridgeChild = (id: string, options: BridgeOptions, childOptions: ChildOptions = {}): ChildSpec => ({
   id,
   start: bridgeChildMachine,
-  input: () => ({ options }),
+  input: () => ({ options: { ...options, restart: { ...options.restart, onExhausted: options.restart?.onExhausted ?? "stop" } } }),
   restart: childOptions.restart ?? "permanent",
   shutdown: childOptions.shutdown ?? "infinity",
   type: "supervisor",

@@ -7,6 +7,12 @@
  * recycle, and keeps every call's promise honest (it settles exactly once, and a call that never
  * ran is never reported as run).
  *
+ * Replacements the pool decides on (an abandoned call that outlives `callGraceMs`, recycling,
+ * reaping, an environment restart) go through `terminateChild`, OTP's own stop of a child, so
+ * they never count toward restart intensity; only crashes do. When intensity is exceeded anyway,
+ * `restart.onExhausted: "backoff"` opens a circuit (calls fail fast with `MaxRestartIntensity`
+ * and its `retryAt`) and the pool starts again after an exponential delay (`circuit.ts`).
+ *
  * @example
  * const pool = new WorkerPool(options, python, telemetry, logger)
  * await pool.start()
@@ -26,11 +32,12 @@ import {
 import { executionEvent, type TelemetryEmitter } from "../telemetry/events.js"
 import { BridgeMetrics } from "../telemetry/metrics.js"
 import { startCallSpan } from "../telemetry/tracing.js"
-import type { CallOptions, Connection, WorkerStats } from "../worker/connection.js"
+import { CallWithdrawn, type CallOptions, type Connection, type WorkerStats } from "../worker/connection.js"
 import type { WorkerExit, WorkerInput, WorkerState } from "../worker/machine.js"
 import type { WorkerProcess } from "../worker/process.js"
 import type { PoolBackend } from "./backend.js"
 import type { ResolvedOptions } from "./options.js"
+import { circuitDelay } from "./circuit.js"
 import { CallQueue, type Queued } from "./queue.js"
 import { chooseRoute, type WorkerLoad } from "./routing.js"
 import { SessionCalls } from "./sessionCalls.js"
@@ -60,11 +67,23 @@ interface Slot {
   healthTimer: ReturnType<typeof setInterval> | undefined
   /** A health ping is out; the next tick skips rather than stacking pings. */
   pinging: boolean
+  /**
+   * Abandoned calls (timed out, aborted) that Python has not confirmed as ended. While above
+   * zero the worker takes no new calls: it may be stuck, and anything sent would wait behind it.
+   */
+  abandoned: number
+  /** Starts the replacement if an abandoned call is not confirmed within half of `callGraceMs`. */
+  abandonTimer: ReturnType<typeof setTimeout> | undefined
+  /** A replacement was started for it (it holds an abandoned call): it no longer counts as live. */
+  replaced: boolean
+  /** An abandoned call outlived `callGraceMs`: the pool is ending it (not a crash). */
+  hung: boolean
 }
 
 /** A call waiting for a worker. `start` runs it on the chosen worker, synchronously. */
 interface Waiting extends Queued {
   readonly sessionId: string | null
+  readonly signal: AbortSignal | undefined
   readonly start: (slot: Slot, connection: Connection) => void
   readonly reject: (error: unknown) => void
   timer: ReturnType<typeof setTimeout> | undefined
@@ -91,7 +110,7 @@ const sessionLost = (error: WorkerCrashed, sessionId: string) =>
 // A closed connection means the worker is dead or dying even if its machine has not heard yet:
 // routing a call there would fail it at once with WorkerCrashed (found by examples/resilience).
 const accepting = (s: Slot) =>
-  !s.retiring && s.process !== undefined && !s.process.connection.closed && (s.state === "ready" || s.state === "busy" || s.state === "idle")
+  !s.retiring && !s.hung && s.abandoned === 0 && s.process !== undefined && !s.process.connection.closed && (s.state === "ready" || s.state === "busy" || s.state === "idle")
 
 /** A worker's exit as the supervisor reports it: the worker machine's output when it has one. */
 const workerExit = (e: { reason: string; error?: unknown; output?: unknown }): WorkerExit => {
@@ -102,6 +121,26 @@ const workerExit = (e: { reason: string; error?: unknown; output?: unknown }): W
     signal: out?.signal ?? (e.reason === "killed" ? "SIGKILL" : null),
     ...(e.error !== undefined ? { error: e.error } : {}),
   }
+}
+
+/**
+ * The share of `callGraceMs` Python gets to confirm an abandoned call ended (a cancel it
+ * honours, a late reply) before the pool starts the worker's replacement. Early enough that
+ * capacity is back well before the stuck worker is killed; not at once, so a stream closed
+ * early, an aborted `async` call or a call that ends just late does not cost a process start.
+ * (At once, under tight deadlines, every replacement's first slow call was abandoned in turn
+ * and the pool churned through cold workers.)
+ */
+export const ABANDON_CONFIRM_SHARE = 0.5
+
+/** The circuit's state as `getStatus().circuit` reports it. */
+export interface CircuitStatus {
+  /** True while calls fail fast with `MaxRestartIntensity` and the pool waits to restart. */
+  readonly open: boolean
+  /** Epoch ms of the next restart while open, else null. */
+  readonly retryAt: number | null
+  /** Consecutive openings (reset once the pool has stayed up for a while). */
+  readonly openings: number
 }
 
 export class WorkerPool implements PoolBackend {
@@ -120,6 +159,10 @@ export class WorkerPool implements PoolBackend {
   /** Templates replaced by an environment restart, with the workers forked from them still alive. */
   private readonly retiringTemplates = new Map<string, Set<string>>()
   private readonly readyWaiters = new Set<{ count: number; resolve: () => void; reject: (e: unknown) => void }>()
+  /** The circuit (`restart.onExhausted: "backoff"`): consecutive openings and the restart timer. */
+  private openings = 0
+  private upSince = Date.now()
+  private circuitTimer: ReturnType<typeof setTimeout> | undefined
 
   constructor(
     private readonly options: ResolvedOptions,
@@ -134,6 +177,16 @@ export class WorkerPool implements PoolBackend {
 
   /** Starts `minWorkers` workers concurrently and waits until they are ready. */
   async start(): Promise<void> {
+    // Fake worker processes (snakepit/testing) have nothing to fork from.
+    if (this.options.spawnMode === "forkserver" && !this.options.workerProcess) this.forks = await ForkServer.open()
+    await this.startSupervisor()
+    const ready = this.waitForReady(this.options.minWorkers)
+    if (this.forks) this.startTemplate()
+    for (let i = 0; i < this.options.minWorkers; i++) this.spawn()
+    await ready
+  }
+
+  private async startSupervisor(): Promise<void> {
     // Workers are permanent children of a dynamic supervisor (OTP rules: intensity counted
     // before each restart, MaxRestartIntensity when exceeded). A worker counts as started once
     // spawned, so starts run concurrently; the pool itself tracks readiness.
@@ -144,16 +197,10 @@ export class WorkerPool implements PoolBackend {
       ...(this.options.restart.backoff ? { backoff: this.options.restart.backoff } : {}),
       ...(this.options.inspect ? { inspect: this.options.inspect } : {}),
     })
-    // Fake worker processes (snakepit/testing) have nothing to fork from.
-    if (this.options.spawnMode === "forkserver" && !this.options.workerProcess) this.forks = await ForkServer.open()
     supervisor.on("child.spawned", (e) => this.attach(e.id, e.ref))
     supervisor.on("child.exited", (e) => this.detach(e.id, workerExit(e), e.restarting))
     supervisor.on("supervisor.gaveUp", (e) => this.fail(e.error))
     this.supervisor = supervisor
-    const ready = this.waitForReady(this.options.minWorkers)
-    if (this.forks) this.startTemplate()
-    for (let i = 0; i < this.options.minWorkers; i++) this.spawn()
-    await ready
   }
 
   // ── calls ────────────────────────────────────────────────────────────────────────────────
@@ -225,6 +272,10 @@ export class WorkerPool implements PoolBackend {
       ...(span ? { trace: span.traceparent } : {}),
     }
     return new Promise((settleOk, settleError) => {
+      // The caller's deadline runs from the first time the call was sent: a call taken back
+      // unstarted, or retried, gets what is left of it, not a fresh one.
+      let deadline: number | undefined
+      let retried = false
       const resolve = (value: unknown) => {
         this.metrics.callSettled((performance.now() - submitted) / 1000, undefined)
         span?.end(undefined)
@@ -237,15 +288,19 @@ export class WorkerPool implements PoolBackend {
       }
       const entry: Waiting = {
         sessionId,
+        signal: options.signal,
         target: undefined,
         timer: undefined,
         cleanupAbort: undefined,
         reject,
         start: (slot, connection) => {
           const began = performance.now()
+          const timeoutMs = callOptions.timeoutMs ?? Number.POSITIVE_INFINITY
+          if (deadline === undefined && Number.isFinite(timeoutMs)) deadline = began + timeoutMs
+          const opts = deadline === undefined ? callOptions : { ...callOptions, timeoutMs: Math.max(1, deadline - began) }
           span?.dispatched(slot.id, slot.process?.pid ?? null)
           this.sessionCalls.started(sessionId)
-          run(connection, callOptions).then(
+          run(connection, opts).then(
             (value) => {
               this.sessionCalls.ended(sessionId)
               this.finished(slot, connection, sessionId, module, fn, began, undefined)
@@ -253,7 +308,20 @@ export class WorkerPool implements PoolBackend {
             },
             (error: unknown) => {
               this.sessionCalls.ended(sessionId)
+              // Python confirmed it never started this call (it waited behind an abandoned
+              // one): it runs elsewhere, once, and nobody hears of the detour.
+              if (error instanceof CallWithdrawn) {
+                this.released(slot, connection)
+                return this.redispatch(entry, error)
+              }
               this.finished(slot, connection, sessionId, module, fn, began, error)
+              // The worker died under the call, so whether it ran is unknown: only a call its
+              // caller marked idempotent may run again, once, on another worker.
+              if (options.idempotent === true && !retried && error instanceof WorkerCrashed) {
+                retried = true
+                this.logger.info({ workerId: slot.id, module, fn, reason: error.reason }, "retrying an idempotent call after its worker crashed")
+                return this.redispatch(entry, error)
+              }
               reject(sessionId !== null && error instanceof WorkerCrashed ? sessionLost(error, sessionId) : error)
             },
           )
@@ -263,6 +331,17 @@ export class WorkerPool implements PoolBackend {
       if (holder?.process && !holder.process.connection.closed) this.run(entry, holder)
       else this.dispatch(entry, options.signal)
     })
+  }
+
+  /**
+   * Sends a call that did not complete on its worker back through routing. Refused (bridge
+   * stopping, circuit open), it fails with `cause`'s crash if it had one, else the refusal.
+   */
+  private redispatch(entry: Waiting, cause: unknown): void {
+    const refused = this.failure ?? (this.stopping ? new BridgeStopped({ message: "the bridge is stopping" }) : undefined)
+    if (refused) return entry.reject(cause instanceof WorkerCrashed ? cause : refused)
+    if (entry.signal?.aborted) return entry.reject(new CallCancelled({ message: "the call was aborted before it ran", reason: entry.signal.reason }))
+    this.dispatch(entry, entry.signal)
   }
 
   private refusal(module: string): unknown {
@@ -342,6 +421,13 @@ export class WorkerPool implements PoolBackend {
     else this.pump(slot)
   }
 
+  /** A call left a worker without running there (withdrawn): its room is free again. */
+  private released(slot: Slot, connection: Connection): void {
+    if (slot.process?.connection !== connection) return
+    if (slot.retiring) this.stopWhenDrained(slot)
+    else this.pump(slot)
+  }
+
   /** Gives queued calls to a worker while it has room. */
   private pump(slot: Slot): void {
     while (accepting(slot) && slot.process!.connection.inFlight < this.capacity()) {
@@ -383,9 +469,10 @@ export class WorkerPool implements PoolBackend {
     return starting <= this.queue.size
   }
 
+  /** Workers that count toward min/maxWorkers: not retiring, not hung, not already replaced. */
   private liveSlots(): number {
     let n = 0
-    for (const s of this.slots.values()) if (!s.retiring) n++
+    for (const s of this.slots.values()) if (!s.retiring && !s.hung && !s.replaced) n++
     return n
   }
 
@@ -408,6 +495,10 @@ export class WorkerPool implements PoolBackend {
       retiring: false,
       healthTimer: undefined,
       pinging: false,
+      abandoned: 0,
+      abandonTimer: undefined,
+      replaced: false,
+      hung: false,
     })
     this.supervisor
       // Forked workers are transient: one taken down with its template exits `shutdown:template`
@@ -468,6 +559,8 @@ export class WorkerPool implements PoolBackend {
         },
         onTelemetry: (name, data, sessionId) => this.telemetry.emit("python.telemetry", { workerId: id, name, data, sessionId }),
         onToolCall: (call, connection) => this.tools.handle(call, connection, id),
+        onAbandoned: (running, connection) => this.abandonedChanged(id, connection, running),
+        onHung: (fault, connection) => this.hung(id, connection, fault),
       },
     }
   }
@@ -489,6 +582,11 @@ export class WorkerPool implements PoolBackend {
     slot.dispatched = 0
     slot.rssBytes = null
     slot.state = "starting"
+    slot.abandoned = 0
+    if (slot.abandonTimer) clearTimeout(slot.abandonTimer)
+    slot.abandonTimer = undefined
+    slot.replaced = false
+    slot.hung = false
     const spawnedAt = Date.now()
     slot.subscription = actor.subscribe({
       next: (snapshot: { value: unknown; context: { process: WorkerProcess | null } }) => {
@@ -506,6 +604,11 @@ export class WorkerPool implements PoolBackend {
           this.pumpAll()
         }
         if (to === "idle") this.maybeReap(slot)
+        // Stopping with nothing left but abandoned calls (or hung): nobody waits for what it
+        // runs, and SIGTERM would wait for a call that may never end. Kill it now.
+        if (to === "stopping" && (slot.hung || (slot.abandoned > 0 && (slot.process?.connection.inFlight ?? 0) === 0))) {
+          snapshot.context.process?.kill()
+        }
       },
       error: () => {},
     })
@@ -519,9 +622,14 @@ export class WorkerPool implements PoolBackend {
     const pid = slot.process?.pid ?? null
     if (slot.healthTimer) clearInterval(slot.healthTimer)
     slot.healthTimer = undefined
+    if (slot.abandonTimer) clearTimeout(slot.abandonTimer)
+    slot.abandonTimer = undefined
     slot.process = undefined
-    this.telemetry.emit("worker.exited", { workerId: id, pid, reason: exit.reason, exitCode: exit.exitCode, signal: exit.signal })
-    if (!isCleanExit(exit.reason)) this.metrics.workerCrashed(exit.reason)
+    // A hung worker is stopped by the pool (so it is not a crash for intensity), but operators
+    // should see why it went.
+    const reason = slot.hung ? "hung" : exit.reason
+    this.telemetry.emit("worker.exited", { workerId: id, pid, reason, exitCode: exit.exitCode, signal: exit.signal })
+    if (!isCleanExit(reason)) this.metrics.workerCrashed(reason)
     if (exit.reason === "startup_failed") this.rejectReadyWaiters(exit.error)
     this.queue.untarget(id)
     if (!restarting) {
@@ -533,16 +641,140 @@ export class WorkerPool implements PoolBackend {
     this.pumpAll()
   }
 
-  private fail(error: MaxRestartIntensity): void {
+  private fail(gaveUp: MaxRestartIntensity): void {
+    let error = gaveUp
+    this.telemetry.emit("supervisor.maxIntensity", { supervisorId: gaveUp.supervisorId, intensity: gaveUp.intensity, periodMs: gaveUp.periodMs })
+    if (this.options.restart.onExhausted === "backoff" && !this.stopping) {
+      const now = Date.now()
+      const { delayMs, openings } = circuitDelay(this.openings, now - this.upSince, Math.random())
+      this.openings = openings
+      const retryAt = Math.ceil(now + delayMs)
+      error = new MaxRestartIntensity({
+        ...gaveUp,
+        message: `${gaveUp.message}; the circuit is open until ${new Date(retryAt).toISOString()}, when the pool starts again`,
+        retryAt,
+      })
+      if (this.circuitTimer) clearTimeout(this.circuitTimer)
+      this.circuitTimer = setTimeout(() => void this.closeCircuit(), retryAt - now)
+      this.circuitTimer.unref?.()
+      this.telemetry.emit("bridge.circuitOpened", { supervisorId: gaveUp.supervisorId, retryAt, delayMs: retryAt - now, openings })
+      this.logger.error({ err: error, retryAt, openings }, "worker pool gave up: restart intensity exceeded; circuit open")
+    } else {
+      this.logger.error({ err: error }, "worker pool gave up: restart intensity exceeded")
+    }
     this.failure = error
-    this.telemetry.emit("supervisor.maxIntensity", { supervisorId: error.supervisorId, intensity: error.intensity, periodMs: error.periodMs })
-    this.logger.error({ err: error }, "worker pool gave up: restart intensity exceeded")
     for (const entry of this.queue.drain()) {
       if (entry.timer) clearTimeout(entry.timer)
       entry.cleanupAbort?.()
       entry.reject(error)
     }
     this.rejectReadyWaiters(error)
+  }
+
+  /**
+   * The circuit's delay is over: start a fresh supervisor and `minWorkers` workers, and take
+   * calls again at once (they wait in the queue for the starting workers). If the new pool
+   * gives up too, the circuit opens again with a longer delay.
+   */
+  private async closeCircuit(): Promise<void> {
+    this.circuitTimer = undefined
+    if (this.stopping) return
+    const openedFor = this.failure?.retryAt
+    // The old supervisor stops its children before it ends; wait so no old process remains.
+    await this.supervisor?.done
+    if (this.stopping) return
+    for (const slot of this.slots.values()) {
+      slot.subscription?.unsubscribe()
+      if (slot.healthTimer) clearInterval(slot.healthTimer)
+      if (slot.abandonTimer) clearTimeout(slot.abandonTimer)
+    }
+    this.slots.clear()
+    for (const sub of this.templateSubscriptions.values()) sub.unsubscribe()
+    this.templateSubscriptions.clear()
+    this.templates = []
+    this.retiringTemplates.clear()
+    try {
+      await this.startSupervisor()
+    } catch (error) {
+      // Starting an empty supervisor does not fail in practice; if it does, try again later.
+      this.logger.error({ err: error }, "could not restart the worker pool; the circuit stays open")
+      this.circuitTimer = setTimeout(() => void this.closeCircuit(), circuitDelay(this.openings, 0, Math.random()).delayMs)
+      return
+    }
+    if (this.stopping) return void this.supervisor?.stop()
+    this.failure = undefined
+    this.upSince = Date.now()
+    this.telemetry.emit("bridge.circuitClosed", { openings: this.openings, downMs: openedFor === undefined ? 0 : Math.max(0, Date.now() - openedFor) })
+    this.logger.info({ openings: this.openings }, "circuit closed: the worker pool starts again")
+    if (this.forks) this.startTemplate()
+    for (let i = 0; i < this.options.minWorkers; i++) this.spawn()
+  }
+
+  /** The circuit as plain data, for `getStatus()`. */
+  circuit(): CircuitStatus {
+    const retryAt = this.failure?.retryAt
+    return { open: retryAt !== undefined, retryAt: retryAt ?? null, openings: this.openings }
+  }
+
+  // ── abandoned calls ─────────────────────────────────────────────────────────────────────
+
+  /**
+   * The count of a worker's abandoned calls still running in Python changed. From the first
+   * one the worker takes no new calls (anything sent would wait behind a call that may never
+   * end) and the calls already waiting in Python are taken back; when Python confirms they all
+   * ended, it serves again. See docs/guide.md, "Timeouts and abandoned calls".
+   */
+  private abandonedChanged(id: string, connection: Connection, running: number): void {
+    const slot = this.slots.get(id)
+    if (!slot || slot.process?.connection !== connection || slot.hung) return
+    const was = slot.abandoned
+    slot.abandoned = running
+    if (running > 0 && was === 0) {
+      this.queue.untarget(slot.id)
+      const withdrawn = connection.withdraw()
+      this.logger.info({ workerId: id, withdrawn }, "worker holds an abandoned call: no new calls until Python confirms it ended")
+      slot.abandonTimer = setTimeout(() => this.replaceEarly(slot), Math.min(this.options.callGraceMs * ABANDON_CONFIRM_SHARE, 2 ** 31 - 1))
+      slot.abandonTimer.unref?.()
+      this.pumpAll()
+    } else if (running === 0 && was > 0) {
+      if (slot.abandonTimer) clearTimeout(slot.abandonTimer)
+      slot.abandonTimer = undefined
+      if (slot.retiring) return this.stopWhenDrained(slot)
+      const wasReplaced = slot.replaced
+      slot.replaced = false
+      this.logger.info({ workerId: id }, "abandoned calls ended: worker serves again")
+      // Its replacement may already run; beyond maxWorkers the extra worker is recycled.
+      if (wasReplaced && this.liveSlots() > this.options.maxWorkers) return this.retire(slot, "maxWorkers")
+      this.pump(slot)
+    }
+  }
+
+  /** An abandoned call is still unconfirmed: start the replacement now, so capacity hardly dips. */
+  private replaceEarly(slot: Slot): void {
+    slot.abandonTimer = undefined
+    if (this.slots.get(slot.id) !== slot || slot.abandoned === 0 || slot.hung || slot.retiring || slot.replaced) return
+    slot.replaced = true
+    if (!this.stopping && !this.failure && this.liveSlots() < Math.max(this.options.minWorkers, 1)) this.spawn()
+  }
+
+  /**
+   * An abandoned call outlived `callGraceMs`: the calls still running beside it fail with
+   * `WorkerCrashed` (reason `hung`), and the pool stops the worker itself (SIGKILL once it is
+   * stopping), so the replacement is the pool's decision and costs no restart intensity.
+   */
+  private hung(id: string, connection: Connection, fault: WorkerCrashed): void {
+    const slot = this.slots.get(id)
+    if (!slot || slot.process?.connection !== connection || slot.hung) return
+    const wasLive = !slot.retiring && !slot.replaced
+    slot.hung = true
+    if (slot.abandonTimer) clearTimeout(slot.abandonTimer)
+    slot.abandonTimer = undefined
+    this.logger.warn({ workerId: id, pid: slot.process?.pid }, "worker still runs an abandoned call after callGraceMs: replacing it")
+    connection.close(fault)
+    this.queue.untarget(id)
+    if (wasLive && !this.stopping && !this.failure && this.liveSlots() < Math.max(this.options.minWorkers, 1)) this.spawn()
+    void this.supervisor?.terminateChild(id).catch(() => {})
+    this.pumpAll()
   }
 
   // ── health and recycling ────────────────────────────────────────────────────────────────
@@ -558,7 +790,7 @@ export class WorkerPool implements PoolBackend {
     const process = slot.process
     // One ping at a time, and none for a worker on its way out: a ping counts as a call in
     // flight, so an overlapping one would keep a retiring worker from ever draining.
-    if (!process || slot.state === "stopping" || slot.retiring || slot.pinging) return
+    if (!process || slot.state === "stopping" || slot.retiring || slot.hung || slot.pinging) return
     let stats: WorkerStats
     slot.pinging = true
     try {
@@ -611,6 +843,7 @@ export class WorkerPool implements PoolBackend {
 
   /** Replaces every worker; queued and new calls run on the new ones, in-flight ones finish. */
   async restartAll(): Promise<number> {
+    if (this.failure) throw this.failure
     const old = [...this.slots.values()].filter((s) => !s.retiring)
     const count = Math.max(old.length, this.options.minWorkers, 1)
     const ready = this.waitForReady(count, new Set(old.map((s) => s.id)))
@@ -868,6 +1101,8 @@ export class WorkerPool implements PoolBackend {
   async stop(): Promise<void> {
     if (this.stopping) return
     this.stopping = true
+    if (this.circuitTimer) clearTimeout(this.circuitTimer)
+    this.circuitTimer = undefined
     for (const entry of this.queue.drain()) {
       if (entry.timer) clearTimeout(entry.timer)
       entry.cleanupAbort?.()
@@ -881,6 +1116,8 @@ export class WorkerPool implements PoolBackend {
     for (const slot of this.slots.values()) {
       if (slot.healthTimer) clearInterval(slot.healthTimer)
       slot.healthTimer = undefined
+      if (slot.abandonTimer) clearTimeout(slot.abandonTimer)
+      slot.abandonTimer = undefined
     }
     await this.supervisor?.stop()
     for (const slot of this.slots.values()) slot.subscription?.unsubscribe()

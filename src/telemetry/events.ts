@@ -35,6 +35,10 @@ export interface BridgeEvents {
     readonly error?: string
   }
   "supervisor.maxIntensity": { readonly supervisorId: string; readonly intensity: number; readonly periodMs: number }
+  /** The pool gave up and `restart.onExhausted` is `"backoff"`: calls fail fast until `retryAt`. */
+  "bridge.circuitOpened": { readonly supervisorId: string; readonly retryAt: number; readonly delayMs: number; readonly openings: number }
+  /** The circuit's delay is over: a fresh pool starts and takes calls again. */
+  "bridge.circuitClosed": { readonly openings: number; readonly downMs: number }
   "python.log": {
     readonly workerId: string
     readonly level: string

@@ -125,6 +125,8 @@ export const createFakeWorkerProcess = (
         case "cleanup_session":
           return reply({ type: "result", id, value: sessions.delete(String(m.session_id)) })
         case "cancel":
+          // The fake runs every call at once: none is ever queued, so `queued_only` drops nothing.
+          if (m.queued_only === true) return
           return timers.get(id)?.cancel()
         case "call": {
           const args = (m.args ?? []) as unknown[]
@@ -187,6 +189,8 @@ export const createFakeWorkerProcess = (
       ...(input.hooks?.onLog ? { onLog: input.hooks.onLog } : {}),
       ...(input.hooks?.onTelemetry ? { onTelemetry: input.hooks.onTelemetry } : {}),
       onToolCall: (call) => input.hooks?.onToolCall?.(call, connection),
+      ...(input.hooks?.onAbandoned ? { onAbandoned: (n: number) => input.hooks!.onAbandoned!(n, connection) } : {}),
+      ...(input.hooks?.onHung ? { onHung: (fault: WorkerCrashed) => input.hooks!.onHung!(fault, connection) } : {}),
     })
 
     function die(exit: ExitInfo): void {

@@ -8,7 +8,10 @@
  *
  * A call abandoned by timeout or abort is still running in Python (threads cannot be killed), so
  * the connection waits `callGraceMs` for Python to confirm it ended; if it does not, the worker
- * is reported as hung and the owner recycles it.
+ * is reported as hung and the owner recycles it. The owner hears of every abandoned call
+ * (`onAbandoned`), so it can stop giving the worker new calls meanwhile, and can take back the
+ * calls that wait in Python behind it ({@link Connection.withdraw}): Python answers those it had
+ * not started with `started: false`, and only those are handed back ({@link CallWithdrawn}).
  *
  * It has no timers or I/O of its own beyond per-call deadlines: bytes come in through
  * {@link Connection.receive} and go out through the `write` function it was given, which keeps it
@@ -67,6 +70,18 @@ export interface CallOptions {
   readonly idempotent?: boolean
 }
 
+/**
+ * A call taken back by {@link Connection.withdraw} that Python confirmed it never started: the
+ * owner may run it elsewhere (it will run once). Internal to snakepit: the pool re-dispatches
+ * such a call, so callers never see this error.
+ */
+export class CallWithdrawn extends Error {
+  readonly _tag = "CallWithdrawn"
+  constructor(readonly workerId: string) {
+    super(`the call was taken back from worker ${workerId} before it started`)
+  }
+}
+
 /** Why the connection's owner should end the worker. */
 export type ConnectionFault = ProtocolError | FrameTooLarge | WorkerCrashed
 
@@ -80,6 +95,17 @@ export interface ConnectionHooks {
   readonly callGraceMs: number
   /** The worker broke the protocol or hung: the owner must kill it. Called at most once. */
   readonly onFault: (fault: ConnectionFault) => void
+  /**
+   * The number of abandoned calls Python has not confirmed as ended changed: up when a call is
+   * abandoned (timeout, abort, a stream closed early), down when Python replies late or
+   * honours the cancel.
+   */
+  readonly onAbandoned?: (running: number) => void
+  /**
+   * An abandoned call outlived `callGraceMs`. When given, the owner ends the worker its own way
+   * (a pool replaces it as its own decision, not a crash) and `onFault` is not called for it.
+   */
+  readonly onHung?: (fault: WorkerCrashed) => void
   /** In-flight count changed between zero and non-zero. */
   readonly onLoad?: (inFlight: number) => void
   readonly onLog?: (record: PythonLogRecord) => void
@@ -109,6 +135,10 @@ interface Pending extends Settle {
   readonly onAbort: (() => void) | undefined
   /** Stream calls get their chunks here instead of a single result. */
   readonly onChunk: ((value: unknown) => void) | undefined
+  /** A `call`/`exec` (not a stream, not a control message): may be withdrawn. */
+  readonly withdrawable: boolean
+  /** {@link Connection.withdraw} asked Python to drop it if it has not started. */
+  withdrawn: boolean
 }
 
 /** The Python type names the protocol itself uses, mapped to our tagged errors. */
@@ -298,6 +328,33 @@ export class Connection {
     }
   }
 
+  /** Abandoned calls that Python has not yet confirmed as ended. */
+  get abandonedRunning(): number {
+    return this.abandoned.size
+  }
+
+  /**
+   * Asks Python to drop every call it holds but has not started (a `cancel` with
+   * `queued_only`): those reject with {@link CallWithdrawn}, so the owner can run them on
+   * another worker; calls already running are left alone and finish here. Streams are not
+   * withdrawn (their consumer already holds this connection's iterator). Returns how many
+   * calls were asked for.
+   *
+   * @example
+   * conn.withdraw() // 3: Python answers each, `started: false` for those it had not begun
+   */
+  withdraw(): number {
+    if (this.closed) return 0
+    let asked = 0
+    for (const p of this.pending.values()) {
+      if (!p.withdrawable || p.withdrawn) continue
+      p.withdrawn = true
+      asked++
+      this.hooks.write(encodeFrame({ type: "cancel", id: p.id, queued_only: true }, this.hooks.maxFrameBytes))
+    }
+    return asked
+  }
+
   /** Refuse new calls from now on (calls already in flight continue). */
   drain(): void {
     this.draining = true
@@ -359,7 +416,7 @@ export class Connection {
       const onAbort = signal
         ? () => this.abandon(id, new CallCancelled({ message: "the call was aborted", reason: signal.reason }))
         : undefined
-      const pending: Pending = { id, resolve, reject, timer: undefined, signal, onAbort, onChunk }
+      const pending: Pending = { id, resolve, reject, timer: undefined, signal, onAbort, onChunk, withdrawable: !control && onChunk === undefined, withdrawn: false }
       const timeoutMs = options.timeoutMs
       if (timeoutMs !== undefined && Number.isFinite(timeoutMs)) {
         pending.timer = setTimeout(
@@ -390,21 +447,25 @@ export class Connection {
     } catch {
       // A cancel frame is tiny; failing to encode it is impossible in practice.
     }
-    this.abandoned.set(
-      id,
-      setTimeout(() => {
+    const timer: ReturnType<typeof setTimeout> = setTimeout(() => {
+      // Timers run before Node reads its pipes in each turn of the event loop: let this turn's
+      // input in first, so a reply (or a withdrawn call's answer) already written in time counts.
+      setImmediate(() => {
+        if (this.abandoned.get(id) !== timer || this.closed) return
         this.abandoned.delete(id)
-        this.hooks.onFault(
-          new WorkerCrashed({
-            message: `worker ${this.hooks.workerId} is still running call ${id} ${this.hooks.callGraceMs} ms after it was abandoned`,
-            workerId: this.hooks.workerId,
-            exitCode: null,
-            signal: null,
-            reason: "hung",
-          }),
-        )
-      }, this.hooks.callGraceMs),
-    )
+        const hung = new WorkerCrashed({
+          message: `worker ${this.hooks.workerId} is still running call ${id} ${this.hooks.callGraceMs} ms after it was abandoned`,
+          workerId: this.hooks.workerId,
+          exitCode: null,
+          signal: null,
+          reason: "hung",
+        })
+        if (this.hooks.onHung) this.hooks.onHung(hung)
+        else this.hooks.onFault(hung)
+      })
+    }, this.hooks.callGraceMs)
+    this.abandoned.set(id, timer)
+    this.hooks.onAbandoned?.(this.abandoned.size)
   }
 
   private settle(p: Pending): void {
@@ -432,11 +493,17 @@ export class Connection {
           if (timer) {
             clearTimeout(timer)
             this.abandoned.delete(id)
+            this.hooks.onAbandoned?.(this.abandoned.size)
           }
           return
         }
-        this._served++
         this.settle(p)
+        // Python dropped a withdrawn call before starting it: the owner runs it elsewhere.
+        if (m.type === "error" && p.withdrawn && (m.error as { started?: unknown } | undefined)?.started === false) {
+          p.reject(new CallWithdrawn(this.hooks.workerId))
+          return
+        }
+        this._served++
         if (m.type === "error") p.reject(toError(this.hooks.workerId, (m.error ?? {}) as Record<string, unknown>, 0))
         else p.resolve(m.type === "pong" ? m.stats : m.type === "end" ? undefined : m.value)
         return

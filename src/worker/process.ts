@@ -58,6 +58,10 @@ export interface WorkerHooks {
   readonly onFault?: (fault: ConnectionFault) => void
   /** In-flight calls went between zero and non-zero. */
   readonly onLoad?: (inFlight: number) => void
+  /** Abandoned calls still running in Python changed (see `ConnectionHooks.onAbandoned`). */
+  readonly onAbandoned?: (running: number, connection: Connection) => void
+  /** An abandoned call outlived `callGraceMs`; given, the owner ends the worker (see `ConnectionHooks.onHung`). */
+  readonly onHung?: (fault: WorkerCrashed, connection: Connection) => void
 }
 
 /** The worker's handshake. */
@@ -245,6 +249,8 @@ export const spawnWorker = (
       ...(hooks.onLog ? { onLog: hooks.onLog } : {}),
       ...(hooks.onTelemetry ? { onTelemetry: hooks.onTelemetry } : {}),
       onToolCall: (call) => hooks.onToolCall?.(call, connection!),
+      ...(hooks.onAbandoned ? { onAbandoned: (n: number) => hooks.onAbandoned!(n, connection!) } : {}),
+      ...(hooks.onHung ? { onHung: (fault: WorkerCrashed) => hooks.onHung!(fault, connection!) } : {}),
       onReady: (info) => onReady?.(info as unknown as ReadyInfo),
     })
     output.on("data", (chunk: Buffer) => connection!.receiveBytes(chunk))

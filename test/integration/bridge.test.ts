@@ -320,8 +320,8 @@ describe("bridge: supervision", () => {
     })
   })
 
-  it("more crashes than the restart intensity allows: the pool gives up and calls fail with MaxRestartIntensity", async () => {
-    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, restart: { intensity: 1, periodMs: 60_000 } })
+  it("more crashes than the restart intensity allows, with onExhausted stop: the pool gives up for good and calls fail with MaxRestartIntensity", async () => {
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, restart: { intensity: 1, periodMs: 60_000, onExhausted: "stop" } })
     const gaveUp = record(bridge, "supervisor.maxIntensity")
     for (let i = 0; i < 2; i++) {
       const pid = bridge.getStatus().workers[0]!.pid!

@@ -20,7 +20,9 @@ it(`real Python: every call settles once with its own value or an allowed error,
     python: pythonCommand,
     minWorkers: 2,
     maxWorkers: 3,
-    callGraceMs: 100,
+    // Longer than a cold worker's first import on a loaded machine: an aborted call's worker
+    // must be able to confirm the call ended (and hand back the calls queued behind it) in time.
+    callGraceMs: 300,
     healthCheckIntervalMs: 0,
     workerShutdownMs: 200,
     restart: { intensity: 10_000, periodMs: 1_000 },
@@ -46,7 +48,7 @@ it(`real Python: every call settles once with its own value or an allowed error,
         await assertSettledOnce(system.ledger, { crashedWorkers: system.crashed, allowedCrashReasons: [...system.crashReasons], timeoutMs: 10_000 })
         // A hung call's worker is recycled callGraceMs after its timeout: let that happen inside
         // this run, so its WorkerCrashed cannot land on the next run's calls.
-        if (system.crashReasons.has("hung")) await new Promise((r) => setTimeout(r, 400))
+        if (system.crashReasons.has("hung")) await new Promise((r) => setTimeout(r, 600))
         const deadline = Date.now() + 10_000
         // Back to size, and no worker the run killed is still listed (its death fully handled).
         const settled = () => {

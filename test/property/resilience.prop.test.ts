@@ -65,7 +65,7 @@ describe("resilience on fake workers", () => {
       fc.asyncProperty(fc.integer({ min: 0, max: 6 }), fc.integer({ min: 0, max: 3 }), async (kills, intensity) => {
         const before = new Set(fakeWorkers.keys())
         const ours = () => [...fakeWorkers.keys()].filter((pid) => !before.has(pid))
-        const bridge = await PythonBridge.start({ workerProcess: fakeWorkerProcess, minWorkers: 1, maxWorkers: 1, healthCheckIntervalMs: 0, restart: { intensity, periodMs: 60_000 }, logger: silent })
+        const bridge = await PythonBridge.start({ workerProcess: fakeWorkerProcess, minWorkers: 1, maxWorkers: 1, healthCheckIntervalMs: 0, restart: { intensity, periodMs: 60_000, onExhausted: "stop" }, logger: silent })
         try {
           for (let k = 0; k < kills && !bridge.getStatus().failed; k++) {
             const worker = bridge.getStatus().workers.find((w) => w.state === "ready" || w.state === "idle")!

@@ -13,6 +13,7 @@ const status = (workers: BridgeStatus["workers"]): BridgeStatus => ({
   variableBytes: 0,
   workers,
   supervisor: null,
+  circuit: { open: false, retryAt: null, openings: 0 },
 })
 const worker = (id: string, pid: number, state: "ready" | "busy" = "ready") => ({ id, pid, state, sessions: 1, inFlight: 0, served: 5, restarts: 0, rssBytes: null, uptimeMs: 10 })
 

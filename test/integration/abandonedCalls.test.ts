@@ -1,0 +1,109 @@
+/**
+ * Abandoned calls drain, they do not poison: a worker whose call timed out (or was aborted) but
+ * keeps running in Python takes no new calls, the calls waiting in Python behind it move to
+ * other workers unstarted, and it is replaced by the pool's own decision, which costs no restart
+ * intensity. Real Python, real processes.
+ */
+import { randomUUID } from "node:crypto"
+import { mkdtempSync, readFileSync, existsSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { describe, expect, it } from "vitest"
+import { eventually, record, startBridge } from "../support/bridge.js"
+import { findProcessesWithEnv, isGone } from "../support/processes.js"
+
+const settle = (p: Promise<unknown>) =>
+  p.then(
+    (value) => ({ ok: true as const, value }),
+    (error: unknown) => ({ ok: false as const, error: error as { _tag?: string; reason?: string } }),
+  )
+
+const lines = (path: string) => (existsSync(path) ? readFileSync(path, "utf8").split("\n").filter((l) => l !== "") : [])
+
+describe("abandoned calls", () => {
+  it("regression: four calls that ignore cancellation on four workers time out, no other call fails, the hung workers are replaced without MaxRestartIntensity", async () => {
+    const marker = randomUUID()
+    const bridge = await startBridge({ minWorkers: 4, maxWorkers: 4, callTimeoutMs: 200, callGraceMs: 1_000, env: { SNAKEPIT_ABANDON_TEST: marker } })
+    const gaveUp = record(bridge, "supervisor.maxIntensity")
+    const exited = record(bridge, "worker.exited")
+    const original = bridge.getStatus().workers.map((w) => w.pid!)
+    expect(original).toHaveLength(4)
+
+    // One per worker: new sessions are spread over the workers with the fewest sessions.
+    const hung = [0, 1, 2, 3].map((i) => settle(bridge.executePython(`hung-${i}`, "stubborn", "ignore_cancel", [30])))
+    // Sent while every worker is busy with a stuck call: they are pipelined behind them.
+    const meanwhile = Array.from({ length: 20 }, (_, i) => settle(bridge.executePython(null, "echo", "echo", [i], { timeoutMs: 20_000 })))
+
+    for (const r of await Promise.all(hung)) expect(r).toMatchObject({ ok: false, error: { _tag: "CallTimeout" } })
+    const during = await Promise.all(meanwhile)
+    expect(during.filter((r) => !r.ok)).toEqual([])
+    expect(during.map((r) => (r as { value: unknown }).value)).toEqual(Array.from({ length: 20 }, (_, i) => i))
+
+    // The stuck workers are killed once callGraceMs is over, and replaced.
+    await eventually(() => original.every(isGone), 20_000, "hung workers killed")
+    // (The bridge's 200 ms default deadline is for the stuck calls; a cold replacement's first
+    // call may take longer than that on a loaded machine.)
+    const after = await Promise.all(Array.from({ length: 20 }, (_, i) => settle(bridge.executePython(null, "echo", "echo", [i], { timeoutMs: 20_000 }))))
+    expect(after.filter((r) => !r.ok)).toEqual([])
+    await eventually(() => bridge.getStatus().workers.filter((w) => w.state !== "starting").length === 4, 20_000, "four workers serving")
+
+    expect(gaveUp).toEqual([])
+    expect(bridge.getStatus().failed).toBeUndefined()
+    expect(bridge.getStatus().circuit.open).toBe(false)
+    // A replacement the pool decided on is not a crash: the supervisor restarted nothing.
+    expect(bridge.getStatus().supervisor?.totalRestarts).toBe(0)
+    expect(exited.filter((e) => original.includes(e.pid!)).map((e) => e.reason)).toEqual(["hung", "hung", "hung", "hung"])
+    expect(bridge.getStatus().workers.every((w) => !original.includes(w.pid!))).toBe(true)
+
+    await bridge.stop()
+    await eventually(() => findProcessesWithEnv("SNAKEPIT_ABANDON_TEST", marker).length === 0, 5_000, "no process left")
+  }, 90_000)
+
+  it("workerConcurrency 2: a call running beside an abandoned one on the same worker finishes with its value", async () => {
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, workerConcurrency: 2, callGraceMs: 4_000 })
+    const pid = bridge.getStatus().workers[0]!.pid!
+    const stuck = settle(bridge.executePython(null, "stubborn", "ignore_cancel", [30], { timeoutMs: 200 }))
+    const beside = bridge.executePython(null, "echo", "sleep", [1, "finished"])
+    expect(await stuck).toMatchObject({ ok: false, error: { _tag: "CallTimeout" } })
+    expect(await beside).toBe("finished")
+    // Then it is replaced, and the pool serves on.
+    await eventually(() => isGone(pid), 20_000, "hung worker killed")
+    expect(await bridge.executePython(null, "echo", "echo", ["after"])).toBe("after")
+    expect(bridge.getStatus().supervisor?.totalRestarts).toBe(0)
+  }, 60_000)
+
+  it("calls pipelined behind an abandoned call move to another worker unstarted and run exactly once", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "snakepit-withdraw-"))
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, pipelineDepth: 4, callGraceMs: 2_000 })
+    const first = bridge.getStatus().workers[0]!.pid!
+    const stuck = settle(bridge.executePython(null, "stubborn", "ignore_cancel", [30], { timeoutMs: 300 }))
+    // One worker, one slot, maxWorkers 1: these wait inside that worker, behind the stuck call.
+    const files = [0, 1, 2].map((i) => join(dir, `call-${i}`))
+    const behind = files.map((f, i) => bridge.executePython(null, "stubborn", "count_then_sleep", [f, 0, i]))
+    expect(bridge.getStatus().workers[0]!.inFlight).toBe(4)
+    expect(await stuck).toMatchObject({ ok: false, error: { _tag: "CallTimeout" } })
+    expect(await Promise.all(behind)).toEqual([0, 1, 2])
+    // Each ran once, and not on the stuck worker (they never started there).
+    for (const f of files) {
+      const ran = lines(f)
+      expect(ran).toHaveLength(1)
+      expect(Number(ran[0])).not.toBe(first)
+    }
+    expect(bridge.getStatus().supervisor?.totalRestarts).toBe(0)
+  }, 60_000)
+
+  it("an abandoned call Python confirms as ended (a cancel it honours) leaves its worker serving", async () => {
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 2, callGraceMs: 5_000 })
+    const exited = record(bridge, "worker.exited")
+    const pid = bridge.getStatus().workers[0]!.pid!
+    // An async call is cancelled in Python at once.
+    await expect(bridge.executePython(null, "echo", "aecho", ["late", 30], { timeoutMs: 200 })).rejects.toMatchObject({ _tag: "CallTimeout" })
+    await eventually(() => bridge.getStatus().workers.some((w) => w.pid === pid && (w.state === "ready" || w.state === "idle")), 10_000, "worker serving")
+    // Give the grace time to pass: nothing is killed, since Python confirmed the call ended.
+    await new Promise((r) => setTimeout(r, 5_500))
+    expect(exited.filter((e) => e.pid === pid)).toEqual([])
+    expect(isGone(pid)).toBe(false)
+    const served = await Promise.all([0, 1, 2, 3].map((i) => bridge.executePython("s", "echo", "echo", [i])))
+    expect(served).toEqual([0, 1, 2, 3])
+  }, 60_000)
+})
