@@ -215,7 +215,8 @@ class Server:
         try:
             for frame in self._frames:
                 try:
-                    envelope = decode_envelope(frame.header, frame.attachments)
+                    envelope = decode_envelope(frame.header, frame.attachments,
+                                               frame.body_length, frame.header_length)
                 except SerializationError as e:
                     dispatcher.undecodable(getattr(e, "envelope", {}), e)
                     continue
