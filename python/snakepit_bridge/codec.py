@@ -34,14 +34,14 @@ import json
 import json.decoder
 import json.encoder
 import math
-from itertools import chain as _chain_module, compress as _compress
+from itertools import accumulate as _accumulate, chain as _chain_module, compress as _compress
 import re
 import sys
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
 
 from .errors import ProtocolError, SerializationError
-from .protocol import (CHUNK, DEFAULT_MAX_FRAME_BYTES, RESULT, TELEMETRY,
-                       TOOL_CALL)
+from .protocol import (CHUNK, DEFAULT_MAX_FRAME_BYTES, RESULT, TELEMETRY, TOOL_CALL,
+                       TOOL_RESULT)
 
 TAG = "__sp"
 MAX_SAFE_INTEGER = 2 ** 53 - 1
@@ -571,6 +571,7 @@ _ROOTS: Dict[str, Dict[str, str]] = {
     CHUNK: {"value": "chunk"},
     TOOL_CALL: {"args": "tool_call.args", "kwargs": "tool_call.kwargs"},
     TELEMETRY: {"data": "telemetry.data"},
+    TOOL_RESULT: {"value": "tool_result.value"},
 }
 
 
@@ -729,9 +730,10 @@ AttachmentsFor = Callable[[Any], List[memoryview]]
 # Frames of the JSON parser and of the walk below per level of nesting are C or Python stack;
 # with a recursion limit this high (user code may raise it), CPython before 3.12 lets the C
 # parser recurse until the thread's stack overflows, so the nesting is measured first.
-_UNSAFE_RECURSION_LIMIT = 20000
+_UNSAFE_RECURSION_LIMIT = 30000  # 8 MiB thread stacks overflowed near 60000 here
 _JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_BRACKET_STEPS = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")  # as signed bytes: +1, -1
 _HEAD = re.compile(r'\s*("(?:[^"\\]|\\.)*"|[\[\]{}:,]|[^\s\[\]{}:,"]+)')
 
 
@@ -813,32 +815,50 @@ def decode_envelope(header: str, attachments_for: Optional[AttachmentsFor] = Non
 
 
 def _undecodable(header: str, error: SerializationError) -> SerializationError:
-    error.envelope = envelope_head(header)  # type: ignore[attr-defined]
+    """``error`` for a header that was not parsed whole, with the envelope's ``type`` and
+    ``id`` and, as the path, the field whose value nests deepest in the header's start."""
+    head, field = _head_scan(header)
+    error.envelope = head  # type: ignore[attr-defined]
+    if field is not None and error.path is None:
+        error.locate(root_of(head, field))
     return error
 
 
-def envelope_head(header: str, scan_chars: int = 65536) -> Dict[str, Any]:
-    """The envelope's top-level ``type`` and ``id`` (and other scalar fields), read from the
-    start of a header that could not be parsed whole: enough to answer the call.
+def envelope_head(header: str) -> Dict[str, Any]:
+    """The envelope's top-level ``type``, ``id`` and ``session_id``, read from the start of a
+    header that could not be parsed whole: enough to answer the call.
 
     >>> envelope_head('{"type":"call","id":7,"args":[[[[[[')
     {'type': 'call', 'id': 7}
     """
+    return _head_scan(header)[0]
+
+
+def _head_scan(header: str, scan_chars: int = 65536) -> Tuple[Dict[str, Any], Optional[str]]:
     found: Dict[str, Any] = {}
     depth = 0
     key: Optional[str] = None
+    field: Optional[str] = None  # the top-level key whose value is being read
+    deepest: Tuple[int, Optional[str]] = (1, None)
     expect_value = False
     for m in _HEAD.finditer(header, 0, min(len(header), scan_chars)):
         token = m.group(1)
         if token in ("{", "["):
             depth += 1
             expect_value = False
+            if depth > deepest[0]:
+                deepest = (depth, field)
         elif token in ("}", "]"):
             depth -= 1
+            if depth <= 0:
+                break
         elif token == ":":
             expect_value = depth == 1 and key is not None
+            if expect_value:
+                field = key
         elif token == ",":
-            key, expect_value = None, False
+            if depth == 1:
+                key, field, expect_value = None, None, False
         elif depth == 1:
             try:
                 scalar = json.loads(token)
@@ -850,11 +870,7 @@ def envelope_head(header: str, scan_chars: int = 65536) -> Dict[str, Any]:
                 key, expect_value = None, False
             elif type(scalar) is str:
                 key = scalar
-        if depth <= 0 and m.start() > 0:
-            break
-        if "type" in found and "id" in found:
-            break
-    return found
+    return found, deepest[1]
 
 
 def _nesting_exceeds(containers: List[Any], limit: int) -> bool:
@@ -877,19 +893,12 @@ def _nesting_exceeds(containers: List[Any], limit: int) -> bool:
 
 
 def _text_nesting(text: str, budget: int) -> Optional[int]:
-    """The bracket nesting of JSON ``text`` if at most ``budget``, else None (no parsing)."""
-    brackets = _NOT_BRACKET.sub("", _JSON_STRING.sub("", text))
-    brackets = brackets.replace("{", "[").replace("}", "]")
-    depth = 0
-    while brackets:
-        if depth >= budget:
-            return None
-        inner = brackets.replace("[]", "")
-        if len(inner) == len(brackets):
-            return depth  # unbalanced: let the parser say what is wrong
-        brackets = inner
-        depth += 1
-    return depth
+    """The bracket nesting of JSON ``text`` if at most ``budget``, else None (no parsing):
+    a running sum of +1/-1 over its brackets outside strings, in C loops."""
+    brackets = _NOT_BRACKET.sub("", _JSON_STRING.sub("", text)).encode("ascii")
+    steps = array.array("b", brackets.translate(_BRACKET_STEPS))
+    depth = max(_accumulate(steps), default=0)
+    return depth if depth <= budget else None
 
 
 def decode_value(value: Any, attachments: Optional[List[memoryview]] = None) -> Any:
