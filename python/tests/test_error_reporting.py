@@ -160,7 +160,8 @@ def test_a_tool_result_too_deep_to_decode_fails_that_tool_call(dispatcher, outbo
     from snakepit_bridge.protocol import encode_frame
     dispatcher.host_in.sendall(encode_frame(header.encode()))
     error = error_of(outbox, 1)
-    assert error["type"] == "SerializationError" and error["path"] == "tool_result.value"
+    assert error["type"] == "SerializationError"
+    assert error["path"].startswith("tool_result.value")
     still_serving(dispatcher, outbox)
 
 
