@@ -35,6 +35,8 @@ import json.decoder
 import json.encoder
 import math
 from itertools import accumulate as _accumulate, chain as _chain_module, compress as _compress
+from itertools import repeat as _repeat
+from operator import is_ as _is
 import re
 import sys
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
@@ -876,7 +878,7 @@ def _head_scan(header: str, scan_chars: int = 65536) -> Tuple[Dict[str, Any], Op
 def _nesting_exceeds(containers: List[Any], limit: int) -> bool:
     """True when JSON containers nest more than ``limit`` deep below (and including) these.
 
-    Level by level, in C loops: about 20 ns per item, no recursion.
+    Level by level, every step a C loop (no per-item bytecode), no recursion.
     """
     level = containers
     depth = 0
@@ -884,10 +886,11 @@ def _nesting_exceeds(containers: List[Any], limit: int) -> bool:
         depth += 1
         if depth > limit:
             return True
-        dicts = [c for c in level if type(c) is dict]
+        kinds = list(map(type, level))
+        dicts = list(_compress(level, map(_is, kinds, _repeat(dict))))
         items = list(_chain(map(dict.values, dicts)))
         if len(dicts) != len(level):
-            items.extend(_chain([c for c in level if type(c) is list]))
+            items.extend(_chain(_compress(level, map(_is, kinds, _repeat(list)))))
         level = list(_compress(items, map(_CONTAINERS.__contains__, map(type, items))))
     return False
 
