@@ -42,8 +42,8 @@ import sys
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
 
 from .errors import ProtocolError, SerializationError
-from .protocol import (CHUNK, DEFAULT_MAX_FRAME_BYTES, RESULT, TELEMETRY, TOOL_CALL,
-                       TOOL_RESULT)
+from .protocol import (CHUNK, DEFAULT_MAX_FRAME_BYTES, ERROR, LOG, RESULT, TELEMETRY,
+                       TOOL_CALL, TOOL_RESULT)
 
 TAG = "__sp"
 MAX_SAFE_INTEGER = 2 ** 53 - 1
@@ -211,7 +211,7 @@ def clip_text(text: str, max_bytes: int) -> str:
     data = text.encode("utf-8", "surrogatepass")
     if len(data) <= max_bytes:
         return text
-    keep = max(0, max_bytes - 24)  # room for the note
+    keep = max(0, max_bytes - 32)  # room for the note
     while keep > 0 and (data[keep] & 0xC0) == 0x80:  # not inside a character
         keep -= 1
     return f"{data[:keep].decode('utf-8', 'surrogatepass')}… [{len(data) - keep} more bytes]"
@@ -577,6 +577,15 @@ _ROOTS: Dict[str, Dict[str, str]] = {
 }
 
 
+#: The fields of an envelope that hold values (the limits apply to these only: not to names such
+#: as ``module``, nor to the code of an ``exec``).
+VALUE_FIELDS = ("args", "kwargs", "context", "value", "data")
+
+#: Messages whose long texts are cut before sending rather than refused: an error must always be
+#: reported, and a log line is not a value.
+_TEXT_MESSAGES = (ERROR, LOG)
+
+
 def root_of(message: Dict[str, Any], field: str) -> str:
     """The path root of ``message[field]`` (``result`` for a result's ``value``)."""
     return _ROOTS.get(message.get("type"), {}).get(field, field)  # type: ignore[arg-type]
@@ -603,7 +612,7 @@ def encode_message(message: Dict[str, Any], attachments: List[Any]) -> bytes:
     except MemoryError:
         raise SerializationError("out of memory while writing JSON") from None
     limit = _limits.max_string_bytes
-    if len(header) > limit:
+    if len(header) > limit and message.get("type") not in _TEXT_MESSAGES:
         bad = _longer_than(limit)
         found = _message_refusal(message, None, bad, f"string longer than maxStringBytes ({limit})")
         if found.path is not None:
@@ -616,10 +625,10 @@ def _message_refusal(message: Dict[str, Any], max_depth: Optional[int],
                      ) -> SerializationError:
     """A SerializationError at the first place in ``message``'s values that breaks a rule
     (no ``path`` if there is none)."""
-    for field, value in message.items():
-        if field == "att" or field == "type":
+    for field in VALUE_FIELDS:
+        if field not in message:
             continue
-        found = scan(value, max_depth, bad_string)
+        found = scan(message[field], max_depth, bad_string)
         if found is not None:
             rel, type_name, why = found
             e = SerializationError(why or reason,
@@ -782,8 +791,8 @@ def decode_envelope(header: str, attachments_for: Optional[AttachmentsFor] = Non
         header_bytes = 4 * len(header)  # UTF-8 takes at most 4 bytes per character
     long_strings = header_bytes > limits.max_string_bytes
     if deep:
-        deep = _nesting_exceeds([v for v in env.values() if type(v) in _CONTAINERS],
-                                depth_allowed)
+        values = [env[f] for f in VALUE_FIELDS if type(env.get(f)) in _CONTAINERS]
+        deep = _nesting_exceeds(values, depth_allowed)
     if deep or long_strings:
         bad = _longer_than(limits.max_string_bytes) if long_strings else None
         e = _message_refusal(env, depth_allowed if deep else None, bad,

@@ -414,13 +414,16 @@ class Dispatcher:
                 details = {key: clip_text(text, cap) if key in _CUTTABLE else text
                            for key, text in details.items()}
             try:
+                self._send({"type": ERROR, "id": call_id, "error": details}, ())
+                return
+            except SerializationError:  # text that is not valid UTF-8 (lone surrogates)
+                details = {key: text.encode("utf-8", "backslashreplace").decode("utf-8")
+                           for key, text in details.items()}
                 try:
                     self._send({"type": ERROR, "id": call_id, "error": details}, ())
-                except SerializationError:  # text that is not valid UTF-8 (lone surrogates)
-                    details = {key: text.encode("utf-8", "backslashreplace").decode("utf-8")
-                               for key, text in details.items()}
-                    self._send({"type": ERROR, "id": call_id, "error": details}, ())
-                return
+                    return
+                except (SerializationError, FrameTooLarge):
+                    continue
             except FrameTooLarge:
                 continue
             except Exception:  # noqa: BLE001 - cannot reply at all; say so where a human looks

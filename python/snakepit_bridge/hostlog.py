@@ -2,8 +2,9 @@
 
 :func:`install` puts a :class:`HostLogHandler` on the root logger, so records from any logger
 (user modules, libraries, session loggers) reach the host with their call and session ids when
-known.  A message longer than ``max_string_bytes`` is cut, with a note of how much.  Levels travel lower-case: ``debug info warning error critical``; custom levels round up
-to the next standard one.
+known.  A message longer than ``max_string_bytes`` is cut, with a note of how much.  Levels
+travel lower-case: ``debug info warning error critical``; custom levels round up to the next
+standard one.
 
 :class:`LogStream` is ``sys.stdout``/``sys.stderr`` of a worker forked by the fork server: each
 line Python writes becomes a ``log`` frame from logger ``stdout`` (level ``info``) or ``stderr``

@@ -252,8 +252,9 @@ class Session:
     def telemetry(self, name: str, /, **data: Any) -> None:
         """Send a ``telemetry`` event with ``data`` to the host."""
         attachments: List[Any] = []
-        self._send({"type": TELEMETRY, "name": name, "data": encode_value(data, attachments, "telemetry.data", outer=True),
-                    "session_id": self.id}, attachments)
+        encoded = encode_value(data, attachments, "telemetry.data", outer=True)
+        self._send({"type": TELEMETRY, "name": name, "data": encoded, "session_id": self.id},
+                   attachments)
 
     def __repr__(self) -> str:
         return f"Session(id={self.id!r}, state keys={sorted(map(str, self.state))})"

@@ -149,6 +149,10 @@ def raise_meta_module():
     raise MetaModule("m")
 
 
+def raise_surrogate():
+    raise ValueError("bad \udcff text")
+
+
 def raise_system_exit():
     raise SystemExit(7)
 

@@ -176,3 +176,17 @@ def test_the_error_helpers_never_raise():
         details = error_details(error)
         assert set(details) == {"type", "message", "traceback"}
     assert exception_message(limits_targets.Mute()) == "<unprintable Mute>"
+
+
+def test_errors_are_reported_whatever_the_string_limit(dispatcher, outbox):
+    # The string limit is for values: an error's texts are cut to fit, never refused.
+    previous = set_limits(codec.current_limits()._replace(max_string_bytes=1))
+    try:
+        deliver(dispatcher, call(1, "limits_targets", "raise_huge", 5000))
+        deliver(dispatcher, call(2, "limits_targets", "raise_surrogate"))
+        error = error_of(outbox, 1)
+        assert error["type"] == "limits_targets.HugeMessage"
+        assert error["message"].startswith("h") and error["message"].endswith("more bytes]")
+        assert error_of(outbox, 2)["message"] == "bad \\udcff text"
+    finally:
+        set_limits(previous)
