@@ -176,7 +176,10 @@ class Limits(NamedTuple):
 
 
 _limits = Limits()
-_max_depth = _limits.max_depth  # read on the encoder's hot path
+# Plain ints for the per-message paths (a global int is cheaper than a field of _limits).
+_max_depth = _limits.max_depth
+_max_string_bytes = _limits.max_string_bytes
+_max_value_bytes = _limits.max_value_bytes
 
 
 def set_limits(limits: Limits) -> Limits:
@@ -187,10 +190,12 @@ def set_limits(limits: Limits) -> Limits:
     True
     >>> _ = set_limits(previous)
     """
-    global _limits, _max_depth
+    global _limits, _max_depth, _max_string_bytes, _max_value_bytes
     previous = _limits
     _limits = limits
     _max_depth = limits.max_depth
+    _max_string_bytes = limits.max_string_bytes
+    _max_value_bytes = limits.max_value_bytes
     return previous
 
 
@@ -611,8 +616,8 @@ def encode_message(message: Dict[str, Any], attachments: List[Any]) -> bytes:
         raise SerializationError("nested too deeply for the JSON encoder") from None
     except MemoryError:
         raise SerializationError("out of memory while writing JSON") from None
-    limit = _limits.max_string_bytes
-    if len(header) > limit and message.get("type") not in _TEXT_MESSAGES:
+    if len(header) > _max_string_bytes and message.get("type") not in _TEXT_MESSAGES:
+        limit = _max_string_bytes
         bad = _longer_than(limit)
         found = _message_refusal(message, None, bad, f"string longer than maxStringBytes ({limit})")
         if found.path is not None:
@@ -761,18 +766,19 @@ def decode_envelope(header: str, attachments_for: Optional[AttachmentsFor] = Non
     ``envelope`` attribute, for a value that cannot be rebuilt or breaks a limit, including one
     too deep or too large for Python to parse (the call can be answered).
     """
-    limits = _limits
-    if body_bytes is not None and body_bytes > limits.max_value_bytes:
+    if body_bytes is not None and body_bytes > _max_value_bytes:
         raise _undecodable(header, SerializationError(
-            f"message of {body_bytes} bytes exceeds maxValueBytes ({limits.max_value_bytes})"))
-    # Containers in the text bound the nesting; most messages have fewer than the limit allows.
-    # The fields' own list/object and the envelope are two levels more.
-    depth_allowed = limits.max_depth + 1
-    deep = header.count("[") + header.count("{") > depth_allowed + 1
+            f"message of {body_bytes} bytes exceeds maxValueBytes ({_max_value_bytes})"))
+    # Containers in the text bound the nesting; most messages have fewer than the limit allows
+    # (a short header cannot even hold that many brackets).  The fields' own list/object and
+    # the envelope are two levels more.
+    depth_allowed = _max_depth + 1
+    deep = len(header) > depth_allowed + 1 and \
+        header.count("[") + header.count("{") > depth_allowed + 1
     if deep and sys.getrecursionlimit() > _UNSAFE_RECURSION_LIMIT and sys.version_info < (3, 12):
         if _text_nesting(header, 3 * depth_allowed + 1) is None:
             raise _undecodable(header, SerializationError(
-                f"nested deeper than maxDepth ({limits.max_depth})"))
+                f"nested deeper than maxDepth ({_max_depth})"))
     try:
         try:
             env, end = _scan_once(header, 0)
@@ -782,21 +788,21 @@ def decode_envelope(header: str, attachments_for: Optional[AttachmentsFor] = Non
             env = loads(header)
     except RecursionError:
         raise _undecodable(header, SerializationError(
-            f"nested too deeply to parse (maxDepth is {limits.max_depth})")) from None
+            f"nested too deeply to parse (maxDepth is {_max_depth})")) from None
     except MemoryError:
         raise _undecodable(header, SerializationError("out of memory while parsing")) from None
     if type(env) is not dict or type(env.get("type")) is not str:
         raise ProtocolError("envelope is not an object with a string 'type'")
     if header_bytes is None:
         header_bytes = 4 * len(header)  # UTF-8 takes at most 4 bytes per character
-    long_strings = header_bytes > limits.max_string_bytes
+    long_strings = header_bytes > _max_string_bytes
     if deep:
         values = [env[f] for f in VALUE_FIELDS if type(env.get(f)) in _CONTAINERS]
         deep = _nesting_exceeds(values, depth_allowed)
     if deep or long_strings:
-        bad = _longer_than(limits.max_string_bytes) if long_strings else None
+        bad = _longer_than(_max_string_bytes) if long_strings else None
         e = _message_refusal(env, depth_allowed if deep else None, bad,
-                             f"string longer than maxStringBytes ({limits.max_string_bytes})")
+                             f"string longer than maxStringBytes ({_max_string_bytes})")
         if e.path is not None:
             e.envelope = env  # type: ignore[attr-defined]
             raise e
