@@ -34,11 +34,16 @@ import json
 import json.decoder
 import json.encoder
 import math
+from itertools import accumulate as _accumulate, chain as _chain_module, compress as _compress
+from itertools import repeat as _repeat
+from operator import is_ as _is
 import re
 import sys
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
 
 from .errors import ProtocolError, SerializationError
+from .protocol import (CHUNK, DEFAULT_MAX_FRAME_BYTES, ERROR, LOG, RESULT, TELEMETRY,
+                       TOOL_CALL, TOOL_RESULT)
 
 TAG = "__sp"
 MAX_SAFE_INTEGER = 2 ** 53 - 1
@@ -73,6 +78,7 @@ def _float_text(text: str) -> float:
         raise ValueError(f"unknown float value {text!r}")
     return float(text)
 _INF = math.inf
+_chain = _chain_module.from_iterable
 
 
 # -- JSON text -------------------------------------------------------------------------------
@@ -153,29 +159,117 @@ def _numpy_if_loaded() -> Any:
     return sys.modules.get("numpy") if NUMPY_ENABLED else None
 
 
+# -- limits ----------------------------------------------------------------------------------
+
+class Limits(NamedTuple):
+    """The value limits of docs/protocol.md ("Limits"), the same in both directions.
+
+    ``max_depth``: containers (list, dict, tuple, set, and their tags) nested in one value; the
+    outer ``args`` list, ``kwargs``/``context``/``data`` object and an ``exec`` reply's object
+    of names do not count.  ``max_value_bytes``: the body of one message that carries a value
+    (JSON header plus attachments).  ``max_string_bytes``: one string (or dict key), in UTF-8.
+    """
+
+    max_depth: int = 200
+    max_value_bytes: int = DEFAULT_MAX_FRAME_BYTES
+    max_string_bytes: int = 16 * 1024 * 1024
+
+
+_limits = Limits()
+# Plain ints for the per-message paths (a global int is cheaper than a field of _limits).
+_max_depth = _limits.max_depth
+_max_string_bytes = _limits.max_string_bytes
+_max_value_bytes = _limits.max_value_bytes
+
+
+def set_limits(limits: Limits) -> Limits:
+    """Use ``limits`` in this process from now on; returns the previous ones.
+
+    >>> previous = set_limits(Limits(max_depth=2))
+    >>> encode_value([[1]], []) == [[1]]
+    True
+    >>> _ = set_limits(previous)
+    """
+    global _limits, _max_depth, _max_string_bytes, _max_value_bytes
+    previous = _limits
+    _limits = limits
+    _max_depth = limits.max_depth
+    _max_string_bytes = limits.max_string_bytes
+    _max_value_bytes = limits.max_value_bytes
+    return previous
+
+
+def current_limits() -> Limits:
+    """The limits in force (see :func:`set_limits`)."""
+    return _limits
+
+
+def clip_text(text: str, max_bytes: int) -> str:
+    """``text`` cut to about ``max_bytes`` UTF-8 bytes at a character boundary, ending with a
+    note of how much was cut (for log lines and error texts, which are cut rather than fail).
+
+    >>> clip_text("abc", 10), clip_text("é" * 100, 40)
+    ('abc', 'éééééééé… [184 more bytes]')
+    """
+    if len(text) <= max_bytes // 4:
+        return text
+    data = text.encode("utf-8", "surrogatepass")
+    if len(data) <= max_bytes:
+        return text
+    keep = max(0, max_bytes - 32)  # room for the note
+    while keep > 0 and (data[keep] & 0xC0) == 0x80:  # not inside a character
+        keep -= 1
+    return f"{data[:keep].decode('utf-8', 'surrogatepass')}… [{len(data) - keep} more bytes]"
+
+
 # -- encoding --------------------------------------------------------------------------------
 
 def _type_name(value: Any) -> str:
     cls = type(value)
-    return f"{cls.__module__}.{cls.__qualname__}"
+    try:
+        module, qualname = cls.__module__, cls.__qualname__
+        if type(module) is str and type(qualname) is str:
+            return f"{module}.{qualname}"
+    except Exception:  # noqa: BLE001 - a hostile metaclass: the bare name will do
+        pass
+    return cls.__name__
 
 
-def encode_value(value: Any, attachments: List[Any]) -> Any:
+def encode_value(value: Any, attachments: List[Any], root: str = "value", *,
+                 outer: bool = False) -> Any:
     """The JSON-able form of ``value``; binary parts are appended to ``attachments``.
 
-    Raises :class:`SerializationError` for a value with no encoding.
+    Raises :class:`SerializationError` for a value with no encoding or past a limit, with
+    ``path`` starting at ``root`` (``result``, ``args``…).  ``outer=True`` says ``value`` is an
+    argument list or keyword object, which does not count towards ``max_depth``.
 
     >>> atts = []
     >>> encode_value((1, b"ab"), atts), atts
     ({'__sp': 'tuple', 'v': [1, {'__sp': 'bytes', 'i': 0}]}, [b'ab'])
+    >>> try:
+    ...     encode_value({"rows": [1, 2j]}, [], "result")
+    ... except SerializationError as e:
+    ...     print(e.path, e.type_name)
+    result.rows[1] builtins.complex
     """
     try:
-        return _enc(value, attachments)
+        return _enc(value, attachments, -1 if outer else 0)
+    except SerializationError as e:
+        raise e.locate(root)
     except RecursionError:
-        raise SerializationError("value is nested too deeply (or contains itself)") from None
+        raise SerializationError(
+            f"nested too deeply for Python's recursion limit ({sys.getrecursionlimit()})",
+            path=root) from None
+    except MemoryError:
+        raise SerializationError("out of memory while encoding", path=root) from None
 
 
-def _enc(v: Any, atts: List[Any]) -> Any:
+# The walk below is the hot path of every reply.  It does no bookkeeping for paths: a failure
+# raises SerializationError at the offending value (``e.at``), and each container it leaves on
+# the way out finds that child again by identity and adds its segment (``e.rpath``).  Depth is
+# one int argument; ``depth`` counts the containers around ``v``.
+
+def _enc(v: Any, atts: List[Any], depth: int) -> Any:
     t = type(v)
     if t is str or t is bool or v is None:
         return v
@@ -190,25 +284,39 @@ def _enc(v: Any, atts: List[Any]) -> Any:
             return v
         return {TAG: "float", "v": "nan" if v != v else ("inf" if v > 0 else "-inf")}
     if t is list:
-        return _enc_list(v, atts)
+        return _enc_list(v, atts, depth)
     if t is dict:
-        return _enc_dict(v, atts)
+        return _enc_dict(v, atts, depth)
     if t is tuple:
-        return {TAG: "tuple", "v": _enc_list(v, atts)}
+        return {TAG: "tuple", "v": _enc_list(v, atts, depth)}
     if t is bytes or t is bytearray:
         atts.append(v)
         return {TAG: "bytes", "i": len(atts) - 1}
-    return _enc_other(v, atts)
+    return _enc_other(v, atts, depth)
+
+
+def _refusal(v: Any, reason: str) -> SerializationError:
+    e = SerializationError(reason, type_name=_type_name(v))
+    e.at = v
+    return e
+
+
+def _too_deep(v: Any) -> SerializationError:
+    e = _refusal(v, f"nested deeper than maxDepth ({_max_depth})")
+    e.deepest = v  # type: ignore[attr-defined]
+    return e
 
 
 def _big_int(v: int) -> Dict[str, str]:
     try:
         return {TAG: "int", "v": str(v)}
     except ValueError as e:  # beyond sys.get_int_max_str_digits()
-        raise SerializationError(f"int too large to encode: {e}") from None
+        raise _refusal(v, f"int too large to encode: {e}") from None
 
 
-def _enc_list(v: Any, atts: List[Any]) -> Any:
+def _enc_list(v: Any, atts: List[Any], depth: int) -> Any:
+    if depth >= _max_depth:
+        raise _too_deep(v)
     if not v:
         return []
     kinds = set(map(type, v))
@@ -221,10 +329,17 @@ def _enc_list(v: Any, atts: List[Any]) -> Any:
         total = sum(v)
         if total - total == 0.0 and 0.0 not in v:
             return v
-    return [_enc(x, atts) for x in v]
+    depth += 1
+    try:
+        return [_enc(x, atts, depth) for x in v]
+    except SerializationError as e:
+        _left_items(e, v)
+        raise
 
 
-def _enc_dict(d: Any, atts: List[Any]) -> Any:
+def _enc_dict(d: Any, atts: List[Any], depth: int) -> Any:
+    if depth >= _max_depth:
+        raise _too_deep(d)
     if type(d) is dict and TAG not in d:
         # Most dicts are records of str keys and JSON scalars: check that in one pass and
         # send the dict itself.
@@ -245,25 +360,44 @@ def _enc_dict(d: Any, atts: List[Any]) -> Any:
             return d
     if not d:
         return {}
-    key_kinds = set(map(type, d))
-    if key_kinds == {str} or all(isinstance(k, str) for k in d):
-        if str not in key_kinds or len(key_kinds) > 1:
-            d = {str.__str__(k): x for k, x in d.items()}
-        if TAG in d:
-            return {TAG: "dict", "v": {k: _enc(x, atts) for k, x in d.items()}}
-        return {k: _enc(x, atts) for k, x in d.items()}
-    return {TAG: "map", "v": [[_enc(k, atts), _enc(x, atts)] for k, x in d.items()]}
+    depth += 1
+    try:
+        key_kinds = set(map(type, d))
+        if key_kinds == {str} or all(isinstance(k, str) for k in d):
+            if str not in key_kinds or len(key_kinds) > 1:
+                d = {str.__str__(k): x for k, x in d.items()}
+            if TAG in d:
+                return {TAG: "dict", "v": {k: _enc(x, atts, depth) for k, x in d.items()}}
+            return {k: _enc(x, atts, depth) for k, x in d.items()}
+        return {TAG: "map", "v": [[_enc(k, atts, depth), _enc(x, atts, depth)]
+                                  for k, x in d.items()]}
+    except SerializationError as e:
+        _left_dict(e, d)
+        raise
 
 
-def _enc_other(v: Any, atts: List[Any]) -> Any:
+def _enc_as(v: Any, stand_in: Any, atts: List[Any], depth: int) -> Any:
+    """Encode ``stand_in`` in the place of ``v`` (a failure inside it is located at ``v``)."""
+    try:
+        return _enc(stand_in, atts, depth)
+    except SerializationError as e:
+        e.at = v
+        raise
+
+
+def _enc_other(v: Any, atts: List[Any], depth: int) -> Any:
     cls = type(v)
     custom = getattr(cls, "__snakepit_encode__", None)
     if custom is not None:
-        replacement = v.__snakepit_encode__()
+        try:
+            replacement = v.__snakepit_encode__()
+        except Exception as exc:  # noqa: BLE001 - user code; reported as this value's failure
+            from .errors import exception_message, wire_type
+            raise _refusal(v, f"{_type_name(v)}.__snakepit_encode__() raised "
+                              f"{wire_type(exc)}: {exception_message(exc)}") from exc
         if replacement is v:
-            raise SerializationError(
-                f"{_type_name(v)}.__snakepit_encode__() returned the object itself")
-        return _enc(replacement, atts)
+            raise _refusal(v, f"{_type_name(v)}.__snakepit_encode__() returned the object itself")
+        return _enc_as(v, replacement, atts, depth)
     if isinstance(v, _dt.datetime):
         return {TAG: "datetime", "v": v.isoformat()}
     if isinstance(v, _dt.date):
@@ -271,7 +405,13 @@ def _enc_other(v: Any, atts: List[Any]) -> Any:
     if isinstance(v, _dt.time):
         return {TAG: "time", "v": v.isoformat()}
     if isinstance(v, (set, frozenset)):
-        return {TAG: "set", "v": [_enc(x, atts) for x in v]}
+        if depth >= _max_depth:
+            raise _too_deep(v)
+        try:
+            return {TAG: "set", "v": [_enc(x, atts, depth + 1) for x in v]}
+        except SerializationError as e:
+            _left_items(e, v)
+            raise
     if isinstance(v, memoryview):
         return _enc_memoryview(v, atts)
     if isinstance(v, array.array):
@@ -279,25 +419,85 @@ def _enc_other(v: Any, atts: List[Any]) -> Any:
     np = _numpy_if_loaded()
     if np is not None:
         if isinstance(v, np.ndarray):
-            return _enc_ndarray(v, np, atts)
+            return _enc_ndarray(v, np, atts, depth)
         if isinstance(v, np.generic):
-            return _enc(v.item(), atts)
+            return _enc_as(v, v.item(), atts, depth)
     if isinstance(v, str):
         return str.__str__(v)
     if isinstance(v, int):
-        return _enc(int.__int__(v), atts)
+        return _enc_as(v, int.__int__(v), atts, depth)
     if isinstance(v, float):
-        return _enc(float.__float__(v), atts)
+        return _enc(float.__float__(v), atts, depth)
     if isinstance(v, dict):
-        return _enc_dict(v, atts)
+        return _enc_dict(v, atts, depth)
     if isinstance(v, list):
-        return _enc_list(v, atts)
+        return _enc_list(v, atts, depth)
     if isinstance(v, tuple):
-        return {TAG: "tuple", "v": _enc_list(v, atts)}
+        return {TAG: "tuple", "v": _enc_list(v, atts, depth)}
     if isinstance(v, (bytes, bytearray)):
         atts.append(bytes(v))
         return {TAG: "bytes", "i": len(atts) - 1}
-    raise SerializationError(f"cannot encode a value of type {_type_name(v)}")
+    raise _refusal(v, f"cannot encode a value of type {_type_name(v)}")
+
+
+# -- where a failure is (only on the way out of a failed walk) --------------------------------
+
+_IDENTIFIER = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
+
+
+def key_segment(key: Any) -> str:
+    """The path segment of a dict key: ``.name``, ``["odd key"]``, ``[3]`` (a ``map`` key) or
+    ``[<module.Type>]``.
+
+    >>> key_segment("rows"), key_segment("a b"), key_segment(3)
+    ('.rows', '["a b"]', '[3]')
+    """
+    t = type(key)
+    if t is str or t is _Segment:
+        if len(key) > 80:  # a path names a place; a key that long is shown by its start
+            return "[" + json.dumps(key[:60], ensure_ascii=False)[:-1] + '…"]'
+        if _IDENTIFIER.fullmatch(key):
+            return "." + key
+        return "[" + json.dumps(key, ensure_ascii=False) + "]"
+    if t is int or t is float or t is bool or key is None:
+        return f"[{key!r}]"
+    return f"[<{_type_name(key)}>]"
+
+
+def _left_items(e: SerializationError, items: Any) -> None:
+    """``e`` leaves the sequence ``items`` (list, tuple, set: iteration order is wire order)."""
+    at = e.at
+    for i, x in enumerate(items):
+        if x is at:
+            e.rpath.append(f"[{i}]")
+            break
+    else:
+        e.rpath.append("[?]")
+    _left(e, items)
+
+
+def _left_dict(e: SerializationError, d: Any) -> None:
+    """``e`` leaves the dict ``d`` (through a value, or a ``map`` key)."""
+    at = e.at
+    for i, (k, x) in enumerate(d.items()):
+        if x is at:
+            e.rpath.append(key_segment(k))
+            break
+        if k is at:
+            e.rpath.append(f"{{key {i}}}")
+            break
+    else:
+        e.rpath.append("[?]")
+    _left(e, d)
+
+
+def _left(e: SerializationError, container: Any) -> None:
+    if getattr(e, "deepest", None) is container:
+        # The walk came round to this container again: a cycle.  The path names its first
+        # (outermost) occurrence, not the depth at which the walk gave up.
+        e.reason = f"the value contains itself, so it is nested too deeply (maxDepth {_max_depth})"
+        e.rpath.clear()
+    e.at = container
 
 
 def _dtype_for(code: str, itemsize: int) -> Optional[str]:
@@ -343,26 +543,26 @@ def _enc_memoryview(v: memoryview, atts: List[Any]) -> Any:
     if dtype is None or (big and v.itemsize > 1):
         np = _numpy_if_loaded()
         if np is not None and dtype is not None:
-            return _enc_ndarray(np.asarray(v), np, atts)
-        raise SerializationError(
-            f"cannot encode a memoryview of format {fmt!r} (not one of the protocol's dtypes)")
+            return _enc_ndarray(np.asarray(v), np, atts, 0)
+        raise _refusal(
+            v, f"cannot encode a memoryview of format {fmt!r} (not one of the protocol's dtypes)")
     return _attach(atts, _byte_view(v), dtype, list(v.shape))
 
 
 def _enc_array_module(v: "array.array[Any]", atts: List[Any]) -> Any:
     dtype = _dtype_for(v.typecode, v.itemsize)
     if dtype is None:
-        raise SerializationError(f"cannot encode an array.array of typecode {v.typecode!r}")
+        raise _refusal(v, f"cannot encode an array.array of typecode {v.typecode!r}")
     if not _LITTLE and v.itemsize > 1:  # pragma: no cover - big-endian hosts
         v = array.array(v.typecode, v)
         v.byteswap()
     return _attach(atts, _byte_view(memoryview(v)), dtype, [len(v)])
 
 
-def _enc_ndarray(a: Any, np: Any, atts: List[Any]) -> Any:
+def _enc_ndarray(a: Any, np: Any, atts: List[Any], depth: int) -> Any:
     dtype = a.dtype
     if dtype.name not in DTYPES or dtype.kind not in "iuf":
-        return _enc(a.tolist(), atts)
+        return _enc_as(a, a.tolist(), atts, depth)
     shape = list(a.shape)
     if dtype.byteorder == ">" or (dtype.byteorder == "=" and not _LITTLE):
         a = a.astype(dtype.newbyteorder("<"))
@@ -371,42 +571,241 @@ def _enc_ndarray(a: Any, np: Any, atts: List[Any]) -> Any:
     return _attach(atts, memoryview(a.reshape(-1).view(np.uint8)), dtype.name, shape)
 
 
+#: Where the values of each kind of message start, for paths (``result.rows[3]``).  A field of a
+#: message not listed here is its own root.
+_ROOTS: Dict[str, Dict[str, str]] = {
+    RESULT: {"value": "result"},
+    CHUNK: {"value": "chunk"},
+    TOOL_CALL: {"args": "tool_call.args", "kwargs": "tool_call.kwargs"},
+    TELEMETRY: {"data": "telemetry.data"},
+    TOOL_RESULT: {"value": "tool_result.value"},
+}
+
+
+#: The fields of an envelope that hold values (the limits apply to these only: not to names such
+#: as ``module``, nor to the code of an ``exec``).
+VALUE_FIELDS = ("args", "kwargs", "context", "value", "data")
+
+#: Messages whose long texts are cut before sending rather than refused: an error must always be
+#: reported, and a log line is not a value.
+_TEXT_MESSAGES = (ERROR, LOG)
+
+
+def root_of(message: Dict[str, Any], field: str) -> str:
+    """The path root of ``message[field]`` (``result`` for a result's ``value``)."""
+    return _ROOTS.get(message.get("type"), {}).get(field, field)  # type: ignore[arg-type]
+
+
 def encode_message(message: Dict[str, Any], attachments: List[Any]) -> bytes:
     """The UTF-8 header of a frame for an envelope whose values are already encoded.
 
-    Adds ``att`` (the attachments' byte lengths) when there are attachments.
+    Adds ``att`` (the attachments' byte lengths) when there are attachments.  Raises
+    :class:`SerializationError` (with the path) for a string longer than ``max_string_bytes``
+    or one that is not valid Unicode (a lone surrogate).  The string limit costs one
+    comparison: no string is longer than the header that holds it.
     """
     if attachments:
         message["att"] = [a.nbytes if isinstance(a, memoryview) else len(a)
                           for a in attachments]
     try:
-        return dumps(message).encode("utf-8")
+        header = dumps(message).encode("utf-8")
     except UnicodeEncodeError as e:
-        raise SerializationError(f"a string cannot be sent as UTF-8 ({e.reason})") from None
+        raise _message_refusal(message, None, _not_unicode,
+                               f"a string cannot be sent as UTF-8 ({e.reason})") from None
+    except RecursionError:
+        raise SerializationError("nested too deeply for the JSON encoder") from None
+    except MemoryError:
+        raise SerializationError("out of memory while writing JSON") from None
+    if len(header) > _max_string_bytes and message.get("type") not in _TEXT_MESSAGES:
+        limit = _max_string_bytes
+        bad = _longer_than(limit)
+        found = _message_refusal(message, None, bad, f"string longer than maxStringBytes ({limit})")
+        if found.path is not None:
+            raise found
+    return header
+
+
+def _message_refusal(message: Dict[str, Any], max_depth: Optional[int],
+                     bad_string: Optional[Callable[[str], bool]], reason: str
+                     ) -> SerializationError:
+    """A SerializationError at the first place in ``message``'s values that breaks a rule
+    (no ``path`` if there is none)."""
+    for field in VALUE_FIELDS:
+        if field not in message:
+            continue
+        found = scan(message[field], max_depth, bad_string)
+        if found is not None:
+            rel, type_name, why = found
+            e = SerializationError(why or reason,
+                                   type_name=_PYTHON_NAMES.get(type_name, type_name))
+            e.rel = rel
+            return e.locate(root_of(message, field))
+    return SerializationError(reason)
+
+
+def _not_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+        return False
+    except UnicodeEncodeError:
+        return True
+
+
+def _longer_than(limit: int) -> Callable[[str], bool]:
+    quarter = limit // 4  # a character is at most 4 bytes in UTF-8
+
+    def bad(text: str) -> bool:
+        return len(text) > quarter and (
+            len(text) > limit or len(text.encode("utf-8", "surrogatepass")) > limit)
+    return bad
+
+
+def scan(value: Any, max_depth: Optional[int] = None,
+         bad_string: Optional[Callable[[str], bool]] = None
+         ) -> Optional[Tuple[str, str, Optional[str]]]:
+    """The first place in a JSON-form ``value`` (tags understood, not decoded) nested deeper
+    than ``max_depth`` or holding a string (or key) for which ``bad_string`` is true.
+
+    Returns ``(path below value, type name, reason or None)`` or None.  Iterative, so any
+    depth is safe; paths are built only for the place found.  A tagged container counts as one
+    level, as the value it stands for.
+
+    >>> scan({"a": [1, {"__sp": "tuple", "v": [[]]}]}, max_depth=3)
+    ('.a[1][0]', 'list', 'nested deeper than maxDepth (3)')
+    """
+    # A node is (parent node, segment); the path is built from it only once something is found.
+    stack: List[Tuple[Any, int, Any]] = [(value, 0, None)]
+    while stack:
+        v, depth, node = stack.pop()
+        t = type(v)
+        if t is str:
+            if bad_string is not None and bad_string(v):
+                return _path(node), "str", None
+            continue
+        if t is dict:
+            if TAG in v:
+                tag, inner = v[TAG], v.get("v")
+                if tag in ("tuple", "set") and type(inner) is list:
+                    items: Any = enumerate(inner)
+                elif tag == "map" and type(inner) is list:
+                    items = _map_items(inner)
+                elif tag == "dict" and type(inner) is dict:
+                    items = inner.items()
+                else:  # a leaf (bytes, array, datetime…): its text is one string
+                    if type(inner) is str and bad_string is not None and bad_string(inner):
+                        return _path(node), str(tag), None
+                    continue
+                name = str(tag)
+            else:
+                items, name = v.items(), "dict"
+        elif t is list:
+            items, name = enumerate(v), "list"
+        else:
+            continue
+        depth += 1
+        if max_depth is not None and depth > max_depth:
+            return _path(node), name, f"nested deeper than maxDepth ({max_depth})"
+        for key, x in items:
+            if type(key) is str and bad_string is not None and t is dict and bad_string(key):
+                return _path((node, key)), "str", None
+            if type(x) is str or type(x) in _CONTAINERS:
+                stack.append((x, depth, (node, key)))
+    return None
+
+
+class _Segment(str):
+    """A path segment that is already written out (``{key 2}``), not a key to format."""
+
+
+def _map_items(pairs: List[Any]) -> Any:
+    for i, pair in enumerate(pairs):
+        if type(pair) is list and len(pair) == 2:
+            key = pair[0]
+            yield (key if type(key) in (int, float, bool, str) else _Segment(f"{{key {i}}}")), \
+                pair[1]
+            yield _Segment(f"{{key {i}}}"), key
+
+
+def _path(node: Any) -> str:
+    parts: List[str] = []
+    while node is not None:
+        node, key = node
+        t = type(key)
+        parts.append(key if t is _Segment else f"[{key}]" if t is int else key_segment(key))
+    return "".join(reversed(parts))
+
+
+_PYTHON_NAMES = {"str": "builtins.str", "list": "builtins.list", "dict": "builtins.dict",
+                 "tuple": "builtins.tuple", "set": "builtins.set", "map": "builtins.dict"}
 
 
 # -- decoding --------------------------------------------------------------------------------
 
 AttachmentsFor = Callable[[Any], List[memoryview]]
 
+# Frames of the JSON parser and of the walk below per level of nesting are C or Python stack;
+# with a recursion limit this high (user code may raise it), CPython before 3.12 lets the C
+# parser recurse until the thread's stack overflows, so the nesting is measured first.
+_UNSAFE_RECURSION_LIMIT = 30000  # 8 MiB thread stacks overflowed near 60000 here
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_BRACKET_STEPS = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")  # as signed bytes: +1, -1
+_HEAD = re.compile(r'\s*("(?:[^"\\]|\\.)*"|[\[\]{}:,]|[^\s\[\]{}:,"]+)')
 
-def decode_envelope(header: str, attachments_for: Optional[AttachmentsFor] = None
+
+def decode_envelope(header: str, attachments_for: Optional[AttachmentsFor] = None,
+                    body_bytes: Optional[int] = None, header_bytes: Optional[int] = None
                     ) -> Dict[str, Any]:
     """Parse a frame header into its envelope, with every tagged value rebuilt.
 
-    ``attachments_for(lengths)`` returns the frame's attachment views for its ``att`` list.
-    Raises :class:`ProtocolError` for a header that is not an envelope (bad JSON, no ``type``,
-    attachment index out of range) and :class:`SerializationError`, with the parsed envelope
-    in its ``envelope`` attribute, for a tag that cannot be rebuilt (the call can be answered).
+    ``attachments_for(lengths)`` returns the frame's attachment views for its ``att`` list;
+    ``body_bytes``/``header_bytes`` are the frame's sizes (for the limits; unknown: the
+    header's).  Raises :class:`ProtocolError` for a header that is not an envelope (bad JSON,
+    no ``type``, attachment index out of range) and :class:`SerializationError`, with what
+    could be read of the envelope (at least ``type`` and ``id`` when they can be found) in its
+    ``envelope`` attribute, for a value that cannot be rebuilt or breaks a limit, including one
+    too deep or too large for Python to parse (the call can be answered).
     """
+    if body_bytes is not None and body_bytes > _max_value_bytes:
+        raise _undecodable(header, SerializationError(
+            f"message of {body_bytes} bytes exceeds maxValueBytes ({_max_value_bytes})"))
+    # Containers in the text bound the nesting; most messages have fewer than the limit allows
+    # (a short header cannot even hold that many brackets).  The fields' own list/object and
+    # the envelope are two levels more.
+    depth_allowed = _max_depth + 1
+    deep = len(header) > depth_allowed + 1 and \
+        header.count("[") + header.count("{") > depth_allowed + 1
+    if deep and sys.getrecursionlimit() > _UNSAFE_RECURSION_LIMIT and sys.version_info < (3, 12):
+        if _text_nesting(header, 3 * depth_allowed + 1) is None:
+            raise _undecodable(header, SerializationError(
+                f"nested deeper than maxDepth ({_max_depth})"))
     try:
-        env, end = _scan_once(header, 0)
-        if end != len(header):
+        try:
+            env, end = _scan_once(header, 0)
+            if end != len(header):
+                env = loads(header)
+        except (StopIteration, ValueError):
             env = loads(header)
-    except (StopIteration, ValueError):
-        env = loads(header)
+    except RecursionError:
+        raise _undecodable(header, SerializationError(
+            f"nested too deeply to parse (maxDepth is {_max_depth})")) from None
+    except MemoryError:
+        raise _undecodable(header, SerializationError("out of memory while parsing")) from None
     if type(env) is not dict or type(env.get("type")) is not str:
         raise ProtocolError("envelope is not an object with a string 'type'")
+    if header_bytes is None:
+        header_bytes = 4 * len(header)  # UTF-8 takes at most 4 bytes per character
+    long_strings = header_bytes > _max_string_bytes
+    if deep:
+        values = [env[f] for f in VALUE_FIELDS if type(env.get(f)) in _CONTAINERS]
+        deep = _nesting_exceeds(values, depth_allowed)
+    if deep or long_strings:
+        bad = _longer_than(_max_string_bytes) if long_strings else None
+        e = _message_refusal(env, depth_allowed if deep else None, bad,
+                             f"string longer than maxStringBytes ({_max_string_bytes})")
+        if e.path is not None:
+            e.envelope = env  # type: ignore[attr-defined]
+            raise e
     if '"__sp"' not in header:
         return env
     lengths = env.get("att")
@@ -415,14 +814,109 @@ def decode_envelope(header: str, attachments_for: Optional[AttachmentsFor] = Non
         if attachments_for is None:
             raise ProtocolError("envelope lists attachments but the frame has none")
         atts = attachments_for(lengths)
+    field = None
     try:
-        for key, value in env.items():
+        for field, value in env.items():
             if type(value) in _CONTAINERS:
-                env[key] = _dec(value, atts)
+                env[field] = _dec(value, atts)
     except SerializationError as e:
+        e.locate(root_of(env, field))  # type: ignore[arg-type]
         e.envelope = env  # type: ignore[attr-defined]
         raise
+    except (RecursionError, MemoryError) as exc:
+        e = SerializationError(f"{type(exc).__name__} while rebuilding the value",
+                               path=root_of(env, field))  # type: ignore[arg-type]
+        e.envelope = env  # type: ignore[attr-defined]
+        raise e from None
     return env
+
+
+def _undecodable(header: str, error: SerializationError) -> SerializationError:
+    """``error`` for a header that was not parsed whole, with the envelope's ``type`` and
+    ``id`` and, as the path, the field whose value nests deepest in the header's start."""
+    head, field = _head_scan(header)
+    error.envelope = head  # type: ignore[attr-defined]
+    if field is not None and error.path is None:
+        error.locate(root_of(head, field))
+    return error
+
+
+def envelope_head(header: str) -> Dict[str, Any]:
+    """The envelope's top-level ``type``, ``id`` and ``session_id``, read from the start of a
+    header that could not be parsed whole: enough to answer the call.
+
+    >>> envelope_head('{"type":"call","id":7,"args":[[[[[[')
+    {'type': 'call', 'id': 7}
+    """
+    return _head_scan(header)[0]
+
+
+def _head_scan(header: str, scan_chars: int = 65536) -> Tuple[Dict[str, Any], Optional[str]]:
+    found: Dict[str, Any] = {}
+    depth = 0
+    key: Optional[str] = None
+    field: Optional[str] = None  # the top-level key whose value is being read
+    deepest: Tuple[int, Optional[str]] = (1, None)
+    expect_value = False
+    for m in _HEAD.finditer(header, 0, min(len(header), scan_chars)):
+        token = m.group(1)
+        if token in ("{", "["):
+            depth += 1
+            expect_value = False
+            if depth > deepest[0]:
+                deepest = (depth, field)
+        elif token in ("}", "]"):
+            depth -= 1
+            if depth <= 0:
+                break
+        elif token == ":":
+            expect_value = depth == 1 and key is not None
+            if expect_value:
+                field = key
+        elif token == ",":
+            if depth == 1:
+                key, field, expect_value = None, None, False
+        elif depth == 1:
+            try:
+                scalar = json.loads(token)
+            except ValueError:
+                break
+            if expect_value:
+                if key in ("type", "id", "session_id") and key not in found:
+                    found[key] = scalar
+                key, expect_value = None, False
+            elif type(scalar) is str:
+                key = scalar
+    return found, deepest[1]
+
+
+def _nesting_exceeds(containers: List[Any], limit: int) -> bool:
+    """True when JSON containers nest more than ``limit`` deep below (and including) these.
+
+    Level by level, every step a C loop (no per-item bytecode), no recursion.
+    """
+    level = containers
+    depth = 0
+    while level:
+        depth += 1
+        if depth > limit:
+            return True
+        kinds = list(map(type, level))
+        dicts = list(_compress(level, map(_is, kinds, _repeat(dict))))
+        items = list(_chain(map(dict.values, dicts)))
+        if len(dicts) != len(level):
+            items.extend(_chain(_compress(level, map(_is, kinds, _repeat(list)))))
+        level = list(_compress(items, map(_CONTAINERS.__contains__, map(type, items))))
+    return False
+
+
+def _text_nesting(text: str, budget: int) -> Optional[int]:
+    """The bracket nesting of JSON ``text`` if at most ``budget``, else None (no parsing):
+    a running sum of +1/-1 over its brackets outside strings, in C loops."""
+    brackets = _NOT_BRACKET.sub("", _JSON_STRING.sub("", text)).encode("ascii")
+    steps = array.array("b", brackets.translate(_BRACKET_STEPS))
+    depth = max(_accumulate(steps), default=0)
+    return depth if depth <= budget else None
 
 
 def decode_value(value: Any, attachments: Optional[List[memoryview]] = None) -> Any:
@@ -435,17 +929,31 @@ def _dec(v: Any, atts: List[memoryview]) -> Any:
     if t is dict:
         if TAG in v:
             return _dec_tag(v, atts)
-        for key, x in v.items():
-            if type(x) in _CONTAINERS:
-                v[key] = _dec(x, atts)
+        _dec_values(v, atts)
         return v
     if t is list:
         if not _CONTAINERS.isdisjoint(set(map(type, v))):
-            for i, x in enumerate(v):
-                if type(x) in _CONTAINERS:
-                    v[i] = _dec(x, atts)
+            i = 0
+            try:
+                for i, x in enumerate(v):
+                    if type(x) in _CONTAINERS:
+                        v[i] = _dec(x, atts)
+            except SerializationError as e:
+                e.rpath.append(f"[{i}]")
+                raise
         return v
     return v
+
+
+def _dec_values(d: Dict[str, Any], atts: List[memoryview]) -> None:
+    key = None
+    try:
+        for key, x in d.items():
+            if type(x) in _CONTAINERS:
+                d[key] = _dec(x, atts)
+    except SerializationError as e:
+        e.rpath.append(key_segment(key))
+        raise
 
 
 def _attachment(atts: List[memoryview], index: Any) -> memoryview:
@@ -483,15 +991,14 @@ def _dec_tag(v: Dict[str, Any], atts: List[memoryview]) -> Any:
             inner = v["v"]
             if type(inner) is not dict:
                 raise TypeError("'v' must be an object")
-            for key, x in inner.items():
-                if type(x) in _CONTAINERS:
-                    inner[key] = _dec(x, atts)
+            _dec_values(inner, atts)
             return inner
     except (ProtocolError, SerializationError):
         raise
     except (KeyError, TypeError, ValueError) as e:
-        raise SerializationError(f"cannot decode a {tag!r} tagged value: {e!r}") from None
-    raise SerializationError(f"unknown tag {tag!r}")
+        raise SerializationError(f"cannot decode a {tag!r} tagged value: {e!r}",
+                                 type_name=str(tag)) from None
+    raise SerializationError(f"unknown tag {tag!r}", type_name=str(tag))
 
 
 def _str(x: Any) -> str:

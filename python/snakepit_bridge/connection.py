@@ -9,8 +9,13 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, Optional, Sequence
 
-from .codec import encode_message
-from .protocol import DEFAULT_MAX_FRAME_BYTES, FrameReader, FrameWriter
+from .codec import current_limits, encode_message, root_of
+from .errors import SerializationError
+from .protocol import (CHUNK, DEFAULT_MAX_FRAME_BYTES, RESULT, TELEMETRY, TOOL_CALL,
+                       FrameReader, FrameWriter, body_length)
+
+#: Messages that carry a value, and so are held to ``max_value_bytes``, by their value's field.
+_VALUE_FIELDS = {RESULT: "value", CHUNK: "value", TOOL_CALL: "args", TELEMETRY: "data"}
 
 
 class Connection:
@@ -31,9 +36,21 @@ class Connection:
         """Send one envelope (values already encoded, ``attachments`` in index order).
 
         Raises :class:`~snakepit_bridge.errors.SerializationError` or
-        :class:`~snakepit_bridge.errors.FrameTooLarge` without sending anything.
+        :class:`~snakepit_bridge.errors.FrameTooLarge` without sending anything.  A message
+        that carries a value and is larger than ``max_value_bytes`` but fits in a frame is a
+        ``SerializationError`` whose path is the value's root (``result``); one larger than a
+        frame stays ``FrameTooLarge``, so with the default limits (equal) nothing changes.
         """
         header = encode_message(message, attachments)  # type: ignore[arg-type]
+        field = _VALUE_FIELDS.get(message.get("type"))  # type: ignore[arg-type]
+        if field is not None:
+            limit = current_limits().max_value_bytes
+            if limit < self.writer.max_frame_bytes:
+                size = body_length(len(header), message["att"] if attachments else ())
+                if limit < size <= self.writer.max_frame_bytes:
+                    raise SerializationError(
+                        f"value of {size} bytes (encoded) exceeds maxValueBytes ({limit})",
+                        path=root_of(message, field))
         try:
             self.writer.write(header, attachments)
         except (BrokenPipeError, ConnectionResetError):

@@ -38,9 +38,14 @@ thread runs them, and who reads meanwhile, is :mod:`snakepit_bridge.serving`'s b
 once (so they overtake queued calls) and hands back a call that may start now.  ``shutdown`` is
 the worker's business (:mod:`snakepit_bridge.worker`).
 
-An exception becomes an ``error`` reply: ``type`` from
+An exception becomes an ``error`` reply (:func:`error_details`): ``type`` from
 :func:`~snakepit_bridge.errors.wire_type`, ``message`` is ``str(exc)``, ``traceback`` the
-formatted traceback without the bridge's own leading frames (it starts at the user's code).
+formatted traceback without the bridge's own leading frames (it starts at the user's code), and
+for a ``SerializationError`` its ``path`` and ``type_name``.  Every call gets its reply at once,
+whatever it raised: a ``BaseException`` (``SystemExit``, ``KeyboardInterrupt``,
+``GeneratorExit``) is that call's error and the worker keeps serving; an exception whose
+``__str__``/``__repr__`` raise is ``<unprintable TypeName>``; a traceback that cannot be
+formatted is replaced by the exception line; texts too long for a frame are cut.
 """
 from __future__ import annotations
 
@@ -52,10 +57,10 @@ import types
 from collections import deque
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from .codec import encode_value
+from .codec import clip_text, current_limits, encode_value, key_segment
 from .context import CallContext, current_call
 from .errors import (CallCancelled, CodeExecutionDisabled, FrameTooLarge, ProtocolError,
-                     SerializationError, wire_type)
+                     SerializationError, exception_message, wire_type)
 from .aioloop import LoopThread
 from .protocol import (CALL, CANCEL, CHUNK, CLEANUP_SESSION, END, ERROR, EXEC, PING, PONG, RESULT,
                        TOOL_RESULT)
@@ -70,6 +75,9 @@ _PLAIN_RESULTS = frozenset((str, int, float, bool, type(None), list, dict, tuple
 # Bound names that code execution does not report.
 _NOT_REPORTED = (types.ModuleType, types.FunctionType, types.BuiltinFunctionType,
                  types.MethodType, type)
+
+# Fields of an error reply that may be cut when even the reply is too large for a frame.
+_CUTTABLE = ("message", "traceback", "path")
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 # Frames of the standard library that sit between the bridge and user code.
@@ -164,9 +172,11 @@ class Dispatcher:
                 self.function_call(call)
             else:
                 self.code_execution(call)
-        except BaseException:  # noqa: B902 - handlers answer their own errors; a bridge bug
+        except BaseException as e:  # noqa: B902 - handlers answer their own errors; a bridge bug
             import traceback
             traceback.print_exc(file=sys.stderr)
+            # Whatever went wrong, the caller must not wait for its deadline.
+            self._send_error(call.id, e)
         finally:
             current_call.reset(token)
             with self._lock:
@@ -282,7 +292,7 @@ class Dispatcher:
         except BaseException as e:  # noqa: B902 - every failure is the caller's answer
             self._send_error(call.id, e)
             return
-        self._send_value(RESULT, call.id, result)
+        self._send_value(RESULT, call.id, result, "result")
 
     def code_execution(self, call: Call) -> None:
         """Run an ``exec`` and reply with the names it bound (see the module docstring)."""
@@ -305,10 +315,7 @@ class Dispatcher:
                     continue
                 if name in before and before[name] is value:
                     continue
-                try:
-                    bound[name] = encode_value(value, attachments)
-                except SerializationError as e:
-                    raise SerializationError(f"name {name!r}: {e}") from None
+                bound[name] = encode_value(value, attachments, "result" + key_segment(name))
         except BaseException as e:  # noqa: B902
             self._send_error(call.id, e)
             return
@@ -346,6 +353,8 @@ class Dispatcher:
             return future.result()
         except concurrent.futures.CancelledError:
             raise CallCancelled("cancelled while running") from None
+        except _Escaped as escaped:
+            raise escaped.error from None
         finally:
             call.future = None
 
@@ -366,53 +375,91 @@ class Dispatcher:
                 return
         elif isinstance(result, types.GeneratorType) or _is_iterator(result):
             try:
-                for item in result:
+                for index, item in enumerate(result):
                     if call.cancelled:
                         raise CallCancelled("cancelled while running")
-                    if not self._send_value(CHUNK, call.id, item):
+                    if not self._send_value(CHUNK, call.id, item, f"chunks[{index}]"):
                         return
             finally:
                 close = getattr(result, "close", None)
                 if close is not None:
                     close()
-        elif not self._send_value(CHUNK, call.id, result):
+        elif not self._send_value(CHUNK, call.id, result, "chunks[0]"):
             return
         self._send({"type": END, "id": call.id}, ())
 
-    def _send_value(self, kind: str, call_id: int, value: Any) -> bool:
-        """Send ``{type: kind, id, value}``; on failure send an ``error`` instead (False)."""
+    def _send_value(self, kind: str, call_id: int, value: Any, root: str) -> bool:
+        """Send ``{type: kind, id, value}``; on failure send an ``error`` instead (False).
+
+        ``root`` names the value in a ``SerializationError``'s path (``result``, ``chunks[3]``).
+        """
         attachments: List[Any] = []
         try:
-            encoded = encode_value(value, attachments)
-        except SerializationError as e:
+            encoded = encode_value(value, attachments, root)
+        except BaseException as e:  # noqa: B902 - a user hook's failure is this call's answer
             self._send_error(call_id, e)
             return False
-        return self._send_encoded({"type": kind, "id": call_id, "value": encoded}, attachments)
+        return self._send_encoded({"type": kind, "id": call_id, "value": encoded}, attachments,
+                                  root)
 
-    def _send_encoded(self, message: Dict[str, Any], attachments: List[Any]) -> bool:
+    def _send_encoded(self, message: Dict[str, Any], attachments: List[Any],
+                      root: Optional[str] = None) -> bool:
         try:
             self._send(message, attachments)
         except (SerializationError, FrameTooLarge) as e:
+            if root is not None and isinstance(e, SerializationError) and e.path is not None:
+                e.reroot(root)
             self._send_error(message["id"], e)
             return False
         return True
 
     def _send_error(self, call_id: int, error: BaseException) -> None:
-        details = {"type": wire_type(error), "message": _safe_str(error),
-                   "traceback": format_traceback(error)}
+        """Answer ``call_id`` with ``error``; never raises (a reply that cannot be sent at all,
+        because even a cut one exceeds the frame limit, is reported on stderr)."""
+        details = error_details(error)
+        for cap in (None, 4096, 0):
+            if cap is not None:
+                details = {key: clip_text(text, cap) if key in _CUTTABLE else text
+                           for key, text in details.items()}
+            try:
+                self._send({"type": ERROR, "id": call_id, "error": details}, ())
+                return
+            except SerializationError:  # text that is not valid UTF-8 (lone surrogates)
+                details = {key: text.encode("utf-8", "backslashreplace").decode("utf-8")
+                           for key, text in details.items()}
+                try:
+                    self._send({"type": ERROR, "id": call_id, "error": details}, ())
+                    return
+                except (SerializationError, FrameTooLarge):
+                    continue
+            except FrameTooLarge:
+                continue
+            except Exception:  # noqa: BLE001 - cannot reply at all; say so where a human looks
+                break
         try:
-            self._send({"type": ERROR, "id": call_id, "error": details}, ())
-        except SerializationError:  # text that is not valid UTF-8 (lone surrogates)
-            for key in ("message", "traceback"):
-                details[key] = details[key].encode("utf-8", "backslashreplace").decode("utf-8")
-            self._send({"type": ERROR, "id": call_id, "error": details}, ())
+            sys.stderr.write(f"snakepit_bridge: could not send the error reply of call "
+                             f"{call_id} ({details.get('type')})\n")
+        except Exception:  # noqa: BLE001 - nowhere left to report to
+            pass
 
 
 # -- module helpers -----------------------------------------------------------------------------
 
+class _Escaped(Exception):
+    """Carries a ``SystemExit``/``KeyboardInterrupt`` out of the event loop: asyncio re-raises
+    those from its loop, which would stop it for every later ``async`` call."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__()
+        self.error = error
+
+
 async def _in_context(context: CallContext, awaitable: Any) -> Any:
     current_call.set(context)
-    return await awaitable
+    try:
+        return await awaitable
+    except (SystemExit, KeyboardInterrupt) as e:
+        raise _Escaped(e) from None
 
 
 async def _acollect(call: Call, agen: Any) -> List[Any]:
@@ -429,11 +476,13 @@ async def _acollect(call: Call, agen: Any) -> List[Any]:
 
 async def _astream(dispatcher: Dispatcher, call: Call, agen: Any) -> bool:
     try:
+        index = 0
         async for item in agen:
             if call.cancelled:
                 raise CallCancelled("cancelled while running")
-            if not dispatcher._send_value(CHUNK, call.id, item):
+            if not dispatcher._send_value(CHUNK, call.id, item, f"chunks[{index}]"):
                 return False
+            index += 1
     finally:
         await agen.aclose()
     return True
@@ -462,15 +511,46 @@ def _wants_session(function: Callable[..., Any]) -> bool:
     return parameter is not None and parameter.kind is inspect.Parameter.KEYWORD_ONLY
 
 
-def _safe_str(error: BaseException) -> str:
-    try:
-        return str(error)
-    except Exception:  # a broken __str__ must not lose the error
-        return repr(error)
+def error_details(error: BaseException) -> Dict[str, str]:
+    """The ``error`` object of an ``error`` reply for ``error``; never raises.
+
+    ``message`` and ``traceback`` are each cut to ``max_string_bytes`` (and a quarter of
+    ``max_value_bytes``), so that they fit the reply's frame.
+    """
+    limits = current_limits()
+    cap = max(1024, min(limits.max_string_bytes, limits.max_value_bytes // 4))
+    details = {"type": wire_type(error),
+               "message": clip_text(exception_message(error), cap),
+               "traceback": clip_text(format_traceback(error), cap)}
+    if issubclass(type(error), SerializationError):
+        path = getattr(error, "path", None)
+        type_name = getattr(error, "type_name", None)
+        if type(path) is str:
+            details["path"] = clip_text(path, cap)
+        if type(type_name) is str:
+            details["type_name"] = type_name
+    return details
 
 
 def format_traceback(error: BaseException) -> str:
-    """``error``'s traceback, starting at the first frame outside the bridge's plumbing."""
+    """``error``'s traceback, starting at the first frame outside the bridge's plumbing.
+
+    Never raises: formatting runs user code (``__str__``, a module loader's ``get_source``); if
+    it fails, the exception line alone, and failing that a placeholder.
+    """
+    try:
+        return _format_traceback(error)
+    except BaseException:  # noqa: B902 - the error must be reported anyway
+        pass
+    try:
+        import traceback
+        return "".join(traceback.format_exception_only(type(error), error))
+    except BaseException:  # noqa: B902
+        return f"{wire_type(error)}: {exception_message(error)}\n" \
+               "(the traceback could not be formatted)\n"
+
+
+def _format_traceback(error: BaseException) -> str:
     import traceback
     tb = error.__traceback__
     while tb is not None and tb.tb_frame.f_code.co_filename.startswith(_PLUMBING):

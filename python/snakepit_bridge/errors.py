@@ -2,9 +2,13 @@
 
 An ``error`` reply carries ``type``: the qualified name of the Python exception
 (``ValueError``, ``mymod.MyError``) or one of the protocol's own names, which are the
-classes below.  :func:`wire_type` computes that name for any exception.
+classes below.  :func:`wire_type` computes that name for any exception, and
+:func:`exception_message` its text; neither ever raises, whatever the exception's class or
+``__str__`` does, so every failure can be reported.
 """
 from __future__ import annotations
+
+from typing import List, Optional
 
 
 class WireError(Exception):
@@ -12,7 +16,51 @@ class WireError(Exception):
 
 
 class SerializationError(WireError, TypeError):
-    """A value has no encoding in the codec (or a received value cannot be rebuilt)."""
+    """A value has no encoding in the codec, breaks a limit (docs/protocol.md, "Limits"), or a
+    received value cannot be rebuilt.
+
+    ``path`` says where in the value, from a root such as ``result``, ``chunks[2]``, ``args`` or
+    ``tool_call.kwargs`` (``result.rows[3]``, ``args[0][1]``); ``type_name`` names the offending
+    value's type (``module.QualName``).  Both travel in the ``error`` reply.  ``reason`` is the
+    message without the path, which :meth:`locate` puts in front.
+
+    >>> e = SerializationError("too deep", type_name="builtins.list")
+    >>> e.rpath.append("[0]")  # what a codec walk does on its way out
+    >>> str(e.locate("result")), e.reroot("chunks[1]").path
+    ('result[0]: too deep', 'chunks[1][0]')
+    """
+
+    def __init__(self, reason: str = "", *, path: Optional[str] = None,
+                 type_name: Optional[str] = None) -> None:
+        self.reason = reason
+        self.type_name = type_name
+        #: Where the path starts (``result``) and the rest of it (``[0].rows``).
+        self.root: Optional[str] = None
+        self.rel = ""
+        #: While a codec walk unwinds: segments innermost first, and the value that failed.
+        self.rpath: List[str] = []
+        self.at: object = None
+        super().__init__(reason)
+        if path is not None:
+            self.locate(path)
+
+    @property
+    def path(self) -> Optional[str]:
+        """``root`` + the rest, or None when the place is unknown."""
+        return None if self.root is None else self.root + self.rel
+
+    def locate(self, root: str) -> "SerializationError":
+        """Fix the path: ``root`` followed by the segments collected while unwinding."""
+        if self.rpath:
+            self.rel = "".join(reversed(self.rpath)) + self.rel
+            self.rpath = []
+        self.root = root
+        self.args = (f"{self.path}: {self.reason}",)
+        return self
+
+    def reroot(self, root: str) -> "SerializationError":
+        """The same place under another root (a chunk's index is known only to its stream)."""
+        return self.locate(root)
 
 
 class FrameTooLarge(WireError):
@@ -37,20 +85,49 @@ _CANCELLED_MODULES = ("asyncio.exceptions", "concurrent.futures._base")
 
 
 def wire_type(exc: BaseException) -> str:
-    """The ``type`` of an ``error`` reply for ``exc``.
+    """The ``type`` of an ``error`` reply for ``exc``; never raises.
 
     Builtins are bare (``ValueError``), the protocol's own errors are bare
-    (``CallCancelled``), anything else is ``module.QualName``.
+    (``CallCancelled``), anything else is ``module.QualName``.  A class whose ``__module__`` is
+    not a string (or cannot be read) is named by its bare ``__name__``.
 
     >>> wire_type(KeyError("x"))
     'KeyError'
     """
-    if isinstance(exc, WireError):
-        return type(exc).__name__
     cls = type(exc)
-    module = cls.__module__
-    if cls.__name__ == "CancelledError" and module in _CANCELLED_MODULES:
+    name = cls.__name__  # type.__name__ is always a str
+    try:
+        if issubclass(cls, WireError):
+            return name
+        module = cls.__module__
+        qualname = cls.__qualname__
+        if type(module) is not str or type(qualname) is not str:
+            return name
+    except Exception:  # noqa: BLE001 - a hostile metaclass; the bare name is still true
+        return name
+    if name == "CancelledError" and module in _CANCELLED_MODULES:
         return CallCancelled.__name__
     if module == "builtins":
-        return cls.__qualname__
-    return f"{module}.{cls.__qualname__}"
+        return qualname
+    return f"{module}.{qualname}"
+
+
+def exception_message(exc: BaseException) -> str:
+    """``str(exc)``, else ``repr(exc)``, else ``<unprintable TypeName>``; never raises.
+
+    Anything can happen in a user's ``__str__`` (even ``SystemExit``); the error must still be
+    reported, so the call is answered at once instead of at its deadline.
+
+    >>> class Mute(ValueError):
+    ...     def __str__(self): raise RuntimeError
+    ...     def __repr__(self): raise RuntimeError
+    >>> exception_message(Mute())
+    '<unprintable Mute>'
+    """
+    for render in (str, repr):
+        try:
+            text = render(exc)
+            return text if type(text) is str else str.__str__(text)
+        except BaseException:  # noqa: B902 - whatever __str__ raises, try the next way
+            pass
+    return f"<unprintable {type(exc).__name__}>"

@@ -2,8 +2,9 @@
 
 :func:`install` puts a :class:`HostLogHandler` on the root logger, so records from any logger
 (user modules, libraries, session loggers) reach the host with their call and session ids when
-known.  Levels travel lower-case: ``debug info warning error critical``; custom levels round up
-to the next standard one.
+known.  A message longer than ``max_string_bytes`` is cut, with a note of how much.  Levels
+travel lower-case: ``debug info warning error critical``; custom levels round up to the next
+standard one.
 
 :class:`LogStream` is ``sys.stdout``/``sys.stderr`` of a worker forked by the fork server: each
 line Python writes becomes a ``log`` frame from logger ``stdout`` (level ``info``) or ``stderr``
@@ -17,6 +18,7 @@ import logging
 import threading
 from typing import Any, Callable, Dict, List, Sequence
 
+from .codec import clip_text, current_limits
 from .context import current_call
 from .protocol import LOG
 
@@ -54,12 +56,19 @@ class HostLogHandler(logging.Handler):
                 "type": LOG,
                 "level": level_name(record.levelno),
                 "logger": record.name,
-                "message": self.format(record),
+                "message": clip_text(self.format(record), _max_message_bytes()),
                 "session_id": session_id,
                 "call_id": context.call_id if context is not None else None,
             }, ())
         except Exception:
             self.handleError(record)
+
+
+def _max_message_bytes() -> int:
+    """A log message longer than this is cut (with a note), not dropped: ``max_string_bytes``,
+    and at most half of ``max_value_bytes`` so that the record fits in its frame."""
+    limits = current_limits()
+    return max(1024, min(limits.max_string_bytes, limits.max_value_bytes // 2))
 
 
 def install(send: Send, level: str = "INFO") -> HostLogHandler:

@@ -106,6 +106,11 @@ class Frame:
         """``bodyLength`` from the frame prefix."""
         return self._length
 
+    @property
+    def header_length(self) -> int:
+        """The header's length in bytes (UTF-8)."""
+        return self._header_length
+
     def attachments(self, lengths: object) -> List[memoryview]:
         """Views of the attachments whose byte lengths the header lists under ``att``.
 
@@ -142,6 +147,18 @@ def parse_body(buf: Buffer, start: int, length: int) -> Frame:
     except UnicodeDecodeError as e:
         raise ProtocolError(f"header is not valid UTF-8: {e}") from None
     return Frame(header, buf, start, length, header_length)
+
+
+def body_length(header_length: int, attachment_lengths: Sequence[int] = ()) -> int:
+    """``bodyLength`` of a frame with this header and these attachments (padding included).
+
+    >>> body_length(10), body_length(10, [3, 5])
+    (14, 29)
+    """
+    end = 4 + header_length
+    for n in attachment_lengths:
+        end = align8(end) + n
+    return end
 
 
 def frame_buffers(header: bytes, attachments: Sequence[Buffer] = (),

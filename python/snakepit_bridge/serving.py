@@ -33,7 +33,7 @@ import sys
 import threading
 from typing import Any, Callable, List, Optional
 
-from .codec import decode_envelope
+from .codec import decode_envelope, envelope_head
 from .errors import FrameTooLarge, ProtocolError, SerializationError
 from .protocol import SHUTDOWN, FrameReader, FrameWriter
 
@@ -215,9 +215,17 @@ class Server:
         try:
             for frame in self._frames:
                 try:
-                    envelope = decode_envelope(frame.header, frame.attachments)
+                    envelope = decode_envelope(frame.header, frame.attachments,
+                                               frame.body_length, frame.header_length)
                 except SerializationError as e:
                     dispatcher.undecodable(getattr(e, "envelope", {}), e)
+                    continue
+                except (FrameTooLarge, ProtocolError):
+                    raise
+                except Exception as e:  # noqa: BLE001 - a value not rebuilt, not a broken stream
+                    error = SerializationError(
+                        f"cannot decode the message ({type(e).__name__}: {e})")
+                    dispatcher.undecodable(envelope_head(frame.header), error)
                     continue
                 if envelope["type"] == SHUTDOWN:
                     self._on_shutdown()

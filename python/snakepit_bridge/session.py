@@ -115,8 +115,8 @@ class ToolCalls:
             "type": TOOL_CALL, "id": tool_id,
             "call_id": context.call_id if context is not None else None,
             "name": name,
-            "args": encode_value(list(args), attachments),
-            "kwargs": encode_value(kwargs, attachments),
+            "args": encode_value(list(args), attachments, "tool_call.args", outer=True),
+            "kwargs": encode_value(kwargs, attachments, "tool_call.kwargs", outer=True),
             "session_id": session_id,
         }
         self._pending[tool_id] = future
@@ -288,8 +288,9 @@ class Session:
     def telemetry(self, name: str, /, **data: Any) -> None:
         """Send a ``telemetry`` event with ``data`` to the host."""
         attachments: List[Any] = []
-        self._send({"type": TELEMETRY, "name": name, "data": encode_value(data, attachments),
-                    "session_id": self.id}, attachments)
+        encoded = encode_value(data, attachments, "telemetry.data", outer=True)
+        self._send({"type": TELEMETRY, "name": name, "data": encoded, "session_id": self.id},
+                   attachments)
 
     def __repr__(self) -> str:
         return f"Session(id={self.id!r}, state keys={sorted(map(str, self.state))})"

@@ -3,6 +3,9 @@
 =========================  ===========================================================
 ``SNAKEPIT_CONCURRENCY``    calls run at once, int >= 1 (default 1)
 ``SNAKEPIT_MAX_FRAME_BYTES`` largest frame body either way (default 64 MiB)
+``SNAKEPIT_MAX_DEPTH``      deepest nesting of containers in one value (default 200)
+``SNAKEPIT_MAX_VALUE_BYTES`` largest encoded message carrying a value (default: max frame bytes)
+``SNAKEPIT_MAX_STRING_BYTES`` longest string in a value, UTF-8 bytes (default 16 MiB)
 ``SNAKEPIT_ALLOW_CODE``     ``1`` enables ``exec`` messages
 ``SNAKEPIT_PRELOAD``        comma-separated modules imported before ``ready``
 ``SNAKEPIT_HOST_PID``       the host's pid, for the parent-death check
@@ -12,12 +15,18 @@
 ``SNAKEPIT_OUT_FD``         fd the worker writes frames to (default 4)
 ``SNAKEPIT_LOG_LEVEL``      root logger level forwarded to the host (default ``INFO``)
 =========================  ===========================================================
+
+The three value limits are enforced by :mod:`snakepit_bridge.codec` in both directions
+(docs/protocol.md, "Limits").
 """
 from __future__ import annotations
 
-from typing import Mapping, Optional, Tuple
+from typing import Dict, Mapping, Optional, Tuple
 
 from .protocol import DEFAULT_MAX_FRAME_BYTES
+
+DEFAULT_MAX_DEPTH = 200
+DEFAULT_MAX_STRING_BYTES = 16 * 1024 * 1024
 
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -26,13 +35,16 @@ class Settings:
     """Immutable worker settings; :meth:`from_env` raises ``ValueError`` on a bad value."""
 
     __slots__ = ("concurrency", "max_frame_bytes", "allow_code", "preload", "host_pid",
-                 "worker_id", "testing", "in_fd", "out_fd", "log_level")
+                 "worker_id", "testing", "in_fd", "out_fd", "log_level", "max_depth",
+                 "max_value_bytes", "max_string_bytes")
 
     def __init__(self, *, concurrency: int = 1, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
                  allow_code: bool = False, preload: Tuple[str, ...] = (),
                  host_pid: Optional[int] = None, worker_id: Optional[str] = None,
                  testing: bool = False, in_fd: int = 3, out_fd: int = 4,
-                 log_level: str = "INFO") -> None:
+                 log_level: str = "INFO", max_depth: int = DEFAULT_MAX_DEPTH,
+                 max_value_bytes: Optional[int] = None,
+                 max_string_bytes: int = DEFAULT_MAX_STRING_BYTES) -> None:
         self.concurrency = concurrency
         self.max_frame_bytes = max_frame_bytes
         self.allow_code = allow_code
@@ -43,6 +55,10 @@ class Settings:
         self.in_fd = in_fd
         self.out_fd = out_fd
         self.log_level = log_level
+        self.max_depth = max_depth
+        #: None means "as large as a frame may be".
+        self.max_value_bytes = max_frame_bytes if max_value_bytes is None else max_value_bytes
+        self.max_string_bytes = max_string_bytes
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "Settings":
@@ -52,10 +68,11 @@ class Settings:
             raise ValueError(f"SNAKEPIT_LOG_LEVEL must be one of {', '.join(_LOG_LEVELS)}, "
                              f"got {log_level!r}")
         host_pid = _int(env, "SNAKEPIT_HOST_PID", None, minimum=1)
+        max_frame_bytes: int = _int(env, "SNAKEPIT_MAX_FRAME_BYTES",  # type: ignore[assignment]
+                                    DEFAULT_MAX_FRAME_BYTES, minimum=16)
         return cls(
             concurrency=_int(env, "SNAKEPIT_CONCURRENCY", 1, minimum=1),  # type: ignore[arg-type]
-            max_frame_bytes=_int(env, "SNAKEPIT_MAX_FRAME_BYTES",  # type: ignore[arg-type]
-                                 DEFAULT_MAX_FRAME_BYTES, minimum=16),
+            max_frame_bytes=max_frame_bytes,
             allow_code=env.get("SNAKEPIT_ALLOW_CODE") == "1",
             preload=tuple(name.strip() for name in env.get("SNAKEPIT_PRELOAD", "").split(",")
                           if name.strip()),
@@ -65,11 +82,26 @@ class Settings:
             in_fd=_int(env, "SNAKEPIT_IN_FD", 3, minimum=0),  # type: ignore[arg-type]
             out_fd=_int(env, "SNAKEPIT_OUT_FD", 4, minimum=0),  # type: ignore[arg-type]
             log_level=log_level,
+            **limits_from_env(env, max_frame_bytes),
         )
 
     def __repr__(self) -> str:
         fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
         return f"Settings({fields})"
+
+
+def limits_from_env(env: Mapping[str, str], max_frame_bytes: int) -> Dict[str, int]:
+    """``max_depth``, ``max_value_bytes`` and ``max_string_bytes`` from ``SNAKEPIT_MAX_*``
+    (``ValueError`` on a bad value).  A forked worker reads them again after its own environment
+    is applied."""
+    return {
+        "max_depth": _int(env, "SNAKEPIT_MAX_DEPTH", DEFAULT_MAX_DEPTH,  # type: ignore[dict-item]
+                          minimum=1),
+        "max_value_bytes": _int(env, "SNAKEPIT_MAX_VALUE_BYTES",  # type: ignore[dict-item]
+                                max_frame_bytes, minimum=1),
+        "max_string_bytes": _int(env, "SNAKEPIT_MAX_STRING_BYTES",  # type: ignore[dict-item]
+                                 DEFAULT_MAX_STRING_BYTES, minimum=1),
+    }
 
 
 def _int(env: Mapping[str, str], name: str, default: Optional[int], minimum: int

@@ -34,7 +34,7 @@ import traceback
 from typing import Any, Callable, Dict, Optional, Sequence
 
 from . import hostlog
-from .codec import numpy_available
+from .codec import Limits, numpy_available, set_limits
 from .connection import Connection
 from .dispatcher import Dispatcher
 from .errors import FrameTooLarge
@@ -140,6 +140,8 @@ class Worker:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        set_limits(Limits(max_depth=settings.max_depth, max_value_bytes=settings.max_value_bytes,
+                          max_string_bytes=settings.max_string_bytes))
         self.connection = Connection(settings.in_fd, settings.out_fd, settings.max_frame_bytes,
                                      on_closed=_host_gone)
         self.dispatcher = Dispatcher(self.connection.send, concurrency=settings.concurrency,

@@ -45,7 +45,8 @@ def wire(message: Dict[str, Any], max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES
     message = dict(message)
     for key in VALUE_KEYS:
         if key in message:
-            message[key] = encode_value(message[key], attachments)
+            # As the host does: an argument list or keyword object is not a level of depth.
+            message[key] = encode_value(message[key], attachments, key, outer=key != "value")
     return encode_frame(encode_message(message, attachments), attachments, max_frame_bytes)
 
 

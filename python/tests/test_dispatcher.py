@@ -308,7 +308,8 @@ def test_exec_errors_point_at_the_code(dispatcher, outbox):
 def test_exec_with_an_unencodable_name(dispatcher, outbox):
     deliver(dispatcher, {"type": "exec", "id": 1, "code": "o = object()", "context": {}})
     error = outbox.reply(1)["error"]
-    assert error["type"] == "SerializationError" and "'o'" in error["message"]
+    assert error["type"] == "SerializationError" and error["path"] == "result.o"
+    assert error["message"].startswith("result.o: ") and error["type_name"] == "builtins.object"
 
 
 def test_exec_is_refused_unless_allowed(make_dispatcher, outbox):
