@@ -391,7 +391,8 @@ export class FrameDecoder {
     for (const key of Object.keys(envelope)) {
       const x = envelope[key]
       if (typeof x !== "object" && typeof x !== "string") continue
-      const refused = checkReceivedValue(x, limits, key)
+      // A received `value` is what a call returned (or yielded): name it as the caller knows it.
+      const refused = checkReceivedValue(x, limits, key === "value" ? "result" : key)
       if (refused !== undefined) return refused
     }
     if (bytes <= limits.maxValueBytes) return undefined
@@ -399,7 +400,7 @@ export class FrameDecoder {
       const x = envelope[key]
       if (typeof x !== "object" && typeof x !== "string") continue
       const size = Buffer.byteLength(JSON.stringify(x)) + attachedIn(x, attachments)
-      if (size > limits.maxValueBytes) return tooBig(key, size, limits.maxValueBytes, Array.isArray(x) ? "list" : typeof x === "string" ? "str" : "dict")
+      if (size > limits.maxValueBytes) return tooBig(key === "value" ? "result" : key, size, limits.maxValueBytes, Array.isArray(x) ? "list" : typeof x === "string" ? "str" : "dict")
     }
     return undefined
   }
