@@ -208,7 +208,8 @@ export class RemoteAgent {
   private onMessage(m: Msg, fromQueue: boolean): void {
     const r = readMessage<AgentInbound>(m.data, agentInboundSpecs, this.settings.maxFrameBytes, this.settings.limits)
     if (!r.ok) {
-      this.logger.warn({ err: r.error, subject: m.subject }, "message refused")
+      // Compact (no stack): a peer may send a flood of these.
+      this.logger.warn({ subject: m.subject, error: { _tag: r.error._tag, message: r.error.message } }, "message refused")
       const type = r.envelope?.type
       if (m.reply && (type === "call" || type === "cleanup" || type === "restart")) {
         this.reply(m.reply, { type: "error", error: errorToWire(r.error) })
@@ -274,7 +275,7 @@ export class RemoteAgent {
     this.running.set(key, running)
     const options: ExecuteOptions = {
       ...(message.kwargs ? { kwargs: message.kwargs as Record<string, unknown> } : {}),
-      ...(message.timeoutMs !== undefined ? { timeoutMs: message.timeoutMs } : {}),
+      ...(typeof message.timeoutMs === "number" ? { timeoutMs: message.timeoutMs } : {}),
       signal: running.abort.signal,
     }
     const { module, fn } = message

@@ -374,7 +374,8 @@ export class RemotePool implements PoolBackend {
     }
     const r = readMessage<ClientToolInbound>(m.data, clientToolSpecs, this.options.maxFrameBytes, this.limits)
     if (!r.ok) {
-      this.logger.warn({ err: r.error, subject: m.subject }, "tool call refused")
+      // Compact (no stack): a peer may send a flood of these.
+      this.logger.warn({ subject: m.subject, error: { _tag: r.error._tag, message: r.error.message } }, "tool call refused")
       if (m.reply) respond({ ok: false, message: `${r.error._tag}: ${r.error.message}` })
       return
     }

@@ -39,7 +39,8 @@ export interface CallRequest {
   readonly kwargs?: Readonly<Record<string, unknown>>
   readonly code?: string
   readonly context?: Readonly<Record<string, unknown>>
-  readonly timeoutMs?: number
+  /** The call's deadline; absent or `null`: the agent's default. */
+  readonly timeoutMs?: number | null
   readonly nested?: boolean
 }
 
@@ -167,7 +168,7 @@ export const agentInboundSpecs: { readonly [T in AgentInbound["type"]]: Spec<Ext
     kwargs: optional(record),
     code: optional(str),
     context: optional(record),
-    timeoutMs: optional(num),
+    timeoutMs: optional(nullable(num)),
     nested: optional(bool),
   },
   cancel: { type: literal("cancel"), callId: str, clientId: str },
