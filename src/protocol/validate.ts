@@ -100,20 +100,34 @@ export const shape = <T>(spec: Spec<T>): Check<T> =>
   Object.assign(
     (v: unknown) => {
       if (typeof v !== "object" || v === null || Array.isArray(v)) return "an object"
-      const why = firstMismatch(spec as unknown as Record<string, Check<unknown>>, v as Record<string, unknown>)
-      return why === undefined ? undefined : `an object whose ${why}`
+      return firstMismatch(spec as unknown as Record<string, Check<unknown>>, v as Record<string, unknown>) === undefined ? undefined : "an object"
     },
-    { expected: "an object" },
+    { expected: "an object", fields: spec as unknown as Record<string, Check<unknown>> },
   ) as Check<T>
 
-function firstMismatch(spec: Record<string, Check<unknown>>, o: Record<string, unknown>): string | undefined {
+interface Mismatch {
+  /** Field names from the envelope down (`["error", "traceback"]`). */
+  readonly path: string[]
+  readonly expected: string
+  readonly got: unknown
+}
+
+function firstMismatch(spec: Record<string, Check<unknown>>, o: Record<string, unknown>): Mismatch | undefined {
   for (const key in spec) {
     const v = Object.hasOwn(o, key) ? o[key] : undefined
-    const expected = spec[key]!(v)
-    if (expected !== undefined) return `field ${JSON.stringify(key)} must be ${expected}, got ${v === undefined ? "nothing" : describe(v)}`
+    const check = spec[key]!
+    const expected = check(v)
+    if (expected === undefined) continue
+    const fields = (check as { fields?: Record<string, Check<unknown>> }).fields
+    // A nested shape that is an object: name the field inside it that is wrong.
+    const inner = fields !== undefined && typeof v === "object" && v !== null && !Array.isArray(v) ? firstMismatch(fields, v as Record<string, unknown>) : undefined
+    return inner === undefined ? { path: [key], expected, got: v } : { path: [key, ...inner.path], expected: inner.expected, got: inner.got }
   }
   return undefined
 }
+
+const sentence = (m: Mismatch): string =>
+  `field ${JSON.stringify(m.path.join("."))} must be ${m.expected}, got ${m.got === undefined ? "nothing" : describe(m.got)}`
 
 /**
  * Checks `envelope` against the spec of its `type` in `specs`. Returns the typed message, or a
@@ -132,7 +146,7 @@ export function checkMessage<M extends { readonly type: string }>(
     return `unexpected message type ${typeof type === "string" ? JSON.stringify(type.length > 40 ? `${type.slice(0, 40)}…` : type) : describe(type)}`
   }
   const why = firstMismatch(specs[type as M["type"]] as unknown as Record<string, Check<unknown>>, envelope)
-  return why === undefined ? (envelope as unknown as M) : `a ${JSON.stringify(type)} message: ${why}`
+  return why === undefined ? (envelope as unknown as M) : `a ${JSON.stringify(type)} message: ${sentence(why)}`
 }
 
 const nullableStr = nullable(str)
