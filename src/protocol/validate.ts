@@ -55,47 +55,108 @@ export type Spec<T> = { readonly [K in keyof T]-?: Check<T[K]> }
 const check = <T>(expected: string, ok: (v: unknown) => boolean): Check<T> =>
   Object.assign((v: unknown) => (ok(v) ? undefined : expected), { expected }) as Check<T>
 
-/** How a value that failed a check looks, without ever walking or printing it. */
+/**
+ * How a value that failed a check looks, without ever walking or printing it.
+ *
+ * @example
+ * describe([[[]]]) // "an array"
+ */
 export const describe = (v: unknown): string =>
   v === null ? "null" : Array.isArray(v) ? "an array" : typeof v === "object" ? "an object" : typeof v
 
 /**
- * Field checks, composable into a {@link Spec}.
+ * A string. Field checks like this one compose into a {@link Spec}.
  *
  * @example
  * const spec = { id: int, name: str, session_id: nullable(str) }
  */
 export const str: Check<string> = check("a string", (v) => typeof v === "string")
-/** A safe integer (request ids, pids, counts). */
+/**
+ * A safe integer (request ids, pids, counts).
+ *
+ * @example
+ * int(1.5) // "an integer"
+ */
 export const int: Check<number> = check("an integer", (v) => Number.isSafeInteger(v))
-/** A number, finite or not. */
+/**
+ * A number, finite or not.
+ *
+ * @example
+ * num(Infinity) // undefined: it fits
+ */
 export const num: Check<number> = check("a number", (v) => typeof v === "number")
+/**
+ * A boolean.
+ *
+ * @example
+ * bool(0) // "a boolean"
+ */
 export const bool: Check<boolean> = check("a boolean", (v) => typeof v === "boolean")
-/** Any value (already limit-checked by the frame decoder). */
+/**
+ * Any value (already limit-checked by the frame decoder).
+ *
+ * @example
+ * value(undefined) // undefined: it fits
+ */
 export const value: Check<unknown> = check("a value", () => true)
-/** A list (of values). */
+/**
+ * A list (of values).
+ *
+ * @example
+ * list({ 0: 1 }) // "a list"
+ */
 export const list: Check<readonly unknown[]> = check("a list", (v) => Array.isArray(v))
-/** A plain object of values (`kwargs`, `data`, `context`). */
+/**
+ * A plain object of values (`kwargs`, `data`, `context`).
+ *
+ * @example
+ * record([]) // "an object"
+ */
 export const record: Check<Readonly<Record<string, unknown>>> = check(
   "an object",
   (v) => typeof v === "object" && v !== null && !Array.isArray(v),
 )
 
-/** Exactly `expected`. */
+/**
+ * Exactly `expected`.
+ *
+ * @example
+ * literal("end")("result") // '"end"'
+ */
 export const literal = <const L extends string | number | boolean>(expected: L): Check<L> =>
   check(JSON.stringify(expected), (v) => v === expected)
 
-/** One of `options`. */
+/**
+ * One of `options`.
+ *
+ * @example
+ * oneOf(["a", "b"])("c") // 'one of "a", "b"'
+ */
 export const oneOf = <const L extends string>(options: readonly L[]): Check<L> =>
   check(`one of ${options.map((o) => JSON.stringify(o)).join(", ")}`, (v) => (options as readonly unknown[]).includes(v))
 
-/** `c`, or `null`. */
+/**
+ * `c`, or `null`.
+ *
+ * @example
+ * nullable(str)(null) // undefined: it fits
+ */
 export const nullable = <T>(c: Check<T>): Check<T | null> => check(`${c.expected} or null`, (v) => v === null || c(v) === undefined)
 
-/** `c`, or absent. */
+/**
+ * `c`, or absent.
+ *
+ * @example
+ * optional(str)(undefined) // undefined: it fits
+ */
 export const optional = <T>(c: Check<T>): Check<T | undefined> => check(`${c.expected} or nothing`, (v) => v === undefined || c(v) === undefined)
 
-/** A nested object whose fields follow `spec` (extra fields are allowed, as at the top level). */
+/**
+ * A nested object whose fields follow `spec` (extra fields are allowed, as at the top level).
+ *
+ * @example
+ * const errorInfo = shape<ErrorInfo>({ type: str, message: str, traceback: str, path: optional(str), type_name: optional(str), size_bytes: optional(int) })
+ */
 export const shape = <T>(spec: Spec<T>): Check<T> =>
   Object.assign(
     (v: unknown) => {

@@ -107,6 +107,26 @@ describe("arguments over the limits never reach a worker", () => {
   })
 })
 
+describe("the limits travel to every worker", () => {
+  for (const spawnMode of ["spawn", "forkserver"] as const) {
+    it(`${spawnMode}: SNAKEPIT_MAX_DEPTH, _VALUE_BYTES and _STRING_BYTES are in the worker's environment`, async () => {
+      const bridge = await startBridge({
+        minWorkers: 1,
+        maxWorkers: 1,
+        spawnMode,
+        maxFrameBytes: 2_000_000,
+        limits: { maxDepth: 123, maxStringBytes: 45_678, maxValueBytes: 1_000_000 },
+      })
+      expect(await bridge.executePython(null, "hostile", "limits_env", [])).toEqual({
+        SNAKEPIT_MAX_DEPTH: "123",
+        SNAKEPIT_MAX_VALUE_BYTES: "1000000",
+        SNAKEPIT_MAX_STRING_BYTES: "45678",
+        SNAKEPIT_MAX_FRAME_BYTES: "2000000",
+      })
+    })
+  }
+})
+
 describe("a worker sending a well-framed but malformed message", () => {
   for (const kind of ["result_id", "log_level", "error_fields", "unknown_type", "not_an_object"]) {
     it(`${kind}: its in-flight call fails with ProtocolError, the worker is replaced, the bridge serves on`, async () => {
