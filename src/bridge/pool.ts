@@ -46,6 +46,7 @@ import { toolScope, type ToolRegistry } from "./tools.js"
 import { DynamicSupervisor } from "../supervisor/Supervisor.js"
 import { isCleanExit } from "../supervisor/strategy.js"
 import { ForkServer } from "../worker/forkServer.js"
+import { valueLimits } from "../protocol/limits.js"
 import type { SupervisorStatus } from "../supervisor/status.js"
 import { workerMachine as workerLogic } from "../worker/machine.js"
 
@@ -528,6 +529,9 @@ export class WorkerPool implements PoolBackend {
       ...(o.cwd ? { cwd: o.cwd } : {}),
       concurrency: o.workerConcurrency,
       maxFrameBytes: o.maxFrameBytes,
+      // Enforced by the connection, and passed on in the worker's environment (the fork
+      // server's template too, so every fork inherits them).
+      limits: valueLimits(o.limits),
       allowCodeExecution: o.allowCodeExecution,
       startupTimeoutMs: o.startupTimeoutMs,
       callGraceMs: o.callGraceMs,
@@ -558,6 +562,7 @@ export class WorkerPool implements PoolBackend {
           this.telemetry.emit("python.log", { workerId: id, level: r.level, logger: r.logger, message: r.message, sessionId: r.sessionId })
         },
         onTelemetry: (name, data, sessionId) => this.telemetry.emit("python.telemetry", { workerId: id, name, data, sessionId }),
+        onWarning: (message, details) => this.logger.warn(details, message),
         onToolCall: (call, connection) => this.tools.handle(call, connection, id),
         onAbandoned: (running, connection) => this.abandonedChanged(id, connection, running),
         onHung: (fault, connection) => this.hung(id, connection, fault),

@@ -21,6 +21,7 @@
  */
 import { SerializationError } from "../errors.js"
 import { dateToIso, isoToDate } from "./isoDatetime.js"
+import { formatPath, NO_LIMITS, tooDeep, tooLong, type PathSegment, type ValueLimits } from "./limits.js"
 import { dtypeOf, isDType, NDArray, TYPED_ARRAY_OF, type TypedArray } from "./ndarray.js"
 import { isTuple, markTuple, PyDate, PyTime } from "./pyValues.js"
 
@@ -36,20 +37,63 @@ const FAST_DEPTH = 256
 const hasOwn = Object.prototype.hasOwnProperty
 const objectProto = Object.prototype
 
-/** Thrown inside the unchecked walk when it gets deeper than FAST_DEPTH; never escapes. */
-const TOO_DEEP: unique symbol = Symbol("snakepit.tooDeep")
+/**
+ * Thrown inside the unchecked walk when it gets deeper than FAST_DEPTH or meets a value over a
+ * limit; never escapes: the walk is run again, checked, to say precisely what and where.
+ */
+const RETRY: unique symbol = Symbol("snakepit.retry")
 
 type Seen = Set<object> | null
 
-const refuse = (typeName: string, why = `cannot encode a value of type ${typeName}`): SerializationError =>
-  new SerializationError({ message: why, typeName })
+/** The limits of the walk in progress, in the form the walk tests cheaply. */
+interface Walk {
+  /** Walk depth at which a container is refused (`maxDepth`, plus one for an envelope). */
+  readonly depthLimit: number
+  /** `min(FAST_DEPTH, depthLimit)`: the unchecked walk's bound. */
+  readonly fastDepth: number
+  readonly maxDepth: number
+  readonly maxStringBytes: number
+  /** A string of at most this many UTF-16 units is within `maxStringBytes` whatever it holds (≤ 3 bytes each). */
+  readonly stringFast: number
+  /** The checked walk's position: segments from the root to the node being walked. */
+  readonly path: PathSegment[]
+}
+
+const walkOf = (limits: ValueLimits, envelope: boolean, root: PathSegment[]): Walk => {
+  const depthLimit = limits.maxDepth + (envelope ? 1 : 0)
+  return {
+    depthLimit,
+    fastDepth: Math.min(FAST_DEPTH, depthLimit),
+    maxDepth: limits.maxDepth,
+    maxStringBytes: limits.maxStringBytes,
+    stringFast: Math.floor(limits.maxStringBytes / 3),
+    path: root,
+  }
+}
+
+/** The walk in progress. Saved and restored around each walk: a `toJSON` may encode too. */
+let walk: Walk = walkOf(NO_LIMITS, false, [])
+
+/**
+ * A refusal found by the unchecked walk is found again by the checked one, which knows where
+ * it is: the error then names its path. Only a failing encode pays for the second walk.
+ */
+const refuseAt = (seen: Seen, typeName: string, why?: string): SerializationError | typeof RETRY =>
+  seen === null ? RETRY : refuse(typeName, why)
+
+const refuse = (typeName: string, why = `cannot encode a value of type ${typeName}`): SerializationError => {
+  const path = walk.path.length > 0 ? formatPath(walk.path) : undefined
+  return new SerializationError({ message: path === undefined ? why : `${why} (at ${path})`, typeName, ...(path === undefined ? {} : { path }) })
+}
 
 /**
  * The JSON-ready form of `value`; binary payloads (Buffers, typed arrays, NDArray data) are
  * pushed to `attachments` and referenced by index. Returns `value` itself when it needs no
  * change. Throws {@link SerializationError} for a function, a symbol, a class instance the
- * protocol does not know (and without `toJSON`), an invalid or out-of-range `Date`, or a cycle.
- * On a throw, `attachments` is left as it was.
+ * protocol does not know (and without `toJSON`), an invalid or out-of-range `Date`, a cycle, or
+ * a value nested deeper than `limits.maxDepth` or holding a string over `limits.maxStringBytes`
+ * (the error's `path` names the offending value from `root`). On a throw, `attachments` is left
+ * as it was. `limits.maxValueBytes` is the frame encoder's business (it measures the JSON).
  *
  * @example
  * const atts: Uint8Array[] = []
@@ -57,47 +101,56 @@ const refuse = (typeName: string, why = `cannot encode a value of type ${typeNam
  * encodeValue(plain, atts) === plain                 // true: nothing to change
  * encodeValue({ n: 2n ** 64n }, atts)                // { n: { __sp: "int", v: "18446744073709551616" } }
  * encodeValue(new Float32Array(3), atts)             // { __sp: "array", dtype: "float32", shape: [3], i: 0 }
+ * encodeValue([[1]], atts, { ...NO_LIMITS, maxDepth: 1 }, "args") // SerializationError, path "args[0]"
  */
-export function encodeValue(value: unknown, attachments: Uint8Array[]): unknown {
-  return guarded(attachments, (seen) => enc(value, attachments, 0, seen))
+export function encodeValue(value: unknown, attachments: Uint8Array[], limits: ValueLimits = NO_LIMITS, root = "value"): unknown {
+  return guarded(attachments, walkOf(limits, false, [root]), (seen) => enc(value, attachments, 0, seen))
 }
 
 /**
  * Encodes each field of an envelope (the envelope itself is never escaped, even though it is
  * an object whose keys the protocol defines). Returns `envelope` itself when nothing changed.
- * Internal to the frame encoder.
+ * Paths in errors start with the field's name (`args[0][1]`). Internal to the frame encoder.
  *
  * @example
  * encodeFields({ type: "result", id: 1, value: new Set([1]) }, [])
  * // { type: "result", id: 1, value: { __sp: "set", v: [1] } }
  */
-export function encodeFields(envelope: Record<string, unknown>, attachments: Uint8Array[]): Record<string, unknown> {
-  return guarded(attachments, (seen) => encFields(envelope, attachments, 0, seen))
+export function encodeFields(envelope: Record<string, unknown>, attachments: Uint8Array[], limits: ValueLimits = NO_LIMITS): Record<string, unknown> {
+  return guarded(attachments, walkOf(limits, true, []), (seen) => encFields(envelope, attachments, 0, seen))
 }
 
-/** Runs an encoding walk unchecked, and again with cycle checks if it went too deep. */
-function guarded<T>(attachments: Uint8Array[], walk: (seen: Seen) => T): T {
+/** Runs an encoding walk unchecked, and again with cycle checks and paths if it went too deep. */
+function guarded<T>(attachments: Uint8Array[], limits: Walk, run: (seen: Seen) => T): T {
   const mark = attachments.length
+  const saved = walk
+  const rootLength = limits.path.length
+  walk = limits
   try {
     try {
-      return walk(null)
+      return run(null)
     } catch (e) {
-      if (e !== TOO_DEEP) throw e
+      if (e !== RETRY) throw e
       attachments.length = mark
-      return walk(new Set())
+      limits.path.length = rootLength
+      return run(new Set())
     }
   } catch (e) {
     attachments.length = mark
     if (e instanceof RangeError && /call stack/i.test(e.message)) {
-      throw refuse("object", "value is nested too deeply to encode")
+      throw new SerializationError({ message: "value is nested too deeply to encode", typeName: "object" })
     }
     throw e
+  } finally {
+    walk = saved
   }
 }
 
 function enc(v: unknown, atts: Uint8Array[], depth: number, seen: Seen): unknown {
   switch (typeof v) {
     case "string":
+      if (v.length > walk.stringFast) checkString(v, seen)
+      return v
     case "boolean":
     case "undefined": // an array slot becomes null and an object property is dropped, as JSON does
       return v
@@ -122,20 +175,32 @@ function enc(v: unknown, atts: Uint8Array[], depth: number, seen: Seen): unknown
     case "bigint":
       return { [TAG]: "int", v: v.toString() }
     default: // function, symbol
-      throw refuse(typeof v)
+      throw refuseAt(seen, typeof v)
   }
+}
+
+/** A string long enough that it might be over `maxStringBytes`: measure it. */
+function checkString(v: string, seen: Seen): void {
+  const max = walk.maxStringBytes
+  if (v.length <= max && Buffer.byteLength(v) <= max) return
+  if (seen === null) throw RETRY
+  throw tooLong(formatPath(walk.path), Buffer.byteLength(v), max)
 }
 
 function encFloat(v: number): unknown {
   return { [TAG]: "float", v: v !== v ? "nan" : v === Infinity ? "inf" : v === -Infinity ? "-inf" : v === 0 ? "-0" : String(v) }
 }
 
-/** Enters a container: counts depth in the fast walk, or tracks ancestors in the checked one. */
+/**
+ * Enters a container: counts depth in the fast walk; in the checked one, tracks ancestors (a
+ * cycle is told apart from depth: it is found first) and enforces `maxDepth`.
+ */
 function enter(v: object, depth: number, seen: Seen): void {
   if (seen === null) {
-    if (depth >= FAST_DEPTH) throw TOO_DEEP
+    if (depth >= walk.fastDepth) throw RETRY
   } else {
     if (seen.has(v)) throw refuse(v.constructor?.name ?? "Object", "cannot encode a circular structure")
+    if (depth >= walk.depthLimit) throw tooDeep(formatPath(walk.path), walk.maxDepth, v.constructor?.name ?? "Object")
     seen.add(v)
   }
 }
@@ -146,7 +211,9 @@ function encArray(a: readonly unknown[], atts: Uint8Array[], depth: number, seen
   let out: unknown[] | undefined
   for (let i = 0; i < n; i++) {
     const x = a[i]
+    if (seen !== null) walk.path.push(i)
     const y = enc(x, atts, depth + 1, seen)
+    if (seen !== null) walk.path.pop()
     if (out !== undefined) out.push(y)
     else if (y !== x) {
       out = a.slice(0, i)
@@ -165,7 +232,9 @@ function encFields(o: Record<string, unknown>, atts: Uint8Array[], depth: number
   for (let i = 0; i < n; i++) {
     const k = keys[i]!
     const x = o[k]
+    if (seen !== null) walk.path.push(k)
     const y = enc(x, atts, depth + 1, seen)
+    if (seen !== null) walk.path.pop()
     if (out !== undefined) setKey(out, k, y)
     else if (y !== x) {
       out = {}
@@ -195,28 +264,38 @@ function encInstance(v: object, atts: Uint8Array[], depth: number, seen: Seen): 
   if (ArrayBuffer.isView(v)) {
     if (Buffer.isBuffer(v)) return { [TAG]: "bytes", i: attach(atts, v) }
     const dtype = dtypeOf(v)
-    if (dtype === undefined) throw refuse(v.constructor.name)
+    if (dtype === undefined) throw refuseAt(seen, v.constructor.name)
     const a = v as TypedArray
     return { [TAG]: "array", dtype, shape: [a.length], i: attach(atts, byteView(a)) }
   }
   if (v instanceof Date) {
     const text = dateToIso(v)
     if (text === undefined) {
-      throw refuse("Date", `cannot encode Date ${String(v)}: outside Python's years 1-9999 or invalid`)
+      throw refuseAt(seen, "Date", `cannot encode Date ${String(v)}: outside Python's years 1-9999 or invalid`)
     }
     return { [TAG]: "datetime", v: text }
   }
   if (v instanceof Map) {
     enter(v, depth, seen)
     const pairs: unknown[] = []
-    for (const [k, x] of v) pairs.push([enc(k, atts, depth + 1, seen), enc(x, atts, depth + 1, seen)])
+    let i = 0
+    for (const [k, x] of v) {
+      if (seen !== null) walk.path.push(typeof k === "string" || typeof k === "number" ? k : i)
+      pairs.push([enc(k, atts, depth + 1, seen), enc(x, atts, depth + 1, seen)])
+      if (seen !== null) walk.path.pop()
+      i++
+    }
     seen?.delete(v)
     return { [TAG]: "map", v: pairs }
   }
   if (v instanceof Set) {
     enter(v, depth, seen)
     const items: unknown[] = []
-    for (const x of v) items.push(enc(x, atts, depth + 1, seen))
+    for (const x of v) {
+      if (seen !== null) walk.path.push(items.length)
+      items.push(enc(x, atts, depth + 1, seen))
+      if (seen !== null) walk.path.pop()
+    }
     seen?.delete(v)
     return { [TAG]: "set", v: items }
   }
@@ -231,12 +310,107 @@ function encInstance(v: object, atts: Uint8Array[], depth: number, seen: Seen): 
     // Tracked like a container: a toJSON that returns something holding `v` is a cycle.
     enter(v, depth, seen)
     const replacement: unknown = toJSON.call(v, "")
-    if (replacement === v) throw refuse(v.constructor?.name ?? "Object", "toJSON() returned the object itself")
+    if (replacement === v) throw refuseAt(seen, v.constructor?.name ?? "Object", "toJSON() returned the object itself")
     const out = enc(replacement, atts, depth + 1, seen)
     seen?.delete(v)
     return out
   }
-  throw refuse(v.constructor?.name ?? "Object")
+  throw refuseAt(seen, v.constructor?.name ?? "Object")
+}
+
+/**
+ * Checks a freshly parsed value from a peer against `limits.maxDepth` and
+ * `limits.maxStringBytes`, before anything else reads it (the tag decoder recurses, and a
+ * reader might print it). Depth counts the value's containers as its sender saw them: a tagged
+ * tuple, set, map or dict is one level, not the two its JSON takes. Returns the error, whose
+ * `path` starts at `root` (`value[3].rows`), or `undefined` when the value is within limits.
+ * Never throws. The common value is walked once, without building a path; only a refused one is
+ * walked again to name where.
+ *
+ * @example
+ * checkReceivedValue(JSON.parse("[[[1]]]"), { ...NO_LIMITS, maxDepth: 2 }, "value") // SerializationError, path "value[0][0]"
+ */
+export function checkReceivedValue(json: unknown, limits: ValueLimits, root: string): SerializationError | undefined {
+  const saved = walk
+  walk = walkOf(limits, false, [root])
+  try {
+    try {
+      scan(json, 0, false)
+      return undefined
+    } catch (e) {
+      if (e !== RETRY) throw e
+      walk.path.length = 1
+      scan(json, 0, true)
+      return undefined
+    }
+  } catch (e) {
+    if (e instanceof SerializationError) return e
+    // Deeper than the stack (only with a raised maxDepth): refused all the same.
+    return tooDeep(root, limits.maxDepth, "object")
+  } finally {
+    walk = saved
+  }
+}
+
+function scan(v: unknown, depth: number, track: boolean): void {
+  if (typeof v === "string") {
+    if (v.length > walk.stringFast && (v.length > walk.maxStringBytes || Buffer.byteLength(v) > walk.maxStringBytes)) {
+      if (!track) throw RETRY
+      throw tooLong(formatPath(walk.path), Buffer.byteLength(v), walk.maxStringBytes)
+    }
+    return
+  }
+  if (typeof v !== "object" || v === null) return
+  if (depth >= walk.depthLimit) {
+    if (!track) throw RETRY
+    throw tooDeep(formatPath(walk.path), walk.maxDepth, Array.isArray(v) ? "list" : "dict")
+  }
+  if (Array.isArray(v)) return scanItems(v, depth, track)
+  const o = v as Record<string, unknown>
+  if (!hasOwn.call(o, TAG)) return scanFields(o, depth, track)
+  const inner = o.v
+  switch (o[TAG]) {
+    case "tuple":
+    case "set":
+      if (Array.isArray(inner)) scanItems(inner, depth, track)
+      return
+    case "map":
+      if (!Array.isArray(inner)) return
+      for (let i = 0; i < inner.length; i++) {
+        const pair: unknown = inner[i]
+        if (track) walk.path.push(i)
+        if (Array.isArray(pair)) for (const x of pair) scan(x, depth + 1, track)
+        else scan(pair, depth + 1, track)
+        if (track) walk.path.pop()
+      }
+      return
+    case "dict":
+      if (typeof inner === "object" && inner !== null) scanFields(inner as Record<string, unknown>, depth, track)
+      return
+    default:
+      // A scalar tag (int, float, datetime, bytes…): its text is a string like any other.
+      if (typeof inner === "string") scan(inner, depth + 1, track)
+  }
+}
+
+function scanItems(a: readonly unknown[], depth: number, track: boolean): void {
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]
+    if (typeof x !== "object" && typeof x !== "string") continue
+    if (track) walk.path.push(i)
+    scan(x, depth + 1, track)
+    if (track) walk.path.pop()
+  }
+}
+
+function scanFields(o: Record<string, unknown>, depth: number, track: boolean): void {
+  for (const k in o) {
+    const x = o[k]
+    if (typeof x !== "object" && typeof x !== "string") continue
+    if (track) walk.path.push(k)
+    scan(x, depth + 1, track)
+    if (track) walk.path.pop()
+  }
 }
 
 /**

@@ -18,8 +18,10 @@
  * pipe.on("data", (chunk: Buffer) => decoder.push(chunk).forEach(handle))
  */
 import { isUtf8 } from "node:buffer"
-import { FrameTooLarge, ProtocolError } from "../errors.js"
-import { decodeFields, encodeFields } from "./codec.js"
+import { FrameTooLarge, ProtocolError, type SerializationError } from "../errors.js"
+import { checkReceivedValue, decodeFields, encodeFields, encodeValue } from "./codec.js"
+import { describe } from "./validate.js"
+import { formatPath, NO_LIMITS, tooBig, type PathSegment, type ValueLimits } from "./limits.js"
 
 /**
  * The default limit on a frame's `bodyLength`: 64 MiB.
@@ -63,18 +65,21 @@ const asBuffer = (a: Uint8Array): Buffer => (Buffer.isBuffer(a) ? a : Buffer.fro
  * envelope are encoded with the codec; binary data becomes attachments (listed in `att`).
  * A small frame is a single Buffer; a bigger one with attachments is a header buffer followed
  * by views of the attachments' own memory and shared padding buffers. Throws `FrameTooLarge`
- * (before anything big is built) or `SerializationError`.
+ * (before anything big is built) or `SerializationError` — for a value over `limits` too, with
+ * the path of the offending value (`args[0][1]`). `limits` default to none.
  *
  * @example
  * const chunks = encodeFrame({ type: "call", id: 1, module: "m", function: "f", args: [new Float64Array(1e6)],
  *   kwargs: {}, session_id: null, stream: false }, DEFAULT_MAX_FRAME_BYTES)
  * // [header (length, JSON, padding), <8 MB view of the Float64Array's memory>]
  */
-export function encodeFrame(envelope: Record<string, unknown>, maxFrameBytes: number): Buffer[] {
+export function encodeFrame(envelope: Record<string, unknown>, maxFrameBytes: number, limits: ValueLimits = NO_LIMITS): Buffer[] {
   const attachments: Uint8Array[] = []
-  let message = encodeFields(envelope, attachments)
+  let message = encodeFields(envelope, attachments, limits)
   if (attachments.length === 0) {
     const text = JSON.stringify(message)
+    // A UTF-16 unit is at most 3 UTF-8 bytes: a header this short holds no value over the limit.
+    if (text.length * 3 > limits.maxValueBytes && Buffer.byteLength(text) > limits.maxValueBytes) checkValueBytes(envelope, limits)
     // A string's UTF-8 length is at least its UTF-16 length: refuse huge ones without measuring.
     if (text.length + 4 > maxFrameBytes) throw tooLarge(4 + Buffer.byteLength(text), maxFrameBytes, false)
     const headerLength = Buffer.byteLength(text)
@@ -91,12 +96,14 @@ export function encodeFrame(envelope: Record<string, unknown>, maxFrameBytes: nu
   const lengths = new Array<number>(count)
   let attached = 0
   for (let k = 0; k < count; k++) attached += lengths[k] = attachments[k]!.byteLength
+  if (attached > limits.maxValueBytes) checkValueBytes(envelope, limits)
   if (attached > maxFrameBytes) throw tooLarge(attached, maxFrameBytes, false)
   // A node changed (binary data became a tag), so `message` is already the codec's copy.
   if (message === envelope) message = { ...envelope }
   message.att = lengths
   const text = JSON.stringify(message)
   const headerLength = Buffer.byteLength(text)
+  if (headerLength + attached > limits.maxValueBytes) checkValueBytes(envelope, limits)
   const first = align8(4 + headerLength)
   let bodyLength = first
   for (let k = 0; k < count; k++) bodyLength = (k === 0 ? first : align8(bodyLength)) + lengths[k]!
@@ -131,6 +138,54 @@ export function encodeFrame(envelope: Record<string, unknown>, maxFrameBytes: nu
   return chunks
 }
 
+/** Encoded size of one value: its JSON and its attachments. */
+function encodedBytes(value: unknown, limits: ValueLimits): number {
+  const atts: Uint8Array[] = []
+  const json = encodeValue(value, atts, limits)
+  let n = json === undefined ? 0 : Buffer.byteLength(JSON.stringify(json))
+  for (const a of atts) n += a.byteLength
+  return n
+}
+
+/**
+ * The envelope is bigger than `maxValueBytes`: throws if one of its values is, naming the
+ * deepest container that still is (`args[0]`, not just `args`). Runs only when the whole
+ * envelope is over the limit, so it never costs the common frame anything.
+ */
+function checkValueBytes(envelope: Record<string, unknown>, limits: ValueLimits): void {
+  const max = limits.maxValueBytes
+  for (const key of Object.keys(envelope)) {
+    let value = envelope[key]
+    if (typeof value !== "object" && typeof value !== "string") continue
+    let bytes = encodedBytes(value, limits)
+    if (bytes <= max) continue
+    const path: PathSegment[] = [key]
+    // Follow the one child that is over the limit by itself, as far as there is one.
+    for (;;) {
+      let next: { segment: PathSegment; value: unknown; bytes: number } | undefined
+      if (Array.isArray(value)) {
+        for (let i = 0; i < value.length && next === undefined; i++) {
+          const b = encodedBytes(value[i], limits)
+          if (b > max) next = { segment: i, value: value[i], bytes: b }
+        }
+      } else if (typeof value === "object" && value !== null && Object.getPrototypeOf(value) === Object.prototype) {
+        for (const [k, v] of Object.entries(value)) {
+          const b = encodedBytes(v, limits)
+          if (b > max) {
+            next = { segment: k, value: v, bytes: b }
+            break
+          }
+        }
+      }
+      if (next === undefined) break
+      path.push(next.segment)
+      value = next.value
+      bytes = next.bytes
+    }
+    throw tooBig(formatPath(path), bytes, max, Array.isArray(value) ? "Array" : typeof value === "string" ? "string" : (value as object)?.constructor?.name ?? "Object")
+  }
+}
+
 /**
  * Options of a {@link FrameDecoder}.
  *
@@ -142,7 +197,32 @@ export interface FrameDecoderOptions {
   readonly maxFrameBytes: number
   /** Named in the `ProtocolError`s this decoder throws. */
   readonly workerId: string
+  /**
+   * Bounds on the values inside envelopes. An envelope with a value over them is returned
+   * undecoded, marked with the error ({@link refusedValue}): the message is refused, the
+   * stream is not broken. Default: none.
+   */
+  readonly limits?: ValueLimits
 }
+
+/** Where the decoder marks an envelope whose value broke the limits. */
+const REFUSED: unique symbol = Symbol("snakepit.refusedValue")
+
+/**
+ * The limit a received envelope's value broke, if any: the `SerializationError` names the
+ * field and the path in it (`value[3].rows`). Such an envelope's values are left undecoded and
+ * must not be used; its other fields (`type`, `id`) are as sent.
+ *
+ * @example
+ * for (const m of decoder.push(chunk)) {
+ *   const refused = refusedValue(m)
+ *   if (refused) failCall(m.id, refused)
+ * }
+ */
+export const refusedValue = (envelope: Record<string, unknown>): SerializationError | undefined =>
+  (envelope as { [REFUSED]?: SerializationError })[REFUSED]
+
+const NO_ATTACHMENTS: Buffer[] = []
 
 /**
  * Incremental decoder of one byte stream of frames. Chunks may split frames anywhere (one
@@ -172,10 +252,19 @@ export class FrameDecoder {
   private body: Buffer | undefined = undefined
   private bodyHave = 0
   private failure: FrameTooLarge | ProtocolError | undefined = undefined
+  private readonly limits: ValueLimits | undefined
+  /**
+   * A header up to this long, without attachments, cannot hold a value over the limits: no
+   * string in it is longer than the header, and each level of nesting takes two bytes.
+   */
+  private readonly withinLimitsBytes: number
 
   constructor(options: FrameDecoderOptions) {
     this.maxFrameBytes = options.maxFrameBytes
     this.workerId = options.workerId
+    this.limits = options.limits
+    const l = options.limits ?? NO_LIMITS
+    this.withinLimitsBytes = Math.min(2 * l.maxDepth, l.maxStringBytes, l.maxValueBytes)
   }
 
   /** Feeds the next bytes of the stream; returns every envelope they complete, in order. */
@@ -268,37 +357,78 @@ export class FrameDecoder {
     }
     const envelope = parsed as Record<string, unknown>
     const lengths = envelope.att
-    if (lengths === undefined) {
-      // The common case: no tag anywhere, so the parsed JSON is the value as it stands.
-      if (!text.includes('"__sp"')) return envelope
-      return this.decode(envelope, [])
-    }
-    if (!Array.isArray(lengths)) throw this.protocolError(`"att" must be a list of lengths, got ${preview(JSON.stringify(lengths))}`)
-    const attachments: Buffer[] = []
-    let at = align8(4 + headerLength)
-    for (const n of lengths as unknown[]) {
-      if (typeof n !== "number" || !Number.isSafeInteger(n) || n < 0) throw this.protocolError(`bad attachment length ${JSON.stringify(n)}`)
-      if (at + n > length) {
-        throw this.protocolError(`attachment of ${n} bytes at offset ${at} runs past the end of a ${length}-byte body`)
+    let attachments = NO_ATTACHMENTS
+    let attached = 0
+    if (lengths !== undefined) {
+      if (!Array.isArray(lengths)) throw this.protocolError(`"att" must be a list of lengths, got ${describe(lengths)}`)
+      attachments = []
+      let at = align8(4 + headerLength)
+      for (const n of lengths as unknown[]) {
+        if (typeof n !== "number" || !Number.isSafeInteger(n) || n < 0) throw this.protocolError(`bad attachment length (${describe(n)})`)
+        if (at + n > length) {
+          throw this.protocolError(`attachment of ${n} bytes at offset ${at} runs past the end of a ${length}-byte body`)
+        }
+        attachments.push(buf.subarray(start + at, start + at + n))
+        attached += n
+        at = align8(at + n)
       }
-      attachments.push(buf.subarray(start + at, start + at + n))
-      at = align8(at + n)
+      delete envelope.att
     }
-    delete envelope.att
+    if (this.limits !== undefined && (headerLength > this.withinLimitsBytes || attached > 0)) {
+      const refused = this.checkLimits(envelope, this.limits, headerLength + attached, attachments)
+      if (refused !== undefined) {
+        ;(envelope as { [REFUSED]?: SerializationError })[REFUSED] = refused
+        return envelope
+      }
+    }
+    // The common case: no tag anywhere, so the parsed JSON is the value as it stands.
+    if (attachments.length === 0 && !text.includes('"__sp"')) return envelope
     return this.decode(envelope, attachments)
+  }
+
+  /** The first value of `envelope` over the limits, before anything decodes or reads it. */
+  private checkLimits(envelope: Record<string, unknown>, limits: ValueLimits, bytes: number, attachments: Buffer[]): SerializationError | undefined {
+    for (const key of Object.keys(envelope)) {
+      const x = envelope[key]
+      if (typeof x !== "object" && typeof x !== "string") continue
+      // A received `value` is what a call returned (or yielded): name it as the caller knows it.
+      const refused = checkReceivedValue(x, limits, key === "value" ? "result" : key)
+      if (refused !== undefined) return refused
+    }
+    if (bytes <= limits.maxValueBytes) return undefined
+    for (const key of Object.keys(envelope)) {
+      const x = envelope[key]
+      if (typeof x !== "object" && typeof x !== "string") continue
+      const size = Buffer.byteLength(JSON.stringify(x)) + attachedIn(x, attachments)
+      if (size > limits.maxValueBytes) return tooBig(key === "value" ? "result" : key, size, limits.maxValueBytes, Array.isArray(x) ? "list" : typeof x === "string" ? "str" : "dict")
+    }
+    return undefined
   }
 
   private decode(envelope: Record<string, unknown>, attachments: Buffer[]): Record<string, unknown> {
     try {
       return decodeFields(envelope, attachments)
     } catch (e) {
-      throw this.protocolError(`frame of type ${JSON.stringify(envelope.type)} has a value that cannot be decoded: ${(e as Error).message}`)
+      throw this.protocolError(`frame of type ${JSON.stringify(envelope.type)} has a value that cannot be decoded: ${e instanceof Error ? e.message : describe(e)}`)
     }
   }
 
   private protocolError(message: string): ProtocolError {
     return new ProtocolError({ message, workerId: this.workerId })
   }
+}
+
+/** Bytes of the attachments a (depth-checked) parsed value refers to by index. */
+function attachedIn(v: unknown, attachments: Buffer[]): number {
+  if (typeof v !== "object" || v === null) return 0
+  let n = 0
+  if (Array.isArray(v)) for (const x of v) n += attachedIn(x, attachments)
+  else {
+    const o = v as Record<string, unknown>
+    if (typeof o.__sp === "string" && typeof o.i === "number") n += attachments[o.i]?.byteLength ?? 0
+    for (const k in o) n += attachedIn(o[k], attachments)
+  }
+  return n
 }
 
 const preview = (text: string): string => JSON.stringify(text.length > 80 ? `${text.slice(0, 80)}…` : text)

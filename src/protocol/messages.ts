@@ -5,6 +5,8 @@
  * `CALL`, `ErrorType.FRAME_TOO_LARGE` ↔ `FRAME_TOO_LARGE`, …); change both or neither. Field
  * names are snake_case, as on the wire. Values inside envelopes (`args`, `value`, …) are the
  * codec's: `unknown` here, decoded by the time a {@link WorkerMessage} reaches its reader.
+ * `validate.ts` holds every worker message to these types (a spec per type, checked against
+ * the interface by the compiler) before the host reads it.
  *
  * @example
  * const m = decoder.push(chunk)[0] as WorkerMessage
@@ -221,6 +223,14 @@ export interface ErrorInfo {
   readonly type: string
   readonly message: string
   readonly traceback: string
+  /** For a `SerializationError`: where in the value (`result[3]["rows"]`, `args[0][1]`). */
+  readonly path?: string
+  /** For a `SerializationError`: the offending type, as Python names it (`decimal.Decimal`). */
+  readonly type_name?: string
+  /** For a `FrameTooLarge`: the size of the frame Python refused to send, when known. */
+  readonly size_bytes?: number
+  /** For a `CallCancelled` answering a `cancel` with `queued_only`: false when the call never started. */
+  readonly started?: boolean
 }
 
 /** The call `id` failed. */
@@ -248,7 +258,8 @@ export interface PongMessage {
   readonly type: "pong"
   readonly id: number
   readonly stats: {
-    readonly rss_bytes: number
+    /** `null` where it cannot be measured (a fork server's template). */
+    readonly rss_bytes: number | null
     readonly in_flight: number
     readonly served: number
     readonly pid: number
@@ -278,7 +289,8 @@ export interface ToolCallMessage {
   readonly type: "tool_call"
   /** Chosen by the worker, unique per worker. */
   readonly id: number
-  readonly call_id: number
+  /** `null` when called outside any call (a thread the user started). */
+  readonly call_id: number | null
   readonly name: string
   readonly args: readonly unknown[]
   readonly kwargs: Readonly<Record<string, unknown>>

@@ -28,9 +28,10 @@ import { resolveOptions, type BridgeOptions } from "../bridge/options.js"
 import { toolScope, type ToolAnswer } from "../bridge/tools.js"
 import type { ToolCallRequest } from "../worker/connection.js"
 import { connectNats, type NatsOptions } from "./natsConnection.js"
-import { STREAM_WINDOW, type AgentRecord } from "./protocol.js"
+import { valueLimits, type ValueLimits } from "../protocol/limits.js"
+import { agentInboundSpecs, STREAM_WINDOW, toolResultSpecs, type AgentInbound, type AgentRecord, type CallRequest, type ToolResultAnswer } from "./protocol.js"
 import { isSubjectToken, poolSubjects, type PoolSubjects } from "./subjects.js"
-import { decodeMessage, encodeMessage, errorToWire } from "./wire.js"
+import { encodeMessage, errorToWire, readMessage } from "./wire.js"
 
 /** `RemoteAgent.start` options. */
 export interface AgentOptions extends NatsOptions {
@@ -55,6 +56,9 @@ interface AgentSettings {
   readonly workerConcurrency: number
   readonly allowCodeExecution: boolean
   readonly shutdownTimeoutMs: number
+  /** The local bridge's frame and value limits, held to on NATS as on its workers' pipes. */
+  readonly maxFrameBytes: number
+  readonly limits: ValueLimits
 }
 
 /** The pool's KV bucket: created by the first agent, opened as it is by the others. */
@@ -119,6 +123,8 @@ export class RemoteAgent {
       workerConcurrency: resolved.workerConcurrency,
       allowCodeExecution: resolved.allowCodeExecution,
       shutdownTimeoutMs: resolved.shutdownTimeoutMs,
+      maxFrameBytes: resolved.maxFrameBytes,
+      limits: valueLimits(resolved.limits),
     }
     // Python code can tell which agent runs it.
     const bridge = await PythonBridge.start({ ...options.bridge, env: { ...options.bridge?.env, SNAKEPIT_AGENT_ID: id } })
@@ -190,68 +196,81 @@ export class RemoteAgent {
     }
   }
 
+  private encode(envelope: Record<string, unknown>): Uint8Array {
+    return encodeMessage(envelope, this.settings.maxFrameBytes, this.settings.limits)
+  }
+
+  /**
+   * One message on the agent's subjects, checked before it is read. A message that is not one
+   * (garbage, a mistyped field, a value over the limits) is dropped with a warning, and answered
+   * with the reason when its sender waits for a reply; the agent serves on.
+   */
   private onMessage(m: Msg, fromQueue: boolean): void {
-    let message: Record<string, unknown>
-    try {
-      message = decodeMessage(m.data)
-    } catch (e) {
-      this.logger.warn({ err: e, subject: m.subject }, "undecodable message dropped")
+    const r = readMessage<AgentInbound>(m.data, agentInboundSpecs, this.settings.maxFrameBytes, this.settings.limits)
+    if (!r.ok) {
+      // Compact (no stack): a peer may send a flood of these.
+      this.logger.warn({ subject: m.subject, error: { _tag: r.error._tag, message: r.error.message } }, "message refused")
+      const type = r.envelope?.type
+      if (m.reply && (type === "call" || type === "cleanup" || type === "restart")) {
+        this.reply(m.reply, { type: "error", error: errorToWire(r.error) })
+      }
       return
     }
-    const key = `${String(message.clientId)}/${String(message.callId)}`
+    const message = r.message
     switch (message.type) {
       case "call":
         void this.run(message, m.reply, fromQueue)
         return
       case "cancel": {
-        const r = this.running.get(key)
-        r?.abort.abort(new Error("cancelled by the client"))
-        r?.wake?.()
+        const run = this.running.get(`${message.clientId}/${message.callId}`)
+        run?.abort.abort(new Error("cancelled by the client"))
+        run?.wake?.()
         return
       }
       case "credit": {
-        const r = this.running.get(key)
-        if (r) {
-          r.credit += Number(message.items) || 0
-          r.wake?.()
+        const run = this.running.get(`${message.clientId}/${message.callId}`)
+        if (run) {
+          run.credit += message.items
+          run.wake?.()
         }
         return
       }
       case "cleanup": {
-        const sessionId = String(message.sessionId)
+        const sessionId = message.sessionId
         this.sessionOwners.delete(sessionId)
-        void this.bridge.cleanupSession(sessionId).then((existed) => m.respond(encodeMessage({ type: "cleaned", existed })))
+        void this.bridge.cleanupSession(sessionId).then((existed) => m.respond(this.encode({ type: "cleaned", existed })))
         return
       }
       case "restart":
         void this.bridge.restartPythonEnvironment().then(
-          () => m.respond(encodeMessage({ type: "restarted", workers: this.bridge.getStatus().totalWorkers })),
-          (e: unknown) => m.respond(encodeMessage({ type: "error", error: errorToWire(e) })),
+          () => m.respond(this.encode({ type: "restarted", workers: this.bridge.getStatus().totalWorkers })),
+          (e: unknown) => m.respond(this.encode({ type: "error", error: errorToWire(e) })),
         )
         return
-      default:
-        this.logger.warn({ type: message.type }, "unknown message type dropped")
     }
   }
 
-  private async run(message: Record<string, unknown>, reply: string | undefined, fromQueue: boolean): Promise<void> {
-    if (!reply) return
-    const send = (envelope: Record<string, unknown>) => {
-      try {
-        this.nc.publish(reply, encodeMessage(envelope))
-      } catch (e) {
-        // The value cannot travel (too big, not serialisable): the caller gets that error instead.
-        this.nc.publish(reply, encodeMessage({ type: "error", error: errorToWire(e) }))
-      }
+  /** Publishes on a reply subject; a value that cannot travel is replaced by the reason why. */
+  private reply(subject: string, envelope: Record<string, unknown>): void {
+    try {
+      this.nc.publish(subject, this.encode(envelope))
+    } catch (e) {
+      // The value cannot travel (too big, not serialisable): the caller gets that error instead.
+      this.nc.publish(subject, this.encode({ type: "error", error: errorToWire(e) }))
     }
+  }
+
+  private async run(message: CallRequest, reply: string | undefined, fromQueue: boolean): Promise<void> {
+    if (!reply) return
+    const send = (envelope: Record<string, unknown>) => this.reply(reply, envelope)
     if (this.draining) {
       send({ type: "error", error: errorToWire(new BridgeStopped({ message: `agent ${this.id} is draining` })) })
       return
     }
     if (fromQueue) send({ type: "accepted", agentId: this.id })
-    const key = `${String(message.clientId)}/${String(message.callId)}`
-    const sessionId = typeof message.sessionId === "string" ? message.sessionId : null
-    if (sessionId !== null) this.sessionOwners.set(sessionId, String(message.clientId))
+    const key = `${message.clientId}/${message.callId}`
+    const sessionId = message.sessionId
+    if (sessionId !== null) this.sessionOwners.set(sessionId, message.clientId)
     const running: Running = { abort: new AbortController(), credit: STREAM_WINDOW, wake: undefined }
     this.running.set(key, running)
     const options: ExecuteOptions = {
@@ -259,20 +278,19 @@ export class RemoteAgent {
       ...(typeof message.timeoutMs === "number" ? { timeoutMs: message.timeoutMs } : {}),
       signal: running.abort.signal,
     }
-    const module = String(message.module)
-    const fn = String(message.fn)
-    const args = (message.args as unknown[]) ?? []
+    const { module, fn } = message
+    const args = message.args ?? []
     const serve = async () => {
       if (message.kind === "stream") {
         for await (const item of this.bridge.stream(sessionId, module, fn, args, options)) {
-          while (running.credit <= 0 && !running.abort.signal.aborted) await this.waitForCredit(running, String(message.clientId))
+          while (running.credit <= 0 && !running.abort.signal.aborted) await this.waitForCredit(running, message.clientId)
           if (running.abort.signal.aborted) break
           running.credit--
           send({ type: "item", value: item })
         }
         send({ type: "end" })
       } else if (message.kind === "exec") {
-        send({ type: "result", value: await this.bridge.executeCode(sessionId, String(message.code), (message.context as Record<string, unknown>) ?? {}, options) })
+        send({ type: "result", value: await this.bridge.executeCode(sessionId, message.code ?? "", (message.context ?? {}) as Record<string, unknown>, options) })
       } else {
         send({ type: "result", value: await this.bridge.executePython(sessionId, module, fn, args, options) })
       }
@@ -300,7 +318,7 @@ export class RemoteAgent {
     const timer = new Promise<"check">((r) => setTimeout(() => r("check"), this.settings.ttlMs).unref?.())
     if ((await Promise.race([granted, timer])) !== "check") return
     const alive = await this.nc
-      .request(this.subjects.tools(clientId), encodeMessage({ type: "alive" }), { timeout: this.settings.ttlMs })
+      .request(this.subjects.tools(clientId), this.encode({ type: "alive" }), { timeout: this.settings.ttlMs })
       .then(() => true, (e: unknown) => !(e instanceof Error && /no responders/i.test(e.message)))
     if (!alive) running.abort.abort(new Error("the client is gone"))
   }
@@ -309,17 +327,24 @@ export class RemoteAgent {
   private forwardTool(call: ToolCallRequest): Promise<ToolAnswer> | undefined {
     const owner = call.sessionId === null ? undefined : this.sessionOwners.get(call.sessionId)
     if (owner === undefined) return undefined
-    const request = encodeMessage({ type: "tool_call", agentId: this.id, sessionId: call.sessionId, name: call.name, args: call.args, kwargs: call.kwargs })
+    let request: Uint8Array
+    try {
+      request = this.encode({ type: "tool_call", agentId: this.id, sessionId: call.sessionId, name: call.name, args: call.args, kwargs: call.kwargs })
+    } catch (e) {
+      return Promise.resolve({ ok: false, message: `the tool call cannot be sent to the client: ${(e as Error).message}` })
+    }
     // A client that is gone answers at once ("no responders"); a live one may run a long tool.
     return this.nc.request(this.subjects.tools(owner), request, { timeout: 600_000 }).then(
       (m): ToolAnswer => {
-        const answer = decodeMessage(m.data)
-        if (answer.ok === true) return { ok: true, value: answer.value }
+        const r = readMessage<ToolResultAnswer>(m.data, toolResultSpecs, this.settings.maxFrameBytes, this.settings.limits)
+        if (!r.ok) return { ok: false, message: `the client's answer to tool ${JSON.stringify(call.name)} was refused: ${r.error.message}` }
+        const answer = r.message
+        if (answer.ok) return { ok: true, value: answer.value }
+        const message = answer.message ?? "the tool failed"
         // A typed failure (VariableLimitExceeded) keeps its type and fields for Python.
-        const typed = typeof answer.errorType === "string" && typeof answer.fields === "object" && answer.fields !== null
-        return typed
-          ? { ok: false, message: String(answer.message), errorType: answer.errorType as string, fields: answer.fields as Record<string, unknown> }
-          : { ok: false, message: String(answer.message) }
+        return answer.errorType !== undefined && answer.fields !== undefined
+          ? { ok: false, message, errorType: answer.errorType, fields: answer.fields }
+          : { ok: false, message }
       },
       (e: unknown): ToolAnswer => ({ ok: false, message: `the client of session ${call.sessionId} did not answer the tool call: ${(e as Error).message}` }),
     )

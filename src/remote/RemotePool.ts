@@ -37,7 +37,9 @@ import { connectNats } from "./natsConnection.js"
 import { parseAgentRecord, STREAM_WINDOW, type AgentRecord } from "./protocol.js"
 import { natsOptionsOf, type RemoteOptions } from "./remoteOptions.js"
 import { poolSubjects, type PoolSubjects } from "./subjects.js"
-import { decodeMessage, encodeMessage, errorFromWire } from "./wire.js"
+import { encodeMessage, errorFromWire, readMessage } from "./wire.js"
+import { callReplySpecs, clientToolSpecs, restartReplySpecs, type CallReply, type ClientToolInbound, type RestartReply } from "./protocol.js"
+import { valueLimits, type ValueLimits } from "../protocol/limits.js"
 
 /** What the client knows of one agent. */
 interface Agent {
@@ -58,7 +60,7 @@ interface Outgoing {
   readonly agentId: string
   readonly sessionId: string | null
   /** Delivers one message from the agent (an item, the result, an error). */
-  readonly deliver: (message: Record<string, unknown>) => void
+  readonly deliver: (message: CallReply) => void
   /** Settles the call with an error once (agent lost, NATS lost, aborted). */
   readonly fail: (error: unknown) => void
 }
@@ -249,7 +251,7 @@ export class RemotePool implements PoolBackend {
           if (m.type === "item") onItem(m.value)
           else if (m.type === "result") finish(undefined, m.value)
           else if (m.type === "end") finish(undefined, undefined)
-          else if (m.type === "error") finish(errorFromWire(m.error as Record<string, unknown>))
+          else if (m.type === "error") finish(errorFromWire(m.error as unknown as Record<string, unknown>))
         },
       }
       this.outgoing.set(id, call)
@@ -267,7 +269,7 @@ export class RemotePool implements PoolBackend {
         : undefined
       backstop?.unref?.()
       try {
-        this.nc!.publish(this.subjects.agent(agent.id), encodeMessage({
+        this.nc!.publish(this.subjects.agent(agent.id), this.encode({
           type: "call",
           callId: id,
           clientId: this.clientId,
@@ -326,50 +328,64 @@ export class RemotePool implements PoolBackend {
   private publish(agentId: string, message: Record<string, unknown>): void {
     if (!this.connected || !this.nc) return
     try {
-      this.nc.publish(this.subjects.agent(agentId), encodeMessage(message))
+      this.nc.publish(this.subjects.agent(agentId), this.encode(message))
     } catch (e) {
       this.logger.debug({ err: e, agentId }, "could not publish to an agent")
     }
   }
 
+  /** Values to and from agents are held to this bridge's limits, as a local worker's are. */
+  private get limits(): ValueLimits {
+    return (this.cachedLimits ??= valueLimits(this.options.limits))
+  }
+
+  private cachedLimits: ValueLimits | undefined
+
+  private encode(envelope: Record<string, unknown>): Uint8Array {
+    return encodeMessage(envelope, this.options.maxFrameBytes, this.limits)
+  }
+
+  /**
+   * A message on one of our calls' reply subjects. One that is not a reply (garbage, a mistyped
+   * field, a value over the limits) fails that call with the reason; the client serves on.
+   */
   private onReply(m: Msg): void {
     const id = m.subject.slice(m.subject.lastIndexOf(".") + 1)
     const call = this.outgoing.get(id)
     if (!call) return // settled already (aborted, agent judged lost): the one outcome stands
-    let message: Record<string, unknown>
-    try {
-      message = decodeMessage(m.data, this.options.maxFrameBytes)
-    } catch (e) {
-      call.fail(e)
+    const r = readMessage<CallReply>(m.data, callReplySpecs, this.options.maxFrameBytes, this.limits)
+    if (!r.ok) {
+      // Python's generator (or the call) may run on: tell the agent to stop it.
+      this.publish(call.agentId, { type: "cancel", callId: call.id, clientId: this.clientId })
+      call.fail(r.error)
       return
     }
-    call.deliver(message)
+    call.deliver(r.message)
   }
 
   /** A tool call (or `session.variables`) made by Python on an agent for one of our sessions. */
   private onToolCall(m: Msg): void {
     const respond = (answer: ToolAnswer) => {
       try {
-        m.respond(encodeMessage({ type: "tool_result", ...answer }, this.options.maxFrameBytes))
+        m.respond(this.encode({ type: "tool_result", ...answer }))
       } catch (e) {
-        m.respond(encodeMessage({ type: "tool_result", ok: false, message: `the tool's value cannot be sent: ${(e as Error).message}` }))
+        m.respond(this.encode({ type: "tool_result", ok: false, message: `the tool's value cannot be sent: ${(e as Error).message}` }))
       }
     }
-    let call: Record<string, unknown>
-    try {
-      call = decodeMessage(m.data, this.options.maxFrameBytes)
-    } catch (e) {
-      respond({ ok: false, message: String((e as Error).message) })
+    const r = readMessage<ClientToolInbound>(m.data, clientToolSpecs, this.options.maxFrameBytes, this.limits)
+    if (!r.ok) {
+      // Compact (no stack): a peer may send a flood of these.
+      this.logger.warn({ subject: m.subject, error: { _tag: r.error._tag, message: r.error.message } }, "tool call refused")
+      if (m.reply) respond({ ok: false, message: `${r.error._tag}: ${r.error.message}` })
       return
     }
+    const call = r.message
     if (call.type === "alive") {
-      m.respond(encodeMessage({ type: "alive" }))
+      m.respond(this.encode({ type: "alive" }))
       return
     }
-    const sessionId = typeof call.sessionId === "string" ? call.sessionId : null
-    const agentId = typeof call.agentId === "string" ? call.agentId : "remote"
     void this.tools
-      .answer({ name: String(call.name), args: (call.args as unknown[]) ?? [], kwargs: (call.kwargs as Record<string, unknown>) ?? {}, sessionId }, agentId)
+      .answer({ name: call.name, args: call.args as unknown[], kwargs: call.kwargs as Record<string, unknown>, sessionId: call.sessionId }, call.agentId)
       .then(respond)
   }
 
@@ -469,7 +485,7 @@ export class RemotePool implements PoolBackend {
     const agentId = this.bindings.delete(sessionId)?.workerId
     const agent = agentId === undefined ? undefined : this.agents.get(agentId)
     if (!agent || agent.down || !this.connected) return { bound: agentId !== undefined, workerId: undefined }
-    await this.nc!.request(this.subjects.agent(agent.id), encodeMessage({ type: "cleanup", sessionId }), { timeout: timeoutMs }).catch(() => undefined)
+    await this.nc!.request(this.subjects.agent(agent.id), this.encode({ type: "cleanup", sessionId }), { timeout: timeoutMs }).catch(() => undefined)
     return { bound: true, workerId: agent.id }
   }
 
@@ -509,8 +525,13 @@ export class RemotePool implements PoolBackend {
   async restartAll(): Promise<number> {
     const replies = await Promise.all(
       this.live().map((a) =>
-        this.nc!.request(this.subjects.agent(a.id), encodeMessage({ type: "restart" }), { timeout: this.options.startupTimeoutMs })
-          .then((m) => Number(decodeMessage(m.data).workers ?? 0))
+        this.nc!.request(this.subjects.agent(a.id), this.encode({ type: "restart" }), { timeout: this.options.startupTimeoutMs })
+          .then((m) => {
+            const r = readMessage<RestartReply>(m.data, restartReplySpecs, this.options.maxFrameBytes, this.limits)
+            if (!r.ok) throw r.error
+            if (r.message.type === "error") throw errorFromWire(r.message.error as unknown as Record<string, unknown>)
+            return r.message.workers
+          })
           .catch((e: unknown) => {
             this.logger.warn({ err: e, agentId: a.id }, "agent did not restart its environment")
             return 0

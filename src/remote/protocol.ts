@@ -14,9 +14,220 @@
  * the client that called, as requests on its tools subject: `{ sessionId, name, args, kwargs }`
  * answered `{ ok, value }` or `{ ok: false, message }`.
  *
+ * Every message is held to its type below (`checkMessage` of `protocol/validate.ts`, the same
+ * layer that checks a worker's messages) before it is read: NATS is a boundary like a pipe, and a
+ * peer on it (or anyone allowed to publish on the pool's subjects) is trusted no more than a
+ * worker.
+ *
  * @example
  * const record: AgentRecord = JSON.parse(new TextDecoder().decode(entry.value))
  */
+import { bool, int, list, literal, nullable, num, oneOf, optional, record, shape, str, type Spec, value } from "../protocol/validate.js"
+
+// ── client → agent (the queue subject and the agent's own) ──────────────────────────────────
+
+/** A call for an agent to run; replies go to the message's reply subject. */
+export interface CallRequest {
+  readonly type: "call"
+  readonly callId: string
+  readonly clientId: string
+  readonly kind: "call" | "exec" | "stream"
+  readonly sessionId: string | null
+  readonly module: string
+  readonly fn: string
+  readonly args?: readonly unknown[]
+  readonly kwargs?: Readonly<Record<string, unknown>>
+  readonly code?: string
+  readonly context?: Readonly<Record<string, unknown>>
+  /** The call's deadline; absent or `null`: the agent's default. */
+  readonly timeoutMs?: number | null
+  readonly nested?: boolean
+}
+
+/** Stop a call. */
+export interface CancelRequest {
+  readonly type: "cancel"
+  readonly callId: string
+  readonly clientId: string
+}
+
+/** Stream flow control: the client can take `items` more. */
+export interface CreditGrant {
+  readonly type: "credit"
+  readonly callId: string
+  readonly clientId: string
+  readonly items: number
+}
+
+/** Drop a session (request/reply: answered {@link CleanedReply}). */
+export interface CleanupRequest {
+  readonly type: "cleanup"
+  readonly sessionId: string
+}
+
+/** Restart the agent's Python environment (request/reply: answered {@link RestartedReply}). */
+export interface RestartRequest {
+  readonly type: "restart"
+}
+
+/**
+ * Everything an agent reads on its subjects.
+ *
+ * @example
+ * const m = checkMessage<AgentInbound>(agentInboundSpecs, decodeMessage(msg.data))
+ */
+export type AgentInbound = CallRequest | CancelRequest | CreditGrant | CleanupRequest | RestartRequest
+
+// ── agent → client ──────────────────────────────────────────────────────────────────────────
+
+/** An error as plain fields (`wire.ts` `errorToWire`): a snakepit error's tag and its scalars. */
+export interface WireError {
+  readonly _tag: string
+  readonly message: string
+}
+
+/**
+ * What a client reads on a call's reply subject.
+ *
+ * @example
+ * if (m.type === "item") onItem(m.value)
+ */
+export type CallReply =
+  | { readonly type: "accepted"; readonly agentId: string }
+  | { readonly type: "item"; readonly value: unknown }
+  | { readonly type: "result"; readonly value: unknown }
+  | { readonly type: "end" }
+  | { readonly type: "error"; readonly error: WireError }
+
+/** A tool call of a remote session, for the client that holds its tools. */
+export interface RemoteToolCall {
+  readonly type: "tool_call"
+  readonly agentId: string
+  readonly sessionId: string | null
+  readonly name: string
+  readonly args: readonly unknown[]
+  readonly kwargs: Readonly<Record<string, unknown>>
+}
+
+/** An agent asking whether a client (that stopped taking stream items) still exists. */
+export interface AliveProbe {
+  readonly type: "alive"
+}
+
+/**
+ * What a client reads on its tools subject.
+ *
+ * @example
+ * const m = checkMessage<ClientToolInbound>(clientToolSpecs, decodeMessage(msg.data))
+ */
+export type ClientToolInbound = RemoteToolCall | AliveProbe
+
+/** A client's answer to a {@link RemoteToolCall}. */
+export type ToolResultReply =
+  | { readonly type: "tool_result"; readonly ok: true; readonly value: unknown }
+  | { readonly type: "tool_result"; readonly ok: false; readonly message: string }
+
+/** A {@link ToolResultReply} as checked on receipt (`message` may be missing on a failure). */
+export interface ToolResultAnswer {
+  readonly type: "tool_result"
+  readonly ok: boolean
+  readonly value?: unknown
+  readonly message?: string
+  /** A typed failure's error type (`VariableLimitExceeded`) and fields, passed on to Python. */
+  readonly errorType?: string
+  readonly fields?: Readonly<Record<string, unknown>>
+}
+
+/** The answer to a {@link CleanupRequest}. */
+export interface CleanedReply {
+  readonly type: "cleaned"
+  readonly existed: boolean
+}
+
+/** The answer to a {@link RestartRequest}. */
+export interface RestartedReply {
+  readonly type: "restarted"
+  readonly workers: number
+}
+
+const wireError = shape<WireError>({ _tag: str, message: str })
+
+/**
+ * The spec of each message an agent reads.
+ *
+ * @example
+ * checkMessage<AgentInbound>(agentInboundSpecs, { type: "cancel", callId: 1 }) // a sentence: callId must be a string
+ */
+export const agentInboundSpecs: { readonly [T in AgentInbound["type"]]: Spec<Extract<AgentInbound, { type: T }>> } = {
+  call: {
+    type: literal("call"),
+    callId: str,
+    clientId: str,
+    kind: oneOf(["call", "exec", "stream"]),
+    sessionId: nullable(str),
+    module: str,
+    fn: str,
+    args: optional(list),
+    kwargs: optional(record),
+    code: optional(str),
+    context: optional(record),
+    timeoutMs: optional(nullable(num)),
+    nested: optional(bool),
+  },
+  cancel: { type: literal("cancel"), callId: str, clientId: str },
+  credit: { type: literal("credit"), callId: str, clientId: str, items: int },
+  cleanup: { type: literal("cleanup"), sessionId: str },
+  restart: { type: literal("restart") },
+}
+
+/**
+ * The spec of each message a client reads on a call's reply subject.
+ *
+ * @example
+ * checkMessage<CallReply>(callReplySpecs, { type: "end" }) // { type: "end" }
+ */
+export const callReplySpecs: { readonly [T in CallReply["type"]]: Spec<Extract<CallReply, { type: T }>> } = {
+  accepted: { type: literal("accepted"), agentId: str },
+  item: { type: literal("item"), value },
+  result: { type: literal("result"), value },
+  end: { type: literal("end") },
+  error: { type: literal("error"), error: wireError },
+}
+
+/**
+ * The spec of each message a client reads on its tools subject.
+ *
+ * @example
+ * checkMessage<ClientToolInbound>(clientToolSpecs, { type: "alive" }) // { type: "alive" }
+ */
+export const clientToolSpecs: { readonly [T in ClientToolInbound["type"]]: Spec<Extract<ClientToolInbound, { type: T }>> } = {
+  tool_call: { type: literal("tool_call"), agentId: str, sessionId: nullable(str), name: str, args: list, kwargs: record },
+  alive: { type: literal("alive") },
+}
+
+/**
+ * The spec of the answer an agent reads to a tool call it forwarded to a client.
+ *
+ * @example
+ * checkMessage(toolResultSpecs, { type: "tool_result", ok: true, value: 1 })
+ */
+export const toolResultSpecs: { readonly tool_result: Spec<ToolResultAnswer> } = {
+  tool_result: { type: literal("tool_result"), ok: bool, value, message: optional(str), errorType: optional(str), fields: optional(record) },
+}
+
+/** The answer to a {@link RestartRequest}: done, or why not. */
+export type RestartReply = RestartedReply | { readonly type: "error"; readonly error: WireError }
+
+/**
+ * The spec of the answer to a {@link RestartRequest}: {@link RestartedReply} or an error.
+ *
+ * @example
+ * checkMessage(restartReplySpecs, { type: "restarted", workers: 2 })
+ */
+export const restartReplySpecs: { readonly [T in RestartReply["type"]]: Spec<Extract<RestartReply, { type: T }>> } = {
+  restarted: { type: literal("restarted"), workers: int },
+  error: { type: literal("error"), error: wireError },
+}
 
 /** What an agent publishes in the KV bucket under its id, every heartbeat. */
 export interface AgentRecord {

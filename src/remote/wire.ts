@@ -8,8 +8,10 @@
  * const bytes = encodeMessage({ type: "result", value: new Float64Array([1, 2]) })
  * decodeMessage(bytes) // { type: "result", value: Float64Array [1, 2] }
  */
-import { errorClasses, isSnakepitError, ProtocolError } from "../errors.js"
-import { DEFAULT_MAX_FRAME_BYTES, encodeFrame, FrameDecoder } from "../protocol/frame.js"
+import { errorClasses, FrameTooLarge, isSnakepitError, ProtocolError, type SerializationError } from "../errors.js"
+import { DEFAULT_MAX_FRAME_BYTES, encodeFrame, FrameDecoder, refusedValue } from "../protocol/frame.js"
+import { NO_LIMITS, type ValueLimits } from "../protocol/limits.js"
+import { checkMessage, describe, type Spec } from "../protocol/validate.js"
 
 /**
  * One envelope as the bytes of one NATS message. Throws `SerializationError` or `FrameTooLarge`.
@@ -17,23 +19,63 @@ import { DEFAULT_MAX_FRAME_BYTES, encodeFrame, FrameDecoder } from "../protocol/
  * @example
  * nc.publish(subject, encodeMessage({ type: "cancel", callId: "c1" }))
  */
-export function encodeMessage(envelope: Record<string, unknown>, maxBytes = DEFAULT_MAX_FRAME_BYTES): Uint8Array {
-  const chunks = encodeFrame(envelope, maxBytes)
+export function encodeMessage(envelope: Record<string, unknown>, maxBytes = DEFAULT_MAX_FRAME_BYTES, limits: ValueLimits = NO_LIMITS): Uint8Array {
+  const chunks = encodeFrame(envelope, maxBytes, limits)
   return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)
 }
 
 /**
  * The envelope in a NATS message; throws `ProtocolError` if the bytes are not one whole frame.
+ * With `limits`, an envelope whose value breaks them comes back undecoded and marked
+ * (`refusedValue`); {@link readMessage} handles that for you.
  *
  * @example
  * const { type } = decodeMessage(msg.data)
  */
-export function decodeMessage(data: Uint8Array, maxBytes = DEFAULT_MAX_FRAME_BYTES): Record<string, unknown> {
-  const decoder = new FrameDecoder({ maxFrameBytes: maxBytes, workerId: "nats" })
+export function decodeMessage(data: Uint8Array, maxBytes = DEFAULT_MAX_FRAME_BYTES, limits?: ValueLimits): Record<string, unknown> {
+  const decoder = new FrameDecoder({ maxFrameBytes: maxBytes, workerId: "nats", ...(limits ? { limits } : {}) })
   const buffer = Buffer.from(data.buffer, data.byteOffset, data.byteLength)
   const envelopes = decoder.push(buffer)
   if (envelopes.length !== 1) throw new ProtocolError({ message: `a NATS message held ${envelopes.length} frames, expected 1`, workerId: "nats" })
   return envelopes[0]!
+}
+
+/**
+ * What {@link readMessage} made of a NATS message: the typed message, or why there is none.
+ * `envelope` is the decoded envelope when there was one (its `type` tells a caller whether a
+ * reply is owed), to be read for nothing else.
+ */
+export type Received<M> =
+  | { readonly ok: true; readonly message: M }
+  | { readonly ok: false; readonly error: ProtocolError | FrameTooLarge | SerializationError; readonly envelope: Record<string, unknown> | undefined }
+
+/**
+ * Decodes one NATS message and checks it against `specs` (the messages the subject may carry).
+ * Never throws: bytes that are no frame, a message of no known type or with a mistyped field
+ * are a `ProtocolError`, a value over `limits` a `SerializationError` naming its path.
+ *
+ * @example
+ * const r = readMessage<AgentInbound>(msg.data, agentInboundSpecs, maxFrameBytes, limits)
+ * if (!r.ok) logger.warn({ err: r.error }, "message dropped")
+ */
+export function readMessage<M extends { readonly type: string }>(
+  data: Uint8Array,
+  specs: { readonly [T in M["type"]]: Spec<Extract<M, { type: T }>> },
+  maxBytes: number,
+  limits: ValueLimits,
+): Received<M> {
+  let envelope: Record<string, unknown>
+  try {
+    envelope = decodeMessage(data, maxBytes, limits)
+  } catch (e) {
+    const error = e instanceof ProtocolError || e instanceof FrameTooLarge ? e : new ProtocolError({ message: `undecodable NATS message: ${describe(e)}`, workerId: "nats" })
+    return { ok: false, error, envelope: undefined }
+  }
+  const refused = refusedValue(envelope)
+  if (refused !== undefined) return { ok: false, error: refused, envelope }
+  const checked = checkMessage<M>(specs, envelope)
+  if (typeof checked === "string") return { ok: false, error: new ProtocolError({ message: `malformed NATS message: ${checked}`, workerId: "nats" }), envelope }
+  return { ok: true, message: checked }
 }
 
 /**

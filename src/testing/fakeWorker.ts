@@ -114,7 +114,7 @@ export const createFakeWorkerProcess = (
     const later = (id: number, ms: number, envelope: Record<string, unknown>) => {
       if (ms === 0 && options.deliver) return finish(id, envelope)
       const timer = setTimeout(() => finish(id, envelope), ms)
-      timers.set(id, { timer, cancel: () => (clearTimeout(timer), finish(id, { type: "error", id, error: { type: "CallCancelled", message: "cancelled" } })) })
+      timers.set(id, { timer, cancel: () => (clearTimeout(timer), finish(id, { type: "error", id, error: { type: "CallCancelled", message: "cancelled", traceback: "" } })) })
     }
 
     const handle = (m: Record<string, unknown>) => {

@@ -33,7 +33,10 @@ import {
   SerializationError,
   WorkerCrashed,
 } from "../errors.js"
-import { encodeFrame, FrameDecoder } from "../protocol/frame.js"
+import { encodeFrame, FrameDecoder, refusedValue } from "../protocol/frame.js"
+import { NO_LIMITS, type ValueLimits } from "../protocol/limits.js"
+import { ErrorType, type ErrorInfo } from "../protocol/messages.js"
+import { checkWorkerMessage, describe } from "../protocol/validate.js"
 
 /** Health figures a worker reports in its `pong`. */
 export interface WorkerStats {
@@ -91,6 +94,12 @@ export interface ConnectionHooks {
   /** Writes frame chunks to the worker's input pipe, in order. */
   readonly write: (chunks: Buffer[]) => void
   readonly maxFrameBytes: number
+  /**
+   * Bounds on values both ways: a call whose arguments break them fails alone with
+   * `SerializationError`; a reply that breaks them fails its call the same way, and the worker
+   * lives on. Default: none.
+   */
+  readonly limits?: ValueLimits
   /** How long an abandoned call may keep running in Python before the worker is deemed hung. */
   readonly callGraceMs: number
   /** The worker broke the protocol or hung: the owner must kill it. Called at most once. */
@@ -112,8 +121,24 @@ export interface ConnectionHooks {
   readonly onTelemetry?: (name: string, data: unknown, sessionId: string | null) => void
   /** Python called a host tool; the answer must be sent with {@link Connection.answerTool}. */
   readonly onToolCall?: (call: ToolCallRequest) => void
-  /** The worker's `ready` handshake (its fields, snake_case as on the wire, already mapped). */
-  readonly onReady?: (info: Record<string, unknown>) => void
+  /** The worker's `ready` handshake (its fields, validated; `protocol` is the version it speaks). */
+  readonly onReady?: (info: ReadyFields) => void
+  /**
+   * Something the owner should log: a message refused for a value over the limits, a hook that
+   * threw. The worker is fine; nothing is to be done but to tell.
+   */
+  readonly onWarning?: (message: string, details: Readonly<Record<string, unknown>>) => void
+}
+
+/** The fields of a worker's `ready` handshake. */
+export interface ReadyFields {
+  readonly pid: number
+  readonly python: string
+  readonly executable: string
+  readonly numpy: boolean
+  readonly concurrency: number
+  /** The protocol version the worker speaks (the host checks it against `PROTOCOL_VERSION`). */
+  readonly protocol: number
 }
 
 /** A Python → host tool call. */
@@ -141,27 +166,24 @@ interface Pending extends Settle {
   withdrawn: boolean
 }
 
-/** The Python type names the protocol itself uses, mapped to our tagged errors. */
-const toError = (
-  workerId: string,
-  err: { type?: unknown; message?: unknown; traceback?: unknown },
-  timeoutMs: number,
-): unknown => {
-  const type = String(err.type ?? "Exception")
-  const message = String(err.message ?? "")
-  switch (type) {
-    case "SerializationError":
-      return new SerializationError({ message, typeName: /'([^']+)'/.exec(message)?.[1] ?? "unknown" })
-    case "FrameTooLarge":
-      return new FrameTooLarge({ message, sizeBytes: Number(/(\d+)/.exec(message)?.[1] ?? 0), maxFrameBytes: 0 })
-    case "CallCancelled":
+/**
+ * A Python error as our tagged error: the protocol's own types by their structured fields
+ * (`path`, `type_name`, `size_bytes`), never by reading the message text; any other type is a
+ * `PythonError`.
+ */
+const toError = (err: ErrorInfo, maxFrameBytes: number): unknown => {
+  const { message } = err
+  switch (err.type) {
+    case ErrorType.SERIALIZATION_ERROR:
+      return new SerializationError({ message, typeName: err.type_name ?? "unknown", ...(err.path !== undefined ? { path: err.path } : {}) })
+    case ErrorType.FRAME_TOO_LARGE:
+      return new FrameTooLarge({ message, sizeBytes: err.size_bytes ?? 0, maxFrameBytes })
+    case ErrorType.CALL_CANCELLED:
       return new CallCancelled({ message })
-    case "CodeExecutionDisabled":
+    case ErrorType.CODE_EXECUTION_DISABLED:
       return new CodeExecutionDisabled({ message })
-    case "CallTimeout":
-      return new CallTimeout({ message, timeoutMs, workerId })
     default:
-      return new PythonError({ message, pythonType: type, traceback: String(err.traceback ?? "") })
+      return new PythonError({ message, pythonType: err.type, traceback: err.traceback })
   }
 }
 
@@ -186,11 +208,15 @@ export class Connection {
   private readonly decoder: FrameDecoder
   private nextId = 1
   private closedWith: unknown = undefined
+  /** Set once the owner was told to end the worker: nothing it sends afterwards is read. */
+  private faulted = false
   private draining = false
   private _served = 0
+  private readonly limits: ValueLimits
 
   constructor(private readonly hooks: ConnectionHooks) {
-    this.decoder = new FrameDecoder({ maxFrameBytes: hooks.maxFrameBytes, workerId: hooks.workerId })
+    this.limits = hooks.limits ?? NO_LIMITS
+    this.decoder = new FrameDecoder({ maxFrameBytes: hooks.maxFrameBytes, workerId: hooks.workerId, limits: this.limits })
   }
 
   /** Calls awaiting a reply (abandoned ones excluded). */
@@ -320,7 +346,7 @@ export class Connection {
       ? { type: "tool_result", id, ok: true, value: outcome.value }
       : { type: "tool_result", id, ok: false, error: { ...outcome.fields, message: outcome.message, ...(outcome.errorType ? { type: outcome.errorType } : {}) } }
     try {
-      this.hooks.write(encodeFrame(envelope, this.hooks.maxFrameBytes))
+      this.hooks.write(encodeFrame(envelope, this.hooks.maxFrameBytes, this.limits))
     } catch (e) {
       // The value could not be sent (too large, unserialisable): tell Python why instead.
       const message = e instanceof Error ? `${(e as { _tag?: string })._tag ?? "Error"}: ${e.message}` : String(e)
@@ -360,17 +386,30 @@ export class Connection {
     this.draining = true
   }
 
-  /** Feeds bytes read from the worker's output pipe. A broken stream faults the worker. */
+  /**
+   * Feeds bytes read from the worker's output pipe. Never throws, whatever the bytes: a broken
+   * stream or a malformed message faults the worker (`onFault`, once); a value over the limits
+   * fails only the call (or tool call, log, telemetry) it belongs to.
+   */
   receiveBytes(chunk: Buffer): void {
-    if (this.closed) return
+    if (this.closed || this.faulted) return
     let messages: Array<Record<string, unknown>>
     try {
       messages = this.decoder.push(chunk)
     } catch (e) {
-      this.hooks.onFault(e as ProtocolError | FrameTooLarge)
+      this.fault(e instanceof ProtocolError || e instanceof FrameTooLarge ? e : this.protocolError(`cannot read the worker's output: ${String(e)}`))
       return
     }
-    for (const m of messages) this.receive(m)
+    for (const m of messages) {
+      if (this.closed || this.faulted) return
+      try {
+        this.receive(m)
+      } catch (e) {
+        // A bug of ours, not the worker's; but this connection's state is now unknown, and a
+        // throw here would escape into the pipe's data handler and take Node down.
+        this.fault(this.protocolError(`a message of the worker could not be handled: ${e instanceof Error ? e.message : describe(e)}`))
+      }
+    }
   }
 
   /**
@@ -388,7 +427,7 @@ export class Connection {
       this.release(p)
       p.reject(error)
     }
-    if (calls.length > 0) this.hooks.onLoad?.(0)
+    if (calls.length > 0) this.load(0)
   }
 
   private request(
@@ -407,7 +446,7 @@ export class Connection {
     const id = this.nextId++
     let frame: Buffer[]
     try {
-      frame = encodeFrame(build(id), this.hooks.maxFrameBytes)
+      frame = encodeFrame(build(id), this.hooks.maxFrameBytes, this.limits)
     } catch (e) {
       // Nothing was sent: the call fails alone, the worker is untouched.
       return Promise.reject(e)
@@ -430,7 +469,7 @@ export class Connection {
       }
       if (signal && onAbort) signal.addEventListener("abort", onAbort, { once: true })
       this.pending.set(id, pending)
-      if (this.pending.size === 1) this.hooks.onLoad?.(1)
+      if (this.pending.size === 1) this.load(1)
       this.hooks.write(frame)
     })
   }
@@ -443,7 +482,7 @@ export class Connection {
     p.reject(error)
     if (this.closed) return
     try {
-      this.hooks.write(encodeFrame({ type: "cancel", id }, this.hooks.maxFrameBytes))
+      this.hooks.write(encodeFrame({ type: "cancel", id }, this.hooks.maxFrameBytes, this.limits))
     } catch {
       // A cancel frame is tiny; failing to encode it is impossible in practice.
     }
@@ -460,18 +499,24 @@ export class Connection {
           signal: null,
           reason: "hung",
         })
-        if (this.hooks.onHung) this.hooks.onHung(hung)
-        else this.hooks.onFault(hung)
+        const onHung = this.hooks.onHung
+        if (onHung) this.runHook("onHung", () => onHung(hung))
+        else this.fault(hung)
       })
     }, this.hooks.callGraceMs)
     this.abandoned.set(id, timer)
-    this.hooks.onAbandoned?.(this.abandoned.size)
+    this.abandonedChanged()
   }
 
   private settle(p: Pending): void {
     this.pending.delete(p.id)
     this.release(p)
-    if (this.pending.size === 0) this.hooks.onLoad?.(0)
+    if (this.pending.size === 0) this.load(0)
+  }
+
+  private load(inFlight: number): void {
+    const onLoad = this.hooks.onLoad
+    if (onLoad) this.runHook("onLoad", () => onLoad(inFlight))
   }
 
   private release(p: Pending): void {
@@ -479,75 +524,176 @@ export class Connection {
     if (p.signal && p.onAbort) p.signal.removeEventListener("abort", p.onAbort)
   }
 
-  private receive(m: Record<string, unknown>): void {
+  private receive(envelope: Record<string, unknown>): void {
+    const refused = refusedValue(envelope)
+    if (refused !== undefined) {
+      this.refuse(envelope, refused)
+      return
+    }
+    const m = checkWorkerMessage(envelope)
+    if (typeof m === "string") {
+      this.fault(this.protocolError(`worker ${this.hooks.workerId} sent a malformed message: ${m}`))
+      return
+    }
     switch (m.type) {
       case "result":
       case "error":
       case "end":
       case "pong": {
-        const id = m.id as number
-        const p = this.pending.get(id)
+        const p = this.pending.get(m.id)
         if (!p) {
-          // A late reply for an abandoned call: Python confirmed it ended, so it is not hung.
-          const timer = this.abandoned.get(id)
-          if (timer) {
-            clearTimeout(timer)
-            this.abandoned.delete(id)
-            this.hooks.onAbandoned?.(this.abandoned.size)
-          }
+          this.lateReply(m.id)
           return
         }
         this.settle(p)
         // Python dropped a withdrawn call before starting it: the owner runs it elsewhere.
-        if (m.type === "error" && p.withdrawn && (m.error as { started?: unknown } | undefined)?.started === false) {
+        if (m.type === "error" && p.withdrawn && m.error.started === false) {
           p.reject(new CallWithdrawn(this.hooks.workerId))
           return
         }
         this._served++
-        if (m.type === "error") p.reject(toError(this.hooks.workerId, (m.error ?? {}) as Record<string, unknown>, 0))
+        if (m.type === "error") p.reject(toError(m.error, this.hooks.maxFrameBytes))
         else p.resolve(m.type === "pong" ? m.stats : m.type === "end" ? undefined : m.value)
         return
       }
-      case "chunk": {
-        this.pending.get(m.id as number)?.onChunk?.(m.value)
+      case "chunk":
+        this.pending.get(m.id)?.onChunk?.(m.value)
+        return
+      case "log": {
+        const onLog = this.hooks.onLog
+        if (onLog) {
+          const record = { level: m.level, logger: m.logger, message: m.message, sessionId: m.session_id, callId: m.call_id }
+          this.runHook("onLog", () => onLog(record))
+        }
         return
       }
-      case "log":
-        this.hooks.onLog?.({
-          level: String(m.level),
-          logger: String(m.logger ?? ""),
-          message: String(m.message ?? ""),
-          sessionId: (m.session_id as string | null) ?? null,
-          callId: (m.call_id as number | null) ?? null,
-        })
+      case "telemetry": {
+        const onTelemetry = this.hooks.onTelemetry
+        if (onTelemetry) this.runHook("onTelemetry", () => onTelemetry(m.name, m.data, m.session_id))
         return
-      case "telemetry":
-        this.hooks.onTelemetry?.(String(m.name), m.data, (m.session_id as string | null) ?? null)
+      }
+      case "ready": {
+        const onReady = this.hooks.onReady
+        const info: ReadyFields = { pid: m.pid, python: m.python, executable: m.executable, numpy: m.numpy, concurrency: m.concurrency, protocol: m.protocol }
+        if (onReady) this.runHook("onReady", () => onReady(info))
         return
-      case "ready":
-        this.hooks.onReady?.({
-          pid: m.pid,
-          python: m.python,
-          executable: m.executable,
-          numpy: m.numpy,
-          concurrency: m.concurrency,
-          protocol: m.protocol,
-        })
+      }
+      case "tool_call": {
+        const onToolCall = this.hooks.onToolCall
+        const call: ToolCallRequest = {
+          id: m.id,
+          callId: m.call_id,
+          name: m.name,
+          args: m.args as unknown[],
+          kwargs: m.kwargs as Record<string, unknown>,
+          sessionId: m.session_id,
+        }
+        if (!onToolCall) {
+          this.answerTool(m.id, { ok: false, message: "this host serves no tools" })
+          return
+        }
+        // A tool call left unanswered would block its Python caller for ever.
+        if (!this.runHook("onToolCall", () => onToolCall(call))) {
+          this.answerTool(m.id, { ok: false, message: `the host failed to dispatch tool ${JSON.stringify(m.name)}` })
+        }
         return
-      case "tool_call":
-        this.hooks.onToolCall?.({
-          id: m.id as number,
-          callId: (m.call_id as number | null) ?? null,
-          name: String(m.name),
-          args: (m.args as unknown[]) ?? [],
-          kwargs: (m.kwargs as Record<string, unknown>) ?? {},
-          sessionId: (m.session_id as string | null) ?? null,
-        })
-        return
-      default:
-        this.hooks.onFault(
-          new ProtocolError({ message: `unexpected message type ${JSON.stringify(m.type)} from the worker`, workerId: this.hooks.workerId }),
-        )
+      }
     }
+  }
+
+  /** A reply for an id no call waits for: an abandoned call's, which proves the worker is not hung. */
+  /** A late reply for an abandoned call: Python confirmed it ended, so it is not hung. */
+  private lateReply(id: number): void {
+    const timer = this.abandoned.get(id)
+    if (timer) {
+      clearTimeout(timer)
+      this.abandoned.delete(id)
+      this.abandonedChanged()
+    }
+  }
+
+  private abandonedChanged(): void {
+    const onAbandoned = this.hooks.onAbandoned
+    if (onAbandoned) this.runHook("onAbandoned", () => onAbandoned(this.abandoned.size))
+  }
+
+  /**
+   * A message whose value broke the limits: the one call (or tool call) it belongs to fails
+   * with the `SerializationError`; a log or telemetry event is dropped with a warning. The
+   * worker did nothing wrong by the protocol, so it lives on. Only a message that names no
+   * call it could belong to (no integer `id`) is a protocol error.
+   */
+  private refuse(envelope: Record<string, unknown>, error: SerializationError): void {
+    const type = envelope.type
+    const id = envelope.id
+    const validId = Number.isSafeInteger(id)
+    switch (type) {
+      case "result":
+      case "error":
+      case "chunk":
+      case "end":
+      case "pong": {
+        if (!validId) break
+        const p = this.pending.get(id as number)
+        if (!p) {
+          if (type !== "chunk") this.lateReply(id as number)
+          return
+        }
+        if (type === "chunk") {
+          // The generator runs on in Python: cancel it, as if the consumer had stopped.
+          this.abandon(id as number, error)
+          return
+        }
+        this._served++
+        this.settle(p)
+        p.reject(error)
+        return
+      }
+      case "tool_call":
+        if (!validId) break
+        this.warn("a tool call from Python was refused: a value is over the limits", { error: error.message, path: error.path })
+        this.answerTool(id as number, { ok: false, message: `SerializationError: ${error.message}` })
+        return
+      case "log":
+      case "telemetry":
+        this.warn(`a ${type} message from Python was dropped: a value is over the limits`, { error: error.message, path: error.path })
+        return
+    }
+    this.fault(this.protocolError(`worker ${this.hooks.workerId} sent a ${describe(type)} message that cannot be read: ${error.message}`))
+  }
+
+  /**
+   * Runs one of the owner's hooks. A hook that throws is the host's bug, not the worker's: it is
+   * reported with {@link ConnectionHooks.onWarning} and the connection carries on (recycling a
+   * healthy worker would not fix the hook, and the throw must not reach the pipe's data
+   * handler, where it would kill Node). Returns whether the hook ran to its end.
+   */
+  private runHook(name: string, run: () => void): boolean {
+    try {
+      run()
+      return true
+    } catch (e) {
+      this.warn(`the ${name} hook threw`, { err: e })
+      return false
+    }
+  }
+
+  private warn(message: string, details: Record<string, unknown>): void {
+    try {
+      this.hooks.onWarning?.(message, { workerId: this.hooks.workerId, ...details })
+    } catch {
+      // The warning hook itself failed: there is nowhere left to report to.
+    }
+  }
+
+  /** Tells the owner, once, that the worker must end. */
+  private fault(fault: ConnectionFault): void {
+    if (this.faulted) return
+    this.faulted = true
+    this.runHook("onFault", () => this.hooks.onFault(fault))
+  }
+
+  private protocolError(message: string): ProtocolError {
+    return new ProtocolError({ message, workerId: this.hooks.workerId })
   }
 }

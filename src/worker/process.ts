@@ -19,7 +19,9 @@ import { delimiter } from "node:path"
 import { finished, type Readable, type Writable } from "node:stream"
 import { StartupFailed, StartupTimeout, WorkerCrashed } from "../errors.js"
 import { DEFAULT_MAX_FRAME_BYTES } from "../protocol/frame.js"
-import { Connection, type ConnectionFault, type PythonLogRecord, type ToolCallRequest } from "./connection.js"
+import type { ValueLimits } from "../protocol/limits.js"
+import { PROTOCOL_VERSION } from "../protocol/messages.js"
+import { Connection, type ConnectionFault, type PythonLogRecord, type ReadyFields, type ToolCallRequest } from "./connection.js"
 import { groupsSupported, signalGroup, trackGroup, untrackGroup } from "./processGroup.js"
 import { bridgePythonDir } from "./python.js"
 
@@ -35,6 +37,11 @@ export interface WorkerProcessOptions {
   /** Calls Python runs at once (its thread pool size). */
   readonly concurrency?: number
   readonly maxFrameBytes?: number
+  /**
+   * Bounds on values both ways (the bridge's `limits`): enforced by the connection, and handed
+   * to Python in `SNAKEPIT_MAX_DEPTH`, `SNAKEPIT_MAX_VALUE_BYTES`, `SNAKEPIT_MAX_STRING_BYTES`.
+   */
+  readonly limits?: ValueLimits
   readonly allowCodeExecution?: boolean
   /** Modules imported before the worker reports ready. */
   readonly preload?: readonly string[]
@@ -62,6 +69,8 @@ export interface WorkerHooks {
   readonly onAbandoned?: (running: number, connection: Connection) => void
   /** An abandoned call outlived `callGraceMs`; given, the owner ends the worker (see `ConnectionHooks.onHung`). */
   readonly onHung?: (fault: WorkerCrashed, connection: Connection) => void
+  /** Something worth a warning log that needs no action (a message refused over the limits). */
+  readonly onWarning?: (message: string, details: Readonly<Record<string, unknown>>) => void
 }
 
 /** The worker's handshake. */
@@ -223,7 +232,7 @@ export const spawnWorker = (
     input.on("error", () => {})
     output.on("error", () => {})
 
-    let onReady: ((info: ReadyInfo) => void) | undefined
+    let onReady: ((info: ReadyFields) => void) | undefined
     let connection: Connection | undefined
     let corked = false
     const uncork = () => {
@@ -233,6 +242,7 @@ export const spawnWorker = (
     connection = new Connection({
       workerId: options.workerId,
       maxFrameBytes,
+      ...(options.limits ? { limits: options.limits } : {}),
       callGraceMs: options.callGraceMs ?? 5_000,
       // Frames written in the same tick leave in one writev: under pipelining this replaces a
       // syscall per call with one per tick (docs/performance.md), and costs a lone call nothing.
@@ -248,10 +258,11 @@ export const spawnWorker = (
       ...(hooks.onLoad ? { onLoad: hooks.onLoad } : {}),
       ...(hooks.onLog ? { onLog: hooks.onLog } : {}),
       ...(hooks.onTelemetry ? { onTelemetry: hooks.onTelemetry } : {}),
-      onToolCall: (call) => hooks.onToolCall?.(call, connection!),
+      ...(hooks.onWarning ? { onWarning: hooks.onWarning } : {}),
+      ...(hooks.onToolCall ? { onToolCall: (call: ToolCallRequest) => hooks.onToolCall!(call, connection!) } : {}),
       ...(hooks.onAbandoned ? { onAbandoned: (n: number) => hooks.onAbandoned!(n, connection!) } : {}),
       ...(hooks.onHung ? { onHung: (fault: WorkerCrashed) => hooks.onHung!(fault, connection!) } : {}),
-      onReady: (info) => onReady?.(info as unknown as ReadyInfo),
+      onReady: (info) => onReady?.(info),
     })
     output.on("data", (chunk: Buffer) => connection!.receiveBytes(chunk))
     // A launcher may hand over paused streams (the fork server reads a header first): flow now
@@ -259,7 +270,22 @@ export const spawnWorker = (
     for (const stream of [output, sub.stdout, sub.stderr]) stream?.resume()
 
     const info = yield* Effect.callback<ReadyInfo, StartupFailed>((resume) => {
-      onReady = (i) => resume(Effect.succeed(i))
+      onReady = ({ protocol, ...i }) => {
+        if (protocol === PROTOCOL_VERSION) resume(Effect.succeed(i))
+        else {
+          // A worker from another version of snakepit_bridge (a stale install on PYTHONPATH):
+          // nothing it says can be trusted to mean what we read, so it never serves.
+          sub.signal("SIGKILL")
+          resume(
+            Effect.fail(
+              startupFailed(
+                `worker ${options.workerId} speaks protocol version ${protocol}, the host speaks ${PROTOCOL_VERSION}: is another snakepit_bridge first on PYTHONPATH?`,
+                { exitCode: null, signal: null },
+              ),
+            ),
+          )
+        }
+      }
       exited.then((exit) => {
         resume(
           Effect.fail(
@@ -388,9 +414,29 @@ const start = (options: WorkerProcessOptions, maxFrameBytes: number): Subprocess
       SNAKEPIT_HOST_PID: String(process.pid),
       SNAKEPIT_CONCURRENCY: String(options.concurrency ?? 1),
       SNAKEPIT_MAX_FRAME_BYTES: String(maxFrameBytes),
+      ...(options.limits ? limitsEnv(options.limits) : {}),
       SNAKEPIT_ALLOW_CODE: options.allowCodeExecution ? "1" : "0",
       SNAKEPIT_PRELOAD: (options.preload ?? []).join(","),
       SNAKEPIT_TESTING: options.testing ? "1" : "0",
     },
   })
+}
+
+/**
+ * The value limits as the worker reads them from its environment (decimal integers; a limit
+ * the host does not bound is left out, and Python keeps its own default).
+ *
+ * @example
+ * limitsEnv({ maxDepth: 200, maxValueBytes: 1 << 26, maxStringBytes: 1 << 24 })
+ * // { SNAKEPIT_MAX_DEPTH: "200", SNAKEPIT_MAX_VALUE_BYTES: "67108864", SNAKEPIT_MAX_STRING_BYTES: "16777216" }
+ */
+export const limitsEnv = (limits: ValueLimits): Record<string, string> => {
+  const env: Record<string, string> = {}
+  const put = (name: string, n: number) => {
+    if (Number.isSafeInteger(n)) env[name] = String(n)
+  }
+  put("SNAKEPIT_MAX_DEPTH", limits.maxDepth)
+  put("SNAKEPIT_MAX_VALUE_BYTES", limits.maxValueBytes)
+  put("SNAKEPIT_MAX_STRING_BYTES", limits.maxStringBytes)
+  return env
 }

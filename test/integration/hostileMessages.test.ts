@@ -1,0 +1,150 @@
+/**
+ * A worker that sends what it should not — values nested 10 000 deep where a string belongs,
+ * over-deep results, well-framed messages with fields of the wrong type — and callers that send
+ * over-deep arguments. Real Python processes (test/fixtures/hostile.py writes hand-made frames
+ * onto the protocol). The host never dies, the offending call gets a typed error, and a worker
+ * is recycled only when it broke the protocol, never for a value over the limits.
+ */
+import { describe, expect, it } from "vitest"
+import { pino } from "pino"
+import { waitFor } from "xstate"
+import type { PythonBridge } from "../../src/bridge/PythonBridge.js"
+import { PROTOCOL_VERSION } from "../../src/protocol/messages.js"
+import { record, startBridge } from "../support/bridge.js"
+import { startWorker } from "../support/worker.js"
+
+/** A bridge of one worker whose warnings are kept (pino lines as parsed objects). */
+const hostileBridge = async (options: Parameters<typeof startBridge>[0] = {}) => {
+  const warnings: Array<Record<string, unknown>> = []
+  const logger = pino({ level: "warn" }, { write: (line: string) => void warnings.push(JSON.parse(line) as Record<string, unknown>) })
+  const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, logger, ...options })
+  const restarted = record(bridge, "worker.restarted")
+  const pid = () => bridge.getStatus().workers[0]?.pid
+  return { bridge, warnings, restarted, pid, firstPid: pid() }
+}
+
+const failure = (p: Promise<unknown>) => p.then(
+  (value) => { throw new Error(`expected a rejection, got ${JSON.stringify(value)}`) },
+  (e: unknown) => e as { _tag?: string; message: string; path?: string },
+)
+
+/** The bridge still answers, on the same worker. */
+const stillServing = async (h: { bridge: PythonBridge; pid: () => number | null | undefined; firstPid: number | null | undefined }) => {
+  expect(await h.bridge.executePython(null, "hostile", "echo", ["alive"])).toBe("alive")
+  expect(h.pid()).toBe(h.firstPid)
+}
+
+describe("a worker sending deep values where the host expects a string or a small value", () => {
+  it("a tool_call whose name is a list nested 10 000 deep is refused; the host, the worker and the call live on", async () => {
+    const h = await hostileBridge()
+    expect(await h.bridge.executePython(null, "hostile", "tool_call_with_deep_name", [10_000])).toBe("sent")
+    expect(await h.bridge.executePython(null, "hostile", "tool_call_with_deep_args", [10_000])).toBe("sent")
+    expect(h.warnings.filter((w) => /tool call from Python was refused/.test(String(w.msg)))).toHaveLength(2)
+    await stillServing(h)
+    expect(h.restarted).toHaveLength(0)
+  })
+
+  it("a log record or telemetry event carrying a value nested 10 000 deep is dropped with a warning", async () => {
+    const h = await hostileBridge()
+    const logs = record(h.bridge, "python.log")
+    const telemetry = record(h.bridge, "python.telemetry")
+    expect(await h.bridge.executePython(null, "hostile", "log_with_deep_message", [10_000])).toBe("sent")
+    expect(await h.bridge.executePython(null, "hostile", "telemetry_with_deep_data", [10_000])).toBe("sent")
+    expect(h.warnings.filter((w) => /message from Python was dropped/.test(String(w.msg)))).toHaveLength(2)
+    expect(logs.filter((l) => l.logger === "hostile")).toHaveLength(0)
+    expect(telemetry.filter((t) => t.name === "hostile")).toHaveLength(0)
+    await stillServing(h)
+  })
+
+  it("an error whose type is a list nested 10 000 deep fails that call with SerializationError naming error.type", async () => {
+    const h = await hostileBridge()
+    const e = await failure(h.bridge.executePython(null, "hostile", "error_with_deep_type", [10_000]))
+    expect(e._tag).toBe("SerializationError")
+    expect(e.path).toMatch(/^error\.type(\[0\])+$/)
+    await stillServing(h)
+    expect(h.restarted).toHaveLength(0)
+  })
+
+  it("a result nested 10 000 deep fails that call with SerializationError naming result[0][0]…; the worker serves on", async () => {
+    const h = await hostileBridge()
+    const e = await failure(h.bridge.executePython(null, "hostile", "result_with_deep_value", [10_000]))
+    expect(e._tag).toBe("SerializationError")
+    expect(e.path).toMatch(/^result(\[0\]){200}$/)
+    await stillServing(h)
+    expect(h.restarted).toHaveLength(0)
+  })
+
+  it("the issue's reproduction: session.call_tool(deep_list) under sys.setrecursionlimit(25000) is a typed error for that call", async () => {
+    const h = await hostileBridge()
+    h.bridge.registerTool("double", (x: number) => x * 2)
+    const e = await failure(h.bridge.executePython("s1", "hostile", "call_tool_deep", [10_000]))
+    expect(["PythonError", "SerializationError"]).toContain(e._tag)
+    expect(await h.bridge.executePython(null, "hostile", "echo", ["alive"])).toBe("alive")
+  })
+})
+
+describe("arguments over the limits never reach a worker", () => {
+  it("args nested 1000 deep fail with SerializationError naming args[0][0]…; ten in a row restart nothing; a plain call then succeeds", async () => {
+    const h = await hostileBridge()
+    let deep: unknown = []
+    for (let i = 0; i < 1000; i++) deep = [deep]
+    for (let i = 0; i < 10; i++) {
+      const e = await failure(h.bridge.executePython(null, "hostile", "echo", [deep]))
+      expect(e._tag).toBe("SerializationError")
+      // args is depth 1, so the container refused (depth 201) is args followed by 200 indexes.
+      expect(e.path).toMatch(/^args(\[0\]){200}$/)
+    }
+    await stillServing(h)
+    expect(h.restarted).toHaveLength(0)
+  })
+
+  it("a bridge whose limits.maxDepth is raised carries values deeper than the default", async () => {
+    const h = await hostileBridge({ limits: { maxDepth: 400 } })
+    let deep: unknown = []
+    for (let i = 0; i < 300; i++) deep = [deep]
+    expect(JSON.stringify(await h.bridge.executePython(null, "hostile", "echo", [deep]))).toBe(JSON.stringify(deep))
+    await stillServing(h)
+  })
+})
+
+describe("the limits travel to every worker", () => {
+  for (const spawnMode of ["spawn", "forkserver"] as const) {
+    it(`${spawnMode}: SNAKEPIT_MAX_DEPTH, _VALUE_BYTES and _STRING_BYTES are in the worker's environment`, async () => {
+      const bridge = await startBridge({
+        minWorkers: 1,
+        maxWorkers: 1,
+        spawnMode,
+        maxFrameBytes: 2_000_000,
+        limits: { maxDepth: 123, maxStringBytes: 45_678, maxValueBytes: 1_000_000 },
+      })
+      expect(await bridge.executePython(null, "hostile", "limits_env", [])).toEqual({
+        SNAKEPIT_MAX_DEPTH: "123",
+        SNAKEPIT_MAX_VALUE_BYTES: "1000000",
+        SNAKEPIT_MAX_STRING_BYTES: "45678",
+        SNAKEPIT_MAX_FRAME_BYTES: "2000000",
+      })
+    })
+  }
+})
+
+describe("a worker sending a well-framed but malformed message", () => {
+  for (const kind of ["result_id", "log_level", "error_fields", "unknown_type", "not_an_object"]) {
+    it(`${kind}: its in-flight call fails with ProtocolError, the worker is replaced, the bridge serves on`, async () => {
+      const h = await hostileBridge({ restart: { intensity: 100, periodMs: 1_000 } })
+      const e = await failure(h.bridge.executePython(null, "hostile", "malformed", [kind]))
+      expect(["ProtocolError", "WorkerCrashed"]).toContain(e._tag)
+      expect(await h.bridge.executePython(null, "hostile", "echo", ["alive"])).toBe("alive")
+      expect(h.pid()).not.toBe(h.firstPid)
+    })
+  }
+
+  it("a worker announcing another protocol version fails to start with StartupFailed naming both versions", async () => {
+    const { actor } = startWorker({ module: "hostile", startupTimeoutMs: 20_000 })
+    const snap = await waitFor(actor, (s) => s.status === "done", { timeout: 20_000 })
+    expect(snap.output).toMatchObject({ reason: "startup_failed" })
+    const error = (snap.output as { error: { _tag: string; message: string } }).error
+    expect(error._tag).toBe("StartupFailed")
+    expect(error.message).toContain("protocol version 99")
+    expect(error.message).toContain(`host speaks ${PROTOCOL_VERSION}`)
+  })
+})

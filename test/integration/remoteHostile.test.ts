@@ -1,0 +1,116 @@
+/**
+ * A peer on NATS that publishes garbage: bytes that are no frame, well-framed messages with
+ * fields of the wrong type, values nested 10 000 deep, on an agent's subjects and on a client's
+ * reply and tool subjects. The agent and the client refuse each one and keep serving; a call
+ * hit by a bad reply fails alone, typed. Real `nats-server`, a real `snakepit agent`.
+ */
+import { randomUUID } from "node:crypto"
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest"
+import { connect } from "@nats-io/transport-node"
+import { poolSubjects } from "../../src/remote/subjects.js"
+import { decodeMessage } from "../../src/remote/wire.js"
+import { AGENT_MARK, startAgent, type AgentProcess } from "../support/agents.js"
+import { eventually, startBridge, testLogger } from "../support/bridge.js"
+import { NatsServer, natsServerAvailable } from "../support/natsServer.js"
+import { findProcessesWithEnv } from "../support/processes.js"
+
+if (!natsServerAvailable && process.env.CI) throw new Error("nats-server is missing: CI must install Debian's nats-server (see .ci/run)")
+
+/** One frame whose header is `text` (any text: nothing checks it on the way out). */
+const frame = (text: string): Buffer => {
+  const header = Buffer.from(text)
+  const out = Buffer.alloc(8 + header.length)
+  out.writeUInt32BE(4 + header.length, 0)
+  out.writeUInt32BE(header.length, 4)
+  header.copy(out, 8)
+  return out
+}
+
+const deep = "[".repeat(10_000) + "]".repeat(10_000)
+const mark = randomUUID()
+const agents: AgentProcess[] = []
+let nats: NatsServer
+
+describe.skipIf(!natsServerAvailable)("NATS peers that send garbage", () => {
+  beforeAll(async () => {
+    nats = await NatsServer.start()
+  })
+
+  afterEach(async () => {
+    for (const a of agents.splice(0)) {
+      a.child.kill("SIGKILL")
+      await a.child
+    }
+    await eventually(() => findProcessesWithEnv(AGENT_MARK, mark).length === 0, 10_000, "no agent or worker left")
+  })
+
+  afterAll(async () => {
+    await nats?.stop()
+  })
+
+  it("garbage and deep payloads on the agent's and the client's subjects are refused; both keep serving, a hit call fails alone", async () => {
+    agents.push(await startAgent({ url: nats.url, pool: "hostile", id: "h1", mark }))
+    const bridge = await startBridge({ remote: { nats: nats.url, pool: "hostile" }, logger: testLogger })
+    await eventually(() => bridge.getStatus().workers.length === 1, 5_000, "the client to see the agent")
+    const subjects = poolSubjects("snakepit", "hostile")
+    const nc = await connect({ servers: nats.url })
+    try {
+      // Listen in on the agent's subject to learn the client's id and its calls' ids.
+      const seen: Array<Record<string, unknown>> = []
+      nc.subscribe(subjects.agent("h1"), { callback: (_e, m) => { try { seen.push(decodeMessage(m.data)) } catch { /* our own garbage */ } } })
+      const replies: Array<Record<string, unknown>> = []
+      nc.subscribe(`${subjects.replies("raw")}.*`, { callback: (_e, m) => void replies.push(decodeMessage(m.data)) })
+      await nc.flush()
+
+      // The agent: five rounds of garbage on its own subject and on the pool's queue subject.
+      const garbage = [
+        Buffer.from("not a frame"),
+        frame(deep),
+        frame(`{"type":${deep}}`),
+        frame(`{"type":"call","callId":${deep}}`),
+        frame(`{"type":"cancel","callId":1,"clientId":{}}`),
+        frame(`{"type":"credit","callId":"1","clientId":"raw","items":${deep}}`),
+        frame(`{"type":"cleanup","sessionId":${deep}}`),
+      ]
+      for (let round = 0; round < 5; round++) {
+        for (const g of garbage) {
+          nc.publish(subjects.agent("h1"), g)
+          nc.publish(subjects.call, g)
+        }
+      }
+      // A call whose arguments nest 10 000 deep, with a reply subject: answered with the reason.
+      nc.publish(
+        subjects.agent("h1"),
+        frame(`{"type":"call","callId":"9","clientId":"raw","kind":"call","sessionId":null,"module":"echo","fn":"add","args":[${deep}],"kwargs":{}}`),
+        { reply: `${subjects.replies("raw")}.9` },
+      )
+      await eventually(() => replies.length > 0, 10_000, "the agent to answer the deep call")
+      expect(replies[0]).toMatchObject({ type: "error", error: { _tag: "SerializationError" } })
+      expect(String((replies[0]!.error as { path: string }).path)).toMatch(/^args(\[0\])+$/)
+      // (On a loaded machine the flood can delay a heartbeat past the tests' 800 ms TTL.)
+      await eventually(() => bridge.getStatus().workers[0]?.state === "ready", 10_000, "the agent to be seen again")
+      expect(await bridge.executePython(null, "echo", "add", [1, 2])).toBe(3)
+
+      // The client: a reply nested 10 000 deep to a call in flight fails that call alone.
+      const slow = bridge.executePython(null, "remote", "slow_where", [1.5]).catch((e: unknown) => e)
+      await eventually(() => seen.some((m) => m.type === "call" && m.fn === "slow_where"), 5_000, "the slow call to go out")
+      const call = seen.find((m) => m.type === "call" && m.fn === "slow_where")!
+      const clientId = String(call.clientId)
+      nc.publish(`${subjects.replies(clientId)}.${String(call.callId)}`, frame(`{"type":"result","value":${deep}}`))
+      expect(await slow).toMatchObject({ _tag: "SerializationError" })
+      // Garbage on its reply subjects and its tools subject: refused, tool requests answered.
+      nc.publish(`${subjects.replies(clientId)}.12345`, Buffer.from("garbage"))
+      for (const g of garbage) nc.publish(`${subjects.replies(clientId)}.1`, g)
+      const answer = decodeMessage((await nc.request(subjects.tools(clientId), frame(`{"type":"tool_call","agentId":"x","sessionId":null,"name":${deep},"args":[],"kwargs":{}}`), { timeout: 5_000 })).data)
+      expect(answer).toMatchObject({ type: "tool_result", ok: false })
+      const answer2 = decodeMessage((await nc.request(subjects.tools(clientId), frame(`{"type":"tool_call","agentId":"x","sessionId":null,"name":"t","args":{},"kwargs":{}}`), { timeout: 5_000 })).data)
+      expect(answer2).toMatchObject({ type: "tool_result", ok: false })
+
+      // Both still serve, on the same agent process.
+      for (let i = 0; i < 5; i++) expect(await bridge.executePython(`s${i}`, "echo", "add", [i, 1])).toBe(i + 1)
+      expect(agents[0]!.child.exitCode).toBeNull()
+    } finally {
+      await nc.close()
+    }
+  })
+})
