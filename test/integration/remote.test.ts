@@ -62,7 +62,9 @@ describe.skipIf(!natsServerAvailable)("remote pools over NATS", () => {
   })
 
   it("3 agents, 20 sessions × 50 calls: each session stays on one agent and the sessions spread over all three", async () => {
-    await launch(["a1", "a2", "a3"], "spread")
+    // This test is about placement, not loss: a TTL long enough that a JetStream store slowed by
+    // the burst (all three records once expired together on an idle machine) cannot end an agent.
+    await launch(["a1", "a2", "a3"], "spread", ["--heartbeat-ms", "500", "--ttl-ms", "5000"])
     const bridge = await client("spread")
     await eventually(() => bridge.getStatus().workers.length === 3, 5_000, "the client to see 3 agents")
     const served = new Map<string, Set<string>>()
