@@ -8,7 +8,7 @@
  */
 export { PythonBridge } from "./bridge/PythonBridge.js"
 export type { BridgeCommand, BridgeStatus, ExecuteOptions } from "./bridge/PythonBridge.js"
-export type { BridgeOptions, InspectOption, RestartOptions } from "./bridge/options.js"
+export type { BridgeOptions, InspectOption, LimitsOptions, RestartOptions } from "./bridge/options.js"
 export type { WorkerStatus } from "./bridge/pool.js"
 export type { Tool } from "./bridge/tools.js"
 export { BridgeSession } from "./bridge/BridgeSession.js"
