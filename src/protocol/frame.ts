@@ -61,6 +61,22 @@ const tooLarge = (sizeBytes: number, maxFrameBytes: number, incoming: boolean): 
 const asBuffer = (a: Uint8Array): Buffer => (Buffer.isBuffer(a) ? a : Buffer.from(a.buffer, a.byteOffset, a.byteLength))
 
 /**
+ * One frame around a header given as text, sent as it is: nothing is encoded or checked. For
+ * tests of hostile peers (`faults.message`, the fake worker), never for real messages.
+ *
+ * @example
+ * conn.receiveBytes(rawFrame('{"type":"log","level":[[[]]]}')) // the host must validate it
+ */
+export function rawFrame(headerText: string): Buffer {
+  const header = Buffer.from(headerText, "utf8")
+  const out = Buffer.alloc(8 + header.length)
+  out.writeUInt32BE(4 + header.length, 0)
+  out.writeUInt32BE(header.length, 4)
+  header.copy(out, 8)
+  return out
+}
+
+/**
  * The chunks of one frame carrying `envelope`, to be written in order. Values inside the
  * envelope are encoded with the codec; binary data becomes attachments (listed in `att`).
  * A small frame is a single Buffer; a bigger one with attachments is a header buffer followed

@@ -23,7 +23,7 @@
  */
 import { fromCallback } from "xstate"
 import { WorkerCrashed } from "../errors.js"
-import { DEFAULT_MAX_FRAME_BYTES, encodeFrame, FrameDecoder } from "../protocol/frame.js"
+import { DEFAULT_MAX_FRAME_BYTES, encodeFrame, FrameDecoder, rawFrame } from "../protocol/frame.js"
 import { Connection } from "../worker/connection.js"
 import type { ProcessCommand, WorkerEvent, WorkerInput } from "../worker/machine.js"
 import type { ExitInfo, WorkerProcess } from "../worker/process.js"
@@ -150,11 +150,7 @@ export const createFakeWorkerProcess = (
               return
             case "message": {
               // `faults.message`: one well-framed message with the header as given, then the call's own reply.
-              const body = Buffer.from(String(args[0]), "utf8")
-              const frame = Buffer.alloc(8 + body.length)
-              frame.writeUInt32BE(4 + body.length, 0)
-              frame.writeUInt32BE(body.length, 4)
-              body.copy(frame, 8)
+              const frame = rawFrame(String(args[0]))
               undelivered++
               deliver(`raw message from ${input.workerId}`, () => {
                 undelivered--

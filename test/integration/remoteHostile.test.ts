@@ -4,6 +4,8 @@
  * reply and tool subjects. The agent and the client refuse each one and keep serving; a call
  * hit by a bad reply fails alone, typed. Real `nats-server`, a real `snakepit agent`.
  */
+import { rawFrame } from "../../src/protocol/frame.js"
+import { deepJson } from "../support/hostile.js"
 import { randomUUID } from "node:crypto"
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest"
 import { connect } from "@nats-io/transport-node"
@@ -16,17 +18,7 @@ import { findProcessesWithEnv } from "../support/processes.js"
 
 if (!natsServerAvailable && process.env.CI) throw new Error("nats-server is missing: CI must install Debian's nats-server (see .ci/run)")
 
-/** One frame whose header is `text` (any text: nothing checks it on the way out). */
-const frame = (text: string): Buffer => {
-  const header = Buffer.from(text)
-  const out = Buffer.alloc(8 + header.length)
-  out.writeUInt32BE(4 + header.length, 0)
-  out.writeUInt32BE(header.length, 4)
-  header.copy(out, 8)
-  return out
-}
-
-const deep = "[".repeat(10_000) + "]".repeat(10_000)
+const deep = deepJson(10_000)
 const mark = randomUUID()
 const agents: AgentProcess[] = []
 let nats: NatsServer
@@ -65,12 +57,12 @@ describe.skipIf(!natsServerAvailable)("NATS peers that send garbage", () => {
       // The agent: five rounds of garbage on its own subject and on the pool's queue subject.
       const garbage = [
         Buffer.from("not a frame"),
-        frame(deep),
-        frame(`{"type":${deep}}`),
-        frame(`{"type":"call","callId":${deep}}`),
-        frame(`{"type":"cancel","callId":1,"clientId":{}}`),
-        frame(`{"type":"credit","callId":"1","clientId":"raw","items":${deep}}`),
-        frame(`{"type":"cleanup","sessionId":${deep}}`),
+        rawFrame(deep),
+        rawFrame(`{"type":${deep}}`),
+        rawFrame(`{"type":"call","callId":${deep}}`),
+        rawFrame(`{"type":"cancel","callId":1,"clientId":{}}`),
+        rawFrame(`{"type":"credit","callId":"1","clientId":"raw","items":${deep}}`),
+        rawFrame(`{"type":"cleanup","sessionId":${deep}}`),
       ]
       for (let round = 0; round < 5; round++) {
         for (const g of garbage) {
@@ -81,7 +73,7 @@ describe.skipIf(!natsServerAvailable)("NATS peers that send garbage", () => {
       // A call whose arguments nest 10 000 deep, with a reply subject: answered with the reason.
       nc.publish(
         subjects.agent("h1"),
-        frame(`{"type":"call","callId":"9","clientId":"raw","kind":"call","sessionId":null,"module":"echo","fn":"add","args":[${deep}],"kwargs":{}}`),
+        rawFrame(`{"type":"call","callId":"9","clientId":"raw","kind":"call","sessionId":null,"module":"echo","fn":"add","args":[${deep}],"kwargs":{}}`),
         { reply: `${subjects.replies("raw")}.9` },
       )
       await eventually(() => replies.length > 0, 10_000, "the agent to answer the deep call")
@@ -96,14 +88,14 @@ describe.skipIf(!natsServerAvailable)("NATS peers that send garbage", () => {
       await eventually(() => seen.some((m) => m.type === "call" && m.fn === "slow_where"), 5_000, "the slow call to go out")
       const call = seen.find((m) => m.type === "call" && m.fn === "slow_where")!
       const clientId = String(call.clientId)
-      nc.publish(`${subjects.replies(clientId)}.${String(call.callId)}`, frame(`{"type":"result","value":${deep}}`))
+      nc.publish(`${subjects.replies(clientId)}.${String(call.callId)}`, rawFrame(`{"type":"result","value":${deep}}`))
       expect(await slow).toMatchObject({ _tag: "SerializationError" })
       // Garbage on its reply subjects and its tools subject: refused, tool requests answered.
       nc.publish(`${subjects.replies(clientId)}.12345`, Buffer.from("garbage"))
       for (const g of garbage) nc.publish(`${subjects.replies(clientId)}.1`, g)
-      const answer = decodeMessage((await nc.request(subjects.tools(clientId), frame(`{"type":"tool_call","agentId":"x","sessionId":null,"name":${deep},"args":[],"kwargs":{}}`), { timeout: 5_000 })).data)
+      const answer = decodeMessage((await nc.request(subjects.tools(clientId), rawFrame(`{"type":"tool_call","agentId":"x","sessionId":null,"name":${deep},"args":[],"kwargs":{}}`), { timeout: 5_000 })).data)
       expect(answer).toMatchObject({ type: "tool_result", ok: false })
-      const answer2 = decodeMessage((await nc.request(subjects.tools(clientId), frame(`{"type":"tool_call","agentId":"x","sessionId":null,"name":"t","args":{},"kwargs":{}}`), { timeout: 5_000 })).data)
+      const answer2 = decodeMessage((await nc.request(subjects.tools(clientId), rawFrame(`{"type":"tool_call","agentId":"x","sessionId":null,"name":"t","args":{},"kwargs":{}}`), { timeout: 5_000 })).data)
       expect(answer2).toMatchObject({ type: "tool_result", ok: false })
 
       // Both still serve, on the same agent process.

@@ -5,6 +5,8 @@
  * reply), refused for itself (a value over the limits) or faults the worker (once); a pending
  * call settles exactly once. Hooks that throw change nothing of this.
  */
+import { rawFrame } from "../../src/protocol/frame.js"
+import { deepJson } from "../support/hostile.js"
 import { describe, expect, it } from "vitest"
 import fc from "fast-check"
 import { Connection, type ConnectionFault } from "../../src/worker/connection.js"
@@ -13,23 +15,11 @@ import { WORKER_TO_HOST } from "../../src/protocol/messages.js"
 const RUNS = 600
 const MAX_FRAME = 1 << 24
 
-/** One frame whose header is `text` (any text: it need not be an envelope, or JSON at all). */
-const frame = (text: string): Buffer => {
-  const header = Buffer.from(text)
-  const out = Buffer.alloc(8 + header.length)
-  out.writeUInt32BE(4 + header.length, 0)
-  out.writeUInt32BE(header.length, 4)
-  header.copy(out, 8)
-  return out
-}
-
-/** JSON text of a list nested `depth` deep (built as text: JSON.stringify would overflow). */
-const deepText = (depth: number) => "[".repeat(depth) + "]".repeat(depth)
 
 /** A JSON field value as text: an ordinary JSON value, or a deep nest. */
 const fieldText = fc.oneof(
   { weight: 4, arbitrary: fc.jsonValue({ maxDepth: 3 }).map((v) => JSON.stringify(v) ?? "null") },
-  { weight: 1, arbitrary: fc.constantFrom(10_000, 201, 200, 50).map(deepText) },
+  { weight: 1, arbitrary: fc.constantFrom(10_000, 201, 200, 50).map(deepJson) },
   { weight: 1, arbitrary: fc.constantFrom("1", "0", "-1", "1.5", '"1"', "null", "9007199254740993") },
 )
 
@@ -54,7 +44,7 @@ const frameText = fc.oneof(
   { weight: 6, arbitrary: messageText },
   { weight: 1, arbitrary: fc.jsonValue().map((v) => JSON.stringify(v) ?? "null") },
   { weight: 1, arbitrary: fc.object().map((o) => { try { return JSON.stringify(o) } catch { return "{}" } }) },
-  { weight: 1, arbitrary: fc.constantFrom(deepText(10_000), `{"type":${deepText(10_000)}}`, "{]!x", "", '{"type":"result","id":1,"value":{"__sp":"nope"}}') },
+  { weight: 1, arbitrary: fc.constantFrom(deepJson(10_000), `{"type":${deepJson(10_000)}}`, "{]!x", "", '{"type":"result","id":1,"value":{"__sp":"nope"}}') },
 )
 
 /** Cuts `bytes` at the given fractions. */
@@ -106,7 +96,7 @@ describe("Connection.receiveBytes against hostile input", () => {
             () => settled++,
             () => settled++,
           )
-          const bytes = Buffer.concat(texts.map(frame))
+          const bytes = Buffer.concat(texts.map((t) => rawFrame(t)))
           for (const chunk of cut(bytes, cuts)) expect(() => conn.receiveBytes(chunk)).not.toThrow()
           expect(faults.length).toBeLessThanOrEqual(1)
           // Whatever the worker said, the call ends (here: by the worker's death) exactly once.
@@ -127,7 +117,7 @@ describe("Connection.receiveBytes against hostile input", () => {
       onFault: (f) => { fault = f; conn.close(f) },
     })
     const pending = conn.call("m", "f", []).catch((e: unknown) => e)
-    conn.receiveBytes(frame(`{"type":"tool_call","id":1,"call_id":1,"name":${deepText(10_000)},"args":[],"kwargs":{},"session_id":null}`))
+    conn.receiveBytes(rawFrame(`{"type":"tool_call","id":1,"call_id":1,"name":${deepJson(10_000)},"args":[],"kwargs":{},"session_id":null}`))
     expect(fault).toMatchObject({ _tag: "ProtocolError" })
     expect(await pending).toBe(fault)
   })
@@ -141,7 +131,7 @@ describe("Connection.receiveBytes against hostile input", () => {
     })
     const first = conn.call("m", "f", []).catch((e: unknown) => e)
     const second = conn.call("m", "g", [])
-    conn.receiveBytes(Buffer.concat([frame(`{"type":"result","id":1,"value":${deepText(10_000)}}`), frame(`{"type":"result","id":2,"value":"ok"}`)]))
+    conn.receiveBytes(Buffer.concat([rawFrame(`{"type":"result","id":1,"value":${deepJson(10_000)}}`), rawFrame(`{"type":"result","id":2,"value":"ok"}`)]))
     expect(await first).toMatchObject({ _tag: "SerializationError", path: `result${"[0]".repeat(200)}` })
     expect(await second).toBe("ok")
     expect(faults).toEqual([])
@@ -156,7 +146,7 @@ describe("Connection.receiveBytes against hostile input", () => {
       onToolCall: () => { throw new Error("dispatch failed") },
       onWarning: (m) => warnings.push(m),
     })
-    conn.receiveBytes(frame(`{"type":"tool_call","id":7,"call_id":null,"name":"t","args":[],"kwargs":{},"session_id":null}`))
+    conn.receiveBytes(rawFrame(`{"type":"tool_call","id":7,"call_id":null,"name":"t","args":[],"kwargs":{},"session_id":null}`))
     const reply = JSON.parse(Buffer.concat(written).subarray(8).toString()) as Record<string, unknown>
     expect(reply).toMatchObject({ type: "tool_result", id: 7, ok: false })
     expect(warnings).toEqual(["the onToolCall hook threw"])
