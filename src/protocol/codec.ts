@@ -45,10 +45,18 @@ const RETRY: unique symbol = Symbol("snakepit.retry")
 
 type Seen = Set<object> | null
 
+/**
+ * Envelope fields that hold a call's argument list or keyword object (or an event's data): the
+ * container itself is not a level of `maxDepth`, as in Python, so `args: [[1]]` is depth 1.
+ */
+const ARGUMENT_FIELDS: ReadonlySet<string> = new Set(["args", "kwargs", "context", "data"])
+
 /** The limits of the walk in progress, in the form the walk tests cheaply. */
 interface Walk {
   /** Walk depth at which a container is refused (`maxDepth`, plus one for an envelope). */
   readonly depthLimit: number
+  /** One level more than `maxDepth`: the walk starts at an envelope (whose {@link ARGUMENT_FIELDS} are no level either) or at a received argument container. */
+  readonly envelope: boolean
   /** `min(FAST_DEPTH, depthLimit)`: the unchecked walk's bound. */
   readonly fastDepth: number
   readonly maxDepth: number
@@ -63,6 +71,7 @@ const walkOf = (limits: ValueLimits, envelope: boolean, root: PathSegment[]): Wa
   const depthLimit = limits.maxDepth + (envelope ? 1 : 0)
   return {
     depthLimit,
+    envelope,
     fastDepth: Math.min(FAST_DEPTH, depthLimit),
     maxDepth: limits.maxDepth,
     maxStringBytes: limits.maxStringBytes,
@@ -233,7 +242,7 @@ function encFields(o: Record<string, unknown>, atts: Uint8Array[], depth: number
     const k = keys[i]!
     const x = o[k]
     if (seen !== null) walk.path.push(k)
-    const y = enc(x, atts, depth + 1, seen)
+    const y = enc(x, atts, depth === 0 && walk.envelope && ARGUMENT_FIELDS.has(k) ? 0 : depth + 1, seen)
     if (seen !== null) walk.path.pop()
     if (out !== undefined) setKey(out, k, y)
     else if (y !== x) {
@@ -332,7 +341,8 @@ function encInstance(v: object, atts: Uint8Array[], depth: number, seen: Seen): 
  */
 export function checkReceivedValue(json: unknown, limits: ValueLimits, root: string): SerializationError | undefined {
   const saved = walk
-  walk = walkOf(limits, false, [root])
+  // An argument list or keyword object is no level: its items may nest maxDepth deep.
+  walk = walkOf(limits, ARGUMENT_FIELDS.has(root) && typeof json === "object" && json !== null, [root])
   try {
     try {
       scan(json, 0, false)

@@ -89,3 +89,18 @@ describe("python limits: every exception is reported at once", () => {
     expect(exited).toEqual([])
   })
 })
+
+describe("host and worker draw the depth line at the same place", () => {
+  it("arguments exactly maxDepth deep reach Python and come back; one level more is refused by the host before sending", async () => {
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, limits: { maxDepth: 5 } })
+    // The argument list is no level on either side: args[0] may nest maxDepth deep, and so may
+    // the result that echoes it.
+    expect(await bridge.executePython("d", "echo", "echo", [nested(5)])).toEqual(nested(5))
+    const e = await rejection(bridge.executePython("d", "echo", "echo", [nested(6)]))
+    expect(e).toBeInstanceOf(SerializationError)
+    expect((e as SerializationError).path).toBe(`args${"[0]".repeat(6)}`)
+    // A result as deep as the limit, built in Python, crosses back; one level more is refused there.
+    expect(await bridge.executePython("d", "value_limits", "nested", [5])).toEqual(nested(5))
+    expect(await rejection(bridge.executePython("d", "value_limits", "nested", [6]))).toMatchObject({ _tag: "SerializationError", path: `result${"[0]".repeat(5)}` })
+  })
+})

@@ -58,29 +58,30 @@ describe("formatPath", () => {
 describe("the encoder enforces limits.maxDepth", () => {
   it("a value exactly maxDepth deep passes; one level more is a SerializationError naming args[0][0]…", () => {
     // args itself is one level: args holding nest(d) is d + 1 deep.
-    expect(() => encodeFrame(call([nest(9)]), MAX_FRAME, limits({ maxDepth: 10 }))).not.toThrow()
-    const e = encodeError(call([nest(10)]), limits({ maxDepth: 10 }))
-    expect(e.path).toBe(`args${"[0]".repeat(10)}`)
+    // The argument list itself is no level (as in Python): args[0] may nest maxDepth deep.
+    expect(() => encodeFrame(call([nest(10)]), MAX_FRAME, limits({ maxDepth: 10 }))).not.toThrow()
+    const e = encodeError(call([nest(11)]), limits({ maxDepth: 10 }))
+    expect(e.path).toBe(`args${"[0]".repeat(11)}`)
     expect(e.message).toContain("limits.maxDepth (10)")
   })
 
-  it("the default FAST_DEPTH walk and a limit above it agree: 300 deep passes a limit of 301, 302 does not", () => {
-    expect(() => encodeFrame(call([nest(300)]), MAX_FRAME, limits({ maxDepth: 301 }))).not.toThrow()
-    expect(encodeError(call([nest(301)]), limits({ maxDepth: 301 })).path).toBe(`args${"[0]".repeat(301)}`)
+  it("the default FAST_DEPTH walk and a limit above it agree: 301 deep passes a limit of 301, 302 does not", () => {
+    expect(() => encodeFrame(call([nest(301)]), MAX_FRAME, limits({ maxDepth: 301 }))).not.toThrow()
+    expect(encodeError(call([nest(302)]), limits({ maxDepth: 301 })).path).toBe(`args${"[0]".repeat(302)}`)
   })
 
   it("paths name object keys readably", () => {
     const value = { rows: [1, 2, 3, { "a b": [[[]]] }] }
-    const e = encodeError(call([value]), limits({ maxDepth: 5 }))
+    const e = encodeError(call([value]), limits({ maxDepth: 4 }))
     expect(e.path).toBe('args[0].rows[3]["a b"][0]')
-    expect(encodeError(call([], { deep: [[[]]] }), limits({ maxDepth: 3 })).path).toBe("kwargs.deep[0][0]")
+    expect(encodeError(call([], { deep: [[[]]] }), limits({ maxDepth: 2 })).path).toBe("kwargs.deep[0][0]")
   })
 
   it("tuples, sets and maps count as one level each, as in Python", () => {
-    expect(() => encodeFrame(call([tuple(tuple(1))]), MAX_FRAME, limits({ maxDepth: 3 }))).not.toThrow()
-    expect(encodeError(call([tuple(tuple(tuple()))]), limits({ maxDepth: 3 })).path).toBe("args[0][0][0]")
-    expect(encodeError(call([new Set([[[]]])]), limits({ maxDepth: 3 })).path).toBe("args[0][0][0]")
-    expect(encodeError(call([new Map([["k", [[]]]])]), limits({ maxDepth: 3 })).path).toBe("args[0].k[0]")
+    expect(() => encodeFrame(call([tuple(tuple(1))]), MAX_FRAME, limits({ maxDepth: 2 }))).not.toThrow()
+    expect(encodeError(call([tuple(tuple(tuple()))]), limits({ maxDepth: 2 })).path).toBe("args[0][0][0]")
+    expect(encodeError(call([new Set([[[]]])]), limits({ maxDepth: 2 })).path).toBe("args[0][0][0]")
+    expect(encodeError(call([new Map([["k", [[]]]])]), limits({ maxDepth: 2 })).path).toBe("args[0].k[0]")
   })
 
   it("a cycle is still reported as a cycle, not as depth", () => {
@@ -94,7 +95,7 @@ describe("the encoder enforces limits.maxDepth", () => {
 
   it("a value 200 000 deep is refused at the limit, not by the stack", () => {
     const e = encodeError(call([nest(200_000)]), limits({ maxDepth: 200 }))
-    expect(e.path).toBe(`args${"[0]".repeat(200)}`)
+    expect(e.path).toBe(`args${"[0]".repeat(201)}`)
   })
 
   it("an unencodable value deep inside is named by its path too", () => {
