@@ -660,7 +660,7 @@ export class WorkerPool implements PoolBackend {
         retryAt,
       })
       if (this.circuitTimer) clearTimeout(this.circuitTimer)
-      this.circuitTimer = setTimeout(() => void this.closeCircuit(), retryAt - now)
+      this.circuitTimer = setTimeout(() => this.retryCircuit(), retryAt - now)
       this.circuitTimer.unref?.()
       this.telemetry.emit("bridge.circuitOpened", { supervisorId: gaveUp.supervisorId, retryAt, delayMs: retryAt - now, openings })
       this.logger.error({ err: error, retryAt, openings }, "worker pool gave up: restart intensity exceeded; circuit open")
@@ -681,6 +681,11 @@ export class WorkerPool implements PoolBackend {
    * calls again at once (they wait in the queue for the starting workers). If the new pool
    * gives up too, the circuit opens again with a longer delay.
    */
+  /** Tries to close the circuit; a failure is logged, never thrown into a timer. */
+  private retryCircuit(): void {
+    this.closeCircuit().catch((error: unknown) => this.logger.error({ err: error }, "could not restart the worker pool"))
+  }
+
   private async closeCircuit(): Promise<void> {
     this.circuitTimer = undefined
     if (this.stopping) return
@@ -703,7 +708,8 @@ export class WorkerPool implements PoolBackend {
     } catch (error) {
       // Starting an empty supervisor does not fail in practice; if it does, try again later.
       this.logger.error({ err: error }, "could not restart the worker pool; the circuit stays open")
-      this.circuitTimer = setTimeout(() => void this.closeCircuit(), circuitDelay(this.openings, 0, Math.random()).delayMs)
+      this.circuitTimer = setTimeout(() => this.retryCircuit(), circuitDelay(this.openings, 0, Math.random()).delayMs)
+      this.circuitTimer.unref?.()
       return
     }
     if (this.stopping) return void this.supervisor?.stop()
@@ -778,7 +784,8 @@ export class WorkerPool implements PoolBackend {
     connection.close(fault)
     this.queue.untarget(id)
     if (wasLive && !this.stopping && !this.failure && this.liveSlots() < Math.max(this.options.minWorkers, 1)) this.spawn()
-    void this.supervisor?.terminateChild(id).catch(() => {})
+    // Refused only when the child is already gone or stopping, which is the outcome wanted.
+    void this.supervisor?.terminateChild(id).catch((error: unknown) => this.logger.debug({ err: error, workerId: id }, "hung worker already stopping"))
     this.pumpAll()
   }
 
