@@ -238,14 +238,19 @@ export class RemoteAgent {
       case "cleanup": {
         const sessionId = message.sessionId
         this.sessionOwners.delete(sessionId)
-        void this.bridge.cleanupSession(sessionId).then((existed) => m.respond(this.encode({ type: "cleaned", existed })))
+        // A well-formed request the bridge refuses (an empty session id) is answered, never left
+        // as an unhandled rejection: that would end the agent.
+        this.bridge.cleanupSession(sessionId).then(
+          (existed) => m.respond(this.encode({ type: "cleaned", existed })),
+          (e: unknown) => m.respond(this.encode({ type: "error", error: errorToWire(e) })),
+        ).catch((e: unknown) => this.logger.warn({ err: e }, "clean-up answer not sent"))
         return
       }
       case "restart":
-        void this.bridge.restartPythonEnvironment().then(
+        this.bridge.restartPythonEnvironment().then(
           () => m.respond(this.encode({ type: "restarted", workers: this.bridge.getStatus().totalWorkers })),
           (e: unknown) => m.respond(this.encode({ type: "error", error: errorToWire(e) })),
-        )
+        ).catch((e: unknown) => this.logger.warn({ err: e }, "restart answer not sent"))
         return
     }
   }
