@@ -73,6 +73,8 @@ const hostileFieldArb = fc.oneof(
     "-1",
     "1e400",
     "\"x\"",
+    "\"\"",
+    "\"snakepit.variables.set\"",
     "{}",
     "[]",
     "true",
