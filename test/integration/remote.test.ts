@@ -3,11 +3,10 @@
  * its own supervised Python workers), and `PythonBridge.start({ remote })` as the client.
  * Skipped locally without nats-server; CI installs it and fails if it is missing.
  */
-import { randomUUID } from "node:crypto"
 import { existsSync, mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
 import { connect } from "@nats-io/transport-node"
 import { PythonBridge } from "../../src/bridge/PythonBridge.js"
 import { bridgeChild, bridgeOf } from "../../src/bridge/bridgeChild.js"
@@ -16,10 +15,9 @@ import { fixturesDir, pythonCommand } from "../support/worker.js"
 import { poolSubjects } from "../../src/remote/subjects.js"
 import { decodeMessage, encodeMessage } from "../../src/remote/wire.js"
 import { WorkerCrashed } from "../../src/errors.js"
-import { AGENT_MARK, startAgent, type AgentProcess } from "../support/agents.js"
+import { AgentSuite, startAgent } from "../support/agents.js"
 import { eventually, startBridge, testLogger } from "../support/bridge.js"
 import { NatsServer, natsServerAvailable } from "../support/natsServer.js"
-import { findProcessesWithEnv } from "../support/processes.js"
 
 if (!natsServerAvailable && process.env.CI) throw new Error("nats-server is missing: CI must install Debian's nats-server (see .ci/run)")
 
@@ -28,38 +26,22 @@ interface Where {
   readonly pid: number
 }
 
-const mark = randomUUID()
-const agents: AgentProcess[] = []
-let nats: NatsServer
+const suite = new AgentSuite()
+const { mark, agents } = suite
 
 const launch = async (ids: string[], pool: string, args: string[] = []) => {
-  const started = await Promise.all(ids.map((id) => startAgent({ url: nats.url, pool, id, mark, args })))
+  const started = await Promise.all(ids.map((id) => startAgent({ url: suite.nats.url, pool, id, mark, args })))
   agents.push(...started)
   return started
 }
 
 const client = (pool: string, extra: Partial<Parameters<typeof PythonBridge.start>[0]> = {}) =>
-  startBridge({ remote: { nats: nats.url, pool }, logger: testLogger, ...extra })
+  startBridge({ remote: { nats: suite.nats.url, pool }, logger: testLogger, ...extra })
 
 const outcome = <T,>(p: Promise<T>) => p.then((value) => ({ ok: true as const, value }), (error: unknown) => ({ ok: false as const, error }))
 
 describe.skipIf(!natsServerAvailable)("remote pools over NATS", () => {
-  beforeAll(async () => {
-    nats = await NatsServer.start()
-  })
-
-  afterEach(async () => {
-    for (const a of agents.splice(0)) {
-      a.child.kill("SIGKILL")
-      await a.child
-    }
-    // An agent killed with SIGKILL takes its workers with it (parent-death signal).
-    await eventually(() => findProcessesWithEnv(AGENT_MARK, mark).length === 0, 10_000, "no agent or worker left")
-  })
-
-  afterAll(async () => {
-    await nats?.stop()
-  })
+  suite.hooks()
 
   it("3 agents, 20 sessions × 50 calls: each session stays on one agent and the sessions spread over all three", async () => {
     // This test is about placement, not loss: a TTL long enough that a JetStream store slowed by
@@ -136,7 +118,7 @@ describe.skipIf(!natsServerAvailable)("remote pools over NATS", () => {
     await eventually(() => bridge.getStatus().workers.length === 2, 5_000, "the client to see 2 agents")
     const inFlight = Array.from({ length: 6 }, (_, i) => outcome(bridge.executePython(`s${i}`, "remote", "slow_where", [1])))
     await new Promise((r) => setTimeout(r, 200))
-    await nats.restart()
+    await suite.nats.restart()
     for (const r of await Promise.all(inFlight)) {
       // Each call settled once, and a failure is a typed one.
       if (!r.ok) expect(r.error).toBeInstanceOf(WorkerCrashed)
@@ -187,7 +169,7 @@ describe.skipIf(!natsServerAvailable)("remote pools over NATS", () => {
     const dir = mkdtempSync(join(tmpdir(), "snakepit-remote-"))
     const marker = join(dir, "closed")
     // A bare NATS client speaking the protocol, which takes the first window of items and dies.
-    const nc = await connect({ servers: nats.url })
+    const nc = await connect({ servers: suite.nats.url })
     try {
       const subjects = poolSubjects("snakepit", "orphan")
       let items = 0
@@ -217,7 +199,7 @@ describe.skipIf(!natsServerAvailable)("remote pools over NATS", () => {
 
   it("any agent of the queue group takes a call sent to the pool's subject, and says which", async () => {
     await launch(["q1", "q2"], "queue")
-    const nc = await connect({ servers: nats.url })
+    const nc = await connect({ servers: suite.nats.url })
     try {
       const subjects = poolSubjects("snakepit", "queue")
       const messages: Array<Record<string, unknown>> = []
@@ -320,7 +302,7 @@ describe.skipIf(!natsServerAvailable)("remote pools over NATS", () => {
       id: "root",
       children: [
         bridgeChild("local", { python: pythonCommand, pythonPath: [fixturesDir], minWorkers: 1, maxWorkers: 1, logger: testLogger }),
-        bridgeChild("remote", { remote: { nats: nats.url, pool: "tree" }, logger: testLogger }),
+        bridgeChild("remote", { remote: { nats: suite.nats.url, pool: "tree" }, logger: testLogger }),
       ],
     })
     try {

@@ -6,46 +6,29 @@
  */
 import { rawFrame } from "../../src/protocol/frame.js"
 import { deepJson } from "../support/hostile.js"
-import { randomUUID } from "node:crypto"
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
 import { connect } from "@nats-io/transport-node"
 import { poolSubjects } from "../../src/remote/subjects.js"
 import { decodeMessage } from "../../src/remote/wire.js"
-import { AGENT_MARK, startAgent, type AgentProcess } from "../support/agents.js"
+import { AgentSuite, startAgent } from "../support/agents.js"
 import { eventually, startBridge, testLogger } from "../support/bridge.js"
-import { NatsServer, natsServerAvailable } from "../support/natsServer.js"
-import { findProcessesWithEnv } from "../support/processes.js"
+import { natsServerAvailable } from "../support/natsServer.js"
 
 if (!natsServerAvailable && process.env.CI) throw new Error("nats-server is missing: CI must install Debian's nats-server (see .ci/run)")
 
 const deep = deepJson(10_000)
-const mark = randomUUID()
-const agents: AgentProcess[] = []
-let nats: NatsServer
+const suite = new AgentSuite()
+const { mark, agents } = suite
 
 describe.skipIf(!natsServerAvailable)("NATS peers that send garbage", () => {
-  beforeAll(async () => {
-    nats = await NatsServer.start()
-  })
-
-  afterEach(async () => {
-    for (const a of agents.splice(0)) {
-      a.child.kill("SIGKILL")
-      await a.child
-    }
-    await eventually(() => findProcessesWithEnv(AGENT_MARK, mark).length === 0, 10_000, "no agent or worker left")
-  })
-
-  afterAll(async () => {
-    await nats?.stop()
-  })
+  suite.hooks()
 
   it("garbage and deep payloads on the agent's and the client's subjects are refused; both keep serving, a hit call fails alone", async () => {
-    agents.push(await startAgent({ url: nats.url, pool: "hostile", id: "h1", mark }))
-    const bridge = await startBridge({ remote: { nats: nats.url, pool: "hostile" }, logger: testLogger })
+    agents.push(await startAgent({ url: suite.nats.url, pool: "hostile", id: "h1", mark }))
+    const bridge = await startBridge({ remote: { nats: suite.nats.url, pool: "hostile" }, logger: testLogger })
     await eventually(() => bridge.getStatus().workers.length === 1, 5_000, "the client to see the agent")
     const subjects = poolSubjects("snakepit", "hostile")
-    const nc = await connect({ servers: nats.url })
+    const nc = await connect({ servers: suite.nats.url })
     try {
       // Listen in on the agent's subject to learn the client's id and its calls' ids.
       const seen: Array<Record<string, unknown>> = []

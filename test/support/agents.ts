@@ -3,9 +3,14 @@
  * with its own supervised Python workers, started with a marker in its environment (which its
  * workers inherit) so a test can prove nothing outlives it.
  */
+import { randomUUID } from "node:crypto"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { execa, type ResultPromise } from "execa"
+import { afterAll, afterEach, beforeAll } from "vitest"
+import { eventually } from "./bridge.js"
+import { NatsServer } from "./natsServer.js"
+import { findProcessesWithEnv } from "./processes.js"
 import { fixturesDir } from "./worker.js"
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..")
@@ -49,4 +54,46 @@ export async function startAgent(o: { url: string; pool: string; id: string; mar
     void child.then((r) => reject(new Error(`agent ${o.id} exited (${String(r.exitCode ?? r.signal)}) before serving:\n${err}`)))
   })
   return { id: o.id, child, stderr: () => err }
+}
+
+/**
+ * What a remote-pool test file shares: one nats-server, the agents its tests start, and the
+ * marker they carry. {@link AgentSuite.hooks}, called inside the file's `describe`, starts the
+ * server before the tests, SIGKILLs every agent after each test and waits until neither an agent
+ * nor a worker of theirs is left, and stops the server at the end.
+ *
+ * @example
+ * const suite = new AgentSuite()
+ * describe("remote", () => {
+ *   suite.hooks()
+ *   it("…", async () => void suite.agents.push(await startAgent({ url: suite.nats.url, pool: "p", id: "a1", mark: suite.mark })))
+ * })
+ */
+export class AgentSuite {
+  readonly mark = randomUUID()
+  readonly agents: AgentProcess[] = []
+  private server: NatsServer | undefined
+
+  /** The file's nats-server (started by the hooks). */
+  get nats(): NatsServer {
+    if (!this.server) throw new Error("the nats-server starts in beforeAll: call suite.hooks() inside the describe")
+    return this.server
+  }
+
+  hooks(): void {
+    beforeAll(async () => {
+      this.server = await NatsServer.start()
+    })
+    afterEach(async () => {
+      for (const a of this.agents.splice(0)) {
+        a.child.kill("SIGKILL")
+        await a.child
+      }
+      // An agent killed with SIGKILL takes its workers with it (parent-death signal).
+      await eventually(() => findProcessesWithEnv(AGENT_MARK, this.mark).length === 0, 10_000, "no agent or worker left")
+    })
+    afterAll(async () => {
+      await this.server?.stop()
+    })
+  }
 }
