@@ -118,10 +118,15 @@ export class CodeExecutionDisabled extends Data.TaggedError("CodeExecutionDisabl
   readonly message: string
 }> {}
 
-/** The module is not in `allowedModules`. */
+/**
+ * The name is not admitted by `allowedModules`/`expose`: its module is not allowed, or the
+ * function name has a dunder/private segment, or it resolves to something not defined in the
+ * allowed module. `function` is set when the module was allowed but the name was not.
+ */
 export class ModuleNotAllowed extends Data.TaggedError("ModuleNotAllowed")<{
   readonly message: string
   readonly module: string
+  readonly function?: string
 }> {}
 
 /** The bridge (or worker) is stopping or stopped and takes no new calls. */

@@ -108,8 +108,27 @@ export interface BridgeOptions {
   readonly maxFrameBytes?: number
   /** Bounds on values and host-held variables ({@link LimitsOptions}). */
   readonly limits?: LimitsOptions
+  /**
+   * Lets `executeCode` run Python source. Off by default. Module and function names are code
+   * too: without `expose`/`allowedModules`, `executePython` runs whatever function it is named
+   * (`builtins.exec` included), so names that come from outside need an allowlist
+   * (docs/security.md).
+   */
   readonly allowCodeExecution?: boolean
+  /**
+   * Modules whose own functions may be called: `["json"]` admits `json.dumps` and
+   * `json.JSONDecoder.decode`, never a name that walks into another module (`os.system` through
+   * a module that imported `os`), a dunder segment (`f.__globals__`) or `"_private"` names.
+   * Same as `expose: ["json.*"]`. Checked on the host and again in Python.
+   */
   readonly allowedModules?: readonly string[]
+  /**
+   * Exact exposure: `["model.predict", "model.Model.fit", "stats.*"]`. A name is admitted when
+   * it equals an entry, or its module matches an entry `"mod.*"` and it resolves to a callable
+   * defined in that module. Combined with `allowedModules` (either admits). Undefined with
+   * `allowedModules` undefined: every name is admitted (trusted callers only).
+   */
+  readonly expose?: readonly string[]
   /**
    * Modules every worker imports before it reports ready. With `spawnMode: "forkserver"` they
    * are imported once, in the template, and shared by every fork copy-on-write.
@@ -147,11 +166,12 @@ export interface BridgeOptions {
 export type InspectOption = ((event: InspectionEvent) => void) | Observer<InspectionEvent>
 
 /** Options with every default filled in. */
-export type ResolvedOptions = Required<Omit<BridgeOptions, "logger" | "inspect" | "cwd" | "allowedModules" | "maxRequestsPerWorker" | "maxWorkerAgeMs" | "maxWorkerMemoryMb" | "restart" | "workerProcess" | "dashboard" | "remote" | "limits">> & {
+export type ResolvedOptions = Required<Omit<BridgeOptions, "logger" | "inspect" | "cwd" | "allowedModules" | "expose" | "maxRequestsPerWorker" | "maxWorkerAgeMs" | "maxWorkerMemoryMb" | "restart" | "workerProcess" | "dashboard" | "remote" | "limits">> & {
   readonly remote: RemoteOptions | undefined
   readonly workerProcess: AnyActorLogic | undefined
   readonly cwd: string | undefined
   readonly allowedModules: readonly string[] | undefined
+  readonly expose: readonly string[] | undefined
   readonly maxRequestsPerWorker: number | undefined
   readonly maxWorkerAgeMs: number | undefined
   readonly maxWorkerMemoryMb: number | undefined
@@ -219,6 +239,8 @@ export const resolveOptions = (options: BridgeOptions = {}): ResolvedOptions => 
   if (o.pythonPath !== undefined) check(Array.isArray(o.pythonPath) && o.pythonPath.every((p) => typeof p === "string"), "pythonPath must be an array of strings")
   if (o.allowedModules !== undefined)
     check(Array.isArray(o.allowedModules) && o.allowedModules.every((p) => typeof p === "string"), "allowedModules must be an array of module names")
+  if (o.expose !== undefined)
+    check(Array.isArray(o.expose) && o.expose.every((p) => typeof p === "string"), 'expose must be an array of names such as "mod.fn" or "mod.*"')
   const spawnMode = o.spawnMode ?? process.env.SNAKEPIT_SPAWN_MODE
   if (spawnMode !== undefined) {
     const from = o.spawnMode !== undefined ? "spawnMode" : "$SNAKEPIT_SPAWN_MODE"
@@ -288,6 +310,7 @@ export const resolveOptions = (options: BridgeOptions = {}): ResolvedOptions => 
     },
     allowCodeExecution: options.allowCodeExecution ?? false,
     allowedModules: options.allowedModules,
+    expose: options.expose,
     preload: options.preload ?? [],
     spawnMode: options.spawnMode ?? (process.env.SNAKEPIT_SPAWN_MODE as "spawn" | "forkserver" | undefined) ?? "spawn",
     logger: options.logger,
