@@ -23,6 +23,14 @@ reports that no such tool exists.
 access is a reserved tool call, so its values survive a crash of this worker, an environment
 restart, and the session moving to another worker.  The host bounds what they hold: a write past
 its caps raises :class:`VariableLimitExceeded` (a :class:`ToolError`), and the call may go on.
+
+Whose session a tool call acts for is the host's decision, not this object's: the host takes it
+from the call the tool call belongs to (the call the calling code runs for), as the host sent that
+call.  ``session.id`` is read-only, and a session object used in a call of another session raises
+:class:`ToolError` instead of sending; but changing the object would change nothing on the host
+anyway.  A tool call made outside any running call (from a thread that outlived its call) acts for
+no session: global tools work, session variables and the session's own tools raise
+:class:`ToolError` / :class:`ToolNotFound`.
 """
 from __future__ import annotations
 
@@ -109,6 +117,14 @@ class ToolCalls:
             future.set_exception(ToolError(self._closed))
             return future
         context = current_call.get()
+        if context is not None and context.session_id != session_id:
+            # The host would act for the call's session, not this object's: say so, rather
+            # than quietly reading or writing another session's variables.
+            future.set_exception(ToolError(
+                f"this session object is for session {session_id!r}, but the code runs for call "
+                f"{context.call_id} of session {context.session_id!r}: use the session this "
+                "call's function received"))
+            return future
         attachments: List[Any] = []
         tool_id = next(self._ids)
         message = {
@@ -258,12 +274,11 @@ class HostVariables(MutableMapping):  # type: ignore[type-arg]
 class Session:
     """What a function's ``session`` parameter receives (see the module docstring)."""
 
-    __slots__ = ("id", "state", "log", "variables", "_tools", "_send")
+    __slots__ = ("_id", "state", "log", "variables", "_tools", "_send")
 
     def __init__(self, session_id: Optional[str], state: Dict[str, Any], log: logging.Logger,
                  tools: ToolCalls, send: Send) -> None:
-        #: The host's session id (None for a call made without a session).
-        self.id = session_id
+        self._id = session_id
         #: Per-session state, shared by all calls of this session in this worker.
         self.state = state
         #: A logger whose records reach the host with this session's id.
@@ -272,6 +287,12 @@ class Session:
         self._send = send
         #: Variables held by the host (survive worker crashes); see :class:`HostVariables`.
         self.variables = HostVariables(self)
+
+    @property
+    def id(self) -> Optional[str]:
+        """The host's session id (None for a call made without a session). Read-only: it names
+        the session, it does not choose it (the host takes that from the call)."""
+        return self._id
 
     def call_tool(self, name: str, /, *args: Any, **kwargs: Any) -> Any:
         """Call the host tool ``name`` and wait for its result (blocks this thread).

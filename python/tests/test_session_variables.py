@@ -64,3 +64,30 @@ def test_a_typed_tool_failure_raises_variable_limit_exceeded_with_its_fields():
     with pytest.raises(ToolError) as plain:
         failed.result()
     assert type(plain.value) is ToolError
+
+
+def test_session_id_is_read_only_and_a_session_object_of_another_session_is_not_sent():
+    """The host decides a tool call's session from its call; the Python side only avoids
+    confusion: ``id`` cannot be assigned, and a session object used in a call of another session
+    raises ToolError instead of sending (the host would act for the call's session)."""
+    import logging
+    from snakepit_bridge.context import CallContext, current_call
+    from snakepit_bridge.session import Session, ToolCalls, ToolError
+
+    sent = []
+    tools = ToolCalls(lambda message, attachments: sent.append(message))
+    session = Session("a", {}, logging.getLogger("t"), tools, lambda m, a: None)
+    with pytest.raises(AttributeError):
+        session.id = "victim"
+    assert session.id == "a"
+
+    token = current_call.set(CallContext(7, "b"))
+    try:
+        with pytest.raises(ToolError, match="session 'a'.*call 7 of session 'b'"):
+            session.variables["x"] = 1
+        assert sent == []
+        current_call.set(CallContext(7, "a"))
+        tools.start("t", [], {}, "a")
+        assert [(m["call_id"], m["session_id"]) for m in sent] == [(7, "a")]
+    finally:
+        current_call.reset(token)

@@ -11,6 +11,11 @@
  * Names starting with `snakepit.` are reserved: `snakepit.variables.get|set|delete|entries` are
  * how Python's `session.variables` reaches the host-held {@link SessionVariables}.
  *
+ * A tool call acts for the session of the call it belongs to, as the host recorded it when it
+ * sent that call ({@link ToolCallRequest.sessionId}), never for a session Python names: a session's
+ * own tools and its variables are out of reach of a tool call that belongs to no running call of
+ * that session. See `docs/sessions.md`, "Whose session a tool call acts for".
+ *
  * A tool runs inside a {@link toolScope} naming the session and worker it was called from, so a
  * tool that calls back into Python for the same session is recognised as nested and runs on the
  * waiting worker at once (see `docs/sessions.md`, "Nested calls").
@@ -55,6 +60,10 @@ export const toolScope = new AsyncLocalStorage<ToolScope>()
 
 const RESERVED = "snakepit."
 const VARIABLES = "snakepit.variables."
+
+/** Why a tool call has no session: said in every refusal, since Python's own view differs. */
+const NO_SESSION_WHY =
+  "the host takes a tool call's session from the call it belongs to, not from Python; this one came from a call without a session, or from outside any call still running on its worker, e.g. a thread that outlived its call"
 
 const problem = (error: unknown) => (error instanceof Error ? error.message : String(error))
 
@@ -117,7 +126,10 @@ export class ToolRegistry {
     if (call.sessionId !== null) this.onSessionUse(call.sessionId)
     if (call.name.startsWith(VARIABLES)) return Promise.resolve(this.variable(call))
     const tool = (call.sessionId !== null ? this.bySession.get(call.sessionId)?.get(call.name) : undefined) ?? this.global.get(call.name)
-    if (!tool) return Promise.resolve({ ok: false, message: `ToolNotFound: no tool named ${JSON.stringify(call.name)} is registered` })
+    if (!tool) {
+      const why = call.sessionId === null ? ` globally, and this tool call belongs to no running call of a session (${NO_SESSION_WHY})` : ""
+      return Promise.resolve({ ok: false, message: `ToolNotFound: no tool named ${JSON.stringify(call.name)} is registered${why}` })
+    }
     const args = Object.keys(call.kwargs).length > 0 ? [...call.args, call.kwargs] : call.args
     return toolScope.run({ sessionId: call.sessionId, workerId }, () =>
       Promise.resolve()
@@ -133,7 +145,7 @@ export class ToolRegistry {
     const sessionId = call.sessionId
     const [name] = call.args as [unknown]
     const ok = (value: unknown): ToolAnswer => ({ ok: true, value })
-    if (sessionId === null) return { ok: false, message: "session variables need a session id" }
+    if (sessionId === null) return { ok: false, message: `session variables need a session, and this tool call belongs to no running call of a session (${NO_SESSION_WHY})` }
     const op = call.name.slice(VARIABLES.length)
     if (op === "entries") return ok(this.variables.entries(sessionId))
     if (typeof name !== "string") return { ok: false, message: `variable names are strings, got ${typeof name}` }

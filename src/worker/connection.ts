@@ -141,13 +141,23 @@ export interface ReadyFields {
   readonly protocol: number
 }
 
-/** A Python → host tool call. */
+/**
+ * A Python → host tool call.
+ *
+ * `sessionId` is the host's own record, not Python's word: the session of the call `callId`
+ * names, among the calls in flight on this connection, as the host sent it; `null` when that call
+ * has no session or when `callId` names no call in flight here (a thread that outlived its call,
+ * an ended or abandoned call, another worker's call, a made-up id). The `session_id` Python
+ * writes in the message is not read.
+ */
 export interface ToolCallRequest {
   readonly id: number
+  /** The host call Python says the tool call belongs to (its `call_id`, as sent). */
   readonly callId: number | null
   readonly name: string
   readonly args: unknown[]
   readonly kwargs: Record<string, unknown>
+  /** The session of the in-flight call `callId` names on this connection (see above). */
   readonly sessionId: string | null
 }
 
@@ -164,6 +174,8 @@ interface Pending extends Settle {
   readonly withdrawable: boolean
   /** {@link Connection.withdraw} asked Python to drop it if it has not started. */
   withdrawn: boolean
+  /** The session the call was sent for: what its tool calls act for (null: none, or control). */
+  readonly sessionId: string | null
 }
 
 /**
@@ -455,7 +467,19 @@ export class Connection {
       const onAbort = signal
         ? () => this.abandon(id, new CallCancelled({ message: "the call was aborted", reason: signal.reason }))
         : undefined
-      const pending: Pending = { id, resolve, reject, timer: undefined, signal, onAbort, onChunk, withdrawable: !control && onChunk === undefined, withdrawn: false }
+      const pending: Pending = {
+        id,
+        resolve,
+        reject,
+        timer: undefined,
+        signal,
+        onAbort,
+        onChunk,
+        withdrawable: !control && onChunk === undefined,
+        withdrawn: false,
+        // Control messages run no user code, so nothing may act for a session in their name.
+        sessionId: control ? null : (options.sessionId ?? null),
+      }
       const timeoutMs = options.timeoutMs
       if (timeoutMs !== undefined && Number.isFinite(timeoutMs)) {
         pending.timer = setTimeout(
@@ -586,7 +610,12 @@ export class Connection {
           name: m.name,
           args: m.args as unknown[],
           kwargs: m.kwargs as Record<string, unknown>,
-          sessionId: m.session_id,
+          // The session comes from our record of the call the message names, never from its
+          // `session_id`: Python code can write any session id (and any call id), but a call id
+          // only selects among the calls this host sent on this very connection and has not seen
+          // end, so no id it writes reaches a session that has no call running on this worker.
+          // Checking that `session_id` matches would add a refusal and no safety; it is not read.
+          sessionId: m.call_id === null ? null : (this.pending.get(m.call_id)?.sessionId ?? null),
         }
         if (!onToolCall) {
           this.answerTool(m.id, { ok: false, message: "this host serves no tools" })
