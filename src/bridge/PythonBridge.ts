@@ -149,7 +149,9 @@ export class PythonBridge implements AsyncDisposable {
   }
 
   /**
-   * Calls `module.fn(*args, **kwargs)` in a worker, with session affinity.
+   * Calls `module.fn(*args, **kwargs)` in a worker, with session affinity. Without
+   * `allowedModules`/`expose` any name is called (`builtins.exec` too: names are code); with
+   * them, a name they do not admit rejects with `ModuleNotAllowed` (`src/bridge/exposure.ts`).
    *
    * @example
    * await bridge.executePython("s1", "math", "pow", [2, 10]) // 1024
