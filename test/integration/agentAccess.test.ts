@@ -68,6 +68,15 @@ describe.skipIf(!natsServerAvailable)("agents deny by default", () => {
     expect(await bridge.executePython("s", "appmod", "flag")).toBe(true)
   })
 
+  it("a remote client's own allowedModules are checked before a call is sent, even to an agent that allows any module", async () => {
+    agents.push(await startAgent({ url: suite.nats.url, pool: "client", id: "client1", mark, access: ["--allow-any-module"] }))
+    const bridge = await startBridge({ remote: { nats: suite.nats.url, pool: "client" }, logger: testLogger, allowedModules: ["appmod"] })
+    await eventually(() => bridge.getStatus().workers.length === 1, 5_000, "the client to see the agent")
+    expect(await refusal(bridge.executePython("s", "builtins", "exec", [FLIP]))).toBeInstanceOf(ModuleNotAllowed)
+    expect(await refusal(bridge.executePython("s", "appmod", "predict.__globals__.__setitem__", ["FLAG", true]))).toBeInstanceOf(ModuleNotAllowed)
+    expect(await bridge.executePython("s", "appmod", "flag")).toBe(false)
+  })
+
   it("allowAnyModule together with an allowlist is InvalidOptions, before anything starts", async () => {
     const r = await outcome(RemoteAgent.start({ servers: suite.nats.url, pool: "p", allowAnyModule: true, bridge: { allowedModules: ["math"], logger: testLogger } }))
     if (r.ok) await r.value.stop() // (only if the check is broken: leave nothing running)
