@@ -330,7 +330,7 @@ if (!natsServerAvailable) {
   // One nats-server, one agent (in this process, 1 worker) and one client, all on loopback;
   // the same echo through the local pool, and a bare NATS request/reply as the hop's floor.
   const server = await NatsServer.start()
-  const agent = await RemoteAgent.start({ servers: server.url, pool: "bench", bridge: { minWorkers: 1, maxWorkers: 1, pythonPath: [benchPyDir], logger: quiet, healthCheckIntervalMs: 0 } })
+  const agent = await RemoteAgent.start({ servers: server.url, pool: "bench", bridge: { minWorkers: 1, maxWorkers: 1, pythonPath: [benchPyDir], logger: quiet, healthCheckIntervalMs: 0, allowedModules: ["bench_target"] } })
   const remote = await PythonBridge.start({ remote: { nats: server.url, pool: "bench" }, logger: quiet })
   const local = await bridge()
   const a = await connect({ servers: server.url })

@@ -53,15 +53,26 @@ Checks the Python executable and version, that snakepit_bridge imports, numpy (o
 and a real worker round trip with SIGKILL detection. Exits 1 and says what to fix on failure.
 `,
   call: `usage: snakepit call <module.function> [json-args] [--session id] [--pythonPath dir] [--python cmd]
+       [--allow-modules a,b] [--expose mod.fn]...
 
 Calls one function and prints the result as JSON, e.g.: snakepit call math.sqrt '[16]'
+Any function can be named (builtins.exec too); --allow-modules/--expose restrict what is called
+when the name comes from elsewhere (same rules as the bridge's allowedModules/expose).
 `,
   agent: `usage: snakepit agent --nats <url> --pool <name> [--prefix p] [--agent-id id] [--workers N]
-       [--pythonPath dir]... [--python cmd] [--allow-code] [--heartbeat-ms N] [--ttl-ms N]
+       [--pythonPath dir]... [--python cmd] [--heartbeat-ms N] [--ttl-ms N]
+       [--allow-modules a,b] [--expose mod.fn]... [--allow-any-module] [--allow-code]
        [--token T | --user U --password P | --nkey-seed S | --creds file] [--tls-ca file]
 Runs a supervised pool of local Python workers and serves it to PythonBridge clients started with
 { remote: { nats, pool } } (docs/distributed.md). SIGTERM or SIGINT drains it: calls in flight
-finish, then it leaves the pool and exits 0. Code execution is refused unless --allow-code.
+finish, then it leaves the pool and exits 0.
+
+Every call is refused (ModuleNotAllowed) unless the agent is given what it may run:
+  --allow-modules a,b   the public functions defined in modules a and b (not their submodules)
+  --expose mod.fn       exactly these names (repeatable or comma list; "mod.*" for a module)
+  --allow-any-module    any function a caller names, builtins.exec included: only when every
+                        NATS peer that can publish to the pool is trusted
+Code execution (executeCode) is refused unless --allow-code, whatever the above.
 `,
 }
 
@@ -79,6 +90,17 @@ const interrupted = (): AbortController => {
   process.on("SIGINT", onSignal)
   process.on("SIGTERM", onSignal)
   return ac
+}
+
+/** `--allow-modules a,b --allow-modules c` as ["a", "b", "c"]; undefined when never given. */
+const listOption = (values: readonly string[] | undefined): string[] | undefined =>
+  values?.flatMap((v) => v.split(",")).map((v) => v.trim()).filter((v) => v !== "")
+
+/** The bridge options of `--allow-modules` and `--expose`. */
+const allowlist = (values: { "allow-modules"?: string[]; expose?: string[] }) => {
+  const allowedModules = listOption(values["allow-modules"])
+  const expose = listOption(values.expose)
+  return { ...(allowedModules ? { allowedModules } : {}), ...(expose ? { expose } : {}) }
 }
 
 const toJson = (value: unknown) =>
@@ -107,6 +129,9 @@ const main = async (argv: string[]): Promise<number> => {
       prefix: { type: "string" },
       "agent-id": { type: "string" },
       "allow-code": { type: "boolean" },
+      "allow-modules": { type: "string", multiple: true },
+      expose: { type: "string", multiple: true },
+      "allow-any-module": { type: "boolean" },
       "heartbeat-ms": { type: "string" },
       "ttl-ms": { type: "string" },
       user: { type: "string" },
@@ -170,7 +195,9 @@ const main = async (argv: string[]): Promise<number> => {
         ...(values["nkey-seed"] ? { nkeySeed: values["nkey-seed"] } : {}),
         ...(values.creds ? { credsFile: values.creds } : {}),
         ...(values["tls-ca"] ? { tls: { caFile: values["tls-ca"] } } : {}),
+        ...(values["allow-any-module"] ? { allowAnyModule: true } : {}),
         bridge: {
+          ...allowlist(values),
           ...(python ? { python } : {}),
           pythonPath: values.pythonPath ?? [process.cwd()],
           ...(workers !== undefined ? { minWorkers: workers, maxWorkers: Math.max(workers, 10) } : {}),
@@ -200,6 +227,7 @@ const main = async (argv: string[]): Promise<number> => {
         ...(python ? { python } : {}),
         pythonPath: values.pythonPath ?? [process.cwd()],
         logger: pino({ level: "warn" }, pino.destination(2)),
+        ...allowlist(values),
       })
       try {
         const result = await bridge.executePython(values.session ?? null, target.slice(0, dot), target.slice(dot + 1), Array.isArray(args) ? args : [args])

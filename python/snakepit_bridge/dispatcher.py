@@ -4,7 +4,9 @@ Handlers, by message type:
 
 ``call`` (function_call)
     ``importlib.import_module(module)``, then ``function`` looked up attribute by attribute
-    (``"Class.method"`` works), called with ``args``/``kwargs``.  A keyword-only parameter
+    (``"Class.method"`` works), called with ``args``/``kwargs``.  With ``SNAKEPIT_EXPOSE`` set,
+    :mod:`snakepit_bridge.exposure` decides which names and walks are admitted (else
+    ``ModuleNotAllowed``, with ``module`` and ``function`` in the error).  A keyword-only parameter
     named ``session`` receives the :class:`~snakepit_bridge.session.Session` (the signature is
     inspected once per function).  A coroutine result runs on the one asyncio loop.  With
     ``stream: true`` a generator or async generator sends one ``chunk`` per item and then
@@ -49,7 +51,6 @@ formatted is replaced by the exception line; texts too long for a frame are cut.
 """
 from __future__ import annotations
 
-import importlib
 import os
 import sys
 import threading
@@ -59,8 +60,9 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from .codec import clip_text, current_limits, encode_value, key_segment
 from .context import CallContext, current_call
-from .errors import (CallCancelled, CodeExecutionDisabled, FrameTooLarge, ProtocolError,
-                     SerializationError, exception_message, wire_type)
+from .errors import (CallCancelled, CodeExecutionDisabled, FrameTooLarge, ModuleNotAllowed,
+                     ProtocolError, SerializationError, exception_message, wire_type)
+from .exposure import Exposure, resolve
 from .aioloop import LoopThread
 from .protocol import (CALL, CANCEL, CHUNK, CLEANUP_SESSION, END, ERROR, EXEC, PING, PONG, RESULT,
                        TOOL_RESULT)
@@ -104,12 +106,15 @@ class Call:
 class Dispatcher:
     """Routes envelopes to handlers and owns what they share (see the module docstring)."""
 
-    def __init__(self, send: Send, *, concurrency: int = 1, allow_code: bool = False) -> None:
+    def __init__(self, send: Send, *, concurrency: int = 1, allow_code: bool = False,
+                 exposure: Optional[Exposure] = None) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         self._send = send
         self.concurrency = concurrency
         self.allow_code = allow_code
+        #: The host's allowlist (``SNAKEPIT_EXPOSE``); None admits every name.
+        self.exposure = exposure
         self.tools = ToolCalls(send)
         self.sessions = Sessions(self.tools, send)
         #: False once shutting down: calls that arrive later are ignored.
@@ -330,11 +335,7 @@ class Dispatcher:
             return hit
         if type(module) is not str or type(function) is not str:
             raise TypeError("a call needs string 'module' and 'function'")
-        target: Any = importlib.import_module(module)
-        for part in function.split("."):
-            target = getattr(target, part)
-        if not callable(target):
-            raise TypeError(f"{module}.{function} is not callable")
+        target = resolve(self.exposure, module, function)
         hit = (target, _wants_session(target))
         self._functions[key] = hit
         return hit
@@ -529,6 +530,13 @@ def error_details(error: BaseException) -> Dict[str, str]:
             details["path"] = clip_text(path, cap)
         if type(type_name) is str:
             details["type_name"] = type_name
+    elif issubclass(type(error), ModuleNotAllowed):
+        module = getattr(error, "module", None)
+        function = getattr(error, "function", None)
+        if type(module) is str:
+            details["module"] = clip_text(module, cap)
+        if type(function) is str:
+            details["function"] = clip_text(function, cap)
     return details
 
 

@@ -79,6 +79,21 @@ class CodeExecutionDisabled(WireError, PermissionError):
     """An ``exec`` message arrived but ``SNAKEPIT_ALLOW_CODE`` is not ``1``."""
 
 
+class ModuleNotAllowed(WireError, PermissionError):
+    """A call names something the worker's allowlist (``SNAKEPIT_EXPOSE``) does not admit.
+
+    ``module`` and ``function`` travel in the ``error`` reply; the message says which rule.
+
+    >>> str(ModuleNotAllowed("os.system", "not exposed", module="os", function="system"))
+    "'os.system' is not allowed: not exposed"
+    """
+
+    def __init__(self, name: str, why: str, *, module: str, function: Optional[str]) -> None:
+        self.module = module
+        self.function = function
+        super().__init__(f"{name!r} is not allowed: {why}")
+
+
 # asyncio's and concurrent.futures' CancelledError, matched by name so that importing this
 # module does not import asyncio (~30 ms of worker start-up).
 _CANCELLED_MODULES = ("asyncio.exceptions", "concurrent.futures._base")

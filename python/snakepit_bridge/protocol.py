@@ -61,8 +61,9 @@ FRAME_TOO_LARGE = "FrameTooLarge"
 CALL_CANCELLED = "CallCancelled"
 CODE_EXECUTION_DISABLED = "CodeExecutionDisabled"
 PROTOCOL_ERROR = "ProtocolError"
+MODULE_NOT_ALLOWED = "ModuleNotAllowed"
 ERROR_TYPES = (SERIALIZATION_ERROR, FRAME_TOO_LARGE, CALL_CANCELLED, CODE_EXECUTION_DISABLED,
-               PROTOCOL_ERROR)
+               PROTOCOL_ERROR, MODULE_NOT_ALLOWED)
 
 # -- exit codes ------------------------------------------------------------------------------
 EXIT_OK = 0

@@ -8,6 +8,8 @@
 ``SNAKEPIT_MAX_STRING_BYTES`` longest string in a value, UTF-8 bytes (default 16 MiB)
 ``SNAKEPIT_ALLOW_CODE``     ``1`` enables ``exec`` messages
 ``SNAKEPIT_PRELOAD``        comma-separated modules imported before ``ready``
+``SNAKEPIT_EXPOSE``         comma-separated admitted names (``mod.*``, ``mod.fn``); unset: all,
+                            empty: none (:mod:`snakepit_bridge.exposure`)
 ``SNAKEPIT_HOST_PID``       the host's pid, for the parent-death check
 ``SNAKEPIT_WORKER_ID``      the host's name for this worker (informational)
 ``SNAKEPIT_TESTING``        ``1`` enables :mod:`snakepit_bridge.faults`
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 from typing import Dict, Mapping, Optional, Tuple
 
+from .exposure import Exposure, from_env as exposure_from_env
 from .protocol import DEFAULT_MAX_FRAME_BYTES
 
 DEFAULT_MAX_DEPTH = 200
@@ -36,7 +39,7 @@ class Settings:
 
     __slots__ = ("concurrency", "max_frame_bytes", "allow_code", "preload", "host_pid",
                  "worker_id", "testing", "in_fd", "out_fd", "log_level", "max_depth",
-                 "max_value_bytes", "max_string_bytes")
+                 "max_value_bytes", "max_string_bytes", "exposure")
 
     def __init__(self, *, concurrency: int = 1, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
                  allow_code: bool = False, preload: Tuple[str, ...] = (),
@@ -44,7 +47,8 @@ class Settings:
                  testing: bool = False, in_fd: int = 3, out_fd: int = 4,
                  log_level: str = "INFO", max_depth: int = DEFAULT_MAX_DEPTH,
                  max_value_bytes: Optional[int] = None,
-                 max_string_bytes: int = DEFAULT_MAX_STRING_BYTES) -> None:
+                 max_string_bytes: int = DEFAULT_MAX_STRING_BYTES,
+                 exposure: Optional[Exposure] = None) -> None:
         self.concurrency = concurrency
         self.max_frame_bytes = max_frame_bytes
         self.allow_code = allow_code
@@ -59,6 +63,8 @@ class Settings:
         #: None means "as large as a frame may be".
         self.max_value_bytes = max_frame_bytes if max_value_bytes is None else max_value_bytes
         self.max_string_bytes = max_string_bytes
+        #: The host's allowlist; None admits every name.
+        self.exposure = exposure
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "Settings":
@@ -82,6 +88,7 @@ class Settings:
             in_fd=_int(env, "SNAKEPIT_IN_FD", 3, minimum=0),  # type: ignore[arg-type]
             out_fd=_int(env, "SNAKEPIT_OUT_FD", 4, minimum=0),  # type: ignore[arg-type]
             log_level=log_level,
+            exposure=exposure_from_env(env),
             **limits_from_env(env, max_frame_bytes),
         )
 

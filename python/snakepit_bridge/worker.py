@@ -145,7 +145,8 @@ class Worker:
         self.connection = Connection(settings.in_fd, settings.out_fd, settings.max_frame_bytes,
                                      on_closed=_host_gone)
         self.dispatcher = Dispatcher(self.connection.send, concurrency=settings.concurrency,
-                                     allow_code=settings.allow_code)
+                                     allow_code=settings.allow_code,
+                                     exposure=settings.exposure)
         self.server = Server(self.connection.reader, self.connection.writer, self.dispatcher,
                              on_shutdown=self.request_shutdown, on_eof=self._on_eof,
                              on_fatal=_on_fatal)

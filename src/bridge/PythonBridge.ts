@@ -25,6 +25,7 @@ import { SessionLifetimes } from "./sessionLifetimes.js"
 import { ToolRegistry, type Tool } from "./tools.js"
 import { SessionVariables } from "./variables.js"
 import { checkCall, checkCode, checkCommand, checkSession, type CallOptionValues } from "./callOptions.js"
+import { admits, parseExposure, type Exposure } from "./exposure.js"
 
 /**
  * Per-call options of `executePython` / `executeCode` / `stream`. Checked before anything is
@@ -92,6 +93,8 @@ export class PythonBridge implements AsyncDisposable {
     /** The interpreter the workers run (`sys.executable` of the configured command). */
     readonly python: string,
     readonly logger: Logger,
+    /** What `allowedModules`/`expose` admit (undefined: everything). */
+    private readonly exposure: Exposure | undefined,
   ) {
     const ttl = options.sessionTtlMs
     if (Number.isFinite(ttl)) {
@@ -110,6 +113,7 @@ export class PythonBridge implements AsyncDisposable {
    */
   static async start(options: BridgeOptions = {}): Promise<PythonBridge> {
     const resolved = resolveOptions(options)
+    const exposure = parseExposure(resolved)
     const logger = resolved.logger ?? pino({ level: "info", name: "snakepit" }, pino.destination(2))
     let python = "remote"
     let version = "-"
@@ -137,7 +141,7 @@ export class PythonBridge implements AsyncDisposable {
       await pool.stop()
       throw e
     }
-    const bridge = new PythonBridge(resolved, pool, telemetry, tools, variables, lifetimes, metrics, python, logger)
+    const bridge = new PythonBridge(resolved, pool, telemetry, tools, variables, lifetimes, metrics, python, logger, exposure)
     const workers = resolved.remote ? pool.workers().length : resolved.minWorkers
     telemetry.emit("bridge.started", { workers, python, pythonVersion: version })
     logger.info(resolved.remote ? { agents: workers, pool: resolved.remote.pool } : { workers, python, version }, "snakepit bridge started")
@@ -145,7 +149,9 @@ export class PythonBridge implements AsyncDisposable {
   }
 
   /**
-   * Calls `module.fn(*args, **kwargs)` in a worker, with session affinity.
+   * Calls `module.fn(*args, **kwargs)` in a worker, with session affinity. Without
+   * `allowedModules`/`expose` any name is called (`builtins.exec` too: names are code); with
+   * them, a name they do not admit rejects with `ModuleNotAllowed` (`src/bridge/exposure.ts`).
    *
    * @example
    * await bridge.executePython("s1", "math", "pow", [2, 10]) // 1024
@@ -158,7 +164,8 @@ export class PythonBridge implements AsyncDisposable {
     } catch (invalid) {
       return Promise.reject(invalid)
     }
-    const refused = this.admit(sessionId)
+    // Every route (sessions, routeCommand, the Effect API, agents, the CLI) comes through here.
+    const refused = admits(this.exposure, module, fn) ?? this.admit(sessionId)
     if (refused) return Promise.reject(refused)
     return this.inUse(sessionId, this.pool.call(sessionId, module, fn, args, this.callOptions(checked)))
   }
@@ -197,7 +204,7 @@ export class PythonBridge implements AsyncDisposable {
     let refused: unknown
     try {
       checked = checkCall("stream", sessionId, module, fn, args, options)
-      refused = this.admit(sessionId)
+      refused = admits(this.exposure, module, fn) ?? this.admit(sessionId)
     } catch (invalid) {
       refused = invalid
     }

@@ -24,7 +24,6 @@ import {
   BridgeStopped,
   CallCancelled,
   MaxRestartIntensity,
-  ModuleNotAllowed,
   QueueFull,
   QueueTimeout,
   WorkerCrashed,
@@ -38,6 +37,7 @@ import type { WorkerProcess } from "../worker/process.js"
 import type { PoolBackend } from "./backend.js"
 import type { ResolvedOptions } from "./options.js"
 import { circuitDelay } from "./circuit.js"
+import { admits, parseExposure, type Exposure } from "./exposure.js"
 import { CallQueue, type Queued } from "./queue.js"
 import { chooseRoute, type WorkerLoad } from "./routing.js"
 import { SessionCalls } from "./sessionCalls.js"
@@ -164,6 +164,8 @@ export class WorkerPool implements PoolBackend {
   private openings = 0
   private upSince = Date.now()
   private circuitTimer: ReturnType<typeof setTimeout> | undefined
+  /** What `allowedModules`/`expose` admit; Python checks it again (`SNAKEPIT_EXPOSE`). */
+  private readonly exposure: Exposure | undefined
 
   constructor(
     private readonly options: ResolvedOptions,
@@ -174,6 +176,7 @@ export class WorkerPool implements PoolBackend {
     private readonly metrics: BridgeMetrics = new BridgeMetrics(),
   ) {
     this.queue = new CallQueue<Waiting>(options.maxQueue)
+    this.exposure = parseExposure(options)
   }
 
   /** Starts `minWorkers` workers concurrently and waits until they are ready. */
@@ -208,6 +211,9 @@ export class WorkerPool implements PoolBackend {
 
   /** Runs `module.fn` on a worker chosen by {@link chooseRoute}. */
   call(sessionId: string | null, module: string, fn: string, args: readonly unknown[], options: CallOptions): Promise<unknown> {
+    // Checked here as well as in the facade, so no internal path skips it.
+    const denied = admits(this.exposure, module, fn)
+    if (denied) return Promise.reject(denied)
     return this.submit("call", sessionId, module, fn, options, (connection, opts) => connection.call(module, fn, args, opts))
   }
 
@@ -220,6 +226,8 @@ export class WorkerPool implements PoolBackend {
 
   /** Streams a generator's items; the worker is chosen when iteration starts. */
   async *stream(sessionId: string | null, module: string, fn: string, args: readonly unknown[], options: CallOptions): AsyncGenerator<unknown> {
+    const denied = admits(this.exposure, module, fn)
+    if (denied) throw denied
     let placed!: (source: AsyncGenerator<unknown>) => void
     const placement = new Promise<AsyncGenerator<unknown>>((r) => (placed = r))
     let finish!: (error?: unknown) => void
@@ -253,7 +261,7 @@ export class WorkerPool implements PoolBackend {
   ): Promise<unknown> {
     const submitted = performance.now()
     const refused =
-      this.refusal(module) ?? (options.signal?.aborted ? new CallCancelled({ message: "aborted before it started", reason: options.signal.reason }) : undefined)
+      this.refusal() ?? (options.signal?.aborted ? new CallCancelled({ message: "aborted before it started", reason: options.signal.reason }) : undefined)
     if (refused) {
       this.metrics.callSettled((performance.now() - submitted) / 1000, refused)
       return Promise.reject(refused)
@@ -345,13 +353,9 @@ export class WorkerPool implements PoolBackend {
     this.dispatch(entry, entry.signal)
   }
 
-  private refusal(module: string): unknown {
+  private refusal(): unknown {
     if (this.failure) return this.failure
     if (this.stopping) return new BridgeStopped({ message: "the bridge is stopping" })
-    const allowed = this.options.allowedModules
-    if (allowed && module !== "<code>" && !allowed.includes(module)) {
-      return new ModuleNotAllowed({ message: `module ${JSON.stringify(module)} is not in allowedModules`, module })
-    }
     return undefined
   }
 
@@ -533,6 +537,7 @@ export class WorkerPool implements PoolBackend {
       // server's template too, so every fork inherits them).
       limits: valueLimits(o.limits),
       allowCodeExecution: o.allowCodeExecution,
+      ...(this.exposure ? { expose: this.exposure.entries } : {}),
       startupTimeoutMs: o.startupTimeoutMs,
       callGraceMs: o.callGraceMs,
       idleTimeoutMs: o.idleTimeoutMs,

@@ -20,6 +20,8 @@ export interface AgentCommand extends Omit<NatsOptions, "servers"> {
   readonly heartbeatMs?: number
   readonly ttlMs?: number
   readonly bridge: BridgeOptions
+  /** Serve any module function a caller names (`--allow-any-module`). */
+  readonly allowAnyModule?: boolean
   /** Aborted by SIGTERM/SIGINT: drain and return. */
   readonly signal: AbortSignal
   readonly logger: Logger

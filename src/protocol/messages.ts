@@ -99,6 +99,7 @@ export const ErrorType = {
   CALL_CANCELLED: "CallCancelled",
   CODE_EXECUTION_DISABLED: "CodeExecutionDisabled",
   PROTOCOL_ERROR: "ProtocolError",
+  MODULE_NOT_ALLOWED: "ModuleNotAllowed",
 } as const
 
 /**
@@ -231,6 +232,10 @@ export interface ErrorInfo {
   readonly size_bytes?: number
   /** For a `CallCancelled` answering a `cancel` with `queued_only`: false when the call never started. */
   readonly started?: boolean
+  /** For a `ModuleNotAllowed` (the worker's own allowlist check): the call's module. */
+  readonly module?: string
+  /** For a `ModuleNotAllowed`: the call's function name. */
+  readonly function?: string
 }
 
 /** The call `id` failed. */

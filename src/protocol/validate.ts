@@ -222,6 +222,8 @@ const errorInfo: Check<ErrorInfo> = shape<ErrorInfo>({
   type_name: optional(str),
   size_bytes: optional(int),
   started: optional(bool),
+  module: optional(str),
+  function: optional(str),
 })
 
 /**

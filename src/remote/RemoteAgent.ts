@@ -9,6 +9,11 @@
  * session go back to the client that called, which holds them. Code execution follows the
  * agent's own `allowCodeExecution`, whatever a caller asks.
  *
+ * Deny by default: any NATS peer that may publish to the pool's subjects can name a function,
+ * and module and function names are code (`builtins.exec`). So an agent refuses every call
+ * (`ModuleNotAllowed`) unless its bridge has an allowlist (`allowedModules`/`expose`) or it was
+ * started with `allowAnyModule: true`.
+ *
  * `drain()` (SIGTERM in the CLI): the record says `draining` (clients send no new sessions),
  * the queue group is left, calls in flight finish (up to `shutdownTimeoutMs`), the record is
  * deleted, then the bridge stops.
@@ -45,8 +50,17 @@ export interface AgentOptions extends NatsOptions {
   readonly heartbeatMs?: number
   /** Silence after which clients consider the agent lost, and its record's lifetime (default 3 000 ms). */
   readonly ttlMs?: number
-  /** The local bridge: workers, Python, `allowCodeExecution`… */
+  /**
+   * The local bridge: workers, Python, `allowCodeExecution`, and which functions callers may
+   * name (`allowedModules`, `expose`). Without either list the agent refuses every call unless
+   * {@link allowAnyModule} is set.
+   */
   readonly bridge?: BridgeOptions
+  /**
+   * Serve any module function a caller names, `builtins.exec` included (for pools whose every
+   * NATS publisher is trusted). Default false. Not with `bridge.allowedModules`/`bridge.expose`.
+   */
+  readonly allowAnyModule?: boolean
 }
 
 /** What the agent needs of its options once started. */
@@ -113,10 +127,15 @@ export class RemoteAgent {
     if (!prefix.split(".").every(isSubjectToken)) issues.push(`prefix must be dot-separated tokens, got ${JSON.stringify(prefix)}`)
     if (!(heartbeatMs > 0) || !(ttlMs >= 2 * heartbeatMs)) issues.push(`need heartbeatMs > 0 and ttlMs ≥ 2 × heartbeatMs, got ${heartbeatMs} and ${ttlMs}`)
     if (options.bridge?.remote) issues.push("an agent's bridge runs local workers: bridge.remote is not allowed")
+    const listed = options.bridge?.allowedModules !== undefined || options.bridge?.expose !== undefined
+    if (options.allowAnyModule !== undefined && typeof options.allowAnyModule !== "boolean") issues.push("allowAnyModule must be a boolean")
+    if (options.allowAnyModule === true && listed) issues.push("allowAnyModule contradicts bridge.allowedModules/bridge.expose: give one or the other")
     if (issues.length > 0) throw new InvalidOptions({ message: `invalid agent options: ${issues.join("; ")}`, issues })
 
     const subjects = poolSubjects(prefix, options.pool)
-    const resolved = resolveOptions(options.bridge ?? {})
+    // Deny by default: no allowlist and no explicit allowAnyModule is `expose: []`.
+    const bridgeOptions: BridgeOptions = listed || options.allowAnyModule === true ? { ...options.bridge } : { ...options.bridge, expose: [] }
+    const resolved = resolveOptions(bridgeOptions)
     const settings: AgentSettings = {
       heartbeatMs,
       ttlMs,
@@ -127,7 +146,10 @@ export class RemoteAgent {
       limits: valueLimits(resolved.limits),
     }
     // Python code can tell which agent runs it.
-    const bridge = await PythonBridge.start({ ...options.bridge, env: { ...options.bridge?.env, SNAKEPIT_AGENT_ID: id } })
+    const bridge = await PythonBridge.start({ ...bridgeOptions, env: { ...options.bridge?.env, SNAKEPIT_AGENT_ID: id } })
+    if (!listed && options.allowAnyModule !== true) {
+      bridge.logger.warn({ agentId: id }, "no allowlist (allowedModules/expose) and no allowAnyModule: every call is refused")
+    }
     let nc: NatsConnection | undefined
     try {
       nc = await connectNats(options, `snakepit agent ${id} (pool ${options.pool})`)

@@ -28,6 +28,7 @@ import {
   CallTimeout,
   CodeExecutionDisabled,
   FrameTooLarge,
+  ModuleNotAllowed,
   ProtocolError,
   PythonError,
   SerializationError,
@@ -180,7 +181,7 @@ interface Pending extends Settle {
 
 /**
  * A Python error as our tagged error: the protocol's own types by their structured fields
- * (`path`, `type_name`, `size_bytes`), never by reading the message text; any other type is a
+ * (`path`, `type_name`, `size_bytes`, `module`, `function`), never by reading the message text; any other type is a
  * `PythonError`.
  */
 const toError = (err: ErrorInfo, maxFrameBytes: number): unknown => {
@@ -194,6 +195,8 @@ const toError = (err: ErrorInfo, maxFrameBytes: number): unknown => {
       return new CallCancelled({ message })
     case ErrorType.CODE_EXECUTION_DISABLED:
       return new CodeExecutionDisabled({ message })
+    case ErrorType.MODULE_NOT_ALLOWED:
+      return new ModuleNotAllowed({ message, module: err.module ?? "", ...(err.function !== undefined ? { function: err.function } : {}) })
     default:
       return new PythonError({ message, pythonType: err.type, traceback: err.traceback })
   }

@@ -43,6 +43,11 @@ export interface WorkerProcessOptions {
    */
   readonly limits?: ValueLimits
   readonly allowCodeExecution?: boolean
+  /**
+   * The admitted names (`"mod.*"`, `"mod.fn"`), checked again by Python (`SNAKEPIT_EXPOSE`,
+   * comma-separated). Undefined: Python admits every name; `[]`: none.
+   */
+  readonly expose?: readonly string[]
   /** Modules imported before the worker reports ready. */
   readonly preload?: readonly string[]
   readonly startupTimeoutMs?: number
@@ -416,6 +421,8 @@ const start = (options: WorkerProcessOptions, maxFrameBytes: number): Subprocess
       SNAKEPIT_MAX_FRAME_BYTES: String(maxFrameBytes),
       ...(options.limits ? limitsEnv(options.limits) : {}),
       SNAKEPIT_ALLOW_CODE: options.allowCodeExecution ? "1" : "0",
+      // Undefined drops a value inherited from the host's environment: the host decides.
+      SNAKEPIT_EXPOSE: options.expose?.join(","),
       SNAKEPIT_PRELOAD: (options.preload ?? []).join(","),
       SNAKEPIT_TESTING: options.testing ? "1" : "0",
     },

@@ -78,6 +78,19 @@ describe("snakepit CLI", () => {
     expect(JSON.parse(r.stdout)).toBe(4)
   })
 
+  it("call with --allow-modules/--expose runs only the names they admit", async () => {
+    mark = randomUUID()
+    const ok = await cli(["call", "math.sqrt", "[16]", "--allow-modules", "json,math"])
+    expect(ok.exitCode, ok.stderr).toBe(0)
+    expect(JSON.parse(ok.stdout)).toBe(4)
+    const refused = await cli(["call", "builtins.exec", '["print(1)"]', "--allow-modules", "math"])
+    expect(refused.exitCode).toBe(1)
+    expect(refused.stderr).toMatch(/^ModuleNotAllowed: /m)
+    const walked = await cli(["call", "json.codecs.builtins.exec", '["print(1)"]', "--expose", "json.*"])
+    expect(walked.exitCode).toBe(1)
+    expect(walked.stderr).toMatch(/^ModuleNotAllowed: /m)
+  })
+
   it("doctor passes with python3 and, with a missing Python, says what to fix and exits 1", async () => {
     mark = randomUUID()
     const ok = await cli(["doctor"])

@@ -27,18 +27,22 @@ export interface AgentProcess {
 export const AGENT_MARK = "SNAKEPIT_AGENT_TEST"
 
 /**
- * Starts `snakepit agent` and resolves once it serves (it prints its "serving" line).
+ * Starts `snakepit agent` and resolves once it serves (it prints its "serving" line). `access`
+ * says what it may run (default `["--allow-any-module"]`: these tests' callers are trusted; an
+ * agent denies every call without such a flag).
  *
  * @example
  * const a = await startAgent({ url, pool: "p", id: "a1", mark })
+ * const strict = await startAgent({ url, pool: "p", id: "a2", mark, access: ["--allow-modules", "math"] })
  */
-export async function startAgent(o: { url: string; pool: string; id: string; mark: string; args?: string[] }): Promise<AgentProcess> {
+export async function startAgent(o: { url: string; pool: string; id: string; mark: string; args?: string[]; access?: string[] }): Promise<AgentProcess> {
   const child = execa(
     process.execPath,
     [
       "--import", "tsx", join(root, "src", "cli.ts"), "agent",
       "--nats", o.url, "--pool", o.pool, "--agent-id", o.id,
       "--pythonPath", fixturesDir, "--workers", "2", "--heartbeat-ms", "200", "--ttl-ms", "800",
+      ...(o.access ?? ["--allow-any-module"]),
       ...(o.args ?? []),
     ],
     { cwd: root, env: { [AGENT_MARK]: o.mark, FORCE_COLOR: "0" }, reject: false, timeout: 300_000, buffer: false },

@@ -1,0 +1,142 @@
+"""Which module functions a worker may call: the host's allowlist, checked again in Python.
+
+The host passes the admitted entries in ``SNAKEPIT_EXPOSE`` (comma-separated; unset: every
+name is admitted, set but empty: none).  An entry is ``"mod.*"`` (any public function defined
+in module ``mod``) or an exact name ``"mod.fn"`` / ``"mod.Class.method"``.  The host checks the
+*names* (``src/bridge/exposure.ts``); this module checks them by the same rules and then checks
+what they *resolve to*, which only Python can see:
+
+- no segment starts with ``"__"``; a segment starting with ``"_"`` only in an exact entry;
+- no step of the attribute walk lands on a module (``codecs.builtins``, ``appmod.os``);
+- every object walked through is a class, or an instance of a class, defined in the allowed
+  module or one of its submodules (``json.JSONDecoder`` lives in ``json.decoder``);
+- the target is callable and defined there too (for a bound method, its function):
+  ``appmod.Model.register`` is ``abc``'s and ``appmod.Model.mro`` is ``type``'s, so both are
+  refused.
+
+A refusal raises :class:`~snakepit_bridge.errors.ModuleNotAllowed`, which the host reports as
+its ``ModuleNotAllowed`` error.
+
+>>> import json
+>>> exposure = Exposure.parse("json.*")
+>>> resolve(exposure, "json", "dumps") is json.dumps
+True
+>>> resolve(exposure, "json", "codecs.lookup")
+Traceback (most recent call last):
+...
+snakepit_bridge.errors.ModuleNotAllowed: 'json.codecs.lookup' is not allowed: json.codecs is a module
+"""
+from __future__ import annotations
+
+import importlib
+import re
+import types
+from typing import Any, Callable, FrozenSet, Mapping, Optional, Tuple
+
+from .errors import ModuleNotAllowed
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+def _dotted(name: Any) -> bool:
+    return type(name) is str and all(_IDENTIFIER.match(s) for s in name.split("."))
+
+
+class Exposure:
+    """The admitted entries: modules whose public functions are admitted, and exact names."""
+
+    __slots__ = ("modules", "names")
+
+    def __init__(self, modules: FrozenSet[str], names: FrozenSet[str]) -> None:
+        self.modules = modules
+        self.names = names
+
+    @classmethod
+    def parse(cls, text: str) -> "Exposure":
+        """Entries from ``SNAKEPIT_EXPOSE``; ``ValueError`` names a malformed one."""
+        modules, names = set(), set()
+        for entry in (e.strip() for e in text.split(",")):
+            if not entry:
+                continue
+            name = entry[:-2] if entry.endswith(".*") else entry
+            if not _dotted(name) or any(s.startswith("__") for s in name.split(".")) or (
+                    name == entry and "." not in entry):
+                raise ValueError(f"SNAKEPIT_EXPOSE: malformed entry {entry!r}")
+            (modules if name != entry else names).add(name)
+        return cls(frozenset(modules), frozenset(names))
+
+    def check_name(self, module: Any, function: Any) -> None:
+        """Raise :class:`ModuleNotAllowed` unless the names pass the host's rules."""
+        if not _dotted(module) or not _dotted(function):
+            raise _refused(module, function, "module and function must be dotted Python "
+                                              "identifiers")
+        segments = module.split(".") + function.split(".")
+        if any(s.startswith("__") for s in segments):
+            raise _refused(module, function, 'no segment may start with "__"')
+        if f"{module}.{function}" in self.names:
+            return
+        if module not in self.modules:
+            raise _refused(module, function, "not in the worker's exposed names")
+        if any(s.startswith("_") for s in function.split(".")):
+            raise _refused(module, function, 'a segment starting with "_" must be named '
+                                             "exactly by an expose entry")
+
+
+def from_env(env: Mapping[str, str]) -> Optional[Exposure]:
+    """``SNAKEPIT_EXPOSE`` parsed; ``None`` when unset (no check).  Read again by each fork."""
+    text = env.get("SNAKEPIT_EXPOSE")
+    return None if text is None else Exposure.parse(text)
+
+
+def _refused(module: Any, function: Any, why: str) -> ModuleNotAllowed:
+    return ModuleNotAllowed(f"{module}.{function!s}", why,
+                            module=module if type(module) is str else "",
+                            function=function if type(function) is str else None)
+
+
+def _defined_in(value: Any, owners: Tuple[str, ...]) -> bool:
+    """Whether ``value.__module__`` is one of ``owners`` or a submodule of one."""
+    try:
+        where = getattr(value, "__module__", None)
+    except Exception:  # noqa: BLE001 - a hostile __getattr__: not provably ours
+        return False
+    return type(where) is str and any(where == o or where.startswith(o + ".") for o in owners)
+
+
+def resolve(exposure: Optional[Exposure], module: str, function: str) -> Callable[..., Any]:
+    """Import ``module`` and walk ``function``; with an exposure, only to what it admits.
+
+    Without one (``SNAKEPIT_EXPOSE`` unset) it is the plain walk: anything reachable by
+    ``getattr`` is called, which the host documents as "trusted callers only".
+    """
+    if exposure is None:
+        target: Any = importlib.import_module(module)
+        for part in function.split("."):
+            target = getattr(target, part)
+        if not callable(target):
+            raise TypeError(f"{module}.{function} is not callable")
+        return target
+    exposure.check_name(module, function)
+    target = importlib.import_module(module)
+    owners = tuple({module, getattr(target, "__name__", module)})
+    walked = module
+    parts = function.split(".")
+    for i, part in enumerate(parts):
+        target = getattr(target, part)
+        walked = f"{walked}.{part}"
+        if isinstance(target, types.ModuleType):
+            raise _refused(module, function, f"{walked} is a module")
+        if i < len(parts) - 1:
+            # Walk only through the module's own classes and their instances.
+            cls = target if isinstance(target, type) else type(target)
+            if not _defined_in(cls, owners):
+                raise _refused(module, function,
+                               f"{walked} is not a class (or instance of a class) defined in "
+                               f"{module}")
+    if not callable(target):
+        raise _refused(module, function, f"{walked} is not callable")
+    defined = getattr(target, "__func__", target) if isinstance(target, types.MethodType) \
+        else target
+    if not _defined_in(defined, owners):
+        raise _refused(module, function, f"{walked} is not defined in {module}")
+    return target

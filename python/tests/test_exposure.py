@@ -1,0 +1,92 @@
+"""The worker's own allowlist check (``SNAKEPIT_EXPOSE``, snakepit_bridge.exposure): the
+attacks of issue 18 are refused in Python even when the host's check is bypassed."""
+from __future__ import annotations
+
+import json
+import os
+
+import appmod
+import pytest
+from conftest import call, deliver
+
+from snakepit_bridge.errors import ModuleNotAllowed
+from snakepit_bridge.exposure import Exposure, from_env, resolve
+from snakepit_bridge.settings import Settings
+
+ALLOWED = Exposure.parse("json.*,appmod.*")
+
+ATTACKS = [
+    ("json", "codecs.builtins.exec"),
+    ("appmod", "os.system"),
+    ("appmod", "subprocess.check_output"),
+    ("appmod", "system"),
+    ("appmod", "predict.__globals__.__setitem__"),
+    ("appmod", "__builtins__.__setitem__"),
+    ("appmod", "Model.register"),
+    ("appmod", "Model.mro"),
+    ("appmod", "model.__class__.register"),
+    ("appmod", "_helper"),
+    ("json", "__loader__.exec_module"),
+    ("builtins", "exec"),
+    ("os", "system"),
+    ("<code>", "exec"),
+    ("appmod.sub", "f"),
+]
+
+
+@pytest.mark.parametrize("module,function", ATTACKS)
+def test_the_issue_18_attacks_are_refused_by_the_worker(module, function):
+    with pytest.raises(ModuleNotAllowed) as refused:
+        resolve(ALLOWED, module, function)
+    assert refused.value.module == module and refused.value.function == function
+
+
+def test_the_modules_own_functions_and_classes_resolve():
+    assert resolve(ALLOWED, "json", "dumps") is json.dumps
+    assert resolve(ALLOWED, "json", "JSONDecoder.decode") is json.JSONDecoder.decode
+    assert resolve(ALLOWED, "appmod", "predict") is appmod.predict
+    assert resolve(ALLOWED, "appmod", "Model.create")() == "created"
+    assert resolve(ALLOWED, "appmod", "model.predict")(1) == 2
+    assert resolve(ALLOWED, "appmod", "Concrete") is appmod.Concrete
+
+
+def test_an_exact_entry_admits_only_its_name_and_may_name_a_private_one():
+    exposure = Exposure.parse("appmod._helper,appmod.Model.create")
+    assert resolve(exposure, "appmod", "_helper")() == "private"
+    assert resolve(exposure, "appmod", "Model.create")() == "created"
+    for module, function in [("appmod", "predict"), ("appmod", "Model.register"), ("json", "dumps")]:
+        with pytest.raises(ModuleNotAllowed):
+            resolve(exposure, module, function)
+
+
+def test_an_empty_list_admits_nothing_and_no_list_admits_everything():
+    with pytest.raises(ModuleNotAllowed):
+        resolve(Exposure.parse(""), "json", "dumps")
+    assert resolve(None, "appmod", "os.getpid") is os.getpid  # unset: trusted callers only
+
+
+def test_malformed_entries_are_a_start_up_error():
+    for text in ("json", "os.__dict__", "a..b", "mod.*.*", "bad name.f"):
+        with pytest.raises(ValueError):
+            Exposure.parse(text)
+
+
+def test_the_setting_is_read_from_the_environment():
+    assert from_env({}) is None
+    assert Settings.from_env({}).exposure is None
+    assert Settings.from_env({"SNAKEPIT_EXPOSE": ""}).exposure.modules == frozenset()
+    exposure = Settings.from_env({"SNAKEPIT_EXPOSE": "json.*,appmod.predict"}).exposure
+    assert exposure.modules == {"json"} and exposure.names == {"appmod.predict"}
+
+
+def test_the_dispatcher_answers_ModuleNotAllowed_and_the_module_flag_stays(dispatcher, outbox):
+    dispatcher.dispatcher.exposure = ALLOWED
+    deliver(dispatcher, call(1, "appmod", "predict.__globals__.__setitem__", "FLAG", True))
+    deliver(dispatcher, call(2, "json", "codecs.builtins.exec", "import os"))
+    deliver(dispatcher, call(3, "appmod", "flag"))
+    error = outbox.reply(1)["error"]
+    assert error["type"] == "ModuleNotAllowed"
+    assert (error["module"], error["function"]) == ("appmod", "predict.__globals__.__setitem__")
+    assert outbox.reply(2)["error"]["type"] == "ModuleNotAllowed"
+    assert outbox.reply(3)["value"] is False
+    assert appmod.FLAG is False
