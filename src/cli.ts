@@ -8,6 +8,7 @@
  * npx snakepit call math.sqrt '[16]'
  */
 import { once } from "node:events"
+import { readFileSync } from "node:fs"
 import { parseArgs } from "node:util"
 import { pino } from "pino"
 import { PythonBridge } from "./bridge/PythonBridge.js"
@@ -15,7 +16,9 @@ import { runAgent } from "./cli/agent.js"
 import { runDashboard } from "./cli/dashboard.js"
 import { runDemo } from "./cli/demo.js"
 import { runDoctor } from "./cli/doctor.js"
+import { resolveSecret, type SecretSpec } from "./cli/secrets.js"
 import { isSnakepitError } from "./errors.js"
+import { isLoopbackHost } from "./inspect/dashboardHosts.js"
 
 const HELP: Record<string, string> = {
   main: `usage: snakepit <command> [options]
@@ -38,14 +41,19 @@ worker mid-load and shows the supervisor restoring the pool. Exits 0 when only t
 worker's in-flight calls failed. --dashboard also serves the live dashboard (on --port, default
 a free port) and keeps it up after the run until Ctrl-C.
 `,
-  dashboard: `usage: snakepit dashboard [--port N] [--host addr] [--token T] [--controls] [--kill-every S] [--workers N] [--sessions N] [--python cmd]
+  dashboard: `usage: snakepit dashboard [--port N] [--host addr --allowed-hosts h1,h2] [--token-file F] [--controls]
+       [--kill-every S] [--workers N] [--sessions N] [--python cmd]
 
 Starts a bridge running the demo workload without end and serves the live dashboard on
 http://127.0.0.1:7070 (--port 0 picks a free port): workers and their states, the supervision
 tree, the worker state diagram, an event log, and Prometheus text at /metrics. A worker is
 SIGKILLed every --kill-every seconds (default 20; 0 never). --controls adds buttons to kill a
-worker and restart the environment. --host other than loopback exposes it: use --token too.
-Ctrl-C stops it.
+worker and restart the environment. Ctrl-C stops it.
+
+A --host other than loopback exposes it and needs a token and --allowed-hosts: the Host header
+values it is reached by (dash.example.com for any port, dash.example.com:8443 for exactly that);
+other Host values are refused. The token comes from --token-file F (first line) or
+$SNAKEPIT_DASHBOARD_TOKEN; --token T still works but is visible to every local user in ps.
 `,
   doctor: `usage: snakepit doctor [--python cmd]
 
@@ -58,11 +66,26 @@ Calls one function and prints the result as JSON, e.g.: snakepit call math.sqrt 
 `,
   agent: `usage: snakepit agent --nats <url> --pool <name> [--prefix p] [--agent-id id] [--workers N]
        [--pythonPath dir]... [--python cmd] [--allow-code] [--heartbeat-ms N] [--ttl-ms N]
-       [--token T | --user U --password P | --nkey-seed S | --creds file] [--tls-ca file]
+       [--token-file F | --user U --password-file F | --nkey-seed-file F | --creds file] [--tls-ca file]
 Runs a supervised pool of local Python workers and serves it to PythonBridge clients started with
 { remote: { nats, pool } } (docs/distributed.md). SIGTERM or SIGINT drains it: calls in flight
 finish, then it leaves the pool and exits 0. Code execution is refused unless --allow-code.
+NATS secrets come from files (--token-file, --password-file, --nkey-seed-file; first line) or
+$SNAKEPIT_NATS_TOKEN, $SNAKEPIT_NATS_PASSWORD, $SNAKEPIT_NATS_NKEY_SEED ($SNAKEPIT_NATS_USER for the
+user). --token, --password and --nkey-seed still work but are visible to every local user in ps.
 `,
+}
+
+/** A command line that cannot work: said on stderr, exit 2. */
+class UsageError extends Error {}
+
+/** Resolves one secret (docs in cli/secrets.ts); a secret given in argv is warned about on stderr. */
+const secret = (spec: SecretSpec): { value: string | undefined; from: string } => {
+  const r = resolveSecret(spec, { env: process.env, readFile: (p) => readFileSync(p, "utf8") })
+  if (!r.ok) throw new UsageError(r.message)
+  if (r.warning) process.stderr.write(`${r.warning}\n`)
+  const from = r.from === "file" ? `--${spec.flag}-file ${spec.file}` : r.from === "env" ? `$${spec.env}` : `--${spec.flag}`
+  return { value: r.value, from }
 }
 
 /**
@@ -100,6 +123,8 @@ const main = async (argv: string[]): Promise<number> => {
       port: { type: "string" },
       host: { type: "string" },
       token: { type: "string" },
+      "token-file": { type: "string" },
+      "allowed-hosts": { type: "string" },
       controls: { type: "boolean" },
       "kill-every": { type: "string" },
       nats: { type: "string" },
@@ -111,7 +136,9 @@ const main = async (argv: string[]): Promise<number> => {
       "ttl-ms": { type: "string" },
       user: { type: "string" },
       password: { type: "string" },
+      "password-file": { type: "string" },
       "nkey-seed": { type: "string" },
+      "nkey-seed-file": { type: "string" },
       creds: { type: "string" },
       "tls-ca": { type: "string" },
     },
@@ -124,12 +151,19 @@ const main = async (argv: string[]): Promise<number> => {
   const python = values.python
   switch (command) {
     case "dashboard": {
+      const token = secret({ what: "dashboard token", flag: "token", argv: values.token, file: values["token-file"], env: "SNAKEPIT_DASHBOARD_TOKEN" })
+      const allowedHosts = values["allowed-hosts"]?.split(",").map((h) => h.trim()).filter((h) => h !== "")
+      if (values.host !== undefined && !isLoopbackHost(values.host) && (token.value === undefined || !allowedHosts?.length))
+        throw new UsageError(
+          `--host ${values.host} is not loopback: it also needs a token (--token-file F or $SNAKEPIT_DASHBOARD_TOKEN) and --allowed-hosts h1,h2 (the Host names it is reached by)`,
+        )
       await runDashboard({
         signal: interrupted().signal,
         ...(python ? { python } : {}),
         ...(values.port ? { port: Number(values.port) } : {}),
         ...(values.host ? { host: values.host } : {}),
-        ...(values.token ? { token: values.token } : {}),
+        ...(allowedHosts?.length ? { allowedHosts } : {}),
+        ...(token.value !== undefined ? { token: token.value, tokenFrom: token.from } : {}),
         ...(values.controls ? { controls: true } : {}),
         ...(values["kill-every"] ? { killEveryMs: Number(values["kill-every"]) * 1000 } : {}),
         ...(values.workers ? { workers: Number(values.workers) } : {}),
@@ -155,6 +189,10 @@ const main = async (argv: string[]): Promise<number> => {
         return 2
       }
       const workers = values.workers ? Number(values.workers) : undefined
+      const token = secret({ what: "NATS token", flag: "token", argv: values.token, file: values["token-file"], env: "SNAKEPIT_NATS_TOKEN" }).value
+      const pass = secret({ what: "NATS password", flag: "password", argv: values.password, file: values["password-file"], env: "SNAKEPIT_NATS_PASSWORD" }).value
+      const nkeySeed = secret({ what: "NATS nkey seed", flag: "nkey-seed", argv: values["nkey-seed"], file: values["nkey-seed-file"], env: "SNAKEPIT_NATS_NKEY_SEED" }).value
+      const user = values.user ?? (process.env.SNAKEPIT_NATS_USER || undefined)
       await runAgent({
         nats: values.nats,
         pool: values.pool,
@@ -164,10 +202,10 @@ const main = async (argv: string[]): Promise<number> => {
         ...(values["agent-id"] ? { agentId: values["agent-id"] } : {}),
         ...(values["heartbeat-ms"] ? { heartbeatMs: Number(values["heartbeat-ms"]) } : {}),
         ...(values["ttl-ms"] ? { ttlMs: Number(values["ttl-ms"]) } : {}),
-        ...(values.token ? { token: values.token } : {}),
-        ...(values.user ? { user: values.user } : {}),
-        ...(values.password ? { pass: values.password } : {}),
-        ...(values["nkey-seed"] ? { nkeySeed: values["nkey-seed"] } : {}),
+        ...(token !== undefined ? { token } : {}),
+        ...(user !== undefined ? { user } : {}),
+        ...(pass !== undefined ? { pass } : {}),
+        ...(nkeySeed !== undefined ? { nkeySeed } : {}),
         ...(values.creds ? { credsFile: values.creds } : {}),
         ...(values["tls-ca"] ? { tls: { caFile: values["tls-ca"] } } : {}),
         bridge: {
@@ -218,6 +256,10 @@ const main = async (argv: string[]): Promise<number> => {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (e: unknown) => {
+    if (e instanceof UsageError) {
+      process.stderr.write(`${e.message}\n`)
+      process.exit(2)
+    }
     process.stderr.write(`${isSnakepitError(e) ? `${e._tag}: ` : ""}${e instanceof Error ? e.message : String(e)}\n`)
     if (isSnakepitError(e) && "stderr" in e && e.stderr) process.stderr.write(`${String(e.stderr)}\n`)
     process.exit(1)
