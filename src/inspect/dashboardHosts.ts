@@ -2,7 +2,7 @@
  * The dashboard's address rules, pure: which bind addresses are loopback, how a `Host` header
  * or an `allowedHosts` entry is read, and whether a request's `Host` names the dashboard.
  *
- * Loopback is decided by parsing the address (`node:net` `isIP`), never by its prefix:
+ * Loopback is decided by parsing the address (`node:net` `isIP` and `BlockList`), never by its prefix:
  * `127.0.0.0/8`, `::1` in any spelling, `::ffff:127.x.y.z` and the name `localhost` are
  * loopback; `127.attacker.invalid` is a DNS name like any other and is not.
  *
@@ -21,7 +21,7 @@
  * hostAllowed(rule, "dash.example.com:443")     // true
  * hostAllowed(rule, "rebind.attacker.example")  // false
  */
-import { isIP } from "node:net"
+import { BlockList, isIP } from "node:net"
 
 /** A host name or IP literal with an optional port, as in a `Host` header. */
 export interface HostPort {
@@ -40,26 +40,20 @@ export interface HostRule {
 
 const unbracket = (host: string) => (host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host)
 
-/** The 16 bytes of an IPv6 literal (`isIP(s) === 6` already checked), or undefined. */
-const ipv6Bytes = (address: string): number[] | undefined => {
-  let text = address.split("%")[0]!.toLowerCase()
-  const tail: number[] = []
-  // A dotted IPv4 tail (`::ffff:127.0.0.1`) is the last 4 bytes.
-  const lastColon = text.lastIndexOf(":")
-  const last = text.slice(lastColon + 1)
-  if (last.includes(".")) {
-    tail.push(...last.split(".").map(Number))
-    text = `${text.slice(0, lastColon + 1)}0:0`
-  }
-  const [head, rest] = text.includes("::") ? (text.split("::") as [string, string]) : [text, undefined]
-  const groups = (s: string) => (s === "" ? [] : s.split(":").map((g) => parseInt(g, 16)))
-  const front = groups(head)
-  const back = rest === undefined ? [] : groups(rest)
-  const all = rest === undefined ? front : [...front, ...Array<number>(8 - front.length - back.length).fill(0), ...back]
-  if (all.length !== 8 || all.some((g) => !Number.isInteger(g) || g < 0 || g > 0xffff)) return undefined
-  const bytes = all.flatMap((g) => [g >> 8, g & 0xff])
-  if (tail.length === 4) bytes.splice(12, 4, ...tail)
-  return bytes
+/** Loopback addresses; IPv4-mapped IPv6 (`::ffff:127.0.0.1`, `::ffff:7f00:1`) match the IPv4 rule. */
+const LOOPBACK = new BlockList()
+LOOPBACK.addSubnet("127.0.0.0", 8, "ipv4")
+LOOPBACK.addAddress("::1", "ipv6")
+
+/** The "any interface" addresses, which a Host header cannot name. */
+const UNSPECIFIED = new BlockList()
+UNSPECIFIED.addAddress("0.0.0.0", "ipv4")
+UNSPECIFIED.addAddress("::", "ipv6")
+
+/** Checks an IP literal (brackets and zone already removed) against `list`; false for a name. */
+const inList = (list: BlockList, address: string) => {
+  const kind = isIP(address)
+  return kind !== 0 && list.check(address, kind === 4 ? "ipv4" : "ipv6")
 }
 
 /**
@@ -72,22 +66,7 @@ const ipv6Bytes = (address: string): number[] | undefined => {
 export const isLoopbackHost = (host: string): boolean => {
   const h = unbracket(host.trim()).toLowerCase()
   if (h === "localhost" || h === "localhost.") return true
-  const kind = isIP(h)
-  if (kind === 4) return h.split(".")[0] === "127"
-  if (kind !== 6) return false
-  const b = ipv6Bytes(h)
-  if (b === undefined) return false
-  const zeros = (n: number) => b.slice(0, n).every((x) => x === 0)
-  if (zeros(15) && b[15] === 1) return true // ::1
-  return zeros(10) && b[10] === 0xff && b[11] === 0xff && b[12] === 127 // ::ffff:127.x.y.z
-}
-
-/** True for the "any interface" addresses, which a Host header cannot name. */
-const isUnspecified = (host: string) => {
-  const h = unbracket(host)
-  if (isIP(h) === 4) return h === "0.0.0.0"
-  const b = isIP(h) === 6 ? ipv6Bytes(h) : undefined
-  return b !== undefined && b.every((x) => x === 0)
+  return inList(LOOPBACK, h.split("%")[0]!)
 }
 
 /**
@@ -140,7 +119,7 @@ export const hostRule = (input: { readonly bindHost: string; readonly port: numb
   const anyPort = new Set<string>()
   for (const name of ["localhost", "127.0.0.1", "::1"]) exact.add(hostKey(name, input.port))
   const bound = unbracket(input.bindHost).toLowerCase()
-  if (!isUnspecified(bound)) exact.add(hostKey(bound, input.port))
+  if (!inList(UNSPECIFIED, bound)) exact.add(hostKey(bound, input.port))
   for (const entry of input.allowedHosts) {
     const parsed = parseHostPort(entry)
     if (parsed === undefined) continue

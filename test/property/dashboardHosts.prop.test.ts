@@ -10,10 +10,12 @@ import { hostAllowed, hostRule, isLoopbackHost } from "../../src/inspect/dashboa
 const octet = fc.integer({ min: 0, max: 255 })
 const label = fc.stringMatching(/^[a-z][a-z0-9-]{0,10}[a-z0-9]$/)
 
-test.prop([octet, octet, octet, octet])("an IPv4 address is loopback exactly when its first octet is 127, in both spellings", (a, b, c, d) => {
+test.prop([octet, octet, octet, octet])("an IPv4 address is loopback exactly when its first octet is 127, in all three spellings", (a, b, c, d) => {
   const v4 = `${a}.${b}.${c}.${d}`
   expect(isLoopbackHost(v4)).toBe(a === 127)
   expect(isLoopbackHost(`::ffff:${v4}`)).toBe(a === 127)
+  const hex = (x: number, y: number) => ((x << 8) | y).toString(16)
+  expect(isLoopbackHost(`[::ffff:${hex(a, b)}:${hex(c, d)}]`)).toBe(a === 127)
 })
 
 test.prop([octet, octet, fc.array(label, { minLength: 1, maxLength: 3 })])("a DNS name that starts like 127.x is never loopback", (b, c, labels) => {
