@@ -52,7 +52,7 @@ worker and restart the environment. Ctrl-C stops it.
 
 A --host other than loopback exposes it and needs a token and --allowed-hosts: the Host header
 values it is reached by (dash.example.com for any port, dash.example.com:8443 for exactly that);
-other Host values are refused. The token comes from --token-file F (first line) or
+other Host values are refused. The token comes from --token-file F (trailing newline dropped) or
 $SNAKEPIT_DASHBOARD_TOKEN; --token T still works but is visible to every local user in ps.
 `,
   doctor: `usage: snakepit doctor [--python cmd]
@@ -70,7 +70,8 @@ Calls one function and prints the result as JSON, e.g.: snakepit call math.sqrt 
 Runs a supervised pool of local Python workers and serves it to PythonBridge clients started with
 { remote: { nats, pool } } (docs/distributed.md). SIGTERM or SIGINT drains it: calls in flight
 finish, then it leaves the pool and exits 0. Code execution is refused unless --allow-code.
-NATS secrets come from files (--token-file, --password-file, --nkey-seed-file; first line) or
+NATS secrets come from files (--token-file, --password-file, --nkey-seed-file; trailing newline
+dropped) or
 $SNAKEPIT_NATS_TOKEN, $SNAKEPIT_NATS_PASSWORD, $SNAKEPIT_NATS_NKEY_SEED ($SNAKEPIT_NATS_USER for the
 user). --token, --password and --nkey-seed still work but are visible to every local user in ps.
 `,
