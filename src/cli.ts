@@ -59,6 +59,7 @@ $SNAKEPIT_DASHBOARD_TOKEN; --token T still works but is visible to every local u
 
 Checks the Python executable and version, that snakepit_bridge imports, numpy (optional),
 and a real worker round trip with SIGKILL detection. Exits 1 and says what to fix on failure.
+Notes (without failing) any snakepit agent or dashboard of yours with a secret on its command line.
 `,
   call: `usage: snakepit call <module.function> [json-args] [--session id] [--pythonPath dir] [--python cmd]
 
@@ -70,10 +71,10 @@ Calls one function and prints the result as JSON, e.g.: snakepit call math.sqrt 
 Runs a supervised pool of local Python workers and serves it to PythonBridge clients started with
 { remote: { nats, pool } } (docs/distributed.md). SIGTERM or SIGINT drains it: calls in flight
 finish, then it leaves the pool and exits 0. Code execution is refused unless --allow-code.
-NATS secrets come from files (--token-file, --password-file, --nkey-seed-file; trailing newline
-dropped) or
-$SNAKEPIT_NATS_TOKEN, $SNAKEPIT_NATS_PASSWORD, $SNAKEPIT_NATS_NKEY_SEED ($SNAKEPIT_NATS_USER for the
-user). --token, --password and --nkey-seed still work but are visible to every local user in ps.
+NATS secrets come from files (--token-file, --password-file, --nkey-seed-file; a trailing newline
+is dropped) or $SNAKEPIT_NATS_TOKEN, $SNAKEPIT_NATS_PASSWORD, $SNAKEPIT_NATS_NKEY_SEED
+($SNAKEPIT_NATS_USER for the user). --token, --password and --nkey-seed still work but are
+visible to every local user in ps.
 `,
 }
 
