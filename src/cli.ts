@@ -8,6 +8,7 @@
  * npx snakepit call math.sqrt '[16]'
  */
 import { once } from "node:events"
+import { readFileSync } from "node:fs"
 import { parseArgs } from "node:util"
 import { pino } from "pino"
 import { PythonBridge } from "./bridge/PythonBridge.js"
@@ -15,7 +16,9 @@ import { runAgent } from "./cli/agent.js"
 import { runDashboard } from "./cli/dashboard.js"
 import { runDemo } from "./cli/demo.js"
 import { runDoctor } from "./cli/doctor.js"
+import { resolveSecret, type SecretSpec } from "./cli/secrets.js"
 import { isSnakepitError } from "./errors.js"
+import { isLoopbackHost } from "./inspect/dashboardHosts.js"
 
 const HELP: Record<string, string> = {
   main: `usage: snakepit <command> [options]
@@ -38,19 +41,25 @@ worker mid-load and shows the supervisor restoring the pool. Exits 0 when only t
 worker's in-flight calls failed. --dashboard also serves the live dashboard (on --port, default
 a free port) and keeps it up after the run until Ctrl-C.
 `,
-  dashboard: `usage: snakepit dashboard [--port N] [--host addr] [--token T] [--controls] [--kill-every S] [--workers N] [--sessions N] [--python cmd]
+  dashboard: `usage: snakepit dashboard [--port N] [--host addr --allowed-hosts h1,h2] [--token-file F] [--controls]
+       [--kill-every S] [--workers N] [--sessions N] [--python cmd]
 
 Starts a bridge running the demo workload without end and serves the live dashboard on
 http://127.0.0.1:7070 (--port 0 picks a free port): workers and their states, the supervision
 tree, the worker state diagram, an event log, and Prometheus text at /metrics. A worker is
 SIGKILLed every --kill-every seconds (default 20; 0 never). --controls adds buttons to kill a
-worker and restart the environment. --host other than loopback exposes it: use --token too.
-Ctrl-C stops it.
+worker and restart the environment. Ctrl-C stops it.
+
+A --host other than loopback exposes it and needs a token and --allowed-hosts: the Host header
+values it is reached by (dash.example.com for any port, dash.example.com:8443 for exactly that);
+other Host values are refused. The token comes from --token-file F (trailing newline dropped) or
+$SNAKEPIT_DASHBOARD_TOKEN; --token T still works but is visible to every local user in ps.
 `,
   doctor: `usage: snakepit doctor [--python cmd]
 
 Checks the Python executable and version, that snakepit_bridge imports, numpy (optional),
 and a real worker round trip with SIGKILL detection. Exits 1 and says what to fix on failure.
+Notes (without failing) any snakepit agent or dashboard of yours with a secret on its command line.
 `,
   call: `usage: snakepit call <module.function> [json-args] [--session id] [--pythonPath dir] [--python cmd]
        [--allow-modules a,b] [--expose mod.fn]...
@@ -62,7 +71,7 @@ when the name comes from elsewhere (same rules as the bridge's allowedModules/ex
   agent: `usage: snakepit agent --nats <url> --pool <name> [--prefix p] [--agent-id id] [--workers N]
        [--pythonPath dir]... [--python cmd] [--heartbeat-ms N] [--ttl-ms N]
        [--allow-modules a,b] [--expose mod.fn]... [--allow-any-module] [--allow-code]
-       [--token T | --user U --password P | --nkey-seed S | --creds file] [--tls-ca file]
+       [--token-file F | --user U --password-file F | --nkey-seed-file F | --creds file] [--tls-ca file]
 Runs a supervised pool of local Python workers and serves it to PythonBridge clients started with
 { remote: { nats, pool } } (docs/distributed.md). SIGTERM or SIGINT drains it: calls in flight
 finish, then it leaves the pool and exits 0.
@@ -73,7 +82,24 @@ Every call is refused (ModuleNotAllowed) unless the agent is given what it may r
   --allow-any-module    any function a caller names, builtins.exec included: only when every
                         NATS peer that can publish to the pool is trusted
 Code execution (executeCode) is refused unless --allow-code, whatever the above.
+
+NATS secrets come from files (--token-file, --password-file, --nkey-seed-file; a trailing newline
+is dropped) or $SNAKEPIT_NATS_TOKEN, $SNAKEPIT_NATS_PASSWORD, $SNAKEPIT_NATS_NKEY_SEED
+($SNAKEPIT_NATS_USER for the user). --token, --password and --nkey-seed still work but are
+visible to every local user in ps.
 `,
+}
+
+/** A command line that cannot work: said on stderr, exit 2. */
+class UsageError extends Error {}
+
+/** Resolves one secret (docs in cli/secrets.ts); a secret given in argv is warned about on stderr. */
+const secret = (spec: SecretSpec): { value: string | undefined; from: string } => {
+  const r = resolveSecret(spec, { env: process.env, readFile: (p) => readFileSync(p, "utf8") })
+  if (!r.ok) throw new UsageError(r.message)
+  if (r.warning) process.stderr.write(`${r.warning}\n`)
+  const from = r.from === "file" ? `--${spec.flag}-file ${spec.file}` : r.from === "env" ? `$${spec.env}` : `--${spec.flag}`
+  return { value: r.value, from }
 }
 
 /**
@@ -122,6 +148,8 @@ const main = async (argv: string[]): Promise<number> => {
       port: { type: "string" },
       host: { type: "string" },
       token: { type: "string" },
+      "token-file": { type: "string" },
+      "allowed-hosts": { type: "string" },
       controls: { type: "boolean" },
       "kill-every": { type: "string" },
       nats: { type: "string" },
@@ -136,7 +164,9 @@ const main = async (argv: string[]): Promise<number> => {
       "ttl-ms": { type: "string" },
       user: { type: "string" },
       password: { type: "string" },
+      "password-file": { type: "string" },
       "nkey-seed": { type: "string" },
+      "nkey-seed-file": { type: "string" },
       creds: { type: "string" },
       "tls-ca": { type: "string" },
     },
@@ -149,12 +179,19 @@ const main = async (argv: string[]): Promise<number> => {
   const python = values.python
   switch (command) {
     case "dashboard": {
+      const token = secret({ what: "dashboard token", flag: "token", argv: values.token, file: values["token-file"], env: "SNAKEPIT_DASHBOARD_TOKEN" })
+      const allowedHosts = values["allowed-hosts"]?.split(",").map((h) => h.trim()).filter((h) => h !== "")
+      if (values.host !== undefined && !isLoopbackHost(values.host) && (token.value === undefined || !allowedHosts?.length))
+        throw new UsageError(
+          `--host ${values.host} is not loopback: it also needs a token (--token-file F or $SNAKEPIT_DASHBOARD_TOKEN) and --allowed-hosts h1,h2 (the Host names it is reached by)`,
+        )
       await runDashboard({
         signal: interrupted().signal,
         ...(python ? { python } : {}),
         ...(values.port ? { port: Number(values.port) } : {}),
         ...(values.host ? { host: values.host } : {}),
-        ...(values.token ? { token: values.token } : {}),
+        ...(allowedHosts?.length ? { allowedHosts } : {}),
+        ...(token.value !== undefined ? { token: token.value, tokenFrom: token.from } : {}),
         ...(values.controls ? { controls: true } : {}),
         ...(values["kill-every"] ? { killEveryMs: Number(values["kill-every"]) * 1000 } : {}),
         ...(values.workers ? { workers: Number(values.workers) } : {}),
@@ -180,6 +217,10 @@ const main = async (argv: string[]): Promise<number> => {
         return 2
       }
       const workers = values.workers ? Number(values.workers) : undefined
+      const token = secret({ what: "NATS token", flag: "token", argv: values.token, file: values["token-file"], env: "SNAKEPIT_NATS_TOKEN" }).value
+      const pass = secret({ what: "NATS password", flag: "password", argv: values.password, file: values["password-file"], env: "SNAKEPIT_NATS_PASSWORD" }).value
+      const nkeySeed = secret({ what: "NATS nkey seed", flag: "nkey-seed", argv: values["nkey-seed"], file: values["nkey-seed-file"], env: "SNAKEPIT_NATS_NKEY_SEED" }).value
+      const user = values.user ?? (process.env.SNAKEPIT_NATS_USER || undefined)
       await runAgent({
         nats: values.nats,
         pool: values.pool,
@@ -189,10 +230,10 @@ const main = async (argv: string[]): Promise<number> => {
         ...(values["agent-id"] ? { agentId: values["agent-id"] } : {}),
         ...(values["heartbeat-ms"] ? { heartbeatMs: Number(values["heartbeat-ms"]) } : {}),
         ...(values["ttl-ms"] ? { ttlMs: Number(values["ttl-ms"]) } : {}),
-        ...(values.token ? { token: values.token } : {}),
-        ...(values.user ? { user: values.user } : {}),
-        ...(values.password ? { pass: values.password } : {}),
-        ...(values["nkey-seed"] ? { nkeySeed: values["nkey-seed"] } : {}),
+        ...(token !== undefined ? { token } : {}),
+        ...(user !== undefined ? { user } : {}),
+        ...(pass !== undefined ? { pass } : {}),
+        ...(nkeySeed !== undefined ? { nkeySeed } : {}),
         ...(values.creds ? { credsFile: values.creds } : {}),
         ...(values["tls-ca"] ? { tls: { caFile: values["tls-ca"] } } : {}),
         ...(values["allow-any-module"] ? { allowAnyModule: true } : {}),
@@ -246,6 +287,10 @@ const main = async (argv: string[]): Promise<number> => {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (e: unknown) => {
+    if (e instanceof UsageError) {
+      process.stderr.write(`${e.message}\n`)
+      process.exit(2)
+    }
     process.stderr.write(`${isSnakepitError(e) ? `${e._tag}: ` : ""}${e instanceof Error ? e.message : String(e)}\n`)
     if (isSnakepitError(e) && "stderr" in e && e.stderr) process.stderr.write(`${String(e.stderr)}\n`)
     process.exit(1)

@@ -4,8 +4,9 @@ The template imports ``SNAKEPIT_PRELOAD`` once, says ``ready`` on fd 4 like a wo
 forks workers on request; each fork shares the imported modules' memory copy-on-write and is
 ready in milliseconds. It speaks a subset of the worker protocol on fds 3/4:
 
-- ``call`` of ``snakepit_bridge.forkserver.fork(worker_id, env)`` forks a worker (``env`` is
-  added to its environment) and answers ``result`` with ``{"pid": ...}``;
+- ``call`` of ``snakepit_bridge.forkserver.fork(worker_id, env, key)`` forks a worker (``env``
+  is added to its environment; ``key`` is the fork's one-time key for the host's socket) and
+  answers ``result`` with ``{"pid": ...}``;
 - when a forked worker exits, a ``telemetry`` event ``forkserver.exited`` with ``pid``,
   ``exit_code`` and ``signal`` (the template is the workers' parent, so only it can reap them
   and see how they ended);
@@ -21,8 +22,11 @@ starting workers do not starve it. A forked worker closes the template's fds, as
 ``SIGKILL`` when its parent (the template) dies, calls ``setsid()`` to lead its own process group
 (:mod:`snakepit_bridge.procgroup`: its subprocesses end with it; the template SIGKILLs the group
 when it reaps the worker, and the template's watchman when the template dies), reseeds ``random`` and numpy's global generator, then connects to the host's Unix socket ``SNAKEPIT_FORK_SOCKET`` (a private 0700
-directory) with the line ``<token> <worker id> proto``, and serves the protocol on that
-connection. Its ``sys.stdout`` and ``sys.stderr`` send each line as a ``log`` frame (fds 1 and 2
+directory) with the line ``<key> <worker id> proto``, and serves the protocol on that
+connection. The key reaches the template only in the fork request on its protocol pipe, never in
+an environment or argv; a forked worker drops its burst's list of requests and its own key once
+it has connected (the host accepts each key once). The template's read buffer, copied into each
+fork, still holds the burst's keys: see docs/forkserver.md for what that leaves open. Its ``sys.stdout`` and ``sys.stderr`` send each line as a ``log`` frame (fds 1 and 2
 stay the template's). From there it is an ordinary worker.
 """
 from __future__ import annotations
@@ -66,28 +70,27 @@ def reseed() -> None:
             pass
 
 
-def connect(path: str, token: str, worker_id: str, channel: str) -> int:
+def connect(path: str, key: str, worker_id: str, channel: str) -> int:
     """Connect to the host's fork socket for one channel; returns the connected fd."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.connect(path)
-    sock.sendall(f"{token} {worker_id} {channel}\n".encode("ascii"))
+    sock.sendall(f"{key} {worker_id} {channel}\n".encode("ascii"))
     return sock.detach()
 
 
 class Template:
     """The fork server's loop."""
 
-    def __init__(self, settings: Settings, socket_path: str, token: str,
+    def __init__(self, settings: Settings, socket_path: str,
                  groups: Optional[procgroup.GroupRegistry] = None) -> None:
         self.settings = settings
         #: The watchman that ends the workers' groups if the template dies.
         self.groups = groups
         self.socket_path = socket_path
-        self.token = token
         self.children: Set[int] = set()
         self.stopping = False
-        #: Fork requests read but not yet served: (call id, worker id, extra environment).
-        self.requests: List[Tuple[Any, str, Dict[str, str]]] = []
+        #: Fork requests read but not yet served: (call id, worker id, extra environment, key).
+        self.requests: List[Tuple[Any, str, Dict[str, str], str]] = []
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_r, False)
         os.set_blocking(self.wake_w, False)
@@ -119,7 +122,8 @@ class Template:
                 return
             args = envelope.get("args") or []
             extra_env = args[1] if len(args) > 1 and isinstance(args[1], dict) else {}
-            self.requests.append((call_id, str(args[0]), {str(k): str(v) for k, v in extra_env.items()}))
+            key = str(args[2]) if len(args) > 2 else ""
+            self.requests.append((call_id, str(args[0]), {str(k): str(v) for k, v in extra_env.items()}, key))
         elif kind == PING:
             self.connection.send({"type": PONG, "id": envelope.get("id"), "stats": {
                 "rss_bytes": None, "in_flight": 0, "served": 0, "pid": os.getpid()}})
@@ -149,14 +153,16 @@ class Template:
         # are the serial part of a burst (measured: 1.6 ms per fork alone, 5-7 ms among them).
         gate_r, gate_w = os.pipe()
         try:
-            for _, worker_id, env in requests:
+            for _, worker_id, env, key in requests:
                 try:
                     pid = os.fork()
                 except OSError as e:
                     outcomes.append(e)
                     continue
                 if pid == 0:
-                    self.run_child(gate_r, gate_w, worker_id, env)
+                    # The other forks' keys are not this worker's business.
+                    requests.clear()
+                    self.run_child(gate_r, gate_w, worker_id, env, key)
                 self.children.add(pid)
                 outcomes.append(pid)
         finally:
@@ -165,7 +171,7 @@ class Template:
         if self.groups is not None:
             # After the burst, in one write: nothing between two forks (see above).
             self.groups.add(*(pid for pid in outcomes if isinstance(pid, int)))
-        for (call_id, _, _), outcome in zip(requests, outcomes):
+        for (call_id, _, _, _), outcome in zip(requests, outcomes):
             if isinstance(outcome, OSError):
                 self.connection.send({"type": "error", "id": call_id, "error": {
                     "type": type(outcome).__name__, "message": str(outcome), "traceback": ""}})
@@ -173,19 +179,20 @@ class Template:
                 self.connection.send({"type": "result", "id": call_id, "value": {"pid": outcome}})
         self.connection.writer.flush()
 
-    def run_child(self, gate_r: int, gate_w: int, worker_id: str, env: Dict[str, str]) -> None:
+    def run_child(self, gate_r: int, gate_w: int, worker_id: str, env: Dict[str, str],
+                  key: str) -> None:
         """In a fresh fork: wait at the gate, then serve as a worker; never returns."""
         try:
             os.close(gate_w)
             os.read(gate_r, 1)  # EOF once the template opens the gate
             os.close(gate_r)
-            self.become_worker(worker_id, env)
+            self.become_worker(worker_id, env, key)
         except BaseException:  # noqa: B902 - report, then exit as a failed start
             traceback.print_exc()
             sys.stderr.flush()
         os._exit(EXIT_STARTUP_FAILURE)
 
-    def become_worker(self, worker_id: str, env: Dict[str, str]) -> None:
+    def become_worker(self, worker_id: str, env: Dict[str, str], key: str) -> None:
         """In the child: leave the template behind and serve as a worker."""
         template_pid = os.getppid()
         signal.set_wakeup_fd(-1)
@@ -200,7 +207,8 @@ class Template:
         # the template's watchman if the template dies).
         procgroup.lead_group()
         reseed()
-        proto = connect(self.socket_path, self.token, worker_id, "proto")
+        proto = connect(self.socket_path, key, worker_id, "proto")
+        del key  # spent: the host accepts each key once
         os.environ.update(env)
         os.environ["SNAKEPIT_WORKER_ID"] = worker_id
         s = self.settings
@@ -267,7 +275,7 @@ class Template:
 
     def begin_shutdown(self) -> None:
         self.stopping = True
-        for call_id, _, _ in self.requests:
+        for call_id, _, _, _ in self.requests:
             self.connection.send({"type": "error", "id": call_id, "error": {
                 "type": "RuntimeError", "message": "the template is shutting down", "traceback": ""}})
         self.requests = []
@@ -285,10 +293,8 @@ def main() -> int:
     if settings is None:
         return EXIT_STARTUP_FAILURE
     socket_path: Optional[str] = os.environ.get("SNAKEPIT_FORK_SOCKET")
-    # Out of os.environ before any preloaded code runs.
-    token = os.environ.pop("SNAKEPIT_FORK_TOKEN", "")
-    if not socket_path or not token:
-        print(f"{prog}: SNAKEPIT_FORK_SOCKET and SNAKEPIT_FORK_TOKEN are required", file=sys.stderr)
+    if not socket_path:
+        print(f"{prog}: SNAKEPIT_FORK_SOCKET is required", file=sys.stderr)
         return EXIT_STARTUP_FAILURE
     if not hasattr(os, "fork"):
         print(f"{prog}: this platform cannot fork; use spawnMode 'spawn'", file=sys.stderr)
@@ -305,7 +311,7 @@ def main() -> int:
         print(f"snakepit_bridge.forkserver: preloaded modules started threads ({names}); forked "
               "workers will not have them, and locks they held stay locked. Preload only "
               "modules that start no threads.", file=sys.stderr)
-    Template(settings, socket_path, token, groups).serve()
+    Template(settings, socket_path, groups).serve()
     return EXIT_OK  # pragma: no cover - serve() exits the process
 
 

@@ -4,6 +4,10 @@
  * a worker is SIGKILLed every `killEveryMs`, so the page shows crashes and restarts as they
  * happen. Runs until `signal` aborts; the bridge is always stopped, leaving no process.
  *
+ * It says what it opened: the address it is bound to, whether it is reachable from other
+ * machines and by which Host names, and where its token came from. The printed URL never
+ * carries the token (stdout ends up in logs); the user adds `?token=` themselves.
+ *
  * @example
  * const ac = new AbortController()
  * process.once("SIGINT", () => ac.abort())
@@ -11,14 +15,20 @@
  */
 import { pino } from "pino"
 import { PythonBridge } from "../bridge/PythonBridge.js"
+import { isLoopbackHost } from "../inspect/dashboardHosts.js"
 import { demoCall } from "./demo.js"
 
 /** Dashboard command settings; every field has a default. */
 export interface DashboardRunOptions {
   readonly port?: number
+  /** Interface to bind; a non-loopback one needs `token` and `allowedHosts`. */
   readonly host?: string
+  /** Host header values a remote dashboard answers (see `DashboardOptions.allowedHosts`). */
+  readonly allowedHosts?: readonly string[]
   readonly controls?: boolean
   readonly token?: string
+  /** Where the token came from, for the start-up lines (never the token itself). */
+  readonly tokenFrom?: string
   readonly workers?: number
   readonly sessions?: number
   /** SIGKILL one worker this often; 0 never. Default 20 000. */
@@ -53,13 +63,28 @@ export const runDashboard = async (options: DashboardRunOptions): Promise<void> 
     logger: pino({ level: "silent" }),
   })
   try {
+    const host = options.host ?? "127.0.0.1"
+    const remote = !isLoopbackHost(host)
     const { url } = await bridge.serveDashboard({
       port: options.port ?? 7070,
-      ...(options.host ? { host: options.host, allowRemote: true } : {}),
+      host,
+      ...(remote ? { allowRemote: true } : {}),
+      ...(options.allowedHosts ? { allowedHosts: options.allowedHosts } : {}),
       ...(options.token ? { token: options.token } : {}),
       controls: options.controls === true,
     })
-    out.write(`snakepit dashboard: ${url}\n${workers} workers, ${options.sessions ?? 6} sessions calling; Ctrl-C to stop.\n`)
+    const page = new URL(url)
+    page.search = ""
+    const reach = remote
+      ? `reachable from other machines; answers Host ${(options.allowedHosts ?? []).join(", ")} and the loopback names`
+      : `loopback only${options.allowedHosts?.length ? `; also answers Host ${options.allowedHosts.join(", ")}` : ""}`
+    const auth = options.token
+      ? `token from ${options.tokenFrom ?? "the command"} (not printed): add ?token=<token> to the URL or send Authorization: Bearer <token>`
+      : "no token: any local user can open it"
+    out.write(
+      `snakepit dashboard: ${page.href}\nbound to ${page.host}, ${reach}\n${auth}${options.controls ? "\ncontrols on: the page can kill workers and restart the environment" : ""}\n` +
+        `${workers} workers, ${options.sessions ?? 6} sessions calling; Ctrl-C to stop.\n`,
+    )
     const signal = options.signal
     const session = async (s: number) => {
       for (let i = 0; !signal.aborted; i++) {

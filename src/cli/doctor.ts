@@ -3,16 +3,21 @@
  *
  * Checks, in order: the Python executable and its version, that the bundled `snakepit_bridge`
  * imports, whether numpy is available (optional), and a real worker round trip including
- * death detection after SIGKILL (pipes and signals behave).
+ * death detection after SIGKILL (pipes and signals behave). First it notes (a warning, not a
+ * failure) every process of this user running `snakepit agent` or `snakepit dashboard` with a
+ * secret on its command line (`--token`, `--password`, `--nkey-seed`), by pid and flag, never
+ * the value: any local user can read a command line.
  *
  * @example
  * const ok = await runDoctor({ python: "python3", out: process.stdout }) // false → exit 1
  */
 import { execFile } from "node:child_process"
+import { readdirSync, readFileSync, statSync } from "node:fs"
 import { promisify } from "node:util"
 import { createActor, waitFor } from "xstate"
 import { bridgePythonDir, MIN_PYTHON, resolvePython } from "../worker/python.js"
 import { workerMachine } from "../worker/machine.js"
+import { secretsInArgv, type ArgvSecret } from "./secrets.js"
 
 const run = promisify(execFile)
 
@@ -20,6 +25,39 @@ const run = promisify(execFile)
 export interface DoctorOptions {
   readonly python?: string
   readonly out?: NodeJS.WritableStream
+}
+
+/** A process of this user whose command line carries a secret. */
+export interface ExposedSecret extends ArgvSecret {
+  readonly pid: number
+}
+
+/**
+ * This user's processes (from /proc; none where there is no /proc) running a snakepit command
+ * with a secret on the command line.
+ *
+ * @example
+ * for (const s of exposedSecrets()) console.log(`pid ${s.pid}: ${s.flag}`)
+ */
+export const exposedSecrets = (): ExposedSecret[] => {
+  let pids: string[]
+  try {
+    pids = readdirSync("/proc").filter((e) => /^\d+$/.test(e))
+  } catch {
+    return [] // no /proc (macOS): nothing to scan
+  }
+  const uid = process.getuid?.()
+  const found: ExposedSecret[] = []
+  for (const pid of pids) {
+    try {
+      if (uid !== undefined && statSync(`/proc/${pid}`).uid !== uid) continue
+      const argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter((a, i, all) => a !== "" || i < all.length - 1)
+      for (const s of secretsInArgv(argv)) found.push({ pid: Number(pid), ...s })
+    } catch {
+      // The process ended while we looked, or is not ours to read: nothing to report.
+    }
+  }
+  return found
 }
 
 /** Runs every check; resolves to true when nothing required failed. */
@@ -33,6 +71,9 @@ export const runDoctor = async (options: DoctorOptions = {}): Promise<boolean> =
     healthy = false
     out.write(`FAIL  ${what}\n      fix: ${fix}\n`)
   }
+
+  for (const s of exposedSecrets())
+    warn(`pid ${s.pid} (snakepit ${s.command}) has ${s.flag} on its command line, which every local user can read (ps): pass it with ${s.flag}-file or the environment instead`)
 
   let executable: string
   try {

@@ -4,9 +4,11 @@
  * asked, controls to kill a worker or restart the environment.
  *
  * Safe by default: it binds to loopback and refuses any other host unless `allowRemote` is
- * set; it answers only requests whose `Host` names it (a DNS-rebinding page cannot reach it);
- * control requests must be JSON POSTs (a cross-site form cannot send one without a CORS
- * preflight, which is never granted); and with a `token`, every request must carry it.
+ * set, and `allowRemote` needs both a `token` and an explicit `allowedHosts` list; it answers
+ * only requests whose `Host` names it, in every mode (a DNS-rebinding page cannot reach it; see
+ * dashboardHosts.ts for the rule); control requests must be JSON POSTs (a cross-site form
+ * cannot send one without a CORS preflight, which is never granted); and with a `token`, every
+ * request must carry it.
  *
  * Bounded for slow clients: a page that stops reading its event stream (a frozen tab, a client
  * on a bad link, a script that never reads) is skipped for snapshots while it is behind, and is
@@ -29,6 +31,7 @@ import { DashboardFeed, type FeedSource } from "./dashboardFeed.js"
 import { dashboardPage } from "./dashboardPage.js"
 import { stateGraph } from "./graph.js"
 import { toMermaid } from "./mermaid.js"
+import { hostAllowed, hostRule, isLoopbackHost, parseHostPort, type HostRule } from "./dashboardHosts.js"
 import { stateDiagramSvg } from "./stateDiagramSvg.js"
 
 /** `serveDashboard` options. */
@@ -37,8 +40,17 @@ export interface DashboardOptions {
   readonly port?: number
   /** Interface to bind. Default `"127.0.0.1"`; anything but loopback needs `allowRemote`. */
   readonly host?: string
-  /** Allow binding a non-loopback host (then set a `token`, and prefer a reverse proxy with TLS). */
+  /**
+   * Allow binding a non-loopback host. Requires a `token` and `allowedHosts`; prefer a reverse
+   * proxy with TLS.
+   */
   readonly allowRemote?: boolean
+  /**
+   * `Host` header values the dashboard answers besides its loopback names and bound address:
+   * `"dash.example.com"` (that name, any port) or `"dash.example.com:8443"` (exactly that).
+   * Required with `allowRemote`; anything else is answered `421`.
+   */
+  readonly allowedHosts?: readonly string[]
   /** When set, every request must carry it (`?token=` or `Authorization: Bearer`). */
   readonly token?: string
   /** Show buttons to SIGKILL a worker and restart the Python environment. Default false. */
@@ -68,9 +80,6 @@ export interface DashboardSource extends FeedSource {
   restartPythonEnvironment(): Promise<void>
 }
 
-const LOOPBACK = new Set(["127.0.0.1", "::1", "localhost"])
-const isLoopback = (host: string) => LOOPBACK.has(host) || host.startsWith("127.")
-
 /** Unsent event bytes one client may hold before it is disconnected. */
 const DEFAULT_MAX_BUFFERED_BYTES = 1024 * 1024
 
@@ -87,7 +96,8 @@ const sameToken = (given: string | null, expected: string) => {
 
 /**
  * Starts the dashboard for `bridge`. Throws `InvalidOptions` for a non-loopback host without
- * `allowRemote`, or a bad port.
+ * `allowRemote`, `allowRemote` without a `token` or without `allowedHosts`, a malformed
+ * `allowedHosts` entry, or a bad port.
  *
  * @example
  * const dash = await serveDashboard(bridge, { port: 0, controls: true })
@@ -96,7 +106,14 @@ export const serveDashboard = async (bridge: DashboardSource, options: Dashboard
   const host = options.host ?? "127.0.0.1"
   const port = options.port ?? 0
   const issues: string[] = []
-  if (!isLoopback(host) && options.allowRemote !== true) issues.push(`host ${JSON.stringify(host)} is not loopback: pass allowRemote: true (and a token) to expose the dashboard`)
+  const remote = options.allowRemote === true
+  if (!isLoopbackHost(host) && !remote) issues.push(`host ${JSON.stringify(host)} is not loopback: pass allowRemote: true, a token and allowedHosts to expose the dashboard`)
+  if (remote && options.token === undefined) issues.push("allowRemote needs a token (at least 8 characters): every request must then carry it")
+  if (remote && (options.allowedHosts === undefined || options.allowedHosts.length === 0))
+    issues.push('allowRemote needs allowedHosts: the Host header values the dashboard is reached by, e.g. allowedHosts: ["dash.example.com"] or ["10.0.0.5:7070"]')
+  if (options.allowedHosts !== undefined && !Array.isArray(options.allowedHosts)) issues.push("allowedHosts must be an array of host names, e.g. [\"dash.example.com\"]")
+  else for (const entry of options.allowedHosts ?? [])
+    if (typeof entry !== "string" || parseHostPort(entry) === undefined) issues.push(`allowedHosts entry ${JSON.stringify(entry)} is not a host name or address with an optional port (no scheme, path or wildcard)`)
   if (!Number.isInteger(port) || port < 0 || port > 65_535) issues.push(`port must be an integer in 0..65535, got ${port}`)
   if (options.token !== undefined && options.token.length < 8) issues.push("token must be at least 8 characters")
   const maxBuffered = options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES
@@ -140,7 +157,8 @@ export const serveDashboard = async (bridge: DashboardSource, options: Dashboard
   const heartbeat = setInterval(push, PUSH_MAX_MS)
   heartbeat.unref()
 
-  let allowedHosts = new Set<string>()
+  // Set once the port is known; until then nothing is served.
+  let hosts: HostRule = { exact: new Set(), anyPort: new Set() }
   const authorized = (req: IncomingMessage, url: URL): boolean => {
     if (options.token === undefined) return true
     const header = req.headers.authorization
@@ -154,7 +172,7 @@ export const serveDashboard = async (bridge: DashboardSource, options: Dashboard
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? "/", "http://dashboard")
-    if (options.allowRemote !== true && !allowedHosts.has(req.headers.host ?? "")) return reply(res, 421, "text/plain", "unknown host\n")
+    if (!hostAllowed(hosts, req.headers.host)) return reply(res, 421, "text/plain", "unknown host\n")
     if (!authorized(req, url)) return reply(res, 401, "text/plain", "a valid token is required\n")
     const route = `${req.method} ${url.pathname}`
     if (route === "GET /") return reply(res, 200, "text/html; charset=utf-8", page)
@@ -203,7 +221,7 @@ export const serveDashboard = async (bridge: DashboardSource, options: Dashboard
   })
   const bound = (server.address() as AddressInfo).port
   const urlHost = host.includes(":") ? `[${host}]` : host
-  allowedHosts = new Set([`${urlHost}:${bound}`, `localhost:${bound}`, `127.0.0.1:${bound}`, `[::1]:${bound}`])
+  hosts = hostRule({ bindHost: host, port: bound, allowedHosts: options.allowedHosts ?? [] })
 
   let closed: Promise<void> | undefined
   return {

@@ -6,7 +6,11 @@
  * sees an ordinary worker.
  *
  * Security: the socket lives in a fresh `mkdtemp` directory with mode 0700, and every connection
- * must open with the bridge's random token (compared in constant time) before it is used.
+ * must open with the one-time key of a fork the host asked for (random per fork, compared in
+ * constant time, good for one connection). The key travels to the template inside the fork
+ * request, on the template's private protocol pipe: never in an environment (which any process
+ * of the same user can read in /proc/<pid>/environ, and which forked workers inherit) nor in
+ * argv. A worker knows only its own key, already spent when its user code runs.
  * Lifetimes: the template is the forked workers' parent, so it reaps them and reports each exit
  * (pid, exit code, signal) as a `forkserver.exited` telemetry event; a worker asks for SIGKILL
  * when the template dies, and the template when the host dies, so nothing outlives the host.
@@ -38,6 +42,8 @@ const CHANNELS = ["proto"] as const
 type Channel = (typeof CHANNELS)[number]
 
 interface PendingFork {
+  /** The fork's one-time key: the connection that presents it is this fork's. */
+  readonly key: string
   readonly sockets: Partial<Record<Channel, Socket>>
   readonly arrived: () => void
 }
@@ -74,8 +80,6 @@ export class ForkServer {
     private readonly dir: string,
     /** Path of the Unix socket forked workers connect to. */
     readonly socketPath: string,
-    /** The secret every connection must present. */
-    readonly token: string,
     private readonly server: Server,
   ) {}
 
@@ -85,7 +89,7 @@ export class ForkServer {
     chmodSync(dir, 0o700)
     const socketPath = join(dir, "fork.sock")
     const server = createServer()
-    const forks = new ForkServer(dir, socketPath, randomBytes(24).toString("hex"), server)
+    const forks = new ForkServer(dir, socketPath, server)
     server.on("connection", (socket) => forks.accept(socket))
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject)
@@ -97,9 +101,12 @@ export class ForkServer {
     return forks
   }
 
-  /** The environment the template needs to hand forked workers their way back. */
+  /**
+   * The environment the template needs to hand forked workers their way back: the socket's
+   * path only (no secret: each fork's key comes with its request).
+   */
   get templateEnv(): Record<string, string> {
-    return { SNAKEPIT_FORK_SOCKET: this.socketPath, SNAKEPIT_FORK_TOKEN: this.token }
+    return { SNAKEPIT_FORK_SOCKET: this.socketPath }
   }
 
   /** New forks wait for the template with this id (a fresh one after an environment restart). */
@@ -199,12 +206,12 @@ export class ForkServer {
     const nonce = `${options.workerId}.${++this.nonce}`
     let arrived!: () => void
     const connected = new Promise<void>((r) => (arrived = r))
-    const pending: PendingFork = { sockets: {}, arrived: () => arrived() }
+    const pending: PendingFork = { key: randomBytes(24).toString("hex"), sockets: {}, arrived: () => arrived() }
     this.pending.set(nonce, pending)
     let pid: number
     try {
       // Per-worker environment (start faults in tests) is applied by the child after the fork.
-      const reply = (await template.process.connection.call("snakepit_bridge.forkserver", "fork", [nonce, options.env ?? {}], { timeoutMs })) as { pid: number }
+      const reply = (await template.process.connection.call("snakepit_bridge.forkserver", "fork", [nonce, options.env ?? {}, pending.key], { timeoutMs })) as { pid: number }
       pid = reply.pid
     } catch (error) {
       this.pending.delete(nonce)
@@ -282,7 +289,7 @@ export class ForkServer {
     return launched
   }
 
-  /** Reads a connection's header line, checks the token, and hands the socket to its fork. */
+  /** Reads a connection's header line, checks its fork's key, and hands the socket to that fork. */
   private accept(socket: Socket): void {
     socket.on("error", () => {})
     this.sockets.add(socket)
@@ -301,9 +308,9 @@ export class ForkServer {
       socket.pause()
       // Bytes after the header (the worker's first frames) are put back for the reader.
       if (nl + 1 < header.length) socket.unshift(header.subarray(nl + 1))
-      const [token, nonce, channel] = header.subarray(0, nl).toString("latin1").split(" ")
+      const [key, nonce, channel] = header.subarray(0, nl).toString("latin1").split(" ")
       const pending = nonce !== undefined ? this.pending.get(nonce) : undefined
-      if (!this.validToken(token) || !pending || !CHANNELS.includes(channel as Channel) || pending.sockets[channel as Channel]) {
+      if (!pending || !sameKey(key, pending.key) || !CHANNELS.includes(channel as Channel) || pending.sockets[channel as Channel]) {
         socket.destroy()
         return
       }
@@ -312,11 +319,11 @@ export class ForkServer {
     }
     socket.on("data", onData)
   }
+}
 
-  private validToken(given: string | undefined): boolean {
-    if (given === undefined) return false
-    const a = Buffer.from(given)
-    const b = Buffer.from(this.token)
-    return a.length === b.length && timingSafeEqual(a, b)
-  }
+const sameKey = (given: string | undefined, expected: string): boolean => {
+  if (given === undefined) return false
+  const a = Buffer.from(given)
+  const b = Buffer.from(expected)
+  return a.length === b.length && timingSafeEqual(a, b)
 }

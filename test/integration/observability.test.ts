@@ -109,7 +109,7 @@ describe("dashboard server", () => {
   it("refuses a non-loopback host unless allowRemote is set", async () => {
     const bridge = await startBridge({ minWorkers: 1 })
     await expect(bridge.serveDashboard({ host: "0.0.0.0" })).rejects.toMatchObject({ _tag: "InvalidOptions" })
-    const remote = await bridge.serveDashboard({ host: "0.0.0.0", allowRemote: true, token: "s3cret-token" })
+    const remote = await bridge.serveDashboard({ host: "0.0.0.0", allowRemote: true, token: "s3cret-token", allowedHosts: ["dash.example.com"] })
     expect(remote.url).toMatch(/^http:\/\/0\.0\.0\.0:\d+\/\?token=s3cret-token$/)
     await remote.close()
   })
