@@ -27,7 +27,7 @@ import { randomBytes } from "node:crypto"
 import type { Logger } from "pino"
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node"
 import { Kvm, type KV } from "@nats-io/kv"
-import { BridgeStopped, InvalidOptions, ProtocolError } from "../errors.js"
+import { BridgeStopped, InvalidOptions, ProtocolError, StartupFailed } from "../errors.js"
 import { PythonBridge, type ExecuteOptions } from "../bridge/PythonBridge.js"
 import { resolveOptions, type BridgeOptions } from "../bridge/options.js"
 import { toolScope, type ToolAnswer } from "../bridge/tools.js"
@@ -167,6 +167,15 @@ export class RemoteAgent {
     // (A subscription NATS refuses calls back once with the error and no message.)
     this.ownSubscription = this.nc.subscribe(this.subjects.agent(this.id), { callback: (e, m) => { if (e === null) this.onMessage(m, false) } })
     this.queueSubscription = this.nc.subscribe(this.subjects.call, { queue: this.subjects.queue, callback: (e, m) => { if (e === null) this.onMessage(m, true) } })
+    // NATS refuses a subscription it does not permit asynchronously; the SUB is answered before
+    // the flush's PING, so a refused one is closed by now: an agent that cannot hear calls (a
+    // user without the agent role) must not start as if it served.
+    await this.nc.flush()
+    const refused = [this.ownSubscription, this.queueSubscription].find((sub) => sub.isClosed())
+    if (refused) {
+      const why = await refused.closed
+      throw new StartupFailed({ message: `NATS refused this agent's subscription to ${refused.getSubject()} (${why instanceof Error ? why.message : "closed"}): its user lacks the agent role's permissions`, workerId: this.id, exitCode: null, signal: null, stderr: "" })
+    }
     await this.beat()
     this.heartbeat = setInterval(() => void this.beat(), this.settings.heartbeatMs)
     this.logger.info({ pool: this.subjects.call, capacity: this.capacity() }, "snakepit agent serving")
