@@ -86,6 +86,8 @@ export class RemotePool implements PoolBackend {
   private readonly outgoing = new Map<string, Outgoing>()
   private readonly sessionCalls = new SessionCalls()
   private readonly subscriptions: Subscription[] = []
+  /** Malformed KV records already reported (`key@revision`). */
+  private readonly malformedRecords = new Set<string>()
   private connected = true
   private stopping = false
   private poller: ReturnType<typeof setInterval> | undefined
@@ -452,7 +454,13 @@ export class RemotePool implements PoolBackend {
         if (!entry || entry.operation !== "PUT") continue
         const record = parseAgentRecord(entry.value, key)
         if (!record) {
-          this.logger.warn({ key: key.slice(0, 100) }, "malformed agent record skipped")
+          // Once per version of the record: polls read it every half heartbeat.
+          const version = `${key}@${entry.revision}`
+          if (!this.malformedRecords.has(version)) {
+            if (this.malformedRecords.size > 1_000) this.malformedRecords.clear()
+            this.malformedRecords.add(version)
+            this.logger.warn({ key: key.slice(0, 100), revision: entry.revision }, "malformed agent record skipped")
+          }
           continue
         }
         present.add(key)

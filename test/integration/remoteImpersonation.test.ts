@@ -6,6 +6,7 @@
  */
 import { describe, expect, it } from "vitest"
 import { connect, type NatsConnection } from "@nats-io/transport-node"
+import { Kvm } from "@nats-io/kv"
 import { poolSubjects } from "../../src/remote/subjects.js"
 import { decodeMessage, encodeMessage } from "../../src/remote/wire.js"
 import { AgentSuite, startAgent } from "../support/agents.js"
@@ -102,6 +103,40 @@ describe.skipIf(!natsServerAvailable)("NATS peers that impersonate", () => {
       // The victim's session was not touched.
       expect(await bridge.executePython("victim", "remote", "remember", ["again"])).toMatchObject({ previous_state: "s3cr3t" })
     } finally {
+      await nc.close()
+    }
+  })
+
+  it("malformed agent records in the KV are skipped: the client lists only the real agent and serves", async () => {
+    agents.push(await startAgent({ url: suite.nats.url, pool: "kvbad", id: "r1", mark }))
+    const subjects = poolSubjects("snakepit", "kvbad")
+    const nc = await connect({ servers: suite.nats.url })
+    const good = { agentId: "r1", capacity: 2, inFlight: 0, workers: 2, sessions: 0, heartbeatMs: 200, ttlMs: 800, draining: false, allowCodeExecution: true, pid: 1, hostname: "h", startedAt: 0 }
+    const bad: Record<string, unknown> = {
+      stringly: { ...good, agentId: "stringly", heartbeatMs: "200" },
+      elsewhere: { ...good, agentId: "r1" }, // a record under one key claiming to be another agent
+      negative: { ...good, agentId: "negative", inFlight: -5, ttlMs: -1 },
+      nothing: null,
+      partial: { agentId: "partial", capacity: 2, ttlMs: 800 },
+    }
+    // Written again and again: the bucket's entries expire after the agent's TTL.
+    const kv = await new Kvm(nc).open(subjects.bucket)
+    const write = () => Promise.all(Object.entries(bad).map(([k, v]) => kv.put(k, JSON.stringify(v))))
+    await write()
+    let writing = true
+    const rewriting = (async () => {
+      while (writing) {
+        await write().catch(() => {})
+        await new Promise((r) => setTimeout(r, 100))
+      }
+    })()
+    try {
+      const bridge = await startBridge({ remote: { nats: suite.nats.url, pool: "kvbad" }, logger: testLogger })
+      for (let i = 0; i < 10; i++) expect(await bridge.executePython(`s${i}`, "remote", "where")).toMatchObject({ agent: "r1" })
+      expect(bridge.getStatus().workers.map((w) => w.id)).toEqual(["r1"])
+    } finally {
+      writing = false
+      await rewriting
       await nc.close()
     }
   })
