@@ -6,6 +6,7 @@ import { fc, test } from "@fast-check/vitest"
 import { describe, expect, it } from "vitest"
 import { CallTimeout, PythonError, QueueFull, WorkerCrashed } from "../../src/errors.js"
 import { resolveOptions } from "../../src/bridge/options.js"
+import { natsClientOptions } from "../../src/remote/natsConnection.js"
 import { parseAgentRecord } from "../../src/remote/protocol.js"
 import { isSubjectToken, isSubjectTokens, poolSubjects } from "../../src/remote/subjects.js"
 import { decodeMessage, encodeMessage, errorFromWire, errorToWire } from "../../src/remote/wire.js"
@@ -73,6 +74,9 @@ describe("subjects and options", () => {
     expect(isSubjectTokens("app1.c1")).toBe(true)
     expect(isSubjectTokens("app1.>")).toBe(false)
     expect(isSubjectTokens("")).toBe(false)
+    // The NATS connection's request inboxes go there, not to the shared `_INBOX`.
+    expect(natsClientOptions({ servers: "nats://h:4222" }, "client", s.clientInbox("app1.c1")).inboxPrefix).toBe("snakepit.ml.client.app1.c1.inbox")
+    expect(natsClientOptions({ servers: "nats://h:4222" }, "client").inboxPrefix).toBeUndefined()
   })
 
   test.prop([fc.string()])("a subject token has no dots, spaces or wildcards", (s) => {
