@@ -39,7 +39,7 @@ describe.skipIf(!natsServerAvailable)("NATS peers that impersonate", () => {
       const seen = listen(nc, subjects.agent("f1"))
       await nc.flush()
       // A call of the victim's session is running: the peer learns the client id and its call id.
-      const slow = bridge.executePython("victim", "remote", "slow_where", [1.5])
+      const slow = bridge.executePython("victim", "remote", "slow_where", [3])
       await eventually(() => seen.some((m) => m.type === "call" && m.sessionId === "victim"), 5_000, "the victim's call to go out")
       const call = seen.find((m) => m.type === "call" && m.sessionId === "victim")!
       const tools = subjects.tools(String(call.clientId))
@@ -57,8 +57,21 @@ describe.skipIf(!natsServerAvailable)("NATS peers that impersonate", () => {
         expect(answer, JSON.stringify(f)).toMatchObject({ type: "tool_result", ok: false })
         expect(JSON.stringify(answer)).not.toContain("s3cr3t")
       }
-      // The victim's own call, and its session's variables, are untouched.
+      // Answered into an agent's inbox (which this peer, on a server without permissions, can
+      // read): a call the client sent to another agent, then the call once it has ended.
+      const answers: Array<Record<string, unknown>> = []
+      nc.subscribe(`${subjects.agentInbox("f2")}.>`, { callback: (e, m) => { if (e === null) answers.push(decodeMessage(m.data)) } })
+      nc.subscribe(`${subjects.agentInbox("f1")}.peer.>`, { callback: (e, m) => { if (e === null) answers.push(decodeMessage(m.data)) } })
+      await nc.flush()
+      const get = { type: "tool_call", callId: call.callId, name: "snakepit.variables.get", args: ["secret"], kwargs: {} }
+      nc.publish(tools, encodeMessage({ ...get, agentId: "f2" }), { reply: `${subjects.agentInbox("f2")}.x.1` })
+      await eventually(() => answers.length === 1, 5_000, "the answer to the other agent")
       expect(await slow).toMatchObject({ agent: "f1" })
+      nc.publish(tools, encodeMessage({ ...get, agentId: "f1" }), { reply: `${subjects.agentInbox("f1")}.peer.1` })
+      await eventually(() => answers.length === 2, 5_000, "the answer for the ended call")
+      for (const answer of answers) expect(answer).toMatchObject({ type: "tool_result", ok: false })
+      expect(JSON.stringify(answers)).not.toContain("s3cr3t")
+      // The victim's own call, and its session's variables, are untouched.
       expect(bridge.session("victim").variables.get("secret")).toBe("s3cr3t")
       expect(await bridge.executePython("victim", "tools", "get_var", ["secret"])).toBe("s3cr3t")
     } finally {
