@@ -176,6 +176,12 @@ export class RemoteAgent {
       const why = await refused.closed
       throw new StartupFailed({ message: `NATS refused this agent's subscription to ${refused.getSubject()} (${why instanceof Error ? why.message : "closed"}): its user lacks the agent role's permissions`, workerId: this.id, exitCode: null, signal: null, stderr: "" })
     }
+    void (async () => {
+      // A refused publish (a reply, a record) is dropped by the server: say why, loudly.
+      for await (const status of this.nc.status()) {
+        if (status.type === "error") this.logger.error({ error: { name: status.error.name, message: status.error.message } }, "NATS refused an operation of this agent")
+      }
+    })().catch(() => {})
     await this.beat()
     this.heartbeat = setInterval(() => void this.beat(), this.settings.heartbeatMs)
     this.logger.info({ pool: this.subjects.call, capacity: this.capacity() }, "snakepit agent serving")

@@ -513,6 +513,10 @@ export class RemotePool implements PoolBackend {
           for (const call of [...this.outgoing.values()]) {
             call.fail(lost(call.agentId, "nats disconnected", "the connection to NATS was lost while the call was out; its outcome is unknown"))
           }
+        } else if (status.type === "error") {
+          // A publish NATS does not permit (this user may not call that agent) is dropped by the
+          // server, and the call waits for its deadline: say why, loudly.
+          this.logger.error({ error: { name: status.error.name, message: status.error.message } }, "NATS refused an operation of this client")
         } else if (status.type === "reconnect") {
           this.connected = true
           // Nobody could be heard while we were away: start every agent's clock again.
