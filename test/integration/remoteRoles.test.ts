@@ -137,7 +137,8 @@ describe.skipIf(!natsServerAvailable || !opensslAvailable)("NATS roles (docs/nat
   })
   afterAll(() => ca?.remove())
 
-  // Two clients, an agent, a stream and an environment restart: generous on a loaded machine.
+  // Each test starts agents (each with its Python workers) and clients: generous timeouts, for a
+  // loaded machine.
   it("the pool works normally for app1 and app2 at once: calls, sessions with tools and variables, a stream, clean-up", { timeout: 90_000 }, async () => {
     await launch("r1")
     const app1 = await client("app1")
@@ -165,7 +166,7 @@ describe.skipIf(!natsServerAvailable || !opensslAvailable)("NATS roles (docs/nat
     expect(await app1.executePython(null, "remote", "where")).toMatchObject({ agent: "r1" })
   })
 
-  it("app1 cannot write, delete or reconfigure the agents' KV records; clients see only the real agent", async () => {
+  it("app1 cannot write, delete or reconfigure the agents' KV records; clients see only the real agent", { timeout: 60_000 }, async () => {
     await launch("r2")
     const app1 = await as("app1")
     try {
@@ -195,7 +196,7 @@ describe.skipIf(!natsServerAvailable || !opensslAvailable)("NATS roles (docs/nat
     for (let i = 0; i < 5; i++) expect(await bridge.executePython(`s${i}`, "remote", "where")).toMatchObject({ agent: "r2" })
   })
 
-  it("app1 cannot publish to any client's subjects or an agent's inbox: a forged tool call or reply never reaches app2", async () => {
+  it("app1 cannot publish to any client's subjects or an agent's inbox: a forged tool call or reply never reaches app2", { timeout: 60_000 }, async () => {
     await launch("r3")
     const app2Client = await client("app2")
     app2Client.session("victim").variables.set("secret", "s3cr3t")
@@ -267,7 +268,7 @@ describe.skipIf(!natsServerAvailable || !opensslAvailable)("NATS roles (docs/nat
     }
   })
 
-  it("a client user cannot serve as an agent: NATS refuses its subscription to the agent's subject, it does not start, and no record of it appears", async () => {
+  it("a client user cannot serve as an agent: NATS refuses its subscription to the agent's subject, it does not start, and no record of it appears", { timeout: 60_000 }, async () => {
     await noAgentRecords()
     const impostor = await outcome(startAgent({ url: suite.nats.url, pool: POOL, id: "impostor", mark, args: agentArgs("app1") }))
     expect(impostor.ok).toBe(false)
@@ -285,7 +286,7 @@ describe.skipIf(!natsServerAvailable || !opensslAvailable)("NATS roles (docs/nat
     expect(keys).not.toContain("impostor")
   })
 
-  it("an agent started without --allow-code refuses code execution from an app user that allows it", async () => {
+  it("an agent started without --allow-code refuses code execution from an app user that allows it", { timeout: 60_000 }, async () => {
     await launch("r5")
     const app1 = await client("app1", { allowCodeExecution: true })
     const exec = await outcome(app1.executeCode("s", "y = 1"))
@@ -293,7 +294,7 @@ describe.skipIf(!natsServerAvailable || !opensslAvailable)("NATS roles (docs/nat
     expect(await app1.executePython("s", "echo", "add", [1, 1])).toBe(2)
   })
 
-  it("anonymous and wrong-password clients and agents are refused, and so is a client that does not trust the server's CA", async () => {
+  it("anonymous and wrong-password clients and agents are refused, and so is a client that does not trust the server's CA", { timeout: 60_000 }, async () => {
     const starts = {
       anonymous: { nats: suite.nats.url, pool: POOL, tls: tls() },
       wrongPassword: { ...remote("app1"), pass: "nope" },
