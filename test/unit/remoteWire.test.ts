@@ -101,6 +101,15 @@ describe("subjects and options", () => {
     for (const v of [null, [], 3, "x"]) expect(parseAgentRecord(bytes(JSON.stringify(v)), "a1")).toBeUndefined()
   })
 
+  test.prop([fc.jsonValue(), fc.string()])("any JSON under any key is a record or nothing, never a throw", (v, key) => {
+    const r = parseAgentRecord(new TextEncoder().encode(JSON.stringify(v)), key)
+    if (r !== undefined) {
+      expect(r.agentId).toBe(key)
+      expect(isSubjectToken(key)).toBe(true)
+      expect(r.ttlMs > 0 && r.heartbeatMs > 0 && r.capacity >= 1).toBe(true)
+    }
+  })
+
   it("refuses a malformed agent record: a wrong type, a missing field, another key's id, timings that would break polling", () => {
     const record = { agentId: "a1", capacity: 2, inFlight: 0, workers: 2, sessions: 0, heartbeatMs: 1000, ttlMs: 3000, draining: false, allowCodeExecution: false, pid: 1, hostname: "h", startedAt: 0 }
     const parse = (r: unknown, key = "a1") => parseAgentRecord(new TextEncoder().encode(JSON.stringify(r)), key)
