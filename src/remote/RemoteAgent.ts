@@ -6,8 +6,13 @@
  * subject (calls of sessions bound to it, cancels, stream credit, session clean-ups, environment
  * restarts), and every `heartbeatMs` writes its record (capacity, load, sessions) to the pool's
  * KV bucket, whose entries expire after `ttlMs`. Tool calls and `session.variables` of a remote
- * session go back to the client that called, which holds them. Code execution follows the
- * agent's own `allowCodeExecution`, whatever a caller asks.
+ * session go back to the client that called, which holds them, naming the client's call they
+ * belong to. Code execution follows the agent's own `allowCodeExecution`, whatever a caller asks.
+ *
+ * Each client's sessions are kept apart: the local bridge knows session `s` of client `c` as
+ * `c/s` (Python's `session.id` on an agent), so a peer naming another client's session id
+ * reaches an empty session of its own, and a tool call of a session can only belong to that
+ * one client's calls. Results go only to the reply subject of the client a call names.
  *
  * Deny by default: any NATS peer that may publish to the pool's subjects can name a function,
  * and module and function names are code (`builtins.exec`). So an agent refuses every call
@@ -27,7 +32,7 @@ import { randomBytes } from "node:crypto"
 import type { Logger } from "pino"
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node"
 import { Kvm, type KV } from "@nats-io/kv"
-import { BridgeStopped, InvalidOptions } from "../errors.js"
+import { BridgeStopped, InvalidOptions, ProtocolError, StartupFailed } from "../errors.js"
 import { PythonBridge, type ExecuteOptions } from "../bridge/PythonBridge.js"
 import { resolveOptions, type BridgeOptions } from "../bridge/options.js"
 import { toolScope, type ToolAnswer } from "../bridge/tools.js"
@@ -35,7 +40,7 @@ import type { ToolCallRequest } from "../worker/connection.js"
 import { connectNats, type NatsOptions } from "./natsConnection.js"
 import { valueLimits, type ValueLimits } from "../protocol/limits.js"
 import { agentInboundSpecs, STREAM_WINDOW, toolResultSpecs, type AgentInbound, type AgentRecord, type CallRequest, type ToolResultAnswer } from "./protocol.js"
-import { isSubjectToken, poolSubjects, type PoolSubjects } from "./subjects.js"
+import { isSubjectToken, isSubjectTokens, poolSubjects, type PoolSubjects } from "./subjects.js"
 import { encodeMessage, errorToWire, readMessage } from "./wire.js"
 
 /** `RemoteAgent.start` options. */
@@ -75,6 +80,15 @@ interface AgentSettings {
   readonly limits: ValueLimits
 }
 
+/**
+ * The local bridge's id of session `sessionId` of client `clientId`: clients' sessions of the
+ * same name stay apart.
+ *
+ * @example
+ * localSession("app1.c0ffee", "user-42") // "app1.c0ffee/user-42"
+ */
+export const localSession = (clientId: string, sessionId: string): string => `${clientId}/${sessionId}`
+
 /** The pool's KV bucket: created by the first agent, opened as it is by the others. */
 const openBucket = (nc: NatsConnection, name: string, ttlMs: number): Promise<KV> => {
   const kvm = new Kvm(nc)
@@ -83,6 +97,10 @@ const openBucket = (nc: NatsConnection, name: string, ttlMs: number): Promise<KV
 
 /** One call the agent runs for a client. */
 interface Running {
+  readonly clientId: string
+  readonly callId: string
+  /** The local bridge's id of the call's session (`<clientId>/<sessionId>`), or null. */
+  readonly session: string | null
   readonly abort: AbortController
   /** Stream items the client can still take before the agent waits. */
   credit: number
@@ -91,8 +109,8 @@ interface Running {
 
 export class RemoteAgent {
   private readonly running = new Map<string, Running>()
-  /** Which client each session belongs to: its tool calls and variables live there. */
-  private readonly sessionOwners = new Map<string, string>()
+  /** Local ids of the sessions clients made here: their tool calls and variables live with the client. */
+  private readonly remoteSessions = new Set<string>()
   private ownSubscription: Subscription | undefined
   private queueSubscription: Subscription | undefined
   private heartbeat: ReturnType<typeof setInterval> | undefined
@@ -152,7 +170,7 @@ export class RemoteAgent {
     }
     let nc: NatsConnection | undefined
     try {
-      nc = await connectNats(options, `snakepit agent ${id} (pool ${options.pool})`)
+      nc = await connectNats(options, `snakepit agent ${id} (pool ${options.pool})`, subjects.agentInbox(id))
       const kv = await openBucket(nc, subjects.bucket, ttlMs)
       const agent = new RemoteAgent(id, bridge, nc, kv, subjects, settings, bridge.logger.child({ agentId: id }))
       await agent.serve()
@@ -167,9 +185,25 @@ export class RemoteAgent {
   private async serve(): Promise<void> {
     this.bridge._tools.forward = (call) => this.forwardTool(call)
     // A session the local bridge forgets (clean-up, TTL) no longer has a client to answer for it.
-    this.bridge.on("session.cleanedUp", ({ sessionId }) => this.sessionOwners.delete(sessionId))
-    this.ownSubscription = this.nc.subscribe(this.subjects.agent(this.id), { callback: (_e, m) => this.onMessage(m, false) })
-    this.queueSubscription = this.nc.subscribe(this.subjects.call, { queue: this.subjects.queue, callback: (_e, m) => this.onMessage(m, true) })
+    this.bridge.on("session.cleanedUp", ({ sessionId }) => this.remoteSessions.delete(sessionId))
+    // (A subscription NATS refuses calls back once with the error and no message.)
+    this.ownSubscription = this.nc.subscribe(this.subjects.agent(this.id), { callback: (e, m) => { if (e === null) this.onMessage(m, false) } })
+    this.queueSubscription = this.nc.subscribe(this.subjects.call, { queue: this.subjects.queue, callback: (e, m) => { if (e === null) this.onMessage(m, true) } })
+    // NATS refuses a subscription it does not permit asynchronously; the SUB is answered before
+    // the flush's PING, so a refused one is closed by now: an agent that cannot hear calls (a
+    // user without the agent role) must not start as if it served.
+    await this.nc.flush()
+    const refused = [this.ownSubscription, this.queueSubscription].find((sub) => sub.isClosed())
+    if (refused) {
+      const why = await refused.closed
+      throw new StartupFailed({ message: `NATS refused this agent's subscription to ${refused.getSubject()} (${why instanceof Error ? why.message : "closed"}): its user lacks the agent role's permissions`, workerId: this.id, exitCode: null, signal: null, stderr: "" })
+    }
+    void (async () => {
+      // A refused publish (a reply, a record) is dropped by the server: say why, loudly.
+      for await (const status of this.nc.status()) {
+        if (status.type === "error") this.logger.error({ error: { name: status.error.name, message: status.error.message } }, "NATS refused an operation of this agent")
+      }
+    })().catch(() => {})
     await this.beat()
     this.heartbeat = setInterval(() => void this.beat(), this.settings.heartbeatMs)
     this.logger.info({ pool: this.subjects.call, capacity: this.capacity() }, "snakepit agent serving")
@@ -258,11 +292,12 @@ export class RemoteAgent {
         return
       }
       case "cleanup": {
-        const sessionId = message.sessionId
-        this.sessionOwners.delete(sessionId)
         // A well-formed request the bridge refuses (an empty session id) is answered, never left
         // as an unhandled rejection: that would end the agent.
-        this.bridge.cleanupSession(sessionId).then(
+        const cleaned = message.sessionId === "" || !isSubjectTokens(message.clientId)
+          ? Promise.reject(new InvalidOptions({ message: "a clean-up names a client id (subject tokens) and a non-empty session id", issues: ["clientId", "sessionId"] }))
+          : this.bridge.cleanupSession(localSession(message.clientId, message.sessionId))
+        cleaned.then(
           (existed) => m.respond(this.encode({ type: "cleaned", existed })),
           (e: unknown) => m.respond(this.encode({ type: "error", error: errorToWire(e) })),
         ).catch((e: unknown) => this.logger.warn({ err: e }, "clean-up answer not sent"))
@@ -290,15 +325,23 @@ export class RemoteAgent {
   private async run(message: CallRequest, reply: string | undefined, fromQueue: boolean): Promise<void> {
     if (!reply) return
     const send = (envelope: Record<string, unknown>) => this.reply(reply, envelope)
+    // Results (and the session's tool calls) go to the client the call names, and only there:
+    // a peer naming another client gets nothing back.
+    const expected = isSubjectTokens(message.clientId) && isSubjectToken(message.callId) ? `${this.subjects.replies(message.clientId)}.${message.callId}` : undefined
+    if (reply !== expected) {
+      this.logger.warn({ clientId: message.clientId.slice(0, 100), callId: message.callId.slice(0, 100), reply: reply.slice(0, 200) }, "call refused: its reply subject is not its client's")
+      send({ type: "error", error: errorToWire(new ProtocolError({ message: "a call's reply subject must be <prefix>.<pool>.client.<clientId>.reply.<callId>", workerId: this.id })) })
+      return
+    }
     if (this.draining) {
       send({ type: "error", error: errorToWire(new BridgeStopped({ message: `agent ${this.id} is draining` })) })
       return
     }
     if (fromQueue) send({ type: "accepted", agentId: this.id })
     const key = `${message.clientId}/${message.callId}`
-    const sessionId = message.sessionId
-    if (sessionId !== null) this.sessionOwners.set(sessionId, message.clientId)
-    const running: Running = { abort: new AbortController(), credit: STREAM_WINDOW, wake: undefined }
+    const sessionId = message.sessionId === null ? null : localSession(message.clientId, message.sessionId)
+    if (sessionId !== null) this.remoteSessions.add(sessionId)
+    const running: Running = { clientId: message.clientId, callId: message.callId, session: sessionId, abort: new AbortController(), credit: STREAM_WINDOW, wake: undefined }
     this.running.set(key, running)
     const options: ExecuteOptions = {
       ...(message.kwargs ? { kwargs: message.kwargs as Record<string, unknown> } : {}),
@@ -350,13 +393,20 @@ export class RemoteAgent {
     if (!alive) running.abort.abort(new Error("the client is gone"))
   }
 
-  /** A tool call of a remote session goes to its client; others are answered locally. */
+  /**
+   * A tool call of a remote session goes to its client, naming one of that session's calls
+   * running here (the client reads the session from its record of that call); others are
+   * answered locally.
+   */
   private forwardTool(call: ToolCallRequest): Promise<ToolAnswer> | undefined {
-    const owner = call.sessionId === null ? undefined : this.sessionOwners.get(call.sessionId)
-    if (owner === undefined) return undefined
+    if (call.sessionId === null || !this.remoteSessions.has(call.sessionId)) return undefined
+    let under: Running | undefined
+    for (const r of this.running.values()) if (r.session === call.sessionId) under = r
+    if (!under) return Promise.resolve({ ok: false, message: `no call of session ${call.sessionId} is running on this agent` })
+    const owner = under.clientId
     let request: Uint8Array
     try {
-      request = this.encode({ type: "tool_call", agentId: this.id, sessionId: call.sessionId, name: call.name, args: call.args, kwargs: call.kwargs })
+      request = this.encode({ type: "tool_call", agentId: this.id, callId: under.callId, name: call.name, args: call.args, kwargs: call.kwargs })
     } catch (e) {
       return Promise.resolve({ ok: false, message: `the tool call cannot be sent to the client: ${(e as Error).message}` })
     }

@@ -12,6 +12,11 @@
  *   client, so they follow the session. Calls marked `idempotent` are retried on another agent.
  * - **NATS lost**: calls in flight reject with `WorkerCrashed` (reason `"nats disconnected"`),
  *   new calls too until the connection is back; no agent is judged while we cannot hear them.
+ * - **Who may ask what**: a tool call (or `session.variables`) is served only for a call this
+ *   client sent to the agent the message names, still running, answered into that agent's
+ *   inbox; its session is this client's record of that call, never a field of the message.
+ *   Client and call ids are random; the client's subjects (and its inboxes) sit under
+ *   `client.<clientScope>.<id>`, where NATS permissions can keep other users out.
  *
  * @example
  * const pool = new RemotePool(options, telemetry, logger, tools, metrics)
@@ -72,7 +77,8 @@ const lost = (agentId: string, reason: string, message: string) => new WorkerCra
 export class RemotePool implements PoolBackend {
   private readonly remote: RemoteOptions
   private readonly subjects: PoolSubjects
-  private readonly clientId = randomBytes(8).toString("hex")
+  /** Random (so not guessable), under `remote.clientScope` when given. */
+  private readonly clientId: string
   private nc: NatsConnection | undefined
   private kv: KV | undefined
   private readonly agents = new Map<string, Agent>()
@@ -80,7 +86,8 @@ export class RemotePool implements PoolBackend {
   private readonly outgoing = new Map<string, Outgoing>()
   private readonly sessionCalls = new SessionCalls()
   private readonly subscriptions: Subscription[] = []
-  private nextCall = 1
+  /** Malformed KV records already reported (`key@revision`). */
+  private readonly malformedRecords = new Set<string>()
   private connected = true
   private stopping = false
   private poller: ReturnType<typeof setInterval> | undefined
@@ -95,15 +102,18 @@ export class RemotePool implements PoolBackend {
   ) {
     this.remote = options.remote!
     this.subjects = poolSubjects(this.remote.prefix ?? "snakepit", this.remote.pool)
+    const id = randomBytes(16).toString("hex")
+    this.clientId = this.remote.clientScope === undefined ? id : `${this.remote.clientScope}.${id}`
   }
 
   /** Connects and waits (up to `startupTimeoutMs`) until at least one agent serves the pool. */
   async start(): Promise<void> {
-    const nc = await connectNats(natsOptionsOf(this.remote), `snakepit client ${this.clientId} (pool ${this.remote.pool})`)
+    const nc = await connectNats(natsOptionsOf(this.remote), `snakepit client ${this.clientId} (pool ${this.remote.pool})`, this.subjects.clientInbox(this.clientId))
     this.nc = nc
     this.watchConnection(nc)
-    this.subscriptions.push(nc.subscribe(`${this.subjects.replies(this.clientId)}.*`, { callback: (_e, m) => this.onReply(m) }))
-    this.subscriptions.push(nc.subscribe(this.subjects.tools(this.clientId), { callback: (_e, m) => this.onToolCall(m) }))
+    this.subscriptions.push(nc.subscribe(`${this.subjects.replies(this.clientId)}.*`, { callback: (e, m) => { if (e === null) this.onReply(m) } }))
+    this.subscriptions.push(nc.subscribe(this.subjects.tools(this.clientId), { callback: (e, m) => { if (e === null) this.onToolCall(m) } }))
+    await this.checkSubscriptions(nc)
     const deadline = Date.now() + this.options.startupTimeoutMs
     for (;;) {
       await this.poll().catch((e: unknown) => this.logger.debug({ err: e }, "agent records not readable yet"))
@@ -122,6 +132,28 @@ export class RemotePool implements PoolBackend {
     const every = Math.max(50, Math.min(...this.live().map((a) => a.record.heartbeatMs)) / 2)
     this.poller = setInterval(() => void this.poll().catch((e: unknown) => this.logger.debug({ err: e }, "agent poll failed")), every)
     this.poller.unref?.()
+  }
+
+  /**
+   * NATS refuses a subscription it does not permit asynchronously (the subscription just ends):
+   * after a round trip, a refused one is a `StartupFailed` naming the subject, not a client that
+   * waits for replies it can never receive.
+   */
+  private async checkSubscriptions(nc: NatsConnection): Promise<void> {
+    await nc.flush()
+    // The server answers a SUB before the PING of the flush: a refused one is closed by now.
+    const closed = this.subscriptions.find((sub) => sub.isClosed())
+    const refused = closed ? ((await closed.closed) ?? new Error("subscription closed")) : undefined
+    if (refused instanceof Error) {
+      await nc.close().catch(() => {})
+      throw new StartupFailed({
+        message: `NATS refused this client's subscriptions (${refused.message}); with permissions per user, give remote.clientScope the scope the user may read`,
+        workerId: "remote",
+        exitCode: null,
+        signal: null,
+        stderr: "",
+      })
+    }
   }
 
   // ── calls ────────────────────────────────────────────────────────────────────────────────
@@ -219,7 +251,8 @@ export class RemotePool implements PoolBackend {
     if (!agent) {
       return Promise.reject(lost("-", "agent lost", `no agent of pool ${JSON.stringify(this.remote.pool)} is reachable`))
     }
-    const id = String(this.nextCall++)
+    // Random: a call id is what a tool call must name, so nobody may guess a running one.
+    const id = randomBytes(12).toString("hex")
     const began = performance.now()
     return new Promise<unknown>((resolve, reject) => {
       let settled = false
@@ -379,13 +412,26 @@ export class RemotePool implements PoolBackend {
       if (m.reply) respond({ ok: false, message: `${r.error._tag}: ${r.error.message}` })
       return
     }
-    const call = r.message
-    if (call.type === "alive") {
+    const message = r.message
+    if (message.type === "alive") {
       m.respond(this.encode({ type: "alive" }))
       return
     }
+    const call = this.outgoing.get(message.callId)
+    // The answer goes to the reply subject: it must be the inbox of the agent that runs the call.
+    const fromAgent = m.reply !== undefined && m.reply.startsWith(`${this.subjects.agentInbox(message.agentId)}.`)
+    if (!call || call.agentId !== message.agentId || !fromAgent) {
+      const why = !call
+        ? "it names no call of this client that is running"
+        : call.agentId !== message.agentId
+          ? `the call runs on agent ${call.agentId}, not ${message.agentId}`
+          : `its reply subject is not agent ${message.agentId}'s inbox`
+      this.logger.warn({ subject: m.subject, agentId: message.agentId, callId: message.callId, tool: message.name.slice(0, 100), why }, "tool call refused")
+      if (m.reply) respond({ ok: false, message: `tool call refused: ${why}` })
+      return
+    }
     void this.tools
-      .answer({ name: call.name, args: call.args as unknown[], kwargs: call.kwargs as Record<string, unknown>, sessionId: call.sessionId }, call.agentId)
+      .answer({ name: message.name, args: message.args as unknown[], kwargs: message.kwargs as Record<string, unknown>, sessionId: call.sessionId }, call.agentId)
       .then(respond)
   }
 
@@ -406,8 +452,17 @@ export class RemotePool implements PoolBackend {
       for await (const key of await this.kv.keys()) {
         const entry = await this.kv.get(key)
         if (!entry || entry.operation !== "PUT") continue
-        const record = parseAgentRecord(entry.value)
-        if (!record) continue
+        const record = parseAgentRecord(entry.value, key)
+        if (!record) {
+          // Once per version of the record: polls read it every half heartbeat.
+          const version = `${key}@${entry.revision}`
+          if (!this.malformedRecords.has(version)) {
+            if (this.malformedRecords.size > 1_000) this.malformedRecords.clear()
+            this.malformedRecords.add(version)
+            this.logger.warn({ key: key.slice(0, 100), revision: entry.revision }, "malformed agent record skipped")
+          }
+          continue
+        }
         present.add(key)
         const known = this.agents.get(key)
         if (!known) {
@@ -458,6 +513,10 @@ export class RemotePool implements PoolBackend {
           for (const call of [...this.outgoing.values()]) {
             call.fail(lost(call.agentId, "nats disconnected", "the connection to NATS was lost while the call was out; its outcome is unknown"))
           }
+        } else if (status.type === "error") {
+          // A publish NATS does not permit (this user may not call that agent) is dropped by the
+          // server, and the call waits for its deadline: say why, loudly.
+          this.logger.error({ error: { name: status.error.name, message: status.error.message } }, "NATS refused an operation of this client")
         } else if (status.type === "reconnect") {
           this.connected = true
           // Nobody could be heard while we were away: start every agent's clock again.
@@ -485,7 +544,7 @@ export class RemotePool implements PoolBackend {
     const agentId = this.bindings.delete(sessionId)?.workerId
     const agent = agentId === undefined ? undefined : this.agents.get(agentId)
     if (!agent || agent.down || !this.connected) return { bound: agentId !== undefined, workerId: undefined }
-    await this.nc!.request(this.subjects.agent(agent.id), this.encode({ type: "cleanup", sessionId }), { timeout: timeoutMs }).catch(() => undefined)
+    await this.nc!.request(this.subjects.agent(agent.id), this.encode({ type: "cleanup", clientId: this.clientId, sessionId }), { timeout: timeoutMs }).catch(() => undefined)
     return { bound: true, workerId: agent.id }
   }
 

@@ -33,7 +33,7 @@ export interface NatsOptions {
  * @example
  * natsClientOptions({ servers: "nats://h:4222", token: "t" }, "agent a1").token // "t"
  */
-export function natsClientOptions(o: NatsOptions, name: string): NodeConnectionOptions {
+export function natsClientOptions(o: NatsOptions, name: string, inboxPrefix?: string): NodeConnectionOptions {
   const authenticator = o.credsFile
     ? credsAuthenticator(readFileSync(o.credsFile))
     : o.nkeySeed
@@ -51,6 +51,9 @@ export function natsClientOptions(o: NatsOptions, name: string): NodeConnectionO
     ...(o.pass !== undefined ? { pass: o.pass } : {}),
     ...(authenticator ? { authenticator } : {}),
     ...(o.tls ? { tls: { ...o.tls } } : {}),
+    // Request/reply inboxes (and JetStream's) under the caller's own subjects, not the shared
+    // `_INBOX.>` any user allowed to read inboxes could read.
+    ...(inboxPrefix !== undefined ? { inboxPrefix } : {}),
   }
 }
 
@@ -58,12 +61,12 @@ export function natsClientOptions(o: NatsOptions, name: string): NodeConnectionO
  * Connects, or rejects with `StartupFailed` saying why (credentials refused, no server).
  *
  * @example
- * const nc = await connectNats({ servers: "127.0.0.1:4222", token: "s3cret" }, "client")
+ * const nc = await connectNats({ servers: "127.0.0.1:4222", token: "s3cret" }, "client", "snakepit.ml.client.c1.inbox")
  */
-export async function connectNats(o: NatsOptions, name: string): Promise<NatsConnection> {
+export async function connectNats(o: NatsOptions, name: string, inboxPrefix?: string): Promise<NatsConnection> {
   let options: NodeConnectionOptions
   try {
-    options = natsClientOptions(o, name)
+    options = natsClientOptions(o, name, inboxPrefix)
   } catch (e) {
     throw new StartupFailed({ message: `cannot read the NATS credentials: ${(e as Error).message}`, workerId: name, exitCode: null, signal: null, stderr: "" })
   }

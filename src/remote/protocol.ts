@@ -6,13 +6,21 @@
  * - `call`: `{ callId, clientId, kind: "call" | "exec" | "stream", sessionId, module, fn, args,
  *   kwargs, code, context, timeoutMs }`, with a reply subject for what follows;
  * - `cancel { callId, clientId }`, `credit { callId, clientId, items }` (stream flow control),
- *   `cleanup { sessionId }` and `restart {}` (request/reply).
+ *   `cleanup { clientId, sessionId }` and `restart {}` (request/reply).
+ *
+ * A call's reply subject must be `<prefix>.<pool>.client.<clientId>.reply.<callId>` (the agent
+ * refuses any other), and an agent keeps each client's sessions apart: session `s` of one client
+ * is not session `s` of another, so a peer that names someone else's session id reaches an empty
+ * session of its own. Call ids are random, so they cannot be guessed from outside.
  *
  * Agent → client, on the call's reply subject: `accepted { agentId }` (for a call taken from the
  * queue group), `item { value }`* (a stream), then exactly one of `result { value }`, `end {}`
  * (a stream's end) or `error { error }`. Tool calls (and `session.variables`) of a session go to
- * the client that called, as requests on its tools subject: `{ sessionId, name, args, kwargs }`
- * answered `{ ok, value }` or `{ ok: false, message }`.
+ * the client that called, as requests on its tools subject: `{ agentId, callId, name, args,
+ * kwargs }`, naming the client's call they belong to (one of that session's calls running on
+ * the agent), with a reply subject in the agent's inbox; answered `{ ok, value }` or
+ * `{ ok: false, message }`. The client takes the session from its own record of that call, and
+ * refuses a tool call for a call it did not send to that agent or that is no longer running.
  *
  * Every message is held to its type below (`checkMessage` of `protocol/validate.ts`, the same
  * layer that checks a worker's messages) before it is read: NATS is a boundary like a pipe, and a
@@ -22,7 +30,8 @@
  * @example
  * const record: AgentRecord = JSON.parse(new TextDecoder().decode(entry.value))
  */
-import { bool, int, list, literal, nullable, num, oneOf, optional, record, shape, str, type Spec, value } from "../protocol/validate.js"
+import { bool, checkMessage, int, list, literal, nullable, num, oneOf, optional, record, shape, str, type Spec, value } from "../protocol/validate.js"
+import { isSubjectToken } from "./subjects.js"
 
 // ── client → agent (the queue subject and the agent's own) ──────────────────────────────────
 
@@ -59,9 +68,10 @@ export interface CreditGrant {
   readonly items: number
 }
 
-/** Drop a session (request/reply: answered {@link CleanedReply}). */
+/** Drop a client's session (request/reply: answered {@link CleanedReply}). */
 export interface CleanupRequest {
   readonly type: "cleanup"
+  readonly clientId: string
   readonly sessionId: string
 }
 
@@ -99,11 +109,15 @@ export type CallReply =
   | { readonly type: "end" }
   | { readonly type: "error"; readonly error: WireError }
 
-/** A tool call of a remote session, for the client that holds its tools. */
+/**
+ * A tool call of a remote session, for the client that holds its tools. It names the client's
+ * call it was made under (`callId`), never a session: the client knows which session that call
+ * is for.
+ */
 export interface RemoteToolCall {
   readonly type: "tool_call"
   readonly agentId: string
-  readonly sessionId: string | null
+  readonly callId: string
   readonly name: string
   readonly args: readonly unknown[]
   readonly kwargs: Readonly<Record<string, unknown>>
@@ -176,7 +190,7 @@ export const agentInboundSpecs: { readonly [T in AgentInbound["type"]]: Spec<Ext
   },
   cancel: { type: literal("cancel"), callId: str, clientId: str },
   credit: { type: literal("credit"), callId: str, clientId: str, items: int },
-  cleanup: { type: literal("cleanup"), sessionId: str },
+  cleanup: { type: literal("cleanup"), clientId: str, sessionId: str },
   restart: { type: literal("restart") },
 }
 
@@ -201,7 +215,7 @@ export const callReplySpecs: { readonly [T in CallReply["type"]]: Spec<Extract<C
  * checkMessage<ClientToolInbound>(clientToolSpecs, { type: "alive" }) // { type: "alive" }
  */
 export const clientToolSpecs: { readonly [T in ClientToolInbound["type"]]: Spec<Extract<ClientToolInbound, { type: T }>> } = {
-  tool_call: { type: literal("tool_call"), agentId: str, sessionId: nullable(str), name: str, args: list, kwargs: record },
+  tool_call: { type: literal("tool_call"), agentId: str, callId: str, name: str, args: list, kwargs: record },
   alive: { type: literal("alive") },
 }
 
@@ -257,18 +271,43 @@ export interface AgentRecord {
  */
 export const STREAM_WINDOW = 64
 
+const recordSpecs: { readonly record: Spec<AgentRecord & { readonly type: "record" }> } = { record: {
+  type: literal("record"),
+  agentId: str,
+  capacity: int,
+  inFlight: int,
+  workers: int,
+  sessions: int,
+  heartbeatMs: num,
+  ttlMs: num,
+  draining: bool,
+  allowCodeExecution: bool,
+  pid: int,
+  hostname: str,
+  startedAt: num,
+} }
+
 /**
- * Parses a KV record, or undefined when it is not one.
+ * Parses the KV record stored under `key`, or undefined when it is not one: not JSON, a field
+ * missing or of the wrong type, an id that is not `key` or not a subject token, timings that are
+ * not positive and finite. A client reads records anyone with write access to the bucket could
+ * have written, so a malformed one is skipped, never trusted.
  *
  * @example
- * const record = parseAgentRecord(entry.value) // AgentRecord | undefined
+ * const record = parseAgentRecord(entry.value, entry.key) // AgentRecord | undefined
  */
-export function parseAgentRecord(bytes: Uint8Array): AgentRecord | undefined {
+export function parseAgentRecord(bytes: Uint8Array, key: string): AgentRecord | undefined {
+  let parsed: unknown
   try {
-    const r = JSON.parse(new TextDecoder().decode(bytes)) as Partial<AgentRecord>
-    if (typeof r.agentId !== "string" || typeof r.capacity !== "number" || typeof r.ttlMs !== "number") return undefined
-    return r as AgentRecord
+    parsed = JSON.parse(new TextDecoder().decode(bytes))
   } catch {
     return undefined
   }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) return undefined
+  // checkMessage reads a typed envelope: the record is checked as one of type "record".
+  if (typeof checkMessage(recordSpecs, { ...(parsed as object), type: "record" }) === "string") return undefined
+  const r = parsed as AgentRecord
+  const positive = (n: number) => Number.isFinite(n) && n > 0
+  if (r.agentId !== key || !isSubjectToken(key) || r.capacity < 1 || r.inFlight < 0 || !positive(r.heartbeatMs) || !positive(r.ttlMs)) return undefined
+  return { agentId: r.agentId, capacity: r.capacity, inFlight: r.inFlight, workers: r.workers, sessions: r.sessions, heartbeatMs: r.heartbeatMs, ttlMs: r.ttlMs, draining: r.draining, allowCodeExecution: r.allowCodeExecution, pid: r.pid, hostname: r.hostname, startedAt: r.startedAt }
 }

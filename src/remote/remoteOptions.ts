@@ -16,6 +16,13 @@ export interface RemoteOptions extends Omit<NatsOptions, "servers"> {
   readonly pool: string
   /** Subject prefix, the same as the agents' (default `"snakepit"`). */
   readonly prefix?: string
+  /**
+   * Where this client's own subjects live: with `clientScope: "app1"` its replies, tools subject
+   * and inboxes are under `<prefix>.<pool>.client.app1.<random id>`, so a NATS permission
+   * `subscribe: "<prefix>.<pool>.client.app1.>"` lets the user `app1` read only its own
+   * (default: directly under `<prefix>.<pool>.client`). Dot-separated tokens.
+   */
+  readonly clientScope?: string
 }
 
 /**
@@ -33,6 +40,8 @@ export function remoteOptionIssues(remote: unknown): string[] {
   if (typeof r.pool !== "string" || !isSubjectToken(r.pool)) issues.push(`remote.pool must be a name of letters, digits, "-" or "_", got ${JSON.stringify(r.pool)}`)
   if (r.prefix !== undefined && (typeof r.prefix !== "string" || !r.prefix.split(".").every(isSubjectToken)))
     issues.push(`remote.prefix must be dot-separated tokens of letters, digits, "-" or "_", got ${JSON.stringify(r.prefix)}`)
+  if (r.clientScope !== undefined && (typeof r.clientScope !== "string" || !r.clientScope.split(".").every(isSubjectToken)))
+    issues.push(`remote.clientScope must be dot-separated tokens of letters, digits, "-" or "_", got ${JSON.stringify(r.clientScope)}`)
   for (const key of ["token", "user", "pass", "nkeySeed", "credsFile"]) {
     if (r[key] !== undefined && typeof r[key] !== "string") issues.push(`remote.${key} must be a string`)
   }
@@ -46,6 +55,6 @@ export function remoteOptionIssues(remote: unknown): string[] {
  * natsOptionsOf({ nats: "nats://h:4222", pool: "ml", token: "t" }) // { servers: "nats://h:4222", token: "t" }
  */
 export const natsOptionsOf = (r: RemoteOptions): NatsOptions => {
-  const { nats, pool: _pool, prefix: _prefix, ...auth } = r
+  const { nats, pool: _pool, prefix: _prefix, clientScope: _scope, ...auth } = r
   return { servers: nats, ...auth }
 }

@@ -47,7 +47,7 @@ describe.skipIf(!natsServerAvailable)("NATS peers that send garbage", () => {
         rawFrame(`{"type":"credit","callId":"1","clientId":"raw","items":${deep}}`),
         rawFrame(`{"type":"cleanup","sessionId":${deep}}`),
         // Well-formed, but refused by the agent's bridge (an empty session id): a rejection the agent must handle.
-        rawFrame(`{"type":"cleanup","sessionId":""}`),
+        rawFrame(`{"type":"cleanup","clientId":"raw","sessionId":""}`),
       ]
       for (let round = 0; round < 5; round++) {
         for (const g of garbage) {

@@ -84,9 +84,10 @@ export class AgentSuite {
     return this.server
   }
 
-  hooks(): void {
+  /** `start` makes the file's server (default: a plain one, no authentication). */
+  hooks(start: () => Promise<NatsServer> = () => NatsServer.start()): void {
     beforeAll(async () => {
-      this.server = await NatsServer.start()
+      this.server = await start()
     })
     afterEach(async () => {
       for (const a of this.agents.splice(0)) {

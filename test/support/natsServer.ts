@@ -1,7 +1,8 @@
 /**
  * A real `nats-server` (Debian's package; `.ci/run` installs it) for the remote-pool tests:
  * JetStream on (the agents' KV bucket), loopback only, a free port, its store in a temp dir so
- * a restart keeps the bucket, and optional token or user/password authentication.
+ * a restart keeps the bucket, and optional token or user/password authentication, or a whole
+ * configuration file (users, permissions, TLS) with the environment it reads.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process"
 import { mkdtempSync, rmSync } from "node:fs"
@@ -29,12 +30,19 @@ const accepts = (port: number) =>
     socket.once("error", () => resolve(false))
   })
 
+/** A configuration file for the server, and the environment variables it refers to (`$NAME`). */
+export interface ServerSetup {
+  readonly configFile?: string
+  readonly env?: Readonly<Record<string, string>>
+}
+
 export class NatsServer {
   private child: ChildProcess | undefined
   private constructor(
     readonly port: number,
     private readonly dir: string,
     private readonly auth: { readonly token?: string; readonly user?: string; readonly pass?: string },
+    private readonly setup: ServerSetup = {},
   ) {}
 
   /** `nats://127.0.0.1:<port>` */
@@ -42,8 +50,8 @@ export class NatsServer {
     return `nats://127.0.0.1:${this.port}`
   }
 
-  static async start(auth: { token?: string; user?: string; pass?: string } = {}): Promise<NatsServer> {
-    const server = new NatsServer(await freePort(), mkdtempSync(join(tmpdir(), "snakepit-nats-")), auth)
+  static async start(auth: { token?: string; user?: string; pass?: string } = {}, setup: ServerSetup = {}): Promise<NatsServer> {
+    const server = new NatsServer(await freePort(), mkdtempSync(join(tmpdir(), "snakepit-nats-")), auth, setup)
     await server.run()
     return server
   }
@@ -51,11 +59,12 @@ export class NatsServer {
   private async run(): Promise<void> {
     const { token, user, pass } = this.auth
     const args = [
+      ...(this.setup.configFile ? ["-c", this.setup.configFile] : []),
       "-a", "127.0.0.1", "-p", String(this.port), "-js", "-sd", this.dir,
       ...(token ? ["--auth", token] : []),
       ...(user ? ["--user", user, "--pass", pass ?? ""] : []),
     ]
-    this.child = spawn("nats-server", args, { stdio: "ignore" })
+    this.child = spawn("nats-server", args, { stdio: "ignore", ...(this.setup.env ? { env: { ...process.env, ...this.setup.env } } : {}) })
     const deadline = Date.now() + 10_000
     while (!(await accepts(this.port))) {
       if (Date.now() > deadline || this.child.exitCode !== null) throw new Error(`nats-server did not start on port ${this.port}`)

@@ -6,8 +6,9 @@ import { fc, test } from "@fast-check/vitest"
 import { describe, expect, it } from "vitest"
 import { CallTimeout, PythonError, QueueFull, WorkerCrashed } from "../../src/errors.js"
 import { resolveOptions } from "../../src/bridge/options.js"
+import { natsClientOptions } from "../../src/remote/natsConnection.js"
 import { parseAgentRecord } from "../../src/remote/protocol.js"
-import { isSubjectToken, poolSubjects } from "../../src/remote/subjects.js"
+import { isSubjectToken, isSubjectTokens, poolSubjects } from "../../src/remote/subjects.js"
 import { decodeMessage, encodeMessage, errorFromWire, errorToWire } from "../../src/remote/wire.js"
 import { codecEqual, codecValueArb } from "../support/codecValues.js"
 
@@ -61,6 +62,23 @@ describe("subjects and options", () => {
     expect(s.bucket).toBe("acme_snakepit_ml_agents")
   })
 
+  it("keeps each client's subjects and inboxes under its (scoped) id, and an agent's inbox out of reach of `agent.*`", () => {
+    const s = poolSubjects("snakepit", "ml")
+    expect([s.tools("app1.c1"), s.replies("app1.c1"), s.clientInbox("app1.c1")]).toEqual([
+      "snakepit.ml.client.app1.c1.tools",
+      "snakepit.ml.client.app1.c1.reply",
+      "snakepit.ml.client.app1.c1.inbox",
+    ])
+    // A client may publish on agent.* (one token): the agent's inbox has two more.
+    expect(s.agentInbox("a1")).toBe("snakepit.ml.agent.a1.inbox")
+    expect(isSubjectTokens("app1.c1")).toBe(true)
+    expect(isSubjectTokens("app1.>")).toBe(false)
+    expect(isSubjectTokens("")).toBe(false)
+    // The NATS connection's request inboxes go there, not to the shared `_INBOX`.
+    expect(natsClientOptions({ servers: "nats://h:4222" }, "client", s.clientInbox("app1.c1")).inboxPrefix).toBe("snakepit.ml.client.app1.c1.inbox")
+    expect(natsClientOptions({ servers: "nats://h:4222" }, "client").inboxPrefix).toBeUndefined()
+  })
+
   test.prop([fc.string()])("a subject token has no dots, spaces or wildcards", (s) => {
     expect(isSubjectToken(s)).toBe(s.length > 0 && !/[.\s*>]/.test(s) && /^[A-Za-z0-9_-]+$/.test(s))
   })
@@ -70,12 +88,44 @@ describe("subjects and options", () => {
       /remote\.nats must be .*remote\.pool must be .*remote\.prefix must be .*remote\.token must be a string/,
     )
     expect(resolveOptions({ remote: { nats: "nats://h:4222", pool: "ml" } }).remote).toEqual({ nats: "nats://h:4222", pool: "ml" })
+    expect(() => resolveOptions({ remote: { nats: "nats://h:4222", pool: "ml", clientScope: "app1.*" } })).toThrow(/remote\.clientScope must be/)
+    expect(resolveOptions({ remote: { nats: "nats://h:4222", pool: "ml", clientScope: "app1" } }).remote?.clientScope).toBe("app1")
   })
 
   it("parses agent records and ignores anything else", () => {
     const record = { agentId: "a1", capacity: 2, inFlight: 0, workers: 2, sessions: 0, heartbeatMs: 1000, ttlMs: 3000, draining: false, allowCodeExecution: false, pid: 1, hostname: "h", startedAt: 0 }
-    expect(parseAgentRecord(new TextEncoder().encode(JSON.stringify(record)))).toEqual(record)
-    expect(parseAgentRecord(new TextEncoder().encode("{}"))).toBeUndefined()
-    expect(parseAgentRecord(new TextEncoder().encode("not json"))).toBeUndefined()
+    const bytes = (v: unknown) => new TextEncoder().encode(typeof v === "string" ? v : JSON.stringify(v))
+    expect(parseAgentRecord(bytes(record), "a1")).toEqual(record)
+    expect(parseAgentRecord(bytes("{}"), "a1")).toBeUndefined()
+    expect(parseAgentRecord(bytes("not json"), "a1")).toBeUndefined()
+    for (const v of [null, [], 3, "x"]) expect(parseAgentRecord(bytes(JSON.stringify(v)), "a1")).toBeUndefined()
+  })
+
+  test.prop([fc.jsonValue(), fc.string()])("any JSON under any key is a record or nothing, never a throw", (v, key) => {
+    const r = parseAgentRecord(new TextEncoder().encode(JSON.stringify(v)), key)
+    if (r !== undefined) {
+      expect(r.agentId).toBe(key)
+      expect(isSubjectToken(key)).toBe(true)
+      expect(r.ttlMs > 0 && r.heartbeatMs > 0 && r.capacity >= 1).toBe(true)
+    }
+  })
+
+  it("refuses a malformed agent record: a wrong type, a missing field, another key's id, timings that would break polling", () => {
+    const record = { agentId: "a1", capacity: 2, inFlight: 0, workers: 2, sessions: 0, heartbeatMs: 1000, ttlMs: 3000, draining: false, allowCodeExecution: false, pid: 1, hostname: "h", startedAt: 0 }
+    const parse = (r: unknown, key = "a1") => parseAgentRecord(new TextEncoder().encode(JSON.stringify(r)), key)
+    const broken: unknown[] = [
+      { ...record, heartbeatMs: "1000" },
+      { ...record, heartbeatMs: 0 },
+      { ...record, ttlMs: -1 },
+      { ...record, capacity: 0 },
+      { ...record, capacity: 1.5 },
+      { ...record, draining: "no" },
+      { ...record, hostname: undefined },
+      { ...record, agentId: "a2" },
+    ]
+    for (const r of broken) expect(parse(r), JSON.stringify(r)).toBeUndefined()
+    expect(parse({ ...record, agentId: "a.>" }, "a.>")).toBeUndefined()
+    // Unknown fields are dropped, not passed on.
+    expect(parse({ ...record, extra: { deep: 1 } })).toEqual(record)
   })
 })

@@ -1,0 +1,156 @@
+/**
+ * NATS peers that pretend to be someone else (issue 18, item 4), on a server without
+ * permissions (the default): a forged tool call to a client's tools subject, a call that names
+ * another client, another client's session id. None of them reaches another session's data.
+ * Real nats-server, a real `snakepit agent`, real clients.
+ */
+import { describe, expect, it } from "vitest"
+import { connect, type NatsConnection } from "@nats-io/transport-node"
+import { Kvm } from "@nats-io/kv"
+import { poolSubjects } from "../../src/remote/subjects.js"
+import { decodeMessage, encodeMessage } from "../../src/remote/wire.js"
+import { AgentSuite, startAgent } from "../support/agents.js"
+import { eventually, startBridge, testLogger } from "../support/bridge.js"
+import { natsServerAvailable } from "../support/natsServer.js"
+
+if (!natsServerAvailable && process.env.CI) throw new Error("nats-server is missing: CI must install Debian's nats-server (see .ci/run)")
+
+const suite = new AgentSuite()
+const { mark, agents } = suite
+
+/** Everything published on an agent's subject, decoded (the peer listens in: no permissions here). */
+const listen = (nc: NatsConnection, subject: string) => {
+  const seen: Array<Record<string, unknown>> = []
+  nc.subscribe(subject, { callback: (e, m) => { if (e === null) seen.push(decodeMessage(m.data)) } })
+  return seen
+}
+
+describe.skipIf(!natsServerAvailable)("NATS peers that impersonate", () => {
+  suite.hooks()
+
+  it("a tool call forged to a client's tools subject for snakepit.variables.get reads no session's variable", async () => {
+    agents.push(await startAgent({ url: suite.nats.url, pool: "forge", id: "f1", mark }))
+    const bridge = await startBridge({ remote: { nats: suite.nats.url, pool: "forge" }, logger: testLogger })
+    await eventually(() => bridge.getStatus().workers.length === 1, 5_000, "the client to see the agent")
+    bridge.session("victim").variables.set("secret", "s3cr3t")
+    const subjects = poolSubjects("snakepit", "forge")
+    const nc = await connect({ servers: suite.nats.url })
+    try {
+      const seen = listen(nc, subjects.agent("f1"))
+      await nc.flush()
+      // A call of the victim's session is running: the peer learns the client id and its call id.
+      const slow = bridge.executePython("victim", "remote", "slow_where", [3])
+      await eventually(() => seen.some((m) => m.type === "call" && m.sessionId === "victim"), 5_000, "the victim's call to go out")
+      const call = seen.find((m) => m.type === "call" && m.sessionId === "victim")!
+      const tools = subjects.tools(String(call.clientId))
+      const forged = [
+        // As an agent sent tool calls before: the session named in the message.
+        { type: "tool_call", agentId: "f1", sessionId: "victim", name: "snakepit.variables.get", args: ["secret"], kwargs: {} },
+        { type: "tool_call", agentId: "f1", sessionId: "victim", name: "snakepit.variables.entries", args: [], kwargs: {} },
+        // Naming the running call and its agent, but answered to the peer's own inbox.
+        { type: "tool_call", agentId: "f1", callId: call.callId, sessionId: "victim", name: "snakepit.variables.get", args: ["secret"], kwargs: {} },
+        // Naming a call id this client never sent.
+        { type: "tool_call", agentId: "f1", callId: "1", sessionId: "victim", name: "snakepit.variables.get", args: ["secret"], kwargs: {} },
+      ]
+      for (const f of forged) {
+        const answer = decodeMessage((await nc.request(tools, encodeMessage(f), { timeout: 5_000 })).data)
+        expect(answer, JSON.stringify(f)).toMatchObject({ type: "tool_result", ok: false })
+        expect(JSON.stringify(answer)).not.toContain("s3cr3t")
+      }
+      // Answered into an agent's inbox (which this peer, on a server without permissions, can
+      // read): a call the client sent to another agent, then the call once it has ended.
+      const answers: Array<Record<string, unknown>> = []
+      nc.subscribe(`${subjects.agentInbox("f2")}.>`, { callback: (e, m) => { if (e === null) answers.push(decodeMessage(m.data)) } })
+      nc.subscribe(`${subjects.agentInbox("f1")}.peer.>`, { callback: (e, m) => { if (e === null) answers.push(decodeMessage(m.data)) } })
+      await nc.flush()
+      const get = { type: "tool_call", callId: call.callId, name: "snakepit.variables.get", args: ["secret"], kwargs: {} }
+      nc.publish(tools, encodeMessage({ ...get, agentId: "f2" }), { reply: `${subjects.agentInbox("f2")}.x.1` })
+      await eventually(() => answers.length === 1, 5_000, "the answer to the other agent")
+      expect(await slow).toMatchObject({ agent: "f1" })
+      nc.publish(tools, encodeMessage({ ...get, agentId: "f1" }), { reply: `${subjects.agentInbox("f1")}.peer.1` })
+      await eventually(() => answers.length === 2, 5_000, "the answer for the ended call")
+      for (const answer of answers) expect(answer).toMatchObject({ type: "tool_result", ok: false })
+      expect(JSON.stringify(answers)).not.toContain("s3cr3t")
+      // The victim's own call, and its session's variables, are untouched.
+      expect(bridge.session("victim").variables.get("secret")).toBe("s3cr3t")
+      expect(await bridge.executePython("victim", "tools", "get_var", ["secret"])).toBe("s3cr3t")
+    } finally {
+      await nc.close()
+    }
+  })
+
+  it("another client naming the same session id on the same agent gets a session of its own: no Python-side state, no variables, no tool calls of the other", async () => {
+    agents.push(await startAgent({ url: suite.nats.url, pool: "collide", id: "c1", mark, args: ["--workers", "1"] }))
+    const victim = await startBridge({ remote: { nats: suite.nats.url, pool: "collide" }, logger: testLogger })
+    const intruder = await startBridge({ remote: { nats: suite.nats.url, pool: "collide" }, logger: testLogger })
+    await eventually(() => victim.getStatus().workers.length === 1 && intruder.getStatus().workers.length === 1, 5_000, "both clients to see the agent")
+    expect(await victim.executePython("user-42", "remote", "remember", ["s3cr3t"])).toMatchObject({ previous_state: null, agent: "c1" })
+    // Same agent, same worker, same session id: still not the victim's session.
+    expect(await intruder.executePython("user-42", "remote", "remember", ["mine"])).toMatchObject({ previous_state: null, agent: "c1" })
+    expect(await intruder.executePython("user-42", "remote", "last")).toMatchObject({ last: "mine" })
+    expect(await victim.executePython("user-42", "remote", "remember", ["again"])).toMatchObject({ previous_state: "s3cr3t" })
+    expect(await victim.executePython("user-42", "remote", "last")).toMatchObject({ last: "again" })
+  })
+
+  it("a call that names another client's id is refused unless its replies go to that client, so the peer gets no result", async () => {
+    agents.push(await startAgent({ url: suite.nats.url, pool: "claim", id: "k1", mark }))
+    const bridge = await startBridge({ remote: { nats: suite.nats.url, pool: "claim" }, logger: testLogger })
+    await eventually(() => bridge.getStatus().workers.length === 1, 5_000, "the client to see the agent")
+    const subjects = poolSubjects("snakepit", "claim")
+    const nc = await connect({ servers: suite.nats.url })
+    try {
+      const seen = listen(nc, subjects.agent("k1"))
+      const replies: Array<Record<string, unknown>> = []
+      nc.subscribe(`${subjects.replies("peer")}.*`, { callback: (e, m) => { if (e === null) replies.push(decodeMessage(m.data)) } })
+      await nc.flush()
+      expect(await bridge.executePython("victim", "remote", "remember", ["s3cr3t"])).toMatchObject({ previous_state: null })
+      const clientId = String(seen.find((m) => m.type === "call")!.clientId)
+      nc.publish(
+        subjects.agent("k1"),
+        encodeMessage({ type: "call", callId: "7", clientId, kind: "call", sessionId: "victim", module: "remote", fn: "remember", args: ["x"], kwargs: {}, timeoutMs: 5_000 }),
+        { reply: `${subjects.replies("peer")}.7` },
+      )
+      await eventually(() => replies.length > 0, 10_000, "the agent to answer")
+      expect(replies[0]).toMatchObject({ type: "error", error: { _tag: "ProtocolError" } })
+      expect(JSON.stringify(replies)).not.toContain("s3cr3t")
+      // The victim's session was not touched.
+      expect(await bridge.executePython("victim", "remote", "remember", ["again"])).toMatchObject({ previous_state: "s3cr3t" })
+    } finally {
+      await nc.close()
+    }
+  })
+
+  it("malformed agent records in the KV are skipped: the client lists only the real agent and serves", async () => {
+    agents.push(await startAgent({ url: suite.nats.url, pool: "kvbad", id: "r1", mark }))
+    const subjects = poolSubjects("snakepit", "kvbad")
+    const nc = await connect({ servers: suite.nats.url })
+    const good = { agentId: "r1", capacity: 2, inFlight: 0, workers: 2, sessions: 0, heartbeatMs: 200, ttlMs: 800, draining: false, allowCodeExecution: true, pid: 1, hostname: "h", startedAt: 0 }
+    const bad: Record<string, unknown> = {
+      stringly: { ...good, agentId: "stringly", heartbeatMs: "200" },
+      elsewhere: { ...good, agentId: "r1" }, // a record under one key claiming to be another agent
+      negative: { ...good, agentId: "negative", inFlight: -5, ttlMs: -1 },
+      nothing: null,
+      partial: { agentId: "partial", capacity: 2, ttlMs: 800 },
+    }
+    // Written again and again: the bucket's entries expire after the agent's TTL.
+    const kv = await new Kvm(nc).open(subjects.bucket)
+    const write = () => Promise.all(Object.entries(bad).map(([k, v]) => kv.put(k, JSON.stringify(v))))
+    await write()
+    let writing = true
+    const rewriting = (async () => {
+      while (writing) {
+        await write().catch(() => {})
+        await new Promise((r) => setTimeout(r, 100))
+      }
+    })()
+    try {
+      const bridge = await startBridge({ remote: { nats: suite.nats.url, pool: "kvbad" }, logger: testLogger })
+      for (let i = 0; i < 10; i++) expect(await bridge.executePython(`s${i}`, "remote", "where")).toMatchObject({ agent: "r1" })
+      expect(bridge.getStatus().workers.map((w) => w.id)).toEqual(["r1"])
+    } finally {
+      writing = false
+      await rewriting
+      await nc.close()
+    }
+  })
+})

@@ -1,0 +1,318 @@
+/**
+ * NATS permissions proven, not suggested (issue 18): a real nats-server run with
+ * `docs/nats/permissions.conf` (the file docs/distributed.md shows) and TLS from a CA made for
+ * the test. The pool works normally for the client users app1 and app2 and the agent user; each
+ * action a role is not given fails, as the NATS client's permission-violation error and, where a
+ * message could land somewhere, by its never arriving at a subscriber that may read there.
+ */
+import { readFileSync } from "node:fs"
+import { dirname, join } from "node:path"
+import { fileURLToPath } from "node:url"
+import { afterAll, describe, expect, it } from "vitest"
+import { connect, PermissionViolationError, type NatsConnection } from "@nats-io/transport-node"
+import { Kvm } from "@nats-io/kv"
+import { PythonBridge } from "../../src/bridge/PythonBridge.js"
+import type { RemoteOptions } from "../../src/remote/remoteOptions.js"
+import { poolSubjects } from "../../src/remote/subjects.js"
+import { decodeMessage, encodeMessage } from "../../src/remote/wire.js"
+import { AgentSuite, startAgent } from "../support/agents.js"
+import { eventually, startBridge, testLogger } from "../support/bridge.js"
+import { NatsServer, natsServerAvailable } from "../support/natsServer.js"
+import { makeTestCa, opensslAvailable, type TestCa } from "../support/tlsFiles.js"
+
+if (!natsServerAvailable && process.env.CI) throw new Error("nats-server is missing: CI must install Debian's nats-server (see .ci/run)")
+if (!opensslAvailable && process.env.CI) throw new Error("openssl is missing: CI must install it (see .ci/run)")
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..")
+const configFile = join(root, "docs", "nats", "permissions.conf")
+
+// The pool and prefix the configuration is written for.
+const POOL = "ml"
+const subjects = poolSubjects("snakepit", POOL)
+const BUCKET = subjects.bucket
+const PASSWORDS = { agent: "agent-secret", app1: "app1-secret", app2: "app2-secret" } as const
+type User = keyof typeof PASSWORDS
+
+const suite = new AgentSuite()
+const { mark, agents } = suite
+let ca: TestCa | undefined
+const tls = () => ({ caFile: ca!.caFile })
+
+/**
+ * A bare NATS connection as `user`, with every permission error the server reports. Its
+ * request inboxes are where the role may read (as the pool's own connections' are).
+ */
+const as = async (user: User) => {
+  const inboxPrefix = user === "agent" ? `${subjects.agentInbox("observer")}` : `${subjects.clientInbox(`${user}.observer`)}`
+  const nc = await connect({ servers: suite.nats.url, user, pass: PASSWORDS[user], tls: tls(), inboxPrefix })
+  const violations: PermissionViolationError[] = []
+  void (async () => {
+    for await (const s of nc.status()) if (s.type === "error" && s.error instanceof PermissionViolationError) violations.push(s.error)
+  })()
+  return { nc, violations }
+}
+
+/** Waits until the server has refused a publish to `subject` on this connection. */
+const refusedPublish = async (c: { nc: NatsConnection; violations: PermissionViolationError[] }, subject: string) => {
+  await c.nc.flush()
+  await eventually(() => c.violations.some((v) => v.operation === "publish" && v.subject === subject), 5_000, `a permission violation for publishing to ${subject}`)
+}
+
+/** The subscription ends with the server's permission violation (resolves to it). */
+const refusedSubscription = async (nc: NatsConnection, subject: string) => {
+  const sub = nc.subscribe(subject)
+  await nc.flush()
+  const why = await sub.closed
+  expect(why, `subscribing to ${subject}`).toBeInstanceOf(PermissionViolationError)
+  expect(why).toMatchObject({ operation: "subscription", subject })
+}
+
+const remote = (user: User, extra: Partial<RemoteOptions> = {}): RemoteOptions => ({
+  nats: suite.nats.url,
+  pool: POOL,
+  user,
+  pass: PASSWORDS[user],
+  tls: tls(),
+  clientScope: user,
+  ...extra,
+})
+
+const client = (user: "app1" | "app2", extra: Parameters<typeof startBridge>[0] = {}) => startBridge({ remote: remote(user), logger: testLogger, ...extra })
+
+const agentArgs = (user: User = "agent") => ["--user", user, "--password", PASSWORDS[user], "--tls-ca", ca!.caFile]
+
+/** Waits until no agent record of an earlier test (SIGKILLed) is left in the bucket. */
+const noAgentRecords = async () => {
+  const { nc } = await as("app1")
+  try {
+    const deadline = Date.now() + 10_000
+    for (;;) {
+      const keys: string[] = []
+      try {
+        for await (const k of await (await new Kvm(nc).open(BUCKET)).keys()) keys.push(k)
+      } catch (e) {
+        // No bucket yet: no record either.
+        if (!/not found/i.test((e as Error).message)) throw e
+      }
+      if (keys.length === 0) return
+      if (Date.now() > deadline) throw new Error(`agent records left: ${keys.join(", ")}`)
+      await new Promise((r) => setTimeout(r, 100))
+    }
+  } finally {
+    await nc.close()
+  }
+}
+
+const launch = async (id: string, args: string[] = []) => {
+  await noAgentRecords()
+  const agent = await startAgent({ url: suite.nats.url, pool: POOL, id, mark, args: [...agentArgs(), ...args] })
+  agents.push(agent)
+  return agent
+}
+
+const outcome = <T,>(p: Promise<T>) => p.then((value) => ({ ok: true as const, value }), (error: unknown) => ({ ok: false as const, error }))
+
+describe("the tested NATS permissions", () => {
+  it("docs/distributed.md shows exactly docs/nats/permissions.conf", () => {
+    const doc = readFileSync(join(root, "docs", "distributed.md"), "utf8")
+    const block = /<!-- permissions\.conf -->\n```\n([\s\S]*?)```/.exec(doc)
+    expect(block, "a block after <!-- permissions.conf --> in docs/distributed.md").not.toBeNull()
+    expect(block![1]).toBe(readFileSync(configFile, "utf8"))
+  })
+})
+
+describe.skipIf(!natsServerAvailable || !opensslAvailable)("NATS roles (docs/nats/permissions.conf) over TLS", () => {
+  suite.hooks(async () => {
+    ca = makeTestCa()
+    return NatsServer.start({}, {
+      configFile,
+      env: {
+        SNAKEPIT_NATS_CERT: ca.certFile,
+        SNAKEPIT_NATS_KEY: ca.keyFile,
+        SNAKEPIT_AGENT_PASSWORD: PASSWORDS.agent,
+        SNAKEPIT_APP1_PASSWORD: PASSWORDS.app1,
+        SNAKEPIT_APP2_PASSWORD: PASSWORDS.app2,
+      },
+    })
+  })
+  afterAll(() => ca?.remove())
+
+  // Each test starts agents (each with its Python workers) and clients: generous timeouts, for a
+  // loaded machine.
+  it("the pool works normally for app1 and app2 at once: calls, sessions with tools and variables, a stream, clean-up", { timeout: 90_000 }, async () => {
+    await launch("r1")
+    const app1 = await client("app1")
+    const app2 = await client("app2")
+    expect(await app1.executePython(null, "echo", "add", [1, 2])).toBe(3)
+    expect(await app2.executePython(null, "echo", "add", [2, 2])).toBe(4)
+    // The same session id in both: each client's tool calls and variables stay its own.
+    app1.session("s").variables.set("k", "one")
+    app2.session("s").variables.set("k", "two")
+    app1.registerTool("double", (x: number) => x * 2)
+    app2.registerTool("double", (x: number) => x * 3)
+    expect(await app1.executePython("s", "tools", "get_var", ["k"])).toBe("one")
+    expect(await app2.executePython("s", "tools", "get_var", ["k"])).toBe("two")
+    expect(await app1.executePython("s", "tools", "ask", [5])).toBe(10)
+    expect(await app2.executePython("s", "tools", "ask", [5])).toBe(15)
+    await app1.executePython("s", "tools", "set_var", ["from_python", 7])
+    expect(app1.session("s").variables.get("from_python")).toBe(7)
+    expect(app2.session("s").variables.get("from_python")).toBeUndefined()
+    const items: unknown[] = []
+    for await (const x of app1.stream("s", "remote", "ticks", [200])) items.push(x)
+    expect(items).toEqual(Array.from({ length: 200 }, (_, i) => i))
+    expect(await app1.cleanupSession("s")).toBe(true)
+    expect(await app2.executePython("s", "tools", "get_var", ["k"])).toBe("two")
+    await app1.restartPythonEnvironment()
+    expect(await app1.executePython(null, "remote", "where")).toMatchObject({ agent: "r1" })
+  })
+
+  it("app1 cannot write, delete or reconfigure the agents' KV records; clients see only the real agent", { timeout: 60_000 }, async () => {
+    await launch("r2")
+    const app1 = await as("app1")
+    try {
+      const forged = JSON.stringify({ agentId: "fake", capacity: 100, inFlight: 0, workers: 1, sessions: 0, heartbeatMs: 200, ttlMs: 60_000, draining: false, allowCodeExecution: true, pid: 1, hostname: "h", startedAt: 0 })
+      const forbidden = [
+        `$KV.${BUCKET}.fake`, // a record for an agent of its own
+        `$KV.${BUCKET}.r2`, // overwrite (or delete) the real agent's record
+        `$JS.API.STREAM.PURGE.KV_${BUCKET}`,
+        `$JS.API.STREAM.DELETE.KV_${BUCKET}`,
+        `$JS.API.STREAM.UPDATE.KV_${BUCKET}`,
+        `$JS.API.STREAM.CREATE.KV_${BUCKET}`,
+        `$JS.API.STREAM.MSG.DELETE.KV_${BUCKET}`,
+      ]
+      for (const subject of forbidden) {
+        app1.nc.publish(subject, subject.startsWith("$KV") ? forged : "{}")
+        await refusedPublish(app1, subject)
+      }
+      // Reading is allowed, and shows the real agent only.
+      const keys: string[] = []
+      for await (const k of await (await new Kvm(app1.nc).open(BUCKET)).keys()) keys.push(k)
+      expect(keys).toEqual(["r2"])
+    } finally {
+      await app1.nc.close()
+    }
+    const bridge = await client("app1")
+    expect(bridge.getStatus().workers.map((w) => w.id)).toEqual(["r2"])
+    for (let i = 0; i < 5; i++) expect(await bridge.executePython(`s${i}`, "remote", "where")).toMatchObject({ agent: "r2" })
+  })
+
+  it("app1 cannot publish to any client's subjects or an agent's inbox: a forged tool call or reply never reaches app2", { timeout: 60_000 }, async () => {
+    await launch("r3")
+    const app2Client = await client("app2")
+    app2Client.session("victim").variables.set("secret", "s3cr3t")
+    // The agent user may read the agents' subjects: it learns app2's client id from a call.
+    const agent = await as("agent")
+    const app2 = await as("app2")
+    const app1 = await as("app1")
+    try {
+      const calls: Array<Record<string, unknown>> = []
+      agent.nc.subscribe(subjects.agent("r3"), { callback: (e, m) => { if (e === null) calls.push(decodeMessage(m.data)) } })
+      await agent.nc.flush()
+      const slow = app2Client.executePython("victim", "remote", "slow_where", [1])
+      await eventually(() => calls.some((m) => m.type === "call"), 5_000, "app2's call to go out")
+      const { clientId, callId } = calls.find((m) => m.type === "call")! as { clientId: string; callId: string }
+      expect(clientId).toMatch(/^app2\./)
+      // Everything published under app2's subjects, seen by a subscriber allowed to read there.
+      const arrived: Array<{ subject: string; data: Buffer }> = []
+      app2.nc.subscribe(`${subjects.client(clientId)}.>`, { callback: (e, m) => { if (e === null) arrived.push({ subject: m.subject, data: Buffer.from(m.data) }) } })
+      await app2.nc.flush()
+
+      const toolCall = encodeMessage({ type: "tool_call", agentId: "r3", callId, name: "snakepit.variables.get", args: ["secret"], kwargs: {} })
+      const forbidden = [
+        [subjects.tools(clientId), toolCall],
+        [`${subjects.replies(clientId)}.${callId}`, encodeMessage({ type: "result", value: "forged" })],
+        [subjects.tools("app1.own"), toolCall], // not even its own tools subject: only agents publish there
+        [`${subjects.agentInbox("r3")}.x.y`, encodeMessage({ type: "tool_result", ok: true, value: "forged" })],
+      ] as const
+      for (const [subject, data] of forbidden) {
+        app1.nc.publish(subject, data)
+        await refusedPublish(app1, subject)
+      }
+      // A request is refused the same way (and gets no answer).
+      const asked = await outcome(app1.nc.request(subjects.tools(clientId), toolCall, { timeout: 2_000 }))
+      expect(asked.ok).toBe(false)
+      // After the refusals, a marker the agent user may publish arrives: app1's messages did not
+      // (the subscriber also sees app2's own traffic: its replies and inboxes).
+      agent.nc.publish(`${subjects.replies(clientId)}.marker`, "marker")
+      await eventually(() => arrived.some((m) => m.subject === `${subjects.replies(clientId)}.marker`), 5_000, "the marker")
+      const forgedArrived = arrived.filter((m) => forbidden.some(([subject, data]) => m.subject === subject && m.data.equals(data)))
+      expect(forgedArrived).toEqual([])
+      expect(await slow).toMatchObject({ agent: "r3" })
+    } finally {
+      await Promise.all([agent.nc.close(), app2.nc.close(), app1.nc.close()])
+    }
+  })
+
+  it("app2 cannot read app1's subjects, the agents' subjects or any inbox, and a client whose scope is not its user's does not start", async () => {
+    const app2 = await as("app2")
+    try {
+      for (const subject of [
+        "snakepit.ml.client.app1.>",
+        "snakepit.ml.client.>",
+        "snakepit.ml.client.*.tools",
+        subjects.agent("r1"),
+        "snakepit.ml.agent.>",
+        subjects.call,
+        "_INBOX.>",
+        ">",
+      ]) {
+        await refusedSubscription(app2.nc, subject)
+      }
+    } finally {
+      await app2.nc.close()
+    }
+    for (const clientScope of ["app1", undefined]) {
+      const started = await outcome(PythonBridge.start({ remote: { ...remote("app2"), clientScope }, logger: testLogger, startupTimeoutMs: 2_000 }))
+      expect(started.ok).toBe(false)
+      expect((started as { error: { _tag: string; message: string } }).error).toMatchObject({ _tag: "StartupFailed", message: expect.stringMatching(/refused this client's subscriptions/) })
+    }
+  })
+
+  it("a client user cannot serve as an agent: NATS refuses its subscription to the agent's subject, it does not start, and no record of it appears", { timeout: 60_000 }, async () => {
+    await noAgentRecords()
+    const impostor = await outcome(startAgent({ url: suite.nats.url, pool: POOL, id: "impostor", mark, args: agentArgs("app1") }))
+    expect(impostor.ok).toBe(false)
+    expect(String((impostor as { error: Error }).error.message)).toMatch(/StartupFailed: NATS refused this agent's subscription to snakepit\.ml\.agent\.impostor/)
+    const keys: string[] = []
+    const { nc } = await as("app1")
+    try {
+      for await (const k of await (await new Kvm(nc).open(BUCKET)).keys()) keys.push(k)
+    } catch (e) {
+      // No bucket at all: no record either.
+      if (!/not found/i.test((e as Error).message)) throw e
+    } finally {
+      await nc.close()
+    }
+    expect(keys).not.toContain("impostor")
+  })
+
+  it("an agent started without --allow-code refuses code execution from an app user that allows it", { timeout: 60_000 }, async () => {
+    await launch("r5")
+    const app1 = await client("app1", { allowCodeExecution: true })
+    const exec = await outcome(app1.executeCode("s", "y = 1"))
+    expect((exec as { error: { _tag: string } }).error._tag).toBe("CodeExecutionDisabled")
+    expect(await app1.executePython("s", "echo", "add", [1, 1])).toBe(2)
+  })
+
+  it("anonymous and wrong-password clients and agents are refused, and so is a client that does not trust the server's CA", { timeout: 60_000 }, async () => {
+    const starts = {
+      anonymous: { nats: suite.nats.url, pool: POOL, tls: tls() },
+      wrongPassword: { ...remote("app1"), pass: "nope" },
+      noCa: { ...remote("app1"), tls: undefined },
+      otherCa: { ...remote("app1"), tls: { caFile: ca!.otherCaFile } },
+    }
+    for (const [what, r] of Object.entries(starts)) {
+      const started = await outcome(PythonBridge.start({ remote: r as RemoteOptions, logger: testLogger, startupTimeoutMs: 2_000 }))
+      expect(started.ok, what).toBe(false)
+      const error = (started as { error: { _tag: string; message: string } }).error
+      expect(error._tag, what).toBe("StartupFailed")
+      expect(error.message, what).toMatch(what === "anonymous" || what === "wrongPassword" ? /refused the credentials/ : /cannot connect to NATS/)
+    }
+    const agent = await outcome(startAgent({ url: suite.nats.url, pool: POOL, id: "x1", mark, args: ["--user", "agent", "--password", "nope", "--tls-ca", ca!.caFile] }))
+    expect(agent.ok).toBe(false)
+    expect(String((agent as { error: Error }).error.message)).toMatch(/refused the credentials/)
+    const untrusting = await outcome(startAgent({ url: suite.nats.url, pool: POOL, id: "x2", mark, args: ["--user", "agent", "--password", PASSWORDS.agent, "--tls-ca", ca!.otherCaFile] }))
+    expect(untrusting.ok).toBe(false)
+    expect(String((untrusting as { error: Error }).error.message)).toMatch(/cannot connect to NATS/)
+  })
+})
