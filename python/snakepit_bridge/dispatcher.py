@@ -116,6 +116,7 @@ class Dispatcher:
         #: The host's allowlist (``SNAKEPIT_EXPOSE``); None admits every name.
         self.exposure = exposure
         self.tools = ToolCalls(send)
+        self.tools.running_call_of = self._running_call_of
         self.sessions = Sessions(self.tools, send)
         #: False once shutting down: calls that arrive later are ignored.
         self.accepting = True
@@ -327,6 +328,14 @@ class Dispatcher:
         self._send_encoded({"type": RESULT, "id": call.id, "value": bound}, attachments)
 
     # -- helpers -----------------------------------------------------------------------------
+
+    def _running_call_of(self, session_id: str) -> Optional[int]:
+        """The id of a call of ``session_id`` running here now (not one queued), else None."""
+        with self._lock:
+            for call in self._calls.values():
+                if call.state == _RUNNING and call.envelope.get("session_id") == session_id:
+                    return call.id
+        return None
 
     def _resolve(self, module: Any, function: Any) -> Tuple[Callable[..., Any], bool]:
         key = (module, function)

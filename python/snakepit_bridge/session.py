@@ -28,8 +28,10 @@ Whose session a tool call acts for is the host's decision, not this object's: th
 from the call the tool call belongs to (the call the calling code runs for), as the host sent that
 call.  ``session.id`` is read-only, and a session object used in a call of another session raises
 :class:`ToolError` instead of sending; but changing the object would change nothing on the host
-anyway.  A tool call made outside any running call (from a thread that outlived its call) acts for
-no session: global tools work, session variables and the session's own tools raise
+anyway.  A thread that does not carry the call's context (a plain ``threading.Thread`` or an
+executor the function started) acts for the session of the object it uses while a call of that
+session runs in this worker.  A tool call made outside any running call of its session (from a
+thread that outlived its call) acts for no session: global tools work, session variables and the session's own tools raise
 :class:`ToolError` / :class:`ToolNotFound`.
 """
 from __future__ import annotations
@@ -95,6 +97,10 @@ def _tool_failure(error: Any) -> ToolError:
     return ToolNotFound(message) if message.startswith("ToolNotFound") else ToolError(message)
 
 
+def _no_call(_session_id: str) -> Optional[int]:
+    return None
+
+
 class ToolCalls:
     """Tool calls this worker made to the host that still wait for their ``tool_result``."""
 
@@ -108,6 +114,10 @@ class ToolCalls:
         #: Runs after a tool call is sent, before its caller waits: the server uses it to hand
         #: reading to another thread (the result must be read while this call is blocked).
         self.before_block: Callable[[], None] = _nothing
+        #: The id of a call of this session now running here, if any (set by the dispatcher):
+        #: what a thread without the call's context (a plain ``threading.Thread`` or an
+        #: executor started by the call) names, so honest helper threads keep working.
+        self.running_call_of: Callable[[str], Optional[int]] = _no_call
 
     def start(self, name: str, args: Sequence[Any], kwargs: Dict[str, Any],
               session_id: Optional[str]) -> "Future[Any]":
@@ -125,11 +135,17 @@ class ToolCalls:
                 f"{context.call_id} of session {context.session_id!r}: use the session this "
                 "call's function received"))
             return future
+        if context is not None:
+            call_id: Optional[int] = context.call_id
+        else:
+            # The host decides the session from this id, never from ``session_id``; naming a call
+            # of this session that still runs gives nothing the code could not reach anyway.
+            call_id = self.running_call_of(session_id) if session_id is not None else None
         attachments: List[Any] = []
         tool_id = next(self._ids)
         message = {
             "type": TOOL_CALL, "id": tool_id,
-            "call_id": context.call_id if context is not None else None,
+            "call_id": call_id,
             "name": name,
             "args": encode_value(list(args), attachments, "tool_call.args", outer=True),
             "kwargs": encode_value(kwargs, attachments, "tool_call.kwargs", outer=True),

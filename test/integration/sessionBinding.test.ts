@@ -111,7 +111,9 @@ describe("Python code cannot act as another session", () => {
     bridge.session("a").registerTool("own", () => "a's own")
     const leftover = async (label: string, copyContext: boolean, op: string, ...args: unknown[]) => {
       await bridge.executePython("a", "impersonate", "leave_thread", [label, op, ...args], { kwargs: { copy_context: copyContext } })
-      return bridge.executePython("a", "impersonate", "release_thread", [label])
+      // Released from another session's call: while a call of "a" runs, a thread without the
+      // call's context acts for "a" (next test), which is what honest helper threads need.
+      return bridge.executePython("releaser", "impersonate", "release_thread", [label])
     }
     for (const copyContext of [false, true]) {
       const noCall = /ToolError: .*no running call/
@@ -122,6 +124,18 @@ describe("Python code cannot act as another session", () => {
       expect(await leftover("clock", copyContext, "tool", "clock")).toEqual({ ok: "tick" })
     }
     expect(bridge.session("a").variables.entries()).toEqual([["mine", 1]])
+    victimUntouched()
+  })
+
+  it("a plain thread the call starts (no copy of its context) acts for the call's session while the call runs: variables and the session's own tools work, victim's stay out of reach", async () => {
+    const { bridge, victimUntouched } = await withVictim({ maxWorkers: 1 })
+    bridge.session("a").registerTool("own", () => "a's own")
+    const inThread = (op: string, ...args: unknown[]) => bridge.executePython("a", "impersonate", "in_thread", [op, ...args])
+    expect(await inThread("get", "mine")).toEqual({ ok: 1 })
+    expect(await inThread("set", "mine", 2)).toEqual({ ok: null })
+    expect(await inThread("tool", "own")).toEqual({ ok: "a's own" })
+    expect(await inThread("tool", "audit")).toEqual(refused(/ToolNotFound/))
+    expect(bridge.session("a").variables.entries()).toEqual([["mine", 2]])
     victimUntouched()
   })
 })
