@@ -386,6 +386,12 @@ export class RemotePool implements PoolBackend {
     const id = m.subject.slice(m.subject.lastIndexOf(".") + 1)
     const call = this.outgoing.get(id)
     if (!call) return // settled already (aborted, agent judged lost): the one outcome stands
+    // A status from the server, not a reply: 503 means no agent was subscribed when the call was
+    // published (an agent restarting, NATS coming back), so the call never ran anywhere.
+    if (m.headers?.code === 503) {
+      call.fail(lost(call.agentId, "agent lost", `no agent received the call (NATS answered "no responders" for agent ${call.agentId})`))
+      return
+    }
     const r = readMessage<CallReply>(m.data, callReplySpecs, this.options.maxFrameBytes, this.limits)
     if (!r.ok) {
       // Python's generator (or the call) may run on: tell the agent to stop it.

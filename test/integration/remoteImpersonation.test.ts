@@ -153,4 +153,31 @@ describe.skipIf(!natsServerAvailable)("NATS peers that impersonate", () => {
       await nc.close()
     }
   })
+
+  it("a well-formed record of an agent that does not exist: a call routed to it fails at once with WorkerCrashed (agent lost, NATS no responders), never a ProtocolError or a wait for its deadline", async () => {
+    const subjects = poolSubjects("snakepit", "phantom")
+    const nc = await connect({ servers: suite.nats.url })
+    const record = { agentId: "ghost", capacity: 2, inFlight: 0, workers: 2, sessions: 0, heartbeatMs: 200, ttlMs: 800, draining: false, allowCodeExecution: false, pid: 1, hostname: "h", startedAt: 0 }
+    const kv = await new Kvm(nc).create(subjects.bucket, { ttl: 60_000 })
+    let writing = true
+    const rewriting = (async () => {
+      while (writing) {
+        await kv.put("ghost", JSON.stringify(record)).catch(() => {})
+        await new Promise((r) => setTimeout(r, 100))
+      }
+    })()
+    try {
+      const bridge = await startBridge({ remote: { nats: suite.nats.url, pool: "phantom" }, logger: testLogger })
+      const outcome = await bridge.executePython("s", "math", "sqrt", [4], { timeoutMs: 60_000 }).then(
+        (value) => ({ value }),
+        (error: unknown) => ({ error }),
+      )
+      expect(outcome).toMatchObject({ error: { _tag: "WorkerCrashed", reason: "agent lost", workerId: "ghost", message: expect.stringMatching(/no responders/) } })
+    } finally {
+      writing = false
+      await rewriting
+      await nc.close()
+    }
+  })
 })
+
