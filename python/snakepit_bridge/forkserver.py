@@ -19,15 +19,17 @@ the child. Signals reach the loop through a wake-up pipe watched with ``select``
 
 Forks requested together wait at a gate (a pipe) until the template has made them all, so the
 starting workers do not starve it. A forked worker closes the template's fds, asks for
-``SIGKILL`` when its parent (the template) dies, calls ``setsid()`` to lead its own process group
-(:mod:`snakepit_bridge.procgroup`: its subprocesses end with it; the template SIGKILLs the group
-when it reaps the worker, and the template's watchman when the template dies), reseeds ``random`` and numpy's global generator, then connects to the host's Unix socket ``SNAKEPIT_FORK_SOCKET`` (a private 0700
-directory) with the line ``<key> <worker id> proto``, and serves the protocol on that
-connection. The key reaches the template only in the fork request on its protocol pipe, never in
-an environment or argv; a forked worker drops its burst's list of requests and its own key once
-it has connected (the host accepts each key once). The template's read buffer, copied into each
-fork, still holds the burst's keys: see docs/forkserver.md for what that leaves open. Its ``sys.stdout`` and ``sys.stderr`` send each line as a ``log`` frame (fds 1 and 2
-stay the template's). From there it is an ordinary worker.
+``SIGKILL`` when its parent (the template) dies, calls ``setsid()`` to lead its own process
+group (:mod:`snakepit_bridge.procgroup`: its subprocesses end with it; the template SIGKILLs the
+group when it reaps the worker, and the template's watchman when the template dies), reseeds
+``random`` and numpy's global generator, then connects to the host's Unix socket
+``SNAKEPIT_FORK_SOCKET`` (a private 0700 directory) with the line ``<key> <worker id> proto``,
+and serves the protocol on that connection. The key reaches the template only in the fork
+request on its protocol pipe, never in an environment or argv; a forked worker drops its burst's
+list of requests and its own key once it has connected (the host accepts each key once). The
+template's read buffer, copied into each fork, still holds the burst's keys: see
+docs/forkserver.md for what that leaves open. Its ``sys.stdout`` and ``sys.stderr`` send each
+line as a ``log`` frame (fds 1 and 2 stay the template's). From there it is an ordinary worker.
 """
 from __future__ import annotations
 
