@@ -89,7 +89,7 @@ describe("snakepit CLI", () => {
     const walked = await cli(["call", "json.codecs.builtins.exec", '["print(1)"]', "--expose", "json.*"])
     expect(walked.exitCode).toBe(1)
     expect(walked.stderr).toMatch(/^ModuleNotAllowed: /m)
-  })
+  }, 120_000)
 
   it("doctor passes with python3 and, with a missing Python, says what to fix and exits 1", async () => {
     mark = randomUUID()
@@ -128,5 +128,5 @@ describe("snakepit CLI", () => {
       expect(r.exitCode).toBe(0)
       expect(r.stdout).toContain(`usage: snakepit ${command}`)
     }
-  }, 60_000)
+  }, 180_000) // eight CLI starts through tsx: slow when the machine is busy
 })

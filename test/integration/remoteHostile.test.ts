@@ -89,5 +89,5 @@ describe.skipIf(!natsServerAvailable)("NATS peers that send garbage", () => {
     } finally {
       await nc.close()
     }
-  })
+  }, 90_000) // an agent, a client and 10 000-deep payloads: slow when the machine is busy
 })
