@@ -60,20 +60,22 @@ const withBridge = <A>(run: (bridge: PythonBridge, signal: AbortSignal) => Promi
   Effect.flatMap(Bridge, (bridge) => fromPromise((signal) => run(bridge, signal)))
 
 /**
- * `bridge.executePython` as an Effect.
+ * `bridge.executePython` as an Effect. `A` is the result's expected type (default `unknown`;
+ * not checked at run time).
  *
  * @example
- * executePython("s1", "math", "sqrt", [16]) // Effect<unknown, SnakepitError, Bridge>
+ * executePython("s1", "math", "sqrt", [16])         // Effect<unknown, SnakepitError, Bridge>
+ * executePython<number>("s1", "math", "sqrt", [16]) // Effect<number, SnakepitError, Bridge>
  */
-export const executePython = (
+export const executePython = <A = unknown>(
   sessionId: string | null,
   module: string,
   fn: string,
   args: readonly unknown[] = [],
   options: Omit<ExecuteOptions, "signal"> = {},
-): Effect.Effect<unknown, SnakepitError, Bridge> =>
+): Effect.Effect<A, SnakepitError, Bridge> =>
   Effect.flatMap(effectOptions(options), (checked) =>
-    withBridge((bridge, signal) => bridge.executePython(sessionId, module, fn, args, { ...checked, signal })),
+    withBridge((bridge, signal) => bridge.executePython<A>(sessionId, module, fn, args, { ...checked, signal })),
   )
 
 /**
@@ -93,22 +95,24 @@ export const executeCode = (
   )
 
 /**
- * A Python generator as an Effect `Stream`.
+ * A Python generator as an Effect `Stream`. `A` is each item's expected type (default
+ * `unknown`; not checked at run time).
  *
  * @example
  * Stream.runCollect(stream("s1", "m", "countdown", [3]))
+ * stream<number>("s1", "m", "countdown", [3]) // Stream<number, SnakepitError, Bridge>
  */
-export const stream = (
+export const stream = <A = unknown>(
   sessionId: string | null,
   module: string,
   fn: string,
   args: readonly unknown[] = [],
   options: Omit<ExecuteOptions, "signal"> = {},
-): Stream.Stream<unknown, SnakepitError, Bridge> =>
+): Stream.Stream<A, SnakepitError, Bridge> =>
   Stream.unwrap(
     Effect.flatMap(effectOptions(options), (checked) =>
       Effect.map(Bridge, (bridge) =>
-        Stream.fromAsyncIterable(bridge.stream(sessionId, module, fn, args, checked), (e) => e as SnakepitError),
+        Stream.fromAsyncIterable(bridge.stream<A>(sessionId, module, fn, args, checked), (e) => e as SnakepitError),
       ),
     ),
   )

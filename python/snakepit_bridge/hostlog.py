@@ -6,6 +6,11 @@ known.  A message longer than ``max_string_bytes`` is cut, with a note of how mu
 travel lower-case: ``debug info warning error critical``; custom levels round up to the next
 standard one.
 
+Which records are sent is the user's ``logging`` configuration: :func:`prepare` sets the root
+level from ``SNAKEPIT_LOG_LEVEL`` once, before any user code runs, and makes
+``logging.basicConfig`` work in a worker as in a plain script, not a no-op because the
+bridge's handler is already attached.
+
 :class:`LogStream` is ``sys.stdout``/``sys.stderr`` of a worker forked by the fork server: each
 line Python writes becomes a ``log`` frame from logger ``stdout`` (level ``info``) or ``stderr``
 (``warning``), as the host labels the lines of a spawned worker's pipes.
@@ -13,6 +18,7 @@ line Python writes becomes a ``log`` frame from logger ``stdout`` (level ``info`
 from __future__ import annotations
 
 import codecs
+import functools
 import io
 import logging
 import threading
@@ -71,12 +77,56 @@ def _max_message_bytes() -> int:
     return max(1024, min(limits.max_string_bytes, limits.max_value_bytes // 2))
 
 
-def install(send: Send, level: str = "INFO") -> HostLogHandler:
-    """Forward the root logger to the host at ``level`` (a name such as ``"INFO"``)."""
+def prepare(level: str = "INFO") -> None:
+    """Set the root logger's level to ``level`` (``SNAKEPIT_LOG_LEVEL``, a name such as
+    ``"INFO"``) and make ``logging.basicConfig`` see past the bridge's handler.
+
+    Called once at process start, before preloads and user modules: the level is only a
+    default, which user code changes as in any Python program (``basicConfig(level=...)``,
+    ``logging.getLogger().setLevel(...)``); nothing sets it again later.
+    """
+    logging.getLogger().setLevel(level.upper())
+    if not getattr(logging.basicConfig, "snakepit_bridge", False):
+        logging.basicConfig = _in_worker(logging.basicConfig)
+
+
+def _in_worker(original: Callable[..., None]) -> Callable[..., None]:
+    """``logging.basicConfig`` for a snakepit worker (it keeps the original's docstring).
+
+    The bridge's handler does not count as a handler: the call configures the root logger when
+    no *other* handler is attached (or with ``force=True``), as in a plain script. Without
+    ``stream``, ``filename`` or ``handlers`` it adds no stderr handler: the root logger's records
+    already reach the host, and stderr would send each one twice. The host gets each record's
+    message, level and logger name; ``format`` and ``datefmt`` apply to the handlers the call
+    creates.
+    """
+    @functools.wraps(original)
+    def basic_config(**kwargs: Any) -> None:
+        if kwargs.get("handlers") is None and "stream" not in kwargs and "filename" not in kwargs:
+            kwargs["handlers"] = []
+            # Meaningless without a file; the original ignores it then, but not beside handlers.
+            kwargs.pop("filemode", None)
+        root = logging.getLogger()
+        ours = [h for h in root.handlers if isinstance(h, HostLogHandler)]
+        # Detached only for the call (so that `force` does not close it either): a record logged
+        # by another thread in that moment is not forwarded.
+        for handler in ours:
+            root.removeHandler(handler)
+        try:
+            original(**kwargs)
+        finally:
+            for handler in ours:
+                root.addHandler(handler)
+
+    basic_config.snakepit_bridge = True  # type: ignore[attr-defined]
+    return basic_config
+
+
+def install(send: Send) -> HostLogHandler:
+    """Forward the root logger's records to the host (its level is the user's, see
+    :func:`prepare`)."""
     handler = HostLogHandler(send)
-    root = logging.getLogger()
-    root.addHandler(handler)
-    root.setLevel(level.upper())
+    logging.getLogger().addHandler(handler)
     return handler
 
 

@@ -15,7 +15,8 @@
 ``SNAKEPIT_TESTING``        ``1`` enables :mod:`snakepit_bridge.faults`
 ``SNAKEPIT_IN_FD``          fd the host writes frames to (default 3)
 ``SNAKEPIT_OUT_FD``         fd the worker writes frames to (default 4)
-``SNAKEPIT_LOG_LEVEL``      root logger level forwarded to the host (default ``INFO``)
+``SNAKEPIT_LOG_LEVEL``      the root logger's initial level (default ``INFO``); user code may
+                            change it (``logging.basicConfig(level=...)``)
 =========================  ===========================================================
 
 The three value limits are enforced by :mod:`snakepit_bridge.codec` in both directions

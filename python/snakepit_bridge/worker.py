@@ -70,9 +70,9 @@ def parent_is_gone(host_pid: Optional[int]) -> bool:
 
 def prepare_process(prog: str) -> Optional[Settings]:
     """The start-up shared by a worker and a fork server template: read the settings, arrange to
-    die with the host, make the protocol fds blocking and invisible to subprocesses, line-buffer
-    stdout.  Exits at once if the host is already gone; returns None (after saying why on
-    stderr) when start-up fails."""
+    die with the host, set the initial logging level, make the protocol fds blocking and
+    invisible to subprocesses, line-buffer stdout.  Exits at once if the host is already gone;
+    returns None (after saying why on stderr) when start-up fails."""
     try:
         settings = Settings.from_env(os.environ)
     except ValueError as e:
@@ -81,6 +81,8 @@ def prepare_process(prog: str) -> Optional[Settings]:
     set_parent_death_signal()
     if parent_is_gone(settings.host_pid):
         os._exit(EXIT_OK)
+    # Before preloads and user modules: SNAKEPIT_LOG_LEVEL is a default they may change.
+    hostlog.prepare(settings.log_level)
     for fd in (settings.in_fd, settings.out_fd):
         try:
             os.set_inheritable(fd, False)  # user subprocesses must not hold the protocol fds
@@ -166,7 +168,7 @@ class Worker:
             from .faults import apply_start_faults
             apply_start_faults()
         self.connection.send(ready_message(self.settings))
-        hostlog.install(self.connection.send, self.settings.log_level)
+        hostlog.install(self.connection.send)
         self.server.start()
         self.server.supervise()
         self.connection.writer.flush()

@@ -79,9 +79,14 @@ export class BridgeSession {
     return this.tools.unregister(name, this.id)
   }
 
-  /** `bridge.executePython` for this session. */
-  executePython(module: string, fn: string, args: readonly unknown[] = [], options: ExecuteOptions = {}): Promise<unknown> {
-    return this.bridge.executePython(this.id, module, fn, args, options)
+  /**
+   * `bridge.executePython` for this session; `T` is the result's expected type (not checked).
+   *
+   * @example
+   * const label = await bridge.session("s1").executePython<string>("model", "classify", [x])
+   */
+  executePython<T = unknown>(module: string, fn: string, args: readonly unknown[] = [], options: ExecuteOptions = {}): Promise<T> {
+    return this.bridge.executePython<T>(this.id, module, fn, args, options)
   }
 
   /** `bridge.executeCode` for this session. */
@@ -89,9 +94,14 @@ export class BridgeSession {
     return this.bridge.executeCode(this.id, code, context, options)
   }
 
-  /** `bridge.stream` for this session. */
-  stream(module: string, fn: string, args: readonly unknown[] = [], options: ExecuteOptions = {}): AsyncGenerator<unknown> {
-    return this.bridge.stream(this.id, module, fn, args, options)
+  /**
+   * `bridge.stream` for this session; `T` is each item's expected type (not checked).
+   *
+   * @example
+   * for await (const n of bridge.session("s1").stream<number>("m", "countdown", [3])) total += n
+   */
+  stream<T = unknown>(module: string, fn: string, args: readonly unknown[] = [], options: ExecuteOptions = {}): AsyncGenerator<T> {
+    return this.bridge.stream<T>(this.id, module, fn, args, options)
   }
 
   /** Clears the session everywhere: Python state, variables, its tools. */

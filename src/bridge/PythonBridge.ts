@@ -153,11 +153,15 @@ export class PythonBridge implements AsyncDisposable {
    * `allowedModules`/`expose` any name is called (`builtins.exec` too: names are code); with
    * them, a name they do not admit rejects with `ModuleNotAllowed` (`src/bridge/exposure.ts`).
    *
+   * `T` is the type you expect the function's result to decode to (default `unknown`). It is
+   * not checked: it states what the Python code returns, as a cast would.
+   *
    * @example
    * await bridge.executePython("s1", "math", "pow", [2, 10]) // 1024
    * await bridge.executePython("s1", "m", "f", [1], { kwargs: { k: 2 }, timeoutMs: 500 })
+   * const root = await bridge.executePython<number>(null, "math", "sqrt", [16]) // root: number
    */
-  executePython(sessionId: string | null, module: string, fn: string, args: readonly unknown[] = [], options: ExecuteOptions = {}): Promise<unknown> {
+  executePython<T = unknown>(sessionId: string | null, module: string, fn: string, args: readonly unknown[] = [], options: ExecuteOptions = {}): Promise<T> {
     let checked: CallOptionValues
     try {
       checked = checkCall("executePython", sessionId, module, fn, args, options)
@@ -167,7 +171,7 @@ export class PythonBridge implements AsyncDisposable {
     // Every route (sessions, routeCommand, the Effect API, agents, the CLI) comes through here.
     const refused = admits(this.exposure, module, fn) ?? this.admit(sessionId)
     if (refused) return Promise.reject(refused)
-    return this.inUse(sessionId, this.pool.call(sessionId, module, fn, args, this.callOptions(checked)))
+    return this.inUse(sessionId, this.pool.call(sessionId, module, fn, args, this.callOptions(checked)) as Promise<T>)
   }
 
   /**
@@ -195,11 +199,13 @@ export class PythonBridge implements AsyncDisposable {
 
   /**
    * Iterates what a Python generator (sync or async) yields. Leaving the loop early cancels it.
+   * `T` is the type you expect each item to decode to (default `unknown`; not checked).
    *
    * @example
    * for await (const n of bridge.stream("s1", "m", "countdown", [3])) console.log(n)
+   * for await (const n of bridge.stream<number>("s1", "m", "countdown", [3])) total += n
    */
-  stream(sessionId: string | null, module: string, fn: string, args: readonly unknown[] = [], options: ExecuteOptions = {}): AsyncGenerator<unknown> {
+  stream<T = unknown>(sessionId: string | null, module: string, fn: string, args: readonly unknown[] = [], options: ExecuteOptions = {}): AsyncGenerator<T> {
     let checked: CallOptionValues
     let refused: unknown
     try {
@@ -213,7 +219,7 @@ export class PythonBridge implements AsyncDisposable {
         throw refused
       })()
     }
-    return this.pool.stream(sessionId, module, fn, args, this.callOptions(checked!))
+    return this.pool.stream(sessionId, module, fn, args, this.callOptions(checked!)) as AsyncGenerator<T>
   }
 
   /**

@@ -96,8 +96,9 @@ const refuse = (typeName: string, why = `cannot encode a value of type ${typeNam
 }
 
 /**
- * The JSON-ready form of `value`; binary payloads (Buffers, typed arrays, NDArray data) are
- * pushed to `attachments` and referenced by index. Returns `value` itself when it needs no
+ * The JSON-ready form of `value`; binary payloads (Buffers, typed arrays, NDArray data, and as
+ * `bytes` an `ArrayBuffer`, a `SharedArrayBuffer` or a `DataView`'s window) are pushed to
+ * `attachments` and referenced by index. Returns `value` itself when it needs no
  * change. Throws {@link SerializationError} for a function, a symbol, a class instance the
  * protocol does not know (and without `toJSON`), an invalid or out-of-range `Date`, a cycle, or
  * a value nested deeper than `limits.maxDepth` or holding a string over `limits.maxStringBytes`
@@ -110,6 +111,7 @@ const refuse = (typeName: string, why = `cannot encode a value of type ${typeNam
  * encodeValue(plain, atts) === plain                 // true: nothing to change
  * encodeValue({ n: 2n ** 64n }, atts)                // { n: { __sp: "int", v: "18446744073709551616" } }
  * encodeValue(new Float32Array(3), atts)             // { __sp: "array", dtype: "float32", shape: [3], i: 0 }
+ * encodeValue(new ArrayBuffer(4), atts)              // { __sp: "bytes", i: 1 }: Python gets bytes, the host gets a Buffer back
  * encodeValue([[1]], atts, { ...NO_LIMITS, maxDepth: 1 }, "args") // SerializationError, path "args[0]"
  */
 export function encodeValue(value: unknown, attachments: Uint8Array[], limits: ValueLimits = NO_LIMITS, root = "value"): unknown {
@@ -273,7 +275,11 @@ function encInstance(v: object, atts: Uint8Array[], depth: number, seen: Seen): 
   if (ArrayBuffer.isView(v)) {
     if (Buffer.isBuffer(v)) return { [TAG]: "bytes", i: attach(atts, v) }
     const dtype = dtypeOf(v)
-    if (dtype === undefined) throw refuseAt(seen, v.constructor.name)
+    if (dtype === undefined) {
+      // A DataView has no element type: it stands for the bytes of its window, no more.
+      if (v instanceof DataView) return { [TAG]: "bytes", i: attach(atts, new Uint8Array(v.buffer, v.byteOffset, v.byteLength)) }
+      throw refuseAt(seen, v.constructor.name)
+    }
     const a = v as TypedArray
     return { [TAG]: "array", dtype, shape: [a.length], i: attach(atts, byteView(a)) }
   }
@@ -313,6 +319,10 @@ function encInstance(v: object, atts: Uint8Array[], depth: number, seen: Seen): 
   }
   if (v instanceof PyDate) return { [TAG]: "date", v: v.toString() }
   if (v instanceof PyTime) return { [TAG]: "time", v: v.toString() }
+  // Raw memory is bytes. The view has a fixed length even over a resizable buffer.
+  if (v instanceof ArrayBuffer || v instanceof SharedArrayBuffer) {
+    return { [TAG]: "bytes", i: attach(atts, new Uint8Array(v, 0, v.byteLength)) }
+  }
   if (v instanceof String || v instanceof Number || v instanceof Boolean) return enc(v.valueOf(), atts, depth, seen)
   const toJSON = (v as { toJSON?: unknown }).toJSON
   if (typeof toJSON === "function") {

@@ -3,9 +3,11 @@
  * bytes.
  */
 import { execFileSync } from "node:child_process"
+import { createHash } from "node:crypto"
 import { describe, expect, it } from "vitest"
 import { fc } from "@fast-check/vitest"
 import { NDArray } from "../../src/protocol/codec.js"
+import { startBridge } from "../support/bridge.js"
 import { codecEqual, codecValueArb } from "../support/codecValues.js"
 import { pythonCommand, readyWorker } from "../support/worker.js"
 
@@ -49,5 +51,40 @@ describe("codec through real Python", () => {
     expect(back.shape).toEqual([2000, 2000])
     expect(codecEqual(back, matrix)).toBe(true)
     expect(await connection.call("numpy_helpers", "describe", [matrix])).toEqual({ type: "ndarray", dtype: "float64", shape: [2000, 2000] })
+  })
+})
+
+describe("raw memory through the bridge (issue 20, item 6)", () => {
+  const sha256 = (b: Uint8Array): string => createHash("sha256").update(b).digest("hex")
+  const arrival = (bridge: Awaited<ReturnType<typeof startBridge>>, x: unknown) =>
+    bridge.executePython(null, "received", "describe_bytes", [x]) as Promise<{ type: string; length: number; sha256: string; value: unknown }>
+
+  it("an ArrayBuffer arrives in Python as bytes with its content, and comes back as a Buffer", async () => {
+    const bridge = await startBridge({ minWorkers: 1 })
+    const content = Buffer.from("raw memory \u0000\u00ff")
+    const memory = new Uint8Array(content).buffer
+    const got = await arrival(bridge, memory)
+    expect(got).toMatchObject({ type: "bytes", length: content.length, sha256: sha256(content) })
+    expect(Buffer.isBuffer(got.value) && got.value.equals(content)).toBe(true)
+  })
+
+  it("a SharedArrayBuffer arrives as bytes, a big one (written from its own memory) too", async () => {
+    const bridge = await startBridge({ minWorkers: 1 })
+    for (const size of [5, 1 << 20]) {
+      const shared = new SharedArrayBuffer(size)
+      const view = new Uint8Array(shared)
+      for (let i = 0; i < size; i++) view[i] = (i * 31) % 251
+      const got = await arrival(bridge, shared)
+      expect(got).toMatchObject({ type: "bytes", length: size, sha256: sha256(view) })
+    }
+  })
+
+  it("a DataView over part of a buffer sends only its window", async () => {
+    const bridge = await startBridge({ minWorkers: 1 })
+    const whole = Buffer.from("0123456789abcdef")
+    const window = new DataView(whole.buffer, whole.byteOffset + 4, 6)
+    const got = await arrival(bridge, window)
+    expect(got).toMatchObject({ type: "bytes", length: 6, sha256: sha256(Buffer.from("456789")) })
+    expect((got.value as Buffer).toString()).toBe("456789")
   })
 })

@@ -93,6 +93,44 @@ const { value: codecValueArb } = fc.letrec<{
   tuple: fc.array(tie("value"), { maxLength: 4, depthIdentifier: "codec" }).map((items) => tuple(...items)),
 }))
 
+/**
+ * Raw memory the codec sends as `bytes` (so it comes back as a `Buffer`, not as itself): an
+ * `ArrayBuffer`, a `SharedArrayBuffer`, or a `DataView` on a window of a bigger buffer, paired
+ * with the Buffer it must decode to.
+ */
+const byteSourceArb: fc.Arbitrary<{ sent: unknown; expected: Buffer }> = fc
+  .tuple(fc.uint8Array({ maxLength: 64 }), fc.constantFrom("ArrayBuffer", "SharedArrayBuffer", "DataView"), fc.nat(), fc.nat())
+  .map(([bytes, kind, a, b]) => {
+    if (kind === "ArrayBuffer") return { sent: bytes.slice().buffer, expected: Buffer.from(bytes) }
+    if (kind === "SharedArrayBuffer") {
+      const shared = new SharedArrayBuffer(bytes.length)
+      new Uint8Array(shared).set(bytes)
+      return { sent: shared, expected: Buffer.from(bytes) }
+    }
+    const start = a % (bytes.length + 1)
+    const end = start + (b % (bytes.length - start + 1))
+    return { sent: new DataView(bytes.buffer, bytes.byteOffset + start, end - start), expected: Buffer.from(bytes.subarray(start, end)) }
+  })
+
+/** A codec value with byte sources mixed in, and what it must decode to (the sources as Buffers). */
+const withByteSourcesArb: fc.Arbitrary<{ sent: unknown; expected: unknown }> = fc.letrec<{ node: { sent: unknown; expected: unknown } }>((tie) => ({
+  node: fc.oneof(
+    { maxDepth: 3, depthIdentifier: "bytes" },
+    byteSourceArb,
+    codecValueArb.map((v) => ({ sent: v, expected: v })),
+    fc.array(tie("node"), { maxLength: 4, depthIdentifier: "bytes" }).map((xs) => ({ sent: xs.map((x) => x.sent), expected: xs.map((x) => x.expected) })),
+    fc.dictionary(fc.string({ maxLength: 4 }), tie("node"), { maxKeys: 4, depthIdentifier: "bytes" }).map((o) => {
+      const sent: Record<string, unknown> = {}
+      const expected: Record<string, unknown> = {}
+      for (const [k, x] of Object.entries(o)) {
+        Object.defineProperty(sent, k, { value: x.sent, enumerable: true })
+        Object.defineProperty(expected, k, { value: x.expected, enumerable: true })
+      }
+      return { sent, expected }
+    }),
+  ),
+})).node
+
 const roundTrip = (value: unknown): unknown => {
   const atts: Uint8Array[] = []
   const json = encodeValue(value, atts)
@@ -109,6 +147,26 @@ test.prop([codecValueArb], { numRuns: 300 })("a value survives a whole frame", (
   )
   expect(codecDiff(envelope?.value, value)).toBeUndefined()
 })
+
+test.prop([withByteSourcesArb], { numRuns: 300 })(
+  "ArrayBuffer, SharedArrayBuffer and DataView anywhere in a value decode as Buffers of their bytes (a DataView: its window)",
+  ({ sent, expected }) => {
+    expect(codecDiff(roundTrip(sent), expected)).toBeUndefined()
+  },
+)
+
+test.prop([fc.array(withByteSourcesArb, { minLength: 1, maxLength: 4 }), fc.nat({ max: 40_000 })], { numRuns: 100 })(
+  "byte sources survive a whole frame, small or big enough to be written as views of their own memory",
+  (values, padding) => {
+    // A big filler pushes the frame past the size below which attachments are copied.
+    const sent = [Buffer.alloc(padding, 7), ...values.map((v) => v.sent)]
+    const expected = [Buffer.alloc(padding, 7), ...values.map((v) => v.expected)]
+    const [envelope] = new FrameDecoder({ maxFrameBytes: 1 << 24, workerId: "prop" }).push(
+      Buffer.concat(encodeFrame({ type: "result", id: 1, value: sent }, 1 << 24)),
+    )
+    expect(codecDiff(envelope?.value, expected)).toBeUndefined()
+  },
+)
 
 /**
  * Plain JSON: strings, finite non-negative-zero numbers inside ±2^53 (beyond it a double is
