@@ -260,6 +260,7 @@ export class RemotePool implements PoolBackend {
         if (settled) return
         settled = true
         if (backstop) clearTimeout(backstop)
+        this.metrics.timings.ended(timing, error, performance.now())
         this.outgoing.delete(id)
         agent.inFlight--
         if (error === undefined) agent.served++
@@ -288,6 +289,9 @@ export class RemotePool implements PoolBackend {
         },
       }
       this.outgoing.set(id, call)
+      // The client sees no worker's slots: an agent is one lane of `capacity` slots, and only
+      // this client's calls are in it (docs/observability.md, "Pool statistics").
+      const timing = this.metrics.timings.started(agent.id, agent.record.capacity, began, began)
       agent.inFlight++
       this.sessionCalls.started(sessionId)
       options.signal?.addEventListener("abort", onAbort, { once: true })
@@ -484,6 +488,7 @@ export class RemotePool implements PoolBackend {
           }
         }
       }
+      this.metrics.timings.setCapacity(this.live().reduce((n, a) => n + a.record.capacity, 0))
       if (!this.connected) return // the connection dropped during the poll: judge nobody
       for (const agent of this.agents.values()) {
         if (agent.down) {
