@@ -27,8 +27,8 @@
  * × duration) but over the pool's whole life and from completed tasks only.
  *
  * Cost per call: two `Map` lookups, a few number updates and two histogram records (one
- * `Math.log2` each); memory is fixed (two 4 KiB histograms, 14 checkpoints) plus one small
- * object per call in flight and per worker with calls.
+ * `Math.log2` each) and one small object; memory is fixed (two 4 KiB histograms, 14
+ * checkpoints, up to 64 idle workers' lanes) plus one small object per call in flight.
  *
  * @example
  * const timings = new CallTimings(4)                 // maxWorkers × workerConcurrency slots
@@ -94,6 +94,8 @@ export const answered = (error: unknown): boolean => {
 /** Length of the utilization window, and how often it takes a checkpoint. */
 export const UTILIZATION_WINDOW_MS = 60_000
 const CHECKPOINT_MS = 5_000
+/** Workers' lanes kept while idle (see `release`). */
+const KEPT_IDLE_LANES = 64
 
 export class CallTimings {
   readonly waitTime = new LatencyHistogram()
@@ -254,9 +256,18 @@ export class CallTimings {
     }
   }
 
-  /** Forgets a worker with nothing running or waiting, so ids of replaced workers do not pile up. */
+  /**
+   * Forgets a worker with nothing running or waiting once more than {@link KEPT_IDLE_LANES} are
+   * known, so ids of replaced workers do not pile up, while a steady pool reuses its lanes
+   * instead of allocating one per call.
+   */
   private release(lane: Lane): void {
-    if (lane.running === 0 && lane.waiting === 0 && this.lanes.get(lane.id) === lane) this.lanes.delete(lane.id)
+    // Nothing waits: whatever is left in the pipe has ended.
+    if (lane.waiting === 0 && lane.pipe.length > 0) {
+      lane.pipe.length = 0
+      lane.head = 0
+    }
+    if (lane.running === 0 && lane.waiting === 0 && this.lanes.size > KEPT_IDLE_LANES && this.lanes.get(lane.id) === lane) this.lanes.delete(lane.id)
   }
 
   /** Integrates busy slots up to `now`, taking a checkpoint at every CHECKPOINT_MS boundary passed. */

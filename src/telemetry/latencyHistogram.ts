@@ -82,11 +82,6 @@ export class LatencyHistogram {
     return { count: this.count, mean: this.sum / this.count, p50: this.quantile(0.5), p90: this.quantile(0.9), p99: this.quantile(0.99), max: this.max }
   }
 
-  /** The sum of every recorded value, in ms. */
-  get total(): number {
-    return this.sum
-  }
-
   /**
    * The `q`-quantile (0 < q ≤ 1) by nearest rank: the estimate for the ⌈q·n⌉-th smallest value.
    *

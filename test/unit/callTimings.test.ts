@@ -128,7 +128,8 @@ describe("CallTimings", () => {
   it("workers with nothing running are forgotten, so replaced workers' ids do not pile up", () => {
     const t = new CallTimings(1, 0)
     for (let i = 0; i < 1_000; i++) t.ended(t.started(`w${i}`, 1, i, i), undefined, i + 1)
-    expect((t as unknown as { lanes: Map<string, unknown> }).lanes.size).toBe(0)
+    expect((t as unknown as { lanes: Map<string, unknown> }).lanes.size).toBeLessThanOrEqual(65)
+    expect(t.snapshot(1_001).runTime.count).toBe(1_000)
   })
 
   it("answered() tells Python's answers from the host's endings", () => {
