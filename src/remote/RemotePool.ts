@@ -288,10 +288,10 @@ export class RemotePool implements PoolBackend {
           else if (m.type === "error") finish(errorFromWire(m.error as unknown as Record<string, unknown>))
         },
       }
-      this.outgoing.set(id, call)
       // The client sees no worker's slots: an agent is one lane of `capacity` slots, and only
       // this client's calls are in it (docs/observability.md, "Pool statistics").
       const timing = this.metrics.timings.started(agent.id, agent.record.capacity, began, began)
+      this.outgoing.set(id, call)
       agent.inFlight++
       this.sessionCalls.started(sessionId)
       options.signal?.addEventListener("abort", onAbort, { once: true })
