@@ -14,6 +14,7 @@ import { pino, type Logger } from "pino"
 import { BridgeStopped, CodeExecutionDisabled, InvalidOptions, StartupFailed } from "../errors.js"
 import { TelemetryEmitter, type BridgeEventName, type BridgeEvents } from "../telemetry/events.js"
 import { resolvePython } from "../worker/python.js"
+import type { PoolStats } from "../telemetry/callTimings.js"
 import { BridgeMetrics } from "../telemetry/metrics.js"
 import { serveDashboard, type Dashboard, type DashboardOptions } from "../inspect/dashboard.js"
 import { resolveOptions, type BridgeOptions, type ResolvedOptions } from "./options.js"
@@ -71,6 +72,12 @@ export interface BridgeStatus {
    * `MaxRestartIntensity`, `retryAt` (epoch ms) when the pool starts again.
    */
   readonly circuit: CircuitStatus
+  /**
+   * Wait and run times of calls (count, mean, p50, p90, p99, max, in ms) and utilization (busy
+   * execution slot-time over `maxWorkers × workerConcurrency`, last minute), as
+   * docs/observability.md defines them.
+   */
+  readonly stats: PoolStats
 }
 
 /** The seed adapter's commands accepted by {@link PythonBridge.routeCommand}. */
@@ -325,6 +332,7 @@ export class PythonBridge implements AsyncDisposable {
       supervisor: this.pool.supervisorStatus(),
       variableBytes: this.variables.bytes,
       circuit: this.pool.circuit?.() ?? { open: false, retryAt: null, openings: 0 },
+      stats: this.metricsRegistry.timings.snapshot(performance.now()),
     }
   }
 

@@ -176,6 +176,7 @@ export class WorkerPool implements PoolBackend {
     private readonly metrics: BridgeMetrics = new BridgeMetrics(),
   ) {
     this.queue = new CallQueue<Waiting>(options.maxQueue)
+    metrics.timings.setCapacity(options.maxWorkers * options.workerConcurrency)
     this.exposure = parseExposure(options)
   }
 
@@ -309,8 +310,10 @@ export class WorkerPool implements PoolBackend {
           const opts = deadline === undefined ? callOptions : { ...callOptions, timeoutMs: Math.max(1, deadline - began) }
           span?.dispatched(slot.id, slot.process?.pid ?? null)
           this.sessionCalls.started(sessionId)
+          const timing = this.metrics.timings.started(slot.id, this.options.workerConcurrency, submitted, began, nestedOn !== undefined)
           run(connection, opts).then(
             (value) => {
+              this.metrics.timings.ended(timing, undefined, performance.now())
               this.sessionCalls.ended(sessionId)
               this.finished(slot, connection, sessionId, module, fn, began, undefined)
               resolve(value)
@@ -320,9 +323,11 @@ export class WorkerPool implements PoolBackend {
               // Python confirmed it never started this call (it waited behind an abandoned
               // one): it runs elsewhere, once, and nobody hears of the detour.
               if (error instanceof CallWithdrawn) {
+                this.metrics.timings.withdrawn(timing, performance.now())
                 this.released(slot, connection)
                 return this.redispatch(entry, error)
               }
+              this.metrics.timings.ended(timing, error, performance.now())
               this.finished(slot, connection, sessionId, module, fn, began, error)
               // The worker died under the call, so whether it ran is unknown: only a call its
               // caller marked idempotent may run again, once, on another worker.

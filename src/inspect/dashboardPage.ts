@@ -1,5 +1,6 @@
 /**
- * The dashboard's single page: HTML, CSS and a small script, no build step and no network
+ * The dashboard's single page (workers, supervision tree, call wait/run times and utilization,
+ * state machine, events): HTML, CSS and a small script, no build step and no network
  * (everything is inline). The script reads Server-Sent Events from `/events` and renders with
  * `textContent` only, so session ids and log text can never inject markup.
  *
@@ -126,12 +127,22 @@ function renderDiagram(workers) {
   }
 }
 
+const ms = (v) => v < 10 ? v.toFixed(2) : v < 1000 ? v.toFixed(1) : Math.round(v).toString();
+function renderStats(stats) {
+  if (!stats) return;
+  $("#utilization").textContent = (stats.utilization * 100).toFixed(1) + " %";
+  $("#stats tbody").replaceChildren(...[["wait", stats.waitTime], ["run", stats.runTime]].map(([name, h]) =>
+    el("tr", { "data-stat": name }, el("td", {}, name), el("td", {}, h.count), el("td", {}, ms(h.mean)), el("td", {}, ms(h.p50)),
+      el("td", {}, ms(h.p90)), el("td", {}, ms(h.p99)), el("td", {}, ms(h.max)))));
+}
+
 function render(s) {
   $("#uptime").textContent = secs(s.bridge.uptimeMs);
   $("#queued").textContent = s.bridge.queued;
   $("#sessions").textContent = s.bridge.activeSessions;
   $("#failed").textContent = s.bridge.failed ? "FAILED: " + s.bridge.failed : "";
   renderWorkers(s.workers);
+  renderStats(s.bridge.stats);
   renderTree(s.supervisor);
   renderDiagram(s.workers);
 }
@@ -174,6 +185,7 @@ ${input.controls ? '<button id="restart" title="Replace every worker with a fres
 <main>
 <section><h2>Supervision tree</h2><ul class="tree" id="tree"></ul></section>
 <section><h2>Workers</h2><table id="workers"><thead><tr><th>worker</th><th>state</th><th>pid</th><th>sessions</th><th>in flight</th><th>served</th><th>restarts</th><th>RSS</th><th>uptime / exit</th></tr></thead><tbody></tbody></table></section>
+<section class="wide" id="calls"><h2>Calls (ms) · utilization <b id="utilization">-</b></h2><table id="stats"><thead><tr><th></th><th>count</th><th>mean</th><th>p50</th><th>p90</th><th>p99</th><th>max</th></tr></thead><tbody></tbody></table></section>
 <section class="wide"><h2>Worker state machine</h2>${input.workerDiagram}
 <details><summary>Mermaid source (worker and supervisor machines)</summary><pre>${escapeHtml(input.mermaid)}</pre></details></section>
 <section class="wide"><h2>Events</h2><ol id="log"></ol></section>

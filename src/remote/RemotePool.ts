@@ -260,6 +260,7 @@ export class RemotePool implements PoolBackend {
         if (settled) return
         settled = true
         if (backstop) clearTimeout(backstop)
+        this.metrics.timings.ended(timing, error, performance.now())
         this.outgoing.delete(id)
         agent.inFlight--
         if (error === undefined) agent.served++
@@ -287,6 +288,9 @@ export class RemotePool implements PoolBackend {
           else if (m.type === "error") finish(errorFromWire(m.error as unknown as Record<string, unknown>))
         },
       }
+      // The client sees no worker's slots: an agent is one lane of `capacity` slots, and only
+      // this client's calls are in it (docs/observability.md, "Pool statistics").
+      const timing = this.metrics.timings.started(agent.id, agent.record.capacity, began, began)
       this.outgoing.set(id, call)
       agent.inFlight++
       this.sessionCalls.started(sessionId)
@@ -484,6 +488,7 @@ export class RemotePool implements PoolBackend {
           }
         }
       }
+      this.metrics.timings.setCapacity(this.live().reduce((n, a) => n + a.record.capacity, 0))
       if (!this.connected) return // the connection dropped during the poll: judge nobody
       for (const agent of this.agents.values()) {
         if (agent.down) {

@@ -1,6 +1,7 @@
 /**
  * The bridge's Prometheus metrics: calls by outcome, errors by tag, call latency (from
- * submission to settlement, so queueing counts), workers by state, restarts, crashes, queue
+ * submission to settlement, so queueing counts), wait and run time summaries and utilization
+ * (`getStatus().stats`), workers by state, restarts, crashes, queue
  * length, sessions and calls in flight. Counters are kept from the bridge's start; gauges are
  * read from `getStatus()` at scrape time.
  *
@@ -10,7 +11,21 @@
  */
 import type { WorkerState } from "../worker/machine.js"
 import type { BridgeStatus } from "../bridge/PythonBridge.js"
-import { DEFAULT_BUCKETS_SECONDS, emptyHistogram, observe, renderFamilies, type Family } from "./prometheus.js"
+import { CallTimings } from "./callTimings.js"
+import type { LatencySummary } from "./latencyHistogram.js"
+import { DEFAULT_BUCKETS_SECONDS, emptyHistogram, observe, renderFamilies, type Family, type Summary } from "./prometheus.js"
+
+/** A `getStatus().stats` summary (ms) as a Prometheus summary (seconds). */
+const summaryOf = (s: LatencySummary): Summary => ({
+  labels: {},
+  quantiles: [
+    [0.5, s.p50 / 1000],
+    [0.9, s.p90 / 1000],
+    [0.99, s.p99 / 1000],
+  ],
+  sum: (s.mean * s.count) / 1000,
+  count: s.count,
+})
 
 const WORKER_STATES: readonly WorkerState[] = ["starting", "ready", "busy", "idle", "stopping", "crashed", "stopped"]
 
@@ -21,6 +36,11 @@ export class BridgeMetrics {
   private readonly latency = emptyHistogram(DEFAULT_BUCKETS_SECONDS)
   private restarts = 0
   private readonly crashes = new Map<string, number>()
+  /**
+   * Wait and run times and utilization (`getStatus().stats`); the pool reports each call's
+   * hand-over and end to it. Its capacity is set by the pool (`maxWorkers × workerConcurrency`).
+   */
+  readonly timings = new CallTimings(1, performance.now())
 
   /**
    * Counts a settled call (`error` undefined when it succeeded).
@@ -76,6 +96,11 @@ export class BridgeMetrics {
         samples: [...this.errors].sort(([a], [b]) => a.localeCompare(b)).map(([tag, value]) => ({ labels: { tag }, value })),
       },
       { name: "snakepit_call_duration_seconds", help: "Call latency from submission to settlement.", type: "histogram", histograms: [{ labels: {}, histogram: this.latency }] },
+      { name: "snakepit_call_wait_seconds", help: "Time calls waited from submission until they started running (calls Python answered).", type: "summary", summaries: [summaryOf(status.stats.waitTime)] },
+      { name: "snakepit_call_run_seconds", help: "Time calls ran in a worker (calls Python answered).", type: "summary", summaries: [summaryOf(status.stats.runTime)] },
+      { name: "snakepit_call_wait_seconds_max", help: "Longest wait of a call since the bridge started.", type: "gauge", samples: [{ labels: {}, value: status.stats.waitTime.max / 1000 }] },
+      { name: "snakepit_call_run_seconds_max", help: "Longest run of a call since the bridge started.", type: "gauge", samples: [{ labels: {}, value: status.stats.runTime.max / 1000 }] },
+      { name: "snakepit_pool_utilization", help: "Busy execution slot-time over maxWorkers x workerConcurrency, last minute (0..1).", type: "gauge", samples: [{ labels: {}, value: status.stats.utilization }] },
       { name: "snakepit_workers", help: "Workers, by state.", type: "gauge", samples: [...byState].map(([state, value]) => ({ labels: { state }, value })) },
       { name: "snakepit_worker_restarts_total", help: "Workers restarted by the supervisor.", type: "counter", samples: [{ labels: {}, value: this.restarts }] },
       {

@@ -1,6 +1,6 @@
 /**
- * The Prometheus text exposition format (version 0.0.4), written by hand: a counter, a gauge
- * and a histogram are all this library needs, and a client library would add a dependency and
+ * The Prometheus text exposition format (version 0.0.4), written by hand: counters, gauges,
+ * histograms and summaries are all this library needs, and a client library would add a dependency and
  * a global registry that users' own `prom-client` registries would collide with. Pure: values
  * in, text out.
  *
@@ -32,10 +32,23 @@ export interface Histogram {
   count: number
 }
 
+/**
+ * A summary: precomputed quantiles (`quantile` label) with the sum and count of observations,
+ * for values whose quantiles the process already keeps (`getStatus().stats`).
+ */
+export interface Summary {
+  readonly labels: Labels
+  /** [quantile in 0..1, value] pairs. */
+  readonly quantiles: ReadonlyArray<readonly [number, number]>
+  readonly sum: number
+  readonly count: number
+}
+
 /** A metric family ready to render. */
 export type Family =
   | { readonly name: string; readonly help: string; readonly type: "counter" | "gauge"; readonly samples: readonly Sample[] }
   | { readonly name: string; readonly help: string; readonly type: "histogram"; readonly histograms: ReadonlyArray<{ readonly labels: Labels; readonly histogram: Histogram }> }
+  | { readonly name: string; readonly help: string; readonly type: "summary"; readonly summaries: readonly Summary[] }
 
 /** Call latency buckets in seconds: 50 µs (a bare round trip) up to 10 s. */
 export const DEFAULT_BUCKETS_SECONDS: readonly number[] = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
@@ -101,6 +114,11 @@ export const renderFamilies = (families: readonly Family[]): string => {
         })
         out.push(`${f.name}_bucket${formatLabels({ ...labels, le: "+Inf" })} ${h.count}`)
         out.push(`${f.name}_sum${formatLabels(labels)} ${formatValue(h.sum)}`, `${f.name}_count${formatLabels(labels)} ${h.count}`)
+      }
+    } else if (f.type === "summary") {
+      for (const { labels, quantiles, sum, count } of f.summaries) {
+        for (const [q, v] of quantiles) out.push(`${f.name}${formatLabels({ ...labels, quantile: formatValue(q) })} ${formatValue(v)}`)
+        out.push(`${f.name}_sum${formatLabels(labels)} ${formatValue(sum)}`, `${f.name}_count${formatLabels(labels)} ${count}`)
       }
     } else {
       for (const s of f.samples) out.push(`${f.name}${formatLabels(s.labels)} ${formatValue(s.value)}`)

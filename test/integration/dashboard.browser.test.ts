@@ -58,6 +58,10 @@ describe.skipIf(!available)("dashboard in a browser", () => {
     await eventually(() => bridge.getStatus().workers.every((w) => w.state === "ready"), 10_000, "pool recovered")
     await expect.poll(() => page.locator('#workers tr[data-state="ready"]').count()).toBe(2)
     expect(await rows.count()).toBe(3) // two live workers and the crashed incarnation
+    // The calls panel shows the pool statistics: the calls that ran to an answer, and utilization.
+    const ran = String(bridge.getStatus().stats.runTime.count)
+    await expect.poll(() => page.locator('#stats tr[data-stat="run"] td').nth(1).textContent()).toBe(ran)
+    await expect.poll(() => page.locator("#utilization").textContent()).toMatch(/^\d+\.\d %$/)
 
     mkdirSync(join(root, "test-artifacts"), { recursive: true })
     await page.screenshot({ path: join(root, "test-artifacts", "dashboard.png"), fullPage: true })

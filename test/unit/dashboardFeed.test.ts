@@ -1,7 +1,14 @@
 import { describe, expect, it } from "vitest"
 import type { BridgeStatus } from "../../src/bridge/PythonBridge.js"
 import { DashboardFeed, type FeedSource } from "../../src/inspect/dashboardFeed.js"
+import { dashboardPage } from "../../src/inspect/dashboardPage.js"
 import { TelemetryEmitter } from "../../src/telemetry/events.js"
+
+const stats: BridgeStatus["stats"] = {
+  waitTime: { count: 8, mean: 21.5, p50: 20.1, p90: 40.3, p99: 40.3, max: 40.3 },
+  runTime: { count: 8, mean: 20.2, p50: 20.1, p90: 20.4, p99: 20.4, max: 20.4 },
+  utilization: 0.42,
+}
 
 const status = (workers: BridgeStatus["workers"]): BridgeStatus => ({
   totalWorkers: workers.length,
@@ -14,6 +21,7 @@ const status = (workers: BridgeStatus["workers"]): BridgeStatus => ({
   workers,
   supervisor: null,
   circuit: { open: false, retryAt: null, openings: 0 },
+  stats,
 })
 const worker = (id: string, pid: number, state: "ready" | "busy" = "ready") => ({ id, pid, state, sessions: 1, inFlight: 0, served: 5, restarts: 0, rssBytes: null, uptimeMs: 10 })
 
@@ -63,5 +71,20 @@ describe("DashboardFeed", () => {
     telemetry.emit("worker.stateChanged", { workerId: "w1", from: "ready", to: "busy" })
     expect(changes).toBe(5)
     expect(telemetry.has("worker.stateChanged")).toBe(false)
+  })
+
+  it("the snapshot carries the pool's wait and run times and utilization, JSON-safe, for the stats panel", () => {
+    const { source } = fakeSource()
+    const feed = new DashboardFeed(source)
+    const sent = JSON.parse(JSON.stringify(feed.snapshot())) as { bridge: { stats: BridgeStatus["stats"] } }
+    expect(sent.bridge.stats).toEqual(stats)
+    expect(Object.keys(sent.bridge.stats.runTime).sort()).toEqual(["count", "max", "mean", "p50", "p90", "p99"])
+  })
+
+  it("the page renders the stats panel from the snapshot's numbers", () => {
+    const html = dashboardPage({ title: "t", workerDiagram: "", mermaid: "", controls: false })
+    expect(html).toContain('id="stats"')
+    expect(html).toContain('id="utilization"')
+    expect(html).toContain("renderStats(s.bridge.stats)")
   })
 })

@@ -40,6 +40,16 @@ describe("prometheus text", () => {
     }
   })
 
+  it("a summary renders its quantiles with a quantile label, then its sum and count", () => {
+    const text = renderFamilies([{ name: "run_seconds", help: "R.", type: "summary", summaries: [{ labels: {}, quantiles: [[0.5, 0.02], [0.99, 0.04]], sum: 0.2, count: 8 }] }])
+    const { types, samples } = parsePrometheus(text)
+    expect(types.get("run_seconds")).toBe("summary")
+    expect(sampleValue(samples, "run_seconds", { quantile: "0.5" })).toBe(0.02)
+    expect(sampleValue(samples, "run_seconds", { quantile: "0.99" })).toBe(0.04)
+    expect(sampleValue(samples, "run_seconds_sum")).toBe(0.2)
+    expect(sampleValue(samples, "run_seconds_count")).toBe(8)
+  })
+
   it("the test parser rejects malformed text", () => {
     expect(() => parsePrometheus("x 1\n")).toThrow(/no TYPE/)
     expect(() => parsePrometheus("# TYPE x counter\nx{a=1} 1\n")).toThrow(/bad labels/)
