@@ -14,28 +14,70 @@
  */
 import { Data } from "effect"
 
-/** A Python exception raised by the called code; `traceback` is Python's formatted traceback. */
-export class PythonError extends Data.TaggedError("PythonError")<{
+/**
+ * Which call an error is about. Every error a call rejects with once it reached the pool
+ * (`executePython`, `executeCode`, `stream`) carries the fields that are known: `module` and
+ * `function` (not for `executeCode`), `sessionId` (`null` for a session-less call), and, once
+ * the call was sent to a worker, `workerId` and `callId`. Errors refused before any worker was
+ * chosen (`QueueFull`, `QueueTimeout`, …) have no `workerId`/`callId`.
+ *
+ * @example
+ * catch (e) {
+ *   if (isSnakepitError(e) && e._tag === "CallTimeout") log.warn({ fn: e.function, worker: e.workerId, call: e.callId }, e.message)
+ * }
+ */
+export interface CallContext {
+  /** The Python module called. */
+  readonly module?: string
+  /** The function called (`"Class.method"` as given). */
+  readonly function?: string
+  /** The call's session, `null` for a session-less call. */
+  readonly sessionId?: string | null
+  /** The worker the call was sent to; for a remote pool, the agent's id. */
+  readonly workerId?: string
+  /**
+   * The call's id on its worker: the `callId` of the `python.log` events it produced. For a
+   * remote pool, the call's id on NATS (a string).
+   */
+  readonly callId?: number | string
+}
+
+/**
+ * A Python exception raised by the called code; `traceback` is Python's formatted traceback.
+ * Its `stack` holds the frames of the async functions that awaited the call, then Python's
+ * traceback. `output` is what the call printed (`sys.stdout`/`sys.stderr`) before it failed:
+ * its last {@link OUTPUT_MAX_LINES} lines and at most {@link OUTPUT_MAX_BYTES} bytes, headed by
+ * a `[… N earlier lines not kept]` line when more was printed; `""` when it printed nothing.
+ */
+export class PythonError extends Data.TaggedError("PythonError")<CallContext & {
   readonly message: string
   readonly pythonType: string
   readonly traceback: string
+  /** What the call printed before it raised (see above). */
+  readonly output?: string
 }> {}
 
+/** `PythonError.output` keeps at most this many of the last lines a call printed. */
+export const OUTPUT_MAX_LINES = 64
+
+/** `PythonError.output` keeps at most this many bytes (UTF-8) of what a call printed. */
+export const OUTPUT_MAX_BYTES = 8 * 1024
+
 /** The call did not settle within its deadline. The Python side was asked to cancel it. */
-export class CallTimeout extends Data.TaggedError("CallTimeout")<{
+export class CallTimeout extends Data.TaggedError("CallTimeout")<CallContext & {
   readonly message: string
   readonly timeoutMs: number
   readonly workerId: string
 }> {}
 
 /** The caller aborted the call (its `AbortSignal` fired); `reason` is the signal's reason. */
-export class CallCancelled extends Data.TaggedError("CallCancelled")<{
+export class CallCancelled extends Data.TaggedError("CallCancelled")<CallContext & {
   readonly message: string
   readonly reason?: unknown
 }> {}
 
 /** The worker serving the call died (exit, signal, protocol violation or missed health checks). */
-export class WorkerCrashed extends Data.TaggedError("WorkerCrashed")<{
+export class WorkerCrashed extends Data.TaggedError("WorkerCrashed")<CallContext & {
   readonly message: string
   readonly workerId: string
   readonly exitCode: number | null
@@ -63,32 +105,32 @@ export class StartupFailed extends Data.TaggedError("StartupFailed")<{
 }> {}
 
 /** A peer broke the wire protocol (corrupt frame, unknown message, bad JSON). */
-export class ProtocolError extends Data.TaggedError("ProtocolError")<{
+export class ProtocolError extends Data.TaggedError("ProtocolError")<CallContext & {
   readonly message: string
   readonly workerId: string
 }> {}
 
 /** A frame is larger than `maxFrameBytes`; it was refused without being read into memory. */
-export class FrameTooLarge extends Data.TaggedError("FrameTooLarge")<{
+export class FrameTooLarge extends Data.TaggedError("FrameTooLarge")<CallContext & {
   readonly message: string
   readonly sizeBytes: number
   readonly maxFrameBytes: number
 }> {}
 
 /** The bounded call queue is full (`maxQueue`): backpressure, try again later. */
-export class QueueFull extends Data.TaggedError("QueueFull")<{
+export class QueueFull extends Data.TaggedError("QueueFull")<CallContext & {
   readonly message: string
   readonly maxQueue: number
 }> {}
 
 /** The call waited in the queue longer than `queueTimeoutMs` and never ran. */
-export class QueueTimeout extends Data.TaggedError("QueueTimeout")<{
+export class QueueTimeout extends Data.TaggedError("QueueTimeout")<CallContext & {
   readonly message: string
   readonly queueTimeoutMs: number
 }> {}
 
 /** A value cannot cross the bridge (a function, a symbol, an unknown Python object…). */
-export class SerializationError extends Data.TaggedError("SerializationError")<{
+export class SerializationError extends Data.TaggedError("SerializationError")<CallContext & {
   readonly message: string
   /** The offending type, as its own language names it (`"function"`, `"decimal.Decimal"`). */
   readonly typeName: string
@@ -114,7 +156,7 @@ export class VariableLimitExceeded extends Data.TaggedError("VariableLimitExceed
 }> {}
 
 /** `executeCode` was called but the bridge was not started with `allowCodeExecution: true`. */
-export class CodeExecutionDisabled extends Data.TaggedError("CodeExecutionDisabled")<{
+export class CodeExecutionDisabled extends Data.TaggedError("CodeExecutionDisabled")<CallContext & {
   readonly message: string
 }> {}
 
@@ -123,19 +165,19 @@ export class CodeExecutionDisabled extends Data.TaggedError("CodeExecutionDisabl
  * function name has a dunder/private segment, or it resolves to something not defined in the
  * allowed module. `function` is set when the module was allowed but the name was not.
  */
-export class ModuleNotAllowed extends Data.TaggedError("ModuleNotAllowed")<{
+export class ModuleNotAllowed extends Data.TaggedError("ModuleNotAllowed")<CallContext & {
   readonly message: string
   readonly module: string
   readonly function?: string
 }> {}
 
 /** The bridge (or worker) is stopping or stopped and takes no new calls. */
-export class BridgeStopped extends Data.TaggedError("BridgeStopped")<{
+export class BridgeStopped extends Data.TaggedError("BridgeStopped")<CallContext & {
   readonly message: string
 }> {}
 
 /** A supervisor saw more than `intensity` restarts within `periodMs` and gave up (OTP). */
-export class MaxRestartIntensity extends Data.TaggedError("MaxRestartIntensity")<{
+export class MaxRestartIntensity extends Data.TaggedError("MaxRestartIntensity")<CallContext & {
   readonly message: string
   readonly supervisorId: string
   readonly intensity: number

@@ -45,7 +45,7 @@ export {
   VariableLimitExceeded,
   WorkerCrashed,
 } from "./errors.js"
-export type { SnakepitError } from "./errors.js"
+export type { CallContext, SnakepitError } from "./errors.js"
 
 export { NDArray, PyDate, PyTime, isTuple, tuple } from "./protocol/codec.js"
 export type { DType } from "./protocol/codec.js"

@@ -63,6 +63,7 @@ from .context import CallContext, current_call
 from .errors import (CallCancelled, CodeExecutionDisabled, FrameTooLarge, ModuleNotAllowed,
                      ProtocolError, SerializationError, exception_message, wire_type)
 from .exposure import Exposure, resolve
+from .hostlog import flush_call_output
 from .aioloop import LoopThread
 from .protocol import (CALL, CANCEL, CHUNK, CLEANUP_SESSION, END, ERROR, EXEC, PING, PONG, RESULT,
                        TOOL_RESULT)
@@ -184,6 +185,7 @@ class Dispatcher:
             # Whatever went wrong, the caller must not wait for its deadline.
             self._send_error(call.id, e)
         finally:
+            flush_call_output()  # a last line without a newline is still this call's
             current_call.reset(token)
             with self._lock:
                 self._calls.pop(call.id, None)
@@ -426,6 +428,8 @@ class Dispatcher:
     def _send_error(self, call_id: int, error: BaseException) -> None:
         """Answer ``call_id`` with ``error``; never raises (a reply that cannot be sent at all,
         because even a cut one exceeds the frame limit, is reported on stderr)."""
+        # What the call printed must reach the host before its error (PythonError.output).
+        flush_call_output()
         details = error_details(error)
         for cap in (None, 4096, 0):
             if cap is not None:

@@ -11,9 +11,13 @@ level from ``SNAKEPIT_LOG_LEVEL`` once, before any user code runs, and makes
 ``logging.basicConfig`` work in a worker as in a plain script, not a no-op because the
 bridge's handler is already attached.
 
-:class:`LogStream` is ``sys.stdout``/``sys.stderr`` of a worker forked by the fork server: each
-line Python writes becomes a ``log`` frame from logger ``stdout`` (level ``info``) or ``stderr``
-(``warning``), as the host labels the lines of a spawned worker's pipes.
+:class:`LogStream` is ``sys.stdout``/``sys.stderr`` of every worker: each line Python code
+writes during a call becomes a ``log`` frame from logger ``stdout`` (level ``info``) or
+``stderr`` (``warning``) with that call's ``call_id`` and ``session_id``, sent before the call's
+reply (the host keeps the last lines for the call's ``PythonError.output``).  Outside any call a
+spawned worker's lines go to its real stdout/stderr pipes (:func:`capture_call_output`), which
+the host labels the same way; a forked worker has no such pipes and sends them as frames with
+``call_id`` null.
 """
 from __future__ import annotations
 
@@ -21,8 +25,9 @@ import codecs
 import functools
 import io
 import logging
+import sys
 import threading
-from typing import Any, Callable, Dict, List, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, TextIO
 
 from .codec import clip_text, current_limits
 from .context import current_call
@@ -137,19 +142,28 @@ MAX_LINE = 64 * 1024
 class LogStream(io.TextIOBase):
     """A text stream whose every line is sent to the host as a ``log`` frame (any thread).
 
-    A forked worker has no stdout/stderr pipe of its own (that would be two more connections to
-    the host per worker): Python-level output goes through these streams, with the session and
-    call ids of the call that wrote it; the file descriptors 1 and 2 stay the template's, so
-    what C code or a subprocess writes there is logged as the template's output.
+    Each line carries the session and call ids of the call that wrote it, so the host can tie
+    it to that call (``python.log`` events, ``PythonError.output``).  A line still unfinished is
+    kept per call, so calls printing at the same time on several threads do not mix their text;
+    :func:`flush_call_output` sends the current call's before its reply.
+
+    With ``passthrough`` (a spawned worker's real ``sys.stdout``/``sys.stderr``), text written
+    outside any call goes there unchanged.  A forked worker has no stdout/stderr pipe of its own
+    (that would be two more connections to the host per worker): all its Python-level output
+    goes through these streams; the file descriptors 1 and 2 stay the template's, so what C code
+    or a subprocess writes there is logged as the template's output.
     """
 
-    def __init__(self, send: Send, name: str, level: str, fd: int) -> None:
+    def __init__(self, send: Send, name: str, level: str, fd: int,
+                 passthrough: Optional[TextIO] = None) -> None:
         super().__init__()
         self._send = send
         self._name = name
         self._level = level
         self._fd = fd
-        self._partial = ""
+        self._passthrough = passthrough
+        # Unfinished lines by call id (None: written outside any call).
+        self._partials: Dict[Optional[int], str] = {}
         self._lock = threading.Lock()
         self._bytes = _LogBytes(self)
 
@@ -168,7 +182,7 @@ class LogStream(io.TextIOBase):
         return False
 
     def fileno(self) -> int:
-        return self._fd
+        return self._passthrough.fileno() if self._passthrough is not None else self._fd
 
     @property
     def line_buffering(self) -> bool:
@@ -186,26 +200,37 @@ class LogStream(io.TextIOBase):
     def write(self, text: str) -> int:
         if not isinstance(text, str):
             raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+        context = current_call.get()
+        if context is None and self._passthrough is not None:
+            return self._passthrough.write(text)
+        key = context.call_id if context is not None else None
         with self._lock:
-            pending = self._partial + text
+            pending = self._partials.pop(key, "") + text
             lines: List[str] = pending.split("\n")
-            self._partial = lines.pop()
-            if len(self._partial) > MAX_LINE:
-                lines.append(self._partial)
-                self._partial = ""
+            partial = lines.pop()
+            if len(partial) > MAX_LINE:
+                lines.append(partial)
+                partial = ""
+            if partial:
+                self._partials[key] = partial
         for line in lines:
             if line:
-                self._emit(line)
+                self._emit(line, context)
         return len(text)
 
     def flush(self) -> None:
-        with self._lock:
-            pending, self._partial = self._partial, ""
-        if pending:
-            self._emit(pending)
-
-    def _emit(self, line: str) -> None:
+        """Sends the unfinished line of the current call (or, outside calls, flushes the
+        passthrough stream)."""
         context = current_call.get()
+        if self._partials:  # checked unlocked first: every call ends with a flush
+            with self._lock:
+                pending = self._partials.pop(context.call_id if context is not None else None, "")
+            if pending:
+                self._emit(pending, context)
+        if context is None and self._passthrough is not None:
+            self._passthrough.flush()
+
+    def _emit(self, line: str, context: Any) -> None:
         self._send({
             "type": LOG,
             "level": self._level,
@@ -214,6 +239,28 @@ class LogStream(io.TextIOBase):
             "session_id": context.session_id if context is not None else None,
             "call_id": context.call_id if context is not None else None,
         }, ())
+
+
+def capture_call_output(send: Send) -> None:
+    """Replace a spawned worker's ``sys.stdout``/``sys.stderr`` with :class:`LogStream` objects
+    that send what calls print as their ``log`` frames and pass everything else through
+    (start-up output, the bridge's own notes).  Log streams already in place (a forked
+    worker's) are left alone."""
+    for name, level, fd in (("stdout", "info", 1), ("stderr", "warning", 2)):
+        current = getattr(sys, name)
+        if current is None or isinstance(current, LogStream):
+            continue
+        setattr(sys, name, LogStream(send, name, level, fd, passthrough=current))
+
+
+def flush_call_output() -> None:
+    """Send the current call's unfinished lines, so that they precede its reply."""
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, LogStream):
+            try:
+                stream.flush()
+            except Exception:  # noqa: BLE001 - losing a line must not lose the reply
+                pass
 
 
 class _LogBytes(io.RawIOBase):

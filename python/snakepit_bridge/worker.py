@@ -169,6 +169,7 @@ class Worker:
             apply_start_faults()
         self.connection.send(ready_message(self.settings))
         hostlog.install(self.connection.send)
+        hostlog.capture_call_output(self.connection.send)
         self.server.start()
         self.server.supervise()
         self.connection.writer.flush()

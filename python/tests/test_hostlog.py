@@ -89,3 +89,59 @@ def test_code_written_for_a_real_stdout_keeps_working():
     out.buffer.write(encoded[split:])
     out.buffer.flush()
     assert [m["message"] for m in sent] == ["bytes too: é"]
+
+
+def in_call(call_id, session_id=None):
+    """Run the body as call ``call_id`` would (a context manager over ``current_call``)."""
+    import contextlib
+
+    @contextlib.contextmanager
+    def scope():
+        token = current_call.set(CallContext(call_id=call_id, session_id=session_id))
+        try:
+            yield
+        finally:
+            current_call.reset(token)
+    return scope()
+
+
+def test_with_a_passthrough_only_what_calls_print_becomes_frames():
+    import io
+    sent, real = [], io.StringIO()
+    out = hostlog.LogStream(lambda message, attachments: sent.append(message), "stdout", "info", 1,
+                            passthrough=real)
+    print("start-up chatter", file=out)
+    with in_call(3):
+        print("from call 3", file=out)
+    out.flush()
+    assert real.getvalue() == "start-up chatter\n"
+    assert [(m["message"], m["call_id"], m["session_id"]) for m in sent] == [("from call 3", 3, None)]
+
+
+def test_unfinished_lines_of_two_calls_do_not_mix_and_each_is_flushed_as_its_own():
+    sent = []
+    out = stream(sent)
+    with in_call(1, "a"):
+        out.write("one-")
+    with in_call(2, "b"):
+        out.write("two-")
+    with in_call(1, "a"):
+        out.write("done\n")
+    with in_call(2, "b"):
+        out.flush()
+    assert [(m["message"], m["call_id"]) for m in sent] == [("one-done", 1), ("two-", 2)]
+
+
+def test_a_call_that_prints_then_raises_sends_its_lines_before_its_error(dispatcher, outbox,
+                                                                         monkeypatch):
+    from conftest import call, deliver
+    monkeypatch.setattr("sys.stdout", hostlog.LogStream(dispatcher.connection.send, "stdout",
+                                                        "info", 1))
+    monkeypatch.setattr("sys.stderr", hostlog.LogStream(dispatcher.connection.send, "stderr",
+                                                        "warning", 2))
+    deliver(dispatcher, call(5, "noisy", "unfinished_then_raise", session_id="s"))
+    outbox.reply(5)
+    mine = [m for m in outbox.messages if m.get("call_id") == 5 or m.get("id") == 5]
+    assert [(m["type"], m.get("message")) for m in mine] == [
+        ("log", "no newline at the end"), ("error", None)]
+    assert mine[0]["session_id"] == "s"

@@ -109,11 +109,16 @@ def test_ready_call_shutdown_exit_zero(spawn):
         assert ready["executable"] == sys.executable
     assert isinstance(ready["numpy"], bool)
     w.send(call(1, "echo", "shout", {"k": (1, b"\x00\x01")}))
+    # What the call prints travels as its log frames, before its result, not on the pipes.
+    printed = [w.recv(), w.recv()]
+    assert [(m["type"], m["logger"], m["message"], m["call_id"]) for m in printed] == [
+        ("log", "stdout", "garbage on stdout {{{ not a frame", 1),
+        ("log", "stderr", "garbage on stderr }}} not a frame", 1)]
     assert w.recv() == {"type": "result", "id": 1, "value": {"k": (1, b"\x00\x01")}, "att": [2]}
     w.send({"type": "shutdown"})
     assert w.wait() == 0
-    assert b"garbage on stdout" in w.proc.stdout.read()
-    assert b"garbage on stderr" in w.proc.stderr.read()
+    assert b"garbage" not in w.proc.stdout.read()
+    assert b"garbage" not in w.proc.stderr.read()
 
 
 def test_eof_on_fd_3_exits_at_once_even_with_a_call_in_flight(spawn):

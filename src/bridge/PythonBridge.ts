@@ -12,6 +12,7 @@
 import type { SupervisorStatus } from "../supervisor/status.js"
 import { pino, type Logger } from "pino"
 import { BridgeStopped, CodeExecutionDisabled, InvalidOptions, StartupFailed } from "../errors.js"
+import { withCallerStack } from "../errorContext.js"
 import { TelemetryEmitter, type BridgeEventName, type BridgeEvents } from "../telemetry/events.js"
 import { resolvePython } from "../worker/python.js"
 import type { PoolStats } from "../telemetry/callTimings.js"
@@ -168,7 +169,16 @@ export class PythonBridge implements AsyncDisposable {
    * await bridge.executePython("s1", "m", "f", [1], { kwargs: { k: 2 }, timeoutMs: 500 })
    * const root = await bridge.executePython<number>(null, "math", "sqrt", [16]) // root: number
    */
-  executePython<T = unknown>(sessionId: string | null, module: string, fn: string, args: readonly unknown[] = [], options: ExecuteOptions = {}): Promise<T> {
+  async executePython<T = unknown>(sessionId: string | null, module: string, fn: string, args: readonly unknown[] = [], options: ExecuteOptions = {}): Promise<T> {
+    // Awaited here so that a failure's stack can show who awaited the call (errorContext.ts).
+    try {
+      return (await this.callPython(sessionId, module, fn, args, options)) as T
+    } catch (e) {
+      throw withCallerStack(e)
+    }
+  }
+
+  private callPython(sessionId: string | null, module: string, fn: string, args: readonly unknown[], options: ExecuteOptions): Promise<unknown> {
     let checked: CallOptionValues
     try {
       checked = checkCall("executePython", sessionId, module, fn, args, options)
@@ -178,7 +188,7 @@ export class PythonBridge implements AsyncDisposable {
     // Every route (sessions, routeCommand, the Effect API, agents, the CLI) comes through here.
     const refused = admits(this.exposure, module, fn) ?? this.admit(sessionId)
     if (refused) return Promise.reject(refused)
-    return this.inUse(sessionId, this.pool.call(sessionId, module, fn, args, this.callOptions(checked)) as Promise<T>)
+    return this.inUse(sessionId, this.pool.call(sessionId, module, fn, args, this.callOptions(checked)))
   }
 
   /**
@@ -189,7 +199,15 @@ export class PythonBridge implements AsyncDisposable {
    * @example
    * await bridge.executeCode("s1", "y = x * 2", { x: 21 }) // { y: 42 }
    */
-  executeCode(sessionId: string | null, code: string, context: Record<string, unknown> = {}, options: ExecuteOptions = {}): Promise<Record<string, unknown>> {
+  async executeCode(sessionId: string | null, code: string, context: Record<string, unknown> = {}, options: ExecuteOptions = {}): Promise<Record<string, unknown>> {
+    try {
+      return await this.runCode(sessionId, code, context, options)
+    } catch (e) {
+      throw withCallerStack(e)
+    }
+  }
+
+  private runCode(sessionId: string | null, code: string, context: Record<string, unknown>, options: ExecuteOptions): Promise<Record<string, unknown>> {
     let checked: CallOptionValues
     try {
       checked = checkCode(sessionId, code, context, options)

@@ -28,6 +28,7 @@ import {
   QueueTimeout,
   WorkerCrashed,
 } from "../errors.js"
+import { withCallContext, withCallerStack } from "../errorContext.js"
 import { executionEvent, type TelemetryEmitter } from "../telemetry/events.js"
 import { BridgeMetrics } from "../telemetry/metrics.js"
 import { startCallSpan } from "../telemetry/tracing.js"
@@ -239,13 +240,19 @@ export class WorkerPool implements PoolBackend {
       return ended
     })
     // A call refused before it ran (queue full, timeout, abort) rejects `started` first.
-    const source = await Promise.race([placement, started.then(() => placement)])
+    let source: AsyncGenerator<unknown>
+    try {
+      source = await Promise.race([placement, started.then(() => placement)])
+    } catch (e) {
+      throw withCallerStack(e)
+    }
     let failure: unknown
     try {
       yield* source
     } catch (e) {
       failure = e
-      throw e
+      // Taken here, where the consumer's `for await` resumed us: its async frames are visible.
+      throw withCallerStack(e)
     } finally {
       finish(failure)
       await started.catch(() => {})
@@ -261,11 +268,13 @@ export class WorkerPool implements PoolBackend {
     run: (connection: Connection, options: CallOptions) => Promise<unknown>,
   ): Promise<unknown> {
     const submitted = performance.now()
+    // What the pool knows of the call; the connection adds the worker and call ids.
+    const context = kind === "exec" ? { sessionId } : { module, function: fn, sessionId }
     const refused =
       this.refusal() ?? (options.signal?.aborted ? new CallCancelled({ message: "aborted before it started", reason: options.signal.reason }) : undefined)
     if (refused) {
       this.metrics.callSettled((performance.now() - submitted) / 1000, refused)
-      return Promise.reject(refused)
+      return Promise.reject(withCallContext(refused, context))
     }
     // A call made by a tool on behalf of the same session is nested: the worker that holds the
     // session is blocked waiting for that tool, so the call goes straight to it and Python runs
@@ -294,7 +303,7 @@ export class WorkerPool implements PoolBackend {
       const reject = (error: unknown) => {
         this.metrics.callSettled((performance.now() - submitted) / 1000, error)
         span?.end(error)
-        settleError(error)
+        settleError(withCallContext(error, context))
       }
       const entry: Waiting = {
         sessionId,
@@ -568,8 +577,8 @@ export class WorkerPool implements PoolBackend {
       preload: this.forks ? [] : o.preload,
       hooks: {
         onLog: (r) => {
-          this.logPython({ workerId: id, sessionId: r.sessionId }, r)
-          this.telemetry.emit("python.log", { workerId: id, level: r.level, logger: r.logger, message: r.message, sessionId: r.sessionId })
+          this.logPython({ workerId: id, sessionId: r.sessionId, callId: r.callId }, r)
+          this.telemetry.emit("python.log", { workerId: id, level: r.level, logger: r.logger, message: r.message, sessionId: r.sessionId, callId: r.callId })
         },
         onTelemetry: (name, data, sessionId) => this.telemetry.emit("python.telemetry", { workerId: id, name, data, sessionId }),
         onWarning: (message, details) => this.logger.warn(details, message),

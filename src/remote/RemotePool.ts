@@ -27,7 +27,8 @@ import { randomBytes } from "node:crypto"
 import type { Logger } from "pino"
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node"
 import { Kvm, type KV } from "@nats-io/kv"
-import { BridgeStopped, CallCancelled, StartupFailed, WorkerCrashed } from "../errors.js"
+import { BridgeStopped, CallCancelled, StartupFailed, WorkerCrashed, type CallContext } from "../errors.js"
+import { withCallContext, withCallerStack } from "../errorContext.js"
 import { executionEvent, type TelemetryEmitter } from "../telemetry/events.js"
 import type { BridgeMetrics } from "../telemetry/metrics.js"
 import type { CallOptions } from "../worker/connection.js"
@@ -200,7 +201,8 @@ export class RemotePool implements PoolBackend {
           continue
         }
         if (done) {
-          if (failure !== undefined) throw failure
+          // Taken here, where the consumer's `for await` resumed us: its async frames are visible.
+          if (failure !== undefined) throw withCallerStack(failure)
           return
         }
         await new Promise<void>((r) => (wake = r))
@@ -245,11 +247,14 @@ export class RemotePool implements PoolBackend {
     onItem: (item: unknown) => void,
     avoid: ReadonlySet<string> = new Set(),
   ): Promise<unknown> {
+    // What is known of the call; the agent's id and the call's id once it is sent. The agent's
+    // error carries its own worker's ids: from here the call ran on the agent, as `callId`.
+    const context: CallContext = kind === "exec" ? { sessionId } : { module: String(body.module), function: String(body.fn), sessionId }
     const refused = this.refusal(options)
-    if (refused) return Promise.reject(refused)
+    if (refused) return Promise.reject(withCallContext(refused, context))
     const agent = this.place(sessionId, avoid)
     if (!agent) {
-      return Promise.reject(lost("-", "agent lost", `no agent of pool ${JSON.stringify(this.remote.pool)} is reachable`))
+      return Promise.reject(withCallContext(lost("-", "agent lost", `no agent of pool ${JSON.stringify(this.remote.pool)} is reachable`), context))
     }
     // Random: a call id is what a tool call must name, so nobody may guess a running one.
     const id = randomBytes(12).toString("hex")
@@ -270,7 +275,7 @@ export class RemotePool implements PoolBackend {
           this.telemetry.emit("execution", executionEvent({ sessionId, module: String(body.module), fn: String(body.fn), workerId: agent.id, began, error }))
         }
         if (error === undefined) resolve(value)
-        else reject(error)
+        else reject(withCallContext(error, { ...context, workerId: agent.id, callId: id }))
       }
       const onAbort = () => {
         this.publish(agent.id, { type: "cancel", callId: id, clientId: this.clientId })

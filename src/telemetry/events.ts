@@ -45,6 +45,12 @@ export interface BridgeEvents {
     readonly logger: string
     readonly message: string
     readonly sessionId: string | null
+    /**
+     * The call that wrote it (a line it printed, a record it logged), as the `callId` of that
+     * call's errors; `null` outside any call (start-up, a thread the call started, output of C
+     * code or subprocesses written straight to the process's stdout/stderr).
+     */
+    readonly callId: number | null
   }
   "python.telemetry": { readonly workerId: string; readonly name: string; readonly data: unknown; readonly sessionId: string | null }
 }

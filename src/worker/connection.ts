@@ -34,10 +34,12 @@ import {
   SerializationError,
   WorkerCrashed,
 } from "../errors.js"
+import { withCallContext } from "../errorContext.js"
 import { encodeFrame, FrameDecoder, refusedValue } from "../protocol/frame.js"
 import { NO_LIMITS, type ValueLimits } from "../protocol/limits.js"
 import { ErrorType, type ErrorInfo } from "../protocol/messages.js"
 import { checkWorkerMessage, describe } from "../protocol/validate.js"
+import { OutputTail } from "./callOutput.js"
 
 /** Health figures a worker reports in its `pong`. */
 export interface WorkerStats {
@@ -177,6 +179,14 @@ interface Pending extends Settle {
   withdrawn: boolean
   /** The session the call was sent for: what its tool calls act for (null: none, or control). */
   readonly sessionId: string | null
+  /** What the call printed, for its `PythonError.output`; created at its first line. */
+  output: OutputTail | undefined
+}
+
+/** What a request calls: `module.fn` for a call or a stream; nothing for `exec` or control. */
+interface Target {
+  readonly module: string
+  readonly fn: string
 }
 
 /**
@@ -184,7 +194,7 @@ interface Pending extends Settle {
  * (`path`, `type_name`, `size_bytes`, `module`, `function`), never by reading the message text; any other type is a
  * `PythonError`.
  */
-const toError = (err: ErrorInfo, maxFrameBytes: number): unknown => {
+const toError = (err: ErrorInfo, maxFrameBytes: number, output: OutputTail | undefined): unknown => {
   const { message } = err
   switch (err.type) {
     case ErrorType.SERIALIZATION_ERROR:
@@ -198,7 +208,7 @@ const toError = (err: ErrorInfo, maxFrameBytes: number): unknown => {
     case ErrorType.MODULE_NOT_ALLOWED:
       return new ModuleNotAllowed({ message, module: err.module ?? "", ...(err.function !== undefined ? { function: err.function } : {}) })
     default:
-      return new PythonError({ message, pythonType: err.type, traceback: err.traceback })
+      return new PythonError({ message, pythonType: err.type, traceback: err.traceback, output: output?.text() ?? "" })
   }
 }
 
@@ -256,7 +266,7 @@ export class Connection {
    * await conn.call("math", "sqrt", [16]) // 4
    */
   call(module: string, fn: string, args: readonly unknown[], options: CallOptions = {}): Promise<unknown> {
-    return this.request((id) => callEnvelope(id, module, fn, args, options, false), options)
+    return this.request((id) => callEnvelope(id, module, fn, args, options, false), options, undefined, false, { module, fn })
   }
 
   /**
@@ -303,6 +313,8 @@ export class Connection {
         queue.push(value)
         wake?.()
       },
+      false,
+      { module, fn },
     ).then(
       () => { done = true; wake?.() },
       (error) => { failure = { error }; done = true; wake?.() },
@@ -450,13 +462,26 @@ export class Connection {
     options: CallOptions,
     onChunk?: (value: unknown) => void,
     control = false,
+    target?: Target,
   ): Promise<unknown> {
-    if (this.closed) return Promise.reject(this.closedWith)
+    // Every way a call can fail goes through `fail` (reply, deadline, abort, the worker's death,
+    // a refusal before sending), so each error leaves with the call's context; `callId` once
+    // the call was sent. Control messages run no user call and get none.
+    const fail = (error: unknown, callId?: number): unknown =>
+      control
+        ? error
+        : withCallContext(error, {
+            ...(target ? { module: target.module, function: target.fn } : {}),
+            sessionId: options.sessionId ?? null,
+            workerId: this.hooks.workerId,
+            ...(callId !== undefined ? { callId } : {}),
+          })
+    if (this.closed) return Promise.reject(fail(this.closedWith))
     if (this.draining && !control) {
-      return Promise.reject(new BridgeStopped({ message: `worker ${this.hooks.workerId} is stopping` }))
+      return Promise.reject(fail(new BridgeStopped({ message: `worker ${this.hooks.workerId} is stopping` })))
     }
     const signal = options.signal
-    if (signal?.aborted) return Promise.reject(new CallCancelled({ message: "aborted before it started", reason: signal.reason }))
+    if (signal?.aborted) return Promise.reject(fail(new CallCancelled({ message: "aborted before it started", reason: signal.reason })))
 
     const id = this.nextId++
     let frame: Buffer[]
@@ -464,9 +489,10 @@ export class Connection {
       frame = encodeFrame(build(id), this.hooks.maxFrameBytes, this.limits)
     } catch (e) {
       // Nothing was sent: the call fails alone, the worker is untouched.
-      return Promise.reject(e)
+      return Promise.reject(fail(e))
     }
-    return new Promise((resolve, reject) => {
+    return new Promise((resolve, settleError) => {
+      const reject = control ? settleError : (error: unknown) => settleError(fail(error, id))
       const onAbort = signal
         ? () => this.abandon(id, new CallCancelled({ message: "the call was aborted", reason: signal.reason }))
         : undefined
@@ -482,6 +508,7 @@ export class Connection {
         withdrawn: false,
         // Control messages run no user code, so nothing may act for a session in their name.
         sessionId: control ? null : (options.sessionId ?? null),
+        output: undefined,
       }
       const timeoutMs = options.timeoutMs
       if (timeoutMs !== undefined && Number.isFinite(timeoutMs)) {
@@ -579,7 +606,7 @@ export class Connection {
           return
         }
         this._served++
-        if (m.type === "error") p.reject(toError(m.error, this.hooks.maxFrameBytes))
+        if (m.type === "error") p.reject(toError(m.error, this.hooks.maxFrameBytes, p.output))
         else p.resolve(m.type === "pong" ? m.stats : m.type === "end" ? undefined : m.value)
         return
       }
@@ -591,6 +618,11 @@ export class Connection {
         if (onLog) {
           const record = { level: m.level, logger: m.logger, message: m.message, sessionId: m.session_id, callId: m.call_id }
           this.runHook("onLog", () => onLog(record))
+        }
+        // A line the call printed (Python sends it before the call's reply, on this pipe).
+        if (m.call_id !== null && (m.logger === "stdout" || m.logger === "stderr")) {
+          const p = this.pending.get(m.call_id)
+          if (p) (p.output ??= new OutputTail()).push(m.message)
         }
         return
       }

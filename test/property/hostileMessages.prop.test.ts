@@ -119,7 +119,8 @@ describe("Connection.receiveBytes against hostile input", () => {
     const pending = conn.call("m", "f", []).catch((e: unknown) => e)
     conn.receiveBytes(rawFrame(`{"type":"tool_call","id":1,"call_id":1,"name":${deepJson(10_000)},"args":[],"kwargs":{},"session_id":null}`))
     expect(fault).toMatchObject({ _tag: "ProtocolError" })
-    expect(await pending).toBe(fault)
+    // The same fault, as the call's own copy naming the call (errorContext.ts).
+    expect(await pending).toMatchObject({ _tag: "ProtocolError", message: fault!.message, workerId: "w1", module: "m", function: "f", callId: 1 })
   })
 
   it("a deep value in a reply fails that call alone with SerializationError; the connection reads on", async () => {
