@@ -38,7 +38,8 @@ import type { PoolBackend } from "./backend.js"
 import type { ResolvedOptions } from "./options.js"
 import { circuitDelay } from "./circuit.js"
 import { admits, parseExposure, type Exposure } from "./exposure.js"
-import { CallQueue, type Queued } from "./queue.js"
+import type { Queued } from "./queue.js"
+import { WatchedQueue } from "./watchedQueue.js"
 import { chooseRoute, type WorkerLoad } from "./routing.js"
 import { SessionCalls } from "./sessionCalls.js"
 import { SessionTable } from "./sessions.js"
@@ -89,6 +90,22 @@ interface Waiting extends Queued {
   readonly reject: (error: unknown) => void
   timer: ReturnType<typeof setTimeout> | undefined
   cleanupAbort: (() => void) | undefined
+}
+
+/**
+ * How `stop()` ends the bridge's work.
+ *
+ * @example
+ * await bridge.stop({ drain: true, timeoutMs: 30_000 }) // queued and running calls finish first
+ */
+export interface StopOptions {
+  /**
+   * Finish queued and running calls before stopping (new calls are refused with
+   * `BridgeStopped` at once). Default false: queued calls reject with `BridgeStopped`.
+   */
+  readonly drain?: boolean
+  /** With `drain`: how long the drain may take (default `shutdownTimeoutMs`). */
+  readonly timeoutMs?: number
 }
 
 /** One worker, as `getStatus()` reports it. */
@@ -147,10 +164,12 @@ export interface CircuitStatus {
 export class WorkerPool implements PoolBackend {
   readonly sessions = new SessionTable()
   private readonly slots = new Map<string, Slot>()
-  private readonly queue: CallQueue<Waiting>
+  private readonly queue: WatchedQueue<Waiting>
   private supervisor: DynamicSupervisor | undefined
   private nextWorker = 1
   private stopping = false
+  /** `stop({ drain: true })` is under way: queued and running calls still finish. */
+  private draining = false
   private failure: MaxRestartIntensity | undefined
   /** With `spawnMode: "forkserver"`: the fork server, and the templates' ids, newest last. */
   private forks: ForkServer | undefined
@@ -175,7 +194,11 @@ export class WorkerPool implements PoolBackend {
     private readonly tools: ToolRegistry,
     private readonly metrics: BridgeMetrics = new BridgeMetrics(),
   ) {
-    this.queue = new CallQueue<Waiting>(options.maxQueue)
+    // "drain" tells a producer paused on `needsDrain` it may submit again; not while stopping,
+    // when every new call is refused anyway.
+    this.queue = new WatchedQueue<Waiting>(options.maxQueue, () => {
+      if (!this.stopping) this.telemetry.emit("drain", { queued: this.queue.size, maxQueue: options.maxQueue })
+    })
     this.exposure = parseExposure(options)
   }
 
@@ -347,7 +370,8 @@ export class WorkerPool implements PoolBackend {
    * stopping, circuit open), it fails with `cause`'s crash if it had one, else the refusal.
    */
   private redispatch(entry: Waiting, cause: unknown): void {
-    const refused = this.failure ?? (this.stopping ? new BridgeStopped({ message: "the bridge is stopping" }) : undefined)
+    // A drain finishes what was already submitted, so a call taken back unstarted still runs.
+    const refused = this.failure ?? (this.stopping && !this.draining ? new BridgeStopped({ message: "the bridge is stopping" }) : undefined)
     if (refused) return entry.reject(cause instanceof WorkerCrashed ? cause : refused)
     if (entry.signal?.aborted) return entry.reject(new CallCancelled({ message: "the call was aborted before it ran", reason: entry.signal.reason }))
     this.dispatch(entry, entry.signal)
@@ -848,7 +872,8 @@ export class WorkerPool implements PoolBackend {
     slot.retiring = true
     this.logger.info({ workerId: slot.id, why }, "retiring worker")
     this.queue.untarget(slot.id)
-    if (why !== "idle" && !this.stopping && this.liveSlots() < Math.max(this.options.minWorkers, 1)) this.spawn()
+    // While draining, queued calls still need somewhere to run.
+    if (why !== "idle" && (!this.stopping || this.draining) && this.liveSlots() < Math.max(this.options.minWorkers, 1)) this.spawn()
     this.stopWhenDrained(slot)
     this.pumpAll()
   }
@@ -1028,6 +1053,11 @@ export class WorkerPool implements PoolBackend {
     return this.queue.size
   }
 
+  /** True while calls wait and the queue is at `maxQueue` (see `backpressure.ts`). */
+  get needsDrain(): boolean {
+    return this.queue.needsDrain
+  }
+
   get failed(): MaxRestartIntensity | undefined {
     return this.failure
   }
@@ -1112,24 +1142,20 @@ export class WorkerPool implements PoolBackend {
   }
 
   /**
-   * Stops taking calls, rejects queued ones (they never ran), gives in-flight calls up to
-   * `shutdownTimeoutMs` to finish, then stops every worker by its shutdown rule.
+   * Stops taking calls, then stops every worker by its shutdown rule. Without `drain`, queued
+   * calls reject with `BridgeStopped` (they never ran) and in-flight calls get
+   * `shutdownTimeoutMs` to finish. With `drain`, queued and in-flight calls both run, until
+   * `timeoutMs` (default `shutdownTimeoutMs`); what is left then fails with `BridgeStopped`.
    */
-  async stop(): Promise<void> {
+  async stop(options: StopOptions = {}): Promise<void> {
     if (this.stopping) return
     this.stopping = true
     if (this.circuitTimer) clearTimeout(this.circuitTimer)
     this.circuitTimer = undefined
-    for (const entry of this.queue.drain()) {
-      if (entry.timer) clearTimeout(entry.timer)
-      entry.cleanupAbort?.()
-      entry.reject(new BridgeStopped({ message: "the bridge stopped before this queued call ran" }))
-    }
+    if (options.drain !== true) this.rejectQueued("the bridge stopped before this queued call ran")
     this.rejectReadyWaiters(new BridgeStopped({ message: "the bridge stopped while workers were starting" }))
-    const deadline = Date.now() + this.options.shutdownTimeoutMs
-    while (Date.now() < deadline && [...this.slots.values()].some((s) => (s.process?.connection.inFlight ?? 0) > 0)) {
-      await new Promise((r) => setTimeout(r, 10))
-    }
+    if (options.drain === true) await this.drainCalls(options.timeoutMs ?? this.options.shutdownTimeoutMs)
+    else await this.settled(Date.now() + this.options.shutdownTimeoutMs, false)
     for (const slot of this.slots.values()) {
       if (slot.healthTimer) clearInterval(slot.healthTimer)
       slot.healthTimer = undefined
@@ -1140,5 +1166,41 @@ export class WorkerPool implements PoolBackend {
     for (const slot of this.slots.values()) slot.subscription?.unsubscribe()
     for (const sub of this.templateSubscriptions.values()) sub.unsubscribe()
     await this.forks?.close()
+  }
+
+  /**
+   * The drain of `stop({ drain: true })`: queued calls keep going to workers as they free up,
+   * until nothing is queued or running, or the deadline passes. Then whatever is left fails
+   * with `BridgeStopped`: the host stops waiting for it (the worker still gets its graceful
+   * stop, then SIGKILL after `workerShutdownMs`).
+   */
+  private async drainCalls(timeoutMs: number): Promise<void> {
+    this.draining = true
+    try {
+      if (await this.settled(Date.now() + timeoutMs, true)) return
+      this.rejectQueued(`the bridge's drain deadline (${timeoutMs} ms) passed before this queued call ran`)
+      const late = new BridgeStopped({ message: `the bridge's drain deadline (${timeoutMs} ms) passed before this call finished` })
+      for (const slot of this.slots.values()) slot.process?.connection.close(late)
+    } finally {
+      this.draining = false
+    }
+  }
+
+  /** Waits until no call runs (nor waits, with `queue`), or `deadline`; true when all settled. */
+  private async settled(deadline: number, queue: boolean): Promise<boolean> {
+    const busy = () => (queue && this.queue.size > 0) || [...this.slots.values()].some((s) => (s.process?.connection.inFlight ?? 0) > 0)
+    while (busy()) {
+      if (Date.now() >= deadline) return false
+      await new Promise((r) => setTimeout(r, 10))
+    }
+    return true
+  }
+
+  private rejectQueued(message: string): void {
+    for (const entry of this.queue.drain()) {
+      if (entry.timer) clearTimeout(entry.timer)
+      entry.cleanupAbort?.()
+      entry.reject(new BridgeStopped({ message }))
+    }
   }
 }
