@@ -80,6 +80,8 @@ interface Slot {
   replaced: boolean
   /** An abandoned call outlived `callGraceMs`: the pool is ending it (not a crash). */
   hung: boolean
+  /** It passed `maxWorkerMemoryMb` and is exiting: the pool replaces it (not a crash). */
+  overMemory: boolean
 }
 
 /** A call waiting for a worker. `start` runs it on the chosen worker, synchronously. */
@@ -348,8 +350,9 @@ export class WorkerPool implements PoolBackend {
               }
               this.finished(slot, connection, sessionId, module, fn, began, error)
               // The worker died under the call, so whether it ran is unknown: only a call its
-              // caller marked idempotent may run again, once, on another worker.
-              if (options.idempotent === true && !retried && error instanceof WorkerCrashed) {
+              // caller marked idempotent may run again, once, on another worker. Not one that
+              // passed the memory limit: it would take the next worker down the same way.
+              if (options.idempotent === true && !retried && error instanceof WorkerCrashed && error.reason !== "memory") {
                 retried = true
                 this.logger.info({ workerId: slot.id, module, fn, reason: error.reason }, "retrying an idempotent call after its worker crashed")
                 return this.redispatch(entry, error)
@@ -528,6 +531,7 @@ export class WorkerPool implements PoolBackend {
       abandonTimer: undefined,
       replaced: false,
       hung: false,
+      overMemory: false,
     })
     this.supervisor
       // Forked workers are transient: one taken down with its template exits `shutdown:template`
@@ -567,6 +571,7 @@ export class WorkerPool implements PoolBackend {
       idleTimeoutMs: o.idleTimeoutMs,
       shutdownMs: o.workerShutdownMs,
       testing: o.testing,
+      ...(o.maxWorkerMemoryMb !== undefined ? { maxRssBytes: o.maxWorkerMemoryMb * 1024 * 1024 } : {}),
     }
   }
 
@@ -595,6 +600,7 @@ export class WorkerPool implements PoolBackend {
         onToolCall: (call, connection) => this.tools.handle(call, connection, id),
         onAbandoned: (running, connection) => this.abandonedChanged(id, connection, running),
         onHung: (fault, connection) => this.hung(id, connection, fault),
+        onMemoryExceeded: (fault, connection) => this.overMemory(id, connection, fault),
       },
     }
   }
@@ -621,6 +627,7 @@ export class WorkerPool implements PoolBackend {
     slot.abandonTimer = undefined
     slot.replaced = false
     slot.hung = false
+    slot.overMemory = false
     const spawnedAt = Date.now()
     slot.subscription = actor.subscribe({
       next: (snapshot: { value: unknown; context: { process: WorkerProcess | null } }) => {
@@ -640,7 +647,7 @@ export class WorkerPool implements PoolBackend {
         if (to === "idle") this.maybeReap(slot)
         // Stopping with nothing left but abandoned calls (or hung): nobody waits for what it
         // runs, and SIGTERM would wait for a call that may never end. Kill it now.
-        if (to === "stopping" && (slot.hung || (slot.abandoned > 0 && (slot.process?.connection.inFlight ?? 0) === 0))) {
+        if (to === "stopping" && (slot.hung || slot.overMemory || (slot.abandoned > 0 && (slot.process?.connection.inFlight ?? 0) === 0))) {
           snapshot.context.process?.kill()
         }
       },
@@ -661,7 +668,7 @@ export class WorkerPool implements PoolBackend {
     slot.process = undefined
     // A hung worker is stopped by the pool (so it is not a crash for intensity), but operators
     // should see why it went.
-    const reason = slot.hung ? "hung" : exit.reason
+    const reason = slot.hung ? "hung" : slot.overMemory ? "memory" : exit.reason
     this.telemetry.emit("worker.exited", { workerId: id, pid, reason, exitCode: exit.exitCode, signal: exit.signal })
     if (!isCleanExit(reason)) this.metrics.workerCrashed(reason)
     if (exit.reason === "startup_failed") this.rejectReadyWaiters(exit.error)
@@ -819,6 +826,22 @@ export class WorkerPool implements PoolBackend {
   }
 
   // ── health and recycling ────────────────────────────────────────────────────────────────
+
+  /**
+   * The worker passed `maxWorkerMemoryMb` during a call and is exiting (its calls in flight
+   * already failed with `WorkerCrashed`, reason "memory"). Like a hung worker, this is the
+   * call's doing, not the worker's: the pool stops it and starts the replacement itself, so it
+   * costs no restart intensity (docs/decisions.md, "A real memory limit").
+   */
+  private overMemory(id: string, connection: Connection, fault: WorkerCrashed): void {
+    const slot = this.slots.get(id)
+    if (!slot || slot.process?.connection !== connection || slot.overMemory || slot.hung) return
+    slot.overMemory = true
+    this.logger.warn({ workerId: id, pid: slot.process?.pid, rssBytes: fault.rssBytes, limitBytes: fault.limitBytes }, "worker passed maxWorkerMemoryMb: replacing it")
+    this.retire(slot, "maxWorkerMemoryMb")
+    // Already retiring (recycling), retire() did nothing: stop it now all the same.
+    this.stopWhenDrained(slot)
+  }
 
   private startHealthChecks(slot: Slot): void {
     const interval = this.options.healthCheckIntervalMs
