@@ -40,11 +40,15 @@ _REPLIES = frozenset((RESULT, ERROR, CHUNK, END))
 Send = Callable[[Dict[str, Any], Sequence[Any]], None]
 
 
+try:
+    import resource
+except ImportError:  # pragma: no cover - Windows
+    resource = None  # type: ignore[assignment]
+
+
 def peak_rss_bytes() -> int:
     """The process's peak resident set size in bytes (``getrusage``; 0 where unavailable)."""
-    try:
-        import resource
-    except ImportError:  # pragma: no cover - Windows
+    if resource is None:  # pragma: no cover - Windows
         return 0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak if sys.platform == "darwin" else peak * 1024

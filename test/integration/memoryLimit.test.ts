@@ -25,7 +25,7 @@ describe("memory-limit: maxWorkerMemoryMb stops a worker during the call", () =>
     const pid = bridge.getStatus().workers[0]!.pid!
     expectMemoryCrash(await outcome(bridge.executePython(null, "alloc", "grow", [150])))
     expect(await bridge.executePython(null, "echo", "whoami")).not.toBe(pid)
-    await eventually(() => isGone(pid), 5_000, "the over-limit worker gone")
+    await eventually(() => exits.length > 0 && isGone(pid), 5_000, "the over-limit worker gone")
     expect(exits).toMatchObject([{ pid, reason: "memory" }])
     expect(bridge.getStatus().workers).toHaveLength(1)
   })
@@ -55,7 +55,7 @@ describe("memory-limit: maxWorkerMemoryMb stops a worker during the call", () =>
     expectMemoryCrash(r)
     const dead = pids.get(((r as { error?: { workerId: string } }).error)!.workerId)!
     const other = [...pids.values()].find((p) => p !== dead)!
-    await eventually(() => isGone(dead), 5_000, "the over-limit worker gone")
+    await eventually(() => exits.length > 0 && isGone(dead), 5_000, "the over-limit worker gone")
     // A retry would have run before the call failed, and taken the other worker down too.
     expect(isGone(other)).toBe(false)
     expect(exits.map((e) => e.reason)).toEqual(["memory"])
