@@ -600,7 +600,7 @@ export class WorkerPool implements PoolBackend {
         onToolCall: (call, connection) => this.tools.handle(call, connection, id),
         onAbandoned: (running, connection) => this.abandonedChanged(id, connection, running),
         onHung: (fault, connection) => this.hung(id, connection, fault),
-        onMemoryExceeded: (fault, connection) => this.overMemory(id, connection, fault),
+        onMemoryExceeded: (fault, connection, running) => this.overMemory(id, connection, fault, running),
       },
     }
   }
@@ -828,14 +828,20 @@ export class WorkerPool implements PoolBackend {
   // ── health and recycling ────────────────────────────────────────────────────────────────
 
   /**
-   * The worker passed `maxWorkerMemoryMb` during a call and is exiting (its calls in flight
-   * already failed with `WorkerCrashed`, reason "memory"). Like a hung worker, this is the
+   * The worker passed `maxWorkerMemoryMb` and is exiting (its calls in flight already failed
+   * with `WorkerCrashed`, reason "memory"). During a call, like a hung worker, this is the
    * call's doing, not the worker's: the pool stops it and starts the replacement itself, so it
-   * costs no restart intensity (docs/decisions.md, "A real memory limit").
+   * costs no restart intensity (docs/decisions.md, "A real memory limit"). With no call
+   * running it is the worker's own: its exit is a crash, so a limit below what a worker needs
+   * at rest ends in `MaxRestartIntensity`, not in endless replacements.
    */
-  private overMemory(id: string, connection: Connection, fault: WorkerCrashed): void {
+  private overMemory(id: string, connection: Connection, fault: WorkerCrashed, running: number): void {
     const slot = this.slots.get(id)
     if (!slot || slot.process?.connection !== connection || slot.overMemory || slot.hung) return
+    if (running === 0) {
+      this.logger.warn({ workerId: id, rssBytes: fault.rssBytes, limitBytes: fault.limitBytes }, "worker passed maxWorkerMemoryMb with no call running: a crash")
+      return
+    }
     slot.overMemory = true
     this.logger.warn({ workerId: id, pid: slot.process?.pid, rssBytes: fault.rssBytes, limitBytes: fault.limitBytes }, "worker passed maxWorkerMemoryMb: replacing it")
     this.retire(slot, "maxWorkerMemoryMb")

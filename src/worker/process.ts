@@ -80,10 +80,10 @@ export interface WorkerHooks {
   /** An abandoned call outlived `callGraceMs`; given, the owner ends the worker (see `ConnectionHooks.onHung`). */
   readonly onHung?: (fault: WorkerCrashed, connection: Connection) => void
   /**
-   * The worker passed its memory limit and is exiting: its calls in flight already failed with
-   * `fault` (`WorkerCrashed`, reason "memory"); the owner decides on the replacement.
+   * The worker passed its memory limit and is exiting: its `running` calls in flight already
+   * failed with `fault` (`WorkerCrashed`, reason "memory"); the owner decides on the replacement.
    */
-  readonly onMemoryExceeded?: (fault: WorkerCrashed, connection: Connection) => void
+  readonly onMemoryExceeded?: (fault: WorkerCrashed, connection: Connection, running: number) => void
   /** Something worth a warning log that needs no action (a message refused over the limits). */
   readonly onWarning?: (message: string, details: Readonly<Record<string, unknown>>) => void
 }
@@ -257,8 +257,9 @@ export const spawnWorker = (
       if (name !== MEMORY_EXCEEDED_EVENT || limit === undefined) return hooks.onTelemetry?.(name, data, sessionId)
       const rss = (data as { rss_bytes?: unknown } | null)?.rss_bytes
       const fault = memoryCrash(options.workerId, pid, limit, typeof rss === "number" ? rss : undefined)
+      const running = connection!.inFlight
       connection!.close(fault)
-      hooks.onMemoryExceeded?.(fault, connection!)
+      hooks.onMemoryExceeded?.(fault, connection!, running)
     }
     let corked = false
     const uncork = () => {

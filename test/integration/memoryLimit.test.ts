@@ -5,9 +5,10 @@
  * Run once with SNAKEPIT_SPAWN_MODE=forkserver as well.
  */
 import { describe, expect, it } from "vitest"
-import { eventually, record, startBridge } from "../support/bridge.js"
+import { PythonBridge } from "../../src/bridge/PythonBridge.js"
+import { eventually, record, startBridge, testLogger } from "../support/bridge.js"
 import { isGone } from "../support/processes.js"
-import { outcome } from "../support/worker.js"
+import { fixturesDir, outcome, pythonCommand } from "../support/worker.js"
 
 const MB = 1024 * 1024
 
@@ -59,6 +60,23 @@ describe("memory-limit: maxWorkerMemoryMb stops a worker during the call", () =>
     // A retry would have run before the call failed, and taken the other worker down too.
     expect(isGone(other)).toBe(false)
     expect(exits.map((e) => e.reason)).toEqual(["memory"])
+  })
+
+  it("a limit below what an idle worker needs is a crash each time: the pool gives up with MaxRestartIntensity instead of replacing workers forever", async () => {
+    const started = await outcome(
+      PythonBridge.start({
+        python: pythonCommand, pythonPath: [fixturesDir], logger: testLogger, minWorkers: 1, maxWorkers: 1, maxWorkerMemoryMb: 1,
+        restart: { intensity: 2, periodMs: 60_000, onExhausted: "stop" },
+      }),
+    )
+    if (!started.ok) return void expect(started.error).toMatchObject({ _tag: "MaxRestartIntensity" })
+    const bridge = started.value
+    try {
+      await eventually(() => bridge.getStatus().failed !== undefined, 20_000, "the pool to give up")
+      expect(await outcome(bridge.executePython(null, "echo", "echo", [1]))).toMatchObject({ ok: false, error: { _tag: "MaxRestartIntensity" } })
+    } finally {
+      await bridge.stop()
+    }
   })
 
   it("calls within the limit are unaffected", async () => {
