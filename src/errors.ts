@@ -82,8 +82,12 @@ export class WorkerCrashed extends Data.TaggedError("WorkerCrashed")<CallContext
   readonly workerId: string
   readonly exitCode: number | null
   readonly signal: string | null
-  /** Why the host considers the worker dead: "exit", "protocol", "hung", "health", "stopped"… */
+  /** Why the host considers the worker dead: "exit", "protocol", "hung", "health", "memory", "stopped"… */
   readonly reason: string
+  /** With reason "memory": the worker's RSS when it passed its limit (absent if not reported). */
+  readonly rssBytes?: number
+  /** With reason "memory": the limit it passed (`maxWorkerMemoryMb`, in bytes). */
+  readonly limitBytes?: number
 }> {}
 
 /** The worker did not send its ready handshake within `startupTimeoutMs`. */

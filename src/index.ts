@@ -9,7 +9,7 @@
 export { PythonBridge } from "./bridge/PythonBridge.js"
 export type { BridgeCommand, BridgeStatus, ExecuteOptions } from "./bridge/PythonBridge.js"
 export type { BridgeOptions, InspectOption, LimitsOptions, RestartOptions } from "./bridge/options.js"
-export type { WorkerStatus } from "./bridge/pool.js"
+export type { StopOptions, WorkerStatus } from "./bridge/pool.js"
 export type { Tool } from "./bridge/tools.js"
 export { BridgeSession } from "./bridge/BridgeSession.js"
 export { bridgeChild, bridgeOf } from "./bridge/bridgeChild.js"

@@ -49,7 +49,7 @@ from .codec import decode_envelope, encode_value
 from .connection import Connection
 from .protocol import CALL, EXIT_OK, EXIT_STARTUP_FAILURE, PING, PONG, SHUTDOWN, TELEMETRY
 from .exposure import from_env as exposure_from_env
-from .settings import Settings, limits_from_env
+from .settings import Settings, limits_from_env, memory_limit_from_env
 from .worker import Worker, import_preload, prepare_process, ready_message, set_parent_death_signal
 
 #: The one function the template answers.
@@ -219,6 +219,7 @@ class Template:
                             worker_id=worker_id, testing=s.testing, in_fd=proto,
                             out_fd=os.dup(proto), log_level=s.log_level,
                             exposure=exposure_from_env(os.environ),
+                            max_rss_bytes=memory_limit_from_env(os.environ),
                             **limits_from_env(os.environ, s.max_frame_bytes))
         for fd in (settings.in_fd, settings.out_fd):
             os.set_inheritable(fd, False)

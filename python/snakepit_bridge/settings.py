@@ -17,6 +17,8 @@
 ``SNAKEPIT_OUT_FD``         fd the worker writes frames to (default 4)
 ``SNAKEPIT_LOG_LEVEL``      the root logger's initial level (default ``INFO``); user code may
                             change it (``logging.basicConfig(level=...)``)
+``SNAKEPIT_MAX_RSS_BYTES``  memory limit: past it the worker stops itself (unset: none;
+                            :mod:`snakepit_bridge.memlimit`)
 =========================  ===========================================================
 
 The three value limits are enforced by :mod:`snakepit_bridge.codec` in both directions
@@ -40,7 +42,7 @@ class Settings:
 
     __slots__ = ("concurrency", "max_frame_bytes", "allow_code", "preload", "host_pid",
                  "worker_id", "testing", "in_fd", "out_fd", "log_level", "max_depth",
-                 "max_value_bytes", "max_string_bytes", "exposure")
+                 "max_value_bytes", "max_string_bytes", "exposure", "max_rss_bytes")
 
     def __init__(self, *, concurrency: int = 1, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
                  allow_code: bool = False, preload: Tuple[str, ...] = (),
@@ -49,7 +51,8 @@ class Settings:
                  log_level: str = "INFO", max_depth: int = DEFAULT_MAX_DEPTH,
                  max_value_bytes: Optional[int] = None,
                  max_string_bytes: int = DEFAULT_MAX_STRING_BYTES,
-                 exposure: Optional[Exposure] = None) -> None:
+                 exposure: Optional[Exposure] = None,
+                 max_rss_bytes: Optional[int] = None) -> None:
         self.concurrency = concurrency
         self.max_frame_bytes = max_frame_bytes
         self.allow_code = allow_code
@@ -66,6 +69,8 @@ class Settings:
         self.max_string_bytes = max_string_bytes
         #: The host's allowlist; None admits every name.
         self.exposure = exposure
+        #: The memory limit in bytes; None: no limit.
+        self.max_rss_bytes = max_rss_bytes
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "Settings":
@@ -90,6 +95,7 @@ class Settings:
             out_fd=_int(env, "SNAKEPIT_OUT_FD", 4, minimum=0),  # type: ignore[arg-type]
             log_level=log_level,
             exposure=exposure_from_env(env),
+            max_rss_bytes=memory_limit_from_env(env),
             **limits_from_env(env, max_frame_bytes),
         )
 
@@ -110,6 +116,12 @@ def limits_from_env(env: Mapping[str, str], max_frame_bytes: int) -> Dict[str, i
         "max_string_bytes": _int(env, "SNAKEPIT_MAX_STRING_BYTES",  # type: ignore[dict-item]
                                  DEFAULT_MAX_STRING_BYTES, minimum=1),
     }
+
+
+def memory_limit_from_env(env: Mapping[str, str]) -> Optional[int]:
+    """``SNAKEPIT_MAX_RSS_BYTES`` (``ValueError`` on a bad value); None when unset.  A forked
+    worker reads it again after its own environment is applied."""
+    return _int(env, "SNAKEPIT_MAX_RSS_BYTES", None, minimum=1)
 
 
 def _int(env: Mapping[str, str], name: str, default: Optional[int], minimum: int

@@ -22,7 +22,8 @@ the host owns the worker's lifetime (a worker in its own session sees no termina
 ``SIGTERM`` behaves as ``shutdown`` unless a preloaded module installed its own SIGTERM
 disposition (``SIG_IGN`` or a handler), which is kept.
 
-Exit codes: 0 normal, 1 start-up failure, 2 protocol error, 3 oversized inbound frame.
+Exit codes: 0 normal, 1 start-up failure, 2 protocol error, 3 oversized inbound frame, 4 over
+the memory limit (:mod:`snakepit_bridge.memlimit`).
 """
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ from .codec import Limits, numpy_available, set_limits
 from .connection import Connection
 from .dispatcher import Dispatcher
 from .errors import FrameTooLarge
+from .memlimit import MemoryWatch
 from .protocol import EXIT_FRAME_TOO_LARGE, EXIT_OK, EXIT_PROTOCOL_ERROR, PROTOCOL_VERSION, READY
 from .serving import Server
 from .settings import Settings
@@ -146,7 +148,13 @@ class Worker:
                           max_string_bytes=settings.max_string_bytes))
         self.connection = Connection(settings.in_fd, settings.out_fd, settings.max_frame_bytes,
                                      on_closed=_host_gone)
-        self.dispatcher = Dispatcher(self.connection.send, concurrency=settings.concurrency,
+        send = self.connection.send
+        #: Set with ``SNAKEPIT_MAX_RSS_BYTES``: replies check the peak RSS first.
+        self.memory: Optional[MemoryWatch] = None
+        if settings.max_rss_bytes is not None:
+            self.memory = MemoryWatch(settings.max_rss_bytes, self.connection.send)
+            send = self.memory.guard(send)
+        self.dispatcher = Dispatcher(send, concurrency=settings.concurrency,
                                      allow_code=settings.allow_code,
                                      exposure=settings.exposure)
         self.server = Server(self.connection.reader, self.connection.writer, self.dispatcher,
@@ -170,6 +178,8 @@ class Worker:
         self.connection.send(ready_message(self.settings))
         hostlog.install(self.connection.send)
         hostlog.capture_call_output(self.connection.send)
+        if self.memory is not None:
+            self.memory.start()
         self.server.start()
         self.server.supervise()
         self.connection.writer.flush()

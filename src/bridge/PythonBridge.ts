@@ -20,7 +20,8 @@ import { BridgeMetrics } from "../telemetry/metrics.js"
 import { serveDashboard, type Dashboard, type DashboardOptions } from "../inspect/dashboard.js"
 import { resolveOptions, type BridgeOptions, type ResolvedOptions } from "./options.js"
 import type { PoolBackend } from "./backend.js"
-import { WorkerPool, type CircuitStatus, type WorkerStatus } from "./pool.js"
+import { WorkerPool, type CircuitStatus, type StopOptions, type WorkerStatus } from "./pool.js"
+import { checkStopOptions } from "./stopOptions.js"
 import { RemotePool } from "../remote/RemotePool.js"
 import { BridgeSession } from "./BridgeSession.js"
 import { SessionLifetimes } from "./sessionLifetimes.js"
@@ -452,21 +453,49 @@ export class PythonBridge implements AsyncDisposable {
   }
 
   /**
-   * Graceful stop: new calls are refused, queued calls reject with `BridgeStopped` (they never
-   * ran), in-flight calls get `shutdownTimeoutMs` to finish, then each worker gets SIGTERM and,
-   * after `workerShutdownMs`, SIGKILL. Idempotent.
+   * Graceful stop: new calls are refused with `BridgeStopped`, queued calls reject with
+   * `BridgeStopped` (they never ran), in-flight calls get `shutdownTimeoutMs` to finish, then
+   * each worker gets SIGTERM and, after `workerShutdownMs`, SIGKILL.
+   *
+   * With `{ drain: true }` queued calls run too: everything submitted before the stop finishes
+   * within `timeoutMs` (default `shutdownTimeoutMs`), and what is still queued or running then
+   * fails with `BridgeStopped`; then the workers stop as above (piscina's `close()`; plain
+   * `stop()` is its `destroy()`). With `remote`, the client queues nothing: a drain waits for
+   * the calls its agents run, up to `timeoutMs`.
+   *
+   * Idempotent: a second call returns the first one's promise (its options win). Rejects with
+   * `InvalidOptions` for malformed options, before anything stops.
    *
    * @example
-   * await bridge.stop()
+   * await bridge.stop()                                   // queued calls: BridgeStopped
+   * await bridge.stop({ drain: true, timeoutMs: 30_000 }) // queued calls run first
    */
-  stop(): Promise<void> {
+  stop(options?: StopOptions): Promise<void> {
+    let checked: StopOptions
+    try {
+      checked = checkStopOptions(options)
+    } catch (invalid) {
+      return Promise.reject(invalid)
+    }
     if (this.sweeper) clearInterval(this.sweeper)
     // Dashboards stay up while the workers stop, so an operator sees the shutdown happen.
     this.stopped ??= this.pool
-      .stop()
+      .stop(checked)
       .finally(() => Promise.all([...this.dashboards].map((d) => d.close())))
       .then(() => this.logger.info("snakepit bridge stopped"))
     return this.stopped
+  }
+
+  /**
+   * True while calls wait in the queue and it is at `maxQueue`: a further call that has to wait
+   * is refused with `QueueFull`. The `drain` event says when it turns false again (piscina's
+   * `needsDrain`). Always false with `remote` (agents queue, not the client).
+   *
+   * @example
+   * if (bridge.needsDrain) await new Promise((r) => { const off = bridge.on("drain", () => { off(); r(undefined) }) })
+   */
+  get needsDrain(): boolean {
+    return this.pool.needsDrain
   }
 
   /** `await using bridge = await PythonBridge.start()` stops it at the end of the scope. */

@@ -10,7 +10,7 @@
  */
 import type { SupervisorStatus } from "../supervisor/status.js"
 import type { CallOptions } from "../worker/connection.js"
-import type { CircuitStatus, WorkerStatus } from "./pool.js"
+import type { CircuitStatus, StopOptions, WorkerStatus } from "./pool.js"
 
 /** A place to run calls, with session affinity. */
 export interface PoolBackend {
@@ -29,6 +29,8 @@ export interface PoolBackend {
   readonly sessionCount: number
   workers(): WorkerStatus[]
   readonly queued: number
+  /** True while the backend's queue is at its limit (a backend without a queue: always false). */
+  readonly needsDrain: boolean
   /** Set once the backend has given up for good (its supervisor exceeded intensity). */
   readonly failed: { readonly message: string } | undefined
   supervisorStatus(): SupervisorStatus | null
@@ -36,5 +38,6 @@ export interface PoolBackend {
   circuit?(): CircuitStatus
   /** Replaces every Python process; resolves to how many now serve. */
   restartAll(): Promise<number>
-  stop(): Promise<void>
+  /** Stops; with `drain`, what was submitted finishes first (within `timeoutMs`). */
+  stop(options?: StopOptions): Promise<void>
 }

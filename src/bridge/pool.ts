@@ -39,7 +39,8 @@ import type { PoolBackend } from "./backend.js"
 import type { ResolvedOptions } from "./options.js"
 import { circuitDelay } from "./circuit.js"
 import { admits, parseExposure, type Exposure } from "./exposure.js"
-import { CallQueue, type Queued } from "./queue.js"
+import type { Queued } from "./queue.js"
+import { WatchedQueue } from "./watchedQueue.js"
 import { chooseRoute, type WorkerLoad } from "./routing.js"
 import { SessionCalls } from "./sessionCalls.js"
 import { SessionTable } from "./sessions.js"
@@ -80,6 +81,8 @@ interface Slot {
   replaced: boolean
   /** An abandoned call outlived `callGraceMs`: the pool is ending it (not a crash). */
   hung: boolean
+  /** It passed `maxWorkerMemoryMb` and is exiting: the pool replaces it (not a crash). */
+  overMemory: boolean
 }
 
 /** A call waiting for a worker. `start` runs it on the chosen worker, synchronously. */
@@ -90,6 +93,22 @@ interface Waiting extends Queued {
   readonly reject: (error: unknown) => void
   timer: ReturnType<typeof setTimeout> | undefined
   cleanupAbort: (() => void) | undefined
+}
+
+/**
+ * How `stop()` ends the bridge's work.
+ *
+ * @example
+ * await bridge.stop({ drain: true, timeoutMs: 30_000 }) // queued and running calls finish first
+ */
+export interface StopOptions {
+  /**
+   * Finish queued and running calls before stopping (new calls are refused with
+   * `BridgeStopped` at once). Default false: queued calls reject with `BridgeStopped`.
+   */
+  readonly drain?: boolean
+  /** With `drain`: how long the drain may take (default `shutdownTimeoutMs`). */
+  readonly timeoutMs?: number
 }
 
 /** One worker, as `getStatus()` reports it. */
@@ -148,10 +167,12 @@ export interface CircuitStatus {
 export class WorkerPool implements PoolBackend {
   readonly sessions = new SessionTable()
   private readonly slots = new Map<string, Slot>()
-  private readonly queue: CallQueue<Waiting>
+  private readonly queue: WatchedQueue<Waiting>
   private supervisor: DynamicSupervisor | undefined
   private nextWorker = 1
   private stopping = false
+  /** `stop({ drain: true })` is under way: queued and running calls still finish. */
+  private draining = false
   private failure: MaxRestartIntensity | undefined
   /** With `spawnMode: "forkserver"`: the fork server, and the templates' ids, newest last. */
   private forks: ForkServer | undefined
@@ -176,7 +197,11 @@ export class WorkerPool implements PoolBackend {
     private readonly tools: ToolRegistry,
     private readonly metrics: BridgeMetrics = new BridgeMetrics(),
   ) {
-    this.queue = new CallQueue<Waiting>(options.maxQueue)
+    // "drain" tells a producer paused on `needsDrain` it may submit again; not while stopping,
+    // when every new call is refused anyway.
+    this.queue = new WatchedQueue<Waiting>(options.maxQueue, () => {
+      if (!this.stopping) this.telemetry.emit("drain", { queued: this.queue.size, maxQueue: options.maxQueue })
+    })
     metrics.timings.setCapacity(options.maxWorkers * options.workerConcurrency)
     this.exposure = parseExposure(options)
   }
@@ -339,8 +364,9 @@ export class WorkerPool implements PoolBackend {
               this.metrics.timings.ended(timing, error, performance.now())
               this.finished(slot, connection, sessionId, module, fn, began, error)
               // The worker died under the call, so whether it ran is unknown: only a call its
-              // caller marked idempotent may run again, once, on another worker.
-              if (options.idempotent === true && !retried && error instanceof WorkerCrashed) {
+              // caller marked idempotent may run again, once, on another worker. Not one that
+              // passed the memory limit: it would take the next worker down the same way.
+              if (options.idempotent === true && !retried && error instanceof WorkerCrashed && error.reason !== "memory") {
                 retried = true
                 this.logger.info({ workerId: slot.id, module, fn, reason: error.reason }, "retrying an idempotent call after its worker crashed")
                 return this.redispatch(entry, error)
@@ -361,7 +387,8 @@ export class WorkerPool implements PoolBackend {
    * stopping, circuit open), it fails with `cause`'s crash if it had one, else the refusal.
    */
   private redispatch(entry: Waiting, cause: unknown): void {
-    const refused = this.failure ?? (this.stopping ? new BridgeStopped({ message: "the bridge is stopping" }) : undefined)
+    // A drain finishes what was already submitted, so a call taken back unstarted still runs.
+    const refused = this.failure ?? (this.stopping && !this.draining ? new BridgeStopped({ message: "the bridge is stopping" }) : undefined)
     if (refused) return entry.reject(cause instanceof WorkerCrashed ? cause : refused)
     if (entry.signal?.aborted) return entry.reject(new CallCancelled({ message: "the call was aborted before it ran", reason: entry.signal.reason }))
     this.dispatch(entry, entry.signal)
@@ -518,6 +545,7 @@ export class WorkerPool implements PoolBackend {
       abandonTimer: undefined,
       replaced: false,
       hung: false,
+      overMemory: false,
     })
     this.supervisor
       // Forked workers are transient: one taken down with its template exits `shutdown:template`
@@ -557,6 +585,7 @@ export class WorkerPool implements PoolBackend {
       idleTimeoutMs: o.idleTimeoutMs,
       shutdownMs: o.workerShutdownMs,
       testing: o.testing,
+      ...(o.maxWorkerMemoryMb !== undefined ? { maxRssBytes: o.maxWorkerMemoryMb * 1024 * 1024 } : {}),
     }
   }
 
@@ -585,6 +614,7 @@ export class WorkerPool implements PoolBackend {
         onToolCall: (call, connection) => this.tools.handle(call, connection, id),
         onAbandoned: (running, connection) => this.abandonedChanged(id, connection, running),
         onHung: (fault, connection) => this.hung(id, connection, fault),
+        onMemoryExceeded: (fault, connection, running) => this.overMemory(id, connection, fault, running),
       },
     }
   }
@@ -611,6 +641,7 @@ export class WorkerPool implements PoolBackend {
     slot.abandonTimer = undefined
     slot.replaced = false
     slot.hung = false
+    slot.overMemory = false
     const spawnedAt = Date.now()
     slot.subscription = actor.subscribe({
       next: (snapshot: { value: unknown; context: { process: WorkerProcess | null } }) => {
@@ -630,7 +661,7 @@ export class WorkerPool implements PoolBackend {
         if (to === "idle") this.maybeReap(slot)
         // Stopping with nothing left but abandoned calls (or hung): nobody waits for what it
         // runs, and SIGTERM would wait for a call that may never end. Kill it now.
-        if (to === "stopping" && (slot.hung || (slot.abandoned > 0 && (slot.process?.connection.inFlight ?? 0) === 0))) {
+        if (to === "stopping" && (slot.hung || slot.overMemory || (slot.abandoned > 0 && (slot.process?.connection.inFlight ?? 0) === 0))) {
           snapshot.context.process?.kill()
         }
       },
@@ -651,7 +682,7 @@ export class WorkerPool implements PoolBackend {
     slot.process = undefined
     // A hung worker is stopped by the pool (so it is not a crash for intensity), but operators
     // should see why it went.
-    const reason = slot.hung ? "hung" : exit.reason
+    const reason = slot.hung ? "hung" : slot.overMemory ? "memory" : exit.reason
     this.telemetry.emit("worker.exited", { workerId: id, pid, reason, exitCode: exit.exitCode, signal: exit.signal })
     if (!isCleanExit(reason)) this.metrics.workerCrashed(reason)
     if (exit.reason === "startup_failed") this.rejectReadyWaiters(exit.error)
@@ -810,6 +841,28 @@ export class WorkerPool implements PoolBackend {
 
   // ── health and recycling ────────────────────────────────────────────────────────────────
 
+  /**
+   * The worker passed `maxWorkerMemoryMb` and is exiting (its calls in flight already failed
+   * with `WorkerCrashed`, reason "memory"). During a call, like a hung worker, this is the
+   * call's doing, not the worker's: the pool stops it and starts the replacement itself, so it
+   * costs no restart intensity (docs/decisions.md, "A real memory limit"). With no call
+   * running it is the worker's own: its exit is a crash, so a limit below what a worker needs
+   * at rest ends in `MaxRestartIntensity`, not in endless replacements.
+   */
+  private overMemory(id: string, connection: Connection, fault: WorkerCrashed, running: number): void {
+    const slot = this.slots.get(id)
+    if (!slot || slot.process?.connection !== connection || slot.overMemory || slot.hung) return
+    if (running === 0) {
+      this.logger.warn({ workerId: id, rssBytes: fault.rssBytes, limitBytes: fault.limitBytes }, "worker passed maxWorkerMemoryMb with no call running: a crash")
+      return
+    }
+    slot.overMemory = true
+    this.logger.warn({ workerId: id, pid: slot.process?.pid, rssBytes: fault.rssBytes, limitBytes: fault.limitBytes }, "worker passed maxWorkerMemoryMb: replacing it")
+    this.retire(slot, "maxWorkerMemoryMb")
+    // Already retiring (recycling), retire() did nothing: stop it now all the same.
+    this.stopWhenDrained(slot)
+  }
+
   private startHealthChecks(slot: Slot): void {
     const interval = this.options.healthCheckIntervalMs
     if (!Number.isFinite(interval) || interval <= 0) return
@@ -862,7 +915,8 @@ export class WorkerPool implements PoolBackend {
     slot.retiring = true
     this.logger.info({ workerId: slot.id, why }, "retiring worker")
     this.queue.untarget(slot.id)
-    if (why !== "idle" && !this.stopping && this.liveSlots() < Math.max(this.options.minWorkers, 1)) this.spawn()
+    // While draining, queued calls still need somewhere to run.
+    if (why !== "idle" && (!this.stopping || this.draining) && this.liveSlots() < Math.max(this.options.minWorkers, 1)) this.spawn()
     this.stopWhenDrained(slot)
     this.pumpAll()
   }
@@ -1042,6 +1096,11 @@ export class WorkerPool implements PoolBackend {
     return this.queue.size
   }
 
+  /** True while calls wait and the queue is at `maxQueue` (see `backpressure.ts`). */
+  get needsDrain(): boolean {
+    return this.queue.needsDrain
+  }
+
   get failed(): MaxRestartIntensity | undefined {
     return this.failure
   }
@@ -1126,24 +1185,20 @@ export class WorkerPool implements PoolBackend {
   }
 
   /**
-   * Stops taking calls, rejects queued ones (they never ran), gives in-flight calls up to
-   * `shutdownTimeoutMs` to finish, then stops every worker by its shutdown rule.
+   * Stops taking calls, then stops every worker by its shutdown rule. Without `drain`, queued
+   * calls reject with `BridgeStopped` (they never ran) and in-flight calls get
+   * `shutdownTimeoutMs` to finish. With `drain`, queued and in-flight calls both run, until
+   * `timeoutMs` (default `shutdownTimeoutMs`); what is left then fails with `BridgeStopped`.
    */
-  async stop(): Promise<void> {
+  async stop(options: StopOptions = {}): Promise<void> {
     if (this.stopping) return
     this.stopping = true
     if (this.circuitTimer) clearTimeout(this.circuitTimer)
     this.circuitTimer = undefined
-    for (const entry of this.queue.drain()) {
-      if (entry.timer) clearTimeout(entry.timer)
-      entry.cleanupAbort?.()
-      entry.reject(new BridgeStopped({ message: "the bridge stopped before this queued call ran" }))
-    }
+    if (options.drain !== true) this.rejectQueued("the bridge stopped before this queued call ran")
     this.rejectReadyWaiters(new BridgeStopped({ message: "the bridge stopped while workers were starting" }))
-    const deadline = Date.now() + this.options.shutdownTimeoutMs
-    while (Date.now() < deadline && [...this.slots.values()].some((s) => (s.process?.connection.inFlight ?? 0) > 0)) {
-      await new Promise((r) => setTimeout(r, 10))
-    }
+    if (options.drain === true) await this.drainCalls(options.timeoutMs ?? this.options.shutdownTimeoutMs)
+    else await this.settled(Date.now() + this.options.shutdownTimeoutMs, false)
     for (const slot of this.slots.values()) {
       if (slot.healthTimer) clearInterval(slot.healthTimer)
       slot.healthTimer = undefined
@@ -1154,5 +1209,41 @@ export class WorkerPool implements PoolBackend {
     for (const slot of this.slots.values()) slot.subscription?.unsubscribe()
     for (const sub of this.templateSubscriptions.values()) sub.unsubscribe()
     await this.forks?.close()
+  }
+
+  /**
+   * The drain of `stop({ drain: true })`: queued calls keep going to workers as they free up,
+   * until nothing is queued or running, or the deadline passes. Then whatever is left fails
+   * with `BridgeStopped`: the host stops waiting for it (the worker still gets its graceful
+   * stop, then SIGKILL after `workerShutdownMs`).
+   */
+  private async drainCalls(timeoutMs: number): Promise<void> {
+    this.draining = true
+    try {
+      if (await this.settled(Date.now() + timeoutMs, true)) return
+      this.rejectQueued(`the bridge's drain deadline (${timeoutMs} ms) passed before this queued call ran`)
+      const late = new BridgeStopped({ message: `the bridge's drain deadline (${timeoutMs} ms) passed before this call finished` })
+      for (const slot of this.slots.values()) slot.process?.connection.close(late)
+    } finally {
+      this.draining = false
+    }
+  }
+
+  /** Waits until no call runs (nor waits, with `queue`), or `deadline`; true when all settled. */
+  private async settled(deadline: number, queue: boolean): Promise<boolean> {
+    const busy = () => (queue && this.queue.size > 0) || [...this.slots.values()].some((s) => (s.process?.connection.inFlight ?? 0) > 0)
+    while (busy()) {
+      if (Date.now() >= deadline) return false
+      await new Promise((r) => setTimeout(r, 10))
+    }
+    return true
+  }
+
+  private rejectQueued(message: string): void {
+    for (const entry of this.queue.drain()) {
+      if (entry.timer) clearTimeout(entry.timer)
+      entry.cleanupAbort?.()
+      entry.reject(new BridgeStopped({ message }))
+    }
   }
 }

@@ -124,7 +124,15 @@ export const ExitCode = {
   STARTUP_FAILURE: 1,
   PROTOCOL_ERROR: 2,
   FRAME_TOO_LARGE: 3,
+  /** The worker's RSS passed `SNAKEPIT_MAX_RSS_BYTES` (`maxWorkerMemoryMb`): it stopped itself. */
+  MEMORY_LIMIT: 4,
 } as const
+
+/**
+ * The `telemetry` event a worker sends just before it exits over its memory limit, with
+ * `data: { rss_bytes, limit_bytes }`. The host handles it; it is never a `python.telemetry` event.
+ */
+export const MEMORY_EXCEEDED_EVENT = "snakepit.memoryExceeded"
 
 // -- host → worker ---------------------------------------------------------------------------
 

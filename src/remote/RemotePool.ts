@@ -34,7 +34,7 @@ import type { BridgeMetrics } from "../telemetry/metrics.js"
 import type { CallOptions } from "../worker/connection.js"
 import type { PoolBackend } from "../bridge/backend.js"
 import type { ResolvedOptions } from "../bridge/options.js"
-import type { WorkerStatus } from "../bridge/pool.js"
+import type { StopOptions, WorkerStatus } from "../bridge/pool.js"
 import { chooseRoute, type WorkerLoad } from "../bridge/routing.js"
 import { SessionCalls } from "../bridge/sessionCalls.js"
 import { SessionTable } from "../bridge/sessions.js"
@@ -588,6 +588,11 @@ export class RemotePool implements PoolBackend {
     return 0
   }
 
+  /** Calls are not queued here (agents queue them), so never. */
+  get needsDrain(): boolean {
+    return false
+  }
+
   get failed(): undefined {
     return undefined
   }
@@ -616,16 +621,25 @@ export class RemotePool implements PoolBackend {
     return replies.reduce((n, w) => n + w, 0)
   }
 
-  async stop(): Promise<void> {
+  /**
+   * New calls are refused at once; calls in flight (sent to agents, running or waiting in an
+   * agent's queue) get `shutdownTimeoutMs` to finish, or with `drain` its `timeoutMs`. The
+   * client holds no queue of its own, so a drain is the same wait with its own deadline; what
+   * is left then is cancelled on its agent and fails with `BridgeStopped`. An idempotent call
+   * whose agent is lost during the wait is not retried.
+   */
+  async stop(options: StopOptions = {}): Promise<void> {
     if (this.stopping) return
     this.stopping = true
     if (this.poller) clearInterval(this.poller)
-    // Calls in flight get shutdownTimeoutMs to finish, as on a local pool.
-    const deadline = Date.now() + this.options.shutdownTimeoutMs
+    const drain = options.drain === true
+    const timeoutMs = drain ? (options.timeoutMs ?? this.options.shutdownTimeoutMs) : this.options.shutdownTimeoutMs
+    const deadline = Date.now() + timeoutMs
     while (this.outgoing.size > 0 && Date.now() < deadline && this.connected) await new Promise((r) => setTimeout(r, 20))
+    const message = drain ? `the bridge's drain deadline (${timeoutMs} ms) passed before this call finished` : "the bridge stopped before the call finished"
     for (const call of [...this.outgoing.values()]) {
       this.publish(call.agentId, { type: "cancel", callId: call.id, clientId: this.clientId })
-      call.fail(new BridgeStopped({ message: "the bridge stopped before the call finished" }))
+      call.fail(new BridgeStopped({ message }))
     }
     await this.nc?.close().catch(() => {})
   }

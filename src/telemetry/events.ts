@@ -39,6 +39,11 @@ export interface BridgeEvents {
   "bridge.circuitOpened": { readonly supervisorId: string; readonly retryAt: number; readonly delayMs: number; readonly openings: number }
   /** The circuit's delay is over: a fresh pool starts and takes calls again. */
   "bridge.circuitClosed": { readonly openings: number; readonly downMs: number }
+  /**
+   * The queue fell below `maxQueue` after being at it (`bridge.needsDrain` went false): a
+   * producer that paused may submit again. Not emitted once the bridge is stopping.
+   */
+  drain: { readonly queued: number; readonly maxQueue: number }
   "python.log": {
     readonly workerId: string
     readonly level: string

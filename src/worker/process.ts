@@ -20,7 +20,7 @@ import { finished, type Readable, type Writable } from "node:stream"
 import { StartupFailed, StartupTimeout, WorkerCrashed } from "../errors.js"
 import { DEFAULT_MAX_FRAME_BYTES } from "../protocol/frame.js"
 import type { ValueLimits } from "../protocol/limits.js"
-import { PROTOCOL_VERSION } from "../protocol/messages.js"
+import { ExitCode, MEMORY_EXCEEDED_EVENT, PROTOCOL_VERSION } from "../protocol/messages.js"
 import { Connection, type ConnectionFault, type PythonLogRecord, type ReadyFields, type ToolCallRequest } from "./connection.js"
 import { groupsSupported, signalGroup, trackGroup, untrackGroup } from "./processGroup.js"
 import { bridgePythonDir } from "./python.js"
@@ -55,6 +55,11 @@ export interface WorkerProcessOptions {
   readonly callGraceMs?: number
   /** Enables `snakepit_bridge.faults` (fault injection) in the worker. Never in production. */
   readonly testing?: boolean
+  /**
+   * The memory limit (`maxWorkerMemoryMb`), handed to Python in `SNAKEPIT_MAX_RSS_BYTES`: past
+   * it the worker reports its RSS and exits with `ExitCode.MEMORY_LIMIT` (snakepit_bridge.memlimit).
+   */
+  readonly maxRssBytes?: number
   /** The Python module run with `-m`. Default `snakepit_bridge` (the fork server's template runs `snakepit_bridge.forkserver`). */
   readonly module?: string
   /** How the OS process comes to be. Default: spawned with execa (`spawnLauncher`); the fork server forks it. */
@@ -74,6 +79,11 @@ export interface WorkerHooks {
   readonly onAbandoned?: (running: number, connection: Connection) => void
   /** An abandoned call outlived `callGraceMs`; given, the owner ends the worker (see `ConnectionHooks.onHung`). */
   readonly onHung?: (fault: WorkerCrashed, connection: Connection) => void
+  /**
+   * The worker passed its memory limit and is exiting: its `running` calls in flight already
+   * failed with `fault` (`WorkerCrashed`, reason "memory"); the owner decides on the replacement.
+   */
+  readonly onMemoryExceeded?: (fault: WorkerCrashed, connection: Connection, running: number) => void
   /** Something worth a warning log that needs no action (a message refused over the limits). */
   readonly onWarning?: (message: string, details: Readonly<Record<string, unknown>>) => void
 }
@@ -239,6 +249,18 @@ export const spawnWorker = (
 
     let onReady: ((info: ReadyFields) => void) | undefined
     let connection: Connection | undefined
+    let pid: number | undefined = sub.pid
+    const limit = options.maxRssBytes
+    // The worker's report that it passed its memory limit, just before it exits: every call in
+    // flight fails now, with a crash that says so (the exit that follows changes nothing).
+    const onTelemetry = (name: string, data: unknown, sessionId: string | null) => {
+      if (name !== MEMORY_EXCEEDED_EVENT || limit === undefined) return hooks.onTelemetry?.(name, data, sessionId)
+      const rss = (data as { rss_bytes?: unknown } | null)?.rss_bytes
+      const fault = memoryCrash(options.workerId, pid, limit, typeof rss === "number" ? rss : undefined)
+      const running = connection!.inFlight
+      connection!.close(fault)
+      hooks.onMemoryExceeded?.(fault, connection!, running)
+    }
     let corked = false
     const uncork = () => {
       corked = false
@@ -262,7 +284,7 @@ export const spawnWorker = (
       onFault: (fault) => hooks.onFault?.(fault),
       ...(hooks.onLoad ? { onLoad: hooks.onLoad } : {}),
       ...(hooks.onLog ? { onLog: hooks.onLog } : {}),
-      ...(hooks.onTelemetry ? { onTelemetry: hooks.onTelemetry } : {}),
+      ...(hooks.onTelemetry || limit !== undefined ? { onTelemetry } : {}),
       ...(hooks.onWarning ? { onWarning: hooks.onWarning } : {}),
       ...(hooks.onToolCall ? { onToolCall: (call: ToolCallRequest) => hooks.onToolCall!(call, connection!) } : {}),
       ...(hooks.onAbandoned ? { onAbandoned: (n: number) => hooks.onAbandoned!(n, connection!) } : {}),
@@ -318,10 +340,12 @@ export const spawnWorker = (
       }),
     )
 
+    pid = sub.pid ?? info.pid
     // From here on, an exit is a crash: every call still in flight fails with it, exactly once.
+    // Exiting over the memory limit without its report (the writer was busy) still says so.
     exited.then((exit) =>
       connection!.close(
-        new WorkerCrashed({
+        limit !== undefined && exit.exitCode === ExitCode.MEMORY_LIMIT ? memoryCrash(options.workerId, pid, limit, undefined) : new WorkerCrashed({
           message: `worker ${options.workerId} (pid ${info.pid}) exited: ${exit.signal ?? `exit code ${exit.exitCode}`}`,
           workerId: options.workerId,
           exitCode: exit.exitCode,
@@ -341,6 +365,28 @@ export const spawnWorker = (
       stderrTail: () => stderr.toString(),
     } satisfies WorkerProcess
   })
+
+/**
+ * The `WorkerCrashed` of a worker that passed its memory limit (reason "memory"), naming the
+ * limit and, when the worker reported it, the RSS it saw.
+ *
+ * @example
+ * memoryCrash("w1", 4242, 80 * 2 ** 20, 160 * 2 ** 20).message
+ * // "worker w1 (pid 4242) passed its memory limit: RSS 160.0 MB > maxWorkerMemoryMb 80 MB; it was stopped"
+ */
+export const memoryCrash = (workerId: string, pid: number | undefined, limitBytes: number, rssBytes: number | undefined): WorkerCrashed => {
+  const limit = `maxWorkerMemoryMb ${+(limitBytes / 2 ** 20).toFixed(1)} MB`
+  const seen = rssBytes === undefined ? ` (${limit}; its RSS was not reported)` : `: RSS ${(rssBytes / 2 ** 20).toFixed(1)} MB > ${limit}`
+  return new WorkerCrashed({
+    message: `worker ${workerId}${pid === undefined ? "" : ` (pid ${pid})`} passed its memory limit${seen}; it was stopped`,
+    workerId,
+    exitCode: ExitCode.MEMORY_LIMIT,
+    signal: null,
+    reason: "memory",
+    limitBytes,
+    ...(rssBytes === undefined ? {} : { rssBytes }),
+  })
+}
 
 /**
  * The default launcher: `python -m snakepit_bridge` spawned by execa in a new session (so it
@@ -425,6 +471,8 @@ const start = (options: WorkerProcessOptions, maxFrameBytes: number): Subprocess
       SNAKEPIT_EXPOSE: options.expose?.join(","),
       SNAKEPIT_PRELOAD: (options.preload ?? []).join(","),
       SNAKEPIT_TESTING: options.testing ? "1" : "0",
+      // Undefined drops a value inherited from the host's environment, as for SNAKEPIT_EXPOSE.
+      SNAKEPIT_MAX_RSS_BYTES: options.maxRssBytes === undefined ? undefined : String(Math.floor(options.maxRssBytes)),
     },
   })
 }

@@ -244,10 +244,11 @@ describe("bridge: recycling", () => {
     expect(pids.size).toBeGreaterThanOrEqual(8)
   })
 
-  it("maxWorkerMemoryMb replaces a worker whose RSS grows, with zero failed calls", async () => {
+  it("maxWorkerMemoryMb replaces a worker whose RSS grows past it; the call that grew it fails with WorkerCrashed (memory), later ones succeed", async () => {
     const bridge = await startBridge({ minWorkers: 1, maxWorkers: 2, maxWorkerMemoryMb: 120, healthCheckIntervalMs: 50 })
     const first = await bridge.executePython("m", "echo", "whoami")
-    await bridge.executePython("m", "alloc", "grow", [150])
+    // A limit, not a recycling hint (issue 20, item 7; test/integration/memoryLimit.test.ts).
+    expect(await outcome(bridge.executePython("m", "alloc", "grow", [150]))).toMatchObject({ ok: false, error: { _tag: "WorkerCrashed", reason: "memory" } })
     const results: Array<{ ok: boolean }> = []
     await eventually(() => bridge.getStatus().workers.every((w) => w.pid !== first), 10_000, "memory recycling")
     for (let i = 0; i < 10; i++) results.push(await outcome(bridge.executePython("m", "echo", "echo", [i])))

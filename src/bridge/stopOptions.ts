@@ -1,0 +1,32 @@
+/**
+ * The options of `bridge.stop()`, checked before anything stops: a malformed one is
+ * `InvalidOptions` naming it, never silently read as "no drain" (a stop that drops queued work
+ * by mistake cannot be undone).
+ *
+ * @example
+ * checkStopOptions({ drain: true, timeoutMs: 5_000 }) // { drain: true, timeoutMs: 5000 }
+ * checkStopOptions({ drain: "yes" })                  // throws InvalidOptions naming options.drain
+ */
+import { InvalidOptions } from "../errors.js"
+import type { StopOptions } from "./pool.js"
+
+const MAX_DELAY = 2 ** 31 - 1
+
+/** Returns the options as given, or throws `InvalidOptions` listing every problem. */
+export const checkStopOptions = (options: unknown): StopOptions => {
+  if (options === undefined) return {}
+  const issues: string[] = []
+  if (typeof options !== "object" || options === null || Array.isArray(options)) {
+    issues.push(`options must be a plain object ({ drain?, timeoutMs? }), got ${Array.isArray(options) ? "an array" : String(options)}`)
+  } else {
+    const o = options as Record<string, unknown>
+    for (const key of Object.keys(o)) if (key !== "drain" && key !== "timeoutMs") issues.push(`options.${key} is not a stop option (drain, timeoutMs)`)
+    if (o.drain !== undefined && typeof o.drain !== "boolean") issues.push(`options.drain must be a boolean, got ${typeof o.drain}`)
+    const t = o.timeoutMs
+    if (t !== undefined && !(typeof t === "number" && t >= 0 && (t <= MAX_DELAY || t === Number.POSITIVE_INFINITY))) {
+      issues.push(`options.timeoutMs must be a number of ms from 0 to ${MAX_DELAY}, or Infinity, got ${String(t)}`)
+    }
+  }
+  if (issues.length > 0) throw new InvalidOptions({ message: `invalid stop options: ${issues.join("; ")}`, issues })
+  return options as StopOptions
+}

@@ -1,0 +1,59 @@
+/**
+ * The call queue, watched for backpressure: after every change it works out whether the queue
+ * is at its limit (`needsDrain`) and calls `onDrained` when it falls back below it
+ * (`backpressure.ts` has the rule). Kept apart from `CallQueue` so the queue stays about order
+ * and targeting only.
+ *
+ * @example
+ * const q = new WatchedQueue<Waiting>(maxQueue, () => telemetry.emit("drain", { queued: q.size, maxQueue }))
+ * q.push(entry)
+ * q.needsDrain // true once maxQueue calls wait
+ */
+import { queueLevel } from "./backpressure.js"
+import { CallQueue, type Queued } from "./queue.js"
+
+export class WatchedQueue<T extends Queued> extends CallQueue<T> {
+  private full = false
+
+  constructor(
+    maxQueue: number,
+    private readonly onDrained: () => void,
+  ) {
+    super(maxQueue)
+  }
+
+  /** True while calls wait and the queue is at its limit: a call that must wait is refused. */
+  get needsDrain(): boolean {
+    return this.full
+  }
+
+  override push(entry: T): boolean {
+    const added = super.push(entry)
+    if (added) this.changed()
+    return added
+  }
+
+  override takeFor(workerId: string): T | undefined {
+    const entry = super.takeFor(workerId)
+    if (entry) this.changed()
+    return entry
+  }
+
+  override remove(entry: T): boolean {
+    const removed = super.remove(entry)
+    if (removed) this.changed()
+    return removed
+  }
+
+  override drain(): T[] {
+    const all = super.drain()
+    this.changed()
+    return all
+  }
+
+  private changed(): void {
+    const level = queueLevel(this.full, this.size, this.maxQueue)
+    this.full = level.full
+    if (level.drained) this.onDrained()
+  }
+}

@@ -1,0 +1,80 @@
+/**
+ * `bridge.stop({ drain: true })` (piscina's `close()`), plain `stop()` (its `destroy()`), and
+ * the backpressure signals `needsDrain` and the `drain` event (issue 20, item 4).
+ */
+import { describe, expect, it } from "vitest"
+import { eventually, record, startBridge } from "../support/bridge.js"
+import { isGone } from "../support/processes.js"
+import { outcome } from "../support/worker.js"
+
+/** Seven calls on one worker: five go to it (one runs, four pipelined), the rest queue. */
+const sevenCalls = async () => {
+  const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1 })
+  const pid = bridge.getStatus().workers[0]!.pid!
+  const calls = Array.from({ length: 7 }, (_, i) => outcome(bridge.executePython(null, "echo", "sleep", [0.05, i])))
+  const queued = bridge.getStatus().queued
+  expect(queued).toBeGreaterThan(0)
+  return { bridge, pid, calls, queued }
+}
+
+describe("stop-drain: stop({ drain: true }) finishes submitted work first", () => {
+  it("runs all 7 calls given to one worker, queued ones included, and refuses calls made after the stop began", async () => {
+    const { bridge, pid, calls } = await sevenCalls()
+    const stopping = bridge.stop({ drain: true })
+    const late = await outcome(bridge.executePython(null, "echo", "echo", ["late"]))
+    expect(late).toMatchObject({ ok: false, error: { _tag: "BridgeStopped" } })
+    await stopping
+    const results = await Promise.all(calls)
+    expect(results).toEqual(Array.from({ length: 7 }, (_, i) => ({ ok: true, value: i })))
+    await eventually(() => isGone(pid), 5_000, "worker gone")
+  })
+
+  it("plain stop() keeps its meaning: the queued calls get BridgeStopped, the ones on the worker finish", async () => {
+    const { bridge, calls, queued } = await sevenCalls()
+    await bridge.stop()
+    const results = await Promise.all(calls)
+    expect(results.filter((r) => r.ok)).toHaveLength(7 - queued)
+    const refused = results.filter((r) => !r.ok)
+    expect(refused).toHaveLength(queued)
+    for (const r of refused) expect(r).toMatchObject({ ok: false, error: { _tag: "BridgeStopped" } })
+  })
+
+  it("a drain whose deadline passes fails the running and queued calls with BridgeStopped and leaves no process", async () => {
+    // shutdownTimeoutMs is long: only the drain's own deadline can end this stop quickly.
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, pipelineDepth: 0, shutdownTimeoutMs: 60_000, workerShutdownMs: 200 })
+    const pid = bridge.getStatus().workers[0]!.pid!
+    const stuck = outcome(bridge.executePython(null, "hang", "forever"))
+    const queued = [outcome(bridge.executePython(null, "echo", "echo", [1])), outcome(bridge.executePython(null, "echo", "echo", [2]))]
+    expect(bridge.getStatus().queued).toBe(2)
+    await bridge.stop({ drain: true, timeoutMs: 200 })
+    for (const r of await Promise.all([stuck, ...queued])) expect(r).toMatchObject({ ok: false, error: { _tag: "BridgeStopped" } })
+    await eventually(() => isGone(pid), 5_000, "worker gone")
+  })
+
+  it("malformed stop options reject with InvalidOptions and stop nothing", async () => {
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1 })
+    const bad = await outcome(bridge.stop({ drain: "yes" } as never))
+    expect(bad).toMatchObject({ ok: false, error: { _tag: "InvalidOptions" } })
+    expect(await bridge.executePython(null, "echo", "echo", [3])).toBe(3)
+  })
+})
+
+describe("stop-drain: needsDrain and the drain event", () => {
+  it("needsDrain is true while the queue is at maxQueue, and drain fires when it falls below", async () => {
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, pipelineDepth: 0, maxQueue: 2 })
+    const drains = record(bridge, "drain")
+    expect(bridge.needsDrain).toBe(false)
+    const running = bridge.executePython(null, "echo", "sleep", [0.2, "first"])
+    const waiting = [bridge.executePython(null, "echo", "echo", [1])]
+    expect(bridge.needsDrain).toBe(false)
+    waiting.push(bridge.executePython(null, "echo", "echo", [2]))
+    expect(bridge.needsDrain).toBe(true)
+    expect(await outcome(bridge.executePython(null, "echo", "echo", [3]))).toMatchObject({ ok: false, error: { _tag: "QueueFull" } })
+    expect(drains).toEqual([])
+    expect(await running).toBe("first")
+    expect(await Promise.all(waiting)).toEqual([1, 2])
+    expect(bridge.needsDrain).toBe(false)
+    expect(drains[0]).toEqual({ queued: 1, maxQueue: 2 })
+    expect(drains).toHaveLength(1)
+  })
+})
