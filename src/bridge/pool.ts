@@ -113,6 +113,9 @@ const sessionLost = (error: WorkerCrashed, sessionId: string) =>
 const accepting = (s: Slot) =>
   !s.retiring && !s.hung && s.abandoned === 0 && s.process !== undefined && !s.process.connection.closed && (s.state === "ready" || s.state === "busy" || s.state === "idle")
 
+/** No process yet, but one is coming: spawned and starting, or waiting for its restart. */
+const comesBack = (s: Slot) => s.process === undefined && !s.retiring && !s.hung && !s.replaced
+
 /** A worker's exit as the supervisor reports it: the worker machine's output when it has one. */
 const workerExit = (e: { reason: string; error?: unknown; output?: unknown }): WorkerExit => {
   const out = e.output as Partial<WorkerExit> | undefined
@@ -299,6 +302,7 @@ export class WorkerPool implements PoolBackend {
         sessionId,
         signal: options.signal,
         target: undefined,
+        counted: false,
         timer: undefined,
         cleanupAbort: undefined,
         reject,
@@ -360,18 +364,28 @@ export class WorkerPool implements PoolBackend {
   }
 
   private dispatch(entry: Waiting, signal: AbortSignal | undefined): void {
-    const binding = entry.sessionId === null ? undefined : this.sessions.get(entry.sessionId)
+    const sessionId = entry.sessionId
+    const binding = sessionId === null ? undefined : this.sessions.get(sessionId)
     const bound = binding && this.slots.get(binding.workerId)
-    // A binding made with an earlier process of a restarted worker is stale: route anew.
-    const boundTo = bound && bound.process?.pid === binding.pid ? bound.id : undefined
-    const route = chooseRoute(this.loads(), { boundTo, hasSession: entry.sessionId !== null, canSpawn: this.canSpawn() })
+    // A binding made with an earlier process of a restarted worker is stale: route anew. A
+    // placement (no pid yet) follows its worker while that one starts.
+    const boundTo = bound && (binding.pid === null || bound.process?.pid === binding.pid) ? bound.id : undefined
+    const route = chooseRoute(this.loads(), {
+      boundTo,
+      hasSession: sessionId !== null,
+      lostState: binding !== undefined,
+      canSpawn: this.canSpawn(),
+      waitingForStart: this.queue.waitingForStart,
+    })
     if (route.kind === "worker") {
       this.run(entry, this.slots.get(route.workerId)!)
       return
     }
     if (route.kind === "spawn") this.spawn()
-    entry.target = route.kind === "queue" ? route.workerId : undefined
-    if (!this.queue.push(entry)) {
+    entry.target = route.kind === "queue" || route.kind === "wait" ? route.workerId : undefined
+    // A session placed on a starting worker counts there now, so the next ones spread.
+    if (sessionId !== null && entry.target !== undefined && entry.target !== boundTo) this.sessions.place(sessionId, entry.target)
+    if (!this.queue.push(entry, route.kind === "queue")) {
       entry.reject(new QueueFull({ message: `the call queue is full (maxQueue ${this.options.maxQueue})`, maxQueue: this.options.maxQueue }))
       return
     }
@@ -400,12 +414,14 @@ export class WorkerPool implements PoolBackend {
     const process = slot.process!
     if (entry.sessionId !== null) {
       const previous = this.sessions.bind(entry.sessionId, slot.id, process.pid)
-      if (previous && this.telemetry.has("session.reassigned")) {
+      // A placement held no state; the worker that did is the one it was placed away from.
+      const from = previous === undefined ? undefined : previous.pid === null ? previous.lostOn : previous.workerId
+      if (from !== undefined && this.telemetry.has("session.reassigned")) {
         this.telemetry.emit("session.reassigned", {
           sessionId: entry.sessionId,
-          from: previous.workerId,
+          from,
           to: slot.id,
-          reason: previous.workerId === slot.id ? "worker restarted; Python-side session state was lost" : "worker left; Python-side session state was lost",
+          reason: from === slot.id ? "worker restarted; Python-side session state was lost" : "worker left; Python-side session state was lost",
         })
       }
     }
@@ -433,10 +449,17 @@ export class WorkerPool implements PoolBackend {
     else this.pump(slot)
   }
 
-  /** Gives queued calls to a worker while it has room. */
+  /**
+   * Gives queued calls to a worker while it has room: its free execution slots take the oldest
+   * call it may run; its pipe takes only calls with no starting worker to wait for.
+   */
   private pump(slot: Slot): void {
-    while (accepting(slot) && slot.process!.connection.inFlight < this.capacity()) {
-      const entry = this.queue.takeFor(slot.id)
+    const slots = this.options.workerConcurrency
+    const capacity = this.capacity()
+    while (this.queue.size > 0 && accepting(slot)) {
+      const inFlight = slot.process!.connection.inFlight
+      if (inFlight >= capacity) return
+      const entry = this.queue.takeFor(slot.id, inFlight >= slots)
       if (!entry) return
       this.run(entry, slot)
     }
@@ -456,6 +479,7 @@ export class WorkerPool implements PoolBackend {
       loads.push({
         id: s.id,
         accepting: accepting(s),
+        starting: comesBack(s),
         inFlight: s.process?.connection.inFlight ?? 0,
         sessions: this.sessions.countFor(s.id),
         slots: this.options.workerConcurrency,
@@ -465,13 +489,9 @@ export class WorkerPool implements PoolBackend {
     return loads
   }
 
+  // Whether workers already starting will take the call is routing's decision (chooseRoute).
   private canSpawn(): boolean {
-    if (this.stopping || this.failure) return false
-    if (this.liveSlots() >= this.options.maxWorkers) return false
-    // Workers already starting will take the queued calls; do not start one per call.
-    let starting = 0
-    for (const s of this.slots.values()) if (!s.retiring && s.state === "starting") starting++
-    return starting <= this.queue.size
+    return !this.stopping && this.failure === undefined && this.liveSlots() < this.options.maxWorkers
   }
 
   /** Workers that count toward min/maxWorkers: not retiring, not hung, not already replaced. */
@@ -611,6 +631,8 @@ export class WorkerPool implements PoolBackend {
           this.telemetry.emit("worker.started", { workerId: id, pid: slot.process.pid, startupMs: slot.startedAt - spawnedAt })
           this.startHealthChecks(slot)
           this.resolveReadyWaiters()
+          // The new worker first: the calls waiting for a start are its to take.
+          this.pump(slot)
           this.pumpAll()
         }
         if (to === "idle") this.maybeReap(slot)
@@ -641,6 +663,7 @@ export class WorkerPool implements PoolBackend {
     this.telemetry.emit("worker.exited", { workerId: id, pid, reason, exitCode: exit.exitCode, signal: exit.signal })
     if (!isCleanExit(reason)) this.metrics.workerCrashed(reason)
     if (exit.reason === "startup_failed") this.rejectReadyWaiters(exit.error)
+    this.sessions.orphan(id)
     this.queue.untarget(id)
     if (!restarting) {
       slot.subscription?.unsubscribe()
@@ -995,11 +1018,23 @@ export class WorkerPool implements PoolBackend {
     const binding = this.sessions.get(sessionId)
     const slot = binding && this.slots.get(binding.workerId)
     if (slot && slot.process?.pid === binding.pid && accepting(slot)) return slot.id
-    const route = chooseRoute(this.loads(), { boundTo: undefined, hasSession: true, canSpawn: false })
-    if (route.kind !== "worker") return undefined
-    const chosen = this.slots.get(route.workerId)!
-    this.sessions.bind(sessionId, chosen.id, chosen.process!.pid)
-    return chosen.id
+    if (slot && binding.pid === null && (accepting(slot) || comesBack(slot))) return slot.id
+    const route = chooseRoute(this.loads(), {
+      boundTo: undefined,
+      hasSession: true,
+      lostState: binding !== undefined,
+      canSpawn: false,
+      waitingForStart: this.queue.waitingForStart,
+    })
+    if (route.kind === "worker") {
+      const chosen = this.slots.get(route.workerId)!
+      this.sessions.bind(sessionId, chosen.id, chosen.process!.pid)
+      return chosen.id
+    }
+    if (route.kind === "spawn" || route.workerId === undefined) return undefined
+    // Placed on a worker that is starting (its state was lost anyway): it serves it once ready.
+    this.sessions.place(sessionId, route.workerId)
+    return route.workerId
   }
 
   private readonly sessionCalls = new SessionCalls()
