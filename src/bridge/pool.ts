@@ -79,6 +79,8 @@ interface Slot {
   replaced: boolean
   /** An abandoned call outlived `callGraceMs`: the pool is ending it (not a crash). */
   hung: boolean
+  /** Started on demand for calls (not a restart or replacement): calls wait for its start. */
+  onDemand: boolean
 }
 
 /** A call waiting for a worker. `start` runs it on the chosen worker, synchronously. */
@@ -113,8 +115,11 @@ const sessionLost = (error: WorkerCrashed, sessionId: string) =>
 const accepting = (s: Slot) =>
   !s.retiring && !s.hung && s.abandoned === 0 && s.process !== undefined && !s.process.connection.closed && (s.state === "ready" || s.state === "busy" || s.state === "idle")
 
-/** No process yet, but one is coming: spawned and starting, or waiting for its restart. */
-const comesBack = (s: Slot) => s.process === undefined && !s.retiring && !s.hung && !s.replaced
+/**
+ * Spawned and starting: no process yet, but one is coming soon. Not a worker waiting out its
+ * restart backoff (up to `restart.backoff.maxMs`): calls do not wait for that one.
+ */
+const comesBack = (s: Slot) => s.process === undefined && s.state === "starting" && !s.retiring && !s.hung && !s.replaced
 
 /** A worker's exit as the supervisor reports it: the worker machine's output when it has one. */
 const workerExit = (e: { reason: string; error?: unknown; output?: unknown }): WorkerExit => {
@@ -373,7 +378,9 @@ export class WorkerPool implements PoolBackend {
     const route = chooseRoute(this.loads(), {
       boundTo,
       hasSession: sessionId !== null,
-      lostState: binding !== undefined,
+      // Placing a session that lost its state on a restarting worker (routing supports it) makes
+      // its call wait for that start: crash-storm recovery took twice as long. Off until solved.
+      lostState: false,
       canSpawn: this.canSpawn(),
       waitingForStart: this.queue.waitingForStart,
     })
@@ -381,7 +388,7 @@ export class WorkerPool implements PoolBackend {
       this.run(entry, this.slots.get(route.workerId)!)
       return
     }
-    if (route.kind === "spawn") this.spawn()
+    if (route.kind === "spawn") this.spawn(true)
     entry.target = route.kind === "queue" || route.kind === "wait" ? route.workerId : undefined
     // A session placed on a starting worker counts there now, so the next ones spread.
     if (sessionId !== null && entry.target !== undefined && entry.target !== boundTo) this.sessions.place(sessionId, entry.target)
@@ -456,13 +463,25 @@ export class WorkerPool implements PoolBackend {
   private pump(slot: Slot): void {
     const slots = this.options.workerConcurrency
     const capacity = this.capacity()
+    // Calls waiting for a start beyond what the starting workers can take (a start failed, or
+    // the worker they waited for is already full) have nothing left to wait for: pipes take them.
+    let pipeTakesWaiting: boolean | undefined
     while (this.queue.size > 0 && accepting(slot)) {
       const inFlight = slot.process!.connection.inFlight
       if (inFlight >= capacity) return
-      const entry = this.queue.takeFor(slot.id, inFlight >= slots)
+      const intoPipe = inFlight >= slots
+      if (intoPipe && pipeTakesWaiting === undefined) pipeTakesWaiting = this.queue.waitingForStart > this.startingSlots()
+      const entry = this.queue.takeFor(slot.id, intoPipe && !pipeTakesWaiting)
       if (!entry) return
       this.run(entry, slot)
     }
+  }
+
+  /** Execution slots of workers that are starting (O(workers); only when a pipe could take a waiting call). */
+  private startingSlots(): number {
+    let n = 0
+    for (const s of this.slots.values()) if (s.onDemand && comesBack(s)) n += this.options.workerConcurrency
+    return n
   }
 
   private pumpAll(): void {
@@ -479,7 +498,8 @@ export class WorkerPool implements PoolBackend {
       loads.push({
         id: s.id,
         accepting: accepting(s),
-        starting: comesBack(s),
+        starting: s.onDemand && comesBack(s),
+        replacing: !s.onDemand && comesBack(s),
         inFlight: s.process?.connection.inFlight ?? 0,
         sessions: this.sessions.countFor(s.id),
         slots: this.options.workerConcurrency,
@@ -503,7 +523,7 @@ export class WorkerPool implements PoolBackend {
 
   // ── worker lifecycle ────────────────────────────────────────────────────────────────────
 
-  private spawn(): void {
+  private spawn(onDemand = false): void {
     if (!this.supervisor) return
     const id = `w${this.nextWorker++}`
     this.slots.set(id, {
@@ -524,6 +544,7 @@ export class WorkerPool implements PoolBackend {
       abandonTimer: undefined,
       replaced: false,
       hung: false,
+      onDemand,
     })
     this.supervisor
       // Forked workers are transient: one taken down with its template exits `shutdown:template`
@@ -602,6 +623,8 @@ export class WorkerPool implements PoolBackend {
     if (!slot) return
     slot.subscription?.unsubscribe()
     if (slot.actor !== undefined) {
+      // A restart replaces a worker that left; calls do not wait for it (they did not start it).
+      slot.onDemand = false
       slot.restarts++
       this.metrics.workerRestarted()
       this.telemetry.emit("worker.restarted", { workerId: id, reason: "supervisor restart", restarts: slot.restarts })
@@ -663,7 +686,6 @@ export class WorkerPool implements PoolBackend {
     this.telemetry.emit("worker.exited", { workerId: id, pid, reason, exitCode: exit.exitCode, signal: exit.signal })
     if (!isCleanExit(reason)) this.metrics.workerCrashed(reason)
     if (exit.reason === "startup_failed") this.rejectReadyWaiters(exit.error)
-    this.sessions.orphan(id)
     this.queue.untarget(id)
     if (!restarting) {
       slot.subscription?.unsubscribe()
@@ -1022,7 +1044,7 @@ export class WorkerPool implements PoolBackend {
     const route = chooseRoute(this.loads(), {
       boundTo: undefined,
       hasSession: true,
-      lostState: binding !== undefined,
+      lostState: false,
       canSpawn: false,
       waitingForStart: this.queue.waitingForStart,
     })

@@ -52,7 +52,8 @@ export class CallQueue<T extends Queued> {
   /**
    * Removes and returns the oldest entry `workerId` may run. `intoPipe`: the worker has no free
    * execution slot, so it takes only entries targeted at it or counted ones (an uncounted entry
-   * waits for a slot of a starting worker, not behind a busy one).
+   * waits for a slot of a starting worker, not behind a busy one; the pool passes false once
+   * more wait than the starting workers can take).
    */
   takeFor(workerId: string, intoPipe: boolean): T | undefined {
     const items = this.items

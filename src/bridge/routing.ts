@@ -31,8 +31,13 @@ export interface WorkerLoad {
   readonly id: string
   /** Ready, busy or idle (not starting, stopping, draining for recycling, or dead). */
   readonly accepting: boolean
-  /** Has no process yet but will accept calls once ready (started, or about to be restarted). */
+  /** Started on demand for calls and not ready yet: calls may wait for it (its slots are theirs). */
   readonly starting: boolean
+  /**
+   * Starting as a restart or replacement of a worker that left: calls do not wait for it, but a
+   * session whose state was lost may be placed there (so load evens out after a crash).
+   */
+  readonly replacing: boolean
   readonly inFlight: number
   readonly sessions: number
   /** Calls it executes at once (`workerConcurrency`). */
@@ -68,7 +73,7 @@ export interface RouteRequest {
 type Order = (a: WorkerLoad, b: WorkerLoad) => number
 
 // A starting worker loses ties: a ready one serves the call now.
-const bySessionsThenLoad: Order = (a, b) => a.sessions - b.sessions || Number(a.starting) - Number(b.starting) || a.inFlight - b.inFlight
+const bySessionsThenLoad: Order = (a, b) => a.sessions - b.sessions || Number(b.accepting) - Number(a.accepting) || a.inFlight - b.inFlight
 const byLoadThenSessions: Order = (a, b) => a.inFlight - b.inFlight || a.sessions - b.sessions
 
 /**
@@ -84,8 +89,8 @@ export const chooseRoute = (workers: readonly WorkerLoad[], request: RouteReques
   let startingSlots = 0
   for (const w of workers) {
     if (w.id === request.boundTo) bound = w
-    if (w.starting) {
-      startingSlots += w.slots
+    if (w.starting || w.replacing) {
+      if (w.starting) startingSlots += w.slots
       if (placeOnStarting && (!pick || order(w, pick) < 0)) pick = w
     } else if (w.accepting) {
       if (w.inFlight < w.slots) {
@@ -96,12 +101,12 @@ export const chooseRoute = (workers: readonly WorkerLoad[], request: RouteReques
   const awaitsStart = request.waitingForStart < startingSlots
   if (bound) {
     if (bound.accepting) return bound.inFlight < bound.capacity ? { kind: "worker", workerId: bound.id } : { kind: "queue", workerId: bound.id }
-    if (bound.starting) return awaitsStart ? { kind: "wait", workerId: bound.id } : { kind: "queue", workerId: bound.id }
+    if (bound.starting || bound.replacing) return awaitsStart && bound.starting ? { kind: "wait", workerId: bound.id } : { kind: "queue", workerId: bound.id }
     // The bound worker is gone or leaving: the session is routed as a new one (reassigned).
   }
   if (pick) {
-    if (!pick.starting) return { kind: "worker", workerId: pick.id }
-    return awaitsStart ? { kind: "wait", workerId: pick.id } : { kind: "queue", workerId: pick.id }
+    if (pick.accepting) return { kind: "worker", workerId: pick.id }
+    return awaitsStart && pick.starting ? { kind: "wait", workerId: pick.id } : { kind: "queue", workerId: pick.id }
   }
   if (awaitsStart) return { kind: "wait" }
   if (request.canSpawn) return { kind: "spawn" }

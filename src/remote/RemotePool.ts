@@ -340,6 +340,7 @@ export class RemotePool implements PoolBackend {
         accepting: !a.down && !a.record.draining && !avoid.has(a.id),
         // Agents start on their own hosts: none is ever waited for here.
         starting: false,
+        replacing: false,
         // Our own calls are exact; the record adds other clients' (as of its last heartbeat).
         inFlight: Math.max(a.inFlight, a.record.inFlight),
         sessions: this.bindings.countFor(a.id),

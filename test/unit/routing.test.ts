@@ -3,9 +3,10 @@ import { fc, test } from "@fast-check/vitest"
 import { chooseRoute, type RouteRequest, type WorkerLoad } from "../../src/bridge/routing.js"
 
 const w = (id: string, over: Partial<WorkerLoad> = {}): WorkerLoad => ({
-  id, accepting: true, starting: false, inFlight: 0, sessions: 0, slots: 1, capacity: 4, ...over,
+  id, accepting: true, starting: false, replacing: false, inFlight: 0, sessions: 0, slots: 1, capacity: 4, ...over,
 })
 const starting = (id: string, over: Partial<WorkerLoad> = {}) => w(id, { accepting: false, starting: true, ...over })
+const replacing = (id: string, over: Partial<WorkerLoad> = {}) => w(id, { accepting: false, replacing: true, ...over })
 const req = (over: Partial<RouteRequest> = {}): RouteRequest => ({
   boundTo: undefined, hasSession: false, lostState: false, canSpawn: false, waitingForStart: 0, ...over,
 })
@@ -79,6 +80,14 @@ describe("chooseRoute", () => {
       .toEqual({ kind: "worker", workerId: "survivor" })
   })
 
+  it("calls do not wait for a restarting worker, but a session that lost its state may be placed there", () => {
+    const pool = [w("survivor", { inFlight: 1, sessions: 10 }), replacing("replacement")]
+    expect(chooseRoute(pool, req({ canSpawn: false }))).toEqual({ kind: "worker", workerId: "survivor" })
+    expect(chooseRoute(pool, req({ hasSession: true }))).toEqual({ kind: "worker", workerId: "survivor" })
+    expect(chooseRoute(pool, req({ hasSession: true, lostState: true }))).toEqual({ kind: "queue", workerId: "replacement" })
+    expect(chooseRoute(pool, req({ boundTo: "replacement", hasSession: true }))).toEqual({ kind: "queue", workerId: "replacement" })
+  })
+
   it("a session placed on a starting worker follows it", () => {
     const pool = [w("a"), starting("b", { sessions: 1 })]
     expect(chooseRoute(pool, req({ boundTo: "b", hasSession: true }))).toEqual({ kind: "wait", workerId: "b" })
@@ -88,7 +97,7 @@ describe("chooseRoute", () => {
 
 const loadArb = fc.array(
   fc.record({
-    state: fc.constantFrom("accepting", "starting", "neither"),
+    state: fc.constantFrom("accepting", "starting", "replacing", "neither"),
     inFlight: fc.nat(6),
     sessions: fc.nat(5),
     slots: fc.integer({ min: 1, max: 3 }),
@@ -100,7 +109,8 @@ const loadArb = fc.array(
     id: `w${i}`,
     accepting: x.state === "accepting",
     starting: x.state === "starting",
-    inFlight: x.state === "starting" ? 0 : x.inFlight,
+    replacing: x.state === "replacing",
+    inFlight: x.state === "starting" || x.state === "replacing" ? 0 : x.inFlight,
     sessions: x.sessions,
     slots: x.slots,
     capacity: x.slots + x.extra,
@@ -123,7 +133,7 @@ describe("chooseRoute invariants", () => {
       const boundTo = r.boundIndex === undefined || !r.hasSession ? undefined : `w${r.boundIndex}`
       const request: RouteRequest = { boundTo, hasSession: r.hasSession, lostState: r.lostState, canSpawn: r.canSpawn, waitingForStart: r.waitingForStart }
       const route = chooseRoute(pool, request)
-      const bound = pool.find((x) => x.id === boundTo && (x.accepting || x.starting))
+      const bound = pool.find((x) => x.id === boundTo && (x.accepting || x.starting || x.replacing))
       const startingSlots = pool.reduce((n, x) => n + (x.starting ? x.slots : 0), 0)
       const free = pool.some((x) => x.accepting && x.inFlight < x.slots)
       const awaitsStart = r.waitingForStart < startingSlots
@@ -158,8 +168,9 @@ describe("chooseRoute invariants", () => {
           expect(bound?.id).toBe(route.workerId)
           expect(target.inFlight).toBeGreaterThanOrEqual(target.capacity)
         } else {
-          expect(target.starting).toBe(true)
-          expect(awaitsStart).toBe(false)
+          expect(target.starting || target.replacing).toBe(true)
+          if (target.starting) expect(awaitsStart).toBe(false)
+          expect(r.hasSession).toBe(true)
         }
       } else {
         expect(bound).toBeUndefined()
@@ -175,7 +186,7 @@ describe("chooseRoute invariants", () => {
     (pool, r) => {
       fc.pre(r.boundIndex === undefined)
       const route = chooseRoute(pool, { boundTo: undefined, hasSession: true, lostState: true, canSpawn: r.canSpawn, waitingForStart: r.waitingForStart })
-      const candidates = pool.filter((x) => x.starting || (x.accepting && x.inFlight < x.slots))
+      const candidates = pool.filter((x) => x.starting || x.replacing || (x.accepting && x.inFlight < x.slots))
       fc.pre(candidates.length > 0)
       const fewest = Math.min(...candidates.map((x) => x.sessions))
       expect(route.kind === "worker" || route.kind === "wait" || route.kind === "queue").toBe(true)
