@@ -78,7 +78,7 @@ export interface BridgeOptions {
   /** Extra environment variables for the workers (added to the host's environment). */
   readonly env?: Readonly<Record<string, string>>
   readonly cwd?: string
-  /** Workers started with the bridge and kept alive. Default 2. */
+  /** Workers started with the bridge and kept alive. Default 2, or `maxWorkers` when that is lower. */
   readonly minWorkers?: number
   /** Upper bound on workers; more are started on demand. Default 10. */
   readonly maxWorkers?: number
@@ -252,7 +252,9 @@ export const resolveOptions = (options: BridgeOptions = {}): ResolvedOptions => 
   if (o.env !== undefined)
     check(typeof o.env === "object" && o.env !== null && Object.values(o.env).every((v) => typeof v === "string"), "env must map names to strings")
 
-  const minWorkers = options.minWorkers ?? 2
+  // An explicit maxWorkers below the default minimum lowers the minimum (as piscina does), so
+  // `{ maxWorkers: 1 }` alone means one worker; an explicit conflict is still refused.
+  const minWorkers = options.minWorkers ?? (typeof options.maxWorkers === "number" ? Math.min(2, options.maxWorkers) : 2)
   const maxWorkers = options.maxWorkers ?? Math.max(10, minWorkers)
   if (issues.length === 0) check(minWorkers <= maxWorkers, `minWorkers (${minWorkers}) must not exceed maxWorkers (${maxWorkers})`)
 

@@ -83,6 +83,8 @@ interface Slot {
   hung: boolean
   /** It passed `maxWorkerMemoryMb` and is exiting: the pool replaces it (not a crash). */
   overMemory: boolean
+  /** Started on demand for calls (not a restart or replacement): calls wait for its start. */
+  onDemand: boolean
 }
 
 /** A call waiting for a worker. `start` runs it on the chosen worker, synchronously. */
@@ -132,6 +134,12 @@ const sessionLost = (error: WorkerCrashed, sessionId: string) =>
 // routing a call there would fail it at once with WorkerCrashed (found by examples/resilience).
 const accepting = (s: Slot) =>
   !s.retiring && !s.hung && s.abandoned === 0 && s.process !== undefined && !s.process.connection.closed && (s.state === "ready" || s.state === "busy" || s.state === "idle")
+
+/**
+ * Spawned and starting: no process yet, but one is coming soon. Not a worker waiting out its
+ * restart backoff (up to `restart.backoff.maxMs`): calls do not wait for that one.
+ */
+const comesBack = (s: Slot) => s.process === undefined && s.state === "starting" && !s.retiring && !s.hung && !s.replaced
 
 /** A worker's exit as the supervisor reports it: the worker machine's output when it has one. */
 const workerExit = (e: { reason: string; error?: unknown; output?: unknown }): WorkerExit => {
@@ -334,6 +342,7 @@ export class WorkerPool implements PoolBackend {
         sessionId,
         signal: options.signal,
         target: undefined,
+        counted: false,
         timer: undefined,
         cleanupAbort: undefined,
         reject,
@@ -401,18 +410,30 @@ export class WorkerPool implements PoolBackend {
   }
 
   private dispatch(entry: Waiting, signal: AbortSignal | undefined): void {
-    const binding = entry.sessionId === null ? undefined : this.sessions.get(entry.sessionId)
+    const sessionId = entry.sessionId
+    const binding = sessionId === null ? undefined : this.sessions.get(sessionId)
     const bound = binding && this.slots.get(binding.workerId)
-    // A binding made with an earlier process of a restarted worker is stale: route anew.
-    const boundTo = bound && bound.process?.pid === binding.pid ? bound.id : undefined
-    const route = chooseRoute(this.loads(), { boundTo, hasSession: entry.sessionId !== null, canSpawn: this.canSpawn() })
+    // A binding made with an earlier process of a restarted worker is stale: route anew. A
+    // placement (no pid yet) follows its worker while that one starts.
+    const boundTo = bound && (binding.pid === null || bound.process?.pid === binding.pid) ? bound.id : undefined
+    const route = chooseRoute(this.loads(), {
+      boundTo,
+      hasSession: sessionId !== null,
+      // Placing a session that lost its state on a restarting worker (routing supports it) makes
+      // its call wait for that start: crash-storm recovery took twice as long. Off until solved.
+      lostState: false,
+      canSpawn: this.canSpawn(),
+      waitingForStart: this.queue.waitingForStart,
+    })
     if (route.kind === "worker") {
       this.run(entry, this.slots.get(route.workerId)!)
       return
     }
-    if (route.kind === "spawn") this.spawn()
-    entry.target = route.kind === "queue" ? route.workerId : undefined
-    if (!this.queue.push(entry)) {
+    if (route.kind === "spawn") this.spawn(true)
+    entry.target = route.kind === "queue" || route.kind === "wait" ? route.workerId : undefined
+    // A session placed on a starting worker counts there now, so the next ones spread.
+    if (sessionId !== null && entry.target !== undefined && entry.target !== boundTo) this.sessions.place(sessionId, entry.target)
+    if (!this.queue.push(entry, route.kind === "queue")) {
       entry.reject(new QueueFull({ message: `the call queue is full (maxQueue ${this.options.maxQueue})`, maxQueue: this.options.maxQueue }))
       return
     }
@@ -441,12 +462,14 @@ export class WorkerPool implements PoolBackend {
     const process = slot.process!
     if (entry.sessionId !== null) {
       const previous = this.sessions.bind(entry.sessionId, slot.id, process.pid)
-      if (previous && this.telemetry.has("session.reassigned")) {
+      // A placement held no state; the worker that did is the one it was placed away from.
+      const from = previous === undefined ? undefined : previous.pid === null ? previous.lostOn : previous.workerId
+      if (from !== undefined && this.telemetry.has("session.reassigned")) {
         this.telemetry.emit("session.reassigned", {
           sessionId: entry.sessionId,
-          from: previous.workerId,
+          from,
           to: slot.id,
-          reason: previous.workerId === slot.id ? "worker restarted; Python-side session state was lost" : "worker left; Python-side session state was lost",
+          reason: from === slot.id ? "worker restarted; Python-side session state was lost" : "worker left; Python-side session state was lost",
         })
       }
     }
@@ -474,13 +497,32 @@ export class WorkerPool implements PoolBackend {
     else this.pump(slot)
   }
 
-  /** Gives queued calls to a worker while it has room. */
+  /**
+   * Gives queued calls to a worker while it has room: its free execution slots take the oldest
+   * call it may run; its pipe takes only calls with no starting worker to wait for.
+   */
   private pump(slot: Slot): void {
-    while (accepting(slot) && slot.process!.connection.inFlight < this.capacity()) {
-      const entry = this.queue.takeFor(slot.id)
+    const slots = this.options.workerConcurrency
+    const capacity = this.capacity()
+    // Calls waiting for a start beyond what the starting workers can take (a start failed, or
+    // the worker they waited for is already full) have nothing left to wait for: pipes take them.
+    let pipeTakesWaiting: boolean | undefined
+    while (this.queue.size > 0 && accepting(slot)) {
+      const inFlight = slot.process!.connection.inFlight
+      if (inFlight >= capacity) return
+      const intoPipe = inFlight >= slots
+      if (intoPipe && pipeTakesWaiting === undefined) pipeTakesWaiting = this.queue.waitingForStart > this.startingSlots()
+      const entry = this.queue.takeFor(slot.id, intoPipe && !pipeTakesWaiting)
       if (!entry) return
       this.run(entry, slot)
     }
+  }
+
+  /** Execution slots of workers that are starting (O(workers); only when a pipe could take a waiting call). */
+  private startingSlots(): number {
+    let n = 0
+    for (const s of this.slots.values()) if (s.onDemand && comesBack(s)) n += this.options.workerConcurrency
+    return n
   }
 
   private pumpAll(): void {
@@ -497,6 +539,8 @@ export class WorkerPool implements PoolBackend {
       loads.push({
         id: s.id,
         accepting: accepting(s),
+        starting: s.onDemand && comesBack(s),
+        replacing: !s.onDemand && comesBack(s),
         inFlight: s.process?.connection.inFlight ?? 0,
         sessions: this.sessions.countFor(s.id),
         slots: this.options.workerConcurrency,
@@ -506,13 +550,9 @@ export class WorkerPool implements PoolBackend {
     return loads
   }
 
+  // Whether workers already starting will take the call is routing's decision (chooseRoute).
   private canSpawn(): boolean {
-    if (this.stopping || this.failure) return false
-    if (this.liveSlots() >= this.options.maxWorkers) return false
-    // Workers already starting will take the queued calls; do not start one per call.
-    let starting = 0
-    for (const s of this.slots.values()) if (!s.retiring && s.state === "starting") starting++
-    return starting <= this.queue.size
+    return !this.stopping && this.failure === undefined && this.liveSlots() < this.options.maxWorkers
   }
 
   /** Workers that count toward min/maxWorkers: not retiring, not hung, not already replaced. */
@@ -524,7 +564,7 @@ export class WorkerPool implements PoolBackend {
 
   // ── worker lifecycle ────────────────────────────────────────────────────────────────────
 
-  private spawn(): void {
+  private spawn(onDemand = false): void {
     if (!this.supervisor) return
     const id = `w${this.nextWorker++}`
     this.slots.set(id, {
@@ -546,6 +586,7 @@ export class WorkerPool implements PoolBackend {
       replaced: false,
       hung: false,
       overMemory: false,
+      onDemand,
     })
     this.supervisor
       // Forked workers are transient: one taken down with its template exits `shutdown:template`
@@ -626,6 +667,8 @@ export class WorkerPool implements PoolBackend {
     if (!slot) return
     slot.subscription?.unsubscribe()
     if (slot.actor !== undefined) {
+      // A restart replaces a worker that left; calls do not wait for it (they did not start it).
+      slot.onDemand = false
       slot.restarts++
       this.metrics.workerRestarted()
       this.telemetry.emit("worker.restarted", { workerId: id, reason: "supervisor restart", restarts: slot.restarts })
@@ -656,6 +699,8 @@ export class WorkerPool implements PoolBackend {
           this.telemetry.emit("worker.started", { workerId: id, pid: slot.process.pid, startupMs: slot.startedAt - spawnedAt })
           this.startHealthChecks(slot)
           this.resolveReadyWaiters()
+          // The new worker first: the calls waiting for a start are its to take.
+          this.pump(slot)
           this.pumpAll()
         }
         if (to === "idle") this.maybeReap(slot)
@@ -1063,11 +1108,23 @@ export class WorkerPool implements PoolBackend {
     const binding = this.sessions.get(sessionId)
     const slot = binding && this.slots.get(binding.workerId)
     if (slot && slot.process?.pid === binding.pid && accepting(slot)) return slot.id
-    const route = chooseRoute(this.loads(), { boundTo: undefined, hasSession: true, canSpawn: false })
-    if (route.kind !== "worker") return undefined
-    const chosen = this.slots.get(route.workerId)!
-    this.sessions.bind(sessionId, chosen.id, chosen.process!.pid)
-    return chosen.id
+    if (slot && binding.pid === null && (accepting(slot) || comesBack(slot))) return slot.id
+    const route = chooseRoute(this.loads(), {
+      boundTo: undefined,
+      hasSession: true,
+      lostState: false,
+      canSpawn: false,
+      waitingForStart: this.queue.waitingForStart,
+    })
+    if (route.kind === "worker") {
+      const chosen = this.slots.get(route.workerId)!
+      this.sessions.bind(sessionId, chosen.id, chosen.process!.pid)
+      return chosen.id
+    }
+    if (route.kind === "spawn" || route.workerId === undefined) return undefined
+    // Placed on a worker that is starting (its state was lost anyway): it serves it once ready.
+    this.sessions.place(sessionId, route.workerId)
+    return route.workerId
   }
 
   private readonly sessionCalls = new SessionCalls()

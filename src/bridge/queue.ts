@@ -1,48 +1,79 @@
 /**
- * The bridge's bounded FIFO of calls waiting for a worker.
+ * The bridge's FIFO of calls waiting for a worker, bounded by `maxQueue`.
  *
- * An entry may be *targeted* at one worker (its session is bound there); a worker with a free
- * slot takes the oldest entry that is untargeted or targeted at it, so a busy sticky session
- * never blocks calls behind it that could run elsewhere.
+ * An entry may be *targeted* at one worker (its session is bound or placed there); a worker
+ * takes the oldest entry that is untargeted or targeted at it, so a busy sticky session never
+ * blocks calls behind it that could run elsewhere.
+ *
+ * An entry is *counted* when it waits with no worker to go to; only those count against
+ * `maxQueue` (piscina's meaning). An uncounted entry waits for a worker that is starting: it
+ * runs in a free execution slot (the starting worker's, or one that frees first elsewhere),
+ * never in the pipe of a busy worker, so a worker started for a call gets that call.
  *
  * @example
  * const q = new CallQueue<Waiting>(1_000)
- * q.push(entry)                 // false when full: the caller rejects with QueueFull
- * const next = q.takeFor("w1")  // oldest entry w1 may run
+ * q.push(entry, true)                 // false when maxQueue counted entries wait: QueueFull
+ * const next = q.takeFor("w1", false) // oldest entry w1 may run in a free slot
  */
 export interface Queued {
   /** The worker this entry must run on, or undefined for any. */
   target: string | undefined
+  /** Counts against `maxQueue` (set by `push`). */
+  counted: boolean
 }
 
 export class CallQueue<T extends Queued> {
   private items: T[] = []
+  private countedSize = 0
 
   constructor(readonly maxQueue: number) {}
 
+  /** Every waiting entry. */
   get size(): number {
     return this.items.length
   }
 
-  /** Appends; false (nothing added) when the queue is full. */
-  push(entry: T): boolean {
-    if (this.items.length >= this.maxQueue) return false
+  /** Entries with no worker to go to: those that count against `maxQueue`. */
+  get counted(): number {
+    return this.countedSize
+  }
+
+  /** Entries waiting for a starting worker (not counted against `maxQueue`). */
+  get waitingForStart(): number {
+    return this.items.length - this.countedSize
+  }
+
+  /** Appends; false (nothing added) when a counted entry would exceed `maxQueue`. */
+  push(entry: T, counted: boolean): boolean {
+    if (counted) {
+      if (this.countedSize >= this.maxQueue) return false
+      this.countedSize++
+    }
+    entry.counted = counted
     this.items.push(entry)
     return true
   }
 
-  /** Removes and returns the oldest entry `workerId` may run. */
-  takeFor(workerId: string): T | undefined {
-    const i = this.items.findIndex((e) => e.target === undefined || e.target === workerId)
-    if (i < 0) return undefined
-    return this.items.splice(i, 1)[0]
+  /**
+   * Removes and returns the oldest entry `workerId` may run. `intoPipe`: the worker has no free
+   * execution slot, so it takes only entries targeted at it or counted ones (an uncounted entry
+   * waits for a slot of a starting worker, not behind a busy one; the pool passes false once
+   * more wait than the starting workers can take).
+   */
+  takeFor(workerId: string, intoPipe: boolean): T | undefined {
+    const items = this.items
+    for (let i = 0; i < items.length; i++) {
+      const e = items[i]!
+      if (e.target === workerId || (e.target === undefined && (!intoPipe || e.counted))) return this.removeAt(i)
+    }
+    return undefined
   }
 
   /** Removes an entry (timed out, aborted); false when it had already left. */
   remove(entry: T): boolean {
     const i = this.items.indexOf(entry)
     if (i < 0) return false
-    this.items.splice(i, 1)
+    this.removeAt(i)
     return true
   }
 
@@ -57,6 +88,13 @@ export class CallQueue<T extends Queued> {
   drain(): T[] {
     const all = this.items
     this.items = []
+    this.countedSize = 0
     return all
+  }
+
+  private removeAt(i: number): T {
+    const [entry] = this.items.splice(i, 1)
+    if (entry!.counted) this.countedSize--
+    return entry!
   }
 }

@@ -4,16 +4,25 @@
  * In order of preference:
  * 1. a session already bound to a live worker goes there (its Python-side state lives there);
  *    when that worker is full the call waits for it, because running elsewhere would lose state;
+ *    a session placed on a worker that is still starting waits for that worker;
  * 2. otherwise a worker with a free execution slot: for a session, the one with the fewest
  *    sessions, then the fewest calls in flight (spreads sessions); without a session, the one
- *    with the fewest calls in flight;
- * 3. otherwise start a new worker, when below `maxWorkers` (the call waits for the first free slot);
- * 4. otherwise pipeline onto the least-loaded worker whose pipe has room (`pipelineDepth` calls
+ *    with the fewest calls in flight. A session whose Python state was lost with its worker
+ *    (`lostState`) may also be placed on a starting worker (the crashed one's replacement) when
+ *    that one holds the fewest sessions: it waits for it, so load evens out after a crash;
+ * 3. otherwise wait for a worker that is already starting, while its free slots are not all
+ *    promised to calls waiting before this one (a worker started for a call gets that call);
+ * 4. otherwise start a new worker, when below `maxWorkers` (the call waits for it, or for the
+ *    first slot that frees elsewhere, whichever comes first);
+ * 5. otherwise pipeline onto the least-loaded worker whose pipe has room (`pipelineDepth` calls
  *    beyond its concurrency may wait inside the worker, so it never idles between replies);
- * 5. otherwise the bounded queue.
+ * 6. otherwise the bounded queue.
+ *
+ * Calls routed by 3 and 4 (`wait`, `spawn`) wait for a starting worker and do not count against
+ * `maxQueue`; only `queue` does (piscina's meaning: calls that wait with no worker to go to).
  *
  * @example
- * chooseRoute(loads, { boundTo: undefined, hasSession: true, canSpawn: false })
+ * chooseRoute(loads, { boundTo: undefined, hasSession: true, lostState: false, canSpawn: false, waitingForStart: 0 })
  * // { kind: "worker", workerId: "w2" }
  */
 
@@ -22,6 +31,13 @@ export interface WorkerLoad {
   readonly id: string
   /** Ready, busy or idle (not starting, stopping, draining for recycling, or dead). */
   readonly accepting: boolean
+  /** Started on demand for calls and not ready yet: calls may wait for it (its slots are theirs). */
+  readonly starting: boolean
+  /**
+   * Starting as a restart or replacement of a worker that left: calls do not wait for it, but a
+   * session whose state was lost may be placed there (so load evens out after a crash).
+   */
+  readonly replacing: boolean
   readonly inFlight: number
   readonly sessions: number
   /** Calls it executes at once (`workerConcurrency`). */
@@ -33,48 +49,67 @@ export interface WorkerLoad {
 /** The routing decision. */
 export type Route =
   | { readonly kind: "worker"; readonly workerId: string }
+  /** Start a worker; the call waits for a starting worker (not counted against `maxQueue`). */
   | { readonly kind: "spawn" }
+  /** Wait for a starting worker: any, or the named one (not counted against `maxQueue`). */
+  | { readonly kind: "wait"; readonly workerId?: string }
+  /** Wait with no worker to go to now (counted against `maxQueue`); named: only that worker. */
   | { readonly kind: "queue"; readonly workerId?: string }
 
 /** The call's side of the decision. */
 export interface RouteRequest {
-  /** The worker the call's session is bound to, if any. */
+  /** The worker the call's session is bound or placed on, if any (a live binding). */
   readonly boundTo: string | undefined
   /** The call belongs to a session (new sessions are spread by session count). */
   readonly hasSession: boolean
+  /** The session had a worker and is routed anew: its Python state is lost wherever it goes. */
+  readonly lostState: boolean
   /** A new worker may be started (below `maxWorkers`, bridge running). */
   readonly canSpawn: boolean
+  /** Calls already waiting for a starting worker (they have the first claim on its slots). */
+  readonly waitingForStart: number
 }
 
-const bySessionsThenLoad = (a: WorkerLoad, b: WorkerLoad) => a.sessions - b.sessions || a.inFlight - b.inFlight
-const byLoadThenSessions = (a: WorkerLoad, b: WorkerLoad) => a.inFlight - b.inFlight || a.sessions - b.sessions
+type Order = (a: WorkerLoad, b: WorkerLoad) => number
 
-const best = (workers: readonly WorkerLoad[], order: (a: WorkerLoad, b: WorkerLoad) => number): WorkerLoad | undefined => {
-  let chosen: WorkerLoad | undefined
-  for (const w of workers) if (!chosen || order(w, chosen) < 0) chosen = w
-  return chosen
-}
+// A starting worker loses ties: a ready one serves the call now.
+const bySessionsThenLoad: Order = (a, b) => a.sessions - b.sessions || Number(b.accepting) - Number(a.accepting) || a.inFlight - b.inFlight
+const byLoadThenSessions: Order = (a, b) => a.inFlight - b.inFlight || a.sessions - b.sessions
 
 /**
- * Decides where one call goes. Ties go to the worker listed first, so the choice is
- * deterministic for a given pool order.
+ * Decides where one call goes, in one pass over the workers and without allocating beyond the
+ * result. Ties go to the worker listed first, so the choice is deterministic for a given pool order.
  */
 export const chooseRoute = (workers: readonly WorkerLoad[], request: RouteRequest): Route => {
-  if (request.boundTo !== undefined) {
-    const bound = workers.find((w) => w.id === request.boundTo && w.accepting)
-    if (bound) return bound.inFlight < bound.capacity ? { kind: "worker", workerId: bound.id } : { kind: "queue", workerId: bound.id }
+  const order = request.hasSession ? bySessionsThenLoad : byLoadThenSessions
+  const placeOnStarting = request.hasSession && request.lostState
+  let bound: WorkerLoad | undefined
+  let pick: WorkerLoad | undefined
+  let pipelined: WorkerLoad | undefined
+  let startingSlots = 0
+  for (const w of workers) {
+    if (w.id === request.boundTo) bound = w
+    if (w.starting || w.replacing) {
+      if (w.starting) startingSlots += w.slots
+      if (placeOnStarting && (!pick || order(w, pick) < 0)) pick = w
+    } else if (w.accepting) {
+      if (w.inFlight < w.slots) {
+        if (!pick || order(w, pick) < 0) pick = w
+      } else if (w.inFlight < w.capacity && (!pipelined || byLoadThenSessions(w, pipelined) < 0)) pipelined = w
+    }
+  }
+  const awaitsStart = request.waitingForStart < startingSlots
+  if (bound) {
+    if (bound.accepting) return bound.inFlight < bound.capacity ? { kind: "worker", workerId: bound.id } : { kind: "queue", workerId: bound.id }
+    if (bound.starting || bound.replacing) return awaitsStart && bound.starting ? { kind: "wait", workerId: bound.id } : { kind: "queue", workerId: bound.id }
     // The bound worker is gone or leaving: the session is routed as a new one (reassigned).
   }
-  const accepting = workers.filter((w) => w.accepting)
-  const free = accepting.filter((w) => w.inFlight < w.slots)
-  const order = request.hasSession ? bySessionsThenLoad : byLoadThenSessions
-  const pick = best(free, order)
-  if (pick) return { kind: "worker", workerId: pick.id }
+  if (pick) {
+    if (pick.accepting) return { kind: "worker", workerId: pick.id }
+    return awaitsStart && pick.starting ? { kind: "wait", workerId: pick.id } : { kind: "queue", workerId: pick.id }
+  }
+  if (awaitsStart) return { kind: "wait" }
   if (request.canSpawn) return { kind: "spawn" }
-  const pipelined = best(
-    accepting.filter((w) => w.inFlight < w.capacity),
-    byLoadThenSessions,
-  )
   if (pipelined) return { kind: "worker", workerId: pipelined.id }
   return { kind: "queue" }
 }

@@ -6,7 +6,7 @@
  *
  * @example
  * const q = new WatchedQueue<Waiting>(maxQueue, () => telemetry.emit("drain", { queued: q.size, maxQueue }))
- * q.push(entry)
+ * q.push(entry, true)
  * q.needsDrain // true once maxQueue calls wait
  */
 import { queueLevel } from "./backpressure.js"
@@ -27,14 +27,14 @@ export class WatchedQueue<T extends Queued> extends CallQueue<T> {
     return this.full
   }
 
-  override push(entry: T): boolean {
-    const added = super.push(entry)
+  override push(entry: T, counted: boolean): boolean {
+    const added = super.push(entry, counted)
     if (added) this.changed()
     return added
   }
 
-  override takeFor(workerId: string): T | undefined {
-    const entry = super.takeFor(workerId)
+  override takeFor(workerId: string, intoPipe: boolean): T | undefined {
+    const entry = super.takeFor(workerId, intoPipe)
     if (entry) this.changed()
     return entry
   }
@@ -52,7 +52,8 @@ export class WatchedQueue<T extends Queued> extends CallQueue<T> {
   }
 
   private changed(): void {
-    const level = queueLevel(this.full, this.size, this.maxQueue)
+    // Only calls with no worker to go to count against maxQueue (queue.ts), so only they fill it.
+    const level = queueLevel(this.full, this.counted, this.maxQueue)
     this.full = level.full
     if (level.drained) this.onDrained()
   }

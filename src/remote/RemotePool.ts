@@ -347,6 +347,9 @@ export class RemotePool implements PoolBackend {
       loads.push({
         id: a.id,
         accepting: !a.down && !a.record.draining && !avoid.has(a.id),
+        // Agents start on their own hosts: none is ever waited for here.
+        starting: false,
+        replacing: false,
         // Our own calls are exact; the record adds other clients' (as of its last heartbeat).
         inFlight: Math.max(a.inFlight, a.record.inFlight),
         sessions: this.bindings.countFor(a.id),
@@ -355,7 +358,7 @@ export class RemotePool implements PoolBackend {
         capacity: Number.POSITIVE_INFINITY,
       })
     }
-    const route = chooseRoute(loads, { boundTo, hasSession: sessionId !== null, canSpawn: false })
+    const route = chooseRoute(loads, { boundTo, hasSession: sessionId !== null, lostState: binding !== undefined, canSpawn: false, waitingForStart: 0 })
     if (route.kind !== "worker") return undefined
     const agent = this.agents.get(route.workerId)!
     if (sessionId !== null) {

@@ -1,87 +1,197 @@
 import { describe, expect, it } from "vitest"
 import { fc, test } from "@fast-check/vitest"
-import { chooseRoute, type WorkerLoad } from "../../src/bridge/routing.js"
+import { chooseRoute, type RouteRequest, type WorkerLoad } from "../../src/bridge/routing.js"
 
 const w = (id: string, over: Partial<WorkerLoad> = {}): WorkerLoad => ({
-  id, accepting: true, inFlight: 0, sessions: 0, slots: 1, capacity: 4, ...over,
+  id, accepting: true, starting: false, replacing: false, inFlight: 0, sessions: 0, slots: 1, capacity: 4, ...over,
+})
+const starting = (id: string, over: Partial<WorkerLoad> = {}) => w(id, { accepting: false, starting: true, ...over })
+const replacing = (id: string, over: Partial<WorkerLoad> = {}) => w(id, { accepting: false, replacing: true, ...over })
+const req = (over: Partial<RouteRequest> = {}): RouteRequest => ({
+  boundTo: undefined, hasSession: false, lostState: false, canSpawn: false, waitingForStart: 0, ...over,
 })
 
 describe("chooseRoute", () => {
   it("a bound session goes to its worker while the worker has room", () => {
-    expect(chooseRoute([w("a"), w("b", { inFlight: 2 })], { boundTo: "b", hasSession: true, canSpawn: true }))
+    expect(chooseRoute([w("a"), w("b", { inFlight: 2 })], req({ boundTo: "b", hasSession: true, canSpawn: true })))
       .toEqual({ kind: "worker", workerId: "b" })
   })
 
   it("a bound session waits for its full worker instead of moving", () => {
-    expect(chooseRoute([w("a"), w("b", { inFlight: 4 })], { boundTo: "b", hasSession: true, canSpawn: true }))
+    expect(chooseRoute([w("a"), w("b", { inFlight: 4 })], req({ boundTo: "b", hasSession: true, canSpawn: true })))
       .toEqual({ kind: "queue", workerId: "b" })
   })
 
   it("a session bound to a worker that left is routed as a new session", () => {
-    expect(chooseRoute([w("a"), w("b", { accepting: false })], { boundTo: "b", hasSession: true, canSpawn: false }))
+    expect(chooseRoute([w("a"), w("b", { accepting: false })], req({ boundTo: "b", hasSession: true, lostState: true })))
       .toEqual({ kind: "worker", workerId: "a" })
   })
 
   it("a new session goes to the free worker with the fewest sessions, then the fewest in flight", () => {
     const pool = [w("a", { sessions: 3 }), w("b", { sessions: 1, slots: 2, inFlight: 1 }), w("c", { sessions: 1 })]
-    expect(chooseRoute(pool, { boundTo: undefined, hasSession: true, canSpawn: true })).toEqual({ kind: "worker", workerId: "c" })
+    expect(chooseRoute(pool, req({ hasSession: true, canSpawn: true }))).toEqual({ kind: "worker", workerId: "c" })
   })
 
   it("a call without a session goes to the free worker with the fewest calls in flight", () => {
     const pool = [w("a", { slots: 4, inFlight: 2 }), w("b", { slots: 4, inFlight: 1, sessions: 9 })]
-    expect(chooseRoute(pool, { boundTo: undefined, hasSession: false, canSpawn: true })).toEqual({ kind: "worker", workerId: "b" })
+    expect(chooseRoute(pool, req({ canSpawn: true }))).toEqual({ kind: "worker", workerId: "b" })
   })
 
   it("with every slot taken it spawns when allowed, else pipelines, else queues", () => {
     const busy = [w("a", { inFlight: 1 }), w("b", { inFlight: 2 })]
-    expect(chooseRoute(busy, { boundTo: undefined, hasSession: false, canSpawn: true })).toEqual({ kind: "spawn" })
-    expect(chooseRoute(busy, { boundTo: undefined, hasSession: false, canSpawn: false })).toEqual({ kind: "worker", workerId: "a" })
+    expect(chooseRoute(busy, req({ canSpawn: true }))).toEqual({ kind: "spawn" })
+    expect(chooseRoute(busy, req())).toEqual({ kind: "worker", workerId: "a" })
     const full = [w("a", { inFlight: 4 }), w("b", { inFlight: 4 })]
-    expect(chooseRoute(full, { boundTo: undefined, hasSession: false, canSpawn: false })).toEqual({ kind: "queue" })
+    expect(chooseRoute(full, req())).toEqual({ kind: "queue" })
   })
 
   it("an empty pool spawns or queues", () => {
-    expect(chooseRoute([], { boundTo: undefined, hasSession: true, canSpawn: true })).toEqual({ kind: "spawn" })
-    expect(chooseRoute([], { boundTo: undefined, hasSession: true, canSpawn: false })).toEqual({ kind: "queue" })
+    expect(chooseRoute([], req({ hasSession: true, canSpawn: true }))).toEqual({ kind: "spawn" })
+    expect(chooseRoute([], req({ hasSession: true }))).toEqual({ kind: "queue" })
+  })
+
+  it("a call waits for a worker started for it instead of being pipelined behind a busy one", () => {
+    const pool = [w("a", { inFlight: 1 }), starting("b")]
+    expect(chooseRoute(pool, req({ canSpawn: true }))).toEqual({ kind: "wait" })
+    // Its slot is promised to the call already waiting: the next call starts another worker,
+    // or is pipelined when none may start.
+    expect(chooseRoute(pool, req({ canSpawn: true, waitingForStart: 1 }))).toEqual({ kind: "spawn" })
+    expect(chooseRoute(pool, req({ waitingForStart: 1 }))).toEqual({ kind: "worker", workerId: "a" })
+  })
+
+  it("a starting worker with several slots takes as many waiting calls", () => {
+    const pool = [w("a", { inFlight: 1 }), starting("b", { slots: 3 })]
+    expect(chooseRoute(pool, req({ waitingForStart: 2 }))).toEqual({ kind: "wait" })
+    expect(chooseRoute(pool, req({ waitingForStart: 3 }))).toEqual({ kind: "worker", workerId: "a" })
+  })
+
+  it("a free slot beats waiting for a start", () => {
+    expect(chooseRoute([starting("a"), w("b")], req({ hasSession: true, lostState: true }))).toEqual({ kind: "worker", workerId: "b" })
+    expect(chooseRoute([starting("a"), w("b", { sessions: 5 })], req({ hasSession: true }))).toEqual({ kind: "worker", workerId: "b" })
+  })
+
+  it("a session that lost its state is placed on the starting worker when it holds the fewest sessions", () => {
+    const pool = [w("survivor", { sessions: 10 }), starting("replacement", { sessions: 3 })]
+    expect(chooseRoute(pool, req({ hasSession: true, lostState: true }))).toEqual({ kind: "wait", workerId: "replacement" })
+    // Its slots all promised: the session still goes there, but waits as a queued call.
+    expect(chooseRoute(pool, req({ hasSession: true, lostState: true, waitingForStart: 1 }))).toEqual({ kind: "queue", workerId: "replacement" })
+    // On a tie the ready worker serves it now.
+    expect(chooseRoute([w("survivor", { sessions: 3 }), starting("replacement", { sessions: 3 })], req({ hasSession: true, lostState: true })))
+      .toEqual({ kind: "worker", workerId: "survivor" })
+  })
+
+  it("calls do not wait for a restarting worker, but a session that lost its state may be placed there", () => {
+    const pool = [w("survivor", { inFlight: 1, sessions: 10 }), replacing("replacement")]
+    expect(chooseRoute(pool, req({ canSpawn: false }))).toEqual({ kind: "worker", workerId: "survivor" })
+    expect(chooseRoute(pool, req({ hasSession: true }))).toEqual({ kind: "worker", workerId: "survivor" })
+    expect(chooseRoute(pool, req({ hasSession: true, lostState: true }))).toEqual({ kind: "queue", workerId: "replacement" })
+    expect(chooseRoute(pool, req({ boundTo: "replacement", hasSession: true }))).toEqual({ kind: "queue", workerId: "replacement" })
+  })
+
+  it("a session placed on a starting worker follows it", () => {
+    const pool = [w("a"), starting("b", { sessions: 1 })]
+    expect(chooseRoute(pool, req({ boundTo: "b", hasSession: true }))).toEqual({ kind: "wait", workerId: "b" })
+    expect(chooseRoute(pool, req({ boundTo: "b", hasSession: true, waitingForStart: 1 }))).toEqual({ kind: "queue", workerId: "b" })
   })
 })
 
 const loadArb = fc.array(
   fc.record({
-    accepting: fc.boolean(),
+    state: fc.constantFrom("accepting", "starting", "replacing", "neither"),
     inFlight: fc.nat(6),
     sessions: fc.nat(5),
     slots: fc.integer({ min: 1, max: 3 }),
     extra: fc.nat(3),
   }),
   { maxLength: 6 },
-).map((ws) => ws.map((x, i): WorkerLoad => ({ id: `w${i}`, accepting: x.accepting, inFlight: x.inFlight, sessions: x.sessions, slots: x.slots, capacity: x.slots + x.extra })))
+).map((ws) =>
+  ws.map((x, i): WorkerLoad => ({
+    id: `w${i}`,
+    accepting: x.state === "accepting",
+    starting: x.state === "starting",
+    replacing: x.state === "replacing",
+    inFlight: x.state === "starting" || x.state === "replacing" ? 0 : x.inFlight,
+    sessions: x.sessions,
+    slots: x.slots,
+    capacity: x.slots + x.extra,
+  })),
+)
+
+const requestArb = fc.record({
+  boundIndex: fc.option(fc.nat(7), { nil: undefined }),
+  hasSession: fc.boolean(),
+  lostState: fc.boolean(),
+  canSpawn: fc.boolean(),
+  waitingForStart: fc.nat(8),
+})
 
 describe("chooseRoute invariants", () => {
-  test.prop([loadArb, fc.option(fc.nat(7), { nil: undefined }), fc.boolean(), fc.boolean()])(
-    "never picks a worker that is not accepting or has no room; queues or spawns only when nothing has room",
-    (pool, boundIndex, hasSession, canSpawn) => {
-      const boundTo = boundIndex === undefined ? undefined : `w${boundIndex}`
-      const route = chooseRoute(pool, { boundTo, hasSession, canSpawn })
-      const bound = pool.find((x) => x.id === boundTo && x.accepting)
+  test.prop([loadArb, requestArb])(
+    "never picks a worker that is not accepting or has no room; waits only for a starting worker with an unpromised slot; spawns only when nothing has a free slot or starts with room",
+    (pool, r) => {
+      // Only a session is ever bound.
+      const boundTo = r.boundIndex === undefined || !r.hasSession ? undefined : `w${r.boundIndex}`
+      const request: RouteRequest = { boundTo, hasSession: r.hasSession, lostState: r.lostState, canSpawn: r.canSpawn, waitingForStart: r.waitingForStart }
+      const route = chooseRoute(pool, request)
+      const bound = pool.find((x) => x.id === boundTo && (x.accepting || x.starting || x.replacing))
+      const startingSlots = pool.reduce((n, x) => n + (x.starting ? x.slots : 0), 0)
+      const free = pool.some((x) => x.accepting && x.inFlight < x.slots)
+      const awaitsStart = r.waitingForStart < startingSlots
       if (route.kind === "worker") {
         const target = pool.find((x) => x.id === route.workerId)!
         expect(target.accepting).toBe(true)
         expect(target.inFlight).toBeLessThan(target.capacity)
         if (bound) expect(route.workerId).toBe(bound.id)
-        else if (pool.some((x) => x.accepting && x.inFlight < x.slots)) expect(target.inFlight).toBeLessThan(target.slots)
+        else if (free) expect(target.inFlight).toBeLessThan(target.slots)
+        // Pipelined only when no starting worker has a slot left for it.
+        else expect(awaitsStart).toBe(false)
       } else if (route.kind === "spawn") {
-        expect(canSpawn).toBe(true)
+        expect(r.canSpawn).toBe(true)
         expect(bound).toBeUndefined()
-        expect(pool.some((x) => x.accepting && x.inFlight < x.slots)).toBe(false)
+        expect(free).toBe(false)
+        expect(awaitsStart).toBe(false)
+      } else if (route.kind === "wait") {
+        expect(awaitsStart).toBe(true)
+        if (route.workerId !== undefined) {
+          const target = pool.find((x) => x.id === route.workerId)!
+          expect(target.starting).toBe(true)
+          // Only a session: its own placement, or one whose state was lost anyway.
+          expect(r.hasSession).toBe(true)
+          expect(bound ? bound.id === target.id : r.lostState).toBe(true)
+        } else {
+          expect(bound).toBeUndefined()
+          expect(free).toBe(false)
+        }
       } else if (route.workerId !== undefined) {
-        expect(bound?.id).toBe(route.workerId)
-        expect(bound!.inFlight).toBeGreaterThanOrEqual(bound!.capacity)
+        const target = pool.find((x) => x.id === route.workerId)!
+        if (target.accepting) {
+          expect(bound?.id).toBe(route.workerId)
+          expect(target.inFlight).toBeGreaterThanOrEqual(target.capacity)
+        } else {
+          expect(target.starting || target.replacing).toBe(true)
+          if (target.starting) expect(awaitsStart).toBe(false)
+          expect(r.hasSession).toBe(true)
+        }
       } else {
         expect(bound).toBeUndefined()
-        expect(canSpawn).toBe(false)
+        expect(r.canSpawn).toBe(false)
+        expect(awaitsStart).toBe(false)
         expect(pool.some((x) => x.accepting && x.inFlight < x.capacity)).toBe(false)
       }
+    },
+  )
+
+  test.prop([loadArb, requestArb])(
+    "a session that lost its state goes to the worker (ready or starting) holding the fewest sessions, when it is not bound",
+    (pool, r) => {
+      fc.pre(r.boundIndex === undefined)
+      const route = chooseRoute(pool, { boundTo: undefined, hasSession: true, lostState: true, canSpawn: r.canSpawn, waitingForStart: r.waitingForStart })
+      const candidates = pool.filter((x) => x.starting || x.replacing || (x.accepting && x.inFlight < x.slots))
+      fc.pre(candidates.length > 0)
+      const fewest = Math.min(...candidates.map((x) => x.sessions))
+      expect(route.kind === "worker" || route.kind === "wait" || route.kind === "queue").toBe(true)
+      const target = pool.find((x) => x.id === (route as { workerId?: string }).workerId)
+      expect(target?.sessions).toBe(fewest)
     },
   )
 })

