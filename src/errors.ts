@@ -46,7 +46,7 @@ export interface CallContext {
  * A Python exception raised by the called code; `traceback` is Python's formatted traceback.
  * Its `stack` holds the frames of the async functions that awaited the call, then Python's
  * traceback. `output` is what the call printed (`sys.stdout`/`sys.stderr`) before it failed:
- * its last {@link OUTPUT_MAX_LINES} lines and at most {@link OUTPUT_MAX_BYTES} bytes, headed by
+ * its last 64 lines and at most 8 KiB (UTF-8), headed by
  * a `[… N earlier lines not kept]` line when more was printed; `""` when it printed nothing.
  */
 export class PythonError extends Data.TaggedError("PythonError")<CallContext & {
