@@ -40,7 +40,9 @@ const client = (pool: string, extra: Partial<Parameters<typeof PythonBridge.star
 
 const outcome = <T,>(p: Promise<T>) => p.then((value) => ({ ok: true as const, value }), (error: unknown) => ({ ok: false as const, error }))
 
-describe.skipIf(!natsServerAvailable)("remote pools over NATS", () => {
+// Each test starts agents through the CLI (tsx) and bridges: 60 s, so a busy CI machine (parallel
+// files, forkserver mode) does not turn a slow start into a failure; nothing here asserts speed.
+describe.skipIf(!natsServerAvailable)("remote pools over NATS", { timeout: 60_000 }, () => {
   suite.hooks()
 
   it("3 agents, 20 sessions × 50 calls: each session stays on one agent and the sessions spread over all three", async () => {
