@@ -176,12 +176,7 @@ export class CallTimings {
       if (answered(error)) this.record(run.queuedAt, run.handedAt, now)
     } else {
       if (answered(error)) this.record(run.queuedAt, run.startedAt, now)
-      if (!run.nested) {
-        this.advance(now)
-        lane.running--
-        this.running--
-        this.promote(lane, now)
-      }
+      this.leaveSlot(run, lane, now)
     }
     this.release(lane)
   }
@@ -204,14 +199,18 @@ export class CallTimings {
     // The model thought it running: free its slot without recording a run.
     const lane = run.lane
     run.state = DONE
-    if (!run.nested) {
-      this.advance(now)
-      lane.running--
-      this.running--
-      this.promote(lane, now)
-    }
+    this.leaveSlot(run, lane, now)
     this.release(lane)
   }
+  /** A running call leaves its slot (a nested call never took one): the next piped call starts. */
+  private leaveSlot(run: Run, lane: Lane, now: number): void {
+    if (run.nested) return
+    this.advance(now)
+    lane.running--
+    this.running--
+    this.promote(lane, now)
+  }
+
 
   /**
    * The statistics now: wait and run summaries, and utilization over the window.
