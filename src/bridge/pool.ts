@@ -43,6 +43,7 @@ import type { Queued } from "./queue.js"
 import { WatchedQueue } from "./watchedQueue.js"
 import { chooseRoute, type WorkerLoad } from "./routing.js"
 import { SessionCalls } from "./sessionCalls.js"
+import { planReturns } from "./rebalance.js"
 import { SessionTable } from "./sessions.js"
 import { toolScope, type ToolRegistry } from "./tools.js"
 import { DynamicSupervisor } from "../supervisor/Supervisor.js"
@@ -357,12 +358,12 @@ export class WorkerPool implements PoolBackend {
           run(connection, opts).then(
             (value) => {
               this.metrics.timings.ended(timing, undefined, performance.now())
-              this.sessionCalls.ended(sessionId)
+              this.sessionEnded(sessionId)
               this.finished(slot, connection, sessionId, module, fn, began, undefined)
               resolve(value)
             },
             (error: unknown) => {
-              this.sessionCalls.ended(sessionId)
+              this.sessionEnded(sessionId)
               // Python confirmed it never started this call (it waited behind an abandoned
               // one): it runs elsewhere, once, and nobody hears of the detour.
               if (error instanceof CallWithdrawn) {
@@ -464,12 +465,15 @@ export class WorkerPool implements PoolBackend {
       const previous = this.sessions.bind(entry.sessionId, slot.id, process.pid)
       // A placement held no state; the worker that did is the one it was placed away from.
       const from = previous === undefined ? undefined : previous.pid === null ? previous.lostOn : previous.workerId
+      if (from !== undefined && from !== slot.id && previous!.rebalanced !== true && this.comingBack(from)) this.sessions.displace(entry.sessionId, from)
       if (from !== undefined && this.telemetry.has("session.reassigned")) {
         this.telemetry.emit("session.reassigned", {
           sessionId: entry.sessionId,
           from,
           to: slot.id,
-          reason: from === slot.id ? "worker restarted; Python-side session state was lost" : "worker left; Python-side session state was lost",
+          reason: previous!.rebalanced === true
+            ? `moved to ${slot.id}, restarted after a crash, to even out sessions; Python-side session state was lost`
+            : from === slot.id ? "worker restarted; Python-side session state was lost" : "worker left; Python-side session state was lost",
         })
       }
     }
@@ -564,8 +568,9 @@ export class WorkerPool implements PoolBackend {
 
   // ── worker lifecycle ────────────────────────────────────────────────────────────────────
 
-  private spawn(onDemand = false): void {
-    if (!this.supervisor) return
+  /** Starts a new worker slot; returns its id (undefined when the pool cannot start one). */
+  private spawn(onDemand = false): string | undefined {
+    if (!this.supervisor) return undefined
     const id = `w${this.nextWorker++}`
     this.slots.set(id, {
       id,
@@ -602,8 +607,46 @@ export class WorkerPool implements PoolBackend {
       .catch((error: unknown) => {
         // Refused only while the supervisor stops or after it gave up: nothing to start then.
         this.logger.debug({ err: error, workerId: id }, "worker not started")
-        if (this.slots.get(id)?.actor === undefined) this.slots.delete(id)
+        if (this.slots.get(id)?.actor === undefined) {
+          this.slots.delete(id)
+          this.sessions.forgetWorker(id)
+        }
       })
+    return id
+  }
+
+  /** The worker's process is gone but the slot gets a new one (restart pending or starting). */
+  private comingBack(workerId: string): boolean {
+    const slot = this.slots.get(workerId)
+    return slot !== undefined && !accepting(slot) && !slot.retiring && !slot.hung && !slot.replaced && !this.stopping
+  }
+
+  /** A call of the session settled: a displaced session between calls may move back now. */
+  private sessionEnded(sessionId: string | null): void {
+    this.sessionCalls.ended(sessionId)
+    if (sessionId === null) return
+    const from = this.sessions.displacedFrom(sessionId)
+    if (from === undefined || this.sessionCalls.running(sessionId)) return
+    const target = this.slots.get(from)
+    if (target && accepting(target)) this.returnDisplaced(from, [sessionId])
+  }
+
+  /**
+   * A worker that replaces a crashed one is ready: the sessions that left it in the crash and
+   * now crowd the survivors move to it while that evens the load (see rebalance.ts). Sessions
+   * with a call running stay displaced until it ends; the rest stay where they are for good.
+   */
+  private returnDisplaced(workerId: string, only?: readonly string[]): void {
+    const ids = only ?? this.sessions.displacedBy(workerId)
+    if (ids.length === 0) return
+    const counts = new Map<string, number>()
+    for (const s of this.slots.values()) if (accepting(s)) counts.set(s.id, this.sessions.countFor(s.id))
+    const displaced = ids.map((sessionId) => ({ sessionId, workerId: this.sessions.get(sessionId)!.workerId, running: this.sessionCalls.running(sessionId) }))
+    const moves = new Set(planReturns(workerId, counts, displaced))
+    for (const d of displaced) {
+      if (moves.has(d.sessionId)) this.sessions.place(d.sessionId, workerId, Date.now(), true)
+      else if (!d.running) this.sessions.undisplace(d.sessionId)
+    }
   }
 
   /** What a worker and a fork server template are started with alike. */
@@ -699,6 +742,7 @@ export class WorkerPool implements PoolBackend {
           this.telemetry.emit("worker.started", { workerId: id, pid: slot.process.pid, startupMs: slot.startedAt - spawnedAt })
           this.startHealthChecks(slot)
           this.resolveReadyWaiters()
+          this.returnDisplaced(slot.id)
           // The new worker first: the calls waiting for a start are its to take.
           this.pump(slot)
           this.pumpAll()
@@ -736,7 +780,10 @@ export class WorkerPool implements PoolBackend {
       slot.subscription?.unsubscribe()
       this.slots.delete(id)
       this.releaseFromRetiringTemplates(id)
-      if (!this.stopping && !this.failure && this.liveSlots() < this.options.minWorkers) this.spawn()
+      const successor = !this.stopping && !this.failure && this.liveSlots() < this.options.minWorkers ? this.spawn() : undefined
+      // Sessions that left this worker when it crashed even out onto whatever replaces it.
+      if (successor !== undefined) this.sessions.transferDisplaced(id, successor)
+      else this.sessions.forgetWorker(id)
     }
     this.pumpAll()
   }

@@ -58,6 +58,11 @@ describe.skipIf(!available)("dashboard in a browser", () => {
     await eventually(() => bridge.getStatus().workers.every((w) => w.state === "ready"), 10_000, "pool recovered")
     await expect.poll(() => page.locator('#workers tr[data-state="ready"]').count()).toBe(2)
     expect(await rows.count()).toBe(3) // two live workers and the crashed incarnation
+    // The sessions column shows how sessions spread: after the crash the four sessions call
+    // again and sit two and two (the killed worker's two lost their state and were placed afresh).
+    for (let i = 0; i < 4; i++) await bridge.executePython(`s${i}`, "echo", "echo", [i])
+    const spread = () => Promise.all([0, 1].map((n) => page.locator('#workers tr[data-state="ready"] td').nth(n * 9 + 3).textContent()))
+    await expect.poll(spread, { timeout: 10_000 }).toEqual(["2", "2"])
     // The calls panel shows the pool statistics: the calls that ran to an answer, and utilization.
     const ran = String(bridge.getStatus().stats.runTime.count)
     await expect.poll(() => page.locator('#stats tr[data-stat="run"] td').nth(1).textContent()).toBe(ran)
@@ -72,7 +77,7 @@ describe.skipIf(!available)("dashboard in a browser", () => {
     const failed = outcomes.filter((o) => (o as { _tag?: string })?._tag === "WorkerCrashed").length
     expect(failed).toBeGreaterThanOrEqual(1)
     expect(sampleValue(samples, "snakepit_call_errors_total", { tag: "WorkerCrashed" })).toBe(failed)
-    expect(sampleValue(samples, "snakepit_calls_total", { outcome: "ok" })).toBe(4 - failed)
+    expect(sampleValue(samples, "snakepit_calls_total", { outcome: "ok" })).toBe(8 - failed) // the four calls, then the four after recovery
     expect(sampleValue(samples, "snakepit_worker_restarts_total")).toBe(1)
   })
 })
