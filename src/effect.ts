@@ -18,21 +18,25 @@
 import { Context, Effect, Layer, Stream } from "effect"
 import { PythonBridge, type BridgeCommand, type BridgeStatus, type ExecuteOptions } from "./bridge/PythonBridge.js"
 import type { BridgeOptions } from "./bridge/options.js"
+import type { StopOptions } from "./bridge/pool.js"
 import { isSnakepitError, type SnakepitError } from "./errors.js"
 import { parseCallOptions } from "./bridge/callOptions.js"
 
 /** The running bridge, as an Effect service. Provide it with {@link Bridge.layer}. */
 export class Bridge extends Context.Service<Bridge, PythonBridge>()("snakepit/Bridge") {
   /**
-   * A layer that starts a bridge when built and stops it (gracefully) when its scope closes.
+   * A layer that starts a bridge when built and stops it when its scope closes, with `stop`'s
+   * options: by default as `bridge.stop()` (calls still queued fail with `BridgeStopped`); with
+   * `{ drain: true, timeoutMs }` every call already made finishes first, within the deadline.
    *
    * @example
    * Effect.provide(program, Bridge.layer({ minWorkers: 2 }))
+   * Effect.provide(program, Bridge.layer({ minWorkers: 2 }, { drain: true, timeoutMs: 30_000 }))
    */
-  static readonly layer = (options: BridgeOptions = {}): Layer.Layer<Bridge, SnakepitError> =>
+  static readonly layer = (options: BridgeOptions = {}, stop?: StopOptions): Layer.Layer<Bridge, SnakepitError> =>
     Layer.effect(
       Bridge,
-      Effect.acquireRelease(fromPromise(() => PythonBridge.start(options)), (bridge) => Effect.promise(() => bridge.stop())),
+      Effect.acquireRelease(fromPromise(() => PythonBridge.start(options)), (bridge) => Effect.promise(() => bridge.stop(stop))),
     )
 }
 

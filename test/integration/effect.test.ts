@@ -54,4 +54,22 @@ describe("snakepit/effect", () => {
     while (!isGone(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
     expect(isGone(pid)).toBe(true)
   })
+
+  it("a layer built with { drain: true } finishes the calls still queued when its scope closes; a plain one fails them with BridgeStopped", async () => {
+    const options = { python: pythonCommand, pythonPath: [fixturesDir], minWorkers: 1, maxWorkers: 1, pipelineDepth: 0, logger: testLogger }
+    const outcomes = async (layer: ReturnType<typeof Bridge.layer>) => {
+      const settled: Promise<string>[] = []
+      const program = Effect.gen(function* () {
+        const bridge = yield* Bridge
+        // Made and left running: the scope closes while one runs and two wait in the queue.
+        for (let i = 0; i < 3; i++) {
+          settled.push(bridge.executePython(null, "echo", "sleep", [0.2, `ok${i}`]).then(String, (e: { _tag?: string }) => String(e._tag)))
+        }
+      })
+      await Effect.runPromise(Effect.provide(program, layer))
+      return Promise.all(settled)
+    }
+    expect(await outcomes(Bridge.layer(options, { drain: true, timeoutMs: 30_000 }))).toEqual(["ok0", "ok1", "ok2"])
+    expect(await outcomes(Bridge.layer(options))).toEqual(["ok0", "BridgeStopped", "BridgeStopped"])
+  })
 })
