@@ -28,6 +28,7 @@
  * checkCall("executePython", "s1", "math", "sqrt", [16], { timeoutMs: 500 }) // { timeoutMs: 500 } (a copy)
  */
 import { InvalidOptions } from "../errors.js"
+import { unknownName } from "../didYouMean.js"
 
 /** Per-call options of `executePython` / `executeCode` / `stream` (see `ExecuteOptions`). */
 export interface CallOptionValues {
@@ -117,8 +118,8 @@ const optionIssues = (options: unknown, at: string, issues: string[], allowSigna
   const known: readonly string[] = allowSignal ? CALL_OPTION_KEYS : CALL_OPTION_KEYS.filter((k) => k !== "signal")
   const unknown = Object.keys(o).filter((k) => !known.includes(k) && o[k] !== undefined)
   for (const key of unknown) {
-    const hint = key === "signal" ? " (an Effect call is cancelled by interrupting its fiber)" : ""
-    issues.push(`${at}.${key} is not a call option${hint}; known: ${known.join(", ")}`)
+    if (key === "signal") issues.push(`${at}.signal is not a call option here (an Effect call is cancelled by interrupting its fiber); known: ${known.join(", ")}`)
+    else issues.push(`${unknownName(key, `${at}.${key}`, "a call option", known)}; known: ${known.join(", ")}`)
   }
   const { kwargs, timeoutMs, signal, idempotent } = o
   if (kwargs !== undefined && !isPlainObject(kwargs)) issues.push(`${at}.kwargs must be a plain object of keyword arguments, got ${describeValue(kwargs)}`)

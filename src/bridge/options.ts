@@ -14,6 +14,8 @@ import type { Logger } from "pino"
 import { InvalidOptions } from "../errors.js"
 import { DEFAULT_MAX_FRAME_BYTES } from "../protocol/frame.js"
 import { remoteOptionIssues, type RemoteOptions } from "../remote/remoteOptions.js"
+import { unknownName } from "../didYouMean.js"
+import { describeValue } from "./callOptions.js"
 
 /** Restart policy of the bridge's worker pool (OTP intensity plus optional Akka-style backoff). */
 export interface RestartOptions {
@@ -200,6 +202,28 @@ export const DEFAULT_LIMITS = {
   maxVariableBytes: 256 * 1024 * 1024,
 } as const
 
+// Every option name, so a misspelled one is refused with a suggestion instead of ignored. A
+// `Record` over the interface's keys: adding an option without listing it does not compile.
+const BRIDGE_KEYS = Object.keys({
+  remote: 1, python: 1, pythonPath: 1, env: 1, cwd: 1, minWorkers: 1, maxWorkers: 1, workerConcurrency: 1, pipelineDepth: 1,
+  startupTimeoutMs: 1, callTimeoutMs: 1, callGraceMs: 1, idleTimeoutMs: 1, maxQueue: 1, queueTimeoutMs: 1,
+  maxRequestsPerWorker: 1, maxWorkerAgeMs: 1, maxWorkerMemoryMb: 1, healthCheckIntervalMs: 1, healthCheckTimeoutMs: 1,
+  shutdownTimeoutMs: 1, workerShutdownMs: 1, restart: 1, maxFrameBytes: 1, limits: 1, allowCodeExecution: 1,
+  allowedModules: 1, expose: 1, preload: 1, spawnMode: 1, logger: 1, inspect: 1, dashboard: 1, testing: 1,
+  sessionTtlMs: 1, maxSessions: 1, workerProcess: 1,
+} satisfies Record<keyof BridgeOptions, 1>)
+const RESTART_KEYS = Object.keys({ intensity: 1, periodMs: 1, backoff: 1, onExhausted: 1 } satisfies Record<keyof RestartOptions, 1>)
+const BACKOFF_KEYS = Object.keys({ minMs: 1, maxMs: 1, randomFactor: 1, resetAfterMs: 1 } satisfies Record<keyof NonNullable<RestartOptions["backoff"]>, 1>)
+const LIMITS_KEYS = Object.keys({ maxDepth: 1, maxValueBytes: 1, maxStringBytes: 1, maxSessionVariableBytes: 1, maxVariableBytes: 1 } satisfies Record<keyof LimitsOptions, 1>)
+
+/** Issues for the keys of `o` that are not in `known` (a key set to `undefined` counts as omitted). */
+const unknownKeys = (o: unknown, at: string, known: readonly string[], what: string): string[] =>
+  typeof o !== "object" || o === null || Array.isArray(o)
+    ? []
+    : Object.keys(o)
+        .filter((k) => !known.includes(k) && (o as Record<string, unknown>)[k] !== undefined)
+        .map((k) => unknownName(k, `${at}${k}`, what, known))
+
 const positiveInt = (v: unknown) => typeof v === "number" && Number.isInteger(v) && v >= 1
 const nonNegativeInt = (v: unknown) => typeof v === "number" && Number.isInteger(v) && v >= 0
 const duration = (v: unknown) => typeof v === "number" && (v === Number.POSITIVE_INFINITY || (Number.isFinite(v) && v >= 0))
@@ -217,8 +241,15 @@ export const resolveOptions = (options: BridgeOptions = {}): ResolvedOptions => 
     if (!ok) issues.push(issue)
   }
   const o = options as Record<string, unknown>
+  if (typeof options !== "object" || options === null || Array.isArray(options)) {
+    throw new InvalidOptions({ message: `invalid bridge options: the options must be an object, got ${describeValue(options)}`, issues: [`options must be an object, got ${describeValue(options)}`] })
+  }
+  issues.push(...unknownKeys(o, "", BRIDGE_KEYS, "a bridge option"))
+  issues.push(...unknownKeys(o.restart, "restart.", RESTART_KEYS, "a restart option"))
+  issues.push(...unknownKeys((o.restart as RestartOptions | undefined)?.backoff, "restart.backoff.", BACKOFF_KEYS, "a backoff option"))
+  issues.push(...unknownKeys(o.limits, "limits.", LIMITS_KEYS, "a limit"))
   const num = (key: string, valid: (v: unknown) => boolean, what: string) => {
-    if (o[key] !== undefined) check(valid(o[key]), `${key} must be ${what}, got ${String(o[key])}`)
+    if (o[key] !== undefined) check(valid(o[key]), `${key} must be ${what}, got ${describeValue(o[key])}`)
   }
   for (const key of ["minWorkers"]) num(key, nonNegativeInt, "a whole number ≥ 0")
   for (const key of ["maxWorkers", "workerConcurrency", "maxRequestsPerWorker"]) num(key, positiveInt, "a whole number ≥ 1")
@@ -244,7 +275,7 @@ export const resolveOptions = (options: BridgeOptions = {}): ResolvedOptions => 
   const spawnMode = o.spawnMode ?? process.env.SNAKEPIT_SPAWN_MODE
   if (spawnMode !== undefined) {
     const from = o.spawnMode !== undefined ? "spawnMode" : "$SNAKEPIT_SPAWN_MODE"
-    check(spawnMode === "spawn" || spawnMode === "forkserver", `${from} must be "spawn" or "forkserver", got ${String(spawnMode)}`)
+    check(spawnMode === "spawn" || spawnMode === "forkserver", `${from} must be "spawn" or "forkserver", got ${describeValue(spawnMode)}`)
     if (spawnMode === "forkserver") check(process.platform !== "win32", `${from} "forkserver" needs fork(): use "spawn" on Windows`)
   }
   if (o.remote !== undefined) for (const issue of remoteOptionIssues(o.remote)) check(false, issue)
@@ -259,8 +290,8 @@ export const resolveOptions = (options: BridgeOptions = {}): ResolvedOptions => 
   if (issues.length === 0) check(minWorkers <= maxWorkers, `minWorkers (${minWorkers}) must not exceed maxWorkers (${maxWorkers})`)
 
   const r = options.restart ?? {}
-  if (r.intensity !== undefined) check(nonNegativeInt(r.intensity), `restart.intensity must be a whole number ≥ 0, got ${String(r.intensity)}`)
-  if (r.periodMs !== undefined) check(typeof r.periodMs === "number" && r.periodMs > 0, `restart.periodMs must be > 0, got ${String(r.periodMs)}`)
+  if (r.intensity !== undefined) check(nonNegativeInt(r.intensity), `restart.intensity must be a whole number ≥ 0, got ${describeValue(r.intensity)}`)
+  if (r.periodMs !== undefined) check(typeof r.periodMs === "number" && r.periodMs > 0, `restart.periodMs must be > 0, got ${describeValue(r.periodMs)}`)
   const b = r.backoff
   const backoff = b && { minMs: b.minMs ?? 50, maxMs: b.maxMs ?? 5_000, randomFactor: b.randomFactor ?? 0.2, resetAfterMs: b.resetAfterMs ?? b.minMs ?? 50 }
   if (backoff) {
@@ -268,12 +299,12 @@ export const resolveOptions = (options: BridgeOptions = {}): ResolvedOptions => 
     check(typeof backoff.randomFactor === "number" && backoff.randomFactor >= 0, "restart.backoff.randomFactor must be ≥ 0")
   }
 
-  if (r.onExhausted !== undefined) check(r.onExhausted === "backoff" || r.onExhausted === "stop", `restart.onExhausted must be "backoff" or "stop", got ${String(r.onExhausted)}`)
+  if (r.onExhausted !== undefined) check(r.onExhausted === "backoff" || r.onExhausted === "stop", `restart.onExhausted must be "backoff" or "stop", got ${describeValue(r.onExhausted)}`)
 
   const l = (options.limits ?? {}) as Record<string, unknown>
   if (options.limits !== undefined) check(typeof options.limits === "object" && options.limits !== null, "limits must be an object")
   for (const key of ["maxDepth", "maxValueBytes", "maxStringBytes", "maxSessionVariableBytes", "maxVariableBytes"]) {
-    if (l[key] !== undefined) check(positiveInt(l[key]), `limits.${key} must be a whole number ≥ 1, got ${String(l[key])}`)
+    if (l[key] !== undefined) check(positiveInt(l[key]), `limits.${key} must be a whole number ≥ 1, got ${describeValue(l[key])}`)
   }
 
   if (issues.length > 0) throw new InvalidOptions({ message: `invalid bridge options: ${issues.join("; ")}`, issues })

@@ -7,6 +7,7 @@
  */
 import type { NatsOptions } from "./natsConnection.js"
 import { isSubjectToken } from "./subjects.js"
+import { unknownName } from "../didYouMean.js"
 
 /** Where the remote pool is and how to authenticate (NATS options other than `servers`). */
 export interface RemoteOptions extends Omit<NatsOptions, "servers"> {
@@ -25,6 +26,11 @@ export interface RemoteOptions extends Omit<NatsOptions, "servers"> {
   readonly clientScope?: string
 }
 
+// Every key of RemoteOptions (a Record over them: a new option must be listed to compile).
+const REMOTE_KEYS = Object.keys({
+  nats: 1, pool: 1, prefix: 1, clientScope: 1, token: 1, user: 1, pass: 1, nkeySeed: 1, credsFile: 1, tls: 1, connectTimeoutMs: 1,
+} satisfies Record<keyof RemoteOptions, 1>)
+
 /**
  * The problems with a `remote` option (empty when it is valid).
  *
@@ -35,6 +41,7 @@ export function remoteOptionIssues(remote: unknown): string[] {
   if (typeof remote !== "object" || remote === null) return ["remote must be an object { nats, pool }"]
   const r = remote as Record<string, unknown>
   const issues: string[] = []
+  for (const key of Object.keys(r)) if (r[key] !== undefined && !REMOTE_KEYS.includes(key)) issues.push(unknownName(key, `remote.${key}`, "a remote option", REMOTE_KEYS))
   const servers = Array.isArray(r.nats) ? r.nats : [r.nats]
   if (servers.length === 0 || !servers.every((s) => typeof s === "string" && s.length > 0)) issues.push("remote.nats must be a NATS URL or a non-empty array of them")
   if (typeof r.pool !== "string" || !isSubjectToken(r.pool)) issues.push(`remote.pool must be a name of letters, digits, "-" or "_", got ${JSON.stringify(r.pool)}`)
