@@ -9,7 +9,8 @@
  */
 import { once } from "node:events"
 import { readFileSync } from "node:fs"
-import { parseArgs } from "node:util"
+import { parseArgs, type ParseArgsConfig } from "node:util"
+import { suggest } from "./didYouMean.js"
 import { pino } from "pino"
 import { PythonBridge } from "./bridge/PythonBridge.js"
 import { runAgent } from "./cli/agent.js"
@@ -132,45 +133,63 @@ const allowlist = (values: { "allow-modules"?: string[]; expose?: string[] }) =>
 const toJson = (value: unknown) =>
   JSON.stringify(value, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : Buffer.isBuffer(v) ? { bytes: v.length } : v), 2)
 
+/** Every flag of every command (parseArgs checks the types; each command reads its own). */
+const FLAGS = {
+  help: { type: "boolean" },
+  python: { type: "string" },
+  session: { type: "string" },
+  pythonPath: { type: "string", multiple: true },
+  sessions: { type: "string" },
+  calls: { type: "string" },
+  workers: { type: "string" },
+  dashboard: { type: "boolean" },
+  port: { type: "string" },
+  host: { type: "string" },
+  token: { type: "string" },
+  "token-file": { type: "string" },
+  "allowed-hosts": { type: "string" },
+  controls: { type: "boolean" },
+  "kill-every": { type: "string" },
+  nats: { type: "string" },
+  pool: { type: "string" },
+  prefix: { type: "string" },
+  "agent-id": { type: "string" },
+  "allow-code": { type: "boolean" },
+  "allow-modules": { type: "string", multiple: true },
+  expose: { type: "string", multiple: true },
+  "allow-any-module": { type: "boolean" },
+  "heartbeat-ms": { type: "string" },
+  "ttl-ms": { type: "string" },
+  user: { type: "string" },
+  password: { type: "string" },
+  "password-file": { type: "string" },
+  "nkey-seed": { type: "string" },
+  "nkey-seed-file": { type: "string" },
+  creds: { type: "string" },
+  "tls-ca": { type: "string" },
+} as const satisfies NonNullable<ParseArgsConfig["options"]>
+
+/**
+ * The command line parsed; an unknown flag or a flag without its value is a usage error (exit
+ * 2) that names the flag meant, when one is close.
+ */
+const parseFlags = (argv: string[]) => {
+  try {
+    return parseArgs({ args: argv, allowPositionals: true, options: FLAGS })
+  } catch (e) {
+    const code = (e as { code?: string }).code
+    if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") {
+      const flag = /'(-{1,2}[^']+)'/.exec((e as Error).message)?.[1] ?? "?"
+      const guess = suggest(flag.replace(/^-+/, ""), Object.keys(FLAGS))
+      throw new UsageError(`unknown option ${flag}${guess !== undefined ? ` (did you mean --${guess}?)` : ""}; see snakepit --help`)
+    }
+    if (code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE") throw new UsageError((e as Error).message)
+    throw e
+  }
+}
+
 const main = async (argv: string[]): Promise<number> => {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      help: { type: "boolean" },
-      python: { type: "string" },
-      session: { type: "string" },
-      pythonPath: { type: "string", multiple: true },
-      sessions: { type: "string" },
-      calls: { type: "string" },
-      workers: { type: "string" },
-      dashboard: { type: "boolean" },
-      port: { type: "string" },
-      host: { type: "string" },
-      token: { type: "string" },
-      "token-file": { type: "string" },
-      "allowed-hosts": { type: "string" },
-      controls: { type: "boolean" },
-      "kill-every": { type: "string" },
-      nats: { type: "string" },
-      pool: { type: "string" },
-      prefix: { type: "string" },
-      "agent-id": { type: "string" },
-      "allow-code": { type: "boolean" },
-      "allow-modules": { type: "string", multiple: true },
-      expose: { type: "string", multiple: true },
-      "allow-any-module": { type: "boolean" },
-      "heartbeat-ms": { type: "string" },
-      "ttl-ms": { type: "string" },
-      user: { type: "string" },
-      password: { type: "string" },
-      "password-file": { type: "string" },
-      "nkey-seed": { type: "string" },
-      "nkey-seed-file": { type: "string" },
-      creds: { type: "string" },
-      "tls-ca": { type: "string" },
-    },
-  })
+  const { values, positionals } = parseFlags(argv)
   const [command, ...rest] = positionals
   if (!command || values.help) {
     process.stdout.write(HELP[command ?? "main"] ?? HELP.main!)

@@ -123,10 +123,14 @@ describe("snakepit CLI", () => {
     expect((await cli(["frobnicate"])).exitCode).toBe(2)
     expect((await cli(["call", "nodot"])).exitCode).toBe(2)
     expect((await cli(["agent", "--pool", "p"])).exitCode).toBe(2)
+    // A misspelled flag is a usage error that names the flag meant (it exited 1 with Node's text).
+    const typo = await cli(["call", "--sesion", "s1", "math.sqrt", "16"])
+    expect(typo.exitCode).toBe(2)
+    expect(typo.stderr).toContain("unknown option --sesion (did you mean --session?)")
     for (const command of ["demo", "dashboard", "doctor", "call", "agent"]) {
       const r = await cli([command, "--help"])
       expect(r.exitCode).toBe(0)
       expect(r.stdout).toContain(`usage: snakepit ${command}`)
     }
-  }, 180_000) // eight CLI starts through tsx: slow when the machine is busy
+  }, 180_000) // nine CLI starts through tsx: slow when the machine is busy
 })
