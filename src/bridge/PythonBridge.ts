@@ -123,7 +123,7 @@ export class PythonBridge implements AsyncDisposable {
   static async start(options: BridgeOptions = {}): Promise<PythonBridge> {
     const resolved = resolveOptions(options)
     const exposure = parseExposure(resolved)
-    const logger = resolved.logger ?? pino({ level: "info", name: "snakepit" }, pino.destination(2))
+    const logger = resolved.logger ?? pino({ level: resolved.logLevel, name: "snakepit" }, pino.destination(2))
     let python = "remote"
     let version = "-"
     if (!resolved.remote) {

@@ -143,7 +143,18 @@ export interface BridgeOptions {
    * (docs/forkserver.md). Default: `$SNAKEPIT_SPAWN_MODE`, else `"spawn"`.
    */
   readonly spawnMode?: "spawn" | "forkserver"
+  /**
+   * Where the bridge logs (pino, or anything with pino's methods). Without one, a built-in
+   * logger writes JSON lines to stderr at `logLevel`.
+   */
   readonly logger?: Logger
+  /**
+   * Level of the built-in logger (when no `logger` is given). Default `"warn"`: a library is
+   * quiet until something needs attention; `"info"` adds starts, stops, restarts and what
+   * Python prints to stdout (Python's stderr and warnings are `warn`). Set the level on your own
+   * `logger` instead when you pass one.
+   */
+  readonly logLevel?: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent"
   /**
    * XState inspection, passed to every actor the bridge creates (the pool's supervisor and each
    * worker): a function or an observer, such as `@statelyai/inspect`'s `inspector.inspect`.
@@ -168,7 +179,7 @@ export interface BridgeOptions {
 export type InspectOption = ((event: InspectionEvent) => void) | Observer<InspectionEvent>
 
 /** Options with every default filled in. */
-export type ResolvedOptions = Required<Omit<BridgeOptions, "logger" | "inspect" | "cwd" | "allowedModules" | "expose" | "maxRequestsPerWorker" | "maxWorkerAgeMs" | "maxWorkerMemoryMb" | "restart" | "workerProcess" | "dashboard" | "remote" | "limits">> & {
+export type ResolvedOptions = Required<Omit<BridgeOptions, "logger" | "logLevel" | "inspect" | "cwd" | "allowedModules" | "expose" | "maxRequestsPerWorker" | "maxWorkerAgeMs" | "maxWorkerMemoryMb" | "restart" | "workerProcess" | "dashboard" | "remote" | "limits">> & {
   readonly remote: RemoteOptions | undefined
   readonly workerProcess: AnyActorLogic | undefined
   readonly cwd: string | undefined
@@ -185,6 +196,7 @@ export type ResolvedOptions = Required<Omit<BridgeOptions, "logger" | "inspect" 
   }
   readonly limits: ResolvedLimits
   readonly logger: Logger | undefined
+  readonly logLevel: NonNullable<BridgeOptions["logLevel"]>
   readonly inspect: InspectOption | undefined
   readonly dashboard: DashboardOptions
 }
@@ -209,7 +221,7 @@ const BRIDGE_KEYS = Object.keys({
   startupTimeoutMs: 1, callTimeoutMs: 1, callGraceMs: 1, idleTimeoutMs: 1, maxQueue: 1, queueTimeoutMs: 1,
   maxRequestsPerWorker: 1, maxWorkerAgeMs: 1, maxWorkerMemoryMb: 1, healthCheckIntervalMs: 1, healthCheckTimeoutMs: 1,
   shutdownTimeoutMs: 1, workerShutdownMs: 1, restart: 1, maxFrameBytes: 1, limits: 1, allowCodeExecution: 1,
-  allowedModules: 1, expose: 1, preload: 1, spawnMode: 1, logger: 1, inspect: 1, dashboard: 1, testing: 1,
+  allowedModules: 1, expose: 1, preload: 1, spawnMode: 1, logger: 1, logLevel: 1, inspect: 1, dashboard: 1, testing: 1,
   sessionTtlMs: 1, maxSessions: 1, workerProcess: 1,
 } satisfies Record<keyof BridgeOptions, 1>)
 const RESTART_KEYS = Object.keys({ intensity: 1, periodMs: 1, backoff: 1, onExhausted: 1 } satisfies Record<keyof RestartOptions, 1>)
@@ -223,6 +235,8 @@ const unknownKeys = (o: unknown, at: string, known: readonly string[], what: str
     : Object.keys(o)
         .filter((k) => !known.includes(k) && (o as Record<string, unknown>)[k] !== undefined)
         .map((k) => unknownName(k, `${at}${k}`, what, known))
+
+const LOG_LEVELS: readonly string[] = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] satisfies NonNullable<BridgeOptions["logLevel"]>[]
 
 const positiveInt = (v: unknown) => typeof v === "number" && Number.isInteger(v) && v >= 1
 const nonNegativeInt = (v: unknown) => typeof v === "number" && Number.isInteger(v) && v >= 0
@@ -280,6 +294,10 @@ export const resolveOptions = (options: BridgeOptions = {}): ResolvedOptions => 
   }
   if (o.remote !== undefined) for (const issue of remoteOptionIssues(o.remote)) check(false, issue)
   if (o.preload !== undefined) check(Array.isArray(o.preload) && o.preload.every((p) => typeof p === "string"), "preload must be an array of module names")
+  if (o.logLevel !== undefined) {
+    check(LOG_LEVELS.includes(o.logLevel as string), `logLevel must be one of ${LOG_LEVELS.join(", ")}, got ${describeValue(o.logLevel)}`)
+    check(o.logger === undefined, "logLevel sets the built-in logger's level: with your own logger, set the level on it")
+  }
   if (o.env !== undefined)
     check(typeof o.env === "object" && o.env !== null && Object.values(o.env).every((v) => typeof v === "string"), "env must map names to strings")
 
@@ -347,6 +365,7 @@ export const resolveOptions = (options: BridgeOptions = {}): ResolvedOptions => 
     preload: options.preload ?? [],
     spawnMode: options.spawnMode ?? (process.env.SNAKEPIT_SPAWN_MODE as "spawn" | "forkserver" | undefined) ?? "spawn",
     logger: options.logger,
+    logLevel: options.logLevel ?? "warn",
     inspect: options.inspect,
     dashboard: options.dashboard ?? {},
     testing: options.testing ?? false,
