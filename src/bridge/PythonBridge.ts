@@ -109,6 +109,8 @@ export class PythonBridge implements AsyncDisposable {
     if (Number.isFinite(ttl)) {
       // Sweep often enough that a session outlives its TTL by at most a quarter of it (≤ 30 s).
       this.sweeper = setInterval(() => this.sweep(), Math.max(10, Math.min(ttl / 4, 30_000)))
+      // The TTL sweep of an idle bridge does not keep Node alive (bridge/keepAlive.ts).
+      this.sweeper.unref()
       this.sweeper.unref?.()
     }
   }

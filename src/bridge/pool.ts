@@ -43,6 +43,7 @@ import type { Queued } from "./queue.js"
 import { WatchedQueue } from "./watchedQueue.js"
 import { chooseRoute, type WorkerLoad } from "./routing.js"
 import { SessionCalls } from "./sessionCalls.js"
+import { KeepAlive, unrefClock } from "./keepAlive.js"
 import { planReturns } from "./rebalance.js"
 import { SessionTable } from "./sessions.js"
 import { toolScope, type ToolRegistry } from "./tools.js"
@@ -217,6 +218,15 @@ export class WorkerPool implements PoolBackend {
 
   /** Starts `minWorkers` workers concurrently and waits until they are ready. */
   async start(): Promise<void> {
+    this.keepAlive.hold()
+    try {
+      await this.startWorkers()
+    } finally {
+      this.keepAlive.release()
+    }
+  }
+
+  private async startWorkers(): Promise<void> {
     // Fake worker processes (snakepit/testing) have nothing to fork from.
     if (this.options.spawnMode === "forkserver" && !this.options.workerProcess) this.forks = await ForkServer.open()
     await this.startSupervisor()
@@ -236,6 +246,9 @@ export class WorkerPool implements PoolBackend {
       periodMs: this.options.restart.periodMs,
       ...(this.options.restart.backoff ? { backoff: this.options.restart.backoff } : {}),
       ...(this.options.inspect ? { inspect: this.options.inspect } : {}),
+      // The workers' idle timeouts and the tree's other delays do not keep Node alive by
+      // themselves; pending work does (keepAlive.ts).
+      clock: unrefClock,
     })
     supervisor.on("child.spawned", (e) => this.attach(e.id, e.ref))
     supervisor.on("child.exited", (e) => this.detach(e.id, workerExit(e), e.restarting))
@@ -310,6 +323,7 @@ export class WorkerPool implements PoolBackend {
       this.metrics.callSettled((performance.now() - submitted) / 1000, refused)
       return Promise.reject(withCallContext(refused, context))
     }
+    this.keepAlive.hold()
     // A call made by a tool on behalf of the same session is nested: the worker that holds the
     // session is blocked waiting for that tool, so the call goes straight to it and Python runs
     // it beyond its concurrency limit (the blocked call's slot is idle). Queueing it instead would
@@ -330,11 +344,13 @@ export class WorkerPool implements PoolBackend {
       let deadline: number | undefined
       let retried = false
       const resolve = (value: unknown) => {
+        this.keepAlive.release()
         this.metrics.callSettled((performance.now() - submitted) / 1000, undefined)
         span?.end(undefined)
         settleOk(value)
       }
       const reject = (error: unknown) => {
+        this.keepAlive.release()
         this.metrics.callSettled((performance.now() - submitted) / 1000, error)
         span?.end(error)
         settleError(withCallContext(error, context))
@@ -803,6 +819,7 @@ export class WorkerPool implements PoolBackend {
       })
       if (this.circuitTimer) clearTimeout(this.circuitTimer)
       this.circuitTimer = setTimeout(() => this.retryCircuit(), retryAt - now)
+      this.circuitTimer.unref()
       this.circuitTimer.unref?.()
       this.telemetry.emit("bridge.circuitOpened", { supervisorId: gaveUp.supervisorId, retryAt, delayMs: retryAt - now, openings })
       this.logger.error({ err: error, retryAt, openings }, "worker pool gave up: restart intensity exceeded; circuit open")
@@ -851,6 +868,7 @@ export class WorkerPool implements PoolBackend {
       // Starting an empty supervisor does not fail in practice; if it does, try again later.
       this.logger.error({ err: error }, "could not restart the worker pool; the circuit stays open")
       this.circuitTimer = setTimeout(() => this.retryCircuit(), circuitDelay(this.openings, 0, Math.random()).delayMs)
+      this.circuitTimer.unref()
       this.circuitTimer.unref?.()
       return
     }
@@ -887,6 +905,7 @@ export class WorkerPool implements PoolBackend {
       const withdrawn = connection.withdraw()
       this.logger.info({ workerId: id, withdrawn }, "worker holds an abandoned call: no new calls until Python confirms it ended")
       slot.abandonTimer = setTimeout(() => this.replaceEarly(slot), Math.min(this.options.callGraceMs * ABANDON_CONFIRM_SHARE, 2 ** 31 - 1))
+      slot.abandonTimer.unref()
       slot.abandonTimer.unref?.()
       this.pumpAll()
     } else if (running === 0 && was > 0) {
@@ -959,6 +978,8 @@ export class WorkerPool implements PoolBackend {
     const interval = this.options.healthCheckIntervalMs
     if (!Number.isFinite(interval) || interval <= 0) return
     slot.healthTimer = setInterval(() => void this.checkHealth(slot), interval)
+    // Housekeeping of an idle pool does not keep Node alive; pending work does (keepAlive.ts).
+    slot.healthTimer.unref()
     slot.healthTimer.unref?.()
   }
 
@@ -1019,7 +1040,11 @@ export class WorkerPool implements PoolBackend {
   }
 
   /** Replaces every worker; queued and new calls run on the new ones, in-flight ones finish. */
-  async restartAll(): Promise<number> {
+  restartAll(): Promise<number> {
+    return this.keepAlive.during(this.restartEvery())
+  }
+
+  private async restartEvery(): Promise<number> {
     if (this.failure) throw this.failure
     const old = [...this.slots.values()].filter((s) => !s.retiring)
     const count = Math.max(old.length, this.options.minWorkers, 1)
@@ -1175,6 +1200,8 @@ export class WorkerPool implements PoolBackend {
   }
 
   private readonly sessionCalls = new SessionCalls()
+  /** Holds Node up while calls, a start or a stop are pending; idle, the pool lets it exit. */
+  private readonly keepAlive = new KeepAlive()
 
   /** True while a call of this session runs in a worker. */
   sessionInFlight(sessionId: string): boolean {
@@ -1182,7 +1209,11 @@ export class WorkerPool implements PoolBackend {
   }
 
   /** Unbinds a session and clears its Python-side state in the worker that held it. */
-  async forgetSession(sessionId: string, timeoutMs: number): Promise<{ bound: boolean; workerId: string | undefined }> {
+  forgetSession(sessionId: string, timeoutMs: number): Promise<{ bound: boolean; workerId: string | undefined }> {
+    return this.keepAlive.during(this.forget(sessionId, timeoutMs))
+  }
+
+  private async forget(sessionId: string, timeoutMs: number): Promise<{ bound: boolean; workerId: string | undefined }> {
     // Look the worker up before forgetting the binding: it is the worker whose state we clear.
     const binding = this.sessions.get(sessionId)
     const slot = binding && this.slots.get(binding.workerId)
@@ -1297,6 +1328,15 @@ export class WorkerPool implements PoolBackend {
   async stop(options: StopOptions = {}): Promise<void> {
     if (this.stopping) return
     this.stopping = true
+    this.keepAlive.hold()
+    try {
+      await this.stopWorkers(options)
+    } finally {
+      this.keepAlive.close()
+    }
+  }
+
+  private async stopWorkers(options: StopOptions): Promise<void> {
     if (this.circuitTimer) clearTimeout(this.circuitTimer)
     this.circuitTimer = undefined
     if (options.drain !== true) this.rejectQueued("the bridge stopped before this queued call ran")

@@ -89,6 +89,8 @@ export class ForkServer {
     chmodSync(dir, 0o700)
     const socketPath = join(dir, "fork.sock")
     const server = createServer()
+    // Idle, the fork server keeps Node no more alive than idle workers do (bridge/keepAlive.ts).
+    server.unref()
     const forks = new ForkServer(dir, socketPath, server)
     server.on("connection", (socket) => forks.accept(socket))
     await new Promise<void>((resolve, reject) => {
@@ -291,6 +293,7 @@ export class ForkServer {
 
   /** Reads a connection's header line, checks its fork's key, and hands the socket to that fork. */
   private accept(socket: Socket): void {
+    socket.unref()
     socket.on("error", () => {})
     this.sockets.add(socket)
     socket.once("close", () => this.sockets.delete(socket))

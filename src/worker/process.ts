@@ -388,6 +388,12 @@ export const memoryCrash = (workerId: string, pid: number | undefined, limitByte
   })
 }
 
+/** Lets a process and its streams go from Node's count of what keeps it running. */
+export const unrefAll = (child: { unref?: () => void } | undefined, streams: ReadonlyArray<unknown>): void => {
+  child?.unref?.()
+  for (const s of streams) (s as { unref?: () => void } | null)?.unref?.()
+}
+
 /**
  * The default launcher: `python -m snakepit_bridge` spawned by execa in a new session (so it
  * leads its own process group), the protocol on fds 3/4 (libuv socketpairs), stdout and stderr
@@ -415,6 +421,9 @@ const launch = (options: WorkerProcessOptions, maxFrameBytes: number): LaunchedP
   const output = sub.stdio[4] as unknown as Readable
   let running = pid !== undefined
   if (pid !== undefined) trackGroup(pid)
+  // An idle worker does not keep Node alive; the bridge holds Node up while work is pending
+  // (bridge/keepAlive.ts). If Node exits, the exit hook kills the group and Python sees EOF.
+  unrefAll(sub, [input, output, sub.stdout, sub.stderr])
   const exited = new Promise<ExitInfo>((resolve) => {
     sub.once("exit", (exitCode, signal) => {
       running = false
