@@ -15,9 +15,12 @@
  *
  * A plan is a list of steps (start, stop) made by one decision: starting the initial children,
  * restarting after a failure, a management request, or shutting down. Child exits and requests
- * that arrive while a plan runs are kept in a mailbox and handled once it is done (OTP handles
- * them after its synchronous restart); an exit from an incarnation that has since been replaced
- * is ignored, as OTP ignores an `'EXIT'` from a pid that is no longer the child's.
+ * that arrive while a plan runs are kept in a mailbox and handled once it is done, as OTP
+ * handles them after its current call; an exit from an incarnation that has since been replaced
+ * is ignored, as OTP ignores an `'EXIT'` from a pid that is no longer the child's. A restart
+ * whose start fails ends its plan: the child is `restarting` and a `supervisor.retryRestart`
+ * goes to the back of the mailbox (OTP's `try_again_restart`), so a restart loop is one
+ * attempt per plan and the requests that arrive meanwhile are served between attempts.
  *
  * The machine ends in `stopped` with output `{ reason: "shutdown", cause, error? }`: `cause`
  * says why (`requested`, `max_intensity`, `auto_shutdown`, `failed_to_start_child`). Like
