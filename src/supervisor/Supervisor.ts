@@ -194,7 +194,8 @@ export class Supervisor {
 
   /** The id of the child whose current actor is `ref`, if any. */
   #idOf(ref: AnyActorRef): string | undefined {
-    return this.actor.getSnapshot().context.order.find((id) => this.actor.getSnapshot().context.children[id]?.ref === ref)
+    const { order, children } = this.actor.getSnapshot().context
+    return order.find((id) => children[id]?.ref === ref)
   }
 
   #startOf(reply: { value?: unknown; info?: unknown }): ChildStart {

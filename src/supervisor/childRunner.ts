@@ -85,7 +85,8 @@ export const childRunner = fromCallback<ChildShutdownCommand, ChildRunnerInput, 
     } catch (error) {
       return fail(error)
     }
-    if (ready === false) return
+    // Any falsy value means "not yet", as before `ready` could say more than yes or no.
+    if (!ready) return
     if (ready === "ignore") {
       // Nothing may run for an ignored child: the supervisor stops this runner, whose cleanup
       // stops the actor.
