@@ -52,6 +52,9 @@ export interface ChildCounts {
 /**
  * What a start returned (OTP's `{ok, Pid}` / `{ok, Pid, Info}` / `{ok, undefined}`): the child
  * actor, or `null` when its start said `ignore`; `info` when the start returned extra information.
+ *
+ * @example
+ * const { ref, info } = await sup.restartChild("db") // ref null: the start said ignore
  */
 export interface ChildStart {
   readonly ref: AnyActorRef | null

@@ -33,6 +33,9 @@ export type AutoShutdown = "never" | "any_significant" | "all_significant"
  * (`{ok, Pid, Info}`); `"ignore"` nothing to run (`ignore`): the child actor is stopped and the
  * child is recorded as not running (a temporary one, or one of a dynamic supervisor, is not
  * kept), and `restartChild` can start it later.
+ *
+ * @example
+ * const ready = (s: Snapshot<unknown>): StartResult => (s as { value?: string }).value === "disabled" ? "ignore" : (s as { value?: string }).value === "up"
  */
 export type StartResult = boolean | "ignore" | { readonly info: unknown }
 
