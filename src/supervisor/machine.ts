@@ -109,6 +109,10 @@ type Request =
 /**
  * A restart that failed is tried again through this message, queued behind the requests that
  * arrived meanwhile (OTP's `try_again_restart` cast), so a restart loop never blocks them.
+ * The machine sends it to itself; it is exported as part of {@link SupervisorEvent}.
+ *
+ * @example
+ * { type: "supervisor.retryRestart", id: "db" } // queued when a restart of "db" failed to start
  */
 export interface RetryRestart {
   readonly type: "supervisor.retryRestart"
