@@ -1190,19 +1190,4 @@ describe("supervisor_SUITE: restart loops", () => {
     expect(counts(sup)).toEqual([0, 0, 0, 0])
     await sup.stop()
   })
-
-  it("two children whose restarts keep failing are tried in turn, not one until it gives up", async () => {
-    // OTP queues each retry behind the messages already waiting, so the loops interleave.
-    const mode: { start: StartOutcome; startMs?: number } = { start: "ok" }
-    const spawned: string[] = []
-    const { sup, clock } = await boot({ flags: { intensity: 20, periodMs: 60_000 } })
-    for (const id of ["a", "b"]) await sup.startChild(otpChild(id, { shutdown: "brutal_kill", input: switchable(mode, { onSpawn: () => spawned.push(id) }) }))
-    spawned.length = 0
-    Object.assign(mode, { start: "error", startMs: 1_000 })
-    kill(sup, "a")
-    kill(sup, "b")
-    await advance(clock, 6_000)
-    expect(spawned.slice(0, 6)).toEqual(["a", "b", "a", "b", "a", "b"])
-    await sup.stop()
-  })
 })
