@@ -14,7 +14,7 @@
  */
 import { createActor, type Actor, type AnyActorRef, type InspectionEvent, type Observer } from "xstate"
 import { SupervisorRefused } from "../errors.js"
-import { resolveSupervisor, type ChildSpec, type SupervisorFlags } from "./childSpec.js"
+import { resolveSupervisor, type ChildSpec, type ResolvedChildSpec, type SupervisorFlags } from "./childSpec.js"
 import { supervisorMachine, type SupervisorEmitted, type SupervisorExit } from "./machine.js"
 import { supervisorStatus, type ChildInfo, type SupervisorStatus } from "./status.js"
 
@@ -49,6 +49,18 @@ export interface ChildCounts {
   readonly workers: number
 }
 
+/**
+ * What a start returned (OTP's `{ok, Pid}` / `{ok, Pid, Info}` / `{ok, undefined}`): the child
+ * actor, or `null` when its start said `ignore`; `info` when the start returned extra information.
+ *
+ * @example
+ * const { ref, info } = await sup.restartChild("db") // ref null: the start said ignore
+ */
+export interface ChildStart {
+  readonly ref: AnyActorRef | null
+  readonly info?: unknown
+}
+
 /** What a supervisor tells listeners (the machine's emitted events, replies excluded). */
 export type SupervisorNotice = Exclude<SupervisorEmitted, { type: "supervisor.reply" }>
 
@@ -63,7 +75,7 @@ export class Supervisor {
   readonly actor: Actor<typeof supervisorMachine>
   /** Resolves once the supervisor has stopped: on request, by auto-shutdown, or by giving up. */
   readonly done: Promise<SupervisorExit>
-  readonly #pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void }>()
+  readonly #pending = new Map<number, { resolve: (v: { value?: unknown; info?: unknown }) => void; reject: (e: unknown) => void }>()
   #nextRequest = 1
   #stopped = false
 
@@ -84,7 +96,7 @@ export class Supervisor {
       const waiter = this.#pending.get(reply.requestId)
       if (!waiter) return
       this.#pending.delete(reply.requestId)
-      if (reply.ok) waiter.resolve(reply.value)
+      if (reply.ok) waiter.resolve(reply)
       else waiter.reject(reply.error)
     })
     this.done = new Promise<SupervisorExit>((resolve, reject) => {
@@ -168,49 +180,98 @@ export class Supervisor {
     this.#pending.clear()
   }
 
-  #request<T>(make: (requestId: number) => Parameters<typeof this.actor.send>[0], childId: string): Promise<T> {
+  #request(make: (requestId: number) => Parameters<typeof this.actor.send>[0], childId: string): Promise<{ value?: unknown; info?: unknown }> {
     if (this.#stopped) {
       return Promise.reject(new SupervisorRefused({ message: `supervisor ${this.id} has stopped`, supervisorId: this.id, childId, reason: "stopping" }))
     }
     const requestId = this.#nextRequest++
-    return new Promise<T>((resolve, reject) => {
-      this.#pending.set(requestId, { resolve: resolve as (v: unknown) => void, reject })
+    return new Promise((resolve, reject) => {
+      this.#pending.set(requestId, { resolve, reject })
       this.actor.send(make(requestId))
     })
   }
 
+  #refused(childId: string, reason: SupervisorRefused["reason"]): SupervisorRefused {
+    return new SupervisorRefused({ message: `supervisor ${this.id} refused: child ${JSON.stringify(childId)} ${reason.replace("_", " ")}`, supervisorId: this.id, childId, reason })
+  }
+
+  /** The id of the child whose current actor is `ref`, if any. */
+  #idOf(ref: AnyActorRef): string | undefined {
+    const { order, children } = this.actor.getSnapshot().context
+    return order.find((id) => children[id]?.ref === ref)
+  }
+
+  #startOf(reply: { value?: unknown; info?: unknown }): ChildStart {
+    return { ref: (reply.value as AnyActorRef | null | undefined) ?? null, ...(reply.info !== undefined ? { info: reply.info } : {}) }
+  }
+
   /**
-   * Adds a child and starts it (after the current children). Resolves with the child actor;
-   * rejects with `InvalidOptions`, `SupervisorRefused` (`already_present`, `running`,
-   * `max_children`) or the child's own start error. A child that fails to start is not kept.
+   * Adds a child and starts it (after the current children). Resolves with the child actor,
+   * or `null` when its start said `ignore` (the spec is kept, not running, unless temporary or
+   * under a dynamic supervisor); rejects with `InvalidOptions`, `SupervisorRefused`
+   * (`already_present`, `running`, `max_children`) or the child's own start error. A child that
+   * fails to start is not kept. Served between the attempts of a failing restart, never after
+   * the whole restart loop.
    *
    * @example
    * const ref = await sup.startChild(workerChild("w9", { python: "python3" }))
    */
   startChild(spec: ChildSpec): Promise<AnyActorRef | null> {
-    return this.#request((requestId) => ({ type: "supervisor.startChild", requestId, spec }), String(spec?.id))
+    return this.startChildWithInfo(spec).then((started) => started.ref)
+  }
+
+  /**
+   * {@link startChild}, resolving with the extra information the child's start returned as
+   * well (its `ready` returned `{ info }`: OTP's `{ok, Pid, Info}`).
+   *
+   * @example
+   * const { ref, info } = await sup.startChildWithInfo({ id: "db", start: dbMachine, ready: (s) => s.value === "up" && { info: s.context.port } })
+   */
+  startChildWithInfo(spec: ChildSpec): Promise<ChildStart> {
+    return this.#request((requestId) => ({ type: "supervisor.startChild", requestId, spec }), String(spec?.id)).then((r) => this.#startOf(r))
   }
 
   /**
    * Stops a child by its shutdown rule. Its spec is kept (so `restartChild` can start it again)
-   * unless it is temporary or the supervisor is dynamic, as in OTP.
+   * unless it is temporary or the supervisor is dynamic, as in OTP. A child in a restart loop
+   * (its restarts keep failing) is taken out of the loop and kept as not running.
+   *
+   * A dynamic supervisor also takes the child's actor (OTP's `terminate_child(Sup, Pid)` of a
+   * `simple_one_for_one`): an actor that already stopped resolves, one that was never its child
+   * rejects with `not_found`. A static supervisor refuses an actor with `not_found`, as OTP.
    *
    * @example
    * await sup.terminateChild("w1")
+   * await pool.terminateChild(ref) // dynamic supervisors
    */
-  terminateChild(id: string): Promise<void> {
-    return this.#request((requestId) => ({ type: "supervisor.terminateChild", requestId, id }), id)
+  terminateChild(child: string | AnyActorRef): Promise<void> {
+    let id: string
+    if (typeof child === "string") id = child
+    else {
+      const found = child === null || typeof child !== "object" ? undefined : this.#idOf(child)
+      const label = String((child as { id?: unknown } | null)?.id ?? child)
+      if (!this.actor.getSnapshot().context.flags.dynamic) return Promise.reject(this.#refused(label, "not_found"))
+      if (found === undefined) {
+        // OTP: terminating a process that is already gone is ok; one that was never a child is not.
+        const gone = child !== null && typeof child === "object" && typeof child.getSnapshot === "function" && child.getSnapshot().status !== "active"
+        return gone ? Promise.resolve() : Promise.reject(this.#refused(label, "not_found"))
+      }
+      id = found
+    }
+    return this.#request((requestId) => ({ type: "supervisor.terminateChild", requestId, id }), id).then(() => undefined)
   }
 
   /**
-   * Starts a terminated child's spec again. Rejects with `SupervisorRefused` (`running`,
-   * `restarting`, `not_found`) or the child's start error.
+   * Starts a terminated (or ignored) child's spec again, and resolves with what its start
+   * returned (`ref` null when it said `ignore` again). Rejects with `SupervisorRefused`
+   * (`running`, `restarting` while its restarts keep failing, `not_found`) or the child's start
+   * error.
    *
    * @example
-   * await sup.terminateChild("w1"); await sup.restartChild("w1")
+   * await sup.terminateChild("w1"); const { ref } = await sup.restartChild("w1")
    */
-  restartChild(id: string): Promise<void> {
-    return this.#request((requestId) => ({ type: "supervisor.restartChild", requestId, id }), id)
+  restartChild(id: string): Promise<ChildStart> {
+    return this.#request((requestId) => ({ type: "supervisor.restartChild", requestId, id }), id).then((r) => this.#startOf(r))
   }
 
   /**
@@ -220,7 +281,7 @@ export class Supervisor {
    * await sup.terminateChild("w1"); await sup.deleteChild("w1")
    */
   deleteChild(id: string): Promise<void> {
-    return this.#request((requestId) => ({ type: "supervisor.deleteChild", requestId, id }), id)
+    return this.#request((requestId) => ({ type: "supervisor.deleteChild", requestId, id }), id).then(() => undefined)
   }
 
   /**
@@ -234,7 +295,33 @@ export class Supervisor {
   }
 
   /**
-   * Child counts (OTP's `count_children`): specs, active, supervisors, workers.
+   * One child, by id (or, for any supervisor, by its current actor): OTP's `which_child`.
+   * `undefined` when there is no such child.
+   *
+   * @example
+   * sup.whichChild("db")?.status // "running"
+   */
+  whichChild(child: string | AnyActorRef): ChildInfo | undefined {
+    const id = typeof child === "string" ? child : this.#idOf(child)
+    return id === undefined ? undefined : this.whichChildren().find((c) => c.id === id)
+  }
+
+  /**
+   * A child's spec with every default filled in (OTP's `get_childspec`), by id or current
+   * actor; `undefined` when there is no such child.
+   *
+   * @example
+   * sup.getChildSpec("db")?.shutdown // 5000
+   */
+  getChildSpec(child: string | AnyActorRef): ResolvedChildSpec | undefined {
+    const id = typeof child === "string" ? child : this.#idOf(child)
+    return id === undefined ? undefined : this.actor.getSnapshot().context.children[id]?.spec
+  }
+
+  /**
+   * Child counts (OTP's `count_children`): specs, active, supervisors, workers. `active` counts
+   * children that have started and not yet ended (OTP: a live pid): not one that is still
+   * starting, nor one whose restarts keep failing.
    *
    * @example
    * sup.countChildren() // { specs: 3, active: 3, supervisors: 1, workers: 2 }
@@ -243,7 +330,7 @@ export class Supervisor {
     const children = this.whichChildren()
     return {
       specs: children.length,
-      active: children.filter((c) => c.status === "running" || c.status === "starting" || c.status === "stopping").length,
+      active: children.filter((c) => c.status === "running" || c.status === "stopping").length,
       supervisors: children.filter((c) => c.type === "supervisor").length,
       workers: children.filter((c) => c.type === "worker").length,
     }

@@ -15,7 +15,7 @@
  * spawnChild("childRunner", { id: "db#1", input: { spec, incarnation: 1 } })
  */
 import { createActor, fromCallback, type AnyActorRef, type Snapshot } from "xstate"
-import type { ResolvedChildSpec } from "./childSpec.js"
+import type { ResolvedChildSpec, StartResult } from "./childSpec.js"
 
 /** Input of one runner. */
 export interface ChildRunnerInput {
@@ -28,7 +28,9 @@ export interface ChildRunnerInput {
 /** What a runner tells its supervisor. */
 export type ChildRunnerEvent =
   | { readonly type: "child.spawned"; readonly id: string; readonly incarnation: number; readonly ref: AnyActorRef }
-  | { readonly type: "child.started"; readonly id: string; readonly incarnation: number }
+  | { readonly type: "child.started"; readonly id: string; readonly incarnation: number; readonly info?: unknown }
+  /** The child's start said `ignore` (OTP's `init` returning `ignore`): nothing runs. */
+  | { readonly type: "child.ignored"; readonly id: string; readonly incarnation: number }
   | { readonly type: "child.startFailed"; readonly id: string; readonly incarnation: number; readonly error: unknown }
   | { readonly type: "child.exited"; readonly id: string; readonly incarnation: number; readonly reason: string; readonly error?: unknown; readonly output?: unknown }
 
@@ -40,8 +42,13 @@ export interface ChildShutdownCommand {
 /** The event a child receives when its supervisor asks it to stop gracefully. */
 export const SHUTDOWN_EVENT = { type: "snakepit.shutdown" } as const
 
-/** Why an actor that completed ended: its output's `reason`, else `"normal"`. */
-const completion = (output: unknown): { reason: string; error?: unknown } => {
+/**
+ * Why an actor that completed ended: its output's `reason`, else `"normal"`. An actor stopped
+ * from outside (`ref.stop()`, the force stop the library itself uses) reaches no final state and
+ * has no output: that is OTP's `exit(Pid, kill)`, reason `killed`, never a normal exit.
+ */
+const completion = (status: string, output: unknown): { reason: string; error?: unknown } => {
+  if (status !== "done") return { reason: "killed" }
   if (output !== null && typeof output === "object" && typeof (output as { reason?: unknown }).reason === "string") {
     const { reason, error } = output as { reason: string; error?: unknown }
     return error === undefined ? { reason } : { reason, error }
@@ -72,15 +79,22 @@ export const childRunner = fromCallback<ChildShutdownCommand, ChildRunnerInput, 
   }
   const checkReady = (snapshot: Snapshot<unknown>) => {
     if (started || ended || snapshot.status !== "active") return
-    let ready: boolean
+    let ready: StartResult
     try {
       ready = spec.ready ? spec.ready(snapshot) : true
     } catch (error) {
       return fail(error)
     }
+    // Any falsy value means "not yet", as before `ready` could say more than yes or no.
     if (!ready) return
+    if (ready === "ignore") {
+      // Nothing may run for an ignored child: the supervisor stops this runner, whose cleanup
+      // stops the actor.
+      ended = true
+      return sendBack({ type: "child.ignored", id, incarnation })
+    }
     started = true
-    sendBack({ type: "child.started", id, incarnation })
+    sendBack({ type: "child.started", id, incarnation, ...(ready !== true && ready !== null && typeof ready === "object" ? { info: ready.info } : {}) })
   }
 
   let actor: AnyActorRef
@@ -100,8 +114,9 @@ export const childRunner = fromCallback<ChildShutdownCommand, ChildRunnerInput, 
   actor.subscribe({
     next: checkReady,
     complete: () => {
-      const output: unknown = actor.getSnapshot().output
-      const { reason, error } = completion(output)
+      const snapshot = actor.getSnapshot()
+      const output: unknown = snapshot.output
+      const { reason, error } = completion(snapshot.status, output)
       end(reason, error, output)
     },
     error: (error) => end("error", error),

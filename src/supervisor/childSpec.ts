@@ -26,6 +26,19 @@ export type Shutdown = number | "brutal_kill" | "infinity"
 /** When the supervisor ends itself because significant children ended (OTP ≥ 24). */
 export type AutoShutdown = "never" | "any_significant" | "all_significant"
 
+/**
+ * What a child's start says, read from its snapshot by the spec's `ready` (OTP's return of a
+ * child's start function): `false` not yet; `true` started (`{ok, Pid}`); `{ info }` started,
+ * with extra information handed back unchanged to `startChildWithInfo`/`restartChild`
+ * (`{ok, Pid, Info}`); `"ignore"` nothing to run (`ignore`): the child actor is stopped and the
+ * child is recorded as not running (a temporary one, or one of a dynamic supervisor, is not
+ * kept), and `restartChild` can start it later.
+ *
+ * @example
+ * const ready = (s: Snapshot<unknown>): StartResult => (s as { value?: string }).value === "disabled" ? "ignore" : (s as { value?: string }).value === "up"
+ */
+export type StartResult = boolean | "ignore" | { readonly info: unknown }
+
 /** Supervisor flags as the user writes them; every field has a default. */
 export interface SupervisorFlags {
   /** Default `"one_for_one"`. */
@@ -78,9 +91,13 @@ export interface ChildSpec {
   /**
    * When the child counts as started (OTP's `start` returning `{ok, Pid}`): the supervisor
    * starts the next child only then. Default: as soon as it is spawned. A child that ends
-   * before it is ready has failed to start.
+   * before it is ready has failed to start. Return `"ignore"` or `{ info }` for OTP's other
+   * start results (see {@link StartResult}).
+   *
+   * @example
+   * ready: (s) => (s.value === "disabled" ? "ignore" : s.value === "running" ? { info: s.context.port } : false)
    */
-  readonly ready?: (snapshot: Snapshot<unknown>) => boolean
+  readonly ready?: (snapshot: Snapshot<unknown>) => StartResult
 }
 
 /** A child spec with every default filled in. */
@@ -92,7 +109,7 @@ export interface ResolvedChildSpec {
   readonly shutdown: Shutdown
   readonly type: "worker" | "supervisor"
   readonly significant: boolean
-  readonly ready: ((snapshot: Snapshot<unknown>) => boolean) | undefined
+  readonly ready: ((snapshot: Snapshot<unknown>) => StartResult) | undefined
 }
 
 /** What a running child looks like from outside. */
@@ -104,7 +121,11 @@ const AUTO: ReadonlyArray<AutoShutdown> = ["never", "any_significant", "all_sign
 
 const isNonNegativeInteger = (n: unknown): n is number => typeof n === "number" && Number.isInteger(n) && n >= 0
 
+const isPlainObject = (v: unknown): boolean => v !== null && typeof v === "object" && !Array.isArray(v)
+
 const flagIssues = (flags: SupervisorFlags, dynamic: boolean): string[] => {
+  // OTP refuses flags that are neither a map nor a 3-tuple (invalid_type) instead of running with defaults.
+  if (!isPlainObject(flags)) return [`flags must be an object, got ${Array.isArray(flags) ? "an array" : String(flags)} (OTP: invalid_type)`]
   const issues: string[] = []
   if (flags.strategy !== undefined && !STRATEGIES.includes(flags.strategy)) issues.push(`strategy must be one of ${STRATEGIES.join(", ")}, got ${String(flags.strategy)}`)
   if (dynamic && flags.strategy !== undefined && flags.strategy !== "one_for_one") issues.push("a dynamic supervisor is one_for_one only")
@@ -127,7 +148,8 @@ const flagIssues = (flags: SupervisorFlags, dynamic: boolean): string[] => {
   return issues
 }
 
-const specIssues = (spec: ChildSpec, autoShutdown: AutoShutdown): string[] => {
+/** `autoShutdown` undefined: the supervisor is not known, so `significant` is not checked against it. */
+const specIssues = (spec: ChildSpec, autoShutdown: AutoShutdown | undefined): string[] => {
   const issues: string[] = []
   const name = typeof spec?.id === "string" ? `child ${JSON.stringify(spec.id)}` : "a child"
   if (typeof spec?.id !== "string" || spec.id === "") issues.push(`${name}: id must be a non-empty string`)
@@ -139,6 +161,10 @@ const specIssues = (spec: ChildSpec, autoShutdown: AutoShutdown): string[] => {
   const s = spec?.shutdown
   if (s !== undefined && s !== "brutal_kill" && s !== "infinity" && !isNonNegativeInteger(s)) {
     issues.push(`${name}: shutdown must be an integer ms ≥ 0, "brutal_kill" or "infinity", got ${String(s)}`)
+  }
+  // Any truthy value would make the child significant at runtime, so only a boolean is accepted.
+  if (spec?.significant !== undefined && typeof spec.significant !== "boolean") {
+    issues.push(`${name}: significant must be true or false, got ${JSON.stringify(spec.significant) ?? String(spec.significant)} (OTP: invalid_significant)`)
   }
   if (spec?.significant === true) {
     if ((spec.restart ?? "permanent") === "permanent") issues.push(`${name}: a permanent child cannot be significant (OTP rejects it)`)
@@ -194,6 +220,31 @@ export const resolveChildSpec = (spec: ChildSpec, autoShutdown: AutoShutdown = "
 }
 
 /**
+ * Checks child specs without starting anything (OTP's `check_childspecs/1,2`): every problem of
+ * every spec, and duplicate ids, as one `InvalidOptions`, or `null` when they are valid. Without
+ * `autoShutdown` nothing is assumed about the supervisor, so a significant transient child
+ * passes (it is valid under an `autoShutdown` supervisor); a significant permanent one never does.
+ *
+ * @example
+ * checkChildSpecs([{ id: "job", start: jobMachine, restart: "transient", significant: true }])          // null
+ * checkChildSpecs([{ id: "job", start: jobMachine, restart: "transient", significant: true }], "never") // InvalidOptions
+ */
+export const checkChildSpecs = (specs: ReadonlyArray<ChildSpec>, autoShutdown?: AutoShutdown): InvalidOptions | null => {
+  if (!Array.isArray(specs)) return invalid("child specs", ["child specs must be an array (OTP: badarg)"])
+  const issues: string[] = []
+  if (autoShutdown !== undefined && !AUTO.includes(autoShutdown)) issues.push(`autoShutdown must be one of ${AUTO.join(", ")}, got ${String(autoShutdown)}`)
+  const seen = new Set<string>()
+  for (const spec of specs) {
+    issues.push(...specIssues(spec, autoShutdown))
+    if (typeof spec?.id === "string") {
+      if (seen.has(spec.id)) issues.push(`child ${JSON.stringify(spec.id)}: duplicate id`)
+      seen.add(spec.id)
+    }
+  }
+  return issues.length > 0 ? invalid("child specs", issues) : null
+}
+
+/**
  * Resolves a supervisor's flags and children together, throwing one `InvalidOptions` that lists
  * every problem in both (duplicate ids included).
  *
@@ -209,7 +260,7 @@ export const resolveSupervisor = (
   if (!Array.isArray(children)) issues.push("children must be an array of child specs")
   const list = Array.isArray(children) ? children : []
   if (dynamic && list.length > 0) issues.push("a dynamic supervisor starts with no children: add them with startChild")
-  const auto = flags.autoShutdown ?? "never"
+  const auto = (isPlainObject(flags) ? flags.autoShutdown : undefined) ?? "never"
   const seen = new Set<string>()
   for (const spec of list) {
     issues.push(...specIssues(spec, auto))

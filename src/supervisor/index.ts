@@ -11,13 +11,13 @@
  * })
  */
 export { DynamicSupervisor, Supervisor } from "./Supervisor.js"
-export type { ChildCounts, DynamicSupervisorOptions, SupervisorNotice, SupervisorOptions } from "./Supervisor.js"
+export type { ChildCounts, ChildStart, DynamicSupervisorOptions, SupervisorNotice, SupervisorOptions } from "./Supervisor.js"
 export { supervisorChild, workerChild } from "./children.js"
 export type { ChildOptions, NestedSupervisor } from "./children.js"
-export { resolveChildSpec, resolveFlags, resolveSupervisor } from "./childSpec.js"
-export type { AutoShutdown, ChildSpec, ResolvedChildSpec, ResolvedFlags, RestartType, Shutdown, Strategy, SupervisorFlags } from "./childSpec.js"
+export { checkChildSpecs, resolveChildSpec, resolveFlags, resolveSupervisor } from "./childSpec.js"
+export type { AutoShutdown, ChildSpec, ResolvedChildSpec, ResolvedFlags, RestartType, Shutdown, StartResult, Strategy, SupervisorFlags } from "./childSpec.js"
 export { supervisorMachine } from "./machine.js"
-export type { ChildRecord, ChildStatus, RestartRecord, StopCause, SupervisorContext, SupervisorEvent, SupervisorEmitted, SupervisorExit, SupervisorInput } from "./machine.js"
+export type { ChildRecord, ChildStatus, RestartRecord, RetryRestart, StopCause, SupervisorContext, SupervisorEvent, SupervisorEmitted, SupervisorExit, SupervisorInput } from "./machine.js"
 export { supervisorStatus } from "./status.js"
 export type { ChildInfo, SupervisorStatus } from "./status.js"
 export { autoShutdownDue, isCleanExit, restartPlan, shouldRestart, shutdownOrder } from "./strategy.js"

@@ -15,9 +15,12 @@
  *
  * A plan is a list of steps (start, stop) made by one decision: starting the initial children,
  * restarting after a failure, a management request, or shutting down. Child exits and requests
- * that arrive while a plan runs are kept in a mailbox and handled once it is done (OTP handles
- * them after its synchronous restart); an exit from an incarnation that has since been replaced
- * is ignored, as OTP ignores an `'EXIT'` from a pid that is no longer the child's.
+ * that arrive while a plan runs are kept in a mailbox and handled once it is done, as OTP
+ * handles them after its current call; an exit from an incarnation that has since been replaced
+ * is ignored, as OTP ignores an `'EXIT'` from a pid that is no longer the child's. A restart
+ * whose start fails ends its plan: the child is `restarting` and a `supervisor.retryRestart`
+ * goes to the back of the mailbox (OTP's `try_again_restart`), so a restart loop is one
+ * attempt per plan and the requests that arrive meanwhile are served between attempts.
  *
  * The machine ends in `stopped` with output `{ reason: "shutdown", cause, error? }`: `cause`
  * says why (`requested`, `max_intensity`, `auto_shutdown`, `failed_to_start_child`). Like
@@ -103,15 +106,36 @@ type Request =
   | { readonly type: "supervisor.restartChild"; readonly requestId: number; readonly id: string }
   | { readonly type: "supervisor.deleteChild"; readonly requestId: number; readonly id: string }
 
+/**
+ * A restart that failed is tried again through this message, queued behind the requests that
+ * arrived meanwhile (OTP's `try_again_restart` cast), so a restart loop never blocks them.
+ * The machine sends it to itself; it is exported as part of {@link SupervisorEvent}.
+ *
+ * @example
+ * { type: "supervisor.retryRestart", id: "db" } // queued when a restart of "db" failed to start
+ */
+export interface RetryRestart {
+  readonly type: "supervisor.retryRestart"
+  readonly id: string
+}
+
 /** Events the supervisor machine accepts. */
-export type SupervisorEvent = ChildRunnerEvent | Request | { readonly type: "snakepit.shutdown" }
+export type SupervisorEvent = ChildRunnerEvent | Request | RetryRestart | { readonly type: "snakepit.shutdown" }
 
 /** Events the supervisor machine emits. */
 export type SupervisorEmitted =
-  | { readonly type: "supervisor.reply"; readonly requestId: number; readonly ok: true; readonly value?: unknown }
+  | {
+      readonly type: "supervisor.reply"
+      readonly requestId: number
+      readonly ok: true
+      /** startChild/restartChild: the child actor, or null when its start said `ignore`. */
+      readonly value?: unknown
+      /** startChild/restartChild: the extra information the child's start returned (OTP's `{ok, Pid, Info}`). */
+      readonly info?: unknown
+    }
   | { readonly type: "supervisor.reply"; readonly requestId: number; readonly ok: false; readonly error: unknown }
   | { readonly type: "child.spawned"; readonly id: string; readonly incarnation: number; readonly ref: AnyActorRef }
-  | { readonly type: "child.started"; readonly id: string; readonly incarnation: number; readonly ref: AnyActorRef | null }
+  | { readonly type: "child.started"; readonly id: string; readonly incarnation: number; readonly ref: AnyActorRef | null; readonly info?: unknown }
   | {
       readonly type: "child.exited"
       readonly id: string
@@ -146,6 +170,8 @@ export interface SupervisorContext {
   readonly error: MaxRestartIntensity | ChildStartFailed | undefined
   /** True once the initial children have all started. */
   readonly started: boolean
+  /** The extra start information of the child the current request started, for its reply. */
+  readonly startInfo: unknown
   readonly inspect: unknown
   readonly random: () => number
   /** The actor's clock (SimulatedClock in tests), in ms. */
@@ -236,7 +262,10 @@ const requestProblem = (ctx: SupervisorContext, e: Request): unknown => {
       return error
     }
     const existing = ctx.children[spec.id]
-    if (existing) return refusal(ctx, spec.id, existing.status === "terminated" || existing.status === "exited" ? "already_present" : "running")
+    if (existing) {
+      const present = existing.status === "terminated" || existing.status === "exited" || existing.status === "restarting"
+      return refusal(ctx, spec.id, present ? "already_present" : "running")
+    }
     if (ctx.order.length >= ctx.flags.maxChildren) return refusal(ctx, spec.id, "max_children")
     return null
   }
@@ -269,6 +298,7 @@ const initialContext = (input: SupervisorInput, self: AnyActorRef): SupervisorCo
     cause: null,
     error: undefined,
     started: false,
+    startInfo: undefined,
     inspect: input.inspect,
     random: input.random ?? Math.random,
     now: () => nowOf(self),
@@ -328,7 +358,7 @@ export const supervisorMachine = setup({
     inInit: ({ context }) => context.phase === "init",
     inRequest: ({ context }) => context.phase === "request",
     restartExceeds: ({ context, event }) => {
-      if (event.type !== "child.exited" && event.type !== "child.startFailed") return false
+      if (event.type !== "child.exited" && event.type !== "child.startFailed" && event.type !== "supervisor.retryRestart") return false
       const now = context.now()
       return exceeds(recordRestart(context.window, now), context.flags, now)
     },
@@ -342,6 +372,9 @@ export const supervisorMachine = setup({
     },
     requestRefused: ({ context, event }) => event.type.startsWith("supervisor.") && requestProblem(context, event as Request) !== null,
     mailboxHasMail: ({ context }) => context.mailbox.length > 0,
+    // A retry is stale once the child left its restart loop (terminateChild, deleteChild, or a
+    // sibling's restart started it meanwhile): OTP's try_again_restart ignores such a child too.
+    retryDue: ({ context, event }) => event.type === "supervisor.retryRestart" && context.children[event.id]?.status === "restarting",
   },
   actions: {
     // ── mailbox ──────────────────────────────────────────────────────────────────────────
@@ -357,6 +390,15 @@ export const supervisorMachine = setup({
       if (event.type !== "child.exited" && event.type !== "child.startFailed") return
       if (!isCurrent(context, event)) return
       enqueue.stopChild(runnerId(event.id, event.incarnation))
+      if (context.phase === "shutdown") {
+        // Nothing is restarted once the supervisor stops, and its mailbox is never read again:
+        // report the exit now, with the child's own reason (OTP's sup_stop_race).
+        enqueue.assign({ children: update(context, event.id, { status: "terminated", ref: null }) })
+        if (event.type === "child.exited") {
+          enqueue.emit({ type: "child.exited", id: event.id, incarnation: event.incarnation, reason: event.reason, restarting: false, ...details(event) })
+        }
+        return
+      }
       enqueue.assign({ children: update(context, event.id, { status: "exited", ref: null }), mailbox: [...context.mailbox, event] })
     }),
     refuseWhileStopping: enqueueActions(({ context, event, enqueue }) => {
@@ -392,8 +434,13 @@ export const supervisorMachine = setup({
     headStarted: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== "child.started") return
       const child = context.children[event.id]!
-      enqueue.assign({ children: update(context, event.id, { status: "running", startedAt: context.now() }), plan: context.plan.slice(1) })
-      enqueue.emit({ type: "child.started", id: event.id, incarnation: event.incarnation, ref: child.ref })
+      const forRequest = context.request !== null && requestChildId(context.request) === event.id
+      enqueue.assign({
+        children: update(context, event.id, { status: "running", startedAt: context.now() }),
+        plan: context.plan.slice(1),
+        ...(forRequest ? { startInfo: event.info } : {}),
+      })
+      enqueue.emit({ type: "child.started", id: event.id, incarnation: event.incarnation, ref: child.ref, ...(event.info !== undefined ? { info: event.info } : {}) })
     }),
     signalHead: enqueueActions(({ context, enqueue }) => {
       const step = head(context)
@@ -412,7 +459,11 @@ export const supervisorMachine = setup({
       if (!child) return enqueue.assign(rest)
       const wasAlive = child.status === "starting" || child.status === "running" || child.status === "stopping"
       if (step.remove) enqueue.assign({ ...rest, ...without(context, [step.id]) })
-      else enqueue.assign({ ...rest, children: update(context, step.id, { status: wasAlive ? "terminated" : child.status, ref: wasAlive ? null : child.ref }) })
+      else {
+        // A child in a restart loop has nothing running; terminating it ends the loop (OTP).
+        const ends = wasAlive || child.status === "restarting"
+        enqueue.assign({ ...rest, children: update(context, step.id, { status: ends ? "terminated" : child.status, ref: wasAlive ? null : child.ref }) })
+      }
       if (!wasAlive) return
       // The child's own exit reason when it reported one, else how we ended it.
       const own = event.type === "child.exited" && event.id === step.id && event.incarnation === child.incarnation ? event : undefined
@@ -436,7 +487,7 @@ export const supervisorMachine = setup({
         if (child.spec.shutdown === "brutal_kill") {
           enqueue.stopChild(runnerId(id, child.incarnation))
           children = { ...children, [id]: { ...child, status: "terminated", ref: null } }
-          enqueue.emit({ type: "child.exited", id, incarnation: child.incarnation, reason: "shutdown", restarting: false })
+          enqueue.emit({ type: "child.exited", id, incarnation: child.incarnation, reason: "killed", restarting: false })
         } else {
           enqueue.sendTo(runnerId(id, child.incarnation), { type: "child.shutdown" })
           children = { ...children, [id]: { ...child, status: "stopping" } }
@@ -446,7 +497,7 @@ export const supervisorMachine = setup({
       enqueue.assign({ children, awaiting })
     }),
     awaitedExited: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== "child.exited" && event.type !== "child.startFailed") return
+      if (event.type !== "child.exited" && event.type !== "child.startFailed" && event.type !== "child.ignored") return
       enqueue.stopChild(runnerId(event.id, event.incarnation))
       enqueue.assign({ children: update(context, event.id, { status: "terminated", ref: null }), awaiting: context.awaiting.filter((id) => id !== event.id) })
       enqueue.emit({
@@ -501,10 +552,10 @@ export const supervisorMachine = setup({
     }),
     /** Count a restart (OTP's add_restart, before the restart), then plan it. */
     planRestart: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== "child.exited" && event.type !== "child.startFailed") return
+      if (event.type !== "child.exited" && event.type !== "child.startFailed" && event.type !== "supervisor.retryRestart") return
       const now = context.now()
       const reason = event.type === "child.exited" ? event.reason : "failed_to_start"
-      enqueue.stopChild(runnerId(event.id, event.incarnation))
+      if (event.type !== "supervisor.retryRestart") enqueue.stopChild(runnerId(event.id, event.incarnation))
       const child = context.children[event.id]!
       const marked: SupervisorContext = {
         ...context,
@@ -525,10 +576,38 @@ export const supervisorMachine = setup({
         enqueue.emit({ type: "child.exited", id: event.id, incarnation: event.incarnation, reason, restarting: true, ...details(event) })
       }
     }),
+    /**
+     * A restart's start failed: the child is `restarting` with nothing running, the rest of the
+     * plan is dropped (the children after it stay down, as in OTP), and the retry is queued
+     * behind the requests already waiting, which are served first (OTP's try_again_restart).
+     * The retry counts toward intensity when it is tried.
+     */
+    scheduleRetry: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== "child.startFailed") return
+      enqueue.stopChild(runnerId(event.id, event.incarnation))
+      enqueue.assign({
+        children: update(context, event.id, { status: "restarting", ref: null, lastExit: { reason: "failed_to_start", at: context.now() } }),
+        plan: [],
+        mailbox: [...context.mailbox, { type: "supervisor.retryRestart", id: event.id }],
+      })
+    }),
+    /**
+     * The head child's start said `ignore` (OTP's `ignore`): nothing runs; the spec is kept as
+     * not running, except a temporary child's or a dynamic supervisor's, which are forgotten.
+     */
+    headIgnored: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== "child.ignored") return
+      enqueue.stopChild(runnerId(event.id, event.incarnation))
+      const forget = context.children[event.id]!.spec.restart === "temporary" || context.flags.dynamic
+      enqueue.assign({
+        ...(forget ? without(context, [event.id]) : { children: update(context, event.id, { status: "terminated", ref: null }) }),
+        plan: context.plan.slice(1),
+      })
+    }),
     /** More restarts than the intensity allows: stop everything and fail with MaxRestartIntensity. */
     giveUp: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== "child.exited" && event.type !== "child.startFailed") return
-      enqueue.stopChild(runnerId(event.id, event.incarnation))
+      if (event.type !== "child.exited" && event.type !== "child.startFailed" && event.type !== "supervisor.retryRestart") return
+      if (event.type !== "supervisor.retryRestart") enqueue.stopChild(runnerId(event.id, event.incarnation))
       const ctx = { ...context, children: update(context, event.id, { status: "exited", ref: null }) }
       const error = new MaxRestartIntensity({
         message: `supervisor ${context.id} gave up: more than ${context.flags.intensity} restart(s) within ${context.flags.periodMs} ms (last: child ${JSON.stringify(event.id)})`,
@@ -574,9 +653,11 @@ export const supervisorMachine = setup({
     planDone: enqueueActions(({ context, enqueue }) => {
       if (context.request) {
         const r = context.request
-        enqueue.emit({ type: "supervisor.reply", requestId: r.requestId, ok: true, ...(r.type === "supervisor.startChild" ? { value: context.children[r.spec.id]?.ref ?? null } : {}) })
+        const started = r.type === "supervisor.startChild" || r.type === "supervisor.restartChild"
+        const value = started ? { value: context.children[requestChildId(r)]?.ref ?? null, ...(context.startInfo !== undefined ? { info: context.startInfo } : {}) } : {}
+        enqueue.emit({ type: "supervisor.reply", requestId: r.requestId, ok: true, ...value })
       }
-      enqueue.assign({ request: null, started: true })
+      enqueue.assign({ request: null, started: true, startInfo: undefined })
     }),
 
     // ── requests ─────────────────────────────────────────────────────────────────────────
@@ -647,6 +728,11 @@ export const supervisorMachine = setup({
         "supervisor.terminateChild": [{ guard: "requestRefused", actions: "refuse" }, { actions: "acceptTerminate", target: "executing" }],
         "supervisor.restartChild": [{ guard: "requestRefused", actions: "refuse" }, { actions: "acceptRestart", target: "executing" }],
         "supervisor.deleteChild": [{ guard: "requestRefused", actions: "refuse" }, { actions: "acceptDelete" }],
+        "supervisor.retryRestart": [
+          { guard: not("retryDue") },
+          { guard: "restartExceeds", actions: "giveUp", target: "executing" },
+          { actions: "planRestart", target: "executing" },
+        ],
       },
     },
     startingChild: {
@@ -657,15 +743,16 @@ export const supervisorMachine = setup({
         "child.startFailed": [
           { guard: and(["isHead", "inInit"]), actions: "failInit", target: "executing" },
           { guard: and(["isHead", "inRequest"]), actions: "failRequest", target: "executing" },
-          { guard: and(["isHead", "restartExceeds"]), actions: "giveUp", target: "executing" },
-          { guard: "isHead", actions: "planRestart", target: "executing" },
+          { guard: "isHead", actions: "scheduleRetry", target: "executing" },
           { actions: "noteEarlyExit" },
         ],
+        "child.ignored": { guard: "isHead", actions: "headIgnored", target: "executing" },
         "child.exited": { actions: "noteEarlyExit" },
         "supervisor.startChild": { actions: "defer" },
         "supervisor.terminateChild": { actions: "defer" },
         "supervisor.restartChild": { actions: "defer" },
         "supervisor.deleteChild": { actions: "defer" },
+        "supervisor.retryRestart": { actions: "defer" },
       },
     },
     stoppingChild: {
@@ -674,11 +761,14 @@ export const supervisorMachine = setup({
       on: {
         "child.exited": [{ guard: "isHead", actions: { type: "finishStop", params: { reason: "shutdown" } }, target: "executing" }, { actions: "noteEarlyExit" }],
         "child.startFailed": [{ guard: "isHead", actions: { type: "finishStop", params: { reason: "shutdown" } }, target: "executing" }, { actions: "noteEarlyExit" }],
+        "child.ignored": { guard: "isHead", actions: { type: "finishStop", params: { reason: "shutdown" } }, target: "executing" },
         "child.spawned": { actions: "noteSpawned" },
         "supervisor.startChild": [{ guard: "shuttingDown", actions: "refuseWhileStopping" }, { actions: "defer" }],
         "supervisor.terminateChild": [{ guard: "shuttingDown", actions: "refuseWhileStopping" }, { actions: "defer" }],
         "supervisor.restartChild": [{ guard: "shuttingDown", actions: "refuseWhileStopping" }, { actions: "defer" }],
         "supervisor.deleteChild": [{ guard: "shuttingDown", actions: "refuseWhileStopping" }, { actions: "defer" }],
+        // Mail raised together with the event that started this plan lands here: keep it for later.
+        "supervisor.retryRestart": [{ guard: "shuttingDown" }, { actions: "defer" }],
       },
     },
     stoppingAll: {
@@ -688,6 +778,7 @@ export const supervisorMachine = setup({
       on: {
         "child.exited": [{ guard: "isAwaited", actions: "awaitedExited" }, { actions: "noteEarlyExit" }],
         "child.startFailed": [{ guard: "isAwaited", actions: "awaitedExited" }, { actions: "noteEarlyExit" }],
+        "child.ignored": { guard: "isAwaited", actions: "awaitedExited" },
         "supervisor.startChild": { actions: "refuseWhileStopping" },
         "supervisor.terminateChild": { actions: "refuseWhileStopping" },
         "supervisor.restartChild": { actions: "refuseWhileStopping" },
@@ -702,6 +793,7 @@ export const supervisorMachine = setup({
         "supervisor.terminateChild": { actions: "defer" },
         "supervisor.restartChild": { actions: "defer" },
         "supervisor.deleteChild": { actions: "defer" },
+        "supervisor.retryRestart": { actions: "defer" },
       },
     },
     stopped: { type: "final" },

@@ -75,7 +75,10 @@ const childInfo = (ctx: SupervisorContext, id: string): ChildInfo => {
     restart: c.spec.restart,
     shutdown: c.spec.shutdown,
     significant: c.spec.significant,
-    status: c.status,
+    // A child being started by a restart (the crashed one, its siblings, or a retry of a failed
+    // restart) reads `restarting` until it has started: what an OTP caller sees, since OTP's
+    // supervisor answers only once its restart attempt is over.
+    status: c.status === "starting" && ctx.phase === "restart" ? "restarting" : c.status,
     restarts: c.restarts,
     state: nested ? nested.state : typeof snapshot?.value === "string" ? snapshot.value : null,
     pid: typeof snapshot?.context?.pid === "number" ? snapshot.context.pid : null,

@@ -9,6 +9,7 @@ import { DynamicSupervisor, Supervisor, type SupervisorOptions } from "../../src
 import { supervisorChild } from "../../src/supervisor/children.js"
 import { resolveSupervisor } from "../../src/supervisor/childSpec.js"
 import { advance, fake, journal, poke } from "../support/fakeChild.js"
+import { otpChild } from "../support/otpChild.js"
 
 const start = (options: SupervisorOptions) => {
   const clock = new SimulatedClock()
@@ -427,5 +428,124 @@ describe("supervisor: backoff (an extension)", () => {
     poke(sup, "a", { type: "CRASH" })
     expect((await sup.stop()).cause).toBe("requested")
     expect(log).toEqual(["exited:a:crash:restarting"])
+  })
+})
+
+describe("supervisor: OTP deviations fixed (issue 19)", () => {
+  const refOf = (sup: Supervisor, id: string) => {
+    const ref = sup.whichChildren().find((c) => c.id === id)?.ref
+    if (!ref) throw new Error(`child ${id} is not running`)
+    return ref
+  }
+  const settled = async (p: Promise<unknown>) => {
+    let done = false
+    p.then(
+      () => (done = true),
+      () => (done = true),
+    )
+    await new Promise((r) => setImmediate(r))
+    return done
+  }
+
+  it("regression: a child stopped from outside exits with reason killed: a transient one is restarted, siblings follow the strategy, no auto shutdown", async () => {
+    const { sup, log } = await start({
+      flags: { strategy: "one_for_all", autoShutdown: "any_significant", intensity: 5 },
+      children: [fake("a"), fake("t", { restart: "transient", significant: true })],
+    })
+    refOf(sup, "t").stop()
+    expect(log).toEqual(["exited:t:killed:restarting", "exited:a:shutdown", "started:a", "started:t"])
+    expect(sup.getStatus().state).toBe("running")
+    await sup.stop()
+  })
+
+  it("regression: a dynamic supervisor reports its brutal_kill children as killed when it stops", async () => {
+    const pool = await DynamicSupervisor.start({ id: "pool", clock: new SimulatedClock() })
+    await pool.startChild(fake("w1", { shutdown: "brutal_kill" }))
+    const log = journal(pool)
+    await pool.stop()
+    expect(log).toEqual(["exited:w1:killed"])
+  })
+
+  it("regression: significant must be a boolean (OTP's invalid_significant)", async () => {
+    await expect(Supervisor.start({ flags: { autoShutdown: "any_significant" }, children: [fake("a", { restart: "transient", significant: "maybe" as never })] })).rejects.toMatchObject({
+      _tag: "InvalidOptions",
+      issues: [expect.stringMatching(/invalid_significant/)],
+    })
+  })
+
+  it("regression: flags that are not an object are refused (OTP's invalid_type), not replaced by defaults", async () => {
+    await expect(Supervisor.start({ flags: ["one_for_one", 2] as never })).rejects.toMatchObject({ _tag: "InvalidOptions", issues: [expect.stringMatching(/invalid_type/)] })
+    await expect(Supervisor.start({ flags: 42 as never })).rejects.toMatchObject({ _tag: "InvalidOptions", issues: [expect.stringMatching(/invalid_type/)] })
+  })
+
+  describe("a failing restart loop does not block management requests", () => {
+    // Restarts of `a` fail 1000 ms into each attempt (OTP's supervisor_deadlock child).
+    const looping = async (ids = ["a"]) => {
+      const mode: { start: "ok" | "error"; startMs?: number } = { start: "ok" }
+      const spawned: string[] = []
+      const { sup, clock, log } = await start({
+        flags: { intensity: 50, periodMs: 60_000 },
+        children: ids.map((id) => otpChild(id, { shutdown: "brutal_kill", input: () => ({ ...mode, onSpawn: () => spawned.push(id) }) })),
+      })
+      spawned.length = 0
+      Object.assign(mode, { start: "error", startMs: 1_000 })
+      return { sup, clock, log, mode, spawned }
+    }
+
+    it("restartChild and deleteChild of a child in a restart loop answer restarting between two attempts", async () => {
+      const { sup, clock } = await looping()
+      refOf(sup, "a").stop()
+      // Handled now: the refusals arrive before the expectations read them.
+      const restart = sup.restartChild("a")
+      const remove = sup.deleteChild("a")
+      for (const p of [restart, remove]) p.catch(() => {})
+      await advance(clock, 1_000)
+      expect(await settled(restart)).toBe(true)
+      await expect(restart).rejects.toMatchObject({ _tag: "SupervisorRefused", reason: "restarting" })
+      await expect(remove).rejects.toMatchObject({ _tag: "SupervisorRefused", reason: "restarting" })
+      await sup.stop()
+    })
+
+    it("terminateChild ends a restart loop: no more attempts, the child is kept as terminated", async () => {
+      const { sup, clock, spawned } = await looping()
+      refOf(sup, "a").stop()
+      const terminate = sup.terminateChild("a")
+      await advance(clock, 1_000)
+      expect(await settled(terminate)).toBe(true)
+      const attempts = spawned.length
+      for (let i = 0; i < 5; i++) await advance(clock, 1_000)
+      expect(spawned.length).toBe(attempts)
+      expect(statusOf(sup, "a")).toBe("terminated")
+      await sup.stop()
+    })
+
+    it("startChild is served between two attempts of another child's restart loop", async () => {
+      const { sup, clock } = await looping()
+      refOf(sup, "a").stop()
+      const added = sup.startChild(fake("b"))
+      await advance(clock, 1_000)
+      expect(await settled(added)).toBe(true)
+      expect(statusOf(sup, "b")).toBe("running")
+      await sup.stop()
+    })
+
+    it("countChildren does not count a child in a restart loop as active", async () => {
+      const { sup, clock } = await looping(["a", "b"])
+      refOf(sup, "a").stop()
+      await advance(clock, 500)
+      expect(sup.countChildren()).toEqual({ specs: 2, active: 1, supervisors: 0, workers: 2 })
+      await advance(clock, 1_000)
+      expect(sup.countChildren()).toEqual({ specs: 2, active: 1, supervisors: 0, workers: 2 })
+      await sup.stop()
+    })
+
+    it("two children in restart loops are tried in turn", async () => {
+      const { sup, clock, spawned } = await looping(["a", "b"])
+      refOf(sup, "a").stop()
+      refOf(sup, "b").stop()
+      for (let i = 0; i < 6; i++) await advance(clock, 1_000)
+      expect(spawned.slice(0, 6)).toEqual(["a", "b", "a", "b", "a", "b"])
+      await sup.stop()
+    })
   })
 })

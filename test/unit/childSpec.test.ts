@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from "vitest"
 import { createMachine, fromPromise } from "xstate"
-import { resolveChildSpec, resolveFlags, resolveSupervisor, type ChildSpec } from "../../src/supervisor/childSpec.js"
+import { checkChildSpecs, resolveChildSpec, resolveFlags, resolveSupervisor, type ChildSpec } from "../../src/supervisor/childSpec.js"
 
 const logic = fromPromise(async () => 1)
 const spec = (over: Partial<ChildSpec> = {}): ChildSpec => ({ id: "c", start: logic, ...over })
@@ -66,5 +66,32 @@ describe("rejections", () => {
 
   it("backoff settings are checked", () => {
     expect(issuesOf(() => resolveFlags({ backoff: { minMs: 100, maxMs: 10, randomFactor: -1 } }))).toHaveLength(2)
+  })
+})
+
+describe("checkChildSpecs (OTP's check_childspecs)", () => {
+  it("returns null for valid specs and one InvalidOptions listing every problem otherwise", () => {
+    expect(checkChildSpecs([spec({ id: "a" }), spec({ id: "b", restart: "temporary" })])).toBeNull()
+    const error = checkChildSpecs([spec({ id: "a", shutdown: -1 }), spec({ id: "a", type: "wrker" as never })])
+    expect(error).toMatchObject({ _tag: "InvalidOptions" })
+    expect(error?.issues).toHaveLength(3)
+    expect(checkChildSpecs("nope" as never)?.issues).toEqual([expect.stringMatching(/must be an array/)])
+  })
+
+  it("assumes nothing about autoShutdown unless told: a significant transient child passes, a significant permanent one never does", () => {
+    const significant = spec({ restart: "transient", significant: true })
+    expect(checkChildSpecs([significant])).toBeNull()
+    expect(checkChildSpecs([significant], "any_significant")).toBeNull()
+    expect(checkChildSpecs([significant], "never")?.issues).toEqual([expect.stringMatching(/need autoShutdown/)])
+    expect(checkChildSpecs([spec({ significant: true })])?.issues).toEqual([expect.stringMatching(/permanent child cannot be significant/)])
+  })
+
+  it("significant must be a boolean: a truthy non-boolean is refused, not taken as true", () => {
+    expect(checkChildSpecs([spec({ restart: "transient", significant: "maybe" as never })], "any_significant")?.issues).toEqual([expect.stringMatching(/invalid_significant/)])
+    expect(issuesOf(() => resolveChildSpec(spec({ significant: 1 as never }), "any_significant"))).toEqual([expect.stringMatching(/invalid_significant/)])
+  })
+
+  it("flags that are not an object are refused as a whole", () => {
+    for (const flags of [["one_for_one", 2], 42, null, "one_for_one"]) expect(issuesOf(() => resolveFlags(flags as never))).toEqual([expect.stringMatching(/invalid_type/)])
   })
 })
