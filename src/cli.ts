@@ -62,10 +62,11 @@ Checks the Python executable and version, that snakepit_bridge imports, numpy (o
 and a real worker round trip with SIGKILL detection. Exits 1 and says what to fix on failure.
 Notes (without failing) any snakepit agent or dashboard of yours with a secret on its command line.
 `,
-  call: `usage: snakepit call <module.function> [json-args] [--session id] [--pythonPath dir] [--python cmd]
-       [--allow-modules a,b] [--expose mod.fn]...
+  call: `usage: snakepit call <module.function> [json-args] [--kwargs json-object] [--session id]
+       [--pythonPath dir] [--python cmd] [--allow-modules a,b] [--expose mod.fn]...
 
 Calls one function and prints the result as JSON, e.g.: snakepit call math.sqrt '[16]'
+or with keyword arguments: snakepit call json.dumps '[[1,2]]' --kwargs '{"indent": 2}'
 Any function can be named (builtins.exec too); --allow-modules/--expose restrict what is called
 when the name comes from elsewhere (same rules as the bridge's allowedModules/expose).
 `,
@@ -138,6 +139,7 @@ const FLAGS = {
   help: { type: "boolean" },
   python: { type: "string" },
   session: { type: "string" },
+  kwargs: { type: "string" },
   pythonPath: { type: "string", multiple: true },
   sessions: { type: "string" },
   calls: { type: "string" },
@@ -282,6 +284,17 @@ const main = async (argv: string[]): Promise<number> => {
         process.stderr.write(`args must be a JSON array, got ${json}\n`)
         return 2
       }
+      let kwargs: Record<string, unknown> | undefined
+      if (values.kwargs !== undefined) {
+        let parsed: unknown
+        try {
+          parsed = JSON.parse(values.kwargs)
+        } catch {
+          parsed = undefined
+        }
+        if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw new UsageError(`--kwargs must be a JSON object, got ${values.kwargs}`)
+        kwargs = parsed as Record<string, unknown>
+      }
       const bridge = await PythonBridge.start({
         minWorkers: 1,
         ...(python ? { python } : {}),
@@ -290,7 +303,7 @@ const main = async (argv: string[]): Promise<number> => {
         ...allowlist(values),
       })
       try {
-        const result = await bridge.executePython(values.session ?? null, target.slice(0, dot), target.slice(dot + 1), Array.isArray(args) ? args : [args])
+        const result = await bridge.executePython(values.session ?? null, target.slice(0, dot), target.slice(dot + 1), Array.isArray(args) ? args : [args], kwargs ? { kwargs } : {})
         process.stdout.write(`${toJson(result)}\n`)
         return 0
       } finally {

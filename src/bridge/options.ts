@@ -1,5 +1,5 @@
 /**
- * `PythonBridge.start` options: their defaults (DESIGN.md) and their validation.
+ * `PythonBridge.start` options: their defaults (each option's comment) and their validation.
  *
  * Validation reports every problem at once as one `InvalidOptions`, so a user fixes their
  * configuration in one pass instead of one error at a time.
@@ -75,10 +75,15 @@ export interface BridgeOptions {
   readonly remote?: RemoteOptions
   /** Python executable or command. Default: `$SNAKEPIT_PYTHON`, else `"python3"`. */
   readonly python?: string
-  /** Extra `sys.path` entries for your modules; the bundled `snakepit_bridge` is always added. */
+  /**
+   * Extra `sys.path` entries for your modules; the bundled `snakepit_bridge` is always added.
+   * A relative entry is relative to the workers' directory: `cwd`, else the host's current
+   * directory (pass absolute paths when the service may be started from elsewhere).
+   */
   readonly pythonPath?: readonly string[]
   /** Extra environment variables for the workers (added to the host's environment). */
   readonly env?: Readonly<Record<string, string>>
+  /** The workers' working directory. Default: the host's current directory. */
   readonly cwd?: string
   /** Workers started with the bridge and kept alive. Default 2, or `maxWorkers` when that is lower. */
   readonly minWorkers?: number
@@ -88,15 +93,26 @@ export interface BridgeOptions {
   readonly workerConcurrency?: number
   /** Calls that may wait inside a worker's pipe beyond its concurrency, so it never idles between replies. Default 4. */
   readonly pipelineDepth?: number
+  /** A worker not ready within this fails its start (`StartupTimeout`). Default 30 000. */
   readonly startupTimeoutMs?: number
+  /** Deadline of a call without its own `timeoutMs` (`CallTimeout`); `Infinity` for none. Default 60 000. */
   readonly callTimeoutMs?: number
   /** How long an abandoned (timed-out or aborted) call may keep running before its worker is recycled. Default 5 000. */
   readonly callGraceMs?: number
+  /** A worker above `minWorkers` idle this long is stopped. Default 300 000. */
   readonly idleTimeoutMs?: number
+  /** Calls that may wait with no worker to go to; one more is `QueueFull`. Default 1 000. */
   readonly maxQueue?: number
+  /** A call that waited this long for a worker fails with `QueueTimeout` (it never ran). Default 30 000. */
   readonly queueTimeoutMs?: number
+  /** A worker is recycled (replaced without failing a call) after this many calls. Default: never. */
   readonly maxRequestsPerWorker?: number
+  /** A worker is recycled once this old. Default: never. */
   readonly maxWorkerAgeMs?: number
+  /**
+   * A worker whose Python RSS passes this during a call stops itself; its calls fail with
+   * `WorkerCrashed` (reason `"memory"`). Default: no limit.
+   */
   readonly maxWorkerMemoryMb?: number
   /** How often each worker is pinged for health and memory. Default 5 000. */
   readonly healthCheckIntervalMs?: number
@@ -106,7 +122,9 @@ export interface BridgeOptions {
   readonly shutdownTimeoutMs?: number
   /** SIGTERM → SIGKILL delay for each worker. Default 2 000. */
   readonly workerShutdownMs?: number
+  /** How the pool restarts workers that die ({@link RestartOptions}). */
   readonly restart?: RestartOptions
+  /** Largest frame either way; a bigger message is `FrameTooLarge`. Default 64 MiB. */
   readonly maxFrameBytes?: number
   /** Bounds on values and host-held variables ({@link LimitsOptions}). */
   readonly limits?: LimitsOptions

@@ -1,5 +1,5 @@
 /**
- * The bridge's telemetry events: names (`noun.verbPast`, as in DESIGN.md) and payload types,
+ * The bridge's telemetry events: names (`noun.verbPast`; the README lists them) and payload types,
  * and a small typed emitter. A throwing handler is reported, never allowed to break the bridge.
  *
  * @example

@@ -33,7 +33,7 @@ import { assign, fromCallback, not, sendTo, setup, spawnChild, stopChild } from 
 import type { ConnectionFault } from "./connection.js"
 import { type ExitInfo, spawnWorker, type WorkerHooks, type WorkerProcess, type WorkerProcessOptions } from "./process.js"
 
-/** The public states of a worker, as DESIGN.md names them. */
+/** The public states of a worker (drawn in docs/diagrams/worker.md). */
 export type WorkerState = "starting" | "ready" | "busy" | "idle" | "crashed" | "stopping" | "stopped"
 
 /** Input of {@link workerMachine}. */
@@ -155,7 +155,7 @@ export const workerProcessLogic = fromCallback<ProcessCommand, WorkerInput, Work
 })
 
 /**
- * The worker state machine. Its states are the worker states of DESIGN.md; its output is a
+ * The worker state machine. Its states are the public worker states above; its output is a
  * {@link WorkerExit}.
  */
 export const workerMachine = setup({

@@ -78,6 +78,16 @@ describe("snakepit CLI", () => {
     expect(JSON.parse(r.stdout)).toBe(4)
   })
 
+  it("call passes keyword arguments with --kwargs; one that is not a JSON object is a usage error", async () => {
+    mark = randomUUID()
+    const r = await cli(["call", "json.dumps", "[[1,2]]", "--kwargs", '{"separators": [",", ":"]}'])
+    expect(r.exitCode, r.stderr).toBe(0)
+    expect(JSON.parse(r.stdout)).toBe("[1,2]")
+    const bad = await cli(["call", "json.dumps", "[1]", "--kwargs", "[1]"])
+    expect(bad.exitCode).toBe(2)
+    expect(bad.stderr).toContain("--kwargs must be a JSON object")
+  }, 120_000)
+
   it("call with --allow-modules/--expose runs only the names they admit", async () => {
     mark = randomUUID()
     const ok = await cli(["call", "math.sqrt", "[16]", "--allow-modules", "json,math"])
