@@ -2,8 +2,12 @@
  * The published package works: `npm pack` builds the tarball (prepack runs the build), which is
  * installed offline, from the file and npm's cache, into an empty project; there the README's
  * quick start runs against real Python and `npx snakepit doctor` passes.
+ *
+ * The pack runs in a copy of the working tree (its tracked and untracked, not ignored files, with
+ * node_modules linked): prepack deletes and rebuilds `dist/`, which other tests and tools running
+ * beside this one may be reading in the real tree.
  */
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -40,8 +44,25 @@ const offlineLock = (tarball: string) => {
 
 const npm = (args: string[], cwd: string) => execa("npm", [...args, "--no-audit", "--no-fund", "--loglevel=error"], { cwd, env: { npm_config_update_notifier: "false" } })
 
+/** The working tree's files (tracked, and untracked but not ignored) copied to `into`. */
+const copyTree = async (into: string) => {
+  const { stdout } = await execa("git", ["ls-files", "-z", "--cached", "--others", "--exclude-standard"], { cwd: root })
+  for (const file of stdout.split("\0").filter(Boolean)) {
+    mkdirSync(dirname(join(into, file)), { recursive: true })
+    // A tracked file deleted in the working tree is not part of it.
+    try {
+      cpSync(join(root, file), join(into, file))
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e
+    }
+  }
+  symlinkSync(join(root, "node_modules"), join(into, "node_modules"), "dir")
+}
+
 it("npm pack → install offline into an empty project → the quick start and doctor run there", async () => {
-  const packed = await npm(["pack", "--json", "--pack-destination", work], root)
+  const source = join(work, "source")
+  await copyTree(source)
+  const packed = await npm(["pack", "--json", "--pack-destination", work], source)
   const [info] = JSON.parse(packed.stdout.slice(packed.stdout.indexOf("["))) as Array<{ filename: string; files: Array<{ path: string }> }>
   const files = info!.files.map((f) => f.path)
   for (const f of ["dist/index.js", "dist/index.d.ts", "dist/cli.js", "dist/supervisor/index.js", "dist/testing/index.js", "python/snakepit_bridge/__main__.py", "python/snakepit_bridge/examples/demo.py", "LICENSE", "README.md", "CHANGELOG.md"]) {
