@@ -686,6 +686,8 @@ export class WorkerPool implements PoolBackend {
       shutdownMs: o.workerShutdownMs,
       testing: o.testing,
       ...(o.maxWorkerMemoryMb !== undefined ? { maxRssBytes: o.maxWorkerMemoryMb * 1024 * 1024 } : {}),
+      // The pool holds Node up while work is pending; idle workers let it exit (keepAlive.ts).
+      unref: true,
     }
   }
 

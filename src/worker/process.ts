@@ -62,6 +62,12 @@ export interface WorkerProcessOptions {
   readonly maxRssBytes?: number
   /** The Python module run with `-m`. Default `snakepit_bridge` (the fork server's template runs `snakepit_bridge.forkserver`). */
   readonly module?: string
+  /**
+   * The process and its pipes do not keep Node alive (`unref`): for an owner that holds Node up
+   * itself while work is pending, as the bridge's pool does (bridge/keepAlive.ts). Default false:
+   * a worker used on its own keeps Node running while it lives.
+   */
+  readonly unref?: boolean
   /** How the OS process comes to be. Default: spawned with execa (`spawnLauncher`); the fork server forks it. */
   readonly launcher?: Launcher
 }
@@ -389,7 +395,7 @@ export const memoryCrash = (workerId: string, pid: number | undefined, limitByte
 }
 
 /** Lets a process and its streams go from Node's count of what keeps it running. */
-export const unrefAll = (child: { unref?: () => void } | undefined, streams: ReadonlyArray<unknown>): void => {
+const unrefAll = (child: { unref?: () => void } | undefined, streams: ReadonlyArray<unknown>): void => {
   child?.unref?.()
   for (const s of streams) (s as { unref?: () => void } | null)?.unref?.()
 }
@@ -423,7 +429,7 @@ const launch = (options: WorkerProcessOptions, maxFrameBytes: number): LaunchedP
   if (pid !== undefined) trackGroup(pid)
   // An idle worker does not keep Node alive; the bridge holds Node up while work is pending
   // (bridge/keepAlive.ts). If Node exits, the exit hook kills the group and Python sees EOF.
-  unrefAll(sub, [input, output, sub.stdout, sub.stderr])
+  if (options.unref === true) unrefAll(sub, [input, output, sub.stdout, sub.stderr])
   const exited = new Promise<ExitInfo>((resolve) => {
     sub.once("exit", (exitCode, signal) => {
       running = false

@@ -9,16 +9,22 @@ import { tmpdir } from "node:os"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { execa, type ResultPromise } from "execa"
-import { afterEach, describe, expect, it } from "vitest"
+import { afterEach, beforeAll, describe, expect, it } from "vitest"
 import { eventually } from "../support/bridge.js"
 import { findProcessesWithEnv } from "../support/processes.js"
+import { cliEntry } from "../support/cli.js"
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..")
 const running = new Set<ResultPromise>()
 let mark = ""
 
+let entry = ""
+beforeAll(async () => {
+  entry = await cliEntry()
+}, 60_000)
+
 const cli = (args: string[], env: Record<string, string> = {}) => {
-  const child = execa(process.execPath, ["--import", "tsx", join(root, "src", "cli.ts"), ...args], {
+  const child = execa(process.execPath, [entry, ...args], {
     cwd: root,
     env: { SNAKEPIT_CLI_TEST: mark, FORCE_COLOR: "0", ...env },
     reject: false,

@@ -17,6 +17,7 @@ import { eventually } from "../support/bridge.js"
 import { NatsServer, natsServerAvailable } from "../support/natsServer.js"
 import { findProcessesWithEnv } from "../support/processes.js"
 import { fixturesDir } from "../support/worker.js"
+import { cliEntry } from "../support/cli.js"
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..")
 const MARK = "SNAKEPIT_CLI_SECRETS_TEST"
@@ -24,8 +25,13 @@ const mark = randomUUID()
 const running = new Set<ResultPromise>()
 let dir = ""
 
+let entry = ""
+beforeAll(async () => {
+  entry = await cliEntry()
+}, 60_000)
+
 const cli = (args: string[], env: Record<string, string> = {}) => {
-  const child = execa(process.execPath, ["--import", "tsx", join(root, "src", "cli.ts"), ...args], {
+  const child = execa(process.execPath, [entry, ...args], {
     cwd: root,
     env: { [MARK]: mark, FORCE_COLOR: "0", ...env },
     reject: false,

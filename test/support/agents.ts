@@ -12,6 +12,7 @@ import { eventually } from "./bridge.js"
 import { NatsServer } from "./natsServer.js"
 import { findProcessesWithEnv } from "./processes.js"
 import { fixturesDir } from "./worker.js"
+import { cliEntry } from "./cli.js"
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..")
 
@@ -39,7 +40,7 @@ export async function startAgent(o: { url: string; pool: string; id: string; mar
   const child = execa(
     process.execPath,
     [
-      "--import", "tsx", join(root, "src", "cli.ts"), "agent",
+      await cliEntry(), "agent",
       "--nats", o.url, "--pool", o.pool, "--agent-id", o.id,
       "--pythonPath", fixturesDir, "--workers", "2", "--heartbeat-ms", "200", "--ttl-ms", "800",
       ...(o.access ?? ["--allow-any-module"]),
