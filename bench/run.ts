@@ -17,7 +17,7 @@ import { RemoteAgent } from "../src/remote/RemoteAgent.js"
 import { NatsServer, natsServerAvailable } from "../test/support/natsServer.js"
 import { benchPyDir, startFloor, type FloorWorker } from "./floor.js"
 import { median, percentile, pipelined, sequential } from "./stats.js"
-import { dynamicCost, scaleRatio, staticCost } from "./supervisorScale.js"
+import { scaleRatios } from "./supervisorScale.js"
 
 const quick = process.argv.includes("--quick")
 /** The sections `--only` can name, in the order they run. */
@@ -370,13 +370,12 @@ if (selected("remote") && !natsServerAvailable) {
 if (selected("supervisor scale")) {
   // Trivial children (tiny XState machines, no processes), so only the supervisor's own
   // bookkeeping is measured: it must not grow with the number of children (OTP's
-  // scale_start_stop_many_children). Best of several runs at each size; see bench/supervisorScale.ts.
+  // scale_start_stop_many_children). CPU time, each size in a fresh process; see bench/supervisorScale.ts.
   const SMALL = 100
   const LARGE = 2_000
-  const reps = quick ? 1 : 3
-  const st = await scaleRatio(staticCost, SMALL, LARGE, reps)
+  const reps = quick ? 2 : 5
+  const { static: st, dynamic: dy } = await scaleRatios(SMALL, LARGE, reps)
   record("supervisor scale: per-child start+stop at 2 000 children vs 100, static", st.large.perChildUs, st.small.perChildUs, "per child at 100", "µs", { atMost: 1.5 })
-  const dy = await scaleRatio(dynamicCost, SMALL, LARGE, reps)
   record("supervisor scale: per-child startChild+terminateChild at 2 000 vs 100, dynamic", dy.large.perChildUs, dy.small.perChildUs, "per child at 100", "µs", { atMost: 1.5 })
 }
 

@@ -4,13 +4,15 @@
  * children one `startChild` at a time under a dynamic supervisor, then terminate them one
  * `terminateChild` at a time. OTP's `scale_start_stop_many_children` asks the same question.
  * Used by the "supervisor scale" row of `bench/run.ts`; run alone with
- * `node --import tsx bench/supervisorScale.ts [n...]` (add `--cpu-prof` to profile).
+ * `node --import tsx bench/supervisorScale.ts [small large]` (each size runs in a fresh process).
  *
  * @example
  * const small = await staticCost(100)
  * const large = await staticCost(2_000)
  * large.perChildUs / small.perChildUs // ≈ 1 when the cost per child does not grow
  */
+import { spawn } from "node:child_process"
+import { fileURLToPath, pathToFileURL } from "node:url"
 import { setup } from "xstate"
 import type { ChildSpec } from "../src/supervisor/childSpec.js"
 import { DynamicSupervisor, Supervisor } from "../src/supervisor/Supervisor.js"
@@ -118,55 +120,91 @@ export const restartAndStatusCost = async (n: number, kills: number): Promise<{ 
   return { n, restartUs, statusUsPerChild }
 }
 
+const KINDS = { static: staticCost, dynamic: dynamicCost } as const
+
+/** Which supervisor is measured. */
+export type ScaleKind = keyof typeof KINDS
+
+/** The per-child cost of both kinds at one size. */
+export type ScaleCosts = Record<ScaleKind, ScaleCost>
+
 /**
- * Per-child cost at `large` children over per-child cost at `small`, best of `reps`. The small
- * side of a repetition runs `large / small` supervisors of `small` children one after another,
- * so both sides start and stop as many children and make as much garbage: a major GC then falls
- * on either side alike instead of always on the large one. One unmeasured warm-up run first.
- * 1 means the cost per child does not grow with the number of children.
+ * In this process, for each kind: the best of `reps` runs, each of which starts and stops at
+ * least `volume` children (`volume / n` supervisors of `n` one after another), so a small size
+ * makes as much garbage per run as a large one. Unmeasured warm-up runs of 100 children first.
  *
  * @example
- * const { ratio } = await scaleRatio(staticCost, 100, 2_000, 1)
+ * (await bestCosts(100, 2_000, 3)).static.perChildUs
  */
-export const scaleRatio = async (measure: (n: number) => Promise<ScaleCost>, small: number, large: number, reps: number): Promise<{ small: ScaleCost; large: ScaleCost; ratio: number }> => {
-  await measure(small)
-  const smalls: ScaleCost[] = []
-  const larges: ScaleCost[] = []
+export const bestCosts = async (n: number, volume: number, reps: number): Promise<ScaleCosts> => {
+  for (const measure of Object.values(KINDS)) for (let k = 0; k < 3; k++) await measure(100)
+  const best = {} as Record<ScaleKind, ScaleCost>
   for (let r = 0; r < reps; r++) {
-    let startMs = 0
-    let stopMs = 0
-    const runs = Math.max(1, Math.round(large / small))
-    for (let k = 0; k < runs; k++) {
-      const c = await measure(small)
-      startMs += c.startMs
-      stopMs += c.stopMs
+    for (const [kind, measure] of Object.entries(KINDS) as Array<[ScaleKind, (n: number) => Promise<ScaleCost>]>) {
+      let startMs = 0
+      let stopMs = 0
+      const runs = Math.max(1, Math.round(volume / n))
+      for (let k = 0; k < runs; k++) {
+        const c = await measure(n)
+        startMs += c.startMs
+        stopMs += c.stopMs
+      }
+      const c = { ...cost(runs * n, startMs, stopMs), n }
+      if (!best[kind] || c.perChildUs < best[kind].perChildUs) best[kind] = c
     }
-    smalls.push({ ...cost(runs * small, startMs, stopMs), n: small })
-    larges.push(await measure(large))
   }
-  const best = (costs: ScaleCost[]) => costs.reduce((a, b) => (b.perChildUs < a.perChildUs ? b : a))
-  const s = best(smalls)
-  const l = best(larges)
-  return { small: s, large: l, ratio: l.perChildUs / s.perChildUs }
+  return best
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  const sizes = process.argv.slice(2).map(Number).filter((x) => x > 0)
-  const [small, large] = sizes.length >= 2 ? sizes : [100, 2_000]
-  const show = (label: string, a: ScaleCost, b: ScaleCost) =>
+/** {@link bestCosts} in a fresh Node process, so each size starts from an empty heap. */
+const isolatedCosts = (n: number, volume: number, reps: number): Promise<ScaleCosts> =>
+  new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ["--import", "tsx", fileURLToPath(import.meta.url), "--measure", String(n), String(volume), String(reps)], { stdio: ["ignore", "pipe", "inherit"] })
+    let out = ""
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()))
+    child.on("error", reject)
+    child.on("exit", (code) => (code === 0 ? resolve(JSON.parse(out) as ScaleCosts) : reject(new Error(`supervisor scale measurement exited with ${code}`))))
+  })
+
+/**
+ * Per-child cost at `large` children over per-child cost at `small`, static and dynamic: each
+ * size measured by {@link bestCosts} in a fresh process (a heap that held 2 000 children would
+ * tax the small runs after it, and a major GC would land on whichever run crossed the heap
+ * limit), with the same volume of children per run. 1 means the cost per child does not grow.
+ *
+ * @example
+ * const { static: s } = await scaleRatios(100, 2_000, 1)
+ * s.large.perChildUs / s.small.perChildUs
+ */
+export const scaleRatios = async (small: number, large: number, reps: number): Promise<Record<ScaleKind, { small: ScaleCost; large: ScaleCost; ratio: number }>> => {
+  const s = await isolatedCosts(small, large, reps)
+  const l = await isolatedCosts(large, large, reps)
+  const pair = (kind: ScaleKind) => ({ small: s[kind], large: l[kind], ratio: l[kind].perChildUs / s[kind].perChildUs })
+  return { static: pair("static"), dynamic: pair("dynamic") }
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
+  if (process.argv[2] === "--measure") {
+    const [n, volume, reps] = process.argv.slice(3).map(Number)
+    process.stdout.write(JSON.stringify(await bestCosts(n!, volume!, reps!)))
+  } else {
+    const sizes = process.argv.slice(2).map(Number).filter((x) => x > 0)
+    const [small, large] = sizes.length >= 2 ? sizes : [100, 2_000]
+    const reps = Number(process.env.REPS ?? 1)
+    const show = (label: string, a: ScaleCost, b: ScaleCost) =>
+      process.stdout.write(
+        `${label}: ${a.n} → ${a.perChildUs.toFixed(1)} µs/child; ${b.n} → ${b.perChildUs.toFixed(1)} µs/child ` +
+          `(start ${b.startMs.toFixed(0)} ms, stop ${b.stopMs.toFixed(0)} ms); ratio ${(b.perChildUs / a.perChildUs).toFixed(2)}\n`,
+      )
+    const ratios = await scaleRatios(small!, large!, reps)
+    show("static ", ratios.static.small, ratios.static.large)
+    show("dynamic", ratios.dynamic.small, ratios.dynamic.large)
+    await restartAndStatusCost(small!, 20)
+    const rs = await restartAndStatusCost(small!, 20)
+    const rl = await restartAndStatusCost(large!, 20)
     process.stdout.write(
-      `${label}: ${a.n} → ${a.perChildUs.toFixed(1)} µs/child (start ${a.startMs.toFixed(0)} ms, stop ${a.stopMs.toFixed(0)} ms); ` +
-        `${b.n} → ${b.perChildUs.toFixed(1)} µs/child (start ${b.startMs.toFixed(0)} ms, stop ${b.stopMs.toFixed(0)} ms); ratio ${(b.perChildUs / a.perChildUs).toFixed(2)}\n`,
+      `restart: ${rs.restartUs.toFixed(0)} µs at ${small} children, ${rl.restartUs.toFixed(0)} µs at ${large} (ratio ${(rl.restartUs / rs.restartUs).toFixed(2)}); ` +
+        `status per child: ${rs.statusUsPerChild.toFixed(2)} µs, ${rl.statusUsPerChild.toFixed(2)} µs (ratio ${(rl.statusUsPerChild / rs.statusUsPerChild).toFixed(2)})\n`,
     )
-  const reps = Number(process.env.REPS ?? 1)
-  const st = await scaleRatio(staticCost, small!, large!, reps)
-  show("static ", st.small, st.large)
-  const dy = await scaleRatio(dynamicCost, small!, large!, reps)
-  show("dynamic", dy.small, dy.large)
-  const rs = await restartAndStatusCost(small!, 20)
-  const rl = await restartAndStatusCost(large!, 20)
-  process.stdout.write(
-    `restart: ${rs.restartUs.toFixed(0)} µs at ${small} children, ${rl.restartUs.toFixed(0)} µs at ${large} (ratio ${(rl.restartUs / rs.restartUs).toFixed(2)}); ` +
-      `status per child: ${rs.statusUsPerChild.toFixed(2)} µs, ${rl.statusUsPerChild.toFixed(2)} µs (ratio ${(rl.statusUsPerChild / rs.statusUsPerChild).toFixed(2)})\n`,
-  )
+  }
 }
