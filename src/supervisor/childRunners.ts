@@ -74,7 +74,8 @@ export const childRunners = fromCallback<ChildRunnersCommand, void, ChildRunnerE
         },
         self,
       })
-      // Stopped while it started (its own report led the supervisor to stop it at once).
+      // Commands wait in this actor's mailbox while it handles one, so a stop cannot arrive
+      // before runChild returns; if one ever did, only the placeholder cleanup would have run.
       if (runner.stopped) runner.cleanup()
     } else if (command.type === "runner.shutdown") {
       const runner = runners.get(keyOf(command.id, command.incarnation))
