@@ -1,7 +1,8 @@
 /**
- * `npm run bench [-- --quick]`: every cost as a ratio against the raw floor or a peer, measured
- * in the same run on the same machine (absolute times on shared machines are noise; ratios are
- * not). Prints a table and writes `bench/results/<date>.json`. See docs/performance.md.
+ * `npm run bench [-- --quick] [-- --only <section,...>]`: every cost as a ratio against the raw
+ * floor or a peer, measured in the same run on the same machine (absolute times on shared
+ * machines are noise; ratios are not). Prints a table and writes `bench/results/<date>.json`.
+ * `--only` runs the named sections (see `SECTIONS`) and nothing else. See docs/performance.md.
  */
 import { spawn, spawnSync } from "node:child_process"
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs"
@@ -16,8 +17,19 @@ import { RemoteAgent } from "../src/remote/RemoteAgent.js"
 import { NatsServer, natsServerAvailable } from "../test/support/natsServer.js"
 import { benchPyDir, startFloor, type FloorWorker } from "./floor.js"
 import { median, percentile, pipelined, sequential } from "./stats.js"
+import { scaleRatios } from "./supervisorScale.js"
 
 const quick = process.argv.includes("--quick")
+/** The sections `--only` can name, in the order they run. */
+const SECTIONS = ["latency", "python-shell", "pythonia", "cold start", "fork server", "bulk", "death", "host death", "memory", "sessions", "remote", "supervisor scale"] as const
+const onlyAt = process.argv.indexOf("--only")
+const only = onlyAt >= 0 ? (process.argv[onlyAt + 1] ?? "").split(",").map((s) => s.trim()) : null
+const unknown = only?.filter((s) => !(SECTIONS as readonly string[]).includes(s)) ?? []
+if (only && (only.length === 0 || unknown.length > 0)) {
+  process.stderr.write(`--only takes a comma-separated list of: ${SECTIONS.join(", ")} (unknown: ${unknown.join(", ")})\n`)
+  process.exit(2)
+}
+const selected = (section: (typeof SECTIONS)[number]) => only === null || only.includes(section)
 const N = quick ? 1_000 : 10_000
 const PN = quick ? 5_000 : 50_000
 const WARM = quick ? 200 : 2_000
@@ -61,7 +73,7 @@ const bestOf = async <T>(fns: Array<() => Promise<T>>): Promise<T[][]> => {
 }
 
 // ── 1-2. sequential latency and pipelined throughput against the raw floor ────────────────
-{
+if (selected("latency")) {
   const floor = await startFloor(python)
   const ours = await bridge({ pipelineDepth: DEPTH })
   const [f, o] = await bestOf([
@@ -100,7 +112,7 @@ const startShell = () => {
     close: () => shell.kill("SIGKILL"),
   }
 }
-{
+if (selected("python-shell")) {
   const shell = startShell()
   await shell.call(0)
   const ours = await bridge({ pipelineDepth: DEPTH })
@@ -122,7 +134,7 @@ const startShell = () => {
 }
 
 // ── 5. against pythonia ─────────────────────────────────────────────────────────────────
-{
+if (selected("pythonia")) {
   const { python: pythonia } = await import("pythonia")
   const mod = await pythonia(join(benchPyDir, "pyecho.py"))
   const ours = await bridge()
@@ -142,7 +154,7 @@ const bareStart = () =>
     spawn(python, ["-c", "pass"], { stdio: "ignore" }).on("exit", () => resolve(performance.now() - t))
   })
 const STARTS = quick ? 2 : 5
-{
+if (selected("cold start")) {
   const bare: number[] = []
   const ours: number[] = []
   for (let r = 0; r < STARTS; r++) {
@@ -168,10 +180,10 @@ const STARTS = quick ? 2 : 5
 }
 
 // ── 6b. fork server: workers forked from a template that imported numpy once ───────────
-const hasNumpy = spawnSync(python, ["-c", "import numpy"], { stdio: "ignore" }).status === 0
-if (!hasNumpy) {
+const hasNumpy = selected("fork server") && spawnSync(python, ["-c", "import numpy"], { stdio: "ignore" }).status === 0
+if (selected("fork server") && !hasNumpy) {
   process.stdout.write("SKIP  fork server rows: numpy is not importable by this Python\n")
-} else {
+} else if (selected("fork server")) {
   const timeToReady = async (options: BridgeOptions) => {
     const t = performance.now()
     const b = await bridge({ python, preload: ["numpy"], ...options })
@@ -208,7 +220,7 @@ if (!hasNumpy) {
 }
 
 // ── 8. bulk bytes ───────────────────────────────────────────────────────────────────────
-{
+if (selected("bulk")) {
   const MB16 = Buffer.alloc(16 * 1024 * 1024, 7)
   const floor: FloorWorker = await startFloor(python)
   const ours = await bridge({ maxFrameBytes: 256 * 1024 * 1024 })
@@ -248,7 +260,7 @@ if (!hasNumpy) {
 }
 
 // ── 9-10. death detection and replacement ───────────────────────────────────────────────
-{
+if (selected("death")) {
   const b = await bridge({ python, restart: { intensity: 100, periodMs: 1_000 } })
   const rejected: number[] = []
   const replaced: number[] = []
@@ -278,7 +290,7 @@ if (!hasNumpy) {
 }
 
 // ── 11. host death ──────────────────────────────────────────────────────────────────────
-{
+if (selected("host death")) {
   const host = spawn(process.execPath, ["--import", "tsx", join(import.meta.dirname, "..", "test", "hosts", "oneWorker.ts"), python, benchPyDir], { stdio: ["ignore", "pipe", "inherit"] })
   const line = await new Promise<string>((resolve) => host.stdout.once("data", (d: Buffer) => resolve(d.toString())))
   const { workerPid } = JSON.parse(line) as { workerPid: number }
@@ -296,7 +308,7 @@ if (!hasNumpy) {
 }
 
 // ── 12. idle worker memory ──────────────────────────────────────────────────────────────
-{
+if (selected("memory")) {
   const bare = spawn(python, ["-c", "import time; time.sleep(30)"], { stdio: "ignore" })
   await new Promise((r) => setTimeout(r, 500))
   const rssOf = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "latin1"))?.[1] ?? NaN) / 1024
@@ -310,7 +322,7 @@ if (!hasNumpy) {
 }
 
 // ── 13. affinity table at 10k sessions ──────────────────────────────────────────────────
-{
+if (selected("sessions")) {
   // One worker, so both runs hit the same process and only the session table differs.
   const b = await bridge()
   const SESSIONS = quick ? 2_000 : 10_000
@@ -324,9 +336,9 @@ if (!hasNumpy) {
 }
 
 // ── 14. remote pool: the NATS hop ───────────────────────────────────────────────────────
-if (!natsServerAvailable) {
+if (selected("remote") && !natsServerAvailable) {
   process.stdout.write("SKIP  remote rows: nats-server is not installed\n")
-} else {
+} else if (selected("remote")) {
   // One nats-server, one agent (in this process, 1 worker) and one client, all on loopback;
   // the same echo through the local pool, and a bare NATS request/reply as the hop's floor.
   const server = await NatsServer.start()
@@ -354,12 +366,25 @@ if (!natsServerAvailable) {
   await server.stop()
 }
 
+// ── 15. supervisor scale: cost per child as the number of children grows ─────────────────
+if (selected("supervisor scale")) {
+  // Trivial children (tiny XState machines, no processes), so only the supervisor's own
+  // bookkeeping is measured: it must not grow with the number of children (OTP's
+  // scale_start_stop_many_children). CPU time, each size in a fresh process; see bench/supervisorScale.ts.
+  const SMALL = 100
+  const LARGE = 2_000
+  const reps = quick ? 2 : 5
+  const { static: st, dynamic: dy } = await scaleRatios(SMALL, LARGE, reps)
+  record("supervisor scale: per-child start+stop at 2 000 children vs 100, static", st.large.perChildUs, st.small.perChildUs, "per child at 100", "µs", { atMost: 1.5 })
+  record("supervisor scale: per-child startChild+terminateChild at 2 000 vs 100, dynamic", dy.large.perChildUs, dy.small.perChildUs, "per child at 100", "µs", { atMost: 1.5 })
+}
+
 const dir = join(import.meta.dirname, "results")
 mkdirSync(dir, { recursive: true })
-const file = join(dir, `${new Date().toISOString().replace(/[:.]/g, "-")}${quick ? "-quick" : ""}.json`)
+const file = join(dir, `${new Date().toISOString().replace(/[:.]/g, "-")}${quick ? "-quick" : ""}${only ? "-only" : ""}.json`)
 writeFileSync(
   file,
-  JSON.stringify({ date: new Date().toISOString(), quick, node: process.version, python, cpus: (await import("node:os")).cpus().length, rows }, null, 2),
+  JSON.stringify({ date: new Date().toISOString(), quick, ...(only ? { only } : {}), node: process.version, python, cpus: (await import("node:os")).cpus().length, rows }, null, 2),
 )
 process.stdout.write(`\n${rows.filter((r) => r.pass).length}/${rows.length} goals hold; results in ${file}\n`)
 process.exit(0)

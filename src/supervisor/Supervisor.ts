@@ -16,6 +16,7 @@ import { createActor, type Actor, type AnyActorRef, type InspectionEvent, type O
 import { SupervisorRefused } from "../errors.js"
 import { resolveSupervisor, type ChildSpec, type ResolvedChildSpec, type SupervisorFlags } from "./childSpec.js"
 import { supervisorMachine, type SupervisorEmitted, type SupervisorExit } from "./machine.js"
+import { childOf, inOrder } from "./childTable.js"
 import { supervisorStatus, type ChildInfo, type SupervisorStatus } from "./status.js"
 
 /** How to start a supervisor. */
@@ -197,8 +198,8 @@ export class Supervisor {
 
   /** The id of the child whose current actor is `ref`, if any. */
   #idOf(ref: AnyActorRef): string | undefined {
-    const { order, children } = this.actor.getSnapshot().context
-    return order.find((id) => children[id]?.ref === ref)
+    // O(children); only the by-actor calls (whichChild, getChildSpec, terminateChild) use it.
+    return inOrder(this.actor.getSnapshot().context.children).find((c) => c.ref === ref)?.spec.id
   }
 
   #startOf(reply: { value?: unknown; info?: unknown }): ChildStart {
@@ -315,7 +316,7 @@ export class Supervisor {
    */
   getChildSpec(child: string | AnyActorRef): ResolvedChildSpec | undefined {
     const id = typeof child === "string" ? child : this.#idOf(child)
-    return id === undefined ? undefined : this.actor.getSnapshot().context.children[id]?.spec
+    return id === undefined ? undefined : childOf(this.actor.getSnapshot().context.children, id)?.spec
   }
 
   /**

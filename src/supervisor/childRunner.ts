@@ -56,11 +56,25 @@ const completion = (status: string, output: unknown): { reason: string; error?: 
   return { reason: "normal" }
 }
 
+/** What `runChild` is given: a callback actor's arguments, or the stand-ins of `childRunners`. */
+export interface RunChildArgs {
+  readonly input: ChildRunnerInput
+  readonly sendBack: (event: ChildRunnerEvent) => void
+  readonly receive: (listener: (command: ChildShutdownCommand) => void) => void
+  /** Its `clock`, when it has one, is the child's clock. */
+  readonly self: AnyActorRef
+}
+
 /**
- * The runner logic. Its cleanup (the runner being stopped) stops the child actor: for a Python
- * worker that SIGKILLs the process, for a supervisor it stops its whole subtree.
+ * One runner: starts the child and reports on it; returns its cleanup (the runner being
+ * stopped), which stops the child actor: for a Python worker that SIGKILLs the process, for a
+ * supervisor it stops its whole subtree. The supervisor runs every runner inside one
+ * `childRunners` actor.
+ *
+ * @example
+ * const cleanup = runChild({ input: { spec, incarnation: 1 }, sendBack, receive, self })
  */
-export const childRunner = fromCallback<ChildShutdownCommand, ChildRunnerInput, ChildRunnerEvent>(({ input, sendBack, receive, self }) => {
+export const runChild = ({ input, sendBack, receive, self }: RunChildArgs): (() => void) => {
   const { spec, incarnation } = input
   const id = spec.id
   let started = false
@@ -133,4 +147,12 @@ export const childRunner = fromCallback<ChildShutdownCommand, ChildRunnerInput, 
     ended = true
     actor.stop()
   }
-})
+}
+
+/**
+ * One runner as a callback actor of its own.
+ *
+ * @example
+ * createActor(childRunner, { input: { spec, incarnation: 1 } })
+ */
+export const childRunner = fromCallback<ChildShutdownCommand, ChildRunnerInput, ChildRunnerEvent>(runChild)

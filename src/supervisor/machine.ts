@@ -36,10 +36,13 @@
  * actor.subscribe({ error: (e) => log.error(e) })
  * actor.start()
  */
+import { HashSet } from "effect"
 import { and, assign, enqueueActions, not, setup, type AnyActorRef } from "xstate"
 import { ChildStartFailed, InvalidOptions, MaxRestartIntensity, SupervisorRefused } from "../errors.js"
 import { nextBackoff } from "./backoff.js"
-import { childRunner, type ChildRunnerEvent } from "./childRunner.js"
+import type { ChildRunnerEvent } from "./childRunner.js"
+import { childRunners, RUNNERS, type ChildRunnersCommand } from "./childRunners.js"
+import { childOf, emptyTable, inOrder, isAliveStatus, tableSize, withChild, withoutChildren, type ChildTable } from "./childTable.js"
 import { resolveChildSpec, resolveSupervisor, type ChildSpec, type ResolvedChildSpec, type ResolvedFlags, type SupervisorFlags } from "./childSpec.js"
 import { emptyWindow, exceeds, prune, recordRestart, type RestartWindow } from "./intensity.js"
 import { autoShutdownDue, restartPlan, shouldRestart, shutdownOrder, type ChildView } from "./strategy.js"
@@ -73,6 +76,12 @@ export type Step =
   | { readonly op: "start"; readonly id: string; readonly delayMs: number }
   | { readonly op: "stop"; readonly id: string; readonly remove: boolean }
   | { readonly op: "stopAll"; readonly ids: ReadonlyArray<string> }
+
+/** The steps of one plan and how many of them are done (so taking a step copies nothing). */
+export interface Plan {
+  readonly steps: ReadonlyArray<Step>
+  readonly at: number
+}
 
 /** Why a plan runs; decides what a failed start means and what happens when the plan ends. */
 export type Phase = "init" | "restart" | "request" | "shutdown"
@@ -152,18 +161,17 @@ export type SupervisorEmitted =
 export interface SupervisorContext {
   readonly id: string
   readonly flags: ResolvedFlags
-  /** Child ids in start order. */
-  readonly order: ReadonlyArray<string>
-  readonly children: Readonly<Record<string, ChildRecord>>
+  /** Children by id, in start order (a persistent table: changing one child is O(log n)). */
+  readonly children: ChildTable<ChildRecord>
   readonly window: RestartWindow
   readonly recent: ReadonlyArray<RestartRecord>
   readonly totalRestarts: number
-  readonly plan: ReadonlyArray<Step>
+  readonly plan: Plan
   readonly phase: Phase
   /** The request the current plan serves, answered when the plan ends. */
   readonly request: Request | null
   /** Children a concurrent stop still waits for. */
-  readonly awaiting: ReadonlyArray<string>
+  readonly awaiting: HashSet.HashSet<string>
   readonly mailbox: ReadonlyArray<SupervisorEvent>
   readonly nextIncarnation: number
   readonly cause: StopCause | null
@@ -182,8 +190,10 @@ const RECENT = 20
 // setTimeout fires at once above 2^31−1 ms; "infinity" waits this long (about 24.8 days).
 const MAX_DELAY = 2 ** 31 - 1
 
-/** The runner id of one incarnation. */
-export const runnerId = (childId: string, incarnation: number) => `${childId}#${incarnation}`
+/** Commands to the runners actor (see `childRunners.ts`) for one incarnation of one child. */
+const startRunner = (input: Extract<ChildRunnersCommand, { type: "runner.start" }>["input"]): ChildRunnersCommand => ({ type: "runner.start", input })
+const shutdownRunner = (id: string, incarnation: number): ChildRunnersCommand => ({ type: "runner.shutdown", id, incarnation })
+const stopRunner = (id: string, incarnation: number): ChildRunnersCommand => ({ type: "runner.stop", id, incarnation })
 
 /** Now, from the actor's clock when it has one (SimulatedClock), else the monotonic clock. */
 const nowOf = (self: AnyActorRef): number => {
@@ -192,21 +202,19 @@ const nowOf = (self: AnyActorRef): number => {
 }
 
 const views = (ctx: SupervisorContext): ChildView[] =>
-  ctx.order.map((id) => {
-    const c = ctx.children[id]!
-    return { id, restart: c.spec.restart, alive: c.status === "starting" || c.status === "running" || c.status === "stopping" }
-  })
+  inOrder(ctx.children).map((c) => ({ id: c.spec.id, restart: c.spec.restart, alive: isAliveStatus(c.status) }))
 
 const update = (ctx: SupervisorContext, id: string, patch: Partial<ChildRecord>): SupervisorContext["children"] => {
-  const child = ctx.children[id]
-  return child ? { ...ctx.children, [id]: { ...child, ...patch } } : ctx.children
+  const child = childOf(ctx.children, id)
+  return child ? withChild(ctx.children, id, { ...child, ...patch }) : ctx.children
 }
 
-const without = (ctx: SupervisorContext, ids: ReadonlyArray<string>) => {
-  const children = { ...ctx.children }
-  for (const id of ids) delete children[id]
-  return { children, order: ctx.order.filter((id) => !ids.includes(id)) }
-}
+const without = (ctx: SupervisorContext, ids: ReadonlyArray<string>) => ({ children: withoutChildren(ctx.children, ids) })
+
+const planOf = (steps: ReadonlyArray<Step>): Plan => ({ steps, at: 0 })
+
+/** The plan with its head step done. */
+const advance = (plan: Plan): Plan => ({ steps: plan.steps, at: plan.at + 1 })
 
 /** The error and output an exit event carries, for re-emitting it. */
 const details = (e: { error?: unknown; output?: unknown }) => ({
@@ -214,9 +222,9 @@ const details = (e: { error?: unknown; output?: unknown }) => ({
   ...(e.output !== undefined ? { output: e.output } : {}),
 })
 
-const head = (ctx: SupervisorContext): Step | undefined => ctx.plan[0]
+const head = (ctx: SupervisorContext): Step | undefined => ctx.plan.steps[ctx.plan.at]
 
-const isCurrent = (ctx: SupervisorContext, e: { id: string; incarnation: number }) => ctx.children[e.id]?.incarnation === e.incarnation
+const isCurrent = (ctx: SupervisorContext, e: { id: string; incarnation: number }) => childOf(ctx.children, e.id)?.incarnation === e.incarnation
 
 const headIs = (ctx: SupervisorContext, e: { id: string; incarnation: number }) => {
   const step = head(ctx)
@@ -224,16 +232,17 @@ const headIs = (ctx: SupervisorContext, e: { id: string; incarnation: number }) 
 }
 
 /** A plan that stops every living child: in reverse start order, or all at once if dynamic. */
-const shutdownPlan = (ctx: SupervisorContext): Step[] => {
+const shutdownPlan = (ctx: SupervisorContext): Plan => {
   const ids = shutdownOrder(views(ctx))
-  if (ids.length === 0) return []
-  return ctx.flags.dynamic ? [{ op: "stopAll", ids }] : ids.map((id) => ({ op: "stop", id, remove: false }))
+  if (ids.length === 0) return planOf([])
+  return planOf(ctx.flags.dynamic ? [{ op: "stopAll", ids }] : ids.map((id) => ({ op: "stop", id, remove: false })))
 }
 
 /** The plan after `id` failed: the strategy's stops and starts, the first start delayed by backoff. */
 const restartSteps = (ctx: SupervisorContext, id: string, now: number) => {
-  const plan = restartPlan(ctx.flags.strategy, views(ctx), id)
-  const child = ctx.children[id]!
+  // one_for_one looks at no sibling: no need to read the whole table in order.
+  const plan = restartPlan(ctx.flags.strategy, ctx.flags.strategy === "one_for_one" ? [] : views(ctx), id)
+  const child = childOf(ctx.children, id)!
   const backoff = ctx.flags.backoff
   const next = backoff ? nextBackoff(backoff, child.consecutive, now - child.startedAt, ctx.random()) : { delayMs: 0, consecutive: 0 }
   const steps: Step[] = [
@@ -261,15 +270,15 @@ const requestProblem = (ctx: SupervisorContext, e: Request): unknown => {
     } catch (error) {
       return error
     }
-    const existing = ctx.children[spec.id]
+    const existing = childOf(ctx.children, spec.id)
     if (existing) {
       const present = existing.status === "terminated" || existing.status === "exited" || existing.status === "restarting"
       return refusal(ctx, spec.id, present ? "already_present" : "running")
     }
-    if (ctx.order.length >= ctx.flags.maxChildren) return refusal(ctx, spec.id, "max_children")
+    if (tableSize(ctx.children) >= ctx.flags.maxChildren) return refusal(ctx, spec.id, "max_children")
     return null
   }
-  const child = ctx.children[e.id]
+  const child = childOf(ctx.children, e.id)
   if (!child) return refusal(ctx, e.id, "not_found")
   const down = child.status === "terminated" || child.status === "exited"
   if (e.type === "supervisor.restartChild" && !down) return refusal(ctx, e.id, child.status === "restarting" ? "restarting" : "running")
@@ -279,20 +288,19 @@ const requestProblem = (ctx: SupervisorContext, e: Request): unknown => {
 
 const initialContext = (input: SupervisorInput, self: AnyActorRef): SupervisorContext => {
   const { flags, children } = resolveSupervisor(input.flags, input.children, input.dynamic === true)
-  const records: Record<string, ChildRecord> = {}
-  for (const spec of children) records[spec.id] = { spec, status: "terminated", incarnation: 0, ref: null, restarts: 0, startedAt: 0, consecutive: 0, lastExit: null }
+  let records = emptyTable<ChildRecord>()
+  for (const spec of children) records = withChild(records, spec.id, { spec, status: "terminated", incarnation: 0, ref: null, restarts: 0, startedAt: 0, consecutive: 0, lastExit: null })
   return {
     id: input.id,
     flags,
-    order: children.map((c) => c.id),
     children: records,
     window: emptyWindow,
     recent: [],
     totalRestarts: 0,
-    plan: children.map((c) => ({ op: "start", id: c.id, delayMs: 0 })),
+    plan: planOf(children.map((c) => ({ op: "start", id: c.id, delayMs: 0 }))),
     phase: "init",
     request: null,
-    awaiting: [],
+    awaiting: HashSet.empty(),
     mailbox: [],
     nextIncarnation: 1,
     cause: null,
@@ -317,16 +325,20 @@ export const supervisorMachine = setup({
     emitted: {} as SupervisorEmitted,
     output: {} as SupervisorExit,
   },
-  actors: { childRunner },
+  actors: { childRunners },
   delays: {
     shutdownTimeout: ({ context }) => {
       const step = head(context)
-      const spec = step && step.op === "stop" ? context.children[step.id]?.spec : undefined
+      const spec = step && step.op === "stop" ? childOf(context.children, step.id)?.spec : undefined
       return typeof spec?.shutdown === "number" ? Math.min(spec.shutdown, MAX_DELAY) : MAX_DELAY
     },
     shutdownAllTimeout: ({ context }) => {
-      const times = context.awaiting.map((id) => context.children[id]?.spec.shutdown).map((s) => (typeof s === "number" ? s : MAX_DELAY))
-      return Math.min(Math.max(0, ...times), MAX_DELAY)
+      let longest = 0
+      for (const id of context.awaiting) {
+        const s = childOf(context.children, id)?.spec.shutdown
+        longest = Math.max(longest, typeof s === "number" ? s : MAX_DELAY)
+      }
+      return Math.min(longest, MAX_DELAY)
     },
     backoff: ({ context }) => {
       const step = head(context)
@@ -334,7 +346,7 @@ export const supervisorMachine = setup({
     },
   },
   guards: {
-    planDone: ({ context }) => context.plan.length === 0,
+    planDone: ({ context }) => context.plan.at >= context.plan.steps.length,
     shuttingDown: ({ context }) => context.phase === "shutdown",
     startNow: ({ context }) => head(context)?.op === "start" && (head(context) as { delayMs: number }).delayMs <= 0,
     startLater: ({ context }) => head(context)?.op === "start",
@@ -344,16 +356,16 @@ export const supervisorMachine = setup({
     stopNothing: ({ context }) => {
       const step = head(context)
       if (step?.op !== "stop") return false
-      const c = context.children[step.id]
-      return !c || !(c.status === "starting" || c.status === "running" || c.status === "stopping")
+      const c = childOf(context.children, step.id)
+      return !c || !isAliveStatus(c.status)
     },
     stopBrutal: ({ context }) => {
       const step = head(context)
-      return step?.op === "stop" && context.children[step.id]?.spec.shutdown === "brutal_kill"
+      return step?.op === "stop" && childOf(context.children, step.id)?.spec.shutdown === "brutal_kill"
     },
-    nothingAwaited: ({ context }) => context.awaiting.length === 0,
+    nothingAwaited: ({ context }) => HashSet.size(context.awaiting) === 0,
     isHead: ({ context, event }) => "incarnation" in event && headIs(context, event),
-    isAwaited: ({ context, event }) => "incarnation" in event && isCurrent(context, event) && context.awaiting.includes(event.id),
+    isAwaited: ({ context, event }) => "incarnation" in event && isCurrent(context, event) && HashSet.has(context.awaiting, event.id),
     isCurrent: ({ context, event }) => "incarnation" in event && isCurrent(context, event),
     inInit: ({ context }) => context.phase === "init",
     inRequest: ({ context }) => context.phase === "request",
@@ -362,19 +374,20 @@ export const supervisorMachine = setup({
       const now = context.now()
       return exceeds(recordRestart(context.window, now), context.flags, now)
     },
-    exitRestarts: ({ context, event }) => event.type === "child.exited" && shouldRestart(context.children[event.id]!.spec.restart, event.reason),
+    exitRestarts: ({ context, event }) => event.type === "child.exited" && shouldRestart(childOf(context.children, event.id)!.spec.restart, event.reason),
     exitEndsSupervisor: ({ context, event }) => {
       if (event.type !== "child.exited") return false
-      const child = context.children[event.id]!
+      const child = childOf(context.children, event.id)!
       if (!child.spec.significant || context.flags.autoShutdown === "never") return false
-      const alive = views(context).filter((v) => v.alive && v.id !== event.id && context.children[v.id]!.spec.significant).length
+      // The table counts living significant children; the one that exited is not one of them any more.
+      const alive = context.children.significantAlive - (isAliveStatus(child.status) ? 1 : 0)
       return autoShutdownDue(context.flags.autoShutdown, alive)
     },
     requestRefused: ({ context, event }) => event.type.startsWith("supervisor.") && requestProblem(context, event as Request) !== null,
     mailboxHasMail: ({ context }) => context.mailbox.length > 0,
     // A retry is stale once the child left its restart loop (terminateChild, deleteChild, or a
     // sibling's restart started it meanwhile): OTP's try_again_restart ignores such a child too.
-    retryDue: ({ context, event }) => event.type === "supervisor.retryRestart" && context.children[event.id]?.status === "restarting",
+    retryDue: ({ context, event }) => event.type === "supervisor.retryRestart" && childOf(context.children, event.id)?.status === "restarting",
   },
   actions: {
     // ── mailbox ──────────────────────────────────────────────────────────────────────────
@@ -389,7 +402,7 @@ export const supervisorMachine = setup({
     noteEarlyExit: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== "child.exited" && event.type !== "child.startFailed") return
       if (!isCurrent(context, event)) return
-      enqueue.stopChild(runnerId(event.id, event.incarnation))
+      enqueue.sendTo(RUNNERS, stopRunner(event.id, event.incarnation))
       if (context.phase === "shutdown") {
         // Nothing is restarted once the supervisor stops, and its mailbox is never read again:
         // report the exit now, with the child's own reason (OTP's sup_stop_race).
@@ -415,15 +428,12 @@ export const supervisorMachine = setup({
         nextIncarnation: incarnation + 1,
         children: update(context, step.id, { status: "starting", incarnation, ref: null, startedAt: context.now() }),
       })
-      enqueue.spawnChild("childRunner", {
-        id: runnerId(step.id, incarnation),
-        input: { spec: context.children[step.id]!.spec, incarnation, inspect: context.inspect },
-      })
+      enqueue.sendTo(RUNNERS, startRunner({ spec: childOf(context.children, step.id)!.spec, incarnation, inspect: context.inspect }))
     }),
     clearBackoff: assign({
       plan: ({ context }) => {
-        const [step, ...rest] = context.plan
-        return step?.op === "start" ? [{ ...step, delayMs: 0 }, ...rest] : context.plan
+        const step = head(context)
+        return step?.op === "start" ? planOf([{ ...step, delayMs: 0 }, ...context.plan.steps.slice(context.plan.at + 1)]) : context.plan
       },
     }),
     noteSpawned: enqueueActions(({ context, event, enqueue }) => {
@@ -433,11 +443,11 @@ export const supervisorMachine = setup({
     }),
     headStarted: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== "child.started") return
-      const child = context.children[event.id]!
+      const child = childOf(context.children, event.id)!
       const forRequest = context.request !== null && requestChildId(context.request) === event.id
       enqueue.assign({
         children: update(context, event.id, { status: "running", startedAt: context.now() }),
-        plan: context.plan.slice(1),
+        plan: advance(context.plan),
         ...(forRequest ? { startInfo: event.info } : {}),
       })
       enqueue.emit({ type: "child.started", id: event.id, incarnation: event.incarnation, ref: child.ref, ...(event.info !== undefined ? { info: event.info } : {}) })
@@ -445,19 +455,19 @@ export const supervisorMachine = setup({
     signalHead: enqueueActions(({ context, enqueue }) => {
       const step = head(context)
       if (step?.op !== "stop") return
-      const child = context.children[step.id]!
+      const child = childOf(context.children, step.id)!
       enqueue.assign({ children: update(context, step.id, { status: "stopping" }) })
-      enqueue.sendTo(runnerId(step.id, child.incarnation), { type: "child.shutdown" })
+      enqueue.sendTo(RUNNERS, shutdownRunner(step.id, child.incarnation))
     }),
     /** The head stop step is over (exited, killed, or nothing to stop): forget the runner. */
     finishStop: enqueueActions(({ context, event, enqueue }, params: { reason: string }) => {
       const step = head(context)
       if (step?.op !== "stop") return
-      const child = context.children[step.id]
-      if (child && child.incarnation > 0) enqueue.stopChild(runnerId(step.id, child.incarnation))
-      const rest = { plan: context.plan.slice(1) }
+      const child = childOf(context.children, step.id)
+      if (child && child.incarnation > 0) enqueue.sendTo(RUNNERS, stopRunner(step.id, child.incarnation))
+      const rest = { plan: advance(context.plan) }
       if (!child) return enqueue.assign(rest)
-      const wasAlive = child.status === "starting" || child.status === "running" || child.status === "stopping"
+      const wasAlive = isAliveStatus(child.status)
       if (step.remove) enqueue.assign({ ...rest, ...without(context, [step.id]) })
       else {
         // A child in a restart loop has nothing running; terminating it ends the loop (OTP).
@@ -482,24 +492,24 @@ export const supervisorMachine = setup({
       let children = context.children
       const awaiting: string[] = []
       for (const id of step.ids) {
-        const child = children[id]
+        const child = childOf(children, id)
         if (!child) continue
         if (child.spec.shutdown === "brutal_kill") {
-          enqueue.stopChild(runnerId(id, child.incarnation))
-          children = { ...children, [id]: { ...child, status: "terminated", ref: null } }
+          enqueue.sendTo(RUNNERS, stopRunner(id, child.incarnation))
+          children = withChild(children, id, { ...child, status: "terminated", ref: null })
           enqueue.emit({ type: "child.exited", id, incarnation: child.incarnation, reason: "killed", restarting: false })
         } else {
-          enqueue.sendTo(runnerId(id, child.incarnation), { type: "child.shutdown" })
-          children = { ...children, [id]: { ...child, status: "stopping" } }
+          enqueue.sendTo(RUNNERS, shutdownRunner(id, child.incarnation))
+          children = withChild(children, id, { ...child, status: "stopping" })
           awaiting.push(id)
         }
       }
-      enqueue.assign({ children, awaiting })
+      enqueue.assign({ children, awaiting: HashSet.fromIterable(awaiting) })
     }),
     awaitedExited: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== "child.exited" && event.type !== "child.startFailed" && event.type !== "child.ignored") return
-      enqueue.stopChild(runnerId(event.id, event.incarnation))
-      enqueue.assign({ children: update(context, event.id, { status: "terminated", ref: null }), awaiting: context.awaiting.filter((id) => id !== event.id) })
+      enqueue.sendTo(RUNNERS, stopRunner(event.id, event.incarnation))
+      enqueue.assign({ children: update(context, event.id, { status: "terminated", ref: null }), awaiting: HashSet.remove(context.awaiting, event.id) })
       enqueue.emit({
         type: "child.exited",
         id: event.id,
@@ -512,21 +522,21 @@ export const supervisorMachine = setup({
     killAwaited: enqueueActions(({ context, enqueue }) => {
       let children = context.children
       for (const id of context.awaiting) {
-        const child = children[id]
+        const child = childOf(children, id)
         if (!child) continue
-        enqueue.stopChild(runnerId(id, child.incarnation))
-        children = { ...children, [id]: { ...child, status: "terminated", ref: null } }
+        enqueue.sendTo(RUNNERS, stopRunner(id, child.incarnation))
+        children = withChild(children, id, { ...child, status: "terminated", ref: null })
         enqueue.emit({ type: "child.exited", id, incarnation: child.incarnation, reason: "killed", restarting: false })
       }
-      enqueue.assign({ children, awaiting: [] })
+      enqueue.assign({ children, awaiting: HashSet.empty() })
     }),
-    popStep: assign({ plan: ({ context }) => context.plan.slice(1) }),
+    popStep: assign({ plan: ({ context }) => advance(context.plan) }),
 
     // ── decisions ────────────────────────────────────────────────────────────────────────
     /** A start failed while the supervisor itself started: stop what started, then fail. */
     failInit: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== "child.startFailed") return
-      enqueue.stopChild(runnerId(event.id, event.incarnation))
+      enqueue.sendTo(RUNNERS, stopRunner(event.id, event.incarnation))
       const ctx = { ...context, children: update(context, event.id, { status: "terminated", ref: null }) }
       const error = new ChildStartFailed({
         message: `supervisor ${context.id}: child ${JSON.stringify(event.id)} failed to start: ${(event.error as Error)?.message ?? String(event.error)}`,
@@ -539,12 +549,12 @@ export const supervisorMachine = setup({
     /** A start requested by startChild/restartChild failed: answer the request with the error. */
     failRequest: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== "child.startFailed") return
-      enqueue.stopChild(runnerId(event.id, event.incarnation))
+      enqueue.sendTo(RUNNERS, stopRunner(event.id, event.incarnation))
       const request = context.request
-      const forget = request?.type === "supervisor.startChild" || context.children[event.id]?.spec.restart === "temporary"
+      const forget = request?.type === "supervisor.startChild" || childOf(context.children, event.id)?.spec.restart === "temporary"
       enqueue.assign({
         ...(forget ? without(context, [event.id]) : { children: update(context, event.id, { status: "terminated", ref: null }) }),
-        plan: [],
+        plan: planOf([]),
         request: null,
         phase: "restart",
       })
@@ -555,8 +565,8 @@ export const supervisorMachine = setup({
       if (event.type !== "child.exited" && event.type !== "child.startFailed" && event.type !== "supervisor.retryRestart") return
       const now = context.now()
       const reason = event.type === "child.exited" ? event.reason : "failed_to_start"
-      if (event.type !== "supervisor.retryRestart") enqueue.stopChild(runnerId(event.id, event.incarnation))
-      const child = context.children[event.id]!
+      if (event.type !== "supervisor.retryRestart") enqueue.sendTo(RUNNERS, stopRunner(event.id, event.incarnation))
+      const child = childOf(context.children, event.id)!
       const marked: SupervisorContext = {
         ...context,
         children: update(context, event.id, { status: "restarting", ref: null, restarts: child.restarts + 1, lastExit: { reason, at: now } }),
@@ -565,11 +575,11 @@ export const supervisorMachine = setup({
       const kept = without(marked, forget)
       enqueue.assign({
         ...kept,
-        children: { ...kept.children, [event.id]: { ...kept.children[event.id]!, consecutive } },
+        children: withChild(kept.children, event.id, { ...childOf(kept.children, event.id)!, consecutive }),
         window: prune(recordRestart(context.window, now), context.flags.periodMs, now),
         recent: [...context.recent, { childId: event.id, reason, at: now }].slice(-RECENT),
         totalRestarts: context.totalRestarts + 1,
-        plan: steps,
+        plan: planOf(steps),
         phase: "restart",
       })
       if (event.type === "child.exited") {
@@ -584,10 +594,10 @@ export const supervisorMachine = setup({
      */
     scheduleRetry: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== "child.startFailed") return
-      enqueue.stopChild(runnerId(event.id, event.incarnation))
+      enqueue.sendTo(RUNNERS, stopRunner(event.id, event.incarnation))
       enqueue.assign({
         children: update(context, event.id, { status: "restarting", ref: null, lastExit: { reason: "failed_to_start", at: context.now() } }),
-        plan: [],
+        plan: planOf([]),
         mailbox: [...context.mailbox, { type: "supervisor.retryRestart", id: event.id }],
       })
     }),
@@ -597,17 +607,17 @@ export const supervisorMachine = setup({
      */
     headIgnored: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== "child.ignored") return
-      enqueue.stopChild(runnerId(event.id, event.incarnation))
-      const forget = context.children[event.id]!.spec.restart === "temporary" || context.flags.dynamic
+      enqueue.sendTo(RUNNERS, stopRunner(event.id, event.incarnation))
+      const forget = childOf(context.children, event.id)!.spec.restart === "temporary" || context.flags.dynamic
       enqueue.assign({
         ...(forget ? without(context, [event.id]) : { children: update(context, event.id, { status: "terminated", ref: null }) }),
-        plan: context.plan.slice(1),
+        plan: advance(context.plan),
       })
     }),
     /** More restarts than the intensity allows: stop everything and fail with MaxRestartIntensity. */
     giveUp: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== "child.exited" && event.type !== "child.startFailed" && event.type !== "supervisor.retryRestart") return
-      if (event.type !== "supervisor.retryRestart") enqueue.stopChild(runnerId(event.id, event.incarnation))
+      if (event.type !== "supervisor.retryRestart") enqueue.sendTo(RUNNERS, stopRunner(event.id, event.incarnation))
       const ctx = { ...context, children: update(context, event.id, { status: "exited", ref: null }) }
       const error = new MaxRestartIntensity({
         message: `supervisor ${context.id} gave up: more than ${context.flags.intensity} restart(s) within ${context.flags.periodMs} ms (last: child ${JSON.stringify(event.id)})`,
@@ -625,8 +635,8 @@ export const supervisorMachine = setup({
     /** A child ended for good (not restarted): a temporary one is forgotten, others kept. */
     retireChild: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== "child.exited") return
-      enqueue.stopChild(runnerId(event.id, event.incarnation))
-      const child = context.children[event.id]!
+      enqueue.sendTo(RUNNERS, stopRunner(event.id, event.incarnation))
+      const child = childOf(context.children, event.id)!
       const lastExit = { reason: event.reason, at: context.now() }
       enqueue.assign(
         child.spec.restart === "temporary" || context.flags.dynamic
@@ -648,13 +658,13 @@ export const supervisorMachine = setup({
           enqueue.emit({ type: "supervisor.reply", requestId: mail.requestId, ok: false, error: refusal(context, requestChildId(mail), "stopping") })
         }
       }
-      enqueue.assign({ phase: "shutdown", cause: context.cause ?? "requested", request: null, mailbox: [], awaiting: [], plan: shutdownPlan(context) })
+      enqueue.assign({ phase: "shutdown", cause: context.cause ?? "requested", request: null, mailbox: [], awaiting: HashSet.empty(), plan: shutdownPlan(context) })
     }),
     planDone: enqueueActions(({ context, enqueue }) => {
       if (context.request) {
         const r = context.request
         const started = r.type === "supervisor.startChild" || r.type === "supervisor.restartChild"
-        const value = started ? { value: context.children[requestChildId(r)]?.ref ?? null, ...(context.startInfo !== undefined ? { info: context.startInfo } : {}) } : {}
+        const value = started ? { value: childOf(context.children, requestChildId(r))?.ref ?? null, ...(context.startInfo !== undefined ? { info: context.startInfo } : {}) } : {}
         enqueue.emit({ type: "supervisor.reply", requestId: r.requestId, ok: true, ...value })
       }
       enqueue.assign({ request: null, started: true, startInfo: undefined })
@@ -669,23 +679,22 @@ export const supervisorMachine = setup({
       if (event.type !== "supervisor.startChild") return {}
       const spec = resolveChildSpec(event.spec, context.flags.autoShutdown)
       return {
-        order: [...context.order, spec.id],
-        children: { ...context.children, [spec.id]: { spec, status: "terminated", incarnation: 0, ref: null, restarts: 0, startedAt: 0, consecutive: 0, lastExit: null } },
-        plan: [{ op: "start", id: spec.id, delayMs: 0 }],
+        children: withChild(context.children, spec.id, { spec, status: "terminated", incarnation: 0, ref: null, restarts: 0, startedAt: 0, consecutive: 0, lastExit: null }),
+        plan: planOf([{ op: "start", id: spec.id, delayMs: 0 }]),
         phase: "request",
         request: event,
       }
     }),
     acceptTerminate: assign(({ context, event }) => {
       if (event.type !== "supervisor.terminateChild") return {}
-      const child = context.children[event.id]!
+      const child = childOf(context.children, event.id)!
       // OTP: terminate_child deletes a temporary child's spec (and a dynamic supervisor keeps none).
       const remove = child.spec.restart === "temporary" || context.flags.dynamic
-      return { plan: [{ op: "stop", id: event.id, remove }], phase: "request", request: event }
+      return { plan: planOf([{ op: "stop", id: event.id, remove }]), phase: "request", request: event }
     }),
     acceptRestart: assign(({ event }) => {
       if (event.type !== "supervisor.restartChild") return {}
-      return { plan: [{ op: "start", id: event.id, delayMs: 0 }], phase: "request", request: event }
+      return { plan: planOf([{ op: "start", id: event.id, delayMs: 0 }]), phase: "request", request: event }
     }),
     acceptDelete: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== "supervisor.deleteChild") return
@@ -696,6 +705,8 @@ export const supervisorMachine = setup({
 }).createMachine({
   id: "supervisor",
   context: ({ input, self }) => initialContext(input, self),
+  // Every child runs inside this one actor (see childRunners.ts for why not one actor each).
+  invoke: { id: RUNNERS, src: "childRunners" },
   initial: "executing",
   on: {
     // Asked to stop (by the facade, or by a parent supervisor): stop every child, then end.

@@ -9,8 +9,9 @@
  */
 import type { AnyActorRef } from "xstate"
 import type { AutoShutdown, RestartType, Shutdown, Strategy } from "./childSpec.js"
+import { inOrder } from "./childTable.js"
 import { prune } from "./intensity.js"
-import type { ChildStatus, RestartRecord, StopCause, SupervisorContext } from "./machine.js"
+import type { ChildRecord, ChildStatus, RestartRecord, StopCause, SupervisorContext } from "./machine.js"
 
 /** One child as plain data. */
 export interface ChildInfo {
@@ -62,15 +63,14 @@ interface SupervisorSnapshotLike {
 /** True when a snapshot is a supervisor machine's (it carries our context shape). */
 const isSupervisorSnapshot = (s: unknown): s is SupervisorSnapshotLike => {
   const ctx = (s as { context?: Partial<SupervisorContext> } | undefined)?.context
-  return ctx !== undefined && ctx !== null && typeof ctx === "object" && "order" in ctx && "flags" in ctx && "window" in ctx
+  return ctx !== undefined && ctx !== null && typeof ctx === "object" && "children" in ctx && "flags" in ctx && "window" in ctx
 }
 
-const childInfo = (ctx: SupervisorContext, id: string): ChildInfo => {
-  const c = ctx.children[id]!
+const childInfo = (ctx: SupervisorContext, c: ChildRecord): ChildInfo => {
   const snapshot = c.ref?.getSnapshot() as { value?: unknown; context?: { pid?: unknown } } | undefined
   const nested = isSupervisorSnapshot(snapshot) ? supervisorStatus(snapshot) : null
   const info = {
-    id,
+    id: c.spec.id,
     type: c.spec.type,
     restart: c.spec.restart,
     shutdown: c.spec.shutdown,
@@ -118,7 +118,7 @@ export const supervisorStatus = (snapshot: SupervisorSnapshotLike): SupervisorSt
     restartsInWindow: prune(ctx.window, ctx.flags.periodMs, ctx.now()).length,
     totalRestarts: ctx.totalRestarts,
     recentRestarts: ctx.recent,
-    children: ctx.order.map((id) => childInfo(ctx, id)),
+    children: inOrder(ctx.children).map((c) => childInfo(ctx, c)),
     stopCause: snapshot.status === "active" ? null : ctx.cause,
     error: ctx.error ? { _tag: ctx.error._tag, message: ctx.error.message } : null,
   }

@@ -18,6 +18,8 @@ import { supervisorChild } from "../../src/supervisor/children.js"
 import { DynamicSupervisor, Supervisor, type DynamicSupervisorOptions, type SupervisorOptions } from "../../src/supervisor/Supervisor.js"
 import { journal } from "../support/fakeChild.js"
 import { otpChild, otpChildMachine, type OtpChildInput, type StartOutcome } from "../support/otpChild.js"
+import { childOf, inOrder } from "../../src/supervisor/childTable.js"
+import type { SupervisorContext } from "../../src/supervisor/machine.js"
 
 const HOUR = 3_600_000
 
@@ -833,11 +835,11 @@ describe("supervisor_SUITE: trees and counts", () => {
         })
         ref.send({ ...request, requestId })
       })
-    const nested = (ref: AnyActorRef) => (ref.getSnapshot() as { context: { order: string[]; children: Record<string, { status: string; ref: AnyActorRef | null }> } }).context
+    const nested = (ref: AnyActorRef) => (ref.getSnapshot() as { context: SupervisorContext }).context
     const nestedCounts = (ref: AnyActorRef) => {
       const ctx = nested(ref)
-      const running = ctx.order.filter((id) => ctx.children[id]!.status === "running").length
-      return [ctx.order.length, running]
+      const children = inOrder(ctx.children)
+      return [children.length, children.filter((c) => c.status === "running").length]
     }
     const mode: { start: StartOutcome } = { start: "ok" }
     const { sup, clock } = await boot({ flags: { strategy: "one_for_all", intensity: 4, periodMs: HOUR } })
@@ -854,23 +856,23 @@ describe("supervisor_SUITE: trees and counts", () => {
     await ask(sup2, { type: "supervisor.startChild", spec: otpChild("child3", { input: switchable(mode) }) })
     await ask(sup2, { type: "supervisor.startChild", spec: otpChild("child4") })
     expect(nestedCounts(sup2)).toEqual([2, 2])
-    const child4 = nested(sup2).children.child4!.ref!
-    const [child1, child2] = ["child1", "child2"].map((id) => nested(sup1).children[id]!.ref)
+    const child4 = childOf(nested(sup2).children, "child4")!.ref!
+    const [child1, child2] = ["child1", "child2"].map((id) => childOf(nested(sup1).children, id)!.ref)
     child4.send({ type: "DIE" })
-    expect(nested(sup1).children.child1!.ref).toBe(child1)
-    expect(nested(sup1).children.child2!.ref).toBe(child2)
-    expect(nested(sup2).children.child4!.ref).not.toBe(child4)
+    expect(childOf(nested(sup1).children, "child1")!.ref).toBe(child1)
+    expect(childOf(nested(sup1).children, "child2")!.ref).toBe(child2)
+    expect(childOf(nested(sup2).children, "child4")!.ref).not.toBe(child4)
     expect(nestedCounts(sup2)).toEqual([2, 2])
 
     // child3's restarts fail: supchild2 gives up, and the one_for_all root restarts every child
     // supervisor (the terminated transient one too) with its initial children only.
     mode.start = "error"
-    nested(sup2).children.child3!.ref!.send({ type: "DIE" })
+    childOf(nested(sup2).children, "child3")!.ref!.send({ type: "DIE" })
     await advance(clock, 100)
     expect(alive(sup)).toBe(true)
     expect(counts(sup)).toEqual([3, 3, 3, 0])
     expect(refOf(sup, "supchild2")).not.toBe(sup2)
-    expect(nested(refOf(sup, "supchild1")).order).toEqual(["child1", "child2"])
+    expect(inOrder(nested(refOf(sup, "supchild1")).children).map((c) => c.spec.id)).toEqual(["child1", "child2"])
     expect(nestedCounts(refOf(sup, "supchild1"))).toEqual([2, 2])
     expect(nestedCounts(refOf(sup, "supchild2"))).toEqual([0, 0])
     expect(nestedCounts(refOf(sup, "supchild3"))).toEqual([0, 0])
