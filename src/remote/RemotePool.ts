@@ -449,8 +449,9 @@ export class RemotePool implements PoolBackend {
    */
   private noResponders(call: Outgoing): void {
     const agent = this.agents.get(call.agentId)
+    const refused = () => call.fail(lost(call.agentId, "agent lost", `no agent received the call, so it did not run (NATS answered "no responders" for agent ${call.agentId})`))
     if (!agent || agent.down) {
-      call.fail(lost(call.agentId, "agent lost", `no agent received the call (NATS answered "no responders" for agent ${call.agentId})`))
+      refused()
       return
     }
     // Heard since: its record changed in a read after the first one that followed the outage
@@ -461,6 +462,7 @@ export class RemotePool implements PoolBackend {
       retry.unref?.()
       return
     }
+    refused()
     this.agentDown(agent, `NATS answered "no responders" for a call to it`)
   }
 
