@@ -12,7 +12,8 @@
  *   sessions are bound anew on their next call. Host-held variables and tools live here, in the
  *   client, so they follow the session. Calls marked `idempotent` are retried on another agent.
  * - **NATS lost**: calls in flight reject with `WorkerCrashed` (reason `"nats disconnected"`),
- *   new calls too until the connection is back. No agent is judged while we cannot hear them
+ *   new calls too until the connection is back; calls marked `idempotent` run again when it is
+ *   back within their deadline. No agent is judged while we cannot hear them
  *   (disconnected, or the KV unreadable); once we can, every agent's clock starts again, and
  *   for one TTL a "no responders" means "not back on NATS yet": the call, which never reached
  *   anyone, is sent again shortly instead.
@@ -61,6 +62,8 @@ interface Agent {
    * (local clock: no clock skew between machines matters).
    */
   seenAt: number
+  /** When its record last changed (a clock restart does not count). */
+  heardAt: number
   down: boolean
   /** Our calls on it now. */
   inFlight: number
@@ -81,6 +84,12 @@ interface Outgoing {
 }
 
 type Kind = "call" | "exec" | "stream"
+
+/** How many times an idempotent call is sent again after our NATS connection came back. */
+const MAX_RECONNECT_RETRIES = 3
+
+/** How long a KV that takes no writes (every agent silent at once) may last before agents are judged anyway. */
+const KV_QUIET_MAX_MS = 30_000
 
 const lost = (agentId: string, reason: string, message: string) => new WorkerCrashed({ message, workerId: agentId, exitCode: null, signal: null, reason })
 
@@ -105,11 +114,15 @@ export class RemotePool implements PoolBackend {
    * the KV clears it and starts every agent's clock again.
    */
   private deaf = false
+  /** From a disconnect until the first read of the KV after the reconnect. */
+  private reconnecting = false
   /**
-   * When we could last hear agents again (a reconnect, a readable KV again); an agent whose
-   * record changed since is back on NATS for sure.
+   * That first read after a reconnect: an agent whose record changed after it is back on NATS
+   * for sure (that read itself may show a write made before the outage).
    */
-  private hearingSince = Number.NEGATIVE_INFINITY
+  private rejoinedAt = Number.NEGATIVE_INFINITY
+  /** Since when no agent's record has changed though two or more are live (see `kvQuiet`). */
+  private quietSince: number | undefined
   /** Counts connection changes: a poll that read across one judges nobody. */
   private generation = 0
   /** The poll whose read counts; a read abandoned at its deadline is ignored when it ends. */
@@ -243,11 +256,21 @@ export class RemotePool implements PoolBackend {
 
   private submit(kind: Kind, sessionId: string | null, body: Record<string, unknown>, options: CallOptions): Promise<unknown> {
     const began = performance.now()
+    let reconnects = 0
     const attempt = (tried: ReadonlySet<string>): Promise<unknown> =>
-      this.send(kind, sessionId, body, options, () => {}, () => {}, tried).catch((error: unknown) => {
-        // Only a call its caller marked idempotent may run twice: retry it on another agent.
-        const retry = options.idempotent === true && error instanceof WorkerCrashed && error.reason === "agent lost"
-        if (!retry || this.stopping) throw error
+      this.send(kind, sessionId, body, options, () => {}, () => {}, tried).catch(async (error: unknown) => {
+        // Only a call its caller marked idempotent may run twice.
+        if (options.idempotent !== true || !(error instanceof WorkerCrashed) || this.stopping) throw error
+        if (error.reason === "nats disconnected" && reconnects < MAX_RECONNECT_RETRIES) {
+          // Our own connection dropped (its NATS node died): once we are back (on any node of
+          // the cluster) within the call's deadline, it runs again (a connection that flaps
+          // while it comes back may take a few rounds).
+          reconnects++
+          if (!(await this.reconnected(options))) throw error
+          return attempt(tried)
+        }
+        // Its agent was lost: retry it on another agent.
+        if (error.reason !== "agent lost") throw error
         const next = new Set(tried).add(error.workerId)
         if (this.live().every((a) => next.has(a.id))) throw error
         return attempt(next)
@@ -258,6 +281,20 @@ export class RemotePool implements PoolBackend {
       (e: unknown) => this.metrics.callSettled((performance.now() - began) / 1000, e),
     )
     return call
+  }
+
+  /**
+   * Resolves true once the connection to NATS is back, false if the call's deadline passes, it
+   * is aborted or the bridge stops first.
+   */
+  private async reconnected(options: CallOptions): Promise<boolean> {
+    const until = Date.now() + (options.timeoutMs ?? this.options.callTimeoutMs)
+    // Polled: a reconnect is rare, and a timer per waiting call costs nothing on the call path.
+    while (!this.connected) {
+      if (this.stopping || options.signal?.aborted || Date.now() >= until) return false
+      await new Promise((r) => setTimeout(r, 50))
+    }
+    return !this.stopping
   }
 
   /** Sends one call to one agent; settles with its result or its one error. */
@@ -454,10 +491,8 @@ export class RemotePool implements PoolBackend {
       refused()
       return
     }
-    // Heard since: its record changed in a read after the first one that followed the outage
-    // (that one may show a write made before it), so it is back on NATS and subscribed.
-    const heard = agent.seenAt > this.hearingSince
-    if (this.deaf || (!heard && Date.now() - this.hearingSince < agent.record.ttlMs)) {
+    const heard = agent.heardAt > this.rejoinedAt
+    if (this.reconnecting || (!heard && Date.now() - this.rejoinedAt < agent.record.ttlMs)) {
       const retry = setTimeout(() => call.resend(), Math.max(20, agent.record.heartbeatMs / 4))
       retry.unref?.()
       return
@@ -574,18 +609,24 @@ export class RemotePool implements PoolBackend {
     if (this.deaf) {
       // Nobody could be heard for a while: what vanished or went stale then is no evidence.
       this.deaf = false
-      this.hearingSince = now
       for (const a of this.agents.values()) a.seenAt = Math.max(a.seenAt, now)
     }
+    if (this.reconnecting) {
+      this.reconnecting = false
+      this.rejoinedAt = now
+    }
+    let changed = false
     for (const [key, { record, revision }] of records) {
       const known = this.agents.get(key)
+      if (!known || known.revision !== revision) changed = true
       if (!known) {
-        this.agents.set(key, { id: key, record, revision, seenAt: now, down: false, inFlight: 0, served: 0 })
+        this.agents.set(key, { id: key, record, revision, seenAt: now, heardAt: now, down: false, inFlight: 0, served: 0 })
         this.logger.info({ agentId: key, hostname: record.hostname, capacity: record.capacity }, "agent joined")
       } else if (known.revision !== revision) {
         known.revision = revision
         known.record = record
         known.seenAt = now
+        known.heardAt = now
         if (known.down) {
           known.down = false
           this.logger.info({ agentId: key }, "agent is back")
@@ -593,6 +634,8 @@ export class RemotePool implements PoolBackend {
       }
     }
     this.metrics.timings.setCapacity(this.live().reduce((n, a) => n + a.record.capacity, 0))
+    if (changed) this.quietSince = undefined
+    if (this.kvQuiet(now)) return
     for (const agent of this.agents.values()) {
       const present = records.has(agent.id)
       if (agent.down) {
@@ -603,6 +646,28 @@ export class RemotePool implements PoolBackend {
       if (!present && agent.record.draining) this.agentDown(agent, "drained")
       else if (now - agent.seenAt > agent.record.ttlMs) this.agentDown(agent, present ? `no heartbeat for ${now - agent.seenAt} ms` : `its record expired, no heartbeat for ${now - agent.seenAt} ms`)
     }
+  }
+
+  /**
+   * Every live agent silent for its TTL at once (two or more of them) is a KV that takes no
+   * writes, far more likely than agents that all died together: a replicated bucket elects a
+   * new leader for seconds after a NATS node dies, and no heartbeat lands meanwhile. Treated as
+   * deafness (nobody judged, every clock restarted once writes land again) for up to
+   * {@link KV_QUIET_MAX_MS} or ten TTLs, whichever is longer. Dead agents are still found at
+   * once by "no responders", hung ones by their calls' deadlines.
+   */
+  private kvQuiet(now: number): boolean {
+    const live = this.live()
+    // (`quietSince` ends only when a record changes: restarted clocks are no write.)
+    if (live.length < 2 || !live.every((a) => now - a.seenAt > a.record.ttlMs)) return false
+    const ttlMs = Math.max(...live.map((a) => a.record.ttlMs))
+    if (this.quietSince === undefined) {
+      this.quietSince = now - ttlMs
+      this.logger.warn({ agents: live.length }, "no agent's record changed for a TTL: the KV takes no writes; nobody is judged until it does")
+    }
+    if (now - this.quietSince > Math.max(KV_QUIET_MAX_MS, 10 * ttlMs)) return false
+    this.deaf = true
+    return true
   }
 
   private agentDown(agent: Agent, why: string): void {
@@ -622,6 +687,7 @@ export class RemotePool implements PoolBackend {
         if (status.type === "disconnect") {
           this.connected = false
           this.deaf = true
+          this.reconnecting = true
           this.generation++
           this.logger.warn({ server: (status as { server?: string }).server }, "NATS connection lost")
           for (const call of [...this.outgoing.values()]) {
@@ -637,8 +703,9 @@ export class RemotePool implements PoolBackend {
           // Nobody could be heard while we were away: every agent's clock starts again, from the
           // first read of the KV that succeeds (see `judge`), and until then nobody is judged.
           this.deaf = true
-          this.hearingSince = Date.now()
-          for (const a of this.agents.values()) a.seenAt = Math.max(a.seenAt, this.hearingSince)
+          this.reconnecting = true
+          const now = Date.now()
+          for (const a of this.agents.values()) a.seenAt = Math.max(a.seenAt, now)
           this.kv = undefined
           // A poll still waiting on the old connection must not hold up this one.
           this.readToken++
