@@ -65,6 +65,8 @@ interface Agent {
   /** When its record last changed (a clock restart does not count). */
   heardAt: number
   down: boolean
+  /** While down: how many new versions of its record must be read before it counts as back. */
+  backAfter: number
   /** Our calls on it now. */
   inFlight: number
   served: number
@@ -498,7 +500,9 @@ export class RemotePool implements PoolBackend {
       return
     }
     refused()
-    this.agentDown(agent, `NATS answered "no responders" for a call to it`)
+    // Its last heartbeat may still be on its way when it died: only a second new record says
+    // it is back.
+    this.agentDown(agent, `NATS answered "no responders" for a call to it`, 2)
   }
 
   /** A tool call (or `session.variables`) made by Python on an agent for one of our sessions. */
@@ -620,14 +624,14 @@ export class RemotePool implements PoolBackend {
       const known = this.agents.get(key)
       if (!known || known.revision !== revision) changed = true
       if (!known) {
-        this.agents.set(key, { id: key, record, revision, seenAt: now, heardAt: now, down: false, inFlight: 0, served: 0 })
+        this.agents.set(key, { id: key, record, revision, seenAt: now, heardAt: now, down: false, backAfter: 0, inFlight: 0, served: 0 })
         this.logger.info({ agentId: key, hostname: record.hostname, capacity: record.capacity }, "agent joined")
       } else if (known.revision !== revision) {
         known.revision = revision
         known.record = record
         known.seenAt = now
         known.heardAt = now
-        if (known.down) {
+        if (known.down && --known.backAfter <= 0) {
           known.down = false
           this.logger.info({ agentId: key }, "agent is back")
         }
@@ -670,8 +674,9 @@ export class RemotePool implements PoolBackend {
     return true
   }
 
-  private agentDown(agent: Agent, why: string): void {
+  private agentDown(agent: Agent, why: string, backAfter = 1): void {
     agent.down = true
+    agent.backAfter = backAfter
     this.logger.warn({ agentId: agent.id, why, inFlight: agent.inFlight }, "agent lost")
     for (const call of [...this.outgoing.values()]) {
       if (call.agentId === agent.id) call.fail(lost(agent.id, "agent lost", `agent ${agent.id} was lost (${why}); the call's outcome is unknown`))
