@@ -199,9 +199,12 @@ export class RemoteAgent {
       throw new StartupFailed({ message: `NATS refused this agent's subscription to ${refused.getSubject()} (${why instanceof Error ? why.message : "closed"}): its user lacks the agent role's permissions`, workerId: this.id, exitCode: null, signal: null, stderr: "" })
     }
     void (async () => {
-      // A refused publish (a reply, a record) is dropped by the server: say why, loudly.
       for await (const status of this.nc.status()) {
+        // A refused publish (a reply, a record) is dropped by the server: say why, loudly.
         if (status.type === "error") this.logger.error({ error: { name: status.error.name, message: status.error.message } }, "NATS refused an operation of this agent")
+        // What was written during the outage may be lost (and the record expired meanwhile):
+        // write it again now, whatever write is still waiting for its answer.
+        else if (status.type === "reconnect" && !this.stopped) void this.beat(true)
       }
     })().catch(() => {})
     await this.beat()
@@ -213,17 +216,22 @@ export class RemoteAgent {
     return Math.max(1, this.bridge.getStatus().workers.length) * this.settings.workerConcurrency
   }
 
-  private beating = false
+  /** Record writes waiting for their answer. */
+  private writing = 0
+  private reopening = false
 
-  /** Writes this agent's record; a failure (NATS away) is retried at the next beat. */
-  private async beat(): Promise<void> {
-    // One write at a time: while NATS is away a write can outlast several beats.
-    if (this.beating) return
-    this.beating = true
+  /**
+   * Writes this agent's record; a failure (NATS away) is retried at the next beat. A write
+   * gives up after one beat, so a write lost in an outage never holds up the next ones.
+   */
+  private async beat(force = false): Promise<void> {
+    // One write at a time (but on reconnect, at once): a slow JetStream is not flooded.
+    if (this.writing > 0 && !force) return
+    this.writing++
     try {
       await this.writeRecord()
     } finally {
-      this.beating = false
+      this.writing--
     }
   }
 
@@ -244,11 +252,17 @@ export class RemoteAgent {
       startedAt: this.startedAt,
     }
     try {
-      await this.kv.put(this.id, JSON.stringify(record))
+      await this.kv.put(this.id, JSON.stringify(record), { timeout: this.settings.heartbeatMs })
     } catch (e) {
-      // A server restarted without its JetStream store lost the bucket: make it again.
       this.logger.debug({ err: e }, "heartbeat not written")
-      if (!this.stopped) this.kv = await openBucket(this.nc, this.subjects.bucket, this.settings.ttlMs).catch(() => this.kv)
+      // A server restarted without its JetStream store lost the bucket: make it again, beside
+      // the beats (creating a stream can take longer than one).
+      if (!this.stopped && !this.reopening) {
+        this.reopening = true
+        void openBucket(this.nc, this.subjects.bucket, this.settings.ttlMs)
+          .then((kv) => (this.kv = kv), (e2: unknown) => this.logger.debug({ err: e2 }, "KV bucket not reopened"))
+          .finally(() => (this.reopening = false))
+      }
     }
   }
 
@@ -434,7 +448,8 @@ export class RemoteAgent {
   drain(): Promise<void> {
     this.stopped ??= (async () => {
       this.draining = true
-      await this.beat()
+      // Written now, even while a heartbeat waits: clients must stop sending new sessions.
+      await this.beat(true)
       // Its own subject stays: calls of its sessions already sent, cancels and stream credit.
       this.queueSubscription?.unsubscribe()
       const deadline = Date.now() + this.settings.shutdownTimeoutMs

@@ -6,12 +6,17 @@
  *   there); otherwise the least-loaded agent from the KV records, by the same pure
  *   {@link chooseRoute} as local workers. Each call goes to the chosen agent's own subject, so
  *   the client always knows which agent holds it.
- * - **Agent lost**: an agent whose KV record stops changing for its `ttlMs`, or disappears, is
- *   down: its calls in flight reject once with `WorkerCrashed` (reason `"agent lost"`), and its
+ * - **Agent lost**: an agent whose KV record stops changing (or disappears) for its `ttlMs`, or
+ *   to which NATS answers a call "no responders" (nobody subscribes to its subject: it is gone),
+ *   is down: its calls in flight reject once with `WorkerCrashed` (reason `"agent lost"`), and its
  *   sessions are bound anew on their next call. Host-held variables and tools live here, in the
  *   client, so they follow the session. Calls marked `idempotent` are retried on another agent.
  * - **NATS lost**: calls in flight reject with `WorkerCrashed` (reason `"nats disconnected"`),
- *   new calls too until the connection is back; no agent is judged while we cannot hear them.
+ *   new calls too until the connection is back; calls marked `idempotent` run again when it is
+ *   back within their deadline. No agent is judged while we cannot hear them
+ *   (disconnected, or the KV unreadable); once we can, every agent's clock starts again, and
+ *   for one TTL a "no responders" means "not back on NATS yet": the call, which never reached
+ *   anyone, is sent again shortly instead.
  * - **Who may ask what**: a tool call (or `session.variables`) is served only for a call this
  *   client sent to the agent the message names, still running, answered into that agent's
  *   inbox; its session is this client's record of that call, never a field of the message.
@@ -52,9 +57,16 @@ interface Agent {
   readonly id: string
   record: AgentRecord
   revision: number
-  /** When its record last changed (local clock: no clock skew between machines matters). */
+  /**
+   * When its record last changed, or when we could hear agents again after a time we could not
+   * (local clock: no clock skew between machines matters).
+   */
   seenAt: number
+  /** When its record last changed (a clock restart does not count). */
+  heardAt: number
   down: boolean
+  /** While down: how many new versions of its record must be read before it counts as back. */
+  backAfter: number
   /** Our calls on it now. */
   inFlight: number
   served: number
@@ -69,9 +81,17 @@ interface Outgoing {
   readonly deliver: (message: CallReply) => void
   /** Settles the call with an error once (agent lost, NATS lost, aborted). */
   readonly fail: (error: unknown) => void
+  /** Publishes the call again (after "no responders": it reached nobody). */
+  readonly resend: () => void
 }
 
 type Kind = "call" | "exec" | "stream"
+
+/** How many times an idempotent call is sent again after our NATS connection came back. */
+const MAX_RECONNECT_RETRIES = 3
+
+/** How long a KV that takes no writes (every agent silent at once) may last before agents are judged anyway. */
+const KV_QUIET_MAX_MS = 30_000
 
 const lost = (agentId: string, reason: string, message: string) => new WorkerCrashed({ message, workerId: agentId, exitCode: null, signal: null, reason })
 
@@ -91,6 +111,24 @@ export class RemotePool implements PoolBackend {
   private readonly malformedRecords = new Set<string>()
   private connected = true
   private stopping = false
+  /**
+   * Set while we cannot hear agents (disconnected, the KV unreadable); the next poll that reads
+   * the KV clears it and starts every agent's clock again.
+   */
+  private deaf = false
+  /** From a disconnect until the first read of the KV after the reconnect. */
+  private reconnecting = false
+  /**
+   * That first read after a reconnect: an agent whose record changed after it is back on NATS
+   * for sure (that read itself may show a write made before the outage).
+   */
+  private rejoinedAt = Number.NEGATIVE_INFINITY
+  /** Since when no agent's record has changed though two or more are live (see `kvQuiet`). */
+  private quietSince: number | undefined
+  /** Counts connection changes: a poll that read across one judges nobody. */
+  private generation = 0
+  /** The poll whose read counts; a read abandoned at its deadline is ignored when it ends. */
+  private readToken = 0
   private poller: ReturnType<typeof setInterval> | undefined
   private polling = false
 
@@ -220,11 +258,21 @@ export class RemotePool implements PoolBackend {
 
   private submit(kind: Kind, sessionId: string | null, body: Record<string, unknown>, options: CallOptions): Promise<unknown> {
     const began = performance.now()
+    let reconnects = 0
     const attempt = (tried: ReadonlySet<string>): Promise<unknown> =>
-      this.send(kind, sessionId, body, options, () => {}, () => {}, tried).catch((error: unknown) => {
-        // Only a call its caller marked idempotent may run twice: retry it on another agent.
-        const retry = options.idempotent === true && error instanceof WorkerCrashed && error.reason === "agent lost"
-        if (!retry || this.stopping) throw error
+      this.send(kind, sessionId, body, options, () => {}, () => {}, tried).catch(async (error: unknown) => {
+        // Only a call its caller marked idempotent may run twice.
+        if (options.idempotent !== true || !(error instanceof WorkerCrashed) || this.stopping) throw error
+        if (error.reason === "nats disconnected" && reconnects < MAX_RECONNECT_RETRIES) {
+          // Our own connection dropped (its NATS node died): once we are back (on any node of
+          // the cluster) within the call's deadline, it runs again (a connection that flaps
+          // while it comes back may take a few rounds).
+          reconnects++
+          if (!(await this.reconnected(options))) throw error
+          return attempt(tried)
+        }
+        // Its agent was lost: retry it on another agent.
+        if (error.reason !== "agent lost") throw error
         const next = new Set(tried).add(error.workerId)
         if (this.live().every((a) => next.has(a.id))) throw error
         return attempt(next)
@@ -235,6 +283,20 @@ export class RemotePool implements PoolBackend {
       (e: unknown) => this.metrics.callSettled((performance.now() - began) / 1000, e),
     )
     return call
+  }
+
+  /**
+   * Resolves true once the connection to NATS is back, false if the call's deadline passes, it
+   * is aborted or the bridge stops first.
+   */
+  private async reconnected(options: CallOptions): Promise<boolean> {
+    const until = Date.now() + (options.timeoutMs ?? this.options.callTimeoutMs)
+    // Polled: a reconnect is rare, and a timer per waiting call costs nothing on the call path.
+    while (!this.connected) {
+      if (this.stopping || options.signal?.aborted || Date.now() >= until) return false
+      await new Promise((r) => setTimeout(r, 50))
+    }
+    return !this.stopping
   }
 
   /** Sends one call to one agent; settles with its result or its one error. */
@@ -281,11 +343,29 @@ export class RemotePool implements PoolBackend {
         this.publish(agent.id, { type: "cancel", callId: id, clientId: this.clientId })
         finish(new CallCancelled({ message: "the call was aborted", reason: options.signal?.reason }))
       }
+      // Made by a tool for the same session while its call waits on the agent: the agent must
+      // run it on that call's worker at once (see docs/sessions.md, "Nested calls").
+      const nested = sessionId !== null && toolScope.getStore()?.sessionId === sessionId
+      const timeoutMs = options.timeoutMs ?? this.options.callTimeoutMs
+      const post = () => {
+        try {
+          this.nc!.publish(
+            this.subjects.agent(agent.id),
+            this.encode({ type: "call", callId: id, clientId: this.clientId, kind, sessionId, ...body, timeoutMs, nested }),
+            { reply: `${this.subjects.replies(this.clientId)}.${id}` },
+          )
+        } catch (e) {
+          finish(e)
+        }
+      }
       const call: Outgoing = {
         id,
         agentId: agent.id,
         sessionId,
         fail: (error) => finish(error),
+        resend: () => {
+          if (!settled && this.connected) post()
+        },
         deliver: (m) => {
           if (m.type === "item") onItem(m.value)
           else if (m.type === "result") finish(undefined, m.value)
@@ -301,7 +381,6 @@ export class RemotePool implements PoolBackend {
       this.sessionCalls.started(sessionId)
       options.signal?.addEventListener("abort", onAbort, { once: true })
       onStart(call)
-      const timeoutMs = options.timeoutMs ?? this.options.callTimeoutMs
       // The agent enforces the deadline and answers CallTimeout at it; silence a TTL beyond it
       // means the agent itself is unresponsive (a partition the heartbeats have not shown yet).
       const backstop = Number.isFinite(timeoutMs)
@@ -310,22 +389,7 @@ export class RemotePool implements PoolBackend {
           }, timeoutMs + agent.record.ttlMs)
         : undefined
       backstop?.unref?.()
-      try {
-        this.nc!.publish(this.subjects.agent(agent.id), this.encode({
-          type: "call",
-          callId: id,
-          clientId: this.clientId,
-          kind,
-          sessionId,
-          ...body,
-          timeoutMs,
-          // Made by a tool for the same session while its call waits on the agent: the agent
-          // must run it on that call's worker at once (see docs/sessions.md, "Nested calls").
-          nested: sessionId !== null && toolScope.getStore()?.sessionId === sessionId,
-        }), { reply: `${this.subjects.replies(this.clientId)}.${id}` })
-      } catch (e) {
-        finish(e)
-      }
+      post()
     })
   }
 
@@ -398,10 +462,10 @@ export class RemotePool implements PoolBackend {
     const id = m.subject.slice(m.subject.lastIndexOf(".") + 1)
     const call = this.outgoing.get(id)
     if (!call) return // settled already (aborted, agent judged lost): the one outcome stands
-    // A status from the server, not a reply: 503 means no agent was subscribed when the call was
-    // published (an agent restarting, NATS coming back), so the call never ran anywhere.
+    // A status from the server, not a reply: 503 means nobody was subscribed to the agent's
+    // subject when the call was published, so the call never ran anywhere.
     if (m.headers?.code === 503) {
-      call.fail(lost(call.agentId, "agent lost", `no agent received the call (NATS answered "no responders" for agent ${call.agentId})`))
+      this.noResponders(call)
       return
     }
     const r = readMessage<CallReply>(m.data, callReplySpecs, this.options.maxFrameBytes, this.limits)
@@ -412,6 +476,33 @@ export class RemotePool implements PoolBackend {
       return
     }
     call.deliver(r.message)
+  }
+
+  /**
+   * NATS answered a call "no responders": nobody subscribes to its agent's subject. Normally
+   * the agent is gone, and this is the fastest sign of it: it is lost at once (its calls fail,
+   * idempotent ones are retried elsewhere, no new call goes there). But just after we could hear
+   * agents again (NATS back), an agent not heard since may simply not have resubscribed yet: for
+   * up to one TTL the call, which reached nobody, is sent again shortly, and the agent is judged
+   * by its heartbeats.
+   */
+  private noResponders(call: Outgoing): void {
+    const agent = this.agents.get(call.agentId)
+    const refused = () => call.fail(lost(call.agentId, "agent lost", `no agent received the call, so it did not run (NATS answered "no responders" for agent ${call.agentId})`))
+    if (!agent || agent.down) {
+      refused()
+      return
+    }
+    const heard = agent.heardAt > this.rejoinedAt
+    if (this.reconnecting || (!heard && Date.now() - this.rejoinedAt < agent.record.ttlMs)) {
+      const retry = setTimeout(() => call.resend(), Math.max(20, agent.record.heartbeatMs / 4))
+      retry.unref?.()
+      return
+    }
+    refused()
+    // Its last heartbeat may still be on its way when it died: only a second new record says
+    // it is back.
+    this.agentDown(agent, `NATS answered "no responders" for a call to it`, 2)
   }
 
   /** A tool call (or `session.variables`) made by Python on an agent for one of our sessions. */
@@ -459,61 +550,133 @@ export class RemotePool implements PoolBackend {
     return [...this.agents.values()].filter((a) => !a.down && !a.record.draining)
   }
 
-  /** Reads every agent record; judges agents whose record stopped changing or vanished. */
+  /**
+   * Reads every agent record, then judges: an agent whose record has not changed for its TTL
+   * (whether the record is still there or vanished) is lost, a draining one whose record is
+   * gone has left. A read that fails, or outlasts its deadline, makes us deaf: nobody is judged,
+   * and the next read that succeeds starts every agent's clock again.
+   */
   private async poll(): Promise<void> {
     if (this.polling || !this.connected || this.stopping) return
     this.polling = true
+    const generation = this.generation
+    const token = ++this.readToken
+    // A read can hang on a connection that went away under it (the key lister waits for its
+    // consumer): it may take one TTL, after which it is abandoned.
+    const ttlMs = this.agents.size > 0 ? Math.min(...[...this.agents.values()].map((a) => a.record.ttlMs)) : 3_000
+    let deadline: ReturnType<typeof setTimeout> | undefined
     try {
-      this.kv ??= await new Kvm(this.nc!).open(this.subjects.bucket)
-      const now = Date.now()
-      const present = new Set<string>()
-      for await (const key of await this.kv.keys()) {
-        const entry = await this.kv.get(key)
-        if (!entry || entry.operation !== "PUT") continue
-        const record = parseAgentRecord(entry.value, key)
-        if (!record) {
-          // Once per version of the record: polls read it every half heartbeat.
-          const version = `${key}@${entry.revision}`
-          if (!this.malformedRecords.has(version)) {
-            if (this.malformedRecords.size > 1_000) this.malformedRecords.clear()
-            this.malformedRecords.add(version)
-            this.logger.warn({ key: key.slice(0, 100), revision: entry.revision }, "malformed agent record skipped")
-          }
-          continue
-        }
-        present.add(key)
-        const known = this.agents.get(key)
-        if (!known) {
-          this.agents.set(key, { id: key, record, revision: entry.revision, seenAt: now, down: false, inFlight: 0, served: 0 })
-          this.logger.info({ agentId: key, hostname: record.hostname, capacity: record.capacity }, "agent joined")
-        } else if (known.revision !== entry.revision) {
-          known.revision = entry.revision
-          known.record = record
-          known.seenAt = now
-          if (known.down) {
-            known.down = false
-            this.logger.info({ agentId: key }, "agent is back")
-          }
-        }
+      const records = await Promise.race([
+        this.readRecords(),
+        new Promise<never>((_, reject) => (deadline = setTimeout(() => reject(new Error(`the agent records could not be read within ${ttlMs} ms`)), ttlMs))),
+      ])
+      if (token !== this.readToken || generation !== this.generation || !this.connected) return // read across a reconnect: judge nobody
+      this.judge(records, Date.now())
+    } catch (e) {
+      if (token === this.readToken) {
+        this.deaf = true
+        this.kv = undefined
       }
-      this.metrics.timings.setCapacity(this.live().reduce((n, a) => n + a.record.capacity, 0))
-      if (!this.connected) return // the connection dropped during the poll: judge nobody
-      for (const agent of this.agents.values()) {
-        if (agent.down) {
-          // Long gone: forget it (its sessions, if any, are routed anew on their next call).
-          if (!present.has(agent.id) && now - agent.seenAt > 10 * agent.record.ttlMs) this.agents.delete(agent.id)
-          continue
-        }
-        if (!present.has(agent.id)) this.agentDown(agent, agent.record.draining ? "drained" : "its record expired")
-        else if (now - agent.seenAt > agent.record.ttlMs) this.agentDown(agent, `no heartbeat for ${now - agent.seenAt} ms`)
-      }
+      throw e
     } finally {
-      this.polling = false
+      if (deadline) clearTimeout(deadline)
+      if (token === this.readToken) this.polling = false
     }
   }
 
-  private agentDown(agent: Agent, why: string): void {
+  /** Every well-formed agent record in the KV, by key. */
+  private async readRecords(): Promise<Map<string, { record: AgentRecord; revision: number }>> {
+    this.kv ??= await new Kvm(this.nc!).open(this.subjects.bucket)
+    const kv = this.kv
+    const records = new Map<string, { record: AgentRecord; revision: number }>()
+    for await (const key of await kv.keys()) {
+      const entry = await kv.get(key)
+      if (!entry || entry.operation !== "PUT") continue
+      const record = parseAgentRecord(entry.value, key)
+      if (!record) {
+        // Once per version of the record: polls read it every half heartbeat.
+        const version = `${key}@${entry.revision}`
+        if (!this.malformedRecords.has(version)) {
+          if (this.malformedRecords.size > 1_000) this.malformedRecords.clear()
+          this.malformedRecords.add(version)
+          this.logger.warn({ key: key.slice(0, 100), revision: entry.revision }, "malformed agent record skipped")
+        }
+        continue
+      }
+      records.set(key, { record, revision: entry.revision })
+    }
+    return records
+  }
+
+  /** Applies one complete read of the records, made at `now`. */
+  private judge(records: ReadonlyMap<string, { record: AgentRecord; revision: number }>, now: number): void {
+    if (this.deaf) {
+      // Nobody could be heard for a while: what vanished or went stale then is no evidence.
+      this.deaf = false
+      for (const a of this.agents.values()) a.seenAt = Math.max(a.seenAt, now)
+    }
+    if (this.reconnecting) {
+      this.reconnecting = false
+      this.rejoinedAt = now
+    }
+    let changed = false
+    for (const [key, { record, revision }] of records) {
+      const known = this.agents.get(key)
+      if (!known || known.revision !== revision) changed = true
+      if (!known) {
+        this.agents.set(key, { id: key, record, revision, seenAt: now, heardAt: now, down: false, backAfter: 0, inFlight: 0, served: 0 })
+        this.logger.info({ agentId: key, hostname: record.hostname, capacity: record.capacity }, "agent joined")
+      } else if (known.revision !== revision) {
+        known.revision = revision
+        known.record = record
+        known.seenAt = now
+        known.heardAt = now
+        if (known.down && --known.backAfter <= 0) {
+          known.down = false
+          this.logger.info({ agentId: key }, "agent is back")
+        }
+      }
+    }
+    this.metrics.timings.setCapacity(this.live().reduce((n, a) => n + a.record.capacity, 0))
+    if (changed) this.quietSince = undefined
+    if (this.kvQuiet(now)) return
+    for (const agent of this.agents.values()) {
+      const present = records.has(agent.id)
+      if (agent.down) {
+        // Long gone: forget it (its sessions, if any, are routed anew on their next call).
+        if (!present && now - agent.seenAt > 10 * agent.record.ttlMs) this.agents.delete(agent.id)
+        continue
+      }
+      if (!present && agent.record.draining) this.agentDown(agent, "drained")
+      else if (now - agent.seenAt > agent.record.ttlMs) this.agentDown(agent, present ? `no heartbeat for ${now - agent.seenAt} ms` : `its record expired, no heartbeat for ${now - agent.seenAt} ms`)
+    }
+  }
+
+  /**
+   * Every live agent silent for its TTL at once (two or more of them) is a KV that takes no
+   * writes, far more likely than agents that all died together: a replicated bucket elects a
+   * new leader for seconds after a NATS node dies, and no heartbeat lands meanwhile. Treated as
+   * deafness (nobody judged, every clock restarted once writes land again) for up to
+   * {@link KV_QUIET_MAX_MS} or ten TTLs, whichever is longer. Dead agents are still found at
+   * once by "no responders", hung ones by their calls' deadlines.
+   */
+  private kvQuiet(now: number): boolean {
+    const live = this.live()
+    // (`quietSince` ends only when a record changes: restarted clocks are no write.)
+    if (live.length < 2 || !live.every((a) => now - a.seenAt > a.record.ttlMs)) return false
+    const ttlMs = Math.max(...live.map((a) => a.record.ttlMs))
+    if (this.quietSince === undefined) {
+      this.quietSince = now - ttlMs
+      this.logger.warn({ agents: live.length }, "no agent's record changed for a TTL: the KV takes no writes; nobody is judged until it does")
+    }
+    if (now - this.quietSince > Math.max(KV_QUIET_MAX_MS, 10 * ttlMs)) return false
+    this.deaf = true
+    return true
+  }
+
+  private agentDown(agent: Agent, why: string, backAfter = 1): void {
     agent.down = true
+    agent.backAfter = backAfter
     this.logger.warn({ agentId: agent.id, why, inFlight: agent.inFlight }, "agent lost")
     for (const call of [...this.outgoing.values()]) {
       if (call.agentId === agent.id) call.fail(lost(agent.id, "agent lost", `agent ${agent.id} was lost (${why}); the call's outcome is unknown`))
@@ -528,6 +691,9 @@ export class RemotePool implements PoolBackend {
       for await (const status of nc.status()) {
         if (status.type === "disconnect") {
           this.connected = false
+          this.deaf = true
+          this.reconnecting = true
+          this.generation++
           this.logger.warn({ server: (status as { server?: string }).server }, "NATS connection lost")
           for (const call of [...this.outgoing.values()]) {
             call.fail(lost(call.agentId, "nats disconnected", "the connection to NATS was lost while the call was out; its outcome is unknown"))
@@ -538,10 +704,17 @@ export class RemotePool implements PoolBackend {
           this.logger.error({ error: { name: status.error.name, message: status.error.message } }, "NATS refused an operation of this client")
         } else if (status.type === "reconnect") {
           this.connected = true
-          // Nobody could be heard while we were away: start every agent's clock again.
+          this.generation++
+          // Nobody could be heard while we were away: every agent's clock starts again, from the
+          // first read of the KV that succeeds (see `judge`), and until then nobody is judged.
+          this.deaf = true
+          this.reconnecting = true
           const now = Date.now()
-          for (const a of this.agents.values()) a.seenAt = now
+          for (const a of this.agents.values()) a.seenAt = Math.max(a.seenAt, now)
           this.kv = undefined
+          // A poll still waiting on the old connection must not hold up this one.
+          this.readToken++
+          this.polling = false
           this.logger.info("NATS connection back")
           void this.poll().catch(() => {})
         }

@@ -72,18 +72,19 @@ export class NatsServer {
     }
   }
 
-  /** Kills the server (SIGKILL: an outage, not a shutdown). */
-  async kill(): Promise<void> {
+  /** Ends the server (default SIGKILL: an outage, not a shutdown; SIGTERM is a clean stop). */
+  async kill(signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
     const child = this.child
     if (!child || child.exitCode !== null || child.signalCode !== null) return
     const exited = new Promise((r) => child.once("exit", r))
-    child.kill("SIGKILL")
+    child.kill(signal)
     await exited
   }
 
-  /** Starts it again on the same port with the same store. */
-  async restart(): Promise<void> {
-    await this.kill()
+  /** Starts it again on the same port with the same store, after `downMs` without a server. */
+  async restart(o: { signal?: NodeJS.Signals; downMs?: number } = {}): Promise<void> {
+    await this.kill(o.signal)
+    if (o.downMs) await new Promise((r) => setTimeout(r, o.downMs))
     await this.run()
   }
 

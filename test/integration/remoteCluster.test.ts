@@ -1,0 +1,135 @@
+/**
+ * A remote pool on a three-node NATS cluster (issue 24): routes between the nodes, JetStream on
+ * each, the agents' KV bucket replicated on all three. The client and the two agents are each
+ * connected to a different node; killing one node under paced load fails at most the calls
+ * whose connection was on it, each once (idempotent ones retried), and everything else goes on.
+ * A history checker counts executions through a side-effect file: no call the caller did not
+ * mark idempotent runs twice, and every call settles exactly once, with a value or a typed error.
+ */
+import { mkdtempSync, readFileSync, rmSync, existsSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { afterAll, describe, expect, it } from "vitest"
+import { pino } from "pino"
+import { connect } from "@nats-io/transport-node"
+import { Kvm } from "@nats-io/kv"
+import { WorkerCrashed } from "../../src/errors.js"
+import { AgentSuite, startAgent } from "../support/agents.js"
+import { eventually, startBridge } from "../support/bridge.js"
+import { NatsCluster } from "../support/natsCluster.js"
+import { natsServerAvailable } from "../support/natsServer.js"
+import { outcome } from "../support/worker.js"
+
+if (!natsServerAvailable && process.env.CI) throw new Error("nats-server is missing: CI must install Debian's nats-server (see .ci/run)")
+
+const POOL = "cluster"
+const suite = new AgentSuite()
+const { mark, agents } = suite
+let cluster: NatsCluster | undefined
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+describe.skipIf(!natsServerAvailable)("a remote pool on a three-node NATS cluster", { timeout: 120_000 }, () => {
+  // The file's server is the cluster's first node; the cluster goes with it (stop is idempotent).
+  suite.hooks(async () => {
+    cluster = await NatsCluster.start(3, [{ name: `snakepit_${POOL}_agents`, ttlMs: 2_000 }])
+    return cluster.nodes[0]!
+  })
+  afterAll(async () => {
+    await cluster?.stop()
+  })
+
+  it("killing any one node under load fails at most the calls whose connection was on it, once each; nobody healthy is judged lost; no non-idempotent call runs twice", async () => {
+    const [n1, n2, n3] = cluster!.nodes
+    const dir = mkdtempSync(join(tmpdir(), "snakepit-cluster-history-"))
+    const history = join(dir, "executions")
+    try {
+      // A TTL long enough that a busy machine's pause in an agent is not a missed TTL.
+      const timings = ["--heartbeat-ms", "250", "--ttl-ms", "2000"]
+      agents.push(await startAgent({ url: n2!.url, pool: POOL, id: "c1", mark, args: timings }))
+      agents.push(await startAgent({ url: n3!.url, pool: POOL, id: "c2", mark, args: timings }))
+      let phase = "steady"
+      const lost: Array<{ agentId: string; why: string }> = []
+      const logger = pino({ level: "warn" }, {
+        write: (line: string) => {
+          const r = JSON.parse(line) as { msg?: string; agentId?: string; why?: string }
+          if (r.msg === "agent lost") lost.push({ agentId: String(r.agentId), why: `${String(r.why)} (${phase})` })
+        },
+      })
+      const bridge = await startBridge({ remote: { nats: n1!.url, pool: POOL }, logger })
+      // The test's own view of the bucket: has every agent's heartbeat landed again?
+      const probe = await connect({ servers: cluster!.urls })
+      const kv = await new Kvm(probe).open(`snakepit_${POOL}_agents`)
+      const revisions = () => Promise.all(["c1", "c2"].map((k) => kv.get(k).then((e) => e?.revision ?? -1, () => -1)))
+      const heartbeatsLand = async (what: string) => {
+        const deadline = Date.now() + 60_000
+        for (;;) {
+          const before = await revisions()
+          await sleep(500)
+          const after = await revisions()
+          if (before.every((r, i) => r > 0 && after[i]! > r)) return
+          if (Date.now() > deadline) throw new Error(`heartbeats did not land again ${what}`)
+        }
+      }
+      await eventually(() => bridge.getStatus().workers.filter((w) => w.state !== "crashed").length === 2, 15_000, "the client to see both agents")
+
+      const calls: Array<{ token: string; idempotent: boolean; phase: string; settledIn: string[]; r: Promise<{ ok: true; value: unknown } | { ok: false; error: unknown }> }> = []
+      let lastOk = 0
+      let loading = true
+      const load = (async () => {
+        for (let i = 0; loading; i++) {
+          const token = `t${i}`
+          const idempotent = i % 3 === 0
+          const r = outcome(bridge.executePython(i % 4 === 0 ? null : `s${i % 8}`, "remote", "mark", [history, token], { idempotent }))
+          const settledIn: string[] = []
+          void r.then((x) => {
+            settledIn.push(phase)
+            if (x.ok) lastOk = Date.now()
+          })
+          calls.push({ token, idempotent, phase, settledIn, r })
+          await sleep(20)
+        }
+      })()
+      // Each node in turn: the client's, then each agent's.
+      for (const [name, node] of [["n1 (the client's)", n1], ["n2 (agent c1's)", n2], ["n3 (agent c2's)", n3]] as const) {
+        await sleep(1_000)
+        phase = `killed ${name}`
+        await node!.kill("SIGKILL")
+        const killedAt = Date.now()
+        await eventually(() => lastOk > killedAt + 500, 30_000, `calls to succeed with ${name} down`)
+        await sleep(1_000)
+        phase = `restarted ${name}`
+        await node!.restart()
+        // A replicated bucket elects a leader for seconds: the next node dies once it has one.
+        await heartbeatsLand(`after ${name} came back`)
+      }
+      loading = false
+      await load
+      await probe.close()
+      const results = await Promise.all(calls.map(async (c) => ({ ...c, r: await c.r })))
+
+      expect(lost).toEqual([])
+      // The history: how often each call ran.
+      const runs = new Map<string, number>()
+      if (existsSync(history)) for (const t of readFileSync(history, "utf8").split("\n").filter(Boolean)) runs.set(t, (runs.get(t) ?? 0) + 1)
+      for (const c of results) {
+        const n = runs.get(c.token) ?? 0
+        if (!c.idempotent) expect(n, `call ${c.token} (${c.phase}) ran ${n} times`).toBeLessThanOrEqual(1)
+        if (c.r.ok) expect(n, `call ${c.token} succeeded`).toBeGreaterThanOrEqual(1)
+        else expect(c.r.error, `call ${c.token} (${c.phase})`).toBeInstanceOf(WorkerCrashed)
+      }
+      const failed = results.filter((c) => !c.r.ok)
+      // Only the client's own connection may fail calls (its node died: "nats disconnected"),
+      // and only calls its caller did not mark idempotent (those run again once it is back).
+      for (const c of failed) {
+        expect(c.idempotent, `idempotent call ${c.token} (${c.phase}) runs again`).toBe(false)
+        expect((c.r as { error: WorkerCrashed }).error.reason, `call ${c.token} (${c.phase})`).toBe("nats disconnected")
+        expect(c.settledIn, `call ${c.token} settled once, while a node was down`).toEqual([expect.stringMatching(/^killed /)])
+      }
+      expect(results.filter((c) => c.r.ok).length).toBeGreaterThan(results.length / 2)
+      for (const w of bridge.getStatus().workers) expect(w.inFlight).toBe(0)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})

@@ -1,0 +1,161 @@
+/**
+ * Remote pools that survive the network (issue 24, items 1 and 2), all real: Debian's
+ * nats-server with JetStream (its store in a temp dir, kept across restarts), `snakepit agent`
+ * processes, and `PythonBridge.start({ remote })` as the client.
+ *
+ * - A call to a dead agent gets NATS's "no responders" status: the agent is lost at once, its
+ *   calls fail once with `WorkerCrashed` ("agent lost"), idempotent ones run elsewhere, and no
+ *   later call goes to it; no `ProtocolError`, no wait for the agent's TTL.
+ * - A NATS restart judges no healthy agent lost: heartbeats written during the outage time out
+ *   within a beat and are written again on reconnect, and a record that vanished while the
+ *   client could not read the KV gets the same grace as a late heartbeat.
+ */
+import { describe, expect, it } from "vitest"
+import { pino } from "pino"
+import { WorkerCrashed } from "../../src/errors.js"
+import type { PythonBridge } from "../../src/bridge/PythonBridge.js"
+import { AgentSuite, startAgent } from "../support/agents.js"
+import { eventually, startBridge } from "../support/bridge.js"
+import { natsServerAvailable } from "../support/natsServer.js"
+import { outcome } from "../support/worker.js"
+
+if (!natsServerAvailable && process.env.CI) throw new Error("nats-server is missing: CI must install Debian's nats-server (see .ci/run)")
+
+interface Where {
+  readonly agent: string
+  readonly pid: number
+}
+
+const suite = new AgentSuite()
+const { mark, agents } = suite
+
+const launch = async (ids: string[], pool: string, args: string[] = []) => {
+  const started = await Promise.all(ids.map((id) => startAgent({ url: suite.nats.url, pool, id, mark, args })))
+  agents.push(...started)
+  return started
+}
+
+/**
+ * A client whose judgements are watched: every "agent lost" it logs, and every agent its status
+ * ever showed as `crashed` (sampled every 10 ms until `stopWatching`).
+ */
+const watchedClient = async (pool: string) => {
+  const lost: Array<{ agentId: string; why: string }> = []
+  const logger = pino({ level: "warn" }, {
+    write: (line: string) => {
+      const r = JSON.parse(line) as { msg?: string; agentId?: string; why?: string }
+      if (r.msg === "agent lost") lost.push({ agentId: String(r.agentId), why: String(r.why) })
+    },
+  })
+  const bridge = await startBridge({ remote: { nats: suite.nats.url, pool }, logger })
+  const crashed = new Set<string>()
+  const sampler = setInterval(() => {
+    for (const w of bridge.getStatus().workers) if (w.state === "crashed") crashed.add(w.id)
+  }, 10)
+  return { bridge, lost, crashed, stopWatching: () => clearInterval(sampler) }
+}
+
+const stateOf = (bridge: PythonBridge, id: string) => bridge.getStatus().workers.find((w) => w.id === id)?.state
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+describe.skipIf(!natsServerAvailable)("remote pools through agent deaths and NATS restarts", { timeout: 90_000 }, () => {
+  suite.hooks()
+
+  it("a SIGKILLed agent is lost at the first 'no responders': its calls fail once with WorkerCrashed (agent lost), idempotent ones succeed elsewhere, later calls never go to it, long before its TTL", async () => {
+    // A TTL far beyond the test: only NATS's "no responders" can tell the client the agent is gone.
+    const [d1] = await launch(["d1", "d2"], "dead", ["--heartbeat-ms", "1000", "--ttl-ms", "60000"])
+    const { bridge, lost, crashed, stopWatching } = await watchedClient("dead")
+    try {
+      await eventually(() => bridge.getStatus().workers.length === 2, 5_000, "the client to see 2 agents")
+      const onD1: string[] = []
+      for (let i = 0; onD1.length < 6 && i < 60; i++) {
+        if (((await bridge.executePython(`s${i}`, "remote", "where")) as Where).agent === "d1") onD1.push(`s${i}`)
+      }
+      expect(onD1.length).toBe(6)
+      // A call is out on d1 when it dies: no answer will ever come for it.
+      let runningSettled = false
+      const running = outcome(bridge.executePython(onD1[0]!, "remote", "slow_where", [60])).finally(() => (runningSettled = true))
+      await sleep(300)
+      d1!.child.kill("SIGKILL")
+      await d1!.child
+
+      // A burst before any TTL could notice: d1's sessions (some calls idempotent), and calls
+      // without a session.
+      const burst = [
+        ...onD1.map((s, i) => ({ idempotent: i % 2 === 0, r: outcome(bridge.executePython(s, "remote", "where", [], { idempotent: i % 2 === 0 })) })),
+        ...Array.from({ length: 8 }, (_, i) => ({ idempotent: i % 2 === 0, r: outcome(bridge.executePython(null, "remote", "where", [], { idempotent: i % 2 === 0 })) })),
+      ]
+      const results = await Promise.all(burst.map(async (c) => ({ ...c, r: await c.r })))
+      for (const c of results) {
+        if (c.r.ok) {
+          expect((c.r.value as Where).agent).toBe("d2")
+        } else {
+          expect(c.idempotent, "an idempotent call is retried on the live agent").toBe(false)
+          expect(c.r.error).toBeInstanceOf(WorkerCrashed)
+          expect(c.r.error).toMatchObject({ reason: "agent lost", workerId: "d1" })
+        }
+      }
+      expect(results.filter((c) => !c.r.ok).length).toBeGreaterThan(0)
+      // The call that was running on d1 failed with the first "no responders", not at its TTL.
+      expect(runningSettled).toBe(true)
+      expect((await running).ok).toBe(false)
+      expect((await running) as { error: unknown }).toMatchObject({ error: { _tag: "WorkerCrashed", reason: "agent lost", workerId: "d1" } })
+      expect(stateOf(bridge, "d1")).toBe("crashed")
+      // From now on nothing goes to d1: d1's sessions continue on d2.
+      for (const s of onD1) expect(((await bridge.executePython(s, "remote", "where")) as Where).agent).toBe("d2")
+      for (let i = 0; i < 10; i++) expect(((await bridge.executePython(null, "remote", "where")) as Where).agent).toBe("d2")
+      expect(new Set(lost.map((l) => l.agentId))).toEqual(new Set(["d1"]))
+      expect(lost.length).toBe(1)
+      expect(crashed).toEqual(new Set(["d1"]))
+    } finally {
+      stopWatching()
+    }
+  })
+
+  it("restarting nats-server under paced load (SIGTERM and SIGKILL, short and long outages) judges no healthy agent lost, every call settles once, and idempotent ones succeed", async () => {
+    // A TTL shorter than the longest outage below (records expire during it), and long enough
+    // that a busy machine's pause in an agent is not a missed TTL: only the outage is tested.
+    await launch(["r1", "r2"], "outage", ["--heartbeat-ms", "250", "--ttl-ms", "2000"])
+    const { bridge, lost, crashed, stopWatching } = await watchedClient("outage")
+    try {
+      await eventually(() => bridge.getStatus().workers.length === 2, 5_000, "the client to see 2 agents")
+      const calls: Array<{ idempotent: boolean; r: Promise<{ ok: true; value: unknown } | { ok: false; error: unknown }> }> = []
+      let lastOk = 0
+      let loading = true
+      const load = (async () => {
+        for (let i = 0; loading; i++) {
+          const idempotent = i % 3 === 0
+          const r = outcome(bridge.executePython(i % 4 === 0 ? null : `s${i % 8}`, "remote", "where", [], { idempotent }))
+          void r.then((x) => {
+            if (x.ok) lastOk = Date.now()
+          })
+          calls.push({ idempotent, r })
+          await sleep(20)
+        }
+      })()
+      for (const [signal, downMs] of [["SIGTERM", 1_500], ["SIGKILL", 300], ["SIGKILL", 2_500]] as const) {
+        await sleep(500)
+        await suite.nats.restart({ signal, downMs })
+        const back = Date.now()
+        await eventually(() => lastOk > back, 20_000, "calls to succeed again after the restart")
+        await sleep(1_500)
+      }
+      loading = false
+      await load
+      const results = await Promise.all(calls.map(async (c) => ({ ...c, r: await c.r })))
+      expect(lost).toEqual([])
+      expect(crashed).toEqual(new Set())
+      for (const c of results.filter((c) => !c.r.ok)) {
+        const error = (c.r as { error: unknown }).error
+        expect(c.idempotent, `an idempotent call runs again once NATS is back, but: ${String(error)}`).toBe(false)
+        expect(error).toBeInstanceOf(WorkerCrashed)
+        expect((error as WorkerCrashed).reason).toBe("nats disconnected")
+      }
+      expect(results.filter((c) => c.r.ok).length).toBeGreaterThan(results.length / 2)
+      for (const w of bridge.getStatus().workers) expect(w.inFlight).toBe(0)
+    } finally {
+      stopWatching()
+    }
+  })
+})
