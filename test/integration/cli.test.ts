@@ -3,47 +3,20 @@
  * dashboard, doctor, call, usage errors. Each run carries a marker in its environment, which the
  * workers inherit, so the test can prove no process outlives the command.
  */
-import { randomUUID } from "node:crypto"
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
-import { dirname, join } from "node:path"
-import { fileURLToPath } from "node:url"
-import { execa, type ResultPromise } from "execa"
-import { afterEach, beforeAll, describe, expect, it } from "vitest"
+import { join } from "node:path"
+import { describe, expect, it } from "vitest"
 import { eventually } from "../support/bridge.js"
 import { findProcessesWithEnv } from "../support/processes.js"
-import { cliEntry } from "../support/cli.js"
+import { CliRunner } from "../support/cli.js"
 
-const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..")
-const running = new Set<ResultPromise>()
-let mark = ""
-
-let entry = ""
-beforeAll(async () => {
-  entry = await cliEntry()
-}, 60_000)
-
-const cli = (args: string[], env: Record<string, string> = {}) => {
-  const child = execa(process.execPath, [entry, ...args], {
-    cwd: root,
-    env: { SNAKEPIT_CLI_TEST: mark, FORCE_COLOR: "0", ...env },
-    reject: false,
-    timeout: 120_000,
-  })
-  running.add(child)
-  return child
-}
-
-afterEach(async () => {
-  for (const c of running) c.kill("SIGKILL")
-  await Promise.allSettled(running)
-  running.clear()
-  await eventually(() => findProcessesWithEnv("SNAKEPIT_CLI_TEST", mark).length === 0, 5_000, "no process left by the command")
-})
+const runner = new CliRunner("SNAKEPIT_CLI_TEST")
+runner.hooks()
+const cli = (args: string[], env: Record<string, string> = {}) => runner.run(args, env)
 
 describe("snakepit CLI", () => {
   it("demo kills a worker mid-load, recovers, prints a plain summary when not a TTY, and exits 0", async () => {
-    mark = randomUUID()
     const r = await cli(["demo", "--sessions", "3", "--calls", "24", "--workers", "2"])
     expect(r.exitCode, r.stderr).toBe(0)
     expect(r.stdout).not.toContain("\x1b[")
@@ -51,11 +24,10 @@ describe("snakepit CLI", () => {
     expect(r.stdout).toMatch(/worker w\d restarted by the supervisor/)
     expect(r.stdout).toMatch(/calls: 72 {3}ok: \d+/)
     expect(r.stdout).toContain("workers ready: 2/2")
-    expect(findProcessesWithEnv("SNAKEPIT_CLI_TEST", mark)).toEqual([])
+    expect(findProcessesWithEnv("SNAKEPIT_CLI_TEST", runner.mark)).toEqual([])
   })
 
   it("dashboard serves the live dashboard over the demo workload and stops cleanly on SIGINT", async () => {
-    mark = randomUUID()
     const child = cli(["dashboard", "--port", "0", "--workers", "2", "--kill-every", "1"])
     let url = ""
     child.stdout!.on("data", (d: Buffer) => {
@@ -74,18 +46,16 @@ describe("snakepit CLI", () => {
     child.kill("SIGINT")
     const r = await child
     expect(r.exitCode, r.stderr).toBe(0)
-    expect(findProcessesWithEnv("SNAKEPIT_CLI_TEST", mark)).toEqual([])
+    expect(findProcessesWithEnv("SNAKEPIT_CLI_TEST", runner.mark)).toEqual([])
   }, 60_000)
 
   it("call prints the result as JSON", async () => {
-    mark = randomUUID()
     const r = await cli(["call", "math.sqrt", "[16]"])
     expect(r.exitCode, r.stderr).toBe(0)
     expect(JSON.parse(r.stdout)).toBe(4)
   })
 
   it("call passes keyword arguments with --kwargs; one that is not a JSON object is a usage error", async () => {
-    mark = randomUUID()
     const r = await cli(["call", "json.dumps", "[[1,2]]", "--kwargs", '{"separators": [",", ":"]}'])
     expect(r.exitCode, r.stderr).toBe(0)
     expect(JSON.parse(r.stdout)).toBe("[1,2]")
@@ -95,7 +65,6 @@ describe("snakepit CLI", () => {
   }, 120_000)
 
   it("call with --allow-modules/--expose runs only the names they admit", async () => {
-    mark = randomUUID()
     const ok = await cli(["call", "math.sqrt", "[16]", "--allow-modules", "json,math"])
     expect(ok.exitCode, ok.stderr).toBe(0)
     expect(JSON.parse(ok.stdout)).toBe(4)
@@ -108,7 +77,6 @@ describe("snakepit CLI", () => {
   }, 120_000)
 
   it("doctor passes with python3 and, with a missing Python, says what to fix and exits 1", async () => {
-    mark = randomUUID()
     const ok = await cli(["doctor"])
     expect(ok.exitCode, ok.stdout).toBe(0)
     expect(ok.stdout).toContain("All checks passed.")
@@ -118,7 +86,6 @@ describe("snakepit CLI", () => {
   })
 
   it("doctor with a too-old Python says which version it found and how to fix it, and exits 1", async () => {
-    mark = randomUUID()
     // A stand-in interpreter that answers the version probe as CPython 3.8 would.
     const dir = mkdtempSync(join(tmpdir(), "old-python-"))
     const fake = join(dir, "python3.8")
@@ -135,7 +102,6 @@ describe("snakepit CLI", () => {
   })
 
   it("usage errors exit 2; --help exits 0 for every command", async () => {
-    mark = randomUUID()
     expect((await cli(["frobnicate"])).exitCode).toBe(2)
     expect((await cli(["call", "nodot"])).exitCode).toBe(2)
     expect((await cli(["agent", "--pool", "p"])).exitCode).toBe(2)

@@ -9,38 +9,20 @@ import { randomUUID } from "node:crypto"
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { request } from "node:http"
 import { tmpdir } from "node:os"
-import { dirname, join } from "node:path"
-import { fileURLToPath } from "node:url"
+import { join } from "node:path"
 import { execa, type ResultPromise } from "execa"
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { eventually } from "../support/bridge.js"
 import { NatsServer, natsServerAvailable } from "../support/natsServer.js"
-import { findProcessesWithEnv } from "../support/processes.js"
 import { fixturesDir } from "../support/worker.js"
-import { cliEntry } from "../support/cli.js"
+import { CliRunner } from "../support/cli.js"
 
-const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..")
 const MARK = "SNAKEPIT_CLI_SECRETS_TEST"
-const mark = randomUUID()
-const running = new Set<ResultPromise>()
+const runner = new CliRunner(MARK)
+runner.hooks()
 let dir = ""
 
-let entry = ""
-beforeAll(async () => {
-  entry = await cliEntry()
-}, 60_000)
-
-const cli = (args: string[], env: Record<string, string> = {}) => {
-  const child = execa(process.execPath, [entry, ...args], {
-    cwd: root,
-    env: { [MARK]: mark, FORCE_COLOR: "0", ...env },
-    reject: false,
-    timeout: 120_000,
-    buffer: true,
-  })
-  running.add(child)
-  return child
-}
+const cli = (args: string[], env: Record<string, string> = {}) => runner.run(args, env)
 
 /** Resolves with what the command wrote on stdout once `pattern` appears there. */
 const until = (child: ResultPromise, pattern: RegExp) =>
@@ -73,12 +55,6 @@ const secretFile = (name: string, value: string) => {
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), "snakepit-secrets-"))
-})
-afterEach(async () => {
-  for (const c of running) c.kill("SIGKILL")
-  await Promise.allSettled(running)
-  running.clear()
-  await eventually(() => findProcessesWithEnv(MARK, mark).length === 0, 10_000, "no process left by the command")
 })
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
@@ -200,10 +176,10 @@ describe("snakepit doctor", () => {
     const value = `argv-secret-${randomUUID()}`
     // A harmless stand-in with a snakepit agent's command line.
     const fake = execa(process.execPath, ["-e", "setInterval(() => {}, 1000)", "/opt/snakepit/dist/cli.js", "agent", "--nats", "nats://x", "--token", value], {
-      env: { [MARK]: mark },
+      env: { [MARK]: runner.mark },
       reject: false,
     })
-    running.add(fake)
+    runner.track(fake)
     await eventually(() => cmdline(fake.pid!).includes("--token"), 5_000, "the stand-in started")
     const r = await cli(["doctor"])
     expect(r.stdout).toMatch(new RegExp(`note  pid ${fake.pid} \\(snakepit agent\\) has --token on its command line`))

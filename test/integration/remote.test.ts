@@ -15,25 +15,16 @@ import { fixturesDir, pythonCommand } from "../support/worker.js"
 import { poolSubjects } from "../../src/remote/subjects.js"
 import { decodeMessage, encodeMessage } from "../../src/remote/wire.js"
 import { WorkerCrashed } from "../../src/errors.js"
-import { AgentSuite, startAgent } from "../support/agents.js"
+import { AgentSuite, startAgent, type Where } from "../support/agents.js"
 import { eventually, startBridge, testLogger } from "../support/bridge.js"
 import { NatsServer, natsServerAvailable } from "../support/natsServer.js"
 
 if (!natsServerAvailable && process.env.CI) throw new Error("nats-server is missing: CI must install Debian's nats-server (see .ci/run)")
 
-interface Where {
-  readonly agent: string
-  readonly pid: number
-}
-
 const suite = new AgentSuite()
 const { mark, agents } = suite
 
-const launch = async (ids: string[], pool: string, args: string[] = []) => {
-  const started = await Promise.all(ids.map((id) => startAgent({ url: suite.nats.url, pool, id, mark, args })))
-  agents.push(...started)
-  return started
-}
+const launch = (ids: string[], pool: string, args: string[] = []) => suite.launch(ids, pool, args)
 
 const client = (pool: string, extra: Partial<Parameters<typeof PythonBridge.start>[0]> = {}) =>
   startBridge({ remote: { nats: suite.nats.url, pool }, logger: testLogger, ...extra })

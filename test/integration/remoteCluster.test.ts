@@ -39,7 +39,7 @@ describe.skipIf(!natsServerAvailable)("a remote pool on a three-node NATS cluste
     await cluster?.stop()
   })
 
-  it("killing any one node under load fails at most the calls whose connection was on it, once each; nobody healthy is judged lost; no non-idempotent call runs twice", async () => {
+  it("killing any one node under load fails at most the calls whose connection was on it, once each; no agent on a live node is judged lost; no non-idempotent call runs twice", async () => {
     const [n1, n2, n3] = cluster!.nodes
     const dir = mkdtempSync(join(tmpdir(), "snakepit-cluster-history-"))
     const history = join(dir, "executions")
@@ -108,7 +108,12 @@ describe.skipIf(!natsServerAvailable)("a remote pool on a three-node NATS cluste
       await probe.close()
       const results = await Promise.all(calls.map(async (c) => ({ ...c, r: await c.r })))
 
-      expect(lost).toEqual([])
+      // An agent whose own node died cannot be told from a dead one while it reconnects: a call
+      // sent to it then meets "no responders" and the agent is judged lost until two fresh
+      // heartbeats (docs/distributed.md, "NATS cluster"). Only that agent, only while its node
+      // is down, only for that reason; the others are never judged lost.
+      const ownNode: Record<string, string> = { c1: "killed n2 (agent c1's)", c2: "killed n3 (agent c2's)" }
+      for (const l of lost) expect(l.why, `agent ${l.agentId} judged lost`).toBe(`NATS answered "no responders" for a call to it (${ownNode[l.agentId]})`)
       // The history: how often each call ran.
       const runs = new Map<string, number>()
       if (existsSync(history)) for (const t of readFileSync(history, "utf8").split("\n").filter(Boolean)) runs.set(t, (runs.get(t) ?? 0) + 1)
@@ -121,11 +126,18 @@ describe.skipIf(!natsServerAvailable)("a remote pool on a three-node NATS cluste
       const failed = results.filter((c) => !c.r.ok)
       // Only the client's own connection may fail calls (its node died: "nats disconnected"),
       // and only calls its caller did not mark idempotent (those run again once it is back).
+      // An agent judged lost as above fails its calls in flight once ("agent lost": their
+      // connection was on the dead node too); idempotent ones run again on the other agent.
+      const lostIn = new Set(lost.map((l) => ownNode[l.agentId]))
       for (const c of failed) {
         expect(c.idempotent, `idempotent call ${c.token} (${c.phase}) runs again`).toBe(false)
-        expect((c.r as { error: WorkerCrashed }).error.reason, `call ${c.token} (${c.phase})`).toBe("nats disconnected")
+        const reason = (c.r as { error: WorkerCrashed }).error.reason
+        if (reason === "agent lost") expect(lostIn.has(c.settledIn[0]), `call ${c.token} failed "agent lost" (${c.settledIn[0]})`).toBe(true)
+        else expect(reason, `call ${c.token} (${c.phase})`).toBe("nats disconnected")
         expect(c.settledIn, `call ${c.token} settled once, while a node was down`).toEqual([expect.stringMatching(/^killed /)])
       }
+      // Every agent serves again at the end.
+      await eventually(() => bridge.getStatus().workers.filter((w) => w.state !== "crashed").length === 2, 15_000, "both agents serving again")
       expect(results.filter((c) => c.r.ok).length).toBeGreaterThan(results.length / 2)
       for (const w of bridge.getStatus().workers) expect(w.inFlight).toBe(0)
     } finally {

@@ -14,26 +14,16 @@ import { describe, expect, it } from "vitest"
 import { pino } from "pino"
 import { WorkerCrashed } from "../../src/errors.js"
 import type { PythonBridge } from "../../src/bridge/PythonBridge.js"
-import { AgentSuite, startAgent } from "../support/agents.js"
+import { AgentSuite, type Where } from "../support/agents.js"
 import { eventually, startBridge } from "../support/bridge.js"
 import { natsServerAvailable } from "../support/natsServer.js"
 import { outcome } from "../support/worker.js"
 
 if (!natsServerAvailable && process.env.CI) throw new Error("nats-server is missing: CI must install Debian's nats-server (see .ci/run)")
 
-interface Where {
-  readonly agent: string
-  readonly pid: number
-}
-
 const suite = new AgentSuite()
-const { mark, agents } = suite
 
-const launch = async (ids: string[], pool: string, args: string[] = []) => {
-  const started = await Promise.all(ids.map((id) => startAgent({ url: suite.nats.url, pool, id, mark, args })))
-  agents.push(...started)
-  return started
-}
+const launch = (ids: string[], pool: string, args: string[] = []) => suite.launch(ids, pool, args)
 
 /**
  * A client whose judgements are watched: every "agent lost" it logs, and every agent its status

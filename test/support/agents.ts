@@ -74,6 +74,12 @@ export async function startAgent(o: { url: string; pool: string; id: string; mar
  *   it("…", async () => void suite.agents.push(await startAgent({ url: suite.nats.url, pool: "p", id: "a1", mark: suite.mark })))
  * })
  */
+/** What `remote.where()` (test/fixtures/remote.py) answers: the agent and worker pid that ran it. */
+export interface Where {
+  readonly agent: string
+  readonly pid: number
+}
+
 export class AgentSuite {
   readonly mark = randomUUID()
   readonly agents: AgentProcess[] = []
@@ -83,6 +89,13 @@ export class AgentSuite {
   get nats(): NatsServer {
     if (!this.server) throw new Error("the nats-server starts in beforeAll: call suite.hooks() inside the describe")
     return this.server
+  }
+
+  /** Starts agents `ids` serving `pool` on the file's server (killed after the test). */
+  async launch(ids: readonly string[], pool: string, args: string[] = []): Promise<AgentProcess[]> {
+    const started = await Promise.all(ids.map((id) => startAgent({ url: this.nats.url, pool, id, mark: this.mark, args })))
+    this.agents.push(...started)
+    return started
   }
 
   /** `start` makes the file's server (default: a plain one, no authentication). */

@@ -10,11 +10,16 @@
  * const entry = await cliEntry()
  * await execa(process.execPath, [entry, "call", "math.sqrt", "[16]"])
  */
+import { randomUUID } from "node:crypto"
 import { build } from "esbuild"
+import { execa, type ResultPromise } from "execa"
+import { afterEach, beforeAll, beforeEach } from "vitest"
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
+import { eventually } from "./bridge.js"
+import { findProcessesWithEnv } from "./processes.js"
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..")
 let entry: Promise<string> | undefined
@@ -32,3 +37,56 @@ const bundle = async (): Promise<string> => {
 
 /** The path of the bundled CLI (built on first use in this process). */
 export const cliEntry = (): Promise<string> => (entry ??= bundle())
+
+/**
+ * Runs the bundled CLI for one test file: each test gets a fresh mark (an environment variable
+ * on every process it starts), and after each test every command still running is killed and no
+ * process carrying the mark may be left.
+ *
+ * @example
+ * const cli = new CliRunner("SNAKEPIT_CLI_TEST")
+ * cli.hooks()
+ * it("call", async () => expect((await cli.run(["call", "math.sqrt", "[16]"])).stdout).toBe("4"))
+ */
+export class CliRunner {
+  mark = randomUUID()
+  private entry = ""
+  private readonly running = new Set<ResultPromise>()
+
+  constructor(private readonly markName: string) {}
+
+  /** Registers the file's hooks (call inside or outside a describe, once). */
+  hooks(): void {
+    beforeAll(async () => {
+      this.entry = await cliEntry()
+    }, 60_000)
+    beforeEach(() => {
+      this.mark = randomUUID()
+    })
+    afterEach(async () => {
+      for (const c of this.running) c.kill("SIGKILL")
+      await Promise.allSettled(this.running)
+      this.running.clear()
+      await eventually(() => findProcessesWithEnv(this.markName, this.mark).length === 0, 10_000, "no process left by the command")
+    })
+  }
+
+  /** Starts `snakepit <args>` in the repository, marked; resolves with its result (never rejects). */
+  run(args: readonly string[], env: Record<string, string> = {}) {
+    return this.track(
+      execa(process.execPath, [this.entry, ...args], {
+        cwd: root,
+        env: { [this.markName]: this.mark, FORCE_COLOR: "0", ...env },
+        reject: false,
+        timeout: 120_000,
+        buffer: true,
+      }),
+    )
+  }
+
+  /** Kills `child` after the test too (a process the test started beside the CLI). */
+  track<T extends ResultPromise>(child: T): T {
+    this.running.add(child)
+    return child
+  }
+}

@@ -5,22 +5,11 @@
  * killed and started again on its own ports.
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
-import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { connect } from "@nats-io/transport-node"
 import { Kvm } from "@nats-io/kv"
-import { NatsServer } from "./natsServer.js"
-
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const s = createServer()
-    s.once("error", reject)
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port
-      s.close(() => resolve(port))
-    })
-  })
+import { freePort, NatsServer } from "./natsServer.js"
 
 export class NatsCluster {
   private constructor(

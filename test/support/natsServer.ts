@@ -13,7 +13,8 @@ import { join } from "node:path"
 /** True when `nats-server` can be run here. */
 export const natsServerAvailable = spawnSync("nats-server", ["--version"], { stdio: "ignore" }).status === 0
 
-const freePort = () =>
+/** A TCP port free on loopback right now (the OS picks it). */
+export const freePort = () =>
   new Promise<number>((resolve, reject) => {
     const s = createServer()
     s.once("error", reject)
