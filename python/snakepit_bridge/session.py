@@ -84,7 +84,7 @@ class VariableLimitExceeded(ToolError):
 
 def _tool_failure(error: Any) -> ToolError:
     """The exception a failed ``tool_result`` raises: typed by its ``type`` field when it has
-    one, else :class:`ToolNotFound` / :class:`ToolError` as the message says."""
+    one (``ToolNotFound``, ``VariableLimitExceeded``), else :class:`ToolError`."""
     if not isinstance(error, dict):
         return ToolError(str(error))
     message = str(error.get("message", ""))
@@ -94,7 +94,13 @@ def _tool_failure(error: Any) -> ToolError:
         return VariableLimitExceeded(message, scope=str(error.get("scope", "session")),
                                      limit_bytes=limit if isinstance(limit, int) else 0,
                                      name=name if isinstance(name, str) else None)
-    return ToolNotFound(message) if message.startswith("ToolNotFound") else ToolError(message)
+    if error.get("type") == "ToolNotFound":
+        return ToolNotFound(message)
+    # A host before the ``type`` field put the class name in the text; the exception's own
+    # name already says it, so it is not repeated ("ToolNotFound: ToolNotFound: …").
+    if message.startswith("ToolNotFound"):
+        return ToolNotFound(message[len("ToolNotFound"):].lstrip(": ") or message)
+    return ToolError(message)
 
 
 def _no_call(_session_id: str) -> Optional[int]:

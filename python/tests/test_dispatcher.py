@@ -156,17 +156,21 @@ def test_tool_calls_wait_for_the_host(dispatcher, outbox, function):
     assert outbox.reply(1)["value"] == 42
 
 
-@pytest.mark.parametrize("message,error_type", [
-    ("ToolNotFound: double", "snakepit_bridge.session.ToolNotFound"),
-    ("it failed", "snakepit_bridge.session.ToolError"),
+@pytest.mark.parametrize("failure,error_type,text", [
+    ({"message": "no tool named 'double'", "type": "ToolNotFound"},
+     "snakepit_bridge.session.ToolNotFound", "no tool named 'double'"),
+    # An older host put the type in the text: it is not repeated in the message.
+    ({"message": "ToolNotFound: double"}, "snakepit_bridge.session.ToolNotFound", "double"),
+    ({"message": "it failed"}, "snakepit_bridge.session.ToolError", "it failed"),
 ])
-def test_failed_tool_calls_raise(dispatcher, outbox, message, error_type):
+def test_failed_tool_calls_raise(dispatcher, outbox, failure, error_type, text):
     deliver(dispatcher, call(1, "targets", "use_tool", 1, session_id="s1"))
     tool_call = outbox.wait_for(lambda m: m["type"] == "tool_call")
     deliver(dispatcher, {"type": "tool_result", "id": tool_call["id"], "ok": False,
-                         "error": {"message": message}})
+                         "error": failure})
     error = outbox.reply(1)["error"]
-    assert error["type"] == error_type and error["message"] == message
+    assert error["type"] == error_type and error["message"] == text
+    assert "ToolNotFound: ToolNotFound" not in error["traceback"]
 
 
 def test_pending_tool_calls_fail_when_the_host_goes_away(dispatcher, outbox):
