@@ -91,6 +91,8 @@ export class RemotePool implements PoolBackend {
   private readonly malformedRecords = new Set<string>()
   private connected = true
   private stopping = false
+  /** True once `stop()` has finished. */
+  private stopped = false
   private poller: ReturnType<typeof setInterval> | undefined
   private polling = false
 
@@ -330,7 +332,7 @@ export class RemotePool implements PoolBackend {
   }
 
   private refusal(options: CallOptions): unknown {
-    if (this.stopping) return new BridgeStopped({ message: "the bridge is stopping" })
+    if (this.stopping) return new BridgeStopped({ message: this.stopped ? "the bridge is stopped" : "the bridge is stopping" })
     if (options.signal?.aborted) return new CallCancelled({ message: "aborted before it started", reason: options.signal.reason })
     if (!this.connected) return lost("-", "nats disconnected", "the connection to NATS is down; the call was not sent")
     return undefined
@@ -645,5 +647,6 @@ export class RemotePool implements PoolBackend {
       call.fail(new BridgeStopped({ message }))
     }
     await this.nc?.close().catch(() => {})
+    this.stopped = true
   }
 }
