@@ -43,7 +43,7 @@ from concurrent.futures import Future, InvalidStateError
 from collections.abc import MutableMapping
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
 
-from .codec import encode_value
+from .codec import EXT_PENDING, encode_value
 from .context import current_call
 from .protocol import TELEMETRY, TOOL_CALL
 
@@ -175,7 +175,15 @@ class ToolCalls:
         if future is None:
             return
         if envelope.get("ok"):
-            _settle(future, value=envelope.get("value"))
+            value = envelope.get("value")
+            if envelope.get(EXT_PENDING):
+                from .customtypes import resolve as resolve_custom
+                try:
+                    value = resolve_custom(value)
+                except Exception as e:  # noqa: BLE001 - a user decoder: the tool call's error
+                    _settle(future, error=e)
+                    return
+            _settle(future, value=value)
             return
         _settle(future, error=_tool_failure(envelope.get("error")))
 

@@ -313,7 +313,9 @@ def test_exec_with_an_unencodable_name(dispatcher, outbox):
     deliver(dispatcher, {"type": "exec", "id": 1, "code": "o = object()", "context": {}})
     error = outbox.reply(1)["error"]
     assert error["type"] == "SerializationError" and error["path"] == "result.o"
-    assert error["message"].startswith("result.o: ") and error["type_name"] == "builtins.object"
+    assert error["message"].startswith("Python cannot encode a name the executed code bound at "
+                                       "result.o: a builtins.object; supported: None, bool")
+    assert error["type_name"] == "builtins.object"
 
 
 def test_exec_is_refused_unless_allowed(make_dispatcher, outbox):
@@ -407,3 +409,21 @@ def test_traceparent_is_the_calls_own_in_sync_and_async_code(dispatcher, outbox)
 def test_traceparent_outside_a_call_is_none():
     import snakepit_bridge
     assert snakepit_bridge.traceparent() is None
+
+
+def test_an_unencodable_return_value_says_whose_value_where_and_what_is_supported(dispatcher, outbox):
+    deliver(dispatcher, call(1, "targets", "fit"))
+    error = outbox.reply(1)["error"]
+    assert error["type"] == "SerializationError" and error["path"] == "result.model"
+    assert error["message"].startswith(
+        "Python cannot encode the return value of targets.fit at result.model: "
+        "a builtins.object; supported: None, bool, int, float, str")
+    assert "register_codec" in error["message"]
+
+
+def test_an_unencodable_yielded_item_names_its_index_and_the_generator(dispatcher, outbox):
+    deliver(dispatcher, call(1, "targets", "gen_objects", stream=True))
+    error = outbox.wait_for(lambda m: m["type"] == "error")["error"]
+    assert error["path"] == "chunks[1]"
+    assert error["message"].startswith("Python cannot encode item 1 yielded by "
+                                       "targets.gen_objects at chunks[1]: a builtins.object")
