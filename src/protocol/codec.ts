@@ -134,7 +134,11 @@ function subjectOf(path: string | undefined): string {
 /** The message of a value that has no encoding (the host's side of a call). */
 function unsupported(typeName: string, path: string | undefined): string {
   const at = path === undefined ? "" : ` at ${path}`
-  return `the host cannot encode ${subjectOf(path)}${at}: ${aType(typeName)}; supported: ${HOST_SUPPORTED_TYPES}; convert it, or register an encoder for its class with registerEncoder(Class, name, encode)`
+  const remedy =
+    typeName === "function" || typeName === "symbol"
+      ? "convert it (for Python to call back into the host, register a tool with registerTool)"
+      : "convert it, or register an encoder for its class with registerEncoder(Class, name, encode)"
+  return `the host cannot encode ${subjectOf(path)}${at}: ${aType(typeName)}; supported: ${HOST_SUPPORTED_TYPES}; ${remedy}`
 }
 
 /**
