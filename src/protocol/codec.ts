@@ -67,7 +67,7 @@ interface Walk {
   /** The checked walk's position: segments from the root to the node being walked. */
   readonly path: PathSegment[]
   /** The envelope being encoded, if any: a refusal names the call it belongs to. */
-  readonly message?: Record<string, unknown>
+  readonly message: Record<string, unknown> | undefined
 }
 
 const walkOf = (limits: ValueLimits, envelope: boolean, root: PathSegment[], message?: Record<string, unknown>): Walk => {
@@ -80,7 +80,7 @@ const walkOf = (limits: ValueLimits, envelope: boolean, root: PathSegment[], mes
     maxStringBytes: limits.maxStringBytes,
     stringFast: Math.floor(limits.maxStringBytes / 3),
     path: root,
-    ...(message === undefined ? {} : { message }),
+    message,
   }
 }
 
