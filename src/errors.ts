@@ -133,7 +133,12 @@ export class QueueTimeout extends Data.TaggedError("QueueTimeout")<CallContext &
   readonly queueTimeoutMs: number
 }> {}
 
-/** A value cannot cross the bridge (a function, a symbol, an unknown Python object…). */
+/**
+ * A value cannot cross the bridge (a function, a symbol, an unknown Python object…), or breaks
+ * a limit. For a value with no encoding the message says which side refused it, whose value it
+ * is (`the arguments of m.f`, `the return value of m.f`, `item 2 yielded by m.gen`), the path,
+ * and the types that side supports; `registerEncoder`/`register_codec` add your own.
+ */
 export class SerializationError extends Data.TaggedError("SerializationError")<CallContext & {
   readonly message: string
   /** The offending type, as its own language names it (`"function"`, `"decimal.Decimal"`). */

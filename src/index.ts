@@ -49,6 +49,7 @@ export type { CallContext, SnakepitError } from "./errors.js"
 
 export { NDArray, PyDate, PyTime, isTuple, tuple } from "./protocol/codec.js"
 export type { DType } from "./protocol/codec.js"
+export { registerDecoder, registerEncoder } from "./protocol/customTypes.js"
 
 export { workerMachine, workerState } from "./worker/machine.js"
 export { supervisorMachine } from "./supervisor/machine.js"

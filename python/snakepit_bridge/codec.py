@@ -41,6 +41,8 @@ import re
 import sys
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
 
+from .customtypes import Unresolved, encoder_for
+from .customtypes import decoders as _custom_decoders, encoders as _custom_encoders
 from .errors import ProtocolError, SerializationError
 from .protocol import (CHUNK, DEFAULT_MAX_FRAME_BYTES, ERROR, LOG, RESULT, TELEMETRY,
                        TOOL_CALL, TOOL_RESULT)
@@ -387,6 +389,10 @@ def _enc_as(v: Any, stand_in: Any, atts: List[Any], depth: int) -> Any:
 
 def _enc_other(v: Any, atts: List[Any], depth: int) -> Any:
     cls = type(v)
+    if _custom_encoders:
+        entry = encoder_for(cls)
+        if entry is not None:
+            return _enc_custom(v, entry, atts, depth)
     custom = getattr(cls, "__snakepit_encode__", None)
     if custom is not None:
         try:
@@ -437,7 +443,26 @@ def _enc_other(v: Any, atts: List[Any], depth: int) -> Any:
     if isinstance(v, (bytes, bytearray)):
         atts.append(bytes(v))
         return {TAG: "bytes", "i": len(atts) - 1}
-    raise _refusal(v, f"cannot encode a value of type {_type_name(v)}")
+    e = _refusal(v, f"cannot encode a value of type {_type_name(v)}")
+    e.unsupported = True
+    raise e
+
+
+def _enc_custom(v: Any, entry: Any, atts: List[Any], depth: int) -> Any:
+    """A registered custom type (:mod:`snakepit_bridge.customtypes`) as an ``ext`` tag; it
+    counts as one level, so an encoder whose value holds the object ends as too deep."""
+    name, encode = entry
+    if depth >= _max_depth:
+        raise _too_deep(v)
+    try:
+        replacement = encode(v)
+    except Exception as exc:  # noqa: BLE001 - user code; reported as this value's failure
+        from .errors import exception_message, wire_type
+        raise _refusal(v, f"the encoder registered for {name!r} raised "
+                          f"{wire_type(exc)}: {exception_message(exc)}") from exc
+    if replacement is v:
+        raise _refusal(v, f"the encoder registered for {name!r} returned the object itself")
+    return {TAG: "ext", "name": name, "v": _enc_as(v, replacement, atts, depth + 1)}
 
 
 # -- where a failure is (only on the way out of a failed walk) --------------------------------
@@ -691,6 +716,15 @@ def scan(value: Any, max_depth: Optional[int] = None,
                     items = _map_items(inner)
                 elif tag == "dict" and type(inner) is dict:
                     items = inner.items()
+                elif tag == "ext":
+                    # A custom type is one level, and its value keeps the path of the ext.
+                    depth += 1
+                    if max_depth is not None and depth > max_depth:
+                        return _path(node), "ext", f"nested deeper than maxDepth ({max_depth})"
+                    for x in (v.get("name"), inner):
+                        if type(x) is str or type(x) in _CONTAINERS:
+                            stack.append((x, depth, node))
+                    continue
                 else:  # a leaf (bytes, array, datetime…): its text is one string
                     if type(inner) is str and bad_string is not None and bad_string(inner):
                         return _path(node), str(tag), None
@@ -815,6 +849,7 @@ def decode_envelope(header: str, attachments_for: Optional[AttachmentsFor] = Non
             raise ProtocolError("envelope lists attachments but the frame has none")
         atts = attachments_for(lengths)
     field = None
+    pending = _unresolved
     try:
         for field, value in env.items():
             if type(value) in _CONTAINERS:
@@ -828,6 +863,8 @@ def decode_envelope(header: str, attachments_for: Optional[AttachmentsFor] = Non
                                path=root_of(env, field))  # type: ignore[arg-type]
         e.envelope = env  # type: ignore[attr-defined]
         raise e from None
+    if _unresolved != pending:
+        env[EXT_PENDING] = True
     return env
 
 
@@ -993,12 +1030,41 @@ def _dec_tag(v: Dict[str, Any], atts: List[memoryview]) -> Any:
                 raise TypeError("'v' must be an object")
             _dec_values(inner, atts)
             return inner
+        if tag == "ext":
+            return _dec_custom(v, atts)
     except (ProtocolError, SerializationError):
         raise
     except (KeyError, TypeError, ValueError) as e:
         raise SerializationError(f"cannot decode a {tag!r} tagged value: {e!r}",
                                  type_name=str(tag)) from None
     raise SerializationError(f"unknown tag {tag!r}", type_name=str(tag))
+
+
+#: Bumped for each received ``ext`` value that has no decoder yet (read on the reading thread):
+#: :func:`decode_envelope` marks such an envelope with :data:`EXT_PENDING`.
+_unresolved = 0
+
+#: Envelope key set when a value inside awaits a decoder (``customtypes.resolve``).
+EXT_PENDING = "__ext_pending"
+
+
+def _dec_custom(v: Dict[str, Any], atts: List[memoryview]) -> Any:
+    global _unresolved
+    name = _str(v["name"])
+    inner = v["v"]
+    if type(inner) in _CONTAINERS:
+        inner = _dec(inner, atts)
+    decoder = _custom_decoders.get(name)
+    if decoder is None:
+        _unresolved += 1
+        return Unresolved(name, inner)
+    try:
+        return decoder(inner)
+    except Exception as exc:  # noqa: BLE001 - user code; this value's failure
+        from .errors import exception_message, wire_type
+        raise SerializationError(f"the decoder registered for {name!r} raised "
+                                 f"{wire_type(exc)}: {exception_message(exc)}",
+                                 type_name=name) from exc
 
 
 def _str(x: Any) -> str:

@@ -58,7 +58,8 @@ import types
 from collections import deque
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from .codec import clip_text, current_limits, encode_value, key_segment
+from .codec import EXT_PENDING, clip_text, current_limits, encode_value, key_segment
+from .customtypes import resolve as resolve_custom
 from .context import CallContext, current_call
 from .errors import (CallCancelled, CodeExecutionDisabled, FrameTooLarge, ModuleNotAllowed,
                      ProtocolError, SerializationError, exception_message, wire_type)
@@ -280,6 +281,9 @@ class Dispatcher:
         try:
             function, wants_session = self._resolve(envelope.get("module"),
                                                     envelope.get("function"))
+            if envelope.get(EXT_PENDING):
+                # Custom types whose decoder the module just imported may have registered.
+                _resolve_values(envelope, ("args", "kwargs"))
             args = envelope.get("args") or []
             kwargs = envelope.get("kwargs") or {}
             if type(args) is not list or type(kwargs) is not dict:
@@ -309,6 +313,8 @@ class Dispatcher:
             if not self.allow_code:
                 raise CodeExecutionDisabled(
                     "code execution is disabled; start the worker with SNAKEPIT_ALLOW_CODE=1")
+            if envelope.get(EXT_PENDING):
+                _resolve_values(envelope, ("context",))
             code = envelope.get("code")
             context = envelope.get("context") or {}
             if type(code) is not str or type(context) is not dict:
@@ -330,6 +336,15 @@ class Dispatcher:
         self._send_encoded({"type": RESULT, "id": call.id, "value": bound}, attachments)
 
     # -- helpers -----------------------------------------------------------------------------
+
+    def _name_call(self, call_id: int, error: SerializationError) -> None:
+        """Say in ``error``'s message which function's value could not be encoded."""
+        with self._lock:
+            call = self._calls.get(call_id)
+        envelope = call.envelope if call is not None else {}
+        module, function = envelope.get("module"), envelope.get("function")
+        if envelope.get("type") == CALL and type(module) is str and type(function) is str:
+            error.of_call(f"{module}.{function}")
 
     def _running_call_of(self, session_id: str) -> Optional[int]:
         """The id of a call of ``session_id`` running here now (not one queued), else None."""
@@ -430,6 +445,8 @@ class Dispatcher:
         because even a cut one exceeds the frame limit, is reported on stderr)."""
         # What the call printed must reach the host before its error (PythonError.output).
         flush_call_output()
+        if isinstance(error, SerializationError) and error.unsupported:
+            self._name_call(call_id, error)
         details = error_details(error)
         for cap in (None, 4096, 0):
             if cap is not None:
@@ -458,6 +475,14 @@ class Dispatcher:
 
 
 # -- module helpers -----------------------------------------------------------------------------
+
+def _resolve_values(envelope: Dict[str, Any], fields: Tuple[str, ...]) -> None:
+    """Rebuild the custom-type values of ``fields`` that awaited a decoder (customtypes.py)."""
+    for field in fields:
+        if field in envelope:
+            envelope[field] = resolve_custom(envelope[field])
+    envelope.pop(EXT_PENDING, None)
+
 
 class _Escaped(Exception):
     """Carries a ``SystemExit``/``KeyboardInterrupt`` out of the event loop: asyncio re-raises

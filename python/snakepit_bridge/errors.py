@@ -30,6 +30,12 @@ class SerializationError(WireError, TypeError):
     ('result[0]: too deep', 'chunks[1][0]')
     """
 
+    #: True for a value that has no encoding at all (not a limit): the message then says whose
+    #: value it is, what is supported and what to do.
+    unsupported = False
+    #: ``module.function`` of the call whose value it is, when the worker knows it.
+    call_name: Optional[str] = None
+
     def __init__(self, reason: str = "", *, path: Optional[str] = None,
                  type_name: Optional[str] = None) -> None:
         self.reason = reason
@@ -55,12 +61,52 @@ class SerializationError(WireError, TypeError):
             self.rel = "".join(reversed(self.rpath)) + self.rel
             self.rpath = []
         self.root = root
-        self.args = (f"{self.path}: {self.reason}",)
+        self.args = (self._text(),)
         return self
+
+    def of_call(self, name: str) -> "SerializationError":
+        """Name the call (``module.function``) whose value this is, in the message."""
+        self.call_name = name
+        if self.root is not None:
+            self.args = (self._text(),)
+        return self
+
+    def _text(self) -> str:
+        if not self.unsupported or self.root is None:
+            return f"{self.path}: {self.reason}"
+        type_name = self.type_name or "object"
+        article = "an" if type_name[:1].lower() in "aeiou" else "a"
+        return (f"Python cannot encode {_subject(self.root, self.call_name)} at {self.path}: "
+                f"{article} {type_name}; supported: {PYTHON_SUPPORTED_TYPES}; convert it, give "
+                f"its class a __snakepit_encode__() method, or register an encoder with "
+                f"snakepit_bridge.register_codec(cls, encode, decode)")
 
     def reroot(self, root: str) -> "SerializationError":
         """The same place under another root (a chunk's index is known only to its stream)."""
         return self.locate(root)
+
+
+#: What the worker can send, for the message of a value it cannot (docs/protocol.md, "Values").
+PYTHON_SUPPORTED_TYPES = ("None, bool, int, float, str, bytes/bytearray/memoryview, list, tuple, "
+                          "set/frozenset, dict, datetime/date/time, array.array, numpy arrays and "
+                          "scalars, types registered with register_codec")
+
+
+def _subject(root: str, call_name: Optional[str]) -> str:
+    """Which value of a message a path root is, in the user's words."""
+    of = f" of {call_name}" if call_name else ""
+    if root == "result":
+        return f"the return value{of}"
+    if root.startswith("result"):
+        return "a name the executed code bound"
+    if root.startswith("chunks["):
+        return f"item {root[7:-1]} yielded by {call_name}" if call_name else \
+            f"item {root[7:-1]} of the stream"
+    if root.startswith("tool_call."):
+        return "the arguments of a tool call"
+    if root == "telemetry.data":
+        return "the data of a telemetry event"
+    return "the value"
 
 
 class FrameTooLarge(WireError):

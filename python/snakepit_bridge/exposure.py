@@ -28,12 +28,12 @@ snakepit_bridge.errors.ModuleNotAllowed: 'json.codecs.lookup' is not allowed: js
 """
 from __future__ import annotations
 
-import importlib
 import re
 import types
 from typing import Any, Callable, FrozenSet, Mapping, Optional, Tuple
 
 from .errors import ModuleNotAllowed
+from .importhint import import_target
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
@@ -110,14 +110,14 @@ def resolve(exposure: Optional[Exposure], module: str, function: str) -> Callabl
     ``getattr`` is called, which the host documents as "trusted callers only".
     """
     if exposure is None:
-        target: Any = importlib.import_module(module)
+        target: Any = import_target(module)
         for part in function.split("."):
             target = getattr(target, part)
         if not callable(target):
             raise TypeError(f"{module}.{function} is not callable")
         return target
     exposure.check_name(module, function)
-    target = importlib.import_module(module)
+    target = import_target(module)
     owners = tuple({module, getattr(target, "__name__", module)})
     walked = module
     parts = function.split(".")

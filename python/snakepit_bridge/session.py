@@ -43,7 +43,7 @@ from concurrent.futures import Future, InvalidStateError
 from collections.abc import MutableMapping
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
 
-from .codec import encode_value
+from .codec import EXT_PENDING, encode_value
 from .context import current_call
 from .protocol import TELEMETRY, TOOL_CALL
 
@@ -84,7 +84,7 @@ class VariableLimitExceeded(ToolError):
 
 def _tool_failure(error: Any) -> ToolError:
     """The exception a failed ``tool_result`` raises: typed by its ``type`` field when it has
-    one, else :class:`ToolNotFound` / :class:`ToolError` as the message says."""
+    one (``ToolNotFound``, ``VariableLimitExceeded``), else :class:`ToolError`."""
     if not isinstance(error, dict):
         return ToolError(str(error))
     message = str(error.get("message", ""))
@@ -94,7 +94,13 @@ def _tool_failure(error: Any) -> ToolError:
         return VariableLimitExceeded(message, scope=str(error.get("scope", "session")),
                                      limit_bytes=limit if isinstance(limit, int) else 0,
                                      name=name if isinstance(name, str) else None)
-    return ToolNotFound(message) if message.startswith("ToolNotFound") else ToolError(message)
+    if error.get("type") == "ToolNotFound":
+        return ToolNotFound(message)
+    # A host before the ``type`` field put the class name in the text; the exception's own
+    # name already says it, so it is not repeated ("ToolNotFound: ToolNotFound: …").
+    if message.startswith("ToolNotFound"):
+        return ToolNotFound(message[len("ToolNotFound"):].lstrip(": ") or message)
+    return ToolError(message)
 
 
 def _no_call(_session_id: str) -> Optional[int]:
@@ -169,7 +175,15 @@ class ToolCalls:
         if future is None:
             return
         if envelope.get("ok"):
-            _settle(future, value=envelope.get("value"))
+            value = envelope.get("value")
+            if envelope.get(EXT_PENDING):
+                from .customtypes import resolve as resolve_custom
+                try:
+                    value = resolve_custom(value)
+                except Exception as e:  # noqa: BLE001 - a user decoder: the tool call's error
+                    _settle(future, error=e)
+                    return
+            _settle(future, value=value)
             return
         _settle(future, error=_tool_failure(envelope.get("error")))
 

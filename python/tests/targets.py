@@ -99,3 +99,14 @@ def trace_parent():
 async def atrace_parent():
     import snakepit_bridge
     return snakepit_bridge.traceparent()
+
+
+def gen_objects():
+    """Yields an encodable item, then one that is not."""
+    yield 1
+    yield object()
+
+
+def fit():
+    """A result with a value the codec cannot encode, one level down."""
+    return {"score": 0.5, "model": object()}

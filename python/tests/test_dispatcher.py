@@ -156,17 +156,21 @@ def test_tool_calls_wait_for_the_host(dispatcher, outbox, function):
     assert outbox.reply(1)["value"] == 42
 
 
-@pytest.mark.parametrize("message,error_type", [
-    ("ToolNotFound: double", "snakepit_bridge.session.ToolNotFound"),
-    ("it failed", "snakepit_bridge.session.ToolError"),
+@pytest.mark.parametrize("failure,error_type,text", [
+    ({"message": "no tool named 'double'", "type": "ToolNotFound"},
+     "snakepit_bridge.session.ToolNotFound", "no tool named 'double'"),
+    # An older host put the type in the text: it is not repeated in the message.
+    ({"message": "ToolNotFound: double"}, "snakepit_bridge.session.ToolNotFound", "double"),
+    ({"message": "it failed"}, "snakepit_bridge.session.ToolError", "it failed"),
 ])
-def test_failed_tool_calls_raise(dispatcher, outbox, message, error_type):
+def test_failed_tool_calls_raise(dispatcher, outbox, failure, error_type, text):
     deliver(dispatcher, call(1, "targets", "use_tool", 1, session_id="s1"))
     tool_call = outbox.wait_for(lambda m: m["type"] == "tool_call")
     deliver(dispatcher, {"type": "tool_result", "id": tool_call["id"], "ok": False,
-                         "error": {"message": message}})
+                         "error": failure})
     error = outbox.reply(1)["error"]
-    assert error["type"] == error_type and error["message"] == message
+    assert error["type"] == error_type and error["message"] == text
+    assert "ToolNotFound: ToolNotFound" not in error["traceback"]
 
 
 def test_pending_tool_calls_fail_when_the_host_goes_away(dispatcher, outbox):
@@ -309,7 +313,9 @@ def test_exec_with_an_unencodable_name(dispatcher, outbox):
     deliver(dispatcher, {"type": "exec", "id": 1, "code": "o = object()", "context": {}})
     error = outbox.reply(1)["error"]
     assert error["type"] == "SerializationError" and error["path"] == "result.o"
-    assert error["message"].startswith("result.o: ") and error["type_name"] == "builtins.object"
+    assert error["message"].startswith("Python cannot encode a name the executed code bound at "
+                                       "result.o: a builtins.object; supported: None, bool")
+    assert error["type_name"] == "builtins.object"
 
 
 def test_exec_is_refused_unless_allowed(make_dispatcher, outbox):
@@ -403,3 +409,21 @@ def test_traceparent_is_the_calls_own_in_sync_and_async_code(dispatcher, outbox)
 def test_traceparent_outside_a_call_is_none():
     import snakepit_bridge
     assert snakepit_bridge.traceparent() is None
+
+
+def test_an_unencodable_return_value_says_whose_value_where_and_what_is_supported(dispatcher, outbox):
+    deliver(dispatcher, call(1, "targets", "fit"))
+    error = outbox.reply(1)["error"]
+    assert error["type"] == "SerializationError" and error["path"] == "result.model"
+    assert error["message"].startswith(
+        "Python cannot encode the return value of targets.fit at result.model: "
+        "a builtins.object; supported: None, bool, int, float, str")
+    assert "register_codec" in error["message"]
+
+
+def test_an_unencodable_yielded_item_names_its_index_and_the_generator(dispatcher, outbox):
+    deliver(dispatcher, call(1, "targets", "gen_objects", stream=True))
+    error = outbox.wait_for(lambda m: m["type"] == "error")["error"]
+    assert error["path"] == "chunks[1]"
+    assert error["message"].startswith("Python cannot encode item 1 yielded by "
+                                       "targets.gen_objects at chunks[1]: a builtins.object")

@@ -88,6 +88,8 @@ export type BridgeCommand = "execute_python" | "execute_python_code" | "get_pyth
 export class PythonBridge implements AsyncDisposable {
   private readonly startedAt = Date.now()
   private stopped: Promise<void> | undefined
+  /** True once `stop()` has finished (`stopped` is set as soon as it is called). */
+  private stopFinished = false
   private readonly sweeper: ReturnType<typeof setInterval> | undefined
   private readonly dashboards = new Set<Dashboard>()
 
@@ -484,7 +486,10 @@ export class PythonBridge implements AsyncDisposable {
     this.stopped ??= this.pool
       .stop(checked)
       .finally(() => Promise.all([...this.dashboards].map((d) => d.close())))
-      .then(() => this.logger.info("snakepit bridge stopped"))
+      .then(() => {
+        this.stopFinished = true
+        this.logger.info("snakepit bridge stopped")
+      })
     return this.stopped
   }
 
@@ -532,6 +537,6 @@ export class PythonBridge implements AsyncDisposable {
   }
 
   private assertRunning(): void {
-    if (this.stopped) throw new BridgeStopped({ message: "the bridge is stopped" })
+    if (this.stopped) throw new BridgeStopped({ message: this.stopFinished ? "the bridge is stopped" : "the bridge is stopping" })
   }
 }

@@ -181,6 +181,8 @@ export class WorkerPool implements PoolBackend {
   private supervisor: DynamicSupervisor | undefined
   private nextWorker = 1
   private stopping = false
+  /** True once `stop()` has finished: every worker is gone. */
+  private stopped = false
   /** `stop({ drain: true })` is under way: queued and running calls still finish. */
   private draining = false
   private failure: MaxRestartIntensity | undefined
@@ -414,7 +416,7 @@ export class WorkerPool implements PoolBackend {
    */
   private redispatch(entry: Waiting, cause: unknown): void {
     // A drain finishes what was already submitted, so a call taken back unstarted still runs.
-    const refused = this.failure ?? (this.stopping && !this.draining ? new BridgeStopped({ message: "the bridge is stopping" }) : undefined)
+    const refused = this.failure ?? (this.stopping && !this.draining ? this.stoppedError() : undefined)
     if (refused) return entry.reject(cause instanceof WorkerCrashed ? cause : refused)
     if (entry.signal?.aborted) return entry.reject(new CallCancelled({ message: "the call was aborted before it ran", reason: entry.signal.reason }))
     this.dispatch(entry, entry.signal)
@@ -422,8 +424,13 @@ export class WorkerPool implements PoolBackend {
 
   private refusal(): unknown {
     if (this.failure) return this.failure
-    if (this.stopping) return new BridgeStopped({ message: "the bridge is stopping" })
+    if (this.stopping) return this.stoppedError()
     return undefined
+  }
+
+  /** A new call's refusal once `stop()` was called: it says whether the stop has finished. */
+  private stoppedError(): BridgeStopped {
+    return new BridgeStopped({ message: this.stopped ? "the bridge is stopped" : "the bridge is stopping" })
   }
 
   private dispatch(entry: Waiting, signal: AbortSignal | undefined): void {
@@ -1334,6 +1341,7 @@ export class WorkerPool implements PoolBackend {
     try {
       await this.stopWorkers(options)
     } finally {
+      this.stopped = true
       this.keepAlive.close()
     }
   }

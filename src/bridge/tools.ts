@@ -128,7 +128,9 @@ export class ToolRegistry {
     const tool = (call.sessionId !== null ? this.bySession.get(call.sessionId)?.get(call.name) : undefined) ?? this.global.get(call.name)
     if (!tool) {
       const why = call.sessionId === null ? ` globally, and this tool call belongs to no running call of a session (${NO_SESSION_WHY})` : ""
-      return Promise.resolve({ ok: false, message: `ToolNotFound: no tool named ${JSON.stringify(call.name)} is registered${why}` })
+      // The type travels as a field: Python names the class itself, so a "ToolNotFound:" prefix
+      // in the text would be read twice ("ToolNotFound: ToolNotFound: …").
+      return Promise.resolve({ ok: false, message: `no tool named ${JSON.stringify(call.name)} is registered${why}`, errorType: "ToolNotFound" })
     }
     const args = Object.keys(call.kwargs).length > 0 ? [...call.args, call.kwargs] : call.args
     return toolScope.run({ sessionId: call.sessionId, workerId }, () =>
@@ -163,6 +165,6 @@ export class ToolRegistry {
       return ok(null)
     }
     if (op === "delete") return ok(this.variables.delete(sessionId, name))
-    return { ok: false, message: `ToolNotFound: no variables operation ${JSON.stringify(op)}` }
+    return { ok: false, message: `no variables operation ${JSON.stringify(op)}`, errorType: "ToolNotFound" }
   }
 }

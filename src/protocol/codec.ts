@@ -20,6 +20,7 @@
  * decodeValue(JSON.parse(JSON.stringify(json)), atts) // [tuple(1, 2n), <Buffer 68 69>]
  */
 import { SerializationError } from "../errors.js"
+import { decoderFor, encoderFor } from "./customTypes.js"
 import { dateToIso, isoToDate } from "./isoDatetime.js"
 import { formatPath, NO_LIMITS, tooDeep, tooLong, type PathSegment, type ValueLimits } from "./limits.js"
 import { dtypeOf, isDType, NDArray, TYPED_ARRAY_OF, type TypedArray } from "./ndarray.js"
@@ -65,9 +66,11 @@ interface Walk {
   readonly stringFast: number
   /** The checked walk's position: segments from the root to the node being walked. */
   readonly path: PathSegment[]
+  /** The envelope being encoded, if any: a refusal names the call it belongs to. */
+  readonly message: Record<string, unknown> | undefined
 }
 
-const walkOf = (limits: ValueLimits, envelope: boolean, root: PathSegment[]): Walk => {
+const walkOf = (limits: ValueLimits, envelope: boolean, root: PathSegment[], message?: Record<string, unknown>): Walk => {
   const depthLimit = limits.maxDepth + (envelope ? 1 : 0)
   return {
     depthLimit,
@@ -77,6 +80,7 @@ const walkOf = (limits: ValueLimits, envelope: boolean, root: PathSegment[]): Wa
     maxStringBytes: limits.maxStringBytes,
     stringFast: Math.floor(limits.maxStringBytes / 3),
     path: root,
+    message,
   }
 }
 
@@ -90,9 +94,51 @@ let walk: Walk = walkOf(NO_LIMITS, false, [])
 const refuseAt = (seen: Seen, typeName: string, why?: string): SerializationError | typeof RETRY =>
   seen === null ? RETRY : refuse(typeName, why)
 
-const refuse = (typeName: string, why = `cannot encode a value of type ${typeName}`): SerializationError => {
+const refuse = (typeName: string, why?: string): SerializationError => {
   const path = walk.path.length > 0 ? formatPath(walk.path) : undefined
-  return new SerializationError({ message: path === undefined ? why : `${why} (at ${path})`, typeName, ...(path === undefined ? {} : { path }) })
+  const message = why === undefined ? unsupported(typeName, path) : path === undefined ? why : `${why} (at ${path})`
+  return new SerializationError({ message, typeName, ...(path === undefined ? {} : { path }) })
+}
+
+/**
+ * What the host can send, for the message of a value it cannot: said where the user reads it,
+ * with the way out (docs/protocol.md, "Values" and "Custom types").
+ */
+export const HOST_SUPPORTED_TYPES =
+  "null, boolean, number, bigint, string, Array, tuple(), plain object, Map, Set, Date, PyDate, PyTime, Buffer, ArrayBuffer, DataView, typed arrays, NDArray, objects with toJSON()"
+
+/** `"a function"`, `"an Object"`: the offending value as the message names it. */
+const aType = (typeName: string): string => `${/^[aeiou]/i.test(typeName) ? "an" : "a"} ${typeName}`
+
+/** Which value of the message being encoded `path` is in, in the user's words. */
+function subjectOf(path: string | undefined): string {
+  const message = walk.message
+  const field = walk.path[0]
+  // A worker's `call` says `function`; a remote pool's says `fn`.
+  const name = message?.function ?? message?.fn
+  const fn = typeof message?.module === "string" && typeof name === "string" ? ` of ${message.module}.${name}` : ""
+  switch (message?.type === "tool_result" && field === "value" ? "tool" : field) {
+    case "args":
+      return `the arguments${fn}`
+    case "kwargs":
+      return `the keyword arguments${fn}`
+    case "context":
+      return "the context of executeCode"
+    case "tool":
+      return "a tool's return value"
+    default:
+      return path === undefined ? "a value" : "the value"
+  }
+}
+
+/** The message of a value that has no encoding (the host's side of a call). */
+function unsupported(typeName: string, path: string | undefined): string {
+  const at = path === undefined ? "" : ` at ${path}`
+  const remedy =
+    typeName === "function" || typeName === "symbol"
+      ? "convert it (for Python to call back into the host, register a tool with registerTool)"
+      : "convert it, or register an encoder for its class with registerEncoder(Class, name, encode)"
+  return `the host cannot encode ${subjectOf(path)}${at}: ${aType(typeName)}; supported: ${HOST_SUPPORTED_TYPES}; ${remedy}`
 }
 
 /**
@@ -128,7 +174,7 @@ export function encodeValue(value: unknown, attachments: Uint8Array[], limits: V
  * // { type: "result", id: 1, value: { __sp: "set", v: [1] } }
  */
 export function encodeFields(envelope: Record<string, unknown>, attachments: Uint8Array[], limits: ValueLimits = NO_LIMITS): Record<string, unknown> {
-  return guarded(attachments, walkOf(limits, true, []), (seen) => encFields(envelope, attachments, 0, seen))
+  return guarded(attachments, walkOf(limits, true, [], envelope), (seen) => encFields(envelope, attachments, 0, seen))
 }
 
 /** Runs an encoding walk unchecked, and again with cycle checks and paths if it went too deep. */
@@ -324,6 +370,8 @@ function encInstance(v: object, atts: Uint8Array[], depth: number, seen: Seen): 
     return { [TAG]: "bytes", i: attach(atts, new Uint8Array(v, 0, v.byteLength)) }
   }
   if (v instanceof String || v instanceof Number || v instanceof Boolean) return enc(v.valueOf(), atts, depth, seen)
+  const custom = encoderFor(v)
+  if (custom !== undefined) return encCustom(v, custom, atts, depth, seen)
   const toJSON = (v as { toJSON?: unknown }).toJSON
   if (typeof toJSON === "function") {
     // Tracked like a container: a toJSON that returns something holding `v` is a cycle.
@@ -335,6 +383,24 @@ function encInstance(v: object, atts: Uint8Array[], depth: number, seen: Seen): 
     return out
   }
   throw refuseAt(seen, v.constructor?.name ?? "Object")
+}
+
+/**
+ * A registered custom type (customTypes.ts): its encoder's value, named, in an `ext` tag. It
+ * counts as a container (one level, and a cycle when the encoder's value holds the object).
+ */
+function encCustom(v: object, custom: { readonly name: string; readonly encode: (value: object) => unknown }, atts: Uint8Array[], depth: number, seen: Seen): unknown {
+  enter(v, depth, seen)
+  let replacement: unknown
+  try {
+    replacement = custom.encode(v)
+  } catch (e) {
+    throw refuseAt(seen, v.constructor?.name ?? "Object", `the encoder registered for ${JSON.stringify(custom.name)} threw: ${e instanceof Error ? e.message : String(e)}`)
+  }
+  if (replacement === v) throw refuseAt(seen, v.constructor?.name ?? "Object", `the encoder registered for ${JSON.stringify(custom.name)} returned the object itself`)
+  const out = enc(replacement, atts, depth + 1, seen)
+  seen?.delete(v)
+  return { [TAG]: "ext", name: custom.name, v: out }
 }
 
 /**
@@ -406,6 +472,11 @@ function scan(v: unknown, depth: number, track: boolean): void {
       return
     case "dict":
       if (typeof inner === "object" && inner !== null) scanFields(inner as Record<string, unknown>, depth, track)
+      return
+    case "ext":
+      // A custom type is one level, as its sender counted it; its name is a string like any other.
+      scan(o.name, depth + 1, track)
+      scan(inner, depth + 1, track)
       return
     default:
       // A scalar tag (int, float, datetime, bytes…): its text is a string like any other.
@@ -551,8 +622,25 @@ function decTag(o: Record<string, unknown>, atts: ReadonlyArray<Uint8Array>): un
       return rethrowAs(tag, () => PyDate.fromString(decString(o)))
     case "time":
       return rethrowAs(tag, () => PyTime.fromString(decString(o)))
+    case "ext":
+      return decCustom(o, atts)
     default:
       throw bad(tag, "unknown tag")
+  }
+}
+
+/** A custom type: its registered decoder's value, or without a decoder the plain value. */
+function decCustom(o: Record<string, unknown>, atts: ReadonlyArray<Uint8Array>): unknown {
+  const name = o.name
+  if (typeof name !== "string") throw bad("ext", "'name' must be a string")
+  if (!hasOwn.call(o, "v")) throw bad("ext", "'v' is missing")
+  const value = dec(o.v, atts)
+  const decode = decoderFor(name)
+  if (decode === undefined) return value
+  try {
+    return decode(value)
+  } catch (e) {
+    throw bad("ext", `the decoder registered for ${JSON.stringify(name)} threw: ${e instanceof Error ? e.message : String(e)}`)
   }
 }
 

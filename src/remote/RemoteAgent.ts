@@ -432,9 +432,9 @@ export class RemoteAgent {
         const answer = r.message
         if (answer.ok) return { ok: true, value: answer.value }
         const message = answer.message ?? "the tool failed"
-        // A typed failure (VariableLimitExceeded) keeps its type and fields for Python.
-        return answer.errorType !== undefined && answer.fields !== undefined
-          ? { ok: false, message, errorType: answer.errorType, fields: answer.fields }
+        // A typed failure (ToolNotFound, VariableLimitExceeded) keeps its type and fields for Python.
+        return answer.errorType !== undefined
+          ? { ok: false, message, errorType: answer.errorType, ...(answer.fields !== undefined ? { fields: answer.fields } : {}) }
           : { ok: false, message }
       },
       (e: unknown): ToolAnswer => ({ ok: false, message: `the client of session ${call.sessionId} did not answer the tool call: ${(e as Error).message}` }),

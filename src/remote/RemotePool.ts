@@ -129,6 +129,8 @@ export class RemotePool implements PoolBackend {
   private generation = 0
   /** The poll whose read counts; a read abandoned at its deadline is ignored when it ends. */
   private readToken = 0
+  /** True once `stop()` has finished. */
+  private stopped = false
   private poller: ReturnType<typeof setInterval> | undefined
   private polling = false
 
@@ -394,7 +396,7 @@ export class RemotePool implements PoolBackend {
   }
 
   private refusal(options: CallOptions): unknown {
-    if (this.stopping) return new BridgeStopped({ message: "the bridge is stopping" })
+    if (this.stopping) return new BridgeStopped({ message: this.stopped ? "the bridge is stopped" : "the bridge is stopping" })
     if (options.signal?.aborted) return new CallCancelled({ message: "aborted before it started", reason: options.signal.reason })
     if (!this.connected) return lost("-", "nats disconnected", "the connection to NATS is down; the call was not sent")
     return undefined
@@ -818,5 +820,6 @@ export class RemotePool implements PoolBackend {
       call.fail(new BridgeStopped({ message }))
     }
     await this.nc?.close().catch(() => {})
+    this.stopped = true
   }
 }

@@ -476,6 +476,8 @@ const start = (options: WorkerProcessOptions, maxFrameBytes: number): Subprocess
     env: {
       ...options.env,
       PYTHONPATH: pythonPath.join(delimiter),
+      // The entries as the user gave them, for the hint of a ModuleNotFoundError (importhint.py).
+      SNAKEPIT_PYTHON_PATH: JSON.stringify(options.pythonPath ?? []),
       SNAKEPIT_WORKER_ID: options.workerId,
       SNAKEPIT_HOST_PID: String(process.pid),
       SNAKEPIT_CONCURRENCY: String(options.concurrency ?? 1),

@@ -9,6 +9,7 @@ import { describe, expect, it } from "vitest"
 import { pino } from "pino"
 import { waitFor } from "xstate"
 import type { PythonBridge } from "../../src/bridge/PythonBridge.js"
+import { registerDecoder } from "../../src/protocol/customTypes.js"
 import { PROTOCOL_VERSION } from "../../src/protocol/messages.js"
 import { record, startBridge } from "../support/bridge.js"
 import { startWorker } from "../support/worker.js"
@@ -72,6 +73,25 @@ describe("a worker sending deep values where the host expects a string or a smal
     expect(e.path).toMatch(/^result(\[0\]){200}$/)
     await stillServing(h)
     expect(h.restarted).toHaveLength(0)
+  })
+
+  it("a custom-type (ext) result nested 10 000 deep, or with a name over maxStringBytes, fails that call with SerializationError; no decoder runs", async () => {
+    const decoded: unknown[] = []
+    const unregister = registerDecoder("n", (v) => decoded.push(v))
+    try {
+      const h = await hostileBridge({ limits: { maxStringBytes: 1024 } })
+      const deep = await failure(h.bridge.executePython(null, "hostile", "result_with_deep_ext", [10_000]))
+      expect(deep._tag).toBe("SerializationError")
+      // The object and the ext are two of the 200 levels; the ext's value keeps the ext's path.
+      expect(deep.path).toMatch(/^result\.k(\[0\]){198}$/)
+      const named = await failure(h.bridge.executePython(null, "hostile", "result_with_deep_ext", [1, 5_000]))
+      expect(named).toMatchObject({ _tag: "SerializationError", path: "result.k" })
+      expect(decoded).toEqual([])
+      await stillServing(h)
+      expect(h.restarted).toHaveLength(0)
+    } finally {
+      unregister()
+    }
   })
 
   it("the issue's reproduction: session.call_tool(deep_list) under sys.setrecursionlimit(25000) is a typed error for that call", async () => {

@@ -188,6 +188,11 @@ describe.skipIf(!natsServerAvailable)("remote pools over NATS", { timeout: 60_00
     const result = (await bridge.executePython("n1", "tools", "nested", [41], { timeoutMs: 10_000 })) as { outer_pid: number; inner: { value: number; pid: number } }
     expect(result.inner).toEqual({ value: 42, pid: result.outer_pid })
     expect(await bridge.executePython("n1", "tools", "remember", [1])).toBeNull()
+    // An unknown tool stays ToolNotFound across NATS, named once.
+    await expect(bridge.executePython("n1", "tools", "ask_missing")).rejects.toMatchObject({
+      pythonType: "snakepit_bridge.session.ToolNotFound",
+      message: 'no tool named "no_such_tool" is registered',
+    })
   })
 
   it("any agent of the queue group takes a call sent to the pool's subject, and says which", async () => {

@@ -68,7 +68,9 @@ it("npm pack → install offline into an empty project → the quick start and d
   for (const f of ["dist/index.js", "dist/index.d.ts", "dist/cli.js", "dist/supervisor/index.js", "dist/testing/index.js", "python/snakepit_bridge/__main__.py", "python/snakepit_bridge/examples/demo.py", "LICENSE", "README.md", "CHANGELOG.md"]) {
     expect(files).toContain(f)
   }
-  expect(files.filter((f) => /(^|\/)(test|bench|examples\/http-service|src)\/|__pycache__|\.pyc$/.test(f))).toEqual([])
+  // src/ ships so that source maps resolve inside the package (test/package/sourceMaps.test.ts).
+  expect(files.filter((f) => /(^|\/)(test|bench|examples\/http-service)\/|__pycache__|\.pyc$/.test(f))).toEqual([])
+  expect(files.filter((f) => f.startsWith("src/") && !f.endsWith(".ts"))).toEqual([])
 
   const project = join(work, "app")
   mkdirSync(project)
