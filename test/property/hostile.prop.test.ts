@@ -164,7 +164,10 @@ describe("hostile input", () => {
   it(`on real Python: the same invariants, and no worker or subprocess left (${REAL_RUNS} runs)`, async () => {
     const marker = randomUUID()
     const target: Target = {
-      options: { python: pythonCommand, pythonPath: [fixturesDir], env: { SNAKEPIT_HOSTILE_RUN: marker } },
+      // A call pipelined behind an abandoned one is taken back once Python confirms it never
+      // started; a worker killed as hung before that confirmation arrives fails it, rightly. 200 ms
+      // was too short a wait for that round trip on a loaded CI machine (forked workers, 2 cores).
+      options: { python: pythonCommand, pythonPath: [fixturesDir], env: { SNAKEPIT_HOSTILE_RUN: marker }, callGraceMs: 1_500 },
       echo: ["echo", "echo"],
       hang: ["hang", "forever"],
       callTimeoutMs: 20_000,
