@@ -44,8 +44,10 @@ describe.skipIf(!natsServerAvailable)("a remote pool on a three-node NATS cluste
     const dir = mkdtempSync(join(tmpdir(), "snakepit-cluster-history-"))
     const history = join(dir, "executions")
     try {
-      // A TTL long enough that a busy machine's pause in an agent is not a missed TTL.
-      const timings = ["--heartbeat-ms", "250", "--ttl-ms", "2000"]
+      // A TTL long enough that a busy machine's pause in an agent (a CI run of the whole suite on
+      // 2 cores, forked workers) is not a missed TTL: 2 s was missed once during a node's restart.
+      // Nothing here waits for a TTL: dead agents are not part of this test.
+      const timings = ["--heartbeat-ms", "250", "--ttl-ms", "6000"]
       agents.push(await startAgent({ url: n2!.url, pool: POOL, id: "c1", mark, args: timings }))
       agents.push(await startAgent({ url: n3!.url, pool: POOL, id: "c2", mark, args: timings }))
       let phase = "steady"
