@@ -219,6 +219,20 @@ export const resolveChildSpec = (spec: ChildSpec, autoShutdown: AutoShutdown = "
   }
 }
 
+/** Each spec's issues, then any id used twice: what a list of children must pass. */
+const listIssues = (specs: ReadonlyArray<ChildSpec>, autoShutdown: AutoShutdown | undefined): string[] => {
+  const issues: string[] = []
+  const seen = new Set<string>()
+  for (const spec of specs) {
+    issues.push(...specIssues(spec, autoShutdown))
+    if (typeof spec?.id === "string") {
+      if (seen.has(spec.id)) issues.push(`child ${JSON.stringify(spec.id)}: duplicate id`)
+      seen.add(spec.id)
+    }
+  }
+  return issues
+}
+
 /**
  * Checks child specs without starting anything (OTP's `check_childspecs/1,2`): every problem of
  * every spec, and duplicate ids, as one `InvalidOptions`, or `null` when they are valid. Without
@@ -233,14 +247,7 @@ export const checkChildSpecs = (specs: ReadonlyArray<ChildSpec>, autoShutdown?: 
   if (!Array.isArray(specs)) return invalid("child specs", ["child specs must be an array (OTP: badarg)"])
   const issues: string[] = []
   if (autoShutdown !== undefined && !AUTO.includes(autoShutdown)) issues.push(`autoShutdown must be one of ${AUTO.join(", ")}, got ${String(autoShutdown)}`)
-  const seen = new Set<string>()
-  for (const spec of specs) {
-    issues.push(...specIssues(spec, autoShutdown))
-    if (typeof spec?.id === "string") {
-      if (seen.has(spec.id)) issues.push(`child ${JSON.stringify(spec.id)}: duplicate id`)
-      seen.add(spec.id)
-    }
-  }
+  issues.push(...listIssues(specs, autoShutdown))
   return issues.length > 0 ? invalid("child specs", issues) : null
 }
 
@@ -261,14 +268,7 @@ export const resolveSupervisor = (
   const list = Array.isArray(children) ? children : []
   if (dynamic && list.length > 0) issues.push("a dynamic supervisor starts with no children: add them with startChild")
   const auto = (isPlainObject(flags) ? flags.autoShutdown : undefined) ?? "never"
-  const seen = new Set<string>()
-  for (const spec of list) {
-    issues.push(...specIssues(spec, auto))
-    if (typeof spec?.id === "string") {
-      if (seen.has(spec.id)) issues.push(`child ${JSON.stringify(spec.id)}: duplicate id`)
-      seen.add(spec.id)
-    }
-  }
+  issues.push(...listIssues(list, auto))
   if (issues.length > 0) throw invalid("supervisor", issues)
   return { flags: resolveFlags(flags, dynamic), children: list.map((s) => resolveChildSpec(s, auto)) }
 }
