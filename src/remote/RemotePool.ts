@@ -39,7 +39,8 @@ import type { BridgeMetrics } from "../telemetry/metrics.js"
 import type { CallOptions } from "../worker/connection.js"
 import type { PoolBackend } from "../bridge/backend.js"
 import type { ResolvedOptions } from "../bridge/options.js"
-import type { StopOptions, WorkerStatus } from "../bridge/pool.js"
+import type { StopOptions } from "../bridge/stopOptions.js"
+import type { WorkerStatus } from "../bridge/status.js"
 import { chooseRoute, type WorkerLoad } from "../bridge/routing.js"
 import { SessionCalls } from "../bridge/sessionCalls.js"
 import { SessionTable } from "../bridge/sessions.js"
@@ -62,8 +63,12 @@ interface Agent {
    * (local clock: no clock skew between machines matters).
    */
   seenAt: number
-  /** When its record last changed (a clock restart does not count). */
-  heardAt: number
+  /**
+   * New versions of its record read since we could hear agents again after an outage. One is
+   * no proof it is back on NATS: the stream may hand out a version written just before the
+   * outage that we had not read yet.
+   */
+  heardSinceRejoin: number
   down: boolean
   /** While down: how many new versions of its record must be read before it counts as back. */
   backAfter: number
@@ -484,9 +489,10 @@ export class RemotePool implements PoolBackend {
    * NATS answered a call "no responders": nobody subscribes to its agent's subject. Normally
    * the agent is gone, and this is the fastest sign of it: it is lost at once (its calls fail,
    * idempotent ones are retried elsewhere, no new call goes there). But just after we could hear
-   * agents again (NATS back), an agent not heard since may simply not have resubscribed yet: for
-   * up to one TTL the call, which reached nobody, is sent again shortly, and the agent is judged
-   * by its heartbeats.
+   * agents again (NATS back), an agent may simply not have resubscribed yet: until two new
+   * versions of its record prove it is back (its subscriptions are sent before anything it
+   * writes), for up to one TTL, the call, which reached nobody, is sent again shortly, and the
+   * agent is judged by its heartbeats.
    */
   private noResponders(call: Outgoing): void {
     const agent = this.agents.get(call.agentId)
@@ -495,8 +501,8 @@ export class RemotePool implements PoolBackend {
       refused()
       return
     }
-    const heard = agent.heardAt > this.rejoinedAt
-    if (this.reconnecting || (!heard && Date.now() - this.rejoinedAt < agent.record.ttlMs)) {
+    const back = agent.heardSinceRejoin >= 2
+    if (this.reconnecting || (!back && Date.now() - this.rejoinedAt < agent.record.ttlMs)) {
       const retry = setTimeout(() => call.resend(), Math.max(20, agent.record.heartbeatMs / 4))
       retry.unref?.()
       return
@@ -620,19 +626,20 @@ export class RemotePool implements PoolBackend {
     if (this.reconnecting) {
       this.reconnecting = false
       this.rejoinedAt = now
+      for (const a of this.agents.values()) a.heardSinceRejoin = 0
     }
     let changed = false
     for (const [key, { record, revision }] of records) {
       const known = this.agents.get(key)
       if (!known || known.revision !== revision) changed = true
       if (!known) {
-        this.agents.set(key, { id: key, record, revision, seenAt: now, heardAt: now, down: false, backAfter: 0, inFlight: 0, served: 0 })
+        this.agents.set(key, { id: key, record, revision, seenAt: now, heardSinceRejoin: 0, down: false, backAfter: 0, inFlight: 0, served: 0 })
         this.logger.info({ agentId: key, hostname: record.hostname, capacity: record.capacity }, "agent joined")
       } else if (known.revision !== revision) {
         known.revision = revision
         known.record = record
         known.seenAt = now
-        known.heardAt = now
+        known.heardSinceRejoin++
         if (known.down && --known.backAfter <= 0) {
           known.down = false
           this.logger.info({ agentId: key }, "agent is back")
