@@ -16,9 +16,11 @@
  * await Effect.runPromise(program.pipe(Effect.provide(Bridge.layer({ minWorkers: 1 }))))
  */
 import { Context, Effect, Layer, Stream } from "effect"
-import { PythonBridge, type BridgeCommand, type BridgeStatus, type ExecuteOptions } from "./bridge/PythonBridge.js"
+import { PythonBridge, type BridgeCommand } from "./bridge/PythonBridge.js"
+import type { BridgeStatus } from "./bridge/status.js"
+import type { ExecuteOptions } from "./bridge/callOptions.js"
 import type { BridgeOptions } from "./bridge/options.js"
-import type { StopOptions } from "./bridge/pool.js"
+import type { StopOptions } from "./bridge/stopOptions.js"
 import { isSnakepitError, type SnakepitError } from "./errors.js"
 import { parseCallOptions } from "./bridge/callOptions.js"
 

@@ -7,9 +7,11 @@
  * await bridge.executePython("s1", "math", "sqrt", [16]) // 4
  */
 export { PythonBridge } from "./bridge/PythonBridge.js"
-export type { BridgeCommand, BridgeStatus, ExecuteOptions } from "./bridge/PythonBridge.js"
+export type { BridgeCommand } from "./bridge/PythonBridge.js"
+export type { BridgeStatus, WorkerStatus } from "./bridge/status.js"
+export type { ExecuteOptions } from "./bridge/callOptions.js"
 export type { BridgeOptions, InspectOption, LimitsOptions, RestartOptions } from "./bridge/options.js"
-export type { StopOptions, WorkerStatus } from "./bridge/pool.js"
+export type { StopOptions } from "./bridge/stopOptions.js"
 export type { Tool } from "./bridge/tools.js"
 export { BridgeSession } from "./bridge/BridgeSession.js"
 export { bridgeChild, bridgeOf } from "./bridge/bridgeChild.js"

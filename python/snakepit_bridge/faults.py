@@ -9,9 +9,23 @@ import os
 import signal as _signal
 import struct
 import time
-from typing import Union
+from typing import Callable, Optional, Union
 
-from .protocol import DEFAULT_MAX_FRAME_BYTES
+from .protocol import DEFAULT_MAX_FRAME_BYTES, EXIT_STARTUP_FAILURE
+
+# What the hooks write with, given by the worker when it serves (``install``): this module never
+# imports the worker that imports it. Outside a worker (a bare test) they write to the
+# protocol fd named by the environment.
+_write_between_frames: Optional[Callable[[bytes], None]] = None
+_frame_limit: Optional[int] = None
+
+
+def install(write_raw: Callable[[bytes], None], max_frame_bytes: int) -> None:
+    """Give the hooks the worker's raw protocol writer and its frame limit (the worker calls
+    this before its handshake when it runs with ``SNAKEPIT_TESTING=1``)."""
+    global _write_between_frames, _frame_limit
+    _write_between_frames = write_raw
+    _frame_limit = max_frame_bytes
 
 
 def _require_testing() -> None:
@@ -21,19 +35,15 @@ def _require_testing() -> None:
 
 def _write_raw(data: bytes) -> None:
     """Write bytes to the protocol output fd between two frames."""
-    from .worker import Worker
-    worker = Worker.current
-    if worker is not None:
-        worker.connection.writer.write_raw(data)
+    if _write_between_frames is not None:
+        _write_between_frames(data)
     else:
         os.write(int(os.environ.get("SNAKEPIT_OUT_FD", "4")), data)
 
 
 def _max_frame_bytes() -> int:
-    from .worker import Worker
-    worker = Worker.current
-    if worker is not None:
-        return worker.settings.max_frame_bytes
+    if _frame_limit is not None:
+        return _frame_limit
     return int(os.environ.get("SNAKEPIT_MAX_FRAME_BYTES") or DEFAULT_MAX_FRAME_BYTES)
 
 
@@ -85,13 +95,14 @@ def kill(signal: Union[int, str] = "SIGKILL") -> None:
 
 def apply_start_faults() -> None:
     """Called by the worker before its ready handshake. With ``SNAKEPIT_TESTING=1``:
-    ``SNAKEPIT_FAULT_FAIL_START=1`` exits with code 3 before the handshake (a start that fails),
+    ``SNAKEPIT_FAULT_FAIL_START=1`` exits with ``EXIT_STARTUP_FAILURE`` before the handshake (a
+    start that fails),
     ``SNAKEPIT_FAULT_START_DELAY_MS=n`` delays the handshake by ``n`` ms (a slow start)."""
     if os.environ.get("SNAKEPIT_TESTING") != "1":
         return
     if os.environ.get("SNAKEPIT_FAULT_FAIL_START") == "1":
         os.write(2, b"snakepit_bridge: failing start (fault injection)\n")
-        os._exit(3)
+        os._exit(EXIT_STARTUP_FAILURE)
     delay = os.environ.get("SNAKEPIT_FAULT_START_DELAY_MS")
     if delay:
         time.sleep(max(0.0, float(delay)) / 1000)

@@ -173,8 +173,9 @@ class Worker:
         # Whichever thread the kernel interrupts, the watchdog's wait below wakes up.
         signal.set_wakeup_fd(self.server.wake_fd)
         if self.settings.testing:
-            from .faults import apply_start_faults
-            apply_start_faults()
+            from . import faults
+            faults.install(self.connection.writer.write_raw, self.settings.max_frame_bytes)
+            faults.apply_start_faults()
         self.connection.send(ready_message(self.settings))
         hostlog.install(self.connection.send)
         hostlog.capture_call_output(self.connection.send)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from snakepit_bridge import faults
+from snakepit_bridge import faults, protocol
 
 PACKAGE_ROOT = str(Path(__file__).resolve().parents[1])
 
@@ -29,9 +29,9 @@ def test_every_hook_refuses_without_testing_mode(monkeypatch, hook, args):
         getattr(faults, hook)(*args)
 
 
-def test_fail_start_exits_with_code_3_before_the_handshake():
+def test_fail_start_exits_with_the_startup_failure_code_before_the_handshake():
     proc, _ = run_start_faults({"SNAKEPIT_TESTING": "1", "SNAKEPIT_FAULT_FAIL_START": "1"})
-    assert proc.returncode == 3
+    assert proc.returncode == protocol.EXIT_STARTUP_FAILURE
     assert "ready" not in proc.stdout
     assert "fault injection" in proc.stderr
 

@@ -10,7 +10,7 @@
  * s.registerTool("fetchUser", async (id) => db.users.get(id))
  * await s.executePython("pipeline", "run", [])
  */
-import type { PythonBridge, ExecuteOptions } from "./PythonBridge.js"
+import type { ExecuteOptions } from "./callOptions.js"
 import type { Tool, ToolRegistry } from "./tools.js"
 import type { SessionVariables } from "./variables.js"
 import { InvalidOptions } from "../errors.js"
@@ -38,6 +38,17 @@ export interface SessionVariablesView {
   entries(): Array<[string, unknown]>
 }
 
+/**
+ * The calls a session forwards to its bridge (`PythonBridge` has them): named here so that a
+ * session does not import the bridge that creates it.
+ */
+export interface SessionCalls {
+  executePython<T = unknown>(sessionId: string | null, module: string, fn: string, args?: readonly unknown[], options?: ExecuteOptions): Promise<T>
+  executeCode(sessionId: string | null, code: string, context?: Record<string, unknown>, options?: ExecuteOptions): Promise<Record<string, unknown>>
+  stream<T = unknown>(sessionId: string | null, module: string, fn: string, args?: readonly unknown[], options?: ExecuteOptions): AsyncGenerator<T>
+  cleanupSession(sessionId: string): Promise<boolean>
+}
+
 export class BridgeSession {
   /** The session's host-held variables (shared with Python's `session.variables`). */
   readonly variables: SessionVariablesView
@@ -45,7 +56,7 @@ export class BridgeSession {
   /** @internal use `bridge.session(id)` */
   constructor(
     readonly id: string,
-    private readonly bridge: PythonBridge,
+    private readonly bridge: SessionCalls,
     store: SessionVariables,
     private readonly tools: ToolRegistry,
     touch: () => void,

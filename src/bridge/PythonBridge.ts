@@ -20,67 +20,16 @@ import { BridgeMetrics } from "../telemetry/metrics.js"
 import { serveDashboard, type Dashboard, type DashboardOptions } from "../inspect/dashboard.js"
 import { resolveOptions, type BridgeOptions, type ResolvedOptions } from "./options.js"
 import type { PoolBackend } from "./backend.js"
-import { WorkerPool, type CircuitStatus, type StopOptions, type WorkerStatus } from "./pool.js"
-import { checkStopOptions } from "./stopOptions.js"
+import { WorkerPool } from "./pool.js"
+import { checkStopOptions, type StopOptions } from "./stopOptions.js"
+import type { BridgeStatus, CircuitStatus, WorkerStatus } from "./status.js"
 import { RemotePool } from "../remote/RemotePool.js"
 import { BridgeSession } from "./BridgeSession.js"
 import { SessionLifetimes } from "./sessionLifetimes.js"
 import { ToolRegistry, type Tool } from "./tools.js"
 import { SessionVariables } from "./variables.js"
-import { checkCall, checkCode, checkCommand, checkSession, type CallOptionValues } from "./callOptions.js"
+import { checkCall, checkCode, checkCommand, checkSession, type ExecuteOptions } from "./callOptions.js"
 import { admits, parseExposure, type Exposure } from "./exposure.js"
-
-/**
- * Per-call options of `executePython` / `executeCode` / `stream`. Checked before anything is
- * armed: a malformed one (wrong type, an unknown key, a non-object) rejects the call with
- * `InvalidOptions` naming it (`src/bridge/callOptions.ts` has the rules).
- */
-export interface ExecuteOptions {
-  /** Keyword arguments: a plain object. */
-  readonly kwargs?: Record<string, unknown>
-  /**
-   * Deadline of this call in ms (default: the bridge's `callTimeoutMs`): a number from 0 to
-   * 2 147 483 647, or `Infinity` for none. Not a string: `"50"` is refused, not ignored.
-   */
-  readonly timeoutMs?: number
-  /** Aborting it cancels the call (`CallCancelled`), queued or running. Must be an `AbortSignal`. */
-  readonly signal?: AbortSignal
-  /**
-   * The call is safe to run twice: when its worker dies mid-call (or its agent is lost, with
-   * `remote`), it is retried once on another worker instead of failing with `WorkerCrashed`.
-   * Other calls are never retried: whether they ran is unknown.
-   */
-  readonly idempotent?: boolean
-}
-
-/** What `getStatus()` returns. */
-export interface BridgeStatus {
-  readonly totalWorkers: number
-  readonly activeSessions: number
-  readonly uptimeMs: number
-  readonly queued: number
-  readonly python: string
-  readonly failed: string | undefined
-  readonly workers: WorkerStatus[]
-  /** The pool's dynamic supervisor as plain data: restart counts, recent restarts, children. */
-  readonly supervisor: SupervisorStatus | null
-  /**
-   * Bytes of host-held session variables, all sessions together (encoded size), bounded by
-   * `limits.maxVariableBytes`.
-   */
-  readonly variableBytes: number
-  /**
-   * The circuit (`restart.onExhausted: "backoff"`): `open` while calls fail fast with
-   * `MaxRestartIntensity`, `retryAt` (epoch ms) when the pool starts again.
-   */
-  readonly circuit: CircuitStatus
-  /**
-   * Wait and run times of calls (count, mean, p50, p90, p99, max, in ms) and utilization (busy
-   * execution slot-time over `maxWorkers × workerConcurrency`, last minute), as
-   * docs/observability.md defines them.
-   */
-  readonly stats: PoolStats
-}
 
 /** The seed adapter's commands accepted by {@link PythonBridge.routeCommand}. */
 export type BridgeCommand = "execute_python" | "execute_python_code" | "get_python_status"
@@ -184,7 +133,7 @@ export class PythonBridge implements AsyncDisposable {
   }
 
   private callPython(sessionId: string | null, module: string, fn: string, args: readonly unknown[], options: ExecuteOptions): Promise<unknown> {
-    let checked: CallOptionValues
+    let checked: ExecuteOptions
     try {
       checked = checkCall("executePython", sessionId, module, fn, args, options)
     } catch (invalid) {
@@ -213,7 +162,7 @@ export class PythonBridge implements AsyncDisposable {
   }
 
   private runCode(sessionId: string | null, code: string, context: Record<string, unknown>, options: ExecuteOptions): Promise<Record<string, unknown>> {
-    let checked: CallOptionValues
+    let checked: ExecuteOptions
     try {
       checked = checkCode(sessionId, code, context, options)
     } catch (invalid) {
@@ -236,7 +185,7 @@ export class PythonBridge implements AsyncDisposable {
    * for await (const n of bridge.stream<number>("s1", "m", "countdown", [3])) total += n
    */
   stream<T = unknown>(sessionId: string | null, module: string, fn: string, args: readonly unknown[] = [], options: ExecuteOptions = {}): AsyncGenerator<T> {
-    let checked: CallOptionValues
+    let checked: ExecuteOptions
     let refused: unknown
     try {
       checked = checkCall("stream", sessionId, module, fn, args, options)
@@ -527,7 +476,7 @@ export class PythonBridge implements AsyncDisposable {
     return this.tools
   }
 
-  private callOptions(options: CallOptionValues) {
+  private callOptions(options: ExecuteOptions) {
     return {
       ...(options.kwargs ? { kwargs: options.kwargs } : {}),
       ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),

@@ -10,7 +10,8 @@
  */
 import type { SupervisorStatus } from "../supervisor/status.js"
 import type { CallOptions } from "../worker/connection.js"
-import type { CircuitStatus, StopOptions, WorkerStatus } from "./pool.js"
+import type { CircuitStatus, WorkerStatus } from "./status.js"
+import type { StopOptions } from "./stopOptions.js"
 
 /** A place to run calls, with session affinity. */
 export interface PoolBackend {

@@ -30,13 +30,29 @@
 import { InvalidOptions } from "../errors.js"
 import { unknownName } from "../didYouMean.js"
 
-/** Per-call options of `executePython` / `executeCode` / `stream` (see `ExecuteOptions`). */
-export interface CallOptionValues {
+/**
+ * Per-call options of `executePython` / `executeCode` / `stream`. Checked before anything is
+ * armed: a malformed one (wrong type, an unknown key, a non-object) rejects the call with
+ * `InvalidOptions` naming it (`src/bridge/callOptions.ts` has the rules).
+ */
+export interface ExecuteOptions {
+  /** Keyword arguments: a plain object. */
   readonly kwargs?: Record<string, unknown>
+  /**
+   * Deadline of this call in ms (default: the bridge's `callTimeoutMs`): a number from 0 to
+   * 2 147 483 647, or `Infinity` for none. Not a string: `"50"` is refused, not ignored.
+   */
   readonly timeoutMs?: number
+  /** Aborting it cancels the call (`CallCancelled`), queued or running. Must be an `AbortSignal`. */
   readonly signal?: AbortSignal
+  /**
+   * The call is safe to run twice: when its worker dies mid-call (or its agent is lost, with
+   * `remote`), it is retried once on another worker instead of failing with `WorkerCrashed`.
+   * Other calls are never retried: whether they ran is unknown.
+   */
   readonly idempotent?: boolean
 }
+
 
 /** The options a call accepts, in the order error messages list them. */
 export const CALL_OPTION_KEYS = ["kwargs", "timeoutMs", "signal", "idempotent"] as const
@@ -108,7 +124,7 @@ const isDeadline = (v: unknown): v is number =>
   typeof v === "number" && (v === Number.POSITIVE_INFINITY || (Number.isFinite(v) && v >= 0 && v <= MAX_TIMEOUT_MS))
 
 /** Issues of an options object; `at` names it in messages (`options`, `params.options`). */
-const optionIssues = (options: unknown, at: string, issues: string[], allowSignal: boolean): CallOptionValues => {
+const optionIssues = (options: unknown, at: string, issues: string[], allowSignal: boolean): ExecuteOptions => {
   if (options === undefined) return {}
   if (!isPlainObject(options)) {
     issues.push(`${at} must be a plain object of call options, got ${describeValue(options)}`)
@@ -166,7 +182,7 @@ const checkName = (value: unknown, at: string, issues: string[]) => {
  * @example
  * parseCallOptions(1) // throws InvalidOptions: options must be a plain object of call options, got 1
  */
-export const parseCallOptions = (options: unknown, { at = "options", allowSignal = true, what = "call options" } = {}): CallOptionValues =>
+export const parseCallOptions = (options: unknown, { at = "options", allowSignal = true, what = "call options" } = {}): ExecuteOptions =>
   guarded(what, (issues) => optionIssues(options, at, issues, allowSignal))
 
 /**
@@ -182,7 +198,7 @@ export const checkCall = (
   fn: unknown,
   args: unknown,
   options: unknown,
-): CallOptionValues =>
+): ExecuteOptions =>
   guarded(`${method} call`, (issues) => {
     checkSessionId(sessionId, issues)
     checkName(module, "module", issues)
@@ -197,7 +213,7 @@ export const checkCall = (
  * @example
  * checkCode("s1", "y = x * 2", { x: 21 }, {}) // {}
  */
-export const checkCode = (sessionId: unknown, code: unknown, context: unknown, options: unknown): CallOptionValues =>
+export const checkCode = (sessionId: unknown, code: unknown, context: unknown, options: unknown): ExecuteOptions =>
   guarded("executeCode call", (issues) => {
     checkSessionId(sessionId, issues)
     if (typeof code !== "string") issues.push(`code must be a string of Python source, got ${describeValue(code)}`)
@@ -219,8 +235,8 @@ export const checkSession = (method: string, sessionId: unknown): string =>
 
 /** A `routeCommand` checked and translated into the bridge call it stands for. */
 export type RoutedCommand =
-  | { readonly kind: "execute_python"; readonly sessionId: string | null; readonly module: string; readonly fn: string; readonly args: readonly unknown[]; readonly options: CallOptionValues }
-  | { readonly kind: "execute_python_code"; readonly sessionId: string | null; readonly code: string; readonly context: Record<string, unknown>; readonly options: CallOptionValues }
+  | { readonly kind: "execute_python"; readonly sessionId: string | null; readonly module: string; readonly fn: string; readonly args: readonly unknown[]; readonly options: ExecuteOptions }
+  | { readonly kind: "execute_python_code"; readonly sessionId: string | null; readonly code: string; readonly context: Record<string, unknown>; readonly options: ExecuteOptions }
   | { readonly kind: "get_python_status" }
 
 /**

@@ -37,6 +37,8 @@ import type { WorkerExit, WorkerInput, WorkerState } from "../worker/machine.js"
 import type { WorkerProcess } from "../worker/process.js"
 import type { PoolBackend } from "./backend.js"
 import type { ResolvedOptions } from "./options.js"
+import type { StopOptions } from "./stopOptions.js"
+import type { CircuitStatus, WorkerStatus } from "./status.js"
 import { circuitDelay } from "./circuit.js"
 import { admits, parseExposure, type Exposure } from "./exposure.js"
 import type { Queued } from "./queue.js"
@@ -99,35 +101,6 @@ interface Waiting extends Queued {
   cleanupAbort: (() => void) | undefined
 }
 
-/**
- * How `stop()` ends the bridge's work.
- *
- * @example
- * await bridge.stop({ drain: true, timeoutMs: 30_000 }) // queued and running calls finish first
- */
-export interface StopOptions {
-  /**
-   * Finish queued and running calls before stopping (new calls are refused with
-   * `BridgeStopped` at once). Default false: queued calls reject with `BridgeStopped`.
-   */
-  readonly drain?: boolean
-  /** With `drain`: how long the drain may take (default `shutdownTimeoutMs`). */
-  readonly timeoutMs?: number
-}
-
-/** One worker, as `getStatus()` reports it. */
-export interface WorkerStatus {
-  readonly id: string
-  readonly pid: number | null
-  readonly state: WorkerState
-  readonly sessions: number
-  readonly inFlight: number
-  readonly served: number
-  readonly restarts: number
-  readonly rssBytes: number | null
-  readonly uptimeMs: number
-}
-
 /** The same crash, saying what it cost the session: its worker-held Python state. */
 const sessionLost = (error: WorkerCrashed, sessionId: string) =>
   new WorkerCrashed({ ...error, message: `${error.message}; Python-side state of session ${JSON.stringify(sessionId)} was lost` })
@@ -163,16 +136,6 @@ const workerExit = (e: { reason: string; error?: unknown; output?: unknown }): W
  * and the pool churned through cold workers.)
  */
 export const ABANDON_CONFIRM_SHARE = 0.5
-
-/** The circuit's state as `getStatus().circuit` reports it. */
-export interface CircuitStatus {
-  /** True while calls fail fast with `MaxRestartIntensity` and the pool waits to restart. */
-  readonly open: boolean
-  /** Epoch ms of the next restart while open, else null. */
-  readonly retryAt: number | null
-  /** Consecutive openings (reset once the pool has stayed up for a while). */
-  readonly openings: number
-}
 
 export class WorkerPool implements PoolBackend {
   readonly sessions = new SessionTable()

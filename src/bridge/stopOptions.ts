@@ -8,9 +8,24 @@
  * checkStopOptions({ drain: "yes" })                  // throws InvalidOptions naming options.drain
  */
 import { InvalidOptions } from "../errors.js"
-import type { StopOptions } from "./pool.js"
 
 const MAX_DELAY = 2 ** 31 - 1
+
+/**
+ * How `stop()` ends the bridge's work.
+ *
+ * @example
+ * await bridge.stop({ drain: true, timeoutMs: 30_000 }) // queued and running calls finish first
+ */
+export interface StopOptions {
+  /**
+   * Finish queued and running calls before stopping (new calls are refused with
+   * `BridgeStopped` at once). Default false: queued calls reject with `BridgeStopped`.
+   */
+  readonly drain?: boolean
+  /** With `drain`: how long the drain may take (default `shutdownTimeoutMs`). */
+  readonly timeoutMs?: number
+}
 
 /** Returns the options as given, or throws `InvalidOptions` listing every problem. */
 export const checkStopOptions = (options: unknown): StopOptions => {

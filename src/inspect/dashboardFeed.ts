@@ -11,8 +11,7 @@
  * feed.onLog((entry) => push(entry))
  * feed.close()
  */
-import type { BridgeStatus } from "../bridge/PythonBridge.js"
-import type { WorkerStatus } from "../bridge/pool.js"
+import type { BridgeStatus, WorkerStatus } from "../bridge/status.js"
 import type { BridgeEventName, BridgeEvents } from "../telemetry/events.js"
 
 /** The part of a bridge the feed reads. */

@@ -10,7 +10,7 @@
  * // or: GET /metrics on bridge.serveDashboard()
  */
 import type { WorkerState } from "../worker/machine.js"
-import type { BridgeStatus } from "../bridge/PythonBridge.js"
+import type { BridgeStatus } from "../bridge/status.js"
 import { CallTimings } from "./callTimings.js"
 import type { LatencySummary } from "./latencyHistogram.js"
 import { DEFAULT_BUCKETS_SECONDS, emptyHistogram, observe, renderFamilies, type Family, type Summary } from "./prometheus.js"

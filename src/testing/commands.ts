@@ -17,7 +17,7 @@
  * }))
  */
 import type { PythonBridge } from "../bridge/PythonBridge.js"
-import type { WorkerStatus } from "../bridge/pool.js"
+import type { WorkerStatus } from "../bridge/status.js"
 import { CallLedger } from "./invariants.js"
 
 /** What the commands act on. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest"
-import type { BridgeStatus } from "../../src/bridge/PythonBridge.js"
+import type { BridgeStatus } from "../../src/bridge/status.js"
 import { DashboardFeed, type FeedSource } from "../../src/inspect/dashboardFeed.js"
 import { dashboardPage } from "../../src/inspect/dashboardPage.js"
 import { TelemetryEmitter } from "../../src/telemetry/events.js"
