@@ -156,6 +156,8 @@ export class WorkerPool implements PoolBackend {
   private readonly templateSubscriptions = new Map<string, Subscription>()
   /** Templates replaced by an environment restart, with the workers forked from them still alive. */
   private readonly retiringTemplates = new Map<string, Set<string>>()
+  /** Wakers of `stop()` waiting for calls to settle ({@link settled}). */
+  private readonly callWatchers = new Set<() => void>()
   private readonly readyWaiters = new Set<{ count: number; resolve: () => void; reject: (e: unknown) => void }>()
   /** The circuit (`restart.onExhausted: "backoff"`): consecutive openings and the restart timer. */
   private openings = 0
@@ -310,12 +312,14 @@ export class WorkerPool implements PoolBackend {
       let retried = false
       const resolve = (value: unknown) => {
         this.keepAlive.release()
+        this.callsMoved()
         this.metrics.callSettled((performance.now() - submitted) / 1000, undefined)
         span?.end(undefined)
         settleOk(value)
       }
       const reject = (error: unknown) => {
         this.keepAlive.release()
+        this.callsMoved()
         this.metrics.callSettled((performance.now() - submitted) / 1000, error)
         span?.end(error)
         settleError(withCallContext(error, context))
@@ -482,6 +486,7 @@ export class WorkerPool implements PoolBackend {
 
   /** A call left a worker without running there (withdrawn): its room is free again. */
   private released(slot: Slot, connection: Connection): void {
+    this.callsMoved()
     if (slot.process?.connection !== connection) return
     if (slot.retiring) this.stopWhenDrained(slot)
     else this.pump(slot)
@@ -742,7 +747,9 @@ export class WorkerPool implements PoolBackend {
           snapshot.context.process?.kill()
         }
       },
-      error: () => {},
+      // The supervisor owns the worker's failure (it restarts it or gives up, and reports
+      // either); this observer only watches states. Logged so the error has a trace here too.
+      error: (e: unknown) => this.logger.debug({ workerId: id, err: e }, "worker actor failed (its supervisor handles it)"),
     })
   }
 
@@ -757,6 +764,7 @@ export class WorkerPool implements PoolBackend {
     if (slot.abandonTimer) clearTimeout(slot.abandonTimer)
     slot.abandonTimer = undefined
     slot.process = undefined
+    this.callsMoved()
     // A hung worker is stopped by the pool (so it is not a crash for intensity), but operators
     // should see why it went.
     const reason = slot.hung ? "hung" : slot.overMemory ? "memory" : exit.reason
@@ -878,7 +886,6 @@ export class WorkerPool implements PoolBackend {
       this.logger.info({ workerId: id, withdrawn }, "worker holds an abandoned call: no new calls until Python confirms it ended")
       slot.abandonTimer = setTimeout(() => this.replaceEarly(slot), Math.min(this.options.callGraceMs * ABANDON_CONFIRM_SHARE, 2 ** 31 - 1))
       slot.abandonTimer.unref()
-      slot.abandonTimer.unref?.()
       this.pumpAll()
     } else if (running === 0 && was > 0) {
       if (slot.abandonTimer) clearTimeout(slot.abandonTimer)
@@ -1008,7 +1015,9 @@ export class WorkerPool implements PoolBackend {
 
   private stopWhenDrained(slot: Slot): void {
     if ((slot.process?.connection.inFlight ?? 0) > 0) return
-    void this.supervisor?.terminateChild(slot.id).catch(() => {})
+    void this.supervisor?.terminateChild(slot.id).catch((e: unknown) =>
+      // Already gone (it exited meanwhile) or the supervisor is stopping: nothing left to stop.
+      this.logger.debug({ workerId: slot.id, err: e }, "drained worker not terminated"))
   }
 
   /** Replaces every worker; queued and new calls run on the new ones, in-flight ones finish. */
@@ -1081,7 +1090,7 @@ export class WorkerPool implements PoolBackend {
         next: (snapshot: { value: unknown; context: { process: WorkerProcess | null } }) => {
           if (snapshot.context.process && (snapshot.value === "ready" || snapshot.value === "busy")) this.forks?.templateReady(id, snapshot.context.process)
         },
-        error: () => {},
+        error: (e: unknown) => this.logger.debug({ templateId: id, err: e }, "template actor failed (its supervisor handles it)"),
       }),
     )
   }
@@ -1105,7 +1114,8 @@ export class WorkerPool implements PoolBackend {
       for (const w of workers) if (!this.slots.has(w)) workers.delete(w)
       if (workers.size > 0) continue
       this.retiringTemplates.delete(template)
-      void this.supervisor?.terminateChild(template).catch(() => {})
+      void this.supervisor?.terminateChild(template).catch((e: unknown) =>
+        this.logger.debug({ templateId: template, err: e }, "retired template not terminated"))
     }
   }
 
@@ -1346,14 +1356,37 @@ export class WorkerPool implements PoolBackend {
     }
   }
 
-  /** Waits until no call runs (nor waits, with `queue`), or `deadline`; true when all settled. */
+  /**
+   * Waits until no call runs (nor waits, with `queue`), or `deadline`; true when all settled.
+   * Woken by {@link callsMoved}, not by polling: a stop that waits for one long call costs no
+   * timer ticks, and ends the moment the last call does.
+   */
   private async settled(deadline: number, queue: boolean): Promise<boolean> {
     const busy = () => (queue && this.queue.size > 0) || [...this.slots.values()].some((s) => (s.process?.connection.inFlight ?? 0) > 0)
     while (busy()) {
-      if (Date.now() >= deadline) return false
-      await new Promise((r) => setTimeout(r, 10))
+      const left = deadline - Date.now()
+      if (left <= 0) return false
+      await new Promise<void>((wake) => {
+        const done = () => {
+          clearTimeout(timer)
+          this.callWatchers.delete(done)
+          wake()
+        }
+        const timer = setTimeout(done, Math.min(left, 2 ** 31 - 1))
+        this.callWatchers.add(done)
+      })
     }
     return true
+  }
+
+  /**
+   * A call settled, left its worker, or its worker's process went: whoever waits for calls to
+   * settle (`stop()`) looks again. (A call's answer, a withdrawal and a process exit are the
+   * only ways a connection's count of calls in flight goes down.)
+   */
+  private callsMoved(): void {
+    if (this.callWatchers.size === 0) return
+    for (const wake of [...this.callWatchers]) wake()
   }
 
   private rejectQueued(message: string): void {

@@ -12,6 +12,7 @@
  * sup.on("child.exited", (e) => log.warn(e, "child exited"))
  * await sup.stop()
  */
+import type { SupervisorClock } from "./clock.js"
 import { createActor, type Actor, type AnyActorRef, type InspectionEvent, type Observer } from "xstate"
 import { SupervisorRefused } from "../errors.js"
 import { resolveSupervisor, type ChildSpec, type ResolvedChildSpec, type SupervisorFlags } from "./childSpec.js"
@@ -29,7 +30,7 @@ export interface SupervisorOptions {
   /** XState inspection, passed to the supervisor and every child actor. */
   readonly inspect?: ((event: InspectionEvent) => void) | Observer<InspectionEvent>
   /** A clock for the whole tree (XState's `SimulatedClock` in tests). */
-  readonly clock?: { setTimeout(fn: (...args: unknown[]) => void, timeout: number): unknown; clearTimeout(id: unknown): void }
+  readonly clock?: SupervisorClock
   /** Jitter source for backoff, in [0, 1). Default `Math.random`. */
   readonly random?: () => number
 }
@@ -89,6 +90,7 @@ export class Supervisor {
         dynamic,
         ...(options.inspect ? { inspect: options.inspect } : {}),
         ...(options.random ? { random: options.random } : {}),
+        ...(options.clock ? { clock: options.clock } : {}),
       },
       ...(options.clock ? { clock: options.clock } : {}),
       ...(options.inspect ? { inspect: options.inspect as never } : {}),

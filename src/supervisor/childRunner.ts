@@ -14,6 +14,7 @@
  * @example
  * spawnChild("childRunner", { id: "db#1", input: { spec, incarnation: 1 } })
  */
+import type { SupervisorClock } from "./clock.js"
 import { createActor, fromCallback, type AnyActorRef, type Snapshot } from "xstate"
 import type { ResolvedChildSpec, StartResult } from "./childSpec.js"
 
@@ -23,6 +24,8 @@ export interface ChildRunnerInput {
   readonly incarnation: number
   /** Passed to the child's `createActor` (XState inspection). */
   readonly inspect?: unknown
+  /** The tree's clock, passed to the child's `createActor`. */
+  readonly clock?: SupervisorClock | undefined
 }
 
 /** What a runner tells its supervisor. */
@@ -114,10 +117,9 @@ export const runChild = ({ input, sendBack, receive, self }: RunChildArgs): (() 
   let actor: AnyActorRef
   try {
     // Children share the supervisor's clock, so a SimulatedClock drives the whole tree.
-    const clock = (self as unknown as { clock?: unknown }).clock
     actor = createActor(spec.start, {
       input: spec.input?.(),
-      ...(clock ? { clock: clock as never } : {}),
+      ...(input.clock ? { clock: input.clock as never } : {}),
       ...(input.inspect ? { inspect: input.inspect as never } : {}),
     })
   } catch (error) {

@@ -18,6 +18,7 @@ export { checkChildSpecs, resolveChildSpec, resolveFlags, resolveSupervisor } fr
 export type { AutoShutdown, ChildSpec, ResolvedChildSpec, ResolvedFlags, RestartType, Shutdown, StartResult, Strategy, SupervisorFlags } from "./childSpec.js"
 export { supervisorMachine } from "./machine.js"
 export type { ChildRecord, ChildStatus, RestartRecord, RetryRestart, StopCause, SupervisorContext, SupervisorEvent, SupervisorEmitted, SupervisorExit, SupervisorInput } from "./machine.js"
+export type { SupervisorClock } from "./clock.js"
 export { supervisorStatus } from "./status.js"
 export type { ChildInfo, SupervisorStatus } from "./status.js"
 export { autoShutdownDue, isCleanExit, restartPlan, shouldRestart, shutdownOrder } from "./strategy.js"

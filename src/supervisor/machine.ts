@@ -36,6 +36,7 @@
  * actor.subscribe({ error: (e) => log.error(e) })
  * actor.start()
  */
+import type { SupervisorClock } from "./clock.js"
 import { HashSet } from "effect"
 import { and, assign, enqueueActions, not, setup, type AnyActorRef } from "xstate"
 import { ChildStartFailed, InvalidOptions, MaxRestartIntensity, SupervisorRefused } from "../errors.js"
@@ -107,7 +108,14 @@ export interface SupervisorInput {
   readonly inspect?: unknown
   /** In [0, 1): the jitter source for backoff. Default `Math.random`. */
   readonly random?: () => number
+  /**
+   * The clock the supervisor's actor was created with (XState's `SimulatedClock` in tests):
+   * the supervisor reads its time from it, and its children are created with it, so one clock
+   * drives the whole tree. Default: real timers and `performance.now()`.
+   */
+  readonly clock?: SupervisorClock
 }
+
 
 type Request =
   | { readonly type: "supervisor.startChild"; readonly requestId: number; readonly spec: ChildSpec }
@@ -181,6 +189,7 @@ export interface SupervisorContext {
   /** The extra start information of the child the current request started, for its reply. */
   readonly startInfo: unknown
   readonly inspect: unknown
+  readonly clock: SupervisorClock | undefined
   readonly random: () => number
   /** The actor's clock (SimulatedClock in tests), in ms. */
   readonly now: () => number
@@ -195,11 +204,8 @@ const startRunner = (input: Extract<ChildRunnersCommand, { type: "runner.start" 
 const shutdownRunner = (id: string, incarnation: number): ChildRunnersCommand => ({ type: "runner.shutdown", id, incarnation })
 const stopRunner = (id: string, incarnation: number): ChildRunnersCommand => ({ type: "runner.stop", id, incarnation })
 
-/** Now, from the actor's clock when it has one (SimulatedClock), else the monotonic clock. */
-const nowOf = (self: AnyActorRef): number => {
-  const clock = (self as unknown as { clock?: { now?: () => number } }).clock
-  return typeof clock?.now === "function" ? clock.now() : performance.now()
-}
+/** Now, from the tree's clock when it has one (SimulatedClock), else the monotonic clock. */
+const nowOf = (clock: SupervisorClock | undefined): number => (typeof clock?.now === "function" ? clock.now() : performance.now())
 
 const views = (ctx: SupervisorContext): ChildView[] =>
   inOrder(ctx.children).map((c) => ({ id: c.spec.id, restart: c.spec.restart, alive: isAliveStatus(c.status) }))
@@ -308,8 +314,9 @@ const initialContext = (input: SupervisorInput, self: AnyActorRef): SupervisorCo
     started: false,
     startInfo: undefined,
     inspect: input.inspect,
+    clock: input.clock,
     random: input.random ?? Math.random,
-    now: () => nowOf(self),
+    now: () => nowOf(input.clock),
   }
 }
 
@@ -428,7 +435,7 @@ export const supervisorMachine = setup({
         nextIncarnation: incarnation + 1,
         children: update(context, step.id, { status: "starting", incarnation, ref: null, startedAt: context.now() }),
       })
-      enqueue.sendTo(RUNNERS, startRunner({ spec: childOf(context.children, step.id)!.spec, incarnation, inspect: context.inspect }))
+      enqueue.sendTo(RUNNERS, startRunner({ spec: childOf(context.children, step.id)!.spec, incarnation, inspect: context.inspect, clock: context.clock }))
     }),
     clearBackoff: assign({
       plan: ({ context }) => {
