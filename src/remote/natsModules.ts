@@ -12,19 +12,40 @@
  */
 import { StartupFailed } from "../errors.js"
 
-/** The optional peer dependencies the remote pool and the agent load. */
+/**
+ * The optional peer dependencies the remote pool and the agent load.
+ *
+ * @example
+ * NATS_PACKAGES.join(" ") // "@nats-io/transport-node @nats-io/kv"
+ */
 export const NATS_PACKAGES = ["@nats-io/transport-node", "@nats-io/kv"] as const
 
-/** The command that installs them (the versions this snakepit was tested with). */
+/**
+ * The command that installs them (the range of the peer dependencies, which our tests use).
+ *
+ * @example
+ * NATS_INSTALL_COMMAND // "npm install @nats-io/transport-node@^3.4.0 @nats-io/kv@^3.4.0"
+ */
 export const NATS_INSTALL_COMMAND = `npm install ${NATS_PACKAGES.map((p) => `${p}@^3.4.0`).join(" ")}`
 
-/** The two NATS client modules, as their own types describe them. */
+/**
+ * The two NATS client modules, as their own types describe them.
+ *
+ * @example
+ * const connect: NatsModules["transport"]["connect"] = (await loadNats("client")).transport.connect
+ */
 export interface NatsModules {
   readonly transport: typeof import("@nats-io/transport-node")
   readonly kv: typeof import("@nats-io/kv")
 }
 
-/** Whether `error` says that `specifier` (or one of its own dependencies) cannot be found. */
+/**
+ * Whether an import failed because a module cannot be found (the package or one of its own
+ * dependencies), as opposed to failing while it loaded.
+ *
+ * @example
+ * isMissingModule(await import("@nats-io/kv").catch((e: unknown) => e)) // true when not installed
+ */
 export const isMissingModule = (error: unknown): boolean => {
   const code = (error as { code?: unknown } | null)?.code
   return code === "ERR_MODULE_NOT_FOUND" || code === "MODULE_NOT_FOUND"
