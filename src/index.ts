@@ -22,7 +22,7 @@ export type { LatencySummary } from "./telemetry/latencyHistogram.js"
 export { RemoteAgent } from "./remote/RemoteAgent.js"
 export type { AgentOptions } from "./remote/RemoteAgent.js"
 export type { RemoteOptions } from "./remote/remoteOptions.js"
-export type { NatsOptions } from "./remote/natsConnection.js"
+export type { NatsOptions } from "./remote/natsOptions.js"
 
 export {
   BridgeStopped,

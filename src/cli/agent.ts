@@ -8,7 +8,7 @@
 import { once } from "node:events"
 import type { Logger } from "pino"
 import type { BridgeOptions } from "../bridge/options.js"
-import type { NatsOptions } from "../remote/natsConnection.js"
+import type { NatsOptions } from "../remote/natsOptions.js"
 import { RemoteAgent } from "../remote/RemoteAgent.js"
 
 /** What `snakepit agent` was asked for. */

@@ -31,14 +31,16 @@ import { hostname } from "node:os"
 import { randomBytes } from "node:crypto"
 import type { Logger } from "pino"
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node"
-import { Kvm, type KV } from "@nats-io/kv"
+import type { KV } from "@nats-io/kv"
 import { BridgeStopped, InvalidOptions, ProtocolError, StartupFailed } from "../errors.js"
 import { PythonBridge } from "../bridge/PythonBridge.js"
 import type { ExecuteOptions } from "../bridge/callOptions.js"
 import { resolveOptions, type BridgeOptions } from "../bridge/options.js"
 import { toolScope, type ToolAnswer } from "../bridge/tools.js"
 import type { ToolCallRequest } from "../worker/connection.js"
-import { connectNats, type NatsOptions } from "./natsConnection.js"
+import { connectNats } from "./natsConnection.js"
+import type { NatsOptions } from "./natsOptions.js"
+import { loadNats, type NatsModules } from "./natsModules.js"
 import { valueLimits, type ValueLimits } from "../protocol/limits.js"
 import { agentInboundSpecs, STREAM_WINDOW, toolResultSpecs, type AgentInbound, type AgentRecord, type CallRequest, type ToolResultAnswer } from "./protocol.js"
 import { isSubjectToken, isSubjectTokens, poolSubjects, type PoolSubjects } from "./subjects.js"
@@ -91,8 +93,8 @@ interface AgentSettings {
 export const localSession = (clientId: string, sessionId: string): string => `${clientId}/${sessionId}`
 
 /** The pool's KV bucket: created by the first agent, opened as it is by the others. */
-const openBucket = (nc: NatsConnection, name: string, ttlMs: number): Promise<KV> => {
-  const kvm = new Kvm(nc)
+const openBucket = (kvModule: NatsModules["kv"], nc: NatsConnection, name: string, ttlMs: number): Promise<KV> => {
+  const kvm = new kvModule.Kvm(nc)
   return kvm.create(name, { history: 1, ttl: ttlMs }).catch(() => kvm.open(name))
 }
 
@@ -129,11 +131,14 @@ export class RemoteAgent {
     private readonly subjects: PoolSubjects,
     private readonly settings: AgentSettings,
     private readonly logger: Logger,
+    /** `@nats-io/kv` (an optional peer dependency, loaded by `start`), to make the bucket again. */
+    private readonly kvModule: NatsModules["kv"],
   ) {}
 
   /**
    * Starts the local bridge, connects to NATS, and serves. Rejects with `InvalidOptions`,
-   * `StartupFailed` (bad credentials, no server, Python) leaving nothing behind.
+   * `StartupFailed` (the NATS client packages not installed, bad credentials, no server, Python)
+   * leaving nothing behind.
    */
   static async start(options: AgentOptions): Promise<RemoteAgent> {
     const id = options.agentId ?? `${hostname().replace(/[^A-Za-z0-9_-]/g, "-")}-${randomBytes(4).toString("hex")}`
@@ -150,6 +155,10 @@ export class RemoteAgent {
     if (options.allowAnyModule !== undefined && typeof options.allowAnyModule !== "boolean") issues.push("allowAnyModule must be a boolean")
     if (options.allowAnyModule === true && listed) issues.push("allowAnyModule contradicts bridge.allowedModules/bridge.expose: give one or the other")
     if (issues.length > 0) throw new InvalidOptions({ message: `invalid agent options: ${issues.join("; ")}`, issues })
+    // The NATS client (an optional peer dependency) before any Python worker: without it, no
+    // worker is started for nothing.
+    const who = `snakepit agent ${id} (pool ${options.pool})`
+    const nats = await loadNats(who, "a snakepit agent")
 
     const subjects = poolSubjects(prefix, options.pool)
     // Deny by default: no allowlist and no explicit allowAnyModule is `expose: []`.
@@ -171,9 +180,9 @@ export class RemoteAgent {
     }
     let nc: NatsConnection | undefined
     try {
-      nc = await connectNats(options, `snakepit agent ${id} (pool ${options.pool})`, subjects.agentInbox(id))
-      const kv = await openBucket(nc, subjects.bucket, ttlMs)
-      const agent = new RemoteAgent(id, bridge, nc, kv, subjects, settings, bridge.logger.child({ agentId: id }))
+      nc = await connectNats(options, who, subjects.agentInbox(id), "a snakepit agent")
+      const kv = await openBucket(nats.kv, nc, subjects.bucket, ttlMs)
+      const agent = new RemoteAgent(id, bridge, nc, kv, subjects, settings, bridge.logger.child({ agentId: id }), nats.kv)
       await agent.serve()
       return agent
     } catch (e) {
@@ -260,7 +269,7 @@ export class RemoteAgent {
       // the beats (creating a stream can take longer than one).
       if (!this.stopped && !this.reopening) {
         this.reopening = true
-        void openBucket(this.nc, this.subjects.bucket, this.settings.ttlMs)
+        void openBucket(this.kvModule, this.nc, this.subjects.bucket, this.settings.ttlMs)
           .then((kv) => (this.kv = kv), (e2: unknown) => this.logger.debug({ err: e2 }, "KV bucket not reopened"))
           .finally(() => (this.reopening = false))
       }

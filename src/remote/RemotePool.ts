@@ -31,7 +31,7 @@
 import { randomBytes } from "node:crypto"
 import type { Logger } from "pino"
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node"
-import { Kvm, type KV } from "@nats-io/kv"
+import type { KV } from "@nats-io/kv"
 import { BridgeStopped, CallCancelled, StartupFailed, WorkerCrashed, type CallContext } from "../errors.js"
 import { withCallContext, withCallerStack } from "../errorContext.js"
 import { executionEvent, type TelemetryEmitter } from "../telemetry/events.js"
@@ -46,6 +46,7 @@ import { SessionCalls } from "../bridge/sessionCalls.js"
 import { SessionTable } from "../bridge/sessions.js"
 import { toolScope, type ToolAnswer, type ToolRegistry } from "../bridge/tools.js"
 import { connectNats } from "./natsConnection.js"
+import { loadNats, type NatsModules } from "./natsModules.js"
 import { parseAgentRecord, STREAM_WINDOW, type AgentRecord } from "./protocol.js"
 import { natsOptionsOf, type RemoteOptions } from "./remoteOptions.js"
 import { poolSubjects, type PoolSubjects } from "./subjects.js"
@@ -98,6 +99,9 @@ const MAX_RECONNECT_RETRIES = 3
 /** How long a KV that takes no writes (every agent silent at once) may last before agents are judged anyway. */
 const KV_QUIET_MAX_MS = 30_000
 
+/** What needs the NATS client, in the error that says it is not installed. */
+const REMOTE_FEATURE = "a remote pool (the `remote` option)"
+
 const lost = (agentId: string, reason: string, message: string) => new WorkerCrashed({ message, workerId: agentId, exitCode: null, signal: null, reason })
 
 export class RemotePool implements PoolBackend {
@@ -105,7 +109,11 @@ export class RemotePool implements PoolBackend {
   private readonly subjects: PoolSubjects
   /** Random (so not guessable), under `remote.clientScope` when given. */
   private readonly clientId: string
+  /** How the client names itself to NATS (and in its startup errors). */
+  private readonly name: string
   private nc: NatsConnection | undefined
+  /** `@nats-io/kv`, loaded by `start()` (an optional peer dependency). */
+  private kvModule: NatsModules["kv"] | undefined
   private kv: KV | undefined
   private readonly agents = new Map<string, Agent>()
   private readonly bindings = new SessionTable()
@@ -150,11 +158,13 @@ export class RemotePool implements PoolBackend {
     this.subjects = poolSubjects(this.remote.prefix ?? "snakepit", this.remote.pool)
     const id = randomBytes(16).toString("hex")
     this.clientId = this.remote.clientScope === undefined ? id : `${this.remote.clientScope}.${id}`
+    this.name = `snakepit client ${this.clientId} (pool ${this.remote.pool})`
   }
 
   /** Connects and waits (up to `startupTimeoutMs`) until at least one agent serves the pool. */
   async start(): Promise<void> {
-    const nc = await connectNats(natsOptionsOf(this.remote), `snakepit client ${this.clientId} (pool ${this.remote.pool})`, this.subjects.clientInbox(this.clientId))
+    this.kvModule = (await loadNats(this.name, REMOTE_FEATURE)).kv
+    const nc = await connectNats(natsOptionsOf(this.remote), this.name, this.subjects.clientInbox(this.clientId), REMOTE_FEATURE)
     this.nc = nc
     this.watchConnection(nc)
     this.subscriptions.push(nc.subscribe(`${this.subjects.replies(this.clientId)}.*`, { callback: (e, m) => { if (e === null) this.onReply(m) } }))
@@ -594,7 +604,7 @@ export class RemotePool implements PoolBackend {
 
   /** Every well-formed agent record in the KV, by key. */
   private async readRecords(): Promise<Map<string, { record: AgentRecord; revision: number }>> {
-    this.kv ??= await new Kvm(this.nc!).open(this.subjects.bucket)
+    this.kv ??= await new this.kvModule!.Kvm(this.nc!).open(this.subjects.bucket)
     const kv = this.kv
     const records = new Map<string, { record: AgentRecord; revision: number }>()
     for await (const key of await kv.keys()) {

@@ -2,42 +2,28 @@
  * Connecting to NATS the same way from a client and from an agent: servers, authentication
  * (token, user/password, NKey seed or a `.creds` file) and TLS pass straight through to the
  * official client, and a refused or unreachable server is a typed `StartupFailed`, never a hang.
+ * The client itself is an optional peer dependency, imported here on first use (natsModules.ts).
  *
  * @example
  * const nc = await connectNats({ servers: "nats://10.0.0.5:4222", credsFile: "/etc/snakepit/agent.creds" }, "agent a1")
  */
 import { readFileSync } from "node:fs"
-import { connect, credsAuthenticator, nkeyAuthenticator, type NatsConnection, type NodeConnectionOptions } from "@nats-io/transport-node"
+import type { NatsConnection, NodeConnectionOptions } from "@nats-io/transport-node"
 import { StartupFailed } from "../errors.js"
-
-/** How to reach and authenticate with NATS. */
-export interface NatsOptions {
-  /** `nats://host:port`, or several for a cluster. */
-  readonly servers: string | readonly string[]
-  readonly token?: string
-  readonly user?: string
-  readonly pass?: string
-  /** An NKey seed (`SU…`) for NKey authentication. */
-  readonly nkeySeed?: string
-  /** A `.creds` file (JWT + NKey seed), as `nsc` writes it. */
-  readonly credsFile?: string
-  /** TLS: CA to trust, and a client certificate if the server asks for one. */
-  readonly tls?: { readonly caFile?: string; readonly certFile?: string; readonly keyFile?: string }
-  /** Give up connecting after this long (default 5 000 ms). */
-  readonly connectTimeoutMs?: number
-}
+import { loadNats, type NatsModules } from "./natsModules.js"
+import type { NatsOptions } from "./natsOptions.js"
 
 /**
  * The options as the NATS client takes them (reads a `.creds` file; throws if it cannot).
  *
  * @example
- * natsClientOptions({ servers: "nats://h:4222", token: "t" }, "agent a1").token // "t"
+ * natsClientOptions(await import("@nats-io/transport-node"), { servers: "nats://h:4222", token: "t" }, "agent a1").token // "t"
  */
-export function natsClientOptions(o: NatsOptions, name: string, inboxPrefix?: string): NodeConnectionOptions {
+export function natsClientOptions(transport: NatsModules["transport"], o: NatsOptions, name: string, inboxPrefix?: string): NodeConnectionOptions {
   const authenticator = o.credsFile
-    ? credsAuthenticator(readFileSync(o.credsFile))
+    ? transport.credsAuthenticator(readFileSync(o.credsFile))
     : o.nkeySeed
-      ? nkeyAuthenticator(new TextEncoder().encode(o.nkeySeed))
+      ? transport.nkeyAuthenticator(new TextEncoder().encode(o.nkeySeed))
       : undefined
   return {
     servers: typeof o.servers === "string" ? o.servers : [...o.servers],
@@ -58,20 +44,22 @@ export function natsClientOptions(o: NatsOptions, name: string, inboxPrefix?: st
 }
 
 /**
- * Connects, or rejects with `StartupFailed` saying why (credentials refused, no server).
+ * Connects, or rejects with `StartupFailed` saying why (the NATS client not installed,
+ * credentials refused, no server). `feature` names what needs NATS in the not-installed message.
  *
  * @example
  * const nc = await connectNats({ servers: "127.0.0.1:4222", token: "s3cret" }, "client", "snakepit.ml.client.c1.inbox")
  */
-export async function connectNats(o: NatsOptions, name: string, inboxPrefix?: string): Promise<NatsConnection> {
+export async function connectNats(o: NatsOptions, name: string, inboxPrefix?: string, feature?: string): Promise<NatsConnection> {
+  const { transport } = await loadNats(name, feature)
   let options: NodeConnectionOptions
   try {
-    options = natsClientOptions(o, name, inboxPrefix)
+    options = natsClientOptions(transport, o, name, inboxPrefix)
   } catch (e) {
     throw new StartupFailed({ message: `cannot read the NATS credentials: ${(e as Error).message}`, workerId: name, exitCode: null, signal: null, stderr: "" })
   }
   try {
-    return await connect(options)
+    return await transport.connect(options)
   } catch (e) {
     const error = e as Error
     const refused = error.name === "AuthorizationError" || /authoriz|authentic/i.test(error.message)

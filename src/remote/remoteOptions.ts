@@ -5,7 +5,7 @@
  * @example
  * await PythonBridge.start({ remote: { nats: "nats://10.0.0.5:4222", pool: "ml", credsFile: "client.creds" } })
  */
-import type { NatsOptions } from "./natsConnection.js"
+import type { NatsOptions } from "./natsOptions.js"
 import { isSubjectToken } from "./subjects.js"
 import { unknownName } from "../didYouMean.js"
 

@@ -62,7 +62,7 @@ describe("subjects and options", () => {
     expect(s.bucket).toBe("acme_snakepit_ml_agents")
   })
 
-  it("keeps each client's subjects and inboxes under its (scoped) id, and an agent's inbox out of reach of `agent.*`", () => {
+  it("keeps each client's subjects and inboxes under its (scoped) id, and an agent's inbox out of reach of `agent.*`", async () => {
     const s = poolSubjects("snakepit", "ml")
     expect([s.tools("app1.c1"), s.replies("app1.c1"), s.clientInbox("app1.c1")]).toEqual([
       "snakepit.ml.client.app1.c1.tools",
@@ -75,8 +75,9 @@ describe("subjects and options", () => {
     expect(isSubjectTokens("app1.>")).toBe(false)
     expect(isSubjectTokens("")).toBe(false)
     // The NATS connection's request inboxes go there, not to the shared `_INBOX`.
-    expect(natsClientOptions({ servers: "nats://h:4222" }, "client", s.clientInbox("app1.c1")).inboxPrefix).toBe("snakepit.ml.client.app1.c1.inbox")
-    expect(natsClientOptions({ servers: "nats://h:4222" }, "client").inboxPrefix).toBeUndefined()
+    const transport = await import("@nats-io/transport-node")
+    expect(natsClientOptions(transport, { servers: "nats://h:4222" }, "client", s.clientInbox("app1.c1")).inboxPrefix).toBe("snakepit.ml.client.app1.c1.inbox")
+    expect(natsClientOptions(transport, { servers: "nats://h:4222" }, "client").inboxPrefix).toBeUndefined()
   })
 
   test.prop([fc.string()])("a subject token has no dots, spaces or wildcards", (s) => {

@@ -1,0 +1,25 @@
+/**
+ * How to reach and authenticate with NATS, in a file of its own: the public types (`NatsOptions`,
+ * `RemoteOptions`, `AgentOptions`) must not name the NATS client's types, so that a project
+ * type-checks against snakepit without the optional `@nats-io` packages installed.
+ *
+ * @example
+ * const nats: NatsOptions = { servers: "nats://10.0.0.5:4222", credsFile: "/etc/snakepit/agent.creds" }
+ */
+
+/** How to reach and authenticate with NATS. */
+export interface NatsOptions {
+  /** `nats://host:port`, or several for a cluster. */
+  readonly servers: string | readonly string[]
+  readonly token?: string
+  readonly user?: string
+  readonly pass?: string
+  /** An NKey seed (`SU…`) for NKey authentication. */
+  readonly nkeySeed?: string
+  /** A `.creds` file (JWT + NKey seed), as `nsc` writes it. */
+  readonly credsFile?: string
+  /** TLS: CA to trust, and a client certificate if the server asks for one. */
+  readonly tls?: { readonly caFile?: string; readonly certFile?: string; readonly keyFile?: string }
+  /** Give up connecting after this long (default 5 000 ms). */
+  readonly connectTimeoutMs?: number
+}
