@@ -18,7 +18,7 @@ import { DashboardFeed, type DashboardSnapshot, type FeedOptions, type FeedSourc
 export interface TreeSource {
   getStatus(): SupervisorStatus
   /** The supervisor's actor: the feed looks for new bridges when its snapshot changes. */
-  readonly actor: { subscribe(observer: () => void): { unsubscribe(): void } }
+  readonly actor: { subscribe(observer: { next: () => void; error: (error: unknown) => void }): { unsubscribe(): void } }
 }
 
 /** One bridge of the tree: `path` is its child ids from the root, joined by `/` (`"root/ml"`). */
@@ -71,7 +71,9 @@ export class TreeFeed {
   ) {
     this.logSize = options.logSize ?? 200
     this.refresh(root.getStatus())
-    this.watch = root.actor.subscribe(() => this.changed())
+    // With an error listener: an observer without one would make XState report the supervisor's
+    // failure (its owner handles it through `done`) as an unhandled error.
+    this.watch = root.actor.subscribe({ next: () => this.changed(), error: () => {} })
   }
 
   /** Calls `listener` whenever the tree or a bridge may have changed. Returns the unsubscribe. */
