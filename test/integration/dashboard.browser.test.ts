@@ -173,6 +173,12 @@ describe.skipIf(!available)("dashboard in a browser", () => {
       expect(await etl.locator('table.throughput td[data-col="errors"]').textContent()).toBe("1")
       await expect.poll(() => etl.locator("table.errors td.type").first().textContent()).toBe("ValueError")
       expect(await ml.locator("table.errors td.type").count()).toBe(0)
+      // Every bridge's events are in the one log, each naming its bridge.
+      const etlWorker = pool("etl").getStatus().workers[0]!
+      process.kill(etlWorker.pid!, "SIGKILL")
+      await page.locator("#log li[data-kind='worker.exited']").filter({ hasText: `[root/etl] worker w1 (pid ${etlWorker.pid}) exited` }).waitFor({ timeout: 10_000 })
+      await etl.locator(`table.workers tr[data-state="ready"]:not([data-pid="${etlWorker.pid}"])`).waitFor({ timeout: 15_000 })
+      expect(await page.locator("#log li").filter({ hasText: "[root/ml]" }).count()).toBe(0)
 
       await screenshot(page, "dashboard-tree.png")
     } finally {
