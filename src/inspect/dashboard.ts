@@ -1,7 +1,8 @@
 /**
  * The live dashboard server (`bridge.serveDashboard()`): one page, Server-Sent Events with the
- * workers, the supervision tree and an event log, Prometheus text at `/metrics`, and, only when
- * asked, controls to kill a worker or restart the environment.
+ * workers, the supervision tree, the call panels (calls/s, latency, errors, recent errors) and an
+ * event log, Prometheus text at `/metrics`, and, only when asked, controls to kill a worker or
+ * restart the environment. `serveFeed` is the server itself, shared with `serveTreeDashboard`.
  *
  * Safe by default: it binds to loopback and refuses any other host unless `allowRemote` is
  * set, and `allowRemote` needs both a `token` and an explicit `allowedHosts` list; it answers
@@ -157,7 +158,12 @@ export const serveDashboard = async (bridge: DashboardSource, options: Dashboard
     controls,
     mode: "bridge",
   })
-  return serveFeed(feed, page, options, checked, { metrics: () => bridge.metrics(), controls: controls ? bridge : undefined })
+  try {
+    return await serveFeed(feed, page, options, checked, { metrics: () => bridge.metrics(), controls: controls ? bridge : undefined })
+  } catch (error) {
+    feed.close() // the port could not be bound: stop listening to the bridge
+    throw error
+  }
 }
 
 /**
