@@ -1,7 +1,8 @@
 /**
  * The live dashboard server (`bridge.serveDashboard()`): one page, Server-Sent Events with the
- * workers, the supervision tree and an event log, Prometheus text at `/metrics`, and, only when
- * asked, controls to kill a worker or restart the environment.
+ * workers, the supervision tree, the call panels (calls/s, latency, errors, recent errors) and an
+ * event log, Prometheus text at `/metrics`, and, only when asked, controls to kill a worker or
+ * restart the environment. `serveFeed` is the server itself, shared with `serveTreeDashboard`.
  *
  * Safe by default: it binds to loopback and refuses any other host unless `allowRemote` is
  * set, and `allowRemote` needs both a `token` and an explicit `allowedHosts` list; it answers
@@ -27,7 +28,7 @@ import { timingSafeEqual } from "node:crypto"
 import { InvalidOptions } from "../errors.js"
 import { supervisorMachine } from "../supervisor/machine.js"
 import { workerMachine } from "../worker/machine.js"
-import { DashboardFeed, type FeedSource } from "./dashboardFeed.js"
+import { DashboardFeed, type FeedSource, type LogEntry } from "./dashboardFeed.js"
 import { dashboardPage } from "./dashboardPage.js"
 import { stateGraph } from "./graph.js"
 import { toMermaid } from "./mermaid.js"
@@ -94,15 +95,30 @@ const sameToken = (given: string | null, expected: string) => {
   return a.length === b.length && timingSafeEqual(a, b)
 }
 
+/** What a served page reads: snapshots, a bounded log, and when either changed. */
+export interface ServedFeed {
+  snapshot(): unknown
+  history(): readonly LogEntry[]
+  onChange(listener: () => void): () => void
+  onLog(listener: (entry: LogEntry) => void): () => void
+  close(): void
+}
+
+/** The options after {@link checkDashboardOptions}. */
+export interface CheckedOptions {
+  readonly host: string
+  readonly port: number
+  readonly maxBuffered: number
+}
+
 /**
- * Starts the dashboard for `bridge`. Throws `InvalidOptions` for a non-loopback host without
- * `allowRemote`, `allowRemote` without a `token` or without `allowedHosts`, a malformed
- * `allowedHosts` entry, or a bad port.
+ * Checks `serveDashboard`/`serveTreeDashboard` options; throws `InvalidOptions` listing every
+ * problem.
  *
  * @example
- * const dash = await serveDashboard(bridge, { port: 0, controls: true })
+ * const { host, port } = checkDashboardOptions({ port: 0 })
  */
-export const serveDashboard = async (bridge: DashboardSource, options: DashboardOptions = {}): Promise<Dashboard> => {
+export const checkDashboardOptions = (options: DashboardOptions): CheckedOptions => {
   const host = options.host ?? "127.0.0.1"
   const port = options.port ?? 0
   const issues: string[] = []
@@ -120,6 +136,19 @@ export const serveDashboard = async (bridge: DashboardSource, options: Dashboard
   if (!Number.isInteger(maxBuffered) || maxBuffered < 1) issues.push(`maxBufferedBytes must be a whole number ≥ 1, got ${String(maxBuffered)}`)
   if (issues.length > 0) throw new InvalidOptions({ message: `invalid dashboard options: ${issues.join("; ")}`, issues })
 
+  return { host, port, maxBuffered }
+}
+
+/**
+ * Starts the dashboard for `bridge`. Throws `InvalidOptions` for a non-loopback host without
+ * `allowRemote`, `allowRemote` without a `token` or without `allowedHosts`, a malformed
+ * `allowedHosts` entry, or a bad port.
+ *
+ * @example
+ * const dash = await serveDashboard(bridge, { port: 0, controls: true })
+ */
+export const serveDashboard = async (bridge: DashboardSource, options: DashboardOptions = {}): Promise<Dashboard> => {
+  const checked = checkDashboardOptions(options)
   const controls = options.controls === true
   const feed = new DashboardFeed(bridge, options.retainExitedMs !== undefined ? { retainExitedMs: options.retainExitedMs } : {})
   const page = dashboardPage({
@@ -127,7 +156,32 @@ export const serveDashboard = async (bridge: DashboardSource, options: Dashboard
     workerDiagram: stateDiagramSvg(stateGraph(workerMachine)),
     mermaid: `%% worker\n${toMermaid(workerMachine)}\n\n%% supervisor\n${toMermaid(supervisorMachine)}`,
     controls,
+    mode: "bridge",
   })
+  try {
+    return await serveFeed(feed, page, options, checked, { metrics: () => bridge.metrics(), controls: controls ? bridge : undefined })
+  } catch (error) {
+    feed.close() // the port could not be bound: stop listening to the bridge
+    throw error
+  }
+}
+
+/**
+ * Serves `feed` and `page` over HTTP with the host, token and slow-client rules above: `/`,
+ * `/events`, `/api/status`, and `/metrics` and the control routes when given.
+ *
+ * @example
+ * return serveFeed(feed, page, options, checkDashboardOptions(options), { metrics: undefined, controls: undefined })
+ */
+export const serveFeed = async (
+  feed: ServedFeed,
+  page: string,
+  options: DashboardOptions,
+  { host, port, maxBuffered }: CheckedOptions,
+  extra: { readonly metrics: (() => string) | undefined; readonly controls: DashboardSource | undefined },
+): Promise<Dashboard> => {
+  const controls = extra.controls !== undefined
+  const bridge = extra.controls
   const streams = new Set<ServerResponse>()
   /** Writes to one client; a client too far behind is cut off rather than buffered for. */
   const write = (res: ServerResponse, frame: string) => {
@@ -176,7 +230,7 @@ export const serveDashboard = async (bridge: DashboardSource, options: Dashboard
     if (!authorized(req, url)) return reply(res, 401, "text/plain", "a valid token is required\n")
     const route = `${req.method} ${url.pathname}`
     if (route === "GET /") return reply(res, 200, "text/html; charset=utf-8", page)
-    if (route === "GET /metrics") return reply(res, 200, "text/plain; version=0.0.4; charset=utf-8", bridge.metrics())
+    if (route === "GET /metrics" && extra.metrics) return reply(res, 200, "text/plain; version=0.0.4; charset=utf-8", extra.metrics())
     if (route === "GET /api/status") return reply(res, 200, "application/json", JSON.stringify(feed.snapshot()))
     if (route === "GET /events") {
       res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-store", connection: "keep-alive" })
@@ -186,7 +240,7 @@ export const serveDashboard = async (bridge: DashboardSource, options: Dashboard
       write(res, `event: snapshot\ndata: ${JSON.stringify(feed.snapshot())}\n\n`)
       return
     }
-    if (controls && req.method === "POST") {
+    if (bridge && req.method === "POST") {
       // A JSON content type makes a cross-site request non-simple: the browser must ask first.
       if (!(req.headers["content-type"] ?? "").startsWith("application/json")) return reply(res, 415, "text/plain", "controls take application/json\n")
       req.resume()

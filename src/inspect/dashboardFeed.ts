@@ -2,7 +2,8 @@
  * What the dashboard shows, kept from a bridge's status and telemetry events: the workers
  * (with each exited incarnation kept for a while, so a crash stays visible after the supervisor
  * has replaced it), the supervision tree, and a bounded log of what happened (starts, exits,
- * restarts, session reassignments). Listeners are told when something changed; the server
+ * restarts, session reassignments), and the call panels (calls/s, latency, errors per worker, recent
+ * errors; callPanels.ts) from the `execution` events. Listeners are told when something changed; the server
  * decides how often to push it.
  *
  * @example
@@ -13,6 +14,7 @@
  */
 import type { BridgeStatus, WorkerStatus } from "../bridge/status.js"
 import type { BridgeEventName, BridgeEvents } from "../telemetry/events.js"
+import { CallPanels, type CallsSnapshot } from "./callPanels.js"
 
 /** The part of a bridge the feed reads. */
 export interface FeedSource {
@@ -42,6 +44,8 @@ export interface DashboardSnapshot {
   readonly bridge: Omit<BridgeStatus, "workers" | "supervisor">
   readonly workers: readonly WorkerRow[]
   readonly supervisor: BridgeStatus["supervisor"]
+  /** Calls/s, latency and errors per worker and in all, and the recent errors (see callPanels.ts). */
+  readonly calls: CallsSnapshot
 }
 
 /** Feed settings. */
@@ -67,6 +71,7 @@ export class DashboardFeed {
   private readonly unsubscribe: Array<() => void> = []
   private readonly lastSeen = new Map<string, WorkerStatus>()
   private seq = 0
+  private readonly panels = new CallPanels(Date.now())
   private readonly retainExitedMs: number
   private readonly logSize: number
 
@@ -79,6 +84,12 @@ export class DashboardFeed {
     const changed = () => this.changed()
     this.unsubscribe.push(
       source.on("worker.stateChanged", changed),
+      // A failed call changes the recent errors: push it soon. A success only moves numbers,
+      // which the next snapshot (at least once a second) shows.
+      source.on("execution", (e) => {
+        this.panels.record(e, Date.now())
+        if (!e.ok) this.changed()
+      }),
       source.on("worker.started", (e) => this.append("worker.started", e.workerId, `worker ${e.workerId} started (pid ${e.pid}) in ${Math.round(e.startupMs)} ms`)),
       source.on("worker.exited", (e) => {
         this.keepExited(e)
@@ -120,7 +131,7 @@ export class DashboardFeed {
     const { workers, supervisor, ...bridge } = this.source.getStatus()
     for (const w of workers) this.lastSeen.set(w.id, w)
     while (this.exited.length > 0 && now - this.exited[this.exited.length - 1]!.exit!.at > this.retainExitedMs) this.exited.pop()
-    return { at: now, bridge, workers: [...workers.map((w) => ({ ...w, exit: null })), ...this.exited], supervisor }
+    return { at: now, bridge, workers: [...workers.map((w) => ({ ...w, exit: null })), ...this.exited], supervisor, calls: this.panels.snapshot(now) }
   }
 
   /** Stops listening to the bridge. */

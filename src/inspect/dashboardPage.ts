@@ -1,11 +1,13 @@
 /**
  * The dashboard's single page (workers, supervision tree, call wait/run times and utilization,
- * state machine, events): HTML, CSS and a small script, no build step and no network
- * (everything is inline). The script reads Server-Sent Events from `/events` and renders with
- * `textContent` only, so session ids and log text can never inject markup.
+ * calls/s, latency and errors per worker, recent errors, state machine, events): HTML, CSS and a
+ * small script, no build step and no network (everything is inline). The script reads
+ * Server-Sent Events from `/events` and renders with `textContent` only, so session ids, log
+ * text and Python's error messages can never inject markup. In `"tree"` mode the page shows a
+ * supervision tree and one set of panels per bridge in it.
  *
  * @example
- * res.end(dashboardPage({ title: "snakepit", workerDiagram: svg, mermaid, controls: false }))
+ * res.end(dashboardPage({ title: "snakepit", workerDiagram: svg, mermaid, controls: false, mode: "bridge" }))
  */
 
 /** What the page is built from. */
@@ -16,6 +18,8 @@ export interface PageInput {
   /** Mermaid source of the worker and supervisor machines, shown under the diagram. */
   readonly mermaid: string
   readonly controls: boolean
+  /** `"bridge"` (the default): one bridge (`serveDashboard`); `"tree"`: a supervision tree of bridges (`serveTreeDashboard`). */
+  readonly mode?: "bridge" | "tree"
 }
 
 const escapeHtml = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;")
@@ -52,6 +56,10 @@ ol#log li[data-kind="worker.exited"] { color:#ff9b94; } ol#log li[data-kind="wor
 .state-diagram .state.occupied rect { stroke-width:3; }
 ${["starting", "ready", "busy", "idle", "stopping", "crashed", "stopped"].map((s) => `.state-diagram .state.occupied[data-state="${s}"] rect { stroke:var(--${s}); fill:color-mix(in srgb, var(--${s}) 25%, #1f2630); }`).join("\n")}
 details { margin-top:8px; color:var(--dim); } pre { white-space:pre-wrap; font-size:11px; }
+table.errors td.msg { white-space:pre-wrap; word-break:break-word; max-width:560px; font:12px/1.4 ui-monospace, monospace; }
+table.errors td.type { color:#ff9b94; font-weight:600; } .none { color:var(--dim); }
+section.bridge { display:grid; grid-template-columns: 1fr; gap:10px; } section.bridge h3 { margin:0; font-size:15px; }
+.tree .bridge-link { color:var(--starting); }
 button { background:#2d333b; color:var(--text); border:1px solid var(--line); border-radius:6px; padding:3px 10px; cursor:pointer; }
 button:hover { border-color:var(--crashed); }
 `
@@ -79,14 +87,23 @@ async function control(path) {
   if (!res.ok) alert("refused: " + res.status + " " + (await res.text()));
 }
 
-function renderWorkers(workers) {
-  const body = $("#workers tbody");
+const num = (v) => v < 10 ? v.toFixed(2) : v < 1000 ? v.toFixed(1) : Math.round(v).toString();
+const ms = num;
+const dash = (v, f) => v == null ? "-" : f(v);
+
+function renderWorkers(root, workers, calls) {
+  const body = root.querySelector("table.workers tbody");
   body.replaceChildren(...workers.map((w) => {
     const exited = w.exit !== null;
+    // Counters are per worker id: a replacement continues its predecessor's row of numbers.
+    const c = !exited && calls ? calls.workers[w.id] : undefined;
     const tr = el("tr", { class: exited ? "exited" : "", "data-worker": w.id, "data-pid": String(w.pid ?? ""), "data-state": w.state },
       el("td", {}, w.id), el("td", {}, badge(w.state)), el("td", {}, w.pid ?? "-"),
-      el("td", {}, w.sessions), el("td", {}, w.inFlight), el("td", {}, w.served), el("td", {}, w.restarts),
-      el("td", {}, mb(w.rssBytes)), el("td", {}, exited ? (w.exit.signal || ("code " + w.exit.exitCode)) + " · " + w.exit.reason : secs(w.uptimeMs)));
+      el("td", { "data-col": "sessions" }, w.sessions), el("td", {}, w.inFlight), el("td", {}, w.served),
+      el("td", { "data-col": "rate" }, dash(c, (x) => x.perSecond.toFixed(1))), el("td", { "data-col": "p50" }, dash(c, (x) => ms(x.p50))),
+      el("td", { "data-col": "p99" }, dash(c, (x) => ms(x.p99))), el("td", { "data-col": "errors" }, dash(c, (x) => x.errors)),
+      el("td", {}, w.restarts), el("td", {}, mb(w.rssBytes)),
+      el("td", {}, exited ? (w.exit.signal || ("code " + w.exit.exitCode)) + " · " + w.exit.reason : secs(w.uptimeMs)));
     if (controls) {
       const cell = el("td");
       if (!exited && w.pid) {
@@ -100,21 +117,30 @@ function renderWorkers(workers) {
   }));
 }
 
-function renderTree(sup) {
-  const node = (s) => {
-    const li = el("li", { "data-supervisor": s.id },
-      el("b", {}, s.id), " ", badge(s.state),
-      el("span", { class: "meta" }, s.strategy + " · " + s.restartsInWindow + "/" + s.intensity + " restarts in " + s.periodMs + " ms · " + s.totalRestarts + " total"));
-    const ul = el("ul");
-    for (const c of s.children) {
-      if (c.supervisor) { ul.append(node(c.supervisor)); continue; }
-      ul.append(el("li", { "data-child": c.id }, c.id, " ", badge(c.state || c.status),
-        el("span", { class: "meta" }, (c.pid ? "pid " + c.pid + " · " : "") + c.restart + " · " + c.restarts + " restarts")));
+function supervisorNode(s, bridges, path) {
+  const li = el("li", { "data-supervisor": s.id },
+    el("b", {}, s.id), " ", badge(s.state),
+    el("span", { class: "meta" }, s.strategy + " · " + s.restartsInWindow + "/" + s.intensity + " restarts in " + s.periodMs + " ms · " + s.totalRestarts + " total"));
+  const ul = el("ul");
+  for (const c of s.children) {
+    const at = path + "/" + c.id;
+    if (c.supervisor) { ul.append(supervisorNode(c.supervisor, bridges, at)); continue; }
+    const item = el("li", { "data-child": c.id }, c.id, " ", badge(c.state || c.status),
+      el("span", { class: "meta" }, (c.pid ? "pid " + c.pid + " · " : "") + c.restart + " · " + c.restarts + " restarts"));
+    // A bridge child: its pool's own supervisor and workers hang under it.
+    const bridge = bridges && bridges.get(at);
+    if (bridge) {
+      item.setAttribute("data-bridge", at);
+      if (bridge.supervisor) item.append(el("ul", {}, supervisorNode(bridge.supervisor, null, at)));
     }
-    li.append(ul);
-    return li;
-  };
-  $("#tree").replaceChildren(...(sup ? [node(sup)] : [el("li", {}, "no supervisor")]));
+    ul.append(item);
+  }
+  li.append(ul);
+  return li;
+}
+
+function renderTree(root, sup, bridges) {
+  root.querySelector("ul.tree").replaceChildren(...(sup ? [supervisorNode(sup, bridges, sup.id)] : [el("li", {}, "no supervisor")]));
 }
 
 function renderDiagram(workers) {
@@ -127,13 +153,32 @@ function renderDiagram(workers) {
   }
 }
 
-const ms = (v) => v < 10 ? v.toFixed(2) : v < 1000 ? v.toFixed(1) : Math.round(v).toString();
-function renderStats(stats) {
-  if (!stats) return;
-  $("#utilization").textContent = (stats.utilization * 100).toFixed(1) + " %";
-  $("#stats tbody").replaceChildren(...[["wait", stats.waitTime], ["run", stats.runTime]].map(([name, h]) =>
-    el("tr", { "data-stat": name }, el("td", {}, name), el("td", {}, h.count), el("td", {}, ms(h.mean)), el("td", {}, ms(h.p50)),
-      el("td", {}, ms(h.p90)), el("td", {}, ms(h.p99)), el("td", {}, ms(h.max)))));
+function renderStats(root, stats, calls) {
+  if (stats) {
+    root.querySelector(".utilization").textContent = (stats.utilization * 100).toFixed(1) + " %";
+    root.querySelector("table.stats tbody").replaceChildren(...[["wait", stats.waitTime], ["run", stats.runTime]].map(([name, h]) =>
+      el("tr", { "data-stat": name }, el("td", {}, name), el("td", {}, h.count), el("td", {}, ms(h.mean)), el("td", {}, ms(h.p50)),
+        el("td", {}, ms(h.p90)), el("td", {}, ms(h.p99)), el("td", {}, ms(h.max)))));
+  }
+  if (!calls) return;
+  const t = calls.total;
+  const tags = Object.entries(t.errorsByTag).map(([tag, n]) => tag + " " + n).join(" · ");
+  root.querySelector("table.throughput tbody").replaceChildren(
+    el("tr", { "data-stat": "all" }, el("td", { "data-col": "calls" }, t.calls), el("td", { "data-col": "rate" }, t.perSecond.toFixed(1)),
+      el("td", { "data-col": "p50" }, ms(t.p50)), el("td", { "data-col": "p99" }, ms(t.p99)), el("td", { "data-col": "errors" }, t.errors),
+      el("td", { "data-col": "tags" }, tags || "-")));
+  const rows = calls.recentErrors.map((e) => el("tr", { "data-error-seq": String(e.seq), "data-tag": e.tag },
+    el("td", {}, new Date(e.at).toISOString().slice(11, 23)),
+    el("td", { class: "type" }, e.pythonType ?? e.tag),
+    el("td", { class: "msg" }, e.message),
+    el("td", {}, e.workerId ?? "-"), el("td", {}, e.sessionId ?? "-"), el("td", {}, e.callId ?? "-"),
+    el("td", {}, e.module + (e.fn ? "." + e.fn : ""))));
+  root.querySelector("table.errors tbody").replaceChildren(...(rows.length > 0 ? rows : [el("tr", {}, el("td", { class: "none", colSpan: 7 }, "no failed calls"))]));
+}
+
+function renderBridge(root, s) {
+  renderWorkers(root, s.workers, s.calls);
+  renderStats(root, s.bridge.stats, s.calls);
 }
 
 function render(s) {
@@ -141,19 +186,43 @@ function render(s) {
   $("#queued").textContent = s.bridge.queued;
   $("#sessions").textContent = s.bridge.activeSessions;
   $("#failed").textContent = s.bridge.failed ? "FAILED: " + s.bridge.failed : "";
-  renderWorkers(s.workers);
-  renderStats(s.bridge.stats);
-  renderTree(s.supervisor);
+  renderBridge(document, s);
+  renderTree(document, s.supervisor, null);
   renderDiagram(s.workers);
+}
+
+function renderForest(t) {
+  const bridges = new Map(t.bridges.map((b) => [b.path, b.snapshot]));
+  $("#bridge-count").textContent = t.bridges.length;
+  $("#workers-count").textContent = t.bridges.reduce((n, b) => n + b.snapshot.workers.filter((w) => w.exit === null).length, 0);
+  renderTree(document, t.tree, bridges);
+  const holder = $("#bridges");
+  const seen = new Set();
+  for (const b of t.bridges) {
+    seen.add(b.path);
+    let section = [...holder.children].find((c) => c.dataset.bridge === b.path);
+    if (!section) {
+      section = $("#bridge-template").content.firstElementChild.cloneNode(true);
+      section.dataset.bridge = b.path;
+      section.querySelector("h3").textContent = b.path;
+      holder.append(section);
+    }
+    section.querySelector(".bridge-meta").textContent = b.snapshot.bridge.python + " · uptime " + secs(b.snapshot.bridge.uptimeMs) +
+      " · queued " + b.snapshot.bridge.queued + " · sessions " + b.snapshot.bridge.activeSessions + (b.snapshot.bridge.failed ? " · FAILED: " + b.snapshot.bridge.failed : "");
+    renderBridge(section, b.snapshot);
+  }
+  for (const c of [...holder.children]) if (!seen.has(c.dataset.bridge)) c.remove();
+  renderDiagram(t.bridges.flatMap((b) => b.snapshot.workers));
 }
 
 function addLog(e) {
   const t = new Date(e.at).toISOString().slice(11, 23);
-  $("#log").prepend(el("li", { "data-kind": e.kind }, el("time", {}, t), e.text));
+  $("#log").prepend(el("li", { "data-kind": e.kind }, el("time", {}, t), e.bridge ? "[" + e.bridge + "] " + e.text : e.text));
   while ($("#log").children.length > 300) $("#log").lastChild.remove();
 }
 
-$("#metrics-link").href = "/metrics" + q;
+const tree = document.body.dataset.mode === "tree";
+if (!tree) $("#metrics-link").href = "/metrics" + q;
 if (controls) {
   $("#workers thead tr").append(el("th", {}, ""));
   $("#restart").onclick = () => control("/api/restart");
@@ -163,7 +232,7 @@ const events = new EventSource("/events" + q);
 events.addEventListener("open", () => { $("#conn").className = "live"; $("#conn").textContent = "live"; });
 events.addEventListener("error", () => { $("#conn").className = "down"; $("#conn").textContent = "reconnecting"; });
 events.addEventListener("hello", (m) => { $("#log").replaceChildren(); for (const e of JSON.parse(m.data).log) addLog(e); });
-events.addEventListener("snapshot", (m) => render(JSON.parse(m.data)));
+events.addEventListener("snapshot", (m) => (tree ? renderForest : render)(JSON.parse(m.data)));
 events.addEventListener("log", (m) => addLog(JSON.parse(m.data)));
 `
 
@@ -176,20 +245,45 @@ events.addEventListener("log", (m) => addLog(JSON.parse(m.data)));
 export const dashboardPage = (input: PageInput): string => `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${escapeHtml(input.title)}</title><style>${STYLE}</style></head>
-<body data-controls="${input.controls}">
-<header><h1>${escapeHtml(input.title)}</h1>
+<body data-controls="${input.controls}" data-mode="${input.mode ?? "bridge"}">
+${input.mode === "tree" ? treeBody(input) : bridgeBody(input)}
+<script type="module">${SCRIPT}</script>
+</body></html>
+`
+
+/** The calls panels of one bridge: wait/run, throughput and latency, recent errors. */
+const callSections = (ids: boolean) => `<section class="wide calls"${ids ? ' id="calls"' : ""}><h2>Calls (ms) · utilization <b class="utilization"${ids ? ' id="utilization"' : ""}>-</b></h2>
+<table class="stats"${ids ? ' id="stats"' : ""}><thead><tr><th></th><th>count</th><th>mean</th><th>p50</th><th>p90</th><th>p99</th><th>max</th></tr></thead><tbody></tbody></table>
+<table class="throughput"${ids ? ' id="throughput"' : ""}><thead><tr><th>calls ended</th><th>calls/s (10 s)</th><th>p50</th><th>p99</th><th>errors</th><th>errors by type</th></tr></thead><tbody></tbody></table></section>
+<section class="wide"><h2>Recent errors</h2><table class="errors"${ids ? ' id="errors"' : ""}><thead><tr><th>time</th><th>type</th><th>message</th><th>worker</th><th>session</th><th>call</th><th>function</th></tr></thead><tbody></tbody></table></section>`
+
+const workersTable = (ids: boolean) =>
+  `<table class="workers"${ids ? ' id="workers"' : ""}><thead><tr><th>worker</th><th>state</th><th>pid</th><th>sessions</th><th>in flight</th><th>served</th><th>calls/s</th><th>p50 ms</th><th>p99 ms</th><th>errors</th><th>restarts</th><th>RSS</th><th>uptime / exit</th></tr></thead><tbody></tbody></table>`
+
+const diagramAndLog = (input: PageInput) => `<section class="wide"><h2>Worker state machine</h2>${input.workerDiagram}
+<details><summary>Mermaid source (worker and supervisor machines)</summary><pre>${escapeHtml(input.mermaid)}</pre></details></section>
+<section class="wide"><h2>Events</h2><ol id="log"></ol></section>`
+
+const bridgeBody = (input: PageInput) => `<header><h1>${escapeHtml(input.title)}</h1>
 <span class="stat">uptime <b id="uptime">-</b></span><span class="stat">queued <b id="queued">-</b></span>
 <span class="stat">sessions <b id="sessions">-</b></span><span class="stat" id="failed"></span>
 ${input.controls ? '<button id="restart" title="Replace every worker with a fresh process">restart environment</button>' : ""}
 <a class="stat" href="/metrics" id="metrics-link">/metrics</a><span id="conn">connecting</span></header>
 <main>
-<section><h2>Supervision tree</h2><ul class="tree" id="tree"></ul></section>
-<section><h2>Workers</h2><table id="workers"><thead><tr><th>worker</th><th>state</th><th>pid</th><th>sessions</th><th>in flight</th><th>served</th><th>restarts</th><th>RSS</th><th>uptime / exit</th></tr></thead><tbody></tbody></table></section>
-<section class="wide" id="calls"><h2>Calls (ms) · utilization <b id="utilization">-</b></h2><table id="stats"><thead><tr><th></th><th>count</th><th>mean</th><th>p50</th><th>p90</th><th>p99</th><th>max</th></tr></thead><tbody></tbody></table></section>
-<section class="wide"><h2>Worker state machine</h2>${input.workerDiagram}
-<details><summary>Mermaid source (worker and supervisor machines)</summary><pre>${escapeHtml(input.mermaid)}</pre></details></section>
-<section class="wide"><h2>Events</h2><ol id="log"></ol></section>
-</main>
-<script type="module">${SCRIPT}</script>
-</body></html>
-`
+<section class="wide"><h2>Supervision tree</h2><ul class="tree" id="tree"></ul></section>
+<section class="wide"><h2>Workers</h2>${workersTable(true)}</section>
+${callSections(true)}
+${diagramAndLog(input)}
+</main>`
+
+const treeBody = (input: PageInput) => `<header><h1>${escapeHtml(input.title)}</h1>
+<span class="stat">bridges <b id="bridge-count">-</b></span><span class="stat">workers <b id="workers-count">-</b></span>
+<span id="conn">connecting</span></header>
+<main>
+<section class="wide"><h2>Supervision tree</h2><ul class="tree" id="tree"></ul></section>
+<div class="wide" id="bridges"></div>
+<template id="bridge-template"><section class="bridge wide"><h3></h3><span class="meta bridge-meta"></span>
+<section><h2>Workers</h2>${workersTable(false)}</section>
+${callSections(false)}</section></template>
+${diagramAndLog(input)}
+</main>`

@@ -33,6 +33,12 @@ export interface BridgeEvents {
     readonly ok: boolean
     /** The error's `_tag` when `ok` is false. */
     readonly error?: string
+    /** When `ok` is false: the Python exception's type (`"ValueError"`), for a `PythonError`. */
+    readonly pythonType?: string
+    /** When `ok` is false: the error's message, as the caller's error has it (untrusted text from Python). */
+    readonly message?: string
+    /** When `ok` is false and the call reached its worker: the call's id there (`python.log`'s `callId`). */
+    readonly callId?: number | string
   }
   "supervisor.maxIntensity": { readonly supervisorId: string; readonly intensity: number; readonly periodMs: number }
   /** The pool gave up and `restart.onExhausted` is `"backoff"`: calls fail fast until `retryAt`. */
@@ -85,8 +91,19 @@ export const executionEvent = (c: {
   workerId: c.workerId,
   durationMs: performance.now() - c.began,
   ok: c.error === undefined,
-  ...(c.error !== undefined ? { error: (c.error as { _tag?: string })._tag ?? "Error" } : {}),
+  ...(c.error !== undefined ? failure(c.error) : {}),
 })
+
+/** The failure fields of an `execution` event; read only for failed calls, so success costs nothing. */
+const failure = (error: unknown) => {
+  const e = error as { _tag?: unknown; pythonType?: unknown; message?: unknown; callId?: unknown } | null
+  return {
+    error: typeof e?._tag === "string" ? e._tag : "Error",
+    ...(typeof e?.pythonType === "string" ? { pythonType: e.pythonType } : {}),
+    ...(typeof e?.message === "string" ? { message: e.message } : {}),
+    ...(typeof e?.callId === "number" || typeof e?.callId === "string" ? { callId: e.callId } : {}),
+  }
+}
 
 
 type Handler<K extends BridgeEventName> = (event: BridgeEvents[K]) => void

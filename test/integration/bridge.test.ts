@@ -100,6 +100,9 @@ describe("bridge: the seed's validation list", () => {
       ["<code>", "exec", true, undefined],
     ])
     expect(executions.every((e) => e.sessionId === "s1" && e.workerId === "w1" && e.durationMs >= 0)).toBe(true)
+    // A failed call's event says what failed, as the caller's error does (the dashboard lists it).
+    expect(executions[1]).toMatchObject({ pythonType: "ValueError", message: expect.stringContaining("x"), callId: expect.any(Number) })
+    expect(executions[0]).not.toHaveProperty("message")
     await bridge.restartPythonEnvironment()
     expect(restarted).toHaveLength(1)
     expect(states.some((s) => s.to === "busy")).toBe(true)

@@ -1,8 +1,10 @@
 /**
  * The dashboard end to end: a real bridge with real Python workers, the page in Debian's
  * Chromium driven by playwright-core. The page shows 2 workers ready, busy under calls, a killed
- * worker crashed and then replaced, and the restart in the event log; a screenshot is saved to
- * test-artifacts/dashboard.png (and to docs/images/dashboard.png with UPDATE_SCREENSHOT=1).
+ * worker crashed and then replaced, and the restart in the event log; calls/s, latency and
+ * error counts per worker and for the bridge move with real calls, and a failing Python call is
+ * listed with its type (a hostile message as text); a supervision tree of two bridges has one
+ * page. Screenshots are saved to test-artifacts/ (and to docs/images/ with UPDATE_SCREENSHOT=1).
  *
  * Chromium comes from `apt-get install chromium` (.ci/run does it). Without it the test is
  * skipped locally, and fails in CI, where it must run.
@@ -12,8 +14,13 @@ import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { chromium, type Browser } from "playwright-core"
 import { afterAll, describe, expect, it } from "vitest"
-import { eventually, startBridge } from "../support/bridge.js"
+import { eventually, record, startBridge, testLogger } from "../support/bridge.js"
 import { parsePrometheus, sampleValue } from "../support/prometheus.js"
+import { fixturesDir, pythonCommand } from "../support/worker.js"
+import { bridgeChild, bridgeOf } from "../../src/bridge/bridgeChild.js"
+import { Supervisor } from "../../src/supervisor/Supervisor.js"
+import { serveTreeDashboard } from "../../src/inspect/treeDashboard.js"
+import type { PythonBridge } from "../../src/bridge/PythonBridge.js"
 
 const CHROMIUM = process.env.SNAKEPIT_CHROMIUM ?? "/usr/bin/chromium"
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..")
@@ -25,15 +32,27 @@ afterAll(async () => {
   await browser?.close()
 })
 
+/** One Chromium for the file's tests. */
+const launch = async (): Promise<Browser> =>
+  (browser ??= await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+  }))
+
+/** Saves a full-page screenshot to test-artifacts/, and to docs/images/ with UPDATE_SCREENSHOT=1. */
+const screenshot = async (page: import("playwright-core").Page, name: string) => {
+  mkdirSync(join(root, "test-artifacts"), { recursive: true })
+  await page.screenshot({ path: join(root, "test-artifacts", name), fullPage: true })
+  if (process.env.UPDATE_SCREENSHOT === "1") await page.screenshot({ path: join(root, "docs", "images", name), fullPage: true })
+}
+
 describe.skipIf(!available)("dashboard in a browser", () => {
   it("shows 2 workers ready, busy under calls, a killed worker crashed then replaced, and the restart in the log", async () => {
     const bridge = await startBridge({ minWorkers: 2, maxWorkers: 2, restart: { intensity: 5, periodMs: 5_000 } })
     const { url } = await bridge.serveDashboard({ port: 0 })
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
-    })
-    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } })
+    // Subscribed with the dashboard, before any call: it hears the same calls the page counts.
+    const executions = record(bridge, "execution")
+    const page = await (await launch()).newPage({ viewport: { width: 1280, height: 900 } })
     await page.goto(url)
     const rows = page.locator("#workers tbody tr")
     await expect.poll(() => page.locator('#workers tr[data-state="ready"]').count(), { timeout: 10_000 }).toBe(2)
@@ -61,16 +80,44 @@ describe.skipIf(!available)("dashboard in a browser", () => {
     // The sessions column shows how sessions spread: after the crash the four sessions call
     // again and sit two and two (the killed worker's two lost their state and were placed afresh).
     for (let i = 0; i < 4; i++) await bridge.executePython(`s${i}`, "echo", "echo", [i])
-    const spread = () => Promise.all([0, 1].map((n) => page.locator('#workers tr[data-state="ready"] td').nth(n * 9 + 3).textContent()))
+    const spread = () => Promise.all([0, 1].map((n) => page.locator('#workers tr[data-state="ready"] td[data-col="sessions"]').nth(n).textContent()))
     await expect.poll(spread, { timeout: 10_000 }).toEqual(["2", "2"])
     // The calls panel shows the pool statistics: the calls that ran to an answer, and utilization.
     const ran = String(bridge.getStatus().stats.runTime.count)
     await expect.poll(() => page.locator('#stats tr[data-stat="run"] td').nth(1).textContent()).toBe(ran)
     await expect.poll(() => page.locator("#utilization").textContent()).toMatch(/^\d+\.\d %$/)
 
-    mkdirSync(join(root, "test-artifacts"), { recursive: true })
-    await page.screenshot({ path: join(root, "test-artifacts", "dashboard.png"), fullPage: true })
-    if (process.env.UPDATE_SCREENSHOT === "1") await page.screenshot({ path: join(root, "docs", "images", "dashboard.png"), fullPage: true })
+
+    // A real Python failure is listed with its type, worker, session and call id.
+    const failure = (await bridge.executePython("s1", "echo", "boom", ["no model named 'churn-v3'"]).catch((e: unknown) => e)) as { _tag: string; callId: number; workerId: string }
+    expect(failure._tag).toBe("PythonError")
+    const listed = page.locator('#errors tr[data-tag="PythonError"]').first()
+    await expect.poll(() => listed.locator("td").nth(1).textContent(), { timeout: 10_000 }).toBe("ValueError")
+    expect(await listed.locator("td").nth(2).textContent()).toContain("no model named 'churn-v3'")
+    expect(await listed.locator("td").nth(3).textContent()).toBe(failure.workerId)
+    expect(await listed.locator("td").nth(4).textContent()).toBe("s1")
+    expect(await listed.locator("td").nth(5).textContent()).toBe(String(failure.callId))
+    expect(await listed.locator("td").nth(6).textContent()).toBe("echo.boom")
+
+    // The bridge's numbers are those of the calls that ran: every call that reached a worker,
+    // its errors by type, and a rate above zero right after them.
+    const total = page.locator('#throughput tr[data-stat="all"]')
+    await expect.poll(() => total.locator('td[data-col="calls"]').textContent(), { timeout: 10_000 }).toBe(String(executions.length))
+    const errors = executions.filter((e) => !e.ok)
+    expect(await total.locator('td[data-col="errors"]').textContent()).toBe(String(errors.length))
+    expect(await total.locator('td[data-col="tags"]').textContent()).toContain("PythonError 1")
+    expect(Number(await total.locator('td[data-col="rate"]').textContent())).toBeGreaterThan(0)
+    expect(Number(await total.locator('td[data-col="p99"]').textContent())).toBeGreaterThan(0)
+    // Per worker: each live worker's error count is that of the calls that failed on its id
+    // (the killed incarnation's WorkerCrashed ones included: the replacement keeps the id).
+    for (const w of bridge.getStatus().workers) {
+      const row = page.locator(`#workers tr[data-worker="${w.id}"][data-pid="${w.pid}"]`)
+      const expected = errors.filter((e) => e.workerId === w.id).length
+      await expect.poll(() => row.locator('td[data-col="errors"]').textContent()).toBe(String(expected))
+      expect(Number(await row.locator('td[data-col="p50"]').textContent())).toBeGreaterThan(0)
+    }
+
+    await screenshot(page, "dashboard.png")
 
     // /metrics counts the same story.
     const { samples } = parsePrometheus(await (await fetch(`${new URL(url).origin}/metrics`)).text())
@@ -79,5 +126,64 @@ describe.skipIf(!available)("dashboard in a browser", () => {
     expect(sampleValue(samples, "snakepit_call_errors_total", { tag: "WorkerCrashed" })).toBe(failed)
     expect(sampleValue(samples, "snakepit_calls_total", { outcome: "ok" })).toBe(8 - failed) // the four calls, then the four after recovery
     expect(sampleValue(samples, "snakepit_worker_restarts_total")).toBe(1)
+  })
+
+  it("a hostile Python error message is listed as text: no markup from it reaches the page", async () => {
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1 })
+    const { url } = await bridge.serveDashboard({ port: 0 })
+    const page = await (await launch()).newPage({ viewport: { width: 1280, height: 900 } })
+    await page.goto(url)
+    await expect.poll(() => page.locator("#conn").textContent(), { timeout: 10_000 }).toBe("live")
+    const hostile = `<img src=x onerror="window.__pwned=1"><b id="injected">bold</b><script>window.__pwned=2</script>`
+    await bridge.executePython(`<i id="session-markup">s</i>`, "echo", "boom", [hostile]).catch(() => {})
+    const listed = page.locator('#errors tr[data-tag="PythonError"]')
+    await expect.poll(() => listed.locator("td.msg").textContent(), { timeout: 10_000 }).toBe(hostile)
+    expect(await listed.locator("td").nth(4).textContent()).toBe(`<i id="session-markup">s</i>`)
+    expect(await page.locator("#injected, #session-markup, #errors img, #errors script").count()).toBe(0)
+    expect(await page.evaluate("typeof window.__pwned")).toBe("undefined")
+  })
+
+  it("one page shows a supervision tree of two bridges, each with its workers, calls and errors", async () => {
+    const pools = { python: pythonCommand, pythonPath: [fixturesDir], logger: testLogger }
+    const tree = await Supervisor.start({
+      id: "root",
+      flags: { strategy: "one_for_one", intensity: 3, periodMs: 60_000 },
+      children: [bridgeChild("ml", { ...pools, minWorkers: 2, maxWorkers: 2 }), bridgeChild("etl", { ...pools, minWorkers: 1, maxWorkers: 1 })],
+    })
+    const dashboard = await serveTreeDashboard(tree, { port: 0, title: "two pools" })
+    try {
+      const pool = (id: string) => bridgeOf(tree.whichChildren().find((c) => c.id === id)?.ref) as PythonBridge
+      const page = await (await launch()).newPage({ viewport: { width: 1280, height: 900 } })
+      await page.goto(dashboard.url)
+      const ml = page.locator('section.bridge[data-bridge="root/ml"]')
+      const etl = page.locator('section.bridge[data-bridge="root/etl"]')
+      await expect.poll(() => page.locator("section.bridge").count(), { timeout: 10_000 }).toBe(2)
+      await expect.poll(() => ml.locator('table.workers tr[data-state="ready"]').count(), { timeout: 10_000 }).toBe(2)
+      await expect.poll(() => etl.locator('table.workers tr[data-state="ready"]').count(), { timeout: 10_000 }).toBe(1)
+      // The tree: root, its two bridge children, and under each its pool's own supervisor.
+      await expect.poll(() => page.locator('#tree li[data-bridge="root/ml"] [data-supervisor="snakepit.pool"] [data-child]').count()).toBe(2)
+      await expect.poll(() => page.locator('#tree li[data-bridge="root/etl"] [data-supervisor="snakepit.pool"] [data-child]').count()).toBe(1)
+
+      for (let i = 0; i < 6; i++) await pool("ml").executePython(`s${i}`, "echo", "echo", [i])
+      await pool("etl").executePython(null, "echo", "echo", ["row"])
+      await pool("etl").executePython(null, "echo", "boom", ["bad row 17"]).catch(() => {})
+      await expect.poll(() => ml.locator('table.throughput td[data-col="calls"]').textContent(), { timeout: 10_000 }).toBe("6")
+      await expect.poll(() => etl.locator('table.throughput td[data-col="calls"]').textContent(), { timeout: 10_000 }).toBe("2")
+      expect(await ml.locator('table.throughput td[data-col="errors"]').textContent()).toBe("0")
+      expect(await etl.locator('table.throughput td[data-col="errors"]').textContent()).toBe("1")
+      await expect.poll(() => etl.locator("table.errors td.type").first().textContent()).toBe("ValueError")
+      expect(await ml.locator("table.errors td.type").count()).toBe(0)
+      // Every bridge's events are in the one log, each naming its bridge.
+      const etlWorker = pool("etl").getStatus().workers[0]!
+      process.kill(etlWorker.pid!, "SIGKILL")
+      await page.locator("#log li[data-kind='worker.exited']").filter({ hasText: `[root/etl] worker w1 (pid ${etlWorker.pid}) exited` }).waitFor({ timeout: 10_000 })
+      await etl.locator(`table.workers tr[data-state="ready"]:not([data-pid="${etlWorker.pid}"])`).waitFor({ timeout: 15_000 })
+      expect(await page.locator("#log li").filter({ hasText: "[root/ml]" }).count()).toBe(0)
+
+      await screenshot(page, "dashboard-tree.png")
+    } finally {
+      await dashboard.close()
+      await tree.stop()
+    }
   })
 })

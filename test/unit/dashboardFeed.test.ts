@@ -81,10 +81,27 @@ describe("DashboardFeed", () => {
     expect(Object.keys(sent.bridge.stats.runTime).sort()).toEqual(["count", "max", "mean", "p50", "p90", "p99"])
   })
 
+  it("execution events feed the call panels; a failed call is listed and tells listeners at once", () => {
+    const { source, telemetry } = fakeSource()
+    const feed = new DashboardFeed(source)
+    let changes = 0
+    feed.onChange(() => changes++)
+    telemetry.emit("execution", { sessionId: null, module: "m", fn: "f", workerId: "w1", durationMs: 4, ok: true })
+    expect(changes).toBe(0)
+    telemetry.emit("execution", { sessionId: "s", module: "m", fn: "f", workerId: "w2", durationMs: 9, ok: false, error: "PythonError", pythonType: "ValueError", message: "<b>no</b>", callId: 3 })
+    expect(changes).toBe(1)
+    const { calls } = JSON.parse(JSON.stringify(feed.snapshot())) as ReturnType<DashboardFeed["snapshot"]>
+    expect(calls.total).toMatchObject({ calls: 2, errors: 1 })
+    expect(Object.keys(calls.workers).sort()).toEqual(["w1", "w2"])
+    expect(calls.recentErrors).toEqual([expect.objectContaining({ pythonType: "ValueError", message: "<b>no</b>", callId: 3, workerId: "w2", sessionId: "s" })])
+    feed.close()
+    expect(telemetry.has("execution")).toBe(false)
+  })
+
   it("the page renders the stats panel from the snapshot's numbers", () => {
     const html = dashboardPage({ title: "t", workerDiagram: "", mermaid: "", controls: false })
     expect(html).toContain('id="stats"')
     expect(html).toContain('id="utilization"')
-    expect(html).toContain("renderStats(s.bridge.stats)")
+    expect(html).toContain("renderStats(root, s.bridge.stats, s.calls)")
   })
 })
