@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest"
-import type { BridgeStatus } from "../../src/bridge/PythonBridge.js"
+import type { BridgeStatus } from "../../src/bridge/status.js"
 import type { FeedSource } from "../../src/inspect/dashboardFeed.js"
 import { TreeFeed, type TreeSource } from "../../src/inspect/treeFeed.js"
 import type { ChildInfo, SupervisorStatus } from "../../src/supervisor/status.js"
