@@ -29,7 +29,11 @@ def test_a_slow_call_does_not_delay_pings(make_dispatcher, outbox):
 
 def test_the_sleeping_watchdog_wakes_for_a_slow_call(make_dispatcher, outbox):
     w = make_dispatcher(concurrency=1)
-    time.sleep(0.3)  # long enough for the watchdog to go to sleep
+    # The watchdog sleeps after _QUIET_TICKS quiet ticks (about 0.25 s); wait for that state, not
+    # for a fixed time, which a loaded machine can outlast (seen in the Python matrix run).
+    deadline = time.monotonic() + 10
+    while not w.server._watchdog_asleep and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert w.server.tick() is None
     deliver(w, call(1, "targets", "wait_then", 0.5, "done"))
     targets.started.wait(2)
