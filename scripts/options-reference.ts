@@ -4,8 +4,8 @@
  * is the comment's own default statement ("Default 30 000.", "(default `"snakepit"`)"). Run it
  * with `npm run docs:options` after changing an option; test/unit/optionsReference.test.ts fails
  * while docs/options.md differs from what this writes, while an option has no doc comment or no
- * default statement, and while a stated default of a bridge option differs from what
- * `resolveOptions({})` fills in.
+ * default statement, and while a stated default differs from what the group's resolver fills in
+ * (`resolveOptions({})` for the bridge, `resolveFlags`/`resolveChildSpec` for supervisors).
  *
  * Why the default is read from the comment rather than printed from the resolver: the comment is
  * what an editor shows on hover, so it must be right anyway, and it says what a value cannot
@@ -50,8 +50,8 @@ export interface OptionGroup {
   readonly options: readonly OptionDoc[]
 }
 
-/** The public option interfaces, in the order the reference shows them (all exported by `snakepit`). */
-export const GROUPS: ReadonlyArray<{ type: string; title: string; prefix: string }> = [
+/** The public option interfaces, in the order the reference shows them, and the entry point that exports each. */
+export const GROUPS: ReadonlyArray<{ type: string; title: string; prefix: string; from?: "supervisor" }> = [
   { type: "BridgeOptions", title: "`PythonBridge.start(options)`", prefix: "" },
   { type: "RestartOptions", title: "`restart`: how the pool restarts workers", prefix: "restart." },
   { type: "LimitsOptions", title: "`limits`: bounds on values and variables", prefix: "limits." },
@@ -60,12 +60,18 @@ export const GROUPS: ReadonlyArray<{ type: string; title: string; prefix: string
   { type: "DashboardOptions", title: "`bridge.serveDashboard(options)` and the `dashboard` option", prefix: "" },
   { type: "RemoteOptions", title: "`remote`: a pool of agents over NATS", prefix: "remote." },
   { type: "AgentOptions", title: "`RemoteAgent.start(options)`", prefix: "" },
+  { type: "SupervisorOptions", title: "`Supervisor.start(options)` (`snakepit/supervisor`)", prefix: "", from: "supervisor" },
+  { type: "SupervisorFlags", title: "`flags`: a supervisor's restart rules", prefix: "flags.", from: "supervisor" },
+  { type: "DynamicSupervisorOptions", title: "`DynamicSupervisor.start(options)`", prefix: "", from: "supervisor" },
+  { type: "ChildSpec", title: "A supervisor's child, as a spec", prefix: "", from: "supervisor" },
+  { type: "ChildOptions", title: "The last argument of `workerChild`, `supervisorChild` and `bridgeChild`", prefix: "", from: "supervisor" },
+  { type: "NestedSupervisor", title: "`supervisorChild(id, nested)`", prefix: "", from: "supervisor" },
 ]
 
 /**
  * The value of a doc comment's default statement: a sentence "Default X." / "Default: X." or
  * a parenthesis "(default X)". X ends at the first `.`, `;` or `:` followed by a space (or the
- * end), or at the parenthesis' close, outside backticks.
+ * end), or at the parenthesis' close, outside backticks and outside parentheses of its own.
  *
  * @example
  * defaultStatement("Upper bound on workers. Default 10.")           // "10"
@@ -78,12 +84,16 @@ export const defaultStatement = (doc: string): string | undefined => {
     // "(default for a bridge started with …)" is prose about a default, not a statement of it.
     if (/^(?:for|when|with|if)\b/.test(doc.slice(m.index + m[0].length))) continue
     let quoted = false
+    let depth = 0 // parentheses opened inside the value ("3 (Elixir's; OTP's is 1)")
     let i = m.index + m[0].length
     for (; i < doc.length; i++) {
       const c = doc[i]!
       if (c === "`") quoted = !quoted
       if (quoted) continue
-      if (inParens ? c === ")" : /[.;:]/.test(c) && (i + 1 === doc.length || /\s/.test(doc[i + 1]!))) break
+      if (c === "(") depth++
+      else if (c === ")" && depth > 0) depth--
+      else if (depth > 0) continue
+      else if (inParens ? c === ")" : /[.;:]/.test(c) && (i + 1 === doc.length || /\s/.test(doc[i + 1]!))) break
     }
     return doc.slice(m.index + m[0].length, i).trim()
   }
@@ -98,7 +108,8 @@ export const defaultStatement = (doc: string): string | undefined => {
  */
 export const readOptionGroups = (): OptionGroup[] => {
   const entry = join(root, "src", "index.ts")
-  const program = ts.createProgram([entry], {
+  const supervisorEntry = join(root, "src", "supervisor", "index.ts")
+  const program = ts.createProgram([entry, supervisorEntry], {
     target: ts.ScriptTarget.ES2022,
     module: ts.ModuleKind.NodeNext,
     moduleResolution: ts.ModuleResolutionKind.NodeNext,
@@ -107,12 +118,12 @@ export const readOptionGroups = (): OptionGroup[] => {
     noEmit: true,
   })
   const checker = program.getTypeChecker()
-  const moduleSymbol = checker.getSymbolAtLocation(program.getSourceFile(entry)!)!
-  const exported = new Map(checker.getExportsOfModule(moduleSymbol).map((s) => [s.name, s]))
+  const exportsOf = (file: string) => new Map(checker.getExportsOfModule(checker.getSymbolAtLocation(program.getSourceFile(file)!)!).map((s) => [s.name, s]))
+  const exported = { main: exportsOf(entry), supervisor: exportsOf(supervisorEntry) }
   const names = new Set(GROUPS.map((g) => g.type))
-  return GROUPS.map(({ type, title, prefix }) => {
-    const symbol = exported.get(type)
-    if (!symbol) throw new Error(`${type} is not exported by src/index.ts`)
+  return GROUPS.map(({ type, title, prefix, from }) => {
+    const symbol = exported[from ?? "main"].get(type)
+    if (!symbol) throw new Error(`${type} is not exported by ${from === "supervisor" ? "src/supervisor/index.ts" : "src/index.ts"}`)
     const declared = checker.getDeclaredTypeOfSymbol(symbol.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(symbol) : symbol)
     const options = checker.getPropertiesOfType(declared).map((p): OptionDoc => {
       const decl = (p.valueDeclaration ?? p.declarations?.[0]) as ts.PropertySignature | undefined
@@ -148,7 +159,7 @@ export const renderOptionsReference = (groups: readonly OptionGroup[]): string =
     "",
     "<!-- Generated by scripts/options-reference.ts from the option types' doc comments: do not edit.",
     "     Change the comment in src/ and run `npm run docs:options`; test/unit/optionsReference.test.ts",
-    "     fails while this file is out of date, and checks the bridge options' defaults against resolveOptions. -->",
+    "     fails while this file is out of date, and checks the stated defaults against the resolvers. -->",
     "",
     "Every option snakepit's API takes, with its type and its default, from the doc comments of the",
     "option types (your editor shows the same text on hover). A misspelled option is refused with",

@@ -1,13 +1,17 @@
 /**
  * docs/options.md cannot drift from the code (issue 23, "Docs"): it is what
  * scripts/options-reference.ts generates from the option types' doc comments, every option has a
- * doc comment and a default statement, and the defaults stated for the bridge's own options
- * (`BridgeOptions`, `restart`, `limits`) are the ones `resolveOptions({})` fills in.
+ * doc comment and a default statement, and the stated defaults of every group that has a resolver
+ * (`BridgeOptions`, `restart`, `limits` through `resolveOptions({})`; the supervisor's flags and
+ * child specs through `resolveFlags`, `resolveChildSpec`) are the ones it fills in.
  */
 import { readFileSync } from "node:fs"
 import { beforeAll, describe, expect, it } from "vitest"
 import { resolveOptions } from "../../src/bridge/options.js"
 import { natsClientOptions } from "../../src/remote/natsConnection.js"
+import { resolveChildSpec, resolveFlags } from "../../src/supervisor/childSpec.js"
+import { workerChild } from "../../src/supervisor/children.js"
+import { workerMachine } from "../../src/worker/machine.js"
 import { cliHelp, defaultStatement, OPTIONS_MD, readOptionGroups, renderOptionsReference, type OptionGroup } from "../../scripts/options-reference.js"
 
 let groups: OptionGroup[]
@@ -32,7 +36,8 @@ const meaning = (statement: string, resolved: Record<string, unknown>): Meaning 
   const env = /^`\$\w+`, else (.+)$/.exec(s)
   if (env) return meaning(env[1]!, resolved)
   if (/^(none|never|no limit)$/.test(s)) return "absent"
-  const n = /^(\d{1,3}(?: \d{3})*(?:\.\d+)?) ?(ms|s|h|KiB|MiB)?$/.exec(s)
+  if (s === "unlimited") return { value: Infinity }
+  const n = /^(\d+(?: \d{3})*(?:\.\d+)?) ?(ms|s|h|KiB|MiB)?$/.exec(s)
   if (n) return { value: Number(n[1]!.replace(/ /g, "")) * UNITS[n[2] ?? ""]! }
   if (s === "false" || s === "true") return { value: s === "true" }
   const code = /^`(.+)`$/.exec(s)?.[1]
@@ -40,6 +45,8 @@ const meaning = (statement: string, resolved: Record<string, unknown>): Meaning 
   if (code !== undefined && code in resolved) return { value: resolved[code] }
   return "unreadable"
 }
+
+const same = (a: unknown, b: unknown) => (typeof a === "object" && a !== null ? JSON.stringify(a) === JSON.stringify(b) : Object.is(a, b))
 
 const isUnset = (v: unknown) => v === undefined || (Array.isArray(v) && v.length === 0) || (typeof v === "object" && v !== null && Object.keys(v).length === 0)
 
@@ -73,28 +80,35 @@ describe("the options reference", () => {
     expect({ undocumented, noDefault }).toEqual({ undocumented: [], noDefault: [] })
   })
 
-  it("every BridgeOptions, restart and limits default it states is the one resolveOptions({}) fills in", () => {
+  it("every default it states for a group with a resolver is the one the resolver fills in", () => {
     const resolved = resolvedWith() as unknown as Record<string, unknown>
+    const plain = (v: object) => v as unknown as Record<string, unknown>
     const checked = [
       { g: group("BridgeOptions"), values: resolved },
-      { g: group("RestartOptions"), values: resolved.restart as Record<string, unknown> },
-      { g: group("LimitsOptions"), values: resolved.limits as Record<string, unknown> },
+      { g: group("RestartOptions"), values: plain(resolved.restart as object) },
+      { g: group("LimitsOptions"), values: plain(resolved.limits as object) },
+      { g: group("SupervisorFlags"), values: plain(resolveFlags({})) },
+      // The rest of a dynamic supervisor's options are SupervisorOptions', checked by review.
+      { g: group("DynamicSupervisorOptions"), values: plain(resolveFlags({}, true)), only: ["intensity", "periodMs", "maxChildren", "backoff"] },
+      { g: group("ChildSpec"), values: plain(resolveChildSpec({ id: "c", start: workerMachine })) },
+      { g: group("ChildOptions"), values: plain(resolveChildSpec(workerChild("w", { python: "python3" }))) },
     ]
     const wrong: string[] = []
     let compared = 0
-    for (const { g, values } of checked) {
+    for (const { g, values, only } of checked) {
       for (const o of g.options) {
-        if (o.default === undefined) continue // a group of options: its fields are checked in their own table
+        if (only && !only.includes(o.name)) continue
+        if (o.default === undefined) continue // required, or a group of options whose fields are checked in their own table
         const m = meaning(o.default, resolved)
         const actual = values[o.name]
         compared++
         if (m === "unreadable") wrong.push(`${g.type}.${o.name}: cannot read "${o.default}" as a value`)
-        else if (m === "absent" ? !isUnset(actual) : JSON.stringify(actual) !== JSON.stringify(m.value))
-          wrong.push(`${g.type}.${o.name}: the comment says ${o.default}, resolveOptions gives ${JSON.stringify(actual)}`)
+        else if (m === "absent" ? !isUnset(actual) : !same(actual, m.value))
+          wrong.push(`${g.type}.${o.name}: the comment says ${o.default}, the resolver gives ${JSON.stringify(actual)}`)
       }
     }
     expect(wrong).toEqual([])
-    expect(compared).toBeGreaterThan(40)
+    expect(compared).toBeGreaterThan(60)
   })
 
   it("the defaults stated as an environment variable follow it", () => {
@@ -128,6 +142,7 @@ describe("defaultStatement", () => {
     ["Subject prefix (default `\"snakepit\"`).", "`\"snakepit\"`"],
     ["`\"backoff\"` (default for a bridge started with `start`). Default `\"backoff\"`.", "`\"backoff\"`"],
     ["Default 2, or `maxWorkers` when that is lower.", "2, or `maxWorkers` when that is lower"],
+    ["Restarts tolerated. Default 3 (Elixir's; OTP's is 1).", "3 (Elixir's; OTP's is 1)"],
     ["Keyword arguments: a plain object.", undefined],
   ])("%s → %s", (doc, statement) => {
     expect(defaultStatement(doc)).toBe(statement)
