@@ -36,19 +36,19 @@ import { unknownName } from "../didYouMean.js"
  * `InvalidOptions` naming it (`src/bridge/callOptions.ts` has the rules).
  */
 export interface ExecuteOptions {
-  /** Keyword arguments: a plain object. */
+  /** Keyword arguments: a plain object. Default: none. */
   readonly kwargs?: Record<string, unknown>
   /**
    * Deadline of this call in ms (default: the bridge's `callTimeoutMs`): a number from 0 to
    * 2 147 483 647, or `Infinity` for none. Not a string: `"50"` is refused, not ignored.
    */
   readonly timeoutMs?: number
-  /** Aborting it cancels the call (`CallCancelled`), queued or running. Must be an `AbortSignal`. */
+  /** Aborting it cancels the call (`CallCancelled`), queued or running. Must be an `AbortSignal`. Default: none. */
   readonly signal?: AbortSignal
   /**
    * The call is safe to run twice: when its worker dies mid-call (or its agent is lost, with
    * `remote`), it is retried once on another worker instead of failing with `WorkerCrashed`.
-   * Other calls are never retried: whether they ran is unknown.
+   * Other calls are never retried: whether they ran is unknown. Default false.
    */
   readonly idempotent?: boolean
 }

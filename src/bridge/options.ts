@@ -19,13 +19,14 @@ import { describeValue } from "./callOptions.js"
 
 /** Restart policy of the bridge's worker pool (OTP intensity plus optional Akka-style backoff). */
 export interface RestartOptions {
-  /** Restarts allowed within `periodMs` before the pool gives up (`MaxRestartIntensity`). */
+  /** Restarts allowed within `periodMs` before the pool gives up (`MaxRestartIntensity`). Default 3. */
   readonly intensity?: number
+  /** The window, in ms, in which more than `intensity` restarts make the pool give up. Default 5 000. */
   readonly periodMs?: number
   /**
    * Delay between restarts, Akka-style (an extension: OTP restarts at once, and so does the pool
    * by default, so a killed worker is replaced as fast as a cold start). Setting it fills in
-   * `minMs` 50, `maxMs` 5000, `randomFactor` 0.2, `resetAfterMs` = `minMs`.
+   * `minMs` 50, `maxMs` 5000, `randomFactor` 0.2, `resetAfterMs` = `minMs`. Default: none (no delay).
    */
   readonly backoff?: { readonly minMs?: number; readonly maxMs?: number; readonly randomFactor?: number; readonly resetAfterMs?: number }
   /**
@@ -33,7 +34,7 @@ export interface RestartOptions {
    * bridge started with `PythonBridge.start`): the circuit opens, calls fail fast with
    * `MaxRestartIntensity` carrying `retryAt`, and the pool starts again after an exponential
    * delay. `"stop"`: OTP's give-up, for good (what a `bridgeChild` under a user's `Supervisor`
-   * does, escalating to its parent).
+   * does, escalating to its parent). Default `"backoff"`.
    */
   readonly onExhausted?: "backoff" | "stop"
 }
@@ -70,7 +71,7 @@ export interface BridgeOptions {
   /**
    * Run calls on a pool of agents over NATS instead of local Python processes
    * (`docs/distributed.md`). The worker options (python, minWorkers, spawnMode…) are then the
-   * agents' business and are ignored here.
+   * agents' business and are ignored here. Default: none (local Python workers).
    */
   readonly remote?: RemoteOptions
   /** Python executable or command. Default: `$SNAKEPIT_PYTHON`, else `"python3"`. */
@@ -78,12 +79,12 @@ export interface BridgeOptions {
   /**
    * Extra `sys.path` entries for your modules; the bundled `snakepit_bridge` is always added.
    * A relative entry is relative to the workers' directory: `cwd`, else the host's current
-   * directory (pass absolute paths when the service may be started from elsewhere).
+   * directory (pass absolute paths when the service may be started from elsewhere). Default: none.
    */
   readonly pythonPath?: readonly string[]
-  /** Extra environment variables for the workers (added to the host's environment). */
+  /** Extra environment variables for the workers (added to the host's environment). Default: none. */
   readonly env?: Readonly<Record<string, string>>
-  /** The workers' working directory. Default: the host's current directory. */
+  /** The workers' working directory. Default: none (the host's current directory). */
   readonly cwd?: string
   /** Workers started with the bridge and kept alive. Default 2, or `maxWorkers` when that is lower. */
   readonly minWorkers?: number
@@ -129,7 +130,7 @@ export interface BridgeOptions {
   /** Bounds on values and host-held variables ({@link LimitsOptions}). */
   readonly limits?: LimitsOptions
   /**
-   * Lets `executeCode` run Python source. Off by default. Module and function names are code
+   * Lets `executeCode` run Python source. Default false. Module and function names are code
    * too: without `expose`/`allowedModules`, `executePython` runs whatever function it is named
    * (`builtins.exec` included), so names that come from outside need an allowlist
    * (docs/security.md).
@@ -139,19 +140,19 @@ export interface BridgeOptions {
    * Modules whose own functions may be called: `["json"]` admits `json.dumps` and
    * `json.JSONDecoder.decode`, never a name that walks into another module (`os.system` through
    * a module that imported `os`), a dunder segment (`f.__globals__`) or `"_private"` names.
-   * Same as `expose: ["json.*"]`. Checked on the host and again in Python.
+   * Same as `expose: ["json.*"]`. Checked on the host and again in Python. Default: none.
    */
   readonly allowedModules?: readonly string[]
   /**
    * Exact exposure: `["model.predict", "model.Model.fit", "stats.*"]`. A name is admitted when
    * it equals an entry, or its module matches an entry `"mod.*"` and it resolves to a callable
    * defined in that module. Combined with `allowedModules` (either admits). Undefined with
-   * `allowedModules` undefined: every name is admitted (trusted callers only).
+   * `allowedModules` undefined: every name is admitted (trusted callers only). Default: none.
    */
   readonly expose?: readonly string[]
   /**
    * Modules every worker imports before it reports ready. With `spawnMode: "forkserver"` they
-   * are imported once, in the template, and shared by every fork copy-on-write.
+   * are imported once, in the template, and shared by every fork copy-on-write. Default: none.
    */
   readonly preload?: readonly string[]
   /**
@@ -163,7 +164,7 @@ export interface BridgeOptions {
   readonly spawnMode?: "spawn" | "forkserver"
   /**
    * Where the bridge logs (pino, or anything with pino's methods). Without one, a built-in
-   * logger writes JSON lines to stderr at `logLevel`.
+   * logger writes JSON lines to stderr at `logLevel`. Default: none (the built-in logger).
    */
   readonly logger?: Logger
   /**
@@ -176,11 +177,12 @@ export interface BridgeOptions {
   /**
    * XState inspection, passed to every actor the bridge creates (the pool's supervisor and each
    * worker): a function or an observer, such as `@statelyai/inspect`'s `inspector.inspect`.
+   * Default: none.
    */
   readonly inspect?: InspectOption
   /** Defaults for {@link PythonBridge.serveDashboard}, e.g. `{ controls: true }`. */
   readonly dashboard?: DashboardOptions
-  /** Enables fault injection hooks in the workers (for `snakepit/testing`). Never in production. */
+  /** Enables fault injection hooks in the workers (for `snakepit/testing`). Never in production. Default false. */
   readonly testing?: boolean
   /** A session unused for this long is cleaned up (Python state, variables, its tools). Default 1 h. */
   readonly sessionTtlMs?: number
@@ -189,6 +191,7 @@ export interface BridgeOptions {
   /**
    * Replaces the worker's process actor: `fakeWorkerProcess` from `snakepit/testing` runs the
    * whole bridge on in-memory fake workers for fast property tests. Never in production.
+   * Default: none (real Python processes).
    */
   readonly workerProcess?: AnyActorLogic
 }

@@ -37,22 +37,22 @@ import { stateDiagramSvg } from "./stateDiagramSvg.js"
 
 /** `serveDashboard` options. */
 export interface DashboardOptions {
-  /** TCP port; 0 (the default) picks a free one. */
+  /** TCP port; 0 picks a free one. Default 0. */
   readonly port?: number
   /** Interface to bind. Default `"127.0.0.1"`; anything but loopback needs `allowRemote`. */
   readonly host?: string
   /**
    * Allow binding a non-loopback host. Requires a `token` and `allowedHosts`; prefer a reverse
-   * proxy with TLS.
+   * proxy with TLS. Default false.
    */
   readonly allowRemote?: boolean
   /**
    * `Host` header values the dashboard answers besides its loopback names and bound address:
    * `"dash.example.com"` (that name, any port) or `"dash.example.com:8443"` (exactly that).
-   * Required with `allowRemote`; anything else is answered `421`.
+   * Required with `allowRemote`; anything else is answered `421`. Default: none.
    */
   readonly allowedHosts?: readonly string[]
-  /** When set, every request must carry it (`?token=` or `Authorization: Bearer`). */
+  /** When set, every request must carry it (`?token=` or `Authorization: Bearer`). Default: none. */
   readonly token?: string
   /** Show buttons to SIGKILL a worker and restart the Python environment. Default false. */
   readonly controls?: boolean

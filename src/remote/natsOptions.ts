@@ -11,14 +11,17 @@
 export interface NatsOptions {
   /** `nats://host:port`, or several for a cluster. */
   readonly servers: string | readonly string[]
+  /** A token for token authentication. Default: none. */
   readonly token?: string
+  /** A user name for user/password authentication (with `pass`). Default: none. */
   readonly user?: string
+  /** The password of `user`. Default: none. */
   readonly pass?: string
-  /** An NKey seed (`SU…`) for NKey authentication. */
+  /** An NKey seed (`SU…`) for NKey authentication. Default: none. */
   readonly nkeySeed?: string
-  /** A `.creds` file (JWT + NKey seed), as `nsc` writes it. */
+  /** A `.creds` file (JWT + NKey seed), as `nsc` writes it. Default: none. */
   readonly credsFile?: string
-  /** TLS: CA to trust, and a client certificate if the server asks for one. */
+  /** TLS: CA to trust, and a client certificate if the server asks for one. Default: none. */
   readonly tls?: { readonly caFile?: string; readonly certFile?: string; readonly keyFile?: string }
   /** Give up connecting after this long (default 5 000 ms). */
   readonly connectTimeoutMs?: number

@@ -24,12 +24,13 @@ import { supervisorStatus, type ChildInfo, type SupervisorStatus } from "./statu
 export interface SupervisorOptions {
   /** Names the supervisor in errors, logs and status. Default `"supervisor"`. */
   readonly id?: string
+  /** Restart strategy, intensity and the rest of the supervisor's rules. */
   readonly flags?: SupervisorFlags
-  /** Started in this order, stopped in reverse. */
+  /** Started in this order, stopped in reverse. Default: none. */
   readonly children?: ReadonlyArray<ChildSpec>
-  /** XState inspection, passed to the supervisor and every child actor. */
+  /** XState inspection, passed to the supervisor and every child actor. Default: none. */
   readonly inspect?: ((event: InspectionEvent) => void) | Observer<InspectionEvent>
-  /** A clock for the whole tree (XState's `SimulatedClock` in tests). */
+  /** A clock for the whole tree (XState's `SimulatedClock` in tests). Default: none (real timers). */
   readonly clock?: SupervisorClock
   /** Jitter source for backoff, in [0, 1). Default `Math.random`. */
   readonly random?: () => number
@@ -37,9 +38,13 @@ export interface SupervisorOptions {
 
 /** Options of a dynamic supervisor: one_for_one, children added with `startChild`. */
 export interface DynamicSupervisorOptions extends Omit<SupervisorOptions, "flags" | "children"> {
+  /** Restarts tolerated within `periodMs`. Default 3. */
   readonly intensity?: number
+  /** The intensity window. Default 5 000 ms. */
   readonly periodMs?: number
+  /** `startChild` refuses beyond this many children. Default unlimited. */
   readonly maxChildren?: number
+  /** Optional delay before restarts (an extension; OTP restarts at once). Default: none. */
   readonly backoff?: SupervisorFlags["backoff"]
 }
 

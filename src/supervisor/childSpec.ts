@@ -41,15 +41,21 @@ export type StartResult = boolean | "ignore" | { readonly info: unknown }
 
 /** Supervisor flags as the user writes them; every field has a default. */
 export interface SupervisorFlags {
-  /** Default `"one_for_one"`. */
+  /**
+   * Which children restart when one must: itself (`one_for_one`), all of them (`one_for_all`),
+   * or it and those started after it (`rest_for_one`). Default `"one_for_one"`.
+   */
   readonly strategy?: Strategy
   /** Restarts tolerated within `periodMs`. Default 3 (Elixir's; OTP's is 1). */
   readonly intensity?: number
-  /** The intensity window. Default 5000 ms (Elixir's and OTP's 5 s). */
+  /** The intensity window. Default 5 000 ms (Elixir's and OTP's 5 s). */
   readonly periodMs?: number
-  /** Default `"never"`. */
+  /**
+   * Whether the supervisor stops by itself when significant children have ended: `never`,
+   * `any_significant` or `all_significant` (OTP ≥ 24). Default `"never"`.
+   */
   readonly autoShutdown?: AutoShutdown
-  /** Optional delay before restarts (an extension; OTP restarts at once). */
+  /** Optional delay before restarts (an extension; OTP restarts at once). Default: none. */
   readonly backoff?: BackoffOptions
   /** Dynamic supervisors only: `startChild` refuses beyond this many children. Default unlimited. */
   readonly maxChildren?: number
@@ -76,21 +82,23 @@ export interface ResolvedFlags {
  * it should stop cleanly; after `shutdown` ms it is stopped by force.
  */
 export interface ChildSpec {
+  /** Names the child among its siblings (unique), in status, events and errors. */
   readonly id: string
+  /** The child's actor logic: `workerMachine`, `supervisorMachine`, or your own. */
   readonly start: AnyActorLogic
-  /** The child's input, evaluated at every (re)start. */
+  /** The child's input, evaluated at every (re)start. Default: none. */
   readonly input?: () => unknown
-  /** Default `"permanent"`. */
+  /** When the child is restarted: always (`permanent`), after an abnormal exit (`transient`), or never (`temporary`). Default `"permanent"`. */
   readonly restart?: RestartType
-  /** Default 5000 for workers, `"infinity"` for supervisors (as OTP). */
+  /** How long a stop waits for the child before killing it, in ms, or `"brutal_kill"`/`"infinity"`. Default 5 000 (`"infinity"` for a supervisor, as OTP). */
   readonly shutdown?: Shutdown
-  /** Default `"worker"`. */
+  /** Whether the child is a worker or a supervisor (its shutdown default, `count_children`). Default `"worker"`. */
   readonly type?: "worker" | "supervisor"
-  /** Default false. Only for transient or temporary children under an `autoShutdown` supervisor. */
+  /** Its end counts toward `autoShutdown`. Only for transient or temporary children under an `autoShutdown` supervisor. Default false. */
   readonly significant?: boolean
   /**
    * When the child counts as started (OTP's `start` returning `{ok, Pid}`): the supervisor
-   * starts the next child only then. Default: as soon as it is spawned. A child that ends
+   * starts the next child only then. Default: none (as soon as it is spawned). A child that ends
    * before it is ready has failed to start. Return `"ignore"` or `{ info }` for OTP's other
    * start results (see {@link StartResult}).
    *

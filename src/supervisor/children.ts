@@ -17,8 +17,11 @@ import { supervisorMachine } from "./machine.js"
 
 /** Spec fields a helper lets you set. */
 export interface ChildOptions {
+  /** When the child is restarted: always (`permanent`), after an abnormal exit (`transient`), or never (`temporary`). Default `"permanent"`. */
   readonly restart?: RestartType
+  /** How long a stop waits for the child before killing it, in ms, or `"brutal_kill"`/`"infinity"`. Default 5 000 (`"infinity"` for `supervisorChild` and `bridgeChild`). */
   readonly shutdown?: Shutdown
+  /** Its end counts toward the parent's `autoShutdown` (transient or temporary children only). Default false. */
   readonly significant?: boolean
 }
 
@@ -50,8 +53,11 @@ export const workerChild = (id: string, input: Omit<WorkerInput, "workerId"> | (
 
 /** A nested supervisor's own configuration. */
 export interface NestedSupervisor {
+  /** Restart strategy, intensity and the rest of the nested supervisor's rules. */
   readonly flags?: SupervisorFlags
+  /** Started in this order, stopped in reverse. Default: none. */
   readonly children?: ReadonlyArray<ChildSpec>
+  /** A dynamic supervisor: no initial children, `one_for_one`, children added with `startChild`. Default false. */
   readonly dynamic?: boolean
 }
 

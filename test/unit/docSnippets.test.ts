@@ -3,7 +3,8 @@
  * compiled, as the module a user would write, against the package's entry points (mapped to
  * src/). Names a snippet assumes from its surroundings (`bridge`, `rows`, `db`, …) are declared
  * in test/support/snippetGlobals.d.ts. A block fenced ```ts no-check needs packages this
- * repository does not install (an OpenTelemetry SDK) and is skipped.
+ * repository does not install (an OpenTelemetry SDK) and is skipped. A block fenced ```ts run is
+ * compiled here too, and also run by test/integration/docExamples.test.ts.
  */
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { dirname, join } from "node:path"
@@ -22,7 +23,7 @@ it("every TypeScript snippet in README.md and docs/ compiles against the real AP
   const origin = new Map<string, string>()
   for (const source of sources) {
     const text = readFileSync(join(root, source), "utf8")
-    for (const m of text.matchAll(/^```ts\n([\s\S]*?)^```/gm)) {
+    for (const m of text.matchAll(/^```ts(?: run)?\n([\s\S]*?)^```/gm)) {
       const line = text.slice(0, m.index).split("\n").length + 1
       const file = `${source.replace(/[/.]/g, "_")}_L${line}.ts`
       origin.set(file, `${source}:${line}`)
