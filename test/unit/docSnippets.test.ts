@@ -13,7 +13,8 @@ import { execa } from "execa"
 import { expect, it } from "vitest"
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..")
-const out = join(root, "node_modules", ".cache", "doc-snippets")
+// One directory per run: checkouts that share a node_modules (worktrees) may run this at once.
+const out = join(root, "node_modules", ".cache", `doc-snippets-${process.pid}`)
 
 const sources = ["README.md", ...readdirSync(join(root, "docs")).filter((f) => f.endsWith(".md")).map((f) => join("docs", f))]
 
@@ -64,5 +65,6 @@ it("every TypeScript snippet in README.md and docs/ compiles against the real AP
     .split("\n")
     .filter((l) => l.includes("error TS"))
     .map((l) => l.replace(/^.*?([^/]+\.ts)\((\d+),\d+\)/, (_all, file: string, n: string) => `${origin.get(file) ?? file} +${Number(n) - 1}`))
+  rmSync(out, { recursive: true, force: true })
   expect(errors).toEqual([])
 }, 120_000)
