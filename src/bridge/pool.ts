@@ -43,6 +43,7 @@ import { circuitDelay } from "./circuit.js"
 import { admits, parseExposure, type Exposure } from "./exposure.js"
 import type { Queued } from "./queue.js"
 import { WatchedQueue } from "./watchedQueue.js"
+import { ReadyWaiters } from "./readyWaiters.js"
 import { chooseRoute, type WorkerLoad } from "./routing.js"
 import { SessionCalls } from "./sessionCalls.js"
 import { KeepAlive, unrefClock } from "./keepAlive.js"
@@ -158,7 +159,8 @@ export class WorkerPool implements PoolBackend {
   private readonly retiringTemplates = new Map<string, Set<string>>()
   /** Wakers of `stop()` waiting for calls to settle ({@link settled}). */
   private readonly callWatchers = new Set<() => void>()
-  private readonly readyWaiters = new Set<{ count: number; resolve: () => void; reject: (e: unknown) => void }>()
+  /** `start()` and `restartAll()` waiting for workers to accept calls. */
+  private readonly readyWaiters = new ReadyWaiters((excluding) => this.readyCount(excluding))
   /** The circuit (`restart.onExhausted: "backoff"`): consecutive openings and the restart timer. */
   private openings = 0
   private upSince = Date.now()
@@ -197,7 +199,7 @@ export class WorkerPool implements PoolBackend {
     // Fake worker processes (snakepit/testing) have nothing to fork from.
     if (this.options.spawnMode === "forkserver" && !this.options.workerProcess) this.forks = await ForkServer.open()
     await this.startSupervisor()
-    const ready = this.waitForReady(this.options.minWorkers)
+    const ready = this.readyWaiters.wait(this.options.minWorkers)
     if (this.forks) this.startTemplate()
     for (let i = 0; i < this.options.minWorkers; i++) this.spawn()
     await ready
@@ -734,7 +736,7 @@ export class WorkerPool implements PoolBackend {
           slot.startedAt = Date.now()
           this.telemetry.emit("worker.started", { workerId: id, pid: slot.process.pid, startupMs: slot.startedAt - spawnedAt })
           this.startHealthChecks(slot)
-          this.resolveReadyWaiters()
+          this.readyWaiters.resolve()
           this.returnDisplaced(slot.id)
           // The new worker first: the calls waiting for a start are its to take.
           this.pump(slot)
@@ -770,7 +772,7 @@ export class WorkerPool implements PoolBackend {
     const reason = slot.hung ? "hung" : slot.overMemory ? "memory" : exit.reason
     this.telemetry.emit("worker.exited", { workerId: id, pid, reason, exitCode: exit.exitCode, signal: exit.signal })
     if (!isCleanExit(reason)) this.metrics.workerCrashed(reason)
-    if (exit.reason === "startup_failed") this.rejectReadyWaiters(exit.error)
+    if (exit.reason === "startup_failed") this.readyWaiters.reject(exit.error)
     this.queue.untarget(id)
     if (!restarting) {
       slot.subscription?.unsubscribe()
@@ -812,7 +814,7 @@ export class WorkerPool implements PoolBackend {
       entry.cleanupAbort?.()
       entry.reject(error)
     }
-    this.rejectReadyWaiters(error)
+    this.readyWaiters.reject(error)
   }
 
   /**
@@ -1029,7 +1031,7 @@ export class WorkerPool implements PoolBackend {
     if (this.failure) throw this.failure
     const old = [...this.slots.values()].filter((s) => !s.retiring)
     const count = Math.max(old.length, this.options.minWorkers, 1)
-    const ready = this.waitForReady(count, new Set(old.map((s) => s.id)))
+    const ready = this.readyWaiters.wait(count, new Set(old.map((s) => s.id)))
     for (const slot of old) {
       slot.retiring = true
       this.queue.untarget(slot.id)
@@ -1099,7 +1101,7 @@ export class WorkerPool implements PoolBackend {
     this.logger[isCleanExit(exit.reason) ? "debug" : "warn"]({ template: id, reason: exit.reason, signal: exit.signal, exitCode: exit.exitCode }, "fork server template exited")
     const startFailed = exit.reason === "startup_failed"
     this.forks?.templateExited(id, startFailed ? exit.error : undefined)
-    if (startFailed) this.rejectReadyWaiters(exit.error)
+    if (startFailed) this.readyWaiters.reject(exit.error)
     if (!restarting) {
       this.templateSubscriptions.get(id)?.unsubscribe()
       this.templateSubscriptions.delete(id)
@@ -1121,38 +1123,11 @@ export class WorkerPool implements PoolBackend {
 
   // ── waiting for readiness ───────────────────────────────────────────────────────────────
 
-  private readyCount(excluding?: ReadonlySet<string>): number {
+  /** Workers that accept calls, leaving out `excluding` (the old ones, during `restartAll`). */
+  private readyCount(excluding: ReadonlySet<string> | undefined): number {
     let n = 0
     for (const s of this.slots.values()) if (accepting(s) && !excluding?.has(s.id)) n++
     return n
-  }
-
-  private waitForReady(count: number, excluding?: ReadonlySet<string>): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const waiter = {
-        count,
-        resolve: () => {
-          if (this.readyCount(excluding) >= count) {
-            this.readyWaiters.delete(waiter)
-            resolve()
-          }
-        },
-        reject: (e: unknown) => {
-          this.readyWaiters.delete(waiter)
-          reject(e)
-        },
-      }
-      this.readyWaiters.add(waiter)
-      if (count === 0) waiter.resolve()
-    })
-  }
-
-  private resolveReadyWaiters(): void {
-    for (const w of [...this.readyWaiters]) w.resolve()
-  }
-
-  private rejectReadyWaiters(error: unknown): void {
-    for (const w of [...this.readyWaiters]) w.reject(error)
   }
 
   // ── status and shutdown ─────────────────────────────────────────────────────────────────
@@ -1323,7 +1298,7 @@ export class WorkerPool implements PoolBackend {
     if (this.circuitTimer) clearTimeout(this.circuitTimer)
     this.circuitTimer = undefined
     if (options.drain !== true) this.rejectQueued("the bridge stopped before this queued call ran")
-    this.rejectReadyWaiters(new BridgeStopped({ message: "the bridge stopped while workers were starting" }))
+    this.readyWaiters.reject(new BridgeStopped({ message: "the bridge stopped while workers were starting" }))
     if (options.drain === true) await this.drainCalls(options.timeoutMs ?? this.options.shutdownTimeoutMs)
     else await this.settled(Date.now() + this.options.shutdownTimeoutMs, false)
     for (const slot of this.slots.values()) {
