@@ -44,6 +44,7 @@ import { admits, parseExposure, type Exposure } from "./exposure.js"
 import type { Queued } from "./queue.js"
 import { WatchedQueue } from "./watchedQueue.js"
 import { ReadyWaiters } from "./readyWaiters.js"
+import { ForkTemplates, type TemplateHost } from "./forkTemplates.js"
 import { chooseRoute, type WorkerLoad } from "./routing.js"
 import { SessionCalls } from "./sessionCalls.js"
 import { KeepAlive, unrefClock } from "./keepAlive.js"
@@ -150,13 +151,8 @@ export class WorkerPool implements PoolBackend {
   /** `stop({ drain: true })` is under way: queued and running calls still finish. */
   private draining = false
   private failure: MaxRestartIntensity | undefined
-  /** With `spawnMode: "forkserver"`: the fork server, and the templates' ids, newest last. */
-  private forks: ForkServer | undefined
-  private templates: string[] = []
-  private nextTemplate = 1
-  private readonly templateSubscriptions = new Map<string, Subscription>()
-  /** Templates replaced by an environment restart, with the workers forked from them still alive. */
-  private readonly retiringTemplates = new Map<string, Set<string>>()
+  /** With `spawnMode: "forkserver"`: the fork server and its templates (forkTemplates.ts). */
+  private templates: ForkTemplates | undefined
   /** Wakers of `stop()` waiting for calls to settle ({@link settled}). */
   private readonly callWatchers = new Set<() => void>()
   /** `start()` and `restartAll()` waiting for workers to accept calls. */
@@ -197,12 +193,28 @@ export class WorkerPool implements PoolBackend {
 
   private async startWorkers(): Promise<void> {
     // Fake worker processes (snakepit/testing) have nothing to fork from.
-    if (this.options.spawnMode === "forkserver" && !this.options.workerProcess) this.forks = await ForkServer.open()
+    if (this.options.spawnMode === "forkserver" && !this.options.workerProcess) this.templates = new ForkTemplates(await ForkServer.open(), this.templateHost())
     await this.startSupervisor()
     const ready = this.readyWaiters.wait(this.options.minWorkers)
-    if (this.forks) this.startTemplate()
+    this.templates?.start()
     for (let i = 0; i < this.options.minWorkers; i++) this.spawn()
     await ready
+  }
+
+  /** What the fork templates need from the pool. */
+  private templateHost(): TemplateHost {
+    const o = this.options
+    return {
+      supervisor: () => this.supervisor,
+      processInput: (id) => this.processInput(id),
+      logPython: (fields, r) => this.logPython(fields, r),
+      startFailed: (error) => this.readyWaiters.reject(error),
+      hasWorker: (id) => this.slots.has(id),
+      logger: this.logger,
+      env: o.env,
+      preload: o.preload,
+      shutdownMs: o.workerShutdownMs,
+    }
   }
 
   private async startSupervisor(): Promise<void> {
@@ -594,7 +606,7 @@ export class WorkerPool implements PoolBackend {
         id,
         start: this.workerLogic,
         input: () => this.workerInput(id),
-        restart: this.forks ? "transient" : "permanent",
+        restart: this.templates ? "transient" : "permanent",
         shutdown: this.options.workerShutdownMs,
       })
       .catch((error: unknown) => {
@@ -680,9 +692,9 @@ export class WorkerPool implements PoolBackend {
     return {
       ...this.processInput(id),
       // A forked worker inherits the template's environment; only per-worker additions travel.
-      env: this.forks ? this.takeStartFault() : { ...(process.env as Record<string, string>), ...o.env, ...this.takeStartFault() },
-      ...(this.forks ? { launcher: this.forks.launcher } : {}),
-      preload: this.forks ? [] : o.preload,
+      env: this.templates ? this.takeStartFault() : { ...(process.env as Record<string, string>), ...o.env, ...this.takeStartFault() },
+      ...(this.templates ? { launcher: this.templates.server.launcher } : {}),
+      preload: this.templates ? [] : o.preload,
       hooks: {
         onLog: (r) => {
           this.logPython({ workerId: id, sessionId: r.sessionId, callId: r.callId }, r)
@@ -700,7 +712,7 @@ export class WorkerPool implements PoolBackend {
 
   /** A worker incarnation started (first start or restart): follow its state. */
   private attach(id: string, actor: AnyActorRef): void {
-    if (this.templates.includes(id)) return this.attachTemplate(id, actor)
+    if (this.templates?.owns(id)) return this.templates.attach(id, actor)
     const slot = this.slots.get(id)
     if (!slot) return
     slot.subscription?.unsubscribe()
@@ -757,7 +769,7 @@ export class WorkerPool implements PoolBackend {
 
   /** A worker incarnation ended; `restarting` says whether the supervisor brings it back. */
   private detach(id: string, exit: WorkerExit, restarting: boolean): void {
-    if (this.templates.includes(id)) return this.detachTemplate(id, exit, restarting)
+    if (this.templates?.owns(id)) return this.templates.detach(id, exit, restarting)
     const slot = this.slots.get(id)
     if (!slot) return
     const pid = slot.process?.pid ?? null
@@ -777,7 +789,7 @@ export class WorkerPool implements PoolBackend {
     if (!restarting) {
       slot.subscription?.unsubscribe()
       this.slots.delete(id)
-      this.releaseFromRetiringTemplates(id)
+      this.templates?.release(id)
       const successor = !this.stopping && !this.failure && this.liveSlots() < this.options.minWorkers ? this.spawn() : undefined
       // Sessions that left this worker when it crashed even out onto whatever replaces it.
       if (successor !== undefined) this.sessions.transferDisplaced(id, successor)
@@ -840,10 +852,7 @@ export class WorkerPool implements PoolBackend {
       if (slot.abandonTimer) clearTimeout(slot.abandonTimer)
     }
     this.slots.clear()
-    for (const sub of this.templateSubscriptions.values()) sub.unsubscribe()
-    this.templateSubscriptions.clear()
-    this.templates = []
-    this.retiringTemplates.clear()
+    this.templates?.reset()
     try {
       await this.startSupervisor()
     } catch (error) {
@@ -859,7 +868,7 @@ export class WorkerPool implements PoolBackend {
     this.upSince = Date.now()
     this.telemetry.emit("bridge.circuitClosed", { openings: this.openings, downMs: openedFor === undefined ? 0 : Math.max(0, Date.now() - openedFor) })
     this.logger.info({ openings: this.openings }, "circuit closed: the worker pool starts again")
-    if (this.forks) this.startTemplate()
+    this.templates?.start()
     for (let i = 0; i < this.options.minWorkers; i++) this.spawn()
   }
 
@@ -1038,87 +1047,12 @@ export class WorkerPool implements PoolBackend {
     }
     // A new template (picking up changed code and preloads) forks the new workers; the old one
     // stays until the workers it forked have drained, since they die with it.
-    const oldTemplate = this.forks ? this.templates.at(-1) : undefined
-    if (oldTemplate !== undefined) {
-      this.retiringTemplates.set(oldTemplate, new Set(old.map((s) => s.id)))
-      this.startTemplate()
-    }
+    const newTemplate = this.templates?.retire(old.map((s) => s.id)) ?? false
     for (let i = 0; i < count; i++) this.spawn()
     for (const slot of old) this.stopWhenDrained(slot)
-    if (oldTemplate !== undefined) this.releaseFromRetiringTemplates(undefined)
+    if (newTemplate) this.templates!.release(undefined)
     await ready
     return count
-  }
-
-  // ── fork server templates (spawnMode "forkserver") ──────────────────────────────────────
-
-  /** Starts a template as a permanent child; new forks wait for it. */
-  private startTemplate(): void {
-    const id = `forkserver-${this.nextTemplate++}`
-    this.templates.push(id)
-    this.forks!.expectTemplate(id)
-    this.supervisor!.startChild({
-      id,
-      start: workerLogic,
-      input: () => this.templateInput(id),
-      restart: "permanent",
-      shutdown: this.options.workerShutdownMs,
-    }).catch((error: unknown) => this.logger.debug({ err: error, template: id }, "template not started"))
-  }
-
-  private templateInput(id: string): WorkerInput {
-    const o = this.options
-    return {
-      ...this.processInput(id),
-      module: "snakepit_bridge.forkserver",
-      env: { ...(process.env as Record<string, string>), ...o.env, ...this.forks!.templateEnv },
-      preload: o.preload,
-      // A template is never idle-reaped or pinged; it only forks.
-      idleTimeoutMs: Number.POSITIVE_INFINITY,
-      hooks: {
-        onLog: (r) => this.logPython({ template: id }, r),
-        onTelemetry: (name, data) => {
-          if (name === "forkserver.exited") this.forks?.exitReported(data)
-        },
-      },
-    }
-  }
-
-  private attachTemplate(id: string, actor: AnyActorRef): void {
-    this.templateSubscriptions.get(id)?.unsubscribe()
-    this.templateSubscriptions.set(
-      id,
-      actor.subscribe({
-        next: (snapshot: { value: unknown; context: { process: WorkerProcess | null } }) => {
-          if (snapshot.context.process && (snapshot.value === "ready" || snapshot.value === "busy")) this.forks?.templateReady(id, snapshot.context.process)
-        },
-        error: (e: unknown) => this.logger.debug({ templateId: id, err: e }, "template actor failed (its supervisor handles it)"),
-      }),
-    )
-  }
-
-  private detachTemplate(id: string, exit: WorkerExit, restarting: boolean): void {
-    this.logger[isCleanExit(exit.reason) ? "debug" : "warn"]({ template: id, reason: exit.reason, signal: exit.signal, exitCode: exit.exitCode }, "fork server template exited")
-    const startFailed = exit.reason === "startup_failed"
-    this.forks?.templateExited(id, startFailed ? exit.error : undefined)
-    if (startFailed) this.readyWaiters.reject(exit.error)
-    if (!restarting) {
-      this.templateSubscriptions.get(id)?.unsubscribe()
-      this.templateSubscriptions.delete(id)
-      this.templates = this.templates.filter((t) => t !== id)
-    }
-  }
-
-  /** Stops each replaced template whose forked workers are all gone. */
-  private releaseFromRetiringTemplates(workerId: string | undefined): void {
-    for (const [template, workers] of this.retiringTemplates) {
-      if (workerId !== undefined) workers.delete(workerId)
-      for (const w of workers) if (!this.slots.has(w)) workers.delete(w)
-      if (workers.size > 0) continue
-      this.retiringTemplates.delete(template)
-      void this.supervisor?.terminateChild(template).catch((e: unknown) =>
-        this.logger.debug({ templateId: template, err: e }, "retired template not terminated"))
-    }
   }
 
   // ── waiting for readiness ───────────────────────────────────────────────────────────────
@@ -1309,8 +1243,8 @@ export class WorkerPool implements PoolBackend {
     }
     await this.supervisor?.stop()
     for (const slot of this.slots.values()) slot.subscription?.unsubscribe()
-    for (const sub of this.templateSubscriptions.values()) sub.unsubscribe()
-    await this.forks?.close()
+    this.templates?.unsubscribe()
+    await this.templates?.server.close()
   }
 
   /**
