@@ -45,6 +45,7 @@ import type { Queued } from "./queue.js"
 import { WatchedQueue } from "./watchedQueue.js"
 import { ReadyWaiters } from "./readyWaiters.js"
 import { ForkTemplates, type TemplateHost } from "./forkTemplates.js"
+import { recycleAfterDispatch, recycleOnHealth, recycleWhenIdle, recycleWhenServesAgain, retireStartsReplacement, type RecycleReason } from "./recycling.js"
 import { chooseRoute, type WorkerLoad } from "./routing.js"
 import { SessionCalls } from "./sessionCalls.js"
 import { KeepAlive, unrefClock } from "./keepAlive.js"
@@ -484,8 +485,8 @@ export class WorkerPool implements PoolBackend {
     entry.start(slot, process.connection)
     slot.dispatched++
     // Retire on the last call it may take (after dispatching it, so it drains before stopping).
-    const max = this.options.maxRequestsPerWorker
-    if (max !== undefined && slot.dispatched >= max) this.retire(slot, "maxRequestsPerWorker")
+    const recycle = recycleAfterDispatch(slot.dispatched, this.options)
+    if (recycle) this.retire(slot, recycle)
   }
 
   private finished(slot: Slot, connection: Connection, sessionId: string | null, module: string, fn: string, began: number, error: unknown): void {
@@ -906,7 +907,8 @@ export class WorkerPool implements PoolBackend {
       slot.replaced = false
       this.logger.info({ workerId: id }, "abandoned calls ended: worker serves again")
       // Its replacement may already run; beyond maxWorkers the extra worker is recycled.
-      if (wasReplaced && this.liveSlots() > this.options.maxWorkers) return this.retire(slot, "maxWorkers")
+      const surplus = recycleWhenServesAgain(wasReplaced, this.liveSlots(), this.options)
+      if (surplus) return this.retire(slot, surplus)
       this.pump(slot)
     }
   }
@@ -999,27 +1001,26 @@ export class WorkerPool implements PoolBackend {
     slot.pinging = false
     if (slot.retiring) return this.stopWhenDrained(slot)
     slot.rssBytes = stats.rssBytes
-    const maxMb = this.options.maxWorkerMemoryMb
-    if (maxMb !== undefined && stats.rssBytes > maxMb * 1024 * 1024) this.retire(slot, "maxWorkerMemoryMb")
-    const maxAge = this.options.maxWorkerAgeMs
-    if (maxAge !== undefined && Date.now() - slot.startedAt > maxAge) this.retire(slot, "maxWorkerAgeMs")
+    const recycle = recycleOnHealth(stats.rssBytes, Date.now() - slot.startedAt, this.options)
+    if (recycle) this.retire(slot, recycle)
   }
 
   private maybeReap(slot: Slot): void {
-    if (this.liveSlots() > this.options.minWorkers && slot.process?.connection.inFlight === 0) this.retire(slot, "idle")
+    const reap = recycleWhenIdle(this.liveSlots(), slot.process?.connection.inFlight, this.options)
+    if (reap) this.retire(slot, reap)
   }
 
   /**
    * Recycles a worker without failing a call: it takes no new calls, a replacement starts when
    * needed, and it is stopped once its calls in flight have finished.
    */
-  private retire(slot: Slot, why: string): void {
+  private retire(slot: Slot, why: RecycleReason): void {
     if (slot.retiring) return
     slot.retiring = true
     this.logger.info({ workerId: slot.id, why }, "retiring worker")
     this.queue.untarget(slot.id)
     // While draining, queued calls still need somewhere to run.
-    if (why !== "idle" && (!this.stopping || this.draining) && this.liveSlots() < Math.max(this.options.minWorkers, 1)) this.spawn()
+    if (retireStartsReplacement(why, this.liveSlots(), this.stopping, this.draining, this.options)) this.spawn()
     this.stopWhenDrained(slot)
     this.pumpAll()
   }
