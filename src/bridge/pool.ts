@@ -44,6 +44,7 @@ import { admits, parseExposure, type Exposure } from "./exposure.js"
 import type { Queued } from "./queue.js"
 import { WatchedQueue } from "./watchedQueue.js"
 import { ReadyWaiters } from "./readyWaiters.js"
+import { fileProbe, StartFaults, workerLogicFor } from "./poolProbe.js"
 import { ForkTemplates, type TemplateHost } from "./forkTemplates.js"
 import { recycleAfterDispatch, recycleOnHealth, recycleWhenIdle, recycleWhenServesAgain, retireStartsReplacement, type RecycleReason } from "./recycling.js"
 import { chooseRoute, type WorkerLoad } from "./routing.js"
@@ -57,7 +58,6 @@ import { isCleanExit } from "../supervisor/strategy.js"
 import { ForkServer } from "../worker/forkServer.js"
 import { valueLimits } from "../protocol/limits.js"
 import type { SupervisorStatus } from "../supervisor/status.js"
-import { workerMachine as workerLogic } from "../worker/machine.js"
 
 /** One worker slot: a stable id whose process may be replaced by restarts. */
 interface Slot {
@@ -164,6 +164,10 @@ export class WorkerPool implements PoolBackend {
   private circuitTimer: ReturnType<typeof setTimeout> | undefined
   /** What `allowedModules`/`expose` admit; Python checks it again (`SNAKEPIT_EXPOSE`). */
   private readonly exposure: Exposure | undefined
+  /** The worker machine, on fake processes when `workerProcess` says so (snakepit/testing). */
+  private readonly workerLogic: AnyActorLogic
+  /** Slow or failing starts injected through the probe (only with `testing: true`). */
+  private readonly startFaults = new StartFaults()
 
   constructor(
     private readonly options: ResolvedOptions,
@@ -180,6 +184,16 @@ export class WorkerPool implements PoolBackend {
     })
     metrics.timings.setCapacity(options.maxWorkers * options.workerConcurrency)
     this.exposure = parseExposure(options)
+    this.workerLogic = workerLogicFor(options.workerProcess)
+    // Fault injection reaches the pool through this probe (snakepit/testing), not its methods.
+    fileProbe(this, {
+      testing: options.testing,
+      callTimeoutMs: options.callTimeoutMs,
+      connection: (id) => this.slots.get(id)?.process?.connection,
+      actor: (id) => this.slots.get(id)?.actor,
+      process: (id) => this.slots.get(id)?.process,
+      injectStartFaults: (fault) => this.startFaults.inject(fault),
+    })
   }
 
   /** Starts `minWorkers` workers concurrently and waits until they are ready. */
@@ -693,7 +707,7 @@ export class WorkerPool implements PoolBackend {
     return {
       ...this.processInput(id),
       // A forked worker inherits the template's environment; only per-worker additions travel.
-      env: this.templates ? this.takeStartFault() : { ...(process.env as Record<string, string>), ...o.env, ...this.takeStartFault() },
+      env: this.templates ? this.startFaults.take(this.options.testing) : { ...(process.env as Record<string, string>), ...o.env, ...this.startFaults.take(this.options.testing) },
       ...(this.templates ? { launcher: this.templates.server.launcher } : {}),
       preload: this.templates ? [] : o.preload,
       hooks: {
@@ -1132,55 +1146,6 @@ export class WorkerPool implements PoolBackend {
     return this.failure
   }
 
-  /** The worker machine, on fake processes when `workerProcess` says so (snakepit/testing). */
-  private get workerLogic(): AnyActorLogic {
-    const fake = this.options.workerProcess
-    return (this.fakeLogic ??= fake ? workerLogic.provide({ actors: { process: fake as never } }) : workerLogic)
-  }
-  private fakeLogic: AnyActorLogic | undefined
-
-  // ── fault injection (snakepit/testing; only with `testing: true`) ─────────────────────────
-
-  private readonly startFaults = { slowMs: 0, slowTimes: 0, failTimes: 0 }
-
-  /** Makes the next worker starts slow or failing (consumed one start at a time). */
-  injectStartFaults(fault: { readonly slowMs?: number; readonly slowTimes?: number; readonly failTimes?: number }): void {
-    if (fault.slowMs !== undefined) {
-      this.startFaults.slowMs = fault.slowMs
-      this.startFaults.slowTimes += fault.slowTimes ?? 1
-    }
-    this.startFaults.failTimes += fault.failTimes ?? 0
-  }
-
-  private takeStartFault(): Record<string, string> {
-    const f = this.startFaults
-    if (!this.options.testing) return {}
-    if (f.failTimes > 0) {
-      f.failTimes--
-      return { SNAKEPIT_FAULT_FAIL_START: "1" }
-    }
-    if (f.slowTimes > 0) {
-      f.slowTimes--
-      return { SNAKEPIT_FAULT_START_DELAY_MS: String(f.slowMs) }
-    }
-    return {}
-  }
-
-  /** The connection of a ready worker, for fault injection. */
-  workerConnection(workerId: string): Connection | undefined {
-    return this.slots.get(workerId)?.process?.connection
-  }
-
-  /** The timeout calls get when they set none (`callTimeoutMs`). */
-  get callTimeoutMs(): number {
-    return this.options.callTimeoutMs
-  }
-
-  /** True when the pool was started with `testing: true`. */
-  get testing(): boolean {
-    return this.options.testing
-  }
-
   /** The pool's supervisor as plain data (null before `start`). */
   supervisorStatus(): SupervisorStatus | null {
     return this.supervisor?.getStatus() ?? null
@@ -1199,16 +1164,6 @@ export class WorkerPool implements PoolBackend {
       rssBytes: s.rssBytes,
       uptimeMs: s.process ? now - s.startedAt : 0,
     }))
-  }
-
-  /** The actor of a worker (for fault injection and inspection). */
-  workerActor(workerId: string): AnyActorRef | undefined {
-    return this.slots.get(workerId)?.actor
-  }
-
-  /** The live process of a worker, if it has one. */
-  workerProcess(workerId: string): WorkerProcess | undefined {
-    return this.slots.get(workerId)?.process
   }
 
   /**
