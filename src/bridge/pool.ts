@@ -19,7 +19,7 @@
  * await pool.call("s1", "math", "sqrt", [16], {}) // 4
  */
 import type { Logger } from "pino"
-import type { AnyActorLogic, AnyActorRef, Subscription } from "xstate"
+import type { AnyActorLogic, AnyActorRef } from "xstate"
 import {
   BridgeStopped,
   CallCancelled,
@@ -44,6 +44,7 @@ import { admits, parseExposure, type Exposure } from "./exposure.js"
 import type { Queued } from "./queue.js"
 import { WatchedQueue } from "./watchedQueue.js"
 import { ReadyWaiters } from "./readyWaiters.js"
+import { accepting, comesBack, countsAsLive, newIncarnation, newSlot, stopTimers, workerExit, type Slot } from "./workerSlot.js"
 import { fileProbe, StartFaults, workerLogicFor } from "./poolProbe.js"
 import { ForkTemplates, type TemplateHost } from "./forkTemplates.js"
 import { recycleAfterDispatch, recycleOnHealth, recycleWhenIdle, recycleWhenServesAgain, retireStartsReplacement, type RecycleReason } from "./recycling.js"
@@ -59,41 +60,6 @@ import { ForkServer } from "../worker/forkServer.js"
 import { valueLimits } from "../protocol/limits.js"
 import type { SupervisorStatus } from "../supervisor/status.js"
 
-/** One worker slot: a stable id whose process may be replaced by restarts. */
-interface Slot {
-  readonly id: string
-  actor: AnyActorRef | undefined
-  subscription: Subscription | undefined
-  process: WorkerProcess | undefined
-  state: WorkerState
-  restarts: number
-  startedAt: number
-  served: number
-  /** Calls given to the current process (the `maxRequestsPerWorker` count). */
-  dispatched: number
-  rssBytes: number | null
-  /** Draining for recycling, reaping or an environment restart: takes no new calls. */
-  retiring: boolean
-  healthTimer: ReturnType<typeof setInterval> | undefined
-  /** A health ping is out; the next tick skips rather than stacking pings. */
-  pinging: boolean
-  /**
-   * Abandoned calls (timed out, aborted) that Python has not confirmed as ended. While above
-   * zero the worker takes no new calls: it may be stuck, and anything sent would wait behind it.
-   */
-  abandoned: number
-  /** Starts the replacement if an abandoned call is not confirmed within half of `callGraceMs`. */
-  abandonTimer: ReturnType<typeof setTimeout> | undefined
-  /** A replacement was started for it (it holds an abandoned call): it no longer counts as live. */
-  replaced: boolean
-  /** An abandoned call outlived `callGraceMs`: the pool is ending it (not a crash). */
-  hung: boolean
-  /** It passed `maxWorkerMemoryMb` and is exiting: the pool replaces it (not a crash). */
-  overMemory: boolean
-  /** Started on demand for calls (not a restart or replacement): calls wait for its start. */
-  onDemand: boolean
-}
-
 /** A call waiting for a worker. `start` runs it on the chosen worker, synchronously. */
 interface Waiting extends Queued {
   readonly sessionId: string | null
@@ -107,28 +73,6 @@ interface Waiting extends Queued {
 /** The same crash, saying what it cost the session: its worker-held Python state. */
 const sessionLost = (error: WorkerCrashed, sessionId: string) =>
   new WorkerCrashed({ ...error, message: `${error.message}; Python-side state of session ${JSON.stringify(sessionId)} was lost` })
-
-// A closed connection means the worker is dead or dying even if its machine has not heard yet:
-// routing a call there would fail it at once with WorkerCrashed (found by examples/resilience).
-const accepting = (s: Slot) =>
-  !s.retiring && !s.hung && s.abandoned === 0 && s.process !== undefined && !s.process.connection.closed && (s.state === "ready" || s.state === "busy" || s.state === "idle")
-
-/**
- * Spawned and starting: no process yet, but one is coming soon. Not a worker waiting out its
- * restart backoff (up to `restart.backoff.maxMs`): calls do not wait for that one.
- */
-const comesBack = (s: Slot) => s.process === undefined && s.state === "starting" && !s.retiring && !s.hung && !s.replaced
-
-/** A worker's exit as the supervisor reports it: the worker machine's output when it has one. */
-const workerExit = (e: { reason: string; error?: unknown; output?: unknown }): WorkerExit => {
-  const out = e.output as Partial<WorkerExit> | undefined
-  return {
-    reason: e.reason,
-    exitCode: out?.exitCode ?? null,
-    signal: out?.signal ?? (e.reason === "killed" ? "SIGKILL" : null),
-    ...(e.error !== undefined ? { error: e.error } : {}),
-  }
-}
 
 /**
  * The share of `callGraceMs` Python gets to confirm an abandoned call ended (a cancel it
@@ -582,7 +526,7 @@ export class WorkerPool implements PoolBackend {
   /** Workers that count toward min/maxWorkers: not retiring, not hung, not already replaced. */
   private liveSlots(): number {
     let n = 0
-    for (const s of this.slots.values()) if (!s.retiring && !s.hung && !s.replaced) n++
+    for (const s of this.slots.values()) if (countsAsLive(s)) n++
     return n
   }
 
@@ -592,27 +536,7 @@ export class WorkerPool implements PoolBackend {
   private spawn(onDemand = false): string | undefined {
     if (!this.supervisor) return undefined
     const id = `w${this.nextWorker++}`
-    this.slots.set(id, {
-      id,
-      actor: undefined,
-      subscription: undefined,
-      process: undefined,
-      state: "starting",
-      restarts: 0,
-      startedAt: Date.now(),
-      served: 0,
-      dispatched: 0,
-      rssBytes: null,
-      retiring: false,
-      healthTimer: undefined,
-      pinging: false,
-      abandoned: 0,
-      abandonTimer: undefined,
-      replaced: false,
-      hung: false,
-      overMemory: false,
-      onDemand,
-    })
+    this.slots.set(id, newSlot(id, onDemand))
     this.supervisor
       // Forked workers are transient: one taken down with its template exits `shutdown:template`
       // and is replaced by a new worker rather than restarted, so a template crash costs one
@@ -738,18 +662,7 @@ export class WorkerPool implements PoolBackend {
       this.metrics.workerRestarted()
       this.telemetry.emit("worker.restarted", { workerId: id, reason: "supervisor restart", restarts: slot.restarts })
     }
-    slot.actor = actor
-    slot.process = undefined
-    slot.served = 0
-    slot.dispatched = 0
-    slot.rssBytes = null
-    slot.state = "starting"
-    slot.abandoned = 0
-    if (slot.abandonTimer) clearTimeout(slot.abandonTimer)
-    slot.abandonTimer = undefined
-    slot.replaced = false
-    slot.hung = false
-    slot.overMemory = false
+    newIncarnation(slot, actor)
     const spawnedAt = Date.now()
     slot.subscription = actor.subscribe({
       next: (snapshot: { value: unknown; context: { process: WorkerProcess | null } }) => {
@@ -788,10 +701,7 @@ export class WorkerPool implements PoolBackend {
     const slot = this.slots.get(id)
     if (!slot) return
     const pid = slot.process?.pid ?? null
-    if (slot.healthTimer) clearInterval(slot.healthTimer)
-    slot.healthTimer = undefined
-    if (slot.abandonTimer) clearTimeout(slot.abandonTimer)
-    slot.abandonTimer = undefined
+    stopTimers(slot)
     slot.process = undefined
     this.callsMoved()
     // A hung worker is stopped by the pool (so it is not a crash for intensity), but operators
@@ -863,8 +773,7 @@ export class WorkerPool implements PoolBackend {
     if (this.stopping) return
     for (const slot of this.slots.values()) {
       slot.subscription?.unsubscribe()
-      if (slot.healthTimer) clearInterval(slot.healthTimer)
-      if (slot.abandonTimer) clearTimeout(slot.abandonTimer)
+      stopTimers(slot)
     }
     this.slots.clear()
     this.templates?.reset()
@@ -1191,12 +1100,7 @@ export class WorkerPool implements PoolBackend {
     this.readyWaiters.reject(new BridgeStopped({ message: "the bridge stopped while workers were starting" }))
     if (options.drain === true) await this.drainCalls(options.timeoutMs ?? this.options.shutdownTimeoutMs)
     else await this.settled(Date.now() + this.options.shutdownTimeoutMs, false)
-    for (const slot of this.slots.values()) {
-      if (slot.healthTimer) clearInterval(slot.healthTimer)
-      slot.healthTimer = undefined
-      if (slot.abandonTimer) clearTimeout(slot.abandonTimer)
-      slot.abandonTimer = undefined
-    }
+    for (const slot of this.slots.values()) stopTimers(slot)
     await this.supervisor?.stop()
     for (const slot of this.slots.values()) slot.subscription?.unsubscribe()
     this.templates?.unsubscribe()
