@@ -13,8 +13,14 @@
  * `restart.onExhausted: "backoff"` opens a circuit (calls fail fast with `MaxRestartIntensity`
  * and its `retryAt`) and the pool starts again after an exponential delay (`circuit.ts`).
  *
+ * This module is admission and dispatch, and the events that change a worker's fitness. The
+ * rest is beside it (docs/architecture.md): a slot and whether it takes calls in
+ * `workerSlot.ts`, recycling decisions (pure) in `recycling.ts`, fork server templates in
+ * `forkTemplates.ts`, readiness waiters in `readyWaiters.ts`, the hooks of `snakepit/testing`
+ * in `poolProbe.ts`, routing (pure) in `routing.ts`.
+ *
  * @example
- * const pool = new WorkerPool(options, python, telemetry, logger)
+ * const pool = new WorkerPool(resolveOptions({}), "python3", telemetry, logger, tools)
  * await pool.start()
  * await pool.call("s1", "math", "sqrt", [16], {}) // 4
  */
