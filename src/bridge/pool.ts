@@ -16,8 +16,9 @@
  * This module is admission and dispatch, and the events that change a worker's fitness. The
  * rest is beside it (docs/architecture.md): a slot and whether it takes calls in
  * `workerSlot.ts`, recycling decisions (pure) in `recycling.ts`, fork server templates in
- * `forkTemplates.ts`, readiness waiters in `readyWaiters.ts`, the hooks of `snakepit/testing`
- * in `poolProbe.ts`, routing (pure) in `routing.ts`.
+ * `forkTemplates.ts`, readiness waiters in `readyWaiters.ts`, the circuit's state and timer in
+ * `circuitBreaker.ts`, the hooks of `snakepit/testing` in `poolProbe.ts`, routing (pure) in
+ * `routing.ts`.
  *
  * @example
  * const pool = new WorkerPool(resolveOptions({}), "python3", telemetry, logger, tools)
@@ -45,7 +46,7 @@ import type { PoolBackend } from "./backend.js"
 import type { ResolvedOptions } from "./options.js"
 import type { StopOptions } from "./stopOptions.js"
 import type { CircuitStatus, WorkerStatus } from "./status.js"
-import { circuitDelay } from "./circuit.js"
+import { CircuitBreaker } from "./circuitBreaker.js"
 import { admits, parseExposure, type Exposure } from "./exposure.js"
 import type { Queued } from "./queue.js"
 import { WatchedQueue } from "./watchedQueue.js"
@@ -109,9 +110,7 @@ export class WorkerPool implements PoolBackend {
   /** `start()` and `restartAll()` waiting for workers to accept calls. */
   private readonly readyWaiters = new ReadyWaiters((excluding) => this.readyCount(excluding))
   /** The circuit (`restart.onExhausted: "backoff"`): consecutive openings and the restart timer. */
-  private openings = 0
-  private upSince = Date.now()
-  private circuitTimer: ReturnType<typeof setTimeout> | undefined
+  private readonly breaker = new CircuitBreaker(() => this.retryCircuit())
   /** What `allowedModules`/`expose` admit; Python checks it again (`SNAKEPIT_EXPOSE`). */
   private readonly exposure: Exposure | undefined
   /** The worker machine, on fake processes when `workerProcess` says so (snakepit/testing). */
@@ -733,20 +732,13 @@ export class WorkerPool implements PoolBackend {
     let error = gaveUp
     this.telemetry.emit("supervisor.maxIntensity", { supervisorId: gaveUp.supervisorId, intensity: gaveUp.intensity, periodMs: gaveUp.periodMs })
     if (this.options.restart.onExhausted === "backoff" && !this.stopping) {
-      const now = Date.now()
-      const { delayMs, openings } = circuitDelay(this.openings, now - this.upSince, Math.random())
-      this.openings = openings
-      const retryAt = Math.ceil(now + delayMs)
+      const { retryAt, delayMs, openings } = this.breaker.open(Date.now(), Math.random())
       error = new MaxRestartIntensity({
         ...gaveUp,
         message: `${gaveUp.message}; the circuit is open until ${new Date(retryAt).toISOString()}, when the pool starts again`,
         retryAt,
       })
-      if (this.circuitTimer) clearTimeout(this.circuitTimer)
-      this.circuitTimer = setTimeout(() => this.retryCircuit(), retryAt - now)
-      this.circuitTimer.unref()
-      this.circuitTimer.unref?.()
-      this.telemetry.emit("bridge.circuitOpened", { supervisorId: gaveUp.supervisorId, retryAt, delayMs: retryAt - now, openings })
+      this.telemetry.emit("bridge.circuitOpened", { supervisorId: gaveUp.supervisorId, retryAt, delayMs, openings })
       this.logger.error({ err: error, retryAt, openings }, "worker pool gave up: restart intensity exceeded; circuit open")
     } else {
       this.logger.error({ err: error }, "worker pool gave up: restart intensity exceeded")
@@ -771,7 +763,7 @@ export class WorkerPool implements PoolBackend {
   }
 
   private async closeCircuit(): Promise<void> {
-    this.circuitTimer = undefined
+    this.breaker.fired()
     if (this.stopping) return
     const openedFor = this.failure?.retryAt
     // The old supervisor stops its children before it ends; wait so no old process remains.
@@ -788,16 +780,14 @@ export class WorkerPool implements PoolBackend {
     } catch (error) {
       // Starting an empty supervisor does not fail in practice; if it does, try again later.
       this.logger.error({ err: error }, "could not restart the worker pool; the circuit stays open")
-      this.circuitTimer = setTimeout(() => this.retryCircuit(), circuitDelay(this.openings, 0, Math.random()).delayMs)
-      this.circuitTimer.unref()
-      this.circuitTimer.unref?.()
+      this.breaker.retryLater(Math.random())
       return
     }
     if (this.stopping) return void this.supervisor?.stop()
     this.failure = undefined
-    this.upSince = Date.now()
-    this.telemetry.emit("bridge.circuitClosed", { openings: this.openings, downMs: openedFor === undefined ? 0 : Math.max(0, Date.now() - openedFor) })
-    this.logger.info({ openings: this.openings }, "circuit closed: the worker pool starts again")
+    this.breaker.closed(Date.now())
+    this.telemetry.emit("bridge.circuitClosed", { openings: this.breaker.openings, downMs: openedFor === undefined ? 0 : Math.max(0, Date.now() - openedFor) })
+    this.logger.info({ openings: this.breaker.openings }, "circuit closed: the worker pool starts again")
     this.templates?.start()
     for (let i = 0; i < this.options.minWorkers; i++) this.spawn()
   }
@@ -805,7 +795,7 @@ export class WorkerPool implements PoolBackend {
   /** The circuit as plain data, for `getStatus()`. */
   circuit(): CircuitStatus {
     const retryAt = this.failure?.retryAt
-    return { open: retryAt !== undefined, retryAt: retryAt ?? null, openings: this.openings }
+    return { open: retryAt !== undefined, retryAt: retryAt ?? null, openings: this.breaker.openings }
   }
 
   // ── abandoned calls ─────────────────────────────────────────────────────────────────────
@@ -1100,8 +1090,7 @@ export class WorkerPool implements PoolBackend {
   }
 
   private async stopWorkers(options: StopOptions): Promise<void> {
-    if (this.circuitTimer) clearTimeout(this.circuitTimer)
-    this.circuitTimer = undefined
+    this.breaker.cancel()
     if (options.drain !== true) this.rejectQueued("the bridge stopped before this queued call ran")
     this.readyWaiters.reject(new BridgeStopped({ message: "the bridge stopped while workers were starting" }))
     if (options.drain === true) await this.drainCalls(options.timeoutMs ?? this.options.shutdownTimeoutMs)
