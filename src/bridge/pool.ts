@@ -17,8 +17,8 @@
  * rest is beside it (docs/architecture.md): a slot and whether it takes calls in
  * `workerSlot.ts`, recycling decisions (pure) in `recycling.ts`, fork server templates in
  * `forkTemplates.ts`, readiness waiters in `readyWaiters.ts`, the circuit's state and timer in
- * `circuitBreaker.ts`, the hooks of `snakepit/testing` in `poolProbe.ts`, routing (pure) in
- * `routing.ts`.
+ * `circuitBreaker.ts`, a process's start input in `processInput.ts`, the hooks of
+ * `snakepit/testing` in `poolProbe.ts`, routing (pure) in `routing.ts`.
  *
  * @example
  * const pool = new WorkerPool(resolveOptions({}), "python3", telemetry, logger, tools)
@@ -51,6 +51,7 @@ import { admits, parseExposure, type Exposure } from "./exposure.js"
 import type { Queued } from "./queue.js"
 import { WatchedQueue } from "./watchedQueue.js"
 import { ReadyWaiters } from "./readyWaiters.js"
+import { logPython, processInput } from "./processInput.js"
 import { accepting, comesBack, countsAsLive, newIncarnation, newSlot, stopTimers, workerExit, type Slot } from "./workerSlot.js"
 import { fileProbe, StartFaults, workerLogicFor } from "./poolProbe.js"
 import { ForkTemplates, type TemplateHost } from "./forkTemplates.js"
@@ -64,7 +65,6 @@ import { toolScope, type ToolRegistry } from "./tools.js"
 import { DynamicSupervisor } from "../supervisor/Supervisor.js"
 import { isCleanExit } from "../supervisor/strategy.js"
 import { ForkServer } from "../worker/forkServer.js"
-import { valueLimits } from "../protocol/limits.js"
 import type { SupervisorStatus } from "../supervisor/status.js"
 
 /** A call waiting for a worker. `start` runs it on the chosen worker, synchronously. */
@@ -170,8 +170,8 @@ export class WorkerPool implements PoolBackend {
     const o = this.options
     return {
       supervisor: () => this.supervisor,
-      processInput: (id) => this.processInput(id),
-      logPython: (fields, r) => this.logPython(fields, r),
+      processInput: (id) => processInput(id, o, this.python, this.exposure),
+      logPython: (fields, r) => logPython(this.logger, fields, r),
       startFailed: (error) => this.readyWaiters.reject(error),
       hasWorker: (id) => this.slots.has(id),
       logger: this.logger,
@@ -598,50 +598,17 @@ export class WorkerPool implements PoolBackend {
     }
   }
 
-  /** What a worker and a fork server template are started with alike. */
-  private processInput(id: string): WorkerInput {
-    const o = this.options
-    return {
-      workerId: id,
-      python: this.python,
-      pythonPath: o.pythonPath,
-      ...(o.cwd ? { cwd: o.cwd } : {}),
-      concurrency: o.workerConcurrency,
-      maxFrameBytes: o.maxFrameBytes,
-      // Enforced by the connection, and passed on in the worker's environment (the fork
-      // server's template too, so every fork inherits them).
-      limits: valueLimits(o.limits),
-      allowCodeExecution: o.allowCodeExecution,
-      ...(this.exposure ? { expose: this.exposure.entries } : {}),
-      startupTimeoutMs: o.startupTimeoutMs,
-      callGraceMs: o.callGraceMs,
-      idleTimeoutMs: o.idleTimeoutMs,
-      shutdownMs: o.workerShutdownMs,
-      testing: o.testing,
-      ...(o.maxWorkerMemoryMb !== undefined ? { maxRssBytes: o.maxWorkerMemoryMb * 1024 * 1024 } : {}),
-      // The pool holds Node up while work is pending; idle workers let it exit (keepAlive.ts).
-      unref: true,
-    }
-  }
-
-  /** Logs a line a Python process wrote (a log record, or stdout/stderr) at its level. */
-  private logPython(fields: object, r: { level: string; logger: string; message: string }): void {
-    const level = r.level === "warning" ? "warn" : r.level === "critical" ? "fatal" : r.level
-    const log = this.logger as unknown as Record<string, (obj: object, msg: string) => void>
-    ;(log[level] ?? log.info!).call(this.logger, { ...fields, python: r.logger }, r.message)
-  }
-
   private workerInput(id: string): WorkerInput {
     const o = this.options
     return {
-      ...this.processInput(id),
+      ...processInput(id, o, this.python, this.exposure),
       // A forked worker inherits the template's environment; only per-worker additions travel.
       env: this.templates ? this.startFaults.take(this.options.testing) : { ...(process.env as Record<string, string>), ...o.env, ...this.startFaults.take(this.options.testing) },
       ...(this.templates ? { launcher: this.templates.server.launcher } : {}),
       preload: this.templates ? [] : o.preload,
       hooks: {
         onLog: (r) => {
-          this.logPython({ workerId: id, sessionId: r.sessionId, callId: r.callId }, r)
+          logPython(this.logger, { workerId: id, sessionId: r.sessionId, callId: r.callId }, r)
           this.telemetry.emit("python.log", { workerId: id, level: r.level, logger: r.logger, message: r.message, sessionId: r.sessionId, callId: r.callId })
         },
         onTelemetry: (name, data, sessionId) => this.telemetry.emit("python.telemetry", { workerId: id, name, data, sessionId }),

@@ -53,7 +53,7 @@ describe("layering: the rules docs/architecture.md states", () => {
   })
 
   it("remote/ uses bridge/'s shared placement and types, never the local pool's modules", () => {
-    const local = ["bridge/pool.ts", "bridge/workerSlot.ts", "bridge/forkTemplates.ts", "bridge/recycling.ts", "bridge/readyWaiters.ts", "bridge/circuitBreaker.ts", "bridge/poolProbe.ts"]
+    const local = ["bridge/pool.ts", "bridge/workerSlot.ts", "bridge/forkTemplates.ts", "bridge/recycling.ts", "bridge/readyWaiters.ts", "bridge/circuitBreaker.ts", "bridge/processInput.ts", "bridge/poolProbe.ts"]
     expect(edges.filter((e) => folder(e.from) === "remote" && local.includes(e.to)).map((e) => `${e.from} -> ${e.to}`)).toEqual([])
   })
 
@@ -64,6 +64,7 @@ describe("layering: the rules docs/architecture.md states", () => {
       "bridge/recycling.ts": ["bridge/pool.ts"],
       "bridge/readyWaiters.ts": ["bridge/pool.ts"],
       "bridge/circuitBreaker.ts": ["bridge/pool.ts"],
+      "bridge/processInput.ts": ["bridge/pool.ts"],
       "bridge/poolProbe.ts": ["bridge/pool.ts", "bridge/PythonBridge.ts", "testing/faults.ts"],
     }
     for (const [module, importers] of Object.entries(own)) {
