@@ -21,6 +21,7 @@ import { serveDashboard, type Dashboard, type DashboardOptions } from "../inspec
 import { resolveOptions, type BridgeOptions, type ResolvedOptions } from "./options.js"
 import type { PoolBackend } from "./backend.js"
 import { WorkerPool } from "./pool.js"
+import { fileProbe, probeOf } from "./poolProbe.js"
 import { checkStopOptions, type StopOptions } from "./stopOptions.js"
 import type { BridgeStatus, CircuitStatus, WorkerStatus } from "./status.js"
 import { RemotePool } from "../remote/RemotePool.js"
@@ -104,6 +105,9 @@ export class PythonBridge implements AsyncDisposable {
       throw e
     }
     const bridge = new PythonBridge(resolved, pool, telemetry, tools, variables, lifetimes, metrics, python, logger, exposure)
+    // snakepit/testing reaches a local pool's workers through the bridge (poolProbe.ts).
+    const probe = probeOf(pool)
+    if (probe) fileProbe(bridge, probe)
     const workers = resolved.remote ? pool.workers().length : resolved.minWorkers
     telemetry.emit("bridge.started", { workers, python, pythonVersion: version })
     logger.info(resolved.remote ? { agents: workers, pool: resolved.remote.pool } : { workers, python, version }, "snakepit bridge started")
@@ -457,15 +461,6 @@ export class PythonBridge implements AsyncDisposable {
   /** `await using bridge = await PythonBridge.start()` stops it at the end of the scope. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.stop()
-  }
-
-  /**
-   * The pool, for `snakepit/testing`.
-   * @internal
-   */
-  get _pool(): WorkerPool {
-    if (!(this.pool instanceof WorkerPool)) throw new InvalidOptions({ message: "fault injection needs a local pool, not remote", issues: ["remote"] })
-    return this.pool
   }
 
   /**

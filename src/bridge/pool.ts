@@ -13,13 +13,20 @@
  * `restart.onExhausted: "backoff"` opens a circuit (calls fail fast with `MaxRestartIntensity`
  * and its `retryAt`) and the pool starts again after an exponential delay (`circuit.ts`).
  *
+ * This module is admission and dispatch, and the events that change a worker's fitness. The
+ * rest is beside it (docs/architecture.md): a slot and whether it takes calls in
+ * `workerSlot.ts`, recycling decisions (pure) in `recycling.ts`, fork server templates in
+ * `forkTemplates.ts`, readiness waiters in `readyWaiters.ts`, the circuit's state and timer in
+ * `circuitBreaker.ts`, a process's start input in `processInput.ts`, the hooks of
+ * `snakepit/testing` in `poolProbe.ts`, routing (pure) in `routing.ts`.
+ *
  * @example
- * const pool = new WorkerPool(options, python, telemetry, logger)
+ * const pool = new WorkerPool(resolveOptions({}), "python3", telemetry, logger, tools)
  * await pool.start()
  * await pool.call("s1", "math", "sqrt", [16], {}) // 4
  */
 import type { Logger } from "pino"
-import type { AnyActorLogic, AnyActorRef, Subscription } from "xstate"
+import type { AnyActorLogic, AnyActorRef } from "xstate"
 import {
   BridgeStopped,
   CallCancelled,
@@ -39,10 +46,16 @@ import type { PoolBackend } from "./backend.js"
 import type { ResolvedOptions } from "./options.js"
 import type { StopOptions } from "./stopOptions.js"
 import type { CircuitStatus, WorkerStatus } from "./status.js"
-import { circuitDelay } from "./circuit.js"
+import { CircuitBreaker } from "./circuitBreaker.js"
 import { admits, parseExposure, type Exposure } from "./exposure.js"
 import type { Queued } from "./queue.js"
 import { WatchedQueue } from "./watchedQueue.js"
+import { ReadyWaiters } from "./readyWaiters.js"
+import { logPython, processInput } from "./processInput.js"
+import { accepting, comesBack, countsAsLive, newIncarnation, newSlot, stopTimers, workerExit, type Slot } from "./workerSlot.js"
+import { fileProbe, StartFaults, workerLogicFor } from "./poolProbe.js"
+import { ForkTemplates, type TemplateHost } from "./forkTemplates.js"
+import { recycleAfterDispatch, recycleOnHealth, recycleWhenIdle, recycleWhenServesAgain, retireStartsReplacement, type RecycleReason } from "./recycling.js"
 import { chooseRoute, type WorkerLoad } from "./routing.js"
 import { SessionCalls } from "./sessionCalls.js"
 import { KeepAlive, unrefClock } from "./keepAlive.js"
@@ -52,44 +65,7 @@ import { toolScope, type ToolRegistry } from "./tools.js"
 import { DynamicSupervisor } from "../supervisor/Supervisor.js"
 import { isCleanExit } from "../supervisor/strategy.js"
 import { ForkServer } from "../worker/forkServer.js"
-import { valueLimits } from "../protocol/limits.js"
 import type { SupervisorStatus } from "../supervisor/status.js"
-import { workerMachine as workerLogic } from "../worker/machine.js"
-
-/** One worker slot: a stable id whose process may be replaced by restarts. */
-interface Slot {
-  readonly id: string
-  actor: AnyActorRef | undefined
-  subscription: Subscription | undefined
-  process: WorkerProcess | undefined
-  state: WorkerState
-  restarts: number
-  startedAt: number
-  served: number
-  /** Calls given to the current process (the `maxRequestsPerWorker` count). */
-  dispatched: number
-  rssBytes: number | null
-  /** Draining for recycling, reaping or an environment restart: takes no new calls. */
-  retiring: boolean
-  healthTimer: ReturnType<typeof setInterval> | undefined
-  /** A health ping is out; the next tick skips rather than stacking pings. */
-  pinging: boolean
-  /**
-   * Abandoned calls (timed out, aborted) that Python has not confirmed as ended. While above
-   * zero the worker takes no new calls: it may be stuck, and anything sent would wait behind it.
-   */
-  abandoned: number
-  /** Starts the replacement if an abandoned call is not confirmed within half of `callGraceMs`. */
-  abandonTimer: ReturnType<typeof setTimeout> | undefined
-  /** A replacement was started for it (it holds an abandoned call): it no longer counts as live. */
-  replaced: boolean
-  /** An abandoned call outlived `callGraceMs`: the pool is ending it (not a crash). */
-  hung: boolean
-  /** It passed `maxWorkerMemoryMb` and is exiting: the pool replaces it (not a crash). */
-  overMemory: boolean
-  /** Started on demand for calls (not a restart or replacement): calls wait for its start. */
-  onDemand: boolean
-}
 
 /** A call waiting for a worker. `start` runs it on the chosen worker, synchronously. */
 interface Waiting extends Queued {
@@ -104,28 +80,6 @@ interface Waiting extends Queued {
 /** The same crash, saying what it cost the session: its worker-held Python state. */
 const sessionLost = (error: WorkerCrashed, sessionId: string) =>
   new WorkerCrashed({ ...error, message: `${error.message}; Python-side state of session ${JSON.stringify(sessionId)} was lost` })
-
-// A closed connection means the worker is dead or dying even if its machine has not heard yet:
-// routing a call there would fail it at once with WorkerCrashed (found by examples/resilience).
-const accepting = (s: Slot) =>
-  !s.retiring && !s.hung && s.abandoned === 0 && s.process !== undefined && !s.process.connection.closed && (s.state === "ready" || s.state === "busy" || s.state === "idle")
-
-/**
- * Spawned and starting: no process yet, but one is coming soon. Not a worker waiting out its
- * restart backoff (up to `restart.backoff.maxMs`): calls do not wait for that one.
- */
-const comesBack = (s: Slot) => s.process === undefined && s.state === "starting" && !s.retiring && !s.hung && !s.replaced
-
-/** A worker's exit as the supervisor reports it: the worker machine's output when it has one. */
-const workerExit = (e: { reason: string; error?: unknown; output?: unknown }): WorkerExit => {
-  const out = e.output as Partial<WorkerExit> | undefined
-  return {
-    reason: e.reason,
-    exitCode: out?.exitCode ?? null,
-    signal: out?.signal ?? (e.reason === "killed" ? "SIGKILL" : null),
-    ...(e.error !== undefined ? { error: e.error } : {}),
-  }
-}
 
 /**
  * The share of `callGraceMs` Python gets to confirm an abandoned call ended (a cancel it
@@ -149,22 +103,20 @@ export class WorkerPool implements PoolBackend {
   /** `stop({ drain: true })` is under way: queued and running calls still finish. */
   private draining = false
   private failure: MaxRestartIntensity | undefined
-  /** With `spawnMode: "forkserver"`: the fork server, and the templates' ids, newest last. */
-  private forks: ForkServer | undefined
-  private templates: string[] = []
-  private nextTemplate = 1
-  private readonly templateSubscriptions = new Map<string, Subscription>()
-  /** Templates replaced by an environment restart, with the workers forked from them still alive. */
-  private readonly retiringTemplates = new Map<string, Set<string>>()
+  /** With `spawnMode: "forkserver"`: the fork server and its templates (forkTemplates.ts). */
+  private templates: ForkTemplates | undefined
   /** Wakers of `stop()` waiting for calls to settle ({@link settled}). */
   private readonly callWatchers = new Set<() => void>()
-  private readonly readyWaiters = new Set<{ count: number; resolve: () => void; reject: (e: unknown) => void }>()
+  /** `start()` and `restartAll()` waiting for workers to accept calls. */
+  private readonly readyWaiters = new ReadyWaiters((excluding) => this.readyCount(excluding))
   /** The circuit (`restart.onExhausted: "backoff"`): consecutive openings and the restart timer. */
-  private openings = 0
-  private upSince = Date.now()
-  private circuitTimer: ReturnType<typeof setTimeout> | undefined
+  private readonly breaker = new CircuitBreaker(() => this.retryCircuit())
   /** What `allowedModules`/`expose` admit; Python checks it again (`SNAKEPIT_EXPOSE`). */
   private readonly exposure: Exposure | undefined
+  /** The worker machine, on fake processes when `workerProcess` says so (snakepit/testing). */
+  private readonly workerLogic: AnyActorLogic
+  /** Slow or failing starts injected through the probe (only with `testing: true`). */
+  private readonly startFaults = new StartFaults()
 
   constructor(
     private readonly options: ResolvedOptions,
@@ -181,6 +133,16 @@ export class WorkerPool implements PoolBackend {
     })
     metrics.timings.setCapacity(options.maxWorkers * options.workerConcurrency)
     this.exposure = parseExposure(options)
+    this.workerLogic = workerLogicFor(options.workerProcess)
+    // Fault injection reaches the pool through this probe (snakepit/testing), not its methods.
+    fileProbe(this, {
+      testing: options.testing,
+      callTimeoutMs: options.callTimeoutMs,
+      connection: (id) => this.slots.get(id)?.process?.connection,
+      actor: (id) => this.slots.get(id)?.actor,
+      process: (id) => this.slots.get(id)?.process,
+      injectStartFaults: (fault) => this.startFaults.inject(fault),
+    })
   }
 
   /** Starts `minWorkers` workers concurrently and waits until they are ready. */
@@ -195,12 +157,28 @@ export class WorkerPool implements PoolBackend {
 
   private async startWorkers(): Promise<void> {
     // Fake worker processes (snakepit/testing) have nothing to fork from.
-    if (this.options.spawnMode === "forkserver" && !this.options.workerProcess) this.forks = await ForkServer.open()
+    if (this.options.spawnMode === "forkserver" && !this.options.workerProcess) this.templates = new ForkTemplates(await ForkServer.open(), this.templateHost())
     await this.startSupervisor()
-    const ready = this.waitForReady(this.options.minWorkers)
-    if (this.forks) this.startTemplate()
+    const ready = this.readyWaiters.wait(this.options.minWorkers)
+    this.templates?.start()
     for (let i = 0; i < this.options.minWorkers; i++) this.spawn()
     await ready
+  }
+
+  /** What the fork templates need from the pool. */
+  private templateHost(): TemplateHost {
+    const o = this.options
+    return {
+      supervisor: () => this.supervisor,
+      processInput: (id) => processInput(id, o, this.python, this.exposure),
+      logPython: (fields, r) => logPython(this.logger, fields, r),
+      startFailed: (error) => this.readyWaiters.reject(error),
+      hasWorker: (id) => this.slots.has(id),
+      logger: this.logger,
+      env: o.env,
+      preload: o.preload,
+      shutdownMs: o.workerShutdownMs,
+    }
   }
 
   private async startSupervisor(): Promise<void> {
@@ -470,8 +448,8 @@ export class WorkerPool implements PoolBackend {
     entry.start(slot, process.connection)
     slot.dispatched++
     // Retire on the last call it may take (after dispatching it, so it drains before stopping).
-    const max = this.options.maxRequestsPerWorker
-    if (max !== undefined && slot.dispatched >= max) this.retire(slot, "maxRequestsPerWorker")
+    const recycle = recycleAfterDispatch(slot.dispatched, this.options)
+    if (recycle) this.retire(slot, recycle)
   }
 
   private finished(slot: Slot, connection: Connection, sessionId: string | null, module: string, fn: string, began: number, error: unknown): void {
@@ -553,7 +531,7 @@ export class WorkerPool implements PoolBackend {
   /** Workers that count toward min/maxWorkers: not retiring, not hung, not already replaced. */
   private liveSlots(): number {
     let n = 0
-    for (const s of this.slots.values()) if (!s.retiring && !s.hung && !s.replaced) n++
+    for (const s of this.slots.values()) if (countsAsLive(s)) n++
     return n
   }
 
@@ -563,27 +541,7 @@ export class WorkerPool implements PoolBackend {
   private spawn(onDemand = false): string | undefined {
     if (!this.supervisor) return undefined
     const id = `w${this.nextWorker++}`
-    this.slots.set(id, {
-      id,
-      actor: undefined,
-      subscription: undefined,
-      process: undefined,
-      state: "starting",
-      restarts: 0,
-      startedAt: Date.now(),
-      served: 0,
-      dispatched: 0,
-      rssBytes: null,
-      retiring: false,
-      healthTimer: undefined,
-      pinging: false,
-      abandoned: 0,
-      abandonTimer: undefined,
-      replaced: false,
-      hung: false,
-      overMemory: false,
-      onDemand,
-    })
+    this.slots.set(id, newSlot(id, onDemand))
     this.supervisor
       // Forked workers are transient: one taken down with its template exits `shutdown:template`
       // and is replaced by a new worker rather than restarted, so a template crash costs one
@@ -592,7 +550,7 @@ export class WorkerPool implements PoolBackend {
         id,
         start: this.workerLogic,
         input: () => this.workerInput(id),
-        restart: this.forks ? "transient" : "permanent",
+        restart: this.templates ? "transient" : "permanent",
         shutdown: this.options.workerShutdownMs,
       })
       .catch((error: unknown) => {
@@ -640,50 +598,17 @@ export class WorkerPool implements PoolBackend {
     }
   }
 
-  /** What a worker and a fork server template are started with alike. */
-  private processInput(id: string): WorkerInput {
-    const o = this.options
-    return {
-      workerId: id,
-      python: this.python,
-      pythonPath: o.pythonPath,
-      ...(o.cwd ? { cwd: o.cwd } : {}),
-      concurrency: o.workerConcurrency,
-      maxFrameBytes: o.maxFrameBytes,
-      // Enforced by the connection, and passed on in the worker's environment (the fork
-      // server's template too, so every fork inherits them).
-      limits: valueLimits(o.limits),
-      allowCodeExecution: o.allowCodeExecution,
-      ...(this.exposure ? { expose: this.exposure.entries } : {}),
-      startupTimeoutMs: o.startupTimeoutMs,
-      callGraceMs: o.callGraceMs,
-      idleTimeoutMs: o.idleTimeoutMs,
-      shutdownMs: o.workerShutdownMs,
-      testing: o.testing,
-      ...(o.maxWorkerMemoryMb !== undefined ? { maxRssBytes: o.maxWorkerMemoryMb * 1024 * 1024 } : {}),
-      // The pool holds Node up while work is pending; idle workers let it exit (keepAlive.ts).
-      unref: true,
-    }
-  }
-
-  /** Logs a line a Python process wrote (a log record, or stdout/stderr) at its level. */
-  private logPython(fields: object, r: { level: string; logger: string; message: string }): void {
-    const level = r.level === "warning" ? "warn" : r.level === "critical" ? "fatal" : r.level
-    const log = this.logger as unknown as Record<string, (obj: object, msg: string) => void>
-    ;(log[level] ?? log.info!).call(this.logger, { ...fields, python: r.logger }, r.message)
-  }
-
   private workerInput(id: string): WorkerInput {
     const o = this.options
     return {
-      ...this.processInput(id),
+      ...processInput(id, o, this.python, this.exposure),
       // A forked worker inherits the template's environment; only per-worker additions travel.
-      env: this.forks ? this.takeStartFault() : { ...(process.env as Record<string, string>), ...o.env, ...this.takeStartFault() },
-      ...(this.forks ? { launcher: this.forks.launcher } : {}),
-      preload: this.forks ? [] : o.preload,
+      env: this.templates ? this.startFaults.take(this.options.testing) : { ...(process.env as Record<string, string>), ...o.env, ...this.startFaults.take(this.options.testing) },
+      ...(this.templates ? { launcher: this.templates.server.launcher } : {}),
+      preload: this.templates ? [] : o.preload,
       hooks: {
         onLog: (r) => {
-          this.logPython({ workerId: id, sessionId: r.sessionId, callId: r.callId }, r)
+          logPython(this.logger, { workerId: id, sessionId: r.sessionId, callId: r.callId }, r)
           this.telemetry.emit("python.log", { workerId: id, level: r.level, logger: r.logger, message: r.message, sessionId: r.sessionId, callId: r.callId })
         },
         onTelemetry: (name, data, sessionId) => this.telemetry.emit("python.telemetry", { workerId: id, name, data, sessionId }),
@@ -698,7 +623,7 @@ export class WorkerPool implements PoolBackend {
 
   /** A worker incarnation started (first start or restart): follow its state. */
   private attach(id: string, actor: AnyActorRef): void {
-    if (this.templates.includes(id)) return this.attachTemplate(id, actor)
+    if (this.templates?.owns(id)) return this.templates.attach(id, actor)
     const slot = this.slots.get(id)
     if (!slot) return
     slot.subscription?.unsubscribe()
@@ -709,18 +634,7 @@ export class WorkerPool implements PoolBackend {
       this.metrics.workerRestarted()
       this.telemetry.emit("worker.restarted", { workerId: id, reason: "supervisor restart", restarts: slot.restarts })
     }
-    slot.actor = actor
-    slot.process = undefined
-    slot.served = 0
-    slot.dispatched = 0
-    slot.rssBytes = null
-    slot.state = "starting"
-    slot.abandoned = 0
-    if (slot.abandonTimer) clearTimeout(slot.abandonTimer)
-    slot.abandonTimer = undefined
-    slot.replaced = false
-    slot.hung = false
-    slot.overMemory = false
+    newIncarnation(slot, actor)
     const spawnedAt = Date.now()
     slot.subscription = actor.subscribe({
       next: (snapshot: { value: unknown; context: { process: WorkerProcess | null } }) => {
@@ -734,7 +648,7 @@ export class WorkerPool implements PoolBackend {
           slot.startedAt = Date.now()
           this.telemetry.emit("worker.started", { workerId: id, pid: slot.process.pid, startupMs: slot.startedAt - spawnedAt })
           this.startHealthChecks(slot)
-          this.resolveReadyWaiters()
+          this.readyWaiters.resolve()
           this.returnDisplaced(slot.id)
           // The new worker first: the calls waiting for a start are its to take.
           this.pump(slot)
@@ -755,14 +669,11 @@ export class WorkerPool implements PoolBackend {
 
   /** A worker incarnation ended; `restarting` says whether the supervisor brings it back. */
   private detach(id: string, exit: WorkerExit, restarting: boolean): void {
-    if (this.templates.includes(id)) return this.detachTemplate(id, exit, restarting)
+    if (this.templates?.owns(id)) return this.templates.detach(id, exit, restarting)
     const slot = this.slots.get(id)
     if (!slot) return
     const pid = slot.process?.pid ?? null
-    if (slot.healthTimer) clearInterval(slot.healthTimer)
-    slot.healthTimer = undefined
-    if (slot.abandonTimer) clearTimeout(slot.abandonTimer)
-    slot.abandonTimer = undefined
+    stopTimers(slot)
     slot.process = undefined
     this.callsMoved()
     // A hung worker is stopped by the pool (so it is not a crash for intensity), but operators
@@ -770,12 +681,12 @@ export class WorkerPool implements PoolBackend {
     const reason = slot.hung ? "hung" : slot.overMemory ? "memory" : exit.reason
     this.telemetry.emit("worker.exited", { workerId: id, pid, reason, exitCode: exit.exitCode, signal: exit.signal })
     if (!isCleanExit(reason)) this.metrics.workerCrashed(reason)
-    if (exit.reason === "startup_failed") this.rejectReadyWaiters(exit.error)
+    if (exit.reason === "startup_failed") this.readyWaiters.reject(exit.error)
     this.queue.untarget(id)
     if (!restarting) {
       slot.subscription?.unsubscribe()
       this.slots.delete(id)
-      this.releaseFromRetiringTemplates(id)
+      this.templates?.release(id)
       const successor = !this.stopping && !this.failure && this.liveSlots() < this.options.minWorkers ? this.spawn() : undefined
       // Sessions that left this worker when it crashed even out onto whatever replaces it.
       if (successor !== undefined) this.sessions.transferDisplaced(id, successor)
@@ -788,20 +699,13 @@ export class WorkerPool implements PoolBackend {
     let error = gaveUp
     this.telemetry.emit("supervisor.maxIntensity", { supervisorId: gaveUp.supervisorId, intensity: gaveUp.intensity, periodMs: gaveUp.periodMs })
     if (this.options.restart.onExhausted === "backoff" && !this.stopping) {
-      const now = Date.now()
-      const { delayMs, openings } = circuitDelay(this.openings, now - this.upSince, Math.random())
-      this.openings = openings
-      const retryAt = Math.ceil(now + delayMs)
+      const { retryAt, delayMs, openings } = this.breaker.open(Date.now(), Math.random())
       error = new MaxRestartIntensity({
         ...gaveUp,
         message: `${gaveUp.message}; the circuit is open until ${new Date(retryAt).toISOString()}, when the pool starts again`,
         retryAt,
       })
-      if (this.circuitTimer) clearTimeout(this.circuitTimer)
-      this.circuitTimer = setTimeout(() => this.retryCircuit(), retryAt - now)
-      this.circuitTimer.unref()
-      this.circuitTimer.unref?.()
-      this.telemetry.emit("bridge.circuitOpened", { supervisorId: gaveUp.supervisorId, retryAt, delayMs: retryAt - now, openings })
+      this.telemetry.emit("bridge.circuitOpened", { supervisorId: gaveUp.supervisorId, retryAt, delayMs, openings })
       this.logger.error({ err: error, retryAt, openings }, "worker pool gave up: restart intensity exceeded; circuit open")
     } else {
       this.logger.error({ err: error }, "worker pool gave up: restart intensity exceeded")
@@ -812,7 +716,7 @@ export class WorkerPool implements PoolBackend {
       entry.cleanupAbort?.()
       entry.reject(error)
     }
-    this.rejectReadyWaiters(error)
+    this.readyWaiters.reject(error)
   }
 
   /**
@@ -826,7 +730,7 @@ export class WorkerPool implements PoolBackend {
   }
 
   private async closeCircuit(): Promise<void> {
-    this.circuitTimer = undefined
+    this.breaker.fired()
     if (this.stopping) return
     const openedFor = this.failure?.retryAt
     // The old supervisor stops its children before it ends; wait so no old process remains.
@@ -834,37 +738,31 @@ export class WorkerPool implements PoolBackend {
     if (this.stopping) return
     for (const slot of this.slots.values()) {
       slot.subscription?.unsubscribe()
-      if (slot.healthTimer) clearInterval(slot.healthTimer)
-      if (slot.abandonTimer) clearTimeout(slot.abandonTimer)
+      stopTimers(slot)
     }
     this.slots.clear()
-    for (const sub of this.templateSubscriptions.values()) sub.unsubscribe()
-    this.templateSubscriptions.clear()
-    this.templates = []
-    this.retiringTemplates.clear()
+    this.templates?.reset()
     try {
       await this.startSupervisor()
     } catch (error) {
       // Starting an empty supervisor does not fail in practice; if it does, try again later.
       this.logger.error({ err: error }, "could not restart the worker pool; the circuit stays open")
-      this.circuitTimer = setTimeout(() => this.retryCircuit(), circuitDelay(this.openings, 0, Math.random()).delayMs)
-      this.circuitTimer.unref()
-      this.circuitTimer.unref?.()
+      this.breaker.retryLater(Math.random())
       return
     }
     if (this.stopping) return void this.supervisor?.stop()
     this.failure = undefined
-    this.upSince = Date.now()
-    this.telemetry.emit("bridge.circuitClosed", { openings: this.openings, downMs: openedFor === undefined ? 0 : Math.max(0, Date.now() - openedFor) })
-    this.logger.info({ openings: this.openings }, "circuit closed: the worker pool starts again")
-    if (this.forks) this.startTemplate()
+    this.breaker.closed(Date.now())
+    this.telemetry.emit("bridge.circuitClosed", { openings: this.breaker.openings, downMs: openedFor === undefined ? 0 : Math.max(0, Date.now() - openedFor) })
+    this.logger.info({ openings: this.breaker.openings }, "circuit closed: the worker pool starts again")
+    this.templates?.start()
     for (let i = 0; i < this.options.minWorkers; i++) this.spawn()
   }
 
   /** The circuit as plain data, for `getStatus()`. */
   circuit(): CircuitStatus {
     const retryAt = this.failure?.retryAt
-    return { open: retryAt !== undefined, retryAt: retryAt ?? null, openings: this.openings }
+    return { open: retryAt !== undefined, retryAt: retryAt ?? null, openings: this.breaker.openings }
   }
 
   // ── abandoned calls ─────────────────────────────────────────────────────────────────────
@@ -895,7 +793,8 @@ export class WorkerPool implements PoolBackend {
       slot.replaced = false
       this.logger.info({ workerId: id }, "abandoned calls ended: worker serves again")
       // Its replacement may already run; beyond maxWorkers the extra worker is recycled.
-      if (wasReplaced && this.liveSlots() > this.options.maxWorkers) return this.retire(slot, "maxWorkers")
+      const surplus = recycleWhenServesAgain(wasReplaced, this.liveSlots(), this.options)
+      if (surplus) return this.retire(slot, surplus)
       this.pump(slot)
     }
   }
@@ -988,27 +887,26 @@ export class WorkerPool implements PoolBackend {
     slot.pinging = false
     if (slot.retiring) return this.stopWhenDrained(slot)
     slot.rssBytes = stats.rssBytes
-    const maxMb = this.options.maxWorkerMemoryMb
-    if (maxMb !== undefined && stats.rssBytes > maxMb * 1024 * 1024) this.retire(slot, "maxWorkerMemoryMb")
-    const maxAge = this.options.maxWorkerAgeMs
-    if (maxAge !== undefined && Date.now() - slot.startedAt > maxAge) this.retire(slot, "maxWorkerAgeMs")
+    const recycle = recycleOnHealth(stats.rssBytes, Date.now() - slot.startedAt, this.options)
+    if (recycle) this.retire(slot, recycle)
   }
 
   private maybeReap(slot: Slot): void {
-    if (this.liveSlots() > this.options.minWorkers && slot.process?.connection.inFlight === 0) this.retire(slot, "idle")
+    const reap = recycleWhenIdle(this.liveSlots(), slot.process?.connection.inFlight, this.options)
+    if (reap) this.retire(slot, reap)
   }
 
   /**
    * Recycles a worker without failing a call: it takes no new calls, a replacement starts when
    * needed, and it is stopped once its calls in flight have finished.
    */
-  private retire(slot: Slot, why: string): void {
+  private retire(slot: Slot, why: RecycleReason): void {
     if (slot.retiring) return
     slot.retiring = true
     this.logger.info({ workerId: slot.id, why }, "retiring worker")
     this.queue.untarget(slot.id)
     // While draining, queued calls still need somewhere to run.
-    if (why !== "idle" && (!this.stopping || this.draining) && this.liveSlots() < Math.max(this.options.minWorkers, 1)) this.spawn()
+    if (retireStartsReplacement(why, this.liveSlots(), this.stopping, this.draining, this.options)) this.spawn()
     this.stopWhenDrained(slot)
     this.pumpAll()
   }
@@ -1029,130 +927,28 @@ export class WorkerPool implements PoolBackend {
     if (this.failure) throw this.failure
     const old = [...this.slots.values()].filter((s) => !s.retiring)
     const count = Math.max(old.length, this.options.minWorkers, 1)
-    const ready = this.waitForReady(count, new Set(old.map((s) => s.id)))
+    const ready = this.readyWaiters.wait(count, new Set(old.map((s) => s.id)))
     for (const slot of old) {
       slot.retiring = true
       this.queue.untarget(slot.id)
     }
     // A new template (picking up changed code and preloads) forks the new workers; the old one
     // stays until the workers it forked have drained, since they die with it.
-    const oldTemplate = this.forks ? this.templates.at(-1) : undefined
-    if (oldTemplate !== undefined) {
-      this.retiringTemplates.set(oldTemplate, new Set(old.map((s) => s.id)))
-      this.startTemplate()
-    }
+    const newTemplate = this.templates?.retire(old.map((s) => s.id)) ?? false
     for (let i = 0; i < count; i++) this.spawn()
     for (const slot of old) this.stopWhenDrained(slot)
-    if (oldTemplate !== undefined) this.releaseFromRetiringTemplates(undefined)
+    if (newTemplate) this.templates!.release(undefined)
     await ready
     return count
   }
 
-  // ── fork server templates (spawnMode "forkserver") ──────────────────────────────────────
-
-  /** Starts a template as a permanent child; new forks wait for it. */
-  private startTemplate(): void {
-    const id = `forkserver-${this.nextTemplate++}`
-    this.templates.push(id)
-    this.forks!.expectTemplate(id)
-    this.supervisor!.startChild({
-      id,
-      start: workerLogic,
-      input: () => this.templateInput(id),
-      restart: "permanent",
-      shutdown: this.options.workerShutdownMs,
-    }).catch((error: unknown) => this.logger.debug({ err: error, template: id }, "template not started"))
-  }
-
-  private templateInput(id: string): WorkerInput {
-    const o = this.options
-    return {
-      ...this.processInput(id),
-      module: "snakepit_bridge.forkserver",
-      env: { ...(process.env as Record<string, string>), ...o.env, ...this.forks!.templateEnv },
-      preload: o.preload,
-      // A template is never idle-reaped or pinged; it only forks.
-      idleTimeoutMs: Number.POSITIVE_INFINITY,
-      hooks: {
-        onLog: (r) => this.logPython({ template: id }, r),
-        onTelemetry: (name, data) => {
-          if (name === "forkserver.exited") this.forks?.exitReported(data)
-        },
-      },
-    }
-  }
-
-  private attachTemplate(id: string, actor: AnyActorRef): void {
-    this.templateSubscriptions.get(id)?.unsubscribe()
-    this.templateSubscriptions.set(
-      id,
-      actor.subscribe({
-        next: (snapshot: { value: unknown; context: { process: WorkerProcess | null } }) => {
-          if (snapshot.context.process && (snapshot.value === "ready" || snapshot.value === "busy")) this.forks?.templateReady(id, snapshot.context.process)
-        },
-        error: (e: unknown) => this.logger.debug({ templateId: id, err: e }, "template actor failed (its supervisor handles it)"),
-      }),
-    )
-  }
-
-  private detachTemplate(id: string, exit: WorkerExit, restarting: boolean): void {
-    this.logger[isCleanExit(exit.reason) ? "debug" : "warn"]({ template: id, reason: exit.reason, signal: exit.signal, exitCode: exit.exitCode }, "fork server template exited")
-    const startFailed = exit.reason === "startup_failed"
-    this.forks?.templateExited(id, startFailed ? exit.error : undefined)
-    if (startFailed) this.rejectReadyWaiters(exit.error)
-    if (!restarting) {
-      this.templateSubscriptions.get(id)?.unsubscribe()
-      this.templateSubscriptions.delete(id)
-      this.templates = this.templates.filter((t) => t !== id)
-    }
-  }
-
-  /** Stops each replaced template whose forked workers are all gone. */
-  private releaseFromRetiringTemplates(workerId: string | undefined): void {
-    for (const [template, workers] of this.retiringTemplates) {
-      if (workerId !== undefined) workers.delete(workerId)
-      for (const w of workers) if (!this.slots.has(w)) workers.delete(w)
-      if (workers.size > 0) continue
-      this.retiringTemplates.delete(template)
-      void this.supervisor?.terminateChild(template).catch((e: unknown) =>
-        this.logger.debug({ templateId: template, err: e }, "retired template not terminated"))
-    }
-  }
-
   // ── waiting for readiness ───────────────────────────────────────────────────────────────
 
-  private readyCount(excluding?: ReadonlySet<string>): number {
+  /** Workers that accept calls, leaving out `excluding` (the old ones, during `restartAll`). */
+  private readyCount(excluding: ReadonlySet<string> | undefined): number {
     let n = 0
     for (const s of this.slots.values()) if (accepting(s) && !excluding?.has(s.id)) n++
     return n
-  }
-
-  private waitForReady(count: number, excluding?: ReadonlySet<string>): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const waiter = {
-        count,
-        resolve: () => {
-          if (this.readyCount(excluding) >= count) {
-            this.readyWaiters.delete(waiter)
-            resolve()
-          }
-        },
-        reject: (e: unknown) => {
-          this.readyWaiters.delete(waiter)
-          reject(e)
-        },
-      }
-      this.readyWaiters.add(waiter)
-      if (count === 0) waiter.resolve()
-    })
-  }
-
-  private resolveReadyWaiters(): void {
-    for (const w of [...this.readyWaiters]) w.resolve()
-  }
-
-  private rejectReadyWaiters(error: unknown): void {
-    for (const w of [...this.readyWaiters]) w.reject(error)
   }
 
   // ── status and shutdown ─────────────────────────────────────────────────────────────────
@@ -1222,55 +1018,6 @@ export class WorkerPool implements PoolBackend {
     return this.failure
   }
 
-  /** The worker machine, on fake processes when `workerProcess` says so (snakepit/testing). */
-  private get workerLogic(): AnyActorLogic {
-    const fake = this.options.workerProcess
-    return (this.fakeLogic ??= fake ? workerLogic.provide({ actors: { process: fake as never } }) : workerLogic)
-  }
-  private fakeLogic: AnyActorLogic | undefined
-
-  // ── fault injection (snakepit/testing; only with `testing: true`) ─────────────────────────
-
-  private readonly startFaults = { slowMs: 0, slowTimes: 0, failTimes: 0 }
-
-  /** Makes the next worker starts slow or failing (consumed one start at a time). */
-  injectStartFaults(fault: { readonly slowMs?: number; readonly slowTimes?: number; readonly failTimes?: number }): void {
-    if (fault.slowMs !== undefined) {
-      this.startFaults.slowMs = fault.slowMs
-      this.startFaults.slowTimes += fault.slowTimes ?? 1
-    }
-    this.startFaults.failTimes += fault.failTimes ?? 0
-  }
-
-  private takeStartFault(): Record<string, string> {
-    const f = this.startFaults
-    if (!this.options.testing) return {}
-    if (f.failTimes > 0) {
-      f.failTimes--
-      return { SNAKEPIT_FAULT_FAIL_START: "1" }
-    }
-    if (f.slowTimes > 0) {
-      f.slowTimes--
-      return { SNAKEPIT_FAULT_START_DELAY_MS: String(f.slowMs) }
-    }
-    return {}
-  }
-
-  /** The connection of a ready worker, for fault injection. */
-  workerConnection(workerId: string): Connection | undefined {
-    return this.slots.get(workerId)?.process?.connection
-  }
-
-  /** The timeout calls get when they set none (`callTimeoutMs`). */
-  get callTimeoutMs(): number {
-    return this.options.callTimeoutMs
-  }
-
-  /** True when the pool was started with `testing: true`. */
-  get testing(): boolean {
-    return this.options.testing
-  }
-
   /** The pool's supervisor as plain data (null before `start`). */
   supervisorStatus(): SupervisorStatus | null {
     return this.supervisor?.getStatus() ?? null
@@ -1289,16 +1036,6 @@ export class WorkerPool implements PoolBackend {
       rssBytes: s.rssBytes,
       uptimeMs: s.process ? now - s.startedAt : 0,
     }))
-  }
-
-  /** The actor of a worker (for fault injection and inspection). */
-  workerActor(workerId: string): AnyActorRef | undefined {
-    return this.slots.get(workerId)?.actor
-  }
-
-  /** The live process of a worker, if it has one. */
-  workerProcess(workerId: string): WorkerProcess | undefined {
-    return this.slots.get(workerId)?.process
   }
 
   /**
@@ -1320,22 +1057,16 @@ export class WorkerPool implements PoolBackend {
   }
 
   private async stopWorkers(options: StopOptions): Promise<void> {
-    if (this.circuitTimer) clearTimeout(this.circuitTimer)
-    this.circuitTimer = undefined
+    this.breaker.cancel()
     if (options.drain !== true) this.rejectQueued("the bridge stopped before this queued call ran")
-    this.rejectReadyWaiters(new BridgeStopped({ message: "the bridge stopped while workers were starting" }))
+    this.readyWaiters.reject(new BridgeStopped({ message: "the bridge stopped while workers were starting" }))
     if (options.drain === true) await this.drainCalls(options.timeoutMs ?? this.options.shutdownTimeoutMs)
     else await this.settled(Date.now() + this.options.shutdownTimeoutMs, false)
-    for (const slot of this.slots.values()) {
-      if (slot.healthTimer) clearInterval(slot.healthTimer)
-      slot.healthTimer = undefined
-      if (slot.abandonTimer) clearTimeout(slot.abandonTimer)
-      slot.abandonTimer = undefined
-    }
+    for (const slot of this.slots.values()) stopTimers(slot)
     await this.supervisor?.stop()
     for (const slot of this.slots.values()) slot.subscription?.unsubscribe()
-    for (const sub of this.templateSubscriptions.values()) sub.unsubscribe()
-    await this.forks?.close()
+    this.templates?.unsubscribe()
+    await this.templates?.server.close()
   }
 
   /**

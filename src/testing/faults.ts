@@ -13,6 +13,7 @@
  * faults.failStart(2)                                   // the next two worker starts fail
  */
 import { PythonBridge } from "../bridge/PythonBridge.js"
+import { probeOf, type PoolProbe } from "../bridge/poolProbe.js"
 import { InvalidOptions } from "../errors.js"
 import type { Supervisor } from "../supervisor/Supervisor.js"
 import type { SupervisorStatus } from "../supervisor/status.js"
@@ -56,6 +57,13 @@ interface Target {
 const notTesting = (what: string) =>
   new InvalidOptions({ message: `${what} needs workers started with testing: true`, issues: [`${what}: start the bridge (or worker) with testing: true`] })
 
+/** The probe into a bridge's local pool; a remote bridge has none. */
+const localProbe = (bridge: PythonBridge): PoolProbe => {
+  const probe = probeOf(bridge)
+  if (!probe) throw new InvalidOptions({ message: "fault injection needs a local pool, not remote", issues: ["remote"] })
+  return probe
+}
+
 /** Finds a worker child anywhere in a supervisor's status tree. */
 const findInTree = (status: SupervisorStatus, workerId: string): Target | undefined => {
   for (const child of status.children) {
@@ -83,8 +91,8 @@ export const createFaults = (target: PythonBridge | Supervisor): Faults => {
     let found: Target | undefined
     if (bridge) {
       const worker = bridge.getStatus().workers.find((w) => w.id === workerId)
-      const pool = bridge._pool
-      if (worker?.pid) found = { pid: worker.pid, connection: pool.workerConnection(workerId), testing: pool.testing, callTimeoutMs: pool.callTimeoutMs }
+      const probe = localProbe(bridge)
+      if (worker?.pid) found = { pid: worker.pid, connection: probe.connection(workerId), testing: probe.testing, callTimeoutMs: probe.callTimeoutMs }
     } else {
       found = findInTree((target as Supervisor).getStatus(), workerId)
     }
@@ -104,8 +112,9 @@ export const createFaults = (target: PythonBridge | Supervisor): Faults => {
   }
   const startFault = (what: string, fault: { slowMs?: number; slowTimes?: number; failTimes?: number }) => {
     if (!bridge) throw new InvalidOptions({ message: `faults.${what} works on a bridge`, issues: [`faults.${what} needs a PythonBridge`] })
-    if (!bridge._pool.testing) throw notTesting(`faults.${what}`)
-    bridge._pool.injectStartFaults(fault)
+    const probe = localProbe(bridge)
+    if (!probe.testing) throw notTesting(`faults.${what}`)
+    probe.injectStartFaults(fault)
   }
   return {
     kill: (workerId, signal = "SIGKILL") => {

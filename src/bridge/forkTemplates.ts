@@ -1,0 +1,157 @@
+/**
+ * The fork server's templates (`spawnMode: "forkserver"`): Python processes that import the
+ * preloads once and fork every worker. Each is a permanent child of the pool's supervisor; the
+ * newest forks new workers. An environment restart (`restartAll`) starts a new template and
+ * keeps the old one until every worker forked from it has gone, since they die with it.
+ *
+ * The pool keeps its workers; this module keeps the templates and tells the pool only what it
+ * must know: whether a supervisor child is a template (so its start and exit are not a worker's),
+ * and when a template's start failed (so nobody waits for workers it would have forked).
+ *
+ * @example
+ * const templates = new ForkTemplates(await ForkServer.open(), host)
+ * templates.start()                       // forks wait for it
+ * if (templates.owns(e.id)) templates.attach(e.id, e.ref)
+ * templates.retire(oldWorkerIds)          // restartAll: a new template, the old one drains
+ * templates.release("w3")                 // w3 is gone: stop old templates left with no worker
+ */
+import type { Logger } from "pino"
+import type { AnyActorRef, Subscription } from "xstate"
+import type { DynamicSupervisor } from "../supervisor/Supervisor.js"
+import { isCleanExit } from "../supervisor/strategy.js"
+import type { ForkServer } from "../worker/forkServer.js"
+import { workerMachine, type WorkerExit, type WorkerInput } from "../worker/machine.js"
+import type { WorkerProcess } from "../worker/process.js"
+
+/** What the templates need from the pool that owns them. */
+export interface TemplateHost {
+  /** The pool's supervisor now (a new one after the circuit closes). */
+  supervisor(): DynamicSupervisor | undefined
+  /** What a worker and a template are started with alike (see `WorkerPool`). */
+  processInput(id: string): WorkerInput
+  /** Logs a line a template's Python wrote. */
+  logPython(fields: object, record: { level: string; logger: string; message: string }): void
+  /** A template's start failed: the workers it would fork will not come. */
+  startFailed(error: unknown): void
+  /** True while the worker slot still exists. */
+  hasWorker(workerId: string): boolean
+  readonly logger: Logger
+  readonly env: Readonly<Record<string, string>>
+  readonly preload: readonly string[]
+  readonly shutdownMs: number
+}
+
+export class ForkTemplates {
+  /** Template ids, newest last. */
+  private ids: string[] = []
+  private next = 1
+  private readonly subscriptions = new Map<string, Subscription>()
+  /** Templates replaced by an environment restart, with the workers forked from them still alive. */
+  private readonly retiring = new Map<string, Set<string>>()
+
+  constructor(
+    readonly server: ForkServer,
+    private readonly host: TemplateHost,
+  ) {}
+
+  /** True when the supervisor child `id` is a template, not a worker. */
+  owns(id: string): boolean {
+    return this.ids.includes(id)
+  }
+
+  /** Starts a template as a permanent child; new forks wait for it. */
+  start(): void {
+    const id = `forkserver-${this.next++}`
+    this.ids.push(id)
+    this.server.expectTemplate(id)
+    this.host.supervisor()!.startChild({
+      id,
+      start: workerMachine,
+      input: () => this.input(id),
+      restart: "permanent",
+      shutdown: this.host.shutdownMs,
+    }).catch((error: unknown) => this.host.logger.debug({ err: error, template: id }, "template not started"))
+  }
+
+  private input(id: string): WorkerInput {
+    return {
+      ...this.host.processInput(id),
+      module: "snakepit_bridge.forkserver",
+      env: { ...(process.env as Record<string, string>), ...this.host.env, ...this.server.templateEnv },
+      preload: this.host.preload,
+      // A template is never idle-reaped or pinged; it only forks.
+      idleTimeoutMs: Number.POSITIVE_INFINITY,
+      hooks: {
+        onLog: (r) => this.host.logPython({ template: id }, r),
+        onTelemetry: (name, data) => {
+          if (name === "forkserver.exited") this.server.exitReported(data)
+        },
+      },
+    }
+  }
+
+  /** A template incarnation started: the fork server learns its process once it is ready. */
+  attach(id: string, actor: AnyActorRef): void {
+    this.subscriptions.get(id)?.unsubscribe()
+    this.subscriptions.set(
+      id,
+      actor.subscribe({
+        next: (snapshot: { value: unknown; context: { process: WorkerProcess | null } }) => {
+          if (snapshot.context.process && (snapshot.value === "ready" || snapshot.value === "busy")) this.server.templateReady(id, snapshot.context.process)
+        },
+        error: (e: unknown) => this.host.logger.debug({ templateId: id, err: e }, "template actor failed (its supervisor handles it)"),
+      }),
+    )
+  }
+
+  /** A template incarnation ended; `restarting` says whether the supervisor brings it back. */
+  detach(id: string, exit: WorkerExit, restarting: boolean): void {
+    this.host.logger[isCleanExit(exit.reason) ? "debug" : "warn"]({ template: id, reason: exit.reason, signal: exit.signal, exitCode: exit.exitCode }, "fork server template exited")
+    const startFailed = exit.reason === "startup_failed"
+    this.server.templateExited(id, startFailed ? exit.error : undefined)
+    if (startFailed) this.host.startFailed(exit.error)
+    if (!restarting) {
+      this.subscriptions.get(id)?.unsubscribe()
+      this.subscriptions.delete(id)
+      this.ids = this.ids.filter((t) => t !== id)
+    }
+  }
+
+  /**
+   * An environment restart: a new template (picking up changed code and preloads) forks the new
+   * workers; the newest one now stays until `workers` (the old workers it forked) have gone.
+   * Returns false when there was no template to replace.
+   */
+  retire(workers: readonly string[]): boolean {
+    const old = this.ids.at(-1)
+    if (old === undefined) return false
+    this.retiring.set(old, new Set(workers))
+    this.start()
+    return true
+  }
+
+  /** Stops each replaced template whose forked workers are all gone (`workerId` just went). */
+  release(workerId: string | undefined): void {
+    for (const [template, workers] of this.retiring) {
+      if (workerId !== undefined) workers.delete(workerId)
+      for (const w of workers) if (!this.host.hasWorker(w)) workers.delete(w)
+      if (workers.size > 0) continue
+      this.retiring.delete(template)
+      void this.host.supervisor()?.terminateChild(template).catch((e: unknown) =>
+        this.host.logger.debug({ templateId: template, err: e }, "retired template not terminated"))
+    }
+  }
+
+  /** The supervisor that ran the templates is gone (the circuit restarts the pool): start afresh. */
+  reset(): void {
+    this.unsubscribe()
+    this.ids = []
+    this.retiring.clear()
+  }
+
+  /** Stops following the templates' states (the pool stops). */
+  unsubscribe(): void {
+    for (const sub of this.subscriptions.values()) sub.unsubscribe()
+    this.subscriptions.clear()
+  }
+}
