@@ -88,6 +88,8 @@ const bridge = (options: BridgeOptions = {}) =>
   PythonBridge.start({ minWorkers: 1, maxWorkers: 1, pythonPath: [benchPyDir], logger: quiet, healthCheckIntervalMs: 0, ...options })
 const echo = (b: PythonBridge) => (i: number) => b.executePython(null, "bench_target", "echo", [i])
 
+if (load && !selected("latency")) process.stdout.write("NOTE  --load adds the contention rows to the latency section, which --only leaves out\n")
+
 // ── 1-2. sequential latency and pipelined throughput against the raw floor ────────────────
 if (selected("latency")) {
   const floor = await startFloor(python)
