@@ -65,6 +65,8 @@ const PN = quick ? 5_000 : 50_000
 const WARM = quick ? 200 : 2_000
 /** Interleaved repetitions behind every row (the median is reported, with min–max). */
 const REPS = quick ? 3 : 5
+/** The same for rows whose repetition is slow (processes started, 16 MiB moved): the quick run's budget. */
+const SLOW_REPS = quick ? 2 : REPS
 const DEPTH = 64
 
 const rows: Row[] = []
@@ -72,7 +74,7 @@ const quiet = pino({ level: "silent" })
 const python = (await resolvePython(process.env.SNAKEPIT_PYTHON ?? "python3")).executable
 
 process.stdout.write(
-  `Each row: median [min–max] of ${REPS} interleaved repetitions${quick ? " (quick run: full runs use 5)" : ""}; ` +
+  `Each row: median [min–max] of ${REPS} interleaved repetitions${quick ? ` (quick run: ${SLOW_REPS} for slow rows, 1 for Pss and supervisor scale; full runs use 5)` : ""}; ` +
     `the ratio is the median of the per-repetition ratios.\n`,
 )
 
@@ -88,8 +90,17 @@ const bridge = (options: BridgeOptions = {}) =>
   PythonBridge.start({ minWorkers: 1, maxWorkers: 1, pythonPath: [benchPyDir], logger: quiet, healthCheckIntervalMs: 0, ...options })
 const echo = (b: PythonBridge) => (i: number) => b.executePython(null, "bench_target", "echo", [i])
 
+/** Wall seconds each section took, so the quick run's budget (CI) can be kept an eye on. */
+const sectionSeconds: Record<string, number> = {}
+let current: { name: string; t: number } | null = null
+const section = (name: string | null) => {
+  if (current && selected(current.name as (typeof SECTIONS)[number])) sectionSeconds[current.name] = Math.round((performance.now() - current.t) / 100) / 10
+  current = name === null ? null : { name, t: performance.now() }
+}
+
 if (load && !selected("latency")) process.stdout.write("NOTE  --load adds the contention rows to the latency section, which --only leaves out\n")
 
+section("latency")
 // ── 1-2. sequential latency and pipelined throughput against the raw floor ────────────────
 if (selected("latency")) {
   const floor = await startFloor(python)
@@ -138,6 +149,7 @@ if (selected("latency")) {
   await tuned.stop()
 }
 
+section("python-shell")
 // ── 3-4. against python-shell (JSON mode, one process, no correlation) ───────────────────
 const startShell = () => {
   const shell = new PythonShell(join(benchPyDir, "shell_worker.py"), { mode: "json", pythonPath: python })
@@ -175,6 +187,7 @@ if (selected("python-shell")) {
   shell.close()
 }
 
+section("pythonia")
 // ── 5. against pythonia ─────────────────────────────────────────────────────────────────
 if (selected("pythonia")) {
   const { python: pythonia } = await import("pythonia")
@@ -186,6 +199,7 @@ if (selected("pythonia")) {
   pythonia.exit()
 }
 
+section("cold start")
 // ── 6-7. cold start ─────────────────────────────────────────────────────────────────────
 const bareStart = () =>
   new Promise<number>((resolve) => {
@@ -200,9 +214,9 @@ const coldStart = async (options: BridgeOptions) => {
   return ms
 }
 if (selected("cold start")) {
-  const [bare, ours] = await interleaved(REPS, [bareStart, () => coldStart({})])
+  const [bare, ours] = await interleaved(SLOW_REPS, [bareStart, () => coldStart({})])
   record("cold start of 1 worker to ready", ours!, bare!, "bare python3 -c pass", "ms", { atMost: 1.3 })
-  const [bare8, ours8] = await interleaved(REPS, [
+  const [bare8, ours8] = await interleaved(SLOW_REPS, [
     async () => {
       const t = performance.now()
       await Promise.all(Array.from({ length: 8 }, bareStart))
@@ -213,6 +227,7 @@ if (selected("cold start")) {
   record("cold start of 8 workers to ready", ours8!, bare8!, "8 bare starts in parallel", "ms", { atMost: 1.2 })
 }
 
+section("fork server")
 // ── 6b. fork server: workers forked from a template that imported numpy once ───────────
 const hasNumpy = selected("fork server") && spawnSync(python, ["-c", "import numpy"], { stdio: "ignore" }).status === 0
 if (selected("fork server") && !hasNumpy) {
@@ -238,7 +253,7 @@ if (selected("fork server") && !hasNumpy) {
       child.on("exit", (code) => (code === 0 ? resolve({ ms: performance.now() - t, forksMs: Number(out) }) : reject(new Error(`fork_floor.py exited with ${code}`))))
     })
   const forksOnly: number[] = []
-  const [one, eight, floor64, sixtyFour] = await interleaved(REPS, [
+  const [one, eight, floor64, sixtyFour] = await interleaved(SLOW_REPS, [
     () => timeToReady({}),
     () => timeToReady({ spawnMode: "forkserver", minWorkers: 8, maxWorkers: 8 }),
     async () => {
@@ -270,6 +285,7 @@ if (selected("fork server") && !hasNumpy) {
   record("fork server: Pss per extra idle numpy worker", forkedMb!, spawned!, "a spawned numpy worker", "MB", { atMost: 0.5 })
 }
 
+section("bulk")
 // ── 8. bulk bytes ───────────────────────────────────────────────────────────────────────
 if (selected("bulk")) {
   const MB16 = Buffer.alloc(16 * 1024 * 1024, 7)
@@ -281,7 +297,7 @@ if (selected("bulk")) {
     return performance.now() - t
   }
   const mbps = (ms: number) => 16 / 1.048576 / (ms / 1000)
-  const [raw, b64, mine] = await interleaved(REPS, [
+  const [raw, b64, mine] = await interleaved(SLOW_REPS, [
     async () => mbps(await time(() => floor.call(0, { tail: MB16 }))),
     async () => mbps(await time(async () => Buffer.from((await floor.call(MB16.toString("base64"))).result as string, "base64"))),
     async () => mbps(await time(() => ours.executePython(null, "bench_target", "echo", [MB16]))),
@@ -294,7 +310,7 @@ if (selected("bulk")) {
     const matrix = new NDArray("float64", [2000, 2000], new Float64Array(2000 * 2000).fill(1.5))
     const M32 = Buffer.from(matrix.data.buffer)
     const mbpsM = (ms: number) => 32 / (ms / 1000)
-    const [rawM, mineM] = await interleaved(REPS, [
+    const [rawM, mineM] = await interleaved(SLOW_REPS, [
       async () => mbpsM(await time(() => floor.call(0, { tail: M32 }))),
       async () => mbpsM(await time(() => ours.executePython(null, "bench_target", "echo", [matrix]))),
     ])
@@ -304,13 +320,14 @@ if (selected("bulk")) {
   await ours.stop()
 }
 
+section("death")
 // ── 9-10. death detection and replacement ───────────────────────────────────────────────
 if (selected("death")) {
   const b = await bridge({ python, restart: { intensity: 100, periodMs: 1_000 } })
   const rejected: number[] = []
   const replaced: number[] = []
   const cold: number[] = []
-  const KILLS = quick ? REPS : 10
+  const KILLS = quick ? SLOW_REPS : 10
   // Each kill is followed by a cold start of a separate bridge, so replacement and its
   // reference are interleaved like every other row.
   for (let r = 0; r < KILLS; r++) {
@@ -331,6 +348,7 @@ if (selected("death")) {
   record("kill -9 → replacement ready", replaced, cold, "1 cold start", "ms", { atMost: 1.5 })
 }
 
+section("host death")
 // ── 11. host death ──────────────────────────────────────────────────────────────────────
 const hostDeath = async () => {
   const host = spawn(process.execPath, ["--import", "tsx", join(import.meta.dirname, "..", "test", "hosts", "oneWorker.ts"), python, benchPyDir], { stdio: ["ignore", "pipe", "inherit"] })
@@ -349,10 +367,11 @@ const hostDeath = async () => {
   return performance.now() - t
 }
 if (selected("host death")) {
-  const [ms] = await interleaved(REPS, [hostDeath])
+  const [ms] = await interleaved(SLOW_REPS, [hostDeath])
   record("host SIGKILL → no worker left", ms!, null, "-", "ms", { atMost: 1_000 })
 }
 
+section("memory")
 // ── 12. idle worker memory ──────────────────────────────────────────────────────────────
 const rssOf = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "latin1"))?.[1] ?? NaN) / 1024
 const idleRss = async () => {
@@ -367,10 +386,11 @@ const idleRss = async () => {
   return oursMb - bareMb
 }
 if (selected("memory")) {
-  const [mb] = await interleaved(REPS, [idleRss])
+  const [mb] = await interleaved(SLOW_REPS, [idleRss])
   record("idle worker RSS over bare python3", mb!, null, "-", "MB", { atMost: 5 })
 }
 
+section("sessions")
 // ── 13. affinity table at 10k sessions ──────────────────────────────────────────────────
 if (selected("sessions")) {
   // One worker, so both runs hit the same process and only the session table differs.
@@ -385,6 +405,7 @@ if (selected("sessions")) {
   await b.stop()
 }
 
+section("remote")
 // ── 14. remote pool: the NATS hop ───────────────────────────────────────────────────────
 if (selected("remote") && !natsServerAvailable) {
   process.stdout.write("SKIP  remote rows: nats-server is not installed\n")
@@ -417,6 +438,7 @@ if (selected("remote") && !natsServerAvailable) {
   await server.stop()
 }
 
+section("supervisor scale")
 // ── 15. supervisor scale: cost per child as the number of children grows ─────────────────
 if (selected("supervisor scale")) {
   // Trivial children (tiny XState machines, no processes), so only the supervisor's own
@@ -425,12 +447,15 @@ if (selected("supervisor scale")) {
   const SMALL = 100
   const LARGE = 2_000
   // One measurement per fresh process, small then large, REPS times: interleaved like the rest.
-  const [runs] = await interleaved(REPS, [() => scaleRatios(SMALL, LARGE, 1)])
+  // Four Node processes more would double the quick run's section: it keeps one pair, best of 2 inside.
+  const [runs] = quick ? [[await scaleRatios(SMALL, LARGE, 2)]] : await interleaved(REPS, [() => scaleRatios(SMALL, LARGE, 1)])
   const per = (kind: "static" | "dynamic", size: "small" | "large") => runs!.map((x) => x[kind][size].perChildUs)
   record("supervisor scale: per-child start+stop at 2 000 children vs 100, static", per("static", "large"), per("static", "small"), "per child at 100", "µs", { atMost: 1.5 })
   record("supervisor scale: per-child startChild+terminateChild at 2 000 vs 100, dynamic", per("dynamic", "large"), per("dynamic", "small"), "per child at 100", "µs", { atMost: 1.5 })
 }
 
+section(null)
+process.stdout.write(`\nSeconds per section: ${Object.entries(sectionSeconds).map(([k, v]) => `${k} ${v}`).join(", ")}\n`)
 const dir = join(import.meta.dirname, "results")
 mkdirSync(dir, { recursive: true })
 const file = join(dir, `${new Date().toISOString().replace(/[:.]/g, "-")}${quick ? "-quick" : ""}${only ? "-only" : ""}.json`)
@@ -446,12 +471,14 @@ writeFileSync(
       date: new Date().toISOString(),
       quick,
       repetitions: REPS,
+      slowRepetitions: SLOW_REPS,
       load,
       ...(only ? { only } : {}),
       node: process.version,
       python,
       cpus: (await import("node:os")).cpus().length,
       rows,
+      sectionSeconds,
       ...(previous !== null ? { compare: { against: previous.file, date: previous.date, changes } } : {}),
     },
     null,
