@@ -1,4 +1,4 @@
-/** Small statistics for the benchmarks: percentiles and rates, nothing clever. */
+/** Small statistics for the benchmarks: percentiles, rates and interleaved repetitions, nothing clever. */
 
 /** The p-th percentile (0–100) of samples, nearest rank. */
 export const percentile = (samples: readonly number[], p: number): number => {
@@ -30,4 +30,18 @@ export const pipelined = async (call: (i: number) => Promise<unknown>, n: number
   }
   await Promise.all(Array.from({ length: depth }, lane))
   return n / ((performance.now() - t) / 1000)
+}
+
+/**
+ * Runs every measurement once per repetition, in turn (a, b, a, b, …), and returns each one's
+ * results in order: a noisy moment of a shared machine hits both sides of a comparison instead
+ * of deciding it (see `ratioSpread` in bench/rows.ts).
+ *
+ * @example
+ * const [floor, ours] = await interleaved(5, [() => measureFloor(), () => measureOurs()])
+ */
+export const interleaved = async <T>(reps: number, measurements: ReadonlyArray<() => Promise<T>>): Promise<T[][]> => {
+  const out: T[][] = measurements.map(() => [])
+  for (let r = 0; r < reps; r++) for (const [i, measure] of measurements.entries()) out[i]!.push(await measure())
+  return out
 }
