@@ -41,6 +41,8 @@ type ClientEvent =
   | { ev: "lost"; agentId: string; why: string; at: number; phase: string }
   | { ev: "history"; calls: CallRecord[]; inFlight: number[] }
   | { ev: "log"; msg: string; agentId?: string; err?: string; at: number; phase: string }
+  | { ev: "remembered"; sessions: Array<{ session: string; agent: string }> }
+  | { ev: "variables"; sessions: Array<{ session: string; last: unknown; agent: string }> }
 
 /** The client process: its events as they come, and a way to send it commands. */
 const startClient = async (lab: NetLab, config: Record<string, unknown>, mark: string) => {
@@ -101,7 +103,7 @@ describe.skipIf(skipped !== undefined)("a remote pool through real network parti
     await eventually(() => findProcessesWithEnv(AGENT_MARK, mark).length === 0, 10_000, "no agent, worker or client left")
   })
 
-  it("an agent cut off for longer than its TTL is judged lost only after its TTL, its calls fail once (WorkerCrashed, agent lost), it serves again once healed; a client cut off judges nobody; every call settles once and no non-idempotent call runs twice", async () => {
+  it("an agent cut off for longer than its TTL is judged lost only after its TTL, its calls fail once (WorkerCrashed, agent lost), its sessions go on elsewhere with their variables, it serves again once healed; a client cut off judges nobody; every call settles once and no non-idempotent call runs twice", async () => {
     const net = lab!
     await startNats(net, join(dir, "store"))
     const history = join(dir, "history")
@@ -123,6 +125,10 @@ describe.skipIf(skipped !== undefined)("a remote pool through real network parti
     await eventually(() => serving("a1") && serving("a2"), 20_000, "the client to see both agents")
     const lost = () => client.events.filter((e): e is Extract<ClientEvent, { ev: "lost" }> => e.ev === "lost")
 
+    // Every session holds a host-held variable; some of them live on a1.
+    client.send("remember")
+    await eventually(() => client.events.some((e) => e.ev === "remembered"), 20_000, "the sessions' variables")
+    const remembered = client.events.find((e): e is Extract<ClientEvent, { ev: "remembered" }> => e.ev === "remembered")!.sessions
     client.send("load")
     await sleep(1_500)
 
@@ -183,6 +189,13 @@ describe.skipIf(skipped !== undefined)("a remote pool through real network parti
       }
     }
     expect(calls.filter((c) => !c.ok && c.error?.reason === "agent lost").length).toBeGreaterThan(0)
+    // a1's sessions went on elsewhere, with their host-held variables.
+    const variables = client.events.find((e): e is Extract<ClientEvent, { ev: "variables" }> => e.ev === "variables")!.sessions
+    expect(remembered.some((r) => r.agent === "a1"), JSON.stringify(remembered)).toBe(true)
+    for (const r of remembered.filter((r) => r.agent === "a1")) {
+      expect(variables.find((v) => v.session === r.session), r.session).toEqual({ session: r.session, last: `value of ${r.session}`, agent: "a2" })
+    }
+    expect(variables.map((v) => v.last)).toEqual(remembered.map((r) => `value of ${r.session}`))
     // a1 serves again after the heal: calls made then ran there, and succeeded.
     const a1Runs = new Set(existsLines(join(history, "a1")))
     expect(calls.some((c) => c.ok && c.agent === "a1" && c.phase !== "start" && c.phase !== "a1 cut" && a1Runs.has(c.token))).toBe(true)

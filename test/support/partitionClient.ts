@@ -3,9 +3,10 @@
  * namespace (`ip netns exec`, see netns.ts), where the test's own process cannot go. It starts a
  * remote `PythonBridge` and talks JSON lines: on stdout it reports `ready`, every agent state
  * change (`agents`), every "agent lost" its logger writes (`lost`, with the time), and at the end
- * the whole `history` of calls; on stdin it takes `load` (start paced load), `phase <name>` (label
- * the calls from now on) and `stop` (stop the load, wait for every call, print the history, stop
- * the bridge, exit).
+ * the whole `history` of calls; on stdin it takes `remember` (give each session a host-held
+ * variable, reported as `remembered` with each session's agent), `load` (start paced load), `phase <name>` (label
+ * the calls from now on) and `stop` (stop the load, wait for every call, report each session's
+ * variable as `variables`, print the history, stop the bridge, exit).
  *
  * Each call is `remote.mark_on(dir, token)` (one line per execution in the executing agent's own
  * file: the Python side's history), every third one `idempotent`, most on one of 8 sessions.
@@ -69,9 +70,23 @@ const run = async () => {
   }
 }
 
+// Each session's host-held variable `last` (set by `remember`, read back by `last`), with the
+// agent that answered: a session whose agent is lost keeps it on the next agent.
+const sessions = Array.from({ length: 8 }, (_, i) => `s${i}`)
+const variables = async () =>
+  Promise.all(
+    sessions.map(async (s) => {
+      const r = (await bridge.executePython(s, "remote", "last", [])) as { last: unknown; agent: string }
+      return { session: s, last: r.last, agent: r.agent }
+    }),
+  )
+
 for await (const line of createInterface({ input: process.stdin })) {
   const [command, ...rest] = line.trim().split(" ")
-  if (command === "load" && !loading) {
+  if (command === "remember") {
+    const where = await Promise.all(sessions.map(async (s) => ({ session: s, agent: ((await bridge.executePython(s, "remote", "remember", [`value of ${s}`])) as { agent: string }).agent })))
+    say({ ev: "remembered", sessions: where })
+  } else if (command === "load" && !loading) {
     loading = true
     load = run()
   } else if (command === "phase") {
@@ -80,6 +95,7 @@ for await (const line of createInterface({ input: process.stdin })) {
     loading = false
     await load
     await Promise.all(calls.map((c) => c.pending))
+    say({ ev: "variables", sessions: await variables() })
     clearInterval(sampler)
     say({ ev: "history", calls: calls.map(({ pending: _, ...c }) => c), inFlight: bridge.getStatus().workers.map((w) => w.inFlight) })
     await bridge.stop()
