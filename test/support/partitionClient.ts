@@ -5,11 +5,12 @@
  * change (`agents`), every "agent lost" its logger writes (`lost`, with the time), and at the end
  * the whole `history` of calls; on stdin it takes `remember` (give each session a host-held
  * variable, reported as `remembered` with each session's agent), `load` (start paced load), `phase <name>` (label
- * the calls from now on) and `stop` (stop the load, wait for every call, report each session's
- * variable as `variables`, print the history, stop the bridge, exit).
+ * the calls from now on), `variables` (read each session's variable back, reported as `variables`
+ * with the agent that answered) and `stop` (stop the load, wait for every call, print the history,
+ * stop the bridge, exit).
  *
  * Each call is `remote.mark_on(dir, token)` (one line per execution in the executing agent's own
- * file: the Python side's history), every third one `idempotent`, most on one of 8 sessions.
+ * file: the Python side's history), every third one `idempotent`, three in four on one of 8 sessions (each in turn).
  *
  * @example
  * // argv[2]: {"nats":"nats://10.213.1.1:4222","pool":"p","historyDir":"/tmp/h","pythonPath":"test/fixtures"}
@@ -53,7 +54,7 @@ const run = async () => {
     const token = `t${i}`
     const idempotent = i % 3 === 0
     const record: CallRecord & { pending: Promise<void> } = { token, idempotent, phase, settledIn: [], ok: false, pending: Promise.resolve() }
-    record.pending = bridge.executePython(i % 4 === 0 ? null : `s${i % 8}`, "remote", "mark_on", [config.historyDir, token], { idempotent }).then(
+    record.pending = bridge.executePython(i % 4 === 0 ? null : `s${Math.floor(i / 4) % 8}`, "remote", "mark_on", [config.historyDir, token], { idempotent }).then(
       (value) => {
         record.settledIn.push(phase)
         record.ok = true
@@ -86,6 +87,8 @@ for await (const line of createInterface({ input: process.stdin })) {
   if (command === "remember") {
     const where = await Promise.all(sessions.map(async (s) => ({ session: s, agent: ((await bridge.executePython(s, "remote", "remember", [`value of ${s}`])) as { agent: string }).agent })))
     say({ ev: "remembered", sessions: where })
+  } else if (command === "variables") {
+    say({ ev: "variables", sessions: await variables() })
   } else if (command === "load" && !loading) {
     loading = true
     load = run()
@@ -95,7 +98,6 @@ for await (const line of createInterface({ input: process.stdin })) {
     loading = false
     await load
     await Promise.all(calls.map((c) => c.pending))
-    say({ ev: "variables", sessions: await variables() })
     clearInterval(sampler)
     say({ ev: "history", calls: calls.map(({ pending: _, ...c }) => c), inFlight: bridge.getStatus().workers.map((w) => w.inFlight) })
     await bridge.stop()
