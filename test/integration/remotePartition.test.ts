@@ -4,7 +4,8 @@
  * by test/support/partitionClient.ts) in a fourth, each joined to the hub by its own veth link
  * (test/support/netns.ts). Under paced load (every third call idempotent) an agent's link is cut
  * for longer than its TTL and healed, then the client's link is cut for longer than a TTL and healed. Packets
- * are dropped, nothing is reset: nobody's TCP connection notices, only silence tells.
+ * are dropped, nothing is reset: nobody's TCP connection notices, only silence tells. Every session
+ * holds a host-held variable; while the cut agent is lost, each session is read back on the other.
  *
  * The history checker (test/support/history.ts) runs over every call and every execution the
  * Python side recorded (one file per agent): each call settled exactly once, with a value or a
