@@ -6,7 +6,7 @@
  * A history checker counts executions through a side-effect file: no call the caller did not
  * mark idempotent runs twice, and every call settles exactly once, with a value or a typed error.
  */
-import { mkdtempSync, readFileSync, rmSync, existsSync } from "node:fs"
+import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
@@ -16,6 +16,7 @@ import { Kvm } from "@nats-io/kv"
 import { WorkerCrashed } from "../../src/errors.js"
 import { AgentSuite, startAgent } from "../support/agents.js"
 import { eventually, startBridge } from "../support/bridge.js"
+import { historyViolations, readExecutions, type CallRecord } from "../support/history.js"
 import { NatsCluster } from "../support/natsCluster.js"
 import { natsServerAvailable } from "../support/natsServer.js"
 import { outcome } from "../support/worker.js"
@@ -116,15 +117,17 @@ describe.skipIf(!natsServerAvailable)("a remote pool on a three-node NATS cluste
       // is down, only for that reason; the others are never judged lost.
       const ownNode: Record<string, string> = { c1: "killed n2 (agent c1's)", c2: "killed n3 (agent c2's)" }
       for (const l of lost) expect(l.why, `agent ${l.agentId} judged lost`).toBe(`NATS answered "no responders" for a call to it (${ownNode[l.agentId]})`)
-      // The history: how often each call ran.
-      const runs = new Map<string, number>()
-      if (existsSync(history)) for (const t of readFileSync(history, "utf8").split("\n").filter(Boolean)) runs.set(t, (runs.get(t) ?? 0) + 1)
-      for (const c of results) {
-        const n = runs.get(c.token) ?? 0
-        if (!c.idempotent) expect(n, `call ${c.token} (${c.phase}) ran ${n} times`).toBeLessThanOrEqual(1)
-        if (c.r.ok) expect(n, `call ${c.token} succeeded`).toBeGreaterThanOrEqual(1)
-        else expect(c.r.error, `call ${c.token} (${c.phase})`).toBeInstanceOf(WorkerCrashed)
-      }
+      // The history (test/support/history.ts): each call settled once, with a value or a
+      // WorkerCrashed; none its caller did not mark idempotent ran twice; idempotent ones succeeded.
+      const records: CallRecord[] = results.map((c) => ({
+        token: c.token,
+        idempotent: c.idempotent,
+        phase: c.phase,
+        settledIn: c.settledIn,
+        ok: c.r.ok,
+        ...(c.r.ok ? {} : { error: { tag: String((c.r.error as { _tag?: string })._tag), reason: (c.r.error as { reason?: string }).reason, message: String(c.r.error) } }),
+      }))
+      expect(historyViolations(records, readExecutions([history]))).toEqual([])
       const failed = results.filter((c) => !c.r.ok)
       // Only the client's own connection may fail calls (its node died: "nats disconnected"),
       // and only calls its caller did not mark idempotent (those run again once it is back).

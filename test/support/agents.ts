@@ -6,7 +6,7 @@
 import { randomUUID } from "node:crypto"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
-import { execa, type ResultPromise } from "execa"
+import { execa, type Options, type ResultPromise } from "execa"
 import { afterAll, afterEach, beforeAll } from "vitest"
 import { eventually } from "./bridge.js"
 import { NatsServer } from "./natsServer.js"
@@ -35,9 +35,19 @@ export const AGENT_MARK = "SNAKEPIT_AGENT_TEST"
  * @example
  * const a = await startAgent({ url, pool: "p", id: "a1", mark })
  * const strict = await startAgent({ url, pool: "p", id: "a2", mark, access: ["--allow-modules", "math"] })
+ * const inside = await startAgent({ url, pool: "p", id: "a3", mark, spawn: (f, a, opts) => lab.spawn(ns, f, a, opts) })
  */
-export async function startAgent(o: { url: string; pool: string; id: string; mark: string; args?: string[]; access?: string[] }): Promise<AgentProcess> {
-  const child = execa(
+export async function startAgent(o: {
+  url: string
+  pool: string
+  id: string
+  mark: string
+  args?: string[]
+  access?: string[]
+  /** Starts the process (default `execa`): e.g. inside a network namespace (netns.ts). */
+  spawn?: (file: string, args: readonly string[], options: Options) => ResultPromise
+}): Promise<AgentProcess> {
+  const child = (o.spawn ?? execa)(
     process.execPath,
     [
       await cliEntry(), "agent",

@@ -16,27 +16,40 @@ import { execa, type ResultPromise } from "execa"
 import { afterEach, beforeAll, beforeEach } from "vitest"
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from "node:fs"
 import { tmpdir } from "node:os"
-import { dirname, join } from "node:path"
+import { basename, dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { eventually } from "./bridge.js"
 import { findProcessesWithEnv } from "./processes.js"
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..")
-let entry: Promise<string> | undefined
+const bundles = new Map<string, Promise<string>>()
 
-const bundle = async (): Promise<string> => {
+const bundle = async (source: string): Promise<string> => {
   const dir = mkdtempSync(join(tmpdir(), "snakepit-cli-"))
   process.once("exit", () => rmSync(dir, { recursive: true, force: true }))
   mkdirSync(join(dir, "pkg", "dist"), { recursive: true })
   symlinkSync(join(root, "python"), join(dir, "python"), "dir")
   symlinkSync(join(root, "node_modules"), join(dir, "node_modules"), "dir")
-  const outfile = join(dir, "pkg", "dist", "cli.mjs")
-  await build({ entryPoints: [join(root, "src", "cli.ts")], bundle: true, platform: "node", format: "esm", packages: "external", target: "node20", outfile, logLevel: "error" })
+  const outfile = join(dir, "pkg", "dist", `${basename(source, ".ts")}.mjs`)
+  await build({ entryPoints: [join(root, source)], bundle: true, platform: "node", format: "esm", packages: "external", target: "node20", outfile, logLevel: "error" })
   return outfile
 }
 
+/**
+ * A TypeScript entry point of the repository (`source`, relative to its root) bundled the same
+ * way as the CLI, once per test process: for a test's helper that must run as its own process.
+ *
+ * @example
+ * const entry = await bundledEntry("test/support/partitionClient.ts")
+ */
+export const bundledEntry = (source: string): Promise<string> => {
+  let entry = bundles.get(source)
+  if (!entry) bundles.set(source, (entry = bundle(source)))
+  return entry
+}
+
 /** The path of the bundled CLI (built on first use in this process). */
-export const cliEntry = (): Promise<string> => (entry ??= bundle())
+export const cliEntry = (): Promise<string> => bundledEntry("src/cli.ts")
 
 /**
  * Runs the bundled CLI for one test file: each test gets a fresh mark (an environment variable
