@@ -25,7 +25,7 @@ export interface CallCounts {
   readonly calls: number
   /** Of those, calls that failed (any error: Python's, a timeout, a crash …). */
   readonly errors: number
-  /** Calls that ended per second, over the last {@link RATE_WINDOW_S} seconds. */
+  /** Calls that ended per second, over the last 10 seconds. */
   readonly perSecond: number
   /** Latency from hand-over to the worker until settlement, ms. */
   readonly p50: number
