@@ -27,6 +27,8 @@ export interface ChildOptions {
 
 const READY_STATES: ReadonlySet<unknown> = new Set(["ready", "busy", "idle"])
 const MAX_DELAY = 2 ** 31 - 1
+/** How long after the supervisor's shutdown time a worker child's own SIGKILL timer fires. */
+const WORKER_BACKSTOP_MS = 1_000
 
 /**
  * A Python worker as a child. It counts as started once its ready handshake arrived (a worker
@@ -38,7 +40,11 @@ const MAX_DELAY = 2 ** 31 - 1
  */
 export const workerChild = (id: string, input: Omit<WorkerInput, "workerId"> | (() => Omit<WorkerInput, "workerId">), options: ChildOptions = {}): ChildSpec => {
   const shutdown = options.shutdown ?? 5_000
-  const shutdownMs = shutdown === "brutal_kill" ? 0 : shutdown === "infinity" ? MAX_DELAY : shutdown
+  // The supervisor owns the shutdown time: its timer kills the child actor (reason `killed`, as
+  // OTP's exit(Child, kill)). The worker's own SIGKILL timer is only a backstop for a worker
+  // stopped outside a supervisor; set to the same time it could fire first and make a killed
+  // worker report `shutdown`, so it runs a second later.
+  const shutdownMs = shutdown === "brutal_kill" ? 0 : shutdown === "infinity" ? MAX_DELAY : Math.min(shutdown + WORKER_BACKSTOP_MS, MAX_DELAY)
   return {
     id,
     start: workerMachine,

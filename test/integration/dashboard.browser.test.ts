@@ -160,9 +160,11 @@ describe.skipIf(!available)("dashboard in a browser", () => {
       await expect.poll(() => page.locator("section.bridge").count(), { timeout: 10_000 }).toBe(2)
       await expect.poll(() => ml.locator('table.workers tr[data-state="ready"]').count(), { timeout: 10_000 }).toBe(2)
       await expect.poll(() => etl.locator('table.workers tr[data-state="ready"]').count(), { timeout: 10_000 }).toBe(1)
-      // The tree: root, its two bridge children, and under each its pool's own supervisor.
-      await expect.poll(() => page.locator('#tree li[data-bridge="root/ml"] [data-supervisor="snakepit.pool"] [data-child]').count()).toBe(2)
-      await expect.poll(() => page.locator('#tree li[data-bridge="root/etl"] [data-supervisor="snakepit.pool"] [data-child]').count()).toBe(1)
+      // The tree: root, its two bridge children, and under each its pool's own supervisor with its
+      // workers (in fork-server mode the pool's template, `forkserver-N`, is a child beside them).
+      const workersIn = (bridge: string) => page.locator(`#tree li[data-bridge="${bridge}"] [data-supervisor="snakepit.pool"] [data-child]:not([data-child^="forkserver-"])`)
+      await expect.poll(() => workersIn("root/ml").count()).toBe(2)
+      await expect.poll(() => workersIn("root/etl").count()).toBe(1)
 
       for (let i = 0; i < 6; i++) await pool("ml").executePython(`s${i}`, "echo", "echo", [i])
       await pool("etl").executePython(null, "echo", "echo", ["row"])
