@@ -35,6 +35,7 @@ import {
   WorkerCrashed,
 } from "../errors.js"
 import { withCallContext } from "../errorContext.js"
+import { AsyncQueue } from "../asyncQueue.js"
 import { encodeFrame, FrameDecoder, refusedValue } from "../protocol/frame.js"
 import { NO_LIMITS, type ValueLimits } from "../protocol/limits.js"
 import { ErrorType, type ErrorInfo } from "../protocol/messages.js"
@@ -298,10 +299,7 @@ export class Connection {
    * for await (const n of conn.stream("m", "countdown", [3])) console.log(n) // 3 2 1
    */
   async *stream(module: string, fn: string, args: readonly unknown[], options: CallOptions = {}): AsyncGenerator<unknown> {
-    const queue: unknown[] = []
-    let wake: (() => void) | undefined
-    let done = false
-    let failure: { error: unknown } | undefined
+    const items = new AsyncQueue<unknown>()
     let id = 0
     const finished = this.request(
       (newId) => {
@@ -309,30 +307,18 @@ export class Connection {
         return callEnvelope(newId, module, fn, args, options, true)
       },
       options,
-      (value) => {
-        queue.push(value)
-        wake?.()
-      },
+      (value) => items.push(value),
       false,
       { module, fn },
     ).then(
-      () => { done = true; wake?.() },
-      (error) => { failure = { error }; done = true; wake?.() },
+      () => items.end(),
+      (error: unknown) => items.end(error),
     )
     try {
-      while (true) {
-        if (queue.length > 0) {
-          yield queue.shift()
-          continue
-        }
-        if (failure) throw failure.error
-        if (done) return
-        await new Promise<void>((r) => (wake = r))
-        wake = undefined
-      }
+      yield* items
     } finally {
       // The consumer stopped early: tell Python, and settle our side as cancelled.
-      if (!done) this.abandon(id, new CallCancelled({ message: "stream closed by the consumer" }))
+      if (!items.ended) this.abandon(id, new CallCancelled({ message: "stream closed by the consumer" }))
       await finished
     }
   }
