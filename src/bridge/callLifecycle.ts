@@ -8,7 +8,7 @@
  *
  * @example
  * const refused = refusal({ stopping, stopped, signal: options.signal })
- * if (refused) return Promise.reject(refused)
+ * if (refused) throw refused
  * const record = new CallRecord(metrics)
  * const span = record.trace("call", "math", "sqrt", "s1")
  * // ... the call runs on worker "w1" from `began` ...

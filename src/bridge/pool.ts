@@ -18,10 +18,11 @@
  * `workerSlot.ts`, recycling decisions (pure) in `recycling.ts`, fork server templates in
  * `forkTemplates.ts`, readiness waiters in `readyWaiters.ts`, the circuit's state and timer in
  * `circuitBreaker.ts`, a process's start input in `processInput.ts`, the hooks of
- * `snakepit/testing` in `poolProbe.ts`, routing (pure) in `routing.ts`.
+ * `snakepit/testing` in `poolProbe.ts`, routing (pure) in `routing.ts`, and what every call goes
+ * through in either backend (refusal, metrics, span, `execution` event) in `callLifecycle.ts`.
  *
  * @example
- * const pool = new WorkerPool(resolveOptions({}), "python3", telemetry, logger, tools)
+ * const pool = new WorkerPool(resolveOptions({}), "python3", telemetry, logger, tools, metrics)
  * await pool.start()
  * await pool.call("s1", "math", "sqrt", [16], {}) // 4
  */

@@ -3,7 +3,7 @@
  * SIGINT, then drain (calls in flight finish, the agent's record is removed) and exit 0.
  *
  * @example
- * await runAgent({ nats: "nats://10.0.0.5:4222", pool: "ml", signal, bridge: { minWorkers: 4 } })
+ * await runAgent({ nats: "nats://10.0.0.5:4222", pool: "ml", signal, logger, bridge: { minWorkers: 4 } })
  */
 import { once } from "node:events"
 import type { Logger } from "pino"

@@ -13,14 +13,15 @@
  * calls that wait in Python behind it ({@link Connection.withdraw}): Python answers those it had
  * not started with `started: false`, and only those are handed back ({@link CallWithdrawn}).
  *
- * It has no timers or I/O of its own beyond per-call deadlines: bytes come in through
+ * Its only timers are per call: a call's deadline, and for an abandoned call the `callGraceMs`
+ * wait for Python to confirm it ended. It does no I/O of its own: bytes come in through
  * {@link Connection.receive} and go out through the `write` function it was given, which keeps it
  * testable without processes.
  *
  * @example
- * const conn = new Connection({ workerId: "w1", write: (chunks) => writeAll(fd3, chunks), ... })
- * fd4.on("data", (b) => conn.receiveBytes(b))
- * const four = await conn.call({ module: "math", fn: "sqrt", args: [16] })
+ * const conn = new Connection({ workerId: "w1", write: (chunks) => writeAll(fd3, chunks), maxFrameBytes, callGraceMs, onFault })
+ * fd4.on("data", (b: Buffer) => conn.receiveBytes(b))
+ * const four = await conn.call("math", "sqrt", [16])
  */
 import {
   BridgeStopped,
