@@ -14,7 +14,7 @@ import { join } from "node:path"
 import { pino } from "pino"
 import { PythonShell } from "python-shell"
 import { PythonBridge } from "../src/bridge/PythonBridge.js"
-import type { BridgeOptions } from "../src/bridge/options.js"
+import type { LocalBridgeOptions } from "../src/bridge/options.js"
 import { resolvePython } from "../src/worker/python.js"
 import { connect } from "@nats-io/transport-node"
 import { RemoteAgent } from "../src/remote/RemoteAgent.js"
@@ -86,7 +86,7 @@ const record = (metric: string, ours: readonly number[], reference: readonly num
   return row
 }
 
-const bridge = (options: BridgeOptions = {}) =>
+const bridge = (options: LocalBridgeOptions = {}) =>
   PythonBridge.start({ minWorkers: 1, maxWorkers: 1, pythonPath: [benchPyDir], logger: quiet, healthCheckIntervalMs: 0, ...options })
 const echo = (b: PythonBridge) => (i: number) => b.executePython(null, "bench_target", "echo", [i])
 
@@ -206,7 +206,7 @@ const bareStart = () =>
     const t = performance.now()
     spawn(python, ["-c", "pass"], { stdio: "ignore" }).on("exit", () => resolve(performance.now() - t))
   })
-const coldStart = async (options: BridgeOptions) => {
+const coldStart = async (options: LocalBridgeOptions) => {
   const t = performance.now()
   const b = await bridge({ python, ...options })
   const ms = performance.now() - t
@@ -233,7 +233,7 @@ const hasNumpy = selected("fork server") && spawnSync(python, ["-c", "import num
 if (selected("fork server") && !hasNumpy) {
   process.stdout.write("SKIP  fork server rows: numpy is not importable by this Python\n")
 } else if (selected("fork server")) {
-  const timeToReady = async (options: BridgeOptions) => {
+  const timeToReady = async (options: LocalBridgeOptions) => {
     const t = performance.now()
     const b = await bridge({ python, preload: ["numpy"], ...options })
     const ms = performance.now() - t
@@ -270,7 +270,7 @@ if (selected("fork server") && !hasNumpy) {
   // Proportional set size: shared pages are split among the processes sharing them, so the
   // marginal Pss of 4 more idle workers is what each extra worker really costs.
   const pssOf = (pid: number) => Number(/^Pss:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, "latin1"))?.[1] ?? NaN) / 1024
-  const totalPss = async (options: BridgeOptions, workers: number) => {
+  const totalPss = async (options: LocalBridgeOptions, workers: number) => {
     const b = await bridge({ python, preload: ["numpy"], minWorkers: workers, maxWorkers: workers, ...options })
     await new Promise((r) => setTimeout(r, 300))
     const pids = [...b.getStatus().workers.map((w) => w.pid!), ...b.getStatus().supervisor!.children.filter((c) => c.id.startsWith("forkserver-")).map((c) => c.pid!)]
@@ -278,7 +278,7 @@ if (selected("fork server") && !hasNumpy) {
     await b.stop()
     return mb
   }
-  const marginal = async (options: BridgeOptions) => ((await totalPss(options, 8)) - (await totalPss(options, 4))) / 4
+  const marginal = async (options: LocalBridgeOptions) => ((await totalPss(options, 8)) - (await totalPss(options, 4))) / 4
   // Memory, not time: steady across repetitions and costly to measure (12 numpy workers a
   // side), so a quick run measures it once.
   const [spawned, forkedMb] = await interleaved(quick ? 1 : REPS, [() => marginal({}), () => marginal({ spawnMode: "forkserver" })])

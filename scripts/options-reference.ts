@@ -52,7 +52,7 @@ export interface OptionGroup {
 
 /** The public option interfaces, in the order the reference shows them, and the entry point that exports each. */
 export const GROUPS: ReadonlyArray<{ type: string; title: string; prefix: string; from?: "supervisor" }> = [
-  { type: "BridgeOptions", title: "`PythonBridge.start(options)`", prefix: "" },
+  { type: "BridgeOptions", title: "`PythonBridge.start(options)`: `LocalBridgeOptions | RemoteBridgeOptions`; an option marked *Local only.* is a type error beside `remote`", prefix: "" },
   { type: "RestartOptions", title: "`restart`: how the pool restarts workers", prefix: "restart." },
   { type: "LimitsOptions", title: "`limits`: bounds on values and variables", prefix: "limits." },
   { type: "ExecuteOptions", title: "Per call: `executePython`, `executeCode`, `stream`, and a session's calls", prefix: "" },
@@ -125,14 +125,38 @@ export const readOptionGroups = (): OptionGroup[] => {
     const symbol = exported[from ?? "main"].get(type)
     if (!symbol) throw new Error(`${type} is not exported by ${from === "supervisor" ? "src/supervisor/index.ts" : "src/index.ts"}`)
     const declared = checker.getDeclaredTypeOfSymbol(symbol.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(symbol) : symbol)
-    const options = checker.getPropertiesOfType(declared).map((p): OptionDoc => {
+    const option = (p: ts.Symbol, only: string | undefined): OptionDoc => {
       const decl = (p.valueDeclaration ?? p.declarations?.[0]) as ts.PropertySignature | undefined
-      const typeText = (decl?.type?.getText() ?? checker.typeToString(checker.getTypeOfSymbol(p))).replace(/\breadonly /g, "").replace(/\s+/g, " ")
+      const typeText = typeTextOf(p)
       // `{@link X}` reads as the name it links to: the reference has no API links.
       const doc = ts.displayPartsToString(p.getDocumentationComment(checker)).replace(/\{@link\s+([^}|\s]+)\s*(?:\|[^}]*)?\}/g, "`$1`").replace(/\s+/g, " ").trim()
-      const group = names.has(typeText) ? typeText : undefined
-      return { name: p.name, type: typeText, required: (p.flags & ts.SymbolFlags.Optional) === 0, doc, default: defaultStatement(doc), group }
-    })
+      // A kind of a union group (`LocalBridgeOptions` of `BridgeOptions`) links to the union's table.
+      const group = names.has(typeText) ? typeText : names.has(typeText.replace(/^(Local|Remote)(?=BridgeOptions$)/, "")) ? typeText.replace(/^(Local|Remote)/, "") : undefined
+      const required = only === undefined && (p.flags & ts.SymbolFlags.Optional) === 0 && decl !== undefined
+      return { name: p.name, type: typeText, required, doc: only === undefined ? doc : `*${only} only.* ${doc}`, default: defaultStatement(doc), group }
+    }
+    const typeTextOf = (p: ts.Symbol) => {
+      const decl = (p.valueDeclaration ?? p.declarations?.[0]) as ts.PropertySignature | undefined
+      return (decl?.type?.getText() ?? checker.typeToString(checker.getTypeOfSymbol(p))).replace(/\breadonly /g, "").replace(/\s+/g, " ")
+    }
+    if (!declared.isUnion()) return { type, title, prefix, options: checker.getPropertiesOfType(declared).map((p) => option(p, undefined)) }
+    // A union of option kinds (`BridgeOptions`: local | remote): one table of every option, each
+    // one not in every kind marked with the kinds it belongs to ("Local only."). A property a kind
+    // declares as `undefined` only says the option is not of that kind.
+    const kinds = declared.types.map((t) => ({
+      name: (t.aliasSymbol ?? t.getSymbol())!.name.replace(/BridgeOptions$/, ""),
+      props: checker.getPropertiesOfType(t).filter((p) => typeTextOf(p) !== "undefined"),
+    }))
+    const seen = new Set<string>()
+    const options: OptionDoc[] = []
+    for (const { props } of kinds) {
+      for (const p of props) {
+        if (seen.has(p.name)) continue
+        seen.add(p.name)
+        const of = kinds.filter((k) => k.props.some((q) => q.name === p.name)).map((k) => k.name)
+        options.push(option(p, of.length === kinds.length ? undefined : of.join(", ")))
+      }
+    }
     return { type, title, prefix, options }
   })
 }
@@ -169,7 +193,7 @@ export const renderOptionsReference = (groups: readonly OptionGroup[]): string =
   for (const g of groups) {
     lines.push(`## ${g.type}`, "", `${g.title}.`, "", "| option | type | default | description |", "|---|---|---|---|")
     for (const o of g.options) {
-      const type = o.group ? `[${o.group}](${anchor(o.group)})` : `\`${cell(o.type)}\``
+      const type = o.group ? `[${o.type}](${anchor(o.group)})` : `\`${cell(o.type)}\``
       lines.push(`| \`${g.prefix}${o.name}\` | ${type} | ${cell(defaultCell(o))} | ${cell(o.doc)} |`)
     }
     lines.push("")

@@ -4,8 +4,10 @@
  * failed, 2 bad usage.
  *
  * @example
+ * ```sh
  * npx snakepit demo
  * npx snakepit call math.sqrt '[16]'
+ * ```
  */
 import { once } from "node:events"
 import { readFileSync } from "node:fs"

@@ -13,7 +13,11 @@
  * bare `.then`) get only snakepit's own frame.
  *
  * @example
- * try { return await pool.call(…) } catch (e) { throw withCallerStack(e) }
+ * try {
+ *   await pool.call("s1", "math", "sqrt", [16], {})
+ * } catch (e) {
+ *   throw withCallerStack(e)
+ * }
  */
 import { errorClasses, isSnakepitError, type CallContext, type SnakepitError } from "./errors.js"
 
@@ -63,7 +67,13 @@ const pythonSection = (traceback: string): string =>
  * is not a snakepit error is returned as it is.
  *
  * @example
- * async executePython(…) { try { return await run() } catch (e) { throw withCallerStack(e) } }
+ * const executePython = async () => {
+ *   try {
+ *     return await run()
+ *   } catch (e) {
+ *     throw withCallerStack(e)
+ *   }
+ * }
  */
 export function withCallerStack(error: unknown): unknown {
   if (!isSnakepitError(error)) return error

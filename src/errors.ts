@@ -22,7 +22,9 @@ import { Data } from "effect"
  * chosen (`QueueFull`, `QueueTimeout`, …) have no `workerId`/`callId`.
  *
  * @example
- * catch (e) {
+ * try {
+ *   await bridge.executePython("s1", "model", "predict", [rows])
+ * } catch (e) {
  *   if (isSnakepitError(e) && e._tag === "CallTimeout") log.warn({ fn: e.function, worker: e.workerId, call: e.callId }, e.message)
  * }
  */
@@ -265,7 +267,7 @@ export type SnakepitError =
  * fields (errors that crossed NATS from an agent).
  *
  * @example
- * new errorClasses.QueueFull({ message: "full", maxQueue: 3 }) // QueueFull
+ * errorClasses[error._tag] === error.constructor // true for every SnakepitError
  */
 export const errorClasses: { readonly [T in SnakepitError["_tag"]]: new (fields: never) => Extract<SnakepitError, { _tag: T }> } = {
   PythonError,
@@ -294,7 +296,11 @@ export const errorClasses: { readonly [T in SnakepitError["_tag"]]: new (fields:
  * True when `e` is one of snakepit's tagged errors.
  *
  * @example
- * catch (e) { if (isSnakepitError(e)) log.warn({ tag: e._tag }, e.message) }
+ * try {
+ *   await bridge.executePython(null, "m", "f")
+ * } catch (e) {
+ *   if (isSnakepitError(e)) log.warn({ tag: e._tag }, e.message)
+ * }
  */
 export const isSnakepitError = (e: unknown): e is SnakepitError =>
   typeof e === "object" && e !== null && Object.hasOwn(errorClasses, (e as { _tag?: unknown })._tag as string)

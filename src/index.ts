@@ -10,7 +10,17 @@ export { PythonBridge } from "./bridge/PythonBridge.js"
 export type { BridgeCommand } from "./bridge/PythonBridge.js"
 export type { BridgeStatus, WorkerStatus } from "./bridge/status.js"
 export type { ExecuteOptions } from "./bridge/callOptions.js"
-export type { BridgeOptions, InspectOption, LimitsOptions, RestartOptions } from "./bridge/options.js"
+export type {
+  BridgeOptions,
+  InspectOption,
+  LimitsOptions,
+  LocalBridgeOptions,
+  LocalWorkerOptions,
+  RemoteBridgeOptions,
+  RestartOptions,
+  SharedBridgeOptions,
+  TestingBridgeOptions,
+} from "./bridge/options.js"
 export type { StopOptions } from "./bridge/stopOptions.js"
 export type { Tool } from "./bridge/tools.js"
 export { BridgeSession } from "./bridge/BridgeSession.js"

@@ -14,7 +14,7 @@ import type { AddressInfo } from "node:net"
 import { dirname } from "node:path"
 import { fileURLToPath } from "node:url"
 import { pino } from "pino"
-import { isSnakepitError, PythonBridge, type BridgeOptions } from "../../src/index.js"
+import { isSnakepitError, PythonBridge, type LocalBridgeOptions } from "../../src/index.js"
 
 const here = dirname(fileURLToPath(import.meta.url))
 const MAX_BODY = 1 << 20
@@ -88,7 +88,7 @@ const statusOf = (e: unknown): number => {
  * await fetch(`${service.url}/predict`, { method: "POST", body: JSON.stringify({ rows: [[1, 2, 3, 4]] }) })
  * await service.close()
  */
-export const startService = async (options: { port?: number; bridge?: BridgeOptions } = {}): Promise<Service> => {
+export const startService = async (options: { port?: number; bridge?: LocalBridgeOptions } = {}): Promise<Service> => {
   const bridge = await PythonBridge.start({ pythonPath: [here], minWorkers: 2, logger: pino({ level: "warn" }), ...options.bridge })
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const route = `${req.method} ${new URL(req.url ?? "/", "http://x").pathname}`

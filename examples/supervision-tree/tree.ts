@@ -5,14 +5,14 @@
  *
  *   node --import tsx examples/supervision-tree/tree.ts
  */
-import { bridgeChild, bridgeOf, type BridgeOptions, type PythonBridge } from "../../src/index.js"
+import { bridgeChild, bridgeOf, type LocalBridgeOptions, type PythonBridge } from "../../src/index.js"
 import { Supervisor } from "../../src/supervisor/index.js"
 import { pino } from "pino"
 
 const logger = pino({ level: "silent" })
 
 /** Starts the tree; `extra` is added to both pools' options. */
-export const startTree = (extra: BridgeOptions = {}) =>
+export const startTree = (extra: LocalBridgeOptions = {}) =>
   Supervisor.start({
     id: "root",
     flags: { strategy: "one_for_one", intensity: 3, periodMs: 60_000 },

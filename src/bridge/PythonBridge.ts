@@ -1,9 +1,13 @@
 /**
  * `PythonBridge`: call Python from Node on a supervised pool of worker processes.
  *
- * A thin facade over the private {@link WorkerPool}: it validates options, resolves the Python
- * interpreter once, wires logging and telemetry, and exposes the seed bridge's API. Every method
- * rejects with snakepit's tagged errors (`_tag`), never with bare strings.
+ * The public facade over a backend ({@link PoolBackend}): the local {@link WorkerPool}, or a
+ * {@link RemotePool} of agents over NATS with `remote`. It validates options and every call's
+ * arguments, checks what callers may name (`allowedModules`/`expose`), resolves the Python
+ * interpreter once, owns what is the same for both backends (session lifetimes and their TTL,
+ * host-held session variables, tools Python calls back, telemetry, metrics, status, the
+ * dashboard), and exposes the seed bridge's API. Every method rejects with snakepit's tagged
+ * errors (`_tag`), never with bare strings.
  *
  * @example
  * await using bridge = await PythonBridge.start({ pythonPath: ["./py"] })

@@ -5,7 +5,9 @@
  * backend places calls, keeps session affinity and reports what runs where.
  *
  * @example
- * const backend: PoolBackend = options.remote ? new RemotePool(…) : new WorkerPool(…)
+ * const backend: PoolBackend = options.remote
+ *   ? new RemotePool(options, telemetry, logger, tools, metrics)
+ *   : new WorkerPool(options, python, telemetry, logger, tools, metrics)
  * await backend.start()
  */
 import type { SupervisorStatus } from "../supervisor/status.js"

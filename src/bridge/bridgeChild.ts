@@ -69,7 +69,7 @@ const bridgeChildMachine = setup({
       on: { "snakepit.shutdown": { actions: assign({ stopRequested: true }) } },
     },
     running: {
-      invoke: { src: "watchBridge", input: ({ context }) => ({ bridge: context.bridge!, escalate: context.options.restart?.onExhausted !== "backoff" }) },
+      invoke: { src: "watchBridge", input: ({ context }) => ({ bridge: context.bridge!, escalate: context.options.remote !== undefined || context.options.restart?.onExhausted !== "backoff" }) },
       on: {
         "snakepit.shutdown": "stopping",
         "bridge.gaveUp": { target: "givingUp", actions: assign({ error: ({ event }) => event.error }) },
@@ -94,7 +94,8 @@ const bridgeChildMachine = setup({
 export const bridgeChild = (id: string, options: BridgeOptions, childOptions: ChildOptions = {}): ChildSpec => ({
   id,
   start: bridgeChildMachine,
-  input: () => ({ options: { ...options, restart: { ...options.restart, onExhausted: options.restart?.onExhausted ?? "stop" } } }),
+  // A remote bridge restarts no workers: nothing to escalate but its start failing.
+  input: () => ({ options: options.remote !== undefined ? options : { ...options, restart: { ...options.restart, onExhausted: options.restart?.onExhausted ?? "stop" } } }),
   restart: childOptions.restart ?? "permanent",
   shutdown: childOptions.shutdown ?? "infinity",
   type: "supervisor",

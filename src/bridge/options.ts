@@ -66,65 +66,25 @@ export interface ResolvedLimits {
   readonly maxVariableBytes: number
 }
 
-/** Everything `PythonBridge.start` accepts. Every field is optional. */
-export interface BridgeOptions {
+/**
+ * The options of every bridge, local or remote: deadlines, limits on values, what may be called,
+ * logging, the dashboard and sessions.
+ */
+export interface SharedBridgeOptions {
   /**
-   * Run calls on a pool of agents over NATS instead of local Python processes
-   * (`docs/distributed.md`). The worker options (python, minWorkers, spawnMode…) are then the
-   * agents' business and are ignored here. Default: none (local Python workers).
+   * A worker not ready within this fails its start (`StartupTimeout`); with `remote`, `start`
+   * fails (`StartupFailed`) when no agent serves the pool within it. Default 30 000.
    */
-  readonly remote?: RemoteOptions
-  /** Python executable or command. Default: `$SNAKEPIT_PYTHON`, else `"python3"`. */
-  readonly python?: string
-  /**
-   * Extra `sys.path` entries for your modules; the bundled `snakepit_bridge` is always added.
-   * A relative entry is relative to the workers' directory: `cwd`, else the host's current
-   * directory (pass absolute paths when the service may be started from elsewhere). Default: none.
-   */
-  readonly pythonPath?: readonly string[]
-  /** Extra environment variables for the workers (added to the host's environment). Default: none. */
-  readonly env?: Readonly<Record<string, string>>
-  /** The workers' working directory. Default: none (the host's current directory). */
-  readonly cwd?: string
-  /** Workers started with the bridge and kept alive. Default 2, or `maxWorkers` when that is lower. */
-  readonly minWorkers?: number
-  /** Upper bound on workers; more are started on demand. Default 10. */
-  readonly maxWorkers?: number
-  /** Calls one worker executes at once (its thread pool). Default 1. */
-  readonly workerConcurrency?: number
-  /** Calls that may wait inside a worker's pipe beyond its concurrency, so it never idles between replies. Default 4. */
-  readonly pipelineDepth?: number
-  /** A worker not ready within this fails its start (`StartupTimeout`). Default 30 000. */
   readonly startupTimeoutMs?: number
   /** Deadline of a call without its own `timeoutMs` (`CallTimeout`); `Infinity` for none. Default 60 000. */
   readonly callTimeoutMs?: number
-  /** How long an abandoned (timed-out or aborted) call may keep running before its worker is recycled. Default 5 000. */
-  readonly callGraceMs?: number
-  /** A worker above `minWorkers` idle this long is stopped. Default 300 000. */
-  readonly idleTimeoutMs?: number
-  /** Calls that may wait with no worker to go to; one more is `QueueFull`. Default 1 000. */
-  readonly maxQueue?: number
-  /** A call that waited this long for a worker fails with `QueueTimeout` (it never ran). Default 30 000. */
-  readonly queueTimeoutMs?: number
-  /** A worker is recycled (replaced without failing a call) after this many calls. Default: never. */
-  readonly maxRequestsPerWorker?: number
-  /** A worker is recycled once this old. Default: never. */
-  readonly maxWorkerAgeMs?: number
   /**
-   * A worker whose Python RSS passes this during a call stops itself; its calls fail with
-   * `WorkerCrashed` (reason `"memory"`). Default: no limit.
+   * A worker that does not answer a ping within this is crashed; also how long `cleanupSession`
+   * waits for the worker (or agent) to confirm. Default 10 000.
    */
-  readonly maxWorkerMemoryMb?: number
-  /** How often each worker is pinged for health and memory. Default 5 000. */
-  readonly healthCheckIntervalMs?: number
-  /** A worker that does not answer a ping within this is crashed. Default 10 000. */
   readonly healthCheckTimeoutMs?: number
-  /** Grace given to in-flight calls by `stop()` before workers are terminated. Default 10 000. */
+  /** Grace given to in-flight calls by `stop()` before workers are terminated (with `remote`: before they are cancelled). Default 10 000. */
   readonly shutdownTimeoutMs?: number
-  /** SIGTERM → SIGKILL delay for each worker. Default 2 000. */
-  readonly workerShutdownMs?: number
-  /** How the pool restarts workers that die ({@link RestartOptions}). */
-  readonly restart?: RestartOptions
   /** Largest frame either way; a bigger message is `FrameTooLarge`. Default 64 MiB. */
   readonly maxFrameBytes?: number
   /** Bounds on values and host-held variables ({@link LimitsOptions}). */
@@ -151,6 +111,75 @@ export interface BridgeOptions {
    */
   readonly expose?: readonly string[]
   /**
+   * Where the bridge logs (pino, or anything with pino's methods). Without one, a built-in
+   * logger writes JSON lines to stderr at `logLevel`. Default: none (the built-in logger).
+   */
+  readonly logger?: Logger
+  /**
+   * Level of the built-in logger (when no `logger` is given). Default `"warn"`: a library is
+   * quiet until something needs attention; `"info"` adds starts, stops, restarts and what
+   * Python prints to stdout (Python's stderr and warnings are `warn`). Set the level on your own
+   * `logger` instead when you pass one.
+   */
+  readonly logLevel?: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent"
+  /** Defaults for {@link PythonBridge.serveDashboard}, e.g. `{ controls: true }`. */
+  readonly dashboard?: DashboardOptions
+  /** A session unused for this long is cleaned up (Python state, variables, its tools). Default 1 h. */
+  readonly sessionTtlMs?: number
+  /** Sessions the bridge holds at once; a new one beyond this fails with `TooManySessions`. Default 100 000. */
+  readonly maxSessions?: number
+}
+
+/**
+ * The options of a bridge's own Python workers (no `remote`): the interpreter, the pool's size,
+ * queue, recycling, health checks and restarts. With `remote` they are the agents' business
+ * (give them to `snakepit agent`), so the types refuse them there.
+ */
+export interface LocalWorkerOptions {
+  /** Python executable or command. Default: `$SNAKEPIT_PYTHON`, else `"python3"`. */
+  readonly python?: string
+  /**
+   * Extra `sys.path` entries for your modules; the bundled `snakepit_bridge` is always added.
+   * A relative entry is relative to the workers' directory: `cwd`, else the host's current
+   * directory (pass absolute paths when the service may be started from elsewhere). Default: none.
+   */
+  readonly pythonPath?: readonly string[]
+  /** Extra environment variables for the workers (added to the host's environment). Default: none. */
+  readonly env?: Readonly<Record<string, string>>
+  /** The workers' working directory. Default: none (the host's current directory). */
+  readonly cwd?: string
+  /** Workers started with the bridge and kept alive. Default 2, or `maxWorkers` when that is lower. */
+  readonly minWorkers?: number
+  /** Upper bound on workers; more are started on demand. Default 10. */
+  readonly maxWorkers?: number
+  /** Calls one worker executes at once (its thread pool). Default 1. */
+  readonly workerConcurrency?: number
+  /** Calls that may wait inside a worker's pipe beyond its concurrency, so it never idles between replies. Default 4. */
+  readonly pipelineDepth?: number
+  /** How long an abandoned (timed-out or aborted) call may keep running before its worker is recycled. Default 5 000. */
+  readonly callGraceMs?: number
+  /** A worker above `minWorkers` idle this long is stopped. Default 300 000. */
+  readonly idleTimeoutMs?: number
+  /** Calls that may wait with no worker to go to; one more is `QueueFull`. Default 1 000. */
+  readonly maxQueue?: number
+  /** A call that waited this long for a worker fails with `QueueTimeout` (it never ran). Default 30 000. */
+  readonly queueTimeoutMs?: number
+  /** A worker is recycled (replaced without failing a call) after this many calls. Default: never. */
+  readonly maxRequestsPerWorker?: number
+  /** A worker is recycled once this old. Default: never. */
+  readonly maxWorkerAgeMs?: number
+  /**
+   * A worker whose Python RSS passes this during a call stops itself; its calls fail with
+   * `WorkerCrashed` (reason `"memory"`). Default: no limit.
+   */
+  readonly maxWorkerMemoryMb?: number
+  /** How often each worker is pinged for health and memory. Default 5 000. */
+  readonly healthCheckIntervalMs?: number
+  /** SIGTERM → SIGKILL delay for each worker. Default 2 000. */
+  readonly workerShutdownMs?: number
+  /** How the pool restarts workers that die ({@link RestartOptions}). */
+  readonly restart?: RestartOptions
+  /**
    * Modules every worker imports before it reports ready. With `spawnMode: "forkserver"` they
    * are imported once, in the template, and shared by every fork copy-on-write. Default: none.
    */
@@ -163,31 +192,17 @@ export interface BridgeOptions {
    */
   readonly spawnMode?: "spawn" | "forkserver"
   /**
-   * Where the bridge logs (pino, or anything with pino's methods). Without one, a built-in
-   * logger writes JSON lines to stderr at `logLevel`. Default: none (the built-in logger).
-   */
-  readonly logger?: Logger
-  /**
-   * Level of the built-in logger (when no `logger` is given). Default `"warn"`: a library is
-   * quiet until something needs attention; `"info"` adds starts, stops, restarts and what
-   * Python prints to stdout (Python's stderr and warnings are `warn`). Set the level on your own
-   * `logger` instead when you pass one.
-   */
-  readonly logLevel?: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent"
-  /**
    * XState inspection, passed to every actor the bridge creates (the pool's supervisor and each
    * worker): a function or an observer, such as `@statelyai/inspect`'s `inspector.inspect`.
    * Default: none.
    */
   readonly inspect?: InspectOption
-  /** Defaults for {@link PythonBridge.serveDashboard}, e.g. `{ controls: true }`. */
-  readonly dashboard?: DashboardOptions
+}
+
+/** Options for tests only (`snakepit/testing`), on a local bridge. Never in production. */
+export interface TestingBridgeOptions {
   /** Enables fault injection hooks in the workers (for `snakepit/testing`). Never in production. Default false. */
   readonly testing?: boolean
-  /** A session unused for this long is cleaned up (Python state, variables, its tools). Default 1 h. */
-  readonly sessionTtlMs?: number
-  /** Sessions the bridge holds at once; a new one beyond this fails with `TooManySessions`. Default 100 000. */
-  readonly maxSessions?: number
   /**
    * Replaces the worker's process actor: `fakeWorkerProcess` from `snakepit/testing` runs the
    * whole bridge on in-memory fake workers for fast property tests. Never in production.
@@ -196,11 +211,53 @@ export interface BridgeOptions {
   readonly workerProcess?: AnyActorLogic
 }
 
+/**
+ * A bridge that runs calls on its own Python workers (the default).
+ *
+ * @example
+ * const options: LocalBridgeOptions = { minWorkers: 2, maxWorkers: 8, callTimeoutMs: 5_000 }
+ */
+export interface LocalBridgeOptions extends SharedBridgeOptions, LocalWorkerOptions, TestingBridgeOptions {
+  /** No `remote`: calls run on local Python workers. */
+  readonly remote?: undefined
+}
+
+/**
+ * A bridge that runs calls on a pool of agents over NATS (`docs/distributed.md`): `remote` plus
+ * the options that apply to every bridge. A worker option beside `remote` is a type error.
+ *
+ * @example
+ * const options: RemoteBridgeOptions = { remote: { nats: "nats://10.0.0.5:4222", pool: "ml" }, callTimeoutMs: 5_000 }
+ */
+export interface RemoteBridgeOptions extends SharedBridgeOptions {
+  /**
+   * Run calls on a pool of agents over NATS instead of local Python processes
+   * (`docs/distributed.md`). The worker options (python, minWorkers, spawnMode…) are then the
+   * agents' business: beside `remote` they are a type error (and ignored at run time). Default: none (local Python workers).
+   */
+  readonly remote: RemoteOptions
+}
+
+/**
+ * Everything `PythonBridge.start` accepts: a local bridge's options, or a remote one's. Every
+ * field is optional but `remote` in a remote bridge's. At run time the options are checked as
+ * one set (an unknown name is refused with a suggestion); a worker option given with `remote`
+ * is ignored there, and a type error here.
+ *
+ * @example
+ * await PythonBridge.start({ minWorkers: 2 })                                  // local
+ * await PythonBridge.start({ remote: { nats: "nats://h:4222", pool: "ml" } })  // remote
+ */
+export type BridgeOptions = LocalBridgeOptions | RemoteBridgeOptions
+
+/** Every option of either kind, as validation and the resolver read them. */
+type AnyBridgeOptions = SharedBridgeOptions & LocalWorkerOptions & TestingBridgeOptions & { readonly remote?: RemoteOptions }
+
 /** An XState inspection callback or observer. */
 export type InspectOption = ((event: InspectionEvent) => void) | Observer<InspectionEvent>
 
 /** Options with every default filled in. */
-export type ResolvedOptions = Required<Omit<BridgeOptions, "logger" | "logLevel" | "inspect" | "cwd" | "allowedModules" | "expose" | "maxRequestsPerWorker" | "maxWorkerAgeMs" | "maxWorkerMemoryMb" | "restart" | "workerProcess" | "dashboard" | "remote" | "limits">> & {
+export type ResolvedOptions = Required<Omit<AnyBridgeOptions, "logger" | "logLevel" | "inspect" | "cwd" | "allowedModules" | "expose" | "maxRequestsPerWorker" | "maxWorkerAgeMs" | "maxWorkerMemoryMb" | "restart" | "workerProcess" | "dashboard" | "remote" | "limits">> & {
   readonly remote: RemoteOptions | undefined
   readonly workerProcess: AnyActorLogic | undefined
   readonly cwd: string | undefined
@@ -217,7 +274,7 @@ export type ResolvedOptions = Required<Omit<BridgeOptions, "logger" | "logLevel"
   }
   readonly limits: ResolvedLimits
   readonly logger: Logger | undefined
-  readonly logLevel: NonNullable<BridgeOptions["logLevel"]>
+  readonly logLevel: NonNullable<SharedBridgeOptions["logLevel"]>
   readonly inspect: InspectOption | undefined
   readonly dashboard: DashboardOptions
 }
@@ -244,7 +301,7 @@ const BRIDGE_KEYS = Object.keys({
   shutdownTimeoutMs: 1, workerShutdownMs: 1, restart: 1, maxFrameBytes: 1, limits: 1, allowCodeExecution: 1,
   allowedModules: 1, expose: 1, preload: 1, spawnMode: 1, logger: 1, logLevel: 1, inspect: 1, dashboard: 1, testing: 1,
   sessionTtlMs: 1, maxSessions: 1, workerProcess: 1,
-} satisfies Record<keyof BridgeOptions, 1>)
+} satisfies Record<keyof AnyBridgeOptions, 1>)
 const RESTART_KEYS = Object.keys({ intensity: 1, periodMs: 1, backoff: 1, onExhausted: 1 } satisfies Record<keyof RestartOptions, 1>)
 const BACKOFF_KEYS = Object.keys({ minMs: 1, maxMs: 1, randomFactor: 1, resetAfterMs: 1 } satisfies Record<keyof NonNullable<RestartOptions["backoff"]>, 1>)
 const LIMITS_KEYS = Object.keys({ maxDepth: 1, maxValueBytes: 1, maxStringBytes: 1, maxSessionVariableBytes: 1, maxVariableBytes: 1 } satisfies Record<keyof LimitsOptions, 1>)
@@ -257,7 +314,7 @@ const unknownKeys = (o: unknown, at: string, known: readonly string[], what: str
         .filter((k) => !known.includes(k) && (o as Record<string, unknown>)[k] !== undefined)
         .map((k) => unknownName(k, `${at}${k}`, what, known))
 
-const LOG_LEVELS: readonly string[] = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] satisfies NonNullable<BridgeOptions["logLevel"]>[]
+const LOG_LEVELS: readonly string[] = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] satisfies NonNullable<SharedBridgeOptions["logLevel"]>[]
 
 const positiveInt = (v: unknown) => typeof v === "number" && Number.isInteger(v) && v >= 1
 const nonNegativeInt = (v: unknown) => typeof v === "number" && Number.isInteger(v) && v >= 0
@@ -270,7 +327,10 @@ const duration = (v: unknown) => typeof v === "number" && (v === Number.POSITIVE
  * resolveOptions({ minWorkers: 3, maxWorkers: 2 })
  * // InvalidOptions: "minWorkers (3) must not exceed maxWorkers (2)"
  */
-export const resolveOptions = (options: BridgeOptions = {}): ResolvedOptions => {
+export const resolveOptions = (given: BridgeOptions = {}): ResolvedOptions => {
+  // Checked as one set whatever the kind: a worker option beside `remote` is a type error, but
+  // at run time it is accepted (and ignored by the remote pool), as it always was.
+  const options = given as AnyBridgeOptions
   const issues: string[] = []
   const check = (ok: boolean, issue: string) => {
     if (!ok) issues.push(issue)

@@ -18,10 +18,11 @@
  * `workerSlot.ts`, recycling decisions (pure) in `recycling.ts`, fork server templates in
  * `forkTemplates.ts`, readiness waiters in `readyWaiters.ts`, the circuit's state and timer in
  * `circuitBreaker.ts`, a process's start input in `processInput.ts`, the hooks of
- * `snakepit/testing` in `poolProbe.ts`, routing (pure) in `routing.ts`.
+ * `snakepit/testing` in `poolProbe.ts`, routing (pure) in `routing.ts`, and what every call goes
+ * through in either backend (refusal, metrics, span, `execution` event) in `callLifecycle.ts`.
  *
  * @example
- * const pool = new WorkerPool(resolveOptions({}), "python3", telemetry, logger, tools)
+ * const pool = new WorkerPool(resolveOptions({}), "python3", telemetry, logger, tools, metrics)
  * await pool.start()
  * await pool.call("s1", "math", "sqrt", [16], {}) // 4
  */
@@ -36,9 +37,8 @@ import {
   WorkerCrashed,
 } from "../errors.js"
 import { withCallContext, withCallerStack } from "../errorContext.js"
-import { executionEvent, type TelemetryEmitter } from "../telemetry/events.js"
+import type { TelemetryEmitter } from "../telemetry/events.js"
 import { BridgeMetrics } from "../telemetry/metrics.js"
-import { startCallSpan } from "../telemetry/tracing.js"
 import { CallWithdrawn, type CallOptions, type Connection, type WorkerStats } from "../worker/connection.js"
 import type { WorkerExit, WorkerInput, WorkerState } from "../worker/machine.js"
 import type { WorkerProcess } from "../worker/process.js"
@@ -59,6 +59,7 @@ import { recycleAfterDispatch, recycleOnHealth, recycleWhenIdle, recycleWhenServ
 import { chooseRoute, type WorkerLoad } from "./routing.js"
 import { SessionCalls } from "./sessionCalls.js"
 import { KeepAlive, unrefClock } from "./keepAlive.js"
+import { CallRecord, callContext, emitExecution, refusal, stoppedError } from "./callLifecycle.js"
 import { planReturns } from "./rebalance.js"
 import { SessionTable } from "./sessions.js"
 import { toolScope, type ToolRegistry } from "./tools.js"
@@ -259,13 +260,12 @@ export class WorkerPool implements PoolBackend {
     options: CallOptions,
     run: (connection: Connection, options: CallOptions) => Promise<unknown>,
   ): Promise<unknown> {
-    const submitted = performance.now()
+    const record = new CallRecord(this.metrics)
     // What the pool knows of the call; the connection adds the worker and call ids.
-    const context = kind === "exec" ? { sessionId } : { module, function: fn, sessionId }
-    const refused =
-      this.refusal() ?? (options.signal?.aborted ? new CallCancelled({ message: "aborted before it started", reason: options.signal.reason }) : undefined)
+    const context = callContext(kind, module, fn, sessionId)
+    const refused = refusal({ failure: this.failure, stopping: this.stopping, stopped: this.stopped, signal: options.signal })
     if (refused) {
-      this.metrics.callSettled((performance.now() - submitted) / 1000, refused)
+      record.settled(refused)
       return Promise.reject(withCallContext(refused, context))
     }
     this.keepAlive.hold()
@@ -275,7 +275,7 @@ export class WorkerPool implements PoolBackend {
     // deadlock. See docs/sessions.md, "Nested calls".
     const scope = toolScope.getStore()
     const nestedOn = sessionId !== null && scope?.sessionId === sessionId ? scope.workerId : undefined
-    const span = startCallSpan(kind, module, fn, sessionId)
+    const span = record.trace(kind, module, fn, sessionId)
     const callOptions: CallOptions = {
       ...options,
       sessionId,
@@ -291,15 +291,13 @@ export class WorkerPool implements PoolBackend {
       const resolve = (value: unknown) => {
         this.keepAlive.release()
         this.callsMoved()
-        this.metrics.callSettled((performance.now() - submitted) / 1000, undefined)
-        span?.end(undefined)
+        record.settled(undefined)
         settleOk(value)
       }
       const reject = (error: unknown) => {
         this.keepAlive.release()
         this.callsMoved()
-        this.metrics.callSettled((performance.now() - submitted) / 1000, error)
-        span?.end(error)
+        record.settled(error)
         settleError(withCallContext(error, context))
       }
       const entry: Waiting = {
@@ -317,7 +315,7 @@ export class WorkerPool implements PoolBackend {
           const opts = deadline === undefined ? callOptions : { ...callOptions, timeoutMs: Math.max(1, deadline - began) }
           span?.dispatched(slot.id, slot.process?.pid ?? null)
           this.sessionCalls.started(sessionId)
-          const timing = this.metrics.timings.started(slot.id, this.options.workerConcurrency, submitted, began, nestedOn !== undefined)
+          const timing = this.metrics.timings.started(slot.id, this.options.workerConcurrency, record.submitted, began, nestedOn !== undefined)
           run(connection, opts).then(
             (value) => {
               this.metrics.timings.ended(timing, undefined, performance.now())
@@ -361,21 +359,10 @@ export class WorkerPool implements PoolBackend {
    */
   private redispatch(entry: Waiting, cause: unknown): void {
     // A drain finishes what was already submitted, so a call taken back unstarted still runs.
-    const refused = this.failure ?? (this.stopping && !this.draining ? this.stoppedError() : undefined)
+    const refused = this.failure ?? (this.stopping && !this.draining ? stoppedError(this.stopped) : undefined)
     if (refused) return entry.reject(cause instanceof WorkerCrashed ? cause : refused)
     if (entry.signal?.aborted) return entry.reject(new CallCancelled({ message: "the call was aborted before it ran", reason: entry.signal.reason }))
     this.dispatch(entry, entry.signal)
-  }
-
-  private refusal(): unknown {
-    if (this.failure) return this.failure
-    if (this.stopping) return this.stoppedError()
-    return undefined
-  }
-
-  /** A new call's refusal once `stop()` was called: it says whether the stop has finished. */
-  private stoppedError(): BridgeStopped {
-    return new BridgeStopped({ message: this.stopped ? "the bridge is stopped" : "the bridge is stopping" })
   }
 
   private dispatch(entry: Waiting, signal: AbortSignal | undefined): void {
@@ -456,7 +443,7 @@ export class WorkerPool implements PoolBackend {
     // A call that ended with an earlier process of this slot says nothing about the current one.
     const current = slot.process?.connection === connection
     if (current) slot.served++
-    if (this.telemetry.has("execution")) this.telemetry.emit("execution", executionEvent({ sessionId, module, fn, workerId: slot.id, began, error }))
+    emitExecution(this.telemetry, { sessionId, module, fn, workerId: slot.id, began, error })
     if (!current) return
     if (slot.retiring) this.stopWhenDrained(slot)
     else this.pump(slot)

@@ -46,7 +46,7 @@ const probes = new WeakMap<object, PoolProbe>()
  * Files `probe` under `owner` (a pool, or the bridge in front of it).
  *
  * @example
- * fileProbe(this, { testing, callTimeoutMs, connection, actor, process, injectStartFaults })
+ * fileProbe(bridge, { testing, callTimeoutMs, connection, actor, process: processOf, injectStartFaults })
  */
 export const fileProbe = (owner: object, probe: PoolProbe): void => {
   probes.set(owner, probe)

@@ -3,11 +3,11 @@
  * SIGINT, then drain (calls in flight finish, the agent's record is removed) and exit 0.
  *
  * @example
- * await runAgent({ nats: "nats://10.0.0.5:4222", pool: "ml", signal, bridge: { minWorkers: 4 } })
+ * await runAgent({ nats: "nats://10.0.0.5:4222", pool: "ml", signal, logger, bridge: { minWorkers: 4 } })
  */
 import { once } from "node:events"
 import type { Logger } from "pino"
-import type { BridgeOptions } from "../bridge/options.js"
+import type { LocalBridgeOptions } from "../bridge/options.js"
 import type { NatsOptions } from "../remote/natsOptions.js"
 import { RemoteAgent } from "../remote/RemoteAgent.js"
 
@@ -19,7 +19,7 @@ export interface AgentCommand extends Omit<NatsOptions, "servers"> {
   readonly agentId?: string
   readonly heartbeatMs?: number
   readonly ttlMs?: number
-  readonly bridge: BridgeOptions
+  readonly bridge: LocalBridgeOptions
   /** Serve any module function a caller names (`--allow-any-module`). */
   readonly allowAnyModule?: boolean
   /** Aborted by SIGTERM/SIGINT: drain and return. */

@@ -171,7 +171,7 @@ export const serveDashboard = async (bridge: DashboardSource, options: Dashboard
  * `/events`, `/api/status`, and `/metrics` and the control routes when given.
  *
  * @example
- * return serveFeed(feed, page, options, checkDashboardOptions(options), { metrics: undefined, controls: undefined })
+ * const served = await serveFeed(feed, page, options, checkDashboardOptions(options), { metrics: undefined, controls: undefined })
  */
 export const serveFeed = async (
   feed: ServedFeed,

@@ -30,7 +30,7 @@ export function tuple<T extends unknown[]>(...items: T): Readonly<T> {
  * True when `x` is a tuple made by {@link tuple} or received from Python.
  *
  * @example
- * const [pair] = await bridge.executePython("s", "builtins", "divmod", [7, 2]) // tuple(3, 1)
+ * const pair = await bridge.executePython("s", "builtins", "divmod", [7, 2]) // tuple(3, 1)
  * isTuple(pair) // true
  */
 export function isTuple(x: unknown): boolean {

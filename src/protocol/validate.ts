@@ -155,7 +155,8 @@ export const optional = <T>(c: Check<T>): Check<T | undefined> => check(`${c.exp
  * A nested object whose fields follow `spec` (extra fields are allowed, as at the top level).
  *
  * @example
- * const errorInfo = shape<ErrorInfo>({ type: str, message: str, traceback: str, path: optional(str), type_name: optional(str), size_bytes: optional(int) })
+ * const point = shape<{ x: number; y: number; label?: string }>({ x: num, y: num, label: optional(str) })
+ * point({ x: 1, y: 2 }) // undefined: it fits
  */
 export const shape = <T>(spec: Spec<T>): Check<T> =>
   Object.assign(

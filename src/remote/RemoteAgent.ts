@@ -35,7 +35,7 @@ import type { KV } from "@nats-io/kv"
 import { BridgeStopped, InvalidOptions, ProtocolError, StartupFailed } from "../errors.js"
 import { PythonBridge } from "../bridge/PythonBridge.js"
 import type { ExecuteOptions } from "../bridge/callOptions.js"
-import { resolveOptions, type BridgeOptions } from "../bridge/options.js"
+import { resolveOptions, type LocalBridgeOptions } from "../bridge/options.js"
 import { toolScope, type ToolAnswer } from "../bridge/tools.js"
 import type { ToolCallRequest } from "../worker/connection.js"
 import { connectNats } from "./natsConnection.js"
@@ -63,7 +63,7 @@ export interface AgentOptions extends NatsOptions {
    * name (`allowedModules`, `expose`). Without either list the agent refuses every call unless
    * {@link allowAnyModule} is set.
    */
-  readonly bridge?: BridgeOptions
+  readonly bridge?: LocalBridgeOptions
   /**
    * Serve any module function a caller names, `builtins.exec` included (for pools whose every
    * NATS publisher is trusted). Default false. Not with `bridge.allowedModules`/`bridge.expose`.
@@ -162,7 +162,7 @@ export class RemoteAgent {
 
     const subjects = poolSubjects(prefix, options.pool)
     // Deny by default: no allowlist and no explicit allowAnyModule is `expose: []`.
-    const bridgeOptions: BridgeOptions = listed || options.allowAnyModule === true ? { ...options.bridge } : { ...options.bridge, expose: [] }
+    const bridgeOptions: LocalBridgeOptions = listed || options.allowAnyModule === true ? { ...options.bridge } : { ...options.bridge, expose: [] }
     const resolved = resolveOptions(bridgeOptions)
     const settings: AgentSettings = {
       heartbeatMs,

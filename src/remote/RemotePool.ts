@@ -32,9 +32,9 @@ import { randomBytes } from "node:crypto"
 import type { Logger } from "pino"
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node"
 import type { KV } from "@nats-io/kv"
-import { BridgeStopped, CallCancelled, StartupFailed, WorkerCrashed, type CallContext } from "../errors.js"
+import { BridgeStopped, CallCancelled, StartupFailed, WorkerCrashed } from "../errors.js"
 import { withCallContext, withCallerStack } from "../errorContext.js"
-import { executionEvent, type TelemetryEmitter } from "../telemetry/events.js"
+import type { TelemetryEmitter } from "../telemetry/events.js"
 import type { BridgeMetrics } from "../telemetry/metrics.js"
 import type { CallOptions } from "../worker/connection.js"
 import type { PoolBackend } from "../bridge/backend.js"
@@ -45,6 +45,8 @@ import { chooseRoute, type WorkerLoad } from "../bridge/routing.js"
 import { SessionCalls } from "../bridge/sessionCalls.js"
 import { SessionTable } from "../bridge/sessions.js"
 import { toolScope, type ToolAnswer, type ToolRegistry } from "../bridge/tools.js"
+import { CallRecord, callContext, emitExecution, refusal, type CallKind } from "../bridge/callLifecycle.js"
+import { AsyncQueue } from "../asyncQueue.js"
 import { connectNats } from "./natsConnection.js"
 import { loadNats, type NatsModules } from "./natsModules.js"
 import { parseAgentRecord, STREAM_WINDOW, type AgentRecord } from "./protocol.js"
@@ -90,8 +92,6 @@ interface Outgoing {
   /** Publishes the call again (after "no responders": it reached nobody). */
   readonly resend: () => void
 }
-
-type Kind = "call" | "exec" | "stream"
 
 /** How many times an idempotent call is sent again after our NATS connection came back. */
 const MAX_RECONNECT_RETRIES = 3
@@ -223,49 +223,33 @@ export class RemotePool implements PoolBackend {
   }
 
   async *stream(sessionId: string | null, module: string, fn: string, args: readonly unknown[], options: CallOptions): AsyncGenerator<unknown> {
-    const items: unknown[] = []
-    let wake: (() => void) | undefined
-    let done = false
-    let failure: unknown
+    const items = new AsyncQueue<unknown>()
     let consumed = 0
     let call: Outgoing | undefined
-    const settled = this.send("stream", sessionId, { module, fn, args, kwargs: options.kwargs ?? {} }, options, (out) => (call = out), (item) => {
-      items.push(item)
-      wake?.()
-    })
-    const began = performance.now()
+    const record = new CallRecord(this.metrics)
+    const settled = this.send("stream", sessionId, { module, fn, args, kwargs: options.kwargs ?? {} }, options, (out) => (call = out), (item) => items.push(item))
     settled.then(
       () => {
-        done = true
-        this.metrics.callSettled((performance.now() - began) / 1000, undefined)
-        wake?.()
+        record.settled(undefined)
+        items.end()
       },
       (e: unknown) => {
-        done = true
-        failure = e
-        this.metrics.callSettled((performance.now() - began) / 1000, e)
-        wake?.()
+        record.settled(e)
+        items.end(e)
       },
     )
     try {
-      for (;;) {
-        if (items.length > 0) {
-          yield items.shift()
-          // Credit in half windows, so the agent never waits on a consumer that keeps up.
-          if (++consumed % (STREAM_WINDOW / 2) === 0 && call) this.publish(call.agentId, { type: "credit", callId: call.id, clientId: this.clientId, items: STREAM_WINDOW / 2 })
-          continue
-        }
-        if (done) {
-          // Taken here, where the consumer's `for await` resumed us: its async frames are visible.
-          if (failure !== undefined) throw withCallerStack(failure)
-          return
-        }
-        await new Promise<void>((r) => (wake = r))
-        wake = undefined
+      for await (const item of items) {
+        yield item
+        // Credit in half windows, so the agent never waits on a consumer that keeps up.
+        if (++consumed % (STREAM_WINDOW / 2) === 0 && call) this.publish(call.agentId, { type: "credit", callId: call.id, clientId: this.clientId, items: STREAM_WINDOW / 2 })
       }
+    } catch (e) {
+      // Taken here, where the consumer's `for await` resumed us: its async frames are visible.
+      throw withCallerStack(e)
     } finally {
       // Left early (break, throw in the loop body): the agent stops the Python generator.
-      if (!done && call) {
+      if (!items.ended && call) {
         this.publish(call.agentId, { type: "cancel", callId: call.id, clientId: this.clientId })
         call.fail(new CallCancelled({ message: "the stream was closed by its consumer", reason: undefined }))
       }
@@ -273,8 +257,8 @@ export class RemotePool implements PoolBackend {
     }
   }
 
-  private submit(kind: Kind, sessionId: string | null, body: Record<string, unknown>, options: CallOptions): Promise<unknown> {
-    const began = performance.now()
+  private submit(kind: CallKind, sessionId: string | null, body: Record<string, unknown>, options: CallOptions): Promise<unknown> {
+    const record = new CallRecord(this.metrics)
     let reconnects = 0
     const attempt = (tried: ReadonlySet<string>): Promise<unknown> =>
       this.send(kind, sessionId, body, options, () => {}, () => {}, tried).catch(async (error: unknown) => {
@@ -296,8 +280,8 @@ export class RemotePool implements PoolBackend {
       })
     const call = attempt(new Set())
     call.then(
-      () => this.metrics.callSettled((performance.now() - began) / 1000, undefined),
-      (e: unknown) => this.metrics.callSettled((performance.now() - began) / 1000, e),
+      () => record.settled(undefined),
+      (e: unknown) => record.settled(e),
     )
     return call
   }
@@ -318,7 +302,7 @@ export class RemotePool implements PoolBackend {
 
   /** Sends one call to one agent; settles with its result or its one error. */
   private send(
-    kind: Kind,
+    kind: CallKind,
     sessionId: string | null,
     body: Record<string, unknown>,
     options: CallOptions,
@@ -328,8 +312,13 @@ export class RemotePool implements PoolBackend {
   ): Promise<unknown> {
     // What is known of the call; the agent's id and the call's id once it is sent. The agent's
     // error carries its own worker's ids: from here the call ran on the agent, as `callId`.
-    const context: CallContext = kind === "exec" ? { sessionId } : { module: String(body.module), function: String(body.fn), sessionId }
-    const refused = this.refusal(options)
+    const context = callContext(kind, String(body.module), String(body.fn), sessionId)
+    const refused = refusal({
+      stopping: this.stopping,
+      stopped: this.stopped,
+      signal: options.signal,
+      unavailable: () => (this.connected ? undefined : lost("-", "nats disconnected", "the connection to NATS is down; the call was not sent")),
+    })
     if (refused) return Promise.reject(withCallContext(refused, context))
     const agent = this.place(sessionId, avoid)
     if (!agent) {
@@ -350,9 +339,7 @@ export class RemotePool implements PoolBackend {
         if (error === undefined) agent.served++
         this.sessionCalls.ended(sessionId)
         options.signal?.removeEventListener("abort", onAbort)
-        if (this.telemetry.has("execution")) {
-          this.telemetry.emit("execution", executionEvent({ sessionId, module: String(body.module), fn: String(body.fn), workerId: agent.id, began, error }))
-        }
+        emitExecution(this.telemetry, { sessionId, module: String(body.module), fn: String(body.fn), workerId: agent.id, began, error })
         if (error === undefined) resolve(value)
         else reject(withCallContext(error, { ...context, workerId: agent.id, callId: id }))
       }
@@ -408,13 +395,6 @@ export class RemotePool implements PoolBackend {
       backstop?.unref?.()
       post()
     })
-  }
-
-  private refusal(options: CallOptions): unknown {
-    if (this.stopping) return new BridgeStopped({ message: this.stopped ? "the bridge is stopped" : "the bridge is stopping" })
-    if (options.signal?.aborted) return new CallCancelled({ message: "aborted before it started", reason: options.signal.reason })
-    if (!this.connected) return lost("-", "nats disconnected", "the connection to NATS is down; the call was not sent")
-    return undefined
   }
 
   /** The agent for a call: the session's, else the least loaded. Binds the session. */

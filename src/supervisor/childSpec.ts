@@ -35,6 +35,7 @@ export type AutoShutdown = "never" | "any_significant" | "all_significant"
  * kept), and `restartChild` can start it later.
  *
  * @example
+ * import type { Snapshot } from "xstate"
  * const ready = (s: Snapshot<unknown>): StartResult => (s as { value?: string }).value === "disabled" ? "ignore" : (s as { value?: string }).value === "up"
  */
 export type StartResult = boolean | "ignore" | { readonly info: unknown }

@@ -114,7 +114,7 @@ export const tableSize = <R extends TableRecord>(table: ChildTable<R>): number =
  * Every record, in start order. O(n log n).
  *
  * @example
- * inOrder(table).map((c) => c.spec.id)
+ * inOrder(table).length === tableSize(table) // true: every record, oldest first
  */
 export const inOrder = <R extends TableRecord>(table: ChildTable<R>): R[] =>
   Array.from(HashMap.values(table.entries))

@@ -129,7 +129,7 @@ type Request =
  * The machine sends it to itself; it is exported as part of {@link SupervisorEvent}.
  *
  * @example
- * { type: "supervisor.retryRestart", id: "db" } // queued when a restart of "db" failed to start
+ * const retry: RetryRestart = { type: "supervisor.retryRestart", id: "db" } // queued when a restart of "db" failed to start
  */
 export interface RetryRestart {
   readonly type: "supervisor.retryRestart"

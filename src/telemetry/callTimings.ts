@@ -31,7 +31,7 @@
  * checkpoints, up to 64 idle workers' lanes) plus one small object per call in flight.
  *
  * @example
- * const timings = new CallTimings(4)                 // maxWorkers × workerConcurrency slots
+ * const timings = new CallTimings(4, performance.now()) // maxWorkers × workerConcurrency slots
  * const run = timings.started("w1", 1, submittedAt, performance.now())
  * timings.ended(run, undefined, performance.now())   // Python answered
  * timings.snapshot(performance.now())                // { waitTime, runTime, utilization }
@@ -83,7 +83,7 @@ const HOST_ENDED: ReadonlySet<string> = new Set(["WorkerCrashed", "CallTimeout",
  *
  * @example
  * answered(undefined) // true
- * answered(new CallTimeout({ … })) // false
+ * answered(new CallTimeout({ message: "late", workerId: "w1", timeoutMs: 500 })) // false
  */
 export const answered = (error: unknown): boolean => {
   if (error === undefined) return true

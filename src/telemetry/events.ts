@@ -74,7 +74,7 @@ export type BridgeEventName = keyof BridgeEvents
  * for a local worker and a remote agent.
  *
  * @example
- * telemetry.emit("execution", executionEvent({ sessionId, module, fn, workerId: "w1", began, error }))
+ * telemetry.emit("execution", executionEvent({ sessionId: "s1", module: "math", fn: "sqrt", workerId: "w1", began, error }))
  */
 export const executionEvent = (c: {
   readonly sessionId: string | null

@@ -13,14 +13,15 @@
  * calls that wait in Python behind it ({@link Connection.withdraw}): Python answers those it had
  * not started with `started: false`, and only those are handed back ({@link CallWithdrawn}).
  *
- * It has no timers or I/O of its own beyond per-call deadlines: bytes come in through
+ * Its only timers are per call: a call's deadline, and for an abandoned call the `callGraceMs`
+ * wait for Python to confirm it ended. It does no I/O of its own: bytes come in through
  * {@link Connection.receive} and go out through the `write` function it was given, which keeps it
  * testable without processes.
  *
  * @example
- * const conn = new Connection({ workerId: "w1", write: (chunks) => writeAll(fd3, chunks), ... })
- * fd4.on("data", (b) => conn.receiveBytes(b))
- * const four = await conn.call({ module: "math", fn: "sqrt", args: [16] })
+ * const conn = new Connection({ workerId: "w1", write: (chunks) => writeAll(fd3, chunks), maxFrameBytes, callGraceMs, onFault })
+ * fd4.on("data", (b: Buffer) => conn.receiveBytes(b))
+ * const four = await conn.call("math", "sqrt", [16])
  */
 import {
   BridgeStopped,
@@ -35,6 +36,7 @@ import {
   WorkerCrashed,
 } from "../errors.js"
 import { withCallContext } from "../errorContext.js"
+import { AsyncQueue } from "../asyncQueue.js"
 import { encodeFrame, FrameDecoder, refusedValue } from "../protocol/frame.js"
 import { NO_LIMITS, type ValueLimits } from "../protocol/limits.js"
 import { ErrorType, type ErrorInfo } from "../protocol/messages.js"
@@ -298,10 +300,7 @@ export class Connection {
    * for await (const n of conn.stream("m", "countdown", [3])) console.log(n) // 3 2 1
    */
   async *stream(module: string, fn: string, args: readonly unknown[], options: CallOptions = {}): AsyncGenerator<unknown> {
-    const queue: unknown[] = []
-    let wake: (() => void) | undefined
-    let done = false
-    let failure: { error: unknown } | undefined
+    const items = new AsyncQueue<unknown>()
     let id = 0
     const finished = this.request(
       (newId) => {
@@ -309,30 +308,18 @@ export class Connection {
         return callEnvelope(newId, module, fn, args, options, true)
       },
       options,
-      (value) => {
-        queue.push(value)
-        wake?.()
-      },
+      (value) => items.push(value),
       false,
       { module, fn },
     ).then(
-      () => { done = true; wake?.() },
-      (error) => { failure = { error }; done = true; wake?.() },
+      () => items.end(),
+      (error: unknown) => items.end(error),
     )
     try {
-      while (true) {
-        if (queue.length > 0) {
-          yield queue.shift()
-          continue
-        }
-        if (failure) throw failure.error
-        if (done) return
-        await new Promise<void>((r) => (wake = r))
-        wake = undefined
-      }
+      yield* items
     } finally {
       // The consumer stopped early: tell Python, and settle our side as cancelled.
-      if (!done) this.abandon(id, new CallCancelled({ message: "stream closed by the consumer" }))
+      if (!items.ended) this.abandon(id, new CallCancelled({ message: "stream closed by the consumer" }))
       await finished
     }
   }

@@ -140,7 +140,9 @@ export interface LaunchedProcess {
  * Starts the OS process of a worker inside the current scope (closing the scope kills it).
  *
  * @example
- * const worker = yield* spawnWorker({ workerId: "w1", python: "python3", launcher: spawnLauncher }, hooks)
+ * Effect.gen(function* () {
+ *   const worker = yield* spawnWorker({ workerId: "w1", python: "python3", launcher: spawnLauncher }, hooks)
+ * })
  */
 export type Launcher = (options: WorkerProcessOptions, maxFrameBytes: number) => Effect.Effect<LaunchedProcess, StartupFailed, Scope.Scope>
 

@@ -9,13 +9,13 @@
  */
 import { describe, expect, it } from "vitest"
 import type { PythonBridge } from "../../src/bridge/PythonBridge.js"
-import type { BridgeOptions } from "../../src/bridge/options.js"
+import type { LocalBridgeOptions } from "../../src/bridge/options.js"
 import { eventually, record, startBridge } from "../support/bridge.js"
 
 type Log = { level: string; logger: string; message: string }
 
 /** One worker, so that every call's records come over the same pipes, in order. */
-const oneWorker = (options: BridgeOptions = {}) => startBridge({ minWorkers: 1, maxWorkers: 1, ...options })
+const oneWorker = (options: LocalBridgeOptions = {}) => startBridge({ minWorkers: 1, maxWorkers: 1, ...options })
 
 const arrived = (logs: Log[], message: string, level?: string) => logs.some((l) => l.message === message && (level === undefined || l.level === level))
 

@@ -15,7 +15,7 @@ import { randomUUID } from "node:crypto"
 import { describe, expect, it } from "vitest"
 import { fc } from "@fast-check/vitest"
 import { PythonBridge } from "../../src/bridge/PythonBridge.js"
-import type { BridgeOptions } from "../../src/bridge/options.js"
+import type { LocalBridgeOptions } from "../../src/bridge/options.js"
 import { fakeWorkerProcess, fakeWorkers } from "../../src/testing/fakeWorker.js"
 import { createFaults } from "../../src/testing/faults.js"
 import { assertNoLeaks } from "../../src/testing/invariants.js"
@@ -57,7 +57,7 @@ const actionArb: fc.Arbitrary<Action> = fc.oneof(
 
 /** Where the run's "Python" functions live: fakes ignore the module, real workers use the fixtures. */
 interface Target {
-  readonly options: BridgeOptions
+  readonly options: LocalBridgeOptions
   readonly echo: readonly [string, string]
   readonly hang: readonly [string, string]
   readonly callTimeoutMs: number

@@ -5,7 +5,7 @@
 import { afterEach } from "vitest"
 import { pino } from "pino"
 import { PythonBridge } from "../../src/bridge/PythonBridge.js"
-import type { BridgeOptions } from "../../src/bridge/options.js"
+import type { LocalBridgeOptions, RemoteBridgeOptions } from "../../src/bridge/options.js"
 import type { BridgeEventName, BridgeEvents } from "../../src/telemetry/events.js"
 import { fixturesDir, pythonCommand } from "./worker.js"
 
@@ -19,15 +19,18 @@ afterEach(async () => {
 /** A quiet logger for tests (set SNAKEPIT_TEST_LOGS=1 to see the bridge's logs). */
 export const testLogger = pino({ level: process.env.SNAKEPIT_TEST_LOGS === "1" ? "debug" : "silent" })
 
-/** Starts a bridge on the fixtures with test-friendly defaults. */
-export const startBridge = async (options: BridgeOptions = {}): Promise<PythonBridge> => {
-  const bridge = await PythonBridge.start({
-    python: pythonCommand,
-    pythonPath: [fixturesDir],
-    minWorkers: 2,
-    logger: testLogger,
-    ...options,
-  })
+/**
+ * Starts a bridge with test-friendly defaults: on the fixtures when local, quiet either way.
+ * (The remote overload comes first so that `Parameters<typeof startBridge>[0]` is the local one.)
+ */
+export async function startBridge(options: RemoteBridgeOptions): Promise<PythonBridge>
+export async function startBridge(options?: LocalBridgeOptions): Promise<PythonBridge>
+export async function startBridge(options: LocalBridgeOptions | RemoteBridgeOptions = {}): Promise<PythonBridge> {
+  const bridge = await PythonBridge.start(
+    options.remote !== undefined
+      ? { logger: testLogger, ...options }
+      : { python: pythonCommand, pythonPath: [fixturesDir], minWorkers: 2, logger: testLogger, ...options },
+  )
   live.add(bridge)
   return bridge
 }

@@ -33,7 +33,7 @@ const logger = pino({ level: "debug" }, {
 })
 
 let phase = "start"
-const bridge = await PythonBridge.start({ remote: { nats: config.nats, pool: config.pool }, pythonPath: [config.pythonPath], logger })
+const bridge = await PythonBridge.start({ remote: { nats: config.nats, pool: config.pool }, logger })
 say({ ev: "ready" })
 
 // Agent states as the client judges them, reported on every change (the test waits on them).
