@@ -66,8 +66,8 @@ from .errors import (CallCancelled, CodeExecutionDisabled, FrameTooLarge, Module
 from .exposure import Exposure, resolve
 from .hostlog import flush_call_output
 from .aioloop import LoopThread
-from .protocol import (CALL, CANCEL, CHUNK, CLEANUP_SESSION, END, ERROR, EXEC, PING, PONG, RESULT,
-                       TOOL_RESULT)
+from .protocol import (CALL, CANCEL, CHUNK, CLEANUP_SESSION, END, ERROR, EXEC, MAP, MAP_RESULT,
+                       PING, PONG, RESULT, TOOL_RESULT)
 from .session import Sessions, ToolCalls
 
 Send = Callable[[Dict[str, Any], Sequence[Any]], None]
@@ -146,7 +146,7 @@ class Dispatcher:
         slot is free (the caller must :meth:`run` it, then :meth:`finish` it), else queued.
         """
         kind = envelope["type"]
-        if kind == CALL or kind == EXEC:
+        if kind == CALL or kind == EXEC or kind == MAP:
             if type(envelope.get("id")) is not int:
                 raise ProtocolError(f"{kind} without an integer id")
             if not self.accepting:
@@ -176,8 +176,11 @@ class Dispatcher:
         envelope = call.envelope
         token = current_call.set(CallContext.of(call.id, envelope))
         try:
-            if envelope["type"] == CALL:
+            kind = envelope["type"]
+            if kind == CALL:
                 self.function_call(call)
+            elif kind == MAP:
+                self.map_call(call)
             else:
                 self.code_execution(call)
         except BaseException as e:  # noqa: B902 - handlers answer their own errors; a bridge bug
@@ -217,7 +220,7 @@ class Dispatcher:
         """Answer a message whose values could not be rebuilt (the envelope itself parsed)."""
         kind = envelope.get("type")
         message_id = envelope.get("id")
-        if kind in (CALL, EXEC) and type(message_id) is int:
+        if kind in (CALL, EXEC, MAP) and type(message_id) is int:
             self._send_error(message_id, error)
         elif kind == TOOL_RESULT:
             self.tools.fail(message_id, error)
@@ -305,6 +308,67 @@ class Dispatcher:
             self._send_error(call.id, e)
             return
         self._send_value(RESULT, call.id, result, "result")
+
+    def map_call(self, call: Call) -> None:
+        """Run a ``map``: ``module.function(*item, **kwargs)`` for each item of ``items``, in
+        order, and send one ``map_result`` for them all.
+
+        Each item fails alone: an exception, or a value that cannot be encoded (a limit, an
+        unsupported type), becomes that item's entry in ``errors``, with the same details an
+        ``error`` reply to a single ``call`` would carry, and the next item runs.  The chunk as a
+        whole fails (one ``error`` reply) when the function cannot be resolved or is not
+        admitted, when ``items`` is not a list of lists, when the host cancels it (checked
+        between items), or when the reply is too large for ``maxValueBytes``/``maxFrameBytes``.
+        """
+        envelope = call.envelope
+        try:
+            function, wants_session = self._resolve(envelope.get("module"),
+                                                    envelope.get("function"))
+            if envelope.get(EXT_PENDING):
+                _resolve_values(envelope, ("items", "kwargs"))
+            items = envelope.get("items")
+            kwargs = envelope.get("kwargs") or {}
+            if type(items) is not list or type(kwargs) is not dict or \
+                    any(type(item) is not list for item in items):
+                raise TypeError("'items' must be an array of arrays and 'kwargs' an object")
+            if wants_session:
+                kwargs["session"] = self.sessions.get(envelope.get("session_id"))
+        except BaseException as e:  # noqa: B902 - every failure is the caller's answer
+            self._send_error(call.id, e)
+            return
+        attachments: List[Any] = []
+        values: List[Any] = []
+        errors: List[Dict[str, Any]] = []
+        for index, args in enumerate(items):
+            if call.cancelled:
+                self._send_error(call.id, CallCancelled("cancelled while running"))
+                return
+            # Each item's attachments are kept only when its value encoded whole.
+            mark = len(attachments)
+            try:
+                result = self._outcome(call, function(*args, **kwargs))
+                values.append(encode_value(result, attachments, "result"))
+            except BaseException as e:  # noqa: B902 - the item's own answer
+                del attachments[mark:]
+                flush_call_output()
+                if isinstance(e, SerializationError) and e.unsupported:
+                    e.of_call(f"{envelope.get('module')}.{envelope.get('function')}")
+                values.append(None)
+                errors.append({"index": index, "error": error_details(e)})
+        self._send_encoded({"type": MAP_RESULT, "id": call.id, "values": values,
+                            "errors": errors}, attachments)
+
+    def _outcome(self, call: Call, result: Any) -> Any:
+        """A plain call's result as it is sent: awaited, a generator's items as a list."""
+        if type(result) in _PLAIN_RESULTS:
+            return result
+        if _is_awaitable(result):
+            result = self._await(call, result)
+        if isinstance(result, types.GeneratorType):
+            return self._collect(call, result)
+        if isinstance(result, types.AsyncGeneratorType):
+            return self._await(call, _acollect(call, result))
+        return result
 
     def code_execution(self, call: Call) -> None:
         """Run an ``exec`` and reply with the names it bound (see the module docstring)."""

@@ -1,0 +1,191 @@
+/**
+ * `bridge.map`, the batch path, against real Python workers: order, backpressure, per-item
+ * errors, cancellation, a worker killed mid-map, the allowlist, and the empty map.
+ */
+import { describe, expect, it } from "vitest"
+import type { MapResult } from "../../src/index.js"
+import { startBridge } from "../support/bridge.js"
+
+const collect = async <T>(results: AsyncIterable<MapResult<T>>): Promise<MapResult<T>[]> => {
+  const out: MapResult<T>[] = []
+  for await (const r of results) out.push(r)
+  return out
+}
+
+const values = <T>(results: MapResult<T>[]): T[] => results.map((r) => (r.ok ? r.value : (() => { throw r.error })()))
+
+describe("bridge.map", () => {
+  it("yields every item's result in input order, spread over the workers", async () => {
+    const bridge = await startBridge({ minWorkers: 2, maxWorkers: 2 })
+    const inputs = Array.from({ length: 1_000 }, (_, i) => [i, 1])
+    const results = await collect(bridge.map<number>(null, "echo", "add", inputs, { chunkSize: 16, window: 128 }))
+    expect(values(results)).toEqual(inputs.map(([i]) => i! + 1))
+    // Both workers served chunks: each chunk is a call in the per-worker counts.
+    const served = bridge.getStatus().workers.map((w) => w.served ?? 0)
+    expect(served.filter((n) => n > 0).length).toBe(2)
+  })
+
+  it("with a session, every chunk runs on the session's worker", async () => {
+    const bridge = await startBridge({ minWorkers: 2, maxWorkers: 2 })
+    const worker = bridge.getSessionWorker("s1")
+    const pid = bridge.getStatus().workers.find((w) => w.id === worker)!.pid
+    const results = await collect(bridge.session("s1").map<number>("echo", "whoami", Array.from({ length: 200 }, () => []), { chunkSize: 8 }))
+    expect(new Set(values(results))).toEqual(new Set([pid]))
+  })
+
+  it("an empty input yields nothing and sends nothing", async () => {
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1 })
+    expect(await collect(bridge.map(null, "echo", "echo", []))).toEqual([])
+    expect(await collect(bridge.map(null, "echo", "echo", (async function* () {})()))).toEqual([])
+  })
+
+  it("an item that raises fails alone, with the typed error a single call gives", async () => {
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1 })
+    const results = await collect(bridge.map(null, "echo", "boom", [["a"], ["b"]]))
+    const single = await bridge.executePython(null, "echo", "boom", ["a"]).catch((e: unknown) => e)
+    expect(results.map((r) => r.ok)).toEqual([false, false])
+    const first = results[0]!
+    if (first.ok) throw new Error("expected an error")
+    expect(first.error).toMatchObject({ _tag: "PythonError", pythonType: "ValueError", message: "a", module: "echo", function: "boom" })
+    expect(single).toMatchObject({ _tag: "PythonError", pythonType: "ValueError", message: "a" })
+    const mixed = await collect(bridge.map(null, "echo", "echo", [[1], [() => 0], [3]]))
+    expect(mixed.map((r) => r.ok)).toEqual([true, false, true])
+    expect(mixed[1]).toMatchObject({ ok: false, error: { _tag: "SerializationError" } })
+    expect(mixed[2]).toEqual({ ok: true, value: 3 })
+  })
+
+  it("never reads more than `window` inputs ahead of a paused consumer", async () => {
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1 })
+    let pulled = 0
+    async function* inputs() {
+      for (let i = 0; i < 10_000; i++) {
+        pulled++
+        yield [i]
+      }
+    }
+    const results = bridge.map<number>(null, "echo", "echo", inputs(), { chunkSize: 4, window: 20 })
+    let seen = 0
+    for await (const r of results) {
+      expect(r).toEqual({ ok: true, value: seen })
+      seen++
+      if (seen === 5) {
+        // Paused: give the map every chance to read on.
+        await new Promise((r) => setTimeout(r, 300))
+        expect(pulled).toBeLessThanOrEqual(seen + 20)
+        expect(pulled).toBeGreaterThanOrEqual(20)
+      }
+      if (seen === 50) break
+    }
+    expect(pulled).toBeLessThanOrEqual(50 + 20 + 1)
+  })
+
+  it("an AbortSignal ends the map with CallCancelled carrying the reason, and stops reading", async () => {
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1 })
+    const controller = new AbortController()
+    let pulled = 0
+    function* inputs() {
+      for (let i = 0; i < 1_000_000; i++) {
+        pulled++
+        yield [0.01, i]
+      }
+    }
+    const seen: unknown[] = []
+    const run = (async () => {
+      for await (const r of bridge.map(null, "echo", "sleep", inputs(), { chunkSize: 2, window: 8, signal: controller.signal })) {
+        seen.push(r)
+        if (seen.length === 3) controller.abort("enough")
+      }
+    })()
+    await expect(run).rejects.toMatchObject({ _tag: "CallCancelled", reason: "enough" })
+    expect(seen).toHaveLength(3)
+    const atAbort = pulled
+    await new Promise((r) => setTimeout(r, 100))
+    expect(pulled).toBe(atAbort)
+    expect(pulled).toBeLessThanOrEqual(3 + 8 + 1)
+    // The worker is free again: the chunks in flight were cancelled.
+    expect(await bridge.executePython(null, "echo", "echo", ["after"], { timeoutMs: 5_000 })).toBe("after")
+  })
+
+  it("an already aborted signal ends the map before any input is read", async () => {
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1 })
+    let pulled = 0
+    const inputs = { *[Symbol.iterator]() { pulled++; yield [1] } }
+    await expect(collect(bridge.map(null, "echo", "echo", inputs, { signal: AbortSignal.abort("no") }))).rejects.toMatchObject({ _tag: "CallCancelled", reason: "no" })
+    expect(pulled).toBe(0)
+  })
+
+  it("break ends the map cleanly and closes the inputs", async () => {
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1 })
+    let closed = false
+    async function* inputs() {
+      try {
+        for (let i = 0; ; i++) yield [i]
+      } finally {
+        closed = true
+      }
+    }
+    let n = 0
+    for await (const r of bridge.map(null, "echo", "echo", inputs(), { chunkSize: 8, window: 32 })) {
+      expect(r).toEqual({ ok: true, value: n })
+      if (++n === 10) break
+    }
+    await new Promise((r) => setTimeout(r, 50))
+    expect(closed).toBe(true)
+    expect(await bridge.executePython(null, "echo", "echo", ["after"])).toBe("after")
+  })
+
+  it("a worker killed mid-map fails each item of its lost chunks with WorkerCrashed, exactly once", async () => {
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, restart: { intensity: 20, periodMs: 10_000 } })
+    const pid = bridge.getStatus().workers[0]!.pid!
+    const N = 200
+    const inputs = Array.from({ length: N }, (_, i) => [0.005, i])
+    const results: MapResult<number>[] = []
+    let killed = false
+    for await (const r of bridge.map<number>(null, "echo", "sleep", inputs, { chunkSize: 10, window: 60 })) {
+      results.push(r)
+      if (results.length === 15 && !killed) {
+        killed = true
+        process.kill(pid, "SIGKILL")
+      }
+    }
+    expect(results).toHaveLength(N)
+    const crashed = results.filter((r) => !r.ok)
+    expect(crashed.length).toBeGreaterThan(0)
+    for (const r of crashed) if (!r.ok) expect(r.error).toMatchObject({ _tag: "WorkerCrashed" })
+    // Every success is its own item, in order: nothing lost, nothing twice.
+    results.forEach((r, i) => {
+      if (r.ok) expect(r.value).toBe(i)
+    })
+  })
+
+  it("with idempotent: true, the chunks a crash lost are retried, so every item succeeds", async () => {
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, restart: { intensity: 20, periodMs: 10_000 } })
+    const pid = bridge.getStatus().workers[0]!.pid!
+    const inputs = Array.from({ length: 100 }, (_, i) => [0.005, i])
+    const results: MapResult<number>[] = []
+    for await (const r of bridge.map<number>(null, "echo", "sleep", inputs, { chunkSize: 10, window: 40, idempotent: true })) {
+      results.push(r)
+      if (results.length === 15) process.kill(pid, "SIGKILL")
+    }
+    expect(values(results)).toEqual(inputs.map(([, i]) => i))
+  })
+
+  it("a module the allowlist does not admit is refused before any input is read", async () => {
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, allowedModules: ["json"] })
+    let pulled = 0
+    const inputs = { *[Symbol.iterator]() { pulled++; yield ["x"] } }
+    await expect(collect(bridge.map(null, "echo", "echo", inputs))).rejects.toMatchObject({ _tag: "ModuleNotAllowed", module: "echo" })
+    expect(pulled).toBe(0)
+    expect(values(await collect(bridge.map(null, "json", "dumps", [[1], [[2]]])))).toEqual(["1", "[2]"])
+  })
+
+  it("invalid arguments and options are InvalidOptions, each named", async () => {
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1 })
+    await expect(collect(bridge.map(null, "echo", "echo", 42 as never))).rejects.toMatchObject({ _tag: "InvalidOptions", message: expect.stringMatching(/inputs must be an iterable/) })
+    await expect(collect(bridge.map(null, "echo", "echo", [], { chunkSize: 0 }))).rejects.toMatchObject({ _tag: "InvalidOptions", message: expect.stringMatching(/chunkSize/) })
+    await expect(collect(bridge.map(null, "echo", "echo", [], { windw: 3 } as never))).rejects.toMatchObject({ _tag: "InvalidOptions", message: expect.stringMatching(/window/) })
+    const results = await collect(bridge.map(null, "echo", "echo", [[1], 2 as never, [3]]))
+    expect(results.map((r) => r.ok)).toEqual([true, false, true])
+    expect(results[1]).toMatchObject({ ok: false, error: { _tag: "InvalidOptions" } })
+  })
+})
