@@ -333,10 +333,18 @@ export class Connection {
         sent = []
         for (let i = 0; i < items.length; i++) {
           try {
-            encodeFrame(callEnvelope(id, module, fn, items[i]!, options, false), this.hooks.maxFrameBytes, this.limits)
+            encodeFrame(envelope(id, [items[i]!]), this.hooks.maxFrameBytes, this.limits)
             sent.push(i)
-          } catch (e) {
-            refused.set(i, withCallContext(e, context))
+          } catch (inMap) {
+            // Named as the single call's error (path `args[…]`) unless only the item's extra
+            // level in a map broke `maxDepth`.
+            let error = inMap
+            try {
+              encodeFrame(callEnvelope(id, module, fn, items[i]!, options, false), this.hooks.maxFrameBytes, this.limits)
+            } catch (alone) {
+              error = alone
+            }
+            refused.set(i, withCallContext(error, context))
           }
         }
         // Every item fits alone, so together they are too large: the chunk fails as a whole.

@@ -188,4 +188,31 @@ describe("bridge.map", () => {
     expect(results.map((r) => r.ok)).toEqual([true, false, true])
     expect(results[1]).toMatchObject({ ok: false, error: { _tag: "InvalidOptions" } })
   })
+
+  it("value limits apply per item, both ways: an item over them fails alone, with the single call's error", async () => {
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, limits: { maxDepth: 3 } })
+    const deepArg = [[[[1]]]]
+    const single = await bridge.executePython(null, "echo", "echo", [deepArg]).catch((e: unknown) => e)
+    // In a map an item's own list is one level: `[[[2]]]` as an item is `[[2]]` as an argument.
+    const sent = await collect(bridge.map(null, "echo", "echo", [[1], [deepArg], [[[2]]]]))
+    expect(sent.map((r) => r.ok)).toEqual([true, false, true])
+    expect(sent[1]).toMatchObject({ ok: false, error: { _tag: "SerializationError", path: (single as { path: string }).path } })
+    expect(sent[2]).toEqual({ ok: true, value: [[2]] })
+    const returned = await collect(bridge.map(null, "json", "loads", [["[[[[1]]]]"], ["[1]"]]))
+    expect(returned[0]).toMatchObject({ ok: false, error: { _tag: "SerializationError" } })
+    expect(returned[1]).toEqual({ ok: true, value: [1] })
+  })
+
+  it("a chunk whose reply is over maxFrameBytes fails each of its items with that error; smaller chunks pass", async () => {
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, maxFrameBytes: 64 * 1024 })
+    const inputs = Array.from({ length: 8 }, () => ["x".repeat(20_000)])
+    const big = await collect(bridge.map(null, "echo", "echo", inputs, { chunkSize: 8 }))
+    // The arguments already exceed a frame together (each fits alone): the host refuses the
+    // chunk before sending, as the value limit (maxValueBytes follows maxFrameBytes).
+    const tags = big.map((r) => (r.ok ? "ok" : (r.error as { _tag: string })._tag))
+    expect(tags).toEqual(Array(8).fill(tags[0]))
+    expect(["SerializationError", "FrameTooLarge"]).toContain(tags[0])
+    const small = await collect(bridge.map<string>(null, "echo", "echo", inputs, { chunkSize: 2 }))
+    expect(small.every((r) => r.ok && r.value.length === 20_000)).toBe(true)
+  })
 })
