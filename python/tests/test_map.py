@@ -95,3 +95,12 @@ def test_a_queued_map_is_withdrawn_unstarted(make_dispatcher, outbox):
 def test_async_functions_and_generators_are_awaited_and_collected_per_item(dispatcher, outbox):
     deliver(dispatcher, map_message(1, "echo", "countdown", [(2,), (3,)]))
     assert map_reply(outbox, 1)["values"] == [[2, 1], [3, 2, 1]]
+
+
+def test_a_reply_too_large_for_a_frame_fails_the_whole_chunk(make_dispatcher, outbox):
+    harness = make_dispatcher(max_frame_bytes=64 * 1024)
+    deliver(harness, map_message(1, "targets", "returns_bytes", [(20_000,)] * 8))
+    deliver(harness, map_message(2, "targets", "returns_bytes", [(20_000,)] * 2))
+    reply = map_reply(outbox, 1)
+    assert reply["type"] == "error" and reply["error"]["type"] == "FrameTooLarge"
+    assert map_reply(outbox, 2)["type"] == "map_result"
