@@ -12,6 +12,10 @@ Handlers, by message type:
     ``stream: true`` a generator or async generator sends one ``chunk`` per item and then
     ``end``; any other result is sent as a single ``chunk`` then ``end``.  Without ``stream``
     a generator's items are sent as one list.
+``map`` (map_call)
+    ``module.function(*item, **kwargs)`` for each item of ``items``, in order, on one execution
+    slot (queued and cancelled like a ``call``); one ``map_result`` with a value or an error per
+    item.  See :meth:`Dispatcher.map_call`.
 ``exec`` (code_execution)
     Only with ``SNAKEPIT_ALLOW_CODE=1`` (else ``CodeExecutionDisabled``).  The code runs with
     ``exec`` in a fresh namespace that starts as a copy of ``context``; the reply's ``value`` is
@@ -34,7 +38,7 @@ Handlers, by message type:
 ``tool_result``
     Completes the :meth:`Session.call_tool` waiting for it.
 
-``call`` and ``exec`` run at most ``concurrency`` at a time; more wait in a FIFO queue.  Which
+``call``, ``map`` and ``exec`` run at most ``concurrency`` at a time; more wait in a FIFO queue.  Which
 thread runs them, and who reads meanwhile, is :mod:`snakepit_bridge.serving`'s business:
 :meth:`Dispatcher.accept` takes each envelope from the reading thread, answers the others at
 once (so they overtake queued calls) and hands back a call that may start now.  ``shutdown`` is
