@@ -223,8 +223,9 @@ export class PythonBridge implements AsyncDisposable {
    *
    * `signal` ends the map with `CallCancelled` (its `reason` is the signal's): reading stops and
    * the chunks in flight are cancelled; `break` does the same quietly. Refusals that concern
-   * every item (`ModuleNotAllowed`, `InvalidOptions`, `TooManySessions`) end it before any input
-   * is read. `allowedModules`/`expose`, the frame and value limits apply as to single calls: the
+   * every item (`ModuleNotAllowed`, `InvalidOptions`, `TooManySessions`, `BridgeStopped`) end it
+   * before any input is read; a stop during the map fails the items not yet run with
+   * `BridgeStopped`. `allowedModules`/`expose`, the frame and value limits apply as to single calls: the
    * limits per item (a chunk's reply over `maxFrameBytes` fails that chunk's items: lower
    * `chunkSize` for large results).
    *
@@ -240,6 +241,8 @@ export class PythonBridge implements AsyncDisposable {
     try {
       checked = checkMap(sessionId, module, fn, inputs, options)
       refused = admits(this.exposure, module, fn) ?? this.admit(sessionId)
+      // A stopped bridge would fail every input, for ever with endless inputs: refuse at once.
+      if (refused === undefined) this.assertRunning()
     } catch (invalid) {
       refused = invalid
     }

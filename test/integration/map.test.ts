@@ -215,4 +215,24 @@ describe("bridge.map", () => {
     const small = await collect(bridge.map<string>(null, "echo", "echo", inputs, { chunkSize: 2 }))
     expect(small.every((r) => r.ok && r.value.length === 20_000)).toBe(true)
   })
+
+  it("a stopped bridge refuses a map before reading; a stop mid-map settles every item read once", async () => {
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1 })
+    const results: MapResult<number>[] = []
+    let stopping: Promise<void> | undefined
+    for await (const r of bridge.map<number>(null, "echo", "sleep", Array.from({ length: 100 }, (_, i) => [0.002, i]), { chunkSize: 5, window: 30 })) {
+      results.push(r)
+      if (results.length === 10) stopping = bridge.stop()
+    }
+    await stopping
+    expect(results).toHaveLength(100)
+    results.forEach((r, i) => {
+      if (r.ok) expect(r.value).toBe(i)
+      else expect(r.error).toMatchObject({ _tag: "BridgeStopped" })
+    })
+    let pulled = 0
+    const inputs = { *[Symbol.iterator]() { pulled++; yield [1] } }
+    await expect(collect(bridge.map(null, "echo", "echo", inputs))).rejects.toMatchObject({ _tag: "BridgeStopped" })
+    expect(pulled).toBe(0)
+  })
 })
