@@ -56,6 +56,7 @@ formatted is replaced by the exception line; texts too long for a frame are cut.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import threading
 import types
@@ -83,6 +84,9 @@ _PLAIN_RESULTS = frozenset((str, int, float, bool, type(None), list, dict, tuple
 # Bound names that code execution does not report.
 _NOT_REPORTED = (types.ModuleType, types.FunctionType, types.BuiltinFunctionType,
                  types.MethodType, type)
+
+# Where a map_result's item value is in a SerializationError's path: the index and the rest.
+_ITEM_PATH = re.compile(r"^values\[(\d+)\](.*)$", re.S)
 
 # Fields of an error reply that may be cut when even the reply is too large for a frame.
 _CUTTABLE = ("message", "traceback", "path")
@@ -359,8 +363,28 @@ class Dispatcher:
                     e.of_call(f"{envelope.get('module')}.{envelope.get('function')}")
                 values.append(None)
                 errors.append({"index": index, "error": error_details(e)})
-        self._send_encoded({"type": MAP_RESULT, "id": call.id, "values": values,
-                            "errors": errors}, attachments)
+        message = {"type": MAP_RESULT, "id": call.id, "values": values, "errors": errors}
+        # A string over maxStringBytes is found only when the whole reply is written; it names
+        # the item it is in, and that item alone fails (each item at most once, so this ends).
+        for _ in range(len(values) + 1):
+            try:
+                self._send(message, attachments)
+                return
+            except SerializationError as e:
+                match = _ITEM_PATH.match(e.path or "")
+                index = int(match.group(1)) if match else -1
+                if not 0 <= index < len(values) or values[index] is None:
+                    self._send_error(call.id, e)
+                    return
+                e.rel = match.group(2)  # type: ignore[union-attr]
+                e.locate("result")
+                values[index] = None
+                errors.append({"index": index, "error": error_details(e)})
+                errors.sort(key=lambda entry: entry["index"])
+                message.pop("att", None)
+            except FrameTooLarge as e:
+                self._send_error(call.id, e)
+                return
 
     def _outcome(self, call: Call, result: Any) -> Any:
         """A plain call's result as it is sent: awaited, a generator's items as a list."""

@@ -5,7 +5,9 @@ import time
 
 from conftest import call, deliver
 
-from snakepit_bridge import protocol
+import pytest
+
+from snakepit_bridge import codec, protocol
 from snakepit_bridge.exposure import Exposure
 
 
@@ -104,3 +106,26 @@ def test_a_reply_too_large_for_a_frame_fails_the_whole_chunk(make_dispatcher, ou
     reply = map_reply(outbox, 1)
     assert reply["type"] == "error" and reply["error"]["type"] == "FrameTooLarge"
     assert map_reply(outbox, 2)["type"] == "map_result"
+
+
+@pytest.fixture
+def limits():
+    """``limits(max_string_bytes=...)`` for one test; the defaults come back after."""
+    previous = codec.current_limits()
+    yield lambda **changes: codec.set_limits(previous._replace(**changes))
+    codec.set_limits(previous)
+
+
+def test_an_item_whose_string_is_over_max_string_bytes_fails_alone(dispatcher, outbox, limits):
+    limits(max_string_bytes=1000)
+    deliver(dispatcher, map_message(1, "echo", "echo", [("a",), ("ok",), ("b",)]))
+    # Short arguments, long results: the strings are over the limit only on the way back.
+    deliver(dispatcher, map_message(2, "targets", "returns_bytes", [(3,)]))
+    deliver(dispatcher, map_message(3, "operator", "mul", [("x", 900), ("y", 2000), ("z", 1)]))
+    assert map_reply(outbox, 1)["values"] == ["a", "ok", "b"]
+    reply = map_reply(outbox, 3)
+    assert reply["type"] == "map_result"
+    assert reply["values"][0] == "x" * 900 and reply["values"][1] is None and reply["values"][2] == "z"
+    [entry] = reply["errors"]
+    assert entry["index"] == 1 and entry["error"]["type"] == "SerializationError"
+    assert entry["error"]["path"] == "result"
