@@ -208,8 +208,9 @@ export const checkCall = (
   })
 
 /**
- * Validates `map` arguments but its own options (`inputs` must be iterable; `moreKeys` are
- * the options the caller checks itself, admitted here); returns a copy of the call options.
+ * Validates `bridge.map`'s arguments: the session, names and call options as for a call, and
+ * `inputs` as an iterable or async iterable. The batching options (`moreKeys`) are admitted
+ * here and checked by `more`, in the same list of issues; returns a copy of the call options.
  *
  * @example
  * checkMapCall(null, "m", "f", [[1]], { chunkSize: 8 }, ["chunkSize", "window"]) // {}

@@ -235,4 +235,19 @@ describe("bridge.map", () => {
     await expect(collect(bridge.map(null, "echo", "echo", inputs))).rejects.toMatchObject({ _tag: "BridgeStopped" })
     expect(pulled).toBe(0)
   })
+
+  it("inputs that throw: the items read before run and come out, then the map ends with that error", async () => {
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1 })
+    async function* inputs() {
+      yield [1]
+      yield [2]
+      throw new Error("the source broke")
+    }
+    const seen: unknown[] = []
+    const run = (async () => {
+      for await (const r of bridge.map(null, "echo", "echo", inputs())) seen.push(r)
+    })()
+    await expect(run).rejects.toThrow("the source broke")
+    expect(seen).toEqual([{ ok: true, value: 1 }, { ok: true, value: 2 }])
+  })
 })
