@@ -29,7 +29,7 @@ import { scaleRatios } from "./supervisorScale.js"
 const quick = process.argv.includes("--quick")
 const load = process.argv.includes("--load")
 /** The sections `--only` can name, in the order they run. */
-const SECTIONS = ["latency", "python-shell", "pythonia", "cold start", "fork server", "bulk", "death", "host death", "memory", "sessions", "remote", "supervisor scale"] as const
+const SECTIONS = ["latency", "map", "python-shell", "pythonia", "cold start", "fork server", "bulk", "death", "host death", "memory", "sessions", "remote", "supervisor scale"] as const
 const argAfter = (flag: string) => {
   const at = process.argv.indexOf(flag)
   return at >= 0 ? (process.argv[at + 1] ?? "") : null
@@ -147,6 +147,31 @@ if (selected("latency")) {
   floor.close()
   await ours.stop()
   await tuned.stop()
+}
+
+section("map")
+// ── the batch path: bridge.map items/s on 2 workers against the raw floor's calls/s ─────────
+if (selected("map")) {
+  const floor = await startFloor(python)
+  const pool = await bridge({ minWorkers: 2, maxWorkers: 2 })
+  const MN = quick ? 20_000 : 200_000
+  /** Items per second through `bridge.map` with the default chunkSize and window. */
+  const mapRate = async () => {
+    const t = performance.now()
+    let n = 0
+    for await (const r of pool.map(null, "bench_target", "echo", (function* () {
+      for (let i = 0; i < MN; i++) yield [i]
+    })())) {
+      if (!r.ok) throw r.error
+      n++
+    }
+    return n / ((performance.now() - t) / 1000)
+  }
+  await mapRate() // warm both workers
+  const [fp, mp] = await interleaved(REPS, [() => pipelined((i) => floor.call(i), PN, DEPTH), mapRate])
+  record("bridge.map echo items/s, 2 workers, defaults", mp!, fp!, `raw floor calls/s, ${DEPTH} in flight`, "items/s", { atLeast: 2 })
+  floor.close()
+  await pool.stop()
 }
 
 section("python-shell")

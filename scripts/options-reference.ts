@@ -56,6 +56,7 @@ export const GROUPS: ReadonlyArray<{ type: string; title: string; prefix: string
   { type: "RestartOptions", title: "`restart`: how the pool restarts workers", prefix: "restart." },
   { type: "LimitsOptions", title: "`limits`: bounds on values and variables", prefix: "limits." },
   { type: "ExecuteOptions", title: "Per call: `executePython`, `executeCode`, `stream`, and a session's calls", prefix: "" },
+  { type: "MapOptions", title: "`bridge.map(session, module, fn, inputs, options)`: the batch path (a call's options, per chunk, and these)", prefix: "" },
   { type: "StopOptions", title: "`bridge.stop(options)`", prefix: "" },
   { type: "DashboardOptions", title: "`bridge.serveDashboard(options)` and the `dashboard` option", prefix: "" },
   { type: "RemoteOptions", title: "`remote`: a pool of agents over NATS", prefix: "remote." },

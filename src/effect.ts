@@ -19,9 +19,10 @@ import { Context, Effect, Layer, Stream } from "effect"
 import { PythonBridge, type BridgeCommand } from "./bridge/PythonBridge.js"
 import type { BridgeStatus } from "./bridge/status.js"
 import type { ExecuteOptions } from "./bridge/callOptions.js"
+import type { MapOptions, MapResult } from "./bridge/mapOptions.js"
 import type { BridgeOptions } from "./bridge/options.js"
 import type { StopOptions } from "./bridge/stopOptions.js"
-import { isSnakepitError, type SnakepitError } from "./errors.js"
+import { InvalidOptions, isSnakepitError, type SnakepitError } from "./errors.js"
 import { parseCallOptions } from "./bridge/callOptions.js"
 
 /** The running bridge, as an Effect service. Provide it with {@link Bridge.layer}. */
@@ -122,6 +123,27 @@ export const stream = <A = unknown>(
       ),
     ),
   )
+
+/**
+ * `bridge.map` (the batch path) as an Effect `Stream` of per-item results in input order.
+ * Interrupting the stream's fiber ends the map as `break` does (reading stops, chunks in flight
+ * are cancelled), so a `signal` option is refused.
+ *
+ * @example
+ * Stream.runCollect(map<number>(null, "math", "sqrt", [[4], [9]])) // [{ ok: true, value: 2 }, { ok: true, value: 3 }]
+ */
+export const map = <A = unknown>(
+  sessionId: string | null,
+  module: string,
+  fn: string,
+  inputs: Iterable<readonly unknown[]> | AsyncIterable<readonly unknown[]>,
+  options: Omit<MapOptions, "signal"> = {},
+): Stream.Stream<MapResult<A>, SnakepitError, Bridge> =>
+  typeof options === "object" && options !== null && (options as MapOptions).signal !== undefined
+    ? Stream.fail(new InvalidOptions({ message: "options.signal is not a map option here (a stream is cancelled by interrupting its fiber)", issues: ["options.signal is not allowed"] }))
+    : Stream.unwrap(
+        Effect.map(Bridge, (bridge) => Stream.fromAsyncIterable(bridge.map<A>(sessionId, module, fn, inputs, options), (e) => e as SnakepitError)),
+      )
 
 /** `bridge.cleanupSession` as an Effect. */
 export const cleanupSession = (sessionId: string): Effect.Effect<boolean, SnakepitError, Bridge> =>

@@ -609,7 +609,7 @@ _ROOTS: Dict[str, Dict[str, str]] = {
 
 #: The fields of an envelope that hold values (the limits apply to these only: not to names such
 #: as ``module``, nor to the code of an ``exec``).
-VALUE_FIELDS = ("args", "kwargs", "context", "value", "data")
+VALUE_FIELDS = ("args", "kwargs", "context", "value", "data", "items", "values")
 
 #: Messages whose long texts are cut before sending rather than refused: an error must always be
 #: reported, and a log line is not a value.

@@ -11,11 +11,12 @@ from typing import Any, Callable, Dict, Optional, Sequence
 
 from .codec import current_limits, encode_message, root_of
 from .errors import SerializationError
-from .protocol import (CHUNK, DEFAULT_MAX_FRAME_BYTES, RESULT, TELEMETRY, TOOL_CALL,
+from .protocol import (CHUNK, DEFAULT_MAX_FRAME_BYTES, MAP_RESULT, RESULT, TELEMETRY, TOOL_CALL,
                        FrameReader, FrameWriter, body_length)
 
 #: Messages that carry a value, and so are held to ``max_value_bytes``, by their value's field.
-_VALUE_FIELDS = {RESULT: "value", CHUNK: "value", TOOL_CALL: "args", TELEMETRY: "data"}
+_VALUE_FIELDS = {RESULT: "value", CHUNK: "value", TOOL_CALL: "args", TELEMETRY: "data",
+                 MAP_RESULT: "values"}
 
 
 class Connection:

@@ -12,6 +12,10 @@ Handlers, by message type:
     ``stream: true`` a generator or async generator sends one ``chunk`` per item and then
     ``end``; any other result is sent as a single ``chunk`` then ``end``.  Without ``stream``
     a generator's items are sent as one list.
+``map`` (map_call)
+    ``module.function(*item, **kwargs)`` for each item of ``items``, in order, on one execution
+    slot (queued and cancelled like a ``call``); one ``map_result`` with a value or an error per
+    item.  See :meth:`Dispatcher.map_call`.
 ``exec`` (code_execution)
     Only with ``SNAKEPIT_ALLOW_CODE=1`` (else ``CodeExecutionDisabled``).  The code runs with
     ``exec`` in a fresh namespace that starts as a copy of ``context``; the reply's ``value`` is
@@ -34,7 +38,7 @@ Handlers, by message type:
 ``tool_result``
     Completes the :meth:`Session.call_tool` waiting for it.
 
-``call`` and ``exec`` run at most ``concurrency`` at a time; more wait in a FIFO queue.  Which
+``call``, ``map`` and ``exec`` run at most ``concurrency`` at a time; more wait in a FIFO queue.  Which
 thread runs them, and who reads meanwhile, is :mod:`snakepit_bridge.serving`'s business:
 :meth:`Dispatcher.accept` takes each envelope from the reading thread, answers the others at
 once (so they overtake queued calls) and hands back a call that may start now.  ``shutdown`` is
@@ -52,6 +56,7 @@ formatted is replaced by the exception line; texts too long for a frame are cut.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import threading
 import types
@@ -66,8 +71,8 @@ from .errors import (CallCancelled, CodeExecutionDisabled, FrameTooLarge, Module
 from .exposure import Exposure, resolve
 from .hostlog import flush_call_output
 from .aioloop import LoopThread
-from .protocol import (CALL, CANCEL, CHUNK, CLEANUP_SESSION, END, ERROR, EXEC, PING, PONG, RESULT,
-                       TOOL_RESULT)
+from .protocol import (CALL, CANCEL, CHUNK, CLEANUP_SESSION, END, ERROR, EXEC, MAP, MAP_RESULT,
+                       PING, PONG, RESULT, TOOL_RESULT)
 from .session import Sessions, ToolCalls
 
 Send = Callable[[Dict[str, Any], Sequence[Any]], None]
@@ -79,6 +84,9 @@ _PLAIN_RESULTS = frozenset((str, int, float, bool, type(None), list, dict, tuple
 # Bound names that code execution does not report.
 _NOT_REPORTED = (types.ModuleType, types.FunctionType, types.BuiltinFunctionType,
                  types.MethodType, type)
+
+# Where a map_result's item value is in a SerializationError's path: the index and the rest.
+_ITEM_PATH = re.compile(r"^values\[(\d+)\](.*)$", re.S)
 
 # Fields of an error reply that may be cut when even the reply is too large for a frame.
 _CUTTABLE = ("message", "traceback", "path")
@@ -146,7 +154,7 @@ class Dispatcher:
         slot is free (the caller must :meth:`run` it, then :meth:`finish` it), else queued.
         """
         kind = envelope["type"]
-        if kind == CALL or kind == EXEC:
+        if kind == CALL or kind == EXEC or kind == MAP:
             if type(envelope.get("id")) is not int:
                 raise ProtocolError(f"{kind} without an integer id")
             if not self.accepting:
@@ -176,8 +184,11 @@ class Dispatcher:
         envelope = call.envelope
         token = current_call.set(CallContext.of(call.id, envelope))
         try:
-            if envelope["type"] == CALL:
+            kind = envelope["type"]
+            if kind == CALL:
                 self.function_call(call)
+            elif kind == MAP:
+                self.map_call(call)
             else:
                 self.code_execution(call)
         except BaseException as e:  # noqa: B902 - handlers answer their own errors; a bridge bug
@@ -217,7 +228,7 @@ class Dispatcher:
         """Answer a message whose values could not be rebuilt (the envelope itself parsed)."""
         kind = envelope.get("type")
         message_id = envelope.get("id")
-        if kind in (CALL, EXEC) and type(message_id) is int:
+        if kind in (CALL, EXEC, MAP) and type(message_id) is int:
             self._send_error(message_id, error)
         elif kind == TOOL_RESULT:
             self.tools.fail(message_id, error)
@@ -305,6 +316,87 @@ class Dispatcher:
             self._send_error(call.id, e)
             return
         self._send_value(RESULT, call.id, result, "result")
+
+    def map_call(self, call: Call) -> None:
+        """Run a ``map``: ``module.function(*item, **kwargs)`` for each item of ``items``, in
+        order, and send one ``map_result`` for them all.
+
+        Each item fails alone: an exception, or a value that cannot be encoded (a limit, an
+        unsupported type), becomes that item's entry in ``errors``, with the same details an
+        ``error`` reply to a single ``call`` would carry, and the next item runs.  The chunk as a
+        whole fails (one ``error`` reply) when the function cannot be resolved or is not
+        admitted, when ``items`` is not a list of lists, when the host cancels it (checked
+        between items), or when the reply is too large for ``maxValueBytes``/``maxFrameBytes``.
+        """
+        envelope = call.envelope
+        try:
+            function, wants_session = self._resolve(envelope.get("module"),
+                                                    envelope.get("function"))
+            if envelope.get(EXT_PENDING):
+                _resolve_values(envelope, ("items", "kwargs"))
+            items = envelope.get("items")
+            kwargs = envelope.get("kwargs") or {}
+            if type(items) is not list or type(kwargs) is not dict or \
+                    any(type(item) is not list for item in items):
+                raise TypeError("'items' must be an array of arrays and 'kwargs' an object")
+            if wants_session:
+                kwargs["session"] = self.sessions.get(envelope.get("session_id"))
+        except BaseException as e:  # noqa: B902 - every failure is the caller's answer
+            self._send_error(call.id, e)
+            return
+        attachments: List[Any] = []
+        values: List[Any] = []
+        errors: List[Dict[str, Any]] = []
+        for index, args in enumerate(items):
+            if call.cancelled:
+                self._send_error(call.id, CallCancelled("cancelled while running"))
+                return
+            # Each item's attachments are kept only when its value encoded whole.
+            mark = len(attachments)
+            try:
+                result = self._outcome(call, function(*args, **kwargs))
+                values.append(encode_value(result, attachments, "result"))
+            except BaseException as e:  # noqa: B902 - the item's own answer
+                del attachments[mark:]
+                flush_call_output()
+                if isinstance(e, SerializationError) and e.unsupported:
+                    e.of_call(f"{envelope.get('module')}.{envelope.get('function')}")
+                values.append(None)
+                errors.append({"index": index, "error": error_details(e)})
+        message = {"type": MAP_RESULT, "id": call.id, "values": values, "errors": errors}
+        # A string over maxStringBytes is found only when the whole reply is written; it names
+        # the item it is in, and that item alone fails (each item at most once, so this ends).
+        for _ in range(len(values) + 1):
+            try:
+                self._send(message, attachments)
+                return
+            except SerializationError as e:
+                match = _ITEM_PATH.match(e.path or "")
+                index = int(match.group(1)) if match else -1
+                if not 0 <= index < len(values) or values[index] is None:
+                    self._send_error(call.id, e)
+                    return
+                e.rel = match.group(2)  # type: ignore[union-attr]
+                e.locate("result")
+                values[index] = None
+                errors.append({"index": index, "error": error_details(e)})
+                errors.sort(key=lambda entry: entry["index"])
+                message.pop("att", None)
+            except FrameTooLarge as e:
+                self._send_error(call.id, e)
+                return
+
+    def _outcome(self, call: Call, result: Any) -> Any:
+        """A plain call's result as it is sent: awaited, a generator's items as a list."""
+        if type(result) in _PLAIN_RESULTS:
+            return result
+        if _is_awaitable(result):
+            result = self._await(call, result)
+        if isinstance(result, types.GeneratorType):
+            return self._collect(call, result)
+        if isinstance(result, types.AsyncGeneratorType):
+            return self._await(call, _acollect(call, result))
+        return result
 
     def code_execution(self, call: Call) -> None:
         """Run an ``exec`` and reply with the names it bound (see the module docstring)."""

@@ -38,6 +38,7 @@ PING = "ping"
 CLEANUP_SESSION = "cleanup_session"
 TOOL_RESULT = "tool_result"
 SHUTDOWN = "shutdown"
+MAP = "map"
 
 # -- worker → host ---------------------------------------------------------------------------
 READY = "ready"
@@ -49,9 +50,10 @@ PONG = "pong"
 LOG = "log"
 TELEMETRY = "telemetry"
 TOOL_CALL = "tool_call"
+MAP_RESULT = "map_result"
 
-HOST_TO_WORKER = (CALL, EXEC, CANCEL, PING, CLEANUP_SESSION, TOOL_RESULT, SHUTDOWN)
-WORKER_TO_HOST = (READY, RESULT, ERROR, CHUNK, END, PONG, LOG, TELEMETRY, TOOL_CALL)
+HOST_TO_WORKER = (CALL, EXEC, CANCEL, PING, CLEANUP_SESSION, TOOL_RESULT, SHUTDOWN, MAP)
+WORKER_TO_HOST = (READY, RESULT, ERROR, CHUNK, END, PONG, LOG, TELEMETRY, TOOL_CALL, MAP_RESULT)
 
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 

@@ -36,7 +36,7 @@ HAVE_NUMPY = importlib.util.find_spec("numpy") is not None
 requires_numpy = pytest.mark.skipif(not HAVE_NUMPY, reason="numpy is not installed")
 
 #: Envelope keys whose contents are codec values.
-VALUE_KEYS = ("args", "kwargs", "value", "context", "data")
+VALUE_KEYS = ("args", "kwargs", "value", "context", "data", "items")
 
 
 def wire(message: Dict[str, Any], max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> bytes:

@@ -11,6 +11,7 @@
  * await s.executePython("pipeline", "run", [])
  */
 import type { ExecuteOptions } from "./callOptions.js"
+import type { MapOptions, MapResult } from "./mapOptions.js"
 import type { Tool, ToolRegistry } from "./tools.js"
 import type { SessionVariables } from "./variables.js"
 import { InvalidOptions } from "../errors.js"
@@ -46,6 +47,7 @@ export interface SessionCalls {
   executePython<T = unknown>(sessionId: string | null, module: string, fn: string, args?: readonly unknown[], options?: ExecuteOptions): Promise<T>
   executeCode(sessionId: string | null, code: string, context?: Record<string, unknown>, options?: ExecuteOptions): Promise<Record<string, unknown>>
   stream<T = unknown>(sessionId: string | null, module: string, fn: string, args?: readonly unknown[], options?: ExecuteOptions): AsyncGenerator<T>
+  map<T = unknown>(sessionId: string | null, module: string, fn: string, inputs: Iterable<readonly unknown[]> | AsyncIterable<readonly unknown[]>, options?: MapOptions): AsyncGenerator<MapResult<T>, void, undefined>
   cleanupSession(sessionId: string): Promise<boolean>
 }
 
@@ -113,6 +115,16 @@ export class BridgeSession {
    */
   stream<T = unknown>(module: string, fn: string, args: readonly unknown[] = [], options: ExecuteOptions = {}): AsyncGenerator<T> {
     return this.bridge.stream<T>(this.id, module, fn, args, options)
+  }
+
+  /**
+   * `bridge.map` for this session: every chunk runs on the session's worker, in input order.
+   *
+   * @example
+   * for await (const r of bridge.session("s1").map<number>("m", "score", rows.map((row) => [row]))) if (r.ok) total += r.value
+   */
+  map<T = unknown>(module: string, fn: string, inputs: Iterable<readonly unknown[]> | AsyncIterable<readonly unknown[]>, options: MapOptions = {}): AsyncGenerator<MapResult<T>, void, undefined> {
+    return this.bridge.map<T>(this.id, module, fn, inputs, options)
   }
 
   /** Clears the session everywhere: Python state, variables, its tools. */

@@ -19,6 +19,7 @@ import { BridgeStopped, CodeExecutionDisabled, InvalidOptions, StartupFailed } f
 import { withCallerStack } from "../errorContext.js"
 import { TelemetryEmitter, type BridgeEventName, type BridgeEvents } from "../telemetry/events.js"
 import { resolvePython } from "../worker/python.js"
+import type { ItemOutcome } from "../worker/connection.js"
 import type { PoolStats } from "../telemetry/callTimings.js"
 import { BridgeMetrics } from "../telemetry/metrics.js"
 import { serveDashboard, type Dashboard, type DashboardOptions } from "../inspect/dashboard.js"
@@ -35,6 +36,8 @@ import { ToolRegistry, type Tool } from "./tools.js"
 import { SessionVariables } from "./variables.js"
 import { checkCall, checkCode, checkCommand, checkSession, type ExecuteOptions } from "./callOptions.js"
 import { admits, parseExposure, type Exposure } from "./exposure.js"
+import { mapCalls, type RunChunk } from "./mapCalls.js"
+import { checkMap, type CheckedMap, type MapOptions, type MapResult } from "./mapOptions.js"
 
 /** The seed adapter's commands accepted by {@link PythonBridge.routeCommand}. */
 export type BridgeCommand = "execute_python" | "execute_python_code" | "get_python_status"
@@ -207,6 +210,68 @@ export class PythonBridge implements AsyncDisposable {
       })()
     }
     return this.pool.stream(sessionId, module, fn, args, this.callOptions(checked!)) as AsyncGenerator<T>
+  }
+
+  /**
+   * The batch path: calls `module.fn(...args)` for each argument list of `inputs` (an iterable
+   * or async iterable) and yields one {@link MapResult} per item, **in input order**:
+   * `{ ok: true, value }`, or `{ ok: false, error }` with the typed error a single
+   * `executePython` would have rejected with (`PythonError`, `SerializationError`,
+   * `WorkerCrashed`, …). An item's failure never ends the map.
+   *
+   * Items travel `chunkSize` per frame (default 64), several chunks in flight; without a session
+   * (`null`) the chunks spread over the workers, with one they all run on the session's worker.
+   * At most `window` items (default 1024) are read from `inputs` ahead of the consumer. A chunk
+   * that fails as a whole (its worker crashed, its deadline passed) fails each of its items with
+   * that error, once; with `idempotent: true` it is first retried once, like a single call.
+   *
+   * `signal` ends the map with `CallCancelled` (its `reason` is the signal's): reading stops and
+   * the chunks in flight are cancelled; `break` does the same quietly. Refusals that concern
+   * every item (`ModuleNotAllowed`, `InvalidOptions`, `TooManySessions`, `BridgeStopped`) end it
+   * before any input is read; a stop during the map fails the items not yet run with
+   * `BridgeStopped`. `allowedModules`/`expose`, the frame and value limits apply as to single calls: the
+   * limits per item (a chunk's reply over `maxFrameBytes` fails that chunk's items: lower
+   * `chunkSize` for large results).
+   *
+   * @example
+   * for await (const r of bridge.map(null, "math", "sqrt", [[4], [9], [-1]])) {
+   *   if (r.ok) console.log(r.value)      // 2, then 3
+   *   else console.log(r.error)            // PythonError (ValueError: math domain error)
+   * }
+   */
+  map<T = unknown>(sessionId: string | null, module: string, fn: string, inputs: Iterable<readonly unknown[]> | AsyncIterable<readonly unknown[]>, options: MapOptions = {}): AsyncGenerator<MapResult<T>, void, undefined> {
+    let checked: CheckedMap
+    let refused: unknown
+    try {
+      checked = checkMap(sessionId, module, fn, inputs, options)
+      refused = admits(this.exposure, module, fn) ?? this.admit(sessionId)
+      // A stopped bridge would fail every input, for ever with endless inputs: refuse at once.
+      if (refused === undefined) this.assertRunning()
+    } catch (invalid) {
+      refused = invalid
+    }
+    if (refused) {
+      return (async function* () {
+        throw refused
+      })()
+    }
+    const { call, plan } = checked!
+    const pool = this.pool
+    const base = this.callOptions(call)
+    const runChunk: RunChunk = (items, signal) => {
+      const options = { ...base, signal }
+      if (pool.map) return this.inUse(sessionId, pool.map(sessionId, module, fn, items, options))
+      // A backend without the batch message (the remote pool): each item is its own call.
+      return Promise.all(
+        items.map((args) =>
+          this.inUse(sessionId, pool.call(sessionId, module, fn, args, options)).then(
+            (value): ItemOutcome => ({ ok: true, value }),
+            (error: unknown): ItemOutcome => ({ ok: false, error }),
+          ),
+        ),
+      )
+    }
+    return mapCalls<T>(inputs, runChunk, { plan, signal: call.signal })
   }
 
   /**

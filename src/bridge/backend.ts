@@ -11,7 +11,7 @@
  * await backend.start()
  */
 import type { SupervisorStatus } from "../supervisor/status.js"
-import type { CallOptions } from "../worker/connection.js"
+import type { CallOptions, ItemOutcome } from "../worker/connection.js"
 import type { CircuitStatus, WorkerStatus } from "./status.js"
 import type { StopOptions } from "./stopOptions.js"
 
@@ -22,6 +22,11 @@ export interface PoolBackend {
   call(sessionId: string | null, module: string, fn: string, args: readonly unknown[], options: CallOptions): Promise<unknown>
   exec(sessionId: string | null, code: string, context: Record<string, unknown>, options: CallOptions): Promise<Record<string, unknown>>
   stream(sessionId: string | null, module: string, fn: string, args: readonly unknown[], options: CallOptions): AsyncGenerator<unknown>
+  /**
+   * Runs `module.fn` once per item in one round trip; one outcome per item, in order. A backend
+   * without it (the remote pool) has each item sent as its own call by `bridge.map`.
+   */
+  map?(sessionId: string | null, module: string, fn: string, items: readonly (readonly unknown[])[], options: CallOptions): Promise<ItemOutcome[]>
   /** Where a session runs, binding it if it is not bound yet; undefined if nowhere can take it. */
   sessionWorker(sessionId: string): string | undefined
   /** True while a call of the session runs. */

@@ -20,8 +20,8 @@ import { executionEvent, type TelemetryEmitter } from "../telemetry/events.js"
 import type { BridgeMetrics } from "../telemetry/metrics.js"
 import { startCallSpan, type CallSpan } from "../telemetry/tracing.js"
 
-/** What a backend runs: a function call, code (`exec`), or a generator streamed item by item. */
-export type CallKind = "call" | "exec" | "stream"
+/** What a backend runs: a function call, code (`exec`), a generator streamed item by item, or a chunk of `map` items. */
+export type CallKind = "call" | "exec" | "stream" | "map"
 
 /**
  * What an error of the call says about it before any worker is known (the backend adds the

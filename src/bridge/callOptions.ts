@@ -124,14 +124,14 @@ const isDeadline = (v: unknown): v is number =>
   typeof v === "number" && (v === Number.POSITIVE_INFINITY || (Number.isFinite(v) && v >= 0 && v <= MAX_TIMEOUT_MS))
 
 /** Issues of an options object; `at` names it in messages (`options`, `params.options`). */
-const optionIssues = (options: unknown, at: string, issues: string[], allowSignal: boolean): ExecuteOptions => {
+const optionIssues = (options: unknown, at: string, issues: string[], allowSignal: boolean, moreKeys: readonly string[] = []): ExecuteOptions => {
   if (options === undefined) return {}
   if (!isPlainObject(options)) {
     issues.push(`${at} must be a plain object of call options, got ${describeValue(options)}`)
     return {}
   }
   const o = options as Record<string, unknown>
-  const known: readonly string[] = allowSignal ? CALL_OPTION_KEYS : CALL_OPTION_KEYS.filter((k) => k !== "signal")
+  const known: readonly string[] = [...(allowSignal ? CALL_OPTION_KEYS : CALL_OPTION_KEYS.filter((k) => k !== "signal")), ...moreKeys]
   const unknown = Object.keys(o).filter((k) => !known.includes(k) && o[k] !== undefined)
   for (const key of unknown) {
     if (key === "signal") issues.push(`${at}.signal is not a call option here (an Effect call is cancelled by interrupting its fiber); known: ${known.join(", ")}`)
@@ -205,6 +205,28 @@ export const checkCall = (
     checkName(fn, "fn", issues)
     if (!Array.isArray(args)) issues.push(`args must be an array, got ${describeValue(args)}`)
     return optionIssues(options, "options", issues, true)
+  })
+
+/**
+ * Validates `bridge.map`'s arguments: the session, names and call options as for a call, and
+ * `inputs` as an iterable or async iterable. The batching options (`moreKeys`) are admitted
+ * here and checked by `more`, in the same list of issues; returns a copy of the call options.
+ *
+ * @example
+ * checkMapCall(null, "m", "f", [[1]], { chunkSize: 8 }, ["chunkSize", "window"]) // {}
+ */
+export const checkMapCall = (sessionId: unknown, module: unknown, fn: unknown, inputs: unknown, options: unknown, moreKeys: readonly string[], more: (issues: string[]) => void): ExecuteOptions =>
+  guarded("map call", (issues) => {
+    checkSessionId(sessionId, issues)
+    checkName(module, "module", issues)
+    checkName(fn, "fn", issues)
+    const iterable =
+      typeof inputs === "object" && inputs !== null &&
+      (typeof (inputs as { [Symbol.iterator]?: unknown })[Symbol.iterator] === "function" || typeof (inputs as { [Symbol.asyncIterator]?: unknown })[Symbol.asyncIterator] === "function")
+    if (!iterable) issues.push(`inputs must be an iterable or async iterable of argument arrays, got ${describeValue(inputs)}`)
+    const checked = optionIssues(options, "options", issues, true, moreKeys)
+    if (isPlainObject(options)) more(issues)
+    return checked
   })
 
 /**

@@ -39,7 +39,7 @@ import {
 import { withCallContext, withCallerStack } from "../errorContext.js"
 import type { TelemetryEmitter } from "../telemetry/events.js"
 import { BridgeMetrics } from "../telemetry/metrics.js"
-import { CallWithdrawn, type CallOptions, type Connection, type WorkerStats } from "../worker/connection.js"
+import { CallWithdrawn, type CallOptions, type Connection, type ItemOutcome, type WorkerStats } from "../worker/connection.js"
 import type { WorkerExit, WorkerInput, WorkerState } from "../worker/machine.js"
 import type { WorkerProcess } from "../worker/process.js"
 import type { PoolBackend } from "./backend.js"
@@ -212,6 +212,18 @@ export class WorkerPool implements PoolBackend {
     return this.submit("call", sessionId, module, fn, options, (connection, opts) => connection.call(module, fn, args, opts))
   }
 
+  /**
+   * Runs `module.fn` once per item in one `map` frame on a worker chosen like a call's (the
+   * session's worker, else the least-loaded); resolves to one outcome per item. A chunk that
+   * fails as a whole (worker crash, deadline, abort, refusal) rejects, and is retried once like
+   * a call when `idempotent`.
+   */
+  map(sessionId: string | null, module: string, fn: string, items: readonly (readonly unknown[])[], options: CallOptions): Promise<ItemOutcome[]> {
+    const denied = admits(this.exposure, module, fn)
+    if (denied) return Promise.reject(denied)
+    return this.submit("map", sessionId, module, fn, options, (connection, opts) => connection.map(module, fn, items, opts)) as Promise<ItemOutcome[]>
+  }
+
   /** Runs code (`exec`) in a worker. */
   exec(sessionId: string | null, code: string, context: Record<string, unknown>, options: CallOptions): Promise<Record<string, unknown>> {
     return this.submit("exec", sessionId, "<code>", "exec", options, (connection, opts) => connection.exec(code, context, opts)) as Promise<
@@ -253,7 +265,7 @@ export class WorkerPool implements PoolBackend {
   }
 
   private submit(
-    kind: "call" | "exec" | "stream",
+    kind: "call" | "exec" | "stream" | "map",
     sessionId: string | null,
     module: string,
     fn: string,

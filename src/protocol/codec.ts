@@ -47,10 +47,11 @@ const RETRY: unique symbol = Symbol("snakepit.retry")
 type Seen = Set<object> | null
 
 /**
- * Envelope fields that hold a call's argument list or keyword object (or an event's data): the
- * container itself is not a level of `maxDepth`, as in Python, so `args: [[1]]` is depth 1.
+ * Envelope fields that hold a call's argument list or keyword object (or an event's data, or a
+ * `map`'s list of argument lists): the container itself is not a level of `maxDepth`, as in
+ * Python, so `args: [[1]]` is depth 1 (and `items: [[[1]]]` depth 2: an item is one level).
  */
-const ARGUMENT_FIELDS: ReadonlySet<string> = new Set(["args", "kwargs", "context", "data"])
+const ARGUMENT_FIELDS: ReadonlySet<string> = new Set(["args", "kwargs", "context", "data", "items"])
 
 /** The limits of the walk in progress, in the form the walk tests cheaply. */
 interface Walk {

@@ -36,6 +36,7 @@ export const MessageType = {
   CLEANUP_SESSION: "cleanup_session",
   TOOL_RESULT: "tool_result",
   SHUTDOWN: "shutdown",
+  MAP: "map",
   // worker → host
   READY: "ready",
   RESULT: "result",
@@ -46,6 +47,7 @@ export const MessageType = {
   LOG: "log",
   TELEMETRY: "telemetry",
   TOOL_CALL: "tool_call",
+  MAP_RESULT: "map_result",
 } as const
 
 /** One of the {@link MessageType} strings. */
@@ -65,6 +67,7 @@ export const HOST_TO_WORKER = [
   MessageType.CLEANUP_SESSION,
   MessageType.TOOL_RESULT,
   MessageType.SHUTDOWN,
+  MessageType.MAP,
 ] as const
 
 /**
@@ -84,6 +87,7 @@ export const WORKER_TO_HOST = [
   MessageType.LOG,
   MessageType.TELEMETRY,
   MessageType.TOOL_CALL,
+  MessageType.MAP_RESULT,
 ] as const
 
 /**
@@ -183,6 +187,24 @@ export type ToolResultMessage =
   | { readonly type: "tool_result"; readonly id: number; readonly ok: true; readonly value: unknown }
   | { readonly type: "tool_result"; readonly id: number; readonly ok: false; readonly error: { readonly message: string } }
 
+/**
+ * Run `module.function(*item, **kwargs)` for each item of `items`, in order, on one execution
+ * slot; answered by one {@link MapResultMessage} (or one `error` when the chunk as a whole fails).
+ */
+export interface MapMessage {
+  readonly type: "map"
+  readonly id: number
+  readonly module: string
+  readonly function: string
+  /** Each item is the positional arguments of one call. */
+  readonly items: readonly (readonly unknown[])[]
+  /** The same keyword arguments for every item. */
+  readonly kwargs: Readonly<Record<string, unknown>>
+  readonly session_id: string | null
+  /** W3C `traceparent` of the host span, when tracing. */
+  readonly trace?: string
+}
+
 /** Stop reading, finish in-flight calls, flush, exit 0. */
 export interface ShutdownMessage {
   readonly type: "shutdown"
@@ -202,6 +224,7 @@ export type HostMessage =
   | CleanupSessionMessage
   | ToolResultMessage
   | ShutdownMessage
+  | MapMessage
 
 // -- worker → host ---------------------------------------------------------------------------
 
@@ -310,6 +333,23 @@ export interface ToolCallMessage {
   readonly session_id: string | null
 }
 
+/** One item of a `map` that failed: its position in the chunk and what went wrong. */
+export interface MapItemError {
+  readonly index: number
+  readonly error: ErrorInfo
+}
+
+/**
+ * The answer to a `map`: `values[i]` is item `i`'s result, unless an entry of `errors` names
+ * `i` (then `values[i]` is `null`).
+ */
+export interface MapResultMessage {
+  readonly type: "map_result"
+  readonly id: number
+  readonly values: readonly unknown[]
+  readonly errors: readonly MapItemError[]
+}
+
 /**
  * Every envelope a worker sends.
  *
@@ -331,3 +371,4 @@ export type WorkerMessage =
   | LogMessage
   | TelemetryMessage
   | ToolCallMessage
+  | MapResultMessage

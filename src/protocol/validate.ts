@@ -23,6 +23,8 @@ import {
   type ErrorInfo,
   type ErrorMessage,
   type LogMessage,
+  type MapItemError,
+  type MapResultMessage,
   type PongMessage,
   type ReadyMessage,
   type ResultMessage,
@@ -227,6 +229,18 @@ const errorInfo: Check<ErrorInfo> = shape<ErrorInfo>({
   function: optional(str),
 })
 
+const mapItemError: Check<MapItemError> = shape<MapItemError>({ index: int, error: errorInfo })
+
+/**
+ * A list whose every element passes `c` (a list of protocol records, such as a `map_result`'s
+ * `errors`: one check per element, never a walk into values).
+ *
+ * @example
+ * listOf(int)([1, "2"]) // "a list of an integer"
+ */
+export const listOf = <T>(c: Check<T>): Check<readonly T[]> =>
+  check(`a list of ${c.expected}`, (v) => Array.isArray(v) && v.every((x) => c(x) === undefined))
+
 /**
  * The spec of every message a worker may send (docs/protocol.md).
  *
@@ -271,6 +285,12 @@ export const workerSpecs: { readonly [T in WorkerMessage["type"]]: Spec<Extract<
     kwargs: record,
     session_id: nullableStr,
   } satisfies Spec<ToolCallMessage>,
+  map_result: {
+    type: literal(MessageType.MAP_RESULT),
+    id: int,
+    values: list,
+    errors: listOf(mapItemError),
+  } satisfies Spec<MapResultMessage>,
 }
 
 /**

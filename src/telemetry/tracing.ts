@@ -36,7 +36,7 @@ const traceparentOf = (span: Span): string => {
  * @example
  * startCallSpan("exec", "<code>", "exec", null) // undefined without an OpenTelemetry SDK
  */
-export const startCallSpan = (kind: "call" | "exec" | "stream", module: string, fn: string, sessionId: string | null): CallSpan | undefined => {
+export const startCallSpan = (kind: "call" | "exec" | "stream" | "map", module: string, fn: string, sessionId: string | null): CallSpan | undefined => {
   const span = tracer().startSpan(`snakepit.${kind} ${module}.${fn}`, {
     kind: SpanKind.CLIENT,
     attributes: {

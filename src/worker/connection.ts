@@ -39,7 +39,7 @@ import { withCallContext } from "../errorContext.js"
 import { AsyncQueue } from "../asyncQueue.js"
 import { encodeFrame, FrameDecoder, refusedValue } from "../protocol/frame.js"
 import { NO_LIMITS, type ValueLimits } from "../protocol/limits.js"
-import { ErrorType, type ErrorInfo } from "../protocol/messages.js"
+import { ErrorType, type ErrorInfo, type MapItemError } from "../protocol/messages.js"
 import { checkWorkerMessage, describe } from "../protocol/validate.js"
 import { OutputTail } from "./callOutput.js"
 
@@ -166,6 +166,12 @@ export interface ToolCallRequest {
   readonly sessionId: string | null
 }
 
+/**
+ * What became of one item of {@link Connection.map}: its value, or the typed error a single
+ * call of it would have rejected with.
+ */
+export type ItemOutcome = { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly error: unknown }
+
 type Settle = { resolve: (v: unknown) => void; reject: (e: unknown) => void }
 
 interface Pending extends Settle {
@@ -183,6 +189,8 @@ interface Pending extends Settle {
   readonly sessionId: string | null
   /** What the call printed, for its `PythonError.output`; created at its first line. */
   output: OutputTail | undefined
+  /** The function it calls, for the context of a `map`'s item errors. */
+  readonly target: Target | undefined
 }
 
 /** What a request calls: `module.fn` for a call or a stream; nothing for `exec` or control. */
@@ -290,6 +298,73 @@ export class Connection {
       }),
       options,
     ) as Promise<Record<string, unknown>>
+  }
+
+  /**
+   * Calls `module.fn(*item, **kwargs)` for each item, in one `map` frame; resolves to one
+   * outcome per item, in order. An item fails alone (its outcome holds the typed error a single
+   * call would reject with), both when Python raises or cannot send its value and when the host
+   * cannot encode its arguments (found by encoding the items one by one, only after the whole
+   * chunk failed to encode; such items are not sent). The promise rejects only when the chunk
+   * as a whole fails: deadline, abort, the worker's death, a refusal in Python (the function
+   * not found or not admitted), or a reply over the frame or value limits.
+   *
+   * @example
+   * await conn.map("math", "sqrt", [[4], [9]]) // [{ ok: true, value: 2 }, { ok: true, value: 3 }]
+   */
+  async map(module: string, fn: string, items: readonly (readonly unknown[])[], options: CallOptions = {}): Promise<ItemOutcome[]> {
+    const refused = new Map<number, unknown>()
+    let sent: number[] | undefined
+    const envelope = (id: number, list: readonly (readonly unknown[])[]) => ({
+      type: "map",
+      id,
+      module,
+      function: fn,
+      items: list,
+      kwargs: options.kwargs ?? {},
+      session_id: options.sessionId ?? null,
+      ...(options.trace ? { trace: options.trace } : {}),
+    })
+    const context = { module, function: fn, sessionId: options.sessionId ?? null, workerId: this.hooks.workerId }
+    const build = (id: number): Record<string, unknown> | Buffer[] => {
+      try {
+        return encodeFrame(envelope(id, items), this.hooks.maxFrameBytes, this.limits)
+      } catch (whole) {
+        // Find the items the host cannot encode, each as the single call it stands for, so
+        // that each fails with the error (and path) that call would have; send the rest.
+        sent = []
+        for (let i = 0; i < items.length; i++) {
+          try {
+            encodeFrame(envelope(id, [items[i]!]), this.hooks.maxFrameBytes, this.limits)
+            sent.push(i)
+          } catch (inMap) {
+            // Named as the single call's error (path `args[…]`) unless only the item's extra
+            // level in a map broke `maxDepth`.
+            let error = inMap
+            try {
+              encodeFrame(callEnvelope(id, module, fn, items[i]!, options, false), this.hooks.maxFrameBytes, this.limits)
+            } catch (alone) {
+              error = alone
+            }
+            refused.set(i, withCallContext(error, context))
+          }
+        }
+        // Every item fits alone, so together they are too large: the chunk fails as a whole.
+        if (refused.size === 0) throw whole
+        return sent.length === 0 ? [] : encodeFrame(envelope(id, sent.map((i) => items[i]!)), this.hooks.maxFrameBytes, this.limits)
+      }
+    }
+    const answered = ((await this.request(build, options, undefined, false, { module, fn })) ?? []) as ItemOutcome[]
+    if (answered.length !== (sent ?? items).length) {
+      // A worker that answers another number of items than it was sent cannot be trusted.
+      const error = this.protocolError(`worker ${this.hooks.workerId} answered a map of ${(sent ?? items).length} items with ${answered.length} values`)
+      this.fault(error)
+      throw withCallContext(error, context)
+    }
+    if (sent === undefined) return answered
+    const outcomes: ItemOutcome[] = items.map((_, i) => ({ ok: false, error: refused.get(i) }))
+    sent.forEach((item, k) => (outcomes[item] = answered[k]!))
+    return outcomes
   }
 
   /**
@@ -445,7 +520,7 @@ export class Connection {
   }
 
   private request(
-    build: (id: number) => Record<string, unknown>,
+    build: (id: number) => Record<string, unknown> | Buffer[],
     options: CallOptions,
     onChunk?: (value: unknown) => void,
     control = false,
@@ -473,11 +548,14 @@ export class Connection {
     const id = this.nextId++
     let frame: Buffer[]
     try {
-      frame = encodeFrame(build(id), this.hooks.maxFrameBytes, this.limits)
+      const built = build(id)
+      frame = Array.isArray(built) ? built : encodeFrame(built, this.hooks.maxFrameBytes, this.limits)
     } catch (e) {
       // Nothing was sent: the call fails alone, the worker is untouched.
       return Promise.reject(fail(e))
     }
+    // A map whose every item was refused on the host: nothing to send.
+    if (frame.length === 0) return Promise.resolve(undefined)
     return new Promise((resolve, settleError) => {
       const reject = control ? settleError : (error: unknown) => settleError(fail(error, id))
       const onAbort = signal
@@ -496,6 +574,7 @@ export class Connection {
         // Control messages run no user code, so nothing may act for a session in their name.
         sessionId: control ? null : (options.sessionId ?? null),
         output: undefined,
+        target,
       }
       const timeoutMs = options.timeoutMs
       if (timeoutMs !== undefined && Number.isFinite(timeoutMs)) {
@@ -580,7 +659,8 @@ export class Connection {
       case "result":
       case "error":
       case "end":
-      case "pong": {
+      case "pong":
+      case "map_result": {
         const p = this.pending.get(m.id)
         if (!p) {
           this.lateReply(m.id)
@@ -594,6 +674,7 @@ export class Connection {
         }
         this._served++
         if (m.type === "error") p.reject(toError(m.error, this.hooks.maxFrameBytes, p.output))
+        else if (m.type === "map_result") p.resolve(this.outcomes(m.id, m.values, m.errors, p))
         else p.resolve(m.type === "pong" ? m.stats : m.type === "end" ? undefined : m.value)
         return
       }
@@ -652,7 +733,17 @@ export class Connection {
     }
   }
 
-  /** A reply for an id no call waits for: an abandoned call's, which proves the worker is not hung. */
+  /** A `map_result`'s items as outcomes; each error typed and given its call's context. */
+  private outcomes(id: number, values: readonly unknown[], errors: readonly MapItemError[], p: Pending): ItemOutcome[] {
+    const outcomes: ItemOutcome[] = values.map((value) => ({ ok: true, value }))
+    for (const { index, error } of errors) {
+      if (index < 0 || index >= outcomes.length) continue
+      const context = { ...(p.target ? { module: p.target.module, function: p.target.fn } : {}), sessionId: p.sessionId, workerId: this.hooks.workerId, callId: id }
+      outcomes[index] = { ok: false, error: withCallContext(toError(error, this.hooks.maxFrameBytes, undefined), context) }
+    }
+    return outcomes
+  }
+
   /** A late reply for an abandoned call: Python confirmed it ended, so it is not hung. */
   private lateReply(id: number): void {
     const timer = this.abandoned.get(id)
@@ -683,7 +774,8 @@ export class Connection {
       case "error":
       case "chunk":
       case "end":
-      case "pong": {
+      case "pong":
+      case "map_result": {
         if (!validId) break
         const p = this.pending.get(id as number)
         if (!p) {

@@ -4,7 +4,7 @@
  */
 import { Effect, Fiber, Stream } from "effect"
 import { describe, expect, it } from "vitest"
-import { Bridge, executeCode, executePython, getStatus, stream } from "../../src/effect.js"
+import { Bridge, executeCode, executePython, getStatus, map, stream } from "../../src/effect.js"
 import { testLogger } from "../support/bridge.js"
 import { isGone } from "../support/processes.js"
 import { fixturesDir, pythonCommand } from "../support/worker.js"
@@ -45,6 +45,13 @@ describe("snakepit/effect", () => {
     expect(await run(executeCode("s1", "y = x + 1", { x: 1 }))).toEqual({ y: 2 })
     const items = await run(Stream.runCollect(stream("s1", "echo", "countdown", [3])))
     expect([...items]).toEqual([3, 2, 1])
+  })
+
+  it("map is a Stream of per-item results in input order", async () => {
+    const items = await run(Stream.runCollect(map<number>(null, "echo", "add", [[1, 1], [2, 2]])))
+    expect([...items]).toEqual([{ ok: true, value: 2 }, { ok: true, value: 4 }])
+    const refused = await run(Stream.runCollect(map(null, "echo", "echo", [], { signal: AbortSignal.abort() } as never)).pipe(Effect.flip))
+    expect(refused).toMatchObject({ _tag: "InvalidOptions" })
   })
 
   it("the layer stops the bridge when its scope closes", async () => {

@@ -132,6 +132,16 @@ describe.skipIf(!natsServerAvailable)("remote pools over NATS", { timeout: 60_00
     for (let i = 0; i < 20; i++) await bridge.executePython(`t${i}`, "remote", "where")
   })
 
+  it("bridge.map over a remote pool: each item its own call, results in input order, errors per item", async () => {
+    await launch(["m1"], "map")
+    const bridge = await client("map")
+    const results = []
+    for await (const r of bridge.map<number>(null, "remote", "ticks", [[3], ["x"], [1]], { chunkSize: 2 })) results.push(r)
+    expect(results[0]).toEqual({ ok: true, value: [0, 1, 2] })
+    expect(results[1]).toMatchObject({ ok: false, error: { _tag: "PythonError", pythonType: "TypeError" } })
+    expect(results[2]).toEqual({ ok: true, value: [0] })
+  })
+
   it("streams across NATS in order with flow control, and closing the stream stops the Python generator", async () => {
     await launch(["g1"], "stream")
     const bridge = await client("stream")

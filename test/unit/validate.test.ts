@@ -11,7 +11,7 @@ const deepList = (depth: number): unknown => JSON.parse("[".repeat(depth) + "]".
  * What each field of each worker message must be, written out by hand from docs/protocol.md
  * (not derived from the validator's specs, so the two check each other).
  */
-type Kind = "string" | "int" | "bool" | "any" | "list" | "object" | "string|null" | "int|null" | "level" | "errorInfo" | "stats"
+type Kind = "string" | "int" | "bool" | "any" | "list" | "object" | "string|null" | "int|null" | "level" | "errorInfo" | "stats" | "mapErrors"
 
 const fields: { readonly [T in WorkerMessage["type"]]: Record<string, Kind> } = {
   ready: { protocol: "int", pid: "int", python: "string", executable: "string", numpy: "bool", concurrency: "int" },
@@ -23,6 +23,7 @@ const fields: { readonly [T in WorkerMessage["type"]]: Record<string, Kind> } = 
   log: { level: "level", logger: "string", message: "string", session_id: "string|null", call_id: "int|null" },
   telemetry: { name: "string", data: "object", session_id: "string|null" },
   tool_call: { id: "int", call_id: "int|null", name: "string", args: "list", kwargs: "object", session_id: "string|null" },
+  map_result: { id: "int", values: "list", errors: "mapErrors" },
 }
 
 const valid: { readonly [T in WorkerMessage["type"]]: Record<string, unknown> } = {
@@ -35,6 +36,7 @@ const valid: { readonly [T in WorkerMessage["type"]]: Record<string, unknown> } 
   log: { type: "log", level: "warning", logger: "root", message: "careful", session_id: null, call_id: 3 },
   telemetry: { type: "telemetry", name: "ev", data: { n: 1 }, session_id: "s1" },
   tool_call: { type: "tool_call", id: 1, call_id: null, name: "double", args: [2], kwargs: {}, session_id: "s1" },
+  map_result: { type: "map_result", id: 1, values: [1, null], errors: [{ index: 1, error: { type: "ValueError", message: "bad", traceback: "" } }] },
 }
 
 const wrongValues: ReadonlyArray<[string, unknown]> = [
@@ -62,6 +64,7 @@ const admits = (kind: Kind, v: unknown): boolean => {
     case "level": return false // none of the wrong values is a level name
     case "errorInfo": return false // none of them has the fields
     case "stats": return false
+    case "mapErrors": return false // a list of { index, error } records; none of them is one
   }
 }
 
@@ -167,5 +170,15 @@ describe("NATS messages are held to their types by the same layer", () => {
     expect(typeof checkMessage(callReplySpecs, { type: "accepted" })).toBe("string")
     expect(typeof checkMessage(clientToolSpecs, { type: "tool_call", agentId: "a", sessionId: "s", name: deepList(10_000), args: [], kwargs: {} })).toBe("string")
     expect(typeof checkMessage(clientToolSpecs, { type: "alive" })).toBe("object")
+  })
+})
+
+describe("map_result: each item error is held to its shape", () => {
+  it("an entry of errors without an integer index or a full error is refused", () => {
+    const base = { type: "map_result", id: 1, values: [null] }
+    expect(typeof checkWorkerMessage({ ...base, errors: [] })).toBe("object")
+    expect(checkWorkerMessage({ ...base, errors: [{ index: "0", error: { type: "E", message: "m", traceback: "" } }] })).toMatch(/field "errors"/)
+    expect(checkWorkerMessage({ ...base, errors: [{ index: 0, error: { type: "E", message: "m" } }] })).toMatch(/field "errors"/)
+    expect(checkWorkerMessage({ ...base, errors: [7] })).toMatch(/field "errors"/)
   })
 })

@@ -1,0 +1,131 @@
+"""The ``map`` message: many calls of one function in one frame, answered by one ``map_result``."""
+from __future__ import annotations
+
+import time
+
+from conftest import call, deliver
+
+import pytest
+
+from snakepit_bridge import codec, protocol
+from snakepit_bridge.exposure import Exposure
+
+
+def map_message(call_id, module, function, items, session_id=None, **kwargs):
+    """A ``map`` envelope."""
+    return {"type": "map", "id": call_id, "module": module, "function": function,
+            "items": [list(item) for item in items], "kwargs": kwargs, "session_id": session_id}
+
+
+def map_reply(outbox, call_id):
+    return outbox.wait_for(lambda m: m.get("id") == call_id
+                           and m["type"] in (protocol.MAP_RESULT, protocol.ERROR))
+
+
+def test_map_answers_every_item_in_order_in_one_frame(dispatcher, outbox):
+    deliver(dispatcher, map_message(1, "echo", "add", [(i, 10) for i in range(50)]))
+    reply = map_reply(outbox, 1)
+    assert reply["type"] == "map_result"
+    assert reply["values"] == [i + 10 for i in range(50)]
+    assert reply["errors"] == []
+    assert len(outbox.of(1)) == 1
+
+
+def test_an_item_that_raises_fails_alone_with_the_details_of_a_single_call(dispatcher, outbox):
+    deliver(dispatcher, map_message(1, "echo", "boom", [("a",), ("b",)]))
+    deliver(dispatcher, call(2, "echo", "boom", "a"))
+    deliver(dispatcher, map_message(3, "echo", "echo", [(1,), (b"x",), (3,)]))
+    reply = map_reply(outbox, 1)
+    single = outbox.reply(2)["error"]
+    assert reply["values"] == [None, None]
+    assert [e["index"] for e in reply["errors"]] == [0, 1]
+    first = reply["errors"][0]["error"]
+    assert first["type"] == single["type"] == "ValueError"
+    assert first["message"] == single["message"] == "a"
+    assert "in boom" in first["traceback"]
+    assert map_reply(outbox, 3)["values"] == [1, b"x", 3]
+
+
+def test_an_item_whose_value_cannot_be_encoded_fails_alone(dispatcher, outbox):
+    deliver(dispatcher, map_message(1, "targets", "returns_object", [(), ()]))
+    deliver(dispatcher, map_message(2, "targets", "returns_bytes", [(3,)]))
+    reply = map_reply(outbox, 1)
+    assert [e["error"]["type"] for e in reply["errors"]] == ["SerializationError"] * 2
+    assert reply["errors"][0]["error"]["path"] == "result"
+    assert map_reply(outbox, 2)["errors"] == []
+
+
+def test_an_empty_map_is_answered_with_no_values(dispatcher, outbox):
+    deliver(dispatcher, map_message(1, "echo", "echo", []))
+    assert map_reply(outbox, 1) == {"type": "map_result", "id": 1, "values": [], "errors": []}
+
+
+def test_items_that_are_not_lists_fail_the_whole_chunk(dispatcher, outbox):
+    deliver(dispatcher, {"type": "map", "id": 1, "module": "echo", "function": "echo",
+                         "items": [1, 2], "kwargs": {}, "session_id": None})
+    reply = map_reply(outbox, 1)
+    assert reply["type"] == "error" and reply["error"]["type"] == "TypeError"
+
+
+def test_a_function_the_allowlist_does_not_admit_is_refused_for_the_whole_chunk(dispatcher, outbox):
+    dispatcher.dispatcher.exposure = Exposure.parse("json.*")
+    deliver(dispatcher, map_message(1, "echo", "echo", [(1,), (2,)]))
+    reply = map_reply(outbox, 1)
+    assert reply["type"] == "error" and reply["error"]["type"] == "ModuleNotAllowed"
+    assert reply["error"]["module"] == "echo"
+
+
+def test_cancel_stops_a_map_between_items(make_dispatcher, outbox):
+    harness = make_dispatcher(concurrency=1)
+    deliver(harness, map_message(1, "echo", "sleep", [(0.05, i) for i in range(100)]))
+    time.sleep(0.1)
+    deliver(harness, {"type": "cancel", "id": 1})
+    reply = map_reply(outbox, 1)
+    assert reply["type"] == "error" and reply["error"]["type"] == "CallCancelled"
+
+
+def test_a_queued_map_is_withdrawn_unstarted(make_dispatcher, outbox):
+    harness = make_dispatcher(concurrency=1)
+    deliver(harness, call(1, "echo", "sleep", 0.2))
+    deliver(harness, map_message(2, "echo", "echo", [(1,)]))
+    deliver(harness, {"type": "cancel", "id": 2, "queued_only": True})
+    reply = map_reply(outbox, 2)
+    assert reply["error"]["type"] == "CallCancelled" and reply["error"]["started"] is False
+    outbox.reply(1)
+
+
+def test_async_functions_and_generators_are_awaited_and_collected_per_item(dispatcher, outbox):
+    deliver(dispatcher, map_message(1, "echo", "countdown", [(2,), (3,)]))
+    assert map_reply(outbox, 1)["values"] == [[2, 1], [3, 2, 1]]
+
+
+def test_a_reply_too_large_for_a_frame_fails_the_whole_chunk(make_dispatcher, outbox):
+    harness = make_dispatcher(max_frame_bytes=64 * 1024)
+    deliver(harness, map_message(1, "targets", "returns_bytes", [(20_000,)] * 8))
+    deliver(harness, map_message(2, "targets", "returns_bytes", [(20_000,)] * 2))
+    reply = map_reply(outbox, 1)
+    assert reply["type"] == "error" and reply["error"]["type"] == "FrameTooLarge"
+    assert map_reply(outbox, 2)["type"] == "map_result"
+
+
+@pytest.fixture
+def limits():
+    """``limits(max_string_bytes=...)`` for one test; the defaults come back after."""
+    previous = codec.current_limits()
+    yield lambda **changes: codec.set_limits(previous._replace(**changes))
+    codec.set_limits(previous)
+
+
+def test_an_item_whose_string_is_over_max_string_bytes_fails_alone(dispatcher, outbox, limits):
+    limits(max_string_bytes=1000)
+    deliver(dispatcher, map_message(1, "echo", "echo", [("a",), ("ok",), ("b",)]))
+    # Short arguments, long results: the strings are over the limit only on the way back.
+    deliver(dispatcher, map_message(2, "targets", "returns_bytes", [(3,)]))
+    deliver(dispatcher, map_message(3, "operator", "mul", [("x", 900), ("y", 2000), ("z", 1)]))
+    assert map_reply(outbox, 1)["values"] == ["a", "ok", "b"]
+    reply = map_reply(outbox, 3)
+    assert reply["type"] == "map_result"
+    assert reply["values"][0] == "x" * 900 and reply["values"][1] is None and reply["values"][2] == "z"
+    [entry] = reply["errors"]
+    assert entry["index"] == 1 and entry["error"]["type"] == "SerializationError"
+    assert entry["error"]["path"] == "result"

@@ -1,0 +1,192 @@
+/**
+ * The batch path's loop: pulls argument lists from `inputs`, sends them in chunks (many items
+ * per frame, many chunks in flight), and yields one {@link MapResult} per item in input order.
+ * The rules (read-ahead bound, when a chunk leaves, the reorder buffer) are `mapWindow.ts`'s;
+ * this file only runs them against real inputs and a `runChunk` that reaches a pool.
+ *
+ * Every item read is settled exactly once: by its value, by its own error, or by its chunk's
+ * error (a chunk that fails as a whole, e.g. `WorkerCrashed`, fails each of its items with that
+ * error). Ending early (`break`, `return()`, the `signal`) stops reading, cancels the chunks in
+ * flight (their items are never yielded) and closes the input iterator.
+ *
+ * @example
+ * for await (const r of mapCalls([[1], [2]], (items, signal) => pool.map(null, "m", "f", items, { signal }), { plan, signal }))
+ *   if (r.ok) use(r.value)
+ */
+import { setMaxListeners } from "node:events"
+import { CallCancelled, InvalidOptions } from "../errors.js"
+import type { ItemOutcome } from "../worker/connection.js"
+import type { MapResult } from "./mapOptions.js"
+import {
+  chunkAnswered,
+  chunkSent,
+  emptyWindow,
+  itemRead,
+  itemRefused,
+  mayRead,
+  OrderedOutcomes,
+  resultYielded,
+  shouldSend,
+  type MapPlan,
+  type MapWindowState,
+} from "./mapWindow.js"
+
+/** Runs one chunk; resolves to one outcome per item, or rejects when the chunk fails whole. */
+export type RunChunk = (items: readonly (readonly unknown[])[], signal: AbortSignal) => Promise<readonly ItemOutcome[]>
+
+/** How {@link mapCalls} runs. */
+export interface MapRun {
+  readonly plan: MapPlan
+  /** Ends the map with `CallCancelled` (its `reason` is the signal's). */
+  readonly signal?: AbortSignal | undefined
+}
+
+type Inputs = Iterable<readonly unknown[]> | AsyncIterable<readonly unknown[]>
+
+const aborted = (signal: AbortSignal): CallCancelled => new CallCancelled({ message: "the map was aborted", reason: signal.reason })
+
+/**
+ * Yields each input's outcome in input order (see the module comment).
+ *
+ * @example
+ * const results = []
+ * for await (const r of mapCalls(inputs, runChunk, { plan: { chunkSize: 64, window: 1024 } })) results.push(r)
+ */
+export async function* mapCalls<T>(inputs: Inputs, runChunk: RunChunk, run: MapRun): AsyncGenerator<MapResult<T>, void, undefined> {
+  const { plan, signal } = run
+  if (signal?.aborted) throw aborted(signal)
+  const asyncInputs = typeof (inputs as AsyncIterable<unknown>)[Symbol.asyncIterator] === "function"
+  const iterator: Iterator<readonly unknown[]> | AsyncIterator<readonly unknown[]> = asyncInputs
+    ? (inputs as AsyncIterable<readonly unknown[]>)[Symbol.asyncIterator]()
+    : (inputs as Iterable<readonly unknown[]>)[Symbol.iterator]()
+  // Cancels the chunks in flight when the map ends for any reason, the caller's signal included.
+  const stop = new AbortController()
+  // Every chunk in flight listens on it (queue and connection): as many as the window allows.
+  setMaxListeners(0, stop.signal)
+  let w: MapWindowState = emptyWindow
+  const ready = new OrderedOutcomes<ItemOutcome>()
+  let chunk: (readonly unknown[])[] = []
+  let chunkStart = 0
+  let ended = false
+  let finished = false
+  let reading = false
+  let inputFailure: { error: unknown } | undefined
+  let wake: (() => void) | undefined
+  const poke = () => {
+    const w = wake
+    wake = undefined
+    w?.()
+  }
+  const onAbort = () => {
+    stop.abort(signal?.reason)
+    poke()
+  }
+  signal?.addEventListener("abort", onAbort, { once: true })
+
+  const send = () => {
+    if (chunk.length === 0) return
+    const items = chunk
+    const start = chunkStart
+    chunk = []
+    chunkStart = w.read
+    w = chunkSent(w)
+    let settled: Promise<readonly ItemOutcome[]>
+    try {
+      settled = runChunk(items, stop.signal)
+    } catch (error) {
+      settled = Promise.reject(error)
+    }
+    settled
+      .then(
+        (outcomes) => ready.settle(start, outcomes.length === items.length ? outcomes : items.map(() => ({ ok: false, error: new Error("a chunk's answer does not match its items") }))),
+        (error: unknown) => ready.settle(start, items.map(() => ({ ok: false, error }))),
+      )
+      .finally(() => {
+        w = chunkAnswered(w)
+        poke()
+        // A partial chunk may wait for nothing else now: the window is full, or the reader
+        // is waiting on a slow input (sending meanwhile is safe: it resumes on a new chunk).
+        if (shouldSend(w, plan, { ended, waitingOnInput: reading && asyncInputs })) send()
+        fill()
+      })
+  }
+
+  /** Reads inputs while the window allows; one reader at a time. */
+  const fill = () => {
+    if (reading || ended || finished || inputFailure) return
+    reading = true
+    void (async () => {
+      try {
+        while (!ended && !finished && mayRead(w, plan)) {
+          let next = iterator.next()
+          if (asyncInputs) {
+            // Python must not idle while a slow input fills a chunk: send what is read.
+            if (shouldSend(w, plan, { ended: false, waitingOnInput: true })) send()
+            next = await next
+          }
+          const r = next as IteratorResult<readonly unknown[]>
+          if (finished) return
+          if (r.done) {
+            ended = true
+            break
+          }
+          if (!Array.isArray(r.value)) {
+            // Not an argument list: that item alone fails, as `executePython` would refuse it.
+            send()
+            const index = w.read
+            w = itemRefused(w)
+            chunkStart = w.read
+            ready.settle(index, [{ ok: false, error: new InvalidOptions({ message: `map input ${index} must be an array of arguments`, issues: [`inputs[${index}] must be an array`] }) }])
+            poke()
+            continue
+          }
+          chunk.push(r.value)
+          w = itemRead(w)
+          if (shouldSend(w, plan, { ended: false, waitingOnInput: false })) send()
+        }
+        if (shouldSend(w, plan, { ended, waitingOnInput: false })) send()
+      } catch (error) {
+        // The inputs themselves failed: what was read still runs; the map then ends with it.
+        inputFailure = { error }
+        ended = true
+        send()
+      } finally {
+        reading = false
+        poke()
+      }
+    })()
+  }
+
+  try {
+    fill()
+    while (true) {
+      if (signal?.aborted) throw aborted(signal)
+      const next = ready.take()
+      if (next !== undefined) {
+        w = resultYielded(w)
+        fill()
+        yield next.value as MapResult<T>
+        continue
+      }
+      if (ended && !reading && ready.taken === w.read) {
+        if (inputFailure) throw inputFailure.error
+        return
+      }
+      await new Promise<void>((resolve) => (wake = resolve))
+    }
+  } finally {
+    finished = true
+    signal?.removeEventListener("abort", onAbort)
+    stop.abort(signal?.aborted ? signal.reason : new CallCancelled({ message: "the map's consumer stopped" }))
+    // Close the inputs unless they ended or failed. Not awaited: an async generator busy in a
+    // `next()` would make `return()` wait for it, and the consumer must not.
+    if (!ended) {
+      try {
+        const closing = iterator.return?.()
+        if (closing instanceof Promise) closing.catch(() => {})
+      } catch {
+        // The inputs' own cleanup failed; the map is over and has nobody to tell.
+      }
+    }
+  }
+}

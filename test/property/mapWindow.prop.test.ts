@@ -1,0 +1,109 @@
+/**
+ * The batch path's promises, over every interleaving fast-check's scheduler finds: each input's
+ * outcome comes out once, in input order (whatever order chunks finish in, whether a chunk fails
+ * whole), no chunk exceeds `chunkSize`, and the map never reads more than `window` inputs ahead
+ * of its consumer. Runs the real loop (`mapCalls.ts`) on the pure rules (`mapWindow.ts`) with
+ * chunks answered by the scheduler instead of Python.
+ */
+import { expect } from "vitest"
+import { fc, test } from "@fast-check/vitest"
+import { mapCalls, type RunChunk } from "../../src/bridge/mapCalls.js"
+import { emptyWindow, itemRead, mayRead, OrderedOutcomes, shouldSend, chunkSent } from "../../src/bridge/mapWindow.js"
+import type { ItemOutcome } from "../../src/worker/connection.js"
+
+/** Item `i` fails alone when `i % 7 === 3`; a chunk whose first item is a multiple of 5 fails whole. */
+const answer = (items: readonly (readonly unknown[])[]): ItemOutcome[] | "lost" =>
+  (items[0]![0] as number) % 5 === 0 ? "lost" : items.map(([i]) => ((i as number) % 7 === 3 ? { ok: false, error: `item ${i}` } : { ok: true, value: i }))
+
+const expected = (i: number, lostChunks: Set<number>): ItemOutcome =>
+  lostChunks.has(i) ? { ok: false, error: "lost" } : i % 7 === 3 ? { ok: false, error: `item ${i}` } : { ok: true, value: i }
+
+test.prop([fc.scheduler(), fc.integer({ min: 0, max: 60 }), fc.integer({ min: 1, max: 10 }), fc.integer({ min: 1, max: 25 }), fc.boolean(), fc.option(fc.integer({ min: 0, max: 60 }), { nil: undefined })])(
+  "every item comes out once, in order, with reads bounded by the window",
+  async (s, n, chunkSize, window, asyncInputs, stopAfter) => {
+    let pulled = 0
+    let closed = false
+    function* sync() {
+      try {
+        for (let i = 0; i < n; i++) {
+          pulled++
+          yield [i]
+        }
+      } finally {
+        closed = true
+      }
+    }
+    async function* slow() {
+      try {
+        for (let i = 0; i < n; i++) {
+          await s.schedule(Promise.resolve())
+          pulled++
+          yield [i]
+        }
+      } finally {
+        closed = true
+      }
+    }
+    const lost = new Set<number>()
+    const runChunk: RunChunk = (items) => {
+      expect(items.length).toBeGreaterThan(0)
+      expect(items.length).toBeLessThanOrEqual(Math.min(chunkSize, window))
+      const a = answer(items)
+      if (a === "lost") for (const [i] of items) lost.add(i as number)
+      return s.schedule(Promise.resolve()).then(() => (a === "lost" ? Promise.reject("lost") : a))
+    }
+    const out: ItemOutcome[] = []
+    const consumer = (async () => {
+      for await (const r of mapCalls(asyncInputs ? slow() : sync(), runChunk, { plan: { chunkSize, window } })) {
+        out.push(r)
+        expect(pulled).toBeLessThanOrEqual(out.length + window)
+        if (stopAfter !== undefined && out.length === stopAfter) break
+      }
+    })()
+    await s.waitFor(consumer)
+    const count = stopAfter !== undefined && stopAfter > 0 && stopAfter < n ? stopAfter : n
+    expect(out).toEqual(Array.from({ length: count }, (_, i) => expected(i, lost)))
+    if (count < n) {
+      // Ending early closes the inputs (an async generator once its pending `next` settles).
+      await s.waitAll()
+      await new Promise((r) => setTimeout(r, 0))
+      expect(closed).toBe(true)
+    }
+  },
+)
+
+test.prop([fc.array(fc.integer({ min: 1, max: 8 }), { maxLength: 20 }), fc.infiniteStream(fc.nat())])(
+  "OrderedOutcomes hands out every settled index once, in order, whatever order chunks settle in",
+  (sizes, picks) => {
+    const chunks: Array<{ start: number; items: number[] }> = []
+    let start = 0
+    for (const size of sizes) {
+      chunks.push({ start, items: Array.from({ length: size }, (_, k) => start + k) })
+      start += size
+    }
+    const o = new OrderedOutcomes<number>()
+    const out: number[] = []
+    const it = picks[Symbol.iterator]()
+    while (chunks.length > 0) {
+      const [c] = chunks.splice(it.next().value % chunks.length, 1)
+      o.settle(c!.start, c!.items)
+      o.settle(c!.start, c!.items.map((x) => -x)) // a second settlement changes nothing
+      for (let r = o.take(); r !== undefined; r = o.take()) out.push(r.value)
+    }
+    expect(out).toEqual(Array.from({ length: start }, (_, i) => i))
+  },
+)
+
+test.prop([fc.integer({ min: 1, max: 16 }), fc.integer({ min: 1, max: 64 }), fc.integer({ min: 0, max: 8 })])(
+  "a full window with nothing in flight always sends, so the consumer never waits for nothing",
+  (chunkSize, window, inFlight) => {
+    let w = emptyWindow
+    while (mayRead(w, { chunkSize, window })) {
+      w = itemRead(w)
+      if (shouldSend(w, { chunkSize, window }, { ended: false, waitingOnInput: false })) w = chunkSent(w)
+    }
+    expect(w.read).toBe(window)
+    const stuck = { ...w, unsent: Math.max(1, w.unsent), chunksInFlight: inFlight }
+    expect(shouldSend(stuck, { chunkSize, window }, { ended: false, waitingOnInput: false })).toBe(inFlight === 0 || stuck.unsent >= Math.min(chunkSize, window))
+  },
+)
