@@ -213,7 +213,7 @@ export const checkCall = (
  * here and checked by `more`, in the same list of issues; returns a copy of the call options.
  *
  * @example
- * checkMapCall(null, "m", "f", [[1]], { chunkSize: 8 }, ["chunkSize", "window"]) // {}
+ * checkMapCall(null, "m", "f", [[1]], { chunkSize: 8 }, ["chunkSize", "window"], () => {}) // {}
  */
 export const checkMapCall = (sessionId: unknown, module: unknown, fn: unknown, inputs: unknown, options: unknown, moreKeys: readonly string[], more: (issues: string[]) => void): ExecuteOptions =>
   guarded("map call", (issues) => {

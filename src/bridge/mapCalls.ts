@@ -49,7 +49,7 @@ const aborted = (signal: AbortSignal): CallCancelled => new CallCancelled({ mess
  * Yields each input's outcome in input order (see the module comment).
  *
  * @example
- * const results = []
+ * const results: MapResult<unknown>[] = []
  * for await (const r of mapCalls(inputs, runChunk, { plan: { chunkSize: 64, window: 1024 } })) results.push(r)
  */
 export async function* mapCalls<T>(inputs: Inputs, runChunk: RunChunk, run: MapRun): AsyncGenerator<MapResult<T>, void, undefined> {
