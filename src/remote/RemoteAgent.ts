@@ -105,6 +105,21 @@ export const localSession = (clientId: string, sessionId: string): string => `${
  */
 export const AGENT_PIPELINE_DEPTH = 64
 
+/**
+ * The options an agent starts its local bridge with: the caller's, with the agent's defaults.
+ * Deny by default: no allowlist and no `allowAnyModule` is `expose: []`. The workers' pipes
+ * take what clients send ({@link AGENT_PIPELINE_DEPTH}) unless `pipelineDepth` is given.
+ *
+ * @example
+ * agentBridgeOptions({ allowedModules: ["model"] }, false) // { allowedModules: ["model"], pipelineDepth: 64 }
+ * agentBridgeOptions({}, false).expose                      // []
+ */
+export const agentBridgeOptions = (bridge: BridgeOptions | undefined, allowAnyModule: boolean): BridgeOptions => {
+  const listed = bridge?.allowedModules !== undefined || bridge?.expose !== undefined
+  const own: BridgeOptions = { ...bridge, pipelineDepth: bridge?.pipelineDepth ?? AGENT_PIPELINE_DEPTH }
+  return listed || allowAnyModule ? own : { ...own, expose: [] }
+}
+
 /** The pool's KV bucket: created by the first agent, opened as it is by the others. */
 const openBucket = (kvModule: NatsModules["kv"], nc: NatsConnection, name: string, ttlMs: number): Promise<KV> => {
   const kvm = new kvModule.Kvm(nc)
@@ -178,10 +193,7 @@ export class RemoteAgent {
     const nats = await loadNats(who, "a snakepit agent")
 
     const subjects = poolSubjects(prefix, options.pool)
-    // Deny by default: no allowlist and no explicit allowAnyModule is `expose: []`. The
-    // workers' pipes take what clients send (AGENT_PIPELINE_DEPTH) unless the bridge says.
-    const own: BridgeOptions = { ...options.bridge, pipelineDepth: options.bridge?.pipelineDepth ?? AGENT_PIPELINE_DEPTH }
-    const bridgeOptions: BridgeOptions = listed || options.allowAnyModule === true ? own : { ...own, expose: [] }
+    const bridgeOptions = agentBridgeOptions(options.bridge, options.allowAnyModule === true)
     const resolved = resolveOptions(bridgeOptions)
     const settings: AgentSettings = {
       heartbeatMs,
