@@ -92,7 +92,7 @@ export interface BridgeOptions {
   readonly maxWorkers?: number
   /** Calls one worker executes at once (its thread pool). Default 1. */
   readonly workerConcurrency?: number
-  /** Calls that may wait inside a worker's pipe beyond its concurrency, so it never idles between replies. Default 4. */
+  /** Calls that may wait inside a worker's pipe beyond its concurrency, so it never idles between replies. Default 4 (64 in a remote agent's bridge). */
   readonly pipelineDepth?: number
   /** A worker not ready within this fails its start (`StartupTimeout`). Default 30 000. */
   readonly startupTimeoutMs?: number
