@@ -154,7 +154,7 @@ export interface LocalWorkerOptions {
   readonly maxWorkers?: number
   /** Calls one worker executes at once (its thread pool). Default 1. */
   readonly workerConcurrency?: number
-  /** Calls that may wait inside a worker's pipe beyond its concurrency, so it never idles between replies. Default 4. */
+  /** Calls that may wait inside a worker's pipe beyond its concurrency, so it never idles between replies. Default 4 (64 in a remote agent's bridge). */
   readonly pipelineDepth?: number
   /** How long an abandoned (timed-out or aborted) call may keep running before its worker is recycled. Default 5 000. */
   readonly callGraceMs?: number

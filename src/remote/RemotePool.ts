@@ -53,6 +53,8 @@ import { parseAgentRecord, STREAM_WINDOW, type AgentRecord } from "./protocol.js
 import { natsOptionsOf, type RemoteOptions } from "./remoteOptions.js"
 import { poolSubjects, type PoolSubjects } from "./subjects.js"
 import { encodeMessage, errorFromWire, readMessage } from "./wire.js"
+import { Outbox } from "./outbox.js"
+import { randomHex } from "./randomIds.js"
 import { callReplySpecs, clientToolSpecs, restartReplySpecs, type CallReply, type ClientToolInbound, type RestartReply } from "./protocol.js"
 import { valueLimits, type ValueLimits } from "../protocol/limits.js"
 
@@ -91,6 +93,11 @@ interface Outgoing {
   readonly fail: (error: unknown) => void
   /** Publishes the call again (after "no responders": it reached nobody). */
   readonly resend: () => void
+  /**
+   * When (`performance.now()`) silence on it proves its agent unresponsive: its deadline plus
+   * the agent's TTL (Infinity without a deadline). Checked by the poller, not a timer per call.
+   */
+  readonly overdueAt: number
 }
 
 /** How many times an idempotent call is sent again after our NATS connection came back. */
@@ -112,6 +119,8 @@ export class RemotePool implements PoolBackend {
   /** How the client names itself to NATS (and in its startup errors). */
   private readonly name: string
   private nc: NatsConnection | undefined
+  /** Every publish to agents goes through it, coalesced per turn (see outbox.ts). */
+  private outbox: Outbox | undefined
   /** `@nats-io/kv`, loaded by `start()` (an optional peer dependency). */
   private kvModule: NatsModules["kv"] | undefined
   private kv: KV | undefined
@@ -166,6 +175,7 @@ export class RemotePool implements PoolBackend {
     this.kvModule = (await loadNats(this.name, REMOTE_FEATURE)).kv
     const nc = await connectNats(natsOptionsOf(this.remote), this.name, this.subjects.clientInbox(this.clientId), REMOTE_FEATURE)
     this.nc = nc
+    this.outbox = new Outbox((subject, data, reply) => nc.publish(subject, data, reply === undefined ? undefined : { reply }))
     this.watchConnection(nc)
     this.subscriptions.push(nc.subscribe(`${this.subjects.replies(this.clientId)}.*`, { callback: (e, m) => { if (e === null) this.onReply(m) } }))
     this.subscriptions.push(nc.subscribe(this.subjects.tools(this.clientId), { callback: (e, m) => { if (e === null) this.onToolCall(m) } }))
@@ -186,7 +196,10 @@ export class RemotePool implements PoolBackend {
       await new Promise((r) => setTimeout(r, 100))
     }
     const every = Math.max(50, Math.min(...this.live().map((a) => a.record.heartbeatMs)) / 2)
-    this.poller = setInterval(() => void this.poll().catch((e: unknown) => this.logger.debug({ err: e }, "agent poll failed")), every)
+    this.poller = setInterval(() => {
+      this.sweepOverdue(performance.now())
+      void this.poll().catch((e: unknown) => this.logger.debug({ err: e }, "agent poll failed"))
+    }, every)
     this.poller.unref?.()
   }
 
@@ -325,14 +338,13 @@ export class RemotePool implements PoolBackend {
       return Promise.reject(withCallContext(lost("-", "agent lost", `no agent of pool ${JSON.stringify(this.remote.pool)} is reachable`), context))
     }
     // Random: a call id is what a tool call must name, so nobody may guess a running one.
-    const id = randomBytes(12).toString("hex")
+    const id = randomHex(12)
     const began = performance.now()
     return new Promise<unknown>((resolve, reject) => {
       let settled = false
       const finish = (error: unknown, value?: unknown) => {
         if (settled) return
         settled = true
-        if (backstop) clearTimeout(backstop)
         this.metrics.timings.ended(timing, error, performance.now())
         this.outgoing.delete(id)
         agent.inFlight--
@@ -352,20 +364,24 @@ export class RemotePool implements PoolBackend {
       const nested = sessionId !== null && toolScope.getStore()?.sessionId === sessionId
       const timeoutMs = options.timeoutMs ?? this.options.callTimeoutMs
       const post = () => {
+        let data: Uint8Array
         try {
-          this.nc!.publish(
-            this.subjects.agent(agent.id),
-            this.encode({ type: "call", callId: id, clientId: this.clientId, kind, sessionId, ...body, timeoutMs, nested }),
-            { reply: `${this.subjects.replies(this.clientId)}.${id}` },
-          )
+          data = this.encode({ type: "call", callId: id, clientId: this.clientId, kind, sessionId, ...body, timeoutMs, nested })
         } catch (e) {
           finish(e)
+          return
         }
+        // Sent at the end of this turn with the others (one socket write for them all); a
+        // publish the NATS client refuses (over the server's max_payload) fails this call.
+        this.outbox!.publish(this.subjects.agent(agent.id), data, { reply: `${this.subjects.replies(this.clientId)}.${id}`, onError: finish })
       }
       const call: Outgoing = {
         id,
         agentId: agent.id,
         sessionId,
+        // The agent enforces the deadline and answers CallTimeout at it; silence a TTL beyond it
+        // means the agent itself is unresponsive (a partition the heartbeats have not shown yet).
+        overdueAt: began + timeoutMs + agent.record.ttlMs,
         fail: (error) => finish(error),
         resend: () => {
           if (!settled && this.connected) post()
@@ -385,16 +401,22 @@ export class RemotePool implements PoolBackend {
       this.sessionCalls.started(sessionId)
       options.signal?.addEventListener("abort", onAbort, { once: true })
       onStart(call)
-      // The agent enforces the deadline and answers CallTimeout at it; silence a TTL beyond it
-      // means the agent itself is unresponsive (a partition the heartbeats have not shown yet).
-      const backstop = Number.isFinite(timeoutMs)
-        ? setTimeout(() => {
-            if (!settled && this.connected && !agent.down) this.agentDown(agent, `no answer ${agent.record.ttlMs} ms after a call's deadline`)
-          }, timeoutMs + agent.record.ttlMs)
-        : undefined
-      backstop?.unref?.()
       post()
     })
+  }
+
+  /**
+   * The calls' backstop, run with every poll (half a heartbeat): an agent that let a call of
+   * ours pass its deadline by a TTL without a word is lost (see `Outgoing.overdueAt`). One sweep
+   * instead of a timer per call; the check is as late as one poll interval at most.
+   */
+  private sweepOverdue(now: number): void {
+    if (!this.connected || this.stopping) return
+    for (const call of this.outgoing.values()) {
+      if (call.overdueAt > now) continue
+      const agent = this.agents.get(call.agentId)
+      if (agent && !agent.down) this.agentDown(agent, `no answer ${agent.record.ttlMs} ms after a call's deadline`)
+    }
   }
 
   /** The agent for a call: the session's, else the least loaded. Binds the session. */
@@ -432,11 +454,13 @@ export class RemotePool implements PoolBackend {
   }
 
   private publish(agentId: string, message: Record<string, unknown>): void {
-    if (!this.connected || !this.nc) return
+    if (!this.connected || !this.outbox) return
+    const failed = (e: unknown) => this.logger.debug({ err: e, agentId }, "could not publish to an agent")
     try {
-      this.nc.publish(this.subjects.agent(agentId), this.encode(message))
+      // Through the outbox, behind the call it names: a cancel never overtakes its call.
+      this.outbox.publish(this.subjects.agent(agentId), this.encode(message), { onError: failed })
     } catch (e) {
-      this.logger.debug({ err: e, agentId }, "could not publish to an agent")
+      failed(e)
     }
   }
 
@@ -735,6 +759,7 @@ export class RemotePool implements PoolBackend {
     const agentId = this.bindings.delete(sessionId)?.workerId
     const agent = agentId === undefined ? undefined : this.agents.get(agentId)
     if (!agent || agent.down || !this.connected) return { bound: agentId !== undefined, workerId: undefined }
+    this.outbox?.flush()
     await this.nc!.request(this.subjects.agent(agent.id), this.encode({ type: "cleanup", clientId: this.clientId, sessionId }), { timeout: timeoutMs }).catch(() => undefined)
     return { bound: true, workerId: agent.id }
   }
@@ -778,6 +803,7 @@ export class RemotePool implements PoolBackend {
 
   /** Asks every live agent to restart its Python environment; resolves to the workers now serving. */
   async restartAll(): Promise<number> {
+    this.outbox?.flush()
     const replies = await Promise.all(
       this.live().map((a) =>
         this.nc!.request(this.subjects.agent(a.id), this.encode({ type: "restart" }), { timeout: this.options.startupTimeoutMs })
@@ -816,6 +842,8 @@ export class RemotePool implements PoolBackend {
       this.publish(call.agentId, { type: "cancel", callId: call.id, clientId: this.clientId })
       call.fail(new BridgeStopped({ message }))
     }
+    // The cancels leave before the connection closes.
+    this.outbox?.flush()
     await this.nc?.close().catch(() => {})
     this.stopped = true
   }
