@@ -92,7 +92,10 @@ export interface BridgeOptions {
   readonly maxWorkers?: number
   /** Calls one worker executes at once (its thread pool). Default 1. */
   readonly workerConcurrency?: number
-  /** Calls that may wait inside a worker's pipe beyond its concurrency, so it never idles between replies. Default 4. */
+  /**
+   * Calls that may wait inside a worker's pipe beyond its concurrency, so it never idles between replies; a number fixes it.
+   * Default: none (adaptive: 2 to 64, fewer as the worker's calls are slower; 4 until measured).
+   */
   readonly pipelineDepth?: number
   /** A worker not ready within this fails its start (`StartupTimeout`). Default 30 000. */
   readonly startupTimeoutMs?: number
@@ -200,10 +203,12 @@ export interface BridgeOptions {
 export type InspectOption = ((event: InspectionEvent) => void) | Observer<InspectionEvent>
 
 /** Options with every default filled in. */
-export type ResolvedOptions = Required<Omit<BridgeOptions, "logger" | "logLevel" | "inspect" | "cwd" | "allowedModules" | "expose" | "maxRequestsPerWorker" | "maxWorkerAgeMs" | "maxWorkerMemoryMb" | "restart" | "workerProcess" | "dashboard" | "remote" | "limits">> & {
+export type ResolvedOptions = Required<Omit<BridgeOptions, "logger" | "logLevel" | "inspect" | "cwd" | "pipelineDepth" | "allowedModules" | "expose" | "maxRequestsPerWorker" | "maxWorkerAgeMs" | "maxWorkerMemoryMb" | "restart" | "workerProcess" | "dashboard" | "remote" | "limits">> & {
   readonly remote: RemoteOptions | undefined
   readonly workerProcess: AnyActorLogic | undefined
   readonly cwd: string | undefined
+  /** Undefined: adaptive (`src/bridge/pipelineDepth.ts`). */
+  readonly pipelineDepth: number | undefined
   readonly allowedModules: readonly string[] | undefined
   readonly expose: readonly string[] | undefined
   readonly maxRequestsPerWorker: number | undefined
@@ -357,7 +362,7 @@ export const resolveOptions = (options: BridgeOptions = {}): ResolvedOptions => 
     minWorkers,
     maxWorkers,
     workerConcurrency: options.workerConcurrency ?? 1,
-    pipelineDepth: options.pipelineDepth ?? 4,
+    pipelineDepth: options.pipelineDepth,
     startupTimeoutMs: options.startupTimeoutMs ?? 30_000,
     callTimeoutMs: options.callTimeoutMs ?? 60_000,
     callGraceMs: options.callGraceMs ?? 5_000,
