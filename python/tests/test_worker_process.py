@@ -356,3 +356,19 @@ def _alive(pid: int) -> bool:
 
 def test_wire_helpers_are_the_workers_format():
     assert unwire(wire(call(1, "m", "f", 1)))["args"] == [1]
+
+
+def test_snakepit_profile_writes_the_threads_statistics_at_exit(spawn, tmp_path):
+    import pstats
+    path = tmp_path / "worker-%p.prof"
+    w = spawn(env={"SNAKEPIT_PROFILE": str(path)})
+    w.recv()
+    for i in range(3):
+        w.send(call(i, "echo", "add", i, 1))
+        assert w.recv()["value"] == i + 1
+    w.host_in.close()  # EOF: the worker exits at once, through the same dump
+    assert w.wait() == 0
+    written = tmp_path / f"worker-{w.proc.pid}.prof"
+    assert written.exists()
+    functions = {name for (_, _, name) in pstats.Stats(str(written)).stats}
+    assert {"function_call", "_read_call"} <= functions
