@@ -372,3 +372,14 @@ def test_snakepit_profile_writes_the_threads_statistics_at_exit(spawn, tmp_path)
     assert written.exists()
     functions = {name for (_, _, name) in pstats.Stats(str(written)).stats}
     assert {"function_call", "_read_call"} <= functions
+
+
+def test_a_worker_starts_without_the_modules_it_loads_on_demand(spawn):
+    # Each costs start-up time, and most workers never need it: asyncio (async functions),
+    # concurrent.futures (tool calls), datetime (date values), cProfile (SNAKEPIT_PROFILE).
+    on_demand = ("asyncio", "concurrent.futures", "datetime", "cProfile")
+    w = spawn(env={"SNAKEPIT_ALLOW_CODE": "1"})
+    w.recv()
+    w.send({"type": "exec", "id": 1, "context": {"names": list(on_demand)},
+            "code": "import sys\nloaded = [m for m in names if m in sys.modules]\n"})
+    assert w.recv_until(1)["value"]["loaded"] == []
