@@ -29,7 +29,6 @@ are sent as nested lists; numpy scalars as Python scalars.  An object with a
 from __future__ import annotations
 
 import array
-import datetime as _dt
 import json
 import json.decoder
 import json.encoder
@@ -404,12 +403,16 @@ def _enc_other(v: Any, atts: List[Any], depth: int) -> Any:
         if replacement is v:
             raise _refusal(v, f"{_type_name(v)}.__snakepit_encode__() returned the object itself")
         return _enc_as(v, replacement, atts, depth)
-    if isinstance(v, _dt.datetime):
-        return {TAG: "datetime", "v": v.isoformat()}
-    if isinstance(v, _dt.date):
-        return {TAG: "date", "v": v.isoformat()}
-    if isinstance(v, _dt.time):
-        return {TAG: "time", "v": v.isoformat()}
+    # datetime is imported on the first date value decoded (start-up is shorter without it): a
+    # value of its types can exist only once some code has imported it.
+    _dt = sys.modules.get("datetime")
+    if _dt is not None:
+        if isinstance(v, _dt.datetime):
+            return {TAG: "datetime", "v": v.isoformat()}
+        if isinstance(v, _dt.date):
+            return {TAG: "date", "v": v.isoformat()}
+        if isinstance(v, _dt.time):
+            return {TAG: "time", "v": v.isoformat()}
     if isinstance(v, (set, frozenset)):
         if depth >= _max_depth:
             raise _too_deep(v)
@@ -1017,11 +1020,14 @@ def _dec_tag(v: Dict[str, Any], atts: List[memoryview]) -> Any:
             special = _SPECIAL_FLOATS.get(text)
             return special if special is not None else _float_text(text)
         if tag == "datetime":
-            return _parse_iso(_dt.datetime, _str(v["v"]))
+            import datetime
+            return _parse_iso(datetime.datetime, _str(v["v"]))
         if tag == "date":
-            return _dt.date.fromisoformat(_str(v["v"]))
+            import datetime
+            return datetime.date.fromisoformat(_str(v["v"]))
         if tag == "time":
-            return _parse_iso(_dt.time, _str(v["v"]))
+            import datetime
+            return _parse_iso(datetime.time, _str(v["v"]))
         if tag == "map":
             return {k: x for k, x in _dec_list(v["v"], atts)}
         if tag == "dict":

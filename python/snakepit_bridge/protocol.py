@@ -316,6 +316,9 @@ class FrameReader:
         self.max_frame_bytes = max_frame_bytes
         #: Runs before every read that may block (the worker flushes corked replies there).
         self.before_read = before_read
+        #: Bytes read from ``fd`` and not yet handed out as frames (after the frame last
+        #: yielded); written by the reading thread, read without a lock by others as a hint.
+        self.buffered = 0
 
     def frames(self) -> Iterator[Frame]:
         """Yield every frame in arrival order."""
@@ -333,6 +336,9 @@ class FrameReader:
                         f"incoming frame of {n} bytes exceeds maxFrameBytes ({limit})")
                 if end - pos - 4 < n:
                     break
+                # Bytes after this frame are input that waits while it is served (the watchdog
+                # of a slow inline call looks at this, see serving.py).
+                self.buffered = end - pos - 4 - n
                 yield parse_body(buf, pos + 4, n)
                 pos += 4 + n
             rest = end - pos
@@ -343,8 +349,10 @@ class FrameReader:
                     buf, pos = b"", 0
                     if body is None:
                         return
+                    self.buffered = 0
                     yield parse_body(body, 0, n)
                     continue
+            self.buffered = rest
             if self.before_read is not None:
                 self.before_read()
             chunk = os.read(fd, READ_SIZE)

@@ -12,8 +12,11 @@ moves to another thread only when the call turns out to be slow:
   runs it.
 - A **watchdog** (:meth:`Server.supervise`, the main thread in a worker) ticks every
   ``interval`` seconds while calls run.  When one inline call has been running for a whole tick
-  (2–4 ms by default) it revokes the role, and an idle thread carries on reading, so pings,
-  cancels, tool results and further calls are never stuck behind a slow call.  A thread about to
+  (2–4 ms by default) *and input waits* (frames buffered behind the call, or the input fd
+  readable) it revokes the role, and an idle thread carries on reading, so pings, cancels, tool
+  results and further calls are never stuck behind a slow call.  Without waiting input the
+  holder keeps the role: on a loaded machine a fast call descheduled for a tick would otherwise
+  cost the next call a hand-off between threads.  A thread about to
   block on a tool call gives the role up at once (:meth:`Server.release_role`).
 - With no call running the watchdog sleeps until an inline call starts, so an idle worker uses
   no CPU.
@@ -33,6 +36,7 @@ import sys
 import threading
 from typing import Any, Callable, List, Optional
 
+from . import profiling
 from .codec import decode_envelope, envelope_head
 from .errors import FrameTooLarge, ProtocolError, SerializationError
 from .protocol import SHUTDOWN, FrameReader, FrameWriter
@@ -57,6 +61,9 @@ class Server:
                  on_fatal: Callable[[BaseException], None],
                  interval: float = DEFAULT_INTERVAL) -> None:
         reader.before_read = writer.flush
+        self._reader = reader
+        self._input = select.poll()
+        self._input.register(reader.fd, select.POLLIN)
         self._frames = reader.frames()
         self._writer = writer
         self._dispatcher = dispatcher
@@ -72,6 +79,8 @@ class Server:
         self._seen_seq = -1
         self._quiet_ticks = 0
         self._watchdog_asleep = False
+        #: How many times the read role was taken from a thread running a call (diagnostics).
+        self.handoffs = 0
         self._closed = False
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
@@ -110,6 +119,7 @@ class Server:
 
     def supervise(self) -> None:
         """Run the watchdog until shutdown is requested and every call has finished."""
+        profiling.profile_thread()
         poller = select.poll()
         poller.register(self._wake_r, select.POLLIN)
         stopping = False
@@ -129,7 +139,10 @@ class Server:
         self._writer.flush()  # replies corked behind a slow call wait at most one tick
         with self._lock:
             if self._inline:
-                if self._inline_seq == self._seen_seq:
+                # Only input that waits behind the slow call needs another reader: without any,
+                # a call that a loaded machine merely descheduled for a tick keeps the role, and
+                # the next call does not pay a hand-off between threads.
+                if self._inline_seq == self._seen_seq and self._input_waits():
                     self._revoke()
                 self._seen_seq = self._inline_seq
                 self._quiet_ticks = 0
@@ -140,11 +153,22 @@ class Server:
             self._watchdog_asleep = True
             return None
 
+    def _input_waits(self) -> bool:
+        """True when frames are buffered behind the running call or the input fd has data (or
+        its end): what the read role's holder would read next if it were reading."""
+        if self._reader.buffered > 0:
+            return True
+        try:
+            return bool(self._input.poll(0))
+        except OSError:  # pragma: no cover - an unusable fd: let a reader find out
+            return True
+
     def _revoke(self) -> None:
         # Called with the lock held; the caller flushes the writer after releasing it.
         self._owner = None
         self._inline = False
         self._writer.cork_thread = None
+        self.handoffs += 1
         self._role_free.notify()
 
     def _wake(self, byte: bytes) -> None:
@@ -156,6 +180,7 @@ class Server:
     # -- server threads --------------------------------------------------------------------------
 
     def _serve(self) -> None:
+        profiling.profile_thread()
         me = threading.get_ident()
         dispatcher = self._dispatcher
         try:

@@ -39,9 +39,11 @@ from __future__ import annotations
 import itertools
 import logging
 import threading
-from concurrent.futures import Future, InvalidStateError
 from collections.abc import MutableMapping
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Sequence
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 from .codec import EXT_PENDING, encode_value
 from .context import current_call
@@ -128,6 +130,8 @@ class ToolCalls:
     def start(self, name: str, args: Sequence[Any], kwargs: Dict[str, Any],
               session_id: Optional[str]) -> "Future[Any]":
         """Send a ``tool_call`` and return the future its ``tool_result`` will complete."""
+        # Imported on the first tool call: most workers never make one (start-up is shorter).
+        from concurrent.futures import Future
         future: "Future[Any]" = Future()
         if self._closed is not None:
             future.set_exception(ToolError(self._closed))
@@ -223,6 +227,7 @@ def _nothing() -> None:
 def _settle(future: "Future[Any]", value: Any = None, error: Optional[BaseException] = None
             ) -> None:
     # The waiter may have given up (an async caller's task was cancelled, which cancels this).
+    from concurrent.futures import InvalidStateError  # loaded already: a future exists
     try:
         if error is not None:
             future.set_exception(error)

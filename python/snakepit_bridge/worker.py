@@ -34,7 +34,7 @@ import sys
 import traceback
 from typing import Any, Callable, Dict, Optional, Sequence
 
-from . import hostlog
+from . import hostlog, profiling
 from .codec import Limits, numpy_available, set_limits
 from .connection import Connection
 from .dispatcher import Dispatcher
@@ -122,6 +122,12 @@ def ready_message(settings: Settings) -> Dict[str, Any]:
     }
 
 
+def _exit(code: int) -> None:
+    """``os._exit(code)``, after writing the ``SNAKEPIT_PROFILE`` statistics when profiling."""
+    profiling.dump()
+    os._exit(code)
+
+
 def _exit_now(code: int, message: Optional[str] = None) -> None:
     if message:
         try:
@@ -129,11 +135,11 @@ def _exit_now(code: int, message: Optional[str] = None) -> None:
             sys.stderr.flush()
         except Exception:  # noqa: BLE001 - exiting anyway
             pass
-    os._exit(code)
+    _exit(code)
 
 
 def _host_gone() -> None:
-    os._exit(EXIT_OK)
+    _exit(EXIT_OK)
 
 
 class Worker:
@@ -190,7 +196,7 @@ class Worker:
                     stream.flush()
             except Exception:  # noqa: BLE001 - the host may have closed the pipe
                 pass
-        os._exit(EXIT_OK)
+        _exit(EXIT_OK)
 
     def request_shutdown(self) -> None:
         """Stop accepting calls; exit once accepted ones have finished (any thread)."""
@@ -200,7 +206,7 @@ class Worker:
 
     def _on_eof(self) -> None:
         if not self.shutdown_requested:
-            os._exit(EXIT_OK)
+            _exit(EXIT_OK)
         self.dispatcher.tools.close("the host closed the connection during shutdown")
 
 

@@ -27,6 +27,37 @@ def test_a_slow_call_does_not_delay_pings(make_dispatcher, outbox):
     assert _ids_in_order(outbox) == [2, 1]
 
 
+def test_a_slow_call_keeps_the_read_role_while_no_input_waits(make_dispatcher, outbox):
+    w = make_dispatcher(concurrency=1)
+    deliver(w, call(1, "targets", "wait_then", 0.1, "done"))
+    assert outbox.reply(1)["value"] == "done"
+    deliver(w, call(2, "echo", "echo", 2))
+    outbox.reply(2)
+    assert w.server.handoffs == 0  # 25-50 ticks passed during the call, none with input waiting
+
+
+def test_input_behind_a_slow_call_takes_the_read_role_away(make_dispatcher, outbox):
+    w = make_dispatcher(concurrency=1)
+    deliver(w, call(1, "targets", "wait_then", 0.3, "done"))
+    targets.started.wait(2)
+    deliver(w, {"type": "ping", "id": 2})
+    outbox.reply(2)
+    assert w.server.handoffs == 1
+    outbox.reply(1)
+
+
+def test_frames_buffered_behind_a_slow_call_take_the_read_role_away(make_dispatcher, outbox):
+    from conftest import wire
+    w = make_dispatcher(concurrency=1)
+    # One write: the ping is in the reader's buffer, not in the fd, while the call runs.
+    w.host_in.sendall(wire(call(1, "targets", "wait_then", 0.3, "done")) +
+                      wire({"type": "ping", "id": 2}))
+    outbox.reply(2)
+    outbox.reply(1)
+    assert _ids_in_order(outbox) == [2, 1]
+    assert w.server.handoffs == 1
+
+
 def test_the_sleeping_watchdog_wakes_for_a_slow_call(make_dispatcher, outbox):
     w = make_dispatcher(concurrency=1)
     # The watchdog sleeps after _QUIET_TICKS quiet ticks (about 0.25 s); wait for that state, not

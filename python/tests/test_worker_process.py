@@ -356,3 +356,30 @@ def _alive(pid: int) -> bool:
 
 def test_wire_helpers_are_the_workers_format():
     assert unwire(wire(call(1, "m", "f", 1)))["args"] == [1]
+
+
+def test_snakepit_profile_writes_the_threads_statistics_at_exit(spawn, tmp_path):
+    import pstats
+    path = tmp_path / "worker-%p.prof"
+    w = spawn(env={"SNAKEPIT_PROFILE": str(path)})
+    w.recv()
+    for i in range(3):
+        w.send(call(i, "echo", "add", i, 1))
+        assert w.recv()["value"] == i + 1
+    w.host_in.close()  # EOF: the worker exits at once, through the same dump
+    assert w.wait() == 0
+    written = tmp_path / f"worker-{w.proc.pid}.prof"
+    assert written.exists()
+    functions = {name for (_, _, name) in pstats.Stats(str(written)).stats}
+    assert {"function_call", "_read_call"} <= functions
+
+
+def test_a_worker_starts_without_the_modules_it_loads_on_demand(spawn):
+    # Each costs start-up time, and most workers never need it: asyncio (async functions),
+    # concurrent.futures (tool calls), datetime (date values), cProfile (SNAKEPIT_PROFILE).
+    on_demand = ("asyncio", "concurrent.futures", "datetime", "cProfile")
+    w = spawn(env={"SNAKEPIT_ALLOW_CODE": "1"})
+    w.recv()
+    w.send({"type": "exec", "id": 1, "context": {"names": list(on_demand)},
+            "code": "import sys\nloaded = [m for m in names if m in sys.modules]\n"})
+    assert w.recv_until(1)["value"]["loaded"] == []

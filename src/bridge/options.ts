@@ -154,7 +154,10 @@ export interface LocalWorkerOptions {
   readonly maxWorkers?: number
   /** Calls one worker executes at once (its thread pool). Default 1. */
   readonly workerConcurrency?: number
-  /** Calls that may wait inside a worker's pipe beyond its concurrency, so it never idles between replies. Default 4 (64 in a remote agent's bridge). */
+  /**
+   * Calls that may wait inside a worker's pipe beyond its concurrency, so it never idles between replies; a number fixes it.
+   * Default: none (adaptive: 2 to 64, fewer as the worker's calls are slower; 4 until measured). A remote agent's bridge: 64.
+   */
   readonly pipelineDepth?: number
   /** How long an abandoned (timed-out or aborted) call may keep running before its worker is recycled. Default 5 000. */
   readonly callGraceMs?: number
@@ -257,10 +260,12 @@ type AnyBridgeOptions = SharedBridgeOptions & LocalWorkerOptions & TestingBridge
 export type InspectOption = ((event: InspectionEvent) => void) | Observer<InspectionEvent>
 
 /** Options with every default filled in. */
-export type ResolvedOptions = Required<Omit<AnyBridgeOptions, "logger" | "logLevel" | "inspect" | "cwd" | "allowedModules" | "expose" | "maxRequestsPerWorker" | "maxWorkerAgeMs" | "maxWorkerMemoryMb" | "restart" | "workerProcess" | "dashboard" | "remote" | "limits">> & {
+export type ResolvedOptions = Required<Omit<AnyBridgeOptions, "logger" | "logLevel" | "inspect" | "cwd" | "pipelineDepth" | "allowedModules" | "expose" | "maxRequestsPerWorker" | "maxWorkerAgeMs" | "maxWorkerMemoryMb" | "restart" | "workerProcess" | "dashboard" | "remote" | "limits">> & {
   readonly remote: RemoteOptions | undefined
   readonly workerProcess: AnyActorLogic | undefined
   readonly cwd: string | undefined
+  /** Undefined: adaptive (`src/bridge/pipelineDepth.ts`). */
+  readonly pipelineDepth: number | undefined
   readonly allowedModules: readonly string[] | undefined
   readonly expose: readonly string[] | undefined
   readonly maxRequestsPerWorker: number | undefined
@@ -417,7 +422,7 @@ export const resolveOptions = (given: BridgeOptions = {}): ResolvedOptions => {
     minWorkers,
     maxWorkers,
     workerConcurrency: options.workerConcurrency ?? 1,
-    pipelineDepth: options.pipelineDepth ?? 4,
+    pipelineDepth: options.pipelineDepth,
     startupTimeoutMs: options.startupTimeoutMs ?? 30_000,
     callTimeoutMs: options.callTimeoutMs ?? 60_000,
     callGraceMs: options.callGraceMs ?? 5_000,

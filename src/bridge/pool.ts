@@ -63,6 +63,7 @@ import { CallRecord, callContext, emitExecution, refusal, stoppedError } from ".
 import { planReturns } from "./rebalance.js"
 import { SessionTable } from "./sessions.js"
 import { toolScope, type ToolRegistry } from "./tools.js"
+import { nextServiceMs, pipelineDepthFor, serviceEstimateMs } from "./pipelineDepth.js"
 import { DynamicSupervisor } from "../supervisor/Supervisor.js"
 import { isCleanExit } from "../supervisor/strategy.js"
 import { ForkServer } from "../worker/forkServer.js"
@@ -444,6 +445,8 @@ export class WorkerPool implements PoolBackend {
         })
       }
     }
+    // An idle worker starts this call now: its service time runs from here, not from its last reply.
+    if (process.connection.inFlight === 0) slot.lastReplyAt = performance.now()
     entry.start(slot, process.connection)
     slot.dispatched++
     // Retire on the last call it may take (after dispatching it, so it drains before stopping).
@@ -454,7 +457,12 @@ export class WorkerPool implements PoolBackend {
   private finished(slot: Slot, connection: Connection, sessionId: string | null, module: string, fn: string, began: number, error: unknown): void {
     // A call that ended with an earlier process of this slot says nothing about the current one.
     const current = slot.process?.connection === connection
-    if (current) slot.served++
+    if (current) {
+      slot.served++
+      const now = performance.now()
+      slot.serviceMs = nextServiceMs(slot.serviceMs, now - slot.lastReplyAt)
+      slot.lastReplyAt = now
+    }
     emitExecution(this.telemetry, { sessionId, module, fn, workerId: slot.id, began, error })
     if (!current) return
     if (slot.retiring) this.stopWhenDrained(slot)
@@ -475,7 +483,7 @@ export class WorkerPool implements PoolBackend {
    */
   private pump(slot: Slot): void {
     const slots = this.options.workerConcurrency
-    const capacity = this.capacity()
+    const capacity = this.capacity(slot)
     // Calls waiting for a start beyond what the starting workers can take (a start failed, or
     // the worker they waited for is already full) have nothing left to wait for: pipes take them.
     let pipeTakesWaiting: boolean | undefined
@@ -501,8 +509,13 @@ export class WorkerPool implements PoolBackend {
     for (const slot of this.slots.values()) this.pump(slot)
   }
 
-  private capacity(): number {
-    return this.options.workerConcurrency + this.options.pipelineDepth
+  /** Calls `slot` may hold: its concurrency plus its pipeline depth (adaptive unless `pipelineDepth` is set). */
+  private capacity(slot: Slot): number {
+    const override = this.options.pipelineDepth
+    if (override !== undefined) return this.options.workerConcurrency + override
+    const inFlight = slot.process?.connection.inFlight ?? 0
+    const estimate = serviceEstimateMs(slot.serviceMs, inFlight > 0 ? performance.now() - slot.lastReplyAt : undefined)
+    return this.options.workerConcurrency + pipelineDepthFor(estimate, undefined)
   }
 
   private loads(): WorkerLoad[] {
@@ -516,7 +529,7 @@ export class WorkerPool implements PoolBackend {
         inFlight: s.process?.connection.inFlight ?? 0,
         sessions: this.sessions.countFor(s.id),
         slots: this.options.workerConcurrency,
-        capacity: this.capacity(),
+        capacity: this.capacity(s),
       })
     }
     return loads

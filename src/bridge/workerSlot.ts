@@ -47,6 +47,10 @@ export interface Slot {
   overMemory: boolean
   /** Started on demand for calls (not a restart or replacement): calls wait for its start. */
   onDemand: boolean
+  /** Moving mean of the time between its replies while busy, in ms (adaptive pipeline depth); undefined until measured. */
+  serviceMs: number | undefined
+  /** `performance.now()` of its last reply, or of the hand-over of a call that found it idle. */
+  lastReplyAt: number
 }
 
 /**
@@ -75,6 +79,8 @@ export const newSlot = (id: string, onDemand: boolean): Slot => ({
   hung: false,
   overMemory: false,
   onDemand,
+  serviceMs: undefined,
+  lastReplyAt: 0,
 })
 
 /**

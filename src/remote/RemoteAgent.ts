@@ -94,10 +94,11 @@ interface AgentSettings {
 export const localSession = (clientId: string, sessionId: string): string => `${clientId}/${sessionId}`
 
 /**
- * An agent's workers' default `pipelineDepth` (a local bridge's is 4). Calls reach an agent in
+ * An agent's workers' default `pipelineDepth` (a local bridge's adapts, 2 to 64, to its calls'
+ * service time, starting at 4; this fixed depth was measured before that). Calls reach an agent in
  * bursts, one NATS message each, and every burst of results it sends back costs a socket write
  * through the server and a wake-up of the client: letting each worker's pipe hold a burst
- * (instead of 4 calls of it) makes Python answer it in a few writes, and the agent reply in a
+ * (instead of 4 calls of it, the depth a local bridge used then) makes Python answer it in a few writes, and the agent reply in a
  * few. Measured at 64 calls in flight on one worker: the NATS server's CPU per call fell about
  * 4×, Python's 2× (docs/performance.md). The cost is the local one: a call waiting in a busy
  * worker's pipe waits for that worker (routing fills pipes only once every worker is busy). Set

@@ -1,0 +1,82 @@
+/**
+ * How many calls may wait inside a worker's pipe beyond its concurrency: the pipeline depth,
+ * adapted to how long the worker takes per call unless `pipelineDepth` is set.
+ *
+ * A pipelined call waits in Python behind the ones sent before it, so a deep pipe is right for
+ * microsecond calls (the worker never idles between replies, and replies leave in batches) and
+ * wrong for slow ones: ten calls behind a 100 ms call wait a second, while another worker (or
+ * the host's queue, from which any worker that frees up takes them) could have served them. So
+ * the depth is the number of calls a worker serves in {@link PIPE_WAIT_BUDGET_MS}, between
+ * {@link MIN_ADAPTIVE_DEPTH} and {@link MAX_ADAPTIVE_DEPTH}; before anything was measured it is
+ * {@link UNMEASURED_DEPTH} (the old fixed default).
+ *
+ * The service time is an exponentially weighted mean of the time between a worker's replies
+ * while it is busy ({@link nextServiceMs}); a call that is running now and has already taken
+ * longer than that mean counts with its age ({@link serviceEstimateMs}), so a slow call gets
+ * only a shallow pipe behind it as soon as it turns out slow, before it ends. All pure; the pool
+ * keeps the two numbers per worker (`src/bridge/pool.ts`).
+ *
+ * @example
+ * pipelineDepthFor(0.02, undefined) // 64: echo-sized calls pipeline deep
+ * pipelineDepthFor(50, undefined)   // 2: a 50 ms call gets two calls queued behind it
+ * pipelineDepthFor(50, 8)           // 8: an explicit pipelineDepth wins
+ */
+
+/** The deepest adaptive pipe. */
+export const MAX_ADAPTIVE_DEPTH = 64
+/**
+ * The shallowest adaptive pipe. Two, not one: a worker that serves several sessions (whose calls
+ * must go to it) would otherwise idle for a host round trip between their calls; in the
+ * integration test that kills workers under 8 sessions of 5 ms calls, a depth of 1 doubled the run.
+ */
+export const MIN_ADAPTIVE_DEPTH = 2
+/** The depth before a worker's service time is known. */
+export const UNMEASURED_DEPTH = 4
+/** How long the last call of a full adaptive pipe may expect to wait in it, in ms. */
+export const PIPE_WAIT_BUDGET_MS = 2
+/** Weight of the newest sample in the service time's moving mean. */
+export const SERVICE_WEIGHT = 0.3
+
+/**
+ * The pipeline depth for a worker whose calls take `serviceMs` each (undefined: not measured
+ * yet); `override` (the `pipelineDepth` option) wins when set. Non-increasing in `serviceMs`,
+ * always within [{@link MIN_ADAPTIVE_DEPTH}, {@link MAX_ADAPTIVE_DEPTH}] without an override.
+ *
+ * @example
+ * pipelineDepthFor(undefined, undefined) // 4
+ * pipelineDepthFor(0.5, undefined)       // 4 (2 ms / 0.5 ms)
+ */
+export const pipelineDepthFor = (serviceMs: number | undefined, override: number | undefined): number => {
+  if (override !== undefined) return override
+  if (serviceMs === undefined || Number.isNaN(serviceMs)) return UNMEASURED_DEPTH
+  if (serviceMs * MAX_ADAPTIVE_DEPTH <= PIPE_WAIT_BUDGET_MS) return MAX_ADAPTIVE_DEPTH
+  return Math.max(MIN_ADAPTIVE_DEPTH, Math.min(MAX_ADAPTIVE_DEPTH, Math.floor(PIPE_WAIT_BUDGET_MS / serviceMs)))
+}
+
+/**
+ * The moving mean after one more sample: `sampleMs` is the time from the worker's previous
+ * reply (or from the call's hand-over, when it found the worker idle) to this reply.
+ *
+ * @example
+ * nextServiceMs(undefined, 0.05) // 0.05
+ * nextServiceMs(1, 0)            // 0.7
+ */
+export const nextServiceMs = (meanMs: number | undefined, sampleMs: number): number => {
+  const sample = Math.max(0, sampleMs)
+  return meanMs === undefined ? sample : meanMs + SERVICE_WEIGHT * (sample - meanMs)
+}
+
+/**
+ * The service time to decide with now: the mean, or the age of the call running now
+ * (`runningForMs`, time since the last reply; undefined when the worker has nothing in flight)
+ * when that is longer. Before any reply, a call running longer than the budget already counts.
+ *
+ * @example
+ * serviceEstimateMs(0.02, 120)       // 120: the running call turned out slow
+ * serviceEstimateMs(0.02, undefined) // 0.02
+ */
+export const serviceEstimateMs = (meanMs: number | undefined, runningForMs: number | undefined): number | undefined => {
+  if (runningForMs === undefined) return meanMs
+  if (meanMs === undefined) return runningForMs > PIPE_WAIT_BUDGET_MS ? runningForMs : undefined
+  return Math.max(meanMs, runningForMs)
+}

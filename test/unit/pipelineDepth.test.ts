@@ -1,0 +1,65 @@
+import { fc, test } from "@fast-check/vitest"
+import { describe, expect, it } from "vitest"
+import {
+  MAX_ADAPTIVE_DEPTH,
+  MIN_ADAPTIVE_DEPTH,
+  PIPE_WAIT_BUDGET_MS,
+  UNMEASURED_DEPTH,
+  nextServiceMs,
+  pipelineDepthFor,
+  serviceEstimateMs,
+} from "../../src/bridge/pipelineDepth.js"
+
+const ms = fc.double({ min: 0, max: 1e6, noNaN: true })
+const depth = fc.nat({ max: 1_000 })
+const maybe = <T>(a: fc.Arbitrary<T>) => fc.option(a, { nil: undefined })
+
+describe("pipelineDepthFor", () => {
+  it("pipelines echo-sized calls deep, slow calls shallow, and waits for a measurement", () => {
+    expect(pipelineDepthFor(0.02, undefined)).toBe(MAX_ADAPTIVE_DEPTH)
+    expect(pipelineDepthFor(0.1, undefined)).toBe(20)
+    expect(pipelineDepthFor(50, undefined)).toBe(MIN_ADAPTIVE_DEPTH)
+    expect(pipelineDepthFor(undefined, undefined)).toBe(UNMEASURED_DEPTH)
+  })
+
+  test.prop([ms, ms])("is non-increasing in the service time", (a, b) => {
+    const [fast, slow] = a <= b ? [a, b] : [b, a]
+    expect(pipelineDepthFor(fast, undefined)).toBeGreaterThanOrEqual(pipelineDepthFor(slow, undefined))
+  })
+
+  test.prop([maybe(ms)])("stays within its bounds", (serviceMs) => {
+    const d = pipelineDepthFor(serviceMs, undefined)
+    expect(Number.isInteger(d)).toBe(true)
+    expect(d).toBeGreaterThanOrEqual(MIN_ADAPTIVE_DEPTH)
+    expect(d).toBeLessThanOrEqual(MAX_ADAPTIVE_DEPTH)
+  })
+
+  test.prop([maybe(ms), depth])("an explicit pipelineDepth wins", (serviceMs, override) => {
+    expect(pipelineDepthFor(serviceMs, override)).toBe(override)
+  })
+
+  test.prop([ms])("the last call of a full pipe waits at most the budget (beyond the shallowest pipe)", (serviceMs) => {
+    const d = pipelineDepthFor(serviceMs, undefined)
+    if (d > MIN_ADAPTIVE_DEPTH) expect(d * serviceMs).toBeLessThanOrEqual(PIPE_WAIT_BUDGET_MS + 1e-9)
+  })
+})
+
+describe("nextServiceMs and serviceEstimateMs", () => {
+  test.prop([maybe(ms), ms])("the mean moves toward the sample and never past it", (mean, sample) => {
+    const next = nextServiceMs(mean, sample)
+    const from = mean ?? sample
+    expect(next).toBeGreaterThanOrEqual(Math.min(from, sample) - 1e-9)
+    expect(next).toBeLessThanOrEqual(Math.max(from, sample) + 1e-9)
+  })
+
+  test.prop([maybe(ms), maybe(ms)])("a running call only ever makes the estimate slower", (mean, running) => {
+    const estimate = serviceEstimateMs(mean, running)
+    if (mean !== undefined) expect(estimate).toBeGreaterThanOrEqual(mean)
+    if (running === undefined) expect(estimate).toBe(mean)
+  })
+
+  it("a call running past the budget on an unmeasured worker counts; a young one does not", () => {
+    expect(serviceEstimateMs(undefined, PIPE_WAIT_BUDGET_MS * 10)).toBe(PIPE_WAIT_BUDGET_MS * 10)
+    expect(serviceEstimateMs(undefined, PIPE_WAIT_BUDGET_MS / 2)).toBeUndefined()
+  })
+})
