@@ -195,7 +195,9 @@ describe("bridge: recovery under load", () => {
     for (const r of all) if (!r.ok) expect(r.error).toMatchObject({ _tag: "WorkerCrashed" })
     expect(all.filter((r) => r.ok).length).toBeGreaterThan(0)
     await eventually(() => bridge.getStatus().workers.filter((w) => w.state === "ready").length === 4, 15_000, "pool back to size")
-  })
+    // Its length is set by how fast a loaded machine restarts Python ~10 times a second, not by
+    // the library: a generous budget, since nothing here is about speed.
+  }, 120_000)
 })
 
 describe("bridge: queue", () => {
