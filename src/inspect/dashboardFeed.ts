@@ -12,6 +12,7 @@
  * feed.onLog((entry) => push(entry))
  * feed.close()
  */
+import { FeedLog } from "./feedLog.js"
 import type { BridgeStatus, WorkerStatus } from "../bridge/status.js"
 import type { BridgeEventName, BridgeEvents } from "../telemetry/events.js"
 import { CallPanels, type CallsSnapshot } from "./callPanels.js"
@@ -65,22 +66,19 @@ const describeExit = (e: BridgeEvents["worker.exited"]) =>
 /** Live dashboard state of one bridge. */
 export class DashboardFeed {
   private readonly exited: WorkerRow[] = []
-  private readonly log: LogEntry[] = []
-  private readonly changeListeners = new Set<() => void>()
-  private readonly logListeners = new Set<(entry: LogEntry) => void>()
+  private readonly log: FeedLog<LogEntry>
   private readonly unsubscribe: Array<() => void> = []
   private readonly lastSeen = new Map<string, WorkerStatus>()
   private seq = 0
   private readonly panels = new CallPanels(Date.now())
   private readonly retainExitedMs: number
-  private readonly logSize: number
 
   constructor(
     private readonly source: FeedSource,
     options: FeedOptions = {},
   ) {
     this.retainExitedMs = options.retainExitedMs ?? 15_000
-    this.logSize = options.logSize ?? 200
+    this.log = new FeedLog(options.logSize ?? 200)
     const changed = () => this.changed()
     this.unsubscribe.push(
       source.on("worker.stateChanged", changed),
@@ -111,19 +109,17 @@ export class DashboardFeed {
 
   /** Calls `listener` whenever the workers or the tree may have changed. Returns the unsubscribe. */
   onChange(listener: () => void): () => void {
-    this.changeListeners.add(listener)
-    return () => this.changeListeners.delete(listener)
+    return this.log.onChange(listener)
   }
 
   /** Calls `listener` for each new log entry. Returns the unsubscribe. */
   onLog(listener: (entry: LogEntry) => void): () => void {
-    this.logListeners.add(listener)
-    return () => this.logListeners.delete(listener)
+    return this.log.onLog(listener)
   }
 
   /** The log kept so far, oldest first. */
   history(): readonly LogEntry[] {
-    return [...this.log]
+    return this.log.history()
   }
 
   /** The current state: live workers, then recently exited incarnations, newest first. */
@@ -137,8 +133,7 @@ export class DashboardFeed {
   /** Stops listening to the bridge. */
   close(): void {
     for (const u of this.unsubscribe.splice(0)) u()
-    this.changeListeners.clear()
-    this.logListeners.clear()
+    this.log.close()
   }
 
   private keepExited(e: BridgeEvents["worker.exited"]): void {
@@ -166,12 +161,10 @@ export class DashboardFeed {
     const bounded = text.length > MAX_TEXT ? `${text.slice(0, MAX_TEXT)}…` : text
     const entry: LogEntry = { seq: ++this.seq, at: Date.now(), kind, workerId, text: bounded }
     this.log.push(entry)
-    if (this.log.length > this.logSize) this.log.shift()
-    for (const l of this.logListeners) l(entry)
     this.changed()
   }
 
   private changed(): void {
-    for (const l of this.changeListeners) l()
+    this.log.changed()
   }
 }

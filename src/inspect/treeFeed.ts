@@ -10,6 +10,7 @@
  * feed.onChange(() => push(feed.snapshot()))
  * feed.close()
  */
+import { FeedLog } from "./feedLog.js"
 import type { AnyActorRef } from "xstate"
 import type { ChildInfo, SupervisorStatus } from "../supervisor/status.js"
 import { DashboardFeed, type DashboardSnapshot, type FeedOptions, type FeedSource, type LogEntry } from "./dashboardFeed.js"
@@ -57,19 +58,16 @@ const bridgesOf = (status: SupervisorStatus, prefix: string, bridgeOf: (ref: Any
 /** Live dashboard state of a supervision tree. */
 export class TreeFeed {
   private readonly feeds = new Map<FeedSource, { readonly path: string; readonly feed: DashboardFeed; readonly off: () => void }>()
-  private readonly log: TreeLogEntry[] = []
-  private readonly changeListeners = new Set<() => void>()
-  private readonly logListeners = new Set<(entry: LogEntry) => void>()
+  private readonly log: FeedLog<TreeLogEntry>
   private readonly watch: { unsubscribe(): void }
   private seq = 0
-  private readonly logSize: number
 
   constructor(
     private readonly root: TreeSource,
     private readonly bridgeOf: (ref: AnyActorRef | null) => FeedSource | undefined,
     private readonly options: FeedOptions = {},
   ) {
-    this.logSize = options.logSize ?? 200
+    this.log = new FeedLog(options.logSize ?? 200)
     this.refresh(root.getStatus())
     // With an error listener: an observer without one would make XState report the supervisor's
     // failure (its owner handles it through `done`) as an unhandled error.
@@ -78,19 +76,17 @@ export class TreeFeed {
 
   /** Calls `listener` whenever the tree or a bridge may have changed. Returns the unsubscribe. */
   onChange(listener: () => void): () => void {
-    this.changeListeners.add(listener)
-    return () => this.changeListeners.delete(listener)
+    return this.log.onChange(listener)
   }
 
   /** Calls `listener` for each new log entry of any bridge. Returns the unsubscribe. */
   onLog(listener: (entry: LogEntry) => void): () => void {
-    this.logListeners.add(listener)
-    return () => this.logListeners.delete(listener)
+    return this.log.onLog(listener)
   }
 
   /** The log kept so far, all bridges, oldest first. */
   history(): readonly LogEntry[] {
-    return [...this.log]
+    return this.log.history()
   }
 
   /** The tree now, with each running bridge's snapshot. */
@@ -108,8 +104,7 @@ export class TreeFeed {
       feed.close()
     }
     this.feeds.clear()
-    this.changeListeners.clear()
-    this.logListeners.clear()
+    this.log.close()
   }
 
   /** Attaches feeds to the bridges now in the tree and drops those of bridges gone. */
@@ -134,11 +129,9 @@ export class TreeFeed {
   private append(path: string, entry: LogEntry): void {
     const tagged: TreeLogEntry = { ...entry, seq: ++this.seq, bridge: path }
     this.log.push(tagged)
-    if (this.log.length > this.logSize) this.log.shift()
-    for (const l of this.logListeners) l(tagged)
   }
 
   private changed(): void {
-    for (const l of this.changeListeners) l()
+    this.log.changed()
   }
 }

@@ -8,8 +8,8 @@ import { Buffer } from "node:buffer"
 import { describe, expect, it } from "vitest"
 import type { PythonBridge } from "../../src/bridge/PythonBridge.js"
 import { OUTPUT_MAX_BYTES, OUTPUT_MAX_LINES, type SnakepitError } from "../../src/errors.js"
-import { AgentSuite, startAgent } from "../support/agents.js"
-import { eventually, record, startBridge, testLogger } from "../support/bridge.js"
+import { AgentSuite } from "../support/agents.js"
+import { eventually, record, startBridge } from "../support/bridge.js"
 import { natsServerAvailable } from "../support/natsServer.js"
 
 /** The error `run` fails with (the test fails if it does not). */
@@ -136,9 +136,7 @@ describe.skipIf(!natsServerAvailable)("call errors of a remote pool", () => {
   suite.hooks()
 
   it("a PythonError through an agent carries module, function, session, the agent as worker, the call id and the output", async () => {
-    suite.agents.push(await startAgent({ url: suite.nats.url, pool: "errctx", id: "agent-e1", mark: suite.mark }))
-    const bridge = await startBridge({ remote: { nats: suite.nats.url, pool: "errctx" }, logger: testLogger })
-    await eventually(() => bridge.getStatus().workers.length === 1, 5_000, "the client to see the agent")
+    const bridge = await suite.agentAndClient("errctx", "agent-e1")
     const e = await failure(() => askPythonToFail(bridge, "r1", 3))
     expect(e).toMatchObject({
       _tag: "PythonError",

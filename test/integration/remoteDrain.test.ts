@@ -5,8 +5,8 @@
  * `snakepit agent` with two Python workers. Skipped locally without nats-server.
  */
 import { describe, expect, it } from "vitest"
-import { AgentSuite, startAgent } from "../support/agents.js"
-import { eventually, startBridge, testLogger } from "../support/bridge.js"
+import { AgentSuite } from "../support/agents.js"
+import { eventually } from "../support/bridge.js"
 import { natsServerAvailable } from "../support/natsServer.js"
 
 const suite = new AgentSuite()
@@ -15,9 +15,7 @@ describe.skipIf(!natsServerAvailable)("remote pool: stop with drain", () => {
   suite.hooks()
 
   it("finishes all 6 calls sent to an agent of capacity 2, the 4 waiting in its queue included, and refuses a call made after the stop began", async () => {
-    suite.agents.push(await startAgent({ url: suite.nats.url, pool: "drain", id: "d1", mark: suite.mark }))
-    const bridge = await startBridge({ remote: { nats: suite.nats.url, pool: "drain" }, logger: testLogger })
-    await eventually(() => bridge.getStatus().workers.length === 1, 5_000, "the client to see the agent")
+    const bridge = await suite.agentAndClient("drain", "d1")
     const calls = Array.from({ length: 6 }, () => bridge.executePython(null, "remote", "slow_where", [0.3]))
     await eventually(() => bridge.getStatus().workers[0]!.inFlight === 6, 5_000, "all six sent")
     const stopped = bridge.stop({ drain: true, timeoutMs: 30_000 })
@@ -28,9 +26,7 @@ describe.skipIf(!natsServerAvailable)("remote pool: stop with drain", () => {
   })
 
   it("a drain whose deadline passes fails what is left with BridgeStopped, once each", async () => {
-    suite.agents.push(await startAgent({ url: suite.nats.url, pool: "drain2", id: "d2", mark: suite.mark }))
-    const bridge = await startBridge({ remote: { nats: suite.nats.url, pool: "drain2" }, logger: testLogger })
-    await eventually(() => bridge.getStatus().workers.length === 1, 5_000, "the client to see the agent")
+    const bridge = await suite.agentAndClient("drain2", "d2")
     const settled: string[] = []
     const calls = Array.from({ length: 4 }, (_, i) =>
       bridge.executePython(null, "remote", "slow_where", [i < 2 ? 0.05 : 5]).then(

@@ -4,8 +4,7 @@
  * with two Python workers. Skipped locally without nats-server, as remote.test.ts is.
  */
 import { describe, expect, it } from "vitest"
-import { AgentSuite, startAgent } from "../support/agents.js"
-import { eventually, startBridge, testLogger } from "../support/bridge.js"
+import { AgentSuite } from "../support/agents.js"
 import { parsePrometheus, sampleValue } from "../support/prometheus.js"
 import { natsServerAvailable } from "../support/natsServer.js"
 
@@ -15,9 +14,7 @@ describe.skipIf(!natsServerAvailable)("remote pool statistics", () => {
   suite.hooks()
 
   it("a remote client counts each answered call once, and its calls beyond the agent's capacity wait", async () => {
-    suite.agents.push(await startAgent({ url: suite.nats.url, pool: "stats", id: "s1", mark: suite.mark }))
-    const bridge = await startBridge({ remote: { nats: suite.nats.url, pool: "stats" }, logger: testLogger })
-    await eventually(() => bridge.getStatus().workers.length === 1, 5_000, "the client to see the agent")
+    const bridge = await suite.agentAndClient("stats", "s1")
     expect(bridge.getStatus().stats.runTime.count).toBe(0)
     // Six 20 ms calls on an agent of capacity 2 (two workers × one slot).
     await Promise.all(Array.from({ length: 6 }, () => bridge.executePython(null, "remote", "slow_where", [0.02])))

@@ -8,7 +8,8 @@ import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { execa, type Options, type ResultPromise } from "execa"
 import { afterAll, afterEach, beforeAll } from "vitest"
-import { eventually } from "./bridge.js"
+import type { PythonBridge } from "../../src/index.js"
+import { eventually, startBridge, testLogger } from "./bridge.js"
 import { NatsServer } from "./natsServer.js"
 import { findProcessesWithEnv } from "./processes.js"
 import { fixturesDir } from "./worker.js"
@@ -106,6 +107,14 @@ export class AgentSuite {
     const started = await Promise.all(ids.map((id) => startAgent({ url: this.nats.url, pool, id, mark: this.mark, args })))
     this.agents.push(...started)
     return started
+  }
+
+  /** One agent `id` serving `pool` and a client bridge that already sees it (both ended after the test). */
+  async agentAndClient(pool: string, id: string): Promise<PythonBridge> {
+    await this.launch([id], pool)
+    const bridge = await startBridge({ remote: { nats: this.nats.url, pool }, logger: testLogger })
+    await eventually(() => bridge.getStatus().workers.length === 1, 5_000, "the client to see the agent")
+    return bridge
   }
 
   /** `start` makes the file's server (default: a plain one, no authentication). */
