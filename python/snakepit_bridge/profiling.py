@@ -34,10 +34,18 @@ def profile_thread() -> None:
     if _path is None:
         return
     import cProfile
-    profile = cProfile.Profile()
+    import sys
     with _lock:
+        # From 3.12 cProfile rides on sys.monitoring, which is process-wide: the first thread's
+        # profile sees every thread, and enabling a second one raises ValueError.
+        if _profiles and hasattr(sys, "monitoring"):
+            return
+        profile = cProfile.Profile()
+        try:
+            profile.enable()
+        except ValueError:  # another profiler (a debugger, a user's cProfile) is active
+            return
         _profiles.append(profile)
-    profile.enable()
 
 
 def dump() -> None:
