@@ -23,7 +23,7 @@ export type {
   TestingBridgeOptions,
 } from "./bridge/options.js"
 export type { StopOptions } from "./bridge/stopOptions.js"
-export type { Tool } from "./bridge/tools.js"
+export type { Tool } from "./placement/tools.js"
 export { BridgeSession } from "./bridge/BridgeSession.js"
 export { bridgeChild, bridgeOf } from "./bridge/bridgeChild.js"
 export type { SessionVariablesView } from "./bridge/BridgeSession.js"

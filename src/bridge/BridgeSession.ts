@@ -12,8 +12,8 @@
  */
 import type { ExecuteOptions } from "./callOptions.js"
 import type { MapOptions, MapResult } from "./mapOptions.js"
-import type { Tool, ToolRegistry } from "./tools.js"
-import type { SessionVariables } from "./variables.js"
+import type { Tool, ToolRegistry } from "../placement/tools.js"
+import type { SessionVariables } from "../placement/variables.js"
 import { InvalidOptions } from "../errors.js"
 import { describeValue } from "./callOptions.js"
 

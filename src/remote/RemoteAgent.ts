@@ -36,7 +36,7 @@ import { BridgeStopped, InvalidOptions, ProtocolError, StartupFailed } from "../
 import { PythonBridge } from "../bridge/PythonBridge.js"
 import type { ExecuteOptions } from "../bridge/callOptions.js"
 import { resolveOptions, type LocalBridgeOptions } from "../bridge/options.js"
-import { toolScope, type ToolAnswer } from "../bridge/tools.js"
+import { toolScope, type ToolAnswer } from "../placement/tools.js"
 import type { ToolCallRequest } from "../worker/connection.js"
 import { connectNats } from "./natsConnection.js"
 import type { NatsOptions } from "./natsOptions.js"

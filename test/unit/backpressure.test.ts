@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest"
-import { isFull, queueLevel } from "../../src/bridge/backpressure.js"
+import { isFull, queueLevel } from "../../src/placement/backpressure.js"
 import { checkStopOptions } from "../../src/bridge/stopOptions.js"
 
 describe("backpressure", () => {

@@ -20,7 +20,7 @@ const breaking = (from: string, allowed: readonly string[]) =>
 describe("layering: the rules docs/architecture.md states", () => {
   it("the graph is the real one", () => {
     expect(graph.size).toBeGreaterThan(50)
-    expect(graph.get("bridge/pool.ts")?.has("bridge/routing.ts")).toBe(true)
+    expect(graph.get("bridge/pool.ts")?.has("placement/routing.ts")).toBe(true)
   })
 
   it("the root leaves (errors, errorContext, didYouMean, asyncQueue) import no folder", () => {
@@ -41,6 +41,18 @@ describe("layering: the rules docs/architecture.md states", () => {
 
   it("telemetry/ imports worker/, protocol/ and from bridge/ only the status types", () => {
     expect(breaking("telemetry", ["worker", "protocol", "bridge/status.ts"])).toEqual([])
+  })
+
+  it("placement/ imports only worker/ and protocol/: both pools build on it, it knows neither", () => {
+    expect(breaking("placement", ["worker", "protocol"])).toEqual([])
+  })
+
+  it("routing, sessions and tools are shared: the local and the remote pool both import them from placement/", () => {
+    for (const shared of ["placement/routing.ts", "placement/sessions.ts", "placement/sessionCalls.ts", "placement/tools.ts"]) {
+      const importers = edges.filter((e) => e.to === shared).map((e) => e.from)
+      expect(importers, shared).toContain("bridge/pool.ts")
+      expect(importers, shared).toContain("remote/RemotePool.ts")
+    }
   })
 
   it("inspect/ takes from bridge/ only the status types and bridgeOf (tree dashboard), and nothing from remote/", () => {

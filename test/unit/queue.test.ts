@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest"
 import { fc, test } from "@fast-check/vitest"
-import { CallQueue } from "../../src/bridge/queue.js"
+import { CallQueue } from "../../src/placement/queue.js"
 
 const entry = (n: number, target?: string) => ({ n, target, counted: false })
 

@@ -1,6 +1,6 @@
 import { fc, test } from "@fast-check/vitest"
 import { describe, expect, it } from "vitest"
-import { planReturns, type DisplacedSession } from "../../src/bridge/rebalance.js"
+import { planReturns, type DisplacedSession } from "../../src/placement/rebalance.js"
 
 const d = (sessionId: string, workerId: string, running = false): DisplacedSession => ({ sessionId, workerId, running })
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest"
 import { fc, test } from "@fast-check/vitest"
-import { chooseRoute, type RouteRequest, type WorkerLoad } from "../../src/bridge/routing.js"
+import { chooseRoute, type RouteRequest, type WorkerLoad } from "../../src/placement/routing.js"
 
 const w = (id: string, over: Partial<WorkerLoad> = {}): WorkerLoad => ({
   id, accepting: true, starting: false, replacing: false, inFlight: 0, sessions: 0, slots: 1, capacity: 4, ...over,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest"
-import { SessionTable } from "../../src/bridge/sessions.js"
+import { SessionTable } from "../../src/placement/sessions.js"
 
 describe("SessionTable", () => {
   it("a binding to a restarted worker's new process replaces the stale one and counts once", () => {

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from "vitest"
 import { fc, test } from "@fast-check/vitest"
-import { SessionVariables } from "../../src/bridge/variables.js"
+import { SessionVariables } from "../../src/placement/variables.js"
 import { encodedSize } from "../../src/protocol/encodedSize.js"
 import { VariableLimitExceeded } from "../../src/errors.js"
 
