@@ -40,7 +40,7 @@ import { withCallContext, withCallerStack } from "../errorContext.js"
 import type { TelemetryEmitter } from "../telemetry/events.js"
 import { BridgeMetrics } from "../telemetry/metrics.js"
 import { CallWithdrawn, type CallOptions, type Connection, type ItemOutcome, type WorkerStats } from "../worker/connection.js"
-import type { WorkerExit, WorkerInput, WorkerState } from "../worker/machine.js"
+import { stoppingPhase, workerState, type StoppingPhase, type WorkerEvent, type WorkerExit, type WorkerInput } from "../worker/machine.js"
 import type { WorkerProcess } from "../worker/process.js"
 import type { PoolBackend } from "./backend.js"
 import type { ResolvedOptions } from "./options.js"
@@ -464,17 +464,14 @@ export class WorkerPool implements PoolBackend {
       slot.lastReplyAt = now
     }
     emitExecution(this.telemetry, { sessionId, module, fn, workerId: slot.id, began, error })
-    if (!current) return
-    if (slot.retiring) this.stopWhenDrained(slot)
-    else this.pump(slot)
+    // A retiring worker's machine drains it (stopping.draining → drained) and says when.
+    if (current && !slot.retiring) this.pump(slot)
   }
 
   /** A call left a worker without running there (withdrawn): its room is free again. */
   private released(slot: Slot, connection: Connection): void {
     this.callsMoved()
-    if (slot.process?.connection !== connection) return
-    if (slot.retiring) this.stopWhenDrained(slot)
-    else this.pump(slot)
+    if (slot.process?.connection === connection && !slot.retiring) this.pump(slot)
   }
 
   /**
@@ -648,10 +645,14 @@ export class WorkerPool implements PoolBackend {
     }
     newIncarnation(slot, actor)
     const spawnedAt = Date.now()
+    let phase = stoppingPhase(actor.getSnapshot())
     slot.subscription = actor.subscribe({
       next: (snapshot: { value: unknown; context: { process: WorkerProcess | null } }) => {
-        const to = snapshot.value as WorkerState
+        const to = workerState(snapshot)
         const from = slot.state
+        const fromPhase = phase
+        phase = stoppingPhase(snapshot)
+        if (phase !== fromPhase) this.stoppingPhaseChanged(slot, phase, snapshot.context.process)
         if (to === from) return
         slot.state = to
         this.telemetry.emit("worker.stateChanged", { workerId: id, from, to })
@@ -667,16 +668,24 @@ export class WorkerPool implements PoolBackend {
           this.pumpAll()
         }
         if (to === "idle") this.maybeReap(slot)
-        // Stopping with nothing left but abandoned calls (or hung): nobody waits for what it
-        // runs, and SIGTERM would wait for a call that may never end. Kill it now.
-        if (to === "stopping" && (slot.hung || slot.overMemory || (slot.abandoned > 0 && (slot.process?.connection.inFlight ?? 0) === 0))) {
-          snapshot.context.process?.kill()
-        }
       },
       // The supervisor owns the worker's failure (it restarts it or gives up, and reports
       // either); this observer only watches states. Logged so the error has a trace here too.
       error: (e: unknown) => this.logger.debug({ workerId: id, err: e }, "worker actor failed (its supervisor handles it)"),
     })
+    // A retiring slot's worker that crashed and was restarted drains again instead of serving.
+    if (slot.retiring) this.drain(slot)
+  }
+
+  /**
+   * A stopping worker moved on: drained (its last call left, so its supervisor may stop it now)
+   * or terminating. Terminating with nothing left but abandoned calls (or hung, or over its
+   * memory limit): nobody waits for what it runs, and SIGTERM would wait for a call that may
+   * never end. Kill it now.
+   */
+  private stoppingPhaseChanged(slot: Slot, phase: StoppingPhase | undefined, process: WorkerProcess | null): void {
+    if (phase === "drained") this.terminate(slot)
+    if (phase === "terminating" && (slot.hung || slot.overMemory || (slot.abandoned > 0 && (process?.connection.inFlight ?? 0) === 0))) process?.kill()
   }
 
   /** A worker incarnation ended; `restarting` says whether the supervisor brings it back. */
@@ -800,7 +809,8 @@ export class WorkerPool implements PoolBackend {
     } else if (running === 0 && was > 0) {
       if (slot.abandonTimer) clearTimeout(slot.abandonTimer)
       slot.abandonTimer = undefined
-      if (slot.retiring) return this.stopWhenDrained(slot)
+      // Retiring: its machine was drained when the last call left, and it is being stopped.
+      if (slot.retiring) return
       const wasReplaced = slot.replaced
       slot.replaced = false
       this.logger.info({ workerId: id }, "abandoned calls ended: worker serves again")
@@ -860,8 +870,8 @@ export class WorkerPool implements PoolBackend {
     slot.overMemory = true
     this.logger.warn({ workerId: id, pid: slot.process?.pid, rssBytes: fault.rssBytes, limitBytes: fault.limitBytes }, "worker passed maxWorkerMemoryMb: replacing it")
     this.retire(slot, "maxWorkerMemoryMb")
-    // Already retiring (recycling), retire() did nothing: stop it now all the same.
-    this.stopWhenDrained(slot)
+    // Its calls already failed: stop it now, even if it was draining for another reason.
+    this.terminate(slot)
   }
 
   private startHealthChecks(slot: Slot): void {
@@ -897,7 +907,7 @@ export class WorkerPool implements PoolBackend {
       return
     }
     slot.pinging = false
-    if (slot.retiring) return this.stopWhenDrained(slot)
+    if (slot.retiring) return
     slot.rssBytes = stats.rssBytes
     const recycle = recycleOnHealth(stats.rssBytes, Date.now() - slot.startedAt, this.options)
     if (recycle) this.retire(slot, recycle)
@@ -910,7 +920,7 @@ export class WorkerPool implements PoolBackend {
 
   /**
    * Recycles a worker without failing a call: it takes no new calls, a replacement starts when
-   * needed, and it is stopped once its calls in flight have finished.
+   * needed, and its machine drains it; once drained, the pool has its supervisor stop it.
    */
   private retire(slot: Slot, why: RecycleReason): void {
     if (slot.retiring) return
@@ -919,15 +929,26 @@ export class WorkerPool implements PoolBackend {
     this.queue.untarget(slot.id)
     // While draining, queued calls still need somewhere to run.
     if (retireStartsReplacement(why, this.liveSlots(), this.stopping, this.draining, this.options)) this.spawn()
-    this.stopWhenDrained(slot)
+    this.drain(slot)
     this.pumpAll()
   }
 
-  private stopWhenDrained(slot: Slot): void {
-    if ((slot.process?.connection.inFlight ?? 0) > 0) return
+  /**
+   * Tells a retiring slot's worker machine to drain (it reports `stopping.drained` when its last
+   * call has left, and {@link attach} then stops it). A slot with no running machine (waiting
+   * out a restart) has nothing to drain: it is stopped now, which also cancels the restart.
+   */
+  private drain(slot: Slot): void {
+    const actor = slot.actor
+    if (actor && actor.getSnapshot().status === "active") actor.send({ type: "DRAIN" } satisfies WorkerEvent)
+    else if (actor) this.terminate(slot)
+  }
+
+  /** Has the supervisor stop the slot's worker for good (not a crash: it is not restarted). */
+  private terminate(slot: Slot): void {
     void this.supervisor?.terminateChild(slot.id).catch((e: unknown) =>
       // Already gone (it exited meanwhile) or the supervisor is stopping: nothing left to stop.
-      this.logger.debug({ workerId: slot.id, err: e }, "drained worker not terminated"))
+      this.logger.debug({ workerId: slot.id, err: e }, "retired worker not terminated"))
   }
 
   /** Replaces every worker; queued and new calls run on the new ones, in-flight ones finish. */
@@ -948,7 +969,7 @@ export class WorkerPool implements PoolBackend {
     // stays until the workers it forked have drained, since they die with it.
     const newTemplate = this.templates?.retire(old.map((s) => s.id)) ?? false
     for (let i = 0; i < count; i++) this.spawn()
-    for (const slot of old) this.stopWhenDrained(slot)
+    for (const slot of old) this.drain(slot)
     if (newTemplate) this.templates!.release(undefined)
     await ready
     return count

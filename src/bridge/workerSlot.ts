@@ -27,7 +27,14 @@ export interface Slot {
   /** Calls given to the current process (the `maxRequestsPerWorker` count). */
   dispatched: number
   rssBytes: number | null
-  /** Draining for recycling, reaping or an environment restart: takes no new calls. */
+  /**
+   * The pool retires this slot (recycling, reaping, an environment restart): it takes no new
+   * calls. The draining itself is the worker machine's (`DRAIN` → `stopping.draining` →
+   * `stopping.drained`, then the supervisor stops it). The decision is kept here as well because
+   * it belongs to the slot, not to one process: a worker that crashes while draining is restarted
+   * by its supervisor and must drain again, not serve. And an event sent to a machine from inside
+   * its own observer runs only after that observer returns, so until then only this flag says so.
+   */
   retiring: boolean
   healthTimer: ReturnType<typeof setInterval> | undefined
   /** A health ping is out; the next tick skips rather than stacking pings. */

@@ -30,7 +30,7 @@ import { supervisorMachine } from "../supervisor/machine.js"
 import { workerMachine } from "../worker/machine.js"
 import { DashboardFeed, type FeedSource, type LogEntry } from "./dashboardFeed.js"
 import { dashboardPage } from "./dashboardPage.js"
-import { stateGraph } from "./graph.js"
+import { stateGraph, topLevelGraph } from "./graph.js"
 import { toMermaid } from "./mermaid.js"
 import { hostAllowed, hostRule, isLoopbackHost, parseHostPort, type HostRule } from "./dashboardHosts.js"
 import { stateDiagramSvg } from "./stateDiagramSvg.js"
@@ -153,7 +153,7 @@ export const serveDashboard = async (bridge: DashboardSource, options: Dashboard
   const feed = new DashboardFeed(bridge, options.retainExitedMs !== undefined ? { retainExitedMs: options.retainExitedMs } : {})
   const page = dashboardPage({
     title: options.title ?? "snakepit",
-    workerDiagram: stateDiagramSvg(stateGraph(workerMachine)),
+    workerDiagram: stateDiagramSvg(topLevelGraph(stateGraph(workerMachine))),
     mermaid: `%% worker\n${toMermaid(workerMachine)}\n\n%% supervisor\n${toMermaid(supervisorMachine)}`,
     controls,
     mode: "bridge",

@@ -100,6 +100,8 @@ export interface GraphState {
   readonly id: string
   /** The state's own key. */
   readonly key: string
+  /** The id of the top-level state it is in (its own id when it is top-level). */
+  readonly top: string
   readonly final: boolean
 }
 
@@ -158,7 +160,7 @@ export const stateGraph = (machine: AnyStateMachine): StateGraph => {
         walk(child)
         continue
       }
-      states.push({ id: name(child), key: child.key, final: child.type === "final" })
+      states.push({ id: name(child), key: child.key, top: (child.path[0] ?? child.key).replace(/[^A-Za-z0-9_]/g, "_"), final: child.type === "final" })
       if (child.type === "final") continue
       for (const t of effectiveTransitions(child)) {
         const target = t.target?.[0]
@@ -171,4 +173,33 @@ export const stateGraph = (machine: AnyStateMachine): StateGraph => {
   walk(root)
   const initial = root.initial?.target?.[0]
   return { initial: initial ? name(initialLeaf(initial)) : undefined, states, transitions }
+}
+
+/**
+ * The graph with every compound state drawn as one box: its leaves merged into their top-level
+ * state, transitions between them dropped. What the dashboard draws for workers, since a worker's
+ * status reports only its top-level state (a draining worker is `stopping`).
+ *
+ * @example
+ * topLevelGraph(stateGraph(workerMachine)).states.map((s) => s.id) // [..., "stopping", "crashed", "stopped"]
+ */
+export const topLevelGraph = (graph: StateGraph): StateGraph => {
+  const topOf = new Map(graph.states.map((s) => [s.id, s.top]))
+  const states = new Map<string, GraphState>()
+  for (const s of graph.states) {
+    const merged = states.get(s.top)
+    states.set(s.top, { id: s.top, key: s.top, top: s.top, final: (merged?.final ?? true) && s.final })
+  }
+  const seen = new Set<string>()
+  const transitions: GraphTransition[] = []
+  for (const t of graph.transitions) {
+    const from = topOf.get(t.from) ?? t.from
+    const to = topOf.get(t.to) ?? t.to
+    const key = `${from}\u0000${to}\u0000${t.label}`
+    if (from === to || seen.has(key)) continue
+    seen.add(key)
+    transitions.push({ from, to, label: t.label })
+  }
+  const initial = graph.initial === undefined ? undefined : (topOf.get(graph.initial) ?? graph.initial)
+  return { initial, states: [...states.values()], transitions }
 }

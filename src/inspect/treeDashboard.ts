@@ -19,7 +19,7 @@ import { supervisorMachine } from "../supervisor/machine.js"
 import { workerMachine } from "../worker/machine.js"
 import { checkDashboardOptions, serveFeed, type Dashboard, type DashboardOptions } from "./dashboard.js"
 import { dashboardPage } from "./dashboardPage.js"
-import { stateGraph } from "./graph.js"
+import { stateGraph, topLevelGraph } from "./graph.js"
 import { toMermaid } from "./mermaid.js"
 import { stateDiagramSvg } from "./stateDiagramSvg.js"
 import { TreeFeed, type TreeSource } from "./treeFeed.js"
@@ -42,7 +42,7 @@ export const serveTreeDashboard = async (root: TreeSource, options: DashboardOpt
   const feed = new TreeFeed(root, bridgeOf, options.retainExitedMs !== undefined ? { retainExitedMs: options.retainExitedMs } : {})
   const page = dashboardPage({
     title: options.title ?? "snakepit",
-    workerDiagram: stateDiagramSvg(stateGraph(workerMachine)),
+    workerDiagram: stateDiagramSvg(topLevelGraph(stateGraph(workerMachine))),
     mermaid: `%% worker\n${toMermaid(workerMachine)}\n\n%% supervisor\n${toMermaid(supervisorMachine)}`,
     controls: false,
     mode: "tree",

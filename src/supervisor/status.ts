@@ -22,7 +22,10 @@ export interface ChildInfo {
   readonly significant: boolean
   readonly status: ChildStatus
   readonly restarts: number
-  /** The child actor's own state (a worker's `ready`, `busy`, …), when it is a state machine. */
+  /**
+   * The child actor's own state (a worker's `ready`, `busy`, …), when it is a state machine: its
+   * top-level state when the state is nested (a draining worker reads `stopping`).
+   */
   readonly state: string | null
   /** A Python worker's pid. */
   readonly pid: number | null
@@ -80,12 +83,20 @@ const childInfo = (ctx: SupervisorContext, c: ChildRecord): ChildInfo => {
     // supervisor answers only once its restart attempt is over.
     status: c.status === "starting" && ctx.phase === "restart" ? "restarting" : c.status,
     restarts: c.restarts,
-    state: nested ? nested.state : typeof snapshot?.value === "string" ? snapshot.value : null,
+    state: nested ? nested.state : topLevelState(snapshot?.value),
     pid: typeof snapshot?.context?.pid === "number" ? snapshot.context.pid : null,
     lastExit: c.lastExit,
     supervisor: nested,
   }
   return Object.defineProperty(info, "ref", { value: c.ref, enumerable: false }) as ChildInfo
+}
+
+/** A machine state value's top-level state: `"ready"`, or `"stopping"` for `{ stopping: "draining" }`. */
+const topLevelState = (value: unknown): string | null => {
+  if (typeof value === "string") return value
+  if (typeof value !== "object" || value === null) return null
+  const keys = Object.keys(value)
+  return keys.length === 1 ? keys[0]! : null
 }
 
 /**

@@ -8,8 +8,15 @@
  *    │                  ▼                  │
  *    │                idle ───LOAD(>0)─────┘
  *    ├── STARTUP_FAILED / FAULT / abnormal EXITED ──▶ crashed (final)
- *    └── snakepit.shutdown ──▶ stopping ──EXITED──▶ stopped (final)
+ *    ├── snakepit.shutdown ──▶ stopping.terminating ──EXITED──▶ stopped (final)
+ *    └── DRAIN ──▶ stopping.draining ──LOAD(0)──▶ stopping.drained ──snakepit.shutdown──▶ stopping.terminating
  * ```
+ *
+ * `DRAIN` is how a worker retires without failing a call (recycling, reaping, an environment
+ * restart): it takes no new calls (its public state is `stopping`), finishes the ones in flight
+ * (`draining`), and once none is left (`drained`) waits for its supervisor to stop it. The
+ * supervisor, not the worker, ends it: a permanent child that exited on its own would be
+ * restarted. A fault or exit while draining is what it is anywhere else (a crash, or a clean exit).
  *
  * The process itself is the invoked-by-spawn `process` actor (a callback actor), so the machine
  * holds no side effects: tests swap in a fake with `workerMachine.provide({ actors: { process } })`
@@ -62,6 +69,7 @@ export type WorkerEvent =
   | { readonly type: "FAULT"; readonly error: ConnectionFault }
   | { readonly type: "EXITED"; readonly exit: ExitInfo }
   | { readonly type: "snakepit.shutdown" }
+  | { readonly type: "DRAIN" }
 
 /** Commands the machine sends its process actor. */
 export type ProcessCommand = { readonly type: "TERMINATE" } | { readonly type: "KILL" }
@@ -196,30 +204,46 @@ export const workerMachine = setup({
           target: "crashed",
           actions: assign({ exit: ({ event }) => ({ reason: "startup_failed", exitCode: null, signal: null, error: event.error }) }),
         },
+        DRAIN: "#worker.stopping.drained",
       },
     },
     ready: {
       after: { idleTimeout: "idle" },
-      on: { LOAD: { guard: "loaded", target: "busy" } },
+      on: { LOAD: { guard: "loaded", target: "busy" }, DRAIN: "#worker.stopping.drained" },
     },
     busy: {
-      on: { LOAD: { guard: not("loaded"), target: "ready" } },
+      on: { LOAD: { guard: not("loaded"), target: "ready" }, DRAIN: "#worker.stopping.draining" },
     },
     idle: {
-      on: { LOAD: { guard: "loaded", target: "busy" } },
+      on: { LOAD: { guard: "loaded", target: "busy" }, DRAIN: "#worker.stopping.drained" },
     },
     stopping: {
-      entry: sendTo("process", { type: "TERMINATE" } satisfies ProcessCommand),
-      after: { shutdownTimeout: { actions: sendTo("process", { type: "KILL" } satisfies ProcessCommand) } },
-      on: {
-        EXITED: {
-          target: "stopped",
-          actions: assign({ exit: ({ event }) => ({ reason: "shutdown", ...event.exit }) }),
+      initial: "terminating",
+      states: {
+        // Takes no new calls; finishes the ones in flight. A fault or an exit here falls through
+        // to the machine's own handlers: a crash while draining is a crash.
+        draining: {
+          on: { LOAD: { guard: not("loaded"), target: "drained" }, "snakepit.shutdown": "terminating" },
         },
-        // A fault while stopping changes nothing: the process is on its way out anyway.
-        FAULT: {},
-        "snakepit.shutdown": {},
+        // Nothing left in flight: its supervisor stops it (the pool asks it to).
+        drained: {
+          on: { "snakepit.shutdown": "terminating" },
+        },
+        terminating: {
+          entry: sendTo("process", { type: "TERMINATE" } satisfies ProcessCommand),
+          after: { shutdownTimeout: { actions: sendTo("process", { type: "KILL" } satisfies ProcessCommand) } },
+          on: {
+            EXITED: {
+              target: "#worker.stopped",
+              actions: assign({ exit: ({ event }) => ({ reason: "shutdown", ...event.exit }) }),
+            },
+            // A fault while terminating changes nothing: the process is on its way out anyway.
+            FAULT: {},
+            "snakepit.shutdown": {},
+          },
+        },
       },
+      on: { DRAIN: {} },
     },
     crashed: { type: "final", entry: stopChild("process") },
     stopped: { type: "final", entry: stopChild("process") },
@@ -244,9 +268,23 @@ export const workerMachine = setup({
 })
 
 /**
- * The public state of a worker snapshot.
+ * The public state of a worker snapshot: its top-level state (`stopping` covers draining,
+ * drained and terminating).
  *
  * @example
  * workerState(actor.getSnapshot()) // "busy"
  */
-export const workerState = (snapshot: { value: unknown }): WorkerState => snapshot.value as WorkerState
+export const workerState = (snapshot: { value: unknown }): WorkerState =>
+  (typeof snapshot.value === "string" ? snapshot.value : Object.keys(snapshot.value as object)[0]) as WorkerState
+
+/** Where a `stopping` worker is: finishing its calls, done with them, or being ended. */
+export type StoppingPhase = "draining" | "drained" | "terminating"
+
+/**
+ * The phase of a `stopping` worker, or undefined in any other state.
+ *
+ * @example
+ * if (stoppingPhase(actor.getSnapshot()) === "drained") void supervisor.terminateChild(id)
+ */
+export const stoppingPhase = (snapshot: { value: unknown }): StoppingPhase | undefined =>
+  typeof snapshot.value === "object" && snapshot.value !== null ? ((snapshot.value as { stopping?: StoppingPhase }).stopping ?? undefined) : undefined

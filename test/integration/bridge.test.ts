@@ -249,6 +249,25 @@ describe("bridge: recycling", () => {
     expect(pids.size).toBeGreaterThanOrEqual(8)
   })
 
+  it("a retiring worker drains as its machine's stopping state; one that crashes while draining is not brought back to serve", async () => {
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, maxRequestsPerWorker: 1 })
+    const [first] = bridge.getStatus().workers
+    const states: string[] = []
+    bridge.on("worker.stateChanged", (e) => void (e.workerId === first!.id && states.push(e.to)))
+    // Its last call: dispatched, so the worker retires and drains while the call runs.
+    const last = outcome(bridge.executePython(null, "echo", "sleep", [5, "done"]))
+    await eventually(() => bridge.getStatus().workers.find((w) => w.id === first!.id)?.state === "stopping", 10_000, "draining shows as stopping")
+    expect(isGone(first!.pid!)).toBe(false)
+    process.kill(first!.pid!, "SIGKILL")
+    expect(await last).toMatchObject({ ok: false, error: { _tag: "WorkerCrashed" } })
+    // The supervisor restarts the crashed worker (it is permanent), but the slot was retiring:
+    // the new process drains at once and is stopped, and only the replacement serves.
+    await eventually(() => !bridge.getStatus().workers.some((w) => w.id === first!.id), 15_000, "the retired slot is gone")
+    const results = await Promise.all(Array.from({ length: 4 }, (_, i) => outcome(bridge.executePython(null, "echo", "echo", [i]))))
+    expect(results.every((r) => r.ok)).toBe(true)
+    expect(states).toContain("stopping")
+  })
+
   it("maxWorkerMemoryMb replaces a worker whose RSS grows past it; the call that grew it fails with WorkerCrashed (memory), later ones succeed", async () => {
     const bridge = await startBridge({ minWorkers: 1, maxWorkers: 2, maxWorkerMemoryMb: 120, healthCheckIntervalMs: 50 })
     const first = await bridge.executePython("m", "echo", "whoami")

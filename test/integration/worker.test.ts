@@ -6,6 +6,7 @@ import { describe, expect, it } from "vitest"
 import { waitFor } from "xstate"
 import { isGone } from "../support/processes.js"
 import { outcome, readyWorker, startWorker } from "../support/worker.js"
+import { workerState } from "../../src/worker/machine.js"
 
 const doneSnapshot = (actor: ReturnType<typeof startWorker>["actor"]) =>
   waitFor(actor, (s) => s.status === "done", { timeout: 20_000 })
@@ -224,7 +225,7 @@ describe("worker: stopping", () => {
     const call = connection.call("echo", "sleep", [0.3, "finished"])
     await new Promise((r) => setTimeout(r, 50))
     actor.send({ type: "snakepit.shutdown" })
-    expect(actor.getSnapshot().value).toBe("stopping")
+    expect(workerState(actor.getSnapshot())).toBe("stopping")
     await expect(connection.call("echo", "echo", [1])).rejects.toMatchObject({ _tag: "BridgeStopped" })
     expect(await call).toBe("finished")
     const snap = await doneSnapshot(actor)

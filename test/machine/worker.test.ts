@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from "vitest"
 import { createActor, fromCallback, SimulatedClock } from "xstate"
-import { workerMachine, type ProcessCommand, type WorkerEvent, type WorkerInput } from "../../src/worker/machine.js"
+import { stoppingPhase, workerMachine, workerState, type ProcessCommand, type WorkerEvent, type WorkerInput } from "../../src/worker/machine.js"
 import type { WorkerProcess } from "../../src/worker/process.js"
 import { ProtocolError, StartupFailed, WorkerCrashed } from "../../src/errors.js"
 
@@ -35,9 +35,10 @@ const harness = (input: Partial<WorkerInput> = {}) => {
   actor.subscribe({ error: (e) => errors.push(e) })
   actor.start()
   const fromProcess = (e: WorkerEvent) => sendBack!(e)
-  const state = () => actor.getSnapshot().value
+  const state = () => workerState(actor.getSnapshot())
+  const phase = () => stoppingPhase(actor.getSnapshot())
   const ready = () => fromProcess({ type: "READY", process: fakeProcess() })
-  return { actor, clock, commands, fromProcess, state, ready, errors, processStopped: () => processStopped }
+  return { actor, clock, commands, fromProcess, state, phase, ready, errors, processStopped: () => processStopped }
 }
 
 describe("workerMachine", () => {
@@ -169,6 +170,66 @@ describe("workerMachine", () => {
     expect(h.state()).toBe("stopping")
     h.fromProcess({ type: "EXITED", exit: { exitCode: null, signal: "SIGKILL" } })
     expect(h.state()).toBe("stopped")
+  })
+
+  it("a drain with calls in flight finishes them first: no new calls, no stop until the load is 0, then waits for its supervisor", () => {
+    const h = harness()
+    h.ready()
+    h.fromProcess({ type: "LOAD", inFlight: 2 })
+    h.actor.send({ type: "DRAIN" })
+    expect(h.state()).toBe("stopping")
+    expect(h.phase()).toBe("draining")
+    expect(h.commands).toEqual([])
+    // Draining is not on the clock: a long call keeps it draining, the idle timeout no longer applies.
+    h.clock.increment(10_000)
+    expect(h.phase()).toBe("draining")
+    h.fromProcess({ type: "LOAD", inFlight: 0 })
+    expect(h.phase()).toBe("drained")
+    expect(h.commands).toEqual([])
+    h.actor.send({ type: "DRAIN" })
+    expect(h.phase()).toBe("drained")
+    h.actor.send({ type: "snakepit.shutdown" })
+    expect(h.phase()).toBe("terminating")
+    expect(h.commands).toEqual(["TERMINATE"])
+    h.fromProcess({ type: "EXITED", exit: { exitCode: 0, signal: null } })
+    expect(h.state()).toBe("stopped")
+    expect(h.actor.getSnapshot().output).toMatchObject({ reason: "shutdown", exitCode: 0 })
+  })
+
+  it("a drain of a worker with nothing in flight (ready, idle or starting) is drained at once", () => {
+    for (const setup of [(h: ReturnType<typeof harness>) => h.ready(), (h: ReturnType<typeof harness>) => (h.ready(), h.clock.increment(1_000)), () => {}]) {
+      const h = harness()
+      setup(h)
+      h.actor.send({ type: "DRAIN" })
+      expect(h.phase()).toBe("drained")
+      expect(h.commands).toEqual([])
+    }
+  })
+
+  it("a stop request while draining terminates at once; a fault or abnormal exit while draining is a crash", () => {
+    const stopped = harness()
+    stopped.ready()
+    stopped.fromProcess({ type: "LOAD", inFlight: 1 })
+    stopped.actor.send({ type: "DRAIN" })
+    stopped.actor.send({ type: "snakepit.shutdown" })
+    expect(stopped.phase()).toBe("terminating")
+    expect(stopped.commands).toEqual(["TERMINATE"])
+
+    const faulted = harness()
+    faulted.ready()
+    faulted.fromProcess({ type: "LOAD", inFlight: 1 })
+    faulted.actor.send({ type: "DRAIN" })
+    faulted.fromProcess({ type: "FAULT", error: new ProtocolError({ message: "garbage", workerId: "w1" }) })
+    expect(faulted.state()).toBe("crashed")
+    expect(faulted.actor.getSnapshot().output).toMatchObject({ reason: "protocol" })
+
+    const died = harness()
+    died.ready()
+    died.actor.send({ type: "DRAIN" })
+    died.fromProcess({ type: "EXITED", exit: { exitCode: null, signal: "SIGKILL" } })
+    expect(died.state()).toBe("crashed")
+    expect(died.actor.getSnapshot().output).toMatchObject({ reason: "exit", signal: "SIGKILL" })
+    expect([stopped, faulted, died].flatMap((h) => h.errors)).toEqual([])
   })
 
   it("final states ignore further events and the machine never errors", () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest"
 import { createMachine } from "xstate"
-import { stateGraph } from "../../src/inspect/graph.js"
+import { stateGraph, topLevelGraph } from "../../src/inspect/graph.js"
 import { layerStates, stateDiagramSvg } from "../../src/inspect/stateDiagramSvg.js"
 import { workerMachine } from "../../src/worker/machine.js"
 
@@ -8,11 +8,25 @@ describe("state graph and its SVG", () => {
   it("lists every worker state and the transitions the Mermaid diagram draws", () => {
     const g = stateGraph(workerMachine)
     expect(g.initial).toBe("starting")
-    expect(g.states.map((s) => s.key).sort()).toEqual(["busy", "crashed", "idle", "ready", "starting", "stopped", "stopping"])
+    expect(g.states.map((s) => s.id).sort()).toEqual(["busy", "crashed", "idle", "ready", "starting", "stopped", "stopping_drained", "stopping_draining", "stopping_terminating"])
     expect(g.transitions).toContainEqual({ from: "starting", to: "ready", label: "READY" })
+    expect(g.transitions).toContainEqual({ from: "busy", to: "stopping_draining", label: "DRAIN" })
+    expect(g.transitions).toContainEqual({ from: "stopping_draining", to: "stopping_drained", label: "LOAD [!loaded]" })
+    expect(g.transitions).toContainEqual({ from: "ready", to: "stopping_terminating", label: "snakepit.shutdown" })
     expect(g.transitions).toContainEqual({ from: "ready", to: "idle", label: "after idleTimeout" })
     expect(g.transitions).toContainEqual({ from: "busy", to: "ready", label: "LOAD [!loaded]" })
     expect(g.states.filter((s) => s.final).map((s) => s.key).sort()).toEqual(["crashed", "stopped"])
+  })
+
+  it("the top-level graph merges a compound state's leaves into one box, as a worker's status reports it", () => {
+    const g = topLevelGraph(stateGraph(workerMachine))
+    expect(g.initial).toBe("starting")
+    expect(g.states.map((s) => s.id)).toEqual(["starting", "ready", "busy", "idle", "stopping", "crashed", "stopped"])
+    expect(g.transitions).toContainEqual({ from: "busy", to: "stopping", label: "DRAIN" })
+    expect(g.transitions).toContainEqual({ from: "stopping", to: "stopped", label: "EXITED" })
+    // Moves inside `stopping` (draining → drained → terminating) are not edges of the box.
+    expect(g.transitions.filter((t) => t.from === t.to)).toEqual([])
+    expect(g.states.filter((s) => s.final).map((s) => s.id)).toEqual(["crashed", "stopped"])
   })
 
   it("transitions into a compound state point at its initial leaf", () => {
@@ -26,9 +40,10 @@ describe("state graph and its SVG", () => {
   })
 
   it("draws one box per state and one edge per pair of states, with the events as its title", () => {
-    const svg = stateDiagramSvg(stateGraph(workerMachine))
+    const graph = topLevelGraph(stateGraph(workerMachine))
+    const svg = stateDiagramSvg(graph)
     for (const s of ["starting", "ready", "busy", "idle", "stopping", "crashed", "stopped"]) expect(svg).toContain(`data-state="${s}"`)
-    expect(svg.match(/<path class="edge[" ]/g)!.length).toBe(new Set(stateGraph(workerMachine).transitions.map((t) => `${t.from}>${t.to}`)).size)
+    expect(svg.match(/<path class="edge[" ]/g)!.length).toBe(new Set(graph.transitions.map((t) => `${t.from}>${t.to}`)).size)
     expect(svg).toContain("starting → crashed: STARTUP_FAILED, FAULT, EXITED")
   })
 })
