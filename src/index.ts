@@ -64,7 +64,7 @@ export { NDArray, PyDate, PyTime, isTuple, tuple } from "./protocol/codec.js"
 export type { DType } from "./protocol/codec.js"
 export { registerDecoder, registerEncoder } from "./protocol/customTypes.js"
 
-export { workerMachine, workerState } from "./worker/machine.js"
+export { stoppingPhase, workerMachine, workerState, type StoppingPhase } from "./worker/machine.js"
 export { supervisorMachine } from "./supervisor/machine.js"
 export { toMermaid } from "./inspect/mermaid.js"
 export { stateGraph } from "./inspect/graph.js"
