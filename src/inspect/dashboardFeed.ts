@@ -12,7 +12,7 @@
  * feed.onLog((entry) => push(entry))
  * feed.close()
  */
-import { FeedLog } from "./feedLog.js"
+import { LoggedFeed } from "./feedLog.js"
 import type { BridgeStatus, WorkerStatus } from "../bridge/status.js"
 import type { BridgeEventName, BridgeEvents } from "../telemetry/events.js"
 import { CallPanels, type CallsSnapshot } from "./callPanels.js"
@@ -64,9 +64,8 @@ const describeExit = (e: BridgeEvents["worker.exited"]) =>
   `worker ${e.workerId} (pid ${e.pid ?? "?"}) exited: ${e.reason}${e.signal ? `, ${e.signal}` : e.exitCode !== null ? `, code ${e.exitCode}` : ""}`
 
 /** Live dashboard state of one bridge. */
-export class DashboardFeed {
+export class DashboardFeed extends LoggedFeed<LogEntry> {
   private readonly exited: WorkerRow[] = []
-  private readonly log: FeedLog<LogEntry>
   private readonly unsubscribe: Array<() => void> = []
   private readonly lastSeen = new Map<string, WorkerStatus>()
   private seq = 0
@@ -77,8 +76,8 @@ export class DashboardFeed {
     private readonly source: FeedSource,
     options: FeedOptions = {},
   ) {
+    super(options.logSize ?? 200)
     this.retainExitedMs = options.retainExitedMs ?? 15_000
-    this.log = new FeedLog(options.logSize ?? 200)
     const changed = () => this.changed()
     this.unsubscribe.push(
       source.on("worker.stateChanged", changed),
@@ -105,21 +104,6 @@ export class DashboardFeed {
         this.append("supervisor.maxIntensity", null, `supervisor ${e.supervisorId} gave up: more than ${e.intensity} restarts in ${e.periodMs} ms`),
       ),
     )
-  }
-
-  /** Calls `listener` whenever the workers or the tree may have changed. Returns the unsubscribe. */
-  onChange(listener: () => void): () => void {
-    return this.log.onChange(listener)
-  }
-
-  /** Calls `listener` for each new log entry. Returns the unsubscribe. */
-  onLog(listener: (entry: LogEntry) => void): () => void {
-    return this.log.onLog(listener)
-  }
-
-  /** The log kept so far, oldest first. */
-  history(): readonly LogEntry[] {
-    return this.log.history()
   }
 
   /** The current state: live workers, then recently exited incarnations, newest first. */

@@ -52,3 +52,37 @@ export class FeedLog<Entry> {
     this.logListeners.clear()
   }
 }
+
+/**
+ * A feed's public face over its {@link FeedLog}: the listeners a page subscribes with and the
+ * log it replays. The bridge's feed and the tree's feed extend it and add what they watch.
+ *
+ * @example
+ * class ClockFeed extends LoggedFeed<{ seq: number; text: string }> {
+ *   tick(seq: number) { this.log.push({ seq, text: "tick" }); this.log.changed() }
+ * }
+ * new ClockFeed(50).onLog((entry) => console.log(entry.text))
+ */
+export abstract class LoggedFeed<Entry> {
+  protected readonly log: FeedLog<Entry>
+
+  /** `logSize`: the entries kept for replay. */
+  constructor(logSize: number) {
+    this.log = new FeedLog(logSize)
+  }
+
+  /** Calls `listener` whenever what the feed shows may have changed. Returns the unsubscribe. */
+  onChange(listener: () => void): () => void {
+    return this.log.onChange(listener)
+  }
+
+  /** Calls `listener` for each new log entry. Returns the unsubscribe. */
+  onLog(listener: (entry: Entry) => void): () => void {
+    return this.log.onLog(listener)
+  }
+
+  /** The log kept so far, oldest first. */
+  history(): readonly Entry[] {
+    return this.log.history()
+  }
+}

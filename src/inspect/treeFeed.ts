@@ -10,7 +10,7 @@
  * feed.onChange(() => push(feed.snapshot()))
  * feed.close()
  */
-import { FeedLog } from "./feedLog.js"
+import { LoggedFeed } from "./feedLog.js"
 import type { AnyActorRef } from "xstate"
 import type { ChildInfo, SupervisorStatus } from "../supervisor/status.js"
 import { DashboardFeed, type DashboardSnapshot, type FeedOptions, type FeedSource, type LogEntry } from "./dashboardFeed.js"
@@ -56,9 +56,8 @@ const bridgesOf = (status: SupervisorStatus, prefix: string, bridgeOf: (ref: Any
 }
 
 /** Live dashboard state of a supervision tree. */
-export class TreeFeed {
+export class TreeFeed extends LoggedFeed<TreeLogEntry> {
   private readonly feeds = new Map<FeedSource, { readonly path: string; readonly feed: DashboardFeed; readonly off: () => void }>()
-  private readonly log: FeedLog<TreeLogEntry>
   private readonly watch: { unsubscribe(): void }
   private seq = 0
 
@@ -67,26 +66,11 @@ export class TreeFeed {
     private readonly bridgeOf: (ref: AnyActorRef | null) => FeedSource | undefined,
     private readonly options: FeedOptions = {},
   ) {
-    this.log = new FeedLog(options.logSize ?? 200)
+    super(options.logSize ?? 200)
     this.refresh(root.getStatus())
     // With an error listener: an observer without one would make XState report the supervisor's
     // failure (its owner handles it through `done`) as an unhandled error.
     this.watch = root.actor.subscribe({ next: () => this.changed(), error: () => {} })
-  }
-
-  /** Calls `listener` whenever the tree or a bridge may have changed. Returns the unsubscribe. */
-  onChange(listener: () => void): () => void {
-    return this.log.onChange(listener)
-  }
-
-  /** Calls `listener` for each new log entry of any bridge. Returns the unsubscribe. */
-  onLog(listener: (entry: LogEntry) => void): () => void {
-    return this.log.onLog(listener)
-  }
-
-  /** The log kept so far, all bridges, oldest first. */
-  history(): readonly LogEntry[] {
-    return this.log.history()
   }
 
   /** The tree now, with each running bridge's snapshot. */
