@@ -23,7 +23,7 @@ import { compareRuns, formatChange, resultRows, type ResultRow } from "./compare
 import { startCpuHogs } from "./cpuHogs.js"
 import { benchPyDir, startFloor, type FloorWorker } from "./floor.js"
 import { formatRow, makeRow, underLoadGoal, type Goal, type Row } from "./rows.js"
-import { interleaved, median, percentile, pipelined, sequential } from "./stats.js"
+import { interleaved, median, percentile, pipelined, sequential, withCpu } from "./stats.js"
 import { scaleRatios } from "./supervisorScale.js"
 
 const quick = process.argv.includes("--quick")
@@ -110,13 +110,19 @@ if (selected("latency")) {
   const measure = async (withTuned: boolean) => {
     const [fs, os] = await interleaved(REPS, [() => sequential((i) => floor.call(i), N, WARM), () => sequential(echo(ours), N, WARM)])
     const [fp, op, tp] = await interleaved(REPS, [
-      () => pipelined((i) => floor.call(i), PN, DEPTH),
-      () => pipelined(echo(ours), PN, DEPTH),
-      ...(withTuned ? [() => pipelined(echo(tuned), PN, DEPTH)] : []),
+      () => withCpu(PN, () => pipelined((i) => floor.call(i), PN, DEPTH)),
+      () => withCpu(PN, () => pipelined(echo(ours), PN, DEPTH)),
+      ...(withTuned ? [() => withCpu(PN, () => pipelined(echo(tuned), PN, DEPTH))] : []),
     ])
     const p50 = (s: number[][]) => s.map((x) => median(x))
     const p99 = (s: number[][]) => s.map((x) => percentile(x, 99))
-    return { floor: { p50: p50(fs!), p99: p99(fs!), rate: fp! }, ours: { p50: p50(os!), p99: p99(os!), rate: op! }, tuned: tp }
+    const rate = (runs: ReadonlyArray<{ value: number }>) => runs.map((r) => r.value)
+    const cpu = (runs: ReadonlyArray<{ cpuUsPerCall: number }>) => runs.map((r) => r.cpuUsPerCall)
+    return {
+      floor: { p50: p50(fs!), p99: p99(fs!), rate: rate(fp!), cpu: cpu(fp!) },
+      ours: { p50: p50(os!), p99: p99(os!), rate: rate(op!), cpu: cpu(op!) },
+      tuned: tp && rate(tp),
+    }
   }
   const goals = { p50: { atMost: 1.15 }, p99: { atMost: 1.3 }, rate: { atLeast: 0.9 } } as const
   const q = await measure(true)
@@ -126,6 +132,9 @@ if (selected("latency")) {
     rate: record(`echo calls/s, 1 worker, ${DEPTH} in flight, defaults`, q.ours.rate, q.floor.rate, "raw floor", "calls/s", goals.rate),
   }
   record(`echo calls/s, 1 worker, ${DEPTH} in flight, tuned (pipelineDepth ${DEPTH})`, q.tuned!, q.floor.rate, "raw floor", "calls/s", { atLeast: 0.6 })
+  // Node's own CPU per call over the pipelined run (an absolute bound: the floor's host side is
+  // a bare frame write and read, shown for scale, not a goal to divide by).
+  record(`Node CPU per call, 1 worker, ${DEPTH} in flight, defaults`, q.ours.cpu, null, "-", "µs", { atMost: 10 }, `the raw floor's Node side: ${median(q.floor.cpu).toFixed(1)} µs`)
   // The contention rows: the same measurements with two busy CPU hogs beside the bench, each
   // against the floor under the same load, held to the quiet ratio (see underLoadGoal).
   if (load) {

@@ -33,6 +33,20 @@ export const pipelined = async (call: (i: number) => Promise<unknown>, n: number
 }
 
 /**
+ * Runs `run` (which makes `calls` calls) and also returns this process's CPU time (user + system,
+ * every thread: GC and libuv's pool included) per call, in µs: the host's own cost of a call.
+ *
+ * @example
+ * const { value: rate, cpuUsPerCall } = await withCpu(50_000, () => pipelined(call, 50_000, 64))
+ */
+export const withCpu = async <T>(calls: number, run: () => Promise<T>): Promise<{ value: T; cpuUsPerCall: number }> => {
+  const start = process.cpuUsage()
+  const value = await run()
+  const used = process.cpuUsage(start)
+  return { value, cpuUsPerCall: (used.user + used.system) / calls }
+}
+
+/**
  * Runs every measurement once per repetition, in turn (a, b, a, b, …), and returns each one's
  * results in order: a noisy moment of a shared machine hits both sides of a comparison instead
  * of deciding it (see `ratioSpread` in bench/rows.ts).
