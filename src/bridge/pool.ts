@@ -1,25 +1,23 @@
 /**
- * The worker pool behind `PythonBridge`: routing, the bounded queue, session affinity, health
- * checks and recycling, on top of a supervisor that restarts crashed workers.
+ * The worker pool behind `PythonBridge`: admission and dispatch. It decides *which* worker runs
+ * each call (routing, the bounded queue, session affinity, pipelining), when the pool grows, and
+ * keeps every call's promise honest (it settles exactly once, and a call that never ran is never
+ * reported as run).
  *
  * Division of labour: the supervisor decides *whether* a dead worker comes back (OTP rules,
- * intensity, backoff); the pool decides *which* worker runs each call, when to grow, shrink or
- * recycle, and keeps every call's promise honest (it settles exactly once, and a call that never
- * ran is never reported as run).
+ * intensity, backoff); the worker slots (`workerSlots.ts`) start workers, follow their machines
+ * and act on what changes their fitness (health, abandoned and hung calls, the memory limit,
+ * recycling, draining), telling the pool through `SlotHost` when a worker may take calls again.
+ * When restart intensity is exceeded, `restart.onExhausted: "backoff"` opens a circuit (calls
+ * fail fast with `MaxRestartIntensity` and its `retryAt`) and the pool starts again after an
+ * exponential delay (`circuitBreaker.ts`).
  *
- * Replacements the pool decides on (an abandoned call that outlives `callGraceMs`, recycling,
- * reaping, an environment restart) go through `terminateChild`, OTP's own stop of a child, so
- * they never count toward restart intensity; only crashes do. When intensity is exceeded anyway,
- * `restart.onExhausted: "backoff"` opens a circuit (calls fail fast with `MaxRestartIntensity`
- * and its `retryAt`) and the pool starts again after an exponential delay (`circuit.ts`).
- *
- * This module is admission and dispatch, and the events that change a worker's fitness. The
- * rest is beside it (docs/architecture.md): a slot and whether it takes calls in
+ * The rest is beside it (docs/architecture.md): a slot and whether it takes calls in
  * `workerSlot.ts`, recycling decisions (pure) in `recycling.ts`, fork server templates in
- * `forkTemplates.ts`, readiness waiters in `readyWaiters.ts`, the circuit's state and timer in
- * `circuitBreaker.ts`, a process's start input in `processInput.ts`, the hooks of
- * `snakepit/testing` in `poolProbe.ts`, routing (pure) in `routing.ts`, and what every call goes
- * through in either backend (refusal, metrics, span, `execution` event) in `callLifecycle.ts`.
+ * `forkTemplates.ts`, readiness waiters in `readyWaiters.ts`, a process's start input in
+ * `processInput.ts`, the hooks of `snakepit/testing` in `poolProbe.ts`, placement (routing,
+ * queue, sessions: pure or plain data) in `placement/`, and what every call goes through in
+ * either backend (refusal, metrics, span, `execution` event) in `callLifecycle.ts`.
  *
  * @example
  * const pool = new WorkerPool(resolveOptions({}), "python3", telemetry, logger, tools, metrics)
@@ -27,7 +25,6 @@
  * await pool.call("s1", "math", "sqrt", [16], {}) // 4
  */
 import type { Logger } from "pino"
-import type { AnyActorLogic, AnyActorRef } from "xstate"
 import {
   BridgeStopped,
   CallCancelled,
@@ -39,9 +36,7 @@ import {
 import { withCallContext, withCallerStack } from "../errorContext.js"
 import type { TelemetryEmitter } from "../telemetry/events.js"
 import { BridgeMetrics } from "../telemetry/metrics.js"
-import { CallWithdrawn, type CallOptions, type Connection, type ItemOutcome, type WorkerStats } from "../worker/connection.js"
-import { stoppingPhase, workerState, type StoppingPhase, type WorkerEvent, type WorkerExit, type WorkerInput } from "../worker/machine.js"
-import type { WorkerProcess } from "../worker/process.js"
+import { CallWithdrawn, type CallOptions, type Connection, type ItemOutcome } from "../worker/connection.js"
 import type { PoolBackend } from "./backend.js"
 import type { ResolvedOptions } from "./options.js"
 import type { StopOptions } from "./stopOptions.js"
@@ -52,10 +47,11 @@ import type { Queued } from "../placement/queue.js"
 import { WatchedQueue } from "../placement/watchedQueue.js"
 import { ReadyWaiters } from "./readyWaiters.js"
 import { logPython, processInput } from "./processInput.js"
-import { accepting, comesBack, countsAsLive, newIncarnation, newSlot, stopTimers, workerExit, type Slot } from "./workerSlot.js"
+import { accepting, comesBack, workerExit, type Slot } from "./workerSlot.js"
+import { WorkerSlots, type SlotHost } from "./workerSlots.js"
 import { fileProbe, StartFaults, workerLogicFor } from "./poolProbe.js"
 import { ForkTemplates, type TemplateHost } from "./forkTemplates.js"
-import { recycleAfterDispatch, recycleOnHealth, recycleWhenIdle, recycleWhenServesAgain, retireStartsReplacement, type RecycleReason } from "./recycling.js"
+import { recycleAfterDispatch } from "./recycling.js"
 import { chooseRoute, type WorkerLoad } from "../placement/routing.js"
 import { SessionCalls } from "../placement/sessionCalls.js"
 import { KeepAlive, unrefClock } from "./keepAlive.js"
@@ -65,7 +61,6 @@ import { SessionTable } from "../placement/sessions.js"
 import { toolScope, type ToolRegistry } from "../placement/tools.js"
 import { nextServiceMs, pipelineDepthFor, serviceEstimateMs } from "./pipelineDepth.js"
 import { DynamicSupervisor } from "../supervisor/Supervisor.js"
-import { isCleanExit } from "../supervisor/strategy.js"
 import { ForkServer } from "../worker/forkServer.js"
 import type { SupervisorStatus } from "../supervisor/status.js"
 
@@ -83,22 +78,11 @@ interface Waiting extends Queued {
 const sessionLost = (error: WorkerCrashed, sessionId: string) =>
   new WorkerCrashed({ ...error, message: `${error.message}; Python-side state of session ${JSON.stringify(sessionId)} was lost` })
 
-/**
- * The share of `callGraceMs` Python gets to confirm an abandoned call ended (a cancel it
- * honours, a late reply) before the pool starts the worker's replacement. Early enough that
- * capacity is back well before the stuck worker is killed; not at once, so a stream closed
- * early, an aborted `async` call or a call that ends just late does not cost a process start.
- * (At once, under tight deadlines, every replacement's first slow call was abandoned in turn
- * and the pool churned through cold workers.)
- */
-export const ABANDON_CONFIRM_SHARE = 0.5
-
 export class WorkerPool implements PoolBackend {
   readonly sessions = new SessionTable()
-  private readonly slots = new Map<string, Slot>()
+  private readonly slots: WorkerSlots
   private readonly queue: WatchedQueue<Waiting>
   private supervisor: DynamicSupervisor | undefined
-  private nextWorker = 1
   private stopping = false
   /** True once `stop()` has finished: every worker is gone. */
   private stopped = false
@@ -110,13 +94,11 @@ export class WorkerPool implements PoolBackend {
   /** Wakers of `stop()` waiting for calls to settle ({@link settled}). */
   private readonly callWatchers = new Set<() => void>()
   /** `start()` and `restartAll()` waiting for workers to accept calls. */
-  private readonly readyWaiters = new ReadyWaiters((excluding) => this.readyCount(excluding))
+  private readonly readyWaiters = new ReadyWaiters((excluding) => this.slots.readyCount(excluding))
   /** The circuit (`restart.onExhausted: "backoff"`): consecutive openings and the restart timer. */
   private readonly breaker = new CircuitBreaker(() => this.retryCircuit())
   /** What `allowedModules`/`expose` admit; Python checks it again (`SNAKEPIT_EXPOSE`). */
   private readonly exposure: Exposure | undefined
-  /** The worker machine, on fake processes when `workerProcess` says so (snakepit/testing). */
-  private readonly workerLogic: AnyActorLogic
   /** Slow or failing starts injected through the probe (only with `testing: true`). */
   private readonly startFaults = new StartFaults()
 
@@ -135,7 +117,17 @@ export class WorkerPool implements PoolBackend {
     })
     metrics.timings.setCapacity(options.maxWorkers * options.workerConcurrency)
     this.exposure = parseExposure(options)
-    this.workerLogic = workerLogicFor(options.workerProcess)
+    this.slots = new WorkerSlots(this.slotHost(), {
+      options,
+      python,
+      telemetry,
+      metrics,
+      logger,
+      tools,
+      exposure: this.exposure,
+      workerLogic: workerLogicFor(options.workerProcess),
+      startFaults: this.startFaults,
+    })
     // Fault injection reaches the pool through this probe (snakepit/testing), not its methods.
     fileProbe(this, {
       testing: options.testing,
@@ -163,8 +155,36 @@ export class WorkerPool implements PoolBackend {
     await this.startSupervisor()
     const ready = this.readyWaiters.wait(this.options.minWorkers)
     this.templates?.start()
-    for (let i = 0; i < this.options.minWorkers; i++) this.spawn()
+    for (let i = 0; i < this.options.minWorkers; i++) this.slots.spawn()
     await ready
+  }
+
+  /** What the worker slots need of the pool, and what they tell it (workerSlots.ts). */
+  private slotHost(): SlotHost {
+    return {
+      supervisor: () => this.supervisor,
+      templates: () => this.templates,
+      stopping: () => this.stopping,
+      draining: () => this.draining,
+      mayGrow: () => !this.stopping && this.failure === undefined,
+      started: (slot) => {
+        this.readyWaiters.resolve()
+        this.returnDisplaced(slot.id)
+        // The new worker first: the calls waiting for a start are its to take.
+        this.pump(slot)
+        this.pumpAll()
+      },
+      startFailed: (error) => this.readyWaiters.reject(error),
+      pump: (slot) => this.pump(slot),
+      pumpAll: () => this.pumpAll(),
+      untarget: (id) => this.queue.untarget(id),
+      callsMoved: () => this.callsMoved(),
+      removed: (id, successor) => {
+        // Sessions that left this worker when it crashed even out onto whatever replaces it.
+        if (successor !== undefined) this.sessions.transferDisplaced(id, successor)
+        else this.sessions.forgetWorker(id)
+      },
+    }
   }
 
   /** What the fork templates need from the pool. */
@@ -197,8 +217,8 @@ export class WorkerPool implements PoolBackend {
       // themselves; pending work does (keepAlive.ts).
       clock: unrefClock,
     })
-    supervisor.on("child.spawned", (e) => this.attach(e.id, e.ref))
-    supervisor.on("child.exited", (e) => this.detach(e.id, workerExit(e), e.restarting))
+    supervisor.on("child.spawned", (e) => this.slots.attach(e.id, e.ref))
+    supervisor.on("child.exited", (e) => this.slots.detach(e.id, workerExit(e), e.restarting))
     supervisor.on("supervisor.gaveUp", (e) => this.fail(e.error))
     this.supervisor = supervisor
   }
@@ -398,7 +418,7 @@ export class WorkerPool implements PoolBackend {
       this.run(entry, this.slots.get(route.workerId)!)
       return
     }
-    if (route.kind === "spawn") this.spawn(true)
+    if (route.kind === "spawn") this.slots.spawn(true)
     entry.target = route.kind === "queue" || route.kind === "wait" ? route.workerId : undefined
     // A session placed on a starting worker counts there now, so the next ones spread.
     if (sessionId !== null && entry.target !== undefined && entry.target !== boundTo) this.sessions.place(sessionId, entry.target)
@@ -433,7 +453,7 @@ export class WorkerPool implements PoolBackend {
       const previous = this.sessions.bind(entry.sessionId, slot.id, process.pid)
       // A placement held no state; the worker that did is the one it was placed away from.
       const from = previous === undefined ? undefined : previous.pid === null ? previous.lostOn : previous.workerId
-      if (from !== undefined && from !== slot.id && previous!.rebalanced !== true && this.comingBack(from)) this.sessions.displace(entry.sessionId, from)
+      if (from !== undefined && from !== slot.id && previous!.rebalanced !== true && this.slots.comingBack(from)) this.sessions.displace(entry.sessionId, from)
       if (from !== undefined && this.telemetry.has("session.reassigned")) {
         this.telemetry.emit("session.reassigned", {
           sessionId: entry.sessionId,
@@ -451,7 +471,7 @@ export class WorkerPool implements PoolBackend {
     slot.dispatched++
     // Retire on the last call it may take (after dispatching it, so it drains before stopping).
     const recycle = recycleAfterDispatch(slot.dispatched, this.options)
-    if (recycle) this.retire(slot, recycle)
+    if (recycle) this.slots.retire(slot, recycle)
   }
 
   private finished(slot: Slot, connection: Connection, sessionId: string | null, module: string, fn: string, began: number, error: unknown): void {
@@ -534,50 +554,10 @@ export class WorkerPool implements PoolBackend {
 
   // Whether workers already starting will take the call is routing's decision (chooseRoute).
   private canSpawn(): boolean {
-    return !this.stopping && this.failure === undefined && this.liveSlots() < this.options.maxWorkers
-  }
-
-  /** Workers that count toward min/maxWorkers: not retiring, not hung, not already replaced. */
-  private liveSlots(): number {
-    let n = 0
-    for (const s of this.slots.values()) if (countsAsLive(s)) n++
-    return n
+    return !this.stopping && this.failure === undefined && this.slots.liveSlots() < this.options.maxWorkers
   }
 
   // ── worker lifecycle ────────────────────────────────────────────────────────────────────
-
-  /** Starts a new worker slot; returns its id (undefined when the pool cannot start one). */
-  private spawn(onDemand = false): string | undefined {
-    if (!this.supervisor) return undefined
-    const id = `w${this.nextWorker++}`
-    this.slots.set(id, newSlot(id, onDemand))
-    this.supervisor
-      // Forked workers are transient: one taken down with its template exits `shutdown:template`
-      // and is replaced by a new worker rather than restarted, so a template crash costs one
-      // restart of intensity, not one per worker (OTP's rest_for_one, in effect).
-      .startChild({
-        id,
-        start: this.workerLogic,
-        input: () => this.workerInput(id),
-        restart: this.templates ? "transient" : "permanent",
-        shutdown: this.options.workerShutdownMs,
-      })
-      .catch((error: unknown) => {
-        // Refused only while the supervisor stops or after it gave up: nothing to start then.
-        this.logger.debug({ err: error, workerId: id }, "worker not started")
-        if (this.slots.get(id)?.actor === undefined) {
-          this.slots.delete(id)
-          this.sessions.forgetWorker(id)
-        }
-      })
-    return id
-  }
-
-  /** The worker's process is gone but the slot gets a new one (restart pending or starting). */
-  private comingBack(workerId: string): boolean {
-    const slot = this.slots.get(workerId)
-    return slot !== undefined && !accepting(slot) && !slot.retiring && !slot.hung && !slot.replaced && !this.stopping
-  }
 
   /** A call of the session settled: a displaced session between calls may move back now. */
   private sessionEnded(sessionId: string | null): void {
@@ -605,115 +585,6 @@ export class WorkerPool implements PoolBackend {
       if (moves.has(d.sessionId)) this.sessions.place(d.sessionId, workerId, Date.now(), true)
       else if (!d.running) this.sessions.undisplace(d.sessionId)
     }
-  }
-
-  private workerInput(id: string): WorkerInput {
-    const o = this.options
-    return {
-      ...processInput(id, o, this.python, this.exposure),
-      // A forked worker inherits the template's environment; only per-worker additions travel.
-      env: this.templates ? this.startFaults.take(this.options.testing) : { ...(process.env as Record<string, string>), ...o.env, ...this.startFaults.take(this.options.testing) },
-      ...(this.templates ? { launcher: this.templates.server.launcher } : {}),
-      preload: this.templates ? [] : o.preload,
-      hooks: {
-        onLog: (r) => {
-          logPython(this.logger, { workerId: id, sessionId: r.sessionId, callId: r.callId }, r)
-          this.telemetry.emit("python.log", { workerId: id, level: r.level, logger: r.logger, message: r.message, sessionId: r.sessionId, callId: r.callId })
-        },
-        onTelemetry: (name, data, sessionId) => this.telemetry.emit("python.telemetry", { workerId: id, name, data, sessionId }),
-        onWarning: (message, details) => this.logger.warn(details, message),
-        onToolCall: (call, connection) => this.tools.handle(call, connection, id),
-        onAbandoned: (running, connection) => this.abandonedChanged(id, connection, running),
-        onHung: (fault, connection) => this.hung(id, connection, fault),
-        onMemoryExceeded: (fault, connection, running) => this.overMemory(id, connection, fault, running),
-      },
-    }
-  }
-
-  /** A worker incarnation started (first start or restart): follow its state. */
-  private attach(id: string, actor: AnyActorRef): void {
-    if (this.templates?.owns(id)) return this.templates.attach(id, actor)
-    const slot = this.slots.get(id)
-    if (!slot) return
-    slot.subscription?.unsubscribe()
-    if (slot.actor !== undefined) {
-      // A restart replaces a worker that left; calls do not wait for it (they did not start it).
-      slot.onDemand = false
-      slot.restarts++
-      this.metrics.workerRestarted()
-      this.telemetry.emit("worker.restarted", { workerId: id, reason: "supervisor restart", restarts: slot.restarts })
-    }
-    newIncarnation(slot, actor)
-    const spawnedAt = Date.now()
-    let phase = stoppingPhase(actor.getSnapshot())
-    slot.subscription = actor.subscribe({
-      next: (snapshot: { value: unknown; context: { process: WorkerProcess | null } }) => {
-        const to = workerState(snapshot)
-        const from = slot.state
-        const fromPhase = phase
-        phase = stoppingPhase(snapshot)
-        if (phase !== fromPhase) this.stoppingPhaseChanged(slot, phase, snapshot.context.process)
-        if (to === from) return
-        slot.state = to
-        this.telemetry.emit("worker.stateChanged", { workerId: id, from, to })
-        if (from === "starting" && snapshot.context.process && (to === "ready" || to === "busy")) {
-          slot.process = snapshot.context.process
-          slot.startedAt = Date.now()
-          this.telemetry.emit("worker.started", { workerId: id, pid: slot.process.pid, startupMs: slot.startedAt - spawnedAt })
-          this.startHealthChecks(slot)
-          this.readyWaiters.resolve()
-          this.returnDisplaced(slot.id)
-          // The new worker first: the calls waiting for a start are its to take.
-          this.pump(slot)
-          this.pumpAll()
-        }
-        if (to === "idle") this.maybeReap(slot)
-      },
-      // The supervisor owns the worker's failure (it restarts it or gives up, and reports
-      // either); this observer only watches states. Logged so the error has a trace here too.
-      error: (e: unknown) => this.logger.debug({ workerId: id, err: e }, "worker actor failed (its supervisor handles it)"),
-    })
-    // A retiring slot's worker that crashed and was restarted drains again instead of serving.
-    if (slot.retiring) this.drain(slot)
-  }
-
-  /**
-   * A stopping worker moved on: drained (its last call left, so its supervisor may stop it now)
-   * or terminating. Terminating with nothing left but abandoned calls (or hung, or over its
-   * memory limit): nobody waits for what it runs, and SIGTERM would wait for a call that may
-   * never end. Kill it now.
-   */
-  private stoppingPhaseChanged(slot: Slot, phase: StoppingPhase | undefined, process: WorkerProcess | null): void {
-    if (phase === "drained") this.terminate(slot)
-    if (phase === "terminating" && (slot.hung || slot.overMemory || (slot.abandoned > 0 && (process?.connection.inFlight ?? 0) === 0))) process?.kill()
-  }
-
-  /** A worker incarnation ended; `restarting` says whether the supervisor brings it back. */
-  private detach(id: string, exit: WorkerExit, restarting: boolean): void {
-    if (this.templates?.owns(id)) return this.templates.detach(id, exit, restarting)
-    const slot = this.slots.get(id)
-    if (!slot) return
-    const pid = slot.process?.pid ?? null
-    stopTimers(slot)
-    slot.process = undefined
-    this.callsMoved()
-    // A hung worker is stopped by the pool (so it is not a crash for intensity), but operators
-    // should see why it went.
-    const reason = slot.hung ? "hung" : slot.overMemory ? "memory" : exit.reason
-    this.telemetry.emit("worker.exited", { workerId: id, pid, reason, exitCode: exit.exitCode, signal: exit.signal })
-    if (!isCleanExit(reason)) this.metrics.workerCrashed(reason)
-    if (exit.reason === "startup_failed") this.readyWaiters.reject(exit.error)
-    this.queue.untarget(id)
-    if (!restarting) {
-      slot.subscription?.unsubscribe()
-      this.slots.delete(id)
-      this.templates?.release(id)
-      const successor = !this.stopping && !this.failure && this.liveSlots() < this.options.minWorkers ? this.spawn() : undefined
-      // Sessions that left this worker when it crashed even out onto whatever replaces it.
-      if (successor !== undefined) this.sessions.transferDisplaced(id, successor)
-      else this.sessions.forgetWorker(id)
-    }
-    this.pumpAll()
   }
 
   private fail(gaveUp: MaxRestartIntensity): void {
@@ -757,11 +628,7 @@ export class WorkerPool implements PoolBackend {
     // The old supervisor stops its children before it ends; wait so no old process remains.
     await this.supervisor?.done
     if (this.stopping) return
-    for (const slot of this.slots.values()) {
-      slot.subscription?.unsubscribe()
-      stopTimers(slot)
-    }
-    this.slots.clear()
+    this.slots.reset()
     this.templates?.reset()
     try {
       await this.startSupervisor()
@@ -777,7 +644,7 @@ export class WorkerPool implements PoolBackend {
     this.telemetry.emit("bridge.circuitClosed", { openings: this.breaker.openings, downMs: openedFor === undefined ? 0 : Math.max(0, Date.now() - openedFor) })
     this.logger.info({ openings: this.breaker.openings }, "circuit closed: the worker pool starts again")
     this.templates?.start()
-    for (let i = 0; i < this.options.minWorkers; i++) this.spawn()
+    for (let i = 0; i < this.options.minWorkers; i++) this.slots.spawn()
   }
 
   /** The circuit as plain data, for `getStatus()`. */
@@ -788,168 +655,7 @@ export class WorkerPool implements PoolBackend {
 
   // ── abandoned calls ─────────────────────────────────────────────────────────────────────
 
-  /**
-   * The count of a worker's abandoned calls still running in Python changed. From the first
-   * one the worker takes no new calls (anything sent would wait behind a call that may never
-   * end) and the calls already waiting in Python are taken back; when Python confirms they all
-   * ended, it serves again. See docs/guide.md, "Timeouts and abandoned calls".
-   */
-  private abandonedChanged(id: string, connection: Connection, running: number): void {
-    const slot = this.slots.get(id)
-    if (!slot || slot.process?.connection !== connection || slot.hung) return
-    const was = slot.abandoned
-    slot.abandoned = running
-    if (running > 0 && was === 0) {
-      this.queue.untarget(slot.id)
-      const withdrawn = connection.withdraw()
-      this.logger.info({ workerId: id, withdrawn }, "worker holds an abandoned call: no new calls until Python confirms it ended")
-      slot.abandonTimer = setTimeout(() => this.replaceEarly(slot), Math.min(this.options.callGraceMs * ABANDON_CONFIRM_SHARE, 2 ** 31 - 1))
-      slot.abandonTimer.unref()
-      this.pumpAll()
-    } else if (running === 0 && was > 0) {
-      if (slot.abandonTimer) clearTimeout(slot.abandonTimer)
-      slot.abandonTimer = undefined
-      // Retiring: its machine was drained when the last call left, and it is being stopped.
-      if (slot.retiring) return
-      const wasReplaced = slot.replaced
-      slot.replaced = false
-      this.logger.info({ workerId: id }, "abandoned calls ended: worker serves again")
-      // Its replacement may already run; beyond maxWorkers the extra worker is recycled.
-      const surplus = recycleWhenServesAgain(wasReplaced, this.liveSlots(), this.options)
-      if (surplus) return this.retire(slot, surplus)
-      this.pump(slot)
-    }
-  }
-
-  /** An abandoned call is still unconfirmed: start the replacement now, so capacity hardly dips. */
-  private replaceEarly(slot: Slot): void {
-    slot.abandonTimer = undefined
-    if (this.slots.get(slot.id) !== slot || slot.abandoned === 0 || slot.hung || slot.retiring || slot.replaced) return
-    slot.replaced = true
-    if (!this.stopping && !this.failure && this.liveSlots() < Math.max(this.options.minWorkers, 1)) this.spawn()
-  }
-
-  /**
-   * An abandoned call outlived `callGraceMs`: the calls still running beside it fail with
-   * `WorkerCrashed` (reason `hung`), and the pool stops the worker itself (SIGKILL once it is
-   * stopping), so the replacement is the pool's decision and costs no restart intensity.
-   */
-  private hung(id: string, connection: Connection, fault: WorkerCrashed): void {
-    const slot = this.slots.get(id)
-    if (!slot || slot.process?.connection !== connection || slot.hung) return
-    const wasLive = !slot.retiring && !slot.replaced
-    slot.hung = true
-    if (slot.abandonTimer) clearTimeout(slot.abandonTimer)
-    slot.abandonTimer = undefined
-    this.logger.warn({ workerId: id, pid: slot.process?.pid }, "worker still runs an abandoned call after callGraceMs: replacing it")
-    connection.close(fault)
-    this.queue.untarget(id)
-    if (wasLive && !this.stopping && !this.failure && this.liveSlots() < Math.max(this.options.minWorkers, 1)) this.spawn()
-    // Refused only when the child is already gone or stopping, which is the outcome wanted.
-    void this.supervisor?.terminateChild(id).catch((error: unknown) => this.logger.debug({ err: error, workerId: id }, "hung worker already stopping"))
-    this.pumpAll()
-  }
-
   // ── health and recycling ────────────────────────────────────────────────────────────────
-
-  /**
-   * The worker passed `maxWorkerMemoryMb` and is exiting (its calls in flight already failed
-   * with `WorkerCrashed`, reason "memory"). During a call, like a hung worker, this is the
-   * call's doing, not the worker's: the pool stops it and starts the replacement itself, so it
-   * costs no restart intensity (docs/decisions.md, "A real memory limit"). With no call
-   * running it is the worker's own: its exit is a crash, so a limit below what a worker needs
-   * at rest ends in `MaxRestartIntensity`, not in endless replacements.
-   */
-  private overMemory(id: string, connection: Connection, fault: WorkerCrashed, running: number): void {
-    const slot = this.slots.get(id)
-    if (!slot || slot.process?.connection !== connection || slot.overMemory || slot.hung) return
-    if (running === 0) {
-      this.logger.warn({ workerId: id, rssBytes: fault.rssBytes, limitBytes: fault.limitBytes }, "worker passed maxWorkerMemoryMb with no call running: a crash")
-      return
-    }
-    slot.overMemory = true
-    this.logger.warn({ workerId: id, pid: slot.process?.pid, rssBytes: fault.rssBytes, limitBytes: fault.limitBytes }, "worker passed maxWorkerMemoryMb: replacing it")
-    this.retire(slot, "maxWorkerMemoryMb")
-    // Its calls already failed: stop it now, even if it was draining for another reason.
-    this.terminate(slot)
-  }
-
-  private startHealthChecks(slot: Slot): void {
-    const interval = this.options.healthCheckIntervalMs
-    if (!Number.isFinite(interval) || interval <= 0) return
-    slot.healthTimer = setInterval(() => void this.checkHealth(slot), interval)
-    // Housekeeping of an idle pool does not keep Node alive; pending work does (keepAlive.ts).
-    slot.healthTimer.unref()
-    slot.healthTimer.unref?.()
-  }
-
-  private async checkHealth(slot: Slot): Promise<void> {
-    const process = slot.process
-    // One ping at a time, and none for a worker on its way out: a ping counts as a call in
-    // flight, so an overlapping one would keep a retiring worker from ever draining.
-    if (!process || slot.state === "stopping" || slot.retiring || slot.hung || slot.pinging) return
-    let stats: WorkerStats
-    slot.pinging = true
-    try {
-      stats = await process.connection.ping(this.options.healthCheckTimeoutMs)
-    } catch (error) {
-      slot.pinging = false
-      if (slot.process !== process || process.connection.closed) return
-      const crash = new WorkerCrashed({
-        message: `worker ${slot.id} missed its health check: ${(error as Error).message}`,
-        workerId: slot.id,
-        exitCode: null,
-        signal: null,
-        reason: "health",
-      })
-      process.connection.close(crash)
-      slot.actor?.send({ type: "FAULT", error: crash })
-      return
-    }
-    slot.pinging = false
-    if (slot.retiring) return
-    slot.rssBytes = stats.rssBytes
-    const recycle = recycleOnHealth(stats.rssBytes, Date.now() - slot.startedAt, this.options)
-    if (recycle) this.retire(slot, recycle)
-  }
-
-  private maybeReap(slot: Slot): void {
-    const reap = recycleWhenIdle(this.liveSlots(), slot.process?.connection.inFlight, this.options)
-    if (reap) this.retire(slot, reap)
-  }
-
-  /**
-   * Recycles a worker without failing a call: it takes no new calls, a replacement starts when
-   * needed, and its machine drains it; once drained, the pool has its supervisor stop it.
-   */
-  private retire(slot: Slot, why: RecycleReason): void {
-    if (slot.retiring) return
-    slot.retiring = true
-    this.logger.info({ workerId: slot.id, why }, "retiring worker")
-    this.queue.untarget(slot.id)
-    // While draining, queued calls still need somewhere to run.
-    if (retireStartsReplacement(why, this.liveSlots(), this.stopping, this.draining, this.options)) this.spawn()
-    this.drain(slot)
-    this.pumpAll()
-  }
-
-  /**
-   * Tells a retiring slot's worker machine to drain (it reports `stopping.drained` when its last
-   * call has left, and {@link attach} then stops it). A slot with no running machine (waiting
-   * out a restart) has nothing to drain: it is stopped now, which also cancels the restart.
-   */
-  private drain(slot: Slot): void {
-    const actor = slot.actor
-    if (actor && actor.getSnapshot().status === "active") actor.send({ type: "DRAIN" } satisfies WorkerEvent)
-    else if (actor) this.terminate(slot)
-  }
-
-  /** Has the supervisor stop the slot's worker for good (not a crash: it is not restarted). */
-  private terminate(slot: Slot): void {
-    void this.supervisor?.terminateChild(slot.id).catch((e: unknown) =>
-      // Already gone (it exited meanwhile) or the supervisor is stopping: nothing left to stop.
-      this.logger.debug({ workerId: slot.id, err: e }, "retired worker not terminated"))
-  }
 
   /** Replaces every worker; queued and new calls run on the new ones, in-flight ones finish. */
   restartAll(): Promise<number> {
@@ -958,31 +664,15 @@ export class WorkerPool implements PoolBackend {
 
   private async restartEvery(): Promise<number> {
     if (this.failure) throw this.failure
-    const old = [...this.slots.values()].filter((s) => !s.retiring)
+    const old = this.slots.serving()
     const count = Math.max(old.length, this.options.minWorkers, 1)
     const ready = this.readyWaiters.wait(count, new Set(old.map((s) => s.id)))
-    for (const slot of old) {
-      slot.retiring = true
-      this.queue.untarget(slot.id)
-    }
-    // A new template (picking up changed code and preloads) forks the new workers; the old one
-    // stays until the workers it forked have drained, since they die with it.
-    const newTemplate = this.templates?.retire(old.map((s) => s.id)) ?? false
-    for (let i = 0; i < count; i++) this.spawn()
-    for (const slot of old) this.drain(slot)
-    if (newTemplate) this.templates!.release(undefined)
+    this.slots.replaceAll(old, count)
     await ready
     return count
   }
 
   // ── waiting for readiness ───────────────────────────────────────────────────────────────
-
-  /** Workers that accept calls, leaving out `excluding` (the old ones, during `restartAll`). */
-  private readyCount(excluding: ReadonlySet<string> | undefined): number {
-    let n = 0
-    for (const s of this.slots.values()) if (accepting(s) && !excluding?.has(s.id)) n++
-    return n
-  }
 
   // ── status and shutdown ─────────────────────────────────────────────────────────────────
 
@@ -1095,9 +785,9 @@ export class WorkerPool implements PoolBackend {
     this.readyWaiters.reject(new BridgeStopped({ message: "the bridge stopped while workers were starting" }))
     if (options.drain === true) await this.drainCalls(options.timeoutMs ?? this.options.shutdownTimeoutMs)
     else await this.settled(Date.now() + this.options.shutdownTimeoutMs, false)
-    for (const slot of this.slots.values()) stopTimers(slot)
+    this.slots.stopTimers()
     await this.supervisor?.stop()
-    for (const slot of this.slots.values()) slot.subscription?.unsubscribe()
+    this.slots.unsubscribe()
     this.templates?.unsubscribe()
     await this.templates?.server.close()
   }

@@ -65,24 +65,32 @@ describe("layering: the rules docs/architecture.md states", () => {
   })
 
   it("remote/ uses bridge/'s shared placement and types, never the local pool's modules", () => {
-    const local = ["bridge/pool.ts", "bridge/workerSlot.ts", "bridge/forkTemplates.ts", "bridge/recycling.ts", "bridge/readyWaiters.ts", "bridge/circuitBreaker.ts", "bridge/processInput.ts", "bridge/poolProbe.ts"]
+    const local = ["bridge/pool.ts", "bridge/workerSlots.ts", "bridge/workerSlot.ts", "bridge/forkTemplates.ts", "bridge/recycling.ts", "bridge/readyWaiters.ts", "bridge/circuitBreaker.ts", "bridge/processInput.ts", "bridge/poolProbe.ts"]
     expect(edges.filter((e) => folder(e.from) === "remote" && local.includes(e.to)).map((e) => `${e.from} -> ${e.to}`)).toEqual([])
   })
 
-  it("the local pool's modules are the pool's own: only pool.ts imports them (the probe: also PythonBridge and snakepit/testing)", () => {
+  it("the local pool's modules are its own: only the pool (admission and dispatch, pool.ts) and its worker slots (workerSlots.ts) import them (the probe: also PythonBridge and snakepit/testing)", () => {
     const own: Record<string, readonly string[]> = {
-      "bridge/workerSlot.ts": ["bridge/pool.ts"],
-      "bridge/forkTemplates.ts": ["bridge/pool.ts"],
-      "bridge/recycling.ts": ["bridge/pool.ts"],
+      "bridge/workerSlots.ts": ["bridge/pool.ts"],
+      "bridge/workerSlot.ts": ["bridge/pool.ts", "bridge/workerSlots.ts"],
+      "bridge/forkTemplates.ts": ["bridge/pool.ts", "bridge/workerSlots.ts"],
+      "bridge/recycling.ts": ["bridge/pool.ts", "bridge/workerSlots.ts"],
       "bridge/readyWaiters.ts": ["bridge/pool.ts"],
       "bridge/circuitBreaker.ts": ["bridge/pool.ts"],
-      "bridge/processInput.ts": ["bridge/pool.ts"],
-      "bridge/poolProbe.ts": ["bridge/pool.ts", "bridge/PythonBridge.ts", "testing/faults.ts"],
+      "bridge/processInput.ts": ["bridge/pool.ts", "bridge/workerSlots.ts"],
+      "bridge/poolProbe.ts": ["bridge/pool.ts", "bridge/workerSlots.ts", "bridge/PythonBridge.ts", "testing/faults.ts"],
     }
     for (const [module, importers] of Object.entries(own)) {
       expect(graph.has(module), module).toBe(true)
       expect(edges.filter((e) => e.to === module).map((e) => e.from).sort(), module).toEqual([...importers].sort())
     }
+  })
+
+  it("the pool dispatches, its slots live and die: the worker machine and the supervisor's stop are the slots' business", () => {
+    expect(graph.get("bridge/workerSlots.ts")?.has("worker/machine.ts")).toBe(true)
+    expect(graph.get("bridge/pool.ts")?.has("worker/machine.ts") ?? false).toBe(false)
+    expect(graph.get("bridge/workerSlots.ts")?.has("placement/routing.ts") ?? false).toBe(false)
+    expect(graph.get("bridge/workerSlots.ts")?.has("placement/watchedQueue.ts") ?? false).toBe(false)
   })
 
   it("nothing outside testing/ imports testing/, and no src file imports an entry point", () => {

@@ -1,0 +1,498 @@
+/**
+ * The local pool's worker slots and their lifecycle: starting a worker under the supervisor,
+ * following its machine (`attach`, `detach`), and the events that change whether it may take
+ * calls — health checks, abandoned and hung calls, the memory limit, recycling and reaping, and
+ * retiring it by draining (`DRAIN`, a state of the worker machine). What a slot is and whether
+ * it takes calls is `workerSlot.ts`; which call goes where is the pool's (`pool.ts`), told of
+ * every change that matters to it through {@link SlotHost}.
+ *
+ * Replacements decided here (an abandoned call that outlives `callGraceMs`, recycling, reaping,
+ * an environment restart) go through `terminateChild`, OTP's own stop of a child, so they never
+ * count toward restart intensity; only crashes do.
+ *
+ * @example
+ * const slots = new WorkerSlots(host, { options, python, telemetry, metrics, logger, tools, exposure, workerLogic, startFaults })
+ * supervisor.on("child.spawned", (e) => slots.attach(e.id, e.ref))
+ * slots.spawn() // "w1": started under the supervisor, ready when its machine says so
+ */
+import type { Logger } from "pino"
+import type { AnyActorLogic, AnyActorRef } from "xstate"
+import { WorkerCrashed } from "../errors.js"
+import type { TelemetryEmitter } from "../telemetry/events.js"
+import type { BridgeMetrics } from "../telemetry/metrics.js"
+import type { Connection, WorkerStats } from "../worker/connection.js"
+import { stoppingPhase, workerState, type StoppingPhase, type WorkerEvent, type WorkerExit, type WorkerInput } from "../worker/machine.js"
+import type { WorkerProcess } from "../worker/process.js"
+import type { DynamicSupervisor } from "../supervisor/Supervisor.js"
+import { isCleanExit } from "../supervisor/strategy.js"
+import type { ToolRegistry } from "../placement/tools.js"
+import type { Exposure } from "./exposure.js"
+import type { ForkTemplates } from "./forkTemplates.js"
+import type { ResolvedOptions } from "./options.js"
+import type { StartFaults } from "./poolProbe.js"
+import { logPython, processInput } from "./processInput.js"
+import { recycleOnHealth, recycleWhenIdle, recycleWhenServesAgain, retireStartsReplacement, type RecycleReason } from "./recycling.js"
+import { accepting, countsAsLive, newIncarnation, newSlot, stopTimers, type Slot } from "./workerSlot.js"
+
+/**
+ * The share of `callGraceMs` Python gets to confirm an abandoned call ended (a cancel it
+ * honours, a late reply) before the pool starts the worker's replacement. Early enough that
+ * capacity is back well before the stuck worker is killed; not at once, so a stream closed
+ * early, an aborted `async` call or a call that ends just late does not cost a process start.
+ * (At once, under tight deadlines, every replacement's first slow call was abandoned in turn
+ * and the pool churned through cold workers.)
+ */
+export const ABANDON_CONFIRM_SHARE = 0.5
+
+/**
+ * What the slots need of the pool that dispatches calls to them, and what they tell it.
+ *
+ * @example
+ * const host: SlotHost = { supervisor: () => sup, templates: () => undefined, stopping: () => false, draining: () => false,
+ *   mayGrow: () => true, started: (slot) => pool.pump(slot), startFailed: () => {}, pump: () => {}, pumpAll: () => {},
+ *   untarget: () => {}, callsMoved: () => {}, removed: () => {} }
+ */
+export interface SlotHost {
+  /** The supervisor workers run under (undefined before the pool starts). */
+  supervisor(): DynamicSupervisor | undefined
+  /** The fork server's templates, with `spawnMode: "forkserver"`. */
+  templates(): ForkTemplates | undefined
+  /** The pool is stopping: nothing comes back. */
+  stopping(): boolean
+  /** `stop({ drain: true })` is under way: queued calls still need workers. */
+  draining(): boolean
+  /** Neither stopping nor given up: a worker may be started or replaced. */
+  mayGrow(): boolean
+  /** A worker's process is ready: calls (and displaced sessions) may go to it. */
+  started(slot: Slot): void
+  /** A worker failed to start: whoever waits for readiness hears why. */
+  startFailed(error: unknown): void
+  /** This worker may take calls again. */
+  pump(slot: Slot): void
+  /** Room changed somewhere: offer the queue to every worker. */
+  pumpAll(): void
+  /** Queued calls aimed at this worker must choose again. */
+  untarget(workerId: string): void
+  /** A call left a worker or its process went: `stop()` looks again. */
+  callsMoved(): void
+  /** A slot is gone for good; `successor` is the worker started in its place, if any. */
+  removed(workerId: string, successor: string | undefined): void
+}
+
+/** What the slots are built with: the pool's settings and the parts they share with it. */
+export interface SlotDeps {
+  readonly options: ResolvedOptions
+  readonly python: string
+  readonly telemetry: TelemetryEmitter
+  readonly metrics: BridgeMetrics
+  readonly logger: Logger
+  readonly tools: ToolRegistry
+  readonly exposure: Exposure | undefined
+  /** The worker machine, on fake processes when `workerProcess` says so (snakepit/testing). */
+  readonly workerLogic: AnyActorLogic
+  /** Slow or failing starts injected through the probe (only with `testing: true`). */
+  readonly startFaults: StartFaults
+}
+
+/** The pool's worker slots by id, and everything that starts, changes or ends them. */
+export class WorkerSlots {
+  private readonly slots = new Map<string, Slot>()
+  private nextWorker = 1
+  private readonly options: ResolvedOptions
+  private readonly python: string
+  private readonly telemetry: TelemetryEmitter
+  private readonly metrics: BridgeMetrics
+  private readonly logger: Logger
+  private readonly tools: ToolRegistry
+  private readonly exposure: Exposure | undefined
+  private readonly workerLogic: AnyActorLogic
+  private readonly startFaults: StartFaults
+
+  constructor(
+    private readonly host: SlotHost,
+    deps: SlotDeps,
+  ) {
+    this.options = deps.options
+    this.python = deps.python
+    this.telemetry = deps.telemetry
+    this.metrics = deps.metrics
+    this.logger = deps.logger
+    this.tools = deps.tools
+    this.exposure = deps.exposure
+    this.workerLogic = deps.workerLogic
+    this.startFaults = deps.startFaults
+  }
+
+  /** The slot of worker `id`. */
+  get(id: string): Slot | undefined {
+    return this.slots.get(id)
+  }
+
+  /** Whether worker `id` has a slot. */
+  has(id: string): boolean {
+    return this.slots.has(id)
+  }
+
+  /** Every slot, in the order the workers were started. */
+  values(): IterableIterator<Slot> {
+    return this.slots.values()
+  }
+
+  /** Slots still serving (not retiring): the ones an environment restart replaces. */
+  serving(): Slot[] {
+    return [...this.slots.values()].filter((s) => !s.retiring)
+  }
+
+  /**
+   * Replaces the workers `old` with `count` new ones: the old ones take no new calls and drain
+   * (their calls in flight finish), the new ones start now.
+   */
+  replaceAll(old: readonly Slot[], count: number): void {
+    for (const slot of old) {
+      slot.retiring = true
+      this.host.untarget(slot.id)
+    }
+    // A new template (picking up changed code and preloads) forks the new workers; the old one
+    // stays until the workers it forked have drained, since they die with it.
+    const templates = this.host.templates()
+    const newTemplate = templates?.retire(old.map((s) => s.id)) ?? false
+    for (let i = 0; i < count; i++) this.spawn()
+    for (const slot of old) this.drain(slot)
+    if (newTemplate) templates!.release(undefined)
+  }
+
+  /** Stops every slot's housekeeping timers (the pool is stopping). */
+  stopTimers(): void {
+    for (const slot of this.slots.values()) stopTimers(slot)
+  }
+
+  /** Stops following every worker's machine (its supervisor has stopped them). */
+  unsubscribe(): void {
+    for (const slot of this.slots.values()) slot.subscription?.unsubscribe()
+  }
+
+  /** Forgets every slot (the supervisor they ran under is gone: the circuit closes on a new one). */
+  reset(): void {
+    for (const slot of this.slots.values()) {
+      slot.subscription?.unsubscribe()
+      stopTimers(slot)
+    }
+    this.slots.clear()
+  }
+
+  /** Workers that count toward min/maxWorkers: not retiring, not hung, not already replaced. */
+  liveSlots(): number {
+    let n = 0
+    for (const s of this.slots.values()) if (countsAsLive(s)) n++
+    return n
+  }
+
+  /** Starts a new worker slot; returns its id (undefined when the pool cannot start one). */
+  spawn(onDemand = false): string | undefined {
+    const supervisor = this.host.supervisor()
+    if (!supervisor) return undefined
+    const id = `w${this.nextWorker++}`
+    this.slots.set(id, newSlot(id, onDemand))
+    supervisor
+      // Forked workers are transient: one taken down with its template exits `shutdown:template`
+      // and is replaced by a new worker rather than restarted, so a template crash costs one
+      // restart of intensity, not one per worker (OTP's rest_for_one, in effect).
+      .startChild({
+        id,
+        start: this.workerLogic,
+        input: () => this.workerInput(id),
+        restart: this.host.templates() ? "transient" : "permanent",
+        shutdown: this.options.workerShutdownMs,
+      })
+      .catch((error: unknown) => {
+        // Refused only while the supervisor stops or after it gave up: nothing to start then.
+        this.logger.debug({ err: error, workerId: id }, "worker not started")
+        if (this.slots.get(id)?.actor === undefined) {
+          this.slots.delete(id)
+          this.host.removed(id, undefined)
+        }
+      })
+    return id
+  }
+
+  /** The worker's process is gone but the slot gets a new one (restart pending or starting). */
+  comingBack(workerId: string): boolean {
+    const slot = this.slots.get(workerId)
+    return slot !== undefined && !accepting(slot) && !slot.retiring && !slot.hung && !slot.replaced && !this.host.stopping()
+  }
+
+  /** What worker `id` starts with: its process input and the hooks that report to these slots. */
+  private workerInput(id: string): WorkerInput {
+    const o = this.options
+    const templates = this.host.templates()
+    return {
+      ...processInput(id, o, this.python, this.exposure),
+      // A forked worker inherits the template's environment; only per-worker additions travel.
+      env: templates ? this.startFaults.take(o.testing) : { ...(process.env as Record<string, string>), ...o.env, ...this.startFaults.take(o.testing) },
+      ...(templates ? { launcher: templates.server.launcher } : {}),
+      preload: templates ? [] : o.preload,
+      hooks: {
+        onLog: (r) => {
+          logPython(this.logger, { workerId: id, sessionId: r.sessionId, callId: r.callId }, r)
+          this.telemetry.emit("python.log", { workerId: id, level: r.level, logger: r.logger, message: r.message, sessionId: r.sessionId, callId: r.callId })
+        },
+        onTelemetry: (name, data, sessionId) => this.telemetry.emit("python.telemetry", { workerId: id, name, data, sessionId }),
+        onWarning: (message, details) => this.logger.warn(details, message),
+        onToolCall: (call, connection) => this.tools.handle(call, connection, id),
+        onAbandoned: (running, connection) => this.abandonedChanged(id, connection, running),
+        onHung: (fault, connection) => this.hung(id, connection, fault),
+        onMemoryExceeded: (fault, connection, running) => this.overMemory(id, connection, fault, running),
+      },
+    }
+  }
+
+  /** A worker incarnation started (first start or restart): follow its state. */
+  attach(id: string, actor: AnyActorRef): void {
+    const templates = this.host.templates()
+    if (templates?.owns(id)) return templates.attach(id, actor)
+    const slot = this.slots.get(id)
+    if (!slot) return
+    slot.subscription?.unsubscribe()
+    if (slot.actor !== undefined) {
+      // A restart replaces a worker that left; calls do not wait for it (they did not start it).
+      slot.onDemand = false
+      slot.restarts++
+      this.metrics.workerRestarted()
+      this.telemetry.emit("worker.restarted", { workerId: id, reason: "supervisor restart", restarts: slot.restarts })
+    }
+    newIncarnation(slot, actor)
+    const spawnedAt = Date.now()
+    let phase = stoppingPhase(actor.getSnapshot())
+    slot.subscription = actor.subscribe({
+      next: (snapshot: { value: unknown; context: { process: WorkerProcess | null } }) => {
+        const to = workerState(snapshot)
+        const from = slot.state
+        const fromPhase = phase
+        phase = stoppingPhase(snapshot)
+        if (phase !== fromPhase) this.stoppingPhaseChanged(slot, phase, snapshot.context.process)
+        if (to === from) return
+        slot.state = to
+        this.telemetry.emit("worker.stateChanged", { workerId: id, from, to })
+        if (from === "starting" && snapshot.context.process && (to === "ready" || to === "busy")) {
+          slot.process = snapshot.context.process
+          slot.startedAt = Date.now()
+          this.telemetry.emit("worker.started", { workerId: id, pid: slot.process.pid, startupMs: slot.startedAt - spawnedAt })
+          this.startHealthChecks(slot)
+          this.host.started(slot)
+        }
+        if (to === "idle") this.maybeReap(slot)
+      },
+      // The supervisor owns the worker's failure (it restarts it or gives up, and reports
+      // either); this observer only watches states. Logged so the error has a trace here too.
+      error: (e: unknown) => this.logger.debug({ workerId: id, err: e }, "worker actor failed (its supervisor handles it)"),
+    })
+    // A retiring slot's worker that crashed and was restarted drains again instead of serving.
+    if (slot.retiring) this.drain(slot)
+  }
+
+  /**
+   * A stopping worker moved on: drained (its last call left, so its supervisor may stop it now)
+   * or terminating. Terminating with nothing left but abandoned calls (or hung, or over its
+   * memory limit): nobody waits for what it runs, and SIGTERM would wait for a call that may
+   * never end. Kill it now.
+   */
+  private stoppingPhaseChanged(slot: Slot, phase: StoppingPhase | undefined, process: WorkerProcess | null): void {
+    if (phase === "drained") this.terminate(slot)
+    if (phase === "terminating" && (slot.hung || slot.overMemory || (slot.abandoned > 0 && (process?.connection.inFlight ?? 0) === 0))) process?.kill()
+  }
+
+  /** A worker incarnation ended; `restarting` says whether the supervisor brings it back. */
+  detach(id: string, exit: WorkerExit, restarting: boolean): void {
+    const templates = this.host.templates()
+    if (templates?.owns(id)) return templates.detach(id, exit, restarting)
+    const slot = this.slots.get(id)
+    if (!slot) return
+    const pid = slot.process?.pid ?? null
+    stopTimers(slot)
+    slot.process = undefined
+    this.host.callsMoved()
+    // A hung worker is stopped by the pool (so it is not a crash for intensity), but operators
+    // should see why it went.
+    const reason = slot.hung ? "hung" : slot.overMemory ? "memory" : exit.reason
+    this.telemetry.emit("worker.exited", { workerId: id, pid, reason, exitCode: exit.exitCode, signal: exit.signal })
+    if (!isCleanExit(reason)) this.metrics.workerCrashed(reason)
+    if (exit.reason === "startup_failed") this.host.startFailed(exit.error)
+    this.host.untarget(id)
+    if (!restarting) {
+      slot.subscription?.unsubscribe()
+      this.slots.delete(id)
+      templates?.release(id)
+      const successor = this.host.mayGrow() && this.liveSlots() < this.options.minWorkers ? this.spawn() : undefined
+      this.host.removed(id, successor)
+    }
+    this.host.pumpAll()
+  }
+
+  /**
+   * The count of a worker's abandoned calls still running in Python changed. From the first
+   * one the worker takes no new calls (anything sent would wait behind a call that may never
+   * end) and the calls already waiting in Python are taken back; when Python confirms they all
+   * ended, it serves again. See docs/guide.md, "Timeouts and abandoned calls".
+   */
+  private abandonedChanged(id: string, connection: Connection, running: number): void {
+    const slot = this.slots.get(id)
+    if (!slot || slot.process?.connection !== connection || slot.hung) return
+    const was = slot.abandoned
+    slot.abandoned = running
+    if (running > 0 && was === 0) {
+      this.host.untarget(slot.id)
+      const withdrawn = connection.withdraw()
+      this.logger.info({ workerId: id, withdrawn }, "worker holds an abandoned call: no new calls until Python confirms it ended")
+      slot.abandonTimer = setTimeout(() => this.replaceEarly(slot), Math.min(this.options.callGraceMs * ABANDON_CONFIRM_SHARE, 2 ** 31 - 1))
+      slot.abandonTimer.unref()
+      this.host.pumpAll()
+    } else if (running === 0 && was > 0) {
+      if (slot.abandonTimer) clearTimeout(slot.abandonTimer)
+      slot.abandonTimer = undefined
+      // Retiring: its machine was drained when the last call left, and it is being stopped.
+      if (slot.retiring) return
+      const wasReplaced = slot.replaced
+      slot.replaced = false
+      this.logger.info({ workerId: id }, "abandoned calls ended: worker serves again")
+      // Its replacement may already run; beyond maxWorkers the extra worker is recycled.
+      const surplus = recycleWhenServesAgain(wasReplaced, this.liveSlots(), this.options)
+      if (surplus) return this.retire(slot, surplus)
+      this.host.pump(slot)
+    }
+  }
+
+  /** An abandoned call is still unconfirmed: start the replacement now, so capacity hardly dips. */
+  private replaceEarly(slot: Slot): void {
+    slot.abandonTimer = undefined
+    if (this.slots.get(slot.id) !== slot || slot.abandoned === 0 || slot.hung || slot.retiring || slot.replaced) return
+    slot.replaced = true
+    if (this.host.mayGrow() && this.liveSlots() < Math.max(this.options.minWorkers, 1)) this.spawn()
+  }
+
+  /**
+   * An abandoned call outlived `callGraceMs`: the calls still running beside it fail with
+   * `WorkerCrashed` (reason `hung`), and the pool stops the worker itself (SIGKILL once it is
+   * stopping), so the replacement is the pool's decision and costs no restart intensity.
+   */
+  private hung(id: string, connection: Connection, fault: WorkerCrashed): void {
+    const slot = this.slots.get(id)
+    if (!slot || slot.process?.connection !== connection || slot.hung) return
+    const wasLive = !slot.retiring && !slot.replaced
+    slot.hung = true
+    if (slot.abandonTimer) clearTimeout(slot.abandonTimer)
+    slot.abandonTimer = undefined
+    this.logger.warn({ workerId: id, pid: slot.process?.pid }, "worker still runs an abandoned call after callGraceMs: replacing it")
+    connection.close(fault)
+    this.host.untarget(id)
+    if (wasLive && this.host.mayGrow() && this.liveSlots() < Math.max(this.options.minWorkers, 1)) this.spawn()
+    // Refused only when the child is already gone or stopping, which is the outcome wanted.
+    void this.host.supervisor()?.terminateChild(id).catch((error: unknown) => this.logger.debug({ err: error, workerId: id }, "hung worker already stopping"))
+    this.host.pumpAll()
+  }
+
+  /**
+   * The worker passed `maxWorkerMemoryMb` and is exiting (its calls in flight already failed
+   * with `WorkerCrashed`, reason "memory"). During a call, like a hung worker, this is the
+   * call's doing, not the worker's: the pool stops it and starts the replacement itself, so it
+   * costs no restart intensity (docs/decisions.md, "A real memory limit"). With no call
+   * running it is the worker's own: its exit is a crash, so a limit below what a worker needs
+   * at rest ends in `MaxRestartIntensity`, not in endless replacements.
+   */
+  private overMemory(id: string, connection: Connection, fault: WorkerCrashed, running: number): void {
+    const slot = this.slots.get(id)
+    if (!slot || slot.process?.connection !== connection || slot.overMemory || slot.hung) return
+    if (running === 0) {
+      this.logger.warn({ workerId: id, rssBytes: fault.rssBytes, limitBytes: fault.limitBytes }, "worker passed maxWorkerMemoryMb with no call running: a crash")
+      return
+    }
+    slot.overMemory = true
+    this.logger.warn({ workerId: id, pid: slot.process?.pid, rssBytes: fault.rssBytes, limitBytes: fault.limitBytes }, "worker passed maxWorkerMemoryMb: replacing it")
+    this.retire(slot, "maxWorkerMemoryMb")
+    // Its calls already failed: stop it now, even if it was draining for another reason.
+    this.terminate(slot)
+  }
+
+  private startHealthChecks(slot: Slot): void {
+    const interval = this.options.healthCheckIntervalMs
+    if (!Number.isFinite(interval) || interval <= 0) return
+    slot.healthTimer = setInterval(() => void this.checkHealth(slot), interval)
+    // Housekeeping of an idle pool does not keep Node alive; pending work does (keepAlive.ts).
+    slot.healthTimer.unref()
+    slot.healthTimer.unref?.()
+  }
+
+  private async checkHealth(slot: Slot): Promise<void> {
+    const process = slot.process
+    // One ping at a time, and none for a worker on its way out: a ping counts as a call in
+    // flight, so an overlapping one would keep a retiring worker from ever draining.
+    if (!process || slot.state === "stopping" || slot.retiring || slot.hung || slot.pinging) return
+    let stats: WorkerStats
+    slot.pinging = true
+    try {
+      stats = await process.connection.ping(this.options.healthCheckTimeoutMs)
+    } catch (error) {
+      slot.pinging = false
+      if (slot.process !== process || process.connection.closed) return
+      const crash = new WorkerCrashed({
+        message: `worker ${slot.id} missed its health check: ${(error as Error).message}`,
+        workerId: slot.id,
+        exitCode: null,
+        signal: null,
+        reason: "health",
+      })
+      process.connection.close(crash)
+      slot.actor?.send({ type: "FAULT", error: crash })
+      return
+    }
+    slot.pinging = false
+    if (slot.retiring) return
+    slot.rssBytes = stats.rssBytes
+    const recycle = recycleOnHealth(stats.rssBytes, Date.now() - slot.startedAt, this.options)
+    if (recycle) this.retire(slot, recycle)
+  }
+
+  private maybeReap(slot: Slot): void {
+    const reap = recycleWhenIdle(this.liveSlots(), slot.process?.connection.inFlight, this.options)
+    if (reap) this.retire(slot, reap)
+  }
+
+  /**
+   * Recycles a worker without failing a call: it takes no new calls, a replacement starts when
+   * needed, and its machine drains it; once drained, the pool has its supervisor stop it.
+   */
+  retire(slot: Slot, why: RecycleReason): void {
+    if (slot.retiring) return
+    slot.retiring = true
+    this.logger.info({ workerId: slot.id, why }, "retiring worker")
+    this.host.untarget(slot.id)
+    // While draining, queued calls still need somewhere to run.
+    if (retireStartsReplacement(why, this.liveSlots(), this.host.stopping(), this.host.draining(), this.options)) this.spawn()
+    this.drain(slot)
+    this.host.pumpAll()
+  }
+
+  /**
+   * Tells a retiring slot's worker machine to drain (it reports `stopping.drained` when its last
+   * call has left, and {@link attach} then stops it). A slot with no running machine (waiting
+   * out a restart) has nothing to drain: it is stopped now, which also cancels the restart.
+   */
+  private drain(slot: Slot): void {
+    const actor = slot.actor
+    if (actor && actor.getSnapshot().status === "active") actor.send({ type: "DRAIN" } satisfies WorkerEvent)
+    else if (actor) this.terminate(slot)
+  }
+
+  /** Has the supervisor stop the slot's worker for good (not a crash: it is not restarted). */
+  private terminate(slot: Slot): void {
+    void this.host.supervisor()?.terminateChild(slot.id).catch((e: unknown) =>
+      // Already gone (it exited meanwhile) or the supervisor is stopping: nothing left to stop.
+      this.logger.debug({ workerId: slot.id, err: e }, "retired worker not terminated"))
+  }
+
+  /** Workers that accept calls, leaving out `excluding` (the old ones, during `restartAll`). */
+  readyCount(excluding: ReadonlySet<string> | undefined): number {
+    let n = 0
+    for (const s of this.slots.values()) if (accepting(s) && !excluding?.has(s.id)) n++
+    return n
+  }
+}
