@@ -5,12 +5,12 @@
  * same through the raw floor (bench/floor.ts), and prints per call: wall µs, Node CPU µs
  * (`process.cpuUsage`), worker CPU µs (utime+stime of every thread, from /proc), and the worker
  * threads' voluntary/involuntary context switches. `REPS` alternates the two sides. Linux only.
- * `ONLY=ours` or `ONLY=floor` runs one side. `STRACE=1` also prints `strace -f -c` of the worker for one run of ours (needs strace).
+ * `DIST=1` measures the compiled package (dist/) instead of the source. `ONLY=ours` or `ONLY=floor` runs one side. `STRACE=1` also prints `strace -f -c` of the worker for one run of ours (needs strace).
  */
 import { spawn } from "node:child_process"
 import { readdirSync, readFileSync } from "node:fs"
 import { pino } from "pino"
-import { PythonBridge } from "../src/bridge/PythonBridge.js"
+import type { PythonBridge as Bridge } from "../src/bridge/PythonBridge.js"
 import { benchPyDir, startFloor } from "./floor.js"
 import { pipelined } from "./stats.js"
 
@@ -90,6 +90,9 @@ const measure = async (pid: number, call: (i: number) => Promise<unknown>) => {
 
 const python = process.env.SNAKEPIT_PYTHON ?? "python3"
 const floor = await startFloor(python)
+// DIST=1: the compiled package (`npx tsc -p tsconfig.build.json` first), as users run it, rather
+// than the source through tsx (whose keep-names helper runs at every closure created).
+const { PythonBridge } = (await import(process.env.DIST ? "../dist/bridge/PythonBridge.js" : "../src/bridge/PythonBridge.js")) as { PythonBridge: typeof Bridge }
 const bridge = await PythonBridge.start({ minWorkers: 1, maxWorkers: 1, pythonPath: [benchPyDir], logger: pino({ level: "silent" }), healthCheckIntervalMs: 0 })
 const echo = (i: number) => bridge.executePython(null, "bench_target", "echo", [i])
 const pythons = children(process.pid).filter((p) => p !== floor.pid)
