@@ -242,8 +242,8 @@ class FrameWriter:
     worker had run every call of the burst, and the worker no new call until the host had
     settled every reply and sent the next burst, so the two processes took turns instead of
     working side by side (with 64 calls in flight, bursts of ~35 and a wall time per call of
-    host CPU + worker CPU; docs/performance.md, "Where a pipelined call's time went").  Eight replies
-    per write keep both busy and still cost an eighth of a syscall per reply.
+    host CPU + worker CPU; docs/performance.md, "Where a pipelined call's time went").  Eight
+    replies per write keep both busy and still cost an eighth of a syscall per reply.
     """
 
     _JOIN_BELOW = READ_SIZE
