@@ -7,13 +7,15 @@
  * On a shared machine, a busy moment then hits both sides of a round instead of deciding the
  * comparison. The order within a round alternates too. Also printed: CPU µs per call of Node
  * (`process.cpuUsage`) and of the worker (all its threads, from /proc; Linux), which a loaded
- * machine inflates far less than wall time.
+ * machine inflates far less than wall time. `HOGS=2` runs two busy Python processes beside the
+ * rounds (bench/cpuHogs.ts), as the bench's `--load` rows do.
  */
 import { readdirSync, readFileSync } from "node:fs"
 import { pino } from "pino"
 import { join } from "node:path"
 import { performance } from "node:perf_hooks"
 import type { PythonBridge as Bridge } from "../src/bridge/PythonBridge.js"
+import { startCpuHogs } from "./cpuHogs.js"
 import { benchPyDir } from "./floor.js"
 import { median, percentile, pipelined } from "./stats.js"
 
@@ -64,6 +66,7 @@ const measure = async (bridge: Bridge): Promise<{ rate: number; p50?: number; p9
   return { rate: N / ((performance.now() - t0) / 1000), p50: median(times), p99: percentile(times, 99) }
 }
 
+const hogs = process.env.HOGS ? startCpuHogs(Number(process.env.HOGS), process.env.SNAKEPIT_PYTHON ?? "python3") : null
 const results: Record<string, Array<{ rate: number; p50?: number; p99?: number; node: number; worker: number }>> = { base: [], head: [] }
 await run("base") // warm
 await run("head")
@@ -71,6 +74,7 @@ for (let r = 0; r < ROUNDS; r++) {
   const order = r % 2 === 0 ? (["base", "head"] as const) : (["head", "base"] as const)
   for (const name of order) results[name]!.push(await run(name))
 }
+await hogs?.stop()
 const fmt = (xs: number[], digits: number) => `${median(xs).toFixed(digits)} [${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)}]`
 for (const name of ["base", "head"] as const) {
   const rs = results[name]!
