@@ -13,8 +13,8 @@ one for one.
 Reading is buffered with ``os.read(fd, 64 KiB)`` (larger reads allocate through mmap and cost
 ~30 µs each) and every complete frame of a read is handed out before the next read.  A frame too
 big for that buffer is read straight into its own ``bytearray`` with ``os.readv``.  Writing takes
-one lock per frame; small frames go out in one ``os.write`` (or are corked, see
-:class:`FrameWriter`), big ones with ``os.writev`` of the header and the attachments'
+one lock per frame; small frames go out in one ``os.write`` (or are corked, up to eight to a
+``write``, see :class:`FrameWriter`), big ones with ``os.writev`` of the header and the attachments'
 memoryviews, so a large array is never copied into a frame.
 """
 from __future__ import annotations
@@ -233,13 +233,23 @@ class FrameWriter:
 
     **Corking.**  Frames written by the thread named in :attr:`cork_thread` (the thread that
     currently reads, see :mod:`snakepit_bridge.serving`) are held back and go out together at
-    the next :meth:`flush`, so a burst of pipelined calls is answered with one ``write`` rather
-    than one per reply.  Any other thread's frame flushes the held ones first, so the order of
-    frames on the wire is always the order of the ``write`` calls.
+    the next :meth:`flush`, or as soon as :attr:`CORK_FRAMES` of them are held, so a burst of
+    pipelined calls is answered with one ``write`` per ``CORK_FRAMES`` replies rather than one
+    per reply.  Any other thread's frame flushes the held ones first, so the order of frames on
+    the wire is always the order of the ``write`` calls.
+
+    Why not one ``write`` for the whole burst: the host would then get no reply until the
+    worker had run every call of the burst, and the worker no new call until the host had
+    settled every reply and sent the next burst, so the two processes took turns instead of
+    working side by side (with 64 calls in flight, bursts of ~35 and a wall time per call of
+    host CPU + worker CPU; docs/performance.md, "Where a pipelined call's time went").  Eight
+    replies per write keep both busy and still cost an eighth of a syscall per reply.
     """
 
     _JOIN_BELOW = READ_SIZE
     _CORK_LIMIT = READ_SIZE
+    #: Corked frames are written once this many are held (see the class docstring).
+    CORK_FRAMES = 8
 
     def __init__(self, fd: int, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> None:
         self.fd = fd
@@ -271,9 +281,10 @@ class FrameWriter:
             data = _U32X2.pack(header_length + 4, header_length) + header
         with self.lock:
             if self.cork_thread is not None and self.cork_thread == threading.get_ident():
-                self._held.append(data)
+                held = self._held
+                held.append(data)
                 self._held_bytes += len(data)
-                if self._held_bytes >= self._CORK_LIMIT:
+                if len(held) >= self.CORK_FRAMES or self._held_bytes >= self._CORK_LIMIT:
                     self._flush_held()
                 return
             if self._held:

@@ -21,9 +21,10 @@ moves to another thread only when the call turns out to be slow:
 - With no call running the watchdog sleeps until an inline call starts, so an idle worker uses
   no CPU.
 - Replies written by the reading thread are corked (:class:`~snakepit_bridge.protocol.FrameWriter`)
-  and flushed before it next waits for input, so a burst of pipelined calls is answered with one
-  ``write``; the watchdog flushes at every tick, so a reply never waits more than one tick
-  behind a slow call that followed it in the same burst.
+  and flushed before it next waits for input, or once eight are held, so a burst of pipelined
+  calls is answered with one ``write`` per eight replies, and the host settles the first ones
+  while the worker runs the rest; the watchdog flushes at every tick, so a reply never waits
+  more than one tick behind a slow call that followed it in the same burst.
 
 At most ``concurrency`` calls run at once, so one of the ``concurrency + 1`` threads is always
 free to read.

@@ -227,3 +227,22 @@ def test_corked_frames_wait_for_flush_and_keep_their_order(pair):
     a.shutdown(socket.SHUT_WR)
     b.setblocking(True)
     assert [e["id"] for e in _envelopes(FrameReader(b.fileno()))] == [0, 1, 2, 99, 3]
+
+
+def test_corked_frames_leave_in_writes_of_cork_frames(pair):
+    a, b = pair
+    writer = FrameWriter(a.fileno())
+    writer.cork_thread = threading.get_ident()
+    from snakepit_bridge.codec import encode_message
+    for i in range(FrameWriter.CORK_FRAMES - 1):
+        writer.write(encode_message({"type": "pong", "id": i}, []))
+    b.setblocking(False)
+    with pytest.raises(BlockingIOError):
+        b.recv(1)
+    # The CORK_FRAMES-th frame writes every held frame, without waiting for a flush.
+    writer.write(encode_message({"type": "pong", "id": FrameWriter.CORK_FRAMES - 1}, []))
+    writer.write(encode_message({"type": "pong", "id": FrameWriter.CORK_FRAMES}, []))
+    a.shutdown(socket.SHUT_WR)
+    b.setblocking(True)
+    ids = [e["id"] for e in _envelopes(FrameReader(b.fileno()))]
+    assert ids == list(range(FrameWriter.CORK_FRAMES))
