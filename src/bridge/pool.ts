@@ -344,8 +344,13 @@ export class WorkerPool implements PoolBackend {
         start: (slot, connection) => {
           const began = performance.now()
           const timeoutMs = callOptions.timeoutMs ?? Number.POSITIVE_INFINITY
-          if (deadline === undefined && Number.isFinite(timeoutMs)) deadline = began + timeoutMs
-          const opts = deadline === undefined ? callOptions : { ...callOptions, timeoutMs: Math.max(1, deadline - began) }
+          // The first send gets the caller's timeout as given (a CallTimeout names it exactly:
+          // `began + t - began` is not always `t` in floating point); a later one, what is left
+          // of it, in whole milliseconds.
+          let opts = callOptions
+          if (deadline === undefined) {
+            if (Number.isFinite(timeoutMs)) deadline = began + timeoutMs
+          } else opts = { ...callOptions, timeoutMs: Math.max(1, Math.ceil(deadline - began)) }
           span?.dispatched(slot.id, slot.process?.pid ?? null)
           this.sessionCalls.started(sessionId)
           const timing = this.metrics.timings.started(slot.id, this.options.workerConcurrency, record.submitted, began, nestedOn !== undefined)
