@@ -10,13 +10,13 @@
  * machine inflates far less than wall time. `HOGS=2` runs two busy Python processes beside the
  * rounds (bench/cpuHogs.ts), as the bench's `--load` rows do.
  */
-import { readdirSync, readFileSync } from "node:fs"
 import { pino } from "pino"
 import { join } from "node:path"
 import { performance } from "node:perf_hooks"
 import type { PythonBridge as Bridge } from "../src/bridge/PythonBridge.js"
 import { startCpuHogs } from "./cpuHogs.js"
 import { benchPyDir } from "./floor.js"
+import { threadStats } from "./procStats.js"
 import { median, percentile, pipelined } from "./stats.js"
 
 const BASE = process.env.BASE
@@ -33,25 +33,12 @@ const pids = {
   base: (await sides.base.executePython(null, "os", "getpid", [])) as number,
   head: (await sides.head.executePython(null, "os", "getpid", [])) as number,
 }
-/** CPU µs of every thread of `pid` so far. */
-const workerCpu = (pid: number) => {
-  let ticks = 0
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8")
-      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
-      ticks += Number(f[11]) + Number(f[12])
-    } catch {}
-  }
-  return ticks * 10_000 // USER_HZ 100
-}
-
 const run = async (name: "base" | "head") => {
   const c0 = process.cpuUsage()
-  const w0 = workerCpu(pids[name])
+  const w0 = threadStats(pids[name]).cpu
   const r = await measure(sides[name])
   const c = process.cpuUsage(c0)
-  return { ...r, node: (c.user + c.system) / N, worker: (workerCpu(pids[name]) - w0) / N }
+  return { ...r, node: (c.user + c.system) / N, worker: (threadStats(pids[name]).cpu - w0) / N }
 }
 const measure = async (bridge: Bridge): Promise<{ rate: number; p50?: number; p99?: number }> => {
   const echo = (i: number) => bridge.executePython(null, "bench_target", "echo", [i])

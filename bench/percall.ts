@@ -12,12 +12,12 @@ import { readdirSync, readFileSync } from "node:fs"
 import { pino } from "pino"
 import type { PythonBridge as Bridge } from "../src/bridge/PythonBridge.js"
 import { benchPyDir, startFloor } from "./floor.js"
+import { threadStats } from "./procStats.js"
 import { pipelined } from "./stats.js"
 
 const N = Number(process.env.N ?? 100_000)
 const DEPTH = Number(process.env.DEPTH ?? 64)
 const REPS = Number(process.env.REPS ?? 3)
-const TICK_US = 1e6 / 100 // USER_HZ
 
 const children = (pid: number): number[] => {
   const out: number[] = []
@@ -32,28 +32,6 @@ const children = (pid: number): number[] => {
   return out
 }
 
-/** CPU µs and context switches summed over the threads of `pid`. */
-const sample = (pid: number) => {
-  let cpu = 0
-  let vol = 0
-  let invol = 0
-  const threads: Record<string, number> = {}
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8")
-      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
-      cpu += (Number(f[11]) + Number(f[12])) * TICK_US
-      const status = readFileSync(`/proc/${pid}/task/${tid}/status`, "utf8")
-      const v = Number(/voluntary_ctxt_switches:\s+(\d+)/.exec(status)![1])
-      const iv = Number(/nonvoluntary_ctxt_switches:\s+(\d+)/.exec(status)![1])
-      vol += v
-      invol += iv
-      threads[tid] = v
-    } catch {}
-  }
-  return { cpu, vol, invol, threads }
-}
-
 /** Read and write syscalls of `pid` so far (/proc/<pid>/io). */
 const io = (pid: number | "self") => {
   const text = readFileSync(`/proc/${pid}/io`, "utf8")
@@ -64,12 +42,12 @@ const measure = async (pid: number, call: (i: number) => Promise<unknown>) => {
   const i0 = io("self")
   const p0 = io(pid)
   const n0 = process.cpuUsage()
-  const s0 = sample(pid)
+  const s0 = threadStats(pid)
   const t = performance.now()
   await pipelined(call, N, DEPTH)
   const wall = ((performance.now() - t) * 1000) / N
   const n1 = process.cpuUsage(n0)
-  const s1 = sample(pid)
+  const s1 = threadStats(pid)
   const i1 = io("self")
   const p1 = io(pid)
   const active = Object.keys(s1.threads).filter((tid) => s1.threads[tid]! - (s0.threads[tid] ?? 0) > N / 1000)
