@@ -98,30 +98,11 @@ export interface SlotDeps {
 export class WorkerSlots {
   private readonly slots = new Map<string, Slot>()
   private nextWorker = 1
-  private readonly options: ResolvedOptions
-  private readonly python: string
-  private readonly telemetry: TelemetryEmitter
-  private readonly metrics: BridgeMetrics
-  private readonly logger: Logger
-  private readonly tools: ToolRegistry
-  private readonly exposure: Exposure | undefined
-  private readonly workerLogic: AnyActorLogic
-  private readonly startFaults: StartFaults
 
   constructor(
     private readonly host: SlotHost,
-    deps: SlotDeps,
-  ) {
-    this.options = deps.options
-    this.python = deps.python
-    this.telemetry = deps.telemetry
-    this.metrics = deps.metrics
-    this.logger = deps.logger
-    this.tools = deps.tools
-    this.exposure = deps.exposure
-    this.workerLogic = deps.workerLogic
-    this.startFaults = deps.startFaults
-  }
+    private readonly deps: SlotDeps,
+  ) {}
 
   /** The slot of worker `id`. */
   get(id: string): Slot | undefined {
@@ -199,14 +180,14 @@ export class WorkerSlots {
       // restart of intensity, not one per worker (OTP's rest_for_one, in effect).
       .startChild({
         id,
-        start: this.workerLogic,
+        start: this.deps.workerLogic,
         input: () => this.workerInput(id),
         restart: this.host.templates() ? "transient" : "permanent",
-        shutdown: this.options.workerShutdownMs,
+        shutdown: this.deps.options.workerShutdownMs,
       })
       .catch((error: unknown) => {
         // Refused only while the supervisor stops or after it gave up: nothing to start then.
-        this.logger.debug({ err: error, workerId: id }, "worker not started")
+        this.deps.logger.debug({ err: error, workerId: id }, "worker not started")
         if (this.slots.get(id)?.actor === undefined) {
           this.slots.delete(id)
           this.host.removed(id, undefined)
@@ -223,22 +204,22 @@ export class WorkerSlots {
 
   /** What worker `id` starts with: its process input and the hooks that report to these slots. */
   private workerInput(id: string): WorkerInput {
-    const o = this.options
+    const o = this.deps.options
     const templates = this.host.templates()
     return {
-      ...processInput(id, o, this.python, this.exposure),
+      ...processInput(id, o, this.deps.python, this.deps.exposure),
       // A forked worker inherits the template's environment; only per-worker additions travel.
-      env: templates ? this.startFaults.take(o.testing) : { ...(process.env as Record<string, string>), ...o.env, ...this.startFaults.take(o.testing) },
+      env: templates ? this.deps.startFaults.take(o.testing) : { ...(process.env as Record<string, string>), ...o.env, ...this.deps.startFaults.take(o.testing) },
       ...(templates ? { launcher: templates.server.launcher } : {}),
       preload: templates ? [] : o.preload,
       hooks: {
         onLog: (r) => {
-          logPython(this.logger, { workerId: id, sessionId: r.sessionId, callId: r.callId }, r)
-          this.telemetry.emit("python.log", { workerId: id, level: r.level, logger: r.logger, message: r.message, sessionId: r.sessionId, callId: r.callId })
+          logPython(this.deps.logger, { workerId: id, sessionId: r.sessionId, callId: r.callId }, r)
+          this.deps.telemetry.emit("python.log", { workerId: id, level: r.level, logger: r.logger, message: r.message, sessionId: r.sessionId, callId: r.callId })
         },
-        onTelemetry: (name, data, sessionId) => this.telemetry.emit("python.telemetry", { workerId: id, name, data, sessionId }),
-        onWarning: (message, details) => this.logger.warn(details, message),
-        onToolCall: (call, connection) => this.tools.handle(call, connection, id),
+        onTelemetry: (name, data, sessionId) => this.deps.telemetry.emit("python.telemetry", { workerId: id, name, data, sessionId }),
+        onWarning: (message, details) => this.deps.logger.warn(details, message),
+        onToolCall: (call, connection) => this.deps.tools.handle(call, connection, id),
         onAbandoned: (running, connection) => this.abandonedChanged(id, connection, running),
         onHung: (fault, connection) => this.hung(id, connection, fault),
         onMemoryExceeded: (fault, connection, running) => this.overMemory(id, connection, fault, running),
@@ -257,8 +238,8 @@ export class WorkerSlots {
       // A restart replaces a worker that left; calls do not wait for it (they did not start it).
       slot.onDemand = false
       slot.restarts++
-      this.metrics.workerRestarted()
-      this.telemetry.emit("worker.restarted", { workerId: id, reason: "supervisor restart", restarts: slot.restarts })
+      this.deps.metrics.workerRestarted()
+      this.deps.telemetry.emit("worker.restarted", { workerId: id, reason: "supervisor restart", restarts: slot.restarts })
     }
     newIncarnation(slot, actor)
     const spawnedAt = Date.now()
@@ -272,11 +253,11 @@ export class WorkerSlots {
         if (phase !== fromPhase) this.stoppingPhaseChanged(slot, phase, snapshot.context.process)
         if (to === from) return
         slot.state = to
-        this.telemetry.emit("worker.stateChanged", { workerId: id, from, to })
+        this.deps.telemetry.emit("worker.stateChanged", { workerId: id, from, to })
         if (from === "starting" && snapshot.context.process && (to === "ready" || to === "busy")) {
           slot.process = snapshot.context.process
           slot.startedAt = Date.now()
-          this.telemetry.emit("worker.started", { workerId: id, pid: slot.process.pid, startupMs: slot.startedAt - spawnedAt })
+          this.deps.telemetry.emit("worker.started", { workerId: id, pid: slot.process.pid, startupMs: slot.startedAt - spawnedAt })
           this.startHealthChecks(slot)
           this.host.started(slot)
         }
@@ -284,7 +265,7 @@ export class WorkerSlots {
       },
       // The supervisor owns the worker's failure (it restarts it or gives up, and reports
       // either); this observer only watches states. Logged so the error has a trace here too.
-      error: (e: unknown) => this.logger.debug({ workerId: id, err: e }, "worker actor failed (its supervisor handles it)"),
+      error: (e: unknown) => this.deps.logger.debug({ workerId: id, err: e }, "worker actor failed (its supervisor handles it)"),
     })
     // A retiring slot's worker that crashed and was restarted drains again instead of serving.
     if (slot.retiring) this.drain(slot)
@@ -314,15 +295,15 @@ export class WorkerSlots {
     // A hung worker is stopped by the pool (so it is not a crash for intensity), but operators
     // should see why it went.
     const reason = slot.hung ? "hung" : slot.overMemory ? "memory" : exit.reason
-    this.telemetry.emit("worker.exited", { workerId: id, pid, reason, exitCode: exit.exitCode, signal: exit.signal })
-    if (!isCleanExit(reason)) this.metrics.workerCrashed(reason)
+    this.deps.telemetry.emit("worker.exited", { workerId: id, pid, reason, exitCode: exit.exitCode, signal: exit.signal })
+    if (!isCleanExit(reason)) this.deps.metrics.workerCrashed(reason)
     if (exit.reason === "startup_failed") this.host.startFailed(exit.error)
     this.host.untarget(id)
     if (!restarting) {
       slot.subscription?.unsubscribe()
       this.slots.delete(id)
       templates?.release(id)
-      const successor = this.host.mayGrow() && this.liveSlots() < this.options.minWorkers ? this.spawn() : undefined
+      const successor = this.host.mayGrow() && this.liveSlots() < this.deps.options.minWorkers ? this.spawn() : undefined
       this.host.removed(id, successor)
     }
     this.host.pumpAll()
@@ -342,8 +323,8 @@ export class WorkerSlots {
     if (running > 0 && was === 0) {
       this.host.untarget(slot.id)
       const withdrawn = connection.withdraw()
-      this.logger.info({ workerId: id, withdrawn }, "worker holds an abandoned call: no new calls until Python confirms it ended")
-      slot.abandonTimer = setTimeout(() => this.replaceEarly(slot), Math.min(this.options.callGraceMs * ABANDON_CONFIRM_SHARE, 2 ** 31 - 1))
+      this.deps.logger.info({ workerId: id, withdrawn }, "worker holds an abandoned call: no new calls until Python confirms it ended")
+      slot.abandonTimer = setTimeout(() => this.replaceEarly(slot), Math.min(this.deps.options.callGraceMs * ABANDON_CONFIRM_SHARE, 2 ** 31 - 1))
       slot.abandonTimer.unref()
       this.host.pumpAll()
     } else if (running === 0 && was > 0) {
@@ -353,9 +334,9 @@ export class WorkerSlots {
       if (slot.retiring) return
       const wasReplaced = slot.replaced
       slot.replaced = false
-      this.logger.info({ workerId: id }, "abandoned calls ended: worker serves again")
+      this.deps.logger.info({ workerId: id }, "abandoned calls ended: worker serves again")
       // Its replacement may already run; beyond maxWorkers the extra worker is recycled.
-      const surplus = recycleWhenServesAgain(wasReplaced, this.liveSlots(), this.options)
+      const surplus = recycleWhenServesAgain(wasReplaced, this.liveSlots(), this.deps.options)
       if (surplus) return this.retire(slot, surplus)
       this.host.pump(slot)
     }
@@ -366,7 +347,7 @@ export class WorkerSlots {
     slot.abandonTimer = undefined
     if (this.slots.get(slot.id) !== slot || slot.abandoned === 0 || slot.hung || slot.retiring || slot.replaced) return
     slot.replaced = true
-    if (this.host.mayGrow() && this.liveSlots() < Math.max(this.options.minWorkers, 1)) this.spawn()
+    if (this.host.mayGrow() && this.liveSlots() < Math.max(this.deps.options.minWorkers, 1)) this.spawn()
   }
 
   /**
@@ -381,12 +362,12 @@ export class WorkerSlots {
     slot.hung = true
     if (slot.abandonTimer) clearTimeout(slot.abandonTimer)
     slot.abandonTimer = undefined
-    this.logger.warn({ workerId: id, pid: slot.process?.pid }, "worker still runs an abandoned call after callGraceMs: replacing it")
+    this.deps.logger.warn({ workerId: id, pid: slot.process?.pid }, "worker still runs an abandoned call after callGraceMs: replacing it")
     connection.close(fault)
     this.host.untarget(id)
-    if (wasLive && this.host.mayGrow() && this.liveSlots() < Math.max(this.options.minWorkers, 1)) this.spawn()
+    if (wasLive && this.host.mayGrow() && this.liveSlots() < Math.max(this.deps.options.minWorkers, 1)) this.spawn()
     // Refused only when the child is already gone or stopping, which is the outcome wanted.
-    void this.host.supervisor()?.terminateChild(id).catch((error: unknown) => this.logger.debug({ err: error, workerId: id }, "hung worker already stopping"))
+    void this.host.supervisor()?.terminateChild(id).catch((error: unknown) => this.deps.logger.debug({ err: error, workerId: id }, "hung worker already stopping"))
     this.host.pumpAll()
   }
 
@@ -402,18 +383,18 @@ export class WorkerSlots {
     const slot = this.slots.get(id)
     if (!slot || slot.process?.connection !== connection || slot.overMemory || slot.hung) return
     if (running === 0) {
-      this.logger.warn({ workerId: id, rssBytes: fault.rssBytes, limitBytes: fault.limitBytes }, "worker passed maxWorkerMemoryMb with no call running: a crash")
+      this.deps.logger.warn({ workerId: id, rssBytes: fault.rssBytes, limitBytes: fault.limitBytes }, "worker passed maxWorkerMemoryMb with no call running: a crash")
       return
     }
     slot.overMemory = true
-    this.logger.warn({ workerId: id, pid: slot.process?.pid, rssBytes: fault.rssBytes, limitBytes: fault.limitBytes }, "worker passed maxWorkerMemoryMb: replacing it")
+    this.deps.logger.warn({ workerId: id, pid: slot.process?.pid, rssBytes: fault.rssBytes, limitBytes: fault.limitBytes }, "worker passed maxWorkerMemoryMb: replacing it")
     this.retire(slot, "maxWorkerMemoryMb")
     // Its calls already failed: stop it now, even if it was draining for another reason.
     this.terminate(slot)
   }
 
   private startHealthChecks(slot: Slot): void {
-    const interval = this.options.healthCheckIntervalMs
+    const interval = this.deps.options.healthCheckIntervalMs
     if (!Number.isFinite(interval) || interval <= 0) return
     slot.healthTimer = setInterval(() => void this.checkHealth(slot), interval)
     // Housekeeping of an idle pool does not keep Node alive; pending work does (keepAlive.ts).
@@ -429,7 +410,7 @@ export class WorkerSlots {
     let stats: WorkerStats
     slot.pinging = true
     try {
-      stats = await process.connection.ping(this.options.healthCheckTimeoutMs)
+      stats = await process.connection.ping(this.deps.options.healthCheckTimeoutMs)
     } catch (error) {
       slot.pinging = false
       if (slot.process !== process || process.connection.closed) return
@@ -447,12 +428,12 @@ export class WorkerSlots {
     slot.pinging = false
     if (slot.retiring) return
     slot.rssBytes = stats.rssBytes
-    const recycle = recycleOnHealth(stats.rssBytes, Date.now() - slot.startedAt, this.options)
+    const recycle = recycleOnHealth(stats.rssBytes, Date.now() - slot.startedAt, this.deps.options)
     if (recycle) this.retire(slot, recycle)
   }
 
   private maybeReap(slot: Slot): void {
-    const reap = recycleWhenIdle(this.liveSlots(), slot.process?.connection.inFlight, this.options)
+    const reap = recycleWhenIdle(this.liveSlots(), slot.process?.connection.inFlight, this.deps.options)
     if (reap) this.retire(slot, reap)
   }
 
@@ -463,10 +444,10 @@ export class WorkerSlots {
   retire(slot: Slot, why: RecycleReason): void {
     if (slot.retiring) return
     slot.retiring = true
-    this.logger.info({ workerId: slot.id, why }, "retiring worker")
+    this.deps.logger.info({ workerId: slot.id, why }, "retiring worker")
     this.host.untarget(slot.id)
     // While draining, queued calls still need somewhere to run.
-    if (retireStartsReplacement(why, this.liveSlots(), this.host.stopping(), this.host.draining(), this.options)) this.spawn()
+    if (retireStartsReplacement(why, this.liveSlots(), this.host.stopping(), this.host.draining(), this.deps.options)) this.spawn()
     this.drain(slot)
     this.host.pumpAll()
   }
@@ -486,7 +467,7 @@ export class WorkerSlots {
   private terminate(slot: Slot): void {
     void this.host.supervisor()?.terminateChild(slot.id).catch((e: unknown) =>
       // Already gone (it exited meanwhile) or the supervisor is stopping: nothing left to stop.
-      this.logger.debug({ workerId: slot.id, err: e }, "retired worker not terminated"))
+      this.deps.logger.debug({ workerId: slot.id, err: e }, "retired worker not terminated"))
   }
 
   /** Workers that accept calls, leaving out `excluding` (the old ones, during `restartAll`). */
