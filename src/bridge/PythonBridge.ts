@@ -153,7 +153,7 @@ export class PythonBridge implements AsyncDisposable {
     // Every route (sessions, routeCommand, the Effect API, agents, the CLI) comes through here.
     const refused = admits(this.exposure, module, fn) ?? this.admit(sessionId)
     if (refused) return Promise.reject(refused)
-    return this.inUse(sessionId, this.pool.call(sessionId, module, fn, args, this.callOptions(checked)))
+    return this.inUse(sessionId, this.pool.call(sessionId, module, fn, args, checked))
   }
 
   /**
@@ -184,7 +184,7 @@ export class PythonBridge implements AsyncDisposable {
     }
     const refused = this.admit(sessionId)
     if (refused) return Promise.reject(refused)
-    return this.inUse(sessionId, this.pool.exec(sessionId, code, context, this.callOptions(checked)))
+    return this.inUse(sessionId, this.pool.exec(sessionId, code, context, checked))
   }
 
   /**
@@ -209,7 +209,7 @@ export class PythonBridge implements AsyncDisposable {
         throw refused
       })()
     }
-    return this.pool.stream(sessionId, module, fn, args, this.callOptions(checked!)) as AsyncGenerator<T>
+    return this.pool.stream(sessionId, module, fn, args, checked!) as AsyncGenerator<T>
   }
 
   /**
@@ -257,7 +257,7 @@ export class PythonBridge implements AsyncDisposable {
     }
     const { call, plan } = checked!
     const pool = this.pool
-    const base = this.callOptions(call)
+    const base = call
     const runChunk: RunChunk = (items, signal) => {
       const options = { ...base, signal }
       if (pool.map) return this.inUse(sessionId, pool.map(sessionId, module, fn, items, options))
@@ -538,15 +538,6 @@ export class PythonBridge implements AsyncDisposable {
    */
   get _tools(): ToolRegistry {
     return this.tools
-  }
-
-  private callOptions(options: ExecuteOptions) {
-    return {
-      ...(options.kwargs ? { kwargs: options.kwargs } : {}),
-      ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
-      ...(options.signal ? { signal: options.signal } : {}),
-      ...(options.idempotent ? { idempotent: true } : {}),
-    }
   }
 
   private assertRunning(): void {

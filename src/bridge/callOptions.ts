@@ -124,6 +124,15 @@ const isDeadline = (v: unknown): v is number =>
   typeof v === "number" && (v === Number.POSITIVE_INFINITY || (Number.isFinite(v) && v >= 0 && v <= MAX_TIMEOUT_MS))
 
 /** Issues of an options object; `at` names it in messages (`options`, `params.options`). */
+/** The keys `optionIssues` admits, by whether `signal` is among them (computed once: it runs per call). */
+const KEYS_WITH_SIGNAL: readonly string[] = CALL_OPTION_KEYS
+const KEYS_WITHOUT_SIGNAL: readonly string[] = CALL_OPTION_KEYS.filter((k) => k !== "signal")
+
+/**
+ * Checks call options into `issues`; returns a fresh object of the known keys that are set, so
+ * the caller's object is read once and never kept (it may change after the call is made). On
+ * every call's path: only the result is allocated unless something is wrong.
+ */
 const optionIssues = (options: unknown, at: string, issues: string[], allowSignal: boolean, moreKeys: readonly string[] = []): ExecuteOptions => {
   if (options === undefined) return {}
   if (!isPlainObject(options)) {
@@ -131,28 +140,34 @@ const optionIssues = (options: unknown, at: string, issues: string[], allowSigna
     return {}
   }
   const o = options as Record<string, unknown>
-  const known: readonly string[] = [...(allowSignal ? CALL_OPTION_KEYS : CALL_OPTION_KEYS.filter((k) => k !== "signal")), ...moreKeys]
-  const unknown = Object.keys(o).filter((k) => !known.includes(k) && o[k] !== undefined)
-  for (const key of unknown) {
+  const base = allowSignal ? KEYS_WITH_SIGNAL : KEYS_WITHOUT_SIGNAL
+  for (const key of Object.keys(o)) {
+    if (base.includes(key) || moreKeys.includes(key) || o[key] === undefined) continue
+    const known = moreKeys.length === 0 ? base : [...base, ...moreKeys]
     if (key === "signal") issues.push(`${at}.signal is not a call option here (an Effect call is cancelled by interrupting its fiber); known: ${known.join(", ")}`)
     else issues.push(`${unknownName(key, `${at}.${key}`, "a call option", known)}; known: ${known.join(", ")}`)
   }
   const { kwargs, timeoutMs, signal, idempotent } = o
-  if (kwargs !== undefined && !isPlainObject(kwargs)) issues.push(`${at}.kwargs must be a plain object of keyword arguments, got ${describeValue(kwargs)}`)
-  if (timeoutMs !== undefined && !isDeadline(timeoutMs)) {
-    issues.push(`${at}.timeoutMs must be a number of ms from 0 to ${MAX_TIMEOUT_MS}, or Infinity for no deadline; got ${describeValue(timeoutMs)}`)
+  const checked: { -readonly [K in keyof ExecuteOptions]: ExecuteOptions[K] } = {}
+  if (kwargs !== undefined) {
+    if (isPlainObject(kwargs)) checked.kwargs = kwargs
+    else issues.push(`${at}.kwargs must be a plain object of keyword arguments, got ${describeValue(kwargs)}`)
   }
-  if (allowSignal && signal !== undefined && !isAbortSignal(signal)) issues.push(`${at}.signal must be an AbortSignal, got ${describeValue(signal)}`)
-  if (idempotent !== undefined && typeof idempotent !== "boolean") issues.push(`${at}.idempotent must be a boolean, got ${describeValue(idempotent)}`)
-  return {
-    ...(kwargs !== undefined ? { kwargs: kwargs as Record<string, unknown> } : {}),
-    ...(timeoutMs !== undefined ? { timeoutMs: timeoutMs as number } : {}),
-    ...(allowSignal && signal !== undefined ? { signal: signal as AbortSignal } : {}),
-    ...(idempotent !== undefined ? { idempotent: idempotent as boolean } : {}),
+  if (timeoutMs !== undefined) {
+    if (isDeadline(timeoutMs)) checked.timeoutMs = timeoutMs
+    else issues.push(`${at}.timeoutMs must be a number of ms from 0 to ${MAX_TIMEOUT_MS}, or Infinity for no deadline; got ${describeValue(timeoutMs)}`)
   }
+  if (allowSignal && signal !== undefined) {
+    if (isAbortSignal(signal)) checked.signal = signal
+    else issues.push(`${at}.signal must be an AbortSignal, got ${describeValue(signal)}`)
+  }
+  if (idempotent !== undefined) {
+    if (typeof idempotent === "boolean") checked.idempotent = idempotent
+    else issues.push(`${at}.idempotent must be a boolean, got ${describeValue(idempotent)}`)
+  }
+  return checked
 }
 
-/** Runs checks that read user values; a throwing getter or proxy becomes an issue too. */
 const guarded = <T>(what: string, check: (issues: string[]) => T): T => {
   const issues: string[] = []
   let value: T

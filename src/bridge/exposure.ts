@@ -98,6 +98,25 @@ export const parseExposure = (options: { readonly allowedModules?: readonly stri
  */
 export const admits = (exposure: Exposure | undefined, module: string, fn: string): ModuleNotAllowed | undefined => {
   if (exposure === undefined) return undefined
+  // Every call is checked (twice: by the bridge and by the pool): a name admitted once is
+  // found in one lookup from then on.
+  if (typeof module !== "string" || typeof fn !== "string") return check(exposure, module, fn)
+  const key = `${module}\u0000${fn}`
+  let seen = admittedNames.get(exposure)
+  if (seen?.has(key)) return undefined
+  const refused = check(exposure, module, fn)
+  if (refused === undefined) {
+    if (seen === undefined || seen.size >= MAX_REMEMBERED) admittedNames.set(exposure, (seen = new Set()))
+    seen.add(key)
+  }
+  return refused
+}
+
+/** Names each exposure admitted (a bounded memo: refused names are never kept). */
+const admittedNames = new WeakMap<Exposure, Set<string>>()
+const MAX_REMEMBERED = 4_096
+
+const check = (exposure: Exposure, module: string, fn: string): ModuleNotAllowed | undefined => {
   const refuse = (why: string, withFunction: boolean) =>
     new ModuleNotAllowed({ message: `${JSON.stringify(`${module}.${fn}`)} is not allowed: ${why}`, module, ...(withFunction ? { function: fn } : {}) })
   const known = exposure.modules.has(module) || [...exposure.names].some((n) => n.startsWith(`${module}.`))

@@ -44,8 +44,9 @@ import { loadNats, type NatsModules } from "./natsModules.js"
 import { valueLimits, type ValueLimits } from "../protocol/limits.js"
 import { agentInboundSpecs, STREAM_WINDOW, toolResultSpecs, type AgentInbound, type AgentRecord, type CallRequest, type ToolResultAnswer } from "./protocol.js"
 import { isSubjectToken, isSubjectTokens, poolSubjects, type PoolSubjects } from "./subjects.js"
-import { encodeMessage, errorToWire, readMessage } from "./wire.js"
-import { Outbox } from "./outbox.js"
+import { encodeMessage, errorToWire, readMessage, readMessages } from "./wire.js"
+import { batchBytes, Outbox } from "./outbox.js"
+import { CancelSignal } from "./cancelSignal.js"
 
 /** `RemoteAgent.start` options. */
 export interface AgentOptions extends NatsOptions {
@@ -133,7 +134,7 @@ interface Running {
   readonly callId: string
   /** The local bridge's id of the call's session (`<clientId>/<sessionId>`), or null. */
   readonly session: string | null
-  readonly abort: AbortController
+  readonly abort: CancelSignal
   /** Stream items the client can still take before the agent waits. */
   credit: number
   wake: (() => void) | undefined
@@ -165,7 +166,7 @@ export class RemoteAgent {
     /** `@nats-io/kv` (an optional peer dependency, loaded by `start`), to make the bucket again. */
     private readonly kvModule: NatsModules["kv"],
   ) {
-    this.outbox = new Outbox((subject, data) => nc.publish(subject, data))
+    this.outbox = new Outbox((subject, data) => nc.publish(subject, data), batchBytes(nc))
   }
 
   /**
@@ -318,17 +319,23 @@ export class RemoteAgent {
    * with the reason when its sender waits for a reply; the agent serves on.
    */
   private onMessage(m: Msg, fromQueue: boolean): void {
-    const r = readMessage<AgentInbound>(m.data, agentInboundSpecs, this.settings.maxFrameBytes, this.settings.limits)
-    if (!r.ok) {
+    for (const r of readMessages<AgentInbound>(m.data, agentInboundSpecs, this.settings.maxFrameBytes, this.settings.limits)) {
+      if (r.ok) {
+        this.handle(r.message, m, fromQueue)
+        continue
+      }
       // Compact (no stack): a peer may send a flood of these.
       this.logger.warn({ subject: m.subject, error: { _tag: r.error._tag, message: r.error.message } }, "message refused")
       const type = r.envelope?.type
       if (m.reply && (type === "call" || type === "cleanup" || type === "restart")) {
-        this.reply(m.reply, { type: "error", error: errorToWire(r.error) })
+        const callId = r.envelope?.callId
+        this.reply(m.reply, { type: "error", ...(typeof callId === "string" ? { callId } : {}), error: errorToWire(r.error) })
       }
-      return
     }
-    const message = r.message
+  }
+
+  /** One well-formed message of those a NATS message held. */
+  private handle(message: AgentInbound, m: Msg, fromQueue: boolean): void {
     switch (message.type) {
       case "call":
         void this.run(message, m.reply, fromQueue)
@@ -374,9 +381,10 @@ export class RemoteAgent {
    * server's `max_payload`) is replaced by the reason why.
    */
   private reply(subject: string, envelope: Record<string, unknown>): void {
+    const failed = (e: unknown) => this.encode({ type: "error", ...(envelope.callId === undefined ? {} : { callId: envelope.callId }), error: errorToWire(e) })
     const instead = (e: unknown) => {
       try {
-        this.nc.publish(subject, this.encode({ type: "error", error: errorToWire(e) }))
+        this.nc.publish(subject, failed(e))
       } catch (e2) {
         this.logger.debug({ err: e2 }, "reply not sent")
       }
@@ -385,7 +393,7 @@ export class RemoteAgent {
     try {
       data = this.encode(envelope)
     } catch (e) {
-      this.outbox.publish(subject, this.encode({ type: "error", error: errorToWire(e) }))
+      this.outbox.publish(subject, failed(e))
       return
     }
     this.outbox.publish(subject, data, { onError: instead })
@@ -393,45 +401,46 @@ export class RemoteAgent {
 
   private async run(message: CallRequest, reply: string | undefined, fromQueue: boolean): Promise<void> {
     if (!reply) return
+    // Every reply names its call: the replies of calls that shared a message (or finished in
+    // one turn) share a NATS message too.
+    const callId = message.callId
     const send = (envelope: Record<string, unknown>) => this.reply(reply, envelope)
     // Results (and the session's tool calls) go to the client the call names, and only there:
     // a peer naming another client gets nothing back.
-    const expected = isSubjectTokens(message.clientId) && isSubjectToken(message.callId) ? `${this.subjects.replies(message.clientId)}.${message.callId}` : undefined
-    if (reply !== expected) {
-      this.logger.warn({ clientId: message.clientId.slice(0, 100), callId: message.callId.slice(0, 100), reply: reply.slice(0, 200) }, "call refused: its reply subject is not its client's")
-      send({ type: "error", error: errorToWire(new ProtocolError({ message: "a call's reply subject must be <prefix>.<pool>.client.<clientId>.reply.<callId>", workerId: this.id })) })
+    const prefix = isSubjectTokens(message.clientId) && isSubjectToken(callId) ? `${this.subjects.replies(message.clientId)}.` : undefined
+    if (prefix === undefined || !reply.startsWith(prefix) || !isSubjectToken(reply.slice(prefix.length))) {
+      this.logger.warn({ clientId: message.clientId.slice(0, 100), callId: callId.slice(0, 100), reply: reply.slice(0, 200) }, "call refused: its reply subject is not its client's")
+      send({ type: "error", callId, error: errorToWire(new ProtocolError({ message: "a call's reply subject must be <prefix>.<pool>.client.<clientId>.reply.<token>", workerId: this.id })) })
       return
     }
     if (this.draining) {
-      send({ type: "error", error: errorToWire(new BridgeStopped({ message: `agent ${this.id} is draining` })) })
+      send({ type: "error", callId, error: errorToWire(new BridgeStopped({ message: `agent ${this.id} is draining` })) })
       return
     }
-    if (fromQueue) send({ type: "accepted", agentId: this.id })
+    if (fromQueue) send({ type: "accepted", callId, agentId: this.id })
     const key = `${message.clientId}/${message.callId}`
     const sessionId = message.sessionId === null ? null : localSession(message.clientId, message.sessionId)
     if (sessionId !== null) this.remoteSessions.add(sessionId)
-    const running: Running = { clientId: message.clientId, callId: message.callId, session: sessionId, abort: new AbortController(), credit: STREAM_WINDOW, wake: undefined }
+    const running: Running = { clientId: message.clientId, callId: message.callId, session: sessionId, abort: new CancelSignal(), credit: STREAM_WINDOW, wake: undefined }
     this.running.set(key, running)
-    const options: ExecuteOptions = {
-      ...(message.kwargs ? { kwargs: message.kwargs as Record<string, unknown> } : {}),
-      ...(typeof message.timeoutMs === "number" ? { timeoutMs: message.timeoutMs } : {}),
-      signal: running.abort.signal,
-    }
+    const options: { -readonly [K in keyof ExecuteOptions]: ExecuteOptions[K] } = { signal: running.abort.signal }
+    if (message.kwargs) options.kwargs = message.kwargs as Record<string, unknown>
+    if (typeof message.timeoutMs === "number") options.timeoutMs = message.timeoutMs
     const { module, fn } = message
     const args = message.args ?? []
     const serve = async () => {
       if (message.kind === "stream") {
         for await (const item of this.bridge.stream(sessionId, module, fn, args, options)) {
-          while (running.credit <= 0 && !running.abort.signal.aborted) await this.waitForCredit(running, message.clientId)
-          if (running.abort.signal.aborted) break
+          while (running.credit <= 0 && !running.abort.aborted) await this.waitForCredit(running, message.clientId)
+          if (running.abort.aborted) break
           running.credit--
-          send({ type: "item", value: item })
+          send({ type: "item", callId, value: item })
         }
-        send({ type: "end" })
+        send({ type: "end", callId })
       } else if (message.kind === "exec") {
-        send({ type: "result", value: await this.bridge.executeCode(sessionId, message.code ?? "", (message.context ?? {}) as Record<string, unknown>, options) })
+        send({ type: "result", callId, value: await this.bridge.executeCode(sessionId, message.code ?? "", (message.context ?? {}) as Record<string, unknown>, options) })
       } else {
-        send({ type: "result", value: await this.bridge.executePython(sessionId, module, fn, args, options) })
+        send({ type: "result", callId, value: await this.bridge.executePython(sessionId, module, fn, args, options) })
       }
     }
     try {
@@ -441,7 +450,7 @@ export class RemoteAgent {
       const waiting = message.nested === true && sessionId !== null ? this.bridge.getSessionWorker(sessionId) : undefined
       await (waiting !== undefined ? toolScope.run({ sessionId, workerId: waiting }, serve) : serve())
     } catch (e) {
-      send({ type: "error", error: errorToWire(e) })
+      send({ type: "error", callId, error: errorToWire(e) })
     } finally {
       this.running.delete(key)
     }

@@ -52,8 +52,8 @@ import { loadNats, type NatsModules } from "./natsModules.js"
 import { parseAgentRecord, STREAM_WINDOW, type AgentRecord } from "./protocol.js"
 import { natsOptionsOf, type RemoteOptions } from "./remoteOptions.js"
 import { poolSubjects, type PoolSubjects } from "./subjects.js"
-import { encodeMessage, errorFromWire, readMessage } from "./wire.js"
-import { Outbox } from "./outbox.js"
+import { encodeMessage, errorFromWire, readMessage, readMessages } from "./wire.js"
+import { batchBytes, Outbox } from "./outbox.js"
 import { randomHex } from "./randomIds.js"
 import { callReplySpecs, clientToolSpecs, restartReplySpecs, type CallReply, type ClientToolInbound, type RestartReply } from "./protocol.js"
 import { valueLimits, type ValueLimits } from "../protocol/limits.js"
@@ -80,6 +80,11 @@ interface Agent {
   /** Our calls on it now. */
   inFlight: number
   served: number
+  /**
+   * The reply token of the message our calls to it join this turn of the outbox (`turn`), see
+   * `post` in `send`: the id of the turn's first call to it.
+   */
+  batch: { turn: number; token: string }
 }
 
 /** One call out on an agent. */
@@ -94,11 +99,19 @@ interface Outgoing {
   /** Publishes the call again (after "no responders": it reached nobody). */
   readonly resend: () => void
   /**
+   * The reply token of the NATS message it left in (the id of that message's first call): a
+   * "no responders" on it concerns every call of that message.
+   */
+  batch: string
+  /**
    * When (`performance.now()`) silence on it proves its agent unresponsive: its deadline plus
    * the agent's TTL (Infinity without a deadline). Checked by the poller, not a timer per call.
    */
   readonly overdueAt: number
 }
+
+/** No agent to avoid: a call's first attempt (one set for all, never changed). */
+const NO_AGENTS: ReadonlySet<string> = new Set()
 
 /** How many times an idempotent call is sent again after our NATS connection came back. */
 const MAX_RECONNECT_RETRIES = 3
@@ -175,7 +188,7 @@ export class RemotePool implements PoolBackend {
     this.kvModule = (await loadNats(this.name, REMOTE_FEATURE)).kv
     const nc = await connectNats(natsOptionsOf(this.remote), this.name, this.subjects.clientInbox(this.clientId), REMOTE_FEATURE)
     this.nc = nc
-    this.outbox = new Outbox((subject, data, reply) => nc.publish(subject, data, reply === undefined ? undefined : { reply }))
+    this.outbox = new Outbox((subject, data, reply) => nc.publish(subject, data, reply === undefined ? undefined : { reply }), batchBytes(nc))
     this.watchConnection(nc)
     this.subscriptions.push(nc.subscribe(`${this.subjects.replies(this.clientId)}.*`, { callback: (e, m) => { if (e === null) this.onReply(m) } }))
     this.subscriptions.push(nc.subscribe(this.subjects.tools(this.clientId), { callback: (e, m) => { if (e === null) this.onToolCall(m) } }))
@@ -291,7 +304,7 @@ export class RemotePool implements PoolBackend {
         if (this.live().every((a) => next.has(a.id))) throw error
         return attempt(next)
       })
-    const call = attempt(new Set())
+    const call = attempt(NO_AGENTS)
     call.then(
       () => record.settled(undefined),
       (e: unknown) => record.settled(e),
@@ -321,7 +334,7 @@ export class RemotePool implements PoolBackend {
     options: CallOptions,
     onStart: (call: Outgoing) => void,
     onItem: (item: unknown) => void,
-    avoid: ReadonlySet<string> = new Set(),
+    avoid: ReadonlySet<string> = NO_AGENTS,
   ): Promise<unknown> {
     // What is known of the call; the agent's id and the call's id once it is sent. The agent's
     // error carries its own worker's ids: from here the call ran on the agent, as `callId`.
@@ -371,9 +384,13 @@ export class RemotePool implements PoolBackend {
           finish(e)
           return
         }
-        // Sent at the end of this turn with the others (one socket write for them all); a
-        // publish the NATS client refuses (over the server's max_payload) fails this call.
-        this.outbox!.publish(this.subjects.agent(agent.id), data, { reply: `${this.subjects.replies(this.clientId)}.${id}`, onError: finish })
+        // Sent at the end of this turn in one message with the turn's other calls to this agent,
+        // all under one reply token (the first one's id); a publish the NATS client refuses
+        // (over the server's max_payload) fails the calls in it.
+        const outbox = this.outbox!
+        if (agent.batch.turn !== outbox.turn) agent.batch = { turn: outbox.turn, token: id }
+        call.batch = agent.batch.token
+        outbox.publish(this.subjects.agent(agent.id), data, { reply: `${this.subjects.replies(this.clientId)}.${call.batch}`, onError: finish })
       }
       const call: Outgoing = {
         id,
@@ -383,6 +400,7 @@ export class RemotePool implements PoolBackend {
         // means the agent itself is unresponsive (a partition the heartbeats have not shown yet).
         overdueAt: began + timeoutMs + agent.record.ttlMs,
         fail: (error) => finish(error),
+        batch: id,
         resend: () => {
           if (!settled && this.connected) post()
         },
@@ -476,27 +494,31 @@ export class RemotePool implements PoolBackend {
   }
 
   /**
-   * A message on one of our calls' reply subjects. One that is not a reply (garbage, a mistyped
-   * field, a value over the limits) fails that call with the reason; the client serves on.
+   * A message on one of our reply subjects: the replies (results, stream items, errors) of one
+   * or more calls, each naming its call (a reply that names none is for the call the subject's
+   * token names). One that is not a reply (garbage, a mistyped field, a value over the limits)
+   * fails the call it names with the reason; the client serves on.
    */
   private onReply(m: Msg): void {
-    const id = m.subject.slice(m.subject.lastIndexOf(".") + 1)
-    const call = this.outgoing.get(id)
-    if (!call) return // settled already (aborted, agent judged lost): the one outcome stands
+    const token = m.subject.slice(m.subject.lastIndexOf(".") + 1)
     // A status from the server, not a reply: 503 means nobody was subscribed to the agent's
-    // subject when the call was published, so the call never ran anywhere.
+    // subject when the message was published, so none of its calls ran anywhere.
     if (m.headers?.code === 503) {
-      this.noResponders(call)
+      for (const call of [...this.outgoing.values()]) if (call.batch === token) this.noResponders(call)
       return
     }
-    const r = readMessage<CallReply>(m.data, callReplySpecs, this.options.maxFrameBytes, this.limits)
-    if (!r.ok) {
-      // Python's generator (or the call) may run on: tell the agent to stop it.
-      this.publish(call.agentId, { type: "cancel", callId: call.id, clientId: this.clientId })
-      call.fail(r.error)
-      return
+    for (const r of readMessages<CallReply>(m.data, callReplySpecs, this.options.maxFrameBytes, this.limits)) {
+      const named = r.ok ? r.message.callId : r.envelope?.callId
+      const call = this.outgoing.get(typeof named === "string" ? named : token)
+      if (!call) continue // settled already (aborted, agent judged lost): the one outcome stands
+      if (!r.ok) {
+        // Python's generator (or the call) may run on: tell the agent to stop it.
+        this.publish(call.agentId, { type: "cancel", callId: call.id, clientId: this.clientId })
+        call.fail(r.error)
+        continue
+      }
+      call.deliver(r.message)
     }
-    call.deliver(r.message)
   }
 
   /**
@@ -647,7 +669,7 @@ export class RemotePool implements PoolBackend {
       const known = this.agents.get(key)
       if (!known || known.revision !== revision) changed = true
       if (!known) {
-        this.agents.set(key, { id: key, record, revision, seenAt: now, heardSinceRejoin: 0, down: false, backAfter: 0, inFlight: 0, served: 0 })
+        this.agents.set(key, { id: key, record, revision, seenAt: now, heardSinceRejoin: 0, down: false, backAfter: 0, inFlight: 0, served: 0, batch: { turn: -1, token: "" } })
         this.logger.info({ agentId: key, hostname: record.hostname, capacity: record.capacity }, "agent joined")
       } else if (known.revision !== revision) {
         known.revision = revision
@@ -748,7 +770,7 @@ export class RemotePool implements PoolBackend {
   // ── sessions, status, lifecycle ──────────────────────────────────────────────────────────
 
   sessionWorker(sessionId: string): string | undefined {
-    return this.place(sessionId, new Set())?.id
+    return this.place(sessionId, NO_AGENTS)?.id
   }
 
   sessionInFlight(sessionId: string): boolean {

@@ -1,16 +1,21 @@
 /**
- * Publishes coalesced per turn of the event loop. The NATS client flushes its write buffer on
- * the microtask after the first publish into an empty buffer, so calls (and replies) made one
- * promise continuation apart each cost their own socket write, and the server its own read:
- * at 64 calls in flight that was one `write()` per message on both sides of the hop. The outbox
- * keeps the messages of one turn (in order) and hands them to the client together in
- * `setImmediate`, right after the I/O that produced them, so they leave in one write.
+ * Publishes coalesced per turn of the event loop, several to one message. The NATS client
+ * flushes its write buffer on the microtask after the first publish into an empty buffer, so
+ * calls (and replies) made one promise continuation apart each cost their own socket write, and
+ * every message costs both NATS clients and the server their per-message work (parsing, routing,
+ * a `Msg` per delivery): at 64 calls in flight that was more than the call itself. The outbox
+ * keeps the messages of one turn and hands them to the client in `setImmediate`, right after the
+ * I/O that produced them, joining those for one subject into one NATS message (frames back to
+ * back, read by `readMessages`), up to `maxBatchBytes` each.
  *
- * Order is kept: every message a client or an agent sends goes through its one outbox (or
- * `flush()` first, before a request or a close), so a cancel never overtakes its call, nor an
- * `end` its stream's items. A publish the client refuses (the connection closed, a message over
- * the server's `max_payload`) reaches that message's own `onError`, as it did when the publish
- * was made in place.
+ * Order is kept per subject: every message a client or an agent sends goes through its one
+ * outbox (or `flush()` first, before a request or a close), and a subject's messages leave in
+ * the order they were queued, so a cancel never overtakes its call, nor an `end` its stream's
+ * items. The joined message carries the first reply subject among its parts: a sender that
+ * wants replies joins only parts of one reply subject (a part with another one starts a new
+ * message). A publish the client refuses (the connection closed, a message over the server's
+ * `max_payload`) reaches the `onError` of every part of that message, as it did when each part
+ * was published in place.
  *
  * @example
  * const outbox = new Outbox((subject, data, reply) => nc.publish(subject, data, reply === undefined ? undefined : { reply }))
@@ -36,15 +41,39 @@ interface Queued {
   readonly onError: ((error: unknown) => void) | undefined
 }
 
+/** Default bound on one joined message: well under NATS' default `max_payload` (1 MiB). */
+export const MAX_BATCH_BYTES = 64 * 1024
+
+/** Parts of one NATS message being joined. */
+interface Batch {
+  readonly subject: string
+  reply: string | undefined
+  bytes: number
+  readonly parts: Queued[]
+}
+
 export class Outbox {
   private queue: Queued[] = []
   private scheduled = false
+  private turns = 0
 
-  constructor(private readonly send: Publish) {}
+  /** `maxBatchBytes`: a joined message grows no bigger (one part bigger than it goes alone). */
+  constructor(
+    private readonly send: Publish,
+    private readonly maxBatchBytes = MAX_BATCH_BYTES,
+  ) {}
 
   /** Messages waiting for the end of this turn. */
   get size(): number {
     return this.queue.length
+  }
+
+  /**
+   * How many times the outbox has been flushed: what is queued while it reads the same leaves
+   * in the same flush (a sender that picks one reply subject per message keys it on this).
+   */
+  get turn(): number {
+    return this.turns
   }
 
   /** Queues one message; it leaves with the others of this turn, in order. */
@@ -56,18 +85,56 @@ export class Outbox {
     }
   }
 
-  /** Publishes everything queued now, in order (a refused message does not stop the others). */
+  /** Publishes everything queued now, in order per subject (a refused message does not stop the others). */
   flush(): void {
     this.scheduled = false
+    this.turns++
     if (this.queue.length === 0) return
-    const batch = this.queue
+    const queued = this.queue
     this.queue = []
-    for (const m of batch) {
-      try {
-        this.send(m.subject, m.data, m.reply)
-      } catch (e) {
-        m.onError?.(e)
+    if (queued.length === 1) {
+      const m = queued[0]!
+      this.publishParts(m.subject, m.data, m.reply, queued)
+      return
+    }
+    // Each subject's open message; a full one (or a part with another reply subject) is
+    // replaced by a new one, after it in `batches`, so the subject's order stands.
+    const open = new Map<string, Batch>()
+    const batches: Batch[] = []
+    for (const m of queued) {
+      let batch = open.get(m.subject)
+      const conflicts = batch !== undefined && m.reply !== undefined && batch.reply !== undefined && m.reply !== batch.reply
+      if (batch === undefined || conflicts || batch.bytes + m.data.byteLength > this.maxBatchBytes) {
+        batch = { subject: m.subject, reply: undefined, bytes: 0, parts: [] }
+        open.set(m.subject, batch)
+        batches.push(batch)
       }
+      batch.parts.push(m)
+      batch.bytes += m.data.byteLength
+      batch.reply ??= m.reply
+    }
+    for (const b of batches) {
+      const data = b.parts.length === 1 ? b.parts[0]!.data : Buffer.concat(b.parts.map((p) => p.data), b.bytes)
+      this.publishParts(b.subject, data, b.reply, b.parts)
+    }
+  }
+
+  private publishParts(subject: string, data: Uint8Array, reply: string | undefined, parts: readonly Queued[]): void {
+    ;(globalThis as any).__ob ??= { msgs: 0, parts: 0 }; (globalThis as any).__ob.msgs++; (globalThis as any).__ob.parts += parts.length
+    try {
+      this.send(subject, data, reply)
+    } catch (e) {
+      for (const p of parts) p.onError?.(e)
     }
   }
 }
+
+/**
+ * The bound on a joined message for one NATS connection: {@link MAX_BATCH_BYTES}, or the
+ * server's `max_payload` when that is smaller.
+ *
+ * @example
+ * const outbox = new Outbox(publish, batchBytes(nc))
+ */
+export const batchBytes = (nc: { readonly info?: { readonly max_payload?: number } | undefined }): number =>
+  Math.min(MAX_BATCH_BYTES, nc.info?.max_payload ?? MAX_BATCH_BYTES)

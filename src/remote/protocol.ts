@@ -8,14 +8,17 @@
  * - `cancel { callId, clientId }`, `credit { callId, clientId, items }` (stream flow control),
  *   `cleanup { clientId, sessionId }` and `restart {}` (request/reply).
  *
- * A call's reply subject must be `<prefix>.<pool>.client.<clientId>.reply.<callId>` (the agent
- * refuses any other), and an agent keeps each client's sessions apart: session `s` of one client
+ * A message may hold several of these, frames back to back (`wire.ts` `readMessages`): a client
+ * joins the calls it sends one agent in one turn, an agent the replies it sends one reply
+ * subject. A call's reply subject must be `<prefix>.<pool>.client.<clientId>.reply.<token>`
+ * (the agent refuses any other; the client uses the id of the message's first call as the
+ * token), and an agent keeps each client's sessions apart: session `s` of one client
  * is not session `s` of another, so a peer that names someone else's session id reaches an empty
  * session of its own. Call ids are random, so they cannot be guessed from outside.
  *
- * Agent → client, on the call's reply subject: `accepted { agentId }` (for a call taken from the
- * queue group), `item { value }`* (a stream), then exactly one of `result { value }`, `end {}`
- * (a stream's end) or `error { error }`. Tool calls (and `session.variables`) of a session go to
+ * Agent → client, on the call's reply subject, each naming its call (`callId`):
+ * `accepted { agentId }` (for a call taken from the queue group), `item { value }`* (a stream),
+ * then exactly one of `result { value }`, `end {}` (a stream's end) or `error { error }`. Tool calls (and `session.variables`) of a session go to
  * the client that called, as requests on its tools subject: `{ agentId, callId, name, args,
  * kwargs }`, naming the client's call they belong to (one of that session's calls running on
  * the agent), with a reply subject in the agent's inbox; answered `{ ok, value }` or
@@ -97,17 +100,18 @@ export interface WireError {
 }
 
 /**
- * What a client reads on a call's reply subject.
+ * What a client reads on its reply subjects, for the call `callId` names (absent: the call the
+ * subject's last token names).
  *
  * @example
  * if (m.type === "item") onItem(m.value)
  */
 export type CallReply =
-  | { readonly type: "accepted"; readonly agentId: string }
-  | { readonly type: "item"; readonly value: unknown }
-  | { readonly type: "result"; readonly value: unknown }
-  | { readonly type: "end" }
-  | { readonly type: "error"; readonly error: WireError }
+  | { readonly type: "accepted"; readonly callId?: string; readonly agentId: string }
+  | { readonly type: "item"; readonly callId?: string; readonly value: unknown }
+  | { readonly type: "result"; readonly callId?: string; readonly value: unknown }
+  | { readonly type: "end"; readonly callId?: string }
+  | { readonly type: "error"; readonly callId?: string; readonly error: WireError }
 
 /**
  * A tool call of a remote session, for the client that holds its tools. It names the client's
@@ -201,11 +205,11 @@ export const agentInboundSpecs: { readonly [T in AgentInbound["type"]]: Spec<Ext
  * checkMessage<CallReply>(callReplySpecs, { type: "end" }) // { type: "end" }
  */
 export const callReplySpecs: { readonly [T in CallReply["type"]]: Spec<Extract<CallReply, { type: T }>> } = {
-  accepted: { type: literal("accepted"), agentId: str },
-  item: { type: literal("item"), value },
-  result: { type: literal("result"), value },
-  end: { type: literal("end") },
-  error: { type: literal("error"), error: wireError },
+  accepted: { type: literal("accepted"), callId: optional(str), agentId: str },
+  item: { type: literal("item"), callId: optional(str), value },
+  result: { type: literal("result"), callId: optional(str), value },
+  end: { type: literal("end"), callId: optional(str) },
+  error: { type: literal("error"), callId: optional(str), error: wireError },
 }
 
 /**

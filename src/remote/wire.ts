@@ -1,8 +1,10 @@
 /**
- * What travels in a NATS message between a client and an agent: one envelope encoded exactly
- * like a frame on a worker's pipe (the codec's JSON header plus binary attachments), so every
- * value that crosses to Python (ndarrays, bigints, dates, tuples, bytes…) crosses NATS too,
- * and snakepit's tagged errors travel as plain fields and come back as the same classes.
+ * What travels in a NATS message between a client and an agent: envelopes encoded exactly like
+ * frames on a worker's pipe (the codec's JSON header plus binary attachments), so every value
+ * that crosses to Python (ndarrays, bigints, dates, tuples, bytes…) crosses NATS too, and
+ * snakepit's tagged errors travel as plain fields and come back as the same classes. A message
+ * holds one frame, or (calls and their replies, see `outbox.ts`) several back to back:
+ * {@link readMessages} reads them one by one, so a bad frame costs only itself.
  *
  * @example
  * const bytes = encodeMessage({ type: "result", value: new Float64Array([1, 2]) })
@@ -68,14 +70,76 @@ export function readMessage<M extends { readonly type: string }>(
   try {
     envelope = decodeMessage(data, maxBytes, limits)
   } catch (e) {
-    const error = e instanceof ProtocolError || e instanceof FrameTooLarge ? e : new ProtocolError({ message: `undecodable NATS message: ${describe(e)}`, workerId: "nats" })
-    return { ok: false, error, envelope: undefined }
+    return { ok: false, error: undecodable(e), envelope: undefined }
   }
+  return checkEnvelope<M>(envelope, specs)
+}
+
+const undecodable = (e: unknown): ProtocolError | FrameTooLarge =>
+  e instanceof ProtocolError || e instanceof FrameTooLarge ? e : new ProtocolError({ message: `undecodable NATS message: ${describe(e)}`, workerId: "nats" })
+
+/** A decoded envelope held to `specs` (and the limits its decoder marked it with). */
+const checkEnvelope = <M extends { readonly type: string }>(envelope: Record<string, unknown>, specs: { readonly [T in M["type"]]: Spec<Extract<M, { type: T }>> }): Received<M> => {
   const refused = refusedValue(envelope)
   if (refused !== undefined) return { ok: false, error: refused, envelope }
   const checked = checkMessage<M>(specs, envelope)
   if (typeof checked === "string") return { ok: false, error: new ProtocolError({ message: `malformed NATS message: ${checked}`, workerId: "nats" }), envelope }
   return { ok: true, message: checked }
+}
+
+/**
+ * Decodes every frame of a NATS message and checks each against `specs`, in order. Never
+ * throws: a frame that is no envelope, of no known type, with a mistyped field or a value over
+ * `limits` is one `{ ok: false }` entry and the frames after it are still read; a length prefix
+ * that runs past the message (or over `maxBytes`) ends the list with one. A message of no frame
+ * at all reads as one `{ ok: false }`.
+ *
+ * @example
+ * for (const r of readMessages<CallReply>(msg.data, callReplySpecs, maxFrameBytes, limits)) {
+ *   if (r.ok) deliver(r.message)
+ * }
+ */
+export function readMessages<M extends { readonly type: string }>(
+  data: Uint8Array,
+  specs: { readonly [T in M["type"]]: Spec<Extract<M, { type: T }>> },
+  maxBytes: number,
+  limits: ValueLimits,
+): Array<Received<M>> {
+  const buffer = Buffer.from(data.buffer, data.byteOffset, data.byteLength)
+  // The common case, one frame: read exactly as a single message.
+  if (buffer.length < 4 || buffer.readUInt32BE(0) + 4 >= buffer.length) return [readMessage<M>(data, specs, maxBytes, limits)]
+  // Then well-formed frames: one decoder reads them all. Only if one of them breaks it are the
+  // frames read one by one, so that one costs only itself.
+  try {
+    const envelopes = new FrameDecoder({ maxFrameBytes: maxBytes, workerId: "nats", limits }).push(buffer)
+    if (framesEnd(buffer, maxBytes) === buffer.length) return envelopes.map((e) => checkEnvelope<M>(e, specs))
+  } catch {
+    // read frame by frame below
+  }
+  const out: Array<Received<M>> = []
+  let at = 0
+  while (at < buffer.length) {
+    const n = buffer.length - at >= 4 ? buffer.readUInt32BE(at) : -1
+    if (n < 0 || n > maxBytes || at + 4 + n > buffer.length) {
+      const why = n > maxBytes ? `a frame of ${n} bytes, over the limit of ${maxBytes}` : "a frame that runs past its end"
+      out.push({ ok: false, error: new ProtocolError({ message: `a NATS message held ${why}`, workerId: "nats" }), envelope: undefined })
+      break
+    }
+    out.push(readMessage<M>(buffer.subarray(at, at + 4 + n), specs, maxBytes, limits))
+    at += 4 + n
+  }
+  return out
+}
+
+/** Where the whole frames at the start of `buffer` end (a frame over `maxBytes` ends them). */
+const framesEnd = (buffer: Buffer, maxBytes: number): number => {
+  let at = 0
+  while (buffer.length - at >= 4) {
+    const n = buffer.readUInt32BE(at)
+    if (n > maxBytes || at + 4 + n > buffer.length) break
+    at += 4 + n
+  }
+  return at
 }
 
 /**

@@ -13,7 +13,10 @@ import { bridgeChild, bridgeOf } from "../../src/bridge/bridgeChild.js"
 import { Supervisor } from "../../src/supervisor/Supervisor.js"
 import { fixturesDir, pythonCommand } from "../support/worker.js"
 import { poolSubjects } from "../../src/remote/subjects.js"
-import { decodeMessage, encodeMessage } from "../../src/remote/wire.js"
+import { decodeMessage, encodeMessage, readMessages } from "../../src/remote/wire.js"
+import { agentInboundSpecs, callReplySpecs, type AgentInbound, type CallReply } from "../../src/remote/protocol.js"
+import { DEFAULT_MAX_FRAME_BYTES } from "../../src/protocol/frame.js"
+import { NO_LIMITS } from "../../src/protocol/limits.js"
 import { WorkerCrashed } from "../../src/errors.js"
 import { AgentSuite, startAgent, type Where } from "../support/agents.js"
 import { eventually, startBridge, testLogger } from "../support/bridge.js"
@@ -211,7 +214,8 @@ describe.skipIf(!natsServerAvailable)("remote pools over NATS", { timeout: 60_00
     try {
       const subjects = poolSubjects("snakepit", "queue")
       const messages: Array<Record<string, unknown>> = []
-      nc.subscribe(`${subjects.replies("raw")}.*`, { callback: (_e, m) => void messages.push(decodeMessage(m.data)) })
+      // (A message may hold several replies: an agent joins those of one turn.)
+      nc.subscribe(`${subjects.replies("raw")}.*`, { callback: (_e, m) => void messages.push(...readMessages<CallReply>(m.data, callReplySpecs, DEFAULT_MAX_FRAME_BYTES, NO_LIMITS).flatMap((r) => (r.ok ? [r.message as Record<string, unknown>] : []))) })
       for (let i = 0; i < 4; i++) {
         nc.publish(subjects.call, encodeMessage({ type: "call", callId: String(i), clientId: "raw", kind: "call", sessionId: null, module: "echo", fn: "add", args: [i, 1], kwargs: {}, timeoutMs: 5_000 }), { reply: `${subjects.replies("raw")}.${i}` })
       }
@@ -220,6 +224,46 @@ describe.skipIf(!natsServerAvailable)("remote pools over NATS", { timeout: 60_00
       const accepted = messages.filter((m) => m.type === "accepted")
       expect(accepted).toHaveLength(4)
       expect(accepted.every((m) => m.agentId === "q1" || m.agentId === "q2")).toBe(true)
+    } finally {
+      await nc.close()
+    }
+  })
+
+  it("the calls a client sends one agent in one turn share a NATS message, and every reply names its call", async () => {
+    await launch(["j1"], "joined")
+    const bridge = await client("joined")
+    const nc = await connect({ servers: suite.nats.url })
+    try {
+      const subjects = poolSubjects("snakepit", "joined")
+      // A second subscriber on the agent's subject sees what the client sends it.
+      const sent: Array<{ reply: string | undefined; calls: AgentInbound[] }> = []
+      nc.subscribe(subjects.agent("j1"), {
+        callback: (_e, m) => void sent.push({ reply: m.reply, calls: readMessages<AgentInbound>(m.data, agentInboundSpecs, DEFAULT_MAX_FRAME_BYTES, NO_LIMITS).flatMap((r) => (r.ok ? [r.message] : [])) }),
+      })
+      await nc.flush()
+      const results = await Promise.all(Array.from({ length: 40 }, (_, i) => bridge.executePython(null, "echo", "add", [i, 1])))
+      expect(results).toEqual(Array.from({ length: 40 }, (_, i) => i + 1))
+      await eventually(() => sent.flatMap((s) => s.calls).length === 40, 5_000, "the spy to see 40 calls")
+      // One message for all 40: they were made in one turn, and 40 small calls are far below the bound.
+      expect(sent.length).toBe(1)
+      const [message] = sent
+      expect(message!.calls.every((c) => c.type === "call")).toBe(true)
+      // Its reply token is its first call's id; the agent answered each call under its own id.
+      const first = message!.calls[0]! as { callId: string; clientId: string }
+      expect(message!.reply).toBe(`${subjects.replies(first.clientId)}.${first.callId}`)
+
+      // A raw peer may join calls too: each is answered, naming its call, whatever the token.
+      const replies: Array<Record<string, unknown>> = []
+      nc.subscribe(`${subjects.client("*")}.reply.*`, { callback: (_e, m) => void replies.push(...readMessages<CallReply>(m.data, callReplySpecs, DEFAULT_MAX_FRAME_BYTES, NO_LIMITS).flatMap((r) => (r.ok ? [r.message as Record<string, unknown>] : []))) })
+      const call = (callId: string, x: number) => encodeMessage({ type: "call", callId, clientId: "raw", kind: "call", sessionId: null, module: "echo", fn: "add", args: [x, 1], kwargs: {}, timeoutMs: 5_000 })
+      nc.publish(subjects.agent("j1"), Buffer.concat([call("x1", 10), call("x2", 20), call("x3", 30)]), { reply: `${subjects.replies("raw")}.anything` })
+      // Another client's reply subject is refused, for every call of the message.
+      nc.publish(subjects.agent("j1"), Buffer.concat([call("y1", 1), call("y2", 2)]), { reply: `${subjects.replies("other")}.y1` })
+      await eventually(() => replies.length >= 5, 10_000, "5 replies")
+      const byCall = Object.fromEntries(replies.map((r) => [String(r.callId), r]))
+      expect(byCall).toMatchObject({ x1: { type: "result", value: 11 }, x2: { type: "result", value: 21 }, x3: { type: "result", value: 31 } })
+      expect(byCall.y1).toMatchObject({ type: "error", error: { _tag: "ProtocolError" } })
+      expect(byCall.y2).toMatchObject({ type: "error", error: { _tag: "ProtocolError" } })
     } finally {
       await nc.close()
     }

@@ -112,6 +112,19 @@ describe("admits", () => {
     },
   )
 
+  // `admits` remembers the names an exposure admitted: asked again, in any order, mixed with
+  // refused ones and strings that would join to the same key, it answers as a fresh check does.
+  test.prop([
+    fc.array(fc.constantFrom("m", "m.sub", "n", "m._p", "x\u0000y"), { maxLength: 3 }),
+    fc.array(fc.tuple(fc.constantFrom("m", "n", "m.sub", "m\u0000f", "_m", "x"), fc.constantFrom("f", "_f", "g.h", "__f", "\u0000f", "y", "f\u0000")), { maxLength: 30 }),
+  ])("a remembered answer is the answer a fresh check gives", (entries, asks) => {
+    const options = { expose: entries.map((e) => (e.includes(".") ? e : `${e}.*`)).filter((e) => isDottedName(e.replace(/\.\*$/, ""))) }
+    const kept = parseExposure(options)
+    for (const [m, f] of [...asks, ...asks]) {
+      expect(admits(kept, m, f)?.message).toBe(admits(parseExposure(options), m, f)?.message)
+    }
+  })
+
   test.prop([fc.string(), fc.string()])("arbitrary strings are admitted only when they are dotted names", (m, f) => {
     if (admits(issue18, m, f) === undefined) expect(isDottedName(m) && isDottedName(f)).toBe(true)
   })

@@ -1,6 +1,7 @@
 /**
- * The remote hop's outbox (src/remote/outbox.ts): publishes of one turn leave together, in
- * order, each exactly once, a refused one reaching only its own `onError`; and the pooled
+ * The remote hop's outbox (src/remote/outbox.ts): publishes of one turn leave together, those
+ * for one subject joined into one message (bounded in bytes, one reply subject each), in order
+ * per subject, each exactly once, a refused message reaching the `onError` of its parts; and the pooled
  * random call ids (src/remote/randomIds.ts); an agent's bridge options.
  */
 import { fc, test } from "@fast-check/vitest"
@@ -40,38 +41,81 @@ describe("Outbox", () => {
     expect(sent).toEqual([1, 2])
   })
 
-  it("a publish the client refuses goes to its own onError; the others are still sent", async () => {
-    const sent: number[] = []
+  it("a publish the client refuses goes to the onError of its parts; the other messages are still sent", async () => {
+    const sent: string[] = []
     const errors: Array<[number, string]> = []
-    const outbox = new Outbox((_s, data) => {
-      if (data[0] === 2) throw new Error("MAX_PAYLOAD_EXCEEDED")
-      sent.push(data[0]!)
+    const outbox = new Outbox((subject, data) => {
+      if (subject === "bad") throw new Error("MAX_PAYLOAD_EXCEEDED")
+      sent.push(`${subject} ${[...data].join(",")}`)
     })
-    for (const n of [1, 2, 3]) outbox.publish("s", Uint8Array.of(n), { onError: (e) => errors.push([n, (e as Error).message]) })
+    const onError = (n: number) => (e: unknown) => errors.push([n, (e as Error).message])
+    outbox.publish("s", Uint8Array.of(1), { onError: onError(1) })
+    outbox.publish("bad", Uint8Array.of(2), { onError: onError(2) })
+    outbox.publish("bad", Uint8Array.of(3), { onError: onError(3) })
+    outbox.publish("t", Uint8Array.of(4), { onError: onError(4) })
     await turn()
-    expect(sent).toEqual([1, 3])
-    expect(errors).toEqual([[2, "MAX_PAYLOAD_EXCEEDED"]])
+    expect(sent).toEqual(["s 1", "t 4"])
+    expect(errors).toEqual([[2, "MAX_PAYLOAD_EXCEEDED"], [3, "MAX_PAYLOAD_EXCEEDED"]])
   })
 
-  test.prop([fc.array(fc.array(fc.integer({ min: 0, max: 255 }), { maxLength: 20 }), { maxLength: 8 }), fc.array(fc.boolean(), { maxLength: 40 })])(
-    "whatever the turns and flushes, every message is sent once, in publish order",
-    async (turns, flushes) => {
-      const sent: number[] = []
-      const outbox = new Outbox((_s, data) => sent.push(data[0]!))
-      const published: number[] = []
-      let f = 0
-      for (const t of turns) {
-        for (const n of t) {
-          outbox.publish("s", Uint8Array.of(n))
-          published.push(n)
-          if (flushes[f++ % Math.max(1, flushes.length)] === true) outbox.flush()
-        }
-        await turn()
+  it("joins a turn's messages for one subject into one, up to maxBatchBytes, with one reply subject each", async () => {
+    const sent: Array<{ subject: string; bytes: number[]; reply: string | undefined }> = []
+    const outbox = new Outbox((subject, data, reply) => void sent.push({ subject, bytes: [...data], reply }), 3)
+    outbox.publish("a", Uint8Array.of(1), { reply: "r1" })
+    outbox.publish("b", Uint8Array.of(2))
+    outbox.publish("a", Uint8Array.of(3)) // no reply subject of its own: rides along
+    outbox.publish("a", Uint8Array.of(4), { reply: "r1" })
+    outbox.publish("a", Uint8Array.of(5), { reply: "r1" }) // 4 bytes: over the bound, a new message
+    outbox.publish("b", Uint8Array.of(6), { reply: "r2" })
+    outbox.publish("b", Uint8Array.of(7), { reply: "r3" }) // another reply subject: a new message
+    outbox.publish("c", Uint8Array.of(8, 8, 8, 8)) // bigger than the bound alone: sent alone
+    outbox.publish("c", Uint8Array.of(9))
+    await turn()
+    expect(sent).toEqual([
+      { subject: "a", bytes: [1, 3, 4], reply: "r1" },
+      { subject: "b", bytes: [2, 6], reply: "r2" },
+      { subject: "a", bytes: [5], reply: "r1" },
+      { subject: "b", bytes: [7], reply: "r3" },
+      { subject: "c", bytes: [8, 8, 8, 8], reply: undefined },
+      { subject: "c", bytes: [9], reply: undefined },
+    ])
+  })
+
+  it("counts its turns: what is queued while turn reads the same leaves in one flush", async () => {
+    const outbox = new Outbox(() => {})
+    const first = outbox.turn
+    outbox.publish("s", Uint8Array.of(1))
+    expect(outbox.turn).toBe(first)
+    await turn()
+    expect(outbox.turn).toBeGreaterThan(first)
+    const second = outbox.turn
+    outbox.flush()
+    expect(outbox.turn).toBeGreaterThan(second)
+  })
+
+  test.prop([
+    fc.array(fc.array(fc.tuple(fc.constantFrom("s", "t", "u"), fc.integer({ min: 0, max: 255 })), { maxLength: 20 }), { maxLength: 8 }),
+    fc.array(fc.boolean(), { maxLength: 40 }),
+    fc.integer({ min: 1, max: 6 }),
+  ])("whatever the turns, flushes and bound, every message is sent once, in publish order per subject, no joined message over the bound", async (turns, flushes, maxBytes) => {
+    const sent = new Map<string, number[]>()
+    const outbox = new Outbox((subject, data) => {
+      if (data.length > 1) expect(data.length).toBeLessThanOrEqual(maxBytes)
+      sent.set(subject, [...(sent.get(subject) ?? []), ...data])
+    }, maxBytes)
+    const published = new Map<string, number[]>()
+    let f = 0
+    for (const t of turns) {
+      for (const [subject, n] of t) {
+        outbox.publish(subject, Uint8Array.of(n))
+        published.set(subject, [...(published.get(subject) ?? []), n])
+        if (flushes[f++ % Math.max(1, flushes.length)] === true) outbox.flush()
       }
       await turn()
-      expect(sent).toEqual(published)
-    },
-  )
+    }
+    await turn()
+    expect(sent).toEqual(published)
+  })
 })
 
 describe("randomHex", () => {

@@ -9,7 +9,10 @@ import { resolveOptions } from "../../src/bridge/options.js"
 import { natsClientOptions } from "../../src/remote/natsConnection.js"
 import { parseAgentRecord } from "../../src/remote/protocol.js"
 import { isSubjectToken, isSubjectTokens, poolSubjects } from "../../src/remote/subjects.js"
-import { decodeMessage, encodeMessage, errorFromWire, errorToWire } from "../../src/remote/wire.js"
+import { decodeMessage, encodeMessage, errorFromWire, errorToWire, readMessages } from "../../src/remote/wire.js"
+import { callReplySpecs, type CallReply } from "../../src/remote/protocol.js"
+import { NO_LIMITS } from "../../src/protocol/limits.js"
+import { DEFAULT_MAX_FRAME_BYTES } from "../../src/protocol/frame.js"
 import { codecEqual, codecValueArb } from "../support/codecValues.js"
 
 describe("remote wire", () => {
@@ -26,10 +29,60 @@ describe("remote wire", () => {
     expect(decodeMessage(bytes).value).toEqual(new Float64Array(1000))
   })
 
-  it("two frames, or half a frame, in one message are a ProtocolError", () => {
+  it("decodeMessage: two frames, or half a frame, in one message are a ProtocolError", () => {
     const one = encodeMessage({ type: "end" })
     expect(() => decodeMessage(Buffer.concat([one, one]))).toThrow(/2 frames/)
     expect(() => decodeMessage(one.subarray(0, one.length - 1))).toThrow(/0 frames/)
+  })
+
+  const read = (data: Uint8Array, limits = NO_LIMITS) => readMessages<CallReply>(data, callReplySpecs, DEFAULT_MAX_FRAME_BYTES, limits)
+  const frameOf = (header: string) => {
+    const h = Buffer.from(header)
+    const f = Buffer.alloc(8 + h.length)
+    f.writeUInt32BE(4 + h.length, 0)
+    f.writeUInt32BE(h.length, 4)
+    h.copy(f, 8)
+    return f
+  }
+
+  test.prop([fc.array(fc.tuple(fc.constantFrom("c1", "c2", "c3"), codecValueArb), { minLength: 1, maxLength: 12 })])(
+    "readMessages reads every frame of a joined message, in order, each naming its call",
+    (replies) => {
+      const joined = Buffer.concat(replies.map(([callId, value]) => encodeMessage({ type: "result", callId, value })))
+      const read1 = read(joined)
+      expect(read1).toHaveLength(replies.length)
+      read1.forEach((r, i) => {
+        expect(r.ok).toBe(true)
+        if (!r.ok || r.message.type !== "result") return
+        expect(r.message.callId).toBe(replies[i]![0])
+        expect(codecEqual(r.message.value, replies[i]![1])).toBe(true)
+      })
+    },
+  )
+
+  it("a bad frame in a joined message costs only itself; a cut-off tail ends the list with a ProtocolError", () => {
+    const good = (callId: string) => encodeMessage({ type: "result", callId, value: callId })
+    const deep = `${"[".repeat(300)}${"]".repeat(300)}`
+    const joined = Buffer.concat([
+      good("a"),
+      frameOf("not json"), // undecodable: no envelope, so no call is named
+      frameOf(`{"type":"result","callId":"b","value":${deep}}`), // over the depth limit: names its call
+      frameOf(`{"type":"error","callId":"c","error":"x"}`), // an error that is no error: malformed, names its call
+      good("d"),
+    ])
+    const r = read(joined, { ...NO_LIMITS, maxDepth: 100 })
+    expect(r.map((x) => (x.ok ? `ok ${String(x.message.callId)}` : `${x.error._tag} ${String(x.envelope?.callId)}`))).toEqual([
+      "ok a",
+      "ProtocolError undefined",
+      "SerializationError b",
+      "ProtocolError c",
+      "ok d",
+    ])
+    const cut = read(Buffer.concat([good("a"), good("b").subarray(0, 9)]))
+    expect(cut.map((x) => x.ok)).toEqual([true, false])
+    expect(cut[1]!.ok ? "" : cut[1]!.error.message).toMatch(/runs past its end/)
+    // No frame at all (what a status message carries) is one ProtocolError, as before.
+    expect(read(new Uint8Array(0)).map((x) => x.ok)).toEqual([false])
   })
 
   it("snakepit errors come back as the same classes with their fields; others as Error", () => {

@@ -1,0 +1,44 @@
+/**
+ * A one-shot cancel signal for the calls an agent runs for its clients: the part of an
+ * `AbortSignal` the local bridge reads (`aborted`, `reason`, `addEventListener` and
+ * `removeEventListener` of `"abort"`), as a plain object. An agent makes one per call it
+ * serves, and Node's `AbortController` (an `EventTarget`, its listeners kept in a map) cost
+ * more to make and to listen on than the rest of a small call's bookkeeping; a signal is
+ * checked with `isAbortSignal`, which takes any object of this shape, as it takes signals of
+ * other realms.
+ *
+ * @example
+ * const cancel = new CancelSignal()
+ * const result = bridge.executePython(null, "m", "f", [], { signal: cancel.signal })
+ * cancel.abort(new Error("cancelled by the client")) // the call fails with CallCancelled
+ */
+export class CancelSignal {
+  aborted = false
+  reason: unknown = undefined
+  private listeners: Array<() => void> | undefined = undefined
+
+  /** This object as the `AbortSignal` the bridge's call options take. */
+  get signal(): AbortSignal {
+    return this as unknown as AbortSignal
+  }
+
+  /** Adds a listener for `"abort"`; it runs once, on the first {@link CancelSignal.abort}. */
+  addEventListener(_type: "abort", listener: () => void): void {
+    ;(this.listeners ??= []).push(listener)
+  }
+
+  removeEventListener(_type: "abort", listener: () => void): void {
+    const at = this.listeners?.indexOf(listener) ?? -1
+    if (at >= 0) this.listeners!.splice(at, 1)
+  }
+
+  /** Marks it aborted with `reason` and runs its listeners once; later calls do nothing. */
+  abort(reason: unknown): void {
+    if (this.aborted) return
+    this.aborted = true
+    this.reason = reason
+    const listeners = this.listeners
+    this.listeners = undefined
+    for (const listener of listeners ?? []) listener()
+  }
+}
