@@ -46,6 +46,11 @@ export class NatsServer {
     private readonly setup: ServerSetup = {},
   ) {}
 
+  /** The server's process id while it runs (bench/remoteCpu.ts reads its CPU time). */
+  get pid(): number | undefined {
+    return this.child?.pid
+  }
+
   /** `nats://127.0.0.1:<port>` */
   get url(): string {
     return `nats://127.0.0.1:${this.port}`

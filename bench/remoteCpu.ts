@@ -1,0 +1,62 @@
+/**
+ * Where a remote call's CPU goes, process by process: `node --import tsx bench/remoteCpu.ts`.
+ *
+ * Starts a `nats-server`, one `snakepit agent` process (1 worker, `bench_target` allowed) and a
+ * remote client in this process, runs `N` echo calls with `DEPTH` in flight `REPS` times, and
+ * prints calls/s and the CPU µs per call of the agent, its Python worker, nats-server and the
+ * client (utime+stime of every thread, from /proc). Unlike the bench's remote rows, the agent is
+ * its own process here, as it is when deployed. Linux only; needs nats-server.
+ */
+import { spawn } from "node:child_process"
+import { readdirSync, readFileSync } from "node:fs"
+import { join } from "node:path"
+import { pino } from "pino"
+import { PythonBridge } from "../src/bridge/PythonBridge.js"
+import { NatsServer } from "../test/support/natsServer.js"
+import { benchPyDir } from "./floor.js"
+import { threadStats } from "./procStats.js"
+import { pipelined } from "./stats.js"
+
+const N = Number(process.env.N ?? 20_000)
+const DEPTH = Number(process.env.DEPTH ?? 64)
+const REPS = Number(process.env.REPS ?? 3)
+
+const childOf = (pid: number): number | undefined =>
+  readdirSync("/proc")
+    .filter((e) => /^\d+$/.test(e))
+    .map(Number)
+    .find((p) => {
+      try {
+        const stat = readFileSync(`/proc/${p}/stat`, "utf8")
+        return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) === pid
+      } catch {
+        return false
+      }
+    })
+
+const server = await NatsServer.start()
+const cli = join(import.meta.dirname, "..", "src", "cli.ts")
+const agent = spawn(process.execPath, ["--import", "tsx", cli, "agent", "--nats", server.url, "--pool", "bench", "--pythonPath", benchPyDir, "--workers", "1", "--allow-modules", "bench_target"], { stdio: ["ignore", "pipe", "ignore"] })
+try {
+  await new Promise<void>((resolve, reject) => {
+    let out = ""
+    agent.stdout!.on("data", (d: Buffer) => {
+      out += d.toString()
+      if (out.includes("serving pool")) resolve()
+    })
+    agent.once("exit", (code) => reject(new Error(`the agent exited (${String(code)}) before serving`)))
+  })
+  const client = await PythonBridge.start({ remote: { nats: server.url, pool: "bench" }, logger: pino({ level: "silent" }) })
+  const pids = { agent: agent.pid!, python: childOf(agent.pid!)!, "nats-server": server.pid!, client: process.pid }
+  for (let r = 0; r < REPS; r++) {
+    const before = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, threadStats(pid).cpu]))
+    const rate = await pipelined((i) => client.executePython(null, "bench_target", "echo", [i]), N, DEPTH)
+    const perCall = Object.entries(pids).map(([k, pid]) => `${k} ${((threadStats(pid).cpu - before[k]!) / N).toFixed(1)}`)
+    process.stdout.write(`${Math.round(rate)} calls/s; CPU µs per call: ${perCall.join(", ")}\n`)
+  }
+  await client.stop()
+} finally {
+  agent.kill("SIGTERM")
+  await new Promise((r) => (agent.exitCode === null ? agent.once("exit", r) : r(null)))
+  await server.stop()
+}
