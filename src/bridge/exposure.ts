@@ -105,16 +105,18 @@ export const admits = (exposure: Exposure | undefined, module: string, fn: strin
   let seen = admittedNames.get(exposure)
   if (seen?.has(key)) return undefined
   const refused = check(exposure, module, fn)
-  if (refused === undefined) {
+  // Long names are checked every time: a caller naming many of them must not fill memory.
+  if (refused === undefined && key.length <= MAX_REMEMBERED_NAME) {
     if (seen === undefined || seen.size >= MAX_REMEMBERED) admittedNames.set(exposure, (seen = new Set()))
     seen.add(key)
   }
   return refused
 }
 
-/** Names each exposure admitted (a bounded memo: refused names are never kept). */
+/** Names each exposure admitted (a bounded memo of short names: refused names are never kept). */
 const admittedNames = new WeakMap<Exposure, Set<string>>()
 const MAX_REMEMBERED = 4_096
+const MAX_REMEMBERED_NAME = 256
 
 const check = (exposure: Exposure, module: string, fn: string): ModuleNotAllowed | undefined => {
   const refuse = (why: string, withFunction: boolean) =>

@@ -319,19 +319,22 @@ export class RemoteAgent {
    * with the reason when its sender waits for a reply; the agent serves on.
    */
   private onMessage(m: Msg, fromQueue: boolean): void {
+    let refused = 0
     for (const r of readMessages<AgentInbound>(m.data, agentInboundSpecs, this.settings.maxFrameBytes, this.settings.limits)) {
       if (r.ok) {
         this.handle(r.message, m, fromQueue)
         continue
       }
-      // Compact (no stack): a peer may send a flood of these.
-      this.logger.warn({ subject: m.subject, error: { _tag: r.error._tag, message: r.error.message } }, "message refused")
+      // Compact (no stack), and once per NATS message: a peer may send a flood of these, many
+      // to a message.
+      if (refused++ === 0) this.logger.warn({ subject: m.subject, error: { _tag: r.error._tag, message: r.error.message } }, "message refused")
       const type = r.envelope?.type
       if (m.reply && (type === "call" || type === "cleanup" || type === "restart")) {
         const callId = r.envelope?.callId
         this.reply(m.reply, { type: "error", ...(typeof callId === "string" ? { callId } : {}), error: errorToWire(r.error) })
       }
     }
+    if (refused > 1) this.logger.warn({ subject: m.subject, refused }, "more messages refused in the same NATS message")
   }
 
   /** One well-formed message of those a NATS message held. */

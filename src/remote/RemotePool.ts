@@ -80,11 +80,6 @@ interface Agent {
   /** Our calls on it now. */
   inFlight: number
   served: number
-  /**
-   * The reply token of the message our calls to it join this turn of the outbox (`turn`), see
-   * `post` in `send`: the id of the turn's first call to it.
-   */
-  batch: { turn: number; token: string }
 }
 
 /** One call out on an agent. */
@@ -99,10 +94,10 @@ interface Outgoing {
   /** Publishes the call again (after "no responders": it reached nobody). */
   readonly resend: () => void
   /**
-   * The reply token of the NATS message it left in (the id of that message's first call): a
-   * "no responders" on it concerns every call of that message.
+   * The reply subject of the NATS message it last left in (its first call's): a "no responders"
+   * on it concerns every call of that message, once.
    */
-  batch: string
+  sentOn: string | undefined
   /**
    * When (`performance.now()`) silence on it proves its agent unresponsive: its deadline plus
    * the agent's TTL (Infinity without a deadline). Checked by the poller, not a timer per call.
@@ -376,6 +371,7 @@ export class RemotePool implements PoolBackend {
       // run it on that call's worker at once (see docs/sessions.md, "Nested calls").
       const nested = sessionId !== null && toolScope.getStore()?.sessionId === sessionId
       const timeoutMs = options.timeoutMs ?? this.options.callTimeoutMs
+      const sent = (reply: string | undefined) => (call.sentOn = reply)
       const post = () => {
         let data: Uint8Array
         try {
@@ -384,13 +380,10 @@ export class RemotePool implements PoolBackend {
           finish(e)
           return
         }
-        // Sent at the end of this turn in one message with the turn's other calls to this agent,
-        // all under one reply token (the first one's id); a publish the NATS client refuses
-        // (over the server's max_payload) fails the calls in it.
-        const outbox = this.outbox!
-        if (agent.batch.turn !== outbox.turn) agent.batch = { turn: outbox.turn, token: id }
-        call.batch = agent.batch.token
-        outbox.publish(this.subjects.agent(agent.id), data, { reply: `${this.subjects.replies(this.clientId)}.${call.batch}`, onError: finish })
+        // Sent at the end of this turn, joined with the turn's other calls to this agent into
+        // messages that each carry their first call's reply subject (learnt in `onSent`); a
+        // publish the NATS client refuses (over the server's max_payload) fails the calls in it.
+        this.outbox!.publish(this.subjects.agent(agent.id), data, { reply: `${this.subjects.replies(this.clientId)}.${id}`, onError: finish, onSent: sent })
       }
       const call: Outgoing = {
         id,
@@ -400,7 +393,7 @@ export class RemotePool implements PoolBackend {
         // means the agent itself is unresponsive (a partition the heartbeats have not shown yet).
         overdueAt: began + timeoutMs + agent.record.ttlMs,
         fail: (error) => finish(error),
-        batch: id,
+        sentOn: undefined,
         resend: () => {
           if (!settled && this.connected) post()
         },
@@ -504,12 +497,22 @@ export class RemotePool implements PoolBackend {
     // A status from the server, not a reply: 503 means nobody was subscribed to the agent's
     // subject when the message was published, so none of its calls ran anywhere.
     if (m.headers?.code === 503) {
-      for (const call of [...this.outgoing.values()]) if (call.batch === token) this.noResponders(call)
+      for (const call of [...this.outgoing.values()]) {
+        if (call.sentOn !== m.subject) continue
+        // Handled once: a message is answered "no responders" at most once, and a call sent
+        // again has left in another message.
+        call.sentOn = undefined
+        this.noResponders(call)
+      }
       return
     }
-    for (const r of readMessages<CallReply>(m.data, callReplySpecs, this.options.maxFrameBytes, this.limits)) {
+    const replies = readMessages<CallReply>(m.data, callReplySpecs, this.options.maxFrameBytes, this.limits)
+    for (const r of replies) {
       const named = r.ok ? r.message.callId : r.envelope?.callId
-      const call = this.outgoing.get(typeof named === "string" ? named : token)
+      // A reply that names no call is for the subject's call only when it is the message's one
+      // frame (as a reply was before replies were joined); in a joined message it is nobody's.
+      const id = typeof named === "string" ? named : replies.length === 1 ? token : undefined
+      const call = id === undefined ? undefined : this.outgoing.get(id)
       if (!call) continue // settled already (aborted, agent judged lost): the one outcome stands
       if (!r.ok) {
         // Python's generator (or the call) may run on: tell the agent to stop it.
@@ -669,7 +672,7 @@ export class RemotePool implements PoolBackend {
       const known = this.agents.get(key)
       if (!known || known.revision !== revision) changed = true
       if (!known) {
-        this.agents.set(key, { id: key, record, revision, seenAt: now, heardSinceRejoin: 0, down: false, backAfter: 0, inFlight: 0, served: 0, batch: { turn: -1, token: "" } })
+        this.agents.set(key, { id: key, record, revision, seenAt: now, heardSinceRejoin: 0, down: false, backAfter: 0, inFlight: 0, served: 0 })
         this.logger.info({ agentId: key, hostname: record.hostname, capacity: record.capacity }, "agent joined")
       } else if (known.revision !== revision) {
         known.revision = revision

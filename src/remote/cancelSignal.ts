@@ -32,13 +32,22 @@ export class CancelSignal {
     if (at >= 0) this.listeners!.splice(at, 1)
   }
 
-  /** Marks it aborted with `reason` and runs its listeners once; later calls do nothing. */
+  /** Marks it aborted with `reason` and runs its listeners once (all of them, even if one throws); later calls do nothing. */
   abort(reason: unknown): void {
     if (this.aborted) return
     this.aborted = true
     this.reason = reason
     const listeners = this.listeners
     this.listeners = undefined
-    for (const listener of listeners ?? []) listener()
+    // Every listener runs, even after one throws; the first error is thrown after them.
+    let failure: { error: unknown } | undefined
+    for (const listener of listeners ?? []) {
+      try {
+        listener()
+      } catch (error) {
+        failure ??= { error }
+      }
+    }
+    if (failure) throw failure.error
   }
 }

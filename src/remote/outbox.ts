@@ -11,9 +11,9 @@
  * Order is kept per subject: every message a client or an agent sends goes through its one
  * outbox (or `flush()` first, before a request or a close), and a subject's messages leave in
  * the order they were queued, so a cancel never overtakes its call, nor an `end` its stream's
- * items. The joined message carries the first reply subject among its parts: a sender that
- * wants replies joins only parts of one reply subject (a part with another one starts a new
- * message). A publish the client refuses (the connection closed, a message over the server's
+ * items. The joined message carries the reply subject of its first part that has one, and
+ * every part learns which reply subject its message left with (`onSent`), so a sender that
+ * gives each part its own reply subject has one per NATS message. A publish the client refuses (the connection closed, a message over the server's
  * `max_payload`) reaches the `onError` of every part of that message, as it did when each part
  * was published in place.
  *
@@ -32,6 +32,8 @@ export interface OutboxMessageOptions {
   readonly reply?: string
   /** Told when the NATS client refuses this message (it is then not sent). */
   readonly onError?: (error: unknown) => void
+  /** Told, just before it is handed to the NATS client, the reply subject of the message it joined. */
+  readonly onSent?: (reply: string | undefined) => void
 }
 
 interface Queued {
@@ -39,6 +41,7 @@ interface Queued {
   readonly data: Uint8Array
   readonly reply: string | undefined
   readonly onError: ((error: unknown) => void) | undefined
+  readonly onSent: ((reply: string | undefined) => void) | undefined
 }
 
 /** Default bound on one joined message: well under NATS' default `max_payload` (1 MiB). */
@@ -55,7 +58,6 @@ interface Batch {
 export class Outbox {
   private queue: Queued[] = []
   private scheduled = false
-  private turns = 0
 
   /** `maxBatchBytes`: a joined message grows no bigger (one part bigger than it goes alone). */
   constructor(
@@ -68,17 +70,9 @@ export class Outbox {
     return this.queue.length
   }
 
-  /**
-   * How many times the outbox has been flushed: what is queued while it reads the same leaves
-   * in the same flush (a sender that picks one reply subject per message keys it on this).
-   */
-  get turn(): number {
-    return this.turns
-  }
-
   /** Queues one message; it leaves with the others of this turn, in order. */
   publish(subject: string, data: Uint8Array, options: OutboxMessageOptions = {}): void {
-    this.queue.push({ subject, data, reply: options.reply, onError: options.onError })
+    this.queue.push({ subject, data, reply: options.reply, onError: options.onError, onSent: options.onSent })
     if (!this.scheduled) {
       this.scheduled = true
       setImmediate(() => this.flush())
@@ -88,7 +82,6 @@ export class Outbox {
   /** Publishes everything queued now, in order per subject (a refused message does not stop the others). */
   flush(): void {
     this.scheduled = false
-    this.turns++
     if (this.queue.length === 0) return
     const queued = this.queue
     this.queue = []
@@ -97,14 +90,13 @@ export class Outbox {
       this.publishParts(m.subject, m.data, m.reply, queued)
       return
     }
-    // Each subject's open message; a full one (or a part with another reply subject) is
-    // replaced by a new one, after it in `batches`, so the subject's order stands.
+    // Each subject's open message; a full one is replaced by a new one, after it in `batches`,
+    // so the subject's order stands.
     const open = new Map<string, Batch>()
     const batches: Batch[] = []
     for (const m of queued) {
       let batch = open.get(m.subject)
-      const conflicts = batch !== undefined && m.reply !== undefined && batch.reply !== undefined && m.reply !== batch.reply
-      if (batch === undefined || conflicts || batch.bytes + m.data.byteLength > this.maxBatchBytes) {
+      if (batch === undefined || batch.bytes + m.data.byteLength > this.maxBatchBytes) {
         batch = { subject: m.subject, reply: undefined, bytes: 0, parts: [] }
         open.set(m.subject, batch)
         batches.push(batch)
@@ -120,7 +112,7 @@ export class Outbox {
   }
 
   private publishParts(subject: string, data: Uint8Array, reply: string | undefined, parts: readonly Queued[]): void {
-    ;(globalThis as any).__ob ??= { msgs: 0, parts: 0 }; (globalThis as any).__ob.msgs++; (globalThis as any).__ob.parts += parts.length
+    for (const p of parts) p.onSent?.(reply)
     try {
       this.send(subject, data, reply)
     } catch (e) {

@@ -120,15 +120,43 @@ export function readMessages<M extends { readonly type: string }>(
   let at = 0
   while (at < buffer.length) {
     const n = buffer.length - at >= 4 ? buffer.readUInt32BE(at) : -1
-    if (n < 0 || n > maxBytes || at + 4 + n > buffer.length) {
-      const why = n > maxBytes ? `a frame of ${n} bytes, over the limit of ${maxBytes}` : "a frame that runs past its end"
-      out.push({ ok: false, error: new ProtocolError({ message: `a NATS message held ${why}`, workerId: "nats" }), envelope: undefined })
+    if (n < 0 || at + 4 + n > buffer.length) {
+      out.push({ ok: false, error: new ProtocolError({ message: "a NATS message held a frame that runs past its end", workerId: "nats" }), envelope: undefined })
       break
+    }
+    if (n > maxBytes) {
+      // Too large to read, but whole: refused alone, naming its call if its header says which.
+      const error = new FrameTooLarge({ message: `incoming frame of ${n} bytes exceeds maxFrameBytes (${maxBytes})`, sizeBytes: n, maxFrameBytes: maxBytes })
+      out.push({ ok: false, error, envelope: headerFields(buffer.subarray(at + 4, at + 4 + n)) })
+      at += 4 + n
+      continue
     }
     out.push(readMessage<M>(buffer.subarray(at, at + 4 + n), specs, maxBytes, limits))
     at += 4 + n
   }
   return out
+}
+
+/** Largest header read of a frame over the size limit, for its `type` and `callId` only. */
+const PEEK_HEADER_BYTES = 4_096
+
+/** The `type` and `callId` of a frame body's header, if short and readable (else undefined). */
+const headerFields = (body: Buffer): Record<string, unknown> | undefined => {
+  if (body.length < 4) return undefined
+  const headerLength = body.readUInt32BE(0)
+  if (4 + headerLength > body.length) return undefined
+  // Snakepit writes `type` and `callId` first, so a long header (a big value) is read no further.
+  const lead = /^\{"type":"([a-z_]{1,20})","callId":"([A-Za-z0-9_-]{1,64})"/.exec(body.toString("utf8", 4, 4 + Math.min(headerLength, 120)))
+  if (lead) return { type: lead[1], callId: lead[2] }
+  if (headerLength > PEEK_HEADER_BYTES) return undefined
+  try {
+    const header: unknown = JSON.parse(body.toString("utf8", 4, 4 + headerLength))
+    if (typeof header !== "object" || header === null) return undefined
+    const { type, callId } = header as Record<string, unknown>
+    return typeof type === "string" && typeof callId === "string" ? { type, callId } : undefined
+  } catch {
+    return undefined
+  }
 }
 
 /** Where the whole frames at the start of `buffer` end (a frame over `maxBytes` ends them). */

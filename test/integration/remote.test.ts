@@ -230,7 +230,8 @@ describe.skipIf(!natsServerAvailable)("remote pools over NATS", { timeout: 60_00
   })
 
   it("the calls a client sends one agent in one turn share a NATS message, and every reply names its call", async () => {
-    await launch(["j1"], "joined")
+    // Not about loss: a TTL a loaded machine's pause cannot outlast (the suite's 800 ms can).
+    await launch(["j1"], "joined", ["--heartbeat-ms", "500", "--ttl-ms", "5000"])
     const bridge = await client("joined")
     const nc = await connect({ servers: suite.nats.url })
     try {

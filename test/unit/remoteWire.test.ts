@@ -81,6 +81,11 @@ describe("remote wire", () => {
     const cut = read(Buffer.concat([good("a"), good("b").subarray(0, 9)]))
     expect(cut.map((x) => x.ok)).toEqual([true, false])
     expect(cut[1]!.ok ? "" : cut[1]!.error.message).toMatch(/runs past its end/)
+    // A frame over the reader's limit, whole in the message: refused alone, naming its call
+    // (read from the start of its header), and the frames after it are read.
+    const big = encodeMessage({ type: "result", callId: "big", value: "x".repeat(500) })
+    const small = readMessages<CallReply>(Buffer.concat([good("a"), big, good("d")]), callReplySpecs, 200, NO_LIMITS)
+    expect(small.map((x) => (x.ok ? `ok ${String(x.message.callId)}` : `${x.error._tag} ${String(x.envelope?.callId)}`))).toEqual(["ok a", "FrameTooLarge big", "ok d"])
     // No frame at all (what a status message carries) is one ProtocolError, as before.
     expect(read(new Uint8Array(0)).map((x) => x.ok)).toEqual([false])
   })
