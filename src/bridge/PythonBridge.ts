@@ -257,9 +257,8 @@ export class PythonBridge implements AsyncDisposable {
     }
     const { call, plan } = checked!
     const pool = this.pool
-    const base = call
     const runChunk: RunChunk = (items, signal) => {
-      const options = { ...base, signal }
+      const options = { ...call, signal }
       if (pool.map) return this.inUse(sessionId, pool.map(sessionId, module, fn, items, options))
       // A backend without the batch message (the remote pool): each item is its own call.
       return Promise.all(

@@ -123,13 +123,13 @@ export const isAbortSignal = (value: unknown): value is AbortSignal => {
 const isDeadline = (v: unknown): v is number =>
   typeof v === "number" && (v === Number.POSITIVE_INFINITY || (Number.isFinite(v) && v >= 0 && v <= MAX_TIMEOUT_MS))
 
-/** Issues of an options object; `at` names it in messages (`options`, `params.options`). */
 /** The keys `optionIssues` admits, by whether `signal` is among them (computed once: it runs per call). */
 const KEYS_WITH_SIGNAL: readonly string[] = CALL_OPTION_KEYS
 const KEYS_WITHOUT_SIGNAL: readonly string[] = CALL_OPTION_KEYS.filter((k) => k !== "signal")
 
 /**
- * Checks call options into `issues`; returns a fresh object of the known keys that are set, so
+ * Issues of an options object, into `issues`; `at` names it in messages (`options`,
+ * `params.options`). Returns a fresh object of the known keys that are set, so
  * the caller's object is read once and never kept (it may change after the call is made). On
  * every call's path: only the result is allocated unless something is wrong.
  */
@@ -168,6 +168,7 @@ const optionIssues = (options: unknown, at: string, issues: string[], allowSigna
   return checked
 }
 
+/** Runs checks that read user values; a throwing getter or proxy becomes an issue too. */
 const guarded = <T>(what: string, check: (issues: string[]) => T): T => {
   const issues: string[] = []
   let value: T

@@ -51,7 +51,14 @@ const OWN_BUFFER_BYTES = 4 * 1024
 /** Zero padding of each possible length, shared by every frame (never written to). */
 const PADDING: readonly Buffer[] = Array.from({ length: 8 }, (_, n) => Buffer.alloc(n))
 
-const tooLarge = (sizeBytes: number, maxFrameBytes: number, incoming: boolean): FrameTooLarge =>
+/**
+ * The `FrameTooLarge` for a frame of `sizeBytes` over `maxFrameBytes`; `incoming` when it was
+ * received (read), not sent. One wording for the pipe and NATS.
+ *
+ * @example
+ * tooLarge(2_000, 1_024, true).message // "incoming frame of 2000 bytes exceeds maxFrameBytes (1024)"
+ */
+export const tooLarge = (sizeBytes: number, maxFrameBytes: number, incoming: boolean): FrameTooLarge =>
   new FrameTooLarge({
     message: `${incoming ? "incoming " : ""}frame of ${sizeBytes} bytes exceeds maxFrameBytes (${maxFrameBytes})`,
     sizeBytes,

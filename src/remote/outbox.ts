@@ -13,9 +13,9 @@
  * the order they were queued, so a cancel never overtakes its call, nor an `end` its stream's
  * items. The joined message carries the reply subject of its first part that has one, and
  * every part learns which reply subject its message left with (`onSent`), so a sender that
- * gives each part its own reply subject has one per NATS message. A publish the client refuses (the connection closed, a message over the server's
- * `max_payload`) reaches the `onError` of every part of that message, as it did when each part
- * was published in place.
+ * gives each part its own reply subject has one per NATS message. A publish the client refuses
+ * (the connection closed, a message over the server's `max_payload`) reaches the `onError` of
+ * every part of that message, as it did when each part was published in place.
  *
  * @example
  * const outbox = new Outbox((subject, data, reply) => nc.publish(subject, data, reply === undefined ? undefined : { reply }))

@@ -11,7 +11,7 @@
  * decodeMessage(bytes) // { type: "result", value: Float64Array [1, 2] }
  */
 import { errorClasses, FrameTooLarge, isSnakepitError, ProtocolError, type SerializationError } from "../errors.js"
-import { DEFAULT_MAX_FRAME_BYTES, encodeFrame, FrameDecoder, refusedValue } from "../protocol/frame.js"
+import { DEFAULT_MAX_FRAME_BYTES, encodeFrame, FrameDecoder, refusedValue, tooLarge } from "../protocol/frame.js"
 import { NO_LIMITS, type ValueLimits } from "../protocol/limits.js"
 import { checkMessage, describe, type Spec } from "../protocol/validate.js"
 
@@ -90,9 +90,10 @@ const checkEnvelope = <M extends { readonly type: string }>(envelope: Record<str
 /**
  * Decodes every frame of a NATS message and checks each against `specs`, in order. Never
  * throws: a frame that is no envelope, of no known type, with a mistyped field or a value over
- * `limits` is one `{ ok: false }` entry and the frames after it are still read; a length prefix
- * that runs past the message (or over `maxBytes`) ends the list with one. A message of no frame
- * at all reads as one `{ ok: false }`.
+ * `limits` is one `{ ok: false }` entry and the frames after it are still read, and so is a
+ * frame over `maxBytes` (`FrameTooLarge`, naming its call when its header starts as snakepit
+ * writes it); a length prefix that runs past the message ends the list with one. A message of
+ * no frame at all reads as one `{ ok: false }`.
  *
  * @example
  * for (const r of readMessages<CallReply>(msg.data, callReplySpecs, maxFrameBytes, limits)) {
@@ -108,13 +109,14 @@ export function readMessages<M extends { readonly type: string }>(
   const buffer = Buffer.from(data.buffer, data.byteOffset, data.byteLength)
   // The common case, one frame: read exactly as a single message.
   if (buffer.length < 4 || buffer.readUInt32BE(0) + 4 >= buffer.length) return [readMessage<M>(data, specs, maxBytes, limits)]
-  // Then well-formed frames: one decoder reads them all. Only if one of them breaks it are the
-  // frames read one by one, so that one costs only itself.
-  try {
-    const envelopes = new FrameDecoder({ maxFrameBytes: maxBytes, workerId: "nats", limits }).push(buffer)
-    if (framesEnd(buffer, maxBytes) === buffer.length) return envelopes.map((e) => checkEnvelope<M>(e, specs))
-  } catch {
-    // read frame by frame below
+  // Then whole frames within the limit: one decoder reads them all. Only if one of them breaks
+  // it are the frames read one by one, so that one costs only itself.
+  if (framesEnd(buffer, maxBytes) === buffer.length) {
+    try {
+      return new FrameDecoder({ maxFrameBytes: maxBytes, workerId: "nats", limits }).push(buffer).map((e) => checkEnvelope<M>(e, specs))
+    } catch {
+      // a malformed frame: read frame by frame below
+    }
   }
   const out: Array<Received<M>> = []
   let at = 0
@@ -126,8 +128,7 @@ export function readMessages<M extends { readonly type: string }>(
     }
     if (n > maxBytes) {
       // Too large to read, but whole: refused alone, naming its call if its header says which.
-      const error = new FrameTooLarge({ message: `incoming frame of ${n} bytes exceeds maxFrameBytes (${maxBytes})`, sizeBytes: n, maxFrameBytes: maxBytes })
-      out.push({ ok: false, error, envelope: headerFields(buffer.subarray(at + 4, at + 4 + n)) })
+      out.push({ ok: false, error: tooLarge(n, maxBytes, true), envelope: headerFields(buffer.subarray(at + 4, at + 4 + n)) })
       at += 4 + n
       continue
     }
