@@ -13,14 +13,11 @@ import { bridgeChild, bridgeOf } from "../../src/bridge/bridgeChild.js"
 import { Supervisor } from "../../src/supervisor/Supervisor.js"
 import { fixturesDir, pythonCommand } from "../support/worker.js"
 import { poolSubjects } from "../../src/remote/subjects.js"
-import { decodeMessage, encodeMessage, readMessages } from "../../src/remote/wire.js"
-import { agentInboundSpecs, callReplySpecs, type AgentInbound, type CallReply } from "../../src/remote/protocol.js"
-import { DEFAULT_MAX_FRAME_BYTES } from "../../src/protocol/frame.js"
-import { NO_LIMITS } from "../../src/protocol/limits.js"
+import { encodeMessage } from "../../src/remote/wire.js"
 import { WorkerCrashed } from "../../src/errors.js"
 import { AgentSuite, startAgent, type Where } from "../support/agents.js"
 import { eventually, startBridge, testLogger } from "../support/bridge.js"
-import { NatsServer, natsServerAvailable } from "../support/natsServer.js"
+import { framesOf, NatsServer, natsServerAvailable } from "../support/natsServer.js"
 
 if (!natsServerAvailable && process.env.CI) throw new Error("nats-server is missing: CI must install Debian's nats-server (see .ci/run)")
 
@@ -179,7 +176,8 @@ describe.skipIf(!natsServerAvailable)("remote pools over NATS", { timeout: 60_00
     try {
       const subjects = poolSubjects("snakepit", "orphan")
       let items = 0
-      nc.subscribe(`${subjects.replies("dead")}.*`, { callback: () => void items++ })
+      // Items, not messages: an agent joins the replies of one turn into one NATS message.
+      nc.subscribe(`${subjects.replies("dead")}.*`, { callback: (_e, m) => void (items += framesOf(m.data).filter((f) => f.type === "item").length) })
       nc.subscribe(subjects.tools("dead"), { callback: (_e, m) => void m.respond(encodeMessage({ type: "alive" })) })
       nc.publish(subjects.agent("c1"), encodeMessage({ type: "call", callId: "1", clientId: "dead", kind: "stream", sessionId: null, module: "remote", fn: "endless", args: [marker], kwargs: {}, timeoutMs: null }), { reply: `${subjects.replies("dead")}.1` })
       await eventually(() => items >= 64, 10_000, "a window of items")
@@ -215,7 +213,7 @@ describe.skipIf(!natsServerAvailable)("remote pools over NATS", { timeout: 60_00
       const subjects = poolSubjects("snakepit", "queue")
       const messages: Array<Record<string, unknown>> = []
       // (A message may hold several replies: an agent joins those of one turn.)
-      nc.subscribe(`${subjects.replies("raw")}.*`, { callback: (_e, m) => void messages.push(...readMessages<CallReply>(m.data, callReplySpecs, DEFAULT_MAX_FRAME_BYTES, NO_LIMITS).flatMap((r) => (r.ok ? [r.message as Record<string, unknown>] : []))) })
+      nc.subscribe(`${subjects.replies("raw")}.*`, { callback: (_e, m) => void messages.push(...framesOf(m.data)) })
       for (let i = 0; i < 4; i++) {
         nc.publish(subjects.call, encodeMessage({ type: "call", callId: String(i), clientId: "raw", kind: "call", sessionId: null, module: "echo", fn: "add", args: [i, 1], kwargs: {}, timeoutMs: 5_000 }), { reply: `${subjects.replies("raw")}.${i}` })
       }
@@ -237,10 +235,8 @@ describe.skipIf(!natsServerAvailable)("remote pools over NATS", { timeout: 60_00
     try {
       const subjects = poolSubjects("snakepit", "joined")
       // A second subscriber on the agent's subject sees what the client sends it.
-      const sent: Array<{ reply: string | undefined; calls: AgentInbound[] }> = []
-      nc.subscribe(subjects.agent("j1"), {
-        callback: (_e, m) => void sent.push({ reply: m.reply, calls: readMessages<AgentInbound>(m.data, agentInboundSpecs, DEFAULT_MAX_FRAME_BYTES, NO_LIMITS).flatMap((r) => (r.ok ? [r.message] : [])) }),
-      })
+      const sent: Array<{ reply: string | undefined; calls: Array<Record<string, unknown>> }> = []
+      nc.subscribe(subjects.agent("j1"), { callback: (_e, m) => void sent.push({ reply: m.reply, calls: framesOf(m.data) }) })
       await nc.flush()
       const results = await Promise.all(Array.from({ length: 40 }, (_, i) => bridge.executePython(null, "echo", "add", [i, 1])))
       expect(results).toEqual(Array.from({ length: 40 }, (_, i) => i + 1))
@@ -250,12 +246,12 @@ describe.skipIf(!natsServerAvailable)("remote pools over NATS", { timeout: 60_00
       const [message] = sent
       expect(message!.calls.every((c) => c.type === "call")).toBe(true)
       // Its reply token is its first call's id; the agent answered each call under its own id.
-      const first = message!.calls[0]! as { callId: string; clientId: string }
-      expect(message!.reply).toBe(`${subjects.replies(first.clientId)}.${first.callId}`)
+      const first = message!.calls[0]!
+      expect(message!.reply).toBe(`${subjects.replies(String(first.clientId))}.${String(first.callId)}`)
 
       // A raw peer may join calls too: each is answered, naming its call, whatever the token.
       const replies: Array<Record<string, unknown>> = []
-      nc.subscribe(`${subjects.client("*")}.reply.*`, { callback: (_e, m) => void replies.push(...readMessages<CallReply>(m.data, callReplySpecs, DEFAULT_MAX_FRAME_BYTES, NO_LIMITS).flatMap((r) => (r.ok ? [r.message as Record<string, unknown>] : []))) })
+      nc.subscribe(`${subjects.client("*")}.reply.*`, { callback: (_e, m) => void replies.push(...framesOf(m.data)) })
       const call = (callId: string, x: number) => encodeMessage({ type: "call", callId, clientId: "raw", kind: "call", sessionId: null, module: "echo", fn: "add", args: [x, 1], kwargs: {}, timeoutMs: 5_000 })
       nc.publish(subjects.agent("j1"), Buffer.concat([call("x1", 10), call("x2", 20), call("x3", 30)]), { reply: `${subjects.replies("raw")}.anything` })
       // Another client's reply subject is refused, for every call of the message.

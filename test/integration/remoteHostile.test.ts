@@ -12,7 +12,7 @@ import { poolSubjects } from "../../src/remote/subjects.js"
 import { decodeMessage } from "../../src/remote/wire.js"
 import { AgentSuite, startAgent } from "../support/agents.js"
 import { eventually, startBridge, testLogger } from "../support/bridge.js"
-import { natsServerAvailable } from "../support/natsServer.js"
+import { framesOf, natsServerAvailable } from "../support/natsServer.js"
 
 if (!natsServerAvailable && process.env.CI) throw new Error("nats-server is missing: CI must install Debian's nats-server (see .ci/run)")
 
@@ -32,9 +32,9 @@ describe.skipIf(!natsServerAvailable)("NATS peers that send garbage", () => {
     try {
       // Listen in on the agent's subject to learn the client's id and its calls' ids.
       const seen: Array<Record<string, unknown>> = []
-      nc.subscribe(subjects.agent("h1"), { callback: (_e, m) => { try { seen.push(decodeMessage(m.data)) } catch { /* our own garbage */ } } })
+      nc.subscribe(subjects.agent("h1"), { callback: (_e, m) => void seen.push(...framesOf(m.data)) }) // (our own garbage gives nothing)
       const replies: Array<Record<string, unknown>> = []
-      nc.subscribe(`${subjects.replies("raw")}.*`, { callback: (_e, m) => void replies.push(decodeMessage(m.data)) })
+      nc.subscribe(`${subjects.replies("raw")}.*`, { callback: (_e, m) => void replies.push(...framesOf(m.data)) })
       await nc.flush()
 
       // The agent: five rounds of garbage on its own subject and on the pool's queue subject.

@@ -11,7 +11,7 @@ import { poolSubjects } from "../../src/remote/subjects.js"
 import { decodeMessage, encodeMessage } from "../../src/remote/wire.js"
 import { AgentSuite, startAgent } from "../support/agents.js"
 import { eventually, startBridge, testLogger } from "../support/bridge.js"
-import { natsServerAvailable } from "../support/natsServer.js"
+import { framesOf, natsServerAvailable } from "../support/natsServer.js"
 
 if (!natsServerAvailable && process.env.CI) throw new Error("nats-server is missing: CI must install Debian's nats-server (see .ci/run)")
 
@@ -21,7 +21,7 @@ const { mark, agents } = suite
 /** Everything published on an agent's subject, decoded (the peer listens in: no permissions here). */
 const listen = (nc: NatsConnection, subject: string) => {
   const seen: Array<Record<string, unknown>> = []
-  nc.subscribe(subject, { callback: (e, m) => { if (e === null) seen.push(decodeMessage(m.data)) } })
+  nc.subscribe(subject, { callback: (e, m) => { if (e === null) seen.push(...framesOf(m.data)) } })
   return seen
 }
 

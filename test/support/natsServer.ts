@@ -4,6 +4,7 @@
  * a restart keeps the bucket, and optional token or user/password authentication, or a whole
  * configuration file (users, permissions, TLS) with the environment it reads.
  */
+import { DEFAULT_MAX_FRAME_BYTES, FrameDecoder } from "../../src/protocol/frame.js"
 import { spawn, spawnSync, type ChildProcess } from "node:child_process"
 import { mkdtempSync, rmSync } from "node:fs"
 import { createServer, connect } from "node:net"
@@ -98,4 +99,30 @@ export class NatsServer {
     await this.kill()
     rmSync(this.dir, { recursive: true, force: true })
   }
+}
+
+/**
+ * Every envelope in a NATS message as a listening test peer sees it, undecoded beyond the
+ * frame (no spec check): a message may hold several (a client joins a turn's calls to one
+ * agent, an agent a turn's replies to one subject). Bytes that are no frames give what came
+ * before them.
+ *
+ * @example
+ * nc.subscribe(subjects.agent("a1"), { callback: (_e, m) => void seen.push(...framesOf(m.data)) })
+ */
+export const framesOf = (data: Uint8Array): Array<Record<string, unknown>> => {
+  const out: Array<Record<string, unknown>> = []
+  const decoder = new FrameDecoder({ maxFrameBytes: DEFAULT_MAX_FRAME_BYTES, workerId: "test peer" })
+  const buffer = Buffer.from(data.buffer, data.byteOffset, data.byteLength)
+  // Frame by frame, so a broken one keeps those before it.
+  for (let at = 0; at + 4 <= buffer.length; ) {
+    const end = Math.min(buffer.length, at + 4 + buffer.readUInt32BE(at))
+    try {
+      out.push(...decoder.push(buffer.subarray(at, end)))
+    } catch {
+      break
+    }
+    at = end
+  }
+  return out
 }
