@@ -20,7 +20,7 @@ import { fakeWorkerProcess, fakeWorkers } from "../../src/testing/fakeWorker.js"
 import { createFaults } from "../../src/testing/faults.js"
 import { assertNoLeaks } from "../../src/testing/invariants.js"
 import { testLogger } from "../support/bridge.js"
-import { describeValue, echoed, expectOutcome, extremeValueArb, HOSTILE_LIMITS, hostileHeaderArb, type HostileHeader, HostileLedger } from "../support/hostile.js"
+import { describeValue, echoed, expectOutcome, extremeValueArb, forgedOutcomes, HOSTILE_LIMITS, hostileHeaderArb, type HostileHeader, HostileLedger, orForged } from "../support/hostile.js"
 import { findProcessesWithEnv } from "../support/processes.js"
 import { fixturesDir, pythonCommand } from "../support/worker.js"
 
@@ -96,22 +96,24 @@ const run = async (target: Target, actions: readonly Action[]) => {
   const ledger = new HostileLedger()
   const lies: Array<Promise<void>> = []
   const lied = () => actions.some((a) => a.kind === "lie")
+  // A lie that is a well-formed answer naming a call in flight is that call's answer to the host.
+  const forged = forgedOutcomes(actions.flatMap((a) => (a.kind === "lie" ? [a.header.text] : [])))
   try {
     for (const [i, action] of actions.entries()) {
       const session = "session" in action ? `s${action.session}` : null
       switch (action.kind) {
         case "echo":
-          ledger.track(`#${i} echo`, target.callTimeoutMs, bridge.executePython(session, ...target.echo, [action.value]), expectOutcome({ value: echoed(action.value), errors: [...REFUSED, ...(lied() ? RECYCLED : [])] }))
+          ledger.track(`#${i} echo`, target.callTimeoutMs, bridge.executePython(session, ...target.echo, [action.value]), orForged(expectOutcome({ value: echoed(action.value), errors: [...REFUSED, ...(lied() ? RECYCLED : [])] }), forged))
           break
         case "plain":
-          ledger.track(`#${i} plain`, target.callTimeoutMs, bridge.executePython(session, ...target.echo, [i]), expectOutcome({ value: (v) => v === i, errors: lied() ? RECYCLED : [] }))
+          ledger.track(`#${i} plain`, target.callTimeoutMs, bridge.executePython(session, ...target.echo, [i]), orForged(expectOutcome({ value: (v) => v === i, errors: lied() ? RECYCLED : [] }), forged))
           break
         case "abandon": {
           const controller = new AbortController()
           const options = action.how === "abort" ? { signal: controller.signal } : { timeoutMs: action.afterMs + 1 }
           if (action.how === "abort") setTimeout(() => controller.abort(new Error("property abort")), action.afterMs)
           const allowed = action.how === "abort" ? ["CallCancelled"] : ["CallTimeout"]
-          ledger.track(`#${i} abandon (${action.how} after ${action.afterMs} ms)`, action.afterMs + 1, bridge.executePython(session, ...target.hang, [], options), expectOutcome({ errors: [...allowed, ...(lied() ? RECYCLED : [])] }))
+          ledger.track(`#${i} abandon (${action.how} after ${action.afterMs} ms)`, action.afterMs + 1, bridge.executePython(session, ...target.hang, [], options), orForged(expectOutcome({ errors: [...allowed, ...(lied() ? RECYCLED : [])] }), forged))
           break
         }
         case "lie": {

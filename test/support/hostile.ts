@@ -5,6 +5,7 @@
  */
 import { fc } from "@fast-check/vitest"
 import { isSnakepitError } from "../../src/errors.js"
+import { decodeValue } from "../../src/protocol/codec.js"
 import { codecEqual, codecValueArb } from "./codecValues.js"
 
 /** Limits small enough that a property reaches past each of them cheaply. */
@@ -248,6 +249,58 @@ export const expectOutcome =
     if (outcome.ok) return options.value === undefined || options.value(outcome.value) ? undefined : `unexpected ${show(outcome)}`
     if (!isSnakepitError(outcome.error)) return `rejected with ${show(outcome)}`
     return options.errors.includes(outcome.error._tag) ? undefined : `unexpected ${show(outcome)}`
+  }
+
+type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown }
+
+/** Error tags a forged `error` message can become, whatever its Python type says. */
+const FORGED_ERRORS = ["PythonError", "SerializationError", "FrameTooLarge", "CallCancelled", "CodeExecutionDisabled", "ModuleNotAllowed"]
+
+/**
+ * The outcomes lies may have forged. A lie that is a well-formed answer (`result`, `error`,
+ * `end`, `pong`, `map_result`) naming the id of a call in flight on its worker is, to the host,
+ * that call's answer: nothing tells it from the real one (a worker is trusted to answer its own
+ * calls; the property is that no lie hurts the host or another worker's calls). So a call may
+ * settle with what such a lie says: the value it carries (exactly), no value for `end`, any
+ * value for `pong` and `map_result`, the error an `error` message becomes, or the
+ * `SerializationError` of a value over the limits. Lies that are not well-formed answers forge
+ * nothing.
+ */
+export const forgedOutcomes = (headers: ReadonlyArray<string>): ((outcome: Outcome) => boolean) => {
+  const forged: Array<(outcome: Outcome) => boolean> = []
+  for (const text of headers) {
+    let m: unknown
+    try {
+      m = JSON.parse(text)
+    } catch {
+      continue
+    }
+    if (typeof m !== "object" || m === null || Array.isArray(m)) continue
+    const { type, id } = m as Record<string, unknown>
+    if (!Number.isSafeInteger(id) || !["result", "error", "end", "pong", "map_result"].includes(type as string)) continue
+    forged.push((o) => !o.ok && isSnakepitError(o.error) && o.error._tag === "SerializationError")
+    if (type === "error") forged.push((o) => !o.ok && isSnakepitError(o.error) && FORGED_ERRORS.includes(o.error._tag))
+    else if (type === "end") forged.push((o) => o.ok && o.value === undefined)
+    else if (type !== "result") forged.push((o) => o.ok)
+    else {
+      let value: unknown
+      try {
+        value = decodeValue((m as Record<string, unknown>).value, [])
+      } catch {
+        continue
+      }
+      forged.push((o) => o.ok && codecEqual(o.value, value))
+    }
+  }
+  return (outcome) => forged.some((f) => f(outcome))
+}
+
+/** A check that also admits what a lie may have forged (see {@link forgedOutcomes}). */
+export const orForged =
+  (check: (outcome: Outcome) => string | undefined, forged: (outcome: Outcome) => boolean) =>
+  (outcome: Outcome): string | undefined => {
+    const problem = check(outcome)
+    return problem === undefined || forged(outcome) ? undefined : problem
   }
 
 /** The echo of `sent` must equal it (the codec's exact equality). */
