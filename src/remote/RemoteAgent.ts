@@ -42,7 +42,7 @@ import { connectNats } from "./natsConnection.js"
 import type { NatsOptions } from "./natsOptions.js"
 import { loadNats, type NatsModules } from "./natsModules.js"
 import { valueLimits, type ValueLimits } from "../protocol/limits.js"
-import { agentInboundSpecs, STREAM_WINDOW, toolResultSpecs, type AgentInbound, type AgentRecord, type CallRequest, type ToolResultAnswer } from "./protocol.js"
+import { agentInboundSpecs, STREAM_WINDOW, toolResultSpecs, WIRE_VERSION, type AgentInbound, type AgentRecord, type CallRequest, type ToolResultAnswer } from "./protocol.js"
 import { isSubjectToken, isSubjectTokens, poolSubjects, type PoolSubjects } from "./subjects.js"
 import { encodeMessage, errorToWire, readMessage, readMessages } from "./wire.js"
 import { batchBytes, Outbox } from "./outbox.js"
@@ -282,6 +282,7 @@ export class RemoteAgent {
     const status = this.bridge.getStatus()
     const record: AgentRecord = {
       agentId: this.id,
+      wire: WIRE_VERSION,
       capacity: this.capacity(),
       inFlight: this.running.size,
       workers: status.workers.length,

@@ -49,7 +49,7 @@ import { CallRecord, callContext, emitExecution, refusal, type CallKind } from "
 import { AsyncQueue } from "../asyncQueue.js"
 import { connectNats } from "./natsConnection.js"
 import { loadNats, type NatsModules } from "./natsModules.js"
-import { parseAgentRecord, STREAM_WINDOW, type AgentRecord } from "./protocol.js"
+import { parseAgentRecord, STREAM_WINDOW, WIRE_VERSION, type AgentRecord } from "./protocol.js"
 import { natsOptionsOf, type RemoteOptions } from "./remoteOptions.js"
 import { poolSubjects, type PoolSubjects } from "./subjects.js"
 import { encodeMessage, errorFromWire, readMessage, readMessages } from "./wire.js"
@@ -139,6 +139,8 @@ export class RemotePool implements PoolBackend {
   private readonly subscriptions: Subscription[] = []
   /** Malformed KV records already reported (`key@revision`). */
   private readonly malformedRecords = new Set<string>()
+  /** Agents of the last read that speak another wire version (id → version): never used. */
+  private otherWire = new Map<string, number>()
   private connected = true
   private stopping = false
   /**
@@ -194,7 +196,7 @@ export class RemotePool implements PoolBackend {
       if (this.live().length > 0) break
       if (Date.now() >= deadline) {
         throw new StartupFailed({
-          message: `no agent serves pool ${JSON.stringify(this.remote.pool)} on NATS within ${this.options.startupTimeoutMs} ms (start one with: snakepit agent --nats <url> --pool ${this.remote.pool})`,
+          message: `no agent serves pool ${JSON.stringify(this.remote.pool)} on NATS within ${this.options.startupTimeoutMs} ms ${this.otherWire.size > 0 ? this.wireMismatch() : `(start one with: snakepit agent --nats <url> --pool ${this.remote.pool})`}`,
           workerId: "remote",
           exitCode: null,
           signal: null,
@@ -343,7 +345,7 @@ export class RemotePool implements PoolBackend {
     if (refused) return Promise.reject(withCallContext(refused, context))
     const agent = this.place(sessionId, avoid)
     if (!agent) {
-      return Promise.reject(withCallContext(lost("-", "agent lost", `no agent of pool ${JSON.stringify(this.remote.pool)} is reachable`), context))
+      return Promise.reject(withCallContext(lost("-", "agent lost", `no agent of pool ${JSON.stringify(this.remote.pool)} is reachable${this.otherWire.size > 0 ? ` ${this.wireMismatch()}` : ""}`), context))
     }
     // Random: a call id is what a tool call must name, so nobody may guess a running one.
     const id = randomHex(12)
@@ -636,6 +638,7 @@ export class RemotePool implements PoolBackend {
     this.kv ??= await new this.kvModule!.Kvm(this.nc!).open(this.subjects.bucket)
     const kv = this.kv
     const records = new Map<string, { record: AgentRecord; revision: number }>()
+    const otherWire = new Map<string, number>()
     for await (const key of await kv.keys()) {
       const entry = await kv.get(key)
       if (!entry || entry.operation !== "PUT") continue
@@ -650,9 +653,27 @@ export class RemotePool implements PoolBackend {
         }
         continue
       }
+      if (record.wire !== WIRE_VERSION) {
+        // Another snakepit version: its calls and replies would not be read alike. Said once.
+        const version = `${key}@wire${record.wire}`
+        if (!this.malformedRecords.has(version)) {
+          if (this.malformedRecords.size > 1_000) this.malformedRecords.clear()
+          this.malformedRecords.add(version)
+          this.logger.warn({ agentId: key, wire: record.wire, ours: WIRE_VERSION }, "agent speaks another remote wire version: not used (run the same snakepit version on agents and clients)")
+        }
+        otherWire.set(key, record.wire)
+        continue
+      }
       records.set(key, { record, revision: entry.revision })
     }
+    this.otherWire = otherWire
     return records
+  }
+
+  /** Why agents the KV lists are not used: they speak another wire version. */
+  private wireMismatch(): string {
+    const named = [...this.otherWire].slice(0, 5).map(([id, wire]) => `${id} speaks ${wire}`)
+    return `(${this.otherWire.size} agent(s) speak another remote wire version: ${named.join(", ")}; this client speaks ${WIRE_VERSION}: run the same snakepit version on agents and clients)`
   }
 
   /** Applies one complete read of the records, made at `now`. */

@@ -247,9 +247,23 @@ export const restartReplySpecs: { readonly [T in RestartReply["type"]]: Spec<Ext
   error: { type: literal("error"), error: wireError },
 }
 
+/**
+ * The version of the remote wire this code speaks. 1: one frame per NATS message, a reply
+ * named only by its subject's last token (snakepit 0.1). 2: several frames per message and
+ * every reply naming its call (`callId`). An agent writes it in its record; a client uses only
+ * agents that speak its version, so two versions in one pool are refused by name at start
+ * instead of failing calls later.
+ *
+ * @example
+ * if (record.wire !== WIRE_VERSION) skip(record) // another snakepit version: not used
+ */
+export const WIRE_VERSION = 2
+
 /** What an agent publishes in the KV bucket under its id, every heartbeat. */
 export interface AgentRecord {
   readonly agentId: string
+  /** The remote wire version it speaks ({@link WIRE_VERSION}); a record without one is read as 1. */
+  readonly wire: number
   /** Calls it runs at once (workers × concurrency). */
   readonly capacity: number
   readonly inFlight: number
@@ -275,9 +289,13 @@ export interface AgentRecord {
  */
 export const STREAM_WINDOW = 64
 
-const recordSpecs: { readonly record: Spec<AgentRecord & { readonly type: "record" }> } = { record: {
+/** A record as written: records from before wire versions lack `wire`. */
+type WrittenRecord = Omit<AgentRecord, "wire"> & { readonly wire?: number }
+
+const recordSpecs: { readonly record: Spec<WrittenRecord & { readonly type: "record" }> } = { record: {
   type: literal("record"),
   agentId: str,
+  wire: optional(int),
   capacity: int,
   inFlight: int,
   workers: int,
@@ -310,8 +328,8 @@ export function parseAgentRecord(bytes: Uint8Array, key: string): AgentRecord | 
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) return undefined
   // checkMessage reads a typed envelope: the record is checked as one of type "record".
   if (typeof checkMessage(recordSpecs, { ...(parsed as object), type: "record" }) === "string") return undefined
-  const r = parsed as AgentRecord
+  const r = parsed as WrittenRecord
   const positive = (n: number) => Number.isFinite(n) && n > 0
-  if (r.agentId !== key || !isSubjectToken(key) || r.capacity < 1 || r.inFlight < 0 || !positive(r.heartbeatMs) || !positive(r.ttlMs)) return undefined
-  return { agentId: r.agentId, capacity: r.capacity, inFlight: r.inFlight, workers: r.workers, sessions: r.sessions, heartbeatMs: r.heartbeatMs, ttlMs: r.ttlMs, draining: r.draining, allowCodeExecution: r.allowCodeExecution, pid: r.pid, hostname: r.hostname, startedAt: r.startedAt }
+  if (r.agentId !== key || !isSubjectToken(key) || (r.wire !== undefined && r.wire < 1) || r.capacity < 1 || r.inFlight < 0 || !positive(r.heartbeatMs) || !positive(r.ttlMs)) return undefined
+  return { agentId: r.agentId, wire: r.wire ?? 1, capacity: r.capacity, inFlight: r.inFlight, workers: r.workers, sessions: r.sessions, heartbeatMs: r.heartbeatMs, ttlMs: r.ttlMs, draining: r.draining, allowCodeExecution: r.allowCodeExecution, pid: r.pid, hostname: r.hostname, startedAt: r.startedAt }
 }

@@ -7,6 +7,7 @@
 import { describe, expect, it } from "vitest"
 import { connect, type NatsConnection } from "@nats-io/transport-node"
 import { Kvm } from "@nats-io/kv"
+import { WIRE_VERSION } from "../../src/remote/protocol.js"
 import { poolSubjects } from "../../src/remote/subjects.js"
 import { decodeMessage, encodeMessage } from "../../src/remote/wire.js"
 import { AgentSuite, startAgent } from "../support/agents.js"
@@ -124,7 +125,7 @@ describe.skipIf(!natsServerAvailable)("NATS peers that impersonate", () => {
     agents.push(await startAgent({ url: suite.nats.url, pool: "kvbad", id: "r1", mark }))
     const subjects = poolSubjects("snakepit", "kvbad")
     const nc = await connect({ servers: suite.nats.url })
-    const good = { agentId: "r1", capacity: 2, inFlight: 0, workers: 2, sessions: 0, heartbeatMs: 200, ttlMs: 800, draining: false, allowCodeExecution: true, pid: 1, hostname: "h", startedAt: 0 }
+    const good = { agentId: "r1", wire: WIRE_VERSION, capacity: 2, inFlight: 0, workers: 2, sessions: 0, heartbeatMs: 200, ttlMs: 800, draining: false, allowCodeExecution: true, pid: 1, hostname: "h", startedAt: 0 }
     const bad: Record<string, unknown> = {
       stringly: { ...good, agentId: "stringly", heartbeatMs: "200" },
       elsewhere: { ...good, agentId: "r1" }, // a record under one key claiming to be another agent
@@ -157,7 +158,7 @@ describe.skipIf(!natsServerAvailable)("NATS peers that impersonate", () => {
   it("a well-formed record of an agent that does not exist: a call routed to it fails at once with WorkerCrashed (agent lost, NATS no responders), never a ProtocolError or a wait for its deadline", async () => {
     const subjects = poolSubjects("snakepit", "phantom")
     const nc = await connect({ servers: suite.nats.url })
-    const record = { agentId: "ghost", capacity: 2, inFlight: 0, workers: 2, sessions: 0, heartbeatMs: 200, ttlMs: 800, draining: false, allowCodeExecution: false, pid: 1, hostname: "h", startedAt: 0 }
+    const record = { agentId: "ghost", wire: WIRE_VERSION, capacity: 2, inFlight: 0, workers: 2, sessions: 0, heartbeatMs: 200, ttlMs: 800, draining: false, allowCodeExecution: false, pid: 1, hostname: "h", startedAt: 0 }
     const kv = await new Kvm(nc).create(subjects.bucket, { ttl: 60_000 })
     let writing = true
     const rewriting = (async () => {

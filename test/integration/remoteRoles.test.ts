@@ -13,6 +13,7 @@ import { connect, PermissionViolationError, type NatsConnection } from "@nats-io
 import { Kvm } from "@nats-io/kv"
 import { PythonBridge } from "../../src/bridge/PythonBridge.js"
 import type { RemoteOptions } from "../../src/remote/remoteOptions.js"
+import { WIRE_VERSION } from "../../src/remote/protocol.js"
 import { poolSubjects } from "../../src/remote/subjects.js"
 import { decodeMessage, encodeMessage } from "../../src/remote/wire.js"
 import { AgentSuite, startAgent } from "../support/agents.js"
@@ -170,7 +171,7 @@ describe.skipIf(!natsServerAvailable || !opensslAvailable)("NATS roles (docs/nat
     await launch("r2")
     const app1 = await as("app1")
     try {
-      const forged = JSON.stringify({ agentId: "fake", capacity: 100, inFlight: 0, workers: 1, sessions: 0, heartbeatMs: 200, ttlMs: 60_000, draining: false, allowCodeExecution: true, pid: 1, hostname: "h", startedAt: 0 })
+      const forged = JSON.stringify({ agentId: "fake", wire: WIRE_VERSION, capacity: 100, inFlight: 0, workers: 1, sessions: 0, heartbeatMs: 200, ttlMs: 60_000, draining: false, allowCodeExecution: true, pid: 1, hostname: "h", startedAt: 0 })
       const forbidden = [
         `$KV.${BUCKET}.fake`, // a record for an agent of its own
         `$KV.${BUCKET}.r2`, // overwrite (or delete) the real agent's record

@@ -7,7 +7,7 @@ import { describe, expect, it } from "vitest"
 import { CallTimeout, PythonError, QueueFull, WorkerCrashed } from "../../src/errors.js"
 import { resolveOptions } from "../../src/bridge/options.js"
 import { natsClientOptions } from "../../src/remote/natsConnection.js"
-import { parseAgentRecord } from "../../src/remote/protocol.js"
+import { parseAgentRecord, WIRE_VERSION } from "../../src/remote/protocol.js"
 import { isSubjectToken, isSubjectTokens, poolSubjects } from "../../src/remote/subjects.js"
 import { decodeMessage, encodeMessage, errorFromWire, errorToWire, readMessages } from "../../src/remote/wire.js"
 import { callReplySpecs, type CallReply } from "../../src/remote/protocol.js"
@@ -152,12 +152,15 @@ describe("subjects and options", () => {
   })
 
   it("parses agent records and ignores anything else", () => {
-    const record = { agentId: "a1", capacity: 2, inFlight: 0, workers: 2, sessions: 0, heartbeatMs: 1000, ttlMs: 3000, draining: false, allowCodeExecution: false, pid: 1, hostname: "h", startedAt: 0 }
+    const record = { agentId: "a1", wire: WIRE_VERSION, capacity: 2, inFlight: 0, workers: 2, sessions: 0, heartbeatMs: 1000, ttlMs: 3000, draining: false, allowCodeExecution: false, pid: 1, hostname: "h", startedAt: 0 }
     const bytes = (v: unknown) => new TextEncoder().encode(typeof v === "string" ? v : JSON.stringify(v))
     expect(parseAgentRecord(bytes(record), "a1")).toEqual(record)
     expect(parseAgentRecord(bytes("{}"), "a1")).toBeUndefined()
     expect(parseAgentRecord(bytes("not json"), "a1")).toBeUndefined()
     for (const v of [null, [], 3, "x"]) expect(parseAgentRecord(bytes(JSON.stringify(v)), "a1")).toBeUndefined()
+    // An agent from before wire versions writes none: it speaks version 1.
+    const { wire: _, ...unversioned } = record
+    expect(parseAgentRecord(bytes(unversioned), "a1")).toEqual({ ...record, wire: 1 })
   })
 
   test.prop([fc.jsonValue(), fc.string()])("any JSON under any key is a record or nothing, never a throw", (v, key) => {
@@ -170,7 +173,7 @@ describe("subjects and options", () => {
   })
 
   it("refuses a malformed agent record: a wrong type, a missing field, another key's id, timings that would break polling", () => {
-    const record = { agentId: "a1", capacity: 2, inFlight: 0, workers: 2, sessions: 0, heartbeatMs: 1000, ttlMs: 3000, draining: false, allowCodeExecution: false, pid: 1, hostname: "h", startedAt: 0 }
+    const record = { agentId: "a1", wire: WIRE_VERSION, capacity: 2, inFlight: 0, workers: 2, sessions: 0, heartbeatMs: 1000, ttlMs: 3000, draining: false, allowCodeExecution: false, pid: 1, hostname: "h", startedAt: 0 }
     const parse = (r: unknown, key = "a1") => parseAgentRecord(new TextEncoder().encode(JSON.stringify(r)), key)
     const broken: unknown[] = [
       { ...record, heartbeatMs: "1000" },
@@ -181,6 +184,9 @@ describe("subjects and options", () => {
       { ...record, draining: "no" },
       { ...record, hostname: undefined },
       { ...record, agentId: "a2" },
+      { ...record, wire: 0 },
+      { ...record, wire: 2.5 },
+      { ...record, wire: "2" },
     ]
     for (const r of broken) expect(parse(r), JSON.stringify(r)).toBeUndefined()
     expect(parse({ ...record, agentId: "a.>" }, "a.>")).toBeUndefined()

@@ -1,0 +1,98 @@
+/**
+ * Agents and clients of different snakepit versions in one pool. The remote wire changed when
+ * messages started to carry several frames (version 2); an agent writes the version it speaks in
+ * its record, and a client uses only agents that speak its own, so a mixed pool is refused by
+ * name at start instead of failing calls later. Real nats-server, a real `snakepit agent`, and
+ * records written into the KV as an agent of another version writes them.
+ */
+import { describe, expect, it } from "vitest"
+import { connect, type NatsConnection } from "@nats-io/transport-node"
+import { Kvm } from "@nats-io/kv"
+import { PythonBridge } from "../../src/bridge/PythonBridge.js"
+import { WIRE_VERSION } from "../../src/remote/protocol.js"
+import { poolSubjects } from "../../src/remote/subjects.js"
+import { AgentSuite, startAgent } from "../support/agents.js"
+import { startBridge, testLogger } from "../support/bridge.js"
+import { natsServerAvailable } from "../support/natsServer.js"
+
+if (!natsServerAvailable && process.env.CI) throw new Error("nats-server is missing: CI must install Debian's nats-server (see .ci/run)")
+
+const suite = new AgentSuite()
+const { mark, agents } = suite
+
+/** An agent record as `id` would write it, with `wire` when given (a 0.1 agent wrote none). */
+const recordOf = (id: string, wire: number | undefined) =>
+  JSON.stringify({ agentId: id, ...(wire === undefined ? {} : { wire }), capacity: 100, inFlight: 0, workers: 1, sessions: 0, heartbeatMs: 200, ttlMs: 60_000, draining: false, allowCodeExecution: true, pid: 1, hostname: "h", startedAt: 0 })
+
+/**
+ * Keeps writing the records (`id` → wire version) into the pool's bucket until the returned stop
+ * is called, and counts the NATS messages sent to each such agent's subject (none may be).
+ */
+const otherVersions = async (nc: NatsConnection, pool: string, versions: Record<string, number | undefined>) => {
+  const subjects = poolSubjects("snakepit", pool)
+  const kv = await new Kvm(nc).create(subjects.bucket, { ttl: 60_000 })
+  const sent = new Map<string, number>()
+  for (const id of Object.keys(versions)) nc.subscribe(subjects.agent(id), { callback: () => { sent.set(id, (sent.get(id) ?? 0) + 1) } })
+  const write = () => Promise.all(Object.entries(versions).map(([id, wire]) => kv.put(id, recordOf(id, wire))))
+  await write()
+  await nc.flush()
+  let writing = true
+  const rewriting = (async () => {
+    while (writing) {
+      await new Promise((r) => setTimeout(r, 100))
+      await write().catch(() => {})
+    }
+  })()
+  return {
+    sent,
+    stop: async () => {
+      writing = false
+      await rewriting
+    },
+  }
+}
+
+describe.skipIf(!natsServerAvailable)("agents of another snakepit version", () => {
+  suite.hooks()
+
+  it("a pool whose agents all speak another wire version is refused at start, naming them and both versions; nothing is sent to them", async () => {
+    const nc = await connect({ servers: suite.nats.url })
+    const others = await otherVersions(nc, "oldpool", { old1: undefined, next1: WIRE_VERSION + 1 })
+    try {
+      const started = PythonBridge.start({ remote: { nats: suite.nats.url, pool: "oldpool" }, startupTimeoutMs: 1_500, logger: testLogger })
+      const error = await started.then(
+        async (bridge) => {
+          await bridge.stop()
+          return undefined
+        },
+        (e: unknown) => e,
+      )
+      expect(error).toMatchObject({ _tag: "StartupFailed" })
+      const message = (error as Error).message
+      expect(message).toMatch(/2 agent\(s\) speak another remote wire version/)
+      expect(message).toContain("old1 speaks 1")
+      expect(message).toContain(`next1 speaks ${WIRE_VERSION + 1}`)
+      expect(message).toContain(`this client speaks ${WIRE_VERSION}`)
+      expect(Object.fromEntries(others.sent)).toEqual({})
+    } finally {
+      await others.stop()
+      await nc.close()
+    }
+  })
+
+  it("beside a real agent, one of another version (more capacity, older and newer) gets no call: every session runs on the real one", async () => {
+    agents.push(await startAgent({ url: suite.nats.url, pool: "mixed", id: "r1", mark }))
+    const nc = await connect({ servers: suite.nats.url })
+    const others = await otherVersions(nc, "mixed", { old2: undefined, next2: WIRE_VERSION + 1 })
+    try {
+      const bridge = await startBridge({ remote: { nats: suite.nats.url, pool: "mixed" }, logger: testLogger })
+      for (let i = 0; i < 10; i++) expect(await bridge.executePython(`s${i}`, "remote", "where")).toMatchObject({ agent: "r1" })
+      expect(await Promise.all(Array.from({ length: 20 }, () => bridge.executePython(null, "remote", "where")))).toEqual(Array.from({ length: 20 }, () => expect.objectContaining({ agent: "r1" })))
+      expect(bridge.getStatus().workers.map((w) => w.id)).toEqual(["r1"])
+      expect(Object.fromEntries(others.sent)).toEqual({})
+    } finally {
+      await others.stop()
+      await nc.close()
+    }
+  })
+})
