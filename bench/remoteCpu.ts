@@ -34,9 +34,17 @@ const childOf = (pid: number): number | undefined =>
       }
     })
 
+/** Read and write syscalls a process has made so far (every thread), from /proc. */
+const syscalls = (pid: number) => {
+  const text = readFileSync(`/proc/${pid}/io`, "utf8")
+  return { r: Number(/syscr: (\d+)/.exec(text)![1]), w: Number(/syscw: (\d+)/.exec(text)![1]) }
+}
+
 const server = await NatsServer.start()
 const cli = join(import.meta.dirname, "..", "src", "cli.ts")
-const agent = spawn(process.execPath, ["--import", "tsx", cli, "agent", "--nats", server.url, "--pool", "bench", "--pythonPath", benchPyDir, "--workers", "1", "--allow-modules", "bench_target"], { stdio: ["ignore", "pipe", "ignore"] })
+// AGENT_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the agent (written when it stops).
+const agentNodeArgs = (process.env.AGENT_NODE_ARGS ?? "").split(" ").filter((a) => a !== "")
+const agent = spawn(process.execPath, [...agentNodeArgs, "--import", "tsx", cli, "agent", "--nats", server.url, "--pool", "bench", "--pythonPath", benchPyDir, "--workers", "1", "--allow-modules", "bench_target"], { stdio: ["ignore", "pipe", "ignore"] })
 try {
   await new Promise<void>((resolve, reject) => {
     let out = ""
@@ -50,9 +58,11 @@ try {
   const pids = { agent: agent.pid!, python: childOf(agent.pid!)!, "nats-server": server.pid!, client: process.pid }
   for (let r = 0; r < REPS; r++) {
     const before = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, threadStats(pid).cpu]))
+    const ioBefore = syscalls(pids.agent)
     const rate = await pipelined((i) => client.executePython(null, "bench_target", "echo", [i]), N, DEPTH)
     const perCall = Object.entries(pids).map(([k, pid]) => `${k} ${((threadStats(pid).cpu - before[k]!) / N).toFixed(1)}`)
-    process.stdout.write(`${Math.round(rate)} calls/s; CPU µs per call: ${perCall.join(", ")}\n`)
+    const io = syscalls(pids.agent)
+    process.stdout.write(`${Math.round(rate)} calls/s; CPU µs per call: ${perCall.join(", ")}; agent reads/writes per call ${((io.r - ioBefore.r) / N).toFixed(3)}/${((io.w - ioBefore.w) / N).toFixed(3)}\n`)
   }
   await client.stop()
 } finally {
