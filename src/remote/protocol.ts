@@ -255,7 +255,8 @@ export const restartReplySpecs: { readonly [T in RestartReply["type"]]: Spec<Ext
  * instead of failing calls later.
  *
  * @example
- * if (record.wire !== WIRE_VERSION) skip(record) // another snakepit version: not used
+ * const agent = parseAgentRecord(entry.value, entry.key)
+ * if (agent !== undefined && agent.wire !== WIRE_VERSION) console.warn(`${agent.agentId} runs another snakepit version`)
  */
 export const WIRE_VERSION = 2
 
