@@ -34,7 +34,7 @@ import sys
 import traceback
 from typing import Any, Callable, Dict, Optional, Sequence
 
-from . import hostlog, profiling
+from . import bytecode, hostlog, profiling
 from .codec import Limits, numpy_available, set_limits
 from .connection import Connection
 from .dispatcher import Dispatcher
@@ -183,6 +183,8 @@ class Worker:
             faults.install(self.connection.writer.write_raw, self.settings.max_frame_bytes)
             faults.apply_start_faults()
         self.connection.send(ready_message(self.settings))
+        # Later workers start faster where PYTHONDONTWRITEBYTECODE is set (see bytecode.py).
+        bytecode.write_later()
         hostlog.install(self.connection.send)
         hostlog.capture_call_output(self.connection.send)
         if self.memory is not None:

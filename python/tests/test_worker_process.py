@@ -27,7 +27,7 @@ class WorkerProcess:
     """A worker child whose protocol fds are socketpairs held by the test."""
 
     def __init__(self, env: Optional[Dict[str, str]] = None, fds=(3, 4),
-                 extra_path: str = "", new_session: bool = False) -> None:
+                 extra_path: str = "", new_session: bool = False, cwd: Optional[str] = None) -> None:
         host_in, child_in = socket.socketpair()
         child_out, host_out = socket.socketpair()
         # Park the child's ends above 9 (close-on-exec) so the dup2s below cannot clobber them.
@@ -49,7 +49,7 @@ class WorkerProcess:
         self.proc = subprocess.Popen(
             [WORKER_PYTHON, "-m", "snakepit_bridge"], env=full_env, close_fds=False,
             preexec_fn=place_fds, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, start_new_session=new_session)
+            stderr=subprocess.PIPE, start_new_session=new_session, cwd=cwd)
         os.close(parked_in)
         os.close(parked_out)
         self.host_in = host_in
