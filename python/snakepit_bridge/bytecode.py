@@ -57,8 +57,12 @@ def write(package_dir: str = PACKAGE_DIR) -> int:
     import importlib.util
     import py_compile
 
+    try:
+        stale = missing(package_dir)
+    except OSError:  # the directory went away or cannot be listed
+        return 0
     written = 0
-    for source in missing(package_dir):
+    for source in stale:
         try:
             py_compile.compile(source, cfile=importlib.util.cache_from_source(source), doraise=True,
                                invalidation_mode=py_compile.PycInvalidationMode.TIMESTAMP)

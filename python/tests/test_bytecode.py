@@ -47,6 +47,10 @@ def test_a_directory_it_cannot_write_is_left_alone(tmp_path, monkeypatch):
     assert not os.path.exists(os.path.join(pkg, "__pycache__"))
 
 
+def test_a_directory_that_is_gone_is_no_error(tmp_path):
+    assert bytecode.write(str(tmp_path / "gone")) == 0
+
+
 def test_nothing_is_started_when_python_writes_bytecode_itself_or_the_user_opts_out(monkeypatch):
     monkeypatch.setattr(bytecode.sys, "dont_write_bytecode", False)
     assert bytecode.write_later(0) is None
