@@ -150,6 +150,8 @@ export class RemoteAgent {
   private draining = false
   private stopped: Promise<void> | undefined
   private readonly startedAt = Date.now()
+  /** Clients of another wire version already reported. */
+  private readonly otherWireClients = new Set<string>()
   /** Replies (results, items, errors) coalesced per turn of the event loop (see outbox.ts). */
   private readonly outbox: Outbox
 
@@ -384,6 +386,27 @@ export class RemoteAgent {
    * them all); a value that cannot travel (not serialisable, over our frame limit, over the
    * server's `max_payload`) is replaced by the reason why.
    */
+  /**
+   * A call (its reply subject already checked to be its client's) from a client of another wire
+   * version; one from before versions sends none. That client may not read joined replies, so
+   * the refusal goes out alone, at once, one frame.
+   */
+  private refuseVersion(message: CallRequest, reply: string): void {
+    const wire = message.wire ?? 1
+    // Once per client: an old client may send many calls.
+    if (!this.otherWireClients.has(message.clientId)) {
+      if (this.otherWireClients.size > 1_000) this.otherWireClients.clear()
+      this.otherWireClients.add(message.clientId)
+      this.logger.warn({ clientId: message.clientId.slice(0, 100), wire, ours: WIRE_VERSION }, "calls from a client of another remote wire version refused")
+    }
+    const error = new ProtocolError({ message: `this agent speaks remote wire version ${WIRE_VERSION} and the call version ${wire}: run the same snakepit version on agents and clients`, workerId: this.id })
+    try {
+      this.nc.publish(reply, this.encode({ type: "error", callId: message.callId, error: errorToWire(error) }))
+    } catch (e) {
+      this.logger.debug({ err: e }, "reply not sent")
+    }
+  }
+
   private reply(subject: string, envelope: Record<string, unknown>): void {
     const failed = (e: unknown) => this.encode({ type: "error", ...(envelope.callId === undefined ? {} : { callId: envelope.callId }), error: errorToWire(e) })
     const instead = (e: unknown) => {
@@ -415,6 +438,10 @@ export class RemoteAgent {
     if (prefix === undefined || !reply.startsWith(prefix) || !isSubjectToken(reply.slice(prefix.length))) {
       this.logger.warn({ clientId: message.clientId.slice(0, 100), callId: callId.slice(0, 100), reply: reply.slice(0, 200) }, "call refused: its reply subject is not its client's")
       send({ type: "error", callId, error: errorToWire(new ProtocolError({ message: "a call's reply subject must be <prefix>.<pool>.client.<clientId>.reply.<token>", workerId: this.id })) })
+      return
+    }
+    if (message.wire !== WIRE_VERSION) {
+      this.refuseVersion(message, reply)
       return
     }
     if (this.draining) {

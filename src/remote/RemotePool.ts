@@ -377,7 +377,7 @@ export class RemotePool implements PoolBackend {
       const post = () => {
         let data: Uint8Array
         try {
-          data = this.encode({ type: "call", callId: id, clientId: this.clientId, kind, sessionId, ...body, timeoutMs, nested })
+          data = this.encode({ type: "call", callId: id, clientId: this.clientId, kind, sessionId, ...body, timeoutMs, nested, wire: WIRE_VERSION })
         } catch (e) {
           finish(e)
           return

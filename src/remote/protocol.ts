@@ -54,6 +54,8 @@ export interface CallRequest {
   /** The call's deadline; absent or `null`: the agent's default. */
   readonly timeoutMs?: number | null
   readonly nested?: boolean
+  /** The remote wire version of the client ({@link WIRE_VERSION}); absent from clients before versions. */
+  readonly wire?: number
 }
 
 /** Stop a call. */
@@ -191,6 +193,7 @@ export const agentInboundSpecs: { readonly [T in AgentInbound["type"]]: Spec<Ext
     context: optional(record),
     timeoutMs: optional(nullable(num)),
     nested: optional(bool),
+    wire: optional(int),
   },
   cancel: { type: literal("cancel"), callId: str, clientId: str },
   credit: { type: literal("credit"), callId: str, clientId: str, items: int },
@@ -250,9 +253,10 @@ export const restartReplySpecs: { readonly [T in RestartReply["type"]]: Spec<Ext
 /**
  * The version of the remote wire this code speaks. 1: one frame per NATS message, a reply
  * named only by its subject's last token (snakepit 0.1). 2: several frames per message and
- * every reply naming its call (`callId`). An agent writes it in its record; a client uses only
- * agents that speak its version, so two versions in one pool are refused by name at start
- * instead of failing calls later.
+ * every reply naming its call (`callId`). An agent writes it in its record, and a client in each
+ * call: a client uses only agents that speak its version (a pool with none is refused at start,
+ * by name), and an agent answers a call of another version with one plain error frame naming
+ * both, so neither side fails on the other's messages.
  *
  * @example
  * const agent = parseAgentRecord(entry.value, entry.key)

@@ -12,6 +12,7 @@ import { PythonBridge } from "../../src/bridge/PythonBridge.js"
 import { bridgeChild, bridgeOf } from "../../src/bridge/bridgeChild.js"
 import { Supervisor } from "../../src/supervisor/Supervisor.js"
 import { fixturesDir, pythonCommand } from "../support/worker.js"
+import { WIRE_VERSION } from "../../src/remote/protocol.js"
 import { poolSubjects } from "../../src/remote/subjects.js"
 import { encodeMessage } from "../../src/remote/wire.js"
 import { WorkerCrashed } from "../../src/errors.js"
@@ -179,7 +180,7 @@ describe.skipIf(!natsServerAvailable)("remote pools over NATS", { timeout: 60_00
       // Items, not messages: an agent joins the replies of one turn into one NATS message.
       nc.subscribe(`${subjects.replies("dead")}.*`, { callback: (_e, m) => void (items += framesOf(m.data).filter((f) => f.type === "item").length) })
       nc.subscribe(subjects.tools("dead"), { callback: (_e, m) => void m.respond(encodeMessage({ type: "alive" })) })
-      nc.publish(subjects.agent("c1"), encodeMessage({ type: "call", callId: "1", clientId: "dead", kind: "stream", sessionId: null, module: "remote", fn: "endless", args: [marker], kwargs: {}, timeoutMs: null }), { reply: `${subjects.replies("dead")}.1` })
+      nc.publish(subjects.agent("c1"), encodeMessage({ type: "call", callId: "1", clientId: "dead", kind: "stream", sessionId: null, module: "remote", fn: "endless", args: [marker], kwargs: {}, timeoutMs: null, wire: WIRE_VERSION }), { reply: `${subjects.replies("dead")}.1` })
       await eventually(() => items >= 64, 10_000, "a window of items")
       await new Promise((r) => setTimeout(r, 300))
       expect(items).toBe(64) // no credit granted, no more items: the flow control holds
@@ -215,7 +216,7 @@ describe.skipIf(!natsServerAvailable)("remote pools over NATS", { timeout: 60_00
       // (A message may hold several replies: an agent joins those of one turn.)
       nc.subscribe(`${subjects.replies("raw")}.*`, { callback: (_e, m) => void messages.push(...framesOf(m.data)) })
       for (let i = 0; i < 4; i++) {
-        nc.publish(subjects.call, encodeMessage({ type: "call", callId: String(i), clientId: "raw", kind: "call", sessionId: null, module: "echo", fn: "add", args: [i, 1], kwargs: {}, timeoutMs: 5_000 }), { reply: `${subjects.replies("raw")}.${i}` })
+        nc.publish(subjects.call, encodeMessage({ type: "call", callId: String(i), clientId: "raw", kind: "call", sessionId: null, module: "echo", fn: "add", args: [i, 1], kwargs: {}, timeoutMs: 5_000, wire: WIRE_VERSION }), { reply: `${subjects.replies("raw")}.${i}` })
       }
       await eventually(() => messages.filter((m) => m.type === "result").length === 4, 10_000, "4 results")
       expect(messages.filter((m) => m.type === "result").map((m) => m.value).sort()).toEqual([1, 2, 3, 4])
@@ -252,7 +253,7 @@ describe.skipIf(!natsServerAvailable)("remote pools over NATS", { timeout: 60_00
       // A raw peer may join calls too: each is answered, naming its call, whatever the token.
       const replies: Array<Record<string, unknown>> = []
       nc.subscribe(`${subjects.client("*")}.reply.*`, { callback: (_e, m) => void replies.push(...framesOf(m.data)) })
-      const call = (callId: string, x: number) => encodeMessage({ type: "call", callId, clientId: "raw", kind: "call", sessionId: null, module: "echo", fn: "add", args: [x, 1], kwargs: {}, timeoutMs: 5_000 })
+      const call = (callId: string, x: number) => encodeMessage({ type: "call", callId, clientId: "raw", kind: "call", sessionId: null, module: "echo", fn: "add", args: [x, 1], kwargs: {}, timeoutMs: 5_000, wire: WIRE_VERSION })
       nc.publish(subjects.agent("j1"), Buffer.concat([call("x1", 10), call("x2", 20), call("x3", 30)]), { reply: `${subjects.replies("raw")}.anything` })
       // Another client's reply subject is refused, for every call of the message.
       nc.publish(subjects.agent("j1"), Buffer.concat([call("y1", 1), call("y2", 2)]), { reply: `${subjects.replies("other")}.y1` })

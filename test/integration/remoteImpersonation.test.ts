@@ -108,7 +108,7 @@ describe.skipIf(!natsServerAvailable)("NATS peers that impersonate", () => {
       const clientId = String(seen.find((m) => m.type === "call")!.clientId)
       nc.publish(
         subjects.agent("k1"),
-        encodeMessage({ type: "call", callId: "7", clientId, kind: "call", sessionId: "victim", module: "remote", fn: "remember", args: ["x"], kwargs: {}, timeoutMs: 5_000 }),
+        encodeMessage({ type: "call", callId: "7", clientId, kind: "call", sessionId: "victim", module: "remote", fn: "remember", args: ["x"], kwargs: {}, timeoutMs: 5_000, wire: WIRE_VERSION }),
         { reply: `${subjects.replies("peer")}.7` },
       )
       await eventually(() => replies.length > 0, 10_000, "the agent to answer")

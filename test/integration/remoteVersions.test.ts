@@ -11,9 +11,10 @@ import { Kvm } from "@nats-io/kv"
 import { PythonBridge } from "../../src/bridge/PythonBridge.js"
 import { WIRE_VERSION } from "../../src/remote/protocol.js"
 import { poolSubjects } from "../../src/remote/subjects.js"
+import { decodeMessage, encodeMessage } from "../../src/remote/wire.js"
 import { AgentSuite, startAgent } from "../support/agents.js"
-import { startBridge, testLogger } from "../support/bridge.js"
-import { natsServerAvailable } from "../support/natsServer.js"
+import { eventually, startBridge, testLogger } from "../support/bridge.js"
+import { framesOf, natsServerAvailable } from "../support/natsServer.js"
 
 if (!natsServerAvailable && process.env.CI) throw new Error("nats-server is missing: CI must install Debian's nats-server (see .ci/run)")
 
@@ -76,6 +77,37 @@ describe.skipIf(!natsServerAvailable)("agents of another snakepit version", () =
       expect(Object.fromEntries(others.sent)).toEqual({})
     } finally {
       await others.stop()
+      await nc.close()
+    }
+  })
+
+  it("a call from a client of another version (one from before versions sends none) is refused alone, in a one-frame message naming both versions, and does not run", async () => {
+    agents.push(await startAgent({ url: suite.nats.url, pool: "oldclient", id: "v1", mark }))
+    const subjects = poolSubjects("snakepit", "oldclient")
+    const nc = await connect({ servers: suite.nats.url })
+    try {
+      const replies: Uint8Array[] = []
+      nc.subscribe(`${subjects.replies("old")}.*`, { callback: (e, m) => { if (e === null) replies.push(m.data) } })
+      await nc.flush()
+      const call = (callId: string, wire: number | undefined) =>
+        encodeMessage({ type: "call", callId, clientId: "old", kind: "call", sessionId: null, module: "remote", fn: "where", args: [], kwargs: {}, timeoutMs: 5_000, ...(wire === undefined ? {} : { wire }) })
+      // As a client before versions sent them, one call per message, to the agent and to the queue group.
+      nc.publish(subjects.agent("v1"), call("a", undefined), { reply: `${subjects.replies("old")}.a` })
+      nc.publish(subjects.call, call("b", undefined), { reply: `${subjects.replies("old")}.b` })
+      nc.publish(subjects.agent("v1"), call("c", WIRE_VERSION + 1), { reply: `${subjects.replies("old")}.c` })
+      // One of this version, beside them, runs.
+      nc.publish(subjects.agent("v1"), call("d", WIRE_VERSION), { reply: `${subjects.replies("old")}.d` })
+      await eventually(() => replies.flatMap((r) => framesOf(r)).some((f) => f.callId === "d" && f.type === "result"), 10_000, "the current call's result")
+      await eventually(() => replies.filter((r) => framesOf(r).some((f) => f.type === "error")).length === 3, 10_000, "three refusals")
+      for (const data of replies.filter((r) => framesOf(r).some((f) => f.type === "error"))) {
+        // Readable by a client that expects one frame a message.
+        const refusal = decodeMessage(data) as { callId: string; error: { message: string } }
+        expect(["a", "b", "c"]).toContain(refusal.callId)
+        expect(refusal.error.message).toContain(`this agent speaks remote wire version ${WIRE_VERSION}`)
+      }
+      // Neither refused call ran (the agent answered no `accepted` or result for them).
+      expect(replies.flatMap((r) => framesOf(r)).filter((f) => f.type !== "error" && f.callId !== "d")).toEqual([])
+    } finally {
       await nc.close()
     }
   })
