@@ -46,6 +46,7 @@ import { agentInboundSpecs, STREAM_WINDOW, toolResultSpecs, WIRE_VERSION, type A
 import { isSubjectToken, isSubjectTokens, poolSubjects, type PoolSubjects } from "./subjects.js"
 import { encodeMessage, errorToWire, readMessage, readMessages } from "./wire.js"
 import { batchBytes, Outbox } from "./outbox.js"
+import { FirstSeen } from "./firstSeen.js"
 import { CancelSignal } from "./cancelSignal.js"
 
 /** `RemoteAgent.start` options. */
@@ -151,7 +152,7 @@ export class RemoteAgent {
   private stopped: Promise<void> | undefined
   private readonly startedAt = Date.now()
   /** Clients of another wire version already reported. */
-  private readonly otherWireClients = new Set<string>()
+  private readonly otherWireClients = new FirstSeen()
   /** Replies (results, items, errors) coalesced per turn of the event loop (see outbox.ts). */
   private readonly outbox: Outbox
 
@@ -382,11 +383,6 @@ export class RemoteAgent {
   }
 
   /**
-   * Publishes on a reply subject, with the other replies of this turn (one socket write for
-   * them all); a value that cannot travel (not serialisable, over our frame limit, over the
-   * server's `max_payload`) is replaced by the reason why.
-   */
-  /**
    * A call (its reply subject already checked to be its client's) from a client of another wire
    * version; one from before versions sends none. That client may not read joined replies, so
    * the refusal goes out alone, at once, one frame.
@@ -394,28 +390,30 @@ export class RemoteAgent {
   private refuseVersion(message: CallRequest, reply: string): void {
     const wire = message.wire ?? 1
     // Once per client: an old client may send many calls.
-    if (!this.otherWireClients.has(message.clientId)) {
-      if (this.otherWireClients.size > 1_000) this.otherWireClients.clear()
-      this.otherWireClients.add(message.clientId)
+    if (this.otherWireClients.first(message.clientId)) {
       this.logger.warn({ clientId: message.clientId.slice(0, 100), wire, ours: WIRE_VERSION }, "calls from a client of another remote wire version refused")
     }
     const error = new ProtocolError({ message: `this agent speaks remote wire version ${WIRE_VERSION} and the call version ${wire}: run the same snakepit version on agents and clients`, workerId: this.id })
+    this.publishNow(reply, () => this.encode({ type: "error", callId: message.callId, error: errorToWire(error) }))
+  }
+
+  /** Publishes at once, past the outbox; a message the NATS client refuses is only logged. */
+  private publishNow(subject: string, data: () => Uint8Array): void {
     try {
-      this.nc.publish(reply, this.encode({ type: "error", callId: message.callId, error: errorToWire(error) }))
+      this.nc.publish(subject, data())
     } catch (e) {
       this.logger.debug({ err: e }, "reply not sent")
     }
   }
 
+  /**
+   * Publishes on a reply subject, with the other replies of this turn (one socket write for
+   * them all); a value that cannot travel (not serialisable, over our frame limit, over the
+   * server's `max_payload`) is replaced by the reason why.
+   */
   private reply(subject: string, envelope: Record<string, unknown>): void {
     const failed = (e: unknown) => this.encode({ type: "error", ...(envelope.callId === undefined ? {} : { callId: envelope.callId }), error: errorToWire(e) })
-    const instead = (e: unknown) => {
-      try {
-        this.nc.publish(subject, failed(e))
-      } catch (e2) {
-        this.logger.debug({ err: e2 }, "reply not sent")
-      }
-    }
+    const instead = (e: unknown) => this.publishNow(subject, () => failed(e))
     let data: Uint8Array
     try {
       data = this.encode(envelope)

@@ -54,6 +54,7 @@ import { natsOptionsOf, type RemoteOptions } from "./remoteOptions.js"
 import { poolSubjects, type PoolSubjects } from "./subjects.js"
 import { encodeMessage, errorFromWire, readMessage, readMessages } from "./wire.js"
 import { batchBytes, Outbox } from "./outbox.js"
+import { FirstSeen } from "./firstSeen.js"
 import { randomHex } from "./randomIds.js"
 import { callReplySpecs, clientToolSpecs, restartReplySpecs, type CallReply, type ClientToolInbound, type RestartReply } from "./protocol.js"
 import { valueLimits, type ValueLimits } from "../protocol/limits.js"
@@ -137,8 +138,8 @@ export class RemotePool implements PoolBackend {
   private readonly outgoing = new Map<string, Outgoing>()
   private readonly sessionCalls = new SessionCalls()
   private readonly subscriptions: Subscription[] = []
-  /** Malformed KV records already reported (`key@revision`). */
-  private readonly malformedRecords = new Set<string>()
+  /** KV records already reported: malformed (`key@revision`) or of another wire version (`key@wireN`). */
+  private readonly reportedRecords = new FirstSeen()
   /** Agents of the last read that speak another wire version (id → version): never used. */
   private otherWire = new Map<string, number>()
   private connected = true
@@ -645,20 +646,12 @@ export class RemotePool implements PoolBackend {
       const record = parseAgentRecord(entry.value, key)
       if (!record) {
         // Once per version of the record: polls read it every half heartbeat.
-        const version = `${key}@${entry.revision}`
-        if (!this.malformedRecords.has(version)) {
-          if (this.malformedRecords.size > 1_000) this.malformedRecords.clear()
-          this.malformedRecords.add(version)
-          this.logger.warn({ key: key.slice(0, 100), revision: entry.revision }, "malformed agent record skipped")
-        }
+        if (this.reportedRecords.first(`${key}@${entry.revision}`)) this.logger.warn({ key: key.slice(0, 100), revision: entry.revision }, "malformed agent record skipped")
         continue
       }
       if (record.wire !== WIRE_VERSION) {
         // Another snakepit version: its calls and replies would not be read alike. Said once.
-        const version = `${key}@wire${record.wire}`
-        if (!this.malformedRecords.has(version)) {
-          if (this.malformedRecords.size > 1_000) this.malformedRecords.clear()
-          this.malformedRecords.add(version)
+        if (this.reportedRecords.first(`${key}@wire${record.wire}`)) {
           this.logger.warn({ agentId: key, wire: record.wire, ours: WIRE_VERSION }, "agent speaks another remote wire version: not used (run the same snakepit version on agents and clients)")
         }
         otherWire.set(key, record.wire)
