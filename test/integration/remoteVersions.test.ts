@@ -2,7 +2,8 @@
  * Agents and clients of different snakepit versions in one pool. The remote wire changed when
  * messages started to carry several frames (version 2); an agent writes the version it speaks in
  * its record, and a client uses only agents that speak its own, so a mixed pool is refused by
- * name at start instead of failing calls later. Real nats-server, a real `snakepit agent`, and
+ * name at start instead of failing calls later; a client sends its version with each call, and
+ * an agent refuses, in a message an older client can read, a call of another version. Real nats-server, a real `snakepit agent`, and
  * records written into the KV as an agent of another version writes them.
  */
 import { describe, expect, it } from "vitest"

@@ -164,15 +164,18 @@ export const hostileHeaderArb: fc.Arbitrary<HostileHeader> = fc.oneof(
   { weight: 1, arbitrary: fc.constantFrom("", "{", "not json", "\udc80\udc81", "{\"type\":\"result\",\"id\":1,\"value\":1}trailing", "[1,2,3]", "\"just a string\"") },
 ).map(abbreviate)
 
+/** How a call ended. */
+type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown }
+
 /** One tracked call: how it must end, and by when. */
 interface Tracked {
   readonly label: string
   readonly started: number
   readonly deadlineMs: number
-  readonly check: (outcome: { ok: true; value: unknown } | { ok: false; error: unknown }) => string | undefined
+  readonly check: (outcome: Outcome) => string | undefined
   settlements: number
   settledAt: number | undefined
-  outcome: { ok: true; value: unknown } | { ok: false; error: unknown } | undefined
+  outcome: Outcome | undefined
   readonly done: Promise<void>
 }
 
@@ -236,7 +239,7 @@ export class HostileLedger {
 }
 
 /** Describes an outcome for a failure message. */
-const show = (outcome: { ok: true; value: unknown } | { ok: false; error: unknown }): string =>
+const show = (outcome: Outcome): string =>
   outcome.ok ? `value ${String(outcome.value).slice(0, 80)}` : isSnakepitError(outcome.error) ? `${outcome.error._tag}: ${outcome.error.message.slice(0, 200)}` : `untagged ${String(outcome.error).slice(0, 200)}`
 
 /**
@@ -245,13 +248,11 @@ const show = (outcome: { ok: true; value: unknown } | { ok: false; error: unknow
  */
 export const expectOutcome =
   (options: { readonly value?: (v: unknown) => boolean; readonly errors: ReadonlyArray<string> }) =>
-  (outcome: { ok: true; value: unknown } | { ok: false; error: unknown }): string | undefined => {
+  (outcome: Outcome): string | undefined => {
     if (outcome.ok) return options.value === undefined || options.value(outcome.value) ? undefined : `unexpected ${show(outcome)}`
     if (!isSnakepitError(outcome.error)) return `rejected with ${show(outcome)}`
     return options.errors.includes(outcome.error._tag) ? undefined : `unexpected ${show(outcome)}`
   }
-
-type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown }
 
 /** Error tags a forged `error` message can become, whatever its Python type says. */
 const FORGED_ERRORS = ["PythonError", "SerializationError", "FrameTooLarge", "CallCancelled", "CodeExecutionDisabled", "ModuleNotAllowed"]
