@@ -6,9 +6,9 @@ start and keeps nothing: about 30 ms of CPU per worker, most of a worker's cost 
 interpreter. So a worker, a second after ``ready``, writes the bytecode of *this package's*
 modules (their ``__pycache__``; never user code, never the standard library) when it is missing
 or not of the current source (checked-hash bytecode, see :func:`missing`), and later workers
-load it. Nothing is done when Python writes bytecode
-anyway (the variable is not set), when the package directory cannot be written (a read-only
-install), or when ``SNAKEPIT_NO_BYTECODE`` is set. Each file is written atomically
+load it. Nothing is done when Python writes bytecode anyway (the variable is not set), when the
+package directory cannot be written (a read-only install), or when ``SNAKEPIT_NO_BYTECODE`` is
+set. Each file is written atomically
 (``py_compile``), so workers doing it at once, or one killed halfway, leave no broken file (a
 killed one may leave a temporary file beside it).
 """
