@@ -13,15 +13,14 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { pino } from "pino"
 import { PythonShell } from "python-shell"
-import { PythonBridge } from "../src/bridge/PythonBridge.js"
+import type { PythonBridge as Bridge } from "../src/bridge/PythonBridge.js"
 import type { LocalBridgeOptions } from "../src/bridge/options.js"
-import { resolvePython } from "../src/worker/python.js"
 import { connect } from "@nats-io/transport-node"
-import { RemoteAgent } from "../src/remote/RemoteAgent.js"
 import { NatsServer, natsServerAvailable } from "../test/support/natsServer.js"
 import { compareRuns, formatChange, resultRows, type ResultRow } from "./compare.js"
 import { startCpuHogs } from "./cpuHogs.js"
 import { benchPyDir, startFloor, type FloorWorker } from "./floor.js"
+import { loadLibrary } from "./library.js"
 import { formatRow, makeRow, underLoadGoal, type Goal, type Row } from "./rows.js"
 import { interleaved, median, percentile, pipelined, sequential, withCpu } from "./stats.js"
 import { scaleRatios } from "./supervisorScale.js"
@@ -69,6 +68,8 @@ const REPS = quick ? 3 : 5
 const SLOW_REPS = quick ? 2 : REPS
 const DEPTH = 64
 
+// The compiled package, as users run it (bench/library.ts): refused when dist/ is stale.
+const { PythonBridge, RemoteAgent, resolvePython, NDArray } = await loadLibrary()
 const rows: Row[] = []
 const quiet = pino({ level: "silent" })
 const python = (await resolvePython(process.env.SNAKEPIT_PYTHON ?? "python3")).executable
@@ -88,7 +89,7 @@ const record = (metric: string, ours: readonly number[], reference: readonly num
 
 const bridge = (options: LocalBridgeOptions = {}) =>
   PythonBridge.start({ minWorkers: 1, maxWorkers: 1, pythonPath: [benchPyDir], logger: quiet, healthCheckIntervalMs: 0, ...options })
-const echo = (b: PythonBridge) => (i: number) => b.executePython(null, "bench_target", "echo", [i])
+const echo = (b: Bridge) => (i: number) => b.executePython(null, "bench_target", "echo", [i])
 
 /** Wall seconds each section took, so the quick run's budget (CI) can be kept an eye on. */
 const sectionSeconds: Record<string, number> = {}
@@ -340,7 +341,6 @@ if (selected("bulk")) {
   record("16 MiB bytes round trip bandwidth", mine!, b64!, "base64 in JSON (floor)", "MB/s", { atLeast: 5 })
   const numpy = spawnSync(python, ["-c", "import numpy"]).status === 0
   if (numpy) {
-    const { NDArray } = await import("../src/protocol/codec.js")
     const matrix = new NDArray("float64", [2000, 2000], new Float64Array(2000 * 2000).fill(1.5))
     const M32 = Buffer.from(matrix.data.buffer)
     const mbpsM = (ms: number) => 32 / (ms / 1000)
@@ -523,6 +523,9 @@ writeFileSync(
       load,
       ...(only ? { only } : {}),
       node: process.version,
+      // What was measured: the compiled package (bench/library.ts). Runs before 2026-12-03T16:30Z
+      // measured src/ through tsx, whose keepNames cost about 1.5x Node CPU per call.
+      library: "dist",
       python,
       cpus: (await import("node:os")).cpus().length,
       rows,

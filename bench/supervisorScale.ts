@@ -15,7 +15,7 @@ import { spawn } from "node:child_process"
 import { fileURLToPath, pathToFileURL } from "node:url"
 import { setup } from "xstate"
 import type { ChildSpec } from "../src/supervisor/childSpec.js"
-import { DynamicSupervisor, Supervisor } from "../src/supervisor/Supervisor.js"
+import { loadLibrary } from "./library.js"
 
 /** A child that is running as soon as it starts and stops when asked. */
 const trivial = setup({ types: { events: {} as { type: "snakepit.shutdown" } } }).createMachine({
@@ -55,6 +55,7 @@ const cost = (n: number, startMs: number, stopMs: number): ScaleCost => ({ n, st
  * (await staticCost(100)).perChildUs
  */
 export const staticCost = async (n: number): Promise<ScaleCost> => {
+  const { Supervisor } = await loadLibrary()
   const children = Array.from({ length: n }, (_, i) => specOf(`c${i}`))
   let t = cpuMs()
   const sup = await Supervisor.start({ id: "scale", children })
@@ -71,6 +72,7 @@ export const staticCost = async (n: number): Promise<ScaleCost> => {
  * (await dynamicCost(300)).perChildUs
  */
 export const dynamicCost = async (n: number): Promise<ScaleCost> => {
+  const { DynamicSupervisor } = await loadLibrary()
   const sup = await DynamicSupervisor.start({ id: "scale" })
   let t = cpuMs()
   for (let i = 0; i < n; i++) await sup.startChild(specOf(`c${i}`))
@@ -90,6 +92,7 @@ export const dynamicCost = async (n: number): Promise<ScaleCost> => {
  * (await restartAndStatusCost(2_000, 100)).restartUs
  */
 export const restartAndStatusCost = async (n: number, kills: number): Promise<{ n: number; restartUs: number; statusUsPerChild: number }> => {
+  const { Supervisor } = await loadLibrary()
   const children = Array.from({ length: n }, (_, i) => specOf(`c${i}`))
   const sup = await Supervisor.start({ id: "scale", flags: { intensity: kills + 1, periodMs: 60_000 }, children })
   let restarted = 0
