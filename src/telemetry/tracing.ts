@@ -10,7 +10,7 @@
  * // ... span?.traceparent goes into the envelope; span?.dispatched("w1", 4242) once routed
  * span?.end(error)
  */
-import { SpanKind, SpanStatusCode, trace, type Span } from "@opentelemetry/api"
+import { ProxyTracerProvider, SpanKind, SpanStatusCode, trace, type Span } from "@opentelemetry/api"
 
 /** A started call span; `undefined` from {@link startCallSpan} when no SDK records spans. */
 export interface CallSpan {
@@ -30,13 +30,17 @@ const traceparentOf = (span: Span): string => {
 }
 
 /**
- * Starts a span for one call, or returns `undefined` (at the cost of one no-op span) when
- * tracing is off.
+ * Starts a span for one call, or returns `undefined` when tracing is off (no SDK registered:
+ * nothing is built; an SDK that does not record this span: one no-op span).
  *
  * @example
  * startCallSpan("exec", "<code>", "exec", null) // undefined without an OpenTelemetry SDK
  */
 export const startCallSpan = (kind: "call" | "exec" | "stream" | "map", module: string, fn: string, sessionId: string | null): CallSpan | undefined => {
+  // No SDK registered: every span would be a no-op, so build none (its name, attributes and the
+  // no-op span were 400 bytes of garbage on every call). An SDK registered later is seen at once.
+  const provider = trace.getTracerProvider()
+  if (provider instanceof ProxyTracerProvider && provider.getDelegateTracer("snakepit") === undefined) return undefined
   const span = tracer().startSpan(`snakepit.${kind} ${module}.${fn}`, {
     kind: SpanKind.CLIENT,
     attributes: {
