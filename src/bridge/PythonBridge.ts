@@ -134,7 +134,7 @@ export class PythonBridge implements AsyncDisposable {
    * await bridge.executePython("s1", "m", "f", [1], { kwargs: { k: 2 }, timeoutMs: 500 })
    * const root = await bridge.executePython<number>(null, "math", "sqrt", [16]) // root: number
    */
-  async executePython<T = unknown>(sessionId: string | null, module: string, fn: string, args: readonly unknown[] = [], options: ExecuteOptions = {}): Promise<T> {
+  async executePython<T = unknown>(sessionId: string | null, module: string, fn: string, args: readonly unknown[] = [], options?: ExecuteOptions): Promise<T> {
     // Awaited here so that a failure's stack can show who awaited the call (errorContext.ts).
     try {
       return (await this.callPython(sessionId, module, fn, args, options)) as T
@@ -143,7 +143,7 @@ export class PythonBridge implements AsyncDisposable {
     }
   }
 
-  private callPython(sessionId: string | null, module: string, fn: string, args: readonly unknown[], options: ExecuteOptions): Promise<unknown> {
+  private callPython(sessionId: string | null, module: string, fn: string, args: readonly unknown[], options: ExecuteOptions | undefined): Promise<unknown> {
     let checked: ExecuteOptions
     try {
       checked = checkCall("executePython", sessionId, module, fn, args, options)

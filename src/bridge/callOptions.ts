@@ -123,6 +123,9 @@ export const isAbortSignal = (value: unknown): value is AbortSignal => {
 const isDeadline = (v: unknown): v is number =>
   typeof v === "number" && (v === Number.POSITIVE_INFINITY || (Number.isFinite(v) && v >= 0 && v <= MAX_TIMEOUT_MS))
 
+/** The checked options of a call made without any: one frozen object for all (never changed). */
+const NO_OPTIONS: ExecuteOptions = Object.freeze({})
+
 /** The keys `optionIssues` admits, by whether `signal` is among them (computed once: it runs per call). */
 const KEYS_WITH_SIGNAL: readonly string[] = CALL_OPTION_KEYS
 const KEYS_WITHOUT_SIGNAL: readonly string[] = CALL_OPTION_KEYS.filter((k) => k !== "signal")
@@ -134,7 +137,7 @@ const KEYS_WITHOUT_SIGNAL: readonly string[] = CALL_OPTION_KEYS.filter((k) => k 
  * every call's path: only the result is allocated unless something is wrong.
  */
 const optionIssues = (options: unknown, at: string, issues: string[], allowSignal: boolean, moreKeys: readonly string[] = []): ExecuteOptions => {
-  if (options === undefined) return {}
+  if (options === undefined) return NO_OPTIONS
   if (!isPlainObject(options)) {
     issues.push(`${at} must be a plain object of call options, got ${describeValue(options)}`)
     return {}
@@ -168,8 +171,11 @@ const optionIssues = (options: unknown, at: string, issues: string[], allowSigna
   return checked
 }
 
-/** Runs checks that read user values; a throwing getter or proxy becomes an issue too. */
-const guarded = <T>(what: string, check: (issues: string[]) => T): T => {
+/**
+ * Runs checks that read user values; a throwing getter or proxy becomes an issue too. The
+ * message says `invalid <what><suffix>` (the suffix kept apart: joined only for an error).
+ */
+const guarded = <T>(what: string, check: (issues: string[]) => T, suffix = ""): T => {
   const issues: string[] = []
   let value: T
   try {
@@ -177,7 +183,7 @@ const guarded = <T>(what: string, check: (issues: string[]) => T): T => {
   } catch (e) {
     issues.push(`the arguments could not be read: ${e instanceof Error ? e.message : describeValue(e)}`)
   }
-  if (issues.length > 0) throw new InvalidOptions({ message: `invalid ${what}: ${issues.join("; ")}`, issues })
+  if (issues.length > 0) throw new InvalidOptions({ message: `invalid ${what}${suffix}: ${issues.join("; ")}`, issues })
   return value!
 }
 
@@ -215,13 +221,13 @@ export const checkCall = (
   args: unknown,
   options: unknown,
 ): ExecuteOptions =>
-  guarded(`${method} call`, (issues) => {
+  guarded(method, (issues) => {
     checkSessionId(sessionId, issues)
     checkName(module, "module", issues)
     checkName(fn, "fn", issues)
     if (!Array.isArray(args)) issues.push(`args must be an array, got ${describeValue(args)}`)
     return optionIssues(options, "options", issues, true)
-  })
+  }, " call")
 
 /**
  * Validates `bridge.map`'s arguments: the session, names and call options as for a call, and

@@ -294,12 +294,10 @@ export class WorkerPool implements PoolBackend {
     run: (connection: Connection, options: CallOptions) => Promise<unknown>,
   ): Promise<unknown> {
     const record = new CallRecord(this.metrics)
-    // What the pool knows of the call; the connection adds the worker and call ids.
-    const context = callContext(kind, module, fn, sessionId)
     const refused = refusal({ failure: this.failure, stopping: this.stopping, stopped: this.stopped, signal: options.signal })
     if (refused) {
       record.settled(refused)
-      return Promise.reject(withCallContext(refused, context))
+      return Promise.reject(withCallContext(refused, callContext(kind, module, fn, sessionId)))
     }
     this.keepAlive.hold()
     // A call made by a tool on behalf of the same session is nested: the worker that holds the
@@ -309,13 +307,10 @@ export class WorkerPool implements PoolBackend {
     const scope = toolScope.getStore()
     const nestedOn = sessionId !== null && scope?.sessionId === sessionId ? scope.workerId : undefined
     const span = record.trace(kind, module, fn, sessionId)
-    const callOptions: CallOptions = {
-      ...options,
-      sessionId,
-      timeoutMs: options.timeoutMs ?? this.options.callTimeoutMs,
-      ...(nestedOn !== undefined ? { nested: true } : {}),
-      ...(span ? { trace: span.traceparent } : {}),
-    }
+    // Built in place: spreading `{ nested: true }` or `{}` allocated an object for each, per call.
+    const callOptions: { -readonly [K in keyof CallOptions]: CallOptions[K] } = { ...options, sessionId, timeoutMs: options.timeoutMs ?? this.options.callTimeoutMs }
+    if (nestedOn !== undefined) callOptions.nested = true
+    if (span) callOptions.trace = span.traceparent
     return new Promise((settleOk, settleError) => {
       // The caller's deadline runs from the first time the call was sent: a call taken back
       // unstarted, or retried, gets what is left of it, not a fresh one.
@@ -331,7 +326,9 @@ export class WorkerPool implements PoolBackend {
         this.keepAlive.release()
         this.callsMoved()
         record.settled(error)
-        settleError(withCallContext(error, context))
+        // What the pool knows of the call (built for a failure only); the connection added the
+        // worker and call ids.
+        settleError(withCallContext(error, callContext(kind, module, fn, sessionId)))
       }
       const entry: Waiting = {
         sessionId,

@@ -34,6 +34,7 @@ import {
   PythonError,
   SerializationError,
   WorkerCrashed,
+  type CallContext,
 } from "../errors.js"
 import { withCallContext } from "../errorContext.js"
 import { AsyncQueue } from "../asyncQueue.js"
@@ -526,24 +527,16 @@ export class Connection {
     control = false,
     target?: Target,
   ): Promise<unknown> {
-    // Every way a call can fail goes through `fail` (reply, deadline, abort, the worker's death,
-    // a refusal before sending), so each error leaves with the call's context; `callId` once
-    // the call was sent. Control messages run no user call and get none.
-    const fail = (error: unknown, callId?: number): unknown =>
-      control
-        ? error
-        : withCallContext(error, {
-            ...(target ? { module: target.module, function: target.fn } : {}),
-            sessionId: options.sessionId ?? null,
-            workerId: this.hooks.workerId,
-            ...(callId !== undefined ? { callId } : {}),
-          })
-    if (this.closed) return Promise.reject(fail(this.closedWith))
+    // Every way a call can fail (reply, deadline, abort, the worker's death, a refusal before
+    // sending) leaves with the call's context (`inContext`), `callId` once the call was sent;
+    // built for a failure only. Control messages run no user call and get none.
+    const sessionId = options.sessionId ?? null
+    if (this.closed) return Promise.reject(this.refused(control, target, sessionId, this.closedWith))
     if (this.draining && !control) {
-      return Promise.reject(fail(new BridgeStopped({ message: `worker ${this.hooks.workerId} is stopping` })))
+      return Promise.reject(this.refused(control, target, sessionId, new BridgeStopped({ message: `worker ${this.hooks.workerId} is stopping` })))
     }
     const signal = options.signal
-    if (signal?.aborted) return Promise.reject(fail(new CallCancelled({ message: "aborted before it started", reason: signal.reason })))
+    if (signal?.aborted) return Promise.reject(this.refused(control, target, sessionId, new CallCancelled({ message: "aborted before it started", reason: signal.reason })))
 
     const id = this.nextId++
     let frame: Buffer[]
@@ -552,12 +545,12 @@ export class Connection {
       frame = Array.isArray(built) ? built : encodeFrame(built, this.hooks.maxFrameBytes, this.limits)
     } catch (e) {
       // Nothing was sent: the call fails alone, the worker is untouched.
-      return Promise.reject(fail(e))
+      return Promise.reject(this.refused(control, target, sessionId, e))
     }
     // A map whose every item was refused on the host: nothing to send.
     if (frame.length === 0) return Promise.resolve(undefined)
     return new Promise((resolve, settleError) => {
-      const reject = control ? settleError : (error: unknown) => settleError(fail(error, id))
+      const reject = control ? settleError : (error: unknown) => settleError(this.inContext(error, target, sessionId, id))
       const onAbort = signal
         ? () => this.abandon(id, new CallCancelled({ message: "the call was aborted", reason: signal.reason }))
         : undefined
@@ -572,7 +565,7 @@ export class Connection {
         withdrawable: !control && onChunk === undefined,
         withdrawn: false,
         // Control messages run no user code, so nothing may act for a session in their name.
-        sessionId: control ? null : (options.sessionId ?? null),
+        sessionId: control ? null : sessionId,
         output: undefined,
         target,
       }
@@ -592,6 +585,19 @@ export class Connection {
       if (this.pending.size === 1) this.load(1)
       this.hooks.write(frame)
     })
+  }
+
+  /** A request refused before it was sent: `error`, in the call's context unless `control`. */
+  private refused(control: boolean, target: Target | undefined, sessionId: string | null, error: unknown): unknown {
+    return control ? error : this.inContext(error, target, sessionId, undefined)
+  }
+
+  /** `error` with what this connection knows of the call that failed with it. */
+  private inContext(error: unknown, target: Target | undefined, sessionId: string | null, callId: number | undefined): unknown {
+    const workerId = this.hooks.workerId
+    const context: { -readonly [K in keyof CallContext]: CallContext[K] } = target ? { module: target.module, function: target.fn, sessionId, workerId } : { sessionId, workerId }
+    if (callId !== undefined) context.callId = callId
+    return withCallContext(error, context)
   }
 
   /** Settles a call early (timeout, abort) and starts the clock on Python confirming its end. */
