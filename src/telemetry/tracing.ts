@@ -22,8 +22,6 @@ export interface CallSpan {
   end(error: unknown): void
 }
 
-const tracer = () => trace.getTracer("snakepit")
-
 const traceparentOf = (span: Span): string => {
   const c = span.spanContext()
   return `00-${c.traceId}-${c.spanId}-${(c.traceFlags & 1).toString(16).padStart(2, "0")}`
@@ -37,11 +35,13 @@ const traceparentOf = (span: Span): string => {
  * startCallSpan("exec", "<code>", "exec", null) // undefined without an OpenTelemetry SDK
  */
 export const startCallSpan = (kind: "call" | "exec" | "stream" | "map", module: string, fn: string, sessionId: string | null): CallSpan | undefined => {
-  // No SDK registered: every span would be a no-op, so build none (its name, attributes and the
-  // no-op span were 400 bytes of garbage on every call). An SDK registered later is seen at once.
+  // The global provider as it is now (an SDK registered later is seen at once). With no SDK
+  // behind it every span would be a no-op, so build none: its name, attributes and the no-op
+  // span were 400 bytes of garbage on every call.
   const provider = trace.getTracerProvider()
-  if (provider instanceof ProxyTracerProvider && provider.getDelegateTracer("snakepit") === undefined) return undefined
-  const span = tracer().startSpan(`snakepit.${kind} ${module}.${fn}`, {
+  const tracer = provider instanceof ProxyTracerProvider ? provider.getDelegateTracer("snakepit") : provider.getTracer("snakepit")
+  if (tracer === undefined) return undefined
+  const span = tracer.startSpan(`snakepit.${kind} ${module}.${fn}`, {
     kind: SpanKind.CLIENT,
     attributes: {
       "snakepit.call.kind": kind,
