@@ -523,8 +523,8 @@ writeFileSync(
       load,
       ...(only ? { only } : {}),
       node: process.version,
-      // What was measured: the compiled package (bench/library.ts). Runs before 2026-12-03T16:30Z
-      // measured src/ through tsx, whose keepNames cost about 1.5x Node CPU per call.
+      // What was measured: the compiled package (bench/library.ts). A results file without this
+      // field measured src/ through tsx, whose keepNames cost about 1.5x Node CPU per call.
       library: "dist",
       python,
       cpus: (await import("node:os")).cpus().length,
