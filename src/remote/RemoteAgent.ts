@@ -151,6 +151,8 @@ export class RemoteAgent {
   private draining = false
   private stopped: Promise<void> | undefined
   private readonly startedAt = Date.now()
+  /** Times connected to NATS, written in every record: see {@link AgentRecord.connects}. */
+  private connects = 1
   /** Clients of another wire version already reported. */
   private readonly otherWireClients = new FirstSeen()
   /** Replies (results, items, errors) coalesced per turn of the event loop (see outbox.ts). */
@@ -250,7 +252,11 @@ export class RemoteAgent {
         if (status.type === "error") this.logger.error({ error: { name: status.error.name, message: status.error.message } }, "NATS refused an operation of this agent")
         // What was written during the outage may be lost (and the record expired meanwhile):
         // write it again now, whatever write is still waiting for its answer.
-        else if (status.type === "reconnect" && !this.stopped) void this.beat(true)
+        else if (status.type === "reconnect" && !this.stopped) {
+          // Counted before the write: a record with the new count proves the subscriptions are back.
+          this.connects++
+          void this.beat(true)
+        }
       }
     })().catch(() => {})
     await this.beat()
@@ -297,6 +303,7 @@ export class RemoteAgent {
       pid: process.pid,
       hostname: hostname(),
       startedAt: this.startedAt,
+      connects: this.connects,
     }
     try {
       await this.kv.put(this.id, JSON.stringify(record), { timeout: this.settings.heartbeatMs })

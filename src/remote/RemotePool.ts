@@ -70,11 +70,12 @@ interface Agent {
    */
   seenAt: number
   /**
-   * New versions of its record read since we could hear agents again after an outage. One is
-   * no proof it is back on NATS: the stream may hand out a version written just before the
-   * outage that we had not read yet.
+   * Its record's {@link AgentRecord.connects} when our connection to NATS was lost: a record
+   * read since with a higher count proves it has resubscribed after the outage. New versions of
+   * its record prove nothing: the server may hand out several written before the outage that we
+   * had not read yet (a server shutting down closes our connection before the agents').
    */
-  heardSinceRejoin: number
+  connectsBeforeOutage: number | undefined
   down: boolean
   /** While down: how many new versions of its record must be read before it counts as back. */
   backAfter: number
@@ -531,10 +532,10 @@ export class RemotePool implements PoolBackend {
    * NATS answered a call "no responders": nobody subscribes to its agent's subject. Normally
    * the agent is gone, and this is the fastest sign of it: it is lost at once (its calls fail,
    * idempotent ones are retried elsewhere, no new call goes there). But just after we could hear
-   * agents again (NATS back), an agent may simply not have resubscribed yet: until two new
-   * versions of its record prove it is back (its subscriptions are sent before anything it
-   * writes), for up to one TTL, the call, which reached nobody, is sent again shortly, and the
-   * agent is judged by its heartbeats.
+   * agents again (NATS back), an agent may simply not have resubscribed yet: until a record it
+   * wrote after its own reconnect proves it is back ({@link AgentRecord.connects}), for up to
+   * one TTL, the call, which reached nobody, is sent again shortly, and the agent is judged by
+   * its heartbeats.
    */
   private noResponders(call: Outgoing): void {
     const agent = this.agents.get(call.agentId)
@@ -543,7 +544,8 @@ export class RemotePool implements PoolBackend {
       refused()
       return
     }
-    const back = agent.heardSinceRejoin >= 2
+    const before = agent.connectsBeforeOutage
+    const back = before !== undefined && agent.record.connects !== undefined && agent.record.connects > before
     if (this.reconnecting || (!back && Date.now() - this.rejoinedAt < agent.record.ttlMs)) {
       const retry = setTimeout(() => call.resend(), Math.max(20, agent.record.heartbeatMs / 4))
       retry.unref?.()
@@ -679,20 +681,18 @@ export class RemotePool implements PoolBackend {
     if (this.reconnecting) {
       this.reconnecting = false
       this.rejoinedAt = now
-      for (const a of this.agents.values()) a.heardSinceRejoin = 0
     }
     let changed = false
     for (const [key, { record, revision }] of records) {
       const known = this.agents.get(key)
       if (!known || known.revision !== revision) changed = true
       if (!known) {
-        this.agents.set(key, { id: key, record, revision, seenAt: now, heardSinceRejoin: 0, down: false, backAfter: 0, inFlight: 0, served: 0 })
+        this.agents.set(key, { id: key, record, revision, seenAt: now, connectsBeforeOutage: undefined, down: false, backAfter: 0, inFlight: 0, served: 0 })
         this.logger.info({ agentId: key, hostname: record.hostname, capacity: record.capacity }, "agent joined")
       } else if (known.revision !== revision) {
         known.revision = revision
         known.record = record
         known.seenAt = now
-        known.heardSinceRejoin++
         if (known.down && --known.backAfter <= 0) {
           known.down = false
           this.logger.info({ agentId: key }, "agent is back")
@@ -756,6 +756,7 @@ export class RemotePool implements PoolBackend {
           this.deaf = true
           this.reconnecting = true
           this.generation++
+          for (const a of this.agents.values()) a.connectsBeforeOutage = a.record.connects
           this.logger.warn({ server: (status as { server?: string }).server }, "NATS connection lost")
           for (const call of [...this.outgoing.values()]) {
             call.fail(lost(call.agentId, "nats disconnected", "the connection to NATS was lost while the call was out; its outcome is unknown"))

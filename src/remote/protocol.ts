@@ -283,6 +283,14 @@ export interface AgentRecord {
   readonly pid: number
   readonly hostname: string
   readonly startedAt: number
+  /**
+   * How many times the agent has connected to NATS (1, then one more at each reconnect), when it
+   * says (older agents write none). A record whose count is higher than before an outage was
+   * written after the agent reconnected, so after its subscriptions were back (the NATS client
+   * sends them before anything else); a record written before the outage, which the server may
+   * still hand out, is no such proof.
+   */
+  readonly connects?: number
 }
 
 /**
@@ -312,6 +320,7 @@ const recordSpecs: { readonly record: Spec<WrittenRecord & { readonly type: "rec
   pid: int,
   hostname: str,
   startedAt: num,
+  connects: optional(int),
 } }
 
 /**
@@ -335,6 +344,6 @@ export function parseAgentRecord(bytes: Uint8Array, key: string): AgentRecord | 
   if (typeof checkMessage(recordSpecs, { ...(parsed as object), type: "record" }) === "string") return undefined
   const r = parsed as WrittenRecord
   const positive = (n: number) => Number.isFinite(n) && n > 0
-  if (r.agentId !== key || !isSubjectToken(key) || (r.wire !== undefined && r.wire < 1) || r.capacity < 1 || r.inFlight < 0 || !positive(r.heartbeatMs) || !positive(r.ttlMs)) return undefined
-  return { agentId: r.agentId, wire: r.wire ?? 1, capacity: r.capacity, inFlight: r.inFlight, workers: r.workers, sessions: r.sessions, heartbeatMs: r.heartbeatMs, ttlMs: r.ttlMs, draining: r.draining, allowCodeExecution: r.allowCodeExecution, pid: r.pid, hostname: r.hostname, startedAt: r.startedAt }
+  if (r.agentId !== key || !isSubjectToken(key) || (r.wire !== undefined && r.wire < 1) || r.capacity < 1 || r.inFlight < 0 || (r.connects !== undefined && r.connects < 1) || !positive(r.heartbeatMs) || !positive(r.ttlMs)) return undefined
+  return { agentId: r.agentId, wire: r.wire ?? 1, capacity: r.capacity, inFlight: r.inFlight, workers: r.workers, sessions: r.sessions, heartbeatMs: r.heartbeatMs, ttlMs: r.ttlMs, draining: r.draining, allowCodeExecution: r.allowCodeExecution, pid: r.pid, hostname: r.hostname, startedAt: r.startedAt, ...(r.connects !== undefined ? { connects: r.connects } : {}) }
 }

@@ -11,12 +11,17 @@
  *   client could not read the KV gets the same grace as a late heartbeat.
  */
 import { describe, expect, it } from "vitest"
+import { connect, type NatsConnection, type Subscription } from "@nats-io/transport-node"
+import { Kvm } from "@nats-io/kv"
 import { pino } from "pino"
 import { WorkerCrashed } from "../../src/errors.js"
 import type { PythonBridge } from "../../src/bridge/PythonBridge.js"
+import { WIRE_VERSION } from "../../src/remote/protocol.js"
+import { poolSubjects } from "../../src/remote/subjects.js"
+import { encodeMessage } from "../../src/remote/wire.js"
 import { AgentSuite, type Where } from "../support/agents.js"
 import { eventually, startBridge } from "../support/bridge.js"
-import { natsServerAvailable } from "../support/natsServer.js"
+import { framesOf, natsServerAvailable } from "../support/natsServer.js"
 import { outcome } from "../support/worker.js"
 
 if (!natsServerAvailable && process.env.CI) throw new Error("nats-server is missing: CI must install Debian's nats-server (see .ci/run)")
@@ -48,6 +53,62 @@ const watchedClient = async (pool: string) => {
 const stateOf = (bridge: PythonBridge, id: string) => bridge.getStatus().workers.find((w) => w.id === id)?.state
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+/**
+ * An agent played by the test on its own NATS connection, so that what a real agent does in a
+ * few milliseconds can be held apart: it writes its record (with the `connects` it is told) every
+ * 100 ms, and answers calls (`"peer"`) only while `subscribe`d.
+ */
+const peerAgent = async (url: string, pool: string, id: string) => {
+  const subjects = poolSubjects("snakepit", pool)
+  const nc: NatsConnection = await connect({ servers: url, maxReconnectAttempts: -1, reconnectTimeWait: 100 })
+  const kv = await new Kvm(nc).create(subjects.bucket, { history: 1, ttl: 60_000 })
+  let connects = 1
+  let written = 0
+  const write = () =>
+    kv.put(id, JSON.stringify({ agentId: id, wire: WIRE_VERSION, capacity: 4, inFlight: 0, workers: 1, sessions: 0, heartbeatMs: 200, ttlMs: 60_000, draining: false, allowCodeExecution: false, pid: 1, hostname: "peer", startedAt: 0, connects }), { timeout: 200 }).then(() => void written++, () => {})
+  await write()
+  let writing = true
+  const beats = (async () => {
+    while (writing) {
+      await sleep(100)
+      await write()
+    }
+  })()
+  let reconnects = 0
+  void (async () => {
+    for await (const status of nc.status()) if (status.type === "reconnect") reconnects++
+  })()
+  let calls = 0
+  let subscription: Subscription | undefined
+  const peer = {
+    get calls() { return calls },
+    get written() { return written },
+    get reconnects() { return reconnects },
+    nc,
+    subscribe: async () => {
+      subscription = nc.subscribe(subjects.agent(id), {
+        callback: (e, m) => {
+          if (e !== null) return
+          for (const call of framesOf(m.data)) if (call.type === "call") calls++, m.respond(encodeMessage({ type: "result", callId: call.callId, value: "peer" }))
+        },
+      })
+      await nc.flush()
+    },
+    unsubscribe: async () => {
+      subscription?.unsubscribe()
+      await nc.flush()
+    },
+    setConnects: (n: number) => void (connects = n),
+    close: async () => {
+      writing = false
+      await beats
+      await nc.close()
+    },
+  }
+  await peer.subscribe()
+  return peer
+}
 
 describe.skipIf(!natsServerAvailable)("remote pools through agent deaths and NATS restarts", { timeout: 90_000 }, () => {
   suite.hooks()
@@ -100,6 +161,43 @@ describe.skipIf(!natsServerAvailable)("remote pools through agent deaths and NAT
       expect(crashed).toEqual(new Set(["d1"]))
     } finally {
       stopWatching()
+    }
+  })
+
+  it("after NATS comes back, record versions an agent wrote before its own reconnect are no proof it resubscribed: 'no responders' sends the call again instead of judging it; a record written after its reconnect is, and then 'no responders' judges at once", async () => {
+    const peer = await peerAgent(suite.nats.url, "rejoin", "p1")
+    const { bridge, lost, stopWatching } = await watchedClient("rejoin")
+    try {
+      await eventually(() => bridge.getStatus().workers.length === 1, 5_000, "the client to see the peer agent")
+      expect(await bridge.executePython(null, "m", "f")).toBe("peer")
+      // The agent is not subscribed when NATS comes back, as a real one is for a moment, but
+      // several versions of its record land meanwhile (as when the server, shutting down, closed
+      // the client's connection before the agent's and the agent wrote on).
+      await peer.unsubscribe()
+      await suite.nats.restart({ signal: "SIGTERM" })
+      await eventually(() => peer.reconnects === 1, 10_000, "the peer to be back on NATS")
+      const writtenAtRestart = peer.written
+      await eventually(() => peer.written >= writtenAtRestart + 4, 10_000, "four record versions written after the restart")
+      await sleep(300) // read by the client (it polls every half heartbeat: 100 ms)
+      const call = outcome(bridge.executePython(null, "m", "f"))
+      // Its calls meet "no responders" meanwhile and are sent again; then it is back, and says so.
+      await sleep(500)
+      await peer.subscribe()
+      peer.setConnects(2)
+      expect(await call).toEqual({ ok: true, value: "peer" })
+      expect(lost).toEqual([])
+      expect(stateOf(bridge, "p1")).not.toBe("crashed")
+      // Now a record proves it resubscribed: "no responders" from it means it is gone, at once
+      // (its TTL is a minute).
+      await sleep(300)
+      await peer.unsubscribe()
+      const gone = await outcome(bridge.executePython(null, "m", "f"))
+      expect(gone).toMatchObject({ ok: false, error: { _tag: "WorkerCrashed", reason: "agent lost", workerId: "p1" } })
+      expect(lost).toEqual([{ agentId: "p1", why: `NATS answered "no responders" for a call to it` }])
+    } finally {
+      stopWatching()
+      await bridge.stop().catch(() => {})
+      await peer.close()
     }
   })
 

@@ -161,6 +161,10 @@ describe("subjects and options", () => {
     // An agent from before wire versions writes none: it speaks version 1.
     const { wire: _, ...unversioned } = record
     expect(parseAgentRecord(bytes(unversioned), "a1")).toEqual({ ...record, wire: 1 })
+    // Its count of NATS connections, when it writes one, is kept; one below 1 is no record.
+    expect(parseAgentRecord(bytes({ ...record, connects: 3 }), "a1")).toStrictEqual({ ...record, connects: 3 })
+    expect(parseAgentRecord(bytes(record), "a1")).not.toHaveProperty("connects")
+    for (const connects of [0, -1, 1.5, "2"]) expect(parseAgentRecord(bytes({ ...record, connects }), "a1")).toBeUndefined()
   })
 
   test.prop([fc.jsonValue(), fc.string()])("any JSON under any key is a record or nothing, never a throw", (v, key) => {
