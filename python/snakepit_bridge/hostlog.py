@@ -2,7 +2,10 @@
 
 :func:`install` puts a :class:`HostLogHandler` on the root logger, so records from any logger
 (user modules, libraries, session loggers) reach the host with their call and session ids when
-known.  A message longer than ``max_string_bytes`` is cut, with a note of how much.  Levels
+known.  The bridge does not import ``logging`` itself (a third of its import time, paid by every
+worker before ``ready``): the handler and the level are put in place right after the first
+import of ``logging`` by anyone, before the importer continues (:mod:`afterimport`,
+:mod:`loghandler`).  A message longer than ``max_string_bytes`` is cut, with a note of how much.  Levels
 travel lower-case: ``debug info warning error critical``; custom levels round up to the next
 standard one.
 
@@ -22,117 +25,58 @@ the host labels the same way; a forked worker has no such pipes and sends them a
 from __future__ import annotations
 
 import codecs
-import functools
 import io
-import logging
 import sys
 import threading
-from typing import Any, Callable, Dict, List, Optional, Sequence, TextIO
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, TextIO
 
-from .codec import clip_text, current_limits
+from .afterimport import after_import
 from .context import current_call
 from .protocol import LOG
+
+if TYPE_CHECKING:
+    from .loghandler import HostLogHandler
 
 Send = Callable[[Dict[str, Any], Sequence[Any]], None]
 
 
-def level_name(levelno: int) -> str:
-    """The wire level for a ``logging`` level number."""
-    if levelno <= logging.DEBUG:
-        return "debug"
-    if levelno <= logging.INFO:
-        return "info"
-    if levelno <= logging.WARNING:
-        return "warning"
-    if levelno <= logging.ERROR:
-        return "error"
-    return "critical"
-
-
-class HostLogHandler(logging.Handler):
-    """Sends every record it handles to the host as a ``log`` frame."""
-
-    def __init__(self, send: Send) -> None:
-        super().__init__()
-        self._send = send
-        self.setFormatter(logging.Formatter("%(message)s"))
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            context = current_call.get()
-            session_id = getattr(record, "snakepit_session_id", None)
-            if session_id is None and context is not None:
-                session_id = context.session_id
-            self._send({
-                "type": LOG,
-                "level": level_name(record.levelno),
-                "logger": record.name,
-                "message": clip_text(self.format(record), _max_message_bytes()),
-                "session_id": session_id,
-                "call_id": context.call_id if context is not None else None,
-            }, ())
-        except Exception:
-            self.handleError(record)
-
-
-def _max_message_bytes() -> int:
-    """A log message longer than this is cut (with a note), not dropped: ``max_string_bytes``,
-    and at most half of ``max_value_bytes`` so that the record fits in its frame."""
-    limits = current_limits()
-    return max(1024, min(limits.max_string_bytes, limits.max_value_bytes // 2))
-
-
 def prepare(level: str = "INFO") -> None:
     """Set the root logger's level to ``level`` (``SNAKEPIT_LOG_LEVEL``, a name such as
-    ``"INFO"``) and make ``logging.basicConfig`` see past the bridge's handler.
+    ``"INFO"``) and make ``logging.basicConfig`` see past the bridge's handler, as soon as
+    ``logging`` is imported (now, if it is already).
 
     Called once at process start, before preloads and user modules: the level is only a
     default, which user code changes as in any Python program (``basicConfig(level=...)``,
     ``logging.getLogger().setLevel(...)``); nothing sets it again later.
     """
-    logging.getLogger().setLevel(level.upper())
-    if not getattr(logging.basicConfig, "snakepit_bridge", False):
-        logging.basicConfig = _in_worker(logging.basicConfig)
+    def configure(_logging: ModuleType) -> None:
+        from . import loghandler
+        loghandler.configure(level)
+
+    after_import("logging", configure)
 
 
-def _in_worker(original: Callable[..., None]) -> Callable[..., None]:
-    """``logging.basicConfig`` for a snakepit worker (it keeps the original's docstring).
-
-    The bridge's handler does not count as a handler: the call configures the root logger when
-    no *other* handler is attached (or with ``force=True``), as in a plain script. Without
-    ``stream``, ``filename`` or ``handlers`` it adds no stderr handler: the root logger's records
-    already reach the host, and stderr would send each one twice. The host gets each record's
-    message, level and logger name; ``format`` and ``datefmt`` apply to the handlers the call
-    creates.
-    """
-    @functools.wraps(original)
-    def basic_config(**kwargs: Any) -> None:
-        if kwargs.get("handlers") is None and "stream" not in kwargs and "filename" not in kwargs:
-            kwargs["handlers"] = []
-            # Meaningless without a file; the original ignores it then, but not beside handlers.
-            kwargs.pop("filemode", None)
-        root = logging.getLogger()
-        ours = [h for h in root.handlers if isinstance(h, HostLogHandler)]
-        # Detached only for the call (so that `force` does not close it either): a record logged
-        # by another thread in that moment is not forwarded.
-        for handler in ours:
-            root.removeHandler(handler)
-        try:
-            original(**kwargs)
-        finally:
-            for handler in ours:
-                root.addHandler(handler)
-
-    basic_config.snakepit_bridge = True  # type: ignore[attr-defined]
-    return basic_config
-
-
-def install(send: Send) -> HostLogHandler:
+def install(send: Send) -> Optional[HostLogHandler]:
     """Forward the root logger's records to the host (its level is the user's, see
-    :func:`prepare`)."""
-    handler = HostLogHandler(send)
-    logging.getLogger().addHandler(handler)
-    return handler
+    :func:`prepare`) from the moment ``logging`` is imported; returns the handler when it is
+    already (attached now), else None (attached with the import)."""
+    attached: List[HostLogHandler] = []
+
+    def attach(_logging: ModuleType) -> None:
+        from . import loghandler
+        attached.append(loghandler.attach(send))
+
+    after_import("logging", attach)
+    return attached[0] if attached else None
+
+
+def __getattr__(name: str) -> Any:
+    # `hostlog.HostLogHandler` as before the split, importing `logging` only when asked for.
+    if name == "HostLogHandler":
+        from .loghandler import HostLogHandler
+        return HostLogHandler
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 #: Longer lines are cut: one line must fit in a frame.

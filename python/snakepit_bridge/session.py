@@ -37,12 +37,12 @@ thread that outlived its call) acts for no session: global tools work, session v
 from __future__ import annotations
 
 import itertools
-import logging
 import threading
 from collections.abc import MutableMapping
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Sequence
 
 if TYPE_CHECKING:
+    import logging
     from concurrent.futures import Future
 
 from .codec import EXT_PENDING, encode_value
@@ -237,25 +237,36 @@ def _settle(future: "Future[Any]", value: Any = None, error: Optional[BaseExcept
         pass
 
 
-class _SessionLogger(logging.Logger):
-    """A logger outside the logging registry (so that sessions do not leak loggers) that
-    stamps its records with the session id."""
+def _session_logger(session_id: str) -> logging.Logger:
+    """A logger outside the logging registry (so that sessions do not leak loggers) that stamps
+    its records with the session id.  Made on first use of ``session.log``: importing
+    ``logging`` is left to the code that logs (see :mod:`afterimport`)."""
+    import logging
 
-    def __init__(self, session_id: str, parent: logging.Logger) -> None:
-        super().__init__(f"{SESSION_LOGGER}.{session_id}")
-        self.parent = parent
-        self._session_id = session_id
+    global _SessionLogger
+    if _SessionLogger is None:
+        class SessionLogger(logging.Logger):
+            def __init__(self, session_id: str, parent: logging.Logger) -> None:
+                super().__init__(f"{SESSION_LOGGER}.{session_id}")
+                self.parent = parent
+                self._session_id = session_id
 
-    def isEnabledFor(self, level: int) -> bool:  # noqa: N802 - logging's name
-        # Unregistered loggers miss the registry's cache invalidation, so do not cache.
-        if self.disabled or self.manager.disable >= level:
-            return False
-        return level >= self.getEffectiveLevel()
+            def isEnabledFor(self, level: int) -> bool:  # noqa: N802 - logging's name
+                # Unregistered loggers miss the registry's cache invalidation, so do not cache.
+                if self.disabled or self.manager.disable >= level:
+                    return False
+                return level >= self.getEffectiveLevel()
 
-    def makeRecord(self, *args: Any, **kwargs: Any) -> logging.LogRecord:  # noqa: N802
-        record = super().makeRecord(*args, **kwargs)
-        record.snakepit_session_id = self._session_id
-        return record
+            def makeRecord(self, *args: Any, **kwargs: Any) -> logging.LogRecord:  # noqa: N802
+                record = super().makeRecord(*args, **kwargs)
+                record.snakepit_session_id = self._session_id
+                return record
+
+        _SessionLogger = SessionLogger
+    return _SessionLogger(session_id, logging.getLogger(SESSION_LOGGER))
+
+
+_SessionLogger: Any = None
 
 
 #: Tool names the host reserves for session variables (``snakepit.variables.get`` …).
@@ -309,19 +320,33 @@ class HostVariables(MutableMapping):  # type: ignore[type-arg]
 class Session:
     """What a function's ``session`` parameter receives (see the module docstring)."""
 
-    __slots__ = ("_id", "state", "log", "variables", "_tools", "_send")
+    __slots__ = ("_id", "state", "_log", "variables", "_tools", "_send")
 
-    def __init__(self, session_id: Optional[str], state: Dict[str, Any], log: logging.Logger,
-                 tools: ToolCalls, send: Send) -> None:
+    def __init__(self, session_id: Optional[str], state: Dict[str, Any], tools: ToolCalls,
+                 send: Send) -> None:
         self._id = session_id
         #: Per-session state, shared by all calls of this session in this worker.
         self.state = state
-        #: A logger whose records reach the host with this session's id.
-        self.log = log
+        self._log: Optional[logging.Logger] = None
         self._tools = tools
         self._send = send
         #: Variables held by the host (survive worker crashes); see :class:`HostVariables`.
         self.variables = HostVariables(self)
+
+    @property
+    def log(self) -> logging.Logger:
+        """A logger whose records reach the host with this session's id (``snakepit.session.<id>``;
+        ``snakepit.session`` for a call made without a session)."""
+        log = self._log
+        if log is None:
+            if self._id is None:
+                import logging
+                log = logging.getLogger(SESSION_LOGGER)
+            else:
+                log = _session_logger(str(self._id))
+            # Two threads may both make one: equivalent, and the last one stays.
+            self._log = log
+        return log
 
     @property
     def id(self) -> Optional[str]:
@@ -360,19 +385,17 @@ class Sessions:
         self._send = send
         self._sessions: Dict[str, Session] = {}
         self._lock = threading.Lock()
-        self._parent_logger = logging.getLogger(SESSION_LOGGER)
 
     def get(self, session_id: Optional[str]) -> Session:
         """The session for ``session_id``, created on first use (a throwaway one for None)."""
         if session_id is None:
-            return Session(None, {}, self._parent_logger, self._tools, self._send)
+            return Session(None, {}, self._tools, self._send)
         session = self._sessions.get(session_id)
         if session is None:
             with self._lock:
                 session = self._sessions.get(session_id)
                 if session is None:
-                    log = _SessionLogger(str(session_id), self._parent_logger)
-                    session = Session(session_id, {}, log, self._tools, self._send)
+                    session = Session(session_id, {}, self._tools, self._send)
                     self._sessions[session_id] = session
         return session
 

@@ -31,7 +31,6 @@ import importlib
 import os
 import signal
 import sys
-import traceback
 from typing import Any, Callable, Dict, Optional, Sequence
 
 from . import bytecode, hostlog, profiling
@@ -103,6 +102,7 @@ def import_preload(names: Sequence[str]) -> bool:
         try:
             importlib.import_module(name)
         except BaseException:  # noqa: B902 - any failure to preload is a start-up failure
+            import traceback
             traceback.print_exc()
             sys.stderr.flush()
             return False

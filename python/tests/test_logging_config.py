@@ -154,6 +154,10 @@ def test_prepare_wraps_basic_config_once_and_keeps_its_name_and_docs(bare_root):
 def test_a_worker_process_forwards_debug_records_once_user_code_asks_for_them(spawn):  # noqa: F811
     w = spawn()
     assert w.recv()["type"] == "ready"
+    # The bridge itself does not import logging (a third of its import time): user code does,
+    # and the bridge's handler and level are in place before that import returns.
+    w.send(call(0, "forked", "loaded", "logging"))
+    assert w.recv() == {"type": "result", "id": 0, "value": False}
     w.send(call(1, "debug_logging", "debug", "debug from a real worker"))
     w.send(call(2, "logging_config", "emit", "WARNING", "flush"))
     messages = []

@@ -70,13 +70,12 @@ def test_session_id_is_read_only_and_a_session_object_of_another_session_is_not_
     """The host decides a tool call's session from its call; the Python side only avoids
     confusion: ``id`` cannot be assigned, and a session object used in a call of another session
     raises ToolError instead of sending (the host would act for the call's session)."""
-    import logging
     from snakepit_bridge.context import CallContext, current_call
     from snakepit_bridge.session import Session, ToolCalls, ToolError
 
     sent = []
     tools = ToolCalls(lambda message, attachments: sent.append(message))
-    session = Session("a", {}, logging.getLogger("t"), tools, lambda m, a: None)
+    session = Session("a", {}, tools, lambda m, a: None)
     with pytest.raises(AttributeError):
         session.id = "victim"
     assert session.id == "a"

@@ -1,0 +1,100 @@
+"""afterimport: configuring a module right after whoever imports it first, in a fresh
+interpreter each (this one has imported everything already)."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+PYTHON_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run(tmp_path, script: str, **modules: str) -> subprocess.CompletedProcess:
+    for name, source in modules.items():
+        (tmp_path / f"{name}.py").write_text(textwrap.dedent(source))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join((PYTHON_DIR, str(tmp_path)))}
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(script)], env=env,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_the_functions_run_in_order_before_the_importer_gets_the_module_and_leave_no_trace(tmp_path):
+    r = run(tmp_path, """
+        import sys
+        from snakepit_bridge.afterimport import after_import
+        seen = []
+        after_import("target", lambda m: seen.append(("first", m.VALUE)))
+        after_import("target", lambda m: setattr(m, "CONFIGURED", True))
+        assert "target" not in sys.modules
+        import target
+        assert target.CONFIGURED and seen == [("first", 1)], seen
+        # The real loader is back on the module, and the finder is gone.
+        assert type(target.__loader__).__name__ == "SourceFileLoader", target.__loader__
+        assert target.__spec__.loader is target.__loader__
+        assert not any(type(f).__module__ == "snakepit_bridge.afterimport" for f in sys.meta_path)
+        # Registered once the module is imported: run at once.
+        after_import("target", lambda m: seen.append("now"))
+        assert seen == [("first", 1), "now"]
+        print("ok")
+    """, target="VALUE = 1\n")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "ok"
+
+
+def test_a_failing_function_is_reported_and_does_not_fail_the_import_nor_stop_the_others(tmp_path):
+    r = run(tmp_path, """
+        from snakepit_bridge.afterimport import after_import
+        seen = []
+        after_import("target", lambda m: 1 / 0)
+        after_import("target", lambda m: seen.append(m.VALUE))
+        import target
+        assert seen == [2]
+        print("ok")
+    """, target="VALUE = 2\n")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "ok"
+    assert "configuring target after its import failed: ZeroDivisionError" in r.stderr
+
+
+def test_a_module_that_fails_to_import_runs_nothing_and_is_watched_again(tmp_path):
+    r = run(tmp_path, """
+        from snakepit_bridge.afterimport import after_import
+        seen = []
+        after_import("target", lambda m: seen.append(m.VALUE))
+        try:
+            import target
+        except RuntimeError:
+            pass
+        assert seen == []
+        open(target_path, "w").write("VALUE = 3\\n")
+        import importlib
+        importlib.invalidate_caches()
+        import target
+        assert seen == [3], seen
+        print("ok")
+    """.replace("target_path", repr(str(tmp_path / "target.py"))), target="raise RuntimeError('not yet')\n")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "ok"
+
+
+def test_a_worker_forwards_logging_only_once_it_is_imported_and_configured_before_use(tmp_path):
+    """The worker's set-up in order (prepare at start, install once serving), with no logging
+    imported until the user's code imports it."""
+    r = run(tmp_path, """
+        import sys
+        from snakepit_bridge import hostlog, session
+        sent = []
+        hostlog.prepare("WARNING")
+        assert hostlog.install(lambda message, attachments: sent.append(message)) is None
+        assert "logging" not in sys.modules
+        import user
+        assert [(m["level"], m["logger"], m["message"]) for m in sent] == [("warning", "user", "kept")], sent
+        print("ok")
+    """, user="""
+        import logging
+        assert logging.getLogger().level == logging.WARNING
+        logging.getLogger("user").info("dropped")
+        logging.getLogger("user").warning("kept")
+    """)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "ok"
