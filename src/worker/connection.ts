@@ -13,8 +13,9 @@
  * calls that wait in Python behind it ({@link Connection.withdraw}): Python answers those it had
  * not started with `started: false`, and only those are handed back ({@link CallWithdrawn}).
  *
- * Its only timers are per call: a call's deadline, and for an abandoned call the `callGraceMs`
- * wait for Python to confirm it ended. It does no I/O of its own: bytes come in through
+ * Its timers: one for the earliest deadline of the calls in flight (not one per call, see
+ * `deadlines.ts`), and for an abandoned call the `callGraceMs` wait for Python to confirm it
+ * ended. It does no I/O of its own: bytes come in through
  * {@link Connection.receive} and go out through the `write` function it was given, which keeps it
  * testable without processes.
  *
@@ -38,6 +39,7 @@ import {
 } from "../errors.js"
 import { withCallContext } from "../errorContext.js"
 import { AsyncQueue } from "../asyncQueue.js"
+import { splitDue } from "./deadlines.js"
 import { encodeFrame, FrameDecoder, refusedValue } from "../protocol/frame.js"
 import { NO_LIMITS, type ValueLimits } from "../protocol/limits.js"
 import { ErrorType, type ErrorInfo, type MapItemError } from "../protocol/messages.js"
@@ -177,7 +179,9 @@ type Settle = { resolve: (v: unknown) => void; reject: (e: unknown) => void }
 
 interface Pending extends Settle {
   readonly id: number
-  timer: ReturnType<typeof setTimeout> | undefined
+  /** When it times out (`performance.now()` clock), with the `timeoutMs` it was given. */
+  readonly deadline: number | undefined
+  readonly timeoutMs: number
   readonly signal: AbortSignal | undefined
   readonly onAbort: (() => void) | undefined
   /** Stream calls get their chunks here instead of a single result. */
@@ -249,6 +253,9 @@ export class Connection {
   private draining = false
   private _served = 0
   private readonly limits: ValueLimits
+  /** The one timer for the calls' deadlines, armed for `deadlineAt` (the earliest, or earlier). */
+  private deadlineTimer: ReturnType<typeof setTimeout> | undefined
+  private deadlineAt = Number.POSITIVE_INFINITY
 
   constructor(private readonly hooks: ConnectionHooks) {
     this.limits = hooks.limits ?? NO_LIMITS
@@ -510,6 +517,9 @@ export class Connection {
     if (this.closed) return
     this.closedWith = error
     for (const timer of this.abandoned.values()) clearTimeout(timer)
+    if (this.deadlineTimer !== undefined) clearTimeout(this.deadlineTimer)
+    this.deadlineTimer = undefined
+    this.deadlineAt = Number.POSITIVE_INFINITY
     this.abandoned.clear()
     const calls = [...this.pending.values()]
     this.pending.clear()
@@ -554,11 +564,14 @@ export class Connection {
       const onAbort = signal
         ? () => this.abandon(id, new CallCancelled({ message: "the call was aborted", reason: signal.reason }))
         : undefined
+      const timeoutMs = options.timeoutMs ?? Number.POSITIVE_INFINITY
+      const deadline = Number.isFinite(timeoutMs) ? performance.now() + timeoutMs : undefined
       const pending: Pending = {
         id,
         resolve,
         reject,
-        timer: undefined,
+        deadline,
+        timeoutMs,
         signal,
         onAbort,
         onChunk,
@@ -569,22 +582,39 @@ export class Connection {
         output: undefined,
         target,
       }
-      const timeoutMs = options.timeoutMs
-      if (timeoutMs !== undefined && Number.isFinite(timeoutMs)) {
-        pending.timer = setTimeout(
-          () =>
-            this.abandon(
-              id,
-              new CallTimeout({ message: `call ${id} exceeded its ${timeoutMs} ms deadline`, timeoutMs, workerId: this.hooks.workerId }),
-            ),
-          timeoutMs,
-        )
-      }
+      if (deadline !== undefined && deadline < this.deadlineAt) this.armDeadline(deadline)
       if (signal && onAbort) signal.addEventListener("abort", onAbort, { once: true })
       this.pending.set(id, pending)
       if (this.pending.size === 1) this.load(1)
       this.hooks.write(frame)
     })
+  }
+
+  /**
+   * Wakes up at `at` (or up to a millisecond later: timers have millisecond resolution). Left armed
+   * when calls end before it (re-arming per call is what this saves); unref'd, so a stale one
+   * holds no process open.
+   */
+  private armDeadline(at: number): void {
+    if (this.deadlineTimer !== undefined) clearTimeout(this.deadlineTimer)
+    this.deadlineAt = at
+    this.deadlineTimer = setTimeout(() => this.deadlinesDue(), Math.max(1, Math.ceil(at - performance.now())))
+    this.deadlineTimer.unref?.()
+  }
+
+  /** Abandons every call past its deadline, and arms the timer for the next one. */
+  private deadlinesDue(): void {
+    // The timer ran its whole delay by the event loop's clock, which may read a little behind
+    // `performance.now()`: what it was armed for is due, as a per-call timer would have been.
+    const now = Math.max(performance.now(), this.deadlineAt)
+    this.deadlineTimer = undefined
+    this.deadlineAt = Number.POSITIVE_INFINITY
+    const { due, next } = splitDue(this.pending.values(), now)
+    for (const p of due) {
+      // Abandoning one call settles it alone: others due stay in `due`, in order.
+      this.abandon(p.id, new CallTimeout({ message: `call ${p.id} exceeded its ${p.timeoutMs} ms deadline`, timeoutMs: p.timeoutMs, workerId: this.hooks.workerId }))
+    }
+    if (next !== Number.POSITIVE_INFINITY && !this.closed) this.armDeadline(next)
   }
 
   /** A request refused before it was sent: `error`, in the call's context unless `control`. */
@@ -646,7 +676,6 @@ export class Connection {
   }
 
   private release(p: Pending): void {
-    if (p.timer) clearTimeout(p.timer)
     if (p.signal && p.onAbort) p.signal.removeEventListener("abort", p.onAbort)
   }
 
