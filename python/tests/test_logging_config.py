@@ -168,3 +168,19 @@ def test_a_worker_process_forwards_debug_records_once_user_code_asks_for_them(sp
     w.send({"type": "shutdown"})
     assert w.wait() == 0
     assert b"debug from a real worker" not in w.proc.stderr.read()
+
+
+def test_a_preload_that_imports_logging_gets_the_worker_level_and_its_records_reach_the_host(spawn):  # noqa: F811
+    """``logging`` imported before ``ready`` (by a preload), so before the handler is installed:
+    the level and basicConfig wrapper are in place at that import, the handler once serving."""
+    w = spawn(env={"SNAKEPIT_PRELOAD": "debug_logging", "SNAKEPIT_LOG_LEVEL": "WARNING"})
+    assert w.recv()["type"] == "ready"
+    w.send(call(1, "debug_logging", "debug", "after a preload"))
+    messages = []
+    while not any(m.get("id") == 1 and m["type"] == "result" for m in messages):
+        messages.append(w.recv())
+    logs = [(m["level"], m["logger"], m["message"]) for m in messages if m["type"] == "log"]
+    # The preload's basicConfig(level=DEBUG) ran after the worker's default level, and won.
+    assert logs == [("debug", "fixtures.debug_logging", "after a preload")]
+    w.send({"type": "shutdown"})
+    assert w.wait() == 0
