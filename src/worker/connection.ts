@@ -595,10 +595,10 @@ export class Connection {
    * when calls end before it (re-arming per call is what this saves); unref'd, so a stale one
    * holds no process open.
    */
-  private armDeadline(at: number): void {
+  private armDeadline(at: number, now = performance.now()): void {
     if (this.deadlineTimer !== undefined) clearTimeout(this.deadlineTimer)
     this.deadlineAt = at
-    this.deadlineTimer = setTimeout(() => this.deadlinesDue(), Math.max(1, Math.ceil(at - performance.now())))
+    this.deadlineTimer = setTimeout(() => this.deadlinesDue(), Math.max(1, Math.ceil(at - now)))
     this.deadlineTimer.unref?.()
   }
 
@@ -614,7 +614,9 @@ export class Connection {
       // Abandoning one call settles it alone: others due stay in `due`, in order.
       this.abandon(p.id, new CallTimeout({ message: `call ${p.id} exceeded its ${p.timeoutMs} ms deadline`, timeoutMs: p.timeoutMs, workerId: this.hooks.workerId }))
     }
-    if (next !== Number.POSITIVE_INFINITY && !this.closed) this.armDeadline(next)
+    // A hook run by `abandon` may have made a call (and armed for it) meanwhile. Measured from
+    // the same `now` as the calls found due, whatever `performance.now()` reads.
+    if (next < this.deadlineAt && !this.closed) this.armDeadline(next, now)
   }
 
   /** A request refused before it was sent: `error`, in the call's context unless `control`. */
