@@ -23,17 +23,28 @@ from typing import Any, Callable, Dict, List, Optional
 def after_import(name: str, then: Callable[[ModuleType], None]) -> None:
     """Call ``then(module)`` once ``name`` is imported: now if it already is, else right after
     its first import completes (before the importer continues), after the functions registered
-    for it before.  An exception in ``then`` is printed to stderr and does not fail the import."""
-    module = sys.modules.get(name)
-    if module is not None:
-        _run(then, module)
-        return
+    for it before.  An exception in ``then`` is printed to stderr and does not fail the import.
+
+    While another thread is importing ``name`` (or running the functions registered for it),
+    ``then`` is left to that thread, which runs it before the import returns: running it here
+    could import what waits for that import to end."""
     with _lock:
         watch = _watches.get(name)
-        if watch is None:
+        module = sys.modules.get(name)
+        if watch is not None and (watch.running or module is None or _initializing(module)):
+            watch.then.append(then)
+            return
+        if module is None:
             watch = _watches[name] = _Watch(name)
             sys.meta_path.insert(0, watch)
-        watch.then.append(then)
+            watch.then.append(then)
+            return
+    _run(then, module)
+
+
+def _initializing(module: ModuleType) -> bool:
+    """True while ``module`` is still being executed by its import."""
+    return bool(getattr(getattr(module, "__spec__", None), "_initializing", False))
 
 
 def _run(then: Callable[[ModuleType], None], module: ModuleType) -> None:
@@ -54,6 +65,8 @@ class _Watch:
     def __init__(self, name: str) -> None:
         self._name = name
         self.then: List[Callable[[ModuleType], None]] = []
+        #: From the module's creation until its functions ran (its import lock is held).
+        self.running = False
         self._finding = False
 
     def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
@@ -72,36 +85,58 @@ class _Watch:
                     break
         finally:
             self._finding = False
-        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
+        if spec is None or spec.loader is None:
             return None
         spec.loader = _ThenLoader(spec.loader, self)
         return spec
 
     def done(self, module: ModuleType) -> None:
-        with _lock:
-            _watches.pop(self._name, None)
-            try:
-                sys.meta_path.remove(self)
-            except ValueError:
-                pass
-            then, self.then = self.then, []
-        for f in then:
-            _run(f, module)
+        """The module ran: run the functions, those registered meanwhile too, then retire."""
+        while True:
+            with _lock:
+                then, self.then = self.then, []
+                if not then:
+                    self.running = False
+                    _watches.pop(self._name, None)
+                    try:
+                        sys.meta_path.remove(self)
+                    except ValueError:
+                        pass
+                    return
+            for f in then:
+                _run(f, module)
 
 
 class _ThenLoader:
     """Delegates to the real loader; after the module ran, puts the real loader back on it (so
-    nothing sees this one later) and calls the watcher."""
+    nothing sees this one later) and calls the watcher.  A loader from before ``exec_module``
+    (3.9's ``zipimporter``) runs the module in ``load_module`` instead, called here from
+    ``create_module``."""
 
     def __init__(self, loader: Any, watch: _Watch) -> None:
         self._loader = loader
         self._watch = watch
+        self._legacy = not hasattr(loader, "exec_module")
 
     def create_module(self, spec: Any) -> Optional[ModuleType]:
-        return self._loader.create_module(spec)
+        self._watch.running = True
+        try:
+            if self._legacy:
+                return self._loader.load_module(spec.name)  # type: ignore[no-any-return]
+            create = getattr(self._loader, "create_module", None)
+            return create(spec) if create is not None else None
+        except BaseException:
+            self._watch.running = False
+            raise
 
     def exec_module(self, module: ModuleType) -> None:
-        self._loader.exec_module(module)
+        try:
+            if not self._legacy:
+                self._loader.exec_module(module)
+        except BaseException:
+            # Not imported: still watched, for the next attempt.
+            self._watch.running = False
+            raise
         module.__loader__ = self._loader
         if module.__spec__ is not None:
             module.__spec__.loader = self._loader

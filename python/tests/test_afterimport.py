@@ -98,3 +98,79 @@ def test_a_worker_forwards_logging_only_once_it_is_imported_and_configured_befor
     """)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "ok"
+
+
+def test_registered_while_another_thread_imports_it_runs_in_that_thread_before_its_import_returns(tmp_path):
+    """As a preload's thread importing ``logging`` while the worker installs its handler: the
+    function is not run at once (it could import what waits for that import, here a module that
+    imports the target), but by the importing thread, before anyone gets the module."""
+    r = run(tmp_path, """
+        import sys, threading
+        from snakepit_bridge.afterimport import after_import
+        import gate
+        seen = []
+        after_import("target", lambda m: seen.append(("first", threading.current_thread().name)))
+        importer = threading.Thread(target=lambda: __import__("target"), name="importer")
+        importer.start()
+        assert gate.entered.wait(10)
+        # `target` is in sys.modules but still running: left to the importing thread.
+        assert "target" in sys.modules
+        def second(m):
+            import uses_target  # imports target: would wait for the importer, which waits for it
+            seen.append(("second", threading.current_thread().name, uses_target.VALUE))
+        after_import("target", second)
+        assert seen == []
+        gate.release.set()
+        importer.join(10)
+        assert seen == [("first", "importer"), ("second", "importer", 4)], seen
+        import target
+        assert target.VALUE == 4
+        print("ok")
+    """, gate="""
+        import threading
+        entered = threading.Event()
+        release = threading.Event()
+    """, target="""
+        import gate
+        gate.entered.set()
+        assert gate.release.wait(10)
+        VALUE = 4
+    """, uses_target="""
+        from target import VALUE
+    """)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "ok"
+    assert r.stderr == ""
+
+
+def test_a_loader_from_before_exec_module_is_watched_too(tmp_path):
+    """3.9's zipimporter (a standard library in a zip) loads with ``load_module`` only."""
+    r = run(tmp_path, """
+        import sys, types
+        from snakepit_bridge.afterimport import after_import
+        from importlib.machinery import ModuleSpec
+
+        class Legacy:
+            def load_module(self, name):
+                module = types.ModuleType(name)
+                module.__loader__ = self
+                module.VALUE = 5
+                sys.modules[name] = module
+                return module
+
+        class Finder:
+            def find_spec(self, name, path=None, target=None):
+                return ModuleSpec(name, Legacy()) if name == "legacy_target" else None
+
+        sys.meta_path.append(Finder())
+        seen = []
+        after_import("legacy_target", lambda m: seen.append(m.VALUE))
+        import warnings
+        warnings.simplefilter("ignore")
+        import legacy_target
+        assert seen == [5] and legacy_target.VALUE == 5, seen
+        assert type(legacy_target.__loader__).__name__ == "Legacy"
+        print("ok")
+    """)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "ok"
