@@ -152,9 +152,11 @@ export class RemotePool implements PoolBackend {
   private deaf = false
   /** From a disconnect until the first read of the KV after the reconnect. */
   private reconnecting = false
+  /** When the records were last read and judged (`Date.now()`). */
+  private judgedAt = Number.NEGATIVE_INFINITY
   /**
-   * That first read after a reconnect: an agent whose record changed after it is back on NATS
-   * for sure (that read itself may show a write made before the outage).
+   * That first read after a reconnect: for one TTL after it, "no responders" from an agent not
+   * yet proven back (see `noResponders`) is no evidence.
    */
   private rejoinedAt = Number.NEGATIVE_INFINITY
   /** Since when no agent's record has changed though two or more are live (see `kvQuiet`). */
@@ -673,6 +675,7 @@ export class RemotePool implements PoolBackend {
 
   /** Applies one complete read of the records, made at `now`. */
   private judge(records: ReadonlyMap<string, { record: AgentRecord; revision: number }>, now: number): void {
+    this.judgedAt = now
     if (this.deaf) {
       // Nobody could be heard for a while: what vanished or went stale then is no evidence.
       this.deaf = false
@@ -752,11 +755,15 @@ export class RemotePool implements PoolBackend {
     void (async () => {
       for await (const status of nc.status()) {
         if (status.type === "disconnect") {
+          // What each agent's count was when we lost NATS, if we read it just before: a read from
+          // longer ago (the KV unreadable meanwhile, or no read since the last outage) may predate
+          // a reconnect of the agent's, whose record would then pass for proof that it is back.
+          const now = Date.now()
+          for (const a of this.agents.values()) a.connectsBeforeOutage = !this.deaf && now - this.judgedAt <= a.record.heartbeatMs ? a.record.connects : undefined
           this.connected = false
           this.deaf = true
           this.reconnecting = true
           this.generation++
-          for (const a of this.agents.values()) a.connectsBeforeOutage = a.record.connects
           this.logger.warn({ server: (status as { server?: string }).server }, "NATS connection lost")
           for (const call of [...this.outgoing.values()]) {
             call.fail(lost(call.agentId, "nats disconnected", "the connection to NATS was lost while the call was out; its outcome is unknown"))
