@@ -87,7 +87,9 @@ class _Watch:
             self._finding = False
         if spec is None or spec.loader is None:
             return None
-        spec.loader = _ThenLoader(spec.loader, self)
+        # A finder may hand back a spec it cached, wrapped already by an import that failed.
+        if not isinstance(spec.loader, _ThenLoader):
+            spec.loader = _ThenLoader(spec.loader, self)
         return spec
 
     def done(self, module: ModuleType) -> None:
@@ -103,8 +105,16 @@ class _Watch:
                     except ValueError:
                         pass
                     return
-            for f in then:
-                _run(f, module)
+            for i, f in enumerate(then):
+                try:
+                    _run(f, module)
+                except BaseException:
+                    # (KeyboardInterrupt, SystemExit: the import fails.) Those not run yet run
+                    # at the next import.
+                    with _lock:
+                        self.then[:0] = then[i + 1:]
+                        self.running = False
+                    raise
 
 
 class _ThenLoader:

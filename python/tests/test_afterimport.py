@@ -174,3 +174,27 @@ def test_a_loader_from_before_exec_module_is_watched_too(tmp_path):
     """)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "ok"
+
+
+def test_an_interrupt_in_one_function_fails_that_import_and_the_rest_run_at_the_next(tmp_path):
+    r = run(tmp_path, """
+        import sys
+        from snakepit_bridge.afterimport import after_import
+        seen = []
+        def interrupted(m):
+            seen.append("interrupted")
+            raise KeyboardInterrupt
+        after_import("target", interrupted)
+        after_import("target", lambda m: seen.append("second"))
+        try:
+            import target
+        except KeyboardInterrupt:
+            pass
+        assert seen == ["interrupted"] and "target" not in sys.modules, seen
+        import target
+        assert seen == ["interrupted", "second"], seen
+        assert not any(type(f).__module__ == "snakepit_bridge.afterimport" for f in sys.meta_path)
+        print("ok")
+    """, target="VALUE = 6\n")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "ok"
