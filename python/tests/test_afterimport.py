@@ -18,6 +18,12 @@ def run(tmp_path, script: str, **modules: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=60)
 
 
+def assert_ok(r: subprocess.CompletedProcess) -> None:
+    """The script ran to its end (it prints "ok" last)."""
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "ok"
+
+
 def test_the_functions_run_in_order_before_the_importer_gets_the_module_and_leave_no_trace(tmp_path):
     r = run(tmp_path, """
         import sys
@@ -37,8 +43,7 @@ def test_the_functions_run_in_order_before_the_importer_gets_the_module_and_leav
         assert seen == [("first", 1), "now"]
         print("ok")
     """, target="VALUE = 1\n")
-    assert r.returncode == 0, r.stderr
-    assert r.stdout.strip() == "ok"
+    assert_ok(r)
 
 
 def test_a_failing_function_is_reported_and_does_not_fail_the_import_nor_stop_the_others(tmp_path):
@@ -51,8 +56,7 @@ def test_a_failing_function_is_reported_and_does_not_fail_the_import_nor_stop_th
         assert seen == [2]
         print("ok")
     """, target="VALUE = 2\n")
-    assert r.returncode == 0, r.stderr
-    assert r.stdout.strip() == "ok"
+    assert_ok(r)
     assert "configuring target after its import failed: ZeroDivisionError" in r.stderr
 
 
@@ -73,8 +77,7 @@ def test_a_module_that_fails_to_import_runs_nothing_and_is_watched_again(tmp_pat
         assert seen == [3], seen
         print("ok")
     """.replace("target_path", repr(str(tmp_path / "target.py"))), target="raise RuntimeError('not yet')\n")
-    assert r.returncode == 0, r.stderr
-    assert r.stdout.strip() == "ok"
+    assert_ok(r)
 
 
 def test_a_worker_forwards_logging_only_once_it_is_imported_and_configured_before_use(tmp_path):
@@ -96,8 +99,7 @@ def test_a_worker_forwards_logging_only_once_it_is_imported_and_configured_befor
         logging.getLogger("user").info("dropped")
         logging.getLogger("user").warning("kept")
     """)
-    assert r.returncode == 0, r.stderr
-    assert r.stdout.strip() == "ok"
+    assert_ok(r)
 
 
 def test_registered_while_another_thread_imports_it_runs_in_that_thread_before_its_import_returns(tmp_path):
@@ -138,8 +140,7 @@ def test_registered_while_another_thread_imports_it_runs_in_that_thread_before_i
     """, uses_target="""
         from target import VALUE
     """)
-    assert r.returncode == 0, r.stderr
-    assert r.stdout.strip() == "ok"
+    assert_ok(r)
     assert r.stderr == ""
 
 
@@ -172,8 +173,7 @@ def test_a_loader_from_before_exec_module_is_watched_too(tmp_path):
         assert type(legacy_target.__loader__).__name__ == "Legacy"
         print("ok")
     """)
-    assert r.returncode == 0, r.stderr
-    assert r.stdout.strip() == "ok"
+    assert_ok(r)
 
 
 def test_an_interrupt_in_one_function_fails_that_import_and_the_rest_run_at_the_next(tmp_path):
@@ -196,5 +196,4 @@ def test_an_interrupt_in_one_function_fails_that_import_and_the_rest_run_at_the_
         assert not any(type(f).__module__ == "snakepit_bridge.afterimport" for f in sys.meta_path)
         print("ok")
     """, target="VALUE = 6\n")
-    assert r.returncode == 0, r.stderr
-    assert r.stdout.strip() == "ok"
+    assert_ok(r)
