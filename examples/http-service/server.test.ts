@@ -9,7 +9,7 @@ import { fileURLToPath } from "node:url"
 import { execa } from "execa"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { eventually } from "../../test/support/bridge.js"
-import { findProcessesWithEnv } from "../../test/support/processes.js"
+import { findProcessesWithEnv, processesLeft } from "../../test/support/processes.js"
 
 const here = dirname(fileURLToPath(import.meta.url))
 const mark = randomUUID()
@@ -65,6 +65,6 @@ describe("examples/http-service", () => {
     const result = await child!
     expect(result.exitCode).toBe(0)
     expect(result.stdout).toContain("SIGTERM: finishing requests in flight")
-    expect(findProcessesWithEnv("SNAKEPIT_HTTP_EXAMPLE", mark)).toEqual([])
+    expect(await processesLeft("SNAKEPIT_HTTP_EXAMPLE", mark)).toEqual([])
   })
 })

@@ -6,14 +6,14 @@ import { randomUUID } from "node:crypto"
 import { afterEach, expect, it } from "vitest"
 import type { Supervisor } from "../../src/supervisor/index.js"
 import { eventually } from "../../test/support/bridge.js"
-import { findProcessesWithEnv } from "../../test/support/processes.js"
+import { processesLeft } from "../../test/support/processes.js"
 import { pool, startTree } from "./tree.js"
 
 let root: Supervisor | undefined
 const mark = randomUUID()
 afterEach(async () => {
   await root?.stop()
-  expect(findProcessesWithEnv("SNAKEPIT_TREE_TEST", mark)).toEqual([])
+  expect(await processesLeft("SNAKEPIT_TREE_TEST", mark)).toEqual([])
 })
 
 it("a worker crash is handled inside its pool; a pool that gives up is restarted by the root; the other pool is untouched", async () => {

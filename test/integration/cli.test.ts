@@ -8,7 +8,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
 import { eventually } from "../support/bridge.js"
-import { findProcessesWithEnv } from "../support/processes.js"
+import { processesLeft } from "../support/processes.js"
 import { CliRunner } from "../support/cli.js"
 
 const runner = new CliRunner("SNAKEPIT_CLI_TEST")
@@ -24,7 +24,7 @@ describe("snakepit CLI", () => {
     expect(r.stdout).toMatch(/worker w\d restarted by the supervisor/)
     expect(r.stdout).toMatch(/calls: 72 {3}ok: \d+/)
     expect(r.stdout).toContain("workers ready: 2/2")
-    expect(findProcessesWithEnv("SNAKEPIT_CLI_TEST", runner.mark)).toEqual([])
+    expect(await processesLeft("SNAKEPIT_CLI_TEST", runner.mark)).toEqual([])
   })
 
   it("dashboard serves the live dashboard over the demo workload and stops cleanly on SIGINT", async () => {
@@ -46,7 +46,7 @@ describe("snakepit CLI", () => {
     child.kill("SIGINT")
     const r = await child
     expect(r.exitCode, r.stderr).toBe(0)
-    expect(findProcessesWithEnv("SNAKEPIT_CLI_TEST", runner.mark)).toEqual([])
+    expect(await processesLeft("SNAKEPIT_CLI_TEST", runner.mark)).toEqual([])
   }, 60_000)
 
   it("call prints the result as JSON", async () => {

@@ -37,3 +37,22 @@ const isZombie = (pid: number): boolean => {
   // Field 3 follows the parenthesised command name, which may itself contain spaces.
   return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) === "Z"
 }
+
+/**
+ * The processes with `name=value` in their environment, once none is left or `timeoutMs` has
+ * passed: `[]` when all are gone. For a check right after a stop: the host SIGKILLs a worker's
+ * group once the worker has exited, and the kernel ends what is left (the group's watchman
+ * shell, a subprocess) a moment later, under load some milliseconds after `stop()` resolved.
+ *
+ * @example
+ * await bridge.stop()
+ * expect(await processesLeft("SNAKEPIT_MY_TEST", mark)).toEqual([])
+ */
+export const processesLeft = async (name: string, value: string, timeoutMs = 5_000): Promise<ProcessInfo[]> => {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const left = findProcessesWithEnv(name, value)
+    if (left.length === 0 || Date.now() > deadline) return left
+    await new Promise((r) => setTimeout(r, 10))
+  }
+}
