@@ -108,8 +108,9 @@ const secret = (spec: SecretSpec): { value: string | undefined; from: string } =
 
 /**
  * Aborts on the first SIGINT/SIGTERM so the command stops its bridge cleanly; a second one
- * exits at once. The listeners stay installed (`on`, not `once`): execa's signal-exit re-raises
- * the signal, killing the process mid-cleanup, when it believes it is the only listener.
+ * exits at once. The listeners stay installed (`on`, not `once`): a library using signal-exit
+ * (execa, in user code) re-raises the signal, killing the process mid-cleanup, when it believes
+ * it is the only listener.
  */
 const interrupted = (): AbortController => {
   const ac = new AbortController()

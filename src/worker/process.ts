@@ -14,9 +14,9 @@
  * }))
  */
 import { Effect, type Scope } from "effect"
-import { execa, type ResultPromise } from "execa"
+import { type ChildProcess, spawn } from "node:child_process"
 import { delimiter } from "node:path"
-import { finished, type Readable, type Writable } from "node:stream"
+import { finished, PassThrough, type Readable, type Writable } from "node:stream"
 import { StartupFailed, StartupTimeout, WorkerCrashed } from "../errors.js"
 import { DEFAULT_MAX_FRAME_BYTES } from "../protocol/frame.js"
 import type { ValueLimits } from "../protocol/limits.js"
@@ -68,7 +68,7 @@ export interface WorkerProcessOptions {
    * a worker used on its own keeps Node running while it lives.
    */
   readonly unref?: boolean
-  /** How the OS process comes to be. Default: spawned with execa (`spawnLauncher`); the fork server forks it. */
+  /** How the OS process comes to be. Default: spawned (`spawnLauncher`); the fork server forks it. */
   readonly launcher?: Launcher
 }
 
@@ -113,11 +113,13 @@ export interface ExitInfo {
 
 /**
  * A started OS process that speaks the protocol, however it was started: the seam between
- * transports (spawned by execa, forked by the fork server) and everything above them.
+ * transports (spawned, forked by the fork server) and everything above them.
  */
 export interface LaunchedProcess {
   /** Undefined when the executable could not be started at all. */
   readonly pid: number | undefined
+  /** Why no process was started, when Node refused the arguments themselves. */
+  readonly refused?: string
   /** Frames to the worker. */
   readonly input: Writable
   /** Frames from the worker. */
@@ -196,8 +198,6 @@ const lines = (stream: NodeJS.ReadableStream | null, onLine: (line: string) => v
     partial = ""
   })
 }
-
-type Subprocess = ResultPromise<{ stdio: ["ignore", "pipe", "pipe", "pipe", "pipe"]; buffer: false; reject: false }>
 
 /**
  * How long after a worker's exit the host keeps reading its streams. Frames and lines the worker
@@ -344,7 +344,7 @@ export const spawnWorker = (
           Effect.fail(
             startupFailed(
               sub.pid === undefined
-                ? `could not start ${options.python}: the executable was not found or is not runnable`
+                ? `could not start ${options.python}: ${sub.refused ?? "the executable was not found or is not runnable"}`
                 : `worker ${options.workerId} exited before it was ready (${exit.signal ?? `exit code ${exit.exitCode}`})`,
               exit,
             ),
@@ -421,7 +421,7 @@ const unrefAll = (child: { unref?: () => void } | undefined, streams: ReadonlyAr
 }
 
 /**
- * The default launcher: `python -m snakepit_bridge` spawned by execa in a new session (so it
+ * The default launcher: `python -m snakepit_bridge` spawned in a new session (so it
  * leads its own process group), the protocol on fds 3/4 (libuv socketpairs), stdout and stderr
  * as pipes. Its death is the child's `exit` event; the host then SIGKILLs its group, so nothing
  * the worker started outlives it, and nothing holding its pipes hides its death.
@@ -441,10 +441,11 @@ export const spawnLauncher: Launcher = (options, maxFrameBytes) =>
 
 const launch = (options: WorkerProcessOptions, maxFrameBytes: number): LaunchedProcess => {
   const sub = start(options, maxFrameBytes)
+  if ("refused" in sub) return notStarted(sub.refused)
   const pid = sub.pid
-  // Extra fds are duplex sockets (libuv socketpairs); execa types them as readables.
-  const input = sub.stdio[3] as unknown as Writable
-  const output = sub.stdio[4] as unknown as Readable
+  // Extra fds are duplex sockets (libuv socketpairs).
+  const input = sub.stdio[3] as Writable
+  const output = sub.stdio[4] as Readable
   let running = pid !== undefined
   if (pid !== undefined) trackGroup(pid)
   // An idle worker does not keep Node alive; the bridge holds Node up while work is pending
@@ -458,12 +459,12 @@ const launch = (options: WorkerProcessOptions, maxFrameBytes: number): LaunchedP
       untrackGroup(pid!)
       void streamsDone([output, sub.stdout, sub.stderr], STREAM_GRACE_MS).then(() => resolve({ exitCode, signal }))
     })
-    // An executable that could not be started emits no `exit`; execa's promise settles then
-    // (with `reject: false` it resolves; the second branch only guards against the unexpected).
-    sub.then(
-      (r) => resolve({ exitCode: r.exitCode ?? null, signal: r.signal ?? null }),
-      () => resolve({ exitCode: sub.exitCode ?? null, signal: sub.signalCode ?? null }),
-    )
+    // An executable that could not be started (not found, not executable) emits `error` and no
+    // `exit`; it has no pid. A later `error` (a failed kill) changes nothing: `exit` still comes.
+    // Always listened to: an `error` nobody listens to would be thrown out of Node's loop.
+    sub.on("error", () => {
+      if (sub.pid === undefined) resolve({ exitCode: null, signal: null })
+    })
   })
   return {
     pid,
@@ -481,37 +482,50 @@ const launch = (options: WorkerProcessOptions, maxFrameBytes: number): LaunchedP
   }
 }
 
-const start = (options: WorkerProcessOptions, maxFrameBytes: number): Subprocess => {
+/** A worker that could not even be spawned (Node refused the arguments): no pid, already exited. */
+const notStarted = (refused: string): LaunchedProcess => {
+  const ended = () => {
+    const stream = new PassThrough()
+    stream.end()
+    return stream
+  }
+  return { pid: undefined, refused, input: ended(), output: ended(), stdout: ended(), stderr: ended(), exited: Promise.resolve({ exitCode: null, signal: null }), signal: () => {}, kill: () => {} }
+}
+
+const start = (options: WorkerProcessOptions, maxFrameBytes: number): ChildProcess | { refused: string } => {
   const pythonPath = [bridgePythonDir, ...(options.pythonPath ?? []), ...(process.env.PYTHONPATH ? [process.env.PYTHONPATH] : [])]
-  return execa(options.python, ["-m", options.module ?? "snakepit_bridge"], {
-    stdio: ["ignore", "pipe", "pipe", "pipe", "pipe"] as ["ignore", "pipe", "pipe", "pipe", "pipe"],
-    buffer: false,
-    reject: false,
-    // A new session: the worker leads its own process group, which the host kills as a whole,
-    // and a terminal's Ctrl-C (sent to the host's group) does not reach it. execa's exit hook
-    // skips detached children; processGroup.ts has its own (and PDEATHSIG covers SIGKILL).
-    detached: groupsSupported,
-    cleanup: false,
-    ...(options.cwd ? { cwd: options.cwd } : {}),
-    env: {
-      ...options.env,
-      PYTHONPATH: pythonPath.join(delimiter),
-      // The entries as the user gave them, for the hint of a ModuleNotFoundError (importhint.py).
-      SNAKEPIT_PYTHON_PATH: JSON.stringify(options.pythonPath ?? []),
-      SNAKEPIT_WORKER_ID: options.workerId,
-      SNAKEPIT_HOST_PID: String(process.pid),
-      SNAKEPIT_CONCURRENCY: String(options.concurrency ?? 1),
-      SNAKEPIT_MAX_FRAME_BYTES: String(maxFrameBytes),
-      ...(options.limits ? limitsEnv(options.limits) : {}),
-      SNAKEPIT_ALLOW_CODE: options.allowCodeExecution ? "1" : "0",
-      // Undefined drops a value inherited from the host's environment: the host decides.
-      SNAKEPIT_EXPOSE: options.expose?.join(","),
-      SNAKEPIT_PRELOAD: (options.preload ?? []).join(","),
-      SNAKEPIT_TESTING: options.testing ? "1" : "0",
-      // Undefined drops a value inherited from the host's environment, as for SNAKEPIT_EXPOSE.
-      SNAKEPIT_MAX_RSS_BYTES: options.maxRssBytes === undefined ? undefined : String(Math.floor(options.maxRssBytes)),
-    },
-  })
+  try {
+    return spawn(options.python, ["-m", options.module ?? "snakepit_bridge"], {
+      stdio: ["ignore", "pipe", "pipe", "pipe", "pipe"],
+      // A new session: the worker leads its own process group, which the host kills as a whole,
+      // and a terminal's Ctrl-C (sent to the host's group) does not reach it. processGroup.ts
+      // kills the group from Node's exit hook (and PDEATHSIG covers SIGKILL).
+      detached: groupsSupported,
+      ...(options.cwd ? { cwd: options.cwd } : {}),
+      // Undefined values are left out: an undefined drops a value inherited from the host.
+      env: {
+        ...process.env,
+        ...options.env,
+        PYTHONPATH: pythonPath.join(delimiter),
+        // The entries as the user gave them, for the hint of a ModuleNotFoundError (importhint.py).
+        SNAKEPIT_PYTHON_PATH: JSON.stringify(options.pythonPath ?? []),
+        SNAKEPIT_WORKER_ID: options.workerId,
+        SNAKEPIT_HOST_PID: String(process.pid),
+        SNAKEPIT_CONCURRENCY: String(options.concurrency ?? 1),
+        SNAKEPIT_MAX_FRAME_BYTES: String(maxFrameBytes),
+        ...(options.limits ? limitsEnv(options.limits) : {}),
+        SNAKEPIT_ALLOW_CODE: options.allowCodeExecution ? "1" : "0",
+        // The host decides, whatever the host's own environment says.
+        SNAKEPIT_EXPOSE: options.expose?.join(","),
+        SNAKEPIT_PRELOAD: (options.preload ?? []).join(","),
+        SNAKEPIT_TESTING: options.testing ? "1" : "0",
+        SNAKEPIT_MAX_RSS_BYTES: options.maxRssBytes === undefined ? undefined : String(Math.floor(options.maxRssBytes)),
+      },
+    })
+  } catch (error) {
+    // Arguments Node refuses before any process exists (a NUL byte in a path or a variable).
+    return { refused: (error as Error).message }
+  }
 }
 
 /**

@@ -212,6 +212,14 @@ describe("worker: startup", () => {
     expect((snap.output as { error: { _tag: string } }).error._tag).toBe("StartupFailed")
   })
 
+  it("arguments Node refuses to spawn (a NUL byte in a variable) fail with StartupFailed saying why", async () => {
+    const { actor } = startWorker({ env: { SNAKEPIT_NUL_TEST: "a\0b" } })
+    const snap = await doneSnapshot(actor)
+    const error = (snap.output as { error: { _tag: string; message: string } }).error
+    expect(error._tag).toBe("StartupFailed")
+    expect(error.message).toMatch(/SNAKEPIT_NUL_TEST.*null bytes/)
+  })
+
   it("a worker that never says ready fails with StartupTimeout and is killed", async () => {
     const { actor } = startWorker({ preload: ["slow_import"], startupTimeoutMs: 300 })
     const snap = await doneSnapshot(actor)
