@@ -13,7 +13,11 @@ However that process ends, even by SIGKILL or stuck in C code, the kernel closes
 watchman reads EOF and SIGKILLs the group.  The write end is close-on-exec and closed in every
 ``os.fork()`` child (``multiprocessing`` included), so no child keeps the watchman waiting.
 
-- A spawned worker's watchman (:func:`start_watch`) is a ``/bin/sh`` in its group.
+- The Node host runs one watchman for all its workers (``src/worker/groupWatchman.ts``): a shell
+  that holds the list of live worker groups and kills them all when the host is gone.  It tells
+  each worker so (``SNAKEPIT_GROUP_WATCHED=1``), and that worker starts none of its own.
+- A spawned worker not told so (the host's watchman is not running, or another host) starts its
+  own watchman (:func:`start_watch`), a ``/bin/sh`` in its group.
 - A fork server template has one watchman for all the workers it forks (:class:`GroupRegistry`,
   also a shell): a shell per forked worker would cost more CPU than the rest of the worker's
   start (≈ 5 ms against ≈ 3 ms, measured).  The template tells it each worker's group as it

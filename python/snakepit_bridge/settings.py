@@ -19,6 +19,8 @@
                             change it (``logging.basicConfig(level=...)``)
 ``SNAKEPIT_MAX_RSS_BYTES``  memory limit: past it the worker stops itself (unset: none;
                             :mod:`snakepit_bridge.memlimit`)
+``SNAKEPIT_GROUP_WATCHED``  ``1``: the host's watchman ends this worker's process group if the
+                            host dies, so the worker starts none (:mod:`snakepit_bridge.procgroup`)
 =========================  ===========================================================
 
 The three value limits are enforced by :mod:`snakepit_bridge.codec` in both directions
@@ -42,7 +44,8 @@ class Settings:
 
     __slots__ = ("concurrency", "max_frame_bytes", "allow_code", "preload", "host_pid",
                  "worker_id", "testing", "in_fd", "out_fd", "log_level", "max_depth",
-                 "max_value_bytes", "max_string_bytes", "exposure", "max_rss_bytes")
+                 "max_value_bytes", "max_string_bytes", "exposure", "max_rss_bytes",
+                 "group_watched")
 
     def __init__(self, *, concurrency: int = 1, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
                  allow_code: bool = False, preload: Tuple[str, ...] = (),
@@ -52,7 +55,7 @@ class Settings:
                  max_value_bytes: Optional[int] = None,
                  max_string_bytes: int = DEFAULT_MAX_STRING_BYTES,
                  exposure: Optional[Exposure] = None,
-                 max_rss_bytes: Optional[int] = None) -> None:
+                 max_rss_bytes: Optional[int] = None, group_watched: bool = False) -> None:
         self.concurrency = concurrency
         self.max_frame_bytes = max_frame_bytes
         self.allow_code = allow_code
@@ -71,6 +74,8 @@ class Settings:
         self.exposure = exposure
         #: The memory limit in bytes; None: no limit.
         self.max_rss_bytes = max_rss_bytes
+        #: The host watches this worker's process group: no watchman of its own.
+        self.group_watched = group_watched
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "Settings":
@@ -96,6 +101,7 @@ class Settings:
             log_level=log_level,
             exposure=exposure_from_env(env),
             max_rss_bytes=memory_limit_from_env(env),
+            group_watched=env.get("SNAKEPIT_GROUP_WATCHED") == "1",
             **limits_from_env(env, max_frame_bytes),
         )
 

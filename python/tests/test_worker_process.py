@@ -346,6 +346,17 @@ def test_a_worker_that_does_not_lead_its_group_starts_no_watchman(spawn):
     assert len(_children(leader.proc.pid)) == 1
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_worker_whose_host_watches_its_group_starts_no_watchman(spawn):
+    """SNAKEPIT_GROUP_WATCHED=1: the host's own watchman ends the group if the host dies."""
+    w = spawn(new_session=True, env={"SNAKEPIT_GROUP_WATCHED": "1"})
+    assert w.recv()["type"] == "ready"
+    assert _children(w.proc.pid) == []
+    # Not passed on: a worker some other host starts from here must watch its own group.
+    w.send(call(1, "os", "getenv", "SNAKEPIT_GROUP_WATCHED"))
+    assert w.recv_until(1)["value"] is None
+
+
 def _alive(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as f:

@@ -22,7 +22,7 @@ import { DEFAULT_MAX_FRAME_BYTES } from "../protocol/frame.js"
 import type { ValueLimits } from "../protocol/limits.js"
 import { ExitCode, MEMORY_EXCEEDED_EVENT, PROTOCOL_VERSION } from "../protocol/messages.js"
 import { Connection, type ConnectionFault, type PythonLogRecord, type ReadyFields, type ToolCallRequest } from "./connection.js"
-import { groupsSupported, signalGroup, trackGroup, untrackGroup } from "./processGroup.js"
+import { groupsSupported, signalGroup, trackGroup, untrackGroup, watchGroups } from "./processGroup.js"
 import { bridgePythonDir } from "./python.js"
 
 /** Everything needed to start one worker. */
@@ -109,6 +109,8 @@ export interface ExitInfo {
   readonly signal: string | null
   /** Set when the worker died because the fork server's template it was forked from died. */
   readonly cause?: "template"
+  /** Why no process was started at all (the executable missing, no file descriptors left, …). */
+  readonly notStarted?: string
 }
 
 /**
@@ -116,10 +118,8 @@ export interface ExitInfo {
  * transports (spawned, forked by the fork server) and everything above them.
  */
 export interface LaunchedProcess {
-  /** Undefined when the executable could not be started at all. */
+  /** Undefined when the executable could not be started at all (`exited` says why). */
   readonly pid: number | undefined
-  /** Why no process was started, when Node refused the arguments themselves. */
-  readonly refused?: string
   /** Frames to the worker. */
   readonly input: Writable
   /** Frames from the worker. */
@@ -343,8 +343,8 @@ export const spawnWorker = (
         resume(
           Effect.fail(
             startupFailed(
-              sub.pid === undefined
-                ? `could not start ${options.python}: ${sub.refused ?? "the executable was not found or is not runnable"}`
+              exit.notStarted !== undefined
+                ? `could not start ${options.python}: ${exit.notStarted}`
                 : `worker ${options.workerId} exited before it was ready (${exit.signal ?? `exit code ${exit.exitCode}`})`,
               exit,
             ),
@@ -441,13 +441,23 @@ export const spawnLauncher: Launcher = (options, maxFrameBytes) =>
 
 const launch = (options: WorkerProcessOptions, maxFrameBytes: number): LaunchedProcess => {
   const sub = start(options, maxFrameBytes)
-  if ("refused" in sub) return notStarted(sub.refused)
+  if ("refused" in sub) return notStarted(Promise.resolve(sub.refused))
+  // A spawn that failed (executable missing, no file descriptors left) has no pid and emits
+  // `error` on the next tick, without `exit`; with EMFILE it has no stdio streams either. Listened
+  // to at once and always: an `error` nobody listens to would be thrown out of Node's loop (a
+  // later one, from a failed kill, changes nothing: `exit` still comes).
+  const failed = new Promise<string>((resolve) => {
+    sub.on("error", (error: NodeJS.ErrnoException) => {
+      if (sub.pid === undefined) resolve(spawnFailure(error))
+    })
+  })
   const pid = sub.pid
+  if (pid === undefined) return notStarted(failed)
   // Extra fds are duplex sockets (libuv socketpairs).
   const input = sub.stdio[3] as Writable
   const output = sub.stdio[4] as Readable
-  let running = pid !== undefined
-  if (pid !== undefined) trackGroup(pid)
+  let running = true
+  trackGroup(pid)
   // An idle worker does not keep Node alive; the bridge holds Node up while work is pending
   // (bridge/keepAlive.ts). If Node exits, the exit hook kills the group and Python sees EOF.
   if (options.unref === true) unrefAll(sub, [input, output, sub.stdout, sub.stderr])
@@ -455,15 +465,9 @@ const launch = (options: WorkerProcessOptions, maxFrameBytes: number): LaunchedP
     sub.once("exit", (exitCode, signal) => {
       running = false
       // The group outlives its leader: end what the worker left behind, now.
-      signalGroup(pid!, "SIGKILL")
-      untrackGroup(pid!)
+      signalGroup(pid, "SIGKILL")
+      untrackGroup(pid)
       void streamsDone([output, sub.stdout, sub.stderr], STREAM_GRACE_MS).then(() => resolve({ exitCode, signal }))
-    })
-    // An executable that could not be started (not found, not executable) emits `error` and no
-    // `exit`; it has no pid. A later `error` (a failed kill) changes nothing: `exit` still comes.
-    // Always listened to: an `error` nobody listens to would be thrown out of Node's loop.
-    sub.on("error", () => {
-      if (sub.pid === undefined) resolve({ exitCode: null, signal: null })
     })
   })
   return {
@@ -477,19 +481,34 @@ const launch = (options: WorkerProcessOptions, maxFrameBytes: number): LaunchedP
       if (running) sub.kill(signal)
     },
     kill: () => {
-      if (running) signalGroup(pid!, "SIGKILL")
+      if (running) signalGroup(pid, "SIGKILL")
     },
   }
 }
 
-/** A worker that could not even be spawned (Node refused the arguments): no pid, already exited. */
-const notStarted = (refused: string): LaunchedProcess => {
+/** What a failed spawn's error says to the user. */
+const spawnFailure = (error: NodeJS.ErrnoException): string =>
+  error.code === "ENOENT" || error.code === "EACCES"
+    ? `the executable (or the working directory) was not found or is not runnable (${error.message})`
+    : error.message
+
+/** A worker that was never started: no pid, ended streams, `exited` settles with the reason. */
+const notStarted = (reason: Promise<string>): LaunchedProcess => {
   const ended = () => {
     const stream = new PassThrough()
     stream.end()
     return stream
   }
-  return { pid: undefined, refused, input: ended(), output: ended(), stdout: ended(), stderr: ended(), exited: Promise.resolve({ exitCode: null, signal: null }), signal: () => {}, kill: () => {} }
+  return {
+    pid: undefined,
+    input: ended(),
+    output: ended(),
+    stdout: ended(),
+    stderr: ended(),
+    exited: reason.then((notStarted) => ({ exitCode: null, signal: null, notStarted })),
+    signal: () => {},
+    kill: () => {},
+  }
 }
 
 const start = (options: WorkerProcessOptions, maxFrameBytes: number): ChildProcess | { refused: string } => {
@@ -501,6 +520,8 @@ const start = (options: WorkerProcessOptions, maxFrameBytes: number): ChildProce
       // and a terminal's Ctrl-C (sent to the host's group) does not reach it. processGroup.ts
       // kills the group from Node's exit hook (and PDEATHSIG covers SIGKILL).
       detached: groupsSupported,
+      // No console window per worker when the host has none (a Windows service).
+      windowsHide: true,
       ...(options.cwd ? { cwd: options.cwd } : {}),
       // Undefined values are left out: an undefined drops a value inherited from the host.
       env: {
@@ -520,6 +541,8 @@ const start = (options: WorkerProcessOptions, maxFrameBytes: number): ChildProce
         SNAKEPIT_PRELOAD: (options.preload ?? []).join(","),
         SNAKEPIT_TESTING: options.testing ? "1" : "0",
         SNAKEPIT_MAX_RSS_BYTES: options.maxRssBytes === undefined ? undefined : String(Math.floor(options.maxRssBytes)),
+        // The host's watchman ends the worker's group if Node dies; else the worker starts one.
+        SNAKEPIT_GROUP_WATCHED: watchGroups() ? "1" : undefined,
       },
     })
   } catch (error) {

@@ -11,20 +11,24 @@
  *
  * Groups still alive when the host process exits normally (`process.exit()`, an empty event
  * loop) are SIGKILLed from an `exit` hook: a worker is in its own session, so nothing else would
- * end it there before it sees its pipe close. A host killed by a signal runs no hook; the worker
- * side covers that (docs/forkserver.md, "Process lifetime").
+ * end it there before it sees its pipe close. A host killed by a signal runs no hook: the host's
+ * watchman (`groupWatchman.ts`), a shell told of every live group, kills them then.
  *
  * @example
+ * const watched = watchGroups()   // before spawning: true if the host's watchman runs
  * trackGroup(pid)                 // after spawning a worker that leads its group
  * signalGroup(pid, "SIGKILL")     // the worker and everything it started
  * untrackGroup(pid)               // once the worker has exited and its group was killed
  */
+
+import { GroupWatchman } from "./groupWatchman.js"
 
 /** Whether workers lead their own process group here (POSIX; Windows has no process groups). */
 export const groupsSupported: boolean = process.platform !== "win32"
 
 const live = new Set<number>()
 let hooked = false
+const watchman = new GroupWatchman()
 
 const killLiveGroups = (): void => {
   for (const pid of live) signalGroup(pid, "SIGKILL")
@@ -50,7 +54,16 @@ export const signalGroup = (pid: number, signal: NodeJS.Signals): boolean => {
 }
 
 /**
- * Remembers a live group so the host's `exit` hook can end it.
+ * Starts the host's watchman if it is not running; true when it runs, so that a worker spawned
+ * now need not start a watchman of its own (`SNAKEPIT_GROUP_WATCHED=1`).
+ *
+ * @example
+ * const env = { ...(watchGroups() ? { SNAKEPIT_GROUP_WATCHED: "1" } : {}) }
+ */
+export const watchGroups = (): boolean => groupsSupported && watchman.ready()
+
+/**
+ * Remembers a live group so the host's `exit` hook, and its watchman if Node dies, can end it.
  *
  * @example
  * trackGroup(sub.pid)
@@ -58,6 +71,7 @@ export const signalGroup = (pid: number, signal: NodeJS.Signals): boolean => {
 export const trackGroup = (pid: number): void => {
   if (!groupsSupported) return
   live.add(pid)
+  watchman.add(pid)
   if (!hooked) {
     hooked = true
     process.on("exit", killLiveGroups)
@@ -72,4 +86,8 @@ export const trackGroup = (pid: number): void => {
  */
 export const untrackGroup = (pid: number): void => {
   live.delete(pid)
+  watchman.remove(pid)
 }
+
+/** The host watchman's pid, if it runs (for tests). */
+export const watchmanPid = (): number | undefined => watchman.pid
