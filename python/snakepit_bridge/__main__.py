@@ -6,7 +6,6 @@ exits 1), sends ``ready`` on fd 4 and serves frames from fd 3 until shutdown.
 """
 from __future__ import annotations
 
-import os
 import sys
 
 from . import procgroup
@@ -23,8 +22,6 @@ def main() -> int:
     # its own watchman for every worker's group says so; then a shell per worker is not needed.
     if not settings.group_watched:
         procgroup.start_watch()
-    # Not for subprocesses: a worker that some other host starts from here watches its own group.
-    os.environ.pop("SNAKEPIT_GROUP_WATCHED", None)
     if not import_preload(settings.preload):
         return EXIT_STARTUP_FAILURE
     Worker(settings).serve()

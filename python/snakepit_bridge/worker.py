@@ -79,6 +79,9 @@ def prepare_process(prog: str) -> Optional[Settings]:
     except ValueError as e:
         print(f"{prog}: {e}", file=sys.stderr)
         return None
+    # Read, and not passed on: a worker that some other host starts from this process (or from a
+    # fork of this template) must watch its own group.
+    os.environ.pop("SNAKEPIT_GROUP_WATCHED", None)
     set_parent_death_signal()
     if parent_is_gone(settings.host_pid):
         os._exit(EXIT_OK)

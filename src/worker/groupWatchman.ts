@@ -57,7 +57,8 @@ export class GroupWatchman {
 
   constructor(
     private readonly start: () => ChildProcess = spawnWatchman,
-    private readonly now: () => number = Date.now,
+    // Monotonic: a wall clock stepped back would hold the watchman down that long.
+    private readonly now: () => number = () => performance.now(),
     private readonly later: (fn: () => void, ms: number) => void = unrefTimer,
   ) {}
 

@@ -9,7 +9,8 @@ import { pino } from "pino"
 import { PythonBridge } from "../../src/bridge/PythonBridge.js"
 
 const [python = "python3"] = process.argv.slice(2)
-const options = { python, minWorkers: 1, maxWorkers: 1, logger: pino({ level: "silent" }) }
+// Spawned, whatever SNAKEPIT_SPAWN_MODE says: the failure looked for is the worker's own spawn.
+const options = { python, minWorkers: 1, maxWorkers: 1, spawnMode: "spawn" as const, logger: pino({ level: "silent" }) }
 // A first start while descriptors are free: the interpreter is resolved (and remembered) then,
 // so the second start fails at the worker's spawn itself.
 await (await PythonBridge.start(options)).stop()

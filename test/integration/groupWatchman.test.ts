@@ -14,7 +14,10 @@ import { isGone } from "../support/processes.js"
 import { fixturesDir, pythonCommand } from "../support/worker.js"
 
 const started: number[] = []
+/** Ends a test's watchmen: none starts a new shell when the cleanup below kills its own. */
+const closers: Array<() => void> = []
 afterEach(() => {
+  for (const close of closers.splice(0)) close()
   for (const pid of started.splice(0)) {
     try { process.kill(-pid, "SIGKILL") } catch { /* gone */ }
   }
@@ -33,7 +36,10 @@ const watched = () => {
   const shells: ChildProcess[] = []
   const timers: Array<() => void> = []
   let clock = 0
+  let over = false
+  closers.push(() => (over = true))
   const watchman = new GroupWatchman(() => {
+    if (over) throw new Error("the test is over")
     const shell = spawnWatchman()
     shells.push(shell)
     if (shell.pid !== undefined) started.push(shell.pid)
@@ -110,7 +116,8 @@ describe.skipIf(process.platform !== "linux")("the host's watchman", () => {
   })
 
   it("a bridge's spawned workers start no watchman of their own: the host runs one for all", async () => {
-    const bridge = await PythonBridge.start({ python: pythonCommand, pythonPath: [fixturesDir], minWorkers: 2, maxWorkers: 2 })
+    // Spawned, whatever SNAKEPIT_SPAWN_MODE says: forked workers never started a watchman.
+    const bridge = await PythonBridge.start({ python: pythonCommand, pythonPath: [fixturesDir], minWorkers: 2, maxWorkers: 2, spawnMode: "spawn" })
     try {
       const pids = bridge.getStatus().workers.map((w) => w.pid!)
       expect(pids).toHaveLength(2)
