@@ -37,17 +37,10 @@ from typing import Optional, Tuple
 #: The watchman: wait for EOF on stdin (the worker is gone), then SIGKILL the whole group.
 WATCH_SCRIPT = "while read -r _; do :; done; kill -s KILL 0"
 
-#: The template's watchman: keep the set of live worker groups from ``+ pgid`` / ``- pgid``
-#: lines; on EOF (the template is gone) SIGKILL each of them, then its own group.
-REGISTRY_SCRIPT = """live=' '
-while read -r op pgid; do
-  case $op in
-    +) live="$live$pgid " ;;
-    -) case "$live" in *" $pgid "*) live="${live%% $pgid *} ${live#* $pgid }" ;; esac ;;
-  esac
-done
-for pgid in $live; do kill -s KILL -- "-$pgid" 2>/dev/null; done
-kill -s KILL 0"""
+#: The template's watchman (shared with the host's): keep the set of live worker groups from
+#: ``+ pgid`` / ``- pgid`` lines; on EOF (the template is gone) SIGKILL each of them, then its own
+#: group.
+REGISTRY_SCRIPT_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "groupwatch.sh")
 
 SHELL = "/bin/sh"
 
@@ -152,7 +145,8 @@ class GroupRegistry:
         platform cannot.  Call it after the protocol fds were made non-inheritable."""
         if not hasattr(os, "posix_spawn") or not leads_group():
             return None
-        spawned = _spawn_shell(REGISTRY_SCRIPT)
+        with open(REGISTRY_SCRIPT_PATH, encoding="utf-8") as f:
+            spawned = _spawn_shell(f.read())
         if spawned is None:
             return None
         pid, w = spawned

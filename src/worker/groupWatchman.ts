@@ -22,31 +22,54 @@
  * watchman.remove(worker.pid)  // once the worker exited and its group was killed
  */
 import { type ChildProcess, spawn } from "node:child_process"
+import { readFileSync } from "node:fs"
+import { join } from "node:path"
+import { bridgePythonDir } from "./python.js"
 
-/** Keeps the groups of `+ pgid` lines, forgets those of `- pgid`; at EOF kills those left. */
-export const WATCHMAN_SCRIPT = `live=' '
-while read -r op pgid; do
-  case $op in
-    +) live="$live$pgid " ;;
-    -) case "$live" in *" $pgid "*) live="\${live%% $pgid *} \${live#* $pgid }" ;; esac ;;
-  esac
-done
-for pgid in $live; do kill -s KILL -- "-$pgid" 2>/dev/null; done`
+/**
+ * The watchman's script, shared with the fork server template's (`groupwatch.sh` in the Python
+ * package): keeps the groups of `+ pgid` lines, forgets those of `- pgid`; at EOF kills those left.
+ *
+ * @example
+ * spawn("/bin/sh", ["-c", readFileSync(WATCHMAN_SCRIPT_PATH, "utf8")], { stdio: ["pipe", "ignore", "ignore"] })
+ */
+export const WATCHMAN_SCRIPT_PATH = join(bridgePythonDir, "snakepit_bridge", "groupwatch.sh")
 
-/** A watchman that died sooner than this after its start, or could not start, is retried this
- * long after. */
+let script: string | undefined
+
+/**
+ * A watchman that died sooner than this after its start, or could not start, is retried this
+ * long after.
+ *
+ * @example
+ * clock += WATCHMAN_RETRY_MS // a test's clock: the next start is due
+ */
 export const WATCHMAN_RETRY_MS = 1_000
 
-/** Starts the watchman shell: its own session, stdin a pipe, nothing else open. */
-export const spawnWatchman = (): ChildProcess =>
-  spawn("/bin/sh", ["-c", WATCHMAN_SCRIPT], { detached: true, stdio: ["pipe", "ignore", "ignore"], cwd: "/" })
+/**
+ * Starts the watchman shell: its own session, stdin a pipe, nothing else open.
+ *
+ * @example
+ * const shell = spawnWatchman()
+ * shell.stdin!.write(`+ ${worker.pid}\n`)
+ */
+export const spawnWatchman = (): ChildProcess => {
+  script ??= readFileSync(WATCHMAN_SCRIPT_PATH, "utf8")
+  return spawn("/bin/sh", ["-c", script], { detached: true, stdio: ["pipe", "ignore", "ignore"], cwd: "/" })
+}
 
 /** Runs `fn` after `ms` without keeping Node alive. */
 const unrefTimer = (fn: () => void, ms: number): void => {
   setTimeout(fn, ms).unref()
 }
 
-/** The watchman of worker process groups (one instance per thread lives in processGroup.ts). */
+/**
+ * The watchman of worker process groups (one instance per thread lives in processGroup.ts).
+ *
+ * @example
+ * const watchman = new GroupWatchman()
+ * watchman.add(pid)
+ */
 export class GroupWatchman {
   private child: ChildProcess | undefined
   private startedAt = 0

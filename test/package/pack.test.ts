@@ -45,7 +45,7 @@ it("npm pack → npm install into an empty project: no engine warning, no NATS c
   const packed = await npm(["pack", "--json", "--pack-destination", work], source)
   const [info] = JSON.parse(packed.stdout.slice(packed.stdout.indexOf("["))) as Array<{ filename: string; files: Array<{ path: string }> }>
   const files = info!.files.map((f) => f.path)
-  for (const f of ["dist/index.js", "dist/index.d.ts", "dist/cli.js", "dist/supervisor/index.js", "dist/testing/index.js", "python/snakepit_bridge/__main__.py", "python/snakepit_bridge/examples/demo.py", "LICENSE", "README.md", "CHANGELOG.md"]) {
+  for (const f of ["dist/index.js", "dist/index.d.ts", "dist/cli.js", "dist/supervisor/index.js", "dist/testing/index.js", "python/snakepit_bridge/__main__.py", "python/snakepit_bridge/groupwatch.sh", "python/snakepit_bridge/examples/demo.py", "LICENSE", "README.md", "CHANGELOG.md"]) {
     expect(files).toContain(f)
   }
   // src/ ships so that source maps resolve inside the package (test/package/sourceMaps.test.ts).
