@@ -192,3 +192,20 @@ def call(call_id: int, module: str, function: str, *args: Any, session_id: Optio
     """A ``call`` envelope."""
     return {"type": "call", "id": call_id, "module": module, "function": function,
             "args": list(args), "kwargs": kwargs, "session_id": session_id, "stream": stream}
+
+
+def alive(pid: int) -> bool:
+    """True while ``pid`` runs (Linux ``/proc``; a zombie counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def gone_within(pids: List[int], seconds: float) -> bool:
+    """Waits up to ``seconds`` for every pid to be gone; True if they all are."""
+    deadline = time.monotonic() + seconds
+    while any(alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return not any(alive(p) for p in pids)

@@ -7,10 +7,9 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
-from conftest import PYTHON_DIR
+from conftest import PYTHON_DIR, alive, gone_within
 
 TEMPLATE = """
 import os, subprocess, sys
@@ -27,21 +26,6 @@ os._exit(0)
 """
 
 
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-def _gone_within(pid: int, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while _alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.01)
-    return not _alive(pid)
-
-
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_a_dead_templates_watchman_kills_the_groups_it_still_knows():
     env = dict(os.environ, PYTHONPATH=PYTHON_DIR)
@@ -49,14 +33,13 @@ def test_a_dead_templates_watchman_kills_the_groups_it_still_knows():
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     kept, forgotten, watchman = (int(p) for p in template.stdout.readline().split())
     try:
-        assert _alive(kept) and _alive(forgotten) and _alive(watchman)
+        assert alive(kept) and alive(forgotten) and alive(watchman)
         template.stdin.close()
         template.wait(5)
-        assert _gone_within(kept, 5)
-        assert _gone_within(watchman, 5)
-        assert _alive(forgotten)
+        assert gone_within([kept, watchman], 5)
+        assert alive(forgotten)
     finally:
         for pid in (kept, forgotten, watchman):
-            if _alive(pid):
+            if alive(pid):
                 os.kill(pid, signal.SIGKILL)
         template.stdout.close()

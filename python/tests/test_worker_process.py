@@ -12,7 +12,7 @@ import time
 from typing import Any, Dict, List, Optional
 
 import pytest
-from conftest import FIXTURES, HERE, PYTHON_DIR, call, unwire, wire
+from conftest import FIXTURES, HERE, PYTHON_DIR, alive, call, gone_within, unwire, wire
 
 from snakepit_bridge.codec import decode_envelope
 from snakepit_bridge.errors import FrameTooLarge, ProtocolError
@@ -290,14 +290,14 @@ def test_worker_dies_with_its_parent_even_when_busy(tmp_path):
         parent.kill()
         parent.wait(5)
         deadline = time.monotonic() + 3
-        while _alive(worker_pid) and time.monotonic() < deadline:
+        while alive(worker_pid) and time.monotonic() < deadline:
             time.sleep(0.02)
-        assert not _alive(worker_pid)
+        assert not alive(worker_pid)
     finally:
         if parent.poll() is None:
             parent.kill()
             parent.wait(5)
-        if worker_pid is not None and _alive(worker_pid):
+        if worker_pid is not None and alive(worker_pid):
             os.kill(worker_pid, signal.SIGKILL)
 
 
@@ -307,13 +307,6 @@ def _children(pid: int) -> List[int]:
         with open(f"/proc/{pid}/task/{task}/children") as f:
             found.extend(int(c) for c in f.read().split())
     return found
-
-
-def _gone_within(pids: List[int], seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    return not any(_alive(p) for p in pids)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
@@ -328,10 +321,10 @@ def test_a_sigkilled_group_leader_worker_takes_its_subprocesses_along(spawn):
     try:
         os.kill(w.proc.pid, signal.SIGKILL)
         w.wait()
-        assert _gone_within(started["pids"], 5)
+        assert gone_within(started["pids"], 5)
     finally:
         for pid in started["pids"]:
-            if _alive(pid):
+            if alive(pid):
                 os.kill(pid, signal.SIGKILL)
 
 
@@ -355,14 +348,6 @@ def test_a_worker_whose_host_watches_its_group_starts_no_watchman(spawn):
     # Not passed on: a worker some other host starts from here must watch its own group.
     w.send(call(1, "os", "getenv", "SNAKEPIT_GROUP_WATCHED"))
     assert w.recv_until(1)["value"] is None
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def test_wire_helpers_are_the_workers_format():
