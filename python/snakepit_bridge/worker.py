@@ -18,7 +18,8 @@ the graceful shutdown carries on and pending tool calls fail.  A write that find
 (``PR_SET_PDEATHSIG``), so a worker stuck in C code dies with the host.  The worker leads its own
 process group, and its subprocesses end with it: the host kills the group, and when the host
 cannot (it died), a watchman does: the host's own, or one the worker starts in ``__main__`` when
-the host has none (:mod:`snakepit_bridge.procgroup`).  ``SIGINT`` is ignored: the host owns the worker's lifetime (a worker in its own session sees no terminal's Ctrl-C).
+the host has none (:mod:`snakepit_bridge.procgroup`).  ``SIGINT`` is ignored: the host owns the
+worker's lifetime (a worker in its own session sees no terminal's Ctrl-C).
 ``SIGTERM`` behaves as ``shutdown`` unless a preloaded module installed its own SIGTERM
 disposition (``SIG_IGN`` or a handler), which is kept.
 

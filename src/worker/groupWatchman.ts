@@ -76,7 +76,7 @@ export class GroupWatchman {
   /** No start before this time (after a start that failed or a watchman that died young). */
   private retryAt = 0
   private retrying = false
-  private readonly groups = new Set<number>()
+  private readonly watched = new Set<number>()
 
   constructor(
     private readonly start: () => ChildProcess = spawnWatchman,
@@ -93,8 +93,8 @@ export class GroupWatchman {
 
   /** Watches the group led by `pgid`: it is killed if Node dies. */
   add(pgid: number): void {
-    if (this.groups.has(pgid)) return
-    this.groups.add(pgid)
+    if (this.watched.has(pgid)) return
+    this.watched.add(pgid)
     // A watchman started now is sent every group, this one included.
     if (this.child !== undefined) this.send(`+ ${pgid}\n`)
     else this.ready()
@@ -102,7 +102,12 @@ export class GroupWatchman {
 
   /** Stops watching `pgid` (its worker has exited and its group was killed). */
   remove(pgid: number): void {
-    if (this.groups.delete(pgid) && this.child !== undefined) this.send(`- ${pgid}\n`)
+    if (this.watched.delete(pgid) && this.child !== undefined) this.send(`- ${pgid}\n`)
+  }
+
+  /** The groups watched now (added and not removed), whether a watchman runs or not. */
+  get groups(): ReadonlySet<number> {
+    return this.watched
   }
 
   /** The watchman's pid, if it runs. */
@@ -133,7 +138,7 @@ export class GroupWatchman {
     stdin?.on("error", () => {})
     child.on("error", () => {})
     child.once("exit", () => this.died(child))
-    if (this.groups.size > 0) this.send([...this.groups].map((g) => `+ ${g}\n`).join(""))
+    if (this.watched.size > 0) this.send([...this.watched].map((g) => `+ ${g}\n`).join(""))
   }
 
   private died(child: ChildProcess): void {
@@ -146,7 +151,7 @@ export class GroupWatchman {
   /** Workers told their group is watched have no watchman of their own: while any group is
    * live, start one again as soon as a start is due. */
   private relaunch(): void {
-    if (this.retrying || this.child !== undefined || this.groups.size === 0) return
+    if (this.retrying || this.child !== undefined || this.watched.size === 0) return
     if (this.ready()) return
     this.retrying = true
     this.later(() => {

@@ -26,13 +26,12 @@ import { GroupWatchman } from "./groupWatchman.js"
 /** Whether workers lead their own process group here (POSIX; Windows has no process groups). */
 export const groupsSupported: boolean = process.platform !== "win32"
 
-const live = new Set<number>()
 let hooked = false
+/** Also the list of live groups, for the exit hook. */
 const watchman = new GroupWatchman()
 
 const killLiveGroups = (): void => {
-  for (const pid of live) signalGroup(pid, "SIGKILL")
-  live.clear()
+  for (const pid of watchman.groups) signalGroup(pid, "SIGKILL")
 }
 
 /**
@@ -70,7 +69,6 @@ export const watchGroups = (): boolean => groupsSupported && watchman.ready()
  */
 export const trackGroup = (pid: number): void => {
   if (!groupsSupported) return
-  live.add(pid)
   watchman.add(pid)
   if (!hooked) {
     hooked = true
@@ -85,7 +83,6 @@ export const trackGroup = (pid: number): void => {
  * untrackGroup(sub.pid)
  */
 export const untrackGroup = (pid: number): void => {
-  live.delete(pid)
   watchman.remove(pid)
 }
 
