@@ -31,6 +31,18 @@ export class NatsCluster {
    * const cluster = await NatsCluster.start(3, [{ name: "snakepit_p_agents", ttlMs: 800 }])
    */
   static async start(size: number, buckets: ReadonlyArray<{ name: string; ttlMs: number }>): Promise<NatsCluster> {
+    // Route ports are probed free, then bound by the nodes later: one taken meanwhile (other test
+    // files run beside this one) makes its node exit; the whole cluster then starts again.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await NatsCluster.startOnce(size, buckets)
+      } catch (e) {
+        if (attempt === 3 || !/exited \(code/.test((e as Error).message)) throw e
+      }
+    }
+  }
+
+  private static async startOnce(size: number, buckets: ReadonlyArray<{ name: string; ttlMs: number }>): Promise<NatsCluster> {
     const dir = mkdtempSync(join(tmpdir(), "snakepit-nats-cluster-"))
     const routePorts = await Promise.all(Array.from({ length: size }, freePort))
     const nodes: NatsServer[] = []

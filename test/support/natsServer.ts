@@ -38,6 +38,9 @@ export interface ServerSetup {
   readonly env?: Readonly<Record<string, string>>
 }
 
+/** The server exited before it listened: most often a port taken meanwhile. */
+class ServerExited extends Error {}
+
 export class NatsServer {
   private child: ChildProcess | undefined
   private constructor(
@@ -58,9 +61,18 @@ export class NatsServer {
   }
 
   static async start(auth: { token?: string; user?: string; pass?: string } = {}, setup: ServerSetup = {}): Promise<NatsServer> {
-    const server = new NatsServer(await freePort(), mkdtempSync(join(tmpdir(), "snakepit-nats-")), auth, setup)
-    await server.run()
-    return server
+    // A port free when probed can be taken before the server binds it (other test files run
+    // beside this one): a server that exits at once is started again on another port.
+    for (let attempt = 1; ; attempt++) {
+      const server = new NatsServer(await freePort(), mkdtempSync(join(tmpdir(), "snakepit-nats-")), auth, setup)
+      try {
+        await server.run()
+        return server
+      } catch (e) {
+        await server.stop()
+        if (!(e instanceof ServerExited) || attempt === 3) throw e
+      }
+    }
   }
 
   private async run(): Promise<void> {
@@ -74,7 +86,8 @@ export class NatsServer {
     this.child = spawn("nats-server", args, { stdio: "ignore", ...(this.setup.env ? { env: { ...process.env, ...this.setup.env } } : {}) })
     const deadline = Date.now() + 10_000
     while (!(await accepts(this.port))) {
-      if (Date.now() > deadline || this.child.exitCode !== null) throw new Error(`nats-server did not start on port ${this.port}`)
+      if (this.child.exitCode !== null) throw new ServerExited(`nats-server exited (code ${this.child.exitCode}) before it listened on port ${this.port}`)
+      if (Date.now() > deadline) throw new Error(`nats-server did not listen on port ${this.port} within 10 s`)
       await new Promise((r) => setTimeout(r, 25))
     }
   }
