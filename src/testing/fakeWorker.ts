@@ -170,6 +170,8 @@ export const createFakeWorkerProcess = (
     const connection: Connection = new Connection({
       workerId: input.workerId,
       maxFrameBytes,
+      // A real process's connection checks what Python sends against the limits: so does this one.
+      ...(input.limits ? { limits: input.limits } : {}),
       callGraceMs: input.callGraceMs ?? 5_000,
       write: (chunks) => {
         if (!alive) return

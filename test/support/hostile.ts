@@ -240,7 +240,7 @@ export class HostileLedger {
 
 /** Describes an outcome for a failure message. */
 const show = (outcome: Outcome): string =>
-  outcome.ok ? `value ${String(outcome.value).slice(0, 80)}` : isSnakepitError(outcome.error) ? `${outcome.error._tag}: ${outcome.error.message.slice(0, 200)}` : `untagged ${String(outcome.error).slice(0, 200)}`
+  outcome.ok ? `value ${describeValue(outcome.value)}` : isSnakepitError(outcome.error) ? `${outcome.error._tag}: ${outcome.error.message.slice(0, 200)}` : `untagged ${String(outcome.error).slice(0, 200)}`
 
 /**
  * An outcome check: the call may return a value passing `value` (when given), or fail with one
