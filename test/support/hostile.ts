@@ -259,9 +259,10 @@ const FORGED_ERRORS = ["PythonError", "SerializationError", "FrameTooLarge", "Ca
 
 /**
  * The outcomes lies may have forged. A lie that is a well-formed answer (`result`, `error`,
- * `end`, `pong`, `map_result`) naming the id of a call in flight on its worker is, to the host,
- * that call's answer: nothing tells it from the real one (a worker is trusted to answer its own
- * calls; the property is that no lie hurts the host or another worker's calls). So a call may
+ * `end`, `pong`, `map_result`, or a `chunk` over the limits) naming the id of a call in flight
+ * on its worker is, to the host, that call's answer: nothing tells it from the real one (a
+ * worker is trusted to answer its own calls; the property is that no lie hurts the host or
+ * another worker's calls). So a call may
  * settle with what such a lie says: the value it carries (exactly), no value for `end`, any
  * value for `pong` and `map_result`, the error an `error` message becomes, or the
  * `SerializationError` of a value over the limits. Lies that are not well-formed answers forge
@@ -278,8 +279,10 @@ export const forgedOutcomes = (headers: ReadonlyArray<string>): ((outcome: Outco
     }
     if (typeof m !== "object" || m === null || Array.isArray(m)) continue
     const { type, id } = m as Record<string, unknown>
-    if (!Number.isSafeInteger(id) || !["result", "error", "end", "pong", "map_result"].includes(type as string)) continue
+    if (!Number.isSafeInteger(id) || !["result", "error", "end", "pong", "map_result", "chunk"].includes(type as string)) continue
     forged.push((o) => !o.ok && isSnakepitError(o.error) && o.error._tag === "SerializationError")
+    // A chunk over the limits ends its call with the SerializationError; a chunk within them forges nothing.
+    if (type === "chunk") continue
     if (type === "error") forged.push((o) => !o.ok && isSnakepitError(o.error) && FORGED_ERRORS.includes(o.error._tag))
     else if (type === "end") forged.push((o) => o.ok && o.value === undefined)
     else if (type !== "result") forged.push((o) => o.ok)
