@@ -16,7 +16,7 @@ import { WIRE_VERSION } from "../../src/remote/protocol.js"
 import { poolSubjects } from "../../src/remote/subjects.js"
 import { encodeMessage } from "../../src/remote/wire.js"
 import { WorkerCrashed } from "../../src/errors.js"
-import { AgentSuite, startAgent, type Where } from "../support/agents.js"
+import { AgentSuite, LOSS_TIMING, startAgent, type Where } from "../support/agents.js"
 import { eventually, startBridge, testLogger } from "../support/bridge.js"
 import { framesOf, NatsServer, natsServerAvailable } from "../support/natsServer.js"
 
@@ -40,7 +40,7 @@ describe.skipIf(!natsServerAvailable)("remote pools over NATS", { timeout: 60_00
   it("3 agents, 20 sessions × 50 calls: each session stays on one agent and the sessions spread over all three", async () => {
     // This test is about placement, not loss: a TTL long enough that a JetStream store slowed by
     // the burst (all three records once expired together on an idle machine) cannot end an agent.
-    await launch(["a1", "a2", "a3"], "spread", ["--heartbeat-ms", "500", "--ttl-ms", "5000"])
+    await launch(["a1", "a2", "a3"], "spread")
     const bridge = await client("spread")
     await eventually(() => bridge.getStatus().workers.length === 3, 5_000, "the client to see 3 agents")
     const served = new Map<string, Set<string>>()
@@ -71,7 +71,7 @@ describe.skipIf(!natsServerAvailable)("remote pools over NATS", { timeout: 60_00
   })
 
   it("SIGKILL of an agent under load: its calls in flight reject once, typed, within 2 × TTL; its sessions go on elsewhere with their variables; nothing else fails", async () => {
-    const [a1] = await launch(["k1", "k2", "k3"], "kill")
+    const [a1] = await launch(["k1", "k2", "k3"], "kill", [...LOSS_TIMING])
     const bridge = await client("kill")
     await eventually(() => bridge.getStatus().workers.length === 3, 5_000, "the client to see 3 agents")
     const sessions = Array.from({ length: 9 }, (_, i) => `s${i}`)
@@ -107,7 +107,7 @@ describe.skipIf(!natsServerAvailable)("remote pools over NATS", { timeout: 60_00
   })
 
   it("restarting nats-server under load: calls in flight fail typed, calls made once it is back succeed", async () => {
-    await launch(["n1", "n2"], "restart")
+    await launch(["n1", "n2"], "restart", [...LOSS_TIMING])
     const bridge = await client("restart")
     await eventually(() => bridge.getStatus().workers.length === 2, 5_000, "the client to see 2 agents")
     const inFlight = Array.from({ length: 6 }, (_, i) => outcome(bridge.executePython(`s${i}`, "remote", "slow_where", [1])))
@@ -229,8 +229,7 @@ describe.skipIf(!natsServerAvailable)("remote pools over NATS", { timeout: 60_00
   })
 
   it("the calls a client sends one agent in one turn share a NATS message, and every reply names its call", async () => {
-    // Not about loss: a TTL a loaded machine's pause cannot outlast (the suite's 800 ms can).
-    await launch(["j1"], "joined", ["--heartbeat-ms", "500", "--ttl-ms", "5000"])
+    await launch(["j1"], "joined")
     const bridge = await client("joined")
     const nc = await connect({ servers: suite.nats.url })
     try {
@@ -281,7 +280,7 @@ describe.skipIf(!natsServerAvailable)("remote pools over NATS", { timeout: 60_00
   })
 
   it("an idempotent call whose agent is lost runs again on another agent", async () => {
-    const [i1] = await launch(["i1", "i2"], "retry")
+    const [i1] = await launch(["i1", "i2"], "retry", [...LOSS_TIMING])
     const bridge = await client("retry")
     await eventually(() => bridge.getStatus().workers.length === 2, 5_000, "the client to see 2 agents")
     // Sessionless calls spread by load: with two out at once, one is on each agent.
@@ -294,7 +293,7 @@ describe.skipIf(!natsServerAvailable)("remote pools over NATS", { timeout: 60_00
   })
 
   it("a frozen agent (SIGSTOP) is judged lost, its late answers are dropped, and it serves again once thawed", async () => {
-    const [f1] = await launch(["f1"], "freeze")
+    const [f1] = await launch(["f1"], "freeze", [...LOSS_TIMING])
     const bridge = await client("freeze")
     const call = outcome(bridge.executePython("s", "remote", "slow_where", [0.3]))
     await new Promise((r) => setTimeout(r, 100))

@@ -64,7 +64,7 @@ describe.skipIf(!natsServerAvailable)("NATS peers that send garbage", () => {
       await eventually(() => replies.length > 0, 10_000, "the agent to answer the deep call")
       expect(replies[0]).toMatchObject({ type: "error", error: { _tag: "SerializationError" } })
       expect(String((replies[0]!.error as { path: string }).path)).toMatch(/^args(\[0\])+$/)
-      // (On a loaded machine the flood can delay a heartbeat past the tests' 800 ms TTL.)
+      // (On a loaded machine the flood can delay a heartbeat long enough for the agent to be judged lost.)
       await eventually(() => bridge.getStatus().workers[0]?.state === "ready", 10_000, "the agent to be seen again")
       expect(await bridge.executePython(null, "echo", "add", [1, 2])).toBe(3)
 

@@ -29,6 +29,17 @@ export interface AgentProcess {
 export const AGENT_MARK = "SNAKEPIT_AGENT_TEST"
 
 /**
+ * Agent timings for a test about detecting a lost agent (SIGKILL, SIGSTOP, a NATS restart): it is
+ * judged lost 800 ms after its last heartbeat. Other tests get {@link RELAXED_TIMING}.
+ *
+ * @example
+ * await suite.launch(["k1", "k2"], "kill", [...LOSS_TIMING])
+ */
+export const LOSS_TIMING = ["--heartbeat-ms", "200", "--ttl-ms", "800"] as const
+/** The default agent timings of these tests: a heartbeat every 500 ms, lost after 5 s without one. */
+const RELAXED_TIMING = ["--heartbeat-ms", "500", "--ttl-ms", "5000"] as const
+
+/**
  * Starts `snakepit agent` and resolves once it serves (it prints its "serving" line). `access`
  * says what it may run (default `["--allow-any-module"]`: these tests' callers are trusted; an
  * agent denies every call without such a flag).
@@ -53,7 +64,10 @@ export async function startAgent(o: {
     [
       await cliEntry(), "agent",
       "--nats", o.url, "--pool", o.pool, "--agent-id", o.id,
-      "--pythonPath", fixturesDir, "--workers", "2", "--heartbeat-ms", "200", "--ttl-ms", "800",
+      "--pythonPath", fixturesDir, "--workers", "2",
+      // A test about losing an agent passes LOSS_TIMING; the rest get a TTL that a pause of a
+      // loaded machine cannot outlast (CI: a healthy agent judged lost at 800 ms).
+      ...(o.args?.includes("--ttl-ms") ? [] : RELAXED_TIMING),
       ...(o.access ?? ["--allow-any-module"]),
       ...(o.args ?? []),
     ],
