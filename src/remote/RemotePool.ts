@@ -116,6 +116,12 @@ const MAX_RECONNECT_RETRIES = 3
 /** How long a KV that takes no writes (every agent silent at once) may last before agents are judged anyway. */
 const KV_QUIET_MAX_MS = 30_000
 
+/**
+ * How long a "no responders" waits before the round trip that confirms it (see `noResponders`):
+ * long enough for a server that is shutting down to have closed our connection too.
+ */
+const NO_RESPONDERS_CONFIRM_MS = 50
+
 /** What needs the NATS client, in the error that says it is not installed. */
 const REMOTE_FEATURE = "a remote pool (the `remote` option)"
 
@@ -532,12 +538,16 @@ export class RemotePool implements PoolBackend {
 
   /**
    * NATS answered a call "no responders": nobody subscribes to its agent's subject. Normally
-   * the agent is gone, and this is the fastest sign of it: it is lost at once (its calls fail,
-   * idempotent ones are retried elsewhere, no new call goes there). But just after we could hear
-   * agents again (NATS back), an agent may simply not have resubscribed yet: until a record it
-   * wrote after its own reconnect proves it is back ({@link AgentRecord.connects}), for up to
-   * one TTL, the call, which reached nobody, is sent again shortly, and the agent is judged by
-   * its heartbeats.
+   * the agent is gone, and this is the fastest sign of it: it is lost within a round trip to the
+   * server (its calls fail, idempotent ones are retried elsewhere, no new call goes there). But
+   * just after we could hear agents again (NATS back), an agent may simply not have resubscribed
+   * yet: until a record it wrote after its own reconnect proves it is back
+   * ({@link AgentRecord.connects}), for up to one TTL, the call, which reached nobody, is sent
+   * again shortly, and the agent is judged by its heartbeats. And a server that is shutting down
+   * closes its connections one after another: the agent's may go before ours, and what we send
+   * meanwhile finds nobody. So the verdict waits {@link NO_RESPONDERS_CONFIRM_MS} and a round
+   * trip to the server: if our connection goes too, it was the server, not the agent (the
+   * disconnect fails the call with "nats disconnected", or sends an idempotent one again).
    */
   private noResponders(call: Outgoing): void {
     const agent = this.agents.get(call.agentId)
@@ -553,10 +563,29 @@ export class RemotePool implements PoolBackend {
       retry.unref?.()
       return
     }
-    refused()
-    // Its last heartbeat may still be on its way when it died: only a second new record says
-    // it is back.
-    this.agentDown(agent, `NATS answered "no responders" for a call to it`, 2)
+    const generation = this.generation
+    const nc = this.nc
+    const confirm = setTimeout(() => {
+      if (!nc || this.generation !== generation) return
+      nc.flush().then(
+        () => {
+          // Still connected, on the same connection: the server is there, the agent is not.
+          if (this.generation !== generation || !this.connected) return
+          refused()
+          if (agent.down) return
+          // Its last heartbeat may still be on its way when it died: only a second new record
+          // says it is back. What the judgement rested on goes in the log line.
+          this.agentDown(agent, `NATS answered "no responders" for a call to it`, 2, {
+            connectsBeforeOutage: before ?? null,
+            connects: agent.record.connects ?? null,
+            msSinceRejoin: Number.isFinite(this.rejoinedAt) ? Date.now() - this.rejoinedAt : null,
+          })
+        },
+        // Our connection went too: the disconnect has settled the call.
+        () => {},
+      )
+    }, NO_RESPONDERS_CONFIRM_MS)
+    confirm.unref?.()
   }
 
   /** A tool call (or `session.variables`) made by Python on an agent for one of our sessions. */
@@ -739,10 +768,10 @@ export class RemotePool implements PoolBackend {
     return true
   }
 
-  private agentDown(agent: Agent, why: string, backAfter = 1): void {
+  private agentDown(agent: Agent, why: string, backAfter = 1, evidence?: object): void {
     agent.down = true
     agent.backAfter = backAfter
-    this.logger.warn({ agentId: agent.id, why, inFlight: agent.inFlight }, "agent lost")
+    this.logger.warn({ agentId: agent.id, why, inFlight: agent.inFlight, ...evidence }, "agent lost")
     for (const call of [...this.outgoing.values()]) {
       if (call.agentId === agent.id) call.fail(lost(agent.id, "agent lost", `agent ${agent.id} was lost (${why}); the call's outcome is unknown`))
     }

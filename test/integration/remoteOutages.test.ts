@@ -10,6 +10,7 @@
  *   within a beat and are written again on reconnect, and a record that vanished while the
  *   client could not read the KV gets the same grace as a late heartbeat.
  */
+import { createServer, connect as connectTcp, type Socket } from "node:net"
 import { describe, expect, it } from "vitest"
 import { connect, type NatsConnection, type Subscription } from "@nats-io/transport-node"
 import { Kvm } from "@nats-io/kv"
@@ -34,20 +35,23 @@ const launch = (ids: string[], pool: string, args: string[] = []) => suite.launc
  * A client whose judgements are watched: every "agent lost" it logs, and every agent its status
  * ever showed as `crashed` (sampled every 10 ms until `stopWatching`).
  */
-const watchedClient = async (pool: string) => {
+const watchedClient = async (pool: string, url = suite.nats.url) => {
   const lost: Array<{ agentId: string; why: string }> = []
-  const logger = pino({ level: "warn" }, {
+  // Everything the client logged, for a failure's message: what a judgement rested on.
+  const log: string[] = []
+  const logger = pino({ level: "info" }, {
     write: (line: string) => {
+      log.push(line.trim())
       const r = JSON.parse(line) as { msg?: string; agentId?: string; why?: string }
       if (r.msg === "agent lost") lost.push({ agentId: String(r.agentId), why: String(r.why) })
     },
   })
-  const bridge = await startBridge({ remote: { nats: suite.nats.url, pool }, logger })
+  const bridge = await startBridge({ remote: { nats: url, pool }, logger })
   const crashed = new Set<string>()
   const sampler = setInterval(() => {
     for (const w of bridge.getStatus().workers) if (w.state === "crashed") crashed.add(w.id)
   }, 10)
-  return { bridge, lost, crashed, stopWatching: () => clearInterval(sampler) }
+  return { bridge, lost, crashed, log, stopWatching: () => clearInterval(sampler) }
 }
 
 const stateOf = (bridge: PythonBridge, id: string) => bridge.getStatus().workers.find((w) => w.id === id)?.state
@@ -108,6 +112,53 @@ const peerAgent = async (url: string, pool: string, id: string) => {
   }
   await peer.subscribe()
   return peer
+}
+
+/**
+ * A TCP proxy in front of nats-server that, while `cutting`, closes a client's connection right
+ * after passing it a "no responders" status (503): what a server shutting down does when it
+ * closes an agent's connection just before ours, and we had sent a call to that agent meanwhile.
+ */
+const cuttingProxy = async (natsUrl: string) => {
+  const target = new URL(natsUrl)
+  const sockets = new Set<Socket>()
+  let cutting = false
+  let cuts = 0
+  const server = createServer((client) => {
+    const upstream = connectTcp(Number(target.port), target.hostname)
+    sockets.add(client).add(upstream)
+    let tail = ""
+    const end = () => {
+      client.destroy()
+      upstream.destroy()
+    }
+    client.on("data", (d: Buffer) => upstream.write(d))
+    upstream.on("data", (d: Buffer) => {
+      // The status line may straddle two reads: keep the end of the last one.
+      const text = tail + d.toString("latin1")
+      tail = text.slice(-32)
+      if (!cutting || !text.includes("NATS/1.0 503")) return void client.write(d)
+      cuts++
+      // Delivered, then the connection ends, as the server's own close would.
+      client.end(d)
+      upstream.destroy()
+    })
+    for (const socket of [client, upstream]) {
+      socket.on("error", end)
+      socket.on("close", () => (end(), sockets.delete(socket)))
+    }
+  })
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
+  const { port } = server.address() as { port: number }
+  return {
+    url: `nats://127.0.0.1:${port}`,
+    get cuts() { return cuts },
+    set cutting(on: boolean) { cutting = on },
+    close: async () => {
+      for (const socket of sockets) socket.destroy()
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+    },
+  }
 }
 
 describe.skipIf(!natsServerAvailable)("remote pools through agent deaths and NATS restarts", { timeout: 90_000 }, () => {
@@ -201,11 +252,48 @@ describe.skipIf(!natsServerAvailable)("remote pools through agent deaths and NAT
     }
   })
 
+  it("a 'no responders' the server sent just before it closed our connection judges nobody (a shutdown closes connections one by one): the call fails 'nats disconnected'; one with our connection still up judges the agent lost", async () => {
+    const peer = await peerAgent(suite.nats.url, "closing", "p2")
+    const proxy = await cuttingProxy(suite.nats.url)
+    const { bridge, lost, log, stopWatching } = await watchedClient("closing", proxy.url)
+    try {
+      await eventually(() => bridge.getStatus().workers.length === 1, 5_000, "the client to see the peer agent")
+      expect(await bridge.executePython(null, "m", "f")).toBe("peer")
+      // The peer's subscription is gone, and the server closes our connection right after it
+      // answers our call "no responders".
+      await peer.unsubscribe()
+      proxy.cutting = true
+      const cut = await outcome(bridge.executePython(null, "m", "f"))
+      expect(proxy.cuts).toBe(1)
+      expect(cut).toMatchObject({ ok: false, error: { _tag: "WorkerCrashed", reason: "nats disconnected" } })
+      // Wait past the confirmation of a "no responders" (50 ms): nobody is judged for it.
+      await sleep(500)
+      expect(lost, `the client's log:\n${log.join("\n")}`).toEqual([])
+      expect(stateOf(bridge, "p2")).not.toBe("crashed")
+
+      // Connected again (a record written after its reconnect proves the peer back, as a real
+      // agent's would), a "no responders" on a connection that stays up means the agent is gone.
+      proxy.cutting = false
+      await eventually(() => log.some((l) => l.includes("NATS connection back")), 10_000, "the client to reconnect")
+      peer.setConnects(2)
+      await sleep(500)
+      const gone = await outcome(bridge.executePython(null, "m", "f"))
+      expect(gone).toMatchObject({ ok: false, error: { _tag: "WorkerCrashed", reason: "agent lost", workerId: "p2" } })
+      expect(lost).toEqual([{ agentId: "p2", why: `NATS answered "no responders" for a call to it` }])
+      expect(proxy.cuts).toBe(1)
+    } finally {
+      stopWatching()
+      await bridge.stop().catch(() => {})
+      await peer.close()
+      await proxy.close()
+    }
+  })
+
   it("restarting nats-server under paced load (SIGTERM and SIGKILL, short and long outages) judges no healthy agent lost, every call settles once, and idempotent ones succeed", async () => {
     // A TTL shorter than the longest outage below (records expire during it), and long enough
     // that a busy machine's pause in an agent is not a missed TTL: only the outage is tested.
     await launch(["r1", "r2"], "outage", ["--heartbeat-ms", "250", "--ttl-ms", "2000"])
-    const { bridge, lost, crashed, stopWatching } = await watchedClient("outage")
+    const { bridge, lost, crashed, log, stopWatching } = await watchedClient("outage")
     try {
       await eventually(() => bridge.getStatus().workers.length === 2, 5_000, "the client to see 2 agents")
       const calls: Array<{ idempotent: boolean; r: Promise<{ ok: true; value: unknown } | { ok: false; error: unknown }> }> = []
@@ -232,7 +320,7 @@ describe.skipIf(!natsServerAvailable)("remote pools through agent deaths and NAT
       loading = false
       await load
       const results = await Promise.all(calls.map(async (c) => ({ ...c, r: await c.r })))
-      expect(lost).toEqual([])
+      expect(lost, `the client's log:\n${log.join("\n")}`).toEqual([])
       expect(crashed).toEqual(new Set())
       for (const c of results.filter((c) => !c.r.ok)) {
         const error = (c.r as { error: unknown }).error
