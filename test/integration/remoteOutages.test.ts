@@ -255,35 +255,38 @@ describe.skipIf(!natsServerAvailable)("remote pools through agent deaths and NAT
   it("a 'no responders' the server sent just before it closed our connection judges nobody (a shutdown closes connections one by one): the call fails 'nats disconnected'; one with our connection still up judges the agent lost", async () => {
     const peer = await peerAgent(suite.nats.url, "closing", "p2")
     const proxy = await cuttingProxy(suite.nats.url)
-    const { bridge, lost, log, stopWatching } = await watchedClient("closing", proxy.url)
     try {
-      await eventually(() => bridge.getStatus().workers.length === 1, 5_000, "the client to see the peer agent")
-      expect(await bridge.executePython(null, "m", "f")).toBe("peer")
-      // The peer's subscription is gone, and the server closes our connection right after it
-      // answers our call "no responders".
-      await peer.unsubscribe()
-      proxy.cutting = true
-      const cut = await outcome(bridge.executePython(null, "m", "f"))
-      expect(proxy.cuts).toBe(1)
-      expect(cut).toMatchObject({ ok: false, error: { _tag: "WorkerCrashed", reason: "nats disconnected" } })
-      // Wait past the confirmation of a "no responders" (50 ms): nobody is judged for it.
-      await sleep(500)
-      expect(lost, `the client's log:\n${log.join("\n")}`).toEqual([])
-      expect(stateOf(bridge, "p2")).not.toBe("crashed")
-
-      // Connected again (a record written after its reconnect proves the peer back, as a real
-      // agent's would), a "no responders" on a connection that stays up means the agent is gone.
-      proxy.cutting = false
-      await eventually(() => log.some((l) => l.includes("NATS connection back")), 10_000, "the client to reconnect")
-      peer.setConnects(2)
-      await sleep(500)
-      const gone = await outcome(bridge.executePython(null, "m", "f"))
-      expect(gone).toMatchObject({ ok: false, error: { _tag: "WorkerCrashed", reason: "agent lost", workerId: "p2" } })
-      expect(lost).toEqual([{ agentId: "p2", why: `NATS answered "no responders" for a call to it` }])
-      expect(proxy.cuts).toBe(1)
+      const cutOff = await watchedClient("closing", proxy.url)
+      try {
+        await eventually(() => cutOff.bridge.getStatus().workers.length === 1, 5_000, "the client to see the peer agent")
+        expect(await cutOff.bridge.executePython(null, "m", "f")).toBe("peer")
+        // The peer's subscription is gone, and the server closes our connection right after it
+        // answers our call "no responders".
+        await peer.unsubscribe()
+        proxy.cutting = true
+        const cut = await outcome(cutOff.bridge.executePython(null, "m", "f"))
+        expect(proxy.cuts).toBe(1)
+        expect(cut).toMatchObject({ ok: false, error: { _tag: "WorkerCrashed", reason: "nats disconnected" } })
+        // Wait past the confirmation of a "no responders" (50 ms): nobody is judged for it.
+        await sleep(500)
+        expect(cutOff.lost, `the client's log:\n${cutOff.log.join("\n")}`).toEqual([])
+        expect(stateOf(cutOff.bridge, "p2")).not.toBe("crashed")
+      } finally {
+        cutOff.stopWatching()
+        await cutOff.bridge.stop().catch(() => {})
+      }
+      // The same "no responders" to a client whose connection stays up: the agent is gone.
+      const direct = await watchedClient("closing")
+      try {
+        await eventually(() => direct.bridge.getStatus().workers.length === 1, 5_000, "the second client to see the peer agent")
+        const gone = await outcome(direct.bridge.executePython(null, "m", "f"))
+        expect(gone).toMatchObject({ ok: false, error: { _tag: "WorkerCrashed", reason: "agent lost", workerId: "p2" } })
+        expect(direct.lost).toEqual([{ agentId: "p2", why: `NATS answered "no responders" for a call to it` }])
+      } finally {
+        direct.stopWatching()
+        await direct.bridge.stop().catch(() => {})
+      }
     } finally {
-      stopWatching()
-      await bridge.stop().catch(() => {})
       await peer.close()
       await proxy.close()
     }
