@@ -65,7 +65,23 @@ const VARIABLES = "snakepit.variables."
 const NO_SESSION_WHY =
   "the host takes a tool call's session from the call it belongs to, not from Python; this one came from a call without a session, or from outside any call still running on its worker, e.g. a thread that outlived its call"
 
-const problem = (error: unknown) => (error instanceof Error ? error.message : String(error))
+/**
+ * A tool's failure as text. Never throws: a rejection value may be a null-prototype object, a
+ * Proxy, or have a throwing `toString`, and a throw here would leave Python's call unanswered
+ * (and, as an unhandled rejection, end the host).
+ */
+const problem = (error: unknown): string => {
+  try {
+    const message = error instanceof Error ? error.message : String(error)
+    return typeof message === "string" ? message : String(message)
+  } catch {
+    try {
+      return `a tool failed with ${Object.prototype.toString.call(error)}`
+    } catch {
+      return "a tool failed with a value that cannot be described"
+    }
+  }
+}
 
 export class ToolRegistry {
   private readonly global = new Map<string, ToolEntry>()

@@ -29,6 +29,19 @@ describe("tools: Python calls TypeScript", () => {
     expect((error as { message: string }).message).toContain("the database is down")
   })
 
+  it("a tool that rejects with a value String() cannot convert (null prototype, throwing toString, hostile Proxy) still raises ToolError in Python; the host lives on", async () => {
+    const bridge = await startBridge({ minWorkers: 1 })
+    const values: unknown[] = [
+      Object.assign(Object.create(null), { code: 404 }),
+      { toString: () => { throw new Error("no") } },
+      new Proxy({}, { getPrototypeOf: () => { throw new Error("trap") } }),
+    ]
+    for (const value of values) {
+      bridge.registerTool("explode", () => Promise.reject(value))
+      expect(await bridge.executePython("s", "tools", "catch_failing")).toMatch(/^caught ToolError: a tool failed with/)
+    }
+  })
+
   it("an unknown tool raises ToolNotFound in Python", async () => {
     const bridge = await startBridge({ minWorkers: 1 })
     await expect(bridge.executePython("s", "tools", "ask_missing")).rejects.toMatchObject({ _tag: "PythonError", pythonType: expect.stringContaining("ToolNotFound") })
