@@ -127,6 +127,10 @@ const REMOTE_FEATURE = "a remote pool (the `remote` option)"
 
 const lost = (agentId: string, reason: string, message: string) => new WorkerCrashed({ message, workerId: agentId, exitCode: null, signal: null, reason })
 
+/** The failure of a call NATS answered "no responders" for: it reached nobody, so it did not run. */
+const reachedNobody = (agentId: string): WorkerCrashed =>
+  lost(agentId, "agent lost", `no agent received the call, so it did not run (NATS answered "no responders" for agent ${agentId})`)
+
 export class RemotePool implements PoolBackend {
   private readonly remote: RemoteOptions
   private readonly subjects: PoolSubjects
@@ -165,6 +169,8 @@ export class RemotePool implements PoolBackend {
    * yet proven back (see `noResponders`) is no evidence.
    */
   private rejoinedAt = Number.NEGATIVE_INFINITY
+  /** Calls NATS answered "no responders", by agent, while that agent's loss is confirmed (see `noResponders`). */
+  private readonly unconfirmed = new Map<string, Outgoing[]>()
   /** Since when no agent's record has changed though two or more are live (see `kvQuiet`). */
   private quietSince: number | undefined
   /** Counts connection changes: a poll that read across one judges nobody. */
@@ -551,9 +557,8 @@ export class RemotePool implements PoolBackend {
    */
   private noResponders(call: Outgoing): void {
     const agent = this.agents.get(call.agentId)
-    const refused = () => call.fail(lost(call.agentId, "agent lost", `no agent received the call, so it did not run (NATS answered "no responders" for agent ${call.agentId})`))
     if (!agent || agent.down) {
-      refused()
+      call.fail(reachedNobody(call.agentId))
       return
     }
     const before = agent.connectsBeforeOutage
@@ -563,27 +568,34 @@ export class RemotePool implements PoolBackend {
       retry.unref?.()
       return
     }
+    // One confirmation per agent: the calls of a burst wait for the same round trip.
+    const waiting = this.unconfirmed.get(agent.id)
+    if (waiting) {
+      waiting.push(call)
+      return
+    }
+    this.unconfirmed.set(agent.id, [call])
     const generation = this.generation
     const nc = this.nc
+    const verdict = (gone: boolean) => {
+      const calls = this.unconfirmed.get(agent.id) ?? []
+      this.unconfirmed.delete(agent.id)
+      // Not gone: our connection went too, and its disconnect has settled the calls.
+      if (!gone) return
+      for (const c of calls) c.fail(reachedNobody(c.agentId))
+      if (agent.down) return
+      // Its last heartbeat may still be on its way when it died: only a second new record says
+      // it is back. What the judgement rested on goes in the log line.
+      this.agentDown(agent, `NATS answered "no responders" for a call to it`, 2, {
+        connectsBeforeOutage: before ?? null,
+        connects: agent.record.connects ?? null,
+        msSinceRejoin: Number.isFinite(this.rejoinedAt) ? Date.now() - this.rejoinedAt : null,
+      })
+    }
     const confirm = setTimeout(() => {
-      if (!nc || this.generation !== generation) return
-      nc.flush().then(
-        () => {
-          // Still connected, on the same connection: the server is there, the agent is not.
-          if (this.generation !== generation || !this.connected) return
-          refused()
-          if (agent.down) return
-          // Its last heartbeat may still be on its way when it died: only a second new record
-          // says it is back. What the judgement rested on goes in the log line.
-          this.agentDown(agent, `NATS answered "no responders" for a call to it`, 2, {
-            connectsBeforeOutage: before ?? null,
-            connects: agent.record.connects ?? null,
-            msSinceRejoin: Number.isFinite(this.rejoinedAt) ? Date.now() - this.rejoinedAt : null,
-          })
-        },
-        // Our connection went too: the disconnect has settled the call.
-        () => {},
-      )
+      if (!nc || this.generation !== generation) return verdict(false)
+      // Still connected, on the same connection, after the round trip: the server is there, the agent is not.
+      nc.flush().then(() => verdict(this.generation === generation && this.connected), () => verdict(false))
     }, NO_RESPONDERS_CONFIRM_MS)
     confirm.unref?.()
   }
