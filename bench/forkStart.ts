@@ -16,11 +16,11 @@
  * // ours:  1610 ms to ready; host CPU 420 ms; per worker 28.1 ms CPU, 690 faults
  */
 import { spawn } from "node:child_process"
-import { readFileSync } from "node:fs"
 import { join } from "node:path"
 import { pino } from "pino"
 import { benchPyDir } from "./floor.js"
 import { loadLibrary } from "./library.js"
+import { processUsage } from "./procStats.js"
 
 const N = Number(process.env.N ?? 64)
 const REPS = Number(process.env.REPS ?? 3)
@@ -40,14 +40,6 @@ const floor = () =>
     })
   })
 
-/** utime + stime (ms) and minor faults of `pid` so far. */
-const usageOf = (pid: number) => {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
-  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
-  // Fields 10 (minflt), 14 (utime) and 15 (stime) of proc(5), counted from the state field (3).
-  return { cpuMs: ((Number(f[11]) + Number(f[12])) * 1000) / 100, faults: Number(f[7]) }
-}
-
 const ours = async () => {
   const before = process.cpuUsage()
   const t = performance.now()
@@ -57,7 +49,7 @@ const ours = async () => {
   let cpuMs = 0
   let faults = 0
   for (const w of bridge.getStatus().workers) {
-    const u = usageOf(w.pid!)
+    const u = processUsage(w.pid!)
     cpuMs += u.cpuMs
     faults += u.faults
   }

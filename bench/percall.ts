@@ -12,7 +12,7 @@ import { readdirSync, readFileSync } from "node:fs"
 import { pino } from "pino"
 import type { PythonBridge as Bridge } from "../src/bridge/PythonBridge.js"
 import { benchPyDir, startFloor } from "./floor.js"
-import { threadStats } from "./procStats.js"
+import { statFields, threadStats } from "./procStats.js"
 import { pipelined } from "./stats.js"
 
 const N = Number(process.env.N ?? 100_000)
@@ -24,8 +24,7 @@ const children = (pid: number): number[] => {
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue
     try {
-      const stat = readFileSync(`/proc/${entry}/stat`, "utf8")
-      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1])
+      const ppid = Number(statFields(`/proc/${entry}/stat`)[1])
       if (ppid === pid) out.push(Number(entry))
     } catch {}
   }

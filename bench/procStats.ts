@@ -1,7 +1,7 @@
 /**
  * A process's threads as Linux reports them in /proc: CPU time and context switches summed over
  * every thread, for the bench scripts that measure a worker from outside (bench/percall.ts,
- * bench/pair.ts). Linux only.
+ * bench/pair.ts, bench/remoteCpu.ts, bench/forkStart.ts). Linux only.
  *
  * @example
  * const before = threadStats(pid)
@@ -12,6 +12,30 @@ import { readdirSync, readFileSync } from "node:fs"
 
 const TICK_US = 1e6 / 100 // USER_HZ
 
+/**
+ * The fields of a `/proc/.../stat` file after the command name, from the state on: index 0 is
+ * proc(5)'s field 3, so `[1]` is the parent pid, `[7]` minor faults, `[11]`/`[12]` utime/stime.
+ * (The command name may hold spaces and parentheses: the fields start after its last `)`.)
+ *
+ * @example
+ * const ppid = Number(statFields(`/proc/${pid}/stat`)[1])
+ */
+export const statFields = (path: string): string[] => {
+  const stat = readFileSync(path, "utf8")
+  return stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+}
+
+/**
+ * CPU ms (user + system, all threads) and minor page faults of process `pid` so far.
+ *
+ * @example
+ * const { cpuMs, faults } = processUsage(worker.pid)
+ */
+export const processUsage = (pid: number) => {
+  const f = statFields(`/proc/${pid}/stat`)
+  return { cpuMs: ((Number(f[11]) + Number(f[12])) * TICK_US) / 1000, faults: Number(f[7]) }
+}
+
 /** CPU µs and context switches summed over the threads of `pid` (and each thread's voluntary switches). */
 export const threadStats = (pid: number) => {
   let cpu = 0
@@ -20,8 +44,7 @@ export const threadStats = (pid: number) => {
   const threads: Record<string, number> = {}
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
     try {
-      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8")
-      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+      const f = statFields(`/proc/${pid}/task/${tid}/stat`)
       cpu += (Number(f[11]) + Number(f[12])) * TICK_US
       const status = readFileSync(`/proc/${pid}/task/${tid}/status`, "utf8")
       const v = Number(/voluntary_ctxt_switches:\s+(\d+)/.exec(status)![1])

@@ -14,7 +14,7 @@ import { pino } from "pino"
 import { PythonBridge } from "../src/bridge/PythonBridge.js"
 import { NatsServer } from "../test/support/natsServer.js"
 import { benchPyDir } from "./floor.js"
-import { threadStats } from "./procStats.js"
+import { statFields, threadStats } from "./procStats.js"
 import { pipelined } from "./stats.js"
 
 const N = Number(process.env.N ?? 20_000)
@@ -27,8 +27,7 @@ const childOf = (pid: number): number | undefined =>
     .map(Number)
     .find((p) => {
       try {
-        const stat = readFileSync(`/proc/${p}/stat`, "utf8")
-        return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) === pid
+        return Number(statFields(`/proc/${p}/stat`)[1]) === pid
       } catch {
         return false
       }

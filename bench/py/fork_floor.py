@@ -17,6 +17,7 @@ import time
 import numpy
 import numpy.random
 
+rusage = "--rusage" in sys.argv
 args = [a for a in sys.argv[1:] if a != "--rusage"]
 n = int(args[0]) if args else 64
 gc.freeze()
@@ -36,4 +37,4 @@ for pid in pids:
     cpu += usage.ru_utime + usage.ru_stime
     faults += usage.ru_minflt
 ms = (time.perf_counter() - t) * 1000
-print(f"{ms:.3f} {cpu / n * 1000:.2f} {faults / n:.0f}" if "--rusage" in sys.argv else f"{ms:.3f}")
+print(f"{ms:.3f} {cpu / n * 1000:.2f} {faults / n:.0f}" if rusage else f"{ms:.3f}")
