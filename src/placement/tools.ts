@@ -72,14 +72,10 @@ const NO_SESSION_WHY =
  */
 const problem = (error: unknown): string => {
   try {
-    const message = error instanceof Error ? error.message : String(error)
-    return typeof message === "string" ? message : String(message)
+    return error instanceof Error ? String(error.message) : String(error)
   } catch {
-    try {
-      return `a tool failed with ${Object.prototype.toString.call(error)}`
-    } catch {
-      return "a tool failed with a value that cannot be described"
-    }
+    // `typeof` reads nothing of the value, so it cannot throw.
+    return `a tool failed with ${error === null ? "null" : `a value of type ${typeof error}`}`
   }
 }
 
