@@ -1,8 +1,9 @@
 /**
  * An in-memory stand-in for a Python worker process, for fast property tests of everything
  * above the process: the real {@link Connection} (checking what the fake sends against the
- * bridge's `limits`), worker machine, pool, router and supervisor run unchanged; only the bytes go to a small simulated Python instead of a pipe. Start a bridge
- * on it with `PythonBridge.start({ workerProcess: fakeWorkerProcess })`.
+ * bridge's `limits`), worker machine, pool, router and supervisor run unchanged; only the bytes
+ * go to a small simulated Python instead of a pipe. Start a bridge on it with
+ * `PythonBridge.start({ workerProcess: fakeWorkerProcess })`.
  *
  * What the fake "Python" does with a call depends on the function name (the module is ignored):
  * - `echo(x)` answers `x` on the next macrotask; `sleep(seconds, x?)` answers `x` later (a

@@ -38,8 +38,8 @@ describe.skipIf(!natsServerAvailable)("remote pools over NATS", { timeout: 60_00
   suite.hooks()
 
   it("3 agents, 20 sessions × 50 calls: each session stays on one agent and the sessions spread over all three", async () => {
-    // This test is about placement, not loss: a TTL long enough that a JetStream store slowed by
-    // the burst (all three records once expired together on an idle machine) cannot end an agent.
+    // This test is about placement, not loss: the suite's default TTL (5 s) is long enough that a
+    // JetStream store slowed by the burst (all three records once expired together) cannot end an agent.
     await launch(["a1", "a2", "a3"], "spread")
     const bridge = await client("spread")
     await eventually(() => bridge.getStatus().workers.length === 3, 5_000, "the client to see 3 agents")

@@ -23,8 +23,9 @@ describe.skipIf(!natsServerAvailable)("bursts through the remote hop", { timeout
   suite.hooks()
 
   it("1 000 calls at once: each gets its own argument back; a 1 500-item stream arrives in order", async () => {
-    // A TTL the burst cannot outlast on a busy machine: this test is about delivery, not loss.
-    await suite.launch(["b1"], "burst", ["--heartbeat-ms", "500", "--ttl-ms", "5000"])
+    // The suite's default TTL (5 s), which the burst cannot outlast on a busy machine: this test
+    // is about delivery, not loss.
+    await suite.launch(["b1"], "burst")
     const bridge = await client("burst")
     const values = await Promise.all(Array.from({ length: 1_000 }, (_, i) => bridge.executePython(null, "echo", "echo", [i])))
     expect(values).toEqual(Array.from({ length: 1_000 }, (_, i) => i))
@@ -34,8 +35,9 @@ describe.skipIf(!natsServerAvailable)("bursts through the remote hop", { timeout
   })
 
   it("SIGKILL of one of two agents mid-burst: each call settles, plain ones on it `agent lost`, idempotent ones retried, the rest right", async () => {
-    // A TTL a busy machine's JetStream cannot outlast (loss is found by it, so found later).
-    const [k1] = await suite.launch(["k1", "k2"], "burstkill", ["--heartbeat-ms", "500", "--ttl-ms", "5000"])
+    // The suite's default TTL (5 s), which a busy machine's JetStream cannot outlast (loss is found
+    // by "no responders", or later by it).
+    const [k1] = await suite.launch(["k1", "k2"], "burstkill")
     const bridge = await client("burstkill")
     await eventually(() => bridge.getStatus().workers.length === 2, 5_000, "the client to see 2 agents")
     // 20 ms each, 2 workers per agent, 64 calls taken into each worker's pipe: calls are

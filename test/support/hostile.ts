@@ -262,11 +262,10 @@ const FORGED_ERRORS = ["PythonError", "SerializationError", "FrameTooLarge", "Ca
  * `end`, `pong`, `map_result`, or a `chunk` over the limits) naming the id of a call in flight
  * on its worker is, to the host, that call's answer: nothing tells it from the real one (a
  * worker is trusted to answer its own calls; the property is that no lie hurts the host or
- * another worker's calls). So a call may
- * settle with what such a lie says: the value it carries (exactly), no value for `end`, any
- * value for `pong` and `map_result`, the error an `error` message becomes, or the
- * `SerializationError` of a value over the limits. Lies that are not well-formed answers forge
- * nothing.
+ * another worker's calls). So a call may settle with what such a lie says: the value it carries
+ * (exactly), no value for `end`, any value for `pong` and `map_result`, the error an `error`
+ * message becomes, or the `SerializationError` of a value over the limits. Lies that are not
+ * well-formed answers forge nothing.
  */
 export const forgedOutcomes = (headers: ReadonlyArray<string>): ((outcome: Outcome) => boolean) => {
   const forged: Array<(outcome: Outcome) => boolean> = []
