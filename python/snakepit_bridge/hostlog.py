@@ -79,7 +79,8 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-#: Longer lines are cut: one line must fit in a frame.
+#: Longer lines are sent in pieces of this many characters (a frame each), in order; an
+#: unfinished line is never held past it, so memory stays bounded whatever a call prints.
 MAX_LINE = 64 * 1024
 
 
@@ -149,17 +150,19 @@ class LogStream(io.TextIOBase):
             return self._passthrough.write(text)
         key = context.call_id if context is not None else None
         with self._lock:
+            # The kept partial is shorter than MAX_LINE: each write costs its own length.
             pending = self._partials.pop(key, "") + text
             lines: List[str] = pending.split("\n")
             partial = lines.pop()
-            if len(partial) > MAX_LINE:
-                lines.append(partial)
-                partial = ""
+            if len(partial) >= MAX_LINE:
+                whole = len(partial) - len(partial) % MAX_LINE
+                lines.append(partial[:whole])
+                partial = partial[whole:]
             if partial:
                 self._partials[key] = partial
         for line in lines:
-            if line:
-                self._emit(line, context)
+            for start in range(0, len(line), MAX_LINE):
+                self._emit(line[start:start + MAX_LINE], context)
         return len(text)
 
     def flush(self) -> None:

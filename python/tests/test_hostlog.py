@@ -31,11 +31,22 @@ def test_a_partial_line_waits_for_its_end_or_a_flush():
     assert len(sent) == 1
 
 
-def test_a_huge_line_is_cut_to_fit_a_frame():
+def test_a_huge_line_is_sent_whole_in_pieces_that_fit_a_frame():
     sent = []
     out = stream(sent)
-    out.write("x" * (hostlog.MAX_LINE + 10))
-    assert len(sent) == 1 and len(sent[0]["message"]) == hostlog.MAX_LINE
+    out.write("x" * (2 * hostlog.MAX_LINE + 10) + "\n")
+    assert [len(m["message"]) for m in sent] == [hostlog.MAX_LINE, hostlog.MAX_LINE, 10]
+
+
+def test_an_unfinished_line_is_never_held_past_max_line():
+    sent = []
+    out = stream(sent)
+    for _ in range(5):
+        out.write("y" * (hostlog.MAX_LINE // 2 + 1))
+    # 5 × (MAX_LINE/2 + 1) characters: two full pieces left, the rest waits for its newline.
+    assert [len(m["message"]) for m in sent] == [hostlog.MAX_LINE, hostlog.MAX_LINE]
+    out.flush()
+    assert sum(len(m["message"]) for m in sent) == 5 * (hostlog.MAX_LINE // 2 + 1)
 
 
 def test_lines_carry_the_session_and_call_of_the_call_that_wrote_them():

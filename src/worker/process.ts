@@ -22,6 +22,7 @@ import { DEFAULT_MAX_FRAME_BYTES } from "../protocol/frame.js"
 import type { ValueLimits } from "../protocol/limits.js"
 import { ExitCode, MEMORY_EXCEEDED_EVENT, PROTOCOL_VERSION } from "../protocol/messages.js"
 import { Connection, type ConnectionFault, type PythonLogRecord, type ReadyFields, type ToolCallRequest } from "./connection.js"
+import { LineSplitter } from "./lineSplitter.js"
 import { groupsSupported, signalGroup, trackGroup, untrackGroup, watchGroups } from "./processGroup.js"
 import { bridgePythonDir } from "./python.js"
 
@@ -182,21 +183,16 @@ class Tail {
   }
 }
 
-/** Splits a byte stream into lines, emitting each complete one. */
+/** Hands each line of a text stream to `onLine` (see {@link LineSplitter} for long lines). */
 const lines = (stream: NodeJS.ReadableStream | null, onLine: (line: string) => void, tail?: Tail): void => {
   if (!stream) return
-  let partial = ""
+  const split = new LineSplitter(onLine)
   stream.setEncoding("utf8")
   stream.on("data", (s: string) => {
     tail?.push(s)
-    const parts = (partial + s).split("\n")
-    partial = parts.pop() ?? ""
-    for (const line of parts) if (line.length > 0) onLine(line)
+    split.push(s)
   })
-  stream.on("end", () => {
-    if (partial.length > 0) onLine(partial)
-    partial = ""
-  })
+  stream.on("end", () => split.end())
 }
 
 /**
