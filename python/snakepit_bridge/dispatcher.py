@@ -63,6 +63,7 @@ import types
 from collections import deque
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
+from . import forkchild
 from .codec import EXT_PENDING, clip_text, current_limits, encode_value, key_segment
 from .customtypes import resolve as resolve_custom
 from .context import CallContext, current_call
@@ -120,7 +121,7 @@ class Dispatcher:
                  exposure: Optional[Exposure] = None) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
-        self._send = send
+        self._send = _from_the_worker_only(send)
         self.concurrency = concurrency
         self.allow_code = allow_code
         #: The host's allowlist (``SNAKEPIT_EXPOSE``); None admits every name.
@@ -588,9 +589,18 @@ class _Escaped(Exception):
 async def _in_context(context: CallContext, awaitable: Any) -> Any:
     current_call.set(context)
     try:
-        return await awaitable
+        result = await awaitable
     except (SystemExit, KeyboardInterrupt) as e:
+        if forkchild.forked:
+            forkchild.leave()
         raise _Escaped(e) from None
+    except BaseException:
+        if forkchild.forked:
+            forkchild.leave()  # a child forked on the loop: its code is back at the worker's
+        raise
+    if forkchild.forked:
+        forkchild.leave()
+    return result
 
 
 async def _acollect(call: Call, agen: Any) -> List[Any]:
@@ -617,6 +627,16 @@ async def _astream(dispatcher: Dispatcher, call: Call, agen: Any) -> bool:
     finally:
         await agen.aclose()
     return True
+
+
+def _from_the_worker_only(send: Send) -> Send:
+    """``send`` for replies, which a process forked by a call never makes: its code came back to
+    the worker, so it exits there (see :mod:`snakepit_bridge.forkchild`)."""
+    def reply(message: Dict[str, Any], attachments: Sequence[Any]) -> None:
+        if forkchild.forked:
+            forkchild.leave()
+        send(message, attachments)
+    return reply
 
 
 def _is_awaitable(value: Any) -> bool:

@@ -216,6 +216,14 @@ class ToolCalls:
             _, future = self._pending.popitem()
             _settle(future, error=ToolError(reason))
 
+    def disown(self, reason: str) -> None:
+        """In a process forked from the worker: later calls fail with :class:`ToolError`; the
+        pending ones are the worker's (their waiters did not survive the fork) and are dropped
+        without settling, since a lock a vanished thread held would never be released."""
+        self._closed = reason
+        self._pending = {}
+        self._owners = {}
+
     def __len__(self) -> int:
         return len(self._pending)
 

@@ -34,7 +34,7 @@ import signal
 import sys
 from typing import Any, Callable, Dict, Optional, Sequence
 
-from . import bytecode, hostlog, profiling
+from . import bytecode, forkchild, hostlog, profiling
 from .codec import Limits, numpy_available, set_limits
 from .connection import Connection
 from .dispatcher import Dispatcher
@@ -186,6 +186,8 @@ class Worker:
             from . import faults
             faults.install(self.connection.writer.write_raw, self.settings.max_frame_bytes)
             faults.apply_start_faults()
+        # A process a call forks must never serve these fds (see forkchild).
+        forkchild.install([self.connection.reader.fd, self.connection.writer.fd], self._forked)
         self.connection.send(ready_message(self.settings))
         # Later workers start faster where PYTHONDONTWRITEBYTECODE is set (see bytecode.py).
         bytecode.write_later()
@@ -203,6 +205,12 @@ class Worker:
             except Exception:  # noqa: BLE001 - the host may have closed the pipe
                 pass
         _exit(EXIT_OK)
+
+    def _forked(self) -> None:
+        """In a process a call forked from this worker: it is not the worker."""
+        Worker.current = None
+        self.dispatcher.tools.disown(
+            "this process was forked from a worker: it has no connection to the host")
 
     def request_shutdown(self) -> None:
         """Stop accepting calls; exit once accepted ones have finished (any thread)."""

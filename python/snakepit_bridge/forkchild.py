@@ -1,0 +1,101 @@
+"""A process forked from a serving worker is not a worker.
+
+Code a call runs may fork (``os.fork()``, ``multiprocessing``'s "fork" start method, a C
+library).  The child is a copy of the worker with one thread, the one that forked, and it holds
+the worker's protocol fds: left alone, a child that returns from the call sends a second reply
+for it, then reads the host's frames beside the worker, so later calls split between two pids
+and one the child takes and dies on is never answered.  So, in the child, right after the fork
+(an ``os.register_at_fork`` hook that :func:`install` sets up once the worker serves):
+
+- the protocol fds are pointed at ``/dev/null``: nothing the child does reaches the host, and no
+  frame meant for the worker reaches the child;
+- ``sys.stdout``/``sys.stderr`` write to fds 1 and 2 directly (the call's ``log`` messages would
+  go nowhere): the host logs those lines as the worker's output, with no call id;
+- host tools and session variables fail with ``ToolError`` instead of waiting for an answer
+  that cannot come;
+- when the child's code gets back to the worker (it returns from the call or raises out of it;
+  a coroutine returns to the worker's event loop), the child exits there, with a note on stderr:
+  code 0 after a return, 1 after an exception, a ``SystemExit``'s own code.  A forked child
+  should end itself with ``os._exit``, as ``multiprocessing``'s do; this is the net under it.
+
+The hook does nothing in a process that is not serving (the fork server's template forks its
+workers through its own path).
+"""
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from typing import Any, Callable, List, NoReturn, Optional
+
+#: True in a process forked from a serving worker (read on every reply: a plain global).
+forked = False
+
+_installed = False
+_detach: List[Callable[[], None]] = []
+
+
+def install(protocol_fds: List[int], on_fork: Callable[[], None]) -> None:
+    """From now on, a fork's child gives up ``protocol_fds`` and runs ``on_fork`` (the worker
+    forgets its connection there).  Call once, when the worker starts serving."""
+    global _installed
+    _detach[:] = [lambda: _silence(protocol_fds), on_fork]
+    if not _installed:
+        _installed = True
+        os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _after_fork_in_child() -> None:
+    global forked
+    if not _detach or forked:
+        return
+    forked = True
+    for step in (*_detach, _own_output, _default_signals):
+        try:
+            step()
+        except Exception as e:  # noqa: BLE001 - a hook that raises is only printed by Python
+            os.write(2, f"snakepit_bridge: preparing a forked child failed: {e!r}\n".encode())
+
+
+def _silence(fds: List[int]) -> None:
+    null = os.open(os.devnull, os.O_RDWR)
+    try:
+        for fd in set(fds):
+            os.dup2(null, fd, inheritable=False)
+    finally:
+        os.close(null)
+
+
+def _own_output() -> None:
+    # Line-buffered text on the inherited fds 1 and 2 (the worker's, or a forked worker's
+    # template's): what the host logs as this worker's output.
+    sys.stdout = open(1, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)
+    sys.stderr = open(2, "w", buffering=1, encoding="utf-8", errors="backslashreplace",
+                      closefd=False)
+
+
+def _default_signals() -> None:
+    # The worker's SIGTERM handler acts on the worker, which this process is not; and the wake-up
+    # fd is the worker's watchdog's.  The forking thread is this process's main thread now.
+    signal.set_wakeup_fd(-1)
+    if signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, signal.SIG_IGN, None):
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def leave() -> NoReturn:
+    """In a forked child whose code came back to the worker: exit instead of serving."""
+    error: Optional[BaseException] = sys.exc_info()[1]
+    code: Any = 0
+    if isinstance(error, SystemExit):
+        code = error.code if isinstance(error.code, int) else (0 if error.code is None else 1)
+    elif error is not None:
+        code = 1
+    try:
+        sys.stderr.write(
+            f"snakepit_bridge: process {os.getpid()} was forked by a call and came back to the "
+            f"worker{f' with {type(error).__name__}: {error}' if error is not None else ''}; it "
+            "exits here (a forked child should end with os._exit)\n")
+        sys.stdout.flush()
+        sys.stderr.flush()
+    finally:
+        os._exit(code)

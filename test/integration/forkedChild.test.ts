@@ -1,0 +1,76 @@
+/**
+ * Python code a call runs may fork the worker (`os.fork()`, `multiprocessing`'s "fork" start
+ * method, a C library). The child is a copy of the worker holding its protocol fds; it must never
+ * serve them. Before, a child that returned from the call sent a second reply and then read the
+ * host's frames beside the worker: later calls split between two pids, and one the child took
+ * and died on was never answered. Real workers, spawned and forked, real forks.
+ */
+import { describe, expect, it } from "vitest"
+import type { PythonBridge } from "../../src/bridge/PythonBridge.js"
+import { eventually, record, startBridge } from "../support/bridge.js"
+
+interface Forked { readonly worker: number; readonly child: number; readonly in_child: boolean }
+
+/** Polls the worker until it has reaped `child`; returns how the child ended. */
+const reaped = async (bridge: PythonBridge, child: number): Promise<unknown> => {
+  let status: unknown = null
+  for (let i = 0; i < 100 && status === null; i++) {
+    status = await bridge.executePython(null, "forking", "reap", [child])
+    if (status === null) await new Promise((r) => setTimeout(r, 100))
+  }
+  return status
+}
+
+/** The pids that answer `n` calls in a row. */
+const servers = async (bridge: PythonBridge, n: number): Promise<Set<number>> => {
+  const pids = new Set<number>()
+  for (let i = 0; i < n; i++) pids.add(await bridge.executePython<number>(null, "forking", "pid", []))
+  return pids
+}
+
+describe.each(["spawn", "forkserver"] as const)("a process forked by a call (spawnMode %s)", (spawnMode) => {
+  it("a child that returns from the call sends no reply and serves nothing: it exits 0 and the worker alone answers later calls", async () => {
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, spawnMode })
+    const forked = await bridge.executePython<Forked>(null, "forking", "fork_and_return_in_both", [])
+    expect(forked.in_child).toBe(false)
+    expect(await servers(bridge, 40)).toEqual(new Set([forked.worker]))
+    expect(await reaped(bridge, forked.child)).toEqual({ code: 0 })
+    expect(await servers(bridge, 5)).toEqual(new Set([forked.worker]))
+  })
+
+  it("a child that raises out of the call exits 1; the worker's reply is the parent's", async () => {
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, spawnMode })
+    const forked = await bridge.executePython<Forked>(null, "forking", "fork_and_raise_in_child", [])
+    expect(forked.in_child).toBe(false)
+    expect(await reaped(bridge, forked.child)).toEqual({ code: 1 })
+    expect(await servers(bridge, 10)).toEqual(new Set([forked.worker]))
+  })
+
+  it("multiprocessing's fork start method works in a call, and the worker alone serves afterwards", async () => {
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, spawnMode })
+    const worker = await bridge.executePython<number>(null, "forking", "pid", [])
+    expect(await bridge.executePython(null, "forking", "pool_map", [[-1, -2, 3, -4]])).toEqual([1, 2, 3, 4])
+    expect(await servers(bridge, 20)).toEqual(new Set([worker]))
+  })
+
+  it("a child forked in a coroutine on the worker's event loop exits when the coroutine returns", async () => {
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, spawnMode })
+    const forked = await bridge.executePython<Forked>(null, "forking", "fork_in_coroutine", [])
+    expect(forked.in_child).toBe(false)
+    expect(await reaped(bridge, forked.child)).toEqual({ code: 0 })
+    expect(await servers(bridge, 10)).toEqual(new Set([forked.worker]))
+  })
+})
+
+describe("what a forked child says (spawnMode spawn)", () => {
+  it("its prints reach the host as the worker's stdout, and a host tool fails in it with ToolError instead of hanging", async () => {
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1 })
+    bridge.registerTool("double", (x: number) => x * 2)
+    const logs = record(bridge, "python.log")
+    const forked = await bridge.executePython<Forked>("s", "forking", "fork_and_return_in_both", [])
+    await eventually(() => logs.some((l) => l.message === `forked child ${forked.child} of ${forked.worker} returns from the call`), 10_000, "the child's line")
+    const toolForked = await bridge.executePython<Forked>("s", "forking", "fork_then_call_tool", [])
+    await eventually(() => logs.some((l) => l.message === "forked child: the tool failed with ToolError"), 10_000, "the child's tool outcome")
+    expect(await reaped(bridge, toolForked.child)).toEqual({ code: 0 })
+  })
+})
