@@ -302,5 +302,11 @@ export const errorClasses: { readonly [T in SnakepitError["_tag"]]: new (fields:
  *   if (isSnakepitError(e)) log.warn({ tag: e._tag }, e.message)
  * }
  */
-export const isSnakepitError = (e: unknown): e is SnakepitError =>
-  typeof e === "object" && e !== null && Object.hasOwn(errorClasses, (e as { _tag?: unknown })._tag as string)
+export const isSnakepitError = (e: unknown): e is SnakepitError => {
+  if (typeof e !== "object" || e === null) return false
+  try {
+    return Object.hasOwn(errorClasses, (e as { _tag?: unknown })._tag as string)
+  } catch {
+    return false // a Proxy whose trap throws is no error of ours
+  }
+}

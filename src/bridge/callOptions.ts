@@ -15,7 +15,9 @@
  * - `timeoutMs`: a number ≥ 0, at most {@link MAX_TIMEOUT_MS} (what a Node timer can hold), or
  *   `Infinity` for no deadline (as `callTimeoutMs` allows). Not a string, not NaN, not negative.
  * - `signal`: an `AbortSignal` (anything with a boolean `aborted` and `addEventListener` /
- *   `removeEventListener`, so signals from another realm or a polyfill pass).
+ *   `removeEventListener`, so signals from another realm or a polyfill pass). Any but a plain
+ *   native one is followed by a native signal, listened to once here: if its `aborted` or
+ *   `addEventListener` throws, that is an issue; its methods never run inside a call.
  * - `kwargs`: a plain object (`{}` or `Object.create(null)`), not an array, Map or class instance.
  * - `idempotent`: a boolean.
  * - `sessionId`: a non-empty string, or `null` for no session.
@@ -27,7 +29,10 @@
  * parseCallOptions({ timeoutMs: "50" })     // throws InvalidOptions: options.timeoutMs must be …
  * checkCall("executePython", "s1", "math", "sqrt", [16], { timeoutMs: 500 }) // { timeoutMs: 500 } (a copy)
  */
+import { types } from "node:util"
+import { CancelSignal } from "../cancelSignal.js"
 import { InvalidOptions } from "../errors.js"
+import { thrownText } from "../thrown.js"
 import { unknownName } from "../didYouMean.js"
 
 /**
@@ -120,6 +125,48 @@ export const isAbortSignal = (value: unknown): value is AbortSignal => {
   return typeof s.aborted === "boolean" && typeof s.addEventListener === "function" && typeof s.removeEventListener === "function"
 }
 
+/** The native signals that follow the caller's other ones, one per signal, kept while it lives. */
+const followers = new WeakMap<object, AbortSignal>()
+
+/**
+ * The signal the bridge listens to for a call. A native AbortSignal of this realm, untouched, is
+ * used as it is. Anything else (another realm's, a polyfill, a Proxy, a signal with its methods
+ * replaced) is followed, once, by a native one: the caller's code then runs only here, where a
+ * throw is an `InvalidOptions` issue, never inside the call's lifecycle, where it could leave
+ * a call half started or a worker's reply unread. Returns the issue's text when following fails.
+ */
+const ownSignal = (signal: AbortSignal): AbortSignal | string => {
+  if (types.isProxy(signal)) return follow(signal)
+  const proto: unknown = Object.getPrototypeOf(signal)
+  // An agent's per-call signal: the bridge's own class, made to be cheap.
+  if (proto === CancelSignal.prototype) return signal
+  if (proto === AbortSignal.prototype && Object.getOwnPropertyNames(signal).length === 0) return signal
+  return follow(signal)
+}
+
+const follow = (signal: AbortSignal): AbortSignal | string => {
+  const known = followers.get(signal)
+  if (known !== undefined) return known
+  const follower = new AbortController()
+  const follow = (): void => {
+    let reason: unknown
+    try {
+      reason = signal.reason
+    } catch (e) {
+      reason = e
+    }
+    follower.abort(reason)
+  }
+  try {
+    if (signal.aborted) follow()
+    else signal.addEventListener("abort", follow, { once: true })
+  } catch (e) {
+    return `could not be listened to (its aborted or addEventListener threw): ${thrownText(e)}`
+  }
+  followers.set(signal, follower.signal)
+  return follower.signal
+}
+
 const isDeadline = (v: unknown): v is number =>
   typeof v === "number" && (v === Number.POSITIVE_INFINITY || (Number.isFinite(v) && v >= 0 && v <= MAX_TIMEOUT_MS))
 
@@ -161,8 +208,11 @@ const optionIssues = (options: unknown, at: string, issues: string[], allowSigna
     else issues.push(`${at}.timeoutMs must be a number of ms from 0 to ${MAX_TIMEOUT_MS}, or Infinity for no deadline; got ${describeValue(timeoutMs)}`)
   }
   if (allowSignal && signal !== undefined) {
-    if (isAbortSignal(signal)) checked.signal = signal
-    else issues.push(`${at}.signal must be an AbortSignal, got ${describeValue(signal)}`)
+    if (isAbortSignal(signal)) {
+      const own = ownSignal(signal)
+      if (typeof own === "string") issues.push(`${at}.signal ${own}`)
+      else checked.signal = own
+    } else issues.push(`${at}.signal must be an AbortSignal, got ${describeValue(signal)}`)
   }
   if (idempotent !== undefined) {
     if (typeof idempotent === "boolean") checked.idempotent = idempotent
@@ -181,7 +231,7 @@ const guarded = <T>(what: string, check: (issues: string[]) => T, suffix = ""): 
   try {
     value = check(issues)
   } catch (e) {
-    issues.push(`the arguments could not be read: ${e instanceof Error ? e.message : describeValue(e)}`)
+    issues.push(`the arguments could not be read: ${thrownText(e)}`)
   }
   if (issues.length > 0) throw new InvalidOptions({ message: `invalid ${what}${suffix}: ${issues.join("; ")}`, issues })
   return value!

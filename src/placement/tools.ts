@@ -27,6 +27,7 @@ import { AsyncLocalStorage } from "node:async_hooks"
 import type { Connection, ToolCallRequest } from "../worker/connection.js"
 import type { SessionVariables } from "./variables.js"
 import { VariableLimitExceeded } from "../errors.js"
+import { thrownText } from "../thrown.js"
 
 /** A host function callable from Python. */
 export type Tool = (...args: any[]) => unknown
@@ -64,20 +65,6 @@ const VARIABLES = "snakepit.variables."
 /** Why a tool call has no session: said in every refusal, since Python's own view differs. */
 const NO_SESSION_WHY =
   "the host takes a tool call's session from the call it belongs to, not from Python; this one came from a call without a session, or from outside any call still running on its worker, e.g. a thread that outlived its call"
-
-/**
- * A tool's failure as text. Never throws: a rejection value may be a null-prototype object, a
- * Proxy, or have a throwing `toString`, and a throw here would leave Python's call unanswered
- * (and, as an unhandled rejection, end the host).
- */
-const problem = (error: unknown): string => {
-  try {
-    return error instanceof Error ? String(error.message) : String(error)
-  } catch {
-    // `typeof` reads nothing of the value, so it cannot throw.
-    return `a tool failed with ${error === null ? "null" : `a value of type ${typeof error}`}`
-  }
-}
 
 export class ToolRegistry {
   private readonly global = new Map<string, ToolEntry>()
@@ -150,7 +137,7 @@ export class ToolRegistry {
         .then(() => tool.fn(...args))
         .then(
           (value): ToolAnswer => ({ ok: true, value }),
-          (error: unknown): ToolAnswer => ({ ok: false, message: problem(error) }),
+          (error: unknown): ToolAnswer => ({ ok: false, message: thrownText(error) }),
         ),
     )
   }
@@ -172,7 +159,7 @@ export class ToolRegistry {
         if (error instanceof VariableLimitExceeded) {
           return { ok: false, message: error.message, errorType: error._tag, fields: { scope: error.scope, limit_bytes: error.limitBytes, name: error.name } }
         }
-        return { ok: false, message: problem(error) }
+        return { ok: false, message: thrownText(error) }
       }
       return ok(null)
     }

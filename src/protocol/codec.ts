@@ -20,6 +20,7 @@
  * decodeValue(JSON.parse(JSON.stringify(json)), atts) // [tuple(1, 2n), <Buffer 68 69>]
  */
 import { SerializationError } from "../errors.js"
+import { thrownText } from "../thrown.js"
 import { decoderFor, encoderFor } from "./customTypes.js"
 import { dateToIso, isoToDate } from "./isoDatetime.js"
 import { formatPath, NO_LIMITS, tooDeep, tooLong, type PathSegment, type ValueLimits } from "./limits.js"
@@ -178,7 +179,12 @@ export function encodeFields(envelope: Record<string, unknown>, attachments: Uin
   return guarded(attachments, walkOf(limits, true, [], envelope), (seen) => encFields(envelope, attachments, 0, seen))
 }
 
-/** Runs an encoding walk unchecked, and again with cycle checks and paths if it went too deep. */
+/**
+ * Runs an encoding walk unchecked, and again with cycle checks and paths if it went too deep or
+ * met something it must name. What the value's own code throws (a getter, a Proxy trap, a
+ * `toJSON`, a detached buffer) is a `SerializationError` at the path where it happened: the
+ * caller gets the typed error every refused value gets, never the raw throw.
+ */
 function guarded<T>(attachments: Uint8Array[], limits: Walk, run: (seen: Seen) => T): T {
   const mark = attachments.length
   const saved = walk
@@ -188,17 +194,20 @@ function guarded<T>(attachments: Uint8Array[], limits: Walk, run: (seen: Seen) =
     try {
       return run(null)
     } catch (e) {
-      if (e !== RETRY) throw e
+      if (e !== RETRY && thrownKind(e) !== "foreign") throw e
+      // Again with paths: a value that could not be encoded here is named where it is.
       attachments.length = mark
       limits.path.length = rootLength
       return run(new Set())
     }
   } catch (e) {
     attachments.length = mark
-    if (e instanceof RangeError && /call stack/i.test(e.message)) {
+    const kind = thrownKind(e)
+    if (kind === "refused") throw e
+    if (kind === "overflow") {
       throw new SerializationError({ message: "value is nested too deeply to encode", typeName: "object" })
     }
-    throw e
+    throw refuse("object", `reading the value threw (a getter, a Proxy trap or toJSON() failed, or a buffer was detached): ${thrownText(e)}`)
   } finally {
     walk = saved
   }
@@ -268,8 +277,8 @@ function encArray(a: readonly unknown[], atts: Uint8Array[], depth: number, seen
   const n = a.length
   let out: unknown[] | undefined
   for (let i = 0; i < n; i++) {
-    const x = a[i]
     if (seen !== null) walk.path.push(i)
+    const x = a[i]
     const y = enc(x, atts, depth + 1, seen)
     if (seen !== null) walk.path.pop()
     if (out !== undefined) out.push(y)
@@ -289,8 +298,8 @@ function encFields(o: Record<string, unknown>, atts: Uint8Array[], depth: number
   let out: Record<string, unknown> | undefined
   for (let i = 0; i < n; i++) {
     const k = keys[i]!
-    const x = o[k]
     if (seen !== null) walk.path.push(k)
+    const x = o[k]
     const y = enc(x, atts, depth === 0 && walk.envelope && ARGUMENT_FIELDS.has(k) ? 0 : depth + 1, seen)
     if (seen !== null) walk.path.pop()
     if (out !== undefined) setKey(out, k, y)
@@ -308,6 +317,20 @@ function encFields(o: Record<string, unknown>, atts: Uint8Array[], depth: number
 function setKey(out: Record<string, unknown>, k: string, v: unknown): void {
   if (k === "__proto__") Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true })
   else out[k] = v
+}
+
+/**
+ * What an encoding walk threw: the codec's own refusal, V8's "Maximum call stack size exceeded",
+ * or something the value's own code threw. Never throws itself: `instanceof` runs a Proxy's
+ * `getPrototypeOf` trap.
+ */
+function thrownKind(e: unknown): "refused" | "overflow" | "foreign" {
+  try {
+    if (e instanceof SerializationError) return "refused"
+    return e instanceof RangeError && /call stack/i.test(e.message) ? "overflow" : "foreign"
+  } catch {
+    return "foreign"
+  }
 }
 
 function attach(atts: Uint8Array[], bytes: Uint8Array): number {
@@ -396,7 +419,7 @@ function encCustom(v: object, custom: { readonly name: string; readonly encode: 
   try {
     replacement = custom.encode(v)
   } catch (e) {
-    throw refuseAt(seen, v.constructor?.name ?? "Object", `the encoder registered for ${JSON.stringify(custom.name)} threw: ${e instanceof Error ? e.message : String(e)}`)
+    throw refuseAt(seen, v.constructor?.name ?? "Object", `the encoder registered for ${JSON.stringify(custom.name)} threw: ${thrownText(e)}`)
   }
   if (replacement === v) throw refuseAt(seen, v.constructor?.name ?? "Object", `the encoder registered for ${JSON.stringify(custom.name)} returned the object itself`)
   const out = enc(replacement, atts, depth + 1, seen)
@@ -641,16 +664,32 @@ function decCustom(o: Record<string, unknown>, atts: ReadonlyArray<Uint8Array>):
   try {
     return decode(value)
   } catch (e) {
-    throw bad("ext", `the decoder registered for ${JSON.stringify(name)} threw: ${e instanceof Error ? e.message : String(e)}`)
+    const failure = bad("ext", `the decoder registered for ${JSON.stringify(name)} threw: ${thrownText(e)}`)
+    decoderFailures.add(failure)
+    throw failure
   }
 }
+
+/** Failures of a registered decoder: the user's code failed, not the peer (see isDecoderFailure). */
+const decoderFailures = new WeakSet<SerializationError>()
+
+/**
+ * True when decoding failed because a decoder registered with `registerDecoder` threw: the
+ * message is refused as a `SerializationError` for its call, and the peer that sent it, which
+ * sent a well-formed value, is not at fault (an unknown or malformed tag is a protocol error).
+ *
+ * @example
+ * try { decodeFields(envelope, atts) } catch (e) { if (isDecoderFailure(e)) failThatCall(e) }
+ */
+export const isDecoderFailure = (e: unknown): e is SerializationError =>
+  typeof e === "object" && e !== null && decoderFailures.has(e as SerializationError)
 
 function rethrowAs<T>(tag: string, f: () => T): T {
   try {
     return f()
   } catch (e) {
     if (e instanceof SerializationError) throw e
-    throw bad(tag, e instanceof Error ? e.message : String(e))
+    throw bad(tag, thrownText(e))
   }
 }
 

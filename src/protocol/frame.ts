@@ -18,8 +18,9 @@
  * pipe.on("data", (chunk: Buffer) => decoder.push(chunk).forEach(handle))
  */
 import { isUtf8 } from "node:buffer"
-import { FrameTooLarge, ProtocolError, type SerializationError } from "../errors.js"
-import { checkReceivedValue, decodeFields, encodeFields, encodeValue } from "./codec.js"
+import { FrameTooLarge, ProtocolError, SerializationError } from "../errors.js"
+import { thrownText } from "../thrown.js"
+import { checkReceivedValue, decodeFields, encodeFields, encodeValue, isDecoderFailure } from "./codec.js"
 import { describe } from "./validate.js"
 import { formatPath, NO_LIMITS, tooBig, type PathSegment, type ValueLimits } from "./limits.js"
 
@@ -84,6 +85,19 @@ export function rawFrame(headerText: string): Buffer {
 }
 
 /**
+ * The frame's JSON header. The codec passes plain objects it did not need to change through as
+ * they are, so JSON.stringify reads their getters a second time: one that throws now (or a Proxy
+ * trap) is the caller's `SerializationError`, like any value the codec refuses.
+ */
+function headerText(message: Record<string, unknown>): string {
+  try {
+    return JSON.stringify(message)
+  } catch (e) {
+    throw new SerializationError({ message: `the value could not be written as JSON: ${thrownText(e)}`, typeName: "object" })
+  }
+}
+
+/**
  * The chunks of one frame carrying `envelope`, to be written in order. Values inside the
  * envelope are encoded with the codec; binary data becomes attachments (listed in `att`).
  * A small frame is a single Buffer; a bigger one with attachments is a header buffer followed
@@ -100,7 +114,7 @@ export function encodeFrame(envelope: Record<string, unknown>, maxFrameBytes: nu
   const attachments: Uint8Array[] = []
   let message = encodeFields(envelope, attachments, limits)
   if (attachments.length === 0) {
-    const text = JSON.stringify(message)
+    const text = headerText(message)
     // A UTF-16 unit is at most 3 UTF-8 bytes: a header this short holds no value over the limit.
     if (text.length * 3 > limits.maxValueBytes && Buffer.byteLength(text) > limits.maxValueBytes) checkValueBytes(envelope, limits)
     // A string's UTF-8 length is at least its UTF-16 length: refuse huge ones without measuring.
@@ -124,7 +138,7 @@ export function encodeFrame(envelope: Record<string, unknown>, maxFrameBytes: nu
   // A node changed (binary data became a tag), so `message` is already the codec's copy.
   if (message === envelope) message = { ...envelope }
   message.att = lengths
-  const text = JSON.stringify(message)
+  const text = headerText(message)
   const headerLength = Buffer.byteLength(text)
   if (headerLength + attached > limits.maxValueBytes) checkValueBytes(envelope, limits)
   const first = align8(4 + headerLength)
@@ -297,7 +311,7 @@ export class FrameDecoder {
       return this.consume(chunk)
     } catch (e) {
       this.failure =
-        e instanceof FrameTooLarge || e instanceof ProtocolError ? e : this.protocolError(`cannot decode a frame: ${String(e)}`)
+        e instanceof FrameTooLarge || e instanceof ProtocolError ? e : this.protocolError(`cannot decode a frame: ${thrownText(e)}`)
       throw this.failure
     }
   }
@@ -432,6 +446,11 @@ export class FrameDecoder {
     try {
       return decodeFields(envelope, attachments)
     } catch (e) {
+      if (isDecoderFailure(e)) {
+        // The user's decoder threw on a well-formed value: that message fails, the stream is fine.
+        ;(envelope as { [REFUSED]?: SerializationError })[REFUSED] = e
+        return envelope
+      }
       throw this.protocolError(`frame of type ${JSON.stringify(envelope.type)} has a value that cannot be decoded: ${e instanceof Error ? e.message : describe(e)}`)
     }
   }

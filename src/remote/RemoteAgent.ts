@@ -47,7 +47,7 @@ import { isSubjectToken, isSubjectTokens, poolSubjects, type PoolSubjects } from
 import { encodeMessage, errorToWire, readMessage, readMessages } from "./wire.js"
 import { batchBytes, Outbox } from "./outbox.js"
 import { FirstSeen } from "./firstSeen.js"
-import { CancelSignal } from "./cancelSignal.js"
+import { CancelSignal } from "../cancelSignal.js"
 
 /** `RemoteAgent.start` options. */
 export interface AgentOptions extends NatsOptions {

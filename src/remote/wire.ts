@@ -11,6 +11,7 @@
  * decodeMessage(bytes) // { type: "result", value: Float64Array [1, 2] }
  */
 import { errorClasses, FrameTooLarge, isSnakepitError, ProtocolError, type SerializationError } from "../errors.js"
+import { thrownText } from "../thrown.js"
 import { DEFAULT_MAX_FRAME_BYTES, encodeFrame, FrameDecoder, refusedValue, tooLarge } from "../protocol/frame.js"
 import { NO_LIMITS, type ValueLimits } from "../protocol/limits.js"
 import { checkMessage, describe, type Spec } from "../protocol/validate.js"
@@ -184,7 +185,7 @@ export function errorToWire(error: unknown): Record<string, unknown> {
     for (const [k, v] of Object.entries(error)) if (k !== "cause" && k !== "stack" && (v === null || (typeof v !== "function" && typeof v !== "object"))) fields[k] = v
     return fields
   }
-  return { _tag: "Error", message: error instanceof Error ? error.message : String(error) }
+  return { _tag: "Error", message: thrownText(error) }
 }
 
 /**

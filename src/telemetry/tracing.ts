@@ -11,6 +11,7 @@
  * span?.end(error)
  */
 import { ProxyTracerProvider, SpanKind, SpanStatusCode, trace, type Span } from "@opentelemetry/api"
+import { thrownText } from "../thrown.js"
 
 /** A started call span; `undefined` from {@link startCallSpan} when no SDK records spans. */
 export interface CallSpan {
@@ -61,7 +62,7 @@ export const startCallSpan = (kind: "call" | "exec" | "stream" | "map", module: 
       if (error !== undefined) {
         const tag = (error as { _tag?: unknown } | null)?._tag
         span.setAttribute("error.type", typeof tag === "string" ? tag : "Error")
-        span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) })
+        span.setStatus({ code: SpanStatusCode.ERROR, message: thrownText(error) })
       }
       span.end()
     },

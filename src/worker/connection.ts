@@ -35,8 +35,10 @@ import {
   PythonError,
   SerializationError,
   WorkerCrashed,
+  isSnakepitError,
   type CallContext,
 } from "../errors.js"
+import { thrownText } from "../thrown.js"
 import { withCallContext } from "../errorContext.js"
 import { AsyncQueue } from "../asyncQueue.js"
 import { splitDue } from "./deadlines.js"
@@ -446,7 +448,7 @@ export class Connection {
       this.hooks.write(encodeFrame(envelope, this.hooks.maxFrameBytes, this.limits))
     } catch (e) {
       // The value could not be sent (too large, unserialisable): tell Python why instead.
-      const message = e instanceof Error ? `${(e as { _tag?: string })._tag ?? "Error"}: ${e.message}` : String(e)
+      const message = isSnakepitError(e) ? `${e._tag}: ${thrownText(e)}` : thrownText(e)
       this.hooks.write(encodeFrame({ type: "tool_result", id, ok: false, error: { message } }, this.hooks.maxFrameBytes))
     }
   }
@@ -494,7 +496,7 @@ export class Connection {
     try {
       messages = this.decoder.push(chunk)
     } catch (e) {
-      this.fault(e instanceof ProtocolError || e instanceof FrameTooLarge ? e : this.protocolError(`cannot read the worker's output: ${String(e)}`))
+      this.fault(e instanceof ProtocolError || e instanceof FrameTooLarge ? e : this.protocolError(`cannot read the worker's output: ${thrownText(e)}`))
       return
     }
     for (const m of messages) {

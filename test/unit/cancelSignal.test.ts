@@ -1,11 +1,11 @@
 /**
- * The agent's per-call cancel signal (src/remote/cancelSignal.ts): the bridge takes it as an
+ * The agent's per-call cancel signal (src/cancelSignal.ts): the bridge takes it as an
  * AbortSignal, its listeners run once on the first abort, and a removed one never runs. Its use
  * end to end (a client's cancel stopping a call on an agent) is in test/integration/remote*.
  */
 import { describe, expect, it } from "vitest"
 import { isAbortSignal, parseCallOptions } from "../../src/bridge/callOptions.js"
-import { CancelSignal } from "../../src/remote/cancelSignal.js"
+import { CancelSignal } from "../../src/cancelSignal.js"
 
 describe("CancelSignal", () => {
   it("is an AbortSignal to the bridge's option check", () => {

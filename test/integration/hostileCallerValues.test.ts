@@ -1,0 +1,103 @@
+/**
+ * What a caller (or a host tool) hands the bridge may run its own code when read: a getter, a
+ * Proxy trap, a toJSON, a custom decoder, an AbortSignal's methods. Whatever that code throws,
+ * even a value that cannot be printed, the call fails alone with the typed error the docs
+ * promise (SerializationError for values, InvalidOptions for options), and the worker serves on,
+ * unrecycled. Before, these escaped as raw TypeErrors, and a throwing custom decoder recycled the
+ * worker as a ProtocolError. Real Python workers.
+ */
+import { describe, expect, it } from "vitest"
+import { registerDecoder } from "../../src/protocol/customTypes.js"
+import { record, startBridge } from "../support/bridge.js"
+
+const unprintable = () => Object.create(null) as object
+
+const failure = (p: Promise<unknown>) => p.then(
+  (value) => { throw new Error(`expected a rejection, got ${JSON.stringify(value)}`) },
+  (e: unknown) => e as { _tag?: string; message: string; path?: string },
+)
+
+const detached = (): ArrayBuffer => {
+  const b = new ArrayBuffer(8)
+  structuredClone(b, { transfer: [b] })
+  return b
+}
+
+describe("values that throw when the bridge reads them", () => {
+  it("a getter, a Proxy trap or a detached buffer in the arguments is a SerializationError naming where; the worker serves on", async () => {
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1 })
+    const restarted = record(bridge, "worker.restarted")
+    const cases: Array<[unknown, RegExp | undefined]> = [
+      [{ rows: { get bad() { throw new Error("boom") } } }, /boom/],
+      [{ rows: { get bad() { throw unprintable() } } }, /an unprintable object/],
+      [[new Proxy({}, { ownKeys() { throw unprintable() } })], /an unprintable object/],
+      [[new Proxy({}, { getPrototypeOf() { throw unprintable() } })], /an unprintable object/],
+      [{ buffer: detached() }, /detached/],
+    ]
+    for (const [arg, says] of cases) {
+      const e = await failure(bridge.executePython(null, "echo", "echo", [arg]))
+      expect(e._tag).toBe("SerializationError")
+      expect(e.path).toMatch(/^args\[0\]/)
+      if (says) expect(e.message).toMatch(says)
+    }
+    expect(await bridge.executePython(null, "echo", "echo", ["alive"])).toBe("alive")
+    expect(restarted).toHaveLength(0)
+  })
+
+  it("a custom decoder that throws an unprintable value fails that call with SerializationError, not a recycled worker", async () => {
+    const unregister = registerDecoder("n", () => { throw unprintable() })
+    try {
+      const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1 })
+      const restarted = record(bridge, "worker.restarted")
+      const pid = bridge.getStatus().workers[0]?.pid
+      const e = await failure(bridge.executePython(null, "hostile", "result_with_deep_ext", [1]))
+      expect(e).toMatchObject({ _tag: "SerializationError" })
+      expect(e.message).toMatch(/threw: an unprintable object/)
+      expect(await bridge.executePython(null, "hostile", "echo", ["alive"])).toBe("alive")
+      expect(bridge.getStatus().workers[0]?.pid).toBe(pid)
+      expect(restarted).toHaveLength(0)
+    } finally {
+      unregister()
+    }
+  })
+
+  it("a host tool whose result throws when read raises ToolError in Python; the host lives on", async () => {
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1 })
+    bridge.registerTool("explode", () => ({ get x() { throw unprintable() } }))
+    expect(await bridge.executePython("s", "tools", "catch_failing")).toMatch(/^caught ToolError: SerializationError: .*an unprintable object/)
+    expect(await bridge.executePython(null, "echo", "echo", ["alive"])).toBe("alive")
+  })
+})
+
+describe("an AbortSignal that throws", () => {
+  it("one whose addEventListener throws is InvalidOptions before anything starts", async () => {
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1 })
+    const signal = { aborted: false, reason: undefined, addEventListener() { throw unprintable() }, removeEventListener() {} } as unknown as AbortSignal
+    const e = await failure(bridge.executePython(null, "echo", "echo", [1], { signal }))
+    expect(e._tag).toBe("InvalidOptions")
+    expect(e.message).toMatch(/signal could not be listened to.*an unprintable object/)
+    expect(bridge.getStatus().queued).toBe(0)
+    expect(await bridge.executePython(null, "echo", "echo", ["alive"])).toBe("alive")
+  })
+
+  it("one whose removeEventListener throws still serves its calls, and still cancels them", async () => {
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1 })
+    const listeners: Array<() => void> = []
+    const polyfill = {
+      aborted: false,
+      reason: undefined as unknown,
+      addEventListener(_type: string, f: () => void) { listeners.push(f) },
+      removeEventListener() { throw unprintable() },
+    }
+    const signal = polyfill as unknown as AbortSignal
+    for (let i = 0; i < 20; i++) expect(await bridge.executePython(null, "echo", "echo", [i], { signal })).toBe(i)
+    expect(listeners).toHaveLength(1) // followed once, not once per call
+    const slow = failure(bridge.executePython(null, "echo", "sleep", [30], { signal }))
+    await new Promise((r) => setTimeout(r, 200))
+    polyfill.aborted = true
+    polyfill.reason = "enough"
+    for (const f of listeners) f()
+    expect(await slow).toMatchObject({ _tag: "CallCancelled", reason: "enough" })
+    expect(await bridge.executePython(null, "echo", "echo", ["alive"])).toBe("alive")
+  })
+})
