@@ -121,7 +121,7 @@ class Dispatcher:
                  exposure: Optional[Exposure] = None) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
-        self._send = _from_the_worker_only(send)
+        self._send = send
         self.concurrency = concurrency
         self.allow_code = allow_code
         #: The host's allowlist (``SNAKEPIT_EXPOSE``); None admits every name.
@@ -215,6 +215,13 @@ class Dispatcher:
                 return successor
             self._running -= 1
             return None
+
+    def disown(self) -> None:
+        """In a process a call forked from the worker: it makes no reply (its code came back to
+        the worker, so it exits there) and no tool call (see :mod:`snakepit_bridge.forkchild`).
+        Swapped in here, so the worker's own replies pay nothing for it."""
+        self._send = _leave_instead
+        self.tools.disown("this process was forked from a worker: it has no connection to the host")
 
     def close(self) -> None:
         """Stop the event loop thread, if one was started."""
@@ -629,14 +636,8 @@ async def _astream(dispatcher: Dispatcher, call: Call, agen: Any) -> bool:
     return True
 
 
-def _from_the_worker_only(send: Send) -> Send:
-    """``send`` for replies, which a process forked by a call never makes: its code came back to
-    the worker, so it exits there (see :mod:`snakepit_bridge.forkchild`)."""
-    def reply(message: Dict[str, Any], attachments: Sequence[Any]) -> None:
-        if forkchild.forked:
-            forkchild.leave()
-        send(message, attachments)
-    return reply
+def _leave_instead(message: Dict[str, Any], attachments: Sequence[Any]) -> None:
+    forkchild.leave()
 
 
 def _is_awaitable(value: Any) -> bool:

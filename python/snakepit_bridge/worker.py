@@ -209,8 +209,7 @@ class Worker:
     def _forked(self) -> None:
         """In a process a call forked from this worker: it is not the worker."""
         Worker.current = None
-        self.dispatcher.tools.disown(
-            "this process was forked from a worker: it has no connection to the host")
+        self.dispatcher.disown()
 
     def request_shutdown(self) -> None:
         """Stop accepting calls; exit once accepted ones have finished (any thread)."""
