@@ -64,7 +64,7 @@ describe.each(["spawn", "forkserver"] as const)("a process forked by a call (spa
 
 describe("what a forked child says (spawnMode spawn)", () => {
   it("its prints reach the host as the worker's stdout, and a host tool fails in it with ToolError instead of hanging", async () => {
-    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1 })
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, spawnMode: "spawn" })
     bridge.registerTool("double", (x: number) => x * 2)
     const logs = record(bridge, "python.log")
     const forked = await bridge.executePython<Forked>("s", "forking", "fork_and_return_in_both", [])

@@ -16,9 +16,10 @@ import { eventually, record, startBridge } from "../support/bridge.js"
 const LONG = 4 * MAX_LOG_LINE + 123
 const sum = (lines: ReadonlyArray<{ readonly message: string }>) => lines.reduce((n, l) => n + l.message.length, 0)
 
+// Spawned explicitly: the forkserver suite runs every test with SNAKEPIT_SPAWN_MODE=forkserver.
 describe("long lines on a spawned worker's fds 1 and 2", () => {
   it("a line written to fd 1 past sys.stdout arrives as records of at most MAX_LOG_LINE that join to the whole line", async () => {
-    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1 })
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, spawnMode: "spawn" })
     const logs = record(bridge, "python.log")
     const pieces = () => logs.filter((l) => l.logger === "stdout" && l.callId === null && /^x+$/.test(l.message))
     expect(await bridge.executePython(null, "noisy", "write_fd", [1, LONG])).toBe(LONG)
@@ -28,7 +29,7 @@ describe("long lines on a spawned worker's fds 1 and 2", () => {
   })
 
   it("an unfinished line on fd 2 is not held back past MAX_LOG_LINE: its full pieces arrive before any newline", async () => {
-    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1 })
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, spawnMode: "spawn" })
     const logs = record(bridge, "python.log")
     const pieces = () => logs.filter((l) => l.logger === "stderr" && /^x+$/.test(l.message))
     await bridge.executePython(null, "noisy", "write_fd", [2, 3 * MAX_LOG_LINE + 5, false])
