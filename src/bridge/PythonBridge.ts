@@ -22,7 +22,7 @@ import { resolvePython } from "../worker/python.js"
 import type { ItemOutcome } from "../worker/connection.js"
 import type { PoolStats } from "../telemetry/callTimings.js"
 import { BridgeMetrics } from "../telemetry/metrics.js"
-import { serveDashboard, type Dashboard, type DashboardOptions } from "../inspect/dashboard.js"
+import { serveDashboard, type Dashboard, type DashboardOptions, type DashboardSource } from "../inspect/dashboard.js"
 import { resolveOptions, type BridgeOptions, type ResolvedOptions } from "./options.js"
 import type { PoolBackend } from "./backend.js"
 import { WorkerPool } from "./pool.js"
@@ -417,7 +417,15 @@ export class PythonBridge implements AsyncDisposable {
    */
   async serveDashboard(options: DashboardOptions = {}): Promise<Dashboard> {
     this.assertRunning()
-    const dashboard = await serveDashboard(this, { ...this.options.dashboard, ...options })
+    // The kill control goes through the pool's own process handles, never a pid from a status.
+    const source: DashboardSource = {
+      getStatus: () => this.getStatus(),
+      on: (name, handler) => this.on(name, handler),
+      metrics: () => this.metrics(),
+      restartPythonEnvironment: () => this.restartPythonEnvironment(),
+      killWorker: (id) => this.pool.killWorker(id),
+    }
+    const dashboard = await serveDashboard(source, { ...this.options.dashboard, ...options })
     this.dashboards.add(dashboard)
     return {
       url: dashboard.url,

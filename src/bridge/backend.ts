@@ -36,6 +36,12 @@ export interface PoolBackend {
   /** Sessions bound now. */
   readonly sessionCount: number
   workers(): WorkerStatus[]
+  /**
+   * SIGKILLs the process of worker `id` through the handle this backend spawned it with (never
+   * a pid read from elsewhere); returns its pid, or `undefined` when this backend has no such
+   * process running here (a remote pool's workers run on their agents' machines).
+   */
+  killWorker(id: string): number | undefined
   readonly queued: number
   /** True while the backend's queue is at its limit (a backend without a queue: always false). */
   readonly needsDrain: boolean

@@ -748,6 +748,13 @@ export class WorkerPool implements PoolBackend {
     return this.supervisor?.getStatus() ?? null
   }
 
+  killWorker(id: string): number | undefined {
+    const process = this.slots.get(id)?.process
+    if (process === undefined) return undefined
+    process.kill()
+    return process.pid
+  }
+
   workers(): WorkerStatus[] {
     const now = Date.now()
     return [...this.slots.values()].map((s) => ({

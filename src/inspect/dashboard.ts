@@ -79,6 +79,13 @@ export interface Dashboard {
 export interface DashboardSource extends FeedSource {
   metrics(): string
   restartPythonEnvironment(): Promise<void>
+  /**
+   * SIGKILLs worker `id` through the handle its pool spawned it with; its pid, or `undefined`
+   * when no such process runs on this machine. Never a pid from a status: a remote pool's
+   * come from its agents' records, which mean nothing here and which anyone who can write the
+   * records chooses (a negative one is a whole process group).
+   */
+  killWorker(id: string): number | undefined
 }
 
 /** Unsent event bytes one client may hold before it is disconnected. */
@@ -247,10 +254,9 @@ export const serveFeed = async (
       const kill = /^\/api\/workers\/([^/]+)\/kill$/.exec(url.pathname)
       if (kill) {
         const id = decodeURIComponent(kill[1]!)
-        const worker = bridge.getStatus().workers.find((w) => w.id === id)
-        if (!worker || worker.pid === null) return reply(res, 404, "application/json", JSON.stringify({ error: `no running worker ${id}` }))
-        process.kill(worker.pid, "SIGKILL")
-        return reply(res, 202, "application/json", JSON.stringify({ killed: id, pid: worker.pid }))
+        const pid = bridge.killWorker(id)
+        if (pid === undefined) return reply(res, 404, "application/json", JSON.stringify({ error: `no worker ${id} runs on this machine (a remote pool's workers are killed on their agents' machines)` }))
+        return reply(res, 202, "application/json", JSON.stringify({ killed: id, pid }))
       }
       if (url.pathname === "/api/restart") {
         await bridge.restartPythonEnvironment()

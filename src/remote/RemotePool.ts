@@ -857,6 +857,11 @@ export class RemotePool implements PoolBackend {
   }
 
   /** One entry per agent: an agent is the remote pool's unit of work, as a worker is locally. */
+  /** An agent's workers run on its machine: the pid in its record means nothing here. */
+  killWorker(_id: string): number | undefined {
+    return undefined
+  }
+
   workers(): WorkerStatus[] {
     const now = Date.now()
     return [...this.agents.values()].map((a) => ({

@@ -326,7 +326,8 @@ const recordSpecs: { readonly record: Spec<WrittenRecord & { readonly type: "rec
 /**
  * Parses the KV record stored under `key`, or undefined when it is not one: not JSON, a field
  * missing or of the wrong type, an id that is not `key` or not a subject token, timings that are
- * not positive and finite. A client reads records anyone with write access to the bucket could
+ * not positive and finite, a pid below 1 (it is shown, and a negative one names a process group).
+ * A client reads records anyone with write access to the bucket could
  * have written, so a malformed one is skipped, never trusted.
  *
  * @example
@@ -344,6 +345,6 @@ export function parseAgentRecord(bytes: Uint8Array, key: string): AgentRecord | 
   if (typeof checkMessage(recordSpecs, { ...(parsed as object), type: "record" }) === "string") return undefined
   const r = parsed as WrittenRecord
   const positive = (n: number) => Number.isFinite(n) && n > 0
-  if (r.agentId !== key || !isSubjectToken(key) || (r.wire !== undefined && r.wire < 1) || r.capacity < 1 || r.inFlight < 0 || (r.connects !== undefined && r.connects < 1) || !positive(r.heartbeatMs) || !positive(r.ttlMs)) return undefined
+  if (r.agentId !== key || !isSubjectToken(key) || (r.wire !== undefined && r.wire < 1) || r.capacity < 1 || r.inFlight < 0 || r.pid < 1 || r.workers < 0 || r.sessions < 0 || (r.connects !== undefined && r.connects < 1) || !positive(r.heartbeatMs) || !positive(r.ttlMs)) return undefined
   return { agentId: r.agentId, wire: r.wire ?? 1, capacity: r.capacity, inFlight: r.inFlight, workers: r.workers, sessions: r.sessions, heartbeatMs: r.heartbeatMs, ttlMs: r.ttlMs, draining: r.draining, allowCodeExecution: r.allowCodeExecution, pid: r.pid, hostname: r.hostname, startedAt: r.startedAt, ...(r.connects !== undefined ? { connects: r.connects } : {}) }
 }

@@ -4,6 +4,7 @@
  * another client, another client's session id. None of them reaches another session's data.
  * Real nats-server, a real `snakepit agent`, real clients.
  */
+import { spawn } from "node:child_process"
 import { describe, expect, it } from "vitest"
 import { connect, type NatsConnection } from "@nats-io/transport-node"
 import { Kvm } from "@nats-io/kv"
@@ -130,6 +131,9 @@ describe.skipIf(!natsServerAvailable)("NATS peers that impersonate", () => {
       stringly: { ...good, agentId: "stringly", heartbeatMs: "200" },
       elsewhere: { ...good, agentId: "r1" }, // a record under one key claiming to be another agent
       negative: { ...good, agentId: "negative", inFlight: -5, ttlMs: -1 },
+      // A pid below 1 would name a process group (-1: every process of the user) to anything
+      // that signalled it.
+      group: { ...good, agentId: "group", pid: -4242 },
       nothing: null,
       partial: { agentId: "partial", capacity: 2, ttlMs: 800 },
     }
@@ -180,5 +184,28 @@ describe.skipIf(!natsServerAvailable)("NATS peers that impersonate", () => {
       await nc.close()
     }
   })
-})
 
+  it("a client's dashboard never signals the pid an agent's record claims: its kill control answers 404 and the process lives", async () => {
+    const victim = spawn("sleep", ["300"], { stdio: "ignore" })
+    const died = new Promise<string | null>((resolve) => victim.once("exit", (_code, signal) => resolve(signal)))
+    const subjects = poolSubjects("snakepit", "farkill")
+    const nc = await connect({ servers: suite.nats.url })
+    const record = { agentId: "far", wire: WIRE_VERSION, capacity: 1, inFlight: 0, workers: 1, sessions: 0, heartbeatMs: 500, ttlMs: 60_000, draining: false, allowCodeExecution: false, pid: victim.pid, hostname: "another-host", startedAt: Date.now() }
+    const kv = await new Kvm(nc).create(subjects.bucket, { ttl: 60_000 })
+    await kv.put("far", JSON.stringify(record))
+    try {
+      const bridge = await startBridge({ remote: { nats: suite.nats.url, pool: "farkill" }, logger: testLogger })
+      await eventually(() => bridge.getStatus().workers.length === 1, 10_000, "the client to see the record")
+      expect(bridge.getStatus().workers[0]!.pid).toBe(victim.pid)
+      const dashboard = await bridge.serveDashboard({ port: 0, controls: true })
+      const res = await fetch(`${dashboard.url}api/workers/far/kill`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" })
+      expect(res.status).toBe(404)
+      expect(await res.text()).toMatch(/runs on this machine/)
+      const outcome = await Promise.race([died, new Promise<string>((resolve) => setTimeout(() => resolve("alive"), 500))])
+      expect(outcome).toBe("alive")
+    } finally {
+      victim.kill("SIGKILL")
+      await nc.close()
+    }
+  })
+})

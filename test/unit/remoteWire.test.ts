@@ -172,7 +172,7 @@ describe("subjects and options", () => {
     if (r !== undefined) {
       expect(r.agentId).toBe(key)
       expect(isSubjectToken(key)).toBe(true)
-      expect(r.ttlMs > 0 && r.heartbeatMs > 0 && r.capacity >= 1).toBe(true)
+      expect(r.ttlMs > 0 && r.heartbeatMs > 0 && r.capacity >= 1 && r.pid >= 1).toBe(true)
     }
   })
 
@@ -182,6 +182,12 @@ describe("subjects and options", () => {
     const broken: unknown[] = [
       { ...record, heartbeatMs: "1000" },
       { ...record, heartbeatMs: 0 },
+      // A pid below 1: shown as the agent's, and a negative one names a process group.
+      { ...record, pid: 0 },
+      { ...record, pid: -1 },
+      { ...record, pid: -4242 },
+      { ...record, workers: -1 },
+      { ...record, sessions: -1 },
       { ...record, ttlMs: -1 },
       { ...record, capacity: 0 },
       { ...record, capacity: 1.5 },
