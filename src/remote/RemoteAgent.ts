@@ -145,6 +145,8 @@ export class RemoteAgent {
   private readonly running = new Map<string, Running>()
   /** Local ids of the sessions clients made here: their tool calls and variables live with the client. */
   private readonly remoteSessions = new Set<string>()
+  /** Tool calls forwarded to clients and not yet answered, by local session id. */
+  private readonly toolsOut = new Map<string, number>()
   private ownSubscription: Subscription | undefined
   private queueSubscription: Subscription | undefined
   private heartbeat: ReturnType<typeof setInterval> | undefined
@@ -483,7 +485,9 @@ export class RemoteAgent {
       // A nested call (a client's tool calling back into the same session) runs in the tool
       // scope of the session's worker, as it would locally, so it does not queue behind the
       // call that waits for the tool.
-      const waiting = message.nested === true && sessionId !== null ? this.bridge.getSessionWorker(sessionId) : undefined
+      // `nested` is the client's claim: honoured only while this session waits on a tool call
+      // this agent forwarded, else any caller could pass the queue and `workerConcurrency`.
+      const waiting = message.nested === true && sessionId !== null && (this.toolsOut.get(sessionId) ?? 0) > 0 ? this.bridge.getSessionWorker(sessionId) : undefined
       await (waiting !== undefined ? toolScope.run({ sessionId, workerId: waiting }, serve) : serve())
     } catch (e) {
       send({ type: "error", callId, error: errorToWire(e) })
@@ -526,7 +530,14 @@ export class RemoteAgent {
     }
     // A client that is gone answers at once ("no responders"); a live one may run a long tool.
     this.outbox.flush()
-    return this.nc.request(this.subjects.tools(owner), request, { timeout: 600_000 }).then(
+    const session = call.sessionId
+    this.toolsOut.set(session, (this.toolsOut.get(session) ?? 0) + 1)
+    const answered = () => {
+      const left = (this.toolsOut.get(session) ?? 1) - 1
+      if (left > 0) this.toolsOut.set(session, left)
+      else this.toolsOut.delete(session)
+    }
+    return this.nc.request(this.subjects.tools(owner), request, { timeout: 600_000 }).finally(answered).then(
       (m): ToolAnswer => {
         const r = readMessage<ToolResultAnswer>(m.data, toolResultSpecs, this.settings.maxFrameBytes, this.settings.limits)
         if (!r.ok) return { ok: false, message: `the client's answer to tool ${JSON.stringify(call.name)} was refused: ${r.error.message}` }

@@ -208,4 +208,31 @@ describe.skipIf(!natsServerAvailable)("NATS peers that impersonate", () => {
       await nc.close()
     }
   })
+
+  it("a call that claims to be nested, while its session waits on no tool call, queues like any other: it gets past neither the queue nor workerConcurrency", async () => {
+    agents.push(await startAgent({ url: suite.nats.url, pool: "nestclaim", id: "n1", mark, args: ["--workers", "1"] }))
+    const subjects = poolSubjects("snakepit", "nestclaim")
+    const nc = await connect({ servers: suite.nats.url })
+    try {
+      const clientId = "peer.c1"
+      const replies: Array<Record<string, unknown>> = []
+      nc.subscribe(`${subjects.replies(clientId)}.*`, { callback: (e, m) => { if (e === null) replies.push(...framesOf(m.data)) } })
+      await nc.flush()
+      const send = (callId: string, nested: boolean, seconds: number) =>
+        nc.publish(
+          subjects.agent("n1"),
+          encodeMessage({ type: "call", callId, clientId, kind: "call", sessionId: "s", module: "remote", fn: "overlapping", args: [seconds], nested, wire: WIRE_VERSION }),
+          { reply: `${subjects.replies(clientId)}.${callId}` },
+        )
+      send("bind", false, 0)
+      await eventually(() => replies.some((r) => r.callId === "bind" && r.type === "result"), 15_000, "the call that binds the session")
+      for (let i = 0; i < 4; i++) send(`n${i}`, true, 0.3)
+      const results = () => replies.filter((r) => String(r.callId).startsWith("n") && r.type === "result")
+      await eventually(() => results().length === 4, 30_000, "the four calls")
+      // With workerConcurrency 1 the worker never ran two of them at once.
+      expect(results().map((r) => r.value)).toEqual([1, 1, 1, 1])
+    } finally {
+      await nc.close()
+    }
+  })
 })
