@@ -146,7 +146,7 @@ export interface LocalWorkerOptions {
   readonly pythonPath?: readonly string[]
   /** Extra environment variables for the workers (added to the host's environment). Default: none. */
   readonly env?: Readonly<Record<string, string>>
-  /** The workers' working directory. Default: none (the host's current directory). */
+  /** The workers' working directory; it is the last entry of their `sys.path` (never in front of the standard library). Default: none (the host's current directory). */
   readonly cwd?: string
   /** Workers started with the bridge and kept alive. Default 2, or `maxWorkers` when that is lower. */
   readonly minWorkers?: number

@@ -1,0 +1,44 @@
+/**
+ * The workers' working directory is on `sys.path`, but last: the user's modules there import,
+ * and nothing planted there shadows the standard library or the bridge. Before, it was first
+ * (as `python -m` puts it), so a `json.py` anyone who could write to that directory left there
+ * ran in every worker at start-up, whatever the allowlist said. Real workers, spawned and forked.
+ */
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { afterEach, describe, expect, it } from "vitest"
+import { startBridge } from "../support/bridge.js"
+
+const dirs: string[] = []
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true })
+})
+
+/** A working directory holding a `json.py` that leaves a marker when imported, and a module of the user's. */
+const plantedDir = () => {
+  const dir = mkdtempSync(join(tmpdir(), "snakepit-cwd-"))
+  dirs.push(dir)
+  const marker = join(dir, "PLANTED_RAN")
+  writeFileSync(join(dir, "json.py"), `open(${JSON.stringify(marker)}, "a").write("ran\\n")\nraise ImportError("planted")\n`)
+  writeFileSync(join(dir, "users_own.py"), "def hello(name):\n    return f'hello {name}'\n")
+  return { dir, marker }
+}
+
+describe.each(["spawn", "forkserver"] as const)("the workers' working directory on sys.path (spawnMode %s)", (spawnMode) => {
+  it("a json.py planted there does not run; the standard library's is used", async () => {
+    const { dir, marker } = plantedDir()
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, spawnMode, cwd: dir })
+    expect(await bridge.executePython(null, "json", "dumps", [{ a: 1 }])).toBe('{"a": 1}')
+    expect(existsSync(marker)).toBe(false)
+  })
+
+  it("a module of the user's there still imports, from the end of sys.path", async () => {
+    const { dir } = plantedDir()
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, spawnMode, cwd: dir, allowCodeExecution: true })
+    expect(await bridge.executePython(null, "users_own", "hello", ["you"])).toBe("hello you")
+    const { path } = await bridge.executeCode(null, "import sys\npath = list(sys.path)", {})
+    expect((path as string[]).at(-1)).toBe(dir)
+    expect((path as string[]).filter((p) => p === dir || p === "")).toEqual([dir])
+  })
+})
