@@ -72,8 +72,9 @@ from .errors import (CallCancelled, CodeExecutionDisabled, FrameTooLarge, Module
 from .exposure import Exposure, resolve
 from .hostlog import flush_call_output
 from .aioloop import LoopThread
-from .protocol import (CALL, CANCEL, CHUNK, CLEANUP_SESSION, END, ERROR, EXEC, MAP, MAP_RESULT,
-                       PING, PONG, RESULT, TOOL_RESULT)
+from .credit import StreamCredit
+from .protocol import (CALL, CANCEL, CHUNK, CLEANUP_SESSION, CREDIT, END, ERROR, EXEC, MAP,
+                       MAP_RESULT, PING, PONG, RESULT, TOOL_RESULT)
 from .session import Sessions, ToolCalls
 
 Send = Callable[[Dict[str, Any], Sequence[Any]], None]
@@ -102,7 +103,7 @@ _PLUMBING = (_PACKAGE_DIR, "<frozen importlib") + tuple(
 class Call:
     """A ``call`` or ``exec`` this worker accepted and has not answered yet."""
 
-    __slots__ = ("id", "envelope", "state", "cancelled", "future")
+    __slots__ = ("id", "envelope", "state", "cancelled", "future", "credit")
 
     def __init__(self, envelope: Dict[str, Any]) -> None:
         self.id: int = envelope["id"]
@@ -112,6 +113,11 @@ class Call:
         self.cancelled = False
         #: The concurrent future of the asyncio task, while one runs for this call.
         self.future: Any = None
+        #: A stream's flow control, when the host gave it a ``window`` (see credit.py).
+        window = envelope.get("window")
+        self.credit: Optional[StreamCredit] = (
+            StreamCredit(window) if envelope.get("stream") is True and type(window) is int and window > 0
+            else None)
 
 
 class Dispatcher:
@@ -144,6 +150,7 @@ class Dispatcher:
             CANCEL: self.cancel,
             CLEANUP_SESSION: self.cleanup_session,
             TOOL_RESULT: self.tools.resolve,
+            CREDIT: self.credit,
         }
 
     # -- scheduling (called by the serving threads) ------------------------------------------
@@ -279,6 +286,8 @@ class Dispatcher:
             else:
                 call.cancelled = True
                 dropped = False
+                if call.credit is not None:
+                    call.credit.close()  # a stream waiting for credit stops
             future = call.future
         if dropped:
             # ``started: false`` is what lets the host re-run the call elsewhere without ever
@@ -291,6 +300,13 @@ class Dispatcher:
             future.cancel()
         # A call blocked in session.call_tool stops waiting (it raises CallCancelled).
         self.tools.cancel_call(call.id)
+
+    def credit(self, envelope: Dict[str, Any]) -> None:
+        """``credit``: stream ``id``'s consumer took ``n`` more chunks (unknown ids: ignored)."""
+        n = envelope.get("n")
+        call = self._calls.get(envelope.get("id"))  # type: ignore[arg-type]
+        if call is not None and call.credit is not None and type(n) is int and n > 0:
+            call.credit.grant(n)
 
     # -- call handlers (on the thread that runs the call) --------------------------------------
 
@@ -502,8 +518,9 @@ class Dispatcher:
                 return
         elif isinstance(result, types.GeneratorType) or _is_iterator(result):
             try:
+                credit = call.credit
                 for index, item in enumerate(result):
-                    if call.cancelled:
+                    if call.cancelled or (credit is not None and not credit.take()):
                         raise CallCancelled("cancelled while running")
                     if not self._send_value(CHUNK, call.id, item, f"chunks[{index}]"):
                         return
@@ -625,8 +642,9 @@ async def _acollect(call: Call, agen: Any) -> List[Any]:
 async def _astream(dispatcher: Dispatcher, call: Call, agen: Any) -> bool:
     try:
         index = 0
+        credit = call.credit
         async for item in agen:
-            if call.cancelled:
+            if call.cancelled or (credit is not None and not await credit.atake()):
                 raise CallCancelled("cancelled while running")
             if not dispatcher._send_value(CHUNK, call.id, item, f"chunks[{index}]"):
                 return False

@@ -39,6 +39,7 @@ CLEANUP_SESSION = "cleanup_session"
 TOOL_RESULT = "tool_result"
 SHUTDOWN = "shutdown"
 MAP = "map"
+CREDIT = "credit"
 
 # -- worker → host ---------------------------------------------------------------------------
 READY = "ready"
@@ -52,7 +53,7 @@ TELEMETRY = "telemetry"
 TOOL_CALL = "tool_call"
 MAP_RESULT = "map_result"
 
-HOST_TO_WORKER = (CALL, EXEC, CANCEL, PING, CLEANUP_SESSION, TOOL_RESULT, SHUTDOWN, MAP)
+HOST_TO_WORKER = (CALL, EXEC, CANCEL, PING, CLEANUP_SESSION, TOOL_RESULT, SHUTDOWN, MAP, CREDIT)
 WORKER_TO_HOST = (READY, RESULT, ERROR, CHUNK, END, PONG, LOG, TELEMETRY, TOOL_CALL, MAP_RESULT)
 
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")

@@ -17,7 +17,7 @@ from snakepit_bridge.protocol import (FrameReader, FrameWriter, align8, encode_f
 
 def test_vocabulary_matches_the_protocol_document():
     assert protocol.HOST_TO_WORKER == ("call", "exec", "cancel", "ping", "cleanup_session",
-                                       "tool_result", "shutdown", "map")
+                                       "tool_result", "shutdown", "map", "credit")
     assert protocol.WORKER_TO_HOST == ("ready", "result", "error", "chunk", "end", "pong", "log",
                                        "telemetry", "tool_call", "map_result")
     doc = open(os.path.join(os.path.dirname(__file__), "..", "..", "docs", "protocol.md")).read()

@@ -37,6 +37,7 @@ export const MessageType = {
   TOOL_RESULT: "tool_result",
   SHUTDOWN: "shutdown",
   MAP: "map",
+  CREDIT: "credit",
   // worker → host
   READY: "ready",
   RESULT: "result",
@@ -68,6 +69,7 @@ export const HOST_TO_WORKER = [
   MessageType.TOOL_RESULT,
   MessageType.SHUTDOWN,
   MessageType.MAP,
+  MessageType.CREDIT,
 ] as const
 
 /**
@@ -150,6 +152,11 @@ export interface CallMessage {
   readonly kwargs: Readonly<Record<string, unknown>>
   readonly session_id: string | null
   readonly stream: boolean
+  /**
+   * With `stream`: how many `chunk`s the worker may send before it waits for a `credit`. Absent:
+   * no limit (what a host from before flow control sends).
+   */
+  readonly window?: number
   /** W3C `traceparent` of the host span, when tracing. */
   readonly trace?: string
 }
@@ -205,6 +212,26 @@ export interface MapMessage {
   readonly trace?: string
 }
 
+/**
+ * The consumer of stream `id` took `n` more chunks: the worker may send `n` more (no reply).
+ * A stream's first `window` chunks need none.
+ */
+export interface CreditMessage {
+  readonly type: "credit"
+  readonly id: number
+  readonly n: number
+}
+
+/**
+ * How many chunks of a stream may be on their way or waiting for the consumer: the host grants
+ * half a window each time its consumer has taken half a window, so a consumer that stops
+ * reading stops the generator within one window, and a fast one never waits on a round trip.
+ *
+ * @example
+ * { type: "call", id: 1, module: "m", function: "gen", args: [], kwargs: {}, session_id: null, stream: true, window: STREAM_CHUNK_WINDOW }
+ */
+export const STREAM_CHUNK_WINDOW = 64
+
 /** Stop reading, finish in-flight calls, flush, exit 0. */
 export interface ShutdownMessage {
   readonly type: "shutdown"
@@ -225,6 +252,7 @@ export type HostMessage =
   | ToolResultMessage
   | ShutdownMessage
   | MapMessage
+  | CreditMessage
 
 // -- worker → host ---------------------------------------------------------------------------
 

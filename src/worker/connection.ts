@@ -44,7 +44,7 @@ import { AsyncQueue } from "../asyncQueue.js"
 import { splitDue } from "./deadlines.js"
 import { encodeFrame, FrameDecoder, refusedValue } from "../protocol/frame.js"
 import { NO_LIMITS, type ValueLimits } from "../protocol/limits.js"
-import { ErrorType, type ErrorInfo, type MapItemError } from "../protocol/messages.js"
+import { ErrorType, STREAM_CHUNK_WINDOW, type ErrorInfo, type MapItemError } from "../protocol/messages.js"
 import { checkWorkerMessage, describe } from "../protocol/validate.js"
 import { OutputTail } from "./callOutput.js"
 
@@ -239,6 +239,7 @@ const callEnvelope = (id: number, module: string, fn: string, args: readonly unk
   kwargs: options.kwargs ?? {},
   session_id: options.sessionId ?? null,
   stream,
+  ...(stream ? { window: STREAM_CHUNK_WINDOW } : {}),
   ...(options.trace ? { trace: options.trace } : {}),
   ...(options.nested ? { nested: true } : {}),
 })
@@ -400,12 +401,29 @@ export class Connection {
       () => items.end(),
       (error: unknown) => items.end(error),
     )
+    // Credit for the chunks the consumer has taken, half a window at a time: Python sends no
+    // more than a window ahead of the consumer, so one that stops reading holds a window.
+    const half = STREAM_CHUNK_WINDOW / 2
+    let taken = 0
     try {
-      yield* items
+      for await (const item of items) {
+        yield item
+        if (++taken % half === 0 && !items.ended) this.grant(id, half)
+      }
     } finally {
       // The consumer stopped early: tell Python, and settle our side as cancelled.
       if (!items.ended) this.abandon(id, new CallCancelled({ message: "stream closed by the consumer" }))
       await finished
+    }
+  }
+
+  /** Lets stream `id` send `n` more chunks (nothing once the connection is closed). */
+  private grant(id: number, n: number): void {
+    if (this.closed || !this.pending.has(id)) return
+    try {
+      this.hooks.write(encodeFrame({ type: "credit", id, n }, this.hooks.maxFrameBytes, this.limits))
+    } catch {
+      // A credit frame is tiny; failing to encode it is impossible in practice.
     }
   }
 
