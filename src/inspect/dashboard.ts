@@ -152,7 +152,15 @@ export const checkDashboardOptions = (options: DashboardOptions): CheckedOptions
  * `allowedHosts` entry, or a bad port.
  *
  * @example
- * const dash = await serveDashboard(bridge, { port: 0, controls: true })
+ * // What PythonBridge.serveDashboard passes: the bridge, and kills through its pool's handles.
+ * const source: DashboardSource = {
+ *   getStatus: () => bridge.getStatus(),
+ *   on: (name, handler) => bridge.on(name, handler),
+ *   metrics: () => bridge.metrics(),
+ *   restartPythonEnvironment: () => bridge.restartPythonEnvironment(),
+ *   killWorker: () => undefined,
+ * }
+ * const dash = await serveDashboard(source, { port: 0, controls: true })
  */
 export const serveDashboard = async (bridge: DashboardSource, options: DashboardOptions = {}): Promise<Dashboard> => {
   const checked = checkDashboardOptions(options)

@@ -228,7 +228,7 @@ export interface CreditMessage {
  * reading stops the generator within one window, and a fast one never waits on a round trip.
  *
  * @example
- * { type: "call", id: 1, module: "m", function: "gen", args: [], kwargs: {}, session_id: null, stream: true, window: STREAM_CHUNK_WINDOW }
+ * const call = { type: "call", id: 1, module: "m", function: "gen", args: [], kwargs: {}, session_id: null, stream: true, window: STREAM_CHUNK_WINDOW }
  */
 export const STREAM_CHUNK_WINDOW = 64
 
