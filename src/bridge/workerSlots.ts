@@ -351,18 +351,19 @@ export class WorkerSlots {
   }
 
   /**
-   * An abandoned call outlived `callGraceMs`: the calls still running beside it fail with
-   * `WorkerCrashed` (reason `hung`), and the pool stops the worker itself (SIGKILL once it is
-   * stopping), so the replacement is the pool's decision and costs no restart intensity.
+   * An abandoned call outlived `callGraceMs` (or a worker running a call missed its health
+   * check): the calls still running fail with `fault` (reason `hung`, or `health`), and the pool
+   * stops the worker itself (SIGKILL once it is stopping), so the replacement is the pool's
+   * decision and costs no restart intensity.
    */
-  private hung(id: string, connection: Connection, fault: WorkerCrashed): void {
+  private hung(id: string, connection: Connection, fault: WorkerCrashed, why = "worker still runs an abandoned call after callGraceMs: replacing it"): void {
     const slot = this.slots.get(id)
     if (!slot || slot.process?.connection !== connection || slot.hung) return
     const wasLive = !slot.retiring && !slot.replaced
     slot.hung = true
     if (slot.abandonTimer) clearTimeout(slot.abandonTimer)
     slot.abandonTimer = undefined
-    this.deps.logger.warn({ workerId: id, pid: slot.process?.pid }, "worker still runs an abandoned call after callGraceMs: replacing it")
+    this.deps.logger.warn({ workerId: id, pid: slot.process?.pid }, why)
     connection.close(fault)
     this.host.untarget(id)
     if (wasLive && this.host.mayGrow() && this.liveSlots() < Math.max(this.deps.options.minWorkers, 1)) this.spawn()
@@ -421,6 +422,14 @@ export class WorkerSlots {
         signal: null,
         reason: "health",
       })
+      if (process.connection.inFlight > 0) {
+        // A call holds the worker (C code that keeps the GIL, a regex backtracking for hours):
+        // the call's doing, like a hung or over-memory one. Its calls fail with this error and
+        // the pool replaces it without counting a crash, or a few such calls would open the
+        // circuit (or stop the pool) for every caller.
+        this.hung(slot.id, process.connection, crash, "worker missed its health check while running a call: replacing it")
+        return
+      }
       process.connection.close(crash)
       slot.actor?.send({ type: "FAULT", error: crash })
       return

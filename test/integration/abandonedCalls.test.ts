@@ -21,6 +21,29 @@ const settle = (p: Promise<unknown>) =>
 const lines = (path: string) => (existsSync(path) ? readFileSync(path, "utf8").split("\n").filter((l) => l !== "") : [])
 
 describe("abandoned calls", () => {
+  it("calls that hold the GIL past a health check fail with reason health, and their workers are replaced without counting a crash: the circuit stays closed for every other caller", async () => {
+    const marker = randomUUID()
+    const bridge = await startBridge({
+      minWorkers: 4, maxWorkers: 4, healthCheckIntervalMs: 300, healthCheckTimeoutMs: 700,
+      // One counted crash would already open the circuit.
+      restart: { intensity: 1, periodMs: 60_000 }, env: { SNAKEPIT_GIL_TEST: marker },
+    })
+    const opened = record(bridge, "bridge.circuitOpened")
+    const exited = record(bridge, "worker.exited")
+    const original = bridge.getStatus().workers.map((w) => w.pid!)
+    // Catastrophic backtracking in re's C code, which never releases the GIL: minutes of work.
+    const evil = [0, 1, 2, 3].map((i) => settle(bridge.executePython(`evil-${i}`, "re", "match", ["(a+)+$", `${"a".repeat(32)}b`], { timeoutMs: 60_000 })))
+    for (const r of await Promise.all(evil)) expect(r).toMatchObject({ ok: false, error: { _tag: "WorkerCrashed", reason: "health" } })
+    await eventually(() => original.every(isGone), 20_000, "the stuck workers killed")
+    expect(await bridge.executePython(null, "echo", "echo", ["innocent"], { timeoutMs: 20_000 })).toBe("innocent")
+    expect(opened).toEqual([])
+    expect(bridge.getStatus().circuit.open).toBe(false)
+    expect(bridge.getStatus().supervisor?.totalRestarts).toBe(0)
+    expect(exited.filter((e) => original.includes(e.pid!)).map((e) => e.reason)).toEqual(["hung", "hung", "hung", "hung"])
+    await bridge.stop()
+    await eventually(() => findProcessesWithEnv("SNAKEPIT_GIL_TEST", marker).length === 0, 5_000, "no process left")
+  }, 90_000)
+
   it("regression: four calls that ignore cancellation on four workers time out, no other call fails, the hung workers are replaced without MaxRestartIntensity", async () => {
     const marker = randomUUID()
     const bridge = await startBridge({ minWorkers: 4, maxWorkers: 4, callTimeoutMs: 200, callGraceMs: 1_000, env: { SNAKEPIT_ABANDON_TEST: marker } })
