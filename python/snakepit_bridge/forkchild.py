@@ -50,7 +50,9 @@ def _after_fork_in_child() -> None:
     if not _detach or forked:
         return
     forked = True
-    for step in (*_detach, _own_output, _default_signals):
+    # Signals first: whatever happens next, the child can still be stopped with SIGTERM (its
+    # parent, multiprocessing's Pool, ends its workers that way).
+    for step in (_default_signals, *_detach, _own_output):
         try:
             step()
         except Exception as e:  # noqa: BLE001 - a hook that raises is only printed by Python
@@ -66,9 +68,15 @@ def _silence(fds: List[int]) -> None:
         os.close(null)
 
 
+#: The worker's streams, kept alive in the child: dropping the last reference would close and
+#: flush them, which may wait on a lock a thread of the worker held at the fork (gone here).
+_worker_streams: List[Any] = []
+
+
 def _own_output() -> None:
     # Line-buffered text on the inherited fds 1 and 2 (the worker's, or a forked worker's
     # template's): what the host logs as this worker's output.
+    _worker_streams[:] = [sys.stdout, sys.stderr]
     sys.stdout = open(1, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)
     sys.stderr = open(2, "w", buffering=1, encoding="utf-8", errors="backslashreplace",
                       closefd=False)

@@ -168,10 +168,21 @@ export class WorkerSlots {
     return n
   }
 
-  /** Starts a new worker slot; returns its id (undefined when the pool cannot start one). */
+  /**
+   * Starts a new worker slot; returns its id (undefined when the pool cannot start one). At most
+   * `maxWorkers` workers serve and at most as many more drain (recycled, finishing their calls):
+   * past that, nothing starts until one has drained, so calls that never end (`timeoutMs:
+   * Infinity`) cannot make recycling leave one more Python process behind at every recycle.
+   */
   spawn(onDemand = false): string | undefined {
     const supervisor = this.host.supervisor()
     if (!supervisor) return undefined
+    let processes = 0
+    for (const s of this.slots.values()) if (!s.hung && !s.replaced) processes++
+    if (processes >= 2 * this.deps.options.maxWorkers) {
+      this.deps.logger.warn({ workers: processes, maxWorkers: this.deps.options.maxWorkers }, "not starting a worker: maxWorkers serve and as many are still draining calls")
+      return undefined
+    }
     const id = `w${this.nextWorker++}`
     this.slots.set(id, newSlot(id, onDemand))
     supervisor

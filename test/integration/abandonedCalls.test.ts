@@ -21,6 +21,29 @@ const settle = (p: Promise<unknown>) =>
 const lines = (path: string) => (existsSync(path) ? readFileSync(path, "utf8").split("\n").filter((l) => l !== "") : [])
 
 describe("abandoned calls", () => {
+  it("recycling workers that hold calls which never end leaves at most maxWorkers draining beside maxWorkers serving, not one more process per recycle", async () => {
+    const marker = randomUUID()
+    const bridge = await startBridge({
+      minWorkers: 2, maxWorkers: 2, maxWorkerAgeMs: 1_000, healthCheckIntervalMs: 200,
+      shutdownTimeoutMs: 1_000, workerShutdownMs: 500, env: { SNAKEPIT_DRAIN_TEST: marker },
+    })
+    // A call that never ends, every 700 ms: each worker that takes one drains for ever once recycled.
+    const endless = Array.from({ length: 12 }, async (_, i) => {
+      await new Promise((r) => setTimeout(r, 700 * i))
+      return settle(bridge.executePython(null, "hang", "forever", [], { timeoutMs: Number.POSITIVE_INFINITY }))
+    })
+    let most = 0
+    for (let t = 0; t < 30; t++) {
+      most = Math.max(most, findProcessesWithEnv("SNAKEPIT_DRAIN_TEST", marker).length)
+      await new Promise((r) => setTimeout(r, 300))
+    }
+    expect(most).toBeGreaterThanOrEqual(2)
+    expect(most).toBeLessThanOrEqual(4)
+    await bridge.stop()
+    for (const r of await Promise.all(endless)) expect(r.ok).toBe(false)
+    await eventually(() => findProcessesWithEnv("SNAKEPIT_DRAIN_TEST", marker).length === 0, 5_000, "no process left")
+  }, 90_000)
+
   it("calls that hold the GIL past a health check fail with reason health, and their workers are replaced without counting a crash: the circuit stays closed for every other caller", async () => {
     const marker = randomUUID()
     const bridge = await startBridge({

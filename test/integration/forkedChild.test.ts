@@ -46,13 +46,6 @@ describe.each(["spawn", "forkserver"] as const)("a process forked by a call (spa
     expect(await servers(bridge, 10)).toEqual(new Set([forked.worker]))
   })
 
-  it("multiprocessing's fork start method works in a call, and the worker alone serves afterwards", async () => {
-    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, spawnMode })
-    const worker = await bridge.executePython<number>(null, "forking", "pid", [])
-    expect(await bridge.executePython(null, "forking", "pool_map", [[-1, -2, 3, -4]])).toEqual([1, 2, 3, 4])
-    expect(await servers(bridge, 20)).toEqual(new Set([worker]))
-  })
-
   it("a child forked in a coroutine on the worker's event loop exits when the coroutine returns", async () => {
     const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, spawnMode })
     const forked = await bridge.executePython<Forked>(null, "forking", "fork_in_coroutine", [])
