@@ -23,9 +23,11 @@ const lines = (path: string) => (existsSync(path) ? readFileSync(path, "utf8").s
 describe("abandoned calls", () => {
   it("recycling workers that hold calls which never end leaves at most maxWorkers draining beside maxWorkers serving, not one more process per recycle", async () => {
     const marker = randomUUID()
+    // Spawned workers, so every process with the marker is a worker (the cap does not depend on
+    // the spawn mode; a fork server's template and its watchman would add two to the count).
     const bridge = await startBridge({
       minWorkers: 2, maxWorkers: 2, maxWorkerAgeMs: 1_000, healthCheckIntervalMs: 200,
-      shutdownTimeoutMs: 1_000, workerShutdownMs: 500, env: { SNAKEPIT_DRAIN_TEST: marker },
+      shutdownTimeoutMs: 1_000, workerShutdownMs: 500, env: { SNAKEPIT_DRAIN_TEST: marker }, spawnMode: "spawn",
     })
     // A call that never ends, every 700 ms: each worker that takes one drains for ever once recycled.
     const endless = Array.from({ length: 12 }, async (_, i) => {
