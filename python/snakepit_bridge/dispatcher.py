@@ -614,13 +614,11 @@ async def _in_context(context: CallContext, awaitable: Any) -> Any:
     current_call.set(context)
     try:
         result = await awaitable
-    except (SystemExit, KeyboardInterrupt) as e:
-        if forkchild.forked:
-            forkchild.leave()
-        raise _Escaped(e) from None
-    except BaseException:
+    except BaseException as e:
         if forkchild.forked:
             forkchild.leave()  # a child forked on the loop: its code is back at the worker's
+        if isinstance(e, (SystemExit, KeyboardInterrupt)):
+            raise _Escaped(e) from None
         raise
     if forkchild.forked:
         forkchild.leave()

@@ -148,7 +148,7 @@ const follow = (signal: AbortSignal): AbortSignal | string => {
   const known = followers.get(signal)
   if (known !== undefined) return known
   const follower = new AbortController()
-  const follow = (): void => {
+  const abortFollower = (): void => {
     let reason: unknown
     try {
       reason = signal.reason
@@ -158,8 +158,8 @@ const follow = (signal: AbortSignal): AbortSignal | string => {
     follower.abort(reason)
   }
   try {
-    if (signal.aborted) follow()
-    else signal.addEventListener("abort", follow, { once: true })
+    if (signal.aborted) abortFollower()
+    else signal.addEventListener("abort", abortFollower, { once: true })
   } catch (e) {
     return `could not be listened to (its aborted or addEventListener threw): ${thrownText(e)}`
   }

@@ -451,7 +451,7 @@ export class FrameDecoder {
         ;(envelope as { [REFUSED]?: SerializationError })[REFUSED] = e
         return envelope
       }
-      throw this.protocolError(`frame of type ${JSON.stringify(envelope.type)} has a value that cannot be decoded: ${e instanceof Error ? e.message : describe(e)}`)
+      throw this.protocolError(`frame of type ${JSON.stringify(envelope.type)} has a value that cannot be decoded: ${thrownText(e)}`)
     }
   }
 

@@ -856,12 +856,12 @@ export class RemotePool implements PoolBackend {
     return this.bindings.size
   }
 
-  /** One entry per agent: an agent is the remote pool's unit of work, as a worker is locally. */
   /** An agent's workers run on its machine: the pid in its record means nothing here. */
   killWorker(_id: string): number | undefined {
     return undefined
   }
 
+  /** One entry per agent: an agent is the remote pool's unit of work, as a worker is locally. */
   workers(): WorkerStatus[] {
     const now = Date.now()
     return [...this.agents.values()].map((a) => ({

@@ -327,8 +327,8 @@ const recordSpecs: { readonly record: Spec<WrittenRecord & { readonly type: "rec
  * Parses the KV record stored under `key`, or undefined when it is not one: not JSON, a field
  * missing or of the wrong type, an id that is not `key` or not a subject token, timings that are
  * not positive and finite, a pid below 1 (it is shown, and a negative one names a process group).
- * A client reads records anyone with write access to the bucket could
- * have written, so a malformed one is skipped, never trusted.
+ * A client reads records anyone with write access to the bucket could have written, so a
+ * malformed one is skipped, never trusted.
  *
  * @example
  * const record = parseAgentRecord(entry.value, entry.key) // AgentRecord | undefined

@@ -419,11 +419,15 @@ export class Connection {
 
   /** Lets stream `id` send `n` more chunks (nothing once the connection is closed). */
   private grant(id: number, n: number): void {
-    if (this.closed || !this.pending.has(id)) return
+    if (!this.closed && this.pending.has(id)) this.writeControl({ type: "credit", id, n })
+  }
+
+  /** Writes a control message of the host's own (`cancel`, `credit`): a few numbers, never a user's value. */
+  private writeControl(envelope: Record<string, unknown>): void {
     try {
-      this.hooks.write(encodeFrame({ type: "credit", id, n }, this.hooks.maxFrameBytes, this.limits))
+      this.hooks.write(encodeFrame(envelope, this.hooks.maxFrameBytes, this.limits))
     } catch {
-      // A credit frame is tiny; failing to encode it is impossible in practice.
+      // A frame of a few numbers; failing to encode it is impossible in practice.
     }
   }
 
@@ -659,11 +663,7 @@ export class Connection {
     this.settle(p)
     p.reject(error)
     if (this.closed) return
-    try {
-      this.hooks.write(encodeFrame({ type: "cancel", id }, this.hooks.maxFrameBytes, this.limits))
-    } catch {
-      // A cancel frame is tiny; failing to encode it is impossible in practice.
-    }
+    this.writeControl({ type: "cancel", id })
     const timer: ReturnType<typeof setTimeout> = setTimeout(() => {
       // Timers run before Node reads its pipes in each turn of the event loop: let this turn's
       // input in first, so a reply (or a withdrawn call's answer) already written in time counts.
