@@ -83,7 +83,7 @@ export interface SharedBridgeOptions {
    * waits for the worker (or agent) to confirm. Default 10 000.
    */
   readonly healthCheckTimeoutMs?: number
-  /** Grace given to in-flight calls by `stop()` before workers are terminated (with `remote`: before they are cancelled). Default 10 000. */
+  /** Grace given to in-flight calls by `stop()` before workers are terminated and what is left fails with `BridgeStopped` (with `remote`: before they are cancelled). Default 10 000. */
   readonly shutdownTimeoutMs?: number
   /** Largest frame either way; a bigger message is `FrameTooLarge`. Default 64 MiB. */
   readonly maxFrameBytes?: number
@@ -156,6 +156,7 @@ export interface LocalWorkerOptions {
   readonly workerConcurrency?: number
   /**
    * Calls that may wait inside a worker's pipe beyond its concurrency, so it never idles between replies; a number fixes it.
+   * None wait behind a call that has stalled (past 100 ms and 8× the worker's mean service time), either way.
    * Default: none (adaptive: 2 to 64, fewer as the worker's calls are slower; 4 until measured). A remote agent's bridge: 64.
    */
   readonly pipelineDepth?: number

@@ -13,8 +13,12 @@
  * The service time is an exponentially weighted mean of the time between a worker's replies
  * while it is busy ({@link nextServiceMs}); a call that is running now and has already taken
  * longer than that mean counts with its age ({@link serviceEstimateMs}), so a slow call gets
- * only a shallow pipe behind it as soon as it turns out slow, before it ends. All pure; the pool
- * keeps the two numbers per worker (`src/bridge/pool.ts`).
+ * only a shallow pipe behind it as soon as it turns out slow, before it ends. A call running far
+ * longer than the mean has *stalled* ({@link isStalled}): nothing more waits behind it (depth 0),
+ * the calls already waiting there without a session are taken back to run elsewhere, and routing
+ * weighs each pipe by the wait it promises ({@link expectedPipeWaitMs}), not by its length alone,
+ * so one caller's endless call does not hold other callers' calls. All pure; the pool keeps the
+ * two numbers per worker (`src/bridge/pool.ts`).
  *
  * @example
  * pipelineDepthFor(0.02, undefined) // 64: echo-sized calls pipeline deep
@@ -36,6 +40,13 @@ export const UNMEASURED_DEPTH = 4
 export const PIPE_WAIT_BUDGET_MS = 2
 /** Weight of the newest sample in the service time's moving mean. */
 export const SERVICE_WEIGHT = 0.3
+/** A call running this many times the worker's mean service time has stalled. */
+export const STALL_FACTOR = 8
+/**
+ * A call younger than this (ms) has not stalled, whatever the mean: before anything was measured
+ * there is no mean to compare with, and a loaded machine pauses a process for tens of ms.
+ */
+export const STALL_MIN_MS = 100
 
 /**
  * The pipeline depth for a worker whose calls take `serviceMs` each (undefined: not measured
@@ -80,3 +91,29 @@ export const serviceEstimateMs = (meanMs: number | undefined, runningForMs: numb
   if (meanMs === undefined) return runningForMs > PIPE_WAIT_BUDGET_MS ? runningForMs : undefined
   return Math.max(meanMs, runningForMs)
 }
+
+/**
+ * Whether the call running now (`runningForMs` since the worker's last reply; undefined when it
+ * holds nothing) has stalled: it ran past {@link STALL_MIN_MS} and {@link STALL_FACTOR} times the
+ * mean. A stalled worker's pipe takes nothing more; what waits in it may be taken back.
+ *
+ * @example
+ * isStalled(0.05, 150)  // true: an echo-sized worker stuck for 150 ms
+ * isStalled(50, 150)    // false: three 50 ms calls' worth
+ * isStalled(undefined, 150) // true: unmeasured, and past the floor
+ */
+export const isStalled = (meanMs: number | undefined, runningForMs: number | undefined): boolean =>
+  runningForMs !== undefined && runningForMs > Math.max(STALL_MIN_MS, STALL_FACTOR * (meanMs ?? 0))
+
+/**
+ * How long one more call sent into a busy worker's pipe may expect to wait (ms): the calls ahead
+ * of it, plus the one running, each taking `estimateMs` ({@link serviceEstimateMs}; undefined:
+ * unmeasured, at most the budget), spread over its `slots`. Routing sends a pipelined call to the
+ * worker where this is least, so calls go behind quick ones, not behind one that turned out slow.
+ *
+ * @example
+ * expectedPipeWaitMs(1, 1, 5_000) // 5000: behind a call that has run 5 s
+ * expectedPipeWaitMs(3, 1, 0.05)  // 0.15: behind three echo-sized calls
+ */
+export const expectedPipeWaitMs = (inFlight: number, slots: number, estimateMs: number | undefined): number =>
+  (Math.max(0, inFlight - slots + 1) * (estimateMs ?? PIPE_WAIT_BUDGET_MS)) / slots

@@ -28,6 +28,7 @@ import type { Logger } from "pino"
 import {
   BridgeStopped,
   CallCancelled,
+  CallTimeout,
   MaxRestartIntensity,
   QueueFull,
   QueueTimeout,
@@ -59,7 +60,7 @@ import { CallRecord, callContext, emitExecution, refusal, stoppedError } from ".
 import { planReturns } from "../placement/rebalance.js"
 import { SessionTable } from "../placement/sessions.js"
 import { toolScope, type ToolRegistry } from "../placement/tools.js"
-import { nextServiceMs, pipelineDepthFor, serviceEstimateMs } from "./pipelineDepth.js"
+import { expectedPipeWaitMs, isStalled, nextServiceMs, pipelineDepthFor, serviceEstimateMs, STALL_MIN_MS } from "./pipelineDepth.js"
 import { DynamicSupervisor } from "../supervisor/Supervisor.js"
 import { ForkServer } from "../worker/forkServer.js"
 import type { SupervisorStatus } from "../supervisor/status.js"
@@ -72,6 +73,15 @@ interface Waiting extends Queued {
   readonly reject: (error: unknown) => void
   timer: ReturnType<typeof setTimeout> | undefined
   cleanupAbort: (() => void) | undefined
+  /**
+   * Once the call was sent: its caller's deadline (`performance.now()` time), which keeps running
+   * while a call taken back or retried waits again, and the worker it was sent to last.
+   */
+  deadline: number | undefined
+  sentTo: string | undefined
+  readonly timeoutMs: number
+  /** Why it waits to be sent again (for the `CallTimeout` if its deadline passes meanwhile). */
+  again: string | undefined
 }
 
 /** The same crash, saying what it cost the session: its worker-held Python state. */
@@ -91,6 +101,10 @@ export class WorkerPool implements PoolBackend {
   private failure: MaxRestartIntensity | undefined
   /** With `spawnMode: "forkserver"`: the fork server and its templates (forkTemplates.ts). */
   private templates: ForkTemplates | undefined
+  /** Submission order of calls (the queue puts a call taken back before later ones). */
+  private nextSeq = 0
+  /** While a pipe holds calls: looks for stalled workers ({@link watchStalls}). */
+  private stallTimer: ReturnType<typeof setInterval> | undefined
   /** Wakers of `stop()` waiting for calls to settle ({@link settled}). */
   private readonly callWatchers = new Set<() => void>()
   /** `start()` and `restartAll()` waiting for workers to accept calls. */
@@ -312,9 +326,6 @@ export class WorkerPool implements PoolBackend {
     if (nestedOn !== undefined) callOptions.nested = true
     if (span) callOptions.trace = span.traceparent
     return new Promise((settleOk, settleError) => {
-      // The caller's deadline runs from the first time the call was sent: a call taken back
-      // unstarted, or retried, gets what is left of it, not a fresh one.
-      let deadline: number | undefined
       let retried = false
       const resolve = (value: unknown) => {
         this.keepAlive.release()
@@ -337,17 +348,25 @@ export class WorkerPool implements PoolBackend {
         counted: false,
         timer: undefined,
         cleanupAbort: undefined,
+        // The caller's deadline runs from the first time the call was sent: a call taken back
+        // unstarted, or retried, gets what is left of it, not a fresh one.
+        deadline: undefined,
+        sentTo: undefined,
+        timeoutMs: callOptions.timeoutMs ?? Number.POSITIVE_INFINITY,
+        again: undefined,
+        seq: this.nextSeq++,
         reject,
         start: (slot, connection) => {
           const began = performance.now()
-          const timeoutMs = callOptions.timeoutMs ?? Number.POSITIVE_INFINITY
+          const timeoutMs = entry.timeoutMs
+          entry.sentTo = slot.id
           // The first send gets the caller's timeout as given (a CallTimeout names it exactly:
           // `began + t - began` is not always `t` in floating point); a later one, what is left
           // of it, in whole milliseconds.
           let opts = callOptions
-          if (deadline === undefined) {
-            if (Number.isFinite(timeoutMs)) deadline = began + timeoutMs
-          } else opts = { ...callOptions, timeoutMs: Math.max(1, Math.ceil(deadline - began)) }
+          if (entry.deadline === undefined) {
+            if (Number.isFinite(timeoutMs)) entry.deadline = began + timeoutMs
+          } else opts = { ...callOptions, timeoutMs: Math.max(1, Math.ceil(entry.deadline - began)) }
           span?.dispatched(slot.id, slot.process?.pid ?? null)
           this.sessionCalls.started(sessionId)
           const timing = this.metrics.timings.started(slot.id, this.options.workerConcurrency, record.submitted, began, nestedOn !== undefined)
@@ -397,10 +416,15 @@ export class WorkerPool implements PoolBackend {
     const refused = this.failure ?? (this.stopping && !this.draining ? stoppedError(this.stopped) : undefined)
     if (refused) return entry.reject(cause instanceof WorkerCrashed ? cause : refused)
     if (entry.signal?.aborted) return entry.reject(new CallCancelled({ message: "the call was aborted before it ran", reason: entry.signal.reason }))
-    this.dispatch(entry, entry.signal)
+    entry.again = cause instanceof CallWithdrawn
+      ? `it had been taken back unstarted from worker ${entry.sentTo}`
+      : `its worker ${entry.sentTo} crashed under it and it was to be retried`
+    if (entry.deadline !== undefined && performance.now() >= entry.deadline) return entry.reject(this.overdue(entry))
+    this.dispatch(entry, entry.signal, true)
   }
 
-  private dispatch(entry: Waiting, signal: AbortSignal | undefined): void {
+  /** Routes a call; `again`: it was admitted before (taken back, or retried), so no `QueueFull`. */
+  private dispatch(entry: Waiting, signal: AbortSignal | undefined, again = false): void {
     const sessionId = entry.sessionId
     const binding = sessionId === null ? undefined : this.sessions.get(sessionId)
     const bound = binding && this.slots.get(binding.workerId)
@@ -424,12 +448,23 @@ export class WorkerPool implements PoolBackend {
     entry.target = route.kind === "queue" || route.kind === "wait" ? route.workerId : undefined
     // A session placed on a starting worker counts there now, so the next ones spread.
     if (sessionId !== null && entry.target !== undefined && entry.target !== boundTo) this.sessions.place(sessionId, entry.target)
-    if (!this.queue.push(entry, route.kind === "queue")) {
+    if (again) this.queue.putBack(entry, route.kind === "queue")
+    else if (!this.queue.push(entry, route.kind === "queue")) {
       entry.reject(new QueueFull({ message: `the call queue is full (maxQueue ${this.options.maxQueue})`, maxQueue: this.options.maxQueue }))
       return
     }
+    // A worker whose call stalls later may leave this call waiting without a reply to pump it.
+    this.watchStalls()
     const timeoutMs = this.options.queueTimeoutMs
-    if (Number.isFinite(timeoutMs)) {
+    // A call sent before (taken back, or retried) waits no longer than its own deadline.
+    const leftMs = entry.deadline === undefined ? Number.POSITIVE_INFINITY : entry.deadline - performance.now()
+    if (leftMs < timeoutMs) {
+      entry.timer = setTimeout(() => {
+        if (!this.queue.remove(entry)) return
+        entry.cleanupAbort?.()
+        entry.reject(this.overdue(entry))
+      }, Math.max(0, Math.min(leftMs, 2 ** 31 - 1)))
+    } else if (Number.isFinite(timeoutMs)) {
       entry.timer = setTimeout(() => {
         if (!this.queue.remove(entry)) return
         entry.cleanupAbort?.()
@@ -445,6 +480,15 @@ export class WorkerPool implements PoolBackend {
       signal.addEventListener("abort", onAbort, { once: true })
       entry.cleanupAbort = () => signal.removeEventListener("abort", onAbort)
     }
+  }
+
+  /** The `CallTimeout` of a call whose deadline passed while it waited to be sent again. */
+  private overdue(entry: Waiting): CallTimeout {
+    return new CallTimeout({
+      message: `the call exceeded its ${entry.timeoutMs} ms deadline while waiting to be sent again (${entry.again})`,
+      timeoutMs: entry.timeoutMs,
+      workerId: entry.sentTo ?? "none",
+    })
   }
 
   private run(entry: Waiting, slot: Slot): void {
@@ -468,8 +512,9 @@ export class WorkerPool implements PoolBackend {
       }
     }
     // An idle worker starts this call now: its service time runs from here, not from its last reply.
-    if (process.connection.inFlight === 0) slot.lastReplyAt = performance.now()
+    if (process.connection.calls === 0) slot.lastReplyAt = performance.now()
     entry.start(slot, process.connection)
+    if (process.connection.inFlight > this.options.workerConcurrency) this.watchStalls()
     slot.dispatched++
     // Retire on the last call it may take (after dispatching it, so it drains before stopping).
     const recycle = recycleAfterDispatch(slot.dispatched, this.options)
@@ -502,7 +547,10 @@ export class WorkerPool implements PoolBackend {
    */
   private pump(slot: Slot): void {
     const slots = this.options.workerConcurrency
-    const capacity = this.capacity(slot)
+    const now = performance.now()
+    const capacity = this.capacity(slot, now)
+    // Behind a stalled call only what cannot run elsewhere (its sessions' calls) may wait.
+    const stalled = this.stalled(slot, now)
     // Calls waiting for a start beyond what the starting workers can take (a start failed, or
     // the worker they waited for is already full) have nothing left to wait for: pipes take them.
     let pipeTakesWaiting: boolean | undefined
@@ -511,7 +559,7 @@ export class WorkerPool implements PoolBackend {
       if (inFlight >= capacity) return
       const intoPipe = inFlight >= slots
       if (intoPipe && pipeTakesWaiting === undefined) pipeTakesWaiting = this.queue.waitingForStart > this.startingSlots()
-      const entry = this.queue.takeFor(slot.id, intoPipe && !pipeTakesWaiting)
+      const entry = this.queue.takeFor(slot.id, intoPipe && !pipeTakesWaiting, intoPipe && stalled)
       if (!entry) return
       this.run(entry, slot)
     }
@@ -529,16 +577,33 @@ export class WorkerPool implements PoolBackend {
   }
 
   /** Calls `slot` may hold: its concurrency plus its pipeline depth (adaptive unless `pipelineDepth` is set). */
-  private capacity(slot: Slot): number {
-    const override = this.options.pipelineDepth
-    if (override !== undefined) return this.options.workerConcurrency + override
-    const inFlight = slot.process?.connection.inFlight ?? 0
-    const estimate = serviceEstimateMs(slot.serviceMs, inFlight > 0 ? performance.now() - slot.lastReplyAt : undefined)
-    return this.options.workerConcurrency + pipelineDepthFor(estimate, undefined)
+  private capacity(slot: Slot, now: number): number {
+    const estimate = serviceEstimateMs(slot.serviceMs, this.runningFor(slot, now))
+    return this.options.workerConcurrency + pipelineDepthFor(estimate, this.options.pipelineDepth)
+  }
+
+  /** Whether `slot`'s running call has stalled: then only its sessions' calls may wait behind it. */
+  private stalled(slot: Slot, now: number): boolean {
+    return isStalled(slot.serviceMs, this.runningFor(slot, now))
+  }
+
+  /** How long one more call in `slot`'s pipe may expect to wait, in ms. */
+  private pipeWaitMs(slot: Slot, now: number): number {
+    const estimate = serviceEstimateMs(slot.serviceMs, this.runningFor(slot, now))
+    return expectedPipeWaitMs(slot.process?.connection.inFlight ?? 0, this.options.workerConcurrency, estimate)
+  }
+
+  /**
+   * Time since `slot`'s last reply while it runs calls (its running call's age), else undefined.
+   * Calls only: a health check or a session cleanup in flight is not a call that runs.
+   */
+  private runningFor(slot: Slot, now: number): number | undefined {
+    return (slot.process?.connection.calls ?? 0) > 0 ? now - slot.lastReplyAt : undefined
   }
 
   private loads(): WorkerLoad[] {
     const loads: WorkerLoad[] = []
+    const now = performance.now()
     for (const s of this.slots.values()) {
       loads.push({
         id: s.id,
@@ -548,10 +613,46 @@ export class WorkerPool implements PoolBackend {
         inFlight: s.process?.connection.inFlight ?? 0,
         sessions: this.sessions.countFor(s.id),
         slots: this.options.workerConcurrency,
-        capacity: this.capacity(s),
+        capacity: this.capacity(s, now),
+        stalled: this.stalled(s, now),
+        pipeWaitMs: this.pipeWaitMs(s, now),
       })
     }
     return loads
+  }
+
+  /**
+   * Watches workers while a pipe holds a call beyond its worker's concurrency or calls wait in
+   * the host. From a worker whose running call stalled ({@link isStalled}), the calls waiting
+   * behind it without a session are taken back (`withdraw`) and routed again, so they run
+   * elsewhere instead of waiting on, say, another caller's endless call; a session's calls stay
+   * (its state is there). Not during a plain `stop()`, whose calls on a worker either finish or
+   * fail `BridgeStopped`. And a worker can stop being stalled with no reply reaching the pool (a
+   * stream ended in Python while its consumer still reads), so waiting calls are offered again.
+   */
+  private watchStalls(): void {
+    if (this.stallTimer !== undefined) return
+    this.stallTimer = setInterval(() => this.checkStalls(), STALL_MIN_MS / 2)
+    this.stallTimer.unref()
+  }
+
+  private checkStalls(): void {
+    const now = performance.now()
+    const takeBack = !this.stopping || this.draining
+    let watching = this.queue.size > 0
+    for (const slot of this.slots.values()) {
+      const connection = slot.process?.connection
+      if (!connection || connection.inFlight <= this.options.workerConcurrency) continue
+      watching = true
+      if (takeBack && !slot.hung && this.stalled(slot, now)) connection.withdraw(true)
+    }
+    if (this.queue.size > 0) this.pumpAll()
+    if (!watching) this.stopStallWatch()
+  }
+
+  private stopStallWatch(): void {
+    clearInterval(this.stallTimer)
+    this.stallTimer = undefined
   }
 
   // Whether workers already starting will take the call is routing's decision (chooseRoute).
@@ -793,7 +894,10 @@ export class WorkerPool implements PoolBackend {
     if (options.drain !== true) this.rejectQueued("the bridge stopped before this queued call ran")
     this.readyWaiters.reject(new BridgeStopped({ message: "the bridge stopped while workers were starting" }))
     if (options.drain === true) await this.drainCalls(options.timeoutMs ?? this.options.shutdownTimeoutMs)
-    else await this.settled(Date.now() + this.options.shutdownTimeoutMs, false)
+    else if (!(await this.settled(Date.now() + this.options.shutdownTimeoutMs, false))) {
+      this.failInFlight(`the bridge stopped: this call outlived shutdownTimeoutMs (${this.options.shutdownTimeoutMs} ms)`)
+    }
+    this.stopStallWatch()
     this.slots.stopTimers()
     await this.supervisor?.stop()
     this.slots.unsubscribe()
@@ -812,8 +916,7 @@ export class WorkerPool implements PoolBackend {
     try {
       if (await this.settled(Date.now() + timeoutMs, true)) return
       this.rejectQueued(`the bridge's drain deadline (${timeoutMs} ms) passed before this queued call ran`)
-      const late = new BridgeStopped({ message: `the bridge's drain deadline (${timeoutMs} ms) passed before this call finished` })
-      for (const slot of this.slots.values()) slot.process?.connection.close(late)
+      this.failInFlight(`the bridge's drain deadline (${timeoutMs} ms) passed before this call finished`)
     } finally {
       this.draining = false
     }
@@ -850,6 +953,16 @@ export class WorkerPool implements PoolBackend {
   private callsMoved(): void {
     if (this.callWatchers.size === 0) return
     for (const wake of [...this.callWatchers]) wake()
+  }
+
+  /**
+   * The stop's deadline passed: every call still on a worker, running or waiting in its pipe,
+   * fails with `BridgeStopped` now (the host stops waiting; the worker still gets its graceful
+   * stop, then SIGKILL after `workerShutdownMs`). Not `WorkerCrashed`: nothing crashed.
+   */
+  private failInFlight(message: string): void {
+    const late = new BridgeStopped({ message })
+    for (const slot of this.slots.values()) slot.process?.connection.close(late)
   }
 
   private rejectQueued(message: string): void {

@@ -16,6 +16,8 @@
  * const next = q.takeFor("w1", false) // oldest entry w1 may run in a free slot
  */
 export interface Queued {
+  /** Submission order: an entry put back ({@link CallQueue.putBack}) goes before later ones. */
+  readonly seq: number
   /** The worker this entry must run on, or undefined for any. */
   target: string | undefined
   /** Counts against `maxQueue` (set by `push`). */
@@ -55,16 +57,31 @@ export class CallQueue<T extends Queued> {
   }
 
   /**
+   * Puts back an entry admitted before (a call taken back from a worker, or retried): in
+   * submission order, before every entry submitted after it, and never refused for `maxQueue`
+   * (it was admitted once; refusing it now would fail a call that did nothing wrong).
+   */
+  putBack(entry: T, counted: boolean): void {
+    if (counted) this.countedSize++
+    entry.counted = counted
+    const items = this.items
+    let i = items.length
+    while (i > 0 && items[i - 1]!.seq > entry.seq) i--
+    items.splice(i, 0, entry)
+  }
+
+  /**
    * Removes and returns the oldest entry `workerId` may run. `intoPipe`: the worker has no free
    * execution slot, so it takes only entries targeted at it or counted ones (an uncounted entry
    * waits for a slot of a starting worker, not behind a busy one; the pool passes false once
-   * more wait than the starting workers can take).
+   * more wait than the starting workers can take). `onlyTargeted`: only entries targeted at it
+   * (its running call has stalled: only calls that cannot run elsewhere go behind it).
    */
-  takeFor(workerId: string, intoPipe: boolean): T | undefined {
+  takeFor(workerId: string, intoPipe: boolean, onlyTargeted = false): T | undefined {
     const items = this.items
     for (let i = 0; i < items.length; i++) {
       const e = items[i]!
-      if (e.target === workerId || (e.target === undefined && (!intoPipe || e.counted))) return this.removeAt(i)
+      if (e.target === workerId || (!onlyTargeted && e.target === undefined && (!intoPipe || e.counted))) return this.removeAt(i)
     }
     return undefined
   }

@@ -14,8 +14,10 @@
  *    promised to calls waiting before this one (a worker started for a call gets that call);
  * 4. otherwise start a new worker, when below `maxWorkers` (the call waits for it, or for the
  *    first slot that frees elsewhere, whichever comes first);
- * 5. otherwise pipeline onto the least-loaded worker whose pipe has room (`pipelineDepth` calls
- *    beyond its concurrency may wait inside the worker, so it never idles between replies);
+ * 5. otherwise pipeline onto the worker whose pipe has room and promises the shortest wait
+ *    (`pipeWaitMs`; then the fewest calls in flight), never behind a call that has stalled:
+ *    `pipelineDepth` calls beyond its concurrency may wait inside the worker, so it never idles
+ *    between replies;
  * 6. otherwise the bounded queue.
  *
  * Calls routed by 3 and 4 (`wait`, `spawn`) wait for a starting worker and do not count against
@@ -44,6 +46,13 @@ export interface WorkerLoad {
   readonly slots: number
   /** Calls it may hold in total, executing plus waiting in its pipe. */
   readonly capacity: number
+  /** How long one more call in its pipe may expect to wait, in ms (`expectedPipeWaitMs`). */
+  readonly pipeWaitMs: number
+  /**
+   * Its running call has stalled (`isStalled`): only its own sessions' calls may wait behind it
+   * (they cannot run elsewhere); nothing else is pipelined there.
+   */
+  readonly stalled: boolean
 }
 
 /** The routing decision. */
@@ -75,6 +84,8 @@ type Order = (a: WorkerLoad, b: WorkerLoad) => number
 // A starting worker loses ties: a ready one serves the call now.
 const bySessionsThenLoad: Order = (a, b) => a.sessions - b.sessions || Number(b.accepting) - Number(a.accepting) || a.inFlight - b.inFlight
 const byLoadThenSessions: Order = (a, b) => a.inFlight - b.inFlight || a.sessions - b.sessions
+// A pipe is chosen by the wait it promises: the shortest pipe may sit behind a call that never ends.
+const byPipeWait: Order = (a, b) => a.pipeWaitMs - b.pipeWaitMs || byLoadThenSessions(a, b)
 
 /**
  * Decides where one call goes, in one pass over the workers and without allocating beyond the
@@ -95,7 +106,7 @@ export const chooseRoute = (workers: readonly WorkerLoad[], request: RouteReques
     } else if (w.accepting) {
       if (w.inFlight < w.slots) {
         if (!pick || order(w, pick) < 0) pick = w
-      } else if (w.inFlight < w.capacity && (!pipelined || byLoadThenSessions(w, pipelined) < 0)) pipelined = w
+      } else if (w.inFlight < w.capacity && !w.stalled && (!pipelined || byPipeWait(w, pipelined) < 0)) pipelined = w
     }
   }
   const awaitsStart = request.waitingForStart < startingSlots

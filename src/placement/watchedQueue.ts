@@ -33,8 +33,13 @@ export class WatchedQueue<T extends Queued> extends CallQueue<T> {
     return added
   }
 
-  override takeFor(workerId: string, intoPipe: boolean): T | undefined {
-    const entry = super.takeFor(workerId, intoPipe)
+  override putBack(entry: T, counted: boolean): void {
+    super.putBack(entry, counted)
+    this.changed()
+  }
+
+  override takeFor(workerId: string, intoPipe: boolean, onlyTargeted = false): T | undefined {
+    const entry = super.takeFor(workerId, intoPipe, onlyTargeted)
     if (entry) this.changed()
     return entry
   }

@@ -468,6 +468,9 @@ export class RemotePool implements PoolBackend {
         slots: a.record.capacity,
         // An agent queues what it cannot run yet: never refuse for lack of room here.
         capacity: Number.POSITIVE_INFINITY,
+        // Nothing is known of an agent's service times here: its queue is chosen by length.
+        pipeWaitMs: 0,
+        stalled: false,
       })
     }
     const route = chooseRoute(loads, { boundTo, hasSession: sessionId !== null, lostState: binding !== undefined, canSpawn: false, waitingForStart: 0 })

@@ -188,6 +188,8 @@ interface Pending extends Settle {
   readonly onAbort: (() => void) | undefined
   /** Stream calls get their chunks here instead of a single result. */
   readonly onChunk: ((value: unknown) => void) | undefined
+  /** A control message (ping, cleanup, ...): runs no user code. */
+  readonly control: boolean
   /** A `call`/`exec` (not a stream, not a control message): may be withdrawn. */
   readonly withdrawable: boolean
   /** {@link Connection.withdraw} asked Python to drop it if it has not started. */
@@ -257,6 +259,7 @@ export class Connection {
   private _served = 0
   private readonly limits: ValueLimits
   /** The one timer for the calls' deadlines, armed for `deadlineAt` (the earliest, or earlier). */
+  private userCalls = 0
   private deadlineTimer: ReturnType<typeof setTimeout> | undefined
   private deadlineAt = Number.POSITIVE_INFINITY
 
@@ -268,6 +271,11 @@ export class Connection {
   /** Calls awaiting a reply (abandoned ones excluded). */
   get inFlight(): number {
     return this.pending.size
+  }
+
+  /** Of {@link inFlight}, the calls that run user code (not control messages such as pings). */
+  get calls(): number {
+    return this.userCalls
   }
 
   /** Calls that got an answer from Python. */
@@ -484,17 +492,18 @@ export class Connection {
    * Asks Python to drop every call it holds but has not started (a `cancel` with
    * `queued_only`): those reject with {@link CallWithdrawn}, so the owner can run them on
    * another worker; calls already running are left alone and finish here. Streams are not
-   * withdrawn (their consumer already holds this connection's iterator). Returns how many
-   * calls were asked for.
+   * withdrawn (their consumer already holds this connection's iterator); with `sessionless`,
+   * neither are a session's calls (they would only come back: its state is here). Returns how
+   * many calls were asked for.
    *
    * @example
    * conn.withdraw() // 3: Python answers each, `started: false` for those it had not begun
    */
-  withdraw(): number {
+  withdraw(sessionless = false): number {
     if (this.closed) return 0
     let asked = 0
     for (const p of this.pending.values()) {
-      if (!p.withdrawable || p.withdrawn) continue
+      if (!p.withdrawable || p.withdrawn || (sessionless && p.sessionId !== null)) continue
       p.withdrawn = true
       asked++
       this.hooks.write(encodeFrame({ type: "cancel", id: p.id, queued_only: true }, this.hooks.maxFrameBytes))
@@ -547,6 +556,7 @@ export class Connection {
     this.abandoned.clear()
     const calls = [...this.pending.values()]
     this.pending.clear()
+    this.userCalls = 0
     for (const p of calls) {
       this.release(p)
       p.reject(error)
@@ -599,6 +609,7 @@ export class Connection {
         signal,
         onAbort,
         onChunk,
+        control,
         withdrawable: !control && onChunk === undefined,
         withdrawn: false,
         // Control messages run no user code, so nothing may act for a session in their name.
@@ -609,6 +620,7 @@ export class Connection {
       if (deadline !== undefined && deadline < this.deadlineAt) this.armDeadline(deadline)
       if (signal && onAbort) signal.addEventListener("abort", onAbort, { once: true })
       this.pending.set(id, pending)
+      if (!control) this.userCalls++
       if (this.pending.size === 1) this.load(1)
       this.hooks.write(frame)
     })
@@ -688,6 +700,7 @@ export class Connection {
 
   private settle(p: Pending): void {
     this.pending.delete(p.id)
+    if (!p.control) this.userCalls--
     this.release(p)
     if (this.pending.size === 0) this.load(0)
   }

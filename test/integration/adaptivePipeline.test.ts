@@ -6,8 +6,8 @@
  */
 import { afterEach, describe, expect, it } from "vitest"
 import type { PythonBridge } from "../../src/index.js"
-import { MIN_ADAPTIVE_DEPTH, UNMEASURED_DEPTH } from "../../src/bridge/pipelineDepth.js"
-import { startBridge } from "../support/bridge.js"
+import { MIN_ADAPTIVE_DEPTH, STALL_MIN_MS, UNMEASURED_DEPTH } from "../../src/bridge/pipelineDepth.js"
+import { eventually, startBridge } from "../support/bridge.js"
 
 let bridge: PythonBridge | undefined
 afterEach(async () => {
@@ -49,21 +49,39 @@ describe("adaptive pipeline depth (default pipelineDepth)", () => {
     const b = bridge
     const slow = b.executePython(null, "echo", "sleep", [1.5, "slow"])
     // Long enough that the host sees the call as slow (past the 2 ms budget), however loaded.
-    await new Promise((resolve) => setTimeout(resolve, 100))
+    await new Promise((resolve) => setTimeout(resolve, 20))
     const { results, maxInFlight } = await watchInFlight(b, echoes(b, 20))
     expect(await slow).toBe("slow")
     expect(results).toEqual(Array.from({ length: 20 }, (_, i) => i))
     expect(maxInFlight).toBeLessThanOrEqual(1 + MIN_ADAPTIVE_DEPTH)
   })
 
-  it("an explicit pipelineDepth still fixes the depth", async () => {
+  it("holds every call that arrives while a call has stalled in the host: none waits behind it", async () => {
+    bridge = await startBridge({ minWorkers: 1, maxWorkers: 1 })
+    for (let i = 0; i < 5; i++) await Promise.all(echoes(bridge, 50)())
+    const b = bridge
+    const slow = b.executePython(null, "echo", "sleep", [1.5, "slow"])
+    await new Promise((resolve) => setTimeout(resolve, STALL_MIN_MS * 3))
+    const calls = echoes(b, 20)()
+    expect(b.getStatus().queued).toBe(20)
+    // Watched while the slow call runs (after it, the worker is measured as slow: 2 deep).
+    const { results: [value], maxInFlight } = await watchInFlight(b, () => [slow])
+    expect(value).toBe("slow")
+    expect(maxInFlight).toBe(1)
+    expect(await Promise.all(calls)).toEqual(Array.from({ length: 20 }, (_, i) => i))
+  })
+
+  it("an explicit pipelineDepth still fixes the depth, and a stalled call's pipe is emptied", async () => {
     bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, pipelineDepth: 3 })
     for (let i = 0; i < 5; i++) await Promise.all(echoes(bridge, 50)())
     const b = bridge
-    const slow = b.executePython(null, "echo", "sleep", [1, "slow"])
-    await new Promise((resolve) => setTimeout(resolve, 100))
-    const { maxInFlight } = await watchInFlight(b, echoes(b, 20))
-    await slow
-    expect(maxInFlight).toBe(1 + 3)
+    const slow = b.executePython(null, "echo", "sleep", [3, "slow"])
+    // Sent while the slow call was young: three wait behind it, until it has stalled and the
+    // host takes them back (they run after it, from the host's queue).
+    const calls = echoes(b, 20)()
+    expect(b.getStatus().workers[0]!.inFlight).toBe(1 + 3)
+    await eventually(() => b.getStatus().workers[0]!.inFlight === 1, 2_500, "the stalled call's pipe to be emptied")
+    expect(await Promise.all(calls)).toEqual(Array.from({ length: 20 }, (_, i) => i))
+    expect(await slow).toBe("slow")
   })
 })

@@ -4,7 +4,11 @@ import {
   MAX_ADAPTIVE_DEPTH,
   MIN_ADAPTIVE_DEPTH,
   PIPE_WAIT_BUDGET_MS,
+  STALL_FACTOR,
+  STALL_MIN_MS,
   UNMEASURED_DEPTH,
+  expectedPipeWaitMs,
+  isStalled,
   nextServiceMs,
   pipelineDepthFor,
   serviceEstimateMs,
@@ -61,5 +65,36 @@ describe("nextServiceMs and serviceEstimateMs", () => {
   it("a call running past the budget on an unmeasured worker counts; a young one does not", () => {
     expect(serviceEstimateMs(undefined, PIPE_WAIT_BUDGET_MS * 10)).toBe(PIPE_WAIT_BUDGET_MS * 10)
     expect(serviceEstimateMs(undefined, PIPE_WAIT_BUDGET_MS / 2)).toBeUndefined()
+  })
+})
+
+describe("isStalled and expectedPipeWaitMs", () => {
+  it("a call has stalled past the floor and the factor of the mean, not before", () => {
+    expect(isStalled(0.05, STALL_MIN_MS + 1)).toBe(true)
+    expect(isStalled(0.05, STALL_MIN_MS)).toBe(false)
+    expect(isStalled(undefined, STALL_MIN_MS + 1)).toBe(true)
+    expect(isStalled(50, 50 * STALL_FACTOR)).toBe(false)
+    expect(isStalled(50, 50 * STALL_FACTOR + 1)).toBe(true)
+    expect(isStalled(0.05, undefined)).toBe(false)
+  })
+
+  test.prop([maybe(ms), ms, ms])("a call that stalled stays stalled as it runs on", (mean, a, b) => {
+    const [young, old] = a <= b ? [a, b] : [b, a]
+    if (isStalled(mean, young)) expect(isStalled(mean, old)).toBe(true)
+  })
+
+  test.prop([fc.nat(100), fc.integer({ min: 1, max: 8 }), maybe(ms), fc.nat(5)])(
+    "one more call waits longer behind more calls, and longer behind slower ones",
+    (inFlight, slots, estimate, more) => {
+      expect(expectedPipeWaitMs(inFlight + more, slots, estimate)).toBeGreaterThanOrEqual(expectedPipeWaitMs(inFlight, slots, estimate))
+      if (estimate !== undefined) expect(expectedPipeWaitMs(inFlight, slots, estimate * 2)).toBeGreaterThanOrEqual(expectedPipeWaitMs(inFlight, slots, estimate))
+      expect(expectedPipeWaitMs(inFlight, slots, estimate)).toBeGreaterThanOrEqual(0)
+    },
+  )
+
+  it("weighs a pipe by its calls' service time: one endless call outweighs several quick ones", () => {
+    expect(expectedPipeWaitMs(1, 1, 5_000)).toBe(5_000)
+    expect(expectedPipeWaitMs(3, 1, 0.05)).toBeCloseTo(0.15)
+    expect(expectedPipeWaitMs(1, 1, undefined)).toBe(PIPE_WAIT_BUDGET_MS)
   })
 })

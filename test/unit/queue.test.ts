@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest"
 import { fc, test } from "@fast-check/vitest"
 import { CallQueue } from "../../src/placement/queue.js"
 
-const entry = (n: number, target?: string) => ({ n, target, counted: false })
+const entry = (n: number, target?: string) => ({ n, seq: n, target, counted: false })
 
 describe("CallQueue", () => {
   it("refuses entries beyond maxQueue", () => {
@@ -65,6 +65,30 @@ describe("CallQueue", () => {
     expect(q.takeFor("a", true)).toBeUndefined()
     expect(q.takeFor("a", false)?.n).toBe(1)
     expect(q.takeFor("a", false)).toBeUndefined()
+  })
+
+  it("a stalled worker's pipe takes only entries targeted at it", () => {
+    const q = new CallQueue<ReturnType<typeof entry>>(10)
+    q.push(entry(1), true)
+    q.push(entry(2, "a"), true)
+    expect(q.takeFor("a", true, true)?.n).toBe(2)
+    expect(q.takeFor("a", true, true)).toBeUndefined()
+    expect(q.takeFor("a", true)?.n).toBe(1)
+  })
+
+  it("an entry put back goes before those submitted after it, even past maxQueue", () => {
+    const q = new CallQueue<ReturnType<typeof entry>>(2)
+    q.push(entry(2), true)
+    q.push(entry(5), true)
+    expect(q.push(entry(6), true)).toBe(false)
+    q.putBack(entry(3), true)
+    q.putBack(entry(1), true)
+    q.putBack(entry(9), false)
+    expect(q.counted).toBe(4)
+    const out: number[] = []
+    for (let e = q.takeFor("a", false); e; e = q.takeFor("a", false)) out.push(e.n)
+    expect(out).toEqual([1, 2, 3, 5, 9])
+    expect(q.counted).toBe(0)
   })
 
   test.prop([fc.array(fc.option(fc.constantFrom("a", "b"), { nil: undefined }), { maxLength: 30 })])(

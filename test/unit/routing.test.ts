@@ -3,7 +3,7 @@ import { fc, test } from "@fast-check/vitest"
 import { chooseRoute, type RouteRequest, type WorkerLoad } from "../../src/placement/routing.js"
 
 const w = (id: string, over: Partial<WorkerLoad> = {}): WorkerLoad => ({
-  id, accepting: true, starting: false, replacing: false, inFlight: 0, sessions: 0, slots: 1, capacity: 4, ...over,
+  id, accepting: true, starting: false, replacing: false, inFlight: 0, sessions: 0, slots: 1, capacity: 4, pipeWaitMs: 0, stalled: false, ...over,
 })
 const starting = (id: string, over: Partial<WorkerLoad> = {}) => w(id, { accepting: false, starting: true, ...over })
 const replacing = (id: string, over: Partial<WorkerLoad> = {}) => w(id, { accepting: false, replacing: true, ...over })
@@ -43,6 +43,20 @@ describe("chooseRoute", () => {
     expect(chooseRoute(busy, req())).toEqual({ kind: "worker", workerId: "a" })
     const full = [w("a", { inFlight: 4 }), w("b", { inFlight: 4 })]
     expect(chooseRoute(full, req())).toEqual({ kind: "queue" })
+  })
+
+  it("a pipelined call goes behind the pipe that promises the shortest wait, not the shortest pipe", () => {
+    // a's one call has run for 5 s (an endless call, perhaps); b holds three echo-sized ones.
+    const busy = [w("a", { inFlight: 1, pipeWaitMs: 5_000 }), w("b", { inFlight: 3, pipeWaitMs: 0.15 })]
+    expect(chooseRoute(busy, req())).toEqual({ kind: "worker", workerId: "b" })
+    expect(chooseRoute(busy, req({ hasSession: true }))).toEqual({ kind: "worker", workerId: "b" })
+    // Never behind a stalled call, however short its pipe; a session bound there still goes.
+    const stuck = [w("a", { inFlight: 1, stalled: true }), w("b", { inFlight: 4, capacity: 4 })]
+    expect(chooseRoute(stuck, req())).toEqual({ kind: "queue" })
+    expect(chooseRoute(stuck, req({ boundTo: "a", hasSession: true }))).toEqual({ kind: "worker", workerId: "a" })
+    // Equal waits: the fewer calls in flight.
+    const even = [w("a", { inFlight: 3, pipeWaitMs: 1 }), w("b", { inFlight: 2, pipeWaitMs: 1 })]
+    expect(chooseRoute(even, req())).toEqual({ kind: "worker", workerId: "b" })
   })
 
   it("an empty pool spawns or queues", () => {
@@ -102,6 +116,8 @@ const loadArb = fc.array(
     sessions: fc.nat(5),
     slots: fc.integer({ min: 1, max: 3 }),
     extra: fc.nat(3),
+    pipeWaitMs: fc.nat(5),
+    stalled: fc.boolean(),
   }),
   { maxLength: 6 },
 ).map((ws) =>
@@ -114,6 +130,8 @@ const loadArb = fc.array(
     sessions: x.sessions,
     slots: x.slots,
     capacity: x.slots + x.extra,
+    pipeWaitMs: x.pipeWaitMs,
+    stalled: x.stalled,
   })),
 )
 
@@ -143,8 +161,14 @@ describe("chooseRoute invariants", () => {
         expect(target.inFlight).toBeLessThan(target.capacity)
         if (bound) expect(route.workerId).toBe(bound.id)
         else if (free) expect(target.inFlight).toBeLessThan(target.slots)
-        // Pipelined only when no starting worker has a slot left for it.
-        else expect(awaitsStart).toBe(false)
+        // Pipelined only when no starting worker has a slot left for it, into the pipe that
+        // promises the shortest wait.
+        else {
+          expect(awaitsStart).toBe(false)
+          const open = pool.filter((x) => x.accepting && x.inFlight < x.capacity && !x.stalled)
+          expect(target.stalled).toBe(false)
+          expect(target.pipeWaitMs).toBe(Math.min(...open.map((x) => x.pipeWaitMs)))
+        }
       } else if (route.kind === "spawn") {
         expect(r.canSpawn).toBe(true)
         expect(bound).toBeUndefined()
@@ -176,7 +200,7 @@ describe("chooseRoute invariants", () => {
         expect(bound).toBeUndefined()
         expect(r.canSpawn).toBe(false)
         expect(awaitsStart).toBe(false)
-        expect(pool.some((x) => x.accepting && x.inFlight < x.capacity)).toBe(false)
+        expect(pool.some((x) => x.accepting && x.inFlight < x.capacity && !x.stalled)).toBe(false)
       }
     },
   )

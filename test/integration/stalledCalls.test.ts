@@ -1,0 +1,149 @@
+/**
+ * One caller's endless call must not hold other callers' calls (round 2 review): with every
+ * worker busy, a call used to be pipelined onto the worker with the fewest calls, ties to the
+ * first, which could be the one running a call that never ends; it then timed out there while
+ * another worker served. Also `stop()`: a call still on a worker when the deadline passes fails
+ * with `BridgeStopped` (it used to be `WorkerCrashed`, for a call that may never have started).
+ *
+ * Every call here has a deadline far longer than the work it does: a call that goes behind the
+ * endless one times out, one that does not answers. Outcomes, never times.
+ */
+import { describe, expect, it } from "vitest"
+import type { PythonBridge } from "../../src/index.js"
+import { STALL_MIN_MS } from "../../src/bridge/pipelineDepth.js"
+import { eventually, startBridge } from "../support/bridge.js"
+import { outcome } from "../support/worker.js"
+
+const CALL_TIMEOUT_MS = 8_000
+
+/** Two measured workers (echo-sized calls), then a call that never ends on the first. */
+const poolWithEndlessCall = async () => {
+  const bridge = await startBridge({ minWorkers: 2, maxWorkers: 2, shutdownTimeoutMs: 300, workerShutdownMs: 300 })
+  for (let i = 0; i < 5; i++) await Promise.all(Array.from({ length: 40 }, (_, j) => bridge.executePython(null, "echo", "echo", [j])))
+  const endless = outcome(bridge.executePython(null, "hang", "forever", [], { timeoutMs: Number.POSITIVE_INFINITY }))
+  return { bridge, endless }
+}
+
+const busyWorkers = (bridge: PythonBridge) => bridge.getStatus().workers.filter((w) => w.inFlight > 0).length
+
+const echo = (bridge: PythonBridge, value: unknown, sessionId: string | null = null) =>
+  outcome(bridge.executePython(sessionId, "echo", "echo", [value], { timeoutMs: CALL_TIMEOUT_MS }))
+
+describe("a call that never ends holds only its own worker", () => {
+  it("another caller's calls run on the other worker, not behind it", async () => {
+    const { bridge } = await poolWithEndlessCall()
+    await eventually(() => busyWorkers(bridge) === 1, 5_000, "the endless call to run")
+    await new Promise((r) => setTimeout(r, STALL_MIN_MS * 3))
+    // Waves of four 50 ms calls: one runs on the free worker, the rest must wait somewhere.
+    for (let wave = 0; wave < 5; wave++) {
+      const calls = Array.from({ length: 4 }, (_, i) =>
+        outcome(bridge.executePython(null, "echo", "sleep", [0.05, wave * 4 + i], { timeoutMs: CALL_TIMEOUT_MS })))
+      expect(await Promise.all(calls)).toEqual(Array.from({ length: 4 }, (_, i) => ({ ok: true, value: wave * 4 + i })))
+    }
+  })
+
+  it("calls sent behind it before it turned out endless are taken back and run elsewhere", async () => {
+    const { bridge } = await poolWithEndlessCall()
+    // Same tick: nothing is known yet of the endless call, so quick calls go into both pipes.
+    const calls = Array.from({ length: 8 }, (_, i) => echo(bridge, i))
+    expect(await Promise.all(calls)).toEqual(Array.from({ length: 8 }, (_, i) => ({ ok: true, value: i })))
+  })
+
+  it("a call taken back keeps its deadline while it waits in the host for a worker", async () => {
+    const bridge = await measuredWorker({ shutdownTimeoutMs: 300, workerShutdownMs: 300 })
+    void outcome(bridge.executePython(null, "hang", "forever", [], { timeoutMs: Number.POSITIVE_INFINITY }))
+    const behind = outcome(bridge.executePython(null, "echo", "echo", ["behind"], { timeoutMs: STALL_MIN_MS * 10 }))
+    expect(bridge.getStatus().workers[0]!.inFlight).toBe(2)
+    // Taken back once the endless call has stalled; the only worker stays busy, so it waits.
+    await eventually(() => bridge.getStatus().queued === 1, 5_000, "the call to be taken back")
+    expect(await behind).toMatchObject({ ok: false, error: { _tag: "CallTimeout", timeoutMs: STALL_MIN_MS * 10, message: expect.stringMatching(/taken back/) } })
+  })
+
+  it("a new session is not placed behind it", async () => {
+    const { bridge } = await poolWithEndlessCall()
+    await eventually(() => busyWorkers(bridge) === 1, 5_000, "the endless call to run")
+    await new Promise((r) => setTimeout(r, STALL_MIN_MS * 3))
+    const other = outcome(bridge.executePython(null, "echo", "sleep", [0.3, "other"], { timeoutMs: CALL_TIMEOUT_MS }))
+    await eventually(() => busyWorkers(bridge) === 2, 5_000, "both workers busy")
+    expect(await echo(bridge, "first", "s1")).toEqual({ ok: true, value: "first" })
+    expect(await echo(bridge, "second", "s1")).toEqual({ ok: true, value: "second" })
+    expect(await other).toEqual({ ok: true, value: "other" })
+  })
+})
+
+/** One worker measured as echo-sized (the first call imports the module). */
+const measuredWorker = async (options: Parameters<typeof startBridge>[0] = {}) => {
+  const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, ...options })
+  // Four at a time: room enough with any of the options below.
+  for (let i = 0; i < 50; i++) await Promise.all(Array.from({ length: 4 }, (_, j) => bridge.executePython(null, "echo", "echo", [j])))
+  return bridge
+}
+
+// Found by a review of the rule above: each of these failed on its first version.
+describe("the stall rule strands nothing", () => {
+  it("a health check out on an idle worker is not a stalled call: a call made meanwhile runs", async () => {
+    const bridge = await measuredWorker({ healthCheckIntervalMs: 20, queueTimeoutMs: 2_000 })
+    await new Promise((r) => setTimeout(r, STALL_MIN_MS * 2))
+    // Catch a ping in flight (nothing else runs on the worker).
+    while (bridge.getStatus().workers[0]!.inFlight === 0) await new Promise((r) => setImmediate(r))
+    expect(await echo(bridge, "after ping")).toEqual({ ok: true, value: "after ping" })
+  })
+
+  it("a session's call behind its own long call waits in its worker's pipe (no QueueTimeout: it can run nowhere else)", async () => {
+    const bridge = await measuredWorker({ queueTimeoutMs: 600 })
+    const first = outcome(bridge.executePython("s1", "echo", "sleep", [1.2, "first"]))
+    await new Promise((r) => setTimeout(r, STALL_MIN_MS * 2))
+    const second = echo(bridge, "second", "s1")
+    expect(await first).toEqual({ ok: true, value: "first" })
+    expect(await second).toEqual({ ok: true, value: "second" })
+  })
+
+  it("a call waiting for a worker busy with a stream runs once Python ended the stream, not when its consumer is done", async () => {
+    const bridge = await measuredWorker({ queueTimeoutMs: 1_500 })
+    // One item after 400 ms, then the end; the consumer dwells 3 s on that item.
+    const consumer = (async () => {
+      for await (const item of bridge.stream(null, "echo", "sleep", [0.4, "item"])) {
+        expect(item).toBe("item")
+        await new Promise((r) => setTimeout(r, 3_000))
+      }
+    })()
+    await new Promise((r) => setTimeout(r, STALL_MIN_MS * 2))
+    expect(await echo(bridge, "behind")).toEqual({ ok: true, value: "behind" })
+    await consumer
+  })
+
+  it("calls taken back were admitted once: never QueueFull, however small maxQueue", async () => {
+    const bridge = await measuredWorker({ pipelineDepth: 3, maxQueue: 1 })
+    const slow = outcome(bridge.executePython(null, "echo", "sleep", [1, "slow"]))
+    // Same tick: the slow call is young, so all three go into the pipe (admitted, not queued).
+    const behind = [1, 2, 3].map((i) => echo(bridge, i))
+    expect(bridge.getStatus().workers[0]!.inFlight).toBe(4)
+    expect(bridge.getStatus().queued).toBe(0)
+    expect(await Promise.all(behind)).toEqual([1, 2, 3].map((value) => ({ ok: true, value })))
+    expect(await slow).toEqual({ ok: true, value: "slow" })
+  })
+
+  it("a call taken back keeps its place ahead of calls submitted after it", async () => {
+    const bridge = await measuredWorker({ pipelineDepth: 1 })
+    const slow = outcome(bridge.executePython(null, "echo", "sleep", [0.8, "slow"]))
+    // Into the pipe while the slow call is young; its deadline leaves room for the slow call only.
+    const first = outcome(bridge.executePython(null, "echo", "echo", ["first"], { timeoutMs: 1_500 }))
+    expect(bridge.getStatus().workers[0]!.inFlight).toBe(2)
+    // Submitted after it: the pipe is full, so these wait in the host.
+    const later = [1, 2, 3, 4].map((i) => outcome(bridge.executePython(null, "echo", "sleep", [0.25, i])))
+    expect(bridge.getStatus().queued).toBe(4)
+    expect(await first).toEqual({ ok: true, value: "first" })
+    await Promise.all([slow, ...later])
+  })
+})
+
+describe("stop() and calls that outlive its deadline", () => {
+  it("a running call and the calls waiting behind it on the worker fail with BridgeStopped", async () => {
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, shutdownTimeoutMs: 300, workerShutdownMs: 300 })
+    const endless = outcome(bridge.executePython(null, "hang", "forever", [], { timeoutMs: Number.POSITIVE_INFINITY }))
+    const behind = [echo(bridge, 1), echo(bridge, 2)]
+    expect(bridge.getStatus().workers[0]!.inFlight).toBe(3)
+    await bridge.stop()
+    for (const r of await Promise.all([endless, ...behind])) expect(r).toMatchObject({ ok: false, error: { _tag: "BridgeStopped" } })
+  })
+})
