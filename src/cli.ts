@@ -74,7 +74,7 @@ when the name comes from elsewhere (same rules as the bridge's allowedModules/ex
 `,
   agent: `usage: snakepit agent --nats <url> --pool <name> [--prefix p] [--agent-id id] [--workers N]
        [--pythonPath dir]... [--python cmd] [--heartbeat-ms N] [--ttl-ms N]
-       [--allow-modules a,b] [--expose mod.fn]... [--allow-any-module] [--allow-code]
+       [--allow-modules a,b] [--expose mod.fn]... [--allow-any-module] [--allow-code] [--allow-restart]
        [--token-file F | --user U --password-file F | --nkey-seed-file F | --creds file] [--tls-ca file]
 Runs a supervised pool of local Python workers and serves it to PythonBridge clients started with
 { remote: { nats, pool } } (docs/distributed.md). SIGTERM or SIGINT drains it: calls in flight
@@ -86,6 +86,8 @@ Every call is refused (ModuleNotAllowed) unless the agent is given what it may r
   --allow-any-module    any function a caller names, builtins.exec included: only when every
                         NATS peer that can publish to the pool is trusted
 Code execution (executeCode) is refused unless --allow-code, whatever the above.
+A client's restartPythonEnvironment() is refused unless --allow-restart (a restart ends every
+client's calls and session state on this agent).
 
 NATS secrets come from files (--token-file, --password-file, --nkey-seed-file; a trailing newline
 is dropped) or $SNAKEPIT_NATS_TOKEN, $SNAKEPIT_NATS_PASSWORD, $SNAKEPIT_NATS_NKEY_SEED
@@ -163,6 +165,7 @@ const FLAGS = {
   "allow-modules": { type: "string", multiple: true },
   expose: { type: "string", multiple: true },
   "allow-any-module": { type: "boolean" },
+  "allow-restart": { type: "boolean" },
   "heartbeat-ms": { type: "string" },
   "ttl-ms": { type: "string" },
   user: { type: "string" },
@@ -261,6 +264,7 @@ const main = async (argv: string[]): Promise<number> => {
         ...(values.creds ? { credsFile: values.creds } : {}),
         ...(values["tls-ca"] ? { tls: { caFile: values["tls-ca"] } } : {}),
         ...(values["allow-any-module"] ? { allowAnyModule: true } : {}),
+        ...(values["allow-restart"] ? { allowRestart: true } : {}),
         bridge: {
           ...allowlist(values),
           ...(python ? { python } : {}),

@@ -308,7 +308,18 @@ def _too_deep(v: Any) -> SerializationError:
     return e
 
 
+#: The most decimal digits of an int on the wire, either way: CPython's default
+#: ``sys.get_int_max_str_digits()`` (3.11+), held on older versions too (the host refuses more).
+MAX_INT_DIGITS = 4300
+# The smallest int of more than MAX_INT_DIGITS digits; an int of fewer bits than it never is
+# (the bit length is free, the comparison linear: no decimal conversion decides it).
+_INT_LIMIT = 10 ** MAX_INT_DIGITS
+_INT_LIMIT_BITS = _INT_LIMIT.bit_length()
+
+
 def _big_int(v: int) -> Dict[str, str]:
+    if v.bit_length() >= _INT_LIMIT_BITS and abs(v) >= _INT_LIMIT:
+        raise _refusal(v, f"int too large to encode: more than {MAX_INT_DIGITS} digits")
     try:
         return {TAG: "int", "v": str(v)}
     except ValueError as e:  # beyond sys.get_int_max_str_digits()
@@ -1014,7 +1025,10 @@ def _dec_tag(v: Dict[str, Any], atts: List[memoryview]) -> Any:
         if tag == "set":
             return set(_dec_list(v["v"], atts))
         if tag == "int":
-            return int(_str(v["v"]))
+            text = _str(v["v"])
+            if len(text) - text.startswith("-") > MAX_INT_DIGITS:
+                raise ValueError(f"an int of more than {MAX_INT_DIGITS} digits")
+            return int(text)
         if tag == "float":
             text = _str(v["v"])
             special = _SPECIAL_FLOATS.get(text)

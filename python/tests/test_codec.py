@@ -76,6 +76,18 @@ def test_big_ints_travel_as_decimal_strings(value):
     assert roundtrip(value) == value
 
 
+def test_ints_of_more_than_max_int_digits_are_refused_both_ways():
+    # The host holds the same limit; text to int is quadratic in the digits.
+    longest = 10 ** codec.MAX_INT_DIGITS - 1
+    assert roundtrip(longest) == longest and roundtrip(-longest) == -longest
+    for too_long in (longest + 1, -(longest + 1), 2 ** 20_000):
+        with pytest.raises(codec.SerializationError, match="more than 4300 digits"):
+            encoded([too_long])
+    assert codec.decode_value({"__sp": "int", "v": "-" + "9" * codec.MAX_INT_DIGITS}) == -longest
+    with pytest.raises(codec.SerializationError, match="more than 4300 digits"):
+        codec.decode_value({"__sp": "int", "v": "9" * (codec.MAX_INT_DIGITS + 1)})
+
+
 def test_int_list_with_a_big_int_tags_only_that_int():
     assert encoded([1, 2 ** 60])[0] == [1, {"__sp": "int", "v": str(2 ** 60)}]
 

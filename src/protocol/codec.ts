@@ -96,6 +96,30 @@ let walk: Walk = walkOf(NO_LIMITS, false, [])
 const refuseAt = (seen: Seen, typeName: string, why?: string): SerializationError | typeof RETRY =>
   seen === null ? RETRY : refuse(typeName, why)
 
+/**
+ * The most decimal digits of an integer on the wire, either way: CPython's own default limit
+ * for int/str conversion (`sys.get_int_max_str_digits()`, 3.11+), which exists for the same
+ * reason. Converting text to a big integer costs time quadratic in its digits (8 Mi digits: 3 s
+ * of a blocked event loop), so a longer one is a `SerializationError`, checked before converting.
+ */
+export const MAX_INT_DIGITS = 4300
+
+const SAFE_DIGITS = 10n ** 15n
+
+/**
+ * More than {@link MAX_INT_DIGITS} decimal digits. Judged from the hex length (linear time):
+ * 16^(h-1) ≤ |v| < 16^h bounds log10|v|; only a number near the limit is converted to decimal.
+ */
+const bigintTooLong = (v: bigint): boolean => {
+  const abs = v < 0n ? -v : v
+  if (abs < SAFE_DIGITS) return false
+  const hexDigits = abs.toString(16).length
+  const epsilon = 1e-6
+  if (hexDigits * Math.log10(16) < MAX_INT_DIGITS - epsilon) return false
+  if ((hexDigits - 1) * Math.log10(16) > MAX_INT_DIGITS + epsilon) return true
+  return abs.toString().length > MAX_INT_DIGITS
+}
+
 const refuse = (typeName: string, why?: string): SerializationError => {
   const path = walk.path.length > 0 ? formatPath(walk.path) : undefined
   const message = why === undefined ? unsupported(typeName, path) : path === undefined ? why : `${why} (at ${path})`
@@ -240,6 +264,7 @@ function enc(v: unknown, atts: Uint8Array[], depth: number, seen: Seen): unknown
       }
       return encInstance(v, atts, depth, seen)
     case "bigint":
+      if (bigintTooLong(v)) throw refuseAt(seen, "bigint", `a bigint of more than ${MAX_INT_DIGITS} digits cannot be encoded`)
       return { [TAG]: "int", v: v.toString() }
     default: // function, symbol
       throw refuseAt(seen, typeof v)
@@ -628,6 +653,8 @@ function decTag(o: Record<string, unknown>, atts: ReadonlyArray<Uint8Array>): un
     }
     case "int": {
       const text = decString(o)
+      // Text to BigInt takes time quadratic in the digits: a few long ones would stall the host.
+      if (text.length - (text.startsWith("-") ? 1 : 0) > MAX_INT_DIGITS) throw bad(tag, `more than ${MAX_INT_DIGITS} digits (${text.length} characters)`)
       if (!/^-?\d+$/.test(text)) throw bad(tag, `${JSON.stringify(text)} is not an integer`)
       return BigInt(text)
     }

@@ -72,6 +72,13 @@ export interface AgentOptions extends NatsOptions {
    * NATS publisher is trusted). Default false. Not with `bridge.allowedModules`/`bridge.expose`.
    */
   readonly allowAnyModule?: boolean
+  /**
+   * Restart this agent's Python environment when a client asks (`restartPythonEnvironment()`).
+   * Default false: every client of the pool may publish to the agent's subject, and a restart
+   * ends every client's calls and Python-side session state there, so by default the agent
+   * answers with `InvalidOptions` and restarts nothing.
+   */
+  readonly allowRestart?: boolean
 }
 
 /** What the agent needs of its options once started. */
@@ -80,6 +87,8 @@ interface AgentSettings {
   readonly ttlMs: number
   readonly workerConcurrency: number
   readonly allowCodeExecution: boolean
+  /** Clients may restart the Python environment ({@link RemoteAgentOptions.allowRestart}). */
+  readonly allowRestart: boolean
   readonly shutdownTimeoutMs: number
   /** The local bridge's frame and value limits, held to on NATS as on its workers' pipes. */
   readonly maxFrameBytes: number
@@ -194,6 +203,7 @@ export class RemoteAgent {
     if (options.bridge?.remote) issues.push("an agent's bridge runs local workers: bridge.remote is not allowed")
     const listed = options.bridge?.allowedModules !== undefined || options.bridge?.expose !== undefined
     if (options.allowAnyModule !== undefined && typeof options.allowAnyModule !== "boolean") issues.push("allowAnyModule must be a boolean")
+    if (options.allowRestart !== undefined && typeof options.allowRestart !== "boolean") issues.push("allowRestart must be a boolean")
     if (options.allowAnyModule === true && listed) issues.push("allowAnyModule contradicts bridge.allowedModules/bridge.expose: give one or the other")
     if (issues.length > 0) throw new InvalidOptions({ message: `invalid agent options: ${issues.join("; ")}`, issues })
     // The NATS client (an optional peer dependency) before any Python worker: without it, no
@@ -209,6 +219,7 @@ export class RemoteAgent {
       ttlMs,
       workerConcurrency: resolved.workerConcurrency,
       allowCodeExecution: resolved.allowCodeExecution,
+      allowRestart: options.allowRestart === true,
       shutdownTimeoutMs: resolved.shutdownTimeoutMs,
       maxFrameBytes: resolved.maxFrameBytes,
       limits: valueLimits(resolved.limits),
@@ -383,6 +394,14 @@ export class RemoteAgent {
         return
       }
       case "restart":
+        if (!this.settings.allowRestart) {
+          const refused = new InvalidOptions({
+            message: `agent ${this.id} does not restart its Python environment for clients (start it with --allow-restart, or allowRestart: true)`,
+            issues: ["allowRestart"],
+          })
+          m.respond(this.encode({ type: "error", error: errorToWire(refused) }))
+          return
+        }
         this.bridge.restartPythonEnvironment().then(
           () => m.respond(this.encode({ type: "restarted", workers: this.bridge.getStatus().totalWorkers })),
           (e: unknown) => m.respond(this.encode({ type: "error", error: errorToWire(e) })),

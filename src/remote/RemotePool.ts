@@ -897,16 +897,26 @@ export class RemotePool implements PoolBackend {
     return null
   }
 
-  /** Asks every live agent to restart its Python environment; resolves to the workers now serving. */
+  /**
+   * Asks every live agent to restart its Python environment; resolves to the workers now serving.
+   * An agent that fails is logged and counts 0; when every agent refused (agents restart for
+   * clients only with `--allow-restart`), it rejects with the first refusal.
+   */
   async restartAll(): Promise<number> {
     this.outbox?.flush()
+    const refusals: unknown[] = []
+    const live = this.live()
     const replies = await Promise.all(
-      this.live().map((a) =>
+      live.map((a) =>
         this.nc!.request(this.subjects.agent(a.id), this.encode({ type: "restart" }), { timeout: this.options.startupTimeoutMs })
           .then((m) => {
             const r = readMessage<RestartReply>(m.data, restartReplySpecs, this.options.maxFrameBytes, this.limits)
             if (!r.ok) throw r.error
-            if (r.message.type === "error") throw errorFromWire(r.message.error as unknown as Record<string, unknown>)
+            if (r.message.type === "error") {
+              const refused = errorFromWire(r.message.error as unknown as Record<string, unknown>)
+              refusals.push(refused)
+              throw refused
+            }
             return r.message.workers
           })
           .catch((e: unknown) => {
@@ -915,6 +925,7 @@ export class RemotePool implements PoolBackend {
           }),
       ),
     )
+    if (live.length > 0 && refusals.length === live.length) throw refusals[0]
     return replies.reduce((n, w) => n + w, 0)
   }
 

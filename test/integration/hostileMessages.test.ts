@@ -158,6 +158,16 @@ describe("a worker sending a well-framed but malformed message", () => {
     })
   }
 
+  // Found by a review: two of these, 8 Mi digits each, blocked the host's event loop for 3.7 s
+  // (text to a big integer is quadratic). Python's own encoder never sends one.
+  it("a result holding ints of millions of digits: refused before any is converted, ProtocolError, the worker is replaced", async () => {
+    const h = await hostileBridge({ restart: { intensity: 100, periodMs: 1_000 } })
+    const e = await failure(h.bridge.executePython(null, "hostile", "result_with_long_ints", [8 * 1024 * 1024, 2]))
+    expect(e).toMatchObject({ _tag: "ProtocolError", message: expect.stringMatching(/more than 4300 digits/) })
+    expect(await h.bridge.executePython(null, "hostile", "echo", ["alive"])).toBe("alive")
+    expect(h.pid()).not.toBe(h.firstPid)
+  })
+
   it("a worker announcing another protocol version fails to start with StartupFailed naming both versions", async () => {
     const { actor } = startWorker({ module: "hostile", startupTimeoutMs: 20_000 })
     const snap = await waitFor(actor, (s) => s.status === "done", { timeout: 20_000 })

@@ -140,8 +140,8 @@ describe.skipIf(!natsServerAvailable || !opensslAvailable)("NATS roles (docs/nat
 
   // Each test starts agents (each with its Python workers) and clients: generous timeouts, for a
   // loaded machine.
-  it("the pool works normally for app1 and app2 at once: calls, sessions with tools and variables, a stream, clean-up", { timeout: 90_000 }, async () => {
-    await launch("r1")
+  it("the pool works normally for app1 and app2 at once: calls, sessions with tools and variables, a stream, clean-up, restart (--allow-restart)", { timeout: 90_000 }, async () => {
+    await launch("r1", ["--allow-restart"])
     const app1 = await client("app1")
     const app2 = await client("app2")
     expect(await app1.executePython(null, "echo", "add", [1, 2])).toBe(3)
@@ -163,8 +163,29 @@ describe.skipIf(!natsServerAvailable || !opensslAvailable)("NATS roles (docs/nat
     expect(items).toEqual(Array.from({ length: 200 }, (_, i) => i))
     expect(await app1.cleanupSession("s")).toBe(true)
     expect(await app2.executePython("s", "tools", "get_var", ["k"])).toBe("two")
+    expect(await app1.executePython("kept", "remote", "remember", [1])).toMatchObject({ previous_state: null })
     await app1.restartPythonEnvironment()
-    expect(await app1.executePython(null, "remote", "where")).toMatchObject({ agent: "r1" })
+    // Restarted: the Python-side state of the session is gone.
+    expect(await app1.executePython("kept", "remote", "remember", [2])).toMatchObject({ previous_state: null, agent: "r1" })
+  })
+
+  // Found by a review: any app user could restart any agent, ending every other app's calls and
+  // session state there.
+  it("an app user cannot restart an agent started without --allow-restart: another app's session state survives", { timeout: 90_000 }, async () => {
+    await launch("r6")
+    const app1 = await client("app1")
+    expect(await app1.executePython("s", "remote", "remember", [1])).toMatchObject({ previous_state: null })
+    const app2 = await client("app2")
+    expect(await outcome(app2.restartPythonEnvironment())).toMatchObject({ ok: false, error: { _tag: "InvalidOptions", message: expect.stringMatching(/--allow-restart/) } })
+    // A bare NATS peer with app2's permissions, not a snakepit client, gets the same answer.
+    const { nc } = await as("app2")
+    try {
+      const answer = await nc.request(subjects.agent("r6"), encodeMessage({ type: "restart" }), { timeout: 30_000 })
+      expect(decodeMessage(answer.data)).toMatchObject({ type: "error", error: { _tag: "InvalidOptions" } })
+    } finally {
+      await nc.close()
+    }
+    expect(await app1.executePython("s", "remote", "remember", [2])).toMatchObject({ previous_state: 1 })
   })
 
   it("app1 cannot write, delete or reconfigure the agents' KV records; clients see only the real agent", { timeout: 60_000 }, async () => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest"
+import { fc, test } from "@fast-check/vitest"
 import { SerializationError } from "../../src/errors.js"
-import { decodeValue, encodeValue, isTuple, NDArray, PyDate, PyTime, tuple } from "../../src/protocol/codec.js"
+import { decodeValue, encodeValue, isTuple, MAX_INT_DIGITS, NDArray, PyDate, PyTime, tuple } from "../../src/protocol/codec.js"
 import { encodedSize } from "../../src/protocol/encodedSize.js"
 import { codecDiff } from "../support/codecEqual.js"
 
@@ -63,6 +64,24 @@ describe("tags", () => {
     expect(encoded(-(2n ** 80n)).json).toEqual({ __sp: "int", v: "-1208925819614629174706176" })
     expect(roundTrip(2n ** 64n)).toBe(2n ** 64n)
     expect(roundTrip(-(2n ** 53n))).toBe(-(2n ** 53n))
+  })
+
+  it("an int of more than MAX_INT_DIGITS digits is refused both ways, before any conversion", () => {
+    const longest = 10n ** BigInt(MAX_INT_DIGITS) - 1n
+    expect(roundTrip(longest)).toBe(longest)
+    expect(roundTrip(-longest)).toBe(-longest)
+    expect(() => encodeValue({ n: [longest + 1n] }, [])).toThrow(/more than 4300 digits cannot be encoded \(at value\.n\[0\]\)/)
+    expect(() => encodeValue(-(longest + 1n), [])).toThrow(SerializationError)
+    expect(decodeValue({ __sp: "int", v: "9".repeat(MAX_INT_DIGITS) }, [])).toBe(longest)
+    expect(decodeValue({ __sp: "int", v: "-" + "9".repeat(MAX_INT_DIGITS) }, [])).toBe(-longest)
+    expect(() => decodeValue({ __sp: "int", v: "9".repeat(MAX_INT_DIGITS + 1) }, [])).toThrow(/more than 4300 digits/)
+    expect(() => decodeValue({ __sp: "int", v: "9".repeat(8 * 1024 * 1024) }, [])).toThrow(SerializationError)
+  })
+
+  test.prop([fc.bigInt({ min: -(10n ** 4400n), max: 10n ** 4400n })])("a bigint is refused exactly when it has more than MAX_INT_DIGITS digits", (n) => {
+    const digits = (n < 0n ? -n : n).toString().length
+    if (digits > MAX_INT_DIGITS) expect(() => encodeValue(n, [])).toThrow(SerializationError)
+    else expect(roundTrip(n)).toBe(n)
   })
 
   it("NaN, ±Infinity and -0 are float tags and come back exactly", () => {
