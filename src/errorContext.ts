@@ -57,8 +57,8 @@ const frames = (stack: string | undefined): string => {
 }
 
 /** Python's traceback as stack lines, after the host's frames. */
-const pythonSection = (traceback: string): string =>
-  traceback.trim() === "" ? "" : `\n    --- Python traceback ---\n${traceback.replace(/\n$/, "").replace(/^/gm, "    ")}`
+const pythonSection = (traceback: unknown): string =>
+  typeof traceback !== "string" || traceback.trim() === "" ? "" : `\n    --- Python traceback ---\n${traceback.replace(/\n$/, "").replace(/^/gm, "    ")}`
 
 /**
  * `error` with a `stack` made of its message, the frames of the code that awaited the call

@@ -547,6 +547,15 @@ export class PythonBridge implements AsyncDisposable {
     return this.tools
   }
 
+  /**
+   * Whether the bridge holds `sessionId` (a call of it was admitted and it was not cleaned up),
+   * for a NATS agent that keeps its own record of remote sessions.
+   * @internal
+   */
+  _hasSession(sessionId: string): boolean {
+    return this.lifetimes.has(sessionId)
+  }
+
   private assertRunning(): void {
     if (this.stopped) throw new BridgeStopped({ message: this.stopFinished ? "the bridge is stopped" : "the bridge is stopping" })
   }

@@ -353,7 +353,7 @@ export class RemoteAgent {
       // to a message.
       if (refused++ === 0) this.logger.warn({ subject: m.subject, error: { _tag: r.error._tag, message: r.error.message } }, "message refused")
       const type = r.envelope?.type
-      if (m.reply && (type === "call" || type === "cleanup" || type === "restart")) {
+      if (m.reply && this.subjects.isClientSubject(m.reply) && (type === "call" || type === "cleanup" || type === "restart")) {
         const callId = r.envelope?.callId
         this.reply(m.reply, { type: "error", ...(typeof callId === "string" ? { callId } : {}), error: errorToWire(r.error) })
       }
@@ -363,6 +363,9 @@ export class RemoteAgent {
 
   /** One well-formed message of those a NATS message held. */
   private handle(message: AgentInbound, m: Msg, fromQueue: boolean): void {
+    // Answers go to clients' subjects only: a peer naming another reply subject would have the
+    // agent publish there for it (its own KV record, say, which the agent role may write).
+    if ((message.type === "cleanup" || message.type === "restart") && !this.answersTo(m.reply, message.type)) return
     switch (message.type) {
       case "call":
         void this.run(message, m.reply, fromQueue)
@@ -452,8 +455,15 @@ export class RemoteAgent {
     this.outbox.publish(subject, data, { onError: instead })
   }
 
+  /** Whether a request may be answered on `reply`; logs (once per message) when not. */
+  private answersTo(reply: string | undefined, what: string, clientId?: string): reply is string {
+    if (reply !== undefined && this.subjects.isClientSubject(reply)) return true
+    this.logger.warn({ reply: reply?.slice(0, 200), clientId: clientId?.slice(0, 100) }, `${what} dropped: its reply subject is not a client's`)
+    return false
+  }
+
   private async run(message: CallRequest, reply: string | undefined, fromQueue: boolean): Promise<void> {
-    if (!reply) return
+    if (!this.answersTo(reply, "call", message.clientId)) return
     // Every reply names its call: the replies of calls that shared a message (or finished in
     // one turn) share a NATS message too.
     const callId = message.callId
@@ -512,6 +522,9 @@ export class RemoteAgent {
       send({ type: "error", callId, error: errorToWire(e) })
     } finally {
       this.running.delete(key)
+      // A call the bridge refused (allowlist, options, too many sessions) made no session: a
+      // record of it here would only grow with every forged call.
+      if (sessionId !== null && !this.bridge._hasSession(sessionId)) this.remoteSessions.delete(sessionId)
     }
   }
 

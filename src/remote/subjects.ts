@@ -34,6 +34,12 @@ export interface PoolSubjects {
   readonly replies: (clientId: string) => string
   /** Prefix of one client's request/reply inboxes (clean-ups, restarts, its KV reads). */
   readonly clientInbox: (clientId: string) => string
+  /**
+   * Whether `subject` is a client's (`<prefix>.<pool>.client.` and tokens, no wildcard): the
+   * only subjects an agent answers on. Any other reply subject a peer names (the agents' KV,
+   * say, which the agent role may write) would have the agent publish there for it.
+   */
+  readonly isClientSubject: (subject: string) => boolean
   /** The KV bucket holding each agent's heartbeat and capacity record. */
   readonly bucket: string
 }
@@ -70,6 +76,7 @@ export function poolSubjects(prefix: string, pool: string): PoolSubjects {
     tools: (clientId) => `${client(clientId)}.tools`,
     replies: (clientId) => `${client(clientId)}.reply`,
     clientInbox: (clientId) => `${client(clientId)}.inbox`,
+    isClientSubject: (subject) => subject.startsWith(`${base}.client.`) && isSubjectTokens(subject.slice(base.length + 8)),
     // Bucket names allow no dots.
     bucket: `${prefix.replaceAll(".", "_")}_${pool}_agents`,
   }

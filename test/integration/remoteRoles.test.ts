@@ -13,7 +13,7 @@ import { connect, PermissionViolationError, type NatsConnection } from "@nats-io
 import { Kvm } from "@nats-io/kv"
 import { PythonBridge } from "../../src/bridge/PythonBridge.js"
 import type { RemoteOptions } from "../../src/remote/remoteOptions.js"
-import { WIRE_VERSION } from "../../src/remote/protocol.js"
+import { parseAgentRecord, WIRE_VERSION } from "../../src/remote/protocol.js"
 import { poolSubjects } from "../../src/remote/subjects.js"
 import { decodeMessage, encodeMessage } from "../../src/remote/wire.js"
 import { AgentSuite, startAgent } from "../support/agents.js"
@@ -186,6 +186,42 @@ describe.skipIf(!natsServerAvailable || !opensslAvailable)("NATS roles (docs/nat
       await nc.close()
     }
     expect(await app1.executePython("s", "remote", "remember", [2])).toMatchObject({ previous_state: 1 })
+  })
+
+  // Found by a review: the agent answered on any reply subject, so an app user named the
+  // agent's own KV record (which the agent role may write) and had the agent overwrite it.
+  it("an app user cannot make an agent answer into the agents' KV: it answers on clients' subjects only", { timeout: 60_000 }, async () => {
+    await launch("r7")
+    const attacker = await as("app2")
+    const reader = await as("app1")
+    try {
+      const kv = await new Kvm(reader.nc).open(subjects.bucket)
+      const into = `$KV.${subjects.bucket}.r7`
+      const forged = [
+        { type: "restart" },
+        { type: "cleanup", clientId: "app2", sessionId: "s" },
+        { type: "call", callId: "1", clientId: "app2", kind: "call", sessionId: null, module: "echo", fn: "add", args: [1, 2], wire: WIRE_VERSION },
+        { type: "call", callId: 7 },
+      ]
+      for (const message of forged) attacker.nc.publish(subjects.agent("r7"), encodeMessage(message), { reply: into })
+      await attacker.nc.flush()
+      // The agent rewrites its record every heartbeat: look at it often for a while.
+      let reads = 0
+      let garbage = 0
+      const until = Date.now() + 1_500
+      while (Date.now() < until) {
+        const entry = await kv.get("r7")
+        reads++
+        if (entry?.operation === "PUT" && parseAgentRecord(entry.value, "r7") === undefined) garbage++
+        await new Promise((r) => setTimeout(r, 20))
+      }
+      expect({ reads: reads > 0, garbage }).toEqual({ reads: true, garbage: 0 })
+      const app1 = await client("app1")
+      expect(await app1.executePython(null, "echo", "add", [1, 2])).toBe(3)
+    } finally {
+      await attacker.nc.close()
+      await reader.nc.close()
+    }
   })
 
   it("app1 cannot write, delete or reconfigure the agents' KV records; clients see only the real agent", { timeout: 60_000 }, async () => {

@@ -1,0 +1,74 @@
+/**
+ * Hostile NATS peers against an agent and a client, found by a review (each red before its fix):
+ * calls an agent refuses leave no record of their session behind (each pinned its session id,
+ * however long, for good), and an error reply with missing fields reaches the caller as an error
+ * that can be logged (its stack getter threw).
+ */
+import { describe, expect, it } from "vitest"
+import { connect } from "@nats-io/transport-node"
+import { Kvm } from "@nats-io/kv"
+import { RemoteAgent } from "../../src/remote/RemoteAgent.js"
+import { WIRE_VERSION } from "../../src/remote/protocol.js"
+import { poolSubjects } from "../../src/remote/subjects.js"
+import { encodeMessage } from "../../src/remote/wire.js"
+import { NatsServer, natsServerAvailable, framesOf } from "../support/natsServer.js"
+import { eventually, startBridge, testLogger } from "../support/bridge.js"
+import { fixturesDir, pythonCommand } from "../support/worker.js"
+
+describe.skipIf(!natsServerAvailable)("hostile NATS peers: what they leave behind", () => {
+  it("calls the agent refuses leave nothing behind in it, whatever session ids they name", { timeout: 60_000 }, async () => {
+    const nats = await NatsServer.start()
+    const agent = await RemoteAgent.start({ servers: nats.url, pool: "p", agentId: "a1", bridge: { python: pythonCommand, pythonPath: [fixturesDir], minWorkers: 1, maxWorkers: 1, allowedModules: ["echo"], logger: testLogger } })
+    const peer = await connect({ servers: nats.url })
+    try {
+      const s = poolSubjects("snakepit", "p")
+      let refused = 0
+      peer.subscribe(`${s.replies("evil")}.*`, { callback: (_e, m) => void (refused += framesOf(m.data).filter((f) => f.type === "error").length) })
+      const big = "x".repeat(5_000)
+      const N = 100
+      for (let i = 0; i < N; i++) {
+        const call = { type: "call", callId: `c${i}`, clientId: "evil", kind: "call", sessionId: `${big}${i}`, module: "os", fn: "getcwd", args: [], wire: WIRE_VERSION }
+        peer.publish(s.agent("a1"), encodeMessage(call), { reply: `${s.replies("evil")}.c${i}` })
+        if (i % 50 === 0) await peer.flush()
+      }
+      await eventually(() => refused === N, 30_000, "every forged call refused")
+      expect(agent.bridge.getStatus().activeSessions).toBe(0)
+      // Private: the agent's record of remote sessions (what its tool calls are forwarded for).
+      const kept = (agent as unknown as { remoteSessions: Set<string> }).remoteSessions
+      expect(kept.size).toBe(0)
+    } finally {
+      await peer.close()
+      await agent.stop()
+      await nats.stop()
+    }
+  })
+
+  it("a PythonError reply without a traceback (a broken or older agent) reaches the caller as an error whose stack can be read", { timeout: 60_000 }, async () => {
+    const nats = await NatsServer.start()
+    const s = poolSubjects("snakepit", "p")
+    const fake = await connect({ servers: nats.url })
+    const kv = await new Kvm(fake).create(s.bucket, { history: 1, ttl: 5_000 })
+    const record = () => JSON.stringify({ agentId: "f1", wire: WIRE_VERSION, capacity: 1, inFlight: 0, workers: 1, sessions: 0, heartbeatMs: 500, ttlMs: 5_000, draining: false, allowCodeExecution: false, pid: 4242, hostname: "h", startedAt: Date.now() })
+    await kv.put("f1", record())
+    const beat = setInterval(() => void kv.put("f1", record()).catch(() => {}), 500)
+    fake.subscribe(s.agent("f1"), {
+      callback: (_e, m) => {
+        for (const f of framesOf(m.data)) {
+          if (f.type === "call" && m.reply) fake.publish(m.reply, encodeMessage({ type: "error", callId: f.callId, error: { _tag: "PythonError", message: "boom" } }))
+        }
+      },
+    })
+    try {
+      const bridge = await startBridge({ remote: { nats: nats.url, pool: "p" }, logger: testLogger })
+      await eventually(() => bridge.getStatus().workers.length === 1, 10_000, "the client to see f1")
+      const e = (await bridge.executePython(null, "echo", "add", [1, 2]).catch((x: unknown) => x)) as Error
+      expect(e).toBeInstanceOf(Error)
+      expect(() => String(e.stack)).not.toThrow()
+      await bridge.stop()
+    } finally {
+      clearInterval(beat)
+      await fake.close()
+      await nats.stop()
+    }
+  })
+})
