@@ -284,7 +284,7 @@ export class PythonBridge implements AsyncDisposable {
    * await s.executePython("m", "classify", [x]) // Python reads session.variables["threshold"]
    */
   session(sessionId: string): BridgeSession {
-    if (typeof sessionId !== "string" || sessionId === "") throw new InvalidOptions({ message: "a session id is a non-empty string", issues: ["sessionId must be a non-empty string"] })
+    checkSession("session", sessionId)
     const refused = this.admit(sessionId)
     if (refused) throw refused
     return new BridgeSession(sessionId, this, this.variables, this.tools, () => this.lifetimes.refresh(sessionId, Date.now()))

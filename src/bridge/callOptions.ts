@@ -237,9 +237,22 @@ const guarded = <T>(what: string, check: (issues: string[]) => T, suffix = ""): 
   return value!
 }
 
+/**
+ * The longest session id, in UTF-16 units. A session id is kept for the session's life (in the
+ * bridge, in an agent, in every call's message): one of megabytes from outside would be held
+ * for `sessionTtlMs`, times `maxSessions`.
+ */
+export const MAX_SESSION_ID_LENGTH = 1_024
+
+const sessionIdIssue = (sessionId: string, at: string): string | undefined =>
+  sessionId.length > MAX_SESSION_ID_LENGTH ? `${at} must be at most ${MAX_SESSION_ID_LENGTH} characters, got ${sessionId.length}` : undefined
+
 const checkSessionId = (sessionId: unknown, issues: string[], at = "sessionId") => {
   if (sessionId !== null && (typeof sessionId !== "string" || sessionId === "")) {
     issues.push(`${at} must be a non-empty string, or null for no session; got ${describeValue(sessionId)}`)
+  } else if (typeof sessionId === "string") {
+    const long = sessionIdIssue(sessionId, at)
+    if (long) issues.push(long)
   }
 }
 
@@ -324,6 +337,10 @@ export const checkCode = (sessionId: unknown, code: unknown, context: unknown, o
 export const checkSession = (method: string, sessionId: unknown): string =>
   guarded(`${method} call`, (issues) => {
     if (typeof sessionId !== "string" || sessionId === "") issues.push(`sessionId must be a non-empty string, got ${describeValue(sessionId)}`)
+    else {
+      const long = sessionIdIssue(sessionId, "sessionId")
+      if (long) issues.push(long)
+    }
     return sessionId as string
   })
 

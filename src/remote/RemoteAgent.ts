@@ -28,13 +28,13 @@
  * process.once("SIGTERM", () => void agent.drain().then(() => process.exit(0)))
  */
 import { hostname } from "node:os"
-import { randomBytes } from "node:crypto"
+import { createHash, randomBytes } from "node:crypto"
 import type { Logger } from "pino"
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node"
 import type { KV } from "@nats-io/kv"
 import { BridgeStopped, InvalidOptions, ProtocolError, StartupFailed } from "../errors.js"
 import { PythonBridge } from "../bridge/PythonBridge.js"
-import type { ExecuteOptions } from "../bridge/callOptions.js"
+import { MAX_SESSION_ID_LENGTH, type ExecuteOptions } from "../bridge/callOptions.js"
 import { resolveOptions, type LocalBridgeOptions } from "../bridge/options.js"
 import { toolScope, type ToolAnswer } from "../placement/tools.js"
 import type { ToolCallRequest } from "../worker/connection.js"
@@ -97,12 +97,17 @@ interface AgentSettings {
 
 /**
  * The local bridge's id of session `sessionId` of client `clientId`: clients' sessions of the
- * same name stay apart.
+ * same name stay apart. Where the two together would pass the bridge's
+ * `MAX_SESSION_ID_LENGTH`, the session id is replaced by its SHA-256 (what Python sees as
+ * `session.id`), so any session id a client may send has a local id.
  *
  * @example
  * localSession("app1.c0ffee", "user-42") // "app1.c0ffee/user-42"
  */
-export const localSession = (clientId: string, sessionId: string): string => `${clientId}/${sessionId}`
+export const localSession = (clientId: string, sessionId: string): string => {
+  const id = `${clientId}/${sessionId}`
+  return id.length <= MAX_SESSION_ID_LENGTH ? id : `${clientId}/#${createHash("sha256").update(sessionId).digest("hex")}`
+}
 
 /**
  * An agent's workers' default `pipelineDepth` (a local bridge's adapts, 2 to 64, to its calls'
@@ -482,6 +487,11 @@ export class RemoteAgent {
     }
     if (this.draining) {
       send({ type: "error", callId, error: errorToWire(new BridgeStopped({ message: `agent ${this.id} is draining` })) })
+      return
+    }
+    if (message.sessionId !== null && message.sessionId.length > MAX_SESSION_ID_LENGTH) {
+      const issue = `sessionId must be at most ${MAX_SESSION_ID_LENGTH} characters, got ${message.sessionId.length}`
+      send({ type: "error", callId, error: errorToWire(new InvalidOptions({ message: `invalid call: ${issue}`, issues: [issue] })) })
       return
     }
     if (fromQueue) send({ type: "accepted", callId, agentId: this.id })

@@ -7,7 +7,8 @@
 import { describe, expect, it } from "vitest"
 import { connect } from "@nats-io/transport-node"
 import { Kvm } from "@nats-io/kv"
-import { RemoteAgent } from "../../src/remote/RemoteAgent.js"
+import { MAX_SESSION_ID_LENGTH } from "../../src/bridge/callOptions.js"
+import { localSession, RemoteAgent } from "../../src/remote/RemoteAgent.js"
 import { WIRE_VERSION } from "../../src/remote/protocol.js"
 import { poolSubjects } from "../../src/remote/subjects.js"
 import { encodeMessage } from "../../src/remote/wire.js"
@@ -24,7 +25,8 @@ describe.skipIf(!natsServerAvailable)("hostile NATS peers: what they leave behin
       const s = poolSubjects("snakepit", "p")
       let refused = 0
       peer.subscribe(`${s.replies("evil")}.*`, { callback: (_e, m) => void (refused += framesOf(m.data).filter((f) => f.type === "error").length) })
-      const big = "x".repeat(5_000)
+      // Within the length limit: refused by the allowlist, after the agent took note of them.
+      const big = "x".repeat(1_000)
       const N = 100
       for (let i = 0; i < N; i++) {
         const call = { type: "call", callId: `c${i}`, clientId: "evil", kind: "call", sessionId: `${big}${i}`, module: "os", fn: "getcwd", args: [], wire: WIRE_VERSION }
@@ -36,11 +38,30 @@ describe.skipIf(!natsServerAvailable)("hostile NATS peers: what they leave behin
       // Private: the agent's record of remote sessions (what its tool calls are forwarded for).
       const kept = (agent as unknown as { remoteSessions: Set<string> }).remoteSessions
       expect(kept.size).toBe(0)
+      // A session id longer than any client may send is refused as such; the longest is served.
+      const answers: Array<Record<string, unknown>> = []
+      peer.subscribe(`${s.replies("evil")}.long`, { callback: (_e, m) => void answers.push(...framesOf(m.data)) })
+      const call = (sessionId: string) => ({ type: "call", callId: "long", clientId: "evil", kind: "call", sessionId, module: "echo", fn: "echo", args: [sessionId.length], wire: WIRE_VERSION })
+      peer.publish(s.agent("a1"), encodeMessage(call("x".repeat(MAX_SESSION_ID_LENGTH + 1))), { reply: `${s.replies("evil")}.long` })
+      await eventually(() => answers.length === 1, 10_000, "the answer to an over-long session id")
+      expect(answers[0]).toMatchObject({ type: "error", error: { _tag: "InvalidOptions", message: expect.stringMatching(/at most 1024 characters/) } })
+      peer.publish(s.agent("a1"), encodeMessage(call("x".repeat(MAX_SESSION_ID_LENGTH))), { reply: `${s.replies("evil")}.long` })
+      await eventually(() => answers.length === 2, 10_000, "the answer to the longest session id")
+      expect(answers[1]).toMatchObject({ type: "result", value: MAX_SESSION_ID_LENGTH })
+      expect(agent.bridge.getStatus().activeSessions).toBe(1)
     } finally {
       await peer.close()
       await agent.stop()
       await nats.stop()
     }
+  })
+
+  it("a remote session's local id stays within the bridge's limit: a long one is replaced by its hash", () => {
+    expect(localSession("app1.c0ffee", "user-42")).toBe("app1.c0ffee/user-42")
+    const long = localSession("app1.c0ffee", "u".repeat(MAX_SESSION_ID_LENGTH))
+    expect(long).toMatch(/^app1\.c0ffee\/#[0-9a-f]{64}$/)
+    expect(localSession("app1.c0ffee", "u".repeat(MAX_SESSION_ID_LENGTH))).toBe(long)
+    expect(localSession("app1.c0ffee", `${"u".repeat(MAX_SESSION_ID_LENGTH - 1)}v`)).not.toBe(long)
   })
 
   it("a PythonError reply without a traceback (a broken or older agent) reaches the caller as an error whose stack can be read", { timeout: 60_000 }, async () => {

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from "vitest"
 import { fc, test } from "@fast-check/vitest"
-import { checkCall, checkCode, checkCommand, checkSession, isAbortSignal, MAX_TIMEOUT_MS, parseCallOptions } from "../../src/bridge/callOptions.js"
+import { checkCall, checkCode, checkCommand, checkSession, isAbortSignal, MAX_SESSION_ID_LENGTH, MAX_TIMEOUT_MS, parseCallOptions } from "../../src/bridge/callOptions.js"
 import { InvalidOptions } from "../../src/errors.js"
 
 const thrown = (run: () => unknown): unknown => {
@@ -128,6 +128,15 @@ describe("call arguments", () => {
     expect(checkCall("stream", "s1", "m", "f", [1, 2], { timeoutMs: 5 })).toEqual({ timeoutMs: 5 })
     expect(thrown(() => checkCall("stream", "", "m", "f", [], {}))).toBeInstanceOf(InvalidOptions)
     expect(thrown(() => checkCall("stream", undefined, "m", "f", [], {}))).toBeInstanceOf(InvalidOptions)
+  })
+
+  it("a session id is at most MAX_SESSION_ID_LENGTH characters, for calls and for cleanupSession and friends", () => {
+    const longest = "s".repeat(MAX_SESSION_ID_LENGTH)
+    expect(checkCall("executePython", longest, "m", "f", [], {})).toEqual({})
+    expect(checkSession("cleanupSession", longest)).toBe(longest)
+    const call = thrown(() => checkCall("executePython", `${longest}s`, "m", "f", [], {})) as InvalidOptions
+    expect(call.issues).toEqual([`sessionId must be at most ${MAX_SESSION_ID_LENGTH} characters, got ${MAX_SESSION_ID_LENGTH + 1}`])
+    expect(thrown(() => checkSession("cleanupSession", `${longest}s`))).toBeInstanceOf(InvalidOptions)
   })
 
   it("executeCode needs source text and a plain context", () => {
