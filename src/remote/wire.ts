@@ -173,8 +173,8 @@ const framesEnd = (buffer: Buffer, maxBytes: number): number => {
 }
 
 /**
- * An error as plain fields for the wire: a snakepit error keeps its tag and scalar fields;
- * anything else becomes `{ _tag: "Error", message }`.
+ * An error as plain fields for the wire: a snakepit error keeps its tag, its scalar fields and
+ * its lists of strings (`InvalidOptions.issues`); anything else becomes `{ _tag: "Error", message }`.
  *
  * @example
  * errorToWire(new QueueFull({ message: "full", maxQueue: 10 })) // { _tag: "QueueFull", message: "full", maxQueue: 10 }
@@ -182,21 +182,88 @@ const framesEnd = (buffer: Buffer, maxBytes: number): number => {
 export function errorToWire(error: unknown): Record<string, unknown> {
   if (isSnakepitError(error)) {
     const fields: Record<string, unknown> = { _tag: error._tag, message: error.message }
-    for (const [k, v] of Object.entries(error)) if (k !== "cause" && k !== "stack" && (v === null || (typeof v !== "function" && typeof v !== "object"))) fields[k] = v
+    for (const [k, v] of Object.entries(error)) {
+      if (k === "cause" || k === "stack") continue
+      if (v === null || (typeof v !== "function" && typeof v !== "object") || isStrings(v)) fields[k] = v
+    }
     return fields
   }
   return { _tag: "Error", message: thrownText(error) }
 }
 
+const isStrings = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === "string")
+
+/** What a field of an error on the wire may hold. */
+type FieldKind = "string" | "number" | "string|null" | "number|null" | "number|string" | "strings" | "any"
+
+const fits = (kind: FieldKind, v: unknown): boolean => {
+  switch (kind) {
+    case "string": return typeof v === "string"
+    case "number": return typeof v === "number"
+    case "string|null": return v === null || typeof v === "string"
+    case "number|null": return v === null || typeof v === "number"
+    case "number|string": return typeof v === "number" || typeof v === "string"
+    case "strings": return isStrings(v)
+    case "any": return true
+  }
+}
+
+/** A field: its kind, and the value an agent that sent none (an older one) gets; none: optional. */
+type Field = readonly [FieldKind, unknown?]
+
+const CONTEXT_FIELDS: Readonly<Record<string, Field>> = {
+  module: ["string"], function: ["string"], sessionId: ["string|null"], workerId: ["string"], callId: ["number|string"],
+}
+
+/** Each error's own fields beyond `message` and the call context, as the classes in errors.ts declare them. */
+const ERROR_FIELDS: { readonly [T in keyof typeof errorClasses]: Readonly<Record<string, Field>> } = {
+  PythonError: { pythonType: ["string", ""], traceback: ["string", ""], output: ["string"] },
+  CallTimeout: { timeoutMs: ["number", 0], workerId: ["string", ""] },
+  CallCancelled: { reason: ["any"] },
+  WorkerCrashed: { workerId: ["string", ""], exitCode: ["number|null", null], signal: ["string|null", null], reason: ["string", ""], rssBytes: ["number"], limitBytes: ["number"] },
+  StartupTimeout: { workerId: ["string", ""], timeoutMs: ["number", 0], stderr: ["string", ""] },
+  StartupFailed: { workerId: ["string", ""], exitCode: ["number|null", null], signal: ["string|null", null], stderr: ["string", ""] },
+  ProtocolError: { workerId: ["string", ""] },
+  FrameTooLarge: { sizeBytes: ["number", 0], maxFrameBytes: ["number", 0] },
+  QueueFull: { maxQueue: ["number", 0] },
+  QueueTimeout: { queueTimeoutMs: ["number", 0] },
+  SerializationError: { typeName: ["string", ""], path: ["string"] },
+  CodeExecutionDisabled: {},
+  ModuleNotAllowed: { module: ["string", ""] },
+  BridgeStopped: {},
+  SupervisorRefused: { supervisorId: ["string", ""], childId: ["string", ""], reason: ["string", ""] },
+  ChildStartFailed: { supervisorId: ["string", ""], childId: ["string", ""], cause: ["any"] },
+  TooManySessions: { sessionId: ["string", ""], maxSessions: ["number", 0] },
+  VariableLimitExceeded: { sessionId: ["string", ""], name: ["string", ""], scope: ["string", "session"], limitBytes: ["number", 0] },
+  MaxRestartIntensity: { supervisorId: ["string", ""], intensity: ["number", 0], periodMs: ["number", 0], retryAt: ["number"] },
+  InvalidOptions: { issues: ["strings", []] },
+}
+
 /**
  * The error an agent sent, as the snakepit class it was on the agent (an unknown tag becomes an
- * `Error`).
+ * `Error`). Its fields are checked against the class: a field the class does not declare is
+ * dropped, one an older agent did not send gets a neutral value, and one of the wrong type makes
+ * the whole reply a `ProtocolError` (a caller's code reads these fields: `issues.map`, `traceback`).
  *
  * @example
  * errorFromWire({ _tag: "CallTimeout", message: "late", timeoutMs: 5, workerId: "w1" }) // CallTimeout
  */
 export function errorFromWire(fields: Record<string, unknown>): Error {
-  const { _tag, ...rest } = fields
-  if (typeof _tag === "string" && Object.hasOwn(errorClasses, _tag)) return new errorClasses[_tag as keyof typeof errorClasses](rest as never)
-  return new Error(String(fields.message ?? "remote error"))
+  const { _tag } = fields
+  if (typeof _tag !== "string" || !Object.hasOwn(errorClasses, _tag)) return new Error(String(fields.message ?? "remote error"))
+  const tag = _tag as keyof typeof errorClasses
+  const own = ERROR_FIELDS[tag]
+  const out: Record<string, unknown> = { message: String(fields.message) }
+  for (const [name, field] of [...Object.entries(CONTEXT_FIELDS), ...Object.entries(own)]) {
+    const v = fields[name]
+    if (v === undefined) {
+      if (field.length === 2) out[name] = field[1]
+      continue
+    }
+    if (!fits(field[0], v)) {
+      return new ProtocolError({ message: `an error reply (${tag}) has a malformed ${JSON.stringify(name)} field: ${describe(v)}`, workerId: typeof fields.workerId === "string" ? fields.workerId : "" })
+    }
+    out[name] = v
+  }
+  return new errorClasses[tag](out as never)
 }

@@ -4,7 +4,7 @@
  */
 import { fc, test } from "@fast-check/vitest"
 import { describe, expect, it } from "vitest"
-import { CallTimeout, PythonError, QueueFull, WorkerCrashed } from "../../src/errors.js"
+import { CallTimeout, InvalidOptions, MaxRestartIntensity, PythonError, QueueFull, SerializationError, WorkerCrashed } from "../../src/errors.js"
 import { resolveOptions } from "../../src/bridge/options.js"
 import { natsClientOptions } from "../../src/remote/natsConnection.js"
 import { parseAgentRecord, WIRE_VERSION } from "../../src/remote/protocol.js"
@@ -104,6 +104,33 @@ describe("remote wire", () => {
     }
     const plain = errorFromWire(errorToWire(new TypeError("nope")))
     expect(plain.message).toBe("nope")
+  })
+
+  it("every snakepit error crosses with its fields, InvalidOptions' issues included", () => {
+    const errors = [
+      new InvalidOptions({ message: "bad", issues: ["a must be a number", "b is unknown"] }),
+      new WorkerCrashed({ message: "oom", workerId: "a1", exitCode: 137, signal: null, reason: "memory", rssBytes: 10, limitBytes: 5, module: "m", function: "f", sessionId: null, callId: "c7" }),
+      new SerializationError({ message: "deep", typeName: "list", path: "result[0]" }),
+      new MaxRestartIntensity({ message: "open", supervisorId: "s", intensity: 3, periodMs: 5_000, retryAt: 99 }),
+    ]
+    for (const error of errors) {
+      const back = errorFromWire(decodeMessage(encodeMessage({ type: "error", error: errorToWire(error) })).error as Record<string, unknown>)
+      expect(back).toBeInstanceOf(error.constructor)
+      expect({ ...back }).toEqual({ ...error })
+    }
+  })
+
+  // Found by a review: a PythonError without a traceback made the caller's error throw on .stack.
+  it("an error reply's fields are checked against its class: missing ones get neutral values, wrong ones make a ProtocolError, unknown ones are dropped", () => {
+    const sparse = errorFromWire({ _tag: "PythonError", message: "boom" }) as PythonError
+    expect(sparse).toBeInstanceOf(PythonError)
+    expect({ pythonType: sparse.pythonType, traceback: sparse.traceback }).toEqual({ pythonType: "", traceback: "" })
+    expect((errorFromWire({ _tag: "InvalidOptions", message: "old agent" }) as InvalidOptions).issues).toEqual([])
+    const wrong = errorFromWire({ _tag: "InvalidOptions", message: "x", issues: "not a list" })
+    expect(wrong).toMatchObject({ _tag: "ProtocolError", message: expect.stringMatching(/malformed "issues" field/) })
+    expect(errorFromWire({ _tag: "CallTimeout", message: "x", timeoutMs: "5", workerId: "w" })).toMatchObject({ _tag: "ProtocolError" })
+    expect(errorFromWire({ _tag: "QueueFull", message: "x", maxQueue: 1, callId: { nested: true } })).toMatchObject({ _tag: "ProtocolError" })
+    expect(Object.keys(errorFromWire({ _tag: "BridgeStopped", message: "x", injected: "y" }))).not.toContain("injected")
   })
 })
 
