@@ -538,7 +538,10 @@ export class WorkerPool implements PoolBackend {
   /** A call left a worker without running there (withdrawn): its room is free again. */
   private released(slot: Slot, connection: Connection): void {
     this.callsMoved()
-    if (slot.process?.connection === connection && !slot.retiring) this.pump(slot)
+    if (slot.process?.connection !== connection) return
+    // It never ran there: it does not count toward maxRequestsPerWorker.
+    slot.dispatched = Math.max(0, slot.dispatched - 1)
+    if (!slot.retiring) this.pump(slot)
   }
 
   /**

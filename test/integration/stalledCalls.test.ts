@@ -137,6 +137,22 @@ describe("the stall rule strands nothing", () => {
   })
 })
 
+describe("a call taken back never ran there", () => {
+  it("it does not count toward maxRequestsPerWorker", async () => {
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, maxRequestsPerWorker: 6, pipelineDepth: 3 })
+    const pid = bridge.getStatus().workers[0]!.pid
+    const slow = outcome(bridge.executePython(null, "echo", "sleep", [1, "slow"]))
+    // Into the worker's pipe at once; taken back once the slow call stalls.
+    const behind = [1, 2, 3].map((i) => echo(bridge, i))
+    expect(bridge.getStatus().workers[0]!.inFlight).toBe(4)
+    await eventually(() => bridge.getStatus().queued === 3, 5_000, "the three calls to be taken back")
+    expect(await Promise.all([slow, ...behind])).toEqual(["slow", 1, 2, 3].map((value) => ({ ok: true, value })))
+    // Five calls ran on it (the three taken back, once): one more before it is recycled.
+    expect(await echo(bridge, 5)).toEqual({ ok: true, value: 5 })
+    expect(bridge.getStatus().workers.map((w) => w.pid)).toEqual([pid])
+  })
+})
+
 describe("stop() and calls that outlive its deadline", () => {
   it("a running call and the calls waiting behind it on the worker fail with BridgeStopped", async () => {
     const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, shutdownTimeoutMs: 300, workerShutdownMs: 300 })
