@@ -15,7 +15,8 @@
  * 4. otherwise start a new worker, when below `maxWorkers` (the call waits for it, or for the
  *    first slot that frees elsewhere, whichever comes first);
  * 5. otherwise pipeline onto the worker whose pipe has room and promises the shortest wait
- *    (`pipeWaitMs`; then the fewest calls in flight), never behind a call that has stalled:
+ *    (`pipeWaitMs`; then the fewest calls in flight; a new session: the fewest sessions first),
+ *    never behind a call that has stalled:
  *    `pipelineDepth` calls beyond its concurrency may wait inside the worker, so it never idles
  *    between replies;
  * 6. otherwise the bounded queue.
@@ -86,6 +87,9 @@ const bySessionsThenLoad: Order = (a, b) => a.sessions - b.sessions || Number(b.
 const byLoadThenSessions: Order = (a, b) => a.inFlight - b.inFlight || a.sessions - b.sessions
 // A pipe is chosen by the wait it promises: the shortest pipe may sit behind a call that never ends.
 const byPipeWait: Order = (a, b) => a.pipeWaitMs - b.pipeWaitMs || byLoadThenSessions(a, b)
+// A session stays where it is placed: sessions are spread first (service times measured over a
+// few calls would otherwise pile new sessions onto whichever worker looked quickest).
+const bySessionsThenPipeWait: Order = (a, b) => a.sessions - b.sessions || byPipeWait(a, b)
 
 /**
  * Decides where one call goes, in one pass over the workers and without allocating beyond the
@@ -93,6 +97,7 @@ const byPipeWait: Order = (a, b) => a.pipeWaitMs - b.pipeWaitMs || byLoadThenSes
  */
 export const chooseRoute = (workers: readonly WorkerLoad[], request: RouteRequest): Route => {
   const order = request.hasSession ? bySessionsThenLoad : byLoadThenSessions
+  const pipeOrder = request.hasSession ? bySessionsThenPipeWait : byPipeWait
   const placeOnStarting = request.hasSession && request.lostState
   let bound: WorkerLoad | undefined
   let pick: WorkerLoad | undefined
@@ -106,7 +111,7 @@ export const chooseRoute = (workers: readonly WorkerLoad[], request: RouteReques
     } else if (w.accepting) {
       if (w.inFlight < w.slots) {
         if (!pick || order(w, pick) < 0) pick = w
-      } else if (w.inFlight < w.capacity && !w.stalled && (!pipelined || byPipeWait(w, pipelined) < 0)) pipelined = w
+      } else if (w.inFlight < w.capacity && !w.stalled && (!pipelined || pipeOrder(w, pipelined) < 0)) pipelined = w
     }
   }
   const awaitsStart = request.waitingForStart < startingSlots

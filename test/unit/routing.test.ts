@@ -54,6 +54,10 @@ describe("chooseRoute", () => {
     const stuck = [w("a", { inFlight: 1, stalled: true }), w("b", { inFlight: 4, capacity: 4 })]
     expect(chooseRoute(stuck, req())).toEqual({ kind: "queue" })
     expect(chooseRoute(stuck, req({ boundTo: "a", hasSession: true }))).toEqual({ kind: "worker", workerId: "a" })
+    // A new session goes to the pipe with the fewest sessions first (it stays where it is placed).
+    const placed = [w("a", { inFlight: 1, sessions: 1, pipeWaitMs: 0.5 }), w("b", { inFlight: 1, sessions: 0, pipeWaitMs: 3 })]
+    expect(chooseRoute(placed, req({ hasSession: true }))).toEqual({ kind: "worker", workerId: "b" })
+    expect(chooseRoute(placed, req())).toEqual({ kind: "worker", workerId: "a" })
     // Equal waits: the fewer calls in flight.
     const even = [w("a", { inFlight: 3, pipeWaitMs: 1 }), w("b", { inFlight: 2, pipeWaitMs: 1 })]
     expect(chooseRoute(even, req())).toEqual({ kind: "worker", workerId: "b" })
@@ -165,8 +169,10 @@ describe("chooseRoute invariants", () => {
         // promises the shortest wait.
         else {
           expect(awaitsStart).toBe(false)
-          const open = pool.filter((x) => x.accepting && x.inFlight < x.capacity && !x.stalled)
+          let open = pool.filter((x) => x.accepting && x.inFlight < x.capacity && !x.stalled)
           expect(target.stalled).toBe(false)
+          // A new session: among the pipes with the fewest sessions.
+          if (r.hasSession) open = open.filter((x) => x.sessions === Math.min(...open.map((y) => y.sessions)))
           expect(target.pipeWaitMs).toBe(Math.min(...open.map((x) => x.pipeWaitMs)))
         }
       } else if (route.kind === "spawn") {
