@@ -382,7 +382,9 @@ export class PythonBridge implements AsyncDisposable {
 
   /**
    * Replaces every worker with a fresh process (picking up changed Python code). Calls in flight
-   * finish on the old workers; queued and new calls run on the new ones; none fails.
+   * finish on the old workers; queued and new calls run on the new ones; none fails. With
+   * `remote`: asks every agent, and only agents started with `--allow-restart` do it; rejects
+   * with `InvalidOptions` when every agent refused.
    *
    * @example
    * await bridge.restartPythonEnvironment()
