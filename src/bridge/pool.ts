@@ -549,6 +549,8 @@ export class WorkerPool implements PoolBackend {
    * call it may run; its pipe takes only calls with no starting worker to wait for.
    */
   private pump(slot: Slot): void {
+    // Called after every reply: nothing to give is the common case, and costs nothing.
+    if (this.queue.size === 0) return
     const slots = this.options.workerConcurrency
     const now = performance.now()
     const capacity = this.capacity(slot, now)
@@ -590,12 +592,6 @@ export class WorkerPool implements PoolBackend {
     return isStalled(slot.serviceMs, this.runningFor(slot, now))
   }
 
-  /** How long one more call in `slot`'s pipe may expect to wait, in ms. */
-  private pipeWaitMs(slot: Slot, now: number): number {
-    const estimate = serviceEstimateMs(slot.serviceMs, this.runningFor(slot, now))
-    return expectedPipeWaitMs(slot.process?.connection.inFlight ?? 0, this.options.workerConcurrency, estimate)
-  }
-
   /**
    * Time since `slot`'s last reply while it runs calls (its running call's age), else undefined.
    * Calls only: a health check or a session cleanup in flight is not a call that runs.
@@ -607,18 +603,23 @@ export class WorkerPool implements PoolBackend {
   private loads(): WorkerLoad[] {
     const loads: WorkerLoad[] = []
     const now = performance.now()
+    const slots = this.options.workerConcurrency
     for (const s of this.slots.values()) {
+      // Once per worker: its running call's age decides its depth, its stall and its wait.
+      const runningFor = this.runningFor(s, now)
+      const estimate = serviceEstimateMs(s.serviceMs, runningFor)
+      const inFlight = s.process?.connection.inFlight ?? 0
       loads.push({
         id: s.id,
         accepting: accepting(s),
         starting: s.onDemand && comesBack(s),
         replacing: !s.onDemand && comesBack(s),
-        inFlight: s.process?.connection.inFlight ?? 0,
+        inFlight,
         sessions: this.sessions.countFor(s.id),
-        slots: this.options.workerConcurrency,
-        capacity: this.capacity(s, now),
-        stalled: this.stalled(s, now),
-        pipeWaitMs: this.pipeWaitMs(s, now),
+        slots,
+        capacity: slots + pipelineDepthFor(estimate, this.options.pipelineDepth),
+        stalled: isStalled(s.serviceMs, runningFor),
+        pipeWaitMs: expectedPipeWaitMs(inFlight, slots, estimate),
       })
     }
     return loads
