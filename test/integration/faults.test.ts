@@ -52,11 +52,14 @@ describe("createFaults on a bridge", () => {
   })
 
   it("hang occupies the worker: it is replaced after callTimeoutMs + callGraceMs, and a call made meanwhile waits in the host, not behind it", async () => {
-    const bridge = await startBridge({ ...one, callTimeoutMs: 400, callGraceMs: 200 })
+    const bridge = await startBridge({ ...one, callTimeoutMs: 3_000, callGraceMs: 500 })
     const { id, pid } = bridge.getStatus().workers[0]!
     createFaults(bridge).hang(id)
     // The hook's call went past the pool, so the pool sees a call of unknown age: stalled.
-    const meanwhile = bridge.executePython(null, "echo", "echo", [1], { timeoutMs: 150 })
+    // Sent behind the hang, this call would time out (2.5 s) before the hang ends (3.5 s); waiting
+    // in the host, its deadline starts only on the replacement, where a loaded machine may take a
+    // while over its first call.
+    const meanwhile = bridge.executePython(null, "echo", "echo", [1], { timeoutMs: 2_500 })
     expect(bridge.getStatus().queued).toBe(1)
     await replaced(bridge, pid!)
     expect(await meanwhile).toBe(1)
