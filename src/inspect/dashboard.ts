@@ -65,6 +65,13 @@ export interface DashboardOptions {
    * disconnected (it reconnects and resynchronises). Default 1 MiB.
    */
   readonly maxBufferedBytes?: number
+  /**
+   * Open connections (event streams included) the dashboard holds at once; one more is closed as
+   * soon as it is accepted. Default 64: enough for many operators' tabs, and few enough that a
+   * peer opening sockets it never uses cannot take the host's file descriptors (which its
+   * workers need to start).
+   */
+  readonly maxConnections?: number
 }
 
 /** A running dashboard. */
@@ -91,6 +98,16 @@ export interface DashboardSource extends FeedSource {
 /** Unsent event bytes one client may hold before it is disconnected. */
 const DEFAULT_MAX_BUFFERED_BYTES = 1024 * 1024
 
+/** Open connections, event streams included, the dashboard holds at once. */
+const DEFAULT_MAX_CONNECTIONS = 64
+
+/**
+ * How long a connection may take to send a whole request (headers and body). Node's default is
+ * 60 s for the headers and 5 min for the request: a peer that connects and sends nothing, before
+ * any Host or token check can run, would hold its socket that long.
+ */
+const REQUEST_TIMEOUT_MS = 10_000
+
 /** Snapshots pushed at most this often while things change, and at least once a second. */
 const PUSH_MIN_MS = 100
 const PUSH_MAX_MS = 1_000
@@ -116,6 +133,7 @@ export interface CheckedOptions {
   readonly host: string
   readonly port: number
   readonly maxBuffered: number
+  readonly maxConnections: number
 }
 
 /**
@@ -141,9 +159,11 @@ export const checkDashboardOptions = (options: DashboardOptions): CheckedOptions
   if (options.token !== undefined && options.token.length < 8) issues.push("token must be at least 8 characters")
   const maxBuffered = options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES
   if (!Number.isInteger(maxBuffered) || maxBuffered < 1) issues.push(`maxBufferedBytes must be a whole number ≥ 1, got ${String(maxBuffered)}`)
+  const maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS
+  if (!Number.isInteger(maxConnections) || maxConnections < 1) issues.push(`maxConnections must be a whole number ≥ 1, got ${String(maxConnections)}`)
   if (issues.length > 0) throw new InvalidOptions({ message: `invalid dashboard options: ${issues.join("; ")}`, issues })
 
-  return { host, port, maxBuffered }
+  return { host, port, maxBuffered, maxConnections }
 }
 
 /**
@@ -192,7 +212,7 @@ export const serveFeed = async (
   feed: ServedFeed,
   page: string,
   options: DashboardOptions,
-  { host, port, maxBuffered }: CheckedOptions,
+  { host, port, maxBuffered, maxConnections }: CheckedOptions,
   extra: { readonly metrics: (() => string) | undefined; readonly controls: DashboardSource | undefined },
 ): Promise<Dashboard> => {
   const controls = extra.controls !== undefined
@@ -274,12 +294,19 @@ export const serveFeed = async (
     return reply(res, 404, "text/plain", "not found\n")
   }
 
-  const server = createServer((req, res) => {
+  // Bounded before any check can run: connections (below), the time a request may take to
+  // arrive once it began (checked every second), and the time a new connection may stay silent
+  // (Node times nothing before the first byte). An event stream is a request that has arrived:
+  // its response is not timed, nor is a control request that takes a while.
+  const server = createServer({ headersTimeout: REQUEST_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS, connectionsCheckingInterval: 1_000 }, (req, res) => {
+    req.socket.setTimeout(0)
     handle(req, res).catch((error: unknown) => {
       if (!res.headersSent) reply(res, 500, "text/plain", `${error instanceof Error ? error.message : String(error)}\n`)
       else res.end()
     })
   })
+  server.maxConnections = maxConnections
+  server.on("connection", (socket) => socket.setTimeout(REQUEST_TIMEOUT_MS, () => socket.destroy()))
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject)
     server.listen(port, host, () => {

@@ -1,0 +1,115 @@
+/**
+ * Connections to the dashboard are bounded before any Host or token check can run: a peer that
+ * opens sockets and sends nothing cannot hold more than `maxConnections` of them, nor any for
+ * long, so it cannot take the file descriptors the host's workers need to start.
+ */
+import { readFileSync } from "node:fs"
+import { connect, type Socket } from "node:net"
+import { execa } from "execa"
+import { describe, expect, it } from "vitest"
+import { eventually, startBridge } from "../support/bridge.js"
+import { cliEntry } from "../support/cli.js"
+
+/** `n` sockets to `url`'s port that never send a byte; each records whether the server closed it. */
+const silentSockets = (url: string, n: number) => {
+  const { hostname, port } = new URL(url)
+  return Array.from({ length: n }, () => {
+    const socket: Socket = connect(Number(port), hostname)
+    const client = { socket, closed: false }
+    socket.on("error", () => {}) // a reset is one way to be closed
+    socket.on("close", () => (client.closed = true))
+    return client
+  })
+}
+
+/** Polls an async `check` until it holds, or fails naming `what`. */
+const until = async (check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> => {
+  const deadline = Date.now() + timeoutMs
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 100))
+  }
+}
+
+/** The Python processes among the children of `pid`. */
+const pythonChildren = async (pid: number): Promise<number[]> => {
+  const out: number[] = []
+  for (const child of (await execa("pgrep", ["-P", String(pid)], { reject: false })).stdout.split("\n").filter(Boolean)) {
+    try {
+      if (readFileSync(`/proc/${child}/cmdline`, "utf8").includes("python")) out.push(Number(child))
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out
+}
+
+describe("dashboard connections before a request", () => {
+  it("holds at most maxConnections silent sockets, closes the rest at once and the silent ones later; the operator gets in after them", async () => {
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1 })
+    const dashboard = await bridge.serveDashboard({ token: "operator-token", maxConnections: 4 })
+    const sockets = silentSockets(dashboard.url, 10)
+    try {
+      await eventually(() => sockets.filter((s) => s.closed).length >= 6, 10_000, "the sockets past maxConnections closed")
+      // Silent ones are not held for ever (Node times nothing before a request's first byte).
+      await eventually(() => sockets.every((s) => s.closed), 60_000, "the silent sockets closed")
+      const res = await fetch(new URL("/api/status", dashboard.url), { headers: { authorization: "Bearer operator-token" } })
+      expect(res.status).toBe(200)
+    } finally {
+      for (const s of sockets) s.socket.destroy()
+      await dashboard.close()
+    }
+  }, 90_000)
+
+  it("maxConnections that is not a whole number ≥ 1 is InvalidOptions", async () => {
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1 })
+    await expect(bridge.serveDashboard({ maxConnections: 0 })).rejects.toMatchObject({ _tag: "InvalidOptions", message: expect.stringMatching(/maxConnections/) })
+  })
+
+  it("a peer without the token holding 1 100 silent sockets does not stop a 1 024-fd host from replacing a killed worker", async () => {
+    const entry = await cliEntry()
+    // 1 024: the classic per-process limit (Node cannot raise its soft limit past the hard one).
+    const child = execa("sh", ["-c", `ulimit -n 1024 && exec "$0" "$1" dashboard --host 0.0.0.0 --allowed-hosts dash.example.com --port 0 --kill-every 0 --workers 2 --sessions 1`, process.execPath, entry], {
+      env: { SNAKEPIT_DASHBOARD_TOKEN: "operator-token-123", FORCE_COLOR: "0" },
+      reject: false,
+      buffer: false,
+    })
+    const sockets: Socket[] = []
+    try {
+      const port = await new Promise<number>((resolve, reject) => {
+        let out = ""
+        child.stdout!.on("data", (d: Buffer) => {
+          out += d.toString()
+          const m = /bound to [^\s,]*:(\d+)/.exec(out)
+          if (m) resolve(Number(m[1]))
+        })
+        void child.then((r) => reject(new Error(`dashboard exited ${String(r.exitCode)}: ${out}`)))
+      })
+      await until(async () => (await pythonChildren(child.pid!)).length === 2, 20_000, "two workers")
+      const before = await pythonChildren(child.pid!)
+      let settled = 0
+      for (let i = 0; i < 1_100; i++) {
+        const s = connect({ host: "127.0.0.1", port })
+        s.on("error", () => {})
+        s.once("connect", () => settled++)
+        s.once("close", () => settled++)
+        sockets.push(s)
+      }
+      // Every socket connected (or was refused), and the host has had time to accept them all.
+      await until(async () => settled >= 1_100, 20_000, "the silent sockets connected")
+      await new Promise((r) => setTimeout(r, 2_000))
+      // A worker dies, as workers do: the supervisor must start another.
+      process.kill(before[0]!, "SIGKILL")
+      await until(async () => {
+        const now = await pythonChildren(child.pid!)
+        return now.length === 2 && !now.includes(before[0]!)
+      }, 30_000, "the killed worker replaced while the silent sockets are open")
+    } finally {
+      for (const s of sockets) s.destroy()
+      child.kill("SIGINT")
+      const done = await Promise.race([child.then(() => true), new Promise((r) => setTimeout(() => r(false), 10_000))])
+      if (!done) child.kill("SIGKILL")
+      await child
+    }
+  }, 120_000)
+})
