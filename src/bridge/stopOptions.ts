@@ -8,6 +8,7 @@
  * checkStopOptions({ drain: "yes" })                  // throws InvalidOptions naming options.drain
  */
 import { InvalidOptions } from "../errors.js"
+import { thrownText } from "../thrown.js"
 
 const MAX_DELAY = 2 ** 31 - 1
 
@@ -27,21 +28,33 @@ export interface StopOptions {
   readonly timeoutMs?: number
 }
 
-/** Returns the options as given, or throws `InvalidOptions` listing every problem. */
+/**
+ * A copy of the options, each read once, or throws `InvalidOptions` listing every problem. A
+ * copy, because the pool decides twice from `drain` (reject the queue? drain?): a getter that
+ * answered differently each time left queued calls neither rejected nor run. A getter or Proxy
+ * that throws is an issue too, never a raw error.
+ */
 export const checkStopOptions = (options: unknown): StopOptions => {
   if (options === undefined) return {}
   const issues: string[] = []
-  if (typeof options !== "object" || options === null || Array.isArray(options)) {
-    issues.push(`options must be a plain object ({ drain?, timeoutMs? }), got ${Array.isArray(options) ? "an array" : String(options)}`)
-  } else {
-    const o = options as Record<string, unknown>
-    for (const key of Object.keys(o)) if (key !== "drain" && key !== "timeoutMs") issues.push(`options.${key} is not a stop option (drain, timeoutMs)`)
-    if (o.drain !== undefined && typeof o.drain !== "boolean") issues.push(`options.drain must be a boolean, got ${typeof o.drain}`)
-    const t = o.timeoutMs
-    if (t !== undefined && !(typeof t === "number" && t >= 0 && (t <= MAX_DELAY || t === Number.POSITIVE_INFINITY))) {
-      issues.push(`options.timeoutMs must be a number of ms from 0 to ${MAX_DELAY}, or Infinity, got ${String(t)}`)
+  let checked: StopOptions = {}
+  try {
+    if (typeof options !== "object" || options === null || Array.isArray(options)) {
+      issues.push(`options must be a plain object ({ drain?, timeoutMs? }), got ${Array.isArray(options) ? "an array" : thrownText(options)}`)
+    } else {
+      const o = options as Record<string, unknown>
+      for (const key of Object.keys(o)) if (key !== "drain" && key !== "timeoutMs") issues.push(`options.${key} is not a stop option (drain, timeoutMs)`)
+      const drain = o.drain
+      const t = o.timeoutMs
+      if (drain !== undefined && typeof drain !== "boolean") issues.push(`options.drain must be a boolean, got ${typeof drain}`)
+      if (t !== undefined && !(typeof t === "number" && t >= 0 && (t <= MAX_DELAY || t === Number.POSITIVE_INFINITY))) {
+        issues.push(`options.timeoutMs must be a number of ms from 0 to ${MAX_DELAY}, or Infinity, got ${typeof t === "number" ? String(t) : typeof t}`)
+      }
+      checked = { ...(drain !== undefined ? { drain: drain as boolean } : {}), ...(t !== undefined ? { timeoutMs: t as number } : {}) }
     }
+  } catch (e) {
+    issues.push(`the options could not be read: ${thrownText(e)}`)
   }
   if (issues.length > 0) throw new InvalidOptions({ message: `invalid stop options: ${issues.join("; ")}`, issues })
-  return options as StopOptions
+  return checked
 }

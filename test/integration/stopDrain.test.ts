@@ -57,6 +57,41 @@ describe("stop-drain: stop({ drain: true }) finishes submitted work first", () =
     expect(bad).toMatchObject({ ok: false, error: { _tag: "InvalidOptions" } })
     expect(await bridge.executePython(null, "echo", "echo", [3])).toBe(3)
   })
+
+  it("stop options are read once: a drain getter that answers differently each time still settles every queued call", async () => {
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, pipelineDepth: 0, shutdownTimeoutMs: 300, queueTimeoutMs: Number.POSITIVE_INFINITY })
+    const running = outcome(bridge.executePython(null, "hang", "forever", [], { timeoutMs: Number.POSITIVE_INFINITY }))
+    const queued = [1, 2, 3].map((i) => outcome(bridge.executePython(null, "echo", "echo", [i])))
+    expect(bridge.getStatus().queued).toBe(3)
+    let reads = 0
+    // Read as it was: twice by the check (false), then "reject the queue?" (true: a drain will run
+    // it) and "drain?" (false): the queued calls were neither rejected nor run, for ever.
+    const options = {
+      get drain() {
+        reads++
+        return reads === 3
+      },
+    }
+    await bridge.stop(options)
+    expect(await running).toMatchObject({ ok: false, error: { _tag: "BridgeStopped" } })
+    for (const r of await Promise.all(queued)) expect(r).toMatchObject({ ok: false, error: { _tag: "BridgeStopped" } })
+  })
+
+  it("stop options whose reading throws, or whose value cannot be printed, reject with InvalidOptions, not a raw error", async () => {
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1 })
+    const results = await Promise.all([
+      outcome(bridge.stop({ timeoutMs: Object.create(null) } as never)),
+      outcome(
+        bridge.stop({
+          get drain(): boolean {
+            throw new Error("getter")
+          },
+        } as never),
+      ),
+    ])
+    for (const r of results) expect(r).toMatchObject({ ok: false, error: { _tag: "InvalidOptions" } })
+    expect(await bridge.executePython(null, "echo", "echo", [4])).toBe(4)
+  })
 })
 
 describe("stop-drain: needsDrain and the drain event", () => {
