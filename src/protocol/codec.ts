@@ -66,6 +66,13 @@ interface Walk {
   readonly maxStringBytes: number
   /** A string of at most this many UTF-16 units is within `maxStringBytes` whatever it holds (≤ 3 bytes each). */
   readonly stringFast: number
+  readonly maxValueBytes: number
+  /**
+   * The most items an array can have and fit in `maxValueBytes` (each takes at least a digit and
+   * a comma of JSON). Checked before the walk, since a sparse array is free to make:
+   * `a.length = 2 ** 32 - 1` made the walk and `JSON.stringify` block the event loop for minutes.
+   */
+  readonly maxItems: number
   /** The checked walk's position: segments from the root to the node being walked. */
   readonly path: PathSegment[]
   /** The envelope being encoded, if any: a refusal names the call it belongs to. */
@@ -81,6 +88,8 @@ const walkOf = (limits: ValueLimits, envelope: boolean, root: PathSegment[], mes
     maxDepth: limits.maxDepth,
     maxStringBytes: limits.maxStringBytes,
     stringFast: Math.floor(limits.maxStringBytes / 3),
+    maxValueBytes: limits.maxValueBytes,
+    maxItems: Math.floor(limits.maxValueBytes / 2),
     path: root,
     message,
   }
@@ -300,6 +309,10 @@ function enter(v: object, depth: number, seen: Seen): void {
 function encArray(a: readonly unknown[], atts: Uint8Array[], depth: number, seen: Seen): unknown[] {
   enter(a, depth, seen)
   const n = a.length
+  if (n > walk.maxItems) {
+    if (seen === null) throw RETRY
+    throw refuse("Array", `an array of ${n} items takes at least ${2 * n + 1} bytes of JSON, over limits.maxValueBytes (${walk.maxValueBytes})`)
+  }
   let out: unknown[] | undefined
   for (let i = 0; i < n; i++) {
     if (seen !== null) walk.path.push(i)

@@ -69,6 +69,31 @@ describe("values that throw when the bridge reads them", () => {
   })
 })
 
+describe("arrays longer than maxValueBytes could hold", () => {
+  it("are refused before they are walked: a sparse array of 2³²−1 slots, or a Proxy whose length lies, costs no item read", async () => {
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, limits: { maxValueBytes: 1 << 20 } })
+    const sparse: unknown[] = []
+    sparse.length = 2 ** 32 - 1 // one line of code, no memory: walking it blocked the event loop for minutes
+    let itemReads = 0
+    const lying = new Proxy([1, 2, 3], {
+      get: (target, key, receiver) => {
+        if (key === "length") return 1e9
+        if (typeof key === "string" && /^\d+$/.test(key)) itemReads++
+        return Reflect.get(target, key, receiver) as unknown
+      },
+    })
+    for (const value of [sparse, { rows: lying }]) {
+      const e = await failure(bridge.executePython(null, "echo", "echo", [value]))
+      expect(e).toMatchObject({ _tag: "SerializationError", message: expect.stringMatching(/items takes at least \d+ bytes of JSON, over limits\.maxValueBytes \(1048576\)/) })
+    }
+    expect(itemReads).toBe(0)
+    // Within the rule: half a MiB of one-digit items is walked and sent (it fits).
+    const fits = new Array<number>((1 << 19) - 1).fill(0)
+    expect(await bridge.executePython(null, "echo", "echo", [fits.length])).toBe(fits.length)
+    expect((await bridge.executePython<number[]>(null, "echo", "echo", [fits.slice(0, 1000)])).length).toBe(1000)
+  })
+})
+
 describe("an AbortSignal that throws", () => {
   it("one whose addEventListener throws is InvalidOptions before anything starts", async () => {
     const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1 })
