@@ -8,6 +8,9 @@ filling the host's memory.  A ``cancel`` closes the credit, so a producer waitin
 Waiting works from a serving thread (:meth:`StreamCredit.take`) and from the worker's event loop
 (:meth:`StreamCredit.atake`); credit arrives on the reading thread (:meth:`StreamCredit.grant`).
 
+The same count bounds the tool calls of a worker that wait for their answer
+(:class:`~snakepit_bridge.session.ToolCalls`): a ``tool_result`` grants the place back.
+
 >>> credit = StreamCredit(2)
 >>> credit.take(), credit.take()
 (True, True)
@@ -46,12 +49,13 @@ class StreamCredit:
             self._closed = True
             self._wake()
 
-    def take(self) -> bool:
-        """Wait for one chunk's credit and spend it; False once closed (a serving thread)."""
+    def take(self, wait: bool = True) -> bool:
+        """Wait for one chunk's credit and spend it; False once closed (a serving thread).
+        With ``wait=False``, False at once when there is no credit left."""
         with self._ready:
-            while self._left <= 0 and not self._closed:
+            while wait and self._left <= 0 and not self._closed:
                 self._ready.wait()
-            if self._closed:
+            if self._closed or self._left <= 0:
                 return False
             self._left -= 1
             return True

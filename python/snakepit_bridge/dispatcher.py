@@ -246,7 +246,7 @@ class Dispatcher:
         if kind in (CALL, EXEC, MAP) and type(message_id) is int:
             self._send_error(message_id, error)
         elif kind == TOOL_RESULT:
-            self.tools.fail(message_id, error)
+            self.tools.refused(message_id, error)
         else:
             sys.stderr.write(f"snakepit_bridge: cannot decode a {kind!r} message: {error}\n")
 

@@ -58,6 +58,11 @@ WORKER_TO_HOST = (READY, RESULT, ERROR, CHUNK, END, PONG, LOG, TELEMETRY, TOOL_C
 
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
+#: Tool calls this worker may have unanswered at once (the host's ``MAX_TOOL_CALLS_IN_FLIGHT``):
+#: ``session.call_tool`` waits for a free place before sending; the host ends a worker that
+#: sends more as a protocol violation.
+MAX_TOOL_CALLS_IN_FLIGHT = 256
+
 #: The protocol's own ``error.type`` names (Python exceptions use their qualified names).
 SERIALIZATION_ERROR = "SerializationError"
 FRAME_TOO_LARGE = "FrameTooLarge"

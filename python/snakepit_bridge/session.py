@@ -17,7 +17,9 @@ session (``id`` None, fresh empty ``state``).
 blocks the calling thread until its ``tool_result`` arrives (any thread may call it);
 ``await session.acall_tool(...)`` is the same for ``async`` functions, without blocking the
 event loop.  A failed tool raises :class:`ToolError`, or :class:`ToolNotFound` when the host
-reports that no such tool exists.
+reports that no such tool exists.  At most ``MAX_TOOL_CALLS_IN_FLIGHT`` (256) tool calls of a
+worker wait for their answer at once: one more waits for a free place before it is sent (the
+host ends a worker that sends more).
 
 ``session.variables`` is a mapping held by the host (``bridge.session(id).variables``): every
 access is a reserved tool call, so its values survive a crash of this worker, an environment
@@ -39,7 +41,7 @@ from __future__ import annotations
 import itertools
 import threading
 from collections.abc import MutableMapping
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 if TYPE_CHECKING:
     import logging
@@ -47,7 +49,8 @@ if TYPE_CHECKING:
 
 from .codec import EXT_PENDING, encode_value
 from .context import current_call
-from .protocol import TELEMETRY, TOOL_CALL
+from .credit import StreamCredit
+from .protocol import MAX_TOOL_CALLS_IN_FLIGHT, TELEMETRY, TOOL_CALL
 
 Send = Callable[[Dict[str, Any], Sequence[Any]], None]
 
@@ -110,15 +113,26 @@ def _no_call(_session_id: str) -> Optional[int]:
 
 
 class ToolCalls:
-    """Tool calls this worker made to the host that still wait for their ``tool_result``."""
+    """Tool calls this worker made to the host that still wait for their ``tool_result``.
 
-    def __init__(self, send: Send) -> None:
+    At most ``limit`` (``MAX_TOOL_CALLS_IN_FLIGHT``) are sent and unanswered at once: the host
+    counts them the same way and ends a worker that sends more, so a caller past the limit
+    waits for a ``tool_result`` to free a place.  A place is held until the host's answer
+    arrives, not until the caller stops waiting (a cancelled call's tool still runs on the host).
+    """
+
+    def __init__(self, send: Send, limit: int = MAX_TOOL_CALLS_IN_FLIGHT) -> None:
         self._send = send
         self._pending: Dict[int, "Future[Any]"] = {}
         #: The host call each pending tool call was made for (None outside a call).
         self._owners: Dict[int, Optional[int]] = {}
         self._ids = itertools.count(1)
         self._closed: Optional[str] = None
+        self._limit = limit
+        #: Free places among the tool calls the host counts as in flight.
+        self._places = StreamCredit(limit)
+        #: Ids sent whose ``tool_result`` has not arrived (what the host still counts).
+        self._unanswered: Set[int] = set()
         #: Runs after a tool call is sent, before its caller waits: the server uses it to hand
         #: reading to another thread (the result must be read while this call is blocked).
         self.before_block: Callable[[], None] = _nothing
@@ -129,22 +143,43 @@ class ToolCalls:
 
     def start(self, name: str, args: Sequence[Any], kwargs: Dict[str, Any],
               session_id: Optional[str]) -> "Future[Any]":
-        """Send a ``tool_call`` and return the future its ``tool_result`` will complete."""
-        # Imported on the first tool call: most workers never make one (start-up is shorter).
-        from concurrent.futures import Future
-        future: "Future[Any]" = Future()
+        """Send a ``tool_call`` and return the future its ``tool_result`` will complete.
+
+        Blocks the calling thread while ``limit`` tool calls wait for their answer."""
+        prepared = self._prepare(name, args, kwargs, session_id)
+        if not isinstance(prepared, tuple):
+            return prepared
+        if not self._places.take(wait=False):
+            # The answers that free a place must be read by another thread than this one.
+            self.before_block()
+            if not self._places.take():
+                return _failed(ToolError(self._closed or "the connection to the host is closed"))
+        return self._send_prepared(*prepared)
+
+    async def astart(self, name: str, args: Sequence[Any], kwargs: Dict[str, Any],
+                     session_id: Optional[str]) -> "Future[Any]":
+        """:meth:`start` for a coroutine: waits for a free place without blocking the loop."""
+        prepared = self._prepare(name, args, kwargs, session_id)
+        if not isinstance(prepared, tuple):
+            return prepared
+        if not self._places.take(wait=False) and not await self._places.atake():
+            return _failed(ToolError(self._closed or "the connection to the host is closed"))
+        return self._send_prepared(*prepared)
+
+    def _prepare(self, name: str, args: Sequence[Any], kwargs: Dict[str, Any],
+                 session_id: Optional[str]) -> "Future[Any] | Tuple[Dict[str, Any], List[Any]]":
+        """The message and attachments of a tool call, or the failed future of one refused
+        here. Encoding raises (``SerializationError``) before any place is taken."""
         if self._closed is not None:
-            future.set_exception(ToolError(self._closed))
-            return future
+            return _failed(ToolError(self._closed))
         context = current_call.get()
         if context is not None and context.session_id != session_id:
             # The host would act for the call's session, not this object's: say so, rather
             # than quietly reading or writing another session's variables.
-            future.set_exception(ToolError(
+            return _failed(ToolError(
                 f"this session object is for session {session_id!r}, but the code runs for call "
                 f"{context.call_id} of session {context.session_id!r}: use the session this "
                 "call's function received"))
-            return future
         if context is not None:
             call_id: Optional[int] = context.call_id
         else:
@@ -152,28 +187,47 @@ class ToolCalls:
             # of this session that still runs gives nothing the code could not reach anyway.
             call_id = self.running_call_of(session_id) if session_id is not None else None
         attachments: List[Any] = []
-        tool_id = next(self._ids)
         message = {
-            "type": TOOL_CALL, "id": tool_id,
+            "type": TOOL_CALL, "id": 0,
             "call_id": call_id,
             "name": name,
             "args": encode_value(list(args), attachments, "tool_call.args", outer=True),
             "kwargs": encode_value(kwargs, attachments, "tool_call.kwargs", outer=True),
             "session_id": session_id,
         }
+        return message, attachments
+
+    def _send_prepared(self, message: Dict[str, Any], attachments: List[Any]) -> "Future[Any]":
+        """Send a prepared tool call, a place already taken for it."""
+        # Imported on the first tool call: most workers never make one (start-up is shorter).
+        from concurrent.futures import Future
+        future: "Future[Any]" = Future()
+        tool_id = next(self._ids)
+        message["id"] = tool_id
         self._pending[tool_id] = future
         self._owners[tool_id] = message["call_id"]
+        self._unanswered.add(tool_id)
         try:
             self._send(message, attachments)
         except BaseException:
             self._pending.pop(tool_id, None)
             self._owners.pop(tool_id, None)
+            self._answered(tool_id)  # nothing was sent: the host counts nothing
             raise
         self.before_block()
         return future
 
+    def _answered(self, tool_id: Any) -> None:
+        """The host answered ``tool_id`` (or never heard of it): its place is free again."""
+        try:
+            self._unanswered.remove(tool_id)
+        except (KeyError, TypeError):
+            return
+        self._places.grant(1)
+
     def resolve(self, envelope: Dict[str, Any]) -> None:
         """Complete the pending call a ``tool_result`` envelope answers (unknown ids: ignored)."""
+        self._answered(envelope.get("id"))
         self._owners.pop(envelope.get("id"), None)  # type: ignore[arg-type]
         future = self._pending.pop(envelope.get("id"), None)  # type: ignore[arg-type]
         if future is None:
@@ -191,8 +245,15 @@ class ToolCalls:
             return
         _settle(future, error=_tool_failure(envelope.get("error")))
 
+    def refused(self, tool_id: Any, error: BaseException) -> None:
+        """The host answered ``tool_id`` with a ``tool_result`` that could not be decoded: the
+        place is free again, and the waiting call raises ``error``."""
+        self._answered(tool_id)
+        self.fail(tool_id, error)
+
     def fail(self, tool_id: Any, error: BaseException) -> None:
-        """Complete one pending call with ``error`` (e.g. its result could not be decoded)."""
+        """Complete one pending call with ``error``; its place stays taken until the host's
+        answer arrives (the host still counts it)."""
         self._owners.pop(tool_id, None)
         future = self._pending.pop(tool_id, None)
         if future is not None:
@@ -212,6 +273,7 @@ class ToolCalls:
         """Fail every pending call, and every later one, with :class:`ToolError` (host gone)."""
         self._closed = reason
         self._owners.clear()
+        self._places.close()  # callers waiting for a place raise ToolError too
         while self._pending:
             _, future = self._pending.popitem()
             _settle(future, error=ToolError(reason))
@@ -223,6 +285,9 @@ class ToolCalls:
         self._closed = reason
         self._pending = {}
         self._owners = {}
+        self._unanswered = set()
+        self._places = StreamCredit(self._limit)
+        self._places.close()
 
     def __len__(self) -> int:
         return len(self._pending)
@@ -230,6 +295,13 @@ class ToolCalls:
 
 def _nothing() -> None:
     pass
+
+
+def _failed(error: BaseException) -> "Future[Any]":
+    from concurrent.futures import Future
+    future: "Future[Any]" = Future()
+    future.set_exception(error)
+    return future
 
 
 def _settle(future: "Future[Any]", value: Any = None, error: Optional[BaseException] = None
@@ -372,7 +444,7 @@ class Session:
     async def acall_tool(self, name: str, /, *args: Any, **kwargs: Any) -> Any:
         """Awaitable :meth:`call_tool` for ``async`` functions (does not block the loop)."""
         import asyncio
-        return await asyncio.wrap_future(self._tools.start(name, args, kwargs, self.id))
+        return await asyncio.wrap_future(await self._tools.astart(name, args, kwargs, self.id))
 
     def telemetry(self, name: str, /, **data: Any) -> None:
         """Send a ``telemetry`` event with ``data`` to the host."""

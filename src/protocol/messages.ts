@@ -232,6 +232,23 @@ export interface CreditMessage {
  */
 export const STREAM_CHUNK_WINDOW = 64
 
+/**
+ * How many tool calls one worker may have unanswered at once. A tool call counts from the moment
+ * the host reads its `tool_call` until its `tool_result` has been handed to the OS (so answers
+ * waiting in the host's write buffer, for a worker that stopped reading, count too). Python's
+ * `call_tool` waits for a free place before it sends, so honest code never passes it; a worker
+ * that sends one more is treated as a protocol violation (`ProtocolError`, worker replaced).
+ *
+ * Why 256: far above what honest code reaches (a call blocks on its tool call, so it takes 256
+ * threads or coroutines of one worker calling tools at the same moment, and those simply wait);
+ * and small enough that what the host holds for one worker, invocations running and answers
+ * buffered, stays a few hundred items.
+ *
+ * @example
+ * if (unanswered >= MAX_TOOL_CALLS_IN_FLIGHT) fault("the worker bypassed the bridge")
+ */
+export const MAX_TOOL_CALLS_IN_FLIGHT = 256
+
 /** Stop reading, finish in-flight calls, flush, exit 0. */
 export interface ShutdownMessage {
   readonly type: "shutdown"
