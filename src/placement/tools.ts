@@ -28,6 +28,7 @@ import type { Connection, ToolCallRequest } from "../worker/connection.js"
 import type { SessionVariables } from "./variables.js"
 import { VariableLimitExceeded } from "../errors.js"
 import { thrownText } from "../thrown.js"
+import { SHOWN_NAME_CHARS, shownName } from "../protocol/shownName.js"
 
 /** A host function callable from Python. */
 export type Tool = (...args: any[]) => unknown
@@ -129,7 +130,7 @@ export class ToolRegistry {
       const why = call.sessionId === null ? ` globally, and this tool call belongs to no running call of a session (${NO_SESSION_WHY})` : ""
       // The type travels as a field: Python names the class itself, so a "ToolNotFound:" prefix
       // in the text would be read twice ("ToolNotFound: ToolNotFound: …").
-      return Promise.resolve({ ok: false, message: `no tool named ${JSON.stringify(call.name)} is registered${why}`, errorType: "ToolNotFound" })
+      return Promise.resolve({ ok: false, message: `no tool named ${shownName(call.name)} is registered${why}`, errorType: "ToolNotFound" })
     }
     const args = Object.keys(call.kwargs).length > 0 ? [...call.args, call.kwargs] : call.args
     return toolScope.run({ sessionId: call.sessionId, workerId }, () =>
@@ -157,13 +158,15 @@ export class ToolRegistry {
       } catch (error) {
         // Python raises its own VariableLimitExceeded, with the fields, so the call can catch it.
         if (error instanceof VariableLimitExceeded) {
-          return { ok: false, message: error.message, errorType: error._tag, fields: { scope: error.scope, limit_bytes: error.limitBytes, name: error.name } }
+          // The name is Python's own: sent back only when short, like every name the host quotes.
+          const fields = { scope: error.scope, limit_bytes: error.limitBytes, ...(error.name.length <= SHOWN_NAME_CHARS ? { name: error.name } : {}) }
+          return { ok: false, message: error.message, errorType: error._tag, fields }
         }
         return { ok: false, message: thrownText(error) }
       }
       return ok(null)
     }
     if (op === "delete") return ok(this.variables.delete(sessionId, name))
-    return { ok: false, message: `no variables operation ${JSON.stringify(op)}`, errorType: "ToolNotFound" }
+    return { ok: false, message: `no variables operation ${shownName(op)}`, errorType: "ToolNotFound" }
   }
 }

@@ -19,6 +19,7 @@
  */
 import { VariableLimitExceeded } from "../errors.js"
 import { encodedSize } from "../protocol/encodedSize.js"
+import { shownName } from "../protocol/shownName.js"
 
 /** The caps on host-held variable bytes (from `limits` in the bridge's options). */
 export interface VariableLimits {
@@ -119,8 +120,8 @@ const exceeded = (sessionId: string, name: string, scope: "session" | "bridge", 
   new VariableLimitExceeded({
     message:
       scope === "session"
-        ? `session variable ${JSON.stringify(name)} (${bytes} bytes encoded) would bring session ${JSON.stringify(sessionId)} to ${after} bytes, above limits.maxSessionVariableBytes (${limitBytes})`
-        : `session variable ${JSON.stringify(name)} (${bytes} bytes encoded) would bring all sessions to ${after} bytes, above limits.maxVariableBytes (${limitBytes})`,
+        ? `session variable ${shownName(name)} (${bytes} bytes encoded) would bring session ${JSON.stringify(sessionId)} to ${after} bytes, above limits.maxSessionVariableBytes (${limitBytes})`
+        : `session variable ${shownName(name)} (${bytes} bytes encoded) would bring all sessions to ${after} bytes, above limits.maxVariableBytes (${limitBytes})`,
     sessionId,
     name,
     scope,

@@ -48,6 +48,7 @@ import { encodeMessage, errorToWire, readMessage, readMessages } from "./wire.js
 import { batchBytes, Outbox } from "./outbox.js"
 import { FirstSeen } from "./firstSeen.js"
 import { CancelSignal } from "../cancelSignal.js"
+import { shownName } from "../protocol/shownName.js"
 
 /** `RemoteAgent.start` options. */
 export interface AgentOptions extends NatsOptions {
@@ -582,7 +583,7 @@ export class RemoteAgent {
     return this.nc.request(this.subjects.tools(owner), request, { timeout: 600_000 }).finally(answered).then(
       (m): ToolAnswer => {
         const r = readMessage<ToolResultAnswer>(m.data, toolResultSpecs, this.settings.maxFrameBytes, this.settings.limits)
-        if (!r.ok) return { ok: false, message: `the client's answer to tool ${JSON.stringify(call.name)} was refused: ${r.error.message}` }
+        if (!r.ok) return { ok: false, message: `the client's answer to tool ${shownName(call.name)} was refused: ${r.error.message}` }
         const answer = r.message
         if (answer.ok) return { ok: true, value: answer.value }
         const message = answer.message ?? "the tool failed"

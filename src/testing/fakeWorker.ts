@@ -174,9 +174,10 @@ export const createFakeWorkerProcess = (
       // A real process's connection checks what Python sends against the limits: so does this one.
       ...(input.limits ? { limits: input.limits } : {}),
       callGraceMs: input.callGraceMs ?? 5_000,
-      write: (chunks) => {
-        if (!alive) return
-        for (const chunk of chunks) for (const m of decoder.push(chunk)) handle(m)
+      write: (chunks, onWritten) => {
+        if (alive) for (const chunk of chunks) for (const m of decoder.push(chunk)) handle(m)
+        // Read at once by the fake Python: handed over, as a real pipe's callback would say.
+        onWritten?.()
       },
       onFault: (fault) => {
         connection.close(fault)

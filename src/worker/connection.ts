@@ -44,7 +44,8 @@ import { AsyncQueue } from "../asyncQueue.js"
 import { splitDue } from "./deadlines.js"
 import { encodeFrame, FrameDecoder, refusedValue } from "../protocol/frame.js"
 import { NO_LIMITS, type ValueLimits } from "../protocol/limits.js"
-import { ErrorType, STREAM_CHUNK_WINDOW, type ErrorInfo, type MapItemError } from "../protocol/messages.js"
+import { ErrorType, MAX_TOOL_CALLS_IN_FLIGHT, STREAM_CHUNK_WINDOW, type ErrorInfo, type MapItemError } from "../protocol/messages.js"
+import { shownName } from "../protocol/shownName.js"
 import { checkWorkerMessage, describe } from "../protocol/validate.js"
 import { OutputTail } from "./callOutput.js"
 
@@ -101,8 +102,12 @@ export type ConnectionFault = ProtocolError | FrameTooLarge | WorkerCrashed
 /** Hooks the owner gives the connection. */
 export interface ConnectionHooks {
   readonly workerId: string
-  /** Writes frame chunks to the worker's input pipe, in order. */
-  readonly write: (chunks: Buffer[]) => void
+  /**
+   * Writes frame chunks to the worker's input pipe, in order. `onWritten`, when given, is called
+   * once those chunks have been handed to the OS (or the pipe is gone): the connection counts a
+   * tool call as in flight until then (see {@link MAX_TOOL_CALLS_IN_FLIGHT}).
+   */
+  readonly write: (chunks: Buffer[], onWritten?: () => void) => void
   readonly maxFrameBytes: number
   /**
    * Bounds on values both ways: a call whose arguments break them fails alone with
@@ -262,6 +267,12 @@ export class Connection {
   private userCalls = 0
   private deadlineTimer: ReturnType<typeof setTimeout> | undefined
   private deadlineAt = Number.POSITIVE_INFINITY
+  /**
+   * Tool calls read and not yet answered (their answer not yet handed to the OS), by id: how
+   * many of each, since a lying worker may repeat an id. `toolCallsUnanswered` is their sum.
+   */
+  private readonly unansweredTools = new Map<number, number>()
+  private toolCallsUnanswered = 0
 
   constructor(private readonly hooks: ConnectionHooks) {
     this.limits = hooks.limits ?? NO_LIMITS
@@ -276,6 +287,14 @@ export class Connection {
   /** Of {@link inFlight}, the calls that run user code (not control messages such as pings). */
   get calls(): number {
     return this.userCalls
+  }
+
+  /**
+   * Tool calls from the worker not yet answered, an answer still in the host's write buffer
+   * included; never more than {@link MAX_TOOL_CALLS_IN_FLIGHT}.
+   */
+  get toolCallsInFlight(): number {
+    return this.toolCallsUnanswered
   }
 
   /** Calls that got an answer from Python. */
@@ -474,13 +493,46 @@ export class Connection {
     const envelope = outcome.ok
       ? { type: "tool_result", id, ok: true, value: outcome.value }
       : { type: "tool_result", id, ok: false, error: { ...outcome.fields, message: outcome.message, ...(outcome.errorType ? { type: outcome.errorType } : {}) } }
+    // The tool call stays in flight until its answer has left the host's buffer: a worker that
+    // stops reading its input can then make the host hold at most the bound's worth of answers.
+    const written = () => this.toolAnswered(id)
     try {
-      this.hooks.write(encodeFrame(envelope, this.hooks.maxFrameBytes, this.limits))
+      this.hooks.write(encodeFrame(envelope, this.hooks.maxFrameBytes, this.limits), written)
     } catch (e) {
       // The value could not be sent (too large, unserialisable): tell Python why instead.
       const message = isSnakepitError(e) ? `${e._tag}: ${thrownText(e)}` : thrownText(e)
-      this.hooks.write(encodeFrame({ type: "tool_result", id, ok: false, error: { message } }, this.hooks.maxFrameBytes))
+      this.hooks.write(encodeFrame({ type: "tool_result", id, ok: false, error: { message } }, this.hooks.maxFrameBytes), written)
     }
+  }
+
+  /**
+   * Counts a tool call the worker sent as in flight; false, after faulting the worker, when
+   * {@link MAX_TOOL_CALLS_IN_FLIGHT} of its tool calls are still unanswered. Python's
+   * `call_tool` waits for a free place before sending, so only a worker that bypassed it gets
+   * here; refusing it alone would still have the host read (and answer) every such message.
+   */
+  private admitToolCall(id: number): boolean {
+    if (this.toolCallsUnanswered >= MAX_TOOL_CALLS_IN_FLIGHT) {
+      this.fault(
+        this.protocolError(
+          `worker ${this.hooks.workerId} sent tool call ${id} while ${this.toolCallsUnanswered} of its tool calls were unanswered (at most ${MAX_TOOL_CALLS_IN_FLIGHT}; snakepit_bridge waits for a free place, so this worker bypassed it)`,
+        ),
+      )
+      return false
+    }
+    this.unansweredTools.set(id, (this.unansweredTools.get(id) ?? 0) + 1)
+    this.toolCallsUnanswered++
+    return true
+  }
+
+  /** The answer to tool call `id` was handed to the OS: it no longer counts as in flight. */
+  private toolAnswered(id: number): void {
+    const n = this.unansweredTools.get(id)
+    // An answer for an id the worker never sent (or answered twice) frees no place.
+    if (n === undefined) return
+    if (n === 1) this.unansweredTools.delete(id)
+    else this.unansweredTools.set(id, n - 1)
+    this.toolCallsUnanswered--
   }
 
   /** Abandoned calls that Python has not yet confirmed as ended. */
@@ -554,6 +606,8 @@ export class Connection {
     this.deadlineTimer = undefined
     this.deadlineAt = Number.POSITIVE_INFINITY
     this.abandoned.clear()
+    this.unansweredTools.clear()
+    this.toolCallsUnanswered = 0
     const calls = [...this.pending.values()]
     this.pending.clear()
     this.userCalls = 0
@@ -776,6 +830,7 @@ export class Connection {
         return
       }
       case "tool_call": {
+        if (!this.admitToolCall(m.id)) return
         const onToolCall = this.hooks.onToolCall
         const call: ToolCallRequest = {
           id: m.id,
@@ -796,7 +851,7 @@ export class Connection {
         }
         // A tool call left unanswered would block its Python caller for ever.
         if (!this.runHook("onToolCall", () => onToolCall(call))) {
-          this.answerTool(m.id, { ok: false, message: `the host failed to dispatch tool ${JSON.stringify(m.name)}` })
+          this.answerTool(m.id, { ok: false, message: `the host failed to dispatch tool ${shownName(m.name)}` })
         }
         return
       }
@@ -864,6 +919,7 @@ export class Connection {
       }
       case "tool_call":
         if (!validId) break
+        if (!this.admitToolCall(id as number)) return
         this.warn("a tool call from Python was refused: a value is over the limits", { error: error.message, path: error.path })
         this.answerTool(id as number, { ok: false, message: `SerializationError: ${error.message}` })
         return

@@ -273,18 +273,34 @@ export const spawnWorker = (
     // is cheaper than the stream's bookkeeping of each chunk on its way to `writev`); a tick
     // with more than COPY_BELOW bytes goes to the stream chunk by chunk, corked, so a large
     // array is never copied.
+    //
+    // `write`'s return value (false: the stream's buffer is past its high-water mark) is not
+    // acted on, on purpose. What the host writes is its own doing (calls, bounded by the pool;
+    // credits and cancels, a few bytes each) except tool answers, and those are bounded by
+    // MAX_TOOL_CALLS_IN_FLIGHT counted until their write's callback: a worker that stops reading
+    // holds at most that many answers here, then is ended for its next tool call. Pausing the
+    // reading of the worker's output instead would deadlock a worker that writes a large reply
+    // before it reads more input (both sides waiting on a full pipe).
     let batch: Buffer[] | undefined
     let batchBytes = 0
+    let batchWritten: Array<() => void> = []
     const flush = () => {
       const chunks = batch!
       const bytes = batchBytes
+      const written = batchWritten
       batch = undefined
       batchBytes = 0
-      if (chunks.length === 1) input.write(chunks[0])
-      else if (bytes <= COPY_BELOW) input.write(Buffer.concat(chunks, bytes))
+      batchWritten = []
+      // Called when the last chunk (so every chunk before it) is handed to the OS, or failed
+      // to be (the worker is gone: its exit is reported elsewhere).
+      const done = written.length === 0 ? undefined : () => {
+        for (const w of written) w()
+      }
+      if (chunks.length === 1) input.write(chunks[0], done)
+      else if (bytes <= COPY_BELOW) input.write(Buffer.concat(chunks, bytes), done)
       else {
         input.cork()
-        for (const c of chunks) input.write(c)
+        chunks.forEach((c, i) => input.write(c, i === chunks.length - 1 ? done : undefined))
         input.uncork()
       }
     }
@@ -293,7 +309,7 @@ export const spawnWorker = (
       maxFrameBytes,
       ...(options.limits ? { limits: options.limits } : {}),
       callGraceMs: options.callGraceMs ?? 5_000,
-      write: (chunks) => {
+      write: (chunks, onWritten) => {
         if (batch === undefined) {
           batch = []
           process.nextTick(flush)
@@ -302,6 +318,7 @@ export const spawnWorker = (
           batch.push(c)
           batchBytes += c.length
         }
+        if (onWritten) batchWritten.push(onWritten)
       },
       onFault: (fault) => hooks.onFault?.(fault),
       ...(hooks.onLoad ? { onLoad: hooks.onLoad } : {}),
