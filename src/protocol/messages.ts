@@ -237,7 +237,8 @@ export const STREAM_CHUNK_WINDOW = 64
  * the host reads its `tool_call` until its `tool_result` has been handed to the OS (so answers
  * waiting in the host's write buffer, for a worker that stopped reading, count too). Python's
  * `call_tool` waits for a free place before it sends, so honest code never passes it; a worker
- * that sends one more is treated as a protocol violation (`ProtocolError`, worker replaced).
+ * that sends past twice as many (the host may count, for a moment, answers Python has already read)
+ * is treated as a protocol violation (`ProtocolError`, worker replaced).
  *
  * Why 256: far above what honest code reaches (a call blocks on its tool call, so it takes 256
  * threads or coroutines of one worker calling tools at the same moment, and those simply wait);

