@@ -274,9 +274,12 @@ export class WorkerPool implements PoolBackend {
     const placement = new Promise<AsyncGenerator<unknown>>((r) => (placed = r))
     let finish!: (error?: unknown) => void
     const ended = new Promise<void>((resolve, reject) => (finish = (e) => (e === undefined ? resolve() : reject(e))))
-    // The stream holds its place in the pool (it counts as a call in flight) until it ends.
+    // The stream holds its place in the pool (it counts as a call in flight, holds its session
+    // and keeps Node running) until it ends on the worker or its consumer closes it, whichever
+    // comes first. Not until the consumer finishes reading: one that took an item and dropped
+    // the iterator never does, and its session was held (and Node kept running) for good.
     const started = this.submit("stream", sessionId, module, fn, options, (connection, opts) => {
-      placed(connection.stream(module, fn, args, opts))
+      placed(connection.stream(module, fn, args, opts, finish))
       return ended
     })
     // A call refused before it ran (queue full, timeout, abort) rejects `started` first.

@@ -408,14 +408,24 @@ export class Connection {
 
   /**
    * Calls a Python generator and yields each item it produces. Breaking out of the loop (or the
-   * signal aborting) cancels the generator in Python.
+   * signal aborting) cancels the generator in Python. `onSourceEnd` is told when the call ends on
+   * the worker (every item received, an error, a deadline, a crash), which may be long before the
+   * consumer has read what is buffered, or never read it; not when the consumer closes it.
    *
    * @example
    * for await (const n of conn.stream("m", "countdown", [3])) console.log(n) // 3 2 1
    */
-  async *stream(module: string, fn: string, args: readonly unknown[], options: CallOptions = {}): AsyncGenerator<unknown> {
+  async *stream(
+    module: string,
+    fn: string,
+    args: readonly unknown[],
+    options: CallOptions = {},
+    onSourceEnd?: (error: unknown) => void,
+  ): AsyncGenerator<unknown> {
     const items = new AsyncQueue<unknown>()
     let id = 0
+    // Set when the consumer closes the stream: that end is the consumer's, not the source's.
+    let closing = false
     const finished = this.request(
       (newId) => {
         id = newId
@@ -426,8 +436,14 @@ export class Connection {
       false,
       { module, fn },
     ).then(
-      () => items.end(),
-      (error: unknown) => items.end(error),
+      () => {
+        items.end()
+        if (!closing) onSourceEnd?.(undefined)
+      },
+      (error: unknown) => {
+        items.end(error)
+        if (!closing) onSourceEnd?.(error)
+      },
     )
     // Credit for the chunks the consumer has taken, half a window at a time: Python sends no
     // more than a window ahead of the consumer, so one that stops reading holds a window.
@@ -440,6 +456,7 @@ export class Connection {
       }
     } finally {
       // The consumer stopped early: tell Python, and settle our side as cancelled.
+      closing = true
       if (!items.ended) this.abandon(id, new CallCancelled({ message: "stream closed by the consumer" }))
       await finished
     }

@@ -156,4 +156,16 @@ describe("abandoned calls", () => {
     const served = await Promise.all([0, 1, 2, 3].map((i) => bridge.executePython("s", "echo", "echo", [i])))
     expect(served).toEqual([0, 1, 2, 3])
   }, 60_000)
+
+  it("a stream read once and dropped (never closed) lets go of its session once it ended in Python: the TTL sweep cleans it and maxSessions admits a new one", async () => {
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, sessionTtlMs: 200, maxSessions: 2 })
+    const cleaned = record(bridge, "session.cleanedUp")
+    // Each caller takes the first of three items and drops the iterator: no break, no return().
+    for (const s of ["a", "b"]) expect(await bridge.stream(s, "echo", "countdown", [3]).next()).toEqual({ value: 3, done: false })
+    // Three items fit in a credit window, so both generators ended in Python at once.
+    await eventually(() => cleaned.length === 2, 10_000, "both dropped streams' sessions cleaned by the TTL sweep")
+    expect(cleaned.map((e) => e.sessionId).sort()).toEqual(["a", "b"])
+    expect(await bridge.executePython("c", "echo", "echo", [1])).toBe(1)
+    expect(bridge.getStatus().workers.every((w) => w.inFlight === 0)).toBe(true)
+  }, 30_000)
 })

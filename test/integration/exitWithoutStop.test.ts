@@ -41,4 +41,13 @@ describe.each(["spawn", "forkserver"])("a script that never calls stop() (%s)", 
     expect(out[1]).toEqual({ result: "late result" })
     await eventually(() => out[0]!.pids!.every((pid: number) => isGone(pid)), 10_000, "workers gone with their host")
   }, 90_000)
+
+  it("exits after taking one item of a stream and dropping the iterator, once the stream has ended in Python", async () => {
+    const r = await script(mode, { SNAKEPIT_DROPPED_STREAM: "1" })
+    expect(r.timedOut).toBe(false)
+    expect(r.exitCode).toBe(0)
+    const out = outputs(r.stdout)
+    expect(out[1]).toEqual({ result: 3 })
+    await eventually(() => out[0]!.pids!.every((pid: number) => isGone(pid)), 10_000, "workers gone with their host")
+  }, 90_000)
 })
