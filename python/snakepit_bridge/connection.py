@@ -12,7 +12,7 @@ from typing import Any, Callable, Dict, Optional, Sequence
 from .codec import current_limits, encode_message, root_of
 from .errors import SerializationError
 from .protocol import (CHUNK, DEFAULT_MAX_FRAME_BYTES, MAP_RESULT, RESULT, TELEMETRY, TOOL_CALL,
-                       FrameReader, FrameWriter, body_length)
+                       ForeignProcess, FrameReader, FrameWriter, body_length)
 
 #: Messages that carry a value, and so are held to ``max_value_bytes``, by their value's field.
 _VALUE_FIELDS = {RESULT: "value", CHUNK: "value", TOOL_CALL: "args", TELEMETRY: "data",
@@ -23,15 +23,20 @@ class Connection:
     """Reads envelopes from ``in_fd`` and writes them to ``out_fd``.
 
     ``on_closed`` runs when a write finds the host gone (``EPIPE``/``ECONNRESET``); by default
-    the error propagates.
+    the error propagates.  ``on_foreign(message)`` runs when ``message`` was not sent because
+    this process is not the one that made the connection (a fork's child, see
+    :mod:`snakepit_bridge.forkchild`); by default :class:`~snakepit_bridge.protocol.ForeignProcess`
+    propagates.
     """
 
     def __init__(self, in_fd: int, out_fd: int,
                  max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
-                 on_closed: Optional[Callable[[], None]] = None) -> None:
+                 on_closed: Optional[Callable[[], None]] = None,
+                 on_foreign: Optional[Callable[[Dict[str, Any]], None]] = None) -> None:
         self.reader = FrameReader(in_fd, max_frame_bytes)
         self.writer = FrameWriter(out_fd, max_frame_bytes)
         self._on_closed = on_closed
+        self._on_foreign = on_foreign
 
     def send(self, message: Dict[str, Any], attachments: Sequence[Any] = ()) -> None:
         """Send one envelope (values already encoded, ``attachments`` in index order).
@@ -54,7 +59,15 @@ class Connection:
                         path=root_of(message, field))
         try:
             self.writer.write(header, attachments)
+            return
         except (BrokenPipeError, ConnectionResetError):
             if self._on_closed is None:
                 raise
             self._on_closed()
+            return
+        except ForeignProcess:
+            if self._on_foreign is None:
+                raise
+        # Outside the handler: a process that exits here must not take the refusal for an error
+        # of its own code (forkchild.leave's exit code says how the code came back).
+        self._on_foreign(message)

@@ -615,12 +615,14 @@ async def _in_context(context: CallContext, awaitable: Any) -> Any:
     try:
         result = await awaitable
     except BaseException as e:
-        if forkchild.forked:
+        if forkchild.is_forked():
             forkchild.leave()  # a child forked on the loop: its code is back at the worker's
         if isinstance(e, (SystemExit, KeyboardInterrupt)):
             raise _Escaped(e) from None
         raise
-    if forkchild.forked:
+    # A child forked through libc on the loop would otherwise idle there for ever: nothing on
+    # the loop thread reads or writes a frame (is_forked is a system call: async calls only).
+    if forkchild.is_forked():
         forkchild.leave()
     return result
 

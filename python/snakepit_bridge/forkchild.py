@@ -1,11 +1,29 @@
 """A process forked from a serving worker is not a worker.
 
-Code a call runs may fork (``os.fork()``, ``multiprocessing``'s "fork" start method, a C
-library).  The child is a copy of the worker with one thread, the one that forked, and it holds
-the worker's protocol fds: left alone, a child that returns from the call sends a second reply
-for it, then reads the host's frames beside the worker, so later calls split between two pids
-and one the child takes and dies on is never answered.  So, in the child, right after the fork
-(an ``os.register_at_fork`` hook that :func:`install` sets up once the worker serves):
+Code a call runs may fork (``os.fork()``, ``multiprocessing``'s "fork" start method, C code
+calling libc's ``fork()``, ``ctypes.CDLL(None).fork()``).  The child is a copy of the worker with
+one thread, the one that forked, and it holds the worker's protocol fds: left alone, a child that
+returns from the call sends a second reply for it, then reads the host's frames beside the
+worker, so later calls split between two pids and one the child takes and dies on is never
+answered.  Two nets catch it:
+
+- ``os.fork()`` (and everything built on it) runs the ``os.register_at_fork`` hook that
+  :func:`install` sets up once the worker serves: the child is prepared right after the fork.
+- A fork through libc runs no Python hook.  The worker's reader and writer know the worker's pid
+  and compare it with ``os.getpid()`` before every ``read`` and ``write`` of the protocol fds
+  (:mod:`snakepit_bridge.protocol`): in another process they read and write nothing.  A read
+  there means the child is back in the worker's serving loop: it exits (:func:`leave`).  A write
+  prepares the child as the hook would (:func:`adopt`), and then :func:`refuse` decides by what
+  the frame was: a reply (the child's code came back to the worker) makes it exit; a ``log`` or
+  ``telemetry`` frame is dropped (what it prints from then on goes to fds 1 and 2); a
+  ``tool_call`` raises ``ToolError``.  Until its first read or write of a frame, such a child
+  runs on as the worker's copy: a reply the thread that forked had corked is only checked when
+  the batch is written, so a child forked by a call that the reading thread ran, in the middle
+  of a burst of pipelined calls, may run calls already read into its buffer (their replies are
+  never sent) before it exits, and the signal handling below stays the worker's (Python does
+  not know that the thread that forked is now the main thread).
+
+Prepared, a child is this:
 
 - the protocol fds are pointed at ``/dev/null``: nothing the child does reaches the host, and no
   frame meant for the worker reaches the child;
@@ -26,10 +44,17 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from typing import Any, Callable, List, NoReturn, Optional
+import threading
+from typing import Any, Callable, Dict, List, NoReturn, Optional
 
-#: True in a process forked from a serving worker (read on every reply: a plain global).
+from .protocol import LOG, TELEMETRY, TOOL_CALL
+
+#: True in a process forked from a serving worker once it was prepared (read on every reply: a
+#: plain global).
 forked = False
+
+#: The serving worker's pid (None before :func:`install`).
+worker_pid: Optional[int] = None
 
 _installed = False
 _detach: List[Callable[[], None]] = []
@@ -38,11 +63,42 @@ _detach: List[Callable[[], None]] = []
 def install(protocol_fds: List[int], on_fork: Callable[[], None]) -> None:
     """From now on, a fork's child gives up ``protocol_fds`` and runs ``on_fork`` (the worker
     forgets its connection there).  Call once, when the worker starts serving."""
-    global _installed
+    global _installed, worker_pid
+    worker_pid = os.getpid()
     _detach[:] = [lambda: _silence(protocol_fds), on_fork]
     if not _installed:
         _installed = True
         os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def is_forked() -> bool:
+    """True in a process forked from the serving worker, by ``os.fork()`` or through libc (a
+    system call: for the slow paths only)."""
+    return forked or (worker_pid is not None and os.getpid() != worker_pid)
+
+
+def adopt() -> None:
+    """Prepare this process as a forked child, as the fork hook would have, if it is not yet: a
+    fork through libc ran no hook (:mod:`snakepit_bridge.protocol` calls this on the first read
+    or write it refuses)."""
+    _after_fork_in_child()
+
+
+def refuse(message: Dict[str, Any]) -> None:
+    """``message`` was not sent: this process is a fork's child (see the module docstring).
+
+    A reply or anything else that only the worker's serving code sends means the child's code is
+    back at the worker: it exits.  A ``log``/``telemetry`` frame is dropped (the child's own code
+    may go on; its output goes to fds 1 and 2 from now on); a ``tool_call`` raises ``ToolError``
+    in the code that made it, as in a child the fork hook prepared."""
+    adopt()
+    kind = message.get("type")
+    if kind in (LOG, TELEMETRY):
+        return
+    if kind == TOOL_CALL:
+        from .session import ToolError
+        raise ToolError("this process was forked from a worker: it has no connection to the host")
+    leave()
 
 
 def _after_fork_in_child() -> None:
@@ -84,7 +140,10 @@ def _own_output() -> None:
 
 def _default_signals() -> None:
     # The worker's SIGTERM handler acts on the worker, which this process is not; and the wake-up
-    # fd is the worker's watchdog's.  The forking thread is this process's main thread now.
+    # fd is the worker's watchdog's.  The forking thread is this process's main thread now; after
+    # a fork through libc Python does not know that, and only its main thread may change signals.
+    if threading.current_thread() is not threading.main_thread():
+        return
     signal.set_wakeup_fd(-1)
     if signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, signal.SIG_IGN, None):
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -92,6 +151,7 @@ def _default_signals() -> None:
 
 def leave() -> NoReturn:
     """In a forked child whose code came back to the worker: exit instead of serving."""
+    adopt()  # a child forked through libc may not be prepared yet (its output, above all)
     error: Optional[BaseException] = sys.exc_info()[1]
     code: Any = 0
     if isinstance(error, SystemExit):

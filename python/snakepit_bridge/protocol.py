@@ -16,6 +16,12 @@ big for that buffer is read straight into its own ``bytearray`` with ``os.readv`
 one lock per frame; small frames go out in one ``os.write`` (or are corked, up to eight to a
 ``write``, see :class:`FrameWriter`), big ones with ``os.writev`` of the header and the attachments'
 memoryviews, so a large array is never copied into a frame.
+
+A reader or writer serves only the process that made it: a child forked from that process
+(``os.fork()``, or C code calling libc's ``fork()``, which runs no ``os.register_at_fork`` hook)
+holds the same fds and must never touch them.  ``os.getpid()`` is compared with the owner's pid
+before every ``read`` and every ``write``, and when a writer starts a new batch of corked frames:
+one comparison per batch of frames, never one per frame (``getpid`` is a system call).
 """
 from __future__ import annotations
 
@@ -90,6 +96,15 @@ _IOV_MAX = 1024
 try:
     _IOV_MAX = max(16, min(os.sysconf("SC_IOV_MAX"), 1024))
 except (AttributeError, ValueError, OSError):  # pragma: no cover - non-POSIX
+    pass
+
+
+class ForeignProcess(RuntimeError):
+    """Raised instead of reading or writing in a process other than the reader's or writer's
+    owner (a fork's child): nothing was read or written."""
+
+
+def _nothing() -> None:
     pass
 
 
@@ -266,13 +281,20 @@ class FrameWriter:
         self.cork_thread: Optional[int] = None
         self._held: List[bytes] = []
         self._held_bytes = 0
+        #: The process that may write (the one that made this writer).
+        self.owner_pid = os.getpid()
+        #: Runs in any other process that tries to write, before :class:`ForeignProcess` is
+        #: raised (the worker turns the process into a forked child there, see forkchild.py).
+        self.on_foreign: Callable[[], None] = _nothing
 
     def write(self, header: bytes, attachments: Sequence[Buffer] = ()) -> None:
-        """Write one frame (raises :class:`FrameTooLarge` before writing anything)."""
+        """Write one frame (raises :class:`FrameTooLarge` before writing anything, and
+        :class:`ForeignProcess` in a process other than :attr:`owner_pid`)."""
         if attachments:
             parts = frame_buffers(header, attachments, self.max_frame_bytes)
             total = sum(p.nbytes if isinstance(p, memoryview) else len(p) for p in parts)
             if total > self._JOIN_BELOW:
+                self._check_owner()
                 with self.lock:
                     self._flush_held()
                     _writev_all(self.fd, parts)
@@ -285,12 +307,19 @@ class FrameWriter:
                     f"frame of {header_length + 4} bytes exceeds maxFrameBytes "
                     f"({self.max_frame_bytes})")
             data = _U32X2.pack(header_length + 4, header_length) + header
+        me = threading.get_ident()
+        # Checked before the lock, which a thread that a fork left behind may hold for ever: a
+        # frame that is written now, or the first of a batch of corked frames (in a fork's child,
+        # where one thread is left, that hint cannot change before the lock is taken).
+        if self.cork_thread != me or not self._held:
+            self._check_owner()
         with self.lock:
-            if self.cork_thread is not None and self.cork_thread == threading.get_ident():
+            if self.cork_thread is not None and self.cork_thread == me:
                 held = self._held
                 held.append(data)
                 self._held_bytes += len(data)
                 if len(held) >= self.CORK_FRAMES or self._held_bytes >= self._CORK_LIMIT:
+                    self._check_owner()  # the batch may have started before a fork
                     self._flush_held()
                 return
             if self._held:
@@ -298,13 +327,27 @@ class FrameWriter:
             _write_all(self.fd, data)
 
     def flush(self) -> None:
-        """Write the frames held back by corking, if any."""
+        """Write the frames held back by corking, if any (in a process other than
+        :attr:`owner_pid` they are dropped, unwritten, and nothing is raised)."""
         if self._held:
+            try:
+                self._check_owner()
+            except ForeignProcess:
+                return
             with self.lock:
                 self._flush_held()
 
+    def _check_owner(self) -> None:
+        if os.getpid() != self.owner_pid:
+            # The frames held are the owner's (corked before the fork): it sends them itself.
+            self._held = []
+            self._held_bytes = 0
+            self.on_foreign()
+            raise ForeignProcess(f"process {os.getpid()} does not own this connection "
+                                 f"(process {self.owner_pid} does): nothing was written")
+
     def _flush_held(self) -> None:
-        # Called with the lock held.
+        # Called with the lock held, once the caller has checked the owner.
         if not self._held:
             return
         data = self._held[0] if len(self._held) == 1 else b"".join(self._held)
@@ -314,6 +357,7 @@ class FrameWriter:
 
     def write_raw(self, data: bytes) -> None:
         """Write bytes that are not a frame (fault injection only)."""
+        self._check_owner()
         with self.lock:
             self._flush_held()
             _write_all(self.fd, data)
@@ -336,6 +380,17 @@ class FrameReader:
         #: Bytes read from ``fd`` and not yet handed out as frames (after the frame last
         #: yielded); written by the reading thread, read without a lock by others as a hint.
         self.buffered = 0
+        #: The process that may read (the one that made this reader).
+        self.owner_pid = os.getpid()
+        #: Runs in any other process that is about to read, before :class:`ForeignProcess` is
+        #: raised (the worker exits there, see forkchild.py).
+        self.on_foreign: Callable[[], None] = _nothing
+
+    def _check_owner(self) -> None:
+        if os.getpid() != self.owner_pid:
+            self.on_foreign()
+            raise ForeignProcess(f"process {os.getpid()} does not own this connection "
+                                 f"(process {self.owner_pid} does): nothing was read")
 
     def frames(self) -> Iterator[Frame]:
         """Yield every frame in arrival order."""
@@ -370,6 +425,8 @@ class FrameReader:
                     yield parse_body(body, 0, n)
                     continue
             self.buffered = rest
+            # Before ``before_read``, which writes (the worker flushes its corked replies there).
+            self._check_owner()
             if self.before_read is not None:
                 self.before_read()
             chunk = os.read(fd, READ_SIZE)
@@ -386,6 +443,7 @@ class FrameReader:
         body[:have] = memoryview(buf)[start:]
         view = memoryview(body)
         fd = self.fd
+        self._check_owner()
         if self.before_read is not None:
             self.before_read()
         while have < n:

@@ -215,6 +215,10 @@ class ToolCalls:
             self._answered(tool_id)  # nothing was sent: the host counts nothing
             raise
         self.before_block()
+        if self._closed is not None:
+            # Closed or disowned meanwhile: a child forked through libc learns that it is not the
+            # worker when the corked tool call is flushed, here, and no result will ever come.
+            _settle(future, error=ToolError(self._closed))
         return future
 
     def _answered(self, tool_id: Any) -> None:

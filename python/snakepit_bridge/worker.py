@@ -156,8 +156,12 @@ class Worker:
         self.settings = settings
         set_limits(Limits(max_depth=settings.max_depth, max_value_bytes=settings.max_value_bytes,
                           max_string_bytes=settings.max_string_bytes))
+        # The reader and writer record this process's pid now: no other process (a fork's child)
+        # ever reads or writes a frame through them (see forkchild).
         self.connection = Connection(settings.in_fd, settings.out_fd, settings.max_frame_bytes,
-                                     on_closed=_host_gone)
+                                     on_closed=_host_gone, on_foreign=forkchild.refuse)
+        self.connection.reader.on_foreign = forkchild.leave
+        self.connection.writer.on_foreign = forkchild.adopt
         send = self.connection.send
         #: Set with ``SNAKEPIT_MAX_RSS_BYTES``: replies check the peak RSS first.
         self.memory: Optional[MemoryWatch] = None

@@ -3,11 +3,17 @@
  * method, a C library). The child is a copy of the worker holding its protocol fds; it must never
  * serve them. Before, a child that returned from the call sent a second reply and then read the
  * host's frames beside the worker: later calls split between two pids, and one the child took
- * and died on was never answered. Real workers, spawned and forked, real forks.
+ * and died on was never answered. A fork through libc (C code, `ctypes`) runs no
+ * `os.register_at_fork` hook, so the worker's reader and writer check the pid too. Real workers,
+ * spawned and forked, real forks.
  */
+import { existsSync, mkdtempSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { describe, expect, it } from "vitest"
 import type { PythonBridge } from "../../src/bridge/PythonBridge.js"
 import { eventually, record, startBridge } from "../support/bridge.js"
+import { isGone } from "../support/processes.js"
 
 interface Forked { readonly worker: number; readonly child: number; readonly in_child: boolean }
 
@@ -36,6 +42,42 @@ describe.each(["spawn", "forkserver"] as const)("a process forked by a call (spa
     expect(await servers(bridge, 40)).toEqual(new Set([forked.worker]))
     expect(await reaped(bridge, forked.child)).toEqual({ code: 0 })
     expect(await servers(bridge, 5)).toEqual(new Set([forked.worker]))
+  })
+
+  it("a child forked through libc that returns from the call never answers the host's calls: it exits by itself", async () => {
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, spawnMode, callTimeoutMs: 5_000 })
+    const worker = bridge.getStatus().workers[0]!.pid
+    const marker = join(mkdtempSync(join(tmpdir(), "snakepit-cfork-")), "child-returned")
+    const forked = await bridge.executePython<Forked>("forker", "forking", "cfork_and_return_in_both", [marker])
+    try {
+      expect(forked).toMatchObject({ worker, in_child: false })
+      // The child has returned into the worker's code: from here on it would serve, if it could.
+      await eventually(() => existsSync(marker), 10_000, "the child's return from the call")
+      const answers = await Promise.all(
+        Array.from({ length: 40 }, (_, i) =>
+          bridge.executePython<number>(`victim${i}`, "forking", "pid", []).then(String, (e: Error) => e.constructor.name),
+        ),
+      )
+      expect(answers).toEqual(Array.from({ length: 40 }, () => String(worker)))
+      await eventually(() => isGone(forked.child), 10_000, "the child's own exit")
+      expect(await reaped(bridge, forked.child)).toEqual({ code: 0 })
+      expect(await servers(bridge, 5)).toEqual(new Set([worker]))
+    } finally {
+      // Only if the test failed: a child that still serves must not outlive it.
+      try { process.kill(forked.child, "SIGKILL") } catch { /* already gone, as it should be */ }
+    }
+  })
+
+  it("a child forked through libc in a coroutine on the worker's event loop exits when the coroutine returns", async () => {
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, spawnMode })
+    const forked = await bridge.executePython<Forked>(null, "forking", "cfork_in_coroutine", [])
+    try {
+      expect(forked.in_child).toBe(false)
+      expect(await reaped(bridge, forked.child)).toEqual({ code: 0 })
+      expect(await servers(bridge, 10)).toEqual(new Set([forked.worker]))
+    } finally {
+      try { process.kill(forked.child, "SIGKILL") } catch { /* already gone, as it should be */ }
+    }
   })
 
   it("a child that raises out of the call exits 1; the worker's reply is the parent's", async () => {

@@ -1,0 +1,158 @@
+"""A process that did not make a reader or writer (a fork's child) never reads or writes a frame
+through it: the pid check of :mod:`snakepit_bridge.protocol` and the policy of
+:func:`snakepit_bridge.forkchild.refuse` (regression: a child forked through libc, which runs no
+``os.register_at_fork`` hook, answered other sessions' calls)."""
+from __future__ import annotations
+
+import ctypes
+import os
+import socket
+import threading
+
+import pytest
+
+from snakepit_bridge import forkchild
+from snakepit_bridge.codec import encode_message
+from snakepit_bridge.connection import Connection
+from snakepit_bridge.protocol import FrameReader, FrameWriter, ForeignProcess
+from snakepit_bridge.session import ToolError
+
+from conftest import wire
+
+
+@pytest.fixture
+def pair():
+    a, b = socket.socketpair()
+    yield a, b
+    a.close()
+    b.close()
+
+
+def _pong(i):
+    return encode_message({"type": "pong", "id": i}, [])
+
+
+def _nothing_arrived(sock):
+    sock.setblocking(False)
+    try:
+        with pytest.raises(BlockingIOError):
+            sock.recv(1)
+    finally:
+        sock.setblocking(True)
+
+
+def _foreign(obj):
+    """Make ``obj`` belong to another process, as it does in a fork's child; count its hook."""
+    calls = []
+    obj.owner_pid = os.getpid() + 1
+    obj.on_foreign = lambda: calls.append(True)
+    return calls
+
+
+def test_a_writer_owned_by_another_process_writes_no_frame(pair):
+    a, b = pair
+    writer = FrameWriter(a.fileno())
+    calls = _foreign(writer)
+    with pytest.raises(ForeignProcess):
+        writer.write(_pong(1))
+    with pytest.raises(ForeignProcess):
+        writer.write(encode_message({"type": "result", "id": 2, "att": [1 << 17]}, [b"x"]),
+                     [bytes(1 << 17)])  # big enough for the writev path
+    with pytest.raises(ForeignProcess):
+        writer.write_raw(b"raw bytes")
+    assert len(calls) == 3
+    _nothing_arrived(b)
+
+
+def test_corked_frames_are_checked_once_per_batch_and_the_owners_are_never_written(pair):
+    a, b = pair
+    writer = FrameWriter(a.fileno())
+    writer.cork_thread = threading.get_ident()
+    writer.write(_pong(0))  # corked by the owner, as before a fork
+    calls = _foreign(writer)
+    # A batch already started: appended unchecked, as in the owner (no system call per frame) ...
+    for i in range(1, FrameWriter.CORK_FRAMES - 1):
+        writer.write(_pong(i))
+    # ... but never written: the batch's write checks, and drops what the owner had corked.
+    with pytest.raises(ForeignProcess):
+        writer.write(_pong(FrameWriter.CORK_FRAMES - 1))
+    # A new batch is checked at its first frame; a flush writes nothing and raises nothing.
+    with pytest.raises(ForeignProcess):
+        writer.write(_pong(100))
+    writer.flush()
+    assert len(calls) == 2
+    _nothing_arrived(b)
+
+
+def test_a_reader_owned_by_another_process_reads_nothing(pair):
+    a, b = pair
+    a.sendall(wire({"type": "ping", "id": 1}))
+    reader = FrameReader(b.fileno())
+    flushed = []
+    reader.before_read = lambda: flushed.append(True)
+    calls = _foreign(reader)
+    with pytest.raises(ForeignProcess):
+        next(reader.frames())
+    assert calls == [True]
+    assert flushed == []  # before_read writes (the worker's corked replies): not even that
+    # The frame is still there for its owner.
+    reader.owner_pid = os.getpid()
+    assert next(reader.frames()).header == '{"type":"ping","id":1}'
+
+
+def test_the_owner_pays_one_pid_check_per_batch_not_per_frame(pair, monkeypatch):
+    a, b = pair
+    writer = FrameWriter(a.fileno())
+    writer.cork_thread = threading.get_ident()
+    checks = []
+    real = os.getpid
+    monkeypatch.setattr(os, "getpid", lambda: checks.append(True) or real())
+    for i in range(FrameWriter.CORK_FRAMES * 4):
+        writer.write(_pong(i))
+    # The first frame of each batch and the batch's write: two per CORK_FRAMES frames.
+    assert len(checks) == 8
+
+
+def test_a_connection_hands_an_unsent_message_to_on_foreign(pair):
+    a, b = pair
+    refused = []
+    connection = Connection(b.fileno(), a.fileno(), on_foreign=refused.append)
+    _foreign(connection.writer)
+    connection.send({"type": "log", "level": "info", "logger": "x", "message": "m",
+                     "session_id": None, "call_id": None})
+    assert [m["type"] for m in refused] == ["log"]
+    _nothing_arrived(b)
+
+
+def test_refuse_drops_output_fails_tool_calls_and_exits_on_anything_else():
+    assert forkchild.refuse({"type": "log"}) is None
+    assert forkchild.refuse({"type": "telemetry"}) is None
+    with pytest.raises(ToolError):
+        forkchild.refuse({"type": "tool_call"})
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child exits inside refuse
+        try:
+            forkchild.refuse({"type": "result", "id": 1})
+        finally:
+            os._exit(7)  # refuse returned: the test fails on this code
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+
+
+def test_a_child_forked_through_libc_writes_nothing_through_its_parents_writer(pair):
+    a, b = pair
+    writer = FrameWriter(a.fileno())
+    pid = ctypes.CDLL(None).fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        code = 1
+        try:
+            writer.write(_pong(1))
+        except ForeignProcess:
+            code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    _nothing_arrived(b)
+    writer.write(_pong(2))  # the parent still writes
+    assert b.recv(64)
