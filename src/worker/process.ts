@@ -23,6 +23,7 @@ import type { ValueLimits } from "../protocol/limits.js"
 import { ExitCode, MEMORY_EXCEEDED_EVENT, PROTOCOL_VERSION } from "../protocol/messages.js"
 import { Connection, type ConnectionFault, type PythonLogRecord, type ReadyFields, type ToolCallRequest } from "./connection.js"
 import { LineSplitter } from "./lineSplitter.js"
+import { isRunning } from "./liveness.js"
 import { groupsSupported, signalGroup, trackGroup, untrackGroup, watchGroups } from "./processGroup.js"
 import { bridgePythonDir } from "./python.js"
 
@@ -204,6 +205,15 @@ const lines = (stream: NodeJS.ReadableStream | null, onLine: (line: string) => v
 export const STREAM_GRACE_MS = 250
 
 /**
+ * How long after a worker's protocol output ended the host waits before it looks whether the
+ * process still runs. A worker that dies closes its output a moment before it is seen to have
+ * exited; the wait lets its exit, with its own code or signal, be the news. One that still runs
+ * then has closed its output and lives on: it is killed and its calls fail with `WorkerCrashed`
+ * (reason `"output"`).
+ */
+export const OUTPUT_END_GRACE_MS = 100
+
+/**
  * Resolves once every stream has ended or closed, or after `graceMs`; streams still open then
  * are destroyed (the host stops listening to a dead worker's leftovers).
  *
@@ -241,6 +251,15 @@ export const spawnWorker = (
     const stderr = new Tail(STDERR_TAIL_BYTES)
     const sub = yield* (options.launcher ?? spawnLauncher)(options, maxFrameBytes)
     const exited = sub.exited
+    // Set when the host ends the worker (terminate, kill, the scope closing): the end of its
+    // protocol output is then expected (see `outputEnded` below). The finalizer runs before the
+    // launcher's release, which kills the process.
+    let stopping = false
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        stopping = true
+      }),
+    )
     const startupFailed = (message: string, exit: ExitInfo) =>
       new StartupFailed({ message, workerId: options.workerId, exitCode: exit.exitCode, signal: exit.signal, stderr: stderr.toString() })
 
@@ -256,6 +275,7 @@ export const spawnWorker = (
     let onReady: ((info: ReadyFields) => void) | undefined
     let connection: Connection | undefined
     let pid: number | undefined = sub.pid
+    let readyPid: number | undefined
     const limit = options.maxRssBytes
     // The worker's report that it passed its memory limit, just before it exits: every call in
     // flight fails now, with a crash that says so (the exit that follows changes nothing).
@@ -332,6 +352,34 @@ export const spawnWorker = (
       onReady: (info) => onReady?.(info),
     })
     output.on("data", (chunk: Buffer) => connection!.receiveBytes(chunk))
+    // The protocol output ends when the worker dies, when the host stops it, or when the worker
+    // closes it and lives on (Python dup2'd /dev/null over it, or exec'd another program): then
+    // nothing it does can answer a call, and only a health check would notice, 15 s later. So an
+    // end while the host is not stopping the worker is a crash, unless the process is found to
+    // have exited (its exit then settles the calls, with its own code or signal): its calls in
+    // flight fail now, once (`close` keeps the first reason), and it is killed.
+    let exitSeen = false
+    void exited.then(() => {
+      exitSeen = true
+    })
+    output.once("end", () => {
+      if (stopping) return
+      const timer = setTimeout(() => {
+        const running = sub.pid ?? readyPid
+        if (stopping || exitSeen || running === undefined || !isRunning(running)) return
+        connection!.close(
+          new WorkerCrashed({
+            message: `worker ${options.workerId} (pid ${running}) closed its protocol output and went on running: it can answer no call; it was killed`,
+            workerId: options.workerId,
+            exitCode: null,
+            signal: null,
+            reason: "output",
+          }),
+        )
+        sub.kill()
+      }, OUTPUT_END_GRACE_MS)
+      void exited.then(() => clearTimeout(timer))
+    })
     // A launcher may hand over paused streams (the fork server reads a header first): flow now
     // that every listener is attached.
     for (const stream of [output, sub.stdout, sub.stderr]) stream?.resume()
@@ -381,6 +429,7 @@ export const spawnWorker = (
     )
 
     pid = sub.pid ?? info.pid
+    readyPid = info.pid
     // From here on, an exit is a crash: every call still in flight fails with it, exactly once.
     // Exiting over the memory limit without its report (the writer was busy) still says so.
     exited.then((exit) =>
@@ -400,8 +449,14 @@ export const spawnWorker = (
       info,
       connection,
       exited,
-      terminate: () => sub.signal("SIGTERM"),
-      kill: () => sub.kill(),
+      terminate: () => {
+        stopping = true
+        sub.signal("SIGTERM")
+      },
+      kill: () => {
+        stopping = true
+        sub.kill()
+      },
       stderrTail: () => stderr.toString(),
     } satisfies WorkerProcess
   })
