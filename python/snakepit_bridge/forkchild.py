@@ -1,7 +1,7 @@
 """A process forked from a serving worker is not a worker.
 
 Code a call runs may fork (``os.fork()``, ``multiprocessing``'s "fork" start method, C code
-calling libc's ``fork()``, ``ctypes.CDLL(None).fork()``).  The child is a copy of the worker with
+calling libc's ``fork()``, ``ctypes.PyDLL(None).fork()``).  The child is a copy of the worker with
 one thread, the one that forked, and it holds the worker's protocol fds: left alone, a child that
 returns from the call sends a second reply for it, then reads the host's frames beside the
 worker, so later calls split between two pids and one the child takes and dies on is never
@@ -47,14 +47,14 @@ import sys
 import threading
 from typing import Any, Callable, Dict, List, NoReturn, Optional
 
-from .protocol import LOG, TELEMETRY, TOOL_CALL
+from .protocol import LOG, TELEMETRY, TOOL_CALL, Owner
 
 #: True in a process forked from a serving worker once it was prepared (read on every reply: a
 #: plain global).
 forked = False
 
-#: The serving worker's pid (None before :func:`install`).
-worker_pid: Optional[int] = None
+#: The serving worker (None before :func:`install`).
+_worker: Optional[Owner] = None
 
 _installed = False
 _detach: List[Callable[[], None]] = []
@@ -63,8 +63,8 @@ _detach: List[Callable[[], None]] = []
 def install(protocol_fds: List[int], on_fork: Callable[[], None]) -> None:
     """From now on, a fork's child gives up ``protocol_fds`` and runs ``on_fork`` (the worker
     forgets its connection there).  Call once, when the worker starts serving."""
-    global _installed, worker_pid
-    worker_pid = os.getpid()
+    global _installed, _worker
+    _worker = Owner()
     _detach[:] = [lambda: _silence(protocol_fds), on_fork]
     if not _installed:
         _installed = True
@@ -73,8 +73,8 @@ def install(protocol_fds: List[int], on_fork: Callable[[], None]) -> None:
 
 def is_forked() -> bool:
     """True in a process forked from the serving worker, by ``os.fork()`` or through libc (a
-    system call: for the slow paths only)."""
-    return forked or (worker_pid is not None and os.getpid() != worker_pid)
+    byte read, or a system call where the kernel cannot wipe a page on fork)."""
+    return forked or (_worker is not None and _worker.moved())
 
 
 def adopt() -> None:

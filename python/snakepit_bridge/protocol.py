@@ -19,12 +19,14 @@ memoryviews, so a large array is never copied into a frame.
 
 A reader or writer serves only the process that made it: a child forked from that process
 (``os.fork()``, or C code calling libc's ``fork()``, which runs no ``os.register_at_fork`` hook)
-holds the same fds and must never touch them.  ``os.getpid()`` is compared with the owner's pid
-before every ``read`` and every ``write``, and when a writer starts a new batch of corked frames:
-one comparison per batch of frames, never one per frame (``getpid`` is a system call).
+holds the same fds and must never touch them.  Each checks that it is still in its owner
+(:class:`Owner`) before every ``read`` and every ``write``, and when a writer starts a new batch
+of corked frames: one byte read from memory where Linux can wipe a page on fork, else one
+``os.getpid()``, a system call (1.3 µs measured on a VM, against 30 ns for the byte).
 """
 from __future__ import annotations
 
+import mmap
 import os
 import struct
 import threading
@@ -106,6 +108,39 @@ class ForeignProcess(RuntimeError):
 
 def _nothing() -> None:
     pass
+
+
+#: ``MADV_WIPEONFORK`` (Linux 4.14+; Python's ``mmap`` module does not name it).
+_MADV_WIPEONFORK = 18
+
+
+class Owner:
+    """The process that made a reader or writer: :meth:`moved` is true in any other, a fork's
+    child above all (``os.fork()`` or libc's ``fork()``, which runs no Python hook).
+
+    Where the kernel allows it, a private page marked ``MADV_WIPEONFORK`` holds a 1 that every
+    fork's child finds zeroed, so the check is one byte read from memory; elsewhere it compares
+    ``os.getpid()``, a system call."""
+
+    __slots__ = ("pid", "_page")
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self._page: Optional[mmap.mmap] = None
+        try:
+            page = mmap.mmap(-1, mmap.PAGESIZE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+            page.madvise(_MADV_WIPEONFORK)
+            page[0] = 1
+            self._page = page
+        except (AttributeError, OSError, ValueError):  # pragma: no cover - old kernel, non-Linux
+            pass
+
+    def moved(self) -> bool:
+        """True in a process other than the one that made this owner."""
+        page = self._page
+        if page is not None:
+            return page[0] != 1
+        return os.getpid() != self.pid
 
 
 def align8(n: int) -> int:
@@ -282,14 +317,14 @@ class FrameWriter:
         self._held: List[bytes] = []
         self._held_bytes = 0
         #: The process that may write (the one that made this writer).
-        self.owner_pid = os.getpid()
+        self.owner = Owner()
         #: Runs in any other process that tries to write, before :class:`ForeignProcess` is
         #: raised (the worker turns the process into a forked child there, see forkchild.py).
         self.on_foreign: Callable[[], None] = _nothing
 
     def write(self, header: bytes, attachments: Sequence[Buffer] = ()) -> None:
         """Write one frame (raises :class:`FrameTooLarge` before writing anything, and
-        :class:`ForeignProcess` in a process other than :attr:`owner_pid`)."""
+        :class:`ForeignProcess` in a process other than :attr:`owner`'s)."""
         if attachments:
             parts = frame_buffers(header, attachments, self.max_frame_bytes)
             total = sum(p.nbytes if isinstance(p, memoryview) else len(p) for p in parts)
@@ -328,7 +363,7 @@ class FrameWriter:
 
     def flush(self) -> None:
         """Write the frames held back by corking, if any (in a process other than
-        :attr:`owner_pid` they are dropped, unwritten, and nothing is raised)."""
+        :attr:`owner`'s they are dropped, unwritten, and nothing is raised)."""
         if self._held:
             try:
                 self._check_owner()
@@ -338,13 +373,13 @@ class FrameWriter:
                 self._flush_held()
 
     def _check_owner(self) -> None:
-        if os.getpid() != self.owner_pid:
+        if self.owner.moved():
             # The frames held are the owner's (corked before the fork): it sends them itself.
             self._held = []
             self._held_bytes = 0
             self.on_foreign()
             raise ForeignProcess(f"process {os.getpid()} does not own this connection "
-                                 f"(process {self.owner_pid} does): nothing was written")
+                                 f"(process {self.owner.pid} does): nothing was written")
 
     def _flush_held(self) -> None:
         # Called with the lock held, once the caller has checked the owner.
@@ -381,16 +416,16 @@ class FrameReader:
         #: yielded); written by the reading thread, read without a lock by others as a hint.
         self.buffered = 0
         #: The process that may read (the one that made this reader).
-        self.owner_pid = os.getpid()
+        self.owner = Owner()
         #: Runs in any other process that is about to read, before :class:`ForeignProcess` is
         #: raised (the worker exits there, see forkchild.py).
         self.on_foreign: Callable[[], None] = _nothing
 
     def _check_owner(self) -> None:
-        if os.getpid() != self.owner_pid:
+        if self.owner.moved():
             self.on_foreign()
             raise ForeignProcess(f"process {os.getpid()} does not own this connection "
-                                 f"(process {self.owner_pid} does): nothing was read")
+                                 f"(process {self.owner.pid} does): nothing was read")
 
     def frames(self) -> Iterator[Frame]:
         """Yield every frame in arrival order."""

@@ -14,7 +14,7 @@ import pytest
 from snakepit_bridge import forkchild
 from snakepit_bridge.codec import encode_message
 from snakepit_bridge.connection import Connection
-from snakepit_bridge.protocol import FrameReader, FrameWriter, ForeignProcess
+from snakepit_bridge.protocol import FrameReader, FrameWriter, ForeignProcess, Owner
 from snakepit_bridge.session import ToolError
 
 from conftest import wire
@@ -41,10 +41,18 @@ def _nothing_arrived(sock):
         sock.setblocking(True)
 
 
+class _Elsewhere:
+    """An owner that is another process, as a reader's or writer's is in a fork's child."""
+    pid = 1
+
+    def moved(self):
+        return True
+
+
 def _foreign(obj):
     """Make ``obj`` belong to another process, as it does in a fork's child; count its hook."""
     calls = []
-    obj.owner_pid = os.getpid() + 1
+    obj.owner = _Elsewhere()
     obj.on_foreign = lambda: calls.append(True)
     return calls
 
@@ -96,17 +104,25 @@ def test_a_reader_owned_by_another_process_reads_nothing(pair):
     assert calls == [True]
     assert flushed == []  # before_read writes (the worker's corked replies): not even that
     # The frame is still there for its owner.
-    reader.owner_pid = os.getpid()
+    reader.owner = Owner()
     assert next(reader.frames()).header == '{"type":"ping","id":1}'
 
 
-def test_the_owner_pays_one_pid_check_per_batch_not_per_frame(pair, monkeypatch):
+def test_the_owner_pays_one_check_per_batch_not_per_frame(pair):
     a, b = pair
     writer = FrameWriter(a.fileno())
     writer.cork_thread = threading.get_ident()
     checks = []
-    real = os.getpid
-    monkeypatch.setattr(os, "getpid", lambda: checks.append(True) or real())
+    real = writer.owner
+
+    class Counted:
+        pid = real.pid
+
+        def moved(self):
+            checks.append(True)
+            return real.moved()
+
+    writer.owner = Counted()
     for i in range(FrameWriter.CORK_FRAMES * 4):
         writer.write(_pong(i))
     # The first frame of each batch and the batch's write: two per CORK_FRAMES frames.
@@ -142,7 +158,7 @@ def test_refuse_drops_output_fails_tool_calls_and_exits_on_anything_else():
 def test_a_child_forked_through_libc_writes_nothing_through_its_parents_writer(pair):
     a, b = pair
     writer = FrameWriter(a.fileno())
-    pid = ctypes.CDLL(None).fork()
+    pid = ctypes.PyDLL(None).fork()
     if pid == 0:  # pragma: no cover - runs in the child
         code = 1
         try:
@@ -156,3 +172,15 @@ def test_a_child_forked_through_libc_writes_nothing_through_its_parents_writer(p
     _nothing_arrived(b)
     writer.write(_pong(2))  # the parent still writes
     assert b.recv(64)
+
+
+def test_an_owner_is_moved_in_a_child_forked_by_os_fork_or_through_libc_and_never_in_its_own_process():
+    owner = Owner()
+    assert not owner.moved()
+    for fork in (os.fork, ctypes.PyDLL(None).fork):
+        pid = fork()
+        if pid == 0:  # pragma: no cover - runs in the child
+            os._exit(0 if owner.moved() else 1)
+        _, status = os.waitpid(pid, 0)
+        assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    assert not owner.moved()
