@@ -78,10 +78,27 @@ export async function* mapCalls<T>(inputs: Inputs, runChunk: RunChunk, run: MapR
     w?.()
   }
   const onAbort = () => {
+    listening = false
     stop.abort(signal?.reason)
     poke()
   }
-  signal?.addEventListener("abort", onAbort, { once: true })
+  // The caller's signal is listened to only while something can wait on it: a chunk in flight,
+  // an input being read, the consumer waiting. A map whose consumer took a result and dropped
+  // the iterator never runs its `finally`; listening for its whole life left one listener (and
+  // the map's buffered results) on a long-lived signal, such as a server's, for good.
+  let listening = false
+  let chunksInFlight = 0
+  const listen = () => {
+    if (listening || signal === undefined || finished) return
+    if (signal.aborted) return onAbort()
+    signal.addEventListener("abort", onAbort, { once: true })
+    listening = true
+  }
+  const unlisten = () => {
+    if (!listening || chunksInFlight > 0 || reading || wake !== undefined) return
+    signal!.removeEventListener("abort", onAbort)
+    listening = false
+  }
 
   const send = () => {
     if (chunk.length === 0) return
@@ -90,6 +107,8 @@ export async function* mapCalls<T>(inputs: Inputs, runChunk: RunChunk, run: MapR
     chunk = []
     chunkStart = w.read
     w = chunkSent(w)
+    chunksInFlight++
+    listen()
     let settled: Promise<readonly ItemOutcome[]>
     try {
       settled = runChunk(items, stop.signal)
@@ -103,11 +122,13 @@ export async function* mapCalls<T>(inputs: Inputs, runChunk: RunChunk, run: MapR
       )
       .finally(() => {
         w = chunkAnswered(w)
+        chunksInFlight--
         poke()
         // A partial chunk may wait for nothing else now: the window is full, or the reader
         // is waiting on a slow input (sending meanwhile is safe: it resumes on a new chunk).
         if (shouldSend(w, plan, { ended, waitingOnInput: reading && asyncInputs })) send()
         fill()
+        unlisten()
       })
   }
 
@@ -115,6 +136,7 @@ export async function* mapCalls<T>(inputs: Inputs, runChunk: RunChunk, run: MapR
   const fill = () => {
     if (reading || ended || finished || inputFailure) return
     reading = true
+    listen()
     void (async () => {
       try {
         while (!ended && !finished && mayRead(w, plan)) {
@@ -153,6 +175,7 @@ export async function* mapCalls<T>(inputs: Inputs, runChunk: RunChunk, run: MapR
       } finally {
         reading = false
         poke()
+        unlisten()
       }
     })()
   }
@@ -172,11 +195,15 @@ export async function* mapCalls<T>(inputs: Inputs, runChunk: RunChunk, run: MapR
         if (inputFailure) throw inputFailure.error
         return
       }
-      await new Promise<void>((resolve) => (wake = resolve))
+      const woken = new Promise<void>((resolve) => (wake = resolve))
+      listen()
+      await woken
+      unlisten()
     }
   } finally {
     finished = true
-    signal?.removeEventListener("abort", onAbort)
+    if (listening) signal!.removeEventListener("abort", onAbort)
+    listening = false
     stop.abort(signal?.aborted ? signal.reason : new CallCancelled({ message: "the map's consumer stopped" }))
     // Close the inputs unless they ended or failed. Not awaited: an async generator busy in a
     // `next()` would make `return()` wait for it, and the consumer must not.

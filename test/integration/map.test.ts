@@ -2,9 +2,10 @@
  * `bridge.map`, the batch path, against real Python workers: order, backpressure, per-item
  * errors, cancellation, a worker killed mid-map, the allowlist, and the empty map.
  */
+import { getEventListeners } from "node:events"
 import { describe, expect, it } from "vitest"
 import type { MapResult } from "../../src/index.js"
-import { startBridge } from "../support/bridge.js"
+import { eventually, startBridge } from "../support/bridge.js"
 
 const collect = async <T>(results: AsyncIterable<MapResult<T>>): Promise<MapResult<T>[]> => {
   const out: MapResult<T>[] = []
@@ -104,6 +105,34 @@ describe("bridge.map", () => {
     expect(pulled).toBeLessThanOrEqual(3 + 8 + 1)
     // The worker is free again: the chunks in flight were cancelled.
     expect(await bridge.executePython(null, "echo", "echo", ["after"], { timeoutMs: 5_000 })).toBe("after")
+  })
+
+  it("a map read once and dropped (never closed) leaves no listener on the caller's signal once its chunks are answered", async () => {
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1 })
+    const shutdown = new AbortController() // a server-wide signal passed to every request's map
+    for (let i = 0; i < 100; i++) {
+      const first = await bridge.map(null, "echo", "echo", [[1], [2], [3]], { signal: shutdown.signal }).next()
+      expect(first.value).toEqual({ ok: true, value: 1 })
+    }
+    // Every chunk is answered: nothing is left that the signal could cancel.
+    await eventually(() => getEventListeners(shutdown.signal, "abort").length === 0, 10_000, "no listener left on the caller's signal")
+    expect(bridge.getStatus().workers[0]!.inFlight).toBe(0)
+  })
+
+  it("the signal still ends a map whose consumer waits on an input that never comes", async () => {
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1 })
+    const controller = new AbortController()
+    async function* inputs() {
+      yield [1]
+      await new Promise(() => {}) // the next input never comes
+    }
+    const results = bridge.map(null, "echo", "echo", inputs(), { signal: controller.signal })
+    expect((await results.next()).value).toEqual({ ok: true, value: 1 })
+    const waiting = results.next()
+    await eventually(() => getEventListeners(controller.signal, "abort").length === 1, 10_000, "the waiting map listening")
+    controller.abort("enough")
+    await expect(waiting).rejects.toMatchObject({ _tag: "CallCancelled", reason: "enough" })
+    expect(getEventListeners(controller.signal, "abort")).toHaveLength(0)
   })
 
   it("an already aborted signal ends the map before any input is read", async () => {
