@@ -32,7 +32,7 @@ import { createHash, randomBytes } from "node:crypto"
 import type { Logger } from "pino"
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node"
 import type { KV } from "@nats-io/kv"
-import { BridgeStopped, InvalidOptions, ProtocolError, StartupFailed } from "../errors.js"
+import { BridgeStopped, CallTimeout, InvalidOptions, ProtocolError, StartupFailed } from "../errors.js"
 import { PythonBridge } from "../bridge/PythonBridge.js"
 import { MAX_SESSION_ID_LENGTH, type ExecuteOptions } from "../bridge/callOptions.js"
 import { resolveOptions, type LocalBridgeOptions } from "../bridge/options.js"
@@ -122,6 +122,9 @@ export const localSession = (clientId: string, sessionId: string): string => {
  * `bridge.pipelineDepth` to choose otherwise.
  */
 export const AGENT_PIPELINE_DEPTH = 64
+
+/** The longest delay a timer takes (a deadline beyond it, `Infinity` included, is no timer). */
+const MAX_TIMER_MS = 2 ** 31 - 1
 
 /**
  * The options an agent starts its local bridge with: the caller's, with the agent's defaults.
@@ -504,6 +507,17 @@ export class RemoteAgent {
     const options: { -readonly [K in keyof ExecuteOptions]: ExecuteOptions[K] } = { signal: running.abort.signal }
     if (message.kwargs) options.kwargs = message.kwargs as Record<string, unknown>
     if (typeof message.timeoutMs === "number") options.timeoutMs = message.timeoutMs
+    // The client's deadline runs from its send, and the client judges an agent silent a TTL past
+    // it as lost. The bridge's runs from the call's start on a worker: a call queued here behind
+    // other clients' work would answer late, and its healthy agent be judged lost. So the
+    // deadline runs from arrival here, queue included: past it, the call ends as a CallTimeout.
+    let timedOut: CallTimeout | undefined
+    const deadline = typeof message.timeoutMs === "number" && message.timeoutMs >= 0 && message.timeoutMs <= MAX_TIMER_MS
+      ? setTimeout(() => {
+        timedOut = new CallTimeout({ message: `the call exceeded its ${String(message.timeoutMs)} ms deadline on agent ${this.id} (it waited for a worker there)`, timeoutMs: message.timeoutMs!, workerId: this.id })
+        running.abort.abort(timedOut)
+      }, message.timeoutMs)
+      : undefined
     const { module, fn } = message
     const args = message.args ?? []
     const serve = async () => {
@@ -514,6 +528,7 @@ export class RemoteAgent {
           running.credit--
           send({ type: "item", callId, value: item })
         }
+        if (timedOut) throw timedOut
         send({ type: "end", callId })
       } else if (message.kind === "exec") {
         send({ type: "result", callId, value: await this.bridge.executeCode(sessionId, message.code ?? "", (message.context ?? {}) as Record<string, unknown>, options) })
@@ -530,8 +545,9 @@ export class RemoteAgent {
       const waiting = message.nested === true && sessionId !== null && (this.toolsOut.get(sessionId) ?? 0) > 0 ? this.bridge.getSessionWorker(sessionId) : undefined
       await (waiting !== undefined ? toolScope.run({ sessionId, workerId: waiting }, serve) : serve())
     } catch (e) {
-      send({ type: "error", callId, error: errorToWire(e) })
+      send({ type: "error", callId, error: errorToWire(timedOut ?? e) })
     } finally {
+      clearTimeout(deadline)
       this.running.delete(key)
       // A call the bridge refused (allowlist, options, too many sessions) made no session: a
       // record of it here would only grow with every forged call.
