@@ -71,6 +71,12 @@ LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 #: sends more as a protocol violation.
 MAX_TOOL_CALLS_IN_FLIGHT = 256
 
+#: Bytes of a stream's chunks (frame bodies) that may be sent and not yet credited, besides the
+#: host's ``window`` of chunks (the host's ``STREAM_BYTE_WINDOW``): a generator waits while this
+#: many are outstanding, unless none is (one bigger chunk goes alone).  The host ends a worker
+#: that sends past it as a protocol violation.
+STREAM_BYTE_WINDOW = 16 * 1024 * 1024
+
 #: The protocol's own ``error.type`` names (Python exceptions use their qualified names).
 SERIALIZATION_ERROR = "SerializationError"
 FRAME_TOO_LARGE = "FrameTooLarge"

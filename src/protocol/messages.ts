@@ -233,6 +233,19 @@ export interface CreditMessage {
 export const STREAM_CHUNK_WINDOW = 64
 
 /**
+ * How many bytes of a stream's chunks (frame bodies, as the host reads them) may be on their way
+ * or waiting for the consumer, besides {@link STREAM_CHUNK_WINDOW}: a worker waits for credit
+ * while this many are unconsumed (one chunk larger than this still goes when none is), and the
+ * host grants credit each time its consumer has taken half a window of chunks or half this many
+ * bytes. Without it a window of 64 chunks could be 64 × `maxValueBytes`. Mirrored in
+ * `snakepit_bridge/protocol.py`; not an option.
+ *
+ * @example
+ * const byteWindowMiB = STREAM_BYTE_WINDOW / 2 ** 20 // 16
+ */
+export const STREAM_BYTE_WINDOW = 16 * 1024 * 1024
+
+/**
  * How many tool calls one worker may have unanswered at once. A tool call counts from the moment
  * the host reads its `tool_call` until its `tool_result` has been handed to the OS (so answers
  * waiting in the host's write buffer, for a worker that stopped reading, count too). Python's

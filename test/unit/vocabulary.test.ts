@@ -7,7 +7,7 @@
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
-import { ErrorType, HOST_TO_WORKER, MAX_TOOL_CALLS_IN_FLIGHT, WORKER_TO_HOST } from "../../src/protocol/messages.js"
+import { ErrorType, HOST_TO_WORKER, MAX_TOOL_CALLS_IN_FLIGHT, STREAM_BYTE_WINDOW, WORKER_TO_HOST } from "../../src/protocol/messages.js"
 
 const source = readFileSync(join(import.meta.dirname, "..", "..", "python", "snakepit_bridge", "protocol.py"), "utf8")
 const constants = new Map([...source.matchAll(/^([A-Z_]+) = "([^"]*)"$/gm)].map((m) => [m[1]!, m[2]!]))
@@ -29,5 +29,9 @@ describe("the wire vocabulary, TypeScript and Python", () => {
   })
   it("the bound on a worker's unanswered tool calls is the same number", () => {
     expect(/^MAX_TOOL_CALLS_IN_FLIGHT = (\d+)$/m.exec(source)?.[1]).toBe(String(MAX_TOOL_CALLS_IN_FLIGHT))
+  })
+  it("a stream's byte window is the same number (Python waits at it, the host enforces it)", () => {
+    const expr = /^STREAM_BYTE_WINDOW = ([\d *]+)$/m.exec(source)?.[1]
+    expect(expr?.split("*").reduce((product, factor) => product * Number(factor.trim()), 1)).toBe(STREAM_BYTE_WINDOW)
   })
 })
