@@ -38,8 +38,9 @@ class Connection:
         self._on_closed = on_closed
         self._on_foreign = on_foreign
 
-    def send(self, message: Dict[str, Any], attachments: Sequence[Any] = ()) -> None:
-        """Send one envelope (values already encoded, ``attachments`` in index order).
+    def send(self, message: Dict[str, Any], attachments: Sequence[Any] = ()) -> int:
+        """Send one envelope (values already encoded, ``attachments`` in index order); return
+        its frame's ``bodyLength`` (a stream counts its chunks' bytes by it, as the host does).
 
         Raises :class:`~snakepit_bridge.errors.SerializationError` or
         :class:`~snakepit_bridge.errors.FrameTooLarge` without sending anything.  A message
@@ -48,26 +49,28 @@ class Connection:
         frame stays ``FrameTooLarge``, so with the default limits (equal) nothing changes.
         """
         header = encode_message(message, attachments)  # type: ignore[arg-type]
+        # bodyLength, without a call in the common case (no attachments: header and its length)
+        size = body_length(len(header), message["att"]) if attachments else 4 + len(header)
         field = _VALUE_FIELDS.get(message.get("type"))  # type: ignore[arg-type]
         if field is not None:
             limit = current_limits().max_value_bytes
             if limit < self.writer.max_frame_bytes:
-                size = body_length(len(header), message["att"] if attachments else ())
                 if limit < size <= self.writer.max_frame_bytes:
                     raise SerializationError(
                         f"value of {size} bytes (encoded) exceeds maxValueBytes ({limit})",
                         path=root_of(message, field))
         try:
             self.writer.write(header, attachments)
-            return
+            return size
         except (BrokenPipeError, ConnectionResetError):
             if self._on_closed is None:
                 raise
             self._on_closed()
-            return
+            return size
         except ForeignProcess:
             if self._on_foreign is None:
                 raise
         # Outside the handler: a process that exits here must not take the refusal for an error
         # of its own code (forkchild.leave's exit code says how the code came back).
         self._on_foreign(message)
+        return size

@@ -74,10 +74,11 @@ from .hostlog import flush_call_output
 from .aioloop import LoopThread
 from .credit import StreamCredit
 from .protocol import (CALL, CANCEL, CHUNK, CLEANUP_SESSION, CREDIT, END, ERROR, EXEC, MAP,
-                       MAP_RESULT, PING, PONG, RESULT, TOOL_RESULT)
+                       MAP_RESULT, PING, PONG, RESULT, STREAM_BYTE_WINDOW, TOOL_RESULT)
 from .session import Sessions, ToolCalls
 
-Send = Callable[[Dict[str, Any], Sequence[Any]], None]
+#: Sends one envelope; returns its frame's ``bodyLength`` (None from a test double: counted as 0).
+Send = Callable[[Dict[str, Any], Sequence[Any]], Any]
 
 _QUEUED, _RUNNING, _CANCELLED = 0, 1, 2
 
@@ -113,10 +114,12 @@ class Call:
         self.cancelled = False
         #: The concurrent future of the asyncio task, while one runs for this call.
         self.future: Any = None
-        #: A stream's flow control, when the host gave it a ``window`` (see credit.py).
+        #: A stream's flow control, when the host gave it a ``window`` (see credit.py); its bytes
+        #: are bounded too, by the protocol's constant.
         window = envelope.get("window")
         self.credit: Optional[StreamCredit] = (
-            StreamCredit(window) if envelope.get("stream") is True and type(window) is int and window > 0
+            StreamCredit(window, STREAM_BYTE_WINDOW)
+            if envelope.get("stream") is True and type(window) is int and window > 0
             else None)
 
 
@@ -522,7 +525,7 @@ class Dispatcher:
                 for index, item in enumerate(result):
                     if call.cancelled or (credit is not None and not credit.take()):
                         raise CallCancelled("cancelled while running")
-                    if not self._send_value(CHUNK, call.id, item, f"chunks[{index}]"):
+                    if not self._send_value(CHUNK, call.id, item, f"chunks[{index}]", credit):
                         return
             finally:
                 close = getattr(result, "close", None)
@@ -532,10 +535,12 @@ class Dispatcher:
             return
         self._send({"type": END, "id": call.id}, ())
 
-    def _send_value(self, kind: str, call_id: int, value: Any, root: str) -> bool:
+    def _send_value(self, kind: str, call_id: int, value: Any, root: str,
+                    credit: Optional[StreamCredit] = None) -> bool:
         """Send ``{type: kind, id, value}``; on failure send an ``error`` instead (False).
 
         ``root`` names the value in a ``SerializationError``'s path (``result``, ``chunks[3]``).
+        A stream's chunk is recorded in its ``credit`` once sent (its bytes count until credited).
         """
         attachments: List[Any] = []
         try:
@@ -544,17 +549,19 @@ class Dispatcher:
             self._send_error(call_id, e)
             return False
         return self._send_encoded({"type": kind, "id": call_id, "value": encoded}, attachments,
-                                  root)
+                                  root, credit)
 
     def _send_encoded(self, message: Dict[str, Any], attachments: List[Any],
-                      root: Optional[str] = None) -> bool:
+                      root: Optional[str] = None, credit: Optional[StreamCredit] = None) -> bool:
         try:
-            self._send(message, attachments)
+            size = self._send(message, attachments)
         except (SerializationError, FrameTooLarge) as e:
             if root is not None and isinstance(e, SerializationError) and e.path is not None:
                 e.reroot(root)
             self._send_error(message["id"], e)
             return False
+        if credit is not None:
+            credit.sent(size if type(size) is int else 0)
         return True
 
     def _send_error(self, call_id: int, error: BaseException) -> None:
@@ -646,7 +653,7 @@ async def _astream(dispatcher: Dispatcher, call: Call, agen: Any) -> bool:
         async for item in agen:
             if call.cancelled or (credit is not None and not await credit.atake()):
                 raise CallCancelled("cancelled while running")
-            if not dispatcher._send_value(CHUNK, call.id, item, f"chunks[{index}]"):
+            if not dispatcher._send_value(CHUNK, call.id, item, f"chunks[{index}]", credit):
                 return False
             index += 1
     finally:

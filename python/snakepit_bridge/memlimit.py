@@ -82,12 +82,12 @@ class MemoryWatch:
 
     def guard(self, send: Send) -> Send:
         """``send`` that first checks the peak RSS when the message is a reply to a call."""
-        def guarded(message: Dict[str, Any], attachments: Sequence[Any] = ()) -> None:
+        def guarded(message: Dict[str, Any], attachments: Sequence[Any] = ()) -> Any:
             if message.get("type") in _REPLIES:
                 peak = peak_rss_bytes()
                 if peak > self.limit_bytes:
                     self.trip(peak)
-            send(message, attachments)
+            return send(message, attachments)  # a stream counts its chunks' bytes by it
         return guarded
 
     def _watch(self) -> None:

@@ -110,3 +110,17 @@ def gen_objects():
 def fit():
     """A result with a value the codec cannot encode, one level down."""
     return {"score": 0.5, "model": object()}
+
+
+def big_items(mib):
+    """Yield ``mib`` MiB of bytes for ever (a stream's byte window stops it)."""
+    item = b"x" * (mib << 20)
+    while True:
+        yield item
+
+
+async def abig_items(mib):
+    """``big_items`` as an async generator."""
+    item = b"x" * (mib << 20)
+    while True:
+        yield item

@@ -427,3 +427,24 @@ def test_an_unencodable_yielded_item_names_its_index_and_the_generator(dispatche
     assert error["path"] == "chunks[1]"
     assert error["message"].startswith("Python cannot encode item 1 yielded by "
                                        "targets.gen_objects at chunks[1]: a builtins.object")
+
+
+@pytest.mark.parametrize("function", ["big_items", "abig_items"])
+def test_a_stream_of_big_items_waits_at_the_byte_window_and_resumes_on_credit(dispatcher, outbox,
+                                                                             function):
+    from snakepit_bridge.protocol import STREAM_BYTE_WINDOW
+    mib = 6
+    message = call(1, "targets", function, mib, stream=True)
+    message["window"] = 64
+    deliver(dispatcher, message)
+    # 6 MiB items: the third brings the uncredited bytes past 16 MiB, so the fourth waits.
+    sent = -(-STREAM_BYTE_WINDOW // (mib << 20))
+    outbox.wait_for(lambda m: len(outbox.of(1)) >= sent)
+    time.sleep(0.3)
+    assert len(outbox.of(1)) == sent
+    deliver(dispatcher, {"type": "credit", "id": 1, "n": 1})
+    outbox.wait_for(lambda m: len(outbox.of(1)) >= sent + 1)
+    time.sleep(0.3)
+    assert len(outbox.of(1)) == sent + 1
+    deliver(dispatcher, {"type": "cancel", "id": 1})  # ends the wait
+    outbox.wait_for(lambda m: m.get("id") == 1 and m["type"] == "error")
