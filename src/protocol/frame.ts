@@ -290,6 +290,8 @@ export class FrameDecoder {
   private bodyHave = 0
   private failure: FrameTooLarge | ProtocolError | undefined = undefined
   private readonly limits: ValueLimits | undefined
+  /** Where this push records body lengths, if its caller asked (see {@link FrameDecoder.push}). */
+  private sizes: number[] | undefined = undefined
   /**
    * A header up to this long, without attachments, cannot hold a value over the limits: no
    * string in it is longer than the header, and each level of nesting takes two bytes.
@@ -304,9 +306,18 @@ export class FrameDecoder {
     this.withinLimitsBytes = Math.min(2 * l.maxDepth, l.maxStringBytes, l.maxValueBytes)
   }
 
-  /** Feeds the next bytes of the stream; returns every envelope they complete, in order. */
-  push(chunk: Buffer): Array<Record<string, unknown>> {
+  /**
+   * Feeds the next bytes of the stream; returns every envelope they complete, in order. With
+   * `sizes`, appends to it each envelope's frame body length (`bodyLength`, in the same order):
+   * the host counts a stream's unconsumed bytes by it, without measuring anything again.
+   *
+   * @example
+   * const sizes: number[] = []
+   * const messages = decoder.push(chunk, sizes) // messages[i] arrived in a body of sizes[i] bytes
+   */
+  push(chunk: Buffer, sizes?: number[]): Array<Record<string, unknown>> {
     if (this.failure !== undefined) throw this.failure
+    this.sizes = sizes
     try {
       return this.consume(chunk)
     } catch (e) {
@@ -330,6 +341,7 @@ export class FrameDecoder {
       this.body = undefined
       pos = take
       out.push(this.parse(body, 0, body.length))
+      this.sizes?.push(body.length)
     } else if (this.prefixHave > 0) {
       while (this.prefixHave < 4 && pos < end) this.prefix[this.prefixHave++] = chunk[pos++]!
       if (this.prefixHave < 4) return out
@@ -340,6 +352,7 @@ export class FrameDecoder {
         return out
       }
       out.push(this.parse(chunk, pos, n))
+      this.sizes?.push(n)
       pos += n
     }
 
@@ -351,6 +364,7 @@ export class FrameDecoder {
         return out
       }
       out.push(this.parse(chunk, pos, n))
+      this.sizes?.push(n)
       pos += n
     }
     while (pos < end) this.prefix[this.prefixHave++] = chunk[pos++]!

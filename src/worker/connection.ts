@@ -44,10 +44,11 @@ import { AsyncQueue } from "../asyncQueue.js"
 import { splitDue } from "./deadlines.js"
 import { encodeFrame, FrameDecoder, refusedValue } from "../protocol/frame.js"
 import { NO_LIMITS, type ValueLimits } from "../protocol/limits.js"
-import { ErrorType, MAX_TOOL_CALLS_IN_FLIGHT, STREAM_CHUNK_WINDOW, type ErrorInfo, type MapItemError } from "../protocol/messages.js"
+import { ErrorType, MAX_TOOL_CALLS_IN_FLIGHT, STREAM_BYTE_WINDOW, STREAM_CHUNK_WINDOW, type ErrorInfo, type MapItemError } from "../protocol/messages.js"
 import { shownName } from "../protocol/shownName.js"
 import { checkWorkerMessage, describe } from "../protocol/validate.js"
 import { OutputTail } from "./callOutput.js"
+import { StreamWindow } from "./streamWindow.js"
 
 /** Health figures a worker reports in its `pong`. */
 export interface WorkerStats {
@@ -191,8 +192,8 @@ interface Pending extends Settle {
   readonly timeoutMs: number
   readonly signal: AbortSignal | undefined
   readonly onAbort: (() => void) | undefined
-  /** Stream calls get their chunks here instead of a single result. */
-  readonly onChunk: ((value: unknown) => void) | undefined
+  /** Stream calls get their chunks here, with the bytes of the frame each came in, instead of a single result. */
+  readonly onChunk: ((value: unknown, bytes: number) => void) | undefined
   /** A control message (ping, cleanup, ...): runs no user code. */
   readonly control: boolean
   /** A `call`/`exec` (not a stream, not a control message): may be withdrawn. */
@@ -256,6 +257,8 @@ export class Connection {
   /** Ids abandoned by timeout/abort, waiting for Python to confirm they ended. */
   private readonly abandoned = new Map<number, ReturnType<typeof setTimeout>>()
   private readonly decoder: FrameDecoder
+  /** The frame body lengths of the messages being read (see receiveBytes), reused between reads. */
+  private frameSizes: number[] | undefined = []
   private nextId = 1
   private closedWith: unknown = undefined
   /** Set once the owner was told to end the worker: nothing it sends afterwards is read. */
@@ -423,6 +426,8 @@ export class Connection {
     onSourceEnd?: (error: unknown) => void,
   ): AsyncGenerator<unknown> {
     const items = new AsyncQueue<unknown>()
+    // What the host holds unconsumed of this stream: a worker past what credit allows is faulted.
+    const window = new StreamWindow(this.hooks.maxFrameBytes)
     let id = 0
     // Set when the consumer closes the stream: that end is the consumer's, not the source's.
     let closing = false
@@ -432,7 +437,10 @@ export class Connection {
         return callEnvelope(newId, module, fn, args, options, true)
       },
       options,
-      (value) => items.push(value),
+      (value, bytes) => {
+        if (window.received(bytes)) items.push(value)
+        else this.fault(this.protocolError(`worker ${this.hooks.workerId} sent a chunk of stream ${id} past its credit (unconsumed: ${window.unconsumed}; the windows are ${STREAM_CHUNK_WINDOW} chunks, ${STREAM_BYTE_WINDOW} bytes)`))
+      },
       false,
       { module, fn },
     ).then(
@@ -445,14 +453,15 @@ export class Connection {
         if (!closing) onSourceEnd?.(error)
       },
     )
-    // Credit for the chunks the consumer has taken, half a window at a time: Python sends no
-    // more than a window ahead of the consumer, so one that stops reading holds a window.
-    const half = STREAM_CHUNK_WINDOW / 2
-    let taken = 0
+    // Credit for the chunks the consumer has taken, half a window (of chunks or bytes) at a
+    // time, and only after taking them: Python sends no more than a window ahead of the
+    // consumer, so one that stops reading holds a window (see StreamWindow).
     try {
       for await (const item of items) {
+        window.taken()
         yield item
-        if (++taken % half === 0 && !items.ended) this.grant(id, half)
+        const n = window.credit()
+        if (n > 0 && !items.ended) this.grant(id, n)
       }
     } finally {
       // The consumer stopped early: tell Python, and settle our side as cancelled.
@@ -595,17 +604,32 @@ export class Connection {
    */
   receiveBytes(chunk: Buffer): void {
     if (this.closed || this.faulted) return
+    // The frame sizes of this push (streams count their bytes). Reused, unless a hook fed the
+    // connection again from inside this loop: that push gets an array of its own.
+    const sizes = this.frameSizes ?? []
+    this.frameSizes = undefined
+    sizes.length = 0
     let messages: Array<Record<string, unknown>>
     try {
-      messages = this.decoder.push(chunk)
+      messages = this.decoder.push(chunk, sizes)
     } catch (e) {
+      this.frameSizes = sizes
       this.fault(e instanceof ProtocolError || e instanceof FrameTooLarge ? e : this.protocolError(`cannot read the worker's output: ${thrownText(e)}`))
       return
     }
-    for (const m of messages) {
+    try {
+      this.receiveAll(messages, sizes)
+    } finally {
+      this.frameSizes = sizes
+    }
+  }
+
+  private receiveAll(messages: Array<Record<string, unknown>>, sizes: number[]): void {
+    for (let i = 0; i < messages.length; i++) {
       if (this.closed || this.faulted) return
+      const m = messages[i]!
       try {
-        this.receive(m)
+        this.receive(m, sizes[i]!)
       } catch (e) {
         // A bug of ours, not the worker's; but this connection's state is now unknown, and a
         // throw here would escape into the pipe's data handler and take Node down.
@@ -641,7 +665,7 @@ export class Connection {
   private request(
     build: (id: number) => Record<string, unknown> | Buffer[],
     options: CallOptions,
-    onChunk?: (value: unknown) => void,
+    onChunk?: (value: unknown, bytes: number) => void,
     control = false,
     target?: Target,
   ): Promise<unknown> {
@@ -788,7 +812,8 @@ export class Connection {
     if (p.signal && p.onAbort) p.signal.removeEventListener("abort", p.onAbort)
   }
 
-  private receive(envelope: Record<string, unknown>): void {
+  /** One message from the worker, which arrived in a frame body of `bytes`. */
+  private receive(envelope: Record<string, unknown>, bytes: number): void {
     const refused = refusedValue(envelope)
     if (refused !== undefined) {
       this.refuse(envelope, refused)
@@ -823,7 +848,7 @@ export class Connection {
         return
       }
       case "chunk":
-        this.pending.get(m.id)?.onChunk?.(m.value)
+        this.pending.get(m.id)?.onChunk?.(m.value, bytes)
         return
       case "log": {
         const onLog = this.hooks.onLog

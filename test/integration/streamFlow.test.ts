@@ -6,10 +6,23 @@
  * Real Python, sync and async generators, spawned and forked workers.
  */
 import { describe, expect, it } from "vitest"
-import { STREAM_CHUNK_WINDOW } from "../../src/protocol/messages.js"
-import { startBridge } from "../support/bridge.js"
+import { STREAM_BYTE_WINDOW, STREAM_CHUNK_WINDOW } from "../../src/protocol/messages.js"
+import { eventually, record, startBridge } from "../support/bridge.js"
 
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms))
+const MiB = 2 ** 20
+
+/** `read()` once it has returned the same number three times, 200 ms apart (the generator waits). */
+const settled = async (read: () => Promise<number>): Promise<number> => {
+  let last = await read()
+  for (let same = 0; same < 3; ) {
+    await pause(200)
+    const now = await read()
+    same = now === last ? same + 1 : 0
+    last = now
+  }
+  return last
+}
 
 describe.each([
   ["spawn", "produce_forever"],
@@ -37,4 +50,65 @@ describe.each([
     await pause(300)
     expect(await produced()).toBe(stopped)
   })
+})
+
+describe("stream windows enforced by the host (test/fixtures/streamwindow.py)", () => {
+  it("chunks sent past the credit window are not queued in the host without bound: the stream fails with ProtocolError after at most a window of unread items, the worker is replaced", async () => {
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1 })
+    const exited = record(bridge, "worker.exited")
+    // Python code writing chunk frames itself, ignoring credit: before, the host queued all 4 001
+    // (+157–248 MiB in 3 s) and the worker lived on.
+    const items = bridge.stream(null, "streamwindow", "flood", [4000, 64 * 1024], { timeoutMs: Number.POSITIVE_INFINITY })[Symbol.asyncIterator]()
+    expect((await items.next()).done).toBe(false)
+    // Not exiting in time is not swallowed: the reason is asserted below.
+    await eventually(() => exited.some((e) => e.reason === "protocol"), 10_000, "the flooding worker to exit").catch(() => {})
+    let held = 1
+    let error: unknown
+    try {
+      while (!(await items.next()).done) held++
+    } catch (e) {
+      error = e
+    }
+    // The item the consumer took first, and a window behind it.
+    expect(held).toBeLessThanOrEqual(STREAM_CHUNK_WINDOW + 1)
+    expect(error).toMatchObject({ _tag: "ProtocolError" })
+    expect(exited.map((e) => e.reason)).toContain("protocol")
+    expect(await bridge.executePython(null, "math", "sqrt", [4])).toBe(2)
+  }, 60_000)
+
+  it.each(["numbered", "anumbered"])(
+    "a stream's unread items cost the host a bounded number of bytes: a %s generator of 16 MiB items whose consumer stopped reading waits within the byte window; reading on gets every item in order",
+    async (fn) => {
+      const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, workerConcurrency: 2 })
+      const yielded = () => bridge.executePython<number>(null, "streamwindow", "yielded", [])
+      const items = bridge.stream(null, "streamwindow", fn, [16], { timeoutMs: Number.POSITIVE_INFINITY })[Symbol.asyncIterator]()
+      expect(((await items.next()).value as unknown[])[0]).toBe(0)
+      // Before: 64 chunks of 16 MiB each (806–869 MiB in host buffers) for a consumer reading none.
+      const made = await settled(yielded)
+      // A byte window in flight or waiting, plus the item in hand and the one made before it waited.
+      expect(made).toBeLessThanOrEqual(STREAM_BYTE_WINDOW / (16 * MiB) + 2)
+      for (let i = 1; i <= 3 * made; i++) expect(((await items.next()).value as unknown[])[0]).toBe(i)
+      await items.return?.(undefined)
+    },
+    60_000,
+  )
+
+  it("items bigger than the byte window stream one at a time, without deadlock", async () => {
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, workerConcurrency: 2 })
+    const yielded = () => bridge.executePython<number>(null, "streamwindow", "yielded", [])
+    const items = bridge.stream(null, "streamwindow", "numbered", [40, 4], { timeoutMs: Number.POSITIVE_INFINITY })[Symbol.asyncIterator]()
+    expect(((await items.next()).value as unknown[])[0]).toBe(0)
+    // The first item alone is over the byte window: the next one waits for its credit.
+    expect(await settled(yielded)).toBeLessThanOrEqual(2)
+    const rest: unknown[] = []
+    for (let r = await items.next(); !r.done; r = await items.next()) rest.push((r.value as unknown[])[0])
+    expect(rest).toEqual([1, 2, 3])
+  }, 60_000)
+
+  it("10 000 small items all flow, in order", async () => {
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1 })
+    const got: unknown[] = []
+    for await (const n of bridge.stream(null, "streamwindow", "small", [10_000])) got.push(n)
+    expect(got).toEqual(Array.from({ length: 10_000 }, (_, i) => i))
+  }, 60_000)
 })

@@ -140,6 +140,23 @@ describe("encodeFrame", () => {
 })
 
 describe("FrameDecoder", () => {
+  it("reports each envelope's frame body length (bodyLength), however the bytes are split", () => {
+    const frames = [
+      encodeFrame({ type: "chunk", id: 1, value: "x".repeat(100) }, DEFAULT_MAX_FRAME_BYTES),
+      encodeFrame({ type: "chunk", id: 1, value: Buffer.alloc(1000) }, DEFAULT_MAX_FRAME_BYTES),
+    ]
+    const bodies = frames.map((f) => Buffer.concat(f).readUInt32BE(0))
+    const all = Buffer.concat(frames.flat())
+    for (const split of [1, 7, all.length]) {
+      const decoder = new FrameDecoder({ maxFrameBytes: DEFAULT_MAX_FRAME_BYTES, workerId: "w1" })
+      const sizes: number[] = []
+      let got = 0
+      for (let at = 0; at < all.length; at += split) got += decoder.push(all.subarray(at, at + split), sizes).length
+      expect(got).toBe(2)
+      expect(sizes).toEqual(bodies)
+    }
+  })
+
   it("decodes a frame and removes att", () => {
     const value = [tuple(1, 2n ** 64n), Buffer.from("hi"), new Float32Array([1.5]), new NDArray("int8", [1, 2], new Int8Array([3, 4]))]
     const [m] = decoder().push(frameBytes({ type: "result", id: 3, value }))
