@@ -209,3 +209,12 @@ def gone_within(pids: List[int], seconds: float) -> bool:
     while any(alive(p) for p in pids) and time.monotonic() < deadline:
         time.sleep(0.02)
     return not any(alive(p) for p in pids)
+
+
+@pytest.fixture
+def pair():
+    """Two connected sockets (a, b): frames written to one are read from the other."""
+    a, b = socket.socketpair()
+    yield a, b
+    a.close()
+    b.close()

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import socket
 import threading
 
 import pytest
@@ -20,12 +19,6 @@ from snakepit_bridge.session import ToolError
 from conftest import wire
 
 
-@pytest.fixture
-def pair():
-    a, b = socket.socketpair()
-    yield a, b
-    a.close()
-    b.close()
 
 
 def _pong(i):

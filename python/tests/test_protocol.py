@@ -97,12 +97,6 @@ def test_attachment_lengths_past_the_body_are_protocol_errors():
 
 # -- over real sockets ---------------------------------------------------------------------------
 
-@pytest.fixture
-def pair():
-    a, b = socket.socketpair()
-    yield a, b
-    a.close()
-    b.close()
 
 
 def _envelopes(reader):
