@@ -70,7 +70,9 @@ describe("dashboard connections before a request", () => {
     const entry = await cliEntry()
     // 1 024: the classic per-process limit (Node cannot raise its soft limit past the hard one).
     const child = execa("sh", ["-c", `ulimit -n 1024 && exec "$0" "$1" dashboard --host 0.0.0.0 --allowed-hosts dash.example.com --port 0 --kill-every 0 --workers 2 --sessions 1`, process.execPath, entry], {
-      env: { SNAKEPIT_DASHBOARD_TOKEN: "operator-token-123", FORCE_COLOR: "0" },
+      // Spawned workers: they are the host's own children, which the test counts (a fork
+      // server's are its template's). The fds at stake are the host's in either mode.
+      env: { SNAKEPIT_DASHBOARD_TOKEN: "operator-token-123", FORCE_COLOR: "0", SNAKEPIT_SPAWN_MODE: "spawn" },
       reject: false,
       buffer: false,
     })
