@@ -586,8 +586,12 @@ export class WorkerPool implements PoolBackend {
 
   /** Calls `slot` may hold: its concurrency plus its pipeline depth (adaptive unless `pipelineDepth` is set). */
   private capacity(slot: Slot, now: number): number {
-    const estimate = serviceEstimateMs(slot.serviceMs, this.runningFor(slot, now))
-    return this.options.workerConcurrency + pipelineDepthFor(estimate, this.options.pipelineDepth)
+    return this.capacityFor(serviceEstimateMs(slot.serviceMs, this.runningFor(slot, now)))
+  }
+
+  /** Calls a worker whose service time is estimated at `estimateMs` may hold. */
+  private capacityFor(estimateMs: number | undefined): number {
+    return this.options.workerConcurrency + pipelineDepthFor(estimateMs, this.options.pipelineDepth)
   }
 
   /** Whether `slot`'s running call has stalled: then only its sessions' calls may wait behind it. */
@@ -620,7 +624,7 @@ export class WorkerPool implements PoolBackend {
         inFlight,
         sessions: this.sessions.countFor(s.id),
         slots,
-        capacity: slots + pipelineDepthFor(estimate, this.options.pipelineDepth),
+        capacity: this.capacityFor(estimate),
         stalled: isStalled(s.serviceMs, runningFor),
         pipeWaitMs: expectedPipeWaitMs(inFlight, slots, estimate),
       })

@@ -514,7 +514,7 @@ export class RemoteAgent {
     let timedOut: CallTimeout | undefined
     const deadline = typeof message.timeoutMs === "number" && message.timeoutMs >= 0 && message.timeoutMs <= MAX_TIMER_MS
       ? setTimeout(() => {
-        timedOut = new CallTimeout({ message: `the call exceeded its ${String(message.timeoutMs)} ms deadline on agent ${this.id} (it waited for a worker there)`, timeoutMs: message.timeoutMs!, workerId: this.id })
+        timedOut = new CallTimeout({ message: `the call exceeded its ${String(message.timeoutMs)} ms deadline on agent ${this.id} (counted from its arrival there, the time it waited for a worker included)`, timeoutMs: message.timeoutMs!, workerId: this.id })
         running.abort.abort(timedOut)
       }, message.timeoutMs)
       : undefined

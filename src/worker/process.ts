@@ -252,7 +252,7 @@ export const spawnWorker = (
     const sub = yield* (options.launcher ?? spawnLauncher)(options, maxFrameBytes)
     const exited = sub.exited
     // Set when the host ends the worker (terminate, kill, the scope closing): the end of its
-    // protocol output is then expected (see `outputEnded` below). The finalizer runs before the
+    // protocol output is then expected (see the output's "end" below). The finalizer runs before the
     // launcher's release, which kills the process.
     let stopping = false
     yield* Effect.addFinalizer(() =>
@@ -275,7 +275,6 @@ export const spawnWorker = (
     let onReady: ((info: ReadyFields) => void) | undefined
     let connection: Connection | undefined
     let pid: number | undefined = sub.pid
-    let readyPid: number | undefined
     const limit = options.maxRssBytes
     // The worker's report that it passed its memory limit, just before it exits: every call in
     // flight fails now, with a crash that says so (the exit that follows changes nothing).
@@ -358,15 +357,12 @@ export const spawnWorker = (
     // end while the host is not stopping the worker is a crash, unless the process is found to
     // have exited (its exit then settles the calls, with its own code or signal): its calls in
     // flight fail now, once (`close` keeps the first reason), and it is killed.
-    let exitSeen = false
-    void exited.then(() => {
-      exitSeen = true
-    })
+    // An exit seen before the timer fires clears it (the exit's callbacks run before any timer).
     output.once("end", () => {
       if (stopping) return
       const timer = setTimeout(() => {
-        const running = sub.pid ?? readyPid
-        if (stopping || exitSeen || running === undefined || !isRunning(running)) return
+        const running = pid
+        if (stopping || running === undefined || !isRunning(running)) return
         connection!.close(
           new WorkerCrashed({
             message: `worker ${options.workerId} (pid ${running}) closed its protocol output and went on running: it can answer no call; it was killed`,
@@ -429,7 +425,6 @@ export const spawnWorker = (
     )
 
     pid = sub.pid ?? info.pid
-    readyPid = info.pid
     // From here on, an exit is a crash: every call still in flight fails with it, exactly once.
     // Exiting over the memory limit without its report (the writer was busy) still says so.
     exited.then((exit) =>
