@@ -20,9 +20,9 @@ memoryviews, so a large array is never copied into a frame.
 A reader or writer serves only the process that made it: a child forked from that process
 (``os.fork()``, or C code calling libc's ``fork()``, which runs no ``os.register_at_fork`` hook)
 holds the same fds and must never touch them.  Each checks that it is still in its owner
-(:class:`Owner`) before every ``read`` and every ``write``, and when a writer starts a new batch
-of corked frames: one byte read from memory where Linux can wipe a page on fork, else one
-``os.getpid()``, a system call (1.3 µs measured on a VM, against 30 ns for the byte).
+(:class:`Owner`) before every ``read`` and before every frame it writes or corks: one byte read
+from memory where Linux can wipe a page on fork, else one ``os.getpid()``, a system call (1.3 µs
+measured on a VM, against 30 ns for the byte).
 """
 from __future__ import annotations
 
@@ -349,18 +349,17 @@ class FrameWriter:
                     f"({self.max_frame_bytes})")
             data = _U32X2.pack(header_length + 4, header_length) + header
         me = threading.get_ident()
-        # Checked before the lock, which a thread that a fork left behind may hold for ever: a
-        # frame that is written now, or the first of a batch of corked frames (in a fork's child,
-        # where one thread is left, that hint cannot change before the lock is taken).
-        if self.cork_thread != me or not self._held:
-            self._check_owner()
+        # Checked for every frame, corked ones too, and before the lock, which a thread that a
+        # fork left behind may hold for ever. A reply is where a fork's child that returned from
+        # the call is back in the worker's code: once it gets past it, it runs the calls left in
+        # its copy of the read buffer (their effects would happen twice).
+        self._check_owner()
         with self.lock:
             if self.cork_thread is not None and self.cork_thread == me:
                 held = self._held
                 held.append(data)
                 self._held_bytes += len(data)
                 if len(held) >= self.CORK_FRAMES or self._held_bytes >= self._CORK_LIMIT:
-                    self._check_owner()  # the batch may have started before a fork
                     self._flush_held()
                 return
             if self._held:

@@ -7,7 +7,7 @@
  * `os.register_at_fork` hook, so the worker's reader and writer check the pid too. Real workers,
  * spawned and forked, real forks.
  */
-import { existsSync, mkdtempSync } from "node:fs"
+import { existsSync, mkdtempSync, readdirSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
@@ -64,6 +64,32 @@ describe.each(["spawn", "forkserver"] as const)("a process forked by a call (spa
       expect(await servers(bridge, 5)).toEqual(new Set([worker]))
     } finally {
       // Only if the test failed: a child that still serves must not outlive it.
+      try { process.kill(forked.child, "SIGKILL") } catch { /* already gone, as it should be */ }
+    }
+  })
+
+  it("a child forked through libc runs none of the calls the worker had already read behind the forking call: each side effect happens once, in the worker", async () => {
+    // One tick: the host writes the eight frames in one write, the worker reads them in one
+    // read and runs them inline, corking replies. Before, the child's reply to the forking call
+    // joined the corked batch unchecked, and the child went on to run the calls left in its copy
+    // of the read buffer: their effects happened twice (their replies were never sent).
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, spawnMode, pipelineDepth: 16 })
+    const worker = bridge.getStatus().workers[0]!.pid
+    const dir = mkdtempSync(join(tmpdir(), "snakepit-cfork-effects-"))
+    await bridge.executePython(null, "forking", "pid", []) // imported before the burst
+    const calls = [
+      bridge.executePython<number>(null, "forking", "pid", []),
+      bridge.executePython<Forked>(null, "forking", "cfork_and_return_in_both", [join(dir, "child-returned")]),
+      ...Array.from({ length: 6 }, (_, i) => bridge.executePython<number>(null, "forking", "side_effect", [dir, i])),
+    ]
+    const [, forked, ...effects] = (await Promise.all(calls)) as [number, Forked, ...number[]]
+    try {
+      expect(effects).toEqual(Array.from({ length: 6 }, () => worker))
+      await eventually(() => existsSync(join(dir, "child-returned")), 10_000, "the child's return from the call")
+      await eventually(() => isGone(forked.child), 10_000, "the child's own exit")
+      const ran = readdirSync(dir).filter((f) => f !== "child-returned").sort()
+      expect(ran).toEqual(Array.from({ length: 6 }, (_, i) => `${i}.${worker}`))
+    } finally {
       try { process.kill(forked.child, "SIGKILL") } catch { /* already gone, as it should be */ }
     }
   })
