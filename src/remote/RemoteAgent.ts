@@ -3,8 +3,11 @@
  * Python workers, exactly as without NATS) served to clients over NATS.
  *
  * It subscribes to the pool's queue group (any agent may take such a call) and to its own
- * subject (calls of sessions bound to it, cancels, stream credit, session clean-ups, environment
- * restarts), and every `heartbeatMs` writes its record (capacity, load, sessions) to the pool's
+ * subjects (calls of sessions bound to it, cancels, stream credit, session clean-ups, environment
+ * restarts), each ending with the id of the client that publishes there (`subjects.ts`). A
+ * message whose body names another client than its subject is dropped: NATS permissions confine
+ * a client user to its own scope's subjects, so the subject, not the body, says who sent it.
+ * Every `heartbeatMs` it writes its record (capacity, load, sessions) to the pool's
  * KV bucket, whose entries expire after `ttlMs`. Tool calls and `session.variables` of a remote
  * session go back to the client that called, which holds them, naming the client's call they
  * belong to. Code execution follows the agent's own `allowCodeExecution`, whatever a caller asks.
@@ -32,7 +35,7 @@ import { createHash, randomBytes } from "node:crypto"
 import type { Logger } from "pino"
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node"
 import type { KV } from "@nats-io/kv"
-import { BridgeStopped, CallTimeout, InvalidOptions, ProtocolError, StartupFailed } from "../errors.js"
+import { BridgeStopped, CallTimeout, InvalidOptions, ProtocolError, StartupFailed, type FrameTooLarge, type SerializationError } from "../errors.js"
 import { PythonBridge } from "../bridge/PythonBridge.js"
 import { MAX_SESSION_ID_LENGTH, type ExecuteOptions } from "../bridge/callOptions.js"
 import { resolveOptions, type LocalBridgeOptions } from "../bridge/options.js"
@@ -167,6 +170,9 @@ export class RemoteAgent {
   private readonly toolsOut = new Map<string, number>()
   private ownSubscription: Subscription | undefined
   private queueSubscription: Subscription | undefined
+  /** The subjects of wire versions 1 and 2, heard only to refuse such clients' calls. */
+  private oldOwnSubscription: Subscription | undefined
+  private oldQueueSubscription: Subscription | undefined
   private heartbeat: ReturnType<typeof setInterval> | undefined
   private draining = false
   private stopped: Promise<void> | undefined
@@ -257,13 +263,17 @@ export class RemoteAgent {
     // A session the local bridge forgets (clean-up, TTL) no longer has a client to answer for it.
     this.bridge.on("session.cleanedUp", ({ sessionId }) => this.remoteSessions.delete(sessionId))
     // (A subscription NATS refuses calls back once with the error and no message.)
-    this.ownSubscription = this.nc.subscribe(this.subjects.agent(this.id), { callback: (e, m) => { if (e === null) this.onMessage(m, false) } })
-    this.queueSubscription = this.nc.subscribe(this.subjects.call, { queue: this.subjects.queue, callback: (e, m) => { if (e === null) this.onMessage(m, true) } })
+    this.ownSubscription = this.nc.subscribe(this.subjects.agentFromAny(this.id), { callback: (e, m) => { if (e === null) this.onMessage(m, false) } })
+    this.queueSubscription = this.nc.subscribe(this.subjects.callFromAny, { queue: this.subjects.queue, callback: (e, m) => { if (e === null) this.onMessage(m, true) } })
+    // Clients of wire versions 1 and 2 publish on bare subjects: heard only so that their calls
+    // are refused in a message they can read, not left to time out.
+    this.oldOwnSubscription = this.nc.subscribe(this.subjects.agent(this.id), { callback: (e, m) => { if (e === null) this.onMessage(m, false) } })
+    this.oldQueueSubscription = this.nc.subscribe(this.subjects.call, { queue: this.subjects.queue, callback: (e, m) => { if (e === null) this.onMessage(m, true) } })
     // NATS refuses a subscription it does not permit asynchronously; the SUB is answered before
     // the flush's PING, so a refused one is closed by now: an agent that cannot hear calls (a
     // user without the agent role) must not start as if it served.
     await this.nc.flush()
-    const refused = [this.ownSubscription, this.queueSubscription].find((sub) => sub.isClosed())
+    const refused = [this.ownSubscription, this.queueSubscription, this.oldOwnSubscription, this.oldQueueSubscription].find((sub) => sub.isClosed())
     if (refused) {
       const why = await refused.closed
       throw new StartupFailed({ message: `NATS refused this agent's subscription to ${refused.getSubject()} (${why instanceof Error ? why.message : "closed"}): its user lacks the agent role's permissions`, workerId: this.id, exitCode: null, signal: null, stderr: "" })
@@ -352,32 +362,60 @@ export class RemoteAgent {
    * with the reason when its sender waits for a reply; the agent serves on.
    */
   private onMessage(m: Msg, fromQueue: boolean): void {
+    // The client whose subject this is: what NATS permissions attest (a client user may publish
+    // only on its own scope's subjects). Undefined: a bare subject of wire versions 1 and 2.
+    const sender = this.subjects.sender(m.subject, this.id)
     let refused = 0
-    for (const r of readMessages<AgentInbound>(m.data, agentInboundSpecs, this.settings.maxFrameBytes, this.settings.limits)) {
-      if (r.ok) {
-        this.handle(r.message, m, fromQueue)
-        continue
-      }
+    const refuse = (error: ProtocolError | FrameTooLarge | SerializationError, type: unknown, callId: unknown) => {
       // Compact (no stack), and once per NATS message: a peer may send a flood of these, many
       // to a message.
-      if (refused++ === 0) this.logger.warn({ subject: m.subject, error: { _tag: r.error._tag, message: r.error.message } }, "message refused")
-      const type = r.envelope?.type
-      if (m.reply && this.subjects.isClientSubject(m.reply) && (type === "call" || type === "cleanup" || type === "restart")) {
-        const callId = r.envelope?.callId
-        this.reply(m.reply, { type: "error", ...(typeof callId === "string" ? { callId } : {}), error: errorToWire(r.error) })
+      if (refused++ === 0) this.logger.warn({ subject: m.subject.slice(0, 200), error: { _tag: error._tag, message: error.message } }, "message refused")
+      if ((type === "call" || type === "cleanup" || type === "restart") && m.reply && this.answerable(m.reply, sender)) {
+        this.reply(m.reply, { type: "error", ...(typeof callId === "string" ? { callId } : {}), error: errorToWire(error) })
       }
     }
-    if (refused > 1) this.logger.warn({ subject: m.subject, refused }, "more messages refused in the same NATS message")
+    for (const r of readMessages<AgentInbound>(m.data, agentInboundSpecs, this.settings.maxFrameBytes, this.settings.limits)) {
+      if (!r.ok) {
+        refuse(r.error, r.envelope?.type, r.envelope?.callId)
+        continue
+      }
+      const message = r.message
+      if (sender === undefined) {
+        // Only a call is answered there (with the version refusal); anything else an older
+        // client sends (a cancel of such a call, a clean-up) has nothing to act on here.
+        if (message.type === "call") void this.run(message, m.reply, fromQueue, true)
+        else refuse(new ProtocolError({ message: `a ${message.type} on ${this.subjects.agent(this.id)} or ${this.subjects.call} is of an older remote wire version`, workerId: this.id }), undefined, undefined)
+        continue
+      }
+      if ("clientId" in message && message.clientId !== sender) {
+        // Another client's cancel, credit, clean-up or call, claimed in the body only: the
+        // claim is all that would stand between one client user and another's calls and sessions.
+        refuse(new ProtocolError({ message: `the ${message.type} names client ${shownName(message.clientId)} but came on the subject of client ${shownName(sender)}`, workerId: this.id }), message.type, message.type === "call" ? message.callId : undefined)
+        continue
+      }
+      this.handle(message, m, fromQueue, sender)
+    }
+    if (refused > 1) this.logger.warn({ subject: m.subject.slice(0, 200), refused }, "more messages refused in the same NATS message")
   }
 
-  /** One well-formed message of those a NATS message held. */
-  private handle(message: AgentInbound, m: Msg, fromQueue: boolean): void {
-    // Answers go to clients' subjects only: a peer naming another reply subject would have the
-    // agent publish there for it (its own KV record, say, which the agent role may write).
-    if ((message.type === "cleanup" || message.type === "restart") && !this.answersTo(m.reply, message.type)) return
+  /**
+   * Whether an answer may go to `reply`: one of the subjects of the client that sent the
+   * message (the one its subject names), so never to anywhere a peer chooses. From a bare
+   * subject of an older wire version, any client's subject.
+   */
+  private answerable(reply: string, sender: string | undefined): boolean {
+    return this.subjects.isClientSubject(reply) && (sender === undefined || reply.startsWith(`${this.subjects.client(sender)}.`))
+  }
+
+  /** One well-formed message of those a NATS message held, from client `sender`. */
+  private handle(message: AgentInbound, m: Msg, fromQueue: boolean, sender: string): void {
+    // Answers go to the sending client's subjects only: a peer naming another reply subject
+    // would have the agent publish there for it (its own KV record, say, which the agent role
+    // may write, or another client's inbox).
+    if ((message.type === "cleanup" || message.type === "restart") && !this.answersTo(m.reply, message.type, sender)) return
     switch (message.type) {
       case "call":
-        void this.run(message, m.reply, fromQueue)
+        void this.run(message, m.reply, fromQueue, false)
         return
       case "cancel": {
         const run = this.running.get(`${message.clientId}/${message.callId}`)
@@ -433,7 +471,14 @@ export class RemoteAgent {
     if (this.otherWireClients.first(message.clientId)) {
       this.logger.warn({ clientId: message.clientId.slice(0, 100), wire, ours: WIRE_VERSION }, "calls from a client of another remote wire version refused")
     }
-    const error = new ProtocolError({ message: `this agent speaks remote wire version ${WIRE_VERSION} and the call version ${wire}: run the same snakepit version on agents and clients`, workerId: this.id })
+    // A call of this version on a bare subject is no client of ours: ours name themselves in
+    // the subject. Refused all the same, or the bare subject would pass the subject's check.
+    const error = new ProtocolError({
+      message: wire === WIRE_VERSION
+        ? `a call of remote wire version ${WIRE_VERSION} must come on a subject that names its client (${this.subjects.agentFrom(this.id, "<clientId>")} or ${this.subjects.callFrom("<clientId>")})`
+        : `this agent speaks remote wire version ${WIRE_VERSION} and the call version ${wire}: run the same snakepit version on agents and clients`,
+      workerId: this.id,
+    })
     this.publishNow(reply, () => this.encode({ type: "error", callId: message.callId, error: errorToWire(error) }))
   }
 
@@ -464,15 +509,24 @@ export class RemoteAgent {
     this.outbox.publish(subject, data, { onError: instead })
   }
 
-  /** Whether a request may be answered on `reply`; logs (once per message) when not. */
-  private answersTo(reply: string | undefined, what: string, clientId?: string): reply is string {
-    if (reply !== undefined && this.subjects.isClientSubject(reply)) return true
-    this.logger.warn({ reply: reply?.slice(0, 200), clientId: clientId?.slice(0, 100) }, `${what} dropped: its reply subject is not a client's`)
+  /**
+   * Whether a request from client `sender` (undefined: from a bare subject of an older wire
+   * version) may be answered on `reply`; logs (once per message) when not.
+   */
+  private answersTo(reply: string | undefined, what: string, sender: string | undefined): reply is string {
+    if (reply !== undefined && this.answerable(reply, sender)) return true
+    this.logger.warn({ reply: reply?.slice(0, 200), clientId: sender?.slice(0, 100) }, `${what} dropped: its reply subject is not its client's`)
     return false
   }
 
-  private async run(message: CallRequest, reply: string | undefined, fromQueue: boolean): Promise<void> {
-    if (!this.answersTo(reply, "call", message.clientId)) return
+  /**
+   * Runs a call, its client already checked to be its subject's; `old`: it came on a bare
+   * subject of an older wire version, and is only refused.
+   */
+  private async run(message: CallRequest, reply: string | undefined, fromQueue: boolean, old: boolean): Promise<void> {
+    // The client the call names: its subject's, or (on a bare subject) only the call's claim,
+    // which is why the version refusal below goes only to that client's reply subject.
+    if (!this.answersTo(reply, "call", old ? undefined : message.clientId)) return
     // Every reply names its call: the replies of calls that shared a message (or finished in
     // one turn) share a NATS message too.
     const callId = message.callId
@@ -485,7 +539,7 @@ export class RemoteAgent {
       send({ type: "error", callId, error: errorToWire(new ProtocolError({ message: "a call's reply subject must be <prefix>.<pool>.client.<clientId>.reply.<token>", workerId: this.id })) })
       return
     }
-    if (message.wire !== WIRE_VERSION) {
+    if (old || message.wire !== WIRE_VERSION) {
       this.refuseVersion(message, reply)
       return
     }
@@ -623,6 +677,7 @@ export class RemoteAgent {
       await this.beat(true)
       // Its own subject stays: calls of its sessions already sent, cancels and stream credit.
       this.queueSubscription?.unsubscribe()
+      this.oldQueueSubscription?.unsubscribe()
       const deadline = Date.now() + this.settings.shutdownTimeoutMs
       while (this.running.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
       await this.stopServing()
@@ -646,6 +701,8 @@ export class RemoteAgent {
     this.outbox.flush()
     this.queueSubscription?.unsubscribe()
     this.ownSubscription?.unsubscribe()
+    this.oldQueueSubscription?.unsubscribe()
+    this.oldOwnSubscription?.unsubscribe()
     await this.kv.delete(this.id).catch(() => {})
     await this.nc.drain().catch(() => {})
     await this.bridge.stop()

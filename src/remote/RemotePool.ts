@@ -401,7 +401,7 @@ export class RemotePool implements PoolBackend {
         // Sent at the end of this turn, joined with the turn's other calls to this agent into
         // messages that each carry their first call's reply subject (learnt in `onSent`); a
         // publish the NATS client refuses (over the server's max_payload) fails the calls in it.
-        this.outbox!.publish(this.subjects.agent(agent.id), data, { reply: `${this.subjects.replies(this.clientId)}.${id}`, onError: finish, onSent: sent })
+        this.outbox!.publish(this.subjects.agentFrom(agent.id, this.clientId), data, { reply: `${this.subjects.replies(this.clientId)}.${id}`, onError: finish, onSent: sent })
       }
       const call: Outgoing = {
         id,
@@ -490,7 +490,7 @@ export class RemotePool implements PoolBackend {
     const failed = (e: unknown) => this.logger.debug({ err: e, agentId }, "could not publish to an agent")
     try {
       // Through the outbox, behind the call it names: a cancel never overtakes its call.
-      this.outbox.publish(this.subjects.agent(agentId), this.encode(message), { onError: failed })
+      this.outbox.publish(this.subjects.agentFrom(agentId, this.clientId), this.encode(message), { onError: failed })
     } catch (e) {
       failed(e)
     }
@@ -851,7 +851,7 @@ export class RemotePool implements PoolBackend {
     const agent = agentId === undefined ? undefined : this.agents.get(agentId)
     if (!agent || agent.down || !this.connected) return { bound: agentId !== undefined, workerId: undefined }
     this.outbox?.flush()
-    await this.nc!.request(this.subjects.agent(agent.id), this.encode({ type: "cleanup", clientId: this.clientId, sessionId }), { timeout: timeoutMs }).catch(() => undefined)
+    await this.nc!.request(this.subjects.agentFrom(agent.id, this.clientId), this.encode({ type: "cleanup", clientId: this.clientId, sessionId }), { timeout: timeoutMs }).catch(() => undefined)
     return { bound: true, workerId: agent.id }
   }
 
@@ -908,7 +908,7 @@ export class RemotePool implements PoolBackend {
     const live = this.live()
     const replies = await Promise.all(
       live.map((a) =>
-        this.nc!.request(this.subjects.agent(a.id), this.encode({ type: "restart" }), { timeout: this.options.startupTimeoutMs })
+        this.nc!.request(this.subjects.agentFrom(a.id, this.clientId), this.encode({ type: "restart" }), { timeout: this.options.startupTimeoutMs })
           .then((m) => {
             const r = readMessage<RestartReply>(m.data, restartReplySpecs, this.options.maxFrameBytes, this.limits)
             if (!r.ok) throw r.error

@@ -2,7 +2,8 @@
  * The messages between clients and agents over NATS (each one envelope, see `wire.ts`), and the
  * record every agent keeps in the pool's KV bucket. `docs/distributed.md` lists the subjects.
  *
- * Client → agent, on the pool's queue subject or on the agent's own subject:
+ * Client → agent, on the pool's queue subject or on the agent's own subject, each ending with the
+ * client's id (`subjects.ts`; an agent drops a message whose `clientId` is not its subject's):
  * - `call`: `{ callId, clientId, kind: "call" | "exec" | "stream", sessionId, module, fn, args,
  *   kwargs, code, context, timeoutMs }`, with a reply subject for what follows;
  * - `cancel { callId, clientId }`, `credit { callId, clientId, items }` (stream flow control),
@@ -253,7 +254,9 @@ export const restartReplySpecs: { readonly [T in RestartReply["type"]]: Spec<Ext
 /**
  * The version of the remote wire this code speaks. 1: one frame per NATS message, a reply
  * named only by its subject's last token (snakepit 0.1). 2: several frames per message and
- * every reply naming its call (`callId`). An agent writes it in its record, and a client in each
+ * every reply naming its call (`callId`). 3: a client publishes to agents on subjects that end
+ * with its id (`…call.<clientId>`, `…agent.<agentId>.from.<clientId>`), so NATS permissions
+ * attest the sender, and an agent drops a message whose body names another client. An agent writes it in its record, and a client in each
  * call: a client uses only agents that speak its version (a pool with none is refused at start,
  * by name), and an agent answers a call of another version with one plain error frame naming
  * both, so neither side fails on the other's messages.
@@ -262,7 +265,7 @@ export const restartReplySpecs: { readonly [T in RestartReply["type"]]: Spec<Ext
  * const agent = parseAgentRecord(entry.value, entry.key)
  * if (agent !== undefined && agent.wire !== WIRE_VERSION) console.warn(`${agent.agentId} runs another snakepit version`)
  */
-export const WIRE_VERSION = 2
+export const WIRE_VERSION = 3
 
 /** What an agent publishes in the KV bucket under its id, every heartbeat. */
 export interface AgentRecord {

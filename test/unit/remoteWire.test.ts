@@ -154,7 +154,7 @@ describe("subjects and options", () => {
       "snakepit.ml.client.app1.c1.reply",
       "snakepit.ml.client.app1.c1.inbox",
     ])
-    // A client may publish on agent.* (one token): the agent's inbox has two more.
+    // A client may publish on agent.*.from.<its scope>.>: the agent's inbox is not `from`.
     expect(s.agentInbox("a1")).toBe("snakepit.ml.agent.a1.inbox")
     expect(isSubjectTokens("app1.c1")).toBe(true)
     expect(isSubjectTokens("app1.>")).toBe(false)
@@ -163,6 +163,22 @@ describe("subjects and options", () => {
     const transport = await import("@nats-io/transport-node")
     expect(natsClientOptions(transport, { servers: "nats://h:4222" }, "client", s.clientInbox("app1.c1")).inboxPrefix).toBe("snakepit.ml.client.app1.c1.inbox")
     expect(natsClientOptions(transport, { servers: "nats://h:4222" }, "client").inboxPrefix).toBeUndefined()
+  })
+
+  it("puts the sending client's id last in every subject a client publishes to agents on, and reads it back from there only", () => {
+    const s = poolSubjects("acme.snakepit", "ml")
+    expect([s.callFrom("app1.c1"), s.callFromAny, s.agentFrom("a1", "app1.c1"), s.agentFromAny("a1")]).toEqual([
+      "acme.snakepit.ml.call.app1.c1",
+      "acme.snakepit.ml.call.>",
+      "acme.snakepit.ml.agent.a1.from.app1.c1",
+      "acme.snakepit.ml.agent.a1.from.>",
+    ])
+    expect(s.sender(s.callFrom("app1.c1"), "a1")).toBe("app1.c1")
+    expect(s.sender(s.agentFrom("a1", "app1.c1"), "a1")).toBe("app1.c1")
+    // Not a client's: the bare subjects of older wire versions, another agent's, an inbox.
+    for (const subject of [s.call, s.agent("a1"), s.agentFrom("a2", "app1.c1"), `${s.agentInbox("a1")}.x`, "acme.snakepit.ml.call.", "acme.snakepit.ml.agent.a1.from."]) {
+      expect(s.sender(subject, "a1"), subject).toBeUndefined()
+    }
   })
 
   test.prop([fc.string()])("a subject token has no dots, spaces or wildcards", (s) => {
