@@ -32,7 +32,7 @@ describe.skipIf(!natsServerAvailable)("NATS peers that send garbage", () => {
     try {
       // Listen in on the agent's subject to learn the client's id and its calls' ids.
       const seen: Array<Record<string, unknown>> = []
-      nc.subscribe(subjects.agent("h1"), { callback: (_e, m) => void seen.push(...framesOf(m.data)) }) // (our own garbage gives nothing)
+      nc.subscribe(subjects.agentFromAny("h1"), { callback: (_e, m) => void seen.push(...framesOf(m.data)) }) // (our own garbage gives nothing)
       const replies: Array<Record<string, unknown>> = []
       nc.subscribe(`${subjects.replies("raw")}.*`, { callback: (_e, m) => void replies.push(...framesOf(m.data)) })
       await nc.flush()
@@ -51,13 +51,13 @@ describe.skipIf(!natsServerAvailable)("NATS peers that send garbage", () => {
       ]
       for (let round = 0; round < 5; round++) {
         for (const g of garbage) {
-          nc.publish(subjects.agent("h1"), g)
-          nc.publish(subjects.call, g)
+          nc.publish(subjects.agentFrom("h1", "raw"), g)
+          nc.publish(subjects.callFrom("raw"), g)
         }
       }
       // A call whose arguments nest 10 000 deep, with a reply subject: answered with the reason.
       nc.publish(
-        subjects.agent("h1"),
+        subjects.agentFrom("h1", "raw"),
         rawFrame(`{"type":"call","callId":"9","clientId":"raw","kind":"call","sessionId":null,"module":"echo","fn":"add","args":[${deep}],"kwargs":{}}`),
         { reply: `${subjects.replies("raw")}.9` },
       )

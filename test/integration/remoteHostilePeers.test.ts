@@ -30,7 +30,7 @@ describe.skipIf(!natsServerAvailable)("hostile NATS peers: what they leave behin
       const N = 100
       for (let i = 0; i < N; i++) {
         const call = { type: "call", callId: `c${i}`, clientId: "evil", kind: "call", sessionId: `${big}${i}`, module: "os", fn: "getcwd", args: [], wire: WIRE_VERSION }
-        peer.publish(s.agent("a1"), encodeMessage(call), { reply: `${s.replies("evil")}.c${i}` })
+        peer.publish(s.agentFrom("a1", "evil"), encodeMessage(call), { reply: `${s.replies("evil")}.c${i}` })
         if (i % 50 === 0) await peer.flush()
       }
       await eventually(() => refused === N, 30_000, "every forged call refused")
@@ -42,10 +42,10 @@ describe.skipIf(!natsServerAvailable)("hostile NATS peers: what they leave behin
       const answers: Array<Record<string, unknown>> = []
       peer.subscribe(`${s.replies("evil")}.long`, { callback: (_e, m) => void answers.push(...framesOf(m.data)) })
       const call = (sessionId: string) => ({ type: "call", callId: "long", clientId: "evil", kind: "call", sessionId, module: "echo", fn: "echo", args: [sessionId.length], wire: WIRE_VERSION })
-      peer.publish(s.agent("a1"), encodeMessage(call("x".repeat(MAX_SESSION_ID_LENGTH + 1))), { reply: `${s.replies("evil")}.long` })
+      peer.publish(s.agentFrom("a1", "evil"), encodeMessage(call("x".repeat(MAX_SESSION_ID_LENGTH + 1))), { reply: `${s.replies("evil")}.long` })
       await eventually(() => answers.length === 1, 10_000, "the answer to an over-long session id")
       expect(answers[0]).toMatchObject({ type: "error", error: { _tag: "InvalidOptions", message: expect.stringMatching(/at most 1024 characters/) } })
-      peer.publish(s.agent("a1"), encodeMessage(call("x".repeat(MAX_SESSION_ID_LENGTH))), { reply: `${s.replies("evil")}.long` })
+      peer.publish(s.agentFrom("a1", "evil"), encodeMessage(call("x".repeat(MAX_SESSION_ID_LENGTH))), { reply: `${s.replies("evil")}.long` })
       await eventually(() => answers.length === 2, 10_000, "the answer to the longest session id")
       expect(answers[1]).toMatchObject({ type: "result", value: MAX_SESSION_ID_LENGTH })
       expect(agent.bridge.getStatus().activeSessions).toBe(1)
@@ -72,7 +72,7 @@ describe.skipIf(!natsServerAvailable)("hostile NATS peers: what they leave behin
     const record = () => JSON.stringify({ agentId: "f1", wire: WIRE_VERSION, capacity: 1, inFlight: 0, workers: 1, sessions: 0, heartbeatMs: 500, ttlMs: 5_000, draining: false, allowCodeExecution: false, pid: 4242, hostname: "h", startedAt: Date.now() })
     await kv.put("f1", record())
     const beat = setInterval(() => void kv.put("f1", record()).catch(() => {}), 500)
-    fake.subscribe(s.agent("f1"), {
+    fake.subscribe(s.agentFromAny("f1"), {
       callback: (_e, m) => {
         for (const f of framesOf(m.data)) {
           if (f.type === "call" && m.reply) fake.publish(m.reply, encodeMessage({ type: "error", callId: f.callId, error: { _tag: "PythonError", message: "boom" } }))

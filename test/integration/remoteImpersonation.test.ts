@@ -38,7 +38,7 @@ describe.skipIf(!natsServerAvailable)("NATS peers that impersonate", () => {
     const subjects = poolSubjects("snakepit", "forge")
     const nc = await connect({ servers: suite.nats.url })
     try {
-      const seen = listen(nc, subjects.agent("f1"))
+      const seen = listen(nc, subjects.agentFromAny("f1"))
       await nc.flush()
       // A call of the victim's session is running: the peer learns the client id and its call id.
       const slow = bridge.executePython("victim", "remote", "slow_where", [3])
@@ -101,14 +101,16 @@ describe.skipIf(!natsServerAvailable)("NATS peers that impersonate", () => {
     const subjects = poolSubjects("snakepit", "claim")
     const nc = await connect({ servers: suite.nats.url })
     try {
-      const seen = listen(nc, subjects.agent("k1"))
+      const seen = listen(nc, subjects.agentFromAny("k1"))
       const replies: Array<Record<string, unknown>> = []
       nc.subscribe(`${subjects.replies("peer")}.*`, { callback: (e, m) => { if (e === null) replies.push(decodeMessage(m.data)) } })
       await nc.flush()
       expect(await bridge.executePython("victim", "remote", "remember", ["s3cr3t"])).toMatchObject({ previous_state: null })
       const clientId = String(seen.find((m) => m.type === "call")!.clientId)
+      // On the peer's own subject, naming the victim in the body: refused as such, answered to
+      // the peer (whose subject it came on), never to the victim.
       nc.publish(
-        subjects.agent("k1"),
+        subjects.agentFrom("k1", "peer"),
         encodeMessage({ type: "call", callId: "7", clientId, kind: "call", sessionId: "victim", module: "remote", fn: "remember", args: ["x"], kwargs: {}, timeoutMs: 5_000, wire: WIRE_VERSION }),
         { reply: `${subjects.replies("peer")}.7` },
       )
@@ -116,6 +118,46 @@ describe.skipIf(!natsServerAvailable)("NATS peers that impersonate", () => {
       expect(replies[0]).toMatchObject({ type: "error", error: { _tag: "ProtocolError" } })
       expect(JSON.stringify(replies)).not.toContain("s3cr3t")
       // The victim's session was not touched.
+      expect(await bridge.executePython("victim", "remote", "remember", ["again"])).toMatchObject({ previous_state: "s3cr3t" })
+    } finally {
+      await nc.close()
+    }
+  })
+
+  // Found by a review: the agent took the clientId in a message's body on trust, so a peer that
+  // learnt a client's id could cancel its calls and clean up its sessions.
+  it("a cancel, credit, clean-up or call naming another client changes nothing of that client's, on the sender's own subject or on the bare subjects of older versions", async () => {
+    agents.push(await startAgent({ url: suite.nats.url, pool: "attest", id: "m1", mark }))
+    const bridge = await startBridge({ remote: { nats: suite.nats.url, pool: "attest" }, logger: testLogger })
+    await eventually(() => bridge.getStatus().workers.length === 1, 5_000, "the client to see the agent")
+    const subjects = poolSubjects("snakepit", "attest")
+    // The peer's request inboxes are its own client subjects, where the agent may answer it.
+    const nc = await connect({ servers: suite.nats.url, inboxPrefix: subjects.clientInbox("peer") })
+    try {
+      const seen = listen(nc, subjects.agentFromAny("m1"))
+      await nc.flush()
+      expect(await bridge.executePython("victim", "remote", "remember", ["s3cr3t"])).toMatchObject({ previous_state: null })
+      // A long call of the victim's (a cancel would end it): the peer learns its ids.
+      const slow = bridge.executePython(null, "remote", "slow_where", [3]).then((value) => ({ ok: true, value }), (error: unknown) => ({ ok: false, error }))
+      await eventually(() => seen.some((m) => m.type === "call" && m.fn === "slow_where"), 5_000, "the victim's call to go out")
+      const { clientId, callId } = seen.find((m) => m.type === "call" && m.fn === "slow_where")! as { clientId: string; callId: string }
+      const forged = [
+        encodeMessage({ type: "cancel", callId, clientId }),
+        encodeMessage({ type: "credit", callId, clientId, items: 1_000 }),
+        encodeMessage({ type: "cleanup", clientId, sessionId: "victim" }),
+        encodeMessage({ type: "call", callId: "forged", clientId, kind: "call", sessionId: "victim", module: "remote", fn: "remember", args: ["forged"], kwargs: {}, timeoutMs: 5_000, wire: WIRE_VERSION }),
+      ]
+      // Replies the victim's own, so the forged call passes the reply check and only the
+      // subject stops it.
+      const reply = { reply: `${subjects.replies(clientId)}.forged` }
+      for (const subject of [subjects.agentFrom("m1", "peer"), subjects.callFrom("peer"), subjects.agent("m1"), subjects.call]) {
+        for (const f of forged) nc.publish(subject, f, reply)
+      }
+      // A clean-up on the peer's own subject naming the victim: answered, to the peer, with why.
+      const answer = decodeMessage((await nc.request(subjects.agentFrom("m1", "peer"), forged[2]!, { timeout: 10_000 })).data)
+      expect(answer).toMatchObject({ type: "error", error: { _tag: "ProtocolError", message: expect.stringMatching(/names client .* but came on the subject of client "peer"/) } })
+      // The victim's call ran to its end, and its session's state is as it left it.
+      expect(await slow).toMatchObject({ ok: true, value: { agent: "m1" } })
       expect(await bridge.executePython("victim", "remote", "remember", ["again"])).toMatchObject({ previous_state: "s3cr3t" })
     } finally {
       await nc.close()
@@ -220,7 +262,7 @@ describe.skipIf(!natsServerAvailable)("NATS peers that impersonate", () => {
       await nc.flush()
       const send = (callId: string, nested: boolean, seconds: number) =>
         nc.publish(
-          subjects.agent("n1"),
+          subjects.agentFrom("n1", clientId),
           encodeMessage({ type: "call", callId, clientId, kind: "call", sessionId: "s", module: "remote", fn: "overlapping", args: [seconds], nested, wire: WIRE_VERSION }),
           { reply: `${subjects.replies(clientId)}.${callId}` },
         )

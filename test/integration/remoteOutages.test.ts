@@ -91,7 +91,7 @@ const peerAgent = async (url: string, pool: string, id: string) => {
     get reconnects() { return reconnects },
     nc,
     subscribe: async () => {
-      subscription = nc.subscribe(subjects.agent(id), {
+      subscription = nc.subscribe(subjects.agentFromAny(id), {
         callback: (e, m) => {
           if (e !== null) return
           for (const call of framesOf(m.data)) if (call.type === "call") calls++, m.respond(encodeMessage({ type: "result", callId: call.callId, value: "peer" }))

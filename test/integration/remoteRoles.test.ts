@@ -18,7 +18,7 @@ import { poolSubjects } from "../../src/remote/subjects.js"
 import { decodeMessage, encodeMessage } from "../../src/remote/wire.js"
 import { AgentSuite, startAgent } from "../support/agents.js"
 import { eventually, startBridge, testLogger } from "../support/bridge.js"
-import { NatsServer, natsServerAvailable } from "../support/natsServer.js"
+import { framesOf, NatsServer, natsServerAvailable } from "../support/natsServer.js"
 import { makeTestCa, opensslAvailable, type TestCa } from "../support/tlsFiles.js"
 
 if (!natsServerAvailable && process.env.CI) throw new Error("nats-server is missing: CI must install Debian's nats-server (see .ci/run)")
@@ -180,7 +180,7 @@ describe.skipIf(!natsServerAvailable || !opensslAvailable)("NATS roles (docs/nat
     // A bare NATS peer with app2's permissions, not a snakepit client, gets the same answer.
     const { nc } = await as("app2")
     try {
-      const answer = await nc.request(subjects.agent("r6"), encodeMessage({ type: "restart" }), { timeout: 30_000 })
+      const answer = await nc.request(subjects.agentFrom("r6", "app2.observer"), encodeMessage({ type: "restart" }), { timeout: 30_000 })
       expect(decodeMessage(answer.data)).toMatchObject({ type: "error", error: { _tag: "InvalidOptions" } })
     } finally {
       await nc.close()
@@ -197,13 +197,17 @@ describe.skipIf(!natsServerAvailable || !opensslAvailable)("NATS roles (docs/nat
     try {
       const kv = await new Kvm(reader.nc).open(subjects.bucket)
       const into = `$KV.${subjects.bucket}.r7`
+      // On the attacker's own subjects, naming itself: only the reply subject is wrong.
+      const own = "app2.attacker"
       const forged = [
         { type: "restart" },
-        { type: "cleanup", clientId: "app2", sessionId: "s" },
-        { type: "call", callId: "1", clientId: "app2", kind: "call", sessionId: null, module: "echo", fn: "add", args: [1, 2], wire: WIRE_VERSION },
+        { type: "cleanup", clientId: own, sessionId: "s" },
+        { type: "call", callId: "1", clientId: own, kind: "call", sessionId: null, module: "echo", fn: "add", args: [1, 2], wire: WIRE_VERSION },
         { type: "call", callId: 7 },
       ]
-      for (const message of forged) attacker.nc.publish(subjects.agent("r7"), encodeMessage(message), { reply: into })
+      for (const subject of [subjects.agentFrom("r7", own), subjects.callFrom(own)]) {
+        for (const message of forged) attacker.nc.publish(subject, encodeMessage(message), { reply: into })
+      }
       await attacker.nc.flush()
       // The agent rewrites its record every heartbeat: look at it often for a while.
       let reads = 0
@@ -264,7 +268,7 @@ describe.skipIf(!natsServerAvailable || !opensslAvailable)("NATS roles (docs/nat
     const app1 = await as("app1")
     try {
       const calls: Array<Record<string, unknown>> = []
-      agent.nc.subscribe(subjects.agent("r3"), { callback: (e, m) => { if (e === null) calls.push(decodeMessage(m.data)) } })
+      agent.nc.subscribe(subjects.agentFromAny("r3"), { callback: (e, m) => { if (e === null) calls.push(decodeMessage(m.data)) } })
       await agent.nc.flush()
       const slow = app2Client.executePython("victim", "remote", "slow_where", [1])
       await eventually(() => calls.some((m) => m.type === "call"), 5_000, "app2's call to go out")
@@ -301,6 +305,70 @@ describe.skipIf(!natsServerAvailable || !opensslAvailable)("NATS roles (docs/nat
     }
   })
 
+  // Found by a review: the agent took the clientId in a message's body on trust, so app1 could
+  // cancel, credit or clean up an app2 client's calls and sessions (or call in them) by naming
+  // its id; only the id's random part guarded them.
+  it("app1 cannot cancel, credit, clean up or call as an app2 client: NATS refuses app2's subjects, and the agent drops a message on app1's own subject that names app2's client", { timeout: 90_000 }, async () => {
+    await launch("r8")
+    const app2Client = await client("app2")
+    expect(await app2Client.executePython("victim", "remote", "remember", [1])).toMatchObject({ previous_state: null })
+    // The agent user may read the agents' subjects: it learns app2's client id and call id, and
+    // sees what reaches the agent there.
+    const agent = await as("agent")
+    const app1 = await as("app1")
+    try {
+      const seen: Array<{ subject: string; frame: Record<string, unknown> }> = []
+      for (const subject of [subjects.agentFromAny("r8"), subjects.agent("r8"), subjects.callFromAny, subjects.call]) {
+        agent.nc.subscribe(subject, { callback: (e, m) => { if (e === null) seen.push(...framesOf(m.data).map((frame) => ({ subject: m.subject, frame }))) } })
+      }
+      await agent.nc.flush()
+      // A long call of app2's (a cancel would end it), beside a session with state.
+      const slow = outcome(app2Client.executePython(null, "remote", "slow_where", [3]))
+      await eventually(() => seen.some((s) => s.frame.type === "call" && s.frame.fn === "slow_where"), 10_000, "app2's call to go out")
+      const { clientId, callId } = seen.find((s) => s.frame.type === "call" && s.frame.fn === "slow_where")!.frame as { clientId: string; callId: string }
+      expect(clientId).toMatch(/^app2\./)
+      const cancel = encodeMessage({ type: "cancel", callId, clientId })
+      const credit = encodeMessage({ type: "credit", callId, clientId, items: 1_000 })
+      const cleanup = encodeMessage({ type: "cleanup", clientId, sessionId: "victim" })
+      const call = encodeMessage({ type: "call", callId: "forged", clientId, kind: "call", sessionId: "victim", module: "remote", fn: "remember", args: ["forged"], kwargs: {}, timeoutMs: 5_000, wire: WIRE_VERSION })
+      const callReply = { reply: `${subjects.replies(clientId)}.forged` }
+
+      // (a) On app2's subjects, and on the bare ones of older versions: refused by NATS.
+      for (const subject of [subjects.agentFrom("r8", clientId), subjects.callFrom(clientId), subjects.agent("r8"), subjects.call]) {
+        app1.nc.publish(subject, cancel)
+        app1.nc.publish(subject, credit)
+        app1.nc.publish(subject, cleanup, callReply)
+        app1.nc.publish(subject, call, callReply)
+        await refusedPublish(app1, subject)
+      }
+      expect((await outcome(app1.nc.request(subjects.agentFrom("r8", clientId), cleanup, { timeout: 2_000 }))).ok).toBe(false)
+
+      // (b) On app1's own subjects, naming app2's client in the body: dropped by the agent. The
+      // clean-up is answered, to app1 (whose subject it came on), with why.
+      const own = "app1.observer"
+      app1.nc.publish(subjects.agentFrom("r8", own), cancel)
+      app1.nc.publish(subjects.agentFrom("r8", own), credit)
+      app1.nc.publish(subjects.agentFrom("r8", own), call, callReply)
+      app1.nc.publish(subjects.callFrom(own), call, callReply)
+      const answer = decodeMessage((await app1.nc.request(subjects.agentFrom("r8", own), cleanup, { timeout: 30_000 })).data)
+      expect(answer).toMatchObject({ type: "error", error: { _tag: "ProtocolError", message: expect.stringMatching(/names client "app2\..*" but came on the subject of client "app1\.observer"/) } })
+
+      // After them, a marker app1 may send (a credit for no call of its own): once it has
+      // arrived, every earlier message of app1's that NATS let through has too.
+      app1.nc.publish(subjects.agentFrom("r8", own), encodeMessage({ type: "credit", callId: "marker", clientId: own, items: 1 }))
+      await eventually(() => seen.some((s) => s.frame.callId === "marker"), 5_000, "the marker")
+      const app2Subjects = new Set([subjects.agentFrom("r8", clientId), subjects.callFrom(clientId), subjects.agent("r8"), subjects.call])
+      // What arrived on them is app2's own: its calls, no cancel, credit or clean-up.
+      expect(seen.filter((s) => app2Subjects.has(s.subject) && (s.frame.type !== "call" || s.frame.callId === "forged"))).toEqual([])
+
+      // app2's call ran to its end, and its session's state is as app2 left it.
+      expect(await slow).toMatchObject({ ok: true, value: { agent: "r8" } })
+      expect(await app2Client.executePython("victim", "remote", "remember", [2])).toMatchObject({ previous_state: 1 })
+    } finally {
+      await Promise.all([agent.nc.close(), app1.nc.close()])
+    }
+  })
+
   it("app2 cannot read app1's subjects, the agents' subjects or any inbox, and a client whose scope is not its user's does not start", async () => {
     const app2 = await as("app2")
     try {
@@ -308,8 +376,10 @@ describe.skipIf(!natsServerAvailable || !opensslAvailable)("NATS roles (docs/nat
         "snakepit.ml.client.app1.>",
         "snakepit.ml.client.>",
         "snakepit.ml.client.*.tools",
+        subjects.agentFromAny("r1"),
         subjects.agent("r1"),
         "snakepit.ml.agent.>",
+        subjects.callFromAny,
         subjects.call,
         "_INBOX.>",
         ">",

@@ -1,6 +1,7 @@
 /**
  * Agents and clients of different snakepit versions in one pool. The remote wire changed when
- * messages started to carry several frames (version 2); an agent writes the version it speaks in
+ * messages started to carry several frames (version 2), and when clients started to publish on
+ * subjects that name them (version 3); an agent writes the version it speaks in
  * its record, and a client uses only agents that speak its own, so a mixed pool is refused by
  * name at start instead of failing calls later; a client sends its version with each call, and
  * an agent refuses, in a message an older client can read, a call of another version. Real nats-server, a real `snakepit agent`, and
@@ -34,7 +35,10 @@ const otherVersions = async (nc: NatsConnection, pool: string, versions: Record<
   const subjects = poolSubjects("snakepit", pool)
   const kv = await new Kvm(nc).create(subjects.bucket, { ttl: 60_000 })
   const sent = new Map<string, number>()
-  for (const id of Object.keys(versions)) nc.subscribe(subjects.agent(id), { callback: () => { sent.set(id, (sent.get(id) ?? 0) + 1) } })
+  // Its subjects of every version: the bare one of versions 1 and 2, and those under it.
+  for (const id of Object.keys(versions)) {
+    for (const subject of [subjects.agent(id), `${subjects.agent(id)}.>`]) nc.subscribe(subject, { callback: () => { sent.set(id, (sent.get(id) ?? 0) + 1) } })
+  }
   const write = () => Promise.all(Object.entries(versions).map(([id, wire]) => kv.put(id, recordOf(id, wire))))
   await write()
   await nc.flush()
@@ -82,7 +86,7 @@ describe.skipIf(!natsServerAvailable)("agents of another snakepit version", () =
     }
   })
 
-  it("a call from a client of another version (one from before versions sends none) is refused alone, in a one-frame message naming both versions, and does not run", async () => {
+  it("a call from a client of another version (one from before versions sends none) is refused alone, in a one-frame message naming both versions, and does not run; so is one of this version on the old bare subjects", async () => {
     agents.push(await startAgent({ url: suite.nats.url, pool: "oldclient", id: "v1", mark }))
     const subjects = poolSubjects("snakepit", "oldclient")
     const nc = await connect({ servers: suite.nats.url })
@@ -96,16 +100,23 @@ describe.skipIf(!natsServerAvailable)("agents of another snakepit version", () =
       nc.publish(subjects.agent("v1"), call("a", undefined), { reply: `${subjects.replies("old")}.a` })
       nc.publish(subjects.call, call("b", undefined), { reply: `${subjects.replies("old")}.b` })
       nc.publish(subjects.agent("v1"), call("c", WIRE_VERSION + 1), { reply: `${subjects.replies("old")}.c` })
-      // One of this version, beside them, runs.
-      nc.publish(subjects.agent("v1"), call("d", WIRE_VERSION), { reply: `${subjects.replies("old")}.d` })
+      // This version on the bare subjects: refused too (they would skip the check that the
+      // body's client is its subject's), saying where such calls go.
+      nc.publish(subjects.agent("v1"), call("e", WIRE_VERSION), { reply: `${subjects.replies("old")}.e` })
+      nc.publish(subjects.call, call("f", WIRE_VERSION), { reply: `${subjects.replies("old")}.f` })
+      // One of this version, on its client's subject, beside them, runs.
+      nc.publish(subjects.agentFrom("v1", "old"), call("d", WIRE_VERSION), { reply: `${subjects.replies("old")}.d` })
       await eventually(() => replies.flatMap((r) => framesOf(r)).some((f) => f.callId === "d" && f.type === "result"), 10_000, "the current call's result")
-      await eventually(() => replies.filter((r) => framesOf(r).some((f) => f.type === "error")).length === 3, 10_000, "three refusals")
+      await eventually(() => replies.filter((r) => framesOf(r).some((f) => f.type === "error")).length === 5, 10_000, "five refusals")
+      const refused: string[] = []
       for (const data of replies.filter((r) => framesOf(r).some((f) => f.type === "error"))) {
         // Readable by a client that expects one frame a message.
-        const refusal = decodeMessage(data) as { callId: string; error: { message: string } }
-        expect(["a", "b", "c"]).toContain(refusal.callId)
-        expect(refusal.error.message).toContain(`this agent speaks remote wire version ${WIRE_VERSION}`)
+        const refusal = decodeMessage(data) as { callId: string; error: { _tag: string; message: string } }
+        refused.push(refusal.callId)
+        expect(refusal.error._tag).toBe("ProtocolError")
+        expect(refusal.error.message).toContain(["e", "f"].includes(refusal.callId) ? `a call of remote wire version ${WIRE_VERSION} must come on a subject that names its client` : `this agent speaks remote wire version ${WIRE_VERSION}`)
       }
+      expect(refused.sort()).toEqual(["a", "b", "c", "e", "f"])
       // Neither refused call ran (the agent answered no `accepted` or result for them).
       expect(replies.flatMap((r) => framesOf(r)).filter((f) => f.type !== "error" && f.callId !== "d")).toEqual([])
     } finally {

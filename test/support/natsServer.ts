@@ -121,7 +121,7 @@ export class NatsServer {
  * before them.
  *
  * @example
- * nc.subscribe(subjects.agent("a1"), { callback: (_e, m) => void seen.push(...framesOf(m.data)) })
+ * nc.subscribe(subjects.agentFromAny("a1"), { callback: (_e, m) => void seen.push(...framesOf(m.data)) })
  */
 export const framesOf = (data: Uint8Array): Array<Record<string, unknown>> => {
   const out: Array<Record<string, unknown>> = []
