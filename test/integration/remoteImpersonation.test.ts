@@ -141,21 +141,28 @@ describe.skipIf(!natsServerAvailable)("NATS peers that impersonate", () => {
       const slow = bridge.executePython(null, "remote", "slow_where", [3]).then((value) => ({ ok: true, value }), (error: unknown) => ({ ok: false, error }))
       await eventually(() => seen.some((m) => m.type === "call" && m.fn === "slow_where"), 5_000, "the victim's call to go out")
       const { clientId, callId } = seen.find((m) => m.type === "call" && m.fn === "slow_where")! as { clientId: string; callId: string }
-      const forged = [
+      const forged = (forgedCallId: string) => [
         encodeMessage({ type: "cancel", callId, clientId }),
         encodeMessage({ type: "credit", callId, clientId, items: 1_000 }),
         encodeMessage({ type: "cleanup", clientId, sessionId: "victim" }),
-        encodeMessage({ type: "call", callId: "forged", clientId, kind: "call", sessionId: "victim", module: "remote", fn: "remember", args: ["forged"], kwargs: {}, timeoutMs: 5_000, wire: WIRE_VERSION }),
+        encodeMessage({ type: "call", callId: forgedCallId, clientId, kind: "call", sessionId: "victim", module: "remote", fn: "remember", args: ["forged"], kwargs: {}, timeoutMs: 5_000, wire: WIRE_VERSION }),
       ]
       // Replies the victim's own, so the forged call passes the reply check and only the
-      // subject stops it.
+      // subject stops it; the peer (no permissions here) sees what is answered there.
+      const answered: Array<Record<string, unknown>> = []
+      nc.subscribe(`${subjects.replies(clientId)}.*`, { callback: (e, m) => { if (e === null) answered.push(...framesOf(m.data)) } })
+      await nc.flush()
       const reply = { reply: `${subjects.replies(clientId)}.forged` }
-      for (const subject of [subjects.agentFrom("m1", "peer"), subjects.callFrom("peer"), subjects.agent("m1"), subjects.call]) {
-        for (const f of forged) nc.publish(subject, f, reply)
-      }
+      for (const subject of [subjects.agentFrom("m1", "peer"), subjects.callFrom("peer")]) for (const f of forged("forged")) nc.publish(subject, f, reply)
+      for (const subject of [subjects.agent("m1"), subjects.call]) for (const f of forged("forged-old")) nc.publish(subject, f, reply)
       // A clean-up on the peer's own subject naming the victim: answered, to the peer, with why.
-      const answer = decodeMessage((await nc.request(subjects.agentFrom("m1", "peer"), forged[2]!, { timeout: 10_000 })).data)
+      const answer = decodeMessage((await nc.request(subjects.agentFrom("m1", "peer"), forged("-")[2]!, { timeout: 10_000 })).data)
       expect(answer).toMatchObject({ type: "error", error: { _tag: "ProtocolError", message: expect.stringMatching(/names client .* but came on the subject of client "peer"/) } })
+      // The calls from the bare subjects get the version refusal (an older client would read
+      // it); those from the peer's subjects are answered nowhere, not on the victim's subject.
+      await eventually(() => answered.filter((f) => f.callId === "forged-old").length === 2, 10_000, "the refusals of the calls on the bare subjects")
+      expect(answered.filter((f) => f.callId === "forged-old")).toEqual([expect.objectContaining({ type: "error", error: expect.objectContaining({ _tag: "ProtocolError" }) }), expect.objectContaining({ type: "error" })])
+      expect(answered.filter((f) => f.callId === "forged")).toEqual([])
       // The victim's call ran to its end, and its session's state is as it left it.
       expect(await slow).toMatchObject({ ok: true, value: { agent: "m1" } })
       expect(await bridge.executePython("victim", "remote", "remember", ["again"])).toMatchObject({ previous_state: "s3cr3t" })
