@@ -78,7 +78,7 @@ export interface AgentOptions extends NatsOptions {
   readonly allowAnyModule?: boolean
   /**
    * Restart this agent's Python environment when a client asks (`restartPythonEnvironment()`).
-   * Default false: every client of the pool may publish to the agent's subject, and a restart
+   * Default false: every client of the pool may publish to the agent's subjects, and a restart
    * ends every client's calls and Python-side session state there, so by default the agent
    * answers with `InvalidOptions` and restarts nothing.
    */
@@ -293,7 +293,7 @@ export class RemoteAgent {
     })().catch(() => {})
     await this.beat()
     this.heartbeat = setInterval(() => void this.beat(), this.settings.heartbeatMs)
-    this.logger.info({ pool: this.subjects.call, capacity: this.capacity() }, "snakepit agent serving")
+    this.logger.info({ pool: this.subjects.callFromAny, capacity: this.capacity() }, "snakepit agent serving")
   }
 
   private capacity(): number {

@@ -19,7 +19,7 @@
  *
  * @example
  * const outbox = new Outbox((subject, data, reply) => nc.publish(subject, data, reply === undefined ? undefined : { reply }))
- * outbox.publish("snakepit.ml.agent.a1", bytes, { reply: "…reply.c1", onError: (e) => fail(e) })
+ * outbox.publish("snakepit.ml.agent.a1.from.c1", bytes, { reply: "…reply.c1", onError: (e) => fail(e) })
  * outbox.flush() // before nc.request / nc.close: nothing queued is left behind or overtaken
  */
 
