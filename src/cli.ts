@@ -16,6 +16,7 @@ import { suggest } from "./didYouMean.js"
 import { pino } from "pino"
 import { PythonBridge } from "./bridge/PythonBridge.js"
 import { runAgent } from "./cli/agent.js"
+import { agentLimits } from "./cli/agentLimits.js"
 import { runDashboard } from "./cli/dashboard.js"
 import { runDemo } from "./cli/demo.js"
 import { runDoctor } from "./cli/doctor.js"
@@ -72,7 +73,8 @@ or with keyword arguments: snakepit call json.dumps '[[1,2]]' --kwargs '{"indent
 Any function can be named (builtins.exec too); --allow-modules/--expose restrict what is called
 when the name comes from elsewhere (same rules as the bridge's allowedModules/expose).
 `,
-  agent: `usage: snakepit agent --nats <url> --pool <name> [--prefix p] [--agent-id id] [--workers N]
+  agent: `usage: snakepit agent --nats <url> --pool <name> [--prefix p] [--agent-id id]
+       [--workers N | --min-workers N --max-workers N] [--max-queue N] [--max-sessions N] [--session-ttl-ms N]
        [--pythonPath dir]... [--python cmd] [--heartbeat-ms N] [--ttl-ms N]
        [--allow-modules a,b] [--expose mod.fn]... [--allow-any-module] [--allow-code] [--allow-restart]
        [--token-file F | --user U --password-file F | --nkey-seed-file F | --creds file] [--tls-ca file]
@@ -88,6 +90,19 @@ Every call is refused (ModuleNotAllowed) unless the agent is given what it may r
 Code execution (executeCode) is refused unless --allow-code, whatever the above.
 A client's restartPythonEnvironment() is refused unless --allow-restart (a restart ends every
 client's calls and session state on this agent).
+
+Limits of the agent's pool, shared by every client (app) of this agent:
+  --min-workers N       workers kept alive (default 2, or --max-workers when lower)
+  --max-workers N       workers at most, started on demand (default 10)
+  --workers N           shorthand for --min-workers N --max-workers max(N, 10); not with those two
+  --max-queue N         calls waiting for a worker; one more fails with QueueFull (default 1000)
+  --max-sessions N      sessions held at once; a new one beyond fails with TooManySessions
+                        (default 100000)
+  --session-ttl-ms N    a session unused this long is cleaned up (default 3600000, one hour)
+  --heartbeat-ms N      how often the agent writes its record (default 1000)
+  --ttl-ms N            silence after which clients judge the agent lost; at least twice
+                        --heartbeat-ms (default 3000)
+Each N is a whole number of at least 1 (digits only); anything else is a usage error (exit 2).
 
 NATS secrets come from files (--token-file, --password-file, --nkey-seed-file; a trailing newline
 is dropped) or $SNAKEPIT_NATS_TOKEN, $SNAKEPIT_NATS_PASSWORD, $SNAKEPIT_NATS_NKEY_SEED
@@ -168,6 +183,11 @@ const FLAGS = {
   "allow-restart": { type: "boolean" },
   "heartbeat-ms": { type: "string" },
   "ttl-ms": { type: "string" },
+  "min-workers": { type: "string" },
+  "max-workers": { type: "string" },
+  "max-queue": { type: "string" },
+  "max-sessions": { type: "string" },
+  "session-ttl-ms": { type: "string" },
   user: { type: "string" },
   password: { type: "string" },
   "password-file": { type: "string" },
@@ -243,7 +263,9 @@ const main = async (argv: string[]): Promise<number> => {
         process.stderr.write(HELP.agent!)
         return 2
       }
-      const workers = values.workers ? Number(values.workers) : undefined
+      // Checked before anything starts (secrets read, NATS, Python): a bad number is exit 2.
+      const limits = agentLimits(values)
+      if (!limits.ok) throw new UsageError(`${limits.message}; see snakepit agent --help`)
       const token = secret({ what: "NATS token", flag: "token", argv: values.token, file: values["token-file"], env: "SNAKEPIT_NATS_TOKEN" }).value
       const pass = secret({ what: "NATS password", flag: "password", argv: values.password, file: values["password-file"], env: "SNAKEPIT_NATS_PASSWORD" }).value
       const nkeySeed = secret({ what: "NATS nkey seed", flag: "nkey-seed", argv: values["nkey-seed"], file: values["nkey-seed-file"], env: "SNAKEPIT_NATS_NKEY_SEED" }).value
@@ -255,8 +277,7 @@ const main = async (argv: string[]): Promise<number> => {
         logger: pino({ level: "info", name: "snakepit-agent" }, pino.destination(2)),
         ...(values.prefix ? { prefix: values.prefix } : {}),
         ...(values["agent-id"] ? { agentId: values["agent-id"] } : {}),
-        ...(values["heartbeat-ms"] ? { heartbeatMs: Number(values["heartbeat-ms"]) } : {}),
-        ...(values["ttl-ms"] ? { ttlMs: Number(values["ttl-ms"]) } : {}),
+        ...limits.agent,
         ...(token !== undefined ? { token } : {}),
         ...(user !== undefined ? { user } : {}),
         ...(pass !== undefined ? { pass } : {}),
@@ -269,7 +290,7 @@ const main = async (argv: string[]): Promise<number> => {
           ...allowlist(values),
           ...(python ? { python } : {}),
           pythonPath: values.pythonPath ?? [process.cwd()],
-          ...(workers !== undefined ? { minWorkers: workers, maxWorkers: Math.max(workers, 10) } : {}),
+          ...limits.bridge,
           ...(values["allow-code"] ? { allowCodeExecution: true } : {}),
         },
       })

@@ -1,0 +1,67 @@
+/**
+ * The numeric flags of `snakepit agent` (src/cli/agentLimits.ts): what reaches the agent and its
+ * bridge, and which values are usage errors. Before, the CLI passed `Number(value)` on, so
+ * `--workers abc` was NaN, `--ttl-ms 1e400` Infinity and `--workers ""` silently the default.
+ */
+import fc from "fast-check"
+import { describe, expect, it } from "vitest"
+import { AGENT_NUMBER_FLAGS, agentLimits, positiveIntegerFlag, type AgentNumberFlag } from "../../src/cli/agentLimits.js"
+
+const FLAGS = Object.keys(AGENT_NUMBER_FLAGS) as AgentNumberFlag[]
+
+describe("agent number flags", () => {
+  it("each limit flag reaches its option", () => {
+    const r = agentLimits({
+      "min-workers": "3", "max-workers": "6", "max-queue": "50", "max-sessions": "2", "session-ttl-ms": "600000",
+      "heartbeat-ms": "250", "ttl-ms": "1000",
+    })
+    expect(r).toEqual({
+      ok: true,
+      agent: { heartbeatMs: 250, ttlMs: 1000 },
+      bridge: { minWorkers: 3, maxWorkers: 6, maxQueue: 50, maxSessions: 2, sessionTtlMs: 600_000 },
+    })
+  })
+
+  it("no flag is no option: the bridge's defaults stay", () => {
+    expect(agentLimits({})).toEqual({ ok: true, agent: {}, bridge: {} })
+  })
+
+  it("--workers N keeps its meaning: minWorkers N, maxWorkers max(N, 10)", () => {
+    expect(agentLimits({ workers: "4" })).toMatchObject({ ok: true, bridge: { minWorkers: 4, maxWorkers: 10 } })
+    expect(agentLimits({ workers: "16" })).toMatchObject({ ok: true, bridge: { minWorkers: 16, maxWorkers: 16 } })
+  })
+
+  it("--workers with --min-workers or --max-workers is a usage error", () => {
+    for (const other of ["min-workers", "max-workers"] as const) {
+      const r = agentLimits({ workers: "2", [other]: "4" })
+      expect(r.ok).toBe(false)
+      expect(!r.ok && r.message).toContain("--workers N is a shorthand")
+    }
+  })
+
+  it.each([
+    ["workers", "abc"], ["workers", "-1"], ["workers", "0"], ["workers", ""], ["workers", "2.5"], ["workers", "1025"],
+    ["ttl-ms", "1e400"], ["ttl-ms", "Infinity"], ["heartbeat-ms", "0x10"], ["heartbeat-ms", " 500"], ["heartbeat-ms", "2147483648"],
+    ["max-queue", "+5"], ["max-sessions", "1e3"], ["session-ttl-ms", "NaN"], ["min-workers", "1_000"], ["max-workers", "٣"],
+  ] as [AgentNumberFlag, string][])("--%s %j is refused, naming the flag and the value", (flag, value) => {
+    const r = agentLimits({ [flag]: value })
+    expect(r.ok).toBe(false)
+    expect(!r.ok && r.message).toContain(`--${flag} must be a whole number from 1 to ${AGENT_NUMBER_FLAGS[flag]}, got ${JSON.stringify(value)}`)
+  })
+
+  it("every bad flag is named at once", () => {
+    const r = agentLimits({ "max-queue": "x", "max-sessions": "y" })
+    expect(!r.ok && r.message).toMatch(/--max-queue .*"x".*; --max-sessions .*"y"/)
+  })
+
+  it("accepts exactly the decimal whole numbers from 1 to the flag's bound (property)", () => {
+    fc.assert(
+      fc.property(fc.constantFrom(...FLAGS), fc.oneof(fc.string(), fc.integer().map(String), fc.double().map(String), fc.bigInt().map(String)), (flag, value) => {
+        const n = positiveIntegerFlag(flag, value)
+        const expected = /^[0-9]+$/.test(value) && BigInt(value) >= 1n && BigInt(value) <= BigInt(AGENT_NUMBER_FLAGS[flag])
+        expect(typeof n === "number").toBe(expected)
+        if (typeof n === "number") expect(Number.isSafeInteger(n) && String(n) === String(BigInt(value))).toBe(true)
+      }),
+    )
+  })
+})
