@@ -75,6 +75,7 @@ when the name comes from elsewhere (same rules as the bridge's allowedModules/ex
 `,
   agent: `usage: snakepit agent --nats <url> --pool <name> [--prefix p] [--agent-id id]
        [--workers N | --min-workers N --max-workers N] [--max-queue N] [--max-sessions N] [--session-ttl-ms N]
+       [--max-sessions-per-scope N] [--max-calls-per-scope N]
        [--pythonPath dir]... [--python cmd] [--heartbeat-ms N] [--ttl-ms N]
        [--allow-modules a,b] [--expose mod.fn]... [--allow-any-module] [--allow-code] [--allow-restart]
        [--token-file F | --user U --password-file F | --nkey-seed-file F | --creds file] [--tls-ca file]
@@ -102,6 +103,11 @@ Limits of the agent's pool, shared by every client (app) of this agent:
   --heartbeat-ms N      how often the agent writes its record (default 1000)
   --ttl-ms N            silence after which clients judge the agent lost; at least twice
                         --heartbeat-ms (default 3000)
+Caps per app (a client's clientScope; clients without one share one scope), default none:
+  --max-sessions-per-scope N  sessions one scope may hold here; one more: TooManySessions
+  --max-calls-per-scope N     calls of one scope in flight or queued here; one more: QueueFull
+  The scope is the one a call's client id names: the caps hold against a hostile NATS peer only
+  where permissions bind each user to its own scope's client ids (docs/distributed.md).
 Each N is a whole number of at least 1 (digits only); anything else is a usage error (exit 2).
 
 NATS secrets come from files (--token-file, --password-file, --nkey-seed-file; a trailing newline
@@ -188,6 +194,8 @@ const FLAGS = {
   "max-queue": { type: "string" },
   "max-sessions": { type: "string" },
   "session-ttl-ms": { type: "string" },
+  "max-sessions-per-scope": { type: "string" },
+  "max-calls-per-scope": { type: "string" },
   user: { type: "string" },
   password: { type: "string" },
   "password-file": { type: "string" },

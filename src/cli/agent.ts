@@ -9,7 +9,7 @@ import { once } from "node:events"
 import type { Logger } from "pino"
 import type { LocalBridgeOptions } from "../bridge/options.js"
 import type { NatsOptions } from "../remote/natsOptions.js"
-import { RemoteAgent } from "../remote/RemoteAgent.js"
+import { RemoteAgent, type AgentOptions } from "../remote/RemoteAgent.js"
 
 /** What `snakepit agent` was asked for. */
 export interface AgentCommand extends Omit<NatsOptions, "servers"> {
@@ -19,6 +19,10 @@ export interface AgentCommand extends Omit<NatsOptions, "servers"> {
   readonly agentId?: string
   readonly heartbeatMs?: number
   readonly ttlMs?: number
+  /** `--max-sessions-per-scope`: see {@link AgentOptions.maxSessionsPerScope}. */
+  readonly maxSessionsPerScope?: number
+  /** `--max-calls-per-scope`: see {@link AgentOptions.maxCallsPerScope}. */
+  readonly maxCallsPerScope?: number
   readonly bridge: LocalBridgeOptions
   /** Serve any module function a caller names (`--allow-any-module`). */
   readonly allowAnyModule?: boolean

@@ -19,8 +19,8 @@
 const MAX_TIMER_MS = 2 ** 31 - 1
 
 /**
- * Each numeric agent flag's upper bound. Worker counts: processes on one machine. Queue and
- * sessions: entries held in memory (the bridge's defaults are 1 000 and 100 000). Durations: the
+ * Each numeric agent flag's upper bound. Worker counts: processes on one machine. Queue,
+ * sessions and their per-scope caps: entries held in memory (the bridge's defaults are 1 000 and 100 000). Durations: the
  * longest timer (about 24.8 days), as heartbeats and the TTL sweep run on timers.
  *
  * @example
@@ -32,6 +32,8 @@ export const AGENT_NUMBER_FLAGS = {
   "max-workers": 1024,
   "max-queue": 1_000_000,
   "max-sessions": 10_000_000,
+  "max-sessions-per-scope": 10_000_000,
+  "max-calls-per-scope": 1_000_000,
   "session-ttl-ms": MAX_TIMER_MS,
   "heartbeat-ms": MAX_TIMER_MS,
   "ttl-ms": MAX_TIMER_MS,
@@ -42,7 +44,12 @@ export type AgentNumberFlag = keyof typeof AGENT_NUMBER_FLAGS
 
 /** The agent's own numeric options and its bridge's, as the flags give them (absent: the default). */
 export interface AgentLimits {
-  readonly agent: { readonly heartbeatMs?: number; readonly ttlMs?: number }
+  readonly agent: {
+    readonly heartbeatMs?: number
+    readonly ttlMs?: number
+    readonly maxSessionsPerScope?: number
+    readonly maxCallsPerScope?: number
+  }
   readonly bridge: {
     readonly minWorkers?: number
     readonly maxWorkers?: number
@@ -99,10 +106,17 @@ export const agentLimits = (
   const sessionTtlMs = read("session-ttl-ms")
   const heartbeatMs = read("heartbeat-ms")
   const ttlMs = read("ttl-ms")
+  const maxSessionsPerScope = read("max-sessions-per-scope")
+  const maxCallsPerScope = read("max-calls-per-scope")
   if (issues.length > 0) return { ok: false, message: issues.join("; ") }
   return {
     ok: true,
-    agent: { ...(heartbeatMs !== undefined ? { heartbeatMs } : {}), ...(ttlMs !== undefined ? { ttlMs } : {}) },
+    agent: {
+      ...(heartbeatMs !== undefined ? { heartbeatMs } : {}),
+      ...(ttlMs !== undefined ? { ttlMs } : {}),
+      ...(maxSessionsPerScope !== undefined ? { maxSessionsPerScope } : {}),
+      ...(maxCallsPerScope !== undefined ? { maxCallsPerScope } : {}),
+    },
     bridge: {
       ...(workers !== undefined ? { minWorkers: workers, maxWorkers: Math.max(workers, 10) } : {}),
       ...(minWorkers !== undefined ? { minWorkers } : {}),

@@ -22,6 +22,10 @@
  * (`ModuleNotAllowed`) unless its bridge has an allowlist (`allowedModules`/`expose`) or it was
  * started with `allowAnyModule: true`.
  *
+ * Apps sharing the agent: `maxSessionsPerScope` and `maxCallsPerScope` cap what the clients of
+ * one `clientScope` hold here (src/remote/scopeQuotas.ts); a call past its scope's cap is refused
+ * with the bridge's own `TooManySessions` or `QueueFull` before anything is recorded for it.
+ *
  * `drain()` (SIGTERM in the CLI): the record says `draining` (clients send no new sessions),
  * the queue group is left, calls in flight finish (up to `shutdownTimeoutMs`), the record is
  * deleted, then the bridge stops.
@@ -37,7 +41,7 @@ import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node"
 import type { KV } from "@nats-io/kv"
 import { BridgeStopped, CallTimeout, InvalidOptions, ProtocolError, StartupFailed, type FrameTooLarge, type SerializationError } from "../errors.js"
 import { PythonBridge } from "../bridge/PythonBridge.js"
-import { MAX_SESSION_ID_LENGTH, type ExecuteOptions } from "../bridge/callOptions.js"
+import { describeValue, MAX_SESSION_ID_LENGTH, type ExecuteOptions } from "../bridge/callOptions.js"
 import { resolveOptions, type LocalBridgeOptions } from "../bridge/options.js"
 import { toolScope, type ToolAnswer } from "../placement/tools.js"
 import type { ToolCallRequest } from "../worker/connection.js"
@@ -52,6 +56,7 @@ import { batchBytes, Outbox } from "./outbox.js"
 import { FirstSeen } from "./firstSeen.js"
 import { CancelSignal } from "../cancelSignal.js"
 import { shownName } from "../protocol/shownName.js"
+import { clientScopeOf, ScopeQuotas, scopeRefusalError, type ScopeCaps } from "./scopeQuotas.js"
 
 /** `RemoteAgent.start` options. */
 export interface AgentOptions extends NatsOptions {
@@ -83,6 +88,24 @@ export interface AgentOptions extends NatsOptions {
    * answers with `InvalidOptions` and restarts nothing.
    */
   readonly allowRestart?: boolean
+  /**
+   * Sessions the clients of one scope (a client id but its last token: `clientScope`) may hold
+   * on this agent at once; a call that would open one more fails with `TooManySessions` naming
+   * this cap, and is not run. So one app cannot take every session of the bridge's
+   * `maxSessions`. Default: no cap (`Infinity`). The scope is read from the client id each call
+   * names (clients without a `clientScope` share one scope), which NATS does not attest: the cap
+   * holds against a hostile peer only where permissions bind each user to its own scope's client
+   * ids when it publishes calls (docs/distributed.md).
+   */
+  readonly maxSessionsPerScope?: number
+  /**
+   * Calls of the clients of one scope in flight or queued on this agent at once; one more fails
+   * with `QueueFull` naming this cap, and is not run. So one app's flood cannot fill the bridge's
+   * `maxQueue` for every other app. A tool's call back into its own session is not refused (it
+   * runs in its caller's place). Default: no cap (`Infinity`). Same trust as
+   * {@link maxSessionsPerScope}.
+   */
+  readonly maxCallsPerScope?: number
 }
 
 /** What the agent needs of its options once started. */
@@ -97,6 +120,8 @@ interface AgentSettings {
   /** The local bridge's frame and value limits, held to on NATS as on its workers' pipes. */
   readonly maxFrameBytes: number
   readonly limits: ValueLimits
+  /** {@link AgentOptions.maxSessionsPerScope} and {@link AgentOptions.maxCallsPerScope}. */
+  readonly scopeCaps: ScopeCaps
 }
 
 /**
@@ -164,8 +189,11 @@ interface Running {
 
 export class RemoteAgent {
   private readonly running = new Map<string, Running>()
-  /** Local ids of the sessions clients made here: their tool calls and variables live with the client. */
-  private readonly remoteSessions = new Set<string>()
+  /**
+   * The sessions clients made here (their tool calls and variables live with the client) and
+   * the calls running, counted per client scope against the per-scope caps.
+   */
+  private readonly quotas: ScopeQuotas
   /** Tool calls forwarded to clients and not yet answered, by local session id. */
   private readonly toolsOut = new Map<string, number>()
   private ownSubscription: Subscription | undefined
@@ -198,6 +226,7 @@ export class RemoteAgent {
     private readonly kvModule: NatsModules["kv"],
   ) {
     this.outbox = new Outbox((subject, data) => nc.publish(subject, data), batchBytes(nc))
+    this.quotas = new ScopeQuotas(settings.scopeCaps)
   }
 
   /**
@@ -219,6 +248,10 @@ export class RemoteAgent {
     const listed = options.bridge?.allowedModules !== undefined || options.bridge?.expose !== undefined
     if (options.allowAnyModule !== undefined && typeof options.allowAnyModule !== "boolean") issues.push("allowAnyModule must be a boolean")
     if (options.allowRestart !== undefined && typeof options.allowRestart !== "boolean") issues.push("allowRestart must be a boolean")
+    for (const key of ["maxSessionsPerScope", "maxCallsPerScope"] as const) {
+      const v = options[key]
+      if (v !== undefined && !(v === Infinity || (Number.isInteger(v) && v >= 1))) issues.push(`${key} must be a whole number ≥ 1 (or Infinity), got ${describeValue(v)}`)
+    }
     if (options.allowAnyModule === true && listed) issues.push("allowAnyModule contradicts bridge.allowedModules/bridge.expose: give one or the other")
     if (issues.length > 0) throw new InvalidOptions({ message: `invalid agent options: ${issues.join("; ")}`, issues })
     // The NATS client (an optional peer dependency) before any Python worker: without it, no
@@ -238,6 +271,7 @@ export class RemoteAgent {
       shutdownTimeoutMs: resolved.shutdownTimeoutMs,
       maxFrameBytes: resolved.maxFrameBytes,
       limits: valueLimits(resolved.limits),
+      scopeCaps: { maxSessionsPerScope: options.maxSessionsPerScope ?? Infinity, maxCallsPerScope: options.maxCallsPerScope ?? Infinity },
     }
     // Python code can tell which agent runs it.
     const bridge = await PythonBridge.start({ ...bridgeOptions, env: { ...options.bridge?.env, SNAKEPIT_AGENT_ID: id } })
@@ -260,8 +294,10 @@ export class RemoteAgent {
 
   private async serve(): Promise<void> {
     this.bridge._tools.forward = (call) => this.forwardTool(call)
-    // A session the local bridge forgets (clean-up, TTL) no longer has a client to answer for it.
-    this.bridge.on("session.cleanedUp", ({ sessionId }) => this.remoteSessions.delete(sessionId))
+    // A session the local bridge forgets (clean-up, TTL: its only ways to end one; a worker or
+    // environment restart keeps it) no longer has a client to answer for it, nor a place under
+    // its scope's cap.
+    this.bridge.on("session.cleanedUp", ({ sessionId }) => this.quotas.endSession(sessionId))
     // (A subscription NATS refuses calls back once with the error and no message.)
     this.ownSubscription = this.nc.subscribe(this.subjects.agentFromAny(this.id), { callback: (e, m) => { if (e === null) this.onMessage(m, false) } })
     this.queueSubscription = this.nc.subscribe(this.subjects.callFromAny, { queue: this.subjects.queue, callback: (e, m) => { if (e === null) this.onMessage(m, true) } })
@@ -555,7 +591,15 @@ export class RemoteAgent {
     if (fromQueue) send({ type: "accepted", callId, agentId: this.id })
     const key = `${message.clientId}/${message.callId}`
     const sessionId = message.sessionId === null ? null : localSession(message.clientId, message.sessionId)
-    if (sessionId !== null) this.remoteSessions.add(sessionId)
+    // `nested` is the client's claim: honoured only while this session waits on a tool call
+    // this agent forwarded, else any caller could pass the queue and `workerConcurrency`.
+    const nested = message.nested === true && sessionId !== null && (this.toolsOut.get(sessionId) ?? 0) > 0
+    const scope = clientScopeOf(message.clientId)
+    const admitted = this.quotas.admit(scope, sessionId, nested)
+    if (!admitted.ok) {
+      send({ type: "error", callId, error: errorToWire(scopeRefusalError(admitted, scope, message.sessionId, this.id)) })
+      return
+    }
     const running: Running = { clientId: message.clientId, callId: message.callId, session: sessionId, abort: new CancelSignal(), credit: STREAM_WINDOW, wake: undefined }
     this.running.set(key, running)
     const options: { -readonly [K in keyof ExecuteOptions]: ExecuteOptions[K] } = { signal: running.abort.signal }
@@ -594,18 +638,17 @@ export class RemoteAgent {
       // A nested call (a client's tool calling back into the same session) runs in the tool
       // scope of the session's worker, as it would locally, so it does not queue behind the
       // call that waits for the tool.
-      // `nested` is the client's claim: honoured only while this session waits on a tool call
-      // this agent forwarded, else any caller could pass the queue and `workerConcurrency`.
-      const waiting = message.nested === true && sessionId !== null && (this.toolsOut.get(sessionId) ?? 0) > 0 ? this.bridge.getSessionWorker(sessionId) : undefined
+      const waiting = nested ? this.bridge.getSessionWorker(sessionId) : undefined
       await (waiting !== undefined ? toolScope.run({ sessionId, workerId: waiting }, serve) : serve())
     } catch (e) {
       send({ type: "error", callId, error: errorToWire(timedOut ?? e) })
     } finally {
       clearTimeout(deadline)
       this.running.delete(key)
+      this.quotas.endCall(scope)
       // A call the bridge refused (allowlist, options, too many sessions) made no session: a
-      // record of it here would only grow with every forged call.
-      if (sessionId !== null && !this.bridge._hasSession(sessionId)) this.remoteSessions.delete(sessionId)
+      // record of it here would only grow with every forged call, and hold its scope's place.
+      if (sessionId !== null && !this.bridge._hasSession(sessionId)) this.quotas.endSession(sessionId)
     }
   }
 
@@ -630,7 +673,7 @@ export class RemoteAgent {
    * answered locally.
    */
   private forwardTool(call: ToolCallRequest): Promise<ToolAnswer> | undefined {
-    if (call.sessionId === null || !this.remoteSessions.has(call.sessionId)) return undefined
+    if (call.sessionId === null || !this.quotas.holds(call.sessionId)) return undefined
     let under: Running | undefined
     for (const r of this.running.values()) if (r.session === call.sessionId) under = r
     if (!under) return Promise.resolve({ ok: false, message: `no call of session ${call.sessionId} is running on this agent` })

@@ -10,6 +10,7 @@ import { Kvm } from "@nats-io/kv"
 import { MAX_SESSION_ID_LENGTH } from "../../src/bridge/callOptions.js"
 import { localSession, RemoteAgent } from "../../src/remote/RemoteAgent.js"
 import { WIRE_VERSION } from "../../src/remote/protocol.js"
+import type { ScopeQuotas } from "../../src/remote/scopeQuotas.js"
 import { poolSubjects } from "../../src/remote/subjects.js"
 import { encodeMessage } from "../../src/remote/wire.js"
 import { NatsServer, natsServerAvailable, framesOf } from "../support/natsServer.js"
@@ -35,9 +36,10 @@ describe.skipIf(!natsServerAvailable)("hostile NATS peers: what they leave behin
       }
       await eventually(() => refused === N, 30_000, "every forged call refused")
       expect(agent.bridge.getStatus().activeSessions).toBe(0)
-      // Private: the agent's record of remote sessions (what its tool calls are forwarded for).
-      const kept = (agent as unknown as { remoteSessions: Set<string> }).remoteSessions
-      expect(kept.size).toBe(0)
+      // Private: the agent's record of remote sessions (what its tool calls are forwarded for,
+      // counted per client scope: "evil" has one token, so the scope of clients without one).
+      const kept = (agent as unknown as { quotas: ScopeQuotas }).quotas
+      expect([kept.sessionsOf(""), kept.callsOf(""), kept.holds(localSession("evil", `${big}0`))]).toEqual([0, 0, false])
       // A session id longer than any client may send is refused as such; the longest is served.
       const answers: Array<Record<string, unknown>> = []
       peer.subscribe(`${s.replies("evil")}.long`, { callback: (_e, m) => void answers.push(...framesOf(m.data)) })

@@ -1,0 +1,102 @@
+/**
+ * Per-scope caps of an agent shared by two apps (`--max-sessions-per-scope`,
+ * `--max-calls-per-scope`): one app (its clients' `clientScope`) that fills its cap is refused
+ * with the bridge's own typed errors (TooManySessions, QueueFull) naming the scope's cap, while
+ * the other app still opens sessions and runs calls on the same agent. A scope's places come back
+ * as its sessions end (clean-up, TTL) and its calls finish. Before, one app could hold every
+ * session of the agent's `maxSessions` and every place of its `maxQueue`. Real nats-server, a
+ * real `snakepit agent` with its Python workers, real remote clients.
+ */
+import { mkdtempSync, readdirSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { afterEach, describe, expect, it } from "vitest"
+import type { PythonBridge } from "../../src/index.js"
+import { QueueFull, TooManySessions } from "../../src/errors.js"
+import { AgentSuite } from "../support/agents.js"
+import { eventually, startBridge, testLogger } from "../support/bridge.js"
+import { natsServerAvailable } from "../support/natsServer.js"
+import { outcome } from "../support/worker.js"
+
+if (!natsServerAvailable && process.env.CI) throw new Error("nats-server is missing: CI must install Debian's nats-server (see .ci/run)")
+
+const suite = new AgentSuite()
+const dirs: string[] = []
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true })
+})
+
+/** A client of app `scope` on `pool`, once it sees the agent. */
+const client = async (pool: string, scope: string): Promise<PythonBridge> => {
+  const bridge = await startBridge({ remote: { nats: suite.nats.url, pool, clientScope: scope }, logger: testLogger })
+  await eventually(() => bridge.getStatus().workers.length === 1, 10_000, `client ${scope} to see the agent`)
+  return bridge
+}
+
+const failure = async (p: Promise<unknown>) => {
+  const r = await outcome(p)
+  if (r.ok) throw new Error(`expected a refusal, got ${JSON.stringify(r.value)}`)
+  return r.error
+}
+
+describe.skipIf(!natsServerAvailable)("per-scope caps on a shared agent", () => {
+  suite.hooks()
+
+  it("an app at --max-sessions-per-scope is refused a new session (TooManySessions) while another app opens sessions and runs calls", { timeout: 90_000 }, async () => {
+    await suite.launch(["caps1"], "scopesessions", ["--max-sessions-per-scope", "2"])
+    const [flooder, sameApp, victim] = await Promise.all([client("scopesessions", "flood"), client("scopesessions", "flood"), client("scopesessions", "victim")])
+    expect(await flooder.executePython("s1", "remote", "remember", [1])).toMatchObject({ previous_state: null, agent: "caps1" })
+    expect(await flooder.executePython("s2", "remote", "remember", [2])).toMatchObject({ previous_state: null })
+    const refused = await failure(flooder.executePython("s3", "remote", "remember", [3]))
+    expect(refused).toBeInstanceOf(TooManySessions)
+    expect(refused).toMatchObject({ maxSessions: 2, sessionId: "s3", message: expect.stringContaining('clients of scope "flood" already hold maxSessionsPerScope (2) sessions on agent caps1') })
+    // The cap is the app's, not one client's: another client of the same scope is refused too.
+    expect(await failure(sameApp.executePython("s1", "remote", "remember", [1]))).toBeInstanceOf(TooManySessions)
+    // The other app opens sessions and runs calls as if the flood were not there.
+    expect(await victim.executePython("s1", "remote", "remember", [10])).toMatchObject({ previous_state: null, agent: "caps1" })
+    expect(await victim.executePython("s2", "remote", "remember", [20])).toMatchObject({ previous_state: null })
+    expect(await victim.executePython("s1", "remote", "remember", [11])).toMatchObject({ previous_state: 10 })
+    // The flooder's sessions held keep working, calls without a session are not sessions, and
+    // a refused call left nothing behind: its session still opens once a place is free.
+    expect(await flooder.executePython("s2", "remote", "remember", [22])).toMatchObject({ previous_state: 2 })
+    expect(await flooder.executePython(null, "remote", "where", [])).toMatchObject({ agent: "caps1" })
+    expect(await flooder.cleanupSession("s1")).toBe(true)
+    expect(await flooder.executePython("s3", "remote", "remember", [3])).toMatchObject({ previous_state: null })
+    expect(await failure(sameApp.executePython("s1", "remote", "remember", [1]))).toBeInstanceOf(TooManySessions)
+  })
+
+  it("a session that expires (--session-ttl-ms) gives its scope's place back", { timeout: 90_000 }, async () => {
+    await suite.launch(["caps2"], "scopettl", ["--max-sessions-per-scope", "1", "--session-ttl-ms", "300"])
+    const app = await client("scopettl", "app1")
+    expect(await app.executePython("s1", "remote", "remember", [1])).toMatchObject({ previous_state: null })
+    // No clean-up: only the agent's TTL sweep can end s1, and only its end lets s2 open.
+    let opened = false
+    while (!opened) {
+      const r = await outcome(app.executePython("s2", "remote", "remember", [2]))
+      if (!r.ok) expect(r.error).toBeInstanceOf(TooManySessions)
+      opened = r.ok
+      if (!opened) await new Promise((res) => setTimeout(res, 100))
+    }
+  })
+
+  it("an app at --max-calls-per-scope is refused a call (QueueFull) while another app's calls run; its calls' end gives the places back", { timeout: 90_000 }, async () => {
+    // Three workers, so three calls of the barrier run at once (none waits in a busy worker's pipe).
+    await suite.launch(["caps3"], "scopecalls", ["--max-calls-per-scope", "2", "--workers", "3"])
+    const [flooder, victim] = await Promise.all([client("scopecalls", "flood"), client("scopecalls", "victim")])
+    const barrier = mkdtempSync(join(tmpdir(), "snakepit-scopecalls-"))
+    dirs.push(barrier)
+    // Two calls that return only once a third party reaches the barrier: the flooder's scope is
+    // at its cap for as long as no other app's call arrives.
+    const held = [0, 1].map(() => outcome(flooder.executePython(null, "rendezvous", "meet", [barrier, 3, 60], { timeoutMs: 80_000 })))
+    await eventually(() => readdirSync(barrier).length === 2, 30_000, "the flooder's two calls to run")
+    const refused = await failure(flooder.executePython(null, "remote", "where", []))
+    expect(refused).toBeInstanceOf(QueueFull)
+    expect(refused).toMatchObject({ maxQueue: 2, message: expect.stringContaining('clients of scope "flood" already have maxCallsPerScope (2) calls in flight or queued on agent caps3') })
+    // The other app's calls run meanwhile; its barrier call is the third party the flooder waits for.
+    expect(await victim.executePython(null, "remote", "where", [])).toMatchObject({ agent: "caps3" })
+    expect(await victim.executePython("v1", "remote", "remember", [1])).toMatchObject({ previous_state: null })
+    expect(typeof (await victim.executePython(null, "rendezvous", "meet", [barrier, 3, 60], { timeoutMs: 80_000 }))).toBe("number")
+    for (const r of await Promise.all(held)) expect(r.ok).toBe(true)
+    expect(await flooder.executePython(null, "remote", "where", [])).toMatchObject({ agent: "caps3" })
+  })
+})
