@@ -75,7 +75,7 @@ when the name comes from elsewhere (same rules as the bridge's allowedModules/ex
 `,
   agent: `usage: snakepit agent --nats <url> --pool <name> [--prefix p] [--agent-id id]
        [--workers N | --min-workers N --max-workers N] [--max-queue N] [--max-sessions N] [--session-ttl-ms N]
-       [--max-sessions-per-scope N] [--max-calls-per-scope N]
+       [--max-sessions-per-scope N] [--max-calls-per-scope N] [--scope-tokens N]
        [--pythonPath dir]... [--python cmd] [--heartbeat-ms N] [--ttl-ms N]
        [--allow-modules a,b] [--expose mod.fn]... [--allow-any-module] [--allow-code] [--allow-restart]
        [--token-file F | --user U --password-file F | --nkey-seed-file F | --creds file] [--tls-ca file]
@@ -106,8 +106,10 @@ Limits of the agent's pool, shared by every client (app) of this agent:
 Caps per app (a client's clientScope; clients without one share one scope), default none:
   --max-sessions-per-scope N  sessions one scope may hold here; one more: TooManySessions
   --max-calls-per-scope N     calls of one scope in flight or queued here; one more: QueueFull
-  The scope is the one a call's client id names: the caps hold against a hostile NATS peer only
-  where permissions bind each user to its own scope's client ids (docs/distributed.md).
+  --scope-tokens N            leading tokens of a client id that are its scope (default 1);
+                              the depth of the scopes NATS permissions give users, no more
+  The scope is that of the client id of the subject a call came on: with NATS permissions
+  (docs/distributed.md) one app cannot spend another's caps.
 Each N is a whole number of at least 1 (digits only); anything else is a usage error (exit 2).
 
 NATS secrets come from files (--token-file, --password-file, --nkey-seed-file; a trailing newline
@@ -196,6 +198,7 @@ const FLAGS = {
   "session-ttl-ms": { type: "string" },
   "max-sessions-per-scope": { type: "string" },
   "max-calls-per-scope": { type: "string" },
+  "scope-tokens": { type: "string" },
   user: { type: "string" },
   password: { type: "string" },
   "password-file": { type: "string" },

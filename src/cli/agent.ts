@@ -23,6 +23,8 @@ export interface AgentCommand extends Omit<NatsOptions, "servers"> {
   readonly maxSessionsPerScope?: number
   /** `--max-calls-per-scope`: see {@link AgentOptions.maxCallsPerScope}. */
   readonly maxCallsPerScope?: number
+  /** `--scope-tokens`: see {@link AgentOptions.scopeTokens}. */
+  readonly scopeTokens?: number
   readonly bridge: LocalBridgeOptions
   /** Serve any module function a caller names (`--allow-any-module`). */
   readonly allowAnyModule?: boolean

@@ -34,6 +34,7 @@ export const AGENT_NUMBER_FLAGS = {
   "max-sessions": 10_000_000,
   "max-sessions-per-scope": 10_000_000,
   "max-calls-per-scope": 1_000_000,
+  "scope-tokens": 16,
   "session-ttl-ms": MAX_TIMER_MS,
   "heartbeat-ms": MAX_TIMER_MS,
   "ttl-ms": MAX_TIMER_MS,
@@ -49,6 +50,7 @@ export interface AgentLimits {
     readonly ttlMs?: number
     readonly maxSessionsPerScope?: number
     readonly maxCallsPerScope?: number
+    readonly scopeTokens?: number
   }
   readonly bridge: {
     readonly minWorkers?: number
@@ -108,6 +110,7 @@ export const agentLimits = (
   const ttlMs = read("ttl-ms")
   const maxSessionsPerScope = read("max-sessions-per-scope")
   const maxCallsPerScope = read("max-calls-per-scope")
+  const scopeTokens = read("scope-tokens")
   if (issues.length > 0) return { ok: false, message: issues.join("; ") }
   return {
     ok: true,
@@ -116,6 +119,7 @@ export const agentLimits = (
       ...(ttlMs !== undefined ? { ttlMs } : {}),
       ...(maxSessionsPerScope !== undefined ? { maxSessionsPerScope } : {}),
       ...(maxCallsPerScope !== undefined ? { maxCallsPerScope } : {}),
+      ...(scopeTokens !== undefined ? { scopeTokens } : {}),
     },
     bridge: {
       ...(workers !== undefined ? { minWorkers: workers, maxWorkers: Math.max(workers, 10) } : {}),

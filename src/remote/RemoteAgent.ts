@@ -89,13 +89,13 @@ export interface AgentOptions extends NatsOptions {
    */
   readonly allowRestart?: boolean
   /**
-   * Sessions the clients of one scope (a client id but its last token: `clientScope`) may hold
+   * Sessions the clients of one scope (the first token of a client id, or {@link scopeTokens}) may hold
    * on this agent at once; a call that would open one more fails with `TooManySessions` naming
    * this cap, and is not run. So one app cannot take every session of the bridge's
-   * `maxSessions`. Default: no cap (`Infinity`). The scope is read from the client id each call
-   * names (clients without a `clientScope` share one scope), which NATS does not attest: the cap
-   * holds against a hostile peer only where permissions bind each user to its own scope's client
-   * ids when it publishes calls (docs/distributed.md).
+   * `maxSessions`. Default: no cap (`Infinity`). The scope is read from the client id of the
+   * subject each call came on (clients without a `clientScope` share one scope): with NATS
+   * permissions that hold each user to its own scope's subjects (docs/distributed.md), a hostile
+   * peer cannot spend another app's cap.
    */
   readonly maxSessionsPerScope?: number
   /**
@@ -106,6 +106,13 @@ export interface AgentOptions extends NatsOptions {
    * {@link maxSessionsPerScope}.
    */
   readonly maxCallsPerScope?: number
+  /**
+   * How many leading tokens of a client id are its scope for {@link maxSessionsPerScope} and
+   * {@link maxCallsPerScope} (default 1: `app1.c0ffee` and `app1.x.c0ffee` are both `app1`). Set
+   * it to the depth of the scopes your NATS permissions give users (`clientScope: "org.app1"`
+   * under `…from.org.app1.>`: 2), never more: a user may name ids of any depth under its own.
+   */
+  readonly scopeTokens?: number
 }
 
 /** What the agent needs of its options once started. */
@@ -122,6 +129,8 @@ interface AgentSettings {
   readonly limits: ValueLimits
   /** {@link AgentOptions.maxSessionsPerScope} and {@link AgentOptions.maxCallsPerScope}. */
   readonly scopeCaps: ScopeCaps
+  /** {@link AgentOptions.scopeTokens}. */
+  readonly scopeTokens: number
 }
 
 /**
@@ -252,6 +261,9 @@ export class RemoteAgent {
       const v = options[key]
       if (v !== undefined && !(v === Infinity || (Number.isInteger(v) && v >= 1))) issues.push(`${key} must be a whole number ≥ 1 (or Infinity), got ${describeValue(v)}`)
     }
+    if (options.scopeTokens !== undefined && !(Number.isInteger(options.scopeTokens) && options.scopeTokens >= 1 && options.scopeTokens <= 16)) {
+      issues.push(`scopeTokens must be a whole number from 1 to 16, got ${describeValue(options.scopeTokens)}`)
+    }
     if (options.allowAnyModule === true && listed) issues.push("allowAnyModule contradicts bridge.allowedModules/bridge.expose: give one or the other")
     if (issues.length > 0) throw new InvalidOptions({ message: `invalid agent options: ${issues.join("; ")}`, issues })
     // The NATS client (an optional peer dependency) before any Python worker: without it, no
@@ -272,6 +284,7 @@ export class RemoteAgent {
       maxFrameBytes: resolved.maxFrameBytes,
       limits: valueLimits(resolved.limits),
       scopeCaps: { maxSessionsPerScope: options.maxSessionsPerScope ?? Infinity, maxCallsPerScope: options.maxCallsPerScope ?? Infinity },
+      scopeTokens: options.scopeTokens ?? 1,
     }
     // Python code can tell which agent runs it.
     const bridge = await PythonBridge.start({ ...bridgeOptions, env: { ...options.bridge?.env, SNAKEPIT_AGENT_ID: id } })
@@ -594,7 +607,8 @@ export class RemoteAgent {
     // `nested` is the client's claim: honoured only while this session waits on a tool call
     // this agent forwarded, else any caller could pass the queue and `workerConcurrency`.
     const nested = message.nested === true && sessionId !== null && (this.toolsOut.get(sessionId) ?? 0) > 0
-    const scope = clientScopeOf(message.clientId)
+    // The client id is its subject's (checked in onMessage), which NATS permissions attest.
+    const scope = clientScopeOf(message.clientId, this.settings.scopeTokens)
     const admitted = this.quotas.admit(scope, sessionId, nested)
     if (!admitted.ok) {
       send({ type: "error", callId, error: errorToWire(scopeRefusalError(admitted, scope, message.sessionId, this.id)) })

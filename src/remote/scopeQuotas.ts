@@ -1,9 +1,10 @@
 /**
  * Per-scope caps of an agent shared by several apps: how many sessions, and how many calls in
- * flight or queued, the clients of one scope may hold on this agent. A client's scope is its id
- * but the last token (`app1.c0ffee` is scope `app1`; an id of one token, a client started without
- * `clientScope`, is scope `""`, which every such client shares: an unscoped id is random, so caps
- * per id would bound nothing).
+ * flight or queued, the clients of one scope may hold on this agent. A client's scope is the
+ * first token of its id, or as many as the agent's `scopeTokens` says ({@link clientScopeOf}:
+ * `app1.c0ffee` is scope `app1`; an id of one token, a client started without `clientScope`, is
+ * scope `""`, which every such client shares: an unscoped id is random, so caps per id would
+ * bound nothing).
  *
  * Pure bookkeeping, O(1) a call: a call is admitted, or refused with the cap it would pass, and
  * nothing is recorded for a refused one. A session counts from the admitted call that opened it
@@ -28,16 +29,25 @@ export interface ScopeCaps {
 export type ScopeRefusal = { readonly ok: false; readonly limit: "sessions" | "calls"; readonly cap: number }
 
 /**
- * The scope of a client id: every token but the last, `""` for an id of one token.
+ * The scope of a client id: its first `tokens` tokens (default 1), `""` for an id of no more
+ * tokens than that (a client started without `clientScope`: its id is one random token). A
+ * fixed count, not "every token but the last": NATS permissions hold a user to the subjects under
+ * its scope (`…from.app1.>`), where it may name ids as deep as it likes (`app1.x.c0ffee`), and
+ * each depth would otherwise be a scope with caps of its own.
  *
  * @example
- * clientScopeOf("app1.c0ffee")    // "app1"
- * clientScopeOf("org.app1.c0ffee") // "org.app1"
- * clientScopeOf("c0ffee")         // ""
+ * clientScopeOf("app1.c0ffee")         // "app1"
+ * clientScopeOf("app1.x.c0ffee")       // "app1"
+ * clientScopeOf("org.app1.c0ffee", 2)  // "org.app1"
+ * clientScopeOf("c0ffee")              // ""
  */
-export const clientScopeOf = (clientId: string): string => {
-  const last = clientId.lastIndexOf(".")
-  return last < 0 ? "" : clientId.slice(0, last)
+export const clientScopeOf = (clientId: string, tokens = 1): string => {
+  let end = -1
+  for (let k = 0; k < tokens; k++) {
+    end = clientId.indexOf(".", end + 1)
+    if (end < 0) return ""
+  }
+  return clientId.slice(0, end)
 }
 
 /** Adds `by` to `key`'s count, deleting it at zero so the map holds only scopes in use. */

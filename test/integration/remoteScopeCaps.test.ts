@@ -44,7 +44,11 @@ describe.skipIf(!natsServerAvailable)("per-scope caps on a shared agent", () => 
 
   it("an app at --max-sessions-per-scope is refused a new session (TooManySessions) while another app opens sessions and runs calls", { timeout: 90_000 }, async () => {
     await suite.launch(["caps1"], "scopesessions", ["--max-sessions-per-scope", "2"])
-    const [flooder, sameApp, victim] = await Promise.all([client("scopesessions", "flood"), client("scopesessions", "flood"), client("scopesessions", "victim")])
+    // `flood.deeper`: a scope the user of `flood` may also publish under (NATS permissions hold it
+    // to `…from.flood.>`), so it must not be a fresh cap.
+    const [flooder, sameApp, deeper, victim] = await Promise.all([
+      client("scopesessions", "flood"), client("scopesessions", "flood"), client("scopesessions", "flood.deeper"), client("scopesessions", "victim"),
+    ])
     expect(await flooder.executePython("s1", "remote", "remember", [1])).toMatchObject({ previous_state: null, agent: "caps1" })
     expect(await flooder.executePython("s2", "remote", "remember", [2])).toMatchObject({ previous_state: null })
     const refused = await failure(flooder.executePython("s3", "remote", "remember", [3]))
@@ -52,6 +56,8 @@ describe.skipIf(!natsServerAvailable)("per-scope caps on a shared agent", () => 
     expect(refused).toMatchObject({ maxSessions: 2, sessionId: "s3", message: expect.stringContaining('clients of scope "flood" already hold maxSessionsPerScope (2) sessions on agent caps1') })
     // The cap is the app's, not one client's: another client of the same scope is refused too.
     expect(await failure(sameApp.executePython("s1", "remote", "remember", [1]))).toBeInstanceOf(TooManySessions)
+    // ... and so is one whose client id goes deeper under the app's first token (--scope-tokens 1).
+    expect(await failure(deeper.executePython("s1", "remote", "remember", [1]))).toBeInstanceOf(TooManySessions)
     // The other app opens sessions and runs calls as if the flood were not there.
     expect(await victim.executePython("s1", "remote", "remember", [10])).toMatchObject({ previous_state: null, agent: "caps1" })
     expect(await victim.executePython("s2", "remote", "remember", [20])).toMatchObject({ previous_state: null })

@@ -11,10 +11,18 @@ import { RemoteAgent } from "../../src/remote/RemoteAgent.js"
 import { clientScopeOf, ScopeQuotas, scopeRefusalError } from "../../src/remote/scopeQuotas.js"
 
 describe("clientScopeOf", () => {
-  it("is every token of the client id but the last; an id of one token is the shared scope \"\"", () => {
+  it("is the client id's first token (or first scopeTokens); an id of no more tokens is the shared scope \"\"", () => {
     expect(clientScopeOf("app1.c0ffee")).toBe("app1")
-    expect(clientScopeOf("org.app1.c0ffee")).toBe("org.app1")
+    expect(clientScopeOf("org.app1.c0ffee", 2)).toBe("org.app1")
     expect(clientScopeOf("c0ffee")).toBe("")
+    expect(clientScopeOf("org.c0ffee", 2)).toBe("")
+  })
+
+  it("does not grow with the id: a user held to app1's subjects gets app1's caps, however deep the ids it names", () => {
+    fc.assert(fc.property(fc.array(fc.stringMatching(/^[a-z0-9_-]{1,8}$/), { minLength: 1, maxLength: 6 }), fc.integer({ min: 1, max: 3 }), (tail, tokens) => {
+      const scope = Array.from({ length: tokens }, (_, k) => `s${k}`).join(".")
+      expect(clientScopeOf(`${scope}.${tail.join(".")}`, tokens)).toBe(scope)
+    }))
   })
 })
 
@@ -114,5 +122,10 @@ describe("RemoteAgent per-scope cap options", () => {
       await expect(started).rejects.toBeInstanceOf(InvalidOptions)
       await expect(started).rejects.toMatchObject({ message: expect.stringContaining(`${key} must be a whole number ≥ 1 (or Infinity)`) })
     }
+  })
+
+  it.each([0, 17, 1.5, Infinity])("scopeTokens %j is InvalidOptions", async (bad) => {
+    const started = RemoteAgent.start({ servers: "nats://127.0.0.1:1", pool: "p", scopeTokens: bad })
+    await expect(started).rejects.toMatchObject({ _tag: "InvalidOptions", message: expect.stringContaining("scopeTokens must be a whole number from 1 to 16") })
   })
 })
