@@ -31,7 +31,7 @@ import { join } from "node:path"
 import { Effect } from "effect"
 import { StartupFailed } from "../errors.js"
 import { STREAM_GRACE_MS, streamsDone, type ExitInfo, type LaunchedProcess, type Launcher, type WorkerProcess, type WorkerProcessOptions } from "./process.js"
-import { signalGroup, trackGroup, untrackGroup } from "./processGroup.js"
+import { isWorkerPid, signalGroup, trackGroup, untrackGroup } from "./processGroup.js"
 
 /**
  * The connections a forked worker makes: one, for the protocol. Its `print()` output travels as
@@ -136,7 +136,7 @@ export class ForkServer {
   /** The template reported a worker's exit (`forkserver.exited`). */
   exitReported(data: unknown): void {
     const d = data as { pid?: unknown; exit_code?: unknown; signal?: unknown }
-    if (typeof d.pid !== "number") return
+    if (!isWorkerPid(d.pid)) return
     const exit: ExitInfo = { exitCode: typeof d.exit_code === "number" ? d.exit_code : null, signal: typeof d.signal === "string" ? d.signal : null }
     const waiter = this.exitWaiters.get(d.pid)
     if (waiter) {
@@ -213,8 +213,11 @@ export class ForkServer {
     let pid: number
     try {
       // Per-worker environment (start faults in tests) is applied by the child after the fork.
-      const reply = (await template.process.connection.call("snakepit_bridge.forkserver", "fork", [nonce, options.env ?? {}, pending.key], { timeoutMs })) as { pid: number }
-      pid = reply.pid
+      const reply = (await template.process.connection.call("snakepit_bridge.forkserver", "fork", [nonce, options.env ?? {}, pending.key], { timeoutMs })) as { pid?: unknown } | null
+      // The template runs users' preloads: its word is checked before any signal goes to it.
+      const claimed = reply?.pid
+      if (!isWorkerPid(claimed)) throw new Error(`it answered the fork with pid ${typeof claimed === "number" ? String(claimed) : typeof claimed}, not a process id above 1`)
+      pid = claimed
     } catch (error) {
       this.pending.delete(nonce)
       throw new StartupFailed({ message: `template ${template.id} could not fork ${options.workerId}: ${(error as Error).message}`, workerId: options.workerId, exitCode: null, signal: null, stderr: "" })

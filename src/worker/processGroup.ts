@@ -26,6 +26,18 @@ import { GroupWatchman } from "./groupWatchman.js"
 /** Whether workers lead their own process group here (POSIX; Windows has no process groups). */
 export const groupsSupported: boolean = process.platform !== "win32"
 
+/**
+ * Whether `pid` can be a worker's: a whole number above 1. A forked worker's pid comes from its
+ * template (a Python process running users' preloads), not from the kernel's answer to our own
+ * spawn; and the signals here go to `-pid`: pid 1 would be `kill(-1)`, every process the host
+ * may signal (all of them, as root), 0 the host's own group, a negative one some other process.
+ *
+ * @example
+ * isWorkerPid(4242) // true
+ * isWorkerPid(1)    // false: -1 is every process
+ */
+export const isWorkerPid = (pid: unknown): pid is number => typeof pid === "number" && Number.isSafeInteger(pid) && pid > 1
+
 let hooked = false
 /** Also the list of live groups, for the exit hook. */
 const watchman = new GroupWatchman()
@@ -42,6 +54,8 @@ const killLiveGroups = (): void => {
  * signalGroup(worker.pid, "SIGKILL") // the worker, its subprocesses and theirs
  */
 export const signalGroup = (pid: number, signal: NodeJS.Signals): boolean => {
+  // The last guard before kill(2), whoever named the pid (the checks at the source come first).
+  if (!isWorkerPid(pid)) return false
   try {
     process.kill(groupsSupported ? -pid : pid, signal)
     return true
@@ -68,7 +82,8 @@ export const watchGroups = (): boolean => groupsSupported && watchman.ready()
  * trackGroup(sub.pid)
  */
 export const trackGroup = (pid: number): void => {
-  if (!groupsSupported) return
+  // The watchman would run `kill -- -<pid>` for it if the host died.
+  if (!groupsSupported || !isWorkerPid(pid)) return
   watchman.add(pid)
   if (!hooked) {
     hooked = true
