@@ -62,6 +62,14 @@ interface Waiter {
 
 const HEADER_LIMIT = 512
 const HEADER_TIMEOUT_MS = 5_000
+/**
+ * Connections that have not yet shown a key the host holds beyond one per fork awaited. Any
+ * process of the worker's user may connect (a call's code, from the socket path in its
+ * environment): 1 800 silent connections from one call took a 1 024-fd host to EMFILE.
+ */
+const SPARE_GREETINGS = 8
+/** A key is 48 lowercase hex digits (24 random bytes); anything else is no fork's. */
+const KEY_PREFIX = /^[0-9a-f]{0,48}$/
 
 /** A fork server's host half; one per pool. */
 export class ForkServer {
@@ -167,6 +175,8 @@ export class ForkServer {
   /** How each launched process is let go: wait for its exit, then drop its sockets. */
   private readonly released = new WeakMap<LaunchedProcess, () => Promise<void>>()
   private readonly sockets = new Set<Socket>()
+  /** Connections that have not sent their header line yet, oldest first. */
+  private readonly greeting = new Set<Socket>()
 
   /** Stops listening and removes the private directory. Idempotent. */
   async close(): Promise<void> {
@@ -294,22 +304,34 @@ export class ForkServer {
     return launched
   }
 
-  /** Reads a connection's header line, checks its fork's key, and hands the socket to that fork. */
+  /**
+   * Reads a connection's header line, checks its fork's key, and hands the socket to that fork.
+   * Connections still without a header are bounded: past one per fork awaited plus
+   * {@link SPARE_GREETINGS}, the oldest is dropped (a fork's own child sends its key at once, so a
+   * flood of silent connections is what goes), and one whose first bytes cannot begin a key is
+   * dropped as they arrive.
+   */
   private accept(socket: Socket): void {
     socket.unref()
     socket.on("error", () => {})
     this.sockets.add(socket)
-    socket.once("close", () => this.sockets.delete(socket))
+    this.greeting.add(socket)
+    socket.once("close", () => {
+      this.sockets.delete(socket)
+      this.greeting.delete(socket)
+    })
+    if (this.greeting.size > this.pending.size + SPARE_GREETINGS) this.greeting.values().next().value?.destroy()
     let header = Buffer.alloc(0)
     const timer = setTimeout(() => socket.destroy(), HEADER_TIMEOUT_MS)
     const onData = (chunk: Buffer) => {
       header = Buffer.concat([header, chunk])
       const nl = header.indexOf(10)
       if (nl < 0) {
-        if (header.length > HEADER_LIMIT) socket.destroy()
+        if (header.length > HEADER_LIMIT || !KEY_PREFIX.test(header.subarray(0, 48).toString("latin1"))) socket.destroy()
         return
       }
       clearTimeout(timer)
+      this.greeting.delete(socket)
       socket.off("data", onData)
       socket.pause()
       // Bytes after the header (the worker's first frames) are put back for the reader.

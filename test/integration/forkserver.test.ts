@@ -139,6 +139,33 @@ describe("spawnMode forkserver", () => {
 })
 
 describe("the fork socket", () => {
+  it("holds few silent connections however many a stranger opens, and a fork still gets in beside them", async () => {
+    // Any process of the worker's user can connect (a call's code finds the path in its
+    // environment). Before, each silent connection was held for 5 s: 1 800 of them from one call
+    // took a host limited to 1 024 fds to EMFILE. Now the oldest silent one goes past one per
+    // fork awaited plus 8, so at most a handful stay open until the header timeout.
+    const bridge = await forked({ minWorkers: 1, maxWorkers: 1 })
+    const socketPath = await bridge.executePython<string>(null, "os", "getenv", ["SNAKEPIT_FORK_SOCKET"])
+    const strangers = Array.from({ length: 300 }, () => {
+      const s = connect(socketPath)
+      s.on("error", () => {})
+      return s
+    })
+    try {
+      const closed = () => strangers.filter((s) => s.closed).length
+      // The newest few are still held (until the header timeout) while all the others are gone:
+      // the old code dropped none of them before that timeout, then all of them at once.
+      await eventually(() => closed() >= 300 - 9 && closed() < 300, 10_000, `all but a few of 300 silent connections dropped (dropped: ${closed()})`)
+      // A worker killed now is replaced by a fork, whose connection gets in.
+      const [before] = workerPids(bridge)
+      process.kill(before!, "SIGKILL")
+      await eventually(() => workerPids(bridge).some((p) => p !== before && p > 0), 20_000, "a forked replacement")
+      expect(await bridge.executePython(null, "os", "getpid", [])).not.toBe(before)
+    } finally {
+      for (const s of strangers) s.destroy()
+    }
+  })
+
   it("lives in a private directory and drops a connection without the token", async () => {
     const forks = await ForkServer.open()
     try {
