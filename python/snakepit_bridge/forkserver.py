@@ -18,7 +18,9 @@ threads copies only the forking thread, and locks those threads held stay locked
 the child. Signals reach the loop through a wake-up pipe watched with ``select``.
 
 Forks requested together wait at a gate (a pipe) until the template has made them all, so the
-starting workers do not starve it. A forked worker closes the template's fds, asks for
+starting workers do not starve it; the template then writes one byte per child, so each goes on
+its own and one child stuck before the gate (in an at-fork hook) holds none of its siblings
+back (the host kills it once ``startupTimeoutMs`` has passed). A forked worker closes the template's fds, asks for
 ``SIGKILL`` when its parent (the template) dies, calls ``setsid()`` to lead its own process
 group (:mod:`snakepit_bridge.procgroup`: its subprocesses end with it; the template SIGKILLs the
 group when it reaps the worker, and the template's watchman when the template dies), reseeds
@@ -81,6 +83,26 @@ def connect(path: str, key: str, worker_id: str, channel: str) -> int:
     sock.connect(path)
     sock.sendall(f"{key} {worker_id} {channel}\n".encode("ascii"))
     return sock.detach()
+
+
+def open_gate(gate_r: int, gate_w: int, forked: int) -> None:
+    """Open a burst's fork gate: one byte for each of the ``forked`` children, then close it.
+
+    Each child waiting at the gate takes its own byte and goes. The gate used to open by EOF
+    alone, and a pipe reaches EOF only once every copy of its write end is closed, children's
+    included: a child stuck before it closed its copy (an at-fork hook waiting on a lock a
+    preload's thread held at the fork) held every sibling of its burst at the gate with it. A
+    child that reads EOF instead of a byte was forked by a template that died before opening the
+    gate, and exits.
+    """
+    try:
+        left = b"\0" * forked
+        while left:
+            # A pipe holds 64 KiB: a larger burst's write waits for children to take their bytes.
+            left = left[os.write(gate_w, left):]
+    finally:
+        os.close(gate_r)
+        os.close(gate_w)
 
 
 class Template:
@@ -157,6 +179,7 @@ class Template:
         # dozens of workers starting at once would otherwise starve the template, whose forks
         # are the serial part of a burst (measured: 1.6 ms per fork alone, 5-7 ms among them).
         gate_r, gate_w = os.pipe()
+        forked = 0
         try:
             for _, worker_id, env, key in requests:
                 try:
@@ -168,11 +191,11 @@ class Template:
                     # The other forks' keys are not this worker's business.
                     requests.clear()
                     self.run_child(gate_r, gate_w, worker_id, env, key)
+                forked += 1
                 self.children.add(pid)
                 outcomes.append(pid)
         finally:
-            os.close(gate_r)
-            os.close(gate_w)  # opens the gate: EOF for every worker waiting on it
+            open_gate(gate_r, gate_w, forked)
         if self.groups is not None:
             # After the burst, in one write: nothing between two forks (see above).
             self.groups.add(*(pid for pid in outcomes if isinstance(pid, int)))
@@ -189,7 +212,10 @@ class Template:
         """In a fresh fork: wait at the gate, then serve as a worker; never returns."""
         try:
             os.close(gate_w)
-            os.read(gate_r, 1)  # EOF once the template opens the gate
+            if not os.read(gate_r, 1):
+                # EOF without this child's byte: the template died (or failed) before it opened
+                # the gate, and this child has nobody to serve.
+                os._exit(EXIT_OK)
             os.close(gate_r)
             self.become_worker(worker_id, env, key)
         except BaseException:  # noqa: B902 - report, then exit as a failed start
