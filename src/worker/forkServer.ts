@@ -29,7 +29,7 @@ import { createServer, type Server, type Socket } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Effect } from "effect"
-import { StartupFailed } from "../errors.js"
+import { StartupFailed, StartupTimeout } from "../errors.js"
 import { STREAM_GRACE_MS, streamsDone, type ExitInfo, type LaunchedProcess, type Launcher, type WorkerProcess, type WorkerProcessOptions } from "./process.js"
 import { isWorkerPid, signalGroup, trackGroup, untrackGroup } from "./processGroup.js"
 
@@ -161,7 +161,7 @@ export class ForkServer {
       Effect.tryPromise({
         try: () => this.fork(options),
         catch: (error) =>
-          error instanceof StartupFailed
+          error instanceof StartupFailed || error instanceof StartupTimeout
             ? error
             : new StartupFailed({ message: `fork of ${options.workerId} failed: ${String((error as Error)?.message ?? error)}`, workerId: options.workerId, exitCode: null, signal: null, stderr: "" }),
       }),
@@ -253,7 +253,39 @@ export class ForkServer {
       untrackGroup(pid)
       return exit
     })
-    const outcome = await Promise.race([connected.then(() => undefined), status])
+    // A child can hang before it connects: an at-fork hook (or a lock a preload's thread held at
+    // the fork) that never returns. Unbounded, that wait held the worker's start, and `start()`,
+    // for ever, since the handshake's own timeout (process.ts) starts only once the launcher
+    // returns. It is bounded like a spawned worker's handshake: past it the child is killed and
+    // the start fails with the same StartupTimeout, so the supervisor restarts it as any failed
+    // start (intensity applies).
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const late = new Promise<"late">((resolve) => (timer = setTimeout(() => resolve("late"), timeoutMs)))
+    const outcome = await Promise.race([connected.then(() => undefined), status, late]).finally(() => clearTimeout(timer))
+    if (outcome === "late") {
+      this.pending.delete(nonce)
+      for (const s of Object.values(pending.sockets)) s?.destroy()
+      if (alive) {
+        // Its pid: it may not lead a group yet (setsid() comes after the fork gate). Its group
+        // too, in case it does. `alive` holds until the template reaped it, so the pid is still its.
+        signalGroup(pid, "SIGKILL")
+        try {
+          process.kill(pid, "SIGKILL")
+        } catch {
+          // Already gone: its exit report is on its way.
+        }
+      }
+      // The start fails once the child is gone (reaped and reported, as a spawned worker's
+      // failed start is reported once it has exited), bounded in case the template cannot report.
+      let grace: ReturnType<typeof setTimeout> | undefined
+      await Promise.race([status, new Promise<void>((resolve) => (grace = setTimeout(resolve, timeoutMs)))]).finally(() => clearTimeout(grace))
+      throw new StartupTimeout({
+        message: `forked worker ${options.workerId} (pid ${pid}) did not connect within ${timeoutMs} ms; it was killed`,
+        workerId: options.workerId,
+        timeoutMs,
+        stderr: "",
+      })
+    }
     if (outcome !== undefined) {
       this.pending.delete(nonce)
       for (const s of Object.values(pending.sockets)) s?.destroy()

@@ -142,13 +142,15 @@ export interface LaunchedProcess {
 
 /**
  * Starts the OS process of a worker inside the current scope (closing the scope kills it).
+ * It may fail the start itself: `StartupFailed`, or `StartupTimeout` when the process it started
+ * never reached the protocol in `startupTimeoutMs` (a forked child that never connects).
  *
  * @example
  * Effect.gen(function* () {
  *   const worker = yield* spawnWorker({ workerId: "w1", python: "python3", launcher: spawnLauncher }, hooks)
  * })
  */
-export type Launcher = (options: WorkerProcessOptions, maxFrameBytes: number) => Effect.Effect<LaunchedProcess, StartupFailed, Scope.Scope>
+export type Launcher = (options: WorkerProcessOptions, maxFrameBytes: number) => Effect.Effect<LaunchedProcess, StartupFailed | StartupTimeout, Scope.Scope>
 
 /** A started worker process. */
 export interface WorkerProcess {
