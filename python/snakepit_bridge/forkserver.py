@@ -41,6 +41,7 @@ import os
 import select
 import signal
 import socket
+import struct
 import sys
 import threading
 import traceback
@@ -77,11 +78,43 @@ def reseed() -> None:
             pass
 
 
-def connect(path: str, key: str, worker_id: str, channel: str) -> int:
-    """Connect to the host's fork socket for one channel; returns the connected fd."""
+class NotTheHost(ConnectionError):
+    """The process listening on the fork socket is not the host (see :func:`connect`)."""
+
+
+def peer_pid(sock: socket.socket) -> Optional[int]:
+    """The pid of the process that listens at the other end of a connected Unix socket, from
+    the kernel (``SO_PEERCRED``: the pid as of its ``listen()``, which the peer cannot forge);
+    None where the platform has no ``SO_PEERCRED`` (not Linux)."""
+    opt = getattr(socket, "SO_PEERCRED", None)
+    if opt is None:
+        return None
+    pid, _uid, _gid = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, opt, struct.calcsize("3i")))
+    return pid
+
+
+def connect(path: str, key: str, worker_id: str, channel: str, host_pid: Optional[int]) -> int:
+    """Connect to the host's fork socket for one channel; returns the connected fd.
+
+    Before the key leaves this process, the listener must be the host (``host_pid``): code of
+    the same user (a call in another worker, say) can rename the host's socket and listen on its
+    path with a proxy that would read the key and every later frame of this worker. A stranger
+    raises :class:`NotTheHost` without having been sent a byte; the fork then exits before it
+    connected, and the host, seeing that, listens afresh elsewhere. Where ``SO_PEERCRED`` does
+    not exist (not Linux) the check is skipped: there the socket's private directory is all
+    that keeps a proxy out, and a same-user one is not kept out.
+    """
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.connect(path)
-    sock.sendall(f"{key} {worker_id} {channel}\n".encode("ascii"))
+    try:
+        sock.connect(path)
+        pid = peer_pid(sock) if host_pid is not None else None
+        if pid is not None and pid != host_pid:
+            raise NotTheHost(f"{path} is served by pid {pid}, not by the host (pid {host_pid}); "
+                             "the fork's key was not sent")
+        sock.sendall(f"{key} {worker_id} {channel}\n".encode("ascii"))
+    except BaseException:
+        sock.close()
+        raise
     return sock.detach()
 
 
@@ -111,6 +144,9 @@ class Template:
     def __init__(self, settings: Settings, socket_path: str,
                  groups: Optional[procgroup.GroupRegistry] = None) -> None:
         self.settings = settings
+        #: The host, whose socket alone a fork sends its key to: ``SNAKEPIT_HOST_PID``, which
+        #: start-up checked is this template's parent, else the parent itself.
+        self.host_pid: int = settings.host_pid if settings.host_pid is not None else os.getppid()
         #: The watchman that ends the workers' groups if the template dies.
         self.groups = groups
         self.socket_path = socket_path
@@ -238,7 +274,7 @@ class Template:
         # the template's watchman if the template dies).
         procgroup.lead_group()
         reseed()
-        proto = connect(self.socket_path, key, worker_id, "proto")
+        proto = connect(self.socket_path, key, worker_id, "proto", self.host_pid)
         del key  # spent: the host accepts each key once
         os.environ.update(env)
         os.environ["SNAKEPIT_WORKER_ID"] = worker_id
