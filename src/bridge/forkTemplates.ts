@@ -35,6 +35,8 @@ export interface TemplateHost {
   startFailed(error: unknown): void
   /** True while the worker slot still exists. */
   hasWorker(workerId: string): boolean
+  /** The worker slots that exist now. */
+  workers(): readonly string[]
   readonly logger: Logger
   readonly env: Readonly<Record<string, string>>
   readonly preload: readonly string[]
@@ -52,7 +54,9 @@ export class ForkTemplates {
   constructor(
     readonly server: ForkServer,
     private readonly host: TemplateHost,
-  ) {}
+  ) {
+    server.onMoved = () => this.socketMoved()
+  }
 
   /** True when the supervisor child `id` is a template, not a worker. */
   owns(id: string): boolean {
@@ -130,7 +134,24 @@ export class ForkTemplates {
     return true
   }
 
-  /** Stops each replaced template whose forked workers are all gone (`workerId` just went). */
+  /**
+   * The fork server listens on a new path (its socket was deleted or replaced; forkServer.ts,
+   * `ensureSocket`). The newest template's environment, which its forks inherit, names the old
+   * one: a new template, started with the new path, forks from now on, and the old one stays
+   * until the workers alive now (forked from it or older ones) have gone, since they die with it.
+   */
+  private socketMoved(): void {
+    // None started yet (or the pool restarts): start() reads the new path.
+    if (this.ids.length === 0) return
+    this.host.logger.warn({ socket: this.server.socketPath }, "the fork server's socket was deleted or replaced: listening on a new one, forking from a new template")
+    this.retire(this.host.workers())
+    this.release(undefined)
+  }
+
+  /**
+   * Stops each replaced template whose forked workers are all gone (`workerId` just went: the
+   * slot, or only its process, whose next one is forked from the newest template).
+   */
   release(workerId: string | undefined): void {
     for (const [template, workers] of this.retiring) {
       if (workerId !== undefined) workers.delete(workerId)

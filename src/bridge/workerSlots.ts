@@ -310,10 +310,12 @@ export class WorkerSlots {
     if (!isCleanExit(reason)) this.deps.metrics.workerCrashed(reason)
     if (exit.reason === "startup_failed") this.host.startFailed(exit.error)
     this.host.untarget(id)
+    // Its process is gone, so no replaced template waits for it any more: a restart forks the
+    // next one from the newest template.
+    templates?.release(id)
     if (!restarting) {
       slot.subscription?.unsubscribe()
       this.slots.delete(id)
-      templates?.release(id)
       const successor = this.host.mayGrow() && this.liveSlots() < this.deps.options.minWorkers ? this.spawn() : undefined
       this.host.removed(id, successor)
     }

@@ -7,7 +7,13 @@
  *
  * Security: the socket lives in a fresh `mkdtemp` directory with mode 0700, and every connection
  * must open with the one-time key of a fork the host asked for (random per fork, compared in
- * constant time, good for one connection). The key travels to the template inside the fork
+ * constant time, good for one connection). A forked worker sends its key only after the kernel
+ * has told it (`SO_PEERCRED`) that the listener is the host (forkserver.py, `connect`).
+ * The directory keeps other users out, not the host's own user: code of a call can delete the
+ * socket or put its own in its place. Before each fork and after a fork that failed, the host
+ * checks that the path still names the socket it listens on (its device and inode); when not,
+ * it listens afresh in a new directory and tells its listener (`onMoved`), which starts a
+ * template with the new path (forkTemplates.ts). The key travels to the template inside the fork
  * request, on the template's private protocol pipe: never in an environment (which any process
  * of the same user can read in /proc/<pid>/environ, and which forked workers inherit) nor in
  * argv. A worker knows only its own key, already spent when its user code runs.
@@ -24,7 +30,7 @@
  * forks.templateReady("forkserver-1", templateProcess)          // from the template's machine
  */
 import { randomBytes, timingSafeEqual } from "node:crypto"
-import { chmodSync, mkdtempSync, rmSync } from "node:fs"
+import { chmodSync, lstatSync, mkdtempSync, rmSync } from "node:fs"
 import { createServer, type Server, type Socket } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -83,40 +89,62 @@ export class ForkServer {
   private failure: unknown
   private nonce = 0
   private closed = false
+  private listening: Listening
+  /** Set while the host listens afresh (see {@link ensureSocket}); forks wait for it. */
+  private relistening: Promise<void> | undefined
+  /**
+   * Called once the host listens on a new path (the old socket was deleted or replaced): the
+   * running template's environment names the old one, so a new template must fork from now on.
+   */
+  onMoved: (() => void) | undefined
 
-  private constructor(
-    private readonly dir: string,
-    /** Path of the Unix socket forked workers connect to. */
-    readonly socketPath: string,
-    private readonly server: Server,
-  ) {}
+  private constructor(listening: Listening) {
+    this.listening = listening
+  }
 
   /** Creates the private directory and listens on its socket. */
   static async open(): Promise<ForkServer> {
-    const dir = mkdtempSync(join(tmpdir(), "snakepit-"))
-    chmodSync(dir, 0o700)
-    const socketPath = join(dir, "fork.sock")
-    const server = createServer()
-    // Idle, the fork server keeps Node no more alive than idle workers do (bridge/keepAlive.ts).
-    server.unref()
-    const forks = new ForkServer(dir, socketPath, server)
-    server.on("connection", (socket) => forks.accept(socket))
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject)
-      server.listen(socketPath, () => {
-        server.off("error", reject)
-        resolve()
-      })
-    })
+    // `forks` is set before any connection can arrive (listen() resolves first).
+    let forks: ForkServer | undefined
+    forks = new ForkServer(await listen((socket) => forks!.accept(socket)))
     return forks
+  }
+
+  /** Path of the Unix socket forked workers connect to (a new one after {@link ensureSocket} moved it). */
+  get socketPath(): string {
+    return this.listening.socketPath
   }
 
   /**
    * The environment the template needs to hand forked workers their way back: the socket's
-   * path only (no secret: each fork's key comes with its request).
+   * path only (no secret: each fork's key comes with its request). Read at each template start,
+   * so a template started after the socket moved gets the new path.
    */
   get templateEnv(): Record<string, string> {
     return { SNAKEPIT_FORK_SOCKET: this.socketPath }
+  }
+
+  /**
+   * Makes sure the socket path still names the socket the host listens on; when it does not
+   * (deleted with its directory by a /tmp clean-up job, unlinked or replaced by code of a call),
+   * listens afresh in a new private directory, closes the old listener (connections it accepted
+   * go on) and calls {@link onMoved}. One `lstat` when nothing changed. Without this, every
+   * later fork failed to connect and the pool exceeded its restart intensity for good.
+   */
+  async ensureSocket(): Promise<void> {
+    if (this.closed) return
+    if (this.relistening === undefined && isOurs(this.listening)) return
+    this.relistening ??= this.relisten().finally(() => (this.relistening = undefined))
+    await this.relistening
+  }
+
+  private async relisten(): Promise<void> {
+    const old = this.listening
+    const fresh = await listen((socket) => this.accept(socket))
+    if (this.closed) return fresh.drop()
+    this.listening = fresh
+    old.drop()
+    this.onMoved?.()
   }
 
   /** New forks wait for the template with this id (a fresh one after an environment restart). */
@@ -159,7 +187,12 @@ export class ForkServer {
   readonly launcher: Launcher = (options) =>
     Effect.acquireRelease(
       Effect.tryPromise({
-        try: () => this.fork(options),
+        // A fork whose child exited before it connected may have met a socket that is gone or
+        // not the host's (the child then sends nothing): the next fork must find a good one.
+        try: () => this.ensureSocket().then(() => this.fork(options)).catch(async (error: unknown) => {
+          await this.ensureSocket().catch(() => {})
+          throw error
+        }),
         catch: (error) =>
           error instanceof StartupFailed || error instanceof StartupTimeout
             ? error
@@ -185,8 +218,9 @@ export class ForkServer {
     for (const w of this.waiters.splice(0)) w.reject(new Error("the fork server closed"))
     this.pending.clear()
     for (const socket of this.sockets) socket.destroy()
-    await new Promise<void>((resolve) => this.server.close(() => resolve()))
-    rmSync(this.dir, { recursive: true, force: true })
+    await this.relistening?.catch(() => {})
+    await new Promise<void>((resolve) => this.listening.server.close(() => resolve()))
+    rmSync(this.listening.dir, { recursive: true, force: true })
   }
 
   private wake(): void {
@@ -378,6 +412,54 @@ export class ForkServer {
       if (CHANNELS.every((c) => pending.sockets[c])) pending.arrived()
     }
     socket.on("data", onData)
+  }
+}
+
+/** A socket the host listens on, in its own private directory. */
+interface Listening {
+  readonly dir: string
+  readonly socketPath: string
+  readonly server: Server
+  /** The socket file's identity when the host bound it. */
+  readonly dev: number
+  readonly ino: number
+  /** Stops listening (accepted connections go on) and removes the directory. */
+  readonly drop: () => void
+}
+
+const listen = async (onConnection: (socket: Socket) => void): Promise<Listening> => {
+  // mkdtemp makes the directory 0700 already; chmod says so whatever the umask. Other users
+  // cannot reach the socket; the host's own user can (see the class comment).
+  const dir = mkdtempSync(join(tmpdir(), "snakepit-"))
+  chmodSync(dir, 0o700)
+  const socketPath = join(dir, "fork.sock")
+  const server = createServer()
+  // Idle, the fork server keeps Node no more alive than idle workers do (bridge/keepAlive.ts).
+  server.unref()
+  server.on("connection", onConnection)
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject)
+    server.listen(socketPath, () => {
+      server.off("error", reject)
+      resolve()
+    })
+  })
+  // Bound, the socket holds its inode: no other file can have this device and inode meanwhile.
+  const { dev, ino } = lstatSync(socketPath)
+  const drop = () => {
+    server.close()
+    rmSync(dir, { recursive: true, force: true })
+  }
+  return { dir, socketPath, server, dev, ino, drop }
+}
+
+/** True when the socket path still names the socket the host bound (not deleted, not replaced). */
+const isOurs = (l: Listening): boolean => {
+  try {
+    const st = lstatSync(l.socketPath)
+    return st.isSocket() && st.dev === l.dev && st.ino === l.ino
+  } catch {
+    return false
   }
 }
 
