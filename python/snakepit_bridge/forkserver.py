@@ -25,7 +25,8 @@ back (the host kills it once ``startupTimeoutMs`` has passed). A forked worker c
 group (:mod:`snakepit_bridge.procgroup`: its subprocesses end with it; the template SIGKILLs the
 group when it reaps the worker, and the template's watchman when the template dies), reseeds
 ``random`` and numpy's global generator, then connects to the host's Unix socket
-``SNAKEPIT_FORK_SOCKET`` (a private 0700 directory) with the line ``<key> <worker id> proto``,
+``SNAKEPIT_FORK_SOCKET`` (a private 0700 directory) and, once ``SO_PEERCRED`` shows the listener
+is the host (see :func:`connect`), sends the line ``<key> <worker id> proto``,
 and serves the protocol on that connection. The key reaches the template only in the fork
 request on its protocol pipe, never in an environment or argv; a forked worker drops its burst's
 list of requests and its own key once it has connected (the host accepts each key once). The
