@@ -104,9 +104,8 @@ export class ForkServer {
 
   /** Creates the private directory and listens on its socket. */
   static async open(): Promise<ForkServer> {
-    // `forks` is set before any connection can arrive (listen() resolves first).
-    let forks: ForkServer | undefined
-    forks = new ForkServer(await listen((socket) => forks!.accept(socket)))
+    // `forks` is set before any connection can arrive (an I/O event, after listen() resolved).
+    const forks: ForkServer = new ForkServer(await listen((socket) => forks.accept(socket)))
     return forks
   }
 
@@ -437,13 +436,18 @@ const listen = async (onConnection: (socket: Socket) => void): Promise<Listening
   // Idle, the fork server keeps Node no more alive than idle workers do (bridge/keepAlive.ts).
   server.unref()
   server.on("connection", onConnection)
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject)
-    server.listen(socketPath, () => {
-      server.off("error", reject)
-      resolve()
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject)
+      server.listen(socketPath, () => {
+        server.off("error", reject)
+        resolve()
+      })
     })
-  })
+  } catch (error) {
+    rmSync(dir, { recursive: true, force: true })
+    throw error
+  }
   // Bound, the socket holds its inode: no other file can have this device and inode meanwhile.
   const { dev, ino } = lstatSync(socketPath)
   const drop = () => {
