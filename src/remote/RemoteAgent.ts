@@ -309,8 +309,12 @@ export class RemoteAgent {
     this.bridge._tools.forward = (call) => this.forwardTool(call)
     // A session the local bridge forgets (clean-up, TTL: its only ways to end one; a worker or
     // environment restart keeps it) no longer has a client to answer for it, nor a place under
-    // its scope's cap.
-    this.bridge.on("session.cleanedUp", ({ sessionId }) => this.quotas.endSession(sessionId))
+    // its scope's cap. The event comes once the worker has dropped the session, and the bridge
+    // forgot it when the clean-up began: a call that took it back in between holds it now, and
+    // keeps its place (it was admitted as a session already held, so it was not counted anew).
+    this.bridge.on("session.cleanedUp", ({ sessionId }) => {
+      if (!this.bridge._hasSession(sessionId)) this.quotas.endSession(sessionId)
+    })
     // (A subscription NATS refuses calls back once with the error and no message.)
     this.ownSubscription = this.nc.subscribe(this.subjects.agentFromAny(this.id), { callback: (e, m) => { if (e === null) this.onMessage(m, false) } })
     this.queueSubscription = this.nc.subscribe(this.subjects.callFromAny, { queue: this.subjects.queue, callback: (e, m) => { if (e === null) this.onMessage(m, true) } })

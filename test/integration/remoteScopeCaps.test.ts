@@ -85,6 +85,35 @@ describe.skipIf(!natsServerAvailable)("per-scope caps on a shared agent", () => 
     }
   })
 
+  it("a call that takes a session back while its clean-up is under way keeps its place counted: the app cannot go past its cap", { timeout: 90_000 }, async () => {
+    // The bridge forgets a session when its clean-up starts and says so (session.cleanedUp) once
+    // its worker has dropped it. Before, a call that reopened the session in between was not
+    // counted (the cap still listed it) and the late event then gave the place back: the app
+    // held a session the cap did not count, and repeating it went past the cap for good. The
+    // agent's one worker is stopped (SIGSTOP) to hold the clean-up open while the call arrives.
+    await suite.launch(["caps4"], "scopereopen", ["--max-sessions-per-scope", "1", "--workers", "1"])
+    const app = await client("scopereopen", "app1")
+    const { pid } = await app.executePython<{ pid: number }>("s1", "remote", "where", [])
+    process.kill(pid, "SIGSTOP")
+    let cleaned: Promise<boolean>
+    let reopened: Promise<unknown>
+    try {
+      cleaned = app.cleanupSession("s1")
+      reopened = app.executePython("s1", "remote", "remember", [1])
+      // Long enough for both to reach the agent on a loaded machine; if they did not, the test
+      // passes on either code (it cannot fail for that reason).
+      await new Promise((r) => setTimeout(r, 1_000))
+    } finally {
+      process.kill(pid, "SIGCONT")
+    }
+    await cleaned
+    expect(await reopened).toMatchObject({ agent: "caps4" })
+    // s1 is held again: a second session of the app is past its cap (asked before any other
+    // call on s1, which would count it afresh), and s1's variable is back.
+    expect(await failure(app.executePython("s2", "remote", "remember", [2]))).toBeInstanceOf(TooManySessions)
+    expect(await app.executePython("s1", "remote", "last", [])).toMatchObject({ last: 1 })
+  })
+
   it("an app at --max-calls-per-scope is refused a call (QueueFull) while another app's calls run; its calls' end gives the places back", { timeout: 90_000 }, async () => {
     // Three workers, so three calls of the barrier run at once (none waits in a busy worker's pipe).
     await suite.launch(["caps3"], "scopecalls", ["--max-calls-per-scope", "2", "--workers", "3"])
