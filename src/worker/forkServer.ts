@@ -83,7 +83,8 @@ export class ForkServer {
   private readonly exitWaiters = new Map<number, (exit: ExitInfo) => void>()
   /** Exit reports that arrived before their fork's reply was handled. */
   private readonly earlyExits = new Map<number, ExitInfo>()
-  private current: Template | undefined
+  /** Templates that reached `ready` and have not exited, by id. */
+  private readonly ready = new Map<string, Template>()
   private wanted: string | undefined
   private waiters: Waiter[] = []
   private failure: unknown
@@ -150,18 +151,22 @@ export class ForkServer {
   expectTemplate(id: string): void {
     this.wanted = id
     this.failure = undefined
-    if (this.current?.id === id) this.wake()
+    if (this.ready.has(id)) this.wake()
   }
 
-  /** A template reached `ready`. */
+  /**
+   * A template reached `ready`. Forks go only to the one wanted: a replaced template that its
+   * supervisor restarted (it still serves the workers it forked) may report ready after the
+   * wanted one did, and must not take its place.
+   */
   templateReady(id: string, process: WorkerProcess): void {
-    this.current = { id, process, gone: process.exited.then(() => {}) }
+    this.ready.set(id, { id, process, gone: process.exited.then(() => {}) })
     if (id === this.wanted) this.wake()
   }
 
   /** A template exited; `error` set when it could not start (its preload failed, say). */
   templateExited(id: string, error?: unknown): void {
-    if (this.current?.id === id) this.current = undefined
+    this.ready.delete(id)
     if (error !== undefined && id === this.wanted) {
       this.failure = error
       for (const w of this.waiters.splice(0)) w.reject(error)
@@ -223,14 +228,15 @@ export class ForkServer {
   }
 
   private wake(): void {
-    const t = this.current
+    const t = this.wanted === undefined ? undefined : this.ready.get(this.wanted)
     if (!t) return
     for (const w of this.waiters.splice(0)) w.resolve(t)
   }
 
   private whenTemplate(timeoutMs: number, workerId: string): Promise<Template> {
     if (this.closed) return Promise.reject(new Error("the fork server closed"))
-    if (this.current && this.current.id === this.wanted) return Promise.resolve(this.current)
+    const wanted = this.wanted === undefined ? undefined : this.ready.get(this.wanted)
+    if (wanted) return Promise.resolve(wanted)
     if (this.failure !== undefined) return Promise.reject(this.failure)
     return new Promise<Template>((resolve, reject) => {
       const timer = setTimeout(() => {
