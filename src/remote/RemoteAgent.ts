@@ -326,10 +326,15 @@ export class RemoteAgent {
     // the flush's PING, so a refused one is closed by now: an agent that cannot hear calls (a
     // user without the agent role) must not start as if it served.
     await this.nc.flush()
-    const refused = [this.ownSubscription, this.queueSubscription, this.oldOwnSubscription, this.oldQueueSubscription].find((sub) => sub.isClosed())
+    const refused = [this.ownSubscription, this.queueSubscription].find((sub) => sub.isClosed())
     if (refused) {
       const why = await refused.closed
       throw new StartupFailed({ message: `NATS refused this agent's subscription to ${refused.getSubject()} (${why instanceof Error ? why.message : "closed"}): its user lacks the agent role's permissions`, workerId: this.id, exitCode: null, signal: null, stderr: "" })
+    }
+    // The bare subjects only tell older clients why they are refused: without them the agent
+    // serves all the same (an older client's calls then time out instead).
+    for (const sub of [this.oldOwnSubscription, this.oldQueueSubscription]) {
+      if (sub.isClosed()) this.logger.warn({ subject: sub.getSubject() }, "NATS refused the subscription that answers clients of older snakepit versions; their calls will time out instead of being refused")
     }
     void (async () => {
       for await (const status of this.nc.status()) {
