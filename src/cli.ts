@@ -110,7 +110,8 @@ Caps per app (a client's clientScope; clients without one share one scope), defa
                               the depth of the scopes NATS permissions give users, no more
   The scope is that of the client id of the subject a call came on: with NATS permissions
   (docs/distributed.md) one app cannot spend another's caps.
-Each N is a whole number of at least 1 (digits only); anything else is a usage error (exit 2).
+Each N is a whole number of at least 1 (0 for --min-workers; digits only); anything else is a
+usage error (exit 2).
 
 NATS secrets come from files (--token-file, --password-file, --nkey-seed-file; a trailing newline
 is dropped) or $SNAKEPIT_NATS_TOKEN, $SNAKEPIT_NATS_PASSWORD, $SNAKEPIT_NATS_NKEY_SEED

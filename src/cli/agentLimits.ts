@@ -62,8 +62,8 @@ export interface AgentLimits {
 }
 
 /**
- * One flag's value as a whole number from 1 to its bound, or the usage error naming the flag and
- * the value. Plain decimal digits only (no sign, exponent, hex, spaces or fraction).
+ * One flag's value as a whole number from 1 (0 for `--min-workers`) to its bound, or the usage
+ * error naming the flag and the value. Plain decimal digits only (no sign, exponent, hex, spaces or fraction).
  *
  * @example
  * positiveIntegerFlag("max-queue", "50")   // 50
@@ -71,8 +71,10 @@ export interface AgentLimits {
  */
 export const positiveIntegerFlag = (flag: AgentNumberFlag, value: string): number | string => {
   const max = AGENT_NUMBER_FLAGS[flag]
+  // An agent may keep no idle worker (the bridge starts them on demand up to --max-workers).
+  const min = flag === "min-workers" ? 0 : 1
   const n = /^[0-9]{1,16}$/.test(value) ? Number(value) : Number.NaN
-  return n >= 1 && n <= max ? n : `--${flag} must be a whole number from 1 to ${max}, got ${JSON.stringify(value)}`
+  return n >= min && n <= max ? n : `--${flag} must be a whole number from ${min} to ${max}, got ${JSON.stringify(value)}`
 }
 
 /**

@@ -31,6 +31,11 @@ describe("agent number flags", () => {
     expect(agentLimits({ workers: "16" })).toMatchObject({ ok: true, bridge: { minWorkers: 16, maxWorkers: 16 } })
   })
 
+  it("--min-workers 0 is an agent that keeps no idle worker; every other flag starts at 1", () => {
+    expect(agentLimits({ "min-workers": "0", "max-workers": "2" })).toMatchObject({ ok: true, bridge: { minWorkers: 0, maxWorkers: 2 } })
+    expect(agentLimits({ "max-workers": "0" })).toMatchObject({ ok: false, message: '--max-workers must be a whole number from 1 to 1024, got "0"' })
+  })
+
   it("--workers with --min-workers or --max-workers is a usage error", () => {
     for (const other of ["min-workers", "max-workers"] as const) {
       const r = agentLimits({ workers: "2", [other]: "4" })
@@ -47,7 +52,7 @@ describe("agent number flags", () => {
   ] as [AgentNumberFlag, string][])("--%s %j is refused, naming the flag and the value", (flag, value) => {
     const r = agentLimits({ [flag]: value })
     expect(r.ok).toBe(false)
-    expect(!r.ok && r.message).toContain(`--${flag} must be a whole number from 1 to ${AGENT_NUMBER_FLAGS[flag]}, got ${JSON.stringify(value)}`)
+    expect(!r.ok && r.message).toContain(`--${flag} must be a whole number from ${flag === "min-workers" ? 0 : 1} to ${AGENT_NUMBER_FLAGS[flag]}, got ${JSON.stringify(value)}`)
   })
 
   it("every bad flag is named at once", () => {
