@@ -35,8 +35,6 @@ export interface TemplateHost {
   startFailed(error: unknown): void
   /** True while the worker slot still exists. */
   hasWorker(workerId: string): boolean
-  /** The worker slots that exist now. */
-  workers(): readonly string[]
   readonly logger: Logger
   readonly env: Readonly<Record<string, string>>
   readonly preload: readonly string[]
@@ -138,13 +136,15 @@ export class ForkTemplates {
    * The fork server listens on a new path (its socket was deleted or replaced; forkServer.ts,
    * `ensureSocket`). The newest template's environment, which its forks inherit, names the old
    * one: a new template, started with the new path, forks from now on, and the old one stays
-   * until the workers alive now (forked from it or older ones) have gone, since they die with it.
+   * until the workers it forked that live now have gone, since they die with it (at once when
+   * there are none: a move repeated while older workers live must not pile up templates).
    */
   private socketMoved(): void {
     // None started yet (or the pool restarts): start() reads the new path.
-    if (this.ids.length === 0) return
+    const newest = this.ids.at(-1)
+    if (newest === undefined) return
     this.host.logger.warn({ socket: this.server.socketPath }, "the fork server's socket was deleted or replaced: listening on a new one, forking from a new template")
-    this.retire(this.host.workers())
+    this.retire(this.server.workersForkedBy(newest))
     this.release(undefined)
   }
 

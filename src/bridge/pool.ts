@@ -210,7 +210,6 @@ export class WorkerPool implements PoolBackend {
       logPython: (fields, r) => logPython(this.logger, fields, r),
       startFailed: (error) => this.readyWaiters.reject(error),
       hasWorker: (id) => this.slots.has(id),
-      workers: () => [...this.slots.values()].map((s) => s.id),
       logger: this.logger,
       env: o.env,
       preload: o.preload,

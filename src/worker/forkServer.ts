@@ -83,6 +83,8 @@ export class ForkServer {
   private readonly exitWaiters = new Map<number, (exit: ExitInfo) => void>()
   /** Exit reports that arrived before their fork's reply was handled. */
   private readonly earlyExits = new Map<number, ExitInfo>()
+  /** The workers whose live process each template forked, by template id. */
+  private readonly forksOf = new Map<string, Set<string>>()
   /** Templates that reached `ready` and have not exited, by id. */
   private readonly ready = new Map<string, Template>()
   private wanted: string | undefined
@@ -162,6 +164,16 @@ export class ForkServer {
   templateReady(id: string, process: WorkerProcess): void {
     this.ready.set(id, { id, process, gone: process.exited.then(() => {}) })
     if (id === this.wanted) this.wake()
+  }
+
+  /**
+   * The workers whose live process template `id` forked (ids of worker slots).
+   *
+   * @example
+   * templates.retire(forks.workersForkedBy("forkserver-1"))
+   */
+  workersForkedBy(id: string): readonly string[] {
+    return [...(this.forksOf.get(id) ?? [])]
   }
 
   /** A template exited; `error` set when it could not start (its preload failed, say). */
@@ -337,6 +349,14 @@ export class ForkServer {
       })
     }
     this.pending.delete(nonce)
+    // Which template this worker's process came from, while it lives: a replaced template waits
+    // for its own forks only (they die with it), not for workers another template forked.
+    const forks = this.forksOf.get(template.id) ?? new Set<string>()
+    this.forksOf.set(template.id, forks.add(options.workerId))
+    void status.then(() => {
+      forks.delete(options.workerId)
+      if (forks.size === 0 && this.forksOf.get(template.id) === forks) this.forksOf.delete(template.id)
+    })
     const { proto } = pending.sockets as Record<Channel, Socket>
     const signal = (sig: NodeJS.Signals) => {
       if (!alive) return

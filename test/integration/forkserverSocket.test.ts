@@ -55,6 +55,35 @@ describe("the fork socket", () => {
     await eventually(() => isGone(oldTemplate) && templates(bridge).length === 1, 10_000, "the old template gone, one template left")
   })
 
+  it("moves repeated while an older worker lives leave one replaced template (the one that forked it), not one per move", { timeout: 90_000 }, async () => {
+    // Before, each replaced template waited for every worker slot alive at the move, so a worker
+    // that outlived a few moves kept each of those templates (and its preloads) resident.
+    const bridge = await forked()
+    const [long] = workerPids(bridge) as [number, number]
+    const firstTemplate = templates(bridge)[0]!.pid!
+    for (let round = 1; round <= 3; round++) {
+      const short = workerPids(bridge).find((p) => p !== long)!
+      // The newest worker's environment names the current socket: find a session it serves.
+      let session: string | undefined
+      for (let i = 0; i < 50 && session === undefined; i++) {
+        const [pid] = (await bridge.executePython(`u${round}.${i}`, "fork_socket", "echo", [i])) as [number, number]
+        if (pid === short) session = `u${round}.${i}`
+      }
+      await bridge.executePython(session!, "fork_socket", "unlink_socket")
+      kill(short)
+      await eventually(() => {
+        const ws = bridge.getStatus().workers
+        return ws.length === 2 && ws.every((w) => w.pid !== null && w.pid !== short && w.state === "ready")
+      }, 20_000, `round ${round}: a new forked worker`)
+    }
+    expect(workerPids(bridge)).toContain(long)
+    // The template that forked the long-lived worker stays while it lives; the ones in between,
+    // whose forks have all gone, go: two templates in all.
+    await eventually(() => templates(bridge).length === 2, 10_000, "two templates left")
+    expect(templates(bridge).map((t) => t.pid)).toContain(firstTemplate)
+    expect(bridge.getStatus().failed).toBeUndefined()
+  })
+
   it("a call that renames the socket and listens on its path with a proxy never receives a later fork's key or traffic; the pool keeps serving", { timeout: 90_000 }, async () => {
     const dir = mkdtempSync(join(tmpdir(), "snakepit-proxy-test-"))
     const log = join(dir, "proxy.log")
