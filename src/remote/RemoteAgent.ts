@@ -205,6 +205,8 @@ export class RemoteAgent {
   private readonly quotas: ScopeQuotas
   /** Tool calls forwarded to clients and not yet answered, by local session id. */
   private readonly toolsOut = new Map<string, number>()
+  /** Nested calls running in their tool call's place (past the scope's call cap), by session. */
+  private readonly nestedInPlace = new Map<string, number>()
   private ownSubscription: Subscription | undefined
   private queueSubscription: Subscription | undefined
   /** The subjects of wire versions 1 and 2, heard only to refuse such clients' calls. */
@@ -618,11 +620,16 @@ export class RemoteAgent {
     const nested = message.nested === true && sessionId !== null && (this.toolsOut.get(sessionId) ?? 0) > 0
     // The client id is its subject's (checked in onMessage), which NATS permissions attest.
     const scope = clientScopeOf(message.clientId, this.settings.scopeTokens)
-    const admitted = this.quotas.admit(scope, sessionId, nested)
+    // Past its scope's call cap, a nested call runs in the place of the call whose tool it
+    // serves: one per tool call outstanding. More would let a client that holds one tool call
+    // unanswered send nested calls past its cap for as long as the tool call's timeout.
+    const inPlace = nested && (this.nestedInPlace.get(sessionId) ?? 0) < (this.toolsOut.get(sessionId) ?? 0)
+    const admitted = this.quotas.admit(scope, sessionId, inPlace)
     if (!admitted.ok) {
       send({ type: "error", callId, error: errorToWire(scopeRefusalError(admitted, scope, message.sessionId, this.id)) })
       return
     }
+    if (inPlace) this.nestedInPlace.set(sessionId, (this.nestedInPlace.get(sessionId) ?? 0) + 1)
     const running: Running = { clientId: message.clientId, callId: message.callId, session: sessionId, abort: new CancelSignal(), credit: STREAM_WINDOW, wake: undefined }
     this.running.set(key, running)
     const options: { -readonly [K in keyof ExecuteOptions]: ExecuteOptions[K] } = { signal: running.abort.signal }
@@ -669,6 +676,11 @@ export class RemoteAgent {
       clearTimeout(deadline)
       this.running.delete(key)
       this.quotas.endCall(scope)
+      if (inPlace) {
+        const left = (this.nestedInPlace.get(sessionId) ?? 1) - 1
+        if (left > 0) this.nestedInPlace.set(sessionId, left)
+        else this.nestedInPlace.delete(sessionId)
+      }
       // A call the bridge refused (allowlist, options, too many sessions) made no session: a
       // record of it here would only grow with every forged call, and hold its scope's place.
       if (sessionId !== null && !this.bridge._hasSession(sessionId)) this.quotas.endSession(sessionId)

@@ -15,7 +15,11 @@ import type { PythonBridge } from "../../src/index.js"
 import { QueueFull, TooManySessions } from "../../src/errors.js"
 import { AgentSuite } from "../support/agents.js"
 import { eventually, startBridge, testLogger } from "../support/bridge.js"
-import { natsServerAvailable } from "../support/natsServer.js"
+import { connect } from "@nats-io/transport-node"
+import { WIRE_VERSION } from "../../src/remote/protocol.js"
+import { poolSubjects } from "../../src/remote/subjects.js"
+import { encodeMessage } from "../../src/remote/wire.js"
+import { framesOf, natsServerAvailable } from "../support/natsServer.js"
 import { outcome } from "../support/worker.js"
 
 if (!natsServerAvailable && process.env.CI) throw new Error("nats-server is missing: CI must install Debian's nats-server (see .ci/run)")
@@ -112,6 +116,42 @@ describe.skipIf(!natsServerAvailable)("per-scope caps on a shared agent", () => 
     // call on s1, which would count it afresh), and s1's variable is back.
     expect(await failure(app.executePython("s2", "remote", "remember", [2]))).toBeInstanceOf(TooManySessions)
     expect(await app.executePython("s1", "remote", "last", [])).toMatchObject({ last: 1 })
+  })
+
+  it("a client holding one tool call unanswered gets one nested call past its scope's call cap, not a flood of them", { timeout: 90_000 }, async () => {
+    // A nested call (a tool calling back into its session) runs in the place of the call whose
+    // tool it serves, so the cap lets it through. Before, every call claiming to be nested got
+    // through while any tool call of its session was unanswered, which the client decides (up
+    // to the tool call's timeout). A raw peer as client `flood.c1` (no permissions here).
+    await suite.launch(["caps5"], "scopenested", ["--max-calls-per-scope", "2", "--workers", "2"])
+    const subjects = poolSubjects("snakepit", "scopenested")
+    const nc = await connect({ servers: suite.nats.url })
+    try {
+      const clientId = "flood.c1"
+      const replies: Array<Record<string, unknown>> = []
+      const toolCalls: unknown[] = []
+      nc.subscribe(`${subjects.replies(clientId)}.*`, { callback: (e, m) => { if (e === null) replies.push(...framesOf(m.data)) } })
+      // Tool calls arrive here and are never answered.
+      nc.subscribe(subjects.tools(clientId), { callback: (e, m) => { if (e === null) toolCalls.push(m) } })
+      await nc.flush()
+      const send = (callId: string, fn: string, args: unknown[], nested: boolean) =>
+        nc.publish(
+          subjects.agentFrom("caps5", clientId),
+          encodeMessage({ type: "call", callId, clientId, kind: "call", sessionId: "s", module: "remote", fn, args, nested, wire: WIRE_VERSION }),
+          { reply: `${subjects.replies(clientId)}.${callId}` },
+        )
+      send("hold", "ask_tool", ["never-answered"], false)
+      await eventually(() => toolCalls.length === 1, 15_000, "the agent to forward the tool call")
+      for (let i = 0; i < 5; i++) send(`n${i}`, "slow_where", [3], true)
+      const settled = () => replies.filter((r) => String(r.callId).startsWith("n") && (r.type === "result" || r.type === "error"))
+      await eventually(() => settled().length === 5, 30_000, "the five nested calls to settle")
+      const refused = settled().filter((r) => r.type === "error" && (r.error as { _tag?: string })._tag === "QueueFull")
+      // The hold and one nested call fill the cap of 2: the other four are refused.
+      expect(refused.length).toBe(4)
+      expect(settled().filter((r) => r.type === "result")).toHaveLength(1)
+    } finally {
+      await nc.close()
+    }
   })
 
   it("an app at --max-calls-per-scope is refused a call (QueueFull) while another app's calls run; its calls' end gives the places back", { timeout: 90_000 }, async () => {
