@@ -38,7 +38,7 @@ describe.skipIf(!natsServerAvailable)("snakepit agent limits from the command li
       [["--max-sessions", "2.5"], '--max-sessions must be a whole number from 1 to 10000000, got "2.5"'],
       [["--max-queue="], '--max-queue must be a whole number from 1 to 1000000, got ""'],
       [["--session-ttl-ms", "Infinity"], '--session-ttl-ms must be a whole number from 1 to 2147483647, got "Infinity"'],
-      [["--min-workers", "0x2"], '--min-workers must be a whole number from 1 to 1024, got "0x2"'],
+      [["--min-workers", "0x2"], '--min-workers must be a whole number from 0 to 1024, got "0x2"'],
       [["--workers", "2", "--max-workers", "4"], "--workers N is a shorthand for --min-workers N --max-workers max(N, 10)"],
     ]
     const results = await Promise.all(cases.map(([args]) => agent(args)))
