@@ -83,8 +83,8 @@ export class ForkServer {
   private readonly exitWaiters = new Map<number, (exit: ExitInfo) => void>()
   /** Exit reports that arrived before their fork's reply was handled. */
   private readonly earlyExits = new Map<number, ExitInfo>()
-  /** The workers whose live process each template forked, by template id. */
-  private readonly forksOf = new Map<string, Set<string>>()
+  /** Each template's forks whose process has not exited: worker id by fork, by template id. */
+  private readonly forksOf = new Map<string, Map<string, string>>()
   /** Templates that reached `ready` and have not exited, by id. */
   private readonly ready = new Map<string, Template>()
   private wanted: string | undefined
@@ -173,7 +173,7 @@ export class ForkServer {
    * templates.retire(forks.workersForkedBy("forkserver-1"))
    */
   workersForkedBy(id: string): readonly string[] {
-    return [...(this.forksOf.get(id) ?? [])]
+    return [...new Set(this.forksOf.get(id)?.values())]
   }
 
   /** A template exited; `error` set when it could not start (its preload failed, say). */
@@ -304,6 +304,16 @@ export class ForkServer {
       untrackGroup(pid)
       return exit
     })
+    // Which template this process came from, from its fork until its exit (a child still starting
+    // counts): a replaced template waits for its own forks only (they die with it), not for
+    // workers another template forked. By fork, not by worker id: a slot's next process may be
+    // forked before its last one's exit has settled.
+    const forks = this.forksOf.get(template.id) ?? new Map<string, string>()
+    this.forksOf.set(template.id, forks.set(nonce, options.workerId))
+    void status.then(() => {
+      forks.delete(nonce)
+      if (forks.size === 0 && this.forksOf.get(template.id) === forks) this.forksOf.delete(template.id)
+    })
     // A child can hang before it connects: an at-fork hook (or a lock a preload's thread held at
     // the fork) that never returns. Unbounded, that wait held the worker's start, and `start()`,
     // for ever, since the handshake's own timeout (process.ts) starts only once the launcher
@@ -349,14 +359,6 @@ export class ForkServer {
       })
     }
     this.pending.delete(nonce)
-    // Which template this worker's process came from, while it lives: a replaced template waits
-    // for its own forks only (they die with it), not for workers another template forked.
-    const forks = this.forksOf.get(template.id) ?? new Set<string>()
-    this.forksOf.set(template.id, forks.add(options.workerId))
-    void status.then(() => {
-      forks.delete(options.workerId)
-      if (forks.size === 0 && this.forksOf.get(template.id) === forks) this.forksOf.delete(template.id)
-    })
     const { proto } = pending.sockets as Record<Channel, Socket>
     const signal = (sig: NodeJS.Signals) => {
       if (!alive) return
