@@ -16,6 +16,7 @@ import { QueueFull, TooManySessions } from "../../src/errors.js"
 import { AgentSuite } from "../support/agents.js"
 import { eventually, startBridge, testLogger } from "../support/bridge.js"
 import { connect } from "@nats-io/transport-node"
+import { Kvm } from "@nats-io/kv"
 import { WIRE_VERSION } from "../../src/remote/protocol.js"
 import { poolSubjects } from "../../src/remote/subjects.js"
 import { encodeMessage } from "../../src/remote/wire.js"
@@ -95,20 +96,27 @@ describe.skipIf(!natsServerAvailable)("per-scope caps on a shared agent", () => 
     // counted (the cap still listed it) and the late event then gave the place back: the app
     // held a session the cap did not count, and repeating it went past the cap for good. The
     // agent's one worker is stopped (SIGSTOP) to hold the clean-up open while the call arrives.
-    await suite.launch(["caps4"], "scopereopen", ["--max-sessions-per-scope", "1", "--workers", "1"])
+    await suite.launch(["caps4"], "scopereopen", ["--max-sessions-per-scope", "1", "--min-workers", "1", "--max-workers", "1"])
     const app = await client("scopereopen", "app1")
     const { pid } = await app.executePython<{ pid: number }>("s1", "remote", "where", [])
     process.kill(pid, "SIGSTOP")
+    const nc = await connect({ servers: suite.nats.url })
     let cleaned: Promise<boolean>
     let reopened: Promise<unknown>
     try {
+      const kv = await new Kvm(nc).open(poolSubjects("snakepit", "scopereopen").bucket)
       cleaned = app.cleanupSession("s1")
       reopened = app.executePython("s1", "remote", "remember", [1])
-      // Long enough for both to reach the agent on a loaded machine; if they did not, the test
-      // passes on either code (it cannot fail for that reason).
-      await new Promise((r) => setTimeout(r, 1_000))
+      // The clean-up is sent first; once the agent's record shows the call in flight, both have
+      // reached it, and the clean-up still waits on the stopped worker.
+      const deadline = Date.now() + 20_000
+      while (((await kv.get("caps4"))?.json<{ inFlight: number }>().inFlight ?? 0) < 1) {
+        if (Date.now() > deadline) throw new Error("timed out waiting for the agent's record to show the call in flight")
+        await new Promise((r) => setTimeout(r, 50))
+      }
     } finally {
       process.kill(pid, "SIGCONT")
+      await nc.close()
     }
     await cleaned
     expect(await reopened).toMatchObject({ agent: "caps4" })

@@ -64,7 +64,9 @@ export async function startAgent(o: {
     [
       await cliEntry(), "agent",
       "--nats", o.url, "--pool", o.pool, "--agent-id", o.id,
-      "--pythonPath", fixturesDir, "--workers", "2",
+      "--pythonPath", fixturesDir,
+      // Two workers unless the test sizes the pool itself.
+      ...(o.args?.some((a) => /^--(min-|max-)?workers\b/.test(a)) ? [] : ["--workers", "2"]),
       // A test about losing an agent passes LOSS_TIMING; the rest get a TTL that a pause of a
       // loaded machine cannot outlast (CI: a healthy agent judged lost at 800 ms).
       ...(o.args?.includes("--ttl-ms") ? [] : RELAXED_TIMING),
