@@ -56,6 +56,7 @@ import { batchBytes, Outbox } from "./outbox.js"
 import { FirstSeen } from "./firstSeen.js"
 import { CancelSignal } from "../cancelSignal.js"
 import { shownName } from "../protocol/shownName.js"
+import { addCount } from "./counts.js"
 import { clientScopeOf, ScopeQuotas, scopeRefusalError, type ScopeCaps } from "./scopeQuotas.js"
 
 /** `RemoteAgent.start` options. */
@@ -629,7 +630,7 @@ export class RemoteAgent {
       send({ type: "error", callId, error: errorToWire(scopeRefusalError(admitted, scope, message.sessionId, this.id)) })
       return
     }
-    if (inPlace) this.nestedInPlace.set(sessionId, (this.nestedInPlace.get(sessionId) ?? 0) + 1)
+    if (inPlace) addCount(this.nestedInPlace, sessionId, 1)
     const running: Running = { clientId: message.clientId, callId: message.callId, session: sessionId, abort: new CancelSignal(), credit: STREAM_WINDOW, wake: undefined }
     this.running.set(key, running)
     const options: { -readonly [K in keyof ExecuteOptions]: ExecuteOptions[K] } = { signal: running.abort.signal }
@@ -676,11 +677,7 @@ export class RemoteAgent {
       clearTimeout(deadline)
       this.running.delete(key)
       this.quotas.endCall(scope)
-      if (inPlace) {
-        const left = (this.nestedInPlace.get(sessionId) ?? 1) - 1
-        if (left > 0) this.nestedInPlace.set(sessionId, left)
-        else this.nestedInPlace.delete(sessionId)
-      }
+      if (inPlace) addCount(this.nestedInPlace, sessionId, -1)
       // A call the bridge refused (allowlist, options, too many sessions) made no session: a
       // record of it here would only grow with every forged call, and hold its scope's place.
       if (sessionId !== null && !this.bridge._hasSession(sessionId)) this.quotas.endSession(sessionId)
@@ -722,12 +719,8 @@ export class RemoteAgent {
     // A client that is gone answers at once ("no responders"); a live one may run a long tool.
     this.outbox.flush()
     const session = call.sessionId
-    this.toolsOut.set(session, (this.toolsOut.get(session) ?? 0) + 1)
-    const answered = () => {
-      const left = (this.toolsOut.get(session) ?? 1) - 1
-      if (left > 0) this.toolsOut.set(session, left)
-      else this.toolsOut.delete(session)
-    }
+    addCount(this.toolsOut, session, 1)
+    const answered = () => addCount(this.toolsOut, session, -1)
     return this.nc.request(this.subjects.tools(owner), request, { timeout: 600_000 }).finally(answered).then(
       (m): ToolAnswer => {
         const r = readMessage<ToolResultAnswer>(m.data, toolResultSpecs, this.settings.maxFrameBytes, this.settings.limits)

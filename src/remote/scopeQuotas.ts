@@ -18,6 +18,7 @@
  * q.endCall("app1"); q.endSession("app1.c1/s1")
  */
 import { QueueFull, TooManySessions } from "../errors.js"
+import { addCount } from "./counts.js"
 
 /** The caps; `Infinity` is no cap. */
 export interface ScopeCaps {
@@ -50,13 +51,6 @@ export const clientScopeOf = (clientId: string, tokens = 1): string => {
   return clientId.slice(0, end)
 }
 
-/** Adds `by` to `key`'s count, deleting it at zero so the map holds only scopes in use. */
-const add = (counts: Map<string, number>, key: string, by: number): void => {
-  const n = (counts.get(key) ?? 0) + by
-  if (n > 0) counts.set(key, n)
-  else counts.delete(key)
-}
-
 export class ScopeQuotas {
   /** Each held session's scope, by the local bridge's session id. */
   private readonly sessionScopes = new Map<string, string>()
@@ -75,17 +69,17 @@ export class ScopeQuotas {
     if (!nested && (this.calls.get(scope) ?? 0) >= this.caps.maxCallsPerScope) return { ok: false, limit: "calls", cap: this.caps.maxCallsPerScope }
     const opens = sessionId !== null && !this.sessionScopes.has(sessionId)
     if (opens && (this.sessions.get(scope) ?? 0) >= this.caps.maxSessionsPerScope) return { ok: false, limit: "sessions", cap: this.caps.maxSessionsPerScope }
-    add(this.calls, scope, 1)
+    addCount(this.calls, scope, 1)
     if (opens) {
       this.sessionScopes.set(sessionId, scope)
-      add(this.sessions, scope, 1)
+      addCount(this.sessions, scope, 1)
     }
     return { ok: true }
   }
 
   /** An admitted call of `scope` ended (settled, failed or cancelled). */
   endCall(scope: string): void {
-    add(this.calls, scope, -1)
+    addCount(this.calls, scope, -1)
   }
 
   /** The session ended (or never opened); its scope gets its place back. Idempotent. */
@@ -93,7 +87,7 @@ export class ScopeQuotas {
     const scope = this.sessionScopes.get(sessionId)
     if (scope === undefined) return
     this.sessionScopes.delete(sessionId)
-    add(this.sessions, scope, -1)
+    addCount(this.sessions, scope, -1)
   }
 
   /** Whether an admitted call opened `sessionId` and it has not ended. */

@@ -239,15 +239,20 @@ export class ForkServer {
     rmSync(this.listening.dir, { recursive: true, force: true })
   }
 
+  /** The template forks go to, once it is ready. */
+  private wantedTemplate(): Template | undefined {
+    return this.wanted === undefined ? undefined : this.ready.get(this.wanted)
+  }
+
   private wake(): void {
-    const t = this.wanted === undefined ? undefined : this.ready.get(this.wanted)
+    const t = this.wantedTemplate()
     if (!t) return
     for (const w of this.waiters.splice(0)) w.resolve(t)
   }
 
   private whenTemplate(timeoutMs: number, workerId: string): Promise<Template> {
     if (this.closed) return Promise.reject(new Error("the fork server closed"))
-    const wanted = this.wanted === undefined ? undefined : this.ready.get(this.wanted)
+    const wanted = this.wantedTemplate()
     if (wanted) return Promise.resolve(wanted)
     if (this.failure !== undefined) return Promise.reject(this.failure)
     return new Promise<Template>((resolve, reject) => {
@@ -314,6 +319,21 @@ export class ForkServer {
       forks.delete(nonce)
       if (forks.size === 0 && this.forksOf.get(template.id) === forks) this.forksOf.delete(template.id)
     })
+    // `alive` holds until the template reaped the child, so until then the pid is still its.
+    const signal = (sig: NodeJS.Signals) => {
+      if (!alive) return
+      try {
+        process.kill(pid, sig)
+      } catch {
+        // Already gone: its exit report is on its way.
+      }
+    }
+    const kill = () => {
+      if (!alive) return
+      signalGroup(pid, "SIGKILL")
+      // Also the worker itself: until it has called setsid() (after the fork gate) it leads no group.
+      signal("SIGKILL")
+    }
     // A child can hang before it connects: an at-fork hook (or a lock a preload's thread held at
     // the fork) that never returns. Unbounded, that wait held the worker's start, and `start()`,
     // for ever, since the handshake's own timeout (process.ts) starts only once the launcher
@@ -326,16 +346,7 @@ export class ForkServer {
     if (outcome === "late") {
       this.pending.delete(nonce)
       for (const s of Object.values(pending.sockets)) s?.destroy()
-      if (alive) {
-        // Its pid: it may not lead a group yet (setsid() comes after the fork gate). Its group
-        // too, in case it does. `alive` holds until the template reaped it, so the pid is still its.
-        signalGroup(pid, "SIGKILL")
-        try {
-          process.kill(pid, "SIGKILL")
-        } catch {
-          // Already gone: its exit report is on its way.
-        }
-      }
+      kill()
       // The start fails once the child is gone (reaped and reported, as a spawned worker's
       // failed start is reported once it has exited), bounded in case the template cannot report.
       let grace: ReturnType<typeof setTimeout> | undefined
@@ -360,14 +371,6 @@ export class ForkServer {
     }
     this.pending.delete(nonce)
     const { proto } = pending.sockets as Record<Channel, Socket>
-    const signal = (sig: NodeJS.Signals) => {
-      if (!alive) return
-      try {
-        process.kill(pid, sig)
-      } catch {
-        // Already gone: its exit report is on its way.
-      }
-    }
     const launched: LaunchedProcess = {
       pid,
       input: proto,
@@ -381,12 +384,7 @@ export class ForkServer {
         return exit
       }),
       signal,
-      kill: () => {
-        if (!alive) return
-        signalGroup(pid, "SIGKILL")
-        // Also the worker itself: until it has called setsid() it leads no group.
-        signal("SIGKILL")
-      },
+      kill,
     }
     // Sockets a reader never resumed would never see their EOF: once the process is gone they
     // are destroyed, so releasing a worker stopped mid-start cannot hang.
