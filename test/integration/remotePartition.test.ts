@@ -186,10 +186,15 @@ describe.skipIf(skipped !== undefined)("a remote pool through real network parti
     expect(lost()[0]!.why, judged).toMatch(/no heartbeat|record expired/)
     expect(lostAt - cutAt, judged).toBeGreaterThanOrEqual(TTL_MS - 2 * HEARTBEAT_MS)
     // Generous bound (issue 24: "within 2 × TTL"). A read of the records that fails or outlasts
-    // a TTL (a loaded machine) makes the client deaf, which restarts every clock by design
-    // (docs/distributed.md): one more TTL for each such read while a1 was cut.
-    const deafReads = logs.filter((l) => l.msg === "agent poll failed" && l.at > cutAt && l.at <= lostAt).length
-    expect(lostAt - cutAt, judged).toBeLessThanOrEqual((2 + deafReads) * TTL_MS)
+    // a TTL makes the client deaf, and the first read after it restarts every clock by design
+    // (docs/distributed.md): so the 2 × TTL count from the cut, or from the last such read while
+    // a1 was cut, whichever is later. Such reads happen here, most likely because the client
+    // keeps publishing calls to a1, whose TCP window is full, and nats-server holds back a
+    // publisher whose subscriber cannot take more: the client's own reads of the KV wait too. (CI once saw two: the
+    // first read that worked came 10.1 s after the cut and a1 was judged 3.0 s later, 13.2 s
+    // after the cut, past the earlier bound of one more TTL per deaf read, 12 s.)
+    const deafAt = logs.filter((l) => l.msg === "agent poll failed" && l.at > cutAt && l.at <= lostAt).map((l) => l.at)
+    expect(lostAt - Math.max(cutAt, ...deafAt), judged).toBeLessThanOrEqual(2 * TTL_MS)
     // Every failure is a1's calls at its judgement, or the client's own link (calls it could not
     // send while cut, if its connection noticed); never another agent, never another type.
     for (const c of calls.filter((c) => !c.ok)) {
