@@ -724,6 +724,7 @@ export class RemotePool implements PoolBackend {
       // Nobody could be heard for a while: what vanished or went stale then is no evidence.
       this.deaf = false
       for (const a of this.agents.values()) a.seenAt = Math.max(a.seenAt, now)
+      this.logger.debug("agent records read again: every agent's clock restarts")
     }
     if (this.reconnecting) {
       this.reconnecting = false
