@@ -8,8 +8,10 @@
  *   outages, partitions, clusters, hostile peers, wire versions): their agents' bridges are the
  *   local bridge tested here; `remote.test.ts`, `remoteDrain.test.ts` and `remoteBurst.test.ts`
  *   stay, so agents with forked workers are still run;
- * - what starts no worker of its own or only checks text: the docs' examples, the dashboard in a
- *   browser, the agent CLI's flag parsing, the Python matrix's slice (run per interpreter).
+ * - the agent CLI's flag checks (parsing, and pool sizes counted from the agent's status).
+ * The docs' examples, the dashboard in a browser (its tree shows the template) and the Python
+ * matrix's slice (here the only run of its numpy and scikit-learn checks with forked workers)
+ * stay.
  */
 import { configDefaults, defineConfig } from "vitest/config"
 import base from "./vitest.config.js"
@@ -35,11 +37,8 @@ export default defineConfig({
       "test/integration/remoteCluster.test.ts",
       "test/integration/remoteHostilePeers.test.ts",
       "test/integration/remoteVersions.test.ts",
-      // Text and pages, or one interpreter per run.
-      "test/integration/docExamples.test.ts",
-      "test/integration/dashboard.browser.test.ts",
+      // Flags and counts.
       "test/integration/cliAgentLimits.test.ts",
-      "test/integration/pythonMatrix.test.ts",
     ],
   },
 })
