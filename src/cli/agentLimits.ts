@@ -1,8 +1,9 @@
 /**
  * The numeric flags of `snakepit agent` read as the agent's and its bridge's options. Each must
- * be a whole number from 1 to its flag's bound, written in plain digits: `Number()` alone takes
- * `"abc"` (NaN), `"1e400"` (Infinity), `"0x10"`, `" 5"` or `""` (0), and the agent would start
- * with them (a heartbeat interval of Infinity is a timer that fires every millisecond).
+ * be a whole number from 1 (0 for `--min-workers`) to its flag's bound, in at most 16 plain
+ * digits: `Number()` alone takes `"abc"` (NaN), `"1e400"` (Infinity), `"0x10"`, `" 5"` or `""`
+ * (0), and the agent would start with them (a heartbeat interval of Infinity is a timer that
+ * fires every millisecond).
  *
  * Only the form and the range are checked here; how flags relate (`--min-workers` at most
  * `--max-workers`, `--ttl-ms` at least twice `--heartbeat-ms`) is the agent's and the bridge's
