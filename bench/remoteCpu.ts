@@ -1,19 +1,18 @@
 /**
  * Where a remote call's CPU goes, process by process: `node --import tsx bench/remoteCpu.ts`.
  *
- * Starts a `nats-server`, one `snakepit agent` process (1 worker, `bench_target` allowed) and a
+ * Starts a `nats-server`, one `snakepit agent` process (exactly 1 worker, `bench_target` allowed) and a
  * remote client in this process, runs `N` echo calls with `DEPTH` in flight `REPS` times, and
  * prints calls/s and the CPU µs per call of the agent, its Python worker, nats-server and the
  * client (utime+stime of every thread, from /proc). Unlike the bench's remote rows, the agent is
- * its own process here, as it is when deployed. Linux only; needs nats-server.
+ * its own process here, as it is when deployed. Linux only; needs nats-server. `DIST=1` runs the
+ * compiled package (`npm run build` first) for both the agent and the client, as users run it.
  */
-import { spawn } from "node:child_process"
 import { readdirSync, readFileSync } from "node:fs"
-import { join } from "node:path"
 import { pino } from "pino"
-import { PythonBridge } from "../src/bridge/PythonBridge.js"
+import type { PythonBridge as Bridge } from "../src/bridge/PythonBridge.js"
 import { NatsServer } from "../test/support/natsServer.js"
-import { benchPyDir } from "./floor.js"
+import { startAgentProcess } from "./agentProcess.js"
 import { statFields, threadStats } from "./procStats.js"
 import { pipelined } from "./stats.js"
 
@@ -21,13 +20,14 @@ const N = Number(process.env.N ?? 20_000)
 const DEPTH = Number(process.env.DEPTH ?? 64)
 const REPS = Number(process.env.REPS ?? 3)
 
-const childOf = (pid: number): number | undefined =>
+/** The Python processes `pid` started (its workers; not the watchman shell). */
+const pythonChildrenOf = (pid: number): number[] =>
   readdirSync("/proc")
     .filter((e) => /^\d+$/.test(e))
     .map(Number)
-    .find((p) => {
+    .filter((p) => {
       try {
-        return Number(statFields(`/proc/${p}/stat`)[1]) === pid
+        return Number(statFields(`/proc/${p}/stat`)[1]) === pid && readFileSync(`/proc/${p}/comm`, "utf8").startsWith("py")
       } catch {
         return false
       }
@@ -39,22 +39,20 @@ const syscalls = (pid: number) => {
   return { r: Number(/syscr: (\d+)/.exec(text)![1]), w: Number(/syscw: (\d+)/.exec(text)![1]) }
 }
 
+const dist = Boolean(process.env.DIST)
+const { PythonBridge } = (await import(dist ? "../dist/bridge/PythonBridge.js" : "../src/bridge/PythonBridge.js")) as { PythonBridge: typeof Bridge }
 const server = await NatsServer.start()
-const cli = join(import.meta.dirname, "..", "src", "cli.ts")
 // AGENT_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the agent (written when it stops).
-const agentNodeArgs = (process.env.AGENT_NODE_ARGS ?? "").split(" ").filter((a) => a !== "")
-const agent = spawn(process.execPath, [...agentNodeArgs, "--import", "tsx", cli, "agent", "--nats", server.url, "--pool", "bench", "--pythonPath", benchPyDir, "--workers", "1", "--allow-modules", "bench_target"], { stdio: ["ignore", "pipe", "ignore"] })
+const nodeArgs = (process.env.AGENT_NODE_ARGS ?? "").split(" ").filter((a) => a !== "")
+const agent = await startAgentProcess({ nats: server.url, pool: "bench", dist, nodeArgs }).catch(async (e: unknown) => {
+  await server.stop()
+  throw e
+})
 try {
-  await new Promise<void>((resolve, reject) => {
-    let out = ""
-    agent.stdout!.on("data", (d: Buffer) => {
-      out += d.toString()
-      if (out.includes("serving pool")) resolve()
-    })
-    agent.once("exit", (code) => reject(new Error(`the agent exited (${String(code)}) before serving`)))
-  })
   const client = await PythonBridge.start({ remote: { nats: server.url, pool: "bench" }, logger: pino({ level: "silent" }) })
-  const pids = { agent: agent.pid!, python: childOf(agent.pid!)!, "nats-server": server.pid!, client: process.pid }
+  const [python, ...more] = pythonChildrenOf(agent.pid)
+  if (python === undefined || more.length > 0) throw new Error(`expected the agent's one worker, found ${String(more.length + (python === undefined ? 0 : 1))}`)
+  const pids = { agent: agent.pid, python, "nats-server": server.pid!, client: process.pid }
   for (let r = 0; r < REPS; r++) {
     const before = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, threadStats(pid).cpu]))
     const ioBefore = syscalls(pids.agent)
@@ -65,7 +63,6 @@ try {
   }
   await client.stop()
 } finally {
-  agent.kill("SIGTERM")
-  await new Promise((r) => (agent.exitCode === null ? agent.once("exit", r) : r(null)))
+  await agent.stop()
   await server.stop()
 }
