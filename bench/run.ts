@@ -19,6 +19,7 @@ import { connect } from "@nats-io/transport-node"
 import { NatsServer, natsServerAvailable } from "../test/support/natsServer.js"
 import { compareRuns, formatChange, resultRows, type ResultRow } from "./compare.js"
 import { startCpuHogs } from "./cpuHogs.js"
+import { startAgentProcess } from "./agentProcess.js"
 import { benchPyDir, startFloor, type FloorWorker } from "./floor.js"
 import { loadLibrary } from "./library.js"
 import { formatRow, makeRow, underLoadGoal, type Goal, type Row } from "./rows.js"
@@ -136,6 +137,17 @@ if (selected("latency")) {
   // Node's own CPU per call over the pipelined run (an absolute bound: the floor's host side is
   // a bare frame write and read, shown for scale, not a goal to divide by).
   record(`Node CPU per call, 1 worker, ${DEPTH} in flight, defaults`, q.ours.cpu, null, "-", "µs", { atMost: 10 }, `the raw floor's Node side: ${median(q.floor.cpu).toFixed(1)} µs`)
+  // Every option at its default (2 workers, up to 10 started on demand, health checks on):
+  // what a user who sets nothing gets from a burst of 64 quick calls. Measured after a few
+  // calls, as a service would be; the note says how many workers the pool ended with.
+  const plain = await PythonBridge.start({ pythonPath: [benchPyDir], logger: quiet })
+  try {
+    await sequential(echo(plain), 50, 10)
+    const [pf, pp] = await interleaved(REPS, [() => pipelined((i) => floor.call(i), PN, DEPTH), () => pipelined(echo(plain), PN, DEPTH)])
+    record(`echo calls/s, ${DEPTH} in flight, every option at its default`, pp!, pf!, "raw floor", "calls/s", goals.rate, `workers at the end: ${plain.getStatus().workers.length}`)
+  } finally {
+    await plain.stop()
+  }
   // The contention rows: the same measurements with two busy CPU hogs beside the bench, each
   // against the floor under the same load, held to the quiet ratio (see underLoadGoal).
   if (load) {
@@ -482,11 +494,27 @@ if (selected("remote") && !natsServerAvailable) {
     () => pipelined((i) => local.executePython(null, "bench_target", "echo", [i]), RPN, DEPTH),
   ])
   record(`remote echo calls/s, 1 agent (1 worker), ${DEPTH} in flight, defaults`, rr!, lr!, "local pool", "calls/s", { atLeast: 0.6 })
+  await remote.stop()
+  await agent.drain()
+  // The same with the agent in a process of its own, as deployed (the compiled package, exactly
+  // one worker): the client's Node no longer does the agent's work too, and the four processes
+  // of the chain (client, nats-server, agent, Python) share the machine's cores.
+  const own = await startAgentProcess({ nats: server.url, pool: "bench-own", dist: true })
+  try {
+    const ownRemote = await PythonBridge.start({ remote: { nats: server.url, pool: "bench-own" }, logger: quiet })
+    await pipelined((i) => ownRemote.executePython(null, "bench_target", "echo", [i]), RPN / 5, DEPTH)
+    const [or, ol] = await interleaved(REPS, [
+      () => pipelined((i) => ownRemote.executePython(null, "bench_target", "echo", [i]), RPN, DEPTH),
+      () => pipelined((i) => local.executePython(null, "bench_target", "echo", [i]), RPN, DEPTH),
+    ])
+    record(`remote echo calls/s, agent in its own process (1 worker), ${DEPTH} in flight, defaults`, or!, ol!, "local pool", "calls/s", { atLeast: 0.6 })
+    await ownRemote.stop()
+  } finally {
+    await own.stop()
+  }
   await a.close()
   await b.close()
-  await remote.stop()
   await local.stop()
-  await agent.drain()
   await server.stop()
 }
 
