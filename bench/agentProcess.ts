@@ -9,7 +9,7 @@
  * // ... PythonBridge.start({ remote: { nats: server.url, pool: "bench" } }) ...
  * await agent.stop()
  */
-import { type ChildProcess, spawn } from "node:child_process"
+import { spawn } from "node:child_process"
 import { join } from "node:path"
 import { benchPyDir } from "./floor.js"
 
@@ -26,7 +26,6 @@ export interface AgentProcessOptions {
 /** A running agent process: its pid, and a graceful stop (SIGTERM, then waits for its exit). */
 export interface AgentProcess {
   readonly pid: number
-  readonly child: ChildProcess
   stop(): Promise<void>
 }
 
@@ -44,10 +43,14 @@ export const startAgentProcess = async (options: AgentProcessOptions): Promise<A
   try {
     await new Promise<void>((resolve, reject) => {
       let out = ""
-      child.stdout!.on("data", (d: Buffer) => {
+      const read = (d: Buffer) => {
         out += d.toString()
-        if (out.includes("serving pool")) resolve()
-      })
+        if (!out.includes("serving pool")) return
+        // Only the start-up is read: what it prints later is drained, not kept.
+        child.stdout!.off("data", read)
+        resolve()
+      }
+      child.stdout!.on("data", read)
       child.once("exit", (code) => reject(new Error(`the agent exited (${String(code)}) before serving`)))
     })
   } catch (e) {
@@ -55,5 +58,5 @@ export const startAgentProcess = async (options: AgentProcessOptions): Promise<A
     throw e
   }
   child.stdout!.resume()
-  return { pid: child.pid!, child, stop }
+  return { pid: child.pid!, stop }
 }

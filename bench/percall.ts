@@ -12,34 +12,16 @@ import { readdirSync, readFileSync } from "node:fs"
 import { pino } from "pino"
 import type { PythonBridge as Bridge } from "../src/bridge/PythonBridge.js"
 import { benchPyDir, startFloor } from "./floor.js"
-import { statFields, threadStats } from "./procStats.js"
+import { childrenOf, syscalls, threadStats } from "./procStats.js"
 import { pipelined } from "./stats.js"
 
 const N = Number(process.env.N ?? 100_000)
 const DEPTH = Number(process.env.DEPTH ?? 64)
 const REPS = Number(process.env.REPS ?? 3)
 
-const children = (pid: number): number[] => {
-  const out: number[] = []
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue
-    try {
-      const ppid = Number(statFields(`/proc/${entry}/stat`)[1])
-      if (ppid === pid) out.push(Number(entry))
-    } catch {}
-  }
-  return out
-}
-
-/** Read and write syscalls of `pid` so far (/proc/<pid>/io). */
-const io = (pid: number | "self") => {
-  const text = readFileSync(`/proc/${pid}/io`, "utf8")
-  return { r: Number(/syscr: (\d+)/.exec(text)![1]), w: Number(/syscw: (\d+)/.exec(text)![1]) }
-}
-
 const measure = async (pid: number, call: (i: number) => Promise<unknown>) => {
-  const i0 = io("self")
-  const p0 = io(pid)
+  const i0 = syscalls("self")
+  const p0 = syscalls(pid)
   const n0 = process.cpuUsage()
   const s0 = threadStats(pid)
   const t = performance.now()
@@ -47,8 +29,8 @@ const measure = async (pid: number, call: (i: number) => Promise<unknown>) => {
   const wall = ((performance.now() - t) * 1000) / N
   const n1 = process.cpuUsage(n0)
   const s1 = threadStats(pid)
-  const i1 = io("self")
-  const p1 = io(pid)
+  const i1 = syscalls("self")
+  const p1 = syscalls(pid)
   const active = Object.keys(s1.threads).filter((tid) => s1.threads[tid]! - (s0.threads[tid] ?? 0) > N / 1000)
   return {
     wall: wall.toFixed(2),
@@ -72,8 +54,8 @@ const floor = await startFloor(python)
 const { PythonBridge } = (await import(process.env.DIST ? "../dist/bridge/PythonBridge.js" : "../src/bridge/PythonBridge.js")) as { PythonBridge: typeof Bridge }
 const bridge = await PythonBridge.start({ minWorkers: 1, maxWorkers: 1, pythonPath: [benchPyDir], logger: pino({ level: "silent" }), healthCheckIntervalMs: 0 })
 const echo = (i: number) => bridge.executePython(null, "bench_target", "echo", [i])
-const pythons = children(process.pid).filter((p) => p !== floor.pid)
-const workerPid = pythons.flatMap((p) => [p, ...children(p)]).find((p) => readFileSync(`/proc/${p}/cmdline`, "utf8").includes("snakepit_bridge"))!
+const pythons = childrenOf(process.pid).filter((p) => p !== floor.pid)
+const workerPid = pythons.flatMap((p) => [p, ...childrenOf(p)]).find((p) => readFileSync(`/proc/${p}/cmdline`, "utf8").includes("snakepit_bridge"))!
 await pipelined(echo, 20_000, DEPTH)
 await pipelined((i) => floor.call(i), 20_000, DEPTH)
 for (let r = 0; r < REPS; r++) {

@@ -1,7 +1,8 @@
 /**
  * A process's threads as Linux reports them in /proc: CPU time and context switches summed over
- * every thread, for the bench scripts that measure a worker from outside (bench/percall.ts,
- * bench/pair.ts, bench/remoteCpu.ts, bench/forkStart.ts). Linux only.
+ * every thread, its children and its read/write syscalls, for the bench scripts that measure a
+ * worker from outside (bench/percall.ts, bench/pair.ts, bench/remoteCpu.ts, bench/forkStart.ts).
+ * Linux only.
  *
  * @example
  * const before = threadStats(pid)
@@ -55,4 +56,32 @@ export const threadStats = (pid: number) => {
     } catch {}
   }
   return { cpu, vol, invol, threads }
+}
+
+/**
+ * The pids of `pid`'s live children (their parent pid in /proc is `pid`).
+ *
+ * @example
+ * const [worker] = childrenOf(agent.pid)
+ */
+export const childrenOf = (pid: number): number[] => {
+  const out: number[] = []
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue
+    try {
+      if (Number(statFields(`/proc/${entry}/stat`)[1]) === pid) out.push(Number(entry))
+    } catch {}
+  }
+  return out
+}
+
+/**
+ * Read and write syscalls `pid` has made so far, every thread (/proc/<pid>/io).
+ *
+ * @example
+ * const before = syscalls("self")
+ */
+export const syscalls = (pid: number | "self") => {
+  const text = readFileSync(`/proc/${pid}/io`, "utf8")
+  return { r: Number(/syscr: (\d+)/.exec(text)![1]), w: Number(/syscw: (\d+)/.exec(text)![1]) }
 }

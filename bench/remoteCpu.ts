@@ -8,12 +8,12 @@
  * its own process here, as it is when deployed. Linux only; needs nats-server. `DIST=1` runs the
  * compiled package (`npm run build` first) for both the agent and the client, as users run it.
  */
-import { readdirSync, readFileSync } from "node:fs"
+import { readFileSync } from "node:fs"
 import { pino } from "pino"
 import type { PythonBridge as Bridge } from "../src/bridge/PythonBridge.js"
 import { NatsServer } from "../test/support/natsServer.js"
 import { startAgentProcess } from "./agentProcess.js"
-import { statFields, threadStats } from "./procStats.js"
+import { childrenOf, syscalls, threadStats } from "./procStats.js"
 import { pipelined } from "./stats.js"
 
 const N = Number(process.env.N ?? 20_000)
@@ -22,22 +22,13 @@ const REPS = Number(process.env.REPS ?? 3)
 
 /** The Python processes `pid` started (its workers; not the watchman shell). */
 const pythonChildrenOf = (pid: number): number[] =>
-  readdirSync("/proc")
-    .filter((e) => /^\d+$/.test(e))
-    .map(Number)
-    .filter((p) => {
-      try {
-        return Number(statFields(`/proc/${p}/stat`)[1]) === pid && readFileSync(`/proc/${p}/comm`, "utf8").startsWith("py")
-      } catch {
-        return false
-      }
-    })
-
-/** Read and write syscalls a process has made so far (every thread), from /proc. */
-const syscalls = (pid: number) => {
-  const text = readFileSync(`/proc/${pid}/io`, "utf8")
-  return { r: Number(/syscr: (\d+)/.exec(text)![1]), w: Number(/syscw: (\d+)/.exec(text)![1]) }
-}
+  childrenOf(pid).filter((p) => {
+    try {
+      return readFileSync(`/proc/${p}/comm`, "utf8").startsWith("py")
+    } catch {
+      return false // gone meanwhile
+    }
+  })
 
 const dist = Boolean(process.env.DIST)
 const { PythonBridge } = (await import(dist ? "../dist/bridge/PythonBridge.js" : "../src/bridge/PythonBridge.js")) as { PythonBridge: typeof Bridge }
