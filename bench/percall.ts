@@ -8,11 +8,11 @@
  * `DIST=1` measures the compiled package (dist/) instead of the source. `ONLY=ours` or `ONLY=floor` runs one side. `STRACE=1` also prints `strace -f -c` of the worker for one run of ours (needs strace).
  */
 import { spawn } from "node:child_process"
-import { readdirSync, readFileSync } from "node:fs"
+import { readFileSync } from "node:fs"
 import { pino } from "pino"
 import type { PythonBridge as Bridge } from "../src/bridge/PythonBridge.js"
 import { benchPyDir, startFloor } from "./floor.js"
-import { childrenOf, syscalls, threadStats } from "./procStats.js"
+import { pythonChildrenOf, syscalls, threadStats } from "./procStats.js"
 import { pipelined } from "./stats.js"
 
 const N = Number(process.env.N ?? 100_000)
@@ -54,8 +54,8 @@ const floor = await startFloor(python)
 const { PythonBridge } = (await import(process.env.DIST ? "../dist/bridge/PythonBridge.js" : "../src/bridge/PythonBridge.js")) as { PythonBridge: typeof Bridge }
 const bridge = await PythonBridge.start({ minWorkers: 1, maxWorkers: 1, pythonPath: [benchPyDir], logger: pino({ level: "silent" }), healthCheckIntervalMs: 0 })
 const echo = (i: number) => bridge.executePython(null, "bench_target", "echo", [i])
-const pythons = childrenOf(process.pid).filter((p) => p !== floor.pid)
-const workerPid = pythons.flatMap((p) => [p, ...childrenOf(p)]).find((p) => readFileSync(`/proc/${p}/cmdline`, "utf8").includes("snakepit_bridge"))!
+// The worker, not the floor, nor the watchman shell (whose command line names snakepit_bridge too).
+const workerPid = pythonChildrenOf(process.pid).find((p) => p !== floor.pid && readFileSync(`/proc/${p}/cmdline`, "utf8").includes("snakepit_bridge"))!
 await pipelined(echo, 20_000, DEPTH)
 await pipelined((i) => floor.call(i), 20_000, DEPTH)
 for (let r = 0; r < REPS; r++) {

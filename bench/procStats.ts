@@ -85,3 +85,19 @@ export const syscalls = (pid: number | "self") => {
   const text = readFileSync(`/proc/${pid}/io`, "utf8")
   return { r: Number(/syscr: (\d+)/.exec(text)![1]), w: Number(/syscw: (\d+)/.exec(text)![1]) }
 }
+
+/**
+ * The Python processes among `pid`'s children (by their command name): its workers, not the
+ * process-group watchman shell, whose command line also names `snakepit_bridge`.
+ *
+ * @example
+ * const [worker] = pythonChildrenOf(agent.pid)
+ */
+export const pythonChildrenOf = (pid: number): number[] =>
+  childrenOf(pid).filter((p) => {
+    try {
+      return readFileSync(`/proc/${p}/comm`, "utf8").startsWith("py")
+    } catch {
+      return false // gone meanwhile
+    }
+  })

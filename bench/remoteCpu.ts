@@ -8,27 +8,16 @@
  * its own process here, as it is when deployed. Linux only; needs nats-server. `DIST=1` runs the
  * compiled package (`npm run build` first) for both the agent and the client, as users run it.
  */
-import { readFileSync } from "node:fs"
 import { pino } from "pino"
 import type { PythonBridge as Bridge } from "../src/bridge/PythonBridge.js"
 import { NatsServer } from "../test/support/natsServer.js"
 import { startAgentProcess } from "./agentProcess.js"
-import { childrenOf, syscalls, threadStats } from "./procStats.js"
+import { pythonChildrenOf, syscalls, threadStats } from "./procStats.js"
 import { pipelined } from "./stats.js"
 
 const N = Number(process.env.N ?? 20_000)
 const DEPTH = Number(process.env.DEPTH ?? 64)
 const REPS = Number(process.env.REPS ?? 3)
-
-/** The Python processes `pid` started (its workers; not the watchman shell). */
-const pythonChildrenOf = (pid: number): number[] =>
-  childrenOf(pid).filter((p) => {
-    try {
-      return readFileSync(`/proc/${p}/comm`, "utf8").startsWith("py")
-    } catch {
-      return false // gone meanwhile
-    }
-  })
 
 const dist = Boolean(process.env.DIST)
 const { PythonBridge } = (await import(dist ? "../dist/bridge/PythonBridge.js" : "../src/bridge/PythonBridge.js")) as { PythonBridge: typeof Bridge }
