@@ -18,6 +18,10 @@ const silentSockets = (url: string, n: number) => {
     const client = { socket, closed: false }
     socket.on("error", () => {}) // a reset is one way to be closed
     socket.on("close", () => (client.closed = true))
+    // Reading (while sending nothing): a socket nobody reads may never see the server's FIN as
+    // its end. On Node 24 such a socket sat in CLOSE-WAIT after the server had closed it, and
+    // never emitted "close" (the test then timed out with the server holding nothing).
+    socket.resume()
     return client
   })
 }
