@@ -69,6 +69,28 @@ describe("a call that never ends holds only its own worker", () => {
     expect(await echo(bridge, "second", "s1")).toEqual({ ok: true, value: "second" })
     expect(await other).toEqual({ ok: true, value: "other" })
   })
+
+  it("an agent's tool loop (nested calls on its session) holds only its own worker: other callers' calls never wait for the loop", async () => {
+    const bridge = await startBridge({ minWorkers: 2, maxWorkers: 2 })
+    bridge.registerTool("recurse", (x: number) => bridge.executePython("agent", "tools", "inner", [x]))
+    for (let i = 0; i < 5; i++) await Promise.all(Array.from({ length: 40 }, (_, j) => bridge.executePython(null, "echo", "echo", [j])))
+    let loopEnded = false
+    const loop = outcome(bridge.executePython("agent", "tools", "tool_loop", [3], { timeoutMs: 30_000 }).finally(() => (loopEnded = true)))
+    await eventually(() => busyWorkers(bridge) === 1, 5_000, "the loop to run")
+    // Four callers at a time for a second, well inside the loop's three: every call must settle
+    // while the loop still runs (one that went behind it would settle only after).
+    const settledDuringLoop: boolean[] = []
+    const end = Date.now() + 1_000
+    await Promise.all(Array.from({ length: 4 }, async (_, caller) => {
+      for (let i = 0; Date.now() < end; i++) {
+        expect(await echo(bridge, `${caller}.${i}`)).toEqual({ ok: true, value: `${caller}.${i}` })
+        settledDuringLoop.push(!loopEnded)
+      }
+    }))
+    expect(settledDuringLoop.length).toBeGreaterThan(0)
+    expect(settledDuringLoop.every(Boolean)).toBe(true)
+    expect(await loop).toMatchObject({ ok: true })
+  })
 })
 
 /** One worker measured as echo-sized (the first call imports the module). */
