@@ -532,7 +532,8 @@ export class WorkerPool implements PoolBackend {
       // A nested call ran beside the call waiting for its tool, which still runs: its reply says
       // nothing of when the worker serves the calls in its pipe. Counted, an agent's tool loop
       // kept its worker looking quick and never stalled, so calls pipelined behind the loop waited
-      // for all of it (3.7 s behind a 4 s loop while the other worker served 18 000 calls).
+      // for all of it (3.7 s behind a 4 s loop while the other worker served 18 600 calls). The
+      // loop counts as one long call: its end is one sample as long as the loop, as for any long call.
       if (!nested) {
         const now = performance.now()
         slot.serviceMs = nextServiceMs(slot.serviceMs, now - slot.lastReplyAt)
