@@ -373,11 +373,18 @@ export class WorkerPool implements PoolBackend {
           span?.dispatched(slot.id, slot.process?.pid ?? null)
           this.sessionCalls.started(sessionId)
           const timing = this.metrics.timings.started(slot.id, this.options.workerConcurrency, record.submitted, began, nestedOn !== undefined)
-          run(connection, opts).then(
+          const before = connection.inFlight
+          const running = run(connection, opts)
+          // Whether its end tells how soon the worker serves its pipe: not for a nested call (it ran
+          // beside the call waiting for its tool, which still runs), nor for one refused before it
+          // was sent (arguments that cannot be encoded, a closing connection), which Python never
+          // saw. A stream is sent when its consumer first reads, later than this.
+          const measured = nestedOn === undefined && (kind === "stream" || connection.inFlight > before)
+          running.then(
             (value) => {
               this.metrics.timings.ended(timing, undefined, performance.now())
               this.sessionEnded(sessionId)
-              this.finished(slot, connection, sessionId, module, fn, began, undefined, nestedOn !== undefined)
+              this.finished(slot, connection, sessionId, module, fn, began, undefined, measured)
               resolve(value)
             },
             (error: unknown) => {
@@ -390,7 +397,7 @@ export class WorkerPool implements PoolBackend {
                 return this.redispatch(entry, error)
               }
               this.metrics.timings.ended(timing, error, performance.now())
-              this.finished(slot, connection, sessionId, module, fn, began, error, nestedOn !== undefined)
+              this.finished(slot, connection, sessionId, module, fn, began, error, measured)
               // The worker died under the call, so whether it ran is unknown: only a call its
               // caller marked idempotent may run again, once, on another worker. Not one that
               // passed the memory limit: it would take the next worker down the same way.
@@ -524,17 +531,17 @@ export class WorkerPool implements PoolBackend {
     if (recycle) this.slots.retire(slot, recycle)
   }
 
-  private finished(slot: Slot, connection: Connection, sessionId: string | null, module: string, fn: string, began: number, error: unknown, nested: boolean): void {
+  private finished(slot: Slot, connection: Connection, sessionId: string | null, module: string, fn: string, began: number, error: unknown, measured: boolean): void {
     // A call that ended with an earlier process of this slot says nothing about the current one.
     const current = slot.process?.connection === connection
     if (current) {
       slot.served++
-      // A nested call ran beside the call waiting for its tool, which still runs: its reply says
-      // nothing of when the worker serves the calls in its pipe. Counted, an agent's tool loop
-      // kept its worker looking quick and never stalled, so calls pipelined behind the loop waited
-      // for all of it (3.7 s behind a 4 s loop while the other worker served 18 600 calls). The
-      // loop counts as one long call: its end is one sample as long as the loop, as for any long call.
-      if (!nested) {
+      // Only the end of a call the worker served moves its clock. Counted, the replies of an
+      // agent's nested calls kept its worker looking quick and never stalled, so calls pipelined
+      // behind the tool loop waited for all of it (3.7 s behind a 4 s loop while the other worker
+      // served 18 600 calls); so did calls refused on the host, sent again and again by one
+      // caller. The loop counts as one long call: its end is one sample as long as the loop.
+      if (measured) {
         const now = performance.now()
         slot.serviceMs = nextServiceMs(slot.serviceMs, now - slot.lastReplyAt)
         slot.lastReplyAt = now

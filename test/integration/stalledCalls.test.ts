@@ -91,6 +91,40 @@ describe("a call that never ends holds only its own worker", () => {
     expect(settledDuringLoop.every(Boolean)).toBe(true)
     expect(await loop).toMatchObject({ ok: true })
   })
+
+  it("calls refused on the host, sent again and again to a worker with a long call, do not make it look quick: other callers' calls never wait behind it", async () => {
+    const bridge = await startBridge({ minWorkers: 2, maxWorkers: 2 })
+    for (let i = 0; i < 5; i++) await Promise.all(Array.from({ length: 40 }, (_, j) => bridge.executePython(null, "echo", "echo", [j])))
+    let longEnded = false
+    const long = outcome(bridge.executePython("s1", "echo", "sleep", [3, "long"], { timeoutMs: 30_000 }).finally(() => (longEnded = true)))
+    await eventually(() => busyWorkers(bridge) === 1, 5_000, "the long call to run")
+    // Session s1's caller keeps sending arguments the host cannot encode: each is refused at
+    // its worker's connection, never sent.
+    let refusing = true
+    const refusals = (async () => {
+      let refused = 0
+      while (refusing) {
+        const r = await echo(bridge, () => 0, "s1")
+        expect(r).toMatchObject({ ok: false, error: { _tag: "SerializationError" } })
+        refused++
+        await new Promise((resolve) => setTimeout(resolve, 1))
+      }
+      return refused
+    })()
+    const settledDuringLong: boolean[] = []
+    const end = Date.now() + 1_000
+    await Promise.all(Array.from({ length: 4 }, async (_, caller) => {
+      for (let i = 0; Date.now() < end; i++) {
+        expect(await echo(bridge, `${caller}.${i}`)).toEqual({ ok: true, value: `${caller}.${i}` })
+        settledDuringLong.push(!longEnded)
+      }
+    }))
+    refusing = false
+    expect(await refusals).toBeGreaterThan(0)
+    expect(settledDuringLong.length).toBeGreaterThan(0)
+    expect(settledDuringLong.every(Boolean)).toBe(true)
+    expect(await long).toEqual({ ok: true, value: "long" })
+  })
 })
 
 /** One worker measured as echo-sized (the first call imports the module). */
