@@ -357,6 +357,8 @@ export class WorkerPool implements PoolBackend {
         sentTo: undefined,
         timeoutMs: callOptions.timeoutMs ?? Number.POSITIVE_INFINITY,
         again: undefined,
+        // Nothing can take a stream back from a pipe: it waits for a free slot (routing.ts).
+        pipeable: kind !== "stream",
         seq: this.nextSeq++,
         reject,
         start: (slot, connection) => {
@@ -449,6 +451,7 @@ export class WorkerPool implements PoolBackend {
       lostState: false,
       canSpawn: this.canSpawn(),
       waitingForStart: this.queue.waitingForStart,
+      pipeable: entry.pipeable,
     })
     if (route.kind === "worker") {
       this.run(entry, this.slots.get(route.workerId)!)

@@ -22,6 +22,11 @@ export interface Queued {
   target: string | undefined
   /** Counts against `maxQueue` (set by `push`). */
   counted: boolean
+  /**
+   * False: never given to a busy worker's pipe unless targeted at it (a stream: nothing could
+   * take it back from behind a call that turns out long). Default true.
+   */
+  readonly pipeable?: boolean
 }
 
 export class CallQueue<T extends Queued> {
@@ -81,7 +86,7 @@ export class CallQueue<T extends Queued> {
     const items = this.items
     for (let i = 0; i < items.length; i++) {
       const e = items[i]!
-      if (e.target === workerId || (!onlyTargeted && e.target === undefined && (!intoPipe || e.counted))) return this.removeAt(i)
+      if (e.target === workerId || (!onlyTargeted && e.target === undefined && (!intoPipe || (e.counted && e.pipeable !== false)))) return this.removeAt(i)
     }
     return undefined
   }

@@ -16,7 +16,7 @@
  *    first slot that frees elsewhere, whichever comes first);
  * 5. otherwise pipeline onto the worker whose pipe has room and promises the shortest wait
  *    (`pipeWaitMs`; then the fewest calls in flight; a new session: the fewest sessions first),
- *    never behind a call that has stalled:
+ *    never behind a call that has stalled, and never a call that is not `pipeable` (a stream):
  *    `pipelineDepth` calls beyond its concurrency may wait inside the worker, so it never idles
  *    between replies;
  * 6. otherwise the bounded queue.
@@ -78,6 +78,12 @@ export interface RouteRequest {
   readonly canSpawn: boolean
   /** Calls already waiting for a starting worker (they have the first claim on its slots). */
   readonly waitingForStart: number
+  /**
+   * False: the call never waits in a busy worker's pipe (step 6) unless its session is bound
+   * there. A stream: nothing can take it back from behind a call that turns out long, so it waits
+   * for a free slot instead. Default true.
+   */
+  readonly pipeable?: boolean
 }
 
 type Order = (a: WorkerLoad, b: WorkerLoad) => number
@@ -126,6 +132,6 @@ export const chooseRoute = (workers: readonly WorkerLoad[], request: RouteReques
   }
   if (awaitsStart) return { kind: "wait" }
   if (request.canSpawn) return { kind: "spawn" }
-  if (pipelined) return { kind: "worker", workerId: pipelined.id }
+  if (pipelined && request.pipeable !== false) return { kind: "worker", workerId: pipelined.id }
   return { kind: "queue" }
 }

@@ -92,6 +92,22 @@ describe("a call that never ends holds only its own worker", () => {
     expect(await loop).toMatchObject({ ok: true })
   })
 
+  it("a stream without a session waits for a free slot, not in the pipe behind another caller's long call (nothing could take it back from there)", async () => {
+    const bridge = await startBridge({ minWorkers: 2, maxWorkers: 2 })
+    // w1 learns 0.2 s calls and w2 0.5 s ones: w1's pipe promises the shorter wait.
+    await Promise.all([bridge.executePython(null, "echo", "sleep", [0.2]), bridge.executePython(null, "echo", "sleep", [0.5])])
+    let longEnded = false
+    const long = outcome(bridge.executePython(null, "echo", "sleep", [4, "long"], { timeoutMs: 30_000 }).finally(() => (longEnded = true)))
+    const other = outcome(bridge.executePython(null, "echo", "sleep", [0.3, "other"], { timeoutMs: 30_000 }))
+    await eventually(() => busyWorkers(bridge) === 2, 5_000, "both workers busy")
+    const items: unknown[] = []
+    for await (const n of bridge.stream(null, "echo", "countdown", [3], { timeoutMs: 30_000 })) items.push(n)
+    expect(items).toEqual([3, 2, 1])
+    expect(longEnded).toBe(false)
+    expect(await other).toEqual({ ok: true, value: "other" })
+    expect(await long).toEqual({ ok: true, value: "long" })
+  })
+
   it("calls refused on the host, sent again and again to a worker with a long call, do not make it look quick: other callers' calls never wait behind it", async () => {
     const bridge = await startBridge({ minWorkers: 2, maxWorkers: 2 })
     for (let i = 0; i < 5; i++) await Promise.all(Array.from({ length: 40 }, (_, j) => bridge.executePython(null, "echo", "echo", [j])))

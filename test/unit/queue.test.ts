@@ -54,6 +54,17 @@ describe("CallQueue", () => {
     expect(q.push(entry(5), true)).toBe(true)
   })
 
+  it("a worker's pipe never takes an entry that is not pipeable (a stream) unless it is targeted there; a free slot does", () => {
+    const q = new CallQueue<ReturnType<typeof entry> & { pipeable?: boolean }>(10)
+    q.push({ ...entry(1), pipeable: false }, true)
+    q.push({ ...entry(2, "b"), pipeable: false }, true)
+    q.push(entry(3), true)
+    expect(q.takeFor("a", true)?.n).toBe(3)
+    expect(q.takeFor("a", true)).toBeUndefined()
+    expect(q.takeFor("b", true)?.n).toBe(2)
+    expect(q.takeFor("a", false)?.n).toBe(1)
+  })
+
   it("a worker's pipe takes counted entries and entries targeted at it, never an entry waiting for a starting worker", () => {
     const q = new CallQueue<ReturnType<typeof entry>>(10)
     q.push(entry(1), false)

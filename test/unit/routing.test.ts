@@ -63,6 +63,14 @@ describe("chooseRoute", () => {
     expect(chooseRoute(even, req())).toEqual({ kind: "worker", workerId: "b" })
   })
 
+  it("a call that is not pipeable (a stream) waits in the queue rather than in a busy worker's pipe, unless its session is bound there", () => {
+    const busy = [w("a", { inFlight: 1, pipeWaitMs: 0.1 }), w("b", { inFlight: 2, pipeWaitMs: 0.2 })]
+    expect(chooseRoute(busy, req({ pipeable: false }))).toEqual({ kind: "queue" })
+    expect(chooseRoute(busy, req({ pipeable: false, canSpawn: true }))).toEqual({ kind: "spawn" })
+    expect(chooseRoute([...busy, w("c")], req({ pipeable: false }))).toEqual({ kind: "worker", workerId: "c" })
+    expect(chooseRoute(busy, req({ pipeable: false, boundTo: "b", hasSession: true }))).toEqual({ kind: "worker", workerId: "b" })
+  })
+
   it("an empty pool spawns or queues", () => {
     expect(chooseRoute([], req({ hasSession: true, canSpawn: true }))).toEqual({ kind: "spawn" })
     expect(chooseRoute([], req({ hasSession: true }))).toEqual({ kind: "queue" })
@@ -145,6 +153,7 @@ const requestArb = fc.record({
   lostState: fc.boolean(),
   canSpawn: fc.boolean(),
   waitingForStart: fc.nat(8),
+  pipeable: fc.option(fc.boolean(), { nil: undefined }),
 })
 
 describe("chooseRoute invariants", () => {
@@ -153,7 +162,7 @@ describe("chooseRoute invariants", () => {
     (pool, r) => {
       // Only a session is ever bound.
       const boundTo = r.boundIndex === undefined || !r.hasSession ? undefined : `w${r.boundIndex}`
-      const request: RouteRequest = { boundTo, hasSession: r.hasSession, lostState: r.lostState, canSpawn: r.canSpawn, waitingForStart: r.waitingForStart }
+      const request: RouteRequest = { boundTo, hasSession: r.hasSession, lostState: r.lostState, canSpawn: r.canSpawn, waitingForStart: r.waitingForStart, pipeable: r.pipeable }
       const route = chooseRoute(pool, request)
       const bound = pool.find((x) => x.id === boundTo && (x.accepting || x.starting || x.replacing))
       const startingSlots = pool.reduce((n, x) => n + (x.starting ? x.slots : 0), 0)
@@ -168,6 +177,8 @@ describe("chooseRoute invariants", () => {
         // Pipelined only when no starting worker has a slot left for it, into the pipe that
         // promises the shortest wait.
         else {
+          // A call that is not pipeable (a stream) never waits in a busy worker's pipe.
+          expect(r.pipeable).not.toBe(false)
           expect(awaitsStart).toBe(false)
           let open = pool.filter((x) => x.accepting && x.inFlight < x.capacity && !x.stalled)
           expect(target.stalled).toBe(false)
@@ -206,7 +217,7 @@ describe("chooseRoute invariants", () => {
         expect(bound).toBeUndefined()
         expect(r.canSpawn).toBe(false)
         expect(awaitsStart).toBe(false)
-        expect(pool.some((x) => x.accepting && x.inFlight < x.capacity && !x.stalled)).toBe(false)
+        if (r.pipeable !== false) expect(pool.some((x) => x.accepting && x.inFlight < x.capacity && !x.stalled)).toBe(false)
       }
     },
   )
