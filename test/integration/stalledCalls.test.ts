@@ -29,6 +29,30 @@ const busyWorkers = (bridge: PythonBridge) => bridge.getStatus().workers.filter(
 const echo = (bridge: PythonBridge, value: unknown, sessionId: string | null = null) =>
   outcome(bridge.executePython(sessionId, "echo", "echo", [value], { timeoutMs: CALL_TIMEOUT_MS }))
 
+/** Two workers measured as echo-sized. */
+const measuredPair = async () => {
+  const bridge = await startBridge({ minWorkers: 2, maxWorkers: 2 })
+  for (let i = 0; i < 5; i++) await Promise.all(Array.from({ length: 40 }, (_, j) => bridge.executePython(null, "echo", "echo", [j])))
+  return bridge
+}
+
+/**
+ * Four callers of quick calls without a session for a second; for each call, whether it settled
+ * while `running()` still held (one that went behind the long call would settle only after).
+ */
+const fourCallersForASecond = async (bridge: PythonBridge, running: () => boolean) => {
+  const settledWhileRunning: boolean[] = []
+  const end = Date.now() + 1_000
+  await Promise.all(Array.from({ length: 4 }, async (_, caller) => {
+    for (let i = 0; Date.now() < end; i++) {
+      expect(await echo(bridge, `${caller}.${i}`)).toEqual({ ok: true, value: `${caller}.${i}` })
+      settledWhileRunning.push(running())
+    }
+  }))
+  expect(settledWhileRunning.length).toBeGreaterThan(0)
+  return settledWhileRunning
+}
+
 describe("a call that never ends holds only its own worker", () => {
   it("another caller's calls run on the other worker, not behind it", async () => {
     const { bridge } = await poolWithEndlessCall()
@@ -71,24 +95,13 @@ describe("a call that never ends holds only its own worker", () => {
   })
 
   it("an agent's tool loop (nested calls on its session) holds only its own worker: other callers' calls never wait for the loop", async () => {
-    const bridge = await startBridge({ minWorkers: 2, maxWorkers: 2 })
+    const bridge = await measuredPair()
     bridge.registerTool("recurse", (x: number) => bridge.executePython("agent", "tools", "inner", [x]))
-    for (let i = 0; i < 5; i++) await Promise.all(Array.from({ length: 40 }, (_, j) => bridge.executePython(null, "echo", "echo", [j])))
     let loopEnded = false
     const loop = outcome(bridge.executePython("agent", "tools", "tool_loop", [3], { timeoutMs: 30_000 }).finally(() => (loopEnded = true)))
     await eventually(() => busyWorkers(bridge) === 1, 5_000, "the loop to run")
-    // Four callers at a time for a second, well inside the loop's three: every call must settle
-    // while the loop still runs (one that went behind it would settle only after).
-    const settledDuringLoop: boolean[] = []
-    const end = Date.now() + 1_000
-    await Promise.all(Array.from({ length: 4 }, async (_, caller) => {
-      for (let i = 0; Date.now() < end; i++) {
-        expect(await echo(bridge, `${caller}.${i}`)).toEqual({ ok: true, value: `${caller}.${i}` })
-        settledDuringLoop.push(!loopEnded)
-      }
-    }))
-    expect(settledDuringLoop.length).toBeGreaterThan(0)
-    expect(settledDuringLoop.every(Boolean)).toBe(true)
+    // A second of calls, well inside the loop's three: every one must settle while it runs.
+    expect((await fourCallersForASecond(bridge, () => !loopEnded)).every(Boolean)).toBe(true)
     expect(await loop).toMatchObject({ ok: true })
   })
 
@@ -109,8 +122,7 @@ describe("a call that never ends holds only its own worker", () => {
   })
 
   it("calls refused on the host, sent again and again to a worker with a long call, do not make it look quick: other callers' calls never wait behind it", async () => {
-    const bridge = await startBridge({ minWorkers: 2, maxWorkers: 2 })
-    for (let i = 0; i < 5; i++) await Promise.all(Array.from({ length: 40 }, (_, j) => bridge.executePython(null, "echo", "echo", [j])))
+    const bridge = await measuredPair()
     let longEnded = false
     const long = outcome(bridge.executePython("s1", "echo", "sleep", [3, "long"], { timeoutMs: 30_000 }).finally(() => (longEnded = true)))
     await eventually(() => busyWorkers(bridge) === 1, 5_000, "the long call to run")
@@ -127,17 +139,9 @@ describe("a call that never ends holds only its own worker", () => {
       }
       return refused
     })()
-    const settledDuringLong: boolean[] = []
-    const end = Date.now() + 1_000
-    await Promise.all(Array.from({ length: 4 }, async (_, caller) => {
-      for (let i = 0; Date.now() < end; i++) {
-        expect(await echo(bridge, `${caller}.${i}`)).toEqual({ ok: true, value: `${caller}.${i}` })
-        settledDuringLong.push(!longEnded)
-      }
-    }))
+    const settledDuringLong = await fourCallersForASecond(bridge, () => !longEnded)
     refusing = false
     expect(await refusals).toBeGreaterThan(0)
-    expect(settledDuringLong.length).toBeGreaterThan(0)
     expect(settledDuringLong.every(Boolean)).toBe(true)
     expect(await long).toEqual({ ok: true, value: "long" })
   })
