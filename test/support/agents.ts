@@ -7,6 +7,7 @@ import { randomUUID } from "node:crypto"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { execa, type Options, type ResultPromise } from "execa"
+import { dieWithTest } from "./dieWithTest.js"
 import { afterAll, afterEach, beforeAll } from "vitest"
 import type { PythonBridge } from "../../src/index.js"
 import { eventually, startBridge, testLogger } from "./bridge.js"
@@ -59,7 +60,9 @@ export async function startAgent(o: {
   /** Starts the process (default `execa`): e.g. inside a network namespace (netns.ts). */
   spawn?: (file: string, args: readonly string[], options: Options) => ResultPromise
 }): Promise<AgentProcess> {
-  const child = (o.spawn ?? execa)(
+  // Here it dies with the test process; inside a network namespace the lab (netns.ts) starts it.
+  const start = o.spawn ?? ((file: string, args: readonly string[], options: Options) => execa(...dieWithTest(file, args), options))
+  const child = start(
     process.execPath,
     [
       await cliEntry(), "agent",

@@ -6,6 +6,7 @@
  */
 import { DEFAULT_MAX_FRAME_BYTES, FrameDecoder } from "../../src/protocol/frame.js"
 import { spawn, spawnSync, type ChildProcess } from "node:child_process"
+import { dieWithTest } from "./dieWithTest.js"
 import { mkdtempSync, rmSync } from "node:fs"
 import { createServer, connect } from "node:net"
 import { tmpdir } from "node:os"
@@ -83,7 +84,8 @@ export class NatsServer {
       ...(token ? ["--auth", token] : []),
       ...(user ? ["--user", user, "--pass", pass ?? ""] : []),
     ]
-    this.child = spawn("nats-server", args, { stdio: "ignore", ...(this.setup.env ? { env: { ...process.env, ...this.setup.env } } : {}) })
+    const options = { stdio: "ignore" as const, ...(this.setup.env ? { env: { ...process.env, ...this.setup.env } } : {}) }
+    this.child = spawn(...dieWithTest("nats-server", args), options)
     const deadline = Date.now() + 10_000
     while (!(await accepts(this.port))) {
       if (this.child.exitCode !== null) throw new ServerExited(`nats-server exited (code ${this.child.exitCode}) before it listened on port ${this.port}`)
