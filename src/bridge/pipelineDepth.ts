@@ -106,6 +106,28 @@ export const isStalled = (meanMs: number | undefined, runningForMs: number | und
   runningForMs !== undefined && runningForMs > Math.max(STALL_MIN_MS, STALL_FACTOR * (meanMs ?? 0))
 
 /**
+ * A call waiting in a pipe behind one that has run longer than this (ms) moves to a worker with a
+ * free slot, if there is one. Well above an echo-sized call and its host round trip, so a pipe
+ * of quick calls is left to drain; below any wait a caller would notice. Moving costs a `cancel`
+ * and its answer through the pipe, and sending the call again.
+ */
+export const MOVE_AFTER_MS = 10
+
+/**
+ * Whether the calls waiting behind the running one (`runningForMs` since the worker's last reply;
+ * undefined when it holds nothing) should move to a worker with a free slot. Unlike a stall
+ * ({@link isStalled}) this needs no comparison with the mean: with a free slot elsewhere, every
+ * call behind a running one waits for nothing, and after {@link MOVE_AFTER_MS} the wait is worth
+ * a move however quick the worker usually is. A worker of 1 s calls only stalls after 8 s.
+ *
+ * @example
+ * worthMoving(250)       // true: a call behind it waits out the rest of a slow call
+ * worthMoving(0.05)      // false: an echo-sized call is about to reply
+ * worthMoving(undefined) // false: nothing runs there
+ */
+export const worthMoving = (runningForMs: number | undefined): boolean => runningForMs !== undefined && runningForMs > MOVE_AFTER_MS
+
+/**
  * How long one more call sent into a busy worker's pipe may expect to wait (ms): the calls ahead
  * of it, plus the one running, each taking `estimateMs` ({@link serviceEstimateMs}; undefined:
  * unmeasured, at most the budget), spread over its `slots`. Routing sends a pipelined call to the

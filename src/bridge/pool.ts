@@ -60,7 +60,7 @@ import { CallRecord, callContext, emitExecution, refusal, stoppedError } from ".
 import { planReturns } from "../placement/rebalance.js"
 import { SessionTable } from "../placement/sessions.js"
 import { toolScope, type ToolRegistry } from "../placement/tools.js"
-import { expectedPipeWaitMs, isStalled, nextServiceMs, pipelineDepthFor, serviceEstimateMs, STALL_MIN_MS } from "./pipelineDepth.js"
+import { expectedPipeWaitMs, isStalled, MOVE_AFTER_MS, nextServiceMs, pipelineDepthFor, serviceEstimateMs, STALL_MIN_MS, worthMoving } from "./pipelineDepth.js"
 import { DynamicSupervisor } from "../supervisor/Supervisor.js"
 import { ForkServer } from "../worker/forkServer.js"
 import type { SupervisorStatus } from "../supervisor/status.js"
@@ -675,7 +675,33 @@ export class WorkerPool implements PoolBackend {
       if (takeBack && !slot.hung && this.stalled(slot, now)) connection.withdraw(true)
     }
     if (this.queue.size > 0) this.pumpAll()
+    else if (takeBack && watching) this.moveToFreeSlots(now)
     if (!watching) this.stopStallWatch()
+  }
+
+  /**
+   * With nothing waiting in the host, calls without a session that wait in a pipe behind a call
+   * running past {@link MOVE_AFTER_MS} are taken back for the free execution slots of other
+   * workers, as many as those slots (less the calls already on their way), oldest first. A stall
+   * takes every such call back, but only at 8 times the worker's mean: with calls of about a
+   * second, a call behind one that turned out long waited up to 8 s while the other worker idled.
+   * Once per stall check, so a pipe of quick calls costs at most a few cancels a second.
+   */
+  private moveToFreeSlots(now: number): void {
+    const slots = this.options.workerConcurrency
+    let free = 0
+    for (const s of this.slots.values()) {
+      const connection = s.process?.connection
+      if (!connection) continue
+      free -= connection.withdrawals
+      if (accepting(s)) free += Math.max(0, slots - connection.inFlight)
+    }
+    for (const s of this.slots.values()) {
+      if (free <= 0) return
+      const connection = s.process?.connection
+      if (!connection || connection.inFlight <= slots || s.hung || !worthMoving(this.runningFor(s, now))) continue
+      free -= connection.withdraw(true, free, slots)
+    }
   }
 
   private stopStallWatch(): void {

@@ -266,8 +266,10 @@ export class Connection {
   private draining = false
   private _served = 0
   private readonly limits: ValueLimits
-  /** The one timer for the calls' deadlines, armed for `deadlineAt` (the earliest, or earlier). */
   private userCalls = 0
+  /** Calls asked to withdraw that have not settled ({@link Connection.withdrawals}). */
+  private withdrawing = 0
+  /** The one timer for the calls' deadlines, armed for `deadlineAt` (the earliest, or earlier). */
   private deadlineTimer: ReturnType<typeof setTimeout> | undefined
   private deadlineAt = Number.POSITIVE_INFINITY
   /**
@@ -570,26 +572,40 @@ export class Connection {
   }
 
   /**
-   * Asks Python to drop every call it holds but has not started (a `cancel` with
-   * `queued_only`): those reject with {@link CallWithdrawn}, so the owner can run them on
-   * another worker; calls already running are left alone and finish here. Streams are not
-   * withdrawn (their consumer already holds this connection's iterator); with `sessionless`,
-   * neither are a session's calls (they would only come back: its state is here). Returns how
-   * many calls were asked for.
+   * Asks Python to drop calls it holds but has not started (a `cancel` with `queued_only`):
+   * those reject with {@link CallWithdrawn}, so the owner can run them on another worker; calls
+   * already running are left alone and finish here. Streams are not withdrawn (their consumer
+   * already holds this connection's iterator); with `sessionless`, neither are a session's calls
+   * (they would only come back: its state is here). `limit` asks for at most that many, oldest
+   * first; `skip` leaves the oldest `skip` calls alone (those Python is running: asking for them
+   * would only be refused). Returns how many calls were asked for.
    *
    * @example
-   * conn.withdraw() // 3: Python answers each, `started: false` for those it had not begun
+   * conn.withdraw()           // 3: Python answers each, `started: false` for those it had not begun
+   * conn.withdraw(true, 1, 1) // 1: the call right behind the running one, if it has no session
    */
-  withdraw(sessionless = false): number {
+  withdraw(sessionless = false, limit = Number.POSITIVE_INFINITY, skip = 0): number {
     if (this.closed) return 0
     let asked = 0
+    let seen = 0
     for (const p of this.pending.values()) {
+      if (asked >= limit) break
+      if (p.control || seen++ < skip) continue
       if (!p.withdrawable || p.withdrawn || (sessionless && p.sessionId !== null)) continue
       p.withdrawn = true
+      this.withdrawing++
       asked++
       this.hooks.write(encodeFrame({ type: "cancel", id: p.id, queued_only: true }, this.hooks.maxFrameBytes))
     }
     return asked
+  }
+
+  /**
+   * Calls asked to withdraw ({@link withdraw}) that have not settled yet: on their way elsewhere,
+   * or running here after all (Python leaves a running call alone and does not answer).
+   */
+  get withdrawals(): number {
+    return this.withdrawing
   }
 
   /** Refuse new calls from now on (calls already in flight continue). */
@@ -655,6 +671,7 @@ export class Connection {
     const calls = [...this.pending.values()]
     this.pending.clear()
     this.userCalls = 0
+    this.withdrawing = 0
     for (const p of calls) {
       this.release(p)
       p.reject(error)
@@ -799,6 +816,7 @@ export class Connection {
   private settle(p: Pending): void {
     this.pending.delete(p.id)
     if (!p.control) this.userCalls--
+    if (p.withdrawn) this.withdrawing--
     this.release(p)
     if (this.pending.size === 0) this.load(0)
   }

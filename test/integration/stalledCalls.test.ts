@@ -121,6 +121,22 @@ describe("a call that never ends holds only its own worker", () => {
     expect(await long).toEqual({ ok: true, value: "long" })
   })
 
+  it("a call pipelined behind one that turns out long moves to a worker that goes idle, long before that call stalls", async () => {
+    const bridge = await startBridge({ minWorkers: 2, maxWorkers: 2 })
+    // w1 learns 0.6 s calls and w2 1 s ones: w1's pipe promises the shorter wait, and stalls
+    // only after 8 × 0.6 s, later than the long call ends.
+    await Promise.all([bridge.executePython(null, "echo", "sleep", [0.6]), bridge.executePython(null, "echo", "sleep", [1])])
+    let longEnded = false
+    const long = outcome(bridge.executePython(null, "echo", "sleep", [4, "long"], { timeoutMs: 30_000 }).finally(() => (longEnded = true)))
+    const other = outcome(bridge.executePython(null, "echo", "sleep", [0.3, "other"], { timeoutMs: 30_000 }))
+    const behind = echo(bridge, "behind").finally(() => expect(longEnded).toBe(false))
+    expect(bridge.getStatus().workers.map((w) => w.inFlight)).toEqual([2, 1])
+    expect(await other).toEqual({ ok: true, value: "other" })
+    // w2 is idle from here on: the call behind the long one must run there, not wait for it.
+    expect(await behind).toEqual({ ok: true, value: "behind" })
+    expect(await long).toEqual({ ok: true, value: "long" })
+  })
+
   it("calls refused on the host, sent again and again to a worker with a long call, do not make it look quick: other callers' calls never wait behind it", async () => {
     const bridge = await measuredPair()
     let longEnded = false

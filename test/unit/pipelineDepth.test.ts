@@ -9,9 +9,11 @@ import {
   UNMEASURED_DEPTH,
   expectedPipeWaitMs,
   isStalled,
+  MOVE_AFTER_MS,
   nextServiceMs,
   pipelineDepthFor,
   serviceEstimateMs,
+  worthMoving,
 } from "../../src/bridge/pipelineDepth.js"
 
 const ms = fc.double({ min: 0, max: 1e6, noNaN: true })
@@ -65,6 +67,19 @@ describe("nextServiceMs and serviceEstimateMs", () => {
   it("a call running past the budget on an unmeasured worker counts; a young one does not", () => {
     expect(serviceEstimateMs(undefined, PIPE_WAIT_BUDGET_MS * 10)).toBe(PIPE_WAIT_BUDGET_MS * 10)
     expect(serviceEstimateMs(undefined, PIPE_WAIT_BUDGET_MS / 2)).toBeUndefined()
+  })
+})
+
+describe("worthMoving", () => {
+  it("moves calls from behind a call running past MOVE_AFTER_MS, not from behind a young one or an idle worker", () => {
+    expect(worthMoving(MOVE_AFTER_MS + 1)).toBe(true)
+    expect(worthMoving(MOVE_AFTER_MS)).toBe(false)
+    expect(worthMoving(0.05)).toBe(false)
+    expect(worthMoving(undefined)).toBe(false)
+  })
+
+  test.prop([maybe(ms), ms])("a call that stalled is always worth moving from (with a free slot elsewhere, sooner than a stall)", (mean, running) => {
+    if (isStalled(mean, running)) expect(worthMoving(running)).toBe(true)
   })
 })
 
