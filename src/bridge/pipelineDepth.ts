@@ -128,6 +128,16 @@ export const MOVE_AFTER_MS = 10
 export const worthMoving = (runningForMs: number | undefined): boolean => runningForMs !== undefined && runningForMs > MOVE_AFTER_MS
 
 /**
+ * How long (ms) a call waits for a worker that is starting before the pipe of a busy worker may
+ * take it. A worker started for a call gets that call, so calls that wait for each other meet;
+ * but a slow start (heavy imports, a loaded machine) held the call for all of it (5.7 s) while
+ * later calls went into the pipes and ran. A normal start is shorter than this; a call that
+ * waited this long goes into a pipe with room, never behind a call that has run past
+ * {@link MOVE_AFTER_MS} (it may be the one it waits for), and a later call waits for the start.
+ */
+export const START_WAIT_MS = 100
+
+/**
  * How long one more call sent into a busy worker's pipe may expect to wait (ms): the calls ahead
  * of it, plus the one running, each taking `estimateMs` ({@link serviceEstimateMs}; undefined:
  * unmeasured, at most the budget), spread over its `slots`. Routing sends a pipelined call to the

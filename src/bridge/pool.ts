@@ -60,7 +60,7 @@ import { CallRecord, callContext, emitExecution, refusal, stoppedError } from ".
 import { planReturns } from "../placement/rebalance.js"
 import { SessionTable } from "../placement/sessions.js"
 import { toolScope, type ToolRegistry } from "../placement/tools.js"
-import { expectedPipeWaitMs, isStalled, MOVE_AFTER_MS, nextServiceMs, pipelineDepthFor, serviceEstimateMs, STALL_MIN_MS, worthMoving } from "./pipelineDepth.js"
+import { expectedPipeWaitMs, isStalled, MOVE_AFTER_MS, nextServiceMs, pipelineDepthFor, serviceEstimateMs, STALL_MIN_MS, START_WAIT_MS, worthMoving } from "./pipelineDepth.js"
 import { DynamicSupervisor } from "../supervisor/Supervisor.js"
 import { ForkServer } from "../worker/forkServer.js"
 import type { SupervisorStatus } from "../supervisor/status.js"
@@ -461,6 +461,7 @@ export class WorkerPool implements PoolBackend {
     entry.target = route.kind === "queue" || route.kind === "wait" ? route.workerId : undefined
     // A session placed on a starting worker counts there now, so the next ones spread.
     if (sessionId !== null && entry.target !== undefined && entry.target !== boundTo) this.sessions.place(sessionId, entry.target)
+    entry.waitingSince = performance.now()
     if (again) this.queue.putBack(entry, route.kind === "queue")
     else if (!this.queue.push(entry, route.kind === "queue")) {
       entry.reject(new QueueFull({ message: `the call queue is full (maxQueue ${this.options.maxQueue})`, maxQueue: this.options.maxQueue }))
@@ -576,6 +577,9 @@ export class WorkerPool implements PoolBackend {
     const capacity = this.capacity(slot, now)
     // Behind a stalled call only what cannot run elsewhere (its sessions' calls) may wait.
     const stalled = this.stalled(slot, now)
+    // A call that waited START_WAIT_MS for a start may go into this pipe, unless the running call
+    // here is one that calls behind it would be moved away from (it may be the one it waits for).
+    const startOverdue = worthMoving(this.runningFor(slot, now)) ? Number.NEGATIVE_INFINITY : now - START_WAIT_MS
     // Calls waiting for a start beyond what the starting workers can take (a start failed, or
     // the worker they waited for is already full) have nothing left to wait for: pipes take them.
     let pipeTakesWaiting: boolean | undefined
@@ -584,7 +588,7 @@ export class WorkerPool implements PoolBackend {
       if (inFlight >= capacity) return
       const intoPipe = inFlight >= slots
       if (intoPipe && pipeTakesWaiting === undefined) pipeTakesWaiting = this.queue.waitingForStart > this.startingSlots()
-      const entry = this.queue.takeFor(slot.id, intoPipe && !pipeTakesWaiting, intoPipe && stalled)
+      const entry = this.queue.takeFor(slot.id, intoPipe && !pipeTakesWaiting, intoPipe && stalled, startOverdue)
       if (!entry) return
       this.run(entry, slot)
     }

@@ -7,8 +7,10 @@
  *
  * An entry is *counted* when it waits with no worker to go to; only those count against
  * `maxQueue` (piscina's meaning). An uncounted entry waits for a worker that is starting: it
- * runs in a free execution slot (the starting worker's, or one that frees first elsewhere),
- * never in the pipe of a busy worker, so a worker started for a call gets that call.
+ * runs in a free execution slot (the starting worker's, or one that frees first elsewhere), not
+ * in the pipe of a busy worker, so a worker started for a call gets that call; only once it has
+ * waited long (the owner says how long: `startOverdue`) may a pipe take it, so a slow start does
+ * not hold it while later calls run.
  *
  * @example
  * const q = new CallQueue<Waiting>(1_000)
@@ -27,6 +29,10 @@ export interface Queued {
    * take it back from behind a call that turns out long). Default true.
    */
   readonly pipeable?: boolean
+  /** The call's session, if any: a session's call waiting for a start never goes into a pipe early. */
+  readonly sessionId?: string | null
+  /** When it began to wait (`performance.now()`), set by its owner: see {@link CallQueue.takeFor}. */
+  waitingSince?: number
 }
 
 export class CallQueue<T extends Queued> {
@@ -81,12 +87,16 @@ export class CallQueue<T extends Queued> {
    * waits for a slot of a starting worker, not behind a busy one; the pool passes false once
    * more wait than the starting workers can take). `onlyTargeted`: only entries targeted at it
    * (its running call has stalled: only calls that cannot run elsewhere go behind it).
+   * `startOverdue`: an uncounted entry without a session that began waiting at or before this
+   * time has waited long enough for its start, so a pipe takes it too (in submission order).
    */
-  takeFor(workerId: string, intoPipe: boolean, onlyTargeted = false): T | undefined {
+  takeFor(workerId: string, intoPipe: boolean, onlyTargeted = false, startOverdue = Number.NEGATIVE_INFINITY): T | undefined {
     const items = this.items
     for (let i = 0; i < items.length; i++) {
       const e = items[i]!
-      if (e.target === workerId || (!onlyTargeted && e.target === undefined && (!intoPipe || (e.counted && e.pipeable !== false)))) return this.removeAt(i)
+      if (e.target === workerId) return this.removeAt(i)
+      if (onlyTargeted || e.target !== undefined) continue
+      if (!intoPipe || (e.pipeable !== false && (e.counted || (e.sessionId == null && (e.waitingSince ?? Number.POSITIVE_INFINITY) <= startOverdue)))) return this.removeAt(i)
     }
     return undefined
   }

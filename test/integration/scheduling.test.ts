@@ -4,7 +4,7 @@
  * crashed worker spread over the pool again (the replacement included), and `maxWorkers` alone
  * lowers the default minimum.
  */
-import { mkdtempSync, rmSync } from "node:fs"
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
@@ -38,6 +38,39 @@ describe("scheduling: a worker started for a call gets that call", () => {
     const pids = await Promise.all([0, 1, 2, 3].map(() => bridge.executePython(null, "rendezvous", "meet", [dir, 4], { timeoutMs: 20_000 })))
     expect(new Set(pids).size).toBe(4)
     expect(bridge.getStatus().workers.map((w) => w.served).sort()).toEqual([1, 1, 1, 1])
+  })
+})
+
+describe("scheduling: a slow start does not hold the call it was started for", () => {
+  it("a call that waited for a slow start goes into a busy worker's pipe while later calls run there; none waits for the start", async () => {
+    const slowStart = join(barrier(), "seconds")
+    const bridge = await startBridge({
+      minWorkers: 1,
+      maxWorkers: 2,
+      preload: ["slow_start"],
+      env: { SNAKEPIT_TEST_SLOW_START: slowStart },
+      startupTimeoutMs: 60_000,
+      workerShutdownMs: 300,
+    })
+    // One at a time, so w1 alone serves (and measures) them: a second in flight would start w2.
+    for (let i = 0; i < 20; i++) await bridge.executePython(null, "echo", "sleep", [0.005, i])
+    expect(bridge.getStatus().workers).toHaveLength(1)
+    // Every start from here on takes 30 s: far longer than the calls below run.
+    writeFileSync(slowStart, "30")
+    // Eight callers of 5 ms calls for two seconds: the second call in flight starts w2 and
+    // waits for it; w1's shallow pipe refills from the queue at every reply, so it never drains.
+    // Each caller must get more than one call done: the one whose call waited for the start
+    // got that single call, at the end, when the others stopped and w1 had a free slot.
+    const end = Date.now() + 2_000
+    const done = await Promise.all(Array.from({ length: 8 }, async (_, caller) => {
+      let calls = 0
+      for (; Date.now() < end; calls++) {
+        expect(await bridge.executePython(null, "echo", "sleep", [0.005, `${caller}.${calls}`], { timeoutMs: 60_000 })).toBe(`${caller}.${calls}`)
+      }
+      return calls
+    }))
+    expect(bridge.getStatus().workers.map((w) => w.state)).toContain("starting")
+    expect(Math.min(...done)).toBeGreaterThan(1)
   })
 })
 

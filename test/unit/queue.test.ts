@@ -54,6 +54,23 @@ describe("CallQueue", () => {
     expect(q.push(entry(5), true)).toBe(true)
   })
 
+  it("a pipe takes an entry waiting for a start once it began waiting at or before startOverdue, in submission order; never a session's, nor a stream", () => {
+    type E = ReturnType<typeof entry> & { pipeable?: boolean; sessionId?: string | null; waitingSince?: number }
+    const q = new CallQueue<E>(10)
+    q.push({ ...entry(1), waitingSince: 5, sessionId: "s1" }, false)
+    q.push({ ...entry(2), waitingSince: 5, pipeable: false }, false)
+    q.push({ ...entry(3), waitingSince: 10 }, false)
+    q.push({ ...entry(4), waitingSince: 20 }, true)
+    q.push({ ...entry(5), waitingSince: 5 }, false)
+    expect(q.takeFor("a", true, false, 9)?.n).toBe(4)
+    expect(q.takeFor("a", true, false, 9)?.n).toBe(5)
+    expect(q.takeFor("a", true, false, 9)).toBeUndefined()
+    expect(q.takeFor("a", true, true, 10)).toBeUndefined()
+    expect(q.takeFor("a", true, false, 10)?.n).toBe(3)
+    expect(q.waitingForStart).toBe(2)
+    expect(q.takeFor("a", false)?.n).toBe(1)
+  })
+
   it("a worker's pipe never takes an entry that is not pipeable (a stream) unless it is targeted there; a free slot does", () => {
     const q = new CallQueue<ReturnType<typeof entry> & { pipeable?: boolean }>(10)
     q.push({ ...entry(1), pipeable: false }, true)
