@@ -53,6 +53,19 @@ const fourCallersForASecond = async (bridge: PythonBridge, running: () => boolea
   return settledWhileRunning
 }
 
+/**
+ * Two workers, w1 measured at `w1Seconds` per call and w2 at the longer `w2Seconds` (so w1's pipe
+ * promises the shorter wait), then a 4 s call on w1 and a 0.3 s one on w2.
+ */
+const longCallBesideShortOne = async (w1Seconds: number, w2Seconds: number) => {
+  const bridge = await startBridge({ minWorkers: 2, maxWorkers: 2 })
+  await Promise.all([bridge.executePython(null, "echo", "sleep", [w1Seconds]), bridge.executePython(null, "echo", "sleep", [w2Seconds])])
+  let ended = false
+  const long = outcome(bridge.executePython(null, "echo", "sleep", [4, "long"], { timeoutMs: 30_000 }).finally(() => (ended = true)))
+  const other = outcome(bridge.executePython(null, "echo", "sleep", [0.3, "other"], { timeoutMs: 30_000 }))
+  return { bridge, long, other, longEnded: () => ended }
+}
+
 describe("a call that never ends holds only its own worker", () => {
   it("another caller's calls run on the other worker, not behind it", async () => {
     const { bridge } = await poolWithEndlessCall()
@@ -106,30 +119,20 @@ describe("a call that never ends holds only its own worker", () => {
   })
 
   it("a stream without a session waits for a free slot, not in the pipe behind another caller's long call (nothing could take it back from there)", async () => {
-    const bridge = await startBridge({ minWorkers: 2, maxWorkers: 2 })
-    // w1 learns 0.2 s calls and w2 0.5 s ones: w1's pipe promises the shorter wait.
-    await Promise.all([bridge.executePython(null, "echo", "sleep", [0.2]), bridge.executePython(null, "echo", "sleep", [0.5])])
-    let longEnded = false
-    const long = outcome(bridge.executePython(null, "echo", "sleep", [4, "long"], { timeoutMs: 30_000 }).finally(() => (longEnded = true)))
-    const other = outcome(bridge.executePython(null, "echo", "sleep", [0.3, "other"], { timeoutMs: 30_000 }))
+    const { bridge, long, other, longEnded } = await longCallBesideShortOne(0.2, 0.5)
     await eventually(() => busyWorkers(bridge) === 2, 5_000, "both workers busy")
     const items: unknown[] = []
     for await (const n of bridge.stream(null, "echo", "countdown", [3], { timeoutMs: 30_000 })) items.push(n)
     expect(items).toEqual([3, 2, 1])
-    expect(longEnded).toBe(false)
+    expect(longEnded()).toBe(false)
     expect(await other).toEqual({ ok: true, value: "other" })
     expect(await long).toEqual({ ok: true, value: "long" })
   })
 
   it("a call pipelined behind one that turns out long moves to a worker that goes idle, long before that call stalls", async () => {
-    const bridge = await startBridge({ minWorkers: 2, maxWorkers: 2 })
-    // w1 learns 0.6 s calls and w2 1 s ones: w1's pipe promises the shorter wait, and stalls
-    // only after 8 × 0.6 s, later than the long call ends.
-    await Promise.all([bridge.executePython(null, "echo", "sleep", [0.6]), bridge.executePython(null, "echo", "sleep", [1])])
-    let longEnded = false
-    const long = outcome(bridge.executePython(null, "echo", "sleep", [4, "long"], { timeoutMs: 30_000 }).finally(() => (longEnded = true)))
-    const other = outcome(bridge.executePython(null, "echo", "sleep", [0.3, "other"], { timeoutMs: 30_000 }))
-    const behind = echo(bridge, "behind").finally(() => expect(longEnded).toBe(false))
+    // w1 stalls only after 8 × 0.6 s, later than the long call ends.
+    const { bridge, long, other, longEnded } = await longCallBesideShortOne(0.6, 1)
+    const behind = echo(bridge, "behind").finally(() => expect(longEnded()).toBe(false))
     expect(bridge.getStatus().workers.map((w) => w.inFlight)).toEqual([2, 1])
     expect(await other).toEqual({ ok: true, value: "other" })
     // w2 is idle from here on: the call behind the long one must run there, not wait for it.
