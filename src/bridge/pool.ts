@@ -395,6 +395,7 @@ export class WorkerPool implements PoolBackend {
               // one): it runs elsewhere, once, and nobody hears of the detour.
               if (error instanceof CallWithdrawn) {
                 this.metrics.timings.withdrawn(timing, performance.now())
+                if (sessionId !== null) this.unbindUnused(sessionId, slot)
                 this.released(slot, connection)
                 return this.redispatch(entry, error)
               }
@@ -510,6 +511,9 @@ export class WorkerPool implements PoolBackend {
     entry.cleanupAbort?.()
     const process = slot.process!
     if (entry.sessionId !== null) {
+      // A session bound by this very call holds nothing on that worker until the call runs.
+      if (this.sessions.get(entry.sessionId) === undefined) this.unusedSessions.add(entry.sessionId)
+      else if (this.unusedSessions.size > 0) this.unusedSessions.delete(entry.sessionId)
       const previous = this.sessions.bind(entry.sessionId, slot.id, process.pid)
       // A placement held no state; the worker that did is the one it was placed away from.
       const from = previous === undefined ? undefined : previous.pid === null ? previous.lostOn : previous.workerId
@@ -538,6 +542,7 @@ export class WorkerPool implements PoolBackend {
   private finished(slot: Slot, connection: Connection, sessionId: string | null, module: string, fn: string, began: number, error: unknown, measured: boolean): void {
     // A call that ended with an earlier process of this slot says nothing about the current one.
     const current = slot.process?.connection === connection
+    if (sessionId !== null && this.unusedSessions.size > 0) this.unusedSessions.delete(sessionId)
     if (current) {
       slot.served++
       // Only the end of a call the worker served moves its clock. Counted, the replies of an
@@ -676,11 +681,35 @@ export class WorkerPool implements PoolBackend {
       const connection = slot.process?.connection
       if (!connection || connection.inFlight <= this.options.workerConcurrency) continue
       watching = true
-      if (takeBack && !slot.hung && this.stalled(slot, now)) connection.withdraw(true)
+      if (takeBack && !slot.hung && this.stalled(slot, now)) connection.withdraw(this.movableFrom(slot))
     }
     if (this.queue.size > 0) this.pumpAll()
     else if (takeBack && watching) this.moveToFreeSlots(now)
     if (!watching) this.stopStallWatch()
+  }
+
+  /**
+   * Which of `slot`'s calls may be taken back, by session: a call without one, or the only call
+   * of a session that this very call bound to `slot` (nothing of the session has run there, so
+   * it has no state to lose). Any other session's calls stay: its state is there.
+   */
+  private movableFrom(slot: Slot): (sessionId: string | null) => boolean {
+    return (sessionId) =>
+      sessionId === null ||
+      (this.unusedSessions.has(sessionId) && this.sessionCalls.count(sessionId) === 1 && this.sessions.get(sessionId)?.workerId === slot.id)
+  }
+
+  /**
+   * A session's call came back unstarted from `slot`: if that call had bound it there and no
+   * other call of it has come since, the binding goes too, so the call is placed afresh (where
+   * a slot is free) instead of going back behind the same long call. Otherwise the session
+   * stays: a call of it that came meanwhile went to `slot`, and this one follows it there.
+   */
+  private unbindUnused(sessionId: string, slot: Slot): void {
+    if (!this.unusedSessions.delete(sessionId)) return
+    if (this.sessionCalls.running(sessionId) || this.sessions.get(sessionId)?.workerId !== slot.id) return
+    if (this.queue.holdsSession(sessionId)) return
+    this.sessions.delete(sessionId)
   }
 
   /**
@@ -704,7 +733,7 @@ export class WorkerPool implements PoolBackend {
       if (free <= 0) return
       const connection = s.process?.connection
       if (!connection || connection.inFlight <= slots || s.hung || !worthMoving(this.runningFor(s, now))) continue
-      free -= connection.withdraw(true, free, slots)
+      free -= connection.withdraw(this.movableFrom(s), free, slots)
     }
   }
 
@@ -862,6 +891,12 @@ export class WorkerPool implements PoolBackend {
   }
 
   private readonly sessionCalls = new SessionCalls()
+  /**
+   * Sessions whose binding was made by the call still in flight, before anything of them ran on
+   * that worker: that call may be taken back and placed afresh ({@link movableFrom}).
+   */
+  private readonly unusedSessions = new Set<string>()
+
   /** Holds Node up while calls, a start or a stop are pending; idle, the pool lets it exit. */
   private readonly keepAlive = new KeepAlive()
 

@@ -101,6 +101,11 @@ export class CallQueue<T extends Queued> {
     return undefined
   }
 
+  /** Whether a call of `sessionId` waits here (O(entries)). */
+  holdsSession(sessionId: string): boolean {
+    return this.items.some((e) => e.sessionId === sessionId)
+  }
+
   /** Removes an entry (timed out, aborted); false when it had already left. */
   remove(entry: T): boolean {
     const i = this.items.indexOf(entry)

@@ -183,6 +183,9 @@ export interface ToolCallRequest {
  */
 export type ItemOutcome = { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly error: unknown }
 
+/** {@link Connection.withdraw}'s default: every call may move. */
+const anySession = (): boolean => true
+
 type Settle = { resolve: (v: unknown) => void; reject: (e: unknown) => void }
 
 interface Pending extends Settle {
@@ -575,23 +578,23 @@ export class Connection {
    * Asks Python to drop calls it holds but has not started (a `cancel` with `queued_only`):
    * those reject with {@link CallWithdrawn}, so the owner can run them on another worker; calls
    * already running are left alone and finish here. Streams are not withdrawn (their consumer
-   * already holds this connection's iterator); with `sessionless`, neither are a session's calls
-   * (they would only come back: its state is here). `limit` asks for at most that many, oldest
-   * first; `skip` leaves the oldest `skip` calls alone (those Python is running: asking for them
-   * would only be refused). Returns how many calls were asked for.
+   * already holds this connection's iterator), nor calls whose session `movable` refuses (most
+   * would only come back: their session's state is here). `limit` asks for at most that many,
+   * oldest first; `skip` leaves the oldest `skip` calls alone (those Python is running: asking
+   * for them would only be refused). Returns how many calls were asked for.
    *
    * @example
-   * conn.withdraw()           // 3: Python answers each, `started: false` for those it had not begun
-   * conn.withdraw(true, 1, 1) // 1: the call right behind the running one, if it has no session
+   * conn.withdraw()                           // 3: Python answers each, `started: false` for those it had not begun
+   * conn.withdraw((s) => s === null, 1, 1)    // 1: the call right behind the running one, if it has no session
    */
-  withdraw(sessionless = false, limit = Number.POSITIVE_INFINITY, skip = 0): number {
+  withdraw(movable: (sessionId: string | null) => boolean = anySession, limit = Number.POSITIVE_INFINITY, skip = 0): number {
     if (this.closed) return 0
     let asked = 0
     let seen = 0
     for (const p of this.pending.values()) {
       if (asked >= limit) break
       if (p.control || seen++ < skip) continue
-      if (!p.withdrawable || p.withdrawn || (sessionless && p.sessionId !== null)) continue
+      if (!p.withdrawable || p.withdrawn || !movable(p.sessionId)) continue
       p.withdrawn = true
       this.withdrawing++
       asked++

@@ -11,7 +11,7 @@
 import { describe, expect, it } from "vitest"
 import type { PythonBridge } from "../../src/index.js"
 import { STALL_MIN_MS } from "../../src/bridge/pipelineDepth.js"
-import { eventually, startBridge } from "../support/bridge.js"
+import { eventually, record, startBridge } from "../support/bridge.js"
 import { outcome } from "../support/worker.js"
 
 const CALL_TIMEOUT_MS = 8_000
@@ -55,11 +55,15 @@ const fourCallersForASecond = async (bridge: PythonBridge, running: () => boolea
 
 /**
  * Two workers, w1 measured at `w1Seconds` per call and w2 at the longer `w2Seconds` (so w1's pipe
- * promises the shorter wait), then a 4 s call on w1 and a 0.3 s one on w2.
+ * promises the shorter wait; with `sessions`, one bound to each, so the pair stays even), then a
+ * 4 s call on w1 and a 0.3 s one on w2.
  */
-const longCallBesideShortOne = async (w1Seconds: number, w2Seconds: number) => {
+const longCallBesideShortOne = async (w1Seconds: number, w2Seconds: number, sessions: readonly [string, string] | [] = []) => {
   const bridge = await startBridge({ minWorkers: 2, maxWorkers: 2 })
-  await Promise.all([bridge.executePython(null, "echo", "sleep", [w1Seconds]), bridge.executePython(null, "echo", "sleep", [w2Seconds])])
+  await Promise.all([
+    bridge.executePython(sessions[0] ?? null, "echo", "sleep", [w1Seconds]),
+    bridge.executePython(sessions[1] ?? null, "echo", "sleep", [w2Seconds]),
+  ])
   let ended = false
   const long = outcome(bridge.executePython(null, "echo", "sleep", [4, "long"], { timeoutMs: 30_000 }).finally(() => (ended = true)))
   const other = outcome(bridge.executePython(null, "echo", "sleep", [0.3, "other"], { timeoutMs: 30_000 }))
@@ -137,6 +141,31 @@ describe("a call that never ends holds only its own worker", () => {
     expect(await other).toEqual({ ok: true, value: "other" })
     // w2 is idle from here on: the call behind the long one must run there, not wait for it.
     expect(await behind).toEqual({ ok: true, value: "behind" })
+    expect(await long).toEqual({ ok: true, value: "long" })
+  })
+
+  it("a new session's first call, placed behind a call that turns out long, moves with its session to a worker that goes idle", async () => {
+    const { bridge, long, other, longEnded } = await longCallBesideShortOne(0.6, 1)
+    const reassigned = record(bridge, "session.reassigned")
+    const first = outcome(bridge.executePython("new", "echo", "whoami", [], { timeoutMs: 30_000 }).finally(() => expect(longEnded()).toBe(false)))
+    expect(bridge.getSessionWorker("new")).toBe("w1")
+    expect(await other).toEqual({ ok: true, value: "other" })
+    const w2 = bridge.getStatus().workers.find((w) => w.id === "w2")!.pid
+    expect(await first).toEqual({ ok: true, value: w2 })
+    expect(bridge.getSessionWorker("new")).toBe("w2")
+    expect(await bridge.executePython("new", "echo", "whoami")).toBe(w2)
+    // It had never been anywhere else: nothing was reassigned.
+    expect(reassigned).toEqual([])
+    expect(await long).toEqual({ ok: true, value: "long" })
+  })
+
+  it("a session with a call done on its worker stays there, behind a long call, while the other worker idles (its state is there)", async () => {
+    const { bridge, long, other, longEnded } = await longCallBesideShortOne(0.6, 1, ["old", "other"])
+    expect(bridge.getSessionWorker("old")).toBe("w1")
+    const w1 = bridge.getStatus().workers.find((w) => w.id === "w1")!.pid
+    const next = outcome(bridge.executePython("old", "echo", "whoami", [], { timeoutMs: 30_000 }).finally(() => expect(longEnded()).toBe(true)))
+    expect(await other).toEqual({ ok: true, value: "other" })
+    expect(await next).toEqual({ ok: true, value: w1 })
     expect(await long).toEqual({ ok: true, value: "long" })
   })
 

@@ -22,16 +22,18 @@ const harness = () => {
   return { conn, cancelled, answer }
 }
 
+const sessionless = (sessionId: string | null) => sessionId === null
+
 const outcome = (p: Promise<unknown>) => p.then((value) => ({ ok: true, value }), (e: { _tag?: string }) => ({ ok: false, tag: e._tag }))
 
 describe("Connection.withdraw", () => {
-  it("skips the oldest calls (running) and asks for at most `limit`, oldest first, sessionless only when told", () => {
+  it("skips the oldest calls (running) and asks for at most `limit`, oldest first, only of sessions `movable` allows", () => {
     const { conn, cancelled } = harness()
     for (const sessionId of [null, null, "s1", null, null]) void outcome(conn.call("m", "f", [], { sessionId }))
-    expect(conn.withdraw(true, 1, 1)).toBe(1)
+    expect(conn.withdraw(sessionless, 1, 1)).toBe(1)
     expect(cancelled()).toEqual([2])
     // Already asked for: not again, and not counted toward the limit; the session's call stays.
-    expect(conn.withdraw(true, 1, 1)).toBe(1)
+    expect(conn.withdraw(sessionless, 1, 1)).toBe(1)
     expect(cancelled()).toEqual([2, 4])
     expect(conn.withdrawals).toBe(2)
     expect(conn.withdraw()).toBe(3)
