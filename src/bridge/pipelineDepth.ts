@@ -128,12 +128,12 @@ export const MOVE_AFTER_MS = 10
 export const worthMoving = (runningForMs: number | undefined): boolean => runningForMs !== undefined && runningForMs > MOVE_AFTER_MS
 
 /**
- * How long (ms) a call waits for a worker that is starting before the pipe of a busy worker may
- * take it. A worker started for a call gets that call, so calls that wait for each other meet;
- * but a slow start (heavy imports, a loaded machine) held the call for all of it (5.7 s) while
- * later calls went into the pipes and ran. A normal start is shorter than this; a call that
- * waited this long goes into a pipe with room, never behind a call that has run past
- * {@link MOVE_AFTER_MS} (it may be the one it waits for), and a later call waits for the start.
+ * How long (ms) a call may wait for a free execution slot (for a worker that is starting, or as
+ * a stream) before later calls stop going into busy workers' pipes, so that one drains and a slot
+ * frees for it. A worker started for a call gets that call, and the call never goes behind a
+ * busy worker's running call (calls that wait for each other meet); but the pipes, refilled at
+ * every reply, never drained, so a slow start (heavy imports, a loaded machine) held the call for
+ * all of it (5.7 s) while later calls ran. A normal start is shorter than this.
  */
 export const START_WAIT_MS = 100
 

@@ -444,7 +444,7 @@ export class WorkerPool implements PoolBackend {
     // A binding made with an earlier process of a restarted worker is stale: route anew. A
     // placement (no pid yet) follows its worker while that one starts.
     const boundTo = bound && (binding.pid === null || bound.process?.pid === binding.pid) ? bound.id : undefined
-    const route = chooseRoute(this.loads(), {
+    let route = chooseRoute(this.loads(), {
       boundTo,
       hasSession: sessionId !== null,
       // Placing a session that lost its state on a restarting worker (routing supports it) makes
@@ -455,8 +455,14 @@ export class WorkerPool implements PoolBackend {
       pipeable: entry.pipeable,
     })
     if (route.kind === "worker") {
-      this.run(entry, this.slots.get(route.workerId)!)
-      return
+      const slot = this.slots.get(route.workerId)!
+      // Into a busy worker's pipe, not ahead of a call that has waited START_WAIT_MS for a free
+      // slot: this one waits in the queue too (unless that is full), so some pipe drains for it.
+      if (boundTo !== undefined || slot.process!.connection.inFlight < this.options.workerConcurrency || !this.holdsPipes()) {
+        this.run(entry, slot)
+        return
+      }
+      route = { kind: "queue" }
     }
     if (route.kind === "spawn") this.slots.spawn(true)
     entry.target = route.kind === "queue" || route.kind === "wait" ? route.workerId : undefined
@@ -582,9 +588,8 @@ export class WorkerPool implements PoolBackend {
     const capacity = this.capacity(slot, now)
     // Behind a stalled call only what cannot run elsewhere (its sessions' calls) may wait.
     const stalled = this.stalled(slot, now)
-    // A call that waited START_WAIT_MS for a start may go into this pipe, unless the running call
-    // here is one that calls behind it would be moved away from (it may be the one it waits for).
-    const startOverdue = worthMoving(this.runningFor(slot, now)) ? Number.NEGATIVE_INFINITY : now - START_WAIT_MS
+    // A call that waited START_WAIT_MS for a free slot holds later calls out of this pipe.
+    const overdue = now - START_WAIT_MS
     // Calls waiting for a start beyond what the starting workers can take (a start failed, or
     // the worker they waited for is already full) have nothing left to wait for: pipes take them.
     let pipeTakesWaiting: boolean | undefined
@@ -593,10 +598,15 @@ export class WorkerPool implements PoolBackend {
       if (inFlight >= capacity) return
       const intoPipe = inFlight >= slots
       if (intoPipe && pipeTakesWaiting === undefined) pipeTakesWaiting = this.queue.waitingForStart > this.startingSlots()
-      const entry = this.queue.takeFor(slot.id, intoPipe && !pipeTakesWaiting, intoPipe && stalled, startOverdue)
+      const entry = this.queue.takeFor(slot.id, intoPipe && !pipeTakesWaiting, intoPipe && stalled, overdue)
       if (!entry) return
       this.run(entry, slot)
     }
+  }
+
+  /** Whether a call waiting for a free slot has waited START_WAIT_MS: pipes take no later calls then. */
+  private holdsPipes(): boolean {
+    return this.queue.size > 0 && this.queue.counted < this.options.maxQueue && this.queue.holdsPipes(performance.now() - START_WAIT_MS)
   }
 
   /** Execution slots of workers that are starting (O(workers); only when a pipe could take a waiting call). */
@@ -681,10 +691,13 @@ export class WorkerPool implements PoolBackend {
       const connection = slot.process?.connection
       if (!connection || connection.inFlight <= this.options.workerConcurrency) continue
       watching = true
-      if (takeBack && !slot.hung && this.stalled(slot, now)) connection.withdraw(this.movableFrom(slot))
+      // Not the running calls (Python ignores a cancel for those, and they would count as
+      // withdrawals, holding free slots elsewhere, until they end).
+      if (takeBack && !slot.hung && this.stalled(slot, now)) connection.withdraw(this.movableFrom(slot), Number.POSITIVE_INFINITY, this.options.workerConcurrency)
     }
     if (this.queue.size > 0) this.pumpAll()
-    else if (takeBack && watching) this.moveToFreeSlots(now)
+    // After the queue had its pick: a slot still free now has nothing in the host it may take.
+    if (takeBack && watching) this.moveToFreeSlots(now)
     if (!watching) this.stopStallWatch()
   }
 
@@ -713,12 +726,14 @@ export class WorkerPool implements PoolBackend {
   }
 
   /**
-   * With nothing waiting in the host, calls without a session that wait in a pipe behind a call
-   * running past {@link MOVE_AFTER_MS} are taken back for the free execution slots of other
-   * workers, as many as those slots (less the calls already on their way), oldest first. A stall
-   * takes every such call back, but only at 8 times the worker's mean: with calls of about a
-   * second, a call behind one that turned out long waited up to 8 s while the other worker idled.
-   * Once per stall check, so a pipe of quick calls costs at most a few cancels a second.
+   * Calls that wait in a pipe behind a call running past {@link MOVE_AFTER_MS} (without a
+   * session, or a new session's only call: {@link movableFrom}) are taken back for the free
+   * execution slots of other workers that the host's queue left free, as many as those slots
+   * (less the calls already on their way), oldest first. A stall takes every such call back,
+   * but only at 8 times the worker's mean: with calls of about a second, a call behind one that
+   * turned out long waited up to 8 s while the other worker idled. Once per stall check, so a
+   * pipe of quick calls costs at most a few cancels a second. Not from a retiring worker: one
+   * retired for `maxRequestsPerWorker` took its last call, and without it would stop early.
    */
   private moveToFreeSlots(now: number): void {
     const slots = this.options.workerConcurrency
@@ -732,7 +747,7 @@ export class WorkerPool implements PoolBackend {
     for (const s of this.slots.values()) {
       if (free <= 0) return
       const connection = s.process?.connection
-      if (!connection || connection.inFlight <= slots || s.hung || !worthMoving(this.runningFor(s, now))) continue
+      if (!connection || connection.inFlight <= slots || s.hung || s.retiring || !worthMoving(this.runningFor(s, now))) continue
       free -= connection.withdraw(this.movableFrom(s), free, slots)
     }
   }

@@ -29,15 +29,23 @@ export interface Queued {
    * take it back from behind a call that turns out long). Default true.
    */
   readonly pipeable?: boolean
-  /** The call's session, if any: a session's call waiting for a start never goes into a pipe early. */
+  /** The call's session, if any ({@link CallQueue.holdsSession}). */
   readonly sessionId?: string | null
   /** When it began to wait (`performance.now()`), set by its owner: see {@link CallQueue.takeFor}. */
   waitingSince?: number
 }
 
+/**
+ * Whether an entry waits for a free execution slot, never a pipe: it waits for a starting worker
+ * (uncounted), or it is not pipeable (a stream).
+ */
+const waitsForSlot = (e: Queued): boolean => !e.counted || e.pipeable === false
+
 export class CallQueue<T extends Queued> {
   private items: T[] = []
   private countedSize = 0
+  /** Entries that are not pipeable (streams): with the uncounted ones, those that wait for a slot. */
+  private unpipeable = 0
 
   constructor(readonly maxQueue: number) {}
 
@@ -62,6 +70,7 @@ export class CallQueue<T extends Queued> {
       if (this.countedSize >= this.maxQueue) return false
       this.countedSize++
     }
+    if (entry.pipeable === false) this.unpipeable++
     entry.counted = counted
     this.items.push(entry)
     return true
@@ -74,6 +83,7 @@ export class CallQueue<T extends Queued> {
    */
   putBack(entry: T, counted: boolean): void {
     if (counted) this.countedSize++
+    if (entry.pipeable === false) this.unpipeable++
     entry.counted = counted
     const items = this.items
     let i = items.length
@@ -87,18 +97,34 @@ export class CallQueue<T extends Queued> {
    * waits for a slot of a starting worker, not behind a busy one; the pool passes false once
    * more wait than the starting workers can take). `onlyTargeted`: only entries targeted at it
    * (its running call has stalled: only calls that cannot run elsewhere go behind it).
-   * `startOverdue`: an uncounted entry without a session that began waiting at or before this
-   * time has waited long enough for its start, so a pipe takes it too (in submission order).
+   * `overdue`: an untargeted entry that waits for a free slot ({@link waitsForSlot}) since this
+   * time or earlier holds back the untargeted entries behind it from pipes, so that some pipe
+   * drains and a slot frees for it (refilled from later calls at every reply, a pipe never
+   * drained, and a call waiting for a slow start waited for all of it while they ran).
    */
-  takeFor(workerId: string, intoPipe: boolean, onlyTargeted = false, startOverdue = Number.NEGATIVE_INFINITY): T | undefined {
+  takeFor(workerId: string, intoPipe: boolean, onlyTargeted = false, overdue = Number.NEGATIVE_INFINITY): T | undefined {
     const items = this.items
+    let held = false
     for (let i = 0; i < items.length; i++) {
       const e = items[i]!
       if (e.target === workerId) return this.removeAt(i)
-      if (onlyTargeted || e.target !== undefined) continue
-      if (!intoPipe || (e.pipeable !== false && (e.counted || (e.sessionId == null && (e.waitingSince ?? Number.POSITIVE_INFINITY) <= startOverdue)))) return this.removeAt(i)
+      if (onlyTargeted || held || e.target !== undefined) continue
+      if (!intoPipe) return this.removeAt(i)
+      if (waitsForSlot(e)) held = (e.waitingSince ?? Number.POSITIVE_INFINITY) <= overdue
+      else return this.removeAt(i)
     }
     return undefined
+  }
+
+  /**
+   * Whether an untargeted entry that waits for a free slot has waited since `overdue` or
+   * earlier: then no untargeted call should go into a busy worker's pipe ({@link takeFor}).
+   * O(1) while no entry waits for a slot, else O(entries) at worst.
+   */
+  holdsPipes(overdue: number): boolean {
+    if (this.countedSize === this.items.length && this.unpipeable === 0) return false
+    for (const e of this.items) if (e.target === undefined && waitsForSlot(e) && (e.waitingSince ?? Number.POSITIVE_INFINITY) <= overdue) return true
+    return false
   }
 
   /** Whether a call of `sessionId` waits here (O(entries)). */
@@ -126,12 +152,14 @@ export class CallQueue<T extends Queued> {
     const all = this.items
     this.items = []
     this.countedSize = 0
+    this.unpipeable = 0
     return all
   }
 
   private removeAt(i: number): T {
     const [entry] = this.items.splice(i, 1)
     if (entry!.counted) this.countedSize--
+    if (entry!.pipeable === false) this.unpipeable--
     return entry!
   }
 }

@@ -38,8 +38,8 @@ export class WatchedQueue<T extends Queued> extends CallQueue<T> {
     this.changed()
   }
 
-  override takeFor(workerId: string, intoPipe: boolean, onlyTargeted = false, startOverdue = Number.NEGATIVE_INFINITY): T | undefined {
-    const entry = super.takeFor(workerId, intoPipe, onlyTargeted, startOverdue)
+  override takeFor(workerId: string, intoPipe: boolean, onlyTargeted = false, overdue = Number.NEGATIVE_INFINITY): T | undefined {
+    const entry = super.takeFor(workerId, intoPipe, onlyTargeted, overdue)
     if (entry) this.changed()
     return entry
   }

@@ -42,7 +42,7 @@ describe("scheduling: a worker started for a call gets that call", () => {
 })
 
 describe("scheduling: a slow start does not hold the call it was started for", () => {
-  it("a call that waited for a slow start goes into a busy worker's pipe while later calls run there; none waits for the start", async () => {
+  it("a call that waited for a slow start gets the next free slot: later calls stop going into the pipes until one drains, so none waits for the start", async () => {
     const slowStart = join(barrier(), "seconds")
     const bridge = await startBridge({
       minWorkers: 1,
@@ -71,6 +71,36 @@ describe("scheduling: a slow start does not hold the call it was started for", (
     }))
     expect(bridge.getStatus().workers.map((w) => w.state)).toContain("starting")
     expect(Math.min(...done)).toBeGreaterThan(1)
+  })
+
+  it("two calls that wait for each other, each waiting for a slow start while both workers are busy, meet on the first slots that free (neither goes behind the other)", async () => {
+    const dir = barrier()
+    const slowStart = join(dir, "seconds")
+    const bridge = await startBridge({
+      minWorkers: 2,
+      maxWorkers: 4,
+      preload: ["slow_start"],
+      env: { SNAKEPIT_TEST_SLOW_START: slowStart },
+      startupTimeoutMs: 60_000,
+      workerShutdownMs: 300,
+    })
+    for (let i = 0; i < 2; i++) await Promise.all([0, 1].map(() => bridge.executePython(null, "echo", "sleep", [0.5])))
+    writeFileSync(slowStart, "30")
+    // w1 runs one call; w2 serves a caller that keeps it busy, taking it back at every reply.
+    const one = settle(bridge.executePython(null, "echo", "sleep", [0.5]))
+    let looping = true
+    const loop = settle((async () => {
+      while (looping) await bridge.executePython(null, "echo", "sleep", [0.5])
+    })())
+    const meetDir = join(dir, "meet")
+    // Each starts a worker (30 s) and waits for it; they meet only on two slots at once, and give
+    // up after 4 s (the slots free within a second; the starts take 30).
+    const met = await Promise.all([0, 1].map(() => settle(bridge.executePython(null, "rendezvous", "meet", [meetDir, 2, 4], { timeoutMs: 30_000 }))))
+    looping = false
+    expect(bridge.getStatus().workers.filter((w) => w.state === "starting")).toHaveLength(2)
+    expect(await Promise.all([one, loop])).toMatchObject([{ ok: true }, { ok: true }])
+    expect(met.map((m) => m.ok)).toEqual([true, true])
+    expect(new Set(met.map((m) => (m.ok ? m.value : undefined))).size).toBe(2)
   })
 })
 

@@ -169,6 +169,39 @@ describe("a call that never ends holds only its own worker", () => {
     expect(await long).toEqual({ ok: true, value: "long" })
   })
 
+  it("a call behind a long one moves to an idle worker even while a session's call waits in the host for its own busy worker", async () => {
+    const { bridge, long, other, longEnded } = await longCallBesideShortOne(0.6, 1, ["s", "t"])
+    const behind = echo(bridge, "behind").finally(() => expect(longEnded()).toBe(false))
+    // s is bound to w1 (its state is there): its calls fill w1's pipe, and one waits in the host.
+    const sessionCalls = [1, 2, 3].map((i) => echo(bridge, i, "s"))
+    expect(bridge.getStatus().queued).toBeGreaterThan(0)
+    expect(await other).toEqual({ ok: true, value: "other" })
+    expect(await behind).toEqual({ ok: true, value: "behind" })
+    expect(await Promise.all(sessionCalls)).toEqual([1, 2, 3].map((value) => ({ ok: true, value })))
+    expect(await long).toEqual({ ok: true, value: "long" })
+  })
+
+  it("a cancel Python ignores (for a stalled worker's running call) does not hold another worker's free slot", async () => {
+    const bridge = await startBridge({ minWorkers: 3, maxWorkers: 3, shutdownTimeoutMs: 300, workerShutdownMs: 300 })
+    // w1 learns echo-sized calls, w2 1 s ones and w3 2 s ones.
+    await Promise.all([echo(bridge, 0), bridge.executePython(null, "echo", "sleep", [1]), bridge.executePython(null, "echo", "sleep", [2])])
+    for (let i = 0; i < 15; i++) await bridge.executePython(null, "echo", "echo", [i])
+    let longEnded = false
+    const stalling = outcome(bridge.executePython(null, "hang", "forever", [], { timeoutMs: Number.POSITIVE_INFINITY }))
+    const long = outcome(bridge.executePython(null, "echo", "sleep", [4, "long"], { timeoutMs: 30_000 }).finally(() => (longEnded = true)))
+    const other = outcome(bridge.executePython(null, "echo", "sleep", [0.3, "other"], { timeoutMs: 30_000 }))
+    expect(bridge.getStatus().workers.map((w) => w.inFlight)).toEqual([1, 1, 1])
+    // Into w1's pipe (the shortest promised wait); once w1's call stalls, it is taken back, and
+    // with every worker busy it goes behind the 4 s call.
+    const behind = echo(bridge, "behind").finally(() => expect(longEnded).toBe(false))
+    await eventually(() => bridge.getStatus().workers[1]!.inFlight === 2, 5_000, "the call taken back to wait behind the 4 s one")
+    // w3 is idle from 0.3 s on: the call behind the 4 s one must move there.
+    expect(await other).toEqual({ ok: true, value: "other" })
+    expect(await behind).toEqual({ ok: true, value: "behind" })
+    expect(await long).toEqual({ ok: true, value: "long" })
+    void stalling
+  })
+
   it("calls refused on the host, sent again and again to a worker with a long call, do not make it look quick: other callers' calls never wait behind it", async () => {
     const bridge = await measuredPair()
     let longEnded = false
@@ -274,6 +307,21 @@ describe("a call taken back never ran there", () => {
     // Five calls ran on it (the three taken back, once): one more before it is recycled.
     expect(await echo(bridge, 5)).toEqual({ ok: true, value: 5 })
     expect(bridge.getStatus().workers.map((w) => w.pid)).toEqual([pid])
+  })
+})
+
+describe("a worker retiring for maxRequestsPerWorker", () => {
+  it("keeps the last call it took, behind a long call, though another worker is idle: taken back, the worker would retire one call short", async () => {
+    const bridge = await startBridge({ minWorkers: 2, maxWorkers: 2, maxRequestsPerWorker: 3 })
+    // w1 learns 0.6 s calls, w2 1 s ones (one call each of their three).
+    await Promise.all([bridge.executePython(null, "echo", "sleep", [0.6]), bridge.executePython(null, "echo", "sleep", [1])])
+    const long = bridge.executePython(null, "echo", "sleep_whoami", [2])
+    const other = bridge.executePython(null, "echo", "sleep", [0.3, "other"])
+    // w1's third call: it retires on taking it.
+    const last = bridge.executePython(null, "echo", "sleep_whoami", [0])
+    expect(await other).toBe("other")
+    const [longPid, lastPid] = await Promise.all([long, last])
+    expect(lastPid).toBe(longPid)
   })
 })
 

@@ -54,21 +54,39 @@ describe("CallQueue", () => {
     expect(q.push(entry(5), true)).toBe(true)
   })
 
-  it("a pipe takes an entry waiting for a start once it began waiting at or before startOverdue, in submission order; never a session's, nor a stream", () => {
-    type E = ReturnType<typeof entry> & { pipeable?: boolean; sessionId?: string | null; waitingSince?: number }
+  it("an entry waiting for a free slot since `overdue` or earlier holds later untargeted entries out of pipes, not targeted ones, nor a free slot", () => {
+    type E = ReturnType<typeof entry> & { pipeable?: boolean; waitingSince?: number }
     const q = new CallQueue<E>(10)
-    q.push({ ...entry(1), waitingSince: 5, sessionId: "s1" }, false)
-    q.push({ ...entry(2), waitingSince: 5, pipeable: false }, false)
-    q.push({ ...entry(3), waitingSince: 10 }, false)
-    q.push({ ...entry(4), waitingSince: 20 }, true)
-    q.push({ ...entry(5), waitingSince: 5 }, false)
+    q.push({ ...entry(1), waitingSince: 20 }, false)
+    q.push({ ...entry(2), waitingSince: 5 }, false)
+    q.push({ ...entry(3), waitingSince: 30 }, true)
+    q.push({ ...entry(4, "a"), waitingSince: 30 }, true)
+    // Entry 1 waits for a start but is not overdue at 9; entry 2 is, so 3 stays out of the pipe.
+    expect(q.holdsPipes(4)).toBe(false)
+    expect(q.holdsPipes(9)).toBe(true)
+    expect(q.takeFor("b", true, false, 9)).toBeUndefined()
     expect(q.takeFor("a", true, false, 9)?.n).toBe(4)
-    expect(q.takeFor("a", true, false, 9)?.n).toBe(5)
-    expect(q.takeFor("a", true, false, 9)).toBeUndefined()
-    expect(q.takeFor("a", true, true, 10)).toBeUndefined()
-    expect(q.takeFor("a", true, false, 10)?.n).toBe(3)
-    expect(q.waitingForStart).toBe(2)
-    expect(q.takeFor("a", false)?.n).toBe(1)
+    expect(q.takeFor("b", true, false, 4)?.n).toBe(3)
+    // A free slot takes the oldest it may run, as always.
+    expect(q.takeFor("b", false, false, 9)?.n).toBe(1)
+    expect(q.takeFor("b", false, false, 9)?.n).toBe(2)
+    expect(q.holdsPipes(Number.POSITIVE_INFINITY)).toBe(false)
+  })
+
+  it("a stream waiting for a free slot holds pipes like a call waiting for a start; a targeted one does not", () => {
+    type E = ReturnType<typeof entry> & { pipeable?: boolean; waitingSince?: number }
+    const q = new CallQueue<E>(10)
+    q.push({ ...entry(1, "a"), pipeable: false, waitingSince: 0 }, true)
+    q.push({ ...entry(2), waitingSince: 0 }, true)
+    expect(q.holdsPipes(9)).toBe(false)
+    q.push({ ...entry(3), pipeable: false, waitingSince: 0 }, true)
+    q.push({ ...entry(4), waitingSince: 0 }, true)
+    expect(q.holdsPipes(9)).toBe(true)
+    expect(q.takeFor("b", true, false, 9)?.n).toBe(2)
+    expect(q.takeFor("b", true, false, 9)).toBeUndefined()
+    expect(q.remove(q.takeFor("b", false)!)).toBe(false)
+    expect(q.holdsPipes(9)).toBe(false)
+    expect(q.takeFor("b", true, false, 9)?.n).toBe(4)
   })
 
   it("a worker's pipe never takes an entry that is not pipeable (a stream) unless it is targeted there; a free slot does", () => {
