@@ -53,7 +53,7 @@ import { WorkerSlots, type SlotHost } from "./workerSlots.js"
 import { fileProbe, StartFaults, workerLogicFor } from "./poolProbe.js"
 import { ForkTemplates, type TemplateHost } from "./forkTemplates.js"
 import { recycleAfterDispatch } from "./recycling.js"
-import { chooseRoute, type WorkerLoad } from "../placement/routing.js"
+import { chooseRoute, type Route, type WorkerLoad } from "../placement/routing.js"
 import { SessionCalls } from "../placement/sessionCalls.js"
 import { KeepAlive, unrefClock } from "./keepAlive.js"
 import { CallRecord, callContext, emitExecution, refusal, stoppedError } from "./callLifecycle.js"
@@ -396,8 +396,10 @@ export class WorkerPool implements PoolBackend {
               if (error instanceof CallWithdrawn) {
                 this.metrics.timings.withdrawn(timing, performance.now())
                 if (sessionId !== null) this.unbindUnused(sessionId, slot)
-                this.released(slot, connection)
-                return this.redispatch(entry, error)
+                // Routed again before its old worker refills: a call of its session waiting in
+                // the queue for that worker would otherwise take its place and run first.
+                this.redispatch(entry, error)
+                return this.released(slot, connection)
               }
               this.metrics.timings.ended(timing, error, performance.now())
               this.finished(slot, connection, sessionId, module, fn, began, error, measured)
@@ -444,7 +446,11 @@ export class WorkerPool implements PoolBackend {
     // A binding made with an earlier process of a restarted worker is stale: route anew. A
     // placement (no pid yet) follows its worker while that one starts.
     const boundTo = bound && (binding.pid === null || bound.process?.pid === binding.pid) ? bound.id : undefined
-    let route = chooseRoute(this.loads(), {
+    // An earlier call of the session still waits in the queue: this one waits behind it, so a
+    // session's calls start in order, where the first one runs (a session with no worker yet,
+    // placed elsewhere first, was split in two).
+    const behindOwn = sessionId !== null && this.queue.holdsSession(sessionId)
+    let route: Route = behindOwn ? { kind: "queue", ...(boundTo !== undefined ? { workerId: boundTo } : {}) } : chooseRoute(this.loads(), {
       boundTo,
       hasSession: sessionId !== null,
       // Placing a session that lost its state on a restarting worker (routing supports it) makes
@@ -518,9 +524,13 @@ export class WorkerPool implements PoolBackend {
     const process = slot.process!
     if (entry.sessionId !== null) {
       // A session bound by this very call holds nothing on that worker until the call runs.
-      if (this.sessions.get(entry.sessionId) === undefined) this.unusedSessions.add(entry.sessionId)
+      const isNew = this.sessions.get(entry.sessionId) === undefined
+      if (isNew) this.unusedSessions.add(entry.sessionId)
       else if (this.unusedSessions.size > 0) this.unusedSessions.delete(entry.sessionId)
       const previous = this.sessions.bind(entry.sessionId, slot.id, process.pid)
+      // Its calls queued before it had a worker follow it here (taken by another worker, they
+      // would rebind it there and split it).
+      if (isNew || previous !== undefined) this.queue.targetSession(entry.sessionId, slot.id)
       // A placement held no state; the worker that did is the one it was placed away from.
       const from = previous === undefined ? undefined : previous.pid === null ? previous.lostOn : previous.workerId
       if (from !== undefined && from !== slot.id && previous!.rebalanced !== true && this.slots.comingBack(from)) this.sessions.displace(entry.sessionId, from)
@@ -588,8 +598,10 @@ export class WorkerPool implements PoolBackend {
     const capacity = this.capacity(slot, now)
     // Behind a stalled call only what cannot run elsewhere (its sessions' calls) may wait.
     const stalled = this.stalled(slot, now)
-    // A call that waited START_WAIT_MS for a free slot holds later calls out of this pipe.
-    const overdue = now - START_WAIT_MS
+    // A call that waited START_WAIT_MS for a free slot holds later calls out of this pipe, for
+    // START_WAIT_MS more at most.
+    const holdUntil = now - START_WAIT_MS
+    const holdAfter = holdUntil - START_WAIT_MS
     // Calls waiting for a start beyond what the starting workers can take (a start failed, or
     // the worker they waited for is already full) have nothing left to wait for: pipes take them.
     let pipeTakesWaiting: boolean | undefined
@@ -598,7 +610,7 @@ export class WorkerPool implements PoolBackend {
       if (inFlight >= capacity) return
       const intoPipe = inFlight >= slots
       if (intoPipe && pipeTakesWaiting === undefined) pipeTakesWaiting = this.queue.waitingForStart > this.startingSlots()
-      const entry = this.queue.takeFor(slot.id, intoPipe && !pipeTakesWaiting, intoPipe && stalled, overdue)
+      const entry = this.queue.takeFor(slot.id, intoPipe && !pipeTakesWaiting, intoPipe && stalled, holdAfter, holdUntil)
       if (!entry) return
       this.run(entry, slot)
     }
@@ -606,7 +618,9 @@ export class WorkerPool implements PoolBackend {
 
   /** Whether a call waiting for a free slot has waited START_WAIT_MS: pipes take no later calls then. */
   private holdsPipes(): boolean {
-    return this.queue.size > 0 && this.queue.counted < this.options.maxQueue && this.queue.holdsPipes(performance.now() - START_WAIT_MS)
+    if (this.queue.size === 0 || this.queue.counted >= this.options.maxQueue) return false
+    const holdUntil = performance.now() - START_WAIT_MS
+    return this.queue.holdsPipes(holdUntil - START_WAIT_MS, holdUntil)
   }
 
   /** Execution slots of workers that are starting (O(workers); only when a pipe could take a waiting call). */
@@ -709,7 +723,10 @@ export class WorkerPool implements PoolBackend {
   private movableFrom(slot: Slot): (sessionId: string | null) => boolean {
     return (sessionId) =>
       sessionId === null ||
-      (this.unusedSessions.has(sessionId) && this.sessionCalls.count(sessionId) === 1 && this.sessions.get(sessionId)?.workerId === slot.id)
+      (this.unusedSessions.has(sessionId) &&
+        this.sessionCalls.count(sessionId) === 1 &&
+        this.sessions.get(sessionId)?.workerId === slot.id &&
+        !this.queue.holdsSession(sessionId))
   }
 
   /**
@@ -897,11 +914,14 @@ export class WorkerPool implements PoolBackend {
     if (route.kind === "worker") {
       const chosen = this.slots.get(route.workerId)!
       this.sessions.bind(sessionId, chosen.id, chosen.process!.pid)
+      // Its calls waiting in the queue (it had no worker) follow it there.
+      this.queue.targetSession(sessionId, chosen.id)
       return chosen.id
     }
     if (route.kind === "spawn" || route.workerId === undefined) return undefined
     // Placed on a worker that is starting (its state was lost anyway): it serves it once ready.
     this.sessions.place(sessionId, route.workerId)
+    this.queue.targetSession(sessionId, route.workerId)
     return route.workerId
   }
 

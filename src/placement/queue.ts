@@ -41,11 +41,19 @@ export interface Queued {
  */
 const waitsForSlot = (e: Queued): boolean => !e.counted || e.pipeable === false
 
+/** Whether an entry began waiting in (`after`, `until`]. */
+const holds = (e: Queued, after: number, until: number): boolean => {
+  const since = e.waitingSince ?? Number.POSITIVE_INFINITY
+  return since > after && since <= until
+}
+
 export class CallQueue<T extends Queued> {
   private items: T[] = []
   private countedSize = 0
   /** Entries that are not pipeable (streams): with the uncounted ones, those that wait for a slot. */
   private unpipeable = 0
+  /** Entries per session, for {@link holdsSession} in O(1). */
+  private readonly bySession = new Map<string, number>()
 
   constructor(readonly maxQueue: number) {}
 
@@ -71,6 +79,7 @@ export class CallQueue<T extends Queued> {
       this.countedSize++
     }
     if (entry.pipeable === false) this.unpipeable++
+    this.countSession(entry, 1)
     entry.counted = counted
     this.items.push(entry)
     return true
@@ -84,6 +93,7 @@ export class CallQueue<T extends Queued> {
   putBack(entry: T, counted: boolean): void {
     if (counted) this.countedSize++
     if (entry.pipeable === false) this.unpipeable++
+    this.countSession(entry, 1)
     entry.counted = counted
     const items = this.items
     let i = items.length
@@ -97,39 +107,63 @@ export class CallQueue<T extends Queued> {
    * waits for a slot of a starting worker, not behind a busy one; the pool passes false once
    * more wait than the starting workers can take). `onlyTargeted`: only entries targeted at it
    * (its running call has stalled: only calls that cannot run elsewhere go behind it).
-   * `overdue`: an untargeted entry that waits for a free slot ({@link waitsForSlot}) since this
-   * time or earlier holds back the untargeted entries behind it from pipes, so that some pipe
-   * drains and a slot frees for it (refilled from later calls at every reply, a pipe never
-   * drained, and a call waiting for a slow start waited for all of it while they ran).
+   * `holdAfter`, `holdUntil`: an untargeted entry that waits for a free slot ({@link waitsForSlot})
+   * since a time in (`holdAfter`, `holdUntil`] holds back the untargeted entries behind it from
+   * pipes, so that some pipe drains and a slot frees for it (refilled from later calls at every
+   * reply, a pipe never drained, and a call waiting for a slow start waited for all of it while
+   * they ran). For a while only: where pipes are kept full by calls that must go there (a
+   * session's), no slot frees, and holding longer would only hold everyone else. A session's
+   * entry never overtakes an earlier one of the same session: its calls start in order.
    */
-  takeFor(workerId: string, intoPipe: boolean, onlyTargeted = false, overdue = Number.NEGATIVE_INFINITY): T | undefined {
+  takeFor(workerId: string, intoPipe: boolean, onlyTargeted = false, holdAfter = Number.NEGATIVE_INFINITY, holdUntil = Number.NEGATIVE_INFINITY): T | undefined {
     const items = this.items
     let held = false
+    // Sessions with an entry passed over: their later entries may not overtake it.
+    let passed: Set<string> | undefined
     for (let i = 0; i < items.length; i++) {
       const e = items[i]!
-      if (e.target === workerId) return this.removeAt(i)
-      if (onlyTargeted || held || e.target !== undefined) continue
-      if (!intoPipe) return this.removeAt(i)
-      if (waitsForSlot(e)) held = (e.waitingSince ?? Number.POSITIVE_INFINITY) <= overdue
-      else return this.removeAt(i)
+      const session = e.sessionId
+      if (session != null && passed?.has(session)) continue
+      const untargeted = e.target === undefined && !onlyTargeted
+      if (e.target === workerId || (untargeted && !held && (!intoPipe || !waitsForSlot(e)))) return this.removeAt(i)
+      if (untargeted && intoPipe && !held && waitsForSlot(e)) held = holds(e, holdAfter, holdUntil)
+      if (session != null) (passed ??= new Set()).add(session)
     }
     return undefined
   }
 
   /**
-   * Whether an untargeted entry that waits for a free slot has waited since `overdue` or
-   * earlier: then no untargeted call should go into a busy worker's pipe ({@link takeFor}).
+   * Whether an untargeted entry that waits for a free slot began waiting in (`holdAfter`,
+   * `holdUntil`]: then no untargeted call should go into a busy worker's pipe ({@link takeFor}).
    * O(1) while no entry waits for a slot, else O(entries) at worst.
    */
-  holdsPipes(overdue: number): boolean {
+  holdsPipes(holdAfter: number, holdUntil: number): boolean {
     if (this.countedSize === this.items.length && this.unpipeable === 0) return false
-    for (const e of this.items) if (e.target === undefined && waitsForSlot(e) && (e.waitingSince ?? Number.POSITIVE_INFINITY) <= overdue) return true
+    for (const e of this.items) if (e.target === undefined && waitsForSlot(e) && holds(e, holdAfter, holdUntil)) return true
     return false
   }
 
-  /** Whether a call of `sessionId` waits here (O(entries)). */
+  /**
+   * The untargeted entries of `sessionId` go to `workerId` only, as calls that count against
+   * `maxQueue` (never refused: admitted before): the session was just bound there, and a call
+   * of it run elsewhere would not find its state. O(1) when none of its calls waits here, else
+   * O(entries).
+   */
+  targetSession(sessionId: string, workerId: string): void {
+    if (!this.bySession.has(sessionId)) return
+    for (const e of this.items) {
+      if (e.sessionId !== sessionId || e.target !== undefined) continue
+      e.target = workerId
+      if (!e.counted) {
+        e.counted = true
+        this.countedSize++
+      }
+    }
+  }
+
+  /** Whether a call of `sessionId` waits here. */
   holdsSession(sessionId: string): boolean {
-    return this.items.some((e) => e.sessionId === sessionId)
+    return this.bySession.has(sessionId)
   }
 
   /** Removes an entry (timed out, aborted); false when it had already left. */
@@ -153,6 +187,7 @@ export class CallQueue<T extends Queued> {
     this.items = []
     this.countedSize = 0
     this.unpipeable = 0
+    this.bySession.clear()
     return all
   }
 
@@ -160,6 +195,15 @@ export class CallQueue<T extends Queued> {
     const [entry] = this.items.splice(i, 1)
     if (entry!.counted) this.countedSize--
     if (entry!.pipeable === false) this.unpipeable--
+    this.countSession(entry!, -1)
     return entry!
+  }
+
+  private countSession(entry: T, by: 1 | -1): void {
+    const id = entry.sessionId
+    if (id === undefined || id === null) return
+    const n = (this.bySession.get(id) ?? 0) + by
+    if (n > 0) this.bySession.set(id, n)
+    else this.bySession.delete(id)
   }
 }

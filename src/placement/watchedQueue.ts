@@ -38,10 +38,15 @@ export class WatchedQueue<T extends Queued> extends CallQueue<T> {
     this.changed()
   }
 
-  override takeFor(workerId: string, intoPipe: boolean, onlyTargeted = false, overdue = Number.NEGATIVE_INFINITY): T | undefined {
-    const entry = super.takeFor(workerId, intoPipe, onlyTargeted, overdue)
+  override takeFor(workerId: string, intoPipe: boolean, onlyTargeted = false, holdAfter = Number.NEGATIVE_INFINITY, holdUntil = Number.NEGATIVE_INFINITY): T | undefined {
+    const entry = super.takeFor(workerId, intoPipe, onlyTargeted, holdAfter, holdUntil)
     if (entry) this.changed()
     return entry
+  }
+
+  override targetSession(sessionId: string, workerId: string): void {
+    super.targetSession(sessionId, workerId)
+    this.changed()
   }
 
   override remove(entry: T): boolean {

@@ -104,6 +104,82 @@ describe("scheduling: a slow start does not hold the call it was started for", (
   })
 })
 
+describe("scheduling: a session with no worker yet is never split", () => {
+  it("two calls of a new session while every worker is busy run on the worker started for the first, in order", async () => {
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 3 })
+    const reassigned = record(bridge, "session.reassigned")
+    const long = bridge.executePython(null, "echo", "sleep_whoami", [1.5])
+    const first = bridge.executePython("S", "echo", "with_session", ["a"])
+    const second = bridge.executePython("S", "echo", "with_session", ["b"])
+    expect(await Promise.all([first, second])).toEqual([null, "a"])
+    expect(await bridge.executePython("S", "echo", "with_session", ["c"])).toBe("b")
+    expect(await bridge.executePython("S", "echo", "whoami")).not.toBe(await long)
+    expect(reassigned).toEqual([])
+  })
+
+  it("calls of a new session that wait in the queue run on one worker, in order, its state intact, when it is bound meanwhile", async () => {
+    const slowStart = join(barrier(), "seconds")
+    const bridge = await startBridge({
+      minWorkers: 1,
+      maxWorkers: 2,
+      preload: ["slow_start"],
+      env: { SNAKEPIT_TEST_SLOW_START: slowStart },
+      startupTimeoutMs: 60_000,
+      workerShutdownMs: 300,
+    })
+    const reassigned = record(bridge, "session.reassigned")
+    for (let i = 0; i < 3; i++) await bridge.executePython(null, "echo", "sleep", [0.2])
+    writeFileSync(slowStart, "1")
+    // w1 busy for 2 s; a call starts w2 (1 s) and waits for it; S's first calls wait in the queue.
+    const long = settle(bridge.executePython(null, "echo", "sleep", [2, "long"]))
+    const waiting = settle(bridge.executePython(null, "echo", "echo", ["waiting"], { timeoutMs: 30_000 }))
+    await new Promise((r) => setTimeout(r, 150))
+    const first = settle(bridge.executePython("S", "echo", "with_session", ["a"], { timeoutMs: 30_000 }))
+    // Asked where it lives, S is bound now, though its first call still waits in the queue.
+    expect(bridge.getSessionWorker("S")).toBe("w1")
+    const second = settle(bridge.executePython("S", "echo", "with_session", ["b"], { timeoutMs: 30_000 }))
+    expect(await Promise.all([first, second])).toEqual([{ ok: true, value: null }, { ok: true, value: "a" }])
+    expect(await bridge.executePython("S", "echo", "with_session", ["c"])).toBe("b")
+    expect(reassigned).toEqual([])
+    expect(await Promise.all([long, waiting])).toEqual([{ ok: true, value: "long" }, { ok: true, value: "waiting" }])
+  })
+})
+
+describe("scheduling: holding the pipes for a call waiting for a slot is brief", () => {
+  it("sessions keeping every worker's pipe full do not make calls without a session wait for a slow start", async () => {
+    const slowStart = join(barrier(), "seconds")
+    const bridge = await startBridge({
+      minWorkers: 2,
+      maxWorkers: 3,
+      preload: ["slow_start"],
+      env: { SNAKEPIT_TEST_SLOW_START: slowStart },
+      startupTimeoutMs: 60_000,
+      workerShutdownMs: 300,
+    })
+    await Promise.all([bridge.executePython("S", "echo", "sleep", [0.2]), bridge.executePython("T", "echo", "sleep", [0.2])])
+    expect(bridge.getSessionWorker("S")).not.toBe(bridge.getSessionWorker("T"))
+    writeFileSync(slowStart, "30")
+    // Three callers per session keep both workers' pipes full for 4 s (a session's calls must
+    // go there).
+    const end = Date.now() + 4_000
+    const busy = () => Date.now() < end
+    const loopers = ["S", "S", "S", "T", "T", "T"].map((s) => settle((async () => {
+      while (busy()) await bridge.executePython(s, "echo", "sleep", [0.01])
+    })()))
+    await new Promise((r) => setTimeout(r, 200))
+    // Starts w3 (30 s) and waits for it, or for a slot that frees by chance.
+    const waiter = settle(bridge.executePython(null, "echo", "echo", ["waiter"], { timeoutMs: 60_000 }))
+    await new Promise((r) => setTimeout(r, 200))
+    // Later calls without a session: held back for a moment at most, then pipelined again,
+    // so they all settle while the sessions' callers still run.
+    const later = await Promise.all(Array.from({ length: 4 }, (_, i) => settle(bridge.executePython(null, "echo", "echo", [i], { timeoutMs: 60_000 }).then((v) => [v, busy()]))))
+    expect(later).toEqual([0, 1, 2, 3].map((i) => ({ ok: true, value: [i, true] })))
+    expect((await Promise.all(loopers)).every((l) => l.ok)).toBe(true)
+    await bridge.stop()
+    expect(await waiter).toMatchObject({ ok: expect.any(Boolean) })
+  })
+})
+
 describe("scheduling: calls waiting for a starting worker do not count against maxQueue", () => {
   it("with maxQueue 0 the first call runs on the worker started for it; a second one, with nowhere to go, is QueueFull", async () => {
     const bridge = await startBridge({ minWorkers: 0, maxWorkers: 1, maxQueue: 0 })

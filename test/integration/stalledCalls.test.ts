@@ -159,6 +159,20 @@ describe("a call that never ends holds only its own worker", () => {
     expect(await long).toEqual({ ok: true, value: "long" })
   })
 
+  it("a new session's first call is not taken back while a later call of it waits for the same worker: they run in order", async () => {
+    const bridge = await startBridge({ minWorkers: 2, maxWorkers: 2, pipelineDepth: 1 })
+    await Promise.all([bridge.executePython(null, "echo", "sleep", [0.6]), bridge.executePython(null, "echo", "sleep", [1])])
+    const long = outcome(bridge.executePython(null, "echo", "sleep", [4, "long"], { timeoutMs: 30_000 }))
+    const other = outcome(bridge.executePython(null, "echo", "sleep", [0.3, "other"], { timeoutMs: 30_000 }))
+    // The first goes into w1's pipe (depth 1), the second waits in the host for w1.
+    const first = outcome(bridge.executePython("S", "echo", "with_session", ["a"], { timeoutMs: 30_000 }))
+    const second = outcome(bridge.executePython("S", "echo", "with_session", ["b"], { timeoutMs: 30_000 }))
+    expect(bridge.getStatus().queued).toBe(1)
+    expect(await other).toEqual({ ok: true, value: "other" })
+    expect(await Promise.all([first, second])).toEqual([{ ok: true, value: null }, { ok: true, value: "a" }])
+    expect(await long).toEqual({ ok: true, value: "long" })
+  })
+
   it("a session with a call done on its worker stays there, behind a long call, while the other worker idles (its state is there)", async () => {
     const { bridge, long, other, longEnded } = await longCallBesideShortOne(0.6, 1, ["old", "other"])
     expect(bridge.getSessionWorker("old")).toBe("w1")

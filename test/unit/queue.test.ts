@@ -54,7 +54,7 @@ describe("CallQueue", () => {
     expect(q.push(entry(5), true)).toBe(true)
   })
 
-  it("an entry waiting for a free slot since `overdue` or earlier holds later untargeted entries out of pipes, not targeted ones, nor a free slot", () => {
+  it("an entry waiting for a free slot since a time in the hold window holds later untargeted entries out of pipes, not targeted ones, nor a free slot", () => {
     type E = ReturnType<typeof entry> & { pipeable?: boolean; waitingSince?: number }
     const q = new CallQueue<E>(10)
     q.push({ ...entry(1), waitingSince: 20 }, false)
@@ -62,15 +62,17 @@ describe("CallQueue", () => {
     q.push({ ...entry(3), waitingSince: 30 }, true)
     q.push({ ...entry(4, "a"), waitingSince: 30 }, true)
     // Entry 1 waits for a start but is not overdue at 9; entry 2 is, so 3 stays out of the pipe.
-    expect(q.holdsPipes(4)).toBe(false)
-    expect(q.holdsPipes(9)).toBe(true)
-    expect(q.takeFor("b", true, false, 9)).toBeUndefined()
-    expect(q.takeFor("a", true, false, 9)?.n).toBe(4)
-    expect(q.takeFor("b", true, false, 4)?.n).toBe(3)
+    expect(q.holdsPipes(-100, 4)).toBe(false)
+    expect(q.holdsPipes(-100, 9)).toBe(true)
+    // Past its window (it began waiting at 5, before `holdAfter`): it holds nothing any more.
+    expect(q.holdsPipes(5, 9)).toBe(false)
+    expect(q.takeFor("b", true, false, -100, 9)).toBeUndefined()
+    expect(q.takeFor("a", true, false, -100, 9)?.n).toBe(4)
+    expect(q.takeFor("b", true, false, -100, 4)?.n).toBe(3)
     // A free slot takes the oldest it may run, as always.
-    expect(q.takeFor("b", false, false, 9)?.n).toBe(1)
-    expect(q.takeFor("b", false, false, 9)?.n).toBe(2)
-    expect(q.holdsPipes(Number.POSITIVE_INFINITY)).toBe(false)
+    expect(q.takeFor("b", false, false, -100, 9)?.n).toBe(1)
+    expect(q.takeFor("b", false, false, -100, 9)?.n).toBe(2)
+    expect(q.holdsPipes(-100, Number.POSITIVE_INFINITY)).toBe(false)
   })
 
   it("a stream waiting for a free slot holds pipes like a call waiting for a start; a targeted one does not", () => {
@@ -78,16 +80,65 @@ describe("CallQueue", () => {
     const q = new CallQueue<E>(10)
     q.push({ ...entry(1, "a"), pipeable: false, waitingSince: 0 }, true)
     q.push({ ...entry(2), waitingSince: 0 }, true)
-    expect(q.holdsPipes(9)).toBe(false)
+    expect(q.holdsPipes(-100, 9)).toBe(false)
     q.push({ ...entry(3), pipeable: false, waitingSince: 0 }, true)
     q.push({ ...entry(4), waitingSince: 0 }, true)
-    expect(q.holdsPipes(9)).toBe(true)
-    expect(q.takeFor("b", true, false, 9)?.n).toBe(2)
-    expect(q.takeFor("b", true, false, 9)).toBeUndefined()
+    expect(q.holdsPipes(-100, 9)).toBe(true)
+    expect(q.takeFor("b", true, false, -100, 9)?.n).toBe(2)
+    expect(q.takeFor("b", true, false, -100, 9)).toBeUndefined()
     expect(q.remove(q.takeFor("b", false)!)).toBe(false)
-    expect(q.holdsPipes(9)).toBe(false)
-    expect(q.takeFor("b", true, false, 9)?.n).toBe(4)
+    expect(q.holdsPipes(-100, 9)).toBe(false)
+    expect(q.takeFor("b", true, false, -100, 9)?.n).toBe(4)
   })
+
+  it("targetSession sends a session's untargeted entries to one worker, counted from then on (never refused)", () => {
+    type E = ReturnType<typeof entry> & { sessionId?: string | null }
+    const q = new CallQueue<E>(1)
+    q.push({ ...entry(1), sessionId: "s" }, false)
+    q.push({ ...entry(2), sessionId: "s" }, true)
+    q.push({ ...entry(3), sessionId: "t" }, false)
+    q.push({ ...entry(4, "w9"), sessionId: "s" }, false)
+    q.targetSession("s", "w1")
+    expect(q.counted).toBe(2)
+    expect(q.holdsSession("s")).toBe(true)
+    expect(q.takeFor("w2", false)?.n).toBe(3)
+    expect(q.takeFor("w2", false)).toBeUndefined()
+    expect(q.takeFor("w1", true)?.n).toBe(1)
+    expect(q.takeFor("w1", true)?.n).toBe(2)
+    expect(q.takeFor("w9", true)?.n).toBe(4)
+    expect(q.holdsSession("s")).toBe(false)
+  })
+
+  it("a session's entry never overtakes an earlier one of the same session, whatever the worker may take", () => {
+    type E = ReturnType<typeof entry> & { sessionId?: string | null }
+    const q = new CallQueue<E>(10)
+    q.push({ ...entry(1), sessionId: "s" }, false)
+    q.push({ ...entry(2), sessionId: "s" }, true)
+    q.push({ ...entry(3), sessionId: "t" }, true)
+    // A pipe may not take 1 (it waits for a start): nor 2 behind it; 3 is another session's.
+    expect(q.takeFor("w1", true)?.n).toBe(3)
+    expect(q.takeFor("w1", true)).toBeUndefined()
+    expect(q.takeFor("w1", false)?.n).toBe(1)
+    expect(q.takeFor("w1", true)?.n).toBe(2)
+  })
+
+  test.prop([fc.array(fc.record({ session: fc.constantFrom("s", "t", null), counted: fc.boolean(), target: fc.constantFrom(undefined, "w1", "w2") }), { maxLength: 12 }), fc.array(fc.record({ worker: fc.constantFrom("w1", "w2"), intoPipe: fc.boolean() }), { maxLength: 30 })])(
+    "whatever is taken, each session's entries leave in submission order",
+    (entries, takes) => {
+      type E = ReturnType<typeof entry> & { sessionId?: string | null }
+      const q = new CallQueue<E>(100)
+      entries.forEach((e, i) => q.push({ ...entry(i, e.target), sessionId: e.session }, e.counted))
+      const left: E[] = []
+      for (const t of takes) {
+        const e = q.takeFor(t.worker, t.intoPipe)
+        if (e) left.push(e)
+      }
+      for (const session of ["s", "t"]) {
+        const order = left.filter((e) => e.sessionId === session).map((e) => e.n)
+        expect(order).toEqual([...order].sort((a, b) => a - b))
+      }
+    },
+  )
 
   it("a worker's pipe never takes an entry that is not pipeable (a stream) unless it is targeted there; a free slot does", () => {
     const q = new CallQueue<ReturnType<typeof entry> & { pipeable?: boolean }>(10)
