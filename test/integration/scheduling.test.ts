@@ -22,6 +22,23 @@ const barrier = () => {
   return dir
 }
 
+/**
+ * A bridge whose workers start at once until `slowDown(seconds)`; from then on each start (spawned,
+ * or forked from a fork server) takes that long (test/fixtures/slow_start.py).
+ */
+const slowStartBridge = async (minWorkers: number, maxWorkers: number) => {
+  const file = join(barrier(), "seconds")
+  const bridge = await startBridge({
+    minWorkers,
+    maxWorkers,
+    preload: ["slow_start"],
+    env: { SNAKEPIT_TEST_SLOW_START: file },
+    startupTimeoutMs: 60_000,
+    workerShutdownMs: 300,
+  })
+  return { bridge, slowDown: (seconds: number) => writeFileSync(file, String(seconds)) }
+}
+
 const settle = <T>(p: Promise<T>) => p.then((value) => ({ ok: true as const, value }), (error: unknown) => ({ ok: false as const, error }))
 
 describe("scheduling: a worker started for a call gets that call", () => {
@@ -43,20 +60,12 @@ describe("scheduling: a worker started for a call gets that call", () => {
 
 describe("scheduling: a slow start does not hold the call it was started for", () => {
   it("a call that waited for a slow start gets the next free slot: later calls stop going into the pipes until one drains, so none waits for the start", async () => {
-    const slowStart = join(barrier(), "seconds")
-    const bridge = await startBridge({
-      minWorkers: 1,
-      maxWorkers: 2,
-      preload: ["slow_start"],
-      env: { SNAKEPIT_TEST_SLOW_START: slowStart },
-      startupTimeoutMs: 60_000,
-      workerShutdownMs: 300,
-    })
+    const { bridge, slowDown } = await slowStartBridge(1, 2)
     // One at a time, so w1 alone serves (and measures) them: a second in flight would start w2.
     for (let i = 0; i < 20; i++) await bridge.executePython(null, "echo", "sleep", [0.005, i])
     expect(bridge.getStatus().workers).toHaveLength(1)
     // Every start from here on takes 30 s: far longer than the calls below run.
-    writeFileSync(slowStart, "30")
+    slowDown(30)
     // Eight callers of 5 ms calls for two seconds: the second call in flight starts w2 and
     // waits for it; w1's shallow pipe refills from the queue at every reply, so it never drains.
     // Each caller must get more than one call done: the one whose call waited for the start
@@ -74,25 +83,16 @@ describe("scheduling: a slow start does not hold the call it was started for", (
   })
 
   it("two calls that wait for each other, each waiting for a slow start while both workers are busy, meet on the first slots that free (neither goes behind the other)", async () => {
-    const dir = barrier()
-    const slowStart = join(dir, "seconds")
-    const bridge = await startBridge({
-      minWorkers: 2,
-      maxWorkers: 4,
-      preload: ["slow_start"],
-      env: { SNAKEPIT_TEST_SLOW_START: slowStart },
-      startupTimeoutMs: 60_000,
-      workerShutdownMs: 300,
-    })
+    const { bridge, slowDown } = await slowStartBridge(2, 4)
     for (let i = 0; i < 2; i++) await Promise.all([0, 1].map(() => bridge.executePython(null, "echo", "sleep", [0.5])))
-    writeFileSync(slowStart, "30")
+    slowDown(30)
     // w1 runs one call; w2 serves a caller that keeps it busy, taking it back at every reply.
     const one = settle(bridge.executePython(null, "echo", "sleep", [0.5]))
     let looping = true
     const loop = settle((async () => {
       while (looping) await bridge.executePython(null, "echo", "sleep", [0.5])
     })())
-    const meetDir = join(dir, "meet")
+    const meetDir = barrier()
     // Each starts a worker (30 s) and waits for it; they meet only on two slots at once, and give
     // up after 4 s (the slots free within a second; the starts take 30).
     const met = await Promise.all([0, 1].map(() => settle(bridge.executePython(null, "rendezvous", "meet", [meetDir, 2, 4], { timeoutMs: 30_000 }))))
@@ -118,18 +118,10 @@ describe("scheduling: a session with no worker yet is never split", () => {
   })
 
   it("calls of a new session that wait in the queue run on one worker, in order, its state intact, when it is bound meanwhile", async () => {
-    const slowStart = join(barrier(), "seconds")
-    const bridge = await startBridge({
-      minWorkers: 1,
-      maxWorkers: 2,
-      preload: ["slow_start"],
-      env: { SNAKEPIT_TEST_SLOW_START: slowStart },
-      startupTimeoutMs: 60_000,
-      workerShutdownMs: 300,
-    })
+    const { bridge, slowDown } = await slowStartBridge(1, 2)
     const reassigned = record(bridge, "session.reassigned")
     for (let i = 0; i < 3; i++) await bridge.executePython(null, "echo", "sleep", [0.2])
-    writeFileSync(slowStart, "1")
+    slowDown(1)
     // w1 busy for 2 s; a call starts w2 (1 s) and waits for it; S's first calls wait in the queue.
     const long = settle(bridge.executePython(null, "echo", "sleep", [2, "long"]))
     const waiting = settle(bridge.executePython(null, "echo", "echo", ["waiting"], { timeoutMs: 30_000 }))
@@ -147,18 +139,10 @@ describe("scheduling: a session with no worker yet is never split", () => {
 
 describe("scheduling: holding the pipes for a call waiting for a slot is brief", () => {
   it("sessions keeping every worker's pipe full do not make calls without a session wait for a slow start", async () => {
-    const slowStart = join(barrier(), "seconds")
-    const bridge = await startBridge({
-      minWorkers: 2,
-      maxWorkers: 3,
-      preload: ["slow_start"],
-      env: { SNAKEPIT_TEST_SLOW_START: slowStart },
-      startupTimeoutMs: 60_000,
-      workerShutdownMs: 300,
-    })
+    const { bridge, slowDown } = await slowStartBridge(2, 3)
     await Promise.all([bridge.executePython("S", "echo", "sleep", [0.2]), bridge.executePython("T", "echo", "sleep", [0.2])])
     expect(bridge.getSessionWorker("S")).not.toBe(bridge.getSessionWorker("T"))
-    writeFileSync(slowStart, "30")
+    slowDown(30)
     // Three callers per session keep both workers' pipes full for 4 s (a session's calls must
     // go there).
     const end = Date.now() + 4_000
