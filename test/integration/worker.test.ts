@@ -2,6 +2,9 @@
  * One real python3 worker: calls, errors, crashes, hangs, pollution, corrupt frames, startup
  * failures. Every call must end exactly once with its value or a typed error.
  */
+import { existsSync, mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { dirname, join } from "node:path"
 import { describe, expect, it } from "vitest"
 import { waitFor } from "xstate"
 import { isGone } from "../support/processes.js"
@@ -228,10 +231,13 @@ describe("worker: startup", () => {
 })
 
 describe("worker: stopping", () => {
-  it("a graceful stop lets the call in flight finish, then the worker exits 0", async () => {
+  it("a graceful stop lets the call Python is running finish, then the worker exits 0", async () => {
     const { actor, connection } = await readyWorker()
-    const call = connection.call("echo", "sleep", [0.3, "finished"])
-    await new Promise((r) => setTimeout(r, 50))
+    const marker = join(mkdtempSync(join(tmpdir(), "snakepit-began-")), "began")
+    const call = connection.call("echo", "mark_then_sleep", [marker, 0.3, "finished"])
+    // Running, not only sent: a call still in the pipe when SIGTERM arrives is not run
+    // (docs/protocol.md, "Lifetime rules"; a pool settles its calls before it stops a worker).
+    while (!existsSync(marker)) await new Promise((r) => setTimeout(r, 5))
     actor.send({ type: "snakepit.shutdown" })
     expect(workerState(actor.getSnapshot())).toBe("stopping")
     await expect(connection.call("echo", "echo", [1])).rejects.toMatchObject({ _tag: "BridgeStopped" })
@@ -239,6 +245,7 @@ describe("worker: stopping", () => {
     const snap = await doneSnapshot(actor)
     expect(snap.value).toBe("stopped")
     expect(snap.output).toMatchObject({ reason: "shutdown", exitCode: 0 })
+    rmSync(dirname(marker), { recursive: true, force: true })
   })
 
   it("a worker that ignores SIGTERM is SIGKILLed after shutdownMs", async () => {
