@@ -88,6 +88,13 @@ interface Waiting extends Queued {
 const sessionLost = (error: WorkerCrashed, sessionId: string) =>
   new WorkerCrashed({ ...error, message: `${error.message}; Python-side state of session ${JSON.stringify(sessionId)} was lost` })
 
+/**
+ * Which calls a pool takes back from a pipe: those without a session (a session's state is on
+ * its worker; even a new session's first call is not, since taking it back raced with the
+ * session's next call, which then ran first).
+ */
+const sessionless = (sessionId: string | null): boolean => sessionId === null
+
 export class WorkerPool implements PoolBackend {
   readonly sessions = new SessionTable()
   private readonly slots: WorkerSlots
@@ -395,7 +402,6 @@ export class WorkerPool implements PoolBackend {
               // one): it runs elsewhere, once, and nobody hears of the detour.
               if (error instanceof CallWithdrawn) {
                 this.metrics.timings.withdrawn(timing, performance.now())
-                if (sessionId !== null) this.unbindUnused(sessionId, slot)
                 // Routed again before its old worker refills: a call of its session waiting in
                 // the queue for that worker would otherwise take its place and run first.
                 this.redispatch(entry, error)
@@ -523,10 +529,7 @@ export class WorkerPool implements PoolBackend {
     entry.cleanupAbort?.()
     const process = slot.process!
     if (entry.sessionId !== null) {
-      // A session bound by this very call holds nothing on that worker until the call runs.
       const isNew = this.sessions.get(entry.sessionId) === undefined
-      if (isNew) this.unusedSessions.add(entry.sessionId)
-      else if (this.unusedSessions.size > 0) this.unusedSessions.delete(entry.sessionId)
       const previous = this.sessions.bind(entry.sessionId, slot.id, process.pid)
       // Its calls queued before it had a worker follow it here (taken by another worker, they
       // would rebind it there and split it).
@@ -558,7 +561,6 @@ export class WorkerPool implements PoolBackend {
   private finished(slot: Slot, connection: Connection, sessionId: string | null, module: string, fn: string, began: number, error: unknown, measured: boolean): void {
     // A call that ended with an earlier process of this slot says nothing about the current one.
     const current = slot.process?.connection === connection
-    if (sessionId !== null && this.unusedSessions.size > 0) this.unusedSessions.delete(sessionId)
     if (current) {
       slot.served++
       // Only the end of a call the worker served moves its clock. Counted, the replies of an
@@ -707,7 +709,7 @@ export class WorkerPool implements PoolBackend {
       watching = true
       // Not the running calls (Python ignores a cancel for those, and they would count as
       // withdrawals, holding free slots elsewhere, until they end).
-      if (takeBack && !slot.hung && this.stalled(slot, now)) connection.withdraw(this.movableFrom(slot), Number.POSITIVE_INFINITY, this.options.workerConcurrency)
+      if (takeBack && !slot.hung && this.stalled(slot, now)) connection.withdraw(sessionless, Number.POSITIVE_INFINITY, this.options.workerConcurrency)
     }
     if (this.queue.size > 0) this.pumpAll()
     // After the queue had its pick: a slot still free now has nothing in the host it may take.
@@ -716,35 +718,8 @@ export class WorkerPool implements PoolBackend {
   }
 
   /**
-   * Which of `slot`'s calls may be taken back, by session: a call without one, or the only call
-   * of a session that this very call bound to `slot` (nothing of the session has run there, so
-   * it has no state to lose). Any other session's calls stay: its state is there.
-   */
-  private movableFrom(slot: Slot): (sessionId: string | null) => boolean {
-    return (sessionId) =>
-      sessionId === null ||
-      (this.unusedSessions.has(sessionId) &&
-        this.sessionCalls.count(sessionId) === 1 &&
-        this.sessions.get(sessionId)?.workerId === slot.id &&
-        !this.queue.holdsSession(sessionId))
-  }
-
-  /**
-   * A session's call came back unstarted from `slot`: if that call had bound it there and no
-   * other call of it has come since, the binding goes too, so the call is placed afresh (where
-   * a slot is free) instead of going back behind the same long call. Otherwise the session
-   * stays: a call of it that came meanwhile went to `slot`, and this one follows it there.
-   */
-  private unbindUnused(sessionId: string, slot: Slot): void {
-    if (!this.unusedSessions.delete(sessionId)) return
-    if (this.sessionCalls.running(sessionId) || this.sessions.get(sessionId)?.workerId !== slot.id) return
-    if (this.queue.holdsSession(sessionId)) return
-    this.sessions.delete(sessionId)
-  }
-
-  /**
-   * Calls that wait in a pipe behind a call running past {@link MOVE_AFTER_MS} (without a
-   * session, or a new session's only call: {@link movableFrom}) are taken back for the free
+   * Calls without a session that wait in a pipe behind a call running past {@link MOVE_AFTER_MS}
+   * are taken back for the free
    * execution slots of other workers that the host's queue left free, as many as those slots
    * (less the calls already on their way), oldest first. A stall takes every such call back,
    * but only at 8 times the worker's mean: with calls of about a second, a call behind one that
@@ -765,7 +740,7 @@ export class WorkerPool implements PoolBackend {
       if (free <= 0) return
       const connection = s.process?.connection
       if (!connection || connection.inFlight <= slots || s.hung || s.retiring || !worthMoving(this.runningFor(s, now))) continue
-      free -= connection.withdraw(this.movableFrom(s), free, slots)
+      free -= connection.withdraw(sessionless, free, slots)
     }
   }
 
@@ -786,7 +761,7 @@ export class WorkerPool implements PoolBackend {
     this.sessionCalls.ended(sessionId)
     if (sessionId === null) return
     const from = this.sessions.displacedFrom(sessionId)
-    if (from === undefined || this.sessionCalls.running(sessionId)) return
+    if (from === undefined || this.inUse(sessionId)) return
     const target = this.slots.get(from)
     if (target && accepting(target)) this.returnDisplaced(from, [sessionId])
   }
@@ -801,7 +776,7 @@ export class WorkerPool implements PoolBackend {
     if (ids.length === 0) return
     const counts = new Map<string, number>()
     for (const s of this.slots.values()) if (accepting(s)) counts.set(s.id, this.sessions.countFor(s.id))
-    const displaced = ids.map((sessionId) => ({ sessionId, workerId: this.sessions.get(sessionId)!.workerId, running: this.sessionCalls.running(sessionId) }))
+    const displaced = ids.map((sessionId) => ({ sessionId, workerId: this.sessions.get(sessionId)!.workerId, running: this.inUse(sessionId) }))
     const moves = new Set(planReturns(workerId, counts, displaced))
     for (const d of displaced) {
       if (moves.has(d.sessionId)) this.sessions.place(d.sessionId, workerId, Date.now(), true)
@@ -926,18 +901,21 @@ export class WorkerPool implements PoolBackend {
   }
 
   private readonly sessionCalls = new SessionCalls()
-  /**
-   * Sessions whose binding was made by the call still in flight, before anything of them ran on
-   * that worker: that call may be taken back and placed afresh ({@link movableFrom}).
-   */
-  private readonly unusedSessions = new Set<string>()
 
   /** Holds Node up while calls, a start or a stop are pending; idle, the pool lets it exit. */
   private readonly keepAlive = new KeepAlive()
 
-  /** True while a call of this session runs in a worker. */
+  /** True while a call of this session runs in a worker or waits in the queue. */
   sessionInFlight(sessionId: string): boolean {
-    return this.sessionCalls.running(sessionId)
+    return this.inUse(sessionId)
+  }
+
+  /**
+   * A call of the session runs or waits in the queue: the TTL sweep leaves it alone, and a
+   * displaced session does not move back (its queued calls would run where it no longer is).
+   */
+  private inUse(sessionId: string): boolean {
+    return this.sessionCalls.running(sessionId) || this.queue.holdsSession(sessionId)
   }
 
   /** Unbinds a session and clears its Python-side state in the worker that held it. */

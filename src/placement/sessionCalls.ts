@@ -23,11 +23,6 @@ export class SessionCalls {
     else this.counts.delete(sessionId)
   }
 
-  /** How many calls of the session run now. */
-  count(sessionId: string): number {
-    return this.counts.get(sessionId) ?? 0
-  }
-
   /** True while a call of the session runs. */
   running(sessionId: string): boolean {
     return this.counts.has(sessionId)

@@ -26,9 +26,10 @@ const barrier = () => {
  * A bridge whose workers start at once until `slowDown(seconds)`; from then on each start (spawned,
  * or forked from a fork server) takes that long (test/fixtures/slow_start.py).
  */
-const slowStartBridge = async (minWorkers: number, maxWorkers: number) => {
+const slowStartBridge = async (minWorkers: number, maxWorkers: number, options: Parameters<typeof startBridge>[0] = {}) => {
   const file = join(barrier(), "seconds")
   const bridge = await startBridge({
+    ...options,
     minWorkers,
     maxWorkers,
     preload: ["slow_start"],
@@ -134,6 +135,22 @@ describe("scheduling: a session with no worker yet is never split", () => {
     expect(await bridge.executePython("S", "echo", "with_session", ["c"])).toBe("b")
     expect(reassigned).toEqual([])
     expect(await Promise.all([long, waiting])).toEqual([{ ok: true, value: "long" }, { ok: true, value: "waiting" }])
+  })
+})
+
+describe("scheduling: a session whose calls wait in the queue is in use", () => {
+  it("the TTL sweep leaves it, its variables with it", async () => {
+    const { bridge, slowDown } = await slowStartBridge(1, 2, { sessionTtlMs: 300 })
+    const cleaned = record(bridge, "session.cleanedUp")
+    slowDown(1.5)
+    // w1 busy for 2.5 s; the session's calls wait in the queue (for w2's slow start, or w1).
+    const long = bridge.executePython(null, "echo", "sleep", [2.5])
+    await new Promise((r) => setTimeout(r, 50))
+    const s = bridge.session("S")
+    s.variables.set("k", "v")
+    expect(await Promise.all([s.executePython("tools", "get_var", ["k"]), s.executePython("tools", "get_var", ["k"])])).toEqual(["v", "v"])
+    expect(cleaned).toEqual([])
+    await long
   })
 })
 
