@@ -235,6 +235,29 @@ describe("scheduling: sessions after a crash", () => {
     expect(reassigned.filter((e) => kept.includes(e.sessionId))).toEqual([])
   })
 
+  it("a displaced session whose call waits in the queue for the survivor when the replacement is ready stays: its calls see each other's state", async () => {
+    const { bridge, slowDown } = await slowStartBridge(2, 2)
+    const ids = ["A", "B", "C", "D"]
+    for (const id of ids) await bridge.executePython(id, "echo", "with_session", [0])
+    const moved = ids.find((id) => bridge.getSessionWorker(id) === "w2")!
+    const kept = ids.find((id) => bridge.getSessionWorker(id) === "w1")!
+    const victim = bridge.getStatus().workers.find((w) => w.id === "w2")!.pid!
+    slowDown(1.5)
+    process.kill(victim, "SIGKILL")
+    await eventually(() => bridge.getStatus().workers.some((w) => w.id === "w2" && w.pid !== victim), 10_000, "w2 replaced")
+    // Runs on w1 now (its state was lost with w2): displaced until the replacement is ready.
+    expect(await bridge.executePython(moved, "echo", "with_session", [2])).toBe(null)
+    // w1 busy for 3 s, its pipe full: the session's next call waits in the queue for w1.
+    const long = bridge.executePython(null, "echo", "sleep", [3])
+    const filling = [0, 1].map(() => bridge.executePython(kept, "echo", "sleep", [0.01]))
+    await new Promise((r) => setTimeout(r, 100))
+    const third = bridge.executePython(moved, "echo", "with_session", [3])
+    await eventually(() => bridge.getStatus().workers.some((w) => w.id === "w2" && w.state !== "starting"), 10_000, "the replacement ready")
+    const fourth = bridge.executePython(moved, "echo", "with_session", [4])
+    expect(await Promise.all([third, fourth])).toEqual([2, 3])
+    await Promise.all([long, ...filling])
+  })
+
   it("a session whose call is running when the replacement is ready moves after that call, not during it", async () => {
     const bridge = await startBridge({ minWorkers: 2, maxWorkers: 2 })
     const exited = record(bridge, "worker.exited")
