@@ -7,10 +7,11 @@
  *
  * An entry is *counted* when it waits with no worker to go to; only those count against
  * `maxQueue` (piscina's meaning). An uncounted entry waits for a worker that is starting: it
- * runs in a free execution slot (the starting worker's, or one that frees first elsewhere), not
- * in the pipe of a busy worker, so a worker started for a call gets that call; only once it has
- * waited long (the owner says how long: `startOverdue`) may a pipe take it, so a slow start does
- * not hold it while later calls run.
+ * runs in a free execution slot (the starting worker's, or one that frees first elsewhere), never
+ * in the pipe of a busy worker, so a worker started for a call gets that call; once it has waited
+ * long (the owner says how long), it holds later calls out of the pipes for a while, so a slot
+ * frees for it and a slow start does not hold it while they run. A session's entries leave in
+ * the order they came.
  *
  * @example
  * const q = new CallQueue<Waiting>(1_000)
