@@ -202,7 +202,9 @@ describe("scheduling: calls waiting for a starting worker do not count against m
 describe("scheduling: sessions after a crash", () => {
   // Not yet: waiting for the replacement doubled crash-storm recovery (bridge.test.ts, "8 sessions").
   it("sessions of a killed worker run on the survivor at once, then even out onto the replacement once it is ready", async () => {
-    const bridge = await startBridge({ minWorkers: 2, maxWorkers: 2 })
+    // The replacement takes a second to start, forked or spawned: a fork server's is otherwise
+    // ready in milliseconds, before the calls meant to run while it starts.
+    const { bridge, slowDown } = await slowStartBridge(2, 2)
     const reassigned = record(bridge, "session.reassigned")
     const exited = record(bridge, "worker.exited")
     const ids = Array.from({ length: 20 }, (_, i) => `s${i}`)
@@ -214,6 +216,7 @@ describe("scheduling: sessions after a crash", () => {
     const kept = ids.filter((id) => !moved.includes(id))
     const survivorPid = bridge.getStatus().workers.find((w) => w.id === "w1")!.pid
 
+    slowDown(1)
     process.kill(victim.pid!, "SIGKILL")
     await eventually(() => exited.some((e) => e.workerId === "w2"), 10_000, "w2 exited")
     // Its sessions call again before the replacement is ready: they run now, on the survivor
@@ -259,12 +262,13 @@ describe("scheduling: sessions after a crash", () => {
   })
 
   it("a session whose call is running when the replacement is ready moves after that call, not during it", async () => {
-    const bridge = await startBridge({ minWorkers: 2, maxWorkers: 2 })
+    const { bridge, slowDown } = await slowStartBridge(2, 2)
     const exited = record(bridge, "worker.exited")
     const ids = Array.from({ length: 6 }, (_, i) => `r${i}`)
     for (const id of ids) await bridge.executePython(id, "echo", "with_session", [id])
     const moved = ids.filter((id) => bridge.getSessionWorker(id) === "w2")
     const survivorPid = bridge.getStatus().workers.find((w) => w.id === "w1")!.pid
+    slowDown(1)
     process.kill(bridge.getStatus().workers.find((w) => w.id === "w2")!.pid!, "SIGKILL")
     await eventually(() => exited.some((e) => e.workerId === "w2"), 10_000, "w2 exited")
     const slow = moved[0]
