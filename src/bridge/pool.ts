@@ -720,8 +720,8 @@ export class WorkerPool implements PoolBackend {
   /**
    * Calls without a session that wait in a pipe behind a call running past {@link MOVE_AFTER_MS}
    * are taken back for the free execution slots of other workers that the host's queue left
-   * free, as many as those slots (less the calls already on their way), oldest first. A stall takes every such call back,
-   * but only at 8 times the worker's mean: with calls of about a second, a call behind one that
+   * free, as many as those slots (less the calls already on their way), oldest first. A stall
+   * takes every such call back, but only at 8 times the worker's mean: with calls of about a second, a call behind one that
    * turned out long waited up to 8 s while the other worker idled. Once per stall check, so a
    * pipe of quick calls costs at most a few cancels a second. Not from a retiring worker: one
    * retired for `maxRequestsPerWorker` took its last call, and without it would stop early.
