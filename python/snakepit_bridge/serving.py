@@ -10,21 +10,28 @@ moves to another thread only when the call turns out to be slow:
   that has a free slot (fewer than ``concurrency`` running) runs inline on the holder; without a
   free slot it waits in the dispatcher's FIFO queue, and whichever thread finishes a call next
   runs it.
-- A **watchdog** (:meth:`Server.supervise`, the main thread in a worker) ticks every
-  ``interval`` seconds while calls run.  When one inline call has been running for a whole tick
-  (2–4 ms by default) *and input waits* (frames buffered behind the call, or the input fd
-  readable) it revokes the role, and an idle thread carries on reading, so pings, cancels, tool
-  results and further calls are never stuck behind a slow call.  Without waiting input the
-  holder keeps the role: on a loaded machine a fast call descheduled for a tick would otherwise
-  cost the next call a hand-off between threads.  A thread about to
-  block on a tool call gives the role up at once (:meth:`Server.release_role`).
+- A **watchdog** (:meth:`Server.supervise`, the main thread in a worker) ticks while calls
+  run.  When the inline call it finds has been running for ``interval`` (2 ms by default) *and
+  input waits* (frames buffered behind the call, or the input fd readable) it revokes the role,
+  and an idle thread carries on reading, so pings, cancels, tool results and further calls are
+  never stuck behind a slow call.  Without waiting input the holder keeps the role: on a loaded
+  machine a fast call descheduled for a tick would otherwise cost the next call a hand-off
+  between threads.  A thread about to block on a tool call gives the role up at once
+  (:meth:`Server.release_role`).
+- The watchdog's **pace** (:func:`next_pace`): every ``interval`` while the call it finds is
+  slow, and up to :data:`MAX_PACE` apart while each tick finds a call that has only just begun
+  (quick calls following one another).  A tick costs more than its own few microseconds: it
+  must take the GIL from the thread running calls, which then waits to take it back; ticking
+  every 2 ms cost a worker serving pipelined echo calls 1–4 µs of CPU per call
+  (docs/performance.md).  So a slow call is found within ``interval + MAX_PACE`` (10 ms) of its
+  start rather than within two ticks, and then watched every ``interval``.
 - With no call running the watchdog sleeps until an inline call starts, so an idle worker uses
   no CPU.
 - Replies written by the reading thread are corked (:class:`~snakepit_bridge.protocol.FrameWriter`)
   and flushed before it next waits for input, or once eight are held, so a burst of pipelined
   calls is answered with one ``write`` per eight replies, and the host settles the first ones
   while the worker runs the rest; the watchdog flushes at every tick, so a reply never waits
-  more than one tick behind a slow call that followed it in the same burst.
+  more than ``interval + MAX_PACE`` behind a slow call that followed it in the same burst.
 
 At most ``concurrency`` calls run at once, so one of the ``concurrency + 1`` threads is always
 free to read.
@@ -35,6 +42,7 @@ import os
 import select
 import sys
 import threading
+import time
 from typing import Any, Callable, List, Optional
 
 from . import profiling
@@ -43,10 +51,31 @@ from .errors import FrameTooLarge, ProtocolError, SerializationError
 from .protocol import SHUTDOWN, FrameReader, FrameWriter
 
 DEFAULT_INTERVAL = 0.002
+#: The longest wait between two ticks while calls run (see :func:`next_pace`).
+MAX_PACE = 0.008
 # After this many quiet ticks the watchdog sleeps until an inline call wakes it.
 _QUIET_TICKS = 50
 _WAKE_SHUTDOWN = b"S"  # distinct from the signal numbers (< 65) the signal module writes
 _WAKE_WATCHDOG = b"W"
+
+
+def next_pace(pace: float, age: float, interval: float, max_pace: float = MAX_PACE) -> float:
+    """How long the watchdog waits after a tick that found an inline call running for ``age``
+    seconds, when it waited ``pace`` before this tick.
+
+    A call at least ``interval`` old is slow: it is watched every ``interval``.  A younger one
+    is most likely one of a run of quick calls, and each tick finding one doubles the wait, up
+    to ``max_pace``.  Never less than ``interval``, so a call found young is, if it is still
+    running at the next tick, found at least ``interval`` old there.
+
+    >>> next_pace(0.002, 0.0001, 0.002), next_pace(0.004, 0.0001, 0.002)
+    (0.004, 0.008)
+    >>> next_pace(0.008, 0.0001, 0.002), next_pace(0.008, 0.003, 0.002)
+    (0.008, 0.002)
+    """
+    if age >= interval:
+        return interval
+    return max(interval, min(pace * 2, max_pace))
 
 
 class Server:
@@ -76,8 +105,9 @@ class Server:
         self._role_free = threading.Condition(self._lock)
         self._owner: Optional[int] = None
         self._inline = False
-        self._inline_seq = 0
-        self._seen_seq = -1
+        #: ``time.monotonic()`` when the inline call running now began.
+        self._inline_started = 0.0
+        self._pace = interval
         self._quiet_ticks = 0
         self._watchdog_asleep = False
         #: How many times the read role was taken from a thread running a call (diagnostics).
@@ -140,17 +170,21 @@ class Server:
         self._writer.flush()  # replies corked behind a slow call wait at most one tick
         with self._lock:
             if self._inline:
+                age = time.monotonic() - self._inline_started
                 # Only input that waits behind the slow call needs another reader: without any,
                 # a call that a loaded machine merely descheduled for a tick keeps the role, and
                 # the next call does not pay a hand-off between threads.
-                if self._inline_seq == self._seen_seq and self._input_waits():
+                if age >= self.interval and self._input_waits():
                     self._revoke()
-                self._seen_seq = self._inline_seq
+                self._pace = next_pace(self._pace, age, self.interval)
                 self._quiet_ticks = 0
-                return self.interval
+                return self._pace
+            # Between two quick calls (reading, decoding) the pace holds: a worker in a run of
+            # quick calls spends part of its time there.
             self._quiet_ticks += 1
             if self._quiet_ticks < _QUIET_TICKS:
-                return self.interval
+                return self._pace
+            self._pace = self.interval
             self._watchdog_asleep = True
             return None
 
@@ -217,7 +251,7 @@ class Server:
             else:
                 owner = True
                 self._inline = True
-                self._inline_seq += 1
+                self._inline_started = time.monotonic()
                 if self._watchdog_asleep:
                     self._watchdog_asleep = False
                     self._quiet_ticks = 0

@@ -106,3 +106,33 @@ def test_stream_chunks_arrive_in_order_after_a_slow_start(make_dispatcher, outbo
     deliver(w, call(1, "targets", "slow_gen", 20, 0.001, stream=True))
     outbox.reply(1)
     assert [m.get("value") for m in outbox.of(1)] == list(range(20)) + [None]
+
+
+def test_the_watchdog_paces_itself_by_the_age_of_the_call_it_finds():
+    from snakepit_bridge.serving import MAX_PACE, next_pace
+    interval = 0.002
+    pace = interval
+    for _ in range(10):  # a run of ticks that each find a call that has only just begun
+        pace = next_pace(pace, 0.0001, interval)
+        assert interval <= pace <= MAX_PACE
+    assert pace == MAX_PACE
+    # A call at least one interval old is slow: watched every interval from then on.
+    assert next_pace(pace, interval, interval) == interval
+    assert next_pace(pace, 5.0, interval) == interval
+    # Never below the interval, so a young call still running at the next tick is found old.
+    assert next_pace(0.0, 0.0, interval) == interval
+
+
+def test_a_slow_call_after_a_run_of_quick_calls_still_yields_to_a_ping(make_dispatcher, outbox):
+    from conftest import wire
+    w = make_dispatcher(concurrency=1)
+    # Quick calls back to back let the watchdog's pace grow to MAX_PACE; the slow call after
+    # them must still be found, and the ping behind it answered while it runs.
+    quick = b"".join(wire(call(i, "echo", "echo", i)) for i in range(2000))
+    w.host_in.sendall(quick + wire(call(5000, "targets", "wait_then", 0.5, "done")))
+    targets.started.wait(5)
+    deliver(w, {"type": "ping", "id": 5001})
+    outbox.reply(5001)
+    outbox.reply(5000)
+    assert _ids_in_order(outbox)[-2:] == [5001, 5000]
+    assert w.server.handoffs == 1
