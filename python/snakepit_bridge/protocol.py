@@ -157,25 +157,17 @@ def align8(n: int) -> int:
 class Frame:
     """One received frame: its header text and a view of its body inside a read buffer."""
 
-    __slots__ = ("header", "_buf", "_start", "_length", "_header_length")
+    __slots__ = ("header", "_buf", "_start", "body_length", "header_length")
 
     def __init__(self, header: str, buf: Buffer, start: int, length: int,
                  header_length: int) -> None:
         self.header = header
         self._buf = buf
         self._start = start
-        self._length = length
-        self._header_length = header_length
-
-    @property
-    def body_length(self) -> int:
-        """``bodyLength`` from the frame prefix."""
-        return self._length
-
-    @property
-    def header_length(self) -> int:
-        """The header's length in bytes (UTF-8)."""
-        return self._header_length
+        #: ``bodyLength`` from the frame prefix.
+        self.body_length = length
+        #: The header's length in bytes (UTF-8).
+        self.header_length = header_length
 
     def attachments(self, lengths: object) -> List[memoryview]:
         """Views of the attachments whose byte lengths the header lists under ``att``.
@@ -185,16 +177,16 @@ class Frame:
         """
         if not isinstance(lengths, list):
             raise ProtocolError(f"'att' must be a list of lengths, got {type(lengths).__name__}")
-        body = memoryview(self._buf)[self._start:self._start + self._length]
+        body = memoryview(self._buf)[self._start:self._start + self.body_length]
         views = []
-        off = align8(4 + self._header_length)
+        off = align8(4 + self.header_length)
         for n in lengths:
             if type(n) is not int or n < 0:
                 raise ProtocolError(f"bad attachment length {n!r}")
-            if off + n > self._length:
+            if off + n > self.body_length:
                 raise ProtocolError(
                     f"attachment of {n} bytes at offset {off} runs past the body "
-                    f"({self._length} bytes)")
+                    f"({self.body_length} bytes)")
             views.append(body[off:off + n])
             off = align8(off + n)
         return views
