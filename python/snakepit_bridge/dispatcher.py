@@ -116,11 +116,11 @@ class Call:
         self.future: Any = None
         #: A stream's flow control, when the host gave it a ``window`` (see credit.py); its bytes
         #: are bounded too, by the protocol's constant.
-        window = envelope.get("window")
-        self.credit: Optional[StreamCredit] = (
-            StreamCredit(window, STREAM_BYTE_WINDOW)
-            if envelope.get("stream") is True and type(window) is int and window > 0
-            else None)
+        self.credit: Optional[StreamCredit] = None
+        if envelope.get("stream") is True:
+            window = envelope.get("window")
+            if type(window) is int and window > 0:
+                self.credit = StreamCredit(window, STREAM_BYTE_WINDOW)
 
 
 class Dispatcher:

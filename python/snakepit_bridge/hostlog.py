@@ -203,7 +203,9 @@ def capture_call_output(send: Send) -> None:
 def flush_call_output() -> None:
     """Send the current call's unfinished lines, so that they precede its reply."""
     for stream in (sys.stdout, sys.stderr):
-        if isinstance(stream, LogStream):
+        # Most calls leave nothing unfinished, and then flushing inside a call does nothing:
+        # checked here, that costs no call to flush() per call.
+        if isinstance(stream, LogStream) and (stream._partials or current_call.get() is None):
             try:
                 stream.flush()
             except Exception:  # noqa: BLE001 - losing a line must not lose the reply
