@@ -54,14 +54,14 @@ def serve(n: int, server: bool) -> float:
     hostlog.capture_call_output(connection.send)
     started = time.process_time()
     if server:
-        box = []
-        box.append(Server(connection.reader, connection.writer, dispatcher,
-                          on_shutdown=lambda: None, on_eof=lambda: box[0].request_shutdown(),
-                          on_fatal=lambda e: sys.exit(f"fatal: {e}")))
-        box[0].start()
-        box[0].supervise()
-        if box[0].handoffs:
-            print(f"{box[0].handoffs} hand-offs of the read role", file=sys.stderr)
+        # The lambda reads `served` when the input ends, after it is bound.
+        served = Server(connection.reader, connection.writer, dispatcher,
+                        on_shutdown=lambda: None, on_eof=lambda: served.request_shutdown(),
+                        on_fatal=lambda e: sys.exit(f"fatal: {e}"))
+        served.start()
+        served.supervise()
+        if served.handoffs:
+            print(f"{served.handoffs} hand-offs of the read role", file=sys.stderr)
     else:
         connection.writer.cork_thread = threading.get_ident()
         connection.reader.before_read = connection.writer.flush
