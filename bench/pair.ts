@@ -7,7 +7,8 @@
  * On a shared machine, a busy moment then hits both sides of a round instead of deciding the
  * comparison. The order within a round alternates too. Also printed: CPU µs per call of Node
  * (`process.cpuUsage`) and of the worker (all its threads, from /proc; Linux), which a loaded
- * machine inflates far less than wall time. `HOGS=2` runs two busy Python processes beside the
+ * machine inflates far less than wall time (of the worker that answers `os.getpid` first when
+`POOL` allows several). `POOL='<json>'` sets the pools' options. `HOGS=2` runs two busy Python processes beside the
  * rounds (bench/cpuHogs.ts), as the bench's `--load` rows do.
  */
 import { pino } from "pino"
@@ -24,10 +25,12 @@ if (!BASE) throw new Error("set BASE to the other checkout")
 const N = Number(process.env.N ?? 20_000)
 const DEPTH = Number(process.env.DEPTH ?? 64)
 const ROUNDS = Number(process.env.ROUNDS ?? 10)
+/** Pool options as JSON (`POOL='{}'`: every default); by default one worker, no health checks. */
+const POOL = JSON.parse(process.env.POOL ?? '{"minWorkers":1,"maxWorkers":1,"healthCheckIntervalMs":0}') as Record<string, unknown>
 
 const load = async (root: string) => ((await import(join(root, "src/bridge/PythonBridge.ts"))) as { PythonBridge: typeof Bridge }).PythonBridge
 const start = async (root: string) =>
-  (await load(root)).start({ minWorkers: 1, maxWorkers: 1, pythonPath: [benchPyDir], logger: pino({ level: "silent" }), healthCheckIntervalMs: 0 })
+  (await load(root)).start({ ...POOL, pythonPath: [benchPyDir], logger: pino({ level: "silent" }) })
 const sides = { base: await start(BASE), head: await start(join(import.meta.dirname, "..")) }
 const pids = {
   base: (await sides.base.executePython(null, "os", "getpid", [])) as number,

@@ -144,6 +144,8 @@ class Dispatcher:
         self._calls: Dict[int, Call] = {}
         self._queue: "deque[Call]" = deque()
         self._running = 0
+        #: The server's :class:`~snakepit_bridge.busywait.BusyWait`, reported in ``stats``.
+        self.busy_wait: Optional[Any] = None
         self._lock = threading.Lock()
         self._in_flight = 0
         self._served = 0
@@ -238,6 +240,11 @@ class Dispatcher:
         """Stop the event loop thread, if one was started."""
         self._loop.stop()
 
+    @property
+    def running(self) -> int:
+        """Calls running now (read without the lock: a hint that may be a moment old)."""
+        return self._running
+
     def idle(self) -> bool:
         """True when no call is running or queued."""
         with self._lock:
@@ -254,12 +261,17 @@ class Dispatcher:
         else:
             sys.stderr.write(f"snakepit_bridge: cannot decode a {kind!r} message: {error}\n")
 
-    def stats(self) -> Dict[str, int]:
+    def stats(self) -> Dict[str, Any]:
         """The ``stats`` of a ``pong``."""
         with self._lock:
             in_flight, served = self._in_flight, self._served
-        return {"rss_bytes": rss_bytes(), "in_flight": in_flight, "served": served,
-                "pid": os.getpid()}
+        stats: Dict[str, Any] = {"rss_bytes": rss_bytes(), "in_flight": in_flight,
+                                 "served": served, "pid": os.getpid()}
+        waiting = self.busy_wait
+        if waiting is not None:
+            stats["busy_wait"] = {"hits": waiting.hits, "misses": waiting.misses_total,
+                                  "skipped": waiting.skipped}
+        return stats
 
     # -- inline handlers ---------------------------------------------------------------------
 

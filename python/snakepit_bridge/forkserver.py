@@ -286,6 +286,7 @@ class Template:
                             out_fd=os.dup(proto), log_level=s.log_level,
                             exposure=exposure_from_env(os.environ),
                             max_rss_bytes=memory_limit_from_env(os.environ),
+                            busy_wait_us=s.busy_wait_us,
                             **limits_from_env(os.environ, s.max_frame_bytes))
         for fd in (settings.in_fd, settings.out_fd):
             os.set_inheritable(fd, False)

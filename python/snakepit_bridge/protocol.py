@@ -409,6 +409,9 @@ class FrameReader:
         self.max_frame_bytes = max_frame_bytes
         #: Runs before every read that may block (the worker flushes corked replies there).
         self.before_read = before_read
+        #: Runs after ``before_read`` and before a read that may block (the worker polls its
+        #: input there for a moment, see busywait.py).
+        self.wait_input: Optional[Callable[[], None]] = None
         #: Bytes read from ``fd`` and not yet handed out as frames (after the frame last
         #: yielded); written by the reading thread, read without a lock by others as a hint.
         self.buffered = 0
@@ -461,6 +464,8 @@ class FrameReader:
             self._check_owner()
             if self.before_read is not None:
                 self.before_read()
+            if self.wait_input is not None:
+                self.wait_input()
             chunk = os.read(fd, READ_SIZE)
             if not chunk:
                 return

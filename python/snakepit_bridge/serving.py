@@ -27,6 +27,9 @@ moves to another thread only when the call turns out to be slow:
   start rather than within two ticks, and then watched every ``interval``.
 - With no call running the watchdog sleeps until an inline call starts, so an idle worker uses
   no CPU.
+- Before the read role's holder sleeps on the input with no call running, it polls the input for
+  up to ``busy_wait`` seconds (:mod:`snakepit_bridge.busywait`): the host's next call is often
+  on its way, and catching it saves a wake-up.
 - Replies written by the reading thread are corked (:class:`~snakepit_bridge.protocol.FrameWriter`)
   and flushed before it next waits for input, or once eight are held, so a burst of pipelined
   calls is answered with one ``write`` per eight replies, and the host settles the first ones
@@ -46,6 +49,7 @@ import time
 from typing import Any, Callable, List, Optional
 
 from . import profiling
+from .busywait import BusyWait
 from .codec import decode_envelope, envelope_head
 from .errors import FrameTooLarge, ProtocolError, SerializationError
 from .protocol import SHUTDOWN, FrameReader, FrameWriter
@@ -89,8 +93,13 @@ class Server:
     def __init__(self, reader: FrameReader, writer: FrameWriter, dispatcher: Any, *,
                  on_shutdown: Callable[[], None], on_eof: Callable[[], None],
                  on_fatal: Callable[[BaseException], None],
-                 interval: float = DEFAULT_INTERVAL) -> None:
+                 interval: float = DEFAULT_INTERVAL, busy_wait: float = 0.0) -> None:
         reader.before_read = writer.flush
+        #: Polls the input before the read role's holder sleeps on it (None: never).
+        self.busy_wait = BusyWait(reader.fd, busy_wait) if busy_wait > 0 else None
+        if self.busy_wait is not None:
+            reader.wait_input = self._before_sleep
+            dispatcher.busy_wait = self.busy_wait
         self._reader = reader
         self._input = select.poll()
         self._input.register(reader.fd, select.POLLIN)
@@ -145,6 +154,12 @@ class Server:
             if self._inline:
                 self._revoke()
         self._writer.flush()
+
+    def _before_sleep(self) -> None:
+        # Only with no call running: the poll loop would take the GIL from it (the count is read
+        # without the lock: a stale value costs one poll or one wake-up, nothing else).
+        if self._dispatcher.running == 0:
+            self.busy_wait.wait()  # type: ignore[union-attr]
 
     # -- the watchdog ----------------------------------------------------------------------------
 

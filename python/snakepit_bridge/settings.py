@@ -21,6 +21,8 @@
                             :mod:`snakepit_bridge.memlimit`)
 ``SNAKEPIT_GROUP_WATCHED``  ``1``: the host's watchman ends this worker's process group if the
                             host dies, so the worker starts none (:mod:`snakepit_bridge.procgroup`)
+``SNAKEPIT_BUSY_WAIT_US``   how long the worker polls its input before sleeping on it, µs,
+                            0 to 1 000 000 (default 0: never; :mod:`snakepit_bridge.busywait`)
 =========================  ===========================================================
 
 The three value limits are enforced by :mod:`snakepit_bridge.codec` in both directions
@@ -35,6 +37,8 @@ from .protocol import DEFAULT_MAX_FRAME_BYTES
 
 DEFAULT_MAX_DEPTH = 200
 DEFAULT_MAX_STRING_BYTES = 16 * 1024 * 1024
+#: The longest busy wait a worker accepts (one second: anything near it is a mistake).
+MAX_BUSY_WAIT_US = 1_000_000
 
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -45,7 +49,7 @@ class Settings:
     __slots__ = ("concurrency", "max_frame_bytes", "allow_code", "preload", "host_pid",
                  "worker_id", "testing", "in_fd", "out_fd", "log_level", "max_depth",
                  "max_value_bytes", "max_string_bytes", "exposure", "max_rss_bytes",
-                 "group_watched")
+                 "group_watched", "busy_wait_us")
 
     def __init__(self, *, concurrency: int = 1, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
                  allow_code: bool = False, preload: Tuple[str, ...] = (),
@@ -55,7 +59,8 @@ class Settings:
                  max_value_bytes: Optional[int] = None,
                  max_string_bytes: int = DEFAULT_MAX_STRING_BYTES,
                  exposure: Optional[Exposure] = None,
-                 max_rss_bytes: Optional[int] = None, group_watched: bool = False) -> None:
+                 max_rss_bytes: Optional[int] = None, group_watched: bool = False,
+                 busy_wait_us: int = 0) -> None:
         self.concurrency = concurrency
         self.max_frame_bytes = max_frame_bytes
         self.allow_code = allow_code
@@ -76,6 +81,8 @@ class Settings:
         self.max_rss_bytes = max_rss_bytes
         #: The host watches this worker's process group: no watchman of its own.
         self.group_watched = group_watched
+        #: Microseconds the worker polls its input before it sleeps on it (0: never).
+        self.busy_wait_us = busy_wait_us
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "Settings":
@@ -102,6 +109,8 @@ class Settings:
             exposure=exposure_from_env(env),
             max_rss_bytes=memory_limit_from_env(env),
             group_watched=env.get("SNAKEPIT_GROUP_WATCHED") == "1",
+            busy_wait_us=_int(env, "SNAKEPIT_BUSY_WAIT_US", 0, minimum=0,  # type: ignore[arg-type]
+                              maximum=MAX_BUSY_WAIT_US),
             **limits_from_env(env, max_frame_bytes),
         )
 
@@ -130,8 +139,8 @@ def memory_limit_from_env(env: Mapping[str, str]) -> Optional[int]:
     return _int(env, "SNAKEPIT_MAX_RSS_BYTES", None, minimum=1)
 
 
-def _int(env: Mapping[str, str], name: str, default: Optional[int], minimum: int
-         ) -> Optional[int]:
+def _int(env: Mapping[str, str], name: str, default: Optional[int], minimum: int,
+         maximum: Optional[int] = None) -> Optional[int]:
     raw = env.get(name, "").strip()
     if not raw:
         return default
@@ -141,4 +150,6 @@ def _int(env: Mapping[str, str], name: str, default: Optional[int], minimum: int
         raise ValueError(f"{name} must be an integer, got {raw!r}") from None
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be <= {maximum}, got {value}")
     return value

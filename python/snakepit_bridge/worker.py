@@ -173,7 +173,7 @@ class Worker:
                                      exposure=settings.exposure)
         self.server = Server(self.connection.reader, self.connection.writer, self.dispatcher,
                              on_shutdown=self.request_shutdown, on_eof=self._on_eof,
-                             on_fatal=_on_fatal)
+                             on_fatal=_on_fatal, busy_wait=settings.busy_wait_us / 1e6)
         self.shutdown_requested = False
         Worker.current = self
 

@@ -104,7 +104,7 @@ class Harness:
     test as the host: :meth:`send` writes frames, :attr:`outbox` collects the replies."""
 
     def __init__(self, outbox: Outbox, concurrency: int = 2, allow_code: bool = True,
-                 max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> None:
+                 max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES, busy_wait: float = 0.0) -> None:
         self.outbox = outbox
         self.host_in, worker_in = socket.socketpair()
         worker_out, self.host_out = socket.socketpair()
@@ -116,7 +116,8 @@ class Harness:
         self.fatal: List[BaseException] = []
         self.server = Server(self.connection.reader, self.connection.writer, self.dispatcher,
                              on_shutdown=self._shutdown,
-                             on_eof=self.eof.set, on_fatal=self.fatal.append)
+                             on_eof=self.eof.set, on_fatal=self.fatal.append,
+                             busy_wait=busy_wait)
         self.server.start()
         self._threads = [threading.Thread(target=self.server.supervise, daemon=True),
                          threading.Thread(target=self._collect, daemon=True)]
@@ -157,12 +158,13 @@ def outbox() -> Outbox:
 
 @pytest.fixture
 def make_dispatcher(outbox: Outbox):
-    """Start in-process workers: ``make_dispatcher(concurrency=1, allow_code=False, ...)``."""
+    """Start in-process workers: ``make_dispatcher(concurrency=1, allow_code=False,
+    busy_wait=0.0, ...)``."""
     made: List[Harness] = []
 
     def make(concurrency: int = 2, allow_code: bool = True,
-             max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> Harness:
-        harness = Harness(outbox, concurrency, allow_code, max_frame_bytes)
+             max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES, busy_wait: float = 0.0) -> Harness:
+        harness = Harness(outbox, concurrency, allow_code, max_frame_bytes, busy_wait)
         made.append(harness)
         return harness
 

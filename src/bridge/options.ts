@@ -160,6 +160,15 @@ export interface LocalWorkerOptions {
    * Default: none (adaptive: 2 to 64, fewer as the worker's calls are slower; 4 until measured). A remote agent's bridge: 64.
    */
   readonly pipelineDepth?: number
+  /**
+   * Microseconds a worker that has answered every call polls its input before it sleeps on it, as
+   * the Erlang VM's schedulers do: a caller that awaits each call before the next saves the
+   * worker's wake-up (on a VM, half of a sequential call's latency), paid in the worker's CPU
+   * while it polls. Polls that find nothing make the worker poll less often (down to one wait in
+   * 64), so workers called rarely spend almost nothing; 0 never polls, for hosts where a worker's
+   * CPU time counts for more than a sequential caller's latency. At most 1 000 000. Default 200.
+   */
+  readonly workerBusyWaitUs?: number
   /** How long an abandoned (timed-out or aborted) call may keep running before its worker is recycled. Default 5 000. */
   readonly callGraceMs?: number
   /** A worker above `minWorkers` idle this long is stopped. Default 300 000. */
@@ -301,7 +310,7 @@ export const DEFAULT_LIMITS = {
 // Every option name, so a misspelled one is refused with a suggestion instead of ignored. A
 // `Record` over the interface's keys: adding an option without listing it does not compile.
 const BRIDGE_KEYS = Object.keys({
-  remote: 1, python: 1, pythonPath: 1, env: 1, cwd: 1, minWorkers: 1, maxWorkers: 1, workerConcurrency: 1, pipelineDepth: 1,
+  remote: 1, python: 1, pythonPath: 1, env: 1, cwd: 1, minWorkers: 1, maxWorkers: 1, workerConcurrency: 1, pipelineDepth: 1, workerBusyWaitUs: 1,
   startupTimeoutMs: 1, callTimeoutMs: 1, callGraceMs: 1, idleTimeoutMs: 1, maxQueue: 1, queueTimeoutMs: 1,
   maxRequestsPerWorker: 1, maxWorkerAgeMs: 1, maxWorkerMemoryMb: 1, healthCheckIntervalMs: 1, healthCheckTimeoutMs: 1,
   shutdownTimeoutMs: 1, workerShutdownMs: 1, restart: 1, maxFrameBytes: 1, limits: 1, allowCodeExecution: 1,
@@ -324,6 +333,10 @@ const LOG_LEVELS: readonly string[] = ["fatal", "error", "warn", "info", "debug"
 
 const positiveInt = (v: unknown) => typeof v === "number" && Number.isInteger(v) && v >= 1
 const nonNegativeInt = (v: unknown) => typeof v === "number" && Number.isInteger(v) && v >= 0
+/** `workerBusyWaitUs` when not given: covers the host's turn-around between two awaited calls on a VM (60–100 µs measured). */
+const DEFAULT_BUSY_WAIT_US = 200
+/** The longest `workerBusyWaitUs` (Python refuses more, settings.py). */
+const MAX_BUSY_WAIT_US = 1_000_000
 const duration = (v: unknown) => typeof v === "number" && (v === Number.POSITIVE_INFINITY || (Number.isFinite(v) && v >= 0))
 
 /**
@@ -361,6 +374,7 @@ export const resolveOptions = (given: BridgeOptions = {}): ResolvedOptions => {
     "healthCheckIntervalMs", "healthCheckTimeoutMs", "shutdownTimeoutMs", "workerShutdownMs", "sessionTtlMs",
   ]) num(key, duration, "a duration in ms (≥ 0, or Infinity)")
   num("maxWorkerMemoryMb", (v) => typeof v === "number" && v > 0, "a positive number of MB")
+  num("workerBusyWaitUs", (v) => nonNegativeInt(v) && (v as number) <= MAX_BUSY_WAIT_US, `a whole number of µs from 0 to ${MAX_BUSY_WAIT_US}`)
   num("maxFrameBytes", (v) => positiveInt(v) && (v as number) >= 1024, "a whole number of bytes ≥ 1024")
   if (o.inspect !== undefined) {
     const i = o.inspect as unknown
@@ -423,6 +437,7 @@ export const resolveOptions = (given: BridgeOptions = {}): ResolvedOptions => {
     minWorkers,
     maxWorkers,
     workerConcurrency: options.workerConcurrency ?? 1,
+    workerBusyWaitUs: options.workerBusyWaitUs ?? DEFAULT_BUSY_WAIT_US,
     pipelineDepth: options.pipelineDepth,
     startupTimeoutMs: options.startupTimeoutMs ?? 30_000,
     callTimeoutMs: options.callTimeoutMs ?? 60_000,

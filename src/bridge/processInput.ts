@@ -25,6 +25,7 @@ export const processInput = (id: string, o: ResolvedOptions, python: string, exp
   pythonPath: o.pythonPath,
   ...(o.cwd ? { cwd: o.cwd } : {}),
   concurrency: o.workerConcurrency,
+  busyWaitUs: o.workerBusyWaitUs,
   maxFrameBytes: o.maxFrameBytes,
   // Enforced by the connection, and passed on in the worker's environment (the fork
   // server's template too, so every fork inherits them).

@@ -358,6 +358,8 @@ export interface PongMessage {
     readonly in_flight: number
     readonly served: number
     readonly pid: number
+    /** What polling before sleeping did (python/snakepit_bridge/busywait.py); absent when it never polls. */
+    readonly busy_wait?: { readonly hits: number; readonly misses: number; readonly skipped: number }
   }
 }
 

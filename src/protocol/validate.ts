@@ -265,7 +265,7 @@ export const workerSpecs: { readonly [T in WorkerMessage["type"]]: Spec<Extract<
   pong: {
     type: literal(MessageType.PONG),
     id: int,
-    stats: shape<PongMessage["stats"]>({ rss_bytes: nullableNum, in_flight: int, served: int, pid: int }),
+    stats: shape<PongMessage["stats"]>({ rss_bytes: nullableNum, in_flight: int, served: int, pid: int, busy_wait: optional(shape({ hits: int, misses: int, skipped: int })) }),
   } satisfies Spec<PongMessage>,
   log: {
     type: literal(MessageType.LOG),

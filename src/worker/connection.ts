@@ -44,7 +44,7 @@ import { AsyncQueue } from "../asyncQueue.js"
 import { splitDue } from "./deadlines.js"
 import { encodeFrame, FrameDecoder, refusedValue } from "../protocol/frame.js"
 import { NO_LIMITS, type ValueLimits } from "../protocol/limits.js"
-import { ErrorType, MAX_TOOL_CALLS_IN_FLIGHT, STREAM_BYTE_WINDOW, STREAM_CHUNK_WINDOW, type ErrorInfo, type MapItemError } from "../protocol/messages.js"
+import { ErrorType, MAX_TOOL_CALLS_IN_FLIGHT, STREAM_BYTE_WINDOW, STREAM_CHUNK_WINDOW, type ErrorInfo, type MapItemError, type PongMessage } from "../protocol/messages.js"
 import { shownName } from "../protocol/shownName.js"
 import { checkWorkerMessage, describe } from "../protocol/validate.js"
 import { OutputTail } from "./callOutput.js"
@@ -56,6 +56,12 @@ export interface WorkerStats {
   readonly inFlight: number
   readonly served: number
   readonly pid: number
+  /**
+   * Polling before sleeping (`workerBusyWaitUs`), counted since the worker started: polls that
+   * found the next message, polls that ran out, and waits slept through without polling after a
+   * run of those. Absent when the worker never polls (a budget of 0).
+   */
+  readonly busyWait?: { readonly hits: number; readonly misses: number; readonly skipped: number }
 }
 
 /** A Python log record forwarded over the protocol. */
@@ -497,15 +503,15 @@ export class Connection {
    * const { rssBytes } = await conn.ping(5_000)
    */
   async ping(timeoutMs: number): Promise<WorkerStats> {
-    const stats = (await this.request((id) => ({ type: "ping", id }), { timeoutMs }, undefined, true)) as Record<
-      string,
-      number
-    >
+    const stats = (await this.request((id) => ({ type: "ping", id }), { timeoutMs }, undefined, true)) as PongMessage["stats"]
+    const b = stats.busy_wait
     return {
       rssBytes: stats.rss_bytes ?? 0,
       inFlight: stats.in_flight ?? 0,
       served: stats.served ?? 0,
       pid: stats.pid ?? 0,
+      // Field by field: the pong was checked for these, and nothing else of Python's is kept.
+      ...(b ? { busyWait: { hits: b.hits, misses: b.misses, skipped: b.skipped } } : {}),
     }
   }
 

@@ -38,6 +38,8 @@ export interface WorkerProcessOptions {
   readonly cwd?: string
   /** Calls Python runs at once (its thread pool size). */
   readonly concurrency?: number
+  /** Microseconds the worker polls its input before sleeping on it (`SNAKEPIT_BUSY_WAIT_US`; python/snakepit_bridge/busywait.py). Default 0: never. */
+  readonly busyWaitUs?: number
   readonly maxFrameBytes?: number
   /**
    * Bounds on values both ways (the bridge's `limits`): enforced by the connection, and handed
@@ -624,6 +626,7 @@ const start = (options: WorkerProcessOptions, maxFrameBytes: number): ChildProce
         SNAKEPIT_WORKER_ID: options.workerId,
         SNAKEPIT_HOST_PID: String(process.pid),
         SNAKEPIT_CONCURRENCY: String(options.concurrency ?? 1),
+        SNAKEPIT_BUSY_WAIT_US: String(options.busyWaitUs ?? 0),
         SNAKEPIT_MAX_FRAME_BYTES: String(maxFrameBytes),
         ...(options.limits ? limitsEnv(options.limits) : {}),
         SNAKEPIT_ALLOW_CODE: options.allowCodeExecution ? "1" : "0",
