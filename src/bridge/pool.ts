@@ -973,6 +973,7 @@ export class WorkerPool implements PoolBackend {
       restarts: s.restarts,
       rssBytes: s.rssBytes,
       uptimeMs: s.process ? now - s.startedAt : 0,
+      busyWait: s.busyWait,
     }))
   }
 

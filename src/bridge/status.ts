@@ -49,6 +49,14 @@ export interface WorkerStatus {
   readonly restarts: number
   readonly rssBytes: number | null
   readonly uptimeMs: number
+  /**
+   * What the worker's polling before it sleeps (`workerBusyWaitUs`) did since it started, as of
+   * its last health check: polls that found the next message, polls that ran out, and waits
+   * slept through without polling after those. Many misses and few hits: the calls come further
+   * apart than the budget, which then costs CPU for nothing. Null before the first health check,
+   * for a worker that does not poll, and for a remote pool's agents.
+   */
+  readonly busyWait: { readonly hits: number; readonly misses: number; readonly skipped: number } | null
 }
 
 /** The circuit's state as `getStatus().circuit` reports it. */

@@ -13,6 +13,7 @@
 import type { AnyActorRef, Subscription } from "xstate"
 import type { WorkerExit, WorkerState } from "../worker/machine.js"
 import type { WorkerProcess } from "../worker/process.js"
+import type { WorkerStatus } from "./status.js"
 
 /** One worker slot: a stable id whose process may be replaced by restarts. */
 export interface Slot {
@@ -27,6 +28,8 @@ export interface Slot {
   /** Calls given to the current process (the `maxRequestsPerWorker` count). */
   dispatched: number
   rssBytes: number | null
+  /** The worker's busy-wait counters as of its last health check (`WorkerStatus.busyWait`). */
+  busyWait: WorkerStatus["busyWait"]
   /**
    * The pool retires this slot (recycling, reaping, an environment restart): it takes no new
    * calls. The draining itself is the worker machine's (`DRAIN` → `stopping.draining` →
@@ -77,6 +80,7 @@ export const newSlot = (id: string, onDemand: boolean): Slot => ({
   served: 0,
   dispatched: 0,
   rssBytes: null,
+  busyWait: null,
   retiring: false,
   healthTimer: undefined,
   pinging: false,
@@ -131,6 +135,7 @@ export const newIncarnation = (slot: Slot, actor: AnyActorRef): void => {
   slot.served = 0
   slot.dispatched = 0
   slot.rssBytes = null
+  slot.busyWait = null
   slot.state = "starting"
   slot.abandoned = 0
   if (slot.abandonTimer) clearTimeout(slot.abandonTimer)

@@ -450,6 +450,7 @@ export class WorkerSlots {
     slot.pinging = false
     if (slot.retiring) return
     slot.rssBytes = stats.rssBytes
+    slot.busyWait = stats.busyWait ?? null
     const recycle = recycleOnHealth(stats.rssBytes, Date.now() - slot.startedAt, this.deps.options)
     if (recycle) this.retire(slot, recycle)
   }

@@ -134,6 +134,7 @@ export class DashboardFeed extends LoggedFeed<LogEntry> {
       restarts: last?.restarts ?? 0,
       rssBytes: null,
       uptimeMs: last?.uptimeMs ?? 0,
+      busyWait: null,
       exit: { reason: e.reason, signal: e.signal, exitCode: e.exitCode, at: Date.now() },
     })
     if (this.exited.length > 50) this.exited.length = 50

@@ -878,6 +878,7 @@ export class RemotePool implements PoolBackend {
       restarts: 0,
       rssBytes: null,
       uptimeMs: now - a.record.startedAt,
+      busyWait: null,
     }))
   }
 

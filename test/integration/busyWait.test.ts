@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from "vitest"
 import { PythonBridge } from "../../src/bridge/PythonBridge.js"
-import { startBridge, testLogger } from "../support/bridge.js"
+import { eventually, startBridge, testLogger } from "../support/bridge.js"
 import { findProcessesWithEnv } from "../support/processes.js"
 import { fixturesDir, pythonCommand, readyWorker } from "../support/worker.js"
 
@@ -29,6 +29,17 @@ describe("workerBusyWaitUs", () => {
     const sleeping = await readyWorker({ busyWaitUs: 0 })
     expect(await sleeping.connection.call("echo", "echo", [1])).toBe(1)
     expect((await sleeping.connection.ping(5_000)).busyWait).toBeUndefined()
+  })
+
+  it("getStatus() shows a worker's counters as of its last health check: hits after awaited calls, null when it does not poll", async () => {
+    const polling = await startBridge({ minWorkers: 1, maxWorkers: 1, healthCheckIntervalMs: 50, workerBusyWaitUs: 500_000 })
+    for (let i = 0; i < 20; i++) await polling.executePython(null, "echo", "echo", [i])
+    await eventually(() => (polling.getStatus().workers[0]?.busyWait?.hits ?? 0) >= 1, 10_000, "a health check reporting hits")
+
+    const sleeping = await startBridge({ minWorkers: 1, maxWorkers: 1, healthCheckIntervalMs: 50, workerBusyWaitUs: 0 })
+    await sleeping.executePython(null, "echo", "echo", [1])
+    await eventually(() => sleeping.getStatus().workers[0]?.rssBytes != null, 10_000, "a health check")
+    expect(sleeping.getStatus().workers[0]!.busyWait).toBeNull()
   })
 
   it.each(["spawn", "forkserver"] as const)("reaches %s workers: 200 µs by default, the given value, 0", async (spawnMode) => {

@@ -23,7 +23,7 @@ const status = (workers: BridgeStatus["workers"]): BridgeStatus => ({
   circuit: { open: false, retryAt: null, openings: 0 },
   stats,
 })
-const worker = (id: string, pid: number, state: "ready" | "busy" = "ready") => ({ id, pid, state, sessions: 1, inFlight: 0, served: 5, restarts: 0, rssBytes: null, uptimeMs: 10 })
+const worker = (id: string, pid: number, state: "ready" | "busy" = "ready") => ({ id, pid, state, sessions: 1, inFlight: 0, served: 5, restarts: 0, rssBytes: null, uptimeMs: 10, busyWait: null })
 
 const fakeSource = () => {
   const telemetry = new TelemetryEmitter()
