@@ -57,13 +57,17 @@ def test_input_that_arrives_while_it_polls_ends_the_poll(pipe):
     assert (waiting.hits, waiting.misses_total) == (1, 0)
 
 
-def test_polls_that_find_nothing_thin_out_to_one_wait_in_64(pipe):
+def test_polls_that_find_nothing_thin_out_to_one_wait_in_256(pipe):
     r, _ = pipe
     waiting = BusyWait(r, 1e-6)
     for _ in range(200):
         waiting.wait()
-    # Polled at waits 1, 3, 7, 15, 31, 63, then every 64th (127, 191); the rest slept at once.
-    assert (waiting.misses_total, waiting.skipped, waiting.hits) == (8, 192, 0)
+    # Polled at waits 1, 3, 7, 15, 31, 63, 127; the rest slept at once.
+    assert (waiting.misses_total, waiting.skipped, waiting.hits) == (7, 193, 0)
+    for _ in range(200, 767):
+        waiting.wait()
+    # Then at 255, and every 256th after it (511, 767), each followed by 255 waits slept at once.
+    assert (waiting.misses_total, waiting.hits, waiting.skip) == (10, 0, MAX_SKIPS)
     assert waiting.misses == _MAX_MISSES
 
 

@@ -165,7 +165,7 @@ export interface LocalWorkerOptions {
    * the Erlang VM's schedulers do: a caller that awaits each call before the next saves the
    * worker's wake-up (on a VM, half of a sequential call's latency), paid in the worker's CPU
    * while it polls. Polls that find nothing make the worker poll less often (down to one wait in
-   * 64), so workers called rarely spend almost nothing; 0 never polls, for hosts where a worker's
+   * 256), so workers called rarely spend almost nothing; 0 never polls, for hosts where a worker's
    * CPU time counts for more than a sequential caller's latency. At most 1 000 000. Default 200.
    */
   readonly workerBusyWaitUs?: number
