@@ -75,7 +75,7 @@ when the name comes from elsewhere (same rules as the bridge's allowedModules/ex
 `,
   agent: `usage: snakepit agent --nats <url> --pool <name> [--prefix p] [--agent-id id]
        [--workers N | --min-workers N --max-workers N] [--max-queue N] [--max-sessions N] [--session-ttl-ms N]
-       [--max-sessions-per-scope N] [--max-calls-per-scope N] [--scope-tokens N]
+       [--max-sessions-per-scope N] [--max-calls-per-scope N] [--scope-tokens N] [--busy-wait-us N]
        [--pythonPath dir]... [--python cmd] [--heartbeat-ms N] [--ttl-ms N]
        [--allow-modules a,b] [--expose mod.fn]... [--allow-any-module] [--allow-code] [--allow-restart]
        [--token-file F | --user U --password-file F | --nkey-seed-file F | --creds file] [--tls-ca file]
@@ -103,6 +103,8 @@ Limits of the agent's pool, shared by every client (app) of this agent:
   --heartbeat-ms N      how often the agent writes its record (default 1000)
   --ttl-ms N            silence after which clients judge the agent lost; at least twice
                         --heartbeat-ms (default 3000)
+  --busy-wait-us N      µs a worker with no call running polls for the next before it sleeps
+                        (default 200; 0: never; the bridge's workerBusyWaitUs)
 Caps per app (a client's clientScope; clients without one share one scope), default none:
   --max-sessions-per-scope N  sessions one scope may hold here; one more: TooManySessions
   --max-calls-per-scope N     calls of one scope in flight or queued here; one more: QueueFull
@@ -110,7 +112,7 @@ Caps per app (a client's clientScope; clients without one share one scope), defa
                               the depth of the scopes NATS permissions give users, no more
   The scope is that of the client id of the subject a call came on: with NATS permissions
   (docs/distributed.md) one app cannot spend another's caps.
-Each N is a whole number of at least 1 (0 for --min-workers; digits only); anything else is a
+Each N is a whole number of at least 1 (0 for --min-workers and --busy-wait-us; digits only); anything else is a
 usage error (exit 2).
 
 NATS secrets come from files (--token-file, --password-file, --nkey-seed-file; a trailing newline
@@ -200,6 +202,7 @@ const FLAGS = {
   "max-sessions-per-scope": { type: "string" },
   "max-calls-per-scope": { type: "string" },
   "scope-tokens": { type: "string" },
+  "busy-wait-us": { type: "string" },
   user: { type: "string" },
   password: { type: "string" },
   "password-file": { type: "string" },

@@ -1,6 +1,6 @@
 /**
  * The numeric flags of `snakepit agent` read as the agent's and its bridge's options. Each must
- * be a whole number from 1 (0 for `--min-workers`) to its flag's bound, in at most 16 plain
+ * be a whole number from 1 (0 for `--min-workers` and `--busy-wait-us`) to its flag's bound, in at most 16 plain
  * digits: `Number()` alone takes `"abc"` (NaN), `"1e400"` (Infinity), `"0x10"`, `" 5"` or `""`
  * (0), and the agent would start with them (a heartbeat interval of Infinity is a timer that
  * fires every millisecond).
@@ -39,7 +39,17 @@ export const AGENT_NUMBER_FLAGS = {
   "session-ttl-ms": MAX_TIMER_MS,
   "heartbeat-ms": MAX_TIMER_MS,
   "ttl-ms": MAX_TIMER_MS,
+  "busy-wait-us": 1_000_000,
 } as const
+
+/**
+ * The flags that take 0: an agent may keep no idle worker (the bridge starts them on demand up to
+ * `--max-workers`), and its workers may never poll before they sleep. Every other flag starts at 1.
+ *
+ * @example
+ * lowestFlagValue("min-workers") // 0
+ */
+export const lowestFlagValue = (flag: AgentNumberFlag): number => (flag === "min-workers" || flag === "busy-wait-us" ? 0 : 1)
 
 /** A numeric flag of `snakepit agent`. */
 export type AgentNumberFlag = keyof typeof AGENT_NUMBER_FLAGS
@@ -59,11 +69,12 @@ export interface AgentLimits {
     readonly maxQueue?: number
     readonly maxSessions?: number
     readonly sessionTtlMs?: number
+    readonly workerBusyWaitUs?: number
   }
 }
 
 /**
- * One flag's value as a whole number from 1 (0 for `--min-workers`) to its bound, or the usage
+ * One flag's value as a whole number from 1 (0 for `--min-workers` and `--busy-wait-us`) to its bound, or the usage
  * error naming the flag and the value. Plain decimal digits only (no sign, exponent, hex, spaces or fraction).
  *
  * @example
@@ -72,8 +83,7 @@ export interface AgentLimits {
  */
 export const positiveIntegerFlag = (flag: AgentNumberFlag, value: string): number | string => {
   const max = AGENT_NUMBER_FLAGS[flag]
-  // An agent may keep no idle worker (the bridge starts them on demand up to --max-workers).
-  const min = flag === "min-workers" ? 0 : 1
+  const min = lowestFlagValue(flag)
   const n = /^[0-9]{1,16}$/.test(value) ? Number(value) : Number.NaN
   return n >= min && n <= max ? n : `--${flag} must be a whole number from ${min} to ${max}, got ${JSON.stringify(value)}`
 }
@@ -114,6 +124,7 @@ export const agentLimits = (
   const maxSessionsPerScope = read("max-sessions-per-scope")
   const maxCallsPerScope = read("max-calls-per-scope")
   const scopeTokens = read("scope-tokens")
+  const workerBusyWaitUs = read("busy-wait-us")
   if (issues.length > 0) return { ok: false, message: issues.join("; ") }
   return {
     ok: true,
@@ -131,6 +142,7 @@ export const agentLimits = (
       ...(maxQueue !== undefined ? { maxQueue } : {}),
       ...(maxSessions !== undefined ? { maxSessions } : {}),
       ...(sessionTtlMs !== undefined ? { sessionTtlMs } : {}),
+      ...(workerBusyWaitUs !== undefined ? { workerBusyWaitUs } : {}),
     },
   }
 }

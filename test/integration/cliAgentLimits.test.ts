@@ -52,10 +52,10 @@ describe.skipIf(!natsServerAvailable)("snakepit agent limits from the command li
     expect(findProcessesWithEnv(MARK, runner.mark)).toEqual([])
   })
 
-  it("--min-workers and --max-workers size the agent's pool", { timeout: 120_000 }, async () => {
+  it("--min-workers and --max-workers size the agent's pool; --busy-wait-us reaches its workers", { timeout: 120_000 }, async () => {
     const entry = await cliEntry()
     const child = runner.track(
-      execa(process.execPath, [entry, "agent", "--nats", suite.nats.url, "--pool", "sized", "--pythonPath", fixturesDir, "--allow-any-module", "--min-workers", "3", "--max-workers", "3"], {
+      execa(process.execPath, [entry, "agent", "--nats", suite.nats.url, "--pool", "sized", "--pythonPath", fixturesDir, "--allow-any-module", "--min-workers", "3", "--max-workers", "3", "--busy-wait-us", "0"], {
         // Spawned workers, whatever the suite's mode: a fork server's template would count as one more.
         env: { [MARK]: runner.mark, FORCE_COLOR: "0", SNAKEPIT_SPAWN_MODE: "spawn" },
         reject: false,
@@ -75,6 +75,8 @@ describe.skipIf(!natsServerAvailable)("snakepit agent limits from the command li
     expect(new Set(ran.map((r) => r.pid)).size).toBeLessThanOrEqual(3)
     const pythons = findProcessesWithEnv(MARK, runner.mark).filter((p) => p.cmdline.includes('run_module("snakepit_bridge"'))
     expect(pythons.map((p) => p.cmdline)).toHaveLength(3)
+    // Each worker was told to sleep at once (the default would be 200).
+    for (const p of pythons) expect(findProcessesWithEnv("SNAKEPIT_BUSY_WAIT_US", "0").map((q) => q.pid)).toContain(p.pid)
     child.kill("SIGTERM")
     expect((await child).exitCode).toBe(0)
   })

@@ -9,18 +9,19 @@ import { AGENT_NUMBER_FLAGS, agentLimits, positiveIntegerFlag, type AgentNumberF
 
 const FLAGS = Object.keys(AGENT_NUMBER_FLAGS) as AgentNumberFlag[]
 /** The smallest value a flag accepts: what the docs promise, written out here on purpose. */
-const lowest = (flag: AgentNumberFlag): number => (flag === "min-workers" ? 0 : 1)
+const lowest = (flag: AgentNumberFlag): number => (flag === "min-workers" || flag === "busy-wait-us" ? 0 : 1)
 
 describe("agent number flags", () => {
   it("each limit flag reaches its option", () => {
     const r = agentLimits({
       "min-workers": "3", "max-workers": "6", "max-queue": "50", "max-sessions": "2", "session-ttl-ms": "600000",
       "heartbeat-ms": "250", "ttl-ms": "1000", "max-sessions-per-scope": "7", "max-calls-per-scope": "9", "scope-tokens": "2",
+      "busy-wait-us": "0",
     })
     expect(r).toEqual({
       ok: true,
       agent: { heartbeatMs: 250, ttlMs: 1000, maxSessionsPerScope: 7, maxCallsPerScope: 9, scopeTokens: 2 },
-      bridge: { minWorkers: 3, maxWorkers: 6, maxQueue: 50, maxSessions: 2, sessionTtlMs: 600_000 },
+      bridge: { minWorkers: 3, maxWorkers: 6, maxQueue: 50, maxSessions: 2, sessionTtlMs: 600_000, workerBusyWaitUs: 0 },
     })
   })
 
@@ -50,7 +51,7 @@ describe("agent number flags", () => {
     ["workers", "abc"], ["workers", "-1"], ["workers", "0"], ["workers", ""], ["workers", "2.5"], ["workers", "1025"],
     ["ttl-ms", "1e400"], ["ttl-ms", "Infinity"], ["heartbeat-ms", "0x10"], ["heartbeat-ms", " 500"], ["heartbeat-ms", "2147483648"],
     ["max-queue", "+5"], ["max-sessions", "1e3"], ["session-ttl-ms", "NaN"], ["min-workers", "1_000"], ["max-workers", "٣"],
-    ["max-sessions-per-scope", "0"], ["max-calls-per-scope", "-3"], ["scope-tokens", "17"],
+    ["max-sessions-per-scope", "0"], ["max-calls-per-scope", "-3"], ["scope-tokens", "17"], ["busy-wait-us", "-1"], ["busy-wait-us", "1000001"],
   ] as [AgentNumberFlag, string][])("--%s %j is refused, naming the flag and the value", (flag, value) => {
     const r = agentLimits({ [flag]: value })
     expect(r.ok).toBe(false)
