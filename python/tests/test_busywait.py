@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 
 import pytest
 import targets
@@ -88,19 +89,25 @@ def test_no_poll_while_a_call_runs_on_another_thread(make_dispatcher, outbox):
     w.server.busy_wait = spy
     deliver(w, call(1, "targets", "wait_then", 3.0, "slow"))
     targets.started.wait(5)
+    # Counted from here: a server thread may have reached its first wait after the spy came.
+    before = spy.waits
     # The echo takes the read role from the slow call's thread, runs inline and is answered;
     # the reader then waits for input beside the running slow call: it must sleep, not poll.
     deliver(w, call(2, "echo", "echo", 2))
     outbox.reply(2)
     deliver(w, {"type": "ping", "id": 3})
     outbox.reply(3)
-    assert spy.waits == 0
+    assert spy.waits == before
     outbox.reply(1)
+    # The slot is freed after the reply is written, on the slow call's own thread.
+    deadline = time.monotonic() + 10
+    while not w.dispatcher.idle() and time.monotonic() < deadline:
+        time.sleep(0.01)
     deliver(w, call(4, "echo", "echo", 4))
     outbox.reply(4)
     deliver(w, {"type": "ping", "id": 5})  # read only after the wait that followed call 4
     outbox.reply(5)
-    assert spy.waits >= 1
+    assert spy.waits > before
 
 
 def test_a_worker_that_polls_reports_its_hits_in_pong_stats(make_dispatcher, outbox):

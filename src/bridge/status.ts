@@ -54,7 +54,7 @@ export interface WorkerStatus {
    * its last health check: polls that found the next message, polls that ran out, and waits
    * slept through without polling after those. Many misses and few hits: the calls come further
    * apart than the budget, which then costs CPU for nothing. Null before the first health check,
-   * for a worker that does not poll, and for a remote pool's agents.
+   * with health checks off, for a worker that does not poll, and for a remote pool's agents.
    */
   readonly busyWait: { readonly hits: number; readonly misses: number; readonly skipped: number } | null
 }

@@ -81,6 +81,13 @@ export const str: Check<string> = check("a string", (v) => typeof v === "string"
  */
 export const int: Check<number> = check("an integer", (v) => Number.isSafeInteger(v))
 /**
+ * A safe integer ≥ 0: something counted.
+ *
+ * @example
+ * count(-1) // "a count (an integer ≥ 0)"
+ */
+export const count: Check<number> = check("a count (an integer ≥ 0)", (v) => Number.isSafeInteger(v) && (v as number) >= 0)
+/**
  * A number, finite or not.
  *
  * @example
@@ -265,7 +272,7 @@ export const workerSpecs: { readonly [T in WorkerMessage["type"]]: Spec<Extract<
   pong: {
     type: literal(MessageType.PONG),
     id: int,
-    stats: shape<PongMessage["stats"]>({ rss_bytes: nullableNum, in_flight: int, served: int, pid: int, busy_wait: optional(shape({ hits: int, misses: int, skipped: int })) }),
+    stats: shape<PongMessage["stats"]>({ rss_bytes: nullableNum, in_flight: int, served: int, pid: int, busy_wait: optional(shape({ hits: count, misses: count, skipped: count })) }),
   } satisfies Spec<PongMessage>,
   log: {
     type: literal(MessageType.LOG),

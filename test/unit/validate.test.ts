@@ -134,6 +134,15 @@ describe("checkWorkerMessage: every worker message is held to its type", () => {
     expect(typeof checkWorkerMessage({ ...valid.pong, stats: { rss_bytes: 1, in_flight: "0", served: 0, pid: 1 } })).toBe("string")
   })
 
+  it("pong stats: busy_wait is optional, three counts ≥ 0 when there", () => {
+    const stats = (busy_wait: unknown) => checkWorkerMessage({ ...valid.pong, stats: { rss_bytes: 1, in_flight: 0, served: 0, pid: 1, busy_wait } })
+    expect(typeof stats(undefined)).toBe("object")
+    expect(typeof stats({ hits: 3, misses: 0, skipped: 9 })).toBe("object")
+    for (const bad of [{ hits: -1, misses: 0, skipped: 0 }, { hits: 1.5, misses: 0, skipped: 0 }, { hits: 1, misses: 2 ** 60, skipped: 0 }, { hits: 1, misses: 0 }, [1, 2, 3], "many", null]) {
+      expect(typeof stats(bad), JSON.stringify(bad)).toBe("string")
+    }
+  })
+
   it("an unknown or missing type is refused, and a deep type is described, never printed", () => {
     expect(checkWorkerMessage({ type: "surprise" })).toMatch(/unexpected message type "surprise"/)
     expect(checkWorkerMessage({ id: 1 })).toMatch(/unexpected message type undefined/)
