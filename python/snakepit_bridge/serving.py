@@ -87,7 +87,8 @@ class Server:
 
     ``on_shutdown`` runs when a ``shutdown`` message arrives, ``on_eof`` when the input ends,
     ``on_fatal(exc)`` on a ``FrameTooLarge``/``ProtocolError`` from the frame reader (each on
-    the thread holding the read role).
+    the thread holding the read role).  ``busy_wait`` is how long, in seconds, the read role's
+    holder polls the input before it sleeps on it with no call running (0: never).
     """
 
     def __init__(self, reader: FrameReader, writer: FrameWriter, dispatcher: Any, *,
