@@ -8,8 +8,8 @@
  * comparison. The order within a round alternates too. Also printed: CPU µs per call of Node
  * (`process.cpuUsage`) and of the worker (all its threads, from /proc; Linux), which a loaded
  * machine inflates far less than wall time (of the worker that answers `os.getpid` first when
-`POOL` allows several). `POOL='<json>'` sets the pools' options. `HOGS=2` runs two busy Python processes beside the
- * rounds (bench/cpuHogs.ts), as the bench's `--load` rows do.
+ * `POOL` allows several). `POOL='<json>'` sets the pools' options. `HOGS=2` runs two busy Python
+ * processes beside the rounds (bench/cpuHogs.ts), as the bench's `--load` rows do.
  */
 import { pino } from "pino"
 import { join } from "node:path"

@@ -9,6 +9,7 @@
 export { PythonBridge } from "./bridge/PythonBridge.js"
 export type { BridgeCommand } from "./bridge/PythonBridge.js"
 export type { BridgeStatus, WorkerStatus } from "./bridge/status.js"
+export type { BusyWaitCounts } from "./protocol/messages.js"
 export type { ExecuteOptions } from "./bridge/callOptions.js"
 export type { MapOptions, MapResult } from "./bridge/mapOptions.js"
 export type {

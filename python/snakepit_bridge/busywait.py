@@ -7,8 +7,8 @@ that awaits each call before making the next pays it on every call.  The host is
 about to send that next call, so the worker first polls its input without blocking for up to
 ``budget`` seconds, as the Erlang VM's schedulers do before they sleep (``+sbwt``), and only
 then blocks.  Measured on a 2-vCPU VM: sequential echo calls 164 → 78 µs at the median, at
-the price of the worker's CPU while it polls (73 → 95 µs a call) (docs/performance.md, "The worker polls before
-it sleeps").
+the price of the worker's CPU while it polls, 73 → 95 µs a call (docs/performance.md, "The
+worker polls before it sleeps").
 
 The cost is bounded by :func:`after_poll`: a poll that ends without input (a *miss*: the
 host's calls come further apart than ``budget``) makes the worker skip polling for the next

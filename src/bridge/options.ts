@@ -335,8 +335,13 @@ const positiveInt = (v: unknown) => typeof v === "number" && Number.isInteger(v)
 const nonNegativeInt = (v: unknown) => typeof v === "number" && Number.isInteger(v) && v >= 0
 /** `workerBusyWaitUs` when not given: covers the host's turn-around between two awaited calls on a VM (60–100 µs measured). */
 const DEFAULT_BUSY_WAIT_US = 200
-/** The longest `workerBusyWaitUs` (Python refuses more, settings.py). */
-const MAX_BUSY_WAIT_US = 1_000_000
+/**
+ * The longest `workerBusyWaitUs` (Python refuses more, settings.py; `snakepit agent --busy-wait-us` too).
+ *
+ * @example
+ * resolveOptions({ workerBusyWaitUs: MAX_BUSY_WAIT_US }).workerBusyWaitUs // 1000000
+ */
+export const MAX_BUSY_WAIT_US = 1_000_000
 const duration = (v: unknown) => typeof v === "number" && (v === Number.POSITIVE_INFINITY || (Number.isFinite(v) && v >= 0))
 
 /**

@@ -5,6 +5,7 @@
  * @example
  * const { workers, circuit } = bridge.getStatus()
  */
+import type { BusyWaitCounts } from "../protocol/messages.js"
 import type { SupervisorStatus } from "../supervisor/status.js"
 import type { PoolStats } from "../telemetry/callTimings.js"
 import type { WorkerState } from "../worker/machine.js"
@@ -56,7 +57,7 @@ export interface WorkerStatus {
    * apart than the budget, which then costs CPU for nothing. Null before the first health check,
    * with health checks off, for a worker that does not poll, and for a remote pool's agents.
    */
-  readonly busyWait: { readonly hits: number; readonly misses: number; readonly skipped: number } | null
+  readonly busyWait: BusyWaitCounts | null
 }
 
 /** The circuit's state as `getStatus().circuit` reports it. */

@@ -16,6 +16,8 @@
  * // { ok: false, message: '--workers must be a whole number from 1 to 1024, got "abc"' }
  */
 
+import { MAX_BUSY_WAIT_US } from "../bridge/options.js"
+
 /** The longest delay a Node timer takes; a longer one fires at once. */
 const MAX_TIMER_MS = 2 ** 31 - 1
 
@@ -39,7 +41,7 @@ export const AGENT_NUMBER_FLAGS = {
   "session-ttl-ms": MAX_TIMER_MS,
   "heartbeat-ms": MAX_TIMER_MS,
   "ttl-ms": MAX_TIMER_MS,
-  "busy-wait-us": 1_000_000,
+  "busy-wait-us": MAX_BUSY_WAIT_US,
 } as const
 
 /**

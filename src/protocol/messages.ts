@@ -348,6 +348,20 @@ export interface EndMessage {
   readonly id: number
 }
 
+/**
+ * What a worker's polling before it sleeps did since it started (python/snakepit_bridge/busywait.py):
+ * polls that found the next message, polls that ran out, and waits slept through without polling
+ * after a run of those.
+ *
+ * @example
+ * const counts: BusyWaitCounts = { hits: 57_892, misses: 282, skipped: 1_899 }
+ */
+export interface BusyWaitCounts {
+  readonly hits: number
+  readonly misses: number
+  readonly skipped: number
+}
+
 /** The worker's health figures, answering `ping`. */
 export interface PongMessage {
   readonly type: "pong"
@@ -358,8 +372,8 @@ export interface PongMessage {
     readonly in_flight: number
     readonly served: number
     readonly pid: number
-    /** What polling before sleeping did (python/snakepit_bridge/busywait.py); absent when it never polls. */
-    readonly busy_wait?: { readonly hits: number; readonly misses: number; readonly skipped: number }
+    /** Absent when the worker never polls. */
+    readonly busy_wait?: BusyWaitCounts
   }
 }
 

@@ -44,7 +44,7 @@ import { AsyncQueue } from "../asyncQueue.js"
 import { splitDue } from "./deadlines.js"
 import { encodeFrame, FrameDecoder, refusedValue } from "../protocol/frame.js"
 import { NO_LIMITS, type ValueLimits } from "../protocol/limits.js"
-import { ErrorType, MAX_TOOL_CALLS_IN_FLIGHT, STREAM_BYTE_WINDOW, STREAM_CHUNK_WINDOW, type ErrorInfo, type MapItemError, type PongMessage } from "../protocol/messages.js"
+import { ErrorType, MAX_TOOL_CALLS_IN_FLIGHT, STREAM_BYTE_WINDOW, STREAM_CHUNK_WINDOW, type ErrorInfo, type BusyWaitCounts, type MapItemError, type PongMessage } from "../protocol/messages.js"
 import { shownName } from "../protocol/shownName.js"
 import { checkWorkerMessage, describe } from "../protocol/validate.js"
 import { OutputTail } from "./callOutput.js"
@@ -56,12 +56,8 @@ export interface WorkerStats {
   readonly inFlight: number
   readonly served: number
   readonly pid: number
-  /**
-   * Polling before sleeping (`workerBusyWaitUs`), counted since the worker started: polls that
-   * found the next message, polls that ran out, and waits slept through without polling after a
-   * run of those. Absent when the worker never polls (a budget of 0).
-   */
-  readonly busyWait?: { readonly hits: number; readonly misses: number; readonly skipped: number }
+  /** Polling before sleeping (`workerBusyWaitUs`); absent when the worker never polls (a budget of 0). */
+  readonly busyWait?: BusyWaitCounts
 }
 
 /** A Python log record forwarded over the protocol. */
