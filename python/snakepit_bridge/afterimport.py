@@ -17,7 +17,10 @@ from __future__ import annotations
 import sys
 import threading
 from types import ModuleType
-from typing import Any, Callable, Dict, List, Optional
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only (see docs/decisions.md)
+    from typing import Any, Callable, Dict, List, Optional
 
 
 def after_import(name: str, then: Callable[[ModuleType], None]) -> None:

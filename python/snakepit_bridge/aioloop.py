@@ -6,7 +6,10 @@ a worker without async code never imports asyncio (~30 ms of start-up).
 from __future__ import annotations
 
 import threading
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only (see docs/decisions.md)
+    from typing import Any
 
 
 class LoopThread:

@@ -17,7 +17,10 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from typing import List, Optional
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only (see docs/decisions.md)
+    from typing import List, Optional
 
 #: Set (to anything but empty) to keep the bridge from writing its own bytecode.
 OPT_OUT = "SNAKEPIT_NO_BYTECODE"

@@ -29,6 +29,7 @@ are sent as nested lists; numpy scalars as Python scalars.  An object with a
 from __future__ import annotations
 
 import array
+from collections import namedtuple
 import json
 import json.decoder
 import json.encoder
@@ -36,13 +37,16 @@ import math
 from itertools import accumulate as _accumulate, chain as _chain_module, compress as _compress
 from itertools import repeat as _repeat
 from operator import is_ as _is
-import re
 import sys
-from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only (see docs/decisions.md)
+    from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from .customtypes import Unresolved, encoder_for
 from .customtypes import decoders as _custom_decoders, encoders as _custom_encoders
 from .errors import ProtocolError, SerializationError
+from .lazyre import LazyPattern
 from .protocol import (CHUNK, DEFAULT_MAX_FRAME_BYTES, ERROR, LOG, RESULT, TELEMETRY,
                        TOOL_CALL, TOOL_RESULT)
 
@@ -69,7 +73,7 @@ _PLAIN = frozenset((str, bool, _NONE))
 _INTS = frozenset((int, bool))
 _CONTAINERS = frozenset((dict, list))
 _SPECIAL_FLOATS = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf, "-0": -0.0}
-_FLOAT_TEXT = re.compile(r"-?\d+(\.\d+)?(e[+-]?\d+)?")
+_FLOAT_TEXT = LazyPattern(r"-?\d+(\.\d+)?(e[+-]?\d+)?")
 
 
 def _float_text(text: str) -> float:
@@ -162,18 +166,19 @@ def _numpy_if_loaded() -> Any:
 
 # -- limits ----------------------------------------------------------------------------------
 
-class Limits(NamedTuple):
+class Limits(namedtuple("Limits", ("max_depth", "max_value_bytes", "max_string_bytes"),
+                        defaults=(200, DEFAULT_MAX_FRAME_BYTES, 16 * 1024 * 1024))):
     """The value limits of docs/protocol.md ("Limits"), the same in both directions.
 
     ``max_depth``: containers (list, dict, tuple, set, and their tags) nested in one value; the
     outer ``args`` list, ``kwargs``/``context``/``data`` object and an ``exec`` reply's object
     of names do not count.  ``max_value_bytes``: the body of one message that carries a value
     (JSON header plus attachments).  ``max_string_bytes``: one string (or dict key), in UTF-8.
+    (A ``collections.namedtuple``, not ``typing.NamedTuple``: the worker does not import
+    ``typing`` to start.)
     """
 
-    max_depth: int = 200
-    max_value_bytes: int = DEFAULT_MAX_FRAME_BYTES
-    max_string_bytes: int = 16 * 1024 * 1024
+    __slots__ = ()
 
 
 _limits = Limits()
@@ -481,7 +486,7 @@ def _enc_custom(v: Any, entry: Any, atts: List[Any], depth: int) -> Any:
 
 # -- where a failure is (only on the way out of a failed walk) --------------------------------
 
-_IDENTIFIER = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
+_IDENTIFIER = LazyPattern(r"[A-Za-z_$][A-Za-z0-9_$]*")
 
 
 def key_segment(key: Any) -> str:
@@ -789,16 +794,17 @@ _PYTHON_NAMES = {"str": "builtins.str", "list": "builtins.list", "dict": "builti
 
 # -- decoding --------------------------------------------------------------------------------
 
-AttachmentsFor = Callable[[Any], List[memoryview]]
+if TYPE_CHECKING:
+    AttachmentsFor = Callable[[Any], List[memoryview]]
 
 # Frames of the JSON parser and of the walk below per level of nesting are C or Python stack;
 # with a recursion limit this high (user code may raise it), CPython before 3.12 lets the C
 # parser recurse until the thread's stack overflows, so the nesting is measured first.
 _UNSAFE_RECURSION_LIMIT = 30000  # 8 MiB thread stacks overflowed near 60000 here
-_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
-_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_JSON_STRING = LazyPattern(r'"[^"\\]*(?:\\.[^"\\]*)*"')
+_NOT_BRACKET = LazyPattern(r"[^\[\]{}]+")
 _BRACKET_STEPS = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")  # as signed bytes: +1, -1
-_HEAD = re.compile(r'\s*("(?:[^"\\]|\\.)*"|[\[\]{}:,]|[^\s\[\]{}:,"]+)')
+_HEAD = LazyPattern(r'\s*("(?:[^"\\]|\\.)*"|[\[\]{}:,]|[^\s\[\]{}:,"]+)')
 
 
 def decode_envelope(header: str, attachments_for: Optional[AttachmentsFor] = None,
@@ -1099,7 +1105,7 @@ def _dec_list(x: Any, atts: List[memoryview]) -> List[Any]:
     return _dec(x, atts)
 
 
-_FRACTION = re.compile(r"\.(\d+)")
+_FRACTION = LazyPattern(r"\.(\d+)")
 
 
 def _parse_iso(cls: Any, text: str) -> Any:

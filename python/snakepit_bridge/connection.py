@@ -7,7 +7,9 @@ envelopes with :func:`~snakepit_bridge.codec.decode_envelope`.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Optional, Sequence
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only (see docs/decisions.md)
+    from typing import Any, Callable, Dict, Optional, Sequence
 
 from .codec import current_limits, encode_message, root_of
 from .errors import SerializationError

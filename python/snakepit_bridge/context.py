@@ -6,19 +6,23 @@ name their call and session without being told.
 """
 from __future__ import annotations
 
+from collections import namedtuple
 from contextvars import ContextVar
-from typing import NamedTuple, Optional
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only (see docs/decisions.md)
+    from typing import Optional
 
 
 _new = tuple.__new__
 
 
-class CallContext(NamedTuple):
-    """The host call (``id``) and session a piece of user code runs for."""
+class CallContext(namedtuple("CallContext", ("call_id", "session_id", "traceparent"),
+                             defaults=(None,))):
+    """The host call (``call_id``, an int or None) and session (``session_id``, a str or None)
+    a piece of user code runs for, and the host span's W3C ``traceparent`` (a str or None)."""
 
-    call_id: Optional[int]
-    session_id: Optional[str]
-    traceparent: Optional[str] = None
+    __slots__ = ()
 
     @classmethod
     def of(cls, call_id: Optional[int], envelope: dict) -> "CallContext":

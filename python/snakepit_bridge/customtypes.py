@@ -23,9 +23,13 @@ rebuilt; with still no decoder, the function receives the plain value.
 from __future__ import annotations
 
 import sys
-from typing import Any, Callable, Dict, Optional, Tuple
 
-Encoder = Tuple[str, Callable[[Any], Any]]
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only (see docs/decisions.md)
+    from typing import Any, Callable, Dict, Optional, Tuple
+
+if TYPE_CHECKING:
+    Encoder = Tuple[str, Callable[[Any], Any]]
 
 #: Registered encoders by class (the codec tests this dict's truth before any lookup).
 encoders: Dict[type, Encoder] = {}

@@ -56,12 +56,14 @@ formatted is replaced by the exception line; texts too long for a frame are cut.
 from __future__ import annotations
 
 import os
-import re
 import sys
 import threading
 import types
 from collections import deque
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only (see docs/decisions.md)
+    from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from . import forkchild
 from .codec import EXT_PENDING, clip_text, current_limits, encode_value, key_segment
@@ -71,6 +73,7 @@ from .errors import (CallCancelled, CodeExecutionDisabled, FrameTooLarge, Module
                      ProtocolError, SerializationError, exception_message, wire_type)
 from .exposure import Exposure, resolve
 from .hostlog import flush_call_output
+from .lazyre import LazyPattern
 from .aioloop import LoopThread
 from .credit import StreamCredit
 from .protocol import (CALL, CANCEL, CHUNK, CLEANUP_SESSION, CREDIT, END, ERROR, EXEC, MAP,
@@ -78,7 +81,8 @@ from .protocol import (CALL, CANCEL, CHUNK, CLEANUP_SESSION, CREDIT, END, ERROR,
 from .session import Sessions, ToolCalls
 
 #: Sends one envelope; returns its frame's ``bodyLength`` (None from a test double: counted as 0).
-Send = Callable[[Dict[str, Any], Sequence[Any]], Any]
+if TYPE_CHECKING:
+    Send = Callable[[Dict[str, Any], Sequence[Any]], Any]
 
 _QUEUED, _RUNNING, _CANCELLED = 0, 1, 2
 
@@ -89,7 +93,7 @@ _NOT_REPORTED = (types.ModuleType, types.FunctionType, types.BuiltinFunctionType
                  types.MethodType, type)
 
 # Where a map_result's item value is in a SerializationError's path: the index and the rest.
-_ITEM_PATH = re.compile(r"^values\[(\d+)\](.*)$", re.S)
+_ITEM_PATH = LazyPattern(r"(?s)^values\[(\d+)\](.*)$")
 
 # Fields of an error reply that may be cut when even the reply is too large for a frame.
 _CUTTABLE = ("message", "traceback", "path")

@@ -8,7 +8,9 @@ classes below.  :func:`wire_type` computes that name for any exception, and
 """
 from __future__ import annotations
 
-from typing import List, Optional
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only (see docs/decisions.md)
+    from typing import List, Optional
 
 
 class WireError(Exception):

@@ -28,14 +28,17 @@ snakepit_bridge.errors.ModuleNotAllowed: 'json.codecs.lookup' is not allowed: js
 """
 from __future__ import annotations
 
-import re
 import types
-from typing import Any, Callable, FrozenSet, Mapping, Optional, Tuple
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only (see docs/decisions.md)
+    from typing import Any, Callable, FrozenSet, Mapping, Optional, Tuple
 
 from .errors import ModuleNotAllowed
 from .importhint import import_target
+from .lazyre import LazyPattern
 
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_IDENTIFIER = LazyPattern(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
 def _dotted(name: Any) -> bool:

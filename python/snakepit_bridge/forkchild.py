@@ -42,10 +42,16 @@ workers through its own path).
 from __future__ import annotations
 
 import os
-import signal
+try:
+    import _signal as signal  # not `signal`: see worker.py
+except ImportError:  # pragma: no cover - an interpreter without CPython's _signal
+    import signal  # type: ignore[no-redef]
 import sys
 import threading
-from typing import Any, Callable, Dict, List, NoReturn, Optional
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only (see docs/decisions.md)
+    from typing import Any, Callable, Dict, List, NoReturn, Optional
 
 from .protocol import LOG, TELEMETRY, TOOL_CALL, Owner
 

@@ -29,16 +29,18 @@ import io
 import sys
 import threading
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, TextIO
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only (see docs/decisions.md)
+    from typing import Any, Callable, Dict, List, Optional, Sequence, TextIO
+    from .loghandler import HostLogHandler
 
 from .afterimport import after_import
 from .context import current_call
 from .protocol import LOG
 
 if TYPE_CHECKING:
-    from .loghandler import HostLogHandler
-
-Send = Callable[[Dict[str, Any], Sequence[Any]], None]
+    Send = Callable[[Dict[str, Any], Sequence[Any]], None]
 
 
 def prepare(level: str = "INFO") -> None:

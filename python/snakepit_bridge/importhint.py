@@ -26,7 +26,10 @@ import json
 import os
 import sys
 from types import ModuleType
-from typing import List, Optional
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only (see docs/decisions.md)
+    from typing import List, Optional
 
 #: How many ``sys.path`` entries the message shows.
 SYS_PATH_HEAD = 6

@@ -22,7 +22,10 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from typing import Any, Callable, Dict, Optional, Sequence
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only (see docs/decisions.md)
+    from typing import Any, Callable, Dict, Optional, Sequence
 
 from .codec import encode_value
 from .protocol import CHUNK, END, ERROR, EXIT_MEMORY_LIMIT, RESULT, TELEMETRY
@@ -37,7 +40,8 @@ MEMORY_EXCEEDED = "snakepit.memoryExceeded"
 #: Replies to a call: the peak is checked before any of them leaves.
 _REPLIES = frozenset((RESULT, ERROR, CHUNK, END))
 
-Send = Callable[[Dict[str, Any], Sequence[Any]], None]
+if TYPE_CHECKING:
+    Send = Callable[[Dict[str, Any], Sequence[Any]], None]
 
 
 try:

@@ -32,7 +32,10 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Optional, Tuple
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only (see docs/decisions.md)
+    from typing import Optional, Tuple
 
 #: The watchman: wait for EOF on stdin (the worker is gone), then SIGKILL the whole group.
 WATCH_SCRIPT = "while read -r _; do :; done; kill -s KILL 0"

@@ -16,7 +16,10 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Any, List, Optional
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only (see docs/decisions.md)
+    from typing import Any, List, Optional
 
 _path: Optional[str] = os.environ.get("SNAKEPIT_PROFILE") or None
 _profiles: List[Any] = []

@@ -30,11 +30,15 @@ import mmap
 import os
 import struct
 import threading
-from typing import Callable, Iterator, List, Optional, Sequence, Union
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only (see docs/decisions.md)
+    from typing import Callable, Iterator, List, Optional, Sequence, Union
 
 from .errors import FrameTooLarge, ProtocolError
 
-Buffer = Union[bytes, bytearray, memoryview]
+if TYPE_CHECKING:
+    Buffer = Union[bytes, bytearray, memoryview]
 
 PROTOCOL_VERSION = 1
 

@@ -46,7 +46,10 @@ import select
 import sys
 import threading
 import time
-from typing import Any, Callable, List, Optional
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only (see docs/decisions.md)
+    from typing import Any, Callable, List, Optional
 
 from . import profiling
 from .busywait import BusyWait

@@ -41,9 +41,10 @@ from __future__ import annotations
 import itertools
 import threading
 from collections.abc import MutableMapping
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
-if TYPE_CHECKING:
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only (see docs/decisions.md)
+    from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Set, Tuple
     import logging
     from concurrent.futures import Future
 
@@ -52,7 +53,8 @@ from .context import current_call
 from .credit import StreamCredit
 from .protocol import MAX_TOOL_CALLS_IN_FLIGHT, TELEMETRY, TOOL_CALL
 
-Send = Callable[[Dict[str, Any], Sequence[Any]], None]
+if TYPE_CHECKING:
+    Send = Callable[[Dict[str, Any], Sequence[Any]], None]
 
 #: Parent of every session logger; its records propagate to the root logger's host handler.
 SESSION_LOGGER = "snakepit.session"

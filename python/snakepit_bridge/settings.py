@@ -30,7 +30,9 @@ The three value limits are enforced by :mod:`snakepit_bridge.codec` in both dire
 """
 from __future__ import annotations
 
-from typing import Dict, Mapping, Optional, Tuple
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only (see docs/decisions.md)
+    from typing import Dict, Mapping, Optional, Tuple
 
 from .exposure import Exposure, from_env as exposure_from_env
 from .protocol import DEFAULT_MAX_FRAME_BYTES

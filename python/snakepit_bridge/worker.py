@@ -30,16 +30,24 @@ from __future__ import annotations
 
 import importlib
 import os
-import signal
 import sys
-from typing import Any, Callable, Dict, Optional, Sequence
+try:
+    # The C module behind `signal`, whose import converts every constant to an enum (~1 ms of a
+    # worker's start-up); the functions and constants used here are the same objects.
+    import _signal as signal
+except ImportError:  # pragma: no cover - an interpreter without CPython's _signal
+    import signal  # type: ignore[no-redef]
 
-from . import bytecode, forkchild, hostlog, profiling
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only (see docs/decisions.md)
+    from typing import Any, Callable, Dict, Optional, Sequence
+    from .memlimit import MemoryWatch
+
+from . import forkchild, hostlog, profiling
 from .codec import Limits, numpy_available, set_limits
 from .connection import Connection
 from .dispatcher import Dispatcher
 from .errors import FrameTooLarge
-from .memlimit import MemoryWatch
 from .protocol import EXIT_FRAME_TOO_LARGE, EXIT_OK, EXIT_PROTOCOL_ERROR, PROTOCOL_VERSION, READY
 from .serving import Server
 from .settings import Settings
@@ -166,6 +174,7 @@ class Worker:
         #: Set with ``SNAKEPIT_MAX_RSS_BYTES``: replies check the peak RSS first.
         self.memory: Optional[MemoryWatch] = None
         if settings.max_rss_bytes is not None:
+            from .memlimit import MemoryWatch  # only with a limit: it imports `resource`
             self.memory = MemoryWatch(settings.max_rss_bytes, self.connection.send)
             send = self.memory.guard(send)
         self.dispatcher = Dispatcher(send, concurrency=settings.concurrency,
@@ -194,6 +203,7 @@ class Worker:
         forkchild.install([self.connection.reader.fd, self.connection.writer.fd], self._forked)
         self.connection.send(ready_message(self.settings))
         # Later workers start faster where PYTHONDONTWRITEBYTECODE is set (see bytecode.py).
+        from . import bytecode  # after `ready`: nothing before the handshake needs it
         bytecode.write_later()
         hostlog.install(self.connection.send)
         hostlog.capture_call_output(self.connection.send)

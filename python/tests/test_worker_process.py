@@ -9,7 +9,7 @@ import struct
 import subprocess
 import sys
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 import pytest
 from conftest import FIXTURES, HERE, PYTHON_DIR, alive, call, gone_within, unwire, wire
@@ -27,7 +27,8 @@ class WorkerProcess:
     """A worker child whose protocol fds are socketpairs held by the test."""
 
     def __init__(self, env: Optional[Dict[str, str]] = None, fds=(3, 4),
-                 extra_path: str = "", new_session: bool = False, cwd: Optional[str] = None) -> None:
+                 extra_path: str = "", new_session: bool = False, cwd: Optional[str] = None,
+                 python_args: Sequence[str] = ()) -> None:
         host_in, child_in = socket.socketpair()
         child_out, host_out = socket.socketpair()
         # Park the child's ends above 9 (close-on-exec) so the dup2s below cannot clobber them.
@@ -47,7 +48,7 @@ class WorkerProcess:
             os.dup2(parked_out, out_fd)
 
         self.proc = subprocess.Popen(
-            [WORKER_PYTHON, "-m", "snakepit_bridge"], env=full_env, close_fds=False,
+            [WORKER_PYTHON, *python_args, "-m", "snakepit_bridge"], env=full_env, close_fds=False,
             preexec_fn=place_fds, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, start_new_session=new_session, cwd=cwd)
         os.close(parked_in)
@@ -157,6 +158,27 @@ def test_oversized_inbound_frame_exits_3(spawn):
     w.host_in.sendall(struct.pack(">I", 1025))
     assert w.wait() == 3
     assert b"FrameTooLarge" in w.proc.stderr.read()
+
+
+def test_start_up_leaves_out_what_no_handshake_needs(spawn):
+    # A worker's start-up is mostly imports (docs/performance.md, "Cold start"). typing (3-7 ms
+    # where site has not loaded it), signal's enum wrappers (~1 ms) and the bridge's own regular
+    # expressions (~1 ms) are not needed to serve, so they are not imported or compiled before
+    # the first call. -S: this machine's site would import typing itself.
+    w = spawn(env={"SNAKEPIT_ALLOW_CODE": "1"}, python_args=["-S"])
+    assert w.recv()["type"] == "ready"
+    w.send({"type": "exec", "id": 1, "context": {}, "code": "\n".join([
+        "import re, sys",
+        "loaded = sorted(sys.modules)",
+        "_ours = [m for n, m in list(sys.modules.items()) if n.startswith('snakepit_bridge')]",
+        "compiled = [name for m in _ours for name, v in vars(m).items() if isinstance(v, re.Pattern)",
+        "            or type(v).__name__ == 'LazyPattern' and v._compiled is not None]"])})
+    reply = w.recv_until(1)
+    assert reply["type"] == "result", reply
+    loaded = set(reply["value"]["loaded"])
+    assert "snakepit_bridge.worker" in loaded
+    assert not loaded & {"typing", "signal", "snakepit_bridge.memlimit", "resource"}, loaded
+    assert reply["value"]["compiled"] == []
 
 
 def test_malformed_frame_exits_2(spawn):
