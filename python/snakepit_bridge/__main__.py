@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import sys
 
-from . import procgroup
 from .protocol import EXIT_OK, EXIT_STARTUP_FAILURE
 from .worker import Worker, import_preload, prepare_process
 
@@ -21,6 +20,7 @@ def main() -> int:
     # After prepare_process: the watchman must not inherit the protocol fds. A host that runs
     # its own watchman for every worker's group says so; then a shell per worker is not needed.
     if not settings.group_watched:
+        from . import procgroup
         procgroup.start_watch()
     if not import_preload(settings.preload):
         return EXIT_STARTUP_FAILURE
