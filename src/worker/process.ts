@@ -1,7 +1,7 @@
 /**
  * One Python worker process, acquired inside an Effect scope: closing the scope kills it.
  *
- * The process runs `snakepit_bridge` as `python -m` would (see {@link workerArgs}) with the protocol on fds 3 (host → worker) and 4
+ * The process runs `snakepit_bridge`'s `main()` (see {@link workerArgs}) with the protocol on fds 3 (host → worker) and 4
  * (worker → host). stdout and stderr are read as text and forwarded as log lines, so nothing
  * Python prints can corrupt the protocol. The effect completes once the worker has sent its
  * `ready` handshake; before that, a spawn error or an early exit is `StartupFailed` (with the
@@ -64,7 +64,7 @@ export interface WorkerProcessOptions {
    * it the worker reports its RSS and exits with `ExitCode.MEMORY_LIMIT` (snakepit_bridge.memlimit).
    */
   readonly maxRssBytes?: number
-  /** The Python module run as `__main__`. Default `snakepit_bridge` (the fork server's template runs `snakepit_bridge.forkserver`). */
+  /** The Python module whose `main()` runs (its return value is the exit code). Default `snakepit_bridge.__main__` (the fork server's template runs `snakepit_bridge.forkserver`). */
   readonly module?: string
   /**
    * The process and its pipes do not keep Node alive (`unref`): for an owner that holds Node up
@@ -489,7 +489,7 @@ const unrefAll = (child: { unref?: () => void } | undefined, streams: ReadonlyAr
 }
 
 /**
- * The default launcher: `python -m snakepit_bridge` spawned in a new session (so it
+ * The default launcher: the worker (`snakepit_bridge`'s `main()`, {@link workerArgs}) spawned in a new session (so it
  * leads its own process group), the protocol on fds 3/4 (libuv socketpairs), stdout and stderr
  * as pipes. Its death is the child's `exit` event; the host then SIGKILLs its group, so nothing
  * the worker started outlives it, and nothing holding its pipes hides its death.
@@ -580,17 +580,20 @@ const notStarted = (reason: Promise<string>): LaunchedProcess => {
 }
 
 /**
- * The interpreter's arguments for a worker running `module`: what `python -m module` does,
- * except that the working directory goes to the END of `sys.path` instead of the front. With it
- * in front, a `json.py` (or a `snakepit_bridge/`) that anyone who can write to that directory
- * plants there runs in every worker at start-up, whatever the allowlist says; at the end, the
- * user's own modules there still import, but nothing shadows the bridge, the standard library
- * or installed packages. (`-P` does this on Python 3.11+ only, and drops the directory.) When
- * the code runs, `os` is already imported (by `site`); `""` (the `-c` entry) is first unless
- * `PYTHONSAFEPATH` left it out, and then nothing is added.
+ * The interpreter's arguments for a worker: import `module` and exit with what its `main()`
+ * returns. Not `python -m` (nor `runpy`, which `-m` uses): on an interpreter whose `site` has not
+ * already loaded them, `runpy` and the `importlib.util`, `contextlib` and `warnings` it imports
+ * cost a worker 3–4 ms of its start-up (docs/performance.md), and nothing else needs them. The
+ * working directory goes to the END of `sys.path` instead of the front: with it in front, a
+ * `json.py` (or a `snakepit_bridge/`) that anyone who can write to that directory plants there
+ * runs in every worker at start-up, whatever the allowlist says; at the end, the user's own
+ * modules there still import, but nothing shadows the bridge, the standard library or installed
+ * packages. (`-P` does this on Python 3.11+ only, and drops the directory.) When the code runs,
+ * `os` is already imported (by `site`); `""` (the `-c` entry) is first unless `PYTHONSAFEPATH`
+ * left it out, and then nothing is added.
  *
  * @example
- * spawn("python3", workerArgs("snakepit_bridge"))
+ * spawn("python3", workerArgs("snakepit_bridge.__main__"))
  */
 export const workerArgs = (module: string): string[] => [
   "-c",
@@ -599,15 +602,15 @@ export const workerArgs = (module: string): string[] => [
     'if sys.path[:1] == [""]:',
     "    del sys.path[0]",
     "    sys.path.append(os.getcwd())",
-    "import runpy",
-    `runpy.run_module(${JSON.stringify(module)}, run_name="__main__", alter_sys=True)`,
+    "import importlib",
+    `sys.exit(importlib.import_module(${JSON.stringify(module)}).main())`,
   ].join("\n"),
 ]
 
 const start = (options: WorkerProcessOptions, maxFrameBytes: number): ChildProcess | { refused: string } => {
   const pythonPath = [bridgePythonDir, ...(options.pythonPath ?? []), ...(process.env.PYTHONPATH ? [process.env.PYTHONPATH] : [])]
   try {
-    return spawn(options.python, workerArgs(options.module ?? "snakepit_bridge"), {
+    return spawn(options.python, workerArgs(options.module ?? "snakepit_bridge.__main__"), {
       stdio: ["ignore", "pipe", "pipe", "pipe", "pipe"],
       // A new session: the worker leads its own process group, which the host kills as a whole,
       // and a terminal's Ctrl-C (sent to the host's group) does not reach it. processGroup.ts

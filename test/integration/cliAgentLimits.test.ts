@@ -73,7 +73,7 @@ describe.skipIf(!natsServerAvailable)("snakepit agent limits from the command li
     // never a fourth (maxWorkers 3), and started all three (minWorkers 3).
     const ran = await Promise.all(Array.from({ length: 8 }, (_, i) => bridge.executePython(`s${i}`, "remote", "slow_where", [0.3], { timeoutMs: 60_000 }) as Promise<{ pid: number }>))
     expect(new Set(ran.map((r) => r.pid)).size).toBeLessThanOrEqual(3)
-    const pythons = findProcessesWithEnv(MARK, runner.mark).filter((p) => p.cmdline.includes('run_module("snakepit_bridge"'))
+    const pythons = findProcessesWithEnv(MARK, runner.mark).filter((p) => p.cmdline.includes('import_module("snakepit_bridge.__main__")'))
     expect(pythons.map((p) => p.cmdline)).toHaveLength(3)
     // Each worker was told to sleep at once (the default would be 200).
     for (const p of pythons) expect(findProcessesWithEnv("SNAKEPIT_BUSY_WAIT_US", "0").map((q) => q.pid)).toContain(p.pid)
