@@ -2,7 +2,8 @@
  * The workers' working directory is on `sys.path`, but last: the user's modules there import,
  * and nothing planted there shadows the standard library or the bridge. Before, it was first
  * (as `python -m` puts it), so a `json.py` anyone who could write to that directory left there
- * ran in every worker at start-up, whatever the allowlist said. Real workers, spawned and forked.
+ * ran in every worker at start-up, whatever the allowlist said. And the worker starts without
+ * `runpy` (what `python -m` uses). Real workers, spawned and forked.
  */
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -40,5 +41,12 @@ describe.each(["spawn", "forkserver"] as const)("the workers' working directory 
     const { path } = await bridge.executeCode(null, "import sys\npath = list(sys.path)", {})
     expect((path as string[]).at(-1)).toBe(dir)
     expect((path as string[]).filter((p) => p === dir || p === "")).toEqual([dir])
+  })
+
+  it("the worker is started by importing its module and calling main(), without runpy", async () => {
+    // runpy and what it imports cost a worker 3-4 ms of start-up where site has not loaded them.
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, spawnMode, allowCodeExecution: true })
+    const seen = await bridge.executeCode(null, "import sys\nrunpy = 'runpy' in sys.modules\nmain = sys.modules['__main__'].__dict__.get('__file__')", {})
+    expect(seen).toEqual({ runpy: false, main: null })
   })
 })
