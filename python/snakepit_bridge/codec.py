@@ -140,8 +140,13 @@ def numpy_available() -> bool:
         return False
     if "numpy" in sys.modules:
         return True
-    import importlib.util
-    return importlib.util.find_spec("numpy") is not None
+    # What importlib.util.find_spec does for a top-level name, without importing importlib.util
+    # (and contextlib with it): the worker asks before its handshake.
+    for finder in sys.meta_path:
+        find_spec = getattr(finder, "find_spec", None)
+        if find_spec is not None and find_spec("numpy", None) is not None:
+            return True
+    return False
 
 
 def _numpy_for_decoding() -> Any:

@@ -405,3 +405,27 @@ def test_json_text_is_compact_and_keeps_unicode():
     assert codec.dumps({"a": [1, "é"]}) == '{"a":[1,"é"]}'
     with pytest.raises(ValueError):
         codec.dumps(math.nan)
+
+
+
+class _Finder:
+    """A meta path finder that finds only the names it is given."""
+
+    def __init__(self, *names):
+        self.names = names
+
+    def find_spec(self, name, path, target=None):
+        return object() if name in self.names else None
+
+
+def test_numpy_available_agrees_with_importlib_and_asks_the_finders(monkeypatch):
+    import importlib.util
+    import sys
+    from snakepit_bridge.codec import numpy_available
+    if "numpy" not in sys.modules:
+        assert numpy_available() is (importlib.util.find_spec("numpy") is not None)
+    monkeypatch.delitem(sys.modules, "numpy", raising=False)
+    monkeypatch.setattr(sys, "meta_path", [object(), _Finder("numpy")])  # one without find_spec
+    assert numpy_available() is True
+    monkeypatch.setattr(sys, "meta_path", [_Finder("numpyx")])
+    assert numpy_available() is False
