@@ -28,7 +28,7 @@ class WorkerProcess:
 
     def __init__(self, env: Optional[Dict[str, str]] = None, fds=(3, 4),
                  extra_path: str = "", new_session: bool = False, cwd: Optional[str] = None,
-                 python_args: Sequence[str] = ()) -> None:
+                 python_args: Sequence[str] = (), entry: Sequence[str] = ("-m", "snakepit_bridge")) -> None:
         host_in, child_in = socket.socketpair()
         child_out, host_out = socket.socketpair()
         # Park the child's ends above 9 (close-on-exec) so the dup2s below cannot clobber them.
@@ -48,7 +48,7 @@ class WorkerProcess:
             os.dup2(parked_out, out_fd)
 
         self.proc = subprocess.Popen(
-            [WORKER_PYTHON, *python_args, "-m", "snakepit_bridge"], env=full_env, close_fds=False,
+            [WORKER_PYTHON, *python_args, *entry], env=full_env, close_fds=False,
             preexec_fn=place_fds, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, start_new_session=new_session, cwd=cwd)
         os.close(parked_in)
@@ -164,8 +164,10 @@ def test_start_up_leaves_out_what_no_handshake_needs(spawn):
     # A worker's start-up is mostly imports (docs/performance.md, "Cold start"). typing (3-7 ms
     # where site has not loaded it), signal's enum wrappers (~1 ms) and the bridge's own regular
     # expressions (~1 ms) are not needed to serve, so they are not imported or compiled before
-    # the first call. -S: this machine's site would import typing itself.
-    w = spawn(env={"SNAKEPIT_ALLOW_CODE": "1"}, python_args=["-S"])
+    # the first call. -S: this machine's site would import typing itself; started as the host
+    # starts it (workerArgs), since runpy (-m) imports typing on 3.9 through importlib.abc.
+    w = spawn(env={"SNAKEPIT_ALLOW_CODE": "1"}, python_args=["-S"], entry=[
+        "-c", "import importlib, sys; sys.exit(importlib.import_module('snakepit_bridge.__main__').main())"])
     assert w.recv()["type"] == "ready"
     w.send({"type": "exec", "id": 1, "context": {}, "code": "\n".join([
         "import re, sys",
