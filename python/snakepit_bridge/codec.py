@@ -140,12 +140,17 @@ def numpy_available() -> bool:
         return False
     if "numpy" in sys.modules:
         return True
-    # What importlib.util.find_spec does for a top-level name, without importing importlib.util
-    # (and contextlib with it): the worker asks before its handshake.
+    # The meta path finders asked as the import system asks them (importlib.util.find_spec would
+    # import importlib.util and contextlib, before the handshake); a finder that raises raises
+    # here as there. Not under the import lock: the worker asks before it starts any thread.
     for finder in sys.meta_path:
         find_spec = getattr(finder, "find_spec", None)
-        if find_spec is not None and find_spec("numpy", None) is not None:
-            return True
+        if find_spec is not None:
+            if find_spec("numpy", None, None) is not None:
+                return True
+        elif getattr(finder, "find_module", None) is not None:  # a legacy finder (before 3.12)
+            if finder.find_module("numpy", None) is not None:
+                return True
     return False
 
 

@@ -26,8 +26,11 @@ class LazyPattern:
         self._compiled: Any = None
 
     def __getattr__(self, name: str) -> Any:
-        # Reached only for a name the instance does not hold yet: each method's first use.
-        compiled = self._compiled
+        # Reached only for a name the instance does not hold yet: each method's first use. Not
+        # for special names, which copy and pickle look up on instances made without __init__.
+        if name.startswith("__"):
+            raise AttributeError(name)
+        compiled = self.__dict__.get("_compiled")
         if compiled is None:
             import re
             compiled = self._compiled = re.compile(*self._source)

@@ -14,13 +14,17 @@ from __future__ import annotations
 
 import functools
 import logging
-from typing import Any, Callable, Dict, Sequence
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only (see docs/decisions.md)
+    from typing import Any, Callable, Dict, Sequence
 
 from .codec import clip_text, current_limits
 from .context import current_call
 from .protocol import LOG
 
-Send = Callable[[Dict[str, Any], Sequence[Any]], None]
+if TYPE_CHECKING:
+    Send = Callable[[Dict[str, Any], Sequence[Any]], None]
 
 
 def level_name(levelno: int) -> str:

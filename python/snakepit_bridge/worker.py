@@ -33,7 +33,8 @@ import os
 import sys
 try:
     # The C module behind `signal`, whose import converts every constant to an enum (~1 ms of a
-    # worker's start-up); the functions and constants used here are the same objects.
+    # worker's start-up). What the worker does with it behaves the same: its constants are plain
+    # ints where `signal`'s are IntEnums that compare equal to them.
     import _signal as signal
 except ImportError:  # pragma: no cover - an interpreter without CPython's _signal
     import signal  # type: ignore[no-redef]

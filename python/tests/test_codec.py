@@ -409,13 +409,21 @@ def test_json_text_is_compact_and_keeps_unicode():
 
 
 class _Finder:
-    """A meta path finder that finds only the names it is given."""
+    """A meta path finder that finds only the names it is given (``target`` required, as some
+    finders declare it)."""
 
     def __init__(self, *names):
         self.names = names
 
-    def find_spec(self, name, path, target=None):
+    def find_spec(self, name, path, target):
         return object() if name in self.names else None
+
+
+class _LegacyFinder:
+    """A finder with only the ``find_module`` of before Python 3.4."""
+
+    def find_module(self, name, path=None):
+        return object() if name == "numpy" else None
 
 
 def test_numpy_available_agrees_with_importlib_and_asks_the_finders(monkeypatch):
@@ -429,3 +437,5 @@ def test_numpy_available_agrees_with_importlib_and_asks_the_finders(monkeypatch)
     assert numpy_available() is True
     monkeypatch.setattr(sys, "meta_path", [_Finder("numpyx")])
     assert numpy_available() is False
+    monkeypatch.setattr(sys, "meta_path", [_Finder("numpyx"), _LegacyFinder()])
+    assert numpy_available() is True

@@ -1,6 +1,8 @@
 """LazyPattern: a regular expression compiled at its first use."""
 from __future__ import annotations
 
+import copy
+import pickle
 import threading
 
 from snakepit_bridge.lazyre import LazyPattern
@@ -41,3 +43,11 @@ def test_threads_racing_to_first_use_all_get_answers():
     for t in threads:
         t.join()
     assert results == [True] * 8
+
+
+def test_copies_and_pickles_match_as_the_original_does():
+    pattern = LazyPattern(r"x+")
+    for twin in (copy.copy(pattern), copy.deepcopy(pattern), pickle.loads(pickle.dumps(pattern))):
+        assert twin.fullmatch("xx") is not None and twin.fullmatch("xy") is None
+    pattern.match("x")  # compiled now: its copies still work
+    assert copy.copy(pattern).sub("-", "axxb") == "a-b"

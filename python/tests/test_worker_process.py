@@ -165,8 +165,9 @@ def test_start_up_leaves_out_what_no_handshake_needs(spawn):
     # where site has not loaded it), signal's enum wrappers (~1 ms) and the bridge's own regular
     # expressions (~1 ms) are not needed to serve, so they are not imported or compiled before
     # the first call. -S: this machine's site would import typing itself; started as the host
-    # starts it (workerArgs), since runpy (-m) imports typing on 3.9 through importlib.abc.
-    w = spawn(env={"SNAKEPIT_ALLOW_CODE": "1"}, python_args=["-S"], entry=[
+    # starts it (workerArgs), since runpy (-m) imports typing on 3.9 through importlib.abc; and
+    # without the bytecode writer, whose importlib.util does too, a second after ready.
+    w = spawn(env={"SNAKEPIT_ALLOW_CODE": "1", "SNAKEPIT_NO_BYTECODE": "1"}, python_args=["-S"], entry=[
         "-c", "import importlib, sys; sys.exit(importlib.import_module('snakepit_bridge.__main__').main())"])
     assert w.recv()["type"] == "ready"
     w.send({"type": "exec", "id": 1, "context": {}, "code": "\n".join([

@@ -64,7 +64,7 @@ export interface WorkerProcessOptions {
    * it the worker reports its RSS and exits with `ExitCode.MEMORY_LIMIT` (snakepit_bridge.memlimit).
    */
   readonly maxRssBytes?: number
-  /** The Python module whose `main()` runs (its return value is the exit code). Default `snakepit_bridge.__main__` (the fork server's template runs `snakepit_bridge.forkserver`). */
+  /** The Python module run as `__main__`. Default `snakepit_bridge` (the fork server's template runs `snakepit_bridge.forkserver`). */
   readonly module?: string
   /**
    * The process and its pipes do not keep Node alive (`unref`): for an owner that holds Node up
@@ -579,13 +579,21 @@ const notStarted = (reason: Promise<string>): LaunchedProcess => {
   }
 }
 
+/** The bridge's own entry modules, and the module whose `main()` each runs (see {@link workerArgs}). */
+const ENTRY_POINTS: ReadonlyMap<string, string> = new Map([
+  ["snakepit_bridge", "snakepit_bridge.__main__"],
+  ["snakepit_bridge.forkserver", "snakepit_bridge.forkserver"],
+])
+
 /**
- * The interpreter's arguments for a worker: import `module` and exit with what its `main()`
- * returns. Not `python -m` (nor `runpy`, which `-m` uses): on an interpreter whose `site` has not
- * already loaded them, `runpy` and the `importlib.util`, `contextlib` and `warnings` it imports
- * cost a worker 3–4 ms of its start-up (docs/performance.md), and nothing else needs them. The
- * working directory goes to the END of `sys.path` instead of the front: with it in front, a
- * `json.py` (or a `snakepit_bridge/`) that anyone who can write to that directory plants there
+ * The interpreter's arguments for a worker running `module`: what `python -m module` does, except
+ * in two ways. The bridge's own entry modules (the worker, the fork server's template) are started
+ * by importing them and exiting with what their `main()` returns, not through `runpy` (which `-m`
+ * uses): where `site` has not loaded them already, `runpy` and the `importlib.util`,
+ * `importlib.machinery` and `contextlib` it imports cost a worker about 2 ms of its start-up
+ * (docs/performance.md, "Cold start"). Any other module still runs as `__main__` through `runpy`.
+ * And the working directory goes to the END of `sys.path` instead of the front: with it in front,
+ * a `json.py` (or a `snakepit_bridge/`) that anyone who can write to that directory plants there
  * runs in every worker at start-up, whatever the allowlist says; at the end, the user's own
  * modules there still import, but nothing shadows the bridge, the standard library or installed
  * packages. (`-P` does this on Python 3.11+ only, and drops the directory.) When the code runs,
@@ -593,24 +601,21 @@ const notStarted = (reason: Promise<string>): LaunchedProcess => {
  * left it out, and then nothing is added.
  *
  * @example
- * spawn("python3", workerArgs("snakepit_bridge.__main__"))
+ * spawn("python3", workerArgs("snakepit_bridge"))
  */
-export const workerArgs = (module: string): string[] => [
-  "-c",
-  [
-    "import os, sys",
-    'if sys.path[:1] == [""]:',
-    "    del sys.path[0]",
-    "    sys.path.append(os.getcwd())",
-    "import importlib",
-    `sys.exit(importlib.import_module(${JSON.stringify(module)}).main())`,
-  ].join("\n"),
-]
+export const workerArgs = (module: string): string[] => {
+  const entry = ENTRY_POINTS.get(module)
+  const run =
+    entry === undefined
+      ? ["import runpy", `runpy.run_module(${JSON.stringify(module)}, run_name="__main__", alter_sys=True)`]
+      : ["import importlib", `sys.exit(importlib.import_module(${JSON.stringify(entry)}).main())`]
+  return ["-c", ["import os, sys", 'if sys.path[:1] == [""]:', "    del sys.path[0]", "    sys.path.append(os.getcwd())", ...run].join("\n")]
+}
 
 const start = (options: WorkerProcessOptions, maxFrameBytes: number): ChildProcess | { refused: string } => {
   const pythonPath = [bridgePythonDir, ...(options.pythonPath ?? []), ...(process.env.PYTHONPATH ? [process.env.PYTHONPATH] : [])]
   try {
-    return spawn(options.python, workerArgs(options.module ?? "snakepit_bridge.__main__"), {
+    return spawn(options.python, workerArgs(options.module ?? "snakepit_bridge"), {
       stdio: ["ignore", "pipe", "pipe", "pipe", "pipe"],
       // A new session: the worker leads its own process group, which the host kills as a whole,
       // and a terminal's Ctrl-C (sent to the host's group) does not reach it. processGroup.ts
