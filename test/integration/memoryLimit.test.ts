@@ -69,7 +69,11 @@ describe("memory-limit: maxWorkerMemoryMb stops a worker during the call", () =>
         restart: { intensity: 2, periodMs: 60_000, onExhausted: "stop" },
       }),
     )
-    if (!started.ok) return void expect(started.error).toMatchObject({ _tag: "MaxRestartIntensity" })
+    // The worker trips its limit right after `ready`. When the host sees the death before the
+    // worker's ready (a forked worker's exit, reported by the template, can overtake its
+    // connection), the first start fails with StartupFailed and start() rejects with it (OTP:
+    // a child that fails to start fails its supervisor's start); either way the pool ends.
+    if (!started.ok) return void expect(started.error).toSatisfy((e: { _tag?: string }) => e._tag === "MaxRestartIntensity" || e._tag === "StartupFailed")
     const bridge = started.value
     try {
       await eventually(() => bridge.getStatus().failed !== undefined, 20_000, "the pool to give up")
