@@ -42,6 +42,7 @@ import sys
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only (see docs/decisions.md)
     from typing import Any, Callable, Dict, List, Optional, Tuple
+    AttachmentsFor = Callable[[Any], List[memoryview]]
 
 from .customtypes import Unresolved, encoder_for
 from .customtypes import decoders as _custom_decoders, encoders as _custom_encoders
@@ -803,9 +804,6 @@ _PYTHON_NAMES = {"str": "builtins.str", "list": "builtins.list", "dict": "builti
 
 
 # -- decoding --------------------------------------------------------------------------------
-
-if TYPE_CHECKING:
-    AttachmentsFor = Callable[[Any], List[memoryview]]
 
 # Frames of the JSON parser and of the walk below per level of nesting are C or Python stack;
 # with a recursion limit this high (user code may raise it), CPython before 3.12 lets the C

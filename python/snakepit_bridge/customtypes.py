@@ -27,8 +27,6 @@ import sys
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only (see docs/decisions.md)
     from typing import Any, Callable, Dict, Optional, Tuple
-
-if TYPE_CHECKING:
     Encoder = Tuple[str, Callable[[Any], Any]]
 
 #: Registered encoders by class (the codec tests this dict's truth before any lookup).

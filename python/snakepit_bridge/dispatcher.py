@@ -64,6 +64,8 @@ from collections import deque
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only (see docs/decisions.md)
     from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+    #: Sends one envelope; returns its frame's ``bodyLength`` (None from a test double: counted as 0).
+    Send = Callable[[Dict[str, Any], Sequence[Any]], Any]
 
 from . import forkchild
 from .codec import EXT_PENDING, clip_text, current_limits, encode_value, key_segment
@@ -80,9 +82,6 @@ from .protocol import (CALL, CANCEL, CHUNK, CLEANUP_SESSION, CREDIT, END, ERROR,
                        MAP_RESULT, PING, PONG, RESULT, STREAM_BYTE_WINDOW, TOOL_RESULT)
 from .session import Sessions, ToolCalls
 
-#: Sends one envelope; returns its frame's ``bodyLength`` (None from a test double: counted as 0).
-if TYPE_CHECKING:
-    Send = Callable[[Dict[str, Any], Sequence[Any]], Any]
 
 _QUEUED, _RUNNING, _CANCELLED = 0, 1, 2
 

@@ -32,15 +32,13 @@ from types import ModuleType
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only (see docs/decisions.md)
-    from typing import Any, Callable, Dict, List, Optional, Sequence, TextIO
+    from typing import Any, Dict, List, Optional, TextIO
     from .loghandler import HostLogHandler
+    from .protocol import Send
 
 from .afterimport import after_import
 from .context import current_call
 from .protocol import LOG
-
-if TYPE_CHECKING:
-    Send = Callable[[Dict[str, Any], Sequence[Any]], None]
 
 
 def prepare(level: str = "INFO") -> None:

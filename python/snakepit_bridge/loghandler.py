@@ -17,14 +17,12 @@ import logging
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only (see docs/decisions.md)
-    from typing import Any, Callable, Dict, Sequence
+    from typing import Any, Callable
+    from .protocol import Send
 
 from .codec import clip_text, current_limits
 from .context import current_call
 from .protocol import LOG
-
-if TYPE_CHECKING:
-    Send = Callable[[Dict[str, Any], Sequence[Any]], None]
 
 
 def level_name(levelno: int) -> str:

@@ -25,7 +25,8 @@ import threading
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only (see docs/decisions.md)
-    from typing import Any, Callable, Dict, Optional, Sequence
+    from typing import Any, Dict, Optional, Sequence
+    from .protocol import Send
 
 from .codec import encode_value
 from .protocol import CHUNK, END, ERROR, EXIT_MEMORY_LIMIT, RESULT, TELEMETRY
@@ -39,9 +40,6 @@ MEMORY_EXCEEDED = "snakepit.memoryExceeded"
 
 #: Replies to a call: the peak is checked before any of them leaves.
 _REPLIES = frozenset((RESULT, ERROR, CHUNK, END))
-
-if TYPE_CHECKING:
-    Send = Callable[[Dict[str, Any], Sequence[Any]], None]
 
 
 try:

@@ -33,12 +33,13 @@ import threading
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only (see docs/decisions.md)
-    from typing import Callable, Iterator, List, Optional, Sequence, Union
+    from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Union
+    Buffer = Union[bytes, bytearray, memoryview]
+    #: Sends one envelope and its attachments (a connection's ``send``, or a wrapper of it).
+    Send = Callable[[Dict[str, Any], Sequence[Any]], None]
 
 from .errors import FrameTooLarge, ProtocolError
 
-if TYPE_CHECKING:
-    Buffer = Union[bytes, bytearray, memoryview]
 
 PROTOCOL_VERSION = 1
 

@@ -47,14 +47,13 @@ if TYPE_CHECKING:  # annotations only (see docs/decisions.md)
     from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Set, Tuple
     import logging
     from concurrent.futures import Future
+    from .protocol import Send
 
 from .codec import EXT_PENDING, encode_value
 from .context import current_call
 from .credit import StreamCredit
 from .protocol import MAX_TOOL_CALLS_IN_FLIGHT, TELEMETRY, TOOL_CALL
 
-if TYPE_CHECKING:
-    Send = Callable[[Dict[str, Any], Sequence[Any]], None]
 
 #: Parent of every session logger; its records propagate to the root logger's host handler.
 SESSION_LOGGER = "snakepit.session"
