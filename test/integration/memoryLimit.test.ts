@@ -6,6 +6,7 @@
  */
 import { describe, expect, it } from "vitest"
 import { PythonBridge } from "../../src/bridge/PythonBridge.js"
+import { ExitCode } from "../../src/protocol/messages.js"
 import { eventually, record, startBridge, testLogger } from "../support/bridge.js"
 import { isGone } from "../support/processes.js"
 import { fixturesDir, outcome, pythonCommand } from "../support/worker.js"
@@ -72,8 +73,13 @@ describe("memory-limit: maxWorkerMemoryMb stops a worker during the call", () =>
     // The worker trips its limit right after `ready`. When the host sees the death before the
     // worker's ready (a forked worker's exit, reported by the template, can overtake its
     // connection), the first start fails with StartupFailed and start() rejects with it (OTP:
-    // a child that fails to start fails its supervisor's start); either way the pool ends.
-    if (!started.ok) return void expect(started.error).toSatisfy((e: { _tag?: string }) => e._tag === "MaxRestartIntensity" || e._tag === "StartupFailed")
+    // a child that fails to start fails its supervisor's start), its exit code the memory
+    // limit's; either way the pool ends.
+    if (!started.ok) {
+      return void expect(started.error).toSatisfy(
+        (e: { _tag?: string; exitCode?: number | null }) => e._tag === "MaxRestartIntensity" || (e._tag === "StartupFailed" && e.exitCode === ExitCode.MEMORY_LIMIT),
+      )
+    }
     const bridge = started.value
     try {
       await eventually(() => bridge.getStatus().failed !== undefined, 20_000, "the pool to give up")

@@ -44,7 +44,7 @@ describe.each(["spawn", "forkserver"] as const)("the workers' working directory 
   })
 
   it("the worker is started by importing its module and calling main(), without runpy", async () => {
-    // runpy and what it imports cost a worker 3-4 ms of start-up where site has not loaded them.
+    // runpy and what it imports cost a worker about 2 ms of start-up where site has not loaded them.
     const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, spawnMode, allowCodeExecution: true })
     const seen = await bridge.executeCode(null, "import sys\nrunpy = 'runpy' in sys.modules\nmain = sys.modules['__main__'].__dict__.get('__file__')", {})
     expect(seen).toEqual({ runpy: false, main: null })
