@@ -104,6 +104,7 @@ DEFAULT_MAX_FRAME_BYTES = 64 * 1024 * 1024
 READ_SIZE = 65536
 _U32 = struct.Struct(">I")
 _U32X2 = struct.Struct(">II")
+_get_ident = threading.get_ident
 _PADS = tuple(b"\0" * k for k in range(8))
 _IOV_MAX = 1024
 try:
@@ -329,15 +330,9 @@ class FrameWriter:
         """Write one frame (raises :class:`FrameTooLarge` before writing anything, and
         :class:`ForeignProcess` in a process other than :attr:`owner`'s)."""
         if attachments:
-            parts = frame_buffers(header, attachments, self.max_frame_bytes)
-            total = sum(p.nbytes if isinstance(p, memoryview) else len(p) for p in parts)
-            if total > self._JOIN_BELOW:
-                self._check_owner()
-                with self.lock:
-                    self._flush_held()
-                    _writev_all(self.fd, parts)
+            data = self._small_frame_with(header, attachments)
+            if data is None:
                 return
-            data = b"".join(parts)
         else:
             header_length = len(header)
             if header_length + 4 > self.max_frame_bytes:
@@ -345,14 +340,15 @@ class FrameWriter:
                     f"frame of {header_length + 4} bytes exceeds maxFrameBytes "
                     f"({self.max_frame_bytes})")
             data = _U32X2.pack(header_length + 4, header_length) + header
-        me = threading.get_ident()
         # Checked for every frame, corked ones too, and before the lock, which a thread that a
         # fork left behind may hold for ever. A reply is where a fork's child that returned from
         # the call is back in the worker's code: once it gets past it, it runs the calls left in
         # its copy of the read buffer (their effects would happen twice).
-        self._check_owner()
+        if self.owner.moved():
+            self._refuse_foreign()
         with self.lock:
-            if self.cork_thread is not None and self.cork_thread == me:
+            cork_thread = self.cork_thread
+            if cork_thread is not None and cork_thread == _get_ident():
                 held = self._held
                 held.append(data)
                 self._held_bytes += len(data)
@@ -362,6 +358,19 @@ class FrameWriter:
             if self._held:
                 self._flush_held()
             _write_all(self.fd, data)
+
+    def _small_frame_with(self, header: bytes, attachments: Sequence[Buffer]) -> Optional[bytes]:
+        """A frame with attachments as one ``bytes`` to write or cork, or None once written here
+        (a frame over :attr:`_JOIN_BELOW` bytes goes out with ``writev``, never copied)."""
+        parts = frame_buffers(header, attachments, self.max_frame_bytes)
+        total = sum(p.nbytes if isinstance(p, memoryview) else len(p) for p in parts)
+        if total <= self._JOIN_BELOW:
+            return b"".join(parts)
+        self._check_owner()
+        with self.lock:
+            self._flush_held()
+            _writev_all(self.fd, parts)
+        return None
 
     def flush(self) -> None:
         """Write the frames held back by corking, if any (in a process other than
@@ -376,12 +385,15 @@ class FrameWriter:
 
     def _check_owner(self) -> None:
         if self.owner.moved():
-            # The frames held are the owner's (corked before the fork): it sends them itself.
-            self._held = []
-            self._held_bytes = 0
-            self.on_foreign()
-            raise ForeignProcess(f"process {os.getpid()} does not own this connection "
-                                 f"(process {self.owner.pid} does): nothing was written")
+            self._refuse_foreign()
+
+    def _refuse_foreign(self) -> None:
+        # The frames held are the owner's (corked before the fork): it sends them itself.
+        self._held = []
+        self._held_bytes = 0
+        self.on_foreign()
+        raise ForeignProcess(f"process {os.getpid()} does not own this connection "
+                             f"(process {self.owner.pid} does): nothing was written")
 
     def _flush_held(self) -> None:
         # Called with the lock held, once the caller has checked the owner.

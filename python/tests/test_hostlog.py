@@ -156,3 +156,26 @@ def test_a_call_that_prints_then_raises_sends_its_lines_before_its_error(dispatc
     assert [(m["type"], m.get("message")) for m in mine] == [
         ("log", "no newline at the end"), ("error", None)]
     assert mine[0]["session_id"] == "s"
+
+
+def test_flush_call_output_finds_an_unfinished_line_in_any_call_and_forgets_a_flushed_one(
+        monkeypatch):
+    # flush_call_output skips its look at the streams while none holds an unfinished line: the
+    # record of which do must follow every write and flush, or a call's last line would be lost.
+    sent = []
+    out = stream(sent)
+    monkeypatch.setattr("sys.stdout", out)
+    with in_call(1, "a"):
+        out.write("one-")
+    with in_call(2, "b"):
+        out.write("two\n")  # a finished line in another call leaves call 1's unfinished one
+        hostlog.flush_call_output()
+    assert out in hostlog._unfinished
+    with in_call(1, "a"):
+        hostlog.flush_call_output()
+    assert [(m["message"], m["call_id"]) for m in sent] == [("two", 2), ("one-", 1)]
+    assert out not in hostlog._unfinished
+    with in_call(3, "c"):
+        out.write("x\n")
+        hostlog.flush_call_output()
+    assert out not in hostlog._unfinished and len(sent) == 3
