@@ -134,6 +134,28 @@ export const ExitCode = {
   MEMORY_LIMIT: 4,
 } as const
 
+const EXIT_MEANINGS: Readonly<Record<number, string>> = {
+  [ExitCode.STARTUP_FAILURE]: "it could not start",
+  [ExitCode.PROTOCOL_ERROR]: "it read a malformed frame",
+  [ExitCode.FRAME_TOO_LARGE]: "it was sent a frame over maxFrameBytes",
+  [ExitCode.MEMORY_LIMIT]: "it passed its memory limit",
+}
+
+/**
+ * A worker's exit as a message says it: the signal, else the exit code and, for the bridge's
+ * own codes ({@link ExitCode}), what it means.
+ *
+ * @example
+ * exitText({ exitCode: 4, signal: null }) // "exit code 4: it passed its memory limit"
+ * exitText({ exitCode: 9, signal: null }) // "exit code 9"
+ * exitText({ exitCode: null, signal: "SIGKILL" }) // "SIGKILL"
+ */
+export const exitText = (exit: { readonly exitCode: number | null; readonly signal: string | null }): string => {
+  if (exit.signal !== null) return exit.signal
+  const meaning = exit.exitCode === null ? undefined : EXIT_MEANINGS[exit.exitCode]
+  return `exit code ${exit.exitCode}${meaning === undefined ? "" : `: ${meaning}`}`
+}
+
 /**
  * The `telemetry` event a worker sends just before it exits over its memory limit, with
  * `data: { rss_bytes, limit_bytes }`. The host handles it; it is never a `python.telemetry` event.

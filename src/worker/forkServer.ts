@@ -36,6 +36,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Effect } from "effect"
 import { StartupFailed, StartupTimeout } from "../errors.js"
+import { exitText } from "../protocol/messages.js"
 import { STREAM_GRACE_MS, streamsDone, type ExitInfo, type LaunchedProcess, type Launcher, type WorkerProcess, type WorkerProcessOptions } from "./process.js"
 import { isWorkerPid, signalGroup, trackGroup, untrackGroup } from "./processGroup.js"
 
@@ -362,7 +363,9 @@ export class ForkServer {
       this.pending.delete(nonce)
       for (const s of Object.values(pending.sockets)) s?.destroy()
       throw new StartupFailed({
-        message: `forked worker ${options.workerId} (pid ${pid}) exited before it connected (${outcome.signal ?? `exit code ${outcome.exitCode}`}); the template's stderr has the details`,
+        // Its exit, reported by the template, can overtake its connection: a worker that passed its
+        // memory limit just after connecting ends here too, so the exit's meaning is named.
+        message: `forked worker ${options.workerId} (pid ${pid}) exited before the host had its connection (${exitText(outcome)}); the template's stderr has the details`,
         workerId: options.workerId,
         exitCode: outcome.exitCode,
         signal: outcome.signal,

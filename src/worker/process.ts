@@ -20,7 +20,7 @@ import { finished, PassThrough, type Readable, type Writable } from "node:stream
 import { StartupFailed, StartupTimeout, WorkerCrashed } from "../errors.js"
 import { DEFAULT_MAX_FRAME_BYTES } from "../protocol/frame.js"
 import type { ValueLimits } from "../protocol/limits.js"
-import { ExitCode, MEMORY_EXCEEDED_EVENT, PROTOCOL_VERSION } from "../protocol/messages.js"
+import { ExitCode, exitText, MEMORY_EXCEEDED_EVENT, PROTOCOL_VERSION } from "../protocol/messages.js"
 import { Connection, type ConnectionFault, type PythonLogRecord, type ReadyFields, type ToolCallRequest } from "./connection.js"
 import { LineSplitter } from "./lineSplitter.js"
 import { isRunning } from "./liveness.js"
@@ -407,7 +407,7 @@ export const spawnWorker = (
             startupFailed(
               exit.notStarted !== undefined
                 ? `could not start ${options.python}: ${exit.notStarted}`
-                : `worker ${options.workerId} exited before it was ready (${exit.signal ?? `exit code ${exit.exitCode}`})`,
+                : `worker ${options.workerId} exited before it was ready (${exitText(exit)})`,
               exit,
             ),
           ),
@@ -434,7 +434,7 @@ export const spawnWorker = (
     exited.then((exit) =>
       connection!.close(
         limit !== undefined && exit.exitCode === ExitCode.MEMORY_LIMIT ? memoryCrash(options.workerId, pid, limit, undefined) : new WorkerCrashed({
-          message: `worker ${options.workerId} (pid ${info.pid}) exited: ${exit.signal ?? `exit code ${exit.exitCode}`}`,
+          message: `worker ${options.workerId} (pid ${info.pid}) exited: ${exitText(exit)}`,
           workerId: options.workerId,
           exitCode: exit.exitCode,
           signal: exit.signal,
