@@ -98,6 +98,21 @@ function headerText(message: Record<string, unknown>): string {
 }
 
 /**
+ * The frame of a header alone, `text` being the envelope's JSON, already within the limits
+ * (nothing is checked here); `headerLength` is its UTF-8 length when the caller measured it.
+ *
+ * @example
+ * pipe.write(headerFrame('{"type":"ping","id":1}'))
+ */
+export function headerFrame(text: string, headerLength = Buffer.byteLength(text)): Buffer {
+  const frame = Buffer.allocUnsafe(8 + headerLength)
+  frame.writeUInt32BE(4 + headerLength, 0)
+  frame.writeUInt32BE(headerLength, 4)
+  frame.write(text, 8)
+  return frame
+}
+
+/**
  * The chunks of one frame carrying `envelope`, to be written in order. Values inside the
  * envelope are encoded with the codec; binary data becomes attachments (listed in `att`).
  * A small frame is a single Buffer; a bigger one with attachments is a header buffer followed
@@ -120,13 +135,8 @@ export function encodeFrame(envelope: Record<string, unknown>, maxFrameBytes: nu
     // A string's UTF-8 length is at least its UTF-16 length: refuse huge ones without measuring.
     if (text.length + 4 > maxFrameBytes) throw tooLarge(4 + Buffer.byteLength(text), maxFrameBytes, false)
     const headerLength = Buffer.byteLength(text)
-    const bodyLength = 4 + headerLength
-    if (bodyLength > maxFrameBytes) throw tooLarge(bodyLength, maxFrameBytes, false)
-    const frame = Buffer.allocUnsafe(4 + bodyLength)
-    frame.writeUInt32BE(bodyLength, 0)
-    frame.writeUInt32BE(headerLength, 4)
-    frame.write(text, 8)
-    return [frame]
+    if (4 + headerLength > maxFrameBytes) throw tooLarge(4 + headerLength, maxFrameBytes, false)
+    return [headerFrame(text, headerLength)]
   }
 
   const count = attachments.length

@@ -43,6 +43,7 @@ import { withCallContext } from "../errorContext.js"
 import { AsyncQueue } from "../asyncQueue.js"
 import { splitDue } from "./deadlines.js"
 import { encodeFrame, FrameDecoder, refusedValue } from "../protocol/frame.js"
+import { callEnvelope, callFrame } from "../protocol/callFrame.js"
 import { NO_LIMITS, type ValueLimits } from "../protocol/limits.js"
 import { ErrorType, MAX_TOOL_CALLS_IN_FLIGHT, STREAM_BYTE_WINDOW, STREAM_CHUNK_WINDOW, type ErrorInfo, type BusyWaitCounts, type MapItemError, type PongMessage } from "../protocol/messages.js"
 import { shownName } from "../protocol/shownName.js"
@@ -242,21 +243,6 @@ const toError = (err: ErrorInfo, maxFrameBytes: number, output: OutputTail | und
   }
 }
 
-/** The `call` envelope (docs/protocol.md), for a plain call or a streamed one. */
-const callEnvelope = (id: number, module: string, fn: string, args: readonly unknown[], options: CallOptions, stream: boolean) => ({
-  type: "call",
-  id,
-  module,
-  function: fn,
-  args,
-  kwargs: options.kwargs ?? {},
-  session_id: options.sessionId ?? null,
-  stream,
-  ...(stream ? { window: STREAM_CHUNK_WINDOW } : {}),
-  ...(options.trace ? { trace: options.trace } : {}),
-  ...(options.nested ? { nested: true } : {}),
-})
-
 export class Connection {
   private readonly pending = new Map<number, Pending>()
   /** Ids abandoned by timeout/abort, waiting for Python to confirm they ended. */
@@ -325,7 +311,7 @@ export class Connection {
    * await conn.call("math", "sqrt", [16]) // 4
    */
   call(module: string, fn: string, args: readonly unknown[], options: CallOptions = {}): Promise<unknown> {
-    return this.request((id) => callEnvelope(id, module, fn, args, options, false), options, undefined, false, { module, fn })
+    return this.request((id) => callFrame(id, module, fn, args, options, false, this.hooks.maxFrameBytes, this.limits), options, undefined, false, { module, fn })
   }
 
   /**
@@ -441,7 +427,7 @@ export class Connection {
     const finished = this.request(
       (newId) => {
         id = newId
-        return callEnvelope(newId, module, fn, args, options, true)
+        return callFrame(newId, module, fn, args, options, true, this.hooks.maxFrameBytes, this.limits)
       },
       options,
       (value, bytes) => {
