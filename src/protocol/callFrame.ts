@@ -4,11 +4,11 @@
  *
  * Most calls carry a few numbers and short strings, which the codec passes through unchanged.
  * For them the general path (the codec's walk over the envelope, then `JSON.stringify` of it)
- * cost about 1.4 µs of a call's 13–15 µs of host CPU on Node 20; {@link flatCallHeader} writes
+ * cost about 1.4 µs of a pipelined echo call's 13–21 µs of host CPU on Node 20; {@link flatCallHeader} writes
  * the same text in about a fifth of that (docs/performance.md, "The host writes a flat call's
  * header itself"). A call with anything else (a nested value, a tuple, binary data, a number the
- * codec tags, keyword arguments, a string that might be over `maxStringBytes`) takes the general
- * path, which also names any refusal by its path. The text is the general path's, byte for byte
+ * codec tags, keyword arguments, a string that might be over `maxStringBytes`, a `toJSON`) takes
+ * the general path, which also names any refusal by its path. The text is the general path's, byte for byte
  * (a property test holds them equal), so the worker cannot tell which path a frame took.
  *
  * @example
@@ -74,8 +74,8 @@ export function callFrame(id: number, module: string, fn: string, args: readonly
 /**
  * The JSON of {@link callEnvelope}'s envelope when every argument is a scalar the codec leaves
  * as it is (a string of at most `maxStringBytes / 3` units, a boolean, null, or a finite number
- * inside ±2^53 other than -0), `args` is not a tuple, and there are no keyword arguments; else
- * undefined.
+ * inside ±2^53 other than -0), `args` is not a tuple, there are no keyword arguments, and no
+ * `toJSON` would change what `JSON.stringify` writes; else undefined.
  *
  * @example
  * flatCallHeader(3, "m", "f", [1.5, true, null], { sessionId: "s" }, false, NO_LIMITS)
@@ -92,7 +92,12 @@ export function flatCallHeader(id: number, module: string, fn: string, args: rea
 }
 
 function flatText(id: number, module: string, fn: string, args: readonly unknown[], fields: CallFields, stream: boolean, longest: number): string | undefined {
-  if (fields.kwargs != null && !isEmptyPlainObject(fields.kwargs)) return undefined
+  // The codec checks every string of the envelope, "call" too: below 4 bytes it refuses them all.
+  if (longest * 3 < 4) return undefined
+  // JSON.stringify, the general path's last step, calls a toJSON it finds on an object (the
+  // envelope, `args`, `kwargs`), own or inherited: such a call is written as it says.
+  if ((objectProto as { toJSON?: unknown }).toJSON !== undefined || (args as { toJSON?: unknown }).toJSON !== undefined) return undefined
+  if (fields.kwargs != null && (!isEmptyPlainObject(fields.kwargs) || (fields.kwargs as { toJSON?: unknown }).toJSON !== undefined)) return undefined
   const list = flatList(args, longest)
   if (list === undefined || module.length > longest || fn.length > longest) return undefined
   const session = fields.sessionId ?? null
@@ -145,11 +150,14 @@ function isEmptyPlainObject(v: object): boolean {
 /** JSON of names and session ids, which repeat from call to call; bounded, emptied when full. */
 const QUOTED = new Map<string, string>()
 const MAX_QUOTED = 1024
+/** Longer strings are not kept: a name may be as long as `maxStringBytes` allows. */
+const MAX_QUOTED_LENGTH = 256
 
 function quoted(s: string): string {
   let json = QUOTED.get(s)
   if (json === undefined) {
     json = JSON.stringify(s)
+    if (s.length > MAX_QUOTED_LENGTH) return json
     if (QUOTED.size >= MAX_QUOTED) QUOTED.clear()
     QUOTED.set(s, json)
   }

@@ -134,20 +134,21 @@ export const ExitCode = {
   MEMORY_LIMIT: 4,
 } as const
 
+// Code 1 is left unexplained: it is also how Python ends on an uncaught exception, after ready as
+// well as before (the messages about a start say that it failed to start).
 const EXIT_MEANINGS: Readonly<Record<number, string>> = {
-  [ExitCode.STARTUP_FAILURE]: "it could not start",
-  [ExitCode.PROTOCOL_ERROR]: "it read a malformed frame",
+  [ExitCode.PROTOCOL_ERROR]: "it read a malformed frame, or its serving thread failed",
   [ExitCode.FRAME_TOO_LARGE]: "it was sent a frame over maxFrameBytes",
   [ExitCode.MEMORY_LIMIT]: "it passed its memory limit",
 }
 
 /**
  * A worker's exit as a message says it: the signal, else the exit code and, for the bridge's
- * own codes ({@link ExitCode}), what it means.
+ * own codes 2–4 ({@link ExitCode}), what it means.
  *
  * @example
  * exitText({ exitCode: 4, signal: null }) // "exit code 4: it passed its memory limit"
- * exitText({ exitCode: 9, signal: null }) // "exit code 9"
+ * exitText({ exitCode: 1, signal: null }) // "exit code 1"
  * exitText({ exitCode: null, signal: "SIGKILL" }) // "SIGKILL"
  */
 export const exitText = (exit: { readonly exitCode: number | null; readonly signal: string | null }): string => {

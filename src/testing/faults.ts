@@ -43,7 +43,7 @@ export interface Faults {
   oversizedFrame(workerId: string): void
   /** The next `times` worker starts (default 1) delay their ready handshake by `ms`. Bridge only. */
   slowStart(ms: number, times?: number): void
-  /** The next `times` worker starts fail before the handshake (exit code 3). Bridge only. */
+  /** The next `times` worker starts fail before the handshake (exit code 1, a start-up failure). Bridge only. */
   failStart(times?: number): void
 }
 

@@ -53,7 +53,7 @@ const fields: fc.Arbitrary<CallFields> = fc.record(
 )
 const limits: fc.Arbitrary<ValueLimits> = fc.oneof(
   { weight: 2, arbitrary: fc.constant(NO_LIMITS) },
-  { weight: 1, arbitrary: fc.record({ maxDepth: fc.integer({ min: 1, max: 4 }), maxStringBytes: fc.integer({ min: 1, max: 40 }), maxValueBytes: fc.integer({ min: 16, max: 400 }) }) },
+  { weight: 1, arbitrary: fc.record({ maxDepth: fc.integer({ min: 1, max: 4 }), maxStringBytes: fc.integer({ min: 1, max: 40 }), maxValueBytes: fc.integer({ min: 16, max: 4000 }) }) },
 )
 
 describe("callFrame", () => {
@@ -67,11 +67,46 @@ describe("callFrame", () => {
     },
   )
 
-  it("the property above mostly exercises the flat path", () => {
-    // Else it would hold however wrong the flat path were.
+  it("the property above mostly exercises the flat path, small limits too", () => {
+    // Else it would hold however wrong the flat path were. callFrame takes it when the header is
+    // flat and short enough to be within maxValueBytes unmeasured.
     const samples = fc.sample(fc.tuple(fc.nat(), args, fields, fc.boolean(), limits), { numRuns: 1000, seed: 1 })
-    const flat = samples.filter(([id, a, f, stream, l]) => flatCallHeader(id, "m", "f", a, f, stream, l) !== undefined).length
-    expect(flat).toBeGreaterThan(200)
+    const taken = samples.filter(([id, a, f, stream, l]) => {
+      const text = flatCallHeader(id, "m", "f", a, f, stream, l)
+      return text !== undefined && text.length * 3 <= l.maxValueBytes
+    })
+    expect(taken.length).toBeGreaterThan(200)
+  })
+
+  // Where maxStringBytes bites: short strings and names against limits of a few bytes, every
+  // frame within maxValueBytes, so the flat path decides alone whether a string is short enough.
+  const short = fc.oneof(fc.string({ unit: "binary", maxLength: 5 }), fc.integer(), fc.constant(null))
+  test.prop(
+    [
+      fc.array(short, { maxLength: 4 }),
+      fc.record({ sessionId: fc.option(fc.string({ unit: "binary", maxLength: 5 })) }, { requiredKeys: [] }),
+      fc.constantFrom("m", "mo", "mod", "modu"),
+      fc.integer({ min: 1, max: 12 }),
+    ],
+    { numRuns: 1000 },
+  )("is the general path's under string limits of a few bytes", (a, f, name, maxStringBytes) => {
+    const l = { ...NO_LIMITS, maxStringBytes }
+    const want = (() => {
+      try {
+        return Buffer.concat(encodeFrame(callEnvelope(1, name, name, a, f, false), DEFAULT_MAX_FRAME_BYTES, l))
+      } catch (e) {
+        return e
+      }
+    })()
+    const got = (() => {
+      try {
+        return Buffer.concat(callFrame(1, name, name, a, f, false, DEFAULT_MAX_FRAME_BYTES, l))
+      } catch (e) {
+        return e
+      }
+    })()
+    if (Buffer.isBuffer(want)) expect(Buffer.isBuffer(got) && got.equals(want) ? "same" : String(got)).toBe("same")
+    else expect(got).toEqual(want)
   })
 
   it("takes its own path for a call of flat scalars, and leaves anything else to the codec", () => {
@@ -84,6 +119,26 @@ describe("callFrame", () => {
     // A string that might be over maxStringBytes (3 UTF-8 bytes a unit) is measured by the codec.
     expect(flatCallHeader(1, "m", "f", ["abcd"], {}, false, { ...NO_LIMITS, maxStringBytes: 11 })).toBeUndefined()
     expect(flatCallHeader(1, "m", "f", ["abc"], {}, false, { ...NO_LIMITS, maxStringBytes: 9 })).toBeDefined()
+  })
+
+  it("leaves to the general path what it would write differently: strings of the envelope over the limit, toJSON", () => {
+    const max = DEFAULT_MAX_FRAME_BYTES
+    // maxStringBytes 3: the codec refuses "call" itself, so every call.
+    const tight = { ...NO_LIMITS, maxStringBytes: 3 }
+    expect(fast(1, [], {}, false, max, tight)).toEqual(general(1, [], {}, false, max, tight))
+    expect(flatCallHeader(1, "m", "f", [], {}, false, tight)).toBeUndefined()
+    const withToJSON = Object.assign([1], { toJSON: () => "x" })
+    expect(flatCallHeader(1, "m", "f", withToJSON, {}, false, NO_LIMITS)).toBeUndefined()
+    expect(fast(1, withToJSON, {}, false, max, NO_LIMITS)).toEqual(general(1, withToJSON, {}, false, max, NO_LIMITS))
+    const kwargs = Object.defineProperty({}, "toJSON", { value: () => ({ k: 1 }), enumerable: false })
+    expect(fast(1, [1], { kwargs }, false, max, NO_LIMITS)).toEqual(general(1, [1], { kwargs }, false, max, NO_LIMITS))
+    const proto = Object.prototype as { toJSON?: () => unknown }
+    proto.toJSON = () => "everything"
+    try {
+      expect(flatCallHeader(1, "m", "f", [1], {}, false, NO_LIMITS)).toBeUndefined()
+    } finally {
+      delete proto.toJSON
+    }
   })
 
   it("leaves arguments whose reading throws to the general path, which names the failure", () => {
