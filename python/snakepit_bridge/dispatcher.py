@@ -74,7 +74,7 @@ from .context import CallContext, current_call
 from .errors import (CallCancelled, CodeExecutionDisabled, FrameTooLarge, ModuleNotAllowed,
                      ProtocolError, SerializationError, exception_message, wire_type)
 from .exposure import Exposure, resolve
-from .hostlog import flush_call_output
+from .hostlog import flush_call_output, unfinished as _unfinished_lines
 from .lazyre import LazyPattern
 from .aioloop import LoopThread
 from .credit import StreamCredit
@@ -358,6 +358,8 @@ class Dispatcher:
         except BaseException as e:  # noqa: B902 - every failure is the caller's answer
             self._send_error(call.id, e)
             return
+        if _unfinished_lines:  # what the call printed last, unfinished, precedes its reply
+            flush_call_output()
         self._send_value(RESULT, call.id, result, "result")
 
     def map_call(self, call: Call) -> None:
@@ -406,6 +408,7 @@ class Dispatcher:
                     e.of_call(f"{envelope.get('module')}.{envelope.get('function')}")
                 values.append(None)
                 errors.append({"index": index, "error": error_details(e)})
+        flush_call_output()
         message = {"type": MAP_RESULT, "id": call.id, "values": values, "errors": errors}
         # A string over maxStringBytes is found only when the whole reply is written; it names
         # the item it is in, and that item alone fails (each item at most once, so this ends).
@@ -468,6 +471,7 @@ class Dispatcher:
         except BaseException as e:  # noqa: B902
             self._send_error(call.id, e)
             return
+        flush_call_output()
         self._send_encoded({"type": RESULT, "id": call.id, "value": bound}, attachments)
 
     # -- helpers -----------------------------------------------------------------------------
@@ -549,6 +553,7 @@ class Dispatcher:
                     close()
         elif not self._send_value(CHUNK, call.id, result, "chunks[0]"):
             return
+        flush_call_output()
         self._send({"type": END, "id": call.id}, ())
 
     def _send_value(self, kind: str, call_id: int, value: Any, root: str,

@@ -160,9 +160,9 @@ class LogStream(io.TextIOBase):
                 partial = partial[whole:]
             if partial:
                 self._partials[key] = partial
-                _unfinished.add(self)
+                unfinished.add(self)
             elif not self._partials:
-                _unfinished.discard(self)
+                unfinished.discard(self)
         for line in lines:
             for start in range(0, len(line), MAX_LINE):
                 self._emit(line[start:start + MAX_LINE], context)
@@ -176,7 +176,7 @@ class LogStream(io.TextIOBase):
             with self._lock:
                 pending = self._partials.pop(context.call_id if context is not None else None, "")
                 if not self._partials:
-                    _unfinished.discard(self)
+                    unfinished.discard(self)
             if pending:
                 self._emit(pending, context)
         if context is None and self._passthrough is not None:
@@ -207,12 +207,13 @@ def capture_call_output(send: Send) -> None:
 
 #: The log streams holding an unfinished line (of any call), so that a call whose streams hold
 #: none, which is nearly every call, ends with one check rather than a look at each stream.
-_unfinished: "Set[LogStream]" = set()
+#: Changed in place only (the dispatcher holds it, to check it before a call's reply).
+unfinished: "Set[LogStream]" = set()
 
 
 def flush_call_output() -> None:
     """Send the current call's unfinished lines, so that they precede its reply."""
-    if not _unfinished and current_call.get() is not None:
+    if not unfinished and current_call.get() is not None:
         return
     for stream in (sys.stdout, sys.stderr):
         # Most calls leave nothing unfinished, and then flushing inside a call does nothing:

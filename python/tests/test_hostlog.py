@@ -170,12 +170,24 @@ def test_flush_call_output_finds_an_unfinished_line_in_any_call_and_forgets_a_fl
     with in_call(2, "b"):
         out.write("two\n")  # a finished line in another call leaves call 1's unfinished one
         hostlog.flush_call_output()
-    assert out in hostlog._unfinished
+    assert out in hostlog.unfinished
     with in_call(1, "a"):
         hostlog.flush_call_output()
     assert [(m["message"], m["call_id"]) for m in sent] == [("two", 2), ("one-", 1)]
-    assert out not in hostlog._unfinished
+    assert out not in hostlog.unfinished
     with in_call(3, "c"):
         out.write("x\n")
         hostlog.flush_call_output()
-    assert out not in hostlog._unfinished and len(sent) == 3
+    assert out not in hostlog.unfinished and len(sent) == 3
+
+
+def test_a_call_that_prints_a_last_unfinished_line_then_returns_sends_it_before_its_result(
+        dispatcher, outbox, monkeypatch):
+    from conftest import call, deliver
+    monkeypatch.setattr("sys.stdout", hostlog.LogStream(dispatcher.connection.send, "stdout",
+                                                        "info", 1))
+    deliver(dispatcher, call(6, "noisy", "unfinished_then_return", session_id="s"))
+    outbox.reply(6)
+    mine = [m for m in outbox.messages if m.get("call_id") == 6 or m.get("id") == 6]
+    assert [(m["type"], m.get("message")) for m in mine] == [
+        ("log", "no newline before the result"), ("result", None)]
