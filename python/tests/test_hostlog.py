@@ -1,6 +1,8 @@
 """hostlog.LogStream: a forked worker's sys.stdout/sys.stderr, one log frame per line."""
 import threading
 
+import pytest
+
 from snakepit_bridge import hostlog
 from snakepit_bridge.context import CallContext, current_call
 
@@ -143,18 +145,21 @@ def test_unfinished_lines_of_two_calls_do_not_mix_and_each_is_flushed_as_its_own
     assert [(m["message"], m["call_id"]) for m in sent] == [("one-done", 1), ("two-", 2)]
 
 
-def test_a_call_that_prints_then_raises_sends_its_lines_before_its_error(dispatcher, outbox,
-                                                                         monkeypatch):
+@pytest.mark.parametrize("function, line, reply", [
+    ("unfinished_then_raise", "no newline at the end", "error"),
+    ("unfinished_then_return", "no newline before the result", "result"),
+])
+def test_a_call_sends_its_last_unfinished_line_before_its_reply(dispatcher, outbox, monkeypatch,
+                                                                function, line, reply):
     from conftest import call, deliver
     monkeypatch.setattr("sys.stdout", hostlog.LogStream(dispatcher.connection.send, "stdout",
                                                         "info", 1))
     monkeypatch.setattr("sys.stderr", hostlog.LogStream(dispatcher.connection.send, "stderr",
                                                         "warning", 2))
-    deliver(dispatcher, call(5, "noisy", "unfinished_then_raise", session_id="s"))
+    deliver(dispatcher, call(5, "noisy", function, session_id="s"))
     outbox.reply(5)
     mine = [m for m in outbox.messages if m.get("call_id") == 5 or m.get("id") == 5]
-    assert [(m["type"], m.get("message")) for m in mine] == [
-        ("log", "no newline at the end"), ("error", None)]
+    assert [(m["type"], m.get("message")) for m in mine] == [("log", line), (reply, None)]
     assert mine[0]["session_id"] == "s"
 
 
@@ -180,14 +185,3 @@ def test_flush_call_output_finds_an_unfinished_line_in_any_call_and_forgets_a_fl
         hostlog.flush_call_output()
     assert out not in hostlog.unfinished and len(sent) == 3
 
-
-def test_a_call_that_prints_a_last_unfinished_line_then_returns_sends_it_before_its_result(
-        dispatcher, outbox, monkeypatch):
-    from conftest import call, deliver
-    monkeypatch.setattr("sys.stdout", hostlog.LogStream(dispatcher.connection.send, "stdout",
-                                                        "info", 1))
-    deliver(dispatcher, call(6, "noisy", "unfinished_then_return", session_id="s"))
-    outbox.reply(6)
-    mine = [m for m in outbox.messages if m.get("call_id") == 6 or m.get("id") == 6]
-    assert [(m["type"], m.get("message")) for m in mine] == [
-        ("log", "no newline before the result"), ("result", None)]
