@@ -15,6 +15,7 @@
  * const frame = callFrame(7, "math", "sqrt", [16], {}, false, DEFAULT_MAX_FRAME_BYTES, NO_LIMITS)
  * // one Buffer: the header '{"type":"call","id":7,"module":"math","function":"sqrt","args":[16],"kwargs":{},"session_id":null,"stream":false}'
  */
+import { numberAsIs } from "./codec.js"
 import { encodeFrame, headerFrame } from "./frame.js"
 import type { ValueLimits } from "./limits.js"
 import { STREAM_CHUNK_WINDOW } from "./messages.js"
@@ -131,8 +132,7 @@ function scalar(v: unknown, longest: number): string | undefined {
     case "string":
       return v.length <= longest ? JSON.stringify(v) : undefined
     case "number":
-      // The codec's own test (codec.ts, enc): finite, not -0, inside ±2^53.
-      return v - v === 0 && (v !== 0 || 1 / v > 0) && v < 9007199254740992 && v > -9007199254740992 ? String(v) : undefined
+      return numberAsIs(v) ? String(v) : undefined
     case "boolean":
       return v ? "true" : "false"
     default:

@@ -246,6 +246,17 @@ function guarded<T>(attachments: Uint8Array[], limits: Walk, run: (seen: Seen) =
   }
 }
 
+/**
+ * True for a number the codec sends as JSON prints it: finite, not -0, and inside ±2^53 (the
+ * common case). Beyond 2^53 a double is integer-valued and JSON would print it as one, which
+ * Python reads as an int, so those are tagged, as -0, NaN and the infinities are.
+ *
+ * @example
+ * numberAsIs(1.5) // true
+ * numberAsIs(-0) // false: sent tagged, as a float
+ */
+export const numberAsIs = (v: number): boolean => v - v === 0 && (v !== 0 || 1 / v > 0) && v < 9007199254740992 && v > -9007199254740992
+
 function enc(v: unknown, atts: Uint8Array[], depth: number, seen: Seen): unknown {
   switch (typeof v) {
     case "string":
@@ -255,9 +266,7 @@ function enc(v: unknown, atts: Uint8Array[], depth: number, seen: Seen): unknown
     case "undefined": // an array slot becomes null and an object property is dropped, as JSON does
       return v
     case "number":
-      // Finite, not -0, and inside ±2^53: the common case, unchanged. Beyond 2^53 a double is
-      // integer-valued and JSON would print it as one, which Python reads as an int: tag it.
-      return v - v === 0 && (v !== 0 || 1 / v > 0) && v < 9007199254740992 && v > -9007199254740992 ? v : encFloat(v)
+      return numberAsIs(v) ? v : encFloat(v)
     case "object":
       if (v === null) return v
       if (Array.isArray(v)) {
