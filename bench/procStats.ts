@@ -1,7 +1,8 @@
 /**
  * A process's threads as Linux reports them in /proc: CPU time and context switches summed over
  * every thread, its children and its read/write syscalls, for the bench scripts that measure a
- * worker from outside (bench/percall.ts, bench/pair.ts, bench/remoteCpu.ts, bench/forkStart.ts).
+ * worker from outside (bench/percall.ts, bench/pair.ts, bench/remoteCpu.ts, bench/forkStart.ts,
+ * bench/workRow.ts).
  * Linux only.
  *
  * @example
