@@ -605,7 +605,9 @@ export class RemoteAgent {
       return
     }
     if (this.draining) {
-      send({ type: "error", callId, error: errorToWire(new BridgeStopped({ message: `agent ${this.id} is draining` })) })
+      // Not run: the client sends it to another agent (one that has not yet read this agent's
+      // `draining` record sends calls here for up to a poll interval).
+      send({ type: "error", callId, declined: "draining", error: errorToWire(new BridgeStopped({ message: `agent ${this.id} is draining; the call did not run` })) })
       return
     }
     if (message.sessionId !== null && message.sessionId.length > MAX_SESSION_ID_LENGTH) {
@@ -750,7 +752,12 @@ export class RemoteAgent {
       this.queueSubscription?.unsubscribe()
       this.oldQueueSubscription?.unsubscribe()
       const deadline = Date.now() + this.settings.shutdownTimeoutMs
-      while (this.running.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+      // And stays for a heartbeat at least, declining new calls: a client reads records every
+      // half heartbeat, and until it has read this one it may send calls here. Declined, they
+      // run elsewhere; with the subject gone they would meet "no responders", which fails a
+      // call that is not idempotent.
+      const lingerUntil = Date.now() + this.settings.heartbeatMs
+      while ((this.running.size > 0 || Date.now() < lingerUntil) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
       await this.stopServing()
     })()
     return this.stopped

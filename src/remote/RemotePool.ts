@@ -131,6 +131,19 @@ const lost = (agentId: string, reason: string, message: string) => new WorkerCra
 const reachedNobody = (agentId: string): WorkerCrashed =>
   lost(agentId, "agent lost", `no agent received the call, so it did not run (NATS answered "no responders" for agent ${agentId})`)
 
+/**
+ * A call an agent declined without running it (it is draining): sent again to another agent,
+ * idempotent or not. Never reaches a caller: with no agent left to try, `refusal` does.
+ */
+class Declined extends Error {
+  constructor(
+    readonly agentId: string,
+    readonly refusal: unknown,
+  ) {
+    super(`declined by agent ${agentId}`)
+  }
+}
+
 export class RemotePool implements PoolBackend {
   private readonly remote: RemoteOptions
   private readonly subjects: PoolSubjects
@@ -266,7 +279,10 @@ export class RemotePool implements PoolBackend {
     let consumed = 0
     let call: Outgoing | undefined
     const record = new CallRecord(this.metrics)
-    const settled = this.send("stream", sessionId, { module, fn, args, kwargs: options.kwargs ?? {} }, options, (out) => (call = out), (item) => items.push(item))
+    const body = { module, fn, args, kwargs: options.kwargs ?? {} }
+    const attempt = (tried: ReadonlySet<string>): Promise<unknown> =>
+      this.send("stream", sessionId, body, options, (out) => (call = out), (item) => items.push(item), tried).catch((error: unknown) => this.again(error, tried, attempt))
+    const settled = attempt(NO_AGENTS)
     settled.then(
       () => {
         record.settled(undefined)
@@ -301,6 +317,7 @@ export class RemotePool implements PoolBackend {
     let reconnects = 0
     const attempt = (tried: ReadonlySet<string>): Promise<unknown> =>
       this.send(kind, sessionId, body, options, () => {}, () => {}, tried).catch(async (error: unknown) => {
+        if (error instanceof Declined) return this.again(error, tried, attempt)
         // Only a call its caller marked idempotent may run twice.
         if (options.idempotent !== true || !(error instanceof WorkerCrashed) || this.stopping) throw error
         if (error.reason === "nats disconnected" && reconnects < MAX_RECONNECT_RETRIES) {
@@ -323,6 +340,17 @@ export class RemotePool implements PoolBackend {
       (e: unknown) => record.settled(e),
     )
     return call
+  }
+
+  /**
+   * A call an agent declined (it did not run) goes to an agent not yet tried; with none live, or
+   * with this pool stopping, it fails with the agent's refusal. Any other error passes through.
+   */
+  private again(error: unknown, tried: ReadonlySet<string>, attempt: (tried: ReadonlySet<string>) => Promise<unknown>): Promise<unknown> {
+    if (!(error instanceof Declined)) return Promise.reject(error)
+    const next = new Set(tried).add(error.agentId)
+    if (this.stopping || this.live().every((a) => next.has(a.id))) return Promise.reject(error.refusal)
+    return attempt(next)
   }
 
   /**
@@ -419,7 +447,13 @@ export class RemotePool implements PoolBackend {
           if (m.type === "item") onItem(m.value)
           else if (m.type === "result") finish(undefined, m.value)
           else if (m.type === "end") finish(undefined, undefined)
-          else if (m.type === "error") finish(errorFromWire(m.error as unknown as Record<string, unknown>))
+          else if (m.type === "error") {
+            const error = errorFromWire(m.error as unknown as Record<string, unknown>)
+            if (m.declined === undefined) return finish(error)
+            // It said so before we read its record: no new call goes there from now on.
+            if (m.declined === "draining") agent.record = { ...agent.record, draining: true }
+            finish(new Declined(agent.id, withCallContext(error, { ...context, workerId: agent.id, callId: id })))
+          }
         },
       }
       // The client sees no worker's slots: an agent is one lane of `capacity` slots, and only

@@ -19,7 +19,7 @@
  *
  * Agent → client, on the call's reply subject, each naming its call (`callId`):
  * `accepted { agentId }` (for a call taken from the queue group), `item { value }`* (a stream),
- * then exactly one of `result { value }`, `end {}` (a stream's end) or `error { error }`. Tool calls (and `session.variables`) of a session go to
+ * then exactly one of `result { value }`, `end {}` (a stream's end) or `error { error, declined? }` (`declined`: the call did not run, see {@link CallReply}). Tool calls (and `session.variables`) of a session go to
  * the client that called, as requests on its tools subject: `{ agentId, callId, name, args,
  * kwargs }`, naming the client's call they belong to (one of that session's calls running on
  * the agent), with a reply subject in the agent's inbox; answered `{ ok, value }` or
@@ -114,7 +114,17 @@ export type CallReply =
   | { readonly type: "item"; readonly callId?: string; readonly value: unknown }
   | { readonly type: "result"; readonly callId?: string; readonly value: unknown }
   | { readonly type: "end"; readonly callId?: string }
-  | { readonly type: "error"; readonly callId?: string; readonly error: WireError }
+  | {
+      readonly type: "error"
+      readonly callId?: string
+      readonly error: WireError
+      /**
+       * Set when the agent did not run the call, and says why (`"draining"`): the client may send
+       * it to another agent, idempotent or not. Absent (an older agent, or a call that ran or may
+       * have): the error is the call's outcome.
+       */
+      readonly declined?: string
+    }
 
 /**
  * A tool call of a remote session, for the client that holds its tools. It names the client's
@@ -213,7 +223,7 @@ export const callReplySpecs: { readonly [T in CallReply["type"]]: Spec<Extract<C
   item: { type: literal("item"), callId: optional(str), value },
   result: { type: literal("result"), callId: optional(str), value },
   end: { type: literal("end"), callId: optional(str) },
-  error: { type: literal("error"), callId: optional(str), error: wireError },
+  error: { type: literal("error"), callId: optional(str), error: wireError, declined: optional(str) },
 }
 
 /**

@@ -1,12 +1,17 @@
 /**
  * `stop({ drain: true })` on a remote pool (issue 20): the client holds no queue of its own, so a
  * drain waits for every call already sent to an agent (running or waiting in the agent's queue)
- * within its deadline, and refuses calls made after the stop began. Real nats-server, a real
- * `snakepit agent` with two Python workers. Skipped locally without nats-server.
+ * within its deadline, and refuses calls made after the stop began. And an agent's own drain
+ * (SIGTERM) under load: what clients send it before they have read its `draining` record runs
+ * on another agent, once. Real nats-server, real `snakepit agent`s with two Python workers each.
+ * Skipped locally without nats-server.
  */
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { describe, expect, it } from "vitest"
 import { AgentSuite } from "../support/agents.js"
-import { eventually } from "../support/bridge.js"
+import { eventually, startBridge, testLogger } from "../support/bridge.js"
 import { natsServerAvailable } from "../support/natsServer.js"
 
 const suite = new AgentSuite()
@@ -38,5 +43,46 @@ describe.skipIf(!natsServerAvailable)("remote pool: stop with drain", () => {
     await bridge.stop({ drain: true, timeoutMs: 1_500 })
     await Promise.all(calls)
     expect(settled.sort()).toEqual(["BridgeStopped2", "BridgeStopped3", "ok0", "ok1"])
+  })
+
+  it("an agent drained (SIGTERM) under load loses no call: what reaches it after the drain began runs on the other agent, once, idempotent or not", async () => {
+    const [g1] = await suite.launch(["g1", "g2"], "rolling")
+    const bridge = await startBridge({ remote: { nats: suite.nats.url, pool: "rolling" }, logger: testLogger })
+    const history = mkdtempSync(join(tmpdir(), "snakepit-drain-"))
+    try {
+      await eventually(() => bridge.getStatus().workers.length === 2, 5_000, "the client to see both agents")
+      let drained = false
+      const failures: unknown[] = []
+      let sent = 0
+      // Eight lanes of sequential calls, half of them in a session (bound to an agent until it
+      // drains), none idempotent; each call appends its token to the running agent's file.
+      const lane = async (n: number) => {
+        const sessionId = n % 2 === 0 ? `s${n}` : null
+        for (let i = 0; !drained || i < 2000; i++) {
+          if (drained && i % 10 === 0 && Date.now() > stopAt) return
+          const token = `${n}-${i}`
+          sent++
+          await bridge.executePython(sessionId, "remote", "mark_on", [history, token]).catch((e: unknown) => failures.push(e))
+        }
+      }
+      let stopAt = Number.POSITIVE_INFINITY
+      const lanes = Array.from({ length: 8 }, (_, n) => lane(n))
+      await eventually(() => sent > 200, 20_000, "load on both agents")
+      g1!.child.kill("SIGTERM")
+      drained = true
+      // Long enough for the client to read the record and the agent to leave.
+      stopAt = Date.now() + 2_500
+      await Promise.all(lanes)
+      expect((await g1!.child).exitCode).toBe(0)
+      expect(failures).toEqual([])
+      const runs = readdirSync(history).flatMap((agent) => readFileSync(join(history, agent), "utf8").trim().split("\n").map((token) => ({ agent, token })))
+      // Every call ran exactly once, and calls ran on both agents.
+      expect(runs.length).toBe(sent)
+      expect(new Set(runs.map((r) => r.token)).size).toBe(sent)
+      expect(new Set(runs.map((r) => r.agent))).toEqual(new Set(["g1", "g2"]))
+    } finally {
+      await bridge.stop()
+      rmSync(history, { recursive: true, force: true })
+    }
   })
 })
