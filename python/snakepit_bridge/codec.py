@@ -432,14 +432,16 @@ def _enc_other(v: Any, atts: List[Any], depth: int) -> Any:
         return _enc_as(v, replacement, atts, depth)
     # datetime is imported on the first date value decoded (start-up is shorter without it): a
     # value of its types can exist only once some code has imported it.
+    # The classes' own isoformat, not a subclass's override: what it returned went out as the
+    # tag's text, and text the host cannot parse as a date ended the worker.
     _dt = sys.modules.get("datetime")
     if _dt is not None:
         if isinstance(v, _dt.datetime):
-            return {TAG: "datetime", "v": v.isoformat()}
+            return {TAG: "datetime", "v": _dt.datetime.isoformat(v)}
         if isinstance(v, _dt.date):
-            return {TAG: "date", "v": v.isoformat()}
+            return {TAG: "date", "v": _dt.date.isoformat(v)}
         if isinstance(v, _dt.time):
-            return {TAG: "time", "v": v.isoformat()}
+            return {TAG: "time", "v": _dt.time.isoformat(v)}
     if isinstance(v, (set, frozenset)):
         if depth >= _max_depth:
             raise _too_deep(v)
@@ -823,7 +825,7 @@ def decode_envelope(header: str, attachments_for: Optional[AttachmentsFor] = Non
     ``attachments_for(lengths)`` returns the frame's attachment views for its ``att`` list;
     ``body_bytes``/``header_bytes`` are the frame's sizes (for the limits; unknown: the
     header's).  Raises :class:`ProtocolError` for a header that is not an envelope (bad JSON,
-    no ``type``, attachment index out of range) and :class:`SerializationError`, with what
+    no ``type``) and :class:`SerializationError`, with what
     could be read of the envelope (at least ``type`` and ``id`` when they can be found) in its
     ``envelope`` attribute, for a value that cannot be rebuilt or breaks a limit, including one
     too deep or too large for Python to parse (the call can be answered).
@@ -1022,8 +1024,11 @@ def _dec_values(d: Dict[str, Any], atts: List[memoryview]) -> None:
 
 
 def _attachment(atts: List[memoryview], index: Any) -> memoryview:
+    # The message's own failure, not the stream's: its frame was read whole, and the next one
+    # starts where it should. (A host's caller could write such a tag through a getter.)
     if type(index) is not int or not 0 <= index < len(atts):
-        raise ProtocolError(f"attachment index {index!r} out of range ({len(atts)} attached)")
+        raise SerializationError(f"attachment index {index!r} out of range ({len(atts)} attached)",
+                                 type_name="bytes")
     return atts[index]
 
 

@@ -395,10 +395,31 @@ def test_bad_envelopes_are_protocol_errors(header):
         decode_envelope(header)
 
 
-def test_attachment_index_out_of_range_is_a_protocol_error():
-    header = '{"type":"x","att":[1],"value":{"__sp":"bytes","i":1}}'
-    with pytest.raises(ProtocolError, match="index"):
+def test_attachment_index_out_of_range_fails_its_message_only():
+    # A host's caller can write such a tag (a getter that answers JSON.stringify differently):
+    # the call is answered with the error, and the worker reads on.
+    header = '{"type":"call","id":4,"att":[1],"args":[{"__sp":"bytes","i":1}]}'
+    with pytest.raises(SerializationError, match="index") as caught:
         decode_envelope(header, lambda lengths: [memoryview(b"a")])
+    assert caught.value.envelope["id"] == 4
+    assert caught.value.path == "args[0]"
+    with pytest.raises(SerializationError, match="index"):
+        decode_envelope('{"type":"call","id":5,"args":[{"__sp":"bytes","i":0}]}')
+
+
+def test_a_date_subclass_is_sent_as_its_date_whatever_its_isoformat_says():
+    import datetime
+
+    class Liar(datetime.date):
+        def isoformat(self):
+            return "nope"
+
+    class LyingTime(datetime.datetime):
+        def isoformat(self, *args, **kwargs):
+            return "nope"
+
+    assert encode_value(Liar(2024, 5, 1), []) == {"__sp": "date", "v": "2024-05-01"}
+    assert encode_value(LyingTime(2024, 5, 1, 12), []) == {"__sp": "datetime", "v": "2024-05-01T12:00:00"}
 
 
 def test_json_text_is_compact_and_keeps_unicode():

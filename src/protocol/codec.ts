@@ -270,11 +270,19 @@ function enc(v: unknown, atts: Uint8Array[], depth: number, seen: Seen): unknown
     case "object":
       if (v === null) return v
       if (Array.isArray(v)) {
+        const toJSON = (v as { toJSON?: unknown }).toJSON
+        if (typeof toJSON === "function") return encToJSON(v, toJSON, atts, depth, seen)
         return isTuple(v) ? { [TAG]: "tuple", v: encArray(v, atts, depth, seen) } : encArray(v, atts, depth, seen)
       }
       {
         const proto: unknown = Object.getPrototypeOf(v)
         if (proto === objectProto || proto === null) {
+          // `JSON.stringify`, which writes what the walk leaves as it is, calls a `toJSON` it
+          // finds on an array or a plain object (own, inherited, non-enumerable): the walk must
+          // encode what that returns instead, or the text would hold values it never checked,
+          // tags included.
+          const toJSON = (v as { toJSON?: unknown }).toJSON
+          if (typeof toJSON === "function") return encToJSON(v, toJSON, atts, depth, seen)
           const out = encFields(v as Record<string, unknown>, atts, depth, seen)
           // A user object that owns the reserved key would read as a tag: escape it.
           return hasOwn.call(v, TAG) ? { [TAG]: "dict", v: out } : out
@@ -444,16 +452,19 @@ function encInstance(v: object, atts: Uint8Array[], depth: number, seen: Seen): 
   const custom = encoderFor(v)
   if (custom !== undefined) return encCustom(v, custom, atts, depth, seen)
   const toJSON = (v as { toJSON?: unknown }).toJSON
-  if (typeof toJSON === "function") {
-    // Tracked like a container: a toJSON that returns something holding `v` is a cycle.
-    enter(v, depth, seen)
-    const replacement: unknown = toJSON.call(v, "")
-    if (replacement === v) throw refuseAt(seen, v.constructor?.name ?? "Object", "toJSON() returned the object itself")
-    const out = enc(replacement, atts, depth + 1, seen)
-    seen?.delete(v)
-    return out
-  }
+  if (typeof toJSON === "function") return encToJSON(v, toJSON, atts, depth, seen)
   throw refuseAt(seen, v.constructor?.name ?? "Object")
+}
+
+/** What `v`'s `toJSON()` returns, encoded in its place (as `JSON.stringify` would write it). */
+function encToJSON(v: object, toJSON: Function, atts: Uint8Array[], depth: number, seen: Seen): unknown {
+  // Tracked like a container: a toJSON that returns something holding `v` is a cycle.
+  enter(v, depth, seen)
+  const replacement: unknown = toJSON.call(v, "")
+  if (replacement === v) throw refuseAt(seen, v.constructor?.name ?? "Object", "toJSON() returned the object itself")
+  const out = enc(replacement, atts, depth + 1, seen)
+  seen?.delete(v)
+  return out
 }
 
 /**

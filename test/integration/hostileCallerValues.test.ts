@@ -44,6 +44,26 @@ describe("values that throw when the bridge reads them", () => {
     expect(restarted).toHaveLength(0)
   })
 
+  it("a toJSON or a getter that answers JSON.stringify with a codec tag cannot end the worker: a toJSON's value is sent as a value, a lying getter fails its call alone", async () => {
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1 })
+    const restarted = record(bridge, "worker.restarted")
+    const pid = bridge.getStatus().workers[0]?.pid
+    // What toJSON returns is encoded like any value: a user object with the reserved key.
+    const list = [1]
+    Object.defineProperty(list, "toJSON", { value: () => ({ __sp: "bytes", i: 7 }) })
+    expect(await bridge.executePython(null, "echo", "echo", [list])).toEqual({ __sp: "bytes", i: 7 })
+    // A getter read twice (once by the codec, once by JSON.stringify) can still write a tag the
+    // codec never saw: the worker refuses that call's arguments and reads on.
+    let reads = 0
+    const lying = { get v(): unknown { return reads++ === 0 ? 1 : { __sp: "bytes", i: 7 } } }
+    const e = await failure(bridge.executePython(null, "echo", "echo", [lying]))
+    expect(e).toMatchObject({ _tag: "SerializationError", path: "args[0].v" })
+    expect(e.message).toMatch(/attachment index 7 out of range/)
+    expect(await bridge.executePython(null, "echo", "echo", ["alive"])).toBe("alive")
+    expect(bridge.getStatus().workers[0]?.pid).toBe(pid)
+    expect(restarted).toHaveLength(0)
+  })
+
   it("a custom decoder that throws an unprintable value fails that call with SerializationError, not a recycled worker", async () => {
     const unregister = registerDecoder("n", () => { throw unprintable() })
     try {

@@ -430,6 +430,21 @@ describe("values with no encoding", () => {
     expect(refusal({ toJSON: 1, x: () => 0 }).typeName).toBe("function")
   })
 
+  it("an array or a plain object with a toJSON is sent as what toJSON returns, checked and escaped like any value", () => {
+    // JSON.stringify calls such a toJSON (own, inherited or not enumerable); the codec used to
+    // leave these as they were, so what toJSON returned reached Python unchecked: a tag
+    // naming an attachment that does not exist ended the worker.
+    const list = [1]
+    Object.defineProperty(list, "toJSON", { value: () => ({ __sp: "bytes", i: 7 }) })
+    expect(roundTrip([list])).toEqual([{ __sp: "bytes", i: 7 }])
+    expect(JSON.stringify(encodeValue([list], []))).toBe('[{"__sp":"dict","v":{"__sp":"bytes","i":7}}]')
+    const plain = Object.create(null) as Record<string, unknown>
+    Object.defineProperty(plain, "toJSON", { value: () => ({ big: 2n ** 70n, at: new Date(0) }) })
+    expect(roundTrip({ plain })).toEqual({ plain: { big: 2n ** 70n, at: new Date(0) } })
+    expect(refusal({ k: { toJSON: () => () => 0 } }).typeName).toBe("function")
+    expect(() => encodeValue([{ toJSON: () => "x".repeat(40) }], [], { maxDepth: 200, maxStringBytes: 16, maxValueBytes: 1 << 20 })).toThrow(/maxStringBytes/)
+  })
+
   it("boxed primitives are sent as their primitive", () => {
     expect(roundTrip([new String("s"), new Number(2), new Boolean(false)])).toEqual(["s", 2, false])
   })
