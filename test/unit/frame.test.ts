@@ -313,6 +313,14 @@ describe("FrameDecoder", () => {
       })
     }
 
+    it("an att list longer than the header has tags is refused before a view is made (a 15 MiB frame of empty attachments took gigabytes)", () => {
+      const lots = rawFrame(`{"type":"log","level":"info","logger":"x","message":"hi","att":[${Array(100_000).fill(0).join(",")}]}`)
+      expect(thrown(() => decoder().push(lots))).toMatchObject({ _tag: "ProtocolError", message: expect.stringMatching(/100000 attachments, more than the 0 tags/) })
+      // As many attachments as tags decode, however many.
+      const values = Array.from({ length: 200 }, (_, i) => Buffer.from([i % 256]))
+      expect(decoder().push(frameBytes({ type: "result", id: 1, value: values }))).toEqual([{ type: "result", id: 1, value: values }])
+    })
+
     it("a valid header whose text contains U+FFFD is not mistaken for bad UTF-8", () => {
       expect(decoder().push(frameBytes({ type: "log", message: "\uFFFD" }))).toEqual([{ type: "log", message: "\uFFFD" }])
     })
