@@ -334,7 +334,8 @@ export class PythonBridge implements AsyncDisposable {
     for (const sessionId of this.lifetimes.expired(Date.now())) {
       // A call still running for it keeps it: its end touches the session again.
       if (this.pool.sessionInFlight(sessionId)) continue
-      void this.cleanup(sessionId, "ttl")
+      // Nobody awaits a sweep: a failure is logged, never left to end the process.
+      this.cleanup(sessionId, "ttl").catch((e: unknown) => this.logger.warn({ sessionId: sessionId.slice(0, 100), err: e }, "an expired session's cleanup failed"))
     }
   }
 

@@ -885,8 +885,15 @@ export class RemotePool implements PoolBackend {
     const agentId = this.bindings.delete(sessionId)?.workerId
     const agent = agentId === undefined ? undefined : this.agents.get(agentId)
     if (!agent || agent.down || !this.connected) return { bound: agentId !== undefined, workerId: undefined }
+    let request: Uint8Array
+    try {
+      request = this.encode({ type: "cleanup", clientId: this.clientId, sessionId })
+    } catch {
+      // An id over this pool's limits: no call could carry it, so no agent holds it.
+      return { bound: true, workerId: agent.id }
+    }
     this.outbox?.flush()
-    await this.nc!.request(this.subjects.agentFrom(agent.id, this.clientId), this.encode({ type: "cleanup", clientId: this.clientId, sessionId }), { timeout: timeoutMs }).catch(() => undefined)
+    await this.nc!.request(this.subjects.agentFrom(agent.id, this.clientId), request, { timeout: timeoutMs }).catch(() => undefined)
     return { bound: true, workerId: agent.id }
   }
 
