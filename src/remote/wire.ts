@@ -71,7 +71,11 @@ export function readMessage<M extends { readonly type: string }>(
   try {
     envelope = decodeMessage(data, maxBytes, limits)
   } catch (e) {
-    return { ok: false, error: undecodable(e), envelope: undefined }
+    // Its `type` and `callId`, when its header starts as snakepit writes it: a call whose value
+    // cannot be decoded is answered with the error, not left to its deadline (after which the
+    // client judged the agent lost, failing its other calls too).
+    const body = data.byteLength >= 4 ? Buffer.from(data.buffer, data.byteOffset + 4, data.byteLength - 4) : undefined
+    return { ok: false, error: undecodable(e), envelope: body && headerFields(body) }
   }
   return checkEnvelope<M>(envelope, specs)
 }

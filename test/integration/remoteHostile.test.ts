@@ -110,4 +110,23 @@ describe.skipIf(!natsServerAvailable)("NATS peers that send garbage", () => {
       await bridge.stop()
     }
   })
+
+  it("a call whose value the agent cannot decode (a getter that answers JSON.stringify with a tag) fails at once, typed; the agent is not judged lost", async () => {
+    agents.push(await startAgent({ url: suite.nats.url, pool: "undecodable", id: "u1", mark }))
+    const bridge = await startBridge({ remote: { nats: suite.nats.url, pool: "undecodable" }, logger: testLogger })
+    try {
+      await eventually(() => bridge.getStatus().workers.length === 1, 5_000, "the client to see the agent")
+      const beside = bridge.executePython("other", "remote", "slow_where", [1])
+      let reads = 0
+      const lying = { get v(): unknown { return reads++ === 0 ? 1 : { __sp: "bytes", i: 7 } } }
+      const began = Date.now()
+      // The default deadline is 30 s and the agent's TTL 5 s: before, this waited them out.
+      await expect(bridge.executePython(null, "remote", "where", [lying])).rejects.toMatchObject({ _tag: "ProtocolError", message: expect.stringMatching(/cannot be decoded/) })
+      expect(Date.now() - began).toBeLessThan(10_000)
+      expect(await beside).toMatchObject({ agent: "u1" })
+      expect(bridge.getStatus().workers[0]).toMatchObject({ id: "u1", state: expect.not.stringMatching(/crashed/) })
+    } finally {
+      await bridge.stop()
+    }
+  })
 })
