@@ -340,7 +340,8 @@ class Dispatcher:
                 _resolve_values(envelope, ("args", "kwargs"))
             args = envelope.get("args") or []
             kwargs = envelope.get("kwargs") or {}
-            if type(args) is not list or type(kwargs) is not dict:
+            # A host's `tuple(...)` of arguments arrives as a tuple: as good an argument list.
+            if (type(args) is not list and type(args) is not tuple) or type(kwargs) is not dict:
                 raise TypeError("'args' must be an array and 'kwargs' an object")
             if wants_session:
                 kwargs["session"] = self.sessions.get(envelope.get("session_id"))
@@ -382,7 +383,7 @@ class Dispatcher:
             items = envelope.get("items")
             kwargs = envelope.get("kwargs") or {}
             if type(items) is not list or type(kwargs) is not dict or \
-                    any(type(item) is not list for item in items):
+                    any(type(item) is not list and type(item) is not tuple for item in items):
                 raise TypeError("'items' must be an array of arrays and 'kwargs' an object")
             if wants_session:
                 kwargs["session"] = self.sessions.get(envelope.get("session_id"))

@@ -4,7 +4,7 @@
  */
 import { getEventListeners } from "node:events"
 import { describe, expect, it } from "vitest"
-import type { MapResult } from "../../src/index.js"
+import { tuple, type MapResult } from "../../src/index.js"
 import { eventually, startBridge } from "../support/bridge.js"
 
 const collect = async <T>(results: AsyncIterable<MapResult<T>>): Promise<MapResult<T>[]> => {
@@ -53,6 +53,13 @@ describe("bridge.map", () => {
     expect(mixed.map((r) => r.ok)).toEqual([true, false, true])
     expect(mixed[1]).toMatchObject({ ok: false, error: { _tag: "SerializationError" } })
     expect(mixed[2]).toEqual({ ok: true, value: 3 })
+  })
+
+  it("an argument list given as a tuple is an argument list, for map items as for a single call", async () => {
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1 })
+    // A tuple among the items failed the whole chunk ("'items' must be an array of arrays").
+    expect(values(await collect(bridge.map<number>(null, "echo", "add", [[1, 2], tuple(3, 4), [5, 6]])))).toEqual([3, 7, 11])
+    expect(await bridge.executePython(null, "echo", "add", tuple(1, 2))).toBe(3)
   })
 
   it("never reads more than `window` inputs ahead of a paused consumer", async () => {
