@@ -32,7 +32,7 @@ import { randomBytes } from "node:crypto"
 import type { Logger } from "pino"
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node"
 import type { KV } from "@nats-io/kv"
-import { BridgeStopped, CallCancelled, StartupFailed, WorkerCrashed } from "../errors.js"
+import { BridgeStopped, CallCancelled, ProtocolError, StartupFailed, WorkerCrashed } from "../errors.js"
 import { withCallContext, withCallerStack } from "../errorContext.js"
 import type { TelemetryEmitter } from "../telemetry/events.js"
 import type { BridgeMetrics } from "../telemetry/metrics.js"
@@ -280,8 +280,18 @@ export class RemotePool implements PoolBackend {
     let call: Outgoing | undefined
     const record = new CallRecord(this.metrics)
     const body = { module, fn, args, kwargs: options.kwargs ?? {} }
+    // An agent sends an item only on credit: it starts with a window and gets half a window back
+    // for each half its consumer took, so it never has more than a window of items unconsumed
+    // here. One more is a peer that ignored credit; held, its items would grow without bound.
+    let received = 0
+    const onItem = (item: unknown) => {
+      if (++received - consumed <= STREAM_WINDOW) return items.push(item)
+      if (!call) return
+      this.publish(call.agentId, { type: "cancel", callId: call.id, clientId: this.clientId })
+      call.fail(new ProtocolError({ message: `agent ${call.agentId} sent stream items past the credit it was given (${STREAM_WINDOW} unconsumed)`, workerId: call.agentId }))
+    }
     const attempt = (tried: ReadonlySet<string>): Promise<unknown> =>
-      this.send("stream", sessionId, body, options, (out) => (call = out), (item) => items.push(item), tried).catch((error: unknown) => this.again(error, tried, attempt))
+      this.send("stream", sessionId, body, options, (out) => (call = out), onItem, tried).catch((error: unknown) => this.again(error, tried, attempt))
     const settled = attempt(NO_AGENTS)
     settled.then(
       () => {

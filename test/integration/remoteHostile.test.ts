@@ -129,4 +129,41 @@ describe.skipIf(!natsServerAvailable)("NATS peers that send garbage", () => {
       await bridge.stop()
     }
   })
+
+  it("a peer that floods a stream's reply subject past its credit ends that stream with ProtocolError; the client holds at most a window of items", async () => {
+    agents.push(await startAgent({ url: suite.nats.url, pool: "flood", id: "f1", mark }))
+    const bridge = await startBridge({ remote: { nats: suite.nats.url, pool: "flood" }, logger: testLogger })
+    const subjects = poolSubjects("snakepit", "flood")
+    const nc = await connect({ servers: suite.nats.url })
+    try {
+      await eventually(() => bridge.getStatus().workers.length === 1, 5_000, "the client to see the agent")
+      const seen: Array<Record<string, unknown>> = []
+      nc.subscribe(subjects.agentFromAny("f1"), { callback: (_e, m) => void seen.push(...framesOf(m.data)) })
+      await nc.flush()
+      // A stream whose first item takes a while: its consumer waits, reading nothing yet.
+      const stream = bridge.stream(null, "remote", "ticks", [3, 2.0])[Symbol.asyncIterator]()
+      const first = stream.next()
+      await eventually(() => seen.some((m) => m.type === "call" && m.fn === "ticks"), 5_000, "the stream's call to go out")
+      const call = seen.find((m) => m.type === "call" && m.fn === "ticks")!
+      const reply = `${subjects.replies(String(call.clientId))}.${String(call.callId)}`
+      for (let i = 0; i < 500; i++) nc.publish(reply, rawFrame(JSON.stringify({ type: "item", callId: call.callId, value: i })))
+      await nc.flush()
+      const got: unknown[] = []
+      let ended: unknown
+      try {
+        const r = await first
+        if (!r.done) got.push(r.value)
+        for (let r = await stream.next(); !r.done; r = await stream.next()) got.push(r.value)
+      } catch (e) {
+        ended = e
+      }
+      expect(ended).toMatchObject({ _tag: "ProtocolError", message: expect.stringMatching(/past the credit/) })
+      expect(got.length).toBeLessThanOrEqual(64)
+      // The client and the agent serve on.
+      expect(await bridge.executePython(null, "remote", "where")).toMatchObject({ agent: "f1" })
+    } finally {
+      await nc.close()
+      await bridge.stop()
+    }
+  })
 })
