@@ -212,7 +212,12 @@ interface Pending extends Settle {
   output: OutputTail | undefined
   /** The function it calls, for the context of a `map`'s item errors. */
   readonly target: Target | undefined
+  /** The reply that settles it, besides an `error`. */
+  readonly answer: Answer
 }
+
+/** The reply each request is answered with when it does not fail: a call's or an exec's `result`, a map's `map_result`, a stream's `end`, a ping's `pong`. */
+type Answer = "result" | "map_result" | "end" | "pong"
 
 /** What a request calls: `module.fn` for a call or a stream; nothing for `exec` or control. */
 interface Target {
@@ -389,7 +394,7 @@ export class Connection {
         return sent.length === 0 ? [] : encodeFrame(envelope(id, sent.map((i) => items[i]!)), this.hooks.maxFrameBytes, this.limits)
       }
     }
-    const answered = ((await this.request(build, options, undefined, false, { module, fn })) ?? []) as ItemOutcome[]
+    const answered = ((await this.request(build, options, undefined, false, { module, fn }, "map_result")) ?? []) as ItemOutcome[]
     if (answered.length !== (sent ?? items).length) {
       // A worker that answers another number of items than it was sent cannot be trusted.
       const error = this.protocolError(`worker ${this.hooks.workerId} answered a map of ${(sent ?? items).length} items with ${answered.length} values`)
@@ -485,7 +490,7 @@ export class Connection {
    * const { rssBytes } = await conn.ping(5_000)
    */
   async ping(timeoutMs: number): Promise<WorkerStats> {
-    const stats = (await this.request((id) => ({ type: "ping", id }), { timeoutMs }, undefined, true)) as PongMessage["stats"]
+    const stats = (await this.request((id) => ({ type: "ping", id }), { timeoutMs }, undefined, true, undefined, "pong")) as PongMessage["stats"]
     const b = stats.busy_wait
     return {
       rssBytes: stats.rss_bytes ?? 0,
@@ -676,6 +681,7 @@ export class Connection {
     onChunk?: (value: unknown, bytes: number) => void,
     control = false,
     target?: Target,
+    answer: Answer = onChunk ? "end" : "result",
   ): Promise<unknown> {
     // Every way a call can fail (reply, deadline, abort, the worker's death, a refusal before
     // sending) leaves with the call's context (`inContext`), `callId` once the call was sent;
@@ -722,6 +728,7 @@ export class Connection {
         sessionId: control ? null : sessionId,
         output: undefined,
         target,
+        answer,
       }
       if (deadline !== undefined && deadline < this.deadlineAt) this.armDeadline(deadline)
       if (signal && onAbort) signal.addEventListener("abort", onAbort, { once: true })
@@ -842,6 +849,12 @@ export class Connection {
         const p = this.pending.get(m.id)
         if (!p) {
           this.lateReply(m.id)
+          return
+        }
+        if (m.type !== "error" && m.type !== p.answer) {
+          // A `result` whose value looks like a map's outcomes, an `end` for a ping: trusted,
+          // it handed the caller a value of the wrong shape.
+          this.fault(this.protocolError(`a ${m.type} message answered a request that a ${p.answer} answers (id ${m.id})`))
           return
         }
         this.settle(p)

@@ -168,6 +168,18 @@ describe("a worker sending a well-framed but malformed message", () => {
     expect(h.pid()).not.toBe(h.firstPid)
   })
 
+  it("a result answering a map is a ProtocolError for each of its items, not outcomes; the worker is replaced", async () => {
+    const h = await hostileBridge({ restart: { intensity: 100, periodMs: 1_000 } })
+    const outcomes: unknown[] = []
+    for await (const r of h.bridge.map(null, "hostile", "answer_with_result", [[2], [2]], { chunkSize: 2 })) outcomes.push(r)
+    expect(outcomes).toEqual([
+      { ok: false, error: expect.objectContaining({ _tag: "ProtocolError", message: expect.stringMatching(/a result message answered a request that a map_result answers/) }) },
+      { ok: false, error: expect.objectContaining({ _tag: "ProtocolError" }) },
+    ])
+    expect(await h.bridge.executePython(null, "hostile", "echo", ["alive"])).toBe("alive")
+    expect(h.pid()).not.toBe(h.firstPid)
+  })
+
   it("a worker announcing another protocol version fails to start with StartupFailed naming both versions", async () => {
     const { actor } = startWorker({ module: "hostile", startupTimeoutMs: 20_000 })
     const snap = await waitFor(actor, (s) => s.status === "done", { timeout: 20_000 })

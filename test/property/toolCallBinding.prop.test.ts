@@ -49,7 +49,7 @@ describe("tool call binding", () => {
           onToolCall: (call) => seen.push(call),
         })
         // The model: every id sent, with its session, and whether it is still in flight.
-        const sent: Array<{ id: number; sessionId: string | null; inFlight: boolean; abort?: () => void }> = []
+        const sent: Array<{ id: number; sessionId: string | null; inFlight: boolean; abort?: () => void; ping?: true }> = []
         const settled: Array<Promise<unknown>> = []
         let nextId = 1
         for (const s of steps) {
@@ -58,11 +58,13 @@ describe("tool call binding", () => {
             sent.push({ id: nextId++, sessionId: s.sessionId, inFlight: true, abort: () => controller.abort() })
             settled.push(conn.call("m", "f", [], { sessionId: s.sessionId, signal: controller.signal }).catch(() => undefined))
           } else if (s.kind === "ping") {
-            sent.push({ id: nextId++, sessionId: null, inFlight: true })
+            sent.push({ id: nextId++, sessionId: null, inFlight: true, ping: true })
             settled.push(conn.ping(60_000).catch(() => undefined))
           } else if (sent.length > 0 && (s.kind === "reply" || s.kind === "abandon")) {
             const target = sent[s.pick % sent.length]!
-            if (s.kind === "reply") conn.receiveBytes(rawFrame(JSON.stringify({ type: "result", id: target.id, value: null })))
+            // Each request with its own reply type (another is a protocol fault: connection.ts).
+            const reply = target.ping ? { type: "pong", id: target.id, stats: { rss_bytes: null, in_flight: 0, served: 0, pid: 1 } } : { type: "result", id: target.id, value: null }
+            if (s.kind === "reply") conn.receiveBytes(rawFrame(JSON.stringify(reply)))
             else if (target.abort) target.abort()
             else continue // a ping has no signal: it stays in flight
             target.inFlight = false
