@@ -234,7 +234,7 @@ export class RemotePool implements PoolBackend {
       }
       await new Promise((r) => setTimeout(r, 100))
     }
-    const every = Math.max(50, Math.min(...this.live().map((a) => a.record.heartbeatMs)) / 2)
+    const every = Math.max(50, this.live().reduce((least, a) => Math.min(least, a.record.heartbeatMs), Number.POSITIVE_INFINITY) / 2)
     this.poller = setInterval(() => {
       this.sweepOverdue(performance.now())
       void this.poll().catch((e: unknown) => this.logger.debug({ err: e }, "agent poll failed"))
@@ -705,7 +705,11 @@ export class RemotePool implements PoolBackend {
     const token = ++this.readToken
     // A read can hang on a connection that went away under it (the key lister waits for its
     // consumer): it may take one TTL, after which it is abandoned.
-    const ttlMs = this.agents.size > 0 ? Math.min(...[...this.agents.values()].map((a) => a.record.ttlMs)) : 3_000
+    // (A fold, not Math.min(...): spread into arguments, a KV of 100 000s of records threw here,
+    // outside the try, and left `polling` set for good.)
+    let ttlMs = Number.POSITIVE_INFINITY
+    for (const a of this.agents.values()) ttlMs = Math.min(ttlMs, a.record.ttlMs)
+    if (!Number.isFinite(ttlMs)) ttlMs = 3_000
     let deadline: ReturnType<typeof setTimeout> | undefined
     try {
       const records = await Promise.race([
@@ -818,7 +822,7 @@ export class RemotePool implements PoolBackend {
     const live = this.live()
     // (`quietSince` ends only when a record changes: restarted clocks are no write.)
     if (live.length < 2 || !live.every((a) => now - a.seenAt > a.record.ttlMs)) return false
-    const ttlMs = Math.max(...live.map((a) => a.record.ttlMs))
+    const ttlMs = live.reduce((most, a) => Math.max(most, a.record.ttlMs), Number.NEGATIVE_INFINITY)
     if (this.quietSince === undefined) {
       this.quietSince = now - ttlMs
       this.logger.warn({ agents: live.length }, "no agent's record changed for a TTL: the KV takes no writes; nobody is judged until it does")
