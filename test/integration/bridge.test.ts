@@ -359,3 +359,20 @@ describe("bridge: supervision", () => {
     await eventually(() => bridge.getStatus().totalWorkers === 0, 5_000, "no worker left")
   })
 })
+
+describe("bridge: a terminal's Ctrl-C", () => {
+  // protocol.md: workers ignore SIGINT, so a Ctrl-C (sent to the whole foreground process group)
+  // reaches only Node, which stops the bridge in its own time.
+  for (const spawnMode of ["spawn", "forkserver"] as const) {
+    it(`a worker (${spawnMode}) ignores SIGINT: its call in flight completes, on the same process`, async () => {
+      const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, spawnMode })
+      const pid = bridge.getStatus().workers[0]!.pid!
+      const call = bridge.executePython(null, "echo", "sleep_whoami", [0.5])
+      await new Promise((r) => setTimeout(r, 150))
+      process.kill(pid, "SIGINT")
+      expect(await call).toBe(pid)
+      expect(bridge.getStatus().workers[0]!.pid).toBe(pid)
+      expect(await bridge.executePython(null, "echo", "whoami")).toBe(pid)
+    })
+  }
+})

@@ -104,6 +104,18 @@ describe("idempotent calls", () => {
     expect(runs[1]).not.toBe(runs[0])
   }, 60_000)
 
+  it("an idempotent call that crashes every worker it runs on is retried once, then fails with WorkerCrashed: two deaths, no third", async () => {
+    const bridge = await startBridge({ minWorkers: 3, maxWorkers: 3, restart: { intensity: 100, periodMs: 1_000 } })
+    const restarted = record(bridge, "worker.restarted")
+    const r = await outcome(bridge.executePython(null, "crash", "exit_with", [7], { idempotent: true }))
+    expect(r).toMatchObject({ ok: false, error: { _tag: "WorkerCrashed" } })
+    await eventually(() => restarted.length === 2, 10_000, "both dead workers replaced")
+    // A third run would have killed a third worker by now.
+    await new Promise((res) => setTimeout(res, 1_000))
+    expect(restarted).toHaveLength(2)
+    expect(bridge.getStatus().workers).toHaveLength(3)
+  }, 60_000)
+
   it("the same call without idempotent rejects with WorkerCrashed and is not run again", async () => {
     const file = join(mkdtempSync(join(tmpdir(), "snakepit-idem-")), "runs")
     const bridge = await startBridge({ minWorkers: 2, maxWorkers: 2, testing: true })

@@ -96,6 +96,19 @@ describe("spawnMode forkserver", () => {
     for (const pid of [before, ...oldWorkers]) expect(isGone(pid!)).toBe(true)
   })
 
+  it("kill -9 of the template with calls in flight: each fails once with WorkerCrashed, an idempotent one runs again on a new fork", async () => {
+    const bridge = await forked({ minWorkers: 2, maxWorkers: 2, restart: { intensity: 1, periodMs: 60_000 } })
+    const before = template(bridge)!.pid!
+    const plain = bridge.executePython("a", "echo", "sleep", [5, "plain"]).then(() => "resolved", (e: { _tag?: string }) => e._tag)
+    const again = bridge.executePython("b", "echo", "sleep", [1, "again"], { idempotent: true })
+    await eventually(() => bridge.getStatus().workers.filter((w) => w.inFlight === 1).length === 2, 5_000, "both calls running")
+    process.kill(before, "SIGKILL")
+    expect(await plain).toBe("WorkerCrashed")
+    expect(await again).toBe("again")
+    expect(template(bridge)!.pid).not.toBe(before)
+    expect(bridge.getStatus().failed).toBeUndefined()
+  })
+
   it("restartPythonEnvironment forks new workers from a new template; calls in flight finish on the old ones", async () => {
     const bridge = await forked({ minWorkers: 2, maxWorkers: 4 })
     const oldTemplate = template(bridge)!.pid!

@@ -4,6 +4,7 @@
  * Skipped locally without nats-server; CI installs it and fails if it is missing.
  */
 import { existsSync, mkdtempSync, rmSync } from "node:fs"
+import { createServer, type AddressInfo } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
@@ -328,6 +329,24 @@ describe.skipIf(!natsServerAvailable)("remote pools over NATS", { timeout: 60_00
     } finally {
       await secured.stop()
     }
+  })
+
+  it("a server nobody listens on is a StartupFailed within the connect timeout, for a client and for an agent, never a hang", async () => {
+    // A port that was free a moment ago: connecting is refused at once.
+    const port = await new Promise<number>((resolve) => {
+      const probe = createServer().listen(0, "127.0.0.1", () => {
+        const { port } = probe.address() as AddressInfo
+        probe.close(() => resolve(port))
+      })
+    })
+    const url = `nats://127.0.0.1:${port}`
+    const began = Date.now()
+    const refused = await outcome(PythonBridge.start({ remote: { nats: url, pool: "nobody" }, logger: testLogger }))
+    expect(refused).toMatchObject({ ok: false, error: { _tag: "StartupFailed" } })
+    expect(Date.now() - began).toBeLessThan(15_000)
+    const agent = await outcome(startAgent({ url, pool: "nobody", id: "n1", mark }))
+    expect(agent.ok).toBe(false)
+    expect(String((agent as { error: Error }).error.message)).toMatch(/StartupFailed/)
   })
 
   it("user/password authentication and a custom subject prefix, for agents and clients alike", async () => {
