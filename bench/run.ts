@@ -12,7 +12,6 @@ import { spawn, spawnSync } from "node:child_process"
 import { existsSync, mkdirSync, readFileSync, realpathSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { pino } from "pino"
-import { PythonShell } from "python-shell"
 import type { PythonBridge as Bridge } from "../src/bridge/PythonBridge.js"
 import type { LocalBridgeOptions } from "../src/bridge/options.js"
 import { connect } from "@nats-io/transport-node"
@@ -22,6 +21,7 @@ import { startCpuHogs } from "./cpuHogs.js"
 import { startAgentProcess } from "./agentProcess.js"
 import { benchPyDir, startFloor, type FloorWorker } from "./floor.js"
 import { loadLibrary } from "./library.js"
+import { startPythonShell } from "./pythonShell.js"
 import { formatRow, makeRow, underLoadGoal, type Goal, type Row } from "./rows.js"
 import { interleaved, median, percentile, pipelined, sequential, withCpu } from "./stats.js"
 import { scaleRatios } from "./supervisorScale.js"
@@ -198,26 +198,8 @@ if (selected("map")) {
 
 section("python-shell")
 // ── 3-4. against python-shell (JSON mode, one process, no correlation) ───────────────────
-const startShell = () => {
-  const shell = new PythonShell(join(benchPyDir, "shell_worker.py"), { mode: "json", pythonPath: python })
-  const pending = new Map<number, () => void>()
-  let nextId = 1
-  shell.on("message", (m: { id: number }) => {
-    pending.get(m.id)?.()
-    pending.delete(m.id)
-  })
-  return {
-    call: (arg: unknown, workUs = 0) =>
-      new Promise<void>((resolve) => {
-        const id = nextId++
-        pending.set(id, resolve)
-        shell.send({ id, args: [arg], ...(workUs ? { work_us: workUs } : {}) })
-      }),
-    close: () => shell.kill("SIGKILL"),
-  }
-}
 if (selected("python-shell")) {
-  const shell = startShell()
+  const shell = startPythonShell(python)
   await shell.call(0)
   const ours = await bridge()
   const [s, o] = await interleaved(REPS, [() => pipelined((i) => shell.call(i), PN, DEPTH), () => pipelined(echo(ours), PN, DEPTH)])

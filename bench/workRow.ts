@@ -11,12 +11,11 @@
  * cannot hold where this ratio is below it. Linux only. `DIST=1` measures the compiled package.
  */
 import { availableParallelism } from "node:os"
-import { join } from "node:path"
 import { pino } from "pino"
-import { PythonShell } from "python-shell"
 import type { PythonBridge as Bridge } from "../src/bridge/PythonBridge.js"
 import { benchPyDir } from "./floor.js"
 import { pythonChildrenOf, threadStats } from "./procStats.js"
+import { startPythonShell } from "./pythonShell.js"
 import { pipelined } from "./stats.js"
 
 const N = Number(process.env.N ?? 20_000)
@@ -31,19 +30,8 @@ const pool = await PythonBridge.start({ minWorkers: WORKERS, maxWorkers: WORKERS
 const ours = (i: number) => pool.executePython(null, "bench_target", "work", [WORK_US, i])
 const workers = pythonChildrenOf(process.pid)
 
-const shell = new PythonShell(join(benchPyDir, "shell_worker.py"), { mode: "json", pythonPath: python })
-const waiting = new Map<number, () => void>()
-let nextId = 1
-shell.on("message", (m: { id: number }) => {
-  waiting.get(m.id)?.()
-  waiting.delete(m.id)
-})
-const theirs = (i: number) =>
-  new Promise<void>((resolve) => {
-    const id = nextId++
-    waiting.set(id, resolve)
-    shell.send({ id, args: [i], work_us: WORK_US })
-  })
+const shell = startPythonShell(python)
+const theirs = (i: number) => shell.call(i, WORK_US)
 
 /** Calls/s, host CPU µs per call and each of `pids`' CPU µs per call over one run. */
 const measure = async (call: (i: number) => Promise<unknown>, pids: number[]) => {
@@ -61,7 +49,7 @@ const us = (n: number) => n.toFixed(1)
 try {
   for (let r = 0; r < REPS; r++) {
     const a = await measure(ours, workers)
-    const b = await measure(theirs, [shell.childProcess.pid!])
+    const b = await measure(theirs, [shell.pid])
     const perCall = a.host + a.python.reduce((s, x) => s + x, 0)
     const bound = (cores * 1e6) / perCall
     process.stdout.write(
@@ -71,6 +59,6 @@ try {
     )
   }
 } finally {
-  shell.kill("SIGKILL")
+  shell.close()
   await pool.stop()
 }
