@@ -393,6 +393,9 @@ class Dispatcher:
         attachments: List[Any] = []
         values: List[Any] = []
         errors: List[Dict[str, Any]] = []
+        # Each item's result as returned, kept while the reply is written: an item dropped then
+        # takes its attachments with it, so the others are encoded again (see below).
+        results: List[Any] = []
         for index, args in enumerate(items):
             if call.cancelled:
                 self._send_error(call.id, CallCancelled("cancelled while running"))
@@ -402,12 +405,14 @@ class Dispatcher:
             try:
                 result = self._outcome(call, function(*args, **kwargs))
                 values.append(encode_value(result, attachments, "result"))
+                results.append(result)
             except BaseException as e:  # noqa: B902 - the item's own answer
                 del attachments[mark:]
                 flush_call_output()
                 if isinstance(e, SerializationError) and e.unsupported:
                     e.of_call(f"{envelope.get('module')}.{envelope.get('function')}")
                 values.append(None)
+                results.append(None)
                 errors.append({"index": index, "error": error_details(e)})
         flush_call_output()
         message = {"type": MAP_RESULT, "id": call.id, "values": values, "errors": errors}
@@ -426,9 +431,29 @@ class Dispatcher:
                 e.rel = match.group(2)  # type: ignore[union-attr]
                 e.locate("result")
                 values[index] = None
+                results[index] = None
                 errors.append({"index": index, "error": error_details(e)})
                 errors.sort(key=lambda entry: entry["index"])
                 message.pop("att", None)
+                if attachments:
+                    # Its attachments go too: a reply whose attachments outnumber the tags that
+                    # name them is refused by the host (src/protocol/frame.ts). The other items
+                    # encoded whole once; one that now fails (an encoder that changed its mind)
+                    # fails alone.
+                    attachments = []
+                    failed = {entry["index"] for entry in errors}
+                    for i, result in enumerate(results):
+                        if i in failed:
+                            continue
+                        mark = len(attachments)
+                        try:
+                            values[i] = encode_value(result, attachments, "result")
+                        except BaseException as again:  # noqa: B902 - the item's own answer
+                            del attachments[mark:]
+                            values[i] = None
+                            results[i] = None
+                            errors.append({"index": i, "error": error_details(again)})
+                    errors.sort(key=lambda entry: entry["index"])
             except FrameTooLarge as e:
                 self._send_error(call.id, e)
                 return

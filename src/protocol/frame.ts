@@ -433,12 +433,14 @@ export class FrameDecoder {
     if (lengths !== undefined) {
       if (!Array.isArray(lengths)) throw this.protocolError(`"att" must be a list of lengths, got ${describe(lengths)}`)
       // Each attachment costs a view of ~140 bytes of heap, and an empty one 2 bytes of header
-      // ("0,"): a 64 MiB frame of them alone took gigabytes. A tag names each attachment, and
-      // a tag takes 20 bytes of header or more, so more attachments than tags is refused
-      // unbuilt (counted only for lists longer than any small message has).
+      // ("0,"): a 15 MiB frame of them took gigabytes, a 64 MiB one would take more than a
+      // default heap. A `bytes` or `array` tag names each attachment (a sender drops a failed
+      // item's attachments with its value), so a list longer than those tags is refused before
+      // a view is made; the tags' own text (14 bytes or more each) then bounds the views to
+      // about ten times the header. Counted only for lists longer than small messages have.
       if (lengths.length > FEW_ATTACHMENTS) {
-        const tags = countOf(text, '"__sp"')
-        if (lengths.length > tags) throw this.protocolError(`"att" lists ${lengths.length} attachments, more than the ${tags} tags of the header could name`)
+        const tags = countOf(text, '"__sp":"bytes"') + countOf(text, '"__sp":"array"')
+        if (lengths.length > tags) throw this.protocolError(`"att" lists ${lengths.length} attachments, more than the ${tags} bytes and array tags of the header could name`)
       }
       attachments = []
       let at = align8(4 + headerLength)

@@ -5,7 +5,7 @@
 import { getEventListeners } from "node:events"
 import { describe, expect, it } from "vitest"
 import { tuple, type MapResult } from "../../src/index.js"
-import { eventually, startBridge } from "../support/bridge.js"
+import { eventually, record, startBridge } from "../support/bridge.js"
 
 const collect = async <T>(results: AsyncIterable<MapResult<T>>): Promise<MapResult<T>[]> => {
   const out: MapResult<T>[] = []
@@ -237,6 +237,21 @@ describe("bridge.map", () => {
     const returned = await collect(bridge.map(null, "json", "loads", [["[[[[1]]]]"], ["[1]"]]))
     expect(returned[0]).toMatchObject({ ok: false, error: { _tag: "SerializationError" } })
     expect(returned[1]).toEqual({ ok: true, value: [1] })
+  })
+
+  it("an item whose string is found over maxStringBytes as the reply is written fails alone, its attachments with it; the others keep theirs", async () => {
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, limits: { maxStringBytes: 1_000 } })
+    const restarted = record(bridge, "worker.restarted")
+    const pid = bridge.getStatus().workers[0]!.pid
+    // 100 items, each with bytes; one string too long. Its bytes had stayed in the reply with no
+    // tag naming them, which the host refuses as a protocol violation past 64 attachments.
+    const inputs = Array.from({ length: 100 }, (_, i) => [i === 40 ? 2_000 : 10, 8])
+    const results = await collect(bridge.map<{ b: Buffer; s: string }>(null, "echo", "bytes_and_text", inputs, { chunkSize: 100 }))
+    expect(results.map((r) => r.ok)).toEqual(inputs.map((_, i) => i !== 40))
+    expect(results[40]).toMatchObject({ ok: false, error: { _tag: "SerializationError", path: "result.s" } })
+    expect(results[41]).toEqual({ ok: true, value: { b: Buffer.alloc(8), s: "x".repeat(10) } })
+    expect(bridge.getStatus().workers[0]!.pid).toBe(pid)
+    expect(restarted).toHaveLength(0)
   })
 
   it("a chunk whose reply is over maxFrameBytes fails each of its items with that error; smaller chunks pass", async () => {

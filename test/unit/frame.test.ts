@@ -315,7 +315,10 @@ describe("FrameDecoder", () => {
 
     it("an att list longer than the header has tags is refused before a view is made (a 15 MiB frame of empty attachments took gigabytes)", () => {
       const lots = rawFrame(`{"type":"log","level":"info","logger":"x","message":"hi","att":[${Array(100_000).fill(0).join(",")}]}`)
-      expect(thrown(() => decoder().push(lots))).toMatchObject({ _tag: "ProtocolError", message: expect.stringMatching(/100000 attachments, more than the 0 tags/) })
+      expect(thrown(() => decoder().push(lots))).toMatchObject({ _tag: "ProtocolError", message: expect.stringMatching(/100000 attachments, more than the 0 bytes and array tags/) })
+      // Tags of other kinds name no attachment: they do not count.
+      const others = rawFrame(`{"type":"log","message":[${Array(100).fill('{"__sp":"int","v":"1"}').join(",")}],"att":[${Array(100).fill(0).join(",")}]}`)
+      expect(thrown(() => decoder().push(others))).toMatchObject({ _tag: "ProtocolError" })
       // As many attachments as tags decode, however many.
       const values = Array.from({ length: 200 }, (_, i) => Buffer.from([i % 256]))
       expect(decoder().push(frameBytes({ type: "result", id: 1, value: values }))).toEqual([{ type: "result", id: 1, value: values }])
