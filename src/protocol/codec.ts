@@ -270,7 +270,7 @@ function enc(v: unknown, atts: Uint8Array[], depth: number, seen: Seen): unknown
     case "object":
       if (v === null) return v
       if (Array.isArray(v)) {
-        const toJSON = (v as { toJSON?: unknown }).toJSON
+        const toJSON = hasOwn.call(v, "toJSON") ? (v as { toJSON?: unknown }).toJSON : undefined
         if (typeof toJSON === "function") return encToJSON(v, toJSON, atts, depth, seen)
         return isTuple(v) ? { [TAG]: "tuple", v: encArray(v, atts, depth, seen) } : encArray(v, atts, depth, seen)
       }
@@ -278,10 +278,11 @@ function enc(v: unknown, atts: Uint8Array[], depth: number, seen: Seen): unknown
         const proto: unknown = Object.getPrototypeOf(v)
         if (proto === objectProto || proto === null) {
           // `JSON.stringify`, which writes what the walk leaves as it is, calls a `toJSON` it
-          // finds on an array or a plain object (own, inherited, non-enumerable): the walk must
-          // encode what that returns instead, or the text would hold values it never checked,
-          // tags included.
-          const toJSON = (v as { toJSON?: unknown }).toJSON
+          // finds on an array or a plain object (own, even not enumerable): the walk encodes
+          // what that returns instead, or the text would hold values it never checked, tags
+          // included. Own only: one on Array.prototype or Object.prototype would reach the
+          // walk's own output too, and is not supported (docs/protocol.md).
+          const toJSON = hasOwn.call(v, "toJSON") ? (v as { toJSON?: unknown }).toJSON : undefined
           if (typeof toJSON === "function") return encToJSON(v, toJSON, atts, depth, seen)
           const out = encFields(v as Record<string, unknown>, atts, depth, seen)
           // A user object that owns the reserved key would read as a tag: escape it.
@@ -461,7 +462,17 @@ function encToJSON(v: object, toJSON: Function, atts: Uint8Array[], depth: numbe
   // Tracked like a container: a toJSON that returns something holding `v` is a cycle.
   enter(v, depth, seen)
   const replacement: unknown = toJSON.call(v, "")
-  if (replacement === v) throw refuseAt(seen, v.constructor?.name ?? "Object", "toJSON() returned the object itself")
+  if (replacement === v) {
+    seen?.delete(v)
+    // An array or plain object that returns itself is written as it is, as JSON.stringify does.
+    if (Array.isArray(v)) return isTuple(v) ? { [TAG]: "tuple", v: encArray(v, atts, depth, seen) } : encArray(v, atts, depth, seen)
+    const proto: unknown = Object.getPrototypeOf(v)
+    if (proto === objectProto || proto === null) {
+      const out = encFields(v as Record<string, unknown>, atts, depth, seen)
+      return hasOwn.call(v, TAG) ? { [TAG]: "dict", v: out } : out
+    }
+    throw refuseAt(seen, v.constructor?.name ?? "Object", "toJSON() returned the object itself")
+  }
   const out = enc(replacement, atts, depth + 1, seen)
   seen?.delete(v)
   return out

@@ -442,6 +442,19 @@ describe("values with no encoding", () => {
     Object.defineProperty(plain, "toJSON", { value: () => ({ big: 2n ** 70n, at: new Date(0) }) })
     expect(roundTrip({ plain })).toEqual({ plain: { big: 2n ** 70n, at: new Date(0) } })
     expect(refusal({ k: { toJSON: () => () => 0 } }).typeName).toBe("function")
+    // One that returns the object itself is the object, as JSON.stringify writes it.
+    const selfish = [1, 2n]
+    Object.defineProperty(selfish, "toJSON", { value() { return this } })
+    expect(roundTrip([selfish])).toEqual([[1, 2n]])
+    // A toJSON on a prototype is not the value's own: the codec leaves it to JSON.stringify and
+    // every call still encodes (it used to loop to "nested too deeply" on Array.prototype's).
+    const proto = Array.prototype as unknown as { toJSON?: unknown }
+    proto.toJSON = function (this: unknown[]) { return Array.from(this) }
+    try {
+      expect(encodeValue([[1, 2n]], [])).toEqual([[1, { __sp: "int", v: "2" }]])
+    } finally {
+      delete proto.toJSON
+    }
     expect(() => encodeValue([{ toJSON: () => "x".repeat(40) }], [], { maxDepth: 200, maxStringBytes: 16, maxValueBytes: 1 << 20 })).toThrow(/maxStringBytes/)
   })
 
