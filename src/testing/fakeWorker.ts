@@ -106,10 +106,16 @@ export const createFakeWorkerProcess = (
     const maybeExitAfterDrain = () => {
       if (draining && inFlight() === 0 && undelivered === 0) die({ exitCode: 0, signal: null })
     }
+    // Stream calls: a real worker answers one of a plain function with its value as the one
+    // chunk, then `end` (a `result` would be a protocol violation).
+    const streams = new Set<number>()
     const finish = (id: number, envelope: Record<string, unknown>) => {
       timers.delete(id)
       served++
-      reply(envelope)
+      if (streams.delete(id) && envelope.type === "result") {
+        reply({ type: "chunk", id, value: envelope.value })
+        reply({ type: "end", id })
+      } else reply(envelope)
       maybeExitAfterDrain()
     }
     const later = (id: number, ms: number, envelope: Record<string, unknown>) => {
@@ -130,6 +136,7 @@ export const createFakeWorkerProcess = (
           if (m.queued_only === true) return
           return timers.get(id)?.cancel()
         case "call": {
+          if (m.stream === true) streams.add(id)
           const args = (m.args ?? []) as unknown[]
           const session = m.session_id === null ? null : String(m.session_id)
           switch (m.function) {

@@ -854,7 +854,8 @@ export class Connection {
         if (m.type !== "error" && m.type !== p.answer) {
           // A `result` whose value looks like a map's outcomes, an `end` for a ping: trusted,
           // it handed the caller a value of the wrong shape.
-          this.fault(this.protocolError(`a ${m.type} message answered a request that a ${p.answer} answers (id ${m.id})`))
+          const an = (word: string) => (/^[aeiou]/.test(word) ? `an ${word}` : `a ${word}`)
+          this.fault(this.protocolError(`${an(m.type)} message answered a request that ${an(p.answer)} answers (id ${m.id})`))
           return
         }
         this.settle(p)

@@ -39,4 +39,16 @@ describe("fake workers and value limits", () => {
       await bridge.stop()
     }
   })
+
+  it("a stream call to a plain function yields its value once, then ends, as a real worker's does", async () => {
+    const bridge = await PythonBridge.start({ minWorkers: 1, maxWorkers: 1, healthCheckIntervalMs: 0, testing: true, logger: testLogger, workerProcess: fakeWorkerProcess })
+    try {
+      const items: unknown[] = []
+      for await (const item of bridge.stream(null, "m", "echo", ["once"])) items.push(item)
+      expect(items).toEqual(["once"])
+      expect(await bridge.executePython(null, "m", "echo", ["after"])).toBe("after")
+    } finally {
+      await bridge.stop()
+    }
+  })
 })
