@@ -1023,12 +1023,12 @@ def _dec_values(d: Dict[str, Any], atts: List[memoryview]) -> None:
         raise
 
 
-def _attachment(atts: List[memoryview], index: Any) -> memoryview:
+def _attachment(atts: List[memoryview], index: Any, tag: str = "bytes") -> memoryview:
     # The message's own failure, not the stream's: its frame was read whole, and the next one
     # starts where it should. (A host's caller could write such a tag through a getter.)
     if type(index) is not int or not 0 <= index < len(atts):
         raise SerializationError(f"attachment index {index!r} out of range ({len(atts)} attached)",
-                                 type_name="bytes")
+                                 type_name=tag)
     return atts[index]
 
 
@@ -1139,7 +1139,7 @@ def _dec_array(v: Dict[str, Any], atts: List[memoryview]) -> Any:
         raise ValueError(f"unknown dtype {dtype!r}")
     if type(shape) is not list or not all(type(n) is int and n >= 0 for n in shape):
         raise ValueError(f"bad shape {shape!r}")
-    data = _attachment(atts, v["i"])
+    data = _attachment(atts, v["i"], "array")
     code, itemsize = DTYPES[dtype]
     count = 1
     for n in shape:

@@ -604,23 +604,24 @@ export class RemoteAgent {
       this.refuseVersion(message, reply)
       return
     }
-    if (this.draining) {
-      // Not run: the client sends it to another agent (one that has not yet read this agent's
-      // `draining` record sends calls here for up to a poll interval).
-      send({ type: "error", callId, declined: "draining", error: errorToWire(new BridgeStopped({ message: `agent ${this.id} is draining; the call did not run` })) })
-      return
-    }
     if (message.sessionId !== null && message.sessionId.length > MAX_SESSION_ID_LENGTH) {
       const issue = `sessionId must be at most ${MAX_SESSION_ID_LENGTH} characters, got ${message.sessionId.length}`
       send({ type: "error", callId, error: errorToWire(new InvalidOptions({ message: `invalid call: ${issue}`, issues: [issue] })) })
       return
     }
-    if (fromQueue) send({ type: "accepted", callId, agentId: this.id })
     const key = `${message.clientId}/${message.callId}`
     const sessionId = message.sessionId === null ? null : localSession(message.clientId, message.sessionId)
     // `nested` is the client's claim: honoured only while this session waits on a tool call
     // this agent forwarded, else any caller could pass the queue and `workerConcurrency`.
     const nested = message.nested === true && sessionId !== null && (this.toolsOut.get(sessionId) ?? 0) > 0
+    if (this.draining && !nested) {
+      // Not run: the client sends it to another agent (one that has not yet read this agent's
+      // `draining` record sends calls here for up to a poll interval). A nested call serves a
+      // call running here, which the drain waits for: it runs.
+      send({ type: "error", callId, declined: "draining", error: errorToWire(new BridgeStopped({ message: `agent ${this.id} is draining; the call did not run` })) })
+      return
+    }
+    if (fromQueue) send({ type: "accepted", callId, agentId: this.id })
     // The client id is its subject's (checked in onMessage), which NATS permissions attest.
     const scope = clientScopeOf(message.clientId, this.settings.scopeTokens)
     // Past its scope's call cap, a nested call runs in the place of the call whose tool it

@@ -397,7 +397,10 @@ export class RemotePool implements PoolBackend {
       unavailable: () => (this.connected ? undefined : lost("-", "nats disconnected", "the connection to NATS is down; the call was not sent")),
     })
     if (refused) return Promise.reject(withCallContext(refused, context))
-    const agent = this.place(sessionId, avoid)
+    // Made by a tool for the same session while its call waits on the agent: the agent must
+    // run it on that call's worker at once (see docs/sessions.md, "Nested calls").
+    const nested = sessionId !== null && toolScope.getStore()?.sessionId === sessionId
+    const agent = this.place(sessionId, avoid, nested)
     if (!agent) {
       return Promise.reject(withCallContext(lost("-", "agent lost", `no agent of pool ${JSON.stringify(this.remote.pool)} is reachable${this.otherWire.size > 0 ? ` ${this.wireMismatch()}` : ""}`), context))
     }
@@ -409,13 +412,16 @@ export class RemotePool implements PoolBackend {
       const finish = (error: unknown, value?: unknown) => {
         if (settled) return
         settled = true
-        this.metrics.timings.ended(timing, error, performance.now())
+        // A declined call did not run: no run time, no execution, as a local call withdrawn.
+        const declined = error instanceof Declined
+        if (declined) this.metrics.timings.withdrawn(timing, performance.now())
+        else this.metrics.timings.ended(timing, error, performance.now())
         this.outgoing.delete(id)
         agent.inFlight--
         if (error === undefined) agent.served++
         this.sessionCalls.ended(sessionId)
         options.signal?.removeEventListener("abort", onAbort)
-        emitExecution(this.telemetry, { sessionId, module: String(body.module), fn: String(body.fn), workerId: agent.id, began, error })
+        if (!declined) emitExecution(this.telemetry, { sessionId, module: String(body.module), fn: String(body.fn), workerId: agent.id, began, error })
         if (error === undefined) resolve(value)
         else reject(withCallContext(error, { ...context, workerId: agent.id, callId: id }))
       }
@@ -423,9 +429,6 @@ export class RemotePool implements PoolBackend {
         this.publish(agent.id, { type: "cancel", callId: id, clientId: this.clientId })
         finish(new CallCancelled({ message: "the call was aborted", reason: options.signal?.reason }))
       }
-      // Made by a tool for the same session while its call waits on the agent: the agent must
-      // run it on that call's worker at once (see docs/sessions.md, "Nested calls").
-      const nested = sessionId !== null && toolScope.getStore()?.sessionId === sessionId
       const timeoutMs = options.timeoutMs ?? this.options.callTimeoutMs
       const sent = (reply: string | undefined) => (call.sentOn = reply)
       const post = () => {
@@ -462,6 +465,9 @@ export class RemotePool implements PoolBackend {
             if (m.declined === undefined) return finish(error)
             // It said so before we read its record: no new call goes there from now on.
             if (m.declined === "draining") agent.record = { ...agent.record, draining: true }
+            // Should the reply be forged (a peer that may publish on our reply subjects, which
+            // per-user permissions prevent), the agent is told to drop the call all the same.
+            this.publish(agent.id, { type: "cancel", callId: id, clientId: this.clientId })
             finish(new Declined(agent.id, withCallContext(error, { ...context, workerId: agent.id, callId: id })))
           }
         },
@@ -493,7 +499,7 @@ export class RemotePool implements PoolBackend {
   }
 
   /** The agent for a call: the session's, else the least loaded. Binds the session. */
-  private place(sessionId: string | null, avoid: ReadonlySet<string>): Agent | undefined {
+  private place(sessionId: string | null, avoid: ReadonlySet<string>, nested = false): Agent | undefined {
     const binding = sessionId === null ? undefined : this.bindings.get(sessionId)
     const bound = binding && this.agents.get(binding.workerId)
     // A binding made with an earlier process of an agent restarted under the same id is stale.
@@ -502,7 +508,8 @@ export class RemotePool implements PoolBackend {
     for (const a of this.agents.values()) {
       loads.push({
         id: a.id,
-        accepting: !a.down && !a.record.draining && !avoid.has(a.id),
+        // A nested call stays with the call it serves, on a draining agent too (which runs it).
+        accepting: !a.down && (!a.record.draining || (nested && a.id === boundTo)) && !avoid.has(a.id),
         // Agents start on their own hosts: none is ever waited for here.
         starting: false,
         replacing: false,
@@ -604,6 +611,12 @@ export class RemotePool implements PoolBackend {
    */
   private noResponders(call: Outgoing): void {
     const agent = this.agents.get(call.agentId)
+    // A draining agent that has left: the call reached nobody, so it did not run, and goes to
+    // another agent like one the agent declined (the drain's linger did not cover this client).
+    if (agent?.record.draining) {
+      call.fail(new Declined(agent.id, reachedNobody(agent.id)))
+      return
+    }
     if (!agent || agent.down) {
       call.fail(reachedNobody(call.agentId))
       return

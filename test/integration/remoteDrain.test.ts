@@ -85,4 +85,25 @@ describe.skipIf(!natsServerAvailable)("remote pool: stop with drain", () => {
       rmSync(history, { recursive: true, force: true })
     }
   })
+
+  it("a nested call (a tool's call back into its session) on a draining agent runs there, beside the call it serves", async () => {
+    const started = await suite.launch(["n1", "n2"], "nestdrain")
+    const bridge = await startBridge({ remote: { nats: suite.nats.url, pool: "nestdrain" }, logger: testLogger })
+    try {
+      await eventually(() => bridge.getStatus().workers.length === 2, 5_000, "the client to see both agents")
+      const home = ((await bridge.executePython("s", "remote", "where")) as { agent: string }).agent
+      const agent = started.find((a) => a.id === home)!
+      bridge.registerTool("recurse", async (x: number) => {
+        agent.child.kill("SIGTERM")
+        // Past a client poll: the client has read the `draining` record by now.
+        await new Promise((r) => setTimeout(r, 800))
+        return bridge.executePython("s", "tools", "inner", [x])
+      })
+      const result = (await bridge.executePython("s", "tools", "nested", [41], { timeoutMs: 20_000 })) as { outer_pid: number; inner: { value: number; pid: number } }
+      expect(result.inner).toEqual({ value: 42, pid: result.outer_pid })
+      expect((await agent.child).exitCode).toBe(0)
+    } finally {
+      await bridge.stop()
+    }
+  })
 })
