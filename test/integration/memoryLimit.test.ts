@@ -7,6 +7,7 @@
 import { describe, expect, it } from "vitest"
 import { PythonBridge } from "../../src/bridge/PythonBridge.js"
 import { ExitCode } from "../../src/protocol/messages.js"
+import { createFaults } from "../../src/testing/faults.js"
 import { eventually, record, startBridge, testLogger } from "../support/bridge.js"
 import { isGone } from "../support/processes.js"
 import { fixturesDir, outcome, pythonCommand } from "../support/worker.js"
@@ -37,6 +38,19 @@ describe("memory-limit: maxWorkerMemoryMb stops a worker during the call", () =>
     // Without a stop during the call this would end in CallTimeout (the call sleeps 60 s).
     expectMemoryCrash(await outcome(bridge.executePython(null, "alloc", "grow_and_wait", [150, 60], { timeoutMs: 20_000 })))
     expect(await bridge.executePython(null, "echo", "echo", [1])).toBe(1)
+  })
+
+  it("an exit with code 4 whose report was lost still fails its calls with reason memory, and counts toward restart intensity", async () => {
+    // Two slots: the fault's hook runs beside the call it takes down.
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, maxWorkerMemoryMb: 500, workerConcurrency: 2, testing: true })
+    const worker = bridge.getStatus().workers[0]!
+    const running = outcome(bridge.executePython(null, "echo", "sleep", [5, "late"]))
+    await eventually(() => bridge.getStatus().workers[0]!.inFlight === 1, 5_000, "the call running")
+    // os._exit(4) at once: no RSS report reaches the host first.
+    createFaults(bridge).exit(worker.id, ExitCode.MEMORY_LIMIT)
+    expect(await running).toMatchObject({ ok: false, error: { _tag: "WorkerCrashed", reason: "memory", limitBytes: 500 * MB } })
+    await eventually(() => bridge.getStatus().supervisor?.totalRestarts === 1, 10_000, "the exit counted as a restart")
+    expect(await bridge.executePython(null, "echo", "echo", [3])).toBe(3)
   })
 
   it("an over-limit worker is the call's fault: replacing it costs no restart intensity", async () => {
