@@ -269,25 +269,14 @@ function enc(v: unknown, atts: Uint8Array[], depth: number, seen: Seen): unknown
       return numberAsIs(v) ? v : encFloat(v)
     case "object":
       if (v === null) return v
-      if (Array.isArray(v)) {
+      if (Array.isArray(v) || isPlainObject(v)) {
+        // `JSON.stringify`, which writes what the walk leaves as it is, calls a `toJSON` it
+        // finds on an array or a plain object (own, even not enumerable): the walk encodes
+        // what that returns instead, or the text would hold values it never checked, tags
+        // included. Own only: one on Array.prototype or Object.prototype would reach the
+        // walk's own output too, and is not supported (docs/protocol.md).
         const toJSON = hasOwn.call(v, "toJSON") ? (v as { toJSON?: unknown }).toJSON : undefined
-        if (typeof toJSON === "function") return encToJSON(v, toJSON, atts, depth, seen)
-        return isTuple(v) ? { [TAG]: "tuple", v: encArray(v, atts, depth, seen) } : encArray(v, atts, depth, seen)
-      }
-      {
-        const proto: unknown = Object.getPrototypeOf(v)
-        if (proto === objectProto || proto === null) {
-          // `JSON.stringify`, which writes what the walk leaves as it is, calls a `toJSON` it
-          // finds on an array or a plain object (own, even not enumerable): the walk encodes
-          // what that returns instead, or the text would hold values it never checked, tags
-          // included. Own only: one on Array.prototype or Object.prototype would reach the
-          // walk's own output too, and is not supported (docs/protocol.md).
-          const toJSON = hasOwn.call(v, "toJSON") ? (v as { toJSON?: unknown }).toJSON : undefined
-          if (typeof toJSON === "function") return encToJSON(v, toJSON, atts, depth, seen)
-          const out = encFields(v as Record<string, unknown>, atts, depth, seen)
-          // A user object that owns the reserved key would read as a tag: escape it.
-          return hasOwn.call(v, TAG) ? { [TAG]: "dict", v: out } : out
-        }
+        return typeof toJSON === "function" ? encToJSON(v, toJSON, atts, depth, seen) : encContainer(v, atts, depth, seen)
       }
       return encInstance(v, atts, depth, seen)
     case "bigint":
@@ -457,6 +446,19 @@ function encInstance(v: object, atts: Uint8Array[], depth: number, seen: Seen): 
   throw refuseAt(seen, v.constructor?.name ?? "Object")
 }
 
+function isPlainObject(v: object): boolean {
+  const proto: unknown = Object.getPrototypeOf(v)
+  return proto === objectProto || proto === null
+}
+
+/** An array (tagged when a tuple) or a plain object (escaped when it owns the reserved key), walked. */
+function encContainer(v: object, atts: Uint8Array[], depth: number, seen: Seen): unknown {
+  if (Array.isArray(v)) return isTuple(v) ? { [TAG]: "tuple", v: encArray(v, atts, depth, seen) } : encArray(v, atts, depth, seen)
+  const out = encFields(v as Record<string, unknown>, atts, depth, seen)
+  // A user object that owns the reserved key would read as a tag: escape it.
+  return hasOwn.call(v, TAG) ? { [TAG]: "dict", v: out } : out
+}
+
 /** What `v`'s `toJSON()` returns, encoded in its place (as `JSON.stringify` would write it). */
 function encToJSON(v: object, toJSON: Function, atts: Uint8Array[], depth: number, seen: Seen): unknown {
   // Tracked like a container: a toJSON that returns something holding `v` is a cycle.
@@ -465,12 +467,7 @@ function encToJSON(v: object, toJSON: Function, atts: Uint8Array[], depth: numbe
   if (replacement === v) {
     seen?.delete(v)
     // An array or plain object that returns itself is written as it is, as JSON.stringify does.
-    if (Array.isArray(v)) return isTuple(v) ? { [TAG]: "tuple", v: encArray(v, atts, depth, seen) } : encArray(v, atts, depth, seen)
-    const proto: unknown = Object.getPrototypeOf(v)
-    if (proto === objectProto || proto === null) {
-      const out = encFields(v as Record<string, unknown>, atts, depth, seen)
-      return hasOwn.call(v, TAG) ? { [TAG]: "dict", v: out } : out
-    }
+    if (Array.isArray(v) || isPlainObject(v)) return encContainer(v, atts, depth, seen)
     throw refuseAt(seen, v.constructor?.name ?? "Object", "toJSON() returned the object itself")
   }
   const out = enc(replacement, atts, depth + 1, seen)
