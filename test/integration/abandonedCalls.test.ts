@@ -142,6 +142,34 @@ describe("abandoned calls", () => {
     expect(bridge.getStatus().supervisor?.totalRestarts).toBe(0)
   }, 60_000)
 
+  it("calls pipelined behind an abandoned call that holds the GIL (Python cannot even read its pipe to say which it started) fail with WorkerCrashed hung and never run; the worker is killed as hung without counting a crash", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "snakepit-gil-"))
+    const marker = randomUUID()
+    // No health check during the test: the grace, not a missed check, ends the worker.
+    const bridge = await startBridge({
+      minWorkers: 1, maxWorkers: 1, pipelineDepth: 4, callGraceMs: 1_500, healthCheckIntervalMs: 600_000,
+      restart: { intensity: 1, periodMs: 60_000 }, env: { SNAKEPIT_GIL_TEST: marker },
+    })
+    const exited = record(bridge, "worker.exited")
+    const first = bridge.getStatus().workers[0]!.pid!
+    // Catastrophic backtracking in re's C code, which never releases the GIL: minutes of work.
+    const stuck = settle(bridge.executePython(null, "re", "match", ["(a+)+$", `${"a".repeat(32)}b`], { timeoutMs: 300 }))
+    const files = [0, 1, 2].map((i) => join(dir, `call-${i}`))
+    const behind = files.map((f, i) => settle(bridge.executePython(null, "stubborn", "count_then_sleep", [f, 0, i])))
+    expect(bridge.getStatus().workers[0]!.inFlight).toBe(4)
+    expect(await stuck).toMatchObject({ ok: false, error: { _tag: "CallTimeout" } })
+    for (const r of await Promise.all(behind)) expect(r).toMatchObject({ ok: false, error: { _tag: "WorkerCrashed", reason: "hung" } })
+    await eventually(() => isGone(first), 20_000, "the stuck worker killed")
+    await eventually(() => exited.some((e) => e.pid === first), 20_000, "its exit event")
+    expect(exited.filter((e) => e.pid === first).map((e) => e.reason)).toEqual(["hung"])
+    // None of them ran, there or anywhere (they fail rather than risk running twice).
+    for (const f of files) expect(lines(f)).toEqual([])
+    expect(await bridge.executePython(null, "echo", "echo", ["after"], { timeoutMs: 20_000 })).toBe("after")
+    expect(bridge.getStatus().supervisor?.totalRestarts).toBe(0)
+    await bridge.stop()
+    await eventually(() => findProcessesWithEnv("SNAKEPIT_GIL_TEST", marker).length === 0, 5_000, "no process left")
+  }, 60_000)
+
   it("an abandoned call Python confirms as ended (a cancel it honours) leaves its worker serving", async () => {
     const bridge = await startBridge({ minWorkers: 1, maxWorkers: 2, callGraceMs: 5_000 })
     const exited = record(bridge, "worker.exited")
