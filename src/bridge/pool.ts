@@ -237,6 +237,8 @@ export class WorkerPool implements PoolBackend {
       // The workers' idle timeouts and the tree's other delays do not keep Node alive by
       // themselves; pending work does (keepAlive.ts).
       clock: unrefClock,
+      // The pool's own listeners below: one that throws is a bug of ours, logged, not a crash.
+      onListenerError: (error, type) => this.logger.error({ err: error, event: type }, "a listener of the pool's supervisor threw"),
     })
     supervisor.on("child.spawned", (e) => this.slots.attach(e.id, e.ref))
     supervisor.on("child.exited", (e) => this.slots.detach(e.id, workerExit(e), e.restarting))

@@ -34,6 +34,13 @@ export interface SupervisorOptions {
   readonly clock?: SupervisorClock
   /** Jitter source for backoff, in [0, 1). Default `Math.random`. */
   readonly random?: () => number
+  /**
+   * Told when a listener added with `on` throws. Such an error stays with the listener: the
+   * supervisor and the other listeners go on, and it never becomes an uncaught exception (XState
+   * rethrows a listener's error from a timer). Default: a process warning
+   * (`process.emitWarning`, printed on stderr unless the process handles `warning`).
+   */
+  readonly onListenerError?: (error: unknown, type: NoticeType) => void
 }
 
 /** Options of a dynamic supervisor: one_for_one, children added with `startChild`. */
@@ -77,6 +84,17 @@ type NoticeType = SupervisorNotice["type"]
  * A running supervisor. Start it with {@link Supervisor.start}; it is a root actor with an
  * `error` observer, so nothing a child does becomes an uncaught exception.
  */
+/** The default report of a throwing listener: a process warning, which never ends the process. */
+const listenerWarning = (error: unknown, type: NoticeType): void => {
+  let detail = "(a value that cannot be shown)"
+  try {
+    detail = error instanceof Error ? (error.stack ?? error.message) : String(error)
+  } catch {
+    // A thrown value whose conversion throws as well: the warning says so.
+  }
+  process.emitWarning(`a snakepit supervisor listener for "${type}" threw: ${detail}`, { code: "SNAKEPIT_LISTENER_ERROR" })
+}
+
 export class Supervisor {
   /** The supervisor actor (for inspection, `toMermaid`, or embedding). */
   readonly actor: Actor<typeof supervisorMachine>
@@ -85,8 +103,10 @@ export class Supervisor {
   readonly #pending = new Map<number, { resolve: (v: { value?: unknown; info?: unknown }) => void; reject: (e: unknown) => void }>()
   #nextRequest = 1
   #stopped = false
+  readonly #onListenerError: (error: unknown, type: NoticeType) => void
 
   protected constructor(options: SupervisorOptions, dynamic: boolean) {
+    this.#onListenerError = options.onListenerError ?? listenerWarning
     this.actor = createActor(supervisorMachine, {
       input: {
         id: options.id ?? "supervisor",
@@ -363,8 +383,24 @@ export class Supervisor {
    * const off = sup.on("child.exited", (e) => console.log(e.id, e.reason, e.restarting))
    */
   on<T extends NoticeType>(type: T, handler: (event: Extract<SupervisorNotice, { type: T }>) => void): () => void {
-    const sub = this.actor.on(type, handler as never)
+    const guarded = (event: Extract<SupervisorNotice, { type: T }>) => {
+      try {
+        handler(event)
+      } catch (error) {
+        this.#reportListenerError(error, type)
+      }
+    }
+    const sub = this.actor.on(type, guarded as never)
     return () => sub.unsubscribe()
+  }
+
+  /** A listener threw: its owner hears of it; a reporter that throws too is not let out either. */
+  #reportListenerError(error: unknown, type: NoticeType): void {
+    try {
+      this.#onListenerError(error, type)
+    } catch (reporting) {
+      listenerWarning(reporting, type)
+    }
   }
 
   /**

@@ -458,6 +458,50 @@ describe("supervisor: OTP deviations fixed (issue 19)", () => {
     await sup.stop()
   })
 
+  it("regression: a listener that throws stays with its listener: onListenerError hears of it, the other listeners and the supervisor go on, nothing reaches the process as an uncaught exception (XState rethrows it from a timer)", async () => {
+    const uncaught: unknown[] = []
+    const onUncaught = (e: unknown) => void uncaught.push(e)
+    process.on("uncaughtException", onUncaught)
+    const reported: Array<[string, string]> = []
+    const { sup, log } = await start({
+      children: [fake("a")],
+      onListenerError: (error, type) => void reported.push([type, (error as Error).message]),
+    })
+    try {
+      sup.on("child.exited", () => {
+        throw new Error("listener bug")
+      })
+      refOf(sup, "a").stop()
+      // A timer's turn: where XState's reportUnhandledError would have rethrown it.
+      await new Promise((r) => setTimeout(r, 20))
+      expect(uncaught).toEqual([])
+      expect(reported).toEqual([["child.exited", "listener bug"]])
+      expect(log).toEqual(["exited:a:killed:restarting", "started:a"])
+      expect(sup.getStatus().state).toBe("running")
+    } finally {
+      await sup.stop()
+      process.off("uncaughtException", onUncaught)
+    }
+  })
+
+  it("regression: without onListenerError, a listener's error is a process warning, not a crash", async () => {
+    const warnings: Error[] = []
+    const onWarning = (w: Error) => void warnings.push(w)
+    process.on("warning", onWarning)
+    const { sup } = await start({ children: [fake("a")] })
+    try {
+      sup.on("child.exited", () => {
+        throw new Error("listener bug")
+      })
+      refOf(sup, "a").stop()
+      await new Promise((r) => setTimeout(r, 20))
+      expect(warnings.map((w) => [(w as Error & { code?: string }).code, w.message.split("\n")[0]])).toEqual([["SNAKEPIT_LISTENER_ERROR", 'a snakepit supervisor listener for "child.exited" threw: Error: listener bug']])
+    } finally {
+      await sup.stop()
+      process.off("warning", onWarning)
+    }
+  })
+
   it("regression: a dynamic supervisor reports its brutal_kill children as killed when it stops", async () => {
     const pool = await DynamicSupervisor.start({ id: "pool", clock: new SimulatedClock() })
     await pool.startChild(fake("w1", { shutdown: "brutal_kill" }))
