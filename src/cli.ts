@@ -130,6 +130,8 @@ const secret = (spec: SecretSpec): { value: string | undefined; from: string } =
   const r = resolveSecret(spec, { env: process.env, readFile: (p) => readFileSync(p, "utf8") })
   if (!r.ok) throw new UsageError(r.message)
   if (r.warning) process.stderr.write(`${r.warning}\n`)
+  // Read once; nothing this process starts needs it (workers never inherit it: hostEnv.ts).
+  delete process.env[spec.env]
   const from = r.from === "file" ? `--${spec.flag}-file ${spec.file}` : r.from === "env" ? `$${spec.env}` : `--${spec.flag}`
   return { value: r.value, from }
 }

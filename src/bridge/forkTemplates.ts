@@ -22,6 +22,7 @@ import { isCleanExit } from "../supervisor/strategy.js"
 import type { ForkServer } from "../worker/forkServer.js"
 import { workerMachine, type WorkerExit, type WorkerInput } from "../worker/machine.js"
 import type { WorkerProcess } from "../worker/process.js"
+import { inheritedEnv } from "../worker/hostEnv.js"
 
 /** What the templates need from the pool that owns them. */
 export interface TemplateHost {
@@ -79,7 +80,7 @@ export class ForkTemplates {
     return {
       ...this.host.processInput(id),
       module: "snakepit_bridge.forkserver",
-      env: { ...(process.env as Record<string, string>), ...this.host.env, ...this.server.templateEnv },
+      env: { ...inheritedEnv(), ...this.host.env, ...this.server.templateEnv },
       preload: this.host.preload,
       // A template is never idle-reaped or pinged; it only forks.
       idleTimeoutMs: Number.POSITIVE_INFINITY,

@@ -30,6 +30,7 @@ import type { Exposure } from "./exposure.js"
 import type { ForkTemplates } from "./forkTemplates.js"
 import type { ResolvedOptions } from "./options.js"
 import type { StartFaults } from "./poolProbe.js"
+import { inheritedEnv } from "../worker/hostEnv.js"
 import { logPython, processInput } from "./processInput.js"
 import { recycleOnHealth, recycleWhenIdle, recycleWhenServesAgain, retireStartsReplacement, type RecycleReason } from "./recycling.js"
 import { accepting, countsAsLive, newIncarnation, newSlot, stopTimers, type Slot } from "./workerSlot.js"
@@ -220,7 +221,7 @@ export class WorkerSlots {
     return {
       ...processInput(id, o, this.deps.python, this.deps.exposure),
       // A forked worker inherits the template's environment; only per-worker additions travel.
-      env: templates ? this.deps.startFaults.take(o.testing) : { ...(process.env as Record<string, string>), ...o.env, ...this.deps.startFaults.take(o.testing) },
+      env: templates ? this.deps.startFaults.take(o.testing) : { ...inheritedEnv(), ...o.env, ...this.deps.startFaults.take(o.testing) },
       ...(templates ? { launcher: templates.server.launcher } : {}),
       preload: templates ? [] : o.preload,
       hooks: {

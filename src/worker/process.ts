@@ -23,6 +23,7 @@ import type { ValueLimits } from "../protocol/limits.js"
 import { ExitCode, exitText, MEMORY_EXCEEDED_EVENT, PROTOCOL_VERSION } from "../protocol/messages.js"
 import { Connection, type ConnectionFault, type PythonLogRecord, type ReadyFields, type ToolCallRequest } from "./connection.js"
 import { LineSplitter } from "./lineSplitter.js"
+import { inheritedEnv } from "./hostEnv.js"
 import { isRunning } from "./liveness.js"
 import { groupsSupported, signalGroup, trackGroup, untrackGroup, watchGroups } from "./processGroup.js"
 import { bridgePythonDir } from "./python.js"
@@ -626,7 +627,7 @@ const start = (options: WorkerProcessOptions, maxFrameBytes: number): ChildProce
       ...(options.cwd ? { cwd: options.cwd } : {}),
       // Undefined values are left out: an undefined drops a value inherited from the host.
       env: {
-        ...process.env,
+        ...inheritedEnv(),
         ...options.env,
         PYTHONPATH: pythonPath.join(delimiter),
         // The entries as the user gave them, for the hint of a ModuleNotFoundError (importhint.py).

@@ -9,6 +9,7 @@ import { execFile } from "node:child_process"
 import { existsSync } from "node:fs"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
+import { inheritedEnv } from "./hostEnv.js"
 
 /** Directory holding the `snakepit_bridge` package (`python/` in the repo and the npm package). */
 export const bridgePythonDir: string = (() => {
@@ -52,7 +53,7 @@ const probe = (command: string): Promise<PythonInfo> =>
     execFile(
       command,
       ["-c", "import sys; print(sys.executable); print('%d.%d.%d' % sys.version_info[:3])"],
-      { timeout: 30_000, env: process.env },
+      { timeout: 30_000, env: inheritedEnv() },
       (error, stdout, stderr) => {
         if (error) {
           const why = (error as NodeJS.ErrnoException).code === "ENOENT" ? "was not found" : `failed: ${stderr || error.message}`

@@ -12,7 +12,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { execa, type ResultPromise } from "execa"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { eventually } from "../support/bridge.js"
+import { eventually, startBridge, testLogger } from "../support/bridge.js"
 import { NatsServer, natsServerAvailable } from "../support/natsServer.js"
 import { fixturesDir } from "../support/worker.js"
 import { CliRunner } from "../support/cli.js"
@@ -150,6 +150,22 @@ describe.skipIf(!natsServerAvailable)("snakepit agent secrets", () => {
     const fromEnv = agent(natsUser.url, ["--user", "agent"], { SNAKEPIT_NATS_PASSWORD: natsPass })
     await until(fromEnv, /serving pool/)
     expect(cmdline(fromFile.pid!) + cmdline(fromEnv.pid!)).not.toContain(natsPass)
+  }, 60_000)
+
+  it("a secret read from the environment is not inherited by the agent's workers: a caller of an admitted function that expands variables gets nothing (it was the agent's NATS role)", async () => {
+    const child = agent(nats.url, ["--allow-modules", "os.path"], { SNAKEPIT_NATS_TOKEN: natsToken, SNAKEPIT_DASHBOARD_TOKEN: "dash" })
+    await until(child, /serving pool/)
+    const bridge = await startBridge({ remote: { nats: nats.url, pool: "secrets", token: natsToken }, logger: testLogger })
+    try {
+      await eventually(() => bridge.getStatus().workers.length === 1, 10_000, "the client to see the agent")
+      const names = ["$SNAKEPIT_NATS_TOKEN", "$SNAKEPIT_DASHBOARD_TOKEN"]
+      // Unset variables are left as written; the marker the runner passes shows expansion works.
+      expect(await bridge.executePython(null, "os.path", "expandvars", [[...names, `$${MARK}`].join(" ")])).toBe(`${names.join(" ")} ${runner.mark}`)
+    } finally {
+      await bridge.stop()
+      child.kill("SIGTERM")
+      await child
+    }
   }, 60_000)
 
   it("a secret in argv still works but is warned about on stderr, without its value", async () => {

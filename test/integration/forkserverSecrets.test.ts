@@ -38,3 +38,29 @@ describe("the fork server's secret", () => {
     expect(secrets(templateSeen.cmdline)).toEqual([])
   })
 })
+
+describe("snakepit's own secrets in the host's environment", () => {
+  // What `snakepit agent` and `snakepit dashboard` read from the environment (hostEnv.ts): a
+  // worker needs none of them, and an admitted function that reads the environment must not
+  // hand them to a caller. What the host passes in `env` explicitly still reaches the worker.
+  const secretsInHost = { SNAKEPIT_NATS_TOKEN: "t0ken", SNAKEPIT_NATS_PASSWORD: "passw0rd", SNAKEPIT_NATS_NKEY_SEED: "SUAseed", SNAKEPIT_DASHBOARD_TOKEN: "dash" }
+  for (const spawnMode of ["spawn", "forkserver"] as const) {
+    it(`are not inherited by a worker (${spawnMode})`, async () => {
+      Object.assign(process.env, secretsInHost)
+      let bridge: PythonBridge | undefined
+      try {
+        bridge = await startBridge({ spawnMode, minWorkers: 1, maxWorkers: 1, env: { SNAKEPIT_DASHBOARD_TOKEN: "given" } })
+      } finally {
+        for (const name of Object.keys(secretsInHost)) delete process.env[name]
+      }
+      try {
+        const seen = (await bridge.executePython(null, "secret_probe", "seen")) as Seen
+        const names = (entries: string[]) => entries.filter((e) => e.startsWith("SNAKEPIT_NATS_") || e.startsWith("SNAKEPIT_DASHBOARD_"))
+        expect(names(seen.os_environ)).toEqual(["SNAKEPIT_DASHBOARD_TOKEN=given"])
+        expect(names(seen.proc_environ)).toEqual(["SNAKEPIT_DASHBOARD_TOKEN=given"])
+      } finally {
+        await bridge.stop()
+      }
+    })
+  }
+})
