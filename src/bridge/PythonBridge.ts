@@ -526,6 +526,22 @@ export class PythonBridge implements AsyncDisposable {
   }
 
   /**
+   * Stops at once: calls fail with `BridgeStopped` and workers are SIGKILLed, also while a
+   * graceful `stop()` waits for them. For a supervisor's forced stop of a `bridgeChild`
+   * (`brutal_kill`, or its shutdown time ran out), where OTP kills a supervisor's whole tree.
+   *
+   * @internal
+   * @example
+   * await bridge.stopNow()
+   */
+  stopNow(): Promise<void> {
+    if (this.stopFinished) return this.stopped!
+    const forced = this.pool.stopNow?.()
+    const stopped = this.stop()
+    return forced ? forced.then(() => stopped) : stopped
+  }
+
+  /**
    * True while calls wait in the queue and it is at `maxQueue`: a further call that has to wait
    * is refused with `QueueFull`. The `drain` event says when it turns false again (piscina's
    * `needsDrain`). Always false with `remote` (agents queue, not the client).

@@ -54,4 +54,10 @@ export interface PoolBackend {
   restartAll(): Promise<number>
   /** Stops; with `drain`, what was submitted finishes first (within `timeoutMs`). */
   stop(options?: StopOptions): Promise<void>
+  /**
+   * Stops at once, also while a graceful stop is under way: calls fail with `BridgeStopped` and
+   * every process is killed (a supervisor's forced stop of a `bridgeChild`). Without it (nothing
+   * of the backend's own runs in a process), `stop()` serves.
+   */
+  stopNow?(): Promise<void>
 }

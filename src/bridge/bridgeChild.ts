@@ -32,10 +32,37 @@ const bridgeChildMachine = setup({
   types: {
     input: {} as { readonly options: BridgeOptions },
     context: {} as BridgeChildContext,
-    events: {} as { type: "snakepit.shutdown" } | { type: "bridge.gaveUp"; error: MaxRestartIntensity },
+    events: {} as
+      | { type: "snakepit.shutdown" }
+      | { type: "bridge.gaveUp"; error: MaxRestartIntensity }
+      | { type: "bridge.started"; bridge: PythonBridge }
+      | { type: "bridge.startFailed"; error: unknown },
   },
   actors: {
-    startBridge: fromPromise<PythonBridge, BridgeOptions>(({ input }) => PythonBridge.start(input)),
+    // Owns the bridge for the child's whole life: starts it and reports it. When the child is
+    // stopped from outside (`brutal_kill`, or its `shutdown` time ran out: XState stops the
+    // machine, and with it this actor) before the bridge's own stop finished, the bridge is
+    // stopped at once, its workers killed, as OTP kills a supervisor's tree with it; a bridge
+    // still starting then is stopped once it exists. Before, its workers outlived the tree.
+    ownBridge: fromCallback<{ type: "bridge.started"; bridge: PythonBridge } | { type: "bridge.startFailed"; error: unknown }, BridgeOptions>(({ input, sendBack }) => {
+      let bridge: PythonBridge | undefined
+      let ended = false
+      PythonBridge.start(input).then(
+        (started) => {
+          if (ended) return void started.stopNow().catch(() => {})
+          bridge = started
+          sendBack({ type: "bridge.started", bridge: started })
+        },
+        (error: unknown) => {
+          if (!ended) sendBack({ type: "bridge.startFailed", error })
+        },
+      )
+      return () => {
+        ended = true
+        // After the child's own stop the bridge has stopped already: then this does nothing.
+        void bridge?.stopNow().catch(() => {})
+      }
+    }),
     stopBridge: fromPromise<void, PythonBridge | null>(async ({ input }) => {
       await input?.stop()
     }),
@@ -53,20 +80,19 @@ const bridgeChildMachine = setup({
 }).createMachine({
   id: "bridgeChild",
   context: ({ input }) => ({ options: input.options, bridge: null, error: undefined, stopRequested: false }),
+  invoke: { src: "ownBridge", input: ({ context }) => context.options },
   initial: "starting",
   states: {
     starting: {
-      invoke: {
-        src: "startBridge",
-        input: ({ context }) => context.options,
-        onDone: [
+      on: {
+        "bridge.started": [
           // A stop asked for while starting is honoured once the bridge exists, so nothing leaks.
-          { guard: "stopRequested", target: "stopping", actions: assign({ bridge: ({ event }) => event.output }) },
-          { target: "running", actions: assign({ bridge: ({ event }) => event.output }) },
+          { guard: "stopRequested", target: "stopping", actions: assign({ bridge: ({ event }) => event.bridge }) },
+          { target: "running", actions: assign({ bridge: ({ event }) => event.bridge }) },
         ],
-        onError: { target: "failed", actions: assign({ error: ({ event }) => event.error }) },
+        "bridge.startFailed": { target: "failed", actions: assign({ error: ({ event }) => event.error }) },
+        "snakepit.shutdown": { actions: assign({ stopRequested: true }) },
       },
-      on: { "snakepit.shutdown": { actions: assign({ stopRequested: true }) } },
     },
     running: {
       invoke: { src: "watchBridge", input: ({ context }) => ({ bridge: context.bridge!, escalate: context.options.remote !== undefined || context.options.restart?.onExhausted !== "backoff" }) },

@@ -101,6 +101,8 @@ export class WorkerPool implements PoolBackend {
   private readonly queue: WatchedQueue<Waiting>
   private supervisor: DynamicSupervisor | undefined
   private stopping = false
+  /** The one stop, once begun (`stop()` and `stopNow()` wait for it). */
+  private stopRun: Promise<void> | undefined
   /** True once `stop()` has finished: every worker is gone. */
   private stopped = false
   /** `stop({ drain: true })` is under way: queued and running calls still finish. */
@@ -985,8 +987,12 @@ export class WorkerPool implements PoolBackend {
    * `shutdownTimeoutMs` to finish. With `drain`, queued and in-flight calls both run, until
    * `timeoutMs` (default `shutdownTimeoutMs`); what is left then fails with `BridgeStopped`.
    */
-  async stop(options: StopOptions = {}): Promise<void> {
-    if (this.stopping) return
+  stop(options: StopOptions = {}): Promise<void> {
+    // A second stop (a forced one among them) waits for the same end.
+    return (this.stopRun ??= this.runStop(options))
+  }
+
+  private async runStop(options: StopOptions): Promise<void> {
     this.stopping = true
     this.keepAlive.hold()
     try {
@@ -995,6 +1001,21 @@ export class WorkerPool implements PoolBackend {
       this.stopped = true
       this.keepAlive.close()
     }
+  }
+
+  /**
+   * Stops at once (a supervisor's forced stop of a `bridgeChild`: `brutal_kill`, or its shutdown
+   * time ran out), also during a graceful stop: queued and running calls fail with
+   * `BridgeStopped`, the supervisor is told to stop first (so it restarts nothing), then every
+   * worker is SIGKILLed; resolves once they have exited. OTP kills a supervisor's tree with it.
+   */
+  async stopNow(): Promise<void> {
+    const stopping = this.stop()
+    this.failInFlight("the bridge was stopped by force (its supervisor's shutdown): its workers were killed")
+    const supervisorStopped = this.supervisor?.stop()
+    for (const slot of this.slots.values()) slot.process?.kill()
+    await supervisorStopped
+    await stopping
   }
 
   private async stopWorkers(options: StopOptions): Promise<void> {
