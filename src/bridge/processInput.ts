@@ -40,6 +40,9 @@ export const processInput = (id: string, o: ResolvedOptions, python: string, exp
   ...(o.maxWorkerMemoryMb !== undefined ? { maxRssBytes: o.maxWorkerMemoryMb * 1024 * 1024 } : {}),
   // The pool holds Node up while work is pending; idle workers let it exit (keepAlive.ts).
   unref: true,
+  // A pool's worker (or template) exits only when asked: exit 0 otherwise is user code's
+  // `sys.exit(0)`/`os._exit(0)`, a crash like any other.
+  exitIsCrash: true,
 })
 
 /**

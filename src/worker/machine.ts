@@ -50,6 +50,14 @@ export interface WorkerInput extends WorkerProcessOptions {
   /** After a stop request, SIGKILL if the process has not exited within this. Default 5 000. */
   readonly shutdownMs?: number
   readonly hooks?: WorkerHooks
+  /**
+   * The worker never ends on its own (a pool's): an exit 0 it was not asked for is then a crash
+   * (reason `"exit"`), restarted and counted toward intensity also when its child is `transient`
+   * (a forked worker, which a clean exit would end for good: the pool started a new one in its
+   * place, without limit). Default false: exit 0 is `"normal"`, OTP's clean exit of a process
+   * that finished its work (a `workerChild` of your own tree).
+   */
+  readonly exitIsCrash?: boolean
 }
 
 /** Why a worker ended: the machine's output. */
@@ -180,7 +188,7 @@ export const workerMachine = setup({
   },
   guards: {
     loaded: ({ event }) => event.type === "LOAD" && event.inFlight > 0,
-    cleanExit: ({ event }) => event.type === "EXITED" && event.exit.exitCode === 0 && event.exit.signal === null,
+    cleanExit: ({ context, event }) => event.type === "EXITED" && event.exit.exitCode === 0 && event.exit.signal === null && context.input.exitIsCrash !== true,
     templateLost: ({ event }) => event.type === "EXITED" && event.exit.cause === "template",
   },
   actions: {

@@ -75,6 +75,25 @@ describe("spawnMode forkserver", () => {
     expect(await bridge.executePython("s", "forked", "parent")).toBe(template(bridge)!.pid)
   })
 
+  it("forked workers that exit 0 on their own (os._exit(0)) count toward restart intensity as spawned ones do: the loop ends in MaxRestartIntensity", async () => {
+    for (const spawnMode of ["spawn", "forkserver"] as const) {
+      const bridge = await startBridge({ spawnMode, minWorkers: 1, maxWorkers: 1, restart: { intensity: 1, periodMs: 60_000, onExhausted: "stop" } })
+      const exited = record(bridge, "worker.exited")
+      try {
+        const tags: string[] = []
+        // Before: a forked worker's exit 0 was a clean end of a transient child, replaced by a
+        // new one without counting, so this loop never ended.
+        for (let i = 0; i < 6 && !tags.includes("MaxRestartIntensity"); i++) {
+          tags.push(await bridge.executePython(null, "crash", "exit_with", [0]).then(() => "ok", (e: { _tag?: string }) => e._tag ?? "?"))
+        }
+        expect(tags, spawnMode).toEqual(["WorkerCrashed", "WorkerCrashed", "MaxRestartIntensity"])
+        expect(exited.map((e) => e.reason)).toEqual(["exit", "exit"])
+      } finally {
+        await bridge.stop()
+      }
+    }
+  })
+
   it("kill -9 of the template: one restart, its workers are replaced by forks of the new template, calls succeed", async () => {
     // Intensity 1 with 4 workers: counting each worker lost with the template as a crash would
     // exceed it and fail the pool.

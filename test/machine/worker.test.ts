@@ -136,6 +136,14 @@ describe("workerMachine", () => {
     expect(h.actor.getSnapshot().output).toMatchObject({ reason: "normal", exitCode: 0 })
   })
 
+  it("a pool's worker (exitIsCrash) that exits 0 unasked has crashed (reason exit): a transient child is restarted and counted, not replaced without limit", () => {
+    const h = harness({ exitIsCrash: true })
+    h.ready()
+    h.fromProcess({ type: "EXITED", exit: { exitCode: 0, signal: null } })
+    expect(h.state()).toBe("crashed")
+    expect(h.actor.getSnapshot().output).toEqual({ reason: "exit", exitCode: 0, signal: null })
+  })
+
   it("a stop request asks the process to terminate, and its exit ends in stopped with reason shutdown", () => {
     const h = harness()
     h.ready()
