@@ -40,7 +40,7 @@ export interface SupervisorOptions {
    * rethrows a listener's error from a timer). Default: a process warning
    * (`process.emitWarning`, printed on stderr unless the process handles `warning`).
    */
-  readonly onListenerError?: (error: unknown, type: NoticeType) => void
+  readonly onListenerError?: (error: unknown, type: SupervisorNotice["type"]) => void
 }
 
 /** Options of a dynamic supervisor: one_for_one, children added with `startChild`. */
