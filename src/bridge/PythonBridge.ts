@@ -209,7 +209,21 @@ export class PythonBridge implements AsyncDisposable {
         throw refused
       })()
     }
-    return this.pool.stream(sessionId, module, fn, args, checked!) as AsyncGenerator<T>
+    const pool = this.pool
+    // The stream is placed (and its session bound) when iteration starts, maybe long after this
+    // call: the session may have expired or been cleaned up meanwhile, so it is admitted again
+    // there, or it would be bound in the pool behind the TTL's and maxSessions' back.
+    const placed = () => this.admit(sessionId)
+    const ended = () => this.used(sessionId)
+    return (async function* () {
+      const refusedNow = placed()
+      if (refusedNow) throw refusedNow
+      try {
+        yield* pool.stream(sessionId, module, fn, args, checked!) as AsyncGenerator<T>
+      } finally {
+        ended()
+      }
+    })()
   }
 
   /**
@@ -258,6 +272,10 @@ export class PythonBridge implements AsyncDisposable {
     const { call, plan } = checked!
     const pool = this.pool
     const runChunk: RunChunk = (items, signal) => {
+      // Each chunk is a call of the session: admitted again, so one that expired or was cleaned
+      // up while the consumer paused is counted (TTL, maxSessions) before a chunk binds it anew.
+      const refusedNow = this.admit(sessionId)
+      if (refusedNow) return Promise.reject(refusedNow)
       const options = { ...call, signal }
       if (pool.map) return this.inUse(sessionId, pool.map(sessionId, module, fn, items, options))
       // A backend without the batch message (the remote pool): each item is its own call.
@@ -292,13 +310,17 @@ export class PythonBridge implements AsyncDisposable {
 
   /**
    * The id of the worker serving a session; binds the session to the least-loaded ready worker
-   * if it has none. `undefined` when no worker is ready.
+   * if it has none. `undefined` when no worker is ready. Counts as using the session (TTL,
+   * `maxSessions`: throws `TooManySessions` for a new session beyond the limit), since the
+   * binding it may make is a session the bridge must expire and count.
    *
    * @example
    * bridge.getSessionWorker("s1") // "w2"
    */
   getSessionWorker(sessionId: string): string | undefined {
     checkSession("getSessionWorker", sessionId)
+    const refused = this.admit(sessionId)
+    if (refused) throw refused
     return this.pool.sessionWorker(sessionId)
   }
 
@@ -353,9 +375,14 @@ export class PythonBridge implements AsyncDisposable {
   /** A call's end counts as use too, so a long call does not let its session expire under it. */
   private inUse<T>(sessionId: string | null, call: Promise<T>): Promise<T> {
     if (sessionId === null) return call
-    const touch = () => this.lifetimes.refresh(sessionId, Date.now())
+    const touch = () => this.used(sessionId)
     call.then(touch, touch)
     return call
+  }
+
+  /** Marks a session the bridge holds as used now (the end of a call or a stream). */
+  private used(sessionId: string | null): void {
+    if (sessionId !== null) this.lifetimes.refresh(sessionId, Date.now())
   }
 
   /**

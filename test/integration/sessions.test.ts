@@ -165,4 +165,56 @@ describe("session lifetime", () => {
     await bridge.cleanupSession("m1")
     expect(await bridge.executePython("m3", "echo", "echo", [3])).toBe(3)
   })
+
+  it("a session that expires while its map waits for the consumer is admitted again by the next chunk, and expires again once unused", async () => {
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, sessionTtlMs: 200 })
+    try {
+      const cleaned = record(bridge, "session.cleanedUp")
+      let n = 0
+      // window 1: the next chunk is sent only once the consumer takes an item, after the expiry.
+      for await (const r of bridge.map("mid", "echo", "with_session", [[1], [2], [3]], { chunkSize: 1, window: 1 })) {
+        expect(r.ok).toBe(true)
+        if (++n === 1) await eventually(() => cleaned.length === 1, 10_000, "the paused session's TTL cleanup")
+      }
+      // The later chunks bound it again; the bridge counts it, so the TTL cleans it up again.
+      await eventually(() => cleaned.length === 2, 10_000, "a second TTL cleanup")
+      expect(cleaned.map((e) => e.reason)).toEqual(["ttl", "ttl"])
+      expect(bridge.getStatus().activeSessions).toBe(0)
+      expect(await bridge.executePython("mid", "echo", "with_session", [4])).toBeNull()
+    } finally {
+      await bridge.stop()
+    }
+  })
+
+  it("a session that expires before its stream is first read is admitted again when the stream starts, and expires again once unused", async () => {
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, sessionTtlMs: 200 })
+    try {
+      const cleaned = record(bridge, "session.cleanedUp")
+      const items = bridge.stream("late", "echo", "countdown", [2])
+      await eventually(() => cleaned.length === 1, 10_000, "the unread stream's session TTL cleanup")
+      const got: unknown[] = []
+      for await (const item of items) got.push(item)
+      expect(got).toEqual([2, 1])
+      await eventually(() => cleaned.length === 2, 10_000, "a second TTL cleanup")
+      expect(bridge.getStatus().activeSessions).toBe(0)
+    } finally {
+      await bridge.stop()
+    }
+  })
+
+  it("getSessionWorker counts the session it binds: TooManySessions beyond maxSessions, and the TTL cleans it up", async () => {
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, maxSessions: 2, sessionTtlMs: 200 })
+    try {
+      const cleaned = record(bridge, "session.cleanedUp")
+      expect(bridge.getSessionWorker("g1")).toBe("w1")
+      expect(bridge.getSessionWorker("g2")).toBe("w1")
+      expect(() => bridge.getSessionWorker("g3")).toThrow(expect.objectContaining({ _tag: "TooManySessions", sessionId: "g3", maxSessions: 2 }))
+      expect(bridge.getStatus().activeSessions).toBe(2)
+      await eventually(() => cleaned.length === 2, 10_000, "TTL cleanups")
+      expect(bridge.getStatus().activeSessions).toBe(0)
+      expect(bridge.getSessionWorker("g3")).toBe("w1")
+    } finally {
+      await bridge.stop()
+    }
+  })
 })
