@@ -277,7 +277,10 @@ export class WorkerPool implements PoolBackend {
     >
   }
 
-  /** Streams a generator's items; the worker is chosen when iteration starts. */
+  /**
+   * Streams a generator's items; the worker is chosen, and the request sent, when iteration
+   * starts. Not retried after a crash, even `idempotent` (items may have been read already).
+   */
   async *stream(sessionId: string | null, module: string, fn: string, args: readonly unknown[], options: CallOptions): AsyncGenerator<unknown> {
     const denied = admits(this.exposure, module, fn)
     if (denied) throw denied
@@ -391,8 +394,8 @@ export class WorkerPool implements PoolBackend {
           // Whether its end tells how soon the worker serves its pipe: not for a nested call (it ran
           // beside the call waiting for its tool, which still runs), nor for one refused before it
           // was sent (arguments that cannot be encoded, a closing connection), which Python never
-          // saw. A stream is sent when its consumer first reads, later than this.
-          const measured = nestedOn === undefined && (kind === "stream" || connection.inFlight > before)
+          // saw. A stream is sent here too (connection.stream sends at once).
+          const measured = nestedOn === undefined && connection.inFlight > before
           running.then(
             (value) => {
               this.metrics.timings.ended(timing, undefined, performance.now())
@@ -416,7 +419,9 @@ export class WorkerPool implements PoolBackend {
               // The worker died under the call, so whether it ran is unknown: only a call its
               // caller marked idempotent may run again, once, on another worker. Not one that
               // passed the memory limit: it would take the next worker down the same way.
-              if (options.idempotent === true && !retried && error instanceof WorkerCrashed && error.reason !== "memory") {
+              // Never a stream: its consumer may have read items already, and it reads this
+              // placement's iterator, so a second run would repeat items or be sent to no reader.
+              if (options.idempotent === true && kind !== "stream" && !retried && error instanceof WorkerCrashed && error.reason !== "memory") {
                 retried = true
                 this.logger.info({ workerId: slot.id, module, fn, reason: error.reason }, "retrying an idempotent call after its worker crashed")
                 return this.redispatch(entry, error)

@@ -50,6 +50,7 @@ import { shownName } from "../protocol/shownName.js"
 import { checkWorkerMessage, describe } from "../protocol/validate.js"
 import { OutputTail } from "./callOutput.js"
 import { StreamWindow } from "./streamWindow.js"
+import { closeUnstarted } from "./closeUnstarted.js"
 
 /** Health figures a worker reports in its `pong`. */
 export interface WorkerStats {
@@ -408,15 +409,18 @@ export class Connection {
   }
 
   /**
-   * Calls a Python generator and yields each item it produces. Breaking out of the loop (or the
-   * signal aborting) cancels the generator in Python. `onSourceEnd` is told when the call ends on
-   * the worker (every item received, an error, a deadline, a crash), which may be long before the
-   * consumer has read what is buffered, or never read it; not when the consumer closes it.
+   * Calls a Python generator and yields each item it produces. The request is sent at once, when
+   * this is called, not when the stream is first read: the worker counts it in flight from the
+   * moment the pool places it, so a second stream placed in the same tick sees the worker busy.
+   * Breaking out of the loop, closing the stream before reading it, or the signal aborting
+   * cancels the generator in Python. `onSourceEnd` is told when the call ends on the worker (every
+   * item received, an error, a deadline, a crash), which may be long before the consumer has read
+   * what is buffered, or never read it; not when the consumer closes it.
    *
    * @example
    * for await (const n of conn.stream("m", "countdown", [3])) console.log(n) // 3 2 1
    */
-  async *stream(
+  stream(
     module: string,
     fn: string,
     args: readonly unknown[],
@@ -426,7 +430,8 @@ export class Connection {
     const items = new AsyncQueue<unknown>()
     // What the host holds unconsumed of this stream: a worker past what credit allows is faulted.
     const window = new StreamWindow(this.hooks.maxFrameBytes)
-    let id = 0
+    // Unset while nothing was sent (a refusal before sending): there is nothing to cancel then.
+    let id: number | undefined
     // Set when the consumer closes the stream: that end is the consumer's, not the source's.
     let closing = false
     const finished = this.request(
@@ -451,22 +456,30 @@ export class Connection {
         if (!closing) onSourceEnd?.(error)
       },
     )
+    // The consumer stopped early (or never started): tell Python, and settle our side as cancelled.
+    const close = (): Promise<void> => {
+      closing = true
+      if (!items.ended && id !== undefined) this.abandon(id, new CallCancelled({ message: "stream closed by the consumer" }))
+      return finished
+    }
+    const grant = (n: number) => {
+      if (n > 0 && !items.ended && id !== undefined) this.grant(id, n)
+    }
     // Credit for the chunks the consumer has taken, half a window (of chunks or bytes) at a
     // time, and only after taking them: Python sends no more than a window ahead of the
     // consumer, so one that stops reading holds a window (see StreamWindow).
-    try {
-      for await (const item of items) {
-        window.taken()
-        yield item
-        const n = window.credit()
-        if (n > 0 && !items.ended) this.grant(id, n)
+    async function* read(): AsyncGenerator<unknown> {
+      try {
+        for await (const item of items) {
+          window.taken()
+          yield item
+          grant(window.credit())
+        }
+      } finally {
+        await close()
       }
-    } finally {
-      // The consumer stopped early: tell Python, and settle our side as cancelled.
-      closing = true
-      if (!items.ended) this.abandon(id, new CallCancelled({ message: "stream closed by the consumer" }))
-      await finished
     }
+    return closeUnstarted(read(), close)
   }
 
   /** Lets stream `id` send `n` more chunks (nothing once the connection is closed). */

@@ -112,3 +112,45 @@ describe("stream windows enforced by the host (test/fixtures/streamwindow.py)", 
     expect(got).toEqual(Array.from({ length: 10_000 }, (_, i) => i))
   }, 60_000)
 })
+
+describe("where a stream runs", () => {
+  it("two streams started in the same tick run on two idle workers, not one behind the other", async () => {
+    const bridge = await startBridge({ minWorkers: 2, maxWorkers: 2 })
+    try {
+      const firstPid = async () => {
+        const pids: unknown[] = []
+        for await (const pid of bridge.stream(null, "echo", "pid_then_sleep", [1])) pids.push(pid)
+        return pids[0]
+      }
+      // Both first reads happen in this tick: the first stream must count on its worker at once.
+      const [a, b] = await Promise.all([firstPid(), firstPid()])
+      expect(a).not.toBe(b)
+    } finally {
+      await bridge.stop()
+    }
+  })
+
+  it("an idempotent stream whose worker crashes fails once with WorkerCrashed and is not dispatched again", async () => {
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1 })
+    try {
+      const executions = record(bridge, "execution")
+      const reassigned = record(bridge, "session.reassigned")
+      const victim = bridge.getStatus().workers[0]!.pid!
+      let read = 0
+      const failure = await (async () => {
+        for await (const _ of bridge.stream("st", "echo", "countdown", [1_000_000], { idempotent: true })) {
+          if (++read === 1) process.kill(victim, "SIGKILL")
+        }
+      })().catch((e: unknown) => e)
+      expect(failure).toMatchObject({ _tag: "WorkerCrashed" })
+      await eventually(() => bridge.getStatus().workers.some((w) => w.state === "ready" && w.pid !== victim), 20_000, "the replacement worker")
+      expect(await bridge.executePython(null, "echo", "echo", [1])).toBe(1)
+      // Run once, on the worker that crashed: no second run on the replacement, no session moved for it.
+      expect(executions.filter((e) => e.fn === "countdown")).toHaveLength(1)
+      expect(reassigned).toEqual([])
+      expect(bridge.getStatus().queued).toBe(0)
+    } finally {
+      await bridge.stop()
+    }
+  })
+})

@@ -113,7 +113,7 @@ describe("a connection's stream and its window", () => {
     const faults: ConnectionFault[] = []
     const conn = new Connection({ workerId: "w1", maxFrameBytes: DEFAULT_MAX_FRAME_BYTES, callGraceMs: 60_000, write: () => {}, onFault: (f) => faults.push(f) })
     const items = conn.stream("m", "gen", [])[Symbol.asyncIterator]()
-    const first = items.next() // sends the call (id 1)
+    const first = items.next() // the call (id 1) was sent when the stream was created
     conn.receiveBytes(Buffer.concat(Array.from({ length: STREAM_CHUNK_WINDOW }, (_, i) => chunk(1, i))))
     expect(faults).toHaveLength(0)
     expect((await first).value).toBe(0)
