@@ -2,8 +2,9 @@
  * The Effect API (`snakepit/effect`): every bridge operation as an Effect whose error channel
  * is the union of snakepit's tagged errors, and the bridge itself as a scoped service.
  *
- * Interrupting a call's fiber aborts the call (it is cancelled in Python too). Anything that is
- * not a snakepit error is a defect, not a typed failure.
+ * Interrupting a call's fiber aborts the call (it is cancelled in Python too); interrupting a
+ * `stream`'s or a `map`'s fiber cancels what runs for it at once, even while it waits for an
+ * item. Anything that is not a snakepit error is a defect, not a typed failure.
  *
  * @example
  * import { Effect } from "effect"
@@ -15,7 +16,7 @@
  * )
  * await Effect.runPromise(program.pipe(Effect.provide(Bridge.layer({ minWorkers: 1 }))))
  */
-import { Context, Effect, Layer, Stream } from "effect"
+import { Context, Effect, Layer, type Scope, Stream } from "effect"
 import { PythonBridge, type BridgeCommand } from "./bridge/PythonBridge.js"
 import type { BridgeStatus } from "./bridge/status.js"
 import type { ExecuteOptions } from "./bridge/callOptions.js"
@@ -63,6 +64,22 @@ const effectOptions = (options: unknown): Effect.Effect<Omit<ExecuteOptions, "si
     }
   })
 
+/**
+ * An abort signal for one stream or map, aborted when the stream's scope closes: its end, a
+ * failure, or the interruption of its fiber. The bridge's iterator cannot be relied on for
+ * that: `return()` on an async generator waits behind a pending `next()`, so an interrupted
+ * stream would keep its worker slot (and a map its inputs open) until the item in progress
+ * arrived, up to the call's deadline. The signal cancels at once; once the stream has ended,
+ * nothing listens to it any more and aborting it does nothing.
+ */
+const closingSignal: Effect.Effect<AbortSignal, never, Scope.Scope> = Effect.map(
+  Effect.acquireRelease(
+    Effect.sync(() => new AbortController()),
+    (controller) => Effect.sync(() => controller.abort("the Effect stream was closed (its fiber interrupted, or its scope ended)")),
+  ),
+  (controller) => controller.signal,
+)
+
 const withBridge = <A>(run: (bridge: PythonBridge, signal: AbortSignal) => Promise<A>): Effect.Effect<A, SnakepitError, Bridge> =>
   Effect.flatMap(Bridge, (bridge) => fromPromise((signal) => run(bridge, signal)))
 
@@ -103,7 +120,8 @@ export const executeCode = (
 
 /**
  * A Python generator as an Effect `Stream`. `A` is each item's expected type (default
- * `unknown`; not checked at run time).
+ * `unknown`; not checked at run time). Interrupting the stream's fiber cancels the generator in
+ * Python at once, even while it waits for an item, so a `signal` option is refused.
  *
  * @example
  * Stream.runCollect(stream("s1", "m", "countdown", [3]))
@@ -117,17 +135,18 @@ export const stream = <A = unknown>(
   options: Omit<ExecuteOptions, "signal"> = {},
 ): Stream.Stream<A, SnakepitError, Bridge> =>
   Stream.unwrap(
-    Effect.flatMap(effectOptions(options), (checked) =>
-      Effect.map(Bridge, (bridge) =>
-        Stream.fromAsyncIterable(bridge.stream<A>(sessionId, module, fn, args, checked), (e) => e as SnakepitError),
-      ),
-    ),
+    Effect.gen(function* () {
+      const checked = yield* effectOptions(options)
+      const bridge = yield* Bridge
+      const signal = yield* closingSignal
+      return Stream.fromAsyncIterable(bridge.stream<A>(sessionId, module, fn, args, { ...checked, signal }), (e) => e as SnakepitError)
+    }),
   )
 
 /**
  * `bridge.map` (the batch path) as an Effect `Stream` of per-item results in input order.
  * Interrupting the stream's fiber ends the map as `break` does (reading stops, chunks in flight
- * are cancelled), so a `signal` option is refused.
+ * are cancelled), at once even while it waits for an item, so a `signal` option is refused.
  *
  * @example
  * Stream.runCollect(map<number>(null, "math", "sqrt", [[4], [9]])) // [{ ok: true, value: 2 }, { ok: true, value: 3 }]
@@ -142,7 +161,13 @@ export const map = <A = unknown>(
   typeof options === "object" && options !== null && (options as MapOptions).signal !== undefined
     ? Stream.fail(new InvalidOptions({ message: "options.signal is not a map option here (a stream is cancelled by interrupting its fiber)", issues: ["options.signal is not allowed"] }))
     : Stream.unwrap(
-        Effect.map(Bridge, (bridge) => Stream.fromAsyncIterable(bridge.map<A>(sessionId, module, fn, inputs, options), (e) => e as SnakepitError)),
+        Effect.gen(function* () {
+          const bridge = yield* Bridge
+          const signal = yield* closingSignal
+          // Options that are not an object go as they are, for bridge.map to refuse (InvalidOptions).
+          const withSignal = typeof options === "object" && options !== null && !Array.isArray(options) ? { ...options, signal } : options
+          return Stream.fromAsyncIterable(bridge.map<A>(sessionId, module, fn, inputs, withSignal), (e) => e as SnakepitError)
+        }),
       )
 
 /** `bridge.cleanupSession` as an Effect. */

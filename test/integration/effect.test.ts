@@ -2,10 +2,10 @@
  * The Effect API against real workers: typed failures with catchTag, timeouts, interruption,
  * and the bridge as a scoped layer that leaves no process behind.
  */
-import { Effect, Fiber, Stream } from "effect"
+import { Effect, Fiber, Layer, Stream } from "effect"
 import { describe, expect, it } from "vitest"
 import { Bridge, executeCode, executePython, getStatus, map, stream } from "../../src/effect.js"
-import { testLogger } from "../support/bridge.js"
+import { eventually, startBridge, testLogger } from "../support/bridge.js"
 import { isGone } from "../support/processes.js"
 import { fixturesDir, pythonCommand } from "../support/worker.js"
 
@@ -78,5 +78,52 @@ describe("snakepit/effect", () => {
     }
     expect(await outcomes(Bridge.layer(options, { drain: true, timeoutMs: 30_000 }))).toEqual(["ok0", "ok1", "ok2"])
     expect(await outcomes(Bridge.layer(options))).toEqual(["ok0", "BridgeStopped", "BridgeStopped"])
+  })
+
+  describe("interrupting a stream's fiber while it waits for an item", () => {
+    // The item never comes (Python sleeps far longer than the test): only a cancellation frees
+    // the worker. An async generator's return() waits behind its pending next(), so closing the
+    // iterator alone left the call running, its worker slot held and the map's inputs open.
+    const idle = (bridge: Awaited<ReturnType<typeof startBridge>>) => bridge.getStatus().workers.every((w) => w.inFlight === 0)
+
+    it("cancels a map's chunk in flight and closes its inputs", async () => {
+      const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1 })
+      try {
+        let closed = false
+        function* inputs() {
+          try {
+            for (let i = 0; ; i++) yield [600, i]
+          } finally {
+            closed = true
+          }
+        }
+        const program = Effect.gen(function* () {
+          const fiber = yield* Effect.forkChild(Stream.runDrain(map(null, "echo", "sleep", inputs(), { chunkSize: 1, window: 1, timeoutMs: Number.POSITIVE_INFINITY })))
+          yield* Effect.promise(() => eventually(() => !idle(bridge), 20_000, "the first chunk running"))
+          yield* Fiber.interrupt(fiber)
+        })
+        await Effect.runPromise(Effect.provide(program, Layer.succeed(Bridge, bridge)))
+        await eventually(() => closed && idle(bridge), 20_000, "inputs closed and the chunk cancelled")
+      } finally {
+        await bridge.stop()
+      }
+    })
+
+    it("cancels a stream's generator", async () => {
+      const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1 })
+      try {
+        let first = false
+        const program = Effect.gen(function* () {
+          const items = stream(null, "echo", "pid_then_sleep", [600], { timeoutMs: Number.POSITIVE_INFINITY }).pipe(Stream.tap(() => Effect.sync(() => (first = true))))
+          const fiber = yield* Effect.forkChild(Stream.runDrain(items))
+          yield* Effect.promise(() => eventually(() => first, 20_000, "the first item"))
+          yield* Fiber.interrupt(fiber)
+        })
+        await Effect.runPromise(Effect.provide(program, Layer.succeed(Bridge, bridge)))
+        await eventually(() => idle(bridge), 20_000, "the stream cancelled")
+      } finally {
+        await bridge.stop()
+      }
+    })
   })
 })
