@@ -380,9 +380,15 @@ export class PythonBridge implements AsyncDisposable {
     return call
   }
 
-  /** Marks a session the bridge holds as used now (the end of a call or a stream). */
+  /**
+   * Marks a session used now (the end of a call or a stream). One the bridge forgot meanwhile (a
+   * cleanup ran while the call waited in the queue) but the call bound again is counted again,
+   * or it would stay bound, with its Python state, outside the TTL and maxSessions for good.
+   */
   private used(sessionId: string | null): void {
-    if (sessionId !== null) this.lifetimes.refresh(sessionId, Date.now())
+    if (sessionId === null) return
+    if (this.pool.sessionBound(sessionId)) this.lifetimes.hold(sessionId, Date.now())
+    else this.lifetimes.refresh(sessionId, Date.now())
   }
 
   /**

@@ -29,6 +29,8 @@ export interface PoolBackend {
   map?(sessionId: string | null, module: string, fn: string, items: readonly (readonly unknown[])[], options: CallOptions): Promise<ItemOutcome[]>
   /** Where a session runs, binding it if it is not bound yet; undefined if nowhere can take it. */
   sessionWorker(sessionId: string): string | undefined
+  /** True while the session is bound (or placed) somewhere, without binding it. */
+  sessionBound(sessionId: string): boolean
   /** True while a call of the session runs. */
   sessionInFlight(sessionId: string): boolean
   /** Unbinds a session and clears its Python-side state where it ran. */

@@ -913,6 +913,11 @@ export class WorkerPool implements PoolBackend {
   /** Holds Node up while calls, a start or a stop are pending; idle, the pool lets it exit. */
   private readonly keepAlive = new KeepAlive()
 
+  /** True while the session is bound to (or placed on) a worker slot. */
+  sessionBound(sessionId: string): boolean {
+    return this.sessions.get(sessionId) !== undefined
+  }
+
   /** True while a call of this session runs in a worker or waits in the queue. */
   sessionInFlight(sessionId: string): boolean {
     return this.inUse(sessionId)

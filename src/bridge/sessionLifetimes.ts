@@ -42,6 +42,16 @@ export class SessionLifetimes {
     if (this.lastUsed.has(sessionId)) this.touch(sessionId, now)
   }
 
+  /**
+   * Marks a session used at `now` even beyond `maxSessions`: for one that is bound already
+   * (a call admitted before a cleanup ran after it and bound its session again). Refusing it
+   * would change nothing but leave it uncounted and never expired.
+   */
+  hold(sessionId: string, now: number): void {
+    this.lastUsed.delete(sessionId)
+    this.lastUsed.set(sessionId, now)
+  }
+
   forget(sessionId: string): boolean {
     return this.lastUsed.delete(sessionId)
   }

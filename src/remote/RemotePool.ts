@@ -904,6 +904,10 @@ export class RemotePool implements PoolBackend {
     return this.place(sessionId, NO_AGENTS)?.id
   }
 
+  sessionBound(sessionId: string): boolean {
+    return this.bindings.get(sessionId) !== undefined
+  }
+
   sessionInFlight(sessionId: string): boolean {
     return this.sessionCalls.running(sessionId)
   }

@@ -202,6 +202,27 @@ describe("session lifetime", () => {
     }
   })
 
+  it("a session cleaned up while its call waits in the queue is counted again once that call binds it: the TTL cleans it up", async () => {
+    // No pipelining: the new session's call waits in the queue, not in the busy worker's pipe.
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, pipelineDepth: 0, sessionTtlMs: 300 })
+    try {
+      const cleaned = record(bridge, "session.cleanedUp")
+      const busy = bridge.executePython("cb", "echo", "sleep", [1])
+      await eventually(() => bridge.getStatus().workers[0]!.inFlight === 1, 10_000, "the worker busy")
+      const waiting = bridge.executePython("cq", "echo", "with_session", [1])
+      await eventually(() => bridge.getStatus().queued === 1, 10_000, "the session's call queued")
+      expect(await bridge.cleanupSession("cq")).toBe(true)
+      await Promise.all([busy, waiting])
+      // The call ran after the cleanup and bound the session again: it expires like any other.
+      await eventually(() => cleaned.filter((e) => e.sessionId === "cq").length === 2, 10_000, "a TTL cleanup after the explicit one")
+      expect(cleaned.filter((e) => e.sessionId === "cq").map((e) => e.reason)).toEqual(["explicit", "ttl"])
+      await eventually(() => bridge.getStatus().activeSessions === 0, 10_000, "no session left")
+      expect(await bridge.executePython("cq", "echo", "with_session", [2])).toBeNull()
+    } finally {
+      await bridge.stop()
+    }
+  })
+
   it("getSessionWorker counts the session it binds: TooManySessions beyond maxSessions, and the TTL cleans it up", async () => {
     const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, maxSessions: 2, sessionTtlMs: 200 })
     try {
