@@ -37,6 +37,7 @@ import { SessionVariables } from "../placement/variables.js"
 import { checkCall, checkCode, checkCommand, checkSession, type ExecuteOptions } from "./callOptions.js"
 import { admits, parseExposure, type Exposure } from "./exposure.js"
 import { mapCalls, type RunChunk } from "./mapCalls.js"
+import { closeInputs } from "./mapInputs.js"
 import { checkMap, type CheckedMap, type MapOptions, type MapResult } from "./mapOptions.js"
 
 /** The seed adapter's commands accepted by {@link PythonBridge.routeCommand}. */
@@ -242,7 +243,7 @@ export class PythonBridge implements AsyncDisposable {
    * `signal` ends the map with `CallCancelled` (its `reason` is the signal's): reading stops and
    * the chunks in flight are cancelled; `break` does the same quietly. Refusals that concern
    * every item (`ModuleNotAllowed`, `InvalidOptions`, `TooManySessions`, `BridgeStopped`) end it
-   * before any input is read; a stop during the map fails the items not yet run with
+   * before any input is read, and close `inputs`; a stop during the map fails the items not yet run with
    * `BridgeStopped`. `allowedModules`/`expose`, the frame and value limits apply as to single calls: the
    * limits per item (a chunk's reply over `maxFrameBytes` fails that chunk's items: lower
    * `chunkSize` for large results).
@@ -265,6 +266,8 @@ export class PythonBridge implements AsyncDisposable {
       refused = invalid
     }
     if (refused) {
+      // Never read, but closed, as `break` would: a generator's `finally`, a cursor, a file.
+      closeInputs(inputs)
       return (async function* () {
         throw refused
       })()

@@ -17,6 +17,7 @@ import { setMaxListeners } from "node:events"
 import { CallCancelled, InvalidOptions } from "../errors.js"
 import type { ItemOutcome } from "../worker/connection.js"
 import type { MapResult } from "./mapOptions.js"
+import { closeIterator, openInputs, type MapInputs } from "./mapInputs.js"
 import {
   chunkAnswered,
   chunkSent,
@@ -41,8 +42,6 @@ export interface MapRun {
   readonly signal?: AbortSignal | undefined
 }
 
-type Inputs = Iterable<readonly unknown[]> | AsyncIterable<readonly unknown[]>
-
 const aborted = (signal: AbortSignal): CallCancelled => new CallCancelled({ message: "the map was aborted", reason: signal.reason })
 
 /**
@@ -52,13 +51,9 @@ const aborted = (signal: AbortSignal): CallCancelled => new CallCancelled({ mess
  * const results: MapResult<unknown>[] = []
  * for await (const r of mapCalls(inputs, runChunk, { plan: { chunkSize: 64, window: 1024 } })) results.push(r)
  */
-export async function* mapCalls<T>(inputs: Inputs, runChunk: RunChunk, run: MapRun): AsyncGenerator<MapResult<T>, void, undefined> {
+export async function* mapCalls<T>(inputs: MapInputs, runChunk: RunChunk, run: MapRun): AsyncGenerator<MapResult<T>, void, undefined> {
   const { plan, signal } = run
-  if (signal?.aborted) throw aborted(signal)
-  const asyncInputs = typeof (inputs as AsyncIterable<unknown>)[Symbol.asyncIterator] === "function"
-  const iterator: Iterator<readonly unknown[]> | AsyncIterator<readonly unknown[]> = asyncInputs
-    ? (inputs as AsyncIterable<readonly unknown[]>)[Symbol.asyncIterator]()
-    : (inputs as Iterable<readonly unknown[]>)[Symbol.iterator]()
+  const { iterator, asyncInputs } = openInputs(inputs)
   // Cancels the chunks in flight when the map ends for any reason, the caller's signal included.
   const stop = new AbortController()
   // Every chunk in flight listens on it (queue and connection): as many as the window allows.
@@ -181,6 +176,8 @@ export async function* mapCalls<T>(inputs: Inputs, runChunk: RunChunk, run: MapR
   }
 
   try {
+    // Inside the `try`: a map refused at once still closes its inputs, as `break` would.
+    if (signal?.aborted) throw aborted(signal)
     fill()
     while (true) {
       if (signal?.aborted) throw aborted(signal)
@@ -205,15 +202,7 @@ export async function* mapCalls<T>(inputs: Inputs, runChunk: RunChunk, run: MapR
     if (listening) signal!.removeEventListener("abort", onAbort)
     listening = false
     stop.abort(signal?.aborted ? signal.reason : new CallCancelled({ message: "the map's consumer stopped" }))
-    // Close the inputs unless they ended or failed. Not awaited: an async generator busy in a
-    // `next()` would make `return()` wait for it, and the consumer must not.
-    if (!ended) {
-      try {
-        const closing = iterator.return?.()
-        if (closing instanceof Promise) closing.catch(() => {})
-      } catch {
-        // The inputs' own cleanup failed; the map is over and has nobody to tell.
-      }
-    }
+    // Close the inputs unless they ended or failed.
+    if (!ended) closeIterator(iterator)
   }
 }
