@@ -234,11 +234,14 @@ export class PythonBridge implements AsyncDisposable {
    * `executePython` would have rejected with (`PythonError`, `SerializationError`,
    * `WorkerCrashed`, …). An item's failure never ends the map.
    *
-   * Items travel `chunkSize` per frame (default 64), several chunks in flight; without a session
-   * (`null`) the chunks spread over the workers, with one they all run on the session's worker.
-   * At most `window` items (default 1024) are read from `inputs` ahead of the consumer. A chunk
-   * that fails as a whole (its worker crashed, its deadline passed) fails each of its items with
-   * that error, once; with `idempotent: true` it is first retried once, like a single call.
+   * Items travel `chunkSize` per frame (default 64), as many chunks in flight as the pool can
+   * start at once (free worker slots, workers it may still start; one at least), so a chunk never
+   * waits behind the map's own in the queue or a worker's pipe, and `timeoutMs` is each chunk's
+   * deadline from when a worker takes it. Without a session (`null`) the chunks spread over the
+   * workers, with one they all run on the session's worker. At most `window` items (default
+   * 1024) are read from `inputs` ahead of the consumer. A chunk that fails as a whole (its worker
+   * crashed, its deadline passed) fails each of its items with that error, once; with
+   * `idempotent: true` it is first retried once, like a single call.
    *
    * `signal` ends the map with `CallCancelled` (its `reason` is the signal's): reading stops and
    * the chunks in flight are cancelled; `break` does the same quietly. Refusals that concern
@@ -291,7 +294,8 @@ export class PythonBridge implements AsyncDisposable {
         ),
       )
     }
-    return mapCalls<T>(inputs, runChunk, { plan, signal: call.signal })
+    const room = pool.mapRoom ? () => pool.mapRoom!(sessionId) : undefined
+    return mapCalls<T>(inputs, runChunk, { plan, signal: call.signal, room })
   }
 
   /**

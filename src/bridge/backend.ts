@@ -27,6 +27,11 @@ export interface PoolBackend {
    * without it (the remote pool) has each item sent as its own call by `bridge.map`.
    */
   map?(sessionId: string | null, module: string, fn: string, items: readonly (readonly unknown[])[], options: CallOptions): Promise<ItemOutcome[]>
+  /**
+   * How many more chunks of a map could start now without waiting behind other calls; `bridge.map`
+   * sends no more. A backend without it (the remote pool) gets every chunk the window allows.
+   */
+  mapRoom?(sessionId: string | null): number
   /** Where a session runs, binding it if it is not bound yet; undefined if nowhere can take it. */
   sessionWorker(sessionId: string): string | undefined
   /** True while the session is bound (or placed) somewhere, without binding it. */

@@ -1,8 +1,9 @@
 /**
  * The batch path's loop: pulls argument lists from `inputs`, sends them in chunks (many items
- * per frame, many chunks in flight), and yields one {@link MapResult} per item in input order.
- * The rules (read-ahead bound, when a chunk leaves, the reorder buffer) are `mapWindow.ts`'s;
- * this file only runs them against real inputs and a `runChunk` that reaches a pool.
+ * per frame, as many chunks in flight as the pool can start), and yields one {@link MapResult}
+ * per item in input order. The rules (read-ahead bound, when a chunk forms, when it may start,
+ * the reorder buffer) are `mapWindow.ts`'s; this file only runs them against real inputs and a
+ * `runChunk` that reaches a pool.
  *
  * Every item read is settled exactly once: by its value, by its own error, or by its chunk's
  * error (a chunk that fails as a whole, e.g. `WorkerCrashed`, fails each of its items with that
@@ -10,7 +11,7 @@
  * flight (their items are never yielded) and closes the input iterator.
  *
  * @example
- * for await (const r of mapCalls([[1], [2]], (items, signal) => pool.map(null, "m", "f", items, { signal }), { plan, signal }))
+ * for await (const r of mapCalls([[1], [2]], (items, signal) => pool.map(null, "m", "f", items, { signal }), { plan, signal, room: () => pool.mapRoom(null) }))
  *   if (r.ok) use(r.value)
  */
 import { setMaxListeners } from "node:events"
@@ -21,10 +22,12 @@ import { closeIterator, openInputs, type MapInputs } from "./mapInputs.js"
 import {
   chunkAnswered,
   chunkSent,
+  chunkStarted,
   emptyWindow,
   itemRead,
   itemRefused,
   mayRead,
+  mayStart,
   OrderedOutcomes,
   resultYielded,
   shouldSend,
@@ -40,9 +43,23 @@ export interface MapRun {
   readonly plan: MapPlan
   /** Ends the map with `CallCancelled` (its `reason` is the signal's). */
   readonly signal?: AbortSignal | undefined
+  /**
+   * How many more chunks the pool could start now without making them wait behind other calls
+   * (`mayStart`). Asked only while the map already has a chunk running. Without it every chunk
+   * formed is sent at once (a backend with no queue of its own to flood).
+   */
+  readonly room?: (() => number) | undefined
 }
 
 const aborted = (signal: AbortSignal): CallCancelled => new CallCancelled({ message: "the map was aborted", reason: signal.reason })
+
+const unlimited = (): number => Number.POSITIVE_INFINITY
+
+/** A chunk formed from the items `start`, `start + 1`, …, waiting for room to start. */
+interface Chunk {
+  readonly start: number
+  readonly items: readonly (readonly unknown[])[]
+}
 
 /**
  * Yields each input's outcome in input order (see the module comment).
@@ -53,15 +70,18 @@ const aborted = (signal: AbortSignal): CallCancelled => new CallCancelled({ mess
  */
 export async function* mapCalls<T>(inputs: MapInputs, runChunk: RunChunk, run: MapRun): AsyncGenerator<MapResult<T>, void, undefined> {
   const { plan, signal } = run
+  const room = run.room ?? unlimited
   const { iterator, asyncInputs } = openInputs(inputs)
   // Cancels the chunks in flight when the map ends for any reason, the caller's signal included.
   const stop = new AbortController()
-  // Every chunk in flight listens on it (queue and connection): as many as the window allows.
+  // Every chunk in flight listens on it (queue and connection): as many as the pool can start.
   setMaxListeners(0, stop.signal)
   let w: MapWindowState = emptyWindow
   const ready = new OrderedOutcomes<ItemOutcome>()
   let chunk: (readonly unknown[])[] = []
   let chunkStart = 0
+  /** Chunks formed and waiting for room, oldest first. */
+  let waiting: Chunk[] = []
   let ended = false
   let finished = false
   let reading = false
@@ -82,7 +102,6 @@ export async function* mapCalls<T>(inputs: MapInputs, runChunk: RunChunk, run: M
   // the iterator never runs its `finally`; listening for its whole life left one listener (and
   // the map's buffered results) on a long-lived signal, such as a server's, for good.
   let listening = false
-  let chunksInFlight = 0
   const listen = () => {
     if (listening || signal === undefined || finished) return
     if (signal.aborted) return onAbort()
@@ -90,41 +109,48 @@ export async function* mapCalls<T>(inputs: MapInputs, runChunk: RunChunk, run: M
     listening = true
   }
   const unlisten = () => {
-    if (!listening || chunksInFlight > 0 || reading || wake !== undefined) return
+    if (!listening || w.chunksInFlight > 0 || reading || wake !== undefined) return
     signal!.removeEventListener("abort", onAbort)
     listening = false
   }
-
+  /** The items read so far leave the chunk being filled, and start when the pool has room. */
   const send = () => {
     if (chunk.length === 0) return
-    const items = chunk
-    const start = chunkStart
+    waiting.push({ start: chunkStart, items: chunk })
     chunk = []
     chunkStart = w.read
     w = chunkSent(w)
-    chunksInFlight++
-    listen()
-    let settled: Promise<readonly ItemOutcome[]>
-    try {
-      settled = runChunk(items, stop.signal)
-    } catch (error) {
-      settled = Promise.reject(error)
+    start()
+  }
+
+  /** Submits waiting chunks, oldest first, while the pool can start them. */
+  const start = () => {
+    while (!finished && mayStart(w, room)) {
+      const { start: first, items } = waiting.shift()!
+      w = chunkStarted(w)
+      listen()
+      let settled: Promise<readonly ItemOutcome[]>
+      try {
+        settled = runChunk(items, stop.signal)
+      } catch (error) {
+        settled = Promise.reject(error)
+      }
+      settled
+        .then(
+          (outcomes) => ready.settle(first, outcomes.length === items.length ? outcomes : items.map(() => ({ ok: false, error: new Error("a chunk's answer does not match its items") }))),
+          (error: unknown) => ready.settle(first, items.map(() => ({ ok: false, error }))),
+        )
+        .finally(() => {
+          w = chunkAnswered(w)
+          poke()
+          start()
+          // A partial chunk may wait for nothing else now: the window is full, or the reader
+          // is waiting on a slow input (sending meanwhile is safe: it resumes on a new chunk).
+          if (shouldSend(w, plan, { ended, waitingOnInput: reading && asyncInputs })) send()
+          fill()
+          unlisten()
+        })
     }
-    settled
-      .then(
-        (outcomes) => ready.settle(start, outcomes.length === items.length ? outcomes : items.map(() => ({ ok: false, error: new Error("a chunk's answer does not match its items") }))),
-        (error: unknown) => ready.settle(start, items.map(() => ({ ok: false, error }))),
-      )
-      .finally(() => {
-        w = chunkAnswered(w)
-        chunksInFlight--
-        poke()
-        // A partial chunk may wait for nothing else now: the window is full, or the reader
-        // is waiting on a slow input (sending meanwhile is safe: it resumes on a new chunk).
-        if (shouldSend(w, plan, { ended, waitingOnInput: reading && asyncInputs })) send()
-        fill()
-        unlisten()
-      })
   }
 
   /** Reads inputs while the window allows; one reader at a time. */

@@ -22,7 +22,8 @@ export interface MapOptions extends ExecuteOptions {
   /**
    * At most this many items are read from `inputs` ahead of the consumer (read, not yet handed
    * to the `for await`): the bound on memory and on what a crash or an abort can take with it.
-   * An integer ≥ 1; the chunks in flight are about `window / chunkSize`. Default 1024.
+   * An integer ≥ 1. Chunks in flight: as many as the pool can start at once, at most about
+   * `window / chunkSize`. Default 1024.
    */
   readonly window?: number
 }

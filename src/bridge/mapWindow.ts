@@ -1,13 +1,15 @@
 /**
  * The pure rules of `bridge.map`'s batch path: how far ahead of the consumer it may read its
- * inputs, when the items read so far leave as a chunk, and the buffer that hands results back
- * in input order whatever order their chunks finish in. No timers, no I/O: `mapCalls.ts` runs
+ * inputs, when the items read so far leave as a chunk, when a chunk may start (the pool has a
+ * free slot for it), and the buffer that hands results back in input order whatever order their
+ * chunks finish in. No timers, no I/O: `mapCalls.ts` runs
  * these rules against real inputs and a real pool; `test/property/mapWindow.prop.test.ts` holds
  * them to their promises (read-ahead bounded by the window, every item out once, in order).
  *
  * @example
  * let w = emptyWindow
  * while (mayRead(w, plan)) { w = itemRead(w); if (shouldSend(w, plan, { ended: false, waitingOnInput: false })) w = chunkSent(w) }
+ * while (mayStart(w, () => pool.mapRoom(null))) w = chunkStarted(w)
  * const ready = new OrderedOutcomes<string>()
  * ready.settle(2, ["c"]); ready.settle(0, ["a", "b"])
  * ready.take() // "a", then "b", then "c"
@@ -35,19 +37,21 @@ export interface MapWindowState {
   readonly yielded: number
   /** Items read and not yet sent (the chunk being filled). */
   readonly unsent: number
-  /** Chunks sent and not yet answered. */
+  /** Chunks formed and waiting for the pool to have room for them (not submitted yet). */
+  readonly chunksWaiting: number
+  /** Chunks submitted to the pool and not yet answered. */
   readonly chunksInFlight: number
 }
 
 /** Nothing read, nothing sent. */
-export const emptyWindow: MapWindowState = { read: 0, yielded: 0, unsent: 0, chunksInFlight: 0 }
+export const emptyWindow: MapWindowState = { read: 0, yielded: 0, unsent: 0, chunksWaiting: 0, chunksInFlight: 0 }
 
 /**
  * Whether one more input may be pulled: the read-ahead (read, not yet handed out) stays within
  * the window.
  *
  * @example
- * mayRead({ read: 10, yielded: 2, unsent: 0, chunksInFlight: 1 }, { chunkSize: 4, window: 8 }) // false
+ * mayRead({ read: 10, yielded: 2, unsent: 0, chunksWaiting: 0, chunksInFlight: 1 }, { chunkSize: 4, window: 8 }) // false
  */
 export const mayRead = (w: MapWindowState, plan: MapPlan): boolean => w.read - w.yielded < plan.window
 
@@ -57,8 +61,26 @@ export const itemRead = (w: MapWindowState): MapWindowState => ({ ...w, read: w.
 /** One more input was pulled and settled at once, without being sent (it is not an argument list). */
 export const itemRefused = (w: MapWindowState): MapWindowState => ({ ...w, read: w.read + 1 })
 
-/** The unsent items left as one chunk. */
-export const chunkSent = (w: MapWindowState): MapWindowState => ({ ...w, unsent: 0, chunksInFlight: w.chunksInFlight + 1 })
+/** The unsent items left the chunk being filled as one chunk, which waits for room to start. */
+export const chunkSent = (w: MapWindowState): MapWindowState => ({ ...w, unsent: 0, chunksWaiting: w.chunksWaiting + 1 })
+
+/**
+ * Whether the oldest waiting chunk may be submitted now. `room` is how many more chunks the pool
+ * could start at once (free execution slots, workers it may still start), counting the map's own
+ * chunks already running; asked only when the map has a chunk running (it is a pass over the
+ * workers). A chunk submitted beyond that waits in the pool's queue (counting
+ * against `maxQueue` and `queueTimeoutMs`) or in a busy worker's pipe (its deadline running)
+ * behind the map's own earlier chunks: so only as many go as can start, plus one whatever the
+ * room says, so a map on a pool busy with other callers still moves (that one waits like a call).
+ *
+ * @example
+ * mayStart({ read: 8, yielded: 0, unsent: 0, chunksWaiting: 1, chunksInFlight: 2 }, () => 0) // false: both workers run its chunks
+ * mayStart({ read: 8, yielded: 0, unsent: 0, chunksWaiting: 1, chunksInFlight: 0 }, () => 0) // true: its only chunk waits like a call
+ */
+export const mayStart = (w: MapWindowState, room: () => number): boolean => w.chunksWaiting > 0 && (w.chunksInFlight === 0 || room() > 0)
+
+/** The oldest waiting chunk was submitted to the pool. */
+export const chunkStarted = (w: MapWindowState): MapWindowState => ({ ...w, chunksWaiting: w.chunksWaiting - 1, chunksInFlight: w.chunksInFlight + 1 })
 
 /** A chunk was answered (or failed as a whole). */
 export const chunkAnswered = (w: MapWindowState): MapWindowState => ({ ...w, chunksInFlight: w.chunksInFlight - 1 })
@@ -68,17 +90,19 @@ export const resultYielded = (w: MapWindowState): MapWindowState => ({ ...w, yie
 
 /**
  * Whether the items read so far must leave now as a chunk: it is full, the inputs ended, or
- * nothing is in flight while no more can be read (the window is full, so the consumer waits on
+ * nothing is waiting or in flight while no more can be read (the window is full, so the consumer waits on
  * these very items) or the next input is slow to come (`waitingOnInput`, an async iterable), so
  * that Python is never idle while items wait to fill a chunk. With chunks in flight a partial
  * chunk waits: each answer lets the consumer move on, the window open, and the chunk fill up.
  *
  * @example
- * shouldSend({ read: 3, yielded: 0, unsent: 3, chunksInFlight: 0 }, { chunkSize: 64, window: 1024 }, { ended: true, waitingOnInput: false }) // true
+ * shouldSend({ read: 3, yielded: 0, unsent: 3, chunksWaiting: 0, chunksInFlight: 0 }, { chunkSize: 64, window: 1024 }, { ended: true, waitingOnInput: false }) // true
  */
 export const shouldSend = (w: MapWindowState, plan: MapPlan, at: { readonly ended: boolean; readonly waitingOnInput: boolean }): boolean =>
   w.unsent > 0 &&
-  (w.unsent >= Math.min(plan.chunkSize, plan.window) || at.ended || (w.chunksInFlight === 0 && (!mayRead(w, plan) || at.waitingOnInput)))
+  (w.unsent >= Math.min(plan.chunkSize, plan.window) ||
+    at.ended ||
+    (w.chunksInFlight === 0 && w.chunksWaiting === 0 && (!mayRead(w, plan) || at.waitingOnInput)))
 
 /**
  * Results of chunks that may finish in any order, handed out in input order. Each index is

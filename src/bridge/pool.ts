@@ -54,6 +54,7 @@ import { fileProbe, StartFaults, workerLogicFor } from "./poolProbe.js"
 import { ForkTemplates, type TemplateHost } from "./forkTemplates.js"
 import { recycleAfterDispatch } from "./recycling.js"
 import { chooseRoute, type Route, type WorkerLoad } from "../placement/routing.js"
+import { mapRoom } from "../placement/mapRoom.js"
 import { SessionCalls } from "../placement/sessionCalls.js"
 import { KeepAlive, unrefClock } from "./keepAlive.js"
 import { CallRecord, callContext, emitExecution, refusal, stoppedError } from "./callLifecycle.js"
@@ -270,6 +271,22 @@ export class WorkerPool implements PoolBackend {
     return this.submit("map", sessionId, module, fn, options, (connection, opts) => connection.map(module, fn, items, opts)) as Promise<ItemOutcome[]>
   }
 
+  /**
+   * How many more chunks of a map (of `sessionId`, or without a session) could start now, so the
+   * map sends no more than that and its chunks never wait behind its own (see `mapRoom.ts`).
+   */
+  mapRoom(sessionId: string | null): number {
+    const o = this.options
+    const spawnableSlots = this.canSpawn() ? (o.maxWorkers - this.slots.liveSlots()) * o.workerConcurrency : 0
+    return mapRoom(this.loads(), {
+      boundTo: sessionId === null ? undefined : this.boundWorker(sessionId),
+      hasSession: sessionId !== null,
+      spawnableSlots,
+      waitingForStart: this.queue.waitingForStart,
+      queued: this.queue.size,
+    })
+  }
+
   /** Runs code (`exec`) in a worker. */
   exec(sessionId: string | null, code: string, context: Record<string, unknown>, options: CallOptions): Promise<Record<string, unknown>> {
     return this.submit("exec", sessionId, "<code>", "exec", options, (connection, opts) => connection.exec(code, context, opts)) as Promise<
@@ -456,11 +473,7 @@ export class WorkerPool implements PoolBackend {
   /** Routes a call; `again`: it was admitted before (taken back, or retried), so no `QueueFull`. */
   private dispatch(entry: Waiting, signal: AbortSignal | undefined, again = false): void {
     const sessionId = entry.sessionId
-    const binding = sessionId === null ? undefined : this.sessions.get(sessionId)
-    const bound = binding && this.slots.get(binding.workerId)
-    // A binding made with an earlier process of a restarted worker is stale: route anew. A
-    // placement (no pid yet) follows its worker while that one starts.
-    const boundTo = bound && (binding.pid === null || bound.process?.pid === binding.pid) ? bound.id : undefined
+    const boundTo = sessionId === null ? undefined : this.boundWorker(sessionId)
     // An earlier call of the session still waits in the queue: this one waits behind it, so a
     // session's calls start in order, where the first one runs (a session with no worker yet,
     // placed elsewhere first, was split in two).
@@ -522,6 +535,15 @@ export class WorkerPool implements PoolBackend {
       signal.addEventListener("abort", onAbort, { once: true })
       entry.cleanupAbort = () => signal.removeEventListener("abort", onAbort)
     }
+  }
+
+  /** The worker a session is bound or placed on, if that binding is live. */
+  private boundWorker(sessionId: string): string | undefined {
+    const binding = this.sessions.get(sessionId)
+    const bound = binding && this.slots.get(binding.workerId)
+    // A binding made with an earlier process of a restarted worker is stale: route anew. A
+    // placement (no pid yet) follows its worker while that one starts.
+    return bound && (binding.pid === null || bound.process?.pid === binding.pid) ? bound.id : undefined
   }
 
   /** The `CallTimeout` of a call whose deadline passed while it waited to be sent again. */

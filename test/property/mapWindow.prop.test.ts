@@ -1,8 +1,8 @@
 /**
  * The batch path's promises, over every interleaving fast-check's scheduler finds: each input's
  * outcome comes out once, in input order (whatever order chunks finish in, whether a chunk fails
- * whole), no chunk exceeds `chunkSize`, and the map never reads more than `window` inputs ahead
- * of its consumer. Runs the real loop (`mapCalls.ts`) on the pure rules (`mapWindow.ts`) with
+ * whole), no chunk exceeds `chunkSize`, the map never reads more than `window` inputs ahead
+ * of its consumer, and never has more chunks submitted than the pool has room for (one at least). Runs the real loop (`mapCalls.ts`) on the pure rules (`mapWindow.ts`) with
  * chunks answered by the scheduler instead of Python.
  */
 import { expect } from "vitest"
@@ -18,9 +18,17 @@ const answer = (items: readonly (readonly unknown[])[]): ItemOutcome[] | "lost" 
 const expected = (i: number, lostChunks: Set<number>): ItemOutcome =>
   lostChunks.has(i) ? { ok: false, error: "lost" } : i % 7 === 3 ? { ok: false, error: `item ${i}` } : { ok: true, value: i }
 
-test.prop([fc.scheduler(), fc.integer({ min: 0, max: 60 }), fc.integer({ min: 1, max: 10 }), fc.integer({ min: 1, max: 25 }), fc.boolean(), fc.option(fc.integer({ min: 0, max: 60 }), { nil: undefined })])(
-  "every item comes out once, in order, with reads bounded by the window",
-  async (s, n, chunkSize, window, asyncInputs, stopAfter) => {
+test.prop([
+  fc.scheduler(),
+  fc.integer({ min: 0, max: 60 }),
+  fc.integer({ min: 1, max: 10 }),
+  fc.integer({ min: 1, max: 25 }),
+  fc.boolean(),
+  fc.option(fc.integer({ min: 0, max: 60 }), { nil: undefined }),
+  fc.option(fc.integer({ min: 0, max: 4 }), { nil: undefined }),
+])(
+  "every item comes out once, in order, with reads bounded by the window and chunks in flight by the pool's room",
+  async (s, n, chunkSize, window, asyncInputs, stopAfter, capacity) => {
     let pulled = 0
     let closed = false
     function* sync() {
@@ -45,16 +53,24 @@ test.prop([fc.scheduler(), fc.integer({ min: 0, max: 60 }), fc.integer({ min: 1,
       }
     }
     const lost = new Set<number>()
+    // A pool that can start `capacity` chunks at once (undefined: a backend with no limit).
+    let inFlight = 0
+    const room = capacity === undefined ? undefined : () => capacity - inFlight
     const runChunk: RunChunk = (items) => {
       expect(items.length).toBeGreaterThan(0)
       expect(items.length).toBeLessThanOrEqual(Math.min(chunkSize, window))
+      inFlight++
+      if (capacity !== undefined) expect(inFlight).toBeLessThanOrEqual(Math.max(1, capacity))
       const a = answer(items)
       if (a === "lost") for (const [i] of items) lost.add(i as number)
-      return s.schedule(Promise.resolve()).then(() => (a === "lost" ? Promise.reject("lost") : a))
+      return s.schedule(Promise.resolve()).then(() => {
+        inFlight--
+        return a === "lost" ? Promise.reject("lost") : a
+      })
     }
     const out: ItemOutcome[] = []
     const consumer = (async () => {
-      for await (const r of mapCalls(asyncInputs ? slow() : sync(), runChunk, { plan: { chunkSize, window } })) {
+      for await (const r of mapCalls(asyncInputs ? slow() : sync(), runChunk, { plan: { chunkSize, window }, room })) {
         out.push(r)
         expect(pulled).toBeLessThanOrEqual(out.length + window)
         if (stopAfter !== undefined && out.length === stopAfter) break
@@ -103,7 +119,7 @@ test.prop([fc.integer({ min: 1, max: 16 }), fc.integer({ min: 1, max: 64 }), fc.
       if (shouldSend(w, { chunkSize, window }, { ended: false, waitingOnInput: false })) w = chunkSent(w)
     }
     expect(w.read).toBe(window)
-    const stuck = { ...w, unsent: Math.max(1, w.unsent), chunksInFlight: inFlight }
+    const stuck = { ...w, unsent: Math.max(1, w.unsent), chunksWaiting: 0, chunksInFlight: inFlight }
     expect(shouldSend(stuck, { chunkSize, window }, { ended: false, waitingOnInput: false })).toBe(inFlight === 0 || stuck.unsent >= Math.min(chunkSize, window))
   },
 )
