@@ -246,8 +246,9 @@ export class PythonBridge implements AsyncDisposable {
    * `signal` ends the map with `CallCancelled` (its `reason` is the signal's): reading stops and
    * the chunks in flight are cancelled; `break` does the same quietly. Refusals that concern
    * every item (`ModuleNotAllowed`, `InvalidOptions`, `TooManySessions`, `BridgeStopped`) end it
-   * before any input is read, and close `inputs`; a stop during the map fails the items not yet run with
-   * `BridgeStopped`. `allowedModules`/`expose`, the frame and value limits apply as to single calls: the
+   * before any input is read, and close `inputs`. A stop during the map (or the supervisor giving
+   * up for good) stops the reading and closes `inputs`: the items already read come out (those
+   * not run with `BridgeStopped`), then the map throws that error. `allowedModules`/`expose`, the frame and value limits apply as to single calls: the
    * limits per item (a chunk's reply over `maxFrameBytes` fails that chunk's items: lower
    * `chunkSize` for large results).
    *

@@ -8,7 +8,10 @@
  * Every item read is settled exactly once: by its value, by its own error, or by its chunk's
  * error (a chunk that fails as a whole, e.g. `WorkerCrashed`, fails each of its items with that
  * error). Ending early (`break`, `return()`, the `signal`) stops reading, cancels the chunks in
- * flight (their items are never yielded) and closes the input iterator.
+ * flight (their items are never yielded) and closes the input iterator. A failure that ends the
+ * pool's service for good (`endsMap`: `BridgeStopped`, or `MaxRestartIntensity` once the
+ * supervisor gave up) stops reading and closes the inputs too; the items already read still come
+ * out (those that could not run with that error), then the map throws it.
  *
  * @example
  * for await (const r of mapCalls([[1], [2]], (items, signal) => pool.map(null, "m", "f", items, { signal }), { plan, signal, room: () => pool.mapRoom(null) }))
@@ -18,6 +21,7 @@ import { setMaxListeners } from "node:events"
 import { CallCancelled, InvalidOptions } from "../errors.js"
 import type { ItemOutcome } from "../worker/connection.js"
 import type { MapResult } from "./mapOptions.js"
+import { endsMap } from "./mapEnding.js"
 import { closeIterator, openInputs, type MapInputs } from "./mapInputs.js"
 import {
   chunkAnswered,
@@ -31,6 +35,7 @@ import {
   OrderedOutcomes,
   resultYielded,
   shouldSend,
+  unsentFailed,
   type MapPlan,
   type MapWindowState,
 } from "./mapWindow.js"
@@ -85,7 +90,10 @@ export async function* mapCalls<T>(inputs: MapInputs, runChunk: RunChunk, run: M
   let ended = false
   let finished = false
   let reading = false
+  let closed = false
   let inputFailure: { error: unknown } | undefined
+  /** The pool takes no more calls (`endsMap`): nothing more is read or sent. */
+  let halted: { error: unknown } | undefined
   let wake: (() => void) | undefined
   const poke = () => {
     const w = wake
@@ -113,6 +121,13 @@ export async function* mapCalls<T>(inputs: MapInputs, runChunk: RunChunk, run: M
     signal!.removeEventListener("abort", onAbort)
     listening = false
   }
+  /** Closes the inputs unless they ended or failed (then there is nothing to close). */
+  const closeInputs = () => {
+    if (ended || closed) return
+    closed = true
+    closeIterator(iterator)
+  }
+
   /** The items read so far leave the chunk being filled, and start when the pool has room. */
   const send = () => {
     if (chunk.length === 0) return
@@ -125,7 +140,7 @@ export async function* mapCalls<T>(inputs: MapInputs, runChunk: RunChunk, run: M
 
   /** Submits waiting chunks, oldest first, while the pool can start them. */
   const start = () => {
-    while (!finished && mayStart(w, room)) {
+    while (!finished && !halted && mayStart(w, room)) {
       const { start: first, items } = waiting.shift()!
       w = chunkStarted(w)
       listen()
@@ -137,8 +152,16 @@ export async function* mapCalls<T>(inputs: MapInputs, runChunk: RunChunk, run: M
       }
       settled
         .then(
-          (outcomes) => ready.settle(first, outcomes.length === items.length ? outcomes : items.map(() => ({ ok: false, error: new Error("a chunk's answer does not match its items") }))),
-          (error: unknown) => ready.settle(first, items.map(() => ({ ok: false, error }))),
+          (outcomes) => {
+            if (outcomes.length !== items.length) return ready.settle(first, items.map(() => ({ ok: false, error: new Error("a chunk's answer does not match its items") })))
+            ready.settle(first, outcomes)
+            // A backend that sends each item as its own call reports a stop per item.
+            for (const o of outcomes) if (!o.ok && endsMap(o.error)) return halt(o.error)
+          },
+          (error: unknown) => {
+            ready.settle(first, items.map(() => ({ ok: false, error })))
+            if (endsMap(error)) halt(error)
+          },
         )
         .finally(() => {
           w = chunkAnswered(w)
@@ -153,14 +176,33 @@ export async function* mapCalls<T>(inputs: MapInputs, runChunk: RunChunk, run: M
     }
   }
 
+  /**
+   * The pool takes no more calls: the items read and not sent (never run) come out with its
+   * error, nothing more is read, and the map ends with that error once what is in flight settled.
+   */
+  const halt = (error: unknown) => {
+    if (halted || finished) return
+    halted = { error }
+    const failed = { ok: false as const, error }
+    for (const c of waiting) ready.settle(c.start, c.items.map(() => failed))
+    ready.settle(chunkStart, chunk.map(() => failed))
+    waiting = []
+    chunk = []
+    w = unsentFailed(w)
+    chunkStart = w.read
+    // A reader waiting on an async input closes them when it returns (the item it gets fails too).
+    if (!reading) closeInputs()
+    poke()
+  }
+
   /** Reads inputs while the window allows; one reader at a time. */
   const fill = () => {
-    if (reading || ended || finished || inputFailure) return
+    if (reading || ended || finished || inputFailure || halted) return
     reading = true
     listen()
     void (async () => {
       try {
-        while (!ended && !finished && mayRead(w, plan)) {
+        while (!ended && !finished && !halted && mayRead(w, plan)) {
           let next = iterator.next()
           if (asyncInputs) {
             // Python must not idle while a slow input fills a chunk: send what is read.
@@ -171,6 +213,16 @@ export async function* mapCalls<T>(inputs: MapInputs, runChunk: RunChunk, run: M
           if (finished) return
           if (r.done) {
             ended = true
+            break
+          }
+          // Set by a chunk's answer during the `await` (TS keeps the loop condition's narrowing).
+          const stoppedBy = halted as { error: unknown } | undefined
+          if (stoppedBy) {
+            // Read while the pool stopped: it can never run, and comes out with the stop.
+            const index = w.read
+            w = itemRefused(w)
+            chunkStart = w.read
+            ready.settle(index, [{ ok: false, error: stoppedBy.error }])
             break
           }
           if (!Array.isArray(r.value)) {
@@ -195,6 +247,7 @@ export async function* mapCalls<T>(inputs: MapInputs, runChunk: RunChunk, run: M
         send()
       } finally {
         reading = false
+        if (halted) closeInputs()
         poke()
         unlisten()
       }
@@ -214,7 +267,8 @@ export async function* mapCalls<T>(inputs: MapInputs, runChunk: RunChunk, run: M
         yield next.value as MapResult<T>
         continue
       }
-      if (ended && !reading && ready.taken === w.read) {
+      if ((ended || halted) && !reading && ready.taken === w.read) {
+        if (halted) throw halted.error
         if (inputFailure) throw inputFailure.error
         return
       }
@@ -228,7 +282,6 @@ export async function* mapCalls<T>(inputs: MapInputs, runChunk: RunChunk, run: M
     if (listening) signal!.removeEventListener("abort", onAbort)
     listening = false
     stop.abort(signal?.aborted ? signal.reason : new CallCancelled({ message: "the map's consumer stopped" }))
-    // Close the inputs unless they ended or failed.
-    if (!ended) closeIterator(iterator)
+    closeInputs()
   }
 }

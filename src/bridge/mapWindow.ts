@@ -85,6 +85,9 @@ export const chunkStarted = (w: MapWindowState): MapWindowState => ({ ...w, chun
 /** A chunk was answered (or failed as a whole). */
 export const chunkAnswered = (w: MapWindowState): MapWindowState => ({ ...w, chunksInFlight: w.chunksInFlight - 1 })
 
+/** The chunks waiting and the one being filled failed without being sent (the pool stopped). */
+export const unsentFailed = (w: MapWindowState): MapWindowState => ({ ...w, unsent: 0, chunksWaiting: 0 })
+
 /** One result went to the consumer. */
 export const resultYielded = (w: MapWindowState): MapWindowState => ({ ...w, yielded: w.yielded + 1 })
 

@@ -267,16 +267,21 @@ describe("bridge.map", () => {
     expect(small.every((r) => r.ok && r.value.length === 20_000)).toBe(true)
   })
 
-  it("a stopped bridge refuses a map before reading; a stop mid-map settles every item read once", async () => {
+  it("a stopped bridge refuses a map before reading; a stop mid-map settles every item read once, then ends the map with BridgeStopped", async () => {
     const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1 })
     const results: MapResult<number>[] = []
     let stopping: Promise<void> | undefined
-    for await (const r of bridge.map<number>(null, "echo", "sleep", Array.from({ length: 100 }, (_, i) => [0.002, i]), { chunkSize: 5, window: 30 })) {
-      results.push(r)
-      if (results.length === 10) stopping = bridge.stop()
-    }
+    const run = (async () => {
+      for await (const r of bridge.map<number>(null, "echo", "sleep", Array.from({ length: 100 }, (_, i) => [0.002, i]), { chunkSize: 5, window: 30 })) {
+        results.push(r)
+        if (results.length === 10) stopping = bridge.stop()
+      }
+    })()
+    await expect(run).rejects.toMatchObject({ _tag: "BridgeStopped" })
     await stopping
-    expect(results).toHaveLength(100)
+    // Reading stopped once a chunk failed with the stop: what was read came out, nothing more.
+    expect(results.length).toBeGreaterThanOrEqual(10)
+    expect(results.length).toBeLessThan(100)
     results.forEach((r, i) => {
       if (r.ok) expect(r.value).toBe(i)
       else expect(r.error).toMatchObject({ _tag: "BridgeStopped" })

@@ -2,11 +2,13 @@
  * The batch path's promises, over every interleaving fast-check's scheduler finds: each input's
  * outcome comes out once, in input order (whatever order chunks finish in, whether a chunk fails
  * whole), no chunk exceeds `chunkSize`, the map never reads more than `window` inputs ahead
- * of its consumer, and never has more chunks submitted than the pool has room for (one at least). Runs the real loop (`mapCalls.ts`) on the pure rules (`mapWindow.ts`) with
+ * of its consumer, never has more chunks submitted than the pool has room for (one at least), and
+ * a stop of the pool ends it after the items it read. Runs the real loop (`mapCalls.ts`) on the pure rules (`mapWindow.ts`) with
  * chunks answered by the scheduler instead of Python.
  */
 import { expect } from "vitest"
 import { fc, test } from "@fast-check/vitest"
+import { BridgeStopped } from "../../src/errors.js"
 import { mapCalls, type RunChunk } from "../../src/bridge/mapCalls.js"
 import { emptyWindow, itemRead, mayRead, OrderedOutcomes, shouldSend, chunkSent } from "../../src/bridge/mapWindow.js"
 import type { ItemOutcome } from "../../src/worker/connection.js"
@@ -85,6 +87,66 @@ test.prop([
       await new Promise((r) => setTimeout(r, 0))
       expect(closed).toBe(true)
     }
+  },
+)
+
+test.prop([fc.scheduler(), fc.integer({ min: 1, max: 10 }), fc.integer({ min: 1, max: 25 }), fc.boolean(), fc.integer({ min: 0, max: 40 }), fc.integer({ min: 1, max: 4 })])(
+  "once a chunk fails with BridgeStopped the map reads no more, closes its endless inputs, and throws it after every item it read",
+  async (s, chunkSize, window, asyncInputs, stopAt, capacity) => {
+    let pulled = 0
+    let closed = false
+    function* sync() {
+      try {
+        for (let i = 0; ; i++) {
+          pulled++
+          yield [i]
+        }
+      } finally {
+        closed = true
+      }
+    }
+    async function* slow() {
+      try {
+        for (let i = 0; ; i++) {
+          await s.schedule(Promise.resolve())
+          pulled++
+          yield [i]
+        }
+      } finally {
+        closed = true
+      }
+    }
+    // The pool stops once a chunk from item `stopAt` on is submitted: it and every later one fail whole.
+    let stopped = false
+    let inFlight = 0
+    const runChunk: RunChunk = (items) => {
+      inFlight++
+      if ((items[0]![0] as number) >= stopAt) stopped = true
+      const fails = stopped
+      return s.schedule(Promise.resolve()).then(() => {
+        inFlight--
+        return fails ? Promise.reject(new BridgeStopped({ message: "stopped" })) : items.map(([i]) => ({ ok: true, value: i }))
+      })
+    }
+    const out: ItemOutcome[] = []
+    const consumer = (async () => {
+      for await (const r of mapCalls(asyncInputs ? slow() : sync(), runChunk, { plan: { chunkSize, window }, room: () => capacity - inFlight })) out.push(r)
+    })()
+    await expect(s.waitFor(consumer)).rejects.toBeInstanceOf(BridgeStopped)
+    // Every item read came out once, in order: a value, or the stop for those that could not run.
+    expect(out.length).toBe(pulled)
+    expect(out.length).toBeGreaterThan(stopAt)
+    out.forEach((r, i) => {
+      if (r.ok) expect(r.value).toBe(i)
+      else expect(r.error).toBeInstanceOf(BridgeStopped)
+    })
+    const firstFailed = out.findIndex((r) => !r.ok)
+    expect(firstFailed).toBeGreaterThanOrEqual(stopAt)
+    expect(out.slice(firstFailed).every((r) => !r.ok)).toBe(true)
+    await s.waitAll()
+    await new Promise((r) => setTimeout(r, 0))
+    expect(closed).toBe(true)
+    expect(pulled).toBe(out.length)
   },
 )
 
