@@ -20,6 +20,40 @@ const answer = (items: readonly (readonly unknown[])[]): ItemOutcome[] | "lost" 
 const expected = (i: number, lostChunks: Set<number>): ItemOutcome =>
   lostChunks.has(i) ? { ok: false, error: "lost" } : i % 7 === 3 ? { ok: false, error: `item ${i}` } : { ok: true, value: i }
 
+/**
+ * Inputs `[0]`, `[1]`, … up to `n` (`Infinity`: endless), as a sync generator or one that waits
+ * for the scheduler before each item; counts what was pulled and says whether they were closed.
+ */
+const countedInputs = (s: fc.Scheduler, n: number) => {
+  let pulled = 0
+  let closed = false
+  return {
+    pulled: () => pulled,
+    closed: () => closed,
+    *sync() {
+      try {
+        for (let i = 0; i < n; i++) {
+          pulled++
+          yield [i]
+        }
+      } finally {
+        closed = true
+      }
+    },
+    async *slow() {
+      try {
+        for (let i = 0; i < n; i++) {
+          await s.schedule(Promise.resolve())
+          pulled++
+          yield [i]
+        }
+      } finally {
+        closed = true
+      }
+    },
+  }
+}
+
 test.prop([
   fc.scheduler(),
   fc.integer({ min: 0, max: 60 }),
@@ -31,29 +65,7 @@ test.prop([
 ])(
   "every item comes out once, in order, with reads bounded by the window and chunks in flight by the pool's room",
   async (s, n, chunkSize, window, asyncInputs, stopAfter, capacity) => {
-    let pulled = 0
-    let closed = false
-    function* sync() {
-      try {
-        for (let i = 0; i < n; i++) {
-          pulled++
-          yield [i]
-        }
-      } finally {
-        closed = true
-      }
-    }
-    async function* slow() {
-      try {
-        for (let i = 0; i < n; i++) {
-          await s.schedule(Promise.resolve())
-          pulled++
-          yield [i]
-        }
-      } finally {
-        closed = true
-      }
-    }
+    const inputs = countedInputs(s, n)
     const lost = new Set<number>()
     // A pool that can start `capacity` chunks at once (undefined: a backend with no limit).
     let inFlight = 0
@@ -72,9 +84,9 @@ test.prop([
     }
     const out: ItemOutcome[] = []
     const consumer = (async () => {
-      for await (const r of mapCalls(asyncInputs ? slow() : sync(), runChunk, { plan: { chunkSize, window }, room })) {
+      for await (const r of mapCalls(asyncInputs ? inputs.slow() : inputs.sync(), runChunk, { plan: { chunkSize, window }, room })) {
         out.push(r)
-        expect(pulled).toBeLessThanOrEqual(out.length + window)
+        expect(inputs.pulled()).toBeLessThanOrEqual(out.length + window)
         if (stopAfter !== undefined && out.length === stopAfter) break
       }
     })()
@@ -85,7 +97,7 @@ test.prop([
       // Ending early closes the inputs (an async generator once its pending `next` settles).
       await s.waitAll()
       await new Promise((r) => setTimeout(r, 0))
-      expect(closed).toBe(true)
+      expect(inputs.closed()).toBe(true)
     }
   },
 )
@@ -93,29 +105,7 @@ test.prop([
 test.prop([fc.scheduler(), fc.integer({ min: 1, max: 10 }), fc.integer({ min: 1, max: 25 }), fc.boolean(), fc.integer({ min: 0, max: 40 }), fc.integer({ min: 1, max: 4 })])(
   "once a chunk fails with BridgeStopped the map reads no more, closes its endless inputs, and throws it after every item it read",
   async (s, chunkSize, window, asyncInputs, stopAt, capacity) => {
-    let pulled = 0
-    let closed = false
-    function* sync() {
-      try {
-        for (let i = 0; ; i++) {
-          pulled++
-          yield [i]
-        }
-      } finally {
-        closed = true
-      }
-    }
-    async function* slow() {
-      try {
-        for (let i = 0; ; i++) {
-          await s.schedule(Promise.resolve())
-          pulled++
-          yield [i]
-        }
-      } finally {
-        closed = true
-      }
-    }
+    const inputs = countedInputs(s, Number.POSITIVE_INFINITY)
     // The pool stops once a chunk from item `stopAt` on is submitted: it and every later one fail whole.
     let stopped = false
     let inFlight = 0
@@ -130,11 +120,11 @@ test.prop([fc.scheduler(), fc.integer({ min: 1, max: 10 }), fc.integer({ min: 1,
     }
     const out: ItemOutcome[] = []
     const consumer = (async () => {
-      for await (const r of mapCalls(asyncInputs ? slow() : sync(), runChunk, { plan: { chunkSize, window }, room: () => capacity - inFlight })) out.push(r)
+      for await (const r of mapCalls(asyncInputs ? inputs.slow() : inputs.sync(), runChunk, { plan: { chunkSize, window }, room: () => capacity - inFlight })) out.push(r)
     })()
     await expect(s.waitFor(consumer)).rejects.toBeInstanceOf(BridgeStopped)
     // Every item read came out once, in order: a value, or the stop for those that could not run.
-    expect(out.length).toBe(pulled)
+    expect(out.length).toBe(inputs.pulled())
     expect(out.length).toBeGreaterThan(stopAt)
     out.forEach((r, i) => {
       if (r.ok) expect(r.value).toBe(i)
@@ -145,8 +135,8 @@ test.prop([fc.scheduler(), fc.integer({ min: 1, max: 10 }), fc.integer({ min: 1,
     expect(out.slice(firstFailed).every((r) => !r.ok)).toBe(true)
     await s.waitAll()
     await new Promise((r) => setTimeout(r, 0))
-    expect(closed).toBe(true)
-    expect(pulled).toBe(out.length)
+    expect(inputs.closed()).toBe(true)
+    expect(inputs.pulled()).toBe(out.length)
   },
 )
 

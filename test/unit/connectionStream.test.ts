@@ -5,22 +5,9 @@
  * in Python and settled. The same with real workers: test/integration/streamFlow.test.ts.
  */
 import { describe, expect, it } from "vitest"
-import { FrameDecoder, DEFAULT_MAX_FRAME_BYTES } from "../../src/protocol/frame.js"
-import { Connection } from "../../src/worker/connection.js"
+import { connectionHarness } from "../support/connectionHarness.js"
 
-const harness = () => {
-  const sent: Array<Record<string, unknown>> = []
-  const decoder = new FrameDecoder({ maxFrameBytes: DEFAULT_MAX_FRAME_BYTES, workerId: "w1" })
-  const conn = new Connection({
-    workerId: "w1",
-    write: (chunks) => sent.push(...decoder.push(Buffer.concat(chunks))),
-    maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
-    callGraceMs: 60_000,
-    onFault: () => {},
-  })
-  const cancelled = () => sent.filter((m) => m.type === "cancel").map((m) => m.id)
-  return { conn, sent, cancelled }
-}
+const harness = connectionHarness
 
 describe("Connection.stream", () => {
   it("writes its request when it is created, before anything reads it", () => {

@@ -4,23 +4,9 @@
  * real workers: test/integration/stalledCalls.test.ts and abandonedCalls.test.ts.
  */
 import { describe, expect, it } from "vitest"
-import { rawFrame, FrameDecoder, DEFAULT_MAX_FRAME_BYTES } from "../../src/protocol/frame.js"
-import { Connection } from "../../src/worker/connection.js"
+import { connectionHarness } from "../support/connectionHarness.js"
 
-const harness = () => {
-  const sent: Array<Record<string, unknown>> = []
-  const decoder = new FrameDecoder({ maxFrameBytes: DEFAULT_MAX_FRAME_BYTES, workerId: "w1" })
-  const conn = new Connection({
-    workerId: "w1",
-    write: (chunks) => sent.push(...decoder.push(Buffer.concat(chunks))),
-    maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
-    callGraceMs: 60_000,
-    onFault: () => {},
-  })
-  const cancelled = () => sent.filter((m) => m.type === "cancel").map((m) => m.id)
-  const answer = (id: number, m: Record<string, unknown>) => conn.receiveBytes(rawFrame(JSON.stringify({ id, ...m })))
-  return { conn, cancelled, answer }
-}
+const harness = connectionHarness
 
 const sessionless = (sessionId: string | null) => sessionId === null
 
