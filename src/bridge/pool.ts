@@ -104,6 +104,8 @@ export class WorkerPool implements PoolBackend {
   private stopping = false
   /** The one stop, once begun (`stop()` and `stopNow()` wait for it). */
   private stopRun: Promise<void> | undefined
+  /** `stopNow()` was called: a stop's wait for calls (a drain's too) ends at once. */
+  private forced = false
   /** True once `stop()` has finished: every worker is gone. */
   private stopped = false
   /** `stop({ drain: true })` is under way: queued and running calls still finish. */
@@ -1043,7 +1045,11 @@ export class WorkerPool implements PoolBackend {
    */
   async stopNow(): Promise<void> {
     const stopping = this.stop()
+    // A graceful stop under way (a drain among them) stops waiting for calls: none is left to wait for.
+    this.forced = true
+    this.rejectQueued("the bridge was stopped by force (its supervisor's shutdown) before this queued call ran")
     this.failInFlight("the bridge was stopped by force (its supervisor's shutdown): its workers were killed")
+    this.callsMoved()
     const supervisorStopped = this.supervisor?.stop()
     for (const slot of this.slots.values()) slot.process?.kill()
     await supervisorStopped
@@ -1091,6 +1097,7 @@ export class WorkerPool implements PoolBackend {
   private async settled(deadline: number, queue: boolean): Promise<boolean> {
     const busy = () => (queue && this.queue.size > 0) || [...this.slots.values()].some((s) => (s.process?.connection.inFlight ?? 0) > 0)
     while (busy()) {
+      if (this.forced) return false
       const left = deadline - Date.now()
       if (left <= 0) return false
       await new Promise<void>((wake) => {

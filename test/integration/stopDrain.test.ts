@@ -29,6 +29,21 @@ describe("stop-drain: stop({ drain: true }) finishes submitted work first", () =
     await eventually(() => isGone(pid), 5_000, "worker gone")
   })
 
+  it("a forced stop (a bridgeChild's supervisor out of time) during a drain ends it at once: the running call and the queued ones fail with BridgeStopped, the worker is killed", async () => {
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, pipelineDepth: 0 })
+    const pid = bridge.getStatus().workers[0]!.pid!
+    const running = outcome(bridge.executePython(null, "hang", "forever"))
+    await eventually(() => bridge.getStatus().workers[0]!.inFlight === 1, 10_000, "the call running")
+    const queued = Array.from({ length: 4 }, (_, i) => outcome(bridge.executePython(null, "echo", "echo", [i])))
+    expect(bridge.getStatus().queued).toBe(4)
+    // A drain that would wait a minute for the endless call; the force must not wait for it.
+    const draining = bridge.stop({ drain: true, timeoutMs: 60_000 })
+    await bridge.stopNow()
+    for (const r of [await running, ...(await Promise.all(queued))]) expect(r).toMatchObject({ ok: false, error: { _tag: "BridgeStopped" } })
+    await draining
+    await eventually(() => isGone(pid), 5_000, "worker gone")
+  })
+
   it("plain stop() keeps its meaning: the queued calls get BridgeStopped, the ones on the worker finish", async () => {
     const { bridge, calls, queued } = await sevenCalls()
     await bridge.stop()
