@@ -20,9 +20,13 @@ if (!natsServerAvailable && process.env.CI) throw new Error("nats-server is miss
 
 const suite = new AgentSuite()
 
-/** The silent agent's timings: a heartbeat every 200 ms, lost after 600 ms without one. */
-const HEARTBEAT_MS = 200
-const TTL_MS = 600
+/**
+ * The silent agent's timings: a heartbeat every 250 ms, lost after 5 s without one. Its heartbeats
+ * must never lapse for a TTL, even on a loaded machine: judged lost by its record, it would rejoin
+ * after two fresh ones and could be given the live agent's session (a shorter TTL did, in CI).
+ */
+const HEARTBEAT_MS = 250
+const TTL_MS = 5_000
 
 describe.skipIf(!natsServerAvailable)("an agent that heartbeats but answers nothing", { timeout: 60_000 }, () => {
   suite.hooks()
@@ -37,7 +41,7 @@ describe.skipIf(!natsServerAvailable)("an agent that heartbeats but answers noth
     let heart: Promise<void> = Promise.resolve()
     const bridges: Array<{ stop: () => Promise<void> }> = []
     try {
-      const kv = await new Kvm(nc).create(subjects.bucket, { history: 1, ttl: 5_000 })
+      const kv = await new Kvm(nc).create(subjects.bucket, { history: 1, ttl: 2 * TTL_MS })
       nc.subscribe(subjects.agentFromAny("mute"), {
         callback: (e, m) => {
           if (e === null) for (const f of framesOf(m.data)) if (f.type === "call") received.push(String(f.callId))
@@ -69,7 +73,8 @@ describe.skipIf(!natsServerAvailable)("an agent that heartbeats but answers noth
       suite.agents.push(await startAgent({ url: suite.nats.url, pool, id: "live", mark: suite.mark }))
       await eventually(() => bridge.getStatus().workers.length === 2, 10_000, "the client to see the live agent")
       const beatsBefore = beats
-      const served = (await bridge.executePython("s1", "remote", "where")) as Where
+      // Bounded: were it given to the silent agent, it would fail here, not hang the test.
+      const served = (await bridge.executePython("s1", "remote", "where", [], { timeoutMs: 20_000 })) as Where
       expect(served.agent).toBe("live")
 
       const { settled, error } = await silent
@@ -81,7 +86,7 @@ describe.skipIf(!natsServerAvailable)("an agent that heartbeats but answers noth
       // Not before the deadline plus the agent's TTL (the agent, not the client, answers a deadline).
       expect(settled - began).toBeGreaterThanOrEqual(timeoutMs + TTL_MS - 5)
       // The live agent's session and calls are untouched.
-      const again = (await bridge.executePython("s1", "remote", "where")) as Where
+      const again = (await bridge.executePython("s1", "remote", "where", [], { timeoutMs: 20_000 })) as Where
       expect(again).toEqual(served)
       expect(received).toHaveLength(1)
     } finally {
