@@ -54,7 +54,8 @@ it("brutal_kill: once the tree's stop resolves, the pool's workers are killed, n
     children: [bridgeChild("p", { python: pythonCommand, minWorkers: 2, logger: testLogger, env: { SNAKEPIT_BRIDGE_CHILD: mark } }, { shutdown: "brutal_kill" })],
   })
   try {
-    expect(findProcessesWithEnv("SNAKEPIT_BRIDGE_CHILD", mark)).toHaveLength(2)
+    // Two workers (and their fork server template, in that spawn mode).
+    expect(findProcessesWithEnv("SNAKEPIT_BRIDGE_CHILD", mark).length).toBeGreaterThanOrEqual(2)
     await root.stop()
     expect(await processesLeft("SNAKEPIT_BRIDGE_CHILD", mark, 10_000)).toEqual([])
   } finally {
