@@ -32,14 +32,12 @@ export class SessionLifetimes {
         maxSessions: this.limits.maxSessions,
       })
     }
-    // Delete first so the map stays in last-used order (oldest first) for the sweep.
-    this.lastUsed.delete(sessionId)
-    this.lastUsed.set(sessionId, now)
+    this.hold(sessionId, now)
   }
 
   /** Marks a session the bridge already holds as used at `now`; unknown ids are ignored. */
   refresh(sessionId: string, now: number): void {
-    if (this.lastUsed.has(sessionId)) this.touch(sessionId, now)
+    if (this.lastUsed.has(sessionId)) this.hold(sessionId, now)
   }
 
   /**
@@ -48,6 +46,7 @@ export class SessionLifetimes {
    * would change nothing but leave it uncounted and never expired.
    */
   hold(sessionId: string, now: number): void {
+    // Delete first so the map stays in last-used order (oldest first) for the sweep.
     this.lastUsed.delete(sessionId)
     this.lastUsed.set(sessionId, now)
   }
