@@ -48,8 +48,11 @@ describe.skipIf(!natsServerAvailable)("an agent that heartbeats but answers noth
         },
       })
       await nc.flush()
+      // It says it is busy (3 calls of other clients), so once the live agent is there every new
+      // call goes to that one, however late it joins: on a loaded machine the silent agent could
+      // be judged and rejoin first, and a record claiming no load then drew the live session.
       const record = () =>
-        JSON.stringify({ agentId: "mute", wire: WIRE_VERSION, capacity: 4, inFlight: 0, workers: 1, sessions: 0, heartbeatMs: HEARTBEAT_MS, ttlMs: TTL_MS, draining: false, allowCodeExecution: true, pid: 1, hostname: "h", startedAt: 0, connects: 1 })
+        JSON.stringify({ agentId: "mute", wire: WIRE_VERSION, capacity: 4, inFlight: 3, workers: 1, sessions: 0, heartbeatMs: HEARTBEAT_MS, ttlMs: TTL_MS, draining: false, allowCodeExecution: true, pid: 1, hostname: "h", startedAt: 0, connects: 1 })
       await kv.put("mute", record())
       heart = (async () => {
         while (beating) {
