@@ -16,7 +16,11 @@
  * )
  * await Effect.runPromise(program.pipe(Effect.provide(Bridge.layer({ minWorkers: 1 }))))
  */
-import { Context, Effect, Layer, type Scope, Stream } from "effect"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import { PythonBridge, type BridgeCommand } from "./bridge/PythonBridge.js"
 import type { BridgeStatus } from "./bridge/status.js"
 import type { ExecuteOptions } from "./bridge/callOptions.js"

@@ -12,7 +12,7 @@
  *   if (isSnakepitError(e) && e._tag === "PythonError") console.error(e.pythonType, e.traceback)
  * }
  */
-import { Data } from "effect"
+import * as Data from "effect/Data"
 
 /**
  * Which call an error is about. Every error a call rejects with once it reached the pool

@@ -20,7 +20,8 @@
  * inOrder(table).length          // 1
  * table.significantAlive         // 1
  */
-import { HashMap, Option } from "effect"
+import * as HashMap from "effect/HashMap"
+import * as Option from "effect/Option"
 
 /** What the table needs to know of a child record. */
 export interface TableRecord {

@@ -37,7 +37,7 @@
  * actor.start()
  */
 import type { SupervisorClock } from "./clock.js"
-import { HashSet } from "effect"
+import * as HashSet from "effect/HashSet"
 import { and, assign, enqueueActions, not, setup, type AnyActorRef } from "xstate"
 import { ChildStartFailed, InvalidOptions, MaxRestartIntensity, SupervisorRefused } from "../errors.js"
 import { nextBackoff } from "./backoff.js"

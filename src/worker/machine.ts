@@ -35,7 +35,8 @@
  * const ready = await waitFor(worker, (s) => s.value === "ready")
  * await ready.context.process!.connection.call("math", "sqrt", [16])
  */
-import { Effect, Fiber } from "effect"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import { assign, fromCallback, not, sendTo, setup, spawnChild, stopChild } from "xstate"
 import type { ConnectionFault } from "./connection.js"
 import { type ExitInfo, spawnWorker, type WorkerHooks, type WorkerProcess, type WorkerProcessOptions } from "./process.js"

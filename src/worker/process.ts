@@ -13,7 +13,8 @@
  *   return yield* Effect.promise(() => worker.connection.call("math", "sqrt", [16]))
  * }))
  */
-import { Effect, type Scope } from "effect"
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
 import { type ChildProcess, spawn } from "node:child_process"
 import { delimiter } from "node:path"
 import { finished, PassThrough, type Readable, type Writable } from "node:stream"
@@ -250,7 +251,7 @@ export const streamsDone = (streams: ReadonlyArray<Readable | null | undefined>,
 export const spawnWorker = (
   options: WorkerProcessOptions,
   hooks: WorkerHooks = {},
-): Effect.Effect<WorkerProcess, StartupFailed | StartupTimeout, import("effect").Scope.Scope> =>
+): Effect.Effect<WorkerProcess, StartupFailed | StartupTimeout, Scope.Scope> =>
   Effect.gen(function* () {
     const maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES
     const stderr = new Tail(STDERR_TAIL_BYTES)
