@@ -223,6 +223,37 @@ describe("session lifetime", () => {
     }
   })
 
+  it("a cleanup that overtakes a call of its session waiting in the worker's pipe leaves no state behind: the call sees the session as it was, a new session of that id starts empty", async () => {
+    // One slot, held by a call waiting for a tool the test answers: the session's next call is
+    // sent into the worker's pipe and waits there, behind it, while the cleanup is answered.
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, workerConcurrency: 1, pipelineDepth: 4 })
+    try {
+      let release: (value: string) => void = () => {}
+      const gate = new Promise<string>((r) => (release = r))
+      let held = false
+      bridge.registerTool("slow", () => {
+        held = true
+        return gate
+      })
+      expect(await bridge.executePython("pc", "tools", "remember", ["before"])).toBeNull()
+      const holder = bridge.executePython("holder", "tools", "wait_for_slow_tool", [], { timeoutMs: 30_000 })
+      await eventually(() => held, 10_000, "the worker's one slot held")
+      const pipelined = bridge.executePython("pc", "tools", "remember", ["from the pipelined call"], { timeoutMs: 30_000 })
+      await eventually(() => bridge.getStatus().workers[0]!.inFlight === 2, 10_000, "the session's call sent into the worker's pipe")
+      expect(bridge.getStatus().queued).toBe(0)
+      expect(await bridge.cleanupSession("pc")).toBe(true)
+      release("open")
+      expect(await holder).toBe("open")
+      const seen = await pipelined
+      const fresh = await bridge.executePython("pc", "tools", "remember", ["after"])
+      // It was sent before the cleanup, so it sees the state the cleanup found; what it wrote
+      // went with the cleanup, so the session of that id starts afresh.
+      expect({ seen, fresh }).toEqual({ seen: "before", fresh: null })
+    } finally {
+      await bridge.stop()
+    }
+  })
+
   it("getSessionWorker counts the session it binds: TooManySessions beyond maxSessions, and the TTL cleans it up", async () => {
     const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, maxSessions: 2, sessionTtlMs: 200 })
     try {
