@@ -3,6 +3,9 @@
  * nested back into Python), errors across the boundary, host-held variables that survive
  * worker deaths, TTL and maxSessions.
  */
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { dirname, join } from "node:path"
 import { describe, expect, it } from "vitest"
 import { eventually, record, startBridge } from "../support/bridge.js"
 
@@ -251,6 +254,28 @@ describe("session lifetime", () => {
       expect({ seen, fresh }).toEqual({ seen: "before", fresh: null })
     } finally {
       await bridge.stop()
+    }
+  })
+
+  it("a TTL cleanup of a session whose timed-out call still runs in Python, not yet given its session, leaves no state behind", async () => {
+    // The call times out on the host while Python still imports its module; the session, no
+    // longer in use for the host, expires; only then does the call ask for its session.
+    const gate = join(mkdtempSync(join(tmpdir(), "snakepit-gate-")), "open")
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, sessionTtlMs: 200, callGraceMs: 30_000, env: { SNAKEPIT_TEST_IMPORT_GATE: gate } })
+    try {
+      const cleaned = record(bridge, "session.cleanedUp")
+      expect(await bridge.executePython("tt", "echo", "with_session", ["before"])).toBeNull()
+      await expect(bridge.executePython("tt", "gated_import", "with_session", ["from the late call"], { timeoutMs: 200 })).rejects.toMatchObject({ _tag: "CallTimeout" })
+      // A cleanup after the timeout (on a loaded machine the session may also have expired
+      // before the late call was sent: that call then bound it again, and it expires again).
+      const earlier = cleaned.length
+      await eventually(() => cleaned.length > earlier, 10_000, "the session's TTL cleanup")
+      writeFileSync(gate, "")
+      // Runs in Python after the late call (one slot): the session of that id starts afresh.
+      expect(await bridge.executePython("tt", "echo", "with_session", ["after"], { timeoutMs: 30_000 })).toBeNull()
+    } finally {
+      await bridge.stop()
+      rmSync(dirname(gate), { recursive: true, force: true })
     }
   })
 
