@@ -511,7 +511,8 @@ class Sessions:
         with self._lock:
             dropped = self._sessions.pop(session_id, None)  # type: ignore[arg-type]
             if received and session_id is not None:
-                detached = dropped or Session(session_id, {}, self._tools, self._send)
+                detached = dropped if dropped is not None else Session(
+                    session_id, {}, self._tools, self._send)
                 for call in received:
                     # One pinned by an earlier cleanup keeps the session of its own time.
                     if call.session is None:
