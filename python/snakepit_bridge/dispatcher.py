@@ -27,7 +27,11 @@ Handlers, by message type:
     from ``getrusage``), ``in_flight`` (calls accepted and not yet answered, queued ones
     included), ``served`` (calls answered) and ``pid``.
 ``cleanup_session``
-    Drops that session's state; ``value`` is whether there was any.
+    Drops that session's state; ``value`` is whether there was any.  Answered at once, it takes
+    effect after the session's calls received before it: a queued call of the session (sent into
+    the pipe before the cleanup) still runs, with the state the cleanup found, and what it writes
+    there is dropped when it ends; calls received after the cleanup start the session afresh.
+    See :meth:`~snakepit_bridge.session.Sessions.cleanup`.
 ``cancel``
     A queued call is dropped and answered at once with ``CallCancelled`` whose error carries
     ``started: false`` (it never ran, so the host may run it elsewhere).  A running ``async``
@@ -107,7 +111,7 @@ _PLUMBING = (_PACKAGE_DIR, "<frozen importlib") + tuple(
 class Call:
     """A ``call`` or ``exec`` this worker accepted and has not answered yet."""
 
-    __slots__ = ("id", "envelope", "state", "cancelled", "future", "credit")
+    __slots__ = ("id", "envelope", "state", "cancelled", "future", "credit", "session")
 
     def __init__(self, envelope: Dict[str, Any]) -> None:
         self.id: int = envelope["id"]
@@ -124,6 +128,9 @@ class Call:
             window = envelope.get("window")
             if type(window) is int and window > 0:
                 self.credit = StreamCredit(window, STREAM_BYTE_WINDOW)
+        #: Set by a cleanup of this call's session that arrived after this call: the session it
+        #: dropped, which this call still runs with (see ``Sessions.cleanup``).
+        self.session: Optional[Any] = None
 
 
 class Dispatcher:
@@ -283,8 +290,18 @@ class Dispatcher:
         self._send({"type": PONG, "id": envelope.get("id"), "stats": self.stats()}, ())
 
     def cleanup_session(self, envelope: Dict[str, Any]) -> None:
-        """``cleanup_session`` → ``result`` true if the session had state."""
-        existed = self.sessions.cleanup(envelope.get("session_id"))
+        """``cleanup_session`` → ``result`` true if the session had state.
+
+        Answered now, ahead of queued calls like ``ping``, but ordered after the calls of the
+        session already received: they are handed the session it drops (``Sessions.cleanup``).
+        Only the reading thread accepts calls, and this runs on it, so the calls found here are
+        exactly those that came before the cleanup in the input.
+        """
+        session_id = envelope.get("session_id")
+        with self._lock:
+            received = [call for call in self._calls.values()
+                        if call.envelope.get("session_id") == session_id]
+        existed = self.sessions.cleanup(session_id, received)
         self._send({"type": RESULT, "id": envelope.get("id"), "value": existed}, ())
 
     def cancel(self, envelope: Dict[str, Any]) -> None:
@@ -344,7 +361,7 @@ class Dispatcher:
             if (type(args) is not list and type(args) is not tuple) or type(kwargs) is not dict:
                 raise TypeError("'args' must be an array and 'kwargs' an object")
             if wants_session:
-                kwargs["session"] = self.sessions.get(envelope.get("session_id"))
+                kwargs["session"] = self.sessions.get(envelope.get("session_id"), call)
             result = function(*args, **kwargs)
             if type(result) not in _PLAIN_RESULTS and _is_awaitable(result):
                 result = self._await(call, result)
@@ -386,7 +403,7 @@ class Dispatcher:
                     any(type(item) is not list and type(item) is not tuple for item in items):
                 raise TypeError("'items' must be an array of arrays and 'kwargs' an object")
             if wants_session:
-                kwargs["session"] = self.sessions.get(envelope.get("session_id"))
+                kwargs["session"] = self.sessions.get(envelope.get("session_id"), call)
         except BaseException as e:  # noqa: B902 - every failure is the caller's answer
             self._send_error(call.id, e)
             return

@@ -6,10 +6,11 @@ plain one-thread loop.  So the thread that reads a call runs it itself, *inline*
 moves to another thread only when the call turns out to be slow:
 
 - ``concurrency + 1`` server threads take turns holding the **read role**.  The holder reads
-  frames and answers ``ping``/``cancel``/``cleanup_session``/``tool_result`` at once.  A call
-  that has a free slot (fewer than ``concurrency`` running) runs inline on the holder; without a
-  free slot it waits in the dispatcher's FIFO queue, and whichever thread finishes a call next
-  runs it.
+  frames and answers ``ping``/``cancel``/``cleanup_session``/``tool_result`` at once (a
+  cleanup still applies after the calls of its session received before it: see
+  :meth:`~snakepit_bridge.dispatcher.Dispatcher.cleanup_session`).  A call that has a free slot
+  (fewer than ``concurrency`` running) runs inline on the holder; without a free slot it waits
+  in the dispatcher's FIFO queue, and whichever thread finishes a call next runs it.
 - A **watchdog** (:meth:`Server.supervise`, the main thread in a worker) ticks while calls
   run.  When the inline call it finds has been running for ``interval`` (2 ms by default) *and
   input waits* (frames buffered behind the call, or the input fd readable) it revokes the role,

@@ -471,23 +471,53 @@ class Sessions:
         self._sessions: Dict[str, Session] = {}
         self._lock = threading.Lock()
 
-    def get(self, session_id: Optional[str]) -> Session:
-        """The session for ``session_id``, created on first use (a throwaway one for None)."""
+    def get(self, session_id: Optional[str], call: Any = None) -> Session:
+        """The session for ``session_id``, created on first use (a throwaway one for None).
+
+        ``call`` is the call that asks (anything with a ``session`` attribute): if a cleanup of
+        its session arrived after it, the call runs with the session that cleanup dropped, which
+        :meth:`cleanup` left in ``call.session``.
+        """
         if session_id is None:
             return Session(None, {}, self._tools, self._send)
         session = self._sessions.get(session_id)
+        # Read after the table, without the lock: a session found there that a cleanup has since
+        # dropped is the one that cleanup pins (the same object), and one made after a cleanup
+        # (by a call received after it) is found only once that cleanup has pinned this call.
+        pinned = call.session if call is not None else None
+        if pinned is not None:
+            return pinned  # type: ignore[no-any-return]
         if session is None:
             with self._lock:
+                if call is not None and call.session is not None:
+                    return call.session  # type: ignore[no-any-return]
                 session = self._sessions.get(session_id)
                 if session is None:
                     session = Session(session_id, {}, self._tools, self._send)
                     self._sessions[session_id] = session
         return session
 
-    def cleanup(self, session_id: Optional[str]) -> bool:
-        """Forget a session's state; True if it had any (had been used in this worker)."""
+    def cleanup(self, session_id: Optional[str], received: Sequence[Any] = ()) -> bool:
+        """Forget a session's state; True if it had any (had been used in this worker).
+
+        ``received`` are the calls of that session this worker received before the cleanup and
+        has not finished (queued, or running and perhaps not yet asking for their session). The
+        cleanup comes after them: each is pinned to the session it drops (a fresh one if there
+        was none), so they run with the state the cleanup found, share what they write, and it
+        all goes when they end; the table is left for calls received after the cleanup. Without
+        this, a queued call made the session again once it ran, and the worker kept state the
+        host had forgotten, for a later session of that id to find.
+        """
         with self._lock:
-            return self._sessions.pop(session_id, None) is not None  # type: ignore[arg-type]
+            dropped = self._sessions.pop(session_id, None)  # type: ignore[arg-type]
+            if received and session_id is not None:
+                detached = dropped if dropped is not None else Session(
+                    session_id, {}, self._tools, self._send)
+                for call in received:
+                    # One pinned by an earlier cleanup keeps the session of its own time.
+                    if call.session is None:
+                        call.session = detached
+            return dropped is not None
 
     def __contains__(self, session_id: object) -> bool:
         return session_id in self._sessions

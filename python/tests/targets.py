@@ -6,6 +6,8 @@ import time
 
 log = logging.getLogger("targets")
 started = threading.Event()
+#: What :func:`wait_for_gate` waits for (a test sets it).
+gate = threading.Event()
 
 
 class CustomError(Exception):
@@ -75,6 +77,13 @@ async def aslow_gen(n, delay):
 def wait_then(delay, value):
     started.set()
     time.sleep(delay)
+    return value
+
+
+def wait_for_gate(value):
+    """Hold an execution slot until the test sets :data:`gate`."""
+    started.set()
+    gate.wait(10)
     return value
 
 

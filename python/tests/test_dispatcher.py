@@ -113,6 +113,135 @@ def test_cleanup_session(dispatcher, outbox):
     assert outbox.reply(4)["value"] is None
 
 
+# -- a cleanup comes after the calls of its session received before it ----------------------------
+
+def _dispatcher(concurrency=1):
+    """A dispatcher driven by hand (accept, run, finish), in the test's thread: the order of
+    calls and cleanups is exactly the test's."""
+    from snakepit_bridge.dispatcher import Dispatcher
+    sent = []
+    return Dispatcher(lambda message, attachments=(): sent.append(message),
+                      concurrency=concurrency), sent
+
+
+def _answer(sent, message_id):
+    (reply,) = [m for m in sent if m.get("id") == message_id]
+    return reply["values"] if reply["type"] == "map_result" else reply["value"]
+
+
+def _cleanup(d, message_id, session_id):
+    assert d.accept({"type": "cleanup_session", "id": message_id, "session_id": session_id}) is None
+
+
+def _run_through(d, first):
+    """Run ``first`` and every queued call after it, as a server thread would."""
+    call = first
+    while call is not None:
+        d.run(call)
+        call = d.finish(call)
+
+
+def test_a_queued_call_of_a_cleaned_up_session_sees_the_state_the_cleanup_found_and_leaves_none():
+    d, sent = _dispatcher()
+    _run_through(d, d.accept(call(1, "echo", "with_session", "a", session_id="s1")))
+    holder = d.accept(call(2, "echo", "echo", "holds the slot"))
+    assert d.accept(call(3, "echo", "with_session", "b", session_id="s1")) is None  # queued
+    _cleanup(d, 4, "s1")
+    assert _answer(sent, 4) is True  # at once, ahead of the queued call
+    _run_through(d, holder)
+    assert _answer(sent, 3) == "a"
+    assert "s1" not in d.sessions
+    _run_through(d, d.accept(call(5, "echo", "with_session", "c", session_id="s1")))
+    assert _answer(sent, 5) is None
+
+
+def test_calls_received_before_a_cleanup_share_one_session_and_a_call_after_it_starts_afresh():
+    d, sent = _dispatcher()
+    holder = d.accept(call(1, "echo", "echo", "holds the slot"))
+    for call_id, value in ((2, "b"), (3, "c")):
+        assert d.accept(call(call_id, "echo", "with_session", value, session_id="s1")) is None
+    _cleanup(d, 4, "s1")
+    assert _answer(sent, 4) is False  # no call of the session had run yet
+    assert d.accept(call(5, "echo", "with_session", "d", session_id="s1")) is None
+    _run_through(d, holder)
+    assert [_answer(sent, i) for i in (2, 3, 5)] == [None, "b", None]
+    # What stays is the session of the call received after the cleanup (the host bound it again).
+    assert d.sessions.get("s1").state == {"x": "d"}
+
+
+def test_a_second_cleanup_leaves_each_call_the_session_of_its_own_time():
+    d, sent = _dispatcher()
+    holder = d.accept(call(1, "echo", "with_session", "holds the slot"))
+    queue = lambda call_id, value: d.accept(call(call_id, "echo", "with_session", value,  # noqa: E731
+                                                 session_id="s1"))
+    assert queue(2, "b") is None and queue(3, "c") is None
+    _cleanup(d, 4, "s1")
+    assert queue(5, "d") is None and queue(6, "e") is None
+    _cleanup(d, 7, "s1")
+    assert queue(8, "f") is None
+    _run_through(d, holder)
+    assert [_answer(sent, i) for i in (2, 3, 5, 6, 8)] == [None, "b", None, "d", None]
+    assert d.sessions.get("s1").state == {"x": "f"}
+
+
+def test_a_running_call_that_had_not_asked_for_its_session_before_the_cleanup_leaves_none():
+    # The host stopped waiting for it (timed out while Python was importing, say), so the TTL
+    # could clean its session up while it ran.
+    d, sent = _dispatcher()
+    _run_through(d, d.accept(call(1, "echo", "with_session", "a", session_id="s1")))
+    running = d.accept(call(2, "echo", "with_session", "b", session_id="s1"))
+    assert running is not None
+    _cleanup(d, 3, "s1")
+    _run_through(d, running)
+    assert _answer(sent, 2) == "a"
+    assert "s1" not in d.sessions
+
+
+def test_a_queued_map_chunk_of_a_cleaned_up_session_leaves_no_state():
+    d, sent = _dispatcher()
+    holder = d.accept(call(1, "echo", "echo", "holds the slot"))
+    chunk = {"type": "map", "id": 2, "module": "echo", "function": "with_session",
+             "items": [["m1"], ["m2"]], "kwargs": {}, "session_id": "s1"}
+    assert d.accept(chunk) is None
+    _cleanup(d, 3, "s1")
+    _run_through(d, holder)
+    assert _answer(sent, 2) == [None, "m1"]
+    assert "s1" not in d.sessions
+
+
+def test_a_cleanup_of_another_session_or_of_no_session_leaves_a_queued_call_alone():
+    d, sent = _dispatcher()
+    _run_through(d, d.accept(call(1, "echo", "with_session", "a", session_id="s1")))
+    holder = d.accept(call(2, "echo", "echo", "holds the slot"))
+    assert d.accept(call(3, "echo", "with_session", "b", session_id="s1")) is None
+    assert d.accept(call(4, "echo", "with_session", "z")) is None  # no session
+    _cleanup(d, 5, "s2")
+    _cleanup(d, 6, None)
+    _run_through(d, holder)
+    assert [_answer(sent, i) for i in (3, 4)] == ["a", None]
+    assert d.sessions.get("s1").state == {"x": "b"}
+
+
+def test_a_cleanup_is_answered_while_a_call_runs_and_the_queued_call_of_its_session_keeps_nothing(
+        make_dispatcher, outbox):
+    h = make_dispatcher(concurrency=1)
+    targets.gate.clear()
+    try:
+        deliver(h, call(1, "targets", "wait_for_gate", "first"))
+        targets.started.wait(2)
+        deliver(h, call(2, "echo", "with_session", "b", session_id="s1"))
+        deliver(h, {"type": "cleanup_session", "id": 3, "session_id": "s1"})
+        assert outbox.reply(3)["value"] is False
+        assert outbox.of(1) == [] and outbox.of(2) == []  # answered ahead of both calls
+    finally:
+        targets.gate.set()
+    assert outbox.reply(1)["value"] == "first"
+    assert outbox.reply(2)["value"] is None
+    assert "s1" not in h.dispatcher.sessions
+    deliver(h, call(4, "echo", "with_session", "c", session_id="s1"))
+    assert outbox.reply(4)["value"] is None
+
+
 def test_session_log_and_telemetry_reach_the_host(dispatcher, outbox):
     handler = hostlog.HostLogHandler(dispatcher.connection.send)
     root = logging.getLogger()

@@ -3,6 +3,9 @@
  * nested back into Python), errors across the boundary, host-held variables that survive
  * worker deaths, TTL and maxSessions.
  */
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { dirname, join } from "node:path"
 import { describe, expect, it } from "vitest"
 import { eventually, record, startBridge } from "../support/bridge.js"
 
@@ -220,6 +223,59 @@ describe("session lifetime", () => {
       expect(await bridge.executePython("cq", "echo", "with_session", [2])).toBeNull()
     } finally {
       await bridge.stop()
+    }
+  })
+
+  it("a cleanup that overtakes a call of its session waiting in the worker's pipe leaves no state behind: the call sees the session as it was, a new session of that id starts empty", async () => {
+    // One slot, held by a call waiting for a tool the test answers: the session's next call is
+    // sent into the worker's pipe and waits there, behind it, while the cleanup is answered.
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, workerConcurrency: 1, pipelineDepth: 4 })
+    try {
+      let release: (value: string) => void = () => {}
+      const gate = new Promise<string>((r) => (release = r))
+      let held = false
+      bridge.registerTool("slow", () => {
+        held = true
+        return gate
+      })
+      expect(await bridge.executePython("pc", "tools", "remember", ["before"])).toBeNull()
+      const holder = bridge.executePython("holder", "tools", "wait_for_slow_tool", [], { timeoutMs: 30_000 })
+      await eventually(() => held, 10_000, "the worker's one slot held")
+      const pipelined = bridge.executePython("pc", "tools", "remember", ["from the pipelined call"], { timeoutMs: 30_000 })
+      await eventually(() => bridge.getStatus().workers[0]!.inFlight === 2, 10_000, "the session's call sent into the worker's pipe")
+      expect(bridge.getStatus().queued).toBe(0)
+      expect(await bridge.cleanupSession("pc")).toBe(true)
+      release("open")
+      expect(await holder).toBe("open")
+      const seen = await pipelined
+      const fresh = await bridge.executePython("pc", "tools", "remember", ["after"])
+      // It was sent before the cleanup, so it sees the state the cleanup found; what it wrote
+      // went with the cleanup, so the session of that id starts afresh.
+      expect({ seen, fresh }).toEqual({ seen: "before", fresh: null })
+    } finally {
+      await bridge.stop()
+    }
+  })
+
+  it("a TTL cleanup of a session whose timed-out call still runs in Python, not yet given its session, leaves no state behind", async () => {
+    // The call times out on the host while Python still imports its module; the session, no
+    // longer in use for the host, expires; only then does the call ask for its session.
+    const gate = join(mkdtempSync(join(tmpdir(), "snakepit-gate-")), "open")
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, sessionTtlMs: 200, callGraceMs: 30_000, env: { SNAKEPIT_TEST_IMPORT_GATE: gate } })
+    try {
+      const cleaned = record(bridge, "session.cleanedUp")
+      expect(await bridge.executePython("tt", "echo", "with_session", ["before"])).toBeNull()
+      await expect(bridge.executePython("tt", "gated_import", "with_session", ["from the late call"], { timeoutMs: 200 })).rejects.toMatchObject({ _tag: "CallTimeout" })
+      // A cleanup after the timeout (on a loaded machine the session may also have expired
+      // before the late call was sent: that call then bound it again, and it expires again).
+      const earlier = cleaned.length
+      await eventually(() => cleaned.length > earlier, 10_000, "the session's TTL cleanup")
+      writeFileSync(gate, "")
+      // Runs in Python after the late call (one slot): the session of that id starts afresh.
+      expect(await bridge.executePython("tt", "echo", "with_session", ["after"], { timeoutMs: 30_000 })).toBeNull()
+    } finally {
+      await bridge.stop()
+      rmSync(dirname(gate), { recursive: true, force: true })
     }
   })
 
