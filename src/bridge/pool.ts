@@ -49,6 +49,7 @@ import { WatchedQueue } from "../placement/watchedQueue.js"
 import { ReadyWaiters } from "./readyWaiters.js"
 import { logPython, processInput } from "./processInput.js"
 import { accepting, comesBack, workerExit, type Slot } from "./workerSlot.js"
+import { RestartGenerations } from "./restartGenerations.js"
 import { WorkerSlots, type SlotHost } from "./workerSlots.js"
 import { fileProbe, StartFaults, workerLogicFor } from "./poolProbe.js"
 import { ForkTemplates, type TemplateHost } from "./forkTemplates.js"
@@ -886,13 +887,21 @@ export class WorkerPool implements PoolBackend {
 
   // ── health and recycling ────────────────────────────────────────────────────────────────
 
-  /** Replaces every worker; queued and new calls run on the new ones, in-flight ones finish. */
+  /**
+   * Replaces every worker; queued and new calls run on the new ones, in-flight ones finish.
+   * Restarts asked for while one runs share the next one (restartGenerations.ts says why).
+   */
   restartAll(): Promise<number> {
-    return this.keepAlive.during(this.restartEvery())
+    return this.keepAlive.during(this.restarts.request())
   }
+
+  private readonly restarts = new RestartGenerations(() => this.restartEvery())
 
   private async restartEvery(): Promise<number> {
     if (this.failure) throw this.failure
+    // A restart that waited for the running one to end, and meanwhile the bridge began to stop:
+    // the ready waiters were rejected already, so waiting now would be for good.
+    if (this.stopping) throw new BridgeStopped({ message: "the bridge stopped before this environment restart began" })
     const old = this.slots.serving()
     const count = Math.max(old.length, this.options.minWorkers, 1)
     const ready = this.readyWaiters.wait(count, new Set(old.map((s) => s.id)))
