@@ -424,8 +424,14 @@ export class PythonBridge implements AsyncDisposable {
 
   /**
    * Replaces every worker with a fresh process (picking up changed Python code). Calls in flight
-   * finish on the old workers; queued and new calls run on the new ones; none fails. With
-   * `remote`: asks every agent, and only agents started with `--allow-restart` do it; rejects
+   * finish on the old workers; queued and new calls run on the new ones; none fails. Resolves once
+   * no worker that ran when it was called takes calls and as many new workers as served then (at
+   * least `minWorkers`, and one) accept calls. A restart asked for while another one runs waits
+   * for it to end, then shares the next one with every caller who asked meanwhile: each caller
+   * gets workers started after its own call, and a burst of callers costs two restarts at most.
+   * Rejects with `BridgeStopped` if the bridge stops first, `MaxRestartIntensity` if the pool gave
+   * up. A restart delay under way (`restart.backoff`) holds the new workers' starts until it ends.
+   * With `remote`: asks every agent, and only agents started with `--allow-restart` do it; rejects
    * with `InvalidOptions` when every agent refused.
    *
    * @example

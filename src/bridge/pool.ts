@@ -48,7 +48,8 @@ import type { Queued } from "../placement/queue.js"
 import { WatchedQueue } from "../placement/watchedQueue.js"
 import { ReadyWaiters } from "./readyWaiters.js"
 import { logPython, processInput } from "./processInput.js"
-import { accepting, comesBack, workerExit, type Slot } from "./workerSlot.js"
+import { accepting, comesBack, countsAsLive, workerExit, type Slot } from "./workerSlot.js"
+import { RestartGenerations } from "./restartGenerations.js"
 import { WorkerSlots, type SlotHost } from "./workerSlots.js"
 import { fileProbe, StartFaults, workerLogicFor } from "./poolProbe.js"
 import { ForkTemplates, type TemplateHost } from "./forkTemplates.js"
@@ -193,6 +194,7 @@ export class WorkerPool implements PoolBackend {
       stopping: () => this.stopping,
       draining: () => this.draining,
       mayGrow: () => !this.stopping && this.failure === undefined,
+      minLive: () => this.minLive(),
       started: (slot) => {
         this.readyWaiters.resolve()
         this.returnDisplaced(slot.id)
@@ -886,18 +888,48 @@ export class WorkerPool implements PoolBackend {
 
   // ── health and recycling ────────────────────────────────────────────────────────────────
 
-  /** Replaces every worker; queued and new calls run on the new ones, in-flight ones finish. */
+  /**
+   * Replaces every worker; queued and new calls run on the new ones, in-flight ones finish.
+   * Restarts asked for while one runs share the next one (restartGenerations.ts says why).
+   */
   restartAll(): Promise<number> {
-    return this.keepAlive.during(this.restartEvery())
+    return this.keepAlive.during(this.restarts.request())
+  }
+
+  private readonly restarts = new RestartGenerations(() => this.restartEvery())
+
+  /**
+   * How many live workers the running restart waits for (0 when none runs). While it waits, the
+   * pool keeps at least that many live ({@link minLive}): replacements the cap on processes
+   * refused start as old workers leave, and none is reaped or left unreplaced meanwhile, or the
+   * restart would wait for workers that never come.
+   */
+  private restartTarget = 0
+
+  /** Live workers the pool keeps now: `minWorkers`, or as many as a running restart waits for. */
+  private minLive(): number {
+    return Math.max(this.options.minWorkers, this.restartTarget)
   }
 
   private async restartEvery(): Promise<number> {
     if (this.failure) throw this.failure
+    // A restart that waited for the running one to end, and meanwhile the bridge began to stop:
+    // the ready waiters were rejected already, so waiting now would be for good.
+    if (this.stopping) throw new BridgeStopped({ message: "the bridge stopped before this environment restart began" })
     const old = this.slots.serving()
-    const count = Math.max(old.length, this.options.minWorkers, 1)
+    // As many as serve, counted as live workers are: a worker that holds an abandoned call and
+    // was already replaced, or a hung one, is not one more to start (that asked for more than
+    // maxWorkers, past what the cap lets start, and waited for good).
+    const live = old.filter(countsAsLive).length
+    const count = Math.max(live, this.options.minWorkers, 1)
     const ready = this.readyWaiters.wait(count, new Set(old.map((s) => s.id)))
-    this.slots.replaceAll(old, count)
-    await ready
+    this.restartTarget = count
+    try {
+      this.slots.replaceAll(old, count)
+      await ready
+    } finally {
+      this.restartTarget = 0
+    }
     return count
   }
 

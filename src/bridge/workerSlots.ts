@@ -50,7 +50,7 @@ export const ABANDON_CONFIRM_SHARE = 0.5
  *
  * @example
  * const host: SlotHost = { supervisor: () => sup, templates: () => undefined, stopping: () => false, draining: () => false,
- *   mayGrow: () => true, started: (slot) => pool.pump(slot), startFailed: () => {}, pump: () => {}, pumpAll: () => {},
+ *   mayGrow: () => true, minLive: () => 2, started: (slot) => pool.pump(slot), startFailed: () => {}, pump: () => {}, pumpAll: () => {},
  *   untarget: () => {}, callsMoved: () => {}, removed: () => {} }
  */
 export interface SlotHost {
@@ -64,6 +64,11 @@ export interface SlotHost {
   draining(): boolean
   /** Neither stopping nor given up: a worker may be started or replaced. */
   mayGrow(): boolean
+  /**
+   * Live workers to keep: `minWorkers`, or more while an environment restart waits for its
+   * replacements (a worker that leaves then is replaced, none is reaped below it).
+   */
+  minLive(): number
   /** A worker's process is ready: calls (and displaced sessions) may go to it. */
   started(slot: Slot): void
   /** A worker failed to start: whoever waits for readiness hears why. */
@@ -317,7 +322,7 @@ export class WorkerSlots {
     if (!restarting) {
       slot.subscription?.unsubscribe()
       this.slots.delete(id)
-      const successor = this.host.mayGrow() && this.liveSlots() < this.deps.options.minWorkers ? this.spawn() : undefined
+      const successor = this.host.mayGrow() && this.liveSlots() < this.host.minLive() ? this.spawn() : undefined
       this.host.removed(id, successor)
     }
     this.host.pumpAll()
@@ -361,7 +366,7 @@ export class WorkerSlots {
     slot.abandonTimer = undefined
     if (this.slots.get(slot.id) !== slot || slot.abandoned === 0 || slot.hung || slot.retiring || slot.replaced) return
     slot.replaced = true
-    if (this.host.mayGrow() && this.liveSlots() < Math.max(this.deps.options.minWorkers, 1)) this.spawn()
+    if (this.host.mayGrow() && this.liveSlots() < Math.max(this.host.minLive(), 1)) this.spawn()
   }
 
   /**
@@ -380,7 +385,7 @@ export class WorkerSlots {
     this.deps.logger.warn({ workerId: id, pid: slot.process?.pid }, why)
     connection.close(fault)
     this.host.untarget(id)
-    if (wasLive && this.host.mayGrow() && this.liveSlots() < Math.max(this.deps.options.minWorkers, 1)) this.spawn()
+    if (wasLive && this.host.mayGrow() && this.liveSlots() < Math.max(this.host.minLive(), 1)) this.spawn()
     // Refused only when the child is already gone or stopping, which is the outcome wanted.
     void this.host.supervisor()?.terminateChild(id).catch((error: unknown) => this.deps.logger.debug({ err: error, workerId: id }, "hung worker already stopping"))
     this.host.pumpAll()
@@ -457,7 +462,7 @@ export class WorkerSlots {
   }
 
   private maybeReap(slot: Slot): void {
-    const reap = recycleWhenIdle(this.liveSlots(), slot.process?.connection.inFlight, this.deps.options)
+    const reap = recycleWhenIdle(this.liveSlots(), slot.process?.connection.inFlight, { minWorkers: this.host.minLive() })
     if (reap) this.retire(slot, reap)
   }
 
@@ -471,7 +476,7 @@ export class WorkerSlots {
     this.deps.logger.info({ workerId: slot.id, why }, "retiring worker")
     this.host.untarget(slot.id)
     // While draining, queued calls still need somewhere to run.
-    if (retireStartsReplacement(why, this.liveSlots(), this.host.stopping(), this.host.draining(), this.deps.options)) this.spawn()
+    if (retireStartsReplacement(why, this.liveSlots(), this.host.stopping(), this.host.draining(), { minWorkers: this.host.minLive() })) this.spawn()
     this.drain(slot)
     this.host.pumpAll()
   }

@@ -65,7 +65,7 @@ describe("layering: the rules docs/architecture.md states", () => {
   })
 
   it("remote/ uses bridge/'s shared placement and types, never the local pool's modules", () => {
-    const local = ["bridge/pool.ts", "bridge/workerSlots.ts", "bridge/workerSlot.ts", "bridge/forkTemplates.ts", "bridge/recycling.ts", "bridge/readyWaiters.ts", "bridge/circuitBreaker.ts", "bridge/processInput.ts", "bridge/poolProbe.ts"]
+    const local = ["bridge/pool.ts", "bridge/workerSlots.ts", "bridge/workerSlot.ts", "bridge/forkTemplates.ts", "bridge/recycling.ts", "bridge/readyWaiters.ts", "bridge/restartGenerations.ts", "bridge/circuitBreaker.ts", "bridge/processInput.ts", "bridge/poolProbe.ts"]
     expect(edges.filter((e) => folder(e.from) === "remote" && local.includes(e.to)).map((e) => `${e.from} -> ${e.to}`)).toEqual([])
   })
 
@@ -76,6 +76,7 @@ describe("layering: the rules docs/architecture.md states", () => {
       "bridge/forkTemplates.ts": ["bridge/pool.ts", "bridge/workerSlots.ts"],
       "bridge/recycling.ts": ["bridge/pool.ts", "bridge/workerSlots.ts"],
       "bridge/readyWaiters.ts": ["bridge/pool.ts"],
+      "bridge/restartGenerations.ts": ["bridge/pool.ts"],
       "bridge/circuitBreaker.ts": ["bridge/pool.ts"],
       "bridge/processInput.ts": ["bridge/pool.ts", "bridge/workerSlots.ts"],
       "bridge/poolProbe.ts": ["bridge/pool.ts", "bridge/workerSlots.ts", "bridge/PythonBridge.ts", "testing/faults.ts"],
