@@ -248,7 +248,8 @@ export class PythonBridge implements AsyncDisposable {
    * every item (`ModuleNotAllowed`, `InvalidOptions`, `TooManySessions`, `BridgeStopped`) end it
    * before any input is read, and close `inputs`. A stop during the map (or the supervisor giving
    * up for good) stops the reading and closes `inputs`: the items already read come out (those
-   * not run with `BridgeStopped`), then the map throws that error. `allowedModules`/`expose`, the frame and value limits apply as to single calls: the
+   * not run with `BridgeStopped`), then the map throws that error, also while it waits on an
+   * async input that never comes. `allowedModules`/`expose`, the frame and value limits apply as to single calls: the
    * limits per item (a chunk's reply over `maxFrameBytes` fails that chunk's items: lower
    * `chunkSize` for large results).
    *
@@ -296,7 +297,7 @@ export class PythonBridge implements AsyncDisposable {
       )
     }
     const room = pool.mapRoom ? () => pool.mapRoom!(sessionId) : undefined
-    return mapCalls<T>(inputs, runChunk, { plan, signal: call.signal, room })
+    return mapCalls<T>(inputs, runChunk, { plan, signal: call.signal, room, ended: pool.ended })
   }
 
   /**

@@ -54,6 +54,15 @@ export interface PoolBackend {
   readonly needsDrain: boolean
   /** Set once the backend has given up for good (its supervisor exceeded intensity). */
   readonly failed: { readonly message: string } | undefined
+  /**
+   * Aborted once the backend takes no more calls, ever: `stop()` (or `stopNow()`) began, or it
+   * gave up for good (`MaxRestartIntensity` with `restart.onExhausted: "stop"`); its `reason` is
+   * that error (`BridgeStopped`, or the `MaxRestartIntensity`). What waits on something other
+   * than a call listens to it: a `bridge.map` waiting on its inputs would otherwise learn of the
+   * end only from a chunk it never sends, and one whose chunks fail with an open circuit's
+   * `MaxRestartIntensity` (it has a `retryAt`) never from a chunk at all (see `serviceEnd`).
+   */
+  readonly ended: AbortSignal
   supervisorStatus(): SupervisorStatus | null
   /** The circuit (`restart.onExhausted: "backoff"`); a backend without one omits it. */
   circuit?(): CircuitStatus

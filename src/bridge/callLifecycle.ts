@@ -15,6 +15,7 @@
  * emitExecution(telemetry, { sessionId: "s1", module: "math", fn: "sqrt", workerId: "w1", began, error: undefined })
  * record.settled(undefined)
  */
+import { setMaxListeners } from "node:events"
 import { BridgeStopped, CallCancelled, type CallContext } from "../errors.js"
 import { executionEvent, type TelemetryEmitter } from "../telemetry/events.js"
 import type { BridgeMetrics } from "../telemetry/metrics.js"
@@ -41,6 +42,22 @@ export const callContext = (kind: CallKind, module: string, fn: string, sessionI
  */
 export const stoppedError = (stopped: boolean): BridgeStopped =>
   new BridgeStopped({ message: stopped ? "the bridge is stopped" : "the bridge is stopping" })
+
+/**
+ * The controller behind a backend's `ended` signal (`backend.ts`): the backend aborts it once,
+ * with the error that ended it (`BridgeStopped`, or `MaxRestartIntensity` given up for good).
+ * Every map running on the backend listens to it while it waits (one listener each), so it has
+ * no listener limit.
+ *
+ * @example
+ * const ending = serviceEnd()
+ * ending.abort(stoppedError(false)) // maps waiting on their inputs end with BridgeStopped
+ */
+export const serviceEnd = (): AbortController => {
+  const ending = new AbortController()
+  setMaxListeners(0, ending.signal)
+  return ending
+}
 
 /** What a backend tells {@link refusal} about itself when a call comes in. */
 export interface RefusalState {

@@ -8,10 +8,12 @@
  * Every item read is settled exactly once: by its value, by its own error, or by its chunk's
  * error (a chunk that fails as a whole, e.g. `WorkerCrashed`, fails each of its items with that
  * error). Ending early (`break`, `return()`, the `signal`) stops reading, cancels the chunks in
- * flight (their items are never yielded) and closes the input iterator. A failure that ends the
- * pool's service for good (`endsMap`: `BridgeStopped`, or `MaxRestartIntensity` once the
- * supervisor gave up) stops reading and closes the inputs too; the items already read still come
- * out (those that could not run with that error), then the map throws it.
+ * flight (their items are never yielded) and closes the input iterator. The end of the pool's
+ * service for good (`BridgeStopped`, or `MaxRestartIntensity` once the supervisor gave up),
+ * learnt from the pool's `ended` signal or from a chunk that failed with it (`endsMap`), stops
+ * reading and closes the inputs too; the items already read still come out (those that could not
+ * run with that error), then the map throws it without waiting for an input still being read
+ * (an item that read brings after the map ended is not part of it, as after `break`).
  *
  * @example
  * for await (const r of mapCalls([[1], [2]], (items, signal) => pool.map(null, "m", "f", items, { signal }), { plan, signal, room: () => pool.mapRoom(null) }))
@@ -28,6 +30,7 @@ import {
   chunkSent,
   chunkStarted,
   emptyWindow,
+  isOver,
   itemRead,
   itemRefused,
   mayRead,
@@ -48,6 +51,12 @@ export interface MapRun {
   readonly plan: MapPlan
   /** Ends the map with `CallCancelled` (its `reason` is the signal's). */
   readonly signal?: AbortSignal | undefined
+  /**
+   * The pool's `ended` (`backend.ts`): aborted once it takes no more calls, ever, with the error
+   * that ended it as its `reason`. Ends the map as a chunk failing with that error would, also
+   * while the map waits on its inputs and sends no chunk.
+   */
+  readonly ended?: AbortSignal | undefined
   /**
    * How many more chunks the pool could start now without making them wait behind other calls
    * (`mayStart`). Asked only while the map already has a chunk running. Without it every chunk
@@ -74,7 +83,7 @@ interface Chunk {
  * for await (const r of mapCalls(inputs, runChunk, { plan: { chunkSize: 64, window: 1024 } })) results.push(r)
  */
 export async function* mapCalls<T>(inputs: MapInputs, runChunk: RunChunk, run: MapRun): AsyncGenerator<MapResult<T>, void, undefined> {
-  const { plan, signal } = run
+  const { plan, signal, ended: poolEnded } = run
   const room = run.room ?? unlimited
   const { iterator, asyncInputs } = openInputs(inputs)
   // Cancels the chunks in flight when the map ends for any reason, the caller's signal included.
@@ -101,25 +110,38 @@ export async function* mapCalls<T>(inputs: MapInputs, runChunk: RunChunk, run: M
     w?.()
   }
   const onAbort = () => {
-    listening = false
+    detach()
     stop.abort(signal?.reason)
     poke()
   }
-  // The caller's signal is listened to only while something can wait on it: a chunk in flight,
-  // an input being read, the consumer waiting. A map whose consumer took a result and dropped
-  // the iterator never runs its `finally`; listening for its whole life left one listener (and
-  // the map's buffered results) on a long-lived signal, such as a server's, for good.
+  const onPoolEnded = () => {
+    detach()
+    halt(poolEnded!.reason)
+  }
+  // The caller's signal and the pool's end are listened to only while something can wait on
+  // them: a chunk in flight, an input being read, the consumer waiting. A map whose consumer
+  // took a result and dropped the iterator never runs its `finally`; listening for its whole
+  // life left a listener (and the map's buffered results) on a long-lived signal, such as a
+  // server's or the bridge's own, for good. A map that starts listening again checks them first.
   let listening = false
   const listen = () => {
-    if (listening || signal === undefined || finished) return
-    if (signal.aborted) return onAbort()
-    signal.addEventListener("abort", onAbort, { once: true })
+    if (listening || finished) return
+    if (signal?.aborted) return onAbort()
+    if (poolEnded?.aborted) return onPoolEnded()
+    if (signal === undefined && poolEnded === undefined) return
+    signal?.addEventListener("abort", onAbort, { once: true })
+    poolEnded?.addEventListener("abort", onPoolEnded, { once: true })
     listening = true
   }
-  const unlisten = () => {
-    if (!listening || w.chunksInFlight > 0 || reading || wake !== undefined) return
-    signal!.removeEventListener("abort", onAbort)
+  const detach = () => {
+    if (!listening) return
+    signal?.removeEventListener("abort", onAbort)
+    poolEnded?.removeEventListener("abort", onPoolEnded)
     listening = false
+  }
+  const unlisten = () => {
+    if (w.chunksInFlight > 0 || reading || wake !== undefined) return
+    detach()
   }
   /** Closes the inputs unless they ended or failed (then there is nothing to close). */
   const closeInputs = () => {
@@ -141,9 +163,11 @@ export async function* mapCalls<T>(inputs: MapInputs, runChunk: RunChunk, run: M
   /** Submits waiting chunks, oldest first, while the pool can start them. */
   const start = () => {
     while (!finished && !halted && mayStart(w, room)) {
+      // Before the chunk leaves: a pool that ended meanwhile fails what waits (`halt`) instead.
+      listen()
+      if (halted) break
       const { start: first, items } = waiting.shift()!
       w = chunkStarted(w)
-      listen()
       let settled: Promise<readonly ItemOutcome[]>
       try {
         settled = runChunk(items, stop.signal)
@@ -178,7 +202,9 @@ export async function* mapCalls<T>(inputs: MapInputs, runChunk: RunChunk, run: M
 
   /**
    * The pool takes no more calls: the items read and not sent (never run) come out with its
-   * error, nothing more is read, and the map ends with that error once what is in flight settled.
+   * error, nothing more is read, the inputs are closed, and the map ends with that error once
+   * what is in flight settled. An input being read is not waited for: it may never come (a queue
+   * nobody fills any more). If it comes before the map ended, it fails with the error too.
    */
   const halt = (error: unknown) => {
     if (halted || finished) return
@@ -190,8 +216,11 @@ export async function* mapCalls<T>(inputs: MapInputs, runChunk: RunChunk, run: M
     chunk = []
     w = unsentFailed(w)
     chunkStart = w.read
-    // A reader waiting on an async input closes them when it returns (the item it gets fails too).
-    if (!reading) closeInputs()
+    // An async read under way is not awaited (`closeIterator`): an async generator suspended in
+    // an `await` runs its `finally` once that `await` settles, if ever; a hand-written iterator
+    // (a cursor, a stream's) may end the pending read at once. A sync read under way is this very
+    // call stack (its generator may have called `stop()`): the reader closes them when it returns.
+    if (!reading || asyncInputs) closeInputs()
     poke()
   }
 
@@ -267,7 +296,7 @@ export async function* mapCalls<T>(inputs: MapInputs, runChunk: RunChunk, run: M
         yield next.value as MapResult<T>
         continue
       }
-      if ((ended || halted) && !reading && ready.taken === w.read) {
+      if (isOver(w, { inputsEnded: ended, poolEnded: halted !== undefined, reading })) {
         if (halted) throw halted.error
         if (inputFailure) throw inputFailure.error
         return
@@ -279,8 +308,7 @@ export async function* mapCalls<T>(inputs: MapInputs, runChunk: RunChunk, run: M
     }
   } finally {
     finished = true
-    if (listening) signal!.removeEventListener("abort", onAbort)
-    listening = false
+    detach()
     stop.abort(signal?.aborted ? signal.reason : new CallCancelled({ message: "the map's consumer stopped" }))
     closeInputs()
   }

@@ -92,6 +92,19 @@ export const unsentFailed = (w: MapWindowState): MapWindowState => ({ ...w, unse
 export const resultYielded = (w: MapWindowState): MapWindowState => ({ ...w, yielded: w.yielded + 1 })
 
 /**
+ * Whether the map is over: every item it read has been handed out, and it will read no more,
+ * because its inputs ended (and no read is under way) or the pool takes no more calls
+ * (`poolEnded`). A read under way then is not waited for: an async input that waits for ever (a
+ * queue nobody fills any more) would hold the consumer for ever after `bridge.stop()`.
+ *
+ * @example
+ * isOver({ read: 5, yielded: 5, unsent: 0, chunksWaiting: 0, chunksInFlight: 0 }, { inputsEnded: false, poolEnded: true, reading: true }) // true
+ * isOver({ read: 5, yielded: 5, unsent: 0, chunksWaiting: 0, chunksInFlight: 0 }, { inputsEnded: false, poolEnded: false, reading: true }) // false: the next input may come
+ */
+export const isOver = (w: MapWindowState, at: { readonly inputsEnded: boolean; readonly poolEnded: boolean; readonly reading: boolean }): boolean =>
+  w.yielded === w.read && (at.poolEnded || (at.inputsEnded && !at.reading))
+
+/**
  * Whether the items read so far must leave now as a chunk: it is full, the inputs ended, or
  * nothing is waiting or in flight while no more can be read (the window is full, so the consumer waits on
  * these very items) or the next input is slow to come (`waitingOnInput`, an async iterable), so

@@ -58,7 +58,7 @@ import { chooseRoute, type Route, type WorkerLoad } from "../placement/routing.j
 import { mapRoom } from "../placement/mapRoom.js"
 import { SessionCalls } from "../placement/sessionCalls.js"
 import { KeepAlive, unrefClock } from "./keepAlive.js"
-import { CallRecord, callContext, emitExecution, refusal, stoppedError } from "./callLifecycle.js"
+import { CallRecord, callContext, emitExecution, refusal, serviceEnd, stoppedError } from "./callLifecycle.js"
 import { planReturns } from "../placement/rebalance.js"
 import { SessionTable } from "../placement/sessions.js"
 import { toolScope, type ToolRegistry } from "../placement/tools.js"
@@ -112,6 +112,8 @@ export class WorkerPool implements PoolBackend {
   /** `stop({ drain: true })` is under way: queued and running calls still finish. */
   private draining = false
   private failure: MaxRestartIntensity | undefined
+  /** Aborted once the pool takes no more calls, ever (`ended`). */
+  private readonly ending = serviceEnd()
   /** With `spawnMode: "forkserver"`: the fork server and its templates (forkTemplates.ts). */
   private templates: ForkTemplates | undefined
   /** Submission order of calls (the queue puts a call taken back before later ones). */
@@ -834,6 +836,8 @@ export class WorkerPool implements PoolBackend {
       this.logger.error({ err: error }, "worker pool gave up: restart intensity exceeded")
     }
     this.failure = error
+    // With "backoff" the pool starts again at `retryAt`: only a failure without one is for good.
+    if (error.retryAt === undefined) this.ending.abort(error)
     for (const entry of this.queue.drain()) {
       if (entry.timer) clearTimeout(entry.timer)
       entry.cleanupAbort?.()
@@ -1019,6 +1023,10 @@ export class WorkerPool implements PoolBackend {
     return this.failure
   }
 
+  get ended(): AbortSignal {
+    return this.ending.signal
+  }
+
   /** The pool's supervisor as plain data (null before `start`). */
   supervisorStatus(): SupervisorStatus | null {
     return this.supervisor?.getStatus() ?? null
@@ -1060,6 +1068,8 @@ export class WorkerPool implements PoolBackend {
 
   private async runStop(options: StopOptions): Promise<void> {
     this.stopping = true
+    // A pool that gave up for good already ended, with that failure (calls still get it first).
+    this.ending.abort(stoppedError(false))
     this.keepAlive.hold()
     try {
       await this.stopWorkers(options)

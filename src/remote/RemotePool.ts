@@ -45,7 +45,7 @@ import { chooseRoute, type WorkerLoad } from "../placement/routing.js"
 import { SessionCalls } from "../placement/sessionCalls.js"
 import { SessionTable } from "../placement/sessions.js"
 import { toolScope, type ToolAnswer, type ToolRegistry } from "../placement/tools.js"
-import { CallRecord, callContext, emitExecution, refusal, type CallKind } from "../bridge/callLifecycle.js"
+import { CallRecord, callContext, emitExecution, refusal, serviceEnd, stoppedError, type CallKind } from "../bridge/callLifecycle.js"
 import { AsyncQueue } from "../asyncQueue.js"
 import { connectNats } from "./natsConnection.js"
 import { loadNats, type NatsModules } from "./natsModules.js"
@@ -168,6 +168,8 @@ export class RemotePool implements PoolBackend {
   private otherWire = new Map<string, number>()
   private connected = true
   private stopping = false
+  /** Aborted once `stop()` began (`ended`): agents come and go, but a stopped client is done. */
+  private readonly ending = serviceEnd()
   /**
    * Set while we cannot hear agents (disconnected, the KV unreadable); the next poll that reads
    * the KV clears it and starts every agent's clock again.
@@ -967,6 +969,10 @@ export class RemotePool implements PoolBackend {
     return undefined
   }
 
+  get ended(): AbortSignal {
+    return this.ending.signal
+  }
+
   supervisorStatus(): null {
     return null
   }
@@ -1013,6 +1019,7 @@ export class RemotePool implements PoolBackend {
   async stop(options: StopOptions = {}): Promise<void> {
     if (this.stopping) return
     this.stopping = true
+    this.ending.abort(stoppedError(false))
     if (this.poller) clearInterval(this.poller)
     const drain = options.drain === true
     const timeoutMs = drain ? (options.timeoutMs ?? this.options.shutdownTimeoutMs) : this.options.shutdownTimeoutMs

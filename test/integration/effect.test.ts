@@ -80,6 +80,20 @@ describe("snakepit/effect", () => {
     expect(await outcomes(Bridge.layer(options))).toEqual(["ok0", "BridgeStopped", "BridgeStopped"])
   })
 
+  it("a map stream waiting on an async input that never comes fails with BridgeStopped when the bridge stops", async () => {
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1 })
+    async function* inputs() {
+      yield [0]
+      await new Promise<never>(() => {})
+    }
+    const program = map<number>(null, "echo", "echo", inputs()).pipe(
+      // Stopped once the first result came: the map then waits on its input alone.
+      Stream.runForEach(() => Effect.sync(() => void bridge.stop())),
+      Effect.flip,
+    )
+    expect(await Effect.runPromise(Effect.provide(program, Layer.succeed(Bridge, bridge)))).toMatchObject({ _tag: "BridgeStopped" })
+  })
+
   describe("interrupting a stream's fiber while it waits for an item", () => {
     // The item never comes (Python sleeps far longer than the test): only a cancellation frees
     // the worker. An async generator's return() waits behind its pending next(), so closing the
