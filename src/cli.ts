@@ -72,6 +72,9 @@ Calls one function and prints the result as JSON, e.g.: snakepit call math.sqrt 
 or with keyword arguments: snakepit call json.dumps '[[1,2]]' --kwargs '{"indent": 2}'
 Any function can be named (builtins.exec too); --allow-modules/--expose restrict what is called
 when the name comes from elsewhere (same rules as the bridge's allowedModules/expose).
+Modules in the directory it starts in import (it is last on the workers' sys.path, so a
+threading.py left there does not replace Python's). A --pythonPath dir is searched before the
+standard library: name only directories no less trusted user can write to.
 `,
   agent: `usage: snakepit agent --nats <url> --pool <name> [--prefix p] [--agent-id id]
        [--workers N | --min-workers N --max-workers N] [--max-queue N] [--max-sessions N] [--session-ttl-ms N]
@@ -91,6 +94,8 @@ Every call is refused (ModuleNotAllowed) unless the agent is given what it may r
 Code execution (executeCode) is refused unless --allow-code, whatever the above.
 A client's restartPythonEnvironment() is refused unless --allow-restart (a restart ends every
 client's calls and session state on this agent).
+Modules in the directory it starts in import (last on the workers' sys.path); a --pythonPath dir
+is searched before the standard library: name only directories no less trusted user can write to.
 
 Limits of the agent's pool, shared by every client (app) of this agent:
   --min-workers N       workers kept alive (default 2, or --max-workers when lower)
@@ -163,6 +168,16 @@ const allowlist = (values: { "allow-modules"?: string[]; expose?: string[] }) =>
   const expose = listOption(values.expose)
   return { ...(allowedModules ? { allowedModules } : {}), ...(expose ? { expose } : {}) }
 }
+
+/**
+ * The bridge's `pythonPath` from `--pythonPath`: only what was given. The working directory is
+ * not added: every worker has it on `sys.path` already, last (workerArgs in worker/process.ts),
+ * so the user's modules there import. As a `pythonPath` entry it would go into `PYTHONPATH`,
+ * ahead of the standard library, and a `threading.py` anyone could leave there would run in
+ * every worker, whatever `--allow-modules` says. An entry given is trusted the same way: it is
+ * searched before the standard library.
+ */
+const pythonPathOption = (dirs: readonly string[] | undefined) => (dirs?.length ? { pythonPath: dirs } : {})
 
 const toJson = (value: unknown) =>
   JSON.stringify(value, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : Buffer.isBuffer(v) ? { bytes: v.length } : v), 2)
@@ -306,7 +321,7 @@ const main = async (argv: string[]): Promise<number> => {
         bridge: {
           ...allowlist(values),
           ...(python ? { python } : {}),
-          pythonPath: values.pythonPath ?? [process.cwd()],
+          ...pythonPathOption(values.pythonPath),
           ...limits.bridge,
           ...(values["allow-code"] ? { allowCodeExecution: true } : {}),
         },
@@ -343,7 +358,7 @@ const main = async (argv: string[]): Promise<number> => {
       const bridge = await PythonBridge.start({
         minWorkers: 1,
         ...(python ? { python } : {}),
-        pythonPath: values.pythonPath ?? [process.cwd()],
+        ...pythonPathOption(values.pythonPath),
         logger: pino({ level: "warn" }, pino.destination(2)),
         ...allowlist(values),
       })
