@@ -20,6 +20,7 @@ import { agentLimits } from "./cli/agentLimits.js"
 import { runDashboard } from "./cli/dashboard.js"
 import { runDemo } from "./cli/demo.js"
 import { runDoctor } from "./cli/doctor.js"
+import { DASHBOARD_NUMBER_FLAGS, DEMO_NUMBER_FLAGS, readNumberFlags } from "./cli/numberFlags.js"
 import { resolveSecret, type SecretSpec } from "./cli/secrets.js"
 import { isSnakepitError } from "./errors.js"
 import { isLoopbackHost } from "./inspect/dashboardHosts.js"
@@ -44,6 +45,9 @@ Starts a bridge with the bundled example module, runs N calls from each session,
 worker mid-load and shows the supervisor restoring the pool. Exits 0 when only the killed
 worker's in-flight calls failed. --dashboard also serves the live dashboard (on --port, default
 a free port) and keeps it up after the run until Ctrl-C.
+
+Each N is a whole number (digits only): --sessions 1 to 1000, --calls 1 to 1000000, --workers 1
+to 1024, --port 0 to 65535; anything else is a usage error (exit 2).
 `,
   dashboard: `usage: snakepit dashboard [--port N] [--host addr --allowed-hosts h1,h2] [--token-file F] [--controls]
        [--kill-every S] [--workers N] [--sessions N] [--python cmd]
@@ -53,6 +57,10 @@ http://127.0.0.1:7070 (--port 0 picks a free port): workers and their states, th
 tree, the worker state diagram, an event log, and Prometheus text at /metrics. A worker is
 SIGKILLed every --kill-every seconds (default 20; 0 never). --controls adds buttons to kill a
 worker and restart the environment. Ctrl-C stops it.
+
+Each N and S is a whole number (digits only): --port 0 to 65535, --kill-every 0 to 2147483
+(Node's longest timer), --workers 1 to 1024, --sessions 1 to 1000; anything else is a usage
+error (exit 2).
 
 A --host other than loopback exposes it and needs a token and --allowed-hosts: the Host header
 values it is reached by (dash.example.com for any port, dash.example.com:8443 for exactly that);
@@ -258,6 +266,10 @@ const main = async (argv: string[]): Promise<number> => {
   const python = values.python
   switch (command) {
     case "dashboard": {
+      // Checked before anything starts (secrets read, Python): a bad number is exit 2.
+      const flags = readNumberFlags(DASHBOARD_NUMBER_FLAGS, values)
+      if (!flags.ok) throw new UsageError(`${flags.message}; see snakepit dashboard --help`)
+      const n = flags.numbers
       const token = secret({ what: "dashboard token", flag: "token", argv: values.token, file: values["token-file"], env: "SNAKEPIT_DASHBOARD_TOKEN" })
       const allowedHosts = values["allowed-hosts"]?.split(",").map((h) => h.trim()).filter((h) => h !== "")
       if (values.host !== undefined && !isLoopbackHost(values.host) && (token.value === undefined || !allowedHosts?.length))
@@ -267,25 +279,28 @@ const main = async (argv: string[]): Promise<number> => {
       await runDashboard({
         signal: interrupted().signal,
         ...(python ? { python } : {}),
-        ...(values.port ? { port: Number(values.port) } : {}),
+        ...(n.port !== undefined ? { port: n.port } : {}),
         ...(values.host ? { host: values.host } : {}),
         ...(allowedHosts?.length ? { allowedHosts } : {}),
         ...(token.value !== undefined ? { token: token.value, tokenFrom: token.from } : {}),
         ...(values.controls ? { controls: true } : {}),
-        ...(values["kill-every"] ? { killEveryMs: Number(values["kill-every"]) * 1000 } : {}),
-        ...(values.workers ? { workers: Number(values.workers) } : {}),
-        ...(values.sessions ? { sessions: Number(values.sessions) } : {}),
+        ...(n["kill-every"] !== undefined ? { killEveryMs: n["kill-every"] * 1000 } : {}),
+        ...(n.workers !== undefined ? { workers: n.workers } : {}),
+        ...(n.sessions !== undefined ? { sessions: n.sessions } : {}),
       })
       return 0
     }
     case "demo": {
+      const flags = readNumberFlags(DEMO_NUMBER_FLAGS, values)
+      if (!flags.ok) throw new UsageError(`${flags.message}; see snakepit demo --help`)
+      const n = flags.numbers
       const stop = values.dashboard ? once(interrupted().signal, "abort").then(() => {}) : undefined
       const summary = await runDemo({
-        ...(stop ? { dashboard: { keepServing: stop, ...(values.port ? { port: Number(values.port) } : {}) } } : {}),
+        ...(stop ? { dashboard: { keepServing: stop, ...(n.port !== undefined ? { port: n.port } : {}) } } : {}),
         ...(python ? { python } : {}),
-        ...(values.sessions ? { sessions: Number(values.sessions) } : {}),
-        ...(values.calls ? { callsPerSession: Number(values.calls) } : {}),
-        ...(values.workers ? { workers: Number(values.workers) } : {}),
+        ...(n.sessions !== undefined ? { sessions: n.sessions } : {}),
+        ...(n.calls !== undefined ? { callsPerSession: n.calls } : {}),
+        ...(n.workers !== undefined ? { workers: n.workers } : {}),
       })
       const onlyExpected = Object.keys(summary.failures).every((t) => t === "WorkerCrashed")
       return onlyExpected && summary.ok > 0 ? 0 : 1
