@@ -22,6 +22,7 @@ import { runDemo } from "./cli/demo.js"
 import { runDoctor } from "./cli/doctor.js"
 import { DASHBOARD_NUMBER_FLAGS, DEMO_NUMBER_FLAGS, readNumberFlags } from "./cli/numberFlags.js"
 import { resolveSecret, type SecretSpec } from "./cli/secrets.js"
+import { printable, printableJson } from "./cli/terminalText.js"
 import { isSnakepitError } from "./errors.js"
 import { isLoopbackHost } from "./inspect/dashboardHosts.js"
 
@@ -187,6 +188,15 @@ const allowlist = (values: { "allow-modules"?: string[]; expose?: string[] }) =>
  */
 const pythonPathOption = (dirs: readonly string[] | undefined) => (dirs?.length ? { pythonPath: dirs } : {})
 
+/**
+ * A pino destination on `fd` whose lines hold no raw control character: workers' stdout, stderr
+ * and Python log records are logged as they were written, and JSON leaves DEL and C1 raw.
+ */
+const printableLog = (fd: number) => {
+  const dest = pino.destination(fd)
+  return { write: (line: string) => dest.write(printableJson(line)) }
+}
+
 const toJson = (value: unknown) =>
   JSON.stringify(value, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : Buffer.isBuffer(v) ? { bytes: v.length } : v), 2)
 
@@ -321,7 +331,7 @@ const main = async (argv: string[]): Promise<number> => {
         nats: values.nats,
         pool: values.pool,
         signal: interrupted().signal,
-        logger: pino({ level: "info", name: "snakepit-agent" }, pino.destination(2)),
+        logger: pino({ level: "info", name: "snakepit-agent" }, printableLog(2)),
         ...(values.prefix ? { prefix: values.prefix } : {}),
         ...(values["agent-id"] ? { agentId: values["agent-id"] } : {}),
         ...limits.agent,
@@ -356,7 +366,7 @@ const main = async (argv: string[]): Promise<number> => {
       try {
         args = JSON.parse(json)
       } catch {
-        process.stderr.write(`args must be a JSON array, got ${json}\n`)
+        process.stderr.write(printable(`args must be a JSON array, got ${json}\n`))
         return 2
       }
       let kwargs: Record<string, unknown> | undefined
@@ -374,19 +384,19 @@ const main = async (argv: string[]): Promise<number> => {
         minWorkers: 1,
         ...(python ? { python } : {}),
         ...pythonPathOption(values.pythonPath),
-        logger: pino({ level: "warn" }, pino.destination(2)),
+        logger: pino({ level: "warn" }, printableLog(2)),
         ...allowlist(values),
       })
       try {
         const result = await bridge.executePython(values.session ?? null, target.slice(0, dot), target.slice(dot + 1), Array.isArray(args) ? args : [args], kwargs ? { kwargs } : {})
-        process.stdout.write(`${toJson(result)}\n`)
+        process.stdout.write(`${printableJson(toJson(result))}\n`)
         return 0
       } finally {
         await bridge.stop()
       }
     }
     default:
-      process.stderr.write(`unknown command ${JSON.stringify(command)}\n\n${HELP.main}`)
+      process.stderr.write(`unknown command ${printable(JSON.stringify(command))}\n\n${HELP.main}`)
       return 2
   }
 }
@@ -395,11 +405,12 @@ main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (e: unknown) => {
     if (e instanceof UsageError) {
-      process.stderr.write(`${e.message}\n`)
+      process.stderr.write(`${printable(e.message)}\n`)
       process.exit(2)
     }
-    process.stderr.write(`${isSnakepitError(e) ? `${e._tag}: ` : ""}${e instanceof Error ? e.message : String(e)}\n`)
-    if (isSnakepitError(e) && "stderr" in e && e.stderr) process.stderr.write(`${String(e.stderr)}\n`)
+    // A Python error's message and stderr are the raising code's text: no terminal control from them.
+    process.stderr.write(`${printable(`${isSnakepitError(e) ? `${e._tag}: ` : ""}${e instanceof Error ? e.message : String(e)}`)}\n`)
+    if (isSnakepitError(e) && "stderr" in e && e.stderr) process.stderr.write(`${printable(String(e.stderr))}\n`)
     process.exit(1)
   },
 )

@@ -18,6 +18,7 @@ import { createActor, waitFor } from "xstate"
 import { bridgePythonDir, MIN_PYTHON, resolvePython } from "../worker/python.js"
 import { workerMachine } from "../worker/machine.js"
 import { secretsInArgv, type ArgvSecret } from "./secrets.js"
+import { printable } from "./terminalText.js"
 
 const run = promisify(execFile)
 
@@ -62,7 +63,9 @@ export const exposedSecrets = (): ExposedSecret[] => {
 
 /** Runs every check; resolves to true when nothing required failed. */
 export const runDoctor = async (options: DoctorOptions = {}): Promise<boolean> => {
-  const out = options.out ?? process.stdout
+  // Python's output and errors, and the --python given, are printed: no terminal control from them.
+  const sink = options.out ?? process.stdout
+  const out = { write: (text: string) => sink.write(printable(text)) }
   const command = options.python ?? process.env.SNAKEPIT_PYTHON ?? "python3"
   let healthy = true
   const ok = (what: string) => out.write(`ok    ${what}\n`)
