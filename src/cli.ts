@@ -21,7 +21,7 @@ import { runDashboard } from "./cli/dashboard.js"
 import { runDemo } from "./cli/demo.js"
 import { runDoctor } from "./cli/doctor.js"
 import { DASHBOARD_NUMBER_FLAGS, DEMO_NUMBER_FLAGS, readNumberFlags } from "./cli/numberFlags.js"
-import { resolveSecret, type SecretSpec } from "./cli/secrets.js"
+import { natsUrlHasCredentials, resolveSecret, saferWay, type SecretSpec } from "./cli/secrets.js"
 import { printable, printableJson } from "./cli/terminalText.js"
 import { isSnakepitError } from "./errors.js"
 import { isLoopbackHost } from "./inspect/dashboardHosts.js"
@@ -132,7 +132,8 @@ usage error (exit 2).
 NATS secrets come from files (--token-file, --password-file, --nkey-seed-file; a trailing newline
 is dropped) or $SNAKEPIT_NATS_TOKEN, $SNAKEPIT_NATS_PASSWORD, $SNAKEPIT_NATS_NKEY_SEED
 ($SNAKEPIT_NATS_USER for the user). --token, --password and --nkey-seed still work but are
-visible to every local user in ps.
+visible to every local user in ps. A --nats URL with credentials (nats://user:pass@host) is a
+usage error: the NATS client does not use them, and ps would show them.
 `,
 }
 
@@ -323,6 +324,8 @@ const main = async (argv: string[]): Promise<number> => {
       // Checked before anything starts (secrets read, NATS, Python): a bad number is exit 2.
       const limits = agentLimits(values)
       if (!limits.ok) throw new UsageError(`${limits.message}; see snakepit agent --help`)
+      // Never echoed: the URL holds the secret.
+      if (natsUrlHasCredentials(values.nats)) throw new UsageError(`--nats has credentials in its URL, which every local user can read (ps); ${saferWay("--nats")}`)
       const token = secret({ what: "NATS token", flag: "token", argv: values.token, file: values["token-file"], env: "SNAKEPIT_NATS_TOKEN" }).value
       const pass = secret({ what: "NATS password", flag: "password", argv: values.password, file: values["password-file"], env: "SNAKEPIT_NATS_PASSWORD" }).value
       const nkeySeed = secret({ what: "NATS nkey seed", flag: "nkey-seed", argv: values["nkey-seed"], file: values["nkey-seed-file"], env: "SNAKEPIT_NATS_NKEY_SEED" }).value
