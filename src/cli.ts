@@ -20,7 +20,9 @@ import { agentLimits } from "./cli/agentLimits.js"
 import { runDashboard } from "./cli/dashboard.js"
 import { runDemo } from "./cli/demo.js"
 import { runDoctor } from "./cli/doctor.js"
-import { resolveSecret, type SecretSpec } from "./cli/secrets.js"
+import { DASHBOARD_NUMBER_FLAGS, DEMO_NUMBER_FLAGS, readNumberFlags } from "./cli/numberFlags.js"
+import { natsUrlHasCredentials, resolveSecret, saferWay, type SecretSpec } from "./cli/secrets.js"
+import { printable, printableJson } from "./cli/terminalText.js"
 import { isSnakepitError } from "./errors.js"
 import { isLoopbackHost } from "./inspect/dashboardHosts.js"
 
@@ -44,6 +46,9 @@ Starts a bridge with the bundled example module, runs N calls from each session,
 worker mid-load and shows the supervisor restoring the pool. Exits 0 when only the killed
 worker's in-flight calls failed. --dashboard also serves the live dashboard (on --port, default
 a free port) and keeps it up after the run until Ctrl-C.
+
+Each N is a whole number (digits only): --sessions 1 to 1000, --calls 1 to 1000000, --workers 1
+to 1024, --port 0 to 65535; anything else is a usage error (exit 2).
 `,
   dashboard: `usage: snakepit dashboard [--port N] [--host addr --allowed-hosts h1,h2] [--token-file F] [--controls]
        [--kill-every S] [--workers N] [--sessions N] [--python cmd]
@@ -53,6 +58,10 @@ http://127.0.0.1:7070 (--port 0 picks a free port): workers and their states, th
 tree, the worker state diagram, an event log, and Prometheus text at /metrics. A worker is
 SIGKILLed every --kill-every seconds (default 20; 0 never). --controls adds buttons to kill a
 worker and restart the environment. Ctrl-C stops it.
+
+Each N and S is a whole number (digits only): --port 0 to 65535, --kill-every 0 to 2147483
+(Node's longest timer), --workers 1 to 1024, --sessions 1 to 1000; anything else is a usage
+error (exit 2).
 
 A --host other than loopback exposes it and needs a token and --allowed-hosts: the Host header
 values it is reached by (dash.example.com for any port, dash.example.com:8443 for exactly that);
@@ -72,6 +81,9 @@ Calls one function and prints the result as JSON, e.g.: snakepit call math.sqrt 
 or with keyword arguments: snakepit call json.dumps '[[1,2]]' --kwargs '{"indent": 2}'
 Any function can be named (builtins.exec too); --allow-modules/--expose restrict what is called
 when the name comes from elsewhere (same rules as the bridge's allowedModules/expose).
+Modules in the directory it starts in import (it is last on the workers' sys.path, so a
+threading.py left there does not replace Python's). A --pythonPath dir is searched before the
+standard library: name only directories no less trusted user can write to.
 `,
   agent: `usage: snakepit agent --nats <url> --pool <name> [--prefix p] [--agent-id id]
        [--workers N | --min-workers N --max-workers N] [--max-queue N] [--max-sessions N] [--session-ttl-ms N]
@@ -91,6 +103,8 @@ Every call is refused (ModuleNotAllowed) unless the agent is given what it may r
 Code execution (executeCode) is refused unless --allow-code, whatever the above.
 A client's restartPythonEnvironment() is refused unless --allow-restart (a restart ends every
 client's calls and session state on this agent).
+Modules in the directory it starts in import (last on the workers' sys.path); a --pythonPath dir
+is searched before the standard library: name only directories no less trusted user can write to.
 
 Limits of the agent's pool, shared by every client (app) of this agent:
   --min-workers N       workers kept alive (default 2, or --max-workers when lower)
@@ -118,7 +132,8 @@ usage error (exit 2).
 NATS secrets come from files (--token-file, --password-file, --nkey-seed-file; a trailing newline
 is dropped) or $SNAKEPIT_NATS_TOKEN, $SNAKEPIT_NATS_PASSWORD, $SNAKEPIT_NATS_NKEY_SEED
 ($SNAKEPIT_NATS_USER for the user). --token, --password and --nkey-seed still work but are
-visible to every local user in ps.
+visible to every local user in ps. A --nats URL with credentials (nats://user:pass@host) is a
+usage error: the NATS client does not use them, and ps would show them.
 `,
 }
 
@@ -162,6 +177,25 @@ const allowlist = (values: { "allow-modules"?: string[]; expose?: string[] }) =>
   const allowedModules = listOption(values["allow-modules"])
   const expose = listOption(values.expose)
   return { ...(allowedModules ? { allowedModules } : {}), ...(expose ? { expose } : {}) }
+}
+
+/**
+ * The bridge's `pythonPath` from `--pythonPath`: only what was given. The working directory is
+ * not added: every worker has it on `sys.path` already, last (workerArgs in worker/process.ts),
+ * so the user's modules there import. As a `pythonPath` entry it would go into `PYTHONPATH`,
+ * ahead of the standard library, and a `threading.py` anyone could leave there would run in
+ * every worker, whatever `--allow-modules` says. An entry given is trusted the same way: it is
+ * searched before the standard library.
+ */
+const pythonPathOption = (dirs: readonly string[] | undefined) => (dirs?.length ? { pythonPath: dirs } : {})
+
+/**
+ * A pino destination on `fd` whose lines hold no raw control character: workers' stdout, stderr
+ * and Python log records are logged as they were written, and JSON leaves DEL and C1 raw.
+ */
+const printableLog = (fd: number) => {
+  const dest = pino.destination(fd)
+  return { write: (line: string) => dest.write(printableJson(line)) }
 }
 
 const toJson = (value: unknown) =>
@@ -243,6 +277,10 @@ const main = async (argv: string[]): Promise<number> => {
   const python = values.python
   switch (command) {
     case "dashboard": {
+      // Checked before anything starts (secrets read, Python): a bad number is exit 2.
+      const flags = readNumberFlags(DASHBOARD_NUMBER_FLAGS, values)
+      if (!flags.ok) throw new UsageError(`${flags.message}; see snakepit dashboard --help`)
+      const n = flags.numbers
       const token = secret({ what: "dashboard token", flag: "token", argv: values.token, file: values["token-file"], env: "SNAKEPIT_DASHBOARD_TOKEN" })
       const allowedHosts = values["allowed-hosts"]?.split(",").map((h) => h.trim()).filter((h) => h !== "")
       if (values.host !== undefined && !isLoopbackHost(values.host) && (token.value === undefined || !allowedHosts?.length))
@@ -252,25 +290,28 @@ const main = async (argv: string[]): Promise<number> => {
       await runDashboard({
         signal: interrupted().signal,
         ...(python ? { python } : {}),
-        ...(values.port ? { port: Number(values.port) } : {}),
+        ...(n.port !== undefined ? { port: n.port } : {}),
         ...(values.host ? { host: values.host } : {}),
         ...(allowedHosts?.length ? { allowedHosts } : {}),
         ...(token.value !== undefined ? { token: token.value, tokenFrom: token.from } : {}),
         ...(values.controls ? { controls: true } : {}),
-        ...(values["kill-every"] ? { killEveryMs: Number(values["kill-every"]) * 1000 } : {}),
-        ...(values.workers ? { workers: Number(values.workers) } : {}),
-        ...(values.sessions ? { sessions: Number(values.sessions) } : {}),
+        ...(n["kill-every"] !== undefined ? { killEveryMs: n["kill-every"] * 1000 } : {}),
+        ...(n.workers !== undefined ? { workers: n.workers } : {}),
+        ...(n.sessions !== undefined ? { sessions: n.sessions } : {}),
       })
       return 0
     }
     case "demo": {
+      const flags = readNumberFlags(DEMO_NUMBER_FLAGS, values)
+      if (!flags.ok) throw new UsageError(`${flags.message}; see snakepit demo --help`)
+      const n = flags.numbers
       const stop = values.dashboard ? once(interrupted().signal, "abort").then(() => {}) : undefined
       const summary = await runDemo({
-        ...(stop ? { dashboard: { keepServing: stop, ...(values.port ? { port: Number(values.port) } : {}) } } : {}),
+        ...(stop ? { dashboard: { keepServing: stop, ...(n.port !== undefined ? { port: n.port } : {}) } } : {}),
         ...(python ? { python } : {}),
-        ...(values.sessions ? { sessions: Number(values.sessions) } : {}),
-        ...(values.calls ? { callsPerSession: Number(values.calls) } : {}),
-        ...(values.workers ? { workers: Number(values.workers) } : {}),
+        ...(n.sessions !== undefined ? { sessions: n.sessions } : {}),
+        ...(n.calls !== undefined ? { callsPerSession: n.calls } : {}),
+        ...(n.workers !== undefined ? { workers: n.workers } : {}),
       })
       const onlyExpected = Object.keys(summary.failures).every((t) => t === "WorkerCrashed")
       return onlyExpected && summary.ok > 0 ? 0 : 1
@@ -283,6 +324,8 @@ const main = async (argv: string[]): Promise<number> => {
       // Checked before anything starts (secrets read, NATS, Python): a bad number is exit 2.
       const limits = agentLimits(values)
       if (!limits.ok) throw new UsageError(`${limits.message}; see snakepit agent --help`)
+      // Never echoed: the URL holds the secret.
+      if (natsUrlHasCredentials(values.nats)) throw new UsageError(`--nats has credentials in its URL, which every local user can read (ps); ${saferWay("--nats")}`)
       const token = secret({ what: "NATS token", flag: "token", argv: values.token, file: values["token-file"], env: "SNAKEPIT_NATS_TOKEN" }).value
       const pass = secret({ what: "NATS password", flag: "password", argv: values.password, file: values["password-file"], env: "SNAKEPIT_NATS_PASSWORD" }).value
       const nkeySeed = secret({ what: "NATS nkey seed", flag: "nkey-seed", argv: values["nkey-seed"], file: values["nkey-seed-file"], env: "SNAKEPIT_NATS_NKEY_SEED" }).value
@@ -291,7 +334,7 @@ const main = async (argv: string[]): Promise<number> => {
         nats: values.nats,
         pool: values.pool,
         signal: interrupted().signal,
-        logger: pino({ level: "info", name: "snakepit-agent" }, pino.destination(2)),
+        logger: pino({ level: "info", name: "snakepit-agent" }, printableLog(2)),
         ...(values.prefix ? { prefix: values.prefix } : {}),
         ...(values["agent-id"] ? { agentId: values["agent-id"] } : {}),
         ...limits.agent,
@@ -306,7 +349,7 @@ const main = async (argv: string[]): Promise<number> => {
         bridge: {
           ...allowlist(values),
           ...(python ? { python } : {}),
-          pythonPath: values.pythonPath ?? [process.cwd()],
+          ...pythonPathOption(values.pythonPath),
           ...limits.bridge,
           ...(values["allow-code"] ? { allowCodeExecution: true } : {}),
         },
@@ -326,7 +369,7 @@ const main = async (argv: string[]): Promise<number> => {
       try {
         args = JSON.parse(json)
       } catch {
-        process.stderr.write(`args must be a JSON array, got ${json}\n`)
+        process.stderr.write(printable(`args must be a JSON array, got ${json}\n`))
         return 2
       }
       let kwargs: Record<string, unknown> | undefined
@@ -343,20 +386,20 @@ const main = async (argv: string[]): Promise<number> => {
       const bridge = await PythonBridge.start({
         minWorkers: 1,
         ...(python ? { python } : {}),
-        pythonPath: values.pythonPath ?? [process.cwd()],
-        logger: pino({ level: "warn" }, pino.destination(2)),
+        ...pythonPathOption(values.pythonPath),
+        logger: pino({ level: "warn" }, printableLog(2)),
         ...allowlist(values),
       })
       try {
         const result = await bridge.executePython(values.session ?? null, target.slice(0, dot), target.slice(dot + 1), Array.isArray(args) ? args : [args], kwargs ? { kwargs } : {})
-        process.stdout.write(`${toJson(result)}\n`)
+        process.stdout.write(`${printableJson(toJson(result))}\n`)
         return 0
       } finally {
         await bridge.stop()
       }
     }
     default:
-      process.stderr.write(`unknown command ${JSON.stringify(command)}\n\n${HELP.main}`)
+      process.stderr.write(`unknown command ${printable(JSON.stringify(command))}\n\n${HELP.main}`)
       return 2
   }
 }
@@ -365,11 +408,12 @@ main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (e: unknown) => {
     if (e instanceof UsageError) {
-      process.stderr.write(`${e.message}\n`)
+      process.stderr.write(`${printable(e.message)}\n`)
       process.exit(2)
     }
-    process.stderr.write(`${isSnakepitError(e) ? `${e._tag}: ` : ""}${e instanceof Error ? e.message : String(e)}\n`)
-    if (isSnakepitError(e) && "stderr" in e && e.stderr) process.stderr.write(`${String(e.stderr)}\n`)
+    // A Python error's message and stderr are the raising code's text: no terminal control from them.
+    process.stderr.write(`${printable(`${isSnakepitError(e) ? `${e._tag}: ` : ""}${e instanceof Error ? e.message : String(e)}`)}\n`)
+    if (isSnakepitError(e) && "stderr" in e && e.stderr) process.stderr.write(`${printable(String(e.stderr))}\n`)
     process.exit(1)
   },
 )

@@ -141,7 +141,11 @@ export interface LocalWorkerOptions {
   /**
    * Extra `sys.path` entries for your modules; the bundled `snakepit_bridge` is always added.
    * A relative entry is relative to the workers' directory: `cwd`, else the host's current
-   * directory (pass absolute paths when the service may be started from elsewhere). Default: none.
+   * directory (pass absolute paths when the service may be started from elsewhere). The entries
+   * go into `PYTHONPATH`, so Python searches them before the standard library and installed
+   * packages: a `threading.py` in one runs in every worker at start-up, whatever the allowlist
+   * says. Name only directories that no one less trusted than the host can write to (the
+   * workers' working directory needs no entry: it is on `sys.path` already, last). Default: none.
    */
   readonly pythonPath?: readonly string[]
   /** Extra environment variables for the workers (added to the host's environment). Default: none. */

@@ -10,6 +10,7 @@ import type { Logger } from "pino"
 import type { LocalBridgeOptions } from "../bridge/options.js"
 import type { NatsOptions } from "../remote/natsOptions.js"
 import { RemoteAgent, type AgentOptions } from "../remote/RemoteAgent.js"
+import { printable } from "./terminalText.js"
 
 /** What `snakepit agent` was asked for. */
 export interface AgentCommand extends Omit<NatsOptions, "servers"> {
@@ -38,7 +39,7 @@ export async function runAgent(command: AgentCommand): Promise<void> {
   const { nats, signal, logger, bridge, ...rest } = command
   const agent = await RemoteAgent.start({ ...rest, servers: nats, bridge: { ...bridge, logger } })
   // Tests and process managers read this line to know the agent serves.
-  process.stdout.write(`snakepit agent ${agent.id} serving pool ${command.pool} on ${nats}\n`)
+  process.stdout.write(printable(`snakepit agent ${agent.id} serving pool ${command.pool} on ${nats}\n`))
   if (!signal.aborted) await once(signal, "abort")
   logger.info({ agentId: agent.id }, "draining")
   await agent.drain()

@@ -17,9 +17,7 @@
  */
 
 import { MAX_BUSY_WAIT_US } from "../bridge/options.js"
-
-/** The longest delay a Node timer takes; a longer one fires at once. */
-const MAX_TIMER_MS = 2 ** 31 - 1
+import { MAX_TIMER_MS, wholeNumberFlag } from "./numberFlags.js"
 
 /**
  * Each numeric agent flag's upper bound. Worker counts: processes on one machine. Queue,
@@ -83,12 +81,8 @@ export interface AgentLimits {
  * positiveIntegerFlag("max-queue", "50")   // 50
  * positiveIntegerFlag("max-queue", "-1")   // '--max-queue must be a whole number from 1 to 1000000, got "-1"'
  */
-export const positiveIntegerFlag = (flag: AgentNumberFlag, value: string): number | string => {
-  const max = AGENT_NUMBER_FLAGS[flag]
-  const min = lowestFlagValue(flag)
-  const n = /^[0-9]{1,16}$/.test(value) ? Number(value) : Number.NaN
-  return n >= min && n <= max ? n : `--${flag} must be a whole number from ${min} to ${max}, got ${JSON.stringify(value)}`
-}
+export const positiveIntegerFlag = (flag: AgentNumberFlag, value: string): number | string =>
+  wholeNumberFlag(flag, value, { min: lowestFlagValue(flag), max: AGENT_NUMBER_FLAGS[flag] })
 
 /**
  * The numeric agent flags given (as parseArgs returns them) read into options, or one message

@@ -17,6 +17,7 @@ import { pino } from "pino"
 import { PythonBridge } from "../bridge/PythonBridge.js"
 import { isLoopbackHost } from "../inspect/dashboardHosts.js"
 import { demoCall } from "./demo.js"
+import { printable } from "./terminalText.js"
 
 /** Dashboard command settings; every field has a default. */
 export interface DashboardRunOptions {
@@ -81,9 +82,12 @@ export const runDashboard = async (options: DashboardRunOptions): Promise<void> 
     const auth = options.token
       ? `token from ${options.tokenFrom ?? "the command"} (not printed): add ?token=<token> to the URL or send Authorization: Bearer <token>`
       : "no token: any local user can open it"
+    // Host names and the token file's path are the caller's text.
     out.write(
-      `snakepit dashboard: ${page.href}\nbound to ${page.host}, ${reach}\n${auth}${options.controls ? "\ncontrols on: the page can kill workers and restart the environment" : ""}\n` +
-        `${workers} workers, ${options.sessions ?? 6} sessions calling; Ctrl-C to stop.\n`,
+      printable(
+        `snakepit dashboard: ${page.href}\nbound to ${page.host}, ${reach}\n${auth}${options.controls ? "\ncontrols on: the page can kill workers and restart the environment" : ""}\n` +
+          `${workers} workers, ${options.sessions ?? 6} sessions calling; Ctrl-C to stop.\n`,
+      ),
     )
     const signal = options.signal
     const session = async (s: number) => {

@@ -5,19 +5,21 @@
  * imports, whether numpy is available (optional), and a real worker round trip including
  * death detection after SIGKILL (pipes and signals behave). First it notes (a warning, not a
  * failure) every process of this user running `snakepit agent` or `snakepit dashboard` with a
- * secret on its command line (`--token`, `--password`, `--nkey-seed`), by pid and flag, never
- * the value: any local user can read a command line.
+ * secret on its command line (`--token`, `--password`, `--nkey-seed`, a `--nats` URL with
+ * credentials), by pid and flag, never the value: any local user can read a command line.
  *
  * @example
  * const ok = await runDoctor({ python: "python3", out: process.stdout }) // false → exit 1
  */
 import { execFile } from "node:child_process"
-import { readdirSync, readFileSync, statSync } from "node:fs"
+import { readdirSync, readFileSync, readlinkSync, realpathSync, statSync } from "node:fs"
+import { basename, dirname, join, resolve } from "node:path"
 import { promisify } from "node:util"
 import { createActor, waitFor } from "xstate"
 import { bridgePythonDir, MIN_PYTHON, resolvePython } from "../worker/python.js"
 import { workerMachine } from "../worker/machine.js"
-import { secretsInArgv, type ArgvSecret } from "./secrets.js"
+import { CLI_FILE, namesSnakepit, saferWay, secretsInArgv, type ArgvSecret } from "./secrets.js"
+import { printable } from "./terminalText.js"
 
 const run = promisify(execFile)
 
@@ -30,6 +32,46 @@ export interface DoctorOptions {
 /** A process of this user whose command line carries a secret. */
 export interface ExposedSecret extends ArgvSecret {
   readonly pid: number
+}
+
+/**
+ * True for an argv element of a process whose working directory is `cwd` that runs snakepit's
+ * command: its bin, or a `cli.js` / `cli.ts` (`.mjs`, `.cjs`, `.mts`, `.cts`) whose nearest
+ * `package.json` is snakepit's, wherever it lies and whatever its path is called
+ * (`/opt/tools/pit/dist/cli.js`, `src/cli.ts` run with `node --import tsx` in a checkout). Where
+ * the file cannot be found (gone, or out of reach), a path that says snakepit still counts.
+ *
+ * @example
+ * isSnakepitScript("src/cli.ts", "/home/me/snakepit-checkout") // true
+ * isSnakepitScript("/usr/lib/node_modules/tsx/dist/cli.mjs", "/") // false: tsx's own package
+ */
+export const isSnakepitScript = (arg: string, cwd: string): boolean => {
+  if (basename(arg) === "snakepit") return true
+  if (!CLI_FILE.test(basename(arg))) return false
+  let dir: string
+  try {
+    dir = dirname(realpathSync(resolve(cwd, arg)))
+  } catch {
+    return namesSnakepit(arg) // not there (or not ours to see): its name is all there is
+  }
+  for (;;) {
+    let text: string | undefined
+    try {
+      text = readFileSync(join(dir, "package.json"), "utf8")
+    } catch {
+      text = undefined // no package.json here: look further up
+    }
+    if (text !== undefined) {
+      try {
+        return (JSON.parse(text) as { name?: unknown }).name === "snakepit"
+      } catch {
+        return false // the nearest package.json is not JSON: not a snakepit install
+      }
+    }
+    const up = dirname(dir)
+    if (up === dir) return namesSnakepit(arg)
+    dir = up
+  }
 }
 
 /**
@@ -52,7 +94,13 @@ export const exposedSecrets = (): ExposedSecret[] => {
     try {
       if (uid !== undefined && statSync(`/proc/${pid}`).uid !== uid) continue
       const argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter((a, i, all) => a !== "" || i < all.length - 1)
-      for (const s of secretsInArgv(argv)) found.push({ pid: Number(pid), ...s })
+      let cwd = "/"
+      try {
+        cwd = readlinkSync(`/proc/${pid}/cwd`)
+      } catch {
+        // Its directory is not ours to read: a relative script path resolves against / (not found).
+      }
+      for (const s of secretsInArgv(argv, (arg) => isSnakepitScript(arg, cwd))) found.push({ pid: Number(pid), ...s })
     } catch {
       // The process ended while we looked, or is not ours to read: nothing to report.
     }
@@ -62,7 +110,9 @@ export const exposedSecrets = (): ExposedSecret[] => {
 
 /** Runs every check; resolves to true when nothing required failed. */
 export const runDoctor = async (options: DoctorOptions = {}): Promise<boolean> => {
-  const out = options.out ?? process.stdout
+  // Python's output and errors, and the --python given, are printed: no terminal control from them.
+  const sink = options.out ?? process.stdout
+  const out = { write: (text: string) => sink.write(printable(text)) }
   const command = options.python ?? process.env.SNAKEPIT_PYTHON ?? "python3"
   let healthy = true
   const ok = (what: string) => out.write(`ok    ${what}\n`)
@@ -73,7 +123,7 @@ export const runDoctor = async (options: DoctorOptions = {}): Promise<boolean> =
   }
 
   for (const s of exposedSecrets())
-    warn(`pid ${s.pid} (snakepit ${s.command}) has ${s.flag} on its command line, which every local user can read (ps): pass it with ${s.flag}-file or the environment instead`)
+    warn(`pid ${s.pid} (snakepit ${s.command}) has ${s.flag === "--nats" ? "credentials in its --nats URL" : s.flag} on its command line, which every local user can read (ps): ${saferWay(s.flag)}`)
 
   let executable: string
   try {

@@ -86,31 +86,71 @@ export const resolveSecret = (spec: SecretSpec, io: SecretIo): SecretResult => {
 /** The CLI flags whose value is a secret. */
 export const SECRET_FLAGS = ["token", "password", "nkey-seed"] as const
 
+/**
+ * True when a NATS server list (`--nats`, comma-separated) names a user, password or token in a
+ * URL: `nats://alice:hunter2@host`, `nats://s3cret@host`, `alice:pw@host:4222`. The NATS client
+ * does not use them (they must be given as options), and on a command line every local user
+ * can read them.
+ *
+ * @example
+ * natsUrlHasCredentials("nats://10.0.0.5:4222")                  // false
+ * natsUrlHasCredentials("nats://a:4222,nats://bob:pw@b:4222")    // true
+ */
+export const natsUrlHasCredentials = (servers: string): boolean =>
+  servers.split(",").some((server) => /^(?:[A-Za-z][A-Za-z0-9+.-]*:\/\/)?[^/?#@]+@/.test(server.trim()))
+
 /** A secret flag found on a command line (never its value). */
 export interface ArgvSecret {
   /** `agent` or `dashboard`. */
   readonly command: string
-  /** The flag with its dashes: `--token`. */
+  /** The flag with its dashes: `--token`, or `--nats` for a URL with credentials. */
   readonly flag: string
 }
 
+/**
+ * How to pass what `flag` carried without putting it on the command line.
+ *
+ * @example
+ * saferWay("--token") // "pass it with --token-file or the environment instead"
+ */
+export const saferWay = (flag: string): string =>
+  flag === "--nats"
+    ? "the NATS client does not use credentials in the URL: give them with --user and --password-file, --token-file, --nkey-seed-file or --creds instead"
+    : `pass it with ${flag}-file or the environment instead`
+
 const COMMANDS = new Set(["agent", "dashboard"])
 
-/** True for an argv element that runs snakepit: its bin, or its cli.js / cli.ts in a snakepit path. */
-const isSnakepit = (arg: string) => {
+/** The file name of snakepit's CLI entry, built (`cli.js`) or run from source (`cli.ts`). */
+export const CLI_FILE = /^cli\.[cm]?[jt]s$/
+
+/**
+ * True for an argv element that names snakepit's command by its name: its bin (`snakepit`), or
+ * a `cli.js` / `cli.ts` whose path says snakepit. A copy under another name (`/opt/tools/pit/dist/cli.js`)
+ * or a relative `src/cli.ts` needs the file itself looked at: `snakepit doctor` does
+ * (`isSnakepitScript` in doctor.ts).
+ *
+ * @example
+ * namesSnakepit("/usr/lib/node_modules/snakepit/dist/cli.js") // true
+ * namesSnakepit("/other/tool/cli.js")                         // false
+ */
+export const namesSnakepit = (arg: string): boolean => {
   const base = arg.slice(arg.lastIndexOf("/") + 1)
-  return base === "snakepit" || (/^cli\.[cm]?[jt]s$/.test(base) && arg.includes("snakepit"))
+  return base === "snakepit" || (CLI_FILE.test(base) && arg.includes("snakepit"))
 }
 
 /**
  * The secret flags with a value on a `snakepit agent` or `snakepit dashboard` command line
- * (`--token X` or `--token=X`); empty for any other command line.
+ * (`--token X` or `--token=X`, and `--nats` when its URL carries credentials); empty for any
+ * other command line. `isSnakepit` says which argv element starts snakepit (default: by its
+ * name, {@link namesSnakepit}); the command is the first `agent` or `dashboard` after it.
  *
  * @example
  * secretsInArgv(["node", "/usr/lib/node_modules/snakepit/dist/cli.js", "agent", "--token", "s3cret"])
  * // [{ command: "agent", flag: "--token" }]
+ * secretsInArgv(["snakepit", "agent", "--nats=nats://alice:pw@nats:4222", "--pool", "p"])
+ * // [{ command: "agent", flag: "--nats" }]
  */
-export const secretsInArgv = (argv: readonly string[]): ArgvSecret[] => {
+export const secretsInArgv = (argv: readonly string[], isSnakepit: (arg: string) => boolean = namesSnakepit): ArgvSecret[] => {
   const start = argv.findIndex(isSnakepit)
   if (start < 0) return []
   const rest = argv.slice(start + 1)
@@ -122,6 +162,8 @@ export const secretsInArgv = (argv: readonly string[]): ArgvSecret[] => {
       const flag = `--${name}`
       if ((arg === flag && i + 1 < rest.length) || arg.startsWith(`${flag}=`)) found.push({ command, flag })
     }
+    const nats = arg === "--nats" ? rest[i + 1] : arg.startsWith("--nats=") ? arg.slice("--nats=".length) : undefined
+    if (nats !== undefined && natsUrlHasCredentials(nats)) found.push({ command, flag: "--nats" })
   })
   return found
 }

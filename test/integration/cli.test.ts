@@ -3,7 +3,7 @@
  * dashboard, doctor, call, usage errors. Each run carries a marker in its environment, which the
  * workers inherit, so the test can prove no process outlives the command.
  */
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
@@ -100,6 +100,41 @@ describe("snakepit CLI", () => {
       rmSync(dir, { recursive: true, force: true })
     }
   })
+
+  it("a dashboard or demo number flag that is not a whole number in range exits 2 naming it, before Python starts", async () => {
+    // A stand-in interpreter that leaves a mark when anything starts it, then runs Python.
+    const dir = mkdtempSync(join(tmpdir(), "number-flags-"))
+    const started = join(dir, "python-started")
+    const python = join(dir, "python3")
+    writeFileSync(python, `#!/bin/sh\ntouch ${started}\nexec python3 "$@"\n`)
+    chmodSync(python, 0o755)
+    try {
+      const cases: [string[], string][] = [
+        // NaN and a delay past Node's longest timer both fired after 1 ms: a SIGKILL every millisecond.
+        [["dashboard", "--kill-every", "abc"], '--kill-every must be a whole number from 0 to 2147483, got "abc"'],
+        [["dashboard", "--kill-every", "3000000"], '--kill-every must be a whole number from 0 to 2147483, got "3000000"'],
+        // Exited 1 after Python had started.
+        [["dashboard", "--port", "abc"], '--port must be a whole number from 0 to 65535, got "abc"'],
+        // Ran no workload and exited 0 at once.
+        [["dashboard", "--sessions", "abc", "--kill-every", "0"], '--sessions must be a whole number from 1 to 1000, got "abc"'],
+        [["dashboard", "--workers=-1"], '--workers must be a whole number from 1 to 1024, got "-1"'],
+        [["demo", "--sessions", "abc"], '--sessions must be a whole number from 1 to 1000, got "abc"'],
+        [["demo", "--calls", "1e3"], '--calls must be a whole number from 1 to 1000000, got "1e3"'],
+        [["demo", "--workers", "0"], '--workers must be a whole number from 1 to 1024, got "0"'],
+        [["demo", "--dashboard", "--port", "65536"], '--port must be a whole number from 0 to 65535, got "65536"'],
+      ]
+      const results = await Promise.all(cases.map(([args]) => cli([...args, "--python", python])))
+      for (const [i, r] of results.entries()) {
+        const [args, message] = cases[i]!
+        expect(r.exitCode, `${args.join(" ")}: ${r.stderr}`).toBe(2)
+        expect(r.stderr).toContain(message)
+        expect(r.stdout).toBe("")
+      }
+      expect(existsSync(started)).toBe(false)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }, 180_000)
 
   it("usage errors exit 2; --help exits 0 for every command", async () => {
     expect((await cli(["frobnicate"])).exitCode).toBe(2)

@@ -6,7 +6,7 @@
  * the value); `dashboard --host` follows the remote rules and says what it opened.
  */
 import { randomUUID } from "node:crypto"
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { request } from "node:http"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -201,4 +201,35 @@ describe("snakepit doctor", () => {
     expect(r.stdout).toMatch(new RegExp(`note  pid ${fake.pid} \\(snakepit agent\\) has --token on its command line`))
     expect(r.stdout + r.stderr).not.toContain(value)
   }, 60_000)
+
+  it("notes a snakepit copied under a path that does not say snakepit, and a --nats URL with credentials", async () => {
+    const value = `argv-secret-${randomUUID()}`
+    // A package named snakepit in a directory that is not, whose cli.js only waits.
+    mkdirSync(join(dir, "pit", "dist"), { recursive: true })
+    writeFileSync(join(dir, "pit", "package.json"), JSON.stringify({ name: "snakepit", type: "module" }))
+    writeFileSync(join(dir, "pit", "dist", "cli.js"), "setInterval(() => {}, 1000)\n")
+    const copy = runner.track(execa(process.execPath, ["dist/cli.js", "dashboard", `--token=${value}`], { cwd: join(dir, "pit"), env: { [MARK]: runner.mark }, reject: false }))
+    const nats = runner.track(
+      execa(process.execPath, ["-e", "setInterval(() => {}, 1000)", "/opt/snakepit/dist/cli.js", "agent", "--nats", `nats://alice:${value}@nats:4222`, "--pool", "p"], {
+        env: { [MARK]: runner.mark },
+        reject: false,
+      }),
+    )
+    await eventually(() => cmdline(copy.pid!).includes("--token") && cmdline(nats.pid!).includes("--nats"), 5_000, "the stand-ins started")
+    const r = await cli(["doctor"])
+    expect(r.stdout).toMatch(new RegExp(`note  pid ${copy.pid} \\(snakepit dashboard\\) has --token on its command line`))
+    expect(r.stdout).toMatch(new RegExp(`note  pid ${nats.pid} \\(snakepit agent\\) has credentials in its --nats URL on its command line.*--password-file`))
+    expect(r.stdout + r.stderr).not.toContain(value)
+  }, 60_000)
+})
+
+describe("snakepit agent --nats", () => {
+  it("refuses a URL with credentials (exit 2), which the NATS client would not use, without printing them", async () => {
+    const value = `argv-secret-${randomUUID()}`
+    const r = await cli(["agent", "--nats", `nats://alice:${value}@127.0.0.1:4222`, "--pool", "p", "--allow-modules", "math"])
+    expect(r.exitCode).toBe(2)
+    expect(r.stderr).toContain("--nats has credentials in its URL")
+    expect(r.stderr).toContain("--password-file")
+    expect(r.stdout + r.stderr).not.toContain(value)
+  })
 })

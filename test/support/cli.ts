@@ -84,11 +84,11 @@ export class CliRunner {
     })
   }
 
-  /** Starts `snakepit <args>` in the repository, marked; resolves with its result (never rejects). */
-  run(args: readonly string[], env: Record<string, string> = {}) {
+  /** Starts `snakepit <args>` in the repository (or `cwd`), marked; resolves with its result (never rejects). */
+  run(args: readonly string[], env: Record<string, string> = {}, cwd: string = root) {
     return this.track(
       execa(process.execPath, [this.entry, ...args], {
-        cwd: root,
+        cwd,
         env: { [this.markName]: this.mark, FORCE_COLOR: "0", ...env },
         reject: false,
         timeout: 120_000,
