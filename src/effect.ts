@@ -4,7 +4,8 @@
  *
  * Interrupting a call's fiber aborts the call (it is cancelled in Python too); interrupting a
  * `stream`'s or a `map`'s fiber cancels what runs for it at once, even while it waits for an
- * item. Anything that is not a snakepit error is a defect, not a typed failure.
+ * item. Anything that is not a snakepit error is a defect, not a typed failure: a `map` input
+ * that throws its own `TypeError` ends the stream with that defect.
  *
  * @example
  * import { Effect } from "effect"
@@ -48,11 +49,19 @@ export class Bridge extends Context.Service<Bridge, PythonBridge>()("snakepit/Br
     )
 }
 
+/** A snakepit error as a typed failure; anything else (a bug, a user input's own error) as a defect. */
+const failOrDie = (e: unknown): Effect.Effect<never, SnakepitError> => (isSnakepitError(e) ? Effect.fail(e) : Effect.die(e))
+
 /** Runs a Promise-returning bridge call as an Effect; interruption aborts the call. */
 const fromPromise = <A>(run: (signal: AbortSignal) => Promise<A>): Effect.Effect<A, SnakepitError> =>
-  Effect.tryPromise({ try: run, catch: (e) => e }).pipe(
-    Effect.catch((e) => (isSnakepitError(e) ? Effect.fail(e) : Effect.die(e))),
-  )
+  Effect.tryPromise({ try: run, catch: (e) => e }).pipe(Effect.catch(failOrDie))
+
+/** Runs a check that throws `InvalidOptions` as an Effect that fails with it. */
+const validate = <A>(check: () => A): Effect.Effect<A, SnakepitError> => Effect.try({ try: check, catch: (e) => e }).pipe(Effect.catch(failOrDie))
+
+/** An iterable of the bridge's as a Stream whose typed failures are snakepit errors only. */
+const fromIterable = <A>(iterable: AsyncIterable<A>): Stream.Stream<A, SnakepitError> =>
+  Stream.fromAsyncIterable(iterable, (e) => e).pipe(Stream.catch((e) => (isSnakepitError(e) ? Stream.fail(e) : Stream.die(e))))
 
 /**
  * The options of an Effect call, checked before the bridge is even asked: the Effect adds its
@@ -60,13 +69,7 @@ const fromPromise = <A>(run: (signal: AbortSignal) => Promise<A>): Effect.Effect
  * and a non-object (`1`) is refused rather than spread into nothing.
  */
 const effectOptions = (options: unknown): Effect.Effect<Omit<ExecuteOptions, "signal">, SnakepitError> =>
-  Effect.suspend(() => {
-    try {
-      return Effect.succeed(parseCallOptions(options, { allowSignal: false }))
-    } catch (invalid) {
-      return Effect.fail(invalid as SnakepitError)
-    }
-  })
+  validate(() => parseCallOptions(options, { allowSignal: false }))
 
 /**
  * An abort signal for one stream or map, aborted when the stream's scope closes: its end, a
@@ -143,14 +146,15 @@ export const stream = <A = unknown>(
       const checked = yield* effectOptions(options)
       const bridge = yield* Bridge
       const signal = yield* closingSignal
-      return Stream.fromAsyncIterable(bridge.stream<A>(sessionId, module, fn, args, { ...checked, signal }), (e) => e as SnakepitError)
+      return fromIterable(bridge.stream<A>(sessionId, module, fn, args, { ...checked, signal }))
     }),
   )
 
 /**
  * `bridge.map` (the batch path) as an Effect `Stream` of per-item results in input order.
  * Interrupting the stream's fiber ends the map as `break` does (reading stops, chunks in flight
- * are cancelled), at once even while it waits for an item, so a `signal` option is refused.
+ * are cancelled), at once even while it waits for an item, so a `signal` option is refused. An
+ * error of the inputs' own (an iterator that throws) ends the stream as a defect.
  *
  * @example
  * Stream.runCollect(map<number>(null, "math", "sqrt", [[4], [9]])) // [{ ok: true, value: 2 }, { ok: true, value: 3 }]
@@ -170,7 +174,7 @@ export const map = <A = unknown>(
           const signal = yield* closingSignal
           // Options that are not an object go as they are, for bridge.map to refuse (InvalidOptions).
           const withSignal = typeof options === "object" && options !== null && !Array.isArray(options) ? { ...options, signal } : options
-          return Stream.fromAsyncIterable(bridge.map<A>(sessionId, module, fn, inputs, withSignal), (e) => e as SnakepitError)
+          return fromIterable(bridge.map<A>(sessionId, module, fn, inputs, withSignal))
         }),
       )
 

@@ -2,7 +2,7 @@
  * The Effect API against real workers: typed failures with catchTag, timeouts, interruption,
  * and the bridge as a scoped layer that leaves no process behind.
  */
-import { Effect, Fiber, Layer, Stream } from "effect"
+import { Effect, Exit, Fiber, Layer, Stream } from "effect"
 import { describe, expect, it } from "vitest"
 import { Bridge, executeCode, executePython, getStatus, map, stream } from "../../src/effect.js"
 import { eventually, startBridge, testLogger } from "../support/bridge.js"
@@ -11,6 +11,12 @@ import { fixturesDir, pythonCommand } from "../support/worker.js"
 
 const layer = Bridge.layer({ python: pythonCommand, pythonPath: [fixturesDir], minWorkers: 1, logger: testLogger, allowCodeExecution: true })
 const run = <A, E>(effect: Effect.Effect<A, E, Bridge>) => Effect.runPromise(Effect.provide(effect, layer))
+
+/** How an Effect ended, as plain data: its value, or each reason of its cause. */
+const outcome = <A, E>(exit: Exit.Exit<A, E>) =>
+  Exit.isSuccess(exit)
+    ? { success: exit.value }
+    : exit.cause.reasons.map((r) => (r._tag === "Fail" ? { fail: r.error } : r._tag === "Die" ? { die: r.defect } : { interrupt: true }))
 
 describe("snakepit/effect", () => {
   it("executePython succeeds with the Python value", async () => {
@@ -52,6 +58,23 @@ describe("snakepit/effect", () => {
     expect([...items]).toEqual([{ ok: true, value: 2 }, { ok: true, value: 4 }])
     const refused = await run(Stream.runCollect(map(null, "echo", "echo", [], { signal: AbortSignal.abort() } as never)).pipe(Effect.flip))
     expect(refused).toMatchObject({ _tag: "InvalidOptions" })
+  })
+
+  it("an input iterable that throws is a defect of the map's stream, not a typed failure", async () => {
+    // Only snakepit's errors are typed failures; the input's own TypeError was cast into the
+    // error channel, where catchTag and catch saw a value of a type they were never told of.
+    function* inputs() {
+      yield [1, 1]
+      throw new TypeError("the input broke")
+    }
+    const exit = await Effect.runPromiseExit(Effect.provide(Stream.runCollect(map(null, "echo", "add", inputs())), layer))
+    expect(outcome(exit)).toEqual([{ die: new TypeError("the input broke") }])
+    const caught = await run(Stream.runCollect(map(null, "echo", "add", inputs())).pipe(
+      Effect.as("not caught"),
+      Effect.catch(() => Effect.succeed("caught as a typed failure")),
+      Effect.catchDefect((d) => Effect.succeed(`a defect: ${String(d)}`)),
+    ))
+    expect(caught).toBe("a defect: TypeError: the input broke")
   })
 
   it("the layer stops the bridge when its scope closes", async () => {
