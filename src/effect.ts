@@ -27,7 +27,7 @@ import type { BridgeStatus } from "./bridge/status.js"
 import type { ExecuteOptions } from "./bridge/callOptions.js"
 import type { MapOptions, MapResult } from "./bridge/mapOptions.js"
 import type { BridgeOptions } from "./bridge/options.js"
-import type { StopOptions } from "./bridge/stopOptions.js"
+import { checkStopOptions, type StopOptions } from "./bridge/stopOptions.js"
 import { InvalidOptions, isSnakepitError, type SnakepitError } from "./errors.js"
 import { parseCallOptions } from "./bridge/callOptions.js"
 
@@ -38,6 +38,10 @@ export class Bridge extends Context.Service<Bridge, PythonBridge>()("snakepit/Br
    * options: by default as `bridge.stop()` (calls still queued fail with `BridgeStopped`); with
    * `{ drain: true, timeoutMs }` every call already made finishes first, within the deadline.
    *
+   * The stop options are checked when the layer is built, before any worker starts: malformed
+   * ones fail it with `InvalidOptions`. Should the stop still fail at release, a plain stop ends
+   * the workers anyway and the failure is a defect of the release.
+   *
    * @example
    * Effect.provide(program, Bridge.layer({ minWorkers: 2 }))
    * Effect.provide(program, Bridge.layer({ minWorkers: 2 }, { drain: true, timeoutMs: 30_000 }))
@@ -45,7 +49,9 @@ export class Bridge extends Context.Service<Bridge, PythonBridge>()("snakepit/Br
   static readonly layer = (options: BridgeOptions = {}, stop?: StopOptions): Layer.Layer<Bridge, SnakepitError> =>
     Layer.effect(
       Bridge,
-      Effect.acquireRelease(fromPromise(() => PythonBridge.start(options)), (bridge) => Effect.promise(() => bridge.stop(stop))),
+      Effect.flatMap(validate(() => checkStopOptions(stop)), (stopOptions) =>
+        Effect.acquireRelease(fromPromise(() => PythonBridge.start(options)), (bridge) => stopBridge(bridge, stopOptions)),
+      ),
     )
 }
 
@@ -62,6 +68,20 @@ const validate = <A>(check: () => A): Effect.Effect<A, SnakepitError> => Effect.
 /** An iterable of the bridge's as a Stream whose typed failures are snakepit errors only. */
 const fromIterable = <A>(iterable: AsyncIterable<A>): Stream.Stream<A, SnakepitError> =>
   Stream.fromAsyncIterable(iterable, (e) => e).pipe(Stream.catch((e) => (isSnakepitError(e) ? Stream.fail(e) : Stream.die(e))))
+
+/**
+ * The layer's release. Should `stop(options)` reject, a plain `stop()` still ends every worker
+ * (no process outlives the scope), and the rejection is rethrown: a defect of the release, not
+ * swallowed. (Malformed options cannot get here: they were refused when the layer was built.)
+ */
+const stopBridge = (bridge: PythonBridge, options: StopOptions): Effect.Effect<void> =>
+  Effect.promise(() =>
+    bridge.stop(options).catch((failure: unknown) =>
+      bridge.stop().finally(() => {
+        throw failure
+      }),
+    ),
+  )
 
 /**
  * The options of an Effect call, checked before the bridge is even asked: the Effect adds its

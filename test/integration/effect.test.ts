@@ -2,11 +2,13 @@
  * The Effect API against real workers: typed failures with catchTag, timeouts, interruption,
  * and the bridge as a scoped layer that leaves no process behind.
  */
+import { randomUUID } from "node:crypto"
 import { Effect, Exit, Fiber, Layer, Stream } from "effect"
-import { describe, expect, it } from "vitest"
+import { describe, expect, it, vi } from "vitest"
+import { PythonBridge } from "../../src/bridge/PythonBridge.js"
 import { Bridge, executeCode, executePython, getStatus, map, stream } from "../../src/effect.js"
 import { eventually, startBridge, testLogger } from "../support/bridge.js"
-import { isGone } from "../support/processes.js"
+import { isGone, processesLeft } from "../support/processes.js"
 import { fixturesDir, pythonCommand } from "../support/worker.js"
 
 const layer = Bridge.layer({ python: pythonCommand, pythonPath: [fixturesDir], minWorkers: 1, logger: testLogger, allowCodeExecution: true })
@@ -101,6 +103,39 @@ describe("snakepit/effect", () => {
     }
     expect(await outcomes(Bridge.layer(options, { drain: true, timeoutMs: 30_000 }))).toEqual(["ok0", "ok1", "ok2"])
     expect(await outcomes(Bridge.layer(options))).toEqual(["ok0", "BridgeStopped", "BridgeStopped"])
+  })
+
+  it("a layer refuses malformed stop options when it is built, with InvalidOptions, and starts no worker", async () => {
+    // They were read only by the release's bridge.stop(), which rejected: a defect, and the
+    // bridge, never stopped, kept both workers for good.
+    const mark = randomUUID()
+    let ran = false
+    const malformed = Bridge.layer(
+      { python: pythonCommand, pythonPath: [fixturesDir], minWorkers: 2, logger: testLogger, env: { SNAKEPIT_EFFECT_LAYER: mark } },
+      { drain: true, timeoutMs: 3_000_000_000 },
+    )
+    const exit = await Effect.runPromiseExit(Effect.provide(Effect.sync(() => (ran = true)), malformed))
+    expect(outcome(exit)).toEqual([{ fail: expect.objectContaining({ _tag: "InvalidOptions", issues: [expect.stringContaining("options.timeoutMs")] }) }])
+    expect(ran).toBe(false)
+    expect(await processesLeft("SNAKEPIT_EFFECT_LAYER", mark, 10_000)).toEqual([])
+  })
+
+  it("a layer whose stop fails stops the bridge with a plain stop: no worker is left, and the failure is a defect", async () => {
+    const mark = randomUUID()
+    const options = { python: pythonCommand, pythonPath: [fixturesDir], minWorkers: 2, logger: testLogger, env: { SNAKEPIT_EFFECT_LAYER: mark } }
+    const failure = new Error("the drain failed")
+    const stop = vi.spyOn(PythonBridge.prototype, "stop").mockImplementationOnce(() => Promise.reject(failure))
+    let started: PythonBridge | undefined
+    try {
+      const program = Effect.map(Bridge, (bridge) => void (started = bridge))
+      const exit = await Effect.runPromiseExit(Effect.provide(program, Bridge.layer(options, { drain: true, timeoutMs: 30_000 })))
+      expect(stop).toHaveBeenCalledWith({ drain: true, timeoutMs: 30_000 })
+      expect(outcome(exit)).toEqual([{ die: failure }])
+      expect(await processesLeft("SNAKEPIT_EFFECT_LAYER", mark, 10_000)).toEqual([])
+    } finally {
+      stop.mockRestore()
+      await started?.stop()
+    }
   })
 
   describe("interrupting a stream's fiber while it waits for an item", () => {
