@@ -2,10 +2,11 @@
  * The Effect API (`snakepit/effect`): every bridge operation as an Effect whose error channel
  * is the union of snakepit's tagged errors, and the bridge itself as a scoped service.
  *
- * Interrupting a call's fiber aborts the call (it is cancelled in Python too); interrupting a
- * `stream`'s or a `map`'s fiber cancels what runs for it at once, even while it waits for an
- * item. Anything that is not a snakepit error is a defect, not a typed failure: a `map` input
- * that throws its own `TypeError` ends the stream with that defect.
+ * Interrupting a call's fiber aborts the call (it is cancelled in Python too), whichever of
+ * `executePython`, `executeCode` or `routeCommand` made it; interrupting a `stream`'s or a
+ * `map`'s fiber cancels what runs for it at once, even while it waits for an item. Anything that
+ * is not a snakepit error is a defect, not a typed failure: a `map` input that throws its own
+ * `TypeError` ends the stream with that defect.
  *
  * @example
  * import { Effect } from "effect"
@@ -29,7 +30,7 @@ import type { MapOptions, MapResult } from "./bridge/mapOptions.js"
 import type { BridgeOptions } from "./bridge/options.js"
 import { checkStopOptions, type StopOptions } from "./bridge/stopOptions.js"
 import { InvalidOptions, isSnakepitError, type SnakepitError } from "./errors.js"
-import { parseCallOptions } from "./bridge/callOptions.js"
+import { checkCommand, parseCallOptions } from "./bridge/callOptions.js"
 
 /** The running bridge, as an Effect service. Provide it with {@link Bridge.layer}. */
 export class Bridge extends Context.Service<Bridge, PythonBridge>()("snakepit/Bridge") {
@@ -210,11 +211,31 @@ export const restartPythonEnvironment: Effect.Effect<void, SnakepitError, Bridge
   bridge.restartPythonEnvironment(),
 )
 
-/** `bridge.routeCommand` as an Effect. */
+/**
+ * `bridge.routeCommand` as an Effect. Interrupting its fiber cancels the call in Python, as for
+ * {@link executePython}, so a `signal` in `params.options` is refused (`InvalidOptions`).
+ *
+ * @example
+ * routeCommand("execute_python", { module: "math", function: "sqrt", args: [16] }, { sessionId: "s1" }) // succeeds with 4
+ */
 export const routeCommand = (
   command: BridgeCommand,
   params: Record<string, unknown> = {},
   context: { sessionId?: string } = {},
-): Effect.Effect<unknown, SnakepitError, Bridge> => withBridge((bridge) => bridge.routeCommand(command, params, context))
+): Effect.Effect<unknown, SnakepitError, Bridge> =>
+  Effect.flatMap(validate(() => checkCommand(command, params, context, { allowSignal: false })), (routed) =>
+    // Dispatched here rather than by bridge.routeCommand, which takes no signal: each command
+    // that runs Python gets the Effect's own.
+    withBridge((bridge, signal): Promise<unknown> => {
+      switch (routed.kind) {
+        case "execute_python":
+          return bridge.executePython(routed.sessionId, routed.module, routed.fn, routed.args, { ...routed.options, signal })
+        case "execute_python_code":
+          return bridge.executeCode(routed.sessionId, routed.code, routed.context, { ...routed.options, signal })
+        case "get_python_status":
+          return Promise.resolve(bridge.getStatus())
+      }
+    }),
+  )
 
 export type { SnakepitError } from "./errors.js"

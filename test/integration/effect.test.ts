@@ -6,7 +6,7 @@ import { randomUUID } from "node:crypto"
 import { Effect, Exit, Fiber, Layer, Stream } from "effect"
 import { describe, expect, it, vi } from "vitest"
 import { PythonBridge } from "../../src/bridge/PythonBridge.js"
-import { Bridge, executeCode, executePython, getStatus, map, stream } from "../../src/effect.js"
+import { Bridge, executeCode, executePython, getStatus, map, routeCommand, stream } from "../../src/effect.js"
 import { eventually, startBridge, testLogger } from "../support/bridge.js"
 import { isGone, processesLeft } from "../support/processes.js"
 import { fixturesDir, pythonCommand } from "../support/worker.js"
@@ -19,6 +19,8 @@ const outcome = <A, E>(exit: Exit.Exit<A, E>) =>
   Exit.isSuccess(exit)
     ? { success: exit.value }
     : exit.cause.reasons.map((r) => (r._tag === "Fail" ? { fail: r.error } : r._tag === "Die" ? { die: r.defect } : { interrupt: true }))
+
+const idle = (bridge: PythonBridge) => bridge.getStatus().workers.every((w) => w.inFlight === 0)
 
 describe("snakepit/effect", () => {
   it("executePython succeeds with the Python value", async () => {
@@ -138,12 +140,45 @@ describe("snakepit/effect", () => {
     }
   })
 
+  describe("interrupting routeCommand's fiber cancels the call in Python", () => {
+    // The call would run ten minutes: only a cancellation frees the worker's slot. routeCommand
+    // never passed its abort signal, so an interrupted call held it until it ended by itself.
+    it.each([
+      // An async function honours the cancel at once.
+      ["execute_python", { module: "echo", function: "aecho", args: ["late", 600], options: { timeoutMs: Number.POSITIVE_INFINITY } }],
+      // A sync one cannot: the call is abandoned and its worker killed after callGraceMs.
+      ["execute_python_code", { code: "import time\ntime.sleep(600)", options: { timeoutMs: Number.POSITIVE_INFINITY } }],
+    ] as const)("%s", async (command, params) => {
+      const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, allowCodeExecution: true, callGraceMs: 1_000 })
+      const program = Effect.gen(function* () {
+        const fiber = yield* Effect.forkChild(routeCommand(command, params))
+        yield* Effect.promise(() => eventually(() => !idle(bridge), 20_000, "the call running"))
+        yield* Fiber.interrupt(fiber)
+      })
+      await Effect.runPromise(Effect.provide(program, Layer.succeed(Bridge, bridge)))
+      // The one worker slot is free again: the next call runs (before, it waited ten minutes).
+      let next: unknown
+      bridge.executePython(null, "echo", "echo", ["next"]).then((v) => (next = v), (e: unknown) => (next = e))
+      await eventually(() => next !== undefined, 20_000, "the next call answered")
+      expect(next).toBe("next")
+    })
+
+    it("refuses a signal of its own in params.options, as every Effect call does", async () => {
+      const params = { module: "echo", function: "echo", args: [1], options: { signal: new AbortController().signal } }
+      const refused = await run(routeCommand("execute_python", params).pipe(Effect.flip))
+      expect(refused).toMatchObject({ _tag: "InvalidOptions", issues: [expect.stringContaining("params.options.signal is not a call option here")] })
+    })
+
+    it("still answers get_python_status and passes kwargs", async () => {
+      expect(await run(routeCommand("get_python_status"))).toMatchObject({ totalWorkers: 1 })
+      expect(await run(routeCommand("execute_python", { module: "echo", function: "add", args: [1], kwargs: { b: 2 } }))).toBe(3)
+    })
+  })
+
   describe("interrupting a stream's fiber while it waits for an item", () => {
     // The item never comes (Python sleeps far longer than the test): only a cancellation frees
     // the worker. An async generator's return() waits behind its pending next(), so closing the
     // iterator alone left the call running, its worker slot held and the map's inputs open.
-    const idle = (bridge: Awaited<ReturnType<typeof startBridge>>) => bridge.getStatus().workers.every((w) => w.inFlight === 0)
-
     it("cancels a map's chunk in flight and closes its inputs", async () => {
       const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1 })
       try {
