@@ -2,9 +2,11 @@
  * The Effect API (`snakepit/effect`): every bridge operation as an Effect whose error channel
  * is the union of snakepit's tagged errors, and the bridge itself as a scoped service.
  *
- * Interrupting a call's fiber aborts the call (it is cancelled in Python too); interrupting a
- * `stream`'s or a `map`'s fiber cancels what runs for it at once, even while it waits for an
- * item. Anything that is not a snakepit error is a defect, not a typed failure.
+ * Interrupting a call's fiber aborts the call (it is cancelled in Python too), whichever of
+ * `executePython`, `executeCode` or `routeCommand` made it; interrupting a `stream`'s or a
+ * `map`'s fiber cancels what runs for it at once, even while it waits for an item. Anything that
+ * is not a snakepit error is a defect, not a typed failure: a `map` input that throws its own
+ * `TypeError` ends the stream with that defect.
  *
  * @example
  * import { Effect } from "effect"
@@ -26,9 +28,9 @@ import type { BridgeStatus } from "./bridge/status.js"
 import type { ExecuteOptions } from "./bridge/callOptions.js"
 import type { MapOptions, MapResult } from "./bridge/mapOptions.js"
 import type { BridgeOptions } from "./bridge/options.js"
-import type { StopOptions } from "./bridge/stopOptions.js"
+import { checkStopOptions, type StopOptions } from "./bridge/stopOptions.js"
 import { InvalidOptions, isSnakepitError, type SnakepitError } from "./errors.js"
-import { parseCallOptions } from "./bridge/callOptions.js"
+import { checkCommand, parseCallOptions } from "./bridge/callOptions.js"
 
 /** The running bridge, as an Effect service. Provide it with {@link Bridge.layer}. */
 export class Bridge extends Context.Service<Bridge, PythonBridge>()("snakepit/Bridge") {
@@ -37,6 +39,10 @@ export class Bridge extends Context.Service<Bridge, PythonBridge>()("snakepit/Br
    * options: by default as `bridge.stop()` (calls still queued fail with `BridgeStopped`); with
    * `{ drain: true, timeoutMs }` every call already made finishes first, within the deadline.
    *
+   * The stop options are checked when the layer is built, before any worker starts: malformed
+   * ones fail it with `InvalidOptions`. Should the stop still fail at release, a plain stop ends
+   * the workers anyway and the failure is a defect of the release.
+   *
    * @example
    * Effect.provide(program, Bridge.layer({ minWorkers: 2 }))
    * Effect.provide(program, Bridge.layer({ minWorkers: 2 }, { drain: true, timeoutMs: 30_000 }))
@@ -44,14 +50,38 @@ export class Bridge extends Context.Service<Bridge, PythonBridge>()("snakepit/Br
   static readonly layer = (options: BridgeOptions = {}, stop?: StopOptions): Layer.Layer<Bridge, SnakepitError> =>
     Layer.effect(
       Bridge,
-      Effect.acquireRelease(fromPromise(() => PythonBridge.start(options)), (bridge) => Effect.promise(() => bridge.stop(stop))),
+      Effect.flatMap(validate(() => checkStopOptions(stop)), (stopOptions) =>
+        Effect.acquireRelease(fromPromise(() => PythonBridge.start(options)), (bridge) => stopBridge(bridge, stopOptions)),
+      ),
     )
 }
 
+/** A snakepit error as a typed failure; anything else (a bug, a user input's own error) as a defect. */
+const failOrDie = (e: unknown): Effect.Effect<never, SnakepitError> => (isSnakepitError(e) ? Effect.fail(e) : Effect.die(e))
+
 /** Runs a Promise-returning bridge call as an Effect; interruption aborts the call. */
 const fromPromise = <A>(run: (signal: AbortSignal) => Promise<A>): Effect.Effect<A, SnakepitError> =>
-  Effect.tryPromise({ try: run, catch: (e) => e }).pipe(
-    Effect.catch((e) => (isSnakepitError(e) ? Effect.fail(e) : Effect.die(e))),
+  Effect.tryPromise({ try: run, catch: (e) => e }).pipe(Effect.catch(failOrDie))
+
+/** Runs a check that throws `InvalidOptions` as an Effect that fails with it. */
+const validate = <A>(check: () => A): Effect.Effect<A, SnakepitError> => Effect.try({ try: check, catch: (e) => e }).pipe(Effect.catch(failOrDie))
+
+/** An iterable of the bridge's as a Stream whose typed failures are snakepit errors only. */
+const fromIterable = <A>(iterable: AsyncIterable<A>): Stream.Stream<A, SnakepitError> =>
+  Stream.fromAsyncIterable(iterable, (e) => e).pipe(Stream.catch((e) => (isSnakepitError(e) ? Stream.fail(e) : Stream.die(e))))
+
+/**
+ * The layer's release. Should `stop(options)` reject, a plain `stop()` still ends every worker
+ * (no process outlives the scope), and the rejection is rethrown: a defect of the release, not
+ * swallowed. (Malformed options cannot get here: they were refused when the layer was built.)
+ */
+const stopBridge = (bridge: PythonBridge, options: StopOptions): Effect.Effect<void> =>
+  Effect.promise(() =>
+    bridge.stop(options).catch((failure: unknown) =>
+      bridge.stop().finally(() => {
+        throw failure
+      }),
+    ),
   )
 
 /**
@@ -60,13 +90,7 @@ const fromPromise = <A>(run: (signal: AbortSignal) => Promise<A>): Effect.Effect
  * and a non-object (`1`) is refused rather than spread into nothing.
  */
 const effectOptions = (options: unknown): Effect.Effect<Omit<ExecuteOptions, "signal">, SnakepitError> =>
-  Effect.suspend(() => {
-    try {
-      return Effect.succeed(parseCallOptions(options, { allowSignal: false }))
-    } catch (invalid) {
-      return Effect.fail(invalid as SnakepitError)
-    }
-  })
+  validate(() => parseCallOptions(options, { allowSignal: false }))
 
 /**
  * An abort signal for one stream or map, aborted when the stream's scope closes: its end, a
@@ -143,14 +167,15 @@ export const stream = <A = unknown>(
       const checked = yield* effectOptions(options)
       const bridge = yield* Bridge
       const signal = yield* closingSignal
-      return Stream.fromAsyncIterable(bridge.stream<A>(sessionId, module, fn, args, { ...checked, signal }), (e) => e as SnakepitError)
+      return fromIterable(bridge.stream<A>(sessionId, module, fn, args, { ...checked, signal }))
     }),
   )
 
 /**
  * `bridge.map` (the batch path) as an Effect `Stream` of per-item results in input order.
  * Interrupting the stream's fiber ends the map as `break` does (reading stops, chunks in flight
- * are cancelled), at once even while it waits for an item, so a `signal` option is refused.
+ * are cancelled), at once even while it waits for an item, so a `signal` option is refused. An
+ * error of the inputs' own (an iterator that throws) ends the stream as a defect.
  *
  * @example
  * Stream.runCollect(map<number>(null, "math", "sqrt", [[4], [9]])) // [{ ok: true, value: 2 }, { ok: true, value: 3 }]
@@ -170,7 +195,7 @@ export const map = <A = unknown>(
           const signal = yield* closingSignal
           // Options that are not an object go as they are, for bridge.map to refuse (InvalidOptions).
           const withSignal = typeof options === "object" && options !== null && !Array.isArray(options) ? { ...options, signal } : options
-          return Stream.fromAsyncIterable(bridge.map<A>(sessionId, module, fn, inputs, withSignal), (e) => e as SnakepitError)
+          return fromIterable(bridge.map<A>(sessionId, module, fn, inputs, withSignal))
         }),
       )
 
@@ -186,11 +211,31 @@ export const restartPythonEnvironment: Effect.Effect<void, SnakepitError, Bridge
   bridge.restartPythonEnvironment(),
 )
 
-/** `bridge.routeCommand` as an Effect. */
+/**
+ * `bridge.routeCommand` as an Effect. Interrupting its fiber cancels the call in Python, as for
+ * {@link executePython}, so a `signal` in `params.options` is refused (`InvalidOptions`).
+ *
+ * @example
+ * routeCommand("execute_python", { module: "math", function: "sqrt", args: [16] }, { sessionId: "s1" }) // succeeds with 4
+ */
 export const routeCommand = (
   command: BridgeCommand,
   params: Record<string, unknown> = {},
   context: { sessionId?: string } = {},
-): Effect.Effect<unknown, SnakepitError, Bridge> => withBridge((bridge) => bridge.routeCommand(command, params, context))
+): Effect.Effect<unknown, SnakepitError, Bridge> =>
+  Effect.flatMap(validate(() => checkCommand(command, params, context, { allowSignal: false })), (routed) =>
+    // Dispatched here rather than by bridge.routeCommand, which takes no signal: each command
+    // that runs Python gets the Effect's own.
+    withBridge((bridge, signal): Promise<unknown> => {
+      switch (routed.kind) {
+        case "execute_python":
+          return bridge.executePython(routed.sessionId, routed.module, routed.fn, routed.args, { ...routed.options, signal })
+        case "execute_python_code":
+          return bridge.executeCode(routed.sessionId, routed.code, routed.context, { ...routed.options, signal })
+        case "get_python_status":
+          return Promise.resolve(bridge.getStatus())
+      }
+    }),
+  )
 
 export type { SnakepitError } from "./errors.js"

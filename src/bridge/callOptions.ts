@@ -354,13 +354,14 @@ export type RoutedCommand =
  * Validates a seed-adapter command: `params` (an object: `module`, `function`, `args`,
  * `kwargs`, `options` / `code`, `context`) and `context` (`{ sessionId? }`). Module and function
  * names are no longer coerced with `String()`: a missing one is refused, not called
- * `"undefined"`. `params.kwargs` wins over `params.options.kwargs`.
+ * `"undefined"`. `params.kwargs` wins over `params.options.kwargs`. `allowSignal: false` for
+ * the Effect API, whose calls are cancelled by interruption.
  *
  * @example
  * checkCommand("execute_python", { module: "math", function: "sqrt", args: [16] }, { sessionId: "s1" })
  * // { kind: "execute_python", sessionId: "s1", module: "math", fn: "sqrt", args: [16], options: {} }
  */
-export const checkCommand = (command: unknown, params: unknown, context: unknown): RoutedCommand =>
+export const checkCommand = (command: unknown, params: unknown, context: unknown, { allowSignal = true } = {}): RoutedCommand =>
   guarded(`routeCommand ${describeValue(command)}`, (issues): RoutedCommand => {
     if (command !== "execute_python" && command !== "execute_python_code" && command !== "get_python_status") {
       issues.push(`command must be one of execute_python, execute_python_code, get_python_status; got ${describeValue(command)}`)
@@ -384,7 +385,7 @@ export const checkCommand = (command: unknown, params: unknown, context: unknown
       const args = p.args ?? []
       if (!Array.isArray(args)) issues.push(`params.args must be an array, got ${describeValue(args)}`)
       if (p.kwargs !== undefined && !isPlainObject(p.kwargs)) issues.push(`params.kwargs must be a plain object, got ${describeValue(p.kwargs)}`)
-      const options = optionIssues(p.options, "params.options", issues, true)
+      const options = optionIssues(p.options, "params.options", issues, allowSignal)
       return {
         kind: "execute_python",
         sessionId,
@@ -398,7 +399,7 @@ export const checkCommand = (command: unknown, params: unknown, context: unknown
       if (typeof p.code !== "string") issues.push(`params.code must be a string, got ${describeValue(p.code)}`)
       const ctx = p.context ?? {}
       if (!isPlainObject(ctx)) issues.push(`params.context must be a plain object, got ${describeValue(ctx)}`)
-      const options = optionIssues(p.options, "params.options", issues, true)
+      const options = optionIssues(p.options, "params.options", issues, allowSignal)
       return { kind: "execute_python_code", sessionId, code: p.code as string, context: ctx as Record<string, unknown>, options }
     }
     return { kind: "get_python_status" }

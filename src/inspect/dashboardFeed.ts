@@ -67,6 +67,12 @@ const describeExit = (e: BridgeEvents["worker.exited"]) =>
 export class DashboardFeed extends LoggedFeed<LogEntry> {
   private readonly exited: WorkerRow[] = []
   private readonly unsubscribe: Array<() => void> = []
+  /**
+   * Each worker of the latest status as that status showed it, for the row it leaves when it
+   * exits. Only those: every recycle starts a worker under a new id, so remembering every id
+   * ever seen grew for the dashboard's life. A worker is still in the status until its
+   * `worker.exited` has been emitted (the pool drops it after), so none is forgotten too soon.
+   */
   private readonly lastSeen = new Map<string, WorkerStatus>()
   private seq = 0
   private readonly panels = new CallPanels(Date.now())
@@ -109,6 +115,7 @@ export class DashboardFeed extends LoggedFeed<LogEntry> {
   /** The current state: live workers, then recently exited incarnations, newest first. */
   snapshot(now = Date.now()): DashboardSnapshot {
     const { workers, supervisor, ...bridge } = this.source.getStatus()
+    this.lastSeen.clear()
     for (const w of workers) this.lastSeen.set(w.id, w)
     while (this.exited.length > 0 && now - this.exited[this.exited.length - 1]!.exit!.at > this.retainExitedMs) this.exited.pop()
     return { at: now, bridge, workers: [...workers.map((w) => ({ ...w, exit: null })), ...this.exited], supervisor, calls: this.panels.snapshot(now) }

@@ -181,6 +181,16 @@ describe("routeCommand", () => {
     expect(error.message).toContain("params.options.timeoutMs")
   })
 
+  it("refuses params.options.signal for the Effect API (allowSignal: false), for both commands that run Python", () => {
+    const signal = new AbortController().signal
+    expect(checkCommand("execute_python", { module: "m", function: "f", options: { signal } }, {}).kind).toBe("execute_python")
+    for (const params of [{ module: "m", function: "f", options: { signal } }, { code: "x = 1", options: { signal } }]) {
+      const command = "code" in params ? "execute_python_code" : "execute_python"
+      const error = thrown(() => checkCommand(command, params, {}, { allowSignal: false })) as InvalidOptions
+      expect(error.issues).toEqual([expect.stringContaining("params.options.signal is not a call option here")])
+    }
+  })
+
   test.prop([fc.anything(), fc.anything(), fc.anything()])("any command either passes or is InvalidOptions", (command, params, context) => {
     outcome(() => checkCommand(command, params, context))
   })

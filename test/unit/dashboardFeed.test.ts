@@ -47,6 +47,28 @@ describe("DashboardFeed", () => {
     expect(feed.snapshot(now + 2_000).workers).toHaveLength(2)
   })
 
+  it("remembers only the workers of the latest status: a pool that recycles its workers for ever holds no more of them", () => {
+    // Every recycle starts a worker under a new id; the feed kept each one's last status for
+    // the dashboard's whole life (200 000 incarnations: 200 000 entries, about 30 MB).
+    const { source, telemetry, set } = fakeSource()
+    const feed = new DashboardFeed(source)
+    const remembered = () => feed["lastSeen"].size
+    for (let n = 0; n < 2_000; n += 2) {
+      set(status([worker(`w${n}`, n), worker(`w${n + 1}`, n + 1)]))
+      feed.snapshot()
+      expect(remembered()).toBe(2)
+    }
+    // The last numbers of a worker that then exits are still those of its row.
+    set(status([{ ...worker("w2000", 2_000), served: 42, restarts: 3, uptimeMs: 900 }, worker("w2001", 2_001)]))
+    feed.snapshot()
+    telemetry.emit("worker.exited", { workerId: "w2000", pid: 2_000, reason: "normal", exitCode: 0, signal: null })
+    set(status([worker("w2001", 2_001), worker("w2002", 2_002)]))
+    const rows = feed.snapshot().workers
+    expect(rows.map((w) => [w.id, w.state])).toEqual([["w2001", "ready"], ["w2002", "ready"], ["w2000", "stopped"]])
+    expect(rows[2]).toMatchObject({ served: 42, restarts: 3, uptimeMs: 900 })
+    expect(remembered()).toBe(2)
+  })
+
   it("a requested stop is shown as stopped, not crashed", () => {
     const { source, telemetry } = fakeSource()
     const feed = new DashboardFeed(source)
