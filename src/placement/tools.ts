@@ -123,12 +123,14 @@ export class ToolRegistry {
 
   /** The answer to a tool call (never rejects: a failure is `{ ok: false, message }`). */
   answer(call: Pick<ToolCallRequest, "name" | "args" | "kwargs" | "sessionId"> & { readonly hold?: CallHold | undefined }, workerId: string): Promise<ToolAnswer> {
-    // A call in flight when its session was cleaned up acts on what the cleanup found: it does
-    // not use (keep alive) the session's next life, nor reach its variables.
+    // A call in flight when its session was cleaned up acts on the variables the cleanup found:
+    // it does not use (keep alive) the session's next life, nor reach its variables or its tools
+    // (the cleanup dropped the session's own tools; global ones still answer).
     const remains = call.hold instanceof DetachedVariables ? call.hold : undefined
     if (call.sessionId !== null && !remains) this.onSessionUse(call.sessionId)
     if (call.name.startsWith(VARIABLES)) return Promise.resolve(this.variable(call, remains))
-    const tool = (call.sessionId !== null ? this.bySession.get(call.sessionId)?.get(call.name) : undefined) ?? this.global.get(call.name)
+    const own = call.sessionId !== null && !remains ? this.bySession.get(call.sessionId)?.get(call.name) : undefined
+    const tool = own ?? this.global.get(call.name)
     if (!tool) {
       const why = call.sessionId === null ? ` globally, and this tool call belongs to no running call of a session (${NO_SESSION_WHY})` : ""
       // The type travels as a field: Python names the class itself, so a "ToolNotFound:" prefix
