@@ -352,7 +352,12 @@ export class PythonBridge implements AsyncDisposable {
   private async cleanup(sessionId: string, reason: "explicit" | "ttl"): Promise<boolean> {
     const known = this.lifetimes.forget(sessionId)
     const hadVariables = this.variables.entries(sessionId).length > 0
-    this.variables.clear(sessionId)
+    // The session's calls already sent act on its variables as they are now, apart from the
+    // session's next life, and drop them when they end (the worker does so with their Python
+    // state); held by none, they are freed at once.
+    const remains = this.variables.detach(sessionId)
+    this.pool.holdForSession(sessionId, remains)
+    remains.leave()
     this.tools.dropSession(sessionId)
     const { bound, workerId } = await this.pool.forgetSession(sessionId, this.options.healthCheckTimeoutMs)
     const existed = bound || known || hadVariables

@@ -11,7 +11,7 @@
  * await backend.start()
  */
 import type { SupervisorStatus } from "../supervisor/status.js"
-import type { CallOptions, ItemOutcome } from "../worker/connection.js"
+import type { CallHold, CallOptions, ItemOutcome } from "../worker/connection.js"
 import type { CircuitStatus, WorkerStatus } from "./status.js"
 import type { StopOptions } from "./stopOptions.js"
 
@@ -38,6 +38,11 @@ export interface PoolBackend {
   sessionBound(sessionId: string): boolean
   /** True while a call of the session runs. */
   sessionInFlight(sessionId: string): boolean
+  /**
+   * Gives `hold` to each call of the session in flight (sent, not settled) that has none yet; it
+   * leaves it when it settles. Called as the session is cleaned up: their tool calls act on it.
+   */
+  holdForSession(sessionId: string, hold: CallHold): void
   /** Unbinds a session and clears its Python-side state where it ran. */
   forgetSession(sessionId: string, timeoutMs: number): Promise<{ readonly bound: boolean; readonly workerId: string | undefined }>
   /** Sessions bound now. */

@@ -37,7 +37,7 @@ import {
 import { withCallContext, withCallerStack } from "../errorContext.js"
 import type { TelemetryEmitter } from "../telemetry/events.js"
 import { BridgeMetrics } from "../telemetry/metrics.js"
-import { CallWithdrawn, type CallOptions, type Connection, type ItemOutcome } from "../worker/connection.js"
+import { CallWithdrawn, type CallHold, type CallOptions, type Connection, type ItemOutcome } from "../worker/connection.js"
 import type { PoolBackend } from "./backend.js"
 import type { ResolvedOptions } from "./options.js"
 import type { StopOptions } from "./stopOptions.js"
@@ -989,6 +989,11 @@ export class WorkerPool implements PoolBackend {
    */
   private inUse(sessionId: string): boolean {
     return this.sessionCalls.running(sessionId) || this.queue.holdsSession(sessionId)
+  }
+
+  /** Gives `hold` to the session's calls in flight on every worker, a retiring one's too. */
+  holdForSession(sessionId: string, hold: CallHold): void {
+    for (const slot of this.slots.values()) slot.process?.connection.holdForSession(sessionId, hold)
   }
 
   /** Unbinds a session and clears its Python-side state in the worker that held it. */

@@ -24,8 +24,8 @@
  * tools.register("fetchUser", async (id) => ({ id, name: "Ada" }))
  */
 import { AsyncLocalStorage } from "node:async_hooks"
-import type { Connection, ToolCallRequest } from "../worker/connection.js"
-import type { SessionVariables } from "./variables.js"
+import type { CallHold, Connection, ToolCallRequest } from "../worker/connection.js"
+import { DetachedVariables, type SessionVariables } from "./variables.js"
 import { VariableLimitExceeded } from "../errors.js"
 import { thrownText } from "../thrown.js"
 import { SHOWN_NAME_CHARS, shownName } from "../protocol/shownName.js"
@@ -122,10 +122,15 @@ export class ToolRegistry {
   }
 
   /** The answer to a tool call (never rejects: a failure is `{ ok: false, message }`). */
-  answer(call: Pick<ToolCallRequest, "name" | "args" | "kwargs" | "sessionId">, workerId: string): Promise<ToolAnswer> {
-    if (call.sessionId !== null) this.onSessionUse(call.sessionId)
-    if (call.name.startsWith(VARIABLES)) return Promise.resolve(this.variable(call))
-    const tool = (call.sessionId !== null ? this.bySession.get(call.sessionId)?.get(call.name) : undefined) ?? this.global.get(call.name)
+  answer(call: Pick<ToolCallRequest, "name" | "args" | "kwargs" | "sessionId"> & { readonly hold?: CallHold | undefined }, workerId: string): Promise<ToolAnswer> {
+    // A call in flight when its session was cleaned up acts on the variables the cleanup found:
+    // it does not use (keep alive) the session's next life, nor reach its variables or its tools
+    // (the cleanup dropped the session's own tools; global ones still answer).
+    const remains = call.hold instanceof DetachedVariables ? call.hold : undefined
+    if (call.sessionId !== null && !remains) this.onSessionUse(call.sessionId)
+    if (call.name.startsWith(VARIABLES)) return Promise.resolve(this.variable(call, remains))
+    const own = call.sessionId !== null && !remains ? this.bySession.get(call.sessionId)?.get(call.name) : undefined
+    const tool = own ?? this.global.get(call.name)
     if (!tool) {
       const why = call.sessionId === null ? ` globally, and this tool call belongs to no running call of a session (${NO_SESSION_WHY})` : ""
       // The type travels as a field: Python names the class itself, so a "ToolNotFound:" prefix
@@ -143,18 +148,19 @@ export class ToolRegistry {
     )
   }
 
-  private variable(call: Pick<ToolCallRequest, "name" | "args" | "sessionId">): ToolAnswer {
+  private variable(call: Pick<ToolCallRequest, "name" | "args" | "sessionId">, remains: DetachedVariables | undefined): ToolAnswer {
     const sessionId = call.sessionId
     const [name] = call.args as [unknown]
     const ok = (value: unknown): ToolAnswer => ({ ok: true, value })
     if (sessionId === null) return { ok: false, message: `session variables need a session, and this tool call belongs to no running call of a session (${NO_SESSION_WHY})` }
+    const variables = remains ?? this.variables.of(sessionId)
     const op = call.name.slice(VARIABLES.length)
-    if (op === "entries") return ok(this.variables.entries(sessionId))
+    if (op === "entries") return ok(variables.entries())
     if (typeof name !== "string") return { ok: false, message: `variable names are strings, got ${typeof name}` }
-    if (op === "get") return ok(this.variables.has(sessionId, name) ? [true, this.variables.get(sessionId, name)] : [false, null])
+    if (op === "get") return ok(variables.has(name) ? [true, variables.get(name)] : [false, null])
     if (op === "set") {
       try {
-        this.variables.set(sessionId, name, call.args[1])
+        variables.set(name, call.args[1])
       } catch (error) {
         // Python raises its own VariableLimitExceeded, with the fields, so the call can catch it.
         if (error instanceof VariableLimitExceeded) {
@@ -166,7 +172,7 @@ export class ToolRegistry {
       }
       return ok(null)
     }
-    if (op === "delete") return ok(this.variables.delete(sessionId, name))
+    if (op === "delete") return ok(variables.delete(name))
     return { ok: false, message: `no variables operation ${shownName(op)}`, errorType: "ToolNotFound" }
   }
 }

@@ -20,6 +20,7 @@
 import { VariableLimitExceeded } from "../errors.js"
 import { encodedSize } from "../protocol/encodedSize.js"
 import { shownName } from "../protocol/shownName.js"
+import type { CallHold } from "../worker/connection.js"
 
 /** The caps on host-held variable bytes (from `limits` in the bridge's options). */
 export interface VariableLimits {
@@ -39,6 +40,16 @@ interface SessionStore {
   bytes: number
 }
 
+/** One session's variables, as a tool call reaches them: the live ones, or a cleanup's remains. */
+export interface VariableAccess {
+  get(name: string): unknown
+  has(name: string): boolean
+  /** Throws `VariableLimitExceeded` or `SerializationError`, changing nothing. */
+  set(name: string, value: unknown): void
+  delete(name: string): boolean
+  entries(): Array<[string, unknown]>
+}
+
 const unlimited: VariableLimits = { maxSessionVariableBytes: Infinity, maxVariableBytes: Infinity }
 
 export class SessionVariables {
@@ -47,7 +58,7 @@ export class SessionVariables {
 
   constructor(private readonly limits: VariableLimits = unlimited) {}
 
-  /** Bytes held by every session together. */
+  /** Bytes held by every session together, the remains of cleaned-up sessions still held included. */
   get bytes(): number {
     return this.total
   }
@@ -72,8 +83,57 @@ export class SessionVariables {
    * way the previous value stays.
    */
   set(sessionId: string, name: string, value: unknown): void {
-    const bytes = encodedSize(value)
+    this.write(sessionId, this.bySession.get(sessionId), name, value, (store) => this.bySession.set(sessionId, store))
+  }
+
+  /** Removes one variable; true if it existed. */
+  delete(sessionId: string, name: string): boolean {
     const store = this.bySession.get(sessionId)
+    if (!store || !this.remove(store, name)) return false
+    if (store.vars.size === 0) this.bySession.delete(sessionId)
+    return true
+  }
+
+  /** Every variable of a session, in insertion order. */
+  entries(sessionId: string): Array<[string, unknown]> {
+    return entriesOf(this.bySession.get(sessionId))
+  }
+
+  /** One session's live variables, as a tool call of it reaches them. */
+  of(sessionId: string): VariableAccess {
+    return {
+      get: (name) => this.get(sessionId, name),
+      has: (name) => this.has(sessionId, name),
+      set: (name, value) => this.set(sessionId, name, value),
+      delete: (name) => this.delete(sessionId, name),
+      entries: () => this.entries(sessionId),
+    }
+  }
+
+  /** Drops every variable of a session (cleanup, TTL expiry), freeing its bytes. */
+  clear(sessionId: string): void {
+    this.detach(sessionId).leave()
+  }
+
+  /**
+   * Takes a session's variables out (cleanup, TTL expiry): the session has none from now on, and
+   * what it had lives on in the returned {@link DetachedVariables} for the calls sent before the
+   * cleanup that are still in flight, each of which {@link CallHold.join}s it. Its bytes stay
+   * counted (toward `maxVariableBytes`, in {@link bytes}) until the last holder leaves; the
+   * caller holds it once and must `leave` it once it has handed it to those calls.
+   */
+  detach(sessionId: string): DetachedVariables {
+    const store = this.bySession.get(sessionId) ?? { vars: new Map(), bytes: 0 }
+    this.bySession.delete(sessionId)
+    return new DetachedVariables(sessionId, store, {
+      write: (name, value) => this.write(sessionId, store, name, value, () => {}),
+      remove: (name) => this.remove(store, name),
+      free: () => (this.total -= store.bytes),
+    })
+  }
+
+  private write(sessionId: string, store: SessionStore | undefined, name: string, value: unknown, created: (store: SessionStore) => void): void {
+    const bytes = encodedSize(value)
     const previous = store?.vars.get(name)?.bytes ?? 0
     const sessionAfter = (store?.bytes ?? 0) - previous + bytes
     const totalAfter = this.total - previous + bytes
@@ -84,37 +144,82 @@ export class SessionVariables {
     }
     if (bytes > previous && totalAfter > maxVariableBytes) throw exceeded(sessionId, name, "bridge", maxVariableBytes, bytes, totalAfter)
     let target = store
-    if (!target) this.bySession.set(sessionId, (target = { vars: new Map(), bytes: 0 }))
+    if (!target) created((target = { vars: new Map(), bytes: 0 }))
     target.vars.set(name, { value, bytes })
     target.bytes = sessionAfter
     this.total = totalAfter
   }
 
-  /** Removes one variable; true if it existed. */
-  delete(sessionId: string, name: string): boolean {
-    const store = this.bySession.get(sessionId)
-    const held = store?.vars.get(name)
-    if (!store || !held) return false
+  private remove(store: SessionStore, name: string): boolean {
+    const held = store.vars.get(name)
+    if (!held) return false
     store.vars.delete(name)
     store.bytes -= held.bytes
     this.total -= held.bytes
-    if (store.vars.size === 0) this.bySession.delete(sessionId)
     return true
   }
+}
 
-  /** Every variable of a session, in insertion order. */
-  entries(sessionId: string): Array<[string, unknown]> {
-    return [...(this.bySession.get(sessionId)?.vars ?? [])].map(([name, held]) => [name, held.value])
+/**
+ * A cleaned-up session's variables as the cleanup found them, held for the session's calls
+ * that were in flight (sent) before the cleanup: their tool calls read and write these, never
+ * the session's new variables, so nothing they do outlives them (`docs/sessions.md`, "Lifetime").
+ * Bounded like a session (`maxSessionVariableBytes`, and counted toward `maxVariableBytes`);
+ * freed when the last holder leaves, after which it refuses every access.
+ */
+export class DetachedVariables implements VariableAccess, CallHold {
+  private holders = 1
+
+  /** @internal made by {@link SessionVariables.detach} */
+  constructor(
+    readonly sessionId: string,
+    private readonly store: SessionStore,
+    private readonly owner: {
+      write(name: string, value: unknown): void
+      remove(name: string): boolean
+      free(): void
+    },
+  ) {}
+
+  /** True once every holder has left and its bytes are freed. */
+  get freed(): boolean {
+    return this.holders === 0
   }
 
-  /** Drops every variable of a session (cleanup, TTL expiry), freeing its bytes. */
-  clear(sessionId: string): void {
-    const store = this.bySession.get(sessionId)
-    if (!store) return
-    this.total -= store.bytes
-    this.bySession.delete(sessionId)
+  join(): void {
+    if (this.freed) throw new Error(`the cleaned-up variables of session ${JSON.stringify(this.sessionId)} were already freed`)
+    this.holders++
+  }
+
+  leave(): void {
+    if (this.freed) return
+    if (--this.holders === 0) this.owner.free()
+  }
+
+  get(name: string): unknown {
+    return this.store.vars.get(name)?.value
+  }
+
+  has(name: string): boolean {
+    return this.store.vars.has(name)
+  }
+
+  set(name: string, value: unknown): void {
+    if (this.freed) throw new Error(`session ${JSON.stringify(this.sessionId)} was cleaned up and no call sent before it is in flight`)
+    this.owner.write(name, value)
+  }
+
+  delete(name: string): boolean {
+    return !this.freed && this.owner.remove(name)
+  }
+
+  entries(): Array<[string, unknown]> {
+    return entriesOf(this.store)
   }
 }
+
+const entriesOf = (store: SessionStore | undefined): Array<[string, unknown]> =>
+  [...(store?.vars ?? [])].map(([name, held]) => [name, held.value])
 
 const exceeded = (sessionId: string, name: string, scope: "session" | "bridge", limitBytes: number, bytes: number, after: number) =>
   new VariableLimitExceeded({

@@ -705,12 +705,15 @@ export class RemoteAgent {
   /**
    * A tool call of a remote session goes to its client, naming one of that session's calls
    * running here (the client reads the session from its record of that call); others are
-   * answered locally.
+   * answered locally. A call of the session still runs here after its cleanup (it was sent
+   * before it), when the session is no longer held: it is forwarded all the same, so the client
+   * answers from what it kept for that call, never this agent's own variables.
    */
   private forwardTool(call: ToolCallRequest): Promise<ToolAnswer> | undefined {
-    if (call.sessionId === null || !this.quotas.holds(call.sessionId)) return undefined
+    if (call.sessionId === null) return undefined
     let under: Running | undefined
     for (const r of this.running.values()) if (r.session === call.sessionId) under = r
+    if (!under && !this.quotas.holds(call.sessionId)) return undefined
     if (!under) return Promise.resolve({ ok: false, message: `no call of session ${call.sessionId} is running on this agent` })
     const owner = under.clientId
     let request: Uint8Array

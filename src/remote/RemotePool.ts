@@ -36,7 +36,7 @@ import { BridgeStopped, CallCancelled, ProtocolError, StartupFailed, WorkerCrash
 import { withCallContext, withCallerStack } from "../errorContext.js"
 import type { TelemetryEmitter } from "../telemetry/events.js"
 import type { BridgeMetrics } from "../telemetry/metrics.js"
-import type { CallOptions } from "../worker/connection.js"
+import type { CallHold, CallOptions } from "../worker/connection.js"
 import type { PoolBackend } from "../bridge/backend.js"
 import type { ResolvedOptions } from "../bridge/options.js"
 import type { StopOptions } from "../bridge/stopOptions.js"
@@ -89,6 +89,8 @@ interface Outgoing {
   readonly id: string
   readonly agentId: string
   readonly sessionId: string | null
+  /** Set when its session was cleaned up while it was in flight: what its tool calls act on. */
+  hold: CallHold | undefined
   /** Delivers one message from the agent (an item, the result, an error). */
   readonly deliver: (message: CallReply) => void
   /** Settles the call with an error once (agent lost, NATS lost, aborted). */
@@ -419,6 +421,7 @@ export class RemotePool implements PoolBackend {
         if (declined) this.metrics.timings.withdrawn(timing, performance.now())
         else this.metrics.timings.ended(timing, error, performance.now())
         this.outgoing.delete(id)
+        call.hold?.leave()
         agent.inFlight--
         if (error === undefined) agent.served++
         this.sessionCalls.ended(sessionId)
@@ -450,6 +453,7 @@ export class RemotePool implements PoolBackend {
         id,
         agentId: agent.id,
         sessionId,
+        hold: undefined,
         // The agent enforces the deadline and answers CallTimeout at it; silence a TTL beyond it
         // means the agent itself is unresponsive (a partition the heartbeats have not shown yet).
         overdueAt: began + timeoutMs + agent.record.ttlMs,
@@ -697,7 +701,7 @@ export class RemotePool implements PoolBackend {
       return
     }
     void this.tools
-      .answer({ name: message.name, args: message.args as unknown[], kwargs: message.kwargs as Record<string, unknown>, sessionId: call.sessionId }, call.agentId)
+      .answer({ name: message.name, args: message.args as unknown[], kwargs: message.kwargs as Record<string, unknown>, sessionId: call.sessionId, hold: call.hold }, call.agentId)
       .then(respond)
   }
 
@@ -912,6 +916,18 @@ export class RemotePool implements PoolBackend {
 
   sessionInFlight(sessionId: string): boolean {
     return this.sessionCalls.running(sessionId)
+  }
+
+  /**
+   * Gives `hold` to the session's calls this client has outgoing: all were sent, or leave in this
+   * turn's flush, before the cleanup `forgetSession` publishes after it.
+   */
+  holdForSession(sessionId: string, hold: CallHold): void {
+    for (const call of this.outgoing.values()) {
+      if (call.sessionId !== sessionId || call.hold !== undefined) continue
+      hold.join()
+      call.hold = hold
+    }
   }
 
   async forgetSession(sessionId: string, timeoutMs: number): Promise<{ bound: boolean; workerId: string | undefined }> {

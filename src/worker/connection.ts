@@ -162,6 +162,17 @@ export interface ReadyFields {
 }
 
 /**
+ * Something held for a call while it is in flight and let go when it ends, whichever way it
+ * ends (reply, deadline, abort, the worker's death): a cleaned-up session's remains, which the
+ * session's calls sent before the cleanup act on (see {@link Connection.holdForSession}).
+ * `join` once per holder; the connection calls `leave` once when the call settles.
+ */
+export interface CallHold {
+  join(): void
+  leave(): void
+}
+
+/**
  * A Python → host tool call.
  *
  * `sessionId` is the host's own record, not Python's word: the session of the call `callId`
@@ -179,6 +190,11 @@ export interface ToolCallRequest {
   readonly kwargs: Record<string, unknown>
   /** The session of the in-flight call `callId` names on this connection (see above). */
   readonly sessionId: string | null
+  /**
+   * What that call holds when it was in flight at its session's cleanup: the session as the
+   * cleanup found it, which its tool calls act on instead ({@link Connection.holdForSession}).
+   */
+  readonly hold: CallHold | undefined
 }
 
 /**
@@ -209,6 +225,8 @@ interface Pending extends Settle {
   withdrawn: boolean
   /** The session the call was sent for: what its tool calls act for (null: none, or control). */
   readonly sessionId: string | null
+  /** Set when its session was cleaned up while it was in flight: what its tool calls act on. */
+  hold: CallHold | undefined
   /** What the call printed, for its `PythonError.output`; created at its first line. */
   output: OutputTail | undefined
   /** The function it calls, for the context of a `map`'s item errors. */
@@ -516,6 +534,23 @@ export class Connection {
   }
 
   /** Clears a session's Python-side state; resolves to whether there was any. */
+  /**
+   * Gives `hold` to every call of `sessionId` in flight here that has none yet (each joins it
+   * and leaves it when it settles): called as the session is cleaned up, so the calls sent
+   * before the cleanup act on what the cleanup found, not on the session's next life. Calls
+   * sent later get none. Returns how many calls took it.
+   */
+  holdForSession(sessionId: string, hold: CallHold): number {
+    let n = 0
+    for (const p of this.pending.values()) {
+      if (p.sessionId !== sessionId || p.hold !== undefined) continue
+      hold.join()
+      p.hold = hold
+      n++
+    }
+    return n
+  }
+
   cleanupSession(sessionId: string, timeoutMs: number): Promise<boolean> {
     return this.request((id) => ({ type: "cleanup_session", id, session_id: sessionId }), { timeoutMs }, undefined, true) as Promise<
       boolean
@@ -739,6 +774,7 @@ export class Connection {
         withdrawn: false,
         // Control messages run no user code, so nothing may act for a session in their name.
         sessionId: control ? null : sessionId,
+        hold: undefined,
         output: undefined,
         target,
         answer,
@@ -839,6 +875,7 @@ export class Connection {
 
   private release(p: Pending): void {
     if (p.signal && p.onAbort) p.signal.removeEventListener("abort", p.onAbort)
+    p.hold?.leave()
   }
 
   /** One message from the worker, which arrived in a frame body of `bytes`. */
@@ -913,6 +950,7 @@ export class Connection {
       case "tool_call": {
         if (!this.admitToolCall(m.id)) return
         const onToolCall = this.hooks.onToolCall
+        const named = m.call_id === null ? undefined : this.pending.get(m.call_id)
         const call: ToolCallRequest = {
           id: m.id,
           callId: m.call_id,
@@ -924,7 +962,8 @@ export class Connection {
           // only selects among the calls this host sent on this very connection and has not seen
           // end, so no id it writes reaches a session that has no call running on this worker.
           // Checking that `session_id` matches would add a refusal and no safety; it is not read.
-          sessionId: m.call_id === null ? null : (this.pending.get(m.call_id)?.sessionId ?? null),
+          sessionId: named?.sessionId ?? null,
+          hold: named?.hold,
         }
         if (!onToolCall) {
           this.answerTool(m.id, { ok: false, message: "this host serves no tools" })

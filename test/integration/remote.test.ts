@@ -71,6 +71,32 @@ describe.skipIf(!natsServerAvailable)("remote pools over NATS", { timeout: 60_00
     expect(bridge.getStatus().variableBytes).toBeGreaterThan(0.75 * 1024 * 1024)
   })
 
+  it("a remote session's cleanup leaves no host-held variables behind: its call sent before the cleanup reads and writes them as the cleanup found them, a new session of that id starts with none", async () => {
+    await launch(["pv1"], "cleanvars", ["--workers", "1"])
+    const bridge = await client("cleanvars")
+    await eventually(() => bridge.getStatus().workers.length === 1, 5_000, "the client to see the agent")
+    let release: (value: string) => void = () => {}
+    const gate = new Promise<string>((r) => (release = r))
+    let held = false
+    bridge.registerTool("slow", () => {
+      held = true
+      return gate
+    })
+    expect(await bridge.executePython("pv", "tools", "remember_var", ["before"])).toBeNull()
+    const holder = bridge.executePython("holder", "tools", "wait_for_slow_tool", [], { timeoutMs: 30_000 })
+    await eventually(() => held, 10_000, "the agent's one worker held")
+    // Sent to the agent, where it waits behind the holder.
+    const pipelined = bridge.executePython("pv", "tools", "remember_var", ["from the call sent before the cleanup"], { timeoutMs: 30_000 })
+    await eventually(() => bridge.getStatus().workers[0]!.inFlight === 2, 10_000, "the session's call sent to the agent")
+    expect(await bridge.cleanupSession("pv")).toBe(true)
+    release("open")
+    expect(await holder).toBe("open")
+    const seen = await pipelined
+    const after = { entries: bridge.session("pv").variables.entries(), bytes: bridge.getStatus().variableBytes }
+    const fresh = await bridge.executePython("pv", "tools", "remember_var", ["after"])
+    expect({ seen, after, fresh }).toEqual({ seen: "before", after: { entries: [], bytes: 0 }, fresh: null })
+  })
+
   it("SIGKILL of an agent under load: its calls in flight reject once, typed, within 2 × TTL; its sessions go on elsewhere with their variables; nothing else fails", async () => {
     const [a1] = await launch(["k1", "k2", "k3"], "kill", [...LOSS_TIMING])
     const bridge = await client("kill")

@@ -279,6 +279,58 @@ describe("session lifetime", () => {
     }
   })
 
+  it("a cleanup that overtakes a call of its session waiting in the worker's pipe leaves no host-held variables behind: the call reads and writes the variables as the cleanup found them, a new session of that id starts with none", async () => {
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, workerConcurrency: 1, pipelineDepth: 4 })
+    try {
+      let release: (value: string) => void = () => {}
+      const gate = new Promise<string>((r) => (release = r))
+      let held = false
+      bridge.registerTool("slow", () => {
+        held = true
+        return gate
+      })
+      expect(await bridge.executePython("pv", "tools", "remember_var", ["before"])).toBeNull()
+      const holder = bridge.executePython("holder", "tools", "wait_for_slow_tool", [], { timeoutMs: 30_000 })
+      await eventually(() => held, 10_000, "the worker's one slot held")
+      const pipelined = bridge.executePython("pv", "tools", "remember_var", ["from the pipelined call"], { timeoutMs: 30_000 })
+      await eventually(() => bridge.getStatus().workers[0]!.inFlight === 2, 10_000, "the session's call sent into the worker's pipe")
+      expect(await bridge.cleanupSession("pv")).toBe(true)
+      expect(bridge.session("pv").variables.entries()).toEqual([])
+      release("open")
+      expect(await holder).toBe("open")
+      const seen = await pipelined
+      // What the pipelined call wrote went with the cleanup: nothing is held for the session.
+      const after = { entries: bridge.session("pv").variables.entries(), bytes: bridge.getStatus().variableBytes }
+      const fresh = await bridge.executePython("pv", "tools", "remember_var", ["after"])
+      expect({ seen, after, fresh }).toEqual({ seen: "before", after: { entries: [], bytes: 0 }, fresh: null })
+    } finally {
+      await bridge.stop()
+    }
+  })
+
+  it("a TTL cleanup of a session whose timed-out call still runs in Python leaves no host-held variables behind: the late call's write is refused", async () => {
+    const gate = join(mkdtempSync(join(tmpdir(), "snakepit-gate-")), "open")
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, sessionTtlMs: 200, callGraceMs: 30_000, env: { SNAKEPIT_TEST_IMPORT_GATE: gate } })
+    try {
+      const cleaned = record(bridge, "session.cleanedUp")
+      const reports: string[] = []
+      bridge.registerTool("report", (outcome: string) => void reports.push(outcome))
+      bridge.session("tv").variables.set("x", "before")
+      await expect(bridge.executePython("tv", "gated_import", "write_var", ["from the late call"], { timeoutMs: 200 })).rejects.toMatchObject({ _tag: "CallTimeout" })
+      const earlier = cleaned.length
+      await eventually(() => cleaned.length > earlier, 10_000, "the session's TTL cleanup")
+      writeFileSync(gate, "")
+      await eventually(() => reports.length === 1, 20_000, "the late call's report")
+      expect(reports[0]).toMatch(/^refused: session variables need a session/)
+      const after = { entries: bridge.session("tv").variables.entries(), bytes: bridge.getStatus().variableBytes }
+      expect(after).toEqual({ entries: [], bytes: 0 })
+      expect(await bridge.executePython("tv", "tools", "get_var", ["x"], { timeoutMs: 30_000 })).toBeNull()
+    } finally {
+      await bridge.stop()
+      rmSync(dirname(gate), { recursive: true, force: true })
+    }
+  })
+
   it("getSessionWorker counts the session it binds: TooManySessions beyond maxSessions, and the TTL cleans it up", async () => {
     const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, maxSessions: 2, sessionTtlMs: 200 })
     try {

@@ -1,10 +1,11 @@
 /**
  * Host-held session variables: bytes counted at encoded size, caps per session and per bridge,
- * replacements count the difference, deletes and cleanup free bytes.
+ * replacements count the difference, deletes and cleanup free bytes; a cleaned-up session's
+ * remains, held by its calls in flight, stay bounded and counted until the last one leaves.
  */
 import { describe, expect, it } from "vitest"
 import { fc, test } from "@fast-check/vitest"
-import { SessionVariables } from "../../src/placement/variables.js"
+import { SessionVariables, type DetachedVariables } from "../../src/placement/variables.js"
 import { encodedSize } from "../../src/protocol/encodedSize.js"
 import { VariableLimitExceeded } from "../../src/errors.js"
 
@@ -84,6 +85,103 @@ describe("SessionVariables", () => {
       for (const s of ["a", "b", "c"]) {
         const held = vars.entries(s).reduce((n, [, v]) => n + encodedSize(v), 0)
         expect(vars.sessionBytes(s)).toBe(held)
+        expect(held).toBeLessThanOrEqual(limits.maxSessionVariableBytes)
+        total += held
+      }
+      expect(vars.bytes).toBe(total)
+      expect(total).toBeLessThanOrEqual(limits.maxVariableBytes)
+    }
+  })
+})
+
+describe("a cleaned-up session's remains (DetachedVariables)", () => {
+  it("keep the variables the cleanup found, apart from the session's next life, and are freed when the last holder leaves", () => {
+    const vars = new SessionVariables()
+    vars.set("s", "v", "before")
+    const remains = vars.detach("s")
+    remains.join()
+    remains.join()
+    remains.leave() // the cleanup's own hold
+    expect(vars.entries("s")).toEqual([])
+    remains.set("v", "from a call sent before the cleanup")
+    vars.set("s", "v", "next life")
+    expect(remains.entries()).toEqual([["v", "from a call sent before the cleanup"]])
+    expect(vars.entries("s")).toEqual([["v", "next life"]])
+    const nextLife = vars.bytes - encodedSize("from a call sent before the cleanup")
+    remains.leave()
+    expect(remains.freed).toBe(false)
+    remains.leave()
+    expect({ freed: remains.freed, bytes: vars.bytes }).toEqual({ freed: true, bytes: nextLife })
+    expect(() => remains.set("v", "late")).toThrow(/cleaned up/)
+    expect(() => remains.join()).toThrow(/freed/)
+    expect(vars.bytes).toBe(nextLife)
+  })
+
+  it("held by nobody, are freed at once", () => {
+    const vars = new SessionVariables()
+    vars.set("s", "v", "x".repeat(100))
+    const remains = vars.detach("s")
+    remains.leave()
+    expect({ freed: remains.freed, bytes: vars.bytes }).toEqual({ freed: true, bytes: 0 })
+  })
+
+  it("are bounded by the session cap and count toward the bridge cap", () => {
+    const vars = new SessionVariables({ maxSessionVariableBytes: 16 * KiB, maxVariableBytes: 24 * KiB })
+    vars.set("s", "a", Buffer.alloc(10 * KiB))
+    const remains = vars.detach("s")
+    expect(() => remains.set("b", Buffer.alloc(10 * KiB))).toThrow(expect.objectContaining({ _tag: "VariableLimitExceeded", scope: "session", sessionId: "s" }))
+    expect(() => vars.set("t", "a", Buffer.alloc(15 * KiB))).toThrow(expect.objectContaining({ _tag: "VariableLimitExceeded", scope: "bridge" }))
+    remains.leave()
+    vars.set("t", "a", Buffer.alloc(15 * KiB))
+  })
+
+  test.prop([
+    fc.array(
+      fc.record({
+        op: fc.constantFrom("set", "delete", "detach", "setRemains", "deleteRemains", "join", "leave"),
+        session: fc.constantFrom("a", "b", "c"),
+        name: fc.constantFrom("x", "y"),
+        size: fc.integer({ min: 0, max: 300 }),
+        pick: fc.nat(),
+      }),
+      { maxLength: 80 },
+    ),
+  ])("the counted bytes always equal what live sessions and unfreed remains hold, and never exceed a cap", (ops) => {
+    const limits = { maxSessionVariableBytes: 500, maxVariableBytes: 900 }
+    const vars = new SessionVariables(limits)
+    const remains: DetachedVariables[] = []
+    const write = (f: () => void) => {
+      try {
+        f()
+      } catch (e) {
+        expect(e).toBeInstanceOf(VariableLimitExceeded)
+      }
+    }
+    for (const { op, session, name, size, pick } of ops) {
+      const live = remains.filter((r) => !r.freed)
+      const some = live.length > 0 ? live[pick % live.length] : undefined
+      if (op === "set") write(() => vars.set(session, name, "x".repeat(size)))
+      else if (op === "delete") vars.delete(session, name)
+      else if (op === "detach") {
+        const r = vars.detach(session)
+        expect(vars.entries(session)).toEqual([])
+        r.join() // one call in flight took it before the cleanup let go of its own hold
+        r.leave()
+        remains.push(r)
+      } else if (some && op === "setRemains") write(() => some.set(name, "x".repeat(size)))
+      else if (some && op === "deleteRemains") some.delete(name)
+      else if (some && op === "join") some.join()
+      else if (some && op === "leave") some.leave()
+      const heldIn = (entries: Array<[string, unknown]>) => entries.reduce((n, [, v]) => n + encodedSize(v), 0)
+      let total = 0
+      for (const s of ["a", "b", "c"]) {
+        const held = heldIn(vars.entries(s))
+        expect(vars.sessionBytes(s)).toBe(held)
+        expect(held).toBeLessThanOrEqual(limits.maxSessionVariableBytes)
+        total += held
+      }
+      for (const r of remains.filter((r) => !r.freed)) {
+        const held = heldIn(r.entries())
         expect(held).toBeLessThanOrEqual(limits.maxSessionVariableBytes)
         total += held
       }
