@@ -83,7 +83,7 @@ describe("snakepit CLI", () => {
     const missing = await cli(["doctor", "--python", "/nonexistent/python3"])
     expect(missing.exitCode).toBe(1)
     expect(missing.stdout).toMatch(/FAIL.*\n\s+fix: install CPython 3\.9 or newer/)
-  })
+  }, 120_000) // two doctor runs, each a worker start and a scan of /proc: slow on a loaded machine
 
   it("doctor with a too-old Python says which version it found and how to fix it, and exits 1", async () => {
     // A stand-in interpreter that answers the version probe as CPython 3.8 would.
