@@ -755,7 +755,13 @@ export class RemotePool implements PoolBackend {
     const kv = this.kv
     const records = new Map<string, { record: AgentRecord; revision: number }>()
     const otherWire = new Map<string, number>()
+    // The lister delivers each key's last record, then goes on with every record written since:
+    // agents that write faster than it is read (a heartbeat each, a busy machine) would keep it
+    // going for ever. A key seen twice is past the snapshot: the read is complete.
+    const seen = new Set<string>()
     for await (const key of await kv.keys()) {
+      if (seen.has(key)) break
+      seen.add(key)
       const entry = await kv.get(key)
       if (!entry || entry.operation !== "PUT") continue
       const record = parseAgentRecord(entry.value, key)

@@ -252,6 +252,46 @@ describe.skipIf(!natsServerAvailable)("remote pools through agent deaths and NAT
     }
   })
 
+  // Seen beside two CPU hogs (the test above took a minute): the client's read of the records
+  // listed keys until the lister said none was pending, which after a server restart it kept
+  // saying while records were rewritten; the read ended at its deadline, one TTL (a minute
+  // there), and meanwhile the client judged on what it had read before the outage.
+  it("records rewritten while the client reads them do not keep its read of the KV from ending, after a NATS restart too: it sees the agent, and each new version", async () => {
+    const subjects = poolSubjects("snakepit", "busy")
+    const nc = await connect({ servers: suite.nats.url, maxReconnectAttempts: -1, reconnectTimeWait: 100 })
+    const kv = await new Kvm(nc).create(subjects.bucket, { history: 1, ttl: 60_000 })
+    let writing = true
+    let inFlight = 0
+    // Eight writers back to back: new versions always pending, never a pause for the lister.
+    const writer = Promise.all(Array.from({ length: 8 }, async () => {
+      while (writing) {
+        await sleep(20)
+        await kv.put("b1", JSON.stringify({ agentId: "b1", wire: WIRE_VERSION, capacity: 4, inFlight, workers: 1, sessions: 0, heartbeatMs: 200, ttlMs: 60_000, draining: false, allowCodeExecution: false, pid: 1, hostname: "busy", startedAt: 0, connects: 1 }), { timeout: 200 }).catch(() => {})
+      }
+    }))
+    try {
+      // Without a read that ends, the client never sees the agent and fails to start.
+      const { bridge, stopWatching } = await watchedClient("busy")
+      try {
+        expect(bridge.getStatus().workers.map((w) => w.id)).toEqual(["b1"])
+        expect(stateOf(bridge, "b1")).toBe("ready")
+        // A restarted server's stream, whose history is one version, is where the list chased.
+        await suite.nats.restart({ signal: "SIGTERM" })
+        await sleep(1_000)
+        // Later reads end too: a version written now (other clients' calls on it) is read.
+        inFlight = 3
+        await eventually(() => stateOf(bridge, "b1") === "busy", 10_000, "the client to read the agent's new record")
+      } finally {
+        stopWatching()
+        await bridge.stop().catch(() => {})
+      }
+    } finally {
+      writing = false
+      await writer
+      await nc.close()
+    }
+  })
+
   it("a 'no responders' the server sent just before it closed our connection judges nobody (a shutdown closes connections one by one): the call fails 'nats disconnected'; one with our connection still up judges the agent lost", async () => {
     const peer = await peerAgent(suite.nats.url, "closing", "p2")
     const proxy = await cuttingProxy(suite.nats.url)
