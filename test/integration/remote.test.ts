@@ -18,7 +18,7 @@ import { poolSubjects } from "../../src/remote/subjects.js"
 import { encodeMessage } from "../../src/remote/wire.js"
 import { WorkerCrashed } from "../../src/errors.js"
 import { AgentSuite, LOSS_TIMING, startAgent, type Where } from "../support/agents.js"
-import { eventually, startBridge, testLogger } from "../support/bridge.js"
+import { eventually, holdOnlySlot, startBridge, testLogger } from "../support/bridge.js"
 import { framesOf, NatsServer, natsServerAvailable } from "../support/natsServer.js"
 
 if (!natsServerAvailable && process.env.CI) throw new Error("nats-server is missing: CI must install Debian's nats-server (see .ci/run)")
@@ -75,16 +75,8 @@ describe.skipIf(!natsServerAvailable)("remote pools over NATS", { timeout: 60_00
     await launch(["pv1"], "cleanvars", ["--workers", "1"])
     const bridge = await client("cleanvars")
     await eventually(() => bridge.getStatus().workers.length === 1, 5_000, "the client to see the agent")
-    let release: (value: string) => void = () => {}
-    const gate = new Promise<string>((r) => (release = r))
-    let held = false
-    bridge.registerTool("slow", () => {
-      held = true
-      return gate
-    })
     expect(await bridge.executePython("pv", "tools", "remember_var", ["before"])).toBeNull()
-    const holder = bridge.executePython("holder", "tools", "wait_for_slow_tool", [], { timeoutMs: 30_000 })
-    await eventually(() => held, 10_000, "the agent's one worker held")
+    const { holder, release } = await holdOnlySlot(bridge)
     // Sent to the agent, where it waits behind the holder.
     const pipelined = bridge.executePython("pv", "tools", "remember_var", ["from the call sent before the cleanup"], { timeoutMs: 30_000 })
     await eventually(() => bridge.getStatus().workers[0]!.inFlight === 2, 10_000, "the session's call sent to the agent")

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { dirname, join } from "node:path"
 import { describe, expect, it } from "vitest"
-import { eventually, record, startBridge } from "../support/bridge.js"
+import { eventually, holdOnlySlot, record, startBridge } from "../support/bridge.js"
 
 describe("tools: Python calls TypeScript", () => {
   it("round trips from a sync function, an async function and a thread pool inside the function", async () => {
@@ -231,16 +231,8 @@ describe("session lifetime", () => {
     // sent into the worker's pipe and waits there, behind it, while the cleanup is answered.
     const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, workerConcurrency: 1, pipelineDepth: 4 })
     try {
-      let release: (value: string) => void = () => {}
-      const gate = new Promise<string>((r) => (release = r))
-      let held = false
-      bridge.registerTool("slow", () => {
-        held = true
-        return gate
-      })
       expect(await bridge.executePython("pc", "tools", "remember", ["before"])).toBeNull()
-      const holder = bridge.executePython("holder", "tools", "wait_for_slow_tool", [], { timeoutMs: 30_000 })
-      await eventually(() => held, 10_000, "the worker's one slot held")
+      const { holder, release } = await holdOnlySlot(bridge)
       const pipelined = bridge.executePython("pc", "tools", "remember", ["from the pipelined call"], { timeoutMs: 30_000 })
       await eventually(() => bridge.getStatus().workers[0]!.inFlight === 2, 10_000, "the session's call sent into the worker's pipe")
       expect(bridge.getStatus().queued).toBe(0)
@@ -282,16 +274,8 @@ describe("session lifetime", () => {
   it("a cleanup that overtakes a call of its session waiting in the worker's pipe leaves no host-held variables behind: the call reads and writes the variables as the cleanup found them, a new session of that id starts with none", async () => {
     const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, workerConcurrency: 1, pipelineDepth: 4 })
     try {
-      let release: (value: string) => void = () => {}
-      const gate = new Promise<string>((r) => (release = r))
-      let held = false
-      bridge.registerTool("slow", () => {
-        held = true
-        return gate
-      })
       expect(await bridge.executePython("pv", "tools", "remember_var", ["before"])).toBeNull()
-      const holder = bridge.executePython("holder", "tools", "wait_for_slow_tool", [], { timeoutMs: 30_000 })
-      await eventually(() => held, 10_000, "the worker's one slot held")
+      const { holder, release } = await holdOnlySlot(bridge)
       const pipelined = bridge.executePython("pv", "tools", "remember_var", ["from the pipelined call"], { timeoutMs: 30_000 })
       await eventually(() => bridge.getStatus().workers[0]!.inFlight === 2, 10_000, "the session's call sent into the worker's pipe")
       expect(await bridge.cleanupSession("pv")).toBe(true)

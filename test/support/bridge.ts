@@ -44,6 +44,29 @@ export const eventually = async (check: () => boolean, timeoutMs = 10_000, what 
   }
 }
 
+/**
+ * Holds the one slot of a bridge's only worker (or agent's worker) with a call of session
+ * "holder" that waits for the host tool `slow` (`tools.wait_for_slow_tool`), until `release`:
+ * calls made meanwhile wait behind it, in the worker's pipe or the agent.
+ *
+ * @example
+ * const { holder, release } = await holdOnlySlot(bridge)
+ * release("open")
+ * expect(await holder).toBe("open")
+ */
+export const holdOnlySlot = async (bridge: PythonBridge) => {
+  let release: (value: string) => void = () => {}
+  const gate = new Promise<string>((r) => (release = r))
+  let held = false
+  bridge.registerTool("slow", () => {
+    held = true
+    return gate
+  })
+  const holder = bridge.executePython("holder", "tools", "wait_for_slow_tool", [], { timeoutMs: 30_000 })
+  await eventually(() => held, 10_000, "the worker's one slot held")
+  return { holder, release }
+}
+
 /** Collects every event of one kind a bridge emits, in order. */
 export const record = <K extends BridgeEventName>(bridge: PythonBridge, name: K) => {
   const events: Array<BridgeEvents[K]> = []
