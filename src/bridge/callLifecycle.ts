@@ -74,15 +74,27 @@ export interface RefusalState {
 }
 
 /**
+ * A failure that says when it ends: an open circuit's `MaxRestartIntensity` carries `retryAt`.
+ * After a stop the pool never starts again, so such a failure gives way to `BridgeStopped`
+ * (its `retryAt` would promise a pool that never comes); one for good still says why it ended.
+ *
+ * @example
+ * isTemporary({ _tag: "MaxRestartIntensity", retryAt: Date.now() + 1_000 }) // true: a circuit's
+ * isTemporary(stoppedError(true))                                            // false
+ */
+export const isTemporary = (failure: unknown): boolean => typeof (failure as { retryAt?: unknown } | null)?.retryAt === "number"
+
+/**
  * Why a new call is refused before it is placed, or `undefined` when it may go on: the
- * backend's failure, then a stop, then the caller's abort, then the backend's own reason.
+ * backend's failure (an open circuit's only until a stop, see {@link isTemporary}), then a stop,
+ * then the caller's abort, then the backend's own reason.
  *
  * @example
  * refusal({ stopping: true, stopped: false }) // BridgeStopped "the bridge is stopping"
  * refusal({ stopping: false, stopped: false }) // undefined
  */
 export const refusal = (state: RefusalState): unknown => {
-  if (state.failure !== undefined) return state.failure
+  if (state.failure !== undefined && !(state.stopping && isTemporary(state.failure))) return state.failure
   if (state.stopping) return stoppedError(state.stopped)
   if (state.signal?.aborted) return new CallCancelled({ message: "aborted before it started", reason: state.signal.reason })
   return state.unavailable?.()

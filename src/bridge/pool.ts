@@ -58,7 +58,7 @@ import { chooseRoute, type Route, type WorkerLoad } from "../placement/routing.j
 import { mapRoom } from "../placement/mapRoom.js"
 import { SessionCalls } from "../placement/sessionCalls.js"
 import { KeepAlive, unrefClock } from "./keepAlive.js"
-import { CallRecord, callContext, emitExecution, refusal, serviceEnd, stoppedError } from "./callLifecycle.js"
+import { CallRecord, callContext, emitExecution, isTemporary, refusal, serviceEnd, stoppedError } from "./callLifecycle.js"
 import { planReturns } from "../placement/rebalance.js"
 import { SessionTable } from "../placement/sessions.js"
 import { toolScope, type ToolRegistry } from "../placement/tools.js"
@@ -466,7 +466,9 @@ export class WorkerPool implements PoolBackend {
    */
   private redispatch(entry: Waiting, cause: unknown): void {
     // A drain finishes what was already submitted, so a call taken back unstarted still runs.
-    const refused = this.failure ?? (this.stopping && !this.draining ? stoppedError(this.stopped) : undefined)
+    const refused = this.stopping && isTemporary(this.failure)
+      ? stoppedError(this.stopped)
+      : this.failure ?? (this.stopping && !this.draining ? stoppedError(this.stopped) : undefined)
     if (refused) return entry.reject(cause instanceof WorkerCrashed ? cause : refused)
     if (entry.signal?.aborted) return entry.reject(new CallCancelled({ message: "the call was aborted before it ran", reason: entry.signal.reason }))
     entry.again = cause instanceof CallWithdrawn

@@ -76,6 +76,16 @@ describe("circuit", () => {
     expect(bridge.getStatus().circuit.open).toBe(false)
   }, 60_000)
 
+  it("a stop while the circuit is open refuses calls with BridgeStopped, not the circuit's retryAt: the pool never starts again", async () => {
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1 })
+    const opened = await crashStorm(bridge)
+    expect(typeof opened.retryAt).toBe("number")
+    await bridge.stop()
+    const refused = await outcome(bridge.executePython(null, "echo", "echo", [1]))
+    expect(refused).toMatchObject({ ok: false, error: { _tag: "BridgeStopped", message: "the bridge is stopped" } })
+    expect(bridge.getStatus().totalWorkers).toBe(0)
+  }, 60_000)
+
   it("recycling by maxRequestsPerWorker, repeated many times, does not count toward restart intensity", async () => {
     const bridge = await startBridge({ minWorkers: 1, maxWorkers: 2, maxRequestsPerWorker: 1, restart: { intensity: 1, periodMs: 60_000 } })
     const gaveUp = record(bridge, "supervisor.maxIntensity")

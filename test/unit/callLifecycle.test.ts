@@ -31,6 +31,13 @@ describe("refusal", () => {
     expect(refusal({ stopping: false, stopped: false, unavailable: () => offline })).toBe(offline)
   })
 
+  it("an open circuit's failure (it has a retryAt) gives way to a stop, after which the pool never starts again; one for good does not", () => {
+    const circuit = new MaxRestartIntensity({ message: "circuit open", supervisorId: "snakepit.pool", intensity: 3, periodMs: 5_000, retryAt: Date.now() + 1_000 })
+    expect(refusal({ failure: circuit, stopping: false, stopped: false })).toBe(circuit)
+    expect(refusal({ failure: circuit, stopping: true, stopped: true })).toMatchObject({ _tag: "BridgeStopped", message: "the bridge is stopped" })
+    expect(refusal({ failure, stopping: true, stopped: true })).toBe(failure)
+  })
+
   it("a stop says whether it has finished", () => {
     expect(stoppedError(false).message).toBe("the bridge is stopping")
     expect(stoppedError(true).message).toBe("the bridge is stopped")
