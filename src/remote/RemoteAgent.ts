@@ -703,16 +703,19 @@ export class RemoteAgent {
   }
 
   /**
-   * A tool call of a remote session goes to its client, naming one of that session's calls
-   * running here (the client reads the session from its record of that call); others are
-   * answered locally. A call of the session still runs here after its cleanup (it was sent
-   * before it), when the session is no longer held: it is forwarded all the same, so the client
-   * answers from what it kept for that call, never this agent's own variables.
+   * A tool call of a remote session goes to its client, naming the call it belongs to (the
+   * client reads the session from its record of that call); others are answered locally. A call
+   * of the session still runs here after its cleanup (it was sent before it), when the session is
+   * no longer held: it is forwarded all the same, so the client answers from what it kept for
+   * that call, never this agent's own variables, nor those of a new session of that id whose
+   * calls run here beside it. The call is known by the signal the agent made it with, never by
+   * its session alone: with the calls of both sessions here, the newest of them had named the
+   * new session's call, and the old call's writes reached the new session.
    */
   private forwardTool(call: ToolCallRequest): Promise<ToolAnswer> | undefined {
     if (call.sessionId === null) return undefined
     let under: Running | undefined
-    for (const r of this.running.values()) if (r.session === call.sessionId) under = r
+    for (const r of this.running.values()) if (r.session === call.sessionId && r.abort.signal === call.signal) under = r
     if (!under && !this.quotas.holds(call.sessionId)) return undefined
     if (!under) return Promise.resolve({ ok: false, message: `no call of session ${call.sessionId} is running on this agent` })
     const owner = under.clientId

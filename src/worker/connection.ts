@@ -195,6 +195,12 @@ export interface ToolCallRequest {
    * cleanup found it, which its tool calls act on instead ({@link Connection.holdForSession}).
    */
   readonly hold: CallHold | undefined
+  /**
+   * The `signal` that call was made with, if any. A caller with several calls of one session in
+   * flight tells by it which of its calls the tool call belongs to (an agent does: the calls of a
+   * cleaned-up session and of the new session of that id may run side by side).
+   */
+  readonly signal: AbortSignal | undefined
 }
 
 /**
@@ -964,6 +970,7 @@ export class Connection {
           // Checking that `session_id` matches would add a refusal and no safety; it is not read.
           sessionId: named?.sessionId ?? null,
           hold: named?.hold,
+          signal: named?.signal,
         }
         if (!onToolCall) {
           this.answerTool(m.id, { ok: false, message: "this host serves no tools" })

@@ -89,6 +89,30 @@ describe.skipIf(!natsServerAvailable)("remote pools over NATS", { timeout: 60_00
     expect({ seen, after, fresh }).toEqual({ seen: "before", after: { entries: [], bytes: 0 }, fresh: null })
   })
 
+  it("a call of a remote session sent before its cleanup acts on the session as the cleanup found it, even while a call of the new session of that id runs on the same agent", async () => {
+    await launch(["pv2"], "cleanvars2", ["--workers", "1"])
+    const bridge = await client("cleanvars2")
+    await eventually(() => bridge.getStatus().workers.length === 1, 5_000, "the client to see the agent")
+    expect(await bridge.executePython("pv", "tools", "remember_var", ["before"])).toBeNull()
+    const gates = new Map<string, (value: null) => void>()
+    for (const name of ["gateOld", "gateNew"]) bridge.registerTool(name, () => new Promise<null>((r) => gates.set(name, r)))
+    const old = bridge.executePython("pv", "tools", "gate_then_remember_var", ["gateOld", "from the old session"], { timeoutMs: 30_000 })
+    await eventually(() => gates.has("gateOld"), 10_000, "the old session's call waiting for its tool")
+    expect(await bridge.cleanupSession("pv")).toBe(true)
+    // The new session's call runs on the agent too (a worker started for it), the newer of the two.
+    const fresh = bridge.executePython("pv", "tools", "gate_then_remember_var", ["gateNew", "from the new session"], { timeoutMs: 30_000 })
+    await eventually(() => gates.has("gateNew"), 20_000, "the new session's call waiting for its tool")
+    gates.get("gateOld")!(null)
+    const seenByOld = await old
+    gates.get("gateNew")!(null)
+    const seenByNew = await fresh
+    expect({ seenByOld, seenByNew, now: bridge.session("pv").variables.entries() }).toEqual({
+      seenByOld: "before",
+      seenByNew: null,
+      now: [["v", "from the new session"]],
+    })
+  })
+
   it("SIGKILL of an agent under load: its calls in flight reject once, typed, within 2 × TTL; its sessions go on elsewhere with their variables; nothing else fails", async () => {
     const [a1] = await launch(["k1", "k2", "k3"], "kill", [...LOSS_TIMING])
     const bridge = await client("kill")

@@ -6,7 +6,7 @@
  * carries that cleanup's hold (the session's remains) from then until it ends, and its tool calls
  * with it; a call sent after the cleanup carries none. Checked against a model over arbitrary
  * interleavings of calls sent, answered, abandoned, cleanups, and tool calls with arbitrary ids
- * and claims.
+ * and claims. It also carries the signal the named call was made with (an agent finds its call by it).
  */
 import { describe, expect, it } from "vitest"
 import fc from "fast-check"
@@ -54,7 +54,7 @@ describe("tool call binding", () => {
           onToolCall: (call) => seen.push(call),
         })
         // The model: every id sent, with its session, and whether it is still in flight.
-        const sent: Array<{ id: number; sessionId: string | null; inFlight: boolean; hold?: CallHold; abort?: () => void; ping?: true }> = []
+        const sent: Array<{ id: number; sessionId: string | null; inFlight: boolean; hold?: CallHold; signal?: AbortSignal; abort?: () => void; ping?: true }> = []
         // Each cleanup's hold counts who joined and left it: the calls in flight that hold it.
         const holds: Array<CallHold & { joined: number; left: number }> = []
         const settled: Array<Promise<unknown>> = []
@@ -62,7 +62,7 @@ describe("tool call binding", () => {
         for (const s of steps) {
           if (s.kind === "call") {
             const controller = new AbortController()
-            sent.push({ id: nextId++, sessionId: s.sessionId, inFlight: true, abort: () => controller.abort() })
+            sent.push({ id: nextId++, sessionId: s.sessionId, inFlight: true, signal: controller.signal, abort: () => controller.abort() })
             settled.push(conn.call("m", "f", [], { sessionId: s.sessionId, signal: controller.signal }).catch(() => undefined))
           } else if (s.kind === "ping") {
             sent.push({ id: nextId++, sessionId: null, inFlight: true, ping: true })
@@ -88,6 +88,8 @@ describe("tool call binding", () => {
             const named = callId === null ? undefined : sent.find((c) => c.id === callId && c.inFlight)
             expect(seen.at(-1)).toMatchObject({ callId, sessionId: named?.sessionId ?? null })
             expect(seen.at(-1)!.hold).toBe(named?.hold)
+            // The caller's own signal for that call: how an agent tells its calls of one session apart.
+            expect(seen.at(-1)!.signal).toBe(named?.signal)
           }
           for (const hold of holds) expect(hold.joined - hold.left).toBe(sent.filter((c) => c.inFlight && c.hold === hold).length)
         }
