@@ -16,6 +16,7 @@
  * if (!r.ok) exit2(r.message)
  * else if (r.warning) process.stderr.write(`${r.warning}\n`)
  */
+import { urlHasCredentials } from "../remote/natsUrls.js"
 
 /** One secret the command takes. */
 export interface SecretSpec {
@@ -96,8 +97,7 @@ export const SECRET_FLAGS = ["token", "password", "nkey-seed"] as const
  * natsUrlHasCredentials("nats://10.0.0.5:4222")                  // false
  * natsUrlHasCredentials("nats://a:4222,nats://bob:pw@b:4222")    // true
  */
-export const natsUrlHasCredentials = (servers: string): boolean =>
-  servers.split(",").some((server) => /^(?:[A-Za-z][A-Za-z0-9+.-]*:\/\/)?[^/?#@]+@/.test(server.trim()))
+export const natsUrlHasCredentials = (servers: string): boolean => servers.split(",").some(urlHasCredentials)
 
 /** A secret flag found on a command line (never its value). */
 export interface ArgvSecret {

@@ -48,6 +48,7 @@ import type { ToolCallRequest } from "../worker/connection.js"
 import { connectNats } from "./natsConnection.js"
 import type { NatsOptions } from "./natsOptions.js"
 import { loadNats, type NatsModules } from "./natsModules.js"
+import { serverCredentialsIssue } from "./natsUrls.js"
 import { valueLimits, type ValueLimits } from "../protocol/limits.js"
 import { agentInboundSpecs, STREAM_WINDOW, toolResultSpecs, WIRE_VERSION, type AgentInbound, type AgentRecord, type CallRequest, type ToolResultAnswer } from "./protocol.js"
 import { isSubjectToken, isSubjectTokens, poolSubjects, type PoolSubjects } from "./subjects.js"
@@ -257,6 +258,8 @@ export class RemoteAgent {
     if (!prefix.split(".").every(isSubjectToken)) issues.push(`prefix must be dot-separated tokens, got ${JSON.stringify(prefix)}`)
     if (!(heartbeatMs > 0) || !(ttlMs >= 2 * heartbeatMs)) issues.push(`need heartbeatMs > 0 and ttlMs ≥ 2 × heartbeatMs, got ${heartbeatMs} and ${ttlMs}`)
     if (options.bridge?.remote) issues.push("an agent's bridge runs local workers: bridge.remote is not allowed")
+    const inUrl = serverCredentialsIssue("servers", options.servers)
+    if (inUrl !== undefined) issues.push(inUrl)
     const listed = options.bridge?.allowedModules !== undefined || options.bridge?.expose !== undefined
     if (options.allowAnyModule !== undefined && typeof options.allowAnyModule !== "boolean") issues.push("allowAnyModule must be a boolean")
     if (options.allowRestart !== undefined && typeof options.allowRestart !== "boolean") issues.push("allowRestart must be a boolean")

@@ -12,6 +12,7 @@ import type { NatsConnection, NodeConnectionOptions } from "@nats-io/transport-n
 import { StartupFailed } from "../errors.js"
 import { loadNats, type NatsModules } from "./natsModules.js"
 import type { NatsOptions } from "./natsOptions.js"
+import { shownServers } from "./natsUrls.js"
 
 /**
  * The options as the NATS client takes them (reads a `.creds` file; throws if it cannot).
@@ -65,8 +66,8 @@ export async function connectNats(o: NatsOptions, name: string, inboxPrefix?: st
     const refused = error.name === "AuthorizationError" || /authoriz|authentic/i.test(error.message)
     throw new StartupFailed({
       message: refused
-        ? `NATS at ${String(o.servers)} refused the credentials (${error.message})`
-        : `cannot connect to NATS at ${String(o.servers)}: ${error.message}`,
+        ? `NATS at ${shownServers(o.servers)} refused the credentials (${error.message})`
+        : `cannot connect to NATS at ${shownServers(o.servers)}: ${error.message}`,
       workerId: name,
       exitCode: null,
       signal: null,

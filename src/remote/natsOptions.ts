@@ -9,7 +9,10 @@
 
 /** How to reach and authenticate with NATS. */
 export interface NatsOptions {
-  /** `nats://host:port`, or several for a cluster. */
+  /**
+   * `nats://host:port`, or several for a cluster. Without credentials (`nats://user:pass@host`
+   * is refused: the NATS client does not use them); give them as `user`/`pass`, `token`, … .
+   */
   readonly servers: string | readonly string[]
   /** A token for token authentication. Default: none. */
   readonly token?: string

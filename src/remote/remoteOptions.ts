@@ -6,12 +6,13 @@
  * await PythonBridge.start({ remote: { nats: "nats://10.0.0.5:4222", pool: "ml", credsFile: "client.creds" } })
  */
 import type { NatsOptions } from "./natsOptions.js"
+import { serverCredentialsIssue } from "./natsUrls.js"
 import { isSubjectToken } from "./subjects.js"
 import { unknownName } from "../didYouMean.js"
 
 /** Where the remote pool is and how to authenticate (NATS options other than `servers`). */
 export interface RemoteOptions extends Omit<NatsOptions, "servers"> {
-  /** The NATS server URL(s). */
+  /** The NATS server URL(s), without credentials in them (refused: give `user`/`pass`, `token`, …). */
   readonly nats: string | readonly string[]
   /** The pool's name, as its agents were started with (`snakepit agent --pool`). */
   readonly pool: string
@@ -44,6 +45,8 @@ export function remoteOptionIssues(remote: unknown): string[] {
   for (const key of Object.keys(r)) if (r[key] !== undefined && !REMOTE_KEYS.includes(key)) issues.push(unknownName(key, `remote.${key}`, "a remote option", REMOTE_KEYS))
   const servers = Array.isArray(r.nats) ? r.nats : [r.nats]
   if (servers.length === 0 || !servers.every((s) => typeof s === "string" && s.length > 0)) issues.push("remote.nats must be a NATS URL or a non-empty array of them")
+  const inUrl = serverCredentialsIssue("remote.nats", r.nats)
+  if (inUrl !== undefined) issues.push(inUrl)
   if (typeof r.pool !== "string" || !isSubjectToken(r.pool)) issues.push(`remote.pool must be a name of letters, digits, "-" or "_", got ${JSON.stringify(r.pool)}`)
   if (r.prefix !== undefined && (typeof r.prefix !== "string" || !r.prefix.split(".").every(isSubjectToken)))
     issues.push(`remote.prefix must be dot-separated tokens of letters, digits, "-" or "_", got ${JSON.stringify(r.prefix)}`)
