@@ -36,6 +36,12 @@ import { recycleOnHealth, recycleWhenIdle, recycleWhenServesAgain, retireStartsR
 import { accepting, countsAsLive, newIncarnation, newSlot, stopTimers, type Slot } from "./workerSlot.js"
 
 /**
+ * How long a worker that reported passing its memory limit with no call running has to exit
+ * before it is killed (ms): Python exits within half a second of its report.
+ */
+const MEMORY_EXIT_GRACE_MS = 2_000
+
+/**
  * The share of `callGraceMs` Python gets to confirm an abandoned call ended (a cancel it
  * honours, a late reply) before the pool starts the worker's replacement. Early enough that
  * capacity is back well before the stuck worker is killed; not at once, so a stream closed
@@ -404,6 +410,15 @@ export class WorkerSlots {
     if (!slot || slot.process?.connection !== connection || slot.overMemory || slot.hung) return
     if (running === 0) {
       this.deps.logger.warn({ workerId: id, rssBytes: fault.rssBytes, limitBytes: fault.limitBytes }, "worker passed maxWorkerMemoryMb with no call running: a crash")
+      // Python exits right after this report (within REPORT_WAIT_S, 0.5 s). The report closed
+      // the connection, so a worker that sent it and carries on (lying Python code) would stay
+      // listed ready, sent nothing and never health-checked: killed, its exit is the crash.
+      const process = slot.process
+      if (process) {
+        const kill = setTimeout(() => process.kill(), MEMORY_EXIT_GRACE_MS)
+        kill.unref()
+        void process.exited.finally(() => clearTimeout(kill))
+      }
       return
     }
     slot.overMemory = true

@@ -104,6 +104,20 @@ describe("memory-limit: maxWorkerMemoryMb stops a worker during the call", () =>
     }
   })
 
+  it("a worker that reports passing its limit with no call running, and then does not exit, is killed and replaced: its slot does not stay dead", async () => {
+    // The report closes the worker's connection; a worker that lies about its memory and carries
+    // on was left alive and listed ready, and every later call waited in the queue for good.
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, maxWorkerMemoryMb: 500 })
+    const exits = record(bridge, "worker.exited")
+    const pid = bridge.getStatus().workers[0]!.pid!
+    await bridge.executePython(null, "hostile", "report_memory_later", [0.2])
+    await eventually(() => isGone(pid), 10_000, "the lying worker killed")
+    expect(await bridge.executePython(null, "echo", "whoami", [], { timeoutMs: 20_000 })).not.toBe(pid)
+    // A crash of the worker's own (no call ran): it counts toward restart intensity.
+    expect(exits).toMatchObject([{ pid, signal: "SIGKILL" }])
+    expect(bridge.getStatus().supervisor?.totalRestarts).toBe(1)
+  })
+
   it("calls within the limit are unaffected", async () => {
     const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, maxWorkerMemoryMb: 200 })
     const pid = bridge.getStatus().workers[0]!.pid!
