@@ -18,6 +18,8 @@
  * q.push(entry, true)                 // false when maxQueue counted entries wait: QueueFull
  * const next = q.takeFor("w1", false) // oldest entry w1 may run in a free slot
  */
+import { IdTable } from "../idTable.js"
+
 export interface Queued {
   /** Submission order: an entry put back ({@link CallQueue.putBack}) goes before later ones. */
   readonly seq: number
@@ -54,7 +56,8 @@ export class CallQueue<T extends Queued> {
   /** Entries that are not pipeable (streams): with the uncounted ones, those that wait for a slot. */
   private unpipeable = 0
   /** Entries per session, for {@link holdsSession} in O(1). */
-  private readonly bySession = new Map<string, number>()
+  /** Calls waiting by session (an IdTable, not a Map: entries come and go per call; see idTable.ts). */
+  private readonly bySession = new IdTable<number, string>()
 
   constructor(readonly maxQueue: number) {}
 

@@ -1,3 +1,5 @@
+import { IdTable } from "../idTable.js"
+
 /**
  * How many calls of each session are running: a session with a call out is in use, so its TTL
  * sweep skips it. Shared by the local and the remote pool.
@@ -8,7 +10,8 @@
  * calls.ended("s1");   calls.running("s1") // false
  */
 export class SessionCalls {
-  private readonly counts = new Map<string, number>()
+  /** Calls running by session (an IdTable, not a Map: one entry comes and goes per call; see idTable.ts). */
+  private readonly counts = new IdTable<number, string>()
 
   /** A call of `sessionId` (nothing for a call without a session) began. */
   started(sessionId: string | null): void {

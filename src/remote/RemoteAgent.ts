@@ -59,6 +59,7 @@ import { CancelSignal } from "../cancelSignal.js"
 import { shownName } from "../protocol/shownName.js"
 import { addCount } from "./counts.js"
 import { clientScopeOf, ScopeQuotas, scopeRefusalError, type ScopeCaps } from "./scopeQuotas.js"
+import { IdTable } from "../idTable.js"
 
 /** `RemoteAgent.start` options. */
 export interface AgentOptions extends NatsOptions {
@@ -199,7 +200,8 @@ interface Running {
 }
 
 export class RemoteAgent {
-  private readonly running = new Map<string, Running>()
+  /** The calls running here, by `<clientId>/<callId>` (an IdTable, not a Map: see idTable.ts). */
+  private readonly running = new IdTable<Running, string>()
   /**
    * The sessions clients made here (their tool calls and variables live with the client) and
    * the calls running, counted per client scope against the per-scope caps.

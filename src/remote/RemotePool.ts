@@ -58,6 +58,7 @@ import { FirstSeen } from "./firstSeen.js"
 import { randomHex } from "./randomIds.js"
 import { callReplySpecs, clientToolSpecs, restartReplySpecs, type CallReply, type ClientToolInbound, type RestartReply } from "./protocol.js"
 import { valueLimits, type ValueLimits } from "../protocol/limits.js"
+import { IdTable } from "../idTable.js"
 
 /** What the client knows of one agent. */
 interface Agent {
@@ -161,7 +162,8 @@ export class RemotePool implements PoolBackend {
   private kv: KV | undefined
   private readonly agents = new Map<string, Agent>()
   private readonly bindings = new SessionTable()
-  private readonly outgoing = new Map<string, Outgoing>()
+  /** The calls sent and not settled, by id (an IdTable, not a Map: see idTable.ts for why). */
+  private readonly outgoing = new IdTable<Outgoing, string>()
   private readonly sessionCalls = new SessionCalls()
   private readonly subscriptions: Subscription[] = []
   /** KV records already reported: malformed (`key@revision`) or of another wire version (`key@wireN`). */

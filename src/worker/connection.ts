@@ -51,6 +51,7 @@ import { checkWorkerMessage, describe } from "../protocol/validate.js"
 import { OutputTail } from "./callOutput.js"
 import { StreamWindow } from "./streamWindow.js"
 import { closeUnstarted } from "./closeUnstarted.js"
+import { IdTable } from "../idTable.js"
 
 /** Health figures a worker reports in its `pong`. */
 export interface WorkerStats {
@@ -274,7 +275,8 @@ const toError = (err: ErrorInfo, maxFrameBytes: number, output: OutputTail | und
 }
 
 export class Connection {
-  private readonly pending = new Map<number, Pending>()
+  /** The calls in flight, by id (an IdTable, not a Map: see idTable.ts for why). */
+  private readonly pending = new IdTable<Pending>()
   /** Ids abandoned by timeout/abort, waiting for Python to confirm they ended. */
   private readonly abandoned = new Map<number, ReturnType<typeof setTimeout>>()
   private readonly decoder: FrameDecoder
