@@ -70,8 +70,9 @@ export class IdTable<V, K extends string | number = number> {
   }
 
   /**
-   * The entries in ascending id order. Entries deleted during the iteration and not reached yet
-   * are skipped, as with a `Map`; entries added during it may or may not be visited.
+   * The entries, whole-number ids first in ascending order (see above). Entries deleted during
+   * the iteration and not reached yet are skipped, as with a `Map`; entries added during it are
+   * not visited (a `Map` would visit them).
    */
   *values(): IterableIterator<V> {
     const entries = this.entries

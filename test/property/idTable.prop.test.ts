@@ -70,4 +70,19 @@ describe("IdTable", () => {
     expect(seen).toEqual([0, 1, 2, 4, 6, 8, 9])
     expect(table.size).toBe(7)
   })
+
+  it("an entry added during an iteration is not visited; string ids iterate in the order they were added", () => {
+    const table = new IdTable<number>()
+    table.set(0, 0)
+    expect([...(function* () {
+      for (const v of table.values()) {
+        table.set(1, 1)
+        yield v
+      }
+    })()]).toEqual([0])
+    const named = new IdTable<string, string>()
+    for (const id of ["c/2", "a/9", "__proto__", "b/1"]) named.set(id, id)
+    expect([...named.values()]).toEqual(["c/2", "a/9", "__proto__", "b/1"])
+    expect(named.get("__proto__")).toBe("__proto__")
+  })
 })
