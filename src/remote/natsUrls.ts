@@ -10,8 +10,9 @@
  * shownServers(["nats://alice:hunter2@nats:4222"])    // "nats://***@nats:4222"
  */
 
-// A scheme, then a user-info part (no "/", "?", "#" or "@" in it) before the first "@".
-const WITH_USER_INFO = /^(\s*(?:[A-Za-z][A-Za-z0-9+.-]*:\/\/)?)[^/?#@]+@/
+// A scheme, then a user-info part: up to the last "@" before the first "/", "?" or "#" (a URL's
+// authority ends its user info at its last "@", so an unescaped "@" in a password is masked too).
+const WITH_USER_INFO = /^(\s*(?:[A-Za-z][A-Za-z0-9+.-]*:\/\/)?)[^/?#]+@/
 
 /**
  * True when one server URL names a user, password or token before its host: `nats://alice:pw@h`,

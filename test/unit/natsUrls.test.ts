@@ -21,6 +21,9 @@ describe("credentials in NATS server URLs", () => {
   it("a URL is shown with its credentials masked, and only then", () => {
     expect(shownServers(["nats://a:4222", "nats://bob:pw@b:4222", "alice:s3cret@c:4222"])).toBe("nats://a:4222,nats://***@b:4222,***@c:4222")
     expect(shownServers("nats://host:4222/x@y")).toBe("nats://host:4222/x@y")
+    // An unescaped "@" in a password: the user info runs to the authority's last "@".
+    expect(shownServers("nats://alice:p@ss@h:4222")).toBe("nats://***@h:4222")
+    expect(urlHasCredentials("nats://alice:p@ss@h:4222")).toBe(true)
     expect(serverCredentialsIssue("remote.nats", ["nats://a:4222"])).toBeUndefined()
     expect(serverCredentialsIssue("remote.nats", "nats://bob:pw@b:4222")).not.toContain("pw")
   })
