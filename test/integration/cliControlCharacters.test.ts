@@ -6,12 +6,12 @@
  * raising it (or the caller who chose its text) could drive the user's terminal: clear the
  * screen, retitle the window, set the clipboard (OSC 52). Real command, real workers.
  */
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { chmodSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
-import { afterEach, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
 import { CliRunner } from "../support/cli.js"
 import { fixturesDir } from "../support/worker.js"
+import { tempDirs } from "../support/tempDirs.js"
 
 const runner = new CliRunner("SNAKEPIT_CLI_CONTROL_TEST")
 runner.hooks()
@@ -23,15 +23,8 @@ const ESCAPED = "\\x1b]52;c;aGk=\\x07\\x1b[2J\\u009b31m\\x7f\\x0dend"
 /** A control character that must never reach the terminal raw. */
 const RAW_CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/
 
-const dirs: string[] = []
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true })
-})
-const tempDir = () => {
-  const dir = mkdtempSync(join(tmpdir(), "snakepit-cli-control-"))
-  dirs.push(dir)
-  return dir
-}
+const madeDir = tempDirs()
+const tempDir = () => madeDir("snakepit-cli-control-")
 
 describe("control characters from Python or a caller are printed escaped", { timeout: 120_000 }, () => {
   it("a Python exception's message with ESC, BEL, CR and C1 sequences, raised in a real worker", async () => {

@@ -8,32 +8,28 @@
  * start-up, whatever `--allow-modules` said. Real command, real Python, both spawn modes
  * (the suite's `SNAKEPIT_SPAWN_MODE`).
  */
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { readdirSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { type ResultPromise } from "execa"
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { eventually, startBridge, testLogger } from "../support/bridge.js"
 import { CliRunner } from "../support/cli.js"
 import { NatsServer, natsServerAvailable } from "../support/natsServer.js"
 import { findProcessesWithEnv } from "../support/processes.js"
+import { tempDirs } from "../support/tempDirs.js"
 
 const MARK = "SNAKEPIT_CLI_CWD_TEST"
 const runner = new CliRunner(MARK)
 runner.hooks()
 
-const dirs: string[] = []
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true })
-})
+const tempDir = tempDirs()
 
 /**
  * A directory holding `threading.py` and `json.py` that each leave a marker file when imported
  * (then hand over to the real module, so nothing else looks wrong), and a module of the user's.
  */
 const plantedDir = () => {
-  const dir = mkdtempSync(join(tmpdir(), "snakepit-cli-cwd-"))
-  dirs.push(dir)
+  const dir = tempDir("snakepit-cli-cwd-")
   for (const name of ["threading", "json"]) {
     writeFileSync(
       join(dir, `${name}.py`),

@@ -7,10 +7,8 @@
  * session of the agent's `maxSessions` and every place of its `maxQueue`. Real nats-server, a
  * real `snakepit agent` with its Python workers, real remote clients.
  */
-import { mkdtempSync, readdirSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
-import { afterEach, describe, expect, it } from "vitest"
+import { readdirSync } from "node:fs"
+import { describe, expect, it } from "vitest"
 import type { PythonBridge } from "../../src/index.js"
 import { QueueFull, TooManySessions } from "../../src/errors.js"
 import { AgentSuite } from "../support/agents.js"
@@ -22,14 +20,12 @@ import { poolSubjects } from "../../src/remote/subjects.js"
 import { encodeMessage } from "../../src/remote/wire.js"
 import { framesOf, natsServerAvailable } from "../support/natsServer.js"
 import { outcome } from "../support/worker.js"
+import { tempDirs } from "../support/tempDirs.js"
 
 if (!natsServerAvailable && process.env.CI) throw new Error("nats-server is missing: CI must install Debian's nats-server (see .ci/run)")
 
 const suite = new AgentSuite()
-const dirs: string[] = []
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true })
-})
+const tempDir = tempDirs()
 
 /** A client of app `scope` on `pool`, once it sees the agent. */
 const client = async (pool: string, scope: string): Promise<PythonBridge> => {
@@ -168,8 +164,7 @@ describe.skipIf(!natsServerAvailable)("per-scope caps on a shared agent", () => 
     // Three workers, so three calls of the barrier run at once (none waits in a busy worker's pipe).
     await suite.launch(["caps3"], "scopecalls", ["--max-calls-per-scope", "2", "--workers", "3"])
     const [flooder, victim] = await Promise.all([client("scopecalls", "flood"), client("scopecalls", "victim")])
-    const barrier = mkdtempSync(join(tmpdir(), "snakepit-scopecalls-"))
-    dirs.push(barrier)
+    const barrier = tempDir("snakepit-scopecalls-")
     // Two calls that return only once a third party reaches the barrier: the flooder's scope is
     // at its cap for as long as no other app's call arrives.
     const held = [0, 1].map(() => outcome(flooder.executePython(null, "rendezvous", "meet", [barrier, 3, 60], { timeoutMs: 80_000 })))

@@ -4,23 +4,16 @@
  * crashed worker spread over the pool again (the replacement included), and `maxWorkers` alone
  * lowers the default minimum.
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { writeFileSync } from "node:fs"
 import { join } from "node:path"
-import { afterEach, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
 import { PythonBridge } from "../../src/bridge/PythonBridge.js"
 import { eventually, record, startBridge, testLogger } from "../support/bridge.js"
 import { fixturesDir, pythonCommand } from "../support/worker.js"
+import { tempDirs } from "../support/tempDirs.js"
 
-const dirs: string[] = []
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true })
-})
-const barrier = () => {
-  const dir = mkdtempSync(join(tmpdir(), "snakepit-meet-"))
-  dirs.push(dir)
-  return dir
-}
+const tempDir = tempDirs()
+const barrier = () => tempDir("snakepit-meet-")
 
 /**
  * A bridge whose workers start at once until `slowDown(seconds)`; from then on each start (spawned,

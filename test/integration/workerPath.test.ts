@@ -5,21 +5,17 @@
  * ran in every worker at start-up, whatever the allowlist said. And the worker starts without
  * `runpy` (what `python -m` uses). Real workers, spawned and forked.
  */
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { existsSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
-import { afterEach, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
 import { startBridge } from "../support/bridge.js"
+import { tempDirs } from "../support/tempDirs.js"
 
-const dirs: string[] = []
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true })
-})
+const tempDir = tempDirs()
 
 /** A working directory holding a `json.py` that leaves a marker when imported, and a module of the user's. */
 const plantedDir = () => {
-  const dir = mkdtempSync(join(tmpdir(), "snakepit-cwd-"))
-  dirs.push(dir)
+  const dir = tempDir("snakepit-cwd-")
   const marker = join(dir, "PLANTED_RAN")
   writeFileSync(join(dir, "json.py"), `open(${JSON.stringify(marker)}, "a").write("ran\\n")\nraise ImportError("planted")\n`)
   writeFileSync(join(dir, "users_own.py"), "def hello(name):\n    return f'hello {name}'\n")
