@@ -75,6 +75,11 @@ const HEADER_TIMEOUT_MS = 5_000
  * environment): 1 800 silent connections from one call took a 1 024-fd host to EMFILE.
  */
 const SPARE_GREETINGS = 8
+/**
+ * Exit reports kept for forks whose reply is still on its way: a fork's child that dies at once
+ * is reported once, so this many is far past the forks a pool asks for at a time.
+ */
+const MAX_EARLY_EXITS = 1_024
 /** A key is 48 lowercase hex digits (24 random bytes); anything else is no fork's. */
 const KEY_PREFIX = /^[0-9a-f]{0,48}$/
 
@@ -82,8 +87,16 @@ const KEY_PREFIX = /^[0-9a-f]{0,48}$/
 export class ForkServer {
   private readonly pending = new Map<string, PendingFork>()
   private readonly exitWaiters = new Map<number, (exit: ExitInfo) => void>()
-  /** Exit reports that arrived before their fork's reply was handled. */
+  /**
+   * Exit reports that arrived while forks were asked for and no fork waited on that pid (a child
+   * that dies at once can be reported before its fork's reply is read). Kept only while a fork is
+   * asked for, and at most {@link MAX_EARLY_EXITS}: a report no fork can claim (the exit of a fork
+   * whose reply came too late, or a template's lie) would otherwise stay for good, and a later
+   * fork given the same pid (pids are reused) would be judged dead at once.
+   */
   private readonly earlyExits = new Map<number, ExitInfo>()
+  /** Forks asked of a template whose reply has not been handled yet. */
+  private asking = 0
   /** Each template's forks whose process has not exited: worker id by fork, by template id. */
   private readonly forksOf = new Map<string, Map<string, string>>()
   /** Templates that reached `ready` and have not exited, by id. */
@@ -195,9 +208,16 @@ export class ForkServer {
     if (waiter) {
       this.exitWaiters.delete(d.pid)
       waiter(exit)
-    } else {
+    } else if (this.asking > 0) {
+      // Insertion order: the oldest report goes first.
+      if (this.earlyExits.size >= MAX_EARLY_EXITS) this.earlyExits.delete(this.earlyExits.keys().next().value!)
       this.earlyExits.set(d.pid, exit)
     }
+  }
+
+  /** A fork's reply was handled (or failed): with none asked for, no early exit can be claimed. */
+  private asked(): void {
+    if (--this.asking === 0) this.earlyExits.clear()
   }
 
   /** The launcher that forks workers from the current template. */
@@ -278,6 +298,7 @@ export class ForkServer {
     const pending: PendingFork = { key: randomBytes(24).toString("hex"), sockets: {}, arrived: () => arrived() }
     this.pending.set(nonce, pending)
     let pid: number
+    this.asking++
     try {
       // Per-worker environment (start faults in tests) is applied by the child after the fork.
       const reply = (await template.process.connection.call("snakepit_bridge.forkserver", "fork", [nonce, options.env ?? {}, pending.key], { timeoutMs })) as { pid?: unknown } | null
@@ -287,6 +308,7 @@ export class ForkServer {
       pid = claimed
     } catch (error) {
       this.pending.delete(nonce)
+      this.asked()
       throw new StartupFailed({ message: `template ${template.id} could not fork ${options.workerId}: ${(error as Error).message}`, workerId: options.workerId, exitCode: null, signal: null, stderr: "" })
     }
     let alive = true
@@ -300,6 +322,7 @@ export class ForkServer {
         this.exitWaiters.set(pid, resolve)
       }
     })
+    this.asked()
     // A template that dies takes its workers with it (they asked for SIGKILL on its death) and
     // can no longer report them.
     const status = Promise.race([reported, template.gone.then((): ExitInfo => ({ exitCode: null, signal: "SIGKILL", cause: "template" }))]).then((exit) => {
