@@ -139,15 +139,18 @@ interface AgentSettings {
 /**
  * The local bridge's id of session `sessionId` of client `clientId`: clients' sessions of the
  * same name stay apart. Where the two together would pass the bridge's
- * `MAX_SESSION_ID_LENGTH`, the session id is replaced by its SHA-256 (what Python sees as
- * `session.id`), so any session id a client may send has a local id.
+ * `MAX_SESSION_ID_LENGTH`, the session id is replaced by `#` and its SHA-256 (what Python sees as
+ * `session.id`), so any session id a client may send has a local id. A session id that begins
+ * with `#` is replaced too, however short: sent as it is, `#<the hash of a long id>` was that
+ * long id's local session, and its calls read, wrote and cleaned up the other's Python state.
  *
  * @example
  * localSession("app1.c0ffee", "user-42") // "app1.c0ffee/user-42"
+ * localSession("app1.c0ffee", "#tag")    // "app1.c0ffee/#<64 hex digits>"
  */
 export const localSession = (clientId: string, sessionId: string): string => {
   const id = `${clientId}/${sessionId}`
-  return id.length <= MAX_SESSION_ID_LENGTH ? id : `${clientId}/#${createHash("sha256").update(sessionId).digest("hex")}`
+  return id.length <= MAX_SESSION_ID_LENGTH && !sessionId.startsWith("#") ? id : `${clientId}/#${createHash("sha256").update(sessionId).digest("hex")}`
 }
 
 /**
@@ -678,7 +681,7 @@ export class RemoteAgent {
       // scope of the session's worker, as it would locally, so it does not queue behind the
       // call that waits for the tool.
       const waiting = nested ? this.bridge.getSessionWorker(sessionId) : undefined
-      await (waiting !== undefined ? toolScope.run({ sessionId, workerId: waiting }, serve) : serve())
+      await (waiting !== undefined ? toolScope.run({ sessionId, workerId: waiting, waiting: true }, serve) : serve())
     } catch (e) {
       send({ type: "error", callId, error: errorToWire(timedOut ?? e) })
     } finally {

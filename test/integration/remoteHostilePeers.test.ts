@@ -2,8 +2,10 @@
  * Hostile NATS peers against an agent and a client, found by a review (each red before its fix):
  * calls an agent refuses leave no record of their session behind (each pinned its session id,
  * however long, for good), and an error reply with missing fields reaches the caller as an error
- * that can be logged (its stack getter threw).
+ * that can be logged (its stack getter threw). And a client's session id written as the hash the
+ * agent gives a long id reached that id's Python session.
  */
+import { createHash } from "node:crypto"
 import { describe, expect, it } from "vitest"
 import { connect } from "@nats-io/transport-node"
 import { Kvm } from "@nats-io/kv"
@@ -64,6 +66,34 @@ describe.skipIf(!natsServerAvailable)("hostile NATS peers: what they leave behin
     expect(long).toMatch(/^app1\.c0ffee\/#[0-9a-f]{64}$/)
     expect(localSession("app1.c0ffee", "u".repeat(MAX_SESSION_ID_LENGTH))).toBe(long)
     expect(localSession("app1.c0ffee", `${"u".repeat(MAX_SESSION_ID_LENGTH - 1)}v`)).not.toBe(long)
+    // An id that looks like a hashed one is hashed too: it cannot name the long id's session.
+    const hashed = long.slice("app1.c0ffee/".length)
+    expect(localSession("app1.c0ffee", hashed)).toMatch(/^app1\.c0ffee\/#[0-9a-f]{64}$/)
+    expect(localSession("app1.c0ffee", hashed)).not.toBe(long)
+    expect(localSession("app1.c0ffee", "#")).not.toBe(localSession("app1.c0ffee", "##"))
+  })
+
+  it("a session id written as another id's hash reaches its own Python session, not that id's", { timeout: 60_000 }, async () => {
+    const nats = await NatsServer.start()
+    const agent = await RemoteAgent.start({ servers: nats.url, pool: "p", bridge: { python: pythonCommand, pythonPath: [fixturesDir], minWorkers: 1, maxWorkers: 1, allowedModules: ["remote"], logger: testLogger } })
+    try {
+      const client = await startBridge({ remote: { nats: nats.url, pool: "p" } })
+      try {
+        const victim = `tenant:${"v".repeat(MAX_SESSION_ID_LENGTH - 20)}`
+        const lookalike = `#${createHash("sha256").update(victim).digest("hex")}`
+        await client.executePython(victim, "remote", "remember", ["the victim's"])
+        // Before: both ids were the agent's session "<client>/#<hash>", so this call read the
+        // victim's Python state and its clean-up wiped it.
+        expect(await client.executePython(lookalike, "remote", "remember", ["the look-alike's"])).toMatchObject({ previous_state: null })
+        expect(await client.cleanupSession(lookalike)).toBe(true)
+        expect(await client.executePython(victim, "remote", "remember", ["again"])).toMatchObject({ previous_state: "the victim's" })
+      } finally {
+        await client.stop()
+      }
+    } finally {
+      await agent.stop()
+      await nats.stop()
+    }
   })
 
   it("a PythonError reply without a traceback (a broken or older agent) reaches the caller as an error whose stack can be read", { timeout: 60_000 }, async () => {
