@@ -359,7 +359,7 @@ export class WorkerPool implements PoolBackend {
     // it beyond its concurrency limit (the blocked call's slot is idle). Queueing it instead would
     // deadlock. See docs/sessions.md, "Nested calls".
     const scope = toolScope.getStore()
-    const nestedOn = sessionId !== null && scope?.sessionId === sessionId ? scope.workerId : undefined
+    const nestedOn = sessionId !== null && scope?.sessionId === sessionId && scope.waiting ? scope.workerId : undefined
     const span = record.trace(kind, module, fn, sessionId)
     // Built in place: spreading `{ nested: true }` or `{}` allocated an object for each, per call.
     const callOptions: { -readonly [K in keyof CallOptions]: CallOptions[K] } = { ...options, sessionId, timeoutMs: options.timeoutMs ?? this.options.callTimeoutMs }

@@ -405,7 +405,8 @@ export class RemotePool implements PoolBackend {
     if (refused) return Promise.reject(withCallContext(refused, context))
     // Made by a tool for the same session while its call waits on the agent: the agent must
     // run it on that call's worker at once (see docs/sessions.md, "Nested calls").
-    const nested = sessionId !== null && toolScope.getStore()?.sessionId === sessionId
+    const scope = toolScope.getStore()
+    const nested = sessionId !== null && scope?.sessionId === sessionId && scope.waiting
     const agent = this.place(sessionId, avoid, nested)
     if (!agent) {
       return Promise.reject(withCallContext(lost("-", "agent lost", `no agent of pool ${JSON.stringify(this.remote.pool)} is reachable${this.otherWire.size > 0 ? ` ${this.wireMismatch()}` : ""}`), context))

@@ -61,6 +61,30 @@ describe("tools: Python calls TypeScript", () => {
     expect(await bridge.executePython("n1", "tools", "remember", [1])).toBeNull()
   })
 
+  it("a call a tool leaves behind (a timer, a queued job) once it has answered is not nested: it queues behind the worker's busy slot", async () => {
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, workerConcurrency: 1 })
+    let fire!: () => void
+    const fired = new Promise<void>((r) => (fire = r))
+    let leaked: Promise<unknown> | undefined
+    bridge.registerTool("double", (x: number) => {
+      // Runs later, in the tool's async context, after the tool has answered.
+      leaked = fired.then(() => bridge.executePython("s", "echo", "echo", ["leaked"]))
+      return x * 2
+    })
+    expect(await bridge.executePython("s", "tools", "ask", [1])).toBe(2)
+    const { holder, release } = await holdOnlySlot(bridge)
+    const order: string[] = []
+    void holder.then(() => order.push("holder"))
+    fire()
+    const leakedDone = leaked!.then((value) => (order.push("leaked"), value))
+    // Before: the call was sent as nested and ran beside the held slot, past workerConcurrency 1.
+    await new Promise((r) => setTimeout(r, 1_000))
+    release("open")
+    expect(await leakedDone).toBe("leaked")
+    expect(await holder).toBe("open")
+    expect(order).toEqual(["holder", "leaked"])
+  })
+
   it("a call cancelled while it waits for a tool stops waiting in Python: the worker is not left hung", async () => {
     const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, callGraceMs: 500 })
     const exited = record(bridge, "worker.exited")
