@@ -124,7 +124,15 @@ export class ToolRegistry {
   /** Runs a tool call from Python and sends the answer back on the same connection. */
   handle(call: ToolCallRequest, connection: Connection, workerId: string): void {
     const answer = this.forward?.(call) ?? this.answer(call, workerId)
-    void answer.then((outcome) => connection.answerTool(call.id, outcome))
+    // Nothing awaits this: a throw here would be an unhandled rejection, which ends the host.
+    void answer.then((outcome) => connection.answerTool(call.id, outcome)).catch((e: unknown) => {
+      // Python waits for an answer: it gets the reason, not silence.
+      try {
+        connection.answerTool(call.id, { ok: false, message: `the tool's answer could not be sent: ${thrownText(e)}` })
+      } catch {
+        // The connection is closing: its calls end with it.
+      }
+    })
   }
 
   /** The answer to a tool call (never rejects: a failure is `{ ok: false, message }`). */

@@ -213,6 +213,12 @@ export type ItemOutcome = { readonly ok: true; readonly value: unknown } | { rea
 /** {@link Connection.withdraw}'s default: every call may move. */
 const anySession = (): boolean => true
 
+/**
+ * How much of the reason a tool's answer could not be sent reaches Python: it quotes the value
+ * (a key, a path, what a getter threw), which can be megabytes.
+ */
+const MAX_TOOL_REFUSAL_CHARS = 1_000
+
 type Settle = { resolve: (v: unknown) => void; reject: (e: unknown) => void }
 
 interface Pending extends Settle {
@@ -580,9 +586,19 @@ export class Connection {
     try {
       this.hooks.write(encodeFrame(envelope, this.hooks.maxFrameBytes, this.limits), written)
     } catch (e) {
-      // The value could not be sent (too large, unserialisable): tell Python why instead.
-      const message = isSnakepitError(e) ? `${e._tag}: ${thrownText(e)}` : thrownText(e)
-      this.hooks.write(encodeFrame({ type: "tool_result", id, ok: false, error: { message } }, this.hooks.maxFrameBytes), written)
+      // The value could not be sent (too large, unserialisable): tell Python why instead. The
+      // reason quotes the value (a key, a path, what a getter threw) and may itself pass the
+      // frame limit, so it is cut; thrown here, it would have ended the host (nothing awaits an
+      // answer to Python).
+      const why = isSnakepitError(e) ? `${e._tag}: ${thrownText(e)}` : thrownText(e)
+      const message = why.length <= MAX_TOOL_REFUSAL_CHARS ? why : `${why.slice(0, MAX_TOOL_REFUSAL_CHARS)}… (${why.length} characters)`
+      let refusal: Buffer[]
+      try {
+        refusal = encodeFrame({ type: "tool_result", id, ok: false, error: { message } }, this.hooks.maxFrameBytes)
+      } catch {
+        refusal = encodeFrame({ type: "tool_result", id, ok: false, error: { message: "the tool's answer could not be sent to Python" } }, this.hooks.maxFrameBytes)
+      }
+      this.hooks.write(refusal, written)
     }
   }
 

@@ -45,6 +45,21 @@ describe("tools: Python calls TypeScript", () => {
     }
   })
 
+  it("a tool's value that cannot be sent, whose reason passes maxFrameBytes, raises ToolError in Python with the reason cut; the host lives on", async () => {
+    const bridge = await startBridge({ minWorkers: 1, maxFrameBytes: 65_536 })
+    // An upstream error page thrown by a getter: the SerializationError quotes it whole. Before,
+    // its refusal did not fit a frame either, and that throw ended the host.
+    bridge.registerTool("explode", () => ({
+      get body(): never {
+        throw new Error(`<html>${"x".repeat(80_000)}</html>`)
+      },
+    }))
+    const answer = (await bridge.executePython("s", "tools", "catch_failing")) as string
+    expect(answer).toMatch(/^caught ToolError: SerializationError: .*… \(\d+ characters\)$/s)
+    expect(answer.length).toBeLessThan(2_000)
+    expect(await bridge.executePython("s", "echo", "echo", ["alive"])).toBe("alive")
+  })
+
   it("an unknown tool raises ToolNotFound in Python", async () => {
     const bridge = await startBridge({ minWorkers: 1 })
     await expect(bridge.executePython("s", "tools", "ask_missing")).rejects.toMatchObject({ _tag: "PythonError", pythonType: expect.stringContaining("ToolNotFound") })
