@@ -13,3 +13,18 @@ export const shownName = (name: string): string =>
 
 /** How many characters of a name {@link shownName} keeps. */
 export const SHOWN_NAME_CHARS = 200
+
+/**
+ * A text sent back to a peer cut after `chars` characters, saying how long it was: a reason that
+ * quotes a value (a key, a path, what a getter threw) can be megabytes, and pass the frame limit.
+ *
+ * @example
+ * cutText("x".repeat(5_000), 1_000) // "xxx…x… (5000 characters)", the first 1 000 kept
+ */
+export const cutText = (text: string, chars: number): string => (text.length <= chars ? text : `${text.slice(0, chars)}… (${text.length} characters)`)
+
+/**
+ * How much of the reason a tool's answer could not be sent reaches Python: it quotes the value
+ * (a key, a path, what a getter threw), which can be megabytes.
+ */
+export const MAX_TOOL_REFUSAL_CHARS = 1_000

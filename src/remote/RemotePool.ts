@@ -37,6 +37,8 @@ import { withCallContext, withCallerStack } from "../errorContext.js"
 import type { TelemetryEmitter } from "../telemetry/events.js"
 import type { BridgeMetrics } from "../telemetry/metrics.js"
 import type { CallHold, CallOptions } from "../worker/connection.js"
+import { cutText, MAX_TOOL_REFUSAL_CHARS } from "../protocol/shownName.js"
+import { thrownText } from "../thrown.js"
 import type { PoolBackend } from "../bridge/backend.js"
 import type { ResolvedOptions } from "../bridge/options.js"
 import type { StopOptions } from "../bridge/stopOptions.js"
@@ -671,11 +673,17 @@ export class RemotePool implements PoolBackend {
 
   /** A tool call (or `session.variables`) made by Python on an agent for one of our sessions. */
   private onToolCall(m: Msg): void {
+    // Never throws: nothing awaits it, so a throw would end the host. The reason a value cannot
+    // be sent quotes the value, and is cut so that it fits a frame.
     const respond = (answer: ToolAnswer) => {
       try {
         m.respond(this.encode({ type: "tool_result", ...answer }))
       } catch (e) {
-        m.respond(this.encode({ type: "tool_result", ok: false, message: `the tool's value cannot be sent: ${(e as Error).message}` }))
+        try {
+          m.respond(this.encode({ type: "tool_result", ok: false, message: cutText(`the tool's value cannot be sent: ${thrownText(e)}`, MAX_TOOL_REFUSAL_CHARS) }))
+        } catch (e2) {
+          this.logger.warn({ err: e2 }, "tool answer not sent")
+        }
       }
     }
     const r = readMessage<ClientToolInbound>(m.data, clientToolSpecs, this.options.maxFrameBytes, this.limits)

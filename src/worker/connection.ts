@@ -46,7 +46,7 @@ import { encodeFrame, FrameDecoder, refusedValue } from "../protocol/frame.js"
 import { callEnvelope, callFrame } from "../protocol/callFrame.js"
 import { NO_LIMITS, type ValueLimits } from "../protocol/limits.js"
 import { ErrorType, MAX_TOOL_CALLS_IN_FLIGHT, STREAM_BYTE_WINDOW, STREAM_CHUNK_WINDOW, type ErrorInfo, type BusyWaitCounts, type MapItemError, type PongMessage } from "../protocol/messages.js"
-import { shownName } from "../protocol/shownName.js"
+import { cutText, MAX_TOOL_REFUSAL_CHARS, shownName } from "../protocol/shownName.js"
 import { checkWorkerMessage, describe } from "../protocol/validate.js"
 import { OutputTail } from "./callOutput.js"
 import { StreamWindow } from "./streamWindow.js"
@@ -212,12 +212,6 @@ export type ItemOutcome = { readonly ok: true; readonly value: unknown } | { rea
 
 /** {@link Connection.withdraw}'s default: every call may move. */
 const anySession = (): boolean => true
-
-/**
- * How much of the reason a tool's answer could not be sent reaches Python: it quotes the value
- * (a key, a path, what a getter threw), which can be megabytes.
- */
-const MAX_TOOL_REFUSAL_CHARS = 1_000
 
 type Settle = { resolve: (v: unknown) => void; reject: (e: unknown) => void }
 
@@ -591,7 +585,7 @@ export class Connection {
       // frame limit, so it is cut; thrown here, it would have ended the host (nothing awaits an
       // answer to Python).
       const why = isSnakepitError(e) ? `${e._tag}: ${thrownText(e)}` : thrownText(e)
-      const message = why.length <= MAX_TOOL_REFUSAL_CHARS ? why : `${why.slice(0, MAX_TOOL_REFUSAL_CHARS)}… (${why.length} characters)`
+      const message = cutText(why, MAX_TOOL_REFUSAL_CHARS)
       let refusal: Buffer[]
       try {
         refusal = encodeFrame({ type: "tool_result", id, ok: false, error: { message } }, this.hooks.maxFrameBytes)

@@ -96,6 +96,31 @@ describe.skipIf(!natsServerAvailable)("hostile NATS peers: what they leave behin
     }
   })
 
+  it("a client's tool whose value cannot be sent, with a reason past maxFrameBytes, fails in Python with the reason cut; the client lives on", { timeout: 60_000 }, async () => {
+    const nats = await NatsServer.start()
+    const agent = await RemoteAgent.start({ servers: nats.url, pool: "p", bridge: { python: pythonCommand, pythonPath: [fixturesDir], minWorkers: 1, maxWorkers: 1, allowedModules: ["remote"], logger: testLogger } })
+    try {
+      const client = await startBridge({ remote: { nats: nats.url, pool: "p" }, maxFrameBytes: 65_536 })
+      try {
+        client.registerTool("explode", () => ({
+          get body(): never {
+            throw new Error(`<html>${"x".repeat(80_000)}</html>`)
+          },
+        }))
+        // Before: the reason did not fit a frame either; that throw, awaited by nothing, ended the client.
+        const error = await client.executePython("s", "remote", "ask_tool", ["explode"]).catch((e: unknown) => e)
+        expect(error).toMatchObject({ _tag: "PythonError", message: expect.stringMatching(/the tool's value cannot be sent: .*… \(\d+ characters\)/s) })
+        expect((error as Error).message.length).toBeLessThan(3_000)
+        expect(await client.executePython("s", "remote", "last")).toMatchObject({ last: null })
+      } finally {
+        await client.stop()
+      }
+    } finally {
+      await agent.stop()
+      await nats.stop()
+    }
+  })
+
   it("a PythonError reply without a traceback (a broken or older agent) reaches the caller as an error whose stack can be read", { timeout: 60_000 }, async () => {
     const nats = await NatsServer.start()
     const s = poolSubjects("snakepit", "p")
