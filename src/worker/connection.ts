@@ -391,6 +391,8 @@ export class Connection {
       kwargs: options.kwargs ?? {},
       session_id: options.sessionId ?? null,
       ...(options.trace ? { trace: options.trace } : {}),
+      // Made by a tool for the call that waits on it: queued behind that call, it never ran.
+      ...(options.nested ? { nested: true } : {}),
     })
     const context = { module, function: fn, sessionId: options.sessionId ?? null, workerId: this.hooks.workerId }
     const build = (id: number): Record<string, unknown> | Buffer[] => {

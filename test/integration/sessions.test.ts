@@ -76,6 +76,18 @@ describe("tools: Python calls TypeScript", () => {
     expect(await bridge.executePython("n1", "tools", "remember", [1])).toBeNull()
   })
 
+  it("nested: a TS tool maps over the same session (bridge.map) without deadlock, with workerConcurrency 1", async () => {
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, workerConcurrency: 1 })
+    bridge.registerTool("double", async (x: number) => {
+      let sum = 0
+      for await (const r of bridge.map("m", "echo", "echo", [[x], [x]])) if (r.ok) sum += r.value as number
+      return sum
+    })
+    // Before: the map's chunk was not sent as nested, so Python queued it behind the call that
+    // waits for this tool, and the call ended in CallTimeout.
+    expect(await bridge.executePython("m", "tools", "ask", [21], { timeoutMs: 20_000 })).toBe(42)
+  })
+
   it("a call a tool leaves behind (a timer, a queued job) once it has answered is not nested: it queues behind the worker's busy slot", async () => {
     const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, workerConcurrency: 1 })
     let fire!: () => void
