@@ -244,8 +244,20 @@ const guarded = <T>(what: string, check: (issues: string[]) => T, suffix = ""): 
  */
 export const MAX_SESSION_ID_LENGTH = 1_024
 
+/** Half of a UTF-16 surrogate pair standing alone (`"🐍".slice(0, 1)`): no text encodes it. */
+const LONE_SURROGATE = /\p{Cs}/u
+
+/**
+ * Why a session id cannot be used, if it cannot: too long, or not text (a lone surrogate, as
+ * cutting a string in the middle of an emoji leaves). Python cannot encode such an id, and every
+ * `print()`, log record and `session.variables` use of its calls failed with `SerializationError`.
+ */
 const sessionIdIssue = (sessionId: string, at: string): string | undefined =>
-  sessionId.length > MAX_SESSION_ID_LENGTH ? `${at} must be at most ${MAX_SESSION_ID_LENGTH} characters, got ${sessionId.length}` : undefined
+  sessionId.length > MAX_SESSION_ID_LENGTH
+    ? `${at} must be at most ${MAX_SESSION_ID_LENGTH} characters, got ${sessionId.length}`
+    : LONE_SURROGATE.test(sessionId)
+      ? `${at} must be well-formed text, got one with half of a UTF-16 surrogate pair at index ${sessionId.search(LONE_SURROGATE)}`
+      : undefined
 
 const checkSessionId = (sessionId: unknown, issues: string[], at = "sessionId") => {
   if (sessionId !== null && (typeof sessionId !== "string" || sessionId === "")) {

@@ -88,6 +88,14 @@ describe("tools: Python calls TypeScript", () => {
     expect(await bridge.executePython("m", "tools", "ask", [21], { timeoutMs: 20_000 })).toBe(42)
   })
 
+  it("a session id cut in the middle of an emoji is refused with InvalidOptions; the whole emoji serves, logging included", async () => {
+    const bridge = await startBridge({ minWorkers: 1 })
+    // Before: accepted, and every log record of its calls failed to encode (SerializationError).
+    await expect(bridge.executePython("Zoë 🐍".slice(0, 5), "echo", "log_something", ["hello"])).rejects.toMatchObject({ _tag: "InvalidOptions", message: expect.stringContaining("surrogate") })
+    expect(await bridge.executePython("Zoë 🐍", "echo", "log_something", ["hello"])).toBe(true)
+    expect(bridge.getStatus().activeSessions).toBe(1)
+  })
+
   it("a call a tool leaves behind (a timer, a queued job) once it has answered is not nested: it queues behind the worker's busy slot", async () => {
     const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, workerConcurrency: 1 })
     let fire!: () => void

@@ -139,6 +139,15 @@ describe("call arguments", () => {
     expect(thrown(() => checkSession("cleanupSession", `${longest}s`))).toBeInstanceOf(InvalidOptions)
   })
 
+  it("a session id is well-formed text: half of a surrogate pair is refused, for calls and for cleanupSession and friends", () => {
+    const cut = "Zoë 🐍".slice(0, 5)
+    const call = thrown(() => checkCall("executePython", cut, "m", "f", [], {})) as InvalidOptions
+    expect(call).toBeInstanceOf(InvalidOptions)
+    expect(call.issues).toEqual(["sessionId must be well-formed text, got one with half of a UTF-16 surrogate pair at index 4"])
+    expect(thrown(() => checkSession("cleanupSession", "\udc00x"))).toBeInstanceOf(InvalidOptions)
+    expect(checkCall("executePython", "Zoë 🐍", "m", "f", [], {})).toEqual({})
+  })
+
   it("executeCode needs source text and a plain context", () => {
     expect(checkCode("s", "y = 1", {}, {})).toEqual({})
     expect((thrown(() => checkCode("s", 5, [], {})) as InvalidOptions).issues).toHaveLength(2)
