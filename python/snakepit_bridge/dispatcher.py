@@ -756,7 +756,9 @@ def error_details(error: BaseException) -> Dict[str, str]:
     """The ``error`` object of an ``error`` reply for ``error``; never raises.
 
     ``message`` and ``traceback`` are each cut to ``max_string_bytes`` (and a quarter of
-    ``max_value_bytes``), so that they fit the reply's frame.
+    ``max_value_bytes``), so that they fit the reply's frame. Text that is not valid UTF-8 (a
+    lone surrogate, as ``os.listdir`` decodes a name that is not UTF-8) is escaped
+    (``\\udcff``): one item's error in a ``map_result`` must not fail the whole chunk.
     """
     limits = current_limits()
     cap = max(1024, min(limits.max_string_bytes, limits.max_value_bytes // 4))
@@ -777,7 +779,7 @@ def error_details(error: BaseException) -> Dict[str, str]:
             details["module"] = clip_text(module, cap)
         if type(function) is str:
             details["function"] = clip_text(function, cap)
-    return details
+    return {key: text.encode("utf-8", "backslashreplace").decode("utf-8") for key, text in details.items()}
 
 
 def format_traceback(error: BaseException) -> str:

@@ -153,6 +153,13 @@ def raise_surrogate():
     raise ValueError("bad \udcff text")
 
 
+def raise_surrogate_if(fail):
+    """Raises with a lone surrogate in its text (a name os.listdir decoded) when ``fail``."""
+    if fail:
+        raise ValueError("bad \udcff text")
+    return fail
+
+
 def raise_system_exit():
     raise SystemExit(7)
 

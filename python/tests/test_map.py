@@ -46,6 +46,18 @@ def test_an_item_that_raises_fails_alone_with_the_details_of_a_single_call(dispa
     assert map_reply(outbox, 3)["values"] == [1, b"x", 3]
 
 
+def test_an_item_whose_error_text_is_not_utf8_fails_alone_escaped_as_a_single_call(dispatcher, outbox):
+    # A lone surrogate (what os.listdir gives a name that is not UTF-8) in one item's error text
+    # failed the whole chunk with a SerializationError, the items that succeeded included.
+    deliver(dispatcher, map_message(1, "limits_targets", "raise_surrogate_if", [(0,), (1,), (0,)]))
+    deliver(dispatcher, call(2, "limits_targets", "raise_surrogate_if", 1))
+    reply = map_reply(outbox, 1)
+    assert reply["type"] == "map_result"
+    assert reply["values"] == [0, None, 0]
+    assert [e["index"] for e in reply["errors"]] == [1]
+    assert reply["errors"][0]["error"]["message"] == outbox.reply(2)["error"]["message"] == "bad \\udcff text"
+
+
 def test_an_item_whose_value_cannot_be_encoded_fails_alone(dispatcher, outbox):
     deliver(dispatcher, map_message(1, "targets", "returns_object", [(), ()]))
     deliver(dispatcher, map_message(2, "targets", "returns_bytes", [(3,)]))

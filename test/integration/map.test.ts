@@ -53,6 +53,11 @@ describe("bridge.map", () => {
     expect(mixed.map((r) => r.ok)).toEqual([true, false, true])
     expect(mixed[1]).toMatchObject({ ok: false, error: { _tag: "SerializationError" } })
     expect(mixed[2]).toEqual({ ok: true, value: 3 })
+    // Error text that is not UTF-8 (a lone surrogate) fails its item alone, escaped as a single
+    // call's is; before, it failed every item of the chunk with a SerializationError.
+    const odd = await collect(bridge.map(null, "echo", "boom_if", [[0], [1], [0]]))
+    expect(odd.map((r) => r.ok)).toEqual([true, false, true])
+    expect(odd[1]).toMatchObject({ ok: false, error: { _tag: "PythonError", pythonType: "ValueError", message: "bad \\udcff name" } })
   })
 
   it("an argument list given as a tuple is an argument list, for map items as for a single call", async () => {
