@@ -61,7 +61,14 @@ export class BridgeSession {
     private readonly bridge: SessionCalls,
     store: SessionVariables,
     private readonly tools: ToolRegistry,
+    /** Marks the session used, if the bridge still holds it. */
     touch: () => void,
+    /**
+     * Marks the session used, holding it again if the bridge forgot it (a cleanup, its TTL): what
+     * a handle kept past its session's end writes must be swept like any session's, or it stays
+     * for good and counts toward `maxVariableBytes`. Throws `TooManySessions` beyond `maxSessions`.
+     */
+    private readonly admit: () => void,
   ) {
     this.variables = {
       get: (name) => (touch(), store.get(id, name)),
@@ -70,7 +77,7 @@ export class BridgeSession {
         if (typeof name !== "string") {
           throw new InvalidOptions({ message: `a session variable's name is a string, got ${describeValue(name)}`, issues: ["name must be a string"] })
         }
-        touch()
+        admit()
         store.set(id, name, value)
       },
       delete: (name) => (touch(), store.delete(id, name)),
@@ -85,6 +92,7 @@ export class BridgeSession {
    * bridge.session("s1").registerTool("secret", () => "only for s1")
    */
   registerTool(name: string, fn: Tool, options: { description?: string } = {}): void {
+    this.admit()
     this.tools.register(name, fn, { ...options, sessionId: this.id })
   }
 

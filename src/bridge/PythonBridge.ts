@@ -314,7 +314,11 @@ export class PythonBridge implements AsyncDisposable {
     checkSession("session", sessionId)
     const refused = this.admit(sessionId)
     if (refused) throw refused
-    return new BridgeSession(sessionId, this, this.variables, this.tools, () => this.lifetimes.refresh(sessionId, Date.now()))
+    const admit = () => {
+      const refusal = this.admit(sessionId)
+      if (refusal) throw refusal
+    }
+    return new BridgeSession(sessionId, this, this.variables, this.tools, () => this.lifetimes.refresh(sessionId, Date.now()), admit)
   }
 
   /**

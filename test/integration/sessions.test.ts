@@ -206,6 +206,29 @@ describe("session lifetime", () => {
     expect(bridge.session("t1").variables.get("x")).toBeUndefined()
   })
 
+  it("a handle kept past its session's end holds the session again when written: its TTL frees what it wrote, and maxSessions counts it", async () => {
+    const bridge = await startBridge({ minWorkers: 1, sessionTtlMs: 300, maxSessions: 2 })
+    const kept = bridge.session("kept")
+    kept.variables.set("a", 1)
+    expect(await bridge.cleanupSession("kept")).toBe(true)
+    expect(bridge.getStatus()).toMatchObject({ activeSessions: 0, variableBytes: 0 })
+    // Before: stored for a session the bridge no longer held, never swept, counted toward
+    // maxVariableBytes for good (until every session's set failed).
+    kept.variables.set("b", "x".repeat(1_000))
+    kept.registerTool("mine", () => "kept's")
+    expect(bridge.getStatus().variableBytes).toBeGreaterThan(1_000)
+    await eventually(() => bridge.getStatus().variableBytes === 0, 10_000, "the TTL sweep of what the old handle wrote")
+    expect(kept.variables.get("b")).toBeUndefined()
+    // Reading through an old handle holds nothing; writing is a session like any other.
+    await bridge.executePython("m1", "echo", "echo", [1])
+    await bridge.executePython("m2", "echo", "echo", [1])
+    const stale = bridge.session("m2")
+    await bridge.cleanupSession("m2")
+    await bridge.executePython("m3", "echo", "echo", [1])
+    expect(stale.variables.get("x")).toBeUndefined()
+    expect(() => stale.variables.set("x", 1)).toThrow(expect.objectContaining({ _tag: "TooManySessions" }))
+  })
+
   it("a session in use is not expired: each call resets its TTL", async () => {
     const bridge = await startBridge({ minWorkers: 1, sessionTtlMs: 300 })
     const cleaned = record(bridge, "session.cleanedUp")
