@@ -84,7 +84,7 @@ export class WorkerCrashed extends Data.TaggedError("WorkerCrashed")<CallContext
   readonly workerId: string
   readonly exitCode: number | null
   readonly signal: string | null
-  /** Why the host considers the worker dead: "exit", "protocol", "hung", "health", "memory", "output" (it closed its protocol output and ran on), "stopped"… */
+  /** Why the host considers the worker dead: "exit", "protocol", "hung", "health", "memory", "output" (it closed its protocol output and ran on), "superseded" (it drained calls from before an environment restart whose place a later restart needed), "stopped"… */
   readonly reason: string
   /** With reason "memory": the worker's RSS when it passed its limit (absent if not reported). */
   readonly rssBytes?: number

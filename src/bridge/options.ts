@@ -173,7 +173,12 @@ export interface LocalWorkerOptions {
    * CPU time counts for more than a sequential caller's latency. At most 1 000 000. Default 200.
    */
   readonly workerBusyWaitUs?: number
-  /** How long an abandoned (timed-out or aborted) call may keep running before its worker is recycled. Default 5 000. */
+  /**
+   * How long an abandoned (timed-out or aborted) call may keep running before its worker is
+   * recycled; also how long the calls of workers that drain after an environment restart may hold
+   * the places a later restart needs (at most `maxWorkers` workers drain), before the oldest are
+   * ended (`WorkerCrashed`, reason "superseded"). Default 5 000.
+   */
   readonly callGraceMs?: number
   /** A worker above `minWorkers` idle this long is stopped. Default 300 000. */
   readonly idleTimeoutMs?: number

@@ -55,6 +55,11 @@ export interface Slot {
   hung: boolean
   /** It passed `maxWorkerMemoryMb` and is exiting: the pool replaces it (not a crash). */
   overMemory: boolean
+  /**
+   * It was still draining calls from before an environment restart when a later restart needed
+   * its place under the cap on processes: the pool is ending it (not a crash).
+   */
+  superseded: boolean
   /** Started on demand for calls (not a restart or replacement): calls wait for its start. */
   onDemand: boolean
   /** Moving mean of the time between its replies while busy, in ms (adaptive pipeline depth); undefined until measured. */
@@ -89,6 +94,7 @@ export const newSlot = (id: string, onDemand: boolean): Slot => ({
   replaced: false,
   hung: false,
   overMemory: false,
+  superseded: false,
   onDemand,
   serviceMs: undefined,
   lastReplyAt: 0,

@@ -156,6 +156,8 @@ export class WorkerSlots {
 
   /** Stops every slot's housekeeping timers (the pool is stopping). */
   stopTimers(): void {
+    if (this.supersedeTimer) clearTimeout(this.supersedeTimer)
+    this.supersedeTimer = undefined
     for (const slot of this.slots.values()) stopTimers(slot)
   }
 
@@ -166,6 +168,8 @@ export class WorkerSlots {
 
   /** Forgets every slot (the supervisor they ran under is gone: the circuit closes on a new one). */
   reset(): void {
+    if (this.supersedeTimer) clearTimeout(this.supersedeTimer)
+    this.supersedeTimer = undefined
     for (const slot of this.slots.values()) {
       slot.subscription?.unsubscribe()
       stopTimers(slot)
@@ -185,13 +189,22 @@ export class WorkerSlots {
    * `maxWorkers` workers serve and at most as many more drain (recycled, finishing their calls):
    * past that, nothing starts until one has drained, so calls that never end (`timeoutMs:
    * Infinity`) cannot make recycling leave one more Python process behind at every recycle.
+   * But the pool must serve: when fewer workers serve than it keeps (a restart while the workers
+   * of an earlier one still drain long calls, every place taken by draining workers), the
+   * draining workers get `callGraceMs` to finish, as abandoned calls do; then the oldest of them
+   * are ended to make room, and their calls fail with `WorkerCrashed` (reason "superseded").
+   * Without that, two restarts beside long calls left no worker serving until one of those
+   * calls ended.
    */
   spawn(onDemand = false): string | undefined {
     const supervisor = this.host.supervisor()
     if (!supervisor) return undefined
+    // Retiring workers with nothing in flight are on their way out (a restart just retired
+    // them): only the ones that drain calls hold a place.
     let processes = 0
-    for (const s of this.slots.values()) if (!s.hung && !s.replaced) processes++
+    for (const s of this.slots.values()) if (!s.hung && !s.replaced && !(s.retiring && (s.process?.connection.inFlight ?? 0) === 0)) processes++
     if (processes >= 2 * this.deps.options.maxWorkers) {
+      if (this.liveSlots() < this.host.minLive()) this.supersedeLater()
       this.deps.logger.warn({ workers: processes, maxWorkers: this.deps.options.maxWorkers }, "not starting a worker: maxWorkers serve and as many are still draining calls")
       return undefined
     }
@@ -317,7 +330,7 @@ export class WorkerSlots {
     this.host.callsMoved()
     // A hung worker is stopped by the pool (so it is not a crash for intensity), but operators
     // should see why it went.
-    const reason = slot.hung ? "hung" : slot.overMemory ? "memory" : exit.reason
+    const reason = slot.superseded ? "superseded" : slot.hung ? "hung" : slot.overMemory ? "memory" : exit.reason
     this.deps.telemetry.emit("worker.exited", { workerId: id, pid, reason, exitCode: exit.exitCode, signal: exit.signal })
     if (!isCleanExit(reason)) this.deps.metrics.workerCrashed(reason)
     if (exit.reason === "startup_failed") this.host.startFailed(exit.error)
@@ -365,6 +378,56 @@ export class WorkerSlots {
       if (surplus) return this.retire(slot, surplus)
       this.host.pump(slot)
     }
+  }
+
+  /** Set while draining workers hold every place and the pool serves too few (see {@link spawn}). */
+  private supersedeTimer: ReturnType<typeof setTimeout> | undefined
+
+  /**
+   * In `callGraceMs`, if the pool still serves fewer workers than it keeps, ends the oldest
+   * draining workers and starts workers in their places, until it does.
+   */
+  private supersedeLater(): void {
+    if (this.supersedeTimer) return
+    this.supersedeTimer = setTimeout(() => {
+      this.supersedeTimer = undefined
+      while (this.host.mayGrow() && this.liveSlots() < this.host.minLive() && this.supersedeOldest()) {
+        if (this.spawn() === undefined) break
+      }
+      this.host.pumpAll()
+    }, Math.min(this.deps.options.callGraceMs, 2 ** 31 - 1))
+    this.supersedeTimer.unref()
+  }
+
+  /**
+   * Ends the oldest worker that drains calls (started first, retiring, not already being ended)
+   * to make room for one that serves; false when there is none. Its calls fail with
+   * `WorkerCrashed` (reason "superseded"); like a hung worker's end, it is the pool's decision,
+   * not a crash.
+   */
+  private supersedeOldest(): boolean {
+    for (const slot of this.slots.values()) {
+      const connection = slot.process?.connection
+      if (!slot.retiring || slot.hung || slot.replaced || !connection) continue
+      slot.superseded = true
+      const fault = new WorkerCrashed({
+        message: `worker ${slot.id} was still draining calls from before an environment restart when a later restart needed its place (at most maxWorkers workers serve and as many drain): it was ended, and its calls with it`,
+        workerId: slot.id,
+        exitCode: null,
+        signal: null,
+        reason: "superseded",
+      })
+      // As `hung` does, without its pump: a retiring worker takes no calls, and a pump here
+      // could start another worker inside this one's start.
+      slot.hung = true
+      if (slot.abandonTimer) clearTimeout(slot.abandonTimer)
+      slot.abandonTimer = undefined
+      this.deps.logger.warn({ workerId: slot.id, pid: slot.process?.pid, inFlight: connection.inFlight }, "a restart needs the place of a worker still draining calls from before an earlier one: ending it")
+      connection.close(fault)
+      void this.host.supervisor()?.terminateChild(slot.id).catch((error: unknown) => this.deps.logger.debug({ err: error, workerId: slot.id }, "superseded worker already stopping"))
+      return true
+    }
+    return false
   }
 
   /** An abandoned call is still unconfirmed: start the replacement now, so capacity hardly dips. */

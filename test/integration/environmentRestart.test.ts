@@ -125,6 +125,30 @@ describe("environment restart: restarts that overlap", () => {
     expect(await long).toEqual({ ok: true, value: "long" })
   })
 
+  it("a second restart while both generations before it run long calls ends the oldest ones after callGraceMs (WorkerCrashed, reason superseded) so that workers serve; the later calls finish", async () => {
+    const bridge = await startBridge({ minWorkers: 2, maxWorkers: 2, queueTimeoutMs: 20_000, callGraceMs: 1_000 })
+    let release!: (value: string) => void
+    const gate = new Promise<string>((r) => (release = r))
+    bridge.registerTool("slow", () => gate)
+    // Calls that wait for the host (as long jobs would), one per worker: sessions bind apart.
+    const long = (session: string) => outcome(bridge.executePython(session, "tools", "wait_for_slow_tool", [], { timeoutMs: Number.POSITIVE_INFINITY }))
+    const first = [long("a"), long("b")]
+    await eventually(() => bridge.getStatus().workers.every((w) => w.inFlight === 1), 10_000, "the first two long calls running")
+    await settles(bridge.restartPythonEnvironment(), "the first restart")
+    const second = [long("c"), long("d")]
+    await eventually(() => bridge.getStatus().workers.filter((w) => w.inFlight === 1).length === 4, 10_000, "four long calls running")
+    const before = pidsOf(bridge)
+    // Before: every place under the cap (2 × maxWorkers) was a draining worker, nothing started,
+    // and this call ended in QueueTimeout; the restart waited until a long call ended.
+    const restart = bridge.restartPythonEnvironment()
+    expect(await bridge.executePython(null, "echo", "echo", ["served"])).toBe("served")
+    await settles(restart, "the second restart")
+    noOldWorkerServes(bridge, before)
+    for (const ended of await Promise.all(first)) expect(ended).toMatchObject({ ok: false, error: { _tag: "WorkerCrashed", reason: "superseded" } })
+    release("open")
+    expect(await Promise.all(second)).toEqual([{ ok: true, value: "open" }, { ok: true, value: "open" }])
+  })
+
   it("calls made while restarts overlap all succeed, and calls made after the last one run on new workers", async () => {
     const bridge = await startBridge({ minWorkers: 2, maxWorkers: 3 })
     const before = pidsOf(bridge)
