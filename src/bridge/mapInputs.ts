@@ -60,9 +60,11 @@ export const closeIterator = (iterator: Iterator<unknown> | AsyncIterator<unknow
 export const closeInputs = (inputs: unknown): void => {
   if (inputs === null || (typeof inputs !== "object" && typeof inputs !== "function")) return
   const o = inputs as Partial<AsyncIterable<unknown> & Iterable<unknown>>
-  if (typeof o[Symbol.asyncIterator] !== "function" && typeof o[Symbol.iterator] !== "function") return
   let opened: OpenedInputs
   try {
+    // Read inside the try: a getter that throws, or a Proxy's trap, would otherwise make `map`
+    // throw where it returns a generator that fails with the refusal.
+    if (typeof o[Symbol.asyncIterator] !== "function" && typeof o[Symbol.iterator] !== "function") return
     opened = openInputs(inputs as MapInputs)
   } catch {
     // Opening them failed: there is nothing open to close, and the refusal says more.

@@ -223,6 +223,15 @@ describe("bridge.map", () => {
   it("invalid arguments and options are InvalidOptions, each named", async () => {
     const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1 })
     await expect(collect(bridge.map(null, "echo", "echo", 42 as never))).rejects.toMatchObject({ _tag: "InvalidOptions", message: expect.stringMatching(/inputs must be an iterable/) })
+    // Inputs that throw when read (a getter, a Proxy's trap): a generator that fails with
+    // InvalidOptions, as documented; before, map threw the getter's Error at once.
+    const trap = (): never => {
+      throw new Error("trap!")
+    }
+    const hostile = [{ get [Symbol.asyncIterator](): never { throw new Error("getter!") } }, new Proxy({}, { get: trap, has: trap, ownKeys: trap, getPrototypeOf: trap })]
+    for (const inputs of hostile) {
+      await expect(collect(bridge.map(null, "echo", "echo", inputs as never))).rejects.toMatchObject({ _tag: "InvalidOptions", message: expect.stringMatching(/could not be read/) })
+    }
     await expect(collect(bridge.map(null, "echo", "echo", [], { chunkSize: 0 }))).rejects.toMatchObject({ _tag: "InvalidOptions", message: expect.stringMatching(/chunkSize/) })
     await expect(collect(bridge.map(null, "echo", "echo", [], { windw: 3 } as never))).rejects.toMatchObject({ _tag: "InvalidOptions", message: expect.stringMatching(/window/) })
     const results = await collect(bridge.map(null, "echo", "echo", [[1], 2 as never, [3]]))
