@@ -213,6 +213,9 @@ export type ItemOutcome = { readonly ok: true; readonly value: unknown } | { rea
 /** {@link Connection.withdraw}'s default: every call may move. */
 const anySession = (): boolean => true
 
+/** A deadline timer this late (ms) ran after a blocked event loop: see `armDeadline`. */
+const LATE_TIMER_MS = 5
+
 type Settle = { resolve: (v: unknown) => void; reject: (e: unknown) => void }
 
 interface Pending extends Settle {
@@ -816,7 +819,14 @@ export class Connection {
   private armDeadline(at: number, now = performance.now()): void {
     if (this.deadlineTimer !== undefined) clearTimeout(this.deadlineTimer)
     this.deadlineAt = at
-    this.deadlineTimer = setTimeout(() => this.deadlinesDue(), Math.max(1, Math.ceil(at - now)))
+    this.deadlineTimer = setTimeout(() => {
+      // Late (the event loop was blocked past the deadline: a long synchronous job), a turn of
+      // the loop starts with its timers, before it reads what arrived: a reply (a health check's
+      // pong) that came in time would lose to its own deadline. Judged after the reads then
+      // (setImmediate runs after the loop's poll phase).
+      if (performance.now() - at > LATE_TIMER_MS) setImmediate(() => this.deadlinesDue())
+      else this.deadlinesDue()
+    }, Math.max(1, Math.ceil(at - now)))
     this.deadlineTimer.unref?.()
   }
 
