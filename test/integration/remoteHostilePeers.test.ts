@@ -10,6 +10,8 @@ import { describe, expect, it } from "vitest"
 import { connect } from "@nats-io/transport-node"
 import { Kvm } from "@nats-io/kv"
 import { MAX_SESSION_ID_LENGTH } from "../../src/bridge/callOptions.js"
+import type { RemoteBridgeOptions } from "../../src/bridge/options.js"
+import type { PythonBridge } from "../../src/bridge/PythonBridge.js"
 import { localSession, RemoteAgent } from "../../src/remote/RemoteAgent.js"
 import { WIRE_VERSION } from "../../src/remote/protocol.js"
 import type { ScopeQuotas } from "../../src/remote/scopeQuotas.js"
@@ -18,6 +20,23 @@ import { encodeMessage } from "../../src/remote/wire.js"
 import { NatsServer, natsServerAvailable, framesOf } from "../support/natsServer.js"
 import { eventually, startBridge, testLogger } from "../support/bridge.js"
 import { fixturesDir, pythonCommand } from "../support/worker.js"
+
+/** A NATS server, an agent serving the `remote` fixtures with one worker, and a client of it, all stopped after `test`. */
+const withAgentAndClient = async (clientOptions: Omit<RemoteBridgeOptions, "remote">, test: (client: PythonBridge) => Promise<void>) => {
+  const nats = await NatsServer.start()
+  const agent = await RemoteAgent.start({ servers: nats.url, pool: "p", bridge: { python: pythonCommand, pythonPath: [fixturesDir], minWorkers: 1, maxWorkers: 1, allowedModules: ["remote"], logger: testLogger } })
+  try {
+    const client = await startBridge({ remote: { nats: nats.url, pool: "p" }, ...clientOptions })
+    try {
+      await test(client)
+    } finally {
+      await client.stop()
+    }
+  } finally {
+    await agent.stop()
+    await nats.stop()
+  }
+}
 
 describe.skipIf(!natsServerAvailable)("hostile NATS peers: what they leave behind", () => {
   it("calls the agent refuses leave nothing behind in it, whatever session ids they name", { timeout: 60_000 }, async () => {
@@ -74,51 +93,31 @@ describe.skipIf(!natsServerAvailable)("hostile NATS peers: what they leave behin
   })
 
   it("a session id written as another id's hash reaches its own Python session, not that id's", { timeout: 60_000 }, async () => {
-    const nats = await NatsServer.start()
-    const agent = await RemoteAgent.start({ servers: nats.url, pool: "p", bridge: { python: pythonCommand, pythonPath: [fixturesDir], minWorkers: 1, maxWorkers: 1, allowedModules: ["remote"], logger: testLogger } })
-    try {
-      const client = await startBridge({ remote: { nats: nats.url, pool: "p" } })
-      try {
-        const victim = `tenant:${"v".repeat(MAX_SESSION_ID_LENGTH - 20)}`
-        const lookalike = `#${createHash("sha256").update(victim).digest("hex")}`
-        await client.executePython(victim, "remote", "remember", ["the victim's"])
-        // Before: both ids were the agent's session "<client>/#<hash>", so this call read the
-        // victim's Python state and its clean-up wiped it.
-        expect(await client.executePython(lookalike, "remote", "remember", ["the look-alike's"])).toMatchObject({ previous_state: null })
-        expect(await client.cleanupSession(lookalike)).toBe(true)
-        expect(await client.executePython(victim, "remote", "remember", ["again"])).toMatchObject({ previous_state: "the victim's" })
-      } finally {
-        await client.stop()
-      }
-    } finally {
-      await agent.stop()
-      await nats.stop()
-    }
+    await withAgentAndClient({}, async (client) => {
+      const victim = `tenant:${"v".repeat(MAX_SESSION_ID_LENGTH - 20)}`
+      const lookalike = `#${createHash("sha256").update(victim).digest("hex")}`
+      await client.executePython(victim, "remote", "remember", ["the victim's"])
+      // Before: both ids were the agent's session "<client>/#<hash>", so this call read the
+      // victim's Python state and its clean-up wiped it.
+      expect(await client.executePython(lookalike, "remote", "remember", ["the look-alike's"])).toMatchObject({ previous_state: null })
+      expect(await client.cleanupSession(lookalike)).toBe(true)
+      expect(await client.executePython(victim, "remote", "remember", ["again"])).toMatchObject({ previous_state: "the victim's" })
+    })
   })
 
   it("a client's tool whose value cannot be sent, with a reason past maxFrameBytes, fails in Python with the reason cut; the client lives on", { timeout: 60_000 }, async () => {
-    const nats = await NatsServer.start()
-    const agent = await RemoteAgent.start({ servers: nats.url, pool: "p", bridge: { python: pythonCommand, pythonPath: [fixturesDir], minWorkers: 1, maxWorkers: 1, allowedModules: ["remote"], logger: testLogger } })
-    try {
-      const client = await startBridge({ remote: { nats: nats.url, pool: "p" }, maxFrameBytes: 65_536 })
-      try {
-        client.registerTool("explode", () => ({
-          get body(): never {
-            throw new Error(`<html>${"x".repeat(80_000)}</html>`)
-          },
-        }))
-        // Before: the reason did not fit a frame either; that throw, awaited by nothing, ended the client.
-        const error = await client.executePython("s", "remote", "ask_tool", ["explode"]).catch((e: unknown) => e)
-        expect(error).toMatchObject({ _tag: "PythonError", message: expect.stringMatching(/the tool's value cannot be sent: .*… \(\d+ characters\)/s) })
-        expect((error as Error).message.length).toBeLessThan(3_000)
-        expect(await client.executePython("s", "remote", "last")).toMatchObject({ last: null })
-      } finally {
-        await client.stop()
-      }
-    } finally {
-      await agent.stop()
-      await nats.stop()
-    }
+    await withAgentAndClient({ maxFrameBytes: 65_536 }, async (client) => {
+      client.registerTool("explode", () => ({
+        get body(): never {
+          throw new Error(`<html>${"x".repeat(80_000)}</html>`)
+        },
+      }))
+      // Before: the reason did not fit a frame either; that throw, awaited by nothing, ended the client.
+      const error = await client.executePython("s", "remote", "ask_tool", ["explode"]).catch((e: unknown) => e)
+      expect(error).toMatchObject({ _tag: "PythonError", message: expect.stringMatching(/the tool's value cannot be sent: .*… \(\d+ characters\)/s) })
+      expect((error as Error).message.length).toBeLessThan(3_000)
+      expect(await client.executePython("s", "remote", "last")).toMatchObject({ last: null })
+    })
   })
 
   it("a PythonError reply without a traceback (a broken or older agent) reaches the caller as an error whose stack can be read", { timeout: 60_000 }, async () => {
