@@ -175,9 +175,9 @@ export interface LocalWorkerOptions {
   readonly workerBusyWaitUs?: number
   /**
    * How long an abandoned (timed-out or aborted) call may keep running before its worker is
-   * recycled; also how long the calls of workers that drain after an environment restart may hold
-   * the places a later restart needs (at most `maxWorkers` workers drain), before the oldest are
-   * ended (`WorkerCrashed`, reason "superseded"). Default 5 000.
+   * recycled; also how long the calls of workers that an environment restart retired may hold
+   * the places a later restart waits for (at most `maxWorkers` workers drain), before the oldest
+   * of them are ended (`WorkerCrashed`, reason "superseded"). Default 5 000.
    */
   readonly callGraceMs?: number
   /** A worker above `minWorkers` idle this long is stopped. Default 300 000. */

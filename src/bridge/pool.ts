@@ -197,6 +197,7 @@ export class WorkerPool implements PoolBackend {
       draining: () => this.draining,
       mayGrow: () => !this.stopping && this.failure === undefined,
       minLive: () => this.minLive(),
+      restarting: () => this.restartTarget > 0,
       started: (slot) => {
         this.readyWaiters.resolve()
         this.returnDisplaced(slot.id)

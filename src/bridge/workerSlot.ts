@@ -55,6 +55,8 @@ export interface Slot {
   hung: boolean
   /** It passed `maxWorkerMemoryMb` and is exiting: the pool replaces it (not a crash). */
   overMemory: boolean
+  /** An environment restart retired it (it drains the calls it holds; it is not recycled). */
+  restartRetired: boolean
   /**
    * It was still draining calls from before an environment restart when a later restart needed
    * its place under the cap on processes: the pool is ending it (not a crash).
@@ -94,6 +96,7 @@ export const newSlot = (id: string, onDemand: boolean): Slot => ({
   replaced: false,
   hung: false,
   overMemory: false,
+  restartRetired: false,
   superseded: false,
   onDemand,
   serviceMs: undefined,

@@ -56,7 +56,7 @@ export const ABANDON_CONFIRM_SHARE = 0.5
  *
  * @example
  * const host: SlotHost = { supervisor: () => sup, templates: () => undefined, stopping: () => false, draining: () => false,
- *   mayGrow: () => true, minLive: () => 2, started: (slot) => pool.pump(slot), startFailed: () => {}, pump: () => {}, pumpAll: () => {},
+ *   mayGrow: () => true, minLive: () => 2, restarting: () => false, started: (slot) => pool.pump(slot), startFailed: () => {}, pump: () => {}, pumpAll: () => {},
  *   untarget: () => {}, callsMoved: () => {}, removed: () => {} }
  */
 export interface SlotHost {
@@ -75,6 +75,8 @@ export interface SlotHost {
    * replacements (a worker that leaves then is replaced, none is reaped below it).
    */
   minLive(): number
+  /** An environment restart waits for its replacements. */
+  restarting(): boolean
   /** A worker's process is ready: calls (and displaced sessions) may go to it. */
   started(slot: Slot): void
   /** A worker failed to start: whoever waits for readiness hears why. */
@@ -143,6 +145,7 @@ export class WorkerSlots {
   replaceAll(old: readonly Slot[], count: number): void {
     for (const slot of old) {
       slot.retiring = true
+      slot.restartRetired = true
       this.host.untarget(slot.id)
     }
     // A new template (picking up changed code and preloads) forks the new workers; the old one
@@ -189,12 +192,12 @@ export class WorkerSlots {
    * `maxWorkers` workers serve and at most as many more drain (recycled, finishing their calls):
    * past that, nothing starts until one has drained, so calls that never end (`timeoutMs:
    * Infinity`) cannot make recycling leave one more Python process behind at every recycle.
-   * But the pool must serve: when fewer workers serve than it keeps (a restart while the workers
-   * of an earlier one still drain long calls, every place taken by draining workers), the
-   * draining workers get `callGraceMs` to finish, as abandoned calls do; then the oldest of them
-   * are ended to make room, and their calls fail with `WorkerCrashed` (reason "superseded").
-   * Without that, two restarts beside long calls left no worker serving until one of those
-   * calls ended.
+   * But an environment restart must end with workers that serve: when it waits for workers the
+   * cap refuses, because workers retired by earlier restarts still drain calls in every place,
+   * those calls get `callGraceMs` to finish, as abandoned calls do; then the oldest of those
+   * workers are ended to make room, and their calls fail with `WorkerCrashed` (reason
+   * "superseded"). Without that, two restarts beside long calls left no worker serving until one
+   * of those calls ended. Workers retired otherwise (recycled) are never ended for this.
    */
   spawn(onDemand = false): string | undefined {
     const supervisor = this.host.supervisor()
@@ -204,7 +207,7 @@ export class WorkerSlots {
     let processes = 0
     for (const s of this.slots.values()) if (!s.hung && !s.replaced && !(s.retiring && (s.process?.connection.inFlight ?? 0) === 0)) processes++
     if (processes >= 2 * this.deps.options.maxWorkers) {
-      if (this.liveSlots() < this.host.minLive()) this.supersedeLater()
+      if (this.host.restarting() && this.liveSlots() < this.host.minLive()) this.supersedeLater()
       this.deps.logger.warn({ workers: processes, maxWorkers: this.deps.options.maxWorkers }, "not starting a worker: maxWorkers serve and as many are still draining calls")
       return undefined
     }
@@ -391,7 +394,7 @@ export class WorkerSlots {
     if (this.supersedeTimer) return
     this.supersedeTimer = setTimeout(() => {
       this.supersedeTimer = undefined
-      while (this.host.mayGrow() && this.liveSlots() < this.host.minLive() && this.supersedeOldest()) {
+      while (this.host.mayGrow() && this.host.restarting() && this.liveSlots() < this.host.minLive() && this.supersedeOldest()) {
         if (this.spawn() === undefined) break
       }
       this.host.pumpAll()
@@ -400,15 +403,15 @@ export class WorkerSlots {
   }
 
   /**
-   * Ends the oldest worker that drains calls (started first, retiring, not already being ended)
-   * to make room for one that serves; false when there is none. Its calls fail with
+   * Ends the oldest worker that an earlier restart retired and that still drains calls (so holds
+   * a place under the cap), to make room for one that serves; false when there is none. Its calls fail with
    * `WorkerCrashed` (reason "superseded"); like a hung worker's end, it is the pool's decision,
    * not a crash.
    */
   private supersedeOldest(): boolean {
     for (const slot of this.slots.values()) {
       const connection = slot.process?.connection
-      if (!slot.retiring || slot.hung || slot.replaced || !connection) continue
+      if (!slot.restartRetired || slot.hung || slot.replaced || !connection || connection.inFlight === 0) continue
       slot.superseded = true
       const fault = new WorkerCrashed({
         message: `worker ${slot.id} was still draining calls from before an environment restart when a later restart needed its place (at most maxWorkers workers serve and as many drain): it was ended, and its calls with it`,

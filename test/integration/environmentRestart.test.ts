@@ -149,6 +149,26 @@ describe("environment restart: restarts that overlap", () => {
     expect(await Promise.all(second)).toEqual([{ ok: true, value: "open" }, { ok: true, value: "open" }])
   })
 
+  it("workers recycled (not retired by a restart) that drain long calls in every place are never ended for room: their calls finish", async () => {
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, maxRequestsPerWorker: 1, callGraceMs: 200, queueTimeoutMs: 30_000 })
+    let release!: (value: string) => void
+    const gate = new Promise<string>((r) => (release = r))
+    let asked = 0
+    bridge.registerTool("slow", () => (asked++, gate))
+    const long = (session: string) => outcome(bridge.executePython(session, "tools", "wait_for_slow_tool", [], { timeoutMs: Number.POSITIVE_INFINITY }))
+    // Each worker retires after one call: two long calls fill both places (maxWorkers serve, as
+    // many drain), and the pool serves none.
+    const calls = [long("a")]
+    await eventually(() => asked === 1, 10_000, "the first long call running")
+    calls.push(long("b"))
+    await eventually(() => asked === 2, 10_000, "the second long call running")
+    // Past callGraceMs: the first version of the restart fix ended the oldest here.
+    await new Promise((r) => setTimeout(r, 1_000))
+    release("open")
+    expect(await Promise.all(calls)).toEqual([{ ok: true, value: "open" }, { ok: true, value: "open" }])
+    expect(await bridge.executePython(null, "echo", "echo", ["after"])).toBe("after")
+  })
+
   it("calls made while restarts overlap all succeed, and calls made after the last one run on new workers", async () => {
     const bridge = await startBridge({ minWorkers: 2, maxWorkers: 3 })
     const before = pidsOf(bridge)
