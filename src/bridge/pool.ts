@@ -355,12 +355,13 @@ export class WorkerPool implements PoolBackend {
       return Promise.reject(withCallContext(refused, callContext(kind, module, fn, sessionId)))
     }
     this.keepAlive.hold()
-    // A call made by a tool on behalf of the same session is nested: the worker that holds the
-    // session is blocked waiting for that tool, so the call goes straight to it and Python runs
-    // it beyond its concurrency limit (the blocked call's slot is idle). Queueing it instead would
-    // deadlock. See docs/sessions.md, "Nested calls".
+    // A call made by a tool on behalf of the same session while a call of that session on the
+    // tool's worker waits for a tool's answer is nested: that call blocks its slot, so this one
+    // goes straight to it and Python runs it beyond its concurrency limit. Queueing it instead
+    // would deadlock. Made once no call there waits (work the tool left behind: a timer, a
+    // queued job), it queues like any other. See docs/sessions.md, "Nested calls".
     const scope = toolScope.getStore()
-    const nestedOn = sessionId !== null && scope?.sessionId === sessionId && scope.waiting ? scope.workerId : undefined
+    const nestedOn = sessionId !== null && scope?.sessionId === sessionId && this.slots.get(scope.workerId)?.process?.connection.waitsOnTool(sessionId) ? scope.workerId : undefined
     const span = record.trace(kind, module, fn, sessionId)
     // Built in place: spreading `{ nested: true }` or `{}` allocated an object for each, per call.
     const callOptions: { -readonly [K in keyof CallOptions]: CallOptions[K] } = { ...options, sessionId, timeoutMs: options.timeoutMs ?? this.options.callTimeoutMs }

@@ -52,12 +52,6 @@ export type ToolAnswer =
 export interface ToolScope {
   readonly sessionId: string | null
   readonly workerId: string
-  /**
-   * Whether the call that asked for the tool still waits for its answer. The scope outlives the
-   * tool (a timer or a queued job it started runs in it): a call made from there once the tool
-   * has answered is no nested call, and queues like any other.
-   */
-  readonly waiting: boolean
 }
 
 /**
@@ -152,15 +146,13 @@ export class ToolRegistry {
       return Promise.resolve({ ok: false, message: `no tool named ${shownName(call.name)} is registered${why}`, errorType: "ToolNotFound" })
     }
     const args = Object.keys(call.kwargs).length > 0 ? [...call.args, call.kwargs] : call.args
-    const scope = { sessionId: call.sessionId, workerId, waiting: true }
-    return toolScope.run(scope, () =>
+    return toolScope.run({ sessionId: call.sessionId, workerId }, () =>
       Promise.resolve()
         .then(() => tool.fn(...args))
         .then(
           (value): ToolAnswer => ({ ok: true, value }),
           (error: unknown): ToolAnswer => ({ ok: false, message: thrownText(error) }),
-        )
-        .finally(() => (scope.waiting = false)),
+        ),
     )
   }
 

@@ -681,7 +681,7 @@ export class RemoteAgent {
       // scope of the session's worker, as it would locally, so it does not queue behind the
       // call that waits for the tool.
       const waiting = nested ? this.bridge.getSessionWorker(sessionId) : undefined
-      await (waiting !== undefined ? toolScope.run({ sessionId, workerId: waiting, waiting: true }, serve) : serve())
+      await (waiting !== undefined ? toolScope.run({ sessionId, workerId: waiting }, serve) : serve())
     } catch (e) {
       send({ type: "error", callId, error: errorToWire(timedOut ?? e) })
     } finally {

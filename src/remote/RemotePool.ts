@@ -166,6 +166,8 @@ export class RemotePool implements PoolBackend {
   private readonly bindings = new SessionTable()
   /** The calls sent and not settled, by id (an IdTable, not a Map: see idTable.ts for why). */
   private readonly outgoing = new IdTable<Outgoing, string>()
+  /** Tool calls from agents not yet answered, by the session of the call each belongs to. */
+  private readonly toolCallsOfSession = new IdTable<number, string>()
   private readonly sessionCalls = new SessionCalls()
   private readonly subscriptions: Subscription[] = []
   /** KV records already reported: malformed (`key@revision`) or of another wire version (`key@wireN`). */
@@ -405,10 +407,11 @@ export class RemotePool implements PoolBackend {
       unavailable: () => (this.connected ? undefined : lost("-", "nats disconnected", "the connection to NATS is down; the call was not sent")),
     })
     if (refused) return Promise.reject(withCallContext(refused, context))
-    // Made by a tool for the same session while its call waits on the agent: the agent must
-    // run it on that call's worker at once (see docs/sessions.md, "Nested calls").
+    // Made by a tool for the same session while a call of it waits on an agent for a tool's
+    // answer: the agent must run it on that call's worker at once (see docs/sessions.md, "Nested
+    // calls"). Made once no call of the session waits (work a tool left behind), it is not.
     const scope = toolScope.getStore()
-    const nested = sessionId !== null && scope?.sessionId === sessionId && scope.waiting
+    const nested = sessionId !== null && scope?.sessionId === sessionId && this.toolCallsOfSession.has(sessionId)
     const agent = this.place(sessionId, avoid, nested)
     if (!agent) {
       return Promise.reject(withCallContext(lost("-", "agent lost", `no agent of pool ${JSON.stringify(this.remote.pool)} is reachable${this.otherWire.size > 0 ? ` ${this.wireMismatch()}` : ""}`), context))
@@ -711,9 +714,20 @@ export class RemotePool implements PoolBackend {
       if (m.reply) respond({ ok: false, message: `tool call refused: ${why}` })
       return
     }
+    const session = call.sessionId
+    if (session !== null) this.toolCallsOfSession.set(session, (this.toolCallsOfSession.get(session) ?? 0) + 1)
+    const answered = () => {
+      if (session === null) return
+      const n = this.toolCallsOfSession.get(session)!
+      if (n <= 1) this.toolCallsOfSession.delete(session)
+      else this.toolCallsOfSession.set(session, n - 1)
+    }
     void this.tools
-      .answer({ name: message.name, args: message.args as unknown[], kwargs: message.kwargs as Record<string, unknown>, sessionId: call.sessionId, hold: call.hold }, call.agentId)
-      .then(respond)
+      .answer({ name: message.name, args: message.args as unknown[], kwargs: message.kwargs as Record<string, unknown>, sessionId: session, hold: call.hold }, call.agentId)
+      .then((answer) => {
+        answered()
+        respond(answer)
+      })
   }
 
   // ── agents: heartbeats, loss, the connection ──────────────────────────────────────────────

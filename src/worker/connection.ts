@@ -299,11 +299,14 @@ export class Connection {
   private deadlineTimer: ReturnType<typeof setTimeout> | undefined
   private deadlineAt = Number.POSITIVE_INFINITY
   /**
-   * Tool calls read and not yet answered (their answer not yet handed to the OS), by id: how
-   * many of each, since a lying worker may repeat an id. `toolCallsUnanswered` is their sum.
+   * Tool calls read and not yet answered (their answer not yet handed to the OS), by id: the
+   * session of each (null: none), since a lying worker may repeat an id. `toolCallsUnanswered`
+   * is how many there are in all.
    */
-  private readonly unansweredTools = new Map<number, number>()
+  private readonly unansweredTools = new Map<number, Array<string | null>>()
   private toolCallsUnanswered = 0
+  /** Of those, how many belong to each session (see {@link waitsOnTool}). */
+  private readonly toolCallsOfSession = new IdTable<number, string>()
 
   constructor(private readonly hooks: ConnectionHooks) {
     this.limits = hooks.limits ?? NO_LIMITS
@@ -327,6 +330,17 @@ export class Connection {
    */
   get toolCallsInFlight(): number {
     return this.toolCallsUnanswered
+  }
+
+  /**
+   * Whether a call of `sessionId` on this worker waits for a tool's answer: a call of that
+   * session made by a tool is then nested (it runs beside, not behind, the call that waits).
+   *
+   * @example
+   * conn.waitsOnTool("s1") // true while a call of s1 here is in `session.call_tool`
+   */
+  waitsOnTool(sessionId: string): boolean {
+    return this.toolCallsOfSession.has(sessionId)
   }
 
   /** Calls that got an answer from Python. */
@@ -607,7 +621,7 @@ export class Connection {
    * `call_tool` waits for a free place before sending, so only a worker that bypassed it gets
    * here; refusing it alone would still have the host read (and answer) every such message.
    */
-  private admitToolCall(id: number): boolean {
+  private admitToolCall(id: number, sessionId: string | null): boolean {
     // Twice the bound: an answer Python has read (so it sent the next call) may still count here
     // for a moment, until its write's callback runs, and there may be a bound's worth of those.
     if (this.toolCallsUnanswered >= 2 * MAX_TOOL_CALLS_IN_FLIGHT) {
@@ -618,19 +632,26 @@ export class Connection {
       )
       return false
     }
-    this.unansweredTools.set(id, (this.unansweredTools.get(id) ?? 0) + 1)
+    const sessions = this.unansweredTools.get(id)
+    if (sessions) sessions.push(sessionId)
+    else this.unansweredTools.set(id, [sessionId])
     this.toolCallsUnanswered++
+    if (sessionId !== null) this.toolCallsOfSession.set(sessionId, (this.toolCallsOfSession.get(sessionId) ?? 0) + 1)
     return true
   }
 
   /** The answer to tool call `id` was handed to the OS: it no longer counts as in flight. */
   private toolAnswered(id: number): void {
-    const n = this.unansweredTools.get(id)
+    const sessions = this.unansweredTools.get(id)
     // An answer for an id the worker never sent (or answered twice) frees no place.
-    if (n === undefined) return
-    if (n === 1) this.unansweredTools.delete(id)
-    else this.unansweredTools.set(id, n - 1)
+    if (sessions === undefined) return
+    const sessionId = sessions.shift()!
+    if (sessions.length === 0) this.unansweredTools.delete(id)
     this.toolCallsUnanswered--
+    if (sessionId === null) return
+    const n = this.toolCallsOfSession.get(sessionId)!
+    if (n <= 1) this.toolCallsOfSession.delete(sessionId)
+    else this.toolCallsOfSession.set(sessionId, n - 1)
   }
 
   /** Abandoned calls that Python has not yet confirmed as ended. */
@@ -735,6 +756,7 @@ export class Connection {
     this.abandoned.clear()
     this.unansweredTools.clear()
     this.toolCallsUnanswered = 0
+    this.toolCallsOfSession.clear()
     const calls = [...this.pending.values()]
     this.pending.clear()
     this.userCalls = 0
@@ -978,9 +1000,9 @@ export class Connection {
         return
       }
       case "tool_call": {
-        if (!this.admitToolCall(m.id)) return
-        const onToolCall = this.hooks.onToolCall
         const named = m.call_id === null ? undefined : this.pending.get(m.call_id)
+        if (!this.admitToolCall(m.id, named?.sessionId ?? null)) return
+        const onToolCall = this.hooks.onToolCall
         const call: ToolCallRequest = {
           id: m.id,
           callId: m.call_id,
@@ -1070,7 +1092,7 @@ export class Connection {
       }
       case "tool_call":
         if (!validId) break
-        if (!this.admitToolCall(id as number)) return
+        if (!this.admitToolCall(id as number, null)) return
         this.warn("a tool call from Python was refused: a value is over the limits", { error: error.message, path: error.path })
         this.answerTool(id as number, { ok: false, message: `SerializationError: ${error.message}` })
         return

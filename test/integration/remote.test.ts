@@ -250,6 +250,20 @@ describe.skipIf(!natsServerAvailable)("remote pools over NATS", { timeout: 60_00
     })
   })
 
+  it("across NATS, a call made by work one tool started is nested while the same Python call waits on the next tool, and not once none waits", async () => {
+    await launch(["t1"], "nested2", ["--workers", "1"])
+    const bridge = await client("nested2")
+    let waited!: () => void
+    const waitCalled = new Promise<void>((r) => (waited = r))
+    let job: Promise<unknown> | undefined
+    bridge.registerTool("start", () => {
+      job = waitCalled.then(() => bridge.executePython("n2", "echo", "echo", ["inner"]))
+      return null
+    })
+    bridge.registerTool("wait", () => (waited(), job))
+    expect(await bridge.executePython("n2", "tools", "start_then_wait", [], { timeoutMs: 20_000 })).toBe("inner")
+  })
+
   it("any agent of the queue group takes a call sent to the pool's subject, and says which", async () => {
     await launch(["q1", "q2"], "queue")
     const nc = await connect({ servers: suite.nats.url })

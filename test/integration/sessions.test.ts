@@ -96,6 +96,21 @@ describe("tools: Python calls TypeScript", () => {
     expect(bridge.getStatus().activeSessions).toBe(1)
   })
 
+  it("nested: a call made by work one tool started, while the same Python call waits on the next tool, runs without deadlock", async () => {
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, workerConcurrency: 1 })
+    let waited!: () => void
+    const waitCalled = new Promise<void>((r) => (waited = r))
+    let job: Promise<unknown> | undefined
+    // The job runs in the context of "start", which has answered by then; the Python call that
+    // asked for it waits on "wait", so the session's worker is blocked all the same.
+    bridge.registerTool("start", () => {
+      job = waitCalled.then(() => bridge.executePython("s2", "echo", "echo", ["inner"]))
+      return null
+    })
+    bridge.registerTool("wait", () => (waited(), job))
+    expect(await bridge.executePython("s2", "tools", "start_then_wait", [], { timeoutMs: 20_000 })).toBe("inner")
+  })
+
   it("a call a tool leaves behind (a timer, a queued job) once it has answered is not nested: it queues behind the worker's busy slot", async () => {
     const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, workerConcurrency: 1 })
     let fire!: () => void
