@@ -443,6 +443,9 @@ export class RemoteAgent {
         this.reply(m.reply, { type: "error", ...(typeof callId === "string" ? { callId } : {}), error: errorToWire(error) })
       }
     }
+    // The refusals of this message's frames are logged once (its first), then counted: a peer
+    // may fill one message with thousands of frames, each refused.
+    const drops = (this.drops = { logged: false, unlogged: 0 })
     for (const r of readMessages<AgentInbound>(m.data, agentInboundSpecs, this.settings.maxFrameBytes, this.settings.limits)) {
       if (!r.ok) {
         refuse(r.error, r.envelope?.type, r.envelope?.callId)
@@ -465,6 +468,22 @@ export class RemoteAgent {
       this.handle(message, m, fromQueue, sender)
     }
     if (refused > 1) this.logger.warn({ subject: m.subject.slice(0, 200), refused }, "more messages refused in the same NATS message")
+    this.drops = undefined
+    if (drops.unlogged > 0) this.logger.warn({ subject: m.subject.slice(0, 200), dropped: drops.unlogged }, "more messages dropped in the same NATS message (their reply subjects are not their clients')")
+  }
+
+  /** While a NATS message's frames are handled: whether a drop was logged, and how many were not. */
+  private drops: { logged: boolean; unlogged: number } | undefined
+
+  /** Logs a dropped frame's warning, or (past the first of its NATS message) counts it. */
+  private warnDropped(fields: Record<string, unknown>, text: string): void {
+    const drops = this.drops
+    if (drops?.logged) {
+      drops.unlogged++
+      return
+    }
+    if (drops) drops.logged = true
+    this.logger.warn(fields, text)
   }
 
   /**
@@ -584,7 +603,7 @@ export class RemoteAgent {
    */
   private answersTo(reply: string | undefined, what: string, sender: string | undefined): reply is string {
     if (reply !== undefined && this.answerable(reply, sender)) return true
-    this.logger.warn({ reply: reply?.slice(0, 200), clientId: sender?.slice(0, 100) }, `${what} dropped: its reply subject is not its client's`)
+    this.warnDropped({ reply: reply?.slice(0, 200), clientId: sender?.slice(0, 100) }, `${what} dropped: its reply subject is not its client's`)
     return false
   }
 
@@ -604,7 +623,7 @@ export class RemoteAgent {
     // a peer naming another client gets nothing back.
     const prefix = isSubjectTokens(message.clientId) && isSubjectToken(callId) ? `${this.subjects.replies(message.clientId)}.` : undefined
     if (prefix === undefined || !reply.startsWith(prefix) || !isSubjectToken(reply.slice(prefix.length))) {
-      this.logger.warn({ clientId: message.clientId.slice(0, 100), callId: callId.slice(0, 100), reply: reply.slice(0, 200) }, "call refused: its reply subject is not its client's")
+      this.warnDropped({ clientId: message.clientId.slice(0, 100), callId: callId.slice(0, 100), reply: reply.slice(0, 200) }, "call refused: its reply subject is not its client's")
       send({ type: "error", callId, error: errorToWire(new ProtocolError({ message: "a call's reply subject must be <prefix>.<pool>.client.<clientId>.reply.<token>", workerId: this.id })) })
       return
     }

@@ -93,12 +93,22 @@ const checkEnvelope = <M extends { readonly type: string }>(envelope: Record<str
 }
 
 /**
+ * The most frames one NATS message may hold. A client joins the calls of one turn up to 64 KiB
+ * (`outbox.ts`), a few hundred frames; a peer's message of `max_payload` zero-length frames
+ * (262 000 in 1 MiB) cost an agent seconds of a blocked event loop and hundreds of MB, one
+ * refusal per frame.
+ */
+export const MAX_FRAMES_PER_MESSAGE = 4_096
+
+/**
  * Decodes every frame of a NATS message and checks each against `specs`, in order. Never
- * throws: a frame that is no envelope, of no known type, with a mistyped field or a value over
- * `limits` is one `{ ok: false }` entry and the frames after it are still read, and so is a
- * frame over `maxBytes` (`FrameTooLarge`, naming its call when its header starts as snakepit
- * writes it); a length prefix that runs past the message ends the list with one. A message of
- * no frame at all reads as one `{ ok: false }`.
+ * throws: a frame of no known type, with a mistyped field or a value over `limits` is one
+ * `{ ok: false }` entry and the frames after it are still read, and so is a frame over
+ * `maxBytes` (`FrameTooLarge`, naming its call when its header starts as snakepit writes it).
+ * A frame that is no envelope at all (no header snakepit could have written: garbage, a
+ * zero-length frame), a length prefix that runs past the message, or a frame past
+ * {@link MAX_FRAMES_PER_MESSAGE} ends the list with one entry: no peer of ours sends such a
+ * message, so what follows is not read. A message of no frame at all reads as one `{ ok: false }`.
  *
  * @example
  * for (const r of readMessages<CallReply>(msg.data, callReplySpecs, maxFrameBytes, limits)) {
@@ -117,6 +127,7 @@ export function readMessages<M extends { readonly type: string }>(
   // Then whole frames within the limit: one decoder reads them all. Only if one of them breaks
   // it are the frames read one by one, so that one costs only itself.
   if (framesEnd(buffer, maxBytes) === buffer.length) {
+    // Whole frames, and not too many (past that the loop below says so).
     try {
       return new FrameDecoder({ maxFrameBytes: maxBytes, workerId: "nats", limits }).push(buffer).map((e) => checkEnvelope<M>(e, specs))
     } catch {
@@ -124,11 +135,16 @@ export function readMessages<M extends { readonly type: string }>(
     }
   }
   const out: Array<Received<M>> = []
+  const cutShort = (why: string) => out.push({ ok: false, error: new ProtocolError({ message: why, workerId: "nats" }), envelope: undefined })
   let at = 0
   while (at < buffer.length) {
     const n = buffer.length - at >= 4 ? buffer.readUInt32BE(at) : -1
     if (n < 0 || at + 4 + n > buffer.length) {
-      out.push({ ok: false, error: new ProtocolError({ message: "a NATS message held a frame that runs past its end", workerId: "nats" }), envelope: undefined })
+      cutShort("a NATS message held a frame that runs past its end")
+      break
+    }
+    if (out.length === MAX_FRAMES_PER_MESSAGE) {
+      cutShort(`a NATS message held more than ${MAX_FRAMES_PER_MESSAGE} frames; the rest were not read`)
       break
     }
     if (n > maxBytes) {
@@ -137,8 +153,14 @@ export function readMessages<M extends { readonly type: string }>(
       at += 4 + n
       continue
     }
-    out.push(readMessage<M>(buffer.subarray(at, at + 4 + n), specs, maxBytes, limits))
+    const r = readMessage<M>(buffer.subarray(at, at + 4 + n), specs, maxBytes, limits)
+    out.push(r)
     at += 4 + n
+    if (!r.ok && r.envelope === undefined && at < buffer.length) {
+      // No envelope, nor a header that names one: garbage, which nothing of ours writes.
+      cutShort("a NATS message held a frame that is no envelope; the frames after it were not read")
+      break
+    }
   }
   return out
 }
@@ -165,10 +187,14 @@ const headerFields = (body: Buffer): Record<string, unknown> | undefined => {
   }
 }
 
-/** Where the whole frames at the start of `buffer` end (a frame over `maxBytes` ends them). */
+/**
+ * Where the whole frames at the start of `buffer` end: a frame over `maxBytes` ends them, and so
+ * does the frame past {@link MAX_FRAMES_PER_MESSAGE}.
+ */
 const framesEnd = (buffer: Buffer, maxBytes: number): number => {
   let at = 0
-  while (buffer.length - at >= 4) {
+  let frames = 0
+  while (buffer.length - at >= 4 && frames++ < MAX_FRAMES_PER_MESSAGE) {
     const n = buffer.readUInt32BE(at)
     if (n > maxBytes || at + 4 + n > buffer.length) break
     at += 4 + n

@@ -6,6 +6,7 @@
  * agent gives a long id reached that id's Python session.
  */
 import { createHash } from "node:crypto"
+import { pino } from "pino"
 import { describe, expect, it } from "vitest"
 import { connect } from "@nats-io/transport-node"
 import { Kvm } from "@nats-io/kv"
@@ -72,6 +73,31 @@ describe.skipIf(!natsServerAvailable)("hostile NATS peers: what they leave behin
       await eventually(() => answers.length === 2, 10_000, "the answer to the longest session id")
       expect(answers[1]).toMatchObject({ type: "result", value: MAX_SESSION_ID_LENGTH })
       expect(agent.bridge.getStatus().activeSessions).toBe(1)
+    } finally {
+      await peer.close()
+      await agent.stop()
+      await nats.stop()
+    }
+  })
+
+  it("a NATS message of frames the agent drops is logged once, with a count, not once per frame; one of zero-length frames costs one refusal", { timeout: 60_000 }, async () => {
+    const lines: Array<{ msg: string; dropped?: number }> = []
+    const logger = pino({ level: "warn" }, { write: (line: string) => void lines.push(JSON.parse(line) as { msg: string; dropped?: number }) })
+    const nats = await NatsServer.start()
+    const agent = await RemoteAgent.start({ servers: nats.url, pool: "p", agentId: "a1", bridge: { python: pythonCommand, pythonPath: [fixturesDir], minWorkers: 1, maxWorkers: 1, allowedModules: ["echo"], logger } })
+    const peer = await connect({ servers: nats.url })
+    try {
+      const s = poolSubjects("snakepit", "p")
+      const call = (i: number) => encodeMessage({ type: "call", callId: `c${i}`, clientId: "evil", kind: "call", sessionId: null, module: "echo", fn: "echo", args: [i], wire: WIRE_VERSION })
+      lines.length = 0
+      // Its reply subject is the client's, but no reply token: every call of it is refused.
+      peer.publish(s.agentFrom("a1", "evil"), Buffer.concat(Array.from({ length: 500 }, (_, i) => call(i))), { reply: `${s.replies("evil")}` })
+      peer.publish(s.agentFrom("a1", "evil"), new Uint8Array(256 * 1024))
+      await peer.flush()
+      await eventually(() => lines.some((l) => l.dropped === 499) && lines.some((l) => l.msg === "message refused"), 10_000, "the warnings")
+      // Before: 500 lines for the first message, 65 536 for the second.
+      expect(lines.length).toBeLessThanOrEqual(6)
+      expect(await agent.bridge.executePython(null, "echo", "echo", ["still serving"])).toBe("still serving")
     } finally {
       await peer.close()
       await agent.stop()

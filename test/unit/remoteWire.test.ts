@@ -9,7 +9,7 @@ import { resolveOptions } from "../../src/bridge/options.js"
 import { natsClientOptions } from "../../src/remote/natsConnection.js"
 import { parseAgentRecord, WIRE_VERSION } from "../../src/remote/protocol.js"
 import { isSubjectToken, isSubjectTokens, poolSubjects } from "../../src/remote/subjects.js"
-import { decodeMessage, encodeMessage, errorFromWire, errorToWire, readMessages } from "../../src/remote/wire.js"
+import { decodeMessage, encodeMessage, errorFromWire, errorToWire, MAX_FRAMES_PER_MESSAGE, readMessages } from "../../src/remote/wire.js"
 import { callReplySpecs, type CallReply } from "../../src/remote/protocol.js"
 import { NO_LIMITS } from "../../src/protocol/limits.js"
 import { DEFAULT_MAX_FRAME_BYTES } from "../../src/protocol/frame.js"
@@ -60,24 +60,27 @@ describe("remote wire", () => {
     },
   )
 
-  it("a bad frame in a joined message costs only itself; a cut-off tail ends the list with a ProtocolError", () => {
+  it("a bad frame in a joined message costs only itself; garbage or a cut-off tail ends the list with a ProtocolError", () => {
     const good = (callId: string) => encodeMessage({ type: "result", callId, value: callId })
     const deep = `${"[".repeat(300)}${"]".repeat(300)}`
     const joined = Buffer.concat([
       good("a"),
-      frameOf("not json"), // undecodable: no envelope, so no call is named
       frameOf(`{"type":"result","callId":"b","value":${deep}}`), // over the depth limit: names its call
       frameOf(`{"type":"error","callId":"c","error":"x"}`), // an error that is no error: malformed, names its call
       good("d"),
+      frameOf("not json"), // undecodable: no envelope, so no call is named, and nothing after it is read
+      good("e"),
     ])
     const r = read(joined, { ...NO_LIMITS, maxDepth: 100 })
     expect(r.map((x) => (x.ok ? `ok ${String(x.message.callId)}` : `${x.error._tag} ${String(x.envelope?.callId)}`))).toEqual([
       "ok a",
-      "ProtocolError undefined",
       "SerializationError b",
       "ProtocolError c",
       "ok d",
+      "ProtocolError undefined",
+      "ProtocolError undefined",
     ])
+    expect(r[5]!.ok ? "" : r[5]!.error.message).toMatch(/no envelope; the frames after it were not read/)
     const cut = read(Buffer.concat([good("a"), good("b").subarray(0, 9)]))
     expect(cut.map((x) => x.ok)).toEqual([true, false])
     expect(cut[1]!.ok ? "" : cut[1]!.error.message).toMatch(/runs past its end/)
@@ -88,6 +91,20 @@ describe("remote wire", () => {
     expect(small.map((x) => (x.ok ? `ok ${String(x.message.callId)}` : `${x.error._tag} ${String(x.envelope?.callId)}`))).toEqual(["ok a", "FrameTooLarge big", "ok d"])
     // No frame at all (what a status message carries) is one ProtocolError, as before.
     expect(read(new Uint8Array(0)).map((x) => x.ok)).toEqual([false])
+  })
+
+  it("a message of many frames is read no further than MAX_FRAMES_PER_MESSAGE, and one of zero-length frames no further than the first", () => {
+    // A peer's max_payload of zeros: 262 144 zero-length frames. Before: 262 144 refusals (and
+    // as many decoders), seconds of the agent's event loop and hundreds of MB.
+    const zeros = read(new Uint8Array(1 << 20))
+    expect(zeros.map((x) => x.ok)).toEqual([false, false])
+    expect(zeros[1]!.ok ? "" : zeros[1]!.error.message).toMatch(/not read/)
+    // As many well-formed frames: the first MAX_FRAMES_PER_MESSAGE, then one refusal.
+    const cancel = encodeMessage({ type: "result", callId: "c", value: 1 })
+    const many = read(Buffer.concat(Array.from({ length: MAX_FRAMES_PER_MESSAGE + 10 }, () => cancel)))
+    expect(many).toHaveLength(MAX_FRAMES_PER_MESSAGE + 1)
+    expect(many.slice(0, MAX_FRAMES_PER_MESSAGE).every((x) => x.ok)).toBe(true)
+    expect(many[MAX_FRAMES_PER_MESSAGE]!.ok ? "" : many[MAX_FRAMES_PER_MESSAGE]!.error.message).toMatch(/more than 4096 frames/)
   })
 
   it("snakepit errors come back as the same classes with their fields; others as Error", () => {
