@@ -50,7 +50,7 @@ import type { NatsOptions } from "./natsOptions.js"
 import { loadNats, type NatsModules } from "./natsModules.js"
 import { serverCredentialsIssue } from "./natsUrls.js"
 import { valueLimits, type ValueLimits } from "../protocol/limits.js"
-import { agentInboundSpecs, STREAM_WINDOW, toolResultSpecs, WIRE_VERSION, type AgentInbound, type AgentRecord, type CallRequest, type ToolResultAnswer } from "./protocol.js"
+import { agentInboundSpecs, agentTimingsIssue, STREAM_WINDOW, toolResultSpecs, WIRE_VERSION, type AgentInbound, type AgentRecord, type CallRequest, type ToolResultAnswer } from "./protocol.js"
 import { isSubjectToken, isSubjectTokens, poolSubjects, type PoolSubjects } from "./subjects.js"
 import { encodeMessage, errorToWire, readMessage, readMessages } from "./wire.js"
 import { batchBytes, Outbox } from "./outbox.js"
@@ -69,9 +69,9 @@ export interface AgentOptions extends NatsOptions {
   readonly prefix?: string
   /** This agent's id (default: random). Letters, digits, `-`, `_`. */
   readonly agentId?: string
-  /** How often the agent writes its record (default 1 000 ms). */
+  /** How often the agent writes its record (default 1 000 ms; at least 50). */
   readonly heartbeatMs?: number
-  /** Silence after which clients consider the agent lost, and its record's lifetime (default 3 000 ms). */
+  /** Silence after which clients consider the agent lost, and its record's lifetime (default 3 000 ms; at least two heartbeats). */
   readonly ttlMs?: number
   /**
    * The local bridge: workers, Python, `allowCodeExecution`, and which functions callers may
@@ -261,7 +261,8 @@ export class RemoteAgent {
     if (!isSubjectToken(options.pool ?? "")) issues.push(`pool must be a name of letters, digits, "-" or "_", got ${JSON.stringify(options.pool)}`)
     if (!isSubjectToken(id)) issues.push(`agentId must be letters, digits, "-" or "_", got ${JSON.stringify(id)}`)
     if (!prefix.split(".").every(isSubjectToken)) issues.push(`prefix must be dot-separated tokens, got ${JSON.stringify(prefix)}`)
-    if (!(heartbeatMs > 0) || !(ttlMs >= 2 * heartbeatMs)) issues.push(`need heartbeatMs > 0 and ttlMs ≥ 2 × heartbeatMs, got ${heartbeatMs} and ${ttlMs}`)
+    const timings = agentTimingsIssue(heartbeatMs, ttlMs)
+    if (timings !== undefined) issues.push(timings)
     if (options.bridge?.remote) issues.push("an agent's bridge runs local workers: bridge.remote is not allowed")
     const inUrl = serverCredentialsIssue("servers", options.servers)
     if (inUrl !== undefined) issues.push(inUrl)

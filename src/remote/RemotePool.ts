@@ -115,6 +115,9 @@ interface Outgoing {
 /** No agent to avoid: a call's first attempt (one set for all, never changed). */
 const NO_AGENTS: ReadonlySet<string> = new Set()
 
+/** The shortest time a client gives a read of the agent records (see `poll`). */
+const MIN_RECORDS_READ_MS = 1_000
+
 /** How many times an idempotent call is sent again after our NATS connection came back. */
 const MAX_RECONNECT_RETRIES = 3
 
@@ -754,6 +757,9 @@ export class RemotePool implements PoolBackend {
     let ttlMs = Number.POSITIVE_INFINITY
     for (const a of this.agents.values()) ttlMs = Math.min(ttlMs, a.record.ttlMs)
     if (!Number.isFinite(ttlMs)) ttlMs = 3_000
+    // Never shorter than a second, whatever a record says: records are anyone's who may write the
+    // bucket, and a read that always outlasts its deadline leaves the client deaf for good.
+    ttlMs = Math.max(ttlMs, MIN_RECORDS_READ_MS)
     let deadline: ReturnType<typeof setTimeout> | undefined
     try {
       const records = await Promise.race([

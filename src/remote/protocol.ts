@@ -336,10 +336,33 @@ const recordSpecs: { readonly record: Spec<WrittenRecord & { readonly type: "rec
   connects: optional(int),
 } }
 
+/** The shortest heartbeat an agent may have (ms): a client polls agent records every half heartbeat. */
+export const MIN_HEARTBEAT_MS = 50
+
+/**
+ * Why an agent's `heartbeatMs` and `ttlMs` cannot be used, if they cannot: each a whole-number
+ * timer delay (at most 2^31 − 1 ms), a heartbeat of at least {@link MIN_HEARTBEAT_MS}, and a TTL of
+ * at least two heartbeats. What an agent requires of its own options and a client of every
+ * record: a record's timings set how often clients poll and how long they wait for a read, so a
+ * TTL of a microsecond in one record made every client give up every read, for good.
+ *
+ * @example
+ * agentTimingsIssue(1_000, 3_000) // undefined
+ * agentTimingsIssue(0.0005, 0.001) // "need heartbeatMs ≥ 50 …"
+ */
+export const agentTimingsIssue = (heartbeatMs: number, ttlMs: number): string | undefined =>
+  heartbeatMs >= MIN_HEARTBEAT_MS && ttlMs >= 2 * heartbeatMs && ttlMs <= MAX_TIMER_DELAY_MS
+    ? undefined
+    : `need heartbeatMs ≥ ${MIN_HEARTBEAT_MS} and ttlMs ≥ 2 × heartbeatMs, both at most ${MAX_TIMER_DELAY_MS}; got ${heartbeatMs} and ${ttlMs}`
+
+/** The longest delay a timer takes (Node runs a longer one at once). */
+const MAX_TIMER_DELAY_MS = 2 ** 31 - 1
+
 /**
  * Parses the KV record stored under `key`, or undefined when it is not one: not JSON, a field
- * missing or of the wrong type, an id that is not `key` or not a subject token, timings that are
- * not positive and finite, a pid below 1 (it is shown, and a negative one names a process group).
+ * missing or of the wrong type, an id that is not `key` or not a subject token, timings an agent
+ * could not have ({@link agentTimingsIssue}), a pid below 1 (it is shown, and a negative one names
+ * a process group).
  * A client reads records anyone with write access to the bucket could have written, so a
  * malformed one is skipped, never trusted.
  *
@@ -357,7 +380,6 @@ export function parseAgentRecord(bytes: Uint8Array, key: string): AgentRecord | 
   // checkMessage reads a typed envelope: the record is checked as one of type "record".
   if (typeof checkMessage(recordSpecs, { ...(parsed as object), type: "record" }) === "string") return undefined
   const r = parsed as WrittenRecord
-  const positive = (n: number) => Number.isFinite(n) && n > 0
-  if (r.agentId !== key || !isSubjectToken(key) || (r.wire !== undefined && r.wire < 1) || r.capacity < 1 || r.inFlight < 0 || r.pid < 1 || r.workers < 0 || r.sessions < 0 || (r.connects !== undefined && r.connects < 1) || !positive(r.heartbeatMs) || !positive(r.ttlMs)) return undefined
+  if (r.agentId !== key || !isSubjectToken(key) || (r.wire !== undefined && r.wire < 1) || r.capacity < 1 || r.inFlight < 0 || r.pid < 1 || r.workers < 0 || r.sessions < 0 || (r.connects !== undefined && r.connects < 1) || agentTimingsIssue(r.heartbeatMs, r.ttlMs) !== undefined) return undefined
   return { agentId: r.agentId, wire: r.wire ?? 1, capacity: r.capacity, inFlight: r.inFlight, workers: r.workers, sessions: r.sessions, heartbeatMs: r.heartbeatMs, ttlMs: r.ttlMs, draining: r.draining, allowCodeExecution: r.allowCodeExecution, pid: r.pid, hostname: r.hostname, startedAt: r.startedAt, ...(r.connects !== undefined ? { connects: r.connects } : {}) }
 }

@@ -249,6 +249,12 @@ describe("subjects and options", () => {
       { ...record, workers: -1 },
       { ...record, sessions: -1 },
       { ...record, ttlMs: -1 },
+      // Timings no agent may have: they set how often clients poll and how long a read may take
+      // (a TTL of a microsecond made every client give up every read, for good).
+      { ...record, heartbeatMs: 0.0005, ttlMs: 0.001 },
+      { ...record, heartbeatMs: 49, ttlMs: 3000 },
+      { ...record, heartbeatMs: 1000, ttlMs: 1999 },
+      { ...record, heartbeatMs: 1000, ttlMs: 2 ** 31 },
       { ...record, capacity: 0 },
       { ...record, capacity: 1.5 },
       { ...record, draining: "no" },
