@@ -762,24 +762,34 @@ def error_details(error: BaseException) -> Dict[str, str]:
     """
     limits = current_limits()
     cap = max(1024, min(limits.max_string_bytes, limits.max_value_bytes // 4))
-    details = {"type": wire_type(error),
-               "message": clip_text(exception_message(error), cap),
-               "traceback": clip_text(format_traceback(error), cap)}
+
+    def text(value: str) -> str:
+        # Escaped before it is cut: escaping after would let it grow past the cap again.
+        return clip_text(_well_formed(value), cap)
+
+    details = {"type": _well_formed(wire_type(error)),
+               "message": text(exception_message(error)),
+               "traceback": text(format_traceback(error))}
     if issubclass(type(error), SerializationError):
         path = getattr(error, "path", None)
         type_name = getattr(error, "type_name", None)
         if type(path) is str:
-            details["path"] = clip_text(path, cap)
+            details["path"] = text(path)
         if type(type_name) is str:
-            details["type_name"] = type_name
+            details["type_name"] = _well_formed(type_name)
     elif issubclass(type(error), ModuleNotAllowed):
         module = getattr(error, "module", None)
         function = getattr(error, "function", None)
         if type(module) is str:
-            details["module"] = clip_text(module, cap)
+            details["module"] = text(module)
         if type(function) is str:
-            details["function"] = clip_text(function, cap)
-    return {key: text.encode("utf-8", "backslashreplace").decode("utf-8") for key, text in details.items()}
+            details["function"] = text(function)
+    return details
+
+
+def _well_formed(value: str) -> str:
+    """``value`` with what is not valid UTF-8 (lone surrogates) escaped as ``\\udcff``."""
+    return value.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def format_traceback(error: BaseException) -> str:

@@ -154,9 +154,10 @@ def raise_surrogate():
 
 
 def raise_surrogate_if(fail):
-    """Raises with a lone surrogate in its text (a name os.listdir decoded) when ``fail``."""
+    """Raises with a lone surrogate in its text (a name os.listdir decoded) when ``fail``: that
+    many of them when ``fail`` is above 1, else a short text with one."""
     if fail:
-        raise ValueError("bad \udcff text")
+        raise ValueError("\udcff" * fail if fail > 1 else "bad \udcff text")
     return fail
 
 

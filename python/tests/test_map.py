@@ -58,6 +58,21 @@ def test_an_item_whose_error_text_is_not_utf8_fails_alone_escaped_as_a_single_ca
     assert reply["errors"][0]["error"]["message"] == outbox.reply(2)["error"]["message"] == "bad \\udcff text"
 
 
+def test_an_item_whose_long_error_text_is_not_utf8_fails_alone_within_the_string_limit(dispatcher, outbox):
+    # Escaped after it was cut, each lone surrogate grew from 3 bytes to 6, past maxStringBytes,
+    # and the whole chunk failed again.
+    previous = codec.set_limits(codec.current_limits()._replace(max_string_bytes=4096))
+    try:
+        deliver(dispatcher, map_message(1, "limits_targets", "raise_surrogate_if", [(0,), (2000,)]))
+        reply = map_reply(outbox, 1)
+    finally:
+        codec.set_limits(previous)
+    assert reply["type"] == "map_result"
+    assert reply["values"][0] == 0
+    assert [e["index"] for e in reply["errors"]] == [1]
+    assert len(reply["errors"][0]["error"]["message"].encode("utf-8")) <= 4096
+
+
 def test_an_item_whose_value_cannot_be_encoded_fails_alone(dispatcher, outbox):
     deliver(dispatcher, map_message(1, "targets", "returns_object", [(), ()]))
     deliver(dispatcher, map_message(2, "targets", "returns_bytes", [(3,)]))

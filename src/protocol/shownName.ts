@@ -21,7 +21,12 @@ export const SHOWN_NAME_CHARS = 200
  * @example
  * cutText("x".repeat(5_000), 1_000) // "xxx…x… (5000 characters)", the first 1 000 kept
  */
-export const cutText = (text: string, chars: number): string => (text.length <= chars ? text : `${text.slice(0, chars)}… (${text.length} characters)`)
+export const cutText = (text: string, chars: number): string => {
+  if (text.length <= chars) return text
+  // Never between the halves of a surrogate pair: half of one is no text Python can encode.
+  const end = /[\uD800-\uDBFF]/.test(text[chars - 1] ?? "") ? chars - 1 : chars
+  return `${text.slice(0, end)}… (${text.length} characters)`
+}
 
 /**
  * How much of the reason a tool's answer could not be sent reaches Python: it quotes the value

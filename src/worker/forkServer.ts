@@ -312,17 +312,21 @@ export class ForkServer {
       throw new StartupFailed({ message: `template ${template.id} could not fork ${options.workerId}: ${(error as Error).message}`, workerId: options.workerId, exitCode: null, signal: null, stderr: "" })
     }
     let alive = true
-    trackGroup(pid)
-    const reported = new Promise<ExitInfo>((resolve) => {
-      const early = this.earlyExits.get(pid)
-      if (early) {
-        this.earlyExits.delete(pid)
-        resolve(early)
-      } else {
-        this.exitWaiters.set(pid, resolve)
-      }
-    })
-    this.asked()
+    let reported!: Promise<ExitInfo>
+    try {
+      trackGroup(pid)
+      reported = new Promise<ExitInfo>((resolve) => {
+        const early = this.earlyExits.get(pid)
+        if (early) {
+          this.earlyExits.delete(pid)
+          resolve(early)
+        } else {
+          this.exitWaiters.set(pid, resolve)
+        }
+      })
+    } finally {
+      this.asked()
+    }
     // A template that dies takes its workers with it (they asked for SIGKILL on its death) and
     // can no longer report them.
     const status = Promise.race([reported, template.gone.then((): ExitInfo => ({ exitCode: null, signal: "SIGKILL", cause: "template" }))]).then((exit) => {
