@@ -10,7 +10,6 @@
  * ```
  */
 import { once } from "node:events"
-import { readFileSync } from "node:fs"
 import { parseArgs, type ParseArgsConfig } from "node:util"
 import { suggest } from "./didYouMean.js"
 import { pino } from "pino"
@@ -25,6 +24,7 @@ import { natsUrlHasCredentials, resolveSecret, saferWay, type SecretSpec } from 
 import { printable, printableJson } from "./cli/terminalText.js"
 import { isSnakepitError } from "./errors.js"
 import { isLoopbackHost } from "./inspect/dashboardHosts.js"
+import { readSecretFile } from "./remote/secretFile.js"
 
 const HELP: Record<string, string> = {
   main: `usage: snakepit <command> [options]
@@ -142,7 +142,7 @@ class UsageError extends Error {}
 
 /** Resolves one secret (docs in cli/secrets.ts); a secret given in argv is warned about on stderr. */
 const secret = (spec: SecretSpec): { value: string | undefined; from: string } => {
-  const r = resolveSecret(spec, { env: process.env, readFile: (p) => readFileSync(p, "utf8") })
+  const r = resolveSecret(spec, { env: process.env, readFile: readSecretFile })
   if (!r.ok) throw new UsageError(r.message)
   if (r.warning) process.stderr.write(`${r.warning}\n`)
   // Read once; nothing this process starts needs it (workers never inherit it: hostEnv.ts).

@@ -7,7 +7,7 @@
  * @example
  * const nc = await connectNats({ servers: "nats://10.0.0.5:4222", credsFile: "/etc/snakepit/agent.creds" }, "agent a1")
  */
-import { readFileSync } from "node:fs"
+import { readSecretFile } from "./secretFile.js"
 import type { NatsConnection, NodeConnectionOptions } from "@nats-io/transport-node"
 import { StartupFailed } from "../errors.js"
 import { loadNats, type NatsModules } from "./natsModules.js"
@@ -22,7 +22,7 @@ import { shownServers } from "./natsUrls.js"
  */
 export function natsClientOptions(transport: NatsModules["transport"], o: NatsOptions, name: string, inboxPrefix?: string): NodeConnectionOptions {
   const authenticator = o.credsFile
-    ? transport.credsAuthenticator(readFileSync(o.credsFile))
+    ? transport.credsAuthenticator(new TextEncoder().encode(readSecretFile(o.credsFile)))
     : o.nkeySeed
       ? transport.nkeyAuthenticator(new TextEncoder().encode(o.nkeySeed))
       : undefined

@@ -6,6 +6,7 @@
  * the value); `dashboard --host` follows the remote rules and says what it opened.
  */
 import { randomUUID } from "node:crypto"
+import { execFileSync } from "node:child_process"
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { request } from "node:http"
 import { tmpdir } from "node:os"
@@ -183,6 +184,17 @@ describe.skipIf(!natsServerAvailable)("snakepit agent secrets", () => {
       const r = await agent(nats.url, [flag, missing])
       expect(r.exitCode).toBe(2)
       expect(r.stderr).toContain(`${flag} "${missing}"`)
+    }
+    // A named pipe nobody writes, a device that never ends, a file too big to be a secret: each a
+    // usage error naming it. Before, the pipe and the device hung the agent's start for good.
+    const fifo = join(dir, "pipe")
+    execFileSync("mkfifo", [fifo])
+    const big = join(dir, "big")
+    writeFileSync(big, "x".repeat(100_000))
+    for (const [file, why] of [[fifo, "ENOTREG"], ["/dev/zero", "ENOTREG"], [big, "EFBIG"]] as const) {
+      const r = await agent(nats.url, ["--token-file", file])
+      expect(r.exitCode).toBe(2)
+      expect(r.stderr).toContain(`--token-file "${file}": ${why}`)
     }
   }, 60_000)
 })
