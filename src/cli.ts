@@ -114,7 +114,7 @@ Limits of the agent's pool, shared by every client (app) of this agent:
   --max-sessions N      sessions held at once; a new one beyond fails with TooManySessions
                         (default 100000)
   --session-ttl-ms N    a session unused this long is cleaned up (default 3600000, one hour)
-  --heartbeat-ms N      how often the agent writes its record (default 1000)
+  --heartbeat-ms N      how often the agent writes its record (default 1000, at least 50)
   --ttl-ms N            silence after which clients judge the agent lost; at least twice
                         --heartbeat-ms (default 3000)
   --busy-wait-us N      µs a worker with no call running polls for the next before it sleeps

@@ -93,8 +93,9 @@ const checkEnvelope = <M extends { readonly type: string }>(envelope: Record<str
 }
 
 /**
- * The most frames one NATS message may hold. A client joins the calls of one turn up to 64 KiB
- * (`outbox.ts`), a few hundred frames; a peer's message of `max_payload` zero-length frames
+ * The most frames one NATS message may hold. A client or an agent joins the messages of one
+ * turn up to 64 KiB (`outbox.ts`): about 1 100 frames at most (replies that end streams, 58 bytes
+ * each); a peer's message of `max_payload` zero-length frames
  * (262 000 in 1 MiB) cost an agent seconds of a blocked event loop and hundreds of MB, one
  * refusal per frame.
  */
