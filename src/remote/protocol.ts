@@ -340,9 +340,9 @@ const recordSpecs: { readonly record: Spec<WrittenRecord & { readonly type: "rec
 export const MIN_HEARTBEAT_MS = 50
 
 /**
- * Why an agent's `heartbeatMs` and `ttlMs` cannot be used, if they cannot: each a whole-number
- * timer delay (at most 2^31 − 1 ms), a heartbeat of at least {@link MIN_HEARTBEAT_MS}, and a TTL of
- * at least two heartbeats. What an agent requires of its own options and a client of every
+ * Why an agent's `heartbeatMs` and `ttlMs` cannot be used, if they cannot: a heartbeat of at
+ * least {@link MIN_HEARTBEAT_MS}, and a TTL of at least two heartbeats and at most the longest
+ * timer delay (2^31 − 1 ms). What an agent requires of its own options and a client of every
  * record: a record's timings set how often clients poll and how long they wait for a read, so a
  * TTL of a microsecond in one record made every client give up every read, for good.
  *
