@@ -18,7 +18,7 @@ import { poolSubjects } from "../../src/remote/subjects.js"
 import { encodeMessage } from "../../src/remote/wire.js"
 import { WorkerCrashed } from "../../src/errors.js"
 import { AgentSuite, LOSS_TIMING, startAgent, type Where } from "../support/agents.js"
-import { eventually, holdOnlySlot, startBridge, testLogger } from "../support/bridge.js"
+import { eventually, holdOnlySlot, startBridge, startThenWaitTools, testLogger } from "../support/bridge.js"
 import { framesOf, NatsServer, natsServerAvailable } from "../support/natsServer.js"
 
 if (!natsServerAvailable && process.env.CI) throw new Error("nats-server is missing: CI must install Debian's nats-server (see .ci/run)")
@@ -250,17 +250,10 @@ describe.skipIf(!natsServerAvailable)("remote pools over NATS", { timeout: 60_00
     })
   })
 
-  it("across NATS, a call made by work one tool started is nested while the same Python call waits on the next tool, and not once none waits", async () => {
+  it("across NATS, a call made by work one tool started is nested while the same Python call waits on the next tool", async () => {
     await launch(["t1"], "nested2", ["--workers", "1"])
     const bridge = await client("nested2")
-    let waited!: () => void
-    const waitCalled = new Promise<void>((r) => (waited = r))
-    let job: Promise<unknown> | undefined
-    bridge.registerTool("start", () => {
-      job = waitCalled.then(() => bridge.executePython("n2", "echo", "echo", ["inner"]))
-      return null
-    })
-    bridge.registerTool("wait", () => (waited(), job))
+    startThenWaitTools(bridge, "n2")
     expect(await bridge.executePython("n2", "tools", "start_then_wait", [], { timeoutMs: 20_000 })).toBe("inner")
   })
 

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { dirname, join } from "node:path"
 import { describe, expect, it } from "vitest"
-import { eventually, holdOnlySlot, record, startBridge } from "../support/bridge.js"
+import { eventually, holdOnlySlot, record, startBridge, startThenWaitTools } from "../support/bridge.js"
 
 describe("tools: Python calls TypeScript", () => {
   it("round trips from a sync function, an async function and a thread pool inside the function", async () => {
@@ -98,16 +98,7 @@ describe("tools: Python calls TypeScript", () => {
 
   it("nested: a call made by work one tool started, while the same Python call waits on the next tool, runs without deadlock", async () => {
     const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, workerConcurrency: 1 })
-    let waited!: () => void
-    const waitCalled = new Promise<void>((r) => (waited = r))
-    let job: Promise<unknown> | undefined
-    // The job runs in the context of "start", which has answered by then; the Python call that
-    // asked for it waits on "wait", so the session's worker is blocked all the same.
-    bridge.registerTool("start", () => {
-      job = waitCalled.then(() => bridge.executePython("s2", "echo", "echo", ["inner"]))
-      return null
-    })
-    bridge.registerTool("wait", () => (waited(), job))
+    startThenWaitTools(bridge, "s2")
     expect(await bridge.executePython("s2", "tools", "start_then_wait", [], { timeoutMs: 20_000 })).toBe("inner")
   })
 

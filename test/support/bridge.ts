@@ -67,6 +67,27 @@ export const holdOnlySlot = async (bridge: PythonBridge) => {
   return { holder, release }
 }
 
+/**
+ * Registers the tools `start` and `wait` that `tools.start_then_wait` asks for in turn: `start`
+ * begins a job (a call of `sessionId` back into Python, made once `wait` is asked for) and
+ * answers at once; `wait` answers with the job's result. The job runs in the context of
+ * `start`, which has answered by then, while the Python call waits on `wait`: it must be nested.
+ *
+ * @example
+ * startThenWaitTools(bridge, "s2")
+ * await bridge.executePython("s2", "tools", "start_then_wait") // "inner"
+ */
+export const startThenWaitTools = (bridge: PythonBridge, sessionId: string): void => {
+  let waited!: () => void
+  const waitCalled = new Promise<void>((r) => (waited = r))
+  let job: Promise<unknown> | undefined
+  bridge.registerTool("start", () => {
+    job = waitCalled.then(() => bridge.executePython(sessionId, "echo", "echo", ["inner"]))
+    return null
+  })
+  bridge.registerTool("wait", () => (waited(), job))
+}
+
 /** Collects every event of one kind a bridge emits, in order. */
 export const record = <K extends BridgeEventName>(bridge: PythonBridge, name: K) => {
   const events: Array<BridgeEvents[K]> = []
