@@ -387,8 +387,8 @@ export class WorkerSlots {
   private supersedeTimer: ReturnType<typeof setTimeout> | undefined
 
   /**
-   * In `callGraceMs`, if the pool still serves fewer workers than it keeps, ends the oldest
-   * draining workers and starts workers in their places, until it does.
+   * In `callGraceMs`, if a restart still waits and the pool serves fewer workers than it keeps,
+   * ends the oldest draining workers and starts workers in their places, until it does.
    */
   private supersedeLater(): void {
     if (this.supersedeTimer) return
@@ -403,10 +403,10 @@ export class WorkerSlots {
   }
 
   /**
-   * Ends the oldest worker that an earlier restart retired and that still drains calls (so holds
-   * a place under the cap), to make room for one that serves; false when there is none. Its calls fail with
-   * `WorkerCrashed` (reason "superseded"); like a hung worker's end, it is the pool's decision,
-   * not a crash.
+   * Ends the oldest worker that a restart retired and that still drains calls (so holds a place
+   * under the cap), to make room for one that serves; false when there is none. Its calls fail
+   * with `WorkerCrashed` (reason "superseded"); like a hung worker's end, it is the pool's
+   * decision, not a crash.
    */
   private supersedeOldest(): boolean {
     for (const slot of this.slots.values()) {
