@@ -422,12 +422,8 @@ export class WorkerSlots {
       })
       // As `hung` does, without its pump: a retiring worker takes no calls, and a pump here
       // could start another worker inside this one's start.
-      slot.hung = true
-      if (slot.abandonTimer) clearTimeout(slot.abandonTimer)
-      slot.abandonTimer = undefined
-      this.deps.logger.warn({ workerId: slot.id, pid: slot.process?.pid, inFlight: connection.inFlight }, "a restart needs the place of a worker still draining calls from before an earlier one: ending it")
-      connection.close(fault)
-      void this.host.supervisor()?.terminateChild(slot.id).catch((error: unknown) => this.deps.logger.debug({ err: error, workerId: slot.id }, "superseded worker already stopping"))
+      this.endByPool(slot, connection, fault, "a restart needs the place of a worker still draining calls from before an earlier one: ending it")
+      this.terminate(slot)
       return true
     }
     return false
@@ -451,16 +447,24 @@ export class WorkerSlots {
     const slot = this.slots.get(id)
     if (!slot || slot.process?.connection !== connection || slot.hung) return
     const wasLive = !slot.retiring && !slot.replaced
-    slot.hung = true
-    if (slot.abandonTimer) clearTimeout(slot.abandonTimer)
-    slot.abandonTimer = undefined
-    this.deps.logger.warn({ workerId: id, pid: slot.process?.pid }, why)
-    connection.close(fault)
-    this.host.untarget(id)
+    this.endByPool(slot, connection, fault, why)
     if (wasLive && this.host.mayGrow() && this.liveSlots() < Math.max(this.host.minLive(), 1)) this.spawn()
     // Refused only when the child is already gone or stopping, which is the outcome wanted.
     void this.host.supervisor()?.terminateChild(id).catch((error: unknown) => this.deps.logger.debug({ err: error, workerId: id }, "hung worker already stopping"))
     this.host.pumpAll()
+  }
+
+  /**
+   * The pool ends a worker for its calls' sake (hung, superseded): it counts as no process under
+   * the cap and takes no calls, its calls fail with `fault`, and the caller stops its process.
+   */
+  private endByPool(slot: Slot, connection: Connection, fault: WorkerCrashed, why: string): void {
+    slot.hung = true
+    if (slot.abandonTimer) clearTimeout(slot.abandonTimer)
+    slot.abandonTimer = undefined
+    this.deps.logger.warn({ workerId: slot.id, pid: slot.process?.pid }, why)
+    connection.close(fault)
+    this.host.untarget(slot.id)
   }
 
   /**
