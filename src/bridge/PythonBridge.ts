@@ -312,12 +312,12 @@ export class PythonBridge implements AsyncDisposable {
    */
   session(sessionId: string): BridgeSession {
     checkSession("session", sessionId)
-    const refused = this.admit(sessionId)
-    if (refused) throw refused
+    // Here, and again at every write through the handle (which may outlive the session).
     const admit = () => {
-      const refusal = this.admit(sessionId)
-      if (refusal) throw refusal
+      const refused = this.admit(sessionId)
+      if (refused) throw refused
     }
+    admit()
     return new BridgeSession(sessionId, this, this.variables, this.tools, () => this.lifetimes.refresh(sessionId, Date.now()), admit)
   }
 

@@ -1,3 +1,4 @@
+import { addCount } from "../counts.js"
 import { IdTable } from "../idTable.js"
 
 /**
@@ -15,15 +16,12 @@ export class SessionCalls {
 
   /** A call of `sessionId` (nothing for a call without a session) began. */
   started(sessionId: string | null): void {
-    if (sessionId !== null) this.counts.set(sessionId, (this.counts.get(sessionId) ?? 0) + 1)
+    if (sessionId !== null) addCount(this.counts, sessionId, 1)
   }
 
   /** A call of `sessionId` settled. */
   ended(sessionId: string | null): void {
-    if (sessionId === null) return
-    const n = (this.counts.get(sessionId) ?? 0) - 1
-    if (n > 0) this.counts.set(sessionId, n)
-    else this.counts.delete(sessionId)
+    if (sessionId !== null) addCount(this.counts, sessionId, -1)
   }
 
   /** True while a call of the session runs. */

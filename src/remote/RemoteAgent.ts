@@ -57,7 +57,7 @@ import { batchBytes, Outbox } from "./outbox.js"
 import { FirstSeen } from "./firstSeen.js"
 import { CancelSignal } from "../cancelSignal.js"
 import { shownName } from "../protocol/shownName.js"
-import { addCount } from "./counts.js"
+import { addCount } from "../counts.js"
 import { clientScopeOf, ScopeQuotas, scopeRefusalError, type ScopeCaps } from "./scopeQuotas.js"
 import { IdTable } from "../idTable.js"
 

@@ -39,6 +39,7 @@ import type { BridgeMetrics } from "../telemetry/metrics.js"
 import type { CallHold, CallOptions } from "../worker/connection.js"
 import { cutText, MAX_TOOL_REFUSAL_CHARS } from "../protocol/shownName.js"
 import { thrownText } from "../thrown.js"
+import { addCount } from "../counts.js"
 import type { PoolBackend } from "../bridge/backend.js"
 import type { ResolvedOptions } from "../bridge/options.js"
 import type { StopOptions } from "../bridge/stopOptions.js"
@@ -718,12 +719,9 @@ export class RemotePool implements PoolBackend {
       return
     }
     const session = call.sessionId
-    if (session !== null) this.toolCallsOfSession.set(session, (this.toolCallsOfSession.get(session) ?? 0) + 1)
+    if (session !== null) addCount(this.toolCallsOfSession, session, 1)
     const answered = () => {
-      if (session === null) return
-      const n = this.toolCallsOfSession.get(session)!
-      if (n <= 1) this.toolCallsOfSession.delete(session)
-      else this.toolCallsOfSession.set(session, n - 1)
+      if (session !== null) addCount(this.toolCallsOfSession, session, -1)
     }
     void this.tools
       .answer({ name: message.name, args: message.args as unknown[], kwargs: message.kwargs as Record<string, unknown>, sessionId: session, hold: call.hold }, call.agentId)

@@ -18,7 +18,7 @@
  * q.endCall("app1"); q.endSession("app1.c1/s1")
  */
 import { QueueFull, TooManySessions } from "../errors.js"
-import { addCount } from "./counts.js"
+import { addCount } from "../counts.js"
 
 /** The caps; `Infinity` is no cap. */
 export interface ScopeCaps {

@@ -52,6 +52,7 @@ import { OutputTail } from "./callOutput.js"
 import { StreamWindow } from "./streamWindow.js"
 import { closeUnstarted } from "./closeUnstarted.js"
 import { IdTable } from "../idTable.js"
+import { addCount } from "../counts.js"
 
 /** Health figures a worker reports in its `pong`. */
 export interface WorkerStats {
@@ -636,7 +637,7 @@ export class Connection {
     if (sessions) sessions.push(sessionId)
     else this.unansweredTools.set(id, [sessionId])
     this.toolCallsUnanswered++
-    if (sessionId !== null) this.toolCallsOfSession.set(sessionId, (this.toolCallsOfSession.get(sessionId) ?? 0) + 1)
+    if (sessionId !== null) addCount(this.toolCallsOfSession, sessionId, 1)
     return true
   }
 
@@ -648,10 +649,7 @@ export class Connection {
     const sessionId = sessions.shift()!
     if (sessions.length === 0) this.unansweredTools.delete(id)
     this.toolCallsUnanswered--
-    if (sessionId === null) return
-    const n = this.toolCallsOfSession.get(sessionId)!
-    if (n <= 1) this.toolCallsOfSession.delete(sessionId)
-    else this.toolCallsOfSession.set(sessionId, n - 1)
+    if (sessionId !== null) addCount(this.toolCallsOfSession, sessionId, -1)
   }
 
   /** Abandoned calls that Python has not yet confirmed as ended. */
