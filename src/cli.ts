@@ -21,10 +21,11 @@ import { runDemo } from "./cli/demo.js"
 import { runDoctor } from "./cli/doctor.js"
 import { DASHBOARD_NUMBER_FLAGS, DEMO_NUMBER_FLAGS, readNumberFlags } from "./cli/numberFlags.js"
 import { natsUrlHasCredentials, resolveSecret, saferWay, type SecretSpec } from "./cli/secrets.js"
-import { printable, printableJson } from "./cli/terminalText.js"
+import { printable, printableJson } from "./terminalText.js"
 import { isSnakepitError } from "./errors.js"
 import { isLoopbackHost } from "./inspect/dashboardHosts.js"
 import { readSecretFile } from "./remote/secretFile.js"
+import { logDestination } from "./telemetry/logDestination.js"
 
 const HELP: Record<string, string> = {
   main: `usage: snakepit <command> [options]
@@ -189,14 +190,6 @@ const allowlist = (values: { "allow-modules"?: string[]; expose?: string[] }) =>
  */
 const pythonPathOption = (dirs: readonly string[] | undefined) => (dirs?.length ? { pythonPath: dirs } : {})
 
-/**
- * A pino destination on `fd` whose lines hold no raw control character: workers' stdout, stderr
- * and Python log records are logged as they were written, and JSON leaves DEL and C1 raw.
- */
-const printableLog = (fd: number) => {
-  const dest = pino.destination(fd)
-  return { write: (line: string) => dest.write(printableJson(line)) }
-}
 
 const toJson = (value: unknown) =>
   JSON.stringify(value, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : Buffer.isBuffer(v) ? { bytes: v.length } : v), 2)
@@ -334,7 +327,7 @@ const main = async (argv: string[]): Promise<number> => {
         nats: values.nats,
         pool: values.pool,
         signal: interrupted().signal,
-        logger: pino({ level: "info", name: "snakepit-agent" }, printableLog(2)),
+        logger: pino({ level: "info", name: "snakepit-agent" }, logDestination(2)),
         ...(values.prefix ? { prefix: values.prefix } : {}),
         ...(values["agent-id"] ? { agentId: values["agent-id"] } : {}),
         ...limits.agent,
@@ -387,7 +380,7 @@ const main = async (argv: string[]): Promise<number> => {
         minWorkers: 1,
         ...(python ? { python } : {}),
         ...pythonPathOption(values.pythonPath),
-        logger: pino({ level: "warn" }, printableLog(2)),
+        logger: pino({ level: "warn" }, logDestination(2)),
         ...allowlist(values),
       })
       try {

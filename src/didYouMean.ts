@@ -79,3 +79,35 @@ export const unknownName = (name: string, where: string, what: string, known: re
   const guess = suggest(name, known)
   return `${where} is not ${what}${guess !== undefined ? ` (did you mean ${guess}?)` : ""}`
 }
+
+/**
+ * The issues for the keys of `o` that are not in `known`, each named `<at><key>`; a key set to
+ * `undefined` counts as omitted, and anything but a plain object has none (its type is checked
+ * elsewhere). A misspelled option is refused, never left to run on its default: a dashboard
+ * given `tokn` would serve its controls with no token.
+ *
+ * @example
+ * unknownKeys({ tokn: "s3cret-token" }, "", ["token", "port"], "a dashboard option")
+ * // ['tokn is not a dashboard option (did you mean token?)']
+ */
+export const unknownKeys = (o: unknown, at: string, known: readonly string[], what: string): string[] =>
+  extraKeys(o, known).map((k) => unknownName(k, `${at}${k}`, what, known))
+
+/**
+ * As {@link unknownKeys}, but only for keys close to a known one: a misspelling is refused, a
+ * name unlike every known one is let pass. For the supervisor's flags and child specs, where
+ * OTP ignores unknown keys (a newer release's, say) and its own test suite checks that it does,
+ * but `stratgy: "one_for_all"` silently running one_for_one would help nobody.
+ *
+ * @example
+ * misspelledKeys({ stratgy: "one_for_all", sillyFlag: true }, "", ["strategy"], "a supervisor flag")
+ * // ['stratgy is not a supervisor flag (did you mean strategy?)']
+ */
+export const misspelledKeys = (o: unknown, at: string, known: readonly string[], what: string): string[] =>
+  extraKeys(o, known)
+    .filter((k) => suggest(k, known) !== undefined)
+    .map((k) => unknownName(k, `${at}${k}`, what, known))
+
+/** The keys of a plain object `o` that are set (not `undefined`) and not in `known`. */
+const extraKeys = (o: unknown, known: readonly string[]): string[] =>
+  typeof o !== "object" || o === null || Array.isArray(o) ? [] : Object.keys(o).filter((k) => !known.includes(k) && (o as Record<string, unknown>)[k] !== undefined)

@@ -71,16 +71,20 @@ const fromIterable = <A>(iterable: AsyncIterable<A>): Stream.Stream<A, SnakepitE
   Stream.fromAsyncIterable(iterable, (e) => e).pipe(Stream.catch((e) => (isSnakepitError(e) ? Stream.fail(e) : Stream.die(e))))
 
 /**
- * The layer's release. Should `stop(options)` reject, a plain `stop()` still ends every worker
- * (no process outlives the scope), and the rejection is rethrown: a defect of the release, not
- * swallowed. (Malformed options cannot get here: they were refused when the layer was built.)
+ * The layer's release. Should `stop(options)` reject, a forced stop still ends every worker (no
+ * process outlives the scope; a second `stop()` would only return the first one's rejection),
+ * and the rejection is rethrown: a defect of the release, not swallowed. (Malformed options
+ * cannot get here: they were refused when the layer was built.)
  */
 const stopBridge = (bridge: PythonBridge, options: StopOptions): Effect.Effect<void> =>
   Effect.promise(() =>
     bridge.stop(options).catch((failure: unknown) =>
-      bridge.stop().finally(() => {
-        throw failure
-      }),
+      bridge
+        .stopNow()
+        .catch(() => {})
+        .then(() => {
+          throw failure
+        }),
     ),
   )
 

@@ -7,8 +7,8 @@ import { randomUUID } from "node:crypto"
 import { findProcessesWithEnv } from "./support/processes.js"
 
 export default function setup() {
-  const marker = randomUUID()
-  process.env.SNAKEPIT_TEST_RUN = marker
+  // One marker for the run: each vitest project runs this setup, and all share one process.
+  const marker = (process.env.SNAKEPIT_TEST_RUN ??= randomUUID())
   return async function teardown() {
     // Give SIGKILLed children a moment to be reaped by their parents.
     const deadline = Date.now() + 3_000

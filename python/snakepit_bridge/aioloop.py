@@ -39,6 +39,18 @@ class LoopThread:
         asyncio.set_event_loop(loop)
         loop.run_forever()
 
+    def wait_until_it_runs(self) -> None:
+        """Return once the loop has run a callback scheduled now (for ever if it never does)."""
+        loop = self._loop
+        if loop is None:
+            return
+        ran = threading.Event()
+        try:
+            loop.call_soon_threadsafe(ran.set)
+        except RuntimeError:  # closed: the worker is stopping
+            return
+        ran.wait()
+
     def stop(self) -> None:
         """Ask the loop to stop (pending tasks are abandoned)."""
         loop = self._loop

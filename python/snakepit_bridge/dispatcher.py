@@ -561,6 +561,11 @@ class Dispatcher:
         try:
             return future.result()
         except concurrent.futures.CancelledError:
+            # The future reads cancelled at once, even while the loop is blocked (a blocking call
+            # in an ``async def``) or has stopped: the cancel is confirmed only once the loop runs
+            # again. Until then this call stays running, and the host ends the worker as hung
+            # after its grace, rather than hand every later ``async`` call to a dead loop.
+            self._loop.wait_until_it_runs()
             raise CallCancelled("cancelled while running") from None
         except _Escaped as escaped:
             raise escaped.error from None
@@ -828,6 +833,9 @@ def rss_bytes() -> int:
         with open("/proc/self/statm", "rb") as f:
             return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
     except (OSError, ValueError, IndexError):
-        import resource
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        try:
+            import resource
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        except Exception:  # no file descriptor left to import it: a health check still answers
+            return 0
         return peak if sys.platform == "darwin" else peak * 1024

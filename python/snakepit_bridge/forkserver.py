@@ -79,6 +79,18 @@ def reseed() -> None:
             pass
 
 
+def signal_name(number: int) -> str:
+    """The name of the signal that ended a worker, as Node names it: ``SIGKILL``, ``SIGRTMIN+6``.
+    ``signal.Signals`` has no member for most real-time signals (it raised ``ValueError`` here,
+    which ended the template and, with it, every worker it had forked)."""
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        rtmin = getattr(signal, "SIGRTMIN", None)
+        if rtmin is not None and number > rtmin:
+            return f"SIGRTMIN+{number - int(rtmin)}"
+        return f"SIG{number}"
+
 class NotTheHost(ConnectionError):
     """The process listening on the fork socket is not the host (see :func:`connect`)."""
 
@@ -333,7 +345,7 @@ class Template:
                 pass  # nothing left in the group, or the worker never got to lead one
             if self.groups is not None:
                 self.groups.remove(pid)
-            sig = signal.Signals(os.WTERMSIG(status)).name if os.WIFSIGNALED(status) else None
+            sig = signal_name(os.WTERMSIG(status)) if os.WIFSIGNALED(status) else None
             code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else None
             attachments: list = []
             self.connection.send({"type": TELEMETRY, "name": "forkserver.exited", "data": encode_value(

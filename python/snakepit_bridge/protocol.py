@@ -266,26 +266,66 @@ def encode_frame(header: bytes, attachments: Sequence[Buffer] = (),
 
 
 def _write_all(fd: int, data: Buffer) -> None:
-    written = os.write(fd, data)
+    try:
+        written = os.write(fd, data)
+    except BlockingIOError:
+        written = 0
     if written == len(data):
         return
     view = memoryview(data)
-    while written < len(view):
-        written += os.write(fd, view[written:])
+    try:
+        while written < len(view):
+            try:
+                written += os.write(fd, view[written:])
+            except BlockingIOError:
+                _wait_writable(fd)
+    except BaseException:  # noqa: B902 - see _cut_frame
+        _cut_frame(written > 0)
+        raise
 
 
 def _writev_all(fd: int, parts: List[Buffer]) -> None:
     views = [memoryview(p) for p in parts]
-    while views:
-        batch = views[:_IOV_MAX]
-        written = os.writev(fd, batch)
-        i = 0
-        while i < len(views) and written >= views[i].nbytes:
-            written -= views[i].nbytes
-            i += 1
-        views = views[i:]
-        if written:
-            views[0] = views[0][written:]
+    started = False
+    try:
+        while views:
+            batch = views[:_IOV_MAX]
+            try:
+                written = os.writev(fd, batch)
+            except BlockingIOError:
+                _wait_writable(fd)
+                continue
+            started = started or written > 0
+            i = 0
+            while i < len(views) and written >= views[i].nbytes:
+                written -= views[i].nbytes
+                i += 1
+            views = views[i:]
+            if written:
+                views[0] = views[0][written:]
+    except BaseException:  # noqa: B902 - see _cut_frame
+        _cut_frame(started)
+        raise
+
+
+def _wait_writable(fd: int) -> None:
+    """Code made the protocol's output non-blocking (``os.set_blocking``): wait, as a blocking
+    write would have, instead of leaving a frame half written."""
+    import select
+    select.select([], [fd], [])
+
+
+def _wait_readable(fd: int) -> None:
+    """Code made the protocol's input non-blocking: wait for input, as a blocking read would."""
+    import select
+    select.select([fd], [], [])
+
+
+def _cut_frame(started: bool) -> None:
+    """A write failed; when part of a frame had ``started`` out, the host would read the next
+    frames as the rest of it (another call's reply inside a result), so the process ends instead."""
+    if started:
+        os._exit(EXIT_PROTOCOL_ERROR)
 
 
 class FrameWriter:
@@ -483,7 +523,11 @@ class FrameReader:
                 self.before_read()
             if self.wait_input is not None:
                 self.wait_input()
-            chunk = os.read(fd, READ_SIZE)
+            try:
+                chunk = os.read(fd, READ_SIZE)
+            except BlockingIOError:  # code made the input non-blocking: wait as a read would
+                _wait_readable(fd)
+                continue
             if not chunk:
                 return
             buf = buf[pos:] + chunk if rest else chunk
@@ -501,7 +545,11 @@ class FrameReader:
         if self.before_read is not None:
             self.before_read()
         while have < n:
-            got = os.readv(fd, [view[have:]])
+            try:
+                got = os.readv(fd, [view[have:]])
+            except BlockingIOError:
+                _wait_readable(fd)
+                continue
             if not got:
                 return None
             have += got

@@ -249,9 +249,13 @@ class Server:
                         owner = self._run_inline(call, me) if owner else self._run(call)
                         call = dispatcher.finish(call)
         except BaseException:  # noqa: B902 - a bridge bug; the process cannot go on reading
-            import traceback
-            traceback.print_exc(file=sys.stderr)
-            self._on_fatal(RuntimeError("server thread failed"))
+            try:
+                import traceback
+                traceback.print_exc(file=sys.stderr)
+            except BaseException:  # noqa: B902 - no file descriptor left, stderr replaced: end anyway
+                pass
+            finally:
+                self._on_fatal(RuntimeError("server thread failed"))
 
     def _take_role(self, me: int) -> bool:
         with self._lock:

@@ -96,13 +96,20 @@ def test_a_decoder_that_raises_fails_that_message_only():
 
 
 def test_a_received_ext_counts_one_level_of_max_depth():
+    # A decoder is registered for the name: it must not run for the value the limits refuse.
+    ran = []
+    register_codec(Point, encode=lambda p: [p.x], decode=lambda v: ran.append(v) or v, name="n")
     previous = set_limits(Limits(max_depth=2))
     try:
         text = dumps({"type": "call", "id": 3, "args": [{"__sp": "ext", "name": "n", "v": [[1]]}]})
         with pytest.raises(SerializationError, match="maxDepth"):
             decode_envelope(text)
+        assert ran == []
+        # One level less passes: the decoder runs for it (and a name without one stays unresolved).
         ok = dumps({"type": "call", "id": 3, "args": [{"__sp": "ext", "name": "n", "v": [1]}]})
-        assert isinstance(decode_envelope(ok)["args"][0], customtypes.Unresolved)
+        assert decode_envelope(ok)["args"][0] == [1] and ran == [[1]]
+        unknown = dumps({"type": "call", "id": 3, "args": [{"__sp": "ext", "name": "m", "v": [1]}]})
+        assert isinstance(decode_envelope(unknown)["args"][0], customtypes.Unresolved)
     finally:
         set_limits(previous)
 

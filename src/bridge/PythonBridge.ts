@@ -21,6 +21,7 @@ import { TelemetryEmitter, type BridgeEventName, type BridgeEvents } from "../te
 import { resolvePython } from "../worker/python.js"
 import type { ItemOutcome } from "../worker/connection.js"
 import type { PoolStats } from "../telemetry/callTimings.js"
+import { logDestination } from "../telemetry/logDestination.js"
 import { BridgeMetrics } from "../telemetry/metrics.js"
 import { serveDashboard, type Dashboard, type DashboardOptions, type DashboardSource } from "../inspect/dashboard.js"
 import { resolveOptions, type BridgeOptions, type ResolvedOptions } from "./options.js"
@@ -50,6 +51,14 @@ export class PythonBridge implements AsyncDisposable {
   private stopFinished = false
   private readonly sweeper: ReturnType<typeof setInterval> | undefined
   private readonly dashboards = new Set<Dashboard>()
+  private markStopBegan: () => void = () => {}
+  /**
+   * Resolves when `stop()` is first called, whoever calls it: a `bridgeChild` learns that its
+   * bridge was stopped outside the tree, and exits so that its supervisor restarts it.
+   *
+   * @internal
+   */
+  readonly _stopBegan = new Promise<void>((resolve) => (this.markStopBegan = resolve))
 
   private constructor(
     private readonly options: ResolvedOptions,
@@ -85,7 +94,7 @@ export class PythonBridge implements AsyncDisposable {
   static async start(options: BridgeOptions = {}): Promise<PythonBridge> {
     const resolved = resolveOptions(options)
     const exposure = parseExposure(resolved)
-    const logger = resolved.logger ?? pino({ level: resolved.logLevel, name: "snakepit" }, pino.destination(2))
+    const logger = resolved.logger ?? pino({ level: resolved.logLevel, name: "snakepit" }, logDestination(2))
     let python = "remote"
     let version = "-"
     if (!resolved.remote) {
@@ -486,6 +495,12 @@ export class PythonBridge implements AsyncDisposable {
       killWorker: (id) => this.pool.killWorker(id),
     }
     const dashboard = await serveDashboard(source, { ...this.options.dashboard, ...options })
+    if (this.stopped) {
+      // stop() began while it bound its port, and may have closed the dashboards already: one
+      // left up would hold the process open, serving a stopped bridge.
+      await dashboard.close()
+      this.assertRunning()
+    }
     this.dashboards.add(dashboard)
     return {
       url: dashboard.url,
@@ -520,7 +535,9 @@ export class PythonBridge implements AsyncDisposable {
   }
 
   /**
-   * Subscribes to a telemetry event; returns the unsubscribe function.
+   * Subscribes to a telemetry event; returns the unsubscribe function. What a handler throws,
+   * or an `async` one rejects with, is logged and goes no further; a handler that subscribes
+   * again from inside hears the next event.
    *
    * @example
    * bridge.on("execution", (e) => console.log(e.module, e.fn, e.durationMs))
@@ -571,6 +588,7 @@ export class PythonBridge implements AsyncDisposable {
       return Promise.reject(invalid)
     }
     if (this.sweeper) clearInterval(this.sweeper)
+    this.markStopBegan()
     // Dashboards stay up while the workers stop, so an operator sees the shutdown happen.
     this.stopped ??= this.pool
       .stop(checked)

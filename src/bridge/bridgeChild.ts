@@ -3,7 +3,9 @@
  * tree: trees of pools, with OTP escalation between them. The child counts as started when the
  * bridge is ready; when the pool gives up (more worker crashes than its restart intensity) the
  * child exits like a supervisor that gave up (`shutdown`, with `MaxRestartIntensity`), so a
- * permanent parent starts a fresh pool; stopping the child stops the bridge gracefully.
+ * permanent parent starts a fresh pool; so does a bridge stopped outside the tree (its own
+ * `stop()`, `await using`: `shutdown` with `BridgeStopped`); stopping the child stops the bridge
+ * gracefully.
  * Under a supervisor, `restart.onExhausted` defaults to `"stop"` (OTP's escalation) instead of
  * the bridge's own circuit; an explicit `"backoff"` keeps the circuit and never escalates.
  *
@@ -17,7 +19,7 @@
 import { assign, fromCallback, fromPromise, setup, type AnyActorRef } from "xstate"
 import type { ChildOptions } from "../supervisor/children.js"
 import type { ChildSpec } from "../supervisor/childSpec.js"
-import { MaxRestartIntensity } from "../errors.js"
+import { BridgeStopped, MaxRestartIntensity } from "../errors.js"
 import type { BridgeOptions } from "./options.js"
 import { PythonBridge } from "./PythonBridge.js"
 
@@ -35,6 +37,7 @@ const bridgeChildMachine = setup({
     events: {} as
       | { type: "snakepit.shutdown" }
       | { type: "bridge.gaveUp"; error: MaxRestartIntensity }
+      | { type: "bridge.stoppedOutside" }
       | { type: "bridge.started"; bridge: PythonBridge }
       | { type: "bridge.startFailed"; error: unknown },
   },
@@ -67,14 +70,25 @@ const bridgeChildMachine = setup({
       await input?.stop()
     }),
     // Watches the pool; stopping this actor (leaving `running`) unsubscribes.
-    watchBridge: fromCallback<{ type: "bridge.gaveUp"; error: MaxRestartIntensity }, { bridge: PythonBridge; escalate: boolean }>(({ input, sendBack }) =>
+    watchBridge: fromCallback<{ type: "bridge.gaveUp"; error: MaxRestartIntensity } | { type: "bridge.stoppedOutside" }, { bridge: PythonBridge; escalate: boolean }>(({ input, sendBack }) => {
+      let watching = true
+      // Stopped by someone else (its own `stop()`, `await using`): the child exits, and a
+      // permanent one is restarted, instead of staying "running" with a bridge that refuses
+      // every call. The child's own stop leaves `running` first, so it is not seen here.
+      void input.bridge._stopBegan.then(() => {
+        if (watching) sendBack({ type: "bridge.stoppedOutside" })
+      })
       // With the circuit (`onExhausted: "backoff"`) the bridge restarts its own pool: nothing to escalate.
-      input.escalate
+      const off = input.escalate
         ? input.bridge.on("supervisor.maxIntensity", (e) =>
             sendBack({ type: "bridge.gaveUp", error: new MaxRestartIntensity({ message: `pool gave up: more than ${e.intensity} restarts in ${e.periodMs} ms`, ...e }) }),
           )
-        : undefined,
-    ),
+        : undefined
+      return () => {
+        watching = false
+        off?.()
+      }
+    }),
   },
   guards: { stopRequested: ({ context }) => context.stopRequested },
 }).createMachine({
@@ -99,6 +113,7 @@ const bridgeChildMachine = setup({
       on: {
         "snakepit.shutdown": "stopping",
         "bridge.gaveUp": { target: "givingUp", actions: assign({ error: ({ event }) => event.error }) },
+        "bridge.stoppedOutside": { target: "givingUp", actions: assign({ error: () => new BridgeStopped({ message: "the bridge was stopped outside its supervisor" }) }) },
       },
     },
     givingUp: { invoke: { src: "stopBridge", input: ({ context }) => context.bridge, onDone: "failed", onError: "failed" } },

@@ -29,6 +29,7 @@
  * parseCallOptions({ timeoutMs: "50" })     // throws InvalidOptions: options.timeoutMs must be …
  * checkCall("executePython", "s1", "math", "sqrt", [16], { timeoutMs: 500 }) // { timeoutMs: 500 } (a copy)
  */
+import { setMaxListeners } from "node:events"
 import { types } from "node:util"
 import { CancelSignal } from "../cancelSignal.js"
 import { InvalidOptions } from "../errors.js"
@@ -129,18 +130,17 @@ export const isAbortSignal = (value: unknown): value is AbortSignal => {
 const followers = new WeakMap<object, AbortSignal>()
 
 /**
- * The signal the bridge listens to for a call. A native AbortSignal of this realm, untouched, is
- * used as it is. Anything else (another realm's, a polyfill, a Proxy, a signal with its methods
- * replaced) is followed, once, by a native one: the caller's code then runs only here, where a
- * throw is an `InvalidOptions` issue, never inside the call's lifecycle, where it could leave
- * a call half started or a worker's reply unread. Returns the issue's text when following fails.
+ * The signal the bridge listens to for a call: the caller's, followed, once per signal, by a
+ * native one of the bridge's own. The caller's code (another realm's signal, a polyfill, a
+ * Proxy, a signal with its methods replaced) then runs only here, where a throw is an
+ * `InvalidOptions` issue, never inside the call's lifecycle, where it could leave a call half
+ * started or a worker's reply unread. And one signal shared by many calls (a request's, given to
+ * each call it makes) gets one listener, not one per call in flight: past ten, Node warned of a
+ * memory leak there was not. Returns the issue's text when following fails.
  */
 const ownSignal = (signal: AbortSignal): AbortSignal | string => {
-  if (types.isProxy(signal)) return follow(signal)
-  const proto: unknown = Object.getPrototypeOf(signal)
-  // An agent's per-call signal: the bridge's own class, made to be cheap.
-  if (proto === CancelSignal.prototype) return signal
-  if (proto === AbortSignal.prototype && Object.getOwnPropertyNames(signal).length === 0) return signal
+  // An agent's per-call signal: the bridge's own class, made to be cheap, one per call.
+  if (!types.isProxy(signal) && Object.getPrototypeOf(signal) === CancelSignal.prototype) return signal
   return follow(signal)
 }
 
@@ -148,6 +148,8 @@ const follow = (signal: AbortSignal): AbortSignal | string => {
   const known = followers.get(signal)
   if (known !== undefined) return known
   const follower = new AbortController()
+  // Every call in flight with the caller's signal listens to this one.
+  setMaxListeners(0, follower.signal)
   const abortFollower = (): void => {
     let reason: unknown
     try {

@@ -30,8 +30,8 @@ export interface TemplateHost {
   supervisor(): DynamicSupervisor | undefined
   /** What a worker and a template are started with alike (see `WorkerPool`). */
   processInput(id: string): WorkerInput
-  /** Logs a line a template's Python wrote. */
-  logPython(fields: object, record: { level: string; logger: string; message: string }): void
+  /** The logger of one template's lines (see `pythonLines`). */
+  pythonLines(fields: object): (line: { level: string; logger: string; message: string }) => void
   /** A template's start failed: the workers it would fork will not come. */
   startFailed(error: unknown): void
   /** True while the worker slot still exists. */
@@ -77,6 +77,7 @@ export class ForkTemplates {
   }
 
   private input(id: string): WorkerInput {
+    const logLine = this.host.pythonLines({ template: id })
     return {
       ...this.host.processInput(id),
       module: "snakepit_bridge.forkserver",
@@ -85,7 +86,7 @@ export class ForkTemplates {
       // A template is never idle-reaped or pinged; it only forks.
       idleTimeoutMs: Number.POSITIVE_INFINITY,
       hooks: {
-        onLog: (r) => this.host.logPython({ template: id }, r),
+        onLog: (r) => logLine(r),
         onTelemetry: (name, data) => {
           if (name === "forkserver.exited") this.server.exitReported(data)
         },
@@ -111,7 +112,7 @@ export class ForkTemplates {
   detach(id: string, exit: WorkerExit, restarting: boolean): void {
     this.host.logger[isCleanExit(exit.reason) ? "debug" : "warn"]({ template: id, reason: exit.reason, signal: exit.signal, exitCode: exit.exitCode }, "fork server template exited")
     const startFailed = exit.reason === "startup_failed"
-    this.server.templateExited(id, startFailed ? exit.error : undefined)
+    this.server.templateExited(id, startFailed ? exit.error : undefined, restarting)
     if (startFailed) this.host.startFailed(exit.error)
     if (!restarting) {
       this.subscriptions.get(id)?.unsubscribe()

@@ -14,7 +14,7 @@ import type { Logger } from "pino"
 import { InvalidOptions } from "../errors.js"
 import { DEFAULT_MAX_FRAME_BYTES } from "../protocol/frame.js"
 import { remoteOptionIssues, type RemoteOptions } from "../remote/remoteOptions.js"
-import { unknownName } from "../didYouMean.js"
+import { unknownKeys } from "../didYouMean.js"
 import { describeValue } from "./callOptions.js"
 
 /** Restart policy of the bridge's worker pool (OTP intensity plus optional Akka-style backoff). */
@@ -216,7 +216,8 @@ export interface LocalWorkerOptions {
   /**
    * XState inspection, passed to every actor the bridge creates (the pool's supervisor and each
    * worker): a function or an observer, such as `@statelyai/inspect`'s `inspector.inspect`.
-   * Default: none.
+   * What it throws (or an `async` one rejects with) is logged, the first time, and goes no
+   * further. Default: none.
    */
   readonly inspect?: InspectOption
 }
@@ -329,14 +330,6 @@ const BRIDGE_KEYS = Object.keys({
 const RESTART_KEYS = Object.keys({ intensity: 1, periodMs: 1, backoff: 1, onExhausted: 1 } satisfies Record<keyof RestartOptions, 1>)
 const BACKOFF_KEYS = Object.keys({ minMs: 1, maxMs: 1, randomFactor: 1, resetAfterMs: 1 } satisfies Record<keyof NonNullable<RestartOptions["backoff"]>, 1>)
 const LIMITS_KEYS = Object.keys({ maxDepth: 1, maxValueBytes: 1, maxStringBytes: 1, maxSessionVariableBytes: 1, maxVariableBytes: 1 } satisfies Record<keyof LimitsOptions, 1>)
-
-/** Issues for the keys of `o` that are not in `known` (a key set to `undefined` counts as omitted). */
-const unknownKeys = (o: unknown, at: string, known: readonly string[], what: string): string[] =>
-  typeof o !== "object" || o === null || Array.isArray(o)
-    ? []
-    : Object.keys(o)
-        .filter((k) => !known.includes(k) && (o as Record<string, unknown>)[k] !== undefined)
-        .map((k) => unknownName(k, `${at}${k}`, what, known))
 
 const LOG_LEVELS: readonly string[] = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] satisfies NonNullable<SharedBridgeOptions["logLevel"]>[]
 

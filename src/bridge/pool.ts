@@ -25,6 +25,8 @@
  * await pool.call("s1", "math", "sqrt", [16], {}) // 4
  */
 import type { Logger } from "pino"
+import { guardedInspect } from "../guardedCallbacks.js"
+import { timeoutUnlessNever, timerDelay } from "../timerLimit.js"
 import {
   BridgeStopped,
   CallCancelled,
@@ -47,7 +49,7 @@ import { admits, parseExposure, type Exposure } from "./exposure.js"
 import type { Queued } from "../placement/queue.js"
 import { WatchedQueue } from "../placement/watchedQueue.js"
 import { ReadyWaiters } from "./readyWaiters.js"
-import { logPython, processInput } from "./processInput.js"
+import { processInput, pythonLines } from "./processInput.js"
 import { accepting, comesBack, countsAsLive, workerExit, type Slot } from "./workerSlot.js"
 import { RestartGenerations } from "./restartGenerations.js"
 import { WorkerSlots, type SlotHost } from "./workerSlots.js"
@@ -103,6 +105,8 @@ export class WorkerPool implements PoolBackend {
   private readonly queue: WatchedQueue<Waiting>
   private supervisor: DynamicSupervisor | undefined
   private stopping = false
+  /** A `drain` event is to be told (see the queue's constructor). */
+  private drainDue = false
   /** The one stop, once begun (`stop()` and `stopNow()` wait for it). */
   private stopRun: Promise<void> | undefined
   /** `stopNow()` was called: a stop's wait for calls (a drain's too) ends at once. */
@@ -140,9 +144,16 @@ export class WorkerPool implements PoolBackend {
     private readonly metrics: BridgeMetrics = new BridgeMetrics(),
   ) {
     // "drain" tells a producer paused on `needsDrain` it may submit again; not while stopping,
-    // when every new call is refused anyway.
+    // when every new call is refused anyway. Told a microtask later, once the call whose taking
+    // drained the queue has been sent: a listener that submits at once a call of that call's
+    // session would otherwise find it neither queued nor running, and overtake it.
     this.queue = new WatchedQueue<Waiting>(options.maxQueue, () => {
-      if (!this.stopping) this.telemetry.emit("drain", { queued: this.queue.size, maxQueue: options.maxQueue })
+      if (this.drainDue) return
+      this.drainDue = true
+      queueMicrotask(() => {
+        this.drainDue = false
+        if (!this.stopping && !this.queue.needsDrain) this.telemetry.emit("drain", { queued: this.queue.size, maxQueue: options.maxQueue })
+      })
     })
     metrics.timings.setCapacity(options.maxWorkers * options.workerConcurrency)
     this.exposure = parseExposure(options)
@@ -224,7 +235,7 @@ export class WorkerPool implements PoolBackend {
     return {
       supervisor: () => this.supervisor,
       processInput: (id) => processInput(id, o, this.python, this.exposure),
-      logPython: (fields, r) => logPython(this.logger, fields, r),
+      pythonLines: (fields) => pythonLines(this.logger, fields),
       startFailed: (error) => this.readyWaiters.reject(error),
       hasWorker: (id) => this.slots.has(id),
       logger: this.logger,
@@ -243,7 +254,9 @@ export class WorkerPool implements PoolBackend {
       intensity: this.options.restart.intensity,
       periodMs: this.options.restart.periodMs,
       ...(this.options.restart.backoff ? { backoff: this.options.restart.backoff } : {}),
-      ...(this.options.inspect ? { inspect: this.options.inspect } : {}),
+      // What the user's inspect throws is logged: let into XState it would stop a worker's actor
+      // mid-step, or end the host from a timer.
+      ...(this.options.inspect ? { inspect: guardedInspect(this.options.inspect, (error) => this.logger.error({ err: error }, "the inspect callback threw (its later errors are not reported)")) } : {}),
       // The workers' idle timeouts and the tree's other delays do not keep Node alive by
       // themselves; pending work does (keepAlive.ts).
       clock: unrefClock,
@@ -528,9 +541,10 @@ export class WorkerPool implements PoolBackend {
         if (!this.queue.remove(entry)) return
         entry.cleanupAbort?.()
         entry.reject(this.overdue(entry))
-      }, Math.max(0, Math.min(leftMs, 2 ** 31 - 1)))
-    } else if (Number.isFinite(timeoutMs)) {
-      entry.timer = setTimeout(() => {
+      }, Math.max(0, timerDelay(leftMs)))
+    } else {
+      // Infinity, or past what a timer takes (which would fire at once): no timer.
+      entry.timer = timeoutUnlessNever(() => {
         if (!this.queue.remove(entry)) return
         entry.cleanupAbort?.()
         entry.reject(new QueueTimeout({ message: `the call waited ${timeoutMs} ms for a worker and never ran`, queueTimeoutMs: timeoutMs }))
@@ -1157,7 +1171,7 @@ export class WorkerPool implements PoolBackend {
           this.callWatchers.delete(done)
           wake()
         }
-        const timer = setTimeout(done, Math.min(left, 2 ** 31 - 1))
+        const timer = setTimeout(done, timerDelay(left))
         this.callWatchers.add(done)
       })
     }

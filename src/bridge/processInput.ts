@@ -5,10 +5,11 @@
  *
  * @example
  * const input = processInput("w1", resolved, "python3", parseExposure(resolved))
- * logPython(logger, { workerId: "w1" }, { level: "warning", logger: "app", message: "slow" }) // logger.warn
+ * pythonLines(logger, { workerId: "w1" })({ level: "warning", logger: "app", message: "slow" }) // logger.warn
  */
 import type { Logger } from "pino"
 import { valueLimits } from "../protocol/limits.js"
+import { LOG_LINES_PER_SECOND, LogBudget } from "../telemetry/logBudget.js"
 import type { WorkerInput } from "../worker/machine.js"
 import type { Exposure } from "./exposure.js"
 import type { ResolvedOptions } from "./options.js"
@@ -45,15 +46,41 @@ export const processInput = (id: string, o: ResolvedOptions, python: string, exp
   exitIsCrash: true,
 })
 
+/** One line a Python process wrote: a log record, or a line of its stdout or stderr. */
+export interface PythonLine {
+  readonly level: string
+  readonly logger: string
+  readonly message: string
+}
+
 /**
- * Logs a line a Python process wrote (a log record, or stdout/stderr) at its level: Python's
- * `warning` is pino's `warn`, `critical` is `fatal`, an unknown level is `info`.
+ * The logger of one Python process's lines (a worker's or a template's): each at its level
+ * (Python's `warning` is pino's `warn`, `critical` is `fatal`, an unknown level is `info`), with
+ * `fields` (and the line's `more`), within a {@link LogBudget}. Lines past the budget are counted, and the count is logged
+ * a second after the first of them (then again while more are refused), so a flood followed by
+ * silence is reported too. Lines the logger's level leaves out cost no budget.
  *
  * @example
- * logPython(logger, { template: "forkserver-1" }, record)
+ * const log = pythonLines(logger, { template: "forkserver-1" })
+ * log({ level: "warning", logger: "app", message: "slow" }) // logger.warn
  */
-export const logPython = (logger: Logger, fields: object, r: { level: string; logger: string; message: string }): void => {
-  const level = r.level === "warning" ? "warn" : r.level === "critical" ? "fatal" : r.level
+export const pythonLines = (logger: Logger, fields: object): ((line: PythonLine, more?: object) => void) => {
+  const budget = new LogBudget()
   const log = logger as unknown as Record<string, (obj: object, msg: string) => void>
-  ;(log[level] ?? log.info!).call(logger, { ...fields, python: r.logger }, r.message)
+  let summary: ReturnType<typeof setTimeout> | undefined
+  const summarize = () => {
+    summary = undefined
+    const dropped = budget.takeDropped()
+    try {
+      if (dropped > 0) log.warn!.call(logger, { ...fields, dropped }, `${dropped} lines this Python process wrote were not logged: it wrote more than ${LOG_LINES_PER_SECOND} a second (python.log listeners had them all)`)
+    } catch {
+      // A logger that throws (a closed destination) must not end the host from a timer.
+    }
+  }
+  return (r, more) => {
+    const level = r.level === "warning" ? "warn" : r.level === "critical" ? "fatal" : log[r.level] ? r.level : "info"
+    if (typeof logger.isLevelEnabled === "function" && !logger.isLevelEnabled(level)) return
+    if (budget.take()) log[level]!.call(logger, { ...fields, ...more, python: r.logger }, r.message)
+    else summary ??= setTimeout(summarize, 1_000).unref()
+  }
 }

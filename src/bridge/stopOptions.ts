@@ -9,8 +9,7 @@
  */
 import { InvalidOptions } from "../errors.js"
 import { thrownText } from "../thrown.js"
-
-const MAX_DELAY = 2 ** 31 - 1
+import { MAX_TIMER_MS } from "../timerLimit.js"
 
 /**
  * How `stop()` ends the bridge's work.
@@ -47,8 +46,8 @@ export const checkStopOptions = (options: unknown): StopOptions => {
       const drain = o.drain
       const t = o.timeoutMs
       if (drain !== undefined && typeof drain !== "boolean") issues.push(`options.drain must be a boolean, got ${typeof drain}`)
-      if (t !== undefined && !(typeof t === "number" && t >= 0 && (t <= MAX_DELAY || t === Number.POSITIVE_INFINITY))) {
-        issues.push(`options.timeoutMs must be a number of ms from 0 to ${MAX_DELAY}, or Infinity, got ${typeof t === "number" ? String(t) : typeof t}`)
+      if (t !== undefined && !(typeof t === "number" && t >= 0 && (t <= MAX_TIMER_MS || t === Number.POSITIVE_INFINITY))) {
+        issues.push(`options.timeoutMs must be a number of ms from 0 to ${MAX_TIMER_MS}, or Infinity, got ${typeof t === "number" ? String(t) : typeof t}`)
       }
       checked = { ...(drain !== undefined ? { drain: drain as boolean } : {}), ...(t !== undefined ? { timeoutMs: t as number } : {}) }
     }

@@ -31,9 +31,10 @@ import type { ForkTemplates } from "./forkTemplates.js"
 import type { ResolvedOptions } from "./options.js"
 import type { StartFaults } from "./poolProbe.js"
 import { inheritedEnv } from "../worker/hostEnv.js"
-import { logPython, processInput } from "./processInput.js"
+import { processInput, pythonLines } from "./processInput.js"
 import { recycleOnHealth, recycleWhenIdle, recycleWhenServesAgain, retireStartsReplacement, type RecycleReason } from "./recycling.js"
 import { accepting, countsAsLive, newIncarnation, newSlot, stopTimers, type Slot } from "./workerSlot.js"
+import { timerDelay } from "../timerLimit.js"
 
 /**
  * How long a worker that reported passing its memory limit with no call running has to exit
@@ -245,6 +246,8 @@ export class WorkerSlots {
   private workerInput(id: string): WorkerInput {
     const o = this.deps.options
     const templates = this.host.templates()
+    // A worker flooding its output is logged at a bounded rate (one budget per process).
+    const logLine = pythonLines(this.deps.logger, { workerId: id })
     return {
       ...processInput(id, o, this.deps.python, this.deps.exposure),
       // A forked worker inherits the template's environment; only per-worker additions travel.
@@ -253,7 +256,7 @@ export class WorkerSlots {
       preload: templates ? [] : o.preload,
       hooks: {
         onLog: (r) => {
-          logPython(this.deps.logger, { workerId: id, sessionId: r.sessionId, callId: r.callId }, r)
+          logLine(r, { sessionId: r.sessionId, callId: r.callId })
           this.deps.telemetry.emit("python.log", { workerId: id, level: r.level, logger: r.logger, message: r.message, sessionId: r.sessionId, callId: r.callId })
         },
         onTelemetry: (name, data, sessionId) => this.deps.telemetry.emit("python.telemetry", { workerId: id, name, data, sessionId }),
@@ -365,7 +368,7 @@ export class WorkerSlots {
       this.host.untarget(slot.id)
       const withdrawn = connection.withdraw()
       this.deps.logger.info({ workerId: id, withdrawn }, "worker holds an abandoned call: no new calls until Python confirms it ended")
-      slot.abandonTimer = setTimeout(() => this.replaceEarly(slot), Math.min(this.deps.options.callGraceMs * ABANDON_CONFIRM_SHARE, 2 ** 31 - 1))
+      slot.abandonTimer = setTimeout(() => this.replaceEarly(slot), timerDelay(this.deps.options.callGraceMs * ABANDON_CONFIRM_SHARE))
       slot.abandonTimer.unref()
       this.host.pumpAll()
     } else if (running === 0 && was > 0) {
@@ -398,7 +401,7 @@ export class WorkerSlots {
         if (this.spawn() === undefined) break
       }
       this.host.pumpAll()
-    }, Math.min(this.deps.options.callGraceMs, 2 ** 31 - 1))
+    }, timerDelay(this.deps.options.callGraceMs))
     this.supersedeTimer.unref()
   }
 

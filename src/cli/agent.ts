@@ -10,7 +10,7 @@ import type { Logger } from "pino"
 import type { LocalBridgeOptions } from "../bridge/options.js"
 import type { NatsOptions } from "../remote/natsOptions.js"
 import { RemoteAgent, type AgentOptions } from "../remote/RemoteAgent.js"
-import { printable } from "./terminalText.js"
+import { printable } from "../terminalText.js"
 
 /** What `snakepit agent` was asked for. */
 export interface AgentCommand extends Omit<NatsOptions, "servers"> {

@@ -17,7 +17,7 @@ import { pino } from "pino"
 import { PythonBridge } from "../bridge/PythonBridge.js"
 import { isLoopbackHost } from "../inspect/dashboardHosts.js"
 import { demoCall } from "./demo.js"
-import { printable } from "./terminalText.js"
+import { printable } from "../terminalText.js"
 
 /** Dashboard command settings; every field has a default. */
 export interface DashboardRunOptions {

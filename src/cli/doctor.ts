@@ -19,7 +19,7 @@ import { createActor, waitFor } from "xstate"
 import { bridgePythonDir, MIN_PYTHON, resolvePython } from "../worker/python.js"
 import { workerMachine } from "../worker/machine.js"
 import { CLI_FILE, namesSnakepit, saferWay, secretsInArgv, type ArgvSecret } from "./secrets.js"
-import { printable } from "./terminalText.js"
+import { printable } from "../terminalText.js"
 
 const run = promisify(execFile)
 

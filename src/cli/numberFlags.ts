@@ -14,8 +14,10 @@
  * // { ok: false, message: '--kill-every must be a whole number from 0 to 2147483, got "abc"' }
  */
 
+import { MAX_TIMER_MS } from "../timerLimit.js"
+
 /** The longest delay a Node timer takes, in ms; a longer one (or NaN) fires after 1 ms. */
-export const MAX_TIMER_MS = 2 ** 31 - 1
+export { MAX_TIMER_MS }
 
 /** The values a whole-number flag takes, both ends included. */
 export interface FlagRange {

@@ -25,6 +25,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
 import type { AddressInfo } from "node:net"
 import { timingSafeEqual } from "node:crypto"
+import { unknownKeys } from "../didYouMean.js"
 import { InvalidOptions } from "../errors.js"
 import { supervisorMachine } from "../supervisor/machine.js"
 import { workerMachine } from "../worker/machine.js"
@@ -136,6 +137,10 @@ export interface CheckedOptions {
   readonly maxConnections: number
 }
 
+const DASHBOARD_KEYS = Object.keys({
+  port: 1, host: 1, allowRemote: 1, allowedHosts: 1, token: 1, controls: 1, title: 1, retainExitedMs: 1, maxBufferedBytes: 1, maxConnections: 1,
+} satisfies Record<keyof DashboardOptions, 1>)
+
 /**
  * Checks `serveDashboard`/`serveTreeDashboard` options; throws `InvalidOptions` listing every
  * problem.
@@ -146,7 +151,8 @@ export interface CheckedOptions {
 export const checkDashboardOptions = (options: DashboardOptions): CheckedOptions => {
   const host = options.host ?? "127.0.0.1"
   const port = options.port ?? 0
-  const issues: string[] = []
+  // A misspelled option is refused: `tokn` would serve the controls with no token.
+  const issues = unknownKeys(options, "", DASHBOARD_KEYS, "a dashboard option")
   const remote = options.allowRemote === true
   if (!isLoopbackHost(host) && !remote) issues.push(`host ${JSON.stringify(host)} is not loopback: pass allowRemote: true, a token and allowedHosts to expose the dashboard`)
   if (remote && options.token === undefined) issues.push("allowRemote needs a token (at least 8 characters): every request must then carry it")

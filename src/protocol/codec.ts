@@ -26,6 +26,7 @@ import { dateToIso, isoToDate } from "./isoDatetime.js"
 import { formatPath, NO_LIMITS, tooDeep, tooLong, type PathSegment, type ValueLimits } from "./limits.js"
 import { dtypeOf, isDType, NDArray, TYPED_ARRAY_OF, type TypedArray } from "./ndarray.js"
 import { isTuple, markTuple, PyDate, PyTime } from "./pyValues.js"
+import { cutText, SHOWN_NAME_CHARS } from "./shownName.js"
 
 export { NDArray, type DType, type TypedArray } from "./ndarray.js"
 export { isTuple, PyDate, PyTime, tuple } from "./pyValues.js"
@@ -639,8 +640,19 @@ function dec(v: unknown, atts: ReadonlyArray<Uint8Array>): unknown {
   return decodeFields(o, atts)
 }
 
-const bad = (tag: unknown, why: string): SerializationError =>
-  new SerializationError({ message: `cannot decode a ${JSON.stringify(tag)} tagged value: ${why}`, typeName: String(tag) })
+/**
+ * A tagged value that cannot be decoded. Its tag and the reason quote what the sender wrote (an
+ * unknown tag of 16 MiB, a shape of millions of numbers), and a worker's decode error is every
+ * call's in flight on it: both are cut (a message of 45 million characters reached callers of
+ * other sessions before).
+ */
+const bad = (tag: unknown, why: string): SerializationError => {
+  const name = cutText(String(tag), SHOWN_NAME_CHARS)
+  return new SerializationError({ message: cutText(`cannot decode a ${JSON.stringify(name)} tagged value: ${why}`, MAX_DECODE_ERROR_CHARS), typeName: name })
+}
+
+/** How much of a decode error's message is kept (see `bad`). */
+const MAX_DECODE_ERROR_CHARS = 1_000
 
 function decList(o: Record<string, unknown>, atts: ReadonlyArray<Uint8Array>): unknown[] {
   const v = o.v

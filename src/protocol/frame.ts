@@ -23,6 +23,7 @@ import { thrownText } from "../thrown.js"
 import { checkReceivedValue, decodeFields, encodeFields, encodeValue, isDecoderFailure } from "./codec.js"
 import { describe } from "./validate.js"
 import { formatPath, NO_LIMITS, tooBig, type PathSegment, type ValueLimits } from "./limits.js"
+import { cutText } from "./shownName.js"
 
 /**
  * The default limit on a frame's `bodyLength`: 64 MiB.
@@ -499,8 +500,9 @@ export class FrameDecoder {
     }
   }
 
+  /** A protocol fault; its message may quote what the peer sent, so it is cut (see codec.ts `bad`). */
   private protocolError(message: string): ProtocolError {
-    return new ProtocolError({ message, workerId: this.workerId })
+    return new ProtocolError({ message: cutText(message, MAX_PROTOCOL_ERROR_CHARS), workerId: this.workerId })
   }
 }
 
@@ -516,5 +518,8 @@ function attachedIn(v: unknown, attachments: Buffer[]): number {
   }
   return n
 }
+
+/** How much of a protocol fault's message is kept: it reaches every call in flight on the worker. */
+const MAX_PROTOCOL_ERROR_CHARS = 2_000
 
 const preview = (text: string): string => JSON.stringify(text.length > 80 ? `${text.slice(0, 80)}…` : text)

@@ -50,7 +50,7 @@ import type { NatsOptions } from "./natsOptions.js"
 import { loadNats, type NatsModules } from "./natsModules.js"
 import { serverCredentialsIssue } from "./natsUrls.js"
 import { valueLimits, type ValueLimits } from "../protocol/limits.js"
-import { agentInboundSpecs, agentTimingsIssue, STREAM_WINDOW, toolResultSpecs, WIRE_VERSION, type AgentInbound, type AgentRecord, type CallRequest, type ToolResultAnswer } from "./protocol.js"
+import { agentInboundSpecs, agentTimingsIssue, parseAgentRecord, STREAM_WINDOW, toolResultSpecs, WIRE_VERSION, type AgentInbound, type AgentRecord, type CallRequest, type ToolResultAnswer } from "./protocol.js"
 import { isSubjectToken, isSubjectTokens, poolSubjects, type PoolSubjects } from "./subjects.js"
 import { encodeMessage, errorToWire, readMessage, readMessages } from "./wire.js"
 import { batchBytes, Outbox } from "./outbox.js"
@@ -60,6 +60,7 @@ import { shownName } from "../protocol/shownName.js"
 import { addCount } from "../counts.js"
 import { clientScopeOf, ScopeQuotas, scopeRefusalError, type ScopeCaps } from "./scopeQuotas.js"
 import { IdTable } from "../idTable.js"
+import { MAX_TIMER_MS } from "../timerLimit.js"
 
 /** `RemoteAgent.start` options. */
 export interface AgentOptions extends NatsOptions {
@@ -166,9 +167,6 @@ export const localSession = (clientId: string, sessionId: string): string => {
  */
 export const AGENT_PIPELINE_DEPTH = 64
 
-/** The longest delay a timer takes (a deadline beyond it, `Infinity` included, is no timer). */
-const MAX_TIMER_MS = 2 ** 31 - 1
-
 /**
  * The options an agent starts its local bridge with: the caller's, with the agent's defaults.
  * Deny by default: no allowlist and no `allowAnyModule` is `expose: []`. The workers' pipes
@@ -183,6 +181,10 @@ export const agentBridgeOptions = (bridge: LocalBridgeOptions | undefined, allow
   const own: LocalBridgeOptions = { ...bridge, pipelineDepth: bridge?.pipelineDepth ?? AGENT_PIPELINE_DEPTH }
   return listed || allowAnyModule ? own : { ...own, expose: [] }
 }
+
+/** Whether `e` (or what caused it) is NATS refusing an operation this user may not do. */
+const permissionDenied = (e: unknown, depth = 0): boolean =>
+  e instanceof Error && depth < 5 && (e.name === "PermissionViolationError" || /permissions violation/i.test(e.message) || permissionDenied(e.cause, depth + 1))
 
 /** The pool's KV bucket: created by the first agent, opened as it is by the others. */
 const openBucket = (kvModule: NatsModules["kv"], nc: NatsConnection, name: string, ttlMs: number): Promise<KV> => {
@@ -200,6 +202,16 @@ interface Running {
   /** Stream items the client can still take before the agent waits. */
   credit: number
   wake: (() => void) | undefined
+}
+
+/**
+ * Stops a running call, and wakes its stream if it waits for the client's credit: else a stream
+ * past its deadline, whose client stopped reading, answered its `CallTimeout` only at the next
+ * credit check, a TTL later, past the point where the client judges the agent lost.
+ */
+const abortRun = (run: Running, reason: unknown): void => {
+  run.abort.abort(reason)
+  run.wake?.()
 }
 
 export class RemoteAgent {
@@ -243,7 +255,7 @@ export class RemoteAgent {
     /** `@nats-io/kv` (an optional peer dependency, loaded by `start`), to make the bucket again. */
     private readonly kvModule: NatsModules["kv"],
   ) {
-    this.outbox = new Outbox((subject, data) => nc.publish(subject, data), batchBytes(nc))
+    this.outbox = new Outbox((subject, data) => nc.publish(subject, data), batchBytes(nc), nc.info?.max_payload)
     this.quotas = new ScopeQuotas(settings.scopeCaps)
   }
 
@@ -301,7 +313,11 @@ export class RemoteAgent {
     // Python code can tell which agent runs it.
     const bridge = await PythonBridge.start({ ...bridgeOptions, env: { ...options.bridge?.env, SNAKEPIT_AGENT_ID: id } })
     if (!listed && options.allowAnyModule !== true) {
-      bridge.logger.warn({ agentId: id }, "no allowlist (allowedModules/expose) and no allowAnyModule: every call is refused")
+      bridge.logger.warn({ agentId: id }, "no allowlist (allowedModules/expose) and no allowAnyModule: every function call is refused")
+    }
+    // Said whatever the allowlist: it names the functions a client may call, and code is not one.
+    if (resolved.allowCodeExecution) {
+      bridge.logger.warn({ agentId: id }, "code execution allowed (allowCodeExecution): any client that may publish to this pool's subjects runs any Python code here, whatever the allowlist")
     }
     let nc: NatsConnection | undefined
     try {
@@ -318,6 +334,8 @@ export class RemoteAgent {
   }
 
   private async serve(): Promise<void> {
+    // Before it hears a call: two agents under one id would both run every call sent to it.
+    await this.claimId()
     this.bridge._tools.forward = (call) => this.forwardTool(call)
     // A session the local bridge forgets (clean-up, TTL: its only ways to end one; a worker or
     // environment restart keeps it) no longer has a client to answer for it, nor a place under
@@ -361,7 +379,9 @@ export class RemoteAgent {
         }
       }
     })().catch(() => {})
-    await this.beat()
+    // The first record must be written: an agent no client can find must not say it serves (a
+    // server without JetStream, a bucket that refuses the record).
+    await this.writeRecord(true)
     this.heartbeat = setInterval(() => void this.beat(), this.settings.heartbeatMs)
     this.logger.info({ pool: this.subjects.callFromAny, capacity: this.capacity() }, "snakepit agent serving")
   }
@@ -389,7 +409,56 @@ export class RemoteAgent {
     }
   }
 
-  private async writeRecord(): Promise<void> {
+  /**
+   * Waits until no other agent serves under this id, or fails the start (`StartupFailed`): the
+   * id's record, if there is one, must stay unchanged for two of its heartbeats (its writer is
+   * gone: a crashed agent restarted at once) or vanish with the bucket's TTL. One that is
+   * rewritten twice while we watch is a live agent: every call sent to this id would run twice.
+   * Bounded by two TTLs of ours, or ten seconds, whichever is longer; past that, a record that
+   * changed less than twice counts as its writer's last.
+   */
+  private async claimId(): Promise<void> {
+    const started = Date.now()
+    const deadline = started + Math.max(2 * this.settings.ttlMs, 10_000)
+    let seen: { revision: number; at: number } | undefined
+    let changes = 0
+    for (;;) {
+      let entry: Awaited<ReturnType<KV["get"]>>
+      try {
+        entry = await this.kv.get(this.id)
+      } catch (e) {
+        if (permissionDenied(e)) {
+          // Permissions written before this check (docs/nats/permissions.conf has the two it needs).
+          this.logger.warn({ err: e }, "could not check that no other agent serves under this id: this NATS user may not read the agents' KV records")
+          return
+        }
+        throw this.startupFailed(`its record could not be read from the KV bucket ${this.subjects.bucket} (${e instanceof Error ? e.message : String(e)}): does the NATS server run JetStream (-js)?`)
+      }
+      const record = entry?.operation === "PUT" ? parseAgentRecord(entry.value, this.id) : undefined
+      if (entry === null || record === undefined) return
+      const now = Date.now()
+      if (seen === undefined || seen.revision !== entry.revision) {
+        if (seen !== undefined) changes++
+        seen = { revision: entry.revision, at: now }
+      } else if (now - seen.at >= 2 * record.heartbeatMs) return
+      if (changes >= 2) {
+        throw this.startupFailed(`another agent serves under the id ${this.id} (pid ${record.pid} on ${JSON.stringify(record.hostname.slice(0, 100))}, started ${new Date(record.startedAt).toISOString()}): it rewrote its record while this one started, and both would run every call sent to the id; give each agent its own --agent-id`)
+      }
+      if (now >= deadline) return
+      await new Promise((r) => setTimeout(r, Math.min(Math.max(record.heartbeatMs / 2, 25), 1_000)))
+    }
+  }
+
+  private startupFailed(why: string): StartupFailed {
+    return new StartupFailed({ message: `snakepit agent ${this.id} did not start: ${why}`, workerId: this.id, exitCode: null, signal: null, stderr: "" })
+  }
+
+  /** Since when record writes have failed (undefined: the last one was written). */
+  private failingSince: number | undefined
+  /** Whether that failure has been warned about (once a TTL has passed). */
+  private warnedFailing = false
+
+  private async writeRecord(strict = false): Promise<void> {
     const status = this.bridge.getStatus()
     const record: AgentRecord = {
       agentId: this.id,
@@ -409,8 +478,18 @@ export class RemoteAgent {
     }
     try {
       await this.kv.put(this.id, JSON.stringify(record), { timeout: this.settings.heartbeatMs })
+      if (this.warnedFailing) this.logger.info("heartbeats written again")
+      this.failingSince = undefined
+      this.warnedFailing = false
     } catch (e) {
-      this.logger.debug({ err: e }, "heartbeat not written")
+      if (strict) throw this.startupFailed(`its record could not be written to the KV bucket ${this.subjects.bucket} (${e instanceof Error ? e.message : String(e)}), so no client could find it`)
+      // Said once a TTL has passed without a record written: clients judge this agent lost then.
+      const now = Date.now()
+      this.failingSince ??= now
+      if (!this.warnedFailing && now - this.failingSince >= this.settings.ttlMs) {
+        this.warnedFailing = true
+        this.logger.warn({ err: e, failingForMs: now - this.failingSince }, "heartbeats not written for a TTL: clients judge this agent lost until one is")
+      } else this.logger.debug({ err: e }, "heartbeat not written")
       // A server restarted without its JetStream store lost the bucket: make it again, beside
       // the beats (creating a stream can take longer than one).
       if (!this.stopped && !this.reopening) {
@@ -496,6 +575,23 @@ export class RemoteAgent {
     return this.subjects.isClientSubject(reply) && (sender === undefined || reply.startsWith(`${this.subjects.client(sender)}.`))
   }
 
+  /** The last reply subject judged by {@link RemoteAgent.isReplyOf}, its client, and the verdict. */
+  private lastReply = { reply: "", clientId: "", ok: false }
+
+  /**
+   * Whether `reply` is one of client `clientId`'s reply subjects,
+   * `<prefix>.<pool>.client.<clientId>.reply.<token>`. The calls of one NATS message share their
+   * reply subject, so the last verdict is kept and a message's calls are judged once, not each.
+   */
+  private isReplyOf(reply: string, clientId: string): boolean {
+    const last = this.lastReply
+    if (last.reply === reply && last.clientId === clientId) return last.ok
+    const prefix = isSubjectTokens(clientId) ? `${this.subjects.replies(clientId)}.` : undefined
+    const ok = prefix !== undefined && reply.startsWith(prefix) && isSubjectToken(reply.slice(prefix.length))
+    this.lastReply = { reply, clientId, ok }
+    return ok
+  }
+
   /** One well-formed message of those a NATS message held, from client `sender`. */
   private handle(message: AgentInbound, m: Msg, fromQueue: boolean, sender: string): void {
     // Answers go to the sending client's subjects only: a peer naming another reply subject
@@ -508,8 +604,7 @@ export class RemoteAgent {
         return
       case "cancel": {
         const run = this.running.get(`${message.clientId}/${message.callId}`)
-        run?.abort.abort(new Error("cancelled by the client"))
-        run?.wake?.()
+        if (run) abortRun(run, new Error("cancelled by the client"))
         return
       }
       case "credit": {
@@ -603,6 +698,7 @@ export class RemoteAgent {
    * version) may be answered on `reply`; logs (once per message) when not.
    */
   private answersTo(reply: string | undefined, what: string, sender: string | undefined): reply is string {
+    if (reply !== undefined && sender !== undefined && this.isReplyOf(reply, sender)) return true
     if (reply !== undefined && this.answerable(reply, sender)) return true
     this.warnDropped({ reply: reply?.slice(0, 200), clientId: sender?.slice(0, 100) }, `${what} dropped: its reply subject is not its client's`)
     return false
@@ -622,8 +718,7 @@ export class RemoteAgent {
     const send = (envelope: Record<string, unknown>) => this.reply(reply, envelope)
     // Results (and the session's tool calls) go to the client the call names, and only there:
     // a peer naming another client gets nothing back.
-    const prefix = isSubjectTokens(message.clientId) && isSubjectToken(callId) ? `${this.subjects.replies(message.clientId)}.` : undefined
-    if (prefix === undefined || !reply.startsWith(prefix) || !isSubjectToken(reply.slice(prefix.length))) {
+    if (!isSubjectToken(callId) || !this.isReplyOf(reply, message.clientId)) {
       this.warnDropped({ clientId: message.clientId.slice(0, 100), callId: callId.slice(0, 100), reply: reply.slice(0, 200) }, "call refused: its reply subject is not its client's")
       send({ type: "error", callId, error: errorToWire(new ProtocolError({ message: "a call's reply subject must be <prefix>.<pool>.client.<clientId>.reply.<token>", workerId: this.id })) })
       return
@@ -675,7 +770,7 @@ export class RemoteAgent {
     const deadline = typeof message.timeoutMs === "number" && message.timeoutMs >= 0 && message.timeoutMs <= MAX_TIMER_MS
       ? setTimeout(() => {
         timedOut = new CallTimeout({ message: `the call exceeded its ${String(message.timeoutMs)} ms deadline on agent ${this.id} (counted from its arrival there, the time it waited for a worker included)`, timeoutMs: message.timeoutMs!, workerId: this.id })
-        running.abort.abort(timedOut)
+        abortRun(running, timedOut)
       }, message.timeoutMs)
       : undefined
     const { module, fn } = message
@@ -793,6 +888,9 @@ export class RemoteAgent {
       // call that is not idempotent.
       const lingerUntil = Date.now() + this.settings.heartbeatMs
       while ((this.running.size > 0 || Date.now() < lingerUntil) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+      if (this.running.size > 0) {
+        this.logger.warn({ running: this.running.size, shutdownTimeoutMs: this.settings.shutdownTimeoutMs }, "drain deadline passed with calls still running: they are stopped, and their clients judge this agent lost")
+      }
       await this.stopServing()
     })()
     return this.stopped
@@ -802,7 +900,7 @@ export class RemoteAgent {
   stop(): Promise<void> {
     this.stopped ??= (async () => {
       this.draining = true
-      for (const r of this.running.values()) r.abort.abort(new Error("the agent is stopping"))
+      for (const r of this.running.values()) abortRun(r, new Error("the agent is stopping"))
       await this.stopServing()
     })()
     return this.stopped

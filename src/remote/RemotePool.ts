@@ -131,6 +131,9 @@ const KV_QUIET_MAX_MS = 30_000
  */
 const NO_RESPONDERS_CONFIRM_MS = 50
 
+/** The random bytes of a call id (written as hex, before the call's sequence number). */
+const CALL_ID_RANDOM_BYTES = 12
+
 /** What needs the NATS client, in the error that says it is not installed. */
 const REMOTE_FEATURE = "a remote pool (the `remote` option)"
 
@@ -153,6 +156,14 @@ class Declined extends Error {
   }
 }
 
+/** One complete read of the agents' records. */
+interface RecordsRead {
+  /** Every well-formed record of our wire version, by agent id. */
+  readonly records: ReadonlyMap<string, { record: AgentRecord; revision: number }>
+  /** Agents we knew whose record's last write is a delete: they left. */
+  readonly deleted: ReadonlySet<string>
+}
+
 export class RemotePool implements PoolBackend {
   private readonly remote: RemoteOptions
   private readonly subjects: PoolSubjects
@@ -168,15 +179,23 @@ export class RemotePool implements PoolBackend {
   private kv: KV | undefined
   private readonly agents = new Map<string, Agent>()
   private readonly bindings = new SessionTable()
-  /** The calls sent and not settled, by id (an IdTable, not a Map: see idTable.ts for why). */
-  private readonly outgoing = new IdTable<Outgoing, string>()
+  /**
+   * The calls sent and not settled, by their sequence number (an IdTable, not a Map: see
+   * idTable.ts for why). A call's id is 24 random hex digits followed by that number: a reply
+   * finds its call by the number and must name the whole id (see {@link RemotePool.outgoingCall}).
+   * Keyed by the random ids themselves, the table made V8 intern every new id, a fifth of the
+   * client's table costs.
+   */
+  private readonly outgoing = new IdTable<Outgoing>()
+  /** The sequence number of the next call sent. */
+  private nextCall = 0
   /** Tool calls from agents not yet answered, by the session of the call each belongs to. */
   private readonly toolCallsOfSession = new IdTable<number, string>()
   private readonly sessionCalls = new SessionCalls()
   private readonly subscriptions: Subscription[] = []
   /** KV records already reported: malformed (`key@revision`) or of another wire version (`key@wireN`). */
   private readonly reportedRecords = new FirstSeen()
-  /** Agents of the last read that speak another wire version (id → version): never used. */
+  /** Agents that speak another wire version (id → version), as last read: never used. */
   private otherWire = new Map<string, number>()
   private connected = true
   private stopping = false
@@ -228,7 +247,7 @@ export class RemotePool implements PoolBackend {
     this.kvModule = (await loadNats(this.name, REMOTE_FEATURE)).kv
     const nc = await connectNats(natsOptionsOf(this.remote), this.name, this.subjects.clientInbox(this.clientId), REMOTE_FEATURE)
     this.nc = nc
-    this.outbox = new Outbox((subject, data, reply) => nc.publish(subject, data, reply === undefined ? undefined : { reply }), batchBytes(nc))
+    this.outbox = new Outbox((subject, data, reply) => nc.publish(subject, data, reply === undefined ? undefined : { reply }), batchBytes(nc), nc.info?.max_payload)
     this.watchConnection(nc)
     this.subscriptions.push(nc.subscribe(`${this.subjects.replies(this.clientId)}.*`, { callback: (e, m) => { if (e === null) this.onReply(m) } }))
     this.subscriptions.push(nc.subscribe(this.subjects.tools(this.clientId), { callback: (e, m) => { if (e === null) this.onToolCall(m) } }))
@@ -249,8 +268,15 @@ export class RemotePool implements PoolBackend {
       await new Promise((r) => setTimeout(r, 100))
     }
     const every = Math.max(50, this.live().reduce((least, a) => Math.min(least, a.record.heartbeatMs), Number.POSITIVE_INFINITY) / 2)
+    let lastTick = performance.now()
     this.poller = setInterval(() => {
-      this.sweepOverdue(performance.now())
+      const now = performance.now()
+      // A tick two intervals late: this process did not run for that long (stopped, or its event
+      // loop blocked by a caller's code). The replies and records that came meanwhile are still
+      // unread, so silence is no evidence: nobody is judged until a read completes (deaf).
+      if (now - lastTick > 2 * every) this.deaf = true
+      else this.sweepOverdue(now)
+      lastTick = now
       void this.poll().catch((e: unknown) => this.logger.debug({ err: e }, "agent poll failed"))
     }, every)
     this.poller.unref?.()
@@ -421,7 +447,8 @@ export class RemotePool implements PoolBackend {
       return Promise.reject(withCallContext(lost("-", "agent lost", `no agent of pool ${JSON.stringify(this.remote.pool)} is reachable${this.otherWire.size > 0 ? ` ${this.wireMismatch()}` : ""}`), context))
     }
     // Random: a call id is what a tool call must name, so nobody may guess a running one.
-    const id = randomHex(12)
+    const seq = this.nextCall++
+    const id = `${randomHex(CALL_ID_RANDOM_BYTES)}${seq}`
     const began = performance.now()
     return new Promise<unknown>((resolve, reject) => {
       let settled = false
@@ -432,7 +459,7 @@ export class RemotePool implements PoolBackend {
         const declined = error instanceof Declined
         if (declined) this.metrics.timings.withdrawn(timing, performance.now())
         else this.metrics.timings.ended(timing, error, performance.now())
-        this.outgoing.delete(id)
+        this.outgoing.delete(seq)
         call.hold?.leave()
         agent.inFlight--
         if (error === undefined) agent.served++
@@ -493,13 +520,19 @@ export class RemotePool implements PoolBackend {
       // The client sees no worker's slots: an agent is one lane of `capacity` slots, and only
       // this client's calls are in it (docs/observability.md, "Pool statistics").
       const timing = this.metrics.timings.started(agent.id, agent.record.capacity, began, began)
-      this.outgoing.set(id, call)
+      this.outgoing.set(seq, call)
       agent.inFlight++
       this.sessionCalls.started(sessionId)
       options.signal?.addEventListener("abort", onAbort, { once: true })
       onStart(call)
       post()
     })
+  }
+
+  /** The call sent and not settled whose id is `id` (any string a peer sent), or undefined. */
+  private outgoingCall(id: string): Outgoing | undefined {
+    const call = this.outgoing.get(Number(id.slice(2 * CALL_ID_RANDOM_BYTES)))
+    return call?.id === id ? call : undefined
   }
 
   /**
@@ -602,7 +635,7 @@ export class RemotePool implements PoolBackend {
       // A reply that names no call is for the subject's call only when it is the message's one
       // frame (as a reply was before replies were joined); in a joined message it is nobody's.
       const id = typeof named === "string" ? named : replies.length === 1 ? token : undefined
-      const call = id === undefined ? undefined : this.outgoing.get(id)
+      const call = id === undefined ? undefined : this.outgoingCall(id)
       if (!call) continue // settled already (aborted, agent judged lost): the one outcome stands
       if (!r.ok) {
         // Python's generator (or the call) may run on: tell the agent to stop it.
@@ -705,7 +738,7 @@ export class RemotePool implements PoolBackend {
       m.respond(this.encode({ type: "alive" }))
       return
     }
-    const call = this.outgoing.get(message.callId)
+    const call = this.outgoingCall(message.callId)
     // The answer goes to the reply subject: it must be the inbox of the agent that runs the call.
     const fromAgent = m.reply !== undefined && m.reply.startsWith(`${this.subjects.agentInbox(message.agentId)}.`)
     if (!call || call.agentId !== message.agentId || !fromAgent) {
@@ -759,13 +792,16 @@ export class RemotePool implements PoolBackend {
     // bucket, and a read that always outlasts its deadline leaves the client deaf for good.
     ttlMs = Math.max(ttlMs, MIN_RECORDS_READ_MS)
     let deadline: ReturnType<typeof setTimeout> | undefined
+    // Silence is judged up to the read's start: a record unchanged in a read shows its agent silent
+    // until then, not until the read's end (our own process may pause in between).
+    const began = Date.now()
     try {
-      const records = await Promise.race([
+      const read = await Promise.race([
         this.readRecords(),
         new Promise<never>((_, reject) => (deadline = setTimeout(() => reject(new Error(`the agent records could not be read within ${ttlMs} ms`)), ttlMs))),
       ])
       if (token !== this.readToken || generation !== this.generation || !this.connected) return // read across a reconnect: judge nobody
-      this.judge(records, Date.now())
+      this.judge(read, began, Date.now())
     } catch (e) {
       if (token === this.readToken) {
         this.deaf = true
@@ -778,11 +814,12 @@ export class RemotePool implements PoolBackend {
     }
   }
 
-  /** Every well-formed agent record in the KV, by key. */
-  private async readRecords(): Promise<Map<string, { record: AgentRecord; revision: number }>> {
+  /** Every well-formed agent record in the KV, by key, and the agents we know whose record was deleted. */
+  private async readRecords(): Promise<RecordsRead> {
     this.kv ??= await new this.kvModule!.Kvm(this.nc!).open(this.subjects.bucket)
     const kv = this.kv
     const records = new Map<string, { record: AgentRecord; revision: number }>()
+    const deleted = new Set<string>()
     const otherWire = new Map<string, number>()
     // The lister delivers each key's last record, then goes on with every record written since:
     // agents that write faster than it is read (a heartbeat each, a busy machine) would keep it
@@ -791,26 +828,46 @@ export class RemotePool implements PoolBackend {
     for await (const key of await kv.keys()) {
       if (seen.has(key)) break
       seen.add(key)
-      const entry = await kv.get(key)
-      if (!entry || entry.operation !== "PUT") continue
-      const record = parseAgentRecord(entry.value, key)
-      if (!record) {
-        // Once per version of the record: polls read it every half heartbeat.
-        if (this.reportedRecords.first(`${key}@${entry.revision}`)) this.logger.warn({ key: key.slice(0, 100), revision: entry.revision }, "malformed agent record skipped")
-        continue
-      }
-      if (record.wire !== WIRE_VERSION) {
-        // Another snakepit version: its calls and replies would not be read alike. Said once.
-        if (this.reportedRecords.first(`${key}@wire${record.wire}`)) {
-          this.logger.warn({ agentId: key, wire: record.wire, ours: WIRE_VERSION }, "agent speaks another remote wire version: not used (run the same snakepit version on agents and clients)")
-        }
-        otherWire.set(key, record.wire)
-        continue
-      }
-      records.set(key, { record, revision: entry.revision })
+      await this.readRecord(kv, key, records, otherWire)
+    }
+    // The lister can miss a key rewritten while it lists (seen on a loaded machine: an agent
+    // whose drain rewrote its record twice at once was left out, and judged gone with its calls
+    // in flight). An agent we know and did not hear of is asked for by name.
+    for (const agent of this.agents.values()) {
+      if (!agent.down && !seen.has(agent.id) && (await this.readRecord(kv, agent.id, records, otherWire)) === "deleted") deleted.add(agent.id)
+    }
+    // So is an agent of another version we heard of: a start refused for want of agents names
+    // every one of them, not those one listing happened to show (CI: one of two left out).
+    for (const id of this.otherWire.keys()) {
+      if (!seen.has(id) && !this.agents.has(id)) await this.readRecord(kv, id, records, otherWire)
     }
     this.otherWire = otherWire
-    return records
+    return { records, deleted }
+  }
+
+  /**
+   * Reads `key`'s record into `records` if it is a well-formed one of our wire version; says
+   * whether its last write was a delete (an agent that drained deletes its record as it leaves).
+   */
+  private async readRecord(kv: KV, key: string, records: Map<string, { record: AgentRecord; revision: number }>, otherWire: Map<string, number>): Promise<"deleted" | undefined> {
+    const entry = await kv.get(key)
+    if (!entry) return undefined
+    if (entry.operation !== "PUT") return "deleted"
+    const record = parseAgentRecord(entry.value, key)
+    if (!record) {
+      // Once per version of the record: polls read it every half heartbeat.
+      if (this.reportedRecords.first(`${key}@${entry.revision}`)) this.logger.warn({ key: key.slice(0, 100), revision: entry.revision }, "malformed agent record skipped")
+      return
+    }
+    if (record.wire !== WIRE_VERSION) {
+      // Another snakepit version: its calls and replies would not be read alike. Said once.
+      if (this.reportedRecords.first(`${key}@wire${record.wire}`)) {
+        this.logger.warn({ agentId: key, wire: record.wire, ours: WIRE_VERSION }, "agent speaks another remote wire version: not used (run the same snakepit version on agents and clients)")
+      }
+      otherWire.set(key, record.wire)
+      return
+    }
+    records.set(key, { record, revision: entry.revision })
   }
 
   /** Why agents the KV lists are not used: they speak another wire version. */
@@ -819,8 +876,8 @@ export class RemotePool implements PoolBackend {
     return `(${this.otherWire.size} agent(s) speak another remote wire version: ${named.join(", ")}; this client speaks ${WIRE_VERSION}: run the same snakepit version on agents and clients)`
   }
 
-  /** Applies one complete read of the records, made at `now`. */
-  private judge(records: ReadonlyMap<string, { record: AgentRecord; revision: number }>, now: number): void {
+  /** Applies one complete read of the records, begun at `began` and done at `now`. */
+  private judge({ records, deleted }: RecordsRead, began: number, now: number): void {
     this.judgedAt = now
     if (this.deaf) {
       // Nobody could be heard for a while: what vanished or went stale then is no evidence.
@@ -841,7 +898,10 @@ export class RemotePool implements PoolBackend {
         this.logger.info({ agentId: key, hostname: record.hostname, capacity: record.capacity }, "agent joined")
       } else if (known.revision !== revision) {
         known.revision = revision
-        known.record = record
+        // An agent never stops draining: a record it wrote before its drain, read after a declined
+        // call told us of the drain, does not undo it.
+        const stillDraining = known.record.draining && !record.draining && record.pid === known.record.pid && record.startedAt === known.record.startedAt
+        known.record = stillDraining ? { ...record, draining: true } : record
         known.seenAt = now
         if (known.down && --known.backAfter <= 0) {
           known.down = false
@@ -851,16 +911,19 @@ export class RemotePool implements PoolBackend {
     }
     this.metrics.timings.setCapacity(this.live().reduce((n, a) => n + a.record.capacity, 0))
     if (changed) this.quietSince = undefined
-    if (this.kvQuiet(now)) return
+    if (this.kvQuiet(began)) return
     for (const agent of this.agents.values()) {
       const present = records.has(agent.id)
+      const silentMs = began - agent.seenAt
       if (agent.down) {
         // Long gone: forget it (its sessions, if any, are routed anew on their next call).
-        if (!present && now - agent.seenAt > 10 * agent.record.ttlMs) this.agents.delete(agent.id)
+        if (!present && silentMs > 10 * agent.record.ttlMs) this.agents.delete(agent.id)
         continue
       }
-      if (!present && agent.record.draining) this.agentDown(agent, "drained")
-      else if (now - agent.seenAt > agent.record.ttlMs) this.agentDown(agent, present ? `no heartbeat for ${now - agent.seenAt} ms` : `its record expired, no heartbeat for ${now - agent.seenAt} ms`)
+      // Only a delete is a departure: a record merely missing may have expired (a bucket keeps
+      // the TTL of the agent that made it), and is judged by the agent's TTL like silence.
+      if (deleted.has(agent.id)) this.agentDown(agent, agent.record.draining ? "drained" : "it deleted its record: it stopped")
+      else if (silentMs > agent.record.ttlMs) this.agentDown(agent, present ? `no heartbeat for ${silentMs} ms` : `its record expired, no heartbeat for ${silentMs} ms`)
     }
   }
 

@@ -26,6 +26,8 @@
 /** What the outbox needs of a NATS connection: one publish, that may throw. */
 export type Publish = (subject: string, data: Uint8Array, reply: string | undefined) => void
 
+import { FrameTooLarge } from "../errors.js"
+
 /** Options of one queued message. */
 export interface OutboxMessageOptions {
   /** The reply subject to publish with. */
@@ -59,10 +61,14 @@ export class Outbox {
   private queue: Queued[] = []
   private scheduled = false
 
-  /** `maxBatchBytes`: a joined message grows no bigger (one part bigger than it goes alone). */
+  /**
+   * `maxBatchBytes`: a joined message grows no bigger (one part bigger than it goes alone).
+   * `maxPayload`: the server's `max_payload`, named in the `FrameTooLarge` of a message over it.
+   */
   constructor(
     private readonly send: Publish,
     private readonly maxBatchBytes = MAX_BATCH_BYTES,
+    private readonly maxPayload?: number,
   ) {}
 
   /** Messages waiting for the end of this turn. */
@@ -116,7 +122,12 @@ export class Outbox {
     try {
       this.send(subject, data, reply)
     } catch (e) {
-      for (const p of parts) p.onError?.(e)
+      // The NATS client's refusal of a message over max_payload is a plain error: the caller
+      // gets it typed, as a frame over our own limit would be.
+      const error = e instanceof Error && /max_payload/.test(e.message)
+        ? new FrameTooLarge({ message: `a message of ${data.byteLength} bytes is over the NATS server's max_payload${this.maxPayload === undefined ? "" : ` (${this.maxPayload} bytes)`}`, sizeBytes: data.byteLength, maxFrameBytes: this.maxPayload ?? this.maxBatchBytes })
+        : e
+      for (const p of parts) p.onError?.(error)
     }
   }
 }

@@ -36,6 +36,7 @@
  */
 import { bool, checkMessage, int, list, literal, nullable, num, oneOf, optional, record, shape, str, type Spec, value } from "../protocol/validate.js"
 import { isSubjectToken } from "./subjects.js"
+import { MAX_TIMER_MS } from "../timerLimit.js"
 
 // ── client → agent (the queue subject and the agent's own) ──────────────────────────────────
 
@@ -351,12 +352,9 @@ export const MIN_HEARTBEAT_MS = 50
  * agentTimingsIssue(0.0005, 0.001) // "need heartbeatMs ≥ 50 …"
  */
 export const agentTimingsIssue = (heartbeatMs: number, ttlMs: number): string | undefined =>
-  heartbeatMs >= MIN_HEARTBEAT_MS && ttlMs >= 2 * heartbeatMs && ttlMs <= MAX_TIMER_DELAY_MS
+  heartbeatMs >= MIN_HEARTBEAT_MS && ttlMs >= 2 * heartbeatMs && ttlMs <= MAX_TIMER_MS
     ? undefined
-    : `need heartbeatMs ≥ ${MIN_HEARTBEAT_MS} and ttlMs ≥ 2 × heartbeatMs, both at most ${MAX_TIMER_DELAY_MS}; got ${heartbeatMs} and ${ttlMs}`
-
-/** The longest delay a timer takes (Node runs a longer one at once). */
-const MAX_TIMER_DELAY_MS = 2 ** 31 - 1
+    : `need heartbeatMs ≥ ${MIN_HEARTBEAT_MS} and ttlMs ≥ 2 × heartbeatMs, both at most ${MAX_TIMER_MS}; got ${heartbeatMs} and ${ttlMs}`
 
 /**
  * Parses the KV record stored under `key`, or undefined when it is not one: not JSON, a field

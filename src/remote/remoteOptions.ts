@@ -8,7 +8,7 @@
 import type { NatsOptions } from "./natsOptions.js"
 import { serverCredentialsIssue } from "./natsUrls.js"
 import { isSubjectToken } from "./subjects.js"
-import { unknownName } from "../didYouMean.js"
+import { unknownKeys } from "../didYouMean.js"
 
 /** Where the remote pool is and how to authenticate (NATS options other than `servers`). */
 export interface RemoteOptions extends Omit<NatsOptions, "servers"> {
@@ -32,6 +32,9 @@ const REMOTE_KEYS = Object.keys({
   nats: 1, pool: 1, prefix: 1, clientScope: 1, token: 1, user: 1, pass: 1, nkeySeed: 1, credsFile: 1, tls: 1, connectTimeoutMs: 1,
 } satisfies Record<keyof RemoteOptions, 1>)
 
+/** The longest `remote.connectTimeoutMs` (Node's timers take no more). */
+const MAX_CONNECT_TIMEOUT_MS = 2 ** 31 - 1
+
 /**
  * The problems with a `remote` option (empty when it is valid).
  *
@@ -42,7 +45,7 @@ export function remoteOptionIssues(remote: unknown): string[] {
   if (typeof remote !== "object" || remote === null) return ["remote must be an object { nats, pool }"]
   const r = remote as Record<string, unknown>
   const issues: string[] = []
-  for (const key of Object.keys(r)) if (r[key] !== undefined && !REMOTE_KEYS.includes(key)) issues.push(unknownName(key, `remote.${key}`, "a remote option", REMOTE_KEYS))
+  issues.push(...unknownKeys(r, "remote.", REMOTE_KEYS, "a remote option"))
   const servers = Array.isArray(r.nats) ? r.nats : [r.nats]
   if (servers.length === 0 || !servers.every((s) => typeof s === "string" && s.length > 0)) issues.push("remote.nats must be a NATS URL or a non-empty array of them")
   const inUrl = serverCredentialsIssue("remote.nats", r.nats)
@@ -54,6 +57,12 @@ export function remoteOptionIssues(remote: unknown): string[] {
     issues.push(`remote.clientScope must be dot-separated tokens of letters, digits, "-" or "_", got ${JSON.stringify(r.clientScope)}`)
   for (const key of ["token", "user", "pass", "nkeySeed", "credsFile"]) {
     if (r[key] !== undefined && typeof r[key] !== "string") issues.push(`remote.${key} must be a string`)
+  }
+  // 0 or NaN waited the NATS client's own 20 s, a negative one failed at once, one past 2^31 − 1
+  // overflowed Node's timer.
+  const t = r.connectTimeoutMs
+  if (t !== undefined && !(typeof t === "number" && Number.isInteger(t) && t >= 1 && t <= MAX_CONNECT_TIMEOUT_MS)) {
+    issues.push(`remote.connectTimeoutMs must be a whole number of milliseconds from 1 to ${MAX_CONNECT_TIMEOUT_MS}, got ${typeof t === "number" ? String(t) : JSON.stringify(t)}`)
   }
   return issues
 }

@@ -12,6 +12,7 @@
  */
 import { errorClasses, FrameTooLarge, isSnakepitError, ProtocolError, type SerializationError } from "../errors.js"
 import { thrownText } from "../thrown.js"
+import { shownName } from "../protocol/shownName.js"
 import { DEFAULT_MAX_FRAME_BYTES, encodeFrame, FrameDecoder, refusedValue, tooLarge } from "../protocol/frame.js"
 import { NO_LIMITS, type ValueLimits } from "../protocol/limits.js"
 import { checkMessage, describe, type Spec } from "../protocol/validate.js"
@@ -271,17 +272,23 @@ const ERROR_FIELDS: { readonly [T in keyof typeof errorClasses]: Readonly<Record
 }
 
 /**
- * The error an agent sent, as the snakepit class it was on the agent (an unknown tag becomes an
- * `Error`). Its fields are checked against the class: a field the class does not declare is
- * dropped, one an older agent did not send gets a neutral value, and one of the wrong type makes
- * the whole reply a `ProtocolError` (a caller's code reads these fields: `issues.map`, `traceback`).
+ * The error an agent sent, as the snakepit class it was on the agent. One of no snakepit class
+ * (an error of the agent's own, sent as `Error`; a tag this version does not know) is a
+ * `ProtocolError` quoting its tag and message: a caller gets a tagged error whatever the agent
+ * sends (an untagged one would be a defect, not a failure, in the Effect API). Its fields are
+ * checked against the class: a field the class does not declare is dropped, one an older agent
+ * did not send gets a neutral value, and one of the wrong type makes the whole reply a
+ * `ProtocolError` (a caller's code reads these fields: `issues.map`, `traceback`).
  *
  * @example
  * errorFromWire({ _tag: "CallTimeout", message: "late", timeoutMs: 5, workerId: "w1" }) // CallTimeout
  */
 export function errorFromWire(fields: Record<string, unknown>): Error {
   const { _tag } = fields
-  if (typeof _tag !== "string" || !Object.hasOwn(errorClasses, _tag)) return new Error(String(fields.message ?? "remote error"))
+  if (typeof _tag !== "string" || !Object.hasOwn(errorClasses, _tag)) {
+    const tag = typeof _tag === "string" ? shownName(_tag) : "no tag"
+    return new ProtocolError({ message: `the agent failed the call with an error of no snakepit type (${tag}): ${String(fields.message ?? "")}`, workerId: typeof fields.workerId === "string" ? fields.workerId : "" })
+  }
   const tag = _tag as keyof typeof errorClasses
   const own = ERROR_FIELDS[tag]
   const out: Record<string, unknown> = { message: String(fields.message) }

@@ -14,7 +14,9 @@
  */
 import type { SupervisorClock } from "./clock.js"
 import { createActor, type Actor, type AnyActorRef, type InspectionEvent, type Observer } from "xstate"
-import { SupervisorRefused } from "../errors.js"
+import { misspelledKeys } from "../didYouMean.js"
+import { guardedInspect, isThenable } from "../guardedCallbacks.js"
+import { InvalidOptions, SupervisorRefused } from "../errors.js"
 import { resolveSupervisor, type ChildSpec, type ResolvedChildSpec, type SupervisorFlags } from "./childSpec.js"
 import { supervisorMachine, type SupervisorEmitted, type SupervisorExit } from "./machine.js"
 import { childOf, inOrder } from "./childTable.js"
@@ -28,14 +30,17 @@ export interface SupervisorOptions {
   readonly flags?: SupervisorFlags
   /** Started in this order, stopped in reverse. Default: none. */
   readonly children?: ReadonlyArray<ChildSpec>
-  /** XState inspection, passed to the supervisor and every child actor. Default: none. */
+  /**
+   * XState inspection, passed to the supervisor and every child actor. What it throws (or an
+   * `async` one rejects with) is a process warning, the first time, and goes no further. Default: none.
+   */
   readonly inspect?: ((event: InspectionEvent) => void) | Observer<InspectionEvent>
   /** A clock for the whole tree (XState's `SimulatedClock` in tests). Default: none (real timers). */
   readonly clock?: SupervisorClock
   /** Jitter source for backoff, in [0, 1). Default `Math.random`. */
   readonly random?: () => number
   /**
-   * Told when a listener added with `on` throws. Such an error stays with the listener: the
+   * Told when a listener added with `on` throws (or, `async`, rejects). Such an error stays with the listener: the
    * supervisor and the other listeners go on, and it never becomes an uncaught exception (XState
    * rethrows a listener's error from a timer). Default: a process warning
    * (`process.emitWarning`, printed on stderr unless the process handles `warning`).
@@ -53,6 +58,18 @@ export interface DynamicSupervisorOptions extends Omit<SupervisorOptions, "flags
   readonly maxChildren?: number
   /** Optional delay before restarts (an extension; OTP restarts at once). Default: none. */
   readonly backoff?: SupervisorFlags["backoff"]
+}
+
+const OPTION_KEYS = Object.keys({ id: 1, flags: 1, children: 1, inspect: 1, clock: 1, random: 1, onListenerError: 1 } satisfies Record<keyof SupervisorOptions, 1>)
+const DYNAMIC_OPTION_KEYS = Object.keys({ id: 1, inspect: 1, clock: 1, random: 1, onListenerError: 1, intensity: 1, periodMs: 1, maxChildren: 1, backoff: 1 } satisfies Record<keyof DynamicSupervisorOptions, 1>)
+
+/**
+ * Refuses a misspelled option (a `flag` for `flags` would start the supervisor on its defaults);
+ * one unlike every option is ignored, as OTP ignores unknown keys.
+ */
+const checkOptionNames = (options: object, known: readonly string[], what: string): void => {
+  const issues = misspelledKeys(options, "", known, what)
+  if (issues.length > 0) throw new InvalidOptions({ message: `invalid supervisor: ${issues.join("; ")}`, issues })
 }
 
 /** Counts of children, as OTP's `count_children`. */
@@ -86,13 +103,22 @@ type NoticeType = SupervisorNotice["type"]
  */
 /** The default report of a throwing listener: a process warning, which never ends the process. */
 const listenerWarning = (error: unknown, type: NoticeType): void => {
-  let detail = "(a value that cannot be shown)"
+  process.emitWarning(`a snakepit supervisor listener for "${type}" threw: ${thrownDetail(error)}`, { code: "SNAKEPIT_LISTENER_ERROR" })
+}
+
+/** An `inspect` callback threw or rejected, the first time: a process warning, as for a listener. */
+const inspectWarning = (error: unknown): void => {
+  process.emitWarning(`a snakepit inspect callback threw (its later errors are not reported): ${thrownDetail(error)}`, { code: "SNAKEPIT_INSPECT_ERROR" })
+}
+
+/** A thrown value's stack or text, for a warning. */
+const thrownDetail = (error: unknown): string => {
   try {
-    detail = error instanceof Error ? (error.stack ?? error.message) : String(error)
+    return error instanceof Error ? (error.stack ?? error.message) : String(error)
   } catch {
     // A thrown value whose conversion throws as well: the warning says so.
+    return "(a value that cannot be shown)"
   }
-  process.emitWarning(`a snakepit supervisor listener for "${type}" threw: ${detail}`, { code: "SNAKEPIT_LISTENER_ERROR" })
 }
 
 export class Supervisor {
@@ -107,18 +133,20 @@ export class Supervisor {
 
   protected constructor(options: SupervisorOptions, dynamic: boolean) {
     this.#onListenerError = options.onListenerError ?? listenerWarning
+    // Given to the supervisor and every child actor: what it throws must not reach XState.
+    const inspect = options.inspect && guardedInspect(options.inspect, inspectWarning)
     this.actor = createActor(supervisorMachine, {
       input: {
         id: options.id ?? "supervisor",
         flags: options.flags ?? {},
         children: options.children ?? [],
         dynamic,
-        ...(options.inspect ? { inspect: options.inspect } : {}),
+        ...(inspect ? { inspect } : {}),
         ...(options.random ? { random: options.random } : {}),
         ...(options.clock ? { clock: options.clock } : {}),
       },
       ...(options.clock ? { clock: options.clock } : {}),
-      ...(options.inspect ? { inspect: options.inspect as never } : {}),
+      ...(inspect ? { inspect } : {}),
     })
     this.actor.on("supervisor.reply", (reply) => {
       const waiter = this.#pending.get(reply.requestId)
@@ -155,6 +183,7 @@ export class Supervisor {
    * const sup = await Supervisor.start({ id: "root", children: [workerChild("w1", { python: "python3" })] })
    */
   static async start(options: SupervisorOptions = {}): Promise<Supervisor> {
+    checkOptionNames(options, OPTION_KEYS, "a supervisor option")
     return Supervisor.#boot(new Supervisor(Supervisor.#validated(options, false), false))
   }
 
@@ -186,6 +215,13 @@ export class Supervisor {
   }
 
   protected static async bootDynamic(options: DynamicSupervisorOptions): Promise<DynamicSupervisor> {
+    checkOptionNames(options, DYNAMIC_OPTION_KEYS, "a dynamic supervisor option")
+    // A static supervisor's options here would be ignored: the dynamic one would start on defaults.
+    const given = options as { readonly flags?: unknown; readonly children?: unknown }
+    if (given.flags !== undefined || given.children !== undefined) {
+      const issue = "a dynamic supervisor takes no flags or children: pass intensity, periodMs, maxChildren and backoff themselves, and add children with startChild"
+      throw new InvalidOptions({ message: `invalid supervisor: ${issue}`, issues: [issue] })
+    }
     const flags: SupervisorFlags = {
       ...(options.intensity !== undefined ? { intensity: options.intensity } : {}),
       ...(options.periodMs !== undefined ? { periodMs: options.periodMs } : {}),
@@ -385,7 +421,9 @@ export class Supervisor {
   on<T extends NoticeType>(type: T, handler: (event: Extract<SupervisorNotice, { type: T }>) => void): () => void {
     const guarded = (event: Extract<SupervisorNotice, { type: T }>) => {
       try {
-        handler(event)
+        // An `async` listener's rejection is its error too: let out, it would end the host.
+        const returned: unknown = handler(event)
+        if (isThenable(returned)) returned.then(undefined, (error: unknown) => this.#reportListenerError(error, type))
       } catch (error) {
         this.#reportListenerError(error, type)
       }

@@ -11,6 +11,7 @@
  * const spec = resolveChildSpec({ id: "db", start: dbMachine }) // permanent, 5000 ms, worker
  */
 import type { AnyActorLogic, AnyActorRef, Snapshot } from "xstate"
+import { misspelledKeys } from "../didYouMean.js"
 import { InvalidOptions } from "../errors.js"
 import type { BackoffOptions } from "./backoff.js"
 
@@ -132,10 +133,16 @@ const isNonNegativeInteger = (n: unknown): n is number => typeof n === "number" 
 
 const isPlainObject = (v: unknown): boolean => v !== null && typeof v === "object" && !Array.isArray(v)
 
+const FLAG_KEYS = Object.keys({ strategy: 1, intensity: 1, periodMs: 1, autoShutdown: 1, backoff: 1, maxChildren: 1 } satisfies Record<keyof SupervisorFlags, 1>)
+const BACKOFF_KEYS = Object.keys({ minMs: 1, maxMs: 1, randomFactor: 1, resetAfterMs: 1 } satisfies Record<keyof BackoffOptions, 1>)
+const SPEC_KEYS = Object.keys({ id: 1, start: 1, input: 1, restart: 1, shutdown: 1, type: 1, significant: 1, ready: 1 } satisfies Record<keyof ChildSpec, 1>)
+
 const flagIssues = (flags: SupervisorFlags, dynamic: boolean): string[] => {
   // OTP refuses flags that are neither a map nor a 3-tuple (invalid_type) instead of running with defaults.
   if (!isPlainObject(flags)) return [`flags must be an object, got ${Array.isArray(flags) ? "an array" : String(flags)} (OTP: invalid_type)`]
-  const issues: string[] = []
+  // A misspelled flag is refused: `stratgy: "one_for_all"` would otherwise run one_for_one. A key
+  // unlike every flag is ignored, as OTP ignores it.
+  const issues = misspelledKeys(flags, "", FLAG_KEYS, "a supervisor flag")
   if (flags.strategy !== undefined && !STRATEGIES.includes(flags.strategy)) issues.push(`strategy must be one of ${STRATEGIES.join(", ")}, got ${String(flags.strategy)}`)
   if (dynamic && flags.strategy !== undefined && flags.strategy !== "one_for_one") issues.push("a dynamic supervisor is one_for_one only")
   if (flags.intensity !== undefined && !isNonNegativeInteger(flags.intensity)) issues.push(`intensity must be an integer ≥ 0, got ${String(flags.intensity)}`)
@@ -149,6 +156,7 @@ const flagIssues = (flags: SupervisorFlags, dynamic: boolean): string[] => {
   }
   const b = flags.backoff
   if (b !== undefined) {
+    issues.push(...misspelledKeys(b, "backoff.", BACKOFF_KEYS, "a backoff option"))
     if (!(b.minMs >= 0)) issues.push(`backoff.minMs must be ≥ 0, got ${String(b.minMs)}`)
     if (!(b.maxMs >= b.minMs)) issues.push(`backoff.maxMs must be ≥ backoff.minMs, got ${String(b.maxMs)}`)
     if (!(b.randomFactor >= 0)) issues.push(`backoff.randomFactor must be ≥ 0, got ${String(b.randomFactor)}`)
@@ -162,6 +170,7 @@ const specIssues = (spec: ChildSpec, autoShutdown: AutoShutdown | undefined): st
   const issues: string[] = []
   const name = typeof spec?.id === "string" ? `child ${JSON.stringify(spec.id)}` : "a child"
   if (typeof spec?.id !== "string" || spec.id === "") issues.push(`${name}: id must be a non-empty string`)
+  issues.push(...misspelledKeys(spec, `${name}: `, SPEC_KEYS, "a child spec field"))
   if (spec?.start === null || typeof spec?.start !== "object" || typeof (spec.start as { transition?: unknown }).transition !== "function") {
     issues.push(`${name}: start must be XState actor logic (a machine, fromPromise, fromCallback, …)`)
   }

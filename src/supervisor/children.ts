@@ -14,6 +14,7 @@
 import { workerMachine, type WorkerInput } from "../worker/machine.js"
 import type { ChildSpec, RestartType, Shutdown, SupervisorFlags } from "./childSpec.js"
 import { supervisorMachine } from "./machine.js"
+import { MAX_TIMER_MS, timerDelay } from "../timerLimit.js"
 
 /** Spec fields a helper lets you set. */
 export interface ChildOptions {
@@ -26,7 +27,6 @@ export interface ChildOptions {
 }
 
 const READY_STATES: ReadonlySet<unknown> = new Set(["ready", "busy", "idle"])
-const MAX_DELAY = 2 ** 31 - 1
 /** How long after the supervisor's shutdown time a worker child's own SIGKILL timer fires. */
 const WORKER_BACKSTOP_MS = 1_000
 
@@ -44,7 +44,7 @@ export const workerChild = (id: string, input: Omit<WorkerInput, "workerId"> | (
   // OTP's exit(Child, kill)). The worker's own SIGKILL timer is only a backstop for a worker
   // stopped outside a supervisor; set to the same time it could fire first and make a killed
   // worker report `shutdown`, so it runs a second later.
-  const shutdownMs = shutdown === "brutal_kill" ? 0 : shutdown === "infinity" ? MAX_DELAY : Math.min(shutdown + WORKER_BACKSTOP_MS, MAX_DELAY)
+  const shutdownMs = shutdown === "brutal_kill" ? 0 : shutdown === "infinity" ? MAX_TIMER_MS : timerDelay(shutdown + WORKER_BACKSTOP_MS)
   return {
     id,
     start: workerMachine,

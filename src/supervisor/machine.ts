@@ -47,6 +47,7 @@ import { childOf, emptyTable, inOrder, isAliveStatus, tableSize, withChild, with
 import { resolveChildSpec, resolveSupervisor, type ChildSpec, type ResolvedChildSpec, type ResolvedFlags, type SupervisorFlags } from "./childSpec.js"
 import { emptyWindow, exceeds, prune, recordRestart, type RestartWindow } from "./intensity.js"
 import { autoShutdownDue, restartPlan, shouldRestart, shutdownOrder, type ChildView } from "./strategy.js"
+import { MAX_TIMER_MS, timerDelay } from "../timerLimit.js"
 
 /** Where a child is in its life, as the supervisor sees it. */
 export type ChildStatus = "starting" | "running" | "stopping" | "restarting" | "terminated" | "exited"
@@ -197,8 +198,6 @@ export interface SupervisorContext {
 
 const RECENT = 20
 // setTimeout fires at once above 2^31−1 ms; "infinity" waits this long (about 24.8 days).
-const MAX_DELAY = 2 ** 31 - 1
-
 /** Commands to the runners actor (see `childRunners.ts`) for one incarnation of one child. */
 const startRunner = (input: Extract<ChildRunnersCommand, { type: "runner.start" }>["input"]): ChildRunnersCommand => ({ type: "runner.start", input })
 const shutdownRunner = (id: string, incarnation: number): ChildRunnersCommand => ({ type: "runner.shutdown", id, incarnation })
@@ -337,19 +336,19 @@ export const supervisorMachine = setup({
     shutdownTimeout: ({ context }) => {
       const step = head(context)
       const spec = step && step.op === "stop" ? childOf(context.children, step.id)?.spec : undefined
-      return typeof spec?.shutdown === "number" ? Math.min(spec.shutdown, MAX_DELAY) : MAX_DELAY
+      return typeof spec?.shutdown === "number" ? timerDelay(spec.shutdown) : MAX_TIMER_MS
     },
     shutdownAllTimeout: ({ context }) => {
       let longest = 0
       for (const id of context.awaiting) {
         const s = childOf(context.children, id)?.spec.shutdown
-        longest = Math.max(longest, typeof s === "number" ? s : MAX_DELAY)
+        longest = Math.max(longest, typeof s === "number" ? s : MAX_TIMER_MS)
       }
-      return Math.min(longest, MAX_DELAY)
+      return timerDelay(longest)
     },
     backoff: ({ context }) => {
       const step = head(context)
-      return step?.op === "start" ? Math.min(step.delayMs, MAX_DELAY) : 0
+      return step?.op === "start" ? timerDelay(step.delayMs) : 0
     },
   },
   guards: {

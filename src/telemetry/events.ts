@@ -106,43 +106,60 @@ const failure = (error: unknown) => {
 }
 
 
+import { isThenable } from "../guardedCallbacks.js"
+
 type Handler<K extends BridgeEventName> = (event: BridgeEvents[K]) => void
 
 /**
  * A typed event emitter. `emit` skips all work when nobody listens, so telemetry costs nothing
- * on the hot path unless used.
+ * on the hot path unless used. A handler that throws, or returns a promise that rejects (an
+ * `async` handler), is reported to `onHandlerError`, never let out: an unhandled rejection
+ * would end the host. An emit calls the handlers subscribed when it began: one that
+ * subscribes again from inside (to hear only the next event) is called at the next emit, not
+ * in a loop within this one.
  */
 export class TelemetryEmitter {
-  private readonly handlers = new Map<BridgeEventName, Set<Handler<never>>>()
+  /** Replaced, never changed in place, so an emit iterates the list it began with. */
+  private readonly handlers = new Map<BridgeEventName, ReadonlyArray<Handler<never>>>()
 
   constructor(private readonly onHandlerError: (error: unknown, event: BridgeEventName) => void = () => {}) {}
 
-  /** Subscribes; returns the unsubscribe function. */
+  /** Subscribes (a handler already subscribed to `name` is not added twice); returns the unsubscribe function. */
   on<K extends BridgeEventName>(name: K, handler: Handler<K>): () => void {
-    let set = this.handlers.get(name)
-    if (!set) this.handlers.set(name, (set = new Set()))
-    set.add(handler as Handler<never>)
+    const list = this.handlers.get(name) ?? []
+    if (!list.includes(handler as Handler<never>)) this.handlers.set(name, [...list, handler as Handler<never>])
     return () => this.off(name, handler)
   }
 
   off<K extends BridgeEventName>(name: K, handler: Handler<K>): void {
-    this.handlers.get(name)?.delete(handler as Handler<never>)
+    const list = this.handlers.get(name)
+    if (list?.includes(handler as Handler<never>)) this.handlers.set(name, list.filter((h) => h !== handler))
   }
 
   /** True when someone listens to `name` (callers skip building payloads otherwise). */
   has(name: BridgeEventName): boolean {
-    return (this.handlers.get(name)?.size ?? 0) > 0
+    return (this.handlers.get(name)?.length ?? 0) > 0
   }
 
   emit<K extends BridgeEventName>(name: K, event: BridgeEvents[K]): void {
-    const set = this.handlers.get(name)
-    if (!set || set.size === 0) return
-    for (const h of set) {
+    const list = this.handlers.get(name)
+    if (!list || list.length === 0) return
+    for (const h of list) {
       try {
-        ;(h as Handler<K>)(event)
+        const returned: unknown = (h as Handler<K>)(event)
+        if (isThenable(returned)) returned.then(undefined, (error: unknown) => this.report(error, name))
       } catch (error) {
-        this.onHandlerError(error, name)
+        this.report(error, name)
       }
+    }
+  }
+
+  /** A handler failed: `onHandlerError` hears of it; a reporter that throws is not let out either. */
+  private report(error: unknown, name: BridgeEventName): void {
+    try {
+      this.onHandlerError(error, name)
+    } catch {
+      // nowhere left to report it
     }
   }
 }

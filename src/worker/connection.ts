@@ -53,6 +53,7 @@ import { StreamWindow } from "./streamWindow.js"
 import { closeUnstarted } from "./closeUnstarted.js"
 import { IdTable } from "../idTable.js"
 import { addCount } from "../counts.js"
+import { timeoutUnlessNever, timerDelay } from "../timerLimit.js"
 
 /** Health figures a worker reports in its `pong`. */
 export interface WorkerStats {
@@ -282,7 +283,16 @@ export class Connection {
   /** The calls in flight, by id (an IdTable, not a Map: see idTable.ts for why). */
   private readonly pending = new IdTable<Pending>()
   /** Ids abandoned by timeout/abort, waiting for Python to confirm they ended. */
-  private readonly abandoned = new Map<number, ReturnType<typeof setTimeout>>()
+  private readonly abandoned = new Map<number, ReturnType<typeof setTimeout> | undefined>()
+  /**
+   * For each abandoned call, how many calls the host knew of that Python would run before it
+   * (older ones in flight or abandoned): what could hold Python's slots while it waited.
+   */
+  private readonly olderAtAbandon = new Map<number, number>()
+  /** Python's slots (its `ready` message's `concurrency`), once known. */
+  private pythonConcurrency: number | undefined
+  /** Abandoned calls in a row that waited for a slot nothing held (see `lateReply`). */
+  private slotlessWaits = 0
   private readonly decoder: FrameDecoder
   /** The frame body lengths of the messages being read (see receiveBytes), reused between reads. */
   private frameSizes: number[] | undefined = []
@@ -752,6 +762,7 @@ export class Connection {
     this.deadlineTimer = undefined
     this.deadlineAt = Number.POSITIVE_INFINITY
     this.abandoned.clear()
+    this.olderAtAbandon.clear()
     this.unansweredTools.clear()
     this.toolCallsUnanswered = 0
     this.toolCallsOfSession.clear()
@@ -846,7 +857,7 @@ export class Connection {
       // (setImmediate runs after the loop's poll phase).
       if (performance.now() - at > LATE_TIMER_MS) setImmediate(() => this.deadlinesDue())
       else this.deadlinesDue()
-    }, Math.max(1, Math.ceil(at - now)))
+    }, timerDelay(Math.max(1, Math.ceil(at - now))))
     this.deadlineTimer.unref?.()
   }
 
@@ -888,24 +899,25 @@ export class Connection {
     p.reject(error)
     if (this.closed) return
     this.writeControl({ type: "cancel", id })
-    const timer: ReturnType<typeof setTimeout> = setTimeout(() => {
+    // `callGraceMs: Infinity`: no timer; the call is only ever ended by Python's confirmation.
+    const timer = timeoutUnlessNever(() => {
       // Timers run before Node reads its pipes in each turn of the event loop: let this turn's
       // input in first, so a reply (or a withdrawn call's answer) already written in time counts.
       setImmediate(() => {
         if (this.abandoned.get(id) !== timer || this.closed) return
         this.abandoned.delete(id)
-        const hung = new WorkerCrashed({
-          message: `worker ${this.hooks.workerId} is still running call ${id} ${this.hooks.callGraceMs} ms after it was abandoned`,
-          workerId: this.hooks.workerId,
-          exitCode: null,
-          signal: null,
-          reason: "hung",
-        })
-        const onHung = this.hooks.onHung
-        if (onHung) this.runHook("onHung", () => onHung(hung))
-        else this.fault(hung)
+        this.olderAtAbandon.delete(id)
+        this.hung(`worker ${this.hooks.workerId} is still running call ${id} ${this.hooks.callGraceMs} ms after it was abandoned`)
       })
     }, this.hooks.callGraceMs)
+    // Python runs its calls in the order they came: those ahead of this one are the older ones
+    // in flight (control messages take no slot) and the older ones abandoned but not confirmed.
+    if (!p.control) {
+      let older = 0
+      for (const q of this.pending.values()) if (q.id < id && !q.control) older++
+      for (const a of this.abandoned.keys()) if (a < id) older++
+      this.olderAtAbandon.set(id, older)
+    }
     this.abandoned.set(id, timer)
     this.abandonedChanged()
   }
@@ -948,7 +960,7 @@ export class Connection {
       case "map_result": {
         const p = this.pending.get(m.id)
         if (!p) {
-          this.lateReply(m.id)
+          this.lateReply(m.id, m.type === "error" && m.error.started === false)
           return
         }
         if (m.type !== "error" && m.type !== p.answer) {
@@ -965,6 +977,7 @@ export class Connection {
           return
         }
         this._served++
+        this.slotlessWaits = 0
         if (m.type === "error") p.reject(toError(m.error, this.hooks.maxFrameBytes, p.output))
         else if (m.type === "map_result") p.resolve(this.outcomes(m.id, m.values, m.errors, p))
         else p.resolve(m.type === "pong" ? m.stats : m.type === "end" ? undefined : m.value)
@@ -976,7 +989,13 @@ export class Connection {
       case "log": {
         const onLog = this.hooks.onLog
         if (onLog) {
-          const record = { level: m.level, logger: m.logger, message: m.message, sessionId: m.session_id, callId: m.call_id }
+          // Which call a line belongs to, and so its session, is the host's to say: a frame may
+          // name any. A call counts only while in flight here, with the session the host sent it
+          // for; a line of no call keeps the session Python names (a session's logger outside a
+          // call), which the host cannot check: code on a worker can reach every session on it.
+          const p = m.call_id === null ? undefined : this.pending.get(m.call_id)
+          const sessionId = p !== undefined ? p.sessionId : m.call_id === null ? m.session_id : null
+          const record = { level: m.level, logger: m.logger, message: m.message, sessionId, callId: p !== undefined ? m.call_id : null }
           this.runHook("onLog", () => onLog(record))
         }
         // A line the call printed (Python sends it before the call's reply, on this pipe).
@@ -994,6 +1013,7 @@ export class Connection {
       case "ready": {
         const onReady = this.hooks.onReady
         const info: ReadyFields = { pid: m.pid, python: m.python, executable: m.executable, numpy: m.numpy, concurrency: m.concurrency, protocol: m.protocol }
+        this.pythonConcurrency = m.concurrency
         if (onReady) this.runHook("onReady", () => onReady(info))
         return
       }
@@ -1040,14 +1060,36 @@ export class Connection {
     return outcomes
   }
 
-  /** A late reply for an abandoned call: Python confirmed it ended, so it is not hung. */
-  private lateReply(id: number): void {
+  /**
+   * A late reply for an abandoned call: Python confirmed it ended, so it is not hung. Unless it
+   * says the call never started, though fewer calls than Python has slots were ahead of it: then
+   * for the whole of its wait a slot was held by no call the host knows of, which is code still
+   * running after its call's reply (an object's `__del__` that blocks, a generator's `finally`).
+   * Such a worker would take calls and never run them, and every call would end as a timeout
+   * whose cancel Python answers at once: it is ended as hung instead, at the second such call in
+   * a row with no call answered between (the first may be a race: a call ahead that had just
+   * answered but not yet handed its slot on when the cancel came).
+   */
+  private lateReply(id: number, neverStarted: boolean): void {
     const timer = this.abandoned.get(id)
+    const older = this.olderAtAbandon.get(id)
+    this.olderAtAbandon.delete(id)
     if (timer) {
       clearTimeout(timer)
       this.abandoned.delete(id)
       this.abandonedChanged()
     }
+    if (!timer || !neverStarted || older === undefined || this.pythonConcurrency === undefined || older >= this.pythonConcurrency || this.closed) return
+    if (++this.slotlessWaits < 2) return
+    this.hung(`worker ${this.hooks.workerId} left call ${id} waiting for a slot until it was abandoned, while fewer calls than its ${this.pythonConcurrency} slot${this.pythonConcurrency === 1 ? "" : "s"} were ahead of it: code still runs after a call's reply (an object's __del__, a generator's finally)`)
+  }
+
+  /** Tells the owner the worker is hung (`WorkerCrashed`, reason "hung"), else faults it. */
+  private hung(message: string): void {
+    const hung = new WorkerCrashed({ message, workerId: this.hooks.workerId, exitCode: null, signal: null, reason: "hung" })
+    const onHung = this.hooks.onHung
+    if (onHung) this.runHook("onHung", () => onHung(hung))
+    else this.fault(hung)
   }
 
   private abandonedChanged(): void {
@@ -1075,7 +1117,7 @@ export class Connection {
         if (!validId) break
         const p = this.pending.get(id as number)
         if (!p) {
-          if (type !== "chunk") this.lateReply(id as number)
+          if (type !== "chunk") this.lateReply(id as number, false)
           return
         }
         if (type === "chunk") {

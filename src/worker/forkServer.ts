@@ -39,6 +39,8 @@ import { StartupFailed, StartupTimeout } from "../errors.js"
 import { exitText } from "../protocol/messages.js"
 import { STREAM_GRACE_MS, streamsDone, type ExitInfo, type LaunchedProcess, type Launcher, type WorkerProcess, type WorkerProcessOptions } from "./process.js"
 import { isWorkerPid, signalGroup, trackGroup, untrackGroup } from "./processGroup.js"
+import { timeoutUnlessNever } from "../timerLimit.js"
+import { templateLoss } from "./templateLoss.js"
 
 /**
  * The connections a forked worker makes: one, for the protocol. Its `print()` output travels as
@@ -176,7 +178,9 @@ export class ForkServer {
    * wanted one did, and must not take its place.
    */
   templateReady(id: string, process: WorkerProcess): void {
-    this.ready.set(id, { id, process, gone: process.exited.then(() => {}) })
+    // Told at every snapshot in which it serves (each fork takes it busy and back): a new
+    // reaction on its exit each time would pile up, one per fork, for as long as it lives.
+    if (this.ready.get(id)?.process !== process) this.ready.set(id, { id, process, gone: process.exited.then(() => {}) })
     if (id === this.wanted) this.wake()
   }
 
@@ -190,10 +194,15 @@ export class ForkServer {
     return [...new Set(this.forksOf.get(id)?.values())]
   }
 
-  /** A template exited; `error` set when it could not start (its preload failed, say). */
-  templateExited(id: string, error?: unknown): void {
+  /**
+   * A template exited; `error` set when it could not start (its preload failed, say). Unless
+   * its supervisor gives it up (`restarting` false), the forks waiting for it wait for its
+   * restart, within their own deadlines: failed at once, each would count as a crash, and a
+   * template killed once while it imports its preload would spend the pool's restart intensity.
+   */
+  templateExited(id: string, error?: unknown, restarting = false): void {
     this.ready.delete(id)
-    if (error !== undefined && id === this.wanted) {
+    if (error !== undefined && id === this.wanted && !restarting) {
       this.failure = error
       for (const w of this.waiters.splice(0)) w.reject(error)
     }
@@ -277,7 +286,7 @@ export class ForkServer {
     if (wanted) return Promise.resolve(wanted)
     if (this.failure !== undefined) return Promise.reject(this.failure)
     return new Promise<Template>((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const timer = timeoutUnlessNever(() => {
         this.waiters = this.waiters.filter((w) => w !== waiter)
         reject(new StartupFailed({ message: `no fork server template was ready within ${timeoutMs} ms to fork ${workerId}`, workerId, exitCode: null, signal: null, stderr: "" }))
       }, timeoutMs)
@@ -309,7 +318,10 @@ export class ForkServer {
     } catch (error) {
       this.pending.delete(nonce)
       this.asked()
-      throw new StartupFailed({ message: `template ${template.id} could not fork ${options.workerId}: ${(error as Error).message}`, workerId: options.workerId, exitCode: null, signal: null, stderr: "" })
+      const failed = new StartupFailed({ message: `template ${template.id} could not fork ${options.workerId}: ${(error as Error).message}`, workerId: options.workerId, exitCode: null, signal: null, stderr: "" })
+      // Unanswered because the template died (its exit may be seen a moment after its socket
+      // closed): the template's loss, not this worker's failure.
+      throw (await templateGone(template)) ? templateLoss(failed) : failed
     }
     let alive = true
     let reported!: Promise<ExitInfo>
@@ -369,7 +381,9 @@ export class ForkServer {
     // the start fails with the same StartupTimeout, so the supervisor restarts it as any failed
     // start (intensity applies).
     let timer: ReturnType<typeof setTimeout> | undefined
-    const late = new Promise<"late">((resolve) => (timer = setTimeout(() => resolve("late"), timeoutMs)))
+    // Judged one poll phase after the timer: a host descheduled past the deadline runs its timers
+    // before it reads its sockets, and a child whose connection came in the meantime is not late.
+    const late = new Promise<"late">((resolve) => (timer = timeoutUnlessNever(() => setImmediate(() => resolve("late")), timeoutMs)))
     const outcome = await Promise.race([connected.then(() => undefined), status, late]).finally(() => clearTimeout(timer))
     if (outcome === "late") {
       this.pending.delete(nonce)
@@ -378,7 +392,7 @@ export class ForkServer {
       // The start fails once the child is gone (reaped and reported, as a spawned worker's
       // failed start is reported once it has exited), bounded in case the template cannot report.
       let grace: ReturnType<typeof setTimeout> | undefined
-      await Promise.race([status, new Promise<void>((resolve) => (grace = setTimeout(resolve, timeoutMs)))]).finally(() => clearTimeout(grace))
+      await Promise.race([status, new Promise<void>((resolve) => (grace = timeoutUnlessNever(resolve, timeoutMs)))]).finally(() => clearTimeout(grace))
       throw new StartupTimeout({
         message: `forked worker ${options.workerId} (pid ${pid}) did not connect within ${timeoutMs} ms; it was killed`,
         workerId: options.workerId,
@@ -389,7 +403,7 @@ export class ForkServer {
     if (outcome !== undefined) {
       this.pending.delete(nonce)
       for (const s of Object.values(pending.sockets)) s?.destroy()
-      throw new StartupFailed({
+      const failed = new StartupFailed({
         // Its exit, reported by the template, can overtake its connection: a worker that passed its
         // memory limit just after connecting ends here too, so the exit's meaning is named.
         message: `forked worker ${options.workerId} (pid ${pid}) exited before the host had its connection (${exitText(outcome)}); the template's stderr has the details`,
@@ -398,6 +412,7 @@ export class ForkServer {
         signal: outcome.signal,
         stderr: "",
       })
+      throw outcome.cause === "template" ? templateLoss(failed) : failed
     }
     this.pending.delete(nonce)
     const { proto } = pending.sockets as Record<Channel, Socket>
@@ -443,7 +458,11 @@ export class ForkServer {
     })
     if (this.greeting.size > this.pending.size + SPARE_GREETINGS) this.greeting.values().next().value?.destroy()
     let header = Buffer.alloc(0)
-    const timer = setTimeout(() => socket.destroy(), HEADER_TIMEOUT_MS)
+    // Checked one poll phase after the timer: a host descheduled past the deadline runs its
+    // timers before it reads its sockets, and a header that came in the meantime is read first.
+    const timer = setTimeout(() => setImmediate(() => {
+      if (this.greeting.has(socket)) socket.destroy()
+    }), HEADER_TIMEOUT_MS)
     const onData = (chunk: Buffer) => {
       header = Buffer.concat([header, chunk])
       const nl = header.indexOf(10)
@@ -478,6 +497,8 @@ interface Listening {
   /** The socket file's identity when the host bound it. */
   readonly dev: number
   readonly ino: number
+  /** Its permissions then: changed (`chmod 0`), the workers' user may no longer connect. */
+  readonly mode: number
   /** Stops listening (accepted connections go on) and removes the directory. */
   readonly drop: () => void
 }
@@ -505,23 +526,39 @@ const listen = async (onConnection: (socket: Socket) => void): Promise<Listening
     throw error
   }
   // Bound, the socket holds its inode: no other file can have this device and inode meanwhile.
-  const { dev, ino } = lstatSync(socketPath)
+  const { dev, ino, mode } = lstatSync(socketPath)
   const drop = () => {
     server.close()
-    rmSync(dir, { recursive: true, force: true })
+    try {
+      // Its mode may have been changed to keep us out (see isOurs): taken back first.
+      chmodSync(dir, 0o700)
+      rmSync(dir, { recursive: true, force: true })
+    } catch {
+      // Gone already, or not ours to remove any more: nothing listens there now either way.
+    }
   }
-  return { dir, socketPath, server, dev, ino, drop }
+  return { dir, socketPath, server, dev, ino, mode, drop }
 }
 
 /** True when the socket path still names the socket the host bound (not deleted, not replaced). */
 const isOurs = (l: Listening): boolean => {
   try {
+    // The same socket, with its permissions and its directory's as the host left them: a call's
+    // code that may unlink the socket may as well `chmod` it or its directory to 0, after which
+    // no fork can connect, and forking stops for good unless the host listens afresh.
     const st = lstatSync(l.socketPath)
-    return st.isSocket() && st.dev === l.dev && st.ino === l.ino
+    return st.isSocket() && st.dev === l.dev && st.ino === l.ino && st.mode === l.mode && (lstatSync(l.dir).mode & 0o777) === 0o700
   } catch {
     return false
   }
 }
+
+/** How long after a fork call failed the template's exit may still be seen (its socket closes first). */
+const TEMPLATE_EXIT_GRACE_MS = 1_000
+
+/** Whether `template` has exited, or does within {@link TEMPLATE_EXIT_GRACE_MS}. */
+const templateGone = (template: Template): Promise<boolean> =>
+  Promise.race([template.gone.then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), TEMPLATE_EXIT_GRACE_MS).unref())])
 
 const sameKey = (given: string | undefined, expected: string): boolean => {
   if (given === undefined) return false

@@ -8,6 +8,7 @@
  *    │                  ▼                  │
  *    │                idle ───LOAD(>0)─────┘
  *    ├── STARTUP_FAILED / FAULT / abnormal EXITED ──▶ crashed (final)
+ *    │   (a start failed by its fork server template's death: stopped, "shutdown:template")
  *    ├── snakepit.shutdown ──▶ stopping.terminating ──EXITED──▶ stopped (final)
  *    └── DRAIN ──▶ stopping.draining ──LOAD(0)──▶ stopping.drained ──snakepit.shutdown──▶ stopping.terminating
  * ```
@@ -22,7 +23,9 @@
  * holds no side effects: tests swap in a fake with `workerMachine.provide({ actors: { process } })`
  * and drive time with `SimulatedClock`. Calls do not pass through the machine — callers use the
  * connection in `context.process` directly — and the machine only hears when the worker goes
- * between idle and loaded, so XState stays off the per-call path.
+ * between idle and loaded, so XState stays off the per-call path: `LOAD(>0)` as soon as a call
+ * is in flight, `LOAD(0)` once none has been for 5 ms (`loadReports.ts`), so a worker fed in
+ * bursts does not go back and forth between `ready` and `busy` at each.
  *
  * The machine's output (it ends in `crashed` or `stopped`) follows the supervisor's child
  * contract: `{ reason }` is `"shutdown"` after a requested stop, `"normal"` after a clean exit 0,
@@ -39,7 +42,10 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import { assign, fromCallback, not, sendTo, setup, spawnChild, stopChild } from "xstate"
 import type { ConnectionFault } from "./connection.js"
+import { loadReports } from "./loadReports.js"
+import { isTemplateLoss } from "./templateLoss.js"
 import { type ExitInfo, spawnWorker, type WorkerHooks, type WorkerProcess, type WorkerProcessOptions } from "./process.js"
+import { timerDelay } from "../timerLimit.js"
 
 /** The public states of a worker (drawn in docs/diagrams/worker.md). */
 export type WorkerState = "starting" | "ready" | "busy" | "idle" | "crashed" | "stopping" | "stopped"
@@ -93,8 +99,10 @@ export interface WorkerContext {
 }
 
 // setTimeout fires at once for delays above 2^31−1 ms; treat those as "never" instead.
-const MAX_DELAY = 2 ** 31 - 1
-const delay = (ms: number | undefined, fallback: number) => Math.min(ms ?? fallback, MAX_DELAY)
+const delay = (ms: number | undefined, fallback: number) => timerDelay(ms ?? fallback)
+
+/** How long a worker has nothing in flight before it is reported ready again (busy → ready). */
+const IDLE_REPORT_MS = 5
 
 const faultReason = (f: ConnectionFault): string =>
   f._tag === "ProtocolError" ? "protocol" : f._tag === "FrameTooLarge" ? "frame_too_large" : f.reason
@@ -110,28 +118,9 @@ export const workerProcessLogic = fromCallback<ProcessCommand, WorkerInput, Work
     if (!ended) sendBack(e)
   }
 
-  // Busy→ready is reported one macrotask late, and only if still idle then: a caller awaiting
-  // call after call (the common sequential loop) never sees the worker flap between states.
-  let reportedBusy = false
-  let drainCheck: ReturnType<typeof setImmediate> | undefined
-  const onLoad = (inFlight: number) => {
-    if (inFlight > 0) {
-      if (drainCheck) clearImmediate(drainCheck)
-      drainCheck = undefined
-      if (!reportedBusy) {
-        reportedBusy = true
-        send({ type: "LOAD", inFlight })
-      }
-    } else if (reportedBusy && !drainCheck) {
-      drainCheck = setImmediate(() => {
-        drainCheck = undefined
-        if (proc && proc.connection.inFlight === 0) {
-          reportedBusy = false
-          send({ type: "LOAD", inFlight: 0 })
-        }
-      })
-    }
-  }
+  // Busy at once, ready only after IDLE_REPORT_MS with nothing in flight (see loadReports.ts).
+  const load = loadReports({ idleMs: IDLE_REPORT_MS, inFlight: () => proc?.connection.inFlight ?? 0, report: (inFlight) => send({ type: "LOAD", inFlight }) })
+  const onLoad = load.changed
 
   const fiber = Effect.runFork(
     Effect.scoped(
@@ -166,7 +155,7 @@ export const workerProcessLogic = fromCallback<ProcessCommand, WorkerInput, Work
 
   return () => {
     ended = true
-    if (drainCheck) clearImmediate(drainCheck)
+    load.stop()
     Effect.runFork(Fiber.interrupt(fiber))
   }
 })
@@ -191,6 +180,7 @@ export const workerMachine = setup({
     loaded: ({ event }) => event.type === "LOAD" && event.inFlight > 0,
     cleanExit: ({ context, event }) => event.type === "EXITED" && event.exit.exitCode === 0 && event.exit.signal === null && context.input.exitIsCrash !== true,
     templateLost: ({ event }) => event.type === "EXITED" && event.exit.cause === "template",
+    templateLostAtStart: ({ event }) => event.type === "STARTUP_FAILED" && isTemplateLoss(event.error),
   },
   actions: {
     recordExit: assign({
@@ -209,10 +199,18 @@ export const workerMachine = setup({
           target: "ready",
           actions: assign({ process: ({ event }) => event.process, pid: ({ event }) => event.process.pid }),
         },
-        STARTUP_FAILED: {
-          target: "crashed",
-          actions: assign({ exit: ({ event }) => ({ reason: "startup_failed", exitCode: null, signal: null, error: event.error }) }),
-        },
+        STARTUP_FAILED: [
+          // Its fork server template died under it: taken down, as a running worker would be.
+          {
+            guard: "templateLostAtStart",
+            target: "stopped",
+            actions: assign({ exit: ({ event }) => ({ reason: "shutdown:template", exitCode: null, signal: null, error: event.error }) }),
+          },
+          {
+            target: "crashed",
+            actions: assign({ exit: ({ event }) => ({ reason: "startup_failed", exitCode: null, signal: null, error: event.error }) }),
+          },
+        ],
         DRAIN: "#worker.stopping.drained",
       },
     },

@@ -28,6 +28,7 @@ import { inheritedEnv } from "./hostEnv.js"
 import { isRunning } from "./liveness.js"
 import { groupsSupported, signalGroup, trackGroup, untrackGroup, watchGroups } from "./processGroup.js"
 import { bridgePythonDir } from "./python.js"
+import { templateLoss } from "./templateLoss.js"
 
 /** Everything needed to start one worker. */
 export interface WorkerProcessOptions {
@@ -404,16 +405,13 @@ export const spawnWorker = (
         }
       }
       exited.then((exit) => {
-        resume(
-          Effect.fail(
-            startupFailed(
-              exit.notStarted !== undefined
-                ? `could not start ${options.python}: ${exit.notStarted}`
-                : `worker ${options.workerId} exited before it was ready (${exitText(exit)})`,
-              exit,
-            ),
-          ),
+        const failed = startupFailed(
+          exit.notStarted !== undefined
+            ? `could not start ${options.python}: ${exit.notStarted}`
+            : `worker ${options.workerId} exited before it was ready (${exitText(exit)}${exit.cause === "template" ? ", with its fork server template" : ""})`,
+          exit,
         )
+        resume(Effect.fail(exit.cause === "template" ? templateLoss(failed) : failed))
       })
     }).pipe(
       Effect.timeoutOrElse({

@@ -21,6 +21,40 @@ const settle = (p: Promise<unknown>) =>
 const lines = (path: string) => (existsSync(path) ? readFileSync(path, "utf8").split("\n").filter((l) => l !== "") : [])
 
 describe("abandoned calls", () => {
+  // Found by a review: an object's __del__ that blocks, freed after its call's reply, held the
+  // worker's only slot; every later call waited in Python until its deadline, Python answered
+  // its cancel "never started", and the worker was judged fine: it served nothing, for good.
+  // Found by a review: the cancel of a call blocking the event loop was confirmed at once (the
+  // future reads cancelled though the loop never ran it), so the worker was judged fine, and every
+  // later async call, of any session, waited on the blocked loop until its deadline, for good.
+  it("an async call that blocks the event loop and is abandoned ends its worker as hung after callGraceMs; async calls then run on a new worker", async () => {
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, callGraceMs: 1_000 })
+    const exited = record(bridge, "worker.exited")
+    const first = await bridge.executePython(null, "stubborn", "apid", [])
+    const blocked = await settle(bridge.executePython("a", "stubborn", "block_the_loop", [3_600], { timeoutMs: 500 }))
+    expect(blocked).toMatchObject({ ok: false, error: { _tag: "CallTimeout" } })
+    await eventually(() => exited.some((e) => e.pid === first && e.reason === "hung"), 10_000, "the worker with the blocked loop to be ended as hung")
+    const next = await bridge.executePython("b", "stubborn", "apid", [])
+    expect(next).not.toBe(first)
+  })
+
+  it("a worker whose slot stays busy after its call's reply (a __del__ that blocks) is ended as hung at the second call's deadline that found no call ahead, and a new worker serves", async () => {
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, callGraceMs: 1_000 })
+    const exited = record(bridge, "worker.exited")
+    const first = await bridge.executePython(null, "stubborn", "pid", [])
+    const failed = await settle(bridge.executePython("a", "stubborn", "raise_leaving_a_slow_del", [3_600]))
+    expect(failed).toMatchObject({ ok: false, error: { _tag: "PythonError" } })
+    // Python holds these in its queue until their deadlines: nothing the host knows of ran ahead
+    // of them. The second in a row settles it (the first could be a race with a slot handed on).
+    for (const session of ["b1", "b2"]) {
+      const waited = await settle(bridge.executePython(session, "stubborn", "pid", [], { timeoutMs: 1_000 }))
+      expect(waited).toMatchObject({ ok: false, error: { _tag: "CallTimeout" } })
+    }
+    await eventually(() => exited.some((e) => e.pid === first && e.reason === "hung"), 10_000, "the stuck worker to be ended as hung")
+    const next = await bridge.executePython("c", "stubborn", "pid", [])
+    expect(next).not.toBe(first)
+  })
+
   it("recycling workers that hold calls which never end leaves at most maxWorkers draining beside maxWorkers serving, not one more process per recycle", async () => {
     const marker = randomUUID()
     // Spawned workers, so every process with the marker is a worker (the cap does not depend on
@@ -153,9 +187,12 @@ describe("abandoned calls", () => {
     const exited = record(bridge, "worker.exited")
     const first = bridge.getStatus().workers[0]!.pid!
     // Catastrophic backtracking in re's C code, which never releases the GIL: minutes of work.
-    const stuck = settle(bridge.executePython(null, "re", "match", ["(a+)+$", `${"a".repeat(32)}b`], { timeoutMs: 300 }))
+    // One session's calls: only they may be pipelined behind a call judged stalled (100 ms on an
+    // unmeasured worker), so all four are in flight however late the host gets to the fourth
+    // (without a session, a host descheduled for 100 ms beside two CPU hogs kept it queued).
+    const stuck = settle(bridge.executePython("gil", "re", "match", ["(a+)+$", `${"a".repeat(32)}b`], { timeoutMs: 300 }))
     const files = [0, 1, 2].map((i) => join(dir, `call-${i}`))
-    const behind = files.map((f, i) => settle(bridge.executePython(null, "stubborn", "count_then_sleep", [f, 0, i])))
+    const behind = files.map((f, i) => settle(bridge.executePython("gil", "stubborn", "count_then_sleep", [f, 0, i])))
     expect(bridge.getStatus().workers[0]!.inFlight).toBe(4)
     expect(await stuck).toMatchObject({ ok: false, error: { _tag: "CallTimeout" } })
     for (const r of await Promise.all(behind)) expect(r).toMatchObject({ ok: false, error: { _tag: "WorkerCrashed", reason: "hung" } })

@@ -218,6 +218,34 @@ describe("bridge: queue", () => {
     expect(await bridge.executePython("q", "echo", "with_session", ["check"])).toBeNull()
   })
 
+  it("a queueTimeoutMs past what a timer takes (2³¹−1 ms) is no limit, not a timeout at once", async () => {
+    // Before: Node fires such a timer after 1 ms, so the queued call failed with QueueTimeout.
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, pipelineDepth: 0, queueTimeoutMs: 2 ** 32 })
+    const busy = bridge.executePython(null, "echo", "sleep", [0.3])
+    expect(await bridge.executePython(null, "echo", "echo", ["queued"])).toBe("queued")
+    await busy
+  })
+
+  it("one AbortSignal given to 30 calls in flight draws no listener-leak warning, and aborting it cancels them all", async () => {
+    // Before: each call added its own listener to the caller's signal; past ten Node warned
+    // "Possible EventTarget memory leak detected".
+    const warnings: Error[] = []
+    const onWarning = (w: Error) => void warnings.push(w)
+    process.on("warning", onWarning)
+    try {
+      const bridge = await startBridge({ minWorkers: 2, maxWorkers: 2 })
+      const controller = new AbortController()
+      const calls = Array.from({ length: 30 }, (_, i) => bridge.executePython(null, "echo", "sleep", [5, i], { signal: controller.signal }).then(() => "ran", (e: { _tag?: string }) => e._tag))
+      await new Promise((r) => setTimeout(r, 100))
+      controller.abort()
+      expect(await Promise.all(calls)).toEqual(Array.from({ length: 30 }, () => "CallCancelled"))
+      await new Promise((r) => setImmediate(r))
+      expect(warnings.filter((w) => w.name === "MaxListenersExceededWarning")).toEqual([])
+    } finally {
+      process.off("warning", onWarning)
+    }
+  })
+
   it("a queued call whose signal aborts leaves the queue and never runs", async () => {
     const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, pipelineDepth: 0 })
     const busy = bridge.executePython(null, "echo", "sleep", [0.4])

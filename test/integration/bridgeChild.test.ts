@@ -36,6 +36,26 @@ it("bridgeOf gives the running bridge, and nothing for other children", async ()
   }
 })
 
+it("a bridge stopped outside its supervisor (its own stop(), await using) exits its child, which is restarted with a new bridge", async () => {
+  // Before: the child stayed "running" with a stopped bridge that refused every call, for good.
+  const root = await Supervisor.start({ id: "root", children: [bridgeChild("ml", { python: pythonCommand, minWorkers: 1, logger: testLogger })] })
+  try {
+    const child = () => root.whichChildren().find((c) => c.id === "ml")
+    const first = bridgeOf(child()?.ref)!
+    {
+      await using _ = first
+    }
+    await eventually(() => {
+      const next = bridgeOf(child()?.ref)
+      return next !== undefined && next !== first
+    }, 20_000, "a new bridge")
+    expect(await bridgeOf(child()?.ref)!.executePython(null, "math", "sqrt", [16])).toBe(4)
+    expect(root.getStatus().children[0]).toMatchObject({ id: "ml", restarts: 1 })
+  } finally {
+    await root.stop()
+  }
+})
+
 /** Kills what a failed test left (the test itself asserts nothing was). */
 const killLeft = (mark: string) => {
   for (const p of findProcessesWithEnv("SNAKEPIT_BRIDGE_CHILD", mark)) {

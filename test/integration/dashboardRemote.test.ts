@@ -41,6 +41,17 @@ describe("dashboard remote mode", () => {
     })
   })
 
+  it("refuses a misspelled option: controls with a mistyped token are not served without one", async () => {
+    const bridge = await startBridge({ minWorkers: 1 })
+    await expect(bridge.serveDashboard({ controls: true, tokn: TOKEN } as never)).rejects.toMatchObject({
+      _tag: "InvalidOptions",
+      issues: ["tokn is not a dashboard option (did you mean token?)"],
+    })
+    // Also as the bridge's `dashboard` option, which serveDashboard's options extend.
+    const configured = await startBridge({ minWorkers: 1, dashboard: { allowRemot: true } as never })
+    await expect(configured.serveDashboard({ port: 0 })).rejects.toMatchObject({ _tag: "InvalidOptions", issues: ["allowRemot is not a dashboard option (did you mean allowRemote?)"] })
+  })
+
   it("refuses a DNS-rebinding Host (421) in remote mode and answers an allowed one", async () => {
     const bridge = await startBridge({ minWorkers: 1 })
     const d = await bridge.serveDashboard({ host: "0.0.0.0", allowRemote: true, token: TOKEN, allowedHosts: ["dash.example.com"] })

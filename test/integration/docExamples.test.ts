@@ -1,20 +1,21 @@
 /**
  * The docs' end-to-end examples run (issue 23, item 7): every block fenced ```ts run in
- * README.md and docs/*.md is written out as a script and run with `node --import tsx` against
- * real python3, as a user would paste it. It must exit 0 and leave no process behind; when a
+ * README.md and docs/*.md is written out as a script, bundled with esbuild and run with `node`
+ * against real python3, as a user would paste it. It must exit 0 and leave no process behind; when a
  * ```text output block follows it, its stdout must be exactly that text.
  *
  * The Python modules the examples import are the docs' own ```python blocks whose first line
  * names a file (`# py/pricing.py`): each example runs in a fresh directory holding all of them,
  * so a Python block cannot drift from the TypeScript that calls it. `snakepit` resolves to
- * src/ through the directory's tsconfig `paths` (tsx reads them), as the compile check in
+ * src/ through the directory's tsconfig `paths` (esbuild reads them), as the compile check in
  * test/unit/docSnippets.test.ts maps it. The directory is under test-artifacts/ (ignored by git)
- * so that `tsx` and the packages the examples import resolve from the repository.
+ * so that the packages the examples import resolve from the repository.
  */
-import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { randomUUID } from "node:crypto"
+import { build } from "esbuild"
 import { execa } from "execa"
 import { describe, expect, it } from "vitest"
 import { eventually } from "../support/bridge.js"
@@ -89,11 +90,18 @@ describe.each(examples.map((e) => [e.where, e] as const))("the example at %s", (
     // Every process the example starts inherits this marker: the leak check looks for it.
     const marker = randomUUID()
     try {
-      const r = await execa(process.execPath, ["--import", "tsx", "example.ts"], {
+      // Bundled first (the library's sources with it, through the tsconfig's paths; packages
+      // stay imports), so the run is plain node: through tsx, every example compiled the library
+      // again, on every test pass. The bundle sits two levels below a link to `python/`, as
+      // `dist/` sits in the package, so the library finds its Python package the same way.
+      const entry = join(dir, "bundle", "example", "example.mjs")
+      symlinkSync(join(root, "python"), join(dir, "python"), "dir")
+      await build({ entryPoints: [join(dir, "example.ts")], bundle: true, platform: "node", format: "esm", packages: "external", target: "node20", outfile: entry, tsconfig: join(dir, "tsconfig.json"), logLevel: "error" })
+      const r = await execa(process.execPath, [entry], {
         cwd: dir,
         reject: false,
-        // Generous: a cold tsx compile and Python start on a loaded two-core machine. A hung
-        // example is a failure (it is killed, and its workers with it).
+        // Generous: a Python start on a loaded two-core machine. A hung example is a failure (it
+        // is killed, and its workers with it).
         timeout: 120_000,
         env: { SNAKEPIT_DOC_EXAMPLE: marker },
       })

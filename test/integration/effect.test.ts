@@ -136,11 +136,12 @@ describe("snakepit/effect", () => {
     expect(await processesLeft("SNAKEPIT_EFFECT_LAYER", mark, 10_000)).toEqual([])
   })
 
-  it("a layer whose stop fails stops the bridge with a plain stop: no worker is left, and the failure is a defect", async () => {
+  it("a layer whose stop fails stops the bridge by force: no worker is left, and the failure is a defect", async () => {
     const mark = randomUUID()
     const options = { python: pythonCommand, pythonPath: [fixturesDir], minWorkers: 2, logger: testLogger, env: { SNAKEPIT_EFFECT_LAYER: mark } }
     const failure = new Error("the drain failed")
-    const stop = vi.spyOn(PythonBridge.prototype, "stop").mockImplementationOnce(() => Promise.reject(failure))
+    // Every stop() rejects, as a real one does once it has: stop() returns its first promise.
+    const stop = vi.spyOn(PythonBridge.prototype, "stop").mockImplementation(() => Promise.reject(failure))
     let started: PythonBridge | undefined
     try {
       const program = Effect.map(Bridge, (bridge) => void (started = bridge))

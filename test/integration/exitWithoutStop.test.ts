@@ -5,16 +5,16 @@
  * (test/hosts/forgetfulScript.ts) and real workers, in both spawn modes.
  */
 import { execa } from "execa"
-import { dirname, join } from "node:path"
-import { fileURLToPath } from "node:url"
 import { describe, expect, it } from "vitest"
 import { eventually } from "../support/bridge.js"
 import { isGone } from "../support/processes.js"
 import { fixturesDir, pythonCommand } from "../support/worker.js"
+import { bundledEntry } from "../support/cli.js"
 
-const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..")
+// Bundled once (plain node, no tsx compile at each of the file's starts).
+const forgetfulScript = await bundledEntry("test/hosts/forgetfulScript.ts")
 const script = (mode: string, env: Record<string, string> = {}) =>
-  execa(process.execPath, ["--import", "tsx", join(root, "test/hosts/forgetfulScript.ts"), pythonCommand, fixturesDir, mode], {
+  execa(process.execPath, [forgetfulScript, pythonCommand, fixturesDir, mode], {
     reject: false,
     // A hung script is the failure this test looks for: it is killed, and its workers with it.
     timeout: 60_000,

@@ -6,7 +6,7 @@
  */
 import { Effect, Stream } from "effect"
 import { describe, expect, it } from "vitest"
-import { executePython as effectExecutePython, stream as effectStream, Bridge } from "../../src/effect.js"
+import { executePython as effectExecutePython, map as effectMap, stream as effectStream, Bridge } from "../../src/effect.js"
 import type { PythonBridge } from "../../src/bridge/PythonBridge.js"
 import { ModuleNotAllowed } from "../../src/errors.js"
 import { startBridge } from "../support/bridge.js"
@@ -51,6 +51,15 @@ const ROUTES: Record<string, Route> = {
   routeCommand: (b, m, f, a) => b.routeCommand("execute_python", { module: m, function: f, args: a }, { sessionId: "s-route" }),
   "Effect executePython": (b, m, f, a) => Effect.runPromise(effectExecutePython("s-effect", m, f, a).pipe(Effect.provideService(Bridge, b))),
   "Effect stream": (b, m, f, a) => Effect.runPromise(Stream.runCollect(effectStream("s-effect", m, f, a)).pipe(Effect.provideService(Bridge, b))),
+  // One input: its item's error (a refusal in the worker) is the route's, as a call's would be.
+  map: async (b, m, f, a) => {
+    for await (const r of b.map(null, m, f, [a])) return r.ok ? r.value : Promise.reject(r.error)
+    return undefined
+  },
+  "Effect map": async (b, m, f, a) => {
+    const [r] = [...(await Effect.runPromise(Stream.runCollect(effectMap("s-effect", m, f, [a])).pipe(Effect.provideService(Bridge, b))))]
+    return r === undefined || r.ok ? r?.value : Promise.reject(r.error)
+  },
 }
 
 /** The worker is the same process, its module flag unflipped, and plain calls still work. */

@@ -6,7 +6,8 @@
  * SNAKEPIT_SPAWN_MODE=forkserver.)
  */
 import { connect } from "node:net"
-import { statSync } from "node:fs"
+import { mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { execa } from "execa"
@@ -14,8 +15,9 @@ import { pino } from "pino"
 import { describe, expect, it } from "vitest"
 import type { PythonBridge } from "../../src/bridge/PythonBridge.js"
 import { ForkServer } from "../../src/worker/forkServer.js"
+import { createFaults } from "../../src/testing/faults.js"
 import { eventually, record, startBridge } from "../support/bridge.js"
-import { isGone } from "../support/processes.js"
+import { findProcessesWithEnv, isGone } from "../support/processes.js"
 import { fixturesDir, pythonCommand } from "../support/worker.js"
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..")
@@ -115,6 +117,93 @@ describe("spawnMode forkserver", () => {
     for (const pid of [before, ...oldWorkers]) expect(isGone(pid!)).toBe(true)
   })
 
+  it("a worker ended by a real-time signal is that worker's crash alone: the template and its other workers go on", async () => {
+    // Before: the template could not name the signal (Python's signal.Signals has no member for
+    // most of them), raised, and ended with every worker it had forked.
+    const bridge = await forked({ minWorkers: 3, maxWorkers: 3 })
+    const before = template(bridge)!.pid!
+    const [victim, ...others] = workerPids(bridge)
+    const exited = record(bridge, "worker.exited")
+    process.kill(victim!, 40) // SIGRTMIN+6 on Linux; its default action ends the process
+    await eventually(() => exited.length === 1 && workerPids(bridge).filter((p) => p !== victim).length === 3 && bridge.getStatus().workers.every((w) => w.state === "ready"), 15_000, "the victim replaced")
+    expect(exited[0]).toMatchObject({ pid: victim, signal: "SIGRTMIN+6" })
+    expect(template(bridge)!.pid).toBe(before)
+    expect(workerPids(bridge)).toEqual(expect.arrayContaining(others))
+  })
+
+  it("startupTimeoutMs and callGraceMs of Infinity mean no limit, not a timer that fires at once", async () => {
+    // Before: Node fires a timer past 2³¹−1 ms after 1 ms, so every fork failed ("no fork server
+    // template was ready within Infinity ms") and an abandoned call's worker was hung at once.
+    const bridge = await forked({ minWorkers: 2, maxWorkers: 2, startupTimeoutMs: Infinity, callGraceMs: Infinity })
+    const exited = record(bridge, "worker.exited")
+    const [victim] = workerPids(bridge)
+    process.kill(victim!, "SIGKILL")
+    await eventually(() => exited.length === 1 && workerPids(bridge).every((p) => p !== null && p !== victim) && bridge.getStatus().workers.every((w) => w.state === "ready"), 15_000, "a forked replacement")
+    // Abandoned at its deadline, the call ends in Python 0.5 s later: the worker is kept.
+    await expect(bridge.executePython("s", "echo", "sleep", [0.5], { timeoutMs: 50 })).rejects.toMatchObject({ _tag: "CallTimeout" })
+    await new Promise((r) => setTimeout(r, 1_000))
+    expect(await bridge.executePython("s", "echo", "echo", [1])).toBe(1)
+    expect(exited).toHaveLength(1)
+  })
+
+  it("a template killed while it imports its preload costs its own restart only: the forks waiting for it wait for the next", async () => {
+    // Before: its failed start was kept until a template was ready again, so every worker
+    // start meanwhile failed at once, each counted, and the pool gave up within milliseconds.
+    const dir = mkdtempSync(join(tmpdir(), "snakepit-gate-"))
+    const gate = join(dir, "open")
+    writeFileSync(gate, "")
+    try {
+      const bridge = await forked({ minWorkers: 2, maxWorkers: 2, preload: ["gated_import"], env: { SNAKEPIT_TEST_IMPORT_GATE: gate }, restart: { intensity: 3, periodMs: 60_000 } })
+      const first = template(bridge)!.pid!
+      const gaveUp = record(bridge, "supervisor.maxIntensity")
+      rmSync(gate)
+      process.kill(first, "SIGKILL")
+      // The next template waits for the gate in its preload's import: killed there, its start fails.
+      // (Its status shows no pid before it is ready: found by the environment it was given.)
+      let second: number | undefined
+      await eventually(() => {
+        second = findProcessesWithEnv("SNAKEPIT_TEST_IMPORT_GATE", gate).find((p) => p.pid !== first && p.cmdline.includes('"snakepit_bridge.forkserver"'))?.pid
+        return second !== undefined
+      }, 15_000, "the second template")
+      await new Promise((r) => setTimeout(r, 300))
+      process.kill(second!, "SIGKILL")
+      await new Promise((r) => setTimeout(r, 500))
+      writeFileSync(gate, "")
+      await eventually(() => {
+        const pids = workerPids(bridge)
+        const t = template(bridge)
+        return t !== undefined && t.pid !== first && t.pid !== second && pids.length === 2 && bridge.getStatus().workers.every((w) => w.state === "ready")
+      }, 20_000, "a third template and two forked workers")
+      expect(gaveUp).toEqual([])
+      expect(bridge.getStatus().failed).toBeUndefined()
+      expect(await bridge.executePython(null, "forked", "parent")).toBe(template(bridge)!.pid)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  it("a template killed while its forks start costs its own restart only: the starting workers are replaced, not counted as crashes", async () => {
+    // Before: each worker still starting failed its start (startup_failed), each counted, and
+    // four of them spent the intensity.
+    const bridge = await forked({ minWorkers: 4, maxWorkers: 4, testing: true, restart: { intensity: 2, periodMs: 60_000 } })
+    const gaveUp = record(bridge, "supervisor.maxIntensity")
+    const first = template(bridge)!.pid!
+    // The four forks that replace the first template's workers take 3 s to their handshake.
+    createFaults(bridge).slowStart(3_000, 4)
+    process.kill(first, "SIGKILL")
+    await eventually(() => (template(bridge)?.pid ?? first) !== first, 15_000, "the second template")
+    const second = template(bridge)!.pid!
+    await new Promise((r) => setTimeout(r, 500))
+    expect(bridge.getStatus().workers.every((w) => w.state === "starting")).toBe(true)
+    process.kill(second, "SIGKILL")
+    await eventually(() => {
+      const t = template(bridge)
+      return t !== undefined && t.pid !== first && t.pid !== second && bridge.getStatus().workers.length === 4 && bridge.getStatus().workers.every((w) => w.state === "ready")
+    }, 30_000, "a third template and four ready workers")
+    expect(gaveUp).toEqual([])
+    expect(bridge.getStatus().failed).toBeUndefined()
+  })
+
   it("kill -9 of the template with calls in flight: each fails once with WorkerCrashed, an idempotent one runs again on a new fork", async () => {
     const bridge = await forked({ minWorkers: 2, maxWorkers: 2, restart: { intensity: 1, periodMs: 60_000 } })
     const before = template(bridge)!.pid!
@@ -193,8 +282,43 @@ describe("the fork socket", () => {
       process.kill(before!, "SIGKILL")
       await eventually(() => workerPids(bridge).some((p) => p !== null && p !== before), 20_000, "a forked replacement")
       expect(await bridge.executePython(null, "os", "getpid", [])).not.toBe(before)
+      // And the few held go at the header timeout (5 s).
+      await eventually(() => closed() === 300, 20_000, `every silent connection dropped by the header timeout (dropped: ${closed()})`)
     } finally {
       for (const s of strangers) s.destroy()
+    }
+  })
+
+  it("hears a template ready at every snapshot without keeping one more thing per snapshot", async () => {
+    // Each fork takes the template busy and back: it kept a new reaction on the template's exit
+    // each time (about 150 bytes a fork, for as long as the template lived).
+    const forks = await ForkServer.open()
+    try {
+      let reactions = 0
+      const exited = new Promise<never>(() => {})
+      const template = { exited: { then: (...args: Parameters<typeof exited.then>) => (reactions++, exited.then(...args)) } } as never
+      for (let i = 0; i < 1_000; i++) forks.templateReady("forkserver-1", template)
+      expect(reactions).toBe(1)
+    } finally {
+      await forks.close()
+    }
+  })
+
+  it("a socket or directory whose permissions a call changed is listened on afresh before the next fork", async () => {
+    // As a user other than root, `chmod 0` kept every later fork from connecting, for good.
+    // (Root connects whatever the mode: here the new path is what shows the host noticed.)
+    for (const target of ["socket", "directory"] as const) {
+      const bridge = await forked({ minWorkers: 1, maxWorkers: 1 })
+      const before = await bridge.executePython<string>(null, "os", "getenv", ["SNAKEPIT_FORK_SOCKET"])
+      await bridge.executePython(null, "os", "chmod", [target === "socket" ? before : dirname(before), 0])
+      const [pid] = workerPids(bridge)
+      process.kill(pid!, "SIGKILL")
+      await eventually(() => workerPids(bridge).some((p) => p !== null && p !== pid) && bridge.getStatus().workers.every((w) => w.state === "ready"), 20_000, "a forked replacement")
+      const after = await bridge.executePython<string>(null, "os", "getenv", ["SNAKEPIT_FORK_SOCKET"])
+      expect(after, target).not.toBe(before)
+      await bridge.stop()
+      // The old directory is removed all the same.
+      expect(() => statSync(dirname(before)), target).toThrow()
     }
   })
 

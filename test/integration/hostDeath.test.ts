@@ -10,11 +10,12 @@ import { fileURLToPath } from "node:url"
 import { describe, expect, it } from "vitest"
 import { isGone } from "../support/processes.js"
 import { fixturesDir, pythonCommand } from "../support/worker.js"
+import { bundledEntry } from "../support/cli.js"
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..")
 
 const startHost = async (busy: boolean) => {
-  const host = execa(process.execPath, ["--import", "tsx", join(root, "test/hosts/oneWorker.ts"), pythonCommand, fixturesDir], {
+  const host = execa(process.execPath, [await bundledEntry("test/hosts/oneWorker.ts"), pythonCommand, fixturesDir], {
     cwd: root,
     env: { SNAKEPIT_HOST_BUSY: busy ? "1" : "0" },
     reject: false,
@@ -34,7 +35,7 @@ const startHost = async (busy: boolean) => {
 
 /** Starts test/hosts/subprocessBridge.ts; resolves with the pids it printed. */
 const startSubprocessHost = async (env: Record<string, string> = {}) => {
-  const host = execa(process.execPath, ["--import", "tsx", join(root, "test/hosts/subprocessBridge.ts"), pythonCommand, fixturesDir], {
+  const host = execa(process.execPath, [await bundledEntry("test/hosts/subprocessBridge.ts"), pythonCommand, fixturesDir], {
     cwd: root,
     env,
     reject: false,

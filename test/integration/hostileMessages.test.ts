@@ -11,7 +11,7 @@ import { waitFor } from "xstate"
 import type { PythonBridge } from "../../src/bridge/PythonBridge.js"
 import { registerDecoder } from "../../src/protocol/customTypes.js"
 import { PROTOCOL_VERSION } from "../../src/protocol/messages.js"
-import { record, startBridge } from "../support/bridge.js"
+import { eventually, record, startBridge } from "../support/bridge.js"
 import { startWorker } from "../support/worker.js"
 
 /** A bridge of one worker whose warnings are kept (pino lines as parsed objects). */
@@ -167,6 +167,46 @@ describe("a worker sending a well-framed but malformed message", () => {
     expect(await h.bridge.executePython(null, "hostile", "echo", ["alive"])).toBe("alive")
     expect(h.pid()).not.toBe(h.firstPid)
   })
+
+  // Found by a review: with the protocol's output non-blocking, a write that could not finish
+  // left a frame half written, and the host read the next frames as its rest: one call resolved
+  // with another session's reply inside its bytes.
+  it("code that makes the protocol's output non-blocking gets every big result whole, each to its own call", async () => {
+    const h = await hostileBridge({ workerConcurrency: 2 })
+    expect(await h.bridge.executePython("a", "hostile", "protocol_output_nonblocking", [])).toBe(true)
+    const sizes = [400_000, ...Array.from({ length: 10 }, () => 100_000)]
+    const results = await Promise.all(sizes.map((n, i) => h.bridge.executePython(`s${i}`, "hostile", "filled", [n, i + 1]) as Promise<Uint8Array>))
+    results.forEach((bytes, i) => {
+      expect(bytes.length).toBe(sizes[i])
+      expect(bytes.every((b) => b === i + 1)).toBe(true)
+    })
+  })
+
+  // Found by a review: a log frame's session and call were Python's word, so a line could be
+  // attributed to any session, on any worker.
+  it("a log frame claiming another session is attributed to the call it names, with that call's session, and only to a call in flight", async () => {
+    const h = await hostileBridge()
+    const logs = record(h.bridge, "python.log")
+    const own = await h.bridge.executePython("attacker", "hostile", "forged_logs", [])
+    await eventually(() => logs.filter((l) => l.logger === "forged").length === 2, 10_000, "both forged lines")
+    expect(logs.filter((l) => l.logger === "forged").map(({ message, sessionId, callId }) => ({ message, sessionId, callId }))).toEqual([
+      { message: "own call, other session", sessionId: "attacker", callId: own },
+      { message: "no such call", sessionId: null, callId: null },
+    ])
+  })
+
+  // Found by a review: the reason quoted the value whole, and a worker's decode error is every
+  // call's in flight on it (45 million characters reached a caller of another session).
+  for (const kind of ["tag", "shape"]) {
+    it(`a value that cannot be decoded, whose reason would quote megabytes (${kind}): ProtocolError of at most about 2 000 characters`, async () => {
+      const h = await hostileBridge({ restart: { intensity: 100, periodMs: 1_000 } })
+      const e = await failure(h.bridge.executePython(null, "hostile", "result_with_long_quote", [kind, 2_000_000]))
+      expect(e._tag).toBe("ProtocolError")
+      expect(e.message).toMatch(/cannot be decoded/)
+      expect(e.message.length).toBeLessThan(2_100)
+      expect(await h.bridge.executePython(null, "hostile", "echo", ["alive"])).toBe("alive")
+    })
+  }
 
   it("a result answering a map is a ProtocolError for each of its items, not outcomes; the worker is replaced", async () => {
     const h = await hostileBridge({ restart: { intensity: 100, periodMs: 1_000 } })

@@ -5,6 +5,7 @@
 import { getEventListeners } from "node:events"
 import { describe, expect, it } from "vitest"
 import { tuple, type MapResult } from "../../src/index.js"
+import { parseCallOptions } from "../../src/bridge/callOptions.js"
 import { eventually, record, startBridge } from "../support/bridge.js"
 
 const collect = async <T>(results: AsyncIterable<MapResult<T>>): Promise<MapResult<T>[]> => {
@@ -119,15 +120,19 @@ describe("bridge.map", () => {
     expect(await bridge.executePython(null, "echo", "echo", ["after"], { timeoutMs: 5_000 })).toBe("after")
   })
 
-  it("a map read once and dropped (never closed) leaves no listener on the caller's signal once its chunks are answered", async () => {
+  it("a map read once and dropped (never closed) leaves no listener of its own on the caller's signal once its chunks are answered", async () => {
     const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1 })
     const shutdown = new AbortController() // a server-wide signal passed to every request's map
     for (let i = 0; i < 100; i++) {
       const first = await bridge.map(null, "echo", "echo", [[1], [2], [3]], { signal: shutdown.signal }).next()
       expect(first.value).toEqual({ ok: true, value: 1 })
     }
-    // Every chunk is answered: nothing is left that the signal could cancel.
-    await eventually(() => getEventListeners(shutdown.signal, "abort").length === 0, 10_000, "no listener left on the caller's signal")
+    // Every chunk is answered: nothing is left that the signal could cancel. The caller's signal
+    // keeps one listener, the bridge's follower of it (callOptions.ts), however many maps used it;
+    // the maps leave none on that follower.
+    await eventually(() => getEventListeners(shutdown.signal, "abort").length <= 1, 10_000, "no listener of the maps' left on the caller's signal")
+    const follower = parseCallOptions({ signal: shutdown.signal }).signal!
+    await eventually(() => getEventListeners(follower, "abort").length === 0, 10_000, "no listener left on the bridge's follower of it")
     expect(bridge.getStatus().workers[0]!.inFlight).toBe(0)
   })
 

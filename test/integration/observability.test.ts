@@ -7,6 +7,7 @@ import { request } from "node:http"
 import { createInspector } from "@statelyai/inspect"
 import { trace } from "@opentelemetry/api"
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base"
+import { pino } from "pino"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { eventually, record, startBridge } from "../support/bridge.js"
 import { parsePrometheus, sampleValue } from "../support/prometheus.js"
@@ -100,12 +101,50 @@ describe("inspection", () => {
     expect(new Set(ready.map((e) => e.sessionId)).size).toBeGreaterThanOrEqual(2)
   })
 
+  it("an inspect callback that throws on every event, or rejects, is logged: calls, a killed worker's replacement and stop() go on", async () => {
+    // Before: a throw on a worker's load report (a timer) ended the host; one on a snapshot
+    // stopped that actor's mailbox, so stop() never resolved.
+    const logged: unknown[] = []
+    const logger = pino({ level: "error" }, { write: (line: string) => void logged.push(line) })
+    let seen = 0
+    const bridge = await startBridge({
+      minWorkers: 2, maxWorkers: 2, logger,
+      inspect: (e) => {
+        seen++
+        // Both kinds: a rejection is caught as a throw is, or the test process would end.
+        if (e.type === "@xstate.snapshot") return Promise.reject(new Error("my inspector rejects")) as never
+        throw new Error("my inspector throws")
+      },
+    })
+    const exited = record(bridge, "worker.exited")
+    for (let i = 0; i < 20; i++) expect(await bridge.executePython(null, "echo", "echo", [i])).toBe(i)
+    // The load reports come from a timer a few ms after a reply.
+    await new Promise((r) => setTimeout(r, 100))
+    const [pid] = bridge.getStatus().workers.map((w) => w.pid)
+    process.kill(pid!, "SIGKILL")
+    await eventually(() => exited.length === 1 && bridge.getStatus().workers.filter((w) => w.state === "ready" && w.pid !== pid).length === 2, 20_000, "a replacement")
+    expect(await bridge.executePython(null, "echo", "echo", ["after"])).toBe("after")
+    await bridge.stop()
+    expect(seen).toBeGreaterThan(100)
+    // The first error only: one that fails on every event would flood the log.
+    expect(logged.filter((l) => String(l).includes("the inspect callback threw"))).toHaveLength(1)
+  })
+
   it("a bad inspect option is a typed error", async () => {
     await expect(startBridge({ inspect: 42 as never })).rejects.toMatchObject({ _tag: "InvalidOptions" })
   })
 })
 
 describe("dashboard server", () => {
+  it("a dashboard still binding its port when stop() begins is closed and refused, not left serving a stopped bridge", async () => {
+    // Before: it resolved after stop() had closed the others, and held the process open.
+    const bridge = await startBridge({ minWorkers: 0 })
+    // Its outcome is taken at once: it may be refused while stop() still runs.
+    const served = bridge.serveDashboard({ port: 0 }).then(async (d) => (await d.close(), "served"), (e: unknown) => e)
+    await bridge.stop()
+    expect(await served).toMatchObject({ _tag: "BridgeStopped" })
+  })
+
   it("refuses a non-loopback host unless allowRemote is set", async () => {
     const bridge = await startBridge({ minWorkers: 1 })
     await expect(bridge.serveDashboard({ host: "0.0.0.0" })).rejects.toMatchObject({ _tag: "InvalidOptions" })

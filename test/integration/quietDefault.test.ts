@@ -10,10 +10,13 @@ import { describe, expect, it } from "vitest"
 import { PythonBridge } from "../../src/bridge/PythonBridge.js"
 import { testLogger } from "../support/bridge.js"
 import { fixturesDir, pythonCommand } from "../support/worker.js"
+import { bundledEntry } from "../support/cli.js"
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..")
+// Bundled once (plain node, no tsx compile at each of the file's starts).
+const quietBridge = await bundledEntry("test/hosts/quietBridge.ts")
 const host = (options: object) =>
-  execa(process.execPath, ["--import", "tsx", join(root, "test/hosts/quietBridge.ts"), pythonCommand, fixturesDir, JSON.stringify(options)], {
+  execa(process.execPath, [quietBridge, pythonCommand, fixturesDir, JSON.stringify(options)], {
     reject: false,
     timeout: 120_000,
     env: { SNAKEPIT_LOG_LEVEL: "" },

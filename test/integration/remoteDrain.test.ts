@@ -95,8 +95,8 @@ describe.skipIf(!natsServerAvailable)("remote pool: stop with drain", () => {
       const agent = started.find((a) => a.id === home)!
       bridge.registerTool("recurse", async (x: number) => {
         agent.child.kill("SIGTERM")
-        // Past a client poll: the client has read the `draining` record by now.
-        await new Promise((r) => setTimeout(r, 800))
+        // The client has read the `draining` record: the nested call goes to a draining agent.
+        await eventually(() => bridge.getStatus().workers.find((w) => w.id === home)?.state === "stopping", 10_000, "the client to read the draining record")
         return bridge.executePython("s", "tools", "inner", [x])
       })
       const result = (await bridge.executePython("s", "tools", "nested", [41], { timeoutMs: 20_000 })) as { outer_pid: number; inner: { value: number; pid: number } }

@@ -146,7 +146,7 @@ describe.skipIf(!natsServerAvailable)("hostile NATS peers: what they leave behin
     })
   })
 
-  it("a PythonError reply without a traceback (a broken or older agent) reaches the caller as an error whose stack can be read", { timeout: 60_000 }, async () => {
+  it("a PythonError reply without a traceback (a broken or older agent) reaches the caller as an error whose stack can be read; an error of no snakepit type, as a ProtocolError", { timeout: 60_000 }, async () => {
     const nats = await NatsServer.start()
     const s = poolSubjects("snakepit", "p")
     const fake = await connect({ servers: nats.url })
@@ -157,7 +157,9 @@ describe.skipIf(!natsServerAvailable)("hostile NATS peers: what they leave behin
     fake.subscribe(s.agentFromAny("f1"), {
       callback: (_e, m) => {
         for (const f of framesOf(m.data)) {
-          if (f.type === "call" && m.reply) fake.publish(m.reply, encodeMessage({ type: "error", callId: f.callId, error: { _tag: "PythonError", message: "boom" } }))
+          // An agent's own error goes as `Error` (errorToWire); a newer one's tag is unknown here.
+          const error = f.fn === "untagged" ? { _tag: "Error", message: "the agent's own bug" } : f.fn === "newer" ? { _tag: "NewerError", message: "m" } : { _tag: "PythonError", message: "boom" }
+          if (f.type === "call" && m.reply) fake.publish(m.reply, encodeMessage({ type: "error", callId: f.callId, error }))
         }
       },
     })
@@ -167,6 +169,9 @@ describe.skipIf(!natsServerAvailable)("hostile NATS peers: what they leave behin
       const e = (await bridge.executePython(null, "echo", "add", [1, 2]).catch((x: unknown) => x)) as Error
       expect(e).toBeInstanceOf(Error)
       expect(() => String(e.stack)).not.toThrow()
+      // Before: a plain Error, no tag (a defect in the Effect API).
+      await expect(bridge.executePython(null, "echo", "untagged")).rejects.toMatchObject({ _tag: "ProtocolError", workerId: "f1", message: expect.stringContaining("the agent's own bug") })
+      await expect(bridge.executePython(null, "echo", "newer")).rejects.toMatchObject({ _tag: "ProtocolError", message: expect.stringContaining('"NewerError"') })
       await bridge.stop()
     } finally {
       clearInterval(beat)

@@ -15,8 +15,6 @@ import { AgentSuite, startAgent } from "../support/agents.js"
 import { eventually, startBridge, testLogger } from "../support/bridge.js"
 import { framesOf, natsServerAvailable } from "../support/natsServer.js"
 
-if (!natsServerAvailable && process.env.CI) throw new Error("nats-server is missing: CI must install Debian's nats-server (see .ci/run)")
-
 const suite = new AgentSuite()
 const { mark, agents } = suite
 
@@ -68,9 +66,15 @@ describe.skipIf(!natsServerAvailable)("NATS peers that impersonate", () => {
       const get = { type: "tool_call", callId: call.callId, name: "snakepit.variables.get", args: ["secret"], kwargs: {} }
       nc.publish(tools, encodeMessage({ ...get, agentId: "f2" }), { reply: `${subjects.agentInbox("f2")}.x.1` })
       await eventually(() => answers.length === 1, 5_000, "the answer to the other agent")
+      // A call id is random digits, then the call's sequence number, by which the client finds
+      // it: naming the running call's number with other digits, from its agent, finds nothing.
+      expect(call.callId).toMatch(/^[0-9a-f]{24}\d+$/)
+      const sameNumber = `${"0".repeat(24)}${String(call.callId).slice(24)}`
+      nc.publish(tools, encodeMessage({ ...get, callId: sameNumber, agentId: "f1" }), { reply: `${subjects.agentInbox("f1")}.peer.0` })
+      await eventually(() => answers.length === 2, 5_000, "the answer for the call's number with other digits")
       expect(await slow).toMatchObject({ agent: "f1" })
       nc.publish(tools, encodeMessage({ ...get, agentId: "f1" }), { reply: `${subjects.agentInbox("f1")}.peer.1` })
-      await eventually(() => answers.length === 2, 5_000, "the answer for the ended call")
+      await eventually(() => answers.length === 3, 5_000, "the answer for the ended call")
       for (const answer of answers) expect(answer).toMatchObject({ type: "tool_result", ok: false })
       expect(JSON.stringify(answers)).not.toContain("s3cr3t")
       // The victim's own call, and its session's variables, are untouched.

@@ -153,20 +153,23 @@ describe("scheduling: holding the pipes for a call waiting for a slot is brief",
     await Promise.all([bridge.executePython("S", "echo", "sleep", [0.2]), bridge.executePython("T", "echo", "sleep", [0.2])])
     expect(bridge.getSessionWorker("S")).not.toBe(bridge.getSessionWorker("T"))
     slowDown(30)
-    // Three callers per session keep both workers' pipes full for 4 s (a session's calls must
-    // go there).
-    const end = Date.now() + 4_000
-    const busy = () => Date.now() < end
+    // Three callers per session keep both workers' pipes full until the later calls below have
+    // settled (a session's calls must go there). No clock: what is judged is whether those calls
+    // waited for w3, whose start takes 30 s, not how long they took.
+    let laterSettled = false
     const loopers = ["S", "S", "S", "T", "T", "T"].map((s) => settle((async () => {
-      while (busy()) await bridge.executePython(s, "echo", "sleep", [0.01])
+      while (!laterSettled) await bridge.executePython(s, "echo", "sleep", [0.01])
     })()))
     await new Promise((r) => setTimeout(r, 200))
     // Starts w3 (30 s) and waits for it, or for a slot that frees by chance.
     const waiter = settle(bridge.executePython(null, "echo", "echo", ["waiter"], { timeoutMs: 60_000 }))
     await new Promise((r) => setTimeout(r, 200))
+    const w3Starting = () => bridge.getStatus().workers.filter((w) => w.state === "starting").length === 1
+    expect(w3Starting()).toBe(true)
     // Later calls without a session: held back for a moment at most, then pipelined again,
-    // so they all settle while the sessions' callers still run.
-    const later = await Promise.all(Array.from({ length: 4 }, (_, i) => settle(bridge.executePython(null, "echo", "echo", [i], { timeoutMs: 60_000 }).then((v) => [v, busy()]))))
+    // so they all settle while w3 still starts and the sessions' callers still run.
+    const later = await Promise.all(Array.from({ length: 4 }, (_, i) => settle(bridge.executePython(null, "echo", "echo", [i], { timeoutMs: 60_000 }).then((v) => [v, w3Starting()]))))
+    laterSettled = true
     expect(later).toEqual([0, 1, 2, 3].map((i) => ({ ok: true, value: [i, true] })))
     expect((await Promise.all(loopers)).every((l) => l.ok)).toBe(true)
     await bridge.stop()

@@ -127,13 +127,14 @@ describe("tools: Python calls TypeScript", () => {
   })
 
   it("a call cancelled while it waits for a tool stops waiting in Python: the worker is not left hung", async () => {
-    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, callGraceMs: 500 })
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, callGraceMs: 2_000 })
     const exited = record(bridge, "worker.exited")
     bridge.registerTool("slow", () => new Promise((r) => setTimeout(() => r("late"), 3_000)))
     const pid = bridge.getStatus().workers[0]!.pid
     await expect(bridge.executePython("slow", "tools", "wait_for_slow_tool", [], { timeoutMs: 200 })).rejects.toMatchObject({ _tag: "CallTimeout" })
-    // Longer than callGraceMs: a Python thread still blocked on the tool would get the worker recycled as hung.
-    await new Promise((r) => setTimeout(r, 1_000))
+    // Longer than callGraceMs, shorter than the tool's 3 s: a Python thread still blocked on the
+    // tool would get the worker recycled as hung by now.
+    await new Promise((r) => setTimeout(r, 2_500))
     expect(exited).toEqual([])
     expect(await bridge.executePython("slow", "echo", "echo", ["alive"])).toBe("alive")
     expect(bridge.getStatus().workers[0]!.pid).toBe(pid)

@@ -127,4 +127,23 @@ describe("stop-drain: needsDrain and the drain event", () => {
     expect(drains[0]).toEqual({ queued: 1, maxQueue: 2 })
     expect(drains).toHaveLength(1)
   })
+
+  it("a drain listener that submits at once a call of the session whose call drained the queue: the two run in order", async () => {
+    // Before: drain was emitted while that call was being taken from the queue, before it ran,
+    // so the listener's call (which no longer saw it queued) reached Python first.
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, pipelineDepth: 0, maxQueue: 1 })
+    const busy = bridge.executePython(null, "echo", "sleep", [0.3])
+    const first = bridge.executePython("s", "echo", "with_session", ["first"])
+    expect(bridge.needsDrain).toBe(true)
+    let second: Promise<unknown> | undefined
+    const off = bridge.on("drain", () => {
+      off()
+      second = bridge.executePython("s", "echo", "with_session", ["second"])
+    })
+    await busy
+    // Each returns the value the one before it left in the session.
+    expect(await first).toBeNull()
+    await eventually(() => second !== undefined, 5_000, "the drain listener's call")
+    expect(await second).toBe("first")
+  })
 })

@@ -38,8 +38,9 @@ describe("worker: calls", () => {
 
   it("runs calls concurrently up to workerConcurrency", async () => {
     const { connection } = await readyWorker({ concurrency: 4 })
-    // Four 0.3 s sleeps at concurrency 4 overlap: the worker reports 4 in flight at once.
-    const sleeps = Array.from({ length: 4 }, () => connection.call("echo", "sleep", [0.3]))
+    // Four 3 s sleeps at concurrency 4 overlap: the worker reports 4 in flight at once (long
+    // enough that a loaded machine's late ping still finds them running).
+    const sleeps = Array.from({ length: 4 }, () => connection.call("echo", "sleep", [3]))
     await new Promise((r) => setTimeout(r, 150))
     const stats = await connection.ping(5_000)
     expect(stats.inFlight).toBe(4)

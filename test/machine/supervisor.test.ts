@@ -397,6 +397,14 @@ describe("dynamic supervisor", () => {
   it("invalid dynamic options reject with InvalidOptions", async () => {
     await expect(DynamicSupervisor.start({ intensity: -1, maxChildren: 1.5 })).rejects.toMatchObject({ _tag: "InvalidOptions", issues: [expect.stringMatching(/intensity/), expect.stringMatching(/maxChildren/)] })
   })
+
+  it("a misspelled option is refused, not started on its default (a static supervisor's flags too)", async () => {
+    await expect(DynamicSupervisor.start({ maxChildrn: 1 } as never)).rejects.toMatchObject({ _tag: "InvalidOptions", issues: ["maxChildrn is not a dynamic supervisor option (did you mean maxChildren?)"] })
+    // `flags` belong to a static supervisor: a dynamic one takes intensity and the rest itself.
+    await expect(DynamicSupervisor.start({ flags: { intensity: 1 } } as never)).rejects.toMatchObject({ _tag: "InvalidOptions" })
+    await expect(Supervisor.start({ flag: { strategy: "one_for_all" } } as never)).rejects.toMatchObject({ _tag: "InvalidOptions", issues: ["flag is not a supervisor option (did you mean flags?)"] })
+    await expect(Supervisor.start({ flags: { stratgy: "one_for_all" } } as never)).rejects.toMatchObject({ _tag: "InvalidOptions", issues: ["stratgy is not a supervisor flag (did you mean strategy?)"] })
+  })
 })
 
 describe("supervisor: backoff (an extension)", () => {
@@ -497,6 +505,36 @@ describe("supervisor: OTP deviations fixed (issue 19)", () => {
       await new Promise((r) => setTimeout(r, 20))
       expect(warnings.map((w) => [(w as Error & { code?: string }).code, w.message.split("\n")[0]])).toEqual([["SNAKEPIT_LISTENER_ERROR", 'a snakepit supervisor listener for "child.exited" threw: Error: listener bug']])
     } finally {
+      await sup.stop()
+      process.off("warning", onWarning)
+    }
+  })
+
+  it("regression: an async listener's rejection is reported as its throw is, not an unhandled rejection; an inspect that throws is a process warning and the supervisor goes on", async () => {
+    const warnings: Error[] = []
+    const onWarning = (w: Error) => void warnings.push(w)
+    process.on("warning", onWarning)
+    const reported: Array<[string, string]> = []
+    const { sup, log } = await start({
+      children: [fake("a")],
+      onListenerError: (error, type) => void reported.push([type, (error as Error).message]),
+      inspect: (e) => {
+        if (e.type === "@xstate.snapshot") throw new Error("inspector bug")
+      },
+    })
+    try {
+      sup.on("child.exited", async () => {
+        await Promise.resolve()
+        throw new Error("async listener bug")
+      })
+      refOf(sup, "a").stop()
+      await new Promise((r) => setTimeout(r, 20))
+      expect(reported).toEqual([["child.exited", "async listener bug"]])
+      expect(log).toEqual(["exited:a:killed:restarting", "started:a"])
+      expect(sup.getStatus().state).toBe("running")
+      expect(warnings.some((w) => (w as Error & { code?: string }).code === "SNAKEPIT_INSPECT_ERROR" && w.message.includes("inspector bug"))).toBe(true)
+    } finally {
+      // Before: the inspect's throw on a snapshot froze the supervisor's mailbox, and this never resolved.
       await sup.stop()
       process.off("warning", onWarning)
     }

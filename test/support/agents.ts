@@ -141,10 +141,14 @@ export class AgentSuite {
     beforeAll(async () => {
       this.server = await start()
     })
-    afterEach(async () => {
+    afterEach(async (context) => {
+      const failed = context.task.result?.state === "fail"
       for (const a of this.agents.splice(0)) {
         a.child.kill("SIGKILL")
         await a.child
+        // A failed test shows what its agents logged (read to their end): on CI it is the only
+        // trace of their side.
+        if (failed) console.error(`agent ${a.id}'s log (its last 20 000 characters):\n${a.stderr().slice(-20_000)}`)
       }
       // An agent killed with SIGKILL takes its workers with it (parent-death signal).
       await eventually(() => findProcessesWithEnv(AGENT_MARK, this.mark).length === 0, 10_000, "no agent or worker left")

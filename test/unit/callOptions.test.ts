@@ -111,8 +111,23 @@ describe("call options", () => {
     },
   )
 
-  test.prop([validOptions])("valid options pass unchanged", (options) => {
-    expect(parseCallOptions(options)).toEqual(options)
+  test.prop([validOptions])("valid options pass unchanged, but for the signal, which the bridge's own follows", (options) => {
+    const { signal, ...rest } = parseCallOptions(options)
+    const { signal: given, ...others } = options
+    expect(rest).toEqual(others)
+    expect(signal === undefined).toBe(given === undefined)
+    if (given !== undefined) expect(signal!.aborted).toBe(given.aborted)
+  })
+
+  it("one signal given to many calls is followed by one signal of the bridge's, which aborts with its reason", () => {
+    const controller = new AbortController()
+    const followers = new Set(Array.from({ length: 20 }, () => parseCallOptions({ signal: controller.signal }).signal))
+    expect(followers.size).toBe(1)
+    const [follower] = followers
+    expect(follower).not.toBe(controller.signal)
+    controller.abort("the request went away")
+    expect(follower!.aborted).toBe(true)
+    expect(follower!.reason).toBe("the request went away")
   })
 })
 

@@ -64,6 +64,17 @@ describe("rejections", () => {
     expect(issues).toEqual([expect.stringMatching(/one_for_one only/), expect.stringMatching(/no autoShutdown/), expect.stringMatching(/no children/)])
   })
 
+  it("a misspelled flag, backoff option or spec field is refused with what it may mean, not run on its default; an unknown one is ignored, as in OTP", () => {
+    expect(issuesOf(() => resolveFlags({ stratgy: "one_for_all" } as never))).toEqual(["stratgy is not a supervisor flag (did you mean strategy?)"])
+    expect(issuesOf(() => resolveFlags({ backoff: { minMs: 1, maxMs: 2, randomFactor: 0, resetAfter: 5 } as never }))).toEqual(["backoff.resetAfter is not a backoff option (did you mean resetAfterMs?)"])
+    expect(issuesOf(() => resolveChildSpec(spec({ restrat: "temporary" } as never)))).toEqual(['child "c": restrat is not a child spec field (did you mean restart?)'])
+    // Set to undefined is omitted, as for every other option; a name unlike every flag or
+    // field is ignored, as OTP ignores it (otp-suite.test.ts: sup_flags, sup_start_map_faulty_specs).
+    expect(resolveFlags({ stratgy: undefined } as never).strategy).toBe("one_for_one")
+    expect(resolveFlags({ sillyFlag: true } as never).strategy).toBe("one_for_one")
+    expect(resolveChildSpec(spec({ sillyFlag: true } as never)).restart).toBe("permanent")
+  })
+
   it("backoff settings are checked", () => {
     expect(issuesOf(() => resolveFlags({ backoff: { minMs: 100, maxMs: 10, randomFactor: -1 } }))).toHaveLength(2)
   })

@@ -25,7 +25,9 @@ describe("splitDue", () => {
       const { due, next } = splitDue(entries, now)
       expect(due).toEqual(entries.filter((e) => e.deadline !== undefined && e.deadline <= now))
       const later = entries.filter((e) => e.deadline !== undefined && e.deadline > now).map((e) => e.deadline!)
-      expect(next).toBe(later.length > 0 ? Math.min(...later) : Number.POSITIVE_INFINITY)
+      const earliest = later.length > 0 ? Math.min(...later) : Number.POSITIVE_INFINITY
+      // `===`, not `toBe` (Object.is): 0 and -0 are the same instant, and either may come first.
+      expect(next === earliest, `next ${next}, the earliest later deadline ${earliest}`).toBe(true)
     },
   )
 })

@@ -58,6 +58,19 @@ describe("Outbox", () => {
     expect(errors).toEqual([[2, "MAX_PAYLOAD_EXCEEDED"], [3, "MAX_PAYLOAD_EXCEEDED"]])
   })
 
+  it("the NATS client's refusal of a message over max_payload reaches each part as a FrameTooLarge naming both sizes", async () => {
+    const errors: unknown[] = []
+    // What @nats-io/nats-core throws (InvalidArgumentError.format("payload", "max_payload size exceeded")).
+    const outbox = new Outbox(() => {
+      throw new Error("'payload' max_payload size exceeded")
+    }, 64, 100)
+    outbox.publish("s", new Uint8Array(60), { onError: (e) => errors.push(e) })
+    outbox.publish("s", new Uint8Array(50), { onError: (e) => errors.push(e) })
+    await turn()
+    expect(errors).toHaveLength(2)
+    for (const e of errors) expect(e).toMatchObject({ _tag: "FrameTooLarge", maxFrameBytes: 100, message: expect.stringMatching(/over the NATS server's max_payload \(100 bytes\)/) })
+  })
+
   it("joins a turn's messages for one subject into one, up to maxBatchBytes, under its first reply subject, and tells each part which", async () => {
     const sent: Array<{ subject: string; bytes: number[]; reply: string | undefined }> = []
     const learnt: string[] = []

@@ -107,7 +107,7 @@ describe("remote wire", () => {
     expect(many[MAX_FRAMES_PER_MESSAGE]!.ok ? "" : many[MAX_FRAMES_PER_MESSAGE]!.error.message).toMatch(/more than 4096 frames/)
   })
 
-  it("snakepit errors come back as the same classes with their fields; others as Error", () => {
+  it("snakepit errors come back as the same classes with their fields; others as a ProtocolError quoting them", () => {
     const errors = [
       new PythonError({ message: "ValueError: bad", pythonType: "ValueError", traceback: "tb" }),
       new CallTimeout({ message: "late", timeoutMs: 5, workerId: "w1" }),
@@ -119,8 +119,11 @@ describe("remote wire", () => {
       expect(back).toBeInstanceOf(error.constructor)
       expect({ ...back }).toEqual({ ...error })
     }
-    const plain = errorFromWire(errorToWire(new TypeError("nope")))
-    expect(plain.message).toBe("nope")
+    // An agent's own error, or a tag this version does not know: still a tagged error, quoting it.
+    const plain = errorFromWire({ ...errorToWire(new TypeError("nope")), workerId: "a1" })
+    expect(plain).toMatchObject({ _tag: "ProtocolError", workerId: "a1", message: 'the agent failed the call with an error of no snakepit type ("Error"): nope' })
+    expect(errorFromWire({ _tag: "NewerError", message: "m" })).toMatchObject({ _tag: "ProtocolError", message: expect.stringContaining('("NewerError"): m') })
+    expect(errorFromWire({ message: "m" })).toMatchObject({ _tag: "ProtocolError", message: expect.stringContaining("(no tag): m") })
   })
 
   it("every snakepit error crosses with its fields, InvalidOptions' issues included", () => {
@@ -209,6 +212,11 @@ describe("subjects and options", () => {
     expect(resolveOptions({ remote: { nats: "nats://h:4222", pool: "ml" } }).remote).toEqual({ nats: "nats://h:4222", pool: "ml" })
     expect(() => resolveOptions({ remote: { nats: "nats://h:4222", pool: "ml", clientScope: "app1.*" } })).toThrow(/remote\.clientScope must be/)
     expect(resolveOptions({ remote: { nats: "nats://h:4222", pool: "ml", clientScope: "app1" } }).remote?.clientScope).toBe("app1")
+    // 0 and NaN waited 20 s, a negative one failed at once, 1e12 overflowed Node's timer.
+    for (const t of [0, -1, Number.NaN, 1.5, 1e12, "100"]) {
+      expect(() => resolveOptions({ remote: { nats: "nats://h:4222", pool: "ml", connectTimeoutMs: t as never } })).toThrow(/remote\.connectTimeoutMs must be a whole number of milliseconds from 1 to 2147483647/)
+    }
+    expect(resolveOptions({ remote: { nats: "nats://h:4222", pool: "ml", connectTimeoutMs: 250 } }).remote?.connectTimeoutMs).toBe(250)
   })
 
   it("parses agent records and ignores anything else", () => {

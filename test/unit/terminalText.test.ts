@@ -1,11 +1,11 @@
 /**
- * Text from Python or a caller made safe for a terminal (src/cli/terminalText.ts): every C0
+ * Text from Python or a caller made safe for a terminal (src/terminalText.ts): every C0
  * control but newline and tab, DEL and every C1 control escaped; nothing else changed; JSON stays
  * JSON of the same value.
  */
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
-import { printable, printableJson } from "../../src/cli/terminalText.js"
+import { printable, printableJson } from "../../src/terminalText.js"
 
 const RAW_CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/
 /** Strings rich in controls (a third of the characters), and any Unicode besides. */
