@@ -80,6 +80,39 @@ describe.skipIf(!natsServerAvailable)("hostile NATS peers: what they leave behin
     }
   })
 
+  it("calls the bridge refuses for their options or past maxSessions leave no record of their session in the agent", { timeout: 60_000 }, async () => {
+    const nats = await NatsServer.start()
+    const agent = await RemoteAgent.start({ servers: nats.url, pool: "p", agentId: "a1", bridge: { python: pythonCommand, pythonPath: [fixturesDir], minWorkers: 1, maxWorkers: 1, maxSessions: 2, allowedModules: ["echo"], logger: testLogger } })
+    const peer = await connect({ servers: nats.url })
+    try {
+      const s = poolSubjects("snakepit", "p")
+      const answers = new Map<string, Record<string, unknown>>()
+      peer.subscribe(`${s.replies("evil")}.*`, { callback: (_e, m) => { for (const f of framesOf(m.data)) answers.set(String(f.callId), f) } })
+      const send = (callId: string, sessionId: string, extra: Record<string, unknown> = {}) =>
+        peer.publish(s.agentFrom("a1", "evil"), encodeMessage({ type: "call", callId, clientId: "evil", kind: "call", sessionId, module: "echo", fn: "echo", args: [callId], wire: WIRE_VERSION, ...extra }), { reply: `${s.replies("evil")}.${callId}` })
+      send("k1", "kept1")
+      send("k2", "kept2")
+      await eventually(() => answers.size === 2, 20_000, "the two sessions the agent may hold served")
+      const N = 50
+      // Past maxSessions (refused by the agent's bridge, after the agent took note of them), and
+      // with a deadline the bridge refuses: each names a session of its own.
+      for (let i = 0; i < N; i++) send(`full${i}`, `full${i}`)
+      for (let i = 0; i < N; i++) send(`bad${i}`, `bad${i}`, { timeoutMs: -5 })
+      await eventually(() => answers.size === 2 + 2 * N, 30_000, "every refused call answered")
+      const tags = (prefix: string) => new Set([...answers].filter(([id]) => id.startsWith(prefix)).map(([, f]) => f.type === "error" ? (f.error as { _tag: string })._tag : f.type))
+      expect([tags("k"), tags("full"), tags("bad")]).toEqual([new Set(["result"]), new Set(["TooManySessions"]), new Set(["InvalidOptions"])])
+      expect(agent.bridge.getStatus().activeSessions).toBe(2)
+      // Private: the agent's record of remote sessions, counted per client scope ("evil" has one
+      // token: the scope of clients without one).
+      const kept = (agent as unknown as { quotas: ScopeQuotas }).quotas
+      expect([kept.sessionsOf(""), kept.callsOf(""), kept.holds(localSession("evil", "full0")), kept.holds(localSession("evil", "bad0")), kept.holds(localSession("evil", "kept1"))]).toEqual([2, 0, false, false, true])
+    } finally {
+      await peer.close()
+      await agent.stop()
+      await nats.stop()
+    }
+  })
+
   it("a NATS message of frames the agent drops is logged once, with a count, not once per frame; one of zero-length frames costs one refusal", { timeout: 60_000 }, async () => {
     const lines: Array<{ msg: string; dropped?: number }> = []
     const logger = pino({ level: "warn" }, { write: (line: string) => void lines.push(JSON.parse(line) as { msg: string; dropped?: number }) })
