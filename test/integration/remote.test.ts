@@ -3,7 +3,7 @@
  * its own supervised Python workers), and `PythonBridge.start({ remote })` as the client.
  * Skipped locally without nats-server; CI installs it and fails if it is missing.
  */
-import { existsSync, mkdtempSync, rmSync } from "node:fs"
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { createServer, type AddressInfo } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -206,6 +206,27 @@ describe.skipIf(!natsServerAvailable)("remote pools over NATS", { timeout: 60_00
       const r = await call
       expect(r.ok).toBe(false)
       expect((r as { error: { _tag: string } }).error._tag).toBe("CallCancelled")
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  it("a call aborted by the caller is cancelled in the agent's Python, and the worker serves again, not replaced", async () => {
+    await launch(["x1"], "abort", ["--workers", "1"])
+    const bridge = await client("abort")
+    const dir = mkdtempSync(join(tmpdir(), "snakepit-remote-"))
+    try {
+      const [started, cancelled] = [join(dir, "started"), join(dir, "cancelled")]
+      const before = (await bridge.executePython("s", "remote", "where")) as Where
+      const ac = new AbortController()
+      const call = outcome(bridge.executePython("s", "remote", "wait_cancelled", [started, cancelled], { signal: ac.signal }))
+      await eventually(() => existsSync(started), 20_000, "the call to start on the agent")
+      ac.abort()
+      expect(await call).toMatchObject({ ok: false, error: { _tag: "CallCancelled" } })
+      await eventually(() => existsSync(cancelled), 20_000, "the cancel to reach the agent's Python")
+      expect(Number(readFileSync(cancelled, "utf8"))).toBe(before.pid)
+      // The agent's one worker ran it: had the call been left running, the next would wait an hour.
+      expect(await bridge.executePython("s", "remote", "where")).toEqual(before)
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }
