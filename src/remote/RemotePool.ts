@@ -113,6 +113,9 @@ interface Outgoing {
   readonly overdueAt: number
 }
 
+/** The `workerId` of a call that failed because no agent was live to take it. */
+const NO_AGENT = "-"
+
 /** No agent to avoid: a call's first attempt (one set for all, never changed). */
 const NO_AGENTS: ReadonlySet<string> = new Set()
 
@@ -121,6 +124,22 @@ const MIN_RECORDS_READ_MS = 1_000
 
 /** How many times an idempotent call is sent again after our NATS connection came back. */
 const MAX_RECONNECT_RETRIES = 3
+
+/**
+ * How many times an idempotent call whose every agent was lost is sent again once an agent is
+ * live, a rejoined one included.
+ */
+const MAX_LOST_RETRIES = 3
+
+/**
+ * A call that finds no agent live waits for one for up to this many TTLs (the largest of the
+ * agents it knows), within its deadline: long enough for an agent judged lost while it
+ * reconnected (its NATS node died) to show two fresh heartbeats, or for a restarted one to join.
+ */
+const AGENT_WAIT_TTLS = 2
+
+/** The TTL assumed while no agent's record is known (an agent's default). */
+const DEFAULT_TTL_MS = 3_000
 
 /** How long a KV that takes no writes (every agent silent at once) may last before agents are judged anyway. */
 const KV_QUIET_MAX_MS = 30_000
@@ -365,6 +384,7 @@ export class RemotePool implements PoolBackend {
   private submit(kind: CallKind, sessionId: string | null, body: Record<string, unknown>, options: CallOptions): Promise<unknown> {
     const record = new CallRecord(this.metrics)
     let reconnects = 0
+    let lostRetries = 0
     const attempt = (tried: ReadonlySet<string>): Promise<unknown> =>
       this.send(kind, sessionId, body, options, () => {}, () => {}, tried).catch(async (error: unknown) => {
         if (error instanceof Declined) return this.again(error, tried, attempt)
@@ -378,11 +398,15 @@ export class RemotePool implements PoolBackend {
           if (!(await this.reconnected(options))) throw error
           return attempt(tried)
         }
-        // Its agent was lost: retry it on another agent.
-        if (error.reason !== "agent lost") throw error
+        // Its agent was lost: retry it on another agent. ("-": no agent was live, and the call
+        // waited for one already.)
+        if (error.reason !== "agent lost" || error.workerId === NO_AGENT) throw error
         const next = new Set(tried).add(error.workerId)
-        if (this.live().every((a) => next.has(a.id))) throw error
-        return attempt(next)
+        if (this.live().some((a) => !next.has(a.id))) return attempt(next)
+        // Every agent it tried was lost (their NATS node died, say): it runs on the first agent
+        // live again, a rejoined one too, which it may since it is idempotent.
+        if (lostRetries++ >= MAX_LOST_RETRIES) throw error
+        return attempt(NO_AGENTS)
       })
     const call = attempt(NO_AGENTS)
     call.then(
@@ -417,7 +441,24 @@ export class RemotePool implements PoolBackend {
     return !this.stopping
   }
 
-  /** Sends one call to one agent; settles with its result or its one error. */
+  /**
+   * Resolves once an agent is live, or `until` (`Date.now()`), `AGENT_WAIT_TTLS` of the agents'
+   * TTLs, an abort or the bridge's stop comes first.
+   */
+  private async agentLive(options: CallOptions, until: number): Promise<void> {
+    let ttlMs = Number.NEGATIVE_INFINITY
+    for (const a of this.agents.values()) ttlMs = Math.max(ttlMs, a.record.ttlMs)
+    const end = Math.min(until, Date.now() + AGENT_WAIT_TTLS * (Number.isFinite(ttlMs) ? ttlMs : DEFAULT_TTL_MS))
+    // Polled, as a reconnect is: it happens only while every agent is lost.
+    while (this.live().length === 0 && !this.stopping && !options.signal?.aborted && Date.now() < end) {
+      await new Promise((r) => setTimeout(r, 50))
+    }
+  }
+
+  /**
+   * Sends one call to one agent; settles with its result or its one error. `waited`: it found
+   * no agent live before and waited for one (it does not wait twice).
+   */
   private send(
     kind: CallKind,
     sessionId: string | null,
@@ -426,6 +467,7 @@ export class RemotePool implements PoolBackend {
     onStart: (call: Outgoing) => void,
     onItem: (item: unknown) => void,
     avoid: ReadonlySet<string> = NO_AGENTS,
+    waited = false,
   ): Promise<unknown> {
     // What is known of the call; the agent's id and the call's id once it is sent. The agent's
     // error carries its own worker's ids: from here the call ran on the agent, as `callId`.
@@ -443,8 +485,17 @@ export class RemotePool implements PoolBackend {
     const scope = toolScope.getStore()
     const nested = sessionId !== null && scope?.sessionId === sessionId && this.toolCallsOfSession.has(sessionId)
     const agent = this.place(sessionId, avoid, nested)
+    if (!agent && !waited && this.live().length === 0) {
+      // Every agent lost at once (their NATS node died and they reconnect elsewhere; the only
+      // agent restarting): the call waits for one, as a local call waits for a restarting
+      // worker, rather than fail at once; what it waited counts against its deadline.
+      const until = Date.now() + (options.timeoutMs ?? this.options.callTimeoutMs)
+      return this.agentLive(options, until).then(() =>
+        this.send(kind, sessionId, body, { ...options, timeoutMs: Math.max(0, until - Date.now()) }, onStart, onItem, avoid, true))
+    }
     if (!agent) {
-      return Promise.reject(withCallContext(lost("-", "agent lost", `no agent of pool ${JSON.stringify(this.remote.pool)} is reachable${this.otherWire.size > 0 ? ` ${this.wireMismatch()}` : ""}`), context))
+      const waitedFor = waited ? ", though the call waited for one" : ""
+      return Promise.reject(withCallContext(lost(NO_AGENT, "agent lost", `no agent of pool ${JSON.stringify(this.remote.pool)} is reachable${waitedFor}${this.otherWire.size > 0 ? ` ${this.wireMismatch()}` : ""}`), context))
     }
     // Random: a call id is what a tool call must name, so nobody may guess a running one.
     const seq = this.nextCall++

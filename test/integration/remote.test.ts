@@ -211,6 +211,32 @@ describe.skipIf(!natsServerAvailable)("remote pools over NATS", { timeout: 60_00
     }
   })
 
+  it("with every agent lost, a call waits for one to join (two TTLs at most, within its deadline) instead of failing at once, and an idempotent call that ran on the lost agent runs on the new one", { timeout: 120_000 }, async () => {
+    const timing = ["--heartbeat-ms", "250", "--ttl-ms", "5000"]
+    const [w1] = await launch(["w1"], "waits", timing)
+    const bridge = await client("waits")
+    const dir = mkdtempSync(join(tmpdir(), "snakepit-remote-"))
+    try {
+      const history = join(dir, "history")
+      const running = outcome(bridge.executePython(null, "remote", "mark_then_sleep", [history, "running", 2], { idempotent: true }))
+      await eventually(() => existsSync(history), 20_000, "the call to run on w1")
+      w1!.child.kill("SIGKILL")
+      await eventually(() => bridge.getStatus().workers.every((w) => w.state === "crashed"), 20_000, "w1 to be judged lost")
+      // No agent is live: both calls wait for one.
+      const made = outcome(bridge.executePython(null, "remote", "where"))
+      await launch(["w2"], "waits", timing)
+      expect(await made).toMatchObject({ ok: true, value: { agent: "w2" } })
+      expect(await running).toMatchObject({ ok: true, value: { agent: "w2" } })
+      expect(readFileSync(history, "utf8")).toBe("running\nrunning\n")
+      // With no agent to come, a call fails once it has waited: WorkerCrashed, as before.
+      for (const a of agents) a.child.kill("SIGKILL")
+      await eventually(() => bridge.getStatus().workers.every((w) => w.state === "crashed"), 20_000, "w2 to be judged lost")
+      expect(await outcome(bridge.executePython(null, "remote", "where"))).toMatchObject({ ok: false, error: { _tag: "WorkerCrashed", reason: "agent lost", message: expect.stringMatching(/no agent of pool "waits" is reachable, though the call waited for one/) } })
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
   it("a call aborted by the caller is cancelled in the agent's Python, and the worker serves again, not replaced", async () => {
     await launch(["x1"], "abort", ["--workers", "1"])
     const bridge = await client("abort")

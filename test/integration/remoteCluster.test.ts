@@ -2,7 +2,8 @@
  * A remote pool on a three-node NATS cluster (issue 24): routes between the nodes, JetStream on
  * each, the agents' KV bucket replicated on all three. The client and the two agents are each
  * connected to a different node; killing one node under paced load fails at most the calls
- * whose connection was on it, each once (idempotent ones retried), and everything else goes on.
+ * whose connection was on it (who is on the node is asked at each kill: each may have moved),
+ * each once (idempotent ones retried), and everything else goes on.
  * A history checker counts executions through a side-effect file: no call the caller did not
  * mark idempotent runs twice, and every call settles exactly once, with a value or a typed error.
  */
@@ -20,6 +21,7 @@ import { historyViolations, readExecutions, type CallRecord } from "../support/h
 import { NatsCluster } from "../support/natsCluster.js"
 import { natsServerAvailable } from "../support/natsServer.js"
 import { outcome } from "../support/worker.js"
+import { poolSubjects } from "../../src/remote/subjects.js"
 
 const POOL = "cluster"
 const suite = new AgentSuite()
@@ -50,11 +52,11 @@ describe.skipIf(!natsServerAvailable)("a remote pool on a three-node NATS cluste
       agents.push(await startAgent({ url: n2!.url, pool: POOL, id: "c1", mark, args: timings }))
       agents.push(await startAgent({ url: n3!.url, pool: POOL, id: "c2", mark, args: timings }))
       let phase = "steady"
-      const lost: Array<{ agentId: string; why: string }> = []
+      const lost: Array<{ agentId: string; why: string; phase: string }> = []
       const logger = pino({ level: "warn" }, {
         write: (line: string) => {
           const r = JSON.parse(line) as { msg?: string; agentId?: string; why?: string }
-          if (r.msg === "agent lost") lost.push({ agentId: String(r.agentId), why: `${String(r.why)} (${phase})` })
+          if (r.msg === "agent lost") lost.push({ agentId: String(r.agentId), why: String(r.why), phase })
         },
       })
       const bridge = await startBridge({ remote: { nats: n1!.url, pool: POOL }, logger })
@@ -91,10 +93,18 @@ describe.skipIf(!natsServerAvailable)("a remote pool on a three-node NATS cluste
           await sleep(20)
         }
       })()
-      // Each node in turn: the client's, then each agent's.
-      for (const [name, node] of [["n1 (the client's)", n1], ["n2 (agent c1's)", n2], ["n3 (agent c2's)", n3]] as const) {
+      // Who is on the node that dies, asked at each kill, not assumed: the client starts on n1 and
+      // the agents on n2 and n3, but each may have reconnected to any node since.
+      const clientConnection = (bridge as unknown as { pool: { nc: { getServer(): string } } }).pool.nc
+      const subjects = poolSubjects("snakepit", POOL)
+      const onKilledNode = new Map<string, { client: boolean; agents: string[] }>()
+      // The agents' nodes first, while the client stays on n1: a node the client is not on dies
+      // twice (no call may fail then but those of an agent judged lost), then the client's.
+      for (const [name, node] of [["n2", n2], ["n3", n3], ["n1", n1]] as const) {
         await sleep(1_000)
+        const agentsOn = await Promise.all(["c1", "c2"].map(async (id) => ((await cluster!.nodeSubscribing(subjects.agentFromAny(id))) === name ? [id] : [])))
         phase = `killed ${name}`
+        onKilledNode.set(phase, { client: clientConnection.getServer() === new URL(node!.url).host, agents: agentsOn.flat() })
         await node!.kill("SIGKILL")
         const killedAt = Date.now()
         await eventually(() => lastOk > killedAt + 500, 30_000, `calls to succeed with ${name} down`)
@@ -113,8 +123,11 @@ describe.skipIf(!natsServerAvailable)("a remote pool on a three-node NATS cluste
       // sent to it then meets "no responders" and the agent is judged lost until two fresh
       // heartbeats (docs/distributed.md, "NATS cluster"). Only that agent, only while its node
       // is down, only for that reason; the others are never judged lost.
-      const ownNode: Record<string, string> = { c1: "killed n2 (agent c1's)", c2: "killed n3 (agent c2's)" }
-      for (const l of lost) expect(l.why, `agent ${l.agentId} judged lost`).toBe(`NATS answered "no responders" for a call to it (${ownNode[l.agentId]})`)
+      expect([...onKilledNode].filter(([, on]) => on.client).map(([p]) => p)).toEqual(["killed n1"])
+      for (const l of lost) {
+        expect(l.why, `agent ${l.agentId} judged lost (${l.phase})`).toBe(`NATS answered "no responders" for a call to it`)
+        expect(onKilledNode.get(l.phase)?.agents, `agent ${l.agentId} judged lost (${l.phase})`).toContain(l.agentId)
+      }
       // The history (test/support/history.ts): each call settled once, with a value or a
       // WorkerCrashed; none its caller did not mark idempotent ran twice; idempotent ones succeeded.
       const records: CallRecord[] = results.map((c) => ({
@@ -130,13 +143,20 @@ describe.skipIf(!natsServerAvailable)("a remote pool on a three-node NATS cluste
       // Only the client's own connection may fail calls (its node died: "nats disconnected"),
       // and only calls its caller did not mark idempotent (those run again once it is back).
       // An agent judged lost as above fails its calls in flight once ("agent lost": their
-      // connection was on the dead node too); idempotent ones run again on the other agent.
-      const lostIn = new Set(lost.map((l) => ownNode[l.agentId]))
+      // connection was on the dead node too); idempotent ones run again on the other agent, or,
+      // with both lost, on the first to serve again. A call made while no agent was live waited
+      // for one: none fails for want of an agent (workerId "-").
+      const lostIn = new Set(lost.map((l) => l.phase))
       for (const c of failed) {
         expect(c.idempotent, `idempotent call ${c.token} (${c.phase}) runs again`).toBe(false)
         const reason = (c.r as { error: WorkerCrashed }).error.reason
-        if (reason === "agent lost") expect(lostIn.has(c.settledIn[0]), `call ${c.token} failed "agent lost" (${c.settledIn[0]})`).toBe(true)
-        else expect(reason, `call ${c.token} (${c.phase})`).toBe("nats disconnected")
+        if (reason === "agent lost") {
+          expect(lostIn.has(c.settledIn[0]!), `call ${c.token} failed "agent lost" (${c.settledIn[0]})`).toBe(true)
+          expect((c.r as { error: WorkerCrashed }).error.workerId, `call ${c.token} failed for want of an agent (${c.settledIn[0]})`).not.toBe("-")
+        } else {
+          expect(reason, `call ${c.token} (${c.phase})`).toBe("nats disconnected")
+          expect(onKilledNode.get(c.settledIn[0]!)?.client, `call ${c.token} failed "nats disconnected" while ${c.settledIn[0]}, not the client's node`).toBe(true)
+        }
         expect(c.settledIn, `call ${c.token} settled once, while a node was down`).toEqual([expect.stringMatching(/^killed /)])
       }
       // Every agent serves again at the end.

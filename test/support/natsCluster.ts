@@ -16,6 +16,8 @@ export class NatsCluster {
     /** The nodes, `n1`, `n2`, `n3`. */
     readonly nodes: readonly NatsServer[],
     private readonly dir: string,
+    /** Each node's monitoring port (HTTP on loopback), kept across its restarts. */
+    private readonly monitorPorts: readonly number[],
   ) {}
 
   /** Every node's client URL, for a client that may use any of them. */
@@ -45,6 +47,7 @@ export class NatsCluster {
   private static async startOnce(size: number, buckets: ReadonlyArray<{ name: string; ttlMs: number }>): Promise<NatsCluster> {
     const dir = mkdtempSync(join(tmpdir(), "snakepit-nats-cluster-"))
     const routePorts = await Promise.all(Array.from({ length: size }, freePort))
+    const monitorPorts = await Promise.all(Array.from({ length: size }, freePort))
     const nodes: NatsServer[] = []
     try {
       for (let i = 0; i < size; i++) {
@@ -54,6 +57,7 @@ export class NatsCluster {
           configFile,
           [
             `server_name: n${i + 1}`,
+            `http: 127.0.0.1:${monitorPorts[i]}`,
             "cluster {",
             "  name: snakepit-test",
             `  listen: 127.0.0.1:${routePorts[i]}`,
@@ -64,7 +68,7 @@ export class NatsCluster {
         )
         nodes.push(await NatsServer.start({}, { configFile }))
       }
-      const cluster = new NatsCluster(nodes, dir)
+      const cluster = new NatsCluster(nodes, dir, monitorPorts)
       await cluster.createBuckets(buckets)
       return cluster
     } catch (e) {
@@ -93,6 +97,23 @@ export class NatsCluster {
     } finally {
       await nc.close()
     }
+  }
+
+  /**
+   * The name (`n1`…) of the live node a connection subscribing to `subject` is on, read from each
+   * node's monitoring endpoint: which node a client or an agent is connected to (it may have
+   * reconnected to any node since it started); undefined while none lists it (a reconnect).
+   *
+   * @example
+   * await cluster.nodeSubscribing("snakepit.p.agent.a1.from.>") // "n2"
+   */
+  async nodeSubscribing(subject: string): Promise<string | undefined> {
+    for (let i = 0; i < this.nodes.length; i++) {
+      const connz = await fetch(`http://127.0.0.1:${this.monitorPorts[i]}/connz?subs=1&limit=1024`, { signal: AbortSignal.timeout(5_000) })
+        .then((r) => r.json() as Promise<{ connections?: Array<{ subscriptions_list?: string[] }> }>, () => undefined)
+      if (connz?.connections?.some((c) => c.subscriptions_list?.includes(subject))) return `n${i + 1}`
+    }
+    return undefined
   }
 
   async stop(): Promise<void> {
