@@ -50,7 +50,7 @@ import type { NatsOptions } from "./natsOptions.js"
 import { loadNats, type NatsModules } from "./natsModules.js"
 import { serverCredentialsIssue } from "./natsUrls.js"
 import { valueLimits, type ValueLimits } from "../protocol/limits.js"
-import { agentInboundSpecs, agentTimingsIssue, parseAgentRecord, STREAM_WINDOW, toolResultSpecs, WIRE_VERSION, type AgentInbound, type AgentRecord, type CallRequest, type ToolResultAnswer } from "./protocol.js"
+import { agentInboundSpecs, agentTimingsIssue, DEFAULT_AGENT_TTL_MS, parseAgentRecord, STREAM_WINDOW, toolResultSpecs, WIRE_VERSION, type AgentInbound, type AgentRecord, type CallRequest, type ToolResultAnswer } from "./protocol.js"
 import { isSubjectToken, isSubjectTokens, poolSubjects, type PoolSubjects } from "./subjects.js"
 import { encodeMessage, errorToWire, readMessage, readMessages } from "./wire.js"
 import { batchBytes, Outbox } from "./outbox.js"
@@ -267,7 +267,7 @@ export class RemoteAgent {
   static async start(options: AgentOptions): Promise<RemoteAgent> {
     const id = options.agentId ?? `${hostname().replace(/[^A-Za-z0-9_-]/g, "-")}-${randomBytes(4).toString("hex")}`
     const heartbeatMs = options.heartbeatMs ?? 1_000
-    const ttlMs = options.ttlMs ?? 3_000
+    const ttlMs = options.ttlMs ?? DEFAULT_AGENT_TTL_MS
     const prefix = options.prefix ?? "snakepit"
     const issues: string[] = []
     if (!isSubjectToken(options.pool ?? "")) issues.push(`pool must be a name of letters, digits, "-" or "_", got ${JSON.stringify(options.pool)}`)

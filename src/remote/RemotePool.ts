@@ -52,7 +52,7 @@ import { CallRecord, callContext, emitExecution, refusal, serviceEnd, stoppedErr
 import { AsyncQueue } from "../asyncQueue.js"
 import { connectNats } from "./natsConnection.js"
 import { loadNats, type NatsModules } from "./natsModules.js"
-import { parseAgentRecord, STREAM_WINDOW, WIRE_VERSION, type AgentRecord } from "./protocol.js"
+import { DEFAULT_AGENT_TTL_MS, parseAgentRecord, STREAM_WINDOW, WIRE_VERSION, type AgentRecord } from "./protocol.js"
 import { natsOptionsOf, type RemoteOptions } from "./remoteOptions.js"
 import { poolSubjects, type PoolSubjects } from "./subjects.js"
 import { encodeMessage, errorFromWire, readMessage, readMessages } from "./wire.js"
@@ -137,9 +137,6 @@ const MAX_LOST_RETRIES = 3
  * reconnected (its NATS node died) to show two fresh heartbeats, or for a restarted one to join.
  */
 const AGENT_WAIT_TTLS = 2
-
-/** The TTL assumed while no agent's record is known (an agent's default). */
-const DEFAULT_TTL_MS = 3_000
 
 /** How long a KV that takes no writes (every agent silent at once) may last before agents are judged anyway. */
 const KV_QUIET_MAX_MS = 30_000
@@ -431,14 +428,8 @@ export class RemotePool implements PoolBackend {
    * Resolves true once the connection to NATS is back, false if the call's deadline passes, it
    * is aborted or the bridge stops first.
    */
-  private async reconnected(options: CallOptions): Promise<boolean> {
-    const until = Date.now() + (options.timeoutMs ?? this.options.callTimeoutMs)
-    // Polled: a reconnect is rare, and a timer per waiting call costs nothing on the call path.
-    while (!this.connected) {
-      if (this.stopping || options.signal?.aborted || Date.now() >= until) return false
-      await new Promise((r) => setTimeout(r, 50))
-    }
-    return !this.stopping
+  private reconnected(options: CallOptions): Promise<boolean> {
+    return this.pollUntil(() => this.connected, options, Date.now() + (options.timeoutMs ?? this.options.callTimeoutMs))
   }
 
   /**
@@ -448,11 +439,21 @@ export class RemotePool implements PoolBackend {
   private async agentLive(options: CallOptions, until: number): Promise<void> {
     let ttlMs = Number.NEGATIVE_INFINITY
     for (const a of this.agents.values()) ttlMs = Math.max(ttlMs, a.record.ttlMs)
-    const end = Math.min(until, Date.now() + AGENT_WAIT_TTLS * (Number.isFinite(ttlMs) ? ttlMs : DEFAULT_TTL_MS))
-    // Polled, as a reconnect is: it happens only while every agent is lost.
-    while (this.live().length === 0 && !this.stopping && !options.signal?.aborted && Date.now() < end) {
+    const end = Math.min(until, Date.now() + AGENT_WAIT_TTLS * (Number.isFinite(ttlMs) ? ttlMs : DEFAULT_AGENT_TTL_MS))
+    await this.pollUntil(() => this.live().length > 0, options, end)
+  }
+
+  /**
+   * Resolves true once `ready()` holds, false if `until` (`Date.now()`) passes, the call is
+   * aborted or the bridge stops first. Polled: what it waits for (a reconnect, an agent when
+   * every one is lost) is rare, and a timer per waiting call costs nothing on the call path.
+   */
+  private async pollUntil(ready: () => boolean, options: CallOptions, until: number): Promise<boolean> {
+    while (!ready()) {
+      if (this.stopping || options.signal?.aborted || Date.now() >= until) return false
       await new Promise((r) => setTimeout(r, 50))
     }
+    return !this.stopping
   }
 
   /**
@@ -838,7 +839,7 @@ export class RemotePool implements PoolBackend {
     // outside the try, and left `polling` set for good.)
     let ttlMs = Number.POSITIVE_INFINITY
     for (const a of this.agents.values()) ttlMs = Math.min(ttlMs, a.record.ttlMs)
-    if (!Number.isFinite(ttlMs)) ttlMs = 3_000
+    if (!Number.isFinite(ttlMs)) ttlMs = DEFAULT_AGENT_TTL_MS
     // Never shorter than a second, whatever a record says: records are anyone's who may write the
     // bucket, and a read that always outlasts its deadline leaves the client deaf for good.
     ttlMs = Math.max(ttlMs, MIN_RECORDS_READ_MS)

@@ -340,6 +340,9 @@ const recordSpecs: { readonly record: Spec<WrittenRecord & { readonly type: "rec
 /** The shortest heartbeat an agent may have (ms): a client polls agent records every half heartbeat. */
 export const MIN_HEARTBEAT_MS = 50
 
+/** An agent's TTL (ms) when its options name none; a client assumes it while it knows no agent's. */
+export const DEFAULT_AGENT_TTL_MS = 3_000
+
 /**
  * Why an agent's `heartbeatMs` and `ttlMs` cannot be used, if they cannot: a heartbeat of at
  * least {@link MIN_HEARTBEAT_MS}, and a TTL of at least two heartbeats and at most the longest
