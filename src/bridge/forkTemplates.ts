@@ -14,9 +14,14 @@
  * if (templates.owns(e.id)) templates.attach(e.id, e.ref)
  * templates.retire(oldWorkerIds)          // restartAll: a new template, the old one drains
  * templates.release("w3")                 // w3 is gone: stop old templates left with no worker
+ *
+ * A template is pinged as a worker is (`healthCheckIntervalMs`): one that does not answer
+ * within `healthCheckTimeoutMs` (stopped, or hung) is crashed and restarted. Until then nobody
+ * would learn of its workers' deaths, which only it reports (it reaps them).
  */
 import type { Logger } from "pino"
 import type { AnyActorRef, Subscription } from "xstate"
+import { WorkerCrashed } from "../errors.js"
 import type { DynamicSupervisor } from "../supervisor/Supervisor.js"
 import { isCleanExit } from "../supervisor/strategy.js"
 import type { ForkServer } from "../worker/forkServer.js"
@@ -40,6 +45,9 @@ export interface TemplateHost {
   readonly env: Readonly<Record<string, string>>
   readonly preload: readonly string[]
   readonly shutdownMs: number
+  /** How often a template is pinged, and how long it has to answer (the workers' own settings). */
+  readonly healthCheckIntervalMs: number
+  readonly healthCheckTimeoutMs: number
 }
 
 export class ForkTemplates {
@@ -47,6 +55,8 @@ export class ForkTemplates {
   private ids: string[] = []
   private next = 1
   private readonly subscriptions = new Map<string, Subscription>()
+  /** Each template's health check, on the process it pings. */
+  private readonly checks = new Map<string, { readonly process: WorkerProcess; readonly timer: NodeJS.Timeout }>()
   /** Templates replaced by an environment restart, with the workers forked from them still alive. */
   private readonly retiring = new Map<string, Set<string>>()
 
@@ -83,7 +93,7 @@ export class ForkTemplates {
       module: "snakepit_bridge.forkserver",
       env: { ...inheritedEnv(), ...this.host.env, ...this.server.templateEnv },
       preload: this.host.preload,
-      // A template is never idle-reaped or pinged; it only forks.
+      // A template is never idle-reaped; it only forks (its pings: `checkHealth`).
       idleTimeoutMs: Number.POSITIVE_INFINITY,
       hooks: {
         onLog: (r) => logLine(r),
@@ -101,15 +111,54 @@ export class ForkTemplates {
       id,
       actor.subscribe({
         next: (snapshot: { value: unknown; context: { process: WorkerProcess | null } }) => {
-          if (snapshot.context.process && (snapshot.value === "ready" || snapshot.value === "busy")) this.server.templateReady(id, snapshot.context.process)
+          const process = snapshot.context.process
+          if (!process || (snapshot.value !== "ready" && snapshot.value !== "busy")) return
+          this.server.templateReady(id, process)
+          if (this.checks.get(id)?.process !== process) this.checkHealth(id, actor, process)
         },
         error: (e: unknown) => this.host.logger.debug({ templateId: id, err: e }, "template actor failed (its supervisor handles it)"),
       }),
     )
   }
 
+  /**
+   * Pings the template incarnation `process` every `healthCheckIntervalMs`, one ping at a time:
+   * one it does not answer within `healthCheckTimeoutMs` crashes it (counted toward intensity),
+   * so its supervisor kills it and starts another, and its workers die with it and are
+   * replaced. A burst of forks delays an answer by the burst (64 forks: under a second).
+   */
+  private checkHealth(id: string, actor: AnyActorRef, process: WorkerProcess): void {
+    this.stopChecking(id)
+    const interval = this.host.healthCheckIntervalMs
+    if (!Number.isFinite(interval) || interval <= 0) return
+    let pinging = false
+    const timer = setInterval(() => {
+      if (pinging || process.connection.closed) return
+      pinging = true
+      process.connection.ping(this.host.healthCheckTimeoutMs).then(
+        () => (pinging = false),
+        (error: unknown) => {
+          if (process.connection.closed) return
+          const crash = new WorkerCrashed({ message: `fork server template ${id} missed its health check: ${(error as Error).message}`, workerId: id, exitCode: null, signal: null, reason: "health" })
+          this.host.logger.warn({ template: id, pid: process.pid }, "fork server template missed its health check: restarting it")
+          process.connection.close(crash)
+          actor.send({ type: "FAULT", error: crash })
+        },
+      )
+    }, interval)
+    // Housekeeping of an idle pool does not keep Node alive (as the workers' checks).
+    timer.unref()
+    this.checks.set(id, { process, timer })
+  }
+
+  private stopChecking(id: string): void {
+    clearInterval(this.checks.get(id)?.timer)
+    this.checks.delete(id)
+  }
+
   /** A template incarnation ended; `restarting` says whether the supervisor brings it back. */
   detach(id: string, exit: WorkerExit, restarting: boolean): void {
+    this.stopChecking(id)
     this.host.logger[isCleanExit(exit.reason) ? "debug" : "warn"]({ template: id, reason: exit.reason, signal: exit.signal, exitCode: exit.exitCode }, "fork server template exited")
     const startFailed = exit.reason === "startup_failed"
     this.server.templateExited(id, startFailed ? exit.error : undefined, restarting)
@@ -172,9 +221,10 @@ export class ForkTemplates {
     this.retiring.clear()
   }
 
-  /** Stops following the templates' states (the pool stops). */
+  /** Stops following the templates' states and pinging them (the pool stops). */
   unsubscribe(): void {
     for (const sub of this.subscriptions.values()) sub.unsubscribe()
     this.subscriptions.clear()
+    for (const id of [...this.checks.keys()]) this.stopChecking(id)
   }
 }

@@ -195,7 +195,7 @@ export interface LocalWorkerOptions {
    * `WorkerCrashed` (reason `"memory"`). Default: no limit.
    */
   readonly maxWorkerMemoryMb?: number
-  /** How often each worker is pinged for health and memory. Default 5 000. */
+  /** How often each worker is pinged for health and memory (and each fork server template, for health). Default 5 000. */
   readonly healthCheckIntervalMs?: number
   /** SIGTERM → SIGKILL delay for each worker. Default 2 000. */
   readonly workerShutdownMs?: number

@@ -242,6 +242,8 @@ export class WorkerPool implements PoolBackend {
       env: o.env,
       preload: o.preload,
       shutdownMs: o.workerShutdownMs,
+      healthCheckIntervalMs: o.healthCheckIntervalMs,
+      healthCheckTimeoutMs: o.healthCheckTimeoutMs,
     }
   }
 

@@ -117,6 +117,26 @@ describe("spawnMode forkserver", () => {
     for (const pid of [before, ...oldWorkers]) expect(isGone(pid!)).toBe(true)
   })
 
+  it("a template that stops answering (SIGSTOP) misses its health check and is restarted, so a worker that died meanwhile, which only it could report, is replaced", async () => {
+    const bridge = await forked({ minWorkers: 2, maxWorkers: 2, healthCheckIntervalMs: 200, healthCheckTimeoutMs: 1_000 })
+    const before = template(bridge)!.pid!
+    const [victim] = workerPids(bridge)
+    process.kill(before, "SIGSTOP")
+    try {
+      // The template reaps its workers and reports their exits: stopped, it reports nothing.
+      process.kill(victim!, "SIGKILL")
+      await eventually(() => {
+        const t = template(bridge)
+        const workers = bridge.getStatus().workers
+        return t !== undefined && t.pid !== before && workers.length === 2 && workers.every((w) => w.state === "ready" && w.pid !== victim)
+      }, 20_000, "a new template, and two workers forked from it")
+    } finally {
+      if (!isGone(before)) process.kill(before, "SIGCONT")
+    }
+    expect(isGone(before)).toBe(true)
+    for (const s of ["a", "b"]) expect(await bridge.executePython(s, "forked", "parent")).toBe(template(bridge)!.pid)
+  })
+
   it("a worker ended by a real-time signal is that worker's crash alone: the template and its other workers go on", async () => {
     // Before: the template could not name the signal (Python's signal.Signals has no member for
     // most of them), raised, and ended with every worker it had forked.
