@@ -414,13 +414,16 @@ export class RemotePool implements PoolBackend {
   }
 
   /**
-   * A call an agent declined (it did not run) goes to an agent not yet tried; with none live, or
-   * with this pool stopping, it fails with the agent's refusal. Any other error passes through.
+   * A call an agent declined (it did not run) goes to an agent not yet tried; with every live one
+   * tried, or with this pool stopping, it fails with the agent's refusal; with none live, it
+   * waits for one. Any other error passes through.
    */
   private again(error: unknown, tried: ReadonlySet<string>, attempt: (tried: ReadonlySet<string>) => Promise<unknown>): Promise<unknown> {
     if (!(error instanceof Declined)) return Promise.reject(error)
     const next = new Set(tried).add(error.agentId)
-    if (this.stopping || this.live().every((a) => next.has(a.id))) return Promise.reject(error.refusal)
+    // With no agent live at all (the only one drains, to be restarted), it waits for one (`send`).
+    const live = this.live()
+    if (this.stopping || (live.length > 0 && live.every((a) => next.has(a.id)))) return Promise.reject(error.refusal)
     return attempt(next)
   }
 
@@ -490,9 +493,11 @@ export class RemotePool implements PoolBackend {
       // Every agent lost at once (their NATS node died and they reconnect elsewhere; the only
       // agent restarting): the call waits for one, as a local call waits for a restarting
       // worker, rather than fail at once; what it waited counts against its deadline.
+      // Any agent live after the wait will do: one it avoided (that declined it, draining, or
+      // was lost under it, if idempotent) is a new incarnation, or serves again.
       const until = Date.now() + (options.timeoutMs ?? this.options.callTimeoutMs)
       return this.agentLive(options, until).then(() =>
-        this.send(kind, sessionId, body, { ...options, timeoutMs: Math.max(0, until - Date.now()) }, onStart, onItem, avoid, true))
+        this.send(kind, sessionId, body, { ...options, timeoutMs: Math.max(0, until - Date.now()) }, onStart, onItem, NO_AGENTS, true))
     }
     if (!agent) {
       const waitedFor = waited ? ", though the call waited for one" : ""

@@ -86,6 +86,42 @@ describe.skipIf(!natsServerAvailable)("remote pool: stop with drain", () => {
     }
   })
 
+  it("a one-agent pool restarted under load (SIGTERM, then an agent of the same id) loses no call: calls made while none serves wait for the new one, and each runs once", { timeout: 90_000 }, async () => {
+    // A TTL long enough that the new agent's start (a CLI under a loaded CI) fits the wait (two TTLs).
+    const timing = ["--heartbeat-ms", "500", "--ttl-ms", "10000"]
+    const [r1] = await suite.launch(["r1"], "restart1", timing)
+    const bridge = await startBridge({ remote: { nats: suite.nats.url, pool: "restart1" }, logger: testLogger })
+    const history = mkdtempSync(join(tmpdir(), "snakepit-drain-"))
+    try {
+      await eventually(() => bridge.getStatus().workers.length === 1, 5_000, "the client to see r1")
+      const failures: unknown[] = []
+      let sent = 0
+      let loading = true
+      // Four lanes of sequential calls, half in a session, none idempotent.
+      const lanes = Array.from({ length: 4 }, async (_, n) => {
+        for (let i = 0; loading; i++) {
+          sent++
+          await bridge.executePython(n % 2 === 0 ? `s${n}` : null, "remote", "mark_on", [history, `${n}-${i}`]).catch((e: unknown) => failures.push(e))
+        }
+      })
+      await eventually(() => sent > 100, 20_000, "load on r1")
+      r1!.child.kill("SIGTERM")
+      expect((await r1!.child).exitCode).toBe(0)
+      await suite.launch(["r1"], "restart1", timing)
+      const restarted = sent
+      await eventually(() => sent > restarted + 100, 30_000, "load on the new r1")
+      loading = false
+      await Promise.all(lanes)
+      expect(failures).toEqual([])
+      const runs = readFileSync(join(history, "r1"), "utf8").trim().split("\n")
+      expect(runs.length).toBe(sent)
+      expect(new Set(runs).size).toBe(sent)
+    } finally {
+      await bridge.stop()
+      rmSync(history, { recursive: true, force: true })
+    }
+  })
+
   it("a nested call (a tool's call back into its session) on a draining agent runs there, beside the call it serves", async () => {
     const started = await suite.launch(["n1", "n2"], "nestdrain")
     const bridge = await startBridge({ remote: { nats: suite.nats.url, pool: "nestdrain" }, logger: testLogger })
