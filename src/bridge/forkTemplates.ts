@@ -8,16 +8,16 @@
  * must know: whether a supervisor child is a template (so its start and exit are not a worker's),
  * and when a template's start failed (so nobody waits for workers it would have forked).
  *
+ * A template is pinged as a worker is (`healthCheckIntervalMs`): one that does not answer within
+ * `healthCheckTimeoutMs` (10 s at least; stopped, or hung) is crashed and restarted. Until then
+ * nobody would learn of its workers' deaths, which only it reports (it reaps them).
+ *
  * @example
  * const templates = new ForkTemplates(await ForkServer.open(), host)
  * templates.start()                       // forks wait for it
  * if (templates.owns(e.id)) templates.attach(e.id, e.ref)
  * templates.retire(oldWorkerIds)          // restartAll: a new template, the old one drains
  * templates.release("w3")                 // w3 is gone: stop old templates left with no worker
- *
- * A template is pinged as a worker is (`healthCheckIntervalMs`): one that does not answer
- * within `healthCheckTimeoutMs` (stopped, or hung) is crashed and restarted. Until then nobody
- * would learn of its workers' deaths, which only it reports (it reaps them).
  */
 import type { Logger } from "pino"
 import type { AnyActorRef, Subscription } from "xstate"
@@ -49,6 +49,13 @@ export interface TemplateHost {
   readonly healthCheckIntervalMs: number
   readonly healthCheckTimeoutMs: number
 }
+
+/**
+ * The least time a template has to answer a ping, whatever `healthCheckTimeoutMs` says: it answers
+ * only between bursts of forks, and one missed ping costs every worker it forked, so a timeout
+ * tuned for workers (a few hundred ms) must not end a template busy forking a large pool.
+ */
+const TEMPLATE_PING_TIMEOUT_MIN_MS = 10_000
 
 export class ForkTemplates {
   /** Template ids, newest last. */
@@ -122,20 +129,22 @@ export class ForkTemplates {
   }
 
   /**
-   * Pings the template incarnation `process` every `healthCheckIntervalMs`, one ping at a time:
-   * one it does not answer within `healthCheckTimeoutMs` crashes it (counted toward intensity),
-   * so its supervisor kills it and starts another, and its workers die with it and are
-   * replaced. A burst of forks delays an answer by the burst (64 forks: under a second).
+   * Pings the template incarnation `process` every `healthCheckIntervalMs`, one ping at a time,
+   * while it serves: one it does not answer within `healthCheckTimeoutMs`, and never less than
+   * `TEMPLATE_PING_TIMEOUT_MIN_MS`, crashes it (counted toward intensity), so its supervisor
+   * kills it and starts another, and its workers die with it and are replaced.
    */
   private checkHealth(id: string, actor: AnyActorRef, process: WorkerProcess): void {
     this.stopChecking(id)
     const interval = this.host.healthCheckIntervalMs
     if (!Number.isFinite(interval) || interval <= 0) return
+    const timeoutMs = Math.max(this.host.healthCheckTimeoutMs, TEMPLATE_PING_TIMEOUT_MIN_MS)
     let pinging = false
     const timer = setInterval(() => {
-      if (pinging || process.connection.closed) return
+      const state = (actor.getSnapshot() as { value: unknown }).value
+      if (pinging || process.connection.closed || (state !== "ready" && state !== "busy")) return
       pinging = true
-      process.connection.ping(this.host.healthCheckTimeoutMs).then(
+      process.connection.ping(timeoutMs).then(
         () => (pinging = false),
         (error: unknown) => {
           if (process.connection.closed) return

@@ -79,8 +79,9 @@ export interface SharedBridgeOptions {
   /** Deadline of a call without its own `timeoutMs` (`CallTimeout`); `Infinity` for none. Default 60 000. */
   readonly callTimeoutMs?: number
   /**
-   * A worker that does not answer a ping within this is crashed; also how long `cleanupSession`
-   * waits for the worker (or agent) to confirm. Default 10 000.
+   * A worker that does not answer a ping within this is crashed (a fork server template: within
+   * this or 10 s, the longer); also how long `cleanupSession` waits for the worker (or agent) to
+   * confirm. Default 10 000.
    */
   readonly healthCheckTimeoutMs?: number
   /** Grace given to in-flight calls by `stop()` before workers are terminated and what is left fails with `BridgeStopped` (with `remote`: before they are cancelled). Default 10 000. */

@@ -32,7 +32,7 @@ import { randomBytes } from "node:crypto"
 import type { Logger } from "pino"
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node"
 import type { KV } from "@nats-io/kv"
-import { BridgeStopped, CallCancelled, ProtocolError, StartupFailed, WorkerCrashed } from "../errors.js"
+import { BridgeStopped, CallCancelled, CallTimeout, ProtocolError, StartupFailed, WorkerCrashed } from "../errors.js"
 import { withCallContext, withCallerStack } from "../errorContext.js"
 import type { TelemetryEmitter } from "../telemetry/events.js"
 import type { BridgeMetrics } from "../telemetry/metrics.js"
@@ -112,6 +112,12 @@ interface Outgoing {
    */
   readonly overdueAt: number
 }
+
+/**
+ * Sends a call again, to an agent not in `tried`, with what is left of its deadline; once
+ * nothing is, rejects with `failure` (the last one). `deadline`: `Date.now()` when it ends.
+ */
+type Retry = ((tried: ReadonlySet<string>, failure: unknown) => Promise<unknown>) & { readonly deadline: number }
 
 /** The `workerId` of a call that failed because no agent was live to take it. */
 const NO_AGENT = "-"
@@ -215,6 +221,8 @@ export class RemotePool implements PoolBackend {
   private otherWire = new Map<string, number>()
   private connected = true
   private stopping = false
+  /** Wakes each call polling for an agent or a reconnect (`pollUntil`), so `stop()` refuses it at once. */
+  private readonly waiters = new Set<() => void>()
   /** Aborted once `stop()` began (`ended`): agents come and go, but a stopped client is done. */
   private readonly ending = serviceEnd()
   /**
@@ -346,9 +354,10 @@ export class RemotePool implements PoolBackend {
       this.publish(call.agentId, { type: "cancel", callId: call.id, clientId: this.clientId })
       call.fail(new ProtocolError({ message: `agent ${call.agentId} sent stream items past the credit it was given (${STREAM_WINDOW} unconsumed)`, workerId: call.agentId }))
     }
-    const attempt = (tried: ReadonlySet<string>): Promise<unknown> =>
-      this.send("stream", sessionId, body, options, (out) => (call = out), onItem, tried).catch((error: unknown) => this.again(error, tried, attempt))
-    const settled = attempt(NO_AGENTS)
+    const retry = this.retrier(options, (tried, callOptions) => attempt(tried, callOptions))
+    const attempt = (tried: ReadonlySet<string>, callOptions: CallOptions): Promise<unknown> =>
+      this.send("stream", sessionId, body, callOptions, (out) => (call = out), onItem, tried).catch((error: unknown) => this.again(error, tried, retry))
+    const settled = attempt(NO_AGENTS, options)
     settled.then(
       () => {
         record.settled(undefined)
@@ -382,9 +391,10 @@ export class RemotePool implements PoolBackend {
     const record = new CallRecord(this.metrics)
     let reconnects = 0
     let lostRetries = 0
-    const attempt = (tried: ReadonlySet<string>): Promise<unknown> =>
-      this.send(kind, sessionId, body, options, () => {}, () => {}, tried).catch(async (error: unknown) => {
-        if (error instanceof Declined) return this.again(error, tried, attempt)
+    const retry = this.retrier(options, (tried, callOptions) => attempt(tried, callOptions))
+    const attempt = (tried: ReadonlySet<string>, callOptions: CallOptions): Promise<unknown> =>
+      this.send(kind, sessionId, body, callOptions, () => {}, () => {}, tried).catch(async (error: unknown) => {
+        if (error instanceof Declined) return this.again(error, tried, retry)
         // Only a call its caller marked idempotent may run twice.
         if (options.idempotent !== true || !(error instanceof WorkerCrashed) || this.stopping) throw error
         if (error.reason === "nats disconnected" && reconnects < MAX_RECONNECT_RETRIES) {
@@ -392,20 +402,20 @@ export class RemotePool implements PoolBackend {
           // the cluster) within the call's deadline, it runs again (a connection that flaps
           // while it comes back may take a few rounds).
           reconnects++
-          if (!(await this.reconnected(options))) throw error
-          return attempt(tried)
+          if (!(await this.pollUntil(() => this.connected, options, retry.deadline))) throw error
+          return retry(tried, error)
         }
         // Its agent was lost: retry it on another agent. ("-": no agent was live, and the call
         // waited for one already.)
         if (error.reason !== "agent lost" || error.workerId === NO_AGENT) throw error
         const next = new Set(tried).add(error.workerId)
-        if (this.live().some((a) => !next.has(a.id))) return attempt(next)
+        if (this.live().some((a) => !next.has(a.id))) return retry(next, error)
         // Every agent it tried was lost (their NATS node died, say): it runs on the first agent
         // live again, a rejoined one too, which it may since it is idempotent.
         if (lostRetries++ >= MAX_LOST_RETRIES) throw error
-        return attempt(NO_AGENTS)
+        return retry(NO_AGENTS, error)
       })
-    const call = attempt(NO_AGENTS)
+    const call = attempt(NO_AGENTS, options)
     call.then(
       () => record.settled(undefined),
       (e: unknown) => record.settled(e),
@@ -418,21 +428,26 @@ export class RemotePool implements PoolBackend {
    * tried, or with this pool stopping, it fails with the agent's refusal; with none live, it
    * waits for one. Any other error passes through.
    */
-  private again(error: unknown, tried: ReadonlySet<string>, attempt: (tried: ReadonlySet<string>) => Promise<unknown>): Promise<unknown> {
+  private again(error: unknown, tried: ReadonlySet<string>, retry: Retry): Promise<unknown> {
     if (!(error instanceof Declined)) return Promise.reject(error)
     const next = new Set(tried).add(error.agentId)
     // With no agent live at all (the only one drains, to be restarted), it waits for one (`send`).
     const live = this.live()
     if (this.stopping || (live.length > 0 && live.every((a) => next.has(a.id)))) return Promise.reject(error.refusal)
-    return attempt(next)
+    return retry(next, error.refusal)
   }
 
   /**
-   * Resolves true once the connection to NATS is back, false if the call's deadline passes, it
-   * is aborted or the bridge stops first.
+   * A call's retries (after a decline, a lost agent, a reconnect) share its one deadline, fixed
+   * now: each is sent with what is left of it, and once nothing is, the last failure stands.
    */
-  private reconnected(options: CallOptions): Promise<boolean> {
-    return this.pollUntil(() => this.connected, options, Date.now() + (options.timeoutMs ?? this.options.callTimeoutMs))
+  private retrier(options: CallOptions, attempt: (tried: ReadonlySet<string>, options: CallOptions) => Promise<unknown>): Retry {
+    const deadline = Date.now() + (options.timeoutMs ?? this.options.callTimeoutMs)
+    const retry = (tried: ReadonlySet<string>, failure: unknown) => {
+      const leftMs = deadline - Date.now()
+      return leftMs > 0 ? attempt(tried, { ...options, timeoutMs: leftMs }) : Promise.reject(failure)
+    }
+    return Object.assign(retry, { deadline })
   }
 
   /**
@@ -454,7 +469,16 @@ export class RemotePool implements PoolBackend {
   private async pollUntil(ready: () => boolean, options: CallOptions, until: number): Promise<boolean> {
     while (!ready()) {
       if (this.stopping || options.signal?.aborted || Date.now() >= until) return false
-      await new Promise((r) => setTimeout(r, 50))
+      // `stop()` wakes every waiter at once, so each is refused before the stop resolves.
+      await new Promise<void>((resolve) => {
+        const wake = () => {
+          clearTimeout(timer)
+          this.waiters.delete(wake)
+          resolve()
+        }
+        const timer = setTimeout(wake, 50)
+        this.waiters.add(wake)
+      })
     }
     return !this.stopping
   }
@@ -495,9 +519,16 @@ export class RemotePool implements PoolBackend {
       // worker, rather than fail at once; what it waited counts against its deadline.
       // Any agent live after the wait will do: one it avoided (that declined it, draining, or
       // was lost under it, if idempotent) is a new incarnation, or serves again.
-      const until = Date.now() + (options.timeoutMs ?? this.options.callTimeoutMs)
-      return this.agentLive(options, until).then(() =>
-        this.send(kind, sessionId, body, { ...options, timeoutMs: Math.max(0, until - Date.now()) }, onStart, onItem, NO_AGENTS, true))
+      const timeoutMs = options.timeoutMs ?? this.options.callTimeoutMs
+      const until = Date.now() + timeoutMs
+      return this.agentLive(options, until).then(() => {
+        const leftMs = until - Date.now()
+        // Past its deadline (not stopped, not aborted: `send` says so), it is not sent at all.
+        if (leftMs <= 0 && !this.stopping && !options.signal?.aborted) {
+          return Promise.reject(withCallContext(new CallTimeout({ message: `the call's ${timeoutMs} ms deadline passed while it waited for an agent of pool ${JSON.stringify(this.remote.pool)} (none was live)`, timeoutMs, workerId: NO_AGENT }), context))
+        }
+        return this.send(kind, sessionId, body, { ...options, timeoutMs: leftMs }, onStart, onItem, NO_AGENTS, true)
+      })
     }
     if (!agent) {
       const waitedFor = waited ? ", though the call waited for one" : ""
@@ -1192,6 +1223,8 @@ export class RemotePool implements PoolBackend {
     this.stopping = true
     this.ending.abort(stoppedError(false))
     if (this.poller) clearInterval(this.poller)
+    // Calls waiting for an agent or a reconnect were not sent: refused now, drain or not.
+    for (const wake of [...this.waiters]) wake()
     const drain = options.drain === true
     const timeoutMs = drain ? (options.timeoutMs ?? this.options.shutdownTimeoutMs) : this.options.shutdownTimeoutMs
     const deadline = Date.now() + timeoutMs

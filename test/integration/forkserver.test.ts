@@ -117,8 +117,10 @@ describe("spawnMode forkserver", () => {
     for (const pid of [before, ...oldWorkers]) expect(isGone(pid!)).toBe(true)
   })
 
-  it("a template that stops answering (SIGSTOP) misses its health check and is restarted, so a worker that died meanwhile, which only it could report, is replaced", async () => {
-    const bridge = await forked({ minWorkers: 2, maxWorkers: 2, healthCheckIntervalMs: 200, healthCheckTimeoutMs: 1_000 })
+  it("a template that stops answering (SIGSTOP) misses its health check and is restarted, so a worker that died meanwhile, which only it could report, is replaced", { timeout: 60_000 }, async () => {
+    // A template has 10 s at least to answer, whatever healthCheckTimeoutMs says (it answers
+    // between bursts of forks, and a missed ping costs every worker it forked).
+    const bridge = await forked({ minWorkers: 2, maxWorkers: 2, healthCheckIntervalMs: 200, healthCheckTimeoutMs: 500 })
     const before = template(bridge)!.pid!
     const [victim] = workerPids(bridge)
     process.kill(before, "SIGSTOP")
@@ -129,7 +131,7 @@ describe("spawnMode forkserver", () => {
         const t = template(bridge)
         const workers = bridge.getStatus().workers
         return t !== undefined && t.pid !== before && workers.length === 2 && workers.every((w) => w.state === "ready" && w.pid !== victim)
-      }, 20_000, "a new template, and two workers forked from it")
+      }, 40_000, "a new template, and two workers forked from it")
     } finally {
       if (!isGone(before)) process.kill(before, "SIGCONT")
     }

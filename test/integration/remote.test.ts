@@ -232,6 +232,16 @@ describe.skipIf(!natsServerAvailable)("remote pools over NATS", { timeout: 60_00
       for (const a of agents) a.child.kill("SIGKILL")
       await eventually(() => bridge.getStatus().workers.every((w) => w.state === "crashed"), 20_000, "w2 to be judged lost")
       expect(await outcome(bridge.executePython(null, "remote", "where"))).toMatchObject({ ok: false, error: { _tag: "WorkerCrashed", reason: "agent lost", message: expect.stringMatching(/no agent of pool "waits" is reachable, though the call waited for one/) } })
+      // A deadline shorter than the wait ends it: CallTimeout, and the call is not sent.
+      expect(await outcome(bridge.executePython(null, "remote", "where", [], { timeoutMs: 300 }))).toMatchObject({ ok: false, error: { _tag: "CallTimeout", timeoutMs: 300 } })
+      // A stop refuses a waiting call (it was never sent) before it resolves, drain or not.
+      const order: string[] = []
+      const waiting = bridge.executePython(null, "remote", "where").then(() => order.push("ran"), (e: { _tag: string }) => order.push(e._tag))
+      await new Promise((r) => setTimeout(r, 200))
+      await bridge.stop({ drain: true })
+      order.push("stopped")
+      await waiting
+      expect(order).toEqual(["BridgeStopped", "stopped"])
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }
