@@ -138,21 +138,29 @@ describe.skipIf(!natsServerAvailable)("a remote pool on a three-node NATS cluste
         ok: c.r.ok,
         ...(c.r.ok ? {} : { error: { tag: String((c.r.error as { _tag?: string })._tag), reason: (c.r.error as { reason?: string }).reason, message: String(c.r.error) } }),
       }))
-      expect(historyViolations(records, readExecutions([history]))).toEqual([])
+      // A known limit (docs/distributed.md, "NATS cluster"): when every agent was on the node that
+      // died, each is judged lost, and only fresh heartbeats return it; while the replicated KV
+      // elects a leader none lands (seconds, longer on a loaded machine), so an idempotent call may
+      // wait its two TTLs for an agent in vain, or find each one lost again, and fail "agent lost".
+      // Only then, only in that phase, may an idempotent call fail.
+      const everyAgentLost = new Set([...onKilledNode.keys()].filter((p) => ["c1", "c2"].every((id) => lost.some((l) => l.agentId === id && l.phase === p))))
+      const inVain = new Set(results.filter((c) => !c.r.ok && c.idempotent && (c.r.error as WorkerCrashed).reason === "agent lost" && everyAgentLost.has(c.settledIn[0]!)).map((c) => c.token))
+      const violations = historyViolations(records, readExecutions([history]))
+      expect(violations.filter((v) => !(v.endsWith("(agent lost) instead of running again") && inVain.has(v.split(" ")[1]!)))).toEqual([])
       const failed = results.filter((c) => !c.r.ok)
       // Only the client's own connection may fail calls (its node died: "nats disconnected"),
       // and only calls its caller did not mark idempotent (those run again once it is back).
       // An agent judged lost as above fails its calls in flight once ("agent lost": their
       // connection was on the dead node too); idempotent ones run again on the other agent, or,
       // with both lost, on the first to serve again. A call made while no agent was live waited
-      // for one: none fails for want of an agent (workerId "-").
+      // for one: none fails for want of an agent (workerId "-"), but for the limit above.
       const lostIn = new Set(lost.map((l) => l.phase))
       for (const c of failed) {
-        expect(c.idempotent, `idempotent call ${c.token} (${c.phase}) runs again`).toBe(false)
+        if (!inVain.has(c.token)) expect(c.idempotent, `idempotent call ${c.token} (${c.phase}) runs again`).toBe(false)
         const reason = (c.r as { error: WorkerCrashed }).error.reason
         if (reason === "agent lost") {
           expect(lostIn.has(c.settledIn[0]!), `call ${c.token} failed "agent lost" (${c.settledIn[0]})`).toBe(true)
-          expect((c.r as { error: WorkerCrashed }).error.workerId, `call ${c.token} failed for want of an agent (${c.settledIn[0]})`).not.toBe("-")
+          if (!everyAgentLost.has(c.settledIn[0]!)) expect((c.r as { error: WorkerCrashed }).error.workerId, `call ${c.token} failed for want of an agent (${c.settledIn[0]})`).not.toBe("-")
         } else {
           expect(reason, `call ${c.token} (${c.phase})`).toBe("nats disconnected")
           expect(onKilledNode.get(c.settledIn[0]!)?.client, `call ${c.token} failed "nats disconnected" while ${c.settledIn[0]}, not the client's node`).toBe(true)
