@@ -3,9 +3,8 @@
  * its own supervised Python workers), and `PythonBridge.start({ remote })` as the client.
  * Skipped locally without nats-server; CI installs it and fails if it is missing.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { existsSync, readFileSync } from "node:fs"
 import { createServer, type AddressInfo } from "node:net"
-import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
 import { connect } from "@nats-io/transport-node"
@@ -20,7 +19,9 @@ import { WorkerCrashed } from "../../src/errors.js"
 import { AgentSuite, LOSS_TIMING, startAgent, type Where } from "../support/agents.js"
 import { eventually, holdOnlySlot, startBridge, startThenWaitTools, testLogger } from "../support/bridge.js"
 import { framesOf, NatsServer, natsServerAvailable } from "../support/natsServer.js"
+import { tempDirs } from "../support/tempDirs.js"
 
+const tempDir = tempDirs()
 const suite = new AgentSuite()
 const { mark, agents } = suite
 
@@ -193,84 +194,72 @@ describe.skipIf(!natsServerAvailable)("remote pools over NATS", { timeout: 60_00
     for await (const x of bridge.stream("s", "remote", "ticks", [500])) items.push(x)
     expect(items).toEqual(Array.from({ length: 500 }, (_, i) => i))
 
-    const dir = mkdtempSync(join(tmpdir(), "snakepit-remote-"))
-    try {
-      const marker = join(dir, "closed")
-      let n = 0
-      for await (const _ of bridge.stream("s", "remote", "endless", [marker])) if (++n === 20) break
-      await eventually(() => existsSync(marker), 10_000, "the Python generator to be closed")
-      // An abort signal cancels a call in flight just the same.
-      const ac = new AbortController()
-      const call = outcome(bridge.executePython("s2", "remote", "slow_where", [5], { signal: ac.signal }))
-      setTimeout(() => ac.abort(), 100)
-      const r = await call
-      expect(r.ok).toBe(false)
-      expect((r as { error: { _tag: string } }).error._tag).toBe("CallCancelled")
-    } finally {
-      rmSync(dir, { recursive: true, force: true })
-    }
+    const dir = tempDir("snakepit-remote-")
+    const marker = join(dir, "closed")
+    let n = 0
+    for await (const _ of bridge.stream("s", "remote", "endless", [marker])) if (++n === 20) break
+    await eventually(() => existsSync(marker), 10_000, "the Python generator to be closed")
+    // An abort signal cancels a call in flight just the same.
+    const ac = new AbortController()
+    const call = outcome(bridge.executePython("s2", "remote", "slow_where", [5], { signal: ac.signal }))
+    setTimeout(() => ac.abort(), 100)
+    const r = await call
+    expect(r.ok).toBe(false)
+    expect((r as { error: { _tag: string } }).error._tag).toBe("CallCancelled")
   })
 
   it("with every agent lost, a call waits for one to join (two TTLs at most, within its deadline) instead of failing at once, and an idempotent call that ran on the lost agent runs on the new one", { timeout: 120_000 }, async () => {
     const timing = ["--heartbeat-ms", "250", "--ttl-ms", "5000"]
     const [w1] = await launch(["w1"], "waits", timing)
     const bridge = await client("waits")
-    const dir = mkdtempSync(join(tmpdir(), "snakepit-remote-"))
-    try {
-      const history = join(dir, "history")
-      const running = outcome(bridge.executePython(null, "remote", "mark_then_sleep", [history, "running", 2], { idempotent: true }))
-      await eventually(() => existsSync(history), 20_000, "the call to run on w1")
-      w1!.child.kill("SIGKILL")
-      await eventually(() => bridge.getStatus().workers.every((w) => w.state === "crashed"), 20_000, "w1 to be judged lost")
-      // No agent is live: both calls wait for one.
-      const made = outcome(bridge.executePython(null, "remote", "where"))
-      await launch(["w2"], "waits", timing)
-      expect(await made).toMatchObject({ ok: true, value: { agent: "w2" } })
-      expect(await running).toMatchObject({ ok: true, value: { agent: "w2" } })
-      expect(readFileSync(history, "utf8")).toBe("running\nrunning\n")
-      // With no agent to come, a call fails once it has waited: WorkerCrashed, as before.
-      for (const a of agents) a.child.kill("SIGKILL")
-      await eventually(() => bridge.getStatus().workers.every((w) => w.state === "crashed"), 20_000, "w2 to be judged lost")
-      expect(await outcome(bridge.executePython(null, "remote", "where"))).toMatchObject({ ok: false, error: { _tag: "WorkerCrashed", reason: "agent lost", message: expect.stringMatching(/no agent of pool "waits" is reachable, though the call waited for one/) } })
-      // A deadline shorter than the wait ends it: CallTimeout, and the call is not sent.
-      expect(await outcome(bridge.executePython(null, "remote", "where", [], { timeoutMs: 300 }))).toMatchObject({ ok: false, error: { _tag: "CallTimeout", timeoutMs: 300 } })
-      // A stop refuses a waiting call (it was never sent) before it resolves, drain or not.
-      const order: string[] = []
-      const waiting = bridge.executePython(null, "remote", "where").then(() => order.push("ran"), (e: { _tag: string }) => order.push(e._tag))
-      await new Promise((r) => setTimeout(r, 200))
-      await bridge.stop({ drain: true })
-      order.push("stopped")
-      await waiting
-      expect(order).toEqual(["BridgeStopped", "stopped"])
-    } finally {
-      rmSync(dir, { recursive: true, force: true })
-    }
+    const dir = tempDir("snakepit-remote-")
+    const history = join(dir, "history")
+    const running = outcome(bridge.executePython(null, "remote", "mark_then_sleep", [history, "running", 2], { idempotent: true }))
+    await eventually(() => existsSync(history), 20_000, "the call to run on w1")
+    w1!.child.kill("SIGKILL")
+    await eventually(() => bridge.getStatus().workers.every((w) => w.state === "crashed"), 20_000, "w1 to be judged lost")
+    // No agent is live: both calls wait for one.
+    const made = outcome(bridge.executePython(null, "remote", "where"))
+    await launch(["w2"], "waits", timing)
+    expect(await made).toMatchObject({ ok: true, value: { agent: "w2" } })
+    expect(await running).toMatchObject({ ok: true, value: { agent: "w2" } })
+    expect(readFileSync(history, "utf8")).toBe("running\nrunning\n")
+    // With no agent to come, a call fails once it has waited: WorkerCrashed, as before.
+    for (const a of agents) a.child.kill("SIGKILL")
+    await eventually(() => bridge.getStatus().workers.every((w) => w.state === "crashed"), 20_000, "w2 to be judged lost")
+    expect(await outcome(bridge.executePython(null, "remote", "where"))).toMatchObject({ ok: false, error: { _tag: "WorkerCrashed", reason: "agent lost", message: expect.stringMatching(/no agent of pool "waits" is reachable, though the call waited for one/) } })
+    // A deadline shorter than the wait ends it: CallTimeout, and the call is not sent.
+    expect(await outcome(bridge.executePython(null, "remote", "where", [], { timeoutMs: 300 }))).toMatchObject({ ok: false, error: { _tag: "CallTimeout", timeoutMs: 300 } })
+    // A stop refuses a waiting call (it was never sent) before it resolves, drain or not.
+    const order: string[] = []
+    const waiting = bridge.executePython(null, "remote", "where").then(() => order.push("ran"), (e: { _tag: string }) => order.push(e._tag))
+    await new Promise((r) => setTimeout(r, 200))
+    await bridge.stop({ drain: true })
+    order.push("stopped")
+    await waiting
+    expect(order).toEqual(["BridgeStopped", "stopped"])
   })
 
   it("a call aborted by the caller is cancelled in the agent's Python, and the worker serves again, not replaced", async () => {
     await launch(["x1"], "abort", ["--workers", "1"])
     const bridge = await client("abort")
-    const dir = mkdtempSync(join(tmpdir(), "snakepit-remote-"))
-    try {
-      const [started, cancelled] = [join(dir, "started"), join(dir, "cancelled")]
-      const before = (await bridge.executePython("s", "remote", "where")) as Where
-      const ac = new AbortController()
-      const call = outcome(bridge.executePython("s", "remote", "wait_cancelled", [started, cancelled], { signal: ac.signal }))
-      await eventually(() => existsSync(started), 20_000, "the call to start on the agent")
-      ac.abort()
-      expect(await call).toMatchObject({ ok: false, error: { _tag: "CallCancelled" } })
-      await eventually(() => existsSync(cancelled), 20_000, "the cancel to reach the agent's Python")
-      expect(Number(readFileSync(cancelled, "utf8"))).toBe(before.pid)
-      // The agent's one worker ran it: had the call been left running, the next would wait an hour.
-      expect(await bridge.executePython("s", "remote", "where")).toEqual(before)
-    } finally {
-      rmSync(dir, { recursive: true, force: true })
-    }
+    const dir = tempDir("snakepit-remote-")
+    const [started, cancelled] = [join(dir, "started"), join(dir, "cancelled")]
+    const before = (await bridge.executePython("s", "remote", "where")) as Where
+    const ac = new AbortController()
+    const call = outcome(bridge.executePython("s", "remote", "wait_cancelled", [started, cancelled], { signal: ac.signal }))
+    await eventually(() => existsSync(started), 20_000, "the call to start on the agent")
+    ac.abort()
+    expect(await call).toMatchObject({ ok: false, error: { _tag: "CallCancelled" } })
+    await eventually(() => existsSync(cancelled), 20_000, "the cancel to reach the agent's Python")
+    expect(Number(readFileSync(cancelled, "utf8"))).toBe(before.pid)
+    // The agent's one worker ran it: had the call been left running, the next would wait an hour.
+    expect(await bridge.executePython("s", "remote", "where")).toEqual(before)
   })
 
   it("a client that dies mid-stream does not hold the agent's worker: the agent closes the generator", async () => {
     await launch(["c1"], "orphan")
-    const dir = mkdtempSync(join(tmpdir(), "snakepit-remote-"))
+    const dir = tempDir("snakepit-remote-")
     const marker = join(dir, "closed")
     // A bare NATS client speaking the protocol, which takes the first window of items and dies.
     const nc = await connect({ servers: suite.nats.url })
@@ -289,13 +278,12 @@ describe.skipIf(!natsServerAvailable)("remote pools over NATS", { timeout: 60_00
       await eventually(() => existsSync(marker), 10_000, "the orphaned generator to be closed")
     } finally {
       await nc.close().catch(() => {})
-      rmSync(dir, { recursive: true, force: true })
     }
   })
 
   it("a stream past its deadline whose client stopped reading answers CallTimeout at the deadline, not at its next credit check a TTL later", async () => {
     await launch(["w1"], "stalledstream")
-    const dir = mkdtempSync(join(tmpdir(), "snakepit-remote-"))
+    const dir = tempDir("snakepit-remote-")
     const marker = join(dir, "closed")
     // A bare NATS client that takes the first window of items, grants no more, and stays alive.
     const nc = await connect({ servers: suite.nats.url })
@@ -323,7 +311,6 @@ describe.skipIf(!natsServerAvailable)("remote pools over NATS", { timeout: 60_00
       await eventually(() => existsSync(marker), 10_000, "the generator to be closed")
     } finally {
       await nc.close().catch(() => {})
-      rmSync(dir, { recursive: true, force: true })
     }
   })
 
