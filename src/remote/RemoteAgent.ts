@@ -488,7 +488,7 @@ export class RemoteAgent {
       this.failingSince ??= now
       if (!this.warnedFailing && now - this.failingSince >= this.settings.ttlMs) {
         this.warnedFailing = true
-        this.logger.warn({ err: e, failingForMs: now - this.failingSince }, "heartbeats not written for a TTL: clients judge this agent lost until one is")
+        this.logger.warn({ err: e, failingForMs: now - this.failingSince }, "heartbeats not written for a TTL: clients know this agent serves only by pinging it until one is")
       } else this.logger.debug({ err: e }, "heartbeat not written")
       // A server restarted without its JetStream store lost the bucket: make it again, beside
       // the beats (creating a stream can take longer than one).
@@ -526,7 +526,8 @@ export class RemoteAgent {
     // The refusals of this message's frames are logged once (its first), then counted: a peer
     // may fill one message with thousands of frames, each refused.
     const drops = (this.drops = { logged: false, unlogged: 0 })
-    for (const r of readMessages<AgentInbound>(m.data, agentInboundSpecs, this.settings.maxFrameBytes, this.settings.limits)) {
+    const frames = readMessages<AgentInbound>(m.data, agentInboundSpecs, this.settings.maxFrameBytes, this.settings.limits)
+    for (const r of frames) {
       if (!r.ok) {
         refuse(r.error, r.envelope?.type, r.envelope?.callId)
         continue
@@ -537,6 +538,11 @@ export class RemoteAgent {
         // client sends (a cancel of such a call, a clean-up) has nothing to act on here.
         if (message.type === "call") void this.run(message, m.reply, fromQueue, true)
         else refuse(new ProtocolError({ message: `a ${message.type} on ${this.subjects.agent(this.id)} or ${this.subjects.call} is of an older remote wire version`, workerId: this.id }), undefined, undefined)
+        continue
+      }
+      if (message.type === "ping" && frames.length > 1) {
+        // Its answer goes to the message's reply subject, which a joined message's first call owns.
+        refuse(new ProtocolError({ message: "a ping travels in a NATS message of its own", workerId: this.id }), undefined, undefined)
         continue
       }
       if ("clientId" in message && message.clientId !== sender) {
@@ -597,8 +603,13 @@ export class RemoteAgent {
     // Answers go to the sending client's subjects only: a peer naming another reply subject
     // would have the agent publish there for it (its own KV record, say, which the agent role
     // may write, or another client's inbox).
-    if ((message.type === "cleanup" || message.type === "restart") && !this.answersTo(m.reply, message.type, sender)) return
+    if ((message.type === "cleanup" || message.type === "restart" || message.type === "ping") && !this.answersTo(m.reply, message.type, sender)) return
     switch (message.type) {
+      case "ping":
+        // A client that did not hear our heartbeats (a KV that takes no writes, our NATS node
+        // gone and we reconnected elsewhere) asks whether we serve: this answer is what says so.
+        this.reply(m.reply!, { type: "pong", agentId: this.id, pid: process.pid, startedAt: this.startedAt, draining: this.draining })
+        return
       case "call":
         void this.run(message, m.reply, fromQueue, false)
         return

@@ -59,7 +59,7 @@ import { encodeMessage, errorFromWire, readMessage, readMessages } from "./wire.
 import { batchBytes, Outbox } from "./outbox.js"
 import { FirstSeen } from "./firstSeen.js"
 import { randomHex } from "./randomIds.js"
-import { callReplySpecs, clientToolSpecs, restartReplySpecs, type CallReply, type ClientToolInbound, type RestartReply } from "./protocol.js"
+import { callReplySpecs, clientToolSpecs, pongReplySpecs, restartReplySpecs, type CallReply, type ClientToolInbound, type PongReply, type RestartReply } from "./protocol.js"
 import { valueLimits, type ValueLimits } from "../protocol/limits.js"
 import { IdTable } from "../idTable.js"
 
@@ -81,11 +81,24 @@ interface Agent {
    */
   connectsBeforeOutage: number | undefined
   down: boolean
-  /** While down: how many new versions of its record must be read before it counts as back. */
+  /**
+   * While down: how many new versions of its record must be read before it counts as back
+   * (Infinity: none will do; only an answer to a ping, or a record of another process under its
+   * id, see `judge`).
+   */
   backAfter: number
+  /** When (`Date.now()`) it was last pinged while down (see `pingBack`). */
+  pingedAt: number
   /** Our calls on it now. */
   inFlight: number
   served: number
+}
+
+/** A ping out to an agent (see `RemotePool.ping`): settled with its `pong`, or undefined. */
+interface Ping {
+  readonly agentId: string
+  readonly answer: Promise<PongReply | undefined>
+  readonly settle: (pong: PongReply | undefined) => void
 }
 
 /** One call out on an agent. */
@@ -144,8 +157,12 @@ const MAX_LOST_RETRIES = 3
  */
 const AGENT_WAIT_TTLS = 2
 
-/** How long a KV that takes no writes (every agent silent at once) may last before agents are judged anyway. */
-const KV_QUIET_MAX_MS = 30_000
+/**
+ * How long a ping (see `RemotePool.ping`) waits for its answer: two of the agent's heartbeats,
+ * and two seconds at least (a loaded machine may take a second to run the agent's turn), but
+ * half its TTL at most, so that a hung agent is still lost within two TTLs of its last heartbeat.
+ */
+const pingWaitMs = (record: AgentRecord): number => Math.min(record.ttlMs / 2, Math.max(2 * record.heartbeatMs, 2_000))
 
 /**
  * How long a "no responders" waits before the round trip that confirms it (see `noResponders`):
@@ -161,9 +178,13 @@ const REMOTE_FEATURE = "a remote pool (the `remote` option)"
 
 const lost = (agentId: string, reason: string, message: string) => new WorkerCrashed({ message, workerId: agentId, exitCode: null, signal: null, reason })
 
-/** The failure of a call NATS answered "no responders" for: it reached nobody, so it did not run. */
-const reachedNobody = (agentId: string): WorkerCrashed =>
-  lost(agentId, "agent lost", `no agent received the call, so it did not run (NATS answered "no responders" for agent ${agentId})`)
+/**
+ * The failure of a call NATS answered "no responders" for: it reached nobody, so it did not run,
+ * and goes to another agent (or waits for one) like a call an agent declined, idempotent or not;
+ * with no agent left to try, this is what its caller sees.
+ */
+const reachedNobody = (agentId: string): Declined =>
+  new Declined(agentId, lost(agentId, "agent lost", `no agent received the call, so it did not run (NATS answered "no responders" for agent ${agentId})`))
 
 /**
  * A call an agent declined without running it (it is draining): sent again to another agent,
@@ -241,8 +262,10 @@ export class RemotePool implements PoolBackend {
   private rejoinedAt = Number.NEGATIVE_INFINITY
   /** Calls NATS answered "no responders", by agent, while that agent's loss is confirmed (see `noResponders`). */
   private readonly unconfirmed = new Map<string, Outgoing[]>()
-  /** Since when no agent's record has changed though two or more are live (see `kvQuiet`). */
-  private quietSince: number | undefined
+  /** Pings out, by the last token of their reply subject (see `ping`). */
+  private readonly pings = new Map<string, Ping>()
+  /** The same, by agent: one ping per agent at a time. */
+  private readonly pingOf = new Map<string, Ping>()
   /** Counts connection changes: a poll that read across one judges nobody. */
   private generation = 0
   /** The poll whose read counts; a read abandoned at its deadline is ignored when it ends. */
@@ -356,7 +379,7 @@ export class RemotePool implements PoolBackend {
     }
     const retry = this.retrier(options, (tried, callOptions) => attempt(tried, callOptions))
     const attempt = (tried: ReadonlySet<string>, callOptions: CallOptions): Promise<unknown> =>
-      this.send("stream", sessionId, body, callOptions, (out) => (call = out), onItem, tried).catch((error: unknown) => this.again(error, tried, retry))
+      this.send("stream", sessionId, body, callOptions, (out) => (call = out), onItem, tried).catch((error: unknown) => this.again(error, tried, retry, options))
     const settled = attempt(NO_AGENTS, options)
     settled.then(
       () => {
@@ -394,7 +417,7 @@ export class RemotePool implements PoolBackend {
     const retry = this.retrier(options, (tried, callOptions) => attempt(tried, callOptions))
     const attempt = (tried: ReadonlySet<string>, callOptions: CallOptions): Promise<unknown> =>
       this.send(kind, sessionId, body, callOptions, () => {}, () => {}, tried).catch(async (error: unknown) => {
-        if (error instanceof Declined) return this.again(error, tried, retry)
+        if (error instanceof Declined) return this.again(error, tried, retry, options)
         // Only a call its caller marked idempotent may run twice.
         if (options.idempotent !== true || !(error instanceof WorkerCrashed) || this.stopping) throw error
         if (error.reason === "nats disconnected" && reconnects < MAX_RECONNECT_RETRIES) {
@@ -424,17 +447,23 @@ export class RemotePool implements PoolBackend {
   }
 
   /**
-   * A call an agent declined (it did not run) goes to an agent not yet tried; with every live one
-   * tried, or with this pool stopping, it fails with the agent's refusal; with none live, it
-   * waits for one. Any other error passes through.
+   * A call that did not run (an agent declined it, or it reached nobody) goes to an agent not
+   * yet tried; with every live one tried, or with this pool stopping, it fails with the refusal;
+   * with none live, it waits for one as a new call does (`agentLive`), then goes to any, and
+   * fails with the refusal if none comes. Any other error passes through.
    */
-  private again(error: unknown, tried: ReadonlySet<string>, retry: Retry): Promise<unknown> {
-    if (!(error instanceof Declined)) return Promise.reject(error)
+  private async again(error: unknown, tried: ReadonlySet<string>, retry: Retry, options: CallOptions): Promise<unknown> {
+    if (!(error instanceof Declined)) throw error
     const next = new Set(tried).add(error.agentId)
-    // With no agent live at all (the only one drains, to be restarted), it waits for one (`send`).
     const live = this.live()
-    if (this.stopping || (live.length > 0 && live.every((a) => next.has(a.id)))) return Promise.reject(error.refusal)
-    return retry(next, error.refusal)
+    if (this.stopping || (live.length > 0 && live.every((a) => next.has(a.id)))) throw error.refusal
+    if (live.length > 0) return retry(next, error.refusal)
+    // None live (the only agent drains to be restarted, or every agent's NATS node died): any
+    // agent live after the wait will do, the one that declined it too (back, or restarted).
+    await this.agentLive(options, retry.deadline)
+    // (Stopped or aborted meanwhile: `send` says so.)
+    if (this.live().length === 0 && !this.stopping && !options.signal?.aborted) throw error.refusal
+    return retry(NO_AGENTS, error.refusal)
   }
 
   /**
@@ -555,6 +584,8 @@ export class RemotePool implements PoolBackend {
         options.signal?.removeEventListener("abort", onAbort)
         if (!declined) emitExecution(this.telemetry, { sessionId, module: String(body.module), fn: String(body.fn), workerId: agent.id, began, error })
         if (error === undefined) resolve(value)
+        // A declined call's refusal is what its caller sees once no agent is left to try.
+        else if (declined) reject(new Declined(error.agentId, withCallContext(error.refusal, { ...context, workerId: agent.id, callId: id })))
         else reject(withCallContext(error, { ...context, workerId: agent.id, callId: id }))
       }
       const onAbort = () => {
@@ -705,6 +736,13 @@ export class RemotePool implements PoolBackend {
    */
   private onReply(m: Msg): void {
     const token = m.subject.slice(m.subject.lastIndexOf(".") + 1)
+    const ping = this.pings.get(token)
+    if (ping) {
+      // A ping's answer, or "no responders" for it (nobody subscribes to the agent's subject).
+      const pong = m.headers?.code === 503 ? undefined : readMessage<PongReply>(m.data, pongReplySpecs, this.options.maxFrameBytes, this.limits)
+      ping.settle(pong?.ok === true && pong.message.agentId === ping.agentId ? pong.message : undefined)
+      return
+    }
     // A status from the server, not a reply: 503 means nobody was subscribed to the agent's
     // subject when the message was published, so none of its calls ran anywhere.
     if (m.headers?.code === 503) {
@@ -744,19 +782,17 @@ export class RemotePool implements PoolBackend {
    * ({@link AgentRecord.connects}), for up to one TTL, the call, which reached nobody, is sent
    * again shortly, and the agent is judged by its heartbeats. And a server that is shutting down
    * closes its connections one after another: the agent's may go before ours, and what we send
-   * meanwhile finds nobody. So the verdict waits {@link NO_RESPONDERS_CONFIRM_MS} and a round
-   * trip to the server: if our connection goes too, it was the server, not the agent (the
-   * disconnect fails the call with "nats disconnected", or sends an idempotent one again).
+   * meanwhile finds nobody. So the verdict waits {@link NO_RESPONDERS_CONFIRM_MS}, a round trip
+   * to the server and as long again: if our connection goes too, it was the server, not the
+   * agent (the disconnect fails the call with "nats disconnected", or sends an idempotent one
+   * again).
    */
   private noResponders(call: Outgoing): void {
     const agent = this.agents.get(call.agentId)
-    // A draining agent that has left: the call reached nobody, so it did not run, and goes to
-    // another agent like one the agent declined (the drain's linger did not cover this client).
-    if (agent?.record.draining) {
-      call.fail(new Declined(agent.id, reachedNobody(agent.id)))
-      return
-    }
-    if (!agent || agent.down) {
+    // The call reached nobody, so it did not run: it goes to another agent, or waits for one,
+    // like a call an agent declined. A draining agent has left (the drain's linger did not cover
+    // this client); one judged lost is still not back.
+    if (!agent || agent.down || agent.record.draining) {
       call.fail(reachedNobody(call.agentId))
       return
     }
@@ -783,9 +819,11 @@ export class RemotePool implements PoolBackend {
       if (!gone) return
       for (const c of calls) c.fail(reachedNobody(c.agentId))
       if (agent.down) return
-      // Its last heartbeat may still be on its way when it died: only a second new record says
-      // it is back. What the judgement rested on goes in the log line.
-      this.agentDown(agent, `NATS answered "no responders" for a call to it`, 2, {
+      // Records prove it writes to the KV, not that it hears calls (a process that lost its
+      // subscription writes on; its last heartbeat may still be on its way): only an answer to a
+      // ping (see `pingBack`) or a record of a new process under its id says it is back. What the
+      // judgement rested on goes in the log line.
+      this.agentDown(agent, `NATS answered "no responders" for a call to it`, Number.POSITIVE_INFINITY, {
         connectsBeforeOutage: before ?? null,
         connects: agent.record.connects ?? null,
         msSinceRejoin: Number.isFinite(this.rejoinedAt) ? Date.now() - this.rejoinedAt : null,
@@ -793,8 +831,11 @@ export class RemotePool implements PoolBackend {
     }
     const confirm = setTimeout(() => {
       if (!nc || this.generation !== generation) return verdict(false)
-      // Still connected, on the same connection, after the round trip: the server is there, the agent is not.
-      nc.flush().then(() => verdict(this.generation === generation && this.connected), () => verdict(false))
+      // Still connected, on the same connection, a moment after the round trip: the server is
+      // there, the agent is not. (The moment: a server shutting down answered our round trip and
+      // closed our connection 5 ms later, in a run of the NATS restart test.)
+      const stillHere = () => setTimeout(() => verdict(this.generation === generation && this.connected), NO_RESPONDERS_CONFIRM_MS).unref?.()
+      nc.flush().then(stillHere, () => verdict(false))
     }, NO_RESPONDERS_CONFIRM_MS)
     confirm.unref?.()
   }
@@ -977,64 +1018,152 @@ export class RemotePool implements PoolBackend {
       this.reconnecting = false
       this.rejoinedAt = now
     }
-    let changed = false
     for (const [key, { record, revision }] of records) {
       const known = this.agents.get(key)
-      if (!known || known.revision !== revision) changed = true
       if (!known) {
-        this.agents.set(key, { id: key, record, revision, seenAt: now, connectsBeforeOutage: undefined, down: false, backAfter: 0, inFlight: 0, served: 0 })
+        this.agents.set(key, { id: key, record, revision, seenAt: now, connectsBeforeOutage: undefined, down: false, backAfter: 0, pingedAt: Number.NEGATIVE_INFINITY, inFlight: 0, served: 0 })
         this.logger.info({ agentId: key, hostname: record.hostname, capacity: record.capacity }, "agent joined")
       } else if (known.revision !== revision) {
         known.revision = revision
+        // A new process under its id subscribed before it wrote this (see RemoteAgent.serve).
+        const restarted = record.pid !== known.record.pid || record.startedAt !== known.record.startedAt
         // An agent never stops draining: a record it wrote before its drain, read after a declined
         // call told us of the drain, does not undo it.
         const stillDraining = known.record.draining && !record.draining && record.pid === known.record.pid && record.startedAt === known.record.startedAt
         known.record = stillDraining ? { ...record, draining: true } : record
         known.seenAt = now
-        if (known.down && --known.backAfter <= 0) {
+        if (known.down && (restarted || --known.backAfter <= 0)) {
           known.down = false
           this.logger.info({ agentId: key }, "agent is back")
         }
       }
     }
-    this.metrics.timings.setCapacity(this.live().reduce((n, a) => n + a.record.capacity, 0))
-    if (changed) this.quietSince = undefined
-    if (this.kvQuiet(began)) return
+    this.updateCapacity()
     for (const agent of this.agents.values()) {
       const present = records.has(agent.id)
       const silentMs = began - agent.seenAt
       if (agent.down) {
         // Long gone: forget it (its sessions, if any, are routed anew on their next call).
         if (!present && silentMs > 10 * agent.record.ttlMs) this.agents.delete(agent.id)
+        else this.pingBack(agent, now)
         continue
       }
       // Only a delete is a departure: a record merely missing may have expired (a bucket keeps
       // the TTL of the agent that made it), and is judged by the agent's TTL like silence.
       if (deleted.has(agent.id)) this.agentDown(agent, agent.record.draining ? "drained" : "it deleted its record: it stopped")
-      else if (silentMs > agent.record.ttlMs) this.agentDown(agent, present ? `no heartbeat for ${silentMs} ms` : `its record expired, no heartbeat for ${silentMs} ms`)
+      else if (silentMs > agent.record.ttlMs) this.confirmSilence(agent, present ? `no heartbeat for ${silentMs} ms` : `its record expired, no heartbeat for ${silentMs} ms`)
     }
   }
 
+  private updateCapacity(): void {
+    this.metrics.timings.setCapacity(this.live().reduce((n, a) => n + a.record.capacity, 0))
+  }
+
   /**
-   * Every live agent silent for its TTL at once (two or more of them) is a KV that takes no
-   * writes, far more likely than agents that all died together: a replicated bucket elects a
-   * new leader for seconds after a NATS node dies, and no heartbeat lands meanwhile. Treated as
-   * deafness (nobody judged, every clock restarted once writes land again) for up to
-   * {@link KV_QUIET_MAX_MS} or ten TTLs, whichever is longer. Dead agents are still found at
-   * once by "no responders", hung ones by their calls' deadlines.
+   * Asks an agent whether it serves: a `ping` on its own subject, answered `pong` on one of our
+   * reply subjects. Resolves with the answer, or undefined when NATS answers "no responders"
+   * (nobody subscribes to its subject), nothing comes within {@link pingWaitMs}, or the ping
+   * cannot be sent. One ping per agent at a time; only agents we have not
+   * heard for a TTL, or judged lost, are pinged, so a pool whose heartbeats land sends none.
    */
-  private kvQuiet(now: number): boolean {
-    const live = this.live()
-    // (`quietSince` ends only when a record changes: restarted clocks are no write.)
-    if (live.length < 2 || !live.every((a) => now - a.seenAt > a.record.ttlMs)) return false
-    const ttlMs = live.reduce((most, a) => Math.max(most, a.record.ttlMs), Number.NEGATIVE_INFINITY)
-    if (this.quietSince === undefined) {
-      this.quietSince = now - ttlMs
-      this.logger.warn({ agents: live.length }, "no agent's record changed for a TTL: the KV takes no writes; nobody is judged until it does")
+  private ping(agent: Agent): Promise<PongReply | undefined> {
+    const out = this.pingOf.get(agent.id)
+    if (out) return out.answer
+    const nc = this.nc
+    if (!this.connected || !nc) return Promise.resolve(undefined)
+    // Random, as a call's id is: a peer cannot answer a ping it did not see.
+    const token = `p${randomHex(8)}`
+    let settle!: (pong: PongReply | undefined) => void
+    const answer = new Promise<PongReply | undefined>((resolve) => (settle = resolve))
+    let timer: ReturnType<typeof setTimeout> | undefined
+    // However the round trip below goes (a flush can wait across a reconnect), a ping ends: one
+    // left open would keep the agent from being pinged, and so judged, again.
+    const cap = setTimeout(() => ping.settle(undefined), pingWaitMs(agent.record) + agent.record.ttlMs)
+    cap.unref?.()
+    const ping: Ping = {
+      agentId: agent.id,
+      answer,
+      settle: (pong) => {
+        clearTimeout(cap)
+        if (timer) clearTimeout(timer)
+        this.pings.delete(token)
+        if (this.pingOf.get(agent.id) === ping) this.pingOf.delete(agent.id)
+        settle(pong)
+      },
     }
-    if (now - this.quietSince > Math.max(KV_QUIET_MAX_MS, 10 * ttlMs)) return false
-    this.deaf = true
-    return true
+    this.pings.set(token, ping)
+    this.pingOf.set(agent.id, ping)
+    try {
+      // In a NATS message of its own, past the outbox: joined behind a call to the agent, it
+      // would carry that call's reply subject, and its answer would be taken for the call's.
+      nc.publish(this.subjects.agentFrom(agent.id, this.clientId), this.encode({ type: "ping", clientId: this.clientId }), { reply: `${this.subjects.replies(this.clientId)}.${token}` })
+    } catch {
+      ping.settle(undefined)
+      return answer
+    }
+    // The wait starts once the server has the ping (a round trip behind it): our own connection
+    // may be held up (nats-server stalls a publisher while a subscriber it writes to, a frozen
+    // agent, takes nothing), and an answer that could not come yet is no silence. Settled after
+    // the turn's I/O: a client whose event loop was held past the wait has the answer waiting in
+    // its socket, read before the check phase runs the verdict.
+    nc.flush().then(
+      () => {
+        if (this.pings.get(token) !== ping) return
+        timer = setTimeout(() => setImmediate(() => ping.settle(undefined)), pingWaitMs(agent.record))
+        timer.unref?.()
+      },
+      () => ping.settle(undefined),
+    )
+    return answer
+  }
+
+  /** Whether a `pong` came from the process the agent's record names (not a restart under its id). */
+  private sameProcess(agent: Agent, pong: PongReply): boolean {
+    return pong.pid === agent.record.pid && pong.startedAt === agent.record.startedAt
+  }
+
+  /**
+   * An agent silent for its TTL is pinged before it is judged: its heartbeats may not land though
+   * it serves (a replicated KV takes no writes for seconds while it elects a leader after a NATS
+   * node died). An answer from the same process restarts its clock; no answer (nobody on its
+   * subject, or silence for the ping's time) judges it lost. Nothing is judged on a ping that
+   * ended while we could not hear agents (deaf, disconnected, another connection).
+   */
+  private confirmSilence(agent: Agent, why: string): void {
+    const seenAt = agent.seenAt
+    const generation = this.generation
+    void this.ping(agent).then((pong) => {
+      // Judged or heard from meanwhile, or forgotten: this ping decides nothing.
+      if (agent.down || agent.seenAt !== seenAt || this.agents.get(agent.id) !== agent || this.stopping) return
+      if (pong && this.sameProcess(agent, pong)) {
+        agent.seenAt = Date.now()
+        if (pong.draining) agent.record = { ...agent.record, draining: true }
+        this.logger.debug({ agentId: agent.id, why }, "agent silent in the KV answered a ping: its clock restarts")
+        return
+      }
+      if (this.deaf || !this.connected || this.generation !== generation) return
+      this.agentDown(agent, `${why}; ${pong ? "a restarted process answered a ping under its id" : "it did not answer a ping"}`)
+    })
+  }
+
+  /**
+   * An agent judged lost is pinged once a heartbeat (each poll at most) while we know it: an
+   * answer from the same process, not draining, brings it back at once. Heartbeats alone would
+   * leave it lost while its records do not land (the KV electing a leader after the NATS node
+   * it was on died: every agent on that node judged lost by "no responders" as it reconnected
+   * elsewhere, and no record to bring it back for seconds).
+   */
+  private pingBack(agent: Agent, now: number): void {
+    if (agent.record.draining || now - agent.pingedAt < agent.record.heartbeatMs || this.deaf || !this.connected) return
+    agent.pingedAt = now
+    void this.ping(agent).then((pong) => {
+      if (!pong || pong.draining || !agent.down || this.agents.get(agent.id) !== agent || !this.sameProcess(agent, pong) || this.stopping) return
+      agent.down = false
+      agent.backAfter = 0
+      agent.seenAt = Date.now()
+      this.logger.info({ agentId: agent.id }, "agent is back (it answered a ping)")
+      this.updateCapacity()
+    })
   }
 
   private agentDown(agent: Agent, why: string, backAfter = 1, evidence?: object): void {
@@ -1223,6 +1352,7 @@ export class RemotePool implements PoolBackend {
     this.stopping = true
     this.ending.abort(stoppedError(false))
     if (this.poller) clearInterval(this.poller)
+    for (const ping of [...this.pings.values()]) ping.settle(undefined)
     // Calls waiting for an agent or a reconnect were not sent: refused now, drain or not.
     for (const wake of [...this.waiters]) wake()
     const drain = options.drain === true

@@ -88,12 +88,21 @@ export interface RestartRequest {
 }
 
 /**
+ * Are you there? Sent on an agent's own subject, to the client's reply subjects, by a client
+ * that has not heard the agent's heartbeat for a TTL or judged it lost: answered `pong`.
+ */
+export interface PingRequest {
+  readonly type: "ping"
+  readonly clientId: string
+}
+
+/**
  * Everything an agent reads on its subjects.
  *
  * @example
  * const m = checkMessage<AgentInbound>(agentInboundSpecs, decodeMessage(msg.data))
  */
-export type AgentInbound = CallRequest | CancelRequest | CreditGrant | CleanupRequest | RestartRequest
+export type AgentInbound = CallRequest | CancelRequest | CreditGrant | CleanupRequest | RestartRequest | PingRequest
 
 // ── agent → client ──────────────────────────────────────────────────────────────────────────
 
@@ -211,6 +220,7 @@ export const agentInboundSpecs: { readonly [T in AgentInbound["type"]]: Spec<Ext
   credit: { type: literal("credit"), callId: str, clientId: str, items: int },
   cleanup: { type: literal("cleanup"), clientId: str, sessionId: str },
   restart: { type: literal("restart") },
+  ping: { type: literal("ping"), clientId: str },
 }
 
 /**
@@ -225,6 +235,28 @@ export const callReplySpecs: { readonly [T in CallReply["type"]]: Spec<Extract<C
   result: { type: literal("result"), callId: optional(str), value },
   end: { type: literal("end"), callId: optional(str) },
   error: { type: literal("error"), callId: optional(str), error: wireError, declined: optional(str) },
+}
+
+/**
+ * An agent's answer to a {@link PingRequest}, on the reply subject the ping named: which process
+ * it is (as its record says) and whether it drains.
+ */
+export interface PongReply {
+  readonly type: "pong"
+  readonly agentId: string
+  readonly pid: number
+  readonly startedAt: number
+  readonly draining: boolean
+}
+
+/**
+ * The spec of what a client reads on a ping's reply subject.
+ *
+ * @example
+ * checkMessage<PongReply>(pongReplySpecs, { type: "pong", agentId: "a1", pid: 7, startedAt: 0, draining: false })
+ */
+export const pongReplySpecs: { readonly pong: Spec<PongReply> } = {
+  pong: { type: literal("pong"), agentId: str, pid: int, startedAt: num, draining: bool },
 }
 
 /**

@@ -130,7 +130,7 @@ describe.skipIf(!natsServerAvailable)("NATS peers that impersonate", () => {
 
   // Found by a review: the agent took the clientId in a message's body on trust, so a peer that
   // learnt a client's id could cancel its calls and clean up its sessions.
-  it("a cancel, credit, clean-up or call naming another client changes nothing of that client's, on the sender's own subject or on the bare subjects of older versions", async () => {
+  it("a cancel, credit, clean-up, ping or call naming another client changes nothing of that client's and is not answered there, on the sender's own subject or on the bare subjects of older versions", async () => {
     agents.push(await startAgent({ url: suite.nats.url, pool: "attest", id: "m1", mark }))
     const bridge = await startBridge({ remote: { nats: suite.nats.url, pool: "attest" }, logger: testLogger })
     await eventually(() => bridge.getStatus().workers.length === 1, 5_000, "the client to see the agent")
@@ -150,6 +150,7 @@ describe.skipIf(!natsServerAvailable)("NATS peers that impersonate", () => {
         encodeMessage({ type: "credit", callId, clientId, items: 1_000 }),
         encodeMessage({ type: "cleanup", clientId, sessionId: "victim" }),
         encodeMessage({ type: "call", callId: forgedCallId, clientId, kind: "call", sessionId: "victim", module: "remote", fn: "remember", args: ["forged"], kwargs: {}, timeoutMs: 5_000, wire: WIRE_VERSION }),
+        encodeMessage({ type: "ping", clientId }),
       ]
       // Replies the victim's own, so the forged call passes the reply check and only the
       // subject stops it; the peer (no permissions here) sees what is answered there.
@@ -167,6 +168,12 @@ describe.skipIf(!natsServerAvailable)("NATS peers that impersonate", () => {
       await eventually(() => answered.filter((f) => f.callId === "forged-old").length === 2, 10_000, "the refusals of the calls on the bare subjects")
       expect(answered.filter((f) => f.callId === "forged-old")).toEqual([expect.objectContaining({ type: "error", error: expect.objectContaining({ _tag: "ProtocolError" }) }), expect.objectContaining({ type: "error" })])
       expect(answered.filter((f) => f.callId === "forged")).toEqual([])
+      // A ping is answered only to its sender's own subjects: the peer's own, naming itself, is.
+      expect(decodeMessage((await nc.request(subjects.agentFrom("m1", "peer"), encodeMessage({ type: "ping", clientId: "peer" }), { timeout: 10_000 })).data)).toMatchObject({ type: "pong", agentId: "m1" })
+      expect(answered.filter((f) => f.type === "pong")).toEqual([])
+      // Joined behind another frame, a ping would be answered on that frame's reply subject: not answered at all.
+      const joined = Buffer.concat([encodeMessage({ type: "ping", clientId: "peer" }), encodeMessage({ type: "ping", clientId: "peer" })])
+      await expect(nc.request(subjects.agentFrom("m1", "peer"), joined, { timeout: 1_000 })).rejects.toThrow(/timeout/i)
       // The victim's call ran to its end, and its session's state is as it left it.
       expect(await slow).toMatchObject({ ok: true, value: { agent: "m1" } })
       expect(await bridge.executePython("victim", "remote", "remember", ["again"])).toMatchObject({ previous_state: "s3cr3t" })
@@ -212,7 +219,7 @@ describe.skipIf(!natsServerAvailable)("NATS peers that impersonate", () => {
     }
   })
 
-  it("a well-formed record of an agent that does not exist: a call routed to it fails at once with WorkerCrashed (agent lost, NATS no responders), never a ProtocolError or a wait for its deadline", async () => {
+  it("a well-formed record of an agent that does not exist, rewritten all along: a call routed to it fails with WorkerCrashed (agent lost, NATS no responders) once it has waited two TTLs for an agent that answers, never a ProtocolError or a wait for its deadline", async () => {
     const subjects = poolSubjects("snakepit", "phantom")
     const nc = await connect({ servers: suite.nats.url })
     const record = { agentId: "ghost", wire: WIRE_VERSION, capacity: 2, inFlight: 0, workers: 2, sessions: 0, heartbeatMs: 200, ttlMs: 800, draining: false, allowCodeExecution: false, pid: 1, hostname: "h", startedAt: 0 }
@@ -226,11 +233,15 @@ describe.skipIf(!natsServerAvailable)("NATS peers that impersonate", () => {
     })()
     try {
       const bridge = await startBridge({ remote: { nats: suite.nats.url, pool: "phantom" }, logger: testLogger })
+      const began = Date.now()
       const outcome = await bridge.executePython("s", "math", "sqrt", [4], { timeoutMs: 60_000 }).then(
         (value) => ({ value }),
         (error: unknown) => ({ error }),
       )
       expect(outcome).toMatchObject({ error: { _tag: "WorkerCrashed", reason: "agent lost", workerId: "ghost", message: expect.stringMatching(/no responders/) } })
+      // Its records, rewritten all along, did not bring it back (only an answer to a ping would):
+      // the call did not go round until its deadline.
+      expect(Date.now() - began).toBeLessThan(30_000)
     } finally {
       writing = false
       await rewriting

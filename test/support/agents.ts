@@ -7,6 +7,7 @@ import { randomUUID } from "node:crypto"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { execa, type Options, type ResultPromise } from "execa"
+import { pino } from "pino"
 import { dieWithTest } from "./dieWithTest.js"
 import { afterAll, afterEach, beforeAll } from "vitest"
 import type { PythonBridge } from "../../src/index.js"
@@ -90,6 +91,44 @@ export async function startAgent(o: {
   })
   return { id: o.id, child, stderr: () => err }
 }
+
+/**
+ * A client of pool `pool` on `url` whose judgements are watched: every "agent lost" it logs (its
+ * agent and why), everything it logs, and every agent its status ever showed as `crashed`
+ * (sampled every 10 ms until `stopWatching`). The bridge is stopped by the test file's hooks.
+ *
+ * @example
+ * const { bridge, lost, stopWatching } = await watchClient(suite.nats.url, "p")
+ * // ... kill an agent ...
+ * expect(lost.map((l) => l.agentId)).toEqual(["a1"])
+ * stopWatching()
+ */
+export const watchClient = async (url: string, pool: string) => {
+  const lost: Array<{ agentId: string; why: string }> = []
+  // Everything the client logged, for a failure's message: what a judgement rested on.
+  const log: string[] = []
+  const logger = pino({ level: "info" }, {
+    write: (line: string) => {
+      log.push(line.trim())
+      const r = JSON.parse(line) as { msg?: string; agentId?: string; why?: string }
+      if (r.msg === "agent lost") lost.push({ agentId: String(r.agentId), why: String(r.why) })
+    },
+  })
+  const bridge = await startBridge({ remote: { nats: url, pool }, logger })
+  const crashed = new Set<string>()
+  const sampler = setInterval(() => {
+    for (const w of bridge.getStatus().workers) if (w.state === "crashed") crashed.add(w.id)
+  }, 10)
+  return { bridge, lost, crashed, log, stopWatching: () => clearInterval(sampler) }
+}
+
+/**
+ * The state a client's status shows for agent `id` (undefined: it does not list it).
+ *
+ * @example
+ * expect(stateOf(bridge, "a1")).toBe("crashed")
+ */
+export const stateOf = (bridge: PythonBridge, id: string) => bridge.getStatus().workers.find((w) => w.id === id)?.state
 
 /**
  * What a remote-pool test file shares: one nats-server, the agents its tests start, and the
