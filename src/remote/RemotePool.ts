@@ -6,11 +6,14 @@
  *   there); otherwise the least-loaded agent from the KV records, by the same pure
  *   {@link chooseRoute} as local workers. Each call goes to the chosen agent's own subject, so
  *   the client always knows which agent holds it.
- * - **Agent lost**: an agent whose KV record stops changing (or disappears) for its `ttlMs`, or
- *   to which NATS answers a call "no responders" (nobody subscribes to its subject: it is gone),
- *   is down: its calls in flight reject once with `WorkerCrashed` (reason `"agent lost"`), and its
- *   sessions are bound anew on their next call. Host-held variables and tools live here, in the
- *   client, so they follow the session. Calls marked `idempotent` are retried on another agent.
+ * - **Agent lost**: an agent whose KV record stops changing (or disappears) for its `ttlMs` and
+ *   that does not answer a `ping` then, or to which NATS answers a call "no responders" (nobody
+ *   subscribes to its subject: it is gone), is down: its calls in flight reject once with
+ *   `WorkerCrashed` (reason `"agent lost"`), and its sessions are bound anew on their next call.
+ *   Host-held variables and tools live here, in the client, so they follow the session. Calls
+ *   marked `idempotent` are retried on another agent; a call that reached nobody did not run,
+ *   and goes to another agent (or waits for one) whether or not it is. An agent that answers a
+ *   ping again serves again, though its records may not land (a KV electing a leader).
  * - **NATS lost**: calls in flight reject with `WorkerCrashed` (reason `"nats disconnected"`),
  *   new calls too until the connection is back; calls marked `idempotent` run again when it is
  *   back within their deadline. No agent is judged while we cannot hear them
@@ -244,6 +247,8 @@ export class RemotePool implements PoolBackend {
   private stopping = false
   /** Wakes each call polling for an agent or a reconnect (`pollUntil`), so `stop()` refuses it at once. */
   private readonly waiters = new Set<() => void>()
+  /** Calls held here, not sent, while they wait for an agent or a reconnect (`pollUntil`). */
+  private waitingCalls = 0
   /** Aborted once `stop()` began (`ended`): agents come and go, but a stopped client is done. */
   private readonly ending = serviceEnd()
   /**
@@ -496,20 +501,27 @@ export class RemotePool implements PoolBackend {
    * every one is lost) is rare, and a timer per waiting call costs nothing on the call path.
    */
   private async pollUntil(ready: () => boolean, options: CallOptions, until: number): Promise<boolean> {
-    while (!ready()) {
-      if (this.stopping || options.signal?.aborted || Date.now() >= until) return false
-      // `stop()` wakes every waiter at once, so each is refused before the stop resolves.
-      await new Promise<void>((resolve) => {
-        const wake = () => {
-          clearTimeout(timer)
-          this.waiters.delete(wake)
-          resolve()
-        }
-        const timer = setTimeout(wake, 50)
-        this.waiters.add(wake)
-      })
+    if (ready()) return !this.stopping
+    // Held here, not sent: `getStatus().queued` counts it meanwhile.
+    this.waitingCalls++
+    try {
+      while (!ready()) {
+        if (this.stopping || options.signal?.aborted || Date.now() >= until) return false
+        // `stop()` wakes every waiter at once, so each is refused before the stop resolves.
+        await new Promise<void>((resolve) => {
+          const wake = () => {
+            clearTimeout(timer)
+            this.waiters.delete(wake)
+            resolve()
+          }
+          const timer = setTimeout(wake, 50)
+          this.waiters.add(wake)
+        })
+      }
+      return !this.stopping
+    } finally {
+      this.waitingCalls--
     }
-    return !this.stopping
   }
 
   /**
@@ -1287,8 +1299,13 @@ export class RemotePool implements PoolBackend {
     }))
   }
 
+  /**
+   * The calls this client holds, not sent: waiting for an agent to be live (none is) or, when
+   * idempotent, for the connection to NATS to come back. Calls sent wait in agents' queues,
+   * which are not counted here.
+   */
   get queued(): number {
-    return 0
+    return this.waitingCalls
   }
 
   /** Calls are not queued here (agents queue them), so never. */

@@ -218,12 +218,14 @@ describe.skipIf(!natsServerAvailable)("remote pools over NATS", { timeout: 60_00
     await eventually(() => existsSync(history), 20_000, "the call to run on w1")
     w1!.child.kill("SIGKILL")
     await eventually(() => bridge.getStatus().workers.every((w) => w.state === "crashed"), 20_000, "w1 to be judged lost")
-    // No agent is live: both calls wait for one.
+    // No agent is live: both calls wait for one, counted as queued in the client meanwhile.
     const made = outcome(bridge.executePython(null, "remote", "where"))
+    await eventually(() => bridge.getStatus().queued === 2, 10_000, "both calls to wait, counted as queued")
     await launch(["w2"], "waits", timing)
     expect(await made).toMatchObject({ ok: true, value: { agent: "w2" } })
     expect(await running).toMatchObject({ ok: true, value: { agent: "w2" } })
     expect(readFileSync(history, "utf8")).toBe("running\nrunning\n")
+    expect(bridge.getStatus().queued).toBe(0)
     // With no agent to come, a call fails once it has waited: WorkerCrashed, as before.
     for (const a of agents) a.child.kill("SIGKILL")
     await eventually(() => bridge.getStatus().workers.every((w) => w.state === "crashed"), 20_000, "w2 to be judged lost")
@@ -233,7 +235,7 @@ describe.skipIf(!natsServerAvailable)("remote pools over NATS", { timeout: 60_00
     // A stop refuses a waiting call (it was never sent) before it resolves, drain or not.
     const order: string[] = []
     const waiting = bridge.executePython(null, "remote", "where").then(() => order.push("ran"), (e: { _tag: string }) => order.push(e._tag))
-    await new Promise((r) => setTimeout(r, 200))
+    await eventually(() => bridge.getStatus().queued === 1, 10_000, "the call to wait")
     await bridge.stop({ drain: true })
     order.push("stopped")
     await waiting
