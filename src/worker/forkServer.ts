@@ -445,7 +445,11 @@ export class ForkServer {
    * Connections still without a header are bounded: past one per fork awaited plus
    * {@link SPARE_GREETINGS}, the oldest is dropped (a fork's own child sends its key at once, so a
    * flood of silent connections is what goes), and one whose first bytes cannot begin a key is
-   * dropped as they arrive.
+   * dropped as they arrive. Node accepts one connection a turn of the event loop and reads the
+   * ones accepted before in between, so a child's key already in its socket is read before eight
+   * strangers queued behind it are accepted (forkserverStuckChild.test.ts). What is left: a child
+   * descheduled between its connect and its key while a stranger floods can still be dropped; its
+   * start fails and is retried like any other.
    */
   private accept(socket: Socket): void {
     socket.unref()

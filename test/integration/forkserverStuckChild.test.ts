@@ -4,11 +4,14 @@
  * kills it once `startupTimeoutMs` has passed and fails that start with `StartupTimeout`, as for
  * a spawned worker that never says ready; the other children of its burst do not wait for it at
  * the fork gate. The fixture (test/fixtures/stuck_at_fork.py) makes exactly one child hang, the
- * first forked after the test creates its arm file.
+ * first forked after the test creates its arm file, and lets it go on when the test says so.
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { connect } from "node:net"
 import { tmpdir } from "node:os"
-import { join } from "node:path"
+import { dirname, join } from "node:path"
+import { fileURLToPath } from "node:url"
+import { execa } from "execa"
 import { afterEach, beforeEach, describe, expect, it } from "vitest"
 import { PythonBridge } from "../../src/bridge/PythonBridge.js"
 import { eventually, record, startBridge, testLogger } from "../support/bridge.js"
@@ -96,5 +99,55 @@ describe("spawnMode forkserver: a forked child that hangs before it connects", (
     const served = await Promise.all(["a", "b", "c", "d"].map((s) => bridge.executePython(s, "echo", "add", [1, 2])))
     expect(served).toEqual([3, 3, 3, 3])
     expect(bridge.getStatus().failed).toBeUndefined()
+  })
+
+  it("a child whose connection is queued ahead of a stranger's flood is read before any silent one goes", async () => {
+    // The host is a process of its own, stopped (SIGSTOP) while the held child connects and then
+    // 40 strangers do, so all of them wait in the socket's backlog when it resumes, the child's
+    // first. Silent connections past one per fork awaited plus 8 go, the oldest first; the child's
+    // must not be among them, as its key is already in its socket. It is not, because Node
+    // accepts one connection a turn of its event loop and reads those it accepted before in
+    // between (on Node 20, 22 and 24): this test keeps it so. With no spare (SPARE_GREETINGS 0)
+    // the child's connection went unread, it died, and a second fork served.
+    const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..")
+    const host = execa(process.execPath, ["--import", "tsx", join(root, "test/hosts/forkedWorkers.ts"), pythonCommand, fixturesDir, arm], { cwd: root, reject: false, buffer: false })
+    let reports: Array<{ socketPath: string; workerPids: Array<number | null> }> = []
+    let text = ""
+    host.stdout!.on("data", (b: Buffer) => {
+      text += b.toString()
+      const lines = text.split("\n")
+      text = lines.pop()!
+      reports = [...reports, ...lines.map((l) => JSON.parse(l) as (typeof reports)[number])]
+    })
+    const strangers: Array<ReturnType<typeof connect>> = []
+    try {
+      await eventually(() => reports.length > 0, 30_000, "the host's first report")
+      const { socketPath, workerPids: [first] } = reports[0]!
+      expect(first).toBeGreaterThan(0)
+      writeFileSync(arm, "")
+      process.kill(first!, "SIGKILL")
+      await eventually(() => stuckPid() !== undefined, 20_000, "the replacement child held in its at-fork hook")
+      const pid = stuckPid()!
+      host.kill("SIGSTOP")
+      writeFileSync(`${arm}.go`, "")
+      // The child connects and sends its key at once; the host, stopped, accepts nothing yet.
+      await new Promise((resolve) => setTimeout(resolve, 1_000))
+      for (let i = 0; i < 40; i++) {
+        const s = connect(socketPath)
+        s.on("error", () => {})
+        strangers.push(s)
+      }
+      await eventually(() => strangers.every((s) => !s.connecting), 10_000, "the strangers queued")
+      host.kill("SIGCONT")
+      const latest = () => reports.at(-1)!.workerPids[0]
+      await eventually(() => latest() !== null && latest() !== first, 30_000, "a worker ready again")
+      expect(latest()).toBe(pid)
+      // The silent ones still go: all but a handful at once, the rest at the header timeout.
+      await eventually(() => strangers.filter((s) => s.closed).length >= 40 - 9, 10_000, "the strangers dropped")
+    } finally {
+      for (const s of strangers) s.destroy()
+      host.kill("SIGKILL")
+      await host
+    }
   })
 })
