@@ -1,7 +1,8 @@
 /**
  * NATS permissions proven, not suggested (issue 18): a real nats-server run with
  * `docs/nats/permissions.conf` (the file docs/distributed.md shows) and TLS from a CA made for
- * the test. The pool works normally for the client users app1 and app2 and the agent user; each
+ * the test. The pool works normally for the client users app1 and app2, the shared agent user
+ * and the users confined to one agent id (agent-a1, agent-a2); each
  * action a role is not given fails, as the NATS client's permission-violation error and, where a
  * message could land somewhere, by its never arriving at a subscriber that may read there.
  */
@@ -29,7 +30,7 @@ const configFile = join(root, "docs", "nats", "permissions.conf")
 const POOL = "ml"
 const subjects = poolSubjects("snakepit", POOL)
 const BUCKET = subjects.bucket
-const PASSWORDS = { agent: "agent-secret", app1: "app1-secret", app2: "app2-secret" } as const
+const PASSWORDS = { agent: "agent-secret", "agent-a1": "a1-secret", "agent-a2": "a2-secret", app1: "app1-secret", app2: "app2-secret" } as const
 type User = keyof typeof PASSWORDS
 
 const suite = new AgentSuite()
@@ -42,7 +43,7 @@ const tls = () => ({ caFile: ca!.caFile })
  * request inboxes are where the role may read (as the pool's own connections' are).
  */
 const as = async (user: User) => {
-  const inboxPrefix = user === "agent" ? `${subjects.agentInbox("observer")}` : `${subjects.clientInbox(`${user}.observer`)}`
+  const inboxPrefix = user === "agent" ? subjects.agentInbox("observer") : user.startsWith("agent-") ? subjects.agentInbox(user.slice("agent-".length)) : subjects.clientInbox(`${user}.observer`)
   const nc = await connect({ servers: suite.nats.url, user, pass: PASSWORDS[user], tls: tls(), inboxPrefix })
   const violations: PermissionViolationError[] = []
   void (async () => {
@@ -57,12 +58,12 @@ const refusedPublish = async (c: { nc: NatsConnection; violations: PermissionVio
   await eventually(() => c.violations.some((v) => v.operation === "publish" && v.subject === subject), 5_000, `a permission violation for publishing to ${subject}`)
 }
 
-/** The subscription ends with the server's permission violation (resolves to it). */
-const refusedSubscription = async (nc: NatsConnection, subject: string) => {
-  const sub = nc.subscribe(subject)
+/** The subscription (in queue group `queue`, if given) ends with the server's permission violation. */
+const refusedSubscription = async (nc: NatsConnection, subject: string, queue?: string) => {
+  const sub = nc.subscribe(subject, queue === undefined ? {} : { queue })
   await nc.flush()
   const why = await sub.closed
-  expect(why, `subscribing to ${subject}`).toBeInstanceOf(PermissionViolationError)
+  expect(why, `subscribing to ${subject}${queue === undefined ? "" : ` in queue group ${queue}`}`).toBeInstanceOf(PermissionViolationError)
   expect(why).toMatchObject({ operation: "subscription", subject })
 }
 
@@ -129,6 +130,8 @@ describe.skipIf(!natsServerAvailable || !opensslAvailable)("NATS roles (docs/nat
         SNAKEPIT_NATS_CERT: ca.certFile,
         SNAKEPIT_NATS_KEY: ca.keyFile,
         SNAKEPIT_AGENT_PASSWORD: PASSWORDS.agent,
+        SNAKEPIT_AGENT_A1_PASSWORD: PASSWORDS["agent-a1"],
+        SNAKEPIT_AGENT_A2_PASSWORD: PASSWORDS["agent-a2"],
         SNAKEPIT_APP1_PASSWORD: PASSWORDS.app1,
         SNAKEPIT_APP2_PASSWORD: PASSWORDS.app2,
       },
@@ -397,6 +400,7 @@ describe.skipIf(!natsServerAvailable || !opensslAvailable)("NATS roles (docs/nat
   it("a client user cannot serve as an agent: NATS refuses its subscription to the agent's subject, it does not start, and no record of it appears", { timeout: 60_000 }, async () => {
     await noAgentRecords()
     const impostor = await outcome(startAgent({ url: suite.nats.url, pool: POOL, id: "impostor", mark, args: agentArgs("app1") }))
+    if (impostor.ok) agents.push(impostor.value)
     expect(impostor.ok).toBe(false)
     expect(String((impostor as { error: Error }).error.message)).toMatch(/StartupFailed: NATS refused this agent's subscription to snakepit\.ml\.agent\.impostor/)
     const keys: string[] = []
@@ -410,6 +414,75 @@ describe.skipIf(!natsServerAvailable || !opensslAvailable)("NATS roles (docs/nat
       await nc.close()
     }
     expect(keys).not.toContain("impostor")
+  })
+
+  it("agents with a user each (agent-a1, agent-a2) serve the pool together, and neither can write the other's record, hear its subjects or copy the pool's calls", { timeout: 90_000 }, async () => {
+    await noAgentRecords()
+    for (const id of ["a1", "a2"] as const) agents.push(await startAgent({ url: suite.nats.url, pool: POOL, id, mark, args: agentArgs(`agent-${id}`) }))
+    const app1 = await client("app1")
+    await eventually(() => app1.getStatus().workers.length === 2, 10_000, "both agents seen")
+    // Sessions are spread over both (each placed on the agent with the most free capacity).
+    const sessionOf = new Map<string, string>()
+    for (let i = 0; i < 20 && sessionOf.size < 2; i++) {
+      const { agent } = (await app1.executePython(`s${i}`, "remote", "where")) as { agent: string }
+      if (!sessionOf.has(agent)) sessionOf.set(agent, `s${i}`)
+    }
+    expect([...sessionOf.keys()].sort()).toEqual(["a1", "a2"])
+    // Tool calls (a request from the agent's own inbox) and streams (credit on its own subject) too.
+    app1.registerTool("double", (x: number) => x * 2)
+    for (const session of sessionOf.values()) {
+      expect(await app1.executePython(session, "tools", "ask", [5])).toBe(10)
+      const items: unknown[] = []
+      for await (const x of app1.stream(session, "remote", "ticks", [100])) items.push(x)
+      expect(items).toHaveLength(100)
+    }
+    const a1 = await as("agent-a1")
+    try {
+      const record = JSON.stringify({ agentId: "a2", wire: WIRE_VERSION, capacity: 100, inFlight: 0, workers: 1, sessions: 0, heartbeatMs: 200, ttlMs: 60_000, draining: false, allowCodeExecution: true, pid: 1, hostname: "h", startedAt: 0 })
+      for (const subject of [`$KV.${BUCKET}.a2`, `$KV.${BUCKET}.fake`, `$JS.API.STREAM.PURGE.KV_${BUCKET}`, `$JS.API.STREAM.UPDATE.KV_${BUCKET}`, `$JS.API.STREAM.MSG.DELETE.KV_${BUCKET}`]) {
+        a1.nc.publish(subject, subject.startsWith("$KV") ? record : "{}")
+        await refusedPublish(a1, subject)
+      }
+      for (const subject of [subjects.agentFromAny("a2"), subjects.agent("a2"), `${subjects.agentInbox("a2")}.>`, "snakepit.ml.agent.>", "snakepit.ml.client.>", "_INBOX.>", ">"]) {
+        await refusedSubscription(a1.nc, subject)
+      }
+      // The pool's calls: in the agents' queue group only (a share of them), never all of them.
+      await refusedSubscription(a1.nc, subjects.callFromAny)
+      await refusedSubscription(a1.nc, subjects.callFromAny, "spies")
+      await refusedSubscription(a1.nc, subjects.call)
+    } finally {
+      await a1.nc.close()
+    }
+    // a2's record is its own still, and both agents serve on.
+    const { nc } = await as("app1")
+    try {
+      const entry = await (await new Kvm(nc).open(BUCKET)).get("a2")
+      expect(parseAgentRecord(entry!.value, "a2")).toMatchObject({ agentId: "a2", hostname: expect.not.stringMatching(/^h$/) })
+    } finally {
+      await nc.close()
+    }
+    for (const s of ["s0", "s1", "s2", "s3"]) expect(await app1.executePython(s, "echo", "add", [1, 2])).toBe(3)
+    expect(app1.getStatus().workers.map((w) => w.id).sort()).toEqual(["a1", "a2"])
+    // Each read its own record at start (to refuse a second agent under its id): nothing it needs is missing.
+    for (const agent of agents) expect(agent.stderr()).not.toMatch(/could not check|permissions violation/i)
+  })
+
+  it("an agent user confined to one id cannot serve under another: it does not start, and no record of that id appears", { timeout: 60_000 }, async () => {
+    await noAgentRecords()
+    const impostor = await outcome(startAgent({ url: suite.nats.url, pool: POOL, id: "a2", mark, args: agentArgs("agent-a1") }))
+    if (impostor.ok) agents.push(impostor.value)
+    expect(impostor.ok).toBe(false)
+    expect(String((impostor as { error: Error }).error.message)).toMatch(/StartupFailed: NATS refused this agent's subscription to snakepit\.ml\.agent\.a2/)
+    const keys: string[] = []
+    const { nc } = await as("app1")
+    try {
+      for await (const k of await (await new Kvm(nc).open(BUCKET)).keys()) keys.push(k)
+    } catch (e) {
+      if (!/not found/i.test((e as Error).message)) throw e
+    } finally {
+      await nc.close()
+    }
+    expect(keys).not.toContain("a2")
   })
 
   it("an agent started without --allow-code refuses code execution from an app user that allows it", { timeout: 60_000 }, async () => {
