@@ -100,6 +100,8 @@ interface Agent {
 /** A ping out to an agent (see `RemotePool.ping`): settled with its `pong`, or undefined. */
 interface Ping {
   readonly agentId: string
+  /** The last token of its reply subject: `p` and random hex (a call's never begins with `p`). */
+  readonly token: string
   readonly answer: Promise<PongReply | undefined>
   readonly settle: (pong: PongReply | undefined) => void
 }
@@ -267,10 +269,8 @@ export class RemotePool implements PoolBackend {
   private rejoinedAt = Number.NEGATIVE_INFINITY
   /** Calls NATS answered "no responders", by agent, while that agent's loss is confirmed (see `noResponders`). */
   private readonly unconfirmed = new Map<string, Outgoing[]>()
-  /** Pings out, by the last token of their reply subject (see `ping`). */
+  /** Pings out, by agent: one per agent at a time (see `ping`). */
   private readonly pings = new Map<string, Ping>()
-  /** The same, by agent: one ping per agent at a time. */
-  private readonly pingOf = new Map<string, Ping>()
   /** Counts connection changes: a poll that read across one judges nobody. */
   private generation = 0
   /** The poll whose read counts; a read abandoned at its deadline is ignored when it ends. */
@@ -748,7 +748,7 @@ export class RemotePool implements PoolBackend {
    */
   private onReply(m: Msg): void {
     const token = m.subject.slice(m.subject.lastIndexOf(".") + 1)
-    const ping = this.pings.get(token)
+    const ping = token.startsWith("p") ? this.pingAnswered(token) : undefined
     if (ping) {
       // A ping's answer, or "no responders" for it (nobody subscribes to the agent's subject).
       const pong = m.headers?.code === 503 ? undefined : readMessage<PongReply>(m.data, pongReplySpecs, this.options.maxFrameBytes, this.limits)
@@ -783,6 +783,12 @@ export class RemotePool implements PoolBackend {
       }
       call.deliver(r.message)
     }
+  }
+
+  /** The ping out whose reply subject ends with `token` (a few agents at most are pinged at once). */
+  private pingAnswered(token: string): Ping | undefined {
+    for (const ping of this.pings.values()) if (ping.token === token) return ping
+    return undefined
   }
 
   /**
@@ -1079,7 +1085,7 @@ export class RemotePool implements PoolBackend {
    * heard for a TTL, or judged lost, are pinged, so a pool whose heartbeats land sends none.
    */
   private ping(agent: Agent): Promise<PongReply | undefined> {
-    const out = this.pingOf.get(agent.id)
+    const out = this.pings.get(agent.id)
     if (out) return out.answer
     const nc = this.nc
     if (!this.connected || !nc) return Promise.resolve(undefined)
@@ -1094,17 +1100,16 @@ export class RemotePool implements PoolBackend {
     cap.unref?.()
     const ping: Ping = {
       agentId: agent.id,
+      token,
       answer,
       settle: (pong) => {
         clearTimeout(cap)
         if (timer) clearTimeout(timer)
-        this.pings.delete(token)
-        if (this.pingOf.get(agent.id) === ping) this.pingOf.delete(agent.id)
+        if (this.pings.get(agent.id) === ping) this.pings.delete(agent.id)
         settle(pong)
       },
     }
-    this.pings.set(token, ping)
-    this.pingOf.set(agent.id, ping)
+    this.pings.set(agent.id, ping)
     try {
       // In a NATS message of its own, past the outbox: joined behind a call to the agent, it
       // would carry that call's reply subject, and its answer would be taken for the call's.
@@ -1120,7 +1125,7 @@ export class RemotePool implements PoolBackend {
     // its socket, read before the check phase runs the verdict.
     nc.flush().then(
       () => {
-        if (this.pings.get(token) !== ping) return
+        if (this.pings.get(agent.id) !== ping) return
         timer = setTimeout(() => setImmediate(() => ping.settle(undefined)), pingWaitMs(agent.record))
         timer.unref?.()
       },
