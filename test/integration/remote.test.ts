@@ -4,7 +4,6 @@
  * Skipped locally without nats-server; CI installs it and fails if it is missing.
  */
 import { existsSync, readFileSync } from "node:fs"
-import { createServer, type AddressInfo } from "node:net"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
 import { connect } from "@nats-io/transport-node"
@@ -18,7 +17,7 @@ import { encodeMessage } from "../../src/remote/wire.js"
 import { WorkerCrashed } from "../../src/errors.js"
 import { AgentSuite, LOSS_TIMING, startAgent, type Where } from "../support/agents.js"
 import { eventually, holdOnlySlot, startBridge, startThenWaitTools, testLogger } from "../support/bridge.js"
-import { framesOf, NatsServer, natsServerAvailable } from "../support/natsServer.js"
+import { framesOf, freePort, NatsServer, natsServerAvailable } from "../support/natsServer.js"
 import { tempDirs } from "../support/tempDirs.js"
 
 const tempDir = tempDirs()
@@ -462,12 +461,7 @@ describe.skipIf(!natsServerAvailable)("remote pools over NATS", { timeout: 60_00
 
   it("a server nobody listens on is a StartupFailed within the connect timeout, for a client and for an agent, never a hang", async () => {
     // A port that was free a moment ago: connecting is refused at once.
-    const port = await new Promise<number>((resolve) => {
-      const probe = createServer().listen(0, "127.0.0.1", () => {
-        const { port } = probe.address() as AddressInfo
-        probe.close(() => resolve(port))
-      })
-    })
+    const port = await freePort()
     const url = `nats://127.0.0.1:${port}`
     const began = Date.now()
     const refused = await outcome(PythonBridge.start({ remote: { nats: url, pool: "nobody" }, logger: testLogger }))
