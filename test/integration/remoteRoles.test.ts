@@ -81,26 +81,41 @@ const client = (user: "app1" | "app2", extra: Parameters<typeof startBridge>[0] 
 
 const agentArgs = (user: User = "agent") => ["--user", user, "--password", PASSWORDS[user], "--tls-ca", ca!.caFile]
 
-/** Waits until no agent record of an earlier test (SIGKILLed) is left in the bucket. */
-const noAgentRecords = async () => {
+/** The keys of the agents' KV bucket, read as app1 (none when there is no bucket yet). */
+const recordKeys = async (): Promise<string[]> => {
   const { nc } = await as("app1")
   try {
-    const deadline = Date.now() + 10_000
-    for (;;) {
-      const keys: string[] = []
-      try {
-        for await (const k of await (await new Kvm(nc).open(BUCKET)).keys()) keys.push(k)
-      } catch (e) {
-        // No bucket yet: no record either.
-        if (!/not found/i.test((e as Error).message)) throw e
-      }
-      if (keys.length === 0) return
-      if (Date.now() > deadline) throw new Error(`agent records left: ${keys.join(", ")}`)
-      await new Promise((r) => setTimeout(r, 100))
-    }
+    const keys: string[] = []
+    for await (const k of await (await new Kvm(nc).open(BUCKET)).keys()) keys.push(k)
+    return keys
+  } catch (e) {
+    // No bucket yet: no record either.
+    if (!/not found/i.test((e as Error).message)) throw e
+    return []
   } finally {
     await nc.close()
   }
+}
+
+/** Waits until no agent record of an earlier test (SIGKILLed) is left in the bucket. */
+const noAgentRecords = async () => {
+  const deadline = Date.now() + 10_000
+  for (;;) {
+    const keys = await recordKeys()
+    if (keys.length === 0) return
+    if (Date.now() > deadline) throw new Error(`agent records left: ${keys.join(", ")}`)
+    await new Promise((r) => setTimeout(r, 100))
+  }
+}
+
+/** `snakepit agent --agent-id <id>` as `user` does not start: NATS refuses its subscription to its subject, and it writes no record. */
+const refusedAgent = async (id: string, user: User) => {
+  await noAgentRecords()
+  const impostor = await outcome(startAgent({ url: suite.nats.url, pool: POOL, id, mark, args: agentArgs(user) }))
+  if (impostor.ok) agents.push(impostor.value)
+  expect(impostor.ok).toBe(false)
+  expect(String((impostor as { error: Error }).error.message)).toContain(`StartupFailed: NATS refused this agent's subscription to snakepit.ml.agent.${id}`)
+  expect(await recordKeys()).not.toContain(id)
 }
 
 const launch = async (id: string, args: string[] = []) => {
@@ -398,22 +413,7 @@ describe.skipIf(!natsServerAvailable || !opensslAvailable)("NATS roles (docs/nat
   })
 
   it("a client user cannot serve as an agent: NATS refuses its subscription to the agent's subject, it does not start, and no record of it appears", { timeout: 60_000 }, async () => {
-    await noAgentRecords()
-    const impostor = await outcome(startAgent({ url: suite.nats.url, pool: POOL, id: "impostor", mark, args: agentArgs("app1") }))
-    if (impostor.ok) agents.push(impostor.value)
-    expect(impostor.ok).toBe(false)
-    expect(String((impostor as { error: Error }).error.message)).toMatch(/StartupFailed: NATS refused this agent's subscription to snakepit\.ml\.agent\.impostor/)
-    const keys: string[] = []
-    const { nc } = await as("app1")
-    try {
-      for await (const k of await (await new Kvm(nc).open(BUCKET)).keys()) keys.push(k)
-    } catch (e) {
-      // No bucket at all: no record either.
-      if (!/not found/i.test((e as Error).message)) throw e
-    } finally {
-      await nc.close()
-    }
-    expect(keys).not.toContain("impostor")
+    await refusedAgent("impostor", "app1")
   })
 
   it("agents with a user each (agent-a1, agent-a2) serve the pool together, and neither can write the other's record, hear its subjects or copy the pool's calls", { timeout: 90_000 }, async () => {
@@ -468,21 +468,7 @@ describe.skipIf(!natsServerAvailable || !opensslAvailable)("NATS roles (docs/nat
   })
 
   it("an agent user confined to one id cannot serve under another: it does not start, and no record of that id appears", { timeout: 60_000 }, async () => {
-    await noAgentRecords()
-    const impostor = await outcome(startAgent({ url: suite.nats.url, pool: POOL, id: "a2", mark, args: agentArgs("agent-a1") }))
-    if (impostor.ok) agents.push(impostor.value)
-    expect(impostor.ok).toBe(false)
-    expect(String((impostor as { error: Error }).error.message)).toMatch(/StartupFailed: NATS refused this agent's subscription to snakepit\.ml\.agent\.a2/)
-    const keys: string[] = []
-    const { nc } = await as("app1")
-    try {
-      for await (const k of await (await new Kvm(nc).open(BUCKET)).keys()) keys.push(k)
-    } catch (e) {
-      if (!/not found/i.test((e as Error).message)) throw e
-    } finally {
-      await nc.close()
-    }
-    expect(keys).not.toContain("a2")
+    await refusedAgent("a2", "agent-a1")
   })
 
   it("an agent started without --allow-code refuses code execution from an app user that allows it", { timeout: 60_000 }, async () => {
