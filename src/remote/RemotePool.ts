@@ -61,21 +61,15 @@ import { poolSubjects, type PoolSubjects } from "./subjects.js"
 import { encodeMessage, errorFromWire, readMessage, readMessages } from "./wire.js"
 import { batchBytes, Outbox } from "./outbox.js"
 import { FirstSeen } from "./firstSeen.js"
+import { recordRead, verdict, type AgentClock } from "./agentVerdicts.js"
 import { randomHex } from "./randomIds.js"
 import { callReplySpecs, clientToolSpecs, pongReplySpecs, restartReplySpecs, type CallReply, type ClientToolInbound, type PongReply, type RestartReply } from "./protocol.js"
 import { valueLimits, type ValueLimits } from "../protocol/limits.js"
 import { IdTable } from "../idTable.js"
 
-/** What the client knows of one agent. */
-interface Agent {
+/** What the client knows of one agent: its clock (see agentVerdicts.ts), which `judge` updates, and more. */
+interface Agent extends Mutable<AgentClock> {
   readonly id: string
-  record: AgentRecord
-  revision: number
-  /**
-   * When its record last changed, or when we could hear agents again after a time we could not
-   * (local clock: no clock skew between machines matters).
-   */
-  seenAt: number
   /**
    * Its record's {@link AgentRecord.connects} when our connection to NATS was lost: a record
    * read since with a higher count proves it has resubscribed after the outage. New versions of
@@ -83,19 +77,14 @@ interface Agent {
    * had not read yet (a server shutting down closes our connection before the agents').
    */
   connectsBeforeOutage: number | undefined
-  down: boolean
-  /**
-   * While down: how many new versions of its record must be read before it counts as back
-   * (Infinity: none will do; only an answer to a ping, or a record of another process under its
-   * id, see `judge`).
-   */
-  backAfter: number
   /** When (`Date.now()`) it was last pinged while down (see `pingBack`). */
   pingedAt: number
   /** Our calls on it now. */
   inFlight: number
   served: number
 }
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] }
 
 /** A ping out to an agent (see `RemotePool.ping`): settled with its `pong`, or undefined. */
 interface Ping {
@@ -1041,35 +1030,19 @@ export class RemotePool implements PoolBackend {
       if (!known) {
         this.agents.set(key, { id: key, record, revision, seenAt: now, connectsBeforeOutage: undefined, down: false, backAfter: 0, pingedAt: Number.NEGATIVE_INFINITY, inFlight: 0, served: 0 })
         this.logger.info({ agentId: key, hostname: record.hostname, capacity: record.capacity }, "agent joined")
-      } else if (known.revision !== revision) {
-        known.revision = revision
-        // A new process under its id subscribed before it wrote this (see RemoteAgent.serve).
-        const restarted = record.pid !== known.record.pid || record.startedAt !== known.record.startedAt
-        // An agent never stops draining: a record it wrote before its drain, read after a declined
-        // call told us of the drain, does not undo it.
-        const stillDraining = known.record.draining && !record.draining && record.pid === known.record.pid && record.startedAt === known.record.startedAt
-        known.record = stillDraining ? { ...record, draining: true } : record
-        known.seenAt = now
-        if (known.down && (restarted || --known.backAfter <= 0)) {
-          known.down = false
-          this.logger.info({ agentId: key }, "agent is back")
-        }
+        continue
       }
+      const { clock, back } = recordRead(known, record, revision, now)
+      Object.assign(known, clock)
+      if (back) this.logger.info({ agentId: key }, "agent is back")
     }
     this.updateCapacity()
     for (const agent of this.agents.values()) {
-      const present = records.has(agent.id)
-      const silentMs = began - agent.seenAt
-      if (agent.down) {
-        // Long gone: forget it (its sessions, if any, are routed anew on their next call).
-        if (!present && silentMs > 10 * agent.record.ttlMs) this.agents.delete(agent.id)
-        else this.pingBack(agent, now)
-        continue
-      }
-      // Only a delete is a departure: a record merely missing may have expired (a bucket keeps
-      // the TTL of the agent that made it), and is judged by the agent's TTL like silence.
-      if (deleted.has(agent.id)) this.agentDown(agent, agent.record.draining ? "drained" : "it deleted its record: it stopped")
-      else if (silentMs > agent.record.ttlMs) this.confirmSilence(agent, present ? `no heartbeat for ${silentMs} ms` : `its record expired, no heartbeat for ${silentMs} ms`)
+      const judged = verdict(agent, { present: records.has(agent.id), deleted: deleted.has(agent.id), began })
+      if (judged?.kind === "forget") this.agents.delete(agent.id)
+      else if (judged?.kind === "ping back") this.pingBack(agent, now)
+      else if (judged?.kind === "gone") this.agentDown(agent, judged.why)
+      else if (judged?.kind === "silent") this.confirmSilence(agent, judged.why)
     }
   }
 
