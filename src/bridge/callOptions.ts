@@ -35,6 +35,7 @@ import { CancelSignal } from "../cancelSignal.js"
 import { InvalidOptions } from "../errors.js"
 import { thrownText } from "../thrown.js"
 import { unknownName } from "../didYouMean.js"
+import { isPlainObject } from "../protocol/plainObject.js"
 
 /**
  * Per-call options of `executePython` / `executeCode` / `stream`. Checked before anything is
@@ -97,19 +98,6 @@ export const describeValue = (value: unknown): string => {
     default:
       return "an object"
   }
-}
-
-/**
- * `{}` or `Object.create(null)`: what the codec sends as a Python dict of keyword arguments.
- *
- * @example
- * isPlainObject({ a: 1 })  // true
- * isPlainObject(new Map()) // false
- */
-export const isPlainObject = (value: unknown): value is Record<string, unknown> => {
-  if (typeof value !== "object" || value === null || Array.isArray(value)) return false
-  const proto = Object.getPrototypeOf(value)
-  return proto === Object.prototype || proto === null
 }
 
 /**

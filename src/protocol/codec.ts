@@ -25,6 +25,7 @@ import { decoderFor, encoderFor } from "./customTypes.js"
 import { dateToIso, isoToDate } from "./isoDatetime.js"
 import { formatPath, NO_LIMITS, tooDeep, tooLong, type PathSegment, type ValueLimits } from "./limits.js"
 import { dtypeOf, isDType, NDArray, TYPED_ARRAY_OF, type TypedArray } from "./ndarray.js"
+import { isPlainObject } from "./plainObject.js"
 import { isTuple, markTuple, PyDate, PyTime } from "./pyValues.js"
 import { cutText, SHOWN_NAME_CHARS } from "./shownName.js"
 
@@ -38,7 +39,6 @@ export const TAG = "__sp"
 const FAST_DEPTH = 256
 
 const hasOwn = Object.prototype.hasOwnProperty
-const objectProto = Object.prototype
 
 /**
  * Thrown inside the unchecked walk when it gets deeper than FAST_DEPTH or meets a value over a
@@ -445,11 +445,6 @@ function encInstance(v: object, atts: Uint8Array[], depth: number, seen: Seen): 
   const toJSON = (v as { toJSON?: unknown }).toJSON
   if (typeof toJSON === "function") return encToJSON(v, toJSON, atts, depth, seen)
   throw refuseAt(seen, v.constructor?.name ?? "Object")
-}
-
-function isPlainObject(v: object): boolean {
-  const proto: unknown = Object.getPrototypeOf(v)
-  return proto === objectProto || proto === null
 }
 
 /** An array (tagged when a tuple) or a plain object (escaped when it owns the reserved key), walked. */

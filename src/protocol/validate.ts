@@ -32,6 +32,7 @@ import {
   type ToolCallMessage,
   type WorkerMessage,
 } from "./messages.js"
+import { isPlainObject } from "./plainObject.js"
 
 /**
  * A check of one field: `undefined` when `v` fits, else what was expected (`"a string"`).
@@ -116,15 +117,15 @@ export const value: Check<unknown> = check("a value", () => true)
  */
 export const list: Check<readonly unknown[]> = check("a list", (v) => Array.isArray(v))
 /**
- * A plain object of values (`kwargs`, `data`, `context`).
+ * A plain object of values (`kwargs`, `data`, `context`): `{}` or `Object.create(null)`, as a
+ * Python dict decodes. A decoded `bytes` (a `Buffer`), array, `Map` or date is not one: a
+ * worker's tool call whose `kwargs` was 64 MiB of bytes had the host make a key of every byte.
  *
  * @example
  * record([]) // "an object"
+ * record(Buffer.alloc(1)) // "an object"
  */
-export const record: Check<Readonly<Record<string, unknown>>> = check(
-  "an object",
-  (v) => typeof v === "object" && v !== null && !Array.isArray(v),
-)
+export const record: Check<Readonly<Record<string, unknown>>> = check("an object", isPlainObject)
 
 /**
  * Exactly `expected`.

@@ -158,6 +158,21 @@ describe("a worker sending a well-framed but malformed message", () => {
     })
   }
 
+  // Found by a review: a decoded `bytes` passed the check for an object, and the host made a key
+  // of every byte of a tool call's kwargs (64 MiB: a minute's stall and 2 GB of heap).
+  for (const kind of ["tool_call_kwargs", "telemetry_data"]) {
+    it(`bytes where an object of values belongs (${kind}): ProtocolError, the worker is replaced, no tool runs`, async () => {
+      const h = await hostileBridge({ restart: { intensity: 100, periodMs: 1_000 } })
+      const ran: unknown[] = []
+      h.bridge.registerTool("noop", (...args: unknown[]) => void ran.push(args))
+      const e = await failure(h.bridge.executePython(null, "hostile", "bytes_where_an_object_belongs", [kind, 1 << 20]))
+      expect(["ProtocolError", "WorkerCrashed"]).toContain(e._tag)
+      expect(await h.bridge.executePython(null, "hostile", "echo", ["alive"])).toBe("alive")
+      expect(h.pid()).not.toBe(h.firstPid)
+      expect(ran).toEqual([])
+    })
+  }
+
   // Found by a review: two of these, 8 Mi digits each, blocked the host's event loop for 3.7 s
   // (text to a big integer is quadratic). Python's own encoder never sends one.
   it("a result holding ints of millions of digits: refused before any is converted, ProtocolError, the worker is replaced", async () => {

@@ -27,6 +27,19 @@ describe("session variable caps", () => {
     expect(bridge.metrics()).toContain(`snakepit_session_variable_bytes ${held}`)
   }, 180_000)
 
+  // Found by a review: only values were counted, so 300 variables of None under 1 MiB names each
+  // took the host's heap from 20 to 318 MiB past a 4 KiB cap.
+  it("names and entries count: Python's 1 MiB names do not fit a 64 KiB cap, nor 5 000 variables of None", async () => {
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, limits: { maxSessionVariableBytes: 64 * 1024 } })
+    expect(await bridge.executePython("names", "variables", "many", [50, 1024 * 1024])).toEqual({ stored: 0, refused: ["session"] })
+    expect(bridge.getStatus().variableBytes).toBe(0)
+    const { stored, refused } = (await bridge.executePython("entries", "variables", "many", [5_000, 0])) as { stored: number; refused: string[] }
+    // Each counted at its name, "null" and an entry's 64 bytes: about 900 fit, not 5 000.
+    expect(stored).toBeLessThan(1_024)
+    expect(refused).toEqual(["session"])
+    expect(bridge.getStatus().variableBytes).toBeLessThanOrEqual(64 * 1024)
+  }, 120_000)
+
   it("uncaught in Python, the caller sees a PythonError of type VariableLimitExceeded", async () => {
     const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, limits: { maxSessionVariableBytes: 1 * MiB } })
     await expect(bridge.executePython("s", "variables", "store", ["x", 2])).rejects.toMatchObject({

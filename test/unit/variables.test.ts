@@ -1,24 +1,39 @@
 /**
- * Host-held session variables: bytes counted at encoded size, caps per session and per bridge,
+ * Host-held session variables: bytes counted at name, encoded size and entry, caps per session and per bridge,
  * replacements count the difference, deletes and cleanup free bytes; a cleaned-up session's
  * remains, held by its calls in flight, stay bounded and counted until the last one leaves.
  */
 import { describe, expect, it } from "vitest"
 import { fc, test } from "@fast-check/vitest"
-import { SessionVariables, type DetachedVariables } from "../../src/placement/variables.js"
+import { SessionVariables, VARIABLE_ENTRY_BYTES, variableBytes, type DetachedVariables } from "../../src/placement/variables.js"
 import { encodedSize } from "../../src/protocol/encodedSize.js"
 import { VariableLimitExceeded } from "../../src/errors.js"
 
 const KiB = 1024
 
 describe("SessionVariables", () => {
-  it("counts the encoded size: JSON text plus binary attachments", () => {
+  it("counts the name's UTF-8 bytes, the value's encoded size (JSON text plus binary attachments) and the entry", () => {
     const vars = new SessionVariables()
-    vars.set("s", "text", "héllo")
-    expect(vars.bytes).toBe(8)
+    vars.set("s", "tëxt", "héllo")
+    expect(vars.bytes).toBe(5 + 8 + VARIABLE_ENTRY_BYTES)
     vars.set("s", "blob", Buffer.alloc(10 * KiB))
-    expect(vars.bytes).toBe(8 + encodedSize(Buffer.alloc(10 * KiB)))
+    expect(vars.bytes).toBe(5 + 8 + 4 + encodedSize(Buffer.alloc(10 * KiB)) + 2 * VARIABLE_ENTRY_BYTES)
     expect(encodedSize(Buffer.alloc(10 * KiB))).toBeGreaterThan(10 * KiB)
+  })
+
+  it("long names and many empty entries count: 300 one-MiB names do not fit a 4 KiB cap, nor 100 000 nulls a 1 MiB one", () => {
+    const small = new SessionVariables({ maxSessionVariableBytes: 4 * KiB, maxVariableBytes: 8 * KiB })
+    expect(() => small.set("s", `0:${"x".repeat(1 << 20)}`, null)).toThrow(expect.objectContaining({ _tag: "VariableLimitExceeded", scope: "session" }))
+    expect(small.bytes).toBe(0)
+    const vars = new SessionVariables({ maxSessionVariableBytes: 1024 * KiB, maxVariableBytes: 4096 * KiB })
+    let written = 0
+    try {
+      for (; written < 100_000; written++) vars.set("s", String(written), null)
+    } catch (e) {
+      expect(e).toMatchObject({ _tag: "VariableLimitExceeded", scope: "session" })
+    }
+    expect(written).toBeLessThan(1024 * KiB / VARIABLE_ENTRY_BYTES)
+    expect(vars.sessionBytes("s")).toBeLessThanOrEqual(1024 * KiB)
   })
 
   it("a write past the session cap fails with scope session and changes nothing", () => {
@@ -41,7 +56,7 @@ describe("SessionVariables", () => {
     const vars = new SessionVariables({ maxSessionVariableBytes: 16 * KiB, maxVariableBytes: 1024 * KiB })
     vars.set("s", "a", Buffer.alloc(10 * KiB))
     vars.set("s", "a", Buffer.alloc(12 * KiB))
-    expect(vars.sessionBytes("s")).toBe(encodedSize(Buffer.alloc(12 * KiB)))
+    expect(vars.sessionBytes("s")).toBe(variableBytes("a", Buffer.alloc(12 * KiB)))
   })
 
   it("the bridge cap counts every session together", () => {
@@ -83,7 +98,7 @@ describe("SessionVariables", () => {
       else vars.clear(session)
       let total = 0
       for (const s of ["a", "b", "c"]) {
-        const held = vars.entries(s).reduce((n, [, v]) => n + encodedSize(v), 0)
+        const held = vars.entries(s).reduce((n, [name, v]) => n + variableBytes(name, v), 0)
         expect(vars.sessionBytes(s)).toBe(held)
         expect(held).toBeLessThanOrEqual(limits.maxSessionVariableBytes)
         total += held
@@ -107,7 +122,7 @@ describe("a cleaned-up session's remains (DetachedVariables)", () => {
     vars.set("s", "v", "next life")
     expect(remains.entries()).toEqual([["v", "from a call sent before the cleanup"]])
     expect(vars.entries("s")).toEqual([["v", "next life"]])
-    const nextLife = vars.bytes - encodedSize("from a call sent before the cleanup")
+    const nextLife = vars.bytes - variableBytes("v", "from a call sent before the cleanup")
     remains.leave()
     expect(remains.freed).toBe(false)
     remains.leave()
@@ -172,7 +187,7 @@ describe("a cleaned-up session's remains (DetachedVariables)", () => {
       else if (some && op === "deleteRemains") some.delete(name)
       else if (some && op === "join") some.join()
       else if (some && op === "leave") some.leave()
-      const heldIn = (entries: Array<[string, unknown]>) => entries.reduce((n, [, v]) => n + encodedSize(v), 0)
+      const heldIn = (entries: Array<[string, unknown]>) => entries.reduce((n, [name, v]) => n + variableBytes(name, v), 0)
       let total = 0
       for (const s of ["a", "b", "c"]) {
         const held = heldIn(vars.entries(s))
