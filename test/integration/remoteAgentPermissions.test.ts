@@ -16,7 +16,7 @@ import { eventually, startBridge, testLogger } from "../support/bridge.js"
 import { NatsServer, natsServerAvailable } from "../support/natsServer.js"
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..")
-const PASSWORDS = { SNAKEPIT_AGENT_PASSWORD: "agent-secret", SNAKEPIT_APP1_PASSWORD: "app1-secret", SNAKEPIT_APP2_PASSWORD: "app2-secret" }
+const PASSWORDS = { SNAKEPIT_AGENT_PASSWORD: "agent-secret", SNAKEPIT_AGENT_A1_PASSWORD: "a1-secret", SNAKEPIT_AGENT_A2_PASSWORD: "a2-secret", SNAKEPIT_APP1_PASSWORD: "app1-secret", SNAKEPIT_APP2_PASSWORD: "app2-secret" }
 
 /** The documented permissions without TLS and without the agent's bare `snakepit.ml.call`. */
 const configFile = (): string => {
