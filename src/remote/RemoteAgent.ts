@@ -46,6 +46,7 @@ import { resolveOptions, type LocalBridgeOptions } from "../bridge/options.js"
 import { toolScope, type ToolAnswer } from "../placement/tools.js"
 import type { ToolCallRequest } from "../worker/connection.js"
 import { connectNats } from "./natsConnection.js"
+import { guardedCallback, NoResponders, PeerRequests } from "./peerMessages.js"
 import type { NatsOptions } from "./natsOptions.js"
 import { loadNats, type NatsModules } from "./natsModules.js"
 import { serverCredentialsIssue } from "./natsUrls.js"
@@ -241,6 +242,8 @@ export class RemoteAgent {
   private readonly otherWireClients = new FirstSeen()
   /** Replies (results, items, errors) coalesced per turn of the event loop (see outbox.ts). */
   private readonly outbox: Outbox
+  /** Requests clients answer (tool calls, the stream's liveness probe), read safely (peerMessages.ts). */
+  private readonly requests: PeerRequests
 
   private constructor(
     /** This agent's id: its subject and its key in the KV bucket. */
@@ -257,6 +260,7 @@ export class RemoteAgent {
   ) {
     this.outbox = new Outbox((subject, data) => nc.publish(subject, data), batchBytes(nc), nc.info?.max_payload)
     this.quotas = new ScopeQuotas(settings.scopeCaps)
+    this.requests = new PeerRequests(nc, subjects.agentInbox(id), (e) => logger.error({ err: e }, "a client's answer could not be handled; it was dropped"))
   }
 
   /**
@@ -346,12 +350,14 @@ export class RemoteAgent {
       if (!this.bridge._hasSession(sessionId)) this.quotas.endSession(sessionId)
     })
     // (A subscription NATS refuses calls back once with the error and no message.)
-    this.ownSubscription = this.nc.subscribe(this.subjects.agentFromAny(this.id), { callback: (e, m) => { if (e === null) this.onMessage(m, false) } })
-    this.queueSubscription = this.nc.subscribe(this.subjects.callFromAny, { queue: this.subjects.queue, callback: (e, m) => { if (e === null) this.onMessage(m, true) } })
+    // Every callback guarded (peerMessages.ts): one that throws would leave the connection deaf.
+    const hear = (fromQueue: boolean, old: boolean) => guardedCallback((m) => this.onMessage(m, fromQueue, old), (e) => this.logger.error({ err: e }, "a NATS message could not be handled; it was dropped"))
+    this.ownSubscription = this.nc.subscribe(this.subjects.agentFromAny(this.id), { callback: hear(false, false) })
+    this.queueSubscription = this.nc.subscribe(this.subjects.callFromAny, { queue: this.subjects.queue, callback: hear(true, false) })
     // Clients of wire versions 1 and 2 publish on bare subjects: heard only so that their calls
     // are refused in a message they can read, not left to time out.
-    this.oldOwnSubscription = this.nc.subscribe(this.subjects.agent(this.id), { callback: (e, m) => { if (e === null) this.onMessage(m, false) } })
-    this.oldQueueSubscription = this.nc.subscribe(this.subjects.call, { queue: this.subjects.queue, callback: (e, m) => { if (e === null) this.onMessage(m, true) } })
+    this.oldOwnSubscription = this.nc.subscribe(this.subjects.agent(this.id), { callback: hear(false, true) })
+    this.oldQueueSubscription = this.nc.subscribe(this.subjects.call, { queue: this.subjects.queue, callback: hear(true, true) })
     // NATS refuses a subscription it does not permit asynchronously; the SUB is answered before
     // the flush's PING, so a refused one is closed by now: an agent that cannot hear calls (a
     // user without the agent role) must not start as if it served.
@@ -510,10 +516,17 @@ export class RemoteAgent {
    * (garbage, a mistyped field, a value over the limits) is dropped with a warning, and answered
    * with the reason when its sender waits for a reply; the agent serves on.
    */
-  private onMessage(m: Msg, fromQueue: boolean): void {
+  private onMessage(m: Msg, fromQueue: boolean, old: boolean): void {
     // The client whose subject this is: what NATS permissions attest (a client user may publish
     // only on its own scope's subjects). Undefined: a bare subject of wire versions 1 and 2.
-    const sender = this.subjects.sender(m.subject, this.id)
+    const sender = old ? undefined : this.subjects.sender(m.subject, this.id)
+    if (!old && sender === undefined) {
+      // A client id that is not subject tokens (`app1.x:y`): its user may publish there, but it
+      // names no client an answer could be held to. Read as a bare subject, its calls were
+      // answered on any client's subjects, another app's included.
+      this.warnDropped({ subject: m.subject.slice(0, 200) }, "message dropped: its subject names no client id")
+      return
+    }
     let refused = 0
     const refuse = (error: ProtocolError | FrameTooLarge | SerializationError, type: unknown, callId: unknown) => {
       // Compact (no stack), and once per NATS message: a peer may send a flood of these, many
@@ -830,9 +843,9 @@ export class RemoteAgent {
     const granted = new Promise<void>((r) => (running.wake = r))
     const timer = new Promise<"check">((r) => setTimeout(() => r("check"), this.settings.ttlMs).unref?.())
     if ((await Promise.race([granted, timer])) !== "check") return
-    const alive = await this.nc
-      .request(this.subjects.tools(clientId), this.encode({ type: "alive" }), { timeout: this.settings.ttlMs })
-      .then(() => true, (e: unknown) => !(e instanceof Error && /no responders/i.test(e.message)))
+    const alive = await this.requests
+      .request(this.subjects.tools(clientId), this.encode({ type: "alive" }), this.settings.ttlMs)
+      .then(() => true, (e: unknown) => !(e instanceof NoResponders))
     if (!alive) running.abort.abort(new Error("the client is gone"))
   }
 
@@ -864,7 +877,7 @@ export class RemoteAgent {
     const session = call.sessionId
     addCount(this.toolsOut, session, 1)
     const answered = () => addCount(this.toolsOut, session, -1)
-    return this.nc.request(this.subjects.tools(owner), request, { timeout: 600_000 }).finally(answered).then(
+    return this.requests.request(this.subjects.tools(owner), request, 600_000).finally(answered).then(
       (m): ToolAnswer => {
         const r = readMessage<ToolResultAnswer>(m.data, toolResultSpecs, this.settings.maxFrameBytes, this.settings.limits)
         if (!r.ok) return { ok: false, message: `the client's answer to tool ${shownName(call.name)} was refused: ${r.error.message}` }
@@ -926,6 +939,7 @@ export class RemoteAgent {
     this.oldQueueSubscription?.unsubscribe()
     this.oldOwnSubscription?.unsubscribe()
     await this.kv.delete(this.id).catch(() => {})
+    this.requests.close()
     await this.nc.drain().catch(() => {})
     await this.bridge.stop()
     this.logger.info("snakepit agent stopped")

@@ -62,6 +62,7 @@ import { encodeMessage, errorFromWire, readMessage, readMessages } from "./wire.
 import { batchBytes, Outbox } from "./outbox.js"
 import { FirstSeen } from "./firstSeen.js"
 import { recordRead, verdict, type AgentClock } from "./agentVerdicts.js"
+import { guardedCallback, PeerRequests, statusOf } from "./peerMessages.js"
 import { randomHex } from "./randomIds.js"
 import { callReplySpecs, clientToolSpecs, pongReplySpecs, restartReplySpecs, type CallReply, type ClientToolInbound, type PongReply, type RestartReply } from "./protocol.js"
 import { valueLimits, type ValueLimits } from "../protocol/limits.js"
@@ -211,6 +212,8 @@ export class RemotePool implements PoolBackend {
   private nc: NatsConnection | undefined
   /** Every publish to agents goes through it, coalesced per turn (see outbox.ts). */
   private outbox: Outbox | undefined
+  /** Requests agents answer (clean-ups, restarts), read safely (peerMessages.ts). */
+  private requests: PeerRequests | undefined
   /** `@nats-io/kv`, loaded by `start()` (an optional peer dependency). */
   private kvModule: NatsModules["kv"] | undefined
   private kv: KV | undefined
@@ -290,8 +293,11 @@ export class RemotePool implements PoolBackend {
     this.nc = nc
     this.outbox = new Outbox((subject, data, reply) => nc.publish(subject, data, reply === undefined ? undefined : { reply }), batchBytes(nc), nc.info?.max_payload)
     this.watchConnection(nc)
-    this.subscriptions.push(nc.subscribe(`${this.subjects.replies(this.clientId)}.*`, { callback: (e, m) => { if (e === null) this.onReply(m) } }))
-    this.subscriptions.push(nc.subscribe(this.subjects.tools(this.clientId), { callback: (e, m) => { if (e === null) this.onToolCall(m) } }))
+    // Every callback guarded (peerMessages.ts): one that throws would leave the connection deaf.
+    const dropped = (e: unknown) => this.logger.error({ err: e }, "a NATS message could not be handled; it was dropped")
+    this.subscriptions.push(nc.subscribe(`${this.subjects.replies(this.clientId)}.*`, { callback: guardedCallback((m) => this.onReply(m), dropped) }))
+    this.subscriptions.push(nc.subscribe(this.subjects.tools(this.clientId), { callback: guardedCallback((m) => this.onToolCall(m), dropped) }))
+    this.requests = new PeerRequests(nc, this.subjects.clientInbox(this.clientId), dropped)
     await this.checkSubscriptions(nc)
     const deadline = Date.now() + this.options.startupTimeoutMs
     for (;;) {
@@ -740,13 +746,13 @@ export class RemotePool implements PoolBackend {
     const ping = token.startsWith("p") ? this.pingAnswered(token) : undefined
     if (ping) {
       // A ping's answer, or "no responders" for it (nobody subscribes to the agent's subject).
-      const pong = m.headers?.code === 503 ? undefined : readMessage<PongReply>(m.data, pongReplySpecs, this.options.maxFrameBytes, this.limits)
+      const pong = statusOf(m) === 503 ? undefined : readMessage<PongReply>(m.data, pongReplySpecs, this.options.maxFrameBytes, this.limits)
       ping.settle(pong?.ok === true && pong.message.agentId === ping.agentId ? pong.message : undefined)
       return
     }
     // A status from the server, not a reply: 503 means nobody was subscribed to the agent's
     // subject when the message was published, so none of its calls ran anywhere.
-    if (m.headers?.code === 503) {
+    if (statusOf(m) === 503) {
       for (const call of [...this.outgoing.values()]) {
         if (call.sentOn !== m.subject) continue
         // Handled once: a message is answered "no responders" at most once, and a call sent
@@ -1247,7 +1253,7 @@ export class RemotePool implements PoolBackend {
       return { bound: true, workerId: agent.id }
     }
     this.outbox?.flush()
-    await this.nc!.request(this.subjects.agentFrom(agent.id, this.clientId), request, { timeout: timeoutMs }).catch(() => undefined)
+    await this.requests!.request(this.subjects.agentFrom(agent.id, this.clientId), request, timeoutMs).catch(() => undefined)
     return { bound: true, workerId: agent.id }
   }
 
@@ -1314,7 +1320,7 @@ export class RemotePool implements PoolBackend {
     const live = this.live()
     const replies = await Promise.all(
       live.map((a) =>
-        this.nc!.request(this.subjects.agentFrom(a.id, this.clientId), this.encode({ type: "restart" }), { timeout: this.options.startupTimeoutMs })
+        this.requests!.request(this.subjects.agentFrom(a.id, this.clientId), this.encode({ type: "restart" }), this.options.startupTimeoutMs)
           .then((m) => {
             const r = readMessage<RestartReply>(m.data, restartReplySpecs, this.options.maxFrameBytes, this.limits)
             if (!r.ok) throw r.error
@@ -1361,6 +1367,7 @@ export class RemotePool implements PoolBackend {
     }
     // The cancels leave before the connection closes.
     this.outbox?.flush()
+    this.requests?.close()
     await this.nc?.close().catch(() => {})
     this.stopped = true
   }

@@ -34,7 +34,7 @@
  * @example
  * const record: AgentRecord = JSON.parse(new TextDecoder().decode(entry.value))
  */
-import { bool, checkMessage, int, list, literal, nullable, num, oneOf, optional, record, shape, str, type Spec, value } from "../protocol/validate.js"
+import { bool, checkMessage, count, int, list, literal, nullable, num, oneOf, optional, record, shape, str, type Spec, value } from "../protocol/validate.js"
 import { isSubjectToken } from "./subjects.js"
 import { MAX_TIMER_MS } from "../timerLimit.js"
 
@@ -217,7 +217,7 @@ export const agentInboundSpecs: { readonly [T in AgentInbound["type"]]: Spec<Ext
     wire: optional(int),
   },
   cancel: { type: literal("cancel"), callId: str, clientId: str },
-  credit: { type: literal("credit"), callId: str, clientId: str, items: int },
+  credit: { type: literal("credit"), callId: str, clientId: str, items: count },
   cleanup: { type: literal("cleanup"), clientId: str, sessionId: str },
   restart: { type: literal("restart") },
   ping: { type: literal("ping"), clientId: str },

@@ -1,0 +1,123 @@
+/**
+ * Peers that send what the NATS client cannot read, or subjects that name no client (found by an
+ * adversarial review, each red before its fix). A message whose header has a malformed field name
+ * is relayed by nats-server, and reading its headers throws inside the NATS client's reader,
+ * which then stops for good: one such message left an agent or a client deaf (its calls failing
+ * "agent lost" for as long as we watched). And a call on a subject whose client id is not subject
+ * tokens was answered as if from an older client, on any client's subjects.
+ */
+import { connect, type Msg } from "@nats-io/transport-node"
+import { describe, expect, it } from "vitest"
+import type { PythonBridge } from "../../src/bridge/PythonBridge.js"
+import { RemoteAgent } from "../../src/remote/RemoteAgent.js"
+import { WIRE_VERSION } from "../../src/remote/protocol.js"
+import { poolSubjects } from "../../src/remote/subjects.js"
+import { encodeMessage } from "../../src/remote/wire.js"
+import { eventually, startBridge, testLogger } from "../support/bridge.js"
+import { framesOf, NatsServer, natsServerAvailable } from "../support/natsServer.js"
+import { MALFORMED_HEADER, rawPublish } from "../support/rawNats.js"
+import { fixturesDir, pythonCommand } from "../support/worker.js"
+
+const s = poolSubjects("snakepit", "p")
+const TTL_MS = 1_000
+
+/** A NATS server, agent a1 (TTL 1 s, the `remote` fixtures, two workers: a stream may hold one) and a client, all stopped after `test`. */
+const withPool = async (test: (nats: NatsServer, client: PythonBridge) => Promise<void>) => {
+  const nats = await NatsServer.start()
+  const agent = await RemoteAgent.start({
+    servers: nats.url, pool: "p", agentId: "a1", heartbeatMs: 250, ttlMs: TTL_MS,
+    bridge: { python: pythonCommand, pythonPath: [fixturesDir], minWorkers: 2, maxWorkers: 2, allowedModules: ["remote"], logger: testLogger },
+  })
+  try {
+    const client = await startBridge({ remote: { nats: nats.url, pool: "p" } })
+    try {
+      await test(nats, client)
+    } finally {
+      await client.stop()
+    }
+  } finally {
+    await agent.stop()
+    await nats.stop()
+  }
+}
+
+/** Calls made one after another for three TTLs: what failed (nothing, for a pool that hears). */
+const failuresOver = async (client: PythonBridge): Promise<string[]> => {
+  const failures: string[] = []
+  const until = Date.now() + 3 * TTL_MS
+  while (Date.now() < until) {
+    await client.executePython(null, "remote", "where", [], { timeoutMs: 2 * TTL_MS }).catch((e: { _tag?: string; message: string }) => failures.push(`${e._tag}: ${e.message}`))
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  return failures
+}
+
+describe.skipIf(!natsServerAvailable)("peers' NATS messages that cannot be read, and subjects that name no client", { timeout: 60_000 }, () => {
+  it("a client sent malformed headers on its reply, tools and inbox subjects hears on: its calls succeed, no agent is judged lost", async () => {
+    await withPool(async (nats, client) => {
+      // Any agent user may publish on clients' subjects; the client id is in every call it gets.
+      const observer = await connect({ servers: nats.url })
+      try {
+        const calls: Array<Record<string, unknown>> = []
+        for (const subject of [s.callFromAny, "snakepit.p.agent.*.from.>"]) observer.subscribe(subject, { callback: (e, m) => { if (e === null) calls.push(...framesOf(m.data)) } })
+        await observer.flush()
+        await client.executePython(null, "remote", "where")
+        await eventually(() => calls.some((c) => c.type === "call"), 5_000, "a call seen")
+        const clientId = String(calls.find((c) => c.type === "call")!.clientId)
+        for (const [subject, payload] of [[`${s.replies(clientId)}.x`, "x"], [`${s.replies(clientId)}.x`, ""], [s.tools(clientId), ""], [`${s.clientInbox(clientId)}.r.x`, ""]] as const) {
+          await rawPublish(nats.port, subject, MALFORMED_HEADER, payload)
+        }
+        expect(await failuresOver(client)).toEqual([])
+        expect(client.getStatus().workers.map((w) => w.state)).not.toContain("crashed")
+      } finally {
+        await observer.close()
+      }
+    })
+  })
+
+  it("an agent whose liveness probe of a stream's client is answered with a malformed header hears on: other clients' calls succeed", async () => {
+    await withPool(async (nats, client) => {
+      // A client ("evil") that starts a stream and takes no item: after a TTL without credit the
+      // agent asks whether it is alive, and it answers with an empty message with a bad header.
+      const evil = await connect({ servers: nats.url })
+      try {
+        let answered = 0
+        evil.subscribe(`${s.client("evil")}.>`, {
+          callback: (e, m: Msg) => {
+            if (e === null && m.subject === s.tools("evil") && m.reply) void rawPublish(nats.port, m.reply, MALFORMED_HEADER, "").then(() => answered++)
+          },
+        })
+        await evil.flush()
+        const stream = { type: "call", callId: "s1", clientId: "evil", kind: "stream", sessionId: null, module: "remote", fn: "ticks", args: [1_000], wire: WIRE_VERSION }
+        evil.publish(s.agentFrom("a1", "evil"), encodeMessage(stream), { reply: `${s.replies("evil")}.s1` })
+        await eventually(() => answered > 0, 10_000, "the agent's probe answered")
+        expect(await failuresOver(client)).toEqual([])
+      } finally {
+        await evil.close()
+      }
+    })
+  })
+
+  it("a call on a subject whose client id is not subject tokens is dropped: nothing is published on the client its body names", async () => {
+    await withPool(async (nats) => {
+      const peer = await connect({ servers: nats.url })
+      try {
+        const arrived: string[] = []
+        peer.subscribe(`${s.client("victim")}.>`, { callback: (e, m) => { if (e === null) arrived.push(m.subject) } })
+        const mine: Array<Record<string, unknown>> = []
+        peer.subscribe(`${s.replies("evil")}.*`, { callback: (e, m) => { if (e === null) mine.push(...framesOf(m.data)) } })
+        await peer.flush()
+        const call = (clientId: string, callId: string) => encodeMessage({ type: "call", callId, clientId, kind: "call", sessionId: null, module: "remote", fn: "where", args: [], wire: WIRE_VERSION })
+        for (const subject of [s.callFrom("evil.x:y"), s.agentFrom("a1", "evil.x@y"), s.callFrom("evil.x")]) {
+          peer.publish(subject, call("victim.c1", "forged"), { reply: `${s.replies("victim.c1")}.forged` })
+        }
+        // Then a call of its own, answered: the agent has read the forged ones before it.
+        peer.publish(s.callFrom("evil"), call("evil", "mine"), { reply: `${s.replies("evil")}.mine` })
+        await eventually(() => mine.some((f) => f.type === "result"), 10_000, "the peer's own call answered")
+        expect(arrived).toEqual([])
+      } finally {
+        await peer.close()
+      }
+    })
+  })
+})
