@@ -25,6 +25,7 @@ import { decoderFor, encoderFor } from "./customTypes.js"
 import { dateToIso, isoToDate } from "./isoDatetime.js"
 import { formatPath, NO_LIMITS, tooDeep, tooLong, type PathSegment, type ValueLimits } from "./limits.js"
 import { dtypeOf, isDType, NDArray, TYPED_ARRAY_OF, type TypedArray } from "./ndarray.js"
+import { floodsHashTable } from "./hashFlood.js"
 import { isPlainObject } from "./plainObject.js"
 import { isTuple, markTuple, PyDate, PyTime } from "./pyValues.js"
 import { cutText, SHOWN_NAME_CHARS } from "./shownName.js"
@@ -646,6 +647,14 @@ const bad = (tag: unknown, why: string): SerializationError => {
   return new SerializationError({ message: cutText(`cannot decode a ${JSON.stringify(name)} tagged value: ${why}`, MAX_DECODE_ERROR_CHARS), typeName: name })
 }
 
+/** A set or map whose number keys would pile into a few buckets of V8's hash table (hashFlood.ts). */
+const flood = (tag: string, size: number): SerializationError => {
+  const refused = bad(tag, `its ${size} keys are numbers that V8 would hash into a few buckets, which takes time quadratic in their count to build: refused as a hash flood`)
+  // Refused like a value over the limits: its message fails, the stream it came on is sound.
+  refusedValues.add(refused)
+  return refused
+}
+
 /** How much of a decode error's message is kept (see `bad`). */
 const MAX_DECODE_ERROR_CHARS = 1_000
 
@@ -683,15 +692,17 @@ function decTag(o: Record<string, unknown>, atts: ReadonlyArray<Uint8Array>): un
       return decArray(o, atts)
     case "tuple":
       return markTuple(decList(o, atts))
-    case "set":
-      return new Set(decList(o, atts))
+    case "set": {
+      const items = decList(o, atts)
+      if (floodsHashTable(items)) throw flood(tag, items.length)
+      return new Set(items)
+    }
     case "map": {
-      const m = new Map<unknown, unknown>()
-      for (const pair of decList(o, atts)) {
-        if (!Array.isArray(pair) || pair.length !== 2) throw bad(tag, "each entry must be a [key, value] pair")
-        m.set(pair[0], pair[1])
-      }
-      return m
+      const pairs = decList(o, atts)
+      for (const pair of pairs) if (!Array.isArray(pair) || pair.length !== 2) throw bad(tag, "each entry must be a [key, value] pair")
+      const entries = pairs as Array<[unknown, unknown]>
+      if (floodsHashTable(entries.map(([key]) => key))) throw flood(tag, entries.length)
+      return new Map(entries)
     }
     case "dict": {
       const inner = o.v
@@ -740,24 +751,28 @@ function decCustom(o: Record<string, unknown>, atts: ReadonlyArray<Uint8Array>):
     return decode(value)
   } catch (e) {
     const failure = bad("ext", `the decoder registered for ${JSON.stringify(name)} threw: ${thrownText(e)}`)
-    decoderFailures.add(failure)
+    refusedValues.add(failure)
     throw failure
   }
 }
 
-/** Failures of a registered decoder: the user's code failed, not the peer (see isDecoderFailure). */
-const decoderFailures = new WeakSet<SerializationError>()
+/**
+ * Values refused whole while the stream they came on is sound (see isRefusedValue): a registered
+ * decoder threw (the user's code failed, not the peer), or a set or map would flood V8's hash table.
+ */
+const refusedValues = new WeakSet<SerializationError>()
 
 /**
- * True when decoding failed because a decoder registered with `registerDecoder` threw: the
- * message is refused as a `SerializationError` for its call, and the peer that sent it, which
- * sent a well-formed value, is not at fault (an unknown or malformed tag is a protocol error).
+ * True when decoding refused a well-formed value: a decoder registered with `registerDecoder`
+ * threw, or a set or map's number keys would flood V8's hash table (hashFlood.ts). The message
+ * is refused as a `SerializationError` for its call, as a value over the limits is, and its
+ * stream reads on (an unknown or malformed tag is a protocol error).
  *
  * @example
- * try { decodeFields(envelope, atts) } catch (e) { if (isDecoderFailure(e)) failThatCall(e) }
+ * try { decodeFields(envelope, atts) } catch (e) { if (isRefusedValue(e)) failThatCall(e) }
  */
-export const isDecoderFailure = (e: unknown): e is SerializationError =>
-  typeof e === "object" && e !== null && decoderFailures.has(e as SerializationError)
+export const isRefusedValue = (e: unknown): e is SerializationError =>
+  typeof e === "object" && e !== null && refusedValues.has(e as SerializationError)
 
 function rethrowAs<T>(tag: string, f: () => T): T {
   try {

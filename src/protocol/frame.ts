@@ -20,7 +20,7 @@
 import { isUtf8 } from "node:buffer"
 import { FrameTooLarge, ProtocolError, SerializationError } from "../errors.js"
 import { thrownText } from "../thrown.js"
-import { checkReceivedValue, decodeFields, encodeFields, encodeValue, isDecoderFailure } from "./codec.js"
+import { checkReceivedValue, decodeFields, encodeFields, encodeValue, isRefusedValue } from "./codec.js"
 import { describe } from "./validate.js"
 import { formatPath, NO_LIMITS, tooBig, type PathSegment, type ValueLimits } from "./limits.js"
 import { cutText } from "./shownName.js"
@@ -491,8 +491,9 @@ export class FrameDecoder {
     try {
       return decodeFields(envelope, attachments)
     } catch (e) {
-      if (isDecoderFailure(e)) {
-        // The user's decoder threw on a well-formed value: that message fails, the stream is fine.
+      if (isRefusedValue(e)) {
+        // A well-formed value refused (the user's decoder threw, a hash flood): that message
+        // fails, the stream is fine.
         ;(envelope as { [REFUSED]?: SerializationError })[REFUSED] = e
         return envelope
       }

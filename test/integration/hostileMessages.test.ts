@@ -12,6 +12,7 @@ import type { PythonBridge } from "../../src/bridge/PythonBridge.js"
 import { registerDecoder } from "../../src/protocol/customTypes.js"
 import { PROTOCOL_VERSION } from "../../src/protocol/messages.js"
 import { eventually, record, startBridge } from "../support/bridge.js"
+import { collidingInts } from "../support/hashFlood.js"
 import { startWorker } from "../support/worker.js"
 
 /** A bridge of one worker whose warnings are kept (pino lines as parsed objects). */
@@ -172,6 +173,17 @@ describe("a worker sending a well-framed but malformed message", () => {
       expect(ran).toEqual([])
     })
   }
+
+  // Found by a review: V8 hashes number keys without a seed, so keys can be chosen to share one
+  // bucket, and each insertion walks the chain (65 536 such ints: seconds of blocked event loop).
+  it("a result set whose ints would flood V8's hash table fails that call with SerializationError; the worker serves on", async () => {
+    const h = await hostileBridge()
+    const e = await failure(h.bridge.executePython(null, "hostile", "as_set", [collidingInts(8_192)]))
+    expect(e).toMatchObject({ _tag: "SerializationError", message: expect.stringMatching(/hash flood/) })
+    const spread = Array.from({ length: 8_192 }, (_, i) => i * 7_919)
+    expect(((await h.bridge.executePython(null, "hostile", "as_set", [spread])) as Set<number>).size).toBe(8_192)
+    await stillServing(h)
+  })
 
   // Found by a review: two of these, 8 Mi digits each, blocked the host's event loop for 3.7 s
   // (text to a big integer is quadratic). Python's own encoder never sends one.

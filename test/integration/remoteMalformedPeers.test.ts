@@ -9,11 +9,13 @@
 import { connect, type Msg } from "@nats-io/transport-node"
 import { describe, expect, it } from "vitest"
 import type { PythonBridge } from "../../src/bridge/PythonBridge.js"
+import { rawFrame } from "../../src/protocol/frame.js"
 import { RemoteAgent } from "../../src/remote/RemoteAgent.js"
 import { WIRE_VERSION } from "../../src/remote/protocol.js"
 import { poolSubjects } from "../../src/remote/subjects.js"
 import { encodeMessage } from "../../src/remote/wire.js"
 import { eventually, startBridge, testLogger } from "../support/bridge.js"
+import { collidingInts } from "../support/hashFlood.js"
 import { framesOf, NatsServer, natsServerAvailable } from "../support/natsServer.js"
 import { MALFORMED_HEADER, rawPublish } from "../support/rawNats.js"
 import { fixturesDir, pythonCommand } from "../support/worker.js"
@@ -94,6 +96,27 @@ describe.skipIf(!natsServerAvailable)("peers' NATS messages that cannot be read,
         expect(await failuresOver(client)).toEqual([])
       } finally {
         await evil.close()
+      }
+    })
+  })
+
+  it("a call whose arguments hold a set of ints chosen to flood V8's hash table is refused at once: other clients' calls succeed", async () => {
+    await withPool(async (nats, client) => {
+      const peer = await connect({ servers: nats.url })
+      try {
+        const answers: Array<Record<string, unknown>> = []
+        peer.subscribe(`${s.replies("evil")}.*`, { callback: (e, m) => { if (e === null) answers.push(...framesOf(m.data)) } })
+        await peer.flush()
+        // 65 536 ints, 720 KB of JSON under NATS's 1 MiB: before, seconds of the agent's event loop each.
+        // Written as text: the encoder would escape a plain object that looks like a set's tag.
+        const flood = rawFrame(`{"type":"call","callId":"f","clientId":"evil","kind":"call","sessionId":null,"module":"remote","fn":"where","args":[{"__sp":"set","v":${JSON.stringify(collidingInts(65_536))}}],"wire":${WIRE_VERSION}}`)
+        for (let i = 0; i < 2; i++) peer.publish(s.agentFrom("a1", "evil"), flood, { reply: `${s.replies("evil")}.f` })
+        await peer.flush()
+        expect(await failuresOver(client)).toEqual([])
+        await eventually(() => answers.filter((a) => a.type === "error").length === 2, 10_000, "both refused")
+        expect(answers[0]).toMatchObject({ error: { message: expect.stringMatching(/hash flood/) } })
+      } finally {
+        await peer.close()
       }
     })
   })
