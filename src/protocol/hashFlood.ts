@@ -9,7 +9,9 @@
  * The check mirrors V8's hash of a number key (`Object::GetSimpleHash`: `ComputeUnseededHash` of
  * an int32, `ComputeLongHash` of a double's bits or of a bigint's lowest 64-bit digit) and the
  * bucket count of a table that holds the keys (a power of two, two entries a bucket), and sums
- * the squares of the buckets' sizes: about 3 × n for any keys a program makes, n² for a flood.
+ * the squares of the buckets' sizes: about 3 × n for any keys a program makes, n² for a flood
+ * (past 65 536 keys, estimated from a random sample of 16 384: the check costs a few ms, not a
+ * third of the time a set of a million numbers takes to build).
  * Were V8 to change its hash, the check would miss floods (and refuse nothing more); it never
  * refuses keys that spread.
  *
@@ -19,6 +21,9 @@
 
 /** Collections smaller than this are never a flood worth a check (a full chain costs under 1 ms). */
 export const HASH_FLOOD_MIN_KEYS = 2_048
+
+/** Past 4 times this many keys, a random sample of this many is hashed instead of every key. */
+const SAMPLE_KEYS = 16_384
 
 /** How many times the sum of squared bucket sizes may exceed the key count: spread keys make 2–5. */
 const MAX_CHAIN_COST_PER_KEY = 64
@@ -38,30 +43,58 @@ const unseeded = (key: number): number => {
   return h & 0x3fffffff
 }
 
-const MASK64 = (1n << 64n) - 1n
-
-/** V8's `ComputeLongHash`: the hash of a 64-bit key (a double's bits). */
-const longHash = (key: bigint): number => {
-  let h = key & MASK64
-  h = (~h + (h << 18n)) & MASK64
-  h = h ^ (h >> 31n)
-  h = (h * 21n) & MASK64
-  h = h ^ (h >> 11n)
-  h = (h + (h << 6n)) & MASK64
-  h = h ^ (h >> 22n)
-  return Number(h & 0x3fffffffn)
+// 64-bit arithmetic on [high, low] halves (unsigned 32-bit numbers): a BigInt per key cost a
+// million-key set more than building it.
+let hi = 0
+let lo = 0
+const add = (bh: number, bl: number): void => {
+  const l = (lo + bl) >>> 0
+  hi = (hi + bh + (l < lo ? 1 : 0)) >>> 0
+  lo = l
 }
+/** [h, l] shifted left by s (0 < s < 32) into the halves, added. */
+const addShifted = (h: number, l: number, s: number): void => add(((h << s) | (l >>> (32 - s))) >>> 0, (l << s) >>> 0)
+/** The halves xor-ed with themselves shifted right by s (0 < s < 32). */
+const xorShiftRight = (s: number): void => {
+  const l = ((lo >>> s) | (hi << (32 - s))) >>> 0
+  lo = (lo ^ l) >>> 0
+  hi = (hi ^ (hi >>> s)) >>> 0
+}
+
+/** V8's `ComputeLongHash` of the 64-bit key [h, l] (a double's bits, a bigint's lowest digit). */
+const longHash = (h: number, l: number): number => {
+  // ~key + (key << 18)
+  hi = ~h >>> 0
+  lo = ~l >>> 0
+  addShifted(h, l, 18)
+  xorShiftRight(31)
+  // × 21 = × 16 + × 4 + × 1
+  const h1 = hi
+  const l1 = lo
+  addShifted(h1, l1, 4)
+  addShifted(h1, l1, 2)
+  xorShiftRight(11)
+  addShifted(hi, lo, 6)
+  xorShiftRight(22)
+  return lo & 0x3fffffff
+}
+
+const LOW_64 = (1n << 64n) - 1n
 
 /** The hash V8 gives a number or bigint key; undefined for keys it hashes with a seed or by identity. */
 const hashOf = (key: unknown): number | undefined => {
   if (typeof key === "number") {
+    if ((key | 0) === key) return unseeded(key)
     if (Number.isNaN(key)) return 0x3fffffff
     if (Number.isInteger(key) && key >= -0x80000000 && key <= 0x7fffffff) return unseeded(key | 0)
     f64[0] = key
-    return longHash((BigInt(u32[1]!) << 32n) | BigInt(u32[0]!))
+    return longHash(u32[1]!, u32[0]!)
   }
-  // A bigint's hash is its magnitude's lowest 64-bit digit's, whatever its sign.
-  if (typeof key === "bigint") return longHash(key < 0n ? -key : key)
+  if (typeof key === "bigint") {
+    // A bigint's hash is its magnitude's lowest 64-bit digit's, whatever its sign.
+    const digit = (key < 0n ? -key : key) & LOW_64
+    return longHash(Number(digit >> 32n), Number(digit & 0xffffffffn))
+  }
   return undefined
 }
 
@@ -73,19 +106,45 @@ const hashOf = (key: unknown): number | undefined => {
  * floodsHashTable([1, 2, 3]) // false: too few to matter
  */
 export function floodsHashTable(keys: ReadonlyArray<unknown>): boolean {
-  if (keys.length < HASH_FLOOD_MIN_KEYS) return false
+  const n = keys.length
+  if (n < HASH_FLOOD_MIN_KEYS) return false
   let buckets = 2
-  while (buckets * 2 < keys.length) buckets *= 2
-  const sizes = new Uint32Array(buckets)
-  let hashed = 0
-  for (const key of keys) {
-    const h = hashOf(key)
-    if (h === undefined) continue
-    sizes[h & (buckets - 1)]!++
-    hashed++
+  while (buckets * 2 < n) buckets *= 2
+  const mask = buckets - 1
+  if (n <= 4 * SAMPLE_KEYS) {
+    const sizes = new Uint32Array(buckets)
+    let hashed = 0
+    for (let i = 0; i < n; i++) {
+      const h = hashOf(keys[i])
+      if (h === undefined) continue
+      sizes[h & mask]!++
+      hashed++
+    }
+    if (hashed < HASH_FLOOD_MIN_KEYS) return false
+    let cost = 0
+    for (const size of sizes) cost += size * size
+    return cost > MAX_CHAIN_COST_PER_KEY * hashed
   }
-  if (hashed < HASH_FLOOD_MIN_KEYS) return false
-  let cost = 0
-  for (const size of sizes) cost += size * size
-  return cost > MAX_CHAIN_COST_PER_KEY * hashed
+  // A random sample (a sender cannot know which keys it holds), its buckets sorted so that equal
+  // ones are neighbours (no table of our own a flood could crowd). Each pair of sampled keys in
+  // one bucket stands for (n / s)² pairs of the whole: the chains' cost, estimated.
+  const sampled = new Uint32Array(SAMPLE_KEYS)
+  let s = 0
+  for (let i = 0; i < SAMPLE_KEYS; i++) {
+    const h = hashOf(keys[Math.floor(Math.random() * n)])
+    if (h !== undefined) sampled[s++] = h & mask
+  }
+  const hashed = (n * s) / SAMPLE_KEYS
+  if (hashed < HASH_FLOOD_MIN_KEYS || s < 2) return false
+  const inOrder = sampled.subarray(0, s).sort()
+  let pairs = 0
+  let run = 1
+  for (let i = 1; i <= s; i++) {
+    if (i < s && inOrder[i] === inOrder[i - 1]) run++
+    else {
+      pairs += run * (run - 1)
+      run = 1
+    }
+  }
+  return pairs * (hashed / s) ** 2 > MAX_CHAIN_COST_PER_KEY * hashed
 }

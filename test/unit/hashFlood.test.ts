@@ -9,7 +9,7 @@ import { fc, test } from "@fast-check/vitest"
 import { describe, expect, it } from "vitest"
 import { decodeValue } from "../../src/protocol/codec.js"
 import { floodsHashTable, HASH_FLOOD_MIN_KEYS } from "../../src/protocol/hashFlood.js"
-import { colliding, doubleHash, longHash, unseeded } from "../support/hashFlood.js"
+import { colliding, collidingInts, doubleHash, longHash, unseeded } from "../support/hashFlood.js"
 
 const N = HASH_FLOOD_MIN_KEYS
 /** The fastest of 5 builds of a Set, in ms. */
@@ -44,6 +44,18 @@ describe("hash floods", () => {
       expect(() => decodeValue({ __sp: "map", v: keys.map((k) => [tagged(k), 1]) }, [])).toThrow(expect.objectContaining({ _tag: "SerializationError" }))
     })
   }
+
+  it("past 65 536 keys, judged from a random sample: a flood of all or a tenth of the keys is refused, spread keys never", () => {
+    const n = 100_000
+    const spread = Array.from({ length: n }, (_, i) => i * 13 + 7)
+    const flood = collidingInts(n)
+    for (let r = 0; r < 20; r++) {
+      expect(floodsHashTable(flood)).toBe(true)
+      expect(floodsHashTable([...flood.slice(0, n / 10), ...spread.slice(n / 10)])).toBe(true)
+      expect(floodsHashTable(spread)).toBe(false)
+      expect(floodsHashTable(Array.from({ length: n }, () => Math.random()))).toBe(false)
+    }
+  })
 
   it("a set or map of spread keys decodes as before", () => {
     const keys = Array.from({ length: 3 * N }, (_, i) => i)
