@@ -274,6 +274,8 @@ export const serveFeed = async (
     if (route === "GET /metrics" && extra.metrics) return reply(res, 200, "text/plain; version=0.0.4; charset=utf-8", extra.metrics())
     if (route === "GET /api/status") return reply(res, 200, "application/json", JSON.stringify(feed.snapshot()))
     if (route === "GET /events") {
+      // One stream per connection at most (above), and no more than connections allowed.
+      if (streams.size >= maxConnections) return reply(res, 503, "text/plain", "too many event streams\n")
       res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-store", connection: "keep-alive" })
       res.write(`retry: 1000\nevent: hello\ndata: ${JSON.stringify({ controls, log: feed.history() })}\n\n`)
       streams.add(res)
@@ -305,6 +307,14 @@ export const serveFeed = async (
   // (Node times nothing before the first byte). An event stream is a request that has arrived:
   // its response is not timed, nor is a control request that takes a while.
   const server = createServer({ headersTimeout: REQUEST_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS, connectionsCheckingInterval: 1_000 }, (req, res) => {
+    // A request pipelined behind one still answering has no socket yet, and everything written
+    // to it waits in memory until that answer ends, which an event stream never does: 1 390
+    // `GET /events` in one write made 1 390 streams on one connection, and 20 connections ran
+    // the host out of heap. No browser pipelines: the connection is closed.
+    if (res.socket === null) {
+      req.socket.destroy()
+      return
+    }
     req.socket.setTimeout(0)
     handle(req, res).catch((error: unknown) => {
       if (!res.headersSent) reply(res, 500, "text/plain", `${error instanceof Error ? error.message : String(error)}\n`)

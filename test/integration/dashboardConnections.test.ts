@@ -65,6 +65,34 @@ describe("dashboard connections before a request", () => {
     }
   }, 90_000)
 
+  // Found by an adversarial review: Node hands every pipelined request to the handler, and each
+  // `GET /events` behind an open stream became a stream of its own, its writes kept in memory
+  // (no socket until the one before ends, which a stream never does): 20 such connections ran
+  // the host out of heap.
+  it("pipelined requests behind an event stream close the connection instead of queueing streams in memory; the operator gets in", async () => {
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1 })
+    const dashboard = await bridge.serveDashboard()
+    const { hostname, port } = new URL(dashboard.url)
+    const request = `GET /events HTTP/1.1\r\nHost: ${hostname}:${port}\r\n\r\n`
+    const sockets = Array.from({ length: 3 }, () => {
+      const socket = connect(Number(port), hostname, () => socket.write(request.repeat(1_000)))
+      const client = { socket, closed: false }
+      socket.on("error", () => {})
+      socket.on("close", () => (client.closed = true))
+      // Read, so that a close is seen.
+      socket.resume()
+      return client
+    })
+    try {
+      await eventually(() => sockets.every((s) => s.closed), 20_000, "the pipelining connections closed")
+      const res = await fetch(new URL("/api/status", dashboard.url))
+      expect(res.status).toBe(200)
+    } finally {
+      for (const s of sockets) s.socket.destroy()
+      await dashboard.close()
+    }
+  }, 60_000)
+
   it("maxConnections that is not a whole number ≥ 1 is InvalidOptions", async () => {
     const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1 })
     await expect(bridge.serveDashboard({ maxConnections: 0 })).rejects.toMatchObject({ _tag: "InvalidOptions", message: expect.stringMatching(/maxConnections/) })
