@@ -108,19 +108,26 @@ const hashOf = (key: unknown): number | undefined => {
 export function floodsHashTable(keys: ReadonlyArray<unknown>): boolean {
   const n = keys.length
   if (n < HASH_FLOOD_MIN_KEYS) return false
-  let buckets = 2
-  while (buckets * 2 < n) buckets *= 2
-  const mask = buckets - 1
+  // The table is sized by the number keys alone: keys of other kinds (strings, say) padding the
+  // collection would otherwise have the check picture a bigger table than the keys share, in
+  // which they spread. (Duplicates, which a set or map from a peer of ours never has, count as
+  // keys: they pile into one bucket, and so does their cost.)
+  const tableOf = (hashed: number) => {
+    let buckets = 2
+    while (buckets * 2 < hashed) buckets *= 2
+    return buckets - 1
+  }
   if (n <= 4 * SAMPLE_KEYS) {
-    const sizes = new Uint32Array(buckets)
+    const hashes = new Uint32Array(n)
     let hashed = 0
     for (let i = 0; i < n; i++) {
       const h = hashOf(keys[i])
-      if (h === undefined) continue
-      sizes[h & mask]!++
-      hashed++
+      if (h !== undefined) hashes[hashed++] = h
     }
     if (hashed < HASH_FLOOD_MIN_KEYS) return false
+    const mask = tableOf(hashed)
+    const sizes = new Uint32Array(mask + 1)
+    for (let i = 0; i < hashed; i++) sizes[hashes[i]! & mask]!++
     let cost = 0
     for (const size of sizes) cost += size * size
     return cost > MAX_CHAIN_COST_PER_KEY * hashed
@@ -132,11 +139,12 @@ export function floodsHashTable(keys: ReadonlyArray<unknown>): boolean {
   let s = 0
   for (let i = 0; i < SAMPLE_KEYS; i++) {
     const h = hashOf(keys[Math.floor(Math.random() * n)])
-    if (h !== undefined) sampled[s++] = h & mask
+    if (h !== undefined) sampled[s++] = h
   }
   const hashed = (n * s) / SAMPLE_KEYS
   if (hashed < HASH_FLOOD_MIN_KEYS || s < 2) return false
-  const inOrder = sampled.subarray(0, s).sort()
+  const mask = tableOf(hashed)
+  const inOrder = sampled.subarray(0, s).map((h) => h & mask).sort()
   let pairs = 0
   let run = 1
   for (let i = 1; i <= s; i++) {

@@ -57,6 +57,16 @@ describe("hash floods", () => {
     }
   })
 
+  // Found by a review: padded with strings (not hashed), the keys looked spread over the buckets
+  // of a table sized for every key, many times the one they share.
+  it("a flood padded with strings, or with one number repeated, is still a flood", () => {
+    const keys = colliding(4_096, (i) => i, unseeded)
+    expect(floodsHashTable([...keys, ...Array<string>(300_000).fill("")])).toBe(true)
+    expect(floodsHashTable([...keys, ...Array<string>(30_000).fill("")])).toBe(true)
+    expect(floodsHashTable([...Array.from({ length: 4_096 }, (_, i) => i * 7_919), ...Array<number>(30_000).fill(1)])).toBe(true)
+    expect(floodsHashTable([...Array.from({ length: 4_096 }, (_, i) => i * 7_919), ...Array<string>(300_000).fill("")])).toBe(false)
+  })
+
   it("a set or map of spread keys decodes as before", () => {
     const keys = Array.from({ length: 3 * N }, (_, i) => i)
     expect((decodeValue({ __sp: "set", v: keys }, []) as Set<number>).size).toBe(3 * N)
