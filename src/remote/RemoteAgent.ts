@@ -47,6 +47,7 @@ import { toolScope, type ToolAnswer } from "../placement/tools.js"
 import type { ToolCallRequest } from "../worker/connection.js"
 import { connectNats } from "./natsConnection.js"
 import { guardedCallback, NoResponders, PeerRequests } from "./peerMessages.js"
+import { lastEntry, type KvEntry } from "./kvEntries.js"
 import type { NatsOptions } from "./natsOptions.js"
 import { loadNats, type NatsModules } from "./natsModules.js"
 import { serverCredentialsIssue } from "./natsUrls.js"
@@ -429,9 +430,10 @@ export class RemoteAgent {
     let seen: { revision: number; at: number } | undefined
     let changes = 0
     for (;;) {
-      let entry: Awaited<ReturnType<KV["get"]>>
+      let entry: KvEntry | null
       try {
-        entry = await this.kv.get(this.id)
+        // Not `kv.get`: see kvEntries.ts (a poisoned record left the agent deaf, and unstartable).
+        entry = await lastEntry(this.requests, this.subjects.bucket, this.id, Math.max(this.settings.ttlMs, 5_000))
       } catch (e) {
         if (permissionDenied(e)) {
           // Permissions written before this check (docs/nats/permissions.conf has the two it needs).

@@ -63,6 +63,7 @@ import { batchBytes, Outbox } from "./outbox.js"
 import { FirstSeen } from "./firstSeen.js"
 import { recordRead, verdict, type AgentClock } from "./agentVerdicts.js"
 import { guardedCallback, PeerRequests, statusOf } from "./peerMessages.js"
+import { lastEntry } from "./kvEntries.js"
 import { randomHex } from "./randomIds.js"
 import { callReplySpecs, clientToolSpecs, pongReplySpecs, restartReplySpecs, type CallReply, type ClientToolInbound, type PongReply, type RestartReply } from "./protocol.js"
 import { valueLimits, type ValueLimits } from "../protocol/limits.js"
@@ -132,6 +133,9 @@ const NO_AGENT = "-"
 
 /** No agent to avoid: a call's first attempt (one set for all, never changed). */
 const NO_AGENTS: ReadonlySet<string> = new Set()
+
+/** How long one record's read may take (within the poll's own deadline, see `poll`). */
+const RECORD_READ_MS = 5_000
 
 /** The shortest time a client gives a read of the agent records (see `poll`). */
 const MIN_RECORDS_READ_MS = 1_000
@@ -970,18 +974,18 @@ export class RemotePool implements PoolBackend {
     for await (const key of await kv.keys()) {
       if (seen.has(key)) break
       seen.add(key)
-      await this.readRecord(kv, key, records, otherWire)
+      await this.readRecord(key, records, otherWire)
     }
     // The lister can miss a key rewritten while it lists (seen on a loaded machine: an agent
     // whose drain rewrote its record twice at once was left out, and judged gone with its calls
     // in flight). An agent we know and did not hear of is asked for by name.
     for (const agent of this.agents.values()) {
-      if (!agent.down && !seen.has(agent.id) && (await this.readRecord(kv, agent.id, records, otherWire)) === "deleted") deleted.add(agent.id)
+      if (!agent.down && !seen.has(agent.id) && (await this.readRecord(agent.id, records, otherWire)) === "deleted") deleted.add(agent.id)
     }
     // So is an agent of another version we heard of: a start refused for want of agents names
     // every one of them, not those one listing happened to show (CI: one of two left out).
     for (const id of this.otherWire.keys()) {
-      if (!seen.has(id) && !this.agents.has(id)) await this.readRecord(kv, id, records, otherWire)
+      if (!seen.has(id) && !this.agents.has(id)) await this.readRecord(id, records, otherWire)
     }
     this.otherWire = otherWire
     return { records, deleted }
@@ -991,8 +995,9 @@ export class RemotePool implements PoolBackend {
    * Reads `key`'s record into `records` if it is a well-formed one of our wire version; says
    * whether its last write was a delete (an agent that drained deletes its record as it leaves).
    */
-  private async readRecord(kv: KV, key: string, records: Map<string, { record: AgentRecord; revision: number }>, otherWire: Map<string, number>): Promise<"deleted" | undefined> {
-    const entry = await kv.get(key)
+  private async readRecord(key: string, records: Map<string, { record: AgentRecord; revision: number }>, otherWire: Map<string, number>): Promise<"deleted" | undefined> {
+    // Not `kv.get`: see kvEntries.ts (a record with a malformed header left the client deaf).
+    const entry = await lastEntry(this.requests!, this.subjects.bucket, key, RECORD_READ_MS)
     if (!entry) return undefined
     if (entry.operation !== "PUT") return "deleted"
     const record = parseAgentRecord(entry.value, key)

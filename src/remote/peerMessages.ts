@@ -76,6 +76,8 @@ export class PeerRequests {
   /** Requests out, by the last token of their reply subject: their subject, and how each settles. */
   private readonly waiting = new Map<string, { readonly subject: string; readonly settle: (answer: Msg | Error) => void }>()
   private readonly subscription: Subscription
+  /** NATS's refusal of that subscription, once it came: no request can be answered. */
+  private refused: Error | undefined
   private closed = false
 
   constructor(
@@ -83,7 +85,23 @@ export class PeerRequests {
     private readonly inbox: string,
     onError: (error: unknown) => void,
   ) {
-    this.subscription = nc.subscribe(`${inbox}.r.*`, { callback: guardedCallback((m) => this.onAnswer(m), onError) })
+    const answers = `${inbox}.r.*`
+    this.subscription = nc.subscribe(answers, { callback: guardedCallback((m) => this.onAnswer(m), onError) })
+    // A publish NATS does not permit is refused asynchronously, as a status: its requests fail
+    // with that refusal at once, as the NATS client's own would, not at their time-out.
+    void (async () => {
+      for await (const status of nc.status()) {
+        const error = status.type === "error" ? (status.error as Error & { operation?: string; subject?: string }) : undefined
+        if (error?.name !== "PermissionViolationError") continue
+        if (error.operation === "publish") {
+          for (const out of [...this.waiting.values()]) if (out.subject === error.subject) out.settle(error)
+        } else if (error.operation === "subscription" && error.subject === answers) {
+          // No answer can reach us: every request fails with the refusal, now and later.
+          this.refused = error
+          for (const out of [...this.waiting.values()]) out.settle(error)
+        }
+      }
+    })().catch(() => {})
   }
 
   /**
@@ -92,6 +110,7 @@ export class PeerRequests {
    */
   request(subject: string, data: Uint8Array, timeoutMs: number): Promise<Msg> {
     if (this.closed) return Promise.reject(new Error("the NATS connection is closed"))
+    if (this.refused) return Promise.reject(this.refused)
     const token = randomHex(8)
     return new Promise<Msg>((resolve, reject) => {
       const timer = setTimeout(() => settle(new RequestTimedOut(subject, timeoutMs)), timeoutMs)

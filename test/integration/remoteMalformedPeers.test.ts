@@ -77,6 +77,27 @@ describe.skipIf(!natsServerAvailable)("peers' NATS messages that cannot be read,
     })
   })
 
+  // Found by a second review: the NATS client's KV get reads a record's headers through its own
+  // request/reply, and an empty record with a malformed header (any agent user may write its own
+  // key; the shared role, any) stopped the reader of whoever read it.
+  it("a KV record written with a malformed header, again and again, leaves no reader deaf: an agent starts under that id, and the client serves on", async () => {
+    await withPool(async (nats, client) => {
+      // Written again and again: records expire after the bucket's TTL (1 s here).
+      const poison = setInterval(() => void rawPublish(nats.port, `$KV.${s.bucket}.x9`, MALFORMED_HEADER, "").catch(() => {}), 100)
+      await rawPublish(nats.port, `$KV.${s.bucket}.x9`, MALFORMED_HEADER, "")
+      const agent = await RemoteAgent.start({
+        servers: nats.url, pool: "p", agentId: "x9", heartbeatMs: 250, ttlMs: TTL_MS,
+        bridge: { python: pythonCommand, pythonPath: [fixturesDir], minWorkers: 1, maxWorkers: 1, allowedModules: ["remote"], logger: testLogger },
+      })
+      try {
+        expect(await failuresOver(client)).toEqual([])
+      } finally {
+        clearInterval(poison)
+        await agent.stop()
+      }
+    })
+  })
+
   it("an agent whose liveness probe of a stream's client is answered with a malformed header hears on: other clients' calls succeed", async () => {
     await withPool(async (nats, client) => {
       // A client ("evil") that starts a stream and takes no item: after a TTL without credit the
