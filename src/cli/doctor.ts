@@ -18,6 +18,7 @@ import { promisify } from "node:util"
 import { createActor, waitFor } from "xstate"
 import { bridgePythonDir, MIN_PYTHON, resolvePython } from "../worker/python.js"
 import { workerMachine } from "../worker/machine.js"
+import { cwdLastArgs } from "../worker/process.js"
 import { CLI_FILE, namesSnakepit, saferWay, secretsInArgv, type ArgvSecret } from "./secrets.js"
 import { printable } from "../terminalText.js"
 
@@ -137,7 +138,8 @@ export const runDoctor = async (options: DoctorOptions = {}): Promise<boolean> =
 
   const env = { ...process.env, PYTHONPATH: [bridgePythonDir, process.env.PYTHONPATH].filter(Boolean).join(":") }
   try {
-    await run(executable, ["-c", "import snakepit_bridge"], { env })
+    // As a worker would: a snakepit_bridge.py or numpy.py in the directory doctor runs in must not run.
+    await run(executable, cwdLastArgs(["import snakepit_bridge"]), { env })
     ok(`snakepit_bridge imports from ${bridgePythonDir}`)
   } catch (e) {
     fail(`snakepit_bridge does not import: ${(e as { stderr?: string }).stderr ?? (e as Error).message}`, "reinstall snakepit; the package ships python/snakepit_bridge")
@@ -145,7 +147,7 @@ export const runDoctor = async (options: DoctorOptions = {}): Promise<boolean> =
   }
 
   try {
-    const { stdout } = await run(executable, ["-c", "import numpy; print(numpy.__version__)"])
+    const { stdout } = await run(executable, cwdLastArgs(["import numpy", "print(numpy.__version__)"]))
     ok(`numpy ${stdout.trim()} (arrays travel as raw bytes)`)
   } catch {
     warn("numpy is not installed: optional; without it arrays arrive in Python as array.array / memoryview")

@@ -609,8 +609,19 @@ export const workerArgs = (module: string): string[] => {
     entry === undefined
       ? ["import runpy", `runpy.run_module(${JSON.stringify(module)}, run_name="__main__", alter_sys=True)`]
       : ["import importlib", `sys.exit(importlib.import_module(${JSON.stringify(entry)}).main())`]
-  return ["-c", ["import os, sys", 'if sys.path[:1] == [""]:', "    del sys.path[0]", "    sys.path.append(os.getcwd())", ...run].join("\n")]
+  return cwdLastArgs(run)
 }
+
+/**
+ * `python -c` arguments that run `lines` with the working directory searched last, not first (a
+ * `threading.py` or `numpy.py` left there must not shadow the real module), as {@link workerArgs}
+ * runs a worker.
+ *
+ * @example
+ * execFile("python3", cwdLastArgs(["import numpy", "print(numpy.__version__)"]))
+ */
+export const cwdLastArgs = (lines: readonly string[]): string[] =>
+  ["-c", ["import os, sys", 'if sys.path[:1] == [""]:', "    del sys.path[0]", "    sys.path.append(os.getcwd())", ...lines].join("\n")]
 
 const start = (options: WorkerProcessOptions, maxFrameBytes: number): ChildProcess | { refused: string } => {
   const pythonPath = [bridgePythonDir, ...(options.pythonPath ?? []), ...(process.env.PYTHONPATH ? [process.env.PYTHONPATH] : [])]

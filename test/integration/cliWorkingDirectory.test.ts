@@ -71,6 +71,20 @@ describe("snakepit call from a directory with planted modules", () => {
   }, 120_000)
 })
 
+describe("snakepit doctor from a directory with planted modules", () => {
+  // Found by an adversarial review: doctor's own probes (`python -c "import numpy"`, `import
+  // snakepit_bridge`) ran with the directory first on sys.path, so a numpy.py there ran.
+  it("a numpy.py and snakepit_bridge.py planted where snakepit doctor runs do not run", async () => {
+    const dir = tempDir("snakepit-cli-doctor-")
+    for (const name of ["numpy", "snakepit_bridge"]) {
+      writeFileSync(join(dir, `${name}.py`), `import os\nopen(os.path.join(${JSON.stringify(dir)}, "PLANTED-${name}-" + str(os.getpid())), "w").write("ran")\n`)
+    }
+    const r = await runner.run(["doctor"], {}, dir)
+    expect(r.stdout + r.stderr).toMatch(/python/i)
+    expect(readdirSync(dir).filter((f) => f.startsWith("PLANTED-"))).toEqual([])
+  }, 120_000)
+})
+
 describe.skipIf(!natsServerAvailable)("snakepit agent from a directory with planted modules", () => {
   let nats: NatsServer
   beforeAll(async () => {
