@@ -1042,7 +1042,9 @@ def _dec_tag(v: Dict[str, Any], atts: List[memoryview]) -> Any:
         if tag == "tuple":
             return tuple(_dec_list(v["v"], atts))
         if tag == "set":
-            return set(_dec_list(v["v"], atts))
+            items = _dec_list(v["v"], atts)
+            _refuse_hash_flood(items, tag)
+            return set(items)
         if tag == "int":
             text = _str(v["v"])
             if len(text) - text.startswith("-") > MAX_INT_DIGITS:
@@ -1062,7 +1064,9 @@ def _dec_tag(v: Dict[str, Any], atts: List[memoryview]) -> Any:
             import datetime
             return _parse_iso(datetime.time, _str(v["v"]))
         if tag == "map":
-            return {k: x for k, x in _dec_list(v["v"], atts)}
+            pairs = _dec_list(v["v"], atts)
+            _refuse_hash_flood([pair[0] for pair in pairs], tag)
+            return {k: x for k, x in pairs}
         if tag == "dict":
             inner = v["v"]
             if type(inner) is not dict:
@@ -1077,6 +1081,45 @@ def _dec_tag(v: Dict[str, Any], atts: List[memoryview]) -> Any:
         raise SerializationError(f"cannot decode a {tag!r} tagged value: {e!r}",
                                  type_name=str(tag)) from None
     raise SerializationError(f"unknown tag {tag!r}", type_name=str(tag))
+
+
+#: Below this many keys a set or dict is built without a look at its hashes (a full chain of
+#: equal hashes costs under a few ms).
+HASH_FLOOD_MIN_KEYS = 2048
+#: Past this many keys, a random sample of this size is hashed instead of every key.
+_HASH_SAMPLE = 16384
+#: How many times the pairs of keys sharing a hash may exceed the key count (spread keys: ~0).
+_MAX_CHAIN_COST_PER_KEY = 64
+
+
+def _refuse_hash_flood(keys, tag):
+    """Refuse keys whose hashes are mostly equal: Python hashes ints (and floats, tuples of them)
+    without a seed, so a caller can send a set of ints that all hash alike (multiples of
+    2**61 - 1), and building it compares each key with every one before it: 22 000 of them, 1 MB,
+    held a worker's reading thread for 2.7 s before the function was even looked up. Strings are
+    hashed with a seed and spread. Past ``_HASH_SAMPLE`` keys, a random sample is judged (each pair
+    of equal hashes in it stands for (n / s)**2 pairs of the whole)."""
+    n = len(keys)
+    if n < HASH_FLOOD_MIN_KEYS:
+        return
+    try:
+        if n <= 4 * _HASH_SAMPLE:
+            hashes = [hash(k) for k in keys]
+            scale = 1.0
+        else:
+            import random
+            hashes = [hash(keys[random.randrange(n)]) for _ in range(_HASH_SAMPLE)]
+            scale = (n / _HASH_SAMPLE) ** 2
+    except TypeError:
+        return  # an unhashable key: building the set or dict says so, as before
+    counts = {}
+    for h in hashes:
+        counts[h] = counts.get(h, 0) + 1
+    pairs = sum(c * (c - 1) for c in counts.values() if c > 1)
+    if pairs * scale > _MAX_CHAIN_COST_PER_KEY * n:
+        raise SerializationError(
+            f"cannot decode a {tag!r} tagged value: its {n} keys hash alike, which takes time "
+            "quadratic in their count to build: refused as a hash flood", type_name=tag)
 
 
 #: Bumped for each received ``ext`` value that has no decoder yet (read on the reading thread):

@@ -44,6 +44,20 @@ describe("values that throw when the bridge reads them", () => {
     expect(restarted).toHaveLength(0)
   })
 
+  // Found by a review: Python hashes ints without a seed; 22 000 that hash alike (multiples of
+  // 2^61 - 1) held the worker's reading thread 2.7 s building the set, before any check.
+  it("a set whose ints all hash alike in Python fails its call as a hash flood at once; the worker serves on, unrecycled", async () => {
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1 })
+    const restarted = record(bridge, "worker.restarted")
+    const m61 = (1n << 61n) - 1n
+    const flood = new Set(Array.from({ length: 22_000 }, (_, k) => BigInt(k + 1) * m61))
+    const e = await failure(bridge.executePython(null, "echo", "echo", [flood]))
+    expect(e).toMatchObject({ _tag: "SerializationError", message: expect.stringMatching(/hash flood/) })
+    const spread = new Set(Array.from({ length: 22_000 }, (_, k) => BigInt(k + 1) * m61 + 1n + BigInt(k * 7_919)))
+    expect(((await bridge.executePython(null, "echo", "echo", [spread])) as Set<bigint>).size).toBe(22_000)
+    expect(restarted).toEqual([])
+  })
+
   it("a toJSON or a getter that answers JSON.stringify with a codec tag cannot end the worker: a toJSON's value is sent as a value, a lying getter fails its call alone", async () => {
     const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1 })
     const restarted = record(bridge, "worker.restarted")
