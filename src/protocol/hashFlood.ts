@@ -31,8 +31,13 @@ const MAX_CHAIN_COST_PER_KEY = 64
 const f64 = new Float64Array(1)
 const u32 = new Uint32Array(f64.buffer)
 
-/** V8's `ComputeUnseededHash` (src/utils/utils.h): the hash of an int32 key. */
-const unseeded = (key: number): number => {
+/**
+ * V8's `ComputeUnseededHash` (src/utils/utils.h): the hash of an int32 key.
+ *
+ * @example
+ * unseeded(7) & 1023 // the bucket of key 7 in a table of 1 024 buckets
+ */
+export const unseeded = (key: number): number => {
   let h = key >>> 0
   h = (~h + (h << 15)) >>> 0
   h = (h ^ (h >>> 12)) >>> 0

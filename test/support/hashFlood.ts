@@ -1,22 +1,16 @@
 /**
  * Keys that flood V8's hash tables, for the tests of src/protocol/hashFlood.ts: V8's hashes of
- * number and bigint keys written out (the unit test proves them V8's by timing V8), and a search
+ * number and bigint keys (the unit test proves them V8's by timing V8), and a search
  * for keys whose hashes share their low bits, the bucket of a table that holds them.
  */
+import { unseeded } from "../../src/protocol/hashFlood.js"
+
 const f64 = new Float64Array(1)
 const u32 = new Uint32Array(f64.buffer)
 const MASK64 = (1n << 64n) - 1n
 
-/** V8's `ComputeUnseededHash`: an int32 key's. */
-export const unseeded = (key: number): number => {
-  let h = key >>> 0
-  h = (~h + (h << 15)) >>> 0
-  h = (h ^ (h >>> 12)) >>> 0
-  h = (h + (h << 2)) >>> 0
-  h = (h ^ (h >>> 4)) >>> 0
-  h = Math.imul(h, 2057) >>> 0
-  return ((h ^ (h >>> 16)) >>> 0) & 0x3fffffff
-}
+/** V8's `ComputeUnseededHash`: an int32 key's (the library's own; the unit test proves it V8's). */
+export { unseeded }
 
 /** V8's `ComputeLongHash`: a 64-bit key's (a double's bits, a bigint's lowest digit). */
 export const longHash = (key: bigint): number => {
