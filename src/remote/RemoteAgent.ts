@@ -436,7 +436,7 @@ export class RemoteAgent {
         entry = await lastEntry(this.requests, this.subjects.bucket, this.id, Math.max(this.settings.ttlMs, 5_000))
       } catch (e) {
         if (permissionDenied(e)) {
-          // Permissions written before this check (docs/nats/permissions.conf has the two it needs).
+          // Permissions written before this check (docs/nats/permissions.conf has the one it needs).
           this.logger.warn({ err: e }, "could not check that no other agent serves under this id: this NATS user may not read the agents' KV records")
           return
         }
