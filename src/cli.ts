@@ -264,8 +264,10 @@ const main = async (argv: string[]): Promise<number> => {
   const { values, positionals } = parseFlags(argv)
   const [command, ...rest] = positionals
   if (!command || values.help) {
-    process.stdout.write(HELP[command ?? "main"] ?? HELP.main!)
-    return command && !HELP[command] ? 2 : 0
+    // Own keys only: `snakepit constructor --help` found Object's constructor and threw.
+    const help = command === undefined ? HELP.main : Object.hasOwn(HELP, command) ? HELP[command] : undefined
+    process.stdout.write(help ?? HELP.main!)
+    return help === undefined ? 2 : 0
   }
   const python = values.python
   switch (command) {

@@ -149,5 +149,9 @@ describe("snakepit CLI", () => {
       expect(r.exitCode).toBe(0)
       expect(r.stdout).toContain(`usage: snakepit ${command}`)
     }
-  }, 180_000) // nine CLI starts through tsx: slow when the machine is busy
+    // Not a command, though Object's prototype has it: usage, exit 2 (it threw, exit 1).
+    const proto = await cli(["constructor", "--help"])
+    expect(proto.exitCode).toBe(2)
+    expect(proto.stdout).toContain("usage: snakepit <command>")
+  }, 180_000) // ten CLI starts through tsx: slow when the machine is busy
 })
