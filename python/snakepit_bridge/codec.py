@@ -125,8 +125,13 @@ def loads(text: str) -> Any:
         pass
     try:
         return json.loads(text)
-    except ValueError as e:
+    except json.JSONDecodeError as e:
         raise ProtocolError(f"header is not valid JSON: {e}") from None
+    except ValueError as e:
+        # Valid JSON holding an int past sys.get_int_max_str_digits(): one value refused, the
+        # message answered, the worker reading on (a caller's JSON.rawJSON of 5 000 digits ended
+        # the worker, and the calls of other sessions on it).
+        raise SerializationError(f"a value cannot be read: {e}") from None
 
 
 # -- numpy, only when present -----------------------------------------------------------------
@@ -853,6 +858,8 @@ def decode_envelope(header: str, attachments_for: Optional[AttachmentsFor] = Non
     except RecursionError:
         raise _undecodable(header, SerializationError(
             f"nested too deeply to parse (maxDepth is {_max_depth})")) from None
+    except SerializationError as e:
+        raise _undecodable(header, e) from None
     except MemoryError:
         raise _undecodable(header, SerializationError("out of memory while parsing")) from None
     if type(env) is not dict or type(env.get("type")) is not str:
@@ -1083,40 +1090,65 @@ def _dec_tag(v: Dict[str, Any], atts: List[memoryview]) -> Any:
     raise SerializationError(f"unknown tag {tag!r}", type_name=str(tag))
 
 
-#: Below this many keys a set or dict is built without a look at its hashes (a full chain of
-#: equal hashes costs under a few ms).
+#: The most dimensions an array may have (numpy's own limit).
+MAX_ARRAY_DIMS = 64
+
+#: Below this many keys a set or dict of scalars is built without a look at its hashes (a full
+#: chain of equal hashes costs a few ms).
 HASH_FLOOD_MIN_KEYS = 2048
 #: Past this many keys, a random sample of this size is hashed instead of every key.
 _HASH_SAMPLE = 16384
-#: How many times the pairs of keys sharing a hash may exceed the key count (spread keys: ~0).
-_MAX_CHAIN_COST_PER_KEY = 64
+#: How many times the comparisons building a set or dict may exceed the items of its keys (spread
+#: keys: about once), and the comparisons any set or dict may take whatever its keys.
+_MAX_CHAIN_COST_PER_ITEM = 64
+_MIN_CHAIN_BUDGET = 4_000_000
+
+
+def _key_items(key):
+    """What comparing ``key`` with another key of its hash may walk: 1, or a tuple's (or
+    frozenset's) items, nested ones included."""
+    t = type(key)
+    if t is tuple or t is frozenset:
+        return 1 + sum(_key_items(x) for x in key)
+    return 1
 
 
 def _refuse_hash_flood(keys, tag):
     """Refuse keys whose hashes are mostly equal: Python hashes ints (and floats, tuples of them)
-    without a seed, so a caller can send a set of ints that all hash alike (multiples of
-    2**61 - 1), and building it compares each key with every one before it: 22 000 of them, 1 MB,
-    held a worker's reading thread for 2.7 s before the function was even looked up. Strings are
-    hashed with a seed and spread. Past ``_HASH_SAMPLE`` keys, a random sample is judged (each pair
-    of equal hashes in it stands for (n / s)**2 pairs of the whole)."""
+    without a seed, so a caller can send keys that all hash alike (ints that are multiples of
+    2**61 - 1, tuples ending in one), and building the set or dict compares each key with every
+    one before it of its hash, item by item: 22 000 such ints, 1 MB, held a worker's reading
+    thread 2.7 s, and 2 047 such tuples of 500 items, 7 s. The comparisons are counted, each
+    weighted by the items its keys hold (``_key_items``), against ``_MAX_CHAIN_COST_PER_ITEM``
+    times the keys' items. Strings are hashed with a seed and spread. Past ``_HASH_SAMPLE`` keys,
+    a random sample is judged (each pair in it stands for (n / s)**2 pairs of the whole)."""
     n = len(keys)
-    if n < HASH_FLOOD_MIN_KEYS:
+    if n < 2:
         return
+    if n < HASH_FLOOD_MIN_KEYS and not any(type(k) is tuple or type(k) is frozenset for k in keys):
+        return
+    if n <= 4 * _HASH_SAMPLE:
+        sample = keys
+        scale = 1.0
+    else:
+        import random
+        sample = [keys[random.randrange(n)] for _ in range(_HASH_SAMPLE)]
+        scale = n / _HASH_SAMPLE
     try:
-        if n <= 4 * _HASH_SAMPLE:
-            hashes = [hash(k) for k in keys]
-            scale = 1.0
-        else:
-            import random
-            hashes = [hash(keys[random.randrange(n)]) for _ in range(_HASH_SAMPLE)]
-            scale = (n / _HASH_SAMPLE) ** 2
+        counts = {}
+        items = {}
+        total = 0
+        for k in sample:
+            h = hash(k)
+            w = _key_items(k)
+            counts[h] = counts.get(h, 0) + 1
+            items[h] = items.get(h, 0) + w
+            total += w
     except TypeError:
         return  # an unhashable key: building the set or dict says so, as before
-    counts = {}
-    for h in hashes:
-        counts[h] = counts.get(h, 0) + 1
-    pairs = sum(c * (c - 1) for c in counts.values() if c > 1)
-    if pairs * scale > _MAX_CHAIN_COST_PER_KEY * n:
+    # Each key of a hash is compared with the others of it: count × their items, per hash.
+    cost = sum(c * items[h] for h, c in counts.items() if c > 1) * scale * scale
+    if cost > max(_MAX_CHAIN_COST_PER_ITEM * total * scale, _MIN_CHAIN_BUDGET):
         raise SerializationError(
             f"cannot decode a {tag!r} tagged value: its {n} keys hash alike, which takes time "
             "quadratic in their count to build: refused as a hash flood", type_name=tag)
@@ -1180,13 +1212,17 @@ def _dec_array(v: Dict[str, Any], atts: List[memoryview]) -> Any:
     shape = v["shape"]
     if dtype not in DTYPES:
         raise ValueError(f"unknown dtype {dtype!r}")
-    if type(shape) is not list or not all(type(n) is int and n >= 0 for n in shape):
-        raise ValueError(f"bad shape {shape!r}")
+    # At most numpy's 64 dimensions, each checked before any product: a product of 50 000 huge
+    # dimensions grew to millions of digits and held the reading thread for seconds.
+    if type(shape) is not list or len(shape) > MAX_ARRAY_DIMS or not all(type(n) is int and n >= 0 for n in shape):
+        raise ValueError(f"bad shape {shape!r:.200}")
     data = _attachment(atts, v["i"], "array")
     code, itemsize = DTYPES[dtype]
-    count = 1
-    for n in shape:
+    count = 0 if 0 in shape else 1
+    for n in shape if count else ():
         count *= n
+        if count * itemsize > data.nbytes:
+            break  # already too many elements: the product need not grow further
     if data.nbytes != count * itemsize:
         raise ValueError(f"{data.nbytes} bytes do not hold {dtype}{shape}")
     np = _numpy_for_decoding()

@@ -139,9 +139,17 @@ def resolve(value: Any) -> Any:
     if t is list:
         return [resolve(x) for x in value]
     if t is dict:
-        return {resolve(k): resolve(x) for k, x in value.items()}
+        # Keys that were Unresolved (hashed by identity when the set or dict was first built)
+        # are checked again once they are plain values (see codec._refuse_hash_flood).
+        from .codec import _refuse_hash_flood
+        keys = [resolve(k) for k in value]
+        _refuse_hash_flood(keys, "map")
+        return dict(zip(keys, [resolve(x) for x in value.values()]))
     if t is tuple:
         return tuple(resolve(x) for x in value)
     if t is set:
-        return {resolve(x) for x in value}
+        from .codec import _refuse_hash_flood
+        items = [resolve(x) for x in value]
+        _refuse_hash_flood(items, "set")
+        return set(items)
     return value

@@ -101,6 +101,11 @@ _ITEM_PATH = LazyPattern(r"(?s)^values\[(\d+)\](.*)$")
 # Fields of an error reply that may be cut when even the reply is too large for a frame.
 _CUTTABLE = ("message", "traceback", "path")
 
+#: Names resolved and cached at most, and the longest name cached (module and function), as the
+#: host caches its own: past these, names are resolved again on each call.
+_MAX_CACHED_FUNCTIONS = 4096
+_MAX_CACHED_NAME = 256
+
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 # Frames of the standard library that sit between the bridge and user code.
 _PLUMBING = (_PACKAGE_DIR, "<frozen importlib") + tuple(
@@ -545,7 +550,12 @@ class Dispatcher:
             raise TypeError("a call needs string 'module' and 'function'")
         target = resolve(self.exposure, module, function)
         hit = (target, _wants_session(target))
-        self._functions[key] = hit
+        # Bounded as the host's own cache is: admitted names can be long and many (an Enum
+        # member's attributes hold the other members: `Color.RED.RED.RED…` of any length).
+        if len(module) + len(function) <= _MAX_CACHED_NAME:
+            if len(self._functions) >= _MAX_CACHED_FUNCTIONS:
+                self._functions.clear()
+            self._functions[key] = hit
         return hit
 
     def _await(self, call: Call, awaitable: Any) -> Any:

@@ -489,3 +489,47 @@ def test_numpy_available_agrees_with_importlib_and_asks_the_finders(monkeypatch)
     assert numpy_available() is False
     monkeypatch.setattr(sys, "meta_path", [_Finder("numpyx"), _LegacyFinder()])
     assert numpy_available() is True
+
+
+# Found by a third review: the check counted only equal hashes of 2 048 keys or more; 2 047 tuples
+# of 500 items that hash alike (the last item a multiple of 2**61 - 1) took 7 s to put in a set.
+def test_tuples_that_hash_alike_are_a_flood_whatever_their_number():
+    keys = [{"__sp": "tuple", "v": [0] * 500 + [k * _M61]} for k in range(1, 1001)]
+    with pytest.raises(SerializationError, match="hash flood"):
+        codec.decode_value({"__sp": "set", "v": keys}, [])
+    with pytest.raises(SerializationError, match="hash flood"):
+        codec.decode_value({"__sp": "map", "v": [[k, 1] for k in keys]}, [])
+    spread = [{"__sp": "tuple", "v": [k, -k]} for k in range(5000)]
+    assert len(codec.decode_value({"__sp": "set", "v": spread}, [])) == 5000
+
+
+# Found by the same review: a shape of 50 000 huge dimensions was multiplied out (millions of
+# digits) before any check, holding the reading thread for seconds.
+def test_an_array_shape_of_more_than_64_dimensions_or_too_many_elements_is_refused_at_once():
+    data = [memoryview(b"x")]
+    with pytest.raises(SerializationError, match="bad shape"):
+        codec.decode_value({"__sp": "array", "dtype": "uint8", "shape": [10**20] * 50000, "i": 0}, data)
+    with pytest.raises(SerializationError, match="do not hold"):
+        codec.decode_value({"__sp": "array", "dtype": "uint8", "shape": [10**20] * 64, "i": 0}, data)
+    assert len(codec.decode_value({"__sp": "array", "dtype": "uint8", "shape": [1], "i": 0}, data)) == 1
+
+
+# Found by the same review: ext values with no decoder yet hash by identity when the set is
+# first built; rebuilt from their plain values later, they were not checked.
+def test_a_set_of_pending_ext_values_is_checked_again_when_resolved():
+    from snakepit_bridge.customtypes import Unresolved, resolve
+    flood = {Unresolved("app.Key", k * _M61) for k in range(1, 5001)}
+    with pytest.raises(SerializationError, match="hash flood"):
+        resolve(flood)
+    with pytest.raises(SerializationError, match="hash flood"):
+        resolve({Unresolved("app.Key", k * _M61): 1 for k in range(1, 5001)})
+    assert len(resolve({Unresolved("app.Key", k) for k in range(5000)})) == 5000
+
+
+# Found by the same review: a caller's JSON.rawJSON wrote 5 000 digits raw; Python refuses such an
+# int while parsing, and that was a ProtocolError that ended the worker (other sessions' calls too).
+def test_an_int_past_the_digit_limit_fails_its_message_only():
+    header = '{"type":"call","id":9,"args":[' + "1" * 5000 + ']}'
+    with pytest.raises(SerializationError) as info:
+        decode_envelope(header)
+    assert info.value.envelope["id"] == 9

@@ -577,3 +577,24 @@ def test_a_stream_of_big_items_waits_at_the_byte_window_and_resumes_on_credit(di
     assert len(outbox.of(1)) == sent + 1
     deliver(dispatcher, {"type": "cancel", "id": 1})  # ends the wait
     outbox.wait_for(lambda m: m.get("id") == 1 and m["type"] == "error")
+
+
+# Found by a review: every admitted name was cached for good; `Color.RED.RED…` names of an Enum
+# (whose members' attributes hold the other members) grew a worker by 50 MB in 300 calls.
+def test_resolved_names_are_cached_within_bounds():
+    from snakepit_bridge import dispatcher as d
+    from snakepit_bridge.dispatcher import Dispatcher
+    from snakepit_bridge.exposure import Exposure
+    disp = Dispatcher(lambda message, attachments=(): None, concurrency=1, exposure=Exposure.parse("targets.*"))
+    disp._resolve("targets", "raise_custom")
+    assert ("targets", "raise_custom") in disp._functions
+    long_name = "raise_custom" + "x" * d._MAX_CACHED_NAME
+    with pytest.raises(Exception):
+        disp._resolve("targets", long_name)
+    assert all(len(m) + len(f) <= d._MAX_CACHED_NAME for m, f in disp._functions)
+    for i in range(d._MAX_CACHED_FUNCTIONS + 10):
+        disp._functions[("x", str(i))] = (print, False)
+        if len(disp._functions) >= d._MAX_CACHED_FUNCTIONS:
+            break
+    disp._resolve("targets", "raise_custom")
+    assert len(disp._functions) <= d._MAX_CACHED_FUNCTIONS

@@ -272,6 +272,9 @@ function enc(v: unknown, atts: Uint8Array[], depth: number, seen: Seen): unknown
     case "object":
       if (v === null) return v
       if (Array.isArray(v) || isPlainObject(v)) {
+        // A `JSON.rawJSON` value is a null-prototype object that `JSON.stringify` writes as its
+        // raw text, unchecked: 5 000 digits of it ended the worker (Python refuses such ints).
+        if (isRawJSON !== undefined && isRawJSON(v)) throw refuseAt(seen, "RawJSON", "a JSON.rawJSON value cannot be sent: its text would be written unchecked")
         // `JSON.stringify`, which writes what the walk leaves as it is, calls a `toJSON` it
         // finds on an array or a plain object (own, even not enumerable): the walk encodes
         // what that returns instead, or the text would hold values it never checked, tags
@@ -647,6 +650,12 @@ const bad = (tag: unknown, why: string): SerializationError => {
   return new SerializationError({ message: cutText(`cannot decode a ${JSON.stringify(name)} tagged value: ${why}`, MAX_DECODE_ERROR_CHARS), typeName: name })
 }
 
+/** `JSON.isRawJSON` where this Node has it (22+, or 20 with a flag). */
+const isRawJSON = (JSON as { isRawJSON?: (value: unknown) => boolean }).isRawJSON
+
+/** The most dimensions an array may have: numpy's own limit. */
+const MAX_ARRAY_DIMS = 64
+
 /** A set or map whose number keys would pile into a few buckets of V8's hash table (hashFlood.ts). */
 const flood = (tag: string, size: number): SerializationError => {
   const refused = bad(tag, `its ${size} keys are numbers that V8 would hash into a few buckets, which takes time quadratic in their count to build: refused as a hash flood`)
@@ -786,8 +795,10 @@ function rethrowAs<T>(tag: string, f: () => T): T {
 function decArray(o: Record<string, unknown>, atts: ReadonlyArray<Uint8Array>): TypedArray | NDArray {
   const { dtype, shape } = o
   if (!isDType(dtype)) throw bad("array", `unknown dtype ${JSON.stringify(dtype)}`)
-  if (!Array.isArray(shape) || !shape.every((n) => Number.isSafeInteger(n) && (n as number) >= 0)) {
-    throw bad("array", `bad shape ${JSON.stringify(shape)}`)
+  // At most numpy's 64 dimensions: the worker refuses more (a shape of 50 000 dimensions made it
+  // multiply numbers of millions of digits).
+  if (!Array.isArray(shape) || shape.length > MAX_ARRAY_DIMS || !shape.every((n) => Number.isSafeInteger(n) && (n as number) >= 0)) {
+    throw bad("array", `bad shape ${JSON.stringify(shape).slice(0, 200)}`)
   }
   const a = attachmentAt(o, atts)
   const Ctor = TYPED_ARRAY_OF[dtype]

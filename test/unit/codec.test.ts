@@ -529,3 +529,16 @@ describe("decodeValue refuses malformed tags with SerializationError", () => {
     })
   }
 })
+
+describe("values found by an adversarial review of the worker side", () => {
+  it("an array of more than 64 dimensions (numpy's most) is refused before its shape is multiplied out", () => {
+    const shape = Array.from({ length: 65 }, () => 1)
+    expect(() => decodeValue({ __sp: "array", dtype: "uint8", shape, i: 0 }, [new Uint8Array(1)])).toThrow(expect.objectContaining({ _tag: "SerializationError", message: expect.stringMatching(/bad shape/) }))
+    expect(decodeValue({ __sp: "array", dtype: "uint8", shape: shape.slice(0, 64), i: 0 }, [new Uint8Array(1)])).toBeInstanceOf(NDArray)
+  })
+
+  const rawJSON = (JSON as { rawJSON?: (text: string) => unknown }).rawJSON
+  it.skipIf(rawJSON === undefined)("a JSON.rawJSON value is refused: JSON.stringify would write its text unchecked", () => {
+    expect(() => encodeValue([rawJSON!("1".repeat(5_000))], [])).toThrow(expect.objectContaining({ _tag: "SerializationError", message: expect.stringMatching(/JSON\.rawJSON/) }))
+  })
+})
