@@ -23,6 +23,7 @@ rebuilt; with still no decoder, the function receives the plain value.
 from __future__ import annotations
 
 import sys
+from .hashflood import refuse_hash_flood
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only (see docs/decisions.md)
@@ -141,15 +142,13 @@ def resolve(value: Any) -> Any:
     if t is dict:
         # Keys that were Unresolved (hashed by identity when the set or dict was first built)
         # are checked again once they are plain values (see codec._refuse_hash_flood).
-        from .codec import _refuse_hash_flood
         keys = [resolve(k) for k in value]
-        _refuse_hash_flood(keys, "map")
+        refuse_hash_flood(keys, "map")
         return dict(zip(keys, [resolve(x) for x in value.values()]))
     if t is tuple:
         return tuple(resolve(x) for x in value)
     if t is set:
-        from .codec import _refuse_hash_flood
         items = [resolve(x) for x in value]
-        _refuse_hash_flood(items, "set")
+        refuse_hash_flood(items, "set")
         return set(items)
     return value
