@@ -63,7 +63,6 @@ import { batchBytes, Outbox } from "./outbox.js"
 import { FirstSeen } from "./firstSeen.js"
 import { recordRead, verdict, type AgentClock } from "./agentVerdicts.js"
 import { guardedCallback, PeerRequests, statusOf } from "./peerMessages.js"
-import { lastEntry } from "./kvEntries.js"
 import { randomHex } from "./randomIds.js"
 import { callReplySpecs, clientToolSpecs, pongReplySpecs, restartReplySpecs, type CallReply, type ClientToolInbound, type PongReply, type RestartReply } from "./protocol.js"
 import { valueLimits, type ValueLimits } from "../protocol/limits.js"
@@ -133,9 +132,6 @@ const NO_AGENT = "-"
 
 /** No agent to avoid: a call's first attempt (one set for all, never changed). */
 const NO_AGENTS: ReadonlySet<string> = new Set()
-
-/** How long one record's read may take (within the poll's own deadline, see `poll`). */
-const RECORD_READ_MS = 5_000
 
 /** The shortest time a client gives a read of the agent records (see `poll`). */
 const MIN_RECORDS_READ_MS = 1_000
@@ -996,8 +992,10 @@ export class RemotePool implements PoolBackend {
    * whether its last write was a delete (an agent that drained deletes its record as it leaves).
    */
   private async readRecord(key: string, records: Map<string, { record: AgentRecord; revision: number }>, otherWire: Map<string, number>): Promise<"deleted" | undefined> {
-    // Not `kv.get`: see kvEntries.ts (a record with a malformed header left the client deaf).
-    const entry = await lastEntry(this.requests!, this.subjects.bucket, key, RECORD_READ_MS)
+    // The KV's own get, a direct get that any replica answers: a read through the stream's leader
+    // (kvEntries.ts, as the agent reads its own record) failed while a cluster elected one, and no
+    // agent judged lost came back meanwhile (remoteCluster.test.ts).
+    const entry = await this.kv!.get(key)
     if (!entry) return undefined
     if (entry.operation !== "PUT") return "deleted"
     const record = parseAgentRecord(entry.value, key)

@@ -3,9 +3,11 @@
  * That `get` asks JetStream for the stored message itself ("direct get"), whose headers come back
  * as the answer's headers, and for an empty record the client's request/reply reads them: a
  * record written with a malformed header (any agent user may write `$KV.<bucket>.<its id>`, the
- * shared role any id) stopped the reader of every agent and client that read it (see
+ * shared role any id) stopped the reader of an agent starting under that id (see
  * peerMessages.ts). Here the server's JSON answer to a "message get" carries the record, read by
- * our guarded subscription, and its headers are parsed by us, tolerantly.
+ * our guarded subscription, and its headers are parsed by us, tolerantly. Used by an agent for its
+ * own record at start; clients keep the KV's direct get, which replicas answer while a cluster
+ * elects the stream's leader (a "message get" needs the leader).
  *
  * @example
  * const entry = await lastEntry(requests, "snakepit_ml_agents", "a1", 5_000)
