@@ -25,7 +25,7 @@ import { decoderFor, encoderFor } from "./customTypes.js"
 import { dateToIso, isoToDate } from "./isoDatetime.js"
 import { formatPath, NO_LIMITS, tooDeep, tooLong, type PathSegment, type ValueLimits } from "./limits.js"
 import { dtypeOf, isDType, NDArray, TYPED_ARRAY_OF, type TypedArray } from "./ndarray.js"
-import { floodsHashTable } from "./hashFlood.js"
+import { floodsHashTable, HASH_FLOOD_MIN_KEYS } from "./hashFlood.js"
 import { isPlainObject } from "./plainObject.js"
 import { isTuple, markTuple, PyDate, PyTime } from "./pyValues.js"
 import { cutText, SHOWN_NAME_CHARS } from "./shownName.js"
@@ -710,7 +710,8 @@ function decTag(o: Record<string, unknown>, atts: ReadonlyArray<Uint8Array>): un
       const pairs = decList(o, atts)
       for (const pair of pairs) if (!Array.isArray(pair) || pair.length !== 2) throw bad(tag, "each entry must be a [key, value] pair")
       const entries = pairs as Array<[unknown, unknown]>
-      if (floodsHashTable(entries.map(([key]) => key))) throw flood(tag, entries.length)
+      // The keys are listed only when there are enough of them to flood (most maps have few).
+      if (entries.length >= HASH_FLOOD_MIN_KEYS && floodsHashTable(entries.map(([key]) => key))) throw flood(tag, entries.length)
       return new Map(entries)
     }
     case "dict": {
