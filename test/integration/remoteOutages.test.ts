@@ -18,7 +18,7 @@ import { WorkerCrashed } from "../../src/errors.js"
 import { WIRE_VERSION } from "../../src/remote/protocol.js"
 import { poolSubjects } from "../../src/remote/subjects.js"
 import { encodeMessage } from "../../src/remote/wire.js"
-import { AgentSuite, stateOf, watchClient, type Where } from "../support/agents.js"
+import { AgentSuite, serverDropped, stateOf, watchClient, type Where } from "../support/agents.js"
 import { eventually } from "../support/bridge.js"
 import { framesOf, natsServerAvailable } from "../support/natsServer.js"
 import { startTcpProxy } from "../support/tcpProxy.js"
@@ -163,6 +163,9 @@ describe.skipIf(!natsServerAvailable)("remote pools through agent deaths and NAT
       await sleep(300)
       d1!.child.kill("SIGKILL")
       await d1!.child
+      // Sent before the server noticed, a call would go into the dead connection, and only the
+      // TTL could tell (a run on a loaded machine): "after its death" means after the server's.
+      await serverDropped(suite.nats.url, "dead", "d1")
 
       // A burst before any TTL could notice: d1's sessions (some calls idempotent), and calls
       // without a session.

@@ -7,6 +7,7 @@ import { randomUUID } from "node:crypto"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { execa, type Options, type ResultPromise } from "execa"
+import { connect, RequestError } from "@nats-io/transport-node"
 import { pino } from "pino"
 import { dieWithTest } from "./dieWithTest.js"
 import { afterAll, afterEach, beforeAll } from "vitest"
@@ -15,6 +16,7 @@ import { eventually, startBridge, testLogger } from "./bridge.js"
 import { NatsServer } from "./natsServer.js"
 import { findProcessesWithEnv } from "./processes.js"
 import { fixturesDir } from "./worker.js"
+import { poolSubjects } from "../../src/remote/subjects.js"
 import { cliEntry } from "./cli.js"
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..")
@@ -120,6 +122,33 @@ export const watchClient = async (url: string, pool: string) => {
     for (const w of bridge.getStatus().workers) if (w.state === "crashed") crashed.add(w.id)
   }, 10)
   return { bridge, lost, crashed, log, stopWatching: () => clearInterval(sampler) }
+}
+
+/**
+ * Resolves once nats-server answers "no responders" for a message to agent `agentId` of `pool`:
+ * it has dropped the subscriptions of that agent's connection. A process killed with SIGKILL is
+ * gone at once, but the server notices its socket closed a moment later (longer on a loaded
+ * machine); a message sent meanwhile goes into the dead connection, and only the agent's TTL or
+ * the call's deadline can tell its sender.
+ *
+ * @example
+ * a1.child.kill("SIGKILL")
+ * await serverDropped(suite.nats.url, "p", "a1")
+ */
+export const serverDropped = async (url: string, pool: string, agentId: string): Promise<void> => {
+  const nc = await connect({ servers: url })
+  try {
+    const subject = poolSubjects("snakepit", pool).agentFrom(agentId, "probe")
+    const deadline = Date.now() + 10_000
+    for (;;) {
+      // Nobody answers this probe: a timeout means the server still delivers to the agent.
+      const answer = await nc.request(subject, new Uint8Array(), { timeout: 200 }).then(() => "answered", (e: unknown) => e)
+      if (answer instanceof RequestError && answer.isNoResponders()) return
+      if (Date.now() > deadline) throw new Error(`timed out waiting for nats-server to drop agent ${agentId}'s subscriptions`)
+    }
+  } finally {
+    await nc.close()
+  }
 }
 
 /**
