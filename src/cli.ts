@@ -97,7 +97,7 @@ Runs a supervised pool of local Python workers and serves it to PythonBridge cli
 finish, then it leaves the pool and exits 0.
 
 Every call is refused (ModuleNotAllowed) unless the agent is given what it may run:
-  --allow-modules a,b   the public functions defined in modules a and b (not their submodules)
+  --allow-modules a,b   the public functions of modules a and b, as named there (a.sub.f is refused)
   --expose mod.fn       exactly these names (repeatable or comma list; "mod.*" for a module)
   --allow-any-module    any function a caller names, builtins.exec included: only when every
                         NATS peer that can publish to the pool is trusted

@@ -119,7 +119,15 @@ def connect(path: str, key: str, worker_id: str, channel: str, host_pid: Optiona
     """
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        sock.connect(path)
+        try:
+            sock.connect(path)
+        except PermissionError as e:
+            # The socket's directory is the host's user's alone: a `python` wrapper that runs
+            # the template as another user (security.md) cannot fork workers for it.
+            raise PermissionError(
+                e.errno, f"{e.strerror}: the fork socket is private to the host's OS user and "
+                f"this fork runs as uid {os.getuid()}; a python command that runs Python as "
+                "another user works with spawnMode 'spawn' only", path) from None
         pid = peer_pid(sock) if host_pid is not None else None
         if pid is not None and pid != host_pid:
             raise NotTheHost(f"{path} is served by pid {pid}, not by the host (pid {host_pid}); "

@@ -68,7 +68,7 @@ export class PythonBridge implements AsyncDisposable {
     private readonly variables: SessionVariables,
     private readonly lifetimes: SessionLifetimes,
     private readonly metricsRegistry: BridgeMetrics,
-    /** The interpreter the workers run (`sys.executable` of the configured command). */
+    /** What the workers run: the configured command's `sys.executable`, or the command when it is a wrapper (see `python`). */
     readonly python: string,
     readonly logger: Logger,
     /** What `allowedModules`/`expose` admit (undefined: everything). */

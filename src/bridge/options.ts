@@ -137,7 +137,14 @@ export interface SharedBridgeOptions {
  * (give them to `snakepit agent`), so the types refuse them there.
  */
 export interface LocalWorkerOptions {
-  /** Python executable or command. Default: `$SNAKEPIT_PYTHON`, else `"python3"`. */
+  /**
+   * Python executable or command. The interpreter itself, a link to it or a pyenv/asdf shim is
+   * replaced by its `sys.executable` (a shim costs ~260 ms of CPU a spawn); any other command
+   * is a wrapper and every worker runs through it (one that runs Python as another OS user or in
+   * a container confines worker code: docs/security.md; one that switches users needs
+   * `spawnMode: "spawn"`, as the fork socket is the host's user's alone). A wrapper must pass its
+   * arguments on and keep fds 3 and 4 open. Default: `$SNAKEPIT_PYTHON`, else `"python3"`.
+   */
   readonly python?: string
   /**
    * Extra `sys.path` entries for your modules; the bundled `snakepit_bridge` is always added.

@@ -18,7 +18,7 @@ import { promisify } from "node:util"
 import { createActor, waitFor } from "xstate"
 import { bridgePythonDir, MIN_PYTHON, resolvePython } from "../worker/python.js"
 import { workerMachine } from "../worker/machine.js"
-import { cwdLastArgs } from "../worker/process.js"
+import { cwdLastArgs, workerPythonPath } from "../worker/process.js"
 import { CLI_FILE, namesSnakepit, saferWay, secretsInArgv, type ArgvSecret } from "./secrets.js"
 import { printable } from "../terminalText.js"
 
@@ -136,7 +136,7 @@ export const runDoctor = async (options: DoctorOptions = {}): Promise<boolean> =
     return false
   }
 
-  const env = { ...process.env, PYTHONPATH: [bridgePythonDir, process.env.PYTHONPATH].filter(Boolean).join(":") }
+  const env = { ...process.env, PYTHONPATH: workerPythonPath([bridgePythonDir]) }
   try {
     // As a worker would: a snakepit_bridge.py or numpy.py in the directory doctor runs in must not run.
     await run(executable, cwdLastArgs(["import snakepit_bridge"]), { env })

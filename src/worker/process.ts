@@ -623,8 +623,19 @@ export const workerArgs = (module: string): string[] => {
 export const cwdLastArgs = (lines: readonly string[]): string[] =>
   ["-c", ["import os, sys", 'if sys.path[:1] == [""]:', "    del sys.path[0]", "    sys.path.append(os.getcwd())", ...lines].join("\n")]
 
+/**
+ * A worker's `PYTHONPATH`: `entries`, then the host's own, with no empty entry. Python reads an
+ * empty one (the trailing `:` of `PYTHONPATH=/x:$PYTHONPATH` with nothing set) as the working
+ * directory, ahead of the standard library: a `threading.py` left there ran in every worker.
+ *
+ * @example
+ * workerPythonPath(["/opt/bridge", "./py"], "/x:") // "/opt/bridge:./py:/x"
+ */
+export const workerPythonPath = (entries: readonly string[], inherited = process.env.PYTHONPATH ?? ""): string =>
+  [...entries, inherited].flatMap((entry) => entry.split(delimiter)).filter((entry) => entry !== "").join(delimiter)
+
 const start = (options: WorkerProcessOptions, maxFrameBytes: number): ChildProcess | { refused: string } => {
-  const pythonPath = [bridgePythonDir, ...(options.pythonPath ?? []), ...(process.env.PYTHONPATH ? [process.env.PYTHONPATH] : [])]
+  const pythonPath = workerPythonPath([bridgePythonDir, ...(options.pythonPath ?? [])])
   try {
     return spawn(options.python, workerArgs(options.module ?? "snakepit_bridge"), {
       stdio: ["ignore", "pipe", "pipe", "pipe", "pipe"],
@@ -639,7 +650,7 @@ const start = (options: WorkerProcessOptions, maxFrameBytes: number): ChildProce
       env: {
         ...inheritedEnv(),
         ...options.env,
-        PYTHONPATH: pythonPath.join(delimiter),
+        PYTHONPATH: pythonPath,
         // The entries as the user gave them, for the hint of a ModuleNotFoundError (importhint.py).
         SNAKEPIT_PYTHON_PATH: JSON.stringify(options.pythonPath ?? []),
         SNAKEPIT_WORKER_ID: options.workerId,

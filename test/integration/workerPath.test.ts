@@ -30,6 +30,22 @@ describe.each(["spawn", "forkserver"] as const)("the workers' working directory 
     expect(existsSync(marker)).toBe(false)
   })
 
+  // Found by an adversarial review: Python reads an empty PYTHONPATH entry (what
+  // `PYTHONPATH=/x:$PYTHONPATH` leaves with nothing set) as the working directory, searched first.
+  it("with the host's PYTHONPATH ending in an empty entry, a json.py planted there still does not run", async () => {
+    const { dir, marker } = plantedDir()
+    const before = process.env.PYTHONPATH
+    process.env.PYTHONPATH = `${join(dir, "no-such-dir")}:`
+    try {
+      const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, spawnMode, cwd: dir })
+      expect(await bridge.executePython(null, "json", "dumps", [{ a: 1 }])).toBe('{"a": 1}')
+      expect(existsSync(marker)).toBe(false)
+    } finally {
+      if (before === undefined) delete process.env.PYTHONPATH
+      else process.env.PYTHONPATH = before
+    }
+  })
+
   it("a module of the user's there still imports, from the end of sys.path", async () => {
     const { dir } = plantedDir()
     const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, spawnMode, cwd: dir, allowCodeExecution: true })
