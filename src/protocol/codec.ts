@@ -384,6 +384,9 @@ function thrownKind(e: unknown): "refused" | "overflow" | "foreign" {
 }
 
 function attach(atts: Uint8Array[], bytes: Uint8Array): number {
+  // A view over a detached buffer reads as empty, and copying it into the frame threw a plain
+  // TypeError there; a view made of its buffer throws here, where the walk types it at its path.
+  if (bytes.byteLength === 0 && bytes.buffer.byteLength === 0) new Uint8Array(bytes.buffer)
   atts.push(bytes)
   return atts.length - 1
 }

@@ -23,6 +23,14 @@ const detached = (): ArrayBuffer => {
   return b
 }
 
+/** A view made over a buffer that is then detached (transferred away). */
+const detachedView = <V,>(view: (b: ArrayBuffer) => V): V => {
+  const b = new ArrayBuffer(8)
+  const v = view(b)
+  structuredClone(b, { transfer: [b] })
+  return v
+}
+
 describe("values that throw when the bridge reads them", () => {
   it("a getter, a Proxy trap or a detached buffer in the arguments is a SerializationError naming where; the worker serves on", async () => {
     const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1 })
@@ -33,6 +41,11 @@ describe("values that throw when the bridge reads them", () => {
       [[new Proxy({}, { ownKeys() { throw unprintable() } })], /an unprintable object/],
       [[new Proxy({}, { getPrototypeOf() { throw unprintable() } })], /an unprintable object/],
       [{ buffer: detached() }, /detached/],
+      // Views over a detached buffer: a Uint8Array and a Buffer threw a plain TypeError when
+      // copied into the frame (found by a review); the other views were typed already.
+      [{ view: detachedView((b) => new Uint8Array(b)) }, /detached/],
+      [{ view: detachedView((b) => Buffer.from(b)) }, /detached/],
+      [{ view: detachedView((b) => new Float64Array(b)) }, /detached/],
     ]
     for (const [arg, says] of cases) {
       const e = await failure(bridge.executePython(null, "echo", "echo", [arg]))
