@@ -37,8 +37,12 @@ moves to another thread only when the call turns out to be slow:
   while the worker runs the rest; the watchdog flushes at every tick, so a reply never waits
   more than ``interval + MAX_PACE`` behind a slow call that followed it in the same burst.
 
-At most ``concurrency`` calls run at once, so one of the ``concurrency + 1`` threads is always
-free to read.
+At most ``concurrency`` calls run at once, so one of the ``concurrency + 1`` threads is
+normally free to read.  Nested calls (made by a host tool for a call of this worker that waits
+on it) run above ``concurrency`` (see :meth:`~snakepit_bridge.dispatcher.Dispatcher.accept`):
+when the read role is given up and every thread is running a call, one more thread is started
+(in ``Server._revoke``), so a nested call that calls a tool in turn, or runs long, still
+has its replies, pings and cancels read.  The threads grow with the nesting depth, no further.
 """
 from __future__ import annotations
 
@@ -130,6 +134,8 @@ class Server:
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
         self._threads: List[threading.Thread] = []
+        #: Server threads waiting for the read role.
+        self._waiting = 0
         dispatcher.tools.before_block = self.release_role
         self._size = dispatcher.concurrency + 1
 
@@ -140,11 +146,19 @@ class Server:
 
     def start(self) -> None:
         """Start the server threads."""
-        for i in range(self._size):
-            thread = threading.Thread(target=self._serve, name=f"snakepit-server-{i}",
-                                      daemon=True)
-            thread.start()
-            self._threads.append(thread)
+        for _ in range(self._size):
+            self._new_thread().start()
+
+    def _new_thread(self) -> threading.Thread:
+        thread = threading.Thread(target=self._serve, name=f"snakepit-server-{len(self._threads)}",
+                                  daemon=True)
+        self._threads.append(thread)
+        return thread
+
+    @property
+    def threads(self) -> int:
+        """How many server threads there are (diagnostics)."""
+        return len(self._threads)
 
     def request_shutdown(self) -> None:
         """Make :meth:`supervise` return once no call is running or queued (any thread)."""
@@ -224,7 +238,15 @@ class Server:
         self._inline = False
         self._writer.cork_thread = None
         self.handoffs += 1
-        self._role_free.notify()
+        if self._waiting > 0:
+            self._role_free.notify()
+        elif not self._closed and self._dispatcher.running >= len(self._threads):
+            # No thread is free to take the role: every one is running a call, which nested
+            # calls make possible (see the module docstring).  Without one more, a nested call
+            # blocked on a tool call left nobody to read the tool's result, and the worker hung
+            # until the host's health check killed it.  (Started under the lock: ``start`` returns
+            # before the thread asks for the lock.)
+            self._new_thread().start()
 
     def _wake(self, byte: bytes) -> None:
         try:
@@ -259,8 +281,10 @@ class Server:
 
     def _take_role(self, me: int) -> bool:
         with self._lock:
+            self._waiting += 1
             while self._owner is not None and not self._closed:
                 self._role_free.wait()
+            self._waiting -= 1
             if self._closed:
                 return False
             self._owner = me

@@ -76,6 +76,38 @@ describe("tools: Python calls TypeScript", () => {
     expect(await bridge.executePython("n1", "tools", "remember", [1])).toBeNull()
   })
 
+  // Found by a review: a nested call runs above workerConcurrency, and one that called a tool
+  // in turn (or read session.variables) left no worker thread to read the tool's answer: the
+  // worker hung until its health check killed it, and the session's Python state was lost.
+  it("nested four deep: each nested call reads session.variables and calls a tool of its own, on the same worker, with workerConcurrency 1; the worker is not replaced", async () => {
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, workerConcurrency: 1 })
+    const restarted = record(bridge, "worker.restarted")
+    const s = bridge.session("deep")
+    s.variables.set("step", 7)
+    bridge.registerTool("descend", (depth: number) => s.executePython("tools", "descend", [depth]))
+    const levels = (await s.executePython("tools", "descend", [4], { timeoutMs: 20_000 })) as Array<[number, number]>
+    const pid = bridge.getStatus().workers[0]!.pid
+    expect(levels).toEqual(Array.from({ length: 5 }, () => [pid, 7]))
+    // Again: the threads the first chain added serve the second.
+    expect(await s.executePython("tools", "descend", [4], { timeoutMs: 20_000 })).toEqual(levels)
+    expect(await bridge.executePython("other", "echo", "echo", ["alive"])).toBe("alive")
+    expect(restarted).toEqual([])
+  })
+
+  it("nested: a TS tool reads a stream of the same session past its credit window (300 items), with workerConcurrency 1; the worker is not replaced", async () => {
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, workerConcurrency: 1 })
+    const restarted = record(bridge, "worker.restarted")
+    bridge.registerTool("double", async (n: number) => {
+      let items = 0
+      for await (const _ of bridge.stream("st", "echo", "countdown", [n])) items++
+      return items
+    })
+    // Before: the nested stream waited for credit no worker thread was left to read, and the
+    // worker hung until its health check killed it.
+    expect(await bridge.executePython("st", "tools", "ask", [300], { timeoutMs: 20_000 })).toBe(300)
+    expect(restarted).toEqual([])
+  })
+
   it("nested: a TS tool maps over the same session (bridge.map) without deadlock, with workerConcurrency 1", async () => {
     const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, workerConcurrency: 1 })
     bridge.registerTool("double", async (x: number) => {
