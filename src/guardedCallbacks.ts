@@ -53,3 +53,73 @@ export const guardedInspect = (inspect: Inspect, report: (error: unknown) => voi
     }
   }
 }
+
+/** The methods of a pino logger that write a line. */
+const LOG_METHODS: ReadonlySet<PropertyKey> = new Set(["trace", "debug", "info", "warn", "error", "fatal", "silent"])
+
+/** What {@link guardedLogger} needs of a logger: pino's, or anything shaped like it. */
+interface AnyLogger {
+  child(...args: never[]): unknown
+}
+
+/**
+ * `logger` (the user's, given in the bridge's options) as one whose writes never throw: what a
+ * level method or `child` throws is dropped, and the first such error is given to `report`.
+ * The pool logs from inside its machinery (a worker's exit, the circuit's opening and closing,
+ * `stop`): a pino logger whose destination was closed (`dest.end()` while the app shuts down)
+ * throws on every write, and a throw there left the pool's circuit half-open with calls waiting,
+ * `start` rejecting with its workers running, or the host ended by an unhandled rejection.
+ * Everything else (`level`, `isLevelEnabled`, `bindings`…) is the logger's own.
+ *
+ * @example
+ * const logger = guardedLogger(options.logger, (e) => process.emitWarning(`the logger threw: ${e}`))
+ * logger.info("never throws")
+ */
+export const guardedLogger = <L extends AnyLogger>(logger: L, report: (error: unknown) => void): L => {
+  let failed = false
+  const reported = (error: unknown) => {
+    if (failed) return
+    failed = true
+    try {
+      report(error)
+    } catch {
+      // A reporter that throws as well has nowhere left to go.
+    }
+  }
+  return wrapLogger(logger, reported)
+}
+
+const wrapLogger = <L extends AnyLogger>(logger: L, reported: (error: unknown) => void): L => {
+  // The guarded form of each method, made again when the logger's own changes (pino swaps its
+  // level methods when its level is set).
+  const made = new Map<PropertyKey, { readonly own: unknown; readonly guarded: unknown }>()
+  return new Proxy(logger, {
+    get(target, key) {
+      const own: unknown = Reflect.get(target, key, target)
+      if (typeof own !== "function" || !(LOG_METHODS.has(key) || key === "child")) return own
+      const cached = made.get(key)
+      if (cached?.own === own) return cached.guarded
+      const method = own as (...args: unknown[]) => unknown
+      const guarded =
+        key === "child"
+          ? (...args: unknown[]) => {
+              try {
+                return wrapLogger(method.apply(target, args) as AnyLogger, reported)
+              } catch (error) {
+                reported(error)
+                // A child that cannot be made logs nothing: this logger, still guarded, stands in.
+                return wrapLogger(target, reported)
+              }
+            }
+          : (...args: unknown[]) => {
+              try {
+                method.apply(target, args)
+              } catch (error) {
+                reported(error)
+              }
+            }
+      made.set(key, { own, guarded })
+      return guarded
+    },
+  })
+}

@@ -17,6 +17,8 @@ import type { SupervisorStatus } from "../supervisor/status.js"
 import { pino, type Logger } from "pino"
 import { BridgeStopped, CodeExecutionDisabled, InvalidOptions, StartupFailed } from "../errors.js"
 import { withCallerStack } from "../errorContext.js"
+import { guardedLogger } from "../guardedCallbacks.js"
+import { thrownText } from "../thrown.js"
 import { TelemetryEmitter, type BridgeEventName, type BridgeEvents } from "../telemetry/events.js"
 import { resolvePython } from "../worker/python.js"
 import type { ItemOutcome } from "../worker/connection.js"
@@ -40,6 +42,11 @@ import { admits, parseExposure, type Exposure } from "./exposure.js"
 import { mapCalls, type RunChunk } from "./mapCalls.js"
 import { closeInputs } from "./mapInputs.js"
 import { checkMap, type CheckedMap, type MapOptions, type MapResult } from "./mapOptions.js"
+
+/** The bridge's logger threw, the first time: a process warning, as for a supervisor listener. */
+const loggerWarning = (error: unknown): void => {
+  process.emitWarning(`the snakepit bridge's logger threw (its lines are dropped; later errors are not reported): ${thrownText(error)}`, { code: "SNAKEPIT_LOGGER_ERROR" })
+}
 
 /** The seed adapter's commands accepted by {@link PythonBridge.routeCommand}. */
 export type BridgeCommand = "execute_python" | "execute_python_code" | "get_python_status"
@@ -94,7 +101,9 @@ export class PythonBridge implements AsyncDisposable {
   static async start(options: BridgeOptions = {}): Promise<PythonBridge> {
     const resolved = resolveOptions(options)
     const exposure = parseExposure(resolved)
-    const logger = resolved.logger ?? pino({ level: resolved.logLevel, name: "snakepit" }, logDestination(2))
+    // Logged to from inside the pool's machinery: a throw there (a closed destination) must not
+    // leave the pool half-changed (guardedCallbacks.ts).
+    const logger = guardedLogger(resolved.logger ?? pino({ level: resolved.logLevel, name: "snakepit" }, logDestination(2)), loggerWarning)
     let python = "remote"
     let version = "-"
     if (!resolved.remote) {

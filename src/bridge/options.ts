@@ -113,7 +113,9 @@ export interface SharedBridgeOptions {
   readonly expose?: readonly string[]
   /**
    * Where the bridge logs (pino, or anything with pino's methods). Without one, a built-in
-   * logger writes JSON lines to stderr at `logLevel`. Default: none (the built-in logger).
+   * logger writes JSON lines to stderr at `logLevel`. A line it throws on (a closed
+   * destination) is dropped, and the first such error is a process warning
+   * (`SNAKEPIT_LOGGER_ERROR`). Default: none (the built-in logger).
    */
   readonly logger?: Logger
   /**
