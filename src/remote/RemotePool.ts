@@ -324,6 +324,13 @@ export class RemotePool implements PoolBackend {
       if (now - lastTick > 2 * every) this.deaf = true
       else this.sweepOverdue(now)
       lastTick = now
+      // Agents judged lost are asked whether they serve again whether or not the records can be
+      // read: a replicated KV electing its leader after a NATS node died lists no keys for
+      // seconds (longer on a loaded machine), and every agent that was on that node, judged lost
+      // by "no responders" as it reconnected elsewhere, stayed lost until a read came through;
+      // calls waiting for an agent failed meanwhile (remoteCluster.test.ts, twice in CI).
+      const wallNow = Date.now()
+      for (const agent of this.agents.values()) if (agent.down) this.pingBack(agent, wallNow)
       void this.poll().catch((e: unknown) => this.logger.debug({ err: e }, "agent poll failed"))
     }, every)
     this.poller.unref?.()
@@ -1146,14 +1153,16 @@ export class RemotePool implements PoolBackend {
   }
 
   /**
-   * An agent judged lost is pinged once a heartbeat (each poll at most) while we know it: an
-   * answer from the same process, not draining, brings it back at once. Heartbeats alone would
-   * leave it lost while its records do not land (the KV electing a leader after the NATS node
-   * it was on died: every agent on that node judged lost by "no responders" as it reconnected
-   * elsewhere, and no record to bring it back for seconds).
+   * An agent judged lost is pinged once a heartbeat (at each poller tick and each read, at most)
+   * while we know it: an answer from the same process, not draining, brings it back at once.
+   * Heartbeats alone would leave it lost while its records do not land (the KV electing a leader
+   * after the NATS node it was on died: every agent on that node judged lost by "no responders"
+   * as it reconnected elsewhere, and no record to bring it back for seconds), and reads alone
+   * while the records cannot be listed (the same election).
    */
   private pingBack(agent: Agent, now: number): void {
-    if (agent.record.draining || now - agent.pingedAt < agent.record.heartbeatMs || this.deaf || !this.connected) return
+    // Deaf or not: an answer from the same process is proof by itself, read or no read.
+    if (agent.record.draining || now - agent.pingedAt < agent.record.heartbeatMs || !this.connected) return
     agent.pingedAt = now
     void this.ping(agent).then((pong) => {
       if (!pong || pong.draining || !agent.down || this.agents.get(agent.id) !== agent || !this.sameProcess(agent, pong) || this.stopping) return

@@ -56,8 +56,11 @@ describe.skipIf(!natsServerAvailable)("a remote pool on a three-node NATS cluste
       agents.push(await startAgent({ url: n2!.url, pool: POOL, id: "c2", mark, args: timings }))
       let phase = "steady"
       const lost: Array<{ agentId: string; why: string; phase: string }> = []
-      const logger = pino({ level: "warn" }, {
+      // Everything the client logged, for a failure's message: what a judgement rested on.
+      const clientLog: string[] = []
+      const logger = pino({ level: "info" }, {
         write: (line: string) => {
+          clientLog.push(line.trim())
           const r = JSON.parse(line) as { msg?: string; agentId?: string; why?: string }
           if (r.msg === "agent lost") lost.push({ agentId: String(r.agentId), why: String(r.why), phase })
         },
@@ -142,7 +145,13 @@ describe.skipIf(!natsServerAvailable)("a remote pool on a three-node NATS cluste
         ok: c.r.ok,
         ...(c.r.ok ? {} : { error: { tag: String((c.r.error as { _tag?: string })._tag), reason: (c.r.error as { reason?: string }).reason, message: String(c.r.error) } }),
       }))
-      expect(historyViolations(records, readExecutions([history]))).toEqual([])
+      // On a failure: how the failed calls failed, and the client's log.
+      const why = () => [
+        ...records.filter((r) => !r.ok).slice(0, 20).map((r) => `${r.token} (${r.phase}, settled in ${r.settledIn.join(", ")}): ${r.error?.message ?? ""}`),
+        "the client's log (its last 100 lines):",
+        ...clientLog.slice(-100),
+      ].join("\n")
+      expect(historyViolations(records, readExecutions([history])), why()).toEqual([])
       const failed = results.filter((c) => !c.r.ok)
       // Only the client's own connection may fail calls (its node died: "nats disconnected"),
       // and only calls its caller did not mark idempotent (those run again once it is back).

@@ -14,6 +14,7 @@
 import { describe, expect, it } from "vitest"
 import { connect, type NatsConnection, type Subscription } from "@nats-io/transport-node"
 import { Kvm } from "@nats-io/kv"
+import { jetstreamManager } from "@nats-io/jetstream"
 import { WorkerCrashed } from "../../src/errors.js"
 import { WIRE_VERSION } from "../../src/remote/protocol.js"
 import { poolSubjects } from "../../src/remote/subjects.js"
@@ -36,9 +37,10 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 /**
  * An agent played by the test on its own NATS connection, so that what a real agent does in a
  * few milliseconds can be held apart: it writes its record (with the `connects` it is told) every
- * 100 ms, and answers calls (`"peer"`) only while `subscribe`d.
+ * 100 ms, and answers calls (`"peer"`) only while `subscribe`d, and pings too when `answersPings`
+ * (as the process of its record: pid 1, started at 0).
  */
-const peerAgent = async (url: string, pool: string, id: string) => {
+const peerAgent = async (url: string, pool: string, id: string, { answersPings = false } = {}) => {
   const subjects = poolSubjects("snakepit", pool)
   const nc: NatsConnection = await connect({ servers: url, maxReconnectAttempts: -1, reconnectTimeWait: 100 })
   const kv = await new Kvm(nc).create(subjects.bucket, { history: 1, ttl: 60_000 })
@@ -69,7 +71,10 @@ const peerAgent = async (url: string, pool: string, id: string) => {
       subscription = nc.subscribe(subjects.agentFromAny(id), {
         callback: (e, m) => {
           if (e !== null) return
-          for (const call of framesOf(m.data)) if (call.type === "call") calls++, m.respond(encodeMessage({ type: "result", callId: call.callId, value: "peer" }))
+          for (const call of framesOf(m.data)) {
+            if (call.type === "call") calls++, m.respond(encodeMessage({ type: "result", callId: call.callId, value: "peer" }))
+            else if (call.type === "ping" && answersPings) m.respond(encodeMessage({ type: "pong", agentId: id, pid: 1, startedAt: 0, draining: false }))
+          }
         },
       })
       await nc.flush()
@@ -268,6 +273,31 @@ describe.skipIf(!natsServerAvailable)("remote pools through agent deaths and NAT
       writing = false
       await writer
       await nc.close()
+    }
+  })
+
+  it("an agent judged lost comes back by answering a ping while the agent records cannot be read (a replicated KV electing its leader lists no keys): calls waiting for an agent run on it", async () => {
+    const peer = await peerAgent(suite.nats.url, "unread", "u1", { answersPings: true })
+    const { bridge, lost, log, stopWatching } = await watchedClient("unread")
+    const admin = await connect({ servers: suite.nats.url })
+    try {
+      await eventually(() => bridge.getStatus().workers.length === 1, 5_000, "the client to see the peer agent")
+      expect(await bridge.executePython(null, "m", "f")).toBe("peer")
+      // Judged lost: nobody subscribes to its subject ("no responders").
+      await peer.unsubscribe()
+      const waiting = outcome(bridge.executePython(null, "m", "f", [], { idempotent: true, timeoutMs: 30_000 }))
+      await eventually(() => lost.length === 1, 5_000, "the client to judge the peer lost")
+      // No read of the records can succeed from now on: the bucket's stream is gone.
+      await (await jetstreamManager(admin)).streams.delete(`KV_${poolSubjects("snakepit", "unread").bucket}`)
+      await peer.subscribe()
+      // Before: only a read of the records led to a ping, and the call waited out its two TTLs.
+      expect(await waiting, `the client's log:\n${log.join("\n")}`).toEqual({ ok: true, value: "peer" })
+      expect(stateOf(bridge, "u1")).not.toBe("crashed")
+      expect(lost.map((l) => l.agentId)).toEqual(["u1"])
+    } finally {
+      stopWatching()
+      await admin.close()
+      await peer.close()
     }
   })
 
