@@ -47,9 +47,9 @@ export interface RestartOptions {
 export interface LimitsOptions {
   /** Deepest nesting of arrays/objects in one value, either way. Default 200. */
   readonly maxDepth?: number
-  /** Largest encoded value (JSON plus binary attachments) in one message, either way. Default `maxFrameBytes`. */
+  /** Largest encoded value (JSON plus binary attachments) in one message, either way; 4 096 at least. Default `maxFrameBytes`. */
   readonly maxValueBytes?: number
-  /** Longest single string in a value, in UTF-8 bytes, either way. Default 16 MiB. */
+  /** Longest single string in a value, in UTF-8 bytes, either way; 1 024 at least. Default 16 MiB. */
   readonly maxStringBytes?: number
   /** Host-held variable bytes of one session (`session.variables`). Default 64 MiB. */
   readonly maxSessionVariableBytes?: number
@@ -315,6 +315,14 @@ export type ResolvedOptions = Required<Omit<AnyBridgeOptions, "logger" | "logLev
 }
 
 /**
+ * The smallest `maxStringBytes` and `maxValueBytes`: the worker's own messages must fit (its ready
+ * message; an error's message and traceback, each cut to 1 024 bytes). Below them a worker could
+ * not report its start, and restarted in a loop until the pool gave up, or a Python exception
+ * reached its caller as a `SerializationError` about the error itself.
+ */
+const LEAST_LIMITS: Readonly<Record<string, number>> = { maxStringBytes: 1_024, maxValueBytes: 4_096 }
+
+/**
  * The documented defaults of {@link LimitsOptions} (`maxValueBytes` follows `maxFrameBytes`).
  *
  * @example
@@ -440,7 +448,8 @@ export const resolveOptions = (given: BridgeOptions = {}): ResolvedOptions => {
   const l = (options.limits ?? {}) as Record<string, unknown>
   if (options.limits !== undefined) check(typeof options.limits === "object" && options.limits !== null, "limits must be an object")
   for (const key of ["maxDepth", "maxValueBytes", "maxStringBytes", "maxSessionVariableBytes", "maxVariableBytes"]) {
-    if (l[key] !== undefined) check(positiveInt(l[key]), `limits.${key} must be a whole number ≥ 1, got ${describeValue(l[key])}`)
+    const least = LEAST_LIMITS[key] ?? 1
+    if (l[key] !== undefined) check(positiveInt(l[key]) && (l[key] as number) >= least, `limits.${key} must be a whole number ≥ ${least}, got ${describeValue(l[key])}`)
   }
 
   if (issues.length > 0) throw new InvalidOptions({ message: `invalid bridge options: ${issues.join("; ")}`, issues })

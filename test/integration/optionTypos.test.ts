@@ -39,6 +39,21 @@ describe("start options: typos are InvalidOptions with a suggestion", () => {
     expect(await refused({ minWorkers: "2" })).toContain('minWorkers must be a whole number ≥ 0, got "2" (a string)')
   })
 
+  // Found by a review: limits this small passed, and the workers, unable to send their ready
+  // message, restarted until the pool gave up (MaxRestartIntensity at start).
+  it("limits too small for the worker's own messages are InvalidOptions naming the least: maxStringBytes 1 024, maxValueBytes 4 096; those serve", async () => {
+    expect(await refused({ limits: { maxStringBytes: 16 } })).toContain("limits.maxStringBytes must be a whole number ≥ 1024, got 16")
+    expect(await refused({ limits: { maxValueBytes: 64 } })).toContain("limits.maxValueBytes must be a whole number ≥ 4096, got 64")
+    const bridge = await PythonBridge.start({ ...base, minWorkers: 1, maxWorkers: 1, limits: { maxStringBytes: 1_024, maxValueBytes: 4_096 } })
+    try {
+      expect(await bridge.executePython(null, "echo", "echo", [1])).toBe(1)
+      // A Python error with a long message still reaches its caller as itself, cut.
+      await expect(bridge.executePython(null, "echo", "boom", ["x".repeat(900)])).rejects.toMatchObject({ _tag: "PythonError" })
+    } finally {
+      await bridge.stop()
+    }
+  })
+
   it("a key set to undefined counts as omitted (spreading optional fields works)", async () => {
     const bridge = await PythonBridge.start({ ...base, minWorkers: 1, maxWorkers: 1, ...({ minWorker: undefined } as object) })
     try {

@@ -91,13 +91,13 @@ describe.skipIf(!natsServerAvailable)("NATS peers that send garbage", () => {
 
   it("a session id over the client's maxStringBytes fails its call with SerializationError, and the TTL sweep that forgets it later ends nothing", async () => {
     agents.push(await startAgent({ url: suite.nats.url, pool: "longids", id: "l1", mark }))
-    const bridge = await startBridge({ remote: { nats: suite.nats.url, pool: "longids" }, logger: testLogger, limits: { maxStringBytes: 100 }, sessionTtlMs: 200 })
+    const bridge = await startBridge({ remote: { nats: suite.nats.url, pool: "longids" }, logger: testLogger, limits: { maxStringBytes: 1_024 }, sessionTtlMs: 200 })
     const unhandled: unknown[] = []
     const onUnhandled = (e: unknown) => void unhandled.push(e)
     process.on("unhandledRejection", onUnhandled)
     try {
       await eventually(() => bridge.getStatus().workers.length === 1, 5_000, "the client to see the agent")
-      await expect(bridge.executePython("s".repeat(200), "remote", "where")).rejects.toMatchObject({ _tag: "SerializationError" })
+      await expect(bridge.executePython("s".repeat(2_000), "remote", "where")).rejects.toMatchObject({ _tag: "SerializationError" })
       // The sweep runs within a TTL or two; its cleanup of that session used to reject unhandled.
       await eventually(() => bridge.getStatus().activeSessions === 0, 5_000, "the sweep to forget the session")
       await new Promise((r) => setTimeout(r, 100))
