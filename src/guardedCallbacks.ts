@@ -21,6 +21,23 @@ import type { InspectionEvent, Observer } from "xstate"
 export const isThenable = (value: unknown): value is PromiseLike<unknown> =>
   (typeof value === "object" || typeof value === "function") && value !== null && typeof (value as { then?: unknown }).then === "function"
 
+/**
+ * `report`, called for the first error only (a callback that fails on every event would flood
+ * the log), and never throwing.
+ */
+const firstOnly = (report: (error: unknown) => void): ((error: unknown) => void) => {
+  let failed = false
+  return (error) => {
+    if (failed) return
+    failed = true
+    try {
+      report(error)
+    } catch {
+      // A reporter that throws as well has nowhere left to go.
+    }
+  }
+}
+
 /** What XState takes as `inspect`: a function, or an observer whose `next` gets each event. */
 export type Inspect = ((event: InspectionEvent) => void) | Observer<InspectionEvent>
 
@@ -34,16 +51,7 @@ export type Inspect = ((event: InspectionEvent) => void) | Observer<InspectionEv
  */
 export const guardedInspect = (inspect: Inspect, report: (error: unknown) => void): ((event: InspectionEvent) => void) => {
   const next = typeof inspect === "function" ? inspect : (event: InspectionEvent) => inspect.next?.(event)
-  let failed = false
-  const reported = (error: unknown) => {
-    if (failed) return
-    failed = true
-    try {
-      report(error)
-    } catch {
-      // A reporter that throws as well has nowhere left to go.
-    }
-  }
+  const reported = firstOnly(report)
   return (event) => {
     try {
       const returned: unknown = next(event)
@@ -75,19 +83,7 @@ interface AnyLogger {
  * const logger = guardedLogger(options.logger, (e) => process.emitWarning(`the logger threw: ${e}`))
  * logger.info("never throws")
  */
-export const guardedLogger = <L extends AnyLogger>(logger: L, report: (error: unknown) => void): L => {
-  let failed = false
-  const reported = (error: unknown) => {
-    if (failed) return
-    failed = true
-    try {
-      report(error)
-    } catch {
-      // A reporter that throws as well has nowhere left to go.
-    }
-  }
-  return wrapLogger(logger, reported)
-}
+export const guardedLogger = <L extends AnyLogger>(logger: L, report: (error: unknown) => void): L => wrapLogger(logger, firstOnly(report))
 
 const wrapLogger = <L extends AnyLogger>(logger: L, reported: (error: unknown) => void): L => {
   // The guarded form of each method, made again when the logger's own changes (pino swaps its
