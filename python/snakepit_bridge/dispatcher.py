@@ -101,6 +101,10 @@ _ITEM_PATH = LazyPattern(r"(?s)^values\[(\d+)\](.*)$")
 # Fields of an error reply that may be cut when even the reply is too large for a frame.
 _CUTTABLE = ("message", "traceback", "path")
 
+#: How long (seconds) a serving thread waits for an ``async`` call's result before it hands on
+#: the reading it may hold: the call may be waiting for the host (see serving.py).
+_AWAIT_BEFORE_HANDING_ON = 0.002
+
 #: Names resolved and cached at most, and the longest name cached (module and function), as the
 #: host caches its own: past these, names are resolved again on each call.
 _MAX_CACHED_FUNCTIONS = 4096
@@ -558,6 +562,14 @@ class Dispatcher:
             self._functions[key] = hit
         return hit
 
+    def _take_credit(self, credit: StreamCredit) -> bool:
+        """One chunk's credit for a stream; waiting for the host's, the thread first hands on
+        the reading it may hold (the credit must be read by another thread)."""
+        if credit.take(wait=False):
+            return True
+        self.tools.before_block()
+        return credit.take()
+
     def _await(self, call: Call, awaitable: Any) -> Any:
         """Run ``awaitable`` on the event loop for ``call`` and wait for it here."""
         import asyncio
@@ -569,6 +581,12 @@ class Dispatcher:
         if call.cancelled:
             future.cancel()
         try:
+            try:
+                return future.result(_AWAIT_BEFORE_HANDING_ON)
+            except concurrent.futures.TimeoutError:
+                # Still running: it may wait for the host (``acall_tool``, a nested call), whose
+                # answer another thread must read.
+                self.tools.before_block()
             return future.result()
         except concurrent.futures.CancelledError:
             # The future reads cancelled at once, even while the loop is blocked (a blocking call
@@ -601,7 +619,7 @@ class Dispatcher:
             try:
                 credit = call.credit
                 for index, item in enumerate(result):
-                    if call.cancelled or (credit is not None and not credit.take()):
+                    if call.cancelled or (credit is not None and not self._take_credit(credit)):
                         raise CallCancelled("cancelled while running")
                     if not self._send_value(CHUNK, call.id, item, f"chunks[{index}]", credit):
                         return

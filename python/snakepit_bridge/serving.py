@@ -39,10 +39,15 @@ moves to another thread only when the call turns out to be slow:
 
 At most ``concurrency`` calls run at once, so one of the ``concurrency + 1`` threads is
 normally free to read.  Nested calls (made by a host tool for a call of this worker that waits
-on it) run above ``concurrency`` (see :meth:`~snakepit_bridge.dispatcher.Dispatcher.accept`):
-when the read role is given up and every thread is running a call, one more thread is started
-(in ``Server._revoke``), so a nested call that calls a tool in turn, or runs long, still
-has its replies, pings and cancels read.  The threads grow with the nesting depth, no further.
+on it) run above ``concurrency`` (see :meth:`~snakepit_bridge.dispatcher.Dispatcher.accept`), so
+every thread may be running a call.  A thread about to wait for the host (a tool's answer, a
+stream's credit, an ``async`` call's result) gives up the read role first
+(:meth:`Server.release_role`), and when no other thread is free to take it one more is started:
+without it, a nested call that called a tool in turn left nobody to read the answer, and the
+worker hung until the host's health check killed it.  So the threads grow with the calls waiting
+for the host at once (at most :data:`MAX_EXTRA_THREADS` more), and those left idle end once
+another waits for the role.  A long nested call that waits for nothing still holds the reading
+it took, as before: keep nested calls short.
 """
 from __future__ import annotations
 
@@ -67,6 +72,12 @@ DEFAULT_INTERVAL = 0.002
 MAX_PACE = 0.008
 # After this many quiet ticks the watchdog sleeps until an inline call wakes it.
 _QUIET_TICKS = 50
+#: The most server threads started beyond ``concurrency + 1`` (see the module docstring): the
+#: host answers at most 256 tool calls of a worker at once (``MAX_TOOL_CALLS_IN_FLIGHT``).
+MAX_EXTRA_THREADS = 256
+#: How often, in seconds, threads beyond ``concurrency + 1`` that wait for the read role look
+#: whether they may end.
+_SURPLUS_CHECK_S = 0.5
 _WAKE_SHUTDOWN = b"S"  # distinct from the signal numbers (< 65) the signal module writes
 _WAKE_WATCHDOG = b"W"
 
@@ -136,6 +147,8 @@ class Server:
         self._threads: List[threading.Thread] = []
         #: Server threads waiting for the read role.
         self._waiting = 0
+        #: Server threads started so far, ended ones included (diagnostics).
+        self.threads_started = 0
         dispatcher.tools.before_block = self.release_role
         self._size = dispatcher.concurrency + 1
 
@@ -147,13 +160,20 @@ class Server:
     def start(self) -> None:
         """Start the server threads."""
         for _ in range(self._size):
-            self._new_thread().start()
+            self._start_thread()
 
-    def _new_thread(self) -> threading.Thread:
+    def _start_thread(self) -> bool:
+        """Start one more server thread; False when the system refuses one (a memory limit)."""
         thread = threading.Thread(target=self._serve, name=f"snakepit-server-{len(self._threads)}",
                                   daemon=True)
+        try:
+            thread.start()
+        except RuntimeError as e:  # "can't start new thread"
+            sys.stderr.write(f"snakepit_bridge: cannot start a server thread: {e}\n")
+            return False
         self._threads.append(thread)
-        return thread
+        self.threads_started += 1
+        return True
 
     @property
     def threads(self) -> int:
@@ -165,14 +185,29 @@ class Server:
         self._wake(_WAKE_SHUTDOWN)
 
     def release_role(self) -> None:
-        """Hand the read role to an idle thread now if its holder is running a call.
-
-        Called before blocking on a tool call, whose result must be read by someone else.
-        """
+        """Hand the read role on before this thread waits for the host (a tool's answer, a
+        stream's credit, an ``async`` call's result), which another thread must read: to an idle
+        thread, or to one started now when every thread is running a call (see the module
+        docstring)."""
         with self._lock:
-            if self._inline:
+            if self._inline and self._owner == threading.get_ident():
                 self._revoke()
+            if self._owner is None and self._waiting == 0 and self._needs_reader():
+                # Started under the lock: ``start`` returns before the thread asks for it.
+                self._start_thread()
         self._writer.flush()
+
+    def _needs_reader(self) -> bool:
+        """With the role free and no thread waiting for it: whether every thread is running a
+        call (none will come back for the role until one ends), and one more may start."""
+        if self._closed or self._dispatcher.running < len(self._threads):
+            return False
+        if len(self._threads) >= self._size + MAX_EXTRA_THREADS:
+            return False
+        # A process forked from the worker (through libc, no fork hook) makes no reply: a thread
+        # of its own would read the worker's input.
+        from . import forkchild
+        return not forkchild.is_forked()
 
     def _before_sleep(self) -> None:
         # Only with no call running: the poll loop would take the GIL from it (the count is read
@@ -238,15 +273,7 @@ class Server:
         self._inline = False
         self._writer.cork_thread = None
         self.handoffs += 1
-        if self._waiting > 0:
-            self._role_free.notify()
-        elif not self._closed and self._dispatcher.running >= len(self._threads):
-            # No thread is free to take the role: every one is running a call, which nested
-            # calls make possible (see the module docstring).  Without one more, a nested call
-            # blocked on a tool call left nobody to read the tool's result, and the worker hung
-            # until the host's health check killed it.  (Started under the lock: ``start`` returns
-            # before the thread asks for the lock.)
-            self._new_thread().start()
+        self._role_free.notify()
 
     def _wake(self, byte: bytes) -> None:
         try:
@@ -283,7 +310,14 @@ class Server:
         with self._lock:
             self._waiting += 1
             while self._owner is not None and not self._closed:
-                self._role_free.wait()
+                if len(self._threads) > self._size and self._waiting > 1:
+                    # More threads than the worker keeps, and another one waits for the role
+                    # too: this one ends (see the module docstring).
+                    self._waiting -= 1
+                    self._threads.remove(threading.current_thread())
+                    return False
+                # While there are more, waiters look again now and then, so that they end.
+                self._role_free.wait(_SURPLUS_CHECK_S if len(self._threads) > self._size else None)
             self._waiting -= 1
             if self._closed:
                 return False

@@ -138,3 +138,46 @@ def test_a_slow_call_after_a_run_of_quick_calls_still_yields_to_a_ping(make_disp
     # At least the slow call's; a quick call a loaded machine holds up for a tick, with the rest
     # of the burst waiting behind it, is rightly taken over too.
     assert w.server.handoffs >= 1
+
+
+def _nested(message):
+    return dict(message, nested=True)
+
+
+@pytest.mark.parametrize("function", ["use_tool", "ause_tool"])
+def test_a_nested_call_that_calls_a_tool_while_every_thread_runs_a_call_gets_its_answer(
+        make_dispatcher, outbox, function):
+    # concurrency 1: two threads. The outer call waits for a tool; the tool's nested call (run
+    # above the concurrency) calls a tool in turn: before, nobody was left to read its answer.
+    w = make_dispatcher(concurrency=1)
+    deliver(w, call(1, "targets", "use_tool", 1, session_id="s"))
+    outer = outbox.wait_for(lambda m: m["type"] == "tool_call" and m["call_id"] == 1)
+    deliver(w, _nested(call(2, "targets", function, 2, session_id="s")))
+    inner = outbox.wait_for(lambda m: m["type"] == "tool_call" and m["call_id"] == 2)
+    deliver(w, {"type": "tool_result", "id": inner["id"], "ok": True, "value": 20})
+    assert outbox.reply(2)["value"] == 20
+    deliver(w, {"type": "tool_result", "id": outer["id"], "ok": True, "value": 10})
+    assert outbox.reply(1)["value"] == 10
+    assert w.server.threads_started == 3
+    # The thread added for that wait ends once it is idle beside another (within a second).
+    deadline = time.monotonic() + 10
+    while w.server.threads > 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert w.server.threads == 2
+    deliver(w, call(3, "echo", "echo", 3))
+    assert outbox.reply(3)["value"] == 3
+
+
+def test_nested_calls_that_wait_for_nothing_add_no_thread(make_dispatcher, outbox):
+    # Forty nested calls in one burst while the outer call waits for a tool: they run one after
+    # another, as before, and the worker keeps its two threads.
+    w = make_dispatcher(concurrency=1)
+    deliver(w, call(1, "targets", "use_tool", 1, session_id="s"))
+    outer = outbox.wait_for(lambda m: m["type"] == "tool_call")
+    for i in range(40):
+        deliver(w, _nested(call(100 + i, "targets", "span", 0.005, session_id="s")))
+    for i in range(40):
+        outbox.reply(100 + i)
+    deliver(w, {"type": "tool_result", "id": outer["id"], "ok": True, "value": 10})
+    assert outbox.reply(1)["value"] == 10
+    assert w.server.threads_started == 2
