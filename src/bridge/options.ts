@@ -140,9 +140,11 @@ export interface SharedBridgeOptions {
  */
 export interface LocalWorkerOptions {
   /**
-   * Python executable or command. The interpreter itself, a link to it or a pyenv/asdf shim is
-   * replaced by its `sys.executable` (a shim costs ~260 ms of CPU a spawn); any other command
-   * is a wrapper and every worker runs through it (one that runs Python as another OS user or in
+   * Python executable or command, found once (on `PATH`, or relative to the host's directory)
+   * and spawned by its absolute path, whatever the workers' `cwd` and `env`. The interpreter
+   * itself, a link to it or an unmodified pyenv/asdf shim is replaced by its `sys.executable` (a
+   * shim costs ~260 ms of CPU a spawn); any other command is a wrapper and every worker runs
+   * through it (one that runs Python as another OS user or in
    * a container confines worker code: docs/security.md; one that switches users needs
    * `spawnMode: "spawn"`, as the fork socket is the host's user's alone). A wrapper must pass its
    * arguments on and keep fds 3 and 4 open. Default: `$SNAKEPIT_PYTHON`, else `"python3"`.

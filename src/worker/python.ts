@@ -11,8 +11,8 @@
  */
 import { execFile } from "node:child_process"
 import { existsSync } from "node:fs"
-import { access, constants, open, realpath } from "node:fs/promises"
-import { basename, delimiter, dirname, isAbsolute, join, resolve } from "node:path"
+import { access, constants, open, stat } from "node:fs/promises"
+import { basename, delimiter, dirname, join, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
 import { inheritedEnv } from "./hostEnv.js"
 
@@ -56,10 +56,25 @@ export const resolvePython = (command: string): Promise<PythonInfo> => {
   return found
 }
 
-const probe = (command: string): Promise<PythonInfo> =>
+const probe = async (command: string): Promise<PythonInfo> => {
+  // The file the command names, found once as the system would (an empty PATH entry is the
+  // current directory) and probed and spawned by its absolute path: a worker's `cwd` or its
+  // `env.PATH` must not make the command another program than the one probed here.
+  const path = await commandPath(command, inheritedEnv().PATH ?? "")
+  const { executable, version } = await interpreterOf(path ?? command, command)
+  const given = path ?? command
+  // An embedded interpreter may report an empty sys.executable: keep the command then.
+  if (!executable || !existsSync(executable) || path === undefined) return { executable: given, version }
+  // Unreadable, or gone since: the command as given is what surely runs as its user meant.
+  const instead = await spawnedInstead(path, executable).catch(() => false)
+  return { executable: instead ? executable : given, version }
+}
+
+/** What `file` (the command `command` names) reports as its `sys.executable` and version. */
+const interpreterOf = (file: string, command: string): Promise<{ executable: string; version: [number, number, number] }> =>
   new Promise((resolve, reject) => {
     execFile(
-      command,
+      file,
       ["-c", "import sys; print(sys.executable); print('%d.%d.%d' % sys.version_info[:3])"],
       { timeout: 30_000, env: inheritedEnv() },
       (error, stdout, stderr) => {
@@ -75,26 +90,19 @@ const probe = (command: string): Promise<PythonInfo> =>
           reject(new Error(`${command} is Python ${version}; snakepit needs CPython ${MIN_PYTHON.join(".")} or newer`))
           return
         }
-        // An embedded interpreter may report an empty sys.executable: keep the command then.
-        if (!executable || !existsSync(executable)) return resolve({ executable: command, version: v })
-        spawnedInstead(command, executable).then(
-          (instead) => resolve({ executable: instead ? executable : command, version: v }),
-          // Unreadable, or gone since: the command as given is what surely runs as its user meant.
-          () => resolve({ executable: command, version: v }),
-        )
+        resolve({ executable, version: v })
       },
     )
   })
 
 /**
- * Whether workers may spawn `executable`, the `sys.executable` the command reported, in its
- * place: the command is that interpreter (the same file once links are followed: `python3`,
- * a venv's `bin/python`) or a version manager's shim that only picks it.
+ * Whether workers may spawn `executable`, the `sys.executable` the file at `path` reported, in
+ * its place: the file is that interpreter (the same file once links are followed, a hard link
+ * too: `python3`, a venv's `bin/python`) or a version manager's shim that only picks it.
  */
-const spawnedInstead = async (command: string, executable: string): Promise<boolean> => {
-  const path = await commandPath(command, inheritedEnv().PATH ?? "")
-  if (path === undefined) return false
-  if ((await realpath(path)) === (await realpath(executable))) return true
+const spawnedInstead = async (path: string, executable: string): Promise<boolean> => {
+  const [a, b] = await Promise.all([stat(path), stat(executable)])
+  if (a.dev === b.dev && a.ino === b.ino) return true
   return isInterpreterShim(path, await head(path, SHIM_MAX_BYTES))
 }
 
@@ -102,27 +110,59 @@ const spawnedInstead = async (command: string, executable: string): Promise<bool
 const SHIM_MAX_BYTES = 4096
 
 /**
- * Whether the file at `path`, whose text begins with `text`, is a pyenv or asdf shim: it sits in
- * a `shims` directory, and hands its arguments to the manager's `exec`, which runs the
- * interpreter it picks (the `sys.executable` the command reported) with nothing changed.
+ * Whether the file at `path`, whose text begins with `text`, is a pyenv or asdf shim as those
+ * tools write it, line for line: it hands its arguments to the manager's `exec`, which runs the
+ * interpreter it picks (the `sys.executable` the command reported) with nothing changed. Any
+ * other line (a `ulimit`, an `export`, a user switch) makes it a wrapper, spawned as it is. A
+ * pyenv shim must sit in the `shims` directory of the `PYENV_ROOT` it names; an asdf one, in a
+ * `shims` directory.
  *
  * @example
- * isInterpreterShim("/root/.pyenv/shims/python3", '#!/usr/bin/env bash\nexec "/root/.pyenv/libexec/pyenv" exec "$program" "$@"\n') // true
- * isInterpreterShim("/opt/bin/as-nobody.sh", "#!/bin/sh\nexec setpriv --reuid=65534 python3 \"$@\"\n")                        // false
+ * isInterpreterShim("/root/.pyenv/shims/python3", '#!/usr/bin/env bash\nexport PYENV_ROOT="/root/.pyenv"\nexec "/root/.pyenv/libexec/pyenv" exec "$program" "$@"\n') // true
+ * isInterpreterShim("/opt/shims/python3", '#!/bin/sh\nulimit -v 2000000\nexec pyenv exec python3 "$@"\n')                                            // false
  */
-export const isInterpreterShim = (path: string, text: string): boolean =>
-  basename(dirname(path)) === "shims" && text.startsWith("#!") && text.length < SHIM_MAX_BYTES && SHIM_EXEC.test(text)
+export const isInterpreterShim = (path: string, text: string): boolean => {
+  if (!text.startsWith("#!") || text.length >= SHIM_MAX_BYTES || basename(dirname(path)) !== "shims") return false
+  let execs = 0
+  let root: string | undefined
+  for (const raw of text.split("\n")) {
+    const line = raw.trim()
+    if (line === "" || line.startsWith("#")) continue
+    const exported = /^export PYENV_ROOT="([^"]*)"$/.exec(line)
+    if (exported) root = exported[1]
+    else if (SHIM_EXEC.test(line)) execs++
+    else if (!SHIM_LINES.some((allowed) => allowed.test(line))) return false
+  }
+  if (execs !== 1) return false
+  // pyenv's shim names its root, and lives in its `shims` directory.
+  return root === undefined ? !text.includes("pyenv") : dirname(dirname(path)) === root
+}
 
-/** The line of a shim that hands over to its manager: `exec "…/pyenv" exec …` or `exec …/asdf exec …`. */
-const SHIM_EXEC = /^exec\s+"?(?:[^"\s]*\/)?(?:pyenv|asdf)"?\s+exec\s/m
+/** The line of a shim that hands over: pyenv's `exec "…/pyenv" exec "$program" "$@"`, asdf's `exec …/asdf exec "python3" "$@"`. */
+const SHIM_EXEC = /^(?:exec "(?:[^"]*\/)?pyenv" exec "\$program" "\$@"|exec (?:\S*\/)?asdf exec "[^"]*" "\$@"(?: # asdf_allow: .*)?)$/
 
-/** The file `command` names: itself when it holds a slash, else the first executable of that name on `PATH`. */
+/** The other lines of a pyenv shim (every version since 2.0), as they are written. */
+const SHIM_LINES: readonly RegExp[] = [
+  /^set -e$/,
+  /^\[ -n "\$PYENV_DEBUG" \] && set -x$/,
+  /^program="\$\{0##\*\/\}"$/,
+  /^SHIM_PATH=\$\{0%\/\*\}$/,
+  /^if \[\[ \$SHIM_PATH != "[^"]*" \]\]; then$/,
+  /^export _PYENV_SHIM_PATH="\$SHIM_PATH"$/,
+  /^fi$/,
+]
+
+/**
+ * The file `command` names, as `execvp` finds it: itself when it holds a slash (relative to this
+ * process's directory), else the first executable file of that name in `PATH`'s directories (an
+ * empty entry is this process's directory). Undefined when there is none.
+ */
 const commandPath = async (command: string, path: string): Promise<string | undefined> => {
-  if (command.includes("/")) return isAbsolute(command) ? command : resolve(command)
+  if (command.includes("/")) return resolve(command)
   for (const dir of path.split(delimiter)) {
-    if (dir === "") continue
-    const candidate = join(dir, command)
-    if (await access(candidate, constants.X_OK).then(() => true, () => false)) return candidate
+    const candidate = resolve(dir === "" ? "." : dir, command)
+    const executable = await stat(candidate).then((s) => s.isFile() && access(candidate, constants.X_OK).then(() => true), () => false).catch(() => false)
+    if (executable) return candidate
   }
   return undefined
 }

@@ -6,9 +6,9 @@
  * review: every command was replaced, so a wrapper ran once, for the probe, and the workers ran
  * unconfined, as the host's own user. Real scripts, real workers, both spawn modes.
  */
-import { existsSync, readFileSync, symlinkSync, writeFileSync } from "node:fs"
+import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs"
 import { execFileSync } from "node:child_process"
-import { join } from "node:path"
+import { dirname, join, relative, resolve } from "node:path"
 import { describe, expect, it } from "vitest"
 import { resolvePython } from "../../src/worker/python.js"
 import { pino } from "pino"
@@ -55,6 +55,26 @@ describe.each(["spawn", "forkserver"] as const)("a python wrapper (spawnMode %s)
       await new Promise((r) => setTimeout(r, 50))
     }
     expect(after).toBe(mark)
+  })
+})
+
+describe("a python wrapper named by a relative path", () => {
+  // Found by a review: the command was probed from the host's directory but spawned from the
+  // workers' `cwd`, where another file of that name ran instead of the wrapper.
+  it("is the file it names from the host's directory, whatever the workers' cwd holds", async () => {
+    const mark = `r${process.pid}`
+    const wrapper = markingWrapper(pythonCommand, mark)
+    const relativeName = relative(process.cwd(), wrapper)
+    const cwd = join(tempDir("snakepit-wrapper-cwd-"), "a", "b")
+    const planted = resolve(cwd, relativeName)
+    const marker = join(cwd, "PLANTED_RAN")
+    mkdirSync(cwd, { recursive: true })
+    mkdirSync(dirname(planted), { recursive: true })
+    writeFileSync(planted, `#!/bin/sh\necho ran > ${marker}\nexec ${pythonCommand} "$@"\n`, { mode: 0o755 })
+    const bridge = await startBridge({ python: relativeName, minWorkers: 1, maxWorkers: 1, spawnMode: "spawn", cwd })
+    expect(await bridge.executePython(null, "os", "getenv", ["SNAKEPIT_TEST_WRAPPED"])).toBe(mark)
+    expect(existsSync(marker)).toBe(false)
+    expect(bridge.getStatus().python).toBe(wrapper)
   })
 })
 
