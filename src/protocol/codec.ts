@@ -384,12 +384,30 @@ function thrownKind(e: unknown): "refused" | "overflow" | "foreign" {
 }
 
 function attach(atts: Uint8Array[], bytes: Uint8Array): number {
-  // A view over a detached buffer reads as empty, and copying it into the frame threw a plain
-  // TypeError there; a view made of its buffer throws here, where the walk types it at its path.
-  if (bytes.byteLength === 0 && bytes.buffer.byteLength === 0) new Uint8Array(bytes.buffer)
+  // A view over a detached buffer (or out of a shrunk resizable one) reads as empty, and copying
+  // it into the frame threw a plain TypeError there; thrown here, the walk types it at its path.
+  if (bytes.byteLength === 0 && !isReadableView(bytes)) throw new TypeError("its buffer is detached (transferred) or was shrunk under it")
   atts.push(bytes)
   return atts.length - 1
 }
+
+/**
+ * Whether an empty view can be copied: not one over a detached buffer, nor one out of a shrunk
+ * resizable buffer's bounds (both read as empty, and copying them throws).
+ *
+ * @example
+ * isReadableView(new Uint8Array(0)) // true
+ */
+export const isReadableView = (view: Uint8Array): boolean => {
+  try {
+    NO_BYTES.set(view)
+    return true
+  } catch {
+    return false
+  }
+}
+
+const NO_BYTES = new Uint8Array(0)
 
 const byteView = (a: TypedArray): Uint8Array =>
   a instanceof Uint8Array ? a : new Uint8Array(a.buffer, a.byteOffset, a.byteLength)

@@ -20,7 +20,7 @@
 import { isUtf8 } from "node:buffer"
 import { FrameTooLarge, ProtocolError, SerializationError } from "../errors.js"
 import { thrownText } from "../thrown.js"
-import { checkReceivedValue, decodeFields, encodeFields, encodeValue, isRefusedValue } from "./codec.js"
+import { checkReceivedValue, decodeFields, encodeFields, encodeValue, isReadableView, isRefusedValue } from "./codec.js"
 import { describe } from "./validate.js"
 import { formatPath, NO_LIMITS, tooBig, type PathSegment, type ValueLimits } from "./limits.js"
 import { cutText } from "./shownName.js"
@@ -143,7 +143,13 @@ export function encodeFrame(envelope: Record<string, unknown>, maxFrameBytes: nu
   const count = attachments.length
   const lengths = new Array<number>(count)
   let attached = 0
-  for (let k = 0; k < count; k++) attached += lengths[k] = attachments[k]!.byteLength
+  for (let k = 0; k < count; k++) {
+    attached += lengths[k] = attachments[k]!.byteLength
+    // An empty view may be one whose buffer was detached (or a resizable one shrunk under it)
+    // after the codec took it, by a getter later in the same value: sent, it would be empty
+    // bytes or a plain TypeError; refused, it is the caller's typed error.
+    if (lengths[k] === 0 && !isReadableView(attachments[k]!)) throw unreadableAttachment()
+  }
   if (attached > limits.maxValueBytes) checkValueBytes(envelope, limits)
   if (attached > maxFrameBytes) throw tooLarge(attached, maxFrameBytes, false)
   // A node changed (binary data became a tag), so `message` is already the codec's copy.
@@ -524,3 +530,6 @@ function attachedIn(v: unknown, attachments: Buffer[]): number {
 const MAX_PROTOCOL_ERROR_CHARS = 2_000
 
 const preview = (text: string): string => JSON.stringify(text.length > 80 ? `${text.slice(0, 80)}…` : text)
+
+const unreadableAttachment = (): SerializationError =>
+  new SerializationError({ message: "a binary value's buffer was detached (transferred) or shrunk while the message was encoded", typeName: "Uint8Array" })

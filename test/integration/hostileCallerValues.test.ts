@@ -31,6 +31,14 @@ const detachedView = <V,>(view: (b: ArrayBuffer) => V): V => {
   return v
 }
 
+/** A view out of the bounds of a resizable buffer shrunk under it. */
+const shrunkView = (): Uint8Array => {
+  const b = new (ArrayBuffer as unknown as new (n: number, o: { maxByteLength: number }) => ArrayBuffer & { resize(n: number): void })(16, { maxByteLength: 32 })
+  const v = new Uint8Array(b, 8, 8)
+  b.resize(4)
+  return v
+}
+
 describe("values that throw when the bridge reads them", () => {
   it("a getter, a Proxy trap or a detached buffer in the arguments is a SerializationError naming where; the worker serves on", async () => {
     const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1 })
@@ -46,6 +54,8 @@ describe("values that throw when the bridge reads them", () => {
       [{ view: detachedView((b) => new Uint8Array(b)) }, /detached/],
       [{ view: detachedView((b) => Buffer.from(b)) }, /detached/],
       [{ view: detachedView((b) => new Float64Array(b)) }, /detached/],
+      // A view out of a shrunk resizable buffer: a plain TypeError before.
+      [[shrunkView()], /detached|shrunk/],
     ]
     for (const [arg, says] of cases) {
       const e = await failure(bridge.executePython(null, "echo", "echo", [arg]))
@@ -53,6 +63,11 @@ describe("values that throw when the bridge reads them", () => {
       expect(e.path).toMatch(/^args\[0\]/)
       if (says) expect(e.message).toMatch(says)
     }
+    // Detached after the codec took the view, by a getter later in the same value: refused as
+    // the frame is made (where in the value is no longer known).
+    const buffer = new ArrayBuffer(8)
+    const late = await failure(bridge.executePython(null, "echo", "echo", [{ a: new Uint8Array(buffer), get b() { structuredClone(buffer, { transfer: [buffer] }); return 1 } }]))
+    expect(late).toMatchObject({ _tag: "SerializationError", message: expect.stringMatching(/detached/) })
     expect(await bridge.executePython(null, "echo", "echo", ["alive"])).toBe("alive")
     expect(restarted).toHaveLength(0)
   })
