@@ -794,7 +794,7 @@ def error_details(error: BaseException) -> Dict[str, str]:
     (``\\udcff``): one item's error in a ``map_result`` must not fail the whole chunk.
     """
     limits = current_limits()
-    cap = max(1024, min(limits.max_string_bytes, limits.max_value_bytes // 4))
+    cap = max(64, min(limits.max_string_bytes, limits.max_value_bytes // 4))
 
     def text(value: str) -> str:
         # Escaped before it is cut: escaping after would let it grow past the cap again.

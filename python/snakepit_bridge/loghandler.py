@@ -68,7 +68,7 @@ def _max_message_bytes() -> int:
     """A log message longer than this is cut (with a note), not dropped: ``max_string_bytes``,
     and at most half of ``max_value_bytes`` so that the record fits in its frame."""
     limits = current_limits()
-    return max(1024, min(limits.max_string_bytes, limits.max_value_bytes // 2))
+    return max(64, min(limits.max_string_bytes, limits.max_value_bytes // 2))
 
 
 def configure(level: str = "INFO") -> None:

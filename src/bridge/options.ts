@@ -47,7 +47,7 @@ export interface RestartOptions {
 export interface LimitsOptions {
   /** Deepest nesting of arrays/objects in one value, either way. Default 200. */
   readonly maxDepth?: number
-  /** Largest encoded value (JSON plus binary attachments) in one message, either way; 4 096 at least. Default `maxFrameBytes`. */
+  /** Largest encoded value (JSON plus binary attachments) in one message, either way; 1 024 at least. Default `maxFrameBytes`. */
   readonly maxValueBytes?: number
   /** Longest single string in a value, in UTF-8 bytes, either way; 1 024 at least. Default 16 MiB. */
   readonly maxStringBytes?: number
@@ -317,12 +317,13 @@ export type ResolvedOptions = Required<Omit<AnyBridgeOptions, "logger" | "logLev
 }
 
 /**
- * The smallest `maxStringBytes` and `maxValueBytes`: the worker's own messages must fit (its ready
- * message; an error's message and traceback, each cut to 1 024 bytes). Below them a worker could
- * not report its start, and restarted in a loop until the pool gave up, or a Python exception
- * reached its caller as a `SerializationError` about the error itself.
+ * The smallest `maxStringBytes` and `maxValueBytes` (as `maxFrameBytes`): the worker's own
+ * messages must fit (its ready message names its interpreter's path; an error's message and
+ * traceback, and a log line, are cut to fit). Below them a worker could not report its start
+ * (`maxStringBytes: 16` restarted it until the pool gave up), or a Python exception reached its
+ * caller as a `SerializationError` about the error itself.
  */
-const LEAST_LIMITS: Readonly<Record<string, number>> = { maxStringBytes: 1_024, maxValueBytes: 4_096 }
+const LEAST_LIMITS: Readonly<Record<string, number>> = { maxStringBytes: 1_024, maxValueBytes: 1_024 }
 
 /**
  * The documented defaults of {@link LimitsOptions} (`maxValueBytes` follows `maxFrameBytes`).

@@ -3,9 +3,10 @@
  * one, a per-call option; each is InvalidOptions naming it with a "did you mean", and a value of
  * the wrong type is quoted with its type. A refused start starts no Python.
  */
+import { pino } from "pino"
 import { describe, expect, it } from "vitest"
 import { PythonBridge } from "../../src/bridge/PythonBridge.js"
-import { startBridge, testLogger } from "../support/bridge.js"
+import { eventually, startBridge, testLogger } from "../support/bridge.js"
 import { fixturesDir, pythonCommand } from "../support/worker.js"
 import { findProcessesWithEnv } from "../support/processes.js"
 
@@ -41,14 +42,19 @@ describe("start options: typos are InvalidOptions with a suggestion", () => {
 
   // Found by a review: limits this small passed, and the workers, unable to send their ready
   // message, restarted until the pool gave up (MaxRestartIntensity at start).
-  it("limits too small for the worker's own messages are InvalidOptions naming the least: maxStringBytes 1 024, maxValueBytes 4 096; those serve", async () => {
+  it("limits too small for the worker's own messages are InvalidOptions naming the least, 1 024 bytes; at the least a worker serves, and its errors and logs reach the host cut to fit", async () => {
     expect(await refused({ limits: { maxStringBytes: 16 } })).toContain("limits.maxStringBytes must be a whole number ≥ 1024, got 16")
-    expect(await refused({ limits: { maxValueBytes: 64 } })).toContain("limits.maxValueBytes must be a whole number ≥ 4096, got 64")
-    const bridge = await PythonBridge.start({ ...base, minWorkers: 1, maxWorkers: 1, limits: { maxStringBytes: 1_024, maxValueBytes: 4_096 } })
+    expect(await refused({ limits: { maxValueBytes: 64 } })).toContain("limits.maxValueBytes must be a whole number ≥ 1024, got 64")
+    const lines: string[] = []
+    const logger = pino({ level: "info" }, { write: (line: string) => void lines.push(line) })
+    const bridge = await PythonBridge.start({ ...base, logger, minWorkers: 1, maxWorkers: 1, allowCodeExecution: true, limits: { maxStringBytes: 1_024, maxValueBytes: 1_024 } })
     try {
       expect(await bridge.executePython(null, "echo", "echo", [1])).toBe(1)
       // A Python error with a long message still reaches its caller as itself, cut.
       await expect(bridge.executePython(null, "echo", "boom", ["x".repeat(900)])).rejects.toMatchObject({ _tag: "PythonError" })
+      // So does a long log line from Python.
+      await bridge.executeCode(null, 'import logging\nlogging.getLogger("t").warning("y" * 3000)', {})
+      await eventually(() => lines.some((l) => l.includes("yyyyyyyyyy")), 5_000, "the log line to reach the host")
     } finally {
       await bridge.stop()
     }
