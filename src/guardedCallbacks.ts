@@ -95,27 +95,33 @@ const wrapLogger = <L extends AnyLogger>(logger: L, reported: (error: unknown) =
       if (typeof own !== "function" || !(LOG_METHODS.has(key) || key === "child")) return own
       const cached = made.get(key)
       if (cached?.own === own) return cached.guarded
-      const method = own as (...args: unknown[]) => unknown
-      const guarded =
-        key === "child"
-          ? (...args: unknown[]) => {
-              try {
-                return wrapLogger(method.apply(target, args) as AnyLogger, reported)
-              } catch (error) {
-                reported(error)
-                // A child that cannot be made logs nothing: this logger, still guarded, stands in.
-                return wrapLogger(target, reported)
-              }
-            }
-          : (...args: unknown[]) => {
-              try {
-                method.apply(target, args)
-              } catch (error) {
-                reported(error)
-              }
-            }
+      // A frozen logger's own method must be returned as it is (a Proxy may not stand in for a
+      // non-writable, non-configurable property): its lines go unguarded.
+      const descriptor = Reflect.getOwnPropertyDescriptor(target, key)
+      const frozen = descriptor !== undefined && descriptor.configurable === false && descriptor.writable === false
+      const guarded = frozen ? own : guardMethod(target, key, own as (...args: unknown[]) => unknown, reported)
       made.set(key, { own, guarded })
       return guarded
     },
   })
 }
+
+/** `method` of `logger` as one that never throws: a `child` it makes is guarded too. */
+const guardMethod = (logger: AnyLogger, key: PropertyKey, method: (...args: unknown[]) => unknown, reported: (error: unknown) => void) =>
+  key === "child"
+    ? (...args: unknown[]) => {
+        try {
+          return wrapLogger(method.apply(logger, args) as AnyLogger, reported)
+        } catch (error) {
+          reported(error)
+          // A child that cannot be made logs nothing: this logger, still guarded, stands in.
+          return wrapLogger(logger, reported)
+        }
+      }
+    : (...args: unknown[]) => {
+        try {
+          method.apply(logger, args)
+        } catch (error) {
+          reported(error)
+        }
+      }
