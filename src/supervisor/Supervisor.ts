@@ -17,6 +17,7 @@ import { createActor, type Actor, type AnyActorRef, type InspectionEvent, type O
 import { misspelledKeys } from "../didYouMean.js"
 import { guardedInspect, isThenable } from "../guardedCallbacks.js"
 import { InvalidOptions, SupervisorRefused } from "../errors.js"
+import { thrownText } from "../thrown.js"
 import { resolveSupervisor, type ChildSpec, type ResolvedChildSpec, type SupervisorFlags } from "./childSpec.js"
 import { supervisorMachine, type SupervisorEmitted, type SupervisorExit } from "./machine.js"
 import { childOf, inOrder } from "./childTable.js"
@@ -111,6 +112,39 @@ const inspectWarning = (error: unknown): void => {
   process.emitWarning(`a snakepit inspect callback threw (its later errors are not reported): ${thrownDetail(error)}`, { code: "SNAKEPIT_INSPECT_ERROR" })
 }
 
+/** A child id as a refusal names it: the string itself, or the text of whatever was passed (never throws). */
+const shownId = (id: unknown): string => (typeof id === "string" ? id : thrownText(id))
+
+/** A management call given an id that is not a string (a BigInt, an object) is refused before the machine sees it. */
+const notAnId = (method: string, id: unknown): InvalidOptions =>
+  new InvalidOptions({ message: `${method} takes a child id (a string), got ${shownId(id)}`, issues: [`id must be a string, got ${shownId(id)}`] })
+
+/**
+ * Stops the children of a supervisor actor that errored: the child actors it knows and the
+ * runners it spawned (XState leaves them running). Never throws.
+ */
+const stopOrphans = (actor: Actor<typeof supervisorMachine>): void => {
+  try {
+    const snapshot = actor.getSnapshot()
+    for (const c of inOrder(snapshot.context.children)) {
+      try {
+        c.ref?.stop()
+      } catch {
+        // Stopped already, or a ref that cannot be stopped: the others still are.
+      }
+    }
+    for (const runner of Object.values(snapshot.children ?? {})) {
+      try {
+        ;(runner as AnyActorRef | undefined)?.stop()
+      } catch {
+        // As above.
+      }
+    }
+  } catch {
+    // No snapshot to read: nothing more can be done.
+  }
+}
+
 /** A thrown value's stack or text, for a warning. */
 const thrownDetail = (error: unknown): string => {
   try {
@@ -162,9 +196,12 @@ export class Supervisor {
           this.#refusePending()
           resolve(this.actor.getSnapshot().output!)
         },
-        // The machine never errors by design; if it ever does, it must not crash the host.
+        // The machine never errors by design; if it ever does, it must not crash the host, nor
+        // leave its children running: XState stops no child of an actor that errored, and
+        // nothing would be left to stop them (a worker's Python process, for good).
         error: (error) => {
           this.#stopped = true
+          stopOrphans(this.actor)
           this.#refusePending()
           reject(error)
         },
@@ -189,6 +226,14 @@ export class Supervisor {
 
   static #validated<O extends SupervisorOptions>(options: O, dynamic: boolean): O {
     resolveSupervisor(options.flags, options.children, dynamic)
+    // Called inside the machine: one that is not what it says would error the machine mid-step.
+    const issues: string[] = []
+    if (options.random !== undefined && typeof options.random !== "function") issues.push("random must be a function returning a number in [0, 1)")
+    const clock = options.clock as Partial<SupervisorClock> | undefined
+    if (clock !== undefined && (typeof clock !== "object" || clock === null || typeof clock.setTimeout !== "function" || typeof clock.clearTimeout !== "function" || (clock.now !== undefined && typeof clock.now !== "function"))) {
+      issues.push("clock must have setTimeout and clearTimeout, and now if any, as functions (XState's SimulatedClock has them)")
+    }
+    if (issues.length > 0) throw new InvalidOptions({ message: `invalid supervisor options: ${issues.join("; ")}`, issues })
     return options
   }
 
@@ -292,7 +337,7 @@ export class Supervisor {
    * const { ref, info } = await sup.startChildWithInfo({ id: "db", start: dbMachine, ready: (s) => s.value === "up" && { info: s.context.port } })
    */
   startChildWithInfo(spec: ChildSpec): Promise<ChildStart> {
-    return this.#request((requestId) => ({ type: "supervisor.startChild", requestId, spec }), String(spec?.id)).then((r) => this.#startOf(r))
+    return this.#request((requestId) => ({ type: "supervisor.startChild", requestId, spec }), shownId((spec as { id?: unknown } | null | undefined)?.id)).then((r) => this.#startOf(r))
   }
 
   /**
@@ -313,7 +358,7 @@ export class Supervisor {
     if (typeof child === "string") id = child
     else {
       const found = child === null || typeof child !== "object" ? undefined : this.#idOf(child)
-      const label = String((child as { id?: unknown } | null)?.id ?? child)
+      const label = shownId((child as { id?: unknown } | null)?.id ?? child)
       if (!this.actor.getSnapshot().context.flags.dynamic) return Promise.reject(this.#refused(label, "not_found"))
       if (found === undefined) {
         // OTP: terminating a process that is already gone is ok; one that was never a child is not.
@@ -335,6 +380,7 @@ export class Supervisor {
    * await sup.terminateChild("w1"); const { ref } = await sup.restartChild("w1")
    */
   restartChild(id: string): Promise<ChildStart> {
+    if (typeof id !== "string") return Promise.reject(notAnId("restartChild", id))
     return this.#request((requestId) => ({ type: "supervisor.restartChild", requestId, id }), id).then((r) => this.#startOf(r))
   }
 
@@ -345,6 +391,7 @@ export class Supervisor {
    * await sup.terminateChild("w1"); await sup.deleteChild("w1")
    */
   deleteChild(id: string): Promise<void> {
+    if (typeof id !== "string") return Promise.reject(notAnId("deleteChild", id))
     return this.#request((requestId) => ({ type: "supervisor.deleteChild", requestId, id }), id).then(() => undefined)
   }
 

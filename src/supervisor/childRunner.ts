@@ -97,8 +97,12 @@ export const runChild = ({ input, sendBack, receive, self }: RunChildArgs): (() 
   const checkReady = (snapshot: Snapshot<unknown>) => {
     if (started || ended || snapshot.status !== "active") return
     let ready: StartResult
+    let info: unknown
     try {
       ready = spec.ready ? spec.ready(snapshot) : true
+      // Read here, where a getter that throws fails the start: read below, it threw out of the
+      // child's subscription and ended the host (found by a review).
+      if (ready && ready !== true && ready !== "ignore" && typeof ready === "object") info = ready.info
     } catch (error) {
       return fail(error)
     }
@@ -111,7 +115,7 @@ export const runChild = ({ input, sendBack, receive, self }: RunChildArgs): (() 
       return sendBack({ type: "child.ignored", id, incarnation })
     }
     started = true
-    sendBack({ type: "child.started", id, incarnation, ...(ready !== true && ready !== null && typeof ready === "object" ? { info: ready.info } : {}) })
+    sendBack({ type: "child.started", id, incarnation, ...(ready !== true && ready !== null && typeof ready === "object" ? { info } : {}) })
   }
 
   let actor: AnyActorRef

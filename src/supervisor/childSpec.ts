@@ -155,7 +155,8 @@ const flagIssues = (flags: SupervisorFlags, dynamic: boolean): string[] => {
     issues.push(`maxChildren must be an integer ≥ 0, got ${String(flags.maxChildren)}`)
   }
   const b = flags.backoff
-  if (b !== undefined) {
+  if (b !== undefined && (typeof b !== "object" || b === null)) issues.push(`backoff must be an object of { minMs, maxMs, randomFactor, resetAfterMs }, got ${String(b)}`)
+  else if (b !== undefined) {
     issues.push(...misspelledKeys(b, "backoff.", BACKOFF_KEYS, "a backoff option"))
     if (!(b.minMs >= 0)) issues.push(`backoff.minMs must be ≥ 0, got ${String(b.minMs)}`)
     if (!(b.maxMs >= b.minMs)) issues.push(`backoff.maxMs must be ≥ backoff.minMs, got ${String(b.maxMs)}`)

@@ -48,6 +48,7 @@ import { resolveChildSpec, resolveSupervisor, type ChildSpec, type ResolvedChild
 import { emptyWindow, exceeds, prune, recordRestart, type RestartWindow } from "./intensity.js"
 import { autoShutdownDue, restartPlan, shouldRestart, shutdownOrder, type ChildView } from "./strategy.js"
 import { MAX_TIMER_MS, timerDelay } from "../timerLimit.js"
+import { thrownText } from "../thrown.js"
 
 /** Where a child is in its life, as the supervisor sees it. */
 export type ChildStatus = "starting" | "running" | "stopping" | "restarting" | "terminated" | "exited"
@@ -249,7 +250,7 @@ const restartSteps = (ctx: SupervisorContext, id: string, now: number) => {
   const plan = restartPlan(ctx.flags.strategy, ctx.flags.strategy === "one_for_one" ? [] : views(ctx), id)
   const child = childOf(ctx.children, id)!
   const backoff = ctx.flags.backoff
-  const next = backoff ? nextBackoff(backoff, child.consecutive, now - child.startedAt, ctx.random()) : { delayMs: 0, consecutive: 0 }
+  const next = backoff ? nextBackoff(backoff, child.consecutive, now - child.startedAt, unitRandom(ctx.random)) : { delayMs: 0, consecutive: 0 }
   const steps: Step[] = [
     ...plan.stop.map((s): Step => ({ op: "stop", id: s, remove: plan.remove.includes(s) })),
     ...plan.start.map((s, i): Step => ({ op: "start", id: s, delayMs: i === 0 ? next.delayMs : 0 })),
@@ -259,9 +260,27 @@ const restartSteps = (ctx: SupervisorContext, id: string, now: number) => {
   return { steps, consecutive: next.consecutive, forget }
 }
 
+/**
+ * A draw of the user's `random` in [0, 1): one that throws, or returns something else (NaN, -5,
+ * 1e9), must neither error the machine nor make a delay negative or endless.
+ */
+const unitRandom = (random: () => number): number => {
+  try {
+    const r = random()
+    return typeof r === "number" && r >= 0 && r < 1 ? r : 0
+  } catch {
+    return 0
+  }
+}
+
 /** The child a management request is about. */
-const requestChildId = (request: Request): string =>
-  request.type === "supervisor.startChild" ? String((request.spec as { id?: unknown } | undefined)?.id) : request.id
+const requestChildId = (request: Request): string => {
+  if (request.type !== "supervisor.startChild") return request.id
+  // Any value a caller passed (an object without a prototype has no text): never throws here,
+  // where a throw would error the whole machine.
+  const id = (request.spec as { id?: unknown } | undefined)?.id
+  return typeof id === "string" ? id : thrownText(id)
+}
 
 const refusal = (ctx: SupervisorContext, childId: string, reason: SupervisorRefused["reason"]) =>
   new SupervisorRefused({ message: `supervisor ${ctx.id} refused: child ${JSON.stringify(childId)} ${reason.replace("_", " ")}`, supervisorId: ctx.id, childId, reason })
@@ -545,7 +564,7 @@ export const supervisorMachine = setup({
       enqueue.sendTo(RUNNERS, stopRunner(event.id, event.incarnation))
       const ctx = { ...context, children: update(context, event.id, { status: "terminated", ref: null }) }
       const error = new ChildStartFailed({
-        message: `supervisor ${context.id}: child ${JSON.stringify(event.id)} failed to start: ${(event.error as Error)?.message ?? String(event.error)}`,
+        message: `supervisor ${context.id}: child ${JSON.stringify(event.id)} failed to start: ${thrownText(event.error)}`,
         supervisorId: context.id,
         childId: event.id,
         cause: event.error,

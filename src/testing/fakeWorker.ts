@@ -40,8 +40,9 @@ export interface FakeWorkerHandle {
 /** The fake workers alive now, by pid (empty once every bridge on fakes has stopped). */
 export const fakeWorkers = new Map<number, FakeWorkerHandle>()
 
-// Fake pids start high so they never collide with a real process a test might signal by mistake.
-let nextPid = 4_000_000
+// Fake pids start above Linux's largest pid (2^22): a fake's never names a real process, which a
+// stray signal to it would hit.
+let nextPid = 2 ** 23
 
 /**
  * Deliberate bugs a fake worker can have, to prove that a property catches them:

@@ -15,6 +15,7 @@
 import { PythonBridge } from "../bridge/PythonBridge.js"
 import { probeOf, type PoolProbe } from "../bridge/poolProbe.js"
 import { InvalidOptions } from "../errors.js"
+import { fakeWorkers } from "./fakeWorker.js"
 import type { Supervisor } from "../supervisor/Supervisor.js"
 import type { SupervisorStatus } from "../supervisor/status.js"
 import type { Connection } from "../worker/connection.js"
@@ -118,8 +119,13 @@ export const createFaults = (target: PythonBridge | Supervisor): Faults => {
   }
   return {
     kill: (workerId, signal = "SIGKILL") => {
+      const pid = find(workerId).pid
+      // A fake worker (fakeWorkerProcess) has no process: it dies as one SIGKILLed would. Its pid
+      // is no process's (above Linux's largest), and signalling it did nothing.
+      const fake = fakeWorkers.get(pid)
+      if (fake) return fake.kill()
       try {
-        process.kill(find(workerId).pid, signal)
+        process.kill(pid, signal)
       } catch (error) {
         // Already dead and reaped (a forked worker's template reaps it at once), but not yet
         // reported: the bridge is about to see the exit, which is what the caller wanted.

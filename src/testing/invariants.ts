@@ -8,6 +8,9 @@
  * ledger.track({ kind: "echo", expected: 7 }, bridge.executePython("s1", "m", "echo", [7]))
  * await assertSettledOnce(ledger, { crashedWorkers: faults.killed })
  */
+import { inspect, isDeepStrictEqual } from "node:util"
+import { thrownText } from "../thrown.js"
+import { timeoutUnlessNever } from "../timerLimit.js"
 import { isSnakepitError } from "../errors.js"
 
 /** One call the ledger follows. */
@@ -56,7 +59,21 @@ export class CallLedger {
   }
 }
 
-const same = (a: unknown, b: unknown) => Object.is(a, b) || JSON.stringify(a) === JSON.stringify(b)
+/**
+ * Whether a call's value is the one expected: deeply and strictly equal (`NaN`, `-0`, `Infinity`,
+ * bigints, maps and sets count; JSON text made `NaN` equal `null`, a `Map` equal `{}`, and threw
+ * on a bigint).
+ */
+const same = (a: unknown, b: unknown) => isDeepStrictEqual(a, b)
+
+/** A value as a problem names it (never throws: bigints, cycles, objects without a prototype). */
+const shown = (value: unknown): string => {
+  try {
+    return inspect(value, { depth: 4, breakLength: Infinity })
+  } catch {
+    return thrownText(value)
+  }
+}
 
 /**
  * Waits (up to `timeoutMs`) for every tracked call and checks each ended exactly once with its
@@ -82,7 +99,8 @@ export const assertSettledOnce = async (
   await Promise.race([
     Promise.all(ledger.calls.map((c) => c.done)),
     new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, timeoutMs)
+      // `Infinity`: no limit (a plain setTimeout fired it at once).
+      timer = timeoutUnlessNever(resolve, timeoutMs)
     }),
   ])
   clearTimeout(timer)
@@ -92,7 +110,7 @@ export const assertSettledOnce = async (
     if (call.settlements !== 1) return problems.push(`${where} settled ${call.settlements} times`)
     const outcome = call.outcome!
     if (outcome.ok) {
-      if ("expected" in call && !same(outcome.value, call.expected)) problems.push(`${where} returned ${JSON.stringify(outcome.value)}, expected ${JSON.stringify(call.expected)}`)
+      if ("expected" in call && !same(outcome.value, call.expected)) problems.push(`${where} returned ${shown(outcome.value)}, expected ${shown(call.expected)}`)
       return
     }
     const error = outcome.error

@@ -52,3 +52,21 @@ describe("fake workers and value limits", () => {
     }
   })
 })
+
+describe("createFaults on fake workers", () => {
+  // Found by a review: kill signalled the fake's pid (4 000 000, a real pid where pid_max is
+  // 2^22) and swallowed "no such process": the fake lived on, and a real process could have died.
+  it("kill ends the fake as a SIGKILL would (the pool replaces it); a fake's pid is above any real one", async () => {
+    const bridge = await PythonBridge.start({ minWorkers: 1, maxWorkers: 1, healthCheckIntervalMs: 0, testing: true, logger: testLogger, workerProcess: fakeWorkerProcess })
+    try {
+      const first = bridge.getStatus().workers[0]!
+      expect(first.pid).toBeGreaterThan(2 ** 22)
+      createFaults(bridge).kill(first.id)
+      for (let i = 0; i < 200 && bridge.getStatus().workers[0]?.pid === first.pid; i++) await new Promise((r) => setTimeout(r, 10))
+      expect(bridge.getStatus().workers[0]?.pid).not.toBe(first.pid)
+      expect(bridge.getStatus().supervisor?.totalRestarts).toBe(1)
+    } finally {
+      await bridge.stop()
+    }
+  })
+})
