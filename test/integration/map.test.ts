@@ -259,7 +259,7 @@ describe("bridge.map", () => {
   })
 
   it("an item whose string is found over maxStringBytes as the reply is written fails alone, its attachments with it; the others keep theirs", async () => {
-    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, limits: { maxStringBytes: 1_000 } })
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, limits: { maxStringBytes: 1_024 } })
     const restarted = record(bridge, "worker.restarted")
     const pid = bridge.getStatus().workers[0]!.pid
     // 100 items, each with bytes; one string too long. Its bytes had stayed in the reply with no
