@@ -97,7 +97,8 @@ describe.skipIf(!natsServerAvailable)("NATS peers that send garbage", () => {
     process.on("unhandledRejection", onUnhandled)
     try {
       await eventually(() => bridge.getStatus().workers.length === 1, 5_000, "the client to see the agent")
-      await expect(bridge.executePython("s".repeat(2_000), "remote", "where")).rejects.toMatchObject({ _tag: "SerializationError" })
+      // Within the 1 024 characters a session id may have, past the 1 024 bytes of the least maxStringBytes.
+      await expect(bridge.executePython("é".repeat(1_000), "remote", "where")).rejects.toMatchObject({ _tag: "SerializationError" })
       // The sweep runs within a TTL or two; its cleanup of that session used to reject unhandled.
       await eventually(() => bridge.getStatus().activeSessions === 0, 5_000, "the sweep to forget the session")
       await new Promise((r) => setTimeout(r, 100))
