@@ -43,7 +43,7 @@ const cache = new Map<string, Promise<PythonInfo>>()
  *
  * @example
  * const { executable } = await resolvePython("python3") // "/usr/bin/python3.11"
- * await resolvePython("./as-nobody.sh")                 // { executable: "./as-nobody.sh", … }
+ * await resolvePython("./as-nobody.sh")                 // { executable: "/srv/app/as-nobody.sh", … }: a wrapper, by its absolute path
  */
 export const resolvePython = (command: string): Promise<PythonInfo> => {
   let found = cache.get(command)
@@ -61,8 +61,8 @@ const probe = async (command: string): Promise<PythonInfo> => {
   // current directory) and probed and spawned by its absolute path: a worker's `cwd` or its
   // `env.PATH` must not make the command another program than the one probed here.
   const path = await commandPath(command, inheritedEnv().PATH ?? "")
-  const { executable, version } = await interpreterOf(path ?? command, command)
   const given = path ?? command
+  const { executable, version } = await interpreterOf(given, command)
   // An embedded interpreter may report an empty sys.executable: keep the command then.
   if (!executable || !existsSync(executable) || path === undefined) return { executable: given, version }
   // Unreadable, or gone since: the command as given is what surely runs as its user meant.
