@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import select
 import signal
 import socket
 import struct
@@ -55,9 +56,12 @@ class WorkerProcess:
         os.close(parked_out)
         self.host_in = host_in
         self.host_out = host_out
-        # A blocking socket whose reads give up after 5 s (EAGAIN), so a test cannot hang.
-        host_out.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", 5, 0))
-        self._frames = FrameReader(host_out.fileno()).frames()
+        # Reads give up after 5 s without input, so a failing test cannot hang. (A socket timeout
+        # would not do: the reader waits out EAGAIN, as it must for code that made its fd
+        # non-blocking.)
+        reader = FrameReader(host_out.fileno())
+        reader.wait_input = lambda: _wait_input(host_out, 5.0)
+        self._frames = reader.frames()
 
     def send(self, message: Dict[str, Any]) -> None:
         self.host_in.sendall(wire(message))
@@ -69,7 +73,7 @@ class WorkerProcess:
     def recv_until(self, call_id: int, kinds=("result", "error")) -> Dict[str, Any]:
         while True:
             message = self.recv()
-            if message.get("id") == call_id and message["type"] in kinds:
+            if call_id in (message.get("id"), message.get("call_id")) and message["type"] in kinds:
                 return message
 
     def wait(self, timeout: float = 5.0) -> int:
@@ -84,6 +88,11 @@ class WorkerProcess:
         for stream in (self.proc.stdout, self.proc.stderr):
             if stream:
                 stream.close()
+
+
+def _wait_input(sock: socket.socket, seconds: float) -> None:
+    if not select.select([sock], [], [], seconds)[0]:
+        raise TimeoutError("nothing from the worker for %g s" % seconds)
 
 
 @pytest.fixture
@@ -134,8 +143,11 @@ def test_eof_on_fd_3_exits_at_once_even_with_a_call_in_flight(spawn):
 def test_sigterm_finishes_in_flight_calls_then_exits_zero(spawn):
     w = spawn()
     w.recv()
-    w.send(call(1, "echo", "sleep", 0.3, "slept"))
-    time.sleep(0.1)
+    w.send(call(1, "noisy", "say_then_sleep", "slept", 0.3))
+    # Signal once the call runs (its printed line arrives): a call not yet read when SIGTERM
+    # lands is one the worker no longer accepts, which a fixed sleep cannot rule out on a
+    # loaded machine.
+    assert w.recv_until(1, kinds=("log",))["message"] == "slept"
     w.proc.send_signal(signal.SIGTERM)
     assert w.recv_until(1)["value"] == "slept"
     assert w.wait() == 0
