@@ -139,7 +139,18 @@ export interface RetryRestart {
 }
 
 /** Events the supervisor machine accepts. */
-export type SupervisorEvent = ChildRunnerEvent | Request | RetryRestart | { readonly type: "snakepit.shutdown" }
+export type SupervisorEvent = ChildRunnerEvent | Request | RetryRestart | MailDelivered | { readonly type: "snakepit.shutdown" }
+
+/**
+ * Raised behind each piece of mail the supervisor delivers to itself: until it is handled, no
+ * other mail is delivered (see `deliverMail`).
+ *
+ * @example
+ * const delivered: MailDelivered = { type: "supervisor.delivered" }
+ */
+export interface MailDelivered {
+  readonly type: "supervisor.delivered"
+}
 
 /** Events the supervisor machine emits. */
 export type SupervisorEmitted =
@@ -183,6 +194,8 @@ export interface SupervisorContext {
   /** Children a concurrent stop still waits for. */
   readonly awaiting: HashSet.HashSet<string>
   readonly mailbox: ReadonlyArray<SupervisorEvent>
+  /** A piece of mail was raised and is not yet handled: deliver no other. */
+  readonly delivering: boolean
   readonly nextIncarnation: number
   readonly cause: StopCause | null
   readonly error: MaxRestartIntensity | ChildStartFailed | undefined
@@ -326,6 +339,7 @@ const initialContext = (input: SupervisorInput, self: AnyActorRef): SupervisorCo
     request: null,
     awaiting: HashSet.empty(),
     mailbox: [],
+    delivering: false,
     nextIncarnation: 1,
     cause: null,
     error: undefined,
@@ -409,7 +423,7 @@ export const supervisorMachine = setup({
       return autoShutdownDue(context.flags.autoShutdown, alive)
     },
     requestRefused: ({ context, event }) => event.type.startsWith("supervisor.") && requestProblem(context, event as Request) !== null,
-    mailboxHasMail: ({ context }) => context.mailbox.length > 0,
+    mailboxHasMail: ({ context }) => context.mailbox.length > 0 && !context.delivering,
     // A retry is stale once the child left its restart loop (terminateChild, deleteChild, or a
     // sibling's restart started it meanwhile): OTP's try_again_restart ignores such a child too.
     retryDue: ({ context, event }) => event.type === "supervisor.retryRestart" && childOf(context.children, event.id)?.status === "restarting",
@@ -417,11 +431,20 @@ export const supervisorMachine = setup({
   actions: {
     // ── mailbox ──────────────────────────────────────────────────────────────────────────
     defer: assign({ mailbox: ({ context, event }) => [...context.mailbox, event] }),
+    /**
+     * One piece of mail at a time. XState takes eventless transitions before raised events, so
+     * without `delivering` this action ran again at once for every piece left: all of them were
+     * raised together, and all but the first, arriving while that one's start ran, were deferred
+     * back into the mailbox. With n requests waiting, each start re-raised all of them: 400
+     * concurrent `startChild` of children that take a moment to start cost 2.5 s of the host's
+     * time, 2 000 about a minute.
+     */
     deliverMail: enqueueActions(({ context, enqueue }) => {
       const [first, ...rest] = context.mailbox
       if (!first) return
-      enqueue.assign({ mailbox: rest })
+      enqueue.assign({ mailbox: rest, delivering: true })
       enqueue.raise(first)
+      enqueue.raise({ type: "supervisor.delivered" })
     }),
     /** A child exited while a plan runs: note it (so stops skip it) and handle it later. */
     noteEarlyExit: enqueueActions(({ context, event, enqueue }) => {
@@ -736,6 +759,8 @@ export const supervisorMachine = setup({
   on: {
     // Asked to stop (by the facade, or by a parent supervisor): stop every child, then end.
     "snakepit.shutdown": [{ guard: "shuttingDown" }, { actions: "beginShutdown", target: ".executing" }],
+    // The mail raised before it was handled (whatever the state now): the next may follow.
+    "supervisor.delivered": { actions: assign({ delivering: false }) },
   },
   states: {
     executing: {
