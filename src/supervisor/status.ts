@@ -11,7 +11,7 @@ import type { AnyActorRef } from "xstate"
 import type { AutoShutdown, RestartType, Shutdown, Strategy } from "./childSpec.js"
 import { inOrder } from "./childTable.js"
 import { prune } from "./intensity.js"
-import type { ChildRecord, ChildStatus, RestartRecord, StopCause, SupervisorContext } from "./machine.js"
+import { supervisorMachine, type ChildRecord, type ChildStatus, type RestartRecord, type StopCause, type SupervisorContext } from "./machine.js"
 
 /** One child as plain data. */
 export interface ChildInfo {
@@ -63,11 +63,13 @@ interface SupervisorSnapshotLike {
   readonly context: SupervisorContext
 }
 
-/** True when a snapshot is a supervisor machine's (it carries our context shape). */
-const isSupervisorSnapshot = (s: unknown): s is SupervisorSnapshotLike => {
-  const ctx = (s as { context?: Partial<SupervisorContext> } | undefined)?.context
-  return ctx !== undefined && ctx !== null && typeof ctx === "object" && "children" in ctx && "flags" in ctx && "window" in ctx
-}
+/**
+ * True when a snapshot is the supervisor machine's. Told by the machine itself, not by the
+ * context's shape: a user's machine whose context had `children`, `flags` and `window` was read
+ * as a supervisor, and `getStatus()` threw.
+ */
+const isSupervisorSnapshot = (s: unknown): s is SupervisorSnapshotLike =>
+  (s as { machine?: unknown } | undefined)?.machine === supervisorMachine
 
 const childInfo = (ctx: SupervisorContext, c: ChildRecord): ChildInfo => {
   const snapshot = c.ref?.getSnapshot() as { value?: unknown; context?: { pid?: unknown } } | undefined

@@ -8,6 +8,7 @@
  * subscription and ended the host.
  */
 import { describe, expect, it } from "vitest"
+import { setup } from "xstate"
 import { DynamicSupervisor, Supervisor } from "../../src/supervisor/Supervisor.js"
 import { fake, poke } from "../support/fakeChild.js"
 
@@ -24,6 +25,20 @@ describe("a supervisor given what its types forbid", () => {
     await expect(sup.startChild({ ...fake("x"), id: Object.create(null) as never })).rejects.toMatchObject({ _tag: "InvalidOptions" })
     expect(sup.actor.getSnapshot().status).toBe("active")
     expect(running(sup)).toEqual(["a:running", "b:running"])
+    await expect(sup.stop()).resolves.toMatchObject({ reason: "shutdown" })
+  })
+
+  it("a child machine whose context has a supervisor's keys is shown as the worker it is; getStatus does not throw", async () => {
+    const lookalike = setup({}).createMachine({
+      id: "lookalike",
+      context: { children: "not a table", flags: null, window: 42 },
+      initial: "serving",
+      states: { serving: {} },
+    })
+    const sup = await Supervisor.start({ id: "status", children: [{ id: "mine", start: lookalike }] })
+    const [child] = sup.getStatus().children
+    // Before: taken for a nested supervisor by its context's keys, and read as one (a TypeError).
+    expect(child).toMatchObject({ id: "mine", status: "running", state: "serving", supervisor: null })
     await expect(sup.stop()).resolves.toMatchObject({ reason: "shutdown" })
   })
 
