@@ -166,13 +166,19 @@ const flagIssues = (flags: SupervisorFlags, dynamic: boolean): string[] => {
   return issues
 }
 
+/** What XState's `createActor` calls on any logic: a start without them fails only when it runs. */
+const isActorLogic = (start: unknown): boolean => {
+  const logic = start as { transition?: unknown; getInitialSnapshot?: unknown } | null | undefined
+  return typeof logic === "object" && logic !== null && typeof logic.transition === "function" && typeof logic.getInitialSnapshot === "function"
+}
+
 /** `autoShutdown` undefined: the supervisor is not known, so `significant` is not checked against it. */
 const specIssues = (spec: ChildSpec, autoShutdown: AutoShutdown | undefined): string[] => {
   const issues: string[] = []
   const name = typeof spec?.id === "string" ? `child ${JSON.stringify(spec.id)}` : "a child"
   if (typeof spec?.id !== "string" || spec.id === "") issues.push(`${name}: id must be a non-empty string`)
   issues.push(...misspelledKeys(spec, `${name}: `, SPEC_KEYS, "a child spec field"))
-  if (spec?.start === null || typeof spec?.start !== "object" || typeof (spec.start as { transition?: unknown }).transition !== "function") {
+  if (!isActorLogic(spec?.start)) {
     issues.push(`${name}: start must be XState actor logic (a machine, fromPromise, fromCallback, …)`)
   }
   if (spec?.restart !== undefined && !RESTARTS.includes(spec.restart)) issues.push(`${name}: restart must be one of ${RESTARTS.join(", ")}, got ${String(spec.restart)}`)

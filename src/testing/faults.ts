@@ -135,7 +135,14 @@ export const createFaults = (target: PythonBridge | Supervisor): Faults => {
     hang: (workerId, ms = 3_600_000) => void hook(workerId, "hang", [ms / 1000]),
     exit: (workerId, code = 1) => void hook(workerId, "exit", [code]),
     garbage: (workerId) => void hook(workerId, "garbage", []),
-    message: (workerId, header) => hook(workerId, "message", [header]),
+    // It returns a promise, so a refusal rejects it rather than throwing before there is one.
+    message: (workerId, header) => {
+      try {
+        return hook(workerId, "message", [header])
+      } catch (error) {
+        return Promise.reject(error)
+      }
+    },
     oversizedFrame: (workerId) => void hook(workerId, "oversized_frame", []),
     slowStart: (ms, times = 1) => startFault("slowStart", { slowMs: ms, slowTimes: times }),
     failStart: (times = 1) => startFault("failStart", { failTimes: times }),

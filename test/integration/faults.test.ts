@@ -97,5 +97,9 @@ describe("createFaults on a bridge", () => {
     expect(() => faults.garbage(id)).toThrow(/testing: true/)
     expect(() => faults.failStart()).toThrow(/testing: true/)
     expect(() => faults.kill("nope")).toThrow(/no running worker/)
+    // message returns a promise: its refusals reject it (before: thrown before any promise).
+    const refused = faults.message(id, "{}")
+    await expect(refused).rejects.toThrow(/testing: true/)
+    await expect(faults.message("nope", "{}")).rejects.toThrow(/no running worker/)
   })
 })

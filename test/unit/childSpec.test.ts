@@ -51,6 +51,8 @@ describe("rejections", () => {
     expect(issuesOf(() => resolveChildSpec(spec({ restart: "sometimes" as never })))).toEqual([expect.stringMatching(/restart/)])
     expect(issuesOf(() => resolveChildSpec(spec({ type: "daemon" as never })))).toEqual([expect.stringMatching(/type/)])
     expect(issuesOf(() => resolveChildSpec(spec({ start: (() => 1) as never })))).toEqual([expect.stringMatching(/actor logic/)])
+    // Half of an actor logic: before, it passed and failed only when started.
+    expect(issuesOf(() => resolveChildSpec(spec({ start: { transition: () => ({}) } as never })))).toEqual([expect.stringMatching(/actor logic/)])
     expect(issuesOf(() => resolveChildSpec(spec({ id: "" })))).toEqual([expect.stringMatching(/id/)])
   })
 
