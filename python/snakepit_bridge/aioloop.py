@@ -18,6 +18,10 @@ class LoopThread:
     def __init__(self) -> None:
         self._loop: Any = None
         self._lock = threading.Lock()
+        self._ident: "int | None" = None
+        #: Blocking waits the loop's own thread is in now (``session.call_tool`` called from an
+        #: ``async def``): while it is, no coroutine runs. Changed only on that thread.
+        self.blocked = 0
 
     def get(self) -> Any:
         """The running loop (started now if needed)."""
@@ -33,11 +37,15 @@ class LoopThread:
                     self._loop = loop
         return loop
 
-    @staticmethod
-    def _run(loop: Any) -> None:
+    def _run(self, loop: Any) -> None:
         import asyncio
+        self._ident = threading.get_ident()
         asyncio.set_event_loop(loop)
         loop.run_forever()
+
+    def on_its_thread(self) -> bool:
+        """True on the loop's own thread (in a coroutine it runs, or code that one calls)."""
+        return self._ident is not None and threading.get_ident() == self._ident
 
     def wait_until_it_runs(self) -> None:
         """Return once the loop has run a callback scheduled now (for ever if it never does)."""

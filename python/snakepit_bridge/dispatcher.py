@@ -75,8 +75,9 @@ from . import forkchild
 from .codec import EXT_PENDING, clip_text, current_limits, encode_value, key_segment
 from .customtypes import resolve as resolve_custom
 from .context import CallContext, current_call
-from .errors import (CallCancelled, CodeExecutionDisabled, FrameTooLarge, ModuleNotAllowed,
-                     ProtocolError, SerializationError, exception_message, wire_type)
+from .errors import (AsyncLoopBlocked, CallCancelled, CodeExecutionDisabled, FrameTooLarge,
+                     ModuleNotAllowed, ProtocolError, SerializationError, exception_message,
+                     wire_type)
 from .exposure import Exposure, resolve
 from .hostlog import flush_call_output, unfinished as _unfinished_lines
 from .lazyre import LazyPattern
@@ -169,6 +170,7 @@ class Dispatcher:
         self._in_flight = 0
         self._served = 0
         self._loop = LoopThread()
+        self.tools.loop = self._loop
         self._inline: Dict[str, Callable[[Dict[str, Any]], None]] = {
             PING: self.health_check,
             CANCEL: self.cancel,
@@ -574,6 +576,13 @@ class Dispatcher:
         """Run ``awaitable`` on the event loop for ``call`` and wait for it here."""
         import asyncio
         import concurrent.futures
+        if self._loop.blocked and call.envelope.get("nested") is True:
+            # A host tool called back while the loop is blocked in a ``call_tool`` made from an
+            # ``async def``, most likely the one that waits for this call: it would never run.
+            raise AsyncLoopBlocked(
+                "this async call cannot run: the worker's event loop is blocked in "
+                "session.call_tool(), called from an async def that waits for this call; "
+                "use 'await session.acall_tool(...)' in async functions")
         context = CallContext.of(call.id, call.envelope)
         future = asyncio.run_coroutine_threadsafe(_in_context(context, awaitable),
                                                   self._loop.get())

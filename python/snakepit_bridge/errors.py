@@ -123,6 +123,12 @@ class CallCancelled(WireError):
     """The host cancelled the call before it finished."""
 
 
+class AsyncLoopBlocked(RuntimeError):
+    """A nested ``async`` call arrived while the worker's event loop is blocked in
+    ``session.call_tool`` called from an ``async def``: the coroutine could never run, and the
+    call waiting on it would hang. The fix is ``await session.acall_tool(...)``."""
+
+
 class CodeExecutionDisabled(WireError, PermissionError):
     """An ``exec`` message arrived but ``SNAKEPIT_ALLOW_CODE`` is not ``1``."""
 

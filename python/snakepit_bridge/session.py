@@ -141,6 +141,9 @@ class ToolCalls:
         #: what a thread without the call's context (a plain ``threading.Thread`` or an
         #: executor started by the call) names, so honest helper threads keep working.
         self.running_call_of: Callable[[str], Optional[int]] = _no_call
+        #: The worker's event loop (set by the dispatcher): a blocking wait on its thread is
+        #: counted there, so a nested ``async`` call is refused rather than hang.
+        self.loop: Any = None
 
     def start(self, name: str, args: Sequence[Any], kwargs: Dict[str, Any],
               session_id: Optional[str]) -> "Future[Any]":
@@ -444,7 +447,18 @@ class Session:
 
         Raises :class:`ToolNotFound` or :class:`ToolError` when the tool fails.
         """
-        return self._tools.start(name, args, kwargs, self.id).result()
+        tools = self._tools
+        loop = tools.loop
+        if loop is None or not loop.on_its_thread():
+            return tools.start(name, args, kwargs, self.id).result()
+        # Called from an ``async def``: the worker's event loop waits here with it, so a nested
+        # ``async`` call the tool makes could not run (the dispatcher refuses it while this
+        # counts). ``acall_tool`` is the way; a tool that does not call back still works.
+        loop.blocked += 1
+        try:
+            return tools.start(name, args, kwargs, self.id).result()
+        finally:
+            loop.blocked -= 1
 
     async def acall_tool(self, name: str, /, *args: Any, **kwargs: Any) -> Any:
         """Awaitable :meth:`call_tool` for ``async`` functions (does not block the loop)."""

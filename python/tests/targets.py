@@ -50,6 +50,15 @@ async def ause_tool(x, *, session):
     return await session.acall_tool("double", x)
 
 
+async def ause_tool_blocking(x, *, session):
+    """The mistake: the blocking ``call_tool`` in an ``async def``."""
+    return session.call_tool("double", x)
+
+
+async def atwice(x):
+    return 2 * x
+
+
 def slow_gen(n, delay):
     for i in range(n):
         started.set()

@@ -285,6 +285,22 @@ def test_tool_calls_wait_for_the_host(dispatcher, outbox, function):
     assert outbox.reply(1)["value"] == 42
 
 
+def test_a_nested_async_call_is_refused_while_the_loop_waits_in_a_blocking_call_tool(dispatcher, outbox):
+    deliver(dispatcher, call(1, "targets", "ause_tool_blocking", 21, session_id="s1"))
+    tool_call = outbox.wait_for(lambda m: m["type"] == "tool_call")
+    # The host's tool calls back into an async function: it could never run (the loop waits
+    # for this very tool), so it fails at once rather than hang both calls.
+    deliver(dispatcher, dict(call(2, "targets", "atwice", 1, session_id="s1"), nested=True))
+    error = outbox.reply(2)["error"]
+    assert error["type"] == "snakepit_bridge.errors.AsyncLoopBlocked"
+    assert "await session.acall_tool" in error["message"]
+    deliver(dispatcher, {"type": "tool_result", "id": tool_call["id"], "ok": True, "value": 42})
+    assert outbox.reply(1)["value"] == 42
+    # The loop is free again: a nested async call runs.
+    deliver(dispatcher, dict(call(3, "targets", "atwice", 4, session_id="s1"), nested=True))
+    assert outbox.reply(3)["value"] == 8
+
+
 @pytest.mark.parametrize("failure,error_type,text", [
     ({"message": "no tool named 'double'", "type": "ToolNotFound"},
      "snakepit_bridge.session.ToolNotFound", "no tool named 'double'"),

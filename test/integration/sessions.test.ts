@@ -94,6 +94,23 @@ describe("tools: Python calls TypeScript", () => {
     expect(restarted).toEqual([])
   })
 
+  it("an async def that calls the blocking call_tool, whose tool calls back into async Python, fails at once (AsyncLoopBlocked) instead of hanging; the worker serves on", async () => {
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1 })
+    const restarted = record(bridge, "worker.restarted")
+    const s = bridge.session("blocked")
+    // Without a call back, the mistake only blocks the loop for the tool's time: it still works.
+    bridge.registerTool("double", (x: number) => 2 * x)
+    expect(await s.executePython("tools", "ask_blocking", [4])).toBe(8)
+    bridge.registerTool("double", (x: number) => s.executePython("tools", "adouble", [x]))
+    // Before: the nested coroutine waited for the loop that waited for it, until the deadline.
+    const failed = s.executePython("tools", "ask_blocking", [5], { timeoutMs: 60_000 })
+    // The tool's nested call failed with AsyncLoopBlocked; the outer call_tool raises its message.
+    await expect(failed).rejects.toMatchObject({ _tag: "PythonError", pythonType: "snakepit_bridge.session.ToolError", message: expect.stringMatching(/event loop is blocked.*acall_tool/) })
+    // The right way, and the loop serves again.
+    expect(await s.executePython("tools", "aask", [5])).toBe(10)
+    expect(restarted).toEqual([])
+  })
+
   it("nested: a TS tool reads a stream of the same session past its credit window (300 items), with workerConcurrency 1; the worker is not replaced", async () => {
     const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, workerConcurrency: 1 })
     const restarted = record(bridge, "worker.restarted")
