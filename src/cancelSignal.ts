@@ -15,7 +15,10 @@
 export class CancelSignal {
   aborted = false
   reason: unknown = undefined
-  private listeners: Array<() => void> | undefined = undefined
+  // A Set: adding and removing are O(1) whatever the number of calls listening (the bridge's
+  // follower of a caller's signal has one listener per call in flight), and a listener added
+  // twice runs once, as on an `EventTarget`.
+  private listeners: Set<() => void> | undefined = undefined
 
   /** This object as the `AbortSignal` the bridge's call options take. */
   get signal(): AbortSignal {
@@ -24,12 +27,17 @@ export class CancelSignal {
 
   /** Adds a listener for `"abort"`; it runs once, on the first {@link CancelSignal.abort}. */
   addEventListener(_type: "abort", listener: () => void): void {
-    ;(this.listeners ??= []).push(listener)
+    if (this.aborted) return
+    ;(this.listeners ??= new Set()).add(listener)
   }
 
   removeEventListener(_type: "abort", listener: () => void): void {
-    const at = this.listeners?.indexOf(listener) ?? -1
-    if (at >= 0) this.listeners!.splice(at, 1)
+    this.listeners?.delete(listener)
+  }
+
+  /** How many listeners wait for the abort (for tests and diagnostics). */
+  get listenerCount(): number {
+    return this.listeners?.size ?? 0
   }
 
   /** Marks it aborted with `reason` and runs its listeners once (all of them, even if one throws); later calls do nothing. */

@@ -29,4 +29,33 @@ describe("CancelSignal", () => {
     expect(seen).toEqual(["a first true"])
     expect(cancel.reason).toBe("first")
   })
+
+  it("a listener added twice runs once, as on an EventTarget; one added after the abort never runs", () => {
+    const cancel = new CancelSignal()
+    let runs = 0
+    const listener = () => runs++
+    cancel.addEventListener("abort", listener)
+    cancel.addEventListener("abort", listener)
+    expect(cancel.listenerCount).toBe(1)
+    cancel.abort("done")
+    cancel.addEventListener("abort", listener)
+    expect(runs).toBe(1)
+    expect(cancel.listenerCount).toBe(0)
+  })
+
+  it("the bridge follows a caller's signal with one CancelSignal: every call listens to it, and none is left once each removed its own", () => {
+    const controller = new AbortController()
+    const follower = parseCallOptions({ signal: controller.signal }).signal as unknown as CancelSignal
+    expect(follower).toBeInstanceOf(CancelSignal)
+    expect(parseCallOptions({ signal: controller.signal }).signal).toBe(follower) // one per caller's signal
+    const listeners = Array.from({ length: 10_000 }, () => () => {})
+    for (const l of listeners) follower.addEventListener("abort", l)
+    expect(follower.listenerCount).toBe(10_000)
+    for (const l of listeners) follower.removeEventListener("abort", l)
+    expect(follower.listenerCount).toBe(0)
+    let aborted: unknown
+    follower.addEventListener("abort", () => (aborted = follower.reason))
+    controller.abort("stop")
+    expect(aborted).toBe("stop")
+  })
 })
