@@ -63,5 +63,7 @@ describe.skipIf(!natsServerAvailable)("bursts through the remote hop", { timeout
     }
     expect(lost).toBeGreaterThan(0)
     expect(await bridge.executePython(null, "echo", "echo", ["after"])).toBe("after")
+    // Every call settled: none is left noted under the reply subject it last left on.
+    expect((bridge as unknown as { pool: { sentOnSubject: Map<string, unknown> } }).pool.sentOnSubject.size).toBe(0)
   })
 })
