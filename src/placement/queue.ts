@@ -50,8 +50,23 @@ const holds = (e: Queued, after: number, until: number): boolean => {
   return since > after && since <= until
 }
 
+/** Past this many dead slots, and once they are half the array, the array is compacted. */
+const COMPACT_AFTER = 64
+
 export class CallQueue<T extends Queued> {
+  /**
+   * The entries in order, from `head`, with the slots of entries that left from inside it
+   * (`left`) skipped until the array is compacted. Removing an entry from the middle of an
+   * array (a timeout, an abort, a session's call taken past others) moved every entry after
+   * it, and found it with `indexOf`: with tens of thousands waiting (a raised `maxQueue`), a
+   * burst of queue timeouts held the event loop for seconds.
+   */
   private items: T[] = []
+  private head = 0
+  /** Entries now waiting (what `remove` checks, in O(1)). */
+  private readonly waiting = new Set<T>()
+  /** Entries that left but whose slot in `items` (after `head`) is not yet compacted away. */
+  private readonly left = new Set<T>()
   private countedSize = 0
   /** Entries that are not pipeable (streams): with the uncounted ones, those that wait for a slot. */
   private unpipeable = 0
@@ -63,7 +78,7 @@ export class CallQueue<T extends Queued> {
 
   /** Every waiting entry. */
   get size(): number {
-    return this.items.length
+    return this.waiting.size
   }
 
   /** Entries with no worker to go to: those that count against `maxQueue`. */
@@ -73,7 +88,7 @@ export class CallQueue<T extends Queued> {
 
   /** Entries waiting for a starting worker (not counted against `maxQueue`). */
   get waitingForStart(): number {
-    return this.items.length - this.countedSize
+    return this.waiting.size - this.countedSize
   }
 
   /** Appends; false (nothing added) when a counted entry would exceed `maxQueue`. */
@@ -85,6 +100,8 @@ export class CallQueue<T extends Queued> {
     if (entry.pipeable === false) this.unpipeable++
     this.countSession(entry, 1)
     entry.counted = counted
+    this.dropSlot(entry)
+    this.waiting.add(entry)
     this.items.push(entry)
     return true
   }
@@ -99,10 +116,14 @@ export class CallQueue<T extends Queued> {
     if (entry.pipeable === false) this.unpipeable++
     this.countSession(entry, 1)
     entry.counted = counted
+    this.dropSlot(entry)
+    this.waiting.add(entry)
     const items = this.items
     let i = items.length
-    while (i > 0 && items[i - 1]!.seq > entry.seq) i--
-    items.splice(i, 0, entry)
+    while (i > this.head && items[i - 1]!.seq > entry.seq) i--
+    // At the head (a call taken back goes first, as a rule), the free slot before it is reused.
+    if (i === this.head && this.head > 0) items[--this.head] = entry
+    else items.splice(i, 0, entry)
   }
 
   /**
@@ -121,15 +142,17 @@ export class CallQueue<T extends Queued> {
    */
   takeFor(workerId: string, intoPipe: boolean, onlyTargeted = false, holdAfter = Number.NEGATIVE_INFINITY, holdUntil = Number.NEGATIVE_INFINITY): T | undefined {
     const items = this.items
+    const left = this.left
     let held = false
     // Sessions with an entry passed over: their later entries may not overtake it.
     let passed: Set<string> | undefined
-    for (let i = 0; i < items.length; i++) {
+    for (let i = this.head; i < items.length; i++) {
       const e = items[i]!
+      if (left.size > 0 && left.has(e)) continue
       const session = e.sessionId
       if (session != null && passed?.has(session)) continue
       const untargeted = e.target === undefined && !onlyTargeted
-      if (e.target === workerId || (untargeted && !held && (!intoPipe || !waitsForSlot(e)))) return this.removeAt(i)
+      if (e.target === workerId || (untargeted && !held && (!intoPipe || !waitsForSlot(e)))) return this.take(e)
       if (untargeted && intoPipe && !held && waitsForSlot(e)) held = holds(e, holdAfter, holdUntil)
       if (session != null) (passed ??= new Set()).add(session)
     }
@@ -142,8 +165,8 @@ export class CallQueue<T extends Queued> {
    * O(1) while no entry waits for a slot, else O(entries) at worst.
    */
   holdsPipes(holdAfter: number, holdUntil: number): boolean {
-    if (this.countedSize === this.items.length && this.unpipeable === 0) return false
-    for (const e of this.items) if (e.target === undefined && waitsForSlot(e) && holds(e, holdAfter, holdUntil)) return true
+    if (this.countedSize === this.waiting.size && this.unpipeable === 0) return false
+    for (const e of this.entries()) if (e.target === undefined && waitsForSlot(e) && holds(e, holdAfter, holdUntil)) return true
     return false
   }
 
@@ -155,7 +178,7 @@ export class CallQueue<T extends Queued> {
    */
   targetSession(sessionId: string, workerId: string): void {
     if (!this.bySession.has(sessionId)) return
-    for (const e of this.items) {
+    for (const e of this.entries()) {
       if (e.sessionId !== sessionId || e.target !== undefined) continue
       e.target = workerId
       if (!e.counted) {
@@ -170,37 +193,79 @@ export class CallQueue<T extends Queued> {
     return this.bySession.has(sessionId)
   }
 
-  /** Removes an entry (timed out, aborted); false when it had already left. */
+  /** Removes an entry (timed out, aborted); false when it had already left. O(1) amortized. */
   remove(entry: T): boolean {
-    const i = this.items.indexOf(entry)
-    if (i < 0) return false
-    this.removeAt(i)
+    if (!this.waiting.has(entry)) return false
+    this.take(entry)
     return true
   }
 
   /** Entries targeted at `workerId` become untargeted (the worker left; they may run anywhere). */
   untarget(workerId: string): T[] {
-    const moved = this.items.filter((e) => e.target === workerId)
+    const moved: T[] = []
+    for (const e of this.entries()) if (e.target === workerId) moved.push(e)
     for (const e of moved) e.target = undefined
     return moved
   }
 
   /** Empties the queue, returning what it held, oldest first. */
   drain(): T[] {
-    const all = this.items
+    const all = [...this.entries()]
     this.items = []
+    this.head = 0
+    this.waiting.clear()
+    this.left.clear()
     this.countedSize = 0
     this.unpipeable = 0
     this.bySession.clear()
     return all
   }
 
-  private removeAt(i: number): T {
-    const [entry] = this.items.splice(i, 1)
-    if (entry!.counted) this.countedSize--
-    if (entry!.pipeable === false) this.unpipeable--
-    this.countSession(entry!, -1)
-    return entry!
+  /** The waiting entries, oldest first. */
+  private *entries(): IterableIterator<T> {
+    const items = this.items
+    const left = this.left
+    for (let i = this.head; i < items.length; i++) {
+      const e = items[i]!
+      if (left.size === 0 || !left.has(e)) yield e
+    }
+  }
+
+  /** Takes a waiting entry out: its slot is skipped from now on, and freed from the head. */
+  private take(entry: T): T {
+    this.waiting.delete(entry)
+    if (entry.counted) this.countedSize--
+    if (entry.pipeable === false) this.unpipeable--
+    this.countSession(entry, -1)
+    const items = this.items
+    if (items[this.head] === entry) {
+      items[this.head++] = undefined as unknown as T // not kept alive by its dead slot
+      // Slots of entries that left from inside, now at the head, are freed too.
+      while (this.head < items.length && this.left.delete(items[this.head]!)) items[this.head++] = undefined as unknown as T
+    } else {
+      this.left.add(entry)
+    }
+    this.compact()
+    return entry
+  }
+
+  /**
+   * Drops dead slots once they are many and at least half of the array: amortized O(1) per
+   * entry, and the array never holds more than about twice the entries waiting.
+   */
+  private compact(): void {
+    const dead = this.head + this.left.size
+    if (dead < COMPACT_AFTER || dead * 2 < this.items.length) return
+    this.items = this.left.size === 0 ? this.items.slice(this.head) : [...this.entries()]
+    this.head = 0
+    this.left.clear()
+  }
+
+  /** An entry that comes back while its old slot is still in the array loses that slot first. */
+  private dropSlot(entry: T): void {
+    if (!this.left.delete(entry)) return
+    const at = this.items.indexOf(entry, this.head)
+    if (at >= 0) this.items.splice(at, 1)
   }
 
   private countSession(entry: T, by: 1 | -1): void {
