@@ -10,7 +10,22 @@ import { STARTS_PER_TURN } from "../../src/supervisor/childRunners.js"
 import { DynamicSupervisor, Supervisor } from "../../src/supervisor/Supervisor.js"
 import { fake } from "../support/fakeChild.js"
 
-const nextTurn = () => new Promise((r) => setImmediate(r))
+/** Counts the turns of the event loop from now until `stop()`. */
+const turnCounter = () => {
+  let turns = 0
+  let ticking = true
+  const tick = () => {
+    turns += 1
+    if (ticking) setImmediate(tick)
+  }
+  setImmediate(tick)
+  return {
+    stop: () => {
+      ticking = false
+      return turns
+    },
+  }
+}
 
 describe("the supervisor and the event loop", () => {
   it("a child that fails at once, restarted a thousand times, lets the event loop turn between restarts; the intensity still ends it", async () => {
@@ -27,21 +42,14 @@ describe("the supervisor and the event loop", () => {
       children: [{ id: "a", start: failsAtOnce }],
     })
     const ended = new Promise<unknown>((resolve) => sup.actor.subscribe({ complete: () => resolve(sup.actor.getSnapshot().output), error: resolve }))
-    // Counts the turns of the event loop while the restarts run.
-    let turns = 0
-    let ticking = true
-    const tick = () => {
-      turns += 1
-      if (ticking) setImmediate(tick)
-    }
-    setImmediate(tick)
+    const counter = turnCounter()
     broken = true
     starts = 0
     sup.whichChildren()[0]!.ref!.stop() // the child stopped from outside: exit reason killed
     // Before: all 1 000 restarts ran in this task, and the ticker never ran before the end.
     expect(starts).toBeLessThanOrEqual(STARTS_PER_TURN)
     const output = await ended
-    ticking = false
+    const turns = counter.stop()
     expect(output).toMatchObject({ reason: "shutdown", error: { _tag: "MaxRestartIntensity" } })
     expect(starts).toBe(1_000)
     expect(turns).toBeGreaterThanOrEqual(Math.floor(1_000 / STARTS_PER_TURN) - 1)
@@ -51,15 +59,9 @@ describe("the supervisor and the event loop", () => {
     const n = 10 * STARTS_PER_TURN
     const order: string[] = []
     const specs = Array.from({ length: n }, (_, i) => fake(`c${i}`, { input: () => (order.push(`c${i}`), {}) }))
-    let turns = 0
-    let ticking = true
-    const tick = () => {
-      turns += 1
-      if (ticking) setImmediate(tick)
-    }
-    setImmediate(tick)
+    const counter = turnCounter()
     const sup = await Supervisor.start({ id: "many", children: specs })
-    ticking = false
+    const turns = counter.stop()
     expect(order).toEqual(specs.map((s) => s.id))
     expect(turns).toBeGreaterThanOrEqual(9)
     expect(sup.countChildren().active).toBe(n)
