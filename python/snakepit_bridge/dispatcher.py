@@ -579,6 +579,10 @@ class Dispatcher:
         if self._loop.blocked and call.envelope.get("nested") is True:
             # A host tool called back while the loop is blocked in a ``call_tool`` made from an
             # ``async def``, most likely the one that waits for this call: it would never run.
+            # Closed unstarted, so Python does not warn of a coroutine never awaited.
+            close = getattr(awaitable, "close", None)
+            if close is not None:
+                close()
             raise AsyncLoopBlocked(
                 "this async call cannot run: the worker's event loop is blocked in "
                 "session.call_tool(), called from an async def that waits for this call; "
