@@ -38,6 +38,8 @@ export type ChildRunnersCommand =
   | { readonly type: "runner.start"; readonly input: ChildRunnerInput }
   | { readonly type: "runner.shutdown"; readonly id: string; readonly incarnation: number }
   | { readonly type: "runner.stop"; readonly id: string; readonly incarnation: number }
+  /** Sent by the runners actor to itself once the event loop has turned: the waiting starts run. */
+  | { readonly type: "runner.turn" }
 
 interface Runner {
   stopped: boolean
@@ -58,6 +60,7 @@ interface Runner {
 export const STARTS_PER_TURN = 32
 
 const SHUTDOWN_COMMAND: ChildShutdownCommand = { type: "child.shutdown" }
+const TURN: ChildRunnersCommand = { type: "runner.turn" }
 
 // The event loop's own, taken when this module loads: a test's fake timers (vitest's and Jest's
 // fake `setImmediate` too) must not hold back the starts, which wait for the loop, not for time.
@@ -81,8 +84,9 @@ export const childRunners = fromCallback<ChildRunnersCommand, void, ChildRunnerE
 
   const run = (runner: Runner, input: ChildRunnerInput) => {
     startsThisTurn += 1
-    // The count starts again once the loop turns; with starts waiting, that turn runs them.
-    turn ??= setImmediate(nextTurn)
+    // The count starts again once the loop turns; with starts waiting, that turn runs them,
+    // through this actor's mailbox like any command (see below).
+    turn ??= setImmediate(() => self.send(TURN))
     runner.cleanup = runChild({
       input,
       sendBack: (event) => {
@@ -93,11 +97,13 @@ export const childRunners = fromCallback<ChildRunnersCommand, void, ChildRunnerE
       },
       self,
     })
-    // Commands wait in this actor's mailbox while it handles one, so a stop cannot arrive
-    // before runChild returns; if one ever did, only the placeholder cleanup would have run.
+    // Commands wait in this actor's mailbox while it handles one (a waiting start too runs in
+    // one, `runner.turn`), so a shutdown or stop cannot arrive before runChild returns: the
+    // supervisor may answer the child's first report with one at once. Run from a plain
+    // `setImmediate`, a start once missed its shutdown, and a supervisor waited for ever.
     if (runner.stopped) runner.cleanup()
   }
-  const nextTurn = () => {
+  const startWaiting = () => {
     turn = undefined
     startsThisTurn = 0
     const due = waiting
@@ -122,6 +128,7 @@ export const childRunners = fromCallback<ChildRunnersCommand, void, ChildRunnerE
   }
 
   receive((command) => {
+    if (command.type === "runner.turn") return startWaiting()
     if (command.type === "runner.start") {
       const { input } = command
       const key = keyOf(input.spec.id, input.incarnation)

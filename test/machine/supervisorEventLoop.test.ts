@@ -5,10 +5,11 @@
  * Nothing here reads a clock: the tests count turns of the event loop and events handled.
  */
 import { describe, expect, it } from "vitest"
-import { fromCallback, type InspectionEvent } from "xstate"
+import { createActor, fromCallback, type InspectionEvent } from "xstate"
 import { STARTS_PER_TURN } from "../../src/supervisor/childRunners.js"
+import { supervisorMachine } from "../../src/supervisor/machine.js"
 import { DynamicSupervisor, Supervisor } from "../../src/supervisor/Supervisor.js"
-import { fake } from "../support/fakeChild.js"
+import { fake, fakeChildMachine } from "../support/fakeChild.js"
 
 /** Counts the turns of the event loop from now until `stop()`. */
 const turnCounter = () => {
@@ -66,6 +67,25 @@ describe("the supervisor and the event loop", () => {
     expect(turns).toBeGreaterThanOrEqual(9)
     expect(sup.countChildren().active).toBe(n)
     await sup.stop()
+  })
+
+  it("a start that waited for its turn still hears a shutdown sent while it reports started: a failed start after it stops it at once", async () => {
+    // The start past STARTS_PER_TURN runs in a later turn; the supervisor answers its report
+    // (started) with the next start, which fails, and so asks it to shut down while its own
+    // start is still running. Before, that shutdown was lost and a child with shutdown
+    // "infinity" (a nested supervisor's default) kept the supervisor waiting for ever.
+    const children = [
+      ...Array.from({ length: STARTS_PER_TURN + 1 }, (_, i) => ({ id: `c${i}`, start: fakeChildMachine, input: () => ({}), shutdown: "infinity" as const })),
+      { id: "bad", start: fakeChildMachine, input: () => ({ failStart: true }), shutdown: "infinity" as const },
+    ]
+    const exits: string[] = []
+    const actor = createActor(supervisorMachine, { input: { id: "late", children } })
+    actor.on("child.exited", (e) => void exits.push(`${e.id}:${e.reason}`))
+    const output = new Promise<unknown>((resolve) => actor.subscribe({ complete: () => resolve(actor.getSnapshot().output), error: resolve }))
+    actor.start()
+    expect(await output).toMatchObject({ cause: "failed_to_start_child" })
+    expect(exits[0]).toBe(`c${STARTS_PER_TURN}:shutdown`)
+    expect(exits).toHaveLength(STARTS_PER_TURN + 1)
   })
 
   it("concurrent startChild requests behind slow starts are each delivered once, not once per start before them", async () => {
