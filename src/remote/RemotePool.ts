@@ -614,7 +614,11 @@ export class RemotePool implements PoolBackend {
         finish(new CallCancelled({ message: "the call was aborted", reason: options.signal?.reason }))
       }
       const timeoutMs = options.timeoutMs ?? this.options.callTimeoutMs
-      const sent = (reply: string | undefined) => this.noteSent(call, reply)
+      // Sent at the end of the turn: a call settled meanwhile (aborted, its agent judged lost)
+      // is not noted, or nothing would ever take it out.
+      const sent = (reply: string | undefined) => {
+        if (!settled) this.noteSent(call, reply)
+      }
       const post = () => {
         let data: Uint8Array
         try {

@@ -20,7 +20,7 @@ const outcome = <T,>(p: Promise<T>) => p.then((value) => ({ ok: true as const, v
 describe.skipIf(!natsServerAvailable)("bursts through the remote hop", { timeout: 60_000 }, () => {
   suite.hooks()
 
-  it("1 000 calls at once: each gets its own argument back; a 1 500-item stream arrives in order", async () => {
+  it("1 000 calls at once: each gets its own argument back; a 1 500-item stream arrives in order; calls aborted before they left leave nothing behind", async () => {
     // The suite's default TTL (5 s), which the burst cannot outlast on a busy machine: this test
     // is about delivery, not loss.
     await suite.launch(["b1"], "burst")
@@ -30,6 +30,16 @@ describe.skipIf(!natsServerAvailable)("bursts through the remote hop", { timeout
     const items: unknown[] = []
     for await (const item of bridge.stream(null, "remote", "ticks", [1_500])) items.push(item)
     expect(items).toEqual(Array.from({ length: 1_500 }, (_, i) => i))
+    // 200 calls aborted in the turn they were made (their message still waits to be sent): each
+    // rejects, and none is left noted under the reply subject it then leaves on. Before, each
+    // stayed noted for good, holding the call.
+    const controller = new AbortController()
+    const aborted = Array.from({ length: 200 }, (_, i) => outcome(bridge.executePython(null, "echo", "echo", [i], { signal: controller.signal })))
+    controller.abort()
+    expect((await Promise.all(aborted)).every((r) => !r.ok && (r.error as { _tag?: string })._tag === "CallCancelled")).toBe(true)
+    await new Promise((r) => setImmediate(r))
+    expect(await bridge.executePython(null, "echo", "echo", ["after"])).toBe("after")
+    expect((bridge as unknown as { pool: { sentOnSubject: Map<string, unknown> } }).pool.sentOnSubject.size).toBe(0)
   })
 
   it("SIGKILL of one of two agents mid-burst: each call settles, plain ones on it `agent lost`, idempotent ones retried, the rest right", async () => {
