@@ -20,8 +20,9 @@ class LoopThread:
         self._lock = threading.Lock()
         self._ident: "int | None" = None
         #: Blocking waits the loop's own thread is in now (``session.call_tool`` called from an
-        #: ``async def``): while it is, no coroutine runs. Changed only on that thread.
-        self.blocked = 0
+        #: ``async def``), by session: while there is one, no coroutine runs. Changed only on
+        #: that thread.
+        self._blocked: "dict[str | None, int]" = {}
 
     def get(self) -> Any:
         """The running loop (started now if needed)."""
@@ -42,6 +43,22 @@ class LoopThread:
         self._ident = threading.get_ident()
         asyncio.set_event_loop(loop)
         loop.run_forever()
+
+    def block(self, session_id: "str | None") -> None:
+        """A blocking wait of ``session_id``'s call begins on the loop's thread."""
+        self._blocked[session_id] = self._blocked.get(session_id, 0) + 1
+
+    def unblock(self, session_id: "str | None") -> None:
+        """That wait ended."""
+        n = self._blocked.get(session_id, 0) - 1
+        if n > 0:
+            self._blocked[session_id] = n
+        else:
+            self._blocked.pop(session_id, None)
+
+    def blocked_by(self, session_id: "str | None") -> bool:
+        """True while a call of ``session_id`` holds the loop in a blocking wait."""
+        return self._blocked.get(session_id, 0) > 0
 
     def on_its_thread(self) -> bool:
         """True on the loop's own thread (in a coroutine it runs, or code that one calls)."""

@@ -576,9 +576,12 @@ class Dispatcher:
         """Run ``awaitable`` on the event loop for ``call`` and wait for it here."""
         import asyncio
         import concurrent.futures
-        if self._loop.blocked and call.envelope.get("nested") is True:
-            # A host tool called back while the loop is blocked in a ``call_tool`` made from an
-            # ``async def``, most likely the one that waits for this call: it would never run.
+        envelope = call.envelope
+        if envelope.get("nested") is True and self._loop.blocked_by(envelope.get("session_id")):
+            # A host tool called back while a call of this session holds the loop in a
+            # ``call_tool`` made from an ``async def``: the call that waits for this one (a
+            # nested call is made for a call of its session that waits on a tool). It would
+            # never run. A nested call of another session only waits for the loop.
             # Closed unstarted, so Python does not warn of a coroutine never awaited.
             close = getattr(awaitable, "close", None)
             if close is not None:

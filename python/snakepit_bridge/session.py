@@ -454,11 +454,11 @@ class Session:
         # Called from an ``async def``: the worker's event loop waits here with it, so a nested
         # ``async`` call the tool makes could not run (the dispatcher refuses it while this
         # counts). ``acall_tool`` is the way; a tool that does not call back still works.
-        loop.blocked += 1
+        loop.block(self.id)
         try:
             return tools.start(name, args, kwargs, self.id).result()
         finally:
-            loop.blocked -= 1
+            loop.unblock(self.id)
 
     async def acall_tool(self, name: str, /, *args: Any, **kwargs: Any) -> Any:
         """Awaitable :meth:`call_tool` for ``async`` functions (does not block the loop)."""

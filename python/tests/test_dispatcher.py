@@ -301,6 +301,24 @@ def test_a_nested_async_call_is_refused_while_the_loop_waits_in_a_blocking_call_
     assert outbox.reply(3)["value"] == 8
 
 
+def test_a_nested_async_call_of_another_session_waits_for_the_blocked_loop_instead(make_dispatcher, outbox):
+    dispatcher = make_dispatcher(concurrency=2)
+    # s1: an async def in a blocking call_tool whose tool does not call back (it works, slowly).
+    deliver(dispatcher, call(1, "targets", "ause_tool_blocking", 21, session_id="s1"))
+    first = outbox.wait_for(lambda m: m["type"] == "tool_call" and m["session_id"] == "s1")
+    # s2: a call waiting for its own tool, which calls back into an async function.
+    deliver(dispatcher, call(2, "targets", "use_tool", 5, session_id="s2"))
+    second = outbox.wait_for(lambda m: m["type"] == "tool_call" and m["session_id"] == "s2")
+    deliver(dispatcher, dict(call(3, "targets", "atwice", 7, session_id="s2"), nested=True))
+    time.sleep(0.05)
+    assert outbox.of(3) == []  # not refused: it waits for the loop s1 holds
+    deliver(dispatcher, {"type": "tool_result", "id": first["id"], "ok": True, "value": 42})
+    assert outbox.reply(1)["value"] == 42
+    assert outbox.reply(3)["value"] == 14
+    deliver(dispatcher, {"type": "tool_result", "id": second["id"], "ok": True, "value": 10})
+    assert outbox.reply(2)["value"] == 10
+
+
 @pytest.mark.parametrize("failure,error_type,text", [
     ({"message": "no tool named 'double'", "type": "ToolNotFound"},
      "snakepit_bridge.session.ToolNotFound", "no tool named 'double'"),
