@@ -379,26 +379,36 @@ def test_stream_of_a_plain_value_is_one_chunk(dispatcher, outbox):
 # -- cancel --------------------------------------------------------------------------------------
 
 def test_cancel_drops_a_queued_call_at_once(make_dispatcher, outbox):
+    # The running call holds its slot until the test lets it go: the cancel cannot be late.
     d = make_dispatcher(concurrency=1)
-    deliver(d, call(1, "targets", "wait_then", 0.3, "first"))
-    deliver(d, call(2, "echo", "echo", "second"))
-    targets.started.wait(2)
-    deliver(d, {"type": "cancel", "id": 2})
-    assert outbox.reply(2)["error"]["type"] == "CallCancelled"
+    targets.gate.clear()
+    try:
+        deliver(d, call(1, "targets", "wait_for_gate", "first"))
+        deliver(d, call(2, "echo", "echo", "second"))
+        assert targets.started.wait(5)
+        deliver(d, {"type": "cancel", "id": 2})
+        assert outbox.reply(2)["error"]["type"] == "CallCancelled"
+        assert outbox.of(1) == []  # answered at once, while the running call still runs
+    finally:
+        targets.gate.set()
     assert outbox.reply(1)["value"] == "first"
     replies = [m["id"] for m in outbox.messages if m["type"] in ("result", "error")]
-    assert replies == [2, 1]  # answered at once, not after the running call
+    assert replies == [2, 1]
     time.sleep(0.05)
     assert len(outbox.of(2)) == 1  # the dropped call never runs
 
 
 def test_a_dropped_queued_call_says_it_never_started(make_dispatcher, outbox):
     d = make_dispatcher(concurrency=1)
-    deliver(d, call(1, "targets", "wait_then", 0.3, "first"))
-    deliver(d, call(2, "echo", "echo", "second"))
-    targets.started.wait(2)
-    deliver(d, {"type": "cancel", "id": 2, "queued_only": True})
-    assert outbox.reply(2)["error"]["started"] is False
+    targets.gate.clear()
+    try:
+        deliver(d, call(1, "targets", "wait_for_gate", "first"))
+        deliver(d, call(2, "echo", "echo", "second"))
+        assert targets.started.wait(5)
+        deliver(d, {"type": "cancel", "id": 2, "queued_only": True})
+        assert outbox.reply(2)["error"]["started"] is False
+    finally:
+        targets.gate.set()
     assert outbox.reply(1)["value"] == "first"
 
 
@@ -420,10 +430,13 @@ def test_cancel_interrupts_a_running_async_call(dispatcher, outbox):
 def test_cancel_stops_a_generator_before_its_next_chunk(dispatcher, outbox):
     deliver(dispatcher, call(1, "targets", "slow_gen", 100, 0.05, stream=True))
     outbox.wait_for(lambda m: m.get("id") == 1 and m["type"] == "chunk")
+    before = len(outbox.of(1))
     deliver(dispatcher, {"type": "cancel", "id": 1})
-    final = outbox.reply(1, timeout=2)
+    final = outbox.reply(1, timeout=5)
     assert final["type"] == "error" and final["error"]["type"] == "CallCancelled"
-    assert len(outbox.of(1)) <= 4
+    # Counted from the cancel, not from the start: at most the chunk under way, then the error
+    # (a loaded machine may let the generator run on while this thread waits for the GIL).
+    assert len(outbox.of(1)) <= before + 2
 
 
 def test_cancel_stops_an_async_generator(dispatcher, outbox):
@@ -509,10 +522,14 @@ def test_health_check_reports_stats(make_dispatcher, outbox):
     d = make_dispatcher(concurrency=1)
     deliver(d, call(1, "echo", "echo", 1))
     outbox.reply(1)
-    deliver(d, call(2, "targets", "wait_then", 0.5, None))
-    deliver(d, call(3, "echo", "echo", 3))
-    targets.started.wait(2)
-    pong = _settled_stats(d, outbox, 100, {"in_flight": 2, "served": 1})
+    targets.gate.clear()
+    try:
+        deliver(d, call(2, "targets", "wait_for_gate", None))
+        deliver(d, call(3, "echo", "echo", 3))
+        assert targets.started.wait(5)
+        pong = _settled_stats(d, outbox, 100, {"in_flight": 2, "served": 1})
+    finally:
+        targets.gate.set()
     stats = pong["stats"]
     assert pong["type"] == "pong" and stats["pid"] == os.getpid()
     assert stats["in_flight"] == 2 and stats["served"] == 1

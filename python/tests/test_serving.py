@@ -18,11 +18,16 @@ def _ids_in_order(outbox):
 
 
 def test_a_slow_call_does_not_delay_pings(make_dispatcher, outbox):
+    # The slow call runs until the test lets it go: the ping cannot lose the race to it.
     w = make_dispatcher(concurrency=1)
-    deliver(w, call(1, "targets", "wait_then", 0.5, "done"))
-    targets.started.wait(2)
-    deliver(w, {"type": "ping", "id": 2})
-    outbox.reply(2)
+    targets.gate.clear()
+    try:
+        deliver(w, call(1, "targets", "wait_for_gate", "done"))
+        assert targets.started.wait(5)
+        deliver(w, {"type": "ping", "id": 2})
+        outbox.reply(2)
+    finally:
+        targets.gate.set()
     outbox.reply(1)
     assert _ids_in_order(outbox) == [2, 1]
 
@@ -38,21 +43,29 @@ def test_a_slow_call_keeps_the_read_role_while_no_input_waits(make_dispatcher, o
 
 def test_input_behind_a_slow_call_takes_the_read_role_away(make_dispatcher, outbox):
     w = make_dispatcher(concurrency=1)
-    deliver(w, call(1, "targets", "wait_then", 0.3, "done"))
-    targets.started.wait(2)
-    deliver(w, {"type": "ping", "id": 2})
-    outbox.reply(2)
-    assert w.server.handoffs == 1
+    targets.gate.clear()
+    try:
+        deliver(w, call(1, "targets", "wait_for_gate", "done"))
+        assert targets.started.wait(5)
+        deliver(w, {"type": "ping", "id": 2})
+        outbox.reply(2)
+        assert w.server.handoffs == 1
+    finally:
+        targets.gate.set()
     outbox.reply(1)
 
 
 def test_frames_buffered_behind_a_slow_call_take_the_read_role_away(make_dispatcher, outbox):
     from conftest import wire
     w = make_dispatcher(concurrency=1)
-    # One write: the ping is in the reader's buffer, not in the fd, while the call runs.
-    w.host_in.sendall(wire(call(1, "targets", "wait_then", 0.3, "done")) +
-                      wire({"type": "ping", "id": 2}))
-    outbox.reply(2)
+    targets.gate.clear()
+    try:
+        # One write: the ping is in the reader's buffer, not in the fd, while the call runs.
+        w.host_in.sendall(wire(call(1, "targets", "wait_for_gate", "done")) +
+                          wire({"type": "ping", "id": 2}))
+        outbox.reply(2)
+    finally:
+        targets.gate.set()
     outbox.reply(1)
     assert _ids_in_order(outbox) == [2, 1]
     assert w.server.handoffs == 1
@@ -129,10 +142,14 @@ def test_a_slow_call_after_a_run_of_quick_calls_still_yields_to_a_ping(make_disp
     # Quick calls back to back let the watchdog's pace grow to MAX_PACE; the slow call after
     # them must still be found, and the ping behind it answered while it runs.
     quick = b"".join(wire(call(i, "echo", "echo", i)) for i in range(2000))
-    w.host_in.sendall(quick + wire(call(5000, "targets", "wait_then", 0.5, "done")))
-    targets.started.wait(5)
-    deliver(w, {"type": "ping", "id": 5001})
-    outbox.reply(5001)
+    targets.gate.clear()
+    try:
+        w.host_in.sendall(quick + wire(call(5000, "targets", "wait_for_gate", "done")))
+        assert targets.started.wait(5)
+        deliver(w, {"type": "ping", "id": 5001})
+        outbox.reply(5001)
+    finally:
+        targets.gate.set()
     outbox.reply(5000)
     assert _ids_in_order(outbox)[-2:] == [5001, 5000]
     # At least the slow call's; a quick call a loaded machine holds up for a tick, with the rest
