@@ -286,11 +286,13 @@ describe("session lifetime", () => {
   })
 
   it("a session in use is not expired: each call resets its TTL", async () => {
-    const bridge = await startBridge({ minWorkers: 1, sessionTtlMs: 300 })
+    // Nine gaps of 500 ms outlast the 3 s TTL and its sweep; each leaves 2.5 s to spare, so a
+    // machine that holds the host's timers up for a while does not expire the session.
+    const bridge = await startBridge({ minWorkers: 1, sessionTtlMs: 3_000 })
     const cleaned = record(bridge, "session.cleanedUp")
     await bridge.executePython("busy", "tools", "remember", [0])
-    for (let i = 1; i <= 10; i++) {
-      await new Promise((r) => setTimeout(r, 60))
+    for (let i = 1; i <= 9; i++) {
+      await new Promise((r) => setTimeout(r, 500))
       expect(await bridge.executePython("busy", "tools", "remember", [i])).toBe(i - 1)
     }
     expect(cleaned).toEqual([])
