@@ -12,7 +12,15 @@ what they *resolve to*, which only Python can see:
   module or one of its submodules (``json.JSONDecoder`` lives in ``json.decoder``);
 - the target is callable and defined there too (for a bound method, its function):
   ``appmod.Model.register`` is ``abc``'s and ``appmod.Model.mro`` is ``type``'s, so both are
-  refused.
+  refused;
+- what calling the target runs is defined there too.  A class's ``__module__`` names only
+  where the class statement stood: ``class Runner(subprocess.Popen)`` in an allowed module would
+  run ``Popen.__init__`` (a command) when called.  So for a class, the ``__new__`` and
+  ``__init__`` its instances get (the first in its MRO) and its metaclass's ``__call__`` must be
+  the module's own functions or a builtin type's (``object``, ``Exception``, ``dict``: they
+  touch nothing outside the new object); for a callable instance, its class's ``__call__``.  An
+  ``Enum`` (its metaclass's ``__call__`` is ``enum``'s) or a ``threading.Thread`` subclass is
+  refused: a function of the module that makes one is not.
 
 A refusal raises :class:`~snakepit_bridge.errors.ModuleNotAllowed`, which the host reports as
 its ``ModuleNotAllowed`` error.
@@ -142,4 +150,66 @@ def resolve(exposure: Optional[Exposure], module: str, function: str) -> Callabl
         else target
     if not _defined_in(defined, owners):
         raise _refused(module, function, f"{walked} is not defined in {module}")
+    foreign = _foreign_call(target, owners)
+    if foreign is not None:
+        raise _refused(module, function, f"calling {walked} runs {foreign}, which is not "
+                                         f"defined in {module}")
     return target
+
+
+#: What calling a class runs, looked up as Python does: the metaclass's ``__call__``, then the
+#: class's ``__new__`` and ``__init__``.
+_CONSTRUCTION = ("__new__", "__init__")
+
+
+def _foreign_call(target: Any, owners: Tuple[str, ...]) -> Optional[str]:
+    """The qualified name of the code, not the module's own, that calling ``target`` would run
+    first, if any (see the module docstring); None when it is all the module's or builtin."""
+    if isinstance(target, (types.FunctionType, types.MethodType, types.BuiltinFunctionType)):
+        return None  # its own code: checked by the caller
+    if isinstance(target, type):
+        meta = _provider(type(target), "__call__")
+        if meta is not None and meta is not type and not _own(meta, "__call__", owners):
+            return _code_name(meta, "__call__")
+        for name in _CONSTRUCTION:
+            cls = _provider(target, name)
+            if cls is not None and not _own(cls, name, owners):
+                return _code_name(cls, name)
+        return None
+    cls = _provider(type(target), "__call__")
+    if cls is not None and not _own(cls, "__call__", owners):
+        return _code_name(cls, "__call__")
+    return None
+
+
+def _provider(cls: type, name: str) -> Optional[type]:
+    """The class in ``cls``'s MRO whose own ``__dict__`` holds ``name``."""
+    for klass in cls.__mro__:
+        if name in vars(klass):
+            return klass
+    return None
+
+
+def _own(cls: type, name: str, owners: Tuple[str, ...]) -> bool:
+    """Whether ``cls.__dict__[name]`` is a builtin type's slot or a function of ``owners``."""
+    if cls.__module__ == "builtins":
+        return True
+    fn = vars(cls)[name]
+    fn = getattr(fn, "__func__", fn)  # a staticmethod (``__new__``) or classmethod
+    if not isinstance(fn, types.FunctionType):
+        return False  # a C type's slot outside builtins (``io.FileIO``), or a callable object
+    if _defined_in(fn, owners):
+        return True
+    # ``collections.namedtuple`` (``typing.NamedTuple`` too) makes ``__new__`` in a namespace of
+    # its own, named after the class: the class's own constructor if the class is the module's.
+    return name == "__new__" and fn.__module__ == f"namedtuple_{cls.__name__}" and \
+        _defined_in(cls, owners)
+
+
+def _code_name(cls: type, name: str) -> str:
+    """What ``cls.__dict__[name]`` is, by the name its code has (not where it was put)."""
+    fn = vars(cls)[name]
+    fn = getattr(fn, "__func__", fn)
+    if isinstance(fn, types.FunctionType):
+        return f"{fn.__module__}.{fn.__qualname__}"
+    return f"{cls.__module__}.{cls.__qualname__}.{name}"

@@ -31,6 +31,12 @@ ATTACKS = [
     ("os", "system"),
     ("<code>", "exec"),
     ("appmod.sub", "f"),
+    # Classes and instances defined in appmod whose call runs another module's code.
+    ("appmod", "Runner"),
+    ("appmod", "Archive"),
+    ("appmod", "task"),
+    ("appmod", "Color"),
+    ("appmod", "Borrowed"),
 ]
 
 
@@ -48,6 +54,25 @@ def test_the_modules_own_functions_and_classes_resolve():
     assert resolve(ALLOWED, "appmod", "Model.create")() == "created"
     assert resolve(ALLOWED, "appmod", "model.predict")(1) == 2
     assert resolve(ALLOWED, "appmod", "Concrete") is appmod.Concrete
+
+
+def test_calling_a_class_runs_only_the_modules_own_or_builtin_code():
+    # (Enum's metaclass is EnumType from 3.11, EnumMeta before.)
+    for name, runs in [("Runner", r"subprocess\.Popen\.__init__"), ("Archive", r"zipfile\.ZipFile\.__init__"),
+                       ("task", r"functools\.partial\.__call__"), ("Color", r"enum\.Enum(Type|Meta)\.__call__"),
+                       ("Borrowed", r"subprocess\.Popen\.__init__")]:
+        with pytest.raises(ModuleNotAllowed, match=f"calling appmod\\.{name} runs {runs}, which is not defined in appmod"):
+            resolve(ALLOWED, "appmod", name)
+    # An exact entry names the class, not the foreign code its call would run.
+    with pytest.raises(ModuleNotAllowed):
+        resolve(Exposure.parse("appmod.Runner"), "appmod", "Runner")
+    assert resolve(ALLOWED, "appmod", "Failure")("bad").args == ("bad",)
+    assert resolve(ALLOWED, "appmod", "Point")(1, 2) == appmod.Point(1, 2)
+    assert resolve(ALLOWED, "appmod", "Pair")(1, 2) == (1, 2)
+    assert resolve(ALLOWED, "appmod", "Span")(1, 2) == (1, 2)
+    assert resolve(ALLOWED, "appmod", "counter")() >= 1
+    # A method of such a class is its own business: the class is not called.
+    assert resolve(ALLOWED, "appmod", "Runner.text") is appmod.Runner.text
 
 
 def test_an_exact_entry_admits_only_its_name_and_may_name_a_private_one():

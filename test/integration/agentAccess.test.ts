@@ -4,6 +4,9 @@
  * `--allow-modules`/`--expose` serve exactly what they admit; `--allow-any-module` is the
  * explicit opt-out. Real `nats-server`, real `snakepit agent` processes, a remote client.
  */
+import { existsSync, mkdtempSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { describe, expect, it } from "vitest"
 import { ModuleNotAllowed } from "../../src/errors.js"
 import { RemoteAgent } from "../../src/remote/RemoteAgent.js"
@@ -58,6 +61,15 @@ describe.skipIf(!natsServerAvailable)("agents deny by default", () => {
     // The agent's host admits the name (json.*); Python sees `codecs` is a module and refuses.
     expect(await refusal(bridge.executePython("s", "json", "codecs.builtins.exec", [FLIP]))).toBeInstanceOf(ModuleNotAllowed)
     expect(await bridge.executePython("s", "appmod", "flag")).toBe(false)
+  })
+
+  it("--allow-modules appmod: a NATS client cannot run another module's constructor through a class defined in appmod (Popen.__init__ behind appmod.Runner)", async () => {
+    const bridge = await agentAndClient("ctor", ["--allow-modules", "appmod"])
+    const marker = join(mkdtempSync(join(tmpdir(), "snakepit-ctor-")), "ran")
+    expect(await refusal(bridge.executePython("s", "appmod", "Runner", [["touch", marker]]))).toBeInstanceOf(ModuleNotAllowed)
+    expect(await refusal(bridge.executePython("s", "appmod", "Borrowed", [["touch", marker]]))).toBeInstanceOf(ModuleNotAllowed)
+    expect(existsSync(marker)).toBe(false)
+    expect(await bridge.executePython("s", "appmod", "Pair", [1, 2])).toEqual([1, 2])
   })
 
   it("--allow-code without an allowlist: function calls are refused, code runs, and the agent warns of both at start", async () => {

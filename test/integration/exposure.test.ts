@@ -29,6 +29,13 @@ const ATTACKS: ReadonlyArray<readonly [string, string, readonly unknown[]]> = [
   ["<code>", "exec", [FLIP]],
   ["builtins", "exec", [FLIP]],
   ["os", "system", ["true"]],
+  // Classes (and an instance) defined in appmod whose call runs another module's code: a
+  // command (Popen.__init__), a file opened for writing (ZipFile.__init__), partial.__call__.
+  ["appmod", "Runner", [["true"]]],
+  ["appmod", "Borrowed", [["true"]]],
+  ["appmod", "Archive", ["/nonexistent-snakepit-dir/x.zip", "w"]],
+  ["appmod", "task", []],
+  ["appmod", "Color", [1]],
 ]
 
 const ALLOWED = { allowedModules: ["json", "appmod"], minWorkers: 1, maxWorkers: 1 } as const
@@ -69,6 +76,8 @@ const expectUnchanged = async (bridge: PythonBridge, pid: unknown) => {
   expect(await bridge.executePython(null, "appmod", "predict", [21])).toBe(42)
   expect(await bridge.executePython(null, "json", "dumps", [[1]])).toBe("[1]")
   expect(await bridge.executePython(null, "appmod", "model.predict", [1])).toBe(2)
+  // A class of its own whose constructor is generated for it (namedtuple) is still callable.
+  expect(await bridge.executePython(null, "appmod", "Pair", [1, 2])).toEqual([1, 2])
 }
 
 describe("an allowlist that holds", () => {
