@@ -93,11 +93,13 @@ describe("a call that never ends holds only its own worker", () => {
   it("a call taken back keeps its deadline while it waits in the host for a worker", async () => {
     const bridge = await measuredWorker({ shutdownTimeoutMs: 300, workerShutdownMs: 300 })
     void outcome(bridge.executePython(null, "hang", "forever", [], { timeoutMs: Number.POSITIVE_INFINITY }))
-    const behind = outcome(bridge.executePython(null, "echo", "echo", ["behind"], { timeoutMs: STALL_MIN_MS * 10 }))
+    // A deadline far past the take-back (which comes STALL_MIN_MS after the stall), so a loaded
+    // machine cannot make the deadline come first.
+    const behind = outcome(bridge.executePython(null, "echo", "echo", ["behind"], { timeoutMs: STALL_MIN_MS * 50 }))
     expect(bridge.getStatus().workers[0]!.inFlight).toBe(2)
     // Taken back once the endless call has stalled; the only worker stays busy, so it waits.
     await eventually(() => bridge.getStatus().queued === 1, 5_000, "the call to be taken back")
-    expect(await behind).toMatchObject({ ok: false, error: { _tag: "CallTimeout", timeoutMs: STALL_MIN_MS * 10, message: expect.stringMatching(/taken back/) } })
+    expect(await behind).toMatchObject({ ok: false, error: { _tag: "CallTimeout", timeoutMs: STALL_MIN_MS * 10, timeoutMs: STALL_MIN_MS * 50, message: expect.stringMatching(/taken back/) } })
   })
 
   it("a new session is not placed behind it", async () => {
@@ -255,16 +257,23 @@ describe("the stall rule strands nothing", () => {
   })
 
   it("a call waiting for a worker busy with a stream runs once Python ended the stream, not when its consumer is done", async () => {
-    const bridge = await measuredWorker({ queueTimeoutMs: 1_500 })
-    // One item after 400 ms, then the end; the consumer dwells 3 s on that item.
+    const bridge = await measuredWorker({ queueTimeoutMs: 60_000 })
+    // One item after 400 ms, then the end; the consumer holds that item until the call behind
+    // has settled (20 s at most: a call that waited for the consumer settles only after that).
+    let behindSettled = false
+    let release = () => {}
+    const released = new Promise<void>((r) => (release = r))
     const consumer = (async () => {
       for await (const item of bridge.stream(null, "echo", "sleep", [0.4, "item"])) {
         expect(item).toBe("item")
-        await new Promise((r) => setTimeout(r, 3_000))
+        await Promise.race([released, new Promise((r) => setTimeout(r, 20_000))])
+        expect(behindSettled, "the call behind settled while the consumer held the item").toBe(true)
       }
     })()
     await new Promise((r) => setTimeout(r, STALL_MIN_MS * 2))
     expect(await echo(bridge, "behind")).toEqual({ ok: true, value: "behind" })
+    behindSettled = true
+    release()
     await consumer
   })
 
@@ -281,15 +290,18 @@ describe("the stall rule strands nothing", () => {
 
   it("a call taken back keeps its place ahead of calls submitted after it", async () => {
     const bridge = await measuredWorker({ pipelineDepth: 1 })
+    const settled: unknown[] = []
     const slow = outcome(bridge.executePython(null, "echo", "sleep", [0.8, "slow"]))
-    // Into the pipe while the slow call is young; its deadline leaves room for the slow call only.
-    const first = outcome(bridge.executePython(null, "echo", "echo", ["first"], { timeoutMs: 1_500 }))
+    // Into the pipe while the slow call is young.
+    const first = outcome(bridge.executePython(null, "echo", "echo", ["first"])).then((r) => (settled.push("first"), r))
     expect(bridge.getStatus().workers[0]!.inFlight).toBe(2)
     // Submitted after it: the pipe is full, so these wait in the host.
-    const later = [1, 2, 3, 4].map((i) => outcome(bridge.executePython(null, "echo", "sleep", [0.25, i])))
+    const later = [1, 2, 3, 4].map((i) => outcome(bridge.executePython(null, "echo", "sleep", [0.25, i])).then((r) => (settled.push(i), r)))
     expect(bridge.getStatus().queued).toBe(4)
     expect(await first).toEqual({ ok: true, value: "first" })
     await Promise.all([slow, ...later])
+    // The order the calls ran in (one worker, one at a time), not a deadline, is the judge.
+    expect(settled).toEqual(["first", 1, 2, 3, 4])
   })
 })
 
