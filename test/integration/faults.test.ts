@@ -82,12 +82,13 @@ describe("createFaults on a bridge", () => {
     const bridge = await startBridge(one)
     const faults = createFaults(bridge)
     const { id, pid } = bridge.getStatus().workers[0]!
-    faults.slowStart(1_500)
+    // 5 s of delay, looked at after 500 ms: a loaded machine has 4.5 s to spare.
+    faults.slowStart(5_000)
     faults.kill(id)
     await eventually(() => bridge.getStatus().workers.some((w) => w.state === "starting"), 5_000, "replacement starting")
     await new Promise((r) => setTimeout(r, 500))
     expect(bridge.getStatus().workers.every((w) => w.state === "starting")).toBe(true)
-    await replaced(bridge, pid!)
+    await eventually(() => bridge.getStatus().workers.some((w) => w.state === "ready" && w.pid !== pid), 30_000, "replacement ready")
   })
 
   it("hooks other than kill refuse a bridge not started with testing: true", async () => {

@@ -210,8 +210,9 @@ describe("spawnMode forkserver", () => {
     const bridge = await forked({ minWorkers: 4, maxWorkers: 4, testing: true, restart: { intensity: 2, periodMs: 60_000 } })
     const gaveUp = record(bridge, "supervisor.maxIntensity")
     const first = template(bridge)!.pid!
-    // The four forks that replace the first template's workers take 3 s to their handshake.
-    createFaults(bridge).slowStart(3_000, 4)
+    // The four forks that replace the first template's workers take 30 s to their handshake
+    // (they die with their template long before: a loaded machine cannot let them get ready).
+    createFaults(bridge).slowStart(30_000, 4)
     process.kill(first, "SIGKILL")
     await eventually(() => (template(bridge)?.pid ?? first) !== first, 15_000, "the second template")
     const second = template(bridge)!.pid!
