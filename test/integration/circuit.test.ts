@@ -66,7 +66,8 @@ describe("circuit", () => {
   }, 60_000)
 
   it('restart.onExhausted "stop" keeps OTP\'s give-up: MaxRestartIntensity for good, no worker left', async () => {
-    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, restart: { onExhausted: "stop" } })
+    // (A 60 s period: on a loaded machine four crashes may take longer than the default 5 s.)
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, restart: { onExhausted: "stop", periodMs: 60_000 } })
     const error = await crashStorm(bridge)
     expect(error.retryAt).toBeUndefined()
     // Longer than the circuit's first delay (1 s, +20 %): nothing restarts.
@@ -77,7 +78,7 @@ describe("circuit", () => {
   }, 60_000)
 
   it("a stop while the circuit is open refuses calls with BridgeStopped, not the circuit's retryAt: the pool never starts again", async () => {
-    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1 })
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1, restart: { periodMs: 60_000 } })
     const opened = await crashStorm(bridge)
     expect(typeof opened.retryAt).toBe("number")
     await bridge.stop()

@@ -38,7 +38,8 @@ afterEach(() => {
   rmSync(dir, { recursive: true, force: true })
 })
 
-const options = { spawnMode: "forkserver", startupTimeoutMs: 2_000, preload: ["stuck_at_fork"] } as const
+// 8 s: the template's own start (Python, the preload) must fit in it on a loaded machine too.
+const options = { spawnMode: "forkserver", startupTimeoutMs: 8_000, preload: ["stuck_at_fork"] } as const
 
 describe("spawnMode forkserver: a forked child that hangs before it connects", () => {
   it("at start-up: its siblings come up, it is killed, start() fails with StartupTimeout within bounds and leaves no process", async () => {
@@ -70,7 +71,7 @@ describe("spawnMode forkserver: a forked child that hangs before it connects", (
     expect(Date.now() - started).toBeLessThan(30_000)
     const pid = stuckPid()
     expect(pid).toBeGreaterThan(0)
-    expect(error).toMatchObject({ _tag: "StartupTimeout", timeoutMs: 2_000 })
+    expect(error).toMatchObject({ _tag: "StartupTimeout", timeoutMs: 8_000 })
     expect((error as { message: string }).message).toContain(`pid ${pid}`)
     // The template and the three other children of the burst were ready: none waited at the
     // gate for the stuck one.

@@ -406,7 +406,7 @@ describe.skipIf(!natsServerAvailable || !opensslAvailable)("NATS roles (docs/nat
       await app2.nc.close()
     }
     for (const clientScope of ["app1", undefined]) {
-      const started = await outcome(PythonBridge.start({ remote: { ...remote("app2"), clientScope }, logger: testLogger, startupTimeoutMs: 2_000 }))
+      const started = await outcome(PythonBridge.start({ remote: { ...remote("app2"), clientScope }, logger: testLogger, startupTimeoutMs: 20_000 }))
       expect(started.ok).toBe(false)
       expect((started as { error: { _tag: string; message: string } }).error).toMatchObject({ _tag: "StartupFailed", message: expect.stringMatching(/refused this client's subscriptions/) })
     }
@@ -487,7 +487,7 @@ describe.skipIf(!natsServerAvailable || !opensslAvailable)("NATS roles (docs/nat
       otherCa: { ...remote("app1"), tls: { caFile: ca!.otherCaFile } },
     }
     for (const [what, r] of Object.entries(starts)) {
-      const started = await outcome(PythonBridge.start({ remote: r as RemoteOptions, logger: testLogger, startupTimeoutMs: 2_000 }))
+      const started = await outcome(PythonBridge.start({ remote: r as RemoteOptions, logger: testLogger, startupTimeoutMs: 20_000 }))
       expect(started.ok, what).toBe(false)
       const error = (started as { error: { _tag: string; message: string } }).error
       expect(error._tag, what).toBe("StartupFailed")

@@ -6,6 +6,9 @@
  * as lost) failed it, and every other call it had there, with WorkerCrashed "agent lost". Real
  * nats-server, a real `snakepit agent` with two Python workers.
  */
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { describe, expect, it } from "vitest"
 import { AgentSuite } from "../support/agents.js"
 import { eventually, startBridge, testLogger } from "../support/bridge.js"
@@ -22,12 +25,17 @@ describe.skipIf(!natsServerAvailable)("an agent shared by two clients", () => {
     const client = (scope: string) => startBridge({ remote: { nats: suite.nats.url, pool: "shared", clientScope: scope }, logger: testLogger })
     const [flooder, victim] = await Promise.all([client("flooder"), client("victim")])
     await eventually(() => flooder.getStatus().workers.length === 1 && victim.getStatus().workers.length === 1, 10_000, "both clients to see the agent")
-    // Ten 15 s calls: one on each of the agent's ten workers (its maxWorkers), for 15 s.
-    const flood = Array.from({ length: 10 }, () => outcome(flooder.executePython(null, "remote", "slow_where", [15], { timeoutMs: 60_000 })))
-    await eventually(() => flooder.getStatus().workers[0]!.inFlight === 10, 10_000, "the flood sent")
-    // Until the workers have started and every call has run a while: a call arriving now waits
+    // Ten 15 s calls: one on each of the agent's ten workers (its maxWorkers), for 15 s. Each
+    // writes a line once it runs.
+    const dir = mkdtempSync(join(tmpdir(), "snakepit-shared-"))
+    const running = join(dir, "running")
+    const flood = Array.from({ length: 10 }, (_, i) => outcome(flooder.executePython(null, "remote", "mark_then_sleep", [running, `f${i}`, 15], { timeoutMs: 60_000 })))
+    // Until every call runs (its worker started) and has run a while: a call arriving now waits
     // in the agent's queue (a worker whose call has stalled takes nothing into its pipe).
-    await new Promise((r) => setTimeout(r, 3_000))
+    const lines = () => (existsSync(running) ? readFileSync(running, "utf8").split("\n").filter((l) => l !== "").length : 0)
+    await eventually(() => lines() === 10, 30_000, "the ten flood calls running")
+    await new Promise((r) => setTimeout(r, 1_000))
+    rmSync(dir, { recursive: true, force: true })
     // The agent's TTL here is 5 s: silence until 1.5 + 5 s, long before any worker frees, judged
     // it lost.
     const late = await outcome(victim.executePython(null, "remote", "where", [], { timeoutMs: 1_500 }))
