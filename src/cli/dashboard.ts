@@ -75,13 +75,18 @@ export const runDashboard = async (options: DashboardRunOptions): Promise<void> 
       controls: options.controls === true,
     })
     const page = new URL(url)
-    page.search = ""
+    // A token of the caller's is not printed; one made for this run (controls without
+    // --token-file) is, in the URL: the operator has no other way to learn it.
+    const madeToken = options.controls === true && !options.token
+    if (!madeToken) page.search = ""
     const reach = remote
       ? `reachable from other machines; answers Host ${(options.allowedHosts ?? []).join(", ")} and the loopback names`
       : `loopback only${options.allowedHosts?.length ? `; also answers Host ${options.allowedHosts.join(", ")}` : ""}`
     const auth = options.token
       ? `token from ${options.tokenFrom ?? "the command"} (not printed): add ?token=<token> to the URL or send Authorization: Bearer <token>`
-      : "no token: any local user can open it"
+      : madeToken
+        ? "controls need a token: one was made for this run, and the URL carries it (the page then keeps it in a cookie)"
+        : "no token: any local user can open it (read-only: workers, calls and recent errors)"
     // Host names and the token file's path are the caller's text.
     out.write(
       printable(

@@ -9,7 +9,10 @@
  * only requests whose `Host` names it, in every mode (a DNS-rebinding page cannot reach it; see
  * dashboardHosts.ts for the rule); control requests must be JSON POSTs (a cross-site form
  * cannot send one without a CORS preflight, which is never granted); and with a `token`, every
- * request must carry it.
+ * request must carry it. Controls always have a token: without one given, a random one is made
+ * (in `url`), as any local user can reach a loopback port. The page may not be framed by
+ * another site (a framing page could turn a click into a kill), and the token travels once: the
+ * page exchanges it for an `HttpOnly`, `SameSite=Strict` cookie and drops it from its address.
  *
  * Bounded for slow clients: a page that stops reading its event stream (a frozen tab, a client
  * on a bad link, a script that never reads) is skipped for snapshots while it is behind, and is
@@ -23,8 +26,8 @@
  * await close()
  */
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
-import type { AddressInfo } from "node:net"
-import { timingSafeEqual } from "node:crypto"
+import type { AddressInfo, Socket } from "node:net"
+import { randomBytes, timingSafeEqual } from "node:crypto"
 import { unknownKeys } from "../didYouMean.js"
 import { InvalidOptions } from "../errors.js"
 import { supervisorMachine } from "../supervisor/machine.js"
@@ -53,9 +56,17 @@ export interface DashboardOptions {
    * Required with `allowRemote`; anything else is answered `421`. Default: none.
    */
   readonly allowedHosts?: readonly string[]
-  /** When set, every request must carry it (`?token=` or `Authorization: Bearer`). Default: none. */
+  /**
+   * When set, every request must carry it (`?token=`, `Authorization: Bearer`, or the cookie the
+   * page gets in exchange for `?token=`). Default: none, or with `controls` a random one (in
+   * `url`).
+   */
   readonly token?: string
-  /** Show buttons to SIGKILL a worker and restart the Python environment. Default false. */
+  /**
+   * Show buttons to SIGKILL a worker and restart the Python environment. Default false. Needs a
+   * token: without one, a random one is made (`url` carries it), since any local user can reach
+   * a loopback port.
+   */
   readonly controls?: boolean
   /** Page title. Default `"snakepit"`. */
   readonly title?: string
@@ -67,17 +78,18 @@ export interface DashboardOptions {
    */
   readonly maxBufferedBytes?: number
   /**
-   * Open connections (event streams included) the dashboard holds at once; one more is closed as
-   * soon as it is accepted. Default 64: enough for many operators' tabs, and few enough that a
-   * peer opening sockets it never uses cannot take the host's file descriptors (which its
-   * workers need to start).
+   * Open connections (event streams included) the dashboard holds at once. One more closes the
+   * oldest that has not yet sent a request that passed the Host and token checks, or itself when
+   * every one has. Default 64: enough for many operators' tabs, and few enough that a peer
+   * opening sockets it never uses cannot take the host's file descriptors (which its workers
+   * need to start), nor, with a token, keep the operator out.
    */
   readonly maxConnections?: number
 }
 
 /** A running dashboard. */
 export interface Dashboard {
-  /** The page's address (with the token, when one is set). */
+  /** The page's address (with the token, when there is one: keep it to the operator). */
   readonly url: string
   /** Stops serving: closes event streams and the listening socket. Idempotent. */
   close(): Promise<void>
@@ -109,12 +121,23 @@ const DEFAULT_MAX_CONNECTIONS = 64
  */
 const REQUEST_TIMEOUT_MS = 10_000
 
+/**
+ * On every response: no other site may frame the page (a framing page could place a kill button
+ * under the operator's click), and no address is sent on as a referrer.
+ */
+const SECURITY_HEADERS = {
+  "x-content-type-options": "nosniff",
+  "x-frame-options": "DENY",
+  "content-security-policy": "frame-ancestors 'none'",
+  "referrer-policy": "no-referrer",
+} as const
+
 /** Snapshots pushed at most this often while things change, and at least once a second. */
 const PUSH_MIN_MS = 100
 const PUSH_MAX_MS = 1_000
 
-const sameToken = (given: string | null, expected: string) => {
-  if (given === null) return false
+const sameToken = (given: string | null | undefined, expected: string) => {
+  if (given === null || given === undefined) return false
   const a = Buffer.from(given)
   const b = Buffer.from(expected)
   return a.length === b.length && timingSafeEqual(a, b)
@@ -223,6 +246,8 @@ export const serveFeed = async (
 ): Promise<Dashboard> => {
   const controls = extra.controls !== undefined
   const bridge = extra.controls
+  // Controls need a token: a loopback port is open to every local user.
+  const token = options.token ?? (controls ? randomBytes(24).toString("base64url") : undefined)
   const streams = new Set<ServerResponse>()
   /** Writes to one client; a client too far behind is cut off rather than buffered for. */
   const write = (res: ServerResponse, frame: string) => {
@@ -252,16 +277,26 @@ export const serveFeed = async (
   const heartbeat = setInterval(push, PUSH_MAX_MS)
   heartbeat.unref()
 
+  /** Open sockets, and those of them (oldest first) whose requests have not yet passed the Host and token checks. */
+  const sockets = new Set<Socket>()
+  const unproven = new Set<Socket>()
+  const forget = (socket: Socket) => {
+    sockets.delete(socket)
+    unproven.delete(socket)
+  }
+
   // Set once the port is known; until then nothing is served.
   let hosts: HostRule = { exact: new Set(), anyPort: new Set() }
+  // Named after the port: cookies ignore ports, and two dashboards on one host must not share one.
+  let cookieName = "snakepit-dashboard"
   const authorized = (req: IncomingMessage, url: URL): boolean => {
-    if (options.token === undefined) return true
+    if (token === undefined) return true
     const header = req.headers.authorization
     const bearer = header?.startsWith("Bearer ") ? header.slice(7) : null
-    return sameToken(url.searchParams.get("token"), options.token) || sameToken(bearer, options.token)
+    return sameToken(url.searchParams.get("token"), token) || sameToken(bearer, token) || sameToken(cookieOf(req.headers.cookie, cookieName), token)
   }
-  const reply = (res: ServerResponse, status: number, type: string, body: string) => {
-    res.writeHead(status, { "content-type": type, "cache-control": "no-store", "x-content-type-options": "nosniff" })
+  const reply = (res: ServerResponse, status: number, type: string, body: string, headers: Record<string, string> = {}) => {
+    res.writeHead(status, { ...SECURITY_HEADERS, "content-type": type, "cache-control": "no-store", ...headers })
     res.end(body)
   }
 
@@ -269,14 +304,22 @@ export const serveFeed = async (
     const url = new URL(req.url ?? "/", "http://dashboard")
     if (!hostAllowed(hosts, req.headers.host)) return reply(res, 421, "text/plain", "unknown host\n")
     if (!authorized(req, url)) return reply(res, 401, "text/plain", "a valid token is required\n")
+    unproven.delete(req.socket)
     const route = `${req.method} ${url.pathname}`
-    if (route === "GET /") return reply(res, 200, "text/html; charset=utf-8", page)
+    if (route === "GET /") {
+      // The page's own requests carry the token as a cookie, never in their URLs (which proxies
+      // log); the page then drops it from its address bar.
+      const cookie = token !== undefined && url.searchParams.has("token")
+        ? { "set-cookie": `${cookieName}=${encodeURIComponent(token)}; HttpOnly; SameSite=Strict; Path=/` }
+        : undefined
+      return reply(res, 200, "text/html; charset=utf-8", page, cookie)
+    }
     if (route === "GET /metrics" && extra.metrics) return reply(res, 200, "text/plain; version=0.0.4; charset=utf-8", extra.metrics())
     if (route === "GET /api/status") return reply(res, 200, "application/json", JSON.stringify(feed.snapshot()))
     if (route === "GET /events") {
       // One stream per connection at most (above), and no more than connections allowed.
       if (streams.size >= maxConnections) return reply(res, 503, "text/plain", "too many event streams\n")
-      res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-store", connection: "keep-alive" })
+      res.writeHead(200, { ...SECURITY_HEADERS, "content-type": "text/event-stream", "cache-control": "no-store", connection: "keep-alive" })
       res.write(`retry: 1000\nevent: hello\ndata: ${JSON.stringify({ controls, log: feed.history() })}\n\n`)
       streams.add(res)
       req.on("close", () => streams.delete(res))
@@ -321,8 +364,24 @@ export const serveFeed = async (
       else res.end()
     })
   })
-  server.maxConnections = maxConnections
-  server.on("connection", (socket) => socket.setTimeout(REQUEST_TIMEOUT_MS, () => socket.destroy()))
+  // Past maxConnections, the oldest socket that has not proven itself (no request of it passed
+  // the checks) makes room: a peer that keeps reconnecting silent sockets cannot keep the
+  // operator out, as it could when the newest was refused.
+  server.on("connection", (socket: Socket) => {
+    if (sockets.size >= maxConnections) {
+      const oldest = unproven.values().next().value
+      if (oldest === undefined) {
+        socket.destroy()
+        return
+      }
+      forget(oldest)
+      oldest.destroy()
+    }
+    sockets.add(socket)
+    unproven.add(socket)
+    socket.once("close", () => forget(socket))
+    socket.setTimeout(REQUEST_TIMEOUT_MS, () => socket.destroy())
+  })
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject)
     server.listen(port, host, () => {
@@ -333,10 +392,11 @@ export const serveFeed = async (
   const bound = (server.address() as AddressInfo).port
   const urlHost = host.includes(":") ? `[${host}]` : host
   hosts = hostRule({ bindHost: host, port: bound, allowedHosts: options.allowedHosts ?? [] })
+  cookieName = `snakepit-dashboard-${bound}`
 
   let closed: Promise<void> | undefined
   return {
-    url: `http://${urlHost}:${bound}/${options.token !== undefined ? `?token=${encodeURIComponent(options.token)}` : ""}`,
+    url: `http://${urlHost}:${bound}/${token !== undefined ? `?token=${encodeURIComponent(token)}` : ""}`,
     close: () =>
       (closed ??= new Promise<void>((resolve) => {
         clearInterval(heartbeat)
@@ -350,4 +410,20 @@ export const serveFeed = async (
         server.closeAllConnections()
       })),
   }
+}
+
+/** The value of cookie `name` in a `Cookie` header, if there. */
+const cookieOf = (header: string | undefined, name: string): string | undefined => {
+  if (header === undefined) return undefined
+  for (const part of header.split(";")) {
+    const at = part.indexOf("=")
+    if (at !== -1 && part.slice(0, at).trim() === name) {
+      try {
+        return decodeURIComponent(part.slice(at + 1).trim())
+      } catch {
+        return undefined
+      }
+    }
+  }
+  return undefined
 }

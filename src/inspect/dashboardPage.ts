@@ -65,9 +65,9 @@ button:hover { border-color:var(--crashed); }
 `
 
 const SCRIPT = `
-const params = new URLSearchParams(location.search);
-const token = params.get("token");
-const q = token ? "?token=" + encodeURIComponent(token) : "";
+// The token came once, in the address: the server answered with a cookie that carries it from
+// now on, so it leaves the address bar (and no request of the page names it).
+if (new URLSearchParams(location.search).has("token")) history.replaceState(null, "", location.pathname);
 const controls = document.body.dataset.controls === "true";
 const $ = (sel) => document.querySelector(sel);
 const el = (tag, props = {}, ...children) => {
@@ -83,7 +83,7 @@ const mb = (bytes) => bytes == null ? "-" : (bytes / 1048576).toFixed(1) + " MB"
 const secs = (ms) => ms < 60000 ? (ms / 1000).toFixed(1) + " s" : Math.floor(ms / 60000) + " min";
 
 async function control(path) {
-  const res = await fetch(path + q, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
+  const res = await fetch(path, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
   if (!res.ok) alert("refused: " + res.status + " " + (await res.text()));
 }
 
@@ -222,13 +222,13 @@ function addLog(e) {
 }
 
 const tree = document.body.dataset.mode === "tree";
-if (!tree) $("#metrics-link").href = "/metrics" + q;
+if (!tree) $("#metrics-link").href = "/metrics";
 if (controls) {
   $("#workers thead tr").append(el("th", {}, ""));
   $("#restart").onclick = () => control("/api/restart");
 }
 
-const events = new EventSource("/events" + q);
+const events = new EventSource("/events");
 events.addEventListener("open", () => { $("#conn").className = "live"; $("#conn").textContent = "live"; });
 events.addEventListener("error", () => { $("#conn").className = "down"; $("#conn").textContent = "reconnecting"; });
 events.addEventListener("hello", (m) => { $("#log").replaceChildren(); for (const e of JSON.parse(m.data).log) addLog(e); });

@@ -10,6 +10,8 @@
  * skipped locally, and fails in CI, where it must run.
  */
 import { existsSync, mkdirSync } from "node:fs"
+import { createServer } from "node:http"
+import type { AddressInfo } from "node:net"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { chromium, type Browser } from "playwright-core"
@@ -131,6 +133,49 @@ describe.skipIf(!available)("dashboard in a browser", () => {
     expect(sampleValue(samples, "snakepit_call_errors_total", { tag: "WorkerCrashed" })).toBe(failed)
     expect(sampleValue(samples, "snakepit_calls_total", { outcome: "ok" })).toBe(8 - failed) // the four calls, then the four after recovery
     expect(sampleValue(samples, "snakepit_worker_restarts_total")).toBe(1)
+  })
+
+  it("with controls (a token made for them): the token leaves the address bar, the page runs on its cookie, and its restart button works", async () => {
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1 })
+    const { url } = await bridge.serveDashboard({ port: 0, controls: true })
+    expect(new URL(url).searchParams.get("token")).toBeTruthy()
+    const restarted = record(bridge, "environment.restarted")
+    const page = await (await launch()).newPage({ viewport: { width: 1280, height: 900 } })
+    const requested: string[] = []
+    page.on("request", (r) => requested.push(r.url()))
+    page.on("dialog", (d) => void d.accept())
+    await page.goto(url)
+    await expect.poll(() => page.locator("#conn").textContent(), { timeout: 10_000 }).toBe("live")
+    expect(page.url()).toBe(`${new URL(url).origin}/`)
+    await page.locator("#restart").click()
+    await eventually(() => restarted.length === 1, 20_000, "the restart the button asked for")
+    // Only the first request named the token; the event stream and the control went by cookie.
+    expect(requested.filter((u) => u.includes("token="))).toEqual([url])
+  })
+
+  it("another site cannot frame the page: a framing page gets no dashboard to click on", async () => {
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1 })
+    const { url } = await bridge.serveDashboard({ port: 0, controls: true, token: "operator-token" })
+    const restarted = record(bridge, "environment.restarted")
+    // The attacker's page, on another origin, frames the dashboard's address (with the token:
+    // the worst case, a link the operator was given) under its own button.
+    const attacker = createServer((_, res) => {
+      res.writeHead(200, { "content-type": "text/html" })
+      res.end(`<!doctype html><iframe id="dash" src="${url}" width="1200" height="800"></iframe>`)
+    })
+    await new Promise<void>((resolve) => attacker.listen(0, "127.0.0.1", resolve))
+    try {
+      const page = await (await launch()).newPage({ viewport: { width: 1280, height: 900 } })
+      await page.goto(`http://localhost:${(attacker.address() as AddressInfo).port}/`)
+      await page.waitForLoadState("load")
+      const frame = page.frames().find((f) => f !== page.mainFrame())
+      // Chromium blocks the framed response (X-Frame-Options, frame-ancestors): no button.
+      const buttons = frame === undefined ? 0 : await frame.locator("#restart").count().catch(() => 0)
+      expect(buttons).toBe(0)
+      expect(restarted).toEqual([])
+    } finally {
+      await new Promise<void>((resolve) => attacker.close(() => resolve()))
+    }
   })
 
   it("a hostile Python error message is listed as text: no markup from it reaches the page", async () => {

@@ -65,6 +65,44 @@ describe("dashboard connections before a request", () => {
     }
   }, 90_000)
 
+  // Found by an adversarial review: the newest connection past maxConnections was refused, so a
+  // peer without the token that reopened each silent socket as soon as it closed kept the
+  // operator out for as long as it liked (0 of 92 requests got in over 25 s).
+  it("a peer that keeps maxConnections silent sockets open, reopening each one closed, cannot keep the operator out: a new connection closes the oldest unproven one", async () => {
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1 })
+    const dashboard = await bridge.serveDashboard({ token: "operator-token", maxConnections: 4 })
+    const { hostname, port } = new URL(dashboard.url)
+    let stopped = false
+    let opened = 0
+    const held = new Set<Socket>()
+    const open = () => {
+      if (stopped) return
+      const socket = connect(Number(port), hostname)
+      opened++
+      held.add(socket)
+      socket.on("error", () => {})
+      socket.on("close", () => {
+        held.delete(socket)
+        open()
+      })
+      socket.resume()
+    }
+    for (let i = 0; i < 4; i++) open()
+    try {
+      await eventually(() => opened >= 4 && held.size === 4, 5_000, "the peer's four sockets open")
+      for (let i = 0; i < 5; i++) {
+        const res = await fetch(new URL("/api/status", dashboard.url), { headers: { authorization: "Bearer operator-token" } })
+        expect(res.status).toBe(200)
+      }
+      // Each of the operator's connections made room by closing one of the peer's.
+      expect(opened).toBeGreaterThan(4)
+    } finally {
+      stopped = true
+      for (const s of held) s.destroy()
+      await dashboard.close()
+    }
+  }, 60_000)
+
   // Found by an adversarial review: Node hands every pipelined request to the handler, and each
   // `GET /events` behind an open stream became a stream of its own, its writes kept in memory
   // (no socket until the one before ends, which a stream never does): 20 such connections ran

@@ -166,13 +166,50 @@ describe("dashboard server", () => {
 
     const withControls = await bridge.serveDashboard({ controls: true })
     expect((await get(withControls.url)).text).toContain('id="restart"')
+    // Controls without a token given get one of their own (any local user reaches loopback):
+    // `url` carries it, and nothing is served without it.
+    const origin = new URL(withControls.url).origin
+    const token = new URL(withControls.url).searchParams.get("token")!
+    expect(token.length).toBeGreaterThanOrEqual(32)
+    expect((await get(`${origin}/api/workers/w1/kill`, json)).status).toBe(401)
+    expect((await get(`${origin}/api/status`)).status).toBe(401)
+    const auth = { authorization: `Bearer ${token}` }
     // A cross-site form post (not JSON) is refused.
-    expect((await get(`${withControls.url}api/workers/w1/kill`, { method: "POST", body: "x" })).status).toBe(415)
+    expect((await get(`${origin}/api/workers/w1/kill`, { method: "POST", body: "x", headers: auth })).status).toBe(415)
     const pid = bridge.getStatus().workers[0]!.pid
     const exited = record(bridge, "worker.exited")
-    const kill = await get(`${withControls.url}api/workers/w1/kill`, json)
+    const kill = await get(`${origin}/api/workers/w1/kill`, { ...json, headers: { ...json.headers, ...auth } })
     expect(kill.status).toBe(202)
     await eventually(() => exited.some((e) => e.pid === pid && e.signal === "SIGKILL"), 5_000, "killed worker exits")
+    // Two dashboards with controls get different tokens.
+    const other = await bridge.serveDashboard({ controls: true })
+    expect(new URL(other.url).searchParams.get("token")).not.toBe(token)
+  })
+
+  it("the page may not be framed by another site, sends no referrer, and exchanges ?token= for an HttpOnly SameSite=Strict cookie that its own requests carry", async () => {
+    const bridge = await startBridge({ minWorkers: 1 })
+    const d = await bridge.serveDashboard({ token: "0123456789abcdef", controls: true })
+    const origin = new URL(d.url).origin
+    const page = await fetch(d.url)
+    expect(page.status).toBe(200)
+    expect(page.headers.get("x-frame-options")).toBe("DENY")
+    expect(page.headers.get("content-security-policy")).toContain("frame-ancestors 'none'")
+    expect(page.headers.get("referrer-policy")).toBe("no-referrer")
+    const cookie = page.headers.get("set-cookie")!
+    expect(cookie).toMatch(/HttpOnly/)
+    expect(cookie).toMatch(/SameSite=Strict/)
+    const [pair] = cookie.split(";")
+    expect(pair).toBe(`snakepit-dashboard-${new URL(d.url).port}=0123456789abcdef`)
+    // The cookie alone lets the page's requests in; a wrong one does not.
+    expect((await fetch(`${origin}/api/status`, { headers: { cookie: pair! } })).status).toBe(200)
+    expect((await fetch(`${origin}/api/status`, { headers: { cookie: `snakepit-dashboard-${new URL(d.url).port}=wrong-token-0000` } })).status).toBe(401)
+    // Every answer carries the frame rule, refusals and the event stream too.
+    expect((await fetch(`${origin}/api/status`)).headers.get("x-frame-options")).toBe("DENY")
+    const events = await fetch(`${origin}/events`, { headers: { cookie: pair! } })
+    expect(events.headers.get("x-frame-options")).toBe("DENY")
+    await events.body?.cancel()
+    // The page names no token in its own requests (proxies log URLs).
+    expect(await page.text()).not.toContain("?token=")
   })
 
   it("with a token every route needs it; unknown Host headers are refused", async () => {
