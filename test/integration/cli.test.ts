@@ -49,6 +49,26 @@ describe("snakepit CLI", () => {
     expect(await processesLeft("SNAKEPIT_CLI_TEST", runner.mark)).toEqual([])
   }, 60_000)
 
+  it("dashboard --controls without a token makes one for the run and prints it in the URL: nothing is served without it", async () => {
+    const child = cli(["dashboard", "--port", "0", "--workers", "1", "--kill-every", "0", "--controls"])
+    let out = ""
+    child.stdout!.on("data", (d: Buffer) => (out += d.toString()))
+    try {
+      await eventually(() => /snakepit dashboard: \S+/.test(out), 30_000, "the dashboard URL")
+      const url = new URL(/snakepit dashboard: (\S+)/.exec(out)![1]!)
+      expect(out).toMatch(/controls need a token: one was made for this run/)
+      const token = url.searchParams.get("token")!
+      expect(token.length).toBeGreaterThanOrEqual(32)
+      expect((await fetch(`${url.origin}/api/status`)).status).toBe(401)
+      expect((await fetch(`${url.origin}/api/status`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(200)
+    } finally {
+      child.kill("SIGINT")
+    }
+    const r = await child
+    expect(r.exitCode, r.stderr).toBe(0)
+    expect(await processesLeft("SNAKEPIT_CLI_TEST", runner.mark)).toEqual([])
+  }, 60_000)
+
   it("call prints the result as JSON", async () => {
     const r = await cli(["call", "math.sqrt", "[16]"])
     expect(r.exitCode, r.stderr).toBe(0)
