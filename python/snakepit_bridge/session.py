@@ -174,6 +174,10 @@ class ToolCalls:
                  session_id: Optional[str]) -> "Future[Any] | Tuple[Dict[str, Any], List[Any]]":
         """The message and attachments of a tool call, or the failed future of one refused
         here. Encoding raises (``SerializationError``) before any place is taken."""
+        if not isinstance(name, str):
+            # The host would take the message for a protocol violation and replace the worker,
+            # failing every other call on it: a plain TypeError for this caller instead.
+            raise TypeError(f"a tool's name must be a str, got {type(name).__name__}")
         if self._closed is not None:
             return _failed(ToolError(self._closed))
         context = current_call.get()
@@ -467,6 +471,8 @@ class Session:
 
     def telemetry(self, name: str, /, **data: Any) -> None:
         """Send a ``telemetry`` event with ``data`` to the host."""
+        if not isinstance(name, str):  # the host would end the worker (see ToolCalls._prepare)
+            raise TypeError(f"a telemetry event's name must be a str, got {type(name).__name__}")
         attachments: List[Any] = []
         encoded = encode_value(data, attachments, "telemetry.data", outer=True)
         self._send({"type": TELEMETRY, "name": name, "data": encoded, "session_id": self.id},

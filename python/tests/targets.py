@@ -142,3 +142,14 @@ async def abig_items(mib):
     item = b"x" * (mib << 20)
     while True:
         yield item
+
+
+def bad_names(*, session):
+    """A tool call and a telemetry event named by a non-string: both TypeErrors, nothing sent."""
+    refused = []
+    for send in (lambda: session.call_tool(1), lambda: session.telemetry(None)):
+        try:
+            send()
+        except TypeError as e:
+            refused.append(str(e))
+    return refused

@@ -259,6 +259,13 @@ def test_session_log_and_telemetry_reach_the_host(dispatcher, outbox):
                          "session_id": "s9"}
 
 
+def test_a_tool_or_telemetry_name_that_is_not_a_str_fails_the_code_not_the_worker(dispatcher, outbox):
+    deliver(dispatcher, call(1, "targets", "bad_names", session_id="s9"))
+    assert outbox.reply(1)["value"] == ["a tool's name must be a str, got int",
+                                        "a telemetry event's name must be a str, got NoneType"]
+    assert [m for m in outbox.messages if m["type"] in ("tool_call", "telemetry")] == []
+
+
 def test_logging_from_a_call_names_the_call(dispatcher, outbox):
     handler = hostlog.HostLogHandler(dispatcher.connection.send)
     targets.log.addHandler(handler)

@@ -109,3 +109,16 @@ def test_coroutines_wait_for_a_place_without_blocking_the_loop():
         await asyncio.wait_for(third, 5)
         assert sent == [1, 2, 3] and futures[1].result() == 2
     asyncio.run(main())
+
+
+@pytest.mark.parametrize("name", [1, None, b"t", ["t"]])
+def test_a_name_that_is_not_a_str_is_a_TypeError_and_nothing_is_sent(name):
+    # The host ends a worker whose tool_call names no string (a protocol violation), and with
+    # it every other call running there.
+    tools, sent = _tools(2)
+    with pytest.raises(TypeError, match="must be a str"):
+        tools.start(name, [], {}, None)
+    with pytest.raises(TypeError, match="must be a str"):
+        asyncio.run(tools.astart(name, [], {}, None))
+    assert sent == []
+    assert tools.start("t", [], {}, None) is not None and sent == [1]
