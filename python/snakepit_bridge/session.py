@@ -113,12 +113,21 @@ def _no_call(_session_id: str) -> Optional[int]:
     return None
 
 
+def _nested() -> bool:
+    """Whether the code runs for a nested call (see :meth:`ToolCalls.start`)."""
+    context = current_call.get()
+    return context is not None and context.nested is True
+
+
 class ToolCalls:
     """Tool calls this worker made to the host that still wait for their ``tool_result``.
 
     At most ``limit`` (``MAX_TOOL_CALLS_IN_FLIGHT``) are sent and unanswered at once: the host
     counts them the same way and ends a worker that sends more, so a caller past the limit
-    waits for a ``tool_result`` to free a place.  A place is held until the host's answer
+    waits for a ``tool_result`` to free a place, except for a nested call's code, whose tool
+    call fails with :class:`ToolError` at once: a chain of calls nested through tools holds a
+    place at every level, so at ``limit + 1`` levels the deepest would wait for the others, and
+    they for it, for ever.  A place is held until the host's answer
     arrives, not until the caller stops waiting (a cancelled call's tool still runs on the host).
     """
 
@@ -154,6 +163,8 @@ class ToolCalls:
         if not isinstance(prepared, tuple):
             return prepared
         if not self._places.take(wait=False):
+            if _nested():
+                return _failed(ToolError(self._no_place_for_nested()))
             # The answers that free a place must be read by another thread than this one.
             self.before_block()
             if not self._places.take():
@@ -166,9 +177,20 @@ class ToolCalls:
         prepared = self._prepare(name, args, kwargs, session_id)
         if not isinstance(prepared, tuple):
             return prepared
-        if not self._places.take(wait=False) and not await self._places.atake():
-            return _failed(ToolError(self._closed or "the connection to the host is closed"))
+        if not self._places.take(wait=False):
+            if _nested():
+                return _failed(ToolError(self._no_place_for_nested()))
+            if not await self._places.atake():
+                return _failed(ToolError(self._closed or "the connection to the host is closed"))
         return self._send_prepared(*prepared)
+
+    def _no_place_for_nested(self) -> str:
+        # Waiting could be for ever: the places may all be held by the calls this nested call
+        # serves, each waiting (through the host's tool) for the one below it, down to this one.
+        return (f"all {self._limit} tool calls this worker may have unanswered are waiting, and "
+                "a nested call (made by a host tool for a call of this worker) does not wait for "
+                "one of them to be answered: they may be waiting for it. Calls nested through "
+                f"tools go at most {self._limit} deep on one worker")
 
     def _prepare(self, name: str, args: Sequence[Any], kwargs: Dict[str, Any],
                  session_id: Optional[str]) -> "Future[Any] | Tuple[Dict[str, Any], List[Any]]":

@@ -122,3 +122,28 @@ def test_a_name_that_is_not_a_str_is_a_TypeError_and_nothing_is_sent(name):
         asyncio.run(tools.astart(name, [], {}, None))
     assert sent == []
     assert tools.start("t", [], {}, None) is not None and sent == [1]
+
+
+def test_a_nested_calls_tool_call_past_the_limit_fails_at_once_instead_of_waiting():
+    # A chain of calls nested through tools holds a place at every level: the deepest, waiting
+    # for a place, would wait for the calls above it, which wait for it.
+    from snakepit_bridge.context import CallContext, current_call
+    tools, sent = _tools(2)
+    tools.start("t", [], {}, None)
+    tools.start("t", [], {}, None)
+    token = current_call.set(CallContext(7, None, None, True))
+    try:
+        with pytest.raises(ToolError, match="at most 2 deep"):
+            tools.start("t", [], {}, None).result(1)
+        with pytest.raises(ToolError, match="at most 2 deep"):
+            asyncio.run(tools.astart("t", [], {}, None)).result(1)
+    finally:
+        current_call.reset(token)
+    assert sent == [1, 2]
+    # A call that is not nested still waits for a place, as before.
+    thread, out = _in_thread(lambda: tools.start("t", [], {}, None))
+    time.sleep(0.1)
+    assert out == []
+    tools.resolve({"id": 1, "ok": True, "value": "one"})
+    thread.join(5)
+    assert sent == [1, 2, 3]

@@ -94,6 +94,21 @@ describe("tools: Python calls TypeScript", () => {
     expect(restarted).toEqual([])
   })
 
+  // Found by a review: at 257 levels the deepest call's tool call waited for a place held by the
+  // calls above it, which waited for it, until the deadline (for ever with timeoutMs Infinity);
+  // a recursion through a tool regenerated 256 levels every deadline.
+  it("calls nested through tools deeper than 256 levels fail at once with a ToolError naming the bound, instead of hanging; 200 levels work and the worker is not replaced", async () => {
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1 })
+    const restarted = record(bridge, "worker.restarted")
+    const s = bridge.session("deeper")
+    s.variables.set("step", 1)
+    bridge.registerTool("descend", (depth: number) => s.executePython("tools", "descend", [depth], { timeoutMs: Number.POSITIVE_INFINITY }))
+    const deep = await s.executePython("tools", "descend", [300], { timeoutMs: Number.POSITIVE_INFINITY }).then(() => "settled ok", (e: Error) => e)
+    expect(deep).toMatchObject({ _tag: "PythonError", message: expect.stringMatching(/go at most 256 deep on one worker/) })
+    expect(((await s.executePython("tools", "descend", [200])) as unknown[]).length).toBe(201)
+    expect(restarted).toEqual([])
+  }, 60_000)
+
   it("an async def that calls the blocking call_tool, whose tool calls back into async Python, fails at once (AsyncLoopBlocked) instead of hanging; the worker serves on", async () => {
     const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1 })
     const restarted = record(bridge, "worker.restarted")
