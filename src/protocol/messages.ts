@@ -144,16 +144,18 @@ const EXIT_MEANINGS: Readonly<Record<number, string>> = {
 
 /**
  * A worker's exit as a message says it: the signal, else the exit code and, for the bridge's
- * own codes 2–4 ({@link ExitCode}), what it means.
+ * own codes 2–4 ({@link ExitCode}), what it means. `memoryLimit: false` (the worker had none)
+ * leaves code 4 unexplained: then it is the code's own `os._exit(4)`, not a limit it passed.
  *
  * @example
  * exitText({ exitCode: 4, signal: null }) // "exit code 4: it passed its memory limit"
+ * exitText({ exitCode: 4, signal: null }, { memoryLimit: false }) // "exit code 4"
  * exitText({ exitCode: 1, signal: null }) // "exit code 1"
  * exitText({ exitCode: null, signal: "SIGKILL" }) // "SIGKILL"
  */
-export const exitText = (exit: { readonly exitCode: number | null; readonly signal: string | null }): string => {
+export const exitText = (exit: { readonly exitCode: number | null; readonly signal: string | null }, { memoryLimit = true }: { readonly memoryLimit?: boolean } = {}): string => {
   if (exit.signal !== null) return exit.signal
-  const meaning = exit.exitCode === null ? undefined : EXIT_MEANINGS[exit.exitCode]
+  const meaning = exit.exitCode === null || (!memoryLimit && exit.exitCode === ExitCode.MEMORY_LIMIT) ? undefined : EXIT_MEANINGS[exit.exitCode]
   return `exit code ${exit.exitCode}${meaning === undefined ? "" : `: ${meaning}`}`
 }
 

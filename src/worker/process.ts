@@ -408,7 +408,7 @@ export const spawnWorker = (
         const failed = startupFailed(
           exit.notStarted !== undefined
             ? `could not start ${options.python}: ${exit.notStarted}`
-            : `worker ${options.workerId} exited before it was ready (${exitText(exit)}${exit.cause === "template" ? ", with its fork server template" : ""})`,
+            : `worker ${options.workerId} exited before it was ready (${exitText(exit, { memoryLimit: limit !== undefined })}${exit.cause === "template" ? ", with its fork server template" : ""})`,
           exit,
         )
         resume(Effect.fail(exit.cause === "template" ? templateLoss(failed) : failed))
@@ -434,7 +434,7 @@ export const spawnWorker = (
     exited.then((exit) =>
       connection!.close(
         limit !== undefined && exit.exitCode === ExitCode.MEMORY_LIMIT ? memoryCrash(options.workerId, pid, limit, undefined) : new WorkerCrashed({
-          message: `worker ${options.workerId} (pid ${info.pid}) exited: ${exitText(exit)}`,
+          message: `worker ${options.workerId} (pid ${info.pid}) exited: ${exitText(exit, { memoryLimit: limit !== undefined })}`,
           workerId: options.workerId,
           exitCode: exit.exitCode,
           signal: exit.signal,

@@ -309,6 +309,13 @@ describe("bridge: recycling", () => {
     expect(states).toContain("stopping")
   })
 
+  it("a worker without a memory limit whose code exits with the limit's code (os._exit(4)) is not said to have passed a memory limit", async () => {
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1 })
+    const error = await bridge.executePython(null, "crash", "exit_with", [4]).catch((e: unknown) => e)
+    expect(error).toMatchObject({ _tag: "WorkerCrashed", reason: "exit", exitCode: 4 })
+    expect((error as Error).message).toMatch(/exited: exit code 4$/)
+  })
+
   it("maxWorkerMemoryMb replaces a worker whose RSS grows past it; the call that grew it fails with WorkerCrashed (memory), later ones succeed", async () => {
     const bridge = await startBridge({ minWorkers: 1, maxWorkers: 2, maxWorkerMemoryMb: 120, healthCheckIntervalMs: 50 })
     const first = await bridge.executePython("m", "echo", "whoami")

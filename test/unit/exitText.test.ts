@@ -12,3 +12,8 @@ it("names what each of the bridge's own exit codes means, and only those", () =>
   expect(exitText({ exitCode: 0, signal: null })).toBe("exit code 0")
   expect(exitText({ exitCode: null, signal: "SIGKILL" })).toBe("SIGKILL")
 })
+
+it("leaves code 4 unexplained for a worker that had no memory limit: the code's own os._exit(4)", () => {
+  expect(exitText({ exitCode: ExitCode.MEMORY_LIMIT, signal: null }, { memoryLimit: false })).toBe("exit code 4")
+  expect(exitText({ exitCode: ExitCode.PROTOCOL_ERROR, signal: null }, { memoryLimit: false })).toMatch(/^exit code 2: /)
+})
