@@ -618,10 +618,13 @@ class Dispatcher:
 
     def _collect(self, call: Call, generator: Any) -> List[Any]:
         items = []
+        most = _most_items()
         try:
             for item in generator:
                 if call.cancelled:
                     raise CallCancelled("cancelled while running")
+                if len(items) == most:
+                    raise _too_many_items(most)
                 items.append(item)
         finally:
             generator.close()
@@ -747,12 +750,30 @@ async def _in_context(context: CallContext, awaitable: Any) -> Any:
     return result
 
 
+def _most_items() -> int:
+    """The most items of a generator a plain call's result can hold: each takes at least two
+    bytes of its JSON (``0,``), so more cannot fit ``maxValueBytes`` (nor the reply's frame). An
+    endless generator called without ``stream`` is stopped there, rather than fill the worker's
+    memory until its deadline."""
+    return current_limits().max_value_bytes // 2 + 1
+
+
+def _too_many_items(most: int) -> SerializationError:
+    return SerializationError(
+        f"the generator yielded more than {most} items, more than a result within maxValueBytes "
+        f"({current_limits().max_value_bytes} bytes) can hold: call it with stream (bridge.stream) "
+        "to have its items one at a time", type_name="builtins.generator")
+
+
 async def _acollect(call: Call, agen: Any) -> List[Any]:
     items = []
+    most = _most_items()
     try:
         async for item in agen:
             if call.cancelled:
                 raise CallCancelled("cancelled while running")
+            if len(items) == most:
+                raise _too_many_items(most)
             items.append(item)
     finally:
         await agen.aclose()

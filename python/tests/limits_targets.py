@@ -235,3 +235,19 @@ def returns_encode_raises():
 
 def returns_encode_exits():
     return [EncodeExits()]
+
+
+def endless():
+    """A generator that never ends (``executePython`` without ``stream`` must not collect it
+    for ever)."""
+    n = 0
+    while True:
+        yield n
+        n += 1
+
+
+async def aendless():
+    n = 0
+    while True:
+        yield n
+        n += 1

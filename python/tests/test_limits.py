@@ -381,3 +381,18 @@ def test_an_overlong_log_message_is_cut_not_dropped(dispatcher, outbox, limits):
     finally:
         import logging
         logging.getLogger().removeHandler(handler)
+
+
+@pytest.mark.parametrize("fn", ["endless", "aendless"])
+def test_an_endless_generator_called_without_stream_stops_where_no_result_could_hold_it(
+        fn, limits, dispatcher, outbox):
+    # Collected without bound, it filled the worker's memory until the call's deadline (1.3 GB
+    # in 5 s). Past maxValueBytes / 2 items no result fits (each takes two bytes of JSON).
+    limits(max_value_bytes=1000)
+    deliver(dispatcher, call(1, "limits_targets", fn))
+    error = outbox.reply(1, timeout=10)["error"]
+    assert error["type"] == "SerializationError"
+    assert "yielded more than 501 items" in error["message"] and "stream" in error["message"]
+    # A generator that fits is still a list.
+    deliver(dispatcher, call(2, "echo", "countdown", 3))
+    assert outbox.reply(2)["value"] == [3, 2, 1]
