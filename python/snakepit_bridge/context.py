@@ -17,11 +17,10 @@ if TYPE_CHECKING:  # annotations only (see docs/decisions.md)
 _new = tuple.__new__
 
 
-class CallContext(namedtuple("CallContext", ("call_id", "session_id", "traceparent", "nested"),
-                             defaults=(None, False))):
+class CallContext(namedtuple("CallContext", ("call_id", "session_id", "traceparent"),
+                             defaults=(None,))):
     """The host call (``call_id``, an int or None) and session (``session_id``, a str or None)
-    a piece of user code runs for, the host span's W3C ``traceparent`` (a str or None), and
-    whether the call is ``nested`` (made by a host tool for a call of this worker that waits)."""
+    a piece of user code runs for, and the host span's W3C ``traceparent`` (a str or None)."""
 
     __slots__ = ()
 
@@ -30,8 +29,7 @@ class CallContext(namedtuple("CallContext", ("call_id", "session_id", "tracepare
         """The context of the call ``envelope`` carries."""
         trace = envelope.get("trace")
         # tuple.__new__ directly: a NamedTuple's own __new__ is one more Python call per call.
-        return _new(cls, (call_id, envelope.get("session_id"), trace if type(trace) is str else None,
-                          envelope.get("nested") is True))
+        return _new(cls, (call_id, envelope.get("session_id"), trace if type(trace) is str else None))
 
 
 current_call: "ContextVar[Optional[CallContext]]" = ContextVar("snakepit_call", default=None)

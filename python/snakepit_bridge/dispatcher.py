@@ -157,6 +157,7 @@ class Dispatcher:
         self.exposure = exposure
         self.tools = ToolCalls(send)
         self.tools.running_call_of = self._running_call_of
+        self.tools.call_is_nested = self._call_is_nested
         self.sessions = Sessions(self.tools, send)
         #: False once shutting down: calls that arrive later are ignored.
         self.accepting = True
@@ -540,12 +541,19 @@ class Dispatcher:
             error.of_call(f"{module}.{function}")
 
     def _running_call_of(self, session_id: str) -> Optional[int]:
-        """The id of a call of ``session_id`` running here now (not one queued), else None."""
+        """The id of the call of ``session_id`` that started running here last (not one queued),
+        else None: in a chain of nested calls, the deepest, the only one whose code runs (the
+        others wait for it in a tool call)."""
         with self._lock:
-            for call in self._calls.values():
+            for call in reversed(self._calls.values()):
                 if call.state == _RUNNING and call.envelope.get("session_id") == session_id:
                     return call.id
         return None
+
+    def _call_is_nested(self, call_id: Optional[int]) -> bool:
+        """Whether call ``call_id`` (in flight here) is a nested one."""
+        call = self._calls.get(call_id) if call_id is not None else None  # one atomic dict read
+        return call is not None and call.envelope.get("nested") is True
 
     def _resolve(self, module: Any, function: Any) -> Tuple[Callable[..., Any], bool]:
         key = (module, function)

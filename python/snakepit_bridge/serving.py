@@ -42,7 +42,9 @@ normally free to read.  Nested calls (made by a host tool for a call of this wor
 on it) run above ``concurrency`` (see :meth:`~snakepit_bridge.dispatcher.Dispatcher.accept`), so
 every thread may be running a call.  A thread about to wait for the host (a tool's answer, a
 stream's credit, an ``async`` call's result) gives up the read role first
-(:meth:`Server.release_role`), and when no other thread is free to take it one more is started:
+(:meth:`Server.release_role`), or takes it from the thread that holds it running a call inline (a
+call that joins a thread of its own, which asks the host, reads nothing until it ends), and when
+no other thread is free to take it one more is started:
 without it, a nested call that called a tool in turn left nobody to read the answer, and the
 worker hung until the host's health check killed it.  So the threads grow with the calls waiting
 for the host at once (at most :data:`MAX_EXTRA_THREADS` more), and those left idle end once
@@ -190,7 +192,10 @@ class Server:
         thread, or to one started now when every thread is running a call (see the module
         docstring)."""
         with self._lock:
-            if self._inline and self._owner == threading.get_ident():
+            # The role's holder running a call inline may be this thread, or one that waits for
+            # this one (a call blocked joining the thread it started, which asks the host): it
+            # reads nothing until its call ends, so the role moves on either way.
+            if self._inline:
                 self._revoke()
             if self._owner is None and self._waiting == 0 and self._needs_reader():
                 # Started under the lock: ``start`` returns before the thread asks for it.

@@ -113,10 +113,8 @@ def _no_call(_session_id: str) -> Optional[int]:
     return None
 
 
-def _nested() -> bool:
-    """Whether the code runs for a nested call (see :meth:`ToolCalls.start`)."""
-    context = current_call.get()
-    return context is not None and context.nested is True
+def _not_nested(_call_id: Optional[int]) -> bool:
+    return False
 
 
 class ToolCalls:
@@ -150,6 +148,10 @@ class ToolCalls:
         #: what a thread without the call's context (a plain ``threading.Thread`` or an
         #: executor started by the call) names, so honest helper threads keep working.
         self.running_call_of: Callable[[str], Optional[int]] = _no_call
+        #: Whether the call with this id, running here, is nested (set by the dispatcher): asked
+        #: of the call a tool call belongs to, so a helper thread of a nested call (which has
+        #: no copy of its context) is judged by its call too.
+        self.call_is_nested: Callable[[Optional[int]], bool] = _not_nested
         #: The worker's event loop (set by the dispatcher): a blocking wait on its thread is
         #: counted there, so a nested ``async`` call is refused rather than hang.
         self.loop: Any = None
@@ -163,7 +165,7 @@ class ToolCalls:
         if not isinstance(prepared, tuple):
             return prepared
         if not self._places.take(wait=False):
-            if _nested():
+            if self.call_is_nested(prepared[0]["call_id"]):
                 return _failed(ToolError(self._no_place_for_nested()))
             # The answers that free a place must be read by another thread than this one.
             self.before_block()
@@ -178,7 +180,7 @@ class ToolCalls:
         if not isinstance(prepared, tuple):
             return prepared
         if not self._places.take(wait=False):
-            if _nested():
+            if self.call_is_nested(prepared[0]["call_id"]):
                 return _failed(ToolError(self._no_place_for_nested()))
             if not await self._places.atake():
                 return _failed(ToolError(self._closed or "the connection to the host is closed"))

@@ -129,9 +129,10 @@ def test_a_nested_calls_tool_call_past_the_limit_fails_at_once_instead_of_waitin
     # for a place, would wait for the calls above it, which wait for it.
     from snakepit_bridge.context import CallContext, current_call
     tools, sent = _tools(2)
+    tools.call_is_nested = lambda call_id: call_id == 7
     tools.start("t", [], {}, None)
     tools.start("t", [], {}, None)
-    token = current_call.set(CallContext(7, None, None, True))
+    token = current_call.set(CallContext(7, None))
     try:
         with pytest.raises(ToolError, match="at most 2 deep"):
             tools.start("t", [], {}, None).result(1)

@@ -106,8 +106,14 @@ describe("tools: Python calls TypeScript", () => {
     const deep = await s.executePython("tools", "descend", [300], { timeoutMs: Number.POSITIVE_INFINITY }).then(() => "settled ok", (e: Error) => e)
     expect(deep).toMatchObject({ _tag: "PythonError", message: expect.stringMatching(/go at most 256 deep on one worker/) })
     expect(((await s.executePython("tools", "descend", [200])) as unknown[]).length).toBe(201)
+    // The same from a plain thread each level starts (no copy of the call's context): judged by
+    // the call the tool call belongs to.
+    bridge.registerTool("descend_in_thread", (depth: number) => s.executePython("tools", "descend_in_thread", [depth], { timeoutMs: Number.POSITIVE_INFINITY }))
+    const threaded = await s.executePython("tools", "descend_in_thread", [300], { timeoutMs: Number.POSITIVE_INFINITY }).then(() => "settled ok", (e: Error) => e)
+    expect(threaded).toMatchObject({ _tag: "PythonError", message: expect.stringMatching(/go at most 256 deep on one worker/) })
+    expect(await s.executePython("tools", "descend_in_thread", [100])).toBe(100)
     expect(restarted).toEqual([])
-  }, 60_000)
+  }, 120_000)
 
   it("an async def that calls the blocking call_tool, whose tool calls back into async Python, fails at once (AsyncLoopBlocked) instead of hanging; the worker serves on", async () => {
     const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1 })
