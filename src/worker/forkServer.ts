@@ -406,7 +406,7 @@ export class ForkServer {
       const failed = new StartupFailed({
         // Its exit, reported by the template, can overtake its connection: a worker that passed its
         // memory limit just after connecting ends here too, so the exit's meaning is named.
-        message: `forked worker ${options.workerId} (pid ${pid}) exited before the host had its connection (${exitText(outcome)}); the template's stderr has the details`,
+        message: `forked worker ${options.workerId} (pid ${pid}) exited before the host had its connection (${exitText(outcome, { memoryLimit: options.maxRssBytes !== undefined })}); the template's stderr has the details`,
         workerId: options.workerId,
         exitCode: outcome.exitCode,
         signal: outcome.signal,

@@ -41,6 +41,18 @@ describe("spawnMode forkserver", () => {
     }
   })
 
+  it("a forked child that exits with code 4 (its own, no memory limit set) before connecting is not said to have passed a memory limit", async () => {
+    const failed = await forked({ minWorkers: 1, maxWorkers: 1, preload: ["exit4_at_fork"] }).then(
+      async (bridge) => {
+        await bridge.stop()
+        return undefined
+      },
+      (e: unknown) => e,
+    )
+    expect(failed).toMatchObject({ _tag: "StartupFailed", message: expect.stringContaining("(exit code 4);") })
+    expect((failed as Error).message).not.toMatch(/memory/)
+  })
+
   it("two forked workers never share a random sequence (random, and numpy when installed)", async () => {
     const bridge = await forked({ minWorkers: 4, maxWorkers: 4, preload: ["random", "forked"] })
     const sessions = ["a", "b", "c", "d"]
