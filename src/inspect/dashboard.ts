@@ -293,7 +293,7 @@ export const serveFeed = async (
     if (token === undefined) return true
     const header = req.headers.authorization
     const bearer = header?.startsWith("Bearer ") ? header.slice(7) : null
-    return sameToken(url.searchParams.get("token"), token) || sameToken(bearer, token) || sameToken(cookieOf(req.headers.cookie, cookieName), token)
+    return sameToken(url.searchParams.get("token"), token) || sameToken(bearer, token) || cookiesNamed(req.headers.cookie, cookieName).some((c) => sameToken(c, token))
   }
   const reply = (res: ServerResponse, status: number, type: string, body: string, headers: Record<string, string> = {}) => {
     res.writeHead(status, { ...SECURITY_HEADERS, "content-type": type, "cache-control": "no-store", ...headers })
@@ -412,18 +412,22 @@ export const serveFeed = async (
   }
 }
 
-/** The value of cookie `name` in a `Cookie` header, if there. */
-const cookieOf = (header: string | undefined, name: string): string | undefined => {
-  if (header === undefined) return undefined
+/**
+ * The values of every cookie `name` in a `Cookie` header, malformed ones left out. Every one:
+ * cookies ignore ports, so a page of any port on this host can plant one of this name (for a
+ * narrower path, which browsers send first), and the first alone would lock the operator out.
+ */
+const cookiesNamed = (header: string | undefined, name: string): string[] => {
+  const values: string[] = []
+  if (header === undefined) return values
   for (const part of header.split(";")) {
     const at = part.indexOf("=")
-    if (at !== -1 && part.slice(0, at).trim() === name) {
-      try {
-        return decodeURIComponent(part.slice(at + 1).trim())
-      } catch {
-        return undefined
-      }
+    if (at === -1 || part.slice(0, at).trim() !== name) continue
+    try {
+      values.push(decodeURIComponent(part.slice(at + 1).trim()))
+    } catch {
+      // Malformed percent-encoding: not the token.
     }
   }
-  return undefined
+  return values
 }

@@ -203,6 +203,10 @@ describe("dashboard server", () => {
     // The cookie alone lets the page's requests in; a wrong one does not.
     expect((await fetch(`${origin}/api/status`, { headers: { cookie: pair! } })).status).toBe(200)
     expect((await fetch(`${origin}/api/status`, { headers: { cookie: `snakepit-dashboard-${new URL(d.url).port}=wrong-token-0000` } })).status).toBe(401)
+    // Cookies ignore ports: another page on this host may plant a bogus one of the same name (a
+    // narrower path is sent first) or a malformed one; the operator's cookie still counts.
+    const name = `snakepit-dashboard-${new URL(d.url).port}`
+    expect((await fetch(`${origin}/api/status`, { headers: { cookie: `${name}=bogus-token-0000; ${name}=%E0%A4%A; ${pair!}` } })).status).toBe(200)
     // Every answer carries the frame rule, refusals and the event stream too.
     expect((await fetch(`${origin}/api/status`)).headers.get("x-frame-options")).toBe("DENY")
     const events = await fetch(`${origin}/events`, { headers: { cookie: pair! } })
