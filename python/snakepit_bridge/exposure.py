@@ -15,12 +15,14 @@ what they *resolve to*, which only Python can see:
   refused;
 - what calling the target runs is defined there too.  A class's ``__module__`` names only
   where the class statement stood: ``class Runner(subprocess.Popen)`` in an allowed module would
-  run ``Popen.__init__`` (a command) when called.  So for a class, the ``__new__`` and
-  ``__init__`` its instances get (the first in its MRO) and its metaclass's ``__call__`` must be
-  the module's own functions or a builtin type's (``object``, ``Exception``, ``dict``: they
-  touch nothing outside the new object); for a callable instance, its class's ``__call__``.  An
-  ``Enum`` (its metaclass's ``__call__`` is ``enum``'s) or a ``threading.Thread`` subclass is
-  refused: a function of the module that makes one is not.
+  run ``Popen.__init__`` (a command) when called.  So for a class, the ``__new__``,
+  ``__init__`` and ``__setattr__`` its instances get (the first in its MRO; a dataclass's
+  ``__post_init__`` too) and its metaclass's ``__call__`` must be the module's own functions or
+  a builtin type's (``object``, ``Exception``, ``dict``, told by their being no heap type, not
+  by the module they name: they touch nothing outside the new object); for a callable instance,
+  its class's ``__call__`` must be the module's own; a classmethod whose function is a class is
+  checked as that class.  An ``Enum`` (its metaclass's ``__call__`` is ``enum``'s) or a
+  ``threading.Thread`` subclass is refused: a function of the module that makes one is not.
 
 A refusal raises :class:`~snakepit_bridge.errors.ModuleNotAllowed`, which the host reports as
 its ``ModuleNotAllowed`` error.
@@ -36,6 +38,7 @@ snakepit_bridge.errors.ModuleNotAllowed: 'json.codecs.lookup' is not allowed: js
 """
 from __future__ import annotations
 
+import sys
 import types
 
 TYPE_CHECKING = False
@@ -157,53 +160,81 @@ def resolve(exposure: Optional[Exposure], module: str, function: str) -> Callabl
     return target
 
 
-#: What calling a class runs, looked up as Python does: the metaclass's ``__call__``, then the
-#: class's ``__new__`` and ``__init__``.
-_CONSTRUCTION = ("__new__", "__init__")
+#: What calling a class runs besides its metaclass's ``__call__``, looked up in its MRO as
+#: Python does: ``__new__`` and ``__init__``, and the ``__setattr__`` an ``__init__`` assigns
+#: through (generated ones too: a dataclass's).
+_CONSTRUCTION = ("__new__", "__init__", "__setattr__")
+
+#: ``Py_TPFLAGS_HEAPTYPE``: set on every class a ``class`` statement (or ``type()``) makes.
+_HEAPTYPE = 1 << 9
 
 
 def _foreign_call(target: Any, owners: Tuple[str, ...]) -> Optional[str]:
     """The qualified name of the code, not the module's own, that calling ``target`` would run
     first, if any (see the module docstring); None when it is all the module's or builtin."""
-    if isinstance(target, (types.FunctionType, types.MethodType, types.BuiltinFunctionType)):
+    if isinstance(target, types.MethodType):
+        # A classmethod's ``__func__`` may be a class (``make = classmethod(Foreign)``).
+        inner = target.__func__
+        return None if isinstance(inner, types.FunctionType) else _foreign_call(inner, owners)
+    if isinstance(target, (types.FunctionType, types.BuiltinFunctionType)):
         return None  # its own code: checked by the caller
     if isinstance(target, type):
         meta = _provider(type(target), "__call__")
         if meta is not None and meta is not type and not _own(meta, "__call__", owners):
             return _code_name(meta, "__call__")
-        for name in _CONSTRUCTION:
+        # A dataclass's generated ``__init__`` calls ``__post_init__`` with the caller's values.
+        names = _CONSTRUCTION + (("__post_init__",) if hasattr(target, "__dataclass_fields__")
+                                 else ())
+        for name in names:
             cls = _provider(target, name)
             if cls is not None and not _own(cls, name, owners):
                 return _code_name(cls, name)
         return None
+    # A callable instance: its class's ``__call__`` must be the module's own function (a builtin
+    # one such as ``staticmethod.__call__`` calls whatever the instance wraps).
     cls = _provider(type(target), "__call__")
-    if cls is not None and not _own(cls, "__call__", owners):
+    if cls is not None and not _own(cls, "__call__", owners, builtin=False):
         return _code_name(cls, "__call__")
     return None
 
 
 def _provider(cls: type, name: str) -> Optional[type]:
-    """The class in ``cls``'s MRO whose own ``__dict__`` holds ``name``."""
+    """The class in ``cls``'s MRO whose own ``__dict__`` holds ``name``; past ``typing``'s
+    stand-in ``__init__`` of a ``Protocol``, which calls the next one in the MRO."""
+    protocol_init = getattr(sys.modules.get("typing"), "_no_init_or_replace_init", None)
     for klass in cls.__mro__:
-        if name in vars(klass):
+        entry = vars(klass).get(name)
+        if entry is not None and not (protocol_init is not None and entry is protocol_init):
             return klass
     return None
 
 
-def _own(cls: type, name: str, owners: Tuple[str, ...]) -> bool:
-    """Whether ``cls.__dict__[name]`` is a builtin type's slot or a function of ``owners``."""
-    if cls.__module__ == "builtins":
+def _builtin_type(cls: Any) -> bool:
+    """A type built into the interpreter (``object``, ``dict``, ``Exception``), not a class made
+    by code that named its module ``builtins`` (``exec(src, {})`` does)."""
+    return isinstance(cls, type) and cls.__module__ == "builtins" and \
+        not cls.__flags__ & _HEAPTYPE
+
+
+def _own(cls: type, name: str, owners: Tuple[str, ...], builtin: bool = True) -> bool:
+    """Whether ``cls.__dict__[name]`` is a builtin type's slot (with ``builtin``) or a function
+    of ``owners``."""
+    if builtin and _builtin_type(cls):
         return True
     fn = vars(cls)[name]
     fn = getattr(fn, "__func__", fn)  # a staticmethod (``__new__``) or classmethod
+    if builtin and (_builtin_type(fn) or (  # ``__call__ = dict`` (typing's TypedDict)
+            isinstance(fn, types.WrapperDescriptorType) and _builtin_type(fn.__objclass__))):
+        return True  # a builtin slot copied into the class (``Protocol`` does, once called)
     if not isinstance(fn, types.FunctionType):
         return False  # a C type's slot outside builtins (``io.FileIO``), or a callable object
     if _defined_in(fn, owners):
         return True
     # ``collections.namedtuple`` (``typing.NamedTuple`` too) makes ``__new__`` in a namespace of
-    # its own, named after the class: the class's own constructor if the class is the module's.
+    # its own, named after the class, around ``tuple.__new__``: the class's own constructor if
+    # the class is the module's.
     return name == "__new__" and fn.__module__ == f"namedtuple_{cls.__name__}" and \
-        _defined_in(cls, owners)
+        fn.__globals__.get("_tuple_new") is tuple.__new__ and _defined_in(cls, owners)
 
 
 def _code_name(cls: type, name: str) -> str:
