@@ -221,8 +221,7 @@ def _own(cls: type, name: str, owners: Tuple[str, ...], builtin: bool = True) ->
     of ``owners``."""
     if builtin and _builtin_type(cls):
         return True
-    fn = vars(cls)[name]
-    fn = getattr(fn, "__func__", fn)  # a staticmethod (``__new__``) or classmethod
+    fn = _entry(cls, name)
     if builtin and (_builtin_type(fn) or (  # ``__call__ = dict`` (typing's TypedDict)
             isinstance(fn, types.WrapperDescriptorType) and _builtin_type(fn.__objclass__))):
         return True  # a builtin slot copied into the class (``Protocol`` does, once called)
@@ -237,10 +236,15 @@ def _own(cls: type, name: str, owners: Tuple[str, ...], builtin: bool = True) ->
         fn.__globals__.get("_tuple_new") is tuple.__new__ and _defined_in(cls, owners)
 
 
+def _entry(cls: type, name: str) -> Any:
+    """``cls.__dict__[name]``, the function inside a staticmethod (``__new__``) or classmethod."""
+    fn = vars(cls)[name]
+    return getattr(fn, "__func__", fn)
+
+
 def _code_name(cls: type, name: str) -> str:
     """What ``cls.__dict__[name]`` is, by the name its code has (not where it was put)."""
-    fn = vars(cls)[name]
-    fn = getattr(fn, "__func__", fn)
+    fn = _entry(cls, name)
     if isinstance(fn, types.FunctionType):
         return f"{fn.__module__}.{fn.__qualname__}"
     return f"{cls.__module__}.{cls.__qualname__}.{name}"
