@@ -34,6 +34,7 @@ import { checkStopOptions, type StopOptions } from "./stopOptions.js"
 import type { BridgeStatus, CircuitStatus, WorkerStatus } from "./status.js"
 import { RemotePool } from "../remote/RemotePool.js"
 import { BridgeSession } from "./BridgeSession.js"
+import { closedByConsumer, closeWhenDropped, type DroppedStream } from "./droppedStreams.js"
 import { SessionLifetimes } from "./sessionLifetimes.js"
 import { ToolRegistry, type Tool } from "../placement/tools.js"
 import { SessionVariables } from "../placement/variables.js"
@@ -233,16 +234,23 @@ export class PythonBridge implements AsyncDisposable {
     // call: the session may have expired or been cleaned up meanwhile, so it is admitted again
     // there, or it would be bound in the pool behind the TTL's and maxSessions' back.
     const placed = () => this.admit(sessionId)
-    const ended = () => this.used(sessionId)
-    return (async function* () {
+    // Refers to the generator under the caller's iterator, never to the iterator itself: a
+    // caller that drops it unclosed leaves it to the garbage collector, and then the stream is
+    // closed (droppedStreams.ts) rather than held until its deadline.
+    const dropped: DroppedStream = { source: undefined, ended: () => this.used(sessionId) }
+    const iterator = (async function* () {
       const refusedNow = placed()
       if (refusedNow) throw refusedNow
       try {
-        yield* pool.stream(sessionId, module, fn, args, checked!) as AsyncGenerator<T>
+        dropped.source = pool.stream(sessionId, module, fn, args, checked!)
+        yield* dropped.source as AsyncGenerator<T>
       } finally {
-        ended()
+        closedByConsumer(dropped)
+        dropped.ended()
       }
     })()
+    closeWhenDropped(iterator, dropped)
+    return iterator
   }
 
   /**

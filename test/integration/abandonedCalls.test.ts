@@ -10,6 +10,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
 import { eventually, record, startBridge } from "../support/bridge.js"
+import { collectGarbage } from "../support/garbage.js"
 import { findProcessesWithEnv, isGone } from "../support/processes.js"
 
 const settle = (p: Promise<unknown>) =>
@@ -233,4 +234,23 @@ describe("abandoned calls", () => {
     expect(await bridge.executePython("c", "echo", "echo", [1])).toBe(1)
     expect(bridge.getStatus().workers.every((w) => w.inFlight === 0)).toBe(true)
   }, 30_000)
+
+  it("an endless stream read once and dropped (never closed) is cancelled in Python once its iterator is garbage-collected: its worker serves again long before the deadline", async () => {
+    const bridge = await startBridge({ minWorkers: 1, maxWorkers: 1 })
+    // Takes one item and lets the iterator go: no break, no return(). The generator then waits
+    // in Python for credit, holding the pool's one slot, until the iterator is collected.
+    const readOnceAndDrop = async () => {
+      expect((await bridge.stream(null, "echo", "produce_forever", [1], { timeoutMs: 600_000 }).next()).value).toBe("x")
+    }
+    await readOnceAndDrop()
+    expect(bridge.getStatus().workers[0]!.inFlight).toBe(1)
+    await eventually(() => {
+      collectGarbage()
+      return bridge.getStatus().workers[0]!.inFlight === 0
+    }, 20_000, "the dropped stream's slot given back")
+    // The one worker serves again, and the generator no longer runs there.
+    const produced = await bridge.executePython(null, "echo", "produced", [])
+    expect(produced).toBeGreaterThan(0)
+    expect(await bridge.executePython(null, "echo", "produced", [])).toBe(produced)
+  }, 60_000)
 })

@@ -17,6 +17,7 @@ import { encodeMessage } from "../../src/remote/wire.js"
 import { WorkerCrashed } from "../../src/errors.js"
 import { AgentSuite, LOSS_TIMING, startAgent, type Where } from "../support/agents.js"
 import { eventually, holdOnlySlot, startBridge, startThenWaitTools, testLogger } from "../support/bridge.js"
+import { collectGarbage } from "../support/garbage.js"
 import { framesOf, freePort, NatsServer, natsServerAvailable } from "../support/natsServer.js"
 import { tempDirs } from "../support/tempDirs.js"
 
@@ -203,6 +204,17 @@ describe.skipIf(!natsServerAvailable)("remote pools over NATS", { timeout: 60_00
     let n = 0
     for await (const _ of bridge.stream("s", "remote", "endless", [marker])) if (++n === 20) break
     await eventually(() => existsSync(marker), 10_000, "the Python generator to be closed")
+    // A stream read once and dropped unclosed (no break, no return()) is closed on the agent
+    // once its iterator is garbage-collected, not held there until its deadline.
+    const droppedMarker = join(dir, "dropped")
+    const readOnceAndDrop = async () => {
+      expect((await bridge.stream("s", "remote", "endless", [droppedMarker], { timeoutMs: 600_000 }).next()).value).toBe(0)
+    }
+    await readOnceAndDrop()
+    await eventually(() => {
+      collectGarbage()
+      return existsSync(droppedMarker)
+    }, 20_000, "the dropped stream's Python generator to be closed")
     // An abort signal cancels a call in flight just the same.
     const ac = new AbortController()
     const call = outcome(bridge.executePython("s2", "remote", "slow_where", [5], { signal: ac.signal }))
