@@ -13,9 +13,16 @@
  * only bounds what a dropped stream holds more tightly than its deadline does.
  *
  * @example
- * const dropped = { source: undefined, ended: () => markUsed() }
- * const outer = (async function* () { dropped.source = inner(); try { yield* dropped.source } finally { closedByConsumer(dropped) } })()
- * closeWhenDropped(outer, dropped)
+ * const dropped: DroppedStream = { source: undefined, ended: () => {} }
+ * const iterator = (async function* () {
+ *   try {
+ *     dropped.source = bridge.stream(null, "m", "countdown", [3])
+ *     yield* dropped.source
+ *   } finally {
+ *     closedByConsumer(dropped)
+ *   }
+ * })()
+ * closeWhenDropped(iterator, dropped)
  */
 
 /** What closing a dropped stream needs; must not refer to the iterator the caller holds. */
@@ -51,7 +58,8 @@ export const closeWhenDropped = (iterator: object, dropped: DroppedStream): void
  * nothing is left to close for it.
  *
  * @example
- * try { yield* source } finally { closedByConsumer(dropped) }
+ * const dropped: DroppedStream = { source: undefined, ended: () => {} }
+ * closedByConsumer(dropped) // it ended while held: the collector has nothing to close for it
  */
 export const closedByConsumer = (dropped: DroppedStream): void => {
   registry.unregister(dropped)

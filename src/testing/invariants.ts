@@ -6,7 +6,7 @@
  * @example
  * const ledger = new CallLedger()
  * ledger.track({ kind: "echo", expected: 7 }, bridge.executePython("s1", "m", "echo", [7]))
- * await assertSettledOnce(ledger, { crashedWorkers: faults.killed })
+ * await assertSettledOnce(ledger, { crashedWorkers: new Set(["w1"]) }) // the workers your test killed
  */
 import { inspect, isDeepStrictEqual } from "node:util"
 import { thrownText } from "../thrown.js"
