@@ -39,8 +39,18 @@ const registry = new FinalizationRegistry<DroppedStream>((dropped) => {
   // `return()` on a generator paused at a `yield` runs its `finally` blocks: the connection
   // cancels the call in Python. One that is running (never the case here: a running generator's
   // consumer awaits it and so holds the iterator) would reject, which is of no one's concern.
-  source.return(undefined).then(dropped.ended, dropped.ended)
+  source.return(undefined).then(() => endQuietly(dropped), () => endQuietly(dropped))
 })
+
+// Nobody awaits a collected stream's end: a throw here would be an unhandled rejection, which
+// ends the host's process.
+const endQuietly = (dropped: DroppedStream): void => {
+  try {
+    dropped.ended()
+  } catch {
+    // The session's bookkeeping refused (the bridge stopped meanwhile): nothing to keep.
+  }
+}
 
 /**
  * Closes `dropped.source` once `iterator` has been garbage-collected, unless

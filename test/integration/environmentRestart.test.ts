@@ -61,10 +61,14 @@ const servedByNewWorkers = async (bridge: PythonBridge, before: ReadonlySet<numb
   for (const pid of await Promise.all(calls)) expect(before.has(pid)).toBe(false)
 }
 
-/** Grows a pool of `minWorkers: 1` to two workers: two calls at once, one worker each. */
+/**
+ * Grows a pool of `minWorkers: 1` to two workers: two calls at once start a second worker. Both
+ * calls may still run on the first (the one the second worker was started for takes whichever
+ * comes first, that worker or a freed slot), so the growth is waited for, not assumed done.
+ */
 const grow = async (bridge: PythonBridge): Promise<void> => {
   await Promise.all([bridge.executePython(null, "echo", "sleep", [0.3]), bridge.executePython(null, "echo", "sleep", [0.3])])
-  expect(bridge.getStatus().workers.filter((w) => SERVING.has(w.state))).toHaveLength(2)
+  await eventually(() => bridge.getStatus().workers.filter((w) => SERVING.has(w.state)).length === 2, 20_000, "the pool grown to two serving workers")
 }
 
 describe("environment restart: restarts that overlap", () => {

@@ -5,6 +5,9 @@
  * chunks filled the host queue (items failed `QueueFull`, or `QueueTimeout` after waiting there)
  * and the pipes of its workers, where each chunk's `timeoutMs` ran while it waited.
  */
+import { mkdtempSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { describe, expect, it } from "vitest"
 import type { MapResult } from "../../src/index.js"
 import { startBridge } from "../support/bridge.js"
@@ -55,11 +58,19 @@ describe("map chunk placement", () => {
   it("chunks still spread over every worker, and a pool below maxWorkers grows for them", async () => {
     const bridge = await startBridge({ minWorkers: 1, maxWorkers: 2, queueTimeoutMs: 5_000 })
     try {
+      // Two items that wait for each other, a chunk each: they end only if the second chunk runs
+      // beside the first, on the worker started for it. (Quick items could all run on the first
+      // worker, which frees a slot before a slow start of the second ends, as a loaded machine showed.)
+      const dir = mkdtempSync(join(tmpdir(), "snakepit-meet-"))
+      const met: unknown[] = []
+      for await (const r of bridge.map(null, "rendezvous", "meet", [[dir, 2, 20], [dir, 2, 20]], { chunkSize: 1 })) met.push(r.ok ? r.value : r.error)
+      expect(new Set(met).size).toBe(2)
+      expect(met.every((pid) => typeof pid === "number")).toBe(true)
+      // And the grown pool takes a map of many chunks without any waiting out queueTimeoutMs.
       const inputs = Array.from({ length: 40 }, (_, i) => [0.02, i])
       const out = await tags(bridge.map(null, "echo", "sleep", inputs, { chunkSize: 2 }))
       expect(out).toEqual(inputs.map(() => "ok"))
-      const served = bridge.getStatus().workers.map((w) => w.served ?? 0)
-      expect(served.filter((n) => n > 0).length).toBe(2)
+      expect(bridge.getStatus().workers.filter((w) => (w.served ?? 0) > 0)).toHaveLength(2)
     } finally {
       await bridge.stop()
     }

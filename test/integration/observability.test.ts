@@ -19,7 +19,9 @@ const get = async (url: string, init: RequestInit = {}) => {
 
 describe("metrics", () => {
   it("/metrics parses as Prometheus text and counts calls, errors by tag, workers by state and restarts", async () => {
-    const bridge = await startBridge({ minWorkers: 2, maxWorkers: 2, restart: { intensity: 5, periodMs: 5_000 } })
+    // No health pings: one in flight shows its worker busy for a moment, and the count of ready
+    // workers below is taken more than 5 s in, where the first ping falls.
+    const bridge = await startBridge({ minWorkers: 2, maxWorkers: 2, restart: { intensity: 5, periodMs: 5_000 }, healthCheckIntervalMs: 0 })
     const { url } = await bridge.serveDashboard({ port: 0 })
     for (let i = 0; i < 7; i++) await bridge.executePython(`s${i % 3}`, "echo", "echo", [i])
     await expect(bridge.executePython(null, "echo", "boom", ["no"])).rejects.toMatchObject({ _tag: "PythonError" })
