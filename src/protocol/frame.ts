@@ -20,9 +20,10 @@
 import { isUtf8 } from "node:buffer"
 import { FrameTooLarge, ProtocolError, SerializationError } from "../errors.js"
 import { thrownText } from "../thrown.js"
-import { checkReceivedValue, decodeFields, encodeFields, encodeValue, isReadableView, isRefusedValue } from "./codec.js"
+import { checkReceivedValue, decodeFields, encodeFields, isReadableView, isRefusedValue } from "./codec.js"
 import { describe } from "./validate.js"
-import { formatPath, NO_LIMITS, tooBig, type PathSegment, type ValueLimits } from "./limits.js"
+import { formatPath, NO_LIMITS, tooBig, type ValueLimits } from "./limits.js"
+import { overValueBytes } from "./valueBytes.js"
 import { cutText } from "./shownName.js"
 
 /**
@@ -132,7 +133,7 @@ export function encodeFrame(envelope: Record<string, unknown>, maxFrameBytes: nu
   if (attachments.length === 0) {
     const text = headerText(message)
     // A UTF-16 unit is at most 3 UTF-8 bytes: a header this short holds no value over the limit.
-    if (text.length * 3 > limits.maxValueBytes && Buffer.byteLength(text) > limits.maxValueBytes) checkValueBytes(envelope, limits)
+    if (text.length * 3 > limits.maxValueBytes && Buffer.byteLength(text) > limits.maxValueBytes) checkValueBytes(envelope, message, attachments, limits)
     // A string's UTF-8 length is at least its UTF-16 length: refuse huge ones without measuring.
     if (text.length + 4 > maxFrameBytes) throw tooLarge(4 + Buffer.byteLength(text), maxFrameBytes, false)
     const headerLength = Buffer.byteLength(text)
@@ -150,14 +151,14 @@ export function encodeFrame(envelope: Record<string, unknown>, maxFrameBytes: nu
     // bytes or a plain TypeError; refused, it is the caller's typed error.
     if (lengths[k] === 0 && !isReadableView(attachments[k]!)) throw unreadableAttachment()
   }
-  if (attached > limits.maxValueBytes) checkValueBytes(envelope, limits)
+  if (attached > limits.maxValueBytes) checkValueBytes(envelope, message, attachments, limits)
   if (attached > maxFrameBytes) throw tooLarge(attached, maxFrameBytes, false)
   // A node changed (binary data became a tag), so `message` is already the codec's copy.
   if (message === envelope) message = { ...envelope }
   message.att = lengths
   const text = headerText(message)
   const headerLength = Buffer.byteLength(text)
-  if (headerLength + attached > limits.maxValueBytes) checkValueBytes(envelope, limits)
+  if (headerLength + attached > limits.maxValueBytes) checkValueBytes(envelope, message, attachments, limits)
   const first = align8(4 + headerLength)
   let bodyLength = first
   for (let k = 0; k < count; k++) bodyLength = (k === 0 ? first : align8(bodyLength)) + lengths[k]!
@@ -192,52 +193,14 @@ export function encodeFrame(envelope: Record<string, unknown>, maxFrameBytes: nu
   return chunks
 }
 
-/** Encoded size of one value: its JSON and its attachments. */
-function encodedBytes(value: unknown, limits: ValueLimits): number {
-  const atts: Uint8Array[] = []
-  const json = encodeValue(value, atts, limits)
-  let n = json === undefined ? 0 : Buffer.byteLength(JSON.stringify(json))
-  for (const a of atts) n += a.byteLength
-  return n
-}
-
 /**
  * The envelope is bigger than `maxValueBytes`: throws if one of its values is, naming the
  * deepest container that still is (`args[0]`, not just `args`). Runs only when the whole
  * envelope is over the limit, so it never costs the common frame anything.
  */
-function checkValueBytes(envelope: Record<string, unknown>, limits: ValueLimits): void {
-  const max = limits.maxValueBytes
-  for (const key of Object.keys(envelope)) {
-    let value = envelope[key]
-    if (typeof value !== "object" && typeof value !== "string") continue
-    let bytes = encodedBytes(value, limits)
-    if (bytes <= max) continue
-    const path: PathSegment[] = [key]
-    // Follow the one child that is over the limit by itself, as far as there is one.
-    for (;;) {
-      let next: { segment: PathSegment; value: unknown; bytes: number } | undefined
-      if (Array.isArray(value)) {
-        for (let i = 0; i < value.length && next === undefined; i++) {
-          const b = encodedBytes(value[i], limits)
-          if (b > max) next = { segment: i, value: value[i], bytes: b }
-        }
-      } else if (typeof value === "object" && value !== null && Object.getPrototypeOf(value) === Object.prototype) {
-        for (const [k, v] of Object.entries(value)) {
-          const b = encodedBytes(v, limits)
-          if (b > max) {
-            next = { segment: k, value: v, bytes: b }
-            break
-          }
-        }
-      }
-      if (next === undefined) break
-      path.push(next.segment)
-      value = next.value
-      bytes = next.bytes
-    }
-    throw tooBig(formatPath(path), bytes, max, Array.isArray(value) ? "Array" : typeof value === "string" ? "string" : (value as object)?.constructor?.name ?? "Object")
-  }
+function checkValueBytes(envelope: Record<string, unknown>, encoded: Record<string, unknown>, attachments: readonly Uint8Array[], limits: ValueLimits): void {
+  const over = overValueBytes(envelope, encoded, attachments, limits.maxValueBytes)
+  if (over) throw tooBig(formatPath(over.path), over.bytes, limits.maxValueBytes, over.typeName)
 }
 
 /**
