@@ -21,8 +21,12 @@ const LINE_BUDGET = OUTPUT_MAX_BYTES - HEADER_ROOM
 /** A line too long for the budget on its own is cut (on a character boundary) and marked. */
 const cutLine = (line: string): string => {
   const bytes = Buffer.from(line, "utf8").subarray(0, LINE_BUDGET - 4)
-  // A character split by the cut decodes as U+FFFD: drop it rather than show a wrong one.
-  return bytes.toString("utf8").replace(/\uFFFD+$/, "") + "…"
+  // A character split by the cut decodes as U+FFFD: drop it rather than show a wrong one. A
+  // loop, not `/\uFFFD+$/`, which retries from every U+FFFD of a line full of them.
+  const text = bytes.toString("utf8")
+  let end = text.length
+  while (end > 0 && text.charCodeAt(end - 1) === 0xfffd) end--
+  return text.slice(0, end) + "…"
 }
 
 export class OutputTail {

@@ -410,13 +410,13 @@ export class Connection {
   async map(module: string, fn: string, items: readonly (readonly unknown[])[], options: CallOptions = {}): Promise<ItemOutcome[]> {
     const refused = new Map<number, unknown>()
     let sent: number[] | undefined
-    const envelope = (id: number, list: readonly (readonly unknown[])[]) => ({
+    const envelope = (id: number, list: readonly (readonly unknown[])[], kwargs: Readonly<Record<string, unknown>> = options.kwargs ?? {}) => ({
       type: "map",
       id,
       module,
       function: fn,
       items: list,
-      kwargs: options.kwargs ?? {},
+      kwargs,
       session_id: options.sessionId ?? null,
       ...(options.trace ? { trace: options.trace } : {}),
       // Made by a tool for the call that waits on it: queued behind that call, it never ran.
@@ -428,18 +428,28 @@ export class Connection {
         return encodeFrame(envelope(id, items), this.hooks.maxFrameBytes, this.limits)
       } catch (whole) {
         // Find the items the host cannot encode, each as the single call it stands for, so
-        // that each fails with the error (and path) that call would have; send the rest.
+        // that each fails with the error (and path) that call would have; send the rest. The
+        // keyword arguments, the same for every item, are encoded once, not once per item: a
+        // chunk of 64 items with a bad one and 2 MiB of kwargs held the event loop for seconds.
+        let kwargsRefused: unknown
+        try {
+          encodeFrame(envelope(id, []), this.hooks.maxFrameBytes, this.limits)
+        } catch (e) {
+          kwargsRefused = e
+        }
         sent = []
         for (let i = 0; i < items.length; i++) {
           try {
-            encodeFrame(envelope(id, [items[i]!]), this.hooks.maxFrameBytes, this.limits)
-            sent.push(i)
+            encodeFrame(envelope(id, [items[i]!], {}), this.hooks.maxFrameBytes, this.limits)
+            // The item is fine: its call would fail on the keyword arguments, if on anything.
+            if (kwargsRefused === undefined) sent.push(i)
+            else refused.set(i, withCallContext(kwargsRefused, context))
           } catch (inMap) {
-            // Named as the single call's error (path `args[…]`) unless only the item's extra
-            // level in a map broke `maxDepth`.
+            // Named as the single call's error (path `args[…]`, the arguments coming before
+            // the keyword arguments) unless only the item's extra level in a map broke `maxDepth`.
             let error = inMap
             try {
-              encodeFrame(callEnvelope(id, module, fn, items[i]!, options, false), this.hooks.maxFrameBytes, this.limits)
+              encodeFrame(callEnvelope(id, module, fn, items[i]!, { ...options, kwargs: {} }, false), this.hooks.maxFrameBytes, this.limits)
             } catch (alone) {
               error = alone
             }

@@ -271,3 +271,29 @@ test.prop([fc.integer({ min: 1, max: 16 }), fc.integer({ min: 1, max: 64 }), fc.
     expect(shouldSend(stuck, { chunkSize, window }, { ended: false, waitingOnInput: false })).toBe(inFlight === 0 || stuck.unsent >= Math.min(chunkSize, window))
   },
 )
+
+test("thousands of chunks waiting for room (chunkSize 1, a big window, one slot) start in order, and a stop among them fails the rest in order", async () => {
+  // Past the 1 024 taken chunks after which the waiting list is compacted, twice over.
+  const n = 5_000
+  const stopAt = 3_500
+  let inFlight = 0
+  const runChunk: RunChunk = async (items) => {
+    inFlight++
+    await new Promise((r) => setImmediate(r))
+    inFlight--
+    const i = items[0]![0] as number
+    if (i >= stopAt) throw new BridgeStopped({ message: "stopped" })
+    return [{ ok: true, value: i }]
+  }
+  const inputs = Array.from({ length: n }, (_, i) => [i])
+  const out: ItemOutcome[] = []
+  const consumer = (async () => {
+    for await (const r of mapCalls(inputs, runChunk, { plan: { chunkSize: 1, window: n }, room: () => 1 - inFlight })) out.push(r)
+  })()
+  await expect(consumer).rejects.toBeInstanceOf(BridgeStopped)
+  expect(out).toHaveLength(n)
+  out.forEach((r, i) => {
+    if (i < stopAt) expect(r).toEqual({ ok: true, value: i })
+    else expect(r.ok ? r : r.error).toBeInstanceOf(BridgeStopped)
+  })
+})

@@ -48,6 +48,33 @@ describe("Connection.map", () => {
     expect(outcomes[2]).toEqual({ ok: true, value: 3 })
   })
 
+  it("with a bad item, the keyword arguments are encoded a fixed number of times, not once per item", async () => {
+    const { conn, sent } = harness()
+    // Counted where the codec reads them: a toJSON runs once per encoding of what holds it.
+    let encodings = 0
+    const kwargs = { model: { toJSON: () => (encodings++, { weights: [1, 2, 3] }) } }
+    const items = Array.from({ length: 64 }, (_, i): unknown[] => (i === 5 ? [() => 0] : [i]))
+    const done = conn.map("m", "f", items, { kwargs })
+    // The kwargs alone, then the chunk without the bad item: twice, at any chunk size (the whole
+    // chunk's encoding stopped at the bad item, before the kwargs).
+    expect(encodings).toBe(2)
+    expect(sent[0]).toMatchObject({ type: "map", kwargs: { model: { weights: [1, 2, 3] } } })
+    expect((sent[0]!.items as unknown[]).length).toBe(63)
+    conn.receiveBytes(rawFrame(JSON.stringify({ type: "map_result", id: 1, values: Array.from({ length: 63 }, () => 0), errors: [] })))
+    const outcomes = await done
+    expect(outcomes[5]).toMatchObject({ ok: false, error: { _tag: "SerializationError", path: "args[0]" } })
+    expect(outcomes.filter((o) => o.ok)).toHaveLength(63)
+  })
+
+  it("keyword arguments the host cannot encode fail every item with their error, and nothing is sent", async () => {
+    const { conn, sent } = harness()
+    const outcomes = await conn.map("m", "f", [[1], [() => 0]], { kwargs: { bad: Symbol("x") } })
+    expect(sent).toEqual([])
+    // A good item fails as its call would, on the keyword argument; the bad one on its argument first.
+    expect(outcomes[0]).toMatchObject({ ok: false, error: { _tag: "SerializationError", path: "kwargs.bad" } })
+    expect(outcomes[1]).toMatchObject({ ok: false, error: { _tag: "SerializationError", path: "args[0]" } })
+  })
+
   it("when no item can be encoded, nothing is sent", async () => {
     const { conn, sent } = harness()
     const outcomes = await conn.map("m", "f", [[Symbol("x")]])
