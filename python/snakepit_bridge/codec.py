@@ -820,7 +820,9 @@ _UNSAFE_RECURSION_LIMIT = 30000  # 8 MiB thread stacks overflowed near 60000 her
 _JSON_STRING = LazyPattern(r'"[^"\\]*(?:\\.[^"\\]*)*"')
 _NOT_BRACKET = LazyPattern(r"[^\[\]{}]+")
 _BRACKET_STEPS = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")  # as signed bytes: +1, -1
-_HEAD = LazyPattern(r'\s*("(?:[^"\\]|\\.)*"|[\[\]{}:,]|[^\s\[\]{}:,"]+)')
+# A string as _JSON_STRING reads it: a repeat of one character class is many times faster in
+# ``re`` than an alternative tried at each character.
+_HEAD = LazyPattern(r'\s*("[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}:,]|[^\s\[\]{}:,"]+)')
 
 
 def decode_envelope(header: str, attachments_for: Optional[AttachmentsFor] = None,
@@ -933,7 +935,15 @@ def _head_scan(header: str, scan_chars: int = 65536) -> Tuple[Dict[str, Any], Op
     field: Optional[str] = None  # the top-level key whose value is being read
     deepest: Tuple[int, Optional[str]] = (1, None)
     expect_value = False
-    for m in _HEAD.finditer(header, 0, min(len(header), scan_chars)):
+    pos, end = 0, min(len(header), scan_chars)
+    # Each token where the last one ended, up to the first place none starts: the end of the
+    # text, or a string running past it.  A search (finditer) would go on from every character
+    # after that place, each attempt reading to the end again: k spaces cost k².
+    while True:
+        m = _HEAD.match(header, pos, end)
+        if m is None:
+            break
+        pos = m.end()
         token = m.group(1)
         if token in ("{", "["):
             depth += 1

@@ -72,7 +72,8 @@ if TYPE_CHECKING:  # annotations only (see docs/decisions.md)
     Send = Callable[[Dict[str, Any], Sequence[Any]], Any]
 
 from . import forkchild
-from .codec import EXT_PENDING, clip_text, current_limits, encode_value, key_segment
+from .codec import (EXT_PENDING, clip_text, current_limits, encode_message, encode_value,
+                    key_segment)
 from .customtypes import resolve as resolve_custom
 from .context import CallContext, current_call
 from .errors import (AsyncLoopBlocked, CallCancelled, CodeExecutionDisabled, FrameTooLarge,
@@ -445,23 +446,30 @@ class Dispatcher:
                 errors.append({"index": index, "error": error_details(e)})
         flush_call_output()
         message = {"type": MAP_RESULT, "id": call.id, "values": values, "errors": errors}
-        # A string over maxStringBytes is found only when the whole reply is written; it names
-        # the item it is in, and that item alone fails (each item at most once, so this ends).
+        # A string the reply cannot carry (over maxStringBytes, a lone surrogate) is found only
+        # when the whole reply is written; it names the item it is in, and that item alone
+        # fails.  Then every other item is checked on its own, once, so that all such items fail
+        # in one pass: the whole reply written again for each of n items cost n².  (Each pass
+        # drops an item at least, so this ends.)
         for _ in range(len(values) + 1):
             try:
                 self._send(message, attachments)
                 return
             except SerializationError as e:
-                match = _ITEM_PATH.match(e.path or "")
-                index = int(match.group(1)) if match else -1
-                if not 0 <= index < len(values) or values[index] is None:
+                index = _failed_item(e, values)
+                if index is None:
                     self._send_error(call.id, e)
                     return
-                e.rel = match.group(2)  # type: ignore[union-attr]
-                e.locate("result")
-                values[index] = None
-                results[index] = None
-                errors.append({"index": index, "error": error_details(e)})
+                refused = {index: e}
+                for i, value in enumerate(values):
+                    if i != index and value is not None:
+                        alone = _item_refusal(value)
+                        if alone is not None:
+                            refused[i] = alone
+                for i, refusal in refused.items():
+                    values[i] = None
+                    results[i] = None
+                    errors.append({"index": i, "error": error_details(refusal)})
                 errors.sort(key=lambda entry: entry["index"])
                 message.pop("att", None)
                 if attachments:
@@ -828,6 +836,30 @@ def _wants_session(function: Callable[..., Any]) -> bool:
     except (TypeError, ValueError):
         return False
     return parameter is not None and parameter.kind is inspect.Parameter.KEYWORD_ONLY
+
+
+def _failed_item(error: SerializationError, values: List[Any]) -> Optional[int]:
+    """The index of the item of a ``map_result`` that ``error`` refused (at ``values[i]…``),
+    with ``error`` moved to that item's ``result``; None (``error`` unchanged) if no item of
+    ``values`` holds what it names."""
+    match = _ITEM_PATH.match(error.path or "")
+    index = int(match.group(1)) if match else -1
+    if not 0 <= index < len(values) or values[index] is None:
+        return None
+    error.rel = match.group(2)  # type: ignore[union-attr]
+    error.locate("result")
+    return index
+
+
+def _item_refusal(value: Any) -> Optional[SerializationError]:
+    """What refuses a ``map_result`` that holds only ``value`` (an item's encoded result): the
+    item's own error, as the whole reply's would be if it were the first; else None."""
+    try:
+        encode_message({"type": MAP_RESULT, "values": [value]}, [])
+    except SerializationError as e:
+        if _failed_item(e, [value]) == 0:
+            return e
+    return None
 
 
 def error_details(error: BaseException) -> Dict[str, str]:

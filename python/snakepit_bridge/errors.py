@@ -145,7 +145,35 @@ class ModuleNotAllowed(WireError, PermissionError):
     def __init__(self, name: str, why: str, *, module: str, function: Optional[str]) -> None:
         self.module = module
         self.function = function
-        super().__init__(f"{name!r} is not allowed: {why}")
+        super().__init__(f"{shown_name(name)} is not allowed: {why}")
+
+
+#: How many characters of a name a message quotes, as the host's ``SHOWN_NAME_CHARS``
+#: (``src/protocol/shownName.ts``): a name is the caller's to choose and may be megabytes long.
+SHOWN_NAME_CHARS = 200
+
+
+def cut_text(text: str, chars: int) -> str:
+    """``text`` cut after ``chars`` characters, saying how long it was (the host's ``cutText``).
+
+    >>> cut_text("x" * 5000, 4)
+    'xxxx… (5000 characters)'
+    """
+    if len(text) <= chars:
+        return text
+    return f"{text[:chars]}… ({len(text)} characters)"
+
+
+def shown_name(name: str) -> str:
+    """``name`` quoted for a message, cut after :data:`SHOWN_NAME_CHARS` characters (the host's
+    ``shownName``).
+
+    >>> shown_name("os.system"), shown_name("n" * 20_000)[-25:]
+    ("'os.system'", "nnnn…' (20000 characters)")
+    """
+    if len(name) <= SHOWN_NAME_CHARS:
+        return repr(name)
+    return f"{name[:SHOWN_NAME_CHARS] + '…'!r} ({len(name)} characters)"
 
 
 # asyncio's and concurrent.futures' CancelledError, matched by name so that importing this

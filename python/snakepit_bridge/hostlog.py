@@ -108,7 +108,7 @@ class LogStream(io.TextIOBase):
         self._fd = fd
         self._passthrough = passthrough
         # Unfinished lines by call id (None: written outside any call).
-        self._partials: Dict[Optional[int], str] = {}
+        self._partials: Dict[Optional[int], _Unfinished] = {}
         self._lock = threading.Lock()
         self._bytes = _LogBytes(self)
 
@@ -148,21 +148,39 @@ class LogStream(io.TextIOBase):
         context = current_call.get()
         if context is None and self._passthrough is not None:
             return self._passthrough.write(text)
+        if not text:
+            return 0
         key = context.call_id if context is not None else None
         with self._lock:
-            # The kept partial is shorter than MAX_LINE: each write costs its own length.
-            pending = self._partials.pop(key, "") + text
-            lines: List[str] = pending.split("\n")
-            partial = lines.pop()
+            # Only the new text is searched and split: each write costs its own length (the
+            # kept line joined to each write and split again cost n² for a line written a
+            # character at a time).
+            held = self._partials.get(key)
+            if "\n" not in text:
+                if held is None:
+                    held = self._partials[key] = _Unfinished()
+                    unfinished.add(self)
+                held.add(text)
+                if held.size < MAX_LINE:
+                    return len(text)
+                lines: List[str] = []
+                partial = held.text()
+            else:
+                lines = text.split("\n")
+                if held is not None:
+                    lines[0] = held.text() + lines[0]
+                partial = lines.pop()
             if len(partial) >= MAX_LINE:
                 whole = len(partial) - len(partial) % MAX_LINE
                 lines.append(partial[:whole])
                 partial = partial[whole:]
             if partial:
-                self._partials[key] = partial
+                self._partials[key] = _Unfinished(partial)
                 unfinished.add(self)
-            elif not self._partials:
-                unfinished.discard(self)
+            else:
+                self._partials.pop(key, None)
+                if not self._partials:
+                    unfinished.discard(self)
         for line in lines:
             for start in range(0, len(line), MAX_LINE):
                 self._emit(line[start:start + MAX_LINE], context)
@@ -174,11 +192,11 @@ class LogStream(io.TextIOBase):
         context = current_call.get()
         if self._partials:  # checked unlocked first: every call ends with a flush
             with self._lock:
-                pending = self._partials.pop(context.call_id if context is not None else None, "")
+                held = self._partials.pop(context.call_id if context is not None else None, None)
                 if not self._partials:
                     unfinished.discard(self)
-            if pending:
-                self._emit(pending, context)
+            if held is not None:
+                self._emit(held.text(), context)
         if context is None and self._passthrough is not None:
             self._passthrough.flush()
 
@@ -191,6 +209,31 @@ class LogStream(io.TextIOBase):
             "session_id": context.session_id if context is not None else None,
             "call_id": context.call_id if context is not None else None,
         }, ())
+
+
+class _Unfinished:
+    """A line not ended yet (never empty), as the pieces written: joined to each write, a line
+    written a character at a time cost n²."""
+
+    __slots__ = ("pieces", "size")
+
+    def __init__(self, text: str = "") -> None:
+        self.pieces: List[str] = [text] if text else []
+        #: Characters held, below MAX_LINE between writes.
+        self.size = len(text)
+
+    def add(self, text: str) -> None:
+        pieces = self.pieces
+        pieces.append(text)
+        self.size += len(text)
+        # Short pieces are joined once they outnumber a sixteenth of the characters held: the
+        # line takes few objects, and as each join comes a sixteenth of the line after the last,
+        # the joins copy it about 16 times in all.
+        if len(pieces) > 64 and len(pieces) * 16 > self.size:
+            self.pieces = ["".join(pieces)]
+
+    def text(self) -> str:
+        return "".join(self.pieces)
 
 
 def capture_call_output(send: Send) -> None:

@@ -286,23 +286,23 @@ def _write_all(fd: int, data: Buffer) -> None:
 
 def _writev_all(fd: int, parts: List[Buffer]) -> None:
     views = [memoryview(p) for p in parts]
+    # The views not yet written whole start at ``first`` (the list is never sliced: copying the
+    # rest after each call of at most _IOV_MAX views cost n²/_IOV_MAX for n views).
+    first = 0
     started = False
     try:
-        while views:
-            batch = views[:_IOV_MAX]
+        while first < len(views):
             try:
-                written = os.writev(fd, batch)
+                written = os.writev(fd, views[first:first + _IOV_MAX])
             except BlockingIOError:
                 _wait_writable(fd)
                 continue
             started = started or written > 0
-            i = 0
-            while i < len(views) and written >= views[i].nbytes:
-                written -= views[i].nbytes
-                i += 1
-            views = views[i:]
+            while first < len(views) and written >= views[first].nbytes:
+                written -= views[first].nbytes
+                first += 1
             if written:
-                views[0] = views[0][written:]
+                views[first] = views[first][written:]
     except BaseException:  # noqa: B902 - see _cut_frame
         _cut_frame(started)
         raise

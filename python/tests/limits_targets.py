@@ -60,6 +60,19 @@ def catches_deep_tool_args(depth, *, session):
     return "sent"
 
 
+def map_item(kind, n):
+    """A ``map`` item's result by ``kind``: ``text``/``long`` (``n`` characters), ``bytes``
+    (``n`` of them, an attachment), ``surrogate`` (a lone one, below a key), ``both`` (a long
+    string, then a lone surrogate)."""
+    if kind == "bytes":
+        return [b"b" * n, "after"]
+    if kind == "surrogate":
+        return {"name": "bad \udcff name"}
+    if kind == "both":
+        return ["y" * n, "\udcff"]
+    return ("x" if kind == "text" else "y") * n
+
+
 def log_long(n):
     import logging
     logging.getLogger("limits").warning("m" * n)

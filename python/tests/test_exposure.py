@@ -131,3 +131,44 @@ def test_the_dispatcher_answers_ModuleNotAllowed_and_the_module_flag_stays(dispa
     assert outbox.reply(2)["error"]["type"] == "ModuleNotAllowed"
     assert outbox.reply(3)["value"] is False
     assert appmod.FLAG is False
+
+
+class Link:
+    """Each ``next`` is another link, as an Enum member's attributes are the other members on
+    3.11 (``Color.RED.RED…``): a name of any length walks, step by step."""
+
+    steps = None  # a StepAllocations while a test watches the walk
+
+    def __getattr__(self, name):
+        if name != "next":
+            raise AttributeError(name)
+        if Link.steps is not None:
+            Link.steps.step()
+        return self
+
+
+link = Link()
+
+
+def test_each_step_of_a_long_walk_costs_the_same_and_the_refusal_quotes_a_cut_name():
+    # The walked name was rebuilt at each step (`walked = f"{walked}.{part}"`): a step allocated
+    # a copy of the name so far, and a name of n segments cost n²; 781 KiB took 3.2 s.
+    from allocations import StepAllocations
+    exposure = Exposure.parse(f"{__name__}.*")
+    function = "link" + ".next" * 20_000  # 100 KB
+    try:
+        with StepAllocations() as steps:
+            Link.steps = steps
+            with pytest.raises(ModuleNotAllowed) as refused:
+                resolve(exposure, __name__, function)
+    finally:
+        Link.steps = None
+    assert len(steps.sizes) == 20_000 - 1
+    assert steps.largest < 4096, steps.largest  # was the name so far: up to 100 KB
+    # The name travels whole in the error's fields; the message quotes its start.
+    assert refused.value.function == function
+    message = str(refused.value)
+    assert len(message) < 1000, len(message)
+    assert message.startswith(f"'{__name__}.link.next.next")
+    assert f"({len(__name__) + 1 + len(function)} characters)" in message
+    assert message.endswith("is not callable")

@@ -275,6 +275,47 @@ def test_envelope_head_finds_the_top_level_type_and_id(header, head):
     assert envelope_head(header) == head
 
 
+class RecordedPattern:
+    """Stands for a pattern and records how each use of it starts and ends."""
+
+    def __init__(self, pattern):
+        self.pattern = pattern
+        self.uses = []
+
+    def match(self, text, pos=0, endpos=sys.maxsize):
+        found = self.pattern.match(text, pos, endpos)
+        self.uses.append(("match", pos, found.end() if found else None))
+        return found
+
+    def __getattr__(self, name):  # search, finditer…: they try every position past a miss
+        self.uses.append((name, None, None))
+        return getattr(self.pattern, name)
+
+
+def test_the_head_of_a_refused_header_is_read_once_up_to_the_first_miss(monkeypatch):
+    # A string running past the 64 KiB scanned could not be read as a token, and the scan went
+    # on from each of its characters; from a run of spaces each start read to its end: k spaces
+    # cost k² (16 000 took 2.9 s of the reading thread, for a message over maxValueBytes).
+    recorded = RecordedPattern(codec._HEAD.match.__self__)
+    monkeypatch.setattr(codec, "_HEAD", recorded)
+    header = '{"type":"call","id":7,"args":["[[' + " " * 70_000 + '"]}'
+    assert codec._head_scan(header) == ({"type": "call", "id": 7}, "args")
+    # Each token is matched where the one before it ended; the first miss ends the scan, so each
+    # character is read once (and the miss's at most once more).
+    kinds, starts, ends = zip(*recorded.uses)
+    assert set(kinds) == {"match"}, kinds
+    assert starts == (0,) + ends[:-1] and ends[-1] is None and None not in ends[:-1]
+    assert len(recorded.uses) == 13  # 12 tokens: {"type":"call","id":7,"args":[ and the miss
+    # What the string holds is not read as tokens either: its brackets nest nothing.
+    header = '{"type":"call","id":7,"note":"[[[[' + " " * 70_000 + '"}'
+    assert codec._head_scan(header) == ({"type": "call", "id": 7}, None)
+    # Whitespace up to the window's end, outside any string, ends the scan the same way.
+    recorded.uses.clear()
+    assert codec._head_scan('{"type":"call","id":8,"args":[' + " " * 70_000) == (
+        {"type": "call", "id": 8}, "args")
+    assert [kind for kind, _, _ in recorded.uses] == ["match"] * 13
+
+
 def test_a_huge_recursion_limit_cannot_crash_the_parser():
     # Before 3.12 the C parser recursed as deep as sys.getrecursionlimit() allowed, past the
     # thread's stack: the nesting is measured from the text first.  In a child process, so a

@@ -156,3 +156,56 @@ def test_an_item_whose_string_is_over_max_string_bytes_fails_alone(dispatcher, o
     [entry] = reply["errors"]
     assert entry["index"] == 1 and entry["error"]["type"] == "SerializationError"
     assert entry["error"]["path"] == "result"
+
+
+MIXED = [("text", 900), ("long", 1001), ("bytes", 5), ("surrogate", 0), ("both", 1001),
+         ("bytes", 7), ("long", 2000), ("text", 3)]
+
+
+def test_items_whose_strings_cannot_be_sent_fail_alone_and_the_others_keep_their_attachments(
+        dispatcher, outbox, limits):
+    limits(max_string_bytes=1000)
+    deliver(dispatcher, map_message(1, "limits_targets", "map_item", MIXED))
+    reply = map_reply(outbox, 1)
+    assert reply["type"] == "map_result"
+    assert reply["values"] == ["x" * 900, None, [b"bbbbb", "after"], None, None,
+                               [b"b" * 7, "after"], None, "xxx"]
+    details = {e["index"]: e["error"] for e in reply["errors"]}
+    assert [e["index"] for e in reply["errors"]] == [1, 3, 4, 6]
+    assert {i: (d["type"], d["path"], d["type_name"], d["message"]) for i, d in details.items()} == {
+        1: ("SerializationError", "result", "builtins.str",
+            "result: string longer than maxStringBytes (1000)"),
+        3: ("SerializationError", "result.name", "builtins.str",
+            "result.name: a string cannot be sent as UTF-8 (surrogates not allowed)"),
+        # A lone surrogate is found first, wherever it is in the reply.
+        4: ("SerializationError", "result[1]", "builtins.str",
+            "result[1]: a string cannot be sent as UTF-8 (surrogates not allowed)"),
+        6: ("SerializationError", "result", "builtins.str",
+            "result: string longer than maxStringBytes (1000)"),
+    }
+    assert all(d["traceback"] == f"snakepit_bridge.errors.SerializationError: {d['message']}\n"
+               for d in details.values())
+
+
+def test_items_whose_strings_cannot_be_sent_are_found_in_one_pass_over_the_reply(
+        dispatcher, outbox, limits, monkeypatch):
+    # The whole reply was written again (JSON, UTF-8, a scan for the string) for each item that
+    # failed so, and its errors sorted each time: n such items cost n² (1 000 took 8 s).
+    limits(max_string_bytes=1000)
+    written = []
+    dumps = codec.dumps
+
+    def counted(message):
+        text = dumps(message)
+        if message.get("type") == protocol.MAP_RESULT:
+            written.append(len(text))
+        return text
+
+    monkeypatch.setattr(codec, "dumps", counted)
+    items = MIXED * 50
+    deliver(dispatcher, map_message(1, "limits_targets", "map_item", items))
+    reply = map_reply(outbox, 1)
+    assert [e["index"] for e in reply["errors"]] == [
+        i for i, (kind, _) in enumerate(items) if kind in ("long", "surrogate", "both")]
+    # The whole reply at most twice (refused, then sent) and each item once more on its own.
+    assert sum(written) < 3 * written[0], (len(written), sum(written), written[0])
