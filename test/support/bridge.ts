@@ -1,6 +1,8 @@
 /**
- * Starting real bridges in tests: each is stopped in `afterEach`, even when the test failed, and
- * logs go to a silent pino logger unless SNAKEPIT_TEST_LOGS=1.
+ * Starting real bridges in tests: each is stopped in `afterEach`, even when the test failed.
+ * Their logs are kept quiet unless SNAKEPIT_TEST_LOGS=1, but the last warnings (a worker's
+ * stderr among them: its traceback, the reason it gave for exiting) are kept, and printed when
+ * a test fails: on CI they are the only trace of the Python side.
  */
 import { afterEach } from "vitest"
 import { pino } from "pino"
@@ -11,13 +13,32 @@ import { fixturesDir, pythonCommand } from "./worker.js"
 
 const live = new Set<PythonBridge>()
 
-afterEach(async () => {
+/** The last warnings and errors logged through {@link testLogger} in the running test. */
+const recent: string[] = []
+const RECENT_LINES = 200
+
+afterEach(async (context) => {
+  if (context.task.result?.state === "fail" && recent.length > 0) {
+    console.error(`the last ${recent.length} warnings and errors the test's bridges logged:\n${recent.join("")}`)
+  }
+  recent.length = 0
   await Promise.all([...live].map((b) => b.stop()))
   live.clear()
 })
 
-/** A quiet logger for tests (set SNAKEPIT_TEST_LOGS=1 to see the bridge's logs). */
-export const testLogger = pino({ level: process.env.SNAKEPIT_TEST_LOGS === "1" ? "debug" : "silent" })
+/**
+ * A quiet logger for tests: everything with SNAKEPIT_TEST_LOGS=1, else warnings and errors kept
+ * (the last 200) and printed only for a failed test.
+ */
+export const testLogger =
+  process.env.SNAKEPIT_TEST_LOGS === "1"
+    ? pino({ level: "debug" })
+    : pino({ level: "warn" }, {
+        write: (line: string) => {
+          recent.push(line)
+          if (recent.length > RECENT_LINES) recent.shift()
+        },
+      })
 
 /**
  * Starts a bridge with test-friendly defaults: on the fixtures when local, quiet either way.
